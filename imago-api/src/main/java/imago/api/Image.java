@@ -1,0 +1,141 @@
+package imago.api;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * An open disk image together with its backing chain.
+ *
+ * <p>All offsets are guest (virtual) byte offsets. Requests must lie inside {@code [0, size())}:
+ * a request past the end is a caller mistake and throws {@link IllegalArgumentException}; it is never
+ * silently truncated. Implementations are thread-safe: many threads (virtual threads included) may
+ * read and write one image at once, and the result is that of some serial order of the requests.
+ */
+public interface Image extends AutoCloseable {
+
+    /** The name of the resource this image was opened from (a file path or a {@code memory:} name). */
+    String name();
+
+    /** The format driver's name, e.g. {@code raw} or {@code qcow2}. */
+    String format();
+
+    /** The virtual size in bytes. */
+    long size();
+
+    /** Whether the image was opened read-only. */
+    boolean readOnly();
+
+    /**
+     * Reads exactly {@code dst.remaining()} bytes starting at guest {@code offset}.
+     *
+     * @throws IllegalArgumentException if the range is outside the image
+     * @throws IOException if the image or its storage cannot be read
+     */
+    void read(ByteBuffer dst, long offset) throws IOException;
+
+    /**
+     * Writes all of {@code src.remaining()} bytes at guest {@code offset}.
+     *
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws IllegalArgumentException if the range is outside the image
+     * @throws IOException if the write fails; the image stays consistent
+     */
+    void write(ByteBuffer src, long offset) throws IOException;
+
+    /**
+     * Makes {@code [offset, offset + length)} read as zeroes, using the format's zero flags or the
+     * storage's zero-range support where possible, and writing zeroes otherwise.
+     *
+     * @throws UnsupportedFeatureException if {@link ZeroFlag#NO_FALLBACK} is given and the range
+     *         cannot be zeroed without writing zeroes
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws IOException if the operation fails
+     */
+    void writeZeroes(long offset, long length, Set<ZeroFlag> flags) throws IOException;
+
+    /** Same as {@code writeZeroes(offset, length, Set.of())}. @throws IOException as there */
+    default void writeZeroes(long offset, long length) throws IOException {
+        writeZeroes(offset, length, Set.of());
+    }
+
+    /**
+     * Tells the image that {@code [offset, offset + length)} is no longer needed. Formats free what
+     * they can; what the range reads afterwards is format-specific (zeroes, or the backing image).
+     *
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws IOException if the operation fails
+     */
+    void discard(long offset, long length) throws IOException;
+
+    /**
+     * Writes cached metadata and makes everything written so far durable.
+     *
+     * @throws IOException if the flush fails
+     */
+    void flush() throws IOException;
+
+    /**
+     * Changes the virtual size.
+     *
+     * @throws UnsupportedFeatureException if the format cannot resize this way
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws IOException if the resize fails
+     */
+    void resize(long newSize, Preallocation preallocation) throws IOException;
+
+    /**
+     * Describes how the top layer stores the bytes starting at {@code offset}: the returned mapping
+     * starts at {@code offset} and is at most {@code maxLength} bytes long.
+     *
+     * @throws IllegalArgumentException if {@code offset} is outside the image or {@code maxLength < 1}
+     * @throws IOException if metadata cannot be read
+     */
+    Mapping mapping(long offset, long maxLength) throws IOException;
+
+    /**
+     * Resolves the bytes at {@code offset} through the backing chain, as {@code qemu-img map} does.
+     *
+     * @throws IllegalArgumentException if {@code offset} is outside the image or {@code maxLength < 1}
+     * @throws IOException if metadata cannot be read
+     */
+    Extent extent(long offset, long maxLength) throws IOException;
+
+    /**
+     * All extents of {@code [offset, offset + length)}, in order, resolved through the chain.
+     *
+     * @throws IOException if metadata cannot be read
+     */
+    default List<Extent> extents(long offset, long length) throws IOException {
+        List<Extent> out = new ArrayList<>();
+        long pos = offset;
+        long end = offset + length;
+        while (pos < end) {
+            Extent e = extent(pos, end - pos);
+            out.add(e);
+            pos += e.length();
+        }
+        return out;
+    }
+
+    /** The backing image, if this image has one. */
+    Optional<Image> backing();
+
+    /**
+     * What {@code qemu-img info} shows about this layer.
+     *
+     * @throws IOException if the storage cannot be queried
+     */
+    ImageInfo info() throws IOException;
+
+    /**
+     * Flushes (if writable) and closes this image, its storage and every image it opened implicitly.
+     *
+     * @throws IOException if the final flush or a close fails
+     */
+    @Override
+    void close() throws IOException;
+}

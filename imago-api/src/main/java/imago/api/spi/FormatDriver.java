@@ -1,0 +1,62 @@
+package imago.api.spi;
+
+import imago.api.CreateOptions;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Set;
+
+/**
+ * A disk-image format. Stateless, found with {@link java.util.ServiceLoader}; the constructor does no
+ * work. A driver describes guest bytes as mappings ({@link FormatInstance}); it never opens a file by
+ * itself: files an image names are reported as {@link Dependency dependencies} and opened by the probe
+ * module through the {@link OpenGate}.
+ */
+public interface FormatDriver {
+
+    /** The stable format name, {@code [a-z0-9]+}, unique among installed drivers (e.g. {@code qcow2}). */
+    String name();
+
+    /** How many leading bytes {@link #probe} needs to look at. */
+    int probeLength();
+
+    /**
+     * Says whether {@code head} (the first {@code min(probeLength(), storageSize)} bytes, read-only) is
+     * an image of this format. Pure and cheap: no I/O, no exceptions for any input.
+     */
+    Confidence probe(ByteBuffer head, long storageSize);
+
+    /**
+     * Opens one layer on {@code storage}.
+     *
+     * @throws imago.api.CorruptImageException if the metadata is inconsistent
+     * @throws imago.api.UnsupportedFeatureException if the image needs a feature the driver lacks
+     * @throws IOException if the storage cannot be read
+     */
+    FormatInstance open(Storage storage, OpenContext context) throws IOException;
+
+    /**
+     * Writes a new, empty image of this format to {@code storage}, which is empty and writable.
+     *
+     * @throws IllegalArgumentException if an option is unknown or invalid for this format
+     * @throws IOException if the storage cannot be written
+     */
+    void create(Storage storage, CreateOptions options) throws IOException;
+
+    /**
+     * The {@code -o} option names {@link #create} accepts.
+     *
+     * @implSpec The default accepts none.
+     */
+    default Set<String> createOptionNames() {
+        return Set.of();
+    }
+
+    /**
+     * Whether images of this format can record a backing file.
+     *
+     * @implSpec The default says no.
+     */
+    default boolean supportsBacking() {
+        return false;
+    }
+}

@@ -1,0 +1,162 @@
+package imago.api.spi;
+
+import imago.api.Mapping;
+import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+
+/**
+ * One open layer of one format. It describes guest bytes as {@link Mapping}s and changes them on
+ * request; {@link LayeredImage} does the data I/O. Implementations are thread-safe.
+ */
+public interface FormatInstance extends Closeable {
+
+    /** The virtual size in bytes. */
+    long size();
+
+    /**
+     * How the bytes from {@code offset} are stored: a mapping that starts at {@code offset} and is
+     * between 1 and {@code maxLength} bytes long ({@link Mapping.EndOfImage} at or past the end).
+     *
+     * @throws IOException if metadata cannot be read or is corrupt
+     */
+    Mapping mapping(long offset, long maxLength) throws IOException;
+
+    /**
+     * Makes the bytes from {@code offset} writable in place and returns a {@link Mapping.Data} starting
+     * at {@code offset}, at most {@code length} bytes long. Allocation and copy-on-write of the parts
+     * of an allocation unit outside {@code [offset, offset + length)} happen here, reading what lies
+     * below through {@code below}.
+     *
+     * @throws imago.api.ReadOnlyImageException if the layer is read-only
+     * @throws IOException if allocation fails; the layer stays consistent
+     */
+    Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException;
+
+    /**
+     * Told after the data for a mapping from {@link #ensureDataMapping} was written ({@code failure}
+     * is {@code null}) or failed to be written, so that a driver can commit or roll back metadata that
+     * must not point at unwritten data.
+     *
+     * @implSpec The default does nothing: the mapping was final when it was returned.
+     * @throws IOException if committing fails
+     */
+    default void completeWrite(Mapping.Data mapping, IOException failure) throws IOException {
+    }
+
+    /**
+     * Makes bytes from {@code offset} read as zero using format metadata alone, and returns how many
+     * (from {@code offset} on) it handled; 0 means the caller must write zeroes for at least the next
+     * allocation unit.
+     *
+     * @implSpec The default handles nothing.
+     * @throws IOException if the operation fails
+     */
+    default long ensureZeroMapping(long offset, long length, boolean mayUnmap) throws IOException {
+        return 0;
+    }
+
+    /**
+     * Frees what backs {@code [offset, offset + length)} where the format can.
+     *
+     * @implSpec The default does nothing, which keeps the data: a valid discard.
+     * @throws IOException if the operation fails
+     */
+    default void discard(long offset, long length) throws IOException {
+    }
+
+    /**
+     * Decodes the guest bytes of a {@link Mapping.Special} mapping into {@code dst}, from guest
+     * {@code offset} (inside {@code mapping}) for {@code dst.remaining()} bytes.
+     *
+     * @implSpec The default refuses: only drivers that return special mappings decode them.
+     * @throws IOException if the bytes cannot be decoded
+     */
+    default void readSpecial(Mapping.Special mapping, ByteBuffer dst, long offset) throws IOException {
+        throw new UnsupportedOperationException("this driver returns no special mappings");
+    }
+
+    /**
+     * Writes cached metadata to the storage, in dependency order.
+     *
+     * @throws IOException if a write fails
+     */
+    void flush() throws IOException;
+
+    /**
+     * Makes everything flushed durable.
+     *
+     * @throws IOException if the sync fails
+     */
+    void sync() throws IOException;
+
+    /**
+     * Changes the virtual size.
+     *
+     * @implSpec The default refuses.
+     * @throws IOException if the resize fails
+     */
+    default void resize(long newSize, Preallocation preallocation) throws IOException {
+        throw new UnsupportedFeatureException("image", "resize", "this format cannot be resized");
+    }
+
+    /**
+     * The files this layer names. The probe module opens them through the {@link OpenGate}.
+     *
+     * @implSpec The default names none.
+     */
+    default List<Dependency> dependencies() {
+        return List.of();
+    }
+
+    /**
+     * Receives the storage of the {@link Dependency.DataFile} this layer named.
+     *
+     * @implSpec The default refuses, as a driver that names no data file never receives one.
+     * @throws IOException if the data file does not fit the image
+     */
+    default void attachDataFile(Storage dataFile) throws IOException {
+        throw new UnsupportedOperationException("this driver names no data file");
+    }
+
+    /**
+     * The allocation unit, for formats that have one.
+     *
+     * @implSpec The default has none.
+     */
+    default OptionalInt clusterSize() {
+        return OptionalInt.empty();
+    }
+
+    /**
+     * Whether the layer is marked dirty.
+     *
+     * @implSpec The default says no.
+     */
+    default boolean dirty() {
+        return false;
+    }
+
+    /**
+     * Format-specific fields for {@code info}, with qemu-img's JSON names and types
+     * ({@link String}, {@link Number}, {@link Boolean}, lists and maps of these).
+     *
+     * @implSpec The default has none.
+     */
+    default Map<String, Object> formatSpecific() {
+        return Map.of();
+    }
+
+    /**
+     * Releases in-memory state. The caller has already flushed; storages are closed by the caller.
+     *
+     * @throws IOException if releasing fails
+     */
+    @Override
+    void close() throws IOException;
+}
