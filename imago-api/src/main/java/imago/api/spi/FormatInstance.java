@@ -51,8 +51,8 @@ public interface FormatInstance extends Closeable {
 
     /**
      * Makes bytes from {@code offset} read as zero using format metadata alone, and returns how many
-     * (from {@code offset} on) it handled; 0 means the caller must write zeroes for at least the next
-     * allocation unit.
+     * (from {@code offset} on) it handled; 0 means the caller must write zeroes up to the next
+     * {@link #clusterSize() allocation unit} boundary (typically a partial unit) and then ask again.
      *
      * @implSpec The default handles nothing.
      * @throws IOException if the operation fails

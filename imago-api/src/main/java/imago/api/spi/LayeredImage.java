@@ -231,7 +231,10 @@ public final class LayeredImage implements Image {
                         throw new UnsupportedFeatureException(name(), "efficient zero writes",
                                 "cannot zero " + (end - pos) + " bytes at offset " + pos + " without writing zeroes");
                     }
-                    int n = (int) Math.min(ZeroBuffers.SIZE, end - pos);
+                    // write zeroes up to the next allocation unit, then ask the driver again
+                    long unit = layer.clusterSize().orElse(ZeroBuffers.SIZE);
+                    long unitEnd = (pos / unit + 1) * unit;
+                    int n = (int) Math.min(Math.min(ZeroBuffers.SIZE, end - pos), unitEnd - pos);
                     ByteBuffer zeroes = ZeroBuffers.zeroes(n);
                     if (guard != null && pos < WriteGuard.GUARDED_BYTES) {
                         guardLock.lock();

@@ -1,0 +1,6 @@
+/** The cow format driver (User-Mode Linux and QEMU copy-on-write images). */
+module imago.cow {
+    requires imago.api;
+
+    provides imago.api.spi.FormatDriver with imago.cow.internal.CowFormatDriver;
+}

@@ -1,0 +1,190 @@
+package imago.probe;
+
+import imago.api.CreateOptions;
+import imago.api.Image;
+import imago.api.ImageException;
+import imago.api.UnknownFormatException;
+import imago.api.spi.AlignedStorage;
+import imago.api.spi.Confidence;
+import imago.api.spi.FormatDriver;
+import imago.api.spi.OpenGate;
+import imago.api.spi.Storage;
+import imago.api.spi.StorageLocation;
+import imago.api.spi.StorageOptions;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Opens, probes and creates images with the installed format drivers and storage providers.
+ *
+ * <pre>{@code
+ * try (Image image = Imago.open(Path.of("disk.qcow2"))) {
+ *     ByteBuffer buf = ByteBuffer.allocate(4096);
+ *     image.read(buf, 0);
+ * }
+ * }</pre>
+ *
+ * <p>Files that an image names (backing files, external data files) are opened only through the
+ * {@link OpenGate} of the {@link Opener}: by default {@link OpenGate#permissive()}, as qemu-img does.
+ */
+public final class Imago {
+
+    private Imago() {
+    }
+
+    /**
+     * Opens {@code path} read-only, probing its format and opening its backing chain permissively.
+     *
+     * @throws IOException if it cannot be opened (see {@link Opener#open()})
+     */
+    public static Image open(Path path) throws IOException {
+        return opener().path(path).open();
+    }
+
+    /** A builder for every other way of opening an image. */
+    public static Opener opener() {
+        return new Opener(Plugins.installed());
+    }
+
+    /** A builder that uses the format drivers and storage providers of {@code layer} (for plug-in hosts). */
+    public static Opener opener(ModuleLayer layer) {
+        return new Opener(Plugins.of(Objects.requireNonNull(layer, "layer")));
+    }
+
+    /** The names of the installed format drivers. */
+    public static List<String> formats() {
+        return Plugins.installed().formatNames();
+    }
+
+    /**
+     * Which installed format {@code path} is in, as {@link #open(Path)} would decide.
+     *
+     * @throws UnknownFormatException if no driver recognises it
+     * @throws IOException if the file cannot be read or two drivers claim it equally
+     */
+    public static String probe(Path path) throws IOException {
+        StorageLocation location = StorageLocation.file(path);
+        Plugins plugins = Plugins.installed();
+        try (Storage storage = plugins.storage(location).open(location, StorageOptions.readOnly().withLock(false))) {
+            return Probe.probe(plugins, storage).driver().name();
+        }
+    }
+
+    /**
+     * Creates a new image of {@code format} at {@code path}, replacing any file there.
+     *
+     * @throws UnknownFormatException if the format is not installed
+     * @throws IllegalArgumentException if an option is invalid for the format
+     * @throws IOException if the file cannot be written, or the backing file (needed for its size when
+     *         no size is given) cannot be opened
+     */
+    public static void create(Path path, String format, CreateOptions options) throws IOException {
+        create(StorageLocation.file(path), format, options);
+    }
+
+    /**
+     * Creates a new image of {@code format} at {@code location}.
+     *
+     * @throws IOException as {@link #create(Path, String, CreateOptions)}
+     */
+    public static void create(StorageLocation location, String format, CreateOptions options) throws IOException {
+        Plugins plugins = Plugins.installed();
+        FormatDriver driver = plugins.driver(format, location.toString());
+        CreateOptions effective = options;
+        if (options.size().isEmpty() && options.backingFile().isPresent()) {
+            effective = withBackingSize(plugins, location, options);
+        }
+        if (effective.size().isEmpty()) {
+            throw new IllegalArgumentException("Image creation needs a size parameter");
+        }
+        try (Storage storage = AlignedStorage.wrap(plugins.storage(location).open(location,
+                StorageOptions.createNew()))) {
+            driver.create(storage, effective);
+            storage.flush();
+            storage.sync();
+        }
+    }
+
+    /** qemu-img takes the size of a new overlay from its backing file, resolved next to the new image. */
+    private static CreateOptions withBackingSize(Plugins plugins, StorageLocation location, CreateOptions options)
+            throws IOException {
+        String name = options.backingFile().orElseThrow();
+        Path backing = Path.of(name);
+        if (!backing.isAbsolute() && location.scheme().equals("file")) {
+            Path dir = location.path().getParent();
+            backing = dir == null ? backing : dir.resolve(backing);
+        }
+        Opener opener = new Opener(plugins).path(backing);
+        options.backingFormat().ifPresent(opener::format);
+        try (Image b = opener.open()) {
+            CreateOptions.Builder copy = CreateOptions.builder().size(b.size())
+                    .preallocation(options.preallocation()).backingFile(name);
+            options.backingFormat().ifPresent(copy::backingFormat);
+            options.formatOptions().forEach(copy::option);
+            return copy.build();
+        } catch (ImageException e) {
+            throw new ImageException(location.toString(), -1, "Could not open backing image: " + e.getMessage(), e);
+        }
+    }
+
+    /** The driver that won probing and how sure it was. */
+    record ProbeResult(FormatDriver driver, Confidence confidence) {
+    }
+
+    /** Asks every driver about the first bytes of a storage. */
+    static final class Probe {
+        private Probe() {
+        }
+
+        static ProbeResult probe(Plugins plugins, Storage storage) throws IOException {
+            List<FormatDriver> drivers = plugins.drivers();
+            long size = storage.size();
+            int window = 0;
+            for (FormatDriver d : drivers) {
+                window = Math.max(window, Math.max(0, d.probeLength()));
+            }
+            ByteBuffer head = ByteBuffer.allocate((int) Math.min(window, size));
+            storage.read(head, 0);
+            head.flip();
+            FormatDriver best = null;
+            FormatDriver tie = null;
+            Confidence bestConfidence = Confidence.NONE;
+            for (FormatDriver d : drivers) {
+                Confidence c = ask(d, head, size);
+                if (c.compareTo(bestConfidence) > 0) {
+                    best = d;
+                    tie = null;
+                    bestConfidence = c;
+                } else if (c != Confidence.NONE && c == bestConfidence) {
+                    tie = d;
+                }
+            }
+            if (best == null) {
+                throw new UnknownFormatException(storage.name(), "no installed format recognises the image",
+                        plugins.formatNames());
+            }
+            if (tie != null) {
+                throw new ImageException(storage.name(), "format is ambiguous: both '" + best.name() + "' and '"
+                        + tie.name() + "' recognise the image; name the format explicitly");
+            }
+            return new ProbeResult(best, bestConfidence);
+        }
+
+        /** One driver's answer on its own read-only view of the head; a throwing driver says no. */
+        static Confidence ask(FormatDriver d, ByteBuffer head, long size) {
+            ByteBuffer view = head.asReadOnlyBuffer();
+            view.limit(Math.min(view.limit(), Math.max(0, d.probeLength())));
+            try {
+                Confidence c = d.probe(view, size);
+                return c == null ? Confidence.NONE : c;
+            } catch (RuntimeException e) {
+                org.slf4j.LoggerFactory.getLogger(Imago.class).warn("format driver {} failed while probing: {}",
+                        d.name(), e.toString());
+                return Confidence.NONE;
+            }
+        }
+    }
+}

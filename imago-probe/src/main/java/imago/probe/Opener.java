@@ -1,0 +1,291 @@
+package imago.probe;
+
+import imago.api.CorruptImageException;
+import imago.api.Image;
+import imago.api.ImageException;
+import imago.api.ImageLimitException;
+import imago.api.OpenDeniedException;
+import imago.api.spi.AlignedStorage;
+import imago.api.spi.Confidence;
+import imago.api.spi.Dependency;
+import imago.api.spi.FormatDriver;
+import imago.api.spi.FormatInstance;
+import imago.api.spi.LayeredImage;
+import imago.api.spi.OpenContext;
+import imago.api.spi.OpenGate;
+import imago.api.spi.OpenRequest;
+import imago.api.spi.Storage;
+import imago.api.spi.StorageLocation;
+import imago.api.spi.StorageOptions;
+import imago.api.spi.WriteGuard;
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Builds an open: which image, which format (or probe), writable or not, which {@link OpenGate} for
+ * the files it names, explicit backing and data file overrides, driver options such as cache sizes.
+ * Not thread-safe; {@link #open()} may be called more than once.
+ */
+public final class Opener {
+    /** The default limit on backing chain length. */
+    public static final int DEFAULT_MAX_CHAIN_DEPTH = 32;
+
+    private final Plugins plugins;
+    private StorageLocation location;
+    private String format;
+    private boolean writable;
+    private OpenGate gate = OpenGate.permissive();
+    private boolean noBacking;
+    private StorageLocation backingOverride;
+    private String backingOverrideFormat;
+    private StorageLocation dataFileOverride;
+    private final Map<String, String> options = new LinkedHashMap<>();
+    private int maxChainDepth = DEFAULT_MAX_CHAIN_DEPTH;
+    private boolean directIO;
+    private boolean lock = true;
+
+    Opener(Plugins plugins) {
+        this.plugins = plugins;
+    }
+
+    /** The image file to open. @return this opener */
+    public Opener path(Path path) {
+        this.location = StorageLocation.file(Objects.requireNonNull(path, "path"));
+        return this;
+    }
+
+    /** The image to open, in any installed storage (e.g. {@code StorageLocation.memory("x")}). @return this opener */
+    public Opener location(StorageLocation storageLocation) {
+        this.location = Objects.requireNonNull(storageLocation, "storageLocation");
+        return this;
+    }
+
+    /** Opens with this driver instead of probing. @return this opener */
+    public Opener format(String formatName) {
+        this.format = Objects.requireNonNull(formatName, "formatName");
+        return this;
+    }
+
+    /** Opens for writing (default: read-only). Backing files are always read-only. @return this opener */
+    public Opener writable(boolean on) {
+        this.writable = on;
+        return this;
+    }
+
+    /** The policy for files the image names (default: permissive). @return this opener */
+    public Opener gate(OpenGate openGate) {
+        this.gate = Objects.requireNonNull(openGate, "openGate");
+        return this;
+    }
+
+    /** Uses this file as the top image's backing file instead of the one it names (not gated). @return this opener */
+    public Opener backingFile(Path path, String backingFormat) {
+        this.backingOverride = StorageLocation.file(Objects.requireNonNull(path, "path"));
+        this.backingOverrideFormat = backingFormat;
+        this.noBacking = false;
+        return this;
+    }
+
+    /** Opens the top image without its backing file: unallocated ranges read as zero. @return this opener */
+    public Opener noBacking() {
+        this.noBacking = true;
+        this.backingOverride = null;
+        return this;
+    }
+
+    /** Uses this file as the top image's external data file instead of the one it names. @return this opener */
+    public Opener dataFile(Path path) {
+        this.dataFileOverride = StorageLocation.file(Objects.requireNonNull(path, "path"));
+        return this;
+    }
+
+    /**
+     * A driver option with qemu's name, e.g. {@code l2-cache-size} or {@code cache-size} (bytes). Drivers
+     * ignore options they do not know. @return this opener
+     */
+    public Opener option(String name, String value) {
+        options.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+        return this;
+    }
+
+    /** The L2 (mapping table) cache size in bytes, for formats that have one. @return this opener */
+    public Opener l2CacheSize(long bytes) {
+        return option("l2-cache-size", Long.toString(bytes));
+    }
+
+    /** The longest backing chain accepted (default {@value #DEFAULT_MAX_CHAIN_DEPTH}). @return this opener */
+    public Opener maxChainDepth(int depth) {
+        if (depth < 0) {
+            throw new IllegalArgumentException("negative chain depth " + depth);
+        }
+        this.maxChainDepth = depth;
+        return this;
+    }
+
+    /** Bypasses the host page cache (O_DIRECT) where the storage supports it. @return this opener */
+    public Opener directIO(boolean on) {
+        this.directIO = on;
+        return this;
+    }
+
+    /** Takes advisory locks (default on): a second writer of one image is refused. @return this opener */
+    public Opener lock(boolean on) {
+        this.lock = on;
+        return this;
+    }
+
+    /**
+     * Opens the image and its dependencies.
+     *
+     * @throws java.nio.file.NoSuchFileException if the image or a file it names does not exist
+     * @throws imago.api.UnknownFormatException if the format is not installed or not recognised
+     * @throws OpenDeniedException if the gate refuses a file the image names
+     * @throws CorruptImageException if the image is damaged or its backing chain loops
+     * @throws ImageLimitException if the backing chain is deeper than the limit
+     * @throws IOException if anything else fails
+     */
+    public Image open() throws IOException {
+        if (location == null) {
+            throw new IllegalStateException("no image given: call path(...) or location(...)");
+        }
+        return openLayer(location, format, writable, 0, new LinkedHashSet<>(), true);
+    }
+
+    private Image openLayer(StorageLocation where, String formatName, boolean write, int depth, Set<String> chain,
+            boolean top) throws IOException {
+        String identity = identity(where);
+        if (!chain.add(identity)) {
+            throw new CorruptImageException(where.toString(), "backing chain loops back to " + where
+                    + " (chain: " + String.join(" -> ", chain) + " -> " + identity + ")");
+        }
+        StorageOptions storageOptions = (write ? StorageOptions.readWrite() : StorageOptions.readOnly())
+                .withDirectIO(directIO).withLock(lock);
+        Storage storage = AlignedStorage.wrap(plugins.storage(where).open(where, storageOptions));
+        List<Closeable> opened = new ArrayList<>();
+        opened.add(storage);
+        try {
+            FormatDriver driver;
+            boolean probed = formatName == null;
+            Confidence confidence = Confidence.STRONG;
+            if (probed) {
+                Imago.ProbeResult result = Imago.Probe.probe(plugins, storage);
+                driver = result.driver();
+                confidence = result.confidence();
+            } else {
+                driver = plugins.driver(formatName, where.toString());
+            }
+            FormatInstance layer = driver.open(storage, new OpenContext(write, probed, options));
+            opened.add(0, layer);
+            LayeredImage.Builder builder = LayeredImage.builder(driver.name(), layer, storage).writable(write);
+            if (probed && write && confidence == Confidence.WEAK) {
+                builder.writeGuard(sectorGuard(driver, storage.name()));
+            }
+            for (Dependency dependency : layer.dependencies()) {
+                switch (dependency) {
+                    case Dependency.BackingFile backing -> {
+                        Image image = openBacking(where, storage, backing, depth, chain, top);
+                        if (image != null) {
+                            opened.add(0, image);
+                            builder.backing(image, true);
+                        }
+                    }
+                    case Dependency.DataFile data -> {
+                        StorageLocation target = top && dataFileOverride != null ? dataFileOverride
+                                : gated(where, storage, data.storedName(), OpenRequest.Purpose.DATA_FILE, depth);
+                        Storage dataStorage = AlignedStorage.wrap(plugins.storage(target).open(target,
+                                storageOptions));
+                        opened.add(0, dataStorage);
+                        layer.attachDataFile(dataStorage);
+                        builder.alsoClose(dataStorage);
+                    }
+                }
+            }
+            return builder.build();
+        } catch (IOException | RuntimeException | Error e) {
+            for (Closeable c : opened) {
+                try {
+                    c.close();
+                } catch (IOException | RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        } finally {
+            chain.remove(identity);
+        }
+    }
+
+    private Image openBacking(StorageLocation where, Storage storage, Dependency.BackingFile backing, int depth,
+            Set<String> chain, boolean top) throws IOException {
+        if (top && noBacking) {
+            return null;
+        }
+        if (top && backingOverride != null) {
+            return openLayer(backingOverride, backingOverrideFormat, false, depth + 1, chain, false);
+        }
+        if (depth + 1 > maxChainDepth) {
+            throw new ImageLimitException(where.toString(), "backing chain is deeper than " + maxChainDepth
+                    + " images");
+        }
+        StorageLocation target = gated(where, storage, backing.storedName(), OpenRequest.Purpose.BACKING_FILE, depth);
+        String backingFormat = backing.format().orElse(null);
+        if (backingFormat == null) {
+            OpenRequest request = new OpenRequest(where, backing.storedName(), target,
+                    OpenRequest.Purpose.BACKING_FILE, depth);
+            if (!gate.allowsProbing(request)) {
+                throw new OpenDeniedException(where.toString(), "backing file '" + backing.storedName()
+                        + "' has no recorded format, and the open gate does not allow probing it");
+            }
+        }
+        return openLayer(target, backingFormat, false, depth + 1, chain, false);
+    }
+
+    /** Resolves a stored name against the naming image and asks the gate. */
+    private StorageLocation gated(StorageLocation where, Storage storage, String storedName,
+            OpenRequest.Purpose purpose, int depth) throws IOException {
+        StorageLocation target = storage.resolve(storedName).orElseThrow(() -> new OpenDeniedException(
+                where.toString(), "cannot resolve the " + (purpose == OpenRequest.Purpose.BACKING_FILE
+                        ? "backing" : "data") + " file name '" + storedName + "' stored in the image"));
+        gate.check(new OpenRequest(where, storedName, target, purpose, depth));
+        return target;
+    }
+
+    /** Refuses writes that would make a probed raw image look like another format (CVE-2008-2004). */
+    private WriteGuard sectorGuard(FormatDriver chosen, String resource) {
+        List<FormatDriver> others = plugins.drivers().stream().filter(d -> d != chosen).toList();
+        return firstSector -> {
+            for (FormatDriver other : others) {
+                Confidence c = Imago.Probe.ask(other, firstSector, Long.MAX_VALUE);
+                if (c.compareTo(Confidence.WEAK) > 0) {
+                    throw new ImageException(resource, 0, "refusing a write to sector 0 that would make this "
+                            + chosen.name() + " image probe as " + other.name()
+                            + "; open it with an explicit format to allow it", null);
+                }
+            }
+        };
+    }
+
+    /** The same file reached by different names (links, relative paths) must count as the same. */
+    private static String identity(StorageLocation where) {
+        if (where.scheme().equals("file")) {
+            try {
+                Path p = where.path();
+                if (Files.exists(p)) {
+                    return p.toRealPath().toString();
+                }
+            } catch (IOException e) {
+                return where.toString();
+            }
+        }
+        return where.toString();
+    }
+}
