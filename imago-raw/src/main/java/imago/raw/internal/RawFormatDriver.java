@@ -1,0 +1,91 @@
+package imago.raw.internal;
+
+import imago.api.CreateOptions;
+import imago.api.Preallocation;
+import imago.api.ReadOnlyImageException;
+import imago.api.spi.Confidence;
+import imago.api.spi.FormatDriver;
+import imago.api.spi.FormatInstance;
+import imago.api.spi.OpenContext;
+import imago.api.spi.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Objects;
+
+/** The raw driver: no header, guest bytes are storage bytes. Stateless. */
+public final class RawFormatDriver implements FormatDriver {
+
+    /** Called by {@link java.util.ServiceLoader}; does no work. */
+    public RawFormatDriver() {
+    }
+
+    @Override
+    public String name() {
+        return "raw";
+    }
+
+    /** Raw looks at no bytes: any content is a raw image. */
+    @Override
+    public int probeLength() {
+        return 0;
+    }
+
+    /** Always {@link Confidence#WEAK}: raw is the fallback, never a positive match. */
+    @Override
+    public Confidence probe(ByteBuffer head, long storageSize) {
+        return Confidence.WEAK;
+    }
+
+    /**
+     * Opens {@code storage} as a raw image of the storage's current size.
+     *
+     * @throws ReadOnlyImageException if {@code context} asks for writing and the storage is read-only
+     * @throws IOException if the storage size cannot be read
+     */
+    @Override
+    public FormatInstance open(Storage storage, OpenContext context) throws IOException {
+        Objects.requireNonNull(storage, "storage");
+        Objects.requireNonNull(context, "context");
+        if (context.writable() && storage.readOnly()) {
+            throw new ReadOnlyImageException(storage.name(), "cannot open a read-only storage for writing");
+        }
+        return new RawInstance(storage, context.writable(), context.probed());
+    }
+
+    /**
+     * Sizes the empty {@code storage} to the requested size with the requested preallocation. Raw
+     * images take no {@code -o} options (preallocation comes from {@link CreateOptions#preallocation()})
+     * and cannot record a backing file.
+     *
+     * @throws IllegalArgumentException if no size is given, a backing file or format is given, or any
+     *         format option is given
+     * @throws imago.api.UnsupportedFeatureException if the storage does not support the preallocation mode
+     * @throws IOException if the storage cannot be resized
+     */
+    @Override
+    public void create(Storage storage, CreateOptions options) throws IOException {
+        Objects.requireNonNull(storage, "storage");
+        Objects.requireNonNull(options, "options");
+        if (options.backingFile().isPresent()) {
+            throw new IllegalArgumentException("Backing file not supported for file format 'raw'");
+        }
+        if (options.backingFormat().isPresent()) {
+            throw new IllegalArgumentException("Backing file format not supported for file format 'raw'");
+        }
+        for (String option : options.formatOptions().keySet()) {
+            if (option.equals("preallocation")) {
+                throw new IllegalArgumentException("Invalid parameter 'preallocation' for format 'raw': "
+                        + "give the preallocation mode as CreateOptions.preallocation, not as a format option");
+            }
+            throw new IllegalArgumentException("Invalid parameter '" + option + "' for format 'raw' "
+                    + "(raw takes no format options)");
+        }
+        if (options.size().isEmpty()) {
+            throw new IllegalArgumentException("Image creation needs a size parameter");
+        }
+        if (options.preallocation() == Preallocation.METADATA) {
+            throw new IllegalArgumentException("Unsupported preallocation mode: metadata (raw has no metadata)");
+        }
+        storage.resize(options.size().getAsLong(), options.preallocation());
+    }
+}

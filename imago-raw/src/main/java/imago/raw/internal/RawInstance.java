@@ -1,0 +1,179 @@
+package imago.raw.internal;
+
+import imago.api.Mapping;
+import imago.api.Preallocation;
+import imago.api.ReadOnlyImageException;
+import imago.api.UnsupportedFeatureException;
+import imago.api.spi.BackingReader;
+import imago.api.spi.FormatInstance;
+import imago.api.spi.Storage;
+import imago.api.spi.StorageExtent;
+import imago.api.spi.WriteGuard;
+import java.io.IOException;
+import java.util.Objects;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One open raw image: the identity mapping onto its storage.
+ *
+ * <p>The virtual size is the storage size when the image was opened, cached in a volatile field and
+ * changed only by {@link #resize}, because {@link #size()} is asked on every request and a file
+ * storage's size is a system call. Writes through the image never go past that size, so the cache
+ * stays right unless someone else resizes the storage behind the image's back (qemu caches the size
+ * the same way); bytes the storage then no longer has read as zeroes.
+ *
+ * <p>Thread-safe: mappings are computed from the storage alone, and resizes are serialised.
+ */
+final class RawInstance implements FormatInstance {
+    private final Storage storage;
+    private final boolean writable;
+    /**
+     * The format was chosen by probing, so the probe module guards writes to the first sector with a
+     * {@link WriteGuard}. The guard sees only data writes: zeroing or discarding there through the
+     * storage would bypass it (zeroes can complete another format's header as well as data can), so
+     * this layer leaves the first sector to the guarded write path.
+     */
+    private final boolean guardFirstSector;
+    private final ReentrantLock resizeLock = new ReentrantLock();
+    private volatile long size;
+
+    RawInstance(Storage storage, boolean writable, boolean probed) throws IOException {
+        this.storage = Objects.requireNonNull(storage, "storage");
+        this.writable = writable;
+        this.guardFirstSector = probed && writable;
+        this.size = storage.size();
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    /**
+     * {@inheritDoc} Data where the storage holds data, a {@link Mapping.Zero} at the same host offset
+     * where it has a hole.
+     */
+    @Override
+    public Mapping mapping(long offset, long maxLength) throws IOException {
+        checkQuery(offset, maxLength);
+        long size = this.size;
+        if (offset >= size) {
+            return new Mapping.EndOfImage(offset);
+        }
+        long length = Math.min(maxLength, size - offset);
+        StorageExtent e = storage.dataExtent(offset, length);
+        if (e.offset() != offset) {
+            throw new IllegalStateException(storage.name() + ": storage answered " + e + " for offset " + offset);
+        }
+        long n = Math.min(e.length(), length);
+        return e.data() ? new Mapping.Data(offset, n, storage, offset) : new Mapping.Zero(offset, n, storage, offset);
+    }
+
+    /** {@inheritDoc} Raw data is always writable in place: the storage bytes at the same offset. */
+    @Override
+    public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
+        ensureWritable(offset);
+        long n = inImage(offset, length);
+        if (n < 1) {
+            throw new IllegalArgumentException(storage.name() + ": no data mapping for " + length + " bytes at offset "
+                    + offset + " (size " + size + ")");
+        }
+        return new Mapping.Data(offset, n, storage, offset);
+    }
+
+    /**
+     * {@inheritDoc} The storage zeroes the range itself (punching a hole when {@code mayUnmap} allows);
+     * in the first sector of a probed image, nothing is handled so that the write guard sees the zeroes.
+     */
+    @Override
+    public long ensureZeroMapping(long offset, long length, boolean mayUnmap) throws IOException {
+        ensureWritable(offset);
+        if (guardFirstSector && offset < WriteGuard.GUARDED_BYTES) {
+            return 0;
+        }
+        long n = inImage(offset, length);
+        if (n > 0) {
+            storage.writeZeroes(offset, n, mayUnmap);
+        }
+        return n;
+    }
+
+    /**
+     * {@inheritDoc} Passes the range to the storage, which punches a hole where it can: the range then
+     * reads as zeroes, or keeps its data where the storage cannot free it. The first sector of a probed
+     * image is left alone (see {@link #ensureZeroMapping}).
+     */
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        ensureWritable(offset);
+        inImage(offset, length);
+        long start = guardFirstSector ? Math.max(offset, WriteGuard.GUARDED_BYTES) : offset;
+        long end = offset + Math.min(length, Long.MAX_VALUE - offset);
+        long n = start < end ? inImage(start, end - start) : 0;
+        if (n > 0) {
+            storage.discard(start, n);
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        storage.flush();
+    }
+
+    @Override
+    public void sync() throws IOException {
+        storage.sync();
+    }
+
+    /** {@inheritDoc} Resizes the storage; every preallocation mode the storage supports is accepted. */
+    @Override
+    public void resize(long newSize, Preallocation preallocation) throws IOException {
+        Objects.requireNonNull(preallocation, "preallocation");
+        ensureWritable(-1);
+        if (newSize < 0) {
+            throw new IllegalArgumentException(storage.name() + ": size must be non-negative, got " + newSize);
+        }
+        if (preallocation == Preallocation.METADATA) {
+            throw new UnsupportedFeatureException(storage.name(), "metadata preallocation",
+                    "Unsupported preallocation mode: metadata (raw has no metadata)");
+        }
+        resizeLock.lock();
+        try {
+            storage.resize(newSize, preallocation);
+            size = newSize;
+        } finally {
+            resizeLock.unlock();
+        }
+    }
+
+    /** Nothing to release: the caller closes the storage. */
+    @Override
+    public void close() {
+    }
+
+    @Override
+    public String toString() {
+        return "RawInstance[" + storage.name() + ", size " + size + (writable ? "" : ", read-only") + "]";
+    }
+
+    /** How many of {@code length} bytes from {@code offset} lie inside the image (0 if none). */
+    private long inImage(long offset, long length) {
+        if (offset < 0 || length < 0) {
+            throw new IllegalArgumentException(storage.name() + ": bad range: offset " + offset + ", length " + length);
+        }
+        return Math.max(0, Math.min(length, size - offset));
+    }
+
+    private void checkQuery(long offset, long maxLength) {
+        if (offset < 0 || maxLength < 1) {
+            throw new IllegalArgumentException(storage.name() + ": bad mapping query: offset " + offset
+                    + ", length " + maxLength);
+        }
+    }
+
+    private void ensureWritable(long offset) throws ReadOnlyImageException {
+        if (!writable) {
+            throw new ReadOnlyImageException(storage.name(), offset, "image is opened read-only");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+package imago.raw.internal;
+
+import imago.api.Extent;
+import imago.api.Image;
+import imago.api.Mapping;
+import imago.api.ZeroFlag;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * The expected guest content of an {@link Image} as a byte array, and a checker that runs
+ * {@link ImageOp}s on the image and the model side by side, comparing every read, every mapping and
+ * the size after every step, and the whole content after resizes and at the end. Format-independent:
+ * any image without a backing file can be checked (an {@link Mapping.Unallocated} run must read zeroes).
+ *
+ * <p>What a discarded range reads afterwards depends on the format and storage; with
+ * {@link DiscardSemantics#ZEROES_OR_OLD}, each discarded byte may read either its old value or zero,
+ * and the first answer the image gives pins it.
+ */
+final class ImageModel {
+
+    /** What a discarded range may read afterwards. */
+    enum DiscardSemantics {
+        /** Exactly zeroes (memory storage, or any storage that punches holes). */
+        ZEROES,
+        /** Each byte its old value or zero. */
+        ZEROES_OR_OLD
+    }
+
+    private final DiscardSemantics discard;
+    private byte[] bytes;
+    /** Bytes that may read as zero instead of {@link #bytes}: discarded and not observed since. */
+    private final BitSet maybeZero = new BitSet();
+
+    /** A model of an image of {@code size} zero bytes. */
+    ImageModel(long size, DiscardSemantics discard) {
+        this.bytes = new byte[Math.toIntExact(size)];
+        this.discard = discard;
+    }
+
+    long size() {
+        return bytes.length;
+    }
+
+    /**
+     * Runs {@code ops} on {@code image} and on this model, checking as it goes.
+     *
+     * @throws AssertionError naming the step, the operation and the first difference
+     */
+    void run(Image image, List<ImageOp> ops) throws IOException {
+        checkSize(image, "at the start");
+        for (int i = 0; i < ops.size(); i++) {
+            ImageOp op = ops.get(i);
+            String where = "step " + i + " " + op;
+            step(image, op, where);
+            checkSize(image, "after " + where);
+            if (op instanceof ImageOp.Resize) {
+                checkContent(image, "after " + where);
+            }
+        }
+        checkContent(image, "after the last step");
+    }
+
+    /** Runs one step on the image and the model. */
+    void step(Image image, ImageOp op, String where) throws IOException {
+        long size = bytes.length;
+        switch (op) {
+            case ImageOp.Read r -> {
+                long[] at = ImageOp.fit(r.offset(), r.length(), size);
+                ByteBuffer b = ByteBuffer.allocate((int) at[1]);
+                image.read(b, at[0]);
+                expect(b.position() == at[1], where, "the read left " + b.remaining() + " bytes unfilled");
+                compare(b.array(), at[0], where + " (read of " + at[1] + " bytes at " + at[0] + ")");
+            }
+            case ImageOp.Write w -> {
+                long[] at = ImageOp.fit(w.offset(), w.length(), size);
+                byte[] data = new byte[(int) at[1]];
+                new SplittableRandom(w.seed()).nextBytes(data);
+                ByteBuffer b = ByteBuffer.wrap(data);
+                image.write(b, at[0]);
+                expect(!b.hasRemaining(), where, "the write left " + b.remaining() + " bytes unconsumed");
+                System.arraycopy(data, 0, bytes, (int) at[0], data.length);
+                maybeZero.clear((int) at[0], (int) (at[0] + at[1]));
+            }
+            case ImageOp.WriteZeroes z -> {
+                long[] at = ImageOp.fit(z.offset(), z.length(), size);
+                image.writeZeroes(at[0], at[1], z.mayUnmap() ? Set.of(ZeroFlag.MAY_UNMAP) : Set.of());
+                Arrays.fill(bytes, (int) at[0], (int) (at[0] + at[1]), (byte) 0);
+                maybeZero.clear((int) at[0], (int) (at[0] + at[1]));
+            }
+            case ImageOp.Discard d -> {
+                long[] at = ImageOp.fit(d.offset(), d.length(), size);
+                image.discard(at[0], at[1]);
+                if (discard == DiscardSemantics.ZEROES) {
+                    Arrays.fill(bytes, (int) at[0], (int) (at[0] + at[1]), (byte) 0);
+                } else {
+                    maybeZero.set((int) at[0], (int) (at[0] + at[1]));
+                }
+            }
+            case ImageOp.Resize r -> {
+                image.resize(r.size(), r.preallocation());
+                bytes = Arrays.copyOf(bytes, Math.toIntExact(r.size()));
+                maybeZero.clear(bytes.length, Integer.MAX_VALUE);
+            }
+            case ImageOp.Flush f -> image.flush();
+            case ImageOp.Map m -> {
+                if (size > 0) {
+                    long[] at = ImageOp.fit(m.offset(), m.length(), size - 1);
+                    checkMapping(image, at[0], Math.max(1, Math.min(m.length(), size - at[0])), where);
+                }
+            }
+            case ImageOp.PastEnd p -> pastEnd(image, p, size, where);
+        }
+    }
+
+    /** One mapping and the extents of the same range, checked against the model. */
+    private void checkMapping(Image image, long offset, long length, String where) throws IOException {
+        Mapping m = image.mapping(offset, length);
+        expect(m.offset() == offset && m.length() >= 1 && m.length() <= length, where,
+                "mapping " + m + " for " + length + " bytes at " + offset);
+        int n = (int) m.length();
+        switch (m) {
+            case Mapping.Data d -> {
+                ByteBuffer host = ByteBuffer.allocate(n);
+                d.storage().read(host, d.hostOffset());
+                compare(host.array(), offset, where + " (storage bytes behind " + m + ")");
+            }
+            case Mapping.Zero z -> compare(new byte[n], offset, where + " (" + m + ")");
+            case Mapping.Unallocated u -> {
+                expect(image.backing().isEmpty(), where, "a model has no backing image");
+                compare(new byte[n], offset, where + " (" + m + ")");
+            }
+            case Mapping.Special s -> { } // only the driver can decode it; reads cover it
+            case Mapping.EndOfImage e -> throw new AssertionError(where + ": " + m + " inside the image");
+        }
+        List<Extent> extents = image.extents(offset, length);
+        long pos = offset;
+        for (Extent e : extents) {
+            expect(e.offset() == pos, where, "extents " + extents + " do not cover the range contiguously");
+            if (e.zero()) {
+                compare(new byte[(int) e.length()], e.offset(), where + " (" + e + ")");
+            }
+            pos += e.length();
+        }
+        expect(pos == offset + length, where, "extents " + extents + " end at " + pos + ", not " + (offset + length));
+    }
+
+    private void pastEnd(Image image, ImageOp.PastEnd p, long size, String where) throws IOException {
+        long start = Math.max(0, size - p.back());
+        long length = size - start + p.over();
+        try {
+            switch (p.kind()) {
+                case READ -> image.read(ByteBuffer.allocate((int) length), start);
+                case WRITE -> image.write(ByteBuffer.allocate((int) length), start);
+                case WRITE_ZEROES -> image.writeZeroes(start, length, Set.of(ZeroFlag.MAY_UNMAP));
+                case DISCARD -> image.discard(start, length);
+                case MAP -> image.mapping(size + p.over() - 1, 1);
+            }
+        } catch (IllegalArgumentException expected) {
+            return;
+        }
+        throw new AssertionError(where + ": " + p.kind() + " of " + length + " bytes at " + start
+                + " in an image of " + size + " bytes was not refused");
+    }
+
+    private void checkSize(Image image, String where) {
+        expect(image.size() == bytes.length, where, "image size " + image.size() + ", model size " + bytes.length);
+    }
+
+    /** Reads the whole image and compares it with the model. */
+    void checkContent(Image image, String where) throws IOException {
+        ByteBuffer all = ByteBuffer.allocate(bytes.length);
+        image.read(all, 0);
+        compare(all.array(), 0, where + " (whole image)");
+    }
+
+    /**
+     * Compares {@code actual}, read from guest {@code offset}, with the model; bytes that may read as
+     * zero are pinned to what was read.
+     */
+    private void compare(byte[] actual, long offset, String where) {
+        int off = (int) offset;
+        int end = off + actual.length;
+        int diff = Arrays.mismatch(actual, 0, actual.length, bytes, off, end);
+        if (diff >= 0) {
+            for (int i = diff; i < actual.length; i++) {
+                int at = off + i;
+                if (actual[i] == bytes[at]) {
+                    continue;
+                }
+                if (actual[i] == 0 && maybeZero.get(at)) {
+                    bytes[at] = 0;
+                    continue;
+                }
+                throw new AssertionError(where + ": guest byte " + at + " reads " + actual[i] + ", expected "
+                        + bytes[at] + (maybeZero.get(at) ? " or 0" : ""));
+            }
+        }
+        maybeZero.clear(off, end);
+    }
+
+    private static void expect(boolean ok, String where, String what) {
+        if (!ok) {
+            throw new AssertionError(where + ": " + what);
+        }
+    }
+}
