@@ -1,5 +1,6 @@
 package imago.api;
 
+import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -8,14 +9,14 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * An open disk image together with its backing chain.
+ * An open disk image together with its backing chain. Closing it is idempotent.
  *
  * <p>All offsets are guest (virtual) byte offsets. Requests must lie inside {@code [0, size())}:
  * a request past the end is a caller mistake and throws {@link IllegalArgumentException}; it is never
  * silently truncated. Implementations are thread-safe: many threads (virtual threads included) may
  * read and write one image at once, and the result is that of some serial order of the requests.
  */
-public interface Image extends AutoCloseable {
+public interface Image extends Closeable {
 
     /** The name of the resource this image was opened from (a file path or a {@code memory:} name). */
     String name();

@@ -1,0 +1,260 @@
+package imago.probe;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import imago.api.CorruptImageException;
+import imago.api.Extent;
+import imago.api.Image;
+import imago.api.ImageException;
+import imago.api.ImageLimitException;
+import imago.api.OpenDeniedException;
+import imago.api.UnknownFormatException;
+import imago.api.spi.FormatDriver;
+import imago.api.spi.OpenGate;
+import imago.api.spi.OpenRequest;
+import imago.api.spi.StorageProvider;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.ServiceLoader;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class OpenerTest {
+    @TempDir
+    Path dir;
+
+    /** The installed drivers and storages plus the test chain format. */
+    private static Plugins plugins(FormatDriver... extra) {
+        List<FormatDriver> drivers = new ArrayList<>();
+        ServiceLoader.load(FormatDriver.class).forEach(drivers::add);
+        drivers.addAll(Arrays.asList(extra));
+        List<StorageProvider> storages = new ArrayList<>();
+        ServiceLoader.load(StorageProvider.class).forEach(storages::add);
+        return new Plugins(drivers, storages);
+    }
+
+    private static Opener opener(Path path) {
+        return new Opener(plugins(new ChainFormat())).path(path);
+    }
+
+    private Path raw(String name, int size, byte fill) throws IOException {
+        byte[] b = new byte[size];
+        Arrays.fill(b, fill);
+        return Files.write(dir.resolve(name), b);
+    }
+
+    private static byte[] readAll(Image image) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate((int) image.size());
+        image.read(b, 0);
+        return b.array();
+    }
+
+    @Test
+    void readsThroughABackingChainWithRecordedAndProbedFormats() throws IOException {
+        raw("base.raw", 4096, (byte) 1);
+        ChainFormat.write(dir.resolve("mid.tc"), 2048, "base.raw", "raw", (byte) 2);
+        ChainFormat.write(dir.resolve("top.tc"), 4096, "mid.tc", null, (byte) 3);
+        try (Image top = opener(dir.resolve("top.tc")).open()) {
+            assertEquals("tchain", top.format());
+            byte[] all = readAll(top);
+            // top: second half is its own; first half falls to mid, whose first half falls to base
+            assertEquals(1, all[0]);
+            assertEquals(2, all[1024]);
+            assertEquals(3, all[2048]);
+            assertEquals("raw", top.backing().orElseThrow().backing().orElseThrow().format());
+            Extent e = top.extent(0, 4096);
+            assertEquals(2, e.depth());
+            assertEquals(1024, e.length());
+            assertTrue(e.present() && e.data());
+        }
+    }
+
+    @Test
+    void backingPastItsEndReadsAsZero() throws IOException {
+        raw("small.raw", 512, (byte) 7);
+        ChainFormat.write(dir.resolve("top.tc"), 4096, "small.raw", "raw", (byte) 3);
+        try (Image top = opener(dir.resolve("top.tc")).open()) {
+            byte[] all = readAll(top);
+            assertEquals(7, all[511]);
+            assertEquals(0, all[512]);
+            assertEquals(0, all[2047]);
+            Extent e = top.extent(512, 4096);
+            assertEquals(0, e.depth());
+            assertFalse(e.present());
+            assertTrue(e.zero());
+        }
+    }
+
+    @Test
+    void backingLoopsAreCorruptImages() throws IOException {
+        ChainFormat.write(dir.resolve("a.tc"), 4096, "b.tc", "tchain", (byte) 1);
+        ChainFormat.write(dir.resolve("b.tc"), 4096, "a.tc", "tchain", (byte) 2);
+        ChainFormat.write(dir.resolve("self.tc"), 4096, "./self.tc", "tchain", (byte) 2);
+        CorruptImageException e = assertThrows(CorruptImageException.class, () -> opener(dir.resolve("a.tc")).open());
+        assertTrue(e.getMessage().contains("loops"), e.getMessage());
+        assertThrows(CorruptImageException.class, () -> opener(dir.resolve("self.tc")).open());
+    }
+
+    @Test
+    void chainsDeeperThanTheLimitAreRefused() throws IOException {
+        raw("l0", 4096, (byte) 1);
+        for (int i = 1; i <= 5; i++) {
+            ChainFormat.write(dir.resolve("l" + i), 4096, "l" + (i - 1), i == 1 ? "raw" : "tchain", (byte) i);
+        }
+        try (Image ok = opener(dir.resolve("l5")).maxChainDepth(5).open()) {
+            assertEquals(1, readAll(ok)[0]);
+        }
+        assertThrows(ImageLimitException.class, () -> opener(dir.resolve("l5")).maxChainDepth(4).open());
+    }
+
+    @Test
+    void missingBackingFileNamesTheFile() throws IOException {
+        ChainFormat.write(dir.resolve("top.tc"), 4096, "gone.raw", "raw", (byte) 3);
+        NoSuchFileException e = assertThrows(NoSuchFileException.class, () -> opener(dir.resolve("top.tc")).open());
+        assertTrue(e.getMessage().contains("gone.raw"), e.getMessage());
+    }
+
+    @Test
+    void denyAllRefusesEveryNamedFile() throws IOException {
+        raw("base.raw", 4096, (byte) 1);
+        ChainFormat.write(dir.resolve("top.tc"), 4096, "base.raw", "raw", (byte) 3);
+        OpenDeniedException e = assertThrows(OpenDeniedException.class,
+                () -> opener(dir.resolve("top.tc")).gate(OpenGate.denyAll()).open());
+        assertTrue(e.getMessage().contains("base.raw"), e.getMessage());
+    }
+
+    @Test
+    void confinedGateAllowsInsideAndRefusesDotDotAndSymlinkEscapes() throws IOException {
+        Path inner = Files.createDirectory(dir.resolve("inner"));
+        raw("outside.raw", 4096, (byte) 9);
+        Files.write(inner.resolve("inside.raw"), new byte[4096]);
+        ChainFormat.write(inner.resolve("ok.tc"), 4096, "inside.raw", "raw", (byte) 3);
+        ChainFormat.write(inner.resolve("dotdot.tc"), 4096, "../outside.raw", "raw", (byte) 3);
+        ChainFormat.write(inner.resolve("abs.tc"), 4096, dir.resolve("outside.raw").toString(), "raw", (byte) 3);
+        Files.createSymbolicLink(inner.resolve("link.raw"), dir.resolve("outside.raw"));
+        ChainFormat.write(inner.resolve("link.tc"), 4096, "link.raw", "raw", (byte) 3);
+        OpenGate gate = OpenGate.confinedTo(inner);
+        try (Image ok = opener(inner.resolve("ok.tc")).gate(gate).open()) {
+            assertEquals(0, readAll(ok)[0]);
+        }
+        for (String name : List.of("dotdot.tc", "abs.tc", "link.tc")) {
+            OpenDeniedException e = assertThrows(OpenDeniedException.class,
+                    () -> opener(inner.resolve(name)).gate(gate).open(), name);
+            assertTrue(e.getMessage().contains("outside"), e.getMessage());
+        }
+    }
+
+    @Test
+    void confinedGateRefusesToProbeAnUnrecordedBackingFormat() throws IOException {
+        raw("base.raw", 4096, (byte) 1);
+        ChainFormat.write(dir.resolve("top.tc"), 4096, "base.raw", null, (byte) 3);
+        OpenDeniedException e = assertThrows(OpenDeniedException.class,
+                () -> opener(dir.resolve("top.tc")).gate(OpenGate.confinedTo(dir)).open());
+        assertTrue(e.getMessage().contains("no recorded format"), e.getMessage());
+    }
+
+    @Test
+    void userGateSeesWhatIsOpenedAndWhy() throws IOException {
+        raw("base.raw", 4096, (byte) 1);
+        ChainFormat.write(dir.resolve("top.tc"), 4096, "base.raw", "raw", (byte) 3);
+        List<OpenRequest> seen = new ArrayList<>();
+        try (Image img = opener(dir.resolve("top.tc")).gate(seen::add).open()) {
+            assertTrue(img.backing().isPresent());
+            assertEquals(1, seen.size());
+            OpenRequest r = seen.get(0);
+            assertEquals("base.raw", r.storedName());
+            assertEquals(dir.resolve("base.raw").toAbsolutePath().normalize(), r.target().path());
+            assertEquals(OpenRequest.Purpose.BACKING_FILE, r.purpose());
+            assertEquals(0, r.depth());
+        }
+    }
+
+    @Test
+    void overridesReplaceOrDropTheBackingFile() throws IOException {
+        raw("base.raw", 4096, (byte) 1);
+        raw("other.raw", 4096, (byte) 5);
+        ChainFormat.write(dir.resolve("top.tc"), 4096, "base.raw", "raw", (byte) 3);
+        try (Image img = opener(dir.resolve("top.tc")).backingFile(dir.resolve("other.raw"), "raw").open()) {
+            assertEquals(5, readAll(img)[0]);
+        }
+        try (Image img = opener(dir.resolve("top.tc")).noBacking().gate(OpenGate.denyAll()).open()) {
+            assertEquals(0, readAll(img)[0]);
+            assertTrue(img.backing().isEmpty());
+        }
+    }
+
+    @Test
+    void probingPicksTheStrongFormatOverRawAndExplicitFormatsWin() throws IOException {
+        ChainFormat.write(dir.resolve("x.tc"), 4096, null, null, (byte) 3);
+        try (Image img = opener(dir.resolve("x.tc")).open()) {
+            assertEquals("tchain", img.format());
+        }
+        try (Image img = opener(dir.resolve("x.tc")).format("raw").open()) {
+            assertEquals("raw", img.format());
+            assertEquals(Files.size(dir.resolve("x.tc")), img.size());
+        }
+    }
+
+    @Test
+    void aTieIsAnErrorNamingBothDrivers() throws IOException {
+        ChainFormat.write(dir.resolve("x.tc"), 4096, null, null, (byte) 3);
+        FormatDriver twin = new ChainFormat() {
+            @Override
+            public String name() {
+                return "twin";
+            }
+        };
+        Opener o = new Opener(plugins(new ChainFormat(), twin)).path(dir.resolve("x.tc"));
+        ImageException e = assertThrows(ImageException.class, o::open);
+        assertTrue(e.getMessage().contains("tchain") && e.getMessage().contains("twin"), e.getMessage());
+    }
+
+    @Test
+    void duplicateDriverNamesFailLoudly() {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> plugins(new ChainFormat(), new ChainFormat()));
+        assertTrue(e.getMessage().contains("tchain"), e.getMessage());
+    }
+
+    @Test
+    void unknownFormatNameListsInstalledFormats() throws IOException {
+        raw("x.raw", 512, (byte) 0);
+        UnknownFormatException e = assertThrows(UnknownFormatException.class,
+                () -> opener(dir.resolve("x.raw")).format("vhdx").open());
+        assertTrue(e.installed().contains("raw"), e.getMessage());
+        assertTrue(e.getMessage().contains("vhdx"), e.getMessage());
+    }
+
+    @Test
+    void probedRawRefusesWritesThatWouldMakeItProbeAsAnotherFormat() throws IOException {
+        Path p = raw("guest.raw", 4096, (byte) 0);
+        try (Image img = opener(p).writable(true).open()) {
+            assertEquals("raw", img.format());
+            ByteBuffer magic = ByteBuffer.wrap("TCHN".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            ImageException e = assertThrows(ImageException.class, () -> img.write(magic, 0));
+            assertTrue(e.getMessage().contains("tchain"), e.getMessage());
+            // partial writes that complete the magic are caught too
+            img.write(ByteBuffer.wrap(new byte[] {'T', 'C'}), 0);
+            assertThrows(ImageException.class, () -> img.write(ByteBuffer.wrap(new byte[] {'H', 'N'}), 2));
+            img.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), 100);
+            img.write(ByteBuffer.wrap(new byte[] {'T', 'C', 'H', 'N'}), 512);
+        }
+        byte[] content = Files.readAllBytes(p);
+        assertArrayEquals(new byte[] {'T', 'C', 0, 0}, Arrays.copyOf(content, 4));
+        // with an explicit format the user takes responsibility
+        try (Image img = opener(p).format("raw").writable(true).open()) {
+            img.write(ByteBuffer.wrap(new byte[] {'H', 'N'}), 2);
+        }
+        assertEquals('N', Files.readAllBytes(p)[3]);
+    }
+}

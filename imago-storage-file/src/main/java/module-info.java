@@ -1,0 +1,6 @@
+/** Local files as imago storage: positional I/O, and through java.lang.foreign hole punching, SEEK_DATA/SEEK_HOLE, O_DIRECT and flock. */
+module imago.storage.file {
+    requires imago.api;
+
+    provides imago.api.spi.StorageProvider with imago.storage.file.FileStorageProvider;
+}
