@@ -1,0 +1,56 @@
+package imago.cli;
+
+import imago.cli.command.Cli;
+import java.io.BufferedOutputStream;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.PrintStream;
+
+/**
+ * The {@code imago} command: {@code info}, {@code create}, {@code convert} and {@code io}, with
+ * qemu-img's and qemu-io's syntax, output and exit codes. Run {@code imago --help}.
+ */
+public final class Main {
+
+    private Main() {
+    }
+
+    /**
+     * Runs the command and exits with its status: 0 on success, 1 on any failure.
+     *
+     * @param args the command line
+     */
+    public static void main(String[] args) {
+        configureLogging(args);
+        PrintStream out = new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16),
+                false, System.out.charset());
+        int status = Cli.run(out, System.err, args);
+        out.flush();
+        System.exit(status);
+    }
+
+    /**
+     * Sends library log messages (slf4j-simple) to standard error: warnings and worse, or everything
+     * with {@code --debug}. Must run before the first logger is made.
+     */
+    static void configureLogging(String[] args) {
+        boolean debug = false;
+        for (String a : args) {
+            if (a.equals("--")) {
+                break;
+            }
+            debug |= a.equals("--debug");
+        }
+        setIfAbsent("org.slf4j.simpleLogger.defaultLogLevel", debug ? "debug" : "warn");
+        setIfAbsent("org.slf4j.simpleLogger.logFile", "System.err");
+        setIfAbsent("org.slf4j.simpleLogger.showThreadName", "false");
+        setIfAbsent("org.slf4j.simpleLogger.showShortLogName", "true");
+        setIfAbsent("org.slf4j.simpleLogger.levelInBrackets", "false");
+    }
+
+    private static void setIfAbsent(String key, String value) {
+        if (System.getProperty(key) == null) {
+            System.setProperty(key, value);
+        }
+    }
+}

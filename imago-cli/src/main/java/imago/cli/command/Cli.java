@@ -1,0 +1,94 @@
+package imago.cli.command;
+
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.lang.reflect.Constructor;
+import picocli.CommandLine;
+import picocli.CommandLine.IFactory;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.UnmatchedArgumentException;
+
+/**
+ * Runs the {@code imago} command line: parses it with picocli into the subcommands and turns every
+ * failure into one line on standard error and exit status 1, as qemu-img does.
+ */
+public final class Cli {
+    /** Exit status for success. */
+    public static final int OK = 0;
+    /** Exit status for any failure, usage errors included. */
+    public static final int FAILED = 1;
+
+    private Cli() {
+    }
+
+    /**
+     * Runs the command with {@code args}, writing to {@code out} and {@code err}, and returns the exit
+     * status. Never calls {@link System#exit}.
+     */
+    public static int run(PrintStream out, PrintStream err, String... args) {
+        Session session = new Session(out, err);
+        try {
+            CommandLine cl = commandLine(session);
+            return cl.execute(args);
+        } catch (RuntimeException e) { // picocli's own failures while building the model: a bug
+            report(session, e);
+            return FAILED;
+        } finally {
+            out.flush();
+            err.flush();
+        }
+    }
+
+    static CommandLine commandLine(Session session) {
+        CommandLine cl = new CommandLine(ImagoCommand.class, new Factory(session));
+        cl.setExpandAtFiles(false); // a file name may start with '@'
+        cl.setOverwrittenOptionsAllowed(true); // like getopt: the last one wins
+        cl.setOut(new PrintWriter(session.out(), true));
+        cl.setErr(new PrintWriter(session.err(), true));
+        cl.setParameterExceptionHandler((ex, args) -> usageError(session, ex));
+        cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            report(session, ex);
+            return FAILED;
+        });
+        return cl;
+    }
+
+    /** One line for a failure, plus the stack trace with {@code --debug}. */
+    static void report(Session session, Throwable failure) {
+        session.out().flush();
+        session.err().println("imago: " + Errors.describe(failure, session));
+        if (session.debug()) {
+            failure.printStackTrace(session.err());
+        }
+        session.err().flush();
+    }
+
+    private static int usageError(Session session, ParameterException ex) {
+        CommandLine cmd = ex.getCommandLine();
+        String name = cmd.getCommandSpec().qualifiedName();
+        String message = ex.getMessage();
+        if (ex instanceof UnmatchedArgumentException u && cmd.getParent() == null && !u.getUnmatched().isEmpty()
+                && !u.getUnmatched().getFirst().startsWith("-") && cmd.getParseResult() != null
+                && !cmd.getParseResult().hasSubcommand()) {
+            message = "Command not found: " + u.getUnmatched().getFirst();
+        }
+        session.err().println("imago: " + message + " (try '" + name + " --help')");
+        if (session.debug()) {
+            ex.printStackTrace(session.err());
+        }
+        return FAILED;
+    }
+
+    /** Creates commands and mixins, handing the session to those that take one. */
+    private record Factory(Session session) implements IFactory {
+        @Override
+        public <K> K create(Class<K> cls) throws Exception {
+            for (Constructor<?> c : cls.getDeclaredConstructors()) {
+                if (c.getParameterCount() == 1 && c.getParameterTypes()[0] == Session.class) {
+                    return cls.cast(c.newInstance(session));
+                }
+            }
+            return CommandLine.defaultFactory().create(cls);
+        }
+    }
+}

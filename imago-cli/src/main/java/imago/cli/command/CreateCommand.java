@@ -1,0 +1,172 @@
+package imago.cli.command;
+
+import imago.api.CreateOptions;
+import imago.api.Image;
+import imago.api.Preallocation;
+import imago.cli.info.InfoReport;
+import imago.cli.text.QemuOpts;
+import imago.probe.Imago;
+import imago.probe.Opener;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code imago create}: a new image, as {@code qemu-img create} makes it. */
+@Command(name = "create", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = "Creates a new image of SIZE bytes (suffixes k, M, G, T, P, E; fractions like 1.5G), "
+                + "or of its backing file's size.")
+final class CreateCommand implements Callable<Integer> {
+    private final Session session;
+
+    @Mixin
+    @SuppressWarnings("unused") // picocli sets its options
+    private GlobalOptions globals;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "The format of the new image (default: raw).")
+    private String format = "raw";
+
+    @Option(names = "-o", paramLabel = "OPTIONS", description = "Format options, name=value[,name=value...] "
+            + "(preallocation=off|metadata|falloc|full, size, backing_file, backing_fmt, and the format's own).")
+    private List<String> options = new ArrayList<>();
+
+    @Option(names = "-b", paramLabel = "BACKING", description = "The backing file to record.")
+    private String backing;
+
+    @Option(names = "-F", paramLabel = "BACKING_FMT", description = "The backing file's format.")
+    private String backingFormat;
+
+    @Option(names = "-u", description = "Do not open the backing file (SIZE is then required).")
+    private boolean unsafe;
+
+    @Option(names = "-q", description = "Quiet: do not print the 'Formatting' line.")
+    private boolean quiet;
+
+    @Parameters(index = "0", paramLabel = "FILE", description = "The new image (replaced if it exists).")
+    private String file;
+
+    @Parameters(index = "1", arity = "0..1", paramLabel = "SIZE", description = "The virtual size in bytes.")
+    private String size;
+
+    CreateCommand(Session session) {
+        this.session = session;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        Path path = session.file(file);
+        Arguments.installedFormat(file, format);
+        Map<String, String> opts;
+        try {
+            opts = QemuOpts.parse(options);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(file, e.getMessage());
+        }
+        OptionalLong bytes = OptionalLong.empty();
+        String sizeOption = opts.remove("size");
+        if (sizeOption != null) {
+            bytes = OptionalLong.of(Arguments.size("image size", sizeOption));
+        }
+        if (size != null) {
+            bytes = OptionalLong.of(Arguments.size("image size", size));
+        }
+        String backingFile = opts.remove("backing_file");
+        String backingFmt = opts.remove("backing_fmt");
+        String preallocation = opts.remove("preallocation");
+        if (backing != null) {
+            backingFile = backing;
+        }
+        if (backingFormat != null) {
+            backingFmt = backingFormat;
+        }
+
+        CreateOptions.Builder builder = CreateOptions.builder();
+        if (preallocation != null) {
+            try {
+                builder.preallocation(Preallocation.parse(preallocation));
+            } catch (IllegalArgumentException e) {
+                throw new CliException(file, e.getMessage());
+            }
+        }
+        if (backingFile != null) {
+            bytes = checkBacking(backingFile, backingFmt, bytes);
+            builder.backingFile(backingFile);
+            if (backingFmt != null) {
+                builder.backingFormat(backingFmt);
+            }
+        }
+        if (bytes.isEmpty()) {
+            throw new CliException(file, "Image creation needs a size parameter");
+        }
+        builder.size(bytes.getAsLong());
+        opts.forEach(builder::option);
+        CreateOptions createOptions = builder.build();
+
+        if (!quiet) {
+            session.out().println(formattingLine(createOptions, preallocation));
+            session.out().flush();
+        }
+        session.create(file, path, format, createOptions);
+        return Cli.OK;
+    }
+
+    /** qemu-img's checks of a backing file; returns the size to use (the backing file's when none is given). */
+    private OptionalLong checkBacking(String backingFile, String backingFmt, OptionalLong bytes) throws IOException {
+        if (backingFile.isEmpty()) {
+            throw new CliException(file, "Expected backing file name, got empty string");
+        }
+        if (backingFile.equals(file)) {
+            throw new CliException(file, "Error: Trying to create an image with the same filename as the "
+                    + "backing file");
+        }
+        if (unsafe) {
+            return bytes;
+        }
+        // qemu-img opens the backing file relative to the new image, to check it and to take its size
+        String full = InfoReport.combine(file, backingFile);
+        Path backingPath = Path.of(full);
+        Opener opener = Imago.opener().path(backingPath);
+        if (backingFmt != null) {
+            opener.format(backingFmt);
+        }
+        try {
+            Session.checkOpenable(full, backingPath);
+            try (Image b = opener.open()) {
+                if (backingFmt == null) {
+                    throw new CliException(file, "Backing file specified without backing format (detected format of "
+                            + full + ": " + b.format() + "; give it with -F)");
+                }
+                return bytes.isPresent() ? bytes : OptionalLong.of(b.size());
+            }
+        } catch (CliException e) {
+            if (e.file() == null || e.file().equals(file)) {
+                throw e;
+            }
+            throw new CliException(file, "Could not open backing image: " + e.getMessage());
+        } catch (IOException | RuntimeException e) {
+            throw new CliException(file, "Could not open backing image: " + Errors.describe(e, session, null));
+        }
+    }
+
+    /** qemu-img's {@code Formatting 'FILE', fmt=FMT name=value...} line. */
+    private String formattingLine(CreateOptions o, String preallocation) {
+        StringBuilder sb = new StringBuilder("Formatting '").append(file).append("', fmt=").append(format);
+        List<String> parts = new ArrayList<>();
+        o.formatOptions().forEach((k, v) -> parts.add(k + "=" + QemuOpts.escape(v)));
+        parts.add("size=" + o.size().getAsLong());
+        o.backingFile().ifPresent(b -> parts.add("backing_file=" + QemuOpts.escape(b)));
+        o.backingFormat().ifPresent(f -> parts.add("backing_fmt=" + QemuOpts.escape(f)));
+        if (preallocation != null) {
+            parts.add("preallocation=" + QemuOpts.escape(preallocation));
+        }
+        sb.append(' ').append(String.join(" ", parts));
+        return sb.toString();
+    }
+}

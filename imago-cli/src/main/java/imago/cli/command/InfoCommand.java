@@ -1,0 +1,77 @@
+package imago.cli.command;
+
+import imago.api.Image;
+import imago.cli.info.InfoReport;
+import imago.probe.Opener;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code imago info}: what {@code qemu-img info} shows, in its human or JSON form. */
+@Command(name = "info", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = "Shows an image's format, sizes and backing file, as qemu-img info does.")
+final class InfoCommand implements Callable<Integer> {
+    private final Session session;
+
+    @Mixin
+    @SuppressWarnings("unused") // picocli sets its options
+    private GlobalOptions globals;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
+    private String format;
+
+    @Option(names = "--output", paramLabel = "human|json", description = "Output format (default: human).")
+    private String output = "human";
+
+    @Option(names = "--backing-chain", description = "Show every image of the backing chain.")
+    private boolean chain;
+
+    @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock.")
+    private boolean forceShare;
+
+    @Parameters(paramLabel = "FILE", description = "The image.")
+    private String file;
+
+    InfoCommand(Session session) {
+        this.session = session;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        boolean json = switch (output) {
+            case "json" -> true;
+            case "human" -> false;
+            default -> throw new CliException(null, "--output must be used with human or json as argument.");
+        };
+        Opener opener = session.opener(file, format).lock(!forceShare);
+        if (!chain) {
+            // like qemu-img, which opens with BDRV_O_NO_BACKING: a missing backing file does not matter
+            opener.noBacking();
+        }
+        try (Image top = opener.open()) {
+            List<InfoReport.Layer> layers = new ArrayList<>();
+            String name = file;
+            for (Optional<Image> layer = Optional.of(top); layer.isPresent(); layer = layer.get().backing()) {
+                InfoReport.Layer l = new InfoReport.Layer(name, layer.get().info());
+                layers.add(l);
+                if (!chain) {
+                    break;
+                }
+                Optional<Image> next = layer.get().backing();
+                name = next.isPresent() ? l.fullBackingName().orElse(next.get().name()) : null;
+            }
+            if (json) {
+                session.out().println(InfoReport.json(layers, chain));
+            } else {
+                session.out().print(InfoReport.human(layers));
+            }
+        }
+        return Cli.OK;
+    }
+}

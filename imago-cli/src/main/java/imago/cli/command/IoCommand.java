@@ -1,0 +1,59 @@
+package imago.cli.command;
+
+import imago.api.Image;
+import imago.cli.io.QemuIo;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code imago io}: qemu-io's commands on one image. */
+@Command(name = "io", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = {"Runs qemu-io commands on an image (writable unless -r); 'help' lists them.",
+            "Without -c, reads commands from standard input, one per line."})
+final class IoCommand implements Callable<Integer> {
+    private final Session session;
+
+    @Mixin
+    @SuppressWarnings("unused") // picocli sets its options
+    private GlobalOptions globals;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
+    private String format;
+
+    @Option(names = {"-r", "--read-only"}, description = "Open read-only.")
+    private boolean readOnly;
+
+    @Option(names = {"-c", "--cmd"}, paramLabel = "CMD", description = "A command to run (repeatable), "
+            + "e.g. 'write -P 0xab 1M 64k'.")
+    private List<String> commands = new ArrayList<>();
+
+    @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock.")
+    private boolean forceShare;
+
+    @Parameters(paramLabel = "FILE", description = "The image.")
+    private String file;
+
+    IoCommand(Session session) {
+        this.session = session;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        try (Image image = session.opener(file, format).writable(!readOnly).lock(!forceShare).open()) {
+            if (format == null && !readOnly && image.format().equals("raw")) {
+                session.err().println("WARNING: Image format was not specified for '" + file
+                        + "' and probing guessed raw.\n"
+                        + "         Automatically detecting the format is dangerous for raw images, write operations "
+                        + "on block 0 will be restricted.\n"
+                        + "         Specify the 'raw' format explicitly to remove the restrictions.");
+            }
+            QemuIo io = new QemuIo(image, file, session.out(), session.err(), e -> Errors.describe(e, session));
+            return commands.isEmpty() ? io.run(System.in) : io.run(commands);
+        }
+    }
+}

@@ -1,0 +1,180 @@
+package imago.cli.command;
+
+import imago.api.CreateOptions;
+import imago.api.spi.OpenGate;
+import imago.probe.Imago;
+import imago.probe.Opener;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The state of one run of the command: its output streams, the global options, and the file names
+ * the user typed, so that messages show those names rather than the absolute paths the library uses.
+ */
+public final class Session {
+    /** Which {@link OpenGate} guards the files that images name. */
+    public enum Gate {
+        /** Open whatever an image names, as qemu-img does. */
+        PERMISSIVE,
+        /** Only files inside the top image's directory, and no probing of their formats. */
+        CONFINED,
+        /** No file that an image names. */
+        DENY;
+
+        static Gate parse(String text) {
+            for (Gate g : values()) {
+                if (g.name().toLowerCase(Locale.ROOT).equals(text)) {
+                    return g;
+                }
+            }
+            throw new CliException(null, "Invalid --gate value '" + text + "' (expected permissive, confined or deny)");
+        }
+    }
+
+    private final PrintStream out;
+    private final PrintStream err;
+    private final Map<String, String> typedNames = new LinkedHashMap<>();
+    private boolean debug;
+    private Gate gate = Gate.PERMISSIVE;
+    private String currentFile;
+
+    Session(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    /** Standard output. */
+    public PrintStream out() {
+        return out;
+    }
+
+    /** Standard error. */
+    public PrintStream err() {
+        return err;
+    }
+
+    boolean debug() {
+        return debug;
+    }
+
+    void debug(boolean on) {
+        debug = on;
+    }
+
+    void gate(Gate g) {
+        gate = g;
+    }
+
+    /** The gate for images whose top file is {@code top}. */
+    OpenGate openGate(Path top) {
+        return switch (gate) {
+            case PERMISSIVE -> OpenGate.permissive();
+            case DENY -> OpenGate.denyAll();
+            case CONFINED -> {
+                Path parent = top.toAbsolutePath().normalize().getParent();
+                yield OpenGate.confinedTo(parent == null ? top.toAbsolutePath().getRoot() : parent);
+            }
+        };
+    }
+
+    /**
+     * Records a file name the user typed, so that messages about it use that name, and makes it the
+     * file that messages without a resource of their own are about. @return its path
+     */
+    Path file(String typed) {
+        Path p = Path.of(typed);
+        typedNames.putIfAbsent(p.toAbsolutePath().normalize().toString(), typed);
+        currentFile = typed;
+        return p;
+    }
+
+    /** The file that a message without its own resource is about, or {@code null}. */
+    String currentFile() {
+        return currentFile;
+    }
+
+    /** How the user called {@code resource}, or the resource itself. */
+    String display(String resource) {
+        if (resource == null) {
+            return null;
+        }
+        return typedNames.getOrDefault(resource, resource);
+    }
+
+    /** A message with a leading absolute path of a typed file replaced by the typed name. */
+    String rewrite(String message) {
+        if (message == null) {
+            return null;
+        }
+        String best = null;
+        for (String abs : typedNames.keySet()) {
+            if (message.startsWith(abs + ":") && (best == null || abs.length() > best.length())) {
+                best = abs;
+            }
+        }
+        return best == null ? message : typedNames.get(best) + message.substring(best.length());
+    }
+
+    /** Whether {@code message} starts with the name of a file the library or the user named. */
+    boolean namesAFile(String message) {
+        if (message == null) {
+            return false;
+        }
+        for (Map.Entry<String, String> e : typedNames.entrySet()) {
+            if (message.startsWith(e.getKey() + ":") || message.startsWith(e.getValue() + ":")) {
+                return true;
+            }
+        }
+        return message.startsWith("/") && message.indexOf(": ") > 0;
+    }
+
+    /**
+     * An opener for a file the user typed, after the checks that give qemu's messages for a missing
+     * file or a directory.
+     */
+    Opener opener(String typed, String format) {
+        Path path = file(typed);
+        checkOpenable(typed, path);
+        Opener o = Imago.opener().path(path).gate(openGate(path));
+        if (format != null) {
+            o.format(format);
+        }
+        return o;
+    }
+
+    /**
+     * Creates an image at a file the user typed, with qemu-img's "Could not create" wording when the
+     * file system refuses.
+     *
+     * @throws IOException if the format or storage fails otherwise
+     */
+    void create(String typed, Path path, String format, CreateOptions options) throws IOException {
+        if (Files.isDirectory(path)) {
+            throw new CliException(typed, "Could not create '" + typed + "': Is a directory");
+        }
+        try {
+            Imago.create(path, format, options);
+        } catch (NoSuchFileException e) {
+            throw new CliException(typed, "Could not create '" + typed + "': No such file or directory");
+        } catch (AccessDeniedException e) {
+            throw new CliException(typed, "Could not create '" + typed + "': Permission denied");
+        }
+    }
+
+    /** Refuses a missing file or a directory with qemu's wording. */
+    static void checkOpenable(String typed, Path path) {
+        if (Files.isDirectory(path)) {
+            throw new CliException(typed, "Could not open '" + typed + "': Is a directory");
+        }
+        if (!Files.exists(path)) {
+            throw new CliException(typed, "Could not open '" + typed + "': No such file or directory");
+        }
+    }
+}

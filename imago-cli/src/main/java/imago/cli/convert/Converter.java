@@ -1,0 +1,188 @@
+package imago.cli.convert;
+
+import imago.api.Extent;
+import imago.api.Image;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongConsumer;
+
+/**
+ * Copies the guest contents of one image into a new, zero-initialised one, as {@code qemu-img convert}
+ * does: ranges the source's chain reports as zero or unallocated are skipped, data is read in large
+ * chunks, and blocks of {@code minSparse} bytes that read as zero are not written, so that the target
+ * stays sparse. A few virtual threads copy disjoint chunks at once.
+ */
+public final class Converter {
+    /** Bytes copied per task: large enough for sequential I/O, small enough to keep a few in flight. */
+    public static final int CHUNK = 2 << 20;
+    /** qemu-img's default {@code -S}: 4 KiB. */
+    public static final int DEFAULT_MIN_SPARSE = 4096;
+
+    private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(CHUNK).asReadOnlyBuffer();
+
+    private final Image source;
+    private final Image target;
+    private final int minSparse;
+    private final int threads;
+    private final LongConsumer progress;
+
+    /**
+     * @param source what to copy
+     * @param target a freshly created image at least as large as {@code source}, reading as zeroes
+     * @param minSparse zero blocks of this size (a multiple of 512, at most {@link #CHUNK}) are skipped;
+     *        0 writes everything, zeroes included, so that the target is fully allocated
+     * @param threads how many chunks to copy at once (at least 1)
+     * @param progress told how many more guest bytes are done, from any thread
+     */
+    public Converter(Image source, Image target, int minSparse, int threads, LongConsumer progress) {
+        if (minSparse < 0 || minSparse > CHUNK || minSparse % 512 != 0) {
+            throw new IllegalArgumentException("bad sparse block size " + minSparse);
+        }
+        if (threads < 1) {
+            throw new IllegalArgumentException("need at least one thread");
+        }
+        this.source = source;
+        this.target = target;
+        this.minSparse = minSparse;
+        this.threads = threads;
+        this.progress = progress;
+    }
+
+    /**
+     * Copies everything, then flushes the target.
+     *
+     * @throws IOException if reading, writing or flushing fails
+     */
+    public void run() throws IOException {
+        long size = source.size();
+        if (target.size() < size) {
+            throw new IllegalArgumentException("target is smaller (" + target.size() + ") than source (" + size + ")");
+        }
+        long chunks = (size + CHUNK - 1) / CHUNK;
+        AtomicLong next = new AtomicLong();
+        AtomicBoolean failed = new AtomicBoolean();
+        int n = (int) Math.min(threads, Math.max(1, chunks));
+        List<Future<Void>> workers = new ArrayList<>(n);
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int i = 0; i < n; i++) {
+                workers.add(pool.submit(() -> {
+                    ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK);
+                    long k;
+                    while (!failed.get() && (k = next.getAndIncrement()) < chunks) {
+                        long start = k * CHUNK;
+                        long length = Math.min(CHUNK, size - start);
+                        try {
+                            copyChunk(start, length, buffer);
+                        } catch (IOException | RuntimeException e) {
+                            failed.set(true);
+                            throw e;
+                        }
+                        progress.accept(length);
+                    }
+                    return null;
+                }));
+            }
+            IOException failure = null;
+            for (Future<Void> w : workers) {
+                try {
+                    w.get();
+                } catch (ExecutionException e) {
+                    failure = merge(failure, e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    failed.set(true);
+                    failure = merge(failure, new InterruptedIOException("interrupted"));
+                }
+            }
+            if (failure != null) {
+                throw failure;
+            }
+        }
+        target.flush();
+    }
+
+    private static IOException merge(IOException first, Throwable next) {
+        if (next instanceof Error e) {
+            throw e;
+        }
+        if (next instanceof RuntimeException r && first == null) {
+            throw r;
+        }
+        IOException io = next instanceof IOException i ? i : new IOException(next.toString(), next);
+        if (first == null) {
+            return io;
+        }
+        if (first != io) {
+            first.addSuppressed(io);
+        }
+        return first;
+    }
+
+    private void copyChunk(long start, long length, ByteBuffer buffer) throws IOException {
+        long end = start + length;
+        for (long pos = start; pos < end; ) {
+            Extent e = source.extent(pos, end - pos);
+            long n = Math.min(e.length(), end - pos);
+            if (e.zero()) {
+                if (minSparse == 0) {
+                    writeZeroes(pos, n);
+                }
+            } else {
+                copyData(pos, (int) n, buffer);
+            }
+            pos += n;
+        }
+    }
+
+    private void copyData(long offset, int length, ByteBuffer buffer) throws IOException {
+        buffer.clear().limit(length);
+        source.read(buffer, offset);
+        if (minSparse == 0) {
+            buffer.flip();
+            target.write(buffer, offset);
+            return;
+        }
+        // write runs of blocks that are not all zero; blocks are aligned to guest offsets
+        int runStart = -1;
+        int i = 0;
+        while (i < length) {
+            int blockEnd = (int) Math.min(length, (offset + i) / minSparse * minSparse + minSparse - offset);
+            boolean zero = isZero(buffer, i, blockEnd);
+            if (!zero && runStart < 0) {
+                runStart = i;
+            } else if (zero && runStart >= 0) {
+                write(buffer, offset, runStart, i);
+                runStart = -1;
+            }
+            i = blockEnd;
+        }
+        if (runStart >= 0) {
+            write(buffer, offset, runStart, length);
+        }
+    }
+
+    private void write(ByteBuffer buffer, long offset, int from, int to) throws IOException {
+        target.write(buffer.duplicate().limit(to).position(from), offset + from);
+    }
+
+    private static boolean isZero(ByteBuffer buffer, int from, int to) {
+        return buffer.slice(from, to - from).mismatch(ZEROES.slice(0, to - from)) < 0;
+    }
+
+    private void writeZeroes(long offset, long length) throws IOException {
+        for (long done = 0; done < length; ) {
+            int n = (int) Math.min(CHUNK, length - done);
+            target.write(ZEROES.slice(0, n), offset + done);
+            done += n;
+        }
+    }
+}

@@ -1,0 +1,2 @@
+/** The sparse, parallel copy behind {@code imago convert}. */
+package imago.cli.convert;

@@ -1,0 +1,174 @@
+package imago.cli.info;
+
+import imago.api.ImageInfo;
+import imago.cli.text.Json;
+import imago.cli.text.Sizes;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code qemu-img info}'s output for one layer or a chain: the JSON object QEMU's {@code ImageInfo}
+ * visitor builds, and the human dump of {@code bdrv_image_info_dump}.
+ */
+public final class InfoReport {
+
+    private InfoReport() {
+    }
+
+    /**
+     * One layer as it is shown.
+     *
+     * @param displayName the file name as QEMU would show it (as given, or combined with the referrer's)
+     * @param info what the library reports
+     */
+    public record Layer(String displayName, ImageInfo info) {
+        /**
+         * The backing file name combined with this layer's displayed name, as QEMU's
+         * {@code path_combine} does: absolute names stay, relative ones get this layer's directory.
+         */
+        public java.util.Optional<String> fullBackingName() {
+            return info.backingFilename().map(b -> combine(displayName, b));
+        }
+    }
+
+    /** QEMU's {@code path_combine}: {@code name} relative to the directory part of {@code base}. */
+    public static String combine(String base, String name) {
+        if (name.startsWith("/")) {
+            return name;
+        }
+        int slash = base.lastIndexOf('/');
+        return slash < 0 ? name : base.substring(0, slash + 1) + name;
+    }
+
+    /** The layer as QEMU's JSON object, in QAPI field order (the JSON writer reorders like QDict). */
+    public static Map<String, Object> toMap(Layer layer) {
+        ImageInfo info = layer.info();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("filename", layer.displayName());
+        m.put("format", info.format());
+        m.put("dirty-flag", info.dirty());
+        info.actualSize().ifPresent(v -> m.put("actual-size", v));
+        m.put("virtual-size", info.virtualSize());
+        info.clusterSize().ifPresent(v -> {
+            if (v != 0) {
+                m.put("cluster-size", (long) v);
+            }
+        });
+        info.backingFilename().ifPresent(v -> m.put("backing-filename", v));
+        layer.fullBackingName().ifPresent(v -> m.put("full-backing-filename", v));
+        info.backingFormat().ifPresent(v -> m.put("backing-filename-format", v));
+        Map<String, Object> specific = formatSpecific(info);
+        if (!specific.isEmpty()) {
+            m.put("format-specific", specific);
+        }
+        return m;
+    }
+
+    /**
+     * The {@code format-specific} union as QEMU prints it: {@code {"type": format, "data": {...}}}. A
+     * driver may return that shape itself, or just the data fields.
+     */
+    static Map<String, Object> formatSpecific(ImageInfo info) {
+        Map<String, Object> fs = info.formatSpecific();
+        if (fs.isEmpty()) {
+            return Map.of();
+        }
+        if (fs.size() == 2 && fs.containsKey("type") && fs.get("data") instanceof Map) {
+            return fs;
+        }
+        Map<String, Object> union = new LinkedHashMap<>();
+        union.put("type", info.format());
+        union.put("data", fs);
+        return union;
+    }
+
+    /** {@code qemu-img info --output=json}: one object, or with a chain, an array of them; no final newline. */
+    public static String json(List<Layer> layers, boolean chain) {
+        if (!chain) {
+            return Json.pretty(toMap(layers.getFirst()));
+        }
+        List<Object> all = new ArrayList<>();
+        for (Layer l : layers) {
+            all.add(toMap(l));
+        }
+        return Json.pretty(all);
+    }
+
+    /** {@code qemu-img info}'s human output, layers separated by an empty line; ends with a newline. */
+    public static String human(List<Layer> layers) {
+        StringBuilder sb = new StringBuilder();
+        for (Layer layer : layers) {
+            if (!sb.isEmpty()) {
+                sb.append('\n');
+            }
+            human(sb, layer);
+        }
+        return sb.toString();
+    }
+
+    private static void human(StringBuilder sb, Layer layer) {
+        ImageInfo info = layer.info();
+        sb.append("image: ").append(layer.displayName()).append('\n');
+        sb.append("file format: ").append(info.format()).append('\n');
+        sb.append("virtual size: ").append(Sizes.human(info.virtualSize())).append(" (")
+                .append(info.virtualSize()).append(" bytes)\n");
+        sb.append("disk size: ").append(info.actualSize().isPresent() ? Sizes.human(info.actualSize().getAsLong())
+                : "unavailable").append('\n');
+        if (info.clusterSize().isPresent() && info.clusterSize().getAsInt() != 0) {
+            sb.append("cluster_size: ").append(info.clusterSize().getAsInt()).append('\n');
+        }
+        if (info.dirty()) {
+            sb.append("cleanly shut down: no\n");
+        }
+        if (info.backingFilename().isPresent()) {
+            String stored = info.backingFilename().get();
+            String full = layer.fullBackingName().orElseThrow();
+            sb.append("backing file: ").append(stored);
+            if (!stored.equals(full)) {
+                sb.append(" (actual path: ").append(full).append(')');
+            }
+            sb.append('\n');
+            info.backingFormat().ifPresent(f -> sb.append("backing file format: ").append(f).append('\n'));
+        }
+        Map<String, Object> specific = formatSpecific(info);
+        if (!specific.isEmpty()) {
+            sb.append("Format specific information:\n");
+            dump(sb, 1, specific.get("data"));
+        }
+    }
+
+    /** QEMU's {@code dump_qobject}: keys in QDict order with dashes shown as spaces. */
+    private static void dump(StringBuilder sb, int indent, Object value) {
+        switch (value) {
+            case Map<?, ?> map -> {
+                List<String> keys = new ArrayList<>();
+                map.keySet().forEach(k -> keys.add((String) k));
+                for (String key : Json.qdictOrder(keys)) {
+                    Object v = map.get(key);
+                    boolean composite = v instanceof Map || v instanceof List;
+                    sb.repeat(' ', indent * 4).append(key.replace('-', ' ')).append(':')
+                            .append(composite ? '\n' : ' ');
+                    dump(sb, indent + 1, v);
+                    if (!composite) {
+                        sb.append('\n');
+                    }
+                }
+            }
+            case List<?> list -> {
+                int i = 0;
+                for (Object v : list) {
+                    boolean composite = v instanceof Map || v instanceof List;
+                    sb.repeat(' ', indent * 4).append('[').append(i++).append("]:").append(composite ? '\n' : ' ');
+                    dump(sb, indent + 1, v);
+                    if (!composite) {
+                        sb.append('\n');
+                    }
+                }
+            }
+            case null -> sb.append("null");
+            default -> sb.append(value);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+package imago.cli.text;
+
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes JSON the way QEMU's {@code qobject_to_json_pretty} does, so that {@code imago info
+ * --output=json} prints byte for byte what {@code qemu-img info --output=json} prints.
+ *
+ * <p>Values are {@link Map}s with {@link String} keys, {@link List}s, {@link String}s, {@link Number}s,
+ * {@link Boolean}s and {@code null}. Objects are indented by four spaces per level, an empty object
+ * is <code>{\n}</code>, and non-ASCII characters are written as {@code \\uXXXX} escapes. The keys of an
+ * object come out in the order QEMU's {@code QDict} iterates them: by hash bucket, and newest first
+ * within a bucket; give the maps in QAPI's field order (the insertion order) so that collisions
+ * resolve as in QEMU.
+ */
+public final class Json {
+    private static final int QDICT_BUCKET_MAX = 512;
+
+    private Json() {
+    }
+
+    /** {@code value} as QEMU pretty-prints it, without a final newline. */
+    public static String pretty(Object value) {
+        StringBuilder sb = new StringBuilder();
+        write(sb, value, 0);
+        return sb.toString();
+    }
+
+    /**
+     * The keys in the order a QEMU {@code QDict} that received them in this order iterates them.
+     */
+    public static List<String> qdictOrder(Collection<String> insertionOrder) {
+        List<String> keys = new ArrayList<>(insertionOrder);
+        List<Integer> index = new ArrayList<>();
+        for (int i = 0; i < keys.size(); i++) {
+            index.add(i);
+        }
+        // QLIST_INSERT_HEAD: in one bucket the most recently inserted key comes first
+        index.sort(Comparator.<Integer>comparingInt(i -> bucket(keys.get(i))).thenComparing(i -> -i));
+        List<String> out = new ArrayList<>(keys.size());
+        for (int i : index) {
+            out.add(keys.get(i));
+        }
+        return out;
+    }
+
+    /** QEMU's {@code tdb_hash(key) % QDICT_BUCKET_MAX}. */
+    static int bucket(String key) {
+        byte[] b = key.getBytes(StandardCharsets.UTF_8);
+        int value = 0x238F13AF * b.length;
+        for (int i = 0; i < b.length; i++) {
+            value += (b[i] & 0xff) << (i * 5 % 24);
+        }
+        int hash = 1103515243 * value + 12345;
+        return (int) (Integer.toUnsignedLong(hash) % QDICT_BUCKET_MAX);
+    }
+
+    private static void write(StringBuilder sb, Object value, int indent) {
+        switch (value) {
+            case null -> sb.append("null");
+            case Map<?, ?> map -> writeObject(sb, map, indent);
+            case List<?> list -> writeArray(sb, list, indent);
+            case String s -> writeString(sb, s);
+            case Boolean b -> sb.append(b.booleanValue());
+            case Double d -> sb.append(number(d));
+            case Float f -> sb.append(number(f.doubleValue()));
+            case BigDecimal d -> sb.append(d.toPlainString());
+            case BigInteger i -> sb.append(i);
+            case Number n -> sb.append(n.longValue());
+            default -> throw new IllegalArgumentException("not a JSON value: " + value.getClass().getName());
+        }
+    }
+
+    private static void writeObject(StringBuilder sb, Map<?, ?> map, int indent) {
+        List<String> keys = new ArrayList<>();
+        for (Object k : map.keySet()) {
+            if (!(k instanceof String s)) {
+                throw new IllegalArgumentException("JSON object keys must be strings, got " + k);
+            }
+            keys.add(s);
+        }
+        sb.append('{');
+        String sep = "";
+        for (String key : qdictOrder(keys)) {
+            sb.append(sep);
+            newline(sb, indent + 1);
+            writeString(sb, key);
+            sb.append(": ");
+            write(sb, map.get(key), indent + 1);
+            sep = ",";
+        }
+        newline(sb, indent);
+        sb.append('}');
+    }
+
+    private static void writeArray(StringBuilder sb, List<?> list, int indent) {
+        sb.append('[');
+        String sep = "";
+        for (Object v : list) {
+            sb.append(sep);
+            newline(sb, indent + 1);
+            write(sb, v, indent + 1);
+            sep = ",";
+        }
+        newline(sb, indent);
+        sb.append(']');
+    }
+
+    private static void newline(StringBuilder sb, int indent) {
+        sb.append('\n');
+        sb.repeat(' ', indent * 4);
+    }
+
+    private static void writeString(StringBuilder sb, String s) {
+        sb.append('"');
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            i += Character.charCount(cp);
+            switch (cp) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\b' -> sb.append("\\b");
+                case '\f' -> sb.append("\\f");
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                default -> {
+                    if (cp > 0xFFFF) {
+                        hex4(sb, 0xD800 + ((cp - 0x10000) >> 10));
+                        hex4(sb, 0xDC00 + ((cp - 0x10000) & 0x3FF));
+                    } else if (cp < 0x20 || cp >= 0x7F) {
+                        hex4(sb, cp);
+                    } else {
+                        sb.append((char) cp);
+                    }
+                }
+            }
+        }
+        sb.append('"');
+    }
+
+    private static void hex4(StringBuilder sb, int v) {
+        sb.append("\\u");
+        String h = Integer.toHexString(v).toUpperCase(java.util.Locale.ROOT);
+        sb.repeat('0', 4 - h.length()).append(h);
+    }
+
+    /** QEMU prints doubles with {@code %.17g}, then drops trailing zeros. */
+    private static String number(double d) {
+        if (Double.isNaN(d) || Double.isInfinite(d)) {
+            throw new IllegalArgumentException("not a JSON number: " + d);
+        }
+        if (d == Math.rint(d) && Math.abs(d) < 1e17) {
+            return Long.toString((long) d);
+        }
+        return Sizes.formatG(d, 17);
+    }
+}

@@ -1,0 +1,2 @@
+/** QEMU's ways of reading and printing sizes, option lists and JSON. */
+package imago.cli.text;

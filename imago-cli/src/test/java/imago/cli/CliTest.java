@@ -1,0 +1,93 @@
+package imago.cli;
+
+import static imago.cli.Run.imago;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The top-level command, global options, and the one-line error rule for every subcommand. */
+class CliTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void versionAndHelp() {
+        Run.Result v = imago("--version").ok();
+        assertTrue(v.out().startsWith("imago version "), v.out());
+        Run.Result h = imago("--help").ok();
+        for (String sub : new String[] {"info", "create", "convert", "io"}) {
+            assertTrue(h.out().contains(sub), h.out());
+            Run.Result sh = imago(sub, "--help").ok();
+            assertTrue(sh.out().startsWith("Usage: imago " + sub), sh.out());
+        }
+        assertTrue(h.out().contains("--gate"), h.out());
+        assertTrue(imago("help", "info").ok().out().startsWith("Usage: imago info"));
+    }
+
+    @Test
+    void noSubcommandOrAnUnknownOneIsAUsageError() {
+        assertEquals("imago: Not enough arguments (try 'imago --help')", imago().failsWithOneLine());
+        assertEquals("imago: Command not found: bogus (try 'imago --help')", imago("bogus").failsWithOneLine());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"info", "create", "convert", "io"})
+    void badOptionsAreOneLine(String sub) {
+        String line = (sub.equals("convert") ? imago(sub, "--bogus", "x", "y") : imago(sub, "--bogus", "x"))
+                .failsWithOneLine();
+        assertTrue(line.contains("Unknown option: '--bogus'"), line);
+        assertTrue(line.endsWith("(try 'imago " + sub + " --help')"), line);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"info", "io", "convert"})
+    void missingFileIsOneLine(String sub) {
+        String missing = dir.resolve("missing.img").toString();
+        String[] args = sub.equals("convert") ? new String[] {sub, missing, dir.resolve("o").toString()}
+                : new String[] {sub, missing};
+        assertEquals("imago: " + missing + ": Could not open '" + missing + "': No such file or directory",
+                imago(args).failsWithOneLine());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"info", "io", "convert"})
+    void directoryIsOneLine(String sub) {
+        String d = dir.toString();
+        String[] args = sub.equals("convert") ? new String[] {sub, d, dir.resolve("o").toString()}
+                : new String[] {sub, d};
+        assertEquals("imago: " + d + ": Could not open '" + d + "': Is a directory", imago(args).failsWithOneLine());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"info", "io", "convert"})
+    void unknownFormatNameIsOneLine(String sub) throws IOException {
+        Path f = Files.write(dir.resolve("x.img"), new byte[4096]);
+        String[] args = sub.equals("convert") ? new String[] {sub, "-f", "foo", f.toString(), dir.resolve("o").toString()}
+                : new String[] {sub, "-f", "foo", f.toString()};
+        String line = imago(args).failsWithOneLine();
+        assertTrue(line.startsWith("imago: " + f + ": Unknown driver 'foo' (installed formats: "), line);
+    }
+
+    @Test
+    void badGateIsOneLine() {
+        String line = imago("--gate=open", "info", "x").failsWithOneLine();
+        assertTrue(line.contains("expected permissive, confined or deny"), line);
+    }
+
+    @Test
+    void debugAddsTheStackTrace() {
+        Run.Result r = imago("--debug", "info", dir.resolve("missing").toString());
+        assertEquals(1, r.status());
+        assertTrue(r.err().startsWith("imago: "), r.err());
+        assertTrue(r.err().contains("\tat "), r.err());
+        Run.Result sub = imago("info", "--debug", dir.resolve("missing").toString());
+        assertTrue(sub.err().contains("\tat "), sub.err());
+    }
+}

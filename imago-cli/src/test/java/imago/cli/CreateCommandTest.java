@@ -1,0 +1,122 @@
+package imago.cli;
+
+import static imago.cli.Run.imago;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CreateCommandTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void createsARawImageAndPrintsQemusFormattingLine() throws IOException {
+        Path x = dir.resolve("x.img");
+        Run.Result r = imago("create", "-f", "raw", x.toString(), "64M").ok();
+        assertEquals("Formatting '" + x + "', fmt=raw size=67108864\n", r.out());
+        assertEquals("", r.err());
+        assertEquals(64L << 20, Files.size(x));
+    }
+
+    @Test
+    void acceptsQemuSizeSyntaxAndDefaultsToRaw() throws IOException {
+        Path x = dir.resolve("x.img");
+        assertEquals("Formatting '" + x + "', fmt=raw size=1610612736\n", imago("create", x.toString(), "1.5G").ok().out());
+        imago("create", "-q", x.toString(), "0x1000").ok();
+        assertEquals(4096, Files.size(x));
+        imago("create", "-q", "-f", "raw", x.toString(), "1.1k").ok();
+        assertEquals(1126, Files.size(x));
+        imago("create", "-q", "-f", "raw", "-o", "size=8k", x.toString()).ok();
+        assertEquals(8192, Files.size(x));
+    }
+
+    @Test
+    void quietPrintsNothing() {
+        Run.Result r = imago("create", "-q", "-f", "raw", dir.resolve("q.img").toString(), "1M").ok();
+        assertEquals("", r.out());
+        assertEquals("", r.err());
+    }
+
+    @Test
+    void preallocationIsPassedAndPrinted() throws IOException {
+        Path x = dir.resolve("full.img");
+        Run.Result r = imago("create", "-f", "raw", "-o", "preallocation=full", x.toString(), "1M").ok();
+        assertEquals("Formatting '" + x + "', fmt=raw size=1048576 preallocation=full\n", r.out());
+        assertEquals(1 << 20, Files.size(x));
+        // fully allocated: the file occupies its whole size
+        String json = imago("info", "--output=json", x.toString()).ok().out();
+        assertTrue(json.contains("\"actual-size\": 10"), json);
+    }
+
+    @Test
+    void refusesABadPreallocationMode() {
+        String line = imago("create", "-f", "raw", "-o", "preallocation=foo", dir.resolve("p.img").toString(), "1M")
+                .failsWithOneLine();
+        assertTrue(line.contains("preallocation mode: 'foo'"), line);
+        assertFalse(Files.exists(dir.resolve("p.img")));
+    }
+
+    @Test
+    void refusesNegativeMalformedAndHugeSizes() {
+        String f = dir.resolve("s.img").toString();
+        assertTrue(imago("create", "-f", "raw", f, "-1").failsWithOneLine().startsWith("imago: Invalid image size"));
+        assertTrue(imago("create", "-f", "raw", f, "--", "-1").failsWithOneLine().startsWith("imago: Invalid image size"));
+        assertTrue(imago("create", "-f", "raw", f, "12x").failsWithOneLine().contains("You may use k, M, G, T, P or E"));
+        assertTrue(imago("create", "-f", "raw", f, "1e3").failsWithOneLine().contains("You may use k, M, G, T, P or E"));
+        assertEquals("imago: Invalid image size specified. Must be between 0 and 9223372036854775807.",
+                imago("create", "-f", "raw", f, "8E").failsWithOneLine());
+        assertFalse(Files.exists(dir.resolve("s.img")));
+    }
+
+    @Test
+    void needsASize() {
+        String f = dir.resolve("n.img").toString();
+        assertEquals("imago: " + f + ": Image creation needs a size parameter", imago("create", "-f", "raw", f)
+                .failsWithOneLine());
+    }
+
+    @Test
+    void refusesAnUnknownFormatNamingTheInstalledOnes() {
+        String f = dir.resolve("u.img").toString();
+        String line = imago("create", "-f", "foo", f, "1M").failsWithOneLine();
+        assertTrue(line.startsWith("imago: " + f + ": Unknown file format 'foo' (installed formats: "), line);
+        assertTrue(line.contains("raw"), line);
+    }
+
+    @Test
+    void refusesADirectory() {
+        String line = imago("create", "-q", "-f", "raw", dir.toString(), "1M").failsWithOneLine();
+        assertTrue(line.endsWith("Is a directory"), line);
+    }
+
+    @Test
+    void refusesAMissingDirectory() {
+        String f = dir.resolve("no/such/dir/x.img").toString();
+        assertEquals("imago: " + f + ": Could not create '" + f + "': No such file or directory",
+                imago("create", "-q", "-f", "raw", f, "1M").failsWithOneLine());
+    }
+
+    @Test
+    void refusesRawOptionsItDoesNotKnow() {
+        imago("create", "-q", "-f", "raw", "-o", "cluster_size=64k", dir.resolve("o.img").toString(), "1M")
+                .failsWithOneLine();
+    }
+
+    @Test
+    void checksTheBackingFileLikeQemuImg() {
+        String top = dir.resolve("top.img").toString();
+        String line = imago("create", "-q", "-f", "raw", "-b", "missing.img", "-F", "raw", top).failsWithOneLine();
+        assertTrue(line.contains("Could not open backing image") && line.contains("missing.img"), line);
+        assertTrue(imago("create", "-q", "-f", "raw", "-b", top, top, "1M").failsWithOneLine()
+                .contains("same filename as the backing file"));
+        imago("create", "-q", "-f", "raw", dir.resolve("base.img").toString(), "1M").ok();
+        assertTrue(imago("create", "-q", "-f", "raw", "-b", "base.img", top).failsWithOneLine()
+                .contains("without backing format"));
+    }
+}

@@ -1,0 +1,84 @@
+package imago.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Runs the real {@code ./imago} launcher (after {@code package} has filled {@code imago-cli/target/lib})
+ * from another directory, with relative file names, as a user would.
+ */
+class LauncherIT {
+    private static Path launcher;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void findLauncher() {
+        String root = System.getenv("IMAGO_REPO_ROOT");
+        Path base = root != null ? Path.of(root) : Path.of("").toAbsolutePath().getParent();
+        launcher = base.resolve("imago");
+        assertTrue(Files.isExecutable(launcher), "no launcher at " + launcher);
+        // the launcher would build the reactor itself if the module path were incomplete: it must not
+        assertTrue(Files.exists(base.resolve("imago-cli/target/lib/.complete")), "imago-cli/target/lib is incomplete");
+    }
+
+    private Qemu.Output imago(Object... args) {
+        Object[] cmd = new Object[args.length + 1];
+        cmd[0] = launcher;
+        System.arraycopy(args, 0, cmd, 1, args.length);
+        return Qemu.run(dir, cmd);
+    }
+
+    @Test
+    void theDoneCriterionSequenceWorks() {
+        Qemu.Output create = imago("create", "-f", "raw", "x.img", "64M");
+        assertEquals(0, create.status(), create.err());
+        assertEquals("Formatting 'x.img', fmt=raw size=67108864\n", create.out());
+        Qemu.Output write = imago("io", "-c", "write -P 0xab 1M 64k", "x.img");
+        assertEquals(0, write.status(), write.err());
+        assertTrue(write.out().startsWith("wrote 65536/65536 bytes at offset 1048576\n64 KiB, 1 ops; "), write.out());
+        Qemu.Output read = imago("io", "-c", "read -P 0xab 1M 64k", "x.img");
+        assertEquals(0, read.status(), read.err());
+        assertTrue(read.out().startsWith("read 65536/65536 bytes at offset 1048576\n"), read.out());
+        Qemu.Output info = imago("info", "--output=json", "x.img");
+        assertEquals(0, info.status(), info.err());
+        assertTrue(info.out().startsWith("{\n    \"virtual-size\": 67108864,\n    \"filename\": \"x.img\",\n"), info.out());
+        // the library's own logging reaches stderr through slf4j-simple, not slf4j's "no providers" notice
+        assertTrue(!info.err().contains("SLF4J"), info.err());
+
+        Qemu.Output qemu = Qemu.run(dir, Qemu.img(), "info", "--output=json", "x.img");
+        assertEquals(qemu.out(), info.out());
+    }
+
+    @Test
+    void failuresAreOneLineWithStatusOne() {
+        Qemu.Output missing = imago("info", "nofile.img");
+        assertEquals(1, missing.status());
+        assertEquals("imago: nofile.img: Could not open 'nofile.img': No such file or directory\n", missing.err());
+        assertEquals("", missing.out());
+        Qemu.Output bad = imago("create", "-f", "raw", "y.img", "-5");
+        assertEquals(1, bad.status());
+        assertEquals(1, bad.err().lines().count(), bad.err());
+        Qemu.Output version = imago("--version");
+        assertEquals(0, version.status(), version.err());
+        assertTrue(version.out().matches("(?s)imago version \\d+\\.\\d+\\.\\d+.*"), version.out());
+    }
+
+    @Test
+    void convertsWithRelativeNames() {
+        assertEquals(0, imago("create", "-q", "-f", "raw", "a.img", "8M").status());
+        assertEquals(0, imago("io", "-f", "raw", "-c", "write -q -P 0x3c 2M 1M", "a.img").status());
+        Qemu.Output convert = imago("convert", "-p", "-O", "raw", "a.img", "b.img");
+        assertEquals(0, convert.status(), convert.err());
+        assertTrue(convert.out().endsWith("    (100.00/100%)\r\n"), convert.out());
+        Qemu.Output check = imago("io", "-r", "-c", "read -P 0x3c 2M 1M", "-c", "read -P 0 0 2M", "b.img");
+        assertEquals(0, check.status(), check.out());
+    }
+}
