@@ -144,7 +144,8 @@ public interface FormatInstance extends Closeable {
 
     /**
      * Format-specific fields for {@code info}, with qemu-img's JSON names and types
-     * ({@link String}, {@link Number}, {@link Boolean}, lists and maps of these).
+     * ({@link String}, {@link Number}, {@link Boolean}, lists and maps of these): the contents of
+     * qemu's {@code format-specific.data}; the caller adds the {@code type} (the driver name).
      *
      * @implSpec The default has none.
      */

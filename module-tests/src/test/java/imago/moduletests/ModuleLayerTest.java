@@ -1,0 +1,195 @@
+package imago.moduletests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.module.Configuration;
+import java.lang.module.ModuleDescriptor;
+import java.lang.module.ModuleReader;
+import java.lang.module.ModuleReference;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Plug-ins found the JPMS way: a module layer built here from the module jars, with service binding,
+ * the way a plug-in host (or {@code java --module-path}) does it. The layer holds its own copy of
+ * every module, so this test does not depend on how surefire laid out this JVM (module path or class
+ * path); the test talks to the layer's classes by reflection because they are not this JVM's.
+ */
+class ModuleLayerTest {
+    static final String SPI = "imago.api.spi.";
+    static final Set<String> PROVIDER_MODULES = Set.of("imago.storage.file", "imago.storage.memory", "imago.raw",
+            "imago.qcow2", "imago.cow", "imago.moduletests");
+
+    static ModuleLayer layer;
+
+    @TempDir
+    Path dir;
+
+    /** Resolves from imago.probe alone: service binding must pull in every provider module. */
+    @BeforeAll
+    @SuppressWarnings("restricted") // enableNativeAccess: granted to the file storage, as the JVM's own flag does
+    static void buildLayer() {
+        Set<String> names = new TreeSet<>(ModuleJars.IMAGO);
+        names.addAll(ModuleJars.THIRD_PARTY);
+        names.remove("imago.cli"); // not a plug-in; the jlink test covers it
+        names.remove("info.picocli");
+        Configuration cf = ModuleLayer.boot().configuration()
+                .resolveAndBind(ModuleJars.finder(names), java.lang.module.ModuleFinder.of(), Set.of("imago.probe"));
+        ModuleLayer.Controller controller = ModuleLayer.defineModulesWithOneLoader(cf,
+                List.of(ModuleLayer.boot()), ClassLoader.getPlatformClassLoader());
+        layer = controller.layer();
+        // the layer's file storage calls fallocate and lseek through FFM, as --enable-native-access allows
+        controller.enableNativeAccess(layer.findModule("imago.storage.file").orElseThrow());
+    }
+
+    @Test
+    void serviceBindingResolvesEveryProviderModule() {
+        Set<String> resolved = layer.modules().stream().map(Module::getName).collect(Collectors.toSet());
+        for (String m : PROVIDER_MODULES) {
+            assertTrue(resolved.contains(m), m + " was not bound as a provider; resolved: " + new TreeSet<>(resolved));
+        }
+        // the layer's modules are its own, not this JVM's
+        assertTrue(layer.findModule("imago.api").orElseThrow() != Object.class.getModule());
+        assertEquals(layer, layer.findModule("imago.api").orElseThrow().getLayer());
+    }
+
+    @Test
+    void everyFormatDriverIsFoundInTheLayer() throws Exception {
+        Map<String, String> drivers = providers("FormatDriver", "name");
+        assertEquals(Map.of("raw", "imago.raw", "qcow2", "imago.qcow2", "cow", "imago.cow",
+                "imagotst", "imago.moduletests"), drivers);
+    }
+
+    @Test
+    void everyStorageProviderIsFoundInTheLayer() throws Exception {
+        Map<String, String> storages = providers("StorageProvider", "scheme");
+        assertEquals(Map.of("file", "imago.storage.file", "memory", "imago.storage.memory"), storages);
+    }
+
+    /**
+     * The layer's own imago.probe opens images with the layer's plug-ins through
+     * {@code Imago.opener(ModuleLayer)}, as a plug-in host would: a probed raw file and the
+     * third-party format.
+     */
+    @Test
+    void theLayersProbeOpensImagesWithTheLayersDrivers() throws Exception {
+        Path raw = Files.write(dir.resolve("disk.raw"), new byte[4096]);
+        assertEquals("raw", openAndGetFormat(raw));
+        Path tst = dir.resolve("disk.tst");
+        byte[] image = new byte[512 + 1024];
+        System.arraycopy("IMAGOTST".getBytes(StandardCharsets.US_ASCII), 0, image, 0, 8);
+        image[8 + 6] = 0x04; // size 1024, big-endian
+        image[16 + 3] = 1; // version 1
+        Files.write(tst, image);
+        assertEquals("imagotst", openAndGetFormat(tst));
+    }
+
+    private String openAndGetFormat(Path path) throws Exception {
+        Class<?> imago = layer.findLoader("imago.probe").loadClass("imago.probe.Imago");
+        Object opener = imago.getMethod("opener", ModuleLayer.class).invoke(null, layer);
+        opener = opener.getClass().getMethod("path", Path.class).invoke(opener, path);
+        Object image = invoke(opener, opener.getClass().getMethod("open"));
+        Class<?> imageType = layer.findLoader("imago.api").loadClass("imago.api.Image");
+        try {
+            return (String) imageType.getMethod("format").invoke(image);
+        } finally {
+            imageType.getMethod("close").invoke(image);
+        }
+    }
+
+    private static Object invoke(Object target, Method m) throws Exception {
+        try {
+            return m.invoke(target);
+        } catch (InvocationTargetException e) {
+            throw e.getCause() instanceof Exception x ? x : e;
+        }
+    }
+
+    /**
+     * The providers of {@code imago.api.spi.<service>} in the layer, by the name {@code nameMethod}
+     * returns, with the module each comes from. This module declares that it uses the layer's SPI type
+     * at run time, as the type is not this JVM's. It does not read the layer's imago.api: if it did,
+     * ServiceLoader would take this JVM's own plug-in (in this module) for a provider of the layer's SPI.
+     */
+    private static Map<String, String> providers(String service, String nameMethod) throws Exception {
+        Class<?> type = layer.findLoader("imago.api").loadClass(SPI + service);
+        Module self = ModuleLayerTest.class.getModule();
+        self.addUses(type);
+        Method name = type.getMethod(nameMethod);
+        Map<String, String> found = new TreeMap<>();
+        for (ServiceLoader.Provider<?> p : ServiceLoader.load(layer, type).stream().toList()) {
+            if (p.type().getModule().getLayer() != layer) {
+                continue; // a provider of this JVM's own boot layer, for this JVM's own SPI type
+            }
+            String key = (String) name.invoke(p.get());
+            String previous = found.put(key, p.type().getModule().getName());
+            assertEquals(null, previous, "two providers of " + service + " named " + key);
+        }
+        return found;
+    }
+
+    /**
+     * Each imago module's {@code META-INF/services} files list exactly what its module-info
+     * {@code provides}: class-path users get the same plug-ins as module-path users.
+     */
+    @Test
+    void servicesFilesMatchProvides() throws IOException {
+        List<String> problems = new ArrayList<>();
+        int checked = 0;
+        for (String name : new TreeSet<>(ModuleJars.IMAGO)) {
+            ModuleReference ref = ModuleJars.get(name);
+            Map<String, Set<String>> provides = new TreeMap<>();
+            for (ModuleDescriptor.Provides p : ref.descriptor().provides()) {
+                provides.put(p.service(), new TreeSet<>(p.providers()));
+            }
+            Map<String, Set<String>> files = new TreeMap<>();
+            try (ModuleReader reader = ref.open(); Stream<String> entries = reader.list()) {
+                for (String entry : entries.filter(e -> e.startsWith("META-INF/services/") && !e.endsWith("/"))
+                        .toList()) {
+                    try (InputStream in = reader.open(entry).orElseThrow()) {
+                        files.put(entry.substring("META-INF/services/".length()), providerNames(name, entry, in,
+                                problems));
+                    }
+                }
+            }
+            if (!provides.equals(files)) {
+                problems.add(name + ": module-info provides " + provides + " but META-INF/services lists " + files);
+            }
+            checked += provides.size();
+        }
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+        assertTrue(checked >= PROVIDER_MODULES.size(), "only " + checked + " provided services were checked");
+    }
+
+    /** The provider names of a services file: one per line, {@code #} comments, no duplicates. */
+    private static Set<String> providerNames(String module, String entry, InputStream in, List<String> problems)
+            throws IOException {
+        Set<String> names = new HashSet<>();
+        for (String line : new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+            String n = line.replaceFirst("#.*", "").strip();
+            if (!n.isEmpty() && !names.add(n)) {
+                problems.add(module + ": " + entry + " lists " + n + " twice");
+            }
+        }
+        return new TreeSet<>(names);
+    }
+}

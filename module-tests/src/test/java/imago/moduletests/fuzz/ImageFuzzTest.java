@@ -1,0 +1,42 @@
+package imago.moduletests.fuzz;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import imago.api.Image;
+import imago.api.spi.StorageLocation;
+import imago.probe.Imago;
+import imago.storage.memory.MemoryStorage;
+import java.io.IOException;
+
+/**
+ * Fuzz targets for the way every image is opened: any bytes, probed by every installed driver
+ * (raw, qcow2, cow and the third-party imagotst), opened and read through the generic I/O path.
+ *
+ * <p>A normal test run replays the committed corpus in
+ * {@code src/test/resources/imago/moduletests/fuzz/ImageFuzzTestInputs/<method>/} (regression mode):
+ * raw images, imagotst images (valid, short, hostile sizes, bad version, truncated), complete qcow2
+ * v2/v3 images with 512-byte clusters (clean for {@code qemu-img check}; one whose backing file is
+ * itself, one whose backing file is missing; a bare header), and cow headers of every variant (QEMU
+ * v2, UML v1 little-endian, v2, v3) with a bitmap and a data sector.
+ * To fuzz for real (inputs found go to {@code module-tests/.cifuzz-corpus/}, findings to the
+ * resource directory above, where they become regression inputs once committed):
+ *
+ * <pre>
+ * JAZZER_FUZZ=1 ./mvnw -pl module-tests test -Dtest=ImageFuzzTest#openAnyImage -Djazzer.max_duration=10m
+ * </pre>
+ */
+class ImageFuzzTest {
+    private static final String NAME = "fuzz-image";
+
+    /** Probes and opens read-only whatever the bytes are, then reads it as a user would. */
+    @FuzzTest(maxDuration = "2m")
+    void openAnyImage(byte[] data) {
+        MemoryStorage.of(NAME, data).close();
+        try (Image image = Imago.opener().location(StorageLocation.memory(NAME)).open()) {
+            FuzzContract.walk(image);
+        } catch (IOException | RuntimeException e) {
+            FuzzContract.expected(e);
+        } finally {
+            MemoryStorage.delete(NAME);
+        }
+    }
+}
