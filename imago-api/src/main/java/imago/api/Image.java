@@ -106,7 +106,8 @@ public interface Image extends Closeable {
     Extent extent(long offset, long maxLength) throws IOException;
 
     /**
-     * All extents of {@code [offset, offset + length)}, in order, resolved through the chain.
+     * All extents of {@code [offset, offset + length)}, in order, resolved through the chain. The list
+     * is built in memory: for huge, fragmented images walk the range with {@link #extent} instead.
      *
      * @throws IOException if metadata cannot be read
      */
