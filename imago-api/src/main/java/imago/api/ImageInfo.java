@@ -20,12 +20,14 @@ import java.util.OptionalLong;
  * @param fullBackingFilename the backing file name resolved against the image's location
  * @param backingFormat the backing format as recorded in the image
  * @param formatSpecific format-specific fields with qemu-img's JSON names, in display order
+ * @param snapshots the image's internal snapshots, oldest first
  */
 public record ImageInfo(String filename, String format, long virtualSize, OptionalLong actualSize,
         OptionalInt clusterSize, boolean dirty, Optional<String> backingFilename,
-        Optional<String> fullBackingFilename, Optional<String> backingFormat, Map<String, Object> formatSpecific) {
+        Optional<String> fullBackingFilename, Optional<String> backingFormat, Map<String, Object> formatSpecific,
+        java.util.List<SnapshotInfo> snapshots) {
 
-    /** Validates the fields and freezes {@code formatSpecific} (keeping its order). */
+    /** Validates the fields and freezes {@code formatSpecific} (keeping its order) and {@code snapshots}. */
     public ImageInfo {
         Objects.requireNonNull(filename, "filename");
         Objects.requireNonNull(format, "format");
@@ -35,5 +37,6 @@ public record ImageInfo(String filename, String format, long virtualSize, Option
         Objects.requireNonNull(fullBackingFilename, "fullBackingFilename");
         Objects.requireNonNull(backingFormat, "backingFormat");
         formatSpecific = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(formatSpecific));
+        snapshots = java.util.List.copyOf(snapshots);
     }
 }

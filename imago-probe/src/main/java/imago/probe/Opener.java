@@ -117,6 +117,14 @@ public final class Opener {
         return this;
     }
 
+    /**
+     * Opens an internal snapshot (by id or name) instead of the current state, read-only, for formats
+     * that have snapshots. @return this opener
+     */
+    public Opener snapshot(String idOrName) {
+        return option("snapshot", Objects.requireNonNull(idOrName, "idOrName"));
+    }
+
     /** The L2 (mapping table) cache size in bytes, for formats that have one. @return this opener */
     public Opener l2CacheSize(long bytes) {
         return option("l2-cache-size", Long.toString(bytes));

@@ -154,6 +154,15 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * The layer's internal snapshots, oldest first.
+     *
+     * @implSpec The default has none.
+     */
+    default java.util.List<imago.api.SnapshotInfo> snapshots() {
+        return List.of();
+    }
+
+    /**
      * Releases in-memory state. The caller has already flushed; storages are closed by the caller.
      *
      * @throws IOException if releasing fails

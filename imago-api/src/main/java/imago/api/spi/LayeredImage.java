@@ -358,7 +358,8 @@ public final class LayeredImage implements Image {
             Optional<String> stored = bf.map(Dependency.BackingFile::storedName);
             Optional<String> full = stored.flatMap(storage::resolve).map(StorageLocation::toString);
             return new ImageInfo(storage.name(), format, size(), storage.allocatedSize(), layer.clusterSize(),
-                    layer.dirty(), stored, full, bf.flatMap(Dependency.BackingFile::format), layer.formatSpecific());
+                    layer.dirty(), stored, full, bf.flatMap(Dependency.BackingFile::format), layer.formatSpecific(),
+                    layer.snapshots());
         } finally {
             lifecycle.readLock().unlock();
         }

@@ -16,7 +16,7 @@ class InfoReportTest {
 
     private static ImageInfo overlay(Map<String, Object> formatSpecific) {
         return new ImageInfo("/abs/y.qcow2", "qcow2", 67108864, OptionalLong.of(200704), OptionalInt.of(65536), false,
-                Optional.of("x.img"), Optional.of("/abs/x.img"), Optional.of("raw"), formatSpecific);
+                Optional.of("x.img"), Optional.of("/abs/x.img"), Optional.of("raw"), formatSpecific, List.of());
     }
 
     private static Map<String, Object> qcow2Data() {
@@ -99,7 +99,7 @@ class InfoReportTest {
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("bitmaps", List.of(Map.of("name", "b0"), "flat"));
         ImageInfo info = new ImageInfo("z", "cow", 512, OptionalLong.empty(), OptionalInt.empty(), true,
-                Optional.empty(), Optional.empty(), Optional.empty(), data);
+                Optional.empty(), Optional.empty(), Optional.empty(), data, List.of());
         assertEquals("""
                 image: z
                 file format: cow

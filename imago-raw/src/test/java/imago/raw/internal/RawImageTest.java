@@ -237,7 +237,7 @@ class RawImageTest {
         img.flush();
         ImageInfo info = img.info();
         assertEquals(new ImageInfo(storage.name(), "raw", CHUNK, OptionalLong.of(CHUNK), OptionalInt.empty(), false,
-                Optional.empty(), Optional.empty(), Optional.empty(), Map.of()), info);
+                Optional.empty(), Optional.empty(), Optional.empty(), Map.of(), List.of()), info);
         img.close();
         assertTrue(MemoryStorage.exists(storage.location().name()), "closing an image does not delete its store");
         assertEquals(1, MemoryStorage.open(storage.location().name(), false).size() / CHUNK);
