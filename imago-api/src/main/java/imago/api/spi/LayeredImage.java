@@ -324,8 +324,7 @@ public final class LayeredImage implements Image {
             Mapping m = checked(layer.mapping(offset, len), offset, len);
             long n = m.length();
             return switch (m) {
-                case Mapping.Data d -> new Extent(offset, n, 0, true, false, true, false,
-                        OptionalLong.of(d.hostOffset()), Optional.of(d.storage().name()));
+                case Mapping.Data d -> dataExtent(d, offset, n);
                 case Mapping.Zero z -> z.reserved()
                         ? new Extent(offset, n, 0, true, true, false, false, OptionalLong.of(z.hostOffset()),
                                 Optional.of(z.storage().name()))
@@ -345,6 +344,27 @@ public final class LayeredImage implements Image {
         } finally {
             lifecycle.readLock().unlock();
         }
+    }
+
+    /**
+     * A data mapping as {@code qemu-img map} shows it: QEMU asks the storage about the host range too,
+     * and a hole there (a preallocated-metadata cluster never written) reads as zero, so the extent is
+     * cut at the storage's data/hole boundary and marked zero where the storage has a hole. Past the
+     * end of the storage everything reads as zero.
+     */
+    private static Extent dataExtent(Mapping.Data d, long offset, long n) throws IOException {
+        Storage s = d.storage();
+        long host = d.hostOffset();
+        boolean zero;
+        long length = n;
+        if (host >= s.size()) {
+            zero = true;
+        } else {
+            StorageExtent se = s.dataExtent(host, n);
+            length = Math.min(n, se.length());
+            zero = !se.data();
+        }
+        return new Extent(offset, length, 0, true, zero, true, false, OptionalLong.of(host), Optional.of(s.name()));
     }
 
     @Override

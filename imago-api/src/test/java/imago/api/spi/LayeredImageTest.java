@@ -97,6 +97,30 @@ class LayeredImageTest {
     }
 
     @Test
+    void dataOverAHoleInTheStorageMapsAsDataAndZeroLikeQemu() throws IOException {
+        ArrayStorage s = new ArrayStorage(SIZE, 1) {
+            @Override
+            public StorageExtent dataExtent(long offset, long maxLength) {
+                return offset < 1024 ? new StorageExtent(offset, Math.min(maxLength, 1024 - offset), true)
+                        : new StorageExtent(offset, maxLength, false);
+            }
+        };
+        TestLayer layer = new TestLayer(s, SIZE, false);
+        for (long u = 0; u < 8; u++) {
+            layer.states.put(u, TestLayer.State.DATA);
+        }
+        try (LayeredImage img = LayeredImage.builder("test", layer, s).build()) {
+            Extent data = img.extent(0, SIZE);
+            assertEquals(1024, data.length());
+            assertTrue(data.data() && !data.zero());
+            Extent hole = img.extent(1024, SIZE);
+            assertEquals(4096 - 1024, hole.length());
+            assertTrue(hole.data() && hole.zero() && hole.present());
+            assertEquals(java.util.OptionalLong.of(1024), hole.hostOffset());
+        }
+    }
+
+    @Test
     void partialWritesCopyWhatLiesBelowIntoTheRestOfTheUnit() throws IOException {
         ArrayStorage s = new ArrayStorage(SIZE, 1);
         TestLayer layer = new TestLayer(s, SIZE, true);
