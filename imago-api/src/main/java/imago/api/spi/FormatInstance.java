@@ -134,6 +134,18 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * Whether {@link imago.api.Image#extent extents} of this layer's data mappings should also say where
+     * the storage has holes (data that reads as zero), cutting extents at the storage's data/hole
+     * boundaries. QEMU does this (BDRV_BLOCK_RECURSE) for qcow2 images whose metadata was preallocated,
+     * where clusters are mapped but never written; for other images it would only split extents.
+     *
+     * @implSpec The default says no.
+     */
+    default boolean mapsStorageHoles() {
+        return false;
+    }
+
+    /**
      * Whether the layer is marked dirty.
      *
      * @implSpec The default says no.

@@ -324,7 +324,9 @@ public final class LayeredImage implements Image {
             Mapping m = checked(layer.mapping(offset, len), offset, len);
             long n = m.length();
             return switch (m) {
-                case Mapping.Data d -> dataExtent(d, offset, n);
+                case Mapping.Data d -> layer.mapsStorageHoles() ? dataExtent(d, offset, n)
+                        : new Extent(offset, n, 0, true, false, true, false, OptionalLong.of(d.hostOffset()),
+                                Optional.of(d.storage().name()));
                 case Mapping.Zero z -> z.reserved()
                         ? new Extent(offset, n, 0, true, true, false, false, OptionalLong.of(z.hostOffset()),
                                 Optional.of(z.storage().name()))
@@ -347,10 +349,9 @@ public final class LayeredImage implements Image {
     }
 
     /**
-     * A data mapping as {@code qemu-img map} shows it: QEMU asks the storage about the host range too,
-     * and a hole there (a preallocated-metadata cluster never written) reads as zero, so the extent is
-     * cut at the storage's data/hole boundary and marked zero where the storage has a hole. Past the
-     * end of the storage everything reads as zero.
+     * A data mapping of a layer that {@link FormatInstance#mapsStorageHoles() maps storage holes}, as
+     * {@code qemu-img map} shows it: the extent is cut at the storage's data/hole boundary and marked
+     * zero where the storage has a hole; past the end of the storage everything reads as zero.
      */
     private static Extent dataExtent(Mapping.Data d, long offset, long n) throws IOException {
         Storage s = d.storage();

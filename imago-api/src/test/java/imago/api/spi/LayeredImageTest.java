@@ -97,7 +97,7 @@ class LayeredImageTest {
     }
 
     @Test
-    void dataOverAHoleInTheStorageMapsAsDataAndZeroLikeQemu() throws IOException {
+    void dataOverAHoleInTheStorageMapsAsDataAndZeroWhenTheLayerAsks() throws IOException {
         ArrayStorage s = new ArrayStorage(SIZE, 1) {
             @Override
             public StorageExtent dataExtent(long offset, long maxLength) {
@@ -105,9 +105,21 @@ class LayeredImageTest {
                         : new StorageExtent(offset, maxLength, false);
             }
         };
-        TestLayer layer = new TestLayer(s, SIZE, false);
+        TestLayer layer = new TestLayer(s, SIZE, false) {
+            @Override
+            public boolean mapsStorageHoles() {
+                return true;
+            }
+        };
+        TestLayer plain = new TestLayer(s, SIZE, false);
         for (long u = 0; u < 8; u++) {
             layer.states.put(u, TestLayer.State.DATA);
+            plain.states.put(u, TestLayer.State.DATA);
+        }
+        try (LayeredImage img = LayeredImage.builder("test", plain, s).build()) {
+            Extent whole = img.extent(0, SIZE);
+            assertEquals(4096, whole.length(), "without mapsStorageHoles, storage holes do not split extents");
+            assertFalse(whole.zero());
         }
         try (LayeredImage img = LayeredImage.builder("test", layer, s).build()) {
             Extent data = img.extent(0, SIZE);
