@@ -11,7 +11,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-/** The qcow2 driver: recognises images by magic and version; opening arrives with the read-side issue. */
+/** The qcow2 driver: recognises images by magic and version and opens them read-only; writing arrives later. */
 public final class Qcow2FormatDriver implements FormatDriver {
     /** "QFI\xfb". */
     static final int MAGIC = 0x514649FB;
@@ -43,8 +43,7 @@ public final class Qcow2FormatDriver implements FormatDriver {
 
     @Override
     public FormatInstance open(Storage storage, OpenContext context) throws IOException {
-        throw new UnsupportedFeatureException(storage.name(), "qcow2", "qcow2 images cannot be opened yet "
-                + "by this version of imago");
+        return Qcow2Instance.open(storage, context);
     }
 
     @Override

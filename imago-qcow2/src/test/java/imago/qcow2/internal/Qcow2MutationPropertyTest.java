@@ -1,0 +1,167 @@
+package imago.qcow2.internal;
+
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.quicktheories.QuickTheory.qt;
+import static org.quicktheories.generators.SourceDSL.integers;
+import static org.quicktheories.generators.SourceDSL.lists;
+
+import imago.api.Image;
+import imago.api.ImageException;
+import imago.api.spi.FormatInstance;
+import imago.api.spi.LayeredImage;
+import imago.api.spi.OpenContext;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Random byte mutations of the metadata (header cluster, L1 and L2 tables, snapshot table) of valid
+ * qemu-made images: opening and reading everything either works or throws an
+ * {@link ImageException}; never another exception, an OutOfMemoryError or a hang. Prints its seed;
+ * {@code -Dimago.seed=N} replays a run and {@code -Dimago.examples=N} changes its length.
+ */
+class Qcow2MutationPropertyTest {
+    @TempDir
+    static Path dir;
+
+    /** An image and the byte ranges of its metadata. */
+    record Sample(String name, byte[] bytes, List<long[]> regions) {
+    }
+
+    static final List<Sample> SAMPLES = new ArrayList<>();
+
+    @BeforeAll
+    static void images() throws IOException {
+        Qemu.require();
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "a.qcow2", "2M");
+        Qcow2DifferentialTest.qemuIo(dir, "a.qcow2", "qcow2", List.of("write -P 0xab 0 12k", "write -z 64k 8k",
+                "write -P 1 1M 4k"));
+        Qemu.ok(dir, "qemu-img", "snapshot", "-c", "s", "a.qcow2");
+        add("a.qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", "r.raw", "1M");
+        Qcow2DifferentialTest.qemuIo(dir, "r.raw", "raw", List.of("write -P 0x12 0 40k", "write -P 0x13 512k 8k"));
+        Qemu.ok(dir, "qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096", "r.raw", "c.qcow2");
+        add("c.qcow2");
+        Qemu.ok(dir, "qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=16384,compression_type=zstd,"
+                + "extended_l2=on", "r.raw", "z.qcow2");
+        Qcow2DifferentialTest.qemuIo(dir, "z.qcow2", "qcow2", List.of("write -P 0x77 100k 1k"));
+        add("z.qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=0.10,cluster_size=512", "v2.qcow2", "256k");
+        Qcow2DifferentialTest.qemuIo(dir, "v2.qcow2", "qcow2", List.of("write -P 0xab 0 3k", "write -P 2 100k 1k"));
+        add("v2.qcow2");
+    }
+
+    private static void add(String name) throws IOException {
+        byte[] b = Files.readAllBytes(dir.resolve(name));
+        ByteBuffer bb = ByteBuffer.wrap(b);
+        int cs = 1 << bb.getInt(20);
+        List<long[]> regions = new ArrayList<>();
+        regions.add(new long[] {0, Math.min(cs, 1024)});
+        long l1 = bb.getLong(40);
+        int l1Size = bb.getInt(36);
+        regions.add(new long[] {l1, l1Size * 8L});
+        for (int i = 0; i < l1Size; i++) {
+            long l2 = bb.getLong((int) l1 + 8 * i) & Qcow2Instance.OFFSET_MASK;
+            if (l2 != 0) {
+                regions.add(new long[] {l2, cs});
+            }
+        }
+        long reftable = bb.getLong(48);
+        regions.add(new long[] {reftable, 64});
+        long refblock = bb.getLong((int) reftable) & ~511L;
+        if (refblock != 0) {
+            regions.add(new long[] {refblock, 64});
+        }
+        if (bb.getInt(60) > 0) {
+            long table = bb.getLong(64);
+            regions.add(new long[] {table, 64});
+            long snapL1 = bb.getLong((int) table);
+            regions.add(new long[] {snapL1, bb.getInt((int) table + 8) * 8L});
+        }
+        SAMPLES.add(new Sample(name, b, regions));
+    }
+
+    /** Applies the mutations {@code picks} encode to a copy of a sample's bytes. */
+    static byte[] mutate(Sample s, List<Integer> picks) {
+        byte[] b = s.bytes().clone();
+        for (int pick : picks) {
+            Random r = new Random(pick);
+            long[] region = s.regions().get(r.nextInt(s.regions().size()));
+            int at = (int) (region[0] + r.nextInt((int) region[1]));
+            if (at >= b.length) {
+                continue;
+            }
+            switch (r.nextInt(4)) {
+                case 0 -> b[at] = (byte) r.nextInt(256);
+                case 1 -> b[at] ^= (byte) (1 << r.nextInt(8));
+                case 2 -> b[at] = 0;
+                default -> b[at] = (byte) 0xff;
+            }
+        }
+        return b;
+    }
+
+    static final java.util.concurrent.atomic.AtomicLong READ = new java.util.concurrent.atomic.AtomicLong();
+    static final java.util.concurrent.atomic.AtomicLong REFUSED = new java.util.concurrent.atomic.AtomicLong();
+
+    static void check(Sample s, List<Integer> picks) {
+        byte[] bytes = mutate(s, picks);
+        check(s, bytes, Map.of());
+        if (ByteBuffer.wrap(s.bytes()).getInt(60) > 0) {
+            check(s, bytes, Map.of("snapshot", "1"));
+        }
+    }
+
+    static void check(Sample s, byte[] bytes, Map<String, String> options) {
+        BytesStorage storage = new BytesStorage(s.name(), bytes);
+        try {
+            FormatInstance layer = new Qcow2FormatDriver().open(storage, new OpenContext(false, false, options));
+            try (Image img = LayeredImage.builder("qcow2", layer, storage).build()) {
+                long size = img.size();
+                int chunk = 256 << 10;
+                // read the first and the last 8 MiB, and walk the extents of everything
+                for (long pos = 0; pos < Math.min(size, 8 << 20); pos += chunk) {
+                    img.read(ByteBuffer.allocate((int) Math.min(chunk, size - pos)), pos);
+                }
+                for (long pos = Math.max(0, size - (8 << 20)); pos < size; pos += chunk) {
+                    img.read(ByteBuffer.allocate((int) Math.min(chunk, size - pos)), pos);
+                }
+                long pos = 0;
+                for (int n = 0; pos < size && n < 100_000; n++) {
+                    pos += img.extent(pos, size - pos).length();
+                }
+                img.info();
+                layer.mapsStorageHoles();
+            }
+            READ.incrementAndGet();
+        } catch (ImageException expected) {
+            // a clear refusal is a correct answer for a damaged image
+            REFUSED.incrementAndGet();
+        } catch (IOException e) {
+            throw new AssertionError("plain IOException instead of an ImageException: " + e, e);
+        }
+    }
+
+    @Test
+    void mutatedMetadataFailsCleanlyOrReads() {
+        String given = System.getProperty("imago.seed");
+        long seed = given != null ? Long.decode(given.trim()) : new Random().nextLong();
+        System.out.println("Qcow2MutationPropertyTest seed: " + seed + " (replay with -Dimago.seed=" + seed + ")");
+        int examples = Integer.getInteger("imago.examples", 400);
+        assertTimeoutPreemptively(Duration.ofSeconds(120), () -> qt().withFixedSeed(seed).withExamples(examples)
+                .withShrinkCycles(500)
+                .forAll(integers().between(0, SAMPLES.size() - 1), lists().of(integers().all()).ofSizeBetween(1, 12))
+                .checkAssert((which, picks) -> check(SAMPLES.get(which), picks)));
+        System.out.println("Qcow2MutationPropertyTest: " + READ.get() + " mutated images read, " + REFUSED.get()
+                + " refused with an ImageException");
+    }
+}
