@@ -94,8 +94,9 @@ public final class Imago {
         Plugins plugins = Plugins.installed();
         FormatDriver driver = plugins.driver(format, location.toString());
         CreateOptions effective = options;
-        if (options.size().isEmpty() && options.backingFile().isPresent()) {
-            effective = withBackingSize(plugins, location, options);
+        if (options.backingFile().isPresent() && (options.size().isEmpty()
+                || driver.createOptionNames().contains(BACKING_MTIME) && !options.formatOptions().containsKey(BACKING_MTIME))) {
+            effective = withBackingFacts(plugins, location, options, driver);
         }
         if (effective.size().isEmpty()) {
             throw new IllegalArgumentException("Image creation needs a size parameter");
@@ -108,26 +109,46 @@ public final class Imago {
         }
     }
 
-    /** qemu-img takes the size of a new overlay from its backing file, resolved next to the new image. */
-    private static CreateOptions withBackingSize(Plugins plugins, StorageLocation location, CreateOptions options)
-            throws IOException {
+    /** The create option through which formats that record it (cow) get the backing file's mtime. */
+    private static final String BACKING_MTIME = "backing_mtime";
+
+    /**
+     * Fills in what a new overlay takes from its backing file, resolved next to the new image as
+     * qemu-img does: the size when none is given, and the modification time (seconds) for formats that
+     * record it.
+     */
+    private static CreateOptions withBackingFacts(Plugins plugins, StorageLocation location, CreateOptions options,
+            FormatDriver driver) throws IOException {
         String name = options.backingFile().orElseThrow();
-        Path backing = Path.of(name);
-        if (!backing.isAbsolute() && location.scheme().equals("file")) {
+        StorageLocation backing;
+        if (location.scheme().equals("file")) {
+            Path path = Path.of(name);
             Path dir = location.path().getParent();
-            backing = dir == null ? backing : dir.resolve(backing);
+            backing = StorageLocation.file(path.isAbsolute() || dir == null ? path : dir.resolve(path));
+        } else {
+            backing = new StorageLocation(location.scheme(), name);
         }
-        Opener opener = new Opener(plugins).path(backing);
-        options.backingFormat().ifPresent(opener::format);
-        try (Image b = opener.open()) {
-            CreateOptions.Builder copy = CreateOptions.builder().size(b.size())
-                    .preallocation(options.preallocation()).backingFile(name);
-            options.backingFormat().ifPresent(copy::backingFormat);
-            options.formatOptions().forEach(copy::option);
-            return copy.build();
-        } catch (ImageException e) {
-            throw new ImageException(location.toString(), -1, "Could not open backing image: " + e.getMessage(), e);
+        CreateOptions.Builder copy = CreateOptions.builder().preallocation(options.preallocation()).backingFile(name);
+        options.backingFormat().ifPresent(copy::backingFormat);
+        options.formatOptions().forEach(copy::option);
+        if (options.size().isPresent()) {
+            copy.size(options.size().getAsLong());
+        } else {
+            Opener opener = new Opener(plugins).location(backing);
+            options.backingFormat().ifPresent(opener::format);
+            try (Image b = opener.open()) {
+                copy.size(b.size());
+            } catch (ImageException e) {
+                throw new ImageException(location.toString(), -1, "Could not open backing image: " + e.getMessage(),
+                        e);
+            }
         }
+        if (driver.createOptionNames().contains(BACKING_MTIME) && !options.formatOptions().containsKey(BACKING_MTIME)
+                && backing.scheme().equals("file") && java.nio.file.Files.exists(backing.path())) {
+            long mtime = java.nio.file.Files.getLastModifiedTime(backing.path()).to(java.util.concurrent.TimeUnit.SECONDS);
+            copy.option(BACKING_MTIME, Long.toString(mtime));
+        }
+        return copy.build();
     }
 
     /** The driver that won probing and how sure it was. */
