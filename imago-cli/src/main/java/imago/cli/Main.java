@@ -7,8 +7,9 @@ import java.io.FileOutputStream;
 import java.io.PrintStream;
 
 /**
- * The {@code imago} command: {@code info}, {@code create}, {@code convert} and {@code io}, with
- * qemu-img's and qemu-io's syntax, output and exit codes. Run {@code imago --help}.
+ * The {@code imago} command: {@code info}, {@code create}, {@code convert}, {@code io}, {@code map},
+ * {@code compare}, {@code snapshot} and {@code bench}, with qemu-img's and qemu-io's syntax, output and
+ * exit codes. Run {@code imago --help}.
  */
 public final class Main {
 
@@ -16,7 +17,8 @@ public final class Main {
     }
 
     /**
-     * Runs the command and exits with its status: 0 on success, 1 on any failure.
+     * Runs the command and exits with its status: 0 on success, 1 on any failure (compare: 1 when the
+     * images differ, 2 and more when they cannot be opened or read, as qemu-img compare).
      *
      * @param args the command line
      */

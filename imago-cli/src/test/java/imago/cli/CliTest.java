@@ -22,7 +22,7 @@ class CliTest {
         Run.Result v = imago("--version").ok();
         assertTrue(v.out().startsWith("imago version "), v.out());
         Run.Result h = imago("--help").ok();
-        for (String sub : new String[] {"info", "create", "convert", "io"}) {
+        for (String sub : new String[] {"info", "create", "convert", "io", "map", "compare", "snapshot", "bench"}) {
             assertTrue(h.out().contains(sub), h.out());
             Run.Result sh = imago(sub, "--help").ok();
             assertTrue(sh.out().startsWith("Usage: imago " + sub), sh.out());
@@ -38,16 +38,17 @@ class CliTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"info", "create", "convert", "io"})
+    @ValueSource(strings = {"info", "create", "convert", "io", "map", "compare", "snapshot", "bench"})
     void badOptionsAreOneLine(String sub) {
-        String line = (sub.equals("convert") ? imago(sub, "--bogus", "x", "y") : imago(sub, "--bogus", "x"))
+        boolean two = sub.equals("convert") || sub.equals("compare");
+        String line = (two ? imago(sub, "--bogus", "x", "y") : imago(sub, "--bogus", "x"))
                 .failsWithOneLine();
         assertTrue(line.contains("Unknown option: '--bogus'"), line);
         assertTrue(line.endsWith("(try 'imago " + sub + " --help')"), line);
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"info", "io", "convert"})
+    @ValueSource(strings = {"info", "io", "convert", "map", "snapshot", "bench"})
     void missingFileIsOneLine(String sub) {
         String missing = dir.resolve("missing.img").toString();
         String[] args = sub.equals("convert") ? new String[] {sub, missing, dir.resolve("o").toString()}
@@ -57,7 +58,7 @@ class CliTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"info", "io", "convert"})
+    @ValueSource(strings = {"info", "io", "convert", "map", "snapshot", "bench"})
     void directoryIsOneLine(String sub) {
         String d = dir.toString();
         String[] args = sub.equals("convert") ? new String[] {sub, d, dir.resolve("o").toString()}
@@ -66,7 +67,7 @@ class CliTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"info", "io", "convert"})
+    @ValueSource(strings = {"info", "io", "convert", "map", "snapshot", "bench"})
     void unknownFormatNameIsOneLine(String sub) throws IOException {
         Path f = Files.write(dir.resolve("x.img"), new byte[4096]);
         String[] args = sub.equals("convert") ? new String[] {sub, "-f", "foo", f.toString(), dir.resolve("o").toString()}

@@ -81,4 +81,24 @@ class LauncherIT {
         Qemu.Output check = imago("io", "-r", "-c", "read -P 0x3c 2M 1M", "-c", "read -P 0 0 2M", "b.img");
         assertEquals(0, check.status(), check.out());
     }
+
+    @Test
+    void compareExitsWithQemuImgsStatuses() {
+        assertEquals(0, imago("create", "-q", "-f", "raw", "a.img", "8M").status());
+        assertEquals(0, imago("create", "-q", "-f", "raw", "b.img", "8M").status());
+        Qemu.Output same = imago("compare", "a.img", "b.img");
+        assertEquals(0, same.status(), same.err());
+        assertEquals("Images are identical.\n", same.out());
+        assertEquals(0, imago("io", "-f", "raw", "-c", "write -q -P 1 4k 512", "b.img").status());
+        Qemu.Output differ = imago("compare", "a.img", "b.img");
+        assertEquals(1, differ.status(), differ.err());
+        assertEquals("Content mismatch at offset 4096!\n", differ.out());
+        Qemu.Output missing = imago("compare", "a.img", "nofile.img");
+        assertEquals(2, missing.status());
+        assertEquals("imago: nofile.img: Could not open 'nofile.img': No such file or directory\n", missing.err());
+        Qemu.Output map = imago("map", "b.img");
+        assertEquals(0, map.status(), map.err());
+        assertEquals("Offset          Length          Mapped to       File\n"
+                + "0x1000          0x1000          0x1000          b.img\n", map.out());
+    }
 }

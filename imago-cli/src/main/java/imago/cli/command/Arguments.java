@@ -24,6 +24,35 @@ final class Arguments {
         }
     }
 
+    /**
+     * A size argument that must be at most {@code max}, with qemu-img's {@code cvtnum_full} message when
+     * it is larger.
+     */
+    static long size(String what, String text, long max) {
+        long v;
+        try {
+            v = size(what, text);
+        } catch (CliException e) {
+            if (!e.getMessage().contains("Must be between")) {
+                throw e;
+            }
+            v = Long.MAX_VALUE;
+        }
+        if (v > max) {
+            throw new CliException(null, "Invalid " + what + " specified. Must be between 0 and " + max + ".");
+        }
+        return v;
+    }
+
+    /** qemu's warning when probing picked raw for an image opened writable. */
+    static void warnProbedRaw(Session session, String file) {
+        session.err().println("WARNING: Image format was not specified for '" + file
+                + "' and probing guessed raw.\n"
+                + "         Automatically detecting the format is dangerous for raw images, write operations "
+                + "on block 0 will be restricted.\n"
+                + "         Specify the 'raw' format explicitly to remove the restrictions.");
+    }
+
     /** Refuses a format no installed driver has, listing those that are installed. */
     static void installedFormat(String file, String format) {
         List<String> formats = Imago.formats();

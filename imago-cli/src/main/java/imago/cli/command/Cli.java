@@ -10,7 +10,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
  * Runs the {@code imago} command line: parses it with picocli into the subcommands and turns every
- * failure into one line on standard error and exit status 1, as qemu-img does.
+ * failure into one line on standard error and exit status 1, as qemu-img does ({@code compare} has
+ * qemu-img compare's own statuses for the failures it reports itself).
  */
 public final class Cli {
     /** Exit status for success. */

@@ -7,11 +7,12 @@ import picocli.CommandLine.Mixin;
 
 /** {@code imago}: the top-level command, which only dispatches to its subcommands. */
 @Command(name = "imago", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
-        subcommands = {InfoCommand.class, CreateCommand.class, ConvertCommand.class, IoCommand.class,
-                HelpCommand.class},
+        subcommands = {InfoCommand.class, CreateCommand.class, ConvertCommand.class, IoCommand.class, MapCommand.class,
+                CompareCommand.class, SnapshotCommand.class, BenchCommand.class, HelpCommand.class},
         description = "Creates, inspects, converts and edits VM disk images (qcow2, raw, cow), "
                 + "with qemu-img's and qemu-io's syntax, output and exit codes.",
-        footer = {"", "Exit status: 0 on success, 1 on any error (one line on standard error)."})
+        footer = {"", "Exit status: 0 on success, 1 on any error (one line on standard error); compare: 0 identical, "
+                + "1 different, 2 or more when an image cannot be opened or read."})
 public final class ImagoCommand implements Callable<Integer> {
     @Mixin
     @SuppressWarnings("unused") // picocli sets its options

@@ -46,11 +46,7 @@ final class IoCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         try (Image image = session.opener(file, format).writable(!readOnly).lock(!forceShare).open()) {
             if (format == null && !readOnly && image.format().equals("raw")) {
-                session.err().println("WARNING: Image format was not specified for '" + file
-                        + "' and probing guessed raw.\n"
-                        + "         Automatically detecting the format is dangerous for raw images, write operations "
-                        + "on block 0 will be restricted.\n"
-                        + "         Specify the 'raw' format explicitly to remove the restrictions.");
+                Arguments.warnProbedRaw(session, file);
             }
             QemuIo io = new QemuIo(image, file, session.out(), session.err(), e -> Errors.describe(e, session));
             return commands.isEmpty() ? io.run(System.in) : io.run(commands);

@@ -1,11 +1,16 @@
 package imago.cli.info;
 
 import imago.api.ImageInfo;
+import imago.api.SnapshotInfo;
 import imago.cli.text.Json;
 import imago.cli.text.Sizes;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -13,6 +18,9 @@ import java.util.Map;
  * visitor builds, and the human dump of {@code bdrv_image_info_dump}.
  */
 public final class InfoReport {
+
+    private static final long NANOS = 1_000_000_000L;
+    private static final DateTimeFormatter DATE = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss", Locale.ROOT);
 
     private InfoReport() {
     }
@@ -59,11 +67,62 @@ public final class InfoReport {
         info.backingFilename().ifPresent(v -> m.put("backing-filename", v));
         layer.fullBackingName().ifPresent(v -> m.put("full-backing-filename", v));
         info.backingFormat().ifPresent(v -> m.put("backing-filename-format", v));
+        if (!info.snapshots().isEmpty()) {
+            List<Object> snapshots = new ArrayList<>();
+            for (SnapshotInfo sn : info.snapshots()) {
+                snapshots.add(toMap(sn));
+            }
+            m.put("snapshots", snapshots);
+        }
         Map<String, Object> specific = formatSpecific(info);
         if (!specific.isEmpty()) {
             m.put("format-specific", specific);
         }
         return m;
+    }
+
+    /** A snapshot as QEMU's {@code SnapshotInfo} object, in QAPI field order. */
+    public static Map<String, Object> toMap(SnapshotInfo sn) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", sn.id());
+        m.put("name", sn.name());
+        m.put("vm-state-size", sn.vmStateSize());
+        m.put("date-sec", sn.dateSec());
+        m.put("date-nsec", sn.dateNsec());
+        m.put("vm-clock-sec", sn.vmClockNsec() / NANOS);
+        m.put("vm-clock-nsec", sn.vmClockNsec() % NANOS);
+        if (sn.icount() != -1) {
+            m.put("icount", sn.icount());
+        }
+        return m;
+    }
+
+    /**
+     * QEMU's {@code dump_snapshots}: "Snapshot list:", the column heads and one line per snapshot, each
+     * line ending with a newline; nothing at all when there are no snapshots. Dates are in the local time
+     * zone, as QEMU shows them.
+     */
+    public static String snapshotTable(List<SnapshotInfo> snapshots) {
+        return snapshotTable(snapshots, ZoneId.systemDefault());
+    }
+
+    /** {@link #snapshotTable(List)} with dates in {@code zone}. */
+    public static String snapshotTable(List<SnapshotInfo> snapshots, ZoneId zone) {
+        if (snapshots.isEmpty()) {
+            return "";
+        }
+        StringBuilder sb = new StringBuilder("Snapshot list:\n");
+        sb.append(String.format(Locale.ROOT, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
+                "VM CLOCK", "ICOUNT"));
+        for (SnapshotInfo sn : snapshots) {
+            long secs = sn.vmClockNsec() / NANOS;
+            String clock = String.format(Locale.ROOT, "%02d:%02d:%02d.%03d", secs / 3600, (secs / 60) % 60,
+                    secs % 60, (sn.vmClockNsec() / 1_000_000) % 1000);
+            String date = DATE.format(Instant.ofEpochSecond(sn.dateSec()).atZone(zone));
+            sb.append(String.format(Locale.ROOT, "%-9s %-16s %8s%20s%13s%11s\n", sn.id(), sn.name(),
+                    Sizes.human(sn.vmStateSize()), date, clock, sn.icount() == -1 ? "" : Long.toString(sn.icount())));
+        }
+        return sb.toString();
     }
 
     /**
@@ -132,6 +191,7 @@ public final class InfoReport {
             sb.append('\n');
             info.backingFormat().ifPresent(f -> sb.append("backing file format: ").append(f).append('\n'));
         }
+        sb.append(snapshotTable(info.snapshots()));
         Map<String, Object> specific = formatSpecific(info);
         if (!specific.isEmpty()) {
             sb.append("Format specific information:\n");

@@ -3,6 +3,8 @@ package imago.cli.info;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import imago.api.ImageInfo;
+import imago.api.SnapshotInfo;
+import java.time.ZoneOffset;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -112,5 +114,57 @@ class InfoReportTest {
                             name: b0
                         [1]: flat
                 """, InfoReport.human(List.of(new InfoReport.Layer("z", info))));
+    }
+
+    private static final List<SnapshotInfo> SNAPSHOTS = List.of(
+            new SnapshotInfo("1", "first", 0, 1795291986, 13471000, 0, 0),
+            new SnapshotInfo("2", "second snapshot with a long name", 1536, 1795291986, 24437000, 3_723_456_000_000L,
+                    -1),
+            new SnapshotInfo("10", "vm", 3L << 30, 0, 0, 360_000_000_000_000L, 123456789));
+
+    @Test
+    void snapshotTableHasQemusColumns() {
+        assertEquals("Snapshot list:\n"
+                + "ID        TAG               VM SIZE                DATE     VM CLOCK     ICOUNT\n"
+                + "1         first                 0 B 2026-11-21 20:13:06 00:00:00.000          0\n"
+                + "2         second snapshot with a long name  1.5 KiB 2026-11-21 20:13:06 01:02:03.456           \n"
+                + "10        vm                  3 GiB 1970-01-01 00:00:00100:00:00.000  123456789\n",
+                InfoReport.snapshotTable(SNAPSHOTS, ZoneOffset.UTC));
+        assertEquals("", InfoReport.snapshotTable(List.of(), ZoneOffset.UTC));
+    }
+
+    @Test
+    void snapshotsInJsonHaveQemusKeysAndOrder() {
+        ImageInfo info = new ImageInfo("/abs/s.qcow2", "qcow2", 1 << 20, OptionalLong.empty(), OptionalInt.of(65536),
+                false, Optional.empty(), Optional.empty(), Optional.empty(), Map.of(), SNAPSHOTS.subList(0, 2));
+        assertEquals("""
+                {
+                    "snapshots": [
+                        {
+                            "icount": 0,
+                            "vm-clock-nsec": 0,
+                            "name": "first",
+                            "date-sec": 1795291986,
+                            "date-nsec": 13471000,
+                            "vm-clock-sec": 0,
+                            "id": "1",
+                            "vm-state-size": 0
+                        },
+                        {
+                            "vm-clock-nsec": 456000000,
+                            "name": "second snapshot with a long name",
+                            "date-sec": 1795291986,
+                            "date-nsec": 24437000,
+                            "vm-clock-sec": 3723,
+                            "id": "2",
+                            "vm-state-size": 1536
+                        }
+                    ],
+                    "virtual-size": 1048576,
+                    "filename": "s.qcow2",
+                    "cluster-size": 65536,
+                    "format": "qcow2",
+                    "dirty-flag": false
+                }""", InfoReport.json(List.of(new InfoReport.Layer("s.qcow2", info)), false));
     }
 }

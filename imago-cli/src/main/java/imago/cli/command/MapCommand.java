@@ -1,0 +1,116 @@
+package imago.cli.command;
+
+import imago.api.Extent;
+import imago.api.Image;
+import imago.cli.info.InfoReport;
+import imago.cli.map.MapWriter;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code imago map}: how the guest bytes are stored, through the backing chain, as qemu-img map shows it. */
+@Command(name = "map", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = {"Shows where an image's guest bytes are stored, resolved through its backing chain, "
+                + "as qemu-img map does.",
+            "human: the data extents with their host offsets; json: every extent with depth, present, zero, "
+                    + "data and offset."})
+final class MapCommand implements Callable<Integer> {
+    private final Session session;
+
+    @Mixin
+    @SuppressWarnings("unused") // picocli sets its options
+    private GlobalOptions globals;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
+    private String format;
+
+    @Option(names = "--output", paramLabel = "human|json", description = "Output format (default: human).")
+    private String output = "human";
+
+    @Option(names = {"-s", "--start-offset"}, paramLabel = "OFFSET", description = "First byte to map (default 0).")
+    private String startOffset;
+
+    @Option(names = {"-l", "--max-length"}, paramLabel = "LENGTH",
+            description = "Map at most LENGTH bytes (default: up to the end).")
+    private String maxLength;
+
+    @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock.")
+    private boolean forceShare;
+
+    @Parameters(paramLabel = "FILE", description = "The image.")
+    private String file;
+
+    /** A layer's storage name and the name qemu-img shows for it. */
+    private record Shown(String storage, String display) {
+    }
+
+    MapCommand(Session session) {
+        this.session = session;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        MapWriter.Format form = switch (output) {
+            case "json" -> MapWriter.Format.JSON;
+            case "human" -> MapWriter.Format.HUMAN;
+            default -> throw new CliException(null, "--output must be used with human or json as argument.");
+        };
+        long start = startOffset == null ? 0 : Arguments.size("start offset", startOffset);
+        long length = maxLength == null ? -1 : Arguments.size("max length", maxLength);
+        try (Image image = session.opener(file, format).lock(!forceShare).open()) {
+            List<Shown> layers = layers(image);
+            try {
+                new MapWriter(image, session.out(), form, e -> displayName(layers, e)).write(start, length);
+            } catch (MapWriter.UnmappableException e) {
+                throw new CliException(file, e.getMessage());
+            }
+        }
+        return Cli.OK;
+    }
+
+    /** Each layer's storage name and the name qemu-img shows for it (as typed, or combined with the referrer's). */
+    private List<Shown> layers(Image top) throws IOException {
+        List<Shown> layers = new ArrayList<>();
+        String shown = file;
+        for (Optional<Image> layer = Optional.of(top); layer.isPresent(); layer = layer.get().backing()) {
+            layers.add(new Shown(layer.get().name(), shown));
+            InfoReport.Layer l = new InfoReport.Layer(shown, layer.get().info());
+            Optional<Image> next = layer.get().backing();
+            shown = next.isPresent() ? l.fullBackingName().orElse(next.get().name()) : null;
+        }
+        return layers;
+    }
+
+    /**
+     * The name qemu-img shows for the file holding {@code e}: the layer's own name, or for another file of
+     * that layer (an external data file) its name relative to the layer's, combined like qemu's
+     * {@code path_combine} with the layer's shown name.
+     */
+    private String displayName(List<Shown> layers, Extent e) {
+        String storage = e.file().orElseThrow();
+        if (e.depth() >= layers.size()) {
+            return session.display(storage);
+        }
+        Shown layer = layers.get(e.depth());
+        if (storage.equals(layer.storage())) {
+            return layer.display();
+        }
+        try {
+            Path dir = Path.of(layer.storage()).toAbsolutePath().getParent();
+            Path p = Path.of(storage);
+            if (dir != null && p.isAbsolute() && !layer.display().startsWith("/")) {
+                return InfoReport.combine(layer.display(), dir.relativize(p).toString());
+            }
+        } catch (IllegalArgumentException ex) { // InvalidPathException included
+            // not file paths (e.g. memory: names): show the storage's own name
+        }
+        return session.display(storage);
+    }
+}
