@@ -203,6 +203,8 @@ public final class Opener {
                         Image image = openBacking(where, storage, backing, depth, chain, top);
                         if (image != null) {
                             opened.add(0, image);
+                            layer.checkBacking(image.size(), image instanceof LayeredImage l
+                                    ? l.storage().lastModified() : java.util.Optional.empty());
                             builder.backing(image, true);
                         }
                     }

@@ -168,6 +168,11 @@ public final class AlignedStorage implements Storage {
     }
 
     @Override
+    public Optional<java.time.Instant> lastModified() throws IOException {
+        return inner.lastModified();
+    }
+
+    @Override
     public OptionalLong allocatedSize() throws IOException {
         return inner.allocatedSize();
     }

@@ -59,4 +59,13 @@ public interface FormatDriver {
     default boolean supportsBacking() {
         return false;
     }
+
+    /**
+     * Whether images of this format record their backing file's format (so that it need not be probed).
+     *
+     * @implSpec The default says yes exactly when the format supports backing files.
+     */
+    default boolean recordsBackingFormat() {
+        return supportsBacking();
+    }
 }

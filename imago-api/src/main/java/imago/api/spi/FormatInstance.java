@@ -115,6 +115,18 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * Told about the backing image opened for this layer's {@link Dependency.BackingFile}: its virtual
+     * size and when its storage was last modified, for formats that record and check them (UML's cow
+     * compares both with its header).
+     *
+     * @implSpec The default checks nothing.
+     * @throws IOException to refuse the backing image (e.g. a {@link imago.api.CorruptImageException})
+     */
+    default void checkBacking(long backingSize, java.util.Optional<java.time.Instant> backingModified)
+            throws IOException {
+    }
+
+    /**
      * Receives the storage of the {@link Dependency.DataFile} this layer named.
      *
      * @implSpec The default refuses, as a driver that names no data file never receives one.

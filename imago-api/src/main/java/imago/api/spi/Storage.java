@@ -124,6 +124,17 @@ public interface Storage extends Closeable {
     }
 
     /**
+     * When the storage was last modified, when it can tell (a file's mtime). Formats that record their
+     * backing file's modification time (cow) compare it.
+     *
+     * @implSpec The default does not know.
+     * @throws IOException if the storage cannot be queried
+     */
+    default java.util.Optional<java.time.Instant> lastModified() throws IOException {
+        return java.util.Optional.empty();
+    }
+
+    /**
      * Bytes the storage occupies on its medium (qemu-img's "disk size"), when known.
      *
      * @implSpec The default does not know.

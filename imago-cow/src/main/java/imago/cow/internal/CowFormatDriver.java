@@ -22,7 +22,7 @@ import java.util.Set;
  * <p>Create options ({@code -o}): {@code variant} = {@code qemu} (default) or {@code uml-v3};
  * {@code alignment} (uml-v3 only, a power of two from 512 to 1 MiB, default 512); {@code backing_mtime}
  * (seconds, recorded in the header as both tools did; default 0, as the driver cannot stat the backing
- * file itself). Open options: {@code cow.check-backing} = {@code off} (default), {@code warn} or
+ * file itself). Open options: {@code cow.check-backing} = {@code off}, {@code warn} (default) or
  * {@code refuse}, UML's comparison of the backing file's size and mtime with the header, applied when
  * the opener reports them; {@code cow.sync-data} = {@code on} (default: sync the data before each bitmap
  * update that announces it, as QEMU did) or {@code off} (flush only).
@@ -106,7 +106,7 @@ public final class CowFormatDriver implements FormatDriver {
     private static CowInstance.CheckBacking checkBacking(Map<String, String> options) {
         String v = options.get(CHECK_BACKING);
         if (v == null) {
-            return CowInstance.CheckBacking.OFF;
+            return CowInstance.CheckBacking.WARN; // a copied backing file changes its mtime: warn, don't refuse
         }
         return switch (v) {
             case "off" -> CowInstance.CheckBacking.OFF;
@@ -123,8 +123,7 @@ public final class CowFormatDriver implements FormatDriver {
      * v3 ({@code variant=uml-v3}, the file extended sparsely to the end of the data area, as UML does).
      *
      * @throws IllegalArgumentException if no size is given, an option is unknown or invalid, the backing
-     *         name does not fit the variant's field, a backing format is given (cow cannot record one),
-     *         or preallocation is {@code falloc} or {@code full}
+     *         name does not fit the variant's field, or preallocation is {@code falloc} or {@code full}
      * @throws IOException if the storage cannot be written
      */
     @Override
@@ -143,9 +142,8 @@ public final class CowFormatDriver implements FormatDriver {
             throw new IllegalArgumentException("Unsupported preallocation mode for cow: "
                     + options.preallocation().qemuName() + " (off and metadata are supported)");
         }
-        if (options.backingFormat().isPresent()) {
-            throw new IllegalArgumentException("Backing file format not supported for file format 'cow'");
-        }
+        // cow headers have no field for a backing format, so a given one (qemu-img 7.2 users pass -F
+        // with -b) is not recorded: on open the backing file is probed, as QEMU and UML always did
         Map<String, String> o = options.formatOptions();
         String variant = o.getOrDefault(VARIANT, "qemu").toLowerCase(Locale.ROOT);
         long mtime = mtime(o.get(BACKING_MTIME));
@@ -231,5 +229,11 @@ public final class CowFormatDriver implements FormatDriver {
     @Override
     public boolean supportsBacking() {
         return true;
+    }
+
+    /** cow headers have no field for it: backing files are probed, as QEMU and UML did. */
+    @Override
+    public boolean recordsBackingFormat() {
+        return false;
     }
 }

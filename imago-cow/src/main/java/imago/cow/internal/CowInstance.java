@@ -171,6 +171,16 @@ final class CowInstance implements FormatInstance {
         warn.accept(storage.name() + ": " + mismatch);
     }
 
+    /** UML's check, as the probe module reports the backing image; a mismatch is logged in {@code warn} mode. */
+    @Override
+    public void checkBacking(long backingSize, java.util.Optional<java.time.Instant> backingModified)
+            throws IOException {
+        OptionalLong mtime = backingModified.map(t -> OptionalLong.of(t.getEpochSecond())).orElse(OptionalLong.empty());
+        checkBacking(backingSize, mtime, LOG::warn);
+    }
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CowInstance.class);
+
     /** How many sectors are present in this file. */
     long presentSectors() {
         return bitmap.count();

@@ -3,6 +3,7 @@ package imago.cow.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CorruptImageException;
 import imago.api.CreateOptions;
@@ -58,7 +59,9 @@ class CowFileTest {
                 new byte[0]));
         CowFormatDriver d = new CowFormatDriver();
         List<String> warnings = new ArrayList<>();
-        CowInstance off = (CowInstance) d.open(s, OpenContext.of(false));
+        CowInstance byDefault = (CowInstance) d.open(s, OpenContext.of(false));
+        assertEquals("warn", byDefault.formatSpecific().get("check-backing"), "UML's check warns by default");
+        CowInstance off = (CowInstance) d.open(s, new OpenContext(false, false, Map.of("cow.check-backing", "off")));
         off.checkBacking(1, OptionalLong.of(1), warnings::add);
         assertEquals(List.of(), warnings);
         CowInstance warn = (CowInstance) d.open(s, new OpenContext(false, false, Map.of("cow.check-backing", "warn")));
@@ -71,6 +74,25 @@ class CowFileTest {
         CowInstance refuse = (CowInstance) d.open(s, new OpenContext(false, false,
                 Map.of("cow.check-backing", "refuse")));
         assertThrows(CorruptImageException.class, () -> refuse.checkBacking(8192, OptionalLong.of(5), w -> { }));
+    }
+
+    @Test
+    void theOpenerReportsTheBackingFileSoAChangedBackingFileIsRefusedWhenAsked(@TempDir Path dir)
+            throws IOException {
+        Files.write(dir.resolve("base.raw"), new byte[8192]);
+        Path cow = dir.resolve("top.cow");
+        Imago.create(cow, "cow", CreateOptions.builder().backingFile("base.raw").option("variant", "uml-v3").build());
+        try (Image ok = Imago.opener().path(cow).option("cow.check-backing", "refuse").open()) {
+            assertEquals(8192, ok.size(), "the recorded mtime and size match the untouched backing file");
+        }
+        Files.setLastModifiedTime(dir.resolve("base.raw"),
+                java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 86_400_000L));
+        CorruptImageException e = assertThrows(CorruptImageException.class,
+                () -> Imago.opener().path(cow).option("cow.check-backing", "refuse").open());
+        assertTrue(e.getMessage().contains("mtime mismatch"), e.getMessage());
+        try (Image warned = Imago.opener().path(cow).open()) {
+            assertEquals(8192, warned.size(), "by default a mismatch only warns");
+        }
     }
 
     @Test

@@ -9,6 +9,7 @@ import imago.api.Image;
 import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
+import imago.api.spi.OpenContext;
 import imago.api.spi.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
@@ -243,7 +244,7 @@ class CowWriteTest {
     }
 
     @Test
-    void createRejectsBadOptions() {
+    void createRejectsBadOptions() throws IOException {
         CowFormatDriver d = new CowFormatDriver();
         MemoryStorage s = MemoryStorage.create(CowTestSupport.name("bad-create"));
         assertThrows(IllegalArgumentException.class, () -> d.create(s, CreateOptions.builder().build()));
@@ -261,8 +262,9 @@ class CowWriteTest {
                 .option("alignment", "4096").build()), "alignment is for uml-v3 only");
         assertThrows(IllegalArgumentException.class, () -> d.create(s, CreateOptions.builder().size(512)
                 .backingFile("x".repeat(1024)).build()), "name does not fit 1024 bytes with its NUL");
-        assertThrows(IllegalArgumentException.class, () -> d.create(s, CreateOptions.builder().size(512)
-                .backingFile("b").backingFormat("raw").build()));
+        d.create(s, CreateOptions.builder().size(512).backingFile("b").backingFormat("raw").build());
+        assertEquals("b", ((CowInstance) d.open(s, OpenContext.of(false))).dependencies().getFirst().storedName(),
+                "a backing format is accepted but cannot be recorded: the backing file is probed on open");
         assertThrows(IllegalArgumentException.class, () -> d.create(s, CreateOptions.builder().size(512)
                 .preallocation(Preallocation.FULL).build()));
         assertThrows(IllegalArgumentException.class, () -> d.create(s, CreateOptions.builder().size(512)

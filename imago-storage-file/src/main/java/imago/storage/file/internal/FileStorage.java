@@ -603,6 +603,13 @@ public final class FileStorage implements Storage {
         return new StorageExtent(offset, Math.min(maxLength, hole - offset), true);
     }
 
+    /** The file's modification time, as {@code stat} reports it for the path this storage opened. */
+    @Override
+    public Optional<java.time.Instant> lastModified() throws IOException {
+        checkOpen();
+        return Optional.of(Files.getLastModifiedTime(path).toInstant());
+    }
+
     /** {@code st_blocks * 512} from {@code fstat}; unknown without native access. */
     @Override
     public OptionalLong allocatedSize() throws IOException {
