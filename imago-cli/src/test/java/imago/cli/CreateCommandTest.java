@@ -116,7 +116,22 @@ class CreateCommandTest {
         assertTrue(imago("create", "-q", "-f", "raw", "-b", top, top, "1M").failsWithOneLine()
                 .contains("same filename as the backing file"));
         imago("create", "-q", "-f", "raw", dir.resolve("base.img").toString(), "1M").ok();
-        assertTrue(imago("create", "-q", "-f", "raw", "-b", "base.img", top).failsWithOneLine()
+        assertTrue(imago("create", "-q", "-f", "qcow2", "-b", "base.img", top).failsWithOneLine()
                 .contains("without backing format"));
+        // as qemu-img: raw has no backing file at all, which is the error that counts
+        assertTrue(imago("create", "-q", "-f", "raw", "-b", "base.img", top).failsWithOneLine()
+                .contains("Backing file not supported for file format 'raw'"));
+    }
+
+    @Test
+    void cowTakesABackingFileWithoutAFormatItCouldNotRecord() throws IOException {
+        imago("create", "-q", "-f", "raw", dir.resolve("base.img").toString(), "1M").ok();
+        String top = dir.resolve("top.cow").toString();
+        imago("create", "-q", "-f", "cow", "-o", "backing_file=base.img,variant=uml-v3", top).ok();
+        try (imago.api.Image image = imago.probe.Imago.open(Path.of(top))) {
+            assertEquals("cow", image.format());
+            assertEquals(1 << 20, image.size(), "the size comes from the backing file");
+            assertEquals("raw", image.backing().orElseThrow().format());
+        }
     }
 }

@@ -60,6 +60,16 @@ public final class Imago {
     }
 
     /**
+     * What the installed format {@code name} can do.
+     *
+     * @throws UnknownFormatException if no such format is installed
+     */
+    public static FormatDescription describe(String name) throws UnknownFormatException {
+        FormatDriver d = Plugins.installed().driver(name, name);
+        return new FormatDescription(d.name(), d.supportsBacking(), d.recordsBackingFormat(), d.createOptionNames());
+    }
+
+    /**
      * Which installed format {@code path} is in, as {@link #open(Path)} would decide.
      *
      * @throws UnknownFormatException if no driver recognises it

@@ -139,7 +139,9 @@ final class CreateCommand implements Callable<Integer> {
         try {
             Session.checkOpenable(full, backingPath);
             try (Image b = opener.open()) {
-                if (backingFmt == null) {
+                // qemu-img insists on -F so the format is recorded rather than probed on every open; a
+                // format with no place to record it (cow) probes its backing file anyway
+                if (backingFmt == null && recordsBackingFormat()) {
                     throw new CliException(file, "Backing file specified without backing format (detected format of "
                             + full + ": " + b.format() + "; give it with -F)");
                 }
@@ -152,6 +154,14 @@ final class CreateCommand implements Callable<Integer> {
             throw new CliException(file, "Could not open backing image: " + e.getMessage());
         } catch (IOException | RuntimeException e) {
             throw new CliException(file, "Could not open backing image: " + Errors.describe(e, session, null));
+        }
+    }
+
+    private boolean recordsBackingFormat() {
+        try {
+            return Imago.describe(format).backingFormat();
+        } catch (imago.api.UnknownFormatException e) {
+            return true; // create itself reports the unknown format
         }
     }
 

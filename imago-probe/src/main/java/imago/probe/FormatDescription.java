@@ -1,0 +1,21 @@
+package imago.probe;
+
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * What an installed format can do, for tools that mirror qemu-img's rules per format.
+ *
+ * @param name the driver name
+ * @param backingFile whether images can have a backing file
+ * @param backingFormat whether images record the backing file's format
+ * @param createOptions the {@code -o} option names create accepts
+ */
+public record FormatDescription(String name, boolean backingFile, boolean backingFormat, Set<String> createOptions) {
+
+    /** Validates the fields and freezes {@code createOptions}. */
+    public FormatDescription {
+        Objects.requireNonNull(name, "name");
+        createOptions = Set.copyOf(createOptions);
+    }
+}
