@@ -1,6 +1,7 @@
 package imago.moduletests;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -101,6 +102,65 @@ class ModuleLayerTest {
         image[16 + 3] = 1; // version 1
         Files.write(tst, image);
         assertEquals("imagotst", openAndGetFormat(tst));
+    }
+
+    /**
+     * The layer has no zstd-jni (imago.qcow2 requires it statically): zlib-compressed qcow2 images read,
+     * and a zstd-compressed one fails with a clear UnsupportedFeatureException, not a linkage error.
+     */
+    @Test
+    void withoutZstdJniOnlyZstdImagesFailAndTheySaySo() throws Exception {
+        assertTrue(layer.findModule("com.github.luben.zstd_jni").isEmpty(), "the layer must not have zstd-jni");
+        byte[] data = new byte[256 * 1024];
+        java.util.Arrays.fill(data, (byte) 0x5a);
+        Files.write(dir.resolve("src.raw"), data);
+        for (String type : List.of("zlib", "zstd")) {
+            qemuImg("convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compression_type=" + type, "src.raw",
+                    type + ".qcow2");
+        }
+        assertEquals(0x5a, readFirstByte(dir.resolve("zlib.qcow2")));
+        Exception e = assertThrows(Exception.class, () -> readFirstByte(dir.resolve("zstd.qcow2")));
+        assertEquals("imago.api.UnsupportedFeatureException", e.getClass().getName(), e.toString());
+        assertTrue(e.getMessage().contains("zstd support is not installed"), e.getMessage());
+    }
+
+    private void qemuImg(Object... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of("qemu-img"));
+        for (Object a : args) {
+            command.add(a.toString());
+        }
+        Process p;
+        try {
+            p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
+        } catch (IOException missing) {
+            String why = "qemu-img is not installed: " + missing.getMessage();
+            if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
+                throw new AssertionError(why + " (IMAGO_REQUIRE_QEMU=1 requires it)");
+            }
+            org.junit.jupiter.api.Assumptions.abort(why);
+            return;
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), "qemu-img " + command + ": " + out);
+    }
+
+    private int readFirstByte(Path path) throws Exception {
+        Class<?> imago = layer.findLoader("imago.probe").loadClass("imago.probe.Imago");
+        Object opener = imago.getMethod("opener", ModuleLayer.class).invoke(null, layer);
+        opener = opener.getClass().getMethod("path", Path.class).invoke(opener, path);
+        Object image = invoke(opener, opener.getClass().getMethod("open"));
+        Class<?> imageType = layer.findLoader("imago.api").loadClass("imago.api.Image");
+        try {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4096);
+            try {
+                imageType.getMethod("read", java.nio.ByteBuffer.class, long.class).invoke(image, b, 0L);
+            } catch (InvocationTargetException x) {
+                throw x.getCause() instanceof Exception c ? c : x;
+            }
+            return b.get(0) & 0xff;
+        } finally {
+            imageType.getMethod("close").invoke(image);
+        }
     }
 
     private String openAndGetFormat(Path path) throws Exception {
