@@ -56,6 +56,18 @@ class ConvertCommandTest {
     }
 
     @Test
+    void roundTripsThroughCow() throws IOException {
+        Path src = source();
+        Path cow = dir.resolve("via.cow");
+        Path back = dir.resolve("back.img");
+        // UML's v3 always has a backing file, so convert (which makes standalone images) writes QEMU's
+        imago("convert", "-f", "raw", "-O", "cow", "-o", "variant=qemu", src.toString(), cow.toString()).ok();
+        assertEquals("Images are identical.", imago("compare", src.toString(), cow.toString()).ok().out().strip());
+        imago("convert", "-f", "cow", "-O", "raw", cow.toString(), back.toString()).ok();
+        assertArrayEquals(Files.readAllBytes(src), Files.readAllBytes(back));
+    }
+
+    @Test
     void withoutSparseDetectionTheTargetIsFullyAllocated() throws IOException {
         Path src = source();
         Path dst = dir.resolve("full.img");
