@@ -36,7 +36,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * A local file as a {@link Storage}.
  *
  * <p>With native access (Linux, {@code java.lang.foreign}), the file is opened once with libc
- * {@code open}; that descriptor carries the {@code flock} lock and serves {@code fallocate} (punch
+ * {@code open}; that descriptor carries qemu's image locks (OFD byte-range locks, see
+ * {@link #open(StorageLocation, StorageOptions)}) and serves {@code fallocate} (punch
  * hole, zero range), {@code lseek(SEEK_DATA/SEEK_HOLE)}, {@code fstat}, {@code ftruncate},
  * {@code fdatasync} and, with direct I/O, {@code pread}/{@code pwrite}. Buffered data I/O goes through
  * a {@link FileChannel} opened on {@code /proc/self/fd/N}, so it is surely the same file, and keeps
@@ -56,9 +57,27 @@ public final class FileStorage implements Storage {
     private static final int DIRECT_ALIGNMENT = 4096;
     private static final int CHUNK = 1 << 20;
 
-    private static final String WRITE_LOCK_MESSAGE = "Failed to get \"write\" lock: is another process using the image?";
-    private static final String SHARED_LOCK_MESSAGE =
-            "Failed to get shared \"write\" lock: is another process using the image?";
+    private static final System.Logger LOG = System.getLogger(FileStorage.class.getName());
+
+    // qemu's permission bits (include/block/block-common.h, QEMU 7.2: GRAPH_MOD is gone, four remain)
+    static final int PERM_CONSISTENT_READ = 0x01;
+    static final int PERM_WRITE = 0x02;
+    static final int PERM_WRITE_UNCHANGED = 0x04;
+    static final int PERM_RESIZE = 0x08;
+    static final int PERM_COUNT = 4;
+    private static final String[] PERM_NAMES = {"consistent read", "write", "write unchanged", "resize"};
+    /** qemu's lock bytes: {@code 100 + i} for permission bit {@code i} used, {@code 200 + i} for it not shared. */
+    static final int LOCK_PERM_BASE = 100;
+    static final int LOCK_SHARED_BASE = 200;
+    /**
+     * What qemu's qcow2 (or any format) driver asks of its file when opened writable (qemu-io, qemu-img
+     * commands that write, a running VM): a format driver may rewrite metadata and grow the file.
+     */
+    static final int WRITABLE_PERM = PERM_CONSISTENT_READ | PERM_WRITE | PERM_RESIZE;
+    /** ... and read-only (qemu-img info, convert's source). */
+    static final int READ_ONLY_PERM = PERM_CONSISTENT_READ;
+    /** Both let others read and write unchanged data, never write or resize: the metadata must stay consistent. */
+    static final int SHARED_PERM = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
 
     private final StorageLocation location;
     private final String name;
@@ -102,6 +121,15 @@ public final class FileStorage implements Storage {
 
     /**
      * Opens the file at {@code location}.
+     *
+     * <p>With {@link StorageOptions#lock()} and native access, takes qemu's (7.2) image locks, the OFD
+     * byte-range locks qemu, qemu-img and qemu-io take on the file: a writable open uses the
+     * permissions consistent read, write and resize, a read-only open consistent read, and both share
+     * only consistent read and write unchanged, as qemu's format drivers do for their file. So a
+     * writable open fails while a VM or qemu-img or another imago storage (even in this JVM) uses the
+     * file, and qemu refuses a file imago writes; readers share it. Where the file system has no OFD
+     * locks, {@code flock} (seen by imago only) stands in, and where it has no locks at all, the file is
+     * opened unlocked.
      *
      * @throws NoSuchFileException if the file does not exist and {@code create} is not set
      * @throws ImageLockedException if a lock is requested and another open holds a conflicting one
@@ -180,16 +208,96 @@ public final class FileStorage implements Storage {
         }
     }
 
+    /**
+     * Takes qemu's image locks (QEMU 7.2 {@code block/file-posix.c}, {@code raw_apply_lock_bytes} and
+     * {@code raw_check_lock_bytes}), so imago, qemu and qemu-img see each other. Each permission bit
+     * {@code i} a holder uses is a shared OFD lock on byte {@code 100 + i}; each one it does not let
+     * others use, a shared OFD lock on byte {@code 200 + i}. As qemu does, the locks are taken first and
+     * then checked: nobody else may hold {@code 200 + i} for a permission we use, nor {@code 100 + i}
+     * for one we do not share. Taking before checking means that of two racing opens at least one sees
+     * the other. OFD locks belong to the open file description, so a second open conflicts even in
+     * this JVM; closing the descriptor releases them, also after a failed open.
+     *
+     * <p>Where the kernel or file system has no OFD locks, falls back to {@code flock} (which only other
+     * imago processes see), and where that fails too, opens unlocked, as qemu's {@code locking=auto}.
+     */
     private static void lockNative(String name, int fd, boolean writable) throws IOException {
+        int perm = writable ? WRITABLE_PERM : READ_ONLY_PERM;
+        int shared = SHARED_PERM;
+        int lockByte = -1;
+        try {
+            for (int i = 0; i < PERM_COUNT; i++) {
+                if ((perm & (1 << i)) != 0) {
+                    lockByte = LOCK_PERM_BASE + i;
+                    LibC.ofdSetLock(fd, LibC.F_RDLCK, lockByte, 1);
+                }
+            }
+            for (int i = 0; i < PERM_COUNT; i++) {
+                if ((shared & (1 << i)) == 0) {
+                    lockByte = LOCK_SHARED_BASE + i;
+                    LibC.ofdSetLock(fd, LibC.F_RDLCK, lockByte, 1);
+                }
+            }
+        } catch (ErrnoException e) {
+            switch (e.errno()) {
+                // a whole-file write lock, e.g. FileChannel.lock of an imago without native access
+                case LibC.EAGAIN, LibC.EACCES -> throw new ImageLockedException(name,
+                        lockedMessage(name, "Failed to lock byte " + lockByte));
+                case LibC.EINVAL, LibC.ENOLCK, LibC.EOPNOTSUPP, LibC.ENOSYS -> {
+                    LOG.log(System.Logger.Level.DEBUG, "{0}: OFD locks are not available ({1}); using flock",
+                            name, LibC.describe(e.errno()));
+                    releaseOfdLocks(fd);
+                    lockFlock(name, fd, writable);
+                    return;
+                }
+                default -> throw failure(name, "fcntl(F_OFD_SETLK) of byte " + lockByte, e);
+            }
+        }
+        try {
+            for (int i = 0; i < PERM_COUNT; i++) {
+                if ((perm & (1 << i)) != 0) {
+                    lockByte = LOCK_SHARED_BASE + i;
+                    if (LibC.ofdLocked(fd, lockByte, 1)) {
+                        throw new ImageLockedException(name,
+                                lockedMessage(name, "Failed to get \"" + PERM_NAMES[i] + "\" lock"));
+                    }
+                }
+            }
+            for (int i = 0; i < PERM_COUNT; i++) {
+                if ((shared & (1 << i)) == 0) {
+                    lockByte = LOCK_PERM_BASE + i;
+                    if (LibC.ofdLocked(fd, lockByte, 1)) {
+                        throw new ImageLockedException(name,
+                                lockedMessage(name, "Failed to get shared \"" + PERM_NAMES[i] + "\" lock"));
+                    }
+                }
+            }
+        } catch (ErrnoException e) {
+            throw failure(name, "fcntl(F_OFD_GETLK) of byte " + lockByte, e);
+        }
+    }
+
+    /** Best effort: drops the lock bytes taken before OFD locking failed. */
+    private static void releaseOfdLocks(int fd) {
+        try {
+            LibC.ofdSetLock(fd, LibC.F_UNLCK, LOCK_PERM_BASE, LOCK_SHARED_BASE + PERM_COUNT - LOCK_PERM_BASE);
+        } catch (ErrnoException ignored) {
+            // nothing was locked, or the descriptor's close releases it
+        }
+    }
+
+    /** The fallback without OFD locks: excludes other imago processes only. */
+    static void lockFlock(String name, int fd, boolean writable) throws IOException {
         // flock locks belong to the open file description: a second open conflicts even in this JVM
         try {
             LibC.flock(fd, (writable ? LibC.LOCK_EX : LibC.LOCK_SH) | LibC.LOCK_NB);
         } catch (ErrnoException e) {
             switch (e.errno()) {
                 case LibC.EAGAIN -> throw locked(name, writable);
-                case LibC.ENOLCK, LibC.EOPNOTSUPP, LibC.ENOSYS, LibC.EINVAL -> {
+                case LibC.ENOLCK, LibC.EOPNOTSUPP, LibC.ENOSYS, LibC.EINVAL ->
                     // the file system cannot lock (e.g. NFS without lockd): open unlocked, as qemu does
-                }
+                    LOG.log(System.Logger.Level.DEBUG, "{0}: the file system cannot lock ({1}); opened unlocked",
+                            name, LibC.describe(e.errno()));
                 default -> throw failure(name, "flock", e);
             }
         }
@@ -261,9 +369,15 @@ public final class FileStorage implements Storage {
         }
     }
 
-    /** qemu's wording, so users recognise it. */
+    /** qemu's wording, so users recognise it: what a writable or read-only open meets when a writer holds the file. */
     static ImageLockedException locked(String name, boolean writable) {
-        return new ImageLockedException(name, writable ? WRITE_LOCK_MESSAGE : SHARED_LOCK_MESSAGE);
+        return new ImageLockedException(name,
+                lockedMessage(name, writable ? "Failed to get \"write\" lock" : "Failed to get shared \"write\" lock"));
+    }
+
+    /** qemu's error and its hint, on one line. */
+    private static String lockedMessage(String name, String error) {
+        return error + ". Is another process using the image [" + name + "]?";
     }
 
     private static UnsupportedFeatureException directUnsupported(String name, String why) {
@@ -679,7 +793,7 @@ public final class FileStorage implements Storage {
         if (fd >= 0) {
             fdGuard.writeLock().lock();
             try {
-                LibC.close(fd); // releases the flock lock
+                LibC.close(fd); // releases the OFD (or flock) locks
             } catch (ErrnoException e) {
                 if (failure == null) {
                     failure = failure(name, "close", e);

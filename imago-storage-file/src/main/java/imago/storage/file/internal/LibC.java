@@ -4,6 +4,7 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -46,6 +47,24 @@ final class LibC {
     static final int LOCK_SH = 1;
     static final int LOCK_EX = 2;
     static final int LOCK_NB = 4;
+
+    /** {@code fcntl} commands for open file description locks (Linux 3.15+, the same on every architecture). */
+    static final int F_OFD_GETLK = 36;
+    static final int F_OFD_SETLK = 37;
+    static final short F_RDLCK = 0;
+    static final short F_WRLCK = 1;
+    static final short F_UNLCK = 2;
+    private static final short SEEK_SET = 0;
+    /**
+     * {@code struct flock} on x86_64 and aarch64:
+     * short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid.
+     */
+    private static final int FLOCK_SIZE = 32;
+    private static final long L_TYPE = 0;
+    private static final long L_WHENCE = 2;
+    private static final long L_START = 8;
+    private static final long L_LEN = 16;
+    private static final long L_PID = 24;
 
     static final int S_IFMT = 0170000;
     static final int S_IFDIR = 0040000;
@@ -91,7 +110,8 @@ final class LibC {
     /** Record components are trusted finals, so the JIT treats these handles as constants. */
     private record Calls(MethodHandle open, MethodHandle close, MethodHandle fallocate,
             MethodHandle posixFallocate, MethodHandle lseek, MethodHandle fdatasync, MethodHandle fstat,
-            MethodHandle ftruncate, MethodHandle flock, MethodHandle pread, MethodHandle pwrite) {
+            MethodHandle ftruncate, MethodHandle flock, MethodHandle fcntlPointer, MethodHandle pread,
+            MethodHandle pwrite) {
     }
 
     private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
@@ -192,6 +212,10 @@ final class LibC {
                 linker.downcallHandle(symbol(libc, "ftruncate"),
                         FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG), errno),
                 linker.downcallHandle(symbol(libc, "flock"), FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), errno),
+                // fcntl is variadic: the struct flock pointer is the first variadic argument
+                linker.downcallHandle(symbol(libc, "fcntl"),
+                        FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS),
+                        Linker.Option.firstVariadicArg(2), errno),
                 linker.downcallHandle(symbol(libc, "pread"),
                         FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), errno),
                 linker.downcallHandle(symbol(libc, "pwrite"),
@@ -408,6 +432,63 @@ final class LibC {
                 if (e != EINTR) {
                     throw new ErrnoException(e);
                 }
+            }
+        }
+    }
+
+    /**
+     * {@code fcntl(fd, F_OFD_SETLK, {type, SEEK_SET, start, length})}: takes ({@link #F_RDLCK},
+     * {@link #F_WRLCK}) or releases ({@link #F_UNLCK}) an open file description lock without waiting.
+     *
+     * @throws ErrnoException {@code EAGAIN} (or {@code EACCES}) if a conflicting lock is held,
+     *         {@code EINVAL} if the kernel has no OFD locks
+     */
+    static void ofdSetLock(int fd, short type, long start, long length) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            MemorySegment lock = flock(arena, type, start, length);
+            fcntl(state, fd, F_OFD_SETLK, lock);
+        }
+    }
+
+    /**
+     * {@code fcntl(fd, F_OFD_GETLK, {F_WRLCK, SEEK_SET, start, length})}: whether a lock that would
+     * conflict with a write lock on the range is held through another open file description.
+     */
+    static boolean ofdLocked(int fd, long start, long length) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            MemorySegment lock = flock(arena, F_WRLCK, start, length);
+            fcntl(state, fd, F_OFD_GETLK, lock);
+            return lock.get(JAVA_SHORT, L_TYPE) != F_UNLCK;
+        }
+    }
+
+    /** A {@code struct flock}; {@code l_pid} must be 0 for OFD locks. */
+    private static MemorySegment flock(Arena arena, short type, long start, long length) {
+        MemorySegment lock = arena.allocate(FLOCK_SIZE, 8); // zeroed
+        lock.set(JAVA_SHORT, L_TYPE, type);
+        lock.set(JAVA_SHORT, L_WHENCE, SEEK_SET);
+        lock.set(JAVA_LONG, L_START, start);
+        lock.set(JAVA_LONG, L_LEN, length);
+        lock.set(JAVA_INT, L_PID, 0);
+        return lock;
+    }
+
+    private static void fcntl(MemorySegment state, int fd, int command, MemorySegment arg) throws ErrnoException {
+        while (true) {
+            int r;
+            try {
+                r = (int) CALLS.fcntlPointer().invokeExact(state, fd, command, arg);
+            } catch (Throwable t) {
+                throw unexpected(t);
+            }
+            if (r != -1) {
+                return;
+            }
+            int e = errno(state);
+            if (e != EINTR) {
+                throw new ErrnoException(e);
             }
         }
     }

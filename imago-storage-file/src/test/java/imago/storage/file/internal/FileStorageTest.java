@@ -430,10 +430,11 @@ class FileStorageTest {
             write(w, 0, data);
             ImageLockedException e = assertThrows(ImageLockedException.class,
                     () -> open(file, StorageOptions.readWrite(), true));
-            assertEquals(file + ": Failed to get \"write\" lock: is another process using the image?", e.getMessage());
-            e = assertThrows(ImageLockedException.class, () -> open(file, StorageOptions.readOnly(), true));
-            assertEquals(file + ": Failed to get shared \"write\" lock: is another process using the image?",
+            assertEquals(file + ": Failed to get \"write\" lock. Is another process using the image [" + file + "]?",
                     e.getMessage());
+            e = assertThrows(ImageLockedException.class, () -> open(file, StorageOptions.readOnly(), true));
+            assertEquals(file + ": Failed to get shared \"write\" lock. Is another process using the image [" + file
+                    + "]?", e.getMessage());
             assertThrows(ImageLockedException.class, () -> create(file, true));
             assertEquals(1000, w.size(), "a refused create must not truncate");
             try (FileStorage unlocked = open(file, StorageOptions.readOnly().withLock(false), true)) {
