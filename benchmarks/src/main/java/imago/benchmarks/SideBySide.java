@@ -1,0 +1,198 @@
+package imago.benchmarks;
+
+import imago.api.CreateOptions;
+import imago.api.Extent;
+import imago.api.Image;
+import imago.api.ImageInfo;
+import imago.api.Mapping;
+import imago.api.Preallocation;
+import imago.api.ZeroFlag;
+import imago.cli.convert.Converter;
+import imago.probe.Imago;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The warm library path, timed in-process for {@code benchmarks/compare}: the same work a qemu-img
+ * command does, run until the JIT has settled, then timed three times. Prints one line,
+ * {@code <best seconds> <run1>,<run2>,<run3>}, on standard output.
+ *
+ * <pre>
+ *   SideBySide bench FMT FILE COUNT SIZE STEP   # = qemu-img bench -f FMT -c COUNT -d 1 -s SIZE -S STEP FILE
+ *   SideBySide convert FMT SRC DST              # = qemu-img convert -f FMT -O raw SRC DST
+ * </pre>
+ *
+ * {@code bench} reads like {@code qemu-img bench -d 1}: one request at a time, at 0, STEP, 2 STEP,
+ * ... modulo the image size, through {@link Image#read}. {@code convert} creates DST (raw), opens it
+ * and copies with the CLI's own {@link Converter} (4 tasks, 4 KiB sparse detection), as
+ * {@code imago convert} does, minus the JVM start-up. The previous output is deleted before each run,
+ * outside the timing. {@code Converter.run()} ends with a flush that syncs the target (fdatasync of
+ * the whole output); {@code qemu-img convert}'s default target cache mode, {@code unsafe}, never
+ * syncs, so {@code -Dsync=false} (what {@code benchmarks/compare} uses) leaves the sync out to do the
+ * same work; as {@link Image#close()} of a writable image syncs as well, the target is then closed before
+ * the next run, untimed. With {@code -Dsync=true} (the default here) the flush and the close are timed,
+ * which is the work of {@code qemu-img convert -t writeback}. Warm-up: at least 2 runs and at least
+ * {@code -Dwarmup=SECONDS} (default 5) seconds.
+ */
+public final class SideBySide {
+    private static final boolean SYNC = Boolean.parseBoolean(System.getProperty("sync", "true"));
+    private static String phases;
+
+    private SideBySide() {
+    }
+
+    private interface Work {
+        void run() throws Exception;
+
+        /** Untimed, before each run: e.g. deletes the previous output (freeing 1 GiB of page cache). */
+        default void prepare() throws Exception {
+        }
+    }
+
+    /**
+     * Runs one workload.
+     *
+     * @param args see the class comment
+     * @throws Exception if the workload fails
+     */
+    public static void main(String[] args) throws Exception {
+        if (args.length == 0) {
+            usage();
+        }
+        Work work = switch (args[0]) {
+            case "bench" -> {
+                if (args.length != 6) {
+                    usage();
+                }
+                yield bench(args[1], Path.of(args[2]), Integer.parseInt(args[3]), size(args[4]), size(args[5]));
+            }
+            case "convert" -> {
+                if (args.length != 4) {
+                    usage();
+                }
+                yield convert(args[1], Path.of(args[2]), Path.of(args[3]));
+            }
+            default -> {
+                usage();
+                yield null;
+            }
+        };
+        double warmup = Double.parseDouble(System.getProperty("warmup", "5"));
+        long warmEnd = System.nanoTime() + (long) (warmup * 1e9);
+        for (int i = 0; i < 2 || System.nanoTime() < warmEnd; i++) {
+            work.prepare();
+            work.run();
+        }
+        List<String> runs = new ArrayList<>();
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < 3; i++) {
+            work.prepare();
+            long t0 = System.nanoTime();
+            work.run();
+            double s = (System.nanoTime() - t0) / 1e9;
+            best = Math.min(best, s);
+            runs.add(String.format(Locale.ROOT, "%.3f", s));
+            if (phases != null) {
+                System.err.println("run " + (i + 1) + ": " + phases);
+            }
+        }
+        System.out.println(String.format(Locale.ROOT, "%.3f", best) + " " + String.join(",", runs));
+    }
+
+    private static Work bench(String format, Path file, int count, int size, long step) throws IOException {
+        Image image = Imago.opener().path(file).format(format).open(); // stays open until exit
+        ByteBuffer buf = ByteBuffer.allocateDirect(size);
+        long imageSize = image.size();
+        return () -> {
+            long off = 0;
+            for (int i = 0; i < count; i++) {
+                image.read(buf.clear(), off);
+                off = Long.remainderUnsigned(off + step, imageSize);
+            }
+        };
+    }
+
+    private static Work convert(String format, Path src, Path dst) throws IOException {
+        Image source = Imago.opener().path(src).format(format).open(); // stays open until exit
+        return new Work() {
+            private Image unsynced;
+
+            @Override
+            public void prepare() throws IOException {
+                if (unsynced != null) {
+                    unsynced.close(); // syncs: untimed, as the kernel's later write-back is for qemu-img
+                    unsynced = null;
+                }
+                Files.deleteIfExists(dst);
+            }
+
+            @Override
+            public void run() throws IOException {
+                long t0 = System.nanoTime();
+                Imago.create(dst, "raw", CreateOptions.ofSize(source.size()));
+                Image out = Imago.opener().path(dst).format("raw").writable(true).open();
+                long t1 = System.nanoTime();
+                new Converter(source, SYNC ? out : new NoFlush(out), Converter.DEFAULT_MIN_SPARSE, 4, bytes -> { })
+                        .run();
+                long t2 = System.nanoTime();
+                if (SYNC) {
+                    out.close(); // Image.close() of a writable image syncs too
+                } else {
+                    unsynced = out;
+                }
+                long t3 = System.nanoTime();
+                phases = String.format(Locale.ROOT, "create+open %.3f s, copy%s %.3f s, close %.3f s",
+                        (t1 - t0) / 1e9, SYNC ? "+flush(sync)" : "", (t2 - t1) / 1e9, (t3 - t2) / 1e9);
+            }
+        };
+    }
+
+    /** The target as the Converter sees it when qemu-img's unsafe cache mode is mimicked: flush does nothing. */
+    private record NoFlush(Image in) implements Image {
+        @Override public String name() { return in.name(); }
+        @Override public String format() { return in.format(); }
+        @Override public long size() { return in.size(); }
+        @Override public boolean readOnly() { return in.readOnly(); }
+        @Override public void read(ByteBuffer dst, long offset) throws IOException { in.read(dst, offset); }
+        @Override public void write(ByteBuffer src, long offset) throws IOException { in.write(src, offset); }
+        @Override public void writeZeroes(long offset, long length, Set<ZeroFlag> flags) throws IOException {
+            in.writeZeroes(offset, length, flags);
+        }
+        @Override public void discard(long offset, long length) throws IOException { in.discard(offset, length); }
+        @Override public void flush() { }
+        @Override public void resize(long newSize, Preallocation p) throws IOException { in.resize(newSize, p); }
+        @Override public Mapping mapping(long offset, long maxLength) throws IOException {
+            return in.mapping(offset, maxLength);
+        }
+        @Override public Extent extent(long offset, long maxLength) throws IOException {
+            return in.extent(offset, maxLength);
+        }
+        @Override public Optional<Image> backing() { return in.backing(); }
+        @Override public ImageInfo info() throws IOException { return in.info(); }
+        @Override public void close() throws IOException { in.close(); }
+    }
+
+    private static int size(String s) {
+        String t = s.toUpperCase(Locale.ROOT);
+        long unit = 1;
+        switch (t.charAt(t.length() - 1)) {
+            case 'K' -> unit = 1L << 10;
+            case 'M' -> unit = 1L << 20;
+            case 'G' -> unit = 1L << 30;
+            default -> t = t + " ";
+        }
+        return Math.toIntExact(Long.parseLong(t.substring(0, t.length() - 1).trim()) * unit);
+    }
+
+    private static void usage() {
+        System.err.println("usage: SideBySide bench FMT FILE COUNT SIZE STEP | SideBySide convert FMT SRC DST");
+        System.exit(2);
+    }
+}
