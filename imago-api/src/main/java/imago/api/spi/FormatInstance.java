@@ -28,6 +28,19 @@ public interface FormatInstance extends Closeable {
     Mapping mapping(long offset, long maxLength) throws IOException;
 
     /**
+     * The mapping the read path follows from {@code offset}, under the same contract as
+     * {@link #mapping}. A driver may answer more coarsely than {@code mapping} where that reads the same
+     * bytes for less work: raw maps holes as data here, since a hole reads as zeroes anyway and asking
+     * the file system where its holes are costs two system calls per read.
+     *
+     * @implSpec The default is {@link #mapping}.
+     * @throws IOException if metadata cannot be read or is corrupt
+     */
+    default Mapping readMapping(long offset, long maxLength) throws IOException {
+        return mapping(offset, maxLength);
+    }
+
+    /**
      * Makes the bytes from {@code offset} writable in place and returns a {@link Mapping.Data} starting
      * at {@code offset}, at most {@code length} bytes long. Allocation and copy-on-write of the parts
      * of an allocation unit outside {@code [offset, offset + length)} happen here, reading what lies

@@ -122,7 +122,7 @@ public final class LayeredImage implements Image {
     private void readLayer(ByteBuffer dst, long offset) throws IOException {
         long pos = offset;
         while (dst.hasRemaining()) {
-            Mapping m = checked(layer.mapping(pos, dst.remaining()), pos, dst.remaining());
+            Mapping m = checked(layer.readMapping(pos, dst.remaining()), pos, dst.remaining());
             int n = (int) m.length();
             ByteBuffer part = dst.slice(dst.position(), n);
             switch (m) {

@@ -69,6 +69,20 @@ final class RawInstance implements FormatInstance {
         return e.data() ? new Mapping.Data(offset, n, storage, offset) : new Mapping.Zero(offset, n, storage, offset);
     }
 
+    /**
+     * {@inheritDoc} Everything is read from the storage at the same offset: its holes read as zeroes,
+     * so finding them (two {@code lseek} calls) would only cost time.
+     */
+    @Override
+    public Mapping readMapping(long offset, long maxLength) throws IOException {
+        checkQuery(offset, maxLength);
+        long size = this.size;
+        if (offset >= size) {
+            return new Mapping.EndOfImage(offset);
+        }
+        return new Mapping.Data(offset, Math.min(maxLength, size - offset), storage, offset);
+    }
+
     /** {@inheritDoc} Raw data is always writable in place: the storage bytes at the same offset. */
     @Override
     public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {

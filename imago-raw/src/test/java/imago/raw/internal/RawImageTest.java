@@ -148,6 +148,9 @@ class RawImageTest {
             assertEquals(new Mapping.EndOfImage(1000), raw.mapping(1000, 10));
             assertEquals(new Mapping.EndOfImage(5000), raw.mapping(5000, 10));
             assertEquals(new Mapping.Zero(900, 100, s, 900), raw.mapping(900, Long.MAX_VALUE));
+            assertEquals(new Mapping.Data(900, 100, s, 900), raw.readMapping(900, Long.MAX_VALUE),
+                    "reads skip the hole query: a hole reads as zeroes from the storage anyway");
+            assertEquals(new Mapping.EndOfImage(1000), raw.readMapping(1000, 10));
             assertEquals(new Mapping.Data(990, 10, s, 990), raw.ensureDataMapping(990, 500, BackingReader.ZEROES));
             assertThrows(IllegalArgumentException.class, () -> raw.mapping(-1, 10));
             assertThrows(IllegalArgumentException.class, () -> raw.mapping(0, 0));
