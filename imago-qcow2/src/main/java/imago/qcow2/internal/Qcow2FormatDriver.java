@@ -1,7 +1,6 @@
 package imago.qcow2.internal;
 
 import imago.api.CreateOptions;
-import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Confidence;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
@@ -10,8 +9,9 @@ import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Set;
 
-/** The qcow2 driver: recognises images by magic and version and opens them read-only; writing arrives later. */
+/** The qcow2 driver: recognises images by magic and version and opens, writes and creates them. */
 public final class Qcow2FormatDriver implements FormatDriver {
     /** "QFI\xfb". */
     static final int MAGIC = 0x514649FB;
@@ -48,8 +48,12 @@ public final class Qcow2FormatDriver implements FormatDriver {
 
     @Override
     public void create(Storage storage, CreateOptions options) throws IOException {
-        throw new UnsupportedFeatureException(storage.name(), "qcow2", "qcow2 images cannot be created yet "
-                + "by this version of imago");
+        Qcow2Create.create(storage, options);
+    }
+
+    @Override
+    public Set<String> createOptionNames() {
+        return Qcow2Create.OPTION_NAMES;
     }
 
     @Override

@@ -4,7 +4,9 @@ import static imago.qcow2.internal.Qcow2Checks.MAX_HOST_OFFSET;
 
 import imago.api.CorruptImageException;
 import imago.api.ImageException;
+import imago.api.ImageLimitException;
 import imago.api.Mapping;
+import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.SnapshotInfo;
 import imago.api.UnsupportedFeatureException;
@@ -24,12 +26,15 @@ import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
 
 /**
- * One open qcow2 layer, read-only: the header, the active (or a snapshot's) L1 table held in memory,
- * L2 tables in a {@link Qcow2L2Cache}, and the last decompressed cluster.
+ * One open qcow2 layer: the header, the active (or a snapshot's) L1 table held in memory, L2 tables in
+ * a {@link Qcow2L2Cache}, the last decompressed cluster, and for writable opens the refcounts and the
+ * allocator ({@link Qcow2Refcounts}). The write ordering is described in the package documentation.
  *
  * <p>Mappings are computed per cluster (per subcluster with extended L2 entries) and merged while
  * consecutive units have the same kind and, for kinds with host space, contiguous host offsets, so
@@ -63,10 +68,14 @@ final class Qcow2Instance implements FormatInstance {
     private final Storage storage;
     private final String resource;
     private final Qcow2Header header;
-    private final long fileSize;
-    private final long size;
-    private final long[] l1;
-    private final long l1Offset;
+    /** The file size: grows as clusters are allocated. */
+    private volatile long fileSize;
+    /** The virtual size: changes only by {@link #resize}, which excludes every other request. */
+    private volatile long size;
+    /** The active L1 table; a resize replaces it with a longer copy. */
+    private volatile long[] l1;
+    /** Where the active L1 table is: a resize may move it. */
+    private volatile long l1Offset;
     private final int clusterBits;
     private final int clusterSize;
     private final int l2Bits;
@@ -80,9 +89,45 @@ final class Qcow2Instance implements FormatInstance {
     private volatile Boolean metadataPreallocated;
     private volatile Storage dataFile;
     private volatile long dataFileSize;
+    /** Refcounts and allocator of a writable image; null when read-only. */
+    private final Qcow2Refcounts refcounts;
+    /**
+     * Guards every metadata change. An allocating write holds it from {@link #ensureDataMapping} to
+     * {@link #completeWrite}, so that no other write sees or allocates the same cluster meanwhile.
+     */
+    private final ReentrantLock allocLock = new ReentrantLock();
+    /** The allocating write in progress (guarded by {@link #allocLock}). */
+    private Pending pending;
+    /**
+     * Held (read side) by each in-place write from {@link #ensureDataMapping} to {@link #completeWrite};
+     * taken (write side) before freed clusters get refcount 0, so that no write lands in a cluster
+     * after it was freed.
+     */
+    private final ReentrantReadWriteLock inPlace = new ReentrantReadWriteLock();
+    /**
+     * Host clusters that lost a reference (unmapped by zeroing or discard, or a compressed cluster rewritten):
+     * their refcounts drop on the next flush, after a sync (guarded by allocLock).
+     */
+    private final List<Long> pendingDecrefs = new ArrayList<>();
+
+    /**
+     * An allocating write whose L2 entry is written only once its data is.
+     *
+     * @param mapping the mapping handed out
+     * @param l2Offset the L2 table
+     * @param index the entry in it
+     * @param entry the new L2 entry
+     * @param allocated the newly allocated host cluster, or -1 if the cluster was already ours
+     * @param replaced the L2 entry the new one replaces (its clusters lose a reference on commit), or 0
+     * @param copied whether part of the cluster was copied (from below, zeroes or a compressed cluster)
+     */
+    private record Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced,
+            boolean copied) {
+    }
 
     private Qcow2Instance(Storage storage, Qcow2Header header, long fileSize, long size, long[] l1, long l1Offset,
-            List<Qcow2Snapshot> snapshots, int cacheTables) {
+            List<Qcow2Snapshot> snapshots, int cacheTables, Qcow2Refcounts refcounts) {
+        this.refcounts = refcounts;
         this.l1Offset = l1Offset;
         this.storage = storage;
         this.resource = storage.name();
@@ -118,11 +163,7 @@ final class Qcow2Instance implements FormatInstance {
         storage.read(cluster0, 0);
         Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, fileSize);
         if (context.writable()) {
-            if (header.corrupt()) {
-                throw new CorruptImageException(resource, 72, "qcow2: Image is corrupt; cannot be opened read/write");
-            }
-            throw new UnsupportedFeatureException(resource, "qcow2 writing",
-                    "writing qcow2 images is not supported yet; open read-only");
+            refuseWritable(header, context, resource);
         }
         List<Qcow2Snapshot> snapshots = header.nbSnapshots() > 0
                 ? Qcow2Snapshot.readTable(storage, header, fileSize) : List.of();
@@ -143,8 +184,53 @@ final class Qcow2Instance implements FormatInstance {
             }
         }
         long[] l1 = readTable(storage, l1Offset, l1Size);
+        Qcow2Refcounts refcounts = null;
+        if (context.writable()) {
+            refcounts = Qcow2Refcounts.open(storage, header, fileSize);
+            if (header.version() >= 3 && header.autoclearFeatures() != 0) {
+                // imago maintains no autoclear feature: clear them before the first write (images with a bitmaps
+                // extension were refused above, so no bitmap is lost here)
+                storage.write(ByteBuffer.allocate(8), 88);
+                storage.flush();
+                storage.sync();
+            }
+        }
         return new Qcow2Instance(storage, header, fileSize, size, l1, l1Offset, snapshots,
-                cacheTables(context.options(), header, size, resource));
+                cacheTables(context.options(), header, size, resource), refcounts);
+    }
+
+    /** Refuses, before anything is written, writable opens of images this writer cannot keep consistent. */
+    private static void refuseWritable(Qcow2Header header, OpenContext context, String resource) throws IOException {
+        if (header.corrupt()) {
+            throw new CorruptImageException(resource, 72, "qcow2: Image is corrupt; cannot be opened read/write");
+        }
+        if (header.dirty()) {
+            throw new UnsupportedFeatureException(resource, "qcow2 dirty image repair",
+                    "the image is dirty (lazy refcounts) and needs a refcount repair (qemu-img check -r all) "
+                    + "before imago can open it read/write");
+        }
+        if (header.extendedL2()) {
+            throw new UnsupportedFeatureException(resource, "qcow2 extended L2 writing",
+                    "writing qcow2 images with extended L2 entries is not supported yet; open read-only");
+        }
+        if (header.hasDataFile()) {
+            throw new UnsupportedFeatureException(resource, "qcow2 external data file writing",
+                    "writing qcow2 images with an external data file is not supported yet; open read-only");
+        }
+        if (header.extensions().stream().anyMatch(e -> e.type() == Qcow2Header.EXT_BITMAPS)) {
+            // clearing the autoclear bit (as a writer without bitmap support may) would silently invalidate the
+            // user's bitmaps and leak their clusters: refuse instead
+            throw new UnsupportedFeatureException(resource, "qcow2 persistent bitmaps",
+                    "writing qcow2 images with persistent dirty bitmaps is not supported yet; open read-only, or remove "
+                    + "the bitmaps first (qemu-img bitmap --remove)");
+        }
+        if (context.options().get("snapshot") != null) {
+            throw new UnsupportedFeatureException(resource, "qcow2 snapshot writing",
+                    "an internal snapshot can only be opened read-only");
+        }
+        if ((header.refcountTableOffset() & (header.clusterSize() - 1)) != 0) {
+            throw new CorruptImageException(resource, 48, "refcount table offset is not cluster aligned");
+        }
     }
 
     private static long[] readTable(Storage storage, long offset, int entries) throws IOException {
@@ -253,6 +339,7 @@ final class Qcow2Instance implements FormatInstance {
         long cluster = pos >>> clusterBits;
         long l1Index = cluster >>> l2Bits;
         long l2Span = 1L << (clusterBits + l2Bits);
+        long[] l1 = this.l1;
         if (l1Index >= l1.length) {
             // a snapshot's L1 table may be shorter than its disk size needs: nothing is allocated there
             return new Unit(Kind.UNALLOCATED, -1, Long.MAX_VALUE, 0);
@@ -458,15 +545,491 @@ final class Qcow2Instance implements FormatInstance {
 
     @Override
     public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
-        throw new ReadOnlyImageException(resource, offset, "qcow2 images are opened read-only");
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
+        }
+        if (offset < 0 || length < 1 || offset >= size) {
+            throw new IllegalArgumentException(resource + ": bad write: offset " + offset + ", length " + length);
+        }
+        allocLock.lock();
+        boolean keepLock = false;
+        try {
+            if (pending != null) {
+                throw new IllegalStateException(resource + ": the previous allocating write was not completed");
+            }
+            long clusterStart = offset & ~(long) (clusterSize - 1);
+            int inCluster = (int) (offset - clusterStart);
+            int n = (int) Math.min(length, clusterSize - inCluster);
+            // validates the L1 and L2 entries before anything changes
+            Unit u = unit(offset);
+            long cluster = offset >>> clusterBits;
+            int l1Index = (int) (cluster >>> l2Bits);
+            int index = (int) (cluster & ((1L << l2Bits) - 1));
+            long l1e = l1[l1Index];
+            long l2Offset = l1e & OFFSET_MASK;
+            // an L2 table without COPIED is shared with a snapshot: it is copied before it changes
+            boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+            long entry = l2Offset == 0 ? 0 : cache.get(l2Offset, this::loadL2)[index];
+            if (sharedL2 && (entry & COPIED) != 0) {
+                throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
+            }
+            boolean own = !sharedL2 && (entry & COPIED) != 0;
+            if (u.kind() == Kind.DATA && own) {
+                // refcount 1: write in place
+                Mapping.Data d = new Mapping.Data(offset, n, storage, (entry & OFFSET_MASK) + inCluster);
+                inPlace.readLock().lock();
+                return d;
+            }
+            if (u.kind() == Kind.ZERO_ALLOC && own) {
+                long host = entry & OFFSET_MASK;
+                copyOnWrite(host, clusterStart, inCluster, n, BackingReader.ZEROES);
+                Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
+                pending = new Pending(d, l2Offset, index, host | COPIED, -1, 0, n < clusterSize);
+                keepLock = true;
+                return d;
+            }
+            switch (u.kind()) {
+                case UNALLOCATED, ZERO_PLAIN, COMPRESSED, DATA, ZERO_ALLOC -> {
+                    // a new cluster; a shared one (COPIED clear) is copied and loses the reference on commit
+                    if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
+                        throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                                "the image needs a larger refcount table, which imago cannot allocate yet");
+                    }
+                    if (l2Offset == 0) {
+                        l2Offset = allocateL2(l1Index);
+                    } else if (sharedL2) {
+                        l2Offset = copyL2(l1Index, l2Offset);
+                    }
+                    long c = refcounts.allocate();
+                    long host = c << clusterBits;
+                    growFile(host + clusterSize);
+                    try {
+                        long oldHost = entry & OFFSET_MASK;
+                        BackingReader source = switch (u.kind()) {
+                            case ZERO_PLAIN, ZERO_ALLOC -> BackingReader.ZEROES;
+                            case DATA -> (dst, at) -> storage.read(dst, oldHost + (at - clusterStart));
+                            case COMPRESSED -> {
+                                byte[] plain = decompressed(entry, clusterStart);
+                                yield (dst, at) -> dst.put(plain, (int) (at - clusterStart), dst.remaining());
+                            }
+                            default -> below;
+                        };
+                        copyOnWrite(host, clusterStart, inCluster, n, source);
+                    } catch (IOException | RuntimeException e) {
+                        refcounts.free(c);
+                        throw e;
+                    }
+                    Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
+                    pending = new Pending(d, l2Offset, index, host | COPIED, c, entry, n < clusterSize);
+                    keepLock = true;
+                    return d;
+                }
+                default -> throw new IllegalStateException(u.kind().toString());
+            }
+        } finally {
+            if (!keepLock) {
+                allocLock.unlock();
+            }
+        }
     }
 
     @Override
-    public void flush() {
+    public long ensureZeroMapping(long offset, long length, boolean mayUnmap) throws IOException {
+        return zeroClusters(offset, length, mayUnmap, false);
     }
 
     @Override
-    public void sync() {
+    public void discard(long offset, long length) throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
+        }
+        long cs = clusterSize;
+        long first = (offset + cs - 1) & ~(cs - 1);
+        long pos = first;
+        long end = offset + length;
+        while (pos < end) {
+            long handled = zeroClusters(pos, end - pos, true, true);
+            if (handled == 0) {
+                // a cluster imago cannot unmap (compressed, shared) keeps its data, which a discard allows
+                handled = Math.min(end - pos, cs);
+            }
+            pos += handled;
+        }
+    }
+
+    /**
+     * Zeroes ({@code discard} false) or discards whole clusters from {@code offset} (cluster aligned) with
+     * metadata alone and returns how many bytes it handled; stops at the first cluster it cannot handle.
+     * An L2 entry changes before the refcount of the cluster it pointed at drops (on the next flush).
+     */
+    private long zeroClusters(long offset, long length, boolean unmap, boolean discard) throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
+        }
+        if ((offset & (clusterSize - 1)) != 0 || offset >= size) {
+            return 0;
+        }
+        long requestEnd = Math.min(offset + length, size);
+        // a request that reaches the end of the image covers the partial last cluster
+        long end = requestEnd == size ? offset + Qcow2Checks.divCeil(size - offset, clusterSize) * clusterSize
+                : requestEnd & ~(long) (clusterSize - 1);
+        long pos = offset;
+        allocLock.lock();
+        try {
+            while (pos < end && zeroCluster(pos, unmap, discard)) {
+                pos += clusterSize;
+            }
+        } finally {
+            allocLock.unlock();
+        }
+        return Math.min(pos, requestEnd) - offset;
+    }
+
+    private boolean zeroCluster(long pos, boolean unmap, boolean discard) throws IOException {
+        boolean backing = header.backingFile().filter(n -> !n.isEmpty()).isPresent();
+        boolean v3 = header.version() >= 3;
+        Unit u = unit(pos);
+        long cluster = pos >>> clusterBits;
+        int l1Index = (int) (cluster >>> l2Bits);
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long l1e = l1[l1Index];
+        long l2Offset = l1e & OFFSET_MASK;
+        boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+        long newEntry;
+        long freeHost = -1;
+        long replacedCompressed = 0;
+        switch (u.kind()) {
+            case COMPRESSED -> {
+                if (!v3 && backing) {
+                    return discard;
+                }
+                newEntry = !v3 || discard && !backing ? 0 : ZERO_FLAG;
+                replacedCompressed = cache.get(l2Offset, this::loadL2)[index];
+            }
+            case ZERO_PLAIN -> {
+                return true;
+            }
+            case UNALLOCATED -> {
+                if (!backing || discard && !v3) {
+                    // reads as zero already, or (v2 discard) keeps the backing data, which a discard allows
+                    return true;
+                }
+                if (!v3) {
+                    return false;
+                }
+                if (l2Offset == 0) {
+                    if (!refcounts.canAllocate(1)) {
+                        return false;
+                    }
+                    l2Offset = allocateL2(l1Index);
+                }
+                newEntry = ZERO_FLAG;
+            }
+            case DATA, ZERO_ALLOC -> {
+                long entry = cache.get(l2Offset, this::loadL2)[index];
+                long host = entry & OFFSET_MASK;
+                if (sharedL2 && (entry & COPIED) != 0) {
+                    throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
+                }
+                if ((entry & COPIED) == 0) {
+                    // shared with a snapshot: the active image lets go of it
+                    if (!v3 && backing) {
+                        return discard;
+                    }
+                    newEntry = !v3 || discard && !backing ? 0 : ZERO_FLAG;
+                    freeHost = host;
+                } else if (!unmap) {
+                    if (!v3) {
+                        return false;
+                    }
+                    if (u.kind() == Kind.ZERO_ALLOC) {
+                        return true;
+                    }
+                    newEntry = host | COPIED | ZERO_FLAG;
+                } else {
+                    if (!v3 && backing) {
+                        return discard;
+                    }
+                    newEntry = !v3 || discard && !backing ? 0 : ZERO_FLAG;
+                    freeHost = host;
+                }
+            }
+            default -> throw new IllegalStateException(u.kind().toString());
+        }
+        if (sharedL2) {
+            if (!refcounts.canAllocate(1)) {
+                return false;
+            }
+            l2Offset = copyL2(l1Index, l2Offset);
+        }
+        ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
+        storage.write(e, l2Offset + index * 8L);
+        cache.get(l2Offset, this::loadL2)[index] = newEntry;
+        if (freeHost >= 0) {
+            pendingDecrefs.add(freeHost >>> clusterBits);
+        }
+        if (replacedCompressed != 0) {
+            compressedClusters(replacedCompressed, pendingDecrefs);
+        }
+        return true;
+    }
+
+    /**
+     * {@inheritDoc} Grows an image without a backing file, with preallocation off; the L1 table grows in
+     * place within its clusters or moves to new ones. Everything else is refused before anything changes.
+     */
+    @Override
+    public void resize(long newSize, Preallocation preallocation) throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
+        }
+        if (preallocation != Preallocation.OFF) {
+            throw new UnsupportedFeatureException(resource, "qcow2 resize preallocation", "resizing qcow2 images with "
+                    + "preallocation=" + preallocation.qemuName() + " is not supported yet");
+        }
+        if ((newSize & 511) != 0) {
+            throw new IllegalArgumentException(resource + ": the new size must be a multiple of 512, got " + newSize);
+        }
+        allocLock.lock();
+        try {
+            long oldSize = size;
+            if (newSize == oldSize) {
+                return;
+            }
+            if (newSize < oldSize) {
+                throw new UnsupportedFeatureException(resource, "qcow2 shrinking", "shrinking qcow2 images is not "
+                        + "supported yet");
+            }
+            if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
+                throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 image "
+                        + "that has a backing file (whose data would show through) is not supported yet");
+            }
+            long[] old = l1;
+            long entries = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
+            long room = Qcow2Checks.divCeil(old.length * 8L, clusterSize) * clusterSize / 8;
+            if (entries * 8 > Qcow2Header.MAX_L1_BYTES) {
+                throw new ImageLimitException(resource, 36, "growing to " + newSize + " bytes needs an L1 table of "
+                        + entries + " entries: Active L1 table too large");
+            }
+            long tailHost = -1;
+            if ((oldSize & (clusterSize - 1)) != 0) {
+                // the bytes of the last cluster past the old end must read as zero after growing
+                Unit tail = unit(oldSize - 1);
+                if (tail.kind() == Kind.COMPRESSED || tail.kind() == Kind.DATA && (tail.entry() & COPIED) == 0) {
+                    throw new UnsupportedFeatureException(resource, "qcow2 resize", "growing an image whose last "
+                            + "cluster is compressed or shared is not supported yet");
+                }
+                if (tail.kind() == Kind.DATA) {
+                    tailHost = tail.host() + 1;
+                }
+            }
+            if (tailHost >= 0) {
+                long n = clusterSize - (oldSize & (clusterSize - 1));
+                storage.write(ByteBuffer.allocate((int) n), tailHost);
+            }
+            long newL1Offset = l1Offset;
+            int oldClusters = (int) Qcow2Checks.divCeil(old.length * 8L, clusterSize);
+            if (entries > room) {
+                // a new, larger L1 table elsewhere: written and synced before the header points at it (as QEMU's
+                // qcow2_grow_l1_table); the old one is freed on the next flush
+                int clusters = (int) Qcow2Checks.divCeil(entries * 8, clusterSize);
+                long first = refcounts.allocateRun(clusters);
+                newL1Offset = first << clusterBits;
+                ByteBuffer table = ByteBuffer.allocate(clusters * clusterSize).order(ByteOrder.BIG_ENDIAN);
+                table.asLongBuffer().put(old);
+                storage.write(table, newL1Offset);
+                growFile(newL1Offset + (long) clusters * clusterSize);
+            } else if (entries > old.length) {
+                storage.write(ByteBuffer.allocate((int) ((entries - old.length) * 8)), l1Offset + old.length * 8L);
+            }
+            // the new L1 entries (zero) and the zeroed tail are on stable media before the header grows
+            storage.sync();
+            ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
+                    .putInt(8, header.cryptMethod()).putInt(12, (int) Math.max(entries, old.length))
+                    .putLong(16, newL1Offset);
+            storage.write(h, 24);
+            storage.sync();
+            if (newL1Offset != l1Offset) {
+                long oldFirst = l1Offset >>> clusterBits;
+                for (int i = 0; i < oldClusters; i++) {
+                    pendingDecrefs.add(oldFirst + i);
+                }
+                l1Offset = newL1Offset;
+            }
+            if (entries > old.length) {
+                l1 = java.util.Arrays.copyOf(old, (int) entries);
+            }
+            size = newSize;
+            growFile(Math.max(fileSize, l1Offset + l1.length * 8L));
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    /**
+     * Copies the L2 table of L1 entry {@code l1Index}, which is shared with a snapshot, to a new cluster:
+     * synced before the L1 entry points at it; the old table loses the active image's reference on the next
+     * flush. The entries keep their flags: the data clusters stay shared.
+     */
+    private long copyL2(int l1Index, long oldL2) throws IOException {
+        long[] table = cache.get(oldL2, this::loadL2).clone();
+        long c = refcounts.allocate();
+        long l2 = c << clusterBits;
+        try {
+            ByteBuffer b = ByteBuffer.allocate(clusterSize).order(ByteOrder.BIG_ENDIAN);
+            b.asLongBuffer().put(table);
+            storage.write(b, l2);
+            growFile(l2 + clusterSize);
+            storage.sync();
+            ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
+            storage.write(e, l1Offset + l1Index * 8L);
+        } catch (IOException | RuntimeException e) {
+            refcounts.free(c);
+            throw e;
+        }
+        l1[l1Index] = l2 | COPIED;
+        pendingDecrefs.add(oldL2 >>> clusterBits);
+        return l2;
+    }
+
+    /** Queues the refcount drops for the clusters an L2 entry that was just replaced referenced. */
+    private void dropReference(long entry) {
+        if ((entry & COMPRESSED) != 0) {
+            compressedClusters(entry, pendingDecrefs);
+        } else if ((entry & OFFSET_MASK) != 0) {
+            pendingDecrefs.add((entry & OFFSET_MASK) >>> clusterBits);
+        }
+    }
+
+    /** Adds the host clusters that compressed L2 entry {@code entry} holds a reference to. */
+    private void compressedClusters(long entry, List<Long> out) {
+        int x = 62 - (clusterBits - 8);
+        long host = entry & ((1L << x) - 1);
+        long sectors = ((entry >>> x) & ((1L << (clusterBits - 8)) - 1)) + 1;
+        long start = host & ~511L;
+        long end = start + sectors * 512;
+        for (long c = start >>> clusterBits; c <= (end - 1) >>> clusterBits; c++) {
+            out.add(c);
+        }
+    }
+
+    /**
+     * Allocates a zeroed L2 table for L1 entry {@code l1Index}: refcounted and written before the L1
+     * entry points at it.
+     */
+    private long allocateL2(int l1Index) throws IOException {
+        long c = refcounts.allocate();
+        long l2 = c << clusterBits;
+        try {
+            storage.write(ByteBuffer.allocate(clusterSize), l2);
+            growFile(l2 + clusterSize);
+            // the empty table must be on stable media before the L1 entry can point at it
+            storage.sync();
+            ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
+            storage.write(e, l1Offset + l1Index * 8L);
+        } catch (IOException | RuntimeException e) {
+            refcounts.free(c);
+            throw e;
+        }
+        l1[l1Index] = l2 | COPIED;
+        return l2;
+    }
+
+    private void growFile(long end) {
+        if (end > fileSize) {
+            fileSize = end;
+        }
+    }
+
+    /** Fills the parts of the cluster at {@code host} outside the write from {@code source}. */
+    private void copyOnWrite(long host, long clusterStart, int inCluster, int n, BackingReader source)
+            throws IOException {
+        if (inCluster > 0) {
+            copyPart(host, clusterStart, 0, inCluster, source);
+        }
+        if (inCluster + n < clusterSize) {
+            copyPart(host, clusterStart, inCluster + n, clusterSize, source);
+        }
+    }
+
+    private void copyPart(long host, long clusterStart, int from, int to, BackingReader source) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(to - from);
+        // only bytes inside the virtual size come from below; the rest of the last cluster is zero
+        long readable = Math.max(0, Math.min(to, size - clusterStart) - from);
+        if (readable > 0) {
+            source.read(buf.limit((int) readable), clusterStart + from);
+        }
+        storage.write(buf.clear(), host + from);
+    }
+
+    @Override
+    public void completeWrite(Mapping.Data mapping, IOException failure) throws IOException {
+        if (!allocLock.isHeldByCurrentThread() || pending == null || pending.mapping() != mapping) {
+            if (inPlace.getReadHoldCount() > 0) {
+                inPlace.readLock().unlock();
+            }
+            return;
+        }
+        Pending p = pending;
+        pending = null;
+        try {
+            if (failure == null) {
+                if (p.copied()) {
+                    // bytes the guest did not write (copied from below) must not be lost by a power failure
+                    // once the L2 entry points at the new cluster, as qemu orders them (perform_cow)
+                    storage.sync();
+                }
+                // the data is written: now the L2 entry may point at it
+                ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, p.entry());
+                storage.write(e, p.l2Offset() + p.index() * 8L);
+                cache.get(p.l2Offset(), this::loadL2)[p.index()] = p.entry();
+                dropReference(p.replaced());
+            } else if (p.allocated() >= 0) {
+                refcounts.free(p.allocated());
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (refcounts != null) {
+            allocLock.lock();
+            try {
+                pendingDecrefs.addAll(refcounts.takeRetired());
+                if (!pendingDecrefs.isEmpty()) {
+                    inPlace.writeLock().lock();
+                    try {
+                        // the L2 updates that dropped these references reach stable media before the refcounts drop
+                        storage.sync();
+                        while (!pendingDecrefs.isEmpty()) {
+                            long c = pendingDecrefs.getLast();
+                            long left = refcounts.decrement(c);
+                            pendingDecrefs.removeLast();
+                            if (left == 0) {
+                                // nothing can reallocate the cluster before the allocation lock is released
+                                storage.discard(c << clusterBits, clusterSize);
+                            }
+                        }
+                    } finally {
+                        inPlace.writeLock().unlock();
+                    }
+                }
+                // metadata is written through in dependency order; give back the unused reservation
+                refcounts.release();
+            } finally {
+                allocLock.unlock();
+            }
+            storage.flush();
+        }
+    }
+
+    @Override
+    public void sync() throws IOException {
+        if (refcounts != null) {
+            storage.sync();
+        }
     }
 
     @Override

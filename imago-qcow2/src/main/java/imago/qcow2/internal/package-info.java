@@ -1,7 +1,29 @@
 /**
- * The qcow2 driver's implementation: read-only access to qcow2 v2 and v3 images (QEMU's
- * docs/interop/qcow2.txt). Writing, creation, resizing and check/repair arrive with their own issues;
- * a writable open is refused with an {@link imago.api.UnsupportedFeatureException}.
+ * The qcow2 driver's implementation: qcow2 v2 and v3 images (QEMU's docs/interop/qcow2.txt): reading,
+ * creation (byte for byte as qemu-img 7.2 creates them), allocating writes (copy-on-write from the
+ * backing chain, zero clusters, compressed clusters and clusters or L2 tables shared with internal
+ * snapshots, which stay intact), zero writes, discard and growing. What the writer cannot keep
+ * consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
+ * changes: writable opens of images with extended L2 entries, an external data file, persistent
+ * bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
+ * limit or past what one new refcount block can describe; shrinking; growing an image with a backing
+ * file; preallocation other than off; creating with an external data file or with an L1 table past the
+ * first refcount block.
+ *
+ * <h2>Write ordering</h2>
+ * Metadata is written through, never cached dirty. Clusters are reserved in batches
+ * ({@link imago.qcow2.internal.Qcow2Refcounts}): refcount 1 written and synced before any table points
+ * at them; unused reservations are given back on flush. A new refcount block is synced before its
+ * refcount table entry, a new L2 table before its L1 entry; a grown refcount table (copy and switch:
+ * new block and table at the first uncovered cluster) before the header points at it. An allocating write's L2 entry is written
+ * only after its data ({@code completeWrite}), and rolled back (cluster returned) if the data write
+ * fails; a write that copied part of the cluster syncs first (as QEMU's perform_cow), so that a power
+ * loss cannot lose bytes the guest never wrote. One allocation lock is held from
+ * {@code ensureDataMapping} to {@code completeWrite}. An L2 or L1 entry that drops a reference (zeroing,
+ * discard, rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) is
+ * written first; the refcount drops on the next flush, after a sync, while in-place writes are excluded.
+ * Reserved clusters past the end of the file are covered by growing the file before the sync, since a
+ * reference past the end of the file is an error for qemu-img check.
  *
  * <h2>Layout</h2>
  * All integers are big-endian.
@@ -47,6 +69,7 @@
  * holds the L1 table, classifies clusters (compressed, zero, unallocated, normal; subclusters with
  * extended L2) and merges runs into mappings; {@link imago.qcow2.internal.Qcow2L2Cache} caches L2
  * tables with lock-free hits; {@link imago.qcow2.internal.Qcow2Zstd} is loaded only for zstd clusters,
- * so that zstd-jni stays optional.
+ * so that zstd-jni stays optional. {@link imago.qcow2.internal.Qcow2Create} writes new images;
+ * {@link imago.qcow2.internal.Qcow2Refcounts} reads and updates refcounts of every width and allocates.
  */
 package imago.qcow2.internal;

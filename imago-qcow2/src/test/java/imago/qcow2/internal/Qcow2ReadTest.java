@@ -113,11 +113,11 @@ class Qcow2ReadTest {
     }
 
     @Test
-    void writableOpensAreRefused() throws IOException {
+    void writableOpensOfExtendedL2ImagesAreRefused() throws IOException {
         Qemu.require();
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "a.qcow2", "1M");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "a.qcow2", "1M");
         var e = assertThrows(UnsupportedFeatureException.class, () -> new Qcow2FormatDriver().open(
                 new BytesStorage("a.qcow2", Files.readAllBytes(dir.resolve("a.qcow2"))), OpenContext.of(true)));
-        assertEquals("qcow2 writing", e.feature());
+        assertEquals("qcow2 extended L2 writing", e.feature());
     }
 }

@@ -1,0 +1,236 @@
+package imago.qcow2.internal;
+
+import imago.api.CreateOptions;
+import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
+import imago.api.spi.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Writes a new, empty qcow2 image laid out as {@code qemu-img create} 7.2 lays it out: the header in
+ * cluster 0, the refcount table in cluster 1, the first refcount block in cluster 2 and the L1 table
+ * from cluster 3 (written only up to its last entry). Layouts QEMU would need a second refcount block
+ * for are refused rather than approximated.
+ */
+final class Qcow2Create {
+    /** The {@code -o} names {@link #create} accepts. */
+    static final Set<String> OPTION_NAMES = Set.of("backing_file", "backing_fmt", "cluster_size", "compat",
+            "compression_type", "data_file", "data_file_raw", "extended_l2", "lazy_refcounts", "preallocation",
+            "refcount_bits");
+
+    /** The feature-name table QEMU 7.2 writes into v3 images: type, bit, name. */
+    private static final Object[][] FEATURES = {
+        {0, 0, "dirty bit"}, {0, 1, "corrupt bit"}, {0, 2, "external data file"}, {0, 3, "compression type"},
+        {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"}, {2, 0, "bitmaps"}, {2, 1, "raw external data"},
+    };
+
+    private Qcow2Create() {
+    }
+
+    /**
+     * Writes a new image for {@code options} to the empty {@code storage}.
+     *
+     * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
+     * @throws UnsupportedFeatureException for preallocation other than off, an external data file, or an L1
+     *         table that would not fit the first refcount block (QEMU would add refcount blocks)
+     * @throws IOException if the storage cannot be written
+     */
+    static void create(Storage storage, CreateOptions options) throws IOException {
+        String resource = storage.name();
+        Map<String, String> o = options.formatOptions();
+        for (String k : o.keySet()) {
+            if (!OPTION_NAMES.contains(k)) {
+                throw new IllegalArgumentException("Invalid parameter '" + k + "' for qcow2 (known: "
+                        + new java.util.TreeSet<>(OPTION_NAMES) + ")");
+            }
+        }
+        Preallocation prealloc = o.containsKey("preallocation") ? Preallocation.parse(o.get("preallocation"))
+                : options.preallocation();
+        if (prealloc != Preallocation.OFF) {
+            throw new UnsupportedFeatureException(resource, "qcow2 preallocation",
+                    "creating qcow2 images with preallocation=" + prealloc.qemuName() + " is not supported yet");
+        }
+        if (o.containsKey("data_file")) {
+            throw new UnsupportedFeatureException(resource, "qcow2 external data file",
+                    "creating qcow2 images with an external data file is not supported yet");
+        }
+        if (onOff(o, "data_file_raw")) {
+            throw new IllegalArgumentException("data-file-raw requires data-file");
+        }
+        int version = switch (o.getOrDefault("compat", "1.1")) {
+            case "0.10", "v2" -> 2;
+            case "1.1", "v3" -> 3;
+            default -> throw new IllegalArgumentException("Invalid compat version '" + o.get("compat")
+                    + "' (expected 0.10 or 1.1)");
+        };
+        boolean extendedL2 = onOff(o, "extended_l2");
+        boolean lazy = onOff(o, "lazy_refcounts");
+        long cs = o.containsKey("cluster_size") ? parseSize(o.get("cluster_size"), "cluster_size") : 65536;
+        if (cs < 512 || cs > (2 << 20) || Long.bitCount(cs) != 1) {
+            throw new IllegalArgumentException("Cluster size must be a power of two between 512 and 2048k");
+        }
+        int clusterBits = Long.numberOfTrailingZeros(cs);
+        long refcountBits = o.containsKey("refcount_bits") ? parseSize(o.get("refcount_bits"), "refcount_bits") : 16;
+        if (refcountBits < 1 || refcountBits > 64 || Long.bitCount(refcountBits) != 1) {
+            throw new IllegalArgumentException("Refcount width must be a power of two and may not exceed 64 bits");
+        }
+        int compression = switch (o.getOrDefault("compression_type", "zlib")) {
+            case "zlib" -> 0;
+            case "zstd" -> 1;
+            default -> throw new IllegalArgumentException("Invalid compression_type '" + o.get("compression_type")
+                    + "' (expected zlib or zstd)");
+        };
+        if (version < 3) {
+            if (lazy) {
+                throw new IllegalArgumentException("Lazy refcounts only supported with compatibility level 1.1 and above "
+                        + "(use compat=1.1 or greater)");
+            }
+            if (refcountBits != 16) {
+                throw new IllegalArgumentException("Different refcount widths than 16 bits require compatibility level "
+                        + "1.1 or above (use compat=1.1 or greater)");
+            }
+            if (extendedL2) {
+                throw new IllegalArgumentException("Extended L2 entries are only supported with compatibility level 1.1 "
+                        + "and above (use compat=1.1 or greater)");
+            }
+            if (compression != 0) {
+                throw new IllegalArgumentException("Compression type selection is only supported with compatibility "
+                        + "level 1.1 and above (use compat=1.1 or greater)");
+            }
+        }
+        if (extendedL2 && cs < 16384) {
+            throw new IllegalArgumentException("Extended L2 entries are only supported with cluster sizes of at least "
+                    + "16384 bytes");
+        }
+        String backingFile = o.containsKey("backing_file") ? o.get("backing_file") : options.backingFile().orElse(null);
+        String backingFmt = o.containsKey("backing_fmt") ? o.get("backing_fmt") : options.backingFormat().orElse(null);
+        if (backingFmt != null && backingFile == null) {
+            throw new IllegalArgumentException("Backing format cannot be used without backing file");
+        }
+        if (options.size().isEmpty()) {
+            throw new IllegalArgumentException("Image creation needs a size parameter");
+        }
+        long size = options.size().getAsLong();
+        if (size > Long.MAX_VALUE - 511) {
+            throw new IllegalArgumentException("Image size too large: " + size);
+        }
+        size = (size + 511) & ~511L;
+        int refcountOrder = Long.numberOfTrailingZeros(refcountBits);
+        int l2Bits = clusterBits - (extendedL2 ? 4 : 3);
+        long l1Size = Qcow2Header.l1EntriesFor(size, clusterBits, l2Bits);
+        if (l1Size * 8 > Qcow2Header.MAX_L1_BYTES) {
+            throw new IllegalArgumentException("Could not resize image: Active L1 table too large");
+        }
+        long l1Clusters = Qcow2Checks.divCeil(l1Size * 8, cs);
+        long refblockEntries = cs * 8 / refcountBits;
+        long used = 3 + l1Clusters;
+        if (used > refblockEntries) {
+            throw new UnsupportedFeatureException(resource, "qcow2 large L1 creation", "creating a qcow2 image whose "
+                    + "L1 table does not fit the first refcount block (" + size + " bytes with " + cs
+                    + "-byte clusters and " + refcountBits + "-bit refcounts) is not supported yet");
+        }
+        int headerLength = version >= 3 ? 112 : 72;
+
+        ByteBuffer h = ByteBuffer.allocate((int) cs).order(ByteOrder.BIG_ENDIAN);
+        h.putInt(0, Qcow2Header.MAGIC).putInt(4, version).putInt(20, clusterBits).putLong(24, size)
+                .putInt(36, (int) l1Size).putLong(40, l1Size > 0 ? 3 * cs : 0).putLong(48, cs).putInt(56, 1);
+        if (version >= 3) {
+            long incompat = (compression != 0 ? Qcow2Header.INCOMPAT_COMPRESSION : 0)
+                    | (extendedL2 ? Qcow2Header.INCOMPAT_EXTL2 : 0);
+            h.putLong(72, incompat).putLong(80, lazy ? Qcow2Header.COMPAT_LAZY_REFCOUNTS : 0).putLong(88, 0)
+                    .putInt(96, refcountOrder).putInt(100, headerLength).put(104, (byte) compression);
+        }
+        int pos = headerLength;
+        if (backingFmt != null) {
+            pos = extension(h, pos, Qcow2Header.EXT_BACKING_FORMAT, backingFmt.getBytes(StandardCharsets.UTF_8));
+        }
+        if (version >= 3 && cs > 4096) {
+            // QEMU leaves the feature-name table out of clusters of 4 KiB and less, to keep room for names
+            byte[] table = new byte[FEATURES.length * Qcow2Extension.FEATURE_NAME_SIZE];
+            for (int i = 0; i < FEATURES.length; i++) {
+                int at = i * Qcow2Extension.FEATURE_NAME_SIZE;
+                table[at] = (byte) (int) (Integer) FEATURES[i][0];
+                table[at + 1] = (byte) (int) (Integer) FEATURES[i][1];
+                byte[] name = ((String) FEATURES[i][2]).getBytes(StandardCharsets.US_ASCII);
+                System.arraycopy(name, 0, table, at + 2, name.length);
+            }
+            pos = extension(h, pos, Qcow2Header.EXT_FEATURE_NAMES, table);
+        }
+        pos += 8; // the end-of-extensions entry: type 0, length 0
+        if (backingFile != null) {
+            byte[] name = backingFile.getBytes(StandardCharsets.UTF_8);
+            if (name.length > 1023 || pos + name.length > cs) {
+                throw new IllegalArgumentException("Backing file name too long");
+            }
+            h.putLong(8, pos).putInt(16, name.length).put(pos, name);
+        }
+        storage.write(h.clear(), 0);
+
+        ByteBuffer reftable = ByteBuffer.allocate((int) cs).order(ByteOrder.BIG_ENDIAN).putLong(0, 2 * cs);
+        storage.write(reftable, cs);
+        Qcow2Refcounts.Block block = new Qcow2Refcounts.Block(new byte[(int) cs], refcountOrder);
+        for (int i = 0; i < used; i++) {
+            block.set(i, 1);
+        }
+        storage.write(ByteBuffer.wrap(block.bytes()), 2 * cs);
+        if (l1Size > 0) {
+            storage.write(ByteBuffer.allocate((int) (l1Size * 8)), 3 * cs);
+        }
+    }
+
+    private static int extension(ByteBuffer h, int pos, int type, byte[] data) {
+        if (pos + 8 + data.length + 16 > h.capacity()) {
+            throw new IllegalArgumentException("header extensions do not fit the first cluster");
+        }
+        h.putInt(pos, type).putInt(pos + 4, data.length).put(pos + 8, data);
+        return pos + 8 + ((data.length + 7) & ~7);
+    }
+
+    private static boolean onOff(Map<String, String> o, String key) {
+        String v = o.get(key);
+        if (v == null) {
+            return false;
+        }
+        return switch (v.toLowerCase(Locale.ROOT)) {
+            case "on", "true", "yes" -> true;
+            case "off", "false", "no" -> false;
+            default -> throw new IllegalArgumentException("Parameter '" + key + "' expects 'on' or 'off', got '" + v
+                    + "'");
+        };
+    }
+
+    /** A qemu size: a number with an optional k/M/G suffix (powers of 1024). */
+    static long parseSize(String v, String key) {
+        String s = v.trim();
+        long mult = 1;
+        if (!s.isEmpty()) {
+            char c = Character.toLowerCase(s.charAt(s.length() - 1));
+            int shift = switch (c) {
+                case 'b' -> 0;
+                case 'k' -> 10;
+                case 'm' -> 20;
+                case 'g' -> 30;
+                default -> -1;
+            };
+            if (shift >= 0) {
+                mult = 1L << shift;
+                s = s.substring(0, s.length() - 1);
+            }
+        }
+        try {
+            long n = Long.parseLong(s);
+            if (n < 0) {
+                throw new NumberFormatException();
+            }
+            return Math.multiplyExact(n, mult);
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("Parameter '" + key + "' expects a size, got '" + v + "'", e);
+        }
+    }
+}

@@ -1,0 +1,411 @@
+package imago.qcow2.internal;
+
+import imago.api.CorruptImageException;
+import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
+import imago.api.spi.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The refcount table and refcount blocks of a writable image, with a first-fit cluster allocator.
+ * Every change is written through to the storage at once.
+ *
+ * <p>Crash safety: a cluster's refcount must be on stable media before any table entry that points
+ * at it. Rather than syncing before every table update, clusters are reserved in batches: a batch
+ * gets refcount 1, is synced once, and is then handed out one by one; what is left of a batch is
+ * given back by {@link #release} (on flush), so that a clean close leaks nothing, while a crash can
+ * only leak (never corrupt). A new refcount block is synced before the refcount table entry that
+ * points at it. Not thread-safe: the caller holds the instance's allocation lock.
+ */
+final class Qcow2Refcounts {
+
+    /**
+     * One refcount block: {@code 1 << order}-bit big-endian entries; widths below 8 bits are packed
+     * from the low bit of each byte.
+     */
+    record Block(byte[] bytes, int order) {
+        long get(int i) {
+            if (order < 3) {
+                int bits = 1 << order;
+                int perByte = 8 / bits;
+                int shift = (i % perByte) * bits;
+                return ((bytes[i / perByte] & 0xFF) >>> shift) & ((1 << bits) - 1);
+            }
+            int n = 1 << (order - 3);
+            long v = 0;
+            for (int k = 0; k < n; k++) {
+                v = (v << 8) | (bytes[i * n + k] & 0xFF);
+            }
+            return v;
+        }
+
+        void set(int i, long value) {
+            if (order < 3) {
+                int bits = 1 << order;
+                int perByte = 8 / bits;
+                int shift = (i % perByte) * bits;
+                int mask = ((1 << bits) - 1) << shift;
+                int b = i / perByte;
+                bytes[b] = (byte) ((bytes[b] & ~mask) | (((int) value << shift) & mask));
+                return;
+            }
+            int n = 1 << (order - 3);
+            for (int k = n - 1; k >= 0; k--) {
+                bytes[i * n + k] = (byte) value;
+                value >>>= 8;
+            }
+        }
+
+        /** The first byte of the bytes holding entry {@code i}. */
+        int byteOffset(int i) {
+            return order < 3 ? i / (8 >> order) : i << (order - 3);
+        }
+
+        /** How many bytes hold one entry (one byte for sub-byte widths). */
+        int byteLength() {
+            return order < 3 ? 1 : 1 << (order - 3);
+        }
+    }
+
+    private final Storage storage;
+    private final String resource;
+    private final int clusterBits;
+    private final int clusterSize;
+    private final int order;
+    private final int blockBits;
+    private long tableOffset;
+    private long[] table;
+    /** Clusters of replaced refcount tables, to lose their reference after the next sync. */
+    private final List<Long> retired = new ArrayList<>();
+    /** Refcount blocks by host offset, least recently used first; written through, so evicting just drops. */
+    private final Map<Long, Block> blocks = new LinkedHashMap<>(16, 0.75f, true) {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, Block> eldest) {
+            return size() > MAX_CACHED_BLOCKS;
+        }
+    };
+
+    /** How many refcount blocks stay cached. */
+    static final int MAX_CACHED_BLOCKS = 64;
+    /** Clusters with a synced refcount of 1 that no table points at yet. */
+    private final ArrayDeque<Long> reserved = new ArrayDeque<>();
+    private long freeHint;
+    /** Whether reserved clusters may have refcounts that are not on stable media yet. */
+    private boolean unsynced;
+
+    /** How many clusters one reservation takes at most. */
+    static final int BATCH = 32;
+
+    private Qcow2Refcounts(Storage storage, int clusterBits, int order, long tableOffset, long[] table) {
+        this.storage = storage;
+        this.resource = storage.name();
+        this.clusterBits = clusterBits;
+        this.clusterSize = 1 << clusterBits;
+        this.order = order;
+        this.blockBits = clusterBits + 3 - order;
+        this.tableOffset = tableOffset;
+        this.table = table;
+    }
+
+    /** Reads and validates the refcount table of {@code header}. */
+    static Qcow2Refcounts open(Storage storage, Qcow2Header header, long fileSize) throws IOException {
+        int cs = header.clusterSize();
+        long entries = (long) header.refcountTableClusters() * cs / 8;
+        long[] table = new long[(int) entries];
+        ByteBuffer buf = ByteBuffer.allocate((int) entries * 8).order(ByteOrder.BIG_ENDIAN);
+        storage.read(buf, header.refcountTableOffset());
+        buf.flip().asLongBuffer().get(table);
+        for (int i = 0; i < table.length; i++) {
+            long e = table[i];
+            if ((e & 511) != 0 || (e & (cs - 1)) != 0 || e < 0 || (e != 0 && e + cs > fileSize)) {
+                throw new CorruptImageException(storage.name(), header.refcountTableOffset() + i * 8L,
+                        "refcount table entry " + i + " (0x" + Long.toHexString(e) + ") is invalid");
+            }
+        }
+        return new Qcow2Refcounts(storage, header.clusterBits(), header.refcountOrder(), header.refcountTableOffset(),
+                table);
+    }
+
+    private Block block(long offset) throws IOException {
+        Block b = blocks.get(offset);
+        if (b == null) {
+            byte[] bytes = new byte[clusterSize];
+            storage.read(ByteBuffer.wrap(bytes), offset);
+            b = new Block(bytes, order);
+            blocks.put(offset, b);
+        }
+        return b;
+    }
+
+    /** The refcount of host cluster {@code cluster} (0 where no refblock covers it). */
+    long get(long cluster) throws IOException {
+        long index = cluster >>> blockBits;
+        if (index >= table.length || table[(int) index] == 0) {
+            return 0;
+        }
+        return block(table[(int) index]).get((int) (cluster & ((1L << blockBits) - 1)));
+    }
+
+    private void put(long cluster, long value) throws IOException {
+        long blockOffset = table[(int) (cluster >>> blockBits)];
+        Block b = block(blockOffset);
+        int i = (int) (cluster & ((1L << blockBits) - 1));
+        long old = b.get(i);
+        b.set(i, value);
+        try {
+            storage.write(ByteBuffer.wrap(b.bytes(), b.byteOffset(i), b.byteLength()), blockOffset + b.byteOffset(i));
+        } catch (IOException e) {
+            b.set(i, old);
+            throw e;
+        }
+    }
+
+    /**
+     * Returns a host cluster whose refcount 1 is on stable media and that nothing points at yet.
+     *
+     * @throws UnsupportedFeatureException if the refcount table would have to grow (nothing changed)
+     */
+    long allocate() throws IOException {
+        if (reserved.isEmpty()) {
+            for (int i = 0; i < BATCH; i++) {
+                try {
+                    long c = allocateOne();
+                    reserved.add(c);
+                    unsynced = true;
+                } catch (UnsupportedFeatureException e) {
+                    if (i == 0) {
+                        throw e;
+                    }
+                    break;
+                }
+            }
+        }
+        if (unsynced) {
+            // the file must reach past every reserved cluster before a table can point at one: after a power
+            // loss a reference past the end of the file is an error for qemu-img check
+            long end = 0;
+            for (long c : reserved) {
+                end = Math.max(end, (c + 1) << clusterBits);
+            }
+            if (end > storage.size()) {
+                storage.resize(end, Preallocation.OFF);
+            }
+            // (also after a batch that an I/O error cut short)
+            storage.sync();
+            unsynced = false;
+        }
+        return reserved.poll();
+    }
+
+    /** Gives the reserved clusters back (refcount 0). */
+    void release() throws IOException {
+        while (!reserved.isEmpty()) {
+            long c = reserved.peekLast();
+            put(c, 0);
+            reserved.pollLast();
+            freeHint = Math.min(freeHint, c);
+        }
+    }
+
+    /**
+     * Finds a free host cluster (first fit from the hint), sets its refcount to 1 in the file and
+     * returns its index. A refcount block that does not exist yet is created at the first cluster it
+     * covers, describing itself, and synced before its refcount table entry is written.
+     *
+     * @throws UnsupportedFeatureException if the refcount table would have to grow past its limits
+     */
+    private long allocateOne() throws IOException {
+        long c = freeHint;
+        while (true) {
+            long index = c >>> blockBits;
+            if (index >= table.length) {
+                growTable();
+                continue;
+            }
+            if (index >= (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits >>> blockBits)) {
+                throw new UnsupportedFeatureException(resource, "qcow2 host offsets", "host offsets past 2^56");
+            }
+            if (table[(int) index] == 0) {
+                createBlock(index);
+                continue;
+            }
+            Block b = block(table[(int) index]);
+            int end = 1 << blockBits;
+            for (int i = (int) (c & (end - 1)); i < end; i++, c++) {
+                if (b.get(i) == 0) {
+                    put(c, 1);
+                    freeHint = c + 1;
+                    return c;
+                }
+            }
+        }
+    }
+
+    /**
+     * Creates the missing refcount block {@code index} at the first cluster it covers (all of which are
+     * free, as no block counts them), describing itself; synced before the refcount table points at it.
+     */
+    private void createBlock(long index) throws IOException {
+        long first = index << blockBits;
+        byte[] bytes = new byte[clusterSize];
+        Block nb = new Block(bytes, order);
+        nb.set(0, 1);
+        long offset = first << clusterBits;
+        storage.write(ByteBuffer.wrap(bytes), offset);
+        storage.sync();
+        ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, offset);
+        storage.write(e, tableOffset + index * 8);
+        table[(int) index] = offset;
+        blocks.put(offset, nb);
+    }
+
+    /**
+     * Allocates {@code count} contiguous clusters (first fit from the hint), sets their refcounts to 1 and
+     * returns the first; the caller syncs before pointing at them. Refcount blocks the search needs are
+     * created first (consistent on their own).
+     *
+     * @throws UnsupportedFeatureException if the refcount table would have to grow
+     */
+    long allocateRun(int count) throws IOException {
+        long start = freeHint;
+        search:
+        while (true) {
+            for (long c = start; c < start + count; c++) {
+                long index = c >>> blockBits;
+                if (index >= (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits >>> blockBits)) {
+                    throw new UnsupportedFeatureException(resource, "qcow2 host offsets", "host offsets past 2^56");
+                }
+                if (index >= table.length) {
+                    growTable();
+                    continue search;
+                }
+                if (table[(int) index] == 0) {
+                    createBlock(index);
+                    continue search;
+                }
+                if (get(c) != 0) {
+                    start = c + 1;
+                    continue search;
+                }
+            }
+            break;
+        }
+        for (long c = start; c < start + count; c++) {
+            put(c, 1);
+        }
+        if (start == freeHint) {
+            freeHint = start + count;
+        }
+        return start;
+    }
+
+    private boolean canGrowTable() {
+        long newClusters = 2L * table.length * 8 / clusterSize;
+        long first = (long) table.length << blockBits;
+        return newClusters * clusterSize <= Qcow2Header.MAX_REFTABLE_BYTES && newClusters + 1 < (1L << blockBits)
+                && first + newClusters + 1 < (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits);
+    }
+
+    /**
+     * Doubles the refcount table by copy and switch: a new refcount block at the first cluster no block
+     * covers, the new table right after it (both counted by that block), synced before the header points
+     * at the new table; the old table's clusters are {@link #takeRetired retired}.
+     *
+     * @throws UnsupportedFeatureException if the table cannot grow (QEMU's 8 MiB limit, or the new table
+     *         would not fit the new block); nothing changed then
+     */
+    private void growTable() throws IOException {
+        if (!canGrowTable()) {
+            throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                    "the refcount table cannot grow further (" + table.length + " entries)");
+        }
+        int oldEntries = table.length;
+        long oldClusters = (long) oldEntries * 8 / clusterSize;
+        long newClusters = 2 * oldClusters;
+        long first = (long) oldEntries << blockBits;
+        Block nb = new Block(new byte[clusterSize], order);
+        for (int i = 0; i <= newClusters; i++) {
+            nb.set(i, 1);
+        }
+        long blockOffset = first << clusterBits;
+        storage.write(ByteBuffer.wrap(nb.bytes()), blockOffset);
+        long[] newTable = Arrays.copyOf(table, (int) (newClusters * clusterSize / 8));
+        newTable[oldEntries] = blockOffset;
+        ByteBuffer t = ByteBuffer.allocate((int) (newClusters * clusterSize)).order(ByteOrder.BIG_ENDIAN);
+        t.asLongBuffer().put(newTable);
+        long newOffset = (first + 1) << clusterBits;
+        storage.write(t, newOffset);
+        storage.sync();
+        ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putLong(0, newOffset)
+                .putInt(8, (int) newClusters);
+        storage.write(h, 48);
+        storage.sync();
+        for (long c = 0; c < oldClusters; c++) {
+            retired.add((tableOffset >>> clusterBits) + c);
+        }
+        tableOffset = newOffset;
+        table = newTable;
+        blocks.put(blockOffset, nb);
+    }
+
+    /** Takes the clusters of replaced refcount tables: they lose their reference after the next sync. */
+    List<Long> takeRetired() {
+        List<Long> out = List.copyOf(retired);
+        retired.clear();
+        return out;
+    }
+
+    /** Whether {@link #allocate} can return {@code count} clusters without growing the refcount table. */
+    boolean canAllocate(int count) throws IOException {
+        long c = freeHint;
+        int found = reserved.size();
+        while (found < count) {
+            long index = c >>> blockBits;
+            if (index >= table.length) {
+                // growing puts a new block and the new table at the first uncovered cluster
+                long newClusters = 2L * table.length * 8 / clusterSize;
+                return canGrowTable() && (1L << blockBits) - (newClusters + 1) >= count - found;
+            }
+            if (table[(int) index] == 0) {
+                // a new refblock takes one of its own clusters
+                found += (int) Math.min(Integer.MAX_VALUE, (1L << blockBits) - 1);
+                c = (index + 1) << blockBits;
+                continue;
+            }
+            if (get(c) == 0) {
+                found++;
+            }
+            c++;
+        }
+        return true;
+    }
+
+    /** Drops the refcount of a cluster that lost one reference by one, and returns the new refcount. */
+    long decrement(long cluster) throws IOException {
+        long old = get(cluster);
+        if (old == 0) {
+            throw new CorruptImageException(resource, -1, "host cluster " + cluster + " lost a reference but its "
+                    + "refcount is already 0");
+        }
+        put(cluster, old - 1);
+        if (old == 1) {
+            freeHint = Math.min(freeHint, cluster);
+        }
+        return old - 1;
+    }
+
+    /** Takes back a cluster from {@link #allocate} that nothing points at (rolling back an allocation). */
+    void free(long cluster) {
+        reserved.push(cluster);
+    }
+}

@@ -1,0 +1,156 @@
+package imago.qcow2.internal;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import imago.api.CreateOptions;
+import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
+import imago.probe.Imago;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * {@code Imago.create} of qcow2 images must produce exactly the bytes {@code qemu-img create} 7.2 writes
+ * for the same options, and {@code qemu-img check} must find them clean.
+ */
+class Qcow2CreateTest {
+    @TempDir
+    static Path dir;
+
+    @BeforeAll
+    static void base() {
+        Qemu.require();
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "base.qcow2", "64M");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", "base.raw", "3M");
+    }
+
+    /** One case: {@code -o} options, size, backing file and format. */
+    record Case(String options, long size, String backing, String backingFmt) {
+        @Override
+        public String toString() {
+            return "[" + options + "] size=" + size + (backing != null ? " -b " + backing + " -F " + backingFmt : "");
+        }
+    }
+
+    static Stream<Case> cases() {
+        List<Case> out = new ArrayList<>();
+        out.add(new Case("", 1L << 30, null, null));
+        out.add(new Case("", 0, null, null));
+        out.add(new Case("", 1000, null, null));
+        out.add(new Case("", 1L << 40, null, null));
+        out.add(new Case("compat=0.10", 1L << 30, null, null));
+        out.add(new Case("compat=1.1,lazy_refcounts=on", 5L << 20, null, null));
+        for (int cs : new int[] {512, 1024, 4096, 65536, 2 << 20}) {
+            out.add(new Case("cluster_size=" + cs, 16L << 20, null, null));
+        }
+        out.add(new Case("cluster_size=2M", 1L << 40, null, null));
+        for (int rc : new int[] {1, 2, 4, 8, 16, 32, 64}) {
+            out.add(new Case("refcount_bits=" + rc, 3L << 30, null, null));
+        }
+        out.add(new Case("cluster_size=512,refcount_bits=64", 8L << 20, null, null));
+        out.add(new Case("cluster_size=512,refcount_bits=1", 16L << 20, null, null));
+        out.add(new Case("extended_l2=on", 1L << 30, null, null));
+        out.add(new Case("extended_l2=on,cluster_size=16k", 1L << 30, null, null));
+        out.add(new Case("compression_type=zstd", 1L << 30, null, null));
+        out.add(new Case("compression_type=zstd,extended_l2=on,lazy_refcounts=on,refcount_bits=1", 1L << 30, null,
+                null));
+        out.add(new Case("", 64L << 20, "base.qcow2", "qcow2"));
+        out.add(new Case("compat=0.10", 64L << 20, "base.qcow2", "qcow2"));
+        out.add(new Case("cluster_size=4096", 3L << 20, "base.raw", "raw"));
+        out.add(new Case("", 128L << 20, dir.resolve("base.raw").toString(), "raw"));
+        return out.stream();
+    }
+
+    static Map<String, String> parse(String options) {
+        Map<String, String> m = new LinkedHashMap<>();
+        if (!options.isEmpty()) {
+            for (String kv : options.split(",")) {
+                String[] p = kv.split("=", 2);
+                m.put(p[0], p[1]);
+            }
+        }
+        return m;
+    }
+
+    static int counter;
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void sameBytesAsQemuImg(Case c) throws IOException {
+        int n = counter++;
+        String q = "q" + n + ".qcow2";
+        String i = "i" + n + ".qcow2";
+        List<Object> cmd = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", "qcow2"));
+        if (!c.options().isEmpty()) {
+            cmd.add("-o");
+            cmd.add(c.options());
+        }
+        if (c.backing() != null) {
+            cmd.addAll(List.of("-b", c.backing(), "-F", c.backingFmt()));
+        }
+        cmd.add(q);
+        cmd.add(Long.toString(c.size()));
+        Qemu.ok(dir, cmd.toArray());
+
+        CreateOptions.Builder b = CreateOptions.builder().size(c.size());
+        parse(c.options()).forEach(b::option);
+        if (c.backing() != null) {
+            b.backingFile(c.backing()).backingFormat(c.backingFmt());
+        }
+        Imago.create(dir.resolve(i), "qcow2", b.build());
+        byte[] expected = Files.readAllBytes(dir.resolve(q));
+        byte[] actual = Files.readAllBytes(dir.resolve(i));
+        assertEquals(expected.length, actual.length, "file length");
+        assertArrayEquals(expected, actual);
+        Qemu.ok(dir, "qemu-img", "check", i);
+        String qi = Qemu.ok(dir, "qemu-img", "info", "--output=json", q);
+        String ii = Qemu.ok(dir, "qemu-img", "info", "--output=json", i);
+        assertEquals(stripVolatile(qi), stripVolatile(ii));
+    }
+
+    private static String stripVolatile(String json) {
+        return json.replaceAll("\"filename\": \"[^\"]*\"", "").replaceAll("\"actual-size\": \\d+", "");
+    }
+
+    @Test
+    void refusedAndInvalidOptions() {
+        Path p = dir.resolve("refused.qcow2");
+        assertThrows(UnsupportedFeatureException.class, () -> Imago.create(p, "qcow2",
+                CreateOptions.builder().size(1 << 20).preallocation(Preallocation.METADATA).build()));
+        assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r2.qcow2"), "qcow2",
+                CreateOptions.builder().size(1 << 20).option("preallocation", "full").build()));
+        assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r3.qcow2"), "qcow2",
+                CreateOptions.builder().size(1 << 20).option("data_file", "d.raw").build()));
+        // QEMU would need a second refblock for this L1 table
+        assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r4.qcow2"), "qcow2",
+                CreateOptions.builder().size(1L << 30).option("cluster_size", "512").build()));
+        for (String[] bad : new String[][] {{"cluster_size", "1000"}, {"cluster_size", "4M"}, {"refcount_bits", "3"},
+                {"refcount_bits", "128"}, {"compat", "2"}, {"nonsense", "1"}, {"lazy_refcounts", "maybe"},
+                {"compression_type", "lz4"}, {"data_file_raw", "on"}}) {
+            assertThrows(IllegalArgumentException.class, () -> Imago.create(dir.resolve("bad.qcow2"), "qcow2",
+                    CreateOptions.builder().size(1 << 20).option(bad[0], bad[1]).build()), bad[0] + "=" + bad[1]);
+        }
+        for (String v2bad : new String[] {"lazy_refcounts=on", "refcount_bits=1", "extended_l2=on",
+                "compression_type=zstd"}) {
+            String[] kv = v2bad.split("=");
+            assertThrows(IllegalArgumentException.class, () -> Imago.create(dir.resolve("bad2.qcow2"), "qcow2",
+                    CreateOptions.builder().size(1 << 20).option("compat", "0.10").option(kv[0], kv[1]).build()),
+                    v2bad);
+        }
+        assertThrows(IllegalArgumentException.class, () -> Imago.create(dir.resolve("bad3.qcow2"), "qcow2",
+                CreateOptions.builder().size(1 << 20).option("extended_l2", "on").option("cluster_size", "8k").build()));
+    }
+}

@@ -1,0 +1,461 @@
+package imago.qcow2.internal;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import imago.api.CreateOptions;
+import imago.api.Image;
+import imago.api.Preallocation;
+import imago.api.spi.LayeredImage;
+import imago.api.spi.OpenContext;
+import imago.api.spi.Storage;
+import imago.api.spi.StorageLocation;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Fault injection: the n-th storage write fails (for every n of a workload). The failed request's
+ * range is undefined afterwards, everything else must read as before, and once the storage works
+ * again the image must flush and close into a file that {@code qemu-img check} finds free of
+ * corruption (leaks, which are harmless, are allowed only when a metadata write failed).
+ */
+class Qcow2FaultTest {
+    @TempDir
+    static Path dir;
+
+    /** A growable in-memory storage whose writes fail once a countdown reaches zero. */
+    static class FailingStorage implements Storage {
+        byte[] bytes = new byte[0];
+        long length;
+        int writesLeft = Integer.MAX_VALUE;
+
+        @Override
+        public String name() {
+            return "memory:failing";
+        }
+
+        @Override
+        public StorageLocation location() {
+            return StorageLocation.memory("failing");
+        }
+
+        @Override
+        public synchronized long size() {
+            return length;
+        }
+
+        @Override
+        public boolean readOnly() {
+            return false;
+        }
+
+        @Override
+        public synchronized void read(ByteBuffer dst, long offset) {
+            int n = (int) Math.max(0, Math.min(dst.remaining(), length - offset));
+            dst.put(bytes, (int) Math.min(offset, length), n);
+            while (dst.hasRemaining()) {
+                dst.put((byte) 0);
+            }
+        }
+
+        @Override
+        public synchronized void write(ByteBuffer src, long offset) throws IOException {
+            if (--writesLeft < 0) {
+                throw new IOException("injected write failure at offset " + offset);
+            }
+            long end = offset + src.remaining();
+            if (end > bytes.length) {
+                bytes = Arrays.copyOf(bytes, (int) Math.max(end, bytes.length * 2L));
+            }
+            src.get(bytes, (int) offset, src.remaining());
+            length = Math.max(length, end);
+        }
+
+        @Override
+        public void flush() {
+        }
+
+        @Override
+        public void sync() {
+        }
+
+        @Override
+        public synchronized void resize(long size, Preallocation preallocation) {
+            bytes = Arrays.copyOf(bytes, (int) Math.max(size, bytes.length));
+            length = size;
+        }
+
+        @Override
+        public void close() {
+        }
+
+        byte[] content() {
+            return Arrays.copyOf(bytes, (int) length);
+        }
+    }
+
+    /**
+     * Remembers what was synced: {@link #crash} builds the file a power loss could leave, the synced
+     * bytes plus a random subset of the writes made since the last sync.
+     */
+    static final class CrashStorage extends FailingStorage {
+        byte[] durable = new byte[0];
+        final java.util.List<Object[]> unsynced = new java.util.ArrayList<>();
+        int writes;
+        int crashAt = Integer.MAX_VALUE;
+        int tableSwitchAt = -1;
+        byte[] crashed;
+        /** How many different power-loss files to make at the crash point; the first is {@link #crashed}. */
+        int variantCount = 1;
+        final java.util.List<byte[]> variants = new java.util.ArrayList<>();
+
+        @Override
+        public synchronized void write(ByteBuffer src, long offset) throws IOException {
+            if (offset == 48 && src.remaining() == 12) {
+                // the header switching to a new refcount table
+                tableSwitchAt = writes;
+            }
+            if (writes++ == crashAt) {
+                for (int v = 0; v < variantCount; v++) {
+                    variants.add(crash(new Random(crashAt * 31L + v)));
+                }
+                crashed = variants.get(0);
+            }
+            byte[] data = new byte[src.remaining()];
+            src.duplicate().get(data);
+            unsynced.add(new Object[] {offset, data});
+            super.write(src, offset);
+        }
+
+        @Override
+        public synchronized void resize(long size, Preallocation preallocation) {
+            super.resize(size, preallocation);
+            unsynced.add(new Object[] {size, new byte[0]});
+        }
+
+        @Override
+        public synchronized void sync() {
+            // power may fail just before a sync too (after the last write before it)
+            if (writes++ == crashAt) {
+                for (int v = 0; v < variantCount; v++) {
+                    variants.add(crash(new Random(crashAt * 31L + v)));
+                }
+                crashed = variants.get(0);
+            }
+            durable = apply(durable, unsynced, null);
+            unsynced.clear();
+        }
+
+        /** Applies {@code writes} (all, or those {@code r} picks) to a copy of {@code base}. */
+        static byte[] apply(byte[] base, java.util.List<Object[]> writes, Random r) {
+            byte[] out = base;
+            boolean copied = false;
+            for (Object[] w : writes) {
+                if (r != null && !r.nextBoolean()) {
+                    continue;
+                }
+                long off = (Long) w[0];
+                byte[] data = (byte[]) w[1];
+                if (off + data.length > out.length) {
+                    out = Arrays.copyOf(out, (int) (off + data.length));
+                    copied = true;
+                } else if (!copied && r != null) {
+                    out = out.clone();
+                    copied = true;
+                }
+                System.arraycopy(data, 0, out, (int) off, data.length);
+            }
+            return out;
+        }
+
+        byte[] crash(Random r) {
+            byte[] out = apply(durable, unsynced, r);
+            return out == durable ? durable.clone() : out;
+        }
+    }
+
+    /** The next write to lose power at: every one early on (and around a refcount table switch), then sparser. */
+    static int nextCrash(int c, boolean grow, int switchAt) {
+        if (c < 0) {
+            return 0;
+        }
+        if (!grow) {
+            return c < 40 ? c + 1 : c + 1 + c / 6;
+        }
+        if (c >= switchAt - 8 && c < switchAt + 3 || c < 8) {
+            return c + 1;
+        }
+        int next = c + 1 + c / 2;
+        return c < switchAt - 8 && next > switchAt - 8 ? switchAt - 8 : next;
+    }
+
+    /**
+     * Power loss at every (sampled) write of a workload of writes, zero writes, discards and flushes:
+     * the file that could be left must never be corrupt for {@code qemu-img check} (leaks are allowed).
+     */
+    @Test
+    void powerLossNeverCorrupts() throws IOException {
+        Qemu.require();
+        Path basePath = dir.resolve("crash-base.raw");
+        byte[] base = new byte[SIZE];
+        new Random(5).nextBytes(base);
+        Files.write(basePath, base);
+        // an image with an internal snapshot, made by qemu
+        Path snap = dir.resolve("crash-snap.qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", snap, Integer.toString(SIZE));
+        Qcow2DifferentialTest.qemuIo(dir, snap.toString(), "qcow2", List.of("write -P 1 0 300k",
+                "write -c -P 7 320k 64k"));
+        Qemu.ok(dir, "qemu-img", "snapshot", "-c", "s1", snap);
+        byte[] snapBytes = Files.readAllBytes(snap);
+        Path snapRaw = dir.resolve("crash-snap.raw");
+        Qemu.ok(dir, "qemu-img", "convert", "-O", "raw", snap, snapRaw);
+        byte[] snapContent = Files.readAllBytes(snapRaw);
+        for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=2",
+                "cluster_size=4096,backed", "snapshot", "cluster_size=512,refcount_bits=64,grow"}) {
+            boolean backed = options.endsWith(",backed");
+            boolean withSnapshot = options.equals("snapshot");
+            // a nearly full refcount table (4096 clusters): the workload makes it grow
+            boolean grow = options.endsWith(",grow");
+            int size = grow ? 3 << 20 : SIZE;
+            byte[] prefill = null;
+            byte[] prefilledImage = null;
+            if (grow) {
+                prefill = new byte[size];
+                new Random(8).nextBytes(prefill);
+                Arrays.fill(prefill, 2_010_000, size, (byte) 0);
+                FailingStorage f = new FailingStorage();
+                new Qcow2FormatDriver().create(f, CreateOptions.builder().size(size).option("cluster_size", "512")
+                        .option("refcount_bits", "64").build());
+                try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(f,
+                        OpenContext.of(true)), f).writable(true).build()) {
+                    image.write(ByteBuffer.wrap(prefill, 0, 2_010_000), 0);
+                }
+                prefilledImage = f.content();
+                assertTrue(ByteBuffer.wrap(prefilledImage).getInt(56) == 1, "the refcount table grew too early");
+            }
+            String createOptions = withSnapshot ? "" : options.replace(",backed", "").replace(",grow", "");
+            int total = Integer.MAX_VALUE;
+            int runs = 0;
+            int switchAt = -1;
+            // the first run (crashAt -1) only counts the writes
+            for (int crashAt = -1; crashAt < total; crashAt = nextCrash(crashAt, grow, switchAt), runs++) {
+                CrashStorage s = new CrashStorage();
+                CreateOptions.Builder b = CreateOptions.builder().size(size);
+                Qcow2CreateTest.parse(createOptions).forEach(b::option);
+                if (backed) {
+                    b.backingFile(basePath.getFileName().toString()).backingFormat("raw");
+                }
+                if (withSnapshot) {
+                    s.write(ByteBuffer.wrap(snapBytes), 0);
+                } else {
+                    new Qcow2FormatDriver().create(s, b.build());
+                }
+                if (grow) {
+                    s = new CrashStorage();
+                    s.write(ByteBuffer.wrap(prefilledImage), 0);
+                }
+                s.sync();
+                s.crashAt = crashAt;
+                s.variantCount = grow && crashAt >= switchAt - 8 && crashAt < switchAt + 3 ? 8 : 1;
+                s.writes = 0;
+                Random r = new Random(99);
+                // what the guest flushed last, and which bytes it changed since (as of the crash)
+                byte[] model = backed ? base.clone() : withSnapshot ? snapContent.clone() : grow ? prefill.clone()
+                        : new byte[size];
+                byte[] flushed = model.clone();
+                boolean[] touched = new boolean[size];
+                byte[] flushedAtCrash = null;
+                boolean[] touchedAtCrash = null;
+                LayeredImage.Builder ib = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s,
+                        OpenContext.of(true)), s).writable(true);
+                if (backed) {
+                    ib.backing(imago.probe.Imago.opener().path(basePath).format("raw").open(), true);
+                }
+                try (Image image = ib.build()) {
+                    for (int i = 0; i < 24; i++) {
+                        int len = 1 + r.nextInt(12_000);
+                        int off = r.nextInt(size - len);
+                        if (i % 6 != 5) {
+                            Arrays.fill(touched, off, off + len, true);
+                        }
+                        switch (i % 6) {
+                            case 2 -> {
+                                image.writeZeroes(off, len, java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP));
+                                Arrays.fill(model, off, off + len, (byte) 0);
+                            }
+                            case 4 -> {
+                                image.discard(off, len);
+                                ByteBuffer now = ByteBuffer.allocate(len);
+                                image.read(now, off);
+                                System.arraycopy(now.array(), 0, model, off, len);
+                            }
+                            case 5 -> {
+                                image.flush();
+                                if (s.crashed == null) {
+                                    flushed = model.clone();
+                                    touched = new boolean[size];
+                                }
+                            }
+                            default -> {
+                                byte[] data = new byte[len];
+                                Arrays.fill(data, (byte) (i + 1));
+                                image.write(ByteBuffer.wrap(data), off);
+                                System.arraycopy(data, 0, model, off, len);
+                            }
+                        }
+                        if (s.crashed != null && flushedAtCrash == null) {
+                            flushedAtCrash = flushed;
+                            touchedAtCrash = touched;
+                        }
+                    }
+                }
+                if (s.crashed == null) {
+                    total = s.writes;
+                    switchAt = s.tableSwitchAt;
+                    if (grow) {
+                        assertTrue(ByteBuffer.wrap(s.content()).getInt(56) > 1, "the refcount table did not grow");
+                    }
+                    continue;
+                }
+                int at = crashAt;
+                for (byte[] variant : s.variants) {
+                    Path file = dir.resolve("crash.qcow2");
+                    Files.write(file, variant);
+                    Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
+                    assertTrue(check.status() == 0 || check.status() == 3, () -> options + ", power loss at write " + at
+                            + ": qemu-img check status " + check.status() + "\n" + check.out() + check.err());
+                    if (withSnapshot) {
+                        Qemu.ok(dir, "qemu-img", "convert", "-l", "snapshot.name=s1", "-O", "raw", file, "crash-s1.raw");
+                        assertArrayEquals(snapContent, Files.readAllBytes(dir.resolve("crash-s1.raw")),
+                                "snapshot after power loss at write " + at);
+                    }
+                    // bytes the guest flushed and did not change since read as flushed
+                    BytesStorage crashed = new BytesStorage("crash", variant);
+                    LayeredImage.Builder cb = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(crashed,
+                            OpenContext.of(false)), crashed);
+                    if (backed) {
+                        cb.backing(imago.probe.Imago.opener().path(basePath).format("raw").open(), true);
+                    }
+                    try (Image image = cb.build()) {
+                        ByteBuffer all = ByteBuffer.allocate(size);
+                        image.read(all, 0);
+                        for (int k = 0; k < size; k++) {
+                            if (!touchedAtCrash[k] && all.get(k) != flushedAtCrash[k]) {
+                                throw new AssertionError(options + ", power loss at write " + at + ": byte " + k
+                                        + " was flushed as " + flushedAtCrash[k] + " but reads " + all.get(k));
+                            }
+                        }
+                    }
+                }
+            }
+            assertTrue(runs > (grow ? 15 : 40), "only " + runs + " runs");
+        }
+    }
+
+    static final int SIZE = 512 << 10;
+
+    /** Runs the workload with the {@code failAt}-th write failing; returns false once no write failed. */
+    static boolean run(int failAt, String options, boolean zeroes) throws IOException {
+        FailingStorage s = new FailingStorage();
+        CreateOptions.Builder b = CreateOptions.builder().size(SIZE);
+        Qcow2CreateTest.parse(options).forEach(b::option);
+        new Qcow2FormatDriver().create(s, b.build());
+        byte[] model = new byte[SIZE];
+        boolean failed;
+        Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)), s)
+                .writable(true).build();
+        try {
+            failed = workload(image, s, failAt, zeroes, model);
+        } finally {
+            try {
+                image.close();
+            } catch (IOException e) {
+                // the flush in close hit the injected failure: what is on the storage must still be consistent
+                if (s.writesLeft >= 0) {
+                    throw e;
+                }
+                failed = true;
+            }
+        }
+        Path file = dir.resolve("fault.qcow2");
+        Files.write(file, s.content());
+        boolean anyFailure = failed;
+        Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
+        assertTrue(check.status() == 0 || check.status() == 3 && anyFailure,
+                () -> "fail at write " + failAt + ": qemu-img check status " + check.status() + "\n" + check.out()
+                        + check.err());
+        Files.write(dir.resolve("fault.raw"), model);
+        Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", file, "fault.raw");
+        assertTrue(cmp.status() == 0, () -> "fail at write " + failAt + ": " + cmp.out() + cmp.err());
+        return failed;
+    }
+
+    private static boolean workload(Image image, FailingStorage s, int failAt, boolean zeroes, byte[] model)
+            throws IOException {
+        Random r = new Random(42);
+        boolean failed = false;
+        {
+            s.writesLeft = failAt;
+            for (int i = 0; i < 24; i++) {
+                int len = 1 + r.nextInt(12_000);
+                int off = r.nextInt(SIZE - len);
+                byte[] data = new byte[len];
+                Arrays.fill(data, (byte) (i + 1));
+                boolean zero = zeroes && i % 3 == 2;
+                try {
+                    if (zero) {
+                        image.writeZeroes(off, len, java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP));
+                    } else if (zeroes && i % 7 == 6) {
+                        image.discard(off, len);
+                        // the model cannot know which clusters a discard drops: treat the whole range as unknown
+                        ByteBuffer now = ByteBuffer.allocate(len);
+                        image.read(now, off);
+                        System.arraycopy(now.array(), 0, model, off, len);
+                        continue;
+                    } else {
+                        image.write(ByteBuffer.wrap(data), off);
+                    }
+                    System.arraycopy(zero ? new byte[len] : data, 0, model, off, len);
+                } catch (IOException e) {
+                    failed = true;
+                    s.writesLeft = Integer.MAX_VALUE;
+                    // the failed range is undefined: take what the image now says there
+                    ByteBuffer now = ByteBuffer.allocate(len);
+                    image.read(now, off);
+                    System.arraycopy(now.array(), 0, model, off, len);
+                    ByteBuffer all = ByteBuffer.allocate(SIZE);
+                    image.read(all, 0);
+                    assertArrayEquals(model, all.array(), "after failing write " + failAt);
+                }
+            }
+            ByteBuffer all = ByteBuffer.allocate(SIZE);
+            image.read(all, 0);
+            assertArrayEquals(model, all.array());
+        }
+        return failed;
+    }
+
+    @Test
+    void everyFailingWriteLeavesAConsistentImage() throws IOException {
+        Qemu.require();
+        for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=2"}) {
+            for (boolean zeroes : new boolean[] {false, true}) {
+                int n = 0;
+                int runs = 0;
+                // every one of the first writes, then a sample (the workload makes hundreds of writes)
+                while (run(n, options, zeroes)) {
+                    n += n < 30 ? 1 : 1 + n / 8;
+                    runs++;
+                }
+                assertTrue(runs > 30, "only " + runs + " runs");
+            }
+        }
+    }
+}
