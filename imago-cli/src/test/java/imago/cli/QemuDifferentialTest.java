@@ -73,6 +73,40 @@ class QemuDifferentialTest {
         }
     }
 
+    /**
+     * {@code convert -O qcow2} writes images qemu-img accepts as clean and reads identically, from raw
+     * and from cow sources, and they convert back to the same bytes.
+     */
+    @Test
+    void convertToQcow2IsCleanForQemuImgAndRoundTrips() throws IOException {
+        Path qemuImg = Qemu.img();
+        Path src = dir.resolve("src.img");
+        imago("create", "-q", "-f", "raw", src.toString(), "24M").ok();
+        Random random = new Random(3);
+        try (RandomAccessFile raf = new RandomAccessFile(src.toFile(), "rw")) {
+            byte[] data = new byte[1 << 20];
+            random.nextBytes(data);
+            for (long at : new long[] {0, 5L << 20, (9L << 20) + 4097, (24L << 20) - data.length}) {
+                raf.seek(at);
+                raf.write(data);
+            }
+        }
+        Path cow = dir.resolve("src.cow");
+        imago("convert", "-f", "raw", "-O", "cow", src.toString(), cow.toString()).ok();
+        for (Path from : List.of(src, cow)) {
+            Path q = dir.resolve(from.getFileName() + ".qcow2");
+            imago("convert", "-O", "qcow2", from.toString(), q.toString()).ok();
+            Qemu.Output check = Qemu.run(dir, qemuImg, "check", q);
+            assertEquals(0, check.status(), check.out() + check.err());
+            assertTrue(check.out().contains("No errors were found on the image."), check.out());
+            Qemu.Output compare = Qemu.run(dir, qemuImg, "compare", "-f", "raw", "-F", "qcow2", src, q);
+            assertEquals(0, compare.status(), compare.out() + compare.err());
+            Path back = dir.resolve(from.getFileName() + ".back");
+            imago("convert", "-f", "qcow2", "-O", "raw", q.toString(), back.toString()).ok();
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(src), Files.readAllBytes(back)), from.toString());
+        }
+    }
+
     @Test
     void qemuIoReadsWhatImagoWroteAndViceVersa() {
         Path qemuIo = Qemu.io();
