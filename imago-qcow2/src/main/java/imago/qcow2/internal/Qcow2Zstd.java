@@ -1,14 +1,29 @@
 package imago.qcow2.internal;
 
+import com.github.luben.zstd.Zstd;
+import com.github.luben.zstd.ZstdDecompressCtx;
+import com.github.luben.zstd.ZstdException;
 import com.github.luben.zstd.ZstdInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * zstd decompression through zstd-jni, an optional module: this class is only loaded when a zstd
  * cluster is read, so that images without zstd clusters open without zstd-jni installed.
+ *
+ * <p>QEMU writes each compressed cluster as one zstd frame followed by sector padding. Those are
+ * decoded frame by frame with pooled decompression contexts: creating a context (and, before, a
+ * stream with its 128 KiB buffer and finalizer) per cluster cost more than the decompression. Input
+ * that is not a sequence of whole frames fitting the cluster (legal for QEMU, which stops decoding
+ * once a cluster of output exists) takes the streaming path.
  */
 final class Qcow2Zstd {
+    /** Idle contexts; a queue, not a ThreadLocal, because readers are often short-lived virtual threads. */
+    private static final ConcurrentLinkedQueue<ZstdDecompressCtx> IDLE = new ConcurrentLinkedQueue<>();
+    /** More idle contexts than this are closed: enough for every core to decompress at once. */
+    private static final int MAX_IDLE = Math.max(2, Runtime.getRuntime().availableProcessors() * 2);
+
     private Qcow2Zstd() {
     }
 
@@ -17,6 +32,46 @@ final class Qcow2Zstd {
      * bytes produced (at most {@code dst.length}): decoding stops once {@code dst} is full.
      */
     static int decompress(byte[] src, int length, byte[] dst) throws IOException {
+        ZstdDecompressCtx ctx = IDLE.poll();
+        if (ctx == null) {
+            ctx = new ZstdDecompressCtx();
+        }
+        boolean reusable = false;
+        try {
+            int produced = framewise(ctx, src, length, dst);
+            reusable = true;
+            if (produced >= 0) {
+                return produced;
+            }
+        } catch (ZstdException e) {
+            // not whole frames that fit: decode as a stream below, as QEMU does
+        } finally {
+            if (reusable && IDLE.size() < MAX_IDLE) {
+                IDLE.add(ctx);
+            } else {
+                ctx.close();
+            }
+        }
+        return streaming(src, length, dst);
+    }
+
+    /** Whole frames one after another; -1 when the input is not such a sequence. */
+    private static int framewise(ZstdDecompressCtx ctx, byte[] src, int length, byte[] dst) {
+        int in = 0;
+        int out = 0;
+        while (out < dst.length && in < length) {
+            long frame = Zstd.findFrameCompressedSize(src, in, length - in);
+            if (frame <= 0 || frame > length - in) {
+                return out > 0 ? out : -1; // padding after the frames, or not a frame at all
+            }
+            ctx.reset();
+            out += ctx.decompressByteArray(dst, out, dst.length - out, src, in, (int) frame);
+            in += (int) frame;
+        }
+        return out;
+    }
+
+    private static int streaming(byte[] src, int length, byte[] dst) throws IOException {
         try (ZstdInputStream in = new ZstdInputStream(new ByteArrayInputStream(src, 0, length))) {
             return in.readNBytes(dst, 0, dst.length);
         }
