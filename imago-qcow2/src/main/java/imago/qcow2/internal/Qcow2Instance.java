@@ -295,17 +295,17 @@ final class Qcow2Instance implements FormatInstance {
         long end = offset + Math.min(maxLength, size - offset);
         Unit first = unit(offset);
         long pos = Math.min(first.end(), end);
-        if (first.kind() != Kind.COMPRESSED) {
-            while (pos < end) {
-                Unit next = unit(pos);
-                if (next.kind() != first.kind()) {
-                    break;
-                }
-                if (hasHost(first.kind()) && next.host() != first.host() + (pos - offset)) {
-                    break;
-                }
-                pos = Math.min(next.end(), end);
+        // runs of compressed clusters map as one Special mapping, so readSpecial can decode them in parallel
+        long limit = first.kind() == Kind.COMPRESSED ? Math.min(end, offset + MAX_COMPRESSED_RUN * clusterSize) : end;
+        while (pos < limit) {
+            Unit next = unit(pos);
+            if (next.kind() != first.kind()) {
+                break;
             }
+            if (hasHost(first.kind()) && next.host() != first.host() + (pos - offset)) {
+                break;
+            }
+            pos = Math.min(next.end(), limit);
         }
         long length = pos - offset;
         return switch (first.kind()) {
@@ -455,8 +455,78 @@ final class Qcow2Instance implements FormatInstance {
         return table;
     }
 
+    /** Compressed clusters mapped (and decoded) together at most. */
+    private static final int MAX_COMPRESSED_RUN = 64;
+    /** Clusters decoded at once by one read: QEMU decompresses in its thread pool too. */
+    private static final int DECODERS = Math.max(1, Runtime.getRuntime().availableProcessors());
+
     @Override
     public void readSpecial(Mapping.Special mapping, ByteBuffer dst, long offset) throws IOException {
+        if (dst.remaining() >= 2L * clusterSize && DECODERS > 1) {
+            readCompressedInParallel(dst, offset);
+            return;
+        }
+        readCompressed(dst, offset);
+    }
+
+    /**
+     * Decodes the whole clusters of a long read on virtual threads, at most {@link #DECODERS} at a time,
+     * each into its own slice of {@code dst}; partial clusters at either end go through the cache.
+     */
+    private void readCompressedInParallel(ByteBuffer dst, long offset) throws IOException {
+        int start = dst.position();
+        int total = dst.remaining();
+        long end = offset + total;
+        java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(DECODERS);
+        List<java.util.concurrent.Future<Void>> parts = new java.util.ArrayList<>();
+        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            for (long pos = offset; pos < end; ) {
+                long clusterEnd = (pos & -(long) clusterSize) + clusterSize;
+                long partEnd = Math.min(end, clusterEnd);
+                ByteBuffer part = dst.slice(start + (int) (pos - offset), (int) (partEnd - pos));
+                long at = pos;
+                parts.add(pool.submit(() -> {
+                    slots.acquire();
+                    try {
+                        readCompressed(part, at);
+                    } finally {
+                        slots.release();
+                    }
+                    return null;
+                }));
+                pos = partEnd;
+            }
+            IOException failure = null;
+            for (java.util.concurrent.Future<Void> f : parts) {
+                try {
+                    f.get();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    Throwable c = e.getCause();
+                    if (c instanceof RuntimeException r) {
+                        throw r;
+                    }
+                    if (c instanceof Error err) {
+                        throw err;
+                    }
+                    IOException io = c instanceof IOException x ? x : new IOException(c);
+                    if (failure == null) {
+                        failure = io;
+                    } else if (failure != io) {
+                        failure.addSuppressed(io);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException(resource + ": interrupted while decompressing");
+                }
+            }
+            if (failure != null) {
+                throw failure;
+            }
+        }
+        dst.position(start + total);
+    }
+
+    private void readCompressed(ByteBuffer dst, long offset) throws IOException {
         long pos = offset;
         while (dst.hasRemaining()) {
             Unit u = unit(pos);
