@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;

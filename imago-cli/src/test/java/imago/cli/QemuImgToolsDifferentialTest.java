@@ -4,6 +4,7 @@ import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Path;

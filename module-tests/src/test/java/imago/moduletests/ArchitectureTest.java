@@ -39,7 +39,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 class ArchitectureTest {
     /** Every module's root package; the longest matching root names a class's module. */
     static final List<String> MODULES = List.of("imago.api", "imago.probe", "imago.cli", "imago.raw",
-            "imago.qcow2", "imago.cow", "imago.storage.file", "imago.storage.memory", "imago.moduletests");
+            "imago.qcow2", "imago.cow", "imago.storage.file", "imago.storage.memory", "imago.moduletests",
+            "imago.testkit");
     /** Modules that implement the SPI: only imago.api may be below them, and nothing above them. */
     static final List<String> PLUGINS = List.of("imago.raw", "imago.qcow2", "imago.cow", "imago.storage.file",
             "imago.storage.memory", "imago.moduletests");
@@ -74,6 +75,13 @@ class ArchitectureTest {
         Map<String, Long> counts = classes.stream().map(ArchitectureTest::moduleOf).flatMap(Optional::stream)
                 .collect(Collectors.groupingBy(m -> m, TreeMap::new, Collectors.counting()));
         assertEquals(new TreeSet<>(MODULES), counts.keySet(), "modules with classes: " + counts);
+    }
+
+    /** The test kit serves tests only: no module's main code may use it. */
+    @Test
+    void onlyTestsUseTheTestKit() {
+        noClasses().that().resideOutsideOfPackage("imago.testkit..")
+                .should().dependOnClassesThat().resideInAPackage("imago.testkit..").check(classes);
     }
 
     @Test
@@ -204,6 +212,7 @@ class ArchitectureTest {
         allowed.put("imago.api", Set.of());
         allowed.put("imago.probe", Set.of("imago.api"));
         allowed.put("imago.cli", Set.of("imago.api", "imago.probe"));
+        allowed.put("imago.testkit", Set.of());
         List<String> problems = new ArrayList<>();
         for (String m : MODULES) {
             ModuleDescriptor d = ModuleJars.get(m).descriptor();

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.module.Configuration;
@@ -52,6 +53,7 @@ class ModuleLayerTest {
         Set<String> names = new TreeSet<>(ModuleJars.IMAGO);
         names.addAll(ModuleJars.THIRD_PARTY);
         names.remove("imago.cli"); // not a plug-in; the jlink test covers it
+        names.remove("imago.testkit"); // test support, not part of a deployment
         names.remove("info.picocli");
         Configuration cf = ModuleLayer.boot().configuration()
                 .resolveAndBind(ModuleJars.finder(names), java.lang.module.ModuleFinder.of(), Set.of("imago.probe"));
@@ -114,34 +116,15 @@ class ModuleLayerTest {
         byte[] data = new byte[256 * 1024];
         java.util.Arrays.fill(data, (byte) 0x5a);
         Files.write(dir.resolve("src.raw"), data);
+        Path qemuImg = Qemu.img();
         for (String type : List.of("zlib", "zstd")) {
-            qemuImg("convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compression_type=" + type, "src.raw",
-                    type + ".qcow2");
+            Qemu.ok(dir, qemuImg, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compression_type=" + type,
+                    "src.raw", type + ".qcow2");
         }
         assertEquals(0x5a, readFirstByte(dir.resolve("zlib.qcow2")));
         Exception e = assertThrows(Exception.class, () -> readFirstByte(dir.resolve("zstd.qcow2")));
         assertEquals("imago.api.UnsupportedFeatureException", e.getClass().getName(), e.toString());
         assertTrue(e.getMessage().contains("zstd support is not installed"), e.getMessage());
-    }
-
-    private void qemuImg(Object... args) throws Exception {
-        List<String> command = new ArrayList<>(List.of("qemu-img"));
-        for (Object a : args) {
-            command.add(a.toString());
-        }
-        Process p;
-        try {
-            p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
-        } catch (IOException missing) {
-            String why = "qemu-img is not installed: " + missing.getMessage();
-            if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
-                throw new AssertionError(why + " (IMAGO_REQUIRE_QEMU=1 requires it)");
-            }
-            org.junit.jupiter.api.Assumptions.abort(why);
-            return;
-        }
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, p.waitFor(), "qemu-img " + command + ": " + out);
     }
 
     private int readFirstByte(Path path) throws Exception {

@@ -8,6 +8,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.ZeroFlag;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.PropertyRuns;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

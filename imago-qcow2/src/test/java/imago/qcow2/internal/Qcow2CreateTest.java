@@ -8,6 +8,7 @@ import imago.api.CreateOptions;
 import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

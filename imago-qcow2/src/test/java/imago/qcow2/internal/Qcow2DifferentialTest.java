@@ -8,6 +8,7 @@ import imago.api.Extent;
 import imago.api.Image;
 import imago.api.SnapshotInfo;
 import imago.probe.Imago;
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -241,10 +242,10 @@ class Qcow2DifferentialTest {
             if (qemuSnapshot != null) {
                 return;
             }
-            List<Qemu.MapEntry> qemu = Qemu.parseMap(Qemu.ok(dir, "qemu-img", "map", "--output=json", image));
+            List<QemuMap.Entry> qemu = QemuMap.parse(Qemu.ok(dir, "qemu-img", "map", "--output=json", image));
             List<Extent> ours = merged(img);
             List<String> q = normalize(qemu).stream().map(Qcow2DifferentialTest::describe).toList();
-            List<Qemu.MapEntry> converted = ours.stream().map(e -> new Qemu.MapEntry(e.offset(), e.length(), e.depth(),
+            List<QemuMap.Entry> converted = ours.stream().map(e -> new QemuMap.Entry(e.offset(), e.length(), e.depth(),
                     e.present(), e.zero(), e.data(), e.hostOffset().orElse(-1))).toList();
             List<String> o = normalize(converted).stream().map(Qcow2DifferentialTest::describe).toList();
             assertEquals(String.join("\n", q), String.join("\n", o), "map of " + image);
@@ -256,17 +257,17 @@ class Qcow2DifferentialTest {
      * subclusters, data-file-raw), which {@code Mapping.Unallocated} cannot carry, and merges what then
      * becomes mergeable.
      */
-    static List<Qemu.MapEntry> normalize(List<Qemu.MapEntry> in) {
-        List<Qemu.MapEntry> out = new ArrayList<>();
-        for (Qemu.MapEntry e : in) {
-            Qemu.MapEntry n = new Qemu.MapEntry(e.start(), e.length(), e.depth(), e.present(), e.zero(), e.data(),
+    static List<QemuMap.Entry> normalize(List<QemuMap.Entry> in) {
+        List<QemuMap.Entry> out = new ArrayList<>();
+        for (QemuMap.Entry e : in) {
+            QemuMap.Entry n = new QemuMap.Entry(e.start(), e.length(), e.depth(), e.present(), e.zero(), e.data(),
                     e.present() ? e.offset() : -1);
             if (!out.isEmpty()) {
-                Qemu.MapEntry p = out.getLast();
+                QemuMap.Entry p = out.getLast();
                 if (p.start() + p.length() == n.start() && p.depth() == n.depth() && p.present() == n.present()
                         && p.zero() == n.zero() && p.data() == n.data() && (p.offset() < 0) == (n.offset() < 0)
                         && (p.offset() < 0 || p.offset() + p.length() == n.offset())) {
-                    out.set(out.size() - 1, new Qemu.MapEntry(p.start(), p.length() + n.length(), p.depth(),
+                    out.set(out.size() - 1, new QemuMap.Entry(p.start(), p.length() + n.length(), p.depth(),
                             p.present(), p.zero(), p.data(), p.offset()));
                     continue;
                 }
@@ -276,7 +277,7 @@ class Qcow2DifferentialTest {
         return out;
     }
 
-    static String describe(Qemu.MapEntry e) {
+    static String describe(QemuMap.Entry e) {
         return describe(e.start(), e.length(), e.depth(), e.present(), e.zero(), e.data(), e.offset());
     }
 

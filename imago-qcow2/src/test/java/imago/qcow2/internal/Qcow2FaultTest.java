@@ -10,6 +10,7 @@ import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
 import imago.api.spi.Storage;
 import imago.api.spi.StorageLocation;
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

@@ -10,6 +10,7 @@ import imago.api.ImageException;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

@@ -10,6 +10,7 @@ import imago.api.Mapping;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

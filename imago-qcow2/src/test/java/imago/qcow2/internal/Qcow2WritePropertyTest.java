@@ -10,6 +10,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.ZeroFlag;
 import imago.probe.Imago;
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

@@ -11,6 +11,7 @@ import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

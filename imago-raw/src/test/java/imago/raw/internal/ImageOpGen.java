@@ -5,6 +5,7 @@ import static org.quicktheories.generators.SourceDSL.lists;
 import static org.quicktheories.generators.SourceDSL.longs;
 
 import imago.api.Preallocation;
+import imago.testkit.PropertyRuns;
 import java.util.ArrayList;
 import java.util.List;
 import org.quicktheories.api.Pair;

@@ -12,6 +12,7 @@ import imago.api.spi.FormatInstance;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.PropertyRuns;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.List;

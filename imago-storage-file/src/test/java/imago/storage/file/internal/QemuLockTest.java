@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import imago.api.ImageLockedException;
 import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageOptions;
-import java.io.File;
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -51,31 +51,11 @@ final class QemuLockTest {
 
     private static String tool(String name) {
         requireNative();
-        for (String entry : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            if (!entry.isEmpty() && Files.isExecutable(Path.of(entry, name))) {
-                return Path.of(entry, name).toString();
-            }
-        }
-        String message = name + " is not on PATH: install qemu-utils to run the qemu lock tests";
-        if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
-            fail(message + " (IMAGO_REQUIRE_QEMU=1 requires it)");
-        }
-        Assumptions.abort(message);
-        throw new AssertionError("unreachable");
+        return (name.equals("qemu-img") ? Qemu.img() : Qemu.io()).toString();
     }
 
-    private record Output(int status, String err) {
-    }
-
-    private Output run(String... command) throws IOException, InterruptedException {
-        Path err = Files.createTempFile(dir, "stderr", ".txt");
-        Process p = new ProcessBuilder(command).directory(dir.toFile())
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(err.toFile()).start();
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            fail("timed out: " + List.of(command));
-        }
-        return new Output(p.exitValue(), Files.readString(err, StandardCharsets.UTF_8));
+    private Qemu.Output run(String... command) {
+        return Qemu.run(dir, (Object[]) command);
     }
 
     /** The bytes among qemu's lock bytes that another open file description holds a lock on. */
@@ -122,7 +102,7 @@ final class QemuLockTest {
 
     private Path qcow2(String name) throws Exception {
         Path file = dir.resolve(name);
-        Output o = run(tool("qemu-img"), "create", "-q", "-f", "qcow2", file.toString(), "1M");
+        Qemu.Output o = run(tool("qemu-img"), "create", "-q", "-f", "qcow2", file.toString(), "1M");
         assertEquals(0, o.status(), o.err());
         return file;
     }
@@ -170,7 +150,7 @@ final class QemuLockTest {
         Path file = qcow2("info.qcow2");
         String qemuImg = tool("qemu-img");
         try (FileStorage _ = open(file, StorageOptions.readWrite())) {
-            Output o = run(qemuImg, "info", file.toString());
+            Qemu.Output o = run(qemuImg, "info", file.toString());
             assertNotEquals(0, o.status());
             assertTrue(o.err().contains("Failed to get shared \"write\" lock"), o.err());
             assertTrue(o.err().contains("Is another process using the image"), o.err());
@@ -178,7 +158,7 @@ final class QemuLockTest {
         }
         try (FileStorage _ = open(file, StorageOptions.readOnly());
                 FileStorage _ = open(file, StorageOptions.readOnly())) {
-            Output o = run(qemuImg, "info", file.toString());
+            Qemu.Output o = run(qemuImg, "info", file.toString());
             assertEquals(0, o.status(), o.err());
         }
     }
@@ -188,7 +168,7 @@ final class QemuLockTest {
         Path file = qcow2("io.qcow2");
         String qemuIo = tool("qemu-io");
         try (FileStorage _ = open(file, StorageOptions.readOnly())) {
-            Output o = run(qemuIo, "-f", "qcow2", "-c", "sleep 0", file.toString());
+            Qemu.Output o = run(qemuIo, "-f", "qcow2", "-c", "sleep 0", file.toString());
             assertNotEquals(0, o.status());
             assertTrue(o.err().contains("Failed to get \"write\" lock"), o.err());
             // a read-only qemu-io shares the image with an imago reader
@@ -196,11 +176,11 @@ final class QemuLockTest {
             assertEquals(0, o.status(), o.err());
         }
         try (FileStorage _ = open(file, StorageOptions.readWrite())) {
-            Output o = run(qemuIo, "-f", "raw", "-c", "sleep 0", file.toString());
+            Qemu.Output o = run(qemuIo, "-f", "raw", "-c", "sleep 0", file.toString());
             assertNotEquals(0, o.status());
             assertTrue(o.err().contains("Failed to get \"write\" lock"), o.err());
         }
-        Output o = run(qemuIo, "-f", "qcow2", "-c", "sleep 0", file.toString());
+        Qemu.Output o = run(qemuIo, "-f", "qcow2", "-c", "sleep 0", file.toString());
         assertEquals(0, o.status(), "imago released its locks: " + o.err());
     }
 

@@ -1,4 +1,4 @@
-package imago.cow.internal;
+package imago.testkit;
 
 import static org.quicktheories.QuickTheory.qt;
 
@@ -22,7 +22,7 @@ import org.quicktheories.core.Reporter;
  * failure reports the seed, QuickTheories' counterexample and the minimised one, with the minimised
  * one's failure as the cause.
  */
-final class PropertyRuns {
+public final class PropertyRuns {
     /** Bounds the time spent shrinking a failure whose examples are expensive. */
     private static final int SHRINK_CYCLES = 3000;
     /** Bounds the runs of the step-removal pass. */
@@ -32,7 +32,7 @@ final class PropertyRuns {
     }
 
     /** The seed to use: {@code imago.seed} if set, else a fresh random one; printed either way. */
-    static long seed(String property) {
+    public static long seed(String property) {
         String given = System.getProperty("imago.seed");
         long seed = given != null ? Long.decode(given.trim()) : new Random().nextLong();
         System.out.println(property + " seed: " + seed + " (replay with -Dimago.seed=" + seed + ")");
@@ -44,7 +44,7 @@ final class PropertyRuns {
      *
      * @throws AssertionError if the property fails, as described in the class comment
      */
-    static <T> void check(String property, int defaultExamples, Gen<T> gen, Consumer<T> check,
+    public static <T> void check(String property, int defaultExamples, Gen<T> gen, Consumer<T> check,
             Function<T, List<T>> smaller) {
         long seed = seed(property);
         Optional<Failure<T>> failure = falsify(seed, Integer.getInteger("imago.examples", defaultExamples), gen, check);
@@ -57,12 +57,18 @@ final class PropertyRuns {
         }
     }
 
-    /** A value that fails the property, and how. */
-    record Failure<T>(T value, Throwable cause) { }
+    /**
+     * A value that fails the property, and how.
+     *
+     * @param value the failing value
+     * @param cause how it failed
+     * @param <T> the value's type
+     */
+    public record Failure<T>(T value, Throwable cause) { }
 
     /** Runs QuickTheories and returns its shrunk counterexample, if it finds one. */
     @SuppressWarnings("unchecked")
-    static <T> Optional<Failure<T>> falsify(long seed, int examples, Gen<T> gen, Consumer<T> check) {
+    public static <T> Optional<Failure<T>> falsify(long seed, int examples, Gen<T> gen, Consumer<T> check) {
         Failure<?>[] found = new Failure<?>[1];
         Reporter capture = new Reporter() {
             @Override
@@ -88,7 +94,7 @@ final class PropertyRuns {
     }
 
     /** Greedily replaces the failure by a smaller candidate that still fails, until none does. */
-    static <T> Failure<T> minimise(Failure<T> failure, Consumer<T> check, Function<T, List<T>> smaller) {
+    public static <T> Failure<T> minimise(Failure<T> failure, Consumer<T> check, Function<T, List<T>> smaller) {
         Failure<T> current = failure;
         int runs = 0;
         boolean progress = true;

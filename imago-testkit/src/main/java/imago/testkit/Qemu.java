@@ -1,5 +1,6 @@
-package imago.cli;
+package imago.testkit;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.File;
@@ -14,29 +15,42 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 
 /**
- * Finds and runs qemu-img and qemu-io for the differential tests. Without them the tests are skipped,
- * unless {@code IMAGO_REQUIRE_QEMU=1} is set (as in CI), in which case they fail.
+ * Finds and runs qemu-img and qemu-io, the reference the differential tests compare with. Without
+ * them a test is skipped, unless {@code IMAGO_REQUIRE_QEMU=1} is set (as {@code .ci/run} does), in
+ * which case it fails: CI never passes by skipping them.
  */
-final class Qemu {
+public final class Qemu {
 
     private Qemu() {
     }
 
-    /** What a process printed and returned. */
-    record Output(int status, String out, String err) {
+    /**
+     * What a process printed and returned.
+     *
+     * @param status the exit status
+     * @param out what it printed on standard output
+     * @param err what it printed on standard error
+     */
+    public record Output(int status, String out, String err) {
     }
 
-    /** The path of {@code qemu-img}; skips or fails the test when there is none. */
-    static Path img() {
-        return require("qemu-img");
+    /** qemu-img's path; skips or fails the test when it is missing. */
+    public static Path img() {
+        return find("qemu-img");
     }
 
-    /** The path of {@code qemu-io}; skips or fails the test when there is none. */
-    static Path io() {
-        return require("qemu-io");
+    /** qemu-io's path; skips or fails the test when it is missing. */
+    public static Path io() {
+        return find("qemu-io");
     }
 
-    private static Path require(String tool) {
+    /** Skips or fails the test unless both qemu-img and qemu-io are installed. */
+    public static void require() {
+        img();
+        io();
+    }
+
+    private static Path find(String tool) {
         String path = System.getenv("PATH");
         if (path != null) {
             for (String dir : path.split(File.pathSeparator)) {
@@ -57,8 +71,15 @@ final class Qemu {
         throw new AssertionError("unreachable");
     }
 
-    /** Runs {@code command} in {@code dir} and waits for it (at most two minutes). */
-    static Output run(Path dir, Object... command) {
+    /** Runs {@code command} in {@code dir}, asserting exit status 0, and returns its standard output. */
+    public static String ok(Path dir, Object... command) {
+        Output o = run(dir, command);
+        assertEquals(0, o.status(), () -> "failed: " + List.of(command) + "\n" + o.out() + o.err());
+        return o.out();
+    }
+
+    /** Runs {@code command} in {@code dir} with no input and waits for it (at most two minutes). */
+    public static Output run(Path dir, Object... command) {
         List<String> cmd = new ArrayList<>();
         for (Object c : command) {
             cmd.add(c.toString());
@@ -67,7 +88,7 @@ final class Qemu {
             Path out = Files.createTempFile("qemu-out", ".txt");
             Path err = Files.createTempFile("qemu-err", ".txt");
             try {
-                Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE)
+                Process p = new ProcessBuilder(cmd).directory(dir.toFile())
                         .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
                 p.getOutputStream().close();
                 if (!p.waitFor(2, TimeUnit.MINUTES)) {

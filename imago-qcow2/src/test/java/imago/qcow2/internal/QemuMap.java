@@ -1,0 +1,45 @@
+package imago.qcow2.internal;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Parses {@code qemu-img map --output=json} for the differential tests. */
+final class QemuMap {
+    private static final Pattern OBJECT = Pattern.compile("\\{([^}]*)\\}");
+
+    private QemuMap() {
+    }
+
+    /** One entry; {@code offset} is -1 when absent. */
+    record Entry(long start, long length, int depth, boolean present, boolean zero, boolean data, long offset) {
+    }
+
+    static List<Entry> parse(String json) {
+        List<Entry> out = new ArrayList<>();
+        Matcher m = OBJECT.matcher(json);
+        while (m.find()) {
+            String o = m.group(1);
+            out.add(new Entry(num(o, "start"), num(o, "length"), (int) num(o, "depth"), bool(o, "present"),
+                    bool(o, "zero"), bool(o, "data"), o.contains("\"offset\"") ? num(o, "offset") : -1));
+        }
+        return out;
+    }
+
+    private static long num(String o, String key) {
+        Matcher m = Pattern.compile("\"" + key + "\":\\s*(\\d+)").matcher(o);
+        if (!m.find()) {
+            throw new AssertionError("no " + key + " in " + o);
+        }
+        return Long.parseLong(m.group(1));
+    }
+
+    private static boolean bool(String o, String key) {
+        Matcher m = Pattern.compile("\"" + key + "\":\\s*(true|false)").matcher(o);
+        if (!m.find()) {
+            throw new AssertionError("no " + key + " in " + o);
+        }
+        return m.group(1).equals("true");
+    }
+}
