@@ -137,7 +137,12 @@ final class Qcow2Check {
         /** Whether the refcount of {@code cluster} can be read: its refcount block, if any, is aligned. */
         boolean readable(long cluster) {
             long index = cluster >>> blockBits;
-            return index >= reftable.length || ((reftable[(int) index] & REFT_OFFSET_MASK) & (clusterSize - 1)) == 0;
+            if (index >= reftable.length) {
+                return true;
+            }
+            long off = reftable[(int) index] & REFT_OFFSET_MASK;
+            // an offset past 2^63 cannot be read at all (QEMU's read fails too)
+            return (off & (clusterSize - 1)) == 0 && off >= 0;
         }
 
         /** The on-disk refcount of a {@link #readable} {@code cluster} (0 where no block covers it). */
@@ -190,11 +195,21 @@ final class Qcow2Check {
     CheckReport run(Repair repair) throws IOException {
         List<String> messages = new ArrayList<>();
         Result first = new Result(messages);
-        checkOnce(first, repair);
+        try {
+            checkOnce(first, repair);
+        } catch (ImageException e) {
+            // e.g. no room for rebuilt refcount structures: the check stops, as qemu-img's does
+            first.message("ERROR " + e.detail());
+            first.failure = e.detail();
+        }
         Result shown = first;
         if (first.failure == null && (first.corruptionsFixed > 0 || first.leaksFixed > 0)) {
             Result again = new Result(messages);
-            checkOnce(again, Repair.NONE);
+            try {
+                checkOnce(again, Repair.NONE);
+            } catch (ImageException e) {
+                again.failure = e.detail();
+            }
             again.corruptionsFixed = first.corruptionsFixed;
             again.leaksFixed = first.leaksFixed;
             shown = again;
@@ -558,9 +573,12 @@ final class Qcow2Check {
                 res.corruptions++;
                 res.message((fixErrors ? "Repairing" : "ERROR") + " refcount block " + i + " is outside image");
                 if (fixErrors) {
-                    if (offset < 0 || offset > Qcow2Checks.MAX_HOST_OFFSET) {
+                    // QEMU grows the file to reach the block; only where that keeps the check's memory bounded by
+                    // the file it was given (a block far past the end is rebuilt instead)
+                    if (offset < 0 || offset > Qcow2Checks.MAX_HOST_OFFSET
+                            || (offset >>> st.clusterBits) > 4 * refs.size() + 1024) {
                         rebuild[0] = true;
-                        res.message("ERROR could not resize image: Invalid argument");
+                        res.message("ERROR could not resize image: File too large");
                         continue;
                     }
                     storage.resize(offset + st.clusterSize, imago.api.Preallocation.OFF);
