@@ -68,6 +68,12 @@ class Qcow2CheckTest {
         out.add(new Case("clean with snapshot", base, true, q -> { }));
         out.add(new Case("clean v2", "compat=0.10,cluster_size=65536", true, q -> { }));
         out.add(new Case("clean extended L2", "extended_l2=on,cluster_size=65536", false, q -> { }));
+        out.add(new Case("clean with data file", base + ",data_file=data.bin", false, q -> { }));
+        out.add(new Case("data file, L2 entry cleared", base + ",data_file=data.bin", false, q -> q.l2(1, 0)));
+        out.add(new Case("data file, COPIED missing", base + ",data_file=data.bin", false,
+                q -> q.l2(0, q.l2(0) & ~QcowBytes.COPIED)));
+        out.add(new Case("clean with bitmap", base + ",bitmap", false, q -> { }));
+        out.add(new Case("bitmap, leak", base + ",bitmap", false, q -> q.l2(1, 0)));
         out.add(new Case("leaked clusters (L2 entry cleared)", base, false, q -> q.l2(1, 0)));
         out.add(new Case("leaked cluster (refcount on a free cluster)", base, false,
                 q -> q.refcount(q.growFile(), 1)));
@@ -118,9 +124,15 @@ class Qcow2CheckTest {
 
     private Path make(Case c, String name) throws IOException {
         Path img = dir.resolve(name);
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", c.options(), img, "16M");
-        Qemu.ok(dir, "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 12k", "-c", "write -c -P 0x33 2M 64k",
-                img);
+        boolean bitmap = c.options().endsWith(",bitmap");
+        String options = bitmap ? c.options().substring(0, c.options().length() - ",bitmap".length()) : c.options();
+        boolean dataFile = options.contains("data_file");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", options, img, "16M");
+        if (bitmap) {
+            Qemu.ok(dir, "qemu-img", "bitmap", "--add", img, "b0");
+        }
+        Qemu.ok(dir, "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 12k", "-c", dataFile ? "write -P 0x33 2M 64k"
+                : "write -c -P 0x33 2M 64k", img);
         if (c.snapshot()) {
             Qemu.ok(dir, "qemu-img", "snapshot", "-c", "s1", img);
         }
