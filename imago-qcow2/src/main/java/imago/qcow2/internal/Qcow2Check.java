@@ -230,7 +230,8 @@ final class Qcow2Check {
             int cs = Qcow2Header.clusterSizeOf(head.flip(), resource);
             ByteBuffer cluster0 = ByteBuffer.allocate(cs);
             storage.read(cluster0, 0);
-            header = Qcow2Header.parse(cluster0.flip(), resource, fileSize);
+            // tables past the end of the file are counted as corruptions below, not refused
+            header = Qcow2Header.parse(cluster0.flip(), resource, Long.MAX_VALUE);
         } catch (ImageException e) {
             res.message("ERROR cannot read the header: " + e.detail());
             res.checkErrors++;

@@ -162,8 +162,9 @@ final class Qcow2Instance implements FormatInstance {
         int cs = Qcow2Header.clusterSizeOf(head.flip(), resource);
         ByteBuffer cluster0 = ByteBuffer.allocate(cs);
         storage.read(cluster0, 0);
-        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, fileSize);
         boolean forCheck = context.forCheck();
+        // opened for checking, tables past the end of the file are the check's to report (as QEMU opens them)
+        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, forCheck ? Long.MAX_VALUE : fileSize);
         if (context.writable() && !forCheck) {
             refuseWritable(header, context, resource);
             if (header.dirty()) {
@@ -1311,7 +1312,8 @@ final class Qcow2Instance implements FormatInstance {
         long newFileSize = storage.size();
         ByteBuffer cluster0 = ByteBuffer.allocate(clusterSize);
         storage.read(cluster0, 0);
-        Qcow2Header h = Qcow2Header.parse(cluster0.flip(), resource, newFileSize);
+        // what the repair could not fix is in its report: read the header back as the check does
+        Qcow2Header h = Qcow2Header.parse(cluster0.flip(), resource, refcounts == null ? Long.MAX_VALUE : newFileSize);
         cache.clear();
         lastDecompressed.set(null);
         fileSize = newFileSize;

@@ -101,6 +101,10 @@ class Qcow2CheckTest {
         out.add(new Case("L2 entry unaligned", base, false, q -> q.l2(1, q.l2(1) + 512)));
         out.add(new Case("L2 entry with reserved bits", base, false, q -> q.l2(1, q.l2(1) | 2)));
         out.add(new Case("L1 entry with reserved bits", base, false, q -> q.l1(0, q.l1(0) | 2)));
+        out.add(new Case("L1 table past the end of the file", base, false,
+                q -> q.u64(40, (q.fileClusters() + 10) << q.clusterBits)));
+        out.add(new Case("L1 table running past the end of the file", base, false,
+                q -> q.u64(40, (q.fileClusters() - 1) << q.clusterBits)));
         out.add(new Case("snapshot L1 unaligned", base, true,
                 q -> q.u64(q.snapshotsOffset, q.u64(q.snapshotsOffset) + 512)));
         out.add(new Case("snapshot L1 size too large", base, true, q -> q.u32(q.snapshotsOffset + 8, 0x7fffffff)));
