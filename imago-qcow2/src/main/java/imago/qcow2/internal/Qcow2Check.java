@@ -400,7 +400,10 @@ final class Qcow2Check {
             return;
         }
         inc(st, res, refs, l1Offset, bytes);
-        long[] l1 = readLongs(l1Offset, (int) (bytes / 8));
+        // entries past the end of the file read as zero and reference nothing: do not even read them, so that
+        // tables a damaged header or snapshot table puts far past the end cost nothing
+        long inFile = l1Offset < 0 || l1Offset >= st.fileSize ? 0 : (Math.min(bytes, st.fileSize - l1Offset) + 7) / 8;
+        long[] l1 = readLongs(l1Offset, (int) inFile);
         long lastL2 = -1;
         long[] l2 = null;
         for (int i = 0; i < l1.length; i++) {
@@ -418,6 +421,9 @@ final class Qcow2Check {
                 res.message("ERROR l2_offset=" + Long.toHexString(l2Offset) + ": Table is not cluster aligned; L1 "
                         + "entry corrupted");
                 res.corruptions++;
+            }
+            if (l2Offset >= st.fileSize) {
+                continue; // reads as zeroes: nothing allocated, nothing to count
             }
             if (l2Offset != lastL2) {
                 l2 = readLongs(l2Offset, st.clusterSize / 8);
@@ -684,6 +690,9 @@ final class Qcow2Check {
                         res.corruptionsFixed++;
                     }
                 }
+            }
+            if (l2Offset >= st.fileSize) {
+                continue; // reads as zeroes: no data cluster to look at
             }
             long[] l2 = readLongs(l2Offset, st.clusterSize / 8);
             int dirty = 0;

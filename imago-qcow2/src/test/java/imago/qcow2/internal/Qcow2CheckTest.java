@@ -108,6 +108,10 @@ class Qcow2CheckTest {
         out.add(new Case("snapshot L1 unaligned", base, true,
                 q -> q.u64(q.snapshotsOffset, q.u64(q.snapshotsOffset) + 512)));
         out.add(new Case("snapshot L1 size too large", base, true, q -> q.u32(q.snapshotsOffset + 8, 0x7fffffff)));
+        out.add(new Case("snapshot L1 of the largest size, far past the end of the file", base, true, q -> {
+            q.u64(q.snapshotsOffset, 1L << 40);
+            q.u32(q.snapshotsOffset + 8, 0x400000);
+        }));
         out.add(new Case("dirty bit with leak", base + ",lazy_refcounts=on", false, q -> {
             q.u64(72, q.u64(72) | 1);
             q.l2(1, 0);
