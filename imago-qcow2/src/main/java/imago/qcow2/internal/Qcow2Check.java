@@ -728,7 +728,7 @@ final class Qcow2Check {
                 }
             }
             if (dirty > 0) {
-                if (overlapsRefcountMetadata(st, l2Offset)) {
+                if (overlapsMetadata(st, l2Offset)) {
                     res.message("ERROR: Could not write L2 table; metadata overlap check failed: Input/output error");
                     res.checkErrors++;
                     res.failure = "Input/output error";
@@ -743,27 +743,38 @@ final class Qcow2Check {
         }
     }
 
-    /** Whether the cluster at {@code offset} is the header, a refcount table or block, or an active L1 cluster. */
-    private static boolean overlapsRefcountMetadata(State st, long offset) {
-        long c = offset >>> st.clusterBits;
-        if (c == 0) {
+    /**
+     * QEMU's metadata overlap check before an L2 table is rewritten (the default "cached" checks, active L2
+     * tables ignored): whether {@code [offset, offset + cluster)} overlaps the header cluster, the active L1
+     * table, the refcount table or a refcount block, the snapshot table, or a snapshot's L1 table.
+     */
+    private static boolean overlapsMetadata(State st, long offset) {
+        long size = st.clusterSize;
+        if (offset < st.clusterSize) {
             return true;
         }
-        long rt = st.header.refcountTableOffset() >>> st.clusterBits;
-        if (c >= rt && c < rt + st.header.refcountTableClusters()) {
-            return true;
-        }
-        long l1 = st.header.l1TableOffset() >>> st.clusterBits;
-        long l1Clusters = Qcow2Checks.divCeil(st.header.l1Size() * 8L, st.clusterSize);
-        if (c >= l1 && c < l1 + l1Clusters) {
+        Qcow2Header h = st.header;
+        if (overlaps(offset, size, h.l1TableOffset(), h.l1Size() * 8L)
+                || overlaps(offset, size, h.refcountTableOffset(), st.reftable.length * 8L)
+                || overlaps(offset, size, h.snapshotsOffset(), st.snapshotsSize)) {
             return true;
         }
         for (long e : st.reftable) {
-            if ((e & REFT_OFFSET_MASK) >>> st.clusterBits == c && e != 0) {
+            long block = e & REFT_OFFSET_MASK;
+            if (block != 0 && overlaps(offset, size, block, st.clusterSize)) {
+                return true;
+            }
+        }
+        for (Qcow2Snapshot sn : st.snapshots) {
+            if (overlaps(offset, size, sn.l1TableOffset(), Integer.toUnsignedLong(sn.l1Size()) * 8)) {
                 return true;
             }
         }
         return false;
+    }
+
+    private static boolean overlaps(long a, long aSize, long b, long bSize) {
+        return aSize > 0 && bSize > 0 && Long.compareUnsigned(a, b + bSize) < 0 && Long.compareUnsigned(b, a + aSize) < 0;
     }
 
     /** Clears the dirty and corrupt bits (qcow2_mark_clean, qcow2_mark_consistent) after a clean repair. */

@@ -219,14 +219,8 @@ class Qcow2CheckTest {
         assertSame(qemuCheck(img), imagoCheck(img, Repair.NONE), "check");
     }
 
-    /** The cases whose repair qemu-img can do. */
-    static Stream<Case> repairCases() {
-        // qemu-img's own repair fails on its metadata overlap check with a 16 GiB snapshot L1 table
-        return cases().filter(c -> !c.name().equals("snapshot L1 size too large"));
-    }
-
     @ParameterizedTest(name = "{0}")
-    @MethodSource("repairCases")
+    @MethodSource("cases")
     void repairMatchesQemu(Case c) throws IOException {
         Path a = make(c, "a.qcow2");
         Path b = dir.resolve("b.qcow2");
@@ -238,13 +232,14 @@ class Qcow2CheckTest {
             Files.copy(a, mb);
             QemuCheck byQemu = qemuCheck(mb, "-r", mode);
             CheckReport byImago = imagoCheck(ma, mode.equals("all") ? Repair.ALL : Repair.LEAKS);
-            boolean qemuGaveUp = mode.equals("all") && byQemu.fields().isEmpty();
+            // where qemu-img's repair fails (on its own overlap checks), imago's fails the same way, or succeeds
+            // where imago's rebuild keeps clear of the old structures QEMU's trips over
+            boolean qemuGaveUp = mode.equals("all") && byQemu.fields().isEmpty() && byImago.failure().isEmpty();
             if (!qemuGaveUp) {
                 assertSame(byQemu, byImago, "-r " + mode);
             }
             if (mode.equals("all") && (byQemu.status() == 0 || qemuGaveUp)) {
-                // where qemu-img's repair fails (on its own overlap checks), imago's must still succeed and
-                // keep the guest content of the damaged image
+                // (and where imago succeeds alone, it keeps the guest content of the damaged image)
                 assertTrue(byImago.clean(), () -> "imago's repair: " + byImago + "\n" + byQemu.raw());
                 QemuCheck after = qemuCheck(ma);
                 assertEquals(0, after.status(), () -> "qemu-img check after imago's repair:\n" + after.raw()
