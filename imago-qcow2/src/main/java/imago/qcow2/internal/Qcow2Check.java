@@ -2,13 +2,16 @@ package imago.qcow2.internal;
 
 import imago.api.CheckReport;
 import imago.api.ImageException;
+import imago.api.Preallocation;
 import imago.api.Repair;
 import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code qemu-img check} for qcow2, following QEMU 7.2's qcow2-refcount.c: walks every table that
@@ -217,7 +220,7 @@ final class Qcow2Check {
         return new CheckReport(resource, "qcow2", shown.checkErrors, shown.corruptions, shown.leaks,
                 shown.corruptionsFixed, shown.leaksFixed, shown.imageEndOffset, shown.totalClusters,
                 shown.allocatedClusters, shown.fragmentedClusters, shown.compressedClusters,
-                shown.finishedMessages(), java.util.Optional.ofNullable(shown.failure));
+                shown.finishedMessages(), Optional.ofNullable(shown.failure));
     }
 
     /** Loads the header and snapshot table; null (with a check error) if the header cannot be used. */
@@ -588,7 +591,7 @@ final class Qcow2Check {
                         res.message("ERROR could not resize image: File too large");
                         continue;
                     }
-                    storage.resize(offset + st.clusterSize, imago.api.Preallocation.OFF);
+                    storage.resize(offset + st.clusterSize, Preallocation.OFF);
                     st.fileSize = storage.size();
                     refs.ensure(Qcow2Checks.divCeil(st.fileSize, st.clusterSize));
                     res.corruptions--;
@@ -831,10 +834,10 @@ final class Qcow2Check {
 
         private void allocate(int capacity) {
             switch (order) {
-                case 0, 1, 2, 3 -> b = b == null ? new byte[capacity] : java.util.Arrays.copyOf(b, capacity);
-                case 4 -> c = c == null ? new char[capacity] : java.util.Arrays.copyOf(c, capacity);
-                case 5 -> i32 = i32 == null ? new int[capacity] : java.util.Arrays.copyOf(i32, capacity);
-                default -> l = l == null ? new long[capacity] : java.util.Arrays.copyOf(l, capacity);
+                case 0, 1, 2, 3 -> b = b == null ? new byte[capacity] : Arrays.copyOf(b, capacity);
+                case 4 -> c = c == null ? new char[capacity] : Arrays.copyOf(c, capacity);
+                case 5 -> i32 = i32 == null ? new int[capacity] : Arrays.copyOf(i32, capacity);
+                default -> l = l == null ? new long[capacity] : Arrays.copyOf(l, capacity);
             }
         }
 

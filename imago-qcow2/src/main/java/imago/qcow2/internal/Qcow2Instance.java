@@ -2,12 +2,14 @@ package imago.qcow2.internal;
 
 import static imago.qcow2.internal.Qcow2Checks.MAX_HOST_OFFSET;
 
+import imago.api.CheckReport;
 import imago.api.CorruptImageException;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.Repair;
 import imago.api.SnapshotInfo;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
@@ -242,7 +244,7 @@ final class Qcow2Instance implements FormatInstance {
      * returns the header read again.
      */
     private static Qcow2Header repairDirty(Storage storage, String resource) throws IOException {
-        imago.api.CheckReport report = new Qcow2Check(storage).run(imago.api.Repair.ALL);
+        CheckReport report = new Qcow2Check(storage).run(Repair.ALL);
         ByteBuffer cluster0 = ByteBuffer.allocate(Qcow2Header.clusterSizeOf(readHead(storage), resource));
         storage.read(cluster0, 0);
         Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, storage.size());
@@ -1287,9 +1289,9 @@ final class Qcow2Instance implements FormatInstance {
      * first, and after a repair its tables, refcounts and caches are read again.
      */
     @Override
-    public imago.api.CheckReport check(imago.api.Repair repair) throws IOException {
+    public CheckReport check(Repair repair) throws IOException {
         Objects.requireNonNull(repair, "repair");
-        if (repair != imago.api.Repair.NONE && storage.readOnly()) {
+        if (repair != Repair.NONE && storage.readOnly()) {
             throw new ReadOnlyImageException(resource, "cannot repair a qcow2 image opened read-only");
         }
         if (refcounts != null) {
@@ -1297,8 +1299,8 @@ final class Qcow2Instance implements FormatInstance {
         }
         allocLock.lock();
         try {
-            imago.api.CheckReport report = new Qcow2Check(storage).run(repair);
-            if (repair != imago.api.Repair.NONE) {
+            CheckReport report = new Qcow2Check(storage).run(repair);
+            if (repair != Repair.NONE) {
                 reload();
             }
             return report;

@@ -7,6 +7,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
 
 /**
  * Rebuilds the refcount table and blocks from scratch out of the references a {@link Qcow2Check}
@@ -26,7 +28,7 @@ final class Qcow2Rebuild {
     private final int blockBits;
     private long firstFree;
     /** Clusters the old refcount table points at, whether or not they count as in use: never overwritten. */
-    private final java.util.Set<Long> oldBlocks = new java.util.HashSet<>();
+    private final Set<Long> oldBlocks = new HashSet<>();
 
     Qcow2Rebuild(Storage storage, Qcow2Check.State st, Qcow2Check.RefArray refs) {
         this.storage = storage;
