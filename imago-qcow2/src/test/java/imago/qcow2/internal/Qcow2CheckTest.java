@@ -68,6 +68,16 @@ class Qcow2CheckTest {
         out.add(new Case("clean with snapshot", base, true, q -> { }));
         out.add(new Case("clean v2", "compat=0.10,cluster_size=65536", true, q -> { }));
         out.add(new Case("clean extended L2", "extended_l2=on,cluster_size=65536", false, q -> { }));
+        String ext = "extended_l2=on,cluster_size=65536";
+        out.add(new Case("extended L2, subcluster allocated and zero", ext, false,
+                q -> q.bitmap(0, q.bitmap(0) | (q.bitmap(0) << 32))));
+        out.add(new Case("extended L2, unallocated cluster with allocated subclusters", ext, false,
+                q -> q.bitmap(100, 1)));
+        out.add(new Case("extended L2, leak", ext, false, q -> q.l2(16, 0)));
+        out.add(new Case("compressed cluster with COPIED", base, false, q -> q.l2(512, q.l2(512) | QcowBytes.COPIED)));
+        out.add(new Case("compressed cluster with refcount zero", base, false,
+                q -> q.refcount((q.l2(512) & ((1L << 54) - 1)) >>> q.clusterBits, 0)));
+        out.add(new Case("compressed clusters sharing a host range", base, false, q -> q.l2(513, q.l2(512))));
         out.add(new Case("clean with data file", base + ",data_file=data.bin", false, q -> { }));
         out.add(new Case("data file, L2 entry cleared", base + ",data_file=data.bin", false, q -> q.l2(1, 0)));
         out.add(new Case("data file, COPIED missing", base + ",data_file=data.bin", false,

@@ -24,6 +24,8 @@ final class QcowBytes implements AutoCloseable {
     final long reftableOffset;
     final int reftableClusters;
     final long snapshotsOffset;
+    /** Extended L2 entries: 16 bytes, the second word the subcluster bitmap. */
+    final boolean extendedL2;
 
     QcowBytes(Path file) throws IOException {
         ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
@@ -35,6 +37,7 @@ final class QcowBytes implements AutoCloseable {
         reftableClusters = u32(56);
         snapshotsOffset = u64(64);
         order = u32(4) >= 3 ? u32(96) : 4;
+        extendedL2 = u32(4) >= 3 && (u64(72) & (1L << 4)) != 0;
     }
 
     long u64(long at) throws IOException {
@@ -74,13 +77,22 @@ final class QcowBytes implements AutoCloseable {
         u64(l2At(g), v);
     }
 
+    /** The subcluster bitmap of guest cluster {@code g} (extended L2 only). */
+    long bitmap(long g) throws IOException {
+        return u64(l2At(g) + 8);
+    }
+
+    void bitmap(long g, long v) throws IOException {
+        u64(l2At(g) + 8, v);
+    }
+
     private long l2At(long g) throws IOException {
-        int l2Bits = clusterBits - 3;
+        int l2Bits = clusterBits - (extendedL2 ? 4 : 3);
         long l2 = l1((int) (g >>> l2Bits)) & OFFSET_MASK;
         if (l2 == 0) {
             throw new IllegalStateException("guest cluster " + g + " has no L2 table");
         }
-        return l2 + (g & ((1L << l2Bits) - 1)) * 8;
+        return l2 + (g & ((1L << l2Bits) - 1)) * (extendedL2 ? 16 : 8);
     }
 
     /** The host cluster index of guest cluster {@code g}'s data. */
