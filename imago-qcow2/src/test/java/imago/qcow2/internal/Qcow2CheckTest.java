@@ -309,4 +309,19 @@ class Qcow2CheckTest {
         assertSame(qemuCheck(img), r, "2 TiB image");
         assertTrue(millis < 2000, "check took " + millis + " ms");
     }
+
+    /** A check opens no backing file: an image whose backing file is gone checks as before. */
+    @org.junit.jupiter.api.Test
+    void checkOpensNoBackingFile() throws IOException {
+        Path base = dir.resolve("base.qcow2");
+        Path top = dir.resolve("top.qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", base, "16M");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top);
+        Qemu.ok(dir, "qemu-io", "-f", "qcow2", "-c", "write -P 1 64k 64k", top);
+        QemuCheck expected = qemuCheck(top);
+        Files.delete(base);
+        CheckReport r = imagoCheck(top, Repair.NONE);
+        assertSame(expected, r, "backing file deleted");
+        assertTrue(r.clean(), r::toString);
+    }
 }
