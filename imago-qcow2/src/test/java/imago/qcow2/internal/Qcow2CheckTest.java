@@ -98,6 +98,8 @@ class Qcow2CheckTest {
                 q -> q.refcount(q.l1Offset >>> q.clusterBits, 0)));
         out.add(new Case("refblock missing", base, false, q -> q.reftable(0, 0)));
         out.add(new Case("refblock unaligned", base, false, q -> q.reftable(0, q.reftable(0) + 512)));
+        out.add(new Case("refblock past the end of the file", base, false,
+                q -> q.reftable(0, (q.fileClusters() + 2) << q.clusterBits)));
         out.add(new Case("refblock entry with reserved bits", base, false, q -> q.reftable(0, q.reftable(0) | 1)));
         out.add(new Case("COPIED missing on data cluster", base, false, q -> q.l2(0, q.l2(0) & ~QcowBytes.COPIED)));
         out.add(new Case("COPIED missing on L1 entry", base, false, q -> q.l1(0, q.l1(0) & ~QcowBytes.COPIED)));
@@ -323,5 +325,24 @@ class Qcow2CheckTest {
         CheckReport r = imagoCheck(top, Repair.NONE);
         assertSame(expected, r, "backing file deleted");
         assertTrue(r.clean(), r::toString);
+    }
+
+    /** A dirty image whose damage a repair cannot fix is refused for writing, naming the damage. */
+    @org.junit.jupiter.api.Test
+    void dirtyImageThatCannotBeRepairedIsRefused() throws IOException {
+        Path img = dir.resolve("dirty-bad.qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on,cluster_size=4096", img,
+                "16M");
+        Qemu.ok(dir, "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 64k", img);
+        try (QcowBytes q = new QcowBytes(img)) {
+            q.u64(72, q.u64(72) | 1);
+            q.l2(1, q.l2(1) | 2); // reserved bits: a corruption no repair fixes
+        }
+        imago.api.CorruptImageException e = org.junit.jupiter.api.Assertions.assertThrows(
+                imago.api.CorruptImageException.class, () -> Imago.opener().path(img).writable(true).open());
+        assertTrue(e.getMessage().contains("Could not repair dirty image"), e.getMessage());
+        try (Image ro = Imago.opener().path(img).open()) {
+            assertTrue(ro.info().dirty());
+        }
     }
 }
