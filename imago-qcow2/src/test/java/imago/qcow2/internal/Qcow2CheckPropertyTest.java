@@ -7,10 +7,14 @@ import static org.quicktheories.generators.SourceDSL.integers;
 import static org.quicktheories.generators.SourceDSL.lists;
 
 import imago.api.CheckReport;
+import imago.api.CreateOptions;
+import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.Repair;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.OpenContext;
+import imago.api.spi.StorageLocation;
+import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import imago.testkit.Qemu;
 import java.io.IOException;
@@ -28,7 +32,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Random damage to the metadata of valid qemu-made images (L1 and L2 tables, refcount table and blocks,
+ * Random damage to the metadata of valid images (made by qemu-img, or made and randomly written by imago) (L1 and L2 tables, refcount table and blocks,
  * snapshot table and snapshot L1, header fields the open accepts): {@code check}, {@code check -r leaks}
  * and {@code check -r all} always return a report (never throw, hang or run out of memory), and a repair
  * that reports a clean image leaves one that checks clean again. Prints its seed; {@code -Dimago.seed=N}
@@ -67,7 +71,61 @@ class Qcow2CheckPropertyTest {
     }
 
     private static void add(String name) throws IOException {
-        byte[] b = Files.readAllBytes(dir.resolve(name));
+        SAMPLES.add(sample(name, Files.readAllBytes(dir.resolve(name))));
+    }
+
+    /**
+     * A random valid image: made and written by imago in memory with a random cluster size, refcount
+     * width and version, and random writes, zero writes and discards.
+     */
+    static Sample generated(int seed) {
+        Random r = new Random(seed);
+        String name = "check-gen-" + seed;
+        StorageLocation where = StorageLocation.memory(name);
+        int[] clusterSizes = {512, 4096, 65536};
+        int cs = clusterSizes[r.nextInt(clusterSizes.length)];
+        boolean v2 = r.nextInt(4) == 0;
+        int size = 4 << 20;
+        CreateOptions.Builder b = CreateOptions.builder().size(size).option("cluster_size", Integer.toString(cs));
+        if (v2) {
+            b.option("compat", "0.10");
+        } else {
+            b.option("refcount_bits", Integer.toString(1 << r.nextInt(7)));
+        }
+        try {
+            Imago.create(where, "qcow2", b.build());
+            try (Image image = Imago.opener().location(where).format("qcow2").writable(true).open()) {
+                int ops = 1 + r.nextInt(20);
+                for (int i = 0; i < ops; i++) {
+                    int len = 1 + r.nextInt(64 << 10);
+                    int off = r.nextInt(size - len);
+                    switch (r.nextInt(4)) {
+                        case 0 -> image.writeZeroes(off, len);
+                        case 1 -> image.discard(off, len);
+                        default -> {
+                            byte[] data = new byte[len];
+                            r.nextBytes(data);
+                            image.write(ByteBuffer.wrap(data), off);
+                        }
+                    }
+                }
+            }
+            MemoryStorage s = MemoryStorage.open(name, false);
+            // undamaged, what imago wrote checks clean
+            CheckReport clean = new Qcow2Check(s).run(Repair.NONE);
+            assertTrue(clean.clean(), () -> "image " + seed + " as imago wrote it: " + clean);
+            byte[] bytes = new byte[(int) s.size()];
+            s.read(ByteBuffer.wrap(bytes), 0);
+            s.close();
+            return sample(name, bytes);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } finally {
+            MemoryStorage.delete(name);
+        }
+    }
+
+    private static Sample sample(String name, byte[] b) {
         ByteBuffer bb = ByteBuffer.wrap(b);
         int cs = 1 << bb.getInt(20);
         List<long[]> regions = new ArrayList<>();
@@ -95,7 +153,7 @@ class Qcow2CheckPropertyTest {
             long snapL1 = bb.getLong((int) table);
             regions.add(new long[] {snapL1, bb.getInt((int) table + 8) * 8L});
         }
-        SAMPLES.add(new Sample(name, b, regions));
+        return new Sample(name, b, regions);
     }
 
     static byte[] mutate(Sample s, List<Integer> picks) {
@@ -158,8 +216,10 @@ class Qcow2CheckPropertyTest {
         int examples = Integer.getInteger("imago.examples", 300);
         assertTimeoutPreemptively(Duration.ofSeconds(180), () -> qt().withFixedSeed(seed).withExamples(examples)
                 .withShrinkCycles(300)
-                .forAll(integers().between(0, SAMPLES.size() - 1), lists().of(integers().all()).ofSizeBetween(1, 8))
-                .checkAssert((which, picks) -> check(SAMPLES.get(which), picks)));
+                .forAll(integers().between(0, SAMPLES.size()), integers().all(),
+                        lists().of(integers().all()).ofSizeBetween(1, 8))
+                .checkAssert((which, imageSeed, picks) -> check(which < SAMPLES.size() ? SAMPLES.get(which)
+                        : generated(imageSeed), picks)));
         System.out.println("Qcow2CheckPropertyTest: " + CHECKED.get() + " checks, " + REPAIRED.get()
                 + " clean repairs, " + REFUSED.get() + " opens refused");
         assertTrue(CHECKED.get() > examples, "most damaged images must open for checking");
