@@ -40,6 +40,8 @@ final class Qcow2Check {
 
     private final Storage storage;
     private final String resource;
+    /** Whether the once-only "Image is corrupt" message was given. */
+    private boolean signaled;
 
     /** The counts of one pass, as QEMU's BdrvCheckResult. */
     static final class Result {
@@ -622,9 +624,13 @@ final class Qcow2Check {
         for (long i = 0; i < refs.size(); i++) {
             if (!st.readable(i)) {
                 long index = i >>> st.blockBits;
-                res.message("qcow2: Image is corrupt: Refblock offset 0x"
-                        + Long.toHexString(st.reftable[(int) index] & REFT_OFFSET_MASK) + " unaligned (reftable index: 0x"
-                        + Long.toHexString(index) + ")");
+                if (!signaled) {
+                    // QEMU's qcow2_signal_corruption: said once per open image
+                    signaled = true;
+                    res.message("qcow2: Image is corrupt: Refblock offset "
+                            + hex(st.reftable[(int) index] & REFT_OFFSET_MASK) + " unaligned (reftable index: "
+                            + hex(index) + "); further non-fatal corruption events will be suppressed");
+                }
                 res.message("Can't get refcount for cluster " + i + ": Input/output error");
                 res.checkErrors++;
                 continue;
@@ -796,6 +802,11 @@ final class Qcow2Check {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /** C's {@code %#" PRIx64}: {@code 0x}-prefixed hex, but plain {@code 0} for zero. */
+    private static String hex(long v) {
+        return v == 0 ? "0" : "0x" + Long.toHexString(v);
+    }
 
     /** Reads {@code n} big-endian longs from {@code offset}; bytes past the end of the file read as zero. */
     long[] readLongs(long offset, int n) throws IOException {
