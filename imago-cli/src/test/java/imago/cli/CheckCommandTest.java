@@ -175,6 +175,8 @@ class CheckCommandTest {
                 assertEquals(byQemu.out().replace(b.toString(), a.toString()), byImago.out(),
                         () -> kind + " -r " + mode + "\n" + byQemu.err() + "\n---\n" + byImago.err());
                 assertEquals(byQemu.status(), byImago.status(), () -> kind + " -r " + mode + ": exit status");
+                assertEquals(byQemu.err().replace("qemu-img: ", "imago: ").replace(b.toString(), a.toString()),
+                        byImago.err(), () -> kind + " -r " + mode + ": stderr");
                 same(List.of(a.toString()));
             }
         }
