@@ -110,6 +110,21 @@ class QemuImgToolsDifferentialTest {
             same("map", f);
             same("map", "--output=json", "--start-offset=1M", "--max-length=10M", f);
         }
+        // extended L2: unwritten subclusters of an allocated cluster keep their host offset in the
+        // JSON map when no backing layer answers for them
+        String ext = dir.resolve("ext.qcow2").toString();
+        qemuImg("create", "-q", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=64k", ext, "4M");
+        qemuIo(ext, "qcow2", "write -P 1 0 4k", "write -P 2 40k 4k", "write -P 3 64k 64k", "write -P 4 132k 2k",
+                "write -z 136k 4k", "write -P 5 1M 8k");
+        String extTop = dir.resolve("ext-top.qcow2").toString();
+        qemuImg("create", "-q", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=64k", "-b", ext, "-F", "qcow2",
+                extTop, "6M");
+        qemuIo(extTop, "qcow2", "write -P 6 8k 4k", "write -P 7 1032k 4k", "write -P 8 5M 4k");
+        for (String f : List.of(ext, extTop)) {
+            same("map", "--output=json", f);
+            same("map", f);
+            same("map", "--output=json", "--start-offset=6k", "--max-length=1M", f);
+        }
         String compressed = dir.resolve("c.qcow2").toString();
         qemuImg("convert", "-c", "-O", "qcow2", base, compressed);
         same("map", "--output=json", compressed);

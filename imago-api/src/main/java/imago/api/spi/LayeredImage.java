@@ -335,9 +335,13 @@ public final class LayeredImage implements Image {
                         Optional.empty());
                 case Mapping.Unallocated u -> {
                     if (backing == null || offset >= backing.size()) {
-                        // QEMU: nothing below, so the bytes read as zero, and no layer holds them
-                        yield new Extent(offset, n, 0, false, true, false, false, OptionalLong.empty(),
-                                Optional.empty());
+                        // QEMU: nothing below, so the bytes read as zero, and no layer holds them; host
+                        // space set aside for them is still shown
+                        yield u.reserved()
+                                ? new Extent(offset, n, 0, false, true, false, false, OptionalLong.of(u.hostOffset()),
+                                        Optional.of(u.storage().name()))
+                                : new Extent(offset, n, 0, false, true, false, false, OptionalLong.empty(),
+                                        Optional.empty());
                     }
                     yield backing.extent(offset, Math.min(n, backing.size() - offset)).deeper(1);
                 }

@@ -302,14 +302,16 @@ final class Qcow2Instance implements FormatInstance {
             if (next.kind() != first.kind()) {
                 break;
             }
-            if (hasHost(first.kind()) && next.host() != first.host() + (pos - offset)) {
+            if ((hasHost(first.kind()) || first.host() >= 0 || next.host() >= 0)
+                    && next.host() != first.host() + (pos - offset)) {
                 break;
             }
             pos = Math.min(next.end(), limit);
         }
         long length = pos - offset;
         return switch (first.kind()) {
-            case UNALLOCATED -> new Mapping.Unallocated(offset, length);
+            case UNALLOCATED -> first.host() >= 0 ? new Mapping.Unallocated(offset, length, dataStorage(), first.host())
+                    : new Mapping.Unallocated(offset, length);
             case ZERO_PLAIN -> Mapping.Zero.unreserved(offset, length);
             case ZERO_ALLOC -> new Mapping.Zero(offset, length, dataStorage(), first.host());
             case DATA -> new Mapping.Data(offset, length, dataStorage(), first.host());
@@ -432,8 +434,8 @@ final class Qcow2Instance implements FormatInstance {
         if (zero) {
             return new Unit(Kind.ZERO_ALLOC, host + inCluster, subEnd, entry);
         }
-        return alloc ? new Unit(Kind.DATA, host + inCluster, subEnd, entry)
-                : new Unit(Kind.UNALLOCATED, -1, subEnd, entry);
+        // an unallocated subcluster of an allocated cluster keeps its place in the cluster
+        return new Unit(alloc ? Kind.DATA : Kind.UNALLOCATED, host + inCluster, subEnd, entry);
     }
 
     private long dataFileLimit() throws ImageException {
