@@ -213,7 +213,12 @@ class QemuImgToolsDifferentialTest {
                 "1G");
         String compat = dir.resolve("v2.qcow2").toString();
         qemuImg("create", "-q", "-f", "qcow2", "-o", "compat=0.10", compat, "10M");
-        for (String f : List.of(base, top, lazy, compat)) {
+        String bitmaps = dir.resolve("bitmaps.qcow2").toString();
+        qemuImg("create", "-q", "-f", "qcow2", bitmaps, "64M");
+        qemuImg("bitmap", "--add", bitmaps, "b0");
+        qemuImg("bitmap", "--add", "-g", "128k", "--disable", bitmaps, "second");
+        qemuImg("bitmap", "--add", "-g", "1M", bitmaps, "third");
+        for (String f : List.of(base, top, lazy, compat, bitmaps)) {
             same("info", f);
             same("info", "--output=json", f);
             same("info", "--backing-chain", f);

@@ -61,6 +61,7 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
     static final long INCOMPAT_EXTL2 = 1L << 4;
     static final long INCOMPAT_KNOWN = 0x1FL;
     static final long COMPAT_LAZY_REFCOUNTS = 1L;
+    static final long AUTOCLEAR_BITMAPS = 1L;
     static final long AUTOCLEAR_DATA_FILE_RAW = 1L << 1;
 
     static final int EXT_END = 0;

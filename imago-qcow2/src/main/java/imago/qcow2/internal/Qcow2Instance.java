@@ -82,6 +82,8 @@ final class Qcow2Instance implements FormatInstance {
     private final int unitBits;
     private final boolean extendedL2;
     private final List<Qcow2Snapshot> snapshots;
+    /** The persistent bitmaps (listed, kept intact, never written). */
+    private final List<Qcow2Bitmaps.Bitmap> bitmaps;
     private final Qcow2L2Cache cache;
     private final AtomicReference<Decompressed> lastDecompressed = new AtomicReference<>();
     private final AtomicLong decompressions = new AtomicLong();
@@ -126,8 +128,10 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     private Qcow2Instance(Storage storage, Qcow2Header header, long fileSize, long size, long[] l1, long l1Offset,
-            List<Qcow2Snapshot> snapshots, int cacheTables, Qcow2Refcounts refcounts) {
+            List<Qcow2Snapshot> snapshots, List<Qcow2Bitmaps.Bitmap> bitmaps, int cacheTables,
+            Qcow2Refcounts refcounts) {
         this.refcounts = refcounts;
+        this.bitmaps = bitmaps;
         this.l1Offset = l1Offset;
         this.storage = storage;
         this.resource = storage.name();
@@ -167,6 +171,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         List<Qcow2Snapshot> snapshots = header.nbSnapshots() > 0
                 ? Qcow2Snapshot.readTable(storage, header, fileSize) : List.of();
+        List<Qcow2Bitmaps.Bitmap> bitmaps = Qcow2Bitmaps.read(storage, header, fileSize);
 
         long l1Offset = header.l1TableOffset();
         int l1Size = header.l1Size();
@@ -195,7 +200,7 @@ final class Qcow2Instance implements FormatInstance {
                 storage.sync();
             }
         }
-        return new Qcow2Instance(storage, header, fileSize, size, l1, l1Offset, snapshots,
+        return new Qcow2Instance(storage, header, fileSize, size, l1, l1Offset, snapshots, bitmaps,
                 cacheTables(context.options(), header, size, resource), refcounts);
     }
 
@@ -1224,6 +1229,9 @@ final class Qcow2Instance implements FormatInstance {
         m.put("compression-type", header.compressionType() == 1 ? "zstd" : "zlib");
         if (v3) {
             m.put("lazy-refcounts", header.lazyRefcounts());
+        }
+        if (!bitmaps.isEmpty()) {
+            m.put("bitmaps", bitmaps.stream().map(Qcow2Bitmaps.Bitmap::info).toList());
         }
         m.put("refcount-bits", 1 << header.refcountOrder());
         if (header.hasDataFile()) {
