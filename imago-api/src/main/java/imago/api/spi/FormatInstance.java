@@ -119,6 +119,27 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * Drops every allocation of this layer, so that all reads fall through to the backing file.
+     *
+     * @implSpec The default refuses.
+     * @throws IOException if it fails
+     */
+    default void makeEmpty() throws IOException {
+        throw new UnsupportedFeatureException("image", "make empty", "this format cannot empty an image");
+    }
+
+    /**
+     * Records {@code file} (or no backing file when {@code null}) with {@code format} (none when
+     * {@code null}) as this layer's backing file, durably, changing no data.
+     *
+     * @implSpec The default refuses.
+     * @throws IOException if it fails
+     */
+    default void changeBackingFile(String file, String format) throws IOException {
+        throw new UnsupportedFeatureException("image", "backing file", "this format cannot name a backing file");
+    }
+
+    /**
      * The files this layer names. The probe module opens them through the {@link OpenGate}.
      *
      * @implSpec The default names none.

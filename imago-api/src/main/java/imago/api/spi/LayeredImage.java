@@ -299,6 +299,28 @@ public final class LayeredImage implements Image {
         }
     }
 
+    @Override
+    public void makeEmpty() throws IOException {
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            layer.makeEmpty();
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public void changeBackingFile(String storedName, String format) throws IOException {
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            layer.changeBackingFile(storedName, format);
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
     // ---------------------------------------------------------------- mappings
 
     @Override

@@ -67,7 +67,8 @@ final class Qcow2Instance implements FormatInstance {
 
     private final Storage storage;
     private final String resource;
-    private final Qcow2Header header;
+    /** Replaced (under the allocation lock) only when the backing file reference changes. */
+    private volatile Qcow2Header header;
     /** The file size: grows as clusters are allocated. */
     private volatile long fileSize;
     /** The virtual size: changes only by {@link #resize}, which excludes every other request. */
@@ -740,6 +741,11 @@ final class Qcow2Instance implements FormatInstance {
      * An L2 entry changes before the refcount of the cluster it pointed at drops (on the next flush).
      */
     private long zeroClusters(long offset, long length, boolean unmap, boolean discard) throws IOException {
+        return zeroClusters(offset, length, unmap, discard, false);
+    }
+
+    private long zeroClusters(long offset, long length, boolean unmap, boolean discard, boolean full)
+            throws IOException {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
         }
@@ -753,7 +759,7 @@ final class Qcow2Instance implements FormatInstance {
         long pos = offset;
         allocLock.lock();
         try {
-            while (pos < end && zeroCluster(pos, unmap, discard)) {
+            while (pos < end && zeroCluster(pos, unmap, discard, full)) {
                 pos += clusterSize;
             }
         } finally {
@@ -763,7 +769,16 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     private boolean zeroCluster(long pos, boolean unmap, boolean discard) throws IOException {
-        boolean backing = header.backingFile().filter(n -> !n.isEmpty()).isPresent();
+        return zeroCluster(pos, unmap, discard, false);
+    }
+
+    /**
+     * One cluster of {@link #zeroClusters}; {@code full} (with {@code discard}) leaves the cluster
+     * unallocated whatever the version and backing file, so that reads fall through to the backing file
+     * (QEMU's full discard, as used to empty an image after a commit).
+     */
+    private boolean zeroCluster(long pos, boolean unmap, boolean discard, boolean full) throws IOException {
+        boolean backing = !full && header.backingFile().filter(n -> !n.isEmpty()).isPresent();
         boolean v3 = header.version() >= 3;
         Unit u = unit(pos);
         long cluster = pos >>> clusterBits;
@@ -784,7 +799,10 @@ final class Qcow2Instance implements FormatInstance {
                 replacedCompressed = cache.get(l2Offset, this::loadL2)[index];
             }
             case ZERO_PLAIN -> {
-                return true;
+                if (!full || l2Offset == 0) {
+                    return true;
+                }
+                newEntry = 0;
             }
             case UNALLOCATED -> {
                 if (!backing || discard && !v3) {
@@ -1064,6 +1082,65 @@ final class Qcow2Instance implements FormatInstance {
             } else if (p.allocated() >= 0) {
                 refcounts.free(p.allocated());
             }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    /**
+     * {@inheritDoc} Every cluster of the active image becomes unallocated (QEMU's full discard); tables
+     * without an L2 table are skipped, so the work follows what is allocated, not the virtual size.
+     */
+    @Override
+    public void makeEmpty() throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, 0, "the qcow2 image is opened read-only");
+        }
+        long span = 1L << (clusterBits + l2Bits);
+        for (int i = 0; i < l1.length && (long) i * span < size; i++) {
+            if ((l1[i] & OFFSET_MASK) == 0) {
+                continue;
+            }
+            long pos = i * span;
+            long end = Math.min(pos + span, size);
+            while (pos < end) {
+                long handled = zeroClusters(pos, end - pos, true, true, true);
+                if (handled == 0) {
+                    throw new ImageException(resource, pos, "cannot unmap the cluster at guest offset " + pos
+                            + ": no room to copy its shared L2 table", null);
+                }
+                pos += handled;
+            }
+        }
+        flush();
+    }
+
+    /**
+     * {@inheritDoc} Cluster 0 is rewritten in one write, as QEMU rewrites it, and synced; the new
+     * reference takes effect for this instance at once (copy-on-write and zeroing consult it).
+     */
+    @Override
+    public void changeBackingFile(String file, String format) throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, 0, "the qcow2 image is opened read-only");
+        }
+        if (format != null && file == null) {
+            throw new IllegalArgumentException("a backing format needs a backing file");
+        }
+        if (file != null && header.hasDataFile() && header.dataFileRaw()) {
+            throw new UnsupportedFeatureException(resource, "qcow2 backing file with data_file_raw",
+                    "an image whose external data file is raw cannot have a backing file");
+        }
+        allocLock.lock();
+        try {
+            ByteBuffer cluster0 = ByteBuffer.allocate(clusterSize);
+            storage.read(cluster0, 0);
+            byte[] updated = header.withBacking(cluster0.array(), resource, file, format);
+            Qcow2Header parsed = Qcow2Header.parse(ByteBuffer.wrap(updated), resource, storage.size());
+            storage.write(ByteBuffer.wrap(updated), 0);
+            storage.flush();
+            storage.sync();
+            header = parsed;
         } finally {
             allocLock.unlock();
         }
