@@ -26,6 +26,7 @@ import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.zip.DataFormatException;
@@ -112,6 +113,14 @@ final class Qcow2Instance implements FormatInstance {
      * their refcounts drop on the next flush, after a sync (guarded by allocLock).
      */
     private final List<Long> pendingDecrefs = new ArrayList<>();
+    /**
+     * L2 tables changed in memory and not written yet, by host offset (changed under allocLock); the
+     * loader serves them, so that evicting one from the cache loses nothing. Written by
+     * {@link #writeBack} after the refcounts and the data they point at are on stable media.
+     */
+    private final ConcurrentHashMap<Long, long[]> dirtyL2 = new ConcurrentHashMap<>();
+    /** At most this many dirty L2 tables wait in memory (32 MiB worth, at least one). */
+    private final int maxDirtyL2;
 
     /**
      * An allocating write whose L2 entry is written only once its data is.
@@ -122,10 +131,14 @@ final class Qcow2Instance implements FormatInstance {
      * @param entry the new L2 entry
      * @param allocated the newly allocated host cluster, or -1 if the cluster was already ours
      * @param replaced the L2 entry the new one replaces (its clusters lose a reference on commit), or 0
-     * @param copied whether part of the cluster was copied (from below, zeroes or a compressed cluster)
+     * @param count how many consecutive clusters (entries, host clusters) the write allocated; more than one
+     *        only for clusters that held nothing (replaced is then 0 for all)
      */
     private record Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced,
-            boolean copied) {
+            int count) {
+        Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced) {
+            this(mapping, l2Offset, index, entry, allocated, replaced, 1);
+        }
     }
 
     private Qcow2Instance(Storage storage, Qcow2Header header, long fileSize, long size, long[] l1, long l1Offset,
@@ -147,6 +160,7 @@ final class Qcow2Instance implements FormatInstance {
         this.unitBits = extendedL2 ? clusterBits - 5 : clusterBits;
         this.snapshots = List.copyOf(snapshots);
         this.cache = new Qcow2L2Cache(cacheTables);
+        this.maxDirtyL2 = Math.max(1, (32 << 20) / clusterSize);
     }
 
     /**
@@ -455,6 +469,10 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     private long[] loadL2(long l2Offset) throws IOException {
+        long[] dirty = dirtyL2.get(l2Offset);
+        if (dirty != null) {
+            return dirty;
+        }
         int words = clusterSize / 8;
         long[] table = new long[words];
         ByteBuffer buf = ByteBuffer.allocate(clusterSize).order(ByteOrder.BIG_ENDIAN);
@@ -662,7 +680,7 @@ final class Qcow2Instance implements FormatInstance {
                 long host = entry & OFFSET_MASK;
                 copyOnWrite(host, clusterStart, inCluster, n, BackingReader.ZEROES);
                 Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
-                pending = new Pending(d, l2Offset, index, host | COPIED, -1, 0, n < clusterSize);
+                pending = new Pending(d, l2Offset, index, host | COPIED, -1, 0);
                 keepLock = true;
                 return d;
             }
@@ -677,6 +695,13 @@ final class Qcow2Instance implements FormatInstance {
                         l2Offset = allocateL2(l1Index);
                     } else if (sharedL2) {
                         l2Offset = copyL2(l1Index, l2Offset);
+                    }
+                    int run = emptyRun(l2Offset, cluster, entry, inCluster + length);
+                    long first = run > 1 ? refcounts.allocateExistingRun(run) : -1;
+                    if (first >= 0) {
+                        Mapping.Data d = allocateRun(offset, length, l2Offset, index, first, run, u.kind(), below);
+                        keepLock = true;
+                        return d;
                     }
                     long c = refcounts.allocate();
                     long host = c << clusterBits;
@@ -698,7 +723,7 @@ final class Qcow2Instance implements FormatInstance {
                         throw e;
                     }
                     Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
-                    pending = new Pending(d, l2Offset, index, host | COPIED, c, entry, n < clusterSize);
+                    pending = new Pending(d, l2Offset, index, host | COPIED, c, entry);
                     keepLock = true;
                     return d;
                 }
@@ -709,6 +734,73 @@ final class Qcow2Instance implements FormatInstance {
                 allocLock.unlock();
             }
         }
+    }
+
+    /** Clusters written at most by one allocating request: 8 MiB, one L2 table at most. */
+    private int maxRun() {
+        return Math.max(1, (8 << 20) >>> clusterBits);
+    }
+
+    /**
+     * How many clusters from guest cluster {@code cluster} on hold nothing (unallocated, or zero without host
+     * space) and are touched by a write of {@code span} bytes from the start of the first cluster, within
+     * one L2 table; 1 if the first does not qualify.
+     */
+    private int emptyRun(long l2Offset, long cluster, long entry, long span) throws IOException {
+        if ((entry & ~ZERO_FLAG) != 0 || extendedL2) {
+            return 1;
+        }
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long touched = Qcow2Checks.divCeil(span, clusterSize);
+        int limit = (int) Math.min(Math.min(touched, maxRun()), (1L << l2Bits) - index);
+        limit = (int) Math.min(limit, Qcow2Checks.divCeil(size, clusterSize) - cluster);
+        long[] table = cache.get(l2Offset, this::loadL2);
+        int n = 1;
+        while (n < limit && (table[index + n] & ~ZERO_FLAG) == 0) {
+            n++;
+        }
+        return n;
+    }
+
+    /**
+     * Uses the {@code count} contiguous host clusters from {@code first} for the write at {@code offset},
+     * whose clusters hold nothing: only the head of the first and the tail of the last cluster are filled from
+     * {@code below} (or zeroes, for zero clusters), and one mapping covers the whole run, so that the
+     * data goes to the host in one write. Under allocLock, which stays held until completeWrite.
+     */
+    private Mapping.Data allocateRun(long offset, long length, long l2Offset, int index, long first, int count,
+            Kind kind, BackingReader below) throws IOException {
+        long clusterStart = offset & ~(long) (clusterSize - 1);
+        int inCluster = (int) (offset - clusterStart);
+        long host = first << clusterBits;
+        long runBytes = (long) count << clusterBits;
+        long n = Math.min(length, runBytes - inCluster);
+        growFile(host + runBytes);
+        long[] table = cache.get(l2Offset, this::loadL2);
+        try {
+            if (inCluster > 0) {
+                copyPart(host, clusterStart, 0, inCluster, sourceFor(kind, below));
+            }
+            long end = inCluster + n;
+            if (end < runBytes) {
+                long lastStart = clusterStart + runBytes - clusterSize;
+                int from = (int) (end - (runBytes - clusterSize));
+                Kind lastKind = (table[index + count - 1] & ZERO_FLAG) != 0 ? Kind.ZERO_PLAIN : Kind.UNALLOCATED;
+                copyPart(host + runBytes - clusterSize, lastStart, from, clusterSize, sourceFor(lastKind, below));
+            }
+        } catch (IOException | RuntimeException e) {
+            for (int k = 0; k < count; k++) {
+                refcounts.free(first + k);
+            }
+            throw e;
+        }
+        Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
+        pending = new Pending(d, l2Offset, index, host | COPIED, first, 0, count);
+        return d;
+    }
+
+    private static BackingReader sourceFor(Kind kind, BackingReader below) {
+        return kind == Kind.ZERO_PLAIN ? BackingReader.ZEROES : below;
     }
 
     @Override
@@ -857,9 +949,7 @@ final class Qcow2Instance implements FormatInstance {
             }
             l2Offset = copyL2(l1Index, l2Offset);
         }
-        ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
-        storage.write(e, l2Offset + index * 8L);
-        cache.get(l2Offset, this::loadL2)[index] = newEntry;
+        setL2Entry(l2Offset, index, newEntry);
         if (freeHost >= 0) {
             pendingDecrefs.add(freeHost >>> clusterBits);
         }
@@ -975,6 +1065,7 @@ final class Qcow2Instance implements FormatInstance {
             b.asLongBuffer().put(table);
             storage.write(b, l2);
             growFile(l2 + clusterSize);
+            refcounts.writeDirty();
             storage.sync();
             ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
             storage.write(e, l1Offset + l1Index * 8L);
@@ -1018,7 +1109,8 @@ final class Qcow2Instance implements FormatInstance {
         try {
             storage.write(ByteBuffer.allocate(clusterSize), l2);
             growFile(l2 + clusterSize);
-            // the empty table must be on stable media before the L1 entry can point at it
+            // the empty table and its refcount must be on stable media before the L1 entry can point at it
+            refcounts.writeDirty();
             storage.sync();
             ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
             storage.write(e, l1Offset + l1Index * 8L);
@@ -1069,18 +1161,17 @@ final class Qcow2Instance implements FormatInstance {
         pending = null;
         try {
             if (failure == null) {
-                if (p.copied()) {
-                    // bytes the guest did not write (copied from below) must not be lost by a power failure
-                    // once the L2 entry points at the new cluster, as qemu orders them (perform_cow)
-                    storage.sync();
+                // the data is written: now the L2 entry may point at it (in memory; on disk only after the
+                // data, copied parts included, and the refcount are on stable media, as QEMU's perform_cow
+                // and cache dependencies order them)
+                for (int k = 0; k < p.count(); k++) {
+                    setL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits));
                 }
-                // the data is written: now the L2 entry may point at it
-                ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, p.entry());
-                storage.write(e, p.l2Offset() + p.index() * 8L);
-                cache.get(p.l2Offset(), this::loadL2)[p.index()] = p.entry();
                 dropReference(p.replaced());
             } else if (p.allocated() >= 0) {
-                refcounts.free(p.allocated());
+                for (int k = 0; k < p.count(); k++) {
+                    refcounts.free(p.allocated() + k);
+                }
             }
         } finally {
             allocLock.unlock();
@@ -1146,11 +1237,41 @@ final class Qcow2Instance implements FormatInstance {
         }
     }
 
+    /** Changes one L2 entry in memory; the table is written by {@link #writeBack}. Under allocLock. */
+    private void setL2Entry(long l2Offset, int index, long entry) throws IOException {
+        long[] table = cache.get(l2Offset, this::loadL2);
+        table[index] = entry;
+        dirtyL2.put(l2Offset, table);
+        if (dirtyL2.size() > maxDirtyL2) {
+            writeBack();
+        }
+    }
+
+    /**
+     * Writes the cached metadata in dependency order: refcount blocks, then (after a sync that also
+     * covers the data written into new clusters) the dirty L2 tables. Under allocLock.
+     */
+    private void writeBack() throws IOException {
+        refcounts.writeDirty();
+        if (dirtyL2.isEmpty()) {
+            return;
+        }
+        storage.sync();
+        ByteBuffer b = ByteBuffer.allocate(clusterSize).order(ByteOrder.BIG_ENDIAN);
+        for (var it = dirtyL2.entrySet().iterator(); it.hasNext(); ) {
+            var e = it.next();
+            b.clear().asLongBuffer().put(e.getValue());
+            storage.write(b, e.getKey());
+            it.remove();
+        }
+    }
+
     @Override
     public void flush() throws IOException {
         if (refcounts != null) {
             allocLock.lock();
             try {
+                writeBack();
                 pendingDecrefs.addAll(refcounts.takeRetired());
                 if (!pendingDecrefs.isEmpty()) {
                     inPlace.writeLock().lock();
@@ -1170,8 +1291,9 @@ final class Qcow2Instance implements FormatInstance {
                         inPlace.writeLock().unlock();
                     }
                 }
-                // metadata is written through in dependency order; give back the unused reservation
+                // give back the unused reservation
                 refcounts.release();
+                refcounts.writeDirty();
             } finally {
                 allocLock.unlock();
             }

@@ -11,19 +11,23 @@
  * first refcount block.
  *
  * <h2>Write ordering</h2>
- * Metadata is written through, never cached dirty. Clusters are reserved in batches
- * ({@link imago.qcow2.internal.Qcow2Refcounts}): refcount 1 written and synced before any table points
- * at them; unused reservations are given back on flush. A new refcount block is synced before its
- * refcount table entry, a new L2 table before its L1 entry; a grown refcount table (copy and switch:
- * new block and table at the first uncovered cluster) before the header points at it. An allocating write's L2 entry is written
- * only after its data ({@code completeWrite}), and rolled back (cluster returned) if the data write
- * fails; a write that copied part of the cluster syncs first (as QEMU's perform_cow), so that a power
- * loss cannot lose bytes the guest never wrote. One allocation lock is held from
- * {@code ensureDataMapping} to {@code completeWrite}. An L2 or L1 entry that drops a reference (zeroing,
- * discard, rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) is
- * written first; the refcount drops on the next flush, after a sync, while in-place writes are excluded.
- * Reserved clusters past the end of the file are covered by growing the file before the sync, since a
- * reference past the end of the file is an error for qemu-img check.
+ * Refcount blocks and L2 tables are cached write-back, as QEMU caches them, and written in dependency
+ * order: refcount blocks first, then a sync (which also makes the data written into new clusters,
+ * copied parts included, durable), then the changed L2 tables; that happens on flush and whenever more
+ * than 32 MiB of L2 tables are dirty. A refcount block may be written earlier (evicted) at any time:
+ * an increment on disk before its reference can only leak. A new L2 table (zeroed or copied from a
+ * table shared with a snapshot) is written and synced with the refcounts before its L1 entry; a new
+ * refcount block is synced before its refcount table entry; a grown refcount table (copy and switch:
+ * new block and table at the first uncovered cluster) before the header points at it. An allocating
+ * write's L2 entry is set only after its data is written ({@code completeWrite}), and rolled back
+ * (clusters returned) if the data write fails; a write over several clusters that held nothing takes a
+ * contiguous run of host clusters and goes to the host in one write. One allocation lock is held from
+ * {@code ensureDataMapping} to {@code completeWrite}. An entry that drops a reference (zeroing, discard,
+ * rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) changes
+ * first; the refcount drops on the next flush, after the tables are written and synced, while in-place
+ * writes are excluded. Reserved clusters past the end of the file are covered by growing the file,
+ * since a reference past the end of the file is an error for qemu-img check. When a flush fails, writes
+ * since the last successful flush may be lost; the image stays consistent.
  *
  * <h2>Layout</h2>
  * All integers are big-endian.

@@ -317,6 +317,11 @@ class Qcow2FaultTest {
                         }
                     }
                 }
+                if (s.crashed != null && flushedAtCrash == null) {
+                    // the power went out in the flush that closing makes: nothing since the last flush is owed
+                    flushedAtCrash = flushed;
+                    touchedAtCrash = touched;
+                }
                 if (s.crashed == null) {
                     total = s.writes;
                     switchAt = s.tableSwitchAt;
@@ -370,6 +375,7 @@ class Qcow2FaultTest {
         new Qcow2FormatDriver().create(s, b.build());
         byte[] model = new byte[SIZE];
         boolean failed;
+        boolean closeFailed = false;
         Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)), s)
                 .writable(true).build();
         try {
@@ -383,6 +389,7 @@ class Qcow2FaultTest {
                     throw e;
                 }
                 failed = true;
+                closeFailed = true;
             }
         }
         Path file = dir.resolve("fault.qcow2");
@@ -392,6 +399,11 @@ class Qcow2FaultTest {
         assertTrue(check.status() == 0 || check.status() == 3 && anyFailure,
                 () -> "fail at write " + failAt + ": qemu-img check status " + check.status() + "\n" + check.out()
                         + check.err());
+        if (closeFailed) {
+            // metadata is cached write-back: when the final flush fails, writes since the last successful
+            // flush may be lost (never the image's consistency, checked above)
+            return true;
+        }
         Files.write(dir.resolve("fault.raw"), model);
         Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", file, "fault.raw");
         assertTrue(cmp.status() == 0, () -> "fail at write " + failAt + ": " + cmp.out() + cmp.err());
