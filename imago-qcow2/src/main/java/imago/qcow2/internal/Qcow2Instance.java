@@ -207,10 +207,11 @@ final class Qcow2Instance implements FormatInstance {
         Qcow2Refcounts refcounts = null;
         if (context.writable()) {
             refcounts = Qcow2Refcounts.open(storage, header, fileSize);
-            if (header.version() >= 3 && header.autoclearFeatures() != 0) {
-                // imago maintains no autoclear feature: clear them before the first write (images with a bitmaps
-                // extension were refused above, so no bitmap is lost here)
-                storage.write(ByteBuffer.allocate(8), 88);
+            long kept = header.autoclearFeatures() & Qcow2Header.AUTOCLEAR_DATA_FILE_RAW;
+            if (header.version() >= 3 && header.autoclearFeatures() != kept) {
+                // imago maintains no other autoclear feature (it keeps a raw data file raw): clear them before the
+                // first write (images with a bitmaps extension were refused above, so no bitmap is lost here)
+                storage.write(ByteBuffer.allocate(8).putLong(0, kept), 88);
                 storage.flush();
                 storage.sync();
             }
@@ -232,10 +233,6 @@ final class Qcow2Instance implements FormatInstance {
         if (header.extendedL2()) {
             throw new UnsupportedFeatureException(resource, "qcow2 extended L2 writing",
                     "writing qcow2 images with extended L2 entries is not supported yet; open read-only");
-        }
-        if (header.hasDataFile()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 external data file writing",
-                    "writing qcow2 images with an external data file is not supported yet; open read-only");
         }
         if (header.extensions().stream().anyMatch(e -> e.type() == Qcow2Header.EXT_BITMAPS)) {
             // clearing the autoclear bit (as a writer without bitmap support may) would silently invalidate the
@@ -458,6 +455,18 @@ final class Qcow2Instance implements FormatInstance {
         return new Unit(alloc ? Kind.DATA : Kind.UNALLOCATED, host + inCluster, subEnd, entry);
     }
 
+    /**
+     * Makes an external data file read zero where a cluster became a zero cluster: a raw data file must
+     * show the guest's bytes (QEMU zeroes it too); otherwise the space is only given back.
+     */
+    private void clearDataFile(long host) throws IOException {
+        if (header.dataFileRaw()) {
+            dataStorage().writeZeroes(host, clusterSize, true);
+        } else {
+            dataStorage().discard(host, clusterSize);
+        }
+    }
+
     private long dataFileLimit() throws ImageException {
         dataStorage();
         return dataFileSize;
@@ -669,17 +678,19 @@ final class Qcow2Instance implements FormatInstance {
             if (sharedL2 && (entry & COPIED) != 0) {
                 throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
             }
-            boolean own = !sharedL2 && (entry & COPIED) != 0;
+            // a data file cluster is the image's own even without COPIED (it is not refcounted)
+            boolean own = !sharedL2 && ((entry & COPIED) != 0 || header.hasDataFile() && u.kind() != Kind.UNALLOCATED
+                    && u.kind() != Kind.ZERO_PLAIN);
             if (u.kind() == Kind.DATA && own) {
                 // refcount 1: write in place
-                Mapping.Data d = new Mapping.Data(offset, n, storage, (entry & OFFSET_MASK) + inCluster);
+                Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), (entry & OFFSET_MASK) + inCluster);
                 inPlace.readLock().lock();
                 return d;
             }
             if (u.kind() == Kind.ZERO_ALLOC && own) {
                 long host = entry & OFFSET_MASK;
                 copyOnWrite(host, clusterStart, inCluster, n, BackingReader.ZEROES);
-                Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
+                Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
                 pending = new Pending(d, l2Offset, index, host | COPIED, -1, 0);
                 keepLock = true;
                 return d;
@@ -697,9 +708,17 @@ final class Qcow2Instance implements FormatInstance {
                         l2Offset = copyL2(l1Index, l2Offset);
                     }
                     int run = emptyRun(l2Offset, cluster, entry, inCluster + length);
+                    if (header.hasDataFile()) {
+                        // an external data file holds each cluster at its guest offset, not refcounted
+                        Mapping.Data d = allocateRun(offset, length, l2Offset, index, cluster, false, run, u.kind(),
+                                below);
+                        keepLock = true;
+                        return d;
+                    }
                     long first = run > 1 ? refcounts.allocateExistingRun(run) : -1;
                     if (first >= 0) {
-                        Mapping.Data d = allocateRun(offset, length, l2Offset, index, first, run, u.kind(), below);
+                        Mapping.Data d = allocateRun(offset, length, l2Offset, index, first, true, run, u.kind(),
+                                below);
                         keepLock = true;
                         return d;
                     }
@@ -763,19 +782,22 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     /**
-     * Uses the {@code count} contiguous host clusters from {@code first} for the write at {@code offset},
-     * whose clusters hold nothing: only the head of the first and the tail of the last cluster are filled from
+     * Uses the {@code count} contiguous host clusters from {@code first} (allocated from the refcounts when
+     * {@code refcounted}; else the external data file's clusters at their guest offset) for the write at
+     * {@code offset}, whose clusters hold nothing: only the head of the first and the tail of the last cluster are filled from
      * {@code below} (or zeroes, for zero clusters), and one mapping covers the whole run, so that the
      * data goes to the host in one write. Under allocLock, which stays held until completeWrite.
      */
-    private Mapping.Data allocateRun(long offset, long length, long l2Offset, int index, long first, int count,
-            Kind kind, BackingReader below) throws IOException {
+    private Mapping.Data allocateRun(long offset, long length, long l2Offset, int index, long first,
+            boolean refcounted, int count, Kind kind, BackingReader below) throws IOException {
         long clusterStart = offset & ~(long) (clusterSize - 1);
         int inCluster = (int) (offset - clusterStart);
         long host = first << clusterBits;
         long runBytes = (long) count << clusterBits;
         long n = Math.min(length, runBytes - inCluster);
-        growFile(host + runBytes);
+        if (refcounted) {
+            growFile(host + runBytes);
+        }
         long[] table = cache.get(l2Offset, this::loadL2);
         try {
             if (inCluster > 0) {
@@ -789,13 +811,13 @@ final class Qcow2Instance implements FormatInstance {
                 copyPart(host + runBytes - clusterSize, lastStart, from, clusterSize, sourceFor(lastKind, below));
             }
         } catch (IOException | RuntimeException e) {
-            for (int k = 0; k < count; k++) {
+            for (int k = 0; refcounted && k < count; k++) {
                 refcounts.free(first + k);
             }
             throw e;
         }
-        Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
-        pending = new Pending(d, l2Offset, index, host | COPIED, first, 0, count);
+        Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
+        pending = new Pending(d, l2Offset, index, host | COPIED, refcounted ? first : -1, 0, count);
         return d;
     }
 
@@ -918,7 +940,7 @@ final class Qcow2Instance implements FormatInstance {
                 if (sharedL2 && (entry & COPIED) != 0) {
                     throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
                 }
-                if ((entry & COPIED) == 0) {
+                if ((entry & COPIED) == 0 && !header.hasDataFile()) {
                     // shared with a snapshot: the active image lets go of it
                     if (!v3 && backing) {
                         return discard;
@@ -933,6 +955,13 @@ final class Qcow2Instance implements FormatInstance {
                         return true;
                     }
                     newEntry = host | COPIED | ZERO_FLAG;
+                    if (header.hasDataFile() && header.dataFileRaw()) {
+                        clearDataFile(host);
+                    }
+                } else if (header.hasDataFile()) {
+                    // QEMU leaves a plain zero cluster; the data file's cluster is not refcounted
+                    newEntry = full ? 0 : ZERO_FLAG;
+                    clearDataFile(host);
                 } else {
                     if (!v3 && backing) {
                         return discard;
@@ -984,6 +1013,10 @@ final class Qcow2Instance implements FormatInstance {
             if (newSize < oldSize) {
                 throw new UnsupportedFeatureException(resource, "qcow2 shrinking", "shrinking qcow2 images is not "
                         + "supported yet");
+            }
+            if (header.hasDataFile()) {
+                throw new UnsupportedFeatureException(resource, "qcow2 resize with data file", "resizing qcow2 images "
+                        + "with an external data file is not supported yet");
             }
             if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
                 throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 image "
@@ -1146,7 +1179,7 @@ final class Qcow2Instance implements FormatInstance {
         if (readable > 0) {
             source.read(buf.limit((int) readable), clusterStart + from);
         }
-        storage.write(buf.clear(), host + from);
+        dataStorage().write(buf.clear(), host + from);
     }
 
     @Override
