@@ -218,6 +218,8 @@ class Qcow2FaultTest {
         Path snapRaw = dir.resolve("crash-snap.raw");
         Qemu.ok(dir, "qemu-img", "convert", "-O", "raw", snap, snapRaw);
         byte[] snapContent = Files.readAllBytes(snapRaw);
+        int crashPoints = 0;
+        int crashedFiles = 0;
         for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=2",
                 "cluster_size=4096,backed", "snapshot", "cluster_size=512,refcount_bits=64,grow"}) {
             boolean backed = options.endsWith(",backed");
@@ -331,6 +333,8 @@ class Qcow2FaultTest {
                     continue;
                 }
                 int at = crashAt;
+                crashPoints++;
+                crashedFiles += s.variants.size();
                 for (byte[] variant : s.variants) {
                     Path file = dir.resolve("crash.qcow2");
                     Files.write(file, variant);
@@ -363,6 +367,9 @@ class Qcow2FaultTest {
             }
             assertTrue(runs > (grow ? 15 : 40), "only " + runs + " runs");
         }
+        // every crashed file passed qemu-img check (leaks allowed) and kept every flushed byte
+        System.out.println("Qcow2FaultTest: " + crashPoints + " crash points, " + crashedFiles
+                + " crashed files checked, 0 corruptions");
     }
 
     static final int SIZE = 512 << 10;
