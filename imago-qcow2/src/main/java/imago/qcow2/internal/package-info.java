@@ -34,8 +34,10 @@
  * their references; COPIED flags are then set where a refcount returned to 1. Applying: the references only the
  * snapshot holds are added and the new active L1 table (in place, or new clusters when it must grow) written and
  * synced, then the header's size, l1_size and l1_table_offset (one write) synced, before the references only the
- * old active table held drop. A crash in between can only leak clusters or leave COPIED flags clear, never
- * leave a reference without its refcount. Freed clusters are discarded and forgotten by the L2 cache.
+ * old active table held drop. A refcount and the COPIED flag of the entry it counts cannot change at once, so a
+ * crash in between can leak clusters or leave COPIED flags that disagree with refcounts (qemu-img check -r all
+ * repairs both, as after a crash of qemu), but never a reference without its refcount nor a COPIED flag on a
+ * cluster a snapshot in the table shares. Freed clusters are discarded and forgotten by the L2 cache.
  *
  * <h2>Layout</h2>
  * All integers are big-endian.
