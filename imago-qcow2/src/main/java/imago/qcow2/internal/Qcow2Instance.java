@@ -1302,7 +1302,14 @@ final class Qcow2Instance implements FormatInstance {
             growFile(l1Off + (long) l1Clusters * clusterSize);
         }
         entries.add(snapshotEntry(l1Off, active.length, nextSnapshotId(list), name, now, size));
-        long newTable = allocateTable(entries);
+        long newTable;
+        try {
+            newTable = allocateTable(entries);
+        } catch (IOException | RuntimeException e) {
+            // nothing points at the new L1 copy yet: give its clusters back
+            freeClusters(refcounts.adjust(tableClusters(l1Off, active.length * 8L), -1));
+            throw e;
+        }
         // each path from the active L1 gains the snapshot's reference; nothing the active image reaches is its own
         // alone any more, so no COPIED flag stays (as qemu's qcow2_update_snapshot_refcount with addend 1)
         refcounts.adjust(refs, 1);
