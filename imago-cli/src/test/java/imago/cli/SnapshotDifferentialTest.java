@@ -138,6 +138,10 @@ class SnapshotDifferentialTest {
         assertEquals(0, same(f, "-d", "s2"));
         sameImages(f);
         assertEquals(0, same(f, "-c", ""));
+        // qemu-img keeps the first 255 bytes of a name
+        assertEquals(0, same(f, "-c", "n".repeat(300)));
+        sameImages(f);
+        assertEquals(0, same(f, "-d", "n".repeat(255)));
         sameImages(f);
     }
 

@@ -168,6 +168,13 @@ class Qcow2SnapshotTest {
             assertEquals(List.copyOf(s.snapshots.keySet()), image.info().snapshots().stream().map(SnapshotInfo::name)
                     .toList());
         }
+        for (Map.Entry<String, byte[]> e : s.snapshots.entrySet()) {
+            try (Image image = Imago.opener().path(s.img).format("qcow2").snapshot(e.getKey()).open()) {
+                ByteBuffer all = ByteBuffer.allocate(e.getValue().length);
+                image.read(all, 0);
+                assertArrayEquals(e.getValue(), all.array(), "imago reads snapshot " + e.getKey());
+            }
+        }
     }
 
     static byte[] qemuRead(Path img, String snapshot) throws IOException {
