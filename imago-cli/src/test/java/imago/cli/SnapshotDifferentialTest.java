@@ -158,6 +158,13 @@ class SnapshotDifferentialTest {
     }
 
     @Test
+    void imagesWithAnExternalDataFileHaveNoSnapshots() {
+        String f = image("df.qcow2", "qcow2", "data_file=df.data", "write -P 1 0 64k");
+        assertEquals(1, same(f, "-c", "s"));
+        assertEquals(0, same(f, "-l"));
+    }
+
+    @Test
     void rawHasNoSnapshots() {
         String f = image("r.img", "raw", "");
         assertEquals(1, same(f, "-c", "x"));

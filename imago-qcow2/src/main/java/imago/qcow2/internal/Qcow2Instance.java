@@ -1499,6 +1499,11 @@ final class Qcow2Instance implements FormatInstance {
     public SnapshotInfo createSnapshot(String name) throws IOException {
         Objects.requireNonNull(name, "name");
         requireWritable();
+        if (header.hasDataFile()) {
+            // QEMU refuses too: the data file's clusters are not refcounted, so they cannot be shared
+            throw new UnsupportedFeatureException(resource, "qcow2 snapshots with an external data file",
+                    "internal snapshots of images with an external data file are not supported");
+        }
         byte[] nameBytes = name.getBytes(StandardCharsets.UTF_8);
         if (nameBytes.length > 0xFFFF) {
             throw new IllegalArgumentException(resource + ": a snapshot name is at most 65535 bytes long (UTF-8), got "
