@@ -159,7 +159,12 @@ class SnapshotDifferentialTest {
 
     @Test
     void imagesWithAnExternalDataFileHaveNoSnapshots() {
-        String f = image("df.qcow2", "qcow2", "data_file=df.data", "write -P 1 0 64k");
+        String f = "df.qcow2";
+        for (Path d : List.of(theirs, ours)) {
+            Qemu.ok(d, Qemu.img(), "create", "-q", "-f", "qcow2", "-o", "data_file=" + d.resolve("df.data"),
+                    d.resolve(f), "4M");
+        }
+        bothWrite(f, "write -P 1 0 64k");
         assertEquals(1, same(f, "-c", "s"));
         assertEquals(0, same(f, "-l"));
     }
