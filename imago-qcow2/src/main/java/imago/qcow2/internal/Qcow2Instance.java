@@ -2,6 +2,7 @@ package imago.qcow2.internal;
 
 import static imago.qcow2.internal.Qcow2Checks.MAX_HOST_OFFSET;
 
+import imago.api.CheckReport;
 import imago.api.CorruptImageException;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
@@ -9,6 +10,7 @@ import imago.api.Mapping;
 import imago.api.NoSuchSnapshotException;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.Repair;
 import imago.api.SnapshotInfo;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
@@ -71,7 +73,7 @@ final class Qcow2Instance implements FormatInstance {
 
     private final Storage storage;
     private final String resource;
-    /** Replaced (under the allocation lock) only when the backing file reference changes. */
+    /** Replaced (under the allocation lock) when a repair or a change of the backing file rewrites it. */
     private volatile Qcow2Header header;
     /** The file size: grows as clusters are allocated. */
     private volatile long fileSize;
@@ -100,7 +102,7 @@ final class Qcow2Instance implements FormatInstance {
     private volatile Storage dataFile;
     private volatile long dataFileSize;
     /** Refcounts and allocator of a writable image; null when read-only. */
-    private final Qcow2Refcounts refcounts;
+    private volatile Qcow2Refcounts refcounts;
     /**
      * Guards every metadata change. An allocating write holds it from {@link #ensureDataMapping} to
      * {@link #completeWrite}, so that no other write sees or allocates the same cluster meanwhile.
@@ -187,13 +189,22 @@ final class Qcow2Instance implements FormatInstance {
         int cs = Qcow2Header.clusterSizeOf(head.flip(), resource);
         ByteBuffer cluster0 = ByteBuffer.allocate(cs);
         storage.read(cluster0, 0);
-        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, fileSize);
-        if (context.writable()) {
+        boolean forCheck = context.forCheck();
+        // opened for checking, tables past the end of the file are the check's to report (as QEMU opens them)
+        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, forCheck ? Long.MAX_VALUE : fileSize);
+        if (context.writable() && !forCheck) {
             refuseWritable(header, context, resource);
+            if (header.dirty()) {
+                // lazy refcounts were in use and the image was not closed cleanly: its refcounts cannot be trusted
+                // until they are rebuilt from the tables (as QEMU repairs a dirty image on a read/write open)
+                header = repairDirty(storage, resource);
+                fileSize = storage.size();
+            }
         }
         List<Qcow2Snapshot> snapshots = header.nbSnapshots() > 0
-                ? Qcow2Snapshot.readTable(storage, header, fileSize) : List.of();
-        List<Qcow2Bitmaps.Bitmap> bitmaps = Qcow2Bitmaps.read(storage, header, fileSize);
+                ? Qcow2Snapshot.readTable(storage, header, fileSize, forCheck) : List.of();
+        // opened for checking, a damaged bitmap directory is the check's to report
+        List<Qcow2Bitmaps.Bitmap> bitmaps = forCheck ? List.of() : Qcow2Bitmaps.read(storage, header, fileSize);
 
         long l1Offset = header.l1TableOffset();
         int l1Size = header.l1Size();
@@ -212,7 +223,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         long[] l1 = readTable(storage, l1Offset, l1Size);
         Qcow2Refcounts refcounts = null;
-        if (context.writable()) {
+        if (context.writable() && !forCheck) {
             refcounts = Qcow2Refcounts.open(storage, header, fileSize);
             long kept = header.autoclearFeatures() & Qcow2Header.AUTOCLEAR_DATA_FILE_RAW;
             if (header.version() >= 3 && header.autoclearFeatures() != kept) {
@@ -232,11 +243,6 @@ final class Qcow2Instance implements FormatInstance {
         if (header.corrupt()) {
             throw new CorruptImageException(resource, 72, "qcow2: Image is corrupt; cannot be opened read/write");
         }
-        if (header.dirty()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 dirty image repair",
-                    "the image is dirty (lazy refcounts) and needs a refcount repair (qemu-img check -r all) "
-                    + "before imago can open it read/write");
-        }
         if (header.extendedL2()) {
             throw new UnsupportedFeatureException(resource, "qcow2 extended L2 writing",
                     "writing qcow2 images with extended L2 entries is not supported yet; open read-only");
@@ -255,6 +261,29 @@ final class Qcow2Instance implements FormatInstance {
         if ((header.refcountTableOffset() & (header.clusterSize() - 1)) != 0) {
             throw new CorruptImageException(resource, 48, "refcount table offset is not cluster aligned");
         }
+    }
+
+    /**
+     * Repairs a dirty image's refcounts ({@code qemu-img check -r all}), which clears the dirty bit, and
+     * returns the header read again.
+     */
+    private static Qcow2Header repairDirty(Storage storage, String resource) throws IOException {
+        CheckReport report = new Qcow2Check(storage).run(Repair.ALL);
+        ByteBuffer cluster0 = ByteBuffer.allocate(Qcow2Header.clusterSizeOf(readHead(storage), resource));
+        storage.read(cluster0, 0);
+        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, storage.size());
+        if (header.dirty() || !report.clean()) {
+            throw new CorruptImageException(resource, 72, "Could not repair dirty image: " + report.corruptions()
+                    + " corruptions, " + report.leaks() + " leaks and " + report.checkErrors()
+                    + " check errors remain; run qemu-img check -r all");
+        }
+        return header;
+    }
+
+    private static ByteBuffer readHead(Storage storage) throws IOException {
+        ByteBuffer head = ByteBuffer.allocate(Qcow2Header.fixedLength());
+        storage.read(head, 0);
+        return head.flip();
     }
 
     private static long[] readTable(Storage storage, long offset, int entries) throws IOException {
@@ -2001,6 +2030,49 @@ final class Qcow2Instance implements FormatInstance {
     /** The L2 cache (for tests). */
     Qcow2L2Cache cache() {
         return cache;
+    }
+
+    /**
+     * Checks and repairs as {@code qemu-img check}; see {@link Qcow2Check}. A writable layer is flushed
+     * first, and after a repair its tables, refcounts and caches are read again.
+     */
+    @Override
+    public CheckReport check(Repair repair) throws IOException {
+        Objects.requireNonNull(repair, "repair");
+        if (repair != Repair.NONE && storage.readOnly()) {
+            throw new ReadOnlyImageException(resource, "cannot repair a qcow2 image opened read-only");
+        }
+        if (refcounts != null) {
+            flush();
+        }
+        allocLock.lock();
+        try {
+            CheckReport report = new Qcow2Check(storage).run(repair);
+            if (repair != Repair.NONE) {
+                reload();
+            }
+            return report;
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    /** Reads the header, the active L1 table and the refcounts again after a repair changed them. */
+    private void reload() throws IOException {
+        long newFileSize = storage.size();
+        ByteBuffer cluster0 = ByteBuffer.allocate(clusterSize);
+        storage.read(cluster0, 0);
+        // what the repair could not fix is in its report: read the header back as the check does
+        Qcow2Header h = Qcow2Header.parse(cluster0.flip(), resource, refcounts == null ? Long.MAX_VALUE : newFileSize);
+        cache.clear();
+        lastDecompressed.set(null);
+        fileSize = newFileSize;
+        header = h;
+        l1Offset = h.l1TableOffset();
+        l1 = readTable(storage, h.l1TableOffset(), h.l1Size());
+        if (refcounts != null) {
+            refcounts = Qcow2Refcounts.open(storage, h, newFileSize);
+        }
     }
 
     @Override
