@@ -1096,7 +1096,9 @@ final class Qcow2Instance implements FormatInstance {
             } else if (entries > old.length) {
                 storage.write(ByteBuffer.allocate((int) ((entries - old.length) * 8)), l1Offset + old.length * 8L);
             }
-            // the new L1 entries (zero) and the zeroed tail are on stable media before the header grows
+            // the new L1 entries (zero), a moved table's refcounts and the zeroed tail are on stable media before the
+            // header grows
+            refcounts.writeDirty();
             storage.sync();
             ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
                     .putInt(8, header.cryptMethod()).putInt(12, (int) Math.max(entries, old.length))
@@ -1559,8 +1561,8 @@ final class Qcow2Instance implements FormatInstance {
                     + " snapshots");
         }
         long[] active = l1;
-        long[] refs = references(active, true);
-        refcounts.checkAdjust(refs, 1);
+        Refs refs = i -> subtree(active, i, true);
+        checkEach(active.length, refs, 1);
         List<byte[]> entries = rawEntries(list);
         long[] oldTable = tableClusters(snapshotsOffset, paddedLength(entries));
         refcounts.checkAdjust(oldTable, -1);
@@ -1588,7 +1590,13 @@ final class Qcow2Instance implements FormatInstance {
         }
         // each path from the active L1 gains the snapshot's reference; nothing the active image reaches is its own
         // alone any more, so no COPIED flag stays (as qemu's qcow2_update_snapshot_refcount with addend 1)
-        refcounts.adjust(refs, 1);
+        try {
+            adjustEach(active.length, refs, 1);
+        } catch (IOException | RuntimeException e) {
+            freeClusters(refcounts.adjust(tableClusters(l1Off, active.length * 8L), -1));
+            freeClusters(refcounts.adjust(tableClusters(newTable, paddedLength(entries)), -1));
+            throw e;
+        }
         clearCopied();
         switchSnapshotTable(entries, newTable);
         freeClusters(refcounts.adjust(oldTable, -1));
@@ -1623,18 +1631,19 @@ final class Qcow2Instance implements FormatInstance {
         List<Qcow2Snapshot> list = snapshots;
         int index = findSnapshot(list, idOrName);
         Qcow2Snapshot sn = list.get(index);
-        long[] refs = references(readTable(storage, sn.l1TableOffset(), sn.l1Size()), false);
+        long[] snL1 = readTable(storage, sn.l1TableOffset(), sn.l1Size());
+        Refs refs = i -> subtree(snL1, i, false);
+        checkEach(snL1.length, refs, -1);
         List<byte[]> entries = rawEntries(list);
-        long[] oldTable = tableClusters(snapshotsOffset, paddedLength(entries));
-        long[] snL1 = tableClusters(sn.l1TableOffset(), sn.l1Size() * 8L);
-        long[] drops = java.util.stream.LongStream.concat(java.util.stream.LongStream.concat(
-                java.util.Arrays.stream(refs), java.util.Arrays.stream(snL1)), java.util.Arrays.stream(oldTable))
-                .sorted().toArray();
-        refcounts.checkAdjust(drops, -1);
+        long[] tables = java.util.stream.LongStream.concat(
+                java.util.Arrays.stream(tableClusters(sn.l1TableOffset(), sn.l1Size() * 8L)),
+                java.util.Arrays.stream(tableClusters(snapshotsOffset, paddedLength(entries)))).sorted().toArray();
+        refcounts.checkAdjust(tables, -1);
         entries.remove(index);
         long newTable = allocateTable(entries);
         switchSnapshotTable(entries, newTable);
-        freeClusters(refcounts.adjust(drops, -1));
+        freeClusters(adjustEach(snL1.length, refs, -1));
+        freeClusters(refcounts.adjust(tables, -1));
         recomputeCopied();
         storage.sync();
     }
@@ -1672,11 +1681,14 @@ final class Qcow2Instance implements FormatInstance {
         long[] old = l1;
         long oldOffset = l1Offset;
         // a reference both L1 tables hold is held all along: only the differences change (so that a cluster whose
-        // refcount is at the maximum already does not have to go past it for a moment)
-        long[][] net = difference(references(snL1, false), references(old, true));
-        long[] gains = net[0];
-        long[] losses = net[1];
-        refcounts.checkAdjust(gains, 1);
+        // refcount is at the maximum already does not have to go past it for a moment); the same L2 table under
+        // an index holds the same references
+        int span = Math.max(snL1.length, old.length);
+        Refs gains = i -> sameTable(snL1, old, i) ? NONE
+                : difference(subtree(snL1, i, false), subtree(old, i, true))[0];
+        Refs losses = i -> sameTable(snL1, old, i) ? NONE
+                : difference(subtree(snL1, i, false), subtree(old, i, true))[1];
+        checkEach(span, gains, 1);
         long needed = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
         long entries = Math.max(Math.max(old.length, snL1.length), needed);
         if (entries * 8 > Qcow2Header.MAX_L1_BYTES) {
@@ -1691,13 +1703,23 @@ final class Qcow2Instance implements FormatInstance {
         for (int i = 0; i < snL1.length; i++) {
             next[i] = snL1[i] & ~COPIED;
         }
-        refcounts.adjust(gains, 1);
+        try {
+            adjustEach(span, gains, 1);
+        } catch (IOException | RuntimeException e) {
+            if (move) {
+                freeClusters(refcounts.adjust(tableClusters(newOffset, (long) clusters * clusterSize), -1));
+            }
+            throw e;
+        }
+        // the references (and a moved table's own refcounts, cached write-back) must be on stable media before the
+        // L1 table (which points when written in place) changes
+        refcounts.writeDirty();
+        storage.sync();
         ByteBuffer t = ByteBuffer.allocate(move ? clusters * clusterSize : next.length * 8).order(ByteOrder.BIG_ENDIAN);
         t.asLongBuffer().put(next);
         storage.write(t, newOffset);
         growFile(newOffset + t.capacity());
-        // the snapshot's references and the new L1 table are on stable media before anything points at it
-        refcounts.writeDirty();
+        // the new L1 table is on stable media before the header names it or its size
         storage.sync();
         if (move || newSize != size || next.length != old.length) {
             ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
@@ -1709,12 +1731,10 @@ final class Qcow2Instance implements FormatInstance {
         l1Offset = newOffset;
         size = newSize;
         lastDecompressed.set(null);
+        freeClusters(adjustEach(span, losses, -1));
         if (move) {
-            long[] oldL1 = tableClusters(oldOffset, old.length * 8L);
-            losses = java.util.stream.LongStream.concat(java.util.Arrays.stream(losses), java.util.Arrays.stream(oldL1))
-                    .sorted().toArray();
+            freeClusters(refcounts.adjust(tableClusters(oldOffset, old.length * 8L), -1));
         }
-        freeClusters(refcounts.adjust(losses, -1));
         recomputeCopied();
         storage.sync();
     }
@@ -1894,45 +1914,97 @@ final class Qcow2Instance implements FormatInstance {
         }
     }
 
+    private static final long[] NONE = new long[0];
+
+    /** The references of the path under one L1 entry, sorted, repeats kept. */
+    @FunctionalInterface
+    private interface Refs {
+        long[] of(int l1Index) throws IOException;
+    }
+
+    private static boolean sameTable(long[] a, long[] b, int i) {
+        long x = i < a.length ? a[i] & OFFSET_MASK : 0;
+        long y = i < b.length ? b[i] & OFFSET_MASK : 0;
+        return x == y;
+    }
+
+    /** Checks that {@code refs} of each of the first {@code count} L1 entries can change by {@code delta}. */
+    private void checkEach(int count, Refs refs, int delta) throws IOException {
+        for (int i = 0; i < count; i++) {
+            refcounts.checkAdjust(refs.of(i), delta);
+        }
+    }
+
     /**
-     * Every reference the paths from L1 table {@code table} hold: each L2 table, and each host cluster its entries
-     * reach (each cluster a compressed entry spans), sorted, repeats kept. The active table's L2 tables are read
-     * through the cache; a snapshot's directly, so that tables only it uses do not fill the cache.
+     * Changes the refcounts of {@code refs} of each of the first {@code count} L1 entries by {@code delta}, one L1
+     * entry at a time (bounded memory), and returns the clusters freed. {@link #checkEach} passed before, so only a
+     * cluster counted under several entries (a compressed cluster spanning two L2 tables) can still overflow: an
+     * increment then undoes what it did before failing.
      */
-    private long[] references(long[] table, boolean active) throws IOException {
-        java.util.stream.LongStream.Builder out = java.util.stream.LongStream.builder();
-        List<Long> compressed = new ArrayList<>();
-        for (int i = 0; i < table.length; i++) {
-            long l1e = table[i];
-            long l2 = l1e & OFFSET_MASK;
-            if ((l1e & L1E_RESERVED) != 0 || (l2 & (clusterSize - 1)) != 0 || l2 + clusterSize > fileSize) {
-                throw new CorruptImageException(resource, -1, "L1 entry " + i + " (0x" + Long.toHexString(l1e)
-                        + ") is invalid");
+    private List<Long> adjustEach(int count, Refs refs, int delta) throws IOException {
+        List<Long> freed = new ArrayList<>();
+        int i = 0;
+        try {
+            for (; i < count; i++) {
+                freed.addAll(refcounts.adjust(refs.of(i), delta));
             }
-            if (l2 == 0) {
+        } catch (ImageLimitException e) {
+            if (delta > 0) {
+                for (int k = 0; k < i; k++) {
+                    refcounts.adjust(refs.of(k), -delta);
+                }
+            }
+            throw e;
+        }
+        return freed;
+    }
+
+    /**
+     * The references the path under entry {@code i} of L1 table {@code table} holds: its L2 table and each host
+     * cluster its entries reach (each cluster a compressed entry spans), sorted, repeats kept. The active table's L2
+     * tables are read through the cache; a snapshot's directly, so that tables only it uses do not fill the cache.
+     */
+    private long[] subtree(long[] table, int i, boolean active) throws IOException {
+        if (i >= table.length) {
+            return NONE;
+        }
+        long l1e = table[i];
+        long l2 = l1e & OFFSET_MASK;
+        if ((l1e & L1E_RESERVED) != 0 || (l2 & (clusterSize - 1)) != 0 || l2 + clusterSize > fileSize) {
+            throw new CorruptImageException(resource, -1, "L1 entry " + i + " (0x" + Long.toHexString(l1e)
+                    + ") is invalid");
+        }
+        if (l2 == 0) {
+            return NONE;
+        }
+        long[] entries = active ? cache.get(l2, this::loadL2) : loadL2(l2);
+        long[] out = new long[entries.length + 1];
+        int n = 0;
+        out[n++] = l2 >>> clusterBits;
+        List<Long> compressed = new ArrayList<>();
+        for (int j = 0; j < entries.length; j++) {
+            long e = entries[j];
+            if ((e & COMPRESSED) != 0) {
+                compressedClusters(e, compressed);
                 continue;
             }
-            out.add(l2 >>> clusterBits);
-            long[] entries = active ? cache.get(l2, this::loadL2) : loadL2(l2);
-            for (int j = 0; j < entries.length; j++) {
-                long e = entries[j];
-                if ((e & COMPRESSED) != 0) {
-                    compressedClusters(e, compressed);
-                    continue;
-                }
-                long host = e & OFFSET_MASK;
-                if ((e & L2E_RESERVED) != 0 || (host & (clusterSize - 1)) != 0 || host >= fileSize) {
-                    throw corruptL2(l2, j, e, "invalid entry");
-                }
-                if (host != 0) {
-                    out.add(host >>> clusterBits);
-                }
+            long host = e & OFFSET_MASK;
+            if ((e & L2E_RESERVED) != 0 || (host & (clusterSize - 1)) != 0 || host >= fileSize) {
+                throw corruptL2(l2, j, e, "invalid entry");
+            }
+            if (host != 0) {
+                out[n++] = host >>> clusterBits;
             }
         }
-        for (long c : compressed) {
-            out.add(c);
+        if (!compressed.isEmpty()) {
+            out = java.util.Arrays.copyOf(out, n + compressed.size());
+            for (long c : compressed) {
+                out[n++] = c;
+            }
         }
-        return out.build().sorted().toArray();
+        out = java.util.Arrays.copyOf(out, n);
+        java.util.Arrays.sort(out);
+        return out;
     }
 
     /** Clears the COPIED flags of the active L1 table and of the L2 tables it points at (all shared now). */
