@@ -26,8 +26,17 @@ import java.util.Set;
  *
  * <pre>
  *   SideBySide bench FMT FILE COUNT SIZE STEP   # = qemu-img bench -f FMT -c COUNT -d 1 -s SIZE -S STEP FILE
- *   SideBySide convert FMT SRC DST              # = qemu-img convert -f FMT -O raw SRC DST
+ *   SideBySide convert FMT SRC DST [OUTFMT]     # = qemu-img convert -f FMT -O OUTFMT SRC DST (default raw)
+ *   SideBySide write FILE COUNT SIZE STEP NEW    # = qemu-img bench -w --pattern=0xab -f qcow2 -c COUNT -d 1
+ *                                                #   -s SIZE -S STEP FILE, FILE made anew (empty, NEW bytes)
+ *                                                #   before each run when NEW &gt; 0
  * </pre>
+ *
+ * {@code write} writes like {@code qemu-img bench -w -d 1}: one request at a time, the same offsets as
+ * {@code bench}, every byte 0xab; as qemu-img bench's reported time, the final flush and close are left
+ * out of the timing (they happen before the next run). With NEW &gt; 0 every run starts from a new empty
+ * qcow2 image, so that every write allocates; with NEW = 0 the writes go to FILE as it is (e.g. an
+ * allocated copy, so that they are in place).
  *
  * {@code bench} reads like {@code qemu-img bench -d 1}: one request at a time, at 0, STEP, 2 STEP,
  * ... modulo the image size, through {@link Image#read}. {@code convert} creates DST (raw), opens it
@@ -54,6 +63,10 @@ public final class SideBySide {
         /** Untimed, before each run: e.g. deletes the previous output (freeing 1 GiB of page cache). */
         default void prepare() throws Exception {
         }
+
+        /** Untimed, after the last run: closes what the runs left open. */
+        default void finish() throws Exception {
+        }
     }
 
     /**
@@ -74,10 +87,17 @@ public final class SideBySide {
                 yield bench(args[1], Path.of(args[2]), Integer.parseInt(args[3]), size(args[4]), size(args[5]));
             }
             case "convert" -> {
-                if (args.length != 4) {
+                if (args.length != 4 && args.length != 5) {
                     usage();
                 }
-                yield convert(args[1], Path.of(args[2]), Path.of(args[3]));
+                yield convert(args[1], Path.of(args[2]), Path.of(args[3]), args.length == 5 ? args[4] : "raw");
+            }
+            case "write" -> {
+                if (args.length != 6) {
+                    usage();
+                }
+                yield write(Path.of(args[1]), Integer.parseInt(args[2]), size(args[3]), size(args[4]),
+                        Long.parseLong(args[5]));
             }
             default -> {
                 usage();
@@ -103,6 +123,7 @@ public final class SideBySide {
                 System.err.println("run " + (i + 1) + ": " + phases);
             }
         }
+        work.finish();
         System.out.println(String.format(Locale.ROOT, "%.3f", best) + " " + String.join(",", runs));
     }
 
@@ -119,7 +140,45 @@ public final class SideBySide {
         };
     }
 
-    private static Work convert(String format, Path src, Path dst) throws IOException {
+    private static Work write(Path file, int count, int size, long step, long fresh) {
+        ByteBuffer buf = ByteBuffer.allocateDirect(size);
+        while (buf.hasRemaining()) {
+            buf.put((byte) 0xab);
+        }
+        return new Work() {
+            private Image image;
+
+            @Override
+            public void prepare() throws IOException {
+                if (image != null) {
+                    image.close(); // flushes and syncs: untimed, as qemu-img bench's final flush
+                    image = null;
+                }
+                if (fresh > 0) {
+                    Files.deleteIfExists(file);
+                    Imago.create(file, "qcow2", CreateOptions.ofSize(fresh));
+                }
+                image = Imago.opener().path(file).format("qcow2").writable(true).open();
+            }
+
+            @Override
+            public void finish() throws IOException {
+                image.close();
+            }
+
+            @Override
+            public void run() throws IOException {
+                long imageSize = image.size();
+                long off = 0;
+                for (int i = 0; i < count; i++) {
+                    image.write(buf.clear(), off);
+                    off = Long.remainderUnsigned(off + step, imageSize);
+                }
+            }
+        };
+    }
+
+    private static Work convert(String format, Path src, Path dst, String outFormat) throws IOException {
         Image source = Imago.opener().path(src).format(format).open(); // stays open until exit
         return new Work() {
             private Image unsynced;
@@ -134,10 +193,17 @@ public final class SideBySide {
             }
 
             @Override
+            public void finish() throws IOException {
+                if (unsynced != null) {
+                    unsynced.close();
+                }
+            }
+
+            @Override
             public void run() throws IOException {
                 long t0 = System.nanoTime();
-                Imago.create(dst, "raw", CreateOptions.ofSize(source.size()));
-                Image out = Imago.opener().path(dst).format("raw").writable(true).open();
+                Imago.create(dst, outFormat, CreateOptions.ofSize(source.size()));
+                Image out = Imago.opener().path(dst).format(outFormat).writable(true).open();
                 long t1 = System.nanoTime();
                 new Converter(source, SYNC ? out : new NoFlush(out), Converter.DEFAULT_MIN_SPARSE, 4, bytes -> { })
                         .run();
@@ -192,7 +258,8 @@ public final class SideBySide {
     }
 
     private static void usage() {
-        System.err.println("usage: SideBySide bench FMT FILE COUNT SIZE STEP | SideBySide convert FMT SRC DST");
+        System.err.println("usage: SideBySide bench FMT FILE COUNT SIZE STEP | SideBySide convert FMT SRC DST [OUTFMT]"
+                + " | SideBySide write FILE COUNT SIZE STEP NEW");
         System.exit(2);
     }
 }

@@ -89,6 +89,36 @@ public interface Image extends Closeable {
     void resize(long newSize, Preallocation preallocation) throws IOException;
 
     /**
+     * Drops everything the top layer stores, so that every read falls through to the backing chain
+     * (what {@code qemu-img commit} does to the image it committed).
+     *
+     * @implSpec The default refuses.
+     * @throws UnsupportedFeatureException if the format cannot do it
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws IOException if it fails
+     */
+    default void makeEmpty() throws IOException {
+        throw new UnsupportedFeatureException(name(), "make empty", "this image cannot be emptied");
+    }
+
+    /**
+     * Changes the backing file the top layer names, copying nothing ({@code qemu-img rebase -u}). This
+     * open image keeps reading through the chain it was opened with; the new reference is followed when
+     * the image is opened again, so close it after the change.
+     *
+     * @param storedName the name to store (relative names resolve against the image's location), or
+     *        {@code null} for no backing file
+     * @param format the backing format to record, or {@code null} to record none
+     * @implSpec The default refuses.
+     * @throws UnsupportedFeatureException if the format cannot name a backing file
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws IOException if it fails
+     */
+    default void changeBackingFile(String storedName, String format) throws IOException {
+        throw new UnsupportedFeatureException(name(), "backing file", "this image cannot name a backing file");
+    }
+
+    /**
      * Describes how the top layer stores the bytes starting at {@code offset}: the returned mapping
      * starts at {@code offset} and is at most {@code maxLength} bytes long.
      *
@@ -132,6 +162,46 @@ public interface Image extends Closeable {
      * @throws IOException if the storage cannot be queried
      */
     ImageInfo info() throws IOException;
+
+    /**
+     * Creates an internal snapshot of the top layer named {@code name} (names need not be unique) and returns it.
+     *
+     * @implSpec The default refuses.
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws UnsupportedFeatureException if the format cannot take internal snapshots
+     * @throws IOException if the snapshot cannot be written
+     */
+    default SnapshotInfo createSnapshot(String name) throws IOException {
+        throw new UnsupportedFeatureException(name(), "internal snapshots", "this image has no internal snapshots");
+    }
+
+    /**
+     * Deletes the top layer's internal snapshot with id {@code idOrName} or, if none has that id, the first one with
+     * that name.
+     *
+     * @implSpec The default refuses.
+     * @throws NoSuchSnapshotException if no snapshot has that id or name
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws UnsupportedFeatureException if the format has no internal snapshots
+     * @throws IOException if the deletion fails
+     */
+    default void deleteSnapshot(String idOrName) throws IOException {
+        throw new UnsupportedFeatureException(name(), "internal snapshots", "this image has no internal snapshots");
+    }
+
+    /**
+     * Reverts the top layer to its internal snapshot with id {@code idOrName} or, if none has that id, the first one
+     * with that name. The {@link #size() size} becomes the snapshot's.
+     *
+     * @implSpec The default refuses.
+     * @throws NoSuchSnapshotException if no snapshot has that id or name
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws UnsupportedFeatureException if the format has no internal snapshots
+     * @throws IOException if reverting fails
+     */
+    default void applySnapshot(String idOrName) throws IOException {
+        throw new UnsupportedFeatureException(name(), "internal snapshots", "this image has no internal snapshots");
+    }
 
     /**
      * Checks the top layer's metadata as {@code qemu-img check} does and repairs what {@code repair}

@@ -53,11 +53,29 @@ public sealed interface Mapping
         }
     }
 
-    /** This layer does not hold the bytes: they come from the backing image, or are zero without one. */
-    record Unallocated(long offset, long length) implements Mapping {
+    /**
+     * This layer does not hold the bytes: they come from the backing image, or are zero without one.
+     * {@code storage} and {@code hostOffset} name host space the layer has already set aside for them
+     * (a qcow2 subcluster not yet written inside an allocated cluster), or are {@code null} and
+     * {@code -1}; {@code qemu-img map} shows that space when no backing layer answers for the bytes.
+     */
+    record Unallocated(long offset, long length, Storage storage, long hostOffset) implements Mapping {
         /** Validates the fields. */
         public Unallocated {
             checkRange(offset, length);
+            if ((storage == null) != (hostOffset < 0)) {
+                throw new IllegalArgumentException("storage and host offset must be given together");
+            }
+        }
+
+        /** An unallocated run with no host space set aside. */
+        public Unallocated(long offset, long length) {
+            this(offset, length, null, -1);
+        }
+
+        /** Whether host space is set aside for the run. */
+        public boolean reserved() {
+            return storage != null;
         }
     }
 

@@ -110,6 +110,21 @@ class QemuImgToolsDifferentialTest {
             same("map", f);
             same("map", "--output=json", "--start-offset=1M", "--max-length=10M", f);
         }
+        // extended L2: unwritten subclusters of an allocated cluster keep their host offset in the
+        // JSON map when no backing layer answers for them
+        String ext = dir.resolve("ext.qcow2").toString();
+        qemuImg("create", "-q", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=64k", ext, "4M");
+        qemuIo(ext, "qcow2", "write -P 1 0 4k", "write -P 2 40k 4k", "write -P 3 64k 64k", "write -P 4 132k 2k",
+                "write -z 136k 4k", "write -P 5 1M 8k");
+        String extTop = dir.resolve("ext-top.qcow2").toString();
+        qemuImg("create", "-q", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=64k", "-b", ext, "-F", "qcow2",
+                extTop, "6M");
+        qemuIo(extTop, "qcow2", "write -P 6 8k 4k", "write -P 7 1032k 4k", "write -P 8 5M 4k");
+        for (String f : List.of(ext, extTop)) {
+            same("map", "--output=json", f);
+            same("map", f);
+            same("map", "--output=json", "--start-offset=6k", "--max-length=1M", f);
+        }
         String compressed = dir.resolve("c.qcow2").toString();
         qemuImg("convert", "-c", "-O", "qcow2", base, compressed);
         same("map", "--output=json", compressed);
@@ -198,12 +213,32 @@ class QemuImgToolsDifferentialTest {
                 "1G");
         String compat = dir.resolve("v2.qcow2").toString();
         qemuImg("create", "-q", "-f", "qcow2", "-o", "compat=0.10", compat, "10M");
-        for (String f : List.of(base, top, lazy, compat)) {
+        String bitmaps = dir.resolve("bitmaps.qcow2").toString();
+        qemuImg("create", "-q", "-f", "qcow2", bitmaps, "64M");
+        qemuImg("bitmap", "--add", bitmaps, "b0");
+        qemuImg("bitmap", "--add", "-g", "128k", "--disable", bitmaps, "second");
+        qemuImg("bitmap", "--add", "-g", "1M", bitmaps, "third");
+        for (String f : List.of(base, top, lazy, compat, bitmaps)) {
             same("info", f);
             same("info", "--output=json", f);
             same("info", "--backing-chain", f);
             same("info", "--backing-chain", "--output=json", f);
         }
+    }
+
+    @Test
+    void createPrintsQemuImgsFormattingLine() {
+        needQemu();
+        String base = image("fl-base.qcow2", "qcow2", "1M");
+        String f = dir.resolve("fl.qcow2").toString();
+        String data = dir.resolve("fl.data").toString();
+        same("create", "-f", "qcow2", f, "1M");
+        same("create", "-f", "qcow2", "-o", "compat=0.10", f, "3G");
+        same("create", "-f", "qcow2", "-o", "cluster_size=128k,extended_l2=on,compression_type=zstd,lazy_refcounts=on,"
+                + "refcount_bits=8,compat=1.1,data_file=" + data, "-b", base, "-F", "qcow2", f, "1M");
+        same("create", "-f", "qcow2", "-o", "data_file=" + data + ",data_file_raw=on", f, "1M");
+        same("create", "-f", "qcow2", "-o", "preallocation=off", f, "1M");
+        same("create", "-f", "raw", f, "1M");
     }
 
     @Test

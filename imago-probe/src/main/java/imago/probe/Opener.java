@@ -43,6 +43,7 @@ public final class Opener {
     private StorageLocation location;
     private String format;
     private boolean writable;
+    private int writableBacking;
     private OpenGate gate = OpenGate.permissive();
     private boolean noBacking;
     private StorageLocation backingOverride;
@@ -75,9 +76,26 @@ public final class Opener {
         return this;
     }
 
-    /** Opens for writing (default: read-only). Backing files are always read-only. @return this opener */
+    /**
+     * Opens for writing (default: read-only). Backing files stay read-only unless
+     * {@link #writableBacking(int)} says otherwise. @return this opener
+     */
     public Opener writable(boolean on) {
         this.writable = on;
+        return this;
+    }
+
+    /**
+     * Opens the first {@code levels} backing layers below the top writable too (default 0), e.g. to
+     * commit the top image into them.
+     *
+     * @return this opener
+     */
+    public Opener writableBacking(int levels) {
+        if (levels < 0) {
+            throw new IllegalArgumentException("negative number of writable backing levels: " + levels);
+        }
+        this.writableBacking = levels;
         return this;
     }
 
@@ -255,7 +273,7 @@ public final class Opener {
             return null;
         }
         if (top && backingOverride != null) {
-            return openLayer(backingOverride, backingOverrideFormat, false, depth + 1, chain, false);
+            return openLayer(backingOverride, backingOverrideFormat, depth < writableBacking, depth + 1, chain, false);
         }
         if (depth + 1 > maxChainDepth) {
             throw new ImageLimitException(where.toString(), "backing chain is deeper than " + maxChainDepth
@@ -271,7 +289,7 @@ public final class Opener {
                         + "' has no recorded format, and the open gate does not allow probing it");
             }
         }
-        return openLayer(target, backingFormat, false, depth + 1, chain, false);
+        return openLayer(target, backingFormat, depth < writableBacking, depth + 1, chain, false);
     }
 
     /** Resolves a stored name against the naming image and asks the gate. */

@@ -10,6 +10,7 @@ import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
+import imago.api.SnapshotInfo;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import java.io.Closeable;
@@ -301,6 +302,65 @@ public final class LayeredImage implements Image {
         }
     }
 
+    @Override
+    public void makeEmpty() throws IOException {
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            layer.makeEmpty();
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public void changeBackingFile(String storedName, String format) throws IOException {
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            layer.changeBackingFile(storedName, format);
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public SnapshotInfo createSnapshot(String name) throws IOException {
+        Objects.requireNonNull(name, "name");
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            return layer.createSnapshot(name);
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public void deleteSnapshot(String idOrName) throws IOException {
+        Objects.requireNonNull(idOrName, "idOrName");
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            layer.deleteSnapshot(idOrName);
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
+    /** {@inheritDoc} Excludes every other request, as the guest bytes and the size change at once. */
+    @Override
+    public void applySnapshot(String idOrName) throws IOException {
+        Objects.requireNonNull(idOrName, "idOrName");
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            layer.applySnapshot(idOrName);
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
     // ---------------------------------------------------------------- mappings
 
     @Override
@@ -337,9 +397,13 @@ public final class LayeredImage implements Image {
                         Optional.empty());
                 case Mapping.Unallocated u -> {
                     if (backing == null || offset >= backing.size()) {
-                        // QEMU: nothing below, so the bytes read as zero, and no layer holds them
-                        yield new Extent(offset, n, 0, false, true, false, false, OptionalLong.empty(),
-                                Optional.empty());
+                        // QEMU: nothing below, so the bytes read as zero, and no layer holds them; host
+                        // space set aside for them is still shown
+                        yield u.reserved()
+                                ? new Extent(offset, n, 0, false, true, false, false, OptionalLong.of(u.hostOffset()),
+                                        Optional.of(u.storage().name()))
+                                : new Extent(offset, n, 0, false, true, false, false, OptionalLong.empty(),
+                                        Optional.empty());
                     }
                     yield backing.extent(offset, Math.min(n, backing.size() - offset)).deeper(1);
                 }

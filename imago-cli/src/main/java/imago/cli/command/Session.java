@@ -90,9 +90,14 @@ public final class Session {
      */
     Path file(String typed) {
         Path p = Path.of(typed);
-        typedNames.putIfAbsent(p.toAbsolutePath().normalize().toString(), typed);
+        alias(p, typed);
         currentFile = typed;
         return p;
+    }
+
+    /** Makes messages about {@code path} call it {@code typed} (a name stored relative to another file). */
+    void alias(Path path, String typed) {
+        typedNames.putIfAbsent(path.toAbsolutePath().normalize().toString(), typed);
     }
 
     /** The file that a message without its own resource is about, or {@code null}. */

@@ -61,6 +61,7 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
     static final long INCOMPAT_EXTL2 = 1L << 4;
     static final long INCOMPAT_KNOWN = 0x1FL;
     static final long COMPAT_LAZY_REFCOUNTS = 1L;
+    static final long AUTOCLEAR_BITMAPS = 1L;
     static final long AUTOCLEAR_DATA_FILE_RAW = 1L << 1;
 
     static final int EXT_END = 0;
@@ -387,6 +388,54 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
             offset += 8 + ((len + 7) & ~7L);
         }
         return out;
+    }
+
+    /**
+     * Cluster 0 rewritten to name the backing file {@code file} ({@code null}: none) with the recorded
+     * format {@code format} ({@code null}: none), laid out as QEMU's qcow2_update_header lays it out: the
+     * fixed header as it is (unknown fields included), the backing format extension, the other
+     * extensions (data file, encryption, feature names, bitmaps, then unknown ones in file order), the
+     * end marker and the backing file name.
+     *
+     * @param cluster0 the current cluster 0, {@link #clusterSize()} bytes
+     * @throws ImageLimitException if the name is longer than 1023 bytes or does not fit cluster 0
+     */
+    byte[] withBacking(byte[] cluster0, String resource, String file, String format) throws ImageException {
+        byte[] name = file == null ? new byte[0] : file.getBytes(StandardCharsets.UTF_8);
+        if (name.length > 1023) {
+            throw new ImageLimitException(resource, 16, "backing file name is " + name.length
+                    + " bytes long (at most 1023)");
+        }
+        ByteBuffer out = ByteBuffer.allocate(clusterSize()).order(ByteOrder.BIG_ENDIAN);
+        out.put(0, cluster0, 0, headerLength);
+        List<Qcow2Extension> kept = new ArrayList<>();
+        if (file != null && format != null) {
+            kept.add(new Qcow2Extension(EXT_BACKING_FORMAT, -1, format.getBytes(StandardCharsets.UTF_8)));
+        }
+        for (int type : new int[] {EXT_DATA_FILE, EXT_CRYPTO, EXT_FEATURE_NAMES, EXT_BITMAPS}) {
+            extensions.stream().filter(e -> e.type() == type).forEach(kept::add);
+        }
+        extensions.stream().filter(e -> switch (e.type()) {
+            case EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_CRYPTO, EXT_FEATURE_NAMES, EXT_BITMAPS -> false;
+            default -> true;
+        }).forEach(kept::add);
+        long pos = headerLength;
+        for (Qcow2Extension e : kept) {
+            long next = pos + 8 + ((e.data().length + 7) & ~7L);
+            if (next + 8 + name.length > clusterSize()) {
+                throw new ImageLimitException(resource, pos, "header extensions and the backing file name do not "
+                        + "fit the first cluster (" + clusterSize() + " bytes)");
+            }
+            out.putInt((int) pos, e.type()).putInt((int) pos + 4, e.data().length).put((int) pos + 8, e.data());
+            pos = next;
+        }
+        pos += 8;
+        if (pos + name.length > clusterSize()) {
+            throw new ImageLimitException(resource, pos, "the backing file name does not fit the first cluster ("
+                    + clusterSize() + " bytes)");
+        }
+        out.putLong(8, file == null ? 0 : pos).putInt(16, name.length).put((int) pos, name);
+        return out.array();
     }
 
     /** Bytes up to the first NUL, as UTF-8. */

@@ -7,6 +7,7 @@ import imago.api.CorruptImageException;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.Mapping;
+import imago.api.NoSuchSnapshotException;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
@@ -20,6 +21,8 @@ import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,6 +31,7 @@ import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.zip.DataFormatException;
@@ -69,7 +73,7 @@ final class Qcow2Instance implements FormatInstance {
 
     private final Storage storage;
     private final String resource;
-    /** The header: a repair ({@link #check}) may replace it. */
+    /** Replaced (under the allocation lock) when a repair or a change of the backing file rewrites it. */
     private volatile Qcow2Header header;
     /** The file size: grows as clusters are allocated. */
     private volatile long fileSize;
@@ -84,7 +88,12 @@ final class Qcow2Instance implements FormatInstance {
     private final int l2Bits;
     private final int unitBits;
     private final boolean extendedL2;
-    private final List<Qcow2Snapshot> snapshots;
+    /** The snapshot table: replaced (copy and switch) by creating and deleting snapshots. */
+    private volatile List<Qcow2Snapshot> snapshots;
+    /** Where the snapshot table is (0 without snapshots). */
+    private volatile long snapshotsOffset;
+    /** The persistent bitmaps (listed, kept intact, never written). */
+    private final List<Qcow2Bitmaps.Bitmap> bitmaps;
     private final Qcow2L2Cache cache;
     private final AtomicReference<Decompressed> lastDecompressed = new AtomicReference<>();
     private final AtomicLong decompressions = new AtomicLong();
@@ -112,6 +121,14 @@ final class Qcow2Instance implements FormatInstance {
      * their refcounts drop on the next flush, after a sync (guarded by allocLock).
      */
     private final List<Long> pendingDecrefs = new ArrayList<>();
+    /**
+     * L2 tables changed in memory and not written yet, by host offset (changed under allocLock); the
+     * loader serves them, so that evicting one from the cache loses nothing. Written by
+     * {@link #writeBack} after the refcounts and the data they point at are on stable media.
+     */
+    private final ConcurrentHashMap<Long, long[]> dirtyL2 = new ConcurrentHashMap<>();
+    /** At most this many dirty L2 tables wait in memory (32 MiB worth, at least one). */
+    private final int maxDirtyL2;
 
     /**
      * An allocating write whose L2 entry is written only once its data is.
@@ -122,15 +139,21 @@ final class Qcow2Instance implements FormatInstance {
      * @param entry the new L2 entry
      * @param allocated the newly allocated host cluster, or -1 if the cluster was already ours
      * @param replaced the L2 entry the new one replaces (its clusters lose a reference on commit), or 0
-     * @param copied whether part of the cluster was copied (from below, zeroes or a compressed cluster)
+     * @param count how many consecutive clusters (entries, host clusters) the write allocated; more than one
+     *        only for clusters that held nothing (replaced is then 0 for all)
      */
     private record Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced,
-            boolean copied) {
+            int count) {
+        Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced) {
+            this(mapping, l2Offset, index, entry, allocated, replaced, 1);
+        }
     }
 
     private Qcow2Instance(Storage storage, Qcow2Header header, long fileSize, long size, long[] l1, long l1Offset,
-            List<Qcow2Snapshot> snapshots, int cacheTables, Qcow2Refcounts refcounts) {
+            List<Qcow2Snapshot> snapshots, List<Qcow2Bitmaps.Bitmap> bitmaps, int cacheTables,
+            Qcow2Refcounts refcounts) {
         this.refcounts = refcounts;
+        this.bitmaps = bitmaps;
         this.l1Offset = l1Offset;
         this.storage = storage;
         this.resource = storage.name();
@@ -144,7 +167,9 @@ final class Qcow2Instance implements FormatInstance {
         this.extendedL2 = header.extendedL2();
         this.unitBits = extendedL2 ? clusterBits - 5 : clusterBits;
         this.snapshots = List.copyOf(snapshots);
+        this.snapshotsOffset = snapshots.isEmpty() ? 0 : header.snapshotsOffset();
         this.cache = new Qcow2L2Cache(cacheTables);
+        this.maxDirtyL2 = Math.max(1, (32 << 20) / clusterSize);
     }
 
     /**
@@ -178,6 +203,8 @@ final class Qcow2Instance implements FormatInstance {
         }
         List<Qcow2Snapshot> snapshots = header.nbSnapshots() > 0
                 ? Qcow2Snapshot.readTable(storage, header, fileSize, forCheck) : List.of();
+        // opened for checking, a damaged bitmap directory is the check's to report
+        List<Qcow2Bitmaps.Bitmap> bitmaps = forCheck ? List.of() : Qcow2Bitmaps.read(storage, header, fileSize);
 
         long l1Offset = header.l1TableOffset();
         int l1Size = header.l1Size();
@@ -198,15 +225,16 @@ final class Qcow2Instance implements FormatInstance {
         Qcow2Refcounts refcounts = null;
         if (context.writable() && !forCheck) {
             refcounts = Qcow2Refcounts.open(storage, header, fileSize);
-            if (header.version() >= 3 && header.autoclearFeatures() != 0) {
-                // imago maintains no autoclear feature: clear them before the first write (images with a bitmaps
-                // extension were refused above, so no bitmap is lost here)
-                storage.write(ByteBuffer.allocate(8), 88);
+            long kept = header.autoclearFeatures() & Qcow2Header.AUTOCLEAR_DATA_FILE_RAW;
+            if (header.version() >= 3 && header.autoclearFeatures() != kept) {
+                // imago maintains no other autoclear feature (it keeps a raw data file raw): clear them before the
+                // first write (images with a bitmaps extension were refused above, so no bitmap is lost here)
+                storage.write(ByteBuffer.allocate(8).putLong(0, kept), 88);
                 storage.flush();
                 storage.sync();
             }
         }
-        return new Qcow2Instance(storage, header, fileSize, size, l1, l1Offset, snapshots,
+        return new Qcow2Instance(storage, header, fileSize, size, l1, l1Offset, snapshots, bitmaps,
                 cacheTables(context.options(), header, size, resource), refcounts);
     }
 
@@ -218,10 +246,6 @@ final class Qcow2Instance implements FormatInstance {
         if (header.extendedL2()) {
             throw new UnsupportedFeatureException(resource, "qcow2 extended L2 writing",
                     "writing qcow2 images with extended L2 entries is not supported yet; open read-only");
-        }
-        if (header.hasDataFile()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 external data file writing",
-                    "writing qcow2 images with an external data file is not supported yet; open read-only");
         }
         if (header.extensions().stream().anyMatch(e -> e.type() == Qcow2Header.EXT_BITMAPS)) {
             // clearing the autoclear bit (as a writer without bitmap support may) would silently invalidate the
@@ -331,14 +355,16 @@ final class Qcow2Instance implements FormatInstance {
             if (next.kind() != first.kind()) {
                 break;
             }
-            if (hasHost(first.kind()) && next.host() != first.host() + (pos - offset)) {
+            if ((hasHost(first.kind()) || first.host() >= 0 || next.host() >= 0)
+                    && next.host() != first.host() + (pos - offset)) {
                 break;
             }
             pos = Math.min(next.end(), limit);
         }
         long length = pos - offset;
         return switch (first.kind()) {
-            case UNALLOCATED -> new Mapping.Unallocated(offset, length);
+            case UNALLOCATED -> first.host() >= 0 ? new Mapping.Unallocated(offset, length, dataStorage(), first.host())
+                    : new Mapping.Unallocated(offset, length);
             case ZERO_PLAIN -> Mapping.Zero.unreserved(offset, length);
             case ZERO_ALLOC -> new Mapping.Zero(offset, length, dataStorage(), first.host());
             case DATA -> new Mapping.Data(offset, length, dataStorage(), first.host());
@@ -461,8 +487,20 @@ final class Qcow2Instance implements FormatInstance {
         if (zero) {
             return new Unit(Kind.ZERO_ALLOC, host + inCluster, subEnd, entry);
         }
-        return alloc ? new Unit(Kind.DATA, host + inCluster, subEnd, entry)
-                : new Unit(Kind.UNALLOCATED, -1, subEnd, entry);
+        // an unallocated subcluster of an allocated cluster keeps its place in the cluster
+        return new Unit(alloc ? Kind.DATA : Kind.UNALLOCATED, host + inCluster, subEnd, entry);
+    }
+
+    /**
+     * Makes an external data file read zero where a cluster became a zero cluster: a raw data file must
+     * show the guest's bytes (QEMU zeroes it too); otherwise the space is only given back.
+     */
+    private void clearDataFile(long host) throws IOException {
+        if (header.dataFileRaw()) {
+            dataStorage().writeZeroes(host, clusterSize, true);
+        } else {
+            dataStorage().discard(host, clusterSize);
+        }
     }
 
     private long dataFileLimit() throws ImageException {
@@ -476,6 +514,10 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     private long[] loadL2(long l2Offset) throws IOException {
+        long[] dirty = dirtyL2.get(l2Offset);
+        if (dirty != null) {
+            return dirty;
+        }
         int words = clusterSize / 8;
         long[] table = new long[words];
         ByteBuffer buf = ByteBuffer.allocate(clusterSize).order(ByteOrder.BIG_ENDIAN);
@@ -672,18 +714,20 @@ final class Qcow2Instance implements FormatInstance {
             if (sharedL2 && (entry & COPIED) != 0) {
                 throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
             }
-            boolean own = !sharedL2 && (entry & COPIED) != 0;
+            // a data file cluster is the image's own even without COPIED (it is not refcounted)
+            boolean own = !sharedL2 && ((entry & COPIED) != 0 || header.hasDataFile() && u.kind() != Kind.UNALLOCATED
+                    && u.kind() != Kind.ZERO_PLAIN);
             if (u.kind() == Kind.DATA && own) {
                 // refcount 1: write in place
-                Mapping.Data d = new Mapping.Data(offset, n, storage, (entry & OFFSET_MASK) + inCluster);
+                Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), (entry & OFFSET_MASK) + inCluster);
                 inPlace.readLock().lock();
                 return d;
             }
             if (u.kind() == Kind.ZERO_ALLOC && own) {
                 long host = entry & OFFSET_MASK;
                 copyOnWrite(host, clusterStart, inCluster, n, BackingReader.ZEROES);
-                Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
-                pending = new Pending(d, l2Offset, index, host | COPIED, -1, 0, n < clusterSize);
+                Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
+                pending = new Pending(d, l2Offset, index, host | COPIED, -1, 0);
                 keepLock = true;
                 return d;
             }
@@ -698,6 +742,21 @@ final class Qcow2Instance implements FormatInstance {
                         l2Offset = allocateL2(l1Index);
                     } else if (sharedL2) {
                         l2Offset = copyL2(l1Index, l2Offset);
+                    }
+                    int run = emptyRun(l2Offset, cluster, entry, inCluster + length);
+                    if (header.hasDataFile()) {
+                        // an external data file holds each cluster at its guest offset, not refcounted
+                        Mapping.Data d = allocateRun(offset, length, l2Offset, index, cluster, false, run, u.kind(),
+                                below);
+                        keepLock = true;
+                        return d;
+                    }
+                    long first = run > 1 ? refcounts.allocateExistingRun(run) : -1;
+                    if (first >= 0) {
+                        Mapping.Data d = allocateRun(offset, length, l2Offset, index, first, true, run, u.kind(),
+                                below);
+                        keepLock = true;
+                        return d;
                     }
                     long c = refcounts.allocate();
                     long host = c << clusterBits;
@@ -719,7 +778,7 @@ final class Qcow2Instance implements FormatInstance {
                         throw e;
                     }
                     Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
-                    pending = new Pending(d, l2Offset, index, host | COPIED, c, entry, n < clusterSize);
+                    pending = new Pending(d, l2Offset, index, host | COPIED, c, entry);
                     keepLock = true;
                     return d;
                 }
@@ -730,6 +789,76 @@ final class Qcow2Instance implements FormatInstance {
                 allocLock.unlock();
             }
         }
+    }
+
+    /** Clusters written at most by one allocating request: 8 MiB, one L2 table at most. */
+    private int maxRun() {
+        return Math.max(1, (8 << 20) >>> clusterBits);
+    }
+
+    /**
+     * How many clusters from guest cluster {@code cluster} on hold nothing (unallocated, or zero without host
+     * space) and are touched by a write of {@code span} bytes from the start of the first cluster, within
+     * one L2 table; 1 if the first does not qualify.
+     */
+    private int emptyRun(long l2Offset, long cluster, long entry, long span) throws IOException {
+        if ((entry & ~ZERO_FLAG) != 0 || extendedL2) {
+            return 1;
+        }
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long touched = Qcow2Checks.divCeil(span, clusterSize);
+        int limit = (int) Math.min(Math.min(touched, maxRun()), (1L << l2Bits) - index);
+        limit = (int) Math.min(limit, Qcow2Checks.divCeil(size, clusterSize) - cluster);
+        long[] table = cache.get(l2Offset, this::loadL2);
+        int n = 1;
+        while (n < limit && (table[index + n] & ~ZERO_FLAG) == 0) {
+            n++;
+        }
+        return n;
+    }
+
+    /**
+     * Uses the {@code count} contiguous host clusters from {@code first} (allocated from the refcounts when
+     * {@code refcounted}; else the external data file's clusters at their guest offset) for the write at
+     * {@code offset}, whose clusters hold nothing: only the head of the first and the tail of the last cluster are filled from
+     * {@code below} (or zeroes, for zero clusters), and one mapping covers the whole run, so that the
+     * data goes to the host in one write. Under allocLock, which stays held until completeWrite.
+     */
+    private Mapping.Data allocateRun(long offset, long length, long l2Offset, int index, long first,
+            boolean refcounted, int count, Kind kind, BackingReader below) throws IOException {
+        long clusterStart = offset & ~(long) (clusterSize - 1);
+        int inCluster = (int) (offset - clusterStart);
+        long host = first << clusterBits;
+        long runBytes = (long) count << clusterBits;
+        long n = Math.min(length, runBytes - inCluster);
+        if (refcounted) {
+            growFile(host + runBytes);
+        }
+        long[] table = cache.get(l2Offset, this::loadL2);
+        try {
+            if (inCluster > 0) {
+                copyPart(host, clusterStart, 0, inCluster, sourceFor(kind, below));
+            }
+            long end = inCluster + n;
+            if (end < runBytes) {
+                long lastStart = clusterStart + runBytes - clusterSize;
+                int from = (int) (end - (runBytes - clusterSize));
+                Kind lastKind = (table[index + count - 1] & ZERO_FLAG) != 0 ? Kind.ZERO_PLAIN : Kind.UNALLOCATED;
+                copyPart(host + runBytes - clusterSize, lastStart, from, clusterSize, sourceFor(lastKind, below));
+            }
+        } catch (IOException | RuntimeException e) {
+            for (int k = 0; refcounted && k < count; k++) {
+                refcounts.free(first + k);
+            }
+            throw e;
+        }
+        Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
+        pending = new Pending(d, l2Offset, index, host | COPIED, refcounted ? first : -1, 0, count);
+        return d;
+    }
+
+    private static BackingReader sourceFor(Kind kind, BackingReader below) {
+        return kind == Kind.ZERO_PLAIN ? BackingReader.ZEROES : below;
     }
 
     @Override
@@ -762,6 +891,11 @@ final class Qcow2Instance implements FormatInstance {
      * An L2 entry changes before the refcount of the cluster it pointed at drops (on the next flush).
      */
     private long zeroClusters(long offset, long length, boolean unmap, boolean discard) throws IOException {
+        return zeroClusters(offset, length, unmap, discard, false);
+    }
+
+    private long zeroClusters(long offset, long length, boolean unmap, boolean discard, boolean full)
+            throws IOException {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
         }
@@ -775,7 +909,7 @@ final class Qcow2Instance implements FormatInstance {
         long pos = offset;
         allocLock.lock();
         try {
-            while (pos < end && zeroCluster(pos, unmap, discard)) {
+            while (pos < end && zeroCluster(pos, unmap, discard, full)) {
                 pos += clusterSize;
             }
         } finally {
@@ -785,7 +919,16 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     private boolean zeroCluster(long pos, boolean unmap, boolean discard) throws IOException {
-        boolean backing = header.backingFile().filter(n -> !n.isEmpty()).isPresent();
+        return zeroCluster(pos, unmap, discard, false);
+    }
+
+    /**
+     * One cluster of {@link #zeroClusters}; {@code full} (with {@code discard}) leaves the cluster
+     * unallocated whatever the version and backing file, so that reads fall through to the backing file
+     * (QEMU's full discard, as used to empty an image after a commit).
+     */
+    private boolean zeroCluster(long pos, boolean unmap, boolean discard, boolean full) throws IOException {
+        boolean backing = !full && header.backingFile().filter(n -> !n.isEmpty()).isPresent();
         boolean v3 = header.version() >= 3;
         Unit u = unit(pos);
         long cluster = pos >>> clusterBits;
@@ -806,7 +949,10 @@ final class Qcow2Instance implements FormatInstance {
                 replacedCompressed = cache.get(l2Offset, this::loadL2)[index];
             }
             case ZERO_PLAIN -> {
-                return true;
+                if (!full || l2Offset == 0) {
+                    return true;
+                }
+                newEntry = 0;
             }
             case UNALLOCATED -> {
                 if (!backing || discard && !v3) {
@@ -830,7 +976,7 @@ final class Qcow2Instance implements FormatInstance {
                 if (sharedL2 && (entry & COPIED) != 0) {
                     throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
                 }
-                if ((entry & COPIED) == 0) {
+                if ((entry & COPIED) == 0 && !header.hasDataFile()) {
                     // shared with a snapshot: the active image lets go of it
                     if (!v3 && backing) {
                         return discard;
@@ -845,6 +991,13 @@ final class Qcow2Instance implements FormatInstance {
                         return true;
                     }
                     newEntry = host | COPIED | ZERO_FLAG;
+                    if (header.hasDataFile() && header.dataFileRaw()) {
+                        clearDataFile(host);
+                    }
+                } else if (header.hasDataFile()) {
+                    // QEMU leaves a plain zero cluster; the data file's cluster is not refcounted
+                    newEntry = full ? 0 : ZERO_FLAG;
+                    clearDataFile(host);
                 } else {
                     if (!v3 && backing) {
                         return discard;
@@ -861,9 +1014,7 @@ final class Qcow2Instance implements FormatInstance {
             }
             l2Offset = copyL2(l1Index, l2Offset);
         }
-        ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
-        storage.write(e, l2Offset + index * 8L);
-        cache.get(l2Offset, this::loadL2)[index] = newEntry;
+        setL2Entry(l2Offset, index, newEntry);
         if (freeHost >= 0) {
             pendingDecrefs.add(freeHost >>> clusterBits);
         }
@@ -898,6 +1049,10 @@ final class Qcow2Instance implements FormatInstance {
             if (newSize < oldSize) {
                 throw new UnsupportedFeatureException(resource, "qcow2 shrinking", "shrinking qcow2 images is not "
                         + "supported yet");
+            }
+            if (header.hasDataFile()) {
+                throw new UnsupportedFeatureException(resource, "qcow2 resize with data file", "resizing qcow2 images "
+                        + "with an external data file is not supported yet");
             }
             if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
                 throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 image "
@@ -941,7 +1096,9 @@ final class Qcow2Instance implements FormatInstance {
             } else if (entries > old.length) {
                 storage.write(ByteBuffer.allocate((int) ((entries - old.length) * 8)), l1Offset + old.length * 8L);
             }
-            // the new L1 entries (zero) and the zeroed tail are on stable media before the header grows
+            // the new L1 entries (zero), a moved table's refcounts and the zeroed tail are on stable media before the
+            // header grows
+            refcounts.writeDirty();
             storage.sync();
             ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
                     .putInt(8, header.cryptMethod()).putInt(12, (int) Math.max(entries, old.length))
@@ -979,6 +1136,7 @@ final class Qcow2Instance implements FormatInstance {
             b.asLongBuffer().put(table);
             storage.write(b, l2);
             growFile(l2 + clusterSize);
+            refcounts.writeDirty();
             storage.sync();
             ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
             storage.write(e, l1Offset + l1Index * 8L);
@@ -1022,7 +1180,8 @@ final class Qcow2Instance implements FormatInstance {
         try {
             storage.write(ByteBuffer.allocate(clusterSize), l2);
             growFile(l2 + clusterSize);
-            // the empty table must be on stable media before the L1 entry can point at it
+            // the empty table and its refcount must be on stable media before the L1 entry can point at it
+            refcounts.writeDirty();
             storage.sync();
             ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
             storage.write(e, l1Offset + l1Index * 8L);
@@ -1058,7 +1217,7 @@ final class Qcow2Instance implements FormatInstance {
         if (readable > 0) {
             source.read(buf.limit((int) readable), clusterStart + from);
         }
-        storage.write(buf.clear(), host + from);
+        dataStorage().write(buf.clear(), host + from);
     }
 
     @Override
@@ -1073,21 +1232,108 @@ final class Qcow2Instance implements FormatInstance {
         pending = null;
         try {
             if (failure == null) {
-                if (p.copied()) {
-                    // bytes the guest did not write (copied from below) must not be lost by a power failure
-                    // once the L2 entry points at the new cluster, as qemu orders them (perform_cow)
-                    storage.sync();
+                // the data is written: now the L2 entry may point at it (in memory; on disk only after the
+                // data, copied parts included, and the refcount are on stable media, as QEMU's perform_cow
+                // and cache dependencies order them)
+                for (int k = 0; k < p.count(); k++) {
+                    setL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits));
                 }
-                // the data is written: now the L2 entry may point at it
-                ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, p.entry());
-                storage.write(e, p.l2Offset() + p.index() * 8L);
-                cache.get(p.l2Offset(), this::loadL2)[p.index()] = p.entry();
                 dropReference(p.replaced());
             } else if (p.allocated() >= 0) {
-                refcounts.free(p.allocated());
+                for (int k = 0; k < p.count(); k++) {
+                    refcounts.free(p.allocated() + k);
+                }
             }
         } finally {
             allocLock.unlock();
+        }
+    }
+
+    /**
+     * {@inheritDoc} Every cluster of the active image becomes unallocated (QEMU's full discard); tables
+     * without an L2 table are skipped, so the work follows what is allocated, not the virtual size.
+     */
+    @Override
+    public void makeEmpty() throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, 0, "the qcow2 image is opened read-only");
+        }
+        long span = 1L << (clusterBits + l2Bits);
+        for (int i = 0; i < l1.length && (long) i * span < size; i++) {
+            if ((l1[i] & OFFSET_MASK) == 0) {
+                continue;
+            }
+            long pos = i * span;
+            long end = Math.min(pos + span, size);
+            while (pos < end) {
+                long handled = zeroClusters(pos, end - pos, true, true, true);
+                if (handled == 0) {
+                    throw new ImageException(resource, pos, "cannot unmap the cluster at guest offset " + pos
+                            + ": no room to copy its shared L2 table", null);
+                }
+                pos += handled;
+            }
+        }
+        flush();
+    }
+
+    /**
+     * {@inheritDoc} Cluster 0 is rewritten in one write, as QEMU rewrites it, and synced; the new
+     * reference takes effect for this instance at once (copy-on-write and zeroing consult it).
+     */
+    @Override
+    public void changeBackingFile(String file, String format) throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, 0, "the qcow2 image is opened read-only");
+        }
+        if (format != null && file == null) {
+            throw new IllegalArgumentException("a backing format needs a backing file");
+        }
+        if (file != null && header.hasDataFile() && header.dataFileRaw()) {
+            throw new UnsupportedFeatureException(resource, "qcow2 backing file with data_file_raw",
+                    "an image whose external data file is raw cannot have a backing file");
+        }
+        allocLock.lock();
+        try {
+            ByteBuffer cluster0 = ByteBuffer.allocate(clusterSize);
+            storage.read(cluster0, 0);
+            byte[] updated = header.withBacking(cluster0.array(), resource, file, format);
+            Qcow2Header parsed = Qcow2Header.parse(ByteBuffer.wrap(updated), resource, storage.size());
+            storage.write(ByteBuffer.wrap(updated), 0);
+            storage.flush();
+            storage.sync();
+            header = parsed;
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    /** Changes one L2 entry in memory; the table is written by {@link #writeBack}. Under allocLock. */
+    private void setL2Entry(long l2Offset, int index, long entry) throws IOException {
+        long[] table = cache.get(l2Offset, this::loadL2);
+        table[index] = entry;
+        dirtyL2.put(l2Offset, table);
+        if (dirtyL2.size() > maxDirtyL2) {
+            writeBack();
+        }
+    }
+
+    /**
+     * Writes the cached metadata in dependency order: refcount blocks, then (after a sync that also
+     * covers the data written into new clusters) the dirty L2 tables. Under allocLock.
+     */
+    private void writeBack() throws IOException {
+        refcounts.writeDirty();
+        if (dirtyL2.isEmpty()) {
+            return;
+        }
+        storage.sync();
+        ByteBuffer b = ByteBuffer.allocate(clusterSize).order(ByteOrder.BIG_ENDIAN);
+        for (var it = dirtyL2.entrySet().iterator(); it.hasNext(); ) {
+            var e = it.next();
+            b.clear().asLongBuffer().put(e.getValue());
+            storage.write(b, e.getKey());
+            it.remove();
         }
     }
 
@@ -1096,6 +1342,7 @@ final class Qcow2Instance implements FormatInstance {
         if (refcounts != null) {
             allocLock.lock();
             try {
+                writeBack();
                 pendingDecrefs.addAll(refcounts.takeRetired());
                 if (!pendingDecrefs.isEmpty()) {
                     inPlace.writeLock().lock();
@@ -1109,14 +1356,16 @@ final class Qcow2Instance implements FormatInstance {
                             if (left == 0) {
                                 // nothing can reallocate the cluster before the allocation lock is released
                                 storage.discard(c << clusterBits, clusterSize);
+                                cache.invalidate(c << clusterBits);
                             }
                         }
                     } finally {
                         inPlace.writeLock().unlock();
                     }
                 }
-                // metadata is written through in dependency order; give back the unused reservation
+                // give back the unused reservation
                 refcounts.release();
+                refcounts.writeDirty();
             } finally {
                 allocLock.unlock();
             }
@@ -1252,6 +1501,9 @@ final class Qcow2Instance implements FormatInstance {
         if (v3) {
             m.put("lazy-refcounts", header.lazyRefcounts());
         }
+        if (!bitmaps.isEmpty()) {
+            m.put("bitmaps", bitmaps.stream().map(Qcow2Bitmaps.Bitmap::info).toList());
+        }
         m.put("refcount-bits", 1 << header.refcountOrder());
         if (header.hasDataFile()) {
             header.dataFile().ifPresent(d -> m.put("data-file", d));
@@ -1262,6 +1514,574 @@ final class Qcow2Instance implements FormatInstance {
             m.put("extended-l2", header.extendedL2());
         }
         return m;
+    }
+
+    // ------------------------------------------------------------------ internal snapshots
+
+    /**
+     * {@inheritDoc} As QEMU's qcow2_snapshot_create: the active L1 table is copied to new clusters, every path
+     * from it (each L2 table and each cluster its entries reach) gains a reference, the COPIED flags of the active
+     * tables are cleared (everything is shared now) and a new snapshot table with the entry appended replaces the
+     * old one. The id is the largest numeric id plus one; date now, VM clock and VM state 0, the extra data holds
+     * the disk size. Everything is written and synced before the header points at the new table; the old table
+     * is freed afterwards. Refused before anything changes when a refcount would overflow (1-bit refcounts).
+     */
+    @Override
+    public SnapshotInfo createSnapshot(String name) throws IOException {
+        Objects.requireNonNull(name, "name");
+        requireWritable();
+        if (header.hasDataFile()) {
+            // QEMU refuses too: the data file's clusters are not refcounted, so they cannot be shared
+            throw new UnsupportedFeatureException(resource, "qcow2 snapshots with an external data file",
+                    "internal snapshots of images with an external data file are not supported");
+        }
+        byte[] nameBytes = name.getBytes(StandardCharsets.UTF_8);
+        if (nameBytes.length > 0xFFFF) {
+            throw new IllegalArgumentException(resource + ": a snapshot name is at most 65535 bytes long (UTF-8), got "
+                    + nameBytes.length);
+        }
+        allocLock.lock();
+        try {
+            flush();
+            inPlace.writeLock().lock();
+            try {
+                return create(nameBytes);
+            } finally {
+                inPlace.writeLock().unlock();
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    private SnapshotInfo create(byte[] name) throws IOException {
+        List<Qcow2Snapshot> list = snapshots;
+        if (list.size() >= Qcow2Header.MAX_SNAPSHOTS) {
+            throw new ImageLimitException(resource, 60, "the image has the maximum of " + Qcow2Header.MAX_SNAPSHOTS
+                    + " snapshots");
+        }
+        long[] active = l1;
+        Refs refs = i -> subtree(active, i, true);
+        checkEach(active.length, refs, 1);
+        List<byte[]> entries = rawEntries(list);
+        long[] oldTable = tableClusters(snapshotsOffset, paddedLength(entries));
+        refcounts.checkAdjust(oldTable, -1);
+        Instant now = Instant.now();
+        int l1Clusters = clustersFor(active.length * 8L);
+        long l1Off = 0;
+        if (l1Clusters > 0) {
+            // qemu-img check counts l1_size * 8 bytes from the offset: an empty L1 table has offset 0 and no cluster
+            l1Off = refcounts.allocateRun(l1Clusters) << clusterBits;
+            ByteBuffer t = ByteBuffer.allocate(l1Clusters * clusterSize).order(ByteOrder.BIG_ENDIAN);
+            for (long e : active) {
+                t.putLong(e & ~COPIED);
+            }
+            storage.write(t.clear(), l1Off);
+            growFile(l1Off + (long) l1Clusters * clusterSize);
+        }
+        entries.add(snapshotEntry(l1Off, active.length, nextSnapshotId(list), name, now, size));
+        long newTable;
+        try {
+            newTable = allocateTable(entries);
+        } catch (IOException | RuntimeException e) {
+            // nothing points at the new L1 copy yet: give its clusters back
+            freeClusters(refcounts.adjust(tableClusters(l1Off, active.length * 8L), -1));
+            throw e;
+        }
+        // each path from the active L1 gains the snapshot's reference; nothing the active image reaches is its own
+        // alone any more, so no COPIED flag stays (as qemu's qcow2_update_snapshot_refcount with addend 1)
+        try {
+            adjustEach(active.length, refs, 1);
+        } catch (IOException | RuntimeException e) {
+            freeClusters(refcounts.adjust(tableClusters(l1Off, active.length * 8L), -1));
+            freeClusters(refcounts.adjust(tableClusters(newTable, paddedLength(entries)), -1));
+            throw e;
+        }
+        clearCopied();
+        switchSnapshotTable(entries, newTable);
+        freeClusters(refcounts.adjust(oldTable, -1));
+        return snapshots.getLast().info();
+    }
+
+    /**
+     * {@inheritDoc} As QEMU's qcow2_snapshot_delete: the new snapshot table without the entry is written and the
+     * header switched to it (synced), then the snapshot's L1 table, every path from it and the old table lose their
+     * reference; freed clusters are discarded. COPIED flags of the active tables are set again where a refcount
+     * returned to 1.
+     */
+    @Override
+    public void deleteSnapshot(String idOrName) throws IOException {
+        Objects.requireNonNull(idOrName, "idOrName");
+        requireWritable();
+        allocLock.lock();
+        try {
+            flush();
+            inPlace.writeLock().lock();
+            try {
+                delete(idOrName);
+            } finally {
+                inPlace.writeLock().unlock();
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    private void delete(String idOrName) throws IOException {
+        List<Qcow2Snapshot> list = snapshots;
+        int index = findSnapshot(list, idOrName);
+        Qcow2Snapshot sn = list.get(index);
+        long[] snL1 = readTable(storage, sn.l1TableOffset(), sn.l1Size());
+        Refs refs = i -> subtree(snL1, i, false);
+        checkEach(snL1.length, refs, -1);
+        List<byte[]> entries = rawEntries(list);
+        long[] tables = java.util.stream.LongStream.concat(
+                java.util.Arrays.stream(tableClusters(sn.l1TableOffset(), sn.l1Size() * 8L)),
+                java.util.Arrays.stream(tableClusters(snapshotsOffset, paddedLength(entries)))).sorted().toArray();
+        refcounts.checkAdjust(tables, -1);
+        entries.remove(index);
+        long newTable = allocateTable(entries);
+        switchSnapshotTable(entries, newTable);
+        freeClusters(adjustEach(snL1.length, refs, -1));
+        freeClusters(refcounts.adjust(tables, -1));
+        recomputeCopied();
+        storage.sync();
+    }
+
+    /**
+     * {@inheritDoc} As QEMU's qcow2_snapshot_goto: every path from the snapshot's L1 table gains a reference (only
+     * those the active L1 table does not hold already: unlike qemu, a refcount at its maximum does not make this
+     * fail), the active L1 table (in place, or moved to new clusters when it is too small) becomes a copy of the snapshot's,
+     * synced, and the header takes the snapshot's disk size; then every path from the old active L1 table loses its
+     * reference and the COPIED flags are recomputed. The snapshot stays.
+     */
+    @Override
+    public void applySnapshot(String idOrName) throws IOException {
+        Objects.requireNonNull(idOrName, "idOrName");
+        requireWritable();
+        allocLock.lock();
+        try {
+            flush();
+            inPlace.writeLock().lock();
+            try {
+                apply(idOrName);
+            } finally {
+                inPlace.writeLock().unlock();
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    private void apply(String idOrName) throws IOException {
+        List<Qcow2Snapshot> list = snapshots;
+        Qcow2Snapshot sn = list.get(findSnapshot(list, idOrName));
+        long newSize = sn.diskSize() >= 0 ? sn.diskSize() : size;
+        long[] snL1 = readTable(storage, sn.l1TableOffset(), sn.l1Size());
+        long[] old = l1;
+        long oldOffset = l1Offset;
+        // a reference both L1 tables hold is held all along: only the differences change (so that a cluster whose
+        // refcount is at the maximum already does not have to go past it for a moment); the same L2 table under
+        // an index holds the same references
+        int span = Math.max(snL1.length, old.length);
+        Refs gains = i -> sameTable(snL1, old, i) ? NONE
+                : difference(subtree(snL1, i, false), subtree(old, i, true))[0];
+        Refs losses = i -> sameTable(snL1, old, i) ? NONE
+                : difference(subtree(snL1, i, false), subtree(old, i, true))[1];
+        checkEach(span, gains, 1);
+        long needed = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
+        long entries = Math.max(Math.max(old.length, snL1.length), needed);
+        if (entries * 8 > Qcow2Header.MAX_L1_BYTES) {
+            throw new ImageLimitException(resource, 36, "the snapshot needs an L1 table of " + entries
+                    + " entries: Active L1 table too large");
+        }
+        int oldClusters = clustersFor(old.length * 8L);
+        int clusters = clustersFor(entries * 8);
+        boolean move = clusters > oldClusters;
+        long newOffset = move ? refcounts.allocateRun(clusters) << clusterBits : oldOffset;
+        long[] next = new long[(int) entries];
+        for (int i = 0; i < snL1.length; i++) {
+            next[i] = snL1[i] & ~COPIED;
+        }
+        try {
+            adjustEach(span, gains, 1);
+        } catch (IOException | RuntimeException e) {
+            if (move) {
+                freeClusters(refcounts.adjust(tableClusters(newOffset, (long) clusters * clusterSize), -1));
+            }
+            throw e;
+        }
+        // the references (and a moved table's own refcounts, cached write-back) must be on stable media before the
+        // L1 table (which points when written in place) changes
+        refcounts.writeDirty();
+        storage.sync();
+        ByteBuffer t = ByteBuffer.allocate(move ? clusters * clusterSize : next.length * 8).order(ByteOrder.BIG_ENDIAN);
+        t.asLongBuffer().put(next);
+        storage.write(t, newOffset);
+        growFile(newOffset + t.capacity());
+        // the new L1 table is on stable media before the header names it or its size
+        storage.sync();
+        if (move || newSize != size || next.length != old.length) {
+            ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
+                    .putInt(8, header.cryptMethod()).putInt(12, next.length).putLong(16, newOffset);
+            storage.write(h, 24);
+            storage.sync();
+        }
+        l1 = next;
+        l1Offset = newOffset;
+        size = newSize;
+        lastDecompressed.set(null);
+        freeClusters(adjustEach(span, losses, -1));
+        if (move) {
+            freeClusters(refcounts.adjust(tableClusters(oldOffset, old.length * 8L), -1));
+        }
+        recomputeCopied();
+        storage.sync();
+    }
+
+    /** {@code {a - b, b - a}} of two sorted multisets. */
+    static long[][] difference(long[] a, long[] b) {
+        java.util.stream.LongStream.Builder onlyA = java.util.stream.LongStream.builder();
+        java.util.stream.LongStream.Builder onlyB = java.util.stream.LongStream.builder();
+        int i = 0;
+        int j = 0;
+        while (i < a.length || j < b.length) {
+            if (j == b.length || i < a.length && a[i] < b[j]) {
+                onlyA.add(a[i++]);
+            } else if (i == a.length || b[j] < a[i]) {
+                onlyB.add(b[j++]);
+            } else {
+                i++;
+                j++;
+            }
+        }
+        return new long[][] {onlyA.build().toArray(), onlyB.build().toArray()};
+    }
+
+    private void requireWritable() throws ReadOnlyImageException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
+        }
+    }
+
+    /** The snapshot with id {@code idOrName}, else the first one with that name (QEMU's find_snapshot_by_id_or_name). */
+    private int findSnapshot(List<Qcow2Snapshot> list, String idOrName) throws NoSuchSnapshotException {
+        for (int i = 0; i < list.size(); i++) {
+            if (list.get(i).id().equals(idOrName)) {
+                return i;
+            }
+        }
+        for (int i = 0; i < list.size(); i++) {
+            if (list.get(i).name().equals(idOrName)) {
+                return i;
+            }
+        }
+        throw new NoSuchSnapshotException(resource, idOrName);
+    }
+
+    /** QEMU's find_new_snapshot_id: one more than the largest id read as a number (strtoul; not a number is 0). */
+    static String nextSnapshotId(List<Qcow2Snapshot> list) {
+        long max = 0;
+        for (Qcow2Snapshot s : list) {
+            long v = strtoul(s.id());
+            if (Long.compareUnsigned(v, max) > 0) {
+                max = v;
+            }
+        }
+        return Long.toUnsignedString(max + 1);
+    }
+
+    /** C's strtoul(s, NULL, 10): leading blanks, an optional sign, digits; saturates; no digits is 0. */
+    static long strtoul(String s) {
+        int i = 0;
+        while (i < s.length() && (s.charAt(i) == ' ' || s.charAt(i) >= '\t' && s.charAt(i) <= '\r')) {
+            i++;
+        }
+        boolean negative = false;
+        if (i < s.length() && (s.charAt(i) == '+' || s.charAt(i) == '-')) {
+            negative = s.charAt(i) == '-';
+            i++;
+        }
+        long v = 0;
+        boolean overflow = false;
+        for (; i < s.length() && s.charAt(i) >= '0' && s.charAt(i) <= '9'; i++) {
+            int d = s.charAt(i) - '0';
+            if (Long.compareUnsigned(v, Long.divideUnsigned(-1L - d, 10)) > 0) {
+                overflow = true;
+            }
+            v = v * 10 + d;
+        }
+        if (overflow) {
+            return -1L;
+        }
+        return negative ? -v : v;
+    }
+
+    /** One snapshot table entry as QEMU 7.2 writes them: 24 bytes of extra data (VM state 0, disk size, icount 0). */
+    private static byte[] snapshotEntry(long l1Off, int l1Size, String id, byte[] name, Instant date, long diskSize) {
+        byte[] idBytes = id.getBytes(StandardCharsets.UTF_8);
+        int extra = 24;
+        ByteBuffer b = ByteBuffer.allocate(Qcow2Snapshot.FIXED + extra + idBytes.length + name.length)
+                .order(ByteOrder.BIG_ENDIAN);
+        b.putLong(0, l1Off).putInt(8, l1Size).putShort(12, (short) idBytes.length).putShort(14, (short) name.length)
+                // qemu-img takes the time in microseconds (g_get_real_time)
+                .putInt(16, (int) date.getEpochSecond()).putInt(20, date.getNano() / 1000 * 1000)
+                .putLong(24, 0).putInt(32, 0).putInt(36, extra)
+                .putLong(40, 0).putLong(48, diskSize).putLong(56, 0)
+                .put(Qcow2Snapshot.FIXED + extra, idBytes).put(Qcow2Snapshot.FIXED + extra + idBytes.length, name);
+        return b.array();
+    }
+
+    /** The entries of the current snapshot table as they are in the file (unknown extra data is kept). */
+    private List<byte[]> rawEntries(List<Qcow2Snapshot> list) throws IOException {
+        List<byte[]> out = new ArrayList<>(list.size() + 1);
+        ByteBuffer fixed = ByteBuffer.allocate(Qcow2Snapshot.FIXED).order(ByteOrder.BIG_ENDIAN);
+        for (Qcow2Snapshot s : list) {
+            storage.read(fixed.clear(), s.entryOffset());
+            int total = Qcow2Snapshot.FIXED + fixed.getInt(36) + Short.toUnsignedInt(fixed.getShort(12))
+                    + Short.toUnsignedInt(fixed.getShort(14));
+            ByteBuffer e = ByteBuffer.allocate(total);
+            storage.read(e, s.entryOffset());
+            out.add(e.array());
+        }
+        return out;
+    }
+
+    private static long paddedLength(List<byte[]> entries) {
+        long n = 0;
+        for (byte[] e : entries) {
+            n += (e.length + 7) & ~7;
+        }
+        return n;
+    }
+
+    private int clustersFor(long bytes) {
+        return (int) Qcow2Checks.divCeil(bytes, clusterSize);
+    }
+
+    /** The host clusters of a table of {@code bytes} bytes at {@code offset} (none for an empty table). */
+    private long[] tableClusters(long offset, long bytes) {
+        if (bytes == 0) {
+            return new long[0];
+        }
+        long first = offset >>> clusterBits;
+        long last = (offset + bytes - 1) >>> clusterBits;
+        return java.util.stream.LongStream.rangeClosed(first, last).toArray();
+    }
+
+    /** Allocates the clusters of a snapshot table of {@code entries}; 0 for none. */
+    private long allocateTable(List<byte[]> entries) throws IOException {
+        long bytes = paddedLength(entries);
+        if (bytes > Qcow2Header.MAX_SNAPSHOTS_BYTES) {
+            throw new ImageLimitException(resource, 64, "Snapshot table too large (" + bytes + " bytes)");
+        }
+        return bytes == 0 ? 0 : refcounts.allocateRun(clustersFor(bytes)) << clusterBits;
+    }
+
+    /**
+     * Writes the snapshot table of {@code entries} at {@code offset} (allocated), syncs (with everything written
+     * before), points the header at it and syncs again. The old table's clusters are the caller's to free.
+     */
+    private void switchSnapshotTable(List<byte[]> entries, long offset) throws IOException {
+        long bytes = paddedLength(entries);
+        List<Qcow2Snapshot> records = new ArrayList<>(entries.size());
+        if (bytes > 0) {
+            ByteBuffer t = ByteBuffer.allocate(clustersFor(bytes) * clusterSize);
+            for (byte[] e : entries) {
+                int at = t.position();
+                t.put(e);
+                t.position((t.position() + 7) & ~7);
+                records.add(Qcow2Snapshot.parse(ByteBuffer.wrap(e), resource, offset + at));
+            }
+            storage.write(t.clear(), offset);
+            growFile(offset + t.capacity());
+        }
+        // the refcounts of the new L1 copy and table (cached write-back) reach the disk with them
+        refcounts.writeDirty();
+        storage.sync();
+        ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putInt(0, entries.size()).putLong(4, offset);
+        storage.write(h, 60);
+        storage.sync();
+        snapshots = List.copyOf(records);
+        snapshotsOffset = offset;
+    }
+
+    /** Discards clusters whose refcount dropped to 0 and forgets them as L2 tables. */
+    private void freeClusters(List<Long> freed) throws IOException {
+        for (long c : freed) {
+            storage.discard(c << clusterBits, clusterSize);
+            cache.invalidate(c << clusterBits);
+        }
+    }
+
+    private static final long[] NONE = new long[0];
+
+    /** The references of the path under one L1 entry, sorted, repeats kept. */
+    @FunctionalInterface
+    private interface Refs {
+        long[] of(int l1Index) throws IOException;
+    }
+
+    private static boolean sameTable(long[] a, long[] b, int i) {
+        long x = i < a.length ? a[i] & OFFSET_MASK : 0;
+        long y = i < b.length ? b[i] & OFFSET_MASK : 0;
+        return x == y;
+    }
+
+    /** Checks that {@code refs} of each of the first {@code count} L1 entries can change by {@code delta}. */
+    private void checkEach(int count, Refs refs, int delta) throws IOException {
+        for (int i = 0; i < count; i++) {
+            refcounts.checkAdjust(refs.of(i), delta);
+        }
+    }
+
+    /**
+     * Changes the refcounts of {@code refs} of each of the first {@code count} L1 entries by {@code delta}, one L1
+     * entry at a time (bounded memory), and returns the clusters freed. {@link #checkEach} passed before, so only a
+     * cluster counted under several entries (a compressed cluster spanning two L2 tables) can still overflow: an
+     * increment then undoes what it did before failing.
+     */
+    private List<Long> adjustEach(int count, Refs refs, int delta) throws IOException {
+        List<Long> freed = new ArrayList<>();
+        int i = 0;
+        try {
+            for (; i < count; i++) {
+                freed.addAll(refcounts.adjust(refs.of(i), delta));
+            }
+        } catch (ImageLimitException e) {
+            if (delta > 0) {
+                for (int k = 0; k < i; k++) {
+                    refcounts.adjust(refs.of(k), -delta);
+                }
+            }
+            throw e;
+        }
+        return freed;
+    }
+
+    /**
+     * The references the path under entry {@code i} of L1 table {@code table} holds: its L2 table and each host
+     * cluster its entries reach (each cluster a compressed entry spans), sorted, repeats kept. The active table's L2
+     * tables are read through the cache; a snapshot's directly, so that tables only it uses do not fill the cache.
+     */
+    private long[] subtree(long[] table, int i, boolean active) throws IOException {
+        if (i >= table.length) {
+            return NONE;
+        }
+        long l1e = table[i];
+        long l2 = l1e & OFFSET_MASK;
+        if ((l1e & L1E_RESERVED) != 0 || (l2 & (clusterSize - 1)) != 0 || l2 + clusterSize > fileSize) {
+            throw new CorruptImageException(resource, -1, "L1 entry " + i + " (0x" + Long.toHexString(l1e)
+                    + ") is invalid");
+        }
+        if (l2 == 0) {
+            return NONE;
+        }
+        long[] entries = active ? cache.get(l2, this::loadL2) : loadL2(l2);
+        long[] out = new long[entries.length + 1];
+        int n = 0;
+        out[n++] = l2 >>> clusterBits;
+        List<Long> compressed = new ArrayList<>();
+        for (int j = 0; j < entries.length; j++) {
+            long e = entries[j];
+            if ((e & COMPRESSED) != 0) {
+                compressedClusters(e, compressed);
+                continue;
+            }
+            long host = e & OFFSET_MASK;
+            if ((e & L2E_RESERVED) != 0 || (host & (clusterSize - 1)) != 0 || host >= fileSize) {
+                throw corruptL2(l2, j, e, "invalid entry");
+            }
+            if (host != 0) {
+                out[n++] = host >>> clusterBits;
+            }
+        }
+        if (!compressed.isEmpty()) {
+            out = java.util.Arrays.copyOf(out, n + compressed.size());
+            for (long c : compressed) {
+                out[n++] = c;
+            }
+        }
+        out = java.util.Arrays.copyOf(out, n);
+        java.util.Arrays.sort(out);
+        return out;
+    }
+
+    /** Clears the COPIED flags of the active L1 table and of the L2 tables it points at (all shared now). */
+    private void clearCopied() throws IOException {
+        long[] cur = l1;
+        long[] next = cur.clone();
+        boolean changed = false;
+        for (int i = 0; i < cur.length; i++) {
+            long l2 = cur[i] & OFFSET_MASK;
+            if (l2 == 0) {
+                continue;
+            }
+            long[] t = cache.get(l2, this::loadL2);
+            boolean tableChanged = false;
+            for (int j = 0; j < t.length; j++) {
+                if ((t[j] & COPIED) != 0) {
+                    t[j] &= ~COPIED;
+                    tableChanged = true;
+                }
+            }
+            if (tableChanged) {
+                writeTable(t, l2);
+            }
+            if ((cur[i] & COPIED) != 0) {
+                next[i] = cur[i] & ~COPIED;
+                changed = true;
+            }
+        }
+        if (changed) {
+            writeTable(next, l1Offset);
+            l1 = next;
+        }
+    }
+
+    /**
+     * Sets the COPIED flag of each active L1 and L2 entry whose cluster has refcount 1 and clears it elsewhere
+     * (qemu's qcow2_update_snapshot_refcount with addend 0); L2 tables first, then the L1 table.
+     */
+    private void recomputeCopied() throws IOException {
+        long[] cur = l1;
+        long[] next = cur.clone();
+        boolean changed = false;
+        for (int i = 0; i < cur.length; i++) {
+            long l2 = cur[i] & OFFSET_MASK;
+            if (l2 == 0) {
+                continue;
+            }
+            long[] t = cache.get(l2, this::loadL2);
+            boolean tableChanged = false;
+            for (int j = 0; j < t.length; j++) {
+                long e = t[j];
+                long host = e & OFFSET_MASK;
+                if ((e & COMPRESSED) != 0 || host == 0) {
+                    continue;
+                }
+                long want = refcounts.get(host >>> clusterBits) == 1 ? e | COPIED : e & ~COPIED;
+                if (want != e) {
+                    t[j] = want;
+                    tableChanged = true;
+                }
+            }
+            if (tableChanged) {
+                writeTable(t, l2);
+            }
+            next[i] = refcounts.get(l2 >>> clusterBits) == 1 ? l2 | COPIED : l2;
+            changed |= next[i] != cur[i];
+        }
+        if (changed) {
+            writeTable(next, l1Offset);
+            l1 = next;
+        }
+    }
+
+    private void writeTable(long[] table, long offset) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(table.length * 8).order(ByteOrder.BIG_ENDIAN);
+        b.asLongBuffer().put(table);
+        storage.write(b, offset);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package imago.qcow2.internal;
 
 import imago.api.CorruptImageException;
+import imago.api.ImageLimitException;
 import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Storage;
@@ -11,19 +12,23 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.Set;
 
 /**
  * The refcount table and refcount blocks of a writable image, with a first-fit cluster allocator.
  * Every change is written through to the storage at once.
  *
  * <p>Crash safety: a cluster's refcount must be on stable media before any table entry that points
- * at it. Rather than syncing before every table update, clusters are reserved in batches: a batch
- * gets refcount 1, is synced once, and is then handed out one by one; what is left of a batch is
- * given back by {@link #release} (on flush), so that a clean close leaks nothing, while a crash can
- * only leak (never corrupt). A new refcount block is synced before the refcount table entry that
- * points at it. Not thread-safe: the caller holds the instance's allocation lock.
+ * at it. Refcount blocks are cached write-back: changes stay in memory ({@link #writeDirty} writes
+ * them) and the instance writes them, and syncs, before it writes the L2 tables that point at new
+ * clusters. Writing a block early is always safe: an increment on disk before its reference only leaks
+ * after a crash, and decrements are made only once the entries that dropped the reference are on stable
+ * media. Clusters are reserved in batches and handed out one by one; what is left of a batch is given
+ * back by {@link #release} (on flush), so that a clean close leaks nothing. A new refcount block is
+ * synced before the refcount table entry that points at it. Not thread-safe: the caller holds the
+ * instance's allocation lock.
  */
 final class Qcow2Refcounts {
 
@@ -85,23 +90,16 @@ final class Qcow2Refcounts {
     private long[] table;
     /** Clusters of replaced refcount tables, to lose their reference after the next sync. */
     private final List<Long> retired = new ArrayList<>();
-    /** Refcount blocks by host offset, least recently used first; written through, so evicting just drops. */
-    private final Map<Long, Block> blocks = new LinkedHashMap<>(16, 0.75f, true) {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<Long, Block> eldest) {
-            return size() > MAX_CACHED_BLOCKS;
-        }
-    };
+    /** Refcount blocks by host offset, least recently used first; a dirty one is written before it is dropped. */
+    private final LinkedHashMap<Long, Block> blocks = new LinkedHashMap<>(16, 0.75f, true);
+    /** Host offsets of cached blocks changed since they were last written. */
+    private final Set<Long> dirty = new HashSet<>();
 
     /** How many refcount blocks stay cached. */
     static final int MAX_CACHED_BLOCKS = 64;
     /** Clusters with a synced refcount of 1 that no table points at yet. */
     private final ArrayDeque<Long> reserved = new ArrayDeque<>();
     private long freeHint;
-    /** Whether reserved clusters may have refcounts that are not on stable media yet. */
-    private boolean unsynced;
 
     /** How many clusters one reservation takes at most. */
     static final int BATCH = 32;
@@ -142,9 +140,37 @@ final class Qcow2Refcounts {
             byte[] bytes = new byte[clusterSize];
             storage.read(ByteBuffer.wrap(bytes), offset);
             b = new Block(bytes, order);
-            blocks.put(offset, b);
+            cache(offset, b);
         }
         return b;
+    }
+
+    /** Caches a block, writing back and dropping the least recently used ones past the limit. */
+    private void cache(long offset, Block b) throws IOException {
+        blocks.put(offset, b);
+        var it = blocks.entrySet().iterator();
+        while (blocks.size() > MAX_CACHED_BLOCKS) {
+            var eldest = it.next();
+            if (dirty.contains(eldest.getKey())) {
+                storage.write(ByteBuffer.wrap(eldest.getValue().bytes()), eldest.getKey());
+                dirty.remove(eldest.getKey());
+            }
+            it.remove();
+        }
+    }
+
+    /** Whether refcount changes wait in memory. */
+    boolean hasDirty() {
+        return !dirty.isEmpty();
+    }
+
+    /** Writes every changed refcount block (the caller syncs when the order requires it). */
+    void writeDirty() throws IOException {
+        for (var it = dirty.iterator(); it.hasNext(); ) {
+            long offset = it.next();
+            storage.write(ByteBuffer.wrap(blocks.get(offset).bytes()), offset);
+            it.remove();
+        }
     }
 
     /** The refcount of host cluster {@code cluster} (0 where no refblock covers it). */
@@ -160,28 +186,24 @@ final class Qcow2Refcounts {
         long blockOffset = table[(int) (cluster >>> blockBits)];
         Block b = block(blockOffset);
         int i = (int) (cluster & ((1L << blockBits) - 1));
-        long old = b.get(i);
         b.set(i, value);
-        try {
-            storage.write(ByteBuffer.wrap(b.bytes(), b.byteOffset(i), b.byteLength()), blockOffset + b.byteOffset(i));
-        } catch (IOException e) {
-            b.set(i, old);
-            throw e;
-        }
+        dirty.add(blockOffset);
     }
 
     /**
-     * Returns a host cluster whose refcount 1 is on stable media and that nothing points at yet.
+     * Returns a host cluster whose refcount is 1 (in the cache: {@link #writeDirty} writes it) and that
+     * nothing points at yet.
      *
      * @throws UnsupportedFeatureException if the refcount table would have to grow (nothing changed)
      */
     long allocate() throws IOException {
         if (reserved.isEmpty()) {
+            long end = 0;
             for (int i = 0; i < BATCH; i++) {
                 try {
                     long c = allocateOne();
                     reserved.add(c);
-                    unsynced = true;
+                    end = Math.max(end, (c + 1) << clusterBits);
                 } catch (UnsupportedFeatureException e) {
                     if (i == 0) {
                         throw e;
@@ -189,20 +211,11 @@ final class Qcow2Refcounts {
                     break;
                 }
             }
-        }
-        if (unsynced) {
-            // the file must reach past every reserved cluster before a table can point at one: after a power
-            // loss a reference past the end of the file is an error for qemu-img check
-            long end = 0;
-            for (long c : reserved) {
-                end = Math.max(end, (c + 1) << clusterBits);
-            }
+            // the file reaches past every reserved cluster before a table can point at one: a reference
+            // past the end of the file is an error for qemu-img check
             if (end > storage.size()) {
                 storage.resize(end, Preallocation.OFF);
             }
-            // (also after a batch that an I/O error cut short)
-            storage.sync();
-            unsynced = false;
         }
         return reserved.poll();
     }
@@ -266,7 +279,7 @@ final class Qcow2Refcounts {
         ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, offset);
         storage.write(e, tableOffset + index * 8);
         table[(int) index] = offset;
-        blocks.put(offset, nb);
+        cache(offset, nb);
     }
 
     /**
@@ -299,6 +312,31 @@ final class Qcow2Refcounts {
                 }
             }
             break;
+        }
+        for (long c = start; c < start + count; c++) {
+            put(c, 1);
+        }
+        if (start == freeHint) {
+            freeHint = start + count;
+        }
+        return start;
+    }
+
+    /**
+     * Allocates {@code count} contiguous clusters (first fit from the hint) where refcount blocks exist
+     * already, setting their refcounts to 1, or returns -1 when there is no such run: creating blocks and
+     * growing the table are left to {@link #allocate}.
+     */
+    long allocateExistingRun(int count) throws IOException {
+        long start = freeHint;
+        for (long c = start; c < start + count; c++) {
+            long index = c >>> blockBits;
+            if (index >= table.length || table[(int) index] == 0) {
+                return -1;
+            }
+            if (get(c) != 0) {
+                start = c + 1;
+            }
         }
         for (long c = start; c < start + count; c++) {
             put(c, 1);
@@ -355,7 +393,7 @@ final class Qcow2Refcounts {
         }
         tableOffset = newOffset;
         table = newTable;
-        blocks.put(blockOffset, nb);
+        cache(blockOffset, nb);
     }
 
     /** Takes the clusters of replaced refcount tables: they lose their reference after the next sync. */
@@ -402,6 +440,86 @@ final class Qcow2Refcounts {
             freeHint = Math.min(freeHint, cluster);
         }
         return old - 1;
+    }
+
+    /** The largest refcount this image's refcount width holds. */
+    long max() {
+        return order == 6 ? Long.MAX_VALUE : (1L << (1 << order)) - 1;
+    }
+
+    /**
+     * Checks that {@link #adjust adjusting} the refcounts of {@code sorted} by {@code delta} is possible: every
+     * cluster is covered by a refcount block and has a non-zero refcount, and no refcount would leave
+     * {@code [0, max()]}. Changes nothing.
+     *
+     * @param sorted host cluster indexes in ascending order; a cluster listed k times changes by k * delta
+     * @throws CorruptImageException if a listed cluster has refcount 0 (it is referenced, so it is corrupt)
+     * @throws ImageLimitException if a refcount would exceed the width's maximum
+     */
+    void checkAdjust(long[] sorted, int delta) throws IOException {
+        long max = max();
+        for (int i = 0; i < sorted.length; ) {
+            long c = sorted[i];
+            int j = i;
+            while (j < sorted.length && sorted[j] == c) {
+                j++;
+            }
+            long old = get(c);
+            if (old == 0) {
+                throw new CorruptImageException(resource, c << clusterBits, "host cluster " + c
+                        + " is referenced but its refcount is 0");
+            }
+            long change = (long) (j - i) * delta;
+            if (change > 0 && old > max - change) {
+                throw new ImageLimitException(resource, c << clusterBits, "the refcount of host cluster " + c + " ("
+                        + old + ") would exceed the maximum of " + (1 << order) + "-bit refcounts (" + max + ")");
+            }
+            if (change < 0 && old + change < 0) {
+                throw new CorruptImageException(resource, c << clusterBits, "host cluster " + c + " has refcount "
+                        + old + " but loses " + -change + " references");
+            }
+            i = j;
+        }
+    }
+
+    /**
+     * Adds {@code delta} to the refcount of each cluster of {@code sorted} (after {@link #checkAdjust}), writing
+     * each refcount block it changes once, and returns the clusters whose refcount dropped to 0.
+     *
+     * @param sorted host cluster indexes in ascending order; a cluster listed k times changes by k * delta
+     */
+    List<Long> adjust(long[] sorted, int delta) throws IOException {
+        checkAdjust(sorted, delta);
+        List<Long> freed = new ArrayList<>();
+        long blockIndex = -1;
+        Block b = null;
+        for (int i = 0; i < sorted.length; ) {
+            long c = sorted[i];
+            int j = i;
+            while (j < sorted.length && sorted[j] == c) {
+                j++;
+            }
+            long index = c >>> blockBits;
+            if (index != blockIndex) {
+                if (b != null) {
+                    storage.write(ByteBuffer.wrap(b.bytes()), table[(int) blockIndex]);
+                }
+                blockIndex = index;
+                b = block(table[(int) index]);
+            }
+            int k = (int) (c & ((1L << blockBits) - 1));
+            long value = b.get(k) + (long) (j - i) * delta;
+            b.set(k, value);
+            if (value == 0) {
+                freed.add(c);
+                freeHint = Math.min(freeHint, c);
+            }
+            i = j;
+        }
+        if (b != null) {
+            storage.write(ByteBuffer.wrap(b.bytes()), table[(int) blockIndex]);
+        }
+        return freed;
     }
 
     /** Takes back a cluster from {@link #allocate} that nothing points at (rolling back an allocation). */

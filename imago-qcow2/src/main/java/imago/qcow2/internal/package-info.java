@@ -2,7 +2,8 @@
  * The qcow2 driver's implementation: qcow2 v2 and v3 images (QEMU's docs/interop/qcow2.txt): reading,
  * creation (byte for byte as qemu-img 7.2 creates them), allocating writes (copy-on-write from the
  * backing chain, zero clusters, compressed clusters and clusters or L2 tables shared with internal
- * snapshots, which stay intact), zero writes, discard and growing. What the writer cannot keep
+ * snapshots, which stay intact), zero writes, discard and growing, and internal snapshots: create, delete and
+ * apply (as QEMU's qcow2-snapshot.c). What the writer cannot keep
  * consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
  * changes: writable opens of images with extended L2 entries, an external data file, persistent
  * bitmaps, the corrupt bit (except to repair them, opened for checking), and of a snapshot; refcount table growth past QEMU's 8 MiB
@@ -11,19 +12,36 @@
  * first refcount block.
  *
  * <h2>Write ordering</h2>
- * Metadata is written through, never cached dirty. Clusters are reserved in batches
- * ({@link imago.qcow2.internal.Qcow2Refcounts}): refcount 1 written and synced before any table points
- * at them; unused reservations are given back on flush. A new refcount block is synced before its
- * refcount table entry, a new L2 table before its L1 entry; a grown refcount table (copy and switch:
- * new block and table at the first uncovered cluster) before the header points at it. An allocating write's L2 entry is written
- * only after its data ({@code completeWrite}), and rolled back (cluster returned) if the data write
- * fails; a write that copied part of the cluster syncs first (as QEMU's perform_cow), so that a power
- * loss cannot lose bytes the guest never wrote. One allocation lock is held from
- * {@code ensureDataMapping} to {@code completeWrite}. An L2 or L1 entry that drops a reference (zeroing,
- * discard, rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) is
- * written first; the refcount drops on the next flush, after a sync, while in-place writes are excluded.
- * Reserved clusters past the end of the file are covered by growing the file before the sync, since a
- * reference past the end of the file is an error for qemu-img check.
+ * Refcount blocks and L2 tables are cached write-back, as QEMU caches them, and written in dependency
+ * order: refcount blocks first, then a sync (which also makes the data written into new clusters,
+ * copied parts included, durable), then the changed L2 tables; that happens on flush and whenever more
+ * than 32 MiB of L2 tables are dirty. A refcount block may be written earlier (evicted) at any time:
+ * an increment on disk before its reference can only leak. A new L2 table (zeroed or copied from a
+ * table shared with a snapshot) is written and synced with the refcounts before its L1 entry; a new
+ * refcount block is synced before its refcount table entry; a grown refcount table (copy and switch:
+ * new block and table at the first uncovered cluster) before the header points at it. An allocating
+ * write's L2 entry is set only after its data is written ({@code completeWrite}), and rolled back
+ * (clusters returned) if the data write fails; a write over several clusters that held nothing takes a
+ * contiguous run of host clusters and goes to the host in one write. One allocation lock is held from
+ * {@code ensureDataMapping} to {@code completeWrite}. An entry that drops a reference (zeroing, discard,
+ * rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) changes
+ * first; the refcount drops on the next flush, after the tables are written and synced, while in-place
+ * writes are excluded. Reserved clusters past the end of the file are covered by growing the file,
+ * since a reference past the end of the file is an error for qemu-img check. When a flush fails, writes
+ * since the last successful flush may be lost; the image stays consistent.
+ *
+ * <p>Snapshot operations first flush (pending refcount drops, reservations) and exclude every write. Creating:
+ * the snapshot's L1 copy and the new snapshot table are written, every path from the active L1 table gains a
+ * reference and the active tables lose their COPIED flags, all synced before the header's nb_snapshots and
+ * snapshots_offset (one write) switch to the new table; the old table is freed after that sync. Deleting: the
+ * table without the entry is written and switched to (synced) before the snapshot's L1 table and paths lose
+ * their references; COPIED flags are then set where a refcount returned to 1. Applying: the references only the
+ * snapshot holds are added and the new active L1 table (in place, or new clusters when it must grow) written and
+ * synced, then the header's size, l1_size and l1_table_offset (one write) synced, before the references only the
+ * old active table held drop. A refcount and the COPIED flag of the entry it counts cannot change at once, so a
+ * crash in between can leak clusters or leave COPIED flags that disagree with refcounts (qemu-img check -r all
+ * repairs both, as after a crash of qemu), but never a reference without its refcount nor a COPIED flag on a
+ * cluster a snapshot in the table shares. Freed clusters are discarded and forgotten by the L2 cache.
  *
  * <h2>Check and repair</h2>
  * {@link imago.qcow2.internal.Qcow2Check} is qemu-img check (QEMU 7.2's qcow2-refcount.c): references

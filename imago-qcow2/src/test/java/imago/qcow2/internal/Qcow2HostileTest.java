@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -35,6 +36,7 @@ class Qcow2HostileTest {
     static byte[] compressed;
     static byte[] extended;
     static byte[] snapshot;
+    static byte[] bitmaps;
 
     @TempDir
     Path dir;
@@ -60,6 +62,10 @@ class Qcow2HostileTest {
         Qcow2DifferentialTest.qemuIo(shared, "s.qcow2", "qcow2", List.of("write -P 0xab 0 4k"));
         Qemu.ok(shared, "qemu-img", "snapshot", "-c", "snap", "s.qcow2");
         snapshot = Files.readAllBytes(shared.resolve("s.qcow2"));
+        Qemu.ok(shared, "qemu-img", "create", "-q", "-f", "qcow2", "b.qcow2", "1M");
+        Qemu.ok(shared, "qemu-img", "bitmap", "--add", "b.qcow2", "first");
+        Qemu.ok(shared, "qemu-img", "bitmap", "--add", "-g", "128k", "b.qcow2", "second");
+        bitmaps = Files.readAllBytes(shared.resolve("b.qcow2"));
     }
 
     private Path mutate(byte[] original, Consumer<ByteBuffer> change) throws IOException {
@@ -97,7 +103,7 @@ class Qcow2HostileTest {
 
     @Test
     void theOriginalsAreFine() throws IOException {
-        for (byte[] b : List.of(plain, small, compressed, extended, snapshot)) {
+        for (byte[] b : List.of(plain, small, compressed, extended, snapshot, bitmaps)) {
             openAndReadAll(mutate(b, x -> { }));
         }
     }
@@ -337,6 +343,48 @@ class Qcow2HostileTest {
         openAndReadAll(corrupt);
         var c = assertThrows(CorruptImageException.class, () -> Imago.opener().path(corrupt).writable(true).open());
         assertTrue(c.getMessage().contains("corrupt"), c.getMessage());
+    }
+
+    @Test
+    void bitmapsExtensionAndDirectory() throws IOException {
+        int ext = extension(ByteBuffer.wrap(bitmaps), Qcow2Header.EXT_BITMAPS);
+        int dir = (int) ByteBuffer.wrap(bitmaps).getLong(ext + 16);
+        fails(CorruptImageException.class, bitmaps, b -> b.putInt(ext - 4, 16), "Invalid extension length");
+        fails(CorruptImageException.class, bitmaps, b -> b.putInt(ext + 4, 1), "Reserved field is not zero");
+        fails(ImageLimitException.class, bitmaps, b -> b.putInt(ext, 70000), "exceeding the QEMU supported maximum");
+        fails(CorruptImageException.class, bitmaps, b -> b.putInt(ext, 0), "zero bitmaps");
+        fails(CorruptImageException.class, bitmaps, b -> b.putLong(ext + 16, dir + 8), "invalid bitmap directory offset");
+        fails(ImageLimitException.class, bitmaps, b -> b.putLong(ext + 8, 1L << 40), "exceeds the maximum");
+        fails(CorruptImageException.class, bitmaps, b -> b.putLong(ext + 16, 1L << 40), "inside the file");
+        fails(CorruptImageException.class, bitmaps, b -> b.putInt(ext, 3), "does not fit 3 entries");
+        fails(CorruptImageException.class, bitmaps, b -> b.putInt(ext, 1), "Broken bitmap directory");
+        fails(CorruptImageException.class, bitmaps, b -> b.put(dir + 16, (byte) 2), "unknown type 2");
+        fails(CorruptImageException.class, bitmaps, b -> b.put(dir + 17, (byte) 40), "granularity bits 40");
+        fails(CorruptImageException.class, bitmaps, b -> b.putInt(dir + 12, 0x10), "reserved flags");
+        fails(CorruptImageException.class, bitmaps, b -> b.putLong(dir, 4096), "bitmap table offset");
+        fails(CorruptImageException.class, bitmaps, b -> b.putShort(dir + 18, (short) 4000), "Broken bitmap directory");
+        // a program without bitmap support cleared the autoclear bit: QEMU ignores the bitmaps, so does imago
+        Path cleared = mutate(bitmaps, b -> b.putLong(88, 0));
+        try (Image img = Imago.opener().path(cleared).open()) {
+            assertTrue(!img.info().formatSpecific().containsKey("bitmaps"));
+        }
+        try (Image img = Imago.opener().path(mutate(bitmaps, b -> { })).open()) {
+            assertEquals(List.of(Map.of("flags", List.of("auto"), "name", "first", "granularity", 65536L),
+                    Map.of("flags", List.of("auto"), "name", "second", "granularity", 131072L)),
+                    img.info().formatSpecific().get("bitmaps"));
+        }
+    }
+
+    /** Offset of the payload of the first header extension of {@code type}. */
+    static int extension(ByteBuffer b, int type) {
+        int p = b.getInt(100);
+        while (b.getInt(p) != type) {
+            if (b.getInt(p) == 0) {
+                throw new AssertionError("no extension 0x" + Integer.toHexString(type));
+            }
+            p += 8 + ((b.getInt(p + 4) + 7) & ~7);
+        }
+        return p + 8;
     }
 
     /** Offset of the first feature-name entry of a qemu-made v3 image. */

@@ -437,4 +437,131 @@ class Qcow2WriteTest {
         assertEquals(0, ByteBuffer.wrap(Files.readAllBytes(stray)).getLong(88));
         verify(stray, model);
     }
+    @Test
+    void makeEmptyUnmapsEverythingAndKeepsSnapshots() throws IOException {
+        Path base = dir.resolve("empty-base.raw");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", base, "2M");
+        Qcow2DifferentialTest.qemuIo(dir, base.toString(), "raw", List.of("write -P 0x55 0 2M"));
+        Path src = dir.resolve("empty-src.raw");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", src, "2M");
+        Qcow2DifferentialTest.qemuIo(dir, src.toString(), "raw", List.of("write -P 0x66 0 128k"));
+        Path img = dir.resolve("empty.qcow2");
+        Qemu.ok(dir, "qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096", src, img);
+        Qemu.ok(dir, "qemu-img", "rebase", "-u", "-b", base, "-F", "raw", img);
+        Qcow2DifferentialTest.qemuIo(dir, img.toString(), "qcow2", List.of("write -P 1 1M 64k",
+                "write -z 1200k 64k", "write -z -u 1300k 8k"));
+        Qemu.ok(dir, "qemu-img", "snapshot", "-c", "s1", img);
+        Qcow2DifferentialTest.qemuIo(dir, img.toString(), "qcow2", List.of("write -P 2 1500k 4k"));
+        Path snap = dir.resolve("empty-snap.raw");
+        Qemu.ok(dir, "qemu-img", "convert", "-l", "snapshot.name=s1", "-O", "raw", img, snap);
+        try (Image image = Imago.opener().path(img).writable(true).open()) {
+            image.makeEmpty();
+        }
+        String check = Qemu.ok(dir, "qemu-img", "check", img);
+        assertTrue(check.startsWith("No errors were found"), check);
+        Qemu.ok(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, base);
+        String map = Qemu.ok(dir, "qemu-img", "map", "--output=json", img);
+        assertTrue(!map.contains("\"depth\": 0"), map);
+        Path after = dir.resolve("empty-snap-after.raw");
+        Qemu.ok(dir, "qemu-img", "convert", "-l", "snapshot.name=s1", "-O", "raw", img, after);
+        assertArrayEquals(Files.readAllBytes(snap), Files.readAllBytes(after));
+    }
+
+    @Test
+    void changeBackingFileWritesTheHeaderQemuWrites() throws IOException {
+        List<String> layouts = List.of("compat=0.10", "cluster_size=4096", "cluster_size=512", "");
+        int n = 0;
+        for (String options : layouts) {
+            for (String[] change : new String[][] {{"b.qcow2", "qcow2"}, {"", null}, {"x/y/" + "z".repeat(300), "raw"},
+                    {"back.raw", "raw"}}) {
+                Path ours = dir.resolve("rebase-ours-" + n + ".qcow2");
+                Path theirs = dir.resolve("rebase-qemu-" + n + ".qcow2");
+                n++;
+                Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", options.isEmpty() ? "compat=1.1" : options,
+                        "-b", "old-backing.qcow2", "-F", "qcow2", "-u", ours, "1M");
+                if (options.isEmpty()) {
+                    // an unknown header extension is kept after the known ones, as QEMU keeps it
+                    byte[] b = Files.readAllBytes(ours);
+                    ByteBuffer h = ByteBuffer.wrap(b);
+                    int end = Qcow2HostileTest.extension(h, 0) - 8;
+                    byte[] name = java.util.Arrays.copyOfRange(b, (int) h.getLong(8), (int) h.getLong(8) + h.getInt(16));
+                    h.putInt(end, 0x12345678).putInt(end + 4, 3).put(end + 8, new byte[] {1, 2, 3, 0, 0, 0, 0, 0})
+                            .putLong(end + 16, 0);
+                    h.putLong(8, end + 24).put(end + 24, name);
+                    Files.write(ours, b);
+                }
+                Files.copy(ours, theirs);
+                List<Object> cmd = new ArrayList<>(List.of("qemu-img", "rebase", "-u", "-b", change[0]));
+                if (change[1] != null) {
+                    cmd.addAll(List.of("-F", change[1]));
+                }
+                cmd.add(theirs);
+                Qemu.ok(dir, cmd.toArray());
+                try (Image image = Imago.opener().path(ours).format("qcow2").noBacking().writable(true).open()) {
+                    image.changeBackingFile(change[0].isEmpty() ? null : change[0], change[1]);
+                }
+                assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours), options + " " + change[0]);
+            }
+        }
+    }
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"data_file=DATA", "data_file=DATA,data_file_raw=on", "data_file=DATA,cluster_size=4096",
+        "data_file=DATA,backed"})
+    void externalDataFiles(String options) throws IOException {
+        long seed = Long.getLong("imago.seed", new Random().nextLong());
+        System.out.println("Qcow2WriteTest data file [" + options + "] seed: " + seed);
+        Random r = new Random(seed);
+        int n = counter++;
+        Path img = dir.resolve("df" + n + ".qcow2");
+        Path data = dir.resolve("df" + n + ".data");
+        int size = 3 << 20;
+        byte[] model = new byte[size];
+        List<Object> create = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", "qcow2", "-o",
+                options.replace(",backed", "").replace("DATA", data.getFileName().toString())));
+        if (options.contains("backed")) {
+            Path base = dir.resolve("df" + n + ".base.raw");
+            byte[] content = new byte[size - size / 8];
+            r.nextBytes(content);
+            Files.write(base, content);
+            System.arraycopy(content, 0, model, 0, content.length);
+            create.addAll(List.of("-b", base.getFileName().toString(), "-F", "raw"));
+        }
+        create.addAll(List.of(img.getFileName().toString(), size));
+        Qemu.ok(dir, create.toArray());
+        int cs = 1 << Files.readAllBytes(img)[23];
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            for (int i = 0; i < 80; i++) {
+                int length = 1 + r.nextInt(3 * cs);
+                long offset = (long) (r.nextDouble() * (size - length + 1));
+                if (r.nextBoolean()) {
+                    offset = offset / cs * cs;
+                    length = Math.max(cs, length / cs * cs);
+                }
+                switch (r.nextInt(5)) {
+                    case 0 -> {
+                        image.writeZeroes(offset, length, r.nextBoolean() ? java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP)
+                                : java.util.Set.of());
+                        java.util.Arrays.fill(model, (int) offset, (int) offset + length, (byte) 0);
+                    }
+                    case 1 -> {
+                        image.discard(offset, length);
+                        ByteBuffer now = ByteBuffer.allocate(length);
+                        image.read(now, offset);
+                        System.arraycopy(now.array(), 0, model, (int) offset, length);
+                    }
+                    default -> write(image, model, offset, length, r);
+                }
+                if (i % 20 == 19) {
+                    image.flush();
+                    assertReads(image, model);
+                }
+            }
+        }
+        verify(img, model);
+        if (options.contains("data_file_raw=on")) {
+            // a raw data file is a valid raw image of the guest's bytes
+            assertArrayEquals(model, java.util.Arrays.copyOf(Files.readAllBytes(data), size));
+            assertEquals(Qcow2Header.AUTOCLEAR_DATA_FILE_RAW, ByteBuffer.wrap(Files.readAllBytes(img)).getLong(88));
+        }
+    }
 }

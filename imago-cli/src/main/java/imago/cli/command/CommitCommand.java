@@ -1,0 +1,156 @@
+package imago.cli.command;
+
+import imago.api.Extent;
+import imago.api.Image;
+import imago.api.Preallocation;
+import imago.cli.convert.Progress;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code imago commit}: writes what an image and the layers between it and a base hold into the base,
+ * then (unless {@code -d}) empties the image, as {@code qemu-img commit} does. The base's writes reach
+ * stable storage before the image is emptied, so an interruption loses nothing.
+ */
+@Command(name = "commit", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = {"Commits an image's changes into its backing file (or the base given with -b), as "
+                + "qemu-img commit does, and then empties the image unless -d is given."})
+final class CommitCommand implements Callable<Integer> {
+    /** Bytes copied per request. */
+    private static final int CHUNK = 2 << 20;
+
+    private final Session session;
+
+    @Mixin
+    @SuppressWarnings("unused") // picocli sets its options
+    private GlobalOptions globals;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
+    private String format;
+
+    @Option(names = "-b", paramLabel = "BASE", description = "The backing layer to commit into "
+            + "(default: the image's backing file); relative names resolve against each layer's directory.")
+    private String base;
+
+    @Option(names = "-d", description = "Leave the image as it is instead of emptying it.")
+    private boolean keep;
+
+    @Option(names = "-p", description = "Show progress.")
+    private boolean progress;
+
+    @Option(names = "-q", description = "Quiet: print nothing on success.")
+    private boolean quiet;
+
+    @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode (accepted for qemu-img compatibility).")
+    @SuppressWarnings("unused") // imago writes through the OS page cache and syncs at the end
+    private String cache;
+
+    @Option(names = "-r", paramLabel = "RATE", description = "Rate limit (accepted; imago does not throttle).")
+    @SuppressWarnings("unused") // a one-shot copy has nothing to share bandwidth with
+    private String rate;
+
+    @Parameters(paramLabel = "FILE", description = "The image to commit.")
+    private String file;
+
+    CommitCommand(Session session) {
+        this.session = session;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        int depth;
+        try (Image image = session.opener(file, format).open()) {
+            depth = baseDepth(image);
+        }
+        try (Image image = session.opener(file, format).writable(!keep).writableBacking(depth).open()) {
+            Image target = image;
+            for (int i = 0; i < depth; i++) {
+                target = target.backing().orElseThrow();
+            }
+            commit(image, target, depth);
+        }
+        if (!quiet) {
+            session.out().println("Image committed.");
+        }
+        return Cli.OK;
+    }
+
+    /** How many layers below the image the base is. */
+    private int baseDepth(Image image) throws IOException {
+        if (image.backing().isEmpty()) {
+            throw new CliException(file, "Image does not have a backing file");
+        }
+        if (base == null) {
+            return 1;
+        }
+        List<Image> chain = new ArrayList<>();
+        for (Optional<Image> i = Optional.of(image); i.isPresent(); i = i.get().backing()) {
+            chain.add(i.get());
+        }
+        for (int d = 1; d < chain.size(); d++) {
+            var namer = chain.get(d - 1).info();
+            if (namer.backingFilename().filter(base::equals).isPresent()) {
+                return d;
+            }
+            Path dir = Path.of(namer.filename()).toAbsolutePath().getParent();
+            Path wanted = dir == null ? Path.of(base) : dir.resolve(base);
+            Path layer = Path.of(chain.get(d).info().filename());
+            if (Files.exists(wanted) && Files.exists(layer) && Files.isSameFile(wanted, layer)) {
+                return d;
+            }
+        }
+        throw new CliException(null, "Did not find '" + base + "' in the backing chain of '" + file + "'");
+    }
+
+    /**
+     * Copies every range the chain above {@code target} answers for into {@code target}, syncs it, and
+     * empties the image unless {@code -d}.
+     */
+    private void commit(Image image, Image target, int depth) throws IOException {
+        long size = image.size();
+        if (target.size() < size) {
+            target.resize(size, Preallocation.OFF);
+        }
+        Progress p = progress ? new Progress(session.out(), size) : null;
+        if (p != null) {
+            p.start();
+        }
+        ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
+        long pos = 0;
+        while (pos < size) {
+            Extent e = image.extent(pos, Math.min(size - pos, CHUNK));
+            long n = e.length();
+            if (e.depth() < depth) {
+                if (e.zero() && !e.data()) {
+                    target.writeZeroes(pos, n);
+                } else {
+                    buf.clear().limit((int) n);
+                    image.read(buf, pos);
+                    target.write(buf.flip(), pos);
+                }
+            }
+            pos += n;
+            if (p != null) {
+                p.accept(n);
+            }
+        }
+        target.flush();
+        if (!keep) {
+            image.makeEmpty();
+            image.flush();
+        }
+        if (p != null) {
+            p.finish();
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package imago.cli;
+
+import static imago.cli.Run.imago;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import imago.testkit.Qemu;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code commit} and {@code rebase} side by side with qemu-img 7.2: the same chain is copied twice,
+ * qemu-img works on one copy and imago on the other; then the output and exit status, the guest content
+ * of every image, {@code qemu-img check} and (for rebase) the rewritten header must agree.
+ */
+class CommitRebaseCommandTest {
+    @TempDir
+    Path dir;
+    private Path ours;
+    private Path theirs;
+    private byte[] expected;
+
+    @BeforeEach
+    void chain() throws IOException {
+        Qemu.require();
+        Path made = Files.createDirectory(dir.resolve("made"));
+        qemuImg(made, "create", "-q", "-f", "qcow2", "base.qcow2", "6M");
+        qemuIo(made, "base.qcow2", "write -P 1 0 1M", "write -P 9 4M 1M");
+        qemuImg(made, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "mid.qcow2");
+        qemuIo(made, "mid.qcow2", "write -P 2 512k 1M", "write -z 4608k 64k");
+        qemuImg(made, "create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", "top.qcow2");
+        qemuIo(made, "top.qcow2", "write -P 3 3M 64k", "write -z 0 4k", "write -P 4 5M 64k", "write -z 4M 64k",
+                "write -P 5 5000k 3k");
+        qemuImg(made, "create", "-q", "-f", "qcow2", "other.qcow2", "5M");
+        qemuIo(made, "other.qcow2", "write -P 7 0 3M", "write -P 1 3584k 512k");
+        qemuImg(made, "convert", "-O", "raw", "top.qcow2", "expected.raw");
+        expected = Files.readAllBytes(made.resolve("expected.raw"));
+        ours = copy(made, "ours");
+        theirs = copy(made, "qemu"); // same length as "ours": absolute names stored in headers line up
+    }
+
+    private Path copy(Path from, String name) throws IOException {
+        Path to = Files.createDirectory(dir.resolve(name));
+        try (var files = Files.list(from)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, to.resolve(f.getFileName()));
+            }
+        }
+        return to;
+    }
+
+    private static String qemuImg(Path cwd, Object... args) {
+        List<Object> cmd = new ArrayList<>(List.of(Qemu.img()));
+        cmd.addAll(List.of(args));
+        return Qemu.ok(cwd, cmd.toArray());
+    }
+
+    private static void qemuIo(Path cwd, String file, String... commands) {
+        List<Object> cmd = new ArrayList<>(List.of(Qemu.io(), "-f", "qcow2"));
+        for (String c : commands) {
+            cmd.add("-c");
+            cmd.add(c);
+        }
+        cmd.add(file);
+        Qemu.ok(cwd, cmd.toArray());
+    }
+
+    /** Runs the command with qemu-img in one copy and imago in the other; both must answer alike. */
+    private Run.Result both(String... args) {
+        List<Object> cmd = new ArrayList<>(List.of(Qemu.img()));
+        for (String a : args) {
+            cmd.add(a.replace("@", theirs + "/"));
+        }
+        Qemu.Output q = Qemu.run(theirs, cmd.toArray());
+        Run.Result r = imago(Arrays.stream(args).map(a -> a.replace("@", ours + "/")).toArray(String[]::new));
+        assertEquals(q.status(), r.status(), () -> String.join(" ", args) + "\nqemu: " + q.err() + "\nimago: " + r.err());
+        assertEquals(q.out().replace(theirs + "/", "@"), r.out().replace(ours + "/", "@"), String.join(" ", args));
+        return r;
+    }
+
+    private byte[] content(Path image) throws IOException {
+        Path raw = dir.resolve("content.raw");
+        Files.deleteIfExists(raw);
+        qemuImg(dir, "convert", "-O", "raw", image, raw);
+        return Files.readAllBytes(raw);
+    }
+
+    private void clean(Path image) {
+        String check = qemuImg(dir, "check", image);
+        assertTrue(check.startsWith("No errors were found on the image."), image + ": " + check);
+    }
+
+    /** Every image of both copies is clean, and each image's guest content is the same in both copies. */
+    private void sameContent(String... images) throws IOException {
+        for (String name : images) {
+            clean(ours.resolve(name));
+            clean(theirs.resolve(name));
+            assertArrayEquals(content(theirs.resolve(name)), content(ours.resolve(name)), name);
+        }
+    }
+
+    /** The guest-visible layout of {@code name} in both copies (host offsets left out: allocation order may differ). */
+    private void sameAllocation(String name) {
+        String q = qemuImg(dir, "map", "--output=json", theirs.resolve(name)).replaceAll(", \"offset\": \\d+", "");
+        String o = qemuImg(dir, "map", "--output=json", ours.resolve(name)).replaceAll(", \"offset\": \\d+", "");
+        assertEquals(q, o, name);
+    }
+
+    @Test
+    void commitIntoTheBackingFileAndEmpty() throws IOException {
+        assertEquals("Image committed.\n", both("commit", "@top.qcow2").out());
+        sameContent("base.qcow2", "mid.qcow2", "top.qcow2");
+        assertArrayEquals(expected, content(ours.resolve("top.qcow2")));
+        assertArrayEquals(expected, content(ours.resolve("mid.qcow2")));
+        // the committed image is empty: everything comes from below
+        sameAllocation("top.qcow2");
+        assertTrue(!qemuImg(dir, "map", "--output=json", ours.resolve("top.qcow2")).contains("\"depth\": 0"));
+    }
+
+    @Test
+    void commitIntoABaseFurtherDownKeepingTheImage() throws IOException {
+        both("commit", "-q", "-d", "-b", "@base.qcow2", "@top.qcow2");
+        sameContent("base.qcow2", "mid.qcow2", "top.qcow2");
+        assertArrayEquals(expected, content(ours.resolve("base.qcow2")));
+        sameAllocation("top.qcow2");
+        sameAllocation("mid.qcow2");
+    }
+
+    @Test
+    void commitIntoABaseNamedAsStoredAndEmpty() throws IOException {
+        both("commit", "-b", "base.qcow2", "@top.qcow2");
+        sameContent("base.qcow2", "mid.qcow2", "top.qcow2");
+        assertArrayEquals(expected, content(ours.resolve("base.qcow2")));
+        assertArrayEquals(expected, content(ours.resolve("top.qcow2")));
+    }
+
+    @Test
+    void commitRefusals() throws IOException {
+        byte[] before = Files.readAllBytes(ours.resolve("top.qcow2"));
+        both("commit", "@base.qcow2");
+        both("commit", "-b", "@nonexistent.qcow2", "@top.qcow2");
+        both("commit", "-b", "@top.qcow2", "@top.qcow2");
+        assertArrayEquals(before, Files.readAllBytes(ours.resolve("top.qcow2")));
+    }
+
+    @Test
+    void safeRebaseOntoAnotherImageKeepsTheContent() throws IOException {
+        both("rebase", "-b", "@other.qcow2", "-F", "qcow2", "@top.qcow2");
+        sameContent("top.qcow2", "other.qcow2", "mid.qcow2");
+        assertArrayEquals(expected, content(ours.resolve("top.qcow2")));
+        sameAllocation("top.qcow2");
+        sameHeader("top.qcow2");
+    }
+
+    @Test
+    void safeRebaseOntoNothingKeepsTheContent() throws IOException {
+        both("rebase", "-b", "", "@top.qcow2");
+        sameContent("top.qcow2");
+        assertArrayEquals(expected, content(ours.resolve("top.qcow2")));
+        sameAllocation("top.qcow2");
+        sameHeader("top.qcow2");
+    }
+
+    @Test
+    void unsafeRebaseOnlyRewritesTheReference() throws IOException {
+        both("rebase", "-u", "-b", "other.qcow2", "-F", "qcow2", "@top.qcow2");
+        sameHeader("top.qcow2");
+        sameContent("top.qcow2");
+        both("rebase", "-u", "-b", "a-name-that-is-rather-long/and/does/not/exist.qcow2", "-F", "raw", "@top.qcow2");
+        sameHeader("top.qcow2");
+        both("rebase", "-u", "@top.qcow2");
+        sameHeader("top.qcow2");
+        both("rebase", "-u", "-b", "@base.qcow2", "-F", "qcow2", "@mid.qcow2");
+        sameHeader("mid.qcow2");
+    }
+
+    @Test
+    void rebaseRefusals() throws IOException {
+        byte[] before = Files.readAllBytes(ours.resolve("top.qcow2"));
+        both("rebase", "@top.qcow2");
+        both("rebase", "-b", "@other.qcow2", "@top.qcow2");
+        both("rebase", "-b", "@missing.qcow2", "-F", "qcow2", "@top.qcow2");
+        assertArrayEquals(before, Files.readAllBytes(ours.resolve("top.qcow2")));
+    }
+
+    /** Cluster 0 (header, extensions, backing name) is byte for byte what qemu-img wrote. */
+    private void sameHeader(String name) throws IOException {
+        byte[] q = Arrays.copyOf(Files.readAllBytes(theirs.resolve(name)), 65536);
+        byte[] o = Arrays.copyOf(Files.readAllBytes(ours.resolve(name)), 65536);
+        String qs = new String(q, StandardCharsets.ISO_8859_1).replace(theirs + "/", "@");
+        String os = new String(o, StandardCharsets.ISO_8859_1).replace(ours + "/", "@");
+        assertEquals(qs, os, name);
+    }
+}
