@@ -703,6 +703,93 @@ final class Qcow2Instance implements FormatInstance {
         }
     }
 
+    /**
+     * {@inheritDoc} As QEMU's compressed write path: the cluster is compressed (deflate with a 4 KiB window
+     * or zstd, after the header's compression type) outside any lock, so that many threads compress at
+     * once; data that does not come out at least one byte smaller than a cluster is left to the ordinary
+     * write path. The compressed bytes are packed after the previous ones ({@link Qcow2Refcounts#allocateBytes})
+     * and written before the L2 entry that points at them. Only an unallocated (or plain zero) cluster may
+     * be written compressed; a shared L2 table is copied first.
+     */
+    @Override
+    public boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
+        }
+        int length = cluster.remaining();
+        if ((offset & (clusterSize - 1)) != 0 || offset < 0 || offset >= size || length < 1 || length > clusterSize
+                || length < clusterSize && offset + length != size) {
+            throw new IllegalArgumentException(resource + ": a compressed write must cover one whole cluster (or the "
+                    + "last one up to the end of the image), got " + length + " bytes at offset " + offset);
+        }
+        byte[] plain = new byte[clusterSize];
+        cluster.get(cluster.position(), plain, 0, length);
+        // QEMU only stores data compressed when it needs at most cluster_size - 1 bytes
+        byte[] packed = new byte[clusterSize - 1];
+        int n = header.compressionType() == 0 ? Qcow2Deflate.compress(plain, packed) : zstd(plain, packed);
+        if (n <= 0) {
+            return false;
+        }
+        allocLock.lock();
+        try {
+            if (pending != null) {
+                throw new IllegalStateException(resource + ": an allocating write is in progress on this thread");
+            }
+            unit(offset); // validates the L1 and L2 entries before anything changes
+            long guestCluster = offset >>> clusterBits;
+            int l1Index = (int) (guestCluster >>> l2Bits);
+            int index = (int) (guestCluster & ((1L << l2Bits) - 1));
+            long l1e = l1[l1Index];
+            long l2Offset = l1e & OFFSET_MASK;
+            boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+            long entry = l2Offset == 0 ? 0 : cache.get(l2Offset, this::loadL2)[index];
+            if ((entry & COMPRESSED) != 0 || (entry & OFFSET_MASK) != 0) {
+                // QEMU's qcow2_alloc_compressed_cluster_offset refuses (EIO) as well
+                throw new ImageException(resource, "cannot write compressed data to guest offset " + offset
+                        + ": the cluster is already allocated (compressed data can only be written to unallocated "
+                        + "clusters)");
+            }
+            if ((l2Offset == 0 || sharedL2) && !refcounts.canAllocate(1)) {
+                throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                        "the image needs a larger refcount table, which imago cannot allocate yet");
+            }
+            if (l2Offset == 0) {
+                l2Offset = allocateL2(l1Index);
+            } else if (sharedL2) {
+                l2Offset = copyL2(l1Index, l2Offset);
+            }
+            long host = refcounts.allocateBytes(n);
+            growFile(((host + n - 1) | (clusterSize - 1)) + 1);
+            try {
+                storage.write(ByteBuffer.wrap(packed, 0, n), host);
+            } catch (IOException | RuntimeException e) {
+                refcounts.freeBytes(host, n);
+                throw e;
+            }
+            // the sector count field holds the number of 512-byte sectors touched after the first
+            long sectors = ((host + n - 1) >>> 9) - (host >>> 9);
+            long newEntry = COMPRESSED | host | (sectors << (62 - (clusterBits - 8)));
+            ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
+            storage.write(e, l2Offset + index * 8L);
+            cache.get(l2Offset, this::loadL2)[index] = newEntry;
+            return true;
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    private int zstd(byte[] plain, byte[] packed) throws UnsupportedFeatureException {
+        try {
+            return Qcow2Zstd.compress(plain, packed);
+        } catch (LinkageError e) {
+            UnsupportedFeatureException u = new UnsupportedFeatureException(resource, "zstd compression",
+                    "zstd support is not installed (add zstd-jni to the module path, and resolve it with "
+                    + "--add-modules com.github.luben.zstd_jni when imago runs as modules)");
+            u.addSuppressed(e);
+            throw u;
+        }
+    }
+
     @Override
     public long ensureZeroMapping(long offset, long length, boolean mayUnmap) throws IOException {
         return zeroClusters(offset, length, mayUnmap, false);
@@ -1067,6 +1154,8 @@ final class Qcow2Instance implements FormatInstance {
         if (refcounts != null) {
             allocLock.lock();
             try {
+                // exact refcounts for the packed compressed clusters first: the drops below count from them
+                refcounts.closeRun();
                 pendingDecrefs.addAll(refcounts.takeRetired());
                 if (!pendingDecrefs.isEmpty()) {
                     inPlace.writeLock().lock();

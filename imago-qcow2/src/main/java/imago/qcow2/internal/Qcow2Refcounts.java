@@ -358,6 +358,125 @@ final class Qcow2Refcounts {
         blocks.put(blockOffset, nb);
     }
 
+    // ------------------------------------------------------------ packed bytes for compressed clusters
+
+    /** Clusters of the current run for compressed data, [runFirst, runFirst + runCounts.length); -1: none. */
+    private long runFirst = -1;
+    /** References per cluster of the run (the bytes handed out that touch it). */
+    private long[] runCounts;
+    /** The next free byte of the run. */
+    private long cursor;
+    /** Clusters of the run before this one have their exact refcount in the file; later ones the charge. */
+    private long exactBefore;
+    /** The refcount every cluster of the run got in advance. */
+    private long charge;
+
+    /** The largest refcount this image's refcount width holds. */
+    long refcountMax() {
+        return order == 6 ? Long.MAX_VALUE : (1L << (1 << order)) - 1;
+    }
+
+    /**
+     * Hands out {@code length} bytes ({@code 0 < length < cluster size}) for compressed data, packed after
+     * the previous ones as QEMU's qcow2_alloc_bytes packs them: the bytes may cross into the next cluster,
+     * and every cluster they touch gains one reference.
+     *
+     * <p>Crash safety without a sync per cluster: a run of clusters is allocated at once and each gets a
+     * refcount of {@link #charge} (as many references as it can possibly get, capped by the refcount width)
+     * that is synced before any bytes are handed out; a table entry may then point into the run at once.
+     * Each cluster gets its exact refcount once the run has moved past it, and the rest of the run on
+     * {@link #closeRun} (before references drop on flush). A crash can thus only leak, never leave a
+     * cluster with fewer references than entries pointing at it.
+     *
+     * @return the host byte offset of the bytes
+     */
+    long allocateBytes(int length) throws IOException {
+        if (length <= 0 || length >= clusterSize) {
+            throw new IllegalArgumentException("bad compressed length " + length);
+        }
+        if (runFirst >= 0) {
+            long c = cursor >>> clusterBits;
+            if (c < runFirst + runCounts.length && runCounts[(int) (c - runFirst)] >= charge) {
+                // as QEMU: a cluster whose refcount is at its maximum takes no more bytes
+                cursor = (c + 1) << clusterBits;
+            }
+            // a cluster after the cursor's is untouched, so its count is below the charge
+            long last = (cursor + length - 1) >>> clusterBits;
+            if (last < runFirst + runCounts.length) {
+                long at = cursor;
+                for (long k = at >>> clusterBits; k <= last; k++) {
+                    runCounts[(int) (k - runFirst)]++;
+                }
+                cursor = at + length;
+                settle(cursor >>> clusterBits);
+                return at;
+            }
+            closeRun();
+        }
+        // a few MiB at once, but a run must fit one refcount block with room to spare (each block sits at the
+        // first cluster it covers, so no run crosses a block boundary)
+        int count = (int) Math.max(1, Math.min(Math.min(1024, (4L << 20) >>> clusterBits), (1L << blockBits) / 4));
+        long first = allocateRun(count);
+        charge = Math.min(refcountMax(), clusterSize + 1L);
+        try {
+            for (long c = first; c < first + count; c++) {
+                put(c, charge);
+            }
+            long end = (first + count) << clusterBits;
+            if (end > storage.size()) {
+                storage.resize(end, Preallocation.OFF);
+            }
+            storage.sync();
+        } catch (IOException | RuntimeException e) {
+            // nothing points at the run: give it back (unsynced zeroes only ever leak)
+            for (long c = first; c < first + count; c++) {
+                put(c, 0);
+            }
+            freeHint = Math.min(freeHint, first);
+            throw e;
+        }
+        runFirst = first;
+        runCounts = new long[count];
+        cursor = first << clusterBits;
+        exactBefore = first;
+        return allocateBytes(length);
+    }
+
+    /** Gives back bytes from {@link #allocateBytes} that no table entry points at (a failed write). */
+    void freeBytes(long at, int length) throws IOException {
+        for (long c = at >>> clusterBits; c <= (at + length - 1) >>> clusterBits; c++) {
+            if (runFirst >= 0 && c >= runFirst && c < runFirst + runCounts.length) {
+                runCounts[(int) (c - runFirst)]--;
+                if (c < exactBefore) {
+                    put(c, runCounts[(int) (c - runFirst)]);
+                }
+            }
+        }
+    }
+
+    /** Writes the exact refcount of the run's clusters before {@code end}. */
+    private void settle(long end) throws IOException {
+        long stop = Math.min(end, runFirst + runCounts.length);
+        while (exactBefore < stop) {
+            long n = runCounts[(int) (exactBefore - runFirst)];
+            put(exactBefore, n);
+            if (n == 0) {
+                freeHint = Math.min(freeHint, exactBefore);
+            }
+            exactBefore++;
+        }
+    }
+
+    /** Ends the run of compressed data: every cluster of it gets its exact refcount (0 if unused). */
+    void closeRun() throws IOException {
+        if (runFirst < 0) {
+            return;
+        }
+        settle(runFirst + runCounts.length);
+        runFirst = -1;
+        runCounts = null;
+    }
+
     /** Takes the clusters of replaced refcount tables: they lose their reference after the next sync. */
     List<Long> takeRetired() {
         List<Long> out = List.copyOf(retired);

@@ -2,7 +2,9 @@
  * The qcow2 driver's implementation: qcow2 v2 and v3 images (QEMU's docs/interop/qcow2.txt): reading,
  * creation (byte for byte as qemu-img 7.2 creates them), allocating writes (copy-on-write from the
  * backing chain, zero clusters, compressed clusters and clusters or L2 tables shared with internal
- * snapshots, which stay intact), zero writes, discard and growing. What the writer cannot keep
+ * snapshots, which stay intact), compressed writes of whole clusters into unallocated ones (as
+ * {@code qemu-img convert -c}: deflate with a 4 KiB window or zstd, packed byte-wise), zero writes, discard
+ * and growing. What the writer cannot keep
  * consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
  * changes: writable opens of images with extended L2 entries, an external data file, persistent
  * bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
@@ -23,7 +25,10 @@
  * discard, rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) is
  * written first; the refcount drops on the next flush, after a sync, while in-place writes are excluded.
  * Reserved clusters past the end of the file are covered by growing the file before the sync, since a
- * reference past the end of the file is an error for qemu-img check.
+ * reference past the end of the file is an error for qemu-img check. Compressed data is packed into runs
+ * of clusters whose refcounts are first set, and synced, to the most references a cluster can get; the
+ * compressed bytes are written before the L2 entry; a cluster gets its exact refcount once the run moved
+ * past it, the rest of the run on flush before any refcount drops, so a crash can only leak.
  *
  * <h2>Layout</h2>
  * All integers are big-endian.
