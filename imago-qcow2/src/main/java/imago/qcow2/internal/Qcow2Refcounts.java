@@ -473,8 +473,19 @@ final class Qcow2Refcounts {
             return;
         }
         settle(runFirst + runCounts.length);
+        long used = runCounts.length;
+        while (used > 0 && runCounts[(int) used - 1] == 0) {
+            used--;
+        }
+        long runEnd = (runFirst + runCounts.length) << clusterBits;
+        long usedEnd = (runFirst + used) << clusterBits;
         runFirst = -1;
         runCounts = null;
+        if (usedEnd < runEnd && storage.size() == runEnd) {
+            // the unused end of the run was only grown for it: give it back, so the file ends as QEMU's does (a
+            // crash before the zero refcounts reach the disk leaves refcounts past the end: leaks, not errors)
+            storage.resize(usedEnd, Preallocation.OFF);
+        }
     }
 
     /** Takes the clusters of replaced refcount tables: they lose their reference after the next sync. */
