@@ -19,6 +19,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -940,10 +941,6 @@ final class Qcow2Instance implements FormatInstance {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
         }
-        if (preallocation != Preallocation.OFF) {
-            throw new UnsupportedFeatureException(resource, "qcow2 resize preallocation", "resizing qcow2 images with "
-                    + "preallocation=" + preallocation.qemuName() + " is not supported yet");
-        }
         if ((newSize & 511) != 0) {
             throw new IllegalArgumentException(resource + ": the new size must be a multiple of 512, got " + newSize);
         }
@@ -1018,6 +1015,113 @@ final class Qcow2Instance implements FormatInstance {
             }
             size = newSize;
             growFile(Math.max(fileSize, l1Offset + l1.length * 8L));
+            if (preallocation != Preallocation.OFF) {
+                preallocate(oldSize, newSize, preallocation);
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    /**
+     * Preallocates the guest range {@code [from, to)} as QEMU's qcow2 truncate does: every unallocated
+     * cluster gets an L2 entry and a host cluster; with {@code metadata} the host clusters stay holes of the
+     * file (reading as zero), with {@code falloc} and {@code full} the file's new space is reserved or
+     * written with zeroes. Host clusters reused below the old end of the file are zeroed first. Per L2 table:
+     * the refcounts (and the zeroing) are synced before the L2 entries are written. Called with the
+     * allocation lock held, by create and by resize.
+     */
+    void preallocate(long from, long to, Preallocation mode) throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
+        }
+        allocLock.lock();
+        try {
+            long oldEnd = storage.size();
+            long c = from >>> clusterBits;
+            long last = Qcow2Checks.divCeil(to, clusterSize);
+            // contiguous runs stay inside one refcount block (each new block takes the first cluster it covers)
+            int maxRun = refcounts.maxRun();
+            long lastHost = -1;
+            while (c < last) {
+                int l1Index = (int) (c >>> l2Bits);
+                long l1e = l1[l1Index];
+                long l2Offset = l1e & OFFSET_MASK;
+                if (l2Offset == 0) {
+                    l2Offset = allocateL2(l1Index);
+                } else if ((l1e & COPIED) == 0) {
+                    l2Offset = copyL2(l1Index, l2Offset);
+                }
+                long[] table = cache.get(l2Offset, this::loadL2);
+                int start = (int) (c & ((1L << l2Bits) - 1));
+                int end = (int) Math.min(1L << l2Bits, start + (last - c));
+                long[] entries = Arrays.copyOfRange(table, start, end);
+                boolean changed = false;
+                long growTo = storage.size();
+                for (int i = 0; i < entries.length; ) {
+                    if ((entries[i] & COMPRESSED) != 0 || (entries[i] & OFFSET_MASK) != 0) {
+                        i++;
+                        continue;
+                    }
+                    int n = 1;
+                    while (i + n < entries.length && n < maxRun && (entries[i + n] & COMPRESSED) == 0
+                            && (entries[i + n] & OFFSET_MASK) == 0) {
+                        n++;
+                    }
+                    long host = refcounts.allocateRun(n) << clusterBits;
+                    long runEnd = host + (long) n * clusterSize;
+                    if (runEnd > storage.size()) {
+                        // before the writes below, which would grow the file without reserving space
+                        storage.resize(runEnd, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
+                    }
+                    if (host < oldEnd) {
+                        // freed clusters may hold old data: they must read as zero like the new space
+                        long zeroEnd = Math.min(runEnd, oldEnd);
+                        storage.writeZeroes(host, zeroEnd - host, mode == Preallocation.METADATA);
+                    }
+                    long guest = (c + i) << clusterBits;
+                    if (guest < from) {
+                        // the old last cluster: QEMU copies its head (zeroes) on allocation, so it is written
+                        storage.write(ByteBuffer.allocate((int) (from - guest)), host);
+                    }
+                    long lastGuest = (c + i + n - 1) << clusterBits;
+                    if (lastGuest + clusterSize > to) {
+                        // the new last cluster: QEMU copies its tail (zeroes) on allocation, so it is written
+                        storage.write(ByteBuffer.allocate((int) (lastGuest + clusterSize - to)),
+                                runEnd - (lastGuest + clusterSize - to));
+                    }
+                    growTo = Math.max(growTo, runEnd);
+                    lastHost = runEnd - clusterSize;
+                    for (int k = 0; k < n; k++) {
+                        entries[i + k] = (host + (long) k * clusterSize) | COPIED;
+                    }
+                    changed = true;
+                    i += n;
+                }
+                if (changed) {
+                    growFile(growTo);
+                    // the refcounts and the zeroed clusters reach stable media before the L2 entries
+                    storage.sync();
+                    ByteBuffer b = ByteBuffer.allocate(entries.length * 8).order(ByteOrder.BIG_ENDIAN);
+                    b.asLongBuffer().put(entries);
+                    storage.write(b, l2Offset + start * 8L);
+                    System.arraycopy(entries, 0, table, start, entries.length);
+                }
+                c += end - start;
+            }
+            if (lastHost >= 0) {
+                // unused reservations past the last preallocated cluster would leave the file longer than QEMU's,
+                // which ends with that cluster: give them back and end the file there
+                refcounts.release();
+                long used = Qcow2Checks.divCeil(storage.size(), clusterSize) - 1;
+                while (used >= 0 && refcounts.get(used) == 0) {
+                    used--;
+                }
+                long end = lastHost + clusterSize;
+                if (used == lastHost >>> clusterBits && storage.size() > end) {
+                    storage.resize(end, Preallocation.OFF);
+                }
+            }
         } finally {
             allocLock.unlock();
         }

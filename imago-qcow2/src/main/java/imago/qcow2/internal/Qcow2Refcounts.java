@@ -371,6 +371,14 @@ final class Qcow2Refcounts {
     /** The refcount every cluster of the run got in advance. */
     private long charge;
 
+    /**
+     * The longest run {@link #allocateRun} should be asked for: a run must fit one refcount block with room
+     * to spare, since each new block sits at the first cluster it covers, so no run crosses a block boundary.
+     */
+    int maxRun() {
+        return (int) Math.max(1, Math.min(1 << 20, (1L << blockBits) / 4));
+    }
+
     /** The largest refcount this image's refcount width holds. */
     long refcountMax() {
         return order == 6 ? Long.MAX_VALUE : (1L << (1 << order)) - 1;
@@ -413,9 +421,8 @@ final class Qcow2Refcounts {
             }
             closeRun();
         }
-        // a few MiB at once, but a run must fit one refcount block with room to spare (each block sits at the
-        // first cluster it covers, so no run crosses a block boundary)
-        int count = (int) Math.max(1, Math.min(Math.min(1024, (4L << 20) >>> clusterBits), (1L << blockBits) / 4));
+        // a few MiB at once
+        int count = (int) Math.min(maxRun(), Math.max(1, Math.min(1024, (4L << 20) >>> clusterBits)));
         long first = allocateRun(count);
         charge = Math.min(refcountMax(), clusterSize + 1L);
         try {

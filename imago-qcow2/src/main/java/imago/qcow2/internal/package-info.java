@@ -4,13 +4,13 @@
  * backing chain, zero clusters, compressed clusters and clusters or L2 tables shared with internal
  * snapshots, which stay intact), compressed writes of whole clusters into unallocated ones (as
  * {@code qemu-img convert -c}: deflate with a 4 KiB window or zstd, packed byte-wise), zero writes, discard
- * and growing. What the writer cannot keep
+ * and growing, with preallocation (metadata, falloc, full) on create and on growing. What the writer cannot keep
  * consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
  * changes: writable opens of images with extended L2 entries, an external data file, persistent
  * bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
  * limit or past what one new refcount block can describe; shrinking; growing an image with a backing
- * file; preallocation other than off; creating with an external data file or with an L1 table past the
- * first refcount block.
+ * file; preallocation with extended L2 entries; creating with an external data file or with an L1 table past
+ * the first refcount block.
  *
  * <h2>Write ordering</h2>
  * Metadata is written through, never cached dirty. Clusters are reserved in batches
@@ -28,7 +28,9 @@
  * reference past the end of the file is an error for qemu-img check. Compressed data is packed into runs
  * of clusters whose refcounts are first set, and synced, to the most references a cluster can get; the
  * compressed bytes are written before the L2 entry; a cluster gets its exact refcount once the run moved
- * past it, the rest of the run on flush before any refcount drops, so a crash can only leak.
+ * past it, the rest of the run on flush before any refcount drops, so a crash can only leak. Preallocation
+ * allocates runs of clusters (reserving or zeroing the file's space first) and syncs them before the L2
+ * entries of each table point at them.
  *
  * <h2>Layout</h2>
  * All integers are big-endian.
