@@ -951,8 +951,11 @@ final class Qcow2Instance implements FormatInstance {
                 return;
             }
             if (newSize < oldSize) {
-                throw new UnsupportedFeatureException(resource, "qcow2 shrinking", "shrinking qcow2 images is not "
-                        + "supported yet");
+                if (preallocation != Preallocation.OFF) {
+                    throw new IllegalArgumentException(resource + ": Preallocation can only be used for growing images");
+                }
+                shrink(oldSize, newSize);
+                return;
             }
             if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
                 throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 image "
@@ -970,8 +973,7 @@ final class Qcow2Instance implements FormatInstance {
                 // the bytes of the last cluster past the old end must read as zero after growing
                 Unit tail = unit(oldSize - 1);
                 if (tail.kind() == Kind.COMPRESSED || tail.kind() == Kind.DATA && (tail.entry() & COPIED) == 0) {
-                    throw new UnsupportedFeatureException(resource, "qcow2 resize", "growing an image whose last "
-                            + "cluster is compressed or shared is not supported yet");
+                    rewriteTail(oldSize, tail);
                 }
                 if (tail.kind() == Kind.DATA) {
                     tailHost = tail.host() + 1;
@@ -1020,6 +1022,108 @@ final class Qcow2Instance implements FormatInstance {
             }
         } finally {
             allocLock.unlock();
+        }
+    }
+
+    /**
+     * Copies the last, partial cluster of an image about to grow, which is compressed or shared with a
+     * snapshot, to a new cluster of its own with the bytes past the old end zeroed: synced before the L2
+     * entry points at it; the old cluster loses the reference on the next flush.
+     */
+    private void rewriteTail(long oldSize, Unit tail) throws IOException {
+        long clusterStart = (oldSize - 1) & ~(long) (clusterSize - 1);
+        long guestCluster = clusterStart >>> clusterBits;
+        int l1Index = (int) (guestCluster >>> l2Bits);
+        int index = (int) (guestCluster & ((1L << l2Bits) - 1));
+        long l1e = l1[l1Index];
+        if ((l1e & COPIED) == 0 || !refcounts.canAllocate(1)) {
+            throw new UnsupportedFeatureException(resource, "qcow2 resize", "growing an image whose last cluster "
+                    + "lies in an L2 table shared with a snapshot is not supported yet");
+        }
+        long l2Offset = l1e & OFFSET_MASK;
+        long entry = tail.entry();
+        byte[] plain;
+        if (tail.kind() == Kind.COMPRESSED) {
+            plain = decompressed(entry, clusterStart).clone();
+        } else {
+            plain = new byte[clusterSize];
+            storage.read(ByteBuffer.wrap(plain), entry & OFFSET_MASK);
+        }
+        Arrays.fill(plain, (int) (oldSize - clusterStart), clusterSize, (byte) 0);
+        long c = refcounts.allocate();
+        long host = c << clusterBits;
+        try {
+            storage.write(ByteBuffer.wrap(plain), host);
+            growFile(host + clusterSize);
+            storage.sync();
+        } catch (IOException | RuntimeException e) {
+            refcounts.free(c);
+            throw e;
+        }
+        long newEntry = host | COPIED;
+        ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
+        storage.write(e, l2Offset + index * 8L);
+        cache.get(l2Offset, this::loadL2)[index] = newEntry;
+        dropReference(entry);
+    }
+
+    /**
+     * Shrinks as QEMU's qcow2_co_truncate does: the clusters past the new end are unmapped (their L2
+     * entries cleared first, the refcounts dropped after a sync), L1 entries past the new end are cleared
+     * and synced before their L2 tables are freed (the L1 table keeps its size, as in QEMU), the header gets
+     * the new size, refcount blocks that count nothing but themselves leave the refcount table, and the file
+     * is cut after the last cluster in use. Images with internal snapshots are refused (not supported yet).
+     */
+    private void shrink(long oldSize, long newSize) throws IOException {
+        if (!snapshots.isEmpty()) {
+            throw new UnsupportedFeatureException(resource, "qcow2 shrinking with snapshots", "shrinking a qcow2 image "
+                    + "that has internal snapshots is not supported yet");
+        }
+        long from = Qcow2Checks.divCeil(newSize, clusterSize) * clusterSize;
+        for (long pos = from; pos < oldSize; pos += clusterSize) {
+            int l1Index = (int) (pos >>> (clusterBits + l2Bits));
+            long l2Offset = l1[l1Index] & OFFSET_MASK;
+            if (l2Offset == 0) {
+                pos = ((long) (l1Index + 1) << (clusterBits + l2Bits)) - clusterSize;
+                continue;
+            }
+            unit(pos); // validates the entry before it is dropped
+            int index = (int) ((pos >>> clusterBits) & ((1L << l2Bits) - 1));
+            long[] table = cache.get(l2Offset, this::loadL2);
+            long entry = table[index];
+            if (entry != 0) {
+                ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN);
+                storage.write(e, l2Offset + index * 8L);
+                table[index] = 0;
+                dropReference(entry);
+            }
+        }
+        long[] old = l1;
+        int newL1Size = (int) Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
+        if (newL1Size < old.length) {
+            storage.write(ByteBuffer.allocate((old.length - newL1Size) * 8), l1Offset + newL1Size * 8L);
+            long[] shorter = old.clone();
+            for (int i = newL1Size; i < old.length; i++) {
+                long l2Offset = old[i] & OFFSET_MASK;
+                if (l2Offset != 0) {
+                    pendingDecrefs.add(l2Offset >>> clusterBits);
+                    cache.remove(l2Offset);
+                    shorter[i] = 0;
+                }
+            }
+            l1 = shorter;
+        }
+        // the cleared entries reach stable media (in flush, before the refcounts drop) before the header shrinks
+        flush();
+        ByteBuffer h = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize);
+        storage.write(h, 24);
+        storage.sync();
+        size = newSize;
+        refcounts.dropUnusedBlocks();
+        long fileEnd = storage.size();
+        long last = refcounts.lastUsed(Qcow2Checks.divCeil(fileEnd, clusterSize));
+        if ((last + 1) * clusterSize < fileEnd) {
+            storage.resize((last + 1) * clusterSize, Preallocation.OFF);
         }
     }
 

@@ -44,6 +44,14 @@ final class Qcow2L2Cache {
         return slots.size();
     }
 
+    /**
+     * Forgets the table at {@code hostOffset}, whose cluster was freed: it may come back as another table.
+     * The caller excludes every lookup of it (its L1 entry no longer points at it).
+     */
+    void remove(long hostOffset) {
+        slots.remove(hostOffset);
+    }
+
     /** The table at {@code hostOffset}, loaded with {@code loader} on a miss. */
     long[] get(long hostOffset, Loader loader) throws IOException {
         for (int attempt = 0; ; attempt++) {

@@ -495,6 +495,72 @@ final class Qcow2Refcounts {
         }
     }
 
+    /**
+     * As QEMU's qcow2_shrink_reftable: refcount blocks that count nothing but (possibly) themselves are
+     * dropped from the refcount table, which is written and synced; their clusters then have no refcount
+     * (0) without further writes. Called with nothing reserved.
+     */
+    void dropUnusedBlocks() throws IOException {
+        long[] kept = table.clone();
+        boolean changed = false;
+        for (int i = 0; i < table.length; i++) {
+            long offset = table[i];
+            if (offset == 0) {
+                continue;
+            }
+            Block b = block(offset);
+            long self = offset >>> clusterBits;
+            boolean unused = true;
+            int entries = 1 << blockBits;
+            for (int k = 0; k < entries && unused; k++) {
+                long cluster = ((long) i << blockBits) + k;
+                if (b.get(k) != 0 && cluster != self) {
+                    unused = false;
+                }
+            }
+            if (unused) {
+                kept[i] = 0;
+                changed = true;
+            }
+        }
+        if (!changed) {
+            return;
+        }
+        ByteBuffer t = ByteBuffer.allocate(kept.length * 8).order(ByteOrder.BIG_ENDIAN);
+        t.asLongBuffer().put(kept);
+        storage.write(t, tableOffset);
+        storage.sync();
+        long[] dropped = table;
+        table = kept;
+        for (int i = 0; i < dropped.length; i++) {
+            if (dropped[i] != kept[i]) {
+                blocks.remove(dropped[i]);
+                freeHint = Math.min(freeHint, (long) i << blockBits);
+                long self = dropped[i] >>> clusterBits;
+                if (self >>> blockBits != i && get(self) > 0) {
+                    // a block stored in another block's range was counted there: that reference goes too
+                    put(self, get(self) - 1);
+                    freeHint = Math.min(freeHint, self);
+                }
+            }
+        }
+    }
+
+    /** The last host cluster with a non-zero refcount below {@code endCluster}, or -1. */
+    long lastUsed(long endCluster) throws IOException {
+        for (long c = endCluster - 1; c >= 0; c--) {
+            long index = c >>> blockBits;
+            if (index >= table.length || table[(int) index] == 0) {
+                c = index << blockBits; // skip the block: nothing it would cover is counted
+                continue;
+            }
+            if (get(c) != 0) {
+                return c;
+            }
+        }
+        return -1;
+    }
+
     /** Takes the clusters of replaced refcount tables: they lose their reference after the next sync. */
     List<Long> takeRetired() {
         List<Long> out = List.copyOf(retired);

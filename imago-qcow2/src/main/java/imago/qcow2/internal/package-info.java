@@ -4,12 +4,12 @@
  * backing chain, zero clusters, compressed clusters and clusters or L2 tables shared with internal
  * snapshots, which stay intact), compressed writes of whole clusters into unallocated ones (as
  * {@code qemu-img convert -c}: deflate with a 4 KiB window or zstd, packed byte-wise), zero writes, discard
- * and growing, with preallocation (metadata, falloc, full) on create and on growing. What the writer cannot keep
+ * growing (with preallocation metadata, falloc or full, on create too) and shrinking. What the writer cannot keep
  * consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
  * changes: writable opens of images with extended L2 entries, an external data file, persistent
  * bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
- * limit or past what one new refcount block can describe; shrinking; growing an image with a backing
- * file; preallocation with extended L2 entries; creating with an external data file or with an L1 table past
+ * limit or past what one new refcount block can describe; shrinking an image with internal snapshots
+ * (which QEMU allows); growing an image with a backing file; preallocation with extended L2 entries; creating with an external data file or with an L1 table past
  * the first refcount block.
  *
  * <h2>Write ordering</h2>
@@ -30,7 +30,10 @@
  * compressed bytes are written before the L2 entry; a cluster gets its exact refcount once the run moved
  * past it, the rest of the run on flush before any refcount drops, so a crash can only leak. Preallocation
  * allocates runs of clusters (reserving or zeroing the file's space first) and syncs them before the L2
- * entries of each table point at them.
+ * entries of each table point at them. Shrinking clears the L2 entries past the new end and the L1 entries
+ * past it (zeroes, synced) before their clusters' refcounts drop, then writes the new size, drops refcount
+ * blocks that count nothing but themselves from the (synced) refcount table, and cuts the file after the
+ * last cluster in use, as QEMU's qcow2_co_truncate, qcow2_shrink_l1_table and qcow2_shrink_reftable do.
  *
  * <h2>Layout</h2>
  * All integers are big-endian.

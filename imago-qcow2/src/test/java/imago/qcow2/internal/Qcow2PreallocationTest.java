@@ -104,12 +104,14 @@ class Qcow2PreallocationTest {
                 "disk size " + oursUsed + " vs qemu's " + theirsUsed);
     }
 
+    /** qemu-img check clean (no leaks either) and compare equal to {@code model}. */
     static void verify(Path img, byte[] model) throws IOException {
-        Qemu.Output check = Qemu.run(dir, "qemu-img", "check", img);
+        Path where = img.getParent();
+        Qemu.Output check = Qemu.run(where, "qemu-img", "check", img);
         assertEquals(0, check.status(), () -> "qemu-img check:\n" + check.out() + check.err());
         Path raw = img.resolveSibling(img.getFileName() + ".model.raw");
         Files.write(raw, model);
-        Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, raw);
+        Qemu.Output cmp = Qemu.run(where, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, raw);
         assertEquals(0, cmp.status(), () -> "qemu-img compare:\n" + cmp.out() + cmp.err());
         Files.delete(raw);
     }
