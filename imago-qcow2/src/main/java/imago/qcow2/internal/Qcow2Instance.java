@@ -942,7 +942,8 @@ final class Qcow2Instance implements FormatInstance {
             throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
         }
         if ((newSize & 511) != 0) {
-            throw new IllegalArgumentException(resource + ": the new size must be a multiple of 512, got " + newSize);
+            // QEMU's message, word for word
+            throw new IllegalArgumentException("The new size must be a multiple of 512");
         }
         allocLock.lock();
         try {
