@@ -422,7 +422,7 @@ final class Qcow2Refcounts {
             closeRun();
         }
         // a few MiB at once
-        int count = (int) Math.min(maxRun(), Math.max(1, Math.min(1024, (4L << 20) >>> clusterBits)));
+        int count = (int) Math.min(maxRun(), Math.max(1, Math.min(8192, (32L << 20) >>> clusterBits)));
         long first = allocateRun(count);
         charge = Math.min(refcountMax(), clusterSize + 1L);
         try {
