@@ -953,7 +953,8 @@ final class Qcow2Instance implements FormatInstance {
             }
             if (newSize < oldSize) {
                 if (preallocation != Preallocation.OFF) {
-                    throw new IllegalArgumentException(resource + ": Preallocation can only be used for growing images");
+                    throw new IllegalArgumentException(resource
+                            + ": Preallocation can only be used for growing images");
                 }
                 shrink(oldSize, newSize);
                 return;

@@ -9,8 +9,8 @@
  * changes: writable opens of images with extended L2 entries, an external data file, persistent
  * bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
  * limit or past what one new refcount block can describe; shrinking an image with internal snapshots
- * (which QEMU allows); growing an image with a backing file; preallocation with extended L2 entries; creating with an external data file or with an L1 table past
- * the first refcount block.
+ * (which QEMU allows); growing an image with a backing file; preallocation with extended L2 entries;
+ * creating with an external data file or with an L1 table past the first refcount block.
  *
  * <h2>Write ordering</h2>
  * Metadata is written through, never cached dirty. Clusters are reserved in batches
