@@ -1074,13 +1074,10 @@ final class Qcow2Instance implements FormatInstance {
      * entries cleared first, the refcounts dropped after a sync), L1 entries past the new end are cleared
      * and synced before their L2 tables are freed (the L1 table keeps its size, as in QEMU), the header gets
      * the new size, refcount blocks that count nothing but themselves leave the refcount table, and the file
-     * is cut after the last cluster in use. Images with internal snapshots are refused (not supported yet).
+     * is cut after the last cluster in use. Internal snapshots keep their clusters: L2 tables shared with
+     * them are copied before entries change, and shared clusters only lose the active image's reference.
      */
     private void shrink(long oldSize, long newSize) throws IOException {
-        if (!snapshots.isEmpty()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 shrinking with snapshots", "shrinking a qcow2 image "
-                    + "that has internal snapshots is not supported yet");
-        }
         long from = Qcow2Checks.divCeil(newSize, clusterSize) * clusterSize;
         for (long pos = from; pos < oldSize; pos += clusterSize) {
             int l1Index = (int) (pos >>> (clusterBits + l2Bits));
@@ -1093,6 +1090,15 @@ final class Qcow2Instance implements FormatInstance {
             int index = (int) ((pos >>> clusterBits) & ((1L << l2Bits) - 1));
             long[] table = cache.get(l2Offset, this::loadL2);
             long entry = table[index];
+            if (entry != 0 && (l1[l1Index] & COPIED) == 0) {
+                // an L2 table shared with a snapshot is copied before it changes, as QEMU's discard does
+                if (!refcounts.canAllocate(1)) {
+                    throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                            "the image needs a larger refcount table, which imago cannot allocate yet");
+                }
+                l2Offset = copyL2(l1Index, l2Offset);
+                table = cache.get(l2Offset, this::loadL2);
+            }
             if (entry != 0) {
                 ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN);
                 storage.write(e, l2Offset + index * 8L);

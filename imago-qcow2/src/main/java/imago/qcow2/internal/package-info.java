@@ -8,8 +8,7 @@
  * consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
  * changes: writable opens of images with extended L2 entries, an external data file, persistent
  * bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
- * limit or past what one new refcount block can describe; shrinking an image with internal snapshots
- * (which QEMU allows); growing an image with a backing file; preallocation with extended L2 entries;
+ * limit or past what one new refcount block can describe; growing an image with a backing file; preallocation with extended L2 entries;
  * creating with an external data file or with an L1 table past the first refcount block.
  *
  * <h2>Write ordering</h2>
