@@ -48,6 +48,24 @@ public interface Image extends Closeable {
     void write(ByteBuffer src, long offset) throws IOException;
 
     /**
+     * Writes one allocation unit (cluster) compressed, as {@code qemu-img convert -c} does:
+     * {@code src.remaining()} bytes at guest {@code offset}, which must start a cluster and cover it
+     * whole, or cover the image's last, partial cluster up to the end of the image. Data that does not
+     * shrink is stored uncompressed. Formats without compression refuse.
+     *
+     * @implSpec The default refuses with an {@link UnsupportedFeatureException}.
+     * @throws UnsupportedFeatureException if the format (or this image) cannot store compressed data
+     * @throws IllegalArgumentException if the range is not one whole (or the last) cluster
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws IOException if the cluster is already allocated (compressed data goes only to unallocated
+     *         clusters, as in QEMU) or the write fails; the image stays consistent
+     */
+    default void writeCompressed(ByteBuffer src, long offset) throws IOException {
+        throw new UnsupportedFeatureException(name(), "compressed writes", "the " + format()
+                + " format cannot store compressed data");
+    }
+
+    /**
      * Makes {@code [offset, offset + length)} read as zeroes, using the format's zero flags or the
      * storage's zero-range support where possible, and writing zeroes otherwise.
      *

@@ -63,6 +63,23 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * Stores one cluster compressed at guest {@code offset} (cluster aligned): {@code cluster} holds the
+     * whole cluster, or for the last cluster of an image whose size is not a multiple of the cluster size,
+     * the bytes up to the end of the image (the driver pads them with zeroes). Returns {@code false},
+     * changing nothing, when the data does not shrink: the caller then writes it the ordinary way.
+     * The buffer's position is left unchanged.
+     *
+     * @implSpec The default refuses with an {@link UnsupportedFeatureException}.
+     * @throws imago.api.ReadOnlyImageException if the layer is read-only
+     * @throws IOException if the cluster is already allocated, or the write fails; the layer stays
+     *         consistent
+     */
+    default boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException {
+        throw new UnsupportedFeatureException("image", "compressed writes", "this format cannot store compressed "
+                + "data");
+    }
+
+    /**
      * Makes bytes from {@code offset} read as zero using format metadata alone, and returns how many
      * (from {@code offset} on) it handled; 0 means the caller must write zeroes up to the next
      * {@link #clusterSize() allocation unit} boundary (typically a partial unit) and then ask again.

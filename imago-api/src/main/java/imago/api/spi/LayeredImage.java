@@ -204,6 +204,46 @@ public final class LayeredImage implements Image {
         }
     }
 
+    @Override
+    public void writeCompressed(ByteBuffer src, long offset) throws IOException {
+        lifecycle.readLock().lock();
+        try {
+            ensureWritable();
+            int length = src.remaining();
+            checkRange("compressed write", offset, length);
+            long unit = layer.clusterSize().orElseThrow(() -> new UnsupportedFeatureException(name(),
+                    "compressed writes", "the " + format + " format cannot store compressed data"));
+            long size = size();
+            if (offset % unit != 0 || length != unit && !(length > 0 && length < unit && offset + length == size)) {
+                throw new IllegalArgumentException(name() + ": a compressed write must cover one whole "
+                        + unit + "-byte cluster (or the last cluster up to the end of the image), got " + length
+                        + " bytes at offset " + offset);
+            }
+            if (guard != null && offset < WriteGuard.GUARDED_BYTES) {
+                guardLock.lock();
+                try {
+                    checkGuard(src, offset);
+                    writeCompressedLayer(src, offset);
+                } finally {
+                    guardLock.unlock();
+                }
+            } else {
+                writeCompressedLayer(src, offset);
+            }
+        } finally {
+            lifecycle.readLock().unlock();
+        }
+    }
+
+    private void writeCompressedLayer(ByteBuffer src, long offset) throws IOException {
+        if (layer.writeCompressed(src, offset)) {
+            src.position(src.limit());
+        } else {
+            // the data does not shrink: stored the ordinary way, as QEMU does
+            writeLayer(src, offset);
+        }
+    }
+
     /** Builds the first sector as it will be after writing {@code src} at {@code offset}, and asks the guard. */
     private void checkGuard(ByteBuffer src, long offset) throws IOException {
         int sector = (int) Math.min(WriteGuard.GUARDED_BYTES, size());

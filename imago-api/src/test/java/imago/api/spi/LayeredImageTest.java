@@ -116,7 +116,7 @@ class LayeredImageTest {
             layer.states.put(u, TestLayer.State.DATA);
             plain.states.put(u, TestLayer.State.DATA);
         }
-        try (LayeredImage img = LayeredImage.builder("test", plain, s).build()) {
+        try (LayeredImage img = LayeredImage.builder("test", plain, s).writable(true).build()) {
             Extent whole = img.extent(0, SIZE);
             assertEquals(4096, whole.length(), "without mapsStorageHoles, storage holes do not split extents");
             assertFalse(whole.zero());
@@ -280,5 +280,48 @@ class LayeredImageTest {
         }
         assertEquals(SIZE, aligned.size());
         assertTrue(AlignedStorage.wrap(new ArrayStorage(1, 1)) instanceof ArrayStorage);
+    }
+
+    @Test
+    void compressedWritesAreCheckedAndFallBackToOrdinaryWrites() throws IOException {
+        ArrayStorage s = new ArrayStorage(SIZE + 100, 1);
+        List<Long> compressed = new ArrayList<>();
+        // a layer that "compresses" only units of zeroes, and leaves the rest to the ordinary path
+        TestLayer layer = new TestLayer(s, SIZE + 100, true) {
+            @Override
+            public boolean writeCompressed(ByteBuffer cluster, long offset) {
+                boolean zero = cluster.mismatch(ByteBuffer.allocate(cluster.remaining())) < 0;
+                if (zero) {
+                    compressed.add(offset);
+                    states.put(offset / UNIT, State.ZERO);
+                }
+                return zero;
+            }
+        };
+        try (LayeredImage img = LayeredImage.builder("test", layer, s).writable(true).build()) {
+            byte[] data = new byte[TestLayer.UNIT];
+            Arrays.fill(data, (byte) 7);
+            img.writeCompressed(ByteBuffer.wrap(data), 2 * TestLayer.UNIT);
+            img.writeCompressed(ByteBuffer.allocate(TestLayer.UNIT), 3 * TestLayer.UNIT);
+            img.writeCompressed(ByteBuffer.wrap(data, 0, 100), SIZE); // the partial last unit
+            assertEquals(List.of(3L * TestLayer.UNIT), compressed);
+            ByteBuffer back = ByteBuffer.allocate(TestLayer.UNIT);
+            img.read(back, 2 * TestLayer.UNIT);
+            assertArrayEquals(data, back.array());
+            ByteBuffer tail = ByteBuffer.allocate(100);
+            img.read(tail, SIZE);
+            assertArrayEquals(Arrays.copyOf(data, 100), tail.array());
+            assertThrows(IllegalArgumentException.class, () -> img.writeCompressed(ByteBuffer.wrap(data), 1));
+            assertThrows(IllegalArgumentException.class, () -> img.writeCompressed(ByteBuffer.wrap(data, 0, 100), 0));
+            assertThrows(IllegalArgumentException.class, () -> img.writeCompressed(ByteBuffer.wrap(data), SIZE));
+        }
+        // a format without compression refuses, and so does an image that is read-only
+        TestLayer plain = new TestLayer(s, SIZE, true);
+        try (LayeredImage img = LayeredImage.builder("test", plain, s).writable(true).build()) {
+            assertThrows(UnsupportedFeatureException.class, () -> img.writeCompressed(ByteBuffer.allocate(512), 0));
+        }
+        try (LayeredImage img = LayeredImage.builder("test", new TestLayer(s, SIZE, false), s).build()) {
+            assertThrows(ReadOnlyImageException.class, () -> img.writeCompressed(ByteBuffer.allocate(512), 0));
+        }
     }
 }

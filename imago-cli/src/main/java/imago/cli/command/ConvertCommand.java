@@ -8,6 +8,7 @@ import imago.cli.convert.Progress;
 import imago.cli.text.QemuOpts;
 import imago.probe.Imago;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,6 +28,8 @@ final class ConvertCommand implements Callable<Integer> {
     private static final long MAX_MIN_SPARSE = 32768L * 512;
     /** How many chunks are copied at once. */
     private static final int THREADS = 4;
+    /** How many chunks are compressed at once: twice the cores, so that reads overlap compression. */
+    private static final int COMPRESSORS = 2 * Runtime.getRuntime().availableProcessors();
 
     private final Session session;
 
@@ -42,6 +45,9 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Option(names = "-o", paramLabel = "OPTIONS", description = "Options for the new image, name=value[,...].")
     private List<String> options = new ArrayList<>();
+
+    @Option(names = "-c", description = "Compress the clusters of the new image (its format must support it).")
+    private boolean compress;
 
     @Option(names = "-p", description = "Show progress.")
     private boolean progress;
@@ -99,17 +105,29 @@ final class ConvertCommand implements Callable<Integer> {
         try (Image source = session.opener(src, format).lock(!forceShare).open()) {
             Path target = session.file(dst);
             session.create(dst, target, outputFormat, builder.size(source.size()).build());
+            boolean cannotCompress = false;
             try (Image out = Imago.opener().path(target).format(outputFormat).writable(true)
                     .gate(session.openGate(target)).open()) {
-                Progress shown = progress && !quiet ? new Progress(session.out(), source.size()) : null;
-                LongConsumer sink = shown == null ? bytes -> { } : shown;
-                if (shown != null) {
-                    shown.start();
+                int cluster = compress ? out.info().clusterSize().orElse(0) : 0;
+                if (compress && (cluster == 0 || Converter.CHUNK % cluster != 0)) {
+                    cannotCompress = true;
+                } else {
+                    Progress shown = progress && !quiet ? new Progress(session.out(), source.size()) : null;
+                    LongConsumer sink = shown == null ? bytes -> { } : shown;
+                    if (shown != null) {
+                        shown.start();
+                    }
+                    (compress ? Converter.compressing(source, out, minSparse, COMPRESSORS, sink, cluster)
+                            : new Converter(source, out, minSparse, THREADS, sink)).run();
+                    if (shown != null) {
+                        shown.finish();
+                    }
                 }
-                new Converter(source, out, minSparse, THREADS, sink).run();
-                if (shown != null) {
-                    shown.finish();
-                }
+            }
+            if (cannotCompress) {
+                // qemu-img refuses before creating anything: leave no half-made target behind
+                Files.deleteIfExists(target);
+                throw new CliException(null, "Compression not supported for this file format");
             }
         }
         return Cli.OK;

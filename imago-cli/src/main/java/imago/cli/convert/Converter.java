@@ -34,6 +34,8 @@ public final class Converter {
     private final int minSparse;
     private final int threads;
     private final LongConsumer progress;
+    /** The target's cluster size when writing compressed clusters, else 0. */
+    private final int compressCluster;
 
     /**
      * @param source what to copy
@@ -44,6 +46,27 @@ public final class Converter {
      * @param progress told how many more guest bytes are done, from any thread
      */
     public Converter(Image source, Image target, int minSparse, int threads, LongConsumer progress) {
+        this(source, target, minSparse, threads, progress, 0);
+    }
+
+    /**
+     * A converter that writes every cluster compressed ({@code qemu-img convert -c}): clusters that read
+     * as zero are skipped (unless {@code minSparse} is 0), the others go through {@link Image#writeCompressed},
+     * which compresses in the calling thread; so {@code threads} should be about the number of cores.
+     *
+     * @param clusterSize the target's cluster size: a power of two dividing {@link #CHUNK}
+     * @see #Converter(Image, Image, int, int, LongConsumer)
+     */
+    public static Converter compressing(Image source, Image target, int minSparse, int threads, LongConsumer progress,
+            int clusterSize) {
+        if (clusterSize < 512 || Integer.bitCount(clusterSize) != 1 || CHUNK % clusterSize != 0) {
+            throw new IllegalArgumentException("bad cluster size " + clusterSize);
+        }
+        return new Converter(source, target, minSparse, threads, progress, clusterSize);
+    }
+
+    private Converter(Image source, Image target, int minSparse, int threads, LongConsumer progress,
+            int compressCluster) {
         if (minSparse < 0 || minSparse > CHUNK || minSparse % 512 != 0) {
             throw new IllegalArgumentException("bad sparse block size " + minSparse);
         }
@@ -55,6 +78,7 @@ public final class Converter {
         this.minSparse = minSparse;
         this.threads = threads;
         this.progress = progress;
+        this.compressCluster = compressCluster;
     }
 
     /**
@@ -128,6 +152,10 @@ public final class Converter {
     }
 
     private void copyChunk(long start, long length, ByteBuffer buffer) throws IOException {
+        if (compressCluster > 0) {
+            compressChunk(start, (int) length, buffer);
+            return;
+        }
         long end = start + length;
         for (long pos = start; pos < end; ) {
             Extent e = source.extent(pos, end - pos);
@@ -140,6 +168,25 @@ public final class Converter {
                 copyData(pos, (int) n, buffer);
             }
             pos += n;
+        }
+    }
+
+    /** Writes the clusters of a chunk (cluster aligned) compressed, skipping zero clusters as qemu-img does. */
+    private void compressChunk(long start, int length, ByteBuffer buffer) throws IOException {
+        if (minSparse > 0) {
+            Extent e = source.extent(start, length);
+            if (e.zero() && e.length() >= length) {
+                return;
+            }
+        }
+        buffer.clear().limit(length);
+        source.read(buffer, start);
+        for (int i = 0; i < length; i += compressCluster) {
+            int n = Math.min(compressCluster, length - i);
+            if (minSparse > 0 && isZero(buffer, i, i + n)) {
+                continue;
+            }
+            target.writeCompressed(buffer.duplicate().limit(i + n).position(i), start + i);
         }
     }
 

@@ -37,7 +37,7 @@ final class Qcow2Create {
      * Writes a new image for {@code options} to the empty {@code storage}.
      *
      * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
-     * @throws UnsupportedFeatureException for preallocation other than off, or an L1
+     * @throws UnsupportedFeatureException for preallocation with extended L2 entries or an external data file, or an L1
      *         table that would not fit the first refcount block (QEMU would add refcount blocks)
      * @throws IOException if the storage cannot be written
      */
@@ -52,10 +52,6 @@ final class Qcow2Create {
         }
         Preallocation prealloc = o.containsKey("preallocation") ? Preallocation.parse(o.get("preallocation"))
                 : options.preallocation();
-        if (prealloc != Preallocation.OFF) {
-            throw new UnsupportedFeatureException(resource, "qcow2 preallocation",
-                    "creating qcow2 images with preallocation=" + prealloc.qemuName() + " is not supported yet");
-        }
         String dataFile = o.get("data_file");
         boolean dataFileRaw = onOff(o, "data_file_raw");
         if (dataFileRaw && dataFile == null) {
@@ -117,6 +113,21 @@ final class Qcow2Create {
         }
         if (dataFileRaw && backingFile != null) {
             throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
+        }
+        if (prealloc != Preallocation.OFF) {
+            if (backingFile != null && !extendedL2) {
+                throw new IllegalArgumentException("Backing file and preallocation can only be used at the same time "
+                        + "if extended_l2 is on");
+            }
+            if (dataFile != null) {
+                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "creating qcow2 images with "
+                        + "an external data file and preallocation=" + prealloc.qemuName() + " is not supported yet");
+            }
+            if (extendedL2) {
+                throw new UnsupportedFeatureException(resource, "qcow2 preallocation",
+                        "creating qcow2 images with extended L2 entries and preallocation=" + prealloc.qemuName()
+                        + " is not supported yet");
+            }
         }
         if (options.size().isEmpty()) {
             throw new IllegalArgumentException("Image creation needs a size parameter");
@@ -191,6 +202,16 @@ final class Qcow2Create {
         storage.write(ByteBuffer.wrap(block.bytes()), 2 * cs);
         if (l1Size > 0) {
             storage.write(ByteBuffer.allocate((int) (l1Size * 8)), 3 * cs);
+        }
+        if (prealloc != Preallocation.OFF) {
+            // as QEMU, which creates the image and then grows it with preallocation: the image above is complete
+            // and consistent, and preallocation then allocates every cluster through the writer
+            storage.sync();
+            try (Qcow2Instance image = Qcow2Instance.open(storage, imago.api.spi.OpenContext.of(true))) {
+                image.preallocate(0, size, prealloc);
+                image.flush();
+                image.sync();
+            }
         }
     }
 

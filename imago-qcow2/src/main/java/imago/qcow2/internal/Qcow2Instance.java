@@ -24,6 +24,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -861,6 +862,93 @@ final class Qcow2Instance implements FormatInstance {
         return kind == Kind.ZERO_PLAIN ? BackingReader.ZEROES : below;
     }
 
+    /**
+     * {@inheritDoc} As QEMU's compressed write path: the cluster is compressed (deflate with a 4 KiB window
+     * or zstd, after the header's compression type) outside any lock, so that many threads compress at
+     * once; data that does not come out at least one byte smaller than a cluster is left to the ordinary
+     * write path. The compressed bytes are packed after the previous ones ({@link Qcow2Refcounts#allocateBytes})
+     * and written before the L2 entry that points at them. Only an unallocated (or plain zero) cluster may
+     * be written compressed; a shared L2 table is copied first.
+     */
+    @Override
+    public boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
+        }
+        int length = cluster.remaining();
+        if ((offset & (clusterSize - 1)) != 0 || offset < 0 || offset >= size || length < 1 || length > clusterSize
+                || length < clusterSize && offset + length != size) {
+            throw new IllegalArgumentException(resource + ": a compressed write must cover one whole cluster (or the "
+                    + "last one up to the end of the image), got " + length + " bytes at offset " + offset);
+        }
+        byte[] plain = new byte[clusterSize];
+        cluster.get(cluster.position(), plain, 0, length);
+        // QEMU only stores data compressed when it needs at most cluster_size - 1 bytes
+        byte[] packed = new byte[clusterSize - 1];
+        int n = header.compressionType() == 0 ? Qcow2Deflate.compress(plain, packed) : zstd(plain, packed);
+        if (n <= 0) {
+            return false;
+        }
+        allocLock.lock();
+        try {
+            if (pending != null) {
+                throw new IllegalStateException(resource + ": an allocating write is in progress on this thread");
+            }
+            unit(offset); // validates the L1 and L2 entries before anything changes
+            long guestCluster = offset >>> clusterBits;
+            int l1Index = (int) (guestCluster >>> l2Bits);
+            int index = (int) (guestCluster & ((1L << l2Bits) - 1));
+            long l1e = l1[l1Index];
+            long l2Offset = l1e & OFFSET_MASK;
+            boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+            long entry = l2Offset == 0 ? 0 : cache.get(l2Offset, this::loadL2)[index];
+            if ((entry & COMPRESSED) != 0 || (entry & OFFSET_MASK) != 0) {
+                // QEMU's qcow2_alloc_compressed_cluster_offset refuses (EIO) as well
+                throw new ImageException(resource, "cannot write compressed data to guest offset " + offset
+                        + ": the cluster is already allocated (compressed data can only be written to unallocated "
+                        + "clusters)");
+            }
+            if ((l2Offset == 0 || sharedL2) && !refcounts.canAllocate(1)) {
+                throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                        "the image needs a larger refcount table, which imago cannot allocate yet");
+            }
+            if (l2Offset == 0) {
+                l2Offset = allocateL2(l1Index);
+            } else if (sharedL2) {
+                l2Offset = copyL2(l1Index, l2Offset);
+            }
+            long host = refcounts.allocateBytes(n);
+            growFile(((host + n - 1) | (clusterSize - 1)) + 1);
+            try {
+                storage.write(ByteBuffer.wrap(packed, 0, n), host);
+            } catch (IOException | RuntimeException e) {
+                refcounts.freeBytes(host, n);
+                throw e;
+            }
+            // the sector count field holds the number of 512-byte sectors touched after the first
+            long sectors = ((host + n - 1) >>> 9) - (host >>> 9);
+            long newEntry = COMPRESSED | host | (sectors << (62 - (clusterBits - 8)));
+            ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
+            storage.write(e, l2Offset + index * 8L);
+            cache.get(l2Offset, this::loadL2)[index] = newEntry;
+            return true;
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    private int zstd(byte[] plain, byte[] packed) throws UnsupportedFeatureException {
+        try {
+            return Qcow2Zstd.compress(plain, packed);
+        } catch (LinkageError e) {
+            UnsupportedFeatureException u = new UnsupportedFeatureException(resource, "zstd compression",
+                    "zstd support is not installed (add zstd-jni to the module path, and resolve it with "
+                    + "--add-modules com.github.luben.zstd_jni when imago runs as modules)");
+            u.addSuppressed(e);
+            throw u;
+        }
+    }
+
     @Override
     public long ensureZeroMapping(long offset, long length, boolean mayUnmap) throws IOException {
         return zeroClusters(offset, length, mayUnmap, false);
@@ -1033,12 +1121,9 @@ final class Qcow2Instance implements FormatInstance {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
         }
-        if (preallocation != Preallocation.OFF) {
-            throw new UnsupportedFeatureException(resource, "qcow2 resize preallocation", "resizing qcow2 images with "
-                    + "preallocation=" + preallocation.qemuName() + " is not supported yet");
-        }
         if ((newSize & 511) != 0) {
-            throw new IllegalArgumentException(resource + ": the new size must be a multiple of 512, got " + newSize);
+            // QEMU's message, word for word
+            throw new IllegalArgumentException("The new size must be a multiple of 512");
         }
         allocLock.lock();
         try {
@@ -1047,8 +1132,12 @@ final class Qcow2Instance implements FormatInstance {
                 return;
             }
             if (newSize < oldSize) {
-                throw new UnsupportedFeatureException(resource, "qcow2 shrinking", "shrinking qcow2 images is not "
-                        + "supported yet");
+                if (preallocation != Preallocation.OFF) {
+                    throw new IllegalArgumentException(resource
+                            + ": Preallocation can only be used for growing images");
+                }
+                shrink(oldSize, newSize);
+                return;
             }
             if (header.hasDataFile()) {
                 throw new UnsupportedFeatureException(resource, "qcow2 resize with data file", "resizing qcow2 images "
@@ -1070,10 +1159,9 @@ final class Qcow2Instance implements FormatInstance {
                 // the bytes of the last cluster past the old end must read as zero after growing
                 Unit tail = unit(oldSize - 1);
                 if (tail.kind() == Kind.COMPRESSED || tail.kind() == Kind.DATA && (tail.entry() & COPIED) == 0) {
-                    throw new UnsupportedFeatureException(resource, "qcow2 resize", "growing an image whose last "
-                            + "cluster is compressed or shared is not supported yet");
-                }
-                if (tail.kind() == Kind.DATA) {
+                    // a copy of its own, zeroed past the old end: the shared or compressed original stays as it is
+                    rewriteTail(oldSize, tail);
+                } else if (tail.kind() == Kind.DATA) {
                     tailHost = tail.host() + 1;
                 }
             }
@@ -1099,12 +1187,12 @@ final class Qcow2Instance implements FormatInstance {
             // the new L1 entries (zero), a moved table's refcounts and the zeroed tail are on stable media before the
             // header grows
             refcounts.writeDirty();
-            storage.sync();
+            syncAll();
             ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
                     .putInt(8, header.cryptMethod()).putInt(12, (int) Math.max(entries, old.length))
                     .putLong(16, newL1Offset);
             storage.write(h, 24);
-            storage.sync();
+            syncAll();
             if (newL1Offset != l1Offset) {
                 long oldFirst = l1Offset >>> clusterBits;
                 for (int i = 0; i < oldClusters; i++) {
@@ -1117,6 +1205,227 @@ final class Qcow2Instance implements FormatInstance {
             }
             size = newSize;
             growFile(Math.max(fileSize, l1Offset + l1.length * 8L));
+            if (preallocation != Preallocation.OFF) {
+                preallocate(oldSize, newSize, preallocation);
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    /**
+     * Copies the last, partial cluster of an image about to grow, which is compressed or shared with a
+     * snapshot, to a new cluster of its own with the bytes past the old end zeroed (copying its L2 table
+     * first when a snapshot shares it): synced before the L2 entry points at it; the old cluster loses the
+     * reference on the next flush.
+     */
+    private void rewriteTail(long oldSize, Unit tail) throws IOException {
+        long clusterStart = (oldSize - 1) & ~(long) (clusterSize - 1);
+        long guestCluster = clusterStart >>> clusterBits;
+        int l1Index = (int) (guestCluster >>> l2Bits);
+        int index = (int) (guestCluster & ((1L << l2Bits) - 1));
+        long l1e = l1[l1Index];
+        boolean sharedL2 = (l1e & COPIED) == 0;
+        if (!refcounts.canAllocate(sharedL2 ? 2 : 1)) {
+            throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                    "the image needs a larger refcount table, which imago cannot allocate yet");
+        }
+        long l2Offset = l1e & OFFSET_MASK;
+        if (sharedL2) {
+            // the table is a snapshot's too: the active image gets its own copy before the entry changes
+            l2Offset = copyL2(l1Index, l2Offset);
+        }
+        long entry = tail.entry();
+        byte[] plain;
+        if (tail.kind() == Kind.COMPRESSED) {
+            plain = decompressed(entry, clusterStart).clone();
+        } else {
+            plain = new byte[clusterSize];
+            storage.read(ByteBuffer.wrap(plain), entry & OFFSET_MASK);
+        }
+        Arrays.fill(plain, (int) (oldSize - clusterStart), clusterSize, (byte) 0);
+        long c = refcounts.allocate();
+        long host = c << clusterBits;
+        try {
+            storage.write(ByteBuffer.wrap(plain), host);
+            growFile(host + clusterSize);
+            syncAll();
+        } catch (IOException | RuntimeException e) {
+            refcounts.free(c);
+            throw e;
+        }
+        long newEntry = host | COPIED;
+        ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
+        storage.write(e, l2Offset + index * 8L);
+        cache.get(l2Offset, this::loadL2)[index] = newEntry;
+        dropReference(entry);
+    }
+
+    /**
+     * Shrinks as QEMU's qcow2_co_truncate does: the clusters past the new end are unmapped (their L2
+     * entries cleared first, the refcounts dropped after a sync), L1 entries past the new end are cleared
+     * and synced before their L2 tables are freed (the L1 table keeps its size, as in QEMU), the header gets
+     * the new size, refcount blocks that count nothing but themselves leave the refcount table, and the file
+     * is cut after the last cluster in use. Internal snapshots keep their clusters: L2 tables shared with
+     * them are copied before entries change, and shared clusters only lose the active image's reference.
+     */
+    private void shrink(long oldSize, long newSize) throws IOException {
+        long from = Qcow2Checks.divCeil(newSize, clusterSize) * clusterSize;
+        for (long pos = from; pos < oldSize; pos += clusterSize) {
+            int l1Index = (int) (pos >>> (clusterBits + l2Bits));
+            long l2Offset = l1[l1Index] & OFFSET_MASK;
+            if (l2Offset == 0) {
+                pos = ((long) (l1Index + 1) << (clusterBits + l2Bits)) - clusterSize;
+                continue;
+            }
+            unit(pos); // validates the entry before it is dropped
+            int index = (int) ((pos >>> clusterBits) & ((1L << l2Bits) - 1));
+            long[] table = cache.get(l2Offset, this::loadL2);
+            long entry = table[index];
+            if (entry != 0 && (l1[l1Index] & COPIED) == 0) {
+                // an L2 table shared with a snapshot is copied before it changes, as QEMU's discard does
+                if (!refcounts.canAllocate(1)) {
+                    throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                            "the image needs a larger refcount table, which imago cannot allocate yet");
+                }
+                l2Offset = copyL2(l1Index, l2Offset);
+                table = cache.get(l2Offset, this::loadL2);
+            }
+            if (entry != 0) {
+                ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN);
+                storage.write(e, l2Offset + index * 8L);
+                table[index] = 0;
+                dropReference(entry);
+            }
+        }
+        long[] old = l1;
+        int newL1Size = (int) Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
+        if (newL1Size < old.length) {
+            storage.write(ByteBuffer.allocate((old.length - newL1Size) * 8), l1Offset + newL1Size * 8L);
+            long[] shorter = old.clone();
+            for (int i = newL1Size; i < old.length; i++) {
+                long l2Offset = old[i] & OFFSET_MASK;
+                if (l2Offset != 0) {
+                    pendingDecrefs.add(l2Offset >>> clusterBits);
+                    cache.invalidate(l2Offset);
+                    shorter[i] = 0;
+                }
+            }
+            l1 = shorter;
+        }
+        // the cleared entries reach stable media (in flush, before the refcounts drop) before the header shrinks
+        flush();
+        ByteBuffer h = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize);
+        storage.write(h, 24);
+        syncAll();
+        size = newSize;
+        refcounts.dropUnusedBlocks();
+        long fileEnd = storage.size();
+        long last = refcounts.lastUsed(Qcow2Checks.divCeil(fileEnd, clusterSize));
+        if ((last + 1) * clusterSize < fileEnd) {
+            storage.resize((last + 1) * clusterSize, Preallocation.OFF);
+        }
+    }
+
+    /**
+     * Preallocates the guest range {@code [from, to)} as QEMU's qcow2 truncate does: every unallocated
+     * cluster gets an L2 entry and a host cluster; with {@code metadata} the host clusters stay holes of the
+     * file (reading as zero), with {@code falloc} and {@code full} the file's new space is reserved or
+     * written with zeroes. Host clusters reused below the old end of the file are zeroed first. Per L2 table:
+     * the refcounts (and the zeroing) are synced before the L2 entries are written. Called with the
+     * allocation lock held, by create and by resize.
+     */
+    void preallocate(long from, long to, Preallocation mode) throws IOException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
+        }
+        allocLock.lock();
+        try {
+            long oldEnd = storage.size();
+            long c = from >>> clusterBits;
+            long last = Qcow2Checks.divCeil(to, clusterSize);
+            // contiguous runs stay inside one refcount block (each new block takes the first cluster it covers)
+            int maxRun = refcounts.maxRun();
+            long lastHost = -1;
+            while (c < last) {
+                int l1Index = (int) (c >>> l2Bits);
+                long l1e = l1[l1Index];
+                long l2Offset = l1e & OFFSET_MASK;
+                if (l2Offset == 0) {
+                    l2Offset = allocateL2(l1Index);
+                } else if ((l1e & COPIED) == 0) {
+                    l2Offset = copyL2(l1Index, l2Offset);
+                }
+                long[] table = cache.get(l2Offset, this::loadL2);
+                int start = (int) (c & ((1L << l2Bits) - 1));
+                int end = (int) Math.min(1L << l2Bits, start + (last - c));
+                long[] entries = Arrays.copyOfRange(table, start, end);
+                boolean changed = false;
+                long growTo = storage.size();
+                for (int i = 0; i < entries.length; ) {
+                    if ((entries[i] & COMPRESSED) != 0 || (entries[i] & OFFSET_MASK) != 0) {
+                        i++;
+                        continue;
+                    }
+                    int n = 1;
+                    while (i + n < entries.length && n < maxRun && (entries[i + n] & COMPRESSED) == 0
+                            && (entries[i + n] & OFFSET_MASK) == 0) {
+                        n++;
+                    }
+                    long host = refcounts.allocateRun(n) << clusterBits;
+                    long runEnd = host + (long) n * clusterSize;
+                    if (runEnd > storage.size()) {
+                        // before the writes below, which would grow the file without reserving space
+                        storage.resize(runEnd, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
+                    }
+                    if (host < oldEnd) {
+                        // freed clusters may hold old data: they must read as zero like the new space
+                        long zeroEnd = Math.min(runEnd, oldEnd);
+                        storage.writeZeroes(host, zeroEnd - host, mode == Preallocation.METADATA);
+                    }
+                    long guest = (c + i) << clusterBits;
+                    if (guest < from) {
+                        // the old last cluster: QEMU copies its head (zeroes) on allocation, so it is written
+                        storage.write(ByteBuffer.allocate((int) (from - guest)), host);
+                    }
+                    long lastGuest = (c + i + n - 1) << clusterBits;
+                    if (lastGuest + clusterSize > to) {
+                        // the new last cluster: QEMU copies its tail (zeroes) on allocation, so it is written
+                        storage.write(ByteBuffer.allocate((int) (lastGuest + clusterSize - to)),
+                                runEnd - (lastGuest + clusterSize - to));
+                    }
+                    growTo = Math.max(growTo, runEnd);
+                    lastHost = runEnd - clusterSize;
+                    for (int k = 0; k < n; k++) {
+                        entries[i + k] = (host + (long) k * clusterSize) | COPIED;
+                    }
+                    changed = true;
+                    i += n;
+                }
+                if (changed) {
+                    growFile(growTo);
+                    // the refcounts and the zeroed clusters reach stable media before the L2 entries
+                    syncAll();
+                    ByteBuffer b = ByteBuffer.allocate(entries.length * 8).order(ByteOrder.BIG_ENDIAN);
+                    b.asLongBuffer().put(entries);
+                    storage.write(b, l2Offset + start * 8L);
+                    System.arraycopy(entries, 0, table, start, entries.length);
+                }
+                c += end - start;
+            }
+            if (lastHost >= 0) {
+                // unused reservations past the last preallocated cluster would leave the file longer than QEMU's,
+                // which ends with that cluster: give them back and end the file there
+                refcounts.release();
+                long used = Qcow2Checks.divCeil(storage.size(), clusterSize) - 1;
+                while (used >= 0 && refcounts.get(used) == 0) {
+                    used--;
+                }
+                long end = lastHost + clusterSize;
+                if (used == lastHost >>> clusterBits && storage.size() > end) {
+                    storage.resize(end, Preallocation.OFF);
+                }
+            }
         } finally {
             allocLock.unlock();
         }
@@ -1137,7 +1446,7 @@ final class Qcow2Instance implements FormatInstance {
             storage.write(b, l2);
             growFile(l2 + clusterSize);
             refcounts.writeDirty();
-            storage.sync();
+            syncAll();
             ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
             storage.write(e, l1Offset + l1Index * 8L);
         } catch (IOException | RuntimeException e) {
@@ -1182,7 +1491,7 @@ final class Qcow2Instance implements FormatInstance {
             growFile(l2 + clusterSize);
             // the empty table and its refcount must be on stable media before the L1 entry can point at it
             refcounts.writeDirty();
-            storage.sync();
+            syncAll();
             ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
             storage.write(e, l1Offset + l1Index * 8L);
         } catch (IOException | RuntimeException e) {
@@ -1301,11 +1610,22 @@ final class Qcow2Instance implements FormatInstance {
             Qcow2Header parsed = Qcow2Header.parse(ByteBuffer.wrap(updated), resource, storage.size());
             storage.write(ByteBuffer.wrap(updated), 0);
             storage.flush();
-            storage.sync();
+            syncAll();
             header = parsed;
         } finally {
             allocLock.unlock();
         }
+    }
+
+    /**
+     * Syncs the storage with the cached refcount changes written first: writing refcounts early is always
+     * safe (see the package documentation), and whatever a sync orders after it may then rely on them.
+     */
+    private void syncAll() throws IOException {
+        if (refcounts != null) {
+            refcounts.writeDirty();
+        }
+        storage.sync();
     }
 
     /** Changes one L2 entry in memory; the table is written by {@link #writeBack}. Under allocLock. */
@@ -1327,7 +1647,7 @@ final class Qcow2Instance implements FormatInstance {
         if (dirtyL2.isEmpty()) {
             return;
         }
-        storage.sync();
+        syncAll();
         ByteBuffer b = ByteBuffer.allocate(clusterSize).order(ByteOrder.BIG_ENDIAN);
         for (var it = dirtyL2.entrySet().iterator(); it.hasNext(); ) {
             var e = it.next();
@@ -1342,13 +1662,15 @@ final class Qcow2Instance implements FormatInstance {
         if (refcounts != null) {
             allocLock.lock();
             try {
+                // exact refcounts for the packed compressed clusters first: the drops below count from them
+                refcounts.closeRun();
                 writeBack();
                 pendingDecrefs.addAll(refcounts.takeRetired());
                 if (!pendingDecrefs.isEmpty()) {
                     inPlace.writeLock().lock();
                     try {
                         // the L2 updates that dropped these references reach stable media before the refcounts drop
-                        storage.sync();
+                        syncAll();
                         while (!pendingDecrefs.isEmpty()) {
                             long c = pendingDecrefs.getLast();
                             long left = refcounts.decrement(c);
@@ -1645,7 +1967,7 @@ final class Qcow2Instance implements FormatInstance {
         freeClusters(adjustEach(snL1.length, refs, -1));
         freeClusters(refcounts.adjust(tables, -1));
         recomputeCopied();
-        storage.sync();
+        syncAll();
     }
 
     /**
@@ -1714,18 +2036,18 @@ final class Qcow2Instance implements FormatInstance {
         // the references (and a moved table's own refcounts, cached write-back) must be on stable media before the
         // L1 table (which points when written in place) changes
         refcounts.writeDirty();
-        storage.sync();
+        syncAll();
         ByteBuffer t = ByteBuffer.allocate(move ? clusters * clusterSize : next.length * 8).order(ByteOrder.BIG_ENDIAN);
         t.asLongBuffer().put(next);
         storage.write(t, newOffset);
         growFile(newOffset + t.capacity());
         // the new L1 table is on stable media before the header names it or its size
-        storage.sync();
+        syncAll();
         if (move || newSize != size || next.length != old.length) {
             ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
                     .putInt(8, header.cryptMethod()).putInt(12, next.length).putLong(16, newOffset);
             storage.write(h, 24);
-            storage.sync();
+            syncAll();
         }
         l1 = next;
         l1Offset = newOffset;
@@ -1736,7 +2058,7 @@ final class Qcow2Instance implements FormatInstance {
             freeClusters(refcounts.adjust(tableClusters(oldOffset, old.length * 8L), -1));
         }
         recomputeCopied();
-        storage.sync();
+        syncAll();
     }
 
     /** {@code {a - b, b - a}} of two sorted multisets. */
@@ -1898,10 +2220,10 @@ final class Qcow2Instance implements FormatInstance {
         }
         // the refcounts of the new L1 copy and table (cached write-back) reach the disk with them
         refcounts.writeDirty();
-        storage.sync();
+        syncAll();
         ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putInt(0, entries.size()).putLong(4, offset);
         storage.write(h, 60);
-        storage.sync();
+        syncAll();
         snapshots = List.copyOf(records);
         snapshotsOffset = offset;
     }

@@ -159,6 +159,12 @@ final class Qcow2Refcounts {
         }
     }
 
+    /** Syncs the storage after writing the cached refcount changes (safe to write at any time). */
+    void sync() throws IOException {
+        writeDirty();
+        storage.sync();
+    }
+
     /** Whether refcount changes wait in memory. */
     boolean hasDirty() {
         return !dirty.isEmpty();
@@ -275,7 +281,7 @@ final class Qcow2Refcounts {
         nb.set(0, 1);
         long offset = first << clusterBits;
         storage.write(ByteBuffer.wrap(bytes), offset);
-        storage.sync();
+        sync();
         ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, offset);
         storage.write(e, tableOffset + index * 8);
         table[(int) index] = offset;
@@ -383,17 +389,217 @@ final class Qcow2Refcounts {
         t.asLongBuffer().put(newTable);
         long newOffset = (first + 1) << clusterBits;
         storage.write(t, newOffset);
-        storage.sync();
+        sync();
         ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putLong(0, newOffset)
                 .putInt(8, (int) newClusters);
         storage.write(h, 48);
-        storage.sync();
+        sync();
         for (long c = 0; c < oldClusters; c++) {
             retired.add((tableOffset >>> clusterBits) + c);
         }
         tableOffset = newOffset;
         table = newTable;
         cache(blockOffset, nb);
+    }
+
+    // ------------------------------------------------------------ packed bytes for compressed clusters
+
+    /** Clusters of the current run for compressed data, [runFirst, runFirst + runCounts.length); -1: none. */
+    private long runFirst = -1;
+    /** References per cluster of the run (the bytes handed out that touch it). */
+    private long[] runCounts;
+    /** The next free byte of the run. */
+    private long cursor;
+    /** Clusters of the run before this one have their exact refcount in the file; later ones the charge. */
+    private long exactBefore;
+    /** The refcount every cluster of the run got in advance. */
+    private long charge;
+
+    /**
+     * The longest run {@link #allocateRun} should be asked for: a run must fit one refcount block with room
+     * to spare, since each new block sits at the first cluster it covers, so no run crosses a block boundary.
+     */
+    int maxRun() {
+        return (int) Math.max(1, Math.min(1 << 20, (1L << blockBits) / 4));
+    }
+
+
+    /**
+     * Hands out {@code length} bytes ({@code 0 < length < cluster size}) for compressed data, packed after
+     * the previous ones as QEMU's qcow2_alloc_bytes packs them: the bytes may cross into the next cluster,
+     * and every cluster they touch gains one reference.
+     *
+     * <p>Crash safety without a sync per cluster: a run of clusters is allocated at once and each gets a
+     * refcount of {@link #charge} (as many references as it can possibly get, capped by the refcount width)
+     * that is synced before any bytes are handed out; a table entry may then point into the run at once.
+     * Each cluster gets its exact refcount once the run has moved past it, and the rest of the run on
+     * {@link #closeRun} (before references drop on flush). A crash can thus only leak, never leave a
+     * cluster with fewer references than entries pointing at it.
+     *
+     * @return the host byte offset of the bytes
+     */
+    long allocateBytes(int length) throws IOException {
+        if (length <= 0 || length >= clusterSize) {
+            throw new IllegalArgumentException("bad compressed length " + length);
+        }
+        if (runFirst >= 0) {
+            long c = cursor >>> clusterBits;
+            if (c < runFirst + runCounts.length && runCounts[(int) (c - runFirst)] >= charge) {
+                // as QEMU: a cluster whose refcount is at its maximum takes no more bytes
+                cursor = (c + 1) << clusterBits;
+            }
+            // a cluster after the cursor's is untouched, so its count is below the charge
+            long last = (cursor + length - 1) >>> clusterBits;
+            if (last < runFirst + runCounts.length) {
+                long at = cursor;
+                for (long k = at >>> clusterBits; k <= last; k++) {
+                    runCounts[(int) (k - runFirst)]++;
+                }
+                cursor = at + length;
+                settle(cursor >>> clusterBits);
+                return at;
+            }
+            closeRun();
+        }
+        // a few MiB at once
+        int count = (int) Math.min(maxRun(), Math.max(1, Math.min(8192, (32L << 20) >>> clusterBits)));
+        long first = allocateRun(count);
+        charge = Math.min(max(), clusterSize + 1L);
+        try {
+            for (long c = first; c < first + count; c++) {
+                put(c, charge);
+            }
+            long end = (first + count) << clusterBits;
+            if (end > storage.size()) {
+                storage.resize(end, Preallocation.OFF);
+            }
+            sync();
+        } catch (IOException | RuntimeException e) {
+            // nothing points at the run: give it back (unsynced zeroes only ever leak)
+            for (long c = first; c < first + count; c++) {
+                put(c, 0);
+            }
+            freeHint = Math.min(freeHint, first);
+            throw e;
+        }
+        runFirst = first;
+        runCounts = new long[count];
+        cursor = first << clusterBits;
+        exactBefore = first;
+        return allocateBytes(length);
+    }
+
+    /** Gives back bytes from {@link #allocateBytes} that no table entry points at (a failed write). */
+    void freeBytes(long at, int length) throws IOException {
+        for (long c = at >>> clusterBits; c <= (at + length - 1) >>> clusterBits; c++) {
+            if (runFirst >= 0 && c >= runFirst && c < runFirst + runCounts.length) {
+                runCounts[(int) (c - runFirst)]--;
+                if (c < exactBefore) {
+                    put(c, runCounts[(int) (c - runFirst)]);
+                }
+            }
+        }
+    }
+
+    /** Writes the exact refcount of the run's clusters before {@code end}. */
+    private void settle(long end) throws IOException {
+        long stop = Math.min(end, runFirst + runCounts.length);
+        while (exactBefore < stop) {
+            long n = runCounts[(int) (exactBefore - runFirst)];
+            put(exactBefore, n);
+            if (n == 0) {
+                freeHint = Math.min(freeHint, exactBefore);
+            }
+            exactBefore++;
+        }
+    }
+
+    /** Ends the run of compressed data: every cluster of it gets its exact refcount (0 if unused). */
+    void closeRun() throws IOException {
+        if (runFirst < 0) {
+            return;
+        }
+        settle(runFirst + runCounts.length);
+        long used = runCounts.length;
+        while (used > 0 && runCounts[(int) used - 1] == 0) {
+            used--;
+        }
+        long runEnd = (runFirst + runCounts.length) << clusterBits;
+        long usedEnd = (runFirst + used) << clusterBits;
+        runFirst = -1;
+        runCounts = null;
+        if (usedEnd < runEnd && storage.size() == runEnd) {
+            // the unused end of the run was only grown for it: give it back, so the file ends as QEMU's does (a
+            // crash before the zero refcounts reach the disk leaves refcounts past the end: leaks, not errors)
+            storage.resize(usedEnd, Preallocation.OFF);
+        }
+    }
+
+    /**
+     * As QEMU's qcow2_shrink_reftable: refcount blocks that count nothing but (possibly) themselves are
+     * dropped from the refcount table, which is written and synced; their clusters then have no refcount
+     * (0) without further writes. Called with nothing reserved.
+     */
+    void dropUnusedBlocks() throws IOException {
+        long[] kept = table.clone();
+        boolean changed = false;
+        for (int i = 0; i < table.length; i++) {
+            long offset = table[i];
+            if (offset == 0) {
+                continue;
+            }
+            Block b = block(offset);
+            long self = offset >>> clusterBits;
+            boolean unused = true;
+            int entries = 1 << blockBits;
+            for (int k = 0; k < entries && unused; k++) {
+                long cluster = ((long) i << blockBits) + k;
+                if (b.get(k) != 0 && cluster != self) {
+                    unused = false;
+                }
+            }
+            if (unused) {
+                kept[i] = 0;
+                changed = true;
+            }
+        }
+        if (!changed) {
+            return;
+        }
+        ByteBuffer t = ByteBuffer.allocate(kept.length * 8).order(ByteOrder.BIG_ENDIAN);
+        t.asLongBuffer().put(kept);
+        storage.write(t, tableOffset);
+        sync();
+        long[] dropped = table;
+        table = kept;
+        for (int i = 0; i < dropped.length; i++) {
+            if (dropped[i] != kept[i]) {
+                blocks.remove(dropped[i]);
+                dirty.remove(dropped[i]);
+                freeHint = Math.min(freeHint, (long) i << blockBits);
+                long self = dropped[i] >>> clusterBits;
+                if (self >>> blockBits != i && get(self) > 0) {
+                    // a block stored in another block's range was counted there: that reference goes too
+                    put(self, get(self) - 1);
+                    freeHint = Math.min(freeHint, self);
+                }
+            }
+        }
+    }
+
+    /** The last host cluster with a non-zero refcount below {@code endCluster}, or -1. */
+    long lastUsed(long endCluster) throws IOException {
+        for (long c = endCluster - 1; c >= 0; c--) {
+            long index = c >>> blockBits;
+            if (index >= table.length || table[(int) index] == 0) {
+                c = index << blockBits; // skip the block: nothing it would cover is counted
+                continue;
+            }
+            if (get(c) != 0) {
+                return c;
+            }
+        }
+        return -1;
     }
 
     /** Takes the clusters of replaced refcount tables: they lose their reference after the next sync. */

@@ -1,6 +1,7 @@
 package imago.qcow2.internal;
 
 import com.github.luben.zstd.Zstd;
+import com.github.luben.zstd.ZstdCompressCtx;
 import com.github.luben.zstd.ZstdDecompressCtx;
 import com.github.luben.zstd.ZstdException;
 import com.github.luben.zstd.ZstdInputStream;
@@ -9,8 +10,8 @@ import java.io.IOException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
- * zstd decompression through zstd-jni, an optional module: this class is only loaded when a zstd
- * cluster is read, so that images without zstd clusters open without zstd-jni installed.
+ * zstd compression and decompression through zstd-jni, an optional module: this class is only loaded
+ * when a zstd cluster is read or written, so that images without zstd clusters open without zstd-jni.
  *
  * <p>QEMU writes each compressed cluster as one zstd frame followed by sector padding. Those are
  * decoded frame by frame with pooled decompression contexts: creating a context (and, before, a
@@ -21,6 +22,10 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 final class Qcow2Zstd {
     /** Idle contexts; a queue, not a ThreadLocal, because readers are often short-lived virtual threads. */
     private static final ConcurrentLinkedQueue<ZstdDecompressCtx> IDLE = new ConcurrentLinkedQueue<>();
+    /** Idle compression contexts, pooled for the same reason. */
+    private static final ConcurrentLinkedQueue<ZstdCompressCtx> IDLE_COMPRESS = new ConcurrentLinkedQueue<>();
+    /** QEMU's level: zstd's default. */
+    private static final int LEVEL = 3;
     /** More idle contexts than this are closed: enough for every core to decompress at once. */
     private static final int MAX_IDLE = Math.max(2, Runtime.getRuntime().availableProcessors() * 2);
 
@@ -53,6 +58,33 @@ final class Qcow2Zstd {
             }
         }
         return streaming(src, length, dst);
+    }
+
+    /**
+     * Compresses {@code src} into one zstd frame (with its content size, as QEMU's ZSTD_compressStream2
+     * with ZSTD_e_end writes it) in {@code dst}, and returns its length, or -1 if it does not fit.
+     */
+    static int compress(byte[] src, byte[] dst) {
+        ZstdCompressCtx ctx = IDLE_COMPRESS.poll();
+        if (ctx == null) {
+            ctx = new ZstdCompressCtx();
+            ctx.setLevel(LEVEL);
+        }
+        boolean reusable = false;
+        try {
+            int n = ctx.compressByteArray(dst, 0, dst.length, src, 0, src.length);
+            reusable = true;
+            return n;
+        } catch (ZstdException e) {
+            // dstSize_tooSmall: the cluster does not shrink (the context is in an unknown state: dropped)
+            return -1;
+        } finally {
+            if (reusable && IDLE_COMPRESS.size() < MAX_IDLE) {
+                IDLE_COMPRESS.add(ctx);
+            } else {
+                ctx.close();
+            }
+        }
     }
 
     /** Whole frames one after another; -1 when the input is not such a sequence. */

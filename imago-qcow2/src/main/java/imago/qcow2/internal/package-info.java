@@ -2,14 +2,16 @@
  * The qcow2 driver's implementation: qcow2 v2 and v3 images (QEMU's docs/interop/qcow2.txt): reading,
  * creation (byte for byte as qemu-img 7.2 creates them), allocating writes (copy-on-write from the
  * backing chain, zero clusters, compressed clusters and clusters or L2 tables shared with internal
- * snapshots, which stay intact), zero writes, discard and growing, and internal snapshots: create, delete and
- * apply (as QEMU's qcow2-snapshot.c). What the writer cannot keep
- * consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
- * changes: writable opens of images with extended L2 entries, an external data file, persistent
- * bitmaps, the corrupt bit (except to repair them, opened for checking), and of a snapshot; refcount table growth past QEMU's 8 MiB
- * limit or past what one new refcount block can describe; shrinking; growing an image with a backing
- * file; preallocation other than off; creating with an external data file or with an L1 table past the
- * first refcount block.
+ * snapshots, which stay intact), compressed writes of whole clusters into unallocated ones (as
+ * {@code qemu-img convert -c}: deflate with a 4 KiB window or zstd, packed byte-wise), zero writes, discard,
+ * growing (with preallocation metadata, falloc or full, on create too) and shrinking, external data files,
+ * and internal snapshots: create, delete and apply (as QEMU's qcow2-snapshot.c). What the writer cannot
+ * keep consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
+ * changes: writable opens of images with extended L2 entries or persistent bitmaps, of an image with the
+ * corrupt bit (except to repair it, opened for checking), and of a snapshot; refcount table growth past
+ * QEMU's 8 MiB limit or past what one new refcount block can describe; growing an image with a backing
+ * file; resizing an image with an external data file; preallocation with extended L2 entries or an
+ * external data file; creating with an L1 table past the first refcount block.
  *
  * <h2>Write ordering</h2>
  * Refcount blocks and L2 tables are cached write-back, as QEMU caches them, and written in dependency
@@ -29,6 +31,17 @@
  * writes are excluded. Reserved clusters past the end of the file are covered by growing the file,
  * since a reference past the end of the file is an error for qemu-img check. When a flush fails, writes
  * since the last successful flush may be lost; the image stays consistent.
+ *
+ * <p>Compressed data is packed into runs of clusters whose refcounts are first set, and synced, to the most
+ * references a cluster can get; the compressed bytes are written before the L2 entry; a cluster gets its
+ * exact refcount once the run moved past it, the rest of the run on flush before any refcount drops, so a
+ * crash can only leak. Preallocation allocates runs of clusters (reserving or zeroing the file's space first)
+ * and syncs them with their refcounts before the L2 entries of each table point at them. Shrinking clears the
+ * L2 entries past the new end and the L1 entries past it (zeroes, synced) before their clusters' refcounts
+ * drop, then writes the new size, drops refcount blocks that count nothing but themselves from the (synced)
+ * refcount table, and cuts the file after the last cluster in use, as QEMU's qcow2_co_truncate,
+ * qcow2_shrink_l1_table and qcow2_shrink_reftable do. Every sync of the writer writes the cached refcounts
+ * first.
  *
  * <p>Snapshot operations first flush (pending refcount drops, reservations) and exclude every write. Creating:
  * the snapshot's L1 copy and the new snapshot table are written, every path from the active L1 table gains a

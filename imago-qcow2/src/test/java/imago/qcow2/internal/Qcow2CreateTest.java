@@ -176,9 +176,16 @@ class Qcow2CreateTest {
     void refusedAndInvalidOptions() {
         Path p = dir.resolve("refused.qcow2");
         assertThrows(UnsupportedFeatureException.class, () -> Imago.create(p, "qcow2",
-                CreateOptions.builder().size(1 << 20).preallocation(Preallocation.METADATA).build()));
-        assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r2.qcow2"), "qcow2",
-                CreateOptions.builder().size(1 << 20).option("preallocation", "full").build()));
+                CreateOptions.builder().size(1 << 20).preallocation(Preallocation.METADATA)
+                        .option("extended_l2", "on").build()));
+        IllegalArgumentException backed = assertThrows(IllegalArgumentException.class, () -> Imago.create(
+                dir.resolve("r2.qcow2"), "qcow2", CreateOptions.builder().size(1 << 20).backingFile("b.raw")
+                        .option("preallocation", "full").build()));
+        assertEquals("Backing file and preallocation can only be used at the same time if extended_l2 is on",
+                backed.getMessage());
+        assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r3.qcow2"), "qcow2",
+                CreateOptions.builder().size(1 << 20).option("data_file", "d.raw").option("preallocation", "metadata")
+                        .build()));
         // QEMU would need a second refblock for this L1 table
         assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r4.qcow2"), "qcow2",
                 CreateOptions.builder().size(1L << 30).option("cluster_size", "512").build()));

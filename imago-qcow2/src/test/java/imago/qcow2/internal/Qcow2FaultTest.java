@@ -372,6 +372,63 @@ class Qcow2FaultTest {
                 + " crashed files checked, 0 corruptions");
     }
 
+    /**
+     * Power loss at every (sampled) write of a workload of compressed writes (packed, from several runs),
+     * overwrites of compressed clusters, flushes, a shrink and a growth with metadata preallocation: the
+     * file that could be left must never be corrupt for {@code qemu-img check} (leaks are allowed).
+     */
+    @Test
+    void powerLossDuringCompressedWritesShrinkAndPreallocationNeverCorrupts() throws IOException {
+        Qemu.require();
+        for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=1"}) {
+            int total = Integer.MAX_VALUE;
+            int runs = 0;
+            for (int crashAt = -1; crashAt < total; crashAt = nextCrash(crashAt, false, -1), runs++) {
+                CrashStorage s = new CrashStorage();
+                CreateOptions.Builder b = CreateOptions.builder().size(SIZE);
+                Qcow2CreateTest.parse(options).forEach(b::option);
+                new Qcow2FormatDriver().create(s, b.build());
+                s.sync();
+                s.crashAt = crashAt;
+                s.writes = 0;
+                int cs = options.contains("512") ? 512 : 4096;
+                Random r = new Random(17);
+                try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s,
+                        OpenContext.of(true)), s).writable(true).build()) {
+                    for (int i = 0; i < 40; i++) {
+                        byte[] data = new byte[cs];
+                        for (int k = 0; k < cs; k++) {
+                            data[k] = (byte) ('a' + r.nextInt(i % 3 == 0 ? 2 : 30));
+                        }
+                        long off = (long) (i * 7 % (SIZE / cs)) * cs;
+                        if (image.mapping(off, cs) instanceof imago.api.Mapping.Unallocated) {
+                            image.writeCompressed(ByteBuffer.wrap(data), off);
+                        } else {
+                            image.write(ByteBuffer.wrap(data, 0, cs / 2), off + cs / 4);
+                        }
+                        if (i % 10 == 9) {
+                            image.flush();
+                        }
+                    }
+                    image.resize(SIZE / 2 + 1024, Preallocation.OFF);
+                    image.resize(SIZE, Preallocation.METADATA);
+                    image.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), SIZE - 3);
+                }
+                if (s.crashed == null) {
+                    total = s.writes;
+                    continue;
+                }
+                Path file = dir.resolve("crash-c.qcow2");
+                Files.write(file, s.crashed);
+                Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
+                int at = crashAt;
+                assertTrue(check.status() == 0 || check.status() == 3, () -> options + ", power loss at write " + at
+                        + ": qemu-img check status " + check.status() + "\n" + check.out() + check.err());
+            }
+            assertTrue(runs > 40, "only " + runs + " runs");
+        }
+    }
+
     static final int SIZE = 512 << 10;
 
     /** Runs the workload with the {@code failAt}-th write failing; returns false once no write failed. */

@@ -8,6 +8,8 @@ import static org.quicktheories.generators.SourceDSL.lists;
 
 import imago.api.CreateOptions;
 import imago.api.Image;
+import imago.api.Mapping;
+import imago.api.Preallocation;
 import imago.api.ZeroFlag;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
@@ -30,10 +32,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Stateful property: random sequences of write / zero / discard / read / flush / reopen / snapshot create, apply and
- * delete on a small-cluster image (with and without a backing file) always read as a byte-array model says (one per
- * snapshot too), and the final image is clean for {@code qemu-img check}, with every snapshot reading (through
- * qemu-img) as its model. Prints its seed; {@code -Dimago.seed=N} replays a run.
+ * Stateful property: random sequences of write / compressed write / zero / discard / shrink and regrow / read /
+ * flush / reopen / snapshot create, apply and delete on a small-cluster image (with and without a backing file)
+ * always read as a byte-array model says (one per snapshot too), and the final image is clean for
+ * {@code qemu-img check}, with every snapshot reading (through qemu-img) as its model. Prints its seed;
+ * {@code -Dimago.seed=N} replays a run.
  */
 class Qcow2WritePropertyTest {
     @TempDir
@@ -125,6 +128,31 @@ class Qcow2WritePropertyTest {
                                     Arrays.fill(model, from, to, (byte) 0);
                                 }
                             }
+                        }
+                        case 8 -> {
+                            // a compressed cluster where nothing is allocated yet (else an ordinary write)
+                            int off = r.nextInt(SIZE / cs) * cs;
+                            byte[] data = new byte[cs];
+                            for (int i = 0; i < cs; i++) {
+                                data[i] = (byte) ('a' + r.nextInt(r.nextBoolean() ? 2 : 64));
+                            }
+                            Mapping m = image.mapping(off, cs);
+                            if (m instanceof Mapping.Unallocated || m instanceof Mapping.Zero z && !z.reserved()) {
+                                image.writeCompressed(ByteBuffer.wrap(data), off);
+                            } else {
+                                image.write(ByteBuffer.wrap(data), off);
+                            }
+                            System.arraycopy(data, 0, model, off, cs);
+                        }
+                        case 9 -> {
+                            if (backed) {
+                                break; // growing an image with a backing file is not supported
+                            }
+                            // shrink (freeing the tail), then grow back: the tail reads as zero
+                            int to = 512 * (1 + r.nextInt(SIZE / 512));
+                            image.resize(to, Preallocation.OFF);
+                            image.resize(SIZE, Preallocation.OFF);
+                            Arrays.fill(model, to, SIZE, (byte) 0);
                         }
                         default -> {
                             int len = 1 + r.nextInt(r.nextBoolean() ? 700 : 9000);

@@ -27,6 +27,35 @@ final class QemuMap {
         return out;
     }
 
+    /**
+     * The entries as "start+length kind" lines, with the host offset reduced to whether there is one and
+     * adjacent entries of the same kind merged: for comparing images whose host layouts differ.
+     */
+    static List<String> kinds(String json) {
+        List<String> out = new ArrayList<>();
+        long start = -1;
+        long end = -1;
+        String kind = null;
+        for (Entry e : parse(json)) {
+            String k = "depth " + e.depth() + (e.present() ? " present" : "") + (e.zero() ? " zero" : "")
+                    + (e.data() ? " data" : "") + (e.offset() >= 0 ? " offset" : "");
+            if (k.equals(kind) && e.start() == end) {
+                end += e.length();
+                continue;
+            }
+            if (kind != null) {
+                out.add(start + "+" + (end - start) + " " + kind);
+            }
+            kind = k;
+            start = e.start();
+            end = e.start() + e.length();
+        }
+        if (kind != null) {
+            out.add(start + "+" + (end - start) + " " + kind);
+        }
+        return out;
+    }
+
     private static long num(String o, String key) {
         Matcher m = Pattern.compile("\"" + key + "\":\\s*(\\d+)").matcher(o);
         if (!m.find()) {

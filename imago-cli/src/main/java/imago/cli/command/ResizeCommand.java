@@ -1,0 +1,110 @@
+package imago.cli.command;
+
+import imago.api.Image;
+import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
+import imago.cli.text.Sizes;
+import java.io.IOException;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code imago resize}: changes an image's virtual size, as qemu-img resize does. */
+@Command(name = "resize", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = {"Changes the virtual size of FILE to SIZE, or by +SIZE or -SIZE (put '--' before a "
+                + "negative one), as qemu-img resize does.",
+            "Shrinking needs --shrink: the data past the new end is lost."})
+final class ResizeCommand implements Callable<Integer> {
+    private static final String SHRINK_WARNING = "Shrinking an image will delete all data beyond the shrunken "
+            + "image's end. Before performing such an operation, make sure there is no important data there.";
+
+    private final Session session;
+
+    @Mixin
+    @SuppressWarnings("unused") // picocli sets its options
+    private GlobalOptions globals;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
+    private String format;
+
+    @Option(names = "--shrink", description = "Allow shrinking the image.")
+    private boolean shrink;
+
+    @Option(names = "--preallocation", paramLabel = "MODE",
+            description = "Preallocation of the new space when growing: off, metadata, falloc, full.")
+    private String preallocation;
+
+    @Option(names = "-q", description = "Quiet: do not print 'Image resized.'.")
+    private boolean quiet;
+
+    @Parameters(index = "0", paramLabel = "FILE", description = "The image.")
+    private String file;
+
+    @Parameters(index = "1", paramLabel = "[+|-]SIZE", description = "The new size, or the change of size.")
+    private String size;
+
+    ResizeCommand(Session session) {
+        this.session = session;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        Preallocation prealloc = Preallocation.OFF;
+        if (preallocation != null) {
+            try {
+                prealloc = Preallocation.parse(preallocation);
+            } catch (IllegalArgumentException e) {
+                throw new CliException(null, "Invalid preallocation mode '" + preallocation + "'");
+            }
+        }
+        int relative = size.startsWith("+") ? 1 : size.startsWith("-") ? -1 : 0;
+        long n;
+        try {
+            n = Sizes.parse(relative != 0 ? size.substring(1) : size);
+        } catch (Sizes.SizeException e) {
+            throw new CliException(null, "Parameter 'size' expects a non-negative number below 2^64");
+        }
+        try (Image image = session.opener(file, format).writable(true).open()) {
+            if (format == null && image.format().equals("raw")) {
+                Arguments.warnProbedRaw(session, file);
+            }
+            // qemu-img counts whole sectors: a raw file of 1000 bytes is 1024 bytes long for it
+            long current = (image.size() + 511) & ~511L;
+            long total = relative == 0 ? n : relative > 0 ? saturatedAdd(current, n) : current - n;
+            if (total <= 0) {
+                throw new CliException(null, "New image size must be positive");
+            }
+            if (total <= current && prealloc != Preallocation.OFF) {
+                throw new CliException(null, "Preallocation can only be used for growing images");
+            }
+            if (total < current && !shrink) {
+                // qemu-img's error, then its warning
+                session.err().println("imago: Use the --shrink option to perform a shrink operation.");
+                session.err().println("imago: warning: " + SHRINK_WARNING);
+                return Cli.FAILED;
+            }
+            try {
+                image.resize(total, prealloc);
+            } catch (IllegalArgumentException e) {
+                // a size the format cannot take (qcow2: not a multiple of 512), in the format's words
+                throw new CliException(null, e.getMessage());
+            } catch (UnsupportedFeatureException e) {
+                if (e.feature().equals("metadata preallocation")) {
+                    throw new CliException(null, "Unsupported preallocation mode: " + prealloc.qemuName());
+                }
+                throw e;
+            }
+        }
+        if (!quiet) {
+            session.out().println("Image resized.");
+        }
+        return Cli.OK;
+    }
+
+    private static long saturatedAdd(long a, long b) {
+        long r = a + b;
+        return r < a ? Long.MAX_VALUE : r;
+    }
+}

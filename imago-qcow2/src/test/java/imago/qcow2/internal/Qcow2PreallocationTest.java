@@ -1,0 +1,124 @@
+package imago.qcow2.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import imago.api.CreateOptions;
+import imago.api.Image;
+import imago.api.Preallocation;
+import imago.probe.Imago;
+import imago.testkit.Qemu;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Preallocation on create and on growing, against qemu-img doing the same: {@code qemu-img check} clean,
+ * the same allocation kinds in {@code qemu-img map} (host offsets aside), and the same class of disk usage
+ * in {@code qemu-img info} (metadata only, or the whole virtual size).
+ */
+class Qcow2PreallocationTest {
+    private static final Pattern DISK_SIZE = Pattern.compile("\"actual-size\": (\\d+)");
+
+    @TempDir
+    static Path dir;
+
+    @BeforeAll
+    static void qemu() {
+        Qemu.require();
+    }
+
+    static int counter;
+
+    @ParameterizedTest(name = "{0} cluster_size={1}")
+    @CsvSource({"metadata,65536", "falloc,65536", "full,65536", "metadata,4096", "falloc,2M", "full,512"})
+    void createLikeQemuImg(String mode, String clusterSize) throws IOException {
+        Path ours = dir.resolve("c" + counter++ + ".qcow2");
+        Path theirs = dir.resolve("c" + counter++ + "-qemu.qcow2");
+        long size = (24L << 20) + 1536;
+        Imago.create(ours, "qcow2", CreateOptions.builder().size(size).preallocation(Preallocation.parse(mode))
+                .option("cluster_size", clusterSize).build());
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "preallocation=" + mode + ",cluster_size="
+                + clusterSize, theirs, Long.toString(size));
+        assertLike(ours, theirs);
+        // and the data written afterwards lands in the preallocated clusters
+        byte[] model = new byte[(int) size];
+        try (Image image = Imago.opener().path(ours).format("qcow2").writable(true).open()) {
+            Qcow2WriteTest.write(image, model, 5_000_000, 300_000, new Random(1));
+            Qcow2WriteTest.assertReads(image, model);
+        }
+        verify(ours, model);
+    }
+
+    @ParameterizedTest(name = "{0} cluster_size={1}")
+    @CsvSource({"metadata,65536", "falloc,65536", "full,65536", "metadata,4096", "falloc,512"})
+    void growLikeQemuImg(String mode, String clusterSize) throws IOException {
+        Path ours = dir.resolve("g" + counter++ + ".qcow2");
+        Path theirs = dir.resolve("g" + counter++ + "-qemu.qcow2");
+        long size = (10L << 20) + 1536;
+        long newSize = 40L << 20;
+        byte[] model = new byte[(int) newSize];
+        for (Path p : new Path[] {ours, theirs}) {
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=" + clusterSize, p,
+                    Long.toString(size));
+        }
+        byte[] data = new byte[1 << 20];
+        new Random(2).nextBytes(data);
+        System.arraycopy(data, 0, model, 4 << 20, data.length);
+        try (Image image = Imago.opener().path(ours).format("qcow2").writable(true).open()) {
+            image.write(ByteBuffer.wrap(data), 4 << 20);
+            image.resize(newSize, Preallocation.parse(mode));
+            Qcow2WriteTest.assertReads(image, model);
+        }
+        Files.write(dir.resolve("data.raw"), data);
+        Qcow2DifferentialTest.qemuIo(dir, theirs.toString(), "qcow2", java.util.List.of("write -P 0 0 0"));
+        Qemu.ok(dir, "qemu-io", "-f", "qcow2", "-c", "write -s " + dir.resolve("data.raw") + " 4M 1M", theirs);
+        Qemu.ok(dir, "qemu-img", "resize", "-q", "--preallocation=" + mode, theirs, Long.toString(newSize));
+        assertLike(ours, theirs);
+        verify(ours, model);
+    }
+
+    /** check clean, the same map kinds, the same virtual size and disk usage class as qemu-img's image. */
+    static void assertLike(Path ours, Path theirs) throws IOException {
+        Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
+        assertEquals(0, check.status(), () -> check.out() + check.err());
+        assertTrue(check.out().contains("No errors were found"), check.out());
+        assertEquals(QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", theirs)),
+                QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", ours)));
+        String a = Qemu.ok(dir, "qemu-img", "info", "--output=json", ours);
+        String b = Qemu.ok(dir, "qemu-img", "info", "--output=json", theirs);
+        assertEquals(b.replaceAll("\"actual-size\": \\d+", "").replaceAll("\"filename\": \"[^\"]*\"", ""),
+                a.replaceAll("\"actual-size\": \\d+", "").replaceAll("\"filename\": \"[^\"]*\"", ""));
+        long oursUsed = diskSize(a);
+        long theirsUsed = diskSize(b);
+        // the same class: within a few clusters of metadata (reserved batches), or both about the virtual size
+        assertTrue(Math.abs(oursUsed - theirsUsed) <= Math.max(theirsUsed / 8, 4L << 20),
+                "disk size " + oursUsed + " vs qemu's " + theirsUsed);
+    }
+
+    /** qemu-img check clean (no leaks either) and compare equal to {@code model}. */
+    static void verify(Path img, byte[] model) throws IOException {
+        Path where = img.getParent();
+        Qemu.Output check = Qemu.run(where, "qemu-img", "check", img);
+        assertEquals(0, check.status(), () -> "qemu-img check:\n" + check.out() + check.err());
+        Path raw = img.resolveSibling(img.getFileName() + ".model.raw");
+        Files.write(raw, model);
+        Qemu.Output cmp = Qemu.run(where, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, raw);
+        assertEquals(0, cmp.status(), () -> "qemu-img compare:\n" + cmp.out() + cmp.err());
+        Files.delete(raw);
+    }
+
+    private static long diskSize(String json) {
+        Matcher m = DISK_SIZE.matcher(json);
+        assertTrue(m.find(), json);
+        return Long.parseLong(m.group(1));
+    }
+}
