@@ -133,9 +133,14 @@ final class Qcow2Instance implements FormatInstance {
      * @param replaced the L2 entry the new one replaces (its clusters lose a reference on commit), or 0
      * @param count how many consecutive clusters (entries, host clusters) the write allocated; more than one
      *        only for clusters that held nothing (replaced is then 0 for all)
+     * @param bitmap with extended L2 entries, the new subcluster bitmap of the entry (count is then 1)
      */
     private record Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced,
-            int count) {
+            int count, long bitmap) {
+        Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced, int count) {
+            this(mapping, l2Offset, index, entry, allocated, replaced, count, 0);
+        }
+
         Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced) {
             this(mapping, l2Offset, index, entry, allocated, replaced, 1);
         }
@@ -228,10 +233,6 @@ final class Qcow2Instance implements FormatInstance {
             throw new UnsupportedFeatureException(resource, "qcow2 dirty image repair",
                     "the image is dirty (lazy refcounts) and needs a refcount repair (qemu-img check -r all) "
                     + "before imago can open it read/write");
-        }
-        if (header.extendedL2()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 extended L2 writing",
-                    "writing qcow2 images with extended L2 entries is not supported yet; open read-only");
         }
         if (header.hasDataFile()) {
             throw new UnsupportedFeatureException(resource, "qcow2 external data file writing",
@@ -653,6 +654,12 @@ final class Qcow2Instance implements FormatInstance {
             if (pending != null) {
                 throw new IllegalStateException(resource + ": the previous allocating write was not completed");
             }
+            if (extendedL2) {
+                Mapping.Data d = ensureSubclusterMapping(offset, length, below);
+                // an in-place write into allocated subclusters holds the inPlace read lock instead
+                keepLock = pending != null;
+                return d;
+            }
             long clusterStart = offset & ~(long) (clusterSize - 1);
             int inCluster = (int) (offset - clusterStart);
             int n = (int) Math.min(length, clusterSize - inCluster);
@@ -840,6 +847,9 @@ final class Qcow2Instance implements FormatInstance {
             throws IOException {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
+        }
+        if (extendedL2) {
+            return zeroSubclusters(offset, length, unmap, discard, full);
         }
         if ((offset & (clusterSize - 1)) != 0 || offset >= size) {
             return 0;
@@ -1164,8 +1174,12 @@ final class Qcow2Instance implements FormatInstance {
                 // the data is written: now the L2 entry may point at it (in memory; on disk only after the
                 // data, copied parts included, and the refcount are on stable media, as QEMU's perform_cow
                 // and cache dependencies order them)
-                for (int k = 0; k < p.count(); k++) {
-                    setL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits));
+                if (extendedL2) {
+                    setExtendedL2Entry(p.l2Offset(), p.index(), p.entry(), p.bitmap());
+                } else {
+                    for (int k = 0; k < p.count(); k++) {
+                        setL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits));
+                    }
                 }
                 dropReference(p.replaced());
             } else if (p.allocated() >= 0) {
@@ -1235,6 +1249,337 @@ final class Qcow2Instance implements FormatInstance {
         } finally {
             allocLock.unlock();
         }
+    }
+
+    // ------------------------------------------------------------------ extended L2 entries (subclusters)
+
+    /** Extended L2 bitmap: the 32 "subcluster allocated" bits. */
+    static final long SUB_ALLOC_ALL = 0xFFFF_FFFFL;
+    /** Extended L2 bitmap: the 32 "subcluster reads as zero" bits. */
+    static final long SUB_ZERO_ALL = 0xFFFF_FFFF_0000_0000L;
+    /** Ordered stores of L2 words, so that lock-free readers never see an impossible entry/bitmap pair. */
+    private static final java.lang.invoke.VarHandle WORDS = java.lang.invoke.MethodHandles.arrayElementVarHandle(
+            long[].class);
+
+    /** The "allocated" bits of subclusters {@code from} (inclusive) to {@code to} (exclusive). */
+    private static long subclusterMask(int from, int to) {
+        return (SUB_ALLOC_ALL >>> (32 - (to - from))) << from;
+    }
+
+    /**
+     * {@code bitmap} with the subclusters that bytes {@code [from, to)} of the cluster touch allocated (their
+     * zero bits cleared).
+     */
+    private long withAllocated(long bitmap, int from, int to) {
+        long mask = subclusterMask(from >>> unitBits, (to + (1 << unitBits) - 1) >>> unitBits);
+        return (bitmap | mask) & ~(mask << 32);
+    }
+
+    /**
+     * {@link #ensureDataMapping} for images with extended L2 entries, within one cluster, as QEMU does it:
+     * only the subclusters the write touches become allocated, and only their parts outside the write are
+     * filled (copy-on-write from below, zeroes for zero subclusters); untouched subclusters stay as they are.
+     * A cluster of ours (COPIED) is written in place, its bitmap changing on commit; a cluster without host
+     * space gets a new one. A compressed cluster is rewritten whole into a new cluster; one shared with a
+     * snapshot is copied from its first to its last allocated subcluster (the write included) and loses the
+     * reference on commit. Under allocLock; sets {@link #pending} unless the write lands in allocated
+     * subclusters of our cluster, which takes the inPlace read lock.
+     */
+    private Mapping.Data ensureSubclusterMapping(long offset, long length, BackingReader below) throws IOException {
+        long clusterStart = offset & ~(long) (clusterSize - 1);
+        int inCluster = (int) (offset - clusterStart);
+        int n = (int) Math.min(length, clusterSize - inCluster);
+        // validates the L1 and L2 entries before anything changes
+        unit(offset);
+        long cluster = offset >>> clusterBits;
+        int l1Index = (int) (cluster >>> l2Bits);
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long l1e = l1[l1Index];
+        long l2Offset = l1e & OFFSET_MASK;
+        boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+        long entry = 0;
+        long bitmap = 0;
+        if (l2Offset != 0) {
+            long[] table = cache.get(l2Offset, this::loadL2);
+            entry = table[2 * index];
+            bitmap = table[2 * index + 1];
+        }
+        if (sharedL2 && (entry & COPIED) != 0) {
+            throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
+        }
+        boolean compressed = (entry & COMPRESSED) != 0;
+        long host = compressed ? 0 : entry & OFFSET_MASK;
+        if (!compressed && ((bitmap & (bitmap >>> 32) & SUB_ALLOC_ALL) != 0
+                || host == 0 && (bitmap & SUB_ALLOC_ALL) != 0)) {
+            throw corruptL2(l2Offset, index, entry, "invalid subcluster bitmap 0x" + Long.toHexString(bitmap));
+        }
+        int firstSc = inCluster >>> unitBits;
+        int endSc = ((inCluster + n - 1) >>> unitBits) + 1;
+        long touched = subclusterMask(firstSc, endSc);
+        long alloc = compressed ? 0 : bitmap & SUB_ALLOC_ALL;
+        if (host != 0 && !sharedL2 && (entry & COPIED) != 0) {
+            Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
+            if ((alloc & touched) == touched) {
+                // refcount 1 and allocated: write in place
+                inPlace.readLock().lock();
+                return d;
+            }
+            // partial head or tail subclusters that were not allocated are filled around the write
+            int from = (alloc & (1L << firstSc)) != 0 ? inCluster : firstSc << unitBits;
+            int to = (alloc & (1L << (endSc - 1))) != 0 ? inCluster + n : endSc << unitBits;
+            copyAround(host, clusterStart, from, inCluster, inCluster + n, to,
+                    subclusterSource(clusterStart, host, bitmap, below));
+            pending = new Pending(d, l2Offset, index, entry, -1, 0, 1, withAllocated(bitmap, from, to));
+            return d;
+        }
+        if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
+            throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                    "the image needs a larger refcount table, which imago cannot allocate yet");
+        }
+        if (l2Offset == 0) {
+            l2Offset = allocateL2(l1Index);
+        } else if (sharedL2) {
+            l2Offset = copyL2(l1Index, l2Offset);
+        }
+        int from;
+        int to;
+        long base;
+        BackingReader source;
+        if (compressed) {
+            byte[] plain = decompressed(entry, clusterStart);
+            source = (dst, at) -> dst.put(plain, (int) (at - clusterStart), dst.remaining());
+            from = 0;
+            to = clusterSize;
+            base = 0;
+        } else if (host != 0) {
+            // shared with a snapshot: the allocated subclusters move to the new cluster along with the write
+            int lowest = alloc == 0 ? firstSc : Math.min(firstSc, Long.numberOfTrailingZeros(alloc));
+            int highest = alloc == 0 ? endSc : Math.max(endSc, 64 - Long.numberOfLeadingZeros(alloc));
+            from = lowest << unitBits;
+            to = highest << unitBits;
+            base = bitmap;
+            source = subclusterSource(clusterStart, host, bitmap, below);
+        } else {
+            from = firstSc << unitBits;
+            to = endSc << unitBits;
+            base = bitmap;
+            source = subclusterSource(clusterStart, 0, bitmap, below);
+        }
+        long c = refcounts.allocate();
+        long newHost = c << clusterBits;
+        growFile(newHost + clusterSize);
+        try {
+            copyAround(newHost, clusterStart, from, inCluster, inCluster + n, to, source);
+        } catch (IOException | RuntimeException e) {
+            refcounts.free(c);
+            throw e;
+        }
+        Mapping.Data d = new Mapping.Data(offset, n, storage, newHost + inCluster);
+        pending = new Pending(d, l2Offset, index, newHost | COPIED, c, entry, 1, withAllocated(base, from, to));
+        return d;
+    }
+
+    /** Fills bytes {@code [from, writeFrom)} and {@code [writeTo, to)} of the cluster at {@code host}. */
+    private void copyAround(long host, long clusterStart, int from, int writeFrom, int writeTo, int to,
+            BackingReader source) throws IOException {
+        if (from < writeFrom) {
+            copyPart(host, clusterStart, from, writeFrom, source);
+        }
+        if (writeTo < to) {
+            copyPart(host, clusterStart, writeTo, to, source);
+        }
+    }
+
+    /**
+     * Reads the guest bytes of a cluster as its subclusters say: allocated ones from {@code host}, zero ones
+     * as zeroes, the others from {@code below}.
+     */
+    private BackingReader subclusterSource(long clusterStart, long host, long bitmap, BackingReader below) {
+        return (dst, at) -> {
+            long pos = at;
+            while (dst.hasRemaining()) {
+                int inCluster = (int) (pos - clusterStart);
+                int sc = inCluster >>> unitBits;
+                int n = Math.min(dst.remaining(), ((sc + 1) << unitBits) - inCluster);
+                ByteBuffer part = dst.slice(dst.position(), n);
+                if ((bitmap & (1L << sc)) != 0) {
+                    storage.read(part, host + inCluster);
+                } else if ((bitmap & (1L << (32 + sc))) != 0) {
+                    BackingReader.ZEROES.read(part, pos);
+                } else {
+                    below.read(part, pos);
+                }
+                dst.position(dst.position() + n);
+                pos += n;
+            }
+        };
+    }
+
+    /**
+     * {@link #zeroClusters} for images with extended L2 entries: zero writes work on whole subclusters, a
+     * discard on whole clusters only (as QEMU's discard granularity is the cluster). Returns how many bytes
+     * from {@code offset} it handled: 0 when {@code offset} is not aligned, and it stops before a part it
+     * cannot handle (subclusters of a compressed cluster, no room for an L2 table).
+     */
+    private long zeroSubclusters(long offset, long length, boolean unmap, boolean discard, boolean full)
+            throws IOException {
+        long grain = discard ? clusterSize : 1L << unitBits;
+        if ((offset & (grain - 1)) != 0 || offset >= size) {
+            return 0;
+        }
+        long requestEnd = Math.min(offset + length, size);
+        // a request that reaches the end of the image covers the partial last unit
+        long end = requestEnd == size ? Qcow2Checks.divCeil(size, grain) * grain : requestEnd & -grain;
+        long pos = offset;
+        allocLock.lock();
+        try {
+            while (pos < end) {
+                long clusterEnd = (pos & -(long) clusterSize) + clusterSize;
+                long pieceEnd = Math.min(end, clusterEnd);
+                boolean whole = (pos & (clusterSize - 1)) == 0 && (pieceEnd == clusterEnd || pieceEnd >= size);
+                boolean done = whole ? zeroExtendedCluster(pos, unmap, discard, full)
+                        : !discard && zeroSubclusterRange(pos, pieceEnd);
+                if (!done) {
+                    break;
+                }
+                pos = pieceEnd;
+            }
+        } finally {
+            allocLock.unlock();
+        }
+        return Math.max(0, Math.min(pos, requestEnd) - offset);
+    }
+
+    /**
+     * Zeroes, discards or ({@code full}) empties one whole cluster with an extended L2 entry, as QEMU 7.2 does:
+     * a zero write marks every subcluster zero and keeps a host cluster of ours unless {@code unmap}; a discard
+     * lets go of the host cluster and marks the subclusters zero (left alone when nothing is allocated and
+     * there is no backing file); a full discard leaves the entry empty. The entry changes before the
+     * refcount of a cluster it let go drops (on the next flush). Under allocLock.
+     */
+    private boolean zeroExtendedCluster(long pos, boolean unmap, boolean discard, boolean full) throws IOException {
+        unit(pos);
+        boolean backing = !full && header.backingFile().filter(n -> !n.isEmpty()).isPresent();
+        long cluster = pos >>> clusterBits;
+        int l1Index = (int) (cluster >>> l2Bits);
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long l1e = l1[l1Index];
+        long l2Offset = l1e & OFFSET_MASK;
+        boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+        long entry = 0;
+        long bitmap = 0;
+        if (l2Offset != 0) {
+            long[] table = cache.get(l2Offset, this::loadL2);
+            entry = table[2 * index];
+            bitmap = table[2 * index + 1];
+        }
+        if (sharedL2 && (entry & COPIED) != 0) {
+            throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
+        }
+        boolean compressed = (entry & COMPRESSED) != 0;
+        boolean allocated = compressed || (entry & OFFSET_MASK) != 0;
+        long newEntry;
+        long newBitmap;
+        if (full) {
+            newEntry = 0;
+            newBitmap = 0;
+        } else if (discard) {
+            if (!allocated && !backing) {
+                // reads as zero already
+                return true;
+            }
+            newEntry = 0;
+            newBitmap = SUB_ZERO_ALL;
+        } else {
+            // a compressed cluster, or one shared with a snapshot, is let go of even without unmap
+            boolean keep = allocated && !compressed && !unmap && !sharedL2 && (entry & COPIED) != 0;
+            newEntry = keep ? entry : 0;
+            newBitmap = SUB_ZERO_ALL;
+        }
+        if (newEntry == entry && newBitmap == bitmap) {
+            return true;
+        }
+        if (l2Offset == 0 || sharedL2) {
+            if (!refcounts.canAllocate(1)) {
+                return false;
+            }
+            l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
+        }
+        setExtendedL2Entry(l2Offset, index, newEntry, newBitmap);
+        if (newEntry != entry) {
+            dropReference(entry);
+        }
+        return true;
+    }
+
+    /**
+     * Marks the subclusters of {@code [pos, end)} (subcluster aligned, within one cluster) zero, keeping the
+     * cluster's host offset; false for a compressed cluster, whose subclusters cannot be told apart (the
+     * caller then writes zeroes). Under allocLock.
+     */
+    private boolean zeroSubclusterRange(long pos, long end) throws IOException {
+        unit(pos);
+        long cluster = pos >>> clusterBits;
+        long clusterStart = cluster << clusterBits;
+        int l1Index = (int) (cluster >>> l2Bits);
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long l1e = l1[l1Index];
+        long l2Offset = l1e & OFFSET_MASK;
+        boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+        long entry = 0;
+        long bitmap = 0;
+        if (l2Offset != 0) {
+            long[] table = cache.get(l2Offset, this::loadL2);
+            entry = table[2 * index];
+            bitmap = table[2 * index + 1];
+        }
+        if ((entry & COMPRESSED) != 0) {
+            return false;
+        }
+        int sub = 1 << unitBits;
+        long mask = subclusterMask((int) (pos - clusterStart) >>> unitBits,
+                (int) ((end - clusterStart + sub - 1) >>> unitBits));
+        long newBitmap = (bitmap & ~mask) | (mask << 32);
+        if (newBitmap == bitmap) {
+            return true;
+        }
+        if (l2Offset == 0 || sharedL2) {
+            if (!refcounts.canAllocate(1)) {
+                return false;
+            }
+            l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
+        }
+        setExtendedL2Entry(l2Offset, index, entry, newBitmap);
+        return true;
+    }
+
+    /**
+     * Changes extended L2 entry {@code index} (table words 2·index and 2·index + 1) in memory, as
+     * {@link #setL2Entry}. The words are stored in the order that shows a lock-free reader in between either
+     * the old contents or reads the new ones allow: the entry first when it gains a host cluster (its new
+     * allocated bits need it), the bitmap first otherwise (allocated bits must be gone before the host is,
+     * and a compressed entry ignores its bitmap). Under allocLock.
+     */
+    private void setExtendedL2Entry(long l2Offset, int index, long entry, long bitmap) throws IOException {
+        long[] table = cache.get(l2Offset, this::loadL2);
+        boolean entryFirst = (table[2 * index] & COMPRESSED) == 0 && (entry & OFFSET_MASK) != 0;
+        if (entryFirst) {
+            WORDS.setRelease(table, 2 * index, entry);
+            WORDS.setRelease(table, 2 * index + 1, bitmap);
+        } else {
+            WORDS.setRelease(table, 2 * index + 1, bitmap);
+            WORDS.setRelease(table, 2 * index, entry);
+        }
+        dirtyL2.put(l2Offset, table);
+        if (dirtyL2.size() > maxDirtyL2) {
+            writeBack();
+        }
+    }
+
+    /** With extended L2 entries, zero writes work on whole subclusters. */
+    @Override
+    public OptionalInt zeroAlignment() {
+        return OptionalInt.of(extendedL2 ? 1 << unitBits : clusterSize);
     }
 
     /** Changes one L2 entry in memory; the table is written by {@link #writeBack}. Under allocLock. */
