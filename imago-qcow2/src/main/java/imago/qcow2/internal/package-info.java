@@ -2,10 +2,10 @@
  * The qcow2 driver's implementation: qcow2 v2 and v3 images (QEMU's docs/interop/qcow2.txt): reading,
  * creation (byte for byte as qemu-img 7.2 creates them), allocating writes (copy-on-write from the
  * backing chain, zero clusters, compressed clusters and clusters or L2 tables shared with internal
- * snapshots, which stay intact), zero writes, discard and growing. What the writer cannot keep
- * consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
- * changes: writable opens of images with extended L2 entries, an external data file, persistent
- * bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
+ * snapshots, which stay intact), zero writes, discard and growing, with standard or extended L2
+ * entries (subclusters). What the writer cannot keep consistent yet is refused with an
+ * {@link imago.api.UnsupportedFeatureException} before anything changes: writable opens of images with
+ * an external data file, persistent bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
  * limit or past what one new refcount block can describe; shrinking; growing an image with a backing
  * file; preallocation other than off; creating with an external data file or with an L1 table past the
  * first refcount block.
@@ -21,7 +21,16 @@
  * new block and table at the first uncovered cluster) before the header points at it. An allocating
  * write's L2 entry is set only after its data is written ({@code completeWrite}), and rolled back
  * (clusters returned) if the data write fails; a write over several clusters that held nothing takes a
- * contiguous run of host clusters and goes to the host in one write. One allocation lock is held from
+ * contiguous run of host clusters and goes to the host in one write. With extended L2 entries (as QEMU
+ * 7.2): a write allocates a host cluster for a cluster without one, but only the subclusters it touches
+ * become allocated, and only the parts of its first and last subcluster outside the write are copied
+ * (from below, or zeroes for zero subclusters); a write into unallocated or zero subclusters of a
+ * cluster of ours goes in place and sets their bits (the allocated bits and the cleared zero bits are
+ * committed like a new entry, after the data); compressed and snapshot-shared clusters are copied to a
+ * new cluster. Zero writes mark whole subclusters zero (a whole cluster keeps its host cluster unless
+ * unmapping; explicit zeroes only up to the next subcluster); a discard works on whole clusters, which
+ * then read as zero. The entry and its bitmap word change in an order that never shows lock-free
+ * readers allocated bits without a host cluster. One allocation lock is held from
  * {@code ensureDataMapping} to {@code completeWrite}. An entry that drops a reference (zeroing, discard,
  * rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) changes
  * first; the refcount drops on the next flush, after the tables are written and synced, while in-place

@@ -29,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Stateful property: random sequences of write / zero / discard / read / flush / reopen on a small-cluster image (with
- * and without a backing file) always read as a byte-array model says, and the final image is clean for
+ * and without a backing file; v2, v3, v3 with extended L2 entries) always read as a byte-array model says, and the final image is clean for
  * {@code qemu-img check}. Prints its seed; {@code -Dimago.seed=N} replays a run.
  */
 class Qcow2WritePropertyTest {
@@ -45,13 +45,17 @@ class Qcow2WritePropertyTest {
             Path img = dir.resolve("p" + RUN.incrementAndGet() + ".qcow2");
             byte[] model = new byte[SIZE];
             CreateOptions.Builder b = CreateOptions.builder().size(SIZE)
-                    .option("cluster_size", layout == 0 ? "512" : "4096");
+                    .option("cluster_size", layout == 0 ? "512" : layout >= 5 ? "16384" : "4096");
             if (layout == 0) {
                 b.option("refcount_bits", "4");
             }
-            boolean v2 = layout >= 3;
-            boolean backed = layout == 2 || layout == 3;
-            int cs = layout == 0 ? 512 : 4096;
+            if (layout >= 5) {
+                // extended L2 entries: 512-byte subclusters
+                b.option("extended_l2", "on");
+            }
+            boolean v2 = layout == 3 || layout == 4;
+            boolean backed = layout == 2 || layout == 3 || layout == 6;
+            int cs = layout == 0 ? 512 : layout >= 5 ? 16384 : 4096;
             if (v2) {
                 b.option("compat", "0.10");
             }
@@ -132,7 +136,7 @@ class Qcow2WritePropertyTest {
         long seed = given != null ? Long.decode(given.trim()) : new Random().nextLong();
         System.out.println("Qcow2WritePropertyTest seed: " + seed + " (replay with -Dimago.seed=" + seed + ")");
         qt().withFixedSeed(seed).withExamples(Integer.getInteger("imago.examples", 40)).withShrinkCycles(30)
-                .forAll(integers().between(0, 4), lists().of(integers().all()).ofSizeBetween(1, 40))
+                .forAll(integers().between(0, 6), lists().of(integers().all()).ofSizeBetween(1, 40))
                 .checkAssert((layout, ops) -> run(ops, layout));
     }
 
