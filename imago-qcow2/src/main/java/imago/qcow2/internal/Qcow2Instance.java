@@ -1424,10 +1424,13 @@ final class Qcow2Instance implements FormatInstance {
     private long zeroSubclusters(long offset, long length, boolean unmap, boolean discard, boolean full)
             throws IOException {
         long grain = discard ? clusterSize : 1L << unitBits;
-        if ((offset & (grain - 1)) != 0 || offset >= size) {
+        if (offset >= size) {
             return 0;
         }
         long requestEnd = Math.min(offset + length, size);
+        if ((offset & (grain - 1)) != 0) {
+            return discard ? 0 : zeroPartialSubcluster(offset, requestEnd);
+        }
         // a request that reaches the end of the image covers the partial last unit
         long end = requestEnd == size ? Qcow2Checks.divCeil(size, grain) * grain : requestEnd & -grain;
         long pos = offset;
@@ -1444,10 +1447,37 @@ final class Qcow2Instance implements FormatInstance {
                 }
                 pos = pieceEnd;
             }
+            if (pos == end && end < requestEnd && !discard) {
+                pos += zeroPartialSubcluster(pos, requestEnd);
+            }
         } finally {
             allocLock.unlock();
         }
         return Math.max(0, Math.min(pos, requestEnd) - offset);
+    }
+
+    /**
+     * A zero write over part of one subcluster, from {@code offset} to its end or {@code requestEnd}: when the
+     * whole subcluster reads as zero already (zero, or unallocated without a backing file), it is marked zero
+     * and those bytes are handled, as QEMU 7.2 does (it checks that the rest of the subcluster reads as zero);
+     * otherwise nothing is handled and the caller writes zeroes.
+     */
+    private long zeroPartialSubcluster(long offset, long requestEnd) throws IOException {
+        long sub = 1L << unitBits;
+        long subStart = offset & -sub;
+        long subEnd = subStart + sub;
+        allocLock.lock();
+        try {
+            Unit u = unit(offset);
+            boolean readsZero = u.kind() == Kind.ZERO_PLAIN || u.kind() == Kind.ZERO_ALLOC
+                    || u.kind() == Kind.UNALLOCATED && header.backingFile().filter(n -> !n.isEmpty()).isEmpty();
+            if (!readsZero || !zeroSubclusterRange(subStart, subEnd)) {
+                return 0;
+            }
+            return Math.min(subEnd, requestEnd) - offset;
+        } finally {
+            allocLock.unlock();
+        }
     }
 
     /**

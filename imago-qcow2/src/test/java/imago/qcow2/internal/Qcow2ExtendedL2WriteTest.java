@@ -180,6 +180,8 @@ class Qcow2ExtendedL2WriteTest {
                 "discard 655360 131072",         // whole clusters of ours
                 "write -P 8 1000000 70000",
                 "write -z 1010000 40000",        // unaligned head and tail: explicit zeroes there
+                "write -z 900100 3000",          // unaligned, unallocated: zero subclusters unless backed
+                "write -z 263000 100",           // inside a zero subcluster
                 "write -z 1048576 1048576");     // the rest
         Qcow2DifferentialTest.qemuIo(dir, q.toString(), "qcow2", ops);
         try (Image image = Imago.opener().path(i).format("qcow2").writable(true).open()) {
