@@ -133,12 +133,12 @@ final class Qcow2Instance implements FormatInstance {
      * @param replaced the L2 entry the new one replaces (its clusters lose a reference on commit), or 0
      * @param count how many consecutive clusters (entries, host clusters) the write allocated; more than one
      *        only for clusters that held nothing (replaced is then 0 for all)
-     * @param bitmap with extended L2 entries, the new subcluster bitmap of the entry (count is then 1)
+     * @param bitmaps with extended L2 entries, the new subcluster bitmap of each of the count entries; else null
      */
     private record Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced,
-            int count, long bitmap) {
+            int count, long[] bitmaps) {
         Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced, int count) {
-            this(mapping, l2Offset, index, entry, allocated, replaced, count, 0);
+            this(mapping, l2Offset, index, entry, allocated, replaced, count, null);
         }
 
         Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced) {
@@ -1175,7 +1175,10 @@ final class Qcow2Instance implements FormatInstance {
                 // data, copied parts included, and the refcount are on stable media, as QEMU's perform_cow
                 // and cache dependencies order them)
                 if (extendedL2) {
-                    setExtendedL2Entry(p.l2Offset(), p.index(), p.entry(), p.bitmap());
+                    for (int k = 0; k < p.count(); k++) {
+                        setExtendedL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits),
+                                p.bitmaps()[k]);
+                    }
                 } else {
                     for (int k = 0; k < p.count(); k++) {
                         setL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits));
@@ -1329,7 +1332,7 @@ final class Qcow2Instance implements FormatInstance {
             int to = (alloc & (1L << (endSc - 1))) != 0 ? inCluster + n : endSc << unitBits;
             copyAround(host, clusterStart, from, inCluster, inCluster + n, to,
                     subclusterSource(clusterStart, host, bitmap, below));
-            pending = new Pending(d, l2Offset, index, entry, -1, 0, 1, withAllocated(bitmap, from, to));
+            pending = new Pending(d, l2Offset, index, entry, -1, 0, 1, new long[] {withAllocated(bitmap, from, to)});
             return d;
         }
         if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
@@ -1360,6 +1363,11 @@ final class Qcow2Instance implements FormatInstance {
             base = bitmap;
             source = subclusterSource(clusterStart, host, bitmap, below);
         } else {
+            int run = entry == 0 ? extendedEmptyRun(l2Offset, cluster, inCluster + length) : 1;
+            long first = run > 1 ? refcounts.allocateExistingRun(run) : -1;
+            if (first >= 0) {
+                return allocateSubclusterRun(offset, length, l2Offset, index, first, run, below);
+            }
             from = firstSc << unitBits;
             to = endSc << unitBits;
             base = bitmap;
@@ -1375,7 +1383,73 @@ final class Qcow2Instance implements FormatInstance {
             throw e;
         }
         Mapping.Data d = new Mapping.Data(offset, n, storage, newHost + inCluster);
-        pending = new Pending(d, l2Offset, index, newHost | COPIED, c, entry, 1, withAllocated(base, from, to));
+        pending = new Pending(d, l2Offset, index, newHost | COPIED, c, entry, 1,
+                new long[] {withAllocated(base, from, to)});
+        return d;
+    }
+
+    /**
+     * How many clusters from guest cluster {@code cluster} on have no host cluster and no allocated subcluster
+     * and are touched by a write of {@code span} bytes from the start of the first, within one L2 table (the
+     * first is known to qualify); as {@link #emptyRun} for extended L2 entries.
+     */
+    private int extendedEmptyRun(long l2Offset, long cluster, long span) throws IOException {
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long touched = Qcow2Checks.divCeil(span, clusterSize);
+        int limit = (int) Math.min(Math.min(touched, maxRun()), (1L << l2Bits) - index);
+        limit = (int) Math.min(limit, Qcow2Checks.divCeil(size, clusterSize) - cluster);
+        long[] table = cache.get(l2Offset, this::loadL2);
+        int n = 1;
+        while (n < limit && table[2 * (index + n)] == 0 && (table[2 * (index + n) + 1] & SUB_ALLOC_ALL) == 0) {
+            n++;
+        }
+        return n;
+    }
+
+    /**
+     * Uses the {@code count} contiguous host clusters from {@code first} for the write at {@code offset}, whose
+     * clusters have no host cluster and no allocated subcluster: only the part of the first subcluster before
+     * the write and of the last after it are filled (from below, or zeroes for zero subclusters), and one
+     * mapping covers the run, so that the data goes to the host in one write. The written subclusters become
+     * allocated on commit. Under allocLock, which stays held until completeWrite.
+     */
+    private Mapping.Data allocateSubclusterRun(long offset, long length, long l2Offset, int index, long first,
+            int count, BackingReader below) throws IOException {
+        long clusterStart = offset & ~(long) (clusterSize - 1);
+        int inCluster = (int) (offset - clusterStart);
+        long host = first << clusterBits;
+        long runBytes = (long) count << clusterBits;
+        long n = Math.min(length, runBytes - inCluster);
+        growFile(host + runBytes);
+        long[] table = cache.get(l2Offset, this::loadL2);
+        long lastStart = runBytes - clusterSize;
+        int sub = 1 << unitBits;
+        int headFrom = inCluster & -sub;
+        int lastEnd = (int) (inCluster + n - lastStart);
+        int tailTo = Math.min(clusterSize, (lastEnd + sub - 1) & -sub);
+        try {
+            if (headFrom < inCluster) {
+                copyPart(host, clusterStart, headFrom, inCluster,
+                        subclusterSource(clusterStart, 0, table[2 * index + 1], below));
+            }
+            if (lastEnd < tailTo) {
+                copyPart(host + lastStart, clusterStart + lastStart, lastEnd, tailTo,
+                        subclusterSource(clusterStart + lastStart, 0, table[2 * (index + count - 1) + 1], below));
+            }
+        } catch (IOException | RuntimeException e) {
+            for (int k = 0; k < count; k++) {
+                refcounts.free(first + k);
+            }
+            throw e;
+        }
+        long[] bitmaps = new long[count];
+        for (int k = 0; k < count; k++) {
+            int from = k == 0 ? headFrom : 0;
+            int to = k == count - 1 ? tailTo : clusterSize;
+            bitmaps[k] = withAllocated(table[2 * (index + k) + 1], from, to);
+        }
+        Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
+        pending = new Pending(d, l2Offset, index, host | COPIED, first, 0, count, bitmaps);
         return d;
     }
 
