@@ -164,6 +164,46 @@ public interface Image extends Closeable {
     ImageInfo info() throws IOException;
 
     /**
+     * Creates an internal snapshot of the top layer named {@code name} (names need not be unique) and returns it.
+     *
+     * @implSpec The default refuses.
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws UnsupportedFeatureException if the format cannot take internal snapshots
+     * @throws IOException if the snapshot cannot be written
+     */
+    default SnapshotInfo createSnapshot(String name) throws IOException {
+        throw new UnsupportedFeatureException(name(), "internal snapshots", "this image has no internal snapshots");
+    }
+
+    /**
+     * Deletes the top layer's internal snapshot with id {@code idOrName} or, if none has that id, the first one with
+     * that name.
+     *
+     * @implSpec The default refuses.
+     * @throws NoSuchSnapshotException if no snapshot has that id or name
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws UnsupportedFeatureException if the format has no internal snapshots
+     * @throws IOException if the deletion fails
+     */
+    default void deleteSnapshot(String idOrName) throws IOException {
+        throw new UnsupportedFeatureException(name(), "internal snapshots", "this image has no internal snapshots");
+    }
+
+    /**
+     * Reverts the top layer to its internal snapshot with id {@code idOrName} or, if none has that id, the first one
+     * with that name. The {@link #size() size} becomes the snapshot's.
+     *
+     * @implSpec The default refuses.
+     * @throws NoSuchSnapshotException if no snapshot has that id or name
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws UnsupportedFeatureException if the format has no internal snapshots
+     * @throws IOException if reverting fails
+     */
+    default void applySnapshot(String idOrName) throws IOException {
+        throw new UnsupportedFeatureException(name(), "internal snapshots", "this image has no internal snapshots");
+    }
+
+    /**
      * Flushes (if writable) and closes this image, its storage and every image it opened implicitly.
      *
      * @throws IOException if the final flush or a close fails

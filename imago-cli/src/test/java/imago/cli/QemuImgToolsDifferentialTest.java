@@ -227,6 +227,21 @@ class QemuImgToolsDifferentialTest {
     }
 
     @Test
+    void createPrintsQemuImgsFormattingLine() {
+        needQemu();
+        String base = image("fl-base.qcow2", "qcow2", "1M");
+        String f = dir.resolve("fl.qcow2").toString();
+        String data = dir.resolve("fl.data").toString();
+        same("create", "-f", "qcow2", f, "1M");
+        same("create", "-f", "qcow2", "-o", "compat=0.10", f, "3G");
+        same("create", "-f", "qcow2", "-o", "cluster_size=128k,extended_l2=on,compression_type=zstd,lazy_refcounts=on,"
+                + "refcount_bits=8,compat=1.1,data_file=" + data, "-b", base, "-F", "qcow2", f, "1M");
+        same("create", "-f", "qcow2", "-o", "data_file=" + data + ",data_file_raw=on", f, "1M");
+        same("create", "-f", "qcow2", "-o", "preallocation=off", f, "1M");
+        same("create", "-f", "raw", f, "1M");
+    }
+
+    @Test
     void benchOutputHasQemuImgsShape() {
         needQemu();
         String f = image("x.img", "raw", "1M");

@@ -3,9 +3,11 @@ package imago.probe;
 import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.ImageException;
+import imago.api.Preallocation;
 import imago.api.UnknownFormatException;
 import imago.api.spi.AlignedStorage;
 import imago.api.spi.Confidence;
+import imago.api.spi.Dependency;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.OpenGate;
 import imago.api.spi.Storage;
@@ -96,6 +98,18 @@ public final class Imago {
     }
 
     /**
+     * The options of a new image as {@code qemu-img create} lists them ("Formatting ..."), in the
+     * format's order with the defaults it shows.
+     *
+     * @param preallocation the preallocation mode as the user named it, or {@code null}
+     * @throws UnknownFormatException if the format is not installed
+     */
+    public static java.util.SequencedMap<String, String> formattingOptions(String format, CreateOptions options,
+            String preallocation) throws UnknownFormatException {
+        return Plugins.installed().driver(format, format).formattingOptions(options, preallocation);
+    }
+
+    /**
      * Creates a new image of {@code format} at {@code location}.
      *
      * @throws IOException as {@link #create(Path, String, CreateOptions)}
@@ -111,12 +125,31 @@ public final class Imago {
         if (effective.size().isEmpty()) {
             throw new IllegalArgumentException("Image creation needs a size parameter");
         }
+        for (Dependency file : driver.createdFiles(effective)) {
+            // named by the user creating the image, not read from one: no gate
+            StorageLocation where = sibling(location, file.storedName());
+            try (Storage data = plugins.storage(where).open(where, StorageOptions.createNew())) {
+                data.resize(effective.size().getAsLong(), Preallocation.OFF);
+                data.flush();
+                data.sync();
+            }
+        }
         try (Storage storage = AlignedStorage.wrap(plugins.storage(location).open(location,
                 StorageOptions.createNew()))) {
             driver.create(storage, effective);
             storage.flush();
             storage.sync();
         }
+    }
+
+    /** Where a file named {@code name} next to the image at {@code location} is, as qemu-img resolves it. */
+    private static StorageLocation sibling(StorageLocation location, String name) {
+        if (location.scheme().equals("file")) {
+            Path path = Path.of(name);
+            Path dir = location.path().getParent();
+            return StorageLocation.file(path.isAbsolute() || dir == null ? path : dir.resolve(path));
+        }
+        return new StorageLocation(location.scheme(), name);
     }
 
     /** The create option through which formats that record it (cow) get the backing file's mtime. */
@@ -130,14 +163,7 @@ public final class Imago {
     private static CreateOptions withBackingFacts(Plugins plugins, StorageLocation location, CreateOptions options,
             FormatDriver driver) throws IOException {
         String name = options.backingFile().orElseThrow();
-        StorageLocation backing;
-        if (location.scheme().equals("file")) {
-            Path path = Path.of(name);
-            Path dir = location.path().getParent();
-            backing = StorageLocation.file(path.isAbsolute() || dir == null ? path : dir.resolve(path));
-        } else {
-            backing = new StorageLocation(location.scheme(), name);
-        }
+        StorageLocation backing = sibling(location, name);
         CreateOptions.Builder copy = CreateOptions.builder().preallocation(options.preallocation()).backingFile(name);
         options.backingFormat().ifPresent(copy::backingFormat);
         options.formatOptions().forEach(copy::option);

@@ -3,6 +3,9 @@ package imago.api.spi;
 import imago.api.CreateOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.SequencedMap;
 import java.util.Set;
 
 /**
@@ -41,6 +44,37 @@ public interface FormatDriver {
      * @throws IOException if the storage cannot be written
      */
     void create(Storage storage, CreateOptions options) throws IOException;
+
+    /**
+     * The files a new image with {@code options} keeps data in besides its own (e.g. an external data
+     * file): {@code Imago.create} creates each as an empty raw file of the image's size, resolved
+     * against the new image's location, before it calls {@link #create}.
+     *
+     * @implSpec The default names none.
+     */
+    default List<Dependency> createdFiles(CreateOptions options) {
+        return List.of();
+    }
+
+    /**
+     * The options of a new image as {@code qemu-img create}'s "Formatting" line lists them, in its order
+     * and with the defaults it shows.
+     *
+     * @param options the options the image is created with
+     * @param preallocation the preallocation mode as the user named it, or {@code null} if not named
+     * @implSpec The default lists the format options as given, then {@code size}, {@code backing_file},
+     *           {@code backing_fmt} and {@code preallocation}, each when present.
+     */
+    default SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
+        SequencedMap<String, String> out = new LinkedHashMap<>(options.formatOptions());
+        options.size().ifPresent(s -> out.put("size", Long.toString(s)));
+        options.backingFile().ifPresent(b -> out.put("backing_file", b));
+        options.backingFormat().ifPresent(f -> out.put("backing_fmt", f));
+        if (preallocation != null) {
+            out.put("preallocation", preallocation);
+        }
+        return out;
+    }
 
     /**
      * The {@code -o} option names {@link #create} accepts.

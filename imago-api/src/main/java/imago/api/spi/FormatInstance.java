@@ -231,6 +231,47 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * Creates an internal snapshot of the layer's current state named {@code name}, with the next free
+     * numeric id (QEMU's rule), and returns it. Names need not be unique (as in QEMU).
+     *
+     * @implSpec The default refuses: the format has no internal snapshots.
+     * @throws imago.api.ReadOnlyImageException if the layer is read-only
+     * @throws UnsupportedFeatureException if the format or this image cannot take snapshots
+     * @throws IOException if the snapshot cannot be written; the layer stays consistent
+     */
+    default imago.api.SnapshotInfo createSnapshot(String name) throws IOException {
+        throw new UnsupportedFeatureException("image", "internal snapshots", "this format has no internal snapshots");
+    }
+
+    /**
+     * Deletes the internal snapshot whose id is {@code idOrName} or, if none has that id, the first one with that
+     * name, freeing what only it used.
+     *
+     * @implSpec The default refuses: the format has no internal snapshots.
+     * @throws imago.api.NoSuchSnapshotException if no snapshot has that id or name
+     * @throws imago.api.ReadOnlyImageException if the layer is read-only
+     * @throws UnsupportedFeatureException if the format has no internal snapshots
+     * @throws IOException if the deletion fails; the layer stays consistent
+     */
+    default void deleteSnapshot(String idOrName) throws IOException {
+        throw new UnsupportedFeatureException("image", "internal snapshots", "this format has no internal snapshots");
+    }
+
+    /**
+     * Reverts the layer to the internal snapshot whose id is {@code idOrName} or, if none has that id, the first one
+     * with that name; the snapshot stays. The {@link #size() size} becomes the snapshot's.
+     *
+     * @implSpec The default refuses: the format has no internal snapshots.
+     * @throws imago.api.NoSuchSnapshotException if no snapshot has that id or name
+     * @throws imago.api.ReadOnlyImageException if the layer is read-only
+     * @throws UnsupportedFeatureException if the format has no internal snapshots
+     * @throws IOException if reverting fails; the layer stays consistent
+     */
+    default void applySnapshot(String idOrName) throws IOException {
+        throw new UnsupportedFeatureException("image", "internal snapshots", "this format has no internal snapshots");
+    }
+
+    /**
      * Releases in-memory state. The caller has already flushed; storages are closed by the caller.
      *
      * @throws IOException if releasing fails

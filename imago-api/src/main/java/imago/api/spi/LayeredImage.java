@@ -8,6 +8,7 @@ import imago.api.ImageInfo;
 import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.SnapshotInfo;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import java.io.Closeable;
@@ -316,6 +317,43 @@ public final class LayeredImage implements Image {
         try {
             ensureWritable();
             layer.changeBackingFile(storedName, format);
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public SnapshotInfo createSnapshot(String name) throws IOException {
+        Objects.requireNonNull(name, "name");
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            return layer.createSnapshot(name);
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public void deleteSnapshot(String idOrName) throws IOException {
+        Objects.requireNonNull(idOrName, "idOrName");
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            layer.deleteSnapshot(idOrName);
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+    }
+
+    /** {@inheritDoc} Excludes every other request, as the guest bytes and the size change at once. */
+    @Override
+    public void applySnapshot(String idOrName) throws IOException {
+        Objects.requireNonNull(idOrName, "idOrName");
+        lifecycle.writeLock().lock();
+        try {
+            ensureWritable();
+            layer.applySnapshot(idOrName);
         } finally {
             lifecycle.writeLock().unlock();
         }

@@ -166,16 +166,10 @@ final class CreateCommand implements Callable<Integer> {
     }
 
     /** qemu-img's {@code Formatting 'FILE', fmt=FMT name=value...} line. */
-    private String formattingLine(CreateOptions o, String preallocation) {
+    private String formattingLine(CreateOptions o, String preallocation) throws IOException {
         StringBuilder sb = new StringBuilder("Formatting '").append(file).append("', fmt=").append(format);
         List<String> parts = new ArrayList<>();
-        o.formatOptions().forEach((k, v) -> parts.add(k + "=" + QemuOpts.escape(v)));
-        parts.add("size=" + o.size().getAsLong());
-        o.backingFile().ifPresent(b -> parts.add("backing_file=" + QemuOpts.escape(b)));
-        o.backingFormat().ifPresent(f -> parts.add("backing_fmt=" + QemuOpts.escape(f)));
-        if (preallocation != null) {
-            parts.add("preallocation=" + QemuOpts.escape(preallocation));
-        }
+        Imago.formattingOptions(format, o, preallocation).forEach((k, v) -> parts.add(k + "=" + QemuOpts.escape(v)));
         sb.append(' ').append(String.join(" ", parts));
         return sb.toString();
     }

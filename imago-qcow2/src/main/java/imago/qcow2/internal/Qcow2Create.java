@@ -37,7 +37,7 @@ final class Qcow2Create {
      * Writes a new image for {@code options} to the empty {@code storage}.
      *
      * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
-     * @throws UnsupportedFeatureException for preallocation other than off, an external data file, or an L1
+     * @throws UnsupportedFeatureException for preallocation other than off, or an L1
      *         table that would not fit the first refcount block (QEMU would add refcount blocks)
      * @throws IOException if the storage cannot be written
      */
@@ -56,11 +56,9 @@ final class Qcow2Create {
             throw new UnsupportedFeatureException(resource, "qcow2 preallocation",
                     "creating qcow2 images with preallocation=" + prealloc.qemuName() + " is not supported yet");
         }
-        if (o.containsKey("data_file")) {
-            throw new UnsupportedFeatureException(resource, "qcow2 external data file",
-                    "creating qcow2 images with an external data file is not supported yet");
-        }
-        if (onOff(o, "data_file_raw")) {
+        String dataFile = o.get("data_file");
+        boolean dataFileRaw = onOff(o, "data_file_raw");
+        if (dataFileRaw && dataFile == null) {
             throw new IllegalArgumentException("data-file-raw requires data-file");
         }
         int version = switch (o.getOrDefault("compat", "1.1")) {
@@ -113,6 +111,13 @@ final class Qcow2Create {
         if (backingFmt != null && backingFile == null) {
             throw new IllegalArgumentException("Backing format cannot be used without backing file");
         }
+        if (dataFile != null && version < 3) {
+            throw new IllegalArgumentException("External data files are only supported with compatibility level 1.1 "
+                    + "and above (use compat=1.1 or greater)");
+        }
+        if (dataFileRaw && backingFile != null) {
+            throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
+        }
         if (options.size().isEmpty()) {
             throw new IllegalArgumentException("Image creation needs a size parameter");
         }
@@ -142,13 +147,18 @@ final class Qcow2Create {
                 .putInt(36, (int) l1Size).putLong(40, l1Size > 0 ? 3 * cs : 0).putLong(48, cs).putInt(56, 1);
         if (version >= 3) {
             long incompat = (compression != 0 ? Qcow2Header.INCOMPAT_COMPRESSION : 0)
-                    | (extendedL2 ? Qcow2Header.INCOMPAT_EXTL2 : 0);
-            h.putLong(72, incompat).putLong(80, lazy ? Qcow2Header.COMPAT_LAZY_REFCOUNTS : 0).putLong(88, 0)
+                    | (extendedL2 ? Qcow2Header.INCOMPAT_EXTL2 : 0)
+                    | (dataFile != null ? Qcow2Header.INCOMPAT_DATA_FILE : 0);
+            h.putLong(72, incompat).putLong(80, lazy ? Qcow2Header.COMPAT_LAZY_REFCOUNTS : 0)
+                    .putLong(88, dataFileRaw ? Qcow2Header.AUTOCLEAR_DATA_FILE_RAW : 0)
                     .putInt(96, refcountOrder).putInt(100, headerLength).put(104, (byte) compression);
         }
         int pos = headerLength;
         if (backingFmt != null) {
             pos = extension(h, pos, Qcow2Header.EXT_BACKING_FORMAT, backingFmt.getBytes(StandardCharsets.UTF_8));
+        }
+        if (dataFile != null) {
+            pos = extension(h, pos, Qcow2Header.EXT_DATA_FILE, dataFile.getBytes(StandardCharsets.UTF_8));
         }
         if (version >= 3 && cs > 4096) {
             // QEMU leaves the feature-name table out of clusters of 4 KiB and less, to keep room for names

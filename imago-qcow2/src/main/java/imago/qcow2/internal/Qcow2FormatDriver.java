@@ -2,6 +2,7 @@ package imago.qcow2.internal;
 
 import imago.api.CreateOptions;
 import imago.api.spi.Confidence;
+import imago.api.spi.Dependency;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.OpenContext;
@@ -9,6 +10,10 @@ import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SequencedMap;
 import java.util.Set;
 
 /** The qcow2 driver: recognises images by magic and version and opens, writes and creates them. */
@@ -49,6 +54,46 @@ public final class Qcow2FormatDriver implements FormatDriver {
     @Override
     public void create(Storage storage, CreateOptions options) throws IOException {
         Qcow2Create.create(storage, options);
+    }
+
+    @Override
+    public List<Dependency> createdFiles(CreateOptions options) {
+        String dataFile = options.formatOptions().get("data_file");
+        return dataFile == null ? List.of() : List.of(new Dependency.DataFile(dataFile));
+    }
+
+    /** qemu-img 7.2's order and defaults for qcow2. */
+    @Override
+    public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
+        Map<String, String> o = options.formatOptions();
+        SequencedMap<String, String> out = new LinkedHashMap<>();
+        String cs = o.getOrDefault("cluster_size", "65536");
+        try {
+            cs = Long.toString(Qcow2Create.parseSize(cs, "cluster_size")); // qemu prints sizes in bytes
+        } catch (IllegalArgumentException e) {
+            // shown as given; create reports it
+        }
+        out.put("cluster_size", cs);
+        out.put("extended_l2", o.getOrDefault("extended_l2", "off"));
+        String prealloc = o.getOrDefault("preallocation", preallocation);
+        if (prealloc != null) {
+            out.put("preallocation", prealloc);
+        }
+        out.put("compression_type", o.getOrDefault("compression_type", "zlib"));
+        options.size().ifPresent(s -> out.put("size", Long.toString(s)));
+        for (String k : List.of("compat", "backing_file", "backing_fmt", "data_file", "data_file_raw")) {
+            String v = switch (k) {
+                case "backing_file" -> o.getOrDefault(k, options.backingFile().orElse(null));
+                case "backing_fmt" -> o.getOrDefault(k, options.backingFormat().orElse(null));
+                default -> o.get(k);
+            };
+            if (v != null) {
+                out.put(k, v);
+            }
+        }
+        out.put("lazy_refcounts", o.getOrDefault("lazy_refcounts", "off"));
+        out.put("refcount_bits", o.getOrDefault("refcount_bits", "16"));
+        return out;
     }
 
     @Override

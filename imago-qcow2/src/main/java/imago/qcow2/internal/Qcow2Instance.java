@@ -6,6 +6,7 @@ import imago.api.CorruptImageException;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.Mapping;
+import imago.api.NoSuchSnapshotException;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.SnapshotInfo;
@@ -18,6 +19,8 @@ import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -83,7 +86,10 @@ final class Qcow2Instance implements FormatInstance {
     private final int l2Bits;
     private final int unitBits;
     private final boolean extendedL2;
-    private final List<Qcow2Snapshot> snapshots;
+    /** The snapshot table: replaced (copy and switch) by creating and deleting snapshots. */
+    private volatile List<Qcow2Snapshot> snapshots;
+    /** Where the snapshot table is (0 without snapshots). */
+    private volatile long snapshotsOffset;
     /** The persistent bitmaps (listed, kept intact, never written). */
     private final List<Qcow2Bitmaps.Bitmap> bitmaps;
     private final Qcow2L2Cache cache;
@@ -164,6 +170,7 @@ final class Qcow2Instance implements FormatInstance {
         this.extendedL2 = header.extendedL2();
         this.unitBits = extendedL2 ? clusterBits - 5 : clusterBits;
         this.snapshots = List.copyOf(snapshots);
+        this.snapshotsOffset = snapshots.isEmpty() ? 0 : header.snapshotsOffset();
         this.cache = new Qcow2L2Cache(cacheTables);
         this.maxDirtyL2 = Math.max(1, (32 << 20) / clusterSize);
     }
@@ -212,10 +219,11 @@ final class Qcow2Instance implements FormatInstance {
         Qcow2Refcounts refcounts = null;
         if (context.writable()) {
             refcounts = Qcow2Refcounts.open(storage, header, fileSize);
-            if (header.version() >= 3 && header.autoclearFeatures() != 0) {
-                // imago maintains no autoclear feature: clear them before the first write (images with a bitmaps
-                // extension were refused above, so no bitmap is lost here)
-                storage.write(ByteBuffer.allocate(8), 88);
+            long kept = header.autoclearFeatures() & Qcow2Header.AUTOCLEAR_DATA_FILE_RAW;
+            if (header.version() >= 3 && header.autoclearFeatures() != kept) {
+                // imago maintains no other autoclear feature (it keeps a raw data file raw): clear them before the
+                // first write (images with a bitmaps extension were refused above, so no bitmap is lost here)
+                storage.write(ByteBuffer.allocate(8).putLong(0, kept), 88);
                 storage.flush();
                 storage.sync();
             }
@@ -234,9 +242,10 @@ final class Qcow2Instance implements FormatInstance {
                     "the image is dirty (lazy refcounts) and needs a refcount repair (qemu-img check -r all) "
                     + "before imago can open it read/write");
         }
-        if (header.hasDataFile()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 external data file writing",
-                    "writing qcow2 images with an external data file is not supported yet; open read-only");
+        if (header.extendedL2() && header.hasDataFile()) {
+            throw new UnsupportedFeatureException(resource, "qcow2 extended L2 writing with external data file",
+                    "writing qcow2 images with extended L2 entries and an external data file is not supported yet; "
+                    + "open read-only");
         }
         if (header.extensions().stream().anyMatch(e -> e.type() == Qcow2Header.EXT_BITMAPS)) {
             // clearing the autoclear bit (as a writer without bitmap support may) would silently invalidate the
@@ -459,6 +468,18 @@ final class Qcow2Instance implements FormatInstance {
         return new Unit(alloc ? Kind.DATA : Kind.UNALLOCATED, host + inCluster, subEnd, entry);
     }
 
+    /**
+     * Makes an external data file read zero where a cluster became a zero cluster: a raw data file must
+     * show the guest's bytes (QEMU zeroes it too); otherwise the space is only given back.
+     */
+    private void clearDataFile(long host) throws IOException {
+        if (header.dataFileRaw()) {
+            dataStorage().writeZeroes(host, clusterSize, true);
+        } else {
+            dataStorage().discard(host, clusterSize);
+        }
+    }
+
     private long dataFileLimit() throws ImageException {
         dataStorage();
         return dataFileSize;
@@ -676,17 +697,19 @@ final class Qcow2Instance implements FormatInstance {
             if (sharedL2 && (entry & COPIED) != 0) {
                 throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
             }
-            boolean own = !sharedL2 && (entry & COPIED) != 0;
+            // a data file cluster is the image's own even without COPIED (it is not refcounted)
+            boolean own = !sharedL2 && ((entry & COPIED) != 0 || header.hasDataFile() && u.kind() != Kind.UNALLOCATED
+                    && u.kind() != Kind.ZERO_PLAIN);
             if (u.kind() == Kind.DATA && own) {
                 // refcount 1: write in place
-                Mapping.Data d = new Mapping.Data(offset, n, storage, (entry & OFFSET_MASK) + inCluster);
+                Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), (entry & OFFSET_MASK) + inCluster);
                 inPlace.readLock().lock();
                 return d;
             }
             if (u.kind() == Kind.ZERO_ALLOC && own) {
                 long host = entry & OFFSET_MASK;
                 copyOnWrite(host, clusterStart, inCluster, n, BackingReader.ZEROES);
-                Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
+                Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
                 pending = new Pending(d, l2Offset, index, host | COPIED, -1, 0);
                 keepLock = true;
                 return d;
@@ -704,9 +727,17 @@ final class Qcow2Instance implements FormatInstance {
                         l2Offset = copyL2(l1Index, l2Offset);
                     }
                     int run = emptyRun(l2Offset, cluster, entry, inCluster + length);
+                    if (header.hasDataFile()) {
+                        // an external data file holds each cluster at its guest offset, not refcounted
+                        Mapping.Data d = allocateRun(offset, length, l2Offset, index, cluster, false, run, u.kind(),
+                                below);
+                        keepLock = true;
+                        return d;
+                    }
                     long first = run > 1 ? refcounts.allocateExistingRun(run) : -1;
                     if (first >= 0) {
-                        Mapping.Data d = allocateRun(offset, length, l2Offset, index, first, run, u.kind(), below);
+                        Mapping.Data d = allocateRun(offset, length, l2Offset, index, first, true, run, u.kind(),
+                                below);
                         keepLock = true;
                         return d;
                     }
@@ -770,19 +801,22 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     /**
-     * Uses the {@code count} contiguous host clusters from {@code first} for the write at {@code offset},
-     * whose clusters hold nothing: only the head of the first and the tail of the last cluster are filled from
+     * Uses the {@code count} contiguous host clusters from {@code first} (allocated from the refcounts when
+     * {@code refcounted}; else the external data file's clusters at their guest offset) for the write at
+     * {@code offset}, whose clusters hold nothing: only the head of the first and the tail of the last cluster are filled from
      * {@code below} (or zeroes, for zero clusters), and one mapping covers the whole run, so that the
      * data goes to the host in one write. Under allocLock, which stays held until completeWrite.
      */
-    private Mapping.Data allocateRun(long offset, long length, long l2Offset, int index, long first, int count,
-            Kind kind, BackingReader below) throws IOException {
+    private Mapping.Data allocateRun(long offset, long length, long l2Offset, int index, long first,
+            boolean refcounted, int count, Kind kind, BackingReader below) throws IOException {
         long clusterStart = offset & ~(long) (clusterSize - 1);
         int inCluster = (int) (offset - clusterStart);
         long host = first << clusterBits;
         long runBytes = (long) count << clusterBits;
         long n = Math.min(length, runBytes - inCluster);
-        growFile(host + runBytes);
+        if (refcounted) {
+            growFile(host + runBytes);
+        }
         long[] table = cache.get(l2Offset, this::loadL2);
         try {
             if (inCluster > 0) {
@@ -796,13 +830,13 @@ final class Qcow2Instance implements FormatInstance {
                 copyPart(host + runBytes - clusterSize, lastStart, from, clusterSize, sourceFor(lastKind, below));
             }
         } catch (IOException | RuntimeException e) {
-            for (int k = 0; k < count; k++) {
+            for (int k = 0; refcounted && k < count; k++) {
                 refcounts.free(first + k);
             }
             throw e;
         }
-        Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
-        pending = new Pending(d, l2Offset, index, host | COPIED, first, 0, count);
+        Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
+        pending = new Pending(d, l2Offset, index, host | COPIED, refcounted ? first : -1, 0, count);
         return d;
     }
 
@@ -928,7 +962,7 @@ final class Qcow2Instance implements FormatInstance {
                 if (sharedL2 && (entry & COPIED) != 0) {
                     throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
                 }
-                if ((entry & COPIED) == 0) {
+                if ((entry & COPIED) == 0 && !header.hasDataFile()) {
                     // shared with a snapshot: the active image lets go of it
                     if (!v3 && backing) {
                         return discard;
@@ -943,6 +977,13 @@ final class Qcow2Instance implements FormatInstance {
                         return true;
                     }
                     newEntry = host | COPIED | ZERO_FLAG;
+                    if (header.hasDataFile() && header.dataFileRaw()) {
+                        clearDataFile(host);
+                    }
+                } else if (header.hasDataFile()) {
+                    // QEMU leaves a plain zero cluster; the data file's cluster is not refcounted
+                    newEntry = full ? 0 : ZERO_FLAG;
+                    clearDataFile(host);
                 } else {
                     if (!v3 && backing) {
                         return discard;
@@ -994,6 +1035,10 @@ final class Qcow2Instance implements FormatInstance {
             if (newSize < oldSize) {
                 throw new UnsupportedFeatureException(resource, "qcow2 shrinking", "shrinking qcow2 images is not "
                         + "supported yet");
+            }
+            if (header.hasDataFile()) {
+                throw new UnsupportedFeatureException(resource, "qcow2 resize with data file", "resizing qcow2 images "
+                        + "with an external data file is not supported yet");
             }
             if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
                 throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 image "
@@ -1156,7 +1201,7 @@ final class Qcow2Instance implements FormatInstance {
         if (readable > 0) {
             source.read(buf.limit((int) readable), clusterStart + from);
         }
-        storage.write(buf.clear(), host + from);
+        dataStorage().write(buf.clear(), host + from);
     }
 
     @Override
@@ -1734,6 +1779,7 @@ final class Qcow2Instance implements FormatInstance {
                             if (left == 0) {
                                 // nothing can reallocate the cluster before the allocation lock is released
                                 storage.discard(c << clusterBits, clusterSize);
+                                cache.invalidate(c << clusterBits);
                             }
                         }
                     } finally {
@@ -1891,6 +1937,505 @@ final class Qcow2Instance implements FormatInstance {
             m.put("extended-l2", header.extendedL2());
         }
         return m;
+    }
+
+    // ------------------------------------------------------------------ internal snapshots
+
+    /**
+     * {@inheritDoc} As QEMU's qcow2_snapshot_create: the active L1 table is copied to new clusters, every path
+     * from it (each L2 table and each cluster its entries reach) gains a reference, the COPIED flags of the active
+     * tables are cleared (everything is shared now) and a new snapshot table with the entry appended replaces the
+     * old one. The id is the largest numeric id plus one; date now, VM clock and VM state 0, the extra data holds
+     * the disk size. Everything is written and synced before the header points at the new table; the old table
+     * is freed afterwards. Refused before anything changes when a refcount would overflow (1-bit refcounts).
+     */
+    @Override
+    public SnapshotInfo createSnapshot(String name) throws IOException {
+        Objects.requireNonNull(name, "name");
+        requireWritable();
+        if (header.hasDataFile()) {
+            // QEMU refuses too: the data file's clusters are not refcounted, so they cannot be shared
+            throw new UnsupportedFeatureException(resource, "qcow2 snapshots with an external data file",
+                    "internal snapshots of images with an external data file are not supported");
+        }
+        byte[] nameBytes = name.getBytes(StandardCharsets.UTF_8);
+        if (nameBytes.length > 0xFFFF) {
+            throw new IllegalArgumentException(resource + ": a snapshot name is at most 65535 bytes long (UTF-8), got "
+                    + nameBytes.length);
+        }
+        allocLock.lock();
+        try {
+            flush();
+            inPlace.writeLock().lock();
+            try {
+                return create(nameBytes);
+            } finally {
+                inPlace.writeLock().unlock();
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    private SnapshotInfo create(byte[] name) throws IOException {
+        List<Qcow2Snapshot> list = snapshots;
+        if (list.size() >= Qcow2Header.MAX_SNAPSHOTS) {
+            throw new ImageLimitException(resource, 60, "the image has the maximum of " + Qcow2Header.MAX_SNAPSHOTS
+                    + " snapshots");
+        }
+        long[] active = l1;
+        long[] refs = references(active, true);
+        refcounts.checkAdjust(refs, 1);
+        List<byte[]> entries = rawEntries(list);
+        long[] oldTable = tableClusters(snapshotsOffset, paddedLength(entries));
+        refcounts.checkAdjust(oldTable, -1);
+        Instant now = Instant.now();
+        int l1Clusters = clustersFor(active.length * 8L);
+        long l1Off = 0;
+        if (l1Clusters > 0) {
+            // qemu-img check counts l1_size * 8 bytes from the offset: an empty L1 table has offset 0 and no cluster
+            l1Off = refcounts.allocateRun(l1Clusters) << clusterBits;
+            ByteBuffer t = ByteBuffer.allocate(l1Clusters * clusterSize).order(ByteOrder.BIG_ENDIAN);
+            for (long e : active) {
+                t.putLong(e & ~COPIED);
+            }
+            storage.write(t.clear(), l1Off);
+            growFile(l1Off + (long) l1Clusters * clusterSize);
+        }
+        entries.add(snapshotEntry(l1Off, active.length, nextSnapshotId(list), name, now, size));
+        long newTable;
+        try {
+            newTable = allocateTable(entries);
+        } catch (IOException | RuntimeException e) {
+            // nothing points at the new L1 copy yet: give its clusters back
+            freeClusters(refcounts.adjust(tableClusters(l1Off, active.length * 8L), -1));
+            throw e;
+        }
+        // each path from the active L1 gains the snapshot's reference; nothing the active image reaches is its own
+        // alone any more, so no COPIED flag stays (as qemu's qcow2_update_snapshot_refcount with addend 1)
+        refcounts.adjust(refs, 1);
+        clearCopied();
+        switchSnapshotTable(entries, newTable);
+        freeClusters(refcounts.adjust(oldTable, -1));
+        return snapshots.getLast().info();
+    }
+
+    /**
+     * {@inheritDoc} As QEMU's qcow2_snapshot_delete: the new snapshot table without the entry is written and the
+     * header switched to it (synced), then the snapshot's L1 table, every path from it and the old table lose their
+     * reference; freed clusters are discarded. COPIED flags of the active tables are set again where a refcount
+     * returned to 1.
+     */
+    @Override
+    public void deleteSnapshot(String idOrName) throws IOException {
+        Objects.requireNonNull(idOrName, "idOrName");
+        requireWritable();
+        allocLock.lock();
+        try {
+            flush();
+            inPlace.writeLock().lock();
+            try {
+                delete(idOrName);
+            } finally {
+                inPlace.writeLock().unlock();
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    private void delete(String idOrName) throws IOException {
+        List<Qcow2Snapshot> list = snapshots;
+        int index = findSnapshot(list, idOrName);
+        Qcow2Snapshot sn = list.get(index);
+        long[] refs = references(readTable(storage, sn.l1TableOffset(), sn.l1Size()), false);
+        List<byte[]> entries = rawEntries(list);
+        long[] oldTable = tableClusters(snapshotsOffset, paddedLength(entries));
+        long[] snL1 = tableClusters(sn.l1TableOffset(), sn.l1Size() * 8L);
+        long[] drops = java.util.stream.LongStream.concat(java.util.stream.LongStream.concat(
+                java.util.Arrays.stream(refs), java.util.Arrays.stream(snL1)), java.util.Arrays.stream(oldTable))
+                .sorted().toArray();
+        refcounts.checkAdjust(drops, -1);
+        entries.remove(index);
+        long newTable = allocateTable(entries);
+        switchSnapshotTable(entries, newTable);
+        freeClusters(refcounts.adjust(drops, -1));
+        recomputeCopied();
+        storage.sync();
+    }
+
+    /**
+     * {@inheritDoc} As QEMU's qcow2_snapshot_goto: every path from the snapshot's L1 table gains a reference (only
+     * those the active L1 table does not hold already: unlike qemu, a refcount at its maximum does not make this
+     * fail), the active L1 table (in place, or moved to new clusters when it is too small) becomes a copy of the snapshot's,
+     * synced, and the header takes the snapshot's disk size; then every path from the old active L1 table loses its
+     * reference and the COPIED flags are recomputed. The snapshot stays.
+     */
+    @Override
+    public void applySnapshot(String idOrName) throws IOException {
+        Objects.requireNonNull(idOrName, "idOrName");
+        requireWritable();
+        allocLock.lock();
+        try {
+            flush();
+            inPlace.writeLock().lock();
+            try {
+                apply(idOrName);
+            } finally {
+                inPlace.writeLock().unlock();
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    private void apply(String idOrName) throws IOException {
+        List<Qcow2Snapshot> list = snapshots;
+        Qcow2Snapshot sn = list.get(findSnapshot(list, idOrName));
+        long newSize = sn.diskSize() >= 0 ? sn.diskSize() : size;
+        long[] snL1 = readTable(storage, sn.l1TableOffset(), sn.l1Size());
+        long[] old = l1;
+        long oldOffset = l1Offset;
+        // a reference both L1 tables hold is held all along: only the differences change (so that a cluster whose
+        // refcount is at the maximum already does not have to go past it for a moment)
+        long[][] net = difference(references(snL1, false), references(old, true));
+        long[] gains = net[0];
+        long[] losses = net[1];
+        refcounts.checkAdjust(gains, 1);
+        long needed = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
+        long entries = Math.max(Math.max(old.length, snL1.length), needed);
+        if (entries * 8 > Qcow2Header.MAX_L1_BYTES) {
+            throw new ImageLimitException(resource, 36, "the snapshot needs an L1 table of " + entries
+                    + " entries: Active L1 table too large");
+        }
+        int oldClusters = clustersFor(old.length * 8L);
+        int clusters = clustersFor(entries * 8);
+        boolean move = clusters > oldClusters;
+        long newOffset = move ? refcounts.allocateRun(clusters) << clusterBits : oldOffset;
+        long[] next = new long[(int) entries];
+        for (int i = 0; i < snL1.length; i++) {
+            next[i] = snL1[i] & ~COPIED;
+        }
+        refcounts.adjust(gains, 1);
+        ByteBuffer t = ByteBuffer.allocate(move ? clusters * clusterSize : next.length * 8).order(ByteOrder.BIG_ENDIAN);
+        t.asLongBuffer().put(next);
+        storage.write(t, newOffset);
+        growFile(newOffset + t.capacity());
+        // the snapshot's references and the new L1 table are on stable media before anything points at it
+        refcounts.writeDirty();
+        storage.sync();
+        if (move || newSize != size || next.length != old.length) {
+            ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
+                    .putInt(8, header.cryptMethod()).putInt(12, next.length).putLong(16, newOffset);
+            storage.write(h, 24);
+            storage.sync();
+        }
+        l1 = next;
+        l1Offset = newOffset;
+        size = newSize;
+        lastDecompressed.set(null);
+        if (move) {
+            long[] oldL1 = tableClusters(oldOffset, old.length * 8L);
+            losses = java.util.stream.LongStream.concat(java.util.Arrays.stream(losses), java.util.Arrays.stream(oldL1))
+                    .sorted().toArray();
+        }
+        freeClusters(refcounts.adjust(losses, -1));
+        recomputeCopied();
+        storage.sync();
+    }
+
+    /** {@code {a - b, b - a}} of two sorted multisets. */
+    static long[][] difference(long[] a, long[] b) {
+        java.util.stream.LongStream.Builder onlyA = java.util.stream.LongStream.builder();
+        java.util.stream.LongStream.Builder onlyB = java.util.stream.LongStream.builder();
+        int i = 0;
+        int j = 0;
+        while (i < a.length || j < b.length) {
+            if (j == b.length || i < a.length && a[i] < b[j]) {
+                onlyA.add(a[i++]);
+            } else if (i == a.length || b[j] < a[i]) {
+                onlyB.add(b[j++]);
+            } else {
+                i++;
+                j++;
+            }
+        }
+        return new long[][] {onlyA.build().toArray(), onlyB.build().toArray()};
+    }
+
+    private void requireWritable() throws ReadOnlyImageException {
+        if (refcounts == null) {
+            throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
+        }
+    }
+
+    /** The snapshot with id {@code idOrName}, else the first one with that name (QEMU's find_snapshot_by_id_or_name). */
+    private int findSnapshot(List<Qcow2Snapshot> list, String idOrName) throws NoSuchSnapshotException {
+        for (int i = 0; i < list.size(); i++) {
+            if (list.get(i).id().equals(idOrName)) {
+                return i;
+            }
+        }
+        for (int i = 0; i < list.size(); i++) {
+            if (list.get(i).name().equals(idOrName)) {
+                return i;
+            }
+        }
+        throw new NoSuchSnapshotException(resource, idOrName);
+    }
+
+    /** QEMU's find_new_snapshot_id: one more than the largest id read as a number (strtoul; not a number is 0). */
+    static String nextSnapshotId(List<Qcow2Snapshot> list) {
+        long max = 0;
+        for (Qcow2Snapshot s : list) {
+            long v = strtoul(s.id());
+            if (Long.compareUnsigned(v, max) > 0) {
+                max = v;
+            }
+        }
+        return Long.toUnsignedString(max + 1);
+    }
+
+    /** C's strtoul(s, NULL, 10): leading blanks, an optional sign, digits; saturates; no digits is 0. */
+    static long strtoul(String s) {
+        int i = 0;
+        while (i < s.length() && (s.charAt(i) == ' ' || s.charAt(i) >= '\t' && s.charAt(i) <= '\r')) {
+            i++;
+        }
+        boolean negative = false;
+        if (i < s.length() && (s.charAt(i) == '+' || s.charAt(i) == '-')) {
+            negative = s.charAt(i) == '-';
+            i++;
+        }
+        long v = 0;
+        boolean overflow = false;
+        for (; i < s.length() && s.charAt(i) >= '0' && s.charAt(i) <= '9'; i++) {
+            int d = s.charAt(i) - '0';
+            if (Long.compareUnsigned(v, Long.divideUnsigned(-1L - d, 10)) > 0) {
+                overflow = true;
+            }
+            v = v * 10 + d;
+        }
+        if (overflow) {
+            return -1L;
+        }
+        return negative ? -v : v;
+    }
+
+    /** One snapshot table entry as QEMU 7.2 writes them: 24 bytes of extra data (VM state 0, disk size, icount 0). */
+    private static byte[] snapshotEntry(long l1Off, int l1Size, String id, byte[] name, Instant date, long diskSize) {
+        byte[] idBytes = id.getBytes(StandardCharsets.UTF_8);
+        int extra = 24;
+        ByteBuffer b = ByteBuffer.allocate(Qcow2Snapshot.FIXED + extra + idBytes.length + name.length)
+                .order(ByteOrder.BIG_ENDIAN);
+        b.putLong(0, l1Off).putInt(8, l1Size).putShort(12, (short) idBytes.length).putShort(14, (short) name.length)
+                // qemu-img takes the time in microseconds (g_get_real_time)
+                .putInt(16, (int) date.getEpochSecond()).putInt(20, date.getNano() / 1000 * 1000)
+                .putLong(24, 0).putInt(32, 0).putInt(36, extra)
+                .putLong(40, 0).putLong(48, diskSize).putLong(56, 0)
+                .put(Qcow2Snapshot.FIXED + extra, idBytes).put(Qcow2Snapshot.FIXED + extra + idBytes.length, name);
+        return b.array();
+    }
+
+    /** The entries of the current snapshot table as they are in the file (unknown extra data is kept). */
+    private List<byte[]> rawEntries(List<Qcow2Snapshot> list) throws IOException {
+        List<byte[]> out = new ArrayList<>(list.size() + 1);
+        ByteBuffer fixed = ByteBuffer.allocate(Qcow2Snapshot.FIXED).order(ByteOrder.BIG_ENDIAN);
+        for (Qcow2Snapshot s : list) {
+            storage.read(fixed.clear(), s.entryOffset());
+            int total = Qcow2Snapshot.FIXED + fixed.getInt(36) + Short.toUnsignedInt(fixed.getShort(12))
+                    + Short.toUnsignedInt(fixed.getShort(14));
+            ByteBuffer e = ByteBuffer.allocate(total);
+            storage.read(e, s.entryOffset());
+            out.add(e.array());
+        }
+        return out;
+    }
+
+    private static long paddedLength(List<byte[]> entries) {
+        long n = 0;
+        for (byte[] e : entries) {
+            n += (e.length + 7) & ~7;
+        }
+        return n;
+    }
+
+    private int clustersFor(long bytes) {
+        return (int) Qcow2Checks.divCeil(bytes, clusterSize);
+    }
+
+    /** The host clusters of a table of {@code bytes} bytes at {@code offset} (none for an empty table). */
+    private long[] tableClusters(long offset, long bytes) {
+        if (bytes == 0) {
+            return new long[0];
+        }
+        long first = offset >>> clusterBits;
+        long last = (offset + bytes - 1) >>> clusterBits;
+        return java.util.stream.LongStream.rangeClosed(first, last).toArray();
+    }
+
+    /** Allocates the clusters of a snapshot table of {@code entries}; 0 for none. */
+    private long allocateTable(List<byte[]> entries) throws IOException {
+        long bytes = paddedLength(entries);
+        if (bytes > Qcow2Header.MAX_SNAPSHOTS_BYTES) {
+            throw new ImageLimitException(resource, 64, "Snapshot table too large (" + bytes + " bytes)");
+        }
+        return bytes == 0 ? 0 : refcounts.allocateRun(clustersFor(bytes)) << clusterBits;
+    }
+
+    /**
+     * Writes the snapshot table of {@code entries} at {@code offset} (allocated), syncs (with everything written
+     * before), points the header at it and syncs again. The old table's clusters are the caller's to free.
+     */
+    private void switchSnapshotTable(List<byte[]> entries, long offset) throws IOException {
+        long bytes = paddedLength(entries);
+        List<Qcow2Snapshot> records = new ArrayList<>(entries.size());
+        if (bytes > 0) {
+            ByteBuffer t = ByteBuffer.allocate(clustersFor(bytes) * clusterSize);
+            for (byte[] e : entries) {
+                int at = t.position();
+                t.put(e);
+                t.position((t.position() + 7) & ~7);
+                records.add(Qcow2Snapshot.parse(ByteBuffer.wrap(e), resource, offset + at));
+            }
+            storage.write(t.clear(), offset);
+            growFile(offset + t.capacity());
+        }
+        // the refcounts of the new L1 copy and table (cached write-back) reach the disk with them
+        refcounts.writeDirty();
+        storage.sync();
+        ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putInt(0, entries.size()).putLong(4, offset);
+        storage.write(h, 60);
+        storage.sync();
+        snapshots = List.copyOf(records);
+        snapshotsOffset = offset;
+    }
+
+    /** Discards clusters whose refcount dropped to 0 and forgets them as L2 tables. */
+    private void freeClusters(List<Long> freed) throws IOException {
+        for (long c : freed) {
+            storage.discard(c << clusterBits, clusterSize);
+            cache.invalidate(c << clusterBits);
+        }
+    }
+
+    /**
+     * Every reference the paths from L1 table {@code table} hold: each L2 table, and each host cluster its entries
+     * reach (each cluster a compressed entry spans), sorted, repeats kept. The active table's L2 tables are read
+     * through the cache; a snapshot's directly, so that tables only it uses do not fill the cache.
+     */
+    private long[] references(long[] table, boolean active) throws IOException {
+        java.util.stream.LongStream.Builder out = java.util.stream.LongStream.builder();
+        List<Long> compressed = new ArrayList<>();
+        for (int i = 0; i < table.length; i++) {
+            long l1e = table[i];
+            long l2 = l1e & OFFSET_MASK;
+            if ((l1e & L1E_RESERVED) != 0 || (l2 & (clusterSize - 1)) != 0 || l2 + clusterSize > fileSize) {
+                throw new CorruptImageException(resource, -1, "L1 entry " + i + " (0x" + Long.toHexString(l1e)
+                        + ") is invalid");
+            }
+            if (l2 == 0) {
+                continue;
+            }
+            out.add(l2 >>> clusterBits);
+            long[] entries = active ? cache.get(l2, this::loadL2) : loadL2(l2);
+            // with extended L2 entries every second word is a subcluster bitmap
+            for (int j = 0; j < entries.length; j += extendedL2 ? 2 : 1) {
+                long e = entries[j];
+                if ((e & COMPRESSED) != 0) {
+                    compressedClusters(e, compressed);
+                    continue;
+                }
+                long host = e & OFFSET_MASK;
+                if ((e & L2E_RESERVED) != 0 || (host & (clusterSize - 1)) != 0 || host >= fileSize) {
+                    throw corruptL2(l2, extendedL2 ? j / 2 : j, e, "invalid entry");
+                }
+                if (host != 0) {
+                    out.add(host >>> clusterBits);
+                }
+            }
+        }
+        for (long c : compressed) {
+            out.add(c);
+        }
+        return out.build().sorted().toArray();
+    }
+
+    /** Clears the COPIED flags of the active L1 table and of the L2 tables it points at (all shared now). */
+    private void clearCopied() throws IOException {
+        long[] cur = l1;
+        long[] next = cur.clone();
+        boolean changed = false;
+        for (int i = 0; i < cur.length; i++) {
+            long l2 = cur[i] & OFFSET_MASK;
+            if (l2 == 0) {
+                continue;
+            }
+            long[] t = cache.get(l2, this::loadL2);
+            boolean tableChanged = false;
+            for (int j = 0; j < t.length; j += extendedL2 ? 2 : 1) {
+                if ((t[j] & COPIED) != 0) {
+                    t[j] &= ~COPIED;
+                    tableChanged = true;
+                }
+            }
+            if (tableChanged) {
+                writeTable(t, l2);
+            }
+            if ((cur[i] & COPIED) != 0) {
+                next[i] = cur[i] & ~COPIED;
+                changed = true;
+            }
+        }
+        if (changed) {
+            writeTable(next, l1Offset);
+            l1 = next;
+        }
+    }
+
+    /**
+     * Sets the COPIED flag of each active L1 and L2 entry whose cluster has refcount 1 and clears it elsewhere
+     * (qemu's qcow2_update_snapshot_refcount with addend 0); L2 tables first, then the L1 table.
+     */
+    private void recomputeCopied() throws IOException {
+        long[] cur = l1;
+        long[] next = cur.clone();
+        boolean changed = false;
+        for (int i = 0; i < cur.length; i++) {
+            long l2 = cur[i] & OFFSET_MASK;
+            if (l2 == 0) {
+                continue;
+            }
+            long[] t = cache.get(l2, this::loadL2);
+            boolean tableChanged = false;
+            for (int j = 0; j < t.length; j += extendedL2 ? 2 : 1) {
+                long e = t[j];
+                long host = e & OFFSET_MASK;
+                if ((e & COMPRESSED) != 0 || host == 0) {
+                    continue;
+                }
+                long want = refcounts.get(host >>> clusterBits) == 1 ? e | COPIED : e & ~COPIED;
+                if (want != e) {
+                    t[j] = want;
+                    tableChanged = true;
+                }
+            }
+            if (tableChanged) {
+                writeTable(t, l2);
+            }
+            next[i] = refcounts.get(l2 >>> clusterBits) == 1 ? l2 | COPIED : l2;
+            changed |= next[i] != cur[i];
+        }
+        if (changed) {
+            writeTable(next, l1Offset);
+            l1 = next;
+        }
+    }
+
+    private void writeTable(long[] table, long offset) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(table.length * 8).order(ByteOrder.BIG_ENDIAN);
+        b.asLongBuffer().put(table);
+        storage.write(b, offset);
     }
 
     @Override

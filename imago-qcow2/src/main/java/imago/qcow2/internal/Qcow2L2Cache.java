@@ -88,6 +88,11 @@ final class Qcow2L2Cache {
         }
     }
 
+    /** Forgets the table at {@code hostOffset}: its cluster was freed and may be reused for anything. */
+    void invalidate(long hostOffset) {
+        slots.remove(hostOffset);
+    }
+
     private void evict() {
         evictLock.lock();
         try {

@@ -1,6 +1,7 @@
 package imago.qcow2.internal;
 
 import imago.api.CorruptImageException;
+import imago.api.ImageLimitException;
 import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Storage;
@@ -439,6 +440,86 @@ final class Qcow2Refcounts {
             freeHint = Math.min(freeHint, cluster);
         }
         return old - 1;
+    }
+
+    /** The largest refcount this image's refcount width holds. */
+    long max() {
+        return order == 6 ? Long.MAX_VALUE : (1L << (1 << order)) - 1;
+    }
+
+    /**
+     * Checks that {@link #adjust adjusting} the refcounts of {@code sorted} by {@code delta} is possible: every
+     * cluster is covered by a refcount block and has a non-zero refcount, and no refcount would leave
+     * {@code [0, max()]}. Changes nothing.
+     *
+     * @param sorted host cluster indexes in ascending order; a cluster listed k times changes by k * delta
+     * @throws CorruptImageException if a listed cluster has refcount 0 (it is referenced, so it is corrupt)
+     * @throws ImageLimitException if a refcount would exceed the width's maximum
+     */
+    void checkAdjust(long[] sorted, int delta) throws IOException {
+        long max = max();
+        for (int i = 0; i < sorted.length; ) {
+            long c = sorted[i];
+            int j = i;
+            while (j < sorted.length && sorted[j] == c) {
+                j++;
+            }
+            long old = get(c);
+            if (old == 0) {
+                throw new CorruptImageException(resource, c << clusterBits, "host cluster " + c
+                        + " is referenced but its refcount is 0");
+            }
+            long change = (long) (j - i) * delta;
+            if (change > 0 && old > max - change) {
+                throw new ImageLimitException(resource, c << clusterBits, "the refcount of host cluster " + c + " ("
+                        + old + ") would exceed the maximum of " + (1 << order) + "-bit refcounts (" + max + ")");
+            }
+            if (change < 0 && old + change < 0) {
+                throw new CorruptImageException(resource, c << clusterBits, "host cluster " + c + " has refcount "
+                        + old + " but loses " + -change + " references");
+            }
+            i = j;
+        }
+    }
+
+    /**
+     * Adds {@code delta} to the refcount of each cluster of {@code sorted} (after {@link #checkAdjust}), writing
+     * each refcount block it changes once, and returns the clusters whose refcount dropped to 0.
+     *
+     * @param sorted host cluster indexes in ascending order; a cluster listed k times changes by k * delta
+     */
+    List<Long> adjust(long[] sorted, int delta) throws IOException {
+        checkAdjust(sorted, delta);
+        List<Long> freed = new ArrayList<>();
+        long blockIndex = -1;
+        Block b = null;
+        for (int i = 0; i < sorted.length; ) {
+            long c = sorted[i];
+            int j = i;
+            while (j < sorted.length && sorted[j] == c) {
+                j++;
+            }
+            long index = c >>> blockBits;
+            if (index != blockIndex) {
+                if (b != null) {
+                    storage.write(ByteBuffer.wrap(b.bytes()), table[(int) blockIndex]);
+                }
+                blockIndex = index;
+                b = block(table[(int) index]);
+            }
+            int k = (int) (c & ((1L << blockBits) - 1));
+            long value = b.get(k) + (long) (j - i) * delta;
+            b.set(k, value);
+            if (value == 0) {
+                freed.add(c);
+                freeHint = Math.min(freeHint, c);
+            }
+            i = j;
+        }
+        if (b != null) {
+            storage.write(ByteBuffer.wrap(b.bytes()), table[(int) blockIndex]);
+        }
+        return freed;
     }
 
     /** Takes back a cluster from {@link #allocate} that nothing points at (rolling back an allocation). */

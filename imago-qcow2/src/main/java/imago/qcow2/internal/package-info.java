@@ -3,9 +3,11 @@
  * creation (byte for byte as qemu-img 7.2 creates them), allocating writes (copy-on-write from the
  * backing chain, zero clusters, compressed clusters and clusters or L2 tables shared with internal
  * snapshots, which stay intact), zero writes, discard and growing, with standard or extended L2
- * entries (subclusters). What the writer cannot keep consistent yet is refused with an
+ * entries (subclusters), and internal snapshots: create, delete and apply (as QEMU's qcow2-snapshot.c).
+ * What the writer cannot keep consistent yet is refused with an
  * {@link imago.api.UnsupportedFeatureException} before anything changes: writable opens of images with
- * an external data file, persistent bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
+ * extended L2 entries and an external data file, persistent bitmaps, the dirty or the corrupt bit, and of
+ * a snapshot; refcount table growth past QEMU's 8 MiB
  * limit or past what one new refcount block can describe; shrinking; growing an image with a backing
  * file; preallocation other than off; creating with an external data file or with an L1 table past the
  * first refcount block.
@@ -37,6 +39,19 @@
  * writes are excluded. Reserved clusters past the end of the file are covered by growing the file,
  * since a reference past the end of the file is an error for qemu-img check. When a flush fails, writes
  * since the last successful flush may be lost; the image stays consistent.
+ *
+ * <p>Snapshot operations first flush (pending refcount drops, reservations) and exclude every write. Creating:
+ * the snapshot's L1 copy and the new snapshot table are written, every path from the active L1 table gains a
+ * reference and the active tables lose their COPIED flags, all synced before the header's nb_snapshots and
+ * snapshots_offset (one write) switch to the new table; the old table is freed after that sync. Deleting: the
+ * table without the entry is written and switched to (synced) before the snapshot's L1 table and paths lose
+ * their references; COPIED flags are then set where a refcount returned to 1. Applying: the references only the
+ * snapshot holds are added and the new active L1 table (in place, or new clusters when it must grow) written and
+ * synced, then the header's size, l1_size and l1_table_offset (one write) synced, before the references only the
+ * old active table held drop. A refcount and the COPIED flag of the entry it counts cannot change at once, so a
+ * crash in between can leak clusters or leave COPIED flags that disagree with refcounts (qemu-img check -r all
+ * repairs both, as after a crash of qemu), but never a reference without its refcount nor a COPIED flag on a
+ * cluster a snapshot in the table shares. Freed clusters are discarded and forgotten by the L2 cache.
  *
  * <h2>Layout</h2>
  * All integers are big-endian.

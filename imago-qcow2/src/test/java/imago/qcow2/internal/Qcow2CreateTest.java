@@ -3,6 +3,7 @@ package imago.qcow2.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CreateOptions;
 import imago.api.Preallocation;
@@ -10,6 +11,7 @@ import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,6 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code Imago.create} of qcow2 images must produce exactly the bytes {@code qemu-img create} 7.2 writes
@@ -122,6 +125,49 @@ class Qcow2CreateTest {
         assertEquals(stripVolatile(qi), stripVolatile(ii));
     }
 
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"data_file=DATA", "data_file=DATA,cluster_size=4096", "data_file=DATA,lazy_refcounts=on",
+        "data_file=DATA,-b"})
+    void externalDataFilesAsQemuImgCreatesThem(String options) throws IOException {
+        int n = counter++;
+        boolean backed = options.endsWith(",-b");
+        String o = options.replace(",-b", "");
+        List<Object> cmd = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", "qcow2", "-o",
+                o.replace("DATA", "dq" + n + ".raw")));
+        CreateOptions.Builder b = CreateOptions.builder().size(5L << 20);
+        parse(o.replace("DATA", "di" + n + ".raw")).forEach(b::option);
+        if (backed) {
+            cmd.addAll(List.of("-b", "base.qcow2", "-F", "qcow2"));
+            b.backingFile("base.qcow2").backingFormat("qcow2");
+        }
+        cmd.addAll(List.of("q" + n + ".qcow2", 5L << 20));
+        Qemu.ok(dir, cmd.toArray());
+        Imago.create(dir.resolve("i" + n + ".qcow2"), "qcow2", b.build());
+        byte[] expected = Files.readAllBytes(dir.resolve("q" + n + ".qcow2"));
+        byte[] actual = Files.readAllBytes(dir.resolve("i" + n + ".qcow2"));
+        // the same bytes but for the data file's name
+        assertArrayEquals(new String(expected, StandardCharsets.ISO_8859_1).replace("dq" + n, "dX").getBytes(
+                StandardCharsets.ISO_8859_1), new String(actual, StandardCharsets.ISO_8859_1).replace("di" + n, "dX")
+                .getBytes(StandardCharsets.ISO_8859_1));
+        assertEquals(Files.size(dir.resolve("dq" + n + ".raw")), Files.size(dir.resolve("di" + n + ".raw")));
+        Qemu.ok(dir, "qemu-img", "check", "i" + n + ".qcow2");
+        Qemu.ok(dir, "qemu-io", "-c", "write -P 7 1M 100k", "i" + n + ".qcow2");
+        Qemu.ok(dir, "qemu-io", "-c", "read -P 7 1M 100k", "i" + n + ".qcow2");
+    }
+
+    @Test
+    void rawExternalDataFile() throws IOException {
+        Imago.create(dir.resolve("raw-data.qcow2"), "qcow2", CreateOptions.builder().size(3L << 20)
+                .option("data_file", "raw-data.raw").option("data_file_raw", "on").build());
+        Qemu.ok(dir, "qemu-img", "check", "raw-data.qcow2");
+        String info = Qemu.ok(dir, "qemu-img", "info", "raw-data.qcow2");
+        assertTrue(info.contains("data file raw: true"), info);
+        assertEquals(3L << 20, Files.size(dir.resolve("raw-data.raw")));
+        assertThrows(IllegalArgumentException.class, () -> Imago.create(dir.resolve("raw-b.qcow2"), "qcow2",
+                CreateOptions.builder().size(1 << 20).option("data_file", "x.raw").option("data_file_raw", "on")
+                        .backingFile("base.qcow2").backingFormat("qcow2").build()));
+    }
+
     private static String stripVolatile(String json) {
         return json.replaceAll("\"filename\": \"[^\"]*\"", "").replaceAll("\"actual-size\": \\d+", "");
     }
@@ -133,8 +179,6 @@ class Qcow2CreateTest {
                 CreateOptions.builder().size(1 << 20).preallocation(Preallocation.METADATA).build()));
         assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r2.qcow2"), "qcow2",
                 CreateOptions.builder().size(1 << 20).option("preallocation", "full").build()));
-        assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r3.qcow2"), "qcow2",
-                CreateOptions.builder().size(1 << 20).option("data_file", "d.raw").build()));
         // QEMU would need a second refblock for this L1 table
         assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r4.qcow2"), "qcow2",
                 CreateOptions.builder().size(1L << 30).option("cluster_size", "512").build()));

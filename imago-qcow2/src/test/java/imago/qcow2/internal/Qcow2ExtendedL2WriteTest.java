@@ -239,6 +239,16 @@ class Qcow2ExtendedL2WriteTest {
     }
 
     @Test
+    void writableOpensWithAnExternalDataFileAreRefused() {
+        Path img = dir.resolve("d" + counter++ + ".qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o",
+                "extended_l2=on,data_file=" + img.getFileName() + ".data", img, "1M");
+        var e = org.junit.jupiter.api.Assertions.assertThrows(imago.api.UnsupportedFeatureException.class,
+                () -> Imago.opener().path(img).format("qcow2").writable(true).open());
+        assertEquals("qcow2 extended L2 writing with external data file", e.feature());
+    }
+
+    @Test
     void writesKeepQemuReadable() throws IOException {
         // qemu-io reads back what imago wrote into subclusters, pattern by pattern
         Path img = dir.resolve("r" + counter++ + ".qcow2");

@@ -17,7 +17,9 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
@@ -28,9 +30,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Stateful property: random sequences of write / zero / discard / read / flush / reopen on a small-cluster image (with
- * and without a backing file; v2, v3, v3 with extended L2 entries) always read as a byte-array model says, and the final image is clean for
- * {@code qemu-img check}. Prints its seed; {@code -Dimago.seed=N} replays a run.
+ * Stateful property: random sequences of write / zero / discard / read / flush / reopen / snapshot create, apply and
+ * delete on a small-cluster image (with and without a backing file; v2, v3, v3 with extended L2 entries) always read
+ * as a byte-array model says (one per snapshot too), and the final image is clean for {@code qemu-img check}, with
+ * every snapshot reading (through qemu-img) as its model. Prints its seed; {@code -Dimago.seed=N} replays a run.
  */
 class Qcow2WritePropertyTest {
     @TempDir
@@ -69,10 +72,34 @@ class Qcow2WritePropertyTest {
             }
             Imago.create(img, "qcow2", b.build());
             Image image = Imago.opener().path(img).format("qcow2").writable(true).open();
+            // the content of each live snapshot by name, oldest first
+            Map<String, byte[]> snapshots = new LinkedHashMap<>();
+            int created = 0;
             try {
                 for (int op : ops) {
                     Random r = new Random(op);
-                    switch (Math.floorMod(op, 10)) {
+                    int kind = Math.floorMod(op, 12);
+                    if (kind == 11 && snapshots.isEmpty() || kind == 10 && snapshots.size() >= 3) {
+                        // at most three snapshots (4-bit refcounts hold 15 references), and something to change
+                        kind = 21 - kind;
+                    }
+                    switch (kind) {
+                        case 10 -> {
+                            String name = "s" + created++;
+                            image.createSnapshot(name);
+                            snapshots.put(name, model.clone());
+                        }
+                        case 11 -> {
+                            List<String> names = List.copyOf(snapshots.keySet());
+                            String name = names.get(r.nextInt(names.size()));
+                            if (r.nextBoolean()) {
+                                image.applySnapshot(name);
+                                System.arraycopy(snapshots.get(name), 0, model, 0, SIZE);
+                            } else {
+                                image.deleteSnapshot(name);
+                                snapshots.remove(name);
+                            }
+                        }
                         case 0 -> image.flush();
                         case 1 -> {
                             image.close();
@@ -124,6 +151,15 @@ class Qcow2WritePropertyTest {
             Files.write(dir.resolve("model.raw"), model);
             Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, "model.raw");
             assertEquals(0, cmp.status(), () -> cmp.out() + cmp.err());
+            try (Image ro = Imago.opener().path(img).format("qcow2").open()) {
+                assertEquals(List.copyOf(snapshots.keySet()), ro.info().snapshots().stream()
+                        .map(imago.api.SnapshotInfo::name).toList());
+            }
+            for (Map.Entry<String, byte[]> e : snapshots.entrySet()) {
+                Files.deleteIfExists(dir.resolve("snap.raw"));
+                Qemu.ok(dir, "qemu-img", "convert", "-l", "snapshot.name=" + e.getKey(), "-O", "raw", img, "snap.raw");
+                assertArrayEquals(e.getValue(), Files.readAllBytes(dir.resolve("snap.raw")), "snapshot " + e.getKey());
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

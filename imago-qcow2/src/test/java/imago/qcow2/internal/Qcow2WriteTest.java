@@ -505,4 +505,64 @@ class Qcow2WriteTest {
             }
         }
     }
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"data_file=DATA", "data_file=DATA,data_file_raw=on", "data_file=DATA,cluster_size=4096",
+        "data_file=DATA,backed"})
+    void externalDataFiles(String options) throws IOException {
+        long seed = Long.getLong("imago.seed", new Random().nextLong());
+        System.out.println("Qcow2WriteTest data file [" + options + "] seed: " + seed);
+        Random r = new Random(seed);
+        int n = counter++;
+        Path img = dir.resolve("df" + n + ".qcow2");
+        Path data = dir.resolve("df" + n + ".data");
+        int size = 3 << 20;
+        byte[] model = new byte[size];
+        List<Object> create = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", "qcow2", "-o",
+                options.replace(",backed", "").replace("DATA", data.getFileName().toString())));
+        if (options.contains("backed")) {
+            Path base = dir.resolve("df" + n + ".base.raw");
+            byte[] content = new byte[size - size / 8];
+            r.nextBytes(content);
+            Files.write(base, content);
+            System.arraycopy(content, 0, model, 0, content.length);
+            create.addAll(List.of("-b", base.getFileName().toString(), "-F", "raw"));
+        }
+        create.addAll(List.of(img.getFileName().toString(), size));
+        Qemu.ok(dir, create.toArray());
+        int cs = 1 << Files.readAllBytes(img)[23];
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            for (int i = 0; i < 80; i++) {
+                int length = 1 + r.nextInt(3 * cs);
+                long offset = (long) (r.nextDouble() * (size - length + 1));
+                if (r.nextBoolean()) {
+                    offset = offset / cs * cs;
+                    length = Math.max(cs, length / cs * cs);
+                }
+                switch (r.nextInt(5)) {
+                    case 0 -> {
+                        image.writeZeroes(offset, length, r.nextBoolean() ? java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP)
+                                : java.util.Set.of());
+                        java.util.Arrays.fill(model, (int) offset, (int) offset + length, (byte) 0);
+                    }
+                    case 1 -> {
+                        image.discard(offset, length);
+                        ByteBuffer now = ByteBuffer.allocate(length);
+                        image.read(now, offset);
+                        System.arraycopy(now.array(), 0, model, (int) offset, length);
+                    }
+                    default -> write(image, model, offset, length, r);
+                }
+                if (i % 20 == 19) {
+                    image.flush();
+                    assertReads(image, model);
+                }
+            }
+        }
+        verify(img, model);
+        if (options.contains("data_file_raw=on")) {
+            // a raw data file is a valid raw image of the guest's bytes
+            assertArrayEquals(model, java.util.Arrays.copyOf(Files.readAllBytes(data), size));
+            assertEquals(Qcow2Header.AUTOCLEAR_DATA_FILE_RAW, ByteBuffer.wrap(Files.readAllBytes(img)).getLong(88));
+        }
+    }
 }
