@@ -1663,8 +1663,8 @@ final class Qcow2Instance implements FormatInstance {
 
     /**
      * Marks the subclusters of {@code [pos, end)} (subcluster aligned, within one cluster) zero, keeping the
-     * cluster's host offset; false for a compressed cluster, whose subclusters cannot be told apart (the
-     * caller then writes zeroes). Under allocLock.
+     * cluster's host offset (a compressed cluster is rewritten instead); false when there is no room for an
+     * L2 table. Under allocLock.
      */
     private boolean zeroSubclusterRange(long pos, long end) throws IOException {
         unit(pos);
@@ -1683,7 +1683,8 @@ final class Qcow2Instance implements FormatInstance {
             bitmap = table[2 * index + 1];
         }
         if ((entry & COMPRESSED) != 0) {
-            return false;
+            zeroCompressedPart(pos, end);
+            return true;
         }
         int sub = 1 << unitBits;
         long mask = subclusterMask((int) (pos - clusterStart) >>> unitBits,
@@ -1700,6 +1701,25 @@ final class Qcow2Instance implements FormatInstance {
         }
         setExtendedL2Entry(l2Offset, index, entry, newBitmap);
         return true;
+    }
+
+    /**
+     * Zeroes {@code [pos, end)} (within one cluster) of a compressed cluster, whose subclusters cannot be marked
+     * zero, as QEMU does by writing explicit zeroes there: the cluster is rewritten into a new one, every
+     * subcluster allocated, the zeroes written before the entry changes (as an allocating write). Under allocLock.
+     */
+    private void zeroCompressedPart(long pos, long end) throws IOException {
+        Mapping.Data d = ensureSubclusterMapping(pos, end - pos, BackingReader.ZEROES);
+        Pending p = pending;
+        pending = null;
+        try {
+            d.storage().write(ByteBuffer.allocate((int) d.length()), d.hostOffset());
+        } catch (IOException | RuntimeException e) {
+            refcounts.free(p.allocated());
+            throw e;
+        }
+        setExtendedL2Entry(p.l2Offset(), p.index(), p.entry(), p.bitmaps()[0]);
+        dropReference(p.replaced());
     }
 
     /**
