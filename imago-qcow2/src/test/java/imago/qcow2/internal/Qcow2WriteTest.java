@@ -438,16 +438,18 @@ class Qcow2WriteTest {
         assertEquals(0, ByteBuffer.wrap(Files.readAllBytes(stray)).getLong(88));
         verify(stray, model);
     }
-    @Test
-    void makeEmptyUnmapsEverythingAndKeepsSnapshots() throws IOException {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cluster_size=4096", "cluster_size=16384,extended_l2=on"})
+    void makeEmptyUnmapsEverythingAndKeepsSnapshots(String options) throws IOException {
         Path base = dir.resolve("empty-base.raw");
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", base, "2M");
         Qcow2DifferentialTest.qemuIo(dir, base.toString(), "raw", List.of("write -P 0x55 0 2M"));
         Path src = dir.resolve("empty-src.raw");
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", src, "2M");
         Qcow2DifferentialTest.qemuIo(dir, src.toString(), "raw", List.of("write -P 0x66 0 128k"));
-        Path img = dir.resolve("empty.qcow2");
-        Qemu.ok(dir, "qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096", src, img);
+        Path img = dir.resolve("empty" + counter++ + ".qcow2");
+        Qemu.ok(dir, "qemu-img", "convert", "-c", "-O", "qcow2", "-o", options, src, img);
         Qemu.ok(dir, "qemu-img", "rebase", "-u", "-b", base, "-F", "raw", img);
         Qcow2DifferentialTest.qemuIo(dir, img.toString(), "qcow2", List.of("write -P 1 1M 64k",
                 "write -z 1200k 64k", "write -z -u 1300k 8k"));
