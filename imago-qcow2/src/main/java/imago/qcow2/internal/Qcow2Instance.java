@@ -1324,7 +1324,8 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     /**
-     * {@link #ensureDataMapping} for images with extended L2 entries, within one cluster, as QEMU does it:
+     * {@link #ensureDataMapping} for images with extended L2 entries, within one cluster (or a run of clusters
+     * that hold nothing, {@link #allocateSubclusterRun}), as QEMU does it:
      * only the subclusters the write touches become allocated, and only their parts outside the write are
      * filled (copy-on-write from below, zeroes for zero subclusters); untouched subclusters stay as they are.
      * A cluster of ours (COPIED) is written in place, its bitmap changing on commit; a cluster without host
