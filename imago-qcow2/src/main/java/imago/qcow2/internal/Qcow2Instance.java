@@ -242,11 +242,6 @@ final class Qcow2Instance implements FormatInstance {
                     "the image is dirty (lazy refcounts) and needs a refcount repair (qemu-img check -r all) "
                     + "before imago can open it read/write");
         }
-        if (header.extendedL2() && header.hasDataFile()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 extended L2 writing with external data file",
-                    "writing qcow2 images with extended L2 entries and an external data file is not supported yet; "
-                    + "open read-only");
-        }
         if (header.extensions().stream().anyMatch(e -> e.type() == Qcow2Header.EXT_BITMAPS)) {
             // clearing the autoclear bit (as a writer without bitmap support may) would silently invalidate the
             // user's bitmaps and leak their clusters: refuse instead
@@ -1357,17 +1352,20 @@ final class Qcow2Instance implements FormatInstance {
             throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
         }
         boolean compressed = (entry & COMPRESSED) != 0;
+        boolean dataFile = header.hasDataFile();
         long host = compressed ? 0 : entry & OFFSET_MASK;
+        // an external data file's cluster (at its guest offset, not refcounted) is mapped by COPIED, even at 0
+        boolean hasHost = !compressed && (host != 0 || dataFile && (entry & COPIED) != 0);
         if (!compressed && ((bitmap & (bitmap >>> 32) & SUB_ALLOC_ALL) != 0
-                || host == 0 && (bitmap & SUB_ALLOC_ALL) != 0)) {
+                || !hasHost && (bitmap & SUB_ALLOC_ALL) != 0)) {
             throw corruptL2(l2Offset, index, entry, "invalid subcluster bitmap 0x" + Long.toHexString(bitmap));
         }
         int firstSc = inCluster >>> unitBits;
         int endSc = ((inCluster + n - 1) >>> unitBits) + 1;
         long touched = subclusterMask(firstSc, endSc);
         long alloc = compressed ? 0 : bitmap & SUB_ALLOC_ALL;
-        if (host != 0 && !sharedL2 && (entry & COPIED) != 0) {
-            Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
+        if (hasHost && !sharedL2 && (entry & COPIED) != 0) {
+            Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
             if ((alloc & touched) == touched) {
                 // refcount 1 and allocated: write in place
                 inPlace.readLock().lock();
@@ -1400,7 +1398,7 @@ final class Qcow2Instance implements FormatInstance {
             from = 0;
             to = clusterSize;
             base = 0;
-        } else if (host != 0) {
+        } else if (hasHost) {
             // shared with a snapshot: the allocated subclusters move to the new cluster along with the write
             int lowest = alloc == 0 ? firstSc : Math.min(firstSc, Long.numberOfTrailingZeros(alloc));
             int highest = alloc == 0 ? endSc : Math.max(endSc, 64 - Long.numberOfLeadingZeros(alloc));
@@ -1410,9 +1408,13 @@ final class Qcow2Instance implements FormatInstance {
             source = subclusterSource(clusterStart, host, bitmap, below);
         } else {
             int run = entry == 0 ? extendedEmptyRun(l2Offset, cluster, inCluster + length) : 1;
+            if (dataFile) {
+                // the data file holds each cluster at its guest offset
+                return allocateSubclusterRun(offset, length, l2Offset, index, cluster, false, run, below);
+            }
             long first = run > 1 ? refcounts.allocateExistingRun(run) : -1;
             if (first >= 0) {
-                return allocateSubclusterRun(offset, length, l2Offset, index, first, run, below);
+                return allocateSubclusterRun(offset, length, l2Offset, index, first, true, run, below);
             }
             from = firstSc << unitBits;
             to = endSc << unitBits;
@@ -1428,7 +1430,7 @@ final class Qcow2Instance implements FormatInstance {
             refcounts.free(c);
             throw e;
         }
-        Mapping.Data d = new Mapping.Data(offset, n, storage, newHost + inCluster);
+        Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), newHost + inCluster);
         pending = new Pending(d, l2Offset, index, newHost | COPIED, c, entry, 1,
                 new long[] {withAllocated(base, from, to)});
         return d;
@@ -1460,13 +1462,15 @@ final class Qcow2Instance implements FormatInstance {
      * allocated on commit. Under allocLock, which stays held until completeWrite.
      */
     private Mapping.Data allocateSubclusterRun(long offset, long length, long l2Offset, int index, long first,
-            int count, BackingReader below) throws IOException {
+            boolean refcounted, int count, BackingReader below) throws IOException {
         long clusterStart = offset & ~(long) (clusterSize - 1);
         int inCluster = (int) (offset - clusterStart);
         long host = first << clusterBits;
         long runBytes = (long) count << clusterBits;
         long n = Math.min(length, runBytes - inCluster);
-        growFile(host + runBytes);
+        if (refcounted) {
+            growFile(host + runBytes);
+        }
         long[] table = cache.get(l2Offset, this::loadL2);
         long lastStart = runBytes - clusterSize;
         int sub = 1 << unitBits;
@@ -1483,7 +1487,7 @@ final class Qcow2Instance implements FormatInstance {
                         subclusterSource(clusterStart + lastStart, 0, table[2 * (index + count - 1) + 1], below));
             }
         } catch (IOException | RuntimeException e) {
-            for (int k = 0; k < count; k++) {
+            for (int k = 0; refcounted && k < count; k++) {
                 refcounts.free(first + k);
             }
             throw e;
@@ -1494,8 +1498,8 @@ final class Qcow2Instance implements FormatInstance {
             int to = k == count - 1 ? tailTo : clusterSize;
             bitmaps[k] = withAllocated(table[2 * (index + k) + 1], from, to);
         }
-        Mapping.Data d = new Mapping.Data(offset, n, storage, host + inCluster);
-        pending = new Pending(d, l2Offset, index, host | COPIED, first, 0, count, bitmaps);
+        Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
+        pending = new Pending(d, l2Offset, index, host | COPIED, refcounted ? first : -1, 0, count, bitmaps);
         return d;
     }
 
@@ -1523,7 +1527,7 @@ final class Qcow2Instance implements FormatInstance {
                 int n = Math.min(dst.remaining(), ((sc + 1) << unitBits) - inCluster);
                 ByteBuffer part = dst.slice(dst.position(), n);
                 if ((bitmap & (1L << sc)) != 0) {
-                    storage.read(part, host + inCluster);
+                    dataStorage().read(part, host + inCluster);
                 } else if ((bitmap & (1L << (32 + sc))) != 0) {
                     BackingReader.ZEROES.read(part, pos);
                 } else {
@@ -1605,7 +1609,8 @@ final class Qcow2Instance implements FormatInstance {
      * a zero write marks every subcluster zero and keeps a host cluster of ours unless {@code unmap}; a discard
      * lets go of the host cluster and marks the subclusters zero (left alone when nothing is allocated and
      * there is no backing file); a full discard leaves the entry empty. The entry changes before the
-     * refcount of a cluster it let go drops (on the next flush). Under allocLock.
+     * refcount of a cluster it let go drops (on the next flush); an external data file's cluster is zeroed
+     * (raw) or discarded instead. Under allocLock.
      */
     private boolean zeroExtendedCluster(long pos, boolean unmap, boolean discard, boolean full) throws IOException {
         unit(pos);
@@ -1627,7 +1632,8 @@ final class Qcow2Instance implements FormatInstance {
             throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
         }
         boolean compressed = (entry & COMPRESSED) != 0;
-        boolean allocated = compressed || (entry & OFFSET_MASK) != 0;
+        boolean dataFile = header.hasDataFile();
+        boolean allocated = compressed || (entry & OFFSET_MASK) != 0 || dataFile && (entry & COPIED) != 0;
         long newEntry;
         long newBitmap;
         if (full) {
@@ -1656,7 +1662,12 @@ final class Qcow2Instance implements FormatInstance {
             l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
         }
         setExtendedL2Entry(l2Offset, index, newEntry, newBitmap);
-        if (newEntry != entry) {
+        if (dataFile) {
+            // not refcounted: a raw data file is zeroed, otherwise the space is given back
+            if (allocated) {
+                clearDataFile(cluster << clusterBits);
+            }
+        } else if (newEntry != entry) {
             dropReference(entry);
         }
         return true;
@@ -1701,6 +1712,12 @@ final class Qcow2Instance implements FormatInstance {
             l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
         }
         setExtendedL2Entry(l2Offset, index, entry, newBitmap);
+        if (header.hasDataFile() && header.dataFileRaw() && (entry & COPIED) != 0) {
+            // a raw data file shows the guest's bytes
+            long from = pos;
+            long to = Math.min(end, size);
+            dataStorage().writeZeroes((entry & OFFSET_MASK) + (from - clusterStart), to - from, true);
+        }
         return true;
     }
 

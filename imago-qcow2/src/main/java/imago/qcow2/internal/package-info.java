@@ -6,8 +6,7 @@
  * entries (subclusters), and internal snapshots: create, delete and apply (as QEMU's qcow2-snapshot.c).
  * What the writer cannot keep consistent yet is refused with an
  * {@link imago.api.UnsupportedFeatureException} before anything changes: writable opens of images with
- * extended L2 entries and an external data file, persistent bitmaps, the dirty or the corrupt bit, and of
- * a snapshot; refcount table growth past QEMU's 8 MiB
+ * persistent bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
  * limit or past what one new refcount block can describe; shrinking; growing an image with a backing
  * file; preallocation other than off; creating with an external data file or with an L1 table past the
  * first refcount block.
@@ -31,7 +30,8 @@
  * committed like a new entry, after the data); compressed and snapshot-shared clusters are copied to a
  * new cluster. Zero writes mark whole subclusters zero (a whole cluster keeps its host cluster unless
  * unmapping; explicit zeroes only up to the next subcluster); a discard works on whole clusters, which
- * then read as zero. The entry and its bitmap word change in an order that never shows lock-free
+ * then read as zero (with an external data file, clusters sit at their guest offsets and a raw data file
+ * gets the zeroes written). The entry and its bitmap word change in an order that never shows lock-free
  * readers allocated bits without a host cluster. One allocation lock is held from
  * {@code ensureDataMapping} to {@code completeWrite}. An entry that drops a reference (zeroing, discard,
  * rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) changes

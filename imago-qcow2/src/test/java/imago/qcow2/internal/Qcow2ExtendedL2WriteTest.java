@@ -271,14 +271,27 @@ class Qcow2ExtendedL2WriteTest {
         return out;
     }
 
-    @Test
-    void writableOpensWithAnExternalDataFileAreRefused() {
-        Path img = dir.resolve("d" + counter++ + ".qcow2");
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o",
-                "extended_l2=on,data_file=" + img.getFileName() + ".data", img, "1M");
-        var e = org.junit.jupiter.api.Assertions.assertThrows(imago.api.UnsupportedFeatureException.class,
-                () -> Imago.opener().path(img).format("qcow2").writable(true).open());
-        assertEquals("qcow2 extended L2 writing with external data file", e.feature());
+    /** With an external data file (raw or not), the clusters sit at their guest offsets: same map as qemu-io's. */
+    @ParameterizedTest(name = "raw={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void externalDataFilesMatchQemu(boolean raw) throws IOException {
+        String n = "e" + counter++;
+        Path q = dir.resolve(n + ".qemu.qcow2");
+        Path i = dir.resolve(n + ".imago.qcow2");
+        for (Path p : List.of(q, i)) {
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,data_file=" + p.getFileName()
+                    + ".data" + (raw ? ",data_file_raw=on" : ""), p, "1M");
+        }
+        sameAsQemu(q, i, List.of("write -P 1 3000 100", "write -z 8192 4096", "write -P 2 0 2048",
+                "write -z -u 65536 65536", "write -P 3 131072 4096", "discard 131072 65536", "write -P 4 200000 300000",
+                "write -z 250000 10000", "write -z 262144 65536"));
+        if (raw) {
+            // a raw data file is the guest's bytes
+            Path content = dir.resolve(n + ".content.raw");
+            Qemu.ok(dir, "qemu-img", "convert", "-O", "raw", q, content);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(Files.readAllBytes(content),
+                    Arrays.copyOf(Files.readAllBytes(dir.resolve(i.getFileName() + ".data")), 1 << 20));
+        }
     }
 
     @Test

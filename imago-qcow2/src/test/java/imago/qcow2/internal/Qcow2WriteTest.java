@@ -509,7 +509,8 @@ class Qcow2WriteTest {
     }
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"data_file=DATA", "data_file=DATA,data_file_raw=on", "data_file=DATA,cluster_size=4096",
-        "data_file=DATA,backed"})
+        "data_file=DATA,backed", "data_file=DATA,extended_l2=on", "data_file=DATA,extended_l2=on,backed",
+        "data_file=DATA,data_file_raw=on,extended_l2=on,cluster_size=16384"})
     void externalDataFiles(String options) throws IOException {
         long seed = Long.getLong("imago.seed", new Random().nextLong());
         System.out.println("Qcow2WriteTest data file [" + options + "] seed: " + seed);
