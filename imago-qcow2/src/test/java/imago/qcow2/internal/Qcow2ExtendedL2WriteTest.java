@@ -294,6 +294,23 @@ class Qcow2ExtendedL2WriteTest {
         }
     }
 
+    /** Growing an image whose last subcluster reaches past the old end: those bytes read as zero. */
+    @Test
+    void resizeGrows() throws IOException {
+        Path img = dir.resolve("g" + counter++ + ".qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", img, "3072");
+        byte[] model = new byte[1 << 20];
+        Random r = new Random(17);
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            Qcow2WriteTest.write(image, model, 2100, 972, r);
+            image.resize(1 << 20, imago.api.Preallocation.OFF);
+            Qcow2WriteTest.write(image, model, 4000, 70_000, r);
+            image.writeZeroes(200_000, 5000, Set.of());
+            Qcow2WriteTest.assertReads(image, model);
+        }
+        verify(img, model);
+    }
+
     @Test
     void writesKeepQemuReadable() throws IOException {
         // qemu-io reads back what imago wrote into subclusters, pattern by pattern
