@@ -204,6 +204,20 @@ public interface Image extends Closeable {
     }
 
     /**
+     * Checks the top layer's metadata as {@code qemu-img check} does and repairs what {@code repair}
+     * allows (then checks again). Other requests wait meanwhile. Open the image with the probe module's
+     * {@code Opener.forCheck} so that damage is reported here rather than refused at open.
+     *
+     * @implSpec The default refuses, as for a format without checks.
+     * @throws UnsupportedFeatureException if the format has no checks ({@code feature()} is {@code "check"})
+     * @throws ReadOnlyImageException if {@code repair} is not {@link Repair#NONE} and the image is read-only
+     * @throws IOException if the storage fails; damage is reported, not thrown
+     */
+    default CheckReport check(Repair repair) throws IOException {
+        throw new UnsupportedFeatureException(name(), "check", "This image format does not support checks");
+    }
+
+    /**
      * Flushes (if writable) and closes this image, its storage and every image it opened implicitly.
      *
      * @throws IOException if the final flush or a close fails

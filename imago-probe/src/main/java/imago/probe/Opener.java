@@ -163,6 +163,21 @@ public final class Opener {
         return this;
     }
 
+    /**
+     * Opens for {@link Image#check checking} (and, with {@link #writable}, repairing), as qemu-img check
+     * does: the driver opens what it can of a damaged image instead of refusing the damage the check is
+     * there to report ({@link OpenContext#CHECK_OPTION}), and backing files are not opened. The image may
+     * not be fully readable. @return this opener
+     */
+    public Opener forCheck(boolean on) {
+        if (on) {
+            options.put(OpenContext.CHECK_OPTION, "on");
+        } else {
+            options.remove(OpenContext.CHECK_OPTION);
+        }
+        return this;
+    }
+
     /** Takes advisory locks (default on): a second writer of one image is refused. @return this opener */
     public Opener lock(boolean on) {
         this.lock = on;
@@ -254,7 +269,7 @@ public final class Opener {
 
     private Image openBacking(StorageLocation where, Storage storage, Dependency.BackingFile backing, int depth,
             Set<String> chain, boolean top) throws IOException {
-        if (top && noBacking) {
+        if (top && (noBacking || "on".equals(options.get(OpenContext.CHECK_OPTION)))) {
             return null;
         }
         if (top && backingOverride != null) {

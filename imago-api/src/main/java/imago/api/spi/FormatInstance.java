@@ -272,6 +272,22 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * Checks the layer's metadata as {@code qemu-img check} does and, if {@code repair} allows, repairs
+     * it; after a repair the report is that of a second check, with the fixed counts of the first.
+     * Called with no other request in flight. A layer opened with {@link OpenContext#forCheck()} must
+     * not have failed to open on the damage this reports.
+     *
+     * @implSpec The default refuses: the format has no checks (qemu-img's exit status 63).
+     * @throws UnsupportedFeatureException if the format cannot be checked
+     * @throws imago.api.ReadOnlyImageException if {@code repair} is not {@link imago.api.Repair#NONE} and
+     *         the layer is read-only
+     * @throws IOException if the storage fails; damage is reported, not thrown
+     */
+    default imago.api.CheckReport check(imago.api.Repair repair) throws IOException {
+        throw new UnsupportedFeatureException("image", "check", "This image format does not support checks");
+    }
+
+    /**
      * Releases in-memory state. The caller has already flushed; storages are closed by the caller.
      *
      * @throws IOException if releasing fails

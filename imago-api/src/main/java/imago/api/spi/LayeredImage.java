@@ -1,5 +1,6 @@
 package imago.api.spi;
 
+import imago.api.CheckReport;
 import imago.api.CorruptImageException;
 import imago.api.Extent;
 import imago.api.Image;
@@ -8,6 +9,7 @@ import imago.api.ImageInfo;
 import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.Repair;
 import imago.api.SnapshotInfo;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
@@ -447,6 +449,29 @@ public final class LayeredImage implements Image {
                     layer.snapshots());
         } finally {
             lifecycle.readLock().unlock();
+        }
+    }
+
+    @Override
+    public CheckReport check(Repair repair) throws IOException {
+        Objects.requireNonNull(repair, "repair");
+        // a check must see metadata no request is changing, and a repair must change it alone
+        lifecycle.writeLock().lock();
+        try {
+            ensureOpen();
+            if (repair != Repair.NONE && readOnly) {
+                throw new ReadOnlyImageException(storage.name(), "cannot repair an image opened read-only");
+            }
+            try {
+                return layer.check(repair);
+            } catch (UnsupportedFeatureException e) {
+                if (e.feature().equals("check")) {
+                    throw new UnsupportedFeatureException(storage.name(), "check", e.detail());
+                }
+                throw e;
+            }
+        } finally {
+            lifecycle.writeLock().unlock();
         }
     }
 

@@ -8,7 +8,7 @@ import picocli.CommandLine.Mixin;
 /** {@code imago}: the top-level command, which only dispatches to its subcommands. */
 @Command(name = "imago", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         subcommands = {InfoCommand.class, CreateCommand.class, ConvertCommand.class, IoCommand.class, MapCommand.class,
-                CompareCommand.class, SnapshotCommand.class, BenchCommand.class, CommitCommand.class,
+                CompareCommand.class, CheckCommand.class, SnapshotCommand.class, BenchCommand.class, CommitCommand.class,
                 RebaseCommand.class, HelpCommand.class},
         description = "Creates, inspects, converts and edits VM disk images (qcow2, raw, cow), "
                 + "with qemu-img's and qemu-io's syntax, output and exit codes.",

@@ -2,6 +2,7 @@ package imago.qcow2.internal;
 
 import static imago.qcow2.internal.Qcow2Checks.MAX_HOST_OFFSET;
 
+import imago.api.CheckReport;
 import imago.api.CorruptImageException;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
@@ -9,6 +10,7 @@ import imago.api.Mapping;
 import imago.api.NoSuchSnapshotException;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.Repair;
 import imago.api.SnapshotInfo;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
@@ -71,7 +73,7 @@ final class Qcow2Instance implements FormatInstance {
 
     private final Storage storage;
     private final String resource;
-    /** Replaced (under the allocation lock) only when the backing file reference changes. */
+    /** Replaced (under the allocation lock) when a repair or a change of the backing file rewrites it. */
     private volatile Qcow2Header header;
     /** The file size: grows as clusters are allocated. */
     private volatile long fileSize;
@@ -100,7 +102,7 @@ final class Qcow2Instance implements FormatInstance {
     private volatile Storage dataFile;
     private volatile long dataFileSize;
     /** Refcounts and allocator of a writable image; null when read-only. */
-    private final Qcow2Refcounts refcounts;
+    private volatile Qcow2Refcounts refcounts;
     /**
      * Guards every metadata change. An allocating write holds it from {@link #ensureDataMapping} to
      * {@link #completeWrite}, so that no other write sees or allocates the same cluster meanwhile.
@@ -192,13 +194,22 @@ final class Qcow2Instance implements FormatInstance {
         int cs = Qcow2Header.clusterSizeOf(head.flip(), resource);
         ByteBuffer cluster0 = ByteBuffer.allocate(cs);
         storage.read(cluster0, 0);
-        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, fileSize);
-        if (context.writable()) {
+        boolean forCheck = context.forCheck();
+        // opened for checking, tables past the end of the file are the check's to report (as QEMU opens them)
+        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, forCheck ? Long.MAX_VALUE : fileSize);
+        if (context.writable() && !forCheck) {
             refuseWritable(header, context, resource);
+            if (header.dirty()) {
+                // lazy refcounts were in use and the image was not closed cleanly: its refcounts cannot be trusted
+                // until they are rebuilt from the tables (as QEMU repairs a dirty image on a read/write open)
+                header = repairDirty(storage, resource);
+                fileSize = storage.size();
+            }
         }
         List<Qcow2Snapshot> snapshots = header.nbSnapshots() > 0
-                ? Qcow2Snapshot.readTable(storage, header, fileSize) : List.of();
-        List<Qcow2Bitmaps.Bitmap> bitmaps = Qcow2Bitmaps.read(storage, header, fileSize);
+                ? Qcow2Snapshot.readTable(storage, header, fileSize, forCheck) : List.of();
+        // opened for checking, a damaged bitmap directory is the check's to report
+        List<Qcow2Bitmaps.Bitmap> bitmaps = forCheck ? List.of() : Qcow2Bitmaps.read(storage, header, fileSize);
 
         long l1Offset = header.l1TableOffset();
         int l1Size = header.l1Size();
@@ -217,7 +228,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         long[] l1 = readTable(storage, l1Offset, l1Size);
         Qcow2Refcounts refcounts = null;
-        if (context.writable()) {
+        if (context.writable() && !forCheck) {
             refcounts = Qcow2Refcounts.open(storage, header, fileSize);
             long kept = header.autoclearFeatures() & Qcow2Header.AUTOCLEAR_DATA_FILE_RAW;
             if (header.version() >= 3 && header.autoclearFeatures() != kept) {
@@ -237,11 +248,6 @@ final class Qcow2Instance implements FormatInstance {
         if (header.corrupt()) {
             throw new CorruptImageException(resource, 72, "qcow2: Image is corrupt; cannot be opened read/write");
         }
-        if (header.dirty()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 dirty image repair",
-                    "the image is dirty (lazy refcounts) and needs a refcount repair (qemu-img check -r all) "
-                    + "before imago can open it read/write");
-        }
         if (header.extensions().stream().anyMatch(e -> e.type() == Qcow2Header.EXT_BITMAPS)) {
             // clearing the autoclear bit (as a writer without bitmap support may) would silently invalidate the
             // user's bitmaps and leak their clusters: refuse instead
@@ -256,6 +262,29 @@ final class Qcow2Instance implements FormatInstance {
         if ((header.refcountTableOffset() & (header.clusterSize() - 1)) != 0) {
             throw new CorruptImageException(resource, 48, "refcount table offset is not cluster aligned");
         }
+    }
+
+    /**
+     * Repairs a dirty image's refcounts ({@code qemu-img check -r all}), which clears the dirty bit, and
+     * returns the header read again.
+     */
+    private static Qcow2Header repairDirty(Storage storage, String resource) throws IOException {
+        CheckReport report = new Qcow2Check(storage).run(Repair.ALL);
+        ByteBuffer cluster0 = ByteBuffer.allocate(Qcow2Header.clusterSizeOf(readHead(storage), resource));
+        storage.read(cluster0, 0);
+        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, storage.size());
+        if (header.dirty() || !report.clean()) {
+            throw new CorruptImageException(resource, 72, "Could not repair dirty image: " + report.corruptions()
+                    + " corruptions, " + report.leaks() + " leaks and " + report.checkErrors()
+                    + " check errors remain; run qemu-img check -r all");
+        }
+        return header;
+    }
+
+    private static ByteBuffer readHead(Storage storage) throws IOException {
+        ByteBuffer head = ByteBuffer.allocate(Qcow2Header.fixedLength());
+        storage.read(head, 0);
+        return head.flip();
     }
 
     private static long[] readTable(Storage storage, long offset, int entries) throws IOException {
@@ -1077,7 +1106,9 @@ final class Qcow2Instance implements FormatInstance {
             } else if (entries > old.length) {
                 storage.write(ByteBuffer.allocate((int) ((entries - old.length) * 8)), l1Offset + old.length * 8L);
             }
-            // the new L1 entries (zero) and the zeroed tail are on stable media before the header grows
+            // the new L1 entries (zero), a moved table's refcounts and the zeroed tail are on stable media before the
+            // header grows
+            refcounts.writeDirty();
             storage.sync();
             ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
                     .putInt(8, header.cryptMethod()).putInt(12, (int) Math.max(entries, old.length))
@@ -2022,8 +2053,8 @@ final class Qcow2Instance implements FormatInstance {
                     + " snapshots");
         }
         long[] active = l1;
-        long[] refs = references(active, true);
-        refcounts.checkAdjust(refs, 1);
+        Refs refs = i -> subtree(active, i, true);
+        checkEach(active.length, refs, 1);
         List<byte[]> entries = rawEntries(list);
         long[] oldTable = tableClusters(snapshotsOffset, paddedLength(entries));
         refcounts.checkAdjust(oldTable, -1);
@@ -2051,7 +2082,13 @@ final class Qcow2Instance implements FormatInstance {
         }
         // each path from the active L1 gains the snapshot's reference; nothing the active image reaches is its own
         // alone any more, so no COPIED flag stays (as qemu's qcow2_update_snapshot_refcount with addend 1)
-        refcounts.adjust(refs, 1);
+        try {
+            adjustEach(active.length, refs, 1);
+        } catch (IOException | RuntimeException e) {
+            freeClusters(refcounts.adjust(tableClusters(l1Off, active.length * 8L), -1));
+            freeClusters(refcounts.adjust(tableClusters(newTable, paddedLength(entries)), -1));
+            throw e;
+        }
         clearCopied();
         switchSnapshotTable(entries, newTable);
         freeClusters(refcounts.adjust(oldTable, -1));
@@ -2086,18 +2123,19 @@ final class Qcow2Instance implements FormatInstance {
         List<Qcow2Snapshot> list = snapshots;
         int index = findSnapshot(list, idOrName);
         Qcow2Snapshot sn = list.get(index);
-        long[] refs = references(readTable(storage, sn.l1TableOffset(), sn.l1Size()), false);
+        long[] snL1 = readTable(storage, sn.l1TableOffset(), sn.l1Size());
+        Refs refs = i -> subtree(snL1, i, false);
+        checkEach(snL1.length, refs, -1);
         List<byte[]> entries = rawEntries(list);
-        long[] oldTable = tableClusters(snapshotsOffset, paddedLength(entries));
-        long[] snL1 = tableClusters(sn.l1TableOffset(), sn.l1Size() * 8L);
-        long[] drops = java.util.stream.LongStream.concat(java.util.stream.LongStream.concat(
-                java.util.Arrays.stream(refs), java.util.Arrays.stream(snL1)), java.util.Arrays.stream(oldTable))
-                .sorted().toArray();
-        refcounts.checkAdjust(drops, -1);
+        long[] tables = java.util.stream.LongStream.concat(
+                java.util.Arrays.stream(tableClusters(sn.l1TableOffset(), sn.l1Size() * 8L)),
+                java.util.Arrays.stream(tableClusters(snapshotsOffset, paddedLength(entries)))).sorted().toArray();
+        refcounts.checkAdjust(tables, -1);
         entries.remove(index);
         long newTable = allocateTable(entries);
         switchSnapshotTable(entries, newTable);
-        freeClusters(refcounts.adjust(drops, -1));
+        freeClusters(adjustEach(snL1.length, refs, -1));
+        freeClusters(refcounts.adjust(tables, -1));
         recomputeCopied();
         storage.sync();
     }
@@ -2135,11 +2173,14 @@ final class Qcow2Instance implements FormatInstance {
         long[] old = l1;
         long oldOffset = l1Offset;
         // a reference both L1 tables hold is held all along: only the differences change (so that a cluster whose
-        // refcount is at the maximum already does not have to go past it for a moment)
-        long[][] net = difference(references(snL1, false), references(old, true));
-        long[] gains = net[0];
-        long[] losses = net[1];
-        refcounts.checkAdjust(gains, 1);
+        // refcount is at the maximum already does not have to go past it for a moment); the same L2 table under
+        // an index holds the same references
+        int span = Math.max(snL1.length, old.length);
+        Refs gains = i -> sameTable(snL1, old, i) ? NONE
+                : difference(subtree(snL1, i, false), subtree(old, i, true))[0];
+        Refs losses = i -> sameTable(snL1, old, i) ? NONE
+                : difference(subtree(snL1, i, false), subtree(old, i, true))[1];
+        checkEach(span, gains, 1);
         long needed = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
         long entries = Math.max(Math.max(old.length, snL1.length), needed);
         if (entries * 8 > Qcow2Header.MAX_L1_BYTES) {
@@ -2154,13 +2195,23 @@ final class Qcow2Instance implements FormatInstance {
         for (int i = 0; i < snL1.length; i++) {
             next[i] = snL1[i] & ~COPIED;
         }
-        refcounts.adjust(gains, 1);
+        try {
+            adjustEach(span, gains, 1);
+        } catch (IOException | RuntimeException e) {
+            if (move) {
+                freeClusters(refcounts.adjust(tableClusters(newOffset, (long) clusters * clusterSize), -1));
+            }
+            throw e;
+        }
+        // the references (and a moved table's own refcounts, cached write-back) must be on stable media before the
+        // L1 table (which points when written in place) changes
+        refcounts.writeDirty();
+        storage.sync();
         ByteBuffer t = ByteBuffer.allocate(move ? clusters * clusterSize : next.length * 8).order(ByteOrder.BIG_ENDIAN);
         t.asLongBuffer().put(next);
         storage.write(t, newOffset);
         growFile(newOffset + t.capacity());
-        // the snapshot's references and the new L1 table are on stable media before anything points at it
-        refcounts.writeDirty();
+        // the new L1 table is on stable media before the header names it or its size
         storage.sync();
         if (move || newSize != size || next.length != old.length) {
             ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
@@ -2172,12 +2223,10 @@ final class Qcow2Instance implements FormatInstance {
         l1Offset = newOffset;
         size = newSize;
         lastDecompressed.set(null);
+        freeClusters(adjustEach(span, losses, -1));
         if (move) {
-            long[] oldL1 = tableClusters(oldOffset, old.length * 8L);
-            losses = java.util.stream.LongStream.concat(java.util.Arrays.stream(losses), java.util.Arrays.stream(oldL1))
-                    .sorted().toArray();
+            freeClusters(refcounts.adjust(tableClusters(oldOffset, old.length * 8L), -1));
         }
-        freeClusters(refcounts.adjust(losses, -1));
         recomputeCopied();
         storage.sync();
     }
@@ -2357,46 +2406,98 @@ final class Qcow2Instance implements FormatInstance {
         }
     }
 
+    private static final long[] NONE = new long[0];
+
+    /** The references of the path under one L1 entry, sorted, repeats kept. */
+    @FunctionalInterface
+    private interface Refs {
+        long[] of(int l1Index) throws IOException;
+    }
+
+    private static boolean sameTable(long[] a, long[] b, int i) {
+        long x = i < a.length ? a[i] & OFFSET_MASK : 0;
+        long y = i < b.length ? b[i] & OFFSET_MASK : 0;
+        return x == y;
+    }
+
+    /** Checks that {@code refs} of each of the first {@code count} L1 entries can change by {@code delta}. */
+    private void checkEach(int count, Refs refs, int delta) throws IOException {
+        for (int i = 0; i < count; i++) {
+            refcounts.checkAdjust(refs.of(i), delta);
+        }
+    }
+
     /**
-     * Every reference the paths from L1 table {@code table} hold: each L2 table, and each host cluster its entries
-     * reach (each cluster a compressed entry spans), sorted, repeats kept. The active table's L2 tables are read
-     * through the cache; a snapshot's directly, so that tables only it uses do not fill the cache.
+     * Changes the refcounts of {@code refs} of each of the first {@code count} L1 entries by {@code delta}, one L1
+     * entry at a time (bounded memory), and returns the clusters freed. {@link #checkEach} passed before, so only a
+     * cluster counted under several entries (a compressed cluster spanning two L2 tables) can still overflow: an
+     * increment then undoes what it did before failing.
      */
-    private long[] references(long[] table, boolean active) throws IOException {
-        java.util.stream.LongStream.Builder out = java.util.stream.LongStream.builder();
-        List<Long> compressed = new ArrayList<>();
-        for (int i = 0; i < table.length; i++) {
-            long l1e = table[i];
-            long l2 = l1e & OFFSET_MASK;
-            if ((l1e & L1E_RESERVED) != 0 || (l2 & (clusterSize - 1)) != 0 || l2 + clusterSize > fileSize) {
-                throw new CorruptImageException(resource, -1, "L1 entry " + i + " (0x" + Long.toHexString(l1e)
-                        + ") is invalid");
+    private List<Long> adjustEach(int count, Refs refs, int delta) throws IOException {
+        List<Long> freed = new ArrayList<>();
+        int i = 0;
+        try {
+            for (; i < count; i++) {
+                freed.addAll(refcounts.adjust(refs.of(i), delta));
             }
-            if (l2 == 0) {
+        } catch (ImageLimitException e) {
+            if (delta > 0) {
+                for (int k = 0; k < i; k++) {
+                    refcounts.adjust(refs.of(k), -delta);
+                }
+            }
+            throw e;
+        }
+        return freed;
+    }
+
+    /**
+     * The references the path under entry {@code i} of L1 table {@code table} holds: its L2 table and each host
+     * cluster its entries reach (each cluster a compressed entry spans), sorted, repeats kept. The active table's L2
+     * tables are read through the cache; a snapshot's directly, so that tables only it uses do not fill the cache.
+     */
+    private long[] subtree(long[] table, int i, boolean active) throws IOException {
+        if (i >= table.length) {
+            return NONE;
+        }
+        long l1e = table[i];
+        long l2 = l1e & OFFSET_MASK;
+        if ((l1e & L1E_RESERVED) != 0 || (l2 & (clusterSize - 1)) != 0 || l2 + clusterSize > fileSize) {
+            throw new CorruptImageException(resource, -1, "L1 entry " + i + " (0x" + Long.toHexString(l1e)
+                    + ") is invalid");
+        }
+        if (l2 == 0) {
+            return NONE;
+        }
+        long[] entries = active ? cache.get(l2, this::loadL2) : loadL2(l2);
+        long[] out = new long[entries.length + 1];
+        int n = 0;
+        out[n++] = l2 >>> clusterBits;
+        List<Long> compressed = new ArrayList<>();
+        // with extended L2 entries every second word is a subcluster bitmap
+        for (int j = 0; j < entries.length; j += extendedL2 ? 2 : 1) {
+            long e = entries[j];
+            if ((e & COMPRESSED) != 0) {
+                compressedClusters(e, compressed);
                 continue;
             }
-            out.add(l2 >>> clusterBits);
-            long[] entries = active ? cache.get(l2, this::loadL2) : loadL2(l2);
-            // with extended L2 entries every second word is a subcluster bitmap
-            for (int j = 0; j < entries.length; j += extendedL2 ? 2 : 1) {
-                long e = entries[j];
-                if ((e & COMPRESSED) != 0) {
-                    compressedClusters(e, compressed);
-                    continue;
-                }
-                long host = e & OFFSET_MASK;
-                if ((e & L2E_RESERVED) != 0 || (host & (clusterSize - 1)) != 0 || host >= fileSize) {
-                    throw corruptL2(l2, extendedL2 ? j / 2 : j, e, "invalid entry");
-                }
-                if (host != 0) {
-                    out.add(host >>> clusterBits);
-                }
+            long host = e & OFFSET_MASK;
+            if ((e & L2E_RESERVED) != 0 || (host & (clusterSize - 1)) != 0 || host >= fileSize) {
+                throw corruptL2(l2, extendedL2 ? j / 2 : j, e, "invalid entry");
+            }
+            if (host != 0) {
+                out[n++] = host >>> clusterBits;
             }
         }
-        for (long c : compressed) {
-            out.add(c);
+        if (!compressed.isEmpty()) {
+            out = java.util.Arrays.copyOf(out, n + compressed.size());
+            for (long c : compressed) {
+                out[n++] = c;
+            }
         }
-        return out.build().sorted().toArray();
+        out = java.util.Arrays.copyOf(out, n);
+        java.util.Arrays.sort(out);
+        return out;
     }
 
     /** Clears the COPIED flags of the active L1 table and of the L2 tables it points at (all shared now). */
@@ -2494,6 +2595,49 @@ final class Qcow2Instance implements FormatInstance {
     /** The L2 cache (for tests). */
     Qcow2L2Cache cache() {
         return cache;
+    }
+
+    /**
+     * Checks and repairs as {@code qemu-img check}; see {@link Qcow2Check}. A writable layer is flushed
+     * first, and after a repair its tables, refcounts and caches are read again.
+     */
+    @Override
+    public CheckReport check(Repair repair) throws IOException {
+        Objects.requireNonNull(repair, "repair");
+        if (repair != Repair.NONE && storage.readOnly()) {
+            throw new ReadOnlyImageException(resource, "cannot repair a qcow2 image opened read-only");
+        }
+        if (refcounts != null) {
+            flush();
+        }
+        allocLock.lock();
+        try {
+            CheckReport report = new Qcow2Check(storage).run(repair);
+            if (repair != Repair.NONE) {
+                reload();
+            }
+            return report;
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    /** Reads the header, the active L1 table and the refcounts again after a repair changed them. */
+    private void reload() throws IOException {
+        long newFileSize = storage.size();
+        ByteBuffer cluster0 = ByteBuffer.allocate(clusterSize);
+        storage.read(cluster0, 0);
+        // what the repair could not fix is in its report: read the header back as the check does
+        Qcow2Header h = Qcow2Header.parse(cluster0.flip(), resource, refcounts == null ? Long.MAX_VALUE : newFileSize);
+        cache.clear();
+        lastDecompressed.set(null);
+        fileSize = newFileSize;
+        header = h;
+        l1Offset = h.l1TableOffset();
+        l1 = readTable(storage, h.l1TableOffset(), h.l1Size());
+        if (refcounts != null) {
+            refcounts = Qcow2Refcounts.open(storage, h, newFileSize);
+        }
     }
 
     @Override

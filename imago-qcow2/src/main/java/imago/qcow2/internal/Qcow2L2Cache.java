@@ -44,6 +44,17 @@ final class Qcow2L2Cache {
         return slots.size();
     }
 
+    /** Drops every table (after the tables changed behind the cache, e.g. by a repair). */
+    void clear() {
+        evictLock.lock();
+        try {
+            slots.clear();
+            clock.clear();
+        } finally {
+            evictLock.unlock();
+        }
+    }
+
     /** The table at {@code hostOffset}, loaded with {@code loader} on a miss. */
     long[] get(long hostOffset, Loader loader) throws IOException {
         for (int attempt = 0; ; attempt++) {

@@ -95,6 +95,15 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
      * 64 MiB, inside the file, each entry's L1 table aligned and within QEMU's L1 limit.
      */
     static List<Qcow2Snapshot> readTable(Storage storage, Qcow2Header header, long fileSize) throws IOException {
+        return readTable(storage, header, fileSize, false);
+    }
+
+    /**
+     * Reads the snapshot table; {@code lenient} (for checking) leaves each entry's L1 table unvalidated,
+     * since the check reports bad ones as corruptions.
+     */
+    static List<Qcow2Snapshot> readTable(Storage storage, Qcow2Header header, long fileSize, boolean lenient)
+            throws IOException {
         String resource = storage.name();
         int n = header.nbSnapshots();
         List<Qcow2Snapshot> out = new ArrayList<>(Math.min(n, 1024));
@@ -128,6 +137,11 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
             ByteBuffer entry = ByteBuffer.allocate(total);
             storage.read(entry, offset);
             Qcow2Snapshot s = parse(entry.clear(), resource, offset);
+            if (lenient) {
+                out.add(s);
+                offset = Qcow2Checks.add(resource, offset, offset, padded, "snapshot table offset");
+                continue;
+            }
             if (u32(s.l1Size()) > Qcow2Header.MAX_L1_BYTES / 8) {
                 throw new ImageLimitException(resource, offset + 8, "Snapshot L1 table too large");
             }

@@ -6,7 +6,8 @@
  * entries (subclusters), and internal snapshots: create, delete and apply (as QEMU's qcow2-snapshot.c).
  * What the writer cannot keep consistent yet is refused with an
  * {@link imago.api.UnsupportedFeatureException} before anything changes: writable opens of images with
- * persistent bitmaps, the dirty or the corrupt bit, and of a snapshot; refcount table growth past QEMU's 8 MiB
+ * persistent bitmaps, the corrupt bit (except to repair them, opened for checking), and of a snapshot;
+ * refcount table growth past QEMU's 8 MiB
  * limit or past what one new refcount block can describe; shrinking; growing an image with a backing
  * file; preallocation other than off; creating with an external data file or with an L1 table past the
  * first refcount block.
@@ -52,6 +53,16 @@
  * crash in between can leak clusters or leave COPIED flags that disagree with refcounts (qemu-img check -r all
  * repairs both, as after a crash of qemu), but never a reference without its refcount nor a COPIED flag on a
  * cluster a snapshot in the table shares. Freed clusters are discarded and forgotten by the L2 cache.
+ *
+ * <h2>Check and repair</h2>
+ * {@link imago.qcow2.internal.Qcow2Check} is qemu-img check (QEMU 7.2's qcow2-refcount.c): references
+ * counted in memory, one entry per host cluster of the file, compared with the refcounts. Repairs only
+ * raise refcounts that are too low and lower those that are too high (freed clusters are discarded),
+ * then fix COPIED flags. When a referenced cluster has refcount 0, {@link imago.qcow2.internal.Qcow2Rebuild}
+ * writes new refcount blocks and a new table into clusters nothing uses and no old table entry names,
+ * syncs, and only then switches the header to them (synced); the old structures are freed by the check
+ * that follows. The dirty and corrupt bits are cleared last, after a sync, and only if the image is clean.
+ * A writable open of a dirty image (lazy refcounts, not closed cleanly) runs this repair first.
  *
  * <h2>Layout</h2>
  * All integers are big-endian.

@@ -3,6 +3,7 @@ package imago.qcow2.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.Image;
 import imago.api.Mapping;
@@ -57,7 +58,10 @@ class Qcow2ReadTest {
             byte[] expected = new byte[all.length];
             Arrays.fill(expected, (byte) 0x42);
             assertArrayEquals(expected, all);
-            assertEquals(1 + 15, layer.decompressions(), "cluster 0 is still cached; the other 15 decode once");
+            // the other 15 clusters decode once each; cluster 0 comes from the cache unless another decoder
+            // replaced the cached cluster before cluster 0's decoder looked (the decoders run in parallel)
+            long decoded = layer.decompressions() - 1;
+            assertTrue(decoded == 15 || decoded == 16, "each cluster decodes at most once: " + decoded);
         }
     }
 
