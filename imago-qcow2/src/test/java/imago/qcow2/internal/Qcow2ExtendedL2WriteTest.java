@@ -211,6 +211,49 @@ class Qcow2ExtendedL2WriteTest {
                 "discard 393216 65536", "write -z 458752 4096", "write -z 524388 8000", "write -z 600000 100"));
     }
 
+    /** Random writes, zero writes and discards through qemu-io and imago leave the same map. */
+    @ParameterizedTest(name = "backing={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void randomOperationsMapAsQemu(boolean backing) throws IOException {
+        long seed = Long.getLong("imago.seed", new Random().nextLong());
+        System.out.println("Qcow2ExtendedL2WriteTest random map backing=" + backing + " seed: " + seed);
+        Random r = new Random(seed);
+        String n = "rm" + counter++;
+        Path base = dir.resolve(n + ".base.qcow2");
+        int size = 2 << 20;
+        int cs = 65536;
+        int sub = cs / 32;
+        List<Object> create = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", "qcow2", "-o",
+                "cluster_size=" + cs + ",extended_l2=on"));
+        if (backing) {
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", base, size);
+            Qcow2DifferentialTest.qemuIo(dir, base.toString(), "qcow2", List.of("write -P 9 0 " + size));
+            create.addAll(List.of("-b", base.getFileName().toString(), "-F", "qcow2"));
+        }
+        Path q = dir.resolve(n + ".qemu.qcow2");
+        Path i = dir.resolve(n + ".imago.qcow2");
+        create.addAll(List.of(q, size));
+        Qemu.ok(dir, create.toArray());
+        Files.copy(q, i, StandardCopyOption.REPLACE_EXISTING);
+        List<String> ops = new ArrayList<>();
+        for (int k = 0; k < 80; k++) {
+            int unit = switch (r.nextInt(3)) {
+                case 0 -> 1;
+                case 1 -> sub;
+                default -> cs;
+            };
+            int len = Math.max(unit, (1 + r.nextInt(3 * cs)) / unit * unit);
+            int off = r.nextInt(size - len + 1) / unit * unit;
+            ops.add(switch (r.nextInt(5)) {
+                case 0 -> "write -z " + off + " " + len;
+                case 1 -> "write -z -u " + off + " " + len;
+                case 2 -> "discard " + off + " " + len;
+                default -> "write -P " + (1 + r.nextInt(200)) + " " + off + " " + len;
+            });
+        }
+        sameAsQemu(q, i, ops);
+    }
+
     /**
      * Runs qemu-io commands ({@code write -P}, {@code write -z [-u]}, {@code discard}) through qemu-io on
      * {@code q} and through imago on {@code i}; then {@code i} must be clean, equal to {@code q}, and map alike.
