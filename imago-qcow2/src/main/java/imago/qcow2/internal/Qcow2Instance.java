@@ -1780,7 +1780,9 @@ final class Qcow2Instance implements FormatInstance {
      */
     private void setExtendedL2Entry(long l2Offset, int index, long entry, long bitmap) throws IOException {
         long[] table = cache.get(l2Offset, this::loadL2);
-        boolean entryFirst = (table[2 * index] & COMPRESSED) == 0 && (entry & OFFSET_MASK) != 0;
+        // (a data file cluster is mapped by COPIED, even at host offset 0)
+        boolean mapped = (entry & OFFSET_MASK) != 0 || header.hasDataFile() && (entry & COPIED) != 0;
+        boolean entryFirst = (table[2 * index] & COMPRESSED) == 0 && mapped;
         if (entryFirst) {
             WORDS.setRelease(table, 2 * index, entry);
             WORDS.setRelease(table, 2 * index + 1, bitmap);
