@@ -54,6 +54,43 @@ class CheckCommandTest {
         }
     }
 
+    private static void l1(Path f, java.util.function.LongUnaryOperator edit) throws IOException {
+        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
+            r.seek(40);
+            long l1 = r.readLong();
+            r.seek(l1);
+            long e = r.readLong();
+            r.seek(l1);
+            r.writeLong(edit.applyAsLong(e));
+        }
+    }
+
+    private static long dataCluster(Path f, int g) throws IOException {
+        long[] entry = new long[1];
+        l2(f, g, e -> {
+            entry[0] = e;
+            return e;
+        });
+        return (entry[0] & OFFSET_MASK) >>> 12;
+    }
+
+    private static long reftableEntry(Path f) throws IOException {
+        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "r")) {
+            r.seek(48);
+            r.seek(r.readLong());
+            return r.readLong();
+        }
+    }
+
+    /** Sets a 16-bit refcount (the default width) in the first refcount block. */
+    private static void refcount(Path f, long cluster, int value) throws IOException {
+        long block = reftableEntry(f);
+        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
+            r.seek(block + 2 * cluster);
+            r.writeShort(value);
+        }
+    }
+
     private static void reftableEntry0(Path f, long value) throws IOException {
         try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
             r.seek(48);
@@ -71,6 +108,16 @@ class CheckCommandTest {
             case "copied" -> l2(f, 0, e -> e & ~(1L << 63));
             case "shared" -> l2(f, 1, e -> 0);
             case "norefblock" -> reftableEntry0(f, 0);
+            case "refzero" -> refcount(f, dataCluster(f, 1), 0);
+            case "refhigh" -> refcount(f, dataCluster(f, 1), 5);
+            case "l1reserved" -> l1(f, e -> e | 2);
+            case "l1copied" -> l1(f, e -> e & ~(1L << 63));
+            case "l2reserved" -> l2(f, 1, e -> e | 2);
+            case "l2unaligned" -> l2(f, 1, e -> e + 512);
+            case "l2pastend" -> l2(f, 1, e -> (1L << 30) | (1L << 63));
+            case "l2header" -> l2(f, 1, e -> 1L << 63);
+            case "refblockunaligned" -> reftableEntry0(f, reftableEntry(f) + 512);
+            case "refblockreserved" -> reftableEntry0(f, reftableEntry(f) | 1);
             default -> throw new IllegalArgumentException(kind);
         }
         if (kind.equals("shared")) {
@@ -103,7 +150,8 @@ class CheckCommandTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"clean", "leak", "copied", "shared", "norefblock"})
+    @ValueSource(strings = {"clean", "leak", "copied", "shared", "norefblock", "refzero", "refhigh", "l1reserved",
+        "l1copied", "l2reserved", "l2unaligned", "l2pastend", "l2header", "refblockunaligned", "refblockreserved"})
     void checkPrintsWhatQemuImgPrints(String kind) throws IOException {
         Path f = damaged(kind);
         same(List.of(f.toString()));
@@ -112,7 +160,8 @@ class CheckCommandTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"clean", "leak", "copied", "shared", "norefblock"})
+    @ValueSource(strings = {"clean", "leak", "copied", "shared", "norefblock", "refzero", "refhigh", "l1reserved",
+        "l1copied", "l2reserved", "l2unaligned", "l2pastend", "l2header"})
     void repairPrintsWhatQemuImgPrints(String kind) throws IOException {
         Path f = damaged(kind);
         for (String mode : new String[] {"leaks", "all"}) {
@@ -126,6 +175,8 @@ class CheckCommandTest {
                 assertEquals(byQemu.out().replace(b.toString(), a.toString()), byImago.out(),
                         () -> kind + " -r " + mode + "\n" + byQemu.err() + "\n---\n" + byImago.err());
                 assertEquals(byQemu.status(), byImago.status(), () -> kind + " -r " + mode + ": exit status");
+                assertEquals(byQemu.err().replace("qemu-img: ", "imago: ").replace(b.toString(), a.toString()),
+                        byImago.err(), () -> kind + " -r " + mode + ": stderr");
                 same(List.of(a.toString()));
             }
         }

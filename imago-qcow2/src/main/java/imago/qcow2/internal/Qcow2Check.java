@@ -10,7 +10,10 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -40,6 +43,8 @@ final class Qcow2Check {
 
     private final Storage storage;
     private final String resource;
+    /** Whether the once-only "Image is corrupt" message was given. */
+    private boolean signaled;
 
     /** The counts of one pass, as QEMU's BdrvCheckResult. */
     static final class Result {
@@ -370,6 +375,14 @@ final class Qcow2Check {
 
     /** qcow2_inc_refcounts_imrt: one more reference to every cluster of {@code [offset, offset + size)}. */
     private void inc(State st, Result res, RefArray refs, long offset, long size) {
+        inc(st, res, refs, offset, size, 1);
+    }
+
+    /**
+     * {@code times} more references to every cluster of {@code [offset, offset + size)}: the same counts as
+     * {@code times} calls of {@link #inc(State, Result, RefArray, long, long)} (messages said once).
+     */
+    private void inc(State st, Result res, RefArray refs, long offset, long size, long times) {
         if (size <= 0) {
             return;
         }
@@ -377,7 +390,7 @@ final class Qcow2Check {
         if (offset < 0 || offset + size < 0 || offset + size - st.fileSize >= st.clusterSize) {
             res.message("ERROR: counting reference for region exceeding the end of the file by one cluster or "
                     + "more: offset 0x" + Long.toHexString(offset) + " size 0x" + Long.toHexString(size));
-            res.corruptions++;
+            res.corruptions += times;
             return;
         }
         long start = offset >>> st.clusterBits;
@@ -385,14 +398,16 @@ final class Qcow2Check {
         for (long k = start; k <= last; k++) {
             refs.ensure(k + 1);
             long r = refs.get(k);
-            if (r == st.refcountMax) {
-                res.message("ERROR: overflow cluster offset=0x" + Long.toHexString(k << st.clusterBits));
-                res.message("Use qemu-img amend to increase the refcount entry width or qemu-img convert to "
-                        + "create a clean copy if the image cannot be opened for writing");
-                res.corruptions++;
+            long room = st.refcountMax - r; // unsigned: the references that still fit
+            if (Long.compareUnsigned(times, room) <= 0) {
+                refs.set(k, r + times);
                 continue;
             }
-            refs.set(k, r + 1);
+            refs.set(k, st.refcountMax);
+            res.message("ERROR: overflow cluster offset=0x" + Long.toHexString(k << st.clusterBits));
+            res.message("Use qemu-img amend to increase the refcount entry width or qemu-img convert to "
+                    + "create a clean copy if the image cannot be opened for writing");
+            res.corruptions += times - room;
         }
     }
 
@@ -407,8 +422,9 @@ final class Qcow2Check {
         // tables a damaged header or snapshot table puts far past the end cost nothing
         long inFile = l1Offset < 0 || l1Offset >= st.fileSize ? 0 : (Math.min(bytes, st.fileSize - l1Offset) + 7) / 8;
         long[] l1 = readLongs(l1Offset, (int) inFile);
-        long lastL2 = -1;
-        long[] l2 = null;
+        // each distinct L2 table is walked once, with the number of entries naming it: a damaged L1 table whose
+        // entries all name one table costs one walk, not one per entry (the counts are the same)
+        Map<Long, Long> tables = new LinkedHashMap<>();
         for (int i = 0; i < l1.length; i++) {
             long e = l1[i];
             if (e == 0) {
@@ -425,19 +441,21 @@ final class Qcow2Check {
                         + "entry corrupted");
                 res.corruptions++;
             }
-            if (l2Offset >= st.fileSize) {
-                continue; // reads as zeroes: nothing allocated, nothing to count
+            if (l2Offset < st.fileSize) { // past the end it reads as zeroes: nothing allocated, nothing to count
+                tables.merge(l2Offset, 1L, Long::sum);
             }
-            if (l2Offset != lastL2) {
-                l2 = readLongs(l2Offset, st.clusterSize / 8);
-                lastL2 = l2Offset;
-            }
-            checkL2(st, res, refs, l2, active);
+        }
+        for (Map.Entry<Long, Long> t : tables.entrySet()) {
+            checkL2(st, res, refs, readLongs(t.getKey(), st.clusterSize / 8), active, t.getValue());
         }
     }
 
-    private void checkL2(State st, Result res, RefArray refs, long[] l2, boolean active) {
+    /** check_refcounts_l2 for one table that {@code times} L1 entries name. */
+    private void checkL2(State st, Result res, RefArray refs, long[] l2, boolean active, long times) {
         long nextContiguous = 0;
+        long allocated = 0;
+        long fragmented = 0;
+        long compressedCount = 0;
         int step = st.extendedL2 ? 2 : 1;
         int csizeShift = 62 - (st.clusterBits - 8);
         long offsetMask = (1L << csizeShift) - 1;
@@ -448,34 +466,32 @@ final class Qcow2Check {
             boolean compressed = (entry & Qcow2Instance.COMPRESSED) != 0;
             if (!compressed && (entry & Qcow2Instance.L2E_RESERVED) != 0) {
                 res.message("ERROR found l2 entry with reserved bits set: " + Long.toHexString(entry));
-                res.corruptions++;
+                res.corruptions += times;
             }
             long offset = entry & Qcow2Instance.OFFSET_MASK;
             if (compressed) {
                 if ((entry & Qcow2Instance.COPIED) != 0) {
                     res.message("ERROR: coffset=0x" + Long.toHexString(entry & offsetMask) + ": copied flag must "
                             + "never be set for compressed clusters");
-                    res.corruptions++;
+                    res.corruptions += times;
                 }
                 if (st.hasDataFile()) {
                     res.message("ERROR compressed cluster " + i + " with data file, entry=0x" + Long.toHexString(entry));
-                    res.corruptions++;
+                    res.corruptions += times;
                     continue;
                 }
                 if (bitmap != 0) {
                     res.message("ERROR compressed cluster " + i + " with non-zero subcluster allocation bitmap, "
                             + "entry=0x" + Long.toHexString(entry));
-                    res.corruptions++;
+                    res.corruptions += times;
                     continue;
                 }
                 long coffset = entry & offsetMask;
                 long nbSectors = ((entry >>> csizeShift) & csizeMask) + 1;
-                inc(st, res, refs, coffset, nbSectors * 512 - (coffset & 511));
-                if (active) {
-                    res.allocatedClusters++;
-                    res.compressedClusters++;
-                    res.fragmentedClusters++;
-                }
+                inc(st, res, refs, coffset, nbSectors * 512 - (coffset & 511), times);
+                allocated++;
+                compressedCount++;
+                fragmented++;
                 continue;
             }
             boolean zeroFlag = !st.extendedL2 && (entry & Qcow2Instance.ZERO_FLAG) != 0;
@@ -483,17 +499,17 @@ final class Qcow2Check {
             if (!normal) {
                 if (!zeroFlag && (bitmap & 0xFFFF_FFFFL) != 0) {
                     res.message("ERROR: Unallocated cluster has non-zero subcluster allocation map");
-                    res.corruptions++;
+                    res.corruptions += times;
                 }
                 continue;
             }
             if (((bitmap >>> 32) & bitmap) != 0) {
                 res.message("ERROR offset=" + Long.toHexString(offset) + ": Allocated cluster has corrupted "
                         + "subcluster allocation bitmap");
-                res.corruptions++;
+                res.corruptions += times;
             }
             if ((offset & (st.clusterSize - 1)) != 0) {
-                res.corruptions++;
+                res.corruptions += times;
                 boolean containsData = st.extendedL2 ? (bitmap & 0xFFFF_FFFFL) != 0 : !zeroFlag;
                 res.message(containsData
                         ? "ERROR offset=" + Long.toHexString(offset) + ": Data cluster is not properly aligned; L2 "
@@ -501,16 +517,19 @@ final class Qcow2Check {
                         : "ERROR offset=" + Long.toHexString(offset) + ": Preallocated cluster is not properly "
                                 + "aligned; L2 entry corrupted.");
             }
-            if (active) {
-                res.allocatedClusters++;
-                if (nextContiguous != 0 && offset != nextContiguous) {
-                    res.fragmentedClusters++;
-                }
-                nextContiguous = offset + st.clusterSize;
+            allocated++;
+            if (nextContiguous != 0 && offset != nextContiguous) {
+                fragmented++;
             }
+            nextContiguous = offset + st.clusterSize;
             if (!st.hasDataFile()) {
-                inc(st, res, refs, offset, st.clusterSize);
+                inc(st, res, refs, offset, st.clusterSize, times);
             }
+        }
+        if (active) {
+            res.allocatedClusters += allocated * times;
+            res.compressedClusters += compressedCount * times;
+            res.fragmentedClusters += fragmented * times;
         }
     }
 
@@ -622,9 +641,13 @@ final class Qcow2Check {
         for (long i = 0; i < refs.size(); i++) {
             if (!st.readable(i)) {
                 long index = i >>> st.blockBits;
-                res.message("qcow2: Image is corrupt: Refblock offset 0x"
-                        + Long.toHexString(st.reftable[(int) index] & REFT_OFFSET_MASK) + " unaligned (reftable index: 0x"
-                        + Long.toHexString(index) + ")");
+                if (!signaled) {
+                    // QEMU's qcow2_signal_corruption: said once per open image
+                    signaled = true;
+                    res.message("qcow2: Image is corrupt: Refblock offset "
+                            + hex(st.reftable[(int) index] & REFT_OFFSET_MASK) + " unaligned (reftable index: "
+                            + hex(index) + "); further non-fatal corruption events will be suppressed");
+                }
                 res.message("Can't get refcount for cluster " + i + ": Input/output error");
                 res.checkErrors++;
                 continue;
@@ -673,6 +696,7 @@ final class Qcow2Check {
         long l1Offset = st.header.l1TableOffset();
         long[] l1 = readLongs(l1Offset, st.header.l1Size());
         int step = st.extendedL2 ? 2 : 1;
+        Map<Long, Long> copiedErrors = new HashMap<>();
         for (int i = 0; i < l1.length; i++) {
             long l1e = l1[i];
             long l2Offset = l1e & Qcow2Instance.OFFSET_MASK;
@@ -697,8 +721,17 @@ final class Qcow2Check {
             if (l2Offset >= st.fileSize) {
                 continue; // reads as zeroes: no data cluster to look at
             }
+            Long seen = copiedErrors.get(l2Offset);
+            if (seen != null) {
+                // a table several entries name: it found the same again, or nothing once repaired
+                if (!fix) {
+                    res.corruptions += seen;
+                }
+                continue;
+            }
             long[] l2 = readLongs(l2Offset, st.clusterSize / 8);
             int dirty = 0;
+            long before = res.corruptions;
             for (int j = 0; j < st.l2Entries; j++) {
                 long e = l2[j * step];
                 if ((e & Qcow2Instance.COMPRESSED) != 0) {
@@ -743,6 +776,7 @@ final class Qcow2Check {
                 res.corruptions -= dirty;
                 res.corruptionsFixed += dirty;
             }
+            copiedErrors.put(l2Offset, res.corruptions - before);
         }
     }
 
@@ -796,6 +830,11 @@ final class Qcow2Check {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /** C's {@code %#" PRIx64}: {@code 0x}-prefixed hex, but plain {@code 0} for zero. */
+    private static String hex(long v) {
+        return v == 0 ? "0" : "0x" + Long.toHexString(v);
+    }
 
     /** Reads {@code n} big-endian longs from {@code offset}; bytes past the end of the file read as zero. */
     long[] readLongs(long offset, int n) throws IOException {

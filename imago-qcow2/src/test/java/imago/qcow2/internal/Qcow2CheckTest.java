@@ -298,6 +298,28 @@ class Qcow2CheckTest {
         assertTrue(!Qemu.ok(dir, "qemu-img", "info", "--output=json", img).contains("\"dirty-flag\": true"));
     }
 
+    /**
+     * A damaged L1 table whose entries all name one L2 table costs one walk of it, not one per entry:
+     * 2 MiB clusters (256 Ki entries per table) and 1024 L1 entries, with the counts of qemu-img.
+     */
+    @org.junit.jupiter.api.Test
+    void l1EntriesNamingOneTableCheckQuickly() throws IOException {
+        Path img = dir.resolve("same-l2.qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=2M", img, "512T");
+        Qemu.ok(dir, "qemu-io", "-f", "qcow2", "-c", "write -P 1 0 4M", img);
+        try (QcowBytes q = new QcowBytes(img)) {
+            long e = q.l1(0);
+            for (int i = 1; i < q.l1Size; i++) {
+                q.l1(i, e);
+            }
+        }
+        long start = System.nanoTime();
+        CheckReport r = imagoCheck(img, Repair.NONE);
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertSame(qemuCheck(img), r, "one L2 table named " + r.totalClusters() + " times");
+        assertTrue(millis < 5000, "check took " + millis + " ms");
+    }
+
     /** Checking is bounded by the file, not the virtual size: 2 TiB with 1 MiB of data checks at once. */
     @org.junit.jupiter.api.Test
     void hugeVirtualSizeChecksQuickly() throws IOException {

@@ -1,7 +1,10 @@
 package imago.moduletests.fuzz;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import imago.api.CheckReport;
 import imago.api.Image;
+import imago.api.Repair;
+import imago.api.UnsupportedFeatureException;
 import imago.api.spi.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
@@ -23,6 +26,7 @@ import java.io.IOException;
  * <pre>
  * JAZZER_FUZZ=1 ./mvnw -pl module-tests test -Dtest=ImageFuzzTest#openAnyImage -Djazzer.max_duration=10m
  * </pre>
+ * {@code checkAnyImage} replays the qcow2 and raw inputs of the same corpus, opened for checking.
  */
 class ImageFuzzTest {
     private static final String NAME = "fuzz-image";
@@ -33,6 +37,36 @@ class ImageFuzzTest {
         MemoryStorage.of(NAME, data).close();
         try (Image image = Imago.opener().location(StorageLocation.memory(NAME)).open()) {
             FuzzContract.walk(image);
+        } catch (IOException | RuntimeException e) {
+            FuzzContract.expected(e);
+        } finally {
+            MemoryStorage.delete(NAME);
+        }
+    }
+
+    /**
+     * Opens whatever the bytes are for checking, writable, and checks and repairs it: a format without
+     * checks says so, every other outcome is a report; damage never escapes as an exception.
+     */
+    @FuzzTest(maxDuration = "2m")
+    void checkAnyImage(byte[] data) {
+        MemoryStorage.of(NAME, data).close();
+        try (Image image = Imago.opener().location(StorageLocation.memory(NAME)).forCheck(true).writable(true)
+                .open()) {
+            try {
+                for (Repair repair : new Repair[] {Repair.NONE, Repair.LEAKS, Repair.ALL, Repair.NONE}) {
+                    CheckReport report = image.check(repair);
+                    if (report.exitStatus() < 0 || report.exitStatus() > 3) {
+                        throw new AssertionError("exit status " + report.exitStatus());
+                    }
+                }
+            } catch (UnsupportedFeatureException e) {
+                if (!e.feature().equals("check")) {
+                    throw new AssertionError("check threw " + e, e);
+                }
+            } catch (IOException | RuntimeException e) {
+                throw new AssertionError("check threw instead of reporting: " + e, e);
+            }
         } catch (IOException | RuntimeException e) {
             FuzzContract.expected(e);
         } finally {
