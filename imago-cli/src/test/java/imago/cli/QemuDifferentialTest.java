@@ -108,6 +108,57 @@ class QemuDifferentialTest {
         }
     }
 
+    /**
+     * {@code convert -O qcow2 -o extended_l2=on} writes a clean image with the extents (subclusters
+     * included) that qemu-img convert gives, host offsets aside.
+     */
+    @Test
+    void convertToExtendedL2MapsAsQemuImgConverts() {
+        Path qemuImg = Qemu.img();
+        Path src = dir.resolve("xsrc.qcow2");
+        Qemu.ok(dir, qemuImg, "create", "-q", "-f", "qcow2", src, "8M");
+        Qemu.ok(dir, Qemu.io(), "-f", "qcow2", "-c", "write -P 1 0 100k", "-c", "write -P 2 1M 3000",
+                "-c", "write -z 2M 64k", "-c", "write -P 3 3000000 700", "-c", "write -P 4 5M 2M", src);
+        Path mine = dir.resolve("x-imago.qcow2");
+        Path theirs = dir.resolve("x-qemu.qcow2");
+        imago("convert", "-O", "qcow2", "-o", "extended_l2=on", src.toString(), mine.toString()).ok();
+        Qemu.ok(dir, qemuImg, "convert", "-O", "qcow2", "-o", "extended_l2=on", src, theirs);
+        Qemu.Output check = Qemu.run(dir, qemuImg, "check", mine);
+        assertEquals(0, check.status(), check.out() + check.err());
+        Qemu.Output compare = Qemu.run(dir, qemuImg, "compare", theirs, mine);
+        assertEquals(0, compare.status(), compare.out() + compare.err());
+        List<String> expected = extents(Qemu.ok(dir, qemuImg, "map", "--output=json", theirs));
+        // data, unwritten subclusters of allocated clusters and unallocated clusters alternate
+        assertTrue(expected.size() >= 8, expected.toString());
+        assertEquals(expected, extents(Qemu.ok(dir, qemuImg, "map", "--output=json", mine)));
+    }
+
+    /** qemu-img map JSON without host offsets, adjacent entries with the same flags merged. */
+    private static List<String> extents(String json) {
+        java.util.regex.Matcher m = Pattern.compile("\\{ \"start\": (\\d+), \"length\": (\\d+), (\"depth\"[^}]*?)"
+                + "(, \"offset\": \\d+)? ?\\}").matcher(json);
+        List<String> out = new java.util.ArrayList<>();
+        long start = 0;
+        long end = 0;
+        String flags = null;
+        while (m.find()) {
+            String f = m.group(3) + (m.group(4) != null ? " host" : "");
+            long s = Long.parseLong(m.group(1));
+            if (f.equals(flags) && s == end) {
+                end += Long.parseLong(m.group(2));
+                continue;
+            }
+            if (flags != null) {
+                out.add(start + "+" + (end - start) + " " + flags);
+            }
+            flags = f;
+            start = s;
+            end = s + Long.parseLong(m.group(2));
+        }
+        out.add(start + "+" + (end - start) + " " + flags);
+        return out;
+    }
+
     @Test
     void qemuIoReadsWhatImagoWroteAndViceVersa() {
         Path qemuIo = Qemu.io();

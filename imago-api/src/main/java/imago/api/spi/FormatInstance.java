@@ -197,6 +197,16 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * The granularity of {@link #ensureZeroMapping}: when it handles nothing, the caller writes zeroes up to
+     * the next multiple of this and asks again (QEMU's {@code pwrite_zeroes_alignment}).
+     *
+     * @implSpec The default is the {@link #clusterSize() allocation unit}.
+     */
+    default OptionalInt zeroAlignment() {
+        return clusterSize();
+    }
+
+    /**
      * Whether {@link imago.api.Image#extent extents} of this layer's data mappings should also say where
      * the storage has holes (data that reads as zero), cutting extents at the storage's data/hole
      * boundaries. QEMU does this (BDRV_BLOCK_RECURSE) for qcow2 images whose metadata was preallocated,

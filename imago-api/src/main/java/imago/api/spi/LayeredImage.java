@@ -275,7 +275,7 @@ public final class LayeredImage implements Image {
                                 "cannot zero " + (end - pos) + " bytes at offset " + pos + " without writing zeroes");
                     }
                     // write zeroes up to the next allocation unit, then ask the driver again
-                    long unit = layer.clusterSize().orElse(ZeroBuffers.SIZE);
+                    long unit = layer.zeroAlignment().orElse(ZeroBuffers.SIZE);
                     long unitEnd = (pos / unit + 1) * unit;
                     int n = (int) Math.min(Math.min(ZeroBuffers.SIZE, end - pos), unitEnd - pos);
                     ByteBuffer zeroes = ZeroBuffers.zeroes(n);

@@ -172,6 +172,38 @@ class LayeredImageTest {
         }
     }
 
+    /** Explicit zeroes go up to the next multiple of the layer's zero alignment, not of its cluster size. */
+    @Test
+    void writeZeroesFallsBackOnlyUpToTheZeroAlignment() throws IOException {
+        for (boolean fine : new boolean[] {false, true}) {
+            ArrayStorage s = new ArrayStorage(SIZE, 1);
+            TestLayer layer = new TestLayer(s, SIZE, true) {
+                @Override
+                public java.util.OptionalInt clusterSize() {
+                    return java.util.OptionalInt.of(4 * UNIT);
+                }
+
+                @Override
+                public java.util.OptionalInt zeroAlignment() {
+                    return fine ? java.util.OptionalInt.of(UNIT) : clusterSize();
+                }
+            };
+            try (LayeredImage img = LayeredImage.builder("test", layer, s).writable(true)
+                    .backing(backing(SIZE), true).build()) {
+                img.writeZeroes(100, 2000);
+                byte[] all = read(img, 0, 4096);
+                for (int i = 0; i < 4096; i++) {
+                    byte expected = i >= 100 && i < 2100 ? 0 : (byte) (i * 7);
+                    assertEquals(expected, all[i], "byte " + i);
+                }
+                assertEquals(TestLayer.State.DATA, layer.state(0));
+                // with the finer alignment, units 1-3 become zero by metadata; else zeroes are written up to 2048
+                assertEquals(fine ? TestLayer.State.ZERO : TestLayer.State.DATA, layer.state(1));
+                assertEquals(TestLayer.State.DATA, layer.state(4));
+            }
+        }
+    }
+
     @Test
     void requestsOutsideTheImageAreCallerMistakes() throws IOException {
         ArrayStorage s = new ArrayStorage(SIZE, 1);

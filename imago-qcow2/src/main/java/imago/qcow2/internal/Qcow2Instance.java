@@ -142,9 +142,14 @@ final class Qcow2Instance implements FormatInstance {
      * @param replaced the L2 entry the new one replaces (its clusters lose a reference on commit), or 0
      * @param count how many consecutive clusters (entries, host clusters) the write allocated; more than one
      *        only for clusters that held nothing (replaced is then 0 for all)
+     * @param bitmaps with extended L2 entries, the new subcluster bitmap of each of the count entries; else null
      */
     private record Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced,
-            int count) {
+            int count, long[] bitmaps) {
+        Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced, int count) {
+            this(mapping, l2Offset, index, entry, allocated, replaced, count, null);
+        }
+
         Pending(Mapping.Data mapping, long l2Offset, int index, long entry, long allocated, long replaced) {
             this(mapping, l2Offset, index, entry, allocated, replaced, 1);
         }
@@ -243,10 +248,6 @@ final class Qcow2Instance implements FormatInstance {
     private static void refuseWritable(Qcow2Header header, OpenContext context, String resource) throws IOException {
         if (header.corrupt()) {
             throw new CorruptImageException(resource, 72, "qcow2: Image is corrupt; cannot be opened read/write");
-        }
-        if (header.extendedL2()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 extended L2 writing",
-                    "writing qcow2 images with extended L2 entries is not supported yet; open read-only");
         }
         if (header.extensions().stream().anyMatch(e -> e.type() == Qcow2Header.EXT_BITMAPS)) {
             // clearing the autoclear bit (as a writer without bitmap support may) would silently invalidate the
@@ -699,6 +700,12 @@ final class Qcow2Instance implements FormatInstance {
             if (pending != null) {
                 throw new IllegalStateException(resource + ": the previous allocating write was not completed");
             }
+            if (extendedL2) {
+                Mapping.Data d = ensureSubclusterMapping(offset, length, below);
+                // an in-place write into allocated subclusters holds the inPlace read lock instead
+                keepLock = pending != null;
+                return d;
+            }
             long clusterStart = offset & ~(long) (clusterSize - 1);
             int inCluster = (int) (offset - clusterStart);
             int n = (int) Math.min(length, clusterSize - inCluster);
@@ -901,7 +908,7 @@ final class Qcow2Instance implements FormatInstance {
             long l1e = l1[l1Index];
             long l2Offset = l1e & OFFSET_MASK;
             boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
-            long entry = l2Offset == 0 ? 0 : cache.get(l2Offset, this::loadL2)[index];
+            long entry = l2Offset == 0 ? 0 : cache.get(l2Offset, this::loadL2)[extendedL2 ? 2 * index : index];
             if ((entry & COMPRESSED) != 0 || (entry & OFFSET_MASK) != 0) {
                 // QEMU's qcow2_alloc_compressed_cluster_offset refuses (EIO) as well
                 throw new ImageException(resource, "cannot write compressed data to guest offset " + offset
@@ -928,9 +935,14 @@ final class Qcow2Instance implements FormatInstance {
             // the sector count field holds the number of 512-byte sectors touched after the first
             long sectors = ((host + n - 1) >>> 9) - (host >>> 9);
             long newEntry = COMPRESSED | host | (sectors << (62 - (clusterBits - 8)));
-            ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
-            storage.write(e, l2Offset + index * 8L);
-            cache.get(l2Offset, this::loadL2)[index] = newEntry;
+            if (extendedL2) {
+                // a compressed cluster's bitmap is 0 (QEMU ignores it and writes it so)
+                setExtendedL2Entry(l2Offset, index, newEntry, 0);
+            } else {
+                ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
+                storage.write(e, l2Offset + index * 8L);
+                cache.get(l2Offset, this::loadL2)[index] = newEntry;
+            }
             return true;
         } finally {
             allocLock.unlock();
@@ -986,6 +998,9 @@ final class Qcow2Instance implements FormatInstance {
             throws IOException {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
+        }
+        if (extendedL2) {
+            return zeroSubclusters(offset, length, unmap, discard, full);
         }
         if ((offset & (clusterSize - 1)) != 0 || offset >= size) {
             return 0;
@@ -1239,6 +1254,12 @@ final class Qcow2Instance implements FormatInstance {
         byte[] plain;
         if (tail.kind() == Kind.COMPRESSED) {
             plain = decompressed(entry, clusterStart).clone();
+        } else if (extendedL2) {
+            // the guest's view: unallocated subclusters read as zero (growing with a backing file is refused)
+            long bitmap = cache.get(l2Offset, this::loadL2)[2 * index + 1];
+            plain = new byte[clusterSize];
+            subclusterSource(clusterStart, entry & OFFSET_MASK, bitmap, BackingReader.ZEROES)
+                    .read(ByteBuffer.wrap(plain), clusterStart);
         } else {
             plain = new byte[clusterSize];
             storage.read(ByteBuffer.wrap(plain), entry & OFFSET_MASK);
@@ -1255,9 +1276,14 @@ final class Qcow2Instance implements FormatInstance {
             throw e;
         }
         long newEntry = host | COPIED;
-        ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
-        storage.write(e, l2Offset + index * 8L);
-        cache.get(l2Offset, this::loadL2)[index] = newEntry;
+        if (extendedL2) {
+            // the whole cluster was copied: every subcluster is allocated
+            setExtendedL2Entry(l2Offset, index, newEntry, SUB_ALLOC_ALL);
+        } else {
+            ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
+            storage.write(e, l2Offset + index * 8L);
+            cache.get(l2Offset, this::loadL2)[index] = newEntry;
+        }
         dropReference(entry);
     }
 
@@ -1280,9 +1306,12 @@ final class Qcow2Instance implements FormatInstance {
             }
             unit(pos); // validates the entry before it is dropped
             int index = (int) ((pos >>> clusterBits) & ((1L << l2Bits) - 1));
+            // with extended L2 entries, entry i is table words 2i (entry) and 2i + 1 (subcluster bitmap)
+            int word = extendedL2 ? 2 * index : index;
             long[] table = cache.get(l2Offset, this::loadL2);
-            long entry = table[index];
-            if (entry != 0 && (l1[l1Index] & COPIED) == 0) {
+            long entry = table[word];
+            boolean used = entry != 0 || extendedL2 && table[word + 1] != 0;
+            if (used && (l1[l1Index] & COPIED) == 0) {
                 // an L2 table shared with a snapshot is copied before it changes, as QEMU's discard does
                 if (!refcounts.canAllocate(1)) {
                     throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
@@ -1291,11 +1320,21 @@ final class Qcow2Instance implements FormatInstance {
                 l2Offset = copyL2(l1Index, l2Offset);
                 table = cache.get(l2Offset, this::loadL2);
             }
-            if (entry != 0) {
-                ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN);
-                storage.write(e, l2Offset + index * 8L);
-                table[index] = 0;
-                dropReference(entry);
+            if (used) {
+                ByteBuffer e = ByteBuffer.allocate(extendedL2 ? 16 : 8).order(ByteOrder.BIG_ENDIAN);
+                storage.write(e, l2Offset + word * 8L);
+                table[word] = 0;
+                if (extendedL2) {
+                    table[word + 1] = 0;
+                }
+                if (header.hasDataFile()) {
+                    // not refcounted: a raw data file is zeroed, otherwise the space is given back
+                    if ((entry & OFFSET_MASK) != 0 || (entry & COPIED) != 0) {
+                        clearDataFile(pos);
+                    }
+                } else {
+                    dropReference(entry);
+                }
             }
         }
         long[] old = l1;
@@ -1544,8 +1583,15 @@ final class Qcow2Instance implements FormatInstance {
                 // the data is written: now the L2 entry may point at it (in memory; on disk only after the
                 // data, copied parts included, and the refcount are on stable media, as QEMU's perform_cow
                 // and cache dependencies order them)
-                for (int k = 0; k < p.count(); k++) {
-                    setL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits));
+                if (extendedL2) {
+                    for (int k = 0; k < p.count(); k++) {
+                        setExtendedL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits),
+                                p.bitmaps()[k]);
+                    }
+                } else {
+                    for (int k = 0; k < p.count(); k++) {
+                        setL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits));
+                    }
                 }
                 dropReference(p.replaced());
             } else if (p.allocated() >= 0) {
@@ -1626,6 +1672,483 @@ final class Qcow2Instance implements FormatInstance {
             refcounts.writeDirty();
         }
         storage.sync();
+    }
+
+    // ------------------------------------------------------------------ extended L2 entries (subclusters)
+
+    /** Extended L2 bitmap: the 32 "subcluster allocated" bits. */
+    static final long SUB_ALLOC_ALL = 0xFFFF_FFFFL;
+    /** Extended L2 bitmap: the 32 "subcluster reads as zero" bits. */
+    static final long SUB_ZERO_ALL = 0xFFFF_FFFF_0000_0000L;
+    /** Ordered stores of L2 words, so that lock-free readers never see an impossible entry/bitmap pair. */
+    private static final java.lang.invoke.VarHandle WORDS = java.lang.invoke.MethodHandles.arrayElementVarHandle(
+            long[].class);
+
+    /** The "allocated" bits of subclusters {@code from} (inclusive) to {@code to} (exclusive). */
+    private static long subclusterMask(int from, int to) {
+        return (SUB_ALLOC_ALL >>> (32 - (to - from))) << from;
+    }
+
+    /**
+     * {@code bitmap} with the subclusters that bytes {@code [from, to)} of the cluster touch allocated (their
+     * zero bits cleared).
+     */
+    private long withAllocated(long bitmap, int from, int to) {
+        long mask = subclusterMask(from >>> unitBits, (to + (1 << unitBits) - 1) >>> unitBits);
+        return (bitmap | mask) & ~(mask << 32);
+    }
+
+    /**
+     * {@link #ensureDataMapping} for images with extended L2 entries, within one cluster (or a run of clusters
+     * that hold nothing, {@link #allocateSubclusterRun}), as QEMU does it:
+     * only the subclusters the write touches become allocated, and only their parts outside the write are
+     * filled (copy-on-write from below, zeroes for zero subclusters); untouched subclusters stay as they are.
+     * A cluster of ours (COPIED) is written in place, its bitmap changing on commit; a cluster without host
+     * space gets a new one. A compressed cluster is rewritten whole into a new cluster; one shared with a
+     * snapshot is copied from its first to its last allocated subcluster (the write included) and loses the
+     * reference on commit. Under allocLock; sets {@link #pending} unless the write lands in allocated
+     * subclusters of our cluster, which takes the inPlace read lock.
+     */
+    private Mapping.Data ensureSubclusterMapping(long offset, long length, BackingReader below) throws IOException {
+        long clusterStart = offset & ~(long) (clusterSize - 1);
+        int inCluster = (int) (offset - clusterStart);
+        int n = (int) Math.min(length, clusterSize - inCluster);
+        // validates the L1 and L2 entries before anything changes
+        unit(offset);
+        long cluster = offset >>> clusterBits;
+        int l1Index = (int) (cluster >>> l2Bits);
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long l1e = l1[l1Index];
+        long l2Offset = l1e & OFFSET_MASK;
+        boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+        long entry = 0;
+        long bitmap = 0;
+        if (l2Offset != 0) {
+            long[] table = cache.get(l2Offset, this::loadL2);
+            entry = table[2 * index];
+            bitmap = table[2 * index + 1];
+        }
+        if (sharedL2 && (entry & COPIED) != 0) {
+            throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
+        }
+        boolean compressed = (entry & COMPRESSED) != 0;
+        boolean dataFile = header.hasDataFile();
+        long host = compressed ? 0 : entry & OFFSET_MASK;
+        // an external data file's cluster (at its guest offset, not refcounted) is mapped by COPIED, even at 0
+        boolean hasHost = !compressed && (host != 0 || dataFile && (entry & COPIED) != 0);
+        if (!compressed && ((bitmap & (bitmap >>> 32) & SUB_ALLOC_ALL) != 0
+                || !hasHost && (bitmap & SUB_ALLOC_ALL) != 0)) {
+            throw corruptL2(l2Offset, index, entry, "invalid subcluster bitmap 0x" + Long.toHexString(bitmap));
+        }
+        int firstSc = inCluster >>> unitBits;
+        int endSc = ((inCluster + n - 1) >>> unitBits) + 1;
+        long touched = subclusterMask(firstSc, endSc);
+        long alloc = compressed ? 0 : bitmap & SUB_ALLOC_ALL;
+        if (hasHost && !sharedL2 && (entry & COPIED) != 0) {
+            Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
+            if ((alloc & touched) == touched) {
+                // refcount 1 and allocated: write in place
+                inPlace.readLock().lock();
+                return d;
+            }
+            // partial head or tail subclusters that were not allocated are filled around the write
+            int from = (alloc & (1L << firstSc)) != 0 ? inCluster : firstSc << unitBits;
+            int to = (alloc & (1L << (endSc - 1))) != 0 ? inCluster + n : endSc << unitBits;
+            copyAround(host, clusterStart, from, inCluster, inCluster + n, to,
+                    subclusterSource(clusterStart, host, bitmap, below));
+            pending = new Pending(d, l2Offset, index, entry, -1, 0, 1, new long[] {withAllocated(bitmap, from, to)});
+            return d;
+        }
+        if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
+            throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                    "the image needs a larger refcount table, which imago cannot allocate yet");
+        }
+        if (l2Offset == 0) {
+            l2Offset = allocateL2(l1Index);
+        } else if (sharedL2) {
+            l2Offset = copyL2(l1Index, l2Offset);
+        }
+        int from;
+        int to;
+        long base;
+        BackingReader source;
+        if (compressed) {
+            byte[] plain = decompressed(entry, clusterStart);
+            source = (dst, at) -> dst.put(plain, (int) (at - clusterStart), dst.remaining());
+            from = 0;
+            to = clusterSize;
+            base = 0;
+        } else if (hasHost) {
+            // shared with a snapshot: the allocated subclusters move to the new cluster along with the write
+            int lowest = alloc == 0 ? firstSc : Math.min(firstSc, Long.numberOfTrailingZeros(alloc));
+            int highest = alloc == 0 ? endSc : Math.max(endSc, 64 - Long.numberOfLeadingZeros(alloc));
+            from = lowest << unitBits;
+            to = highest << unitBits;
+            base = bitmap;
+            source = subclusterSource(clusterStart, host, bitmap, below);
+        } else {
+            int run = entry == 0 ? extendedEmptyRun(l2Offset, cluster, inCluster + length) : 1;
+            if (dataFile) {
+                // the data file holds each cluster at its guest offset
+                return allocateSubclusterRun(offset, length, l2Offset, index, cluster, false, run, below);
+            }
+            long first = run > 1 ? refcounts.allocateExistingRun(run) : -1;
+            if (first >= 0) {
+                return allocateSubclusterRun(offset, length, l2Offset, index, first, true, run, below);
+            }
+            from = firstSc << unitBits;
+            to = endSc << unitBits;
+            base = bitmap;
+            source = subclusterSource(clusterStart, 0, bitmap, below);
+        }
+        long c = refcounts.allocate();
+        long newHost = c << clusterBits;
+        growFile(newHost + clusterSize);
+        try {
+            copyAround(newHost, clusterStart, from, inCluster, inCluster + n, to, source);
+        } catch (IOException | RuntimeException e) {
+            refcounts.free(c);
+            throw e;
+        }
+        Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), newHost + inCluster);
+        pending = new Pending(d, l2Offset, index, newHost | COPIED, c, entry, 1,
+                new long[] {withAllocated(base, from, to)});
+        return d;
+    }
+
+    /**
+     * How many clusters from guest cluster {@code cluster} on have no host cluster and no allocated subcluster
+     * and are touched by a write of {@code span} bytes from the start of the first, within one L2 table (the
+     * first is known to qualify); as {@link #emptyRun} for extended L2 entries.
+     */
+    private int extendedEmptyRun(long l2Offset, long cluster, long span) throws IOException {
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long touched = Qcow2Checks.divCeil(span, clusterSize);
+        int limit = (int) Math.min(Math.min(touched, maxRun()), (1L << l2Bits) - index);
+        limit = (int) Math.min(limit, Qcow2Checks.divCeil(size, clusterSize) - cluster);
+        long[] table = cache.get(l2Offset, this::loadL2);
+        int n = 1;
+        while (n < limit && table[2 * (index + n)] == 0 && (table[2 * (index + n) + 1] & SUB_ALLOC_ALL) == 0) {
+            n++;
+        }
+        return n;
+    }
+
+    /**
+     * Uses the {@code count} contiguous host clusters from {@code first} for the write at {@code offset}, whose
+     * clusters have no host cluster and no allocated subcluster: only the part of the first subcluster before
+     * the write and of the last after it are filled (from below, or zeroes for zero subclusters), and one
+     * mapping covers the run, so that the data goes to the host in one write. The written subclusters become
+     * allocated on commit. Under allocLock, which stays held until completeWrite.
+     */
+    private Mapping.Data allocateSubclusterRun(long offset, long length, long l2Offset, int index, long first,
+            boolean refcounted, int count, BackingReader below) throws IOException {
+        long clusterStart = offset & ~(long) (clusterSize - 1);
+        int inCluster = (int) (offset - clusterStart);
+        long host = first << clusterBits;
+        long runBytes = (long) count << clusterBits;
+        long n = Math.min(length, runBytes - inCluster);
+        if (refcounted) {
+            growFile(host + runBytes);
+        }
+        long[] table = cache.get(l2Offset, this::loadL2);
+        long lastStart = runBytes - clusterSize;
+        int sub = 1 << unitBits;
+        int headFrom = inCluster & -sub;
+        int lastEnd = (int) (inCluster + n - lastStart);
+        int tailTo = Math.min(clusterSize, (lastEnd + sub - 1) & -sub);
+        try {
+            if (headFrom < inCluster) {
+                copyPart(host, clusterStart, headFrom, inCluster,
+                        subclusterSource(clusterStart, 0, table[2 * index + 1], below));
+            }
+            if (lastEnd < tailTo) {
+                copyPart(host + lastStart, clusterStart + lastStart, lastEnd, tailTo,
+                        subclusterSource(clusterStart + lastStart, 0, table[2 * (index + count - 1) + 1], below));
+            }
+        } catch (IOException | RuntimeException e) {
+            for (int k = 0; refcounted && k < count; k++) {
+                refcounts.free(first + k);
+            }
+            throw e;
+        }
+        long[] bitmaps = new long[count];
+        for (int k = 0; k < count; k++) {
+            int from = k == 0 ? headFrom : 0;
+            int to = k == count - 1 ? tailTo : clusterSize;
+            bitmaps[k] = withAllocated(table[2 * (index + k) + 1], from, to);
+        }
+        Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
+        pending = new Pending(d, l2Offset, index, host | COPIED, refcounted ? first : -1, 0, count, bitmaps);
+        return d;
+    }
+
+    /** Fills bytes {@code [from, writeFrom)} and {@code [writeTo, to)} of the cluster at {@code host}. */
+    private void copyAround(long host, long clusterStart, int from, int writeFrom, int writeTo, int to,
+            BackingReader source) throws IOException {
+        if (from < writeFrom) {
+            copyPart(host, clusterStart, from, writeFrom, source);
+        }
+        if (writeTo < to) {
+            copyPart(host, clusterStart, writeTo, to, source);
+        }
+    }
+
+    /**
+     * Reads the guest bytes of a cluster as its subclusters say: allocated ones from {@code host}, zero ones
+     * as zeroes, the others from {@code below}.
+     */
+    private BackingReader subclusterSource(long clusterStart, long host, long bitmap, BackingReader below) {
+        return (dst, at) -> {
+            long pos = at;
+            while (dst.hasRemaining()) {
+                int inCluster = (int) (pos - clusterStart);
+                int sc = inCluster >>> unitBits;
+                int n = Math.min(dst.remaining(), ((sc + 1) << unitBits) - inCluster);
+                ByteBuffer part = dst.slice(dst.position(), n);
+                if ((bitmap & (1L << sc)) != 0) {
+                    dataStorage().read(part, host + inCluster);
+                } else if ((bitmap & (1L << (32 + sc))) != 0) {
+                    BackingReader.ZEROES.read(part, pos);
+                } else {
+                    below.read(part, pos);
+                }
+                dst.position(dst.position() + n);
+                pos += n;
+            }
+        };
+    }
+
+    /**
+     * {@link #zeroClusters} for images with extended L2 entries: zero writes work on whole subclusters, a
+     * discard on whole clusters only (as QEMU's discard granularity is the cluster). Returns how many bytes
+     * from {@code offset} it handled: 0 when {@code offset} is not aligned, and it stops before a part it
+     * cannot handle (subclusters of a compressed cluster, no room for an L2 table).
+     */
+    private long zeroSubclusters(long offset, long length, boolean unmap, boolean discard, boolean full)
+            throws IOException {
+        long grain = discard ? clusterSize : 1L << unitBits;
+        if (offset >= size) {
+            return 0;
+        }
+        long requestEnd = Math.min(offset + length, size);
+        if ((offset & (grain - 1)) != 0) {
+            return discard ? 0 : zeroPartialSubcluster(offset, requestEnd);
+        }
+        // a request that reaches the end of the image covers the partial last unit
+        long end = requestEnd == size ? Qcow2Checks.divCeil(size, grain) * grain : requestEnd & -grain;
+        long pos = offset;
+        allocLock.lock();
+        try {
+            while (pos < end) {
+                long clusterEnd = (pos & -(long) clusterSize) + clusterSize;
+                long pieceEnd = Math.min(end, clusterEnd);
+                boolean whole = (pos & (clusterSize - 1)) == 0 && (pieceEnd == clusterEnd || pieceEnd >= size);
+                boolean done = whole ? zeroExtendedCluster(pos, unmap, discard, full)
+                        : !discard && zeroSubclusterRange(pos, pieceEnd);
+                if (!done) {
+                    break;
+                }
+                pos = pieceEnd;
+            }
+            if (pos == end && end < requestEnd && !discard) {
+                pos += zeroPartialSubcluster(pos, requestEnd);
+            }
+        } finally {
+            allocLock.unlock();
+        }
+        return Math.max(0, Math.min(pos, requestEnd) - offset);
+    }
+
+    /**
+     * A zero write over part of one subcluster, from {@code offset} to its end or {@code requestEnd}: when the
+     * whole subcluster reads as zero already (zero, or unallocated without a backing file), it is marked zero
+     * and those bytes are handled, as QEMU 7.2 does (it checks that the rest of the subcluster reads as zero);
+     * otherwise nothing is handled and the caller writes zeroes.
+     */
+    private long zeroPartialSubcluster(long offset, long requestEnd) throws IOException {
+        long sub = 1L << unitBits;
+        long subStart = offset & -sub;
+        long subEnd = subStart + sub;
+        allocLock.lock();
+        try {
+            Unit u = unit(offset);
+            boolean readsZero = u.kind() == Kind.ZERO_PLAIN || u.kind() == Kind.ZERO_ALLOC
+                    || u.kind() == Kind.UNALLOCATED && header.backingFile().filter(n -> !n.isEmpty()).isEmpty();
+            if (!readsZero || !zeroSubclusterRange(subStart, subEnd)) {
+                return 0;
+            }
+            return Math.min(subEnd, requestEnd) - offset;
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    /**
+     * Zeroes, discards or ({@code full}) empties one whole cluster with an extended L2 entry, as QEMU 7.2 does:
+     * a zero write marks every subcluster zero and keeps a host cluster of ours unless {@code unmap}; a discard
+     * lets go of the host cluster and marks the subclusters zero (left alone when nothing is allocated and
+     * there is no backing file); a full discard leaves the entry empty. The entry changes before the
+     * refcount of a cluster it let go drops (on the next flush); an external data file's cluster is zeroed
+     * (raw) or discarded instead. Under allocLock.
+     */
+    private boolean zeroExtendedCluster(long pos, boolean unmap, boolean discard, boolean full) throws IOException {
+        unit(pos);
+        boolean backing = !full && header.backingFile().filter(n -> !n.isEmpty()).isPresent();
+        long cluster = pos >>> clusterBits;
+        int l1Index = (int) (cluster >>> l2Bits);
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long l1e = l1[l1Index];
+        long l2Offset = l1e & OFFSET_MASK;
+        boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+        long entry = 0;
+        long bitmap = 0;
+        if (l2Offset != 0) {
+            long[] table = cache.get(l2Offset, this::loadL2);
+            entry = table[2 * index];
+            bitmap = table[2 * index + 1];
+        }
+        if (sharedL2 && (entry & COPIED) != 0) {
+            throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
+        }
+        boolean compressed = (entry & COMPRESSED) != 0;
+        boolean dataFile = header.hasDataFile();
+        boolean allocated = compressed || (entry & OFFSET_MASK) != 0 || dataFile && (entry & COPIED) != 0;
+        long newEntry;
+        long newBitmap;
+        if (full) {
+            newEntry = 0;
+            newBitmap = 0;
+        } else if (discard) {
+            if (!allocated && !backing) {
+                // reads as zero already
+                return true;
+            }
+            newEntry = 0;
+            newBitmap = SUB_ZERO_ALL;
+        } else {
+            // a compressed cluster, or one shared with a snapshot, is let go of even without unmap
+            boolean keep = allocated && !compressed && !unmap && !sharedL2 && (entry & COPIED) != 0;
+            newEntry = keep ? entry : 0;
+            newBitmap = SUB_ZERO_ALL;
+        }
+        if (newEntry == entry && newBitmap == bitmap) {
+            return true;
+        }
+        if (l2Offset == 0 || sharedL2) {
+            if (!refcounts.canAllocate(1)) {
+                return false;
+            }
+            l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
+        }
+        setExtendedL2Entry(l2Offset, index, newEntry, newBitmap);
+        if (dataFile) {
+            // not refcounted: a raw data file is zeroed, otherwise the space is given back
+            if (allocated) {
+                clearDataFile(cluster << clusterBits);
+            }
+        } else if (newEntry != entry) {
+            dropReference(entry);
+        }
+        return true;
+    }
+
+    /**
+     * Marks the subclusters of {@code [pos, end)} (subcluster aligned, within one cluster) zero, keeping the
+     * cluster's host offset (a compressed cluster is rewritten instead); false when there is no room for an
+     * L2 table. Under allocLock.
+     */
+    private boolean zeroSubclusterRange(long pos, long end) throws IOException {
+        unit(pos);
+        long cluster = pos >>> clusterBits;
+        long clusterStart = cluster << clusterBits;
+        int l1Index = (int) (cluster >>> l2Bits);
+        int index = (int) (cluster & ((1L << l2Bits) - 1));
+        long l1e = l1[l1Index];
+        long l2Offset = l1e & OFFSET_MASK;
+        boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+        long entry = 0;
+        long bitmap = 0;
+        if (l2Offset != 0) {
+            long[] table = cache.get(l2Offset, this::loadL2);
+            entry = table[2 * index];
+            bitmap = table[2 * index + 1];
+        }
+        if ((entry & COMPRESSED) != 0) {
+            zeroCompressedPart(pos, end);
+            return true;
+        }
+        int sub = 1 << unitBits;
+        long mask = subclusterMask((int) (pos - clusterStart) >>> unitBits,
+                (int) ((end - clusterStart + sub - 1) >>> unitBits));
+        long newBitmap = (bitmap & ~mask) | (mask << 32);
+        if (newBitmap == bitmap) {
+            return true;
+        }
+        if (l2Offset == 0 || sharedL2) {
+            if (!refcounts.canAllocate(1)) {
+                return false;
+            }
+            l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
+        }
+        setExtendedL2Entry(l2Offset, index, entry, newBitmap);
+        if (header.hasDataFile() && header.dataFileRaw() && (entry & COPIED) != 0) {
+            // a raw data file shows the guest's bytes
+            long from = pos;
+            long to = Math.min(end, size);
+            dataStorage().writeZeroes((entry & OFFSET_MASK) + (from - clusterStart), to - from, true);
+        }
+        return true;
+    }
+
+    /**
+     * Zeroes {@code [pos, end)} (within one cluster) of a compressed cluster, whose subclusters cannot be marked
+     * zero, as QEMU does by writing explicit zeroes there: the cluster is rewritten into a new one, every
+     * subcluster allocated, the zeroes written before the entry changes (as an allocating write). Under allocLock.
+     */
+    private void zeroCompressedPart(long pos, long end) throws IOException {
+        Mapping.Data d = ensureSubclusterMapping(pos, end - pos, BackingReader.ZEROES);
+        Pending p = pending;
+        pending = null;
+        try {
+            d.storage().write(ByteBuffer.allocate((int) d.length()), d.hostOffset());
+        } catch (IOException | RuntimeException e) {
+            refcounts.free(p.allocated());
+            throw e;
+        }
+        setExtendedL2Entry(p.l2Offset(), p.index(), p.entry(), p.bitmaps()[0]);
+        dropReference(p.replaced());
+    }
+
+    /**
+     * Changes extended L2 entry {@code index} (table words 2·index and 2·index + 1) in memory, as
+     * {@link #setL2Entry}. The words are stored in the order that shows a lock-free reader in between either
+     * the old contents or reads the new ones allow: the entry first when it gains a host cluster (its new
+     * allocated bits need it), the bitmap first otherwise (allocated bits must be gone before the host is,
+     * and a compressed entry ignores its bitmap). Under allocLock.
+     */
+    private void setExtendedL2Entry(long l2Offset, int index, long entry, long bitmap) throws IOException {
+        long[] table = cache.get(l2Offset, this::loadL2);
+        // (a data file cluster is mapped by COPIED, even at host offset 0)
+        boolean mapped = (entry & OFFSET_MASK) != 0 || header.hasDataFile() && (entry & COPIED) != 0;
+        boolean entryFirst = (table[2 * index] & COMPRESSED) == 0 && mapped;
+        if (entryFirst) {
+            WORDS.setRelease(table, 2 * index, entry);
+            WORDS.setRelease(table, 2 * index + 1, bitmap);
+        } else {
+            WORDS.setRelease(table, 2 * index + 1, bitmap);
+            WORDS.setRelease(table, 2 * index, entry);
+        }
+        dirtyL2.put(l2Offset, table);
+        if (dirtyL2.size() > maxDirtyL2) {
+            writeBack();
+        }
+    }
+
+    /** With extended L2 entries, zero writes work on whole subclusters. */
+    @Override
+    public OptionalInt zeroAlignment() {
+        return OptionalInt.of(extendedL2 ? 1 << unitBits : clusterSize);
     }
 
     /** Changes one L2 entry in memory; the table is written by {@link #writeBack}. Under allocLock. */
@@ -2304,7 +2827,8 @@ final class Qcow2Instance implements FormatInstance {
         int n = 0;
         out[n++] = l2 >>> clusterBits;
         List<Long> compressed = new ArrayList<>();
-        for (int j = 0; j < entries.length; j++) {
+        // with extended L2 entries every second word is a subcluster bitmap
+        for (int j = 0; j < entries.length; j += extendedL2 ? 2 : 1) {
             long e = entries[j];
             if ((e & COMPRESSED) != 0) {
                 compressedClusters(e, compressed);
@@ -2312,7 +2836,7 @@ final class Qcow2Instance implements FormatInstance {
             }
             long host = e & OFFSET_MASK;
             if ((e & L2E_RESERVED) != 0 || (host & (clusterSize - 1)) != 0 || host >= fileSize) {
-                throw corruptL2(l2, j, e, "invalid entry");
+                throw corruptL2(l2, extendedL2 ? j / 2 : j, e, "invalid entry");
             }
             if (host != 0) {
                 out[n++] = host >>> clusterBits;
@@ -2341,7 +2865,7 @@ final class Qcow2Instance implements FormatInstance {
             }
             long[] t = cache.get(l2, this::loadL2);
             boolean tableChanged = false;
-            for (int j = 0; j < t.length; j++) {
+            for (int j = 0; j < t.length; j += extendedL2 ? 2 : 1) {
                 if ((t[j] & COPIED) != 0) {
                     t[j] &= ~COPIED;
                     tableChanged = true;
@@ -2376,7 +2900,7 @@ final class Qcow2Instance implements FormatInstance {
             }
             long[] t = cache.get(l2, this::loadL2);
             boolean tableChanged = false;
-            for (int j = 0; j < t.length; j++) {
+            for (int j = 0; j < t.length; j += extendedL2 ? 2 : 1) {
                 long e = t[j];
                 long host = e & OFFSET_MASK;
                 if ((e & COMPRESSED) != 0 || host == 0) {

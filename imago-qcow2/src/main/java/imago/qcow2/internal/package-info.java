@@ -4,10 +4,10 @@
  * backing chain, zero clusters, compressed clusters and clusters or L2 tables shared with internal
  * snapshots, which stay intact), compressed writes of whole clusters into unallocated ones (as
  * {@code qemu-img convert -c}: deflate with a 4 KiB window or zstd, packed byte-wise), zero writes, discard,
- * growing (with preallocation metadata, falloc or full, on create too) and shrinking, external data files,
- * and internal snapshots: create, delete and apply (as QEMU's qcow2-snapshot.c). What the writer cannot
+ * growing (with preallocation metadata, falloc or full, on create too) and shrinking, with standard or
+ * extended L2 entries (subclusters), external data files, and internal snapshots: create, delete and apply (as QEMU's qcow2-snapshot.c). What the writer cannot
  * keep consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
- * changes: writable opens of images with extended L2 entries or persistent bitmaps, of an image with the
+ * changes: writable opens of images with persistent bitmaps, of an image with the
  * corrupt bit (except to repair it, opened for checking), and of a snapshot; refcount table growth past
  * QEMU's 8 MiB limit or past what one new refcount block can describe; growing an image with a backing
  * file; resizing an image with an external data file; preallocation with extended L2 entries or an
@@ -24,7 +24,17 @@
  * new block and table at the first uncovered cluster) before the header points at it. An allocating
  * write's L2 entry is set only after its data is written ({@code completeWrite}), and rolled back
  * (clusters returned) if the data write fails; a write over several clusters that held nothing takes a
- * contiguous run of host clusters and goes to the host in one write. One allocation lock is held from
+ * contiguous run of host clusters and goes to the host in one write. With extended L2 entries (as QEMU
+ * 7.2): a write allocates a host cluster for a cluster without one, but only the subclusters it touches
+ * become allocated, and only the parts of its first and last subcluster outside the write are copied
+ * (from below, or zeroes for zero subclusters); a write into unallocated or zero subclusters of a
+ * cluster of ours goes in place and sets their bits (the allocated bits and the cleared zero bits are
+ * committed like a new entry, after the data); compressed and snapshot-shared clusters are copied to a
+ * new cluster. Zero writes mark whole subclusters zero (a whole cluster keeps its host cluster unless
+ * unmapping; explicit zeroes only up to the next subcluster); a discard works on whole clusters, which
+ * then read as zero (with an external data file, clusters sit at their guest offsets and a raw data file
+ * gets the zeroes written). The entry and its bitmap word change in an order that never shows lock-free
+ * readers allocated bits without a host cluster. One allocation lock is held from
  * {@code ensureDataMapping} to {@code completeWrite}. An entry that drops a reference (zeroing, discard,
  * rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) changes
  * first; the refcount drops on the next flush, after the tables are written and synced, while in-place

@@ -91,6 +91,10 @@ class Qcow2CheckPropertyTest {
             b.option("compat", "0.10");
         } else {
             b.option("refcount_bits", Integer.toString(1 << r.nextInt(7)));
+            if (cs >= 16384 && r.nextBoolean()) {
+                // imago writes extended L2 entries too
+                b.option("extended_l2", "on");
+            }
         }
         try {
             Imago.create(where, "qcow2", b.build());

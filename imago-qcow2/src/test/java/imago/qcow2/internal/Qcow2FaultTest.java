@@ -221,7 +221,8 @@ class Qcow2FaultTest {
         int crashPoints = 0;
         int crashedFiles = 0;
         for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=2",
-                "cluster_size=4096,backed", "snapshot", "cluster_size=512,refcount_bits=64,grow"}) {
+                "cluster_size=4096,backed", "snapshot", "cluster_size=512,refcount_bits=64,grow",
+                "cluster_size=16384,extended_l2=on", "cluster_size=16384,extended_l2=on,backed"}) {
             boolean backed = options.endsWith(",backed");
             boolean withSnapshot = options.equals("snapshot");
             // a nearly full refcount table (4096 clusters): the workload makes it grow
@@ -522,7 +523,8 @@ class Qcow2FaultTest {
     @Test
     void everyFailingWriteLeavesAConsistentImage() throws IOException {
         Qemu.require();
-        for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=2"}) {
+        for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=2",
+            "cluster_size=16384,extended_l2=on"}) {
             for (boolean zeroes : new boolean[] {false, true}) {
                 int n = 0;
                 int runs = 0;

@@ -4,11 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import imago.api.Image;
 import imago.api.Mapping;
-import imago.api.UnsupportedFeatureException;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
 import imago.testkit.Qemu;
@@ -122,14 +120,5 @@ class Qcow2ReadTest {
                 }
             }
         }
-    }
-
-    @Test
-    void writableOpensOfExtendedL2ImagesAreRefused() throws IOException {
-        Qemu.require();
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "a.qcow2", "1M");
-        var e = assertThrows(UnsupportedFeatureException.class, () -> new Qcow2FormatDriver().open(
-                new BytesStorage("a.qcow2", Files.readAllBytes(dir.resolve("a.qcow2"))), OpenContext.of(true)));
-        assertEquals("qcow2 extended L2 writing", e.feature());
     }
 }

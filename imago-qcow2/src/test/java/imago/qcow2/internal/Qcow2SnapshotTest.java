@@ -69,7 +69,10 @@ class Qcow2SnapshotTest {
                 new Case("compat=0.10,cluster_size=4096", true, false),
                 new Case("compat=0.10,cluster_size=4096", false, true),
                 new Case("cluster_size=4096,compression_type=zstd", false, true),
-                new Case("cluster_size=1024,refcount_bits=32", true, true));
+                new Case("cluster_size=1024,refcount_bits=32", true, true),
+                // extended L2 entries: every second L2 word is a subcluster bitmap, never an entry
+                new Case("cluster_size=16384,extended_l2=on", true, false),
+                new Case("extended_l2=on,cluster_size=32768", false, true));
     }
 
     /** The state of the test: the image, its active content and the content of each snapshot by name. */

@@ -70,6 +70,11 @@ class Qcow2WriteTest {
         out.add(new Case("compat=0.10", 8L << 20, true, 60, 200_000));
         out.add(new Case("cluster_size=4096,lazy_refcounts=on", 3L << 20, true, 100, 20_000));
         out.add(new Case("", (5L << 20) + 1536, true, 60, 150_000));
+        // extended L2 entries: 512-byte, 2 KiB and 64 KiB subclusters
+        out.add(new Case("extended_l2=on,cluster_size=16384", 3L << 20, false, 150, 40_000));
+        out.add(new Case("extended_l2=on,cluster_size=16384,refcount_bits=1", 3L << 20, true, 150, 40_000));
+        out.add(new Case("extended_l2=on", (5L << 20) + 1536, true, 60, 150_000));
+        out.add(new Case("extended_l2=on,cluster_size=2M", 16L << 20, true, 12, 300_000));
         return out.stream();
     }
 
@@ -200,11 +205,6 @@ class Qcow2WriteTest {
 
     @Test
     void refusals() throws IOException {
-        Path ext = dir.resolve("ext.qcow2");
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", ext, "1M");
-        assertThrows(UnsupportedFeatureException.class,
-                () -> Imago.opener().path(ext).format("qcow2").writable(true).open());
-
         Path raw = dir.resolve("src.raw");
         Files.write(raw, new byte[1 << 20]);
         Qcow2DifferentialTest.qemuIo(dir, raw.toString(), "raw", List.of("write -P 3 0 64k"));
@@ -257,13 +257,14 @@ class Qcow2WriteTest {
 
     static Stream<String> compressedLayouts() {
         return Stream.of("cluster_size=4096", "cluster_size=4096,compression_type=zstd,refcount_bits=4",
-                "compat=0.10,cluster_size=4096", "cluster_size=65536");
+                "compat=0.10,cluster_size=4096", "cluster_size=65536", "extended_l2=on,cluster_size=16384",
+                "extended_l2=on,cluster_size=65536,compression_type=zstd");
     }
 
     /** Writes, zero writes and discards on images with internal snapshots leave every snapshot as it was. */
     @ParameterizedTest
     @ValueSource(strings = {"cluster_size=4096", "cluster_size=512", "compat=0.10,cluster_size=4096",
-        "cluster_size=65536,refcount_bits=2"})
+        "cluster_size=65536,refcount_bits=2", "extended_l2=on,cluster_size=16384", "extended_l2=on"})
     void snapshotsStayIntact(String options) throws IOException {
         Path img = dir.resolve("snaps" + counter++ + ".qcow2");
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", options, img, "1M");
@@ -436,16 +437,18 @@ class Qcow2WriteTest {
         assertEquals(0, ByteBuffer.wrap(Files.readAllBytes(stray)).getLong(88));
         verify(stray, model);
     }
-    @Test
-    void makeEmptyUnmapsEverythingAndKeepsSnapshots() throws IOException {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cluster_size=4096", "cluster_size=16384,extended_l2=on"})
+    void makeEmptyUnmapsEverythingAndKeepsSnapshots(String options) throws IOException {
         Path base = dir.resolve("empty-base.raw");
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", base, "2M");
         Qcow2DifferentialTest.qemuIo(dir, base.toString(), "raw", List.of("write -P 0x55 0 2M"));
         Path src = dir.resolve("empty-src.raw");
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", src, "2M");
         Qcow2DifferentialTest.qemuIo(dir, src.toString(), "raw", List.of("write -P 0x66 0 128k"));
-        Path img = dir.resolve("empty.qcow2");
-        Qemu.ok(dir, "qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096", src, img);
+        Path img = dir.resolve("empty" + counter++ + ".qcow2");
+        Qemu.ok(dir, "qemu-img", "convert", "-c", "-O", "qcow2", "-o", options, src, img);
         Qemu.ok(dir, "qemu-img", "rebase", "-u", "-b", base, "-F", "raw", img);
         Qcow2DifferentialTest.qemuIo(dir, img.toString(), "qcow2", List.of("write -P 1 1M 64k",
                 "write -z 1200k 64k", "write -z -u 1300k 8k"));
@@ -505,7 +508,8 @@ class Qcow2WriteTest {
     }
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"data_file=DATA", "data_file=DATA,data_file_raw=on", "data_file=DATA,cluster_size=4096",
-        "data_file=DATA,backed"})
+        "data_file=DATA,backed", "data_file=DATA,extended_l2=on", "data_file=DATA,extended_l2=on,backed",
+        "data_file=DATA,data_file_raw=on,extended_l2=on,cluster_size=16384"})
     void externalDataFiles(String options) throws IOException {
         long seed = Long.getLong("imago.seed", new Random().nextLong());
         System.out.println("Qcow2WriteTest data file [" + options + "] seed: " + seed);
