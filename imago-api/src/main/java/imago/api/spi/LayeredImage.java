@@ -190,10 +190,11 @@ public final class LayeredImage implements Image {
             ByteBuffer part = src.slice(src.position(), n);
             try {
                 d.storage().write(part, d.hostOffset());
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) {
+                // the layer rolls the allocation back (and lets go of what it holds for the write)
                 try {
-                    layer.completeWrite(d, e);
-                } catch (IOException rollback) {
+                    layer.completeWrite(d, e instanceof IOException io ? io : new IOException(e));
+                } catch (IOException | RuntimeException rollback) {
                     e.addSuppressed(rollback);
                 }
                 throw e;

@@ -123,6 +123,17 @@ final class Qcow2Instance implements FormatInstance {
      */
     private final List<Long> pendingDecrefs = new ArrayList<>();
     /**
+     * Writes into freshly allocated runs of clusters whose data goes to the host without the allocation
+     * lock, so that writers of disjoint ranges copy in parallel (as QEMU lets coroutines run during the
+     * data write): their commits by mapping (identity), and the guest clusters they cover, which every
+     * other allocation-lock user waits for (guarded by allocLock).
+     */
+    private final Map<Mapping.Data, Pending> inFlight = new java.util.IdentityHashMap<>();
+    private final java.util.Set<Long> inFlightClusters = new java.util.HashSet<>();
+    private final java.util.concurrent.locks.Condition inFlightDone = allocLock.newCondition();
+    /** inFlight.size(), readable without the lock (completeWrite of an in-place write skips the lock when 0). */
+    private volatile int inFlightWrites;
+    /**
      * L2 tables changed in memory and not written yet, by host offset (changed under allocLock); the
      * loader serves them, so that evicting one from the cache loses nothing. Written by
      * {@link #writeBack} after the refcounts and the data they point at are on stable media.
@@ -700,6 +711,8 @@ final class Qcow2Instance implements FormatInstance {
             if (pending != null) {
                 throw new IllegalStateException(resource + ": the previous allocating write was not completed");
             }
+            long span = Math.min(length, ((long) maxRun() << clusterBits) - (offset & (clusterSize - 1)));
+            awaitClusters(offset >>> clusterBits, (offset + span - 1) >>> clusterBits);
             if (extendedL2) {
                 Mapping.Data d = ensureSubclusterMapping(offset, length, below);
                 // an in-place write into allocated subclusters holds the inPlace read lock instead
@@ -763,7 +776,14 @@ final class Qcow2Instance implements FormatInstance {
                     if (first >= 0) {
                         Mapping.Data d = allocateRun(offset, length, l2Offset, index, first, true, run, u.kind(),
                                 below);
-                        keepLock = true;
+                        // the data is written without the lock; the clusters stay claimed until completeWrite
+                        Pending p = pending;
+                        pending = null;
+                        inFlight.put(d, p);
+                        for (int k = 0; k < run; k++) {
+                            inFlightClusters.add(cluster + k);
+                        }
+                        inFlightWrites = inFlight.size();
                         return d;
                     }
                     long c = refcounts.allocate();
@@ -898,6 +918,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         allocLock.lock();
         try {
+            awaitClusters(offset >>> clusterBits, offset >>> clusterBits);
             if (pending != null) {
                 throw new IllegalStateException(resource + ": an allocating write is in progress on this thread");
             }
@@ -1012,7 +1033,11 @@ final class Qcow2Instance implements FormatInstance {
         long pos = offset;
         allocLock.lock();
         try {
-            while (pos < end && zeroCluster(pos, unmap, discard, full)) {
+            while (pos < end) {
+                awaitClusters(pos >>> clusterBits, pos >>> clusterBits);
+                if (!zeroCluster(pos, unmap, discard, full)) {
+                    break;
+                }
                 pos += clusterSize;
             }
         } finally {
@@ -1142,6 +1167,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         allocLock.lock();
         try {
+            awaitQuiet();
             long oldSize = size;
             if (newSize == oldSize) {
                 return;
@@ -1380,6 +1406,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         allocLock.lock();
         try {
+            awaitQuiet();
             long oldEnd = storage.size();
             long c = from >>> clusterBits;
             long last = Qcow2Checks.divCeil(to, clusterSize);
@@ -1570,6 +1597,26 @@ final class Qcow2Instance implements FormatInstance {
 
     @Override
     public void completeWrite(Mapping.Data mapping, IOException failure) throws IOException {
+        if (inFlightWrites > 0 && !allocLock.isHeldByCurrentThread()) {
+            allocLock.lock();
+            try {
+                Pending p = inFlight.remove(mapping);
+                if (p != null) {
+                    try {
+                        commit(p, failure);
+                    } finally {
+                        for (int k = 0; k < p.count(); k++) {
+                            inFlightClusters.remove((mapping.offset() >>> clusterBits) + k);
+                        }
+                        inFlightWrites = inFlight.size();
+                        inFlightDone.signalAll();
+                    }
+                    return;
+                }
+            } finally {
+                allocLock.unlock();
+            }
+        }
         if (!allocLock.isHeldByCurrentThread() || pending == null || pending.mapping() != mapping) {
             if (inPlace.getReadHoldCount() > 0) {
                 inPlace.readLock().unlock();
@@ -1579,28 +1626,56 @@ final class Qcow2Instance implements FormatInstance {
         Pending p = pending;
         pending = null;
         try {
-            if (failure == null) {
-                // the data is written: now the L2 entry may point at it (in memory; on disk only after the
-                // data, copied parts included, and the refcount are on stable media, as QEMU's perform_cow
-                // and cache dependencies order them)
-                if (extendedL2) {
-                    for (int k = 0; k < p.count(); k++) {
-                        setExtendedL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits),
-                                p.bitmaps()[k]);
-                    }
-                } else {
-                    for (int k = 0; k < p.count(); k++) {
-                        setL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits));
-                    }
-                }
-                dropReference(p.replaced());
-            } else if (p.allocated() >= 0) {
-                for (int k = 0; k < p.count(); k++) {
-                    refcounts.free(p.allocated() + k);
-                }
-            }
+            commit(p, failure);
         } finally {
             allocLock.unlock();
+        }
+    }
+
+    /**
+     * Commits an allocating write: the data is written, so its L2 entries may point at it (in memory; on
+     * disk only after the data, copied parts included, and the refcounts are on stable media, as QEMU's
+     * perform_cow and cache dependencies order them); or, after a failure, gives its clusters back. Under
+     * allocLock.
+     */
+    private void commit(Pending p, IOException failure) throws IOException {
+        if (failure == null) {
+            for (int k = 0; k < p.count(); k++) {
+                if (extendedL2) {
+                    setExtendedL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits),
+                            p.bitmaps()[k]);
+                } else {
+                    setL2Entry(p.l2Offset(), p.index() + k, p.entry() + ((long) k << clusterBits));
+                }
+            }
+            dropReference(p.replaced());
+        } else if (p.allocated() >= 0) {
+            for (int k = 0; k < p.count(); k++) {
+                refcounts.free(p.allocated() + k);
+            }
+        }
+    }
+
+    /** Waits (under allocLock, which it releases meanwhile) until no write in flight covers clusters [first, last]. */
+    private void awaitClusters(long first, long last) {
+        while (inFlightWrites > 0 && covered(first, last)) {
+            inFlightDone.awaitUninterruptibly();
+        }
+    }
+
+    private boolean covered(long first, long last) {
+        for (long c = first; c <= last; c++) {
+            if (inFlightClusters.contains(c)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Waits (under allocLock) until no write is in flight: for operations that change many tables at once. */
+    private void awaitQuiet() {
+        while (inFlightWrites > 0) {
+            inFlightDone.awaitUninterruptibly();
         }
     }
 
@@ -1650,6 +1725,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         allocLock.lock();
         try {
+            awaitQuiet();
             ByteBuffer cluster0 = ByteBuffer.allocate(clusterSize);
             storage.read(cluster0, 0);
             byte[] updated = header.withBacking(cluster0.array(), resource, file, format);
@@ -1972,6 +2048,7 @@ final class Qcow2Instance implements FormatInstance {
         long subEnd = subStart + sub;
         allocLock.lock();
         try {
+            awaitClusters(offset >>> clusterBits, offset >>> clusterBits);
             Unit u = unit(offset);
             boolean readsZero = u.kind() == Kind.ZERO_PLAIN || u.kind() == Kind.ZERO_ALLOC
                     || u.kind() == Kind.UNALLOCATED && header.backingFile().filter(n -> !n.isEmpty()).isEmpty();
@@ -2387,6 +2464,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         allocLock.lock();
         try {
+            awaitQuiet();
             flush();
             inPlace.writeLock().lock();
             try {
@@ -2460,6 +2538,7 @@ final class Qcow2Instance implements FormatInstance {
         requireWritable();
         allocLock.lock();
         try {
+            awaitQuiet();
             flush();
             inPlace.writeLock().lock();
             try {
@@ -2506,6 +2585,7 @@ final class Qcow2Instance implements FormatInstance {
         requireWritable();
         allocLock.lock();
         try {
+            awaitQuiet();
             flush();
             inPlace.writeLock().lock();
             try {
@@ -2965,6 +3045,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         allocLock.lock();
         try {
+            awaitQuiet();
             CheckReport report = new Qcow2Check(storage).run(repair);
             if (repair != Repair.NONE) {
                 reload();

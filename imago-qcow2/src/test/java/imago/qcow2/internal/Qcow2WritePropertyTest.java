@@ -45,8 +45,14 @@ class Qcow2WritePropertyTest {
     static final int SIZE = 256 << 10;
     static final AtomicInteger RUN = new AtomicInteger();
 
+    /** Sequences run and operations applied in this JVM (shrinking included), for the report line. */
+    static final java.util.concurrent.atomic.AtomicLong SEQUENCES = new java.util.concurrent.atomic.AtomicLong();
+    static final java.util.concurrent.atomic.AtomicLong OPERATIONS = new java.util.concurrent.atomic.AtomicLong();
+
     /** Runs the operations that {@code ops} encodes; each int is one operation. */
     static void run(List<Integer> ops, int layout) {
+        SEQUENCES.incrementAndGet();
+        OPERATIONS.addAndGet(ops.size());
         try {
             Path img = dir.resolve("p" + RUN.incrementAndGet() + ".qcow2");
             byte[] model = new byte[SIZE];
@@ -205,6 +211,8 @@ class Qcow2WritePropertyTest {
         qt().withFixedSeed(seed).withExamples(Integer.getInteger("imago.examples", 40)).withShrinkCycles(30)
                 .forAll(integers().between(0, 6), lists().of(integers().all()).ofSizeBetween(1, 40))
                 .checkAssert((layout, ops) -> run(ops, layout));
+        System.out.println("Qcow2WritePropertyTest: " + SEQUENCES.get() + " sequences, " + OPERATIONS.get()
+                + " operations, each checked against the model, qemu-img check and qemu-img compare");
     }
 
     @org.junit.jupiter.params.ParameterizedTest(name = "extended_l2={0}")
