@@ -960,9 +960,8 @@ final class Qcow2Instance implements FormatInstance {
                 // a compressed cluster's bitmap is 0 (QEMU ignores it and writes it so)
                 setExtendedL2Entry(l2Offset, index, newEntry, 0);
             } else {
-                ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newEntry);
-                storage.write(e, l2Offset + index * 8L);
-                cache.get(l2Offset, this::loadL2)[index] = newEntry;
+                // cached write-back: on disk only after the run's refcounts and the compressed bytes are synced
+                setL2Entry(l2Offset, index, newEntry);
             }
             return true;
         } finally {
@@ -1202,6 +1201,9 @@ final class Qcow2Instance implements FormatInstance {
                 if (tail.kind() == Kind.COMPRESSED || tail.kind() == Kind.DATA && (tail.entry() & COPIED) == 0) {
                     // a copy of its own, zeroed past the old end: the shared or compressed original stays as it is
                     rewriteTail(oldSize, tail);
+                } else if (extendedL2) {
+                    // later subclusters of the cluster may hold data whatever the last one holds
+                    zeroExtendedTail(oldSize, tail);
                 } else if (tail.kind() == Kind.DATA) {
                     tailHost = tail.host() + 1;
                 }
@@ -1251,6 +1253,25 @@ final class Qcow2Instance implements FormatInstance {
             }
         } finally {
             allocLock.unlock();
+        }
+    }
+
+    /**
+     * Makes the bytes of the last cluster past {@code oldSize} read as zero before an image with extended
+     * L2 entries grows: the rest of the subcluster holding the old end is zeroed in place when it is
+     * allocated (the cluster is ours: {@code tail} is not shared or compressed), and the whole subclusters
+     * after it are marked zero. Under allocLock.
+     */
+    private void zeroExtendedTail(long oldSize, Unit tail) throws IOException {
+        long sub = 1L << unitBits;
+        long subEnd = (oldSize + sub - 1) & -sub;
+        long clusterEnd = (oldSize | (clusterSize - 1)) + 1;
+        if (subEnd > oldSize && tail.kind() == Kind.DATA) {
+            dataStorage().write(ByteBuffer.allocate((int) (subEnd - oldSize)), tail.host() + 1);
+        }
+        if (subEnd < clusterEnd && !zeroSubclusterRange(subEnd, clusterEnd)) {
+            throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                    "the image needs a larger refcount table, which imago cannot allocate yet");
         }
     }
 

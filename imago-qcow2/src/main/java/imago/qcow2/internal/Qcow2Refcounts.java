@@ -430,8 +430,8 @@ final class Qcow2Refcounts {
      * and every cluster they touch gains one reference.
      *
      * <p>Crash safety without a sync per cluster: a run of clusters is allocated at once and each gets a
-     * refcount of {@link #charge} (as many references as it can possibly get, capped by the refcount width)
-     * that is synced before any bytes are handed out; a table entry may then point into the run at once.
+     * refcount of {@link #charge} (as many references as it can possibly get, capped by the refcount width);
+     * the L2 entries pointing into the run reach the disk only after the refcounts and a sync.
      * Each cluster gets its exact refcount once the run has moved past it, and the rest of the run on
      * {@link #closeRun} (before references drop on flush). A crash can thus only leak, never leave a
      * cluster with fewer references than entries pointing at it.
@@ -473,7 +473,8 @@ final class Qcow2Refcounts {
             if (end > storage.size()) {
                 storage.resize(end, Preallocation.OFF);
             }
-            sync();
+            // no sync here: the L2 entries that point into the run are cached write-back and reach the disk
+            // only after the refcounts and a sync (the instance's writeBack)
         } catch (IOException | RuntimeException e) {
             // nothing points at the run: give it back (unsynced zeroes only ever leak)
             for (long c = first; c < first + count; c++) {

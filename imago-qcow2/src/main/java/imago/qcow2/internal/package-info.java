@@ -42,10 +42,10 @@
  * since a reference past the end of the file is an error for qemu-img check. When a flush fails, writes
  * since the last successful flush may be lost; the image stays consistent.
  *
- * <p>Compressed data is packed into runs of clusters whose refcounts are first set, and synced, to the most
- * references a cluster can get; the compressed bytes are written before the L2 entry; a cluster gets its
- * exact refcount once the run moved past it, the rest of the run on flush before any refcount drops, so a
- * crash can only leak. Preallocation allocates runs of clusters (reserving or zeroing the file's space first)
+ * <p>Compressed data is packed into runs of clusters whose refcounts are first set to the most references a
+ * cluster can get; the compressed bytes are written before the L2 entry is set (cached, like the others); a
+ * cluster gets its exact refcount once the run moved past it, the rest of the run on flush before any
+ * refcount drops, so a crash can only leak. Preallocation allocates runs of clusters (reserving or zeroing the file's space first)
  * and syncs them with their refcounts before the L2 entries of each table point at them. Shrinking clears the
  * L2 entries past the new end and the L1 entries past it (zeroes, synced) before their clusters' refcounts
  * drop, then writes the new size, drops refcount blocks that count nothing but themselves from the (synced)

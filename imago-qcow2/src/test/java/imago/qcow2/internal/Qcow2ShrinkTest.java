@@ -150,4 +150,34 @@ class Qcow2ShrinkTest {
         Qemu.Output read = Qemu.run(dir, "qemu-io", "-c", "read -P 0x8a 0 512k", applied);
         assertTrue(!read.out().contains("Pattern verification failed"), read.out());
     }
+    /** With extended L2 entries the old last subcluster may read as zero while later ones hold data. */
+    @Test
+    void regrowingZeroesTheSubclustersPastTheOldEnd() throws IOException {
+        Path img = dir.resolve("regrow-ext" + counter++ + ".qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=16384", img, "64k");
+        Qcow2DifferentialTest.qemuIo(dir, img.toString(), "qcow2", java.util.List.of("write -P 5 0 64k",
+                "write -z 4k 512"));
+        byte[] model = new byte[64 << 10];
+        Arrays.fill(model, 0, 4096, (byte) 5);
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            image.resize(4608, Preallocation.OFF);
+            image.resize(64 << 10, Preallocation.OFF);
+            Qcow2WriteTest.assertReads(image, model);
+        }
+        Qcow2PreallocationTest.verify(img, model);
+        // and a partial last subcluster (2 KiB subclusters of 64 KiB clusters) that holds data is zeroed past the
+        // old end, in place
+        Path big = dir.resolve("regrow-ext" + counter++ + ".qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", big, "128k");
+        Qcow2DifferentialTest.qemuIo(dir, big.toString(), "qcow2", java.util.List.of("write -P 5 0 128k"));
+        model = new byte[128 << 10];
+        Arrays.fill(model, 0, 10752, (byte) 5);
+        try (Image image = Imago.opener().path(big).format("qcow2").writable(true).open()) {
+            image.resize(10752, Preallocation.OFF);
+            image.resize(128 << 10, Preallocation.OFF);
+            Qcow2WriteTest.assertReads(image, model);
+        }
+        img = big;
+        Qcow2PreallocationTest.verify(img, model);
+    }
 }
