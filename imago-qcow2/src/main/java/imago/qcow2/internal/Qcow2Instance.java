@@ -29,6 +29,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -102,6 +103,8 @@ final class Qcow2Instance implements FormatInstance {
     private volatile Boolean metadataPreallocated;
     private volatile Storage dataFile;
     private volatile long dataFileSize;
+    /** The virtual size of the backing image opened for this layer ({@link #checkBacking}), or -1. */
+    private volatile long backingSize = -1;
     /** Refcounts and allocator of a writable image; null when read-only. */
     private volatile Qcow2Refcounts refcounts;
     /**
@@ -1127,12 +1130,32 @@ final class Qcow2Instance implements FormatInstance {
         return true;
     }
 
+    @Override
+    public void checkBacking(long backingSize, Optional<Instant> backingModified) {
+        this.backingSize = backingSize;
+    }
+
     /**
-     * {@inheritDoc} Grows an image without a backing file, with preallocation off; the L1 table grows in
-     * place within its clusters or moves to new ones. Everything else is refused before anything changes.
+     * {@inheritDoc} Without the backing chain, an image whose backing image would have to be read (it is
+     * longer than the image before growing) is refused.
      */
     @Override
     public void resize(long newSize, Preallocation preallocation) throws IOException {
+        resize(newSize, preallocation, (dst, offset) -> {
+            throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 "
+                    + "image whose backing image is longer needs the backing chain");
+        });
+    }
+
+    /**
+     * {@inheritDoc} The L1 table grows in place within its clusters or moves to new ones. When the backing
+     * image is longer than the old size, the new area reads as zero, as QEMU 7.2's qcow2_co_truncate makes
+     * it: explicit zeroes up to the next (sub)cluster boundary, zero clusters after it (qcow2 v3; v2 is
+     * refused as QEMU fails it), written before the header gets the new size. Growing an image whose backing
+     * file is not open is refused. Everything refused is refused before anything changes.
+     */
+    @Override
+    public void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
         }
@@ -1158,9 +1181,21 @@ final class Qcow2Instance implements FormatInstance {
                 throw new UnsupportedFeatureException(resource, "qcow2 resize with data file", "resizing qcow2 images "
                         + "with an external data file is not supported yet");
             }
+            boolean zeroNew = false;
             if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
-                throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 image "
-                        + "that has a backing file (whose data would show through) is not supported yet");
+                long backing = backingSize;
+                if (backing < 0) {
+                    throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a "
+                            + "qcow2 image whose backing file is not open (its data could show through)");
+                }
+                zeroNew = backing > oldSize;
+                if (zeroNew && header.version() < 3
+                        && newSize > Qcow2Checks.divCeil(oldSize, clusterSize) * clusterSize) {
+                    // QEMU fails the same way past the old last cluster, which it zeroes explicitly: qcow2 v2 has
+                    // no zero clusters (qcow2_subcluster_zeroize)
+                    throw new UnsupportedFeatureException(resource, "qcow2 v2 zero clusters",
+                            "Failed to zero out new clusters: Operation not supported");
+                }
             }
             long[] old = l1;
             long entries = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
@@ -1170,7 +1205,7 @@ final class Qcow2Instance implements FormatInstance {
                         + entries + " entries: Active L1 table too large");
             }
             long tailHost = -1;
-            if ((oldSize & (clusterSize - 1)) != 0) {
+            if (!zeroNew && (oldSize & (clusterSize - 1)) != 0) {
                 // the bytes of the last cluster past the old end must read as zero after growing
                 Unit tail = unit(oldSize - 1);
                 if (tail.kind() == Kind.COMPRESSED || tail.kind() == Kind.DATA && (tail.entry() & COPIED) == 0) {
@@ -1203,6 +1238,24 @@ final class Qcow2Instance implements FormatInstance {
             // header grows
             refcounts.writeDirty();
             syncAll();
+            if (zeroNew) {
+                // as QEMU's qcow2_grow_l1_table: the header takes the larger L1 table first (the size stays), the
+                // new area is zeroed, and only then does the header take the new size
+                ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN)
+                        .putInt(0, (int) Math.max(entries, old.length)).putLong(4, newL1Offset);
+                storage.write(h, 36);
+                syncAll();
+                switchL1(old, entries, newL1Offset, oldClusters);
+                zeroGrown(oldSize, newSize, below);
+                ByteBuffer sz = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize);
+                storage.write(sz, 24);
+                syncAll();
+                size = newSize;
+                if (preallocation != Preallocation.OFF) {
+                    preallocate(oldSize, newSize, preallocation);
+                }
+                return;
+            }
             ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
                     .putInt(8, header.cryptMethod()).putInt(12, (int) Math.max(entries, old.length))
                     .putLong(16, newL1Offset);
@@ -1225,6 +1278,69 @@ final class Qcow2Instance implements FormatInstance {
             }
         } finally {
             allocLock.unlock();
+        }
+    }
+
+    /** Makes the grown L1 table (whose header fields are written and synced) the active one. */
+    private void switchL1(long[] old, long entries, long newL1Offset, int oldClusters) {
+        if (newL1Offset != l1Offset) {
+            long oldFirst = l1Offset >>> clusterBits;
+            for (int i = 0; i < oldClusters; i++) {
+                pendingDecrefs.add(oldFirst + i);
+            }
+            l1Offset = newL1Offset;
+        }
+        if (entries > old.length) {
+            l1 = Arrays.copyOf(old, (int) entries);
+        }
+        growFile(Math.max(fileSize, l1Offset + l1.length * 8L));
+    }
+
+    /**
+     * Makes {@code [oldSize, newSize)} read as zero rather than as the backing image, as QEMU 7.2's
+     * qcow2_co_truncate with BDRV_REQ_ZERO_WRITE: explicit zeroes (an allocating write, copying the rest of
+     * the cluster from {@code below}) up to the next subcluster boundary, zero clusters (or zero subclusters)
+     * from there, all written ({@link #flush}) before the caller writes the new size into the header. The
+     * virtual size is the new one meanwhile, and goes back to the old one on failure.
+     */
+    private void zeroGrown(long oldSize, long newSize, BackingReader below) throws IOException {
+        long sub = 1L << unitBits;
+        long zeroStart = Math.min(newSize, (oldSize + sub - 1) & -sub);
+        size = newSize;
+        try {
+            if (zeroStart > oldSize) {
+                ByteBuffer zeroes = ByteBuffer.allocate((int) (zeroStart - oldSize));
+                long pos = oldSize;
+                while (zeroes.hasRemaining()) {
+                    Mapping.Data d = ensureDataMapping(pos, zeroes.remaining(), below);
+                    int n = (int) Math.min(d.length(), zeroes.remaining());
+                    try {
+                        d.storage().write(zeroes.slice(zeroes.position(), n), d.hostOffset());
+                    } catch (IOException e) {
+                        try {
+                            completeWrite(d, e);
+                        } catch (IOException rollback) {
+                            e.addSuppressed(rollback);
+                        }
+                        throw e;
+                    }
+                    completeWrite(d, null);
+                    zeroes.position(zeroes.position() + n);
+                    pos += n;
+                }
+            }
+            for (long pos = zeroStart; pos < newSize; ) {
+                long n = zeroClusters(pos, newSize - pos, false, false);
+                if (n <= 0) {
+                    throw new IllegalStateException(resource + ": cannot zero the new cluster at " + pos);
+                }
+                pos += n;
+            }
+            // the zero entries reach stable media (tables in dependency order) before the header's new size
+            flush();
+        } catch (IOException | RuntimeException e) {
+            size = oldSize;
+            throw e;
         }
     }
 
@@ -1658,6 +1774,7 @@ final class Qcow2Instance implements FormatInstance {
             storage.flush();
             syncAll();
             header = parsed;
+            backingSize = -1; // the new backing image is not known until it is opened
         } finally {
             allocLock.unlock();
         }
