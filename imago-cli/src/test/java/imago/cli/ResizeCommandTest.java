@@ -120,6 +120,53 @@ class ResizeCommandTest {
     }
 
     /**
+     * Resizing an image with an external data file, raw or not: the data file grows and shrinks with the
+     * image (to the exact size, or to the end of the last cluster when preallocating), and a raw data file's
+     * clusters are all mapped, as qemu-img leaves them.
+     */
+    @ParameterizedTest(name = "data_file_raw={0}")
+    @CsvSource({"off", "on"})
+    void resizingWithADataFileLikeQemuImg(String raw) throws IOException {
+        Path ours = dir.resolve("ours.qcow2");
+        Path theirs = dir.resolve("theirs.qcow2");
+        for (Path p : List.of(ours, theirs)) {
+            String data = p.getFileName().toString().replace(".qcow2", ".bin");
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=" + data + ",data_file_raw=" + raw,
+                    p, "1000K");
+            Qemu.ok(dir, "qemu-io", "-c", "write -P 0xbb 0 100K", "-c", "write -P 0xcc 900K 100K", p);
+        }
+        for (String step : List.of("FILE 3000K", "--preallocation=metadata FILE 4M", "--shrink FILE 500K",
+                "FILE 2M", "--preallocation=full FILE +1M", "--preallocation=falloc FILE 7000K", "--shrink FILE 1000K",
+                "FILE 1001K")) {
+            List<String> args = new ArrayList<>(List.of("resize"));
+            List<Object> qemu = new ArrayList<>(List.of("qemu-img", "resize"));
+            for (String a : step.split(" ")) {
+                args.add(a.equals("FILE") ? ours.toString() : a);
+                qemu.add(a.equals("FILE") ? theirs.toString() : a);
+            }
+            Run.Result r = imago(args.toArray(String[]::new));
+            Qemu.Output q = Qemu.run(dir, qemu.toArray());
+            String where = raw + " " + step;
+            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
+                    + q.err());
+            assertEquals(q.out(), r.out(), where);
+            assertEquals(q.err().replace("qemu-img: ", "imago: "), r.err(), where);
+            assertEquals(virtualSize(theirs), virtualSize(ours), where);
+            assertEquals(Files.size(dir.resolve("theirs.bin")), Files.size(dir.resolve("ours.bin")), where);
+            assertEquals(map(theirs), map(ours), where);
+            Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
+            assertEquals(0, check.status(), where + "\n" + check.out() + check.err());
+            assertTrue(check.out().contains("No errors were found"), check.out());
+            assertEquals("Images are identical.\n", Qemu.ok(dir, "qemu-img", "compare", ours, theirs), where);
+            if (raw.equals("on")) {
+                // the data file is the guest's disk: it reads as the image does (and may end with a whole cluster)
+                assertTrue(Qemu.ok(dir, "qemu-img", "compare", "-F", "raw", ours, dir.resolve("ours.bin"))
+                        .endsWith("Images are identical.\n"), where);
+            }
+        }
+    }
+
+    /**
      * qemu-img map's JSON without host offsets, which may differ, and with neighbours that differ only in
      * their offsets merged: "start length rest" per line.
      */

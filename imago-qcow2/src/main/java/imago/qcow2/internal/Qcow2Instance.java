@@ -1155,7 +1155,7 @@ final class Qcow2Instance implements FormatInstance {
      * file is not open is refused. Everything refused is refused before anything changes.
      */
     @Override
-    public void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
+    public void resize(long newSize, Preallocation requested, BackingReader below) throws IOException {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
         }
@@ -1170,16 +1170,24 @@ final class Qcow2Instance implements FormatInstance {
                 return;
             }
             if (newSize < oldSize) {
-                if (preallocation != Preallocation.OFF) {
+                if (requested != Preallocation.OFF) {
                     throw new IllegalArgumentException(resource
                             + ": Preallocation can only be used for growing images");
                 }
                 shrink(oldSize, newSize);
                 return;
             }
-            if (header.hasDataFile()) {
-                throw new UnsupportedFeatureException(resource, "qcow2 resize with data file", "resizing qcow2 images "
-                        + "with an external data file is not supported yet");
+            // as QEMU: the metadata of a raw data file describes all of it, so growing preallocates it
+            Preallocation preallocation = requested == Preallocation.OFF && header.hasDataFile()
+                    && header.dataFileRaw() ? Preallocation.METADATA : requested;
+            if (extendedL2 && preallocation != Preallocation.OFF) {
+                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocation of qcow2 "
+                        + "images with extended L2 entries is not supported yet");
+            }
+            if (header.hasDataFile() && preallocation != Preallocation.OFF
+                    && header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
+                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocating a qcow2 image "
+                        + "with an external data file and a backing file is not supported yet");
             }
             boolean zeroNew = false;
             if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
@@ -1217,7 +1225,20 @@ final class Qcow2Instance implements FormatInstance {
             }
             if (tailHost >= 0) {
                 long n = clusterSize - (oldSize & (clusterSize - 1));
-                storage.write(ByteBuffer.allocate((int) n), tailHost);
+                if (header.hasDataFile()) {
+                    // a data file is not made longer for this: past its end it reads as zero already
+                    n = Math.max(0, Math.min(n, dataStorage().size() - tailHost));
+                }
+                if (n > 0) {
+                    dataStorage().write(ByteBuffer.allocate((int) n), tailHost);
+                }
+            }
+            if (header.hasDataFile() && preallocation == Preallocation.OFF) {
+                // as QEMU, the data file takes the new size exactly (the zeroed tail first, then synced with it)
+                Storage data = dataStorage();
+                data.resize(newSize, Preallocation.OFF);
+                data.sync();
+                dataFileSize = newSize;
             }
             long newL1Offset = l1Offset;
             int oldClusters = (int) Qcow2Checks.divCeil(old.length * 8L, clusterSize);
@@ -1474,6 +1495,12 @@ final class Qcow2Instance implements FormatInstance {
         storage.write(h, 24);
         syncAll();
         size = newSize;
+        if (header.hasDataFile()) {
+            // as QEMU, the data file takes the new size exactly, after the header (nothing past it is referenced)
+            Storage data = dataStorage();
+            data.resize(newSize, Preallocation.OFF);
+            dataFileSize = newSize;
+        }
         refcounts.dropUnusedBlocks();
         long fileEnd = storage.size();
         long last = refcounts.lastUsed(Qcow2Checks.divCeil(fileEnd, clusterSize));
@@ -1496,6 +1523,10 @@ final class Qcow2Instance implements FormatInstance {
         }
         allocLock.lock();
         try {
+            if (header.hasDataFile()) {
+                preallocateDataFile(from, to, mode);
+                return;
+            }
             long oldEnd = storage.size();
             long c = from >>> clusterBits;
             long last = Qcow2Checks.divCeil(to, clusterSize);
@@ -1583,6 +1614,65 @@ final class Qcow2Instance implements FormatInstance {
             }
         } finally {
             allocLock.unlock();
+        }
+    }
+
+    /**
+     * {@link #preallocate} with an external data file, as QEMU's preallocate_co: every cluster without one
+     * gets the data file cluster at its guest offset (not refcounted); the data file grows to the end of the
+     * last cluster ({@code falloc} and {@code full} reserve or write the new space), clusters below its old
+     * end are zeroed, and all that is synced before the L2 entries of each table point at them. Under the
+     * allocation lock; not with a backing file or extended L2 entries (refused by the callers).
+     */
+    private void preallocateDataFile(long from, long to, Preallocation mode) throws IOException {
+        Storage data = dataStorage();
+        long oldEnd = data.size();
+        long last = Qcow2Checks.divCeil(to, clusterSize);
+        long lastL2 = l1[(int) ((last - 1) >>> l2Bits)] & OFFSET_MASK;
+        long lastEntry = lastL2 == 0 ? 0
+                : cache.get(lastL2, this::loadL2)[(int) ((last - 1) & ((1L << l2Bits) - 1))];
+        // QEMU writes the tail of a new last cluster (zeroes, its copy-on-write), so the file then ends with it;
+        // an allocated last cluster only makes the file reach the new size
+        long end = (lastEntry & OFFSET_MASK) != 0 || (lastEntry & COPIED) != 0 ? to : last << clusterBits;
+        if (end > oldEnd) {
+            data.resize(end, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
+            dataFileSize = end;
+        }
+        long c = from >>> clusterBits;
+        while (c < last) {
+            int l1Index = (int) (c >>> l2Bits);
+            long l2Offset = l1[l1Index] & OFFSET_MASK;
+            if (l2Offset == 0) {
+                l2Offset = allocateL2(l1Index);
+            }
+            long[] table = cache.get(l2Offset, this::loadL2);
+            int start = (int) (c & ((1L << l2Bits) - 1));
+            int stop = (int) Math.min(1L << l2Bits, start + (last - c));
+            long[] entries = Arrays.copyOfRange(table, start, stop);
+            boolean changed = false;
+            for (int i = 0; i < entries.length; i++) {
+                // with a data file, COPIED alone marks guest cluster 0 as allocated
+                if ((entries[i] & OFFSET_MASK) != 0 || (entries[i] & COPIED) != 0) {
+                    continue;
+                }
+                long host = (c + i) << clusterBits;
+                if (host < oldEnd) {
+                    // the data file may hold old bytes there: the cluster must read as zero, as it did
+                    data.writeZeroes(host, Math.min(clusterSize, oldEnd - host), mode == Preallocation.METADATA);
+                }
+                entries[i] = host | COPIED;
+                changed = true;
+            }
+            if (changed) {
+                // the grown and zeroed data file reaches stable media before the L2 entries point into it
+                data.sync();
+                syncAll();
+                ByteBuffer b = ByteBuffer.allocate(entries.length * 8).order(ByteOrder.BIG_ENDIAN);
+                b.asLongBuffer().put(entries);
+                storage.write(b, l2Offset + start * 8L);
+                System.arraycopy(entries, 0, table, start, entries.length);
+            }
+            c += stop - start;
         }
     }
 
