@@ -1177,9 +1177,10 @@ final class Qcow2Instance implements FormatInstance {
                 shrink(oldSize, newSize);
                 return;
             }
-            // as QEMU: the metadata of a raw data file describes all of it, so growing preallocates it
+            // as QEMU: the metadata of a raw data file describes all of it, so growing preallocates it (not with
+            // extended L2 entries, whose preallocation imago cannot do yet: the new clusters then read as zero)
             Preallocation preallocation = requested == Preallocation.OFF && header.hasDataFile()
-                    && header.dataFileRaw() ? Preallocation.METADATA : requested;
+                    && header.dataFileRaw() && !extendedL2 ? Preallocation.METADATA : requested;
             if (extendedL2 && preallocation != Preallocation.OFF) {
                 throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocation of qcow2 "
                         + "images with extended L2 entries is not supported yet");
@@ -1673,6 +1674,14 @@ final class Qcow2Instance implements FormatInstance {
                 System.arraycopy(entries, 0, table, start, entries.length);
             }
             c += stop - start;
+        }
+        // clusters reserved for new L2 tables but not used would leave the image file longer than QEMU's,
+        // which ends with its last table: give them back and end the file after the last cluster in use
+        refcounts.release();
+        long fileEnd = storage.size();
+        long used = refcounts.lastUsed(Qcow2Checks.divCeil(fileEnd, clusterSize));
+        if ((used + 1) * clusterSize < fileEnd) {
+            storage.resize((used + 1) * clusterSize, Preallocation.OFF);
         }
     }
 

@@ -11,9 +11,9 @@
  * corrupt bit (except to repair it, opened for checking), and of a snapshot; refcount table growth past
  * QEMU's 8 MiB limit or past what one new refcount block can describe; growing an image whose backing file
  * is not open, or a qcow2 v2 image past its last cluster while its backing file is longer (QEMU fails that
- * too); preallocation with extended L2 entries (which growing an image with a raw external data file
- * implies), of an image with both an external data file and a backing file, or when creating an image with
- * an external data file; creating with an L1 table past the first refcount block.
+ * too); preallocation with extended L2 entries (an image with them and a raw external data file grows and is
+ * created without the metadata preallocation QEMU gives it), or of an image with both an external data file
+ * and a backing file; creating with an L1 table past the first refcount block.
  *
  * <h2>Write ordering</h2>
  * Refcount blocks and L2 tables are cached write-back, as QEMU caches them, and written in dependency
