@@ -73,6 +73,21 @@ class Qcow2DataFileResizeTest {
         }
     }
 
+    /** Preallocation with extended L2 entries is refused before anything changes (imago cannot do it yet). */
+    @Test
+    void preallocationWithExtendedL2IsRefused() throws IOException {
+        Path img = dir.resolve("xl2.qcow2");
+        Imago.create(img, "qcow2", CreateOptions.builder().size(1 << 20).option("extended_l2", "on").build());
+        byte[] before = Files.readAllBytes(img);
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
+                    () -> image.resize(3 << 20, Preallocation.METADATA));
+            assertEquals("qcow2 preallocation", e.feature());
+            assertEquals(1 << 20, image.size());
+        }
+        assertArrayEquals(before, Files.readAllBytes(img));
+    }
+
     @Test
     void preallocationWithADataFileAndABackingFileIsRefused() throws IOException {
         Path base = dir.resolve("pb.raw");
