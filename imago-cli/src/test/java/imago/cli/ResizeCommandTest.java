@@ -166,6 +166,43 @@ class ResizeCommandTest {
         }
     }
 
+    /** An overlay with an external data file over a longer backing file: the grown area reads as zero. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"cluster_size=65536", "cluster_size=4096"})
+    void growingWithADataFileOverALongerBackingFileLikeQemuImg(String options) throws IOException {
+        Path base = dir.resolve("base.raw");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", base, "4M");
+        Qemu.ok(dir, "qemu-io", "-f", "raw", "-c", "write -P 0xaa 0 4M", base);
+        Path ours = dir.resolve("ours.qcow2");
+        Path theirs = dir.resolve("theirs.qcow2");
+        for (Path p : List.of(ours, theirs)) {
+            String data = p.getFileName().toString().replace(".qcow2", ".bin");
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", options + ",data_file=" + data, "-b", base,
+                    "-F", "raw", p, "1000K");
+            Qemu.ok(dir, "qemu-io", "-c", "write -P 0xbb 0 100K", "-c", "write -P 0xcc 990K 2K", p);
+        }
+        for (String step : List.of("FILE 1003K", "FILE 3M", "--shrink FILE 500K", "FILE 2M", "FILE 5M")) {
+            List<String> args = new ArrayList<>(List.of("resize"));
+            List<Object> qemu = new ArrayList<>(List.of("qemu-img", "resize"));
+            for (String a : step.split(" ")) {
+                args.add(a.equals("FILE") ? ours.toString() : a);
+                qemu.add(a.equals("FILE") ? theirs.toString() : a);
+            }
+            Run.Result r = imago(args.toArray(String[]::new));
+            Qemu.Output q = Qemu.run(dir, qemu.toArray());
+            String where = options + " " + step;
+            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
+                    + q.err());
+            assertEquals(q.out(), r.out(), where);
+            assertEquals(virtualSize(theirs), virtualSize(ours), where);
+            assertEquals(Files.size(dir.resolve("theirs.bin")), Files.size(dir.resolve("ours.bin")), where);
+            assertEquals(map(theirs), map(ours), where);
+            Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
+            assertEquals(0, check.status(), where + "\n" + check.out() + check.err());
+            assertEquals("Images are identical.\n", Qemu.ok(dir, "qemu-img", "compare", ours, theirs), where);
+        }
+    }
+
     /**
      * qemu-img map's JSON without host offsets, which may differ, and with neighbours that differ only in
      * their offsets merged: "start length rest" per line.
