@@ -1141,10 +1141,12 @@ final class Qcow2Instance implements FormatInstance {
      */
     @Override
     public void resize(long newSize, Preallocation preallocation) throws IOException {
-        resize(newSize, preallocation, (dst, offset) -> {
+        BackingReader none = (dst, offset) -> {
             throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 "
-                    + "image whose backing image is longer needs the backing chain");
-        });
+                    + "image over its backing image needs the backing chain");
+        };
+        resize(newSize, preallocation, header.backingFile().filter(n -> !n.isEmpty()).isPresent() ? none
+                : BackingReader.ZEROES);
     }
 
     /**
@@ -1217,10 +1219,14 @@ final class Qcow2Instance implements FormatInstance {
             if (!zeroNew && (oldSize & (clusterSize - 1)) != 0) {
                 // the bytes of the last cluster past the old end must read as zero after growing
                 Unit tail = unit(oldSize - 1);
-                if (tail.kind() == Kind.COMPRESSED || tail.kind() == Kind.DATA && (tail.entry() & COPIED) == 0) {
+                // with extended L2 entries, subclusters past the old end may hold data whatever the last one holds
+                boolean hosted = tail.kind() == Kind.DATA
+                        || extendedL2 && tail.kind() != Kind.COMPRESSED && tail.host() >= 0;
+                if (tail.kind() == Kind.COMPRESSED
+                        || hosted && (tail.entry() & COPIED) == 0 && !header.hasDataFile()) {
                     // a copy of its own, zeroed past the old end: the shared or compressed original stays as it is
-                    rewriteTail(oldSize, tail);
-                } else if (tail.kind() == Kind.DATA) {
+                    rewriteTail(oldSize, tail, below);
+                } else if (hosted) {
                     tailHost = tail.host() + 1;
                 }
             }
@@ -1372,7 +1378,7 @@ final class Qcow2Instance implements FormatInstance {
      * first when a snapshot shares it): synced before the L2 entry points at it; the old cluster loses the
      * reference on the next flush.
      */
-    private void rewriteTail(long oldSize, Unit tail) throws IOException {
+    private void rewriteTail(long oldSize, Unit tail, BackingReader below) throws IOException {
         long clusterStart = (oldSize - 1) & ~(long) (clusterSize - 1);
         long guestCluster = clusterStart >>> clusterBits;
         int l1Index = (int) (guestCluster >>> l2Bits);
@@ -1393,10 +1399,10 @@ final class Qcow2Instance implements FormatInstance {
         if (tail.kind() == Kind.COMPRESSED) {
             plain = decompressed(entry, clusterStart).clone();
         } else if (extendedL2) {
-            // the guest's view: unallocated subclusters read as zero (growing with a backing file is refused)
+            // the guest's view: unallocated subclusters read from below (zeroes without a backing file)
             long bitmap = cache.get(l2Offset, this::loadL2)[2 * index + 1];
             plain = new byte[clusterSize];
-            subclusterSource(clusterStart, entry & OFFSET_MASK, bitmap, BackingReader.ZEROES)
+            subclusterSource(clusterStart, entry & OFFSET_MASK, bitmap, below)
                     .read(ByteBuffer.wrap(plain), clusterStart);
         } else {
             plain = new byte[clusterSize];

@@ -96,6 +96,48 @@ class Qcow2GrowBackingTest {
         Qcow2PreallocationTest.verify(img, model);
     }
 
+    /**
+     * Extended L2 entries: after shrinking into a cluster whose last subcluster before the new end holds
+     * nothing while later ones hold data, growing again shows zeroes there, not the old data; and a tail
+     * cluster shared with a snapshot keeps showing a shorter backing file where its subclusters are
+     * unallocated.
+     */
+    @ParameterizedTest(name = "backing file {0}, snapshot {1}")
+    @CsvSource({"false, false", "false, true", "true, false", "true, true"})
+    void extendedL2TailSubclustersReadAsZeroAfterGrowing(boolean backed, boolean snapshot) throws IOException {
+        Path img;
+        byte[] model = new byte[1 << 20];
+        if (backed) {
+            Path base = base(200_000); // ends inside the tail cluster
+            img = overlay(base, "compat=1.1,extended_l2=on", 1 << 20);
+            System.arraycopy(Files.readAllBytes(base), 0, model, 0, 200_000);
+        } else {
+            img = dir.resolve("x" + counter++ + ".qcow2");
+            Imago.create(img, "qcow2", CreateOptions.builder().size(1 << 20).option("extended_l2", "on").build());
+        }
+        long shrinkTo = 196608 + 4096; // 64 KiB clusters, 2 KiB subclusters: subcluster 2 of cluster 3
+        Random r = new Random(7);
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            // data in the subclusters before and well after the new end, none in the one the end falls into
+            Qcow2WriteTest.write(image, model, 196608, 2048, r);
+            Qcow2WriteTest.write(image, model, 196608 + 10240, 20000, r);
+            if (snapshot) {
+                image.createSnapshot("s");
+            }
+            image.resize(shrinkTo, Preallocation.OFF);
+            image.resize(1 << 20, Preallocation.OFF);
+        }
+        byte[] expected = Arrays.copyOf(Arrays.copyOf(model, (int) shrinkTo), 1 << 20);
+        if (backed) {
+            // past the old end the backing file does not show (it ends before the new size, after the old one)
+            Arrays.fill(expected, (int) shrinkTo, 1 << 20, (byte) 0);
+        }
+        try (Image image = Imago.opener().path(img).format("qcow2").open()) {
+            Qcow2WriteTest.assertReads(image, expected);
+        }
+        Qcow2PreallocationTest.verify(img, expected);
+    }
+
     @Test
     void withoutTheBackingFileOpenGrowingIsRefusedAndNothingChanges() throws IOException {
         Path base = base(4 << 20);
