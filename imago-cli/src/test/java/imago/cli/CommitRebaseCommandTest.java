@@ -143,6 +143,40 @@ class CommitRebaseCommandTest {
         assertArrayEquals(expected, content(ours.resolve("top.qcow2")));
     }
 
+    /** Commit grows a smaller base to the size of the committed image, as qemu-img does. */
+    @Test
+    void commitIntoASmallerBaseGrowsIt() throws IOException {
+        for (Path copy : List.of(ours, theirs)) {
+            qemuImg(copy, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "big.qcow2", "9M");
+            qemuIo(copy, "big.qcow2", "write -P 6 5M 2M", "write -P 8 8M 1M");
+        }
+        both("commit", "@big.qcow2");
+        sameContent("base.qcow2", "big.qcow2");
+        // (host clusters are allocated in another order than qemu-img's, so maps are not compared)
+        assertTrue(qemuImg(dir, "info", ours.resolve("base.qcow2")).contains("(9437184 bytes)"));
+    }
+
+    /**
+     * Commit into an overlay shorter than its own backing file: growing it must hide the backing file's
+     * data past its old end (zero clusters, as qemu-img's truncate with zero write).
+     */
+    @Test
+    void commitIntoAShortOverlayOfALongerBaseHidesTheBase() throws IOException {
+        for (Path copy : List.of(ours, theirs)) {
+            qemuImg(copy, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "short.qcow2", "1000K");
+            qemuIo(copy, "short.qcow2", "write -P 2 0 100K");
+            qemuImg(copy, "create", "-q", "-f", "qcow2", "-b", "short.qcow2", "-F", "qcow2", "long.qcow2", "7M");
+            qemuIo(copy, "long.qcow2", "write -P 3 2M 64k", "write -P 4 6M 512k");
+        }
+        both("commit", "-d", "@long.qcow2");
+        sameContent("base.qcow2", "short.qcow2", "long.qcow2");
+        byte[] grown = content(ours.resolve("short.qcow2"));
+        assertEquals(7 << 20, grown.length);
+        // base.qcow2 holds 9s at 4M..5M: the grown overlay must not show them
+        assertEquals(0, grown[(4 << 20) + 100]);
+        sameAllocation("short.qcow2");
+    }
+
     @Test
     void commitRefusals() throws IOException {
         byte[] before = Files.readAllBytes(ours.resolve("top.qcow2"));

@@ -78,6 +78,160 @@ class ResizeCommandTest {
                 ours, theirs));
     }
 
+    /**
+     * Growing an overlay whose backing file is longer: the new area reads as zero, not as the backing
+     * file (qcow2 v3: explicit zeroes up to the next (sub)cluster, zero clusters after it; v2 fails as in
+     * qemu-img), with the same map as qemu-img's apart from host offsets; then growing past the backing
+     * file, and shrinking.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"compat=1.1", "compat=1.1:extended_l2=on", "compat=0.10", "compat=1.1:cluster_size=4096"})
+    void growingOverALongerBackingFileLikeQemuImg(String options) throws IOException {
+        Path base = dir.resolve("base.qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", base, "4M");
+        Qemu.ok(dir, "qemu-io", "-c", "write -P 0xaa 0 4M", base);
+        Path ours = dir.resolve("ours.qcow2");
+        Path theirs = dir.resolve("theirs.qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", options.replace(':', ','), "-b", base,
+                "-F", "qcow2", ours, "1000K");
+        Qemu.ok(dir, "qemu-io", "-c", "write -P 0xbb 0 100K", "-c", "write -P 0xcc 996K 2K", ours);
+        Files.copy(ours, theirs);
+        for (String step : List.of("FILE 1003K", "FILE 3M", "FILE 6M", "--shrink FILE 2M", "FILE 5M")) {
+            List<String> args = new ArrayList<>(List.of("resize"));
+            List<Object> qemu = new ArrayList<>(List.of("qemu-img", "resize"));
+            for (String a : step.split(" ")) {
+                args.add(a.equals("FILE") ? ours.toString() : a);
+                qemu.add(a.equals("FILE") ? theirs.toString() : a);
+            }
+            Run.Result r = imago(args.toArray(String[]::new));
+            Qemu.Output q = Qemu.run(dir, qemu.toArray());
+            String where = options + " " + step;
+            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
+                    + q.err());
+            assertEquals(q.out(), r.out(), where);
+            assertEquals(q.err().replace("qemu-img: ", "imago: "), r.err(), where);
+            assertEquals(virtualSize(theirs), virtualSize(ours), where);
+            assertEquals(map(theirs), map(ours), where);
+            Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
+            assertEquals(0, check.status(), where + "\n" + check.out() + check.err());
+            assertTrue(check.out().contains("No errors were found"), check.out());
+            assertEquals("Images are identical.\n", Qemu.ok(dir, "qemu-img", "compare", ours, theirs), where);
+        }
+    }
+
+    /**
+     * Resizing an image with an external data file, raw or not: the data file grows and shrinks with the
+     * image (to the exact size, or to the end of the last cluster when preallocating), and a raw data file's
+     * clusters are all mapped, as qemu-img leaves them.
+     */
+    @ParameterizedTest(name = "data_file_raw={0}")
+    @CsvSource({"off", "on"})
+    void resizingWithADataFileLikeQemuImg(String raw) throws IOException {
+        Path ours = dir.resolve("ours.qcow2");
+        Path theirs = dir.resolve("theirs.qcow2");
+        for (Path p : List.of(ours, theirs)) {
+            String data = p.getFileName().toString().replace(".qcow2", ".bin");
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=" + data + ",data_file_raw=" + raw,
+                    p, "1000K");
+            Qemu.ok(dir, "qemu-io", "-c", "write -P 0xbb 0 100K", "-c", "write -P 0xcc 900K 100K", p);
+        }
+        for (String step : List.of("FILE 3000K", "--preallocation=metadata FILE 4M", "--shrink FILE 500K",
+                "FILE 2M", "--preallocation=full FILE +1M", "--preallocation=falloc FILE 7000K", "--shrink FILE 1000K",
+                "FILE 1001K")) {
+            List<String> args = new ArrayList<>(List.of("resize"));
+            List<Object> qemu = new ArrayList<>(List.of("qemu-img", "resize"));
+            for (String a : step.split(" ")) {
+                args.add(a.equals("FILE") ? ours.toString() : a);
+                qemu.add(a.equals("FILE") ? theirs.toString() : a);
+            }
+            Run.Result r = imago(args.toArray(String[]::new));
+            Qemu.Output q = Qemu.run(dir, qemu.toArray());
+            String where = raw + " " + step;
+            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
+                    + q.err());
+            assertEquals(q.out(), r.out(), where);
+            assertEquals(q.err().replace("qemu-img: ", "imago: "), r.err(), where);
+            assertEquals(virtualSize(theirs), virtualSize(ours), where);
+            assertEquals(Files.size(dir.resolve("theirs.bin")), Files.size(dir.resolve("ours.bin")), where);
+            assertEquals(map(theirs), map(ours), where);
+            Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
+            assertEquals(0, check.status(), where + "\n" + check.out() + check.err());
+            assertTrue(check.out().contains("No errors were found"), check.out());
+            assertEquals("Images are identical.\n", Qemu.ok(dir, "qemu-img", "compare", ours, theirs), where);
+            if (raw.equals("on")) {
+                // the data file is the guest's disk: it reads as the image does (and may end with a whole cluster)
+                assertTrue(Qemu.ok(dir, "qemu-img", "compare", "-F", "raw", ours, dir.resolve("ours.bin"))
+                        .endsWith("Images are identical.\n"), where);
+            }
+        }
+    }
+
+    /** An overlay with an external data file over a longer backing file: the grown area reads as zero. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"cluster_size=65536", "cluster_size=4096"})
+    void growingWithADataFileOverALongerBackingFileLikeQemuImg(String options) throws IOException {
+        Path base = dir.resolve("base.raw");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", base, "4M");
+        Qemu.ok(dir, "qemu-io", "-f", "raw", "-c", "write -P 0xaa 0 4M", base);
+        Path ours = dir.resolve("ours.qcow2");
+        Path theirs = dir.resolve("theirs.qcow2");
+        for (Path p : List.of(ours, theirs)) {
+            String data = p.getFileName().toString().replace(".qcow2", ".bin");
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", options + ",data_file=" + data, "-b", base,
+                    "-F", "raw", p, "1000K");
+            Qemu.ok(dir, "qemu-io", "-c", "write -P 0xbb 0 100K", "-c", "write -P 0xcc 990K 2K", p);
+        }
+        for (String step : List.of("FILE 1003K", "FILE 3M", "--shrink FILE 500K", "FILE 2M", "FILE 5M")) {
+            List<String> args = new ArrayList<>(List.of("resize"));
+            List<Object> qemu = new ArrayList<>(List.of("qemu-img", "resize"));
+            for (String a : step.split(" ")) {
+                args.add(a.equals("FILE") ? ours.toString() : a);
+                qemu.add(a.equals("FILE") ? theirs.toString() : a);
+            }
+            Run.Result r = imago(args.toArray(String[]::new));
+            Qemu.Output q = Qemu.run(dir, qemu.toArray());
+            String where = options + " " + step;
+            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
+                    + q.err());
+            assertEquals(q.out(), r.out(), where);
+            assertEquals(virtualSize(theirs), virtualSize(ours), where);
+            assertEquals(Files.size(dir.resolve("theirs.bin")), Files.size(dir.resolve("ours.bin")), where);
+            assertEquals(map(theirs), map(ours), where);
+            Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
+            assertEquals(0, check.status(), where + "\n" + check.out() + check.err());
+            assertEquals("Images are identical.\n", Qemu.ok(dir, "qemu-img", "compare", ours, theirs), where);
+        }
+    }
+
+    /**
+     * qemu-img map's JSON without host offsets, which may differ, and with neighbours that differ only in
+     * their offsets merged: "start length rest" per line.
+     */
+    private List<String> map(Path p) {
+        java.util.regex.Pattern entry = java.util.regex.Pattern.compile(
+                "\"start\": ([0-9]+), \"length\": ([0-9]+), (.*?)(, \"offset\": [0-9]+)?}");
+        List<String> out = new ArrayList<>();
+        long start = 0;
+        long length = 0;
+        String rest = null;
+        for (String line : Qemu.ok(dir, "qemu-img", "map", "--output=json", p).lines().toList()) {
+            java.util.regex.Matcher m = entry.matcher(line);
+            assertTrue(m.find(), line);
+            if (m.group(3).equals(rest) && Long.parseLong(m.group(1)) == start + length) {
+                length += Long.parseLong(m.group(2));
+                continue;
+            }
+            if (rest != null) {
+                out.add(start + " " + length + " " + rest);
+            }
+            start = Long.parseLong(m.group(1));
+            length = Long.parseLong(m.group(2));
+            rest = m.group(3);
+        }
+        out.add(start + " " + length + " " + rest);
+        return out;
+    }
+
     private long virtualSize(Path p) {
         String json = Qemu.ok(dir, "qemu-img", "info", "-U", "--output=json", p);
         int i = json.indexOf("\"virtual-size\": ");

@@ -16,6 +16,7 @@ import imago.api.spi.StorageOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 
@@ -125,20 +126,53 @@ public final class Imago {
         if (effective.size().isEmpty()) {
             throw new IllegalArgumentException("Image creation needs a size parameter");
         }
-        for (Dependency file : driver.createdFiles(effective)) {
-            // named by the user creating the image, not read from one: no gate
-            StorageLocation where = sibling(location, file.storedName());
-            try (Storage data = plugins.storage(where).open(where, StorageOptions.createNew())) {
+        List<Storage> created = new ArrayList<>();
+        try {
+            for (Dependency file : driver.createdFiles(effective)) {
+                // named by the user creating the image, not read from one: no gate
+                StorageLocation where = sibling(location, file.storedName());
+                Storage data = AlignedStorage.wrap(plugins.storage(where).open(where, StorageOptions.createNew()));
+                created.add(data);
                 data.resize(effective.size().getAsLong(), Preallocation.OFF);
                 data.flush();
                 data.sync();
             }
+            try (Storage storage = AlignedStorage.wrap(plugins.storage(location).open(location,
+                    StorageOptions.createNew()))) {
+                driver.create(storage, effective, List.copyOf(created));
+                for (Storage data : created) {
+                    // what the driver wrote into them is durable with the image
+                    data.flush();
+                    data.sync();
+                }
+                storage.flush();
+                storage.sync();
+            }
+        } catch (IOException | RuntimeException | Error e) {
+            closeAll(created, e);
+            throw e;
         }
-        try (Storage storage = AlignedStorage.wrap(plugins.storage(location).open(location,
-                StorageOptions.createNew()))) {
-            driver.create(storage, effective);
-            storage.flush();
-            storage.sync();
+        closeAll(created, null);
+    }
+
+    /** Closes each; a failure is added to {@code primary}, or (the first one) thrown after all are closed. */
+    private static void closeAll(List<Storage> storages, Throwable primary) throws IOException {
+        IOException first = null;
+        for (Storage s : storages) {
+            try {
+                s.close();
+            } catch (IOException e) {
+                if (primary != null) {
+                    primary.addSuppressed(e);
+                } else if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
         }
     }
 

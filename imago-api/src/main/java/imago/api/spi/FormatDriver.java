@@ -46,6 +46,19 @@ public interface FormatDriver {
     void create(Storage storage, CreateOptions options) throws IOException;
 
     /**
+     * Writes a new image as {@link #create(Storage, CreateOptions)}, with the files {@link #createdFiles}
+     * named already created (at the image's size) and open, in that order, for formats that write into
+     * them too (preallocating an external data file). The caller syncs and closes them.
+     *
+     * @implSpec The default ignores {@code createdFiles} and calls {@link #create(Storage, CreateOptions)}.
+     * @throws IllegalArgumentException if an option is unknown or invalid for this format
+     * @throws IOException if the storage cannot be written
+     */
+    default void create(Storage storage, CreateOptions options, List<Storage> createdFiles) throws IOException {
+        create(storage, options);
+    }
+
+    /**
      * The files a new image with {@code options} keeps data in besides its own (e.g. an external data
      * file): {@code Imago.create} creates each as an empty raw file of the image's size, resolved
      * against the new image's location, before it calls {@link #create}.

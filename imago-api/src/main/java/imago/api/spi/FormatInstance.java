@@ -136,6 +136,19 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * Changes the virtual size of a layer whose backing chain reads through {@code below}: a layer that
+     * grows while its backing image is longer than its old size must make the new area read as zero
+     * rather than show the backing image (QEMU's bdrv_co_truncate), copying from {@code below} where it
+     * allocates a partial cluster.
+     *
+     * @implSpec The default calls {@link #resize(long, Preallocation)}.
+     * @throws IOException if the resize fails
+     */
+    default void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
+        resize(newSize, preallocation);
+    }
+
+    /**
      * Drops every allocation of this layer, so that all reads fall through to the backing file.
      *
      * @implSpec The default refuses.

@@ -337,7 +337,7 @@ public final class LayeredImage implements Image {
         lifecycle.writeLock().lock();
         try {
             ensureWritable();
-            layer.resize(newSize, preallocation);
+            layer.resize(newSize, preallocation, below);
         } finally {
             lifecycle.writeLock().unlock();
         }

@@ -94,6 +94,10 @@ final class ResizeCommand implements Callable<Integer> {
                 if (e.feature().equals("metadata preallocation")) {
                     throw new CliException(null, "Unsupported preallocation mode: " + prealloc.qemuName());
                 }
+                if (e.feature().equals("qcow2 v2 zero clusters")) {
+                    // qemu-img's words: a qcow2 v2 image cannot hide its longer backing file's data
+                    throw new CliException(null, "Failed to zero out new clusters: Operation not supported");
+                }
                 throw e;
             }
         }

@@ -42,6 +42,21 @@ final class Qcow2Create {
      * @throws IOException if the storage cannot be written
      */
     static void create(Storage storage, CreateOptions options) throws IOException {
+        create(storage, options, null);
+    }
+
+    /**
+     * Writes a new image as {@link #create(Storage, CreateOptions)}; {@code data} is the external data file
+     * the options name, created at the image's size, or {@code null}: preallocating an image with an external
+     * data file needs it (the L2 entries point into it, as qemu-img creates them), and so does a raw data file,
+     * which QEMU creates with metadata preallocation so that the metadata describes all of it.
+     *
+     * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
+     * @throws UnsupportedFeatureException for preallocation with extended L2 entries, or with an external data
+     *         file that is not given, or an L1 table that would not fit the first refcount block
+     * @throws IOException if the storage cannot be written
+     */
+    static void create(Storage storage, CreateOptions options, Storage data) throws IOException {
         String resource = storage.name();
         Map<String, String> o = options.formatOptions();
         for (String k : o.keySet()) {
@@ -114,12 +129,16 @@ final class Qcow2Create {
         if (dataFileRaw && backingFile != null) {
             throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
         }
+        if (dataFileRaw && prealloc == Preallocation.OFF && !extendedL2 && data != null) {
+            // as QEMU's qcow2_co_create: a raw data file's metadata describes all of it
+            prealloc = Preallocation.METADATA;
+        }
         if (prealloc != Preallocation.OFF) {
             if (backingFile != null && !extendedL2) {
                 throw new IllegalArgumentException("Backing file and preallocation can only be used at the same time "
                         + "if extended_l2 is on");
             }
-            if (dataFile != null) {
+            if (dataFile != null && data == null) {
                 throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "creating qcow2 images with "
                         + "an external data file and preallocation=" + prealloc.qemuName() + " is not supported yet");
             }
@@ -208,6 +227,9 @@ final class Qcow2Create {
             // and consistent, and preallocation then allocates every cluster through the writer
             storage.sync();
             try (Qcow2Instance image = Qcow2Instance.open(storage, imago.api.spi.OpenContext.of(true))) {
+                if (dataFile != null) {
+                    image.attachDataFile(data);
+                }
                 image.preallocate(0, size, prealloc);
                 image.flush();
                 image.sync();

@@ -57,6 +57,11 @@ public final class Qcow2FormatDriver implements FormatDriver {
     }
 
     @Override
+    public void create(Storage storage, CreateOptions options, List<Storage> createdFiles) throws IOException {
+        Qcow2Create.create(storage, options, createdFiles.isEmpty() ? null : createdFiles.getFirst());
+    }
+
+    @Override
     public List<Dependency> createdFiles(CreateOptions options) {
         String dataFile = options.formatOptions().get("data_file");
         return dataFile == null ? List.of() : List.of(new Dependency.DataFile(dataFile));

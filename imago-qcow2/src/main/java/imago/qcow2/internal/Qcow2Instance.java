@@ -29,6 +29,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -102,6 +103,8 @@ final class Qcow2Instance implements FormatInstance {
     private volatile Boolean metadataPreallocated;
     private volatile Storage dataFile;
     private volatile long dataFileSize;
+    /** The virtual size of the backing image opened for this layer ({@link #checkBacking}), or -1. */
+    private volatile long backingSize = -1;
     /** Refcounts and allocator of a writable image; null when read-only. */
     private volatile Qcow2Refcounts refcounts;
     /**
@@ -1151,12 +1154,34 @@ final class Qcow2Instance implements FormatInstance {
         return true;
     }
 
+    @Override
+    public void checkBacking(long backingSize, Optional<Instant> backingModified) {
+        this.backingSize = backingSize;
+    }
+
     /**
-     * {@inheritDoc} Grows an image without a backing file, with preallocation off; the L1 table grows in
-     * place within its clusters or moves to new ones. Everything else is refused before anything changes.
+     * {@inheritDoc} Without the backing chain, an image whose backing image would have to be read (it is
+     * longer than the image before growing) is refused.
      */
     @Override
     public void resize(long newSize, Preallocation preallocation) throws IOException {
+        BackingReader none = (dst, offset) -> {
+            throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 "
+                    + "image over its backing image needs the backing chain");
+        };
+        resize(newSize, preallocation, header.backingFile().filter(n -> !n.isEmpty()).isPresent() ? none
+                : BackingReader.ZEROES);
+    }
+
+    /**
+     * {@inheritDoc} The L1 table grows in place within its clusters or moves to new ones. When the backing
+     * image is longer than the old size, the new area reads as zero, as QEMU 7.2's qcow2_co_truncate makes
+     * it: explicit zeroes up to the next (sub)cluster boundary, zero clusters after it (qcow2 v3; v2 is
+     * refused as QEMU fails it), written before the header gets the new size. Growing an image whose backing
+     * file is not open is refused. Everything refused is refused before anything changes.
+     */
+    @Override
+    public void resize(long newSize, Preallocation requested, BackingReader below) throws IOException {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
         }
@@ -1172,20 +1197,41 @@ final class Qcow2Instance implements FormatInstance {
                 return;
             }
             if (newSize < oldSize) {
-                if (preallocation != Preallocation.OFF) {
+                if (requested != Preallocation.OFF) {
                     throw new IllegalArgumentException(resource
                             + ": Preallocation can only be used for growing images");
                 }
                 shrink(oldSize, newSize);
                 return;
             }
-            if (header.hasDataFile()) {
-                throw new UnsupportedFeatureException(resource, "qcow2 resize with data file", "resizing qcow2 images "
-                        + "with an external data file is not supported yet");
+            // as QEMU: the metadata of a raw data file describes all of it, so growing preallocates it (not with
+            // extended L2 entries, whose preallocation imago cannot do yet: the new clusters then read as zero)
+            Preallocation preallocation = requested == Preallocation.OFF && header.hasDataFile()
+                    && header.dataFileRaw() && !extendedL2 ? Preallocation.METADATA : requested;
+            if (extendedL2 && preallocation != Preallocation.OFF) {
+                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocation of qcow2 "
+                        + "images with extended L2 entries is not supported yet");
             }
+            if (header.hasDataFile() && preallocation != Preallocation.OFF
+                    && header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
+                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocating a qcow2 image "
+                        + "with an external data file and a backing file is not supported yet");
+            }
+            boolean zeroNew = false;
             if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
-                throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 image "
-                        + "that has a backing file (whose data would show through) is not supported yet");
+                long backing = backingSize;
+                if (backing < 0) {
+                    throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a "
+                            + "qcow2 image whose backing file is not open (its data could show through)");
+                }
+                zeroNew = backing > oldSize;
+                if (zeroNew && header.version() < 3
+                        && newSize > Qcow2Checks.divCeil(oldSize, clusterSize) * clusterSize) {
+                    // QEMU fails the same way past the old last cluster, which it zeroes explicitly: qcow2 v2 has
+                    // no zero clusters (qcow2_subcluster_zeroize)
+                    throw new UnsupportedFeatureException(resource, "qcow2 v2 zero clusters",
+                            "Failed to zero out new clusters: Operation not supported");
+                }
             }
             long[] old = l1;
             long entries = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
@@ -1195,22 +1241,36 @@ final class Qcow2Instance implements FormatInstance {
                         + entries + " entries: Active L1 table too large");
             }
             long tailHost = -1;
-            if ((oldSize & (clusterSize - 1)) != 0) {
+            if (!zeroNew && (oldSize & (clusterSize - 1)) != 0) {
                 // the bytes of the last cluster past the old end must read as zero after growing
                 Unit tail = unit(oldSize - 1);
-                if (tail.kind() == Kind.COMPRESSED || tail.kind() == Kind.DATA && (tail.entry() & COPIED) == 0) {
+                // with extended L2 entries, subclusters past the old end may hold data whatever the last one holds
+                boolean hosted = tail.kind() == Kind.DATA
+                        || extendedL2 && tail.kind() != Kind.COMPRESSED && tail.host() >= 0;
+                if (tail.kind() == Kind.COMPRESSED
+                        || hosted && (tail.entry() & COPIED) == 0 && !header.hasDataFile()) {
                     // a copy of its own, zeroed past the old end: the shared or compressed original stays as it is
-                    rewriteTail(oldSize, tail);
-                } else if (extendedL2) {
-                    // later subclusters of the cluster may hold data whatever the last one holds
-                    zeroExtendedTail(oldSize, tail);
-                } else if (tail.kind() == Kind.DATA) {
+                    rewriteTail(oldSize, tail, below);
+                } else if (hosted) {
                     tailHost = tail.host() + 1;
                 }
             }
             if (tailHost >= 0) {
                 long n = clusterSize - (oldSize & (clusterSize - 1));
-                storage.write(ByteBuffer.allocate((int) n), tailHost);
+                if (header.hasDataFile()) {
+                    // a data file is not made longer for this: past its end it reads as zero already
+                    n = Math.max(0, Math.min(n, dataStorage().size() - tailHost));
+                }
+                if (n > 0) {
+                    dataStorage().write(ByteBuffer.allocate((int) n), tailHost);
+                }
+            }
+            if (header.hasDataFile() && preallocation == Preallocation.OFF) {
+                // as QEMU, the data file takes the new size exactly (the zeroed tail first, then synced with it)
+                Storage data = dataStorage();
+                data.resize(newSize, Preallocation.OFF);
+                data.sync();
+                dataFileSize = newSize;
             }
             long newL1Offset = l1Offset;
             int oldClusters = (int) Qcow2Checks.divCeil(old.length * 8L, clusterSize);
@@ -1231,6 +1291,24 @@ final class Qcow2Instance implements FormatInstance {
             // header grows
             refcounts.writeDirty();
             syncAll();
+            if (zeroNew) {
+                // as QEMU's qcow2_grow_l1_table: the header takes the larger L1 table first (the size stays), the
+                // new area is zeroed, and only then does the header take the new size
+                ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN)
+                        .putInt(0, (int) Math.max(entries, old.length)).putLong(4, newL1Offset);
+                storage.write(h, 36);
+                syncAll();
+                switchL1(old, entries, newL1Offset, oldClusters);
+                zeroGrown(oldSize, newSize, below);
+                ByteBuffer sz = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize);
+                storage.write(sz, 24);
+                syncAll();
+                size = newSize;
+                if (preallocation != Preallocation.OFF) {
+                    preallocate(oldSize, newSize, preallocation);
+                }
+                return;
+            }
             ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
                     .putInt(8, header.cryptMethod()).putInt(12, (int) Math.max(entries, old.length))
                     .putLong(16, newL1Offset);
@@ -1256,22 +1334,66 @@ final class Qcow2Instance implements FormatInstance {
         }
     }
 
-    /**
-     * Makes the bytes of the last cluster past {@code oldSize} read as zero before an image with extended
-     * L2 entries grows: the rest of the subcluster holding the old end is zeroed in place when it is
-     * allocated (the cluster is ours: {@code tail} is not shared or compressed), and the whole subclusters
-     * after it are marked zero. Under allocLock.
-     */
-    private void zeroExtendedTail(long oldSize, Unit tail) throws IOException {
-        long sub = 1L << unitBits;
-        long subEnd = (oldSize + sub - 1) & -sub;
-        long clusterEnd = (oldSize | (clusterSize - 1)) + 1;
-        if (subEnd > oldSize && tail.kind() == Kind.DATA) {
-            dataStorage().write(ByteBuffer.allocate((int) (subEnd - oldSize)), tail.host() + 1);
+    /** Makes the grown L1 table (whose header fields are written and synced) the active one. */
+    private void switchL1(long[] old, long entries, long newL1Offset, int oldClusters) {
+        if (newL1Offset != l1Offset) {
+            long oldFirst = l1Offset >>> clusterBits;
+            for (int i = 0; i < oldClusters; i++) {
+                pendingDecrefs.add(oldFirst + i);
+            }
+            l1Offset = newL1Offset;
         }
-        if (subEnd < clusterEnd && !zeroSubclusterRange(subEnd, clusterEnd)) {
-            throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                    "the image needs a larger refcount table, which imago cannot allocate yet");
+        if (entries > old.length) {
+            l1 = Arrays.copyOf(old, (int) entries);
+        }
+        growFile(Math.max(fileSize, l1Offset + l1.length * 8L));
+    }
+
+    /**
+     * Makes {@code [oldSize, newSize)} read as zero rather than as the backing image, as QEMU 7.2's
+     * qcow2_co_truncate with BDRV_REQ_ZERO_WRITE: explicit zeroes (an allocating write, copying the rest of
+     * the cluster from {@code below}) up to the next subcluster boundary, zero clusters (or zero subclusters)
+     * from there, all written ({@link #flush}) before the caller writes the new size into the header. The
+     * virtual size is the new one meanwhile, and goes back to the old one on failure.
+     */
+    private void zeroGrown(long oldSize, long newSize, BackingReader below) throws IOException {
+        long sub = 1L << unitBits;
+        long zeroStart = Math.min(newSize, (oldSize + sub - 1) & -sub);
+        size = newSize;
+        try {
+            if (zeroStart > oldSize) {
+                ByteBuffer zeroes = ByteBuffer.allocate((int) (zeroStart - oldSize));
+                long pos = oldSize;
+                while (zeroes.hasRemaining()) {
+                    Mapping.Data d = ensureDataMapping(pos, zeroes.remaining(), below);
+                    int n = (int) Math.min(d.length(), zeroes.remaining());
+                    try {
+                        d.storage().write(zeroes.slice(zeroes.position(), n), d.hostOffset());
+                    } catch (IOException e) {
+                        try {
+                            completeWrite(d, e);
+                        } catch (IOException rollback) {
+                            e.addSuppressed(rollback);
+                        }
+                        throw e;
+                    }
+                    completeWrite(d, null);
+                    zeroes.position(zeroes.position() + n);
+                    pos += n;
+                }
+            }
+            for (long pos = zeroStart; pos < newSize; ) {
+                long n = zeroClusters(pos, newSize - pos, false, false);
+                if (n <= 0) {
+                    throw new IllegalStateException(resource + ": cannot zero the new cluster at " + pos);
+                }
+                pos += n;
+            }
+            // the zero entries reach stable media (tables in dependency order) before the header's new size
+            flush();
+        } catch (IOException | RuntimeException e) {
+            size = oldSize;
+            throw e;
         }
     }
 
@@ -1281,7 +1403,7 @@ final class Qcow2Instance implements FormatInstance {
      * first when a snapshot shares it): synced before the L2 entry points at it; the old cluster loses the
      * reference on the next flush.
      */
-    private void rewriteTail(long oldSize, Unit tail) throws IOException {
+    private void rewriteTail(long oldSize, Unit tail, BackingReader below) throws IOException {
         long clusterStart = (oldSize - 1) & ~(long) (clusterSize - 1);
         long guestCluster = clusterStart >>> clusterBits;
         int l1Index = (int) (guestCluster >>> l2Bits);
@@ -1302,10 +1424,10 @@ final class Qcow2Instance implements FormatInstance {
         if (tail.kind() == Kind.COMPRESSED) {
             plain = decompressed(entry, clusterStart).clone();
         } else if (extendedL2) {
-            // the guest's view: unallocated subclusters read as zero (growing with a backing file is refused)
+            // the guest's view: unallocated subclusters read from below (zeroes without a backing file)
             long bitmap = cache.get(l2Offset, this::loadL2)[2 * index + 1];
             plain = new byte[clusterSize];
-            subclusterSource(clusterStart, entry & OFFSET_MASK, bitmap, BackingReader.ZEROES)
+            subclusterSource(clusterStart, entry & OFFSET_MASK, bitmap, below)
                     .read(ByteBuffer.wrap(plain), clusterStart);
         } else {
             plain = new byte[clusterSize];
@@ -1405,6 +1527,12 @@ final class Qcow2Instance implements FormatInstance {
         storage.write(h, 24);
         syncAll();
         size = newSize;
+        if (header.hasDataFile()) {
+            // as QEMU, the data file takes the new size exactly, after the header (nothing past it is referenced)
+            Storage data = dataStorage();
+            data.resize(newSize, Preallocation.OFF);
+            dataFileSize = newSize;
+        }
         refcounts.dropUnusedBlocks();
         long fileEnd = storage.size();
         long last = refcounts.lastUsed(Qcow2Checks.divCeil(fileEnd, clusterSize));
@@ -1428,6 +1556,10 @@ final class Qcow2Instance implements FormatInstance {
         allocLock.lock();
         try {
             awaitQuiet();
+            if (header.hasDataFile()) {
+                preallocateDataFile(from, to, mode);
+                return;
+            }
             long oldEnd = storage.size();
             long c = from >>> clusterBits;
             long last = Qcow2Checks.divCeil(to, clusterSize);
@@ -1515,6 +1647,73 @@ final class Qcow2Instance implements FormatInstance {
             }
         } finally {
             allocLock.unlock();
+        }
+    }
+
+    /**
+     * {@link #preallocate} with an external data file, as QEMU's preallocate_co: every cluster without one
+     * gets the data file cluster at its guest offset (not refcounted); the data file grows to the end of the
+     * last cluster ({@code falloc} and {@code full} reserve or write the new space), clusters below its old
+     * end are zeroed, and all that is synced before the L2 entries of each table point at them. Under the
+     * allocation lock; not with a backing file or extended L2 entries (refused by the callers).
+     */
+    private void preallocateDataFile(long from, long to, Preallocation mode) throws IOException {
+        Storage data = dataStorage();
+        long oldEnd = data.size();
+        long last = Qcow2Checks.divCeil(to, clusterSize);
+        long lastL2 = l1[(int) ((last - 1) >>> l2Bits)] & OFFSET_MASK;
+        long lastEntry = lastL2 == 0 ? 0
+                : cache.get(lastL2, this::loadL2)[(int) ((last - 1) & ((1L << l2Bits) - 1))];
+        // QEMU writes the tail of a new last cluster (zeroes, its copy-on-write), so the file then ends with it;
+        // an allocated last cluster only makes the file reach the new size
+        long end = (lastEntry & OFFSET_MASK) != 0 || (lastEntry & COPIED) != 0 ? to : last << clusterBits;
+        if (end > oldEnd) {
+            data.resize(end, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
+            dataFileSize = end;
+        }
+        long c = from >>> clusterBits;
+        while (c < last) {
+            int l1Index = (int) (c >>> l2Bits);
+            long l2Offset = l1[l1Index] & OFFSET_MASK;
+            if (l2Offset == 0) {
+                l2Offset = allocateL2(l1Index);
+            }
+            long[] table = cache.get(l2Offset, this::loadL2);
+            int start = (int) (c & ((1L << l2Bits) - 1));
+            int stop = (int) Math.min(1L << l2Bits, start + (last - c));
+            long[] entries = Arrays.copyOfRange(table, start, stop);
+            boolean changed = false;
+            for (int i = 0; i < entries.length; i++) {
+                // with a data file, COPIED alone marks guest cluster 0 as allocated
+                if ((entries[i] & OFFSET_MASK) != 0 || (entries[i] & COPIED) != 0) {
+                    continue;
+                }
+                long host = (c + i) << clusterBits;
+                if (host < oldEnd) {
+                    // the data file may hold old bytes there: the cluster must read as zero, as it did
+                    data.writeZeroes(host, Math.min(clusterSize, oldEnd - host), mode == Preallocation.METADATA);
+                }
+                entries[i] = host | COPIED;
+                changed = true;
+            }
+            if (changed) {
+                // the grown and zeroed data file reaches stable media before the L2 entries point into it
+                data.sync();
+                syncAll();
+                ByteBuffer b = ByteBuffer.allocate(entries.length * 8).order(ByteOrder.BIG_ENDIAN);
+                b.asLongBuffer().put(entries);
+                storage.write(b, l2Offset + start * 8L);
+                System.arraycopy(entries, 0, table, start, entries.length);
+            }
+            c += stop - start;
+        }
+        // clusters reserved for new L2 tables but not used would leave the image file longer than QEMU's,
+        // which ends with its last table: give them back and end the file after the last cluster in use
+        refcounts.release();
+        long fileEnd = storage.size();
+        long used = refcounts.lastUsed(Qcow2Checks.divCeil(fileEnd, clusterSize));
+        if ((used + 1) * clusterSize < fileEnd) {
+            storage.resize((used + 1) * clusterSize, Preallocation.OFF);
         }
     }
 
@@ -1755,6 +1954,7 @@ final class Qcow2Instance implements FormatInstance {
             storage.flush();
             syncAll();
             header = parsed;
+            backingSize = -1; // the new backing image is not known until it is opened
         } finally {
             allocLock.unlock();
         }

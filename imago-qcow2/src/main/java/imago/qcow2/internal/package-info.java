@@ -9,9 +9,11 @@
  * keep consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
  * changes: writable opens of images with persistent bitmaps, of an image with the
  * corrupt bit (except to repair it, opened for checking), and of a snapshot; refcount table growth past
- * QEMU's 8 MiB limit or past what one new refcount block can describe; growing an image with a backing
- * file; resizing an image with an external data file; preallocation with extended L2 entries or an
- * external data file; creating with an L1 table past the first refcount block.
+ * QEMU's 8 MiB limit or past what one new refcount block can describe; growing an image whose backing file
+ * is not open, or a qcow2 v2 image past its last cluster while its backing file is longer (QEMU fails that
+ * too); preallocation with extended L2 entries (an image with them and a raw external data file grows and is
+ * created without the metadata preallocation QEMU gives it), or of an image with both an external data file
+ * and a backing file; creating with an L1 table past the first refcount block.
  *
  * <h2>Write ordering</h2>
  * Refcount blocks and L2 tables are cached write-back, as QEMU caches them, and written in dependency
@@ -50,8 +52,15 @@
  * L2 entries past the new end and the L1 entries past it (zeroes, synced) before their clusters' refcounts
  * drop, then writes the new size, drops refcount blocks that count nothing but themselves from the (synced)
  * refcount table, and cuts the file after the last cluster in use, as QEMU's qcow2_co_truncate,
- * qcow2_shrink_l1_table and qcow2_shrink_reftable do. Every sync of the writer writes the cached refcounts
- * first.
+ * qcow2_shrink_l1_table and qcow2_shrink_reftable do. Growing an image whose backing file is longer than its
+ * old size hides the backing file's data in the new area, as QEMU's truncate with BDRV_REQ_ZERO_WRITE: the
+ * header takes the grown L1 table (synced) with the old size, then explicit zeroes go up to the next subcluster
+ * (an allocating write) and zero clusters or subclusters after it, all flushed before the header takes the
+ * new size, so that no size ever shows the backing file there. With an external data file, growing sets the
+ * data file to the new size (synced) before the header grows, or, preallocating (always for a raw data file, as
+ * QEMU), grows it to the end of the last new cluster and syncs it, zeroes included, before the L2 entries point
+ * at their guest offsets in it; shrinking cuts it to the new size after the header is synced. Every sync of the writer writes the cached
+ * refcounts first.
  *
  * <p>Snapshot operations first flush (pending refcount drops, reservations) and exclude every write. Creating:
  * the snapshot's L1 copy and the new snapshot table are written, every path from the active L1 table gains a

@@ -127,7 +127,9 @@ class Qcow2CreateTest {
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"data_file=DATA", "data_file=DATA,cluster_size=4096", "data_file=DATA,lazy_refcounts=on",
-        "data_file=DATA,-b"})
+        "data_file=DATA,-b", "data_file=DATA,data_file_raw=on", "data_file=DATA,data_file_raw=on,cluster_size=4096",
+        "data_file=DATA,preallocation=metadata", "data_file=DATA,preallocation=full,cluster_size=4096",
+        "data_file=DATA,data_file_raw=on,preallocation=falloc"})
     void externalDataFilesAsQemuImgCreatesThem(String options) throws IOException {
         int n = counter++;
         boolean backed = options.endsWith(",-b");
@@ -183,9 +185,14 @@ class Qcow2CreateTest {
                         .option("preallocation", "full").build()));
         assertEquals("Backing file and preallocation can only be used at the same time if extended_l2 is on",
                 backed.getMessage());
-        assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r3.qcow2"), "qcow2",
-                CreateOptions.builder().size(1 << 20).option("data_file", "d.raw").option("preallocation", "metadata")
-                        .build()));
+        // preallocating needs the data file, which only Imago.create makes and passes
+        try (imago.storage.memory.MemoryStorage s = imago.storage.memory.MemoryStorage.of("create-r3",
+                java.nio.ByteBuffer.allocate(0))) {
+            assertThrows(UnsupportedFeatureException.class, () -> Qcow2Create.create(s, CreateOptions.builder()
+                    .size(1 << 20).option("data_file", "d.raw").option("preallocation", "metadata").build()));
+        } finally {
+            imago.storage.memory.MemoryStorage.delete("create-r3");
+        }
         // QEMU would need a second refblock for this L1 table
         assertThrows(UnsupportedFeatureException.class, () -> Imago.create(dir.resolve("r4.qcow2"), "qcow2",
                 CreateOptions.builder().size(1L << 30).option("cluster_size", "512").build()));

@@ -430,6 +430,66 @@ class Qcow2FaultTest {
         }
     }
 
+    /**
+     * Power loss while growing an image over a longer backing file: the file left is never corrupt, and
+     * whatever size its header has, the area past the old size never shows the backing file's data.
+     */
+    @Test
+    void powerLossWhileGrowingOverALongerBackingFileNeverShowsIt() throws IOException {
+        Qemu.require();
+        Path base = dir.resolve("grow-fault-base.raw");
+        byte[] below = new byte[4 * SIZE];
+        Arrays.fill(below, (byte) 0x5a);
+        Files.write(base, below);
+        long oldSize = SIZE / 2 + 1536; // inside a cluster and (32 KiB clusters) inside a subcluster
+        for (String options : new String[] {"cluster_size=4096", "cluster_size=32768,extended_l2=on"}) {
+            int total = Integer.MAX_VALUE;
+            int runs = 0;
+            for (int crashAt = -1; crashAt < total; crashAt = nextCrash(crashAt, false, -1), runs++) {
+                CrashStorage s = new CrashStorage();
+                CreateOptions.Builder b = CreateOptions.builder().size(oldSize).backingFile(base.getFileName()
+                        .toString()).backingFormat("raw");
+                Qcow2CreateTest.parse(options).forEach(b::option);
+                new Qcow2FormatDriver().create(s, b.build());
+                s.sync();
+                s.crashAt = crashAt;
+                s.writes = 0;
+                Qcow2Instance layer = (Qcow2Instance) new Qcow2FormatDriver().open(s, OpenContext.of(true));
+                layer.checkBacking(below.length, java.util.Optional.empty());
+                Image backing = imago.probe.Imago.opener().path(base).format("raw").open();
+                try (Image image = LayeredImage.builder("qcow2", layer, s).writable(true).backing(backing, true)
+                        .build()) {
+                    image.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), oldSize - 3);
+                    image.flush();
+                    image.resize(3L * SIZE, Preallocation.OFF);
+                    image.write(ByteBuffer.wrap(new byte[] {4, 5, 6}), 3L * SIZE - 3);
+                }
+                if (s.crashed == null) {
+                    total = s.writes;
+                    continue;
+                }
+                Path file = dir.resolve("crash-g.qcow2");
+                Files.write(file, s.crashed);
+                Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
+                int at = crashAt;
+                assertTrue(check.status() == 0 || check.status() == 3, () -> options + ", power loss at write " + at
+                        + ": qemu-img check status " + check.status() + "\n" + check.out() + check.err());
+                try (Image image = imago.probe.Imago.opener().path(file).format("qcow2").open()) {
+                    long end = Math.min(image.size(), 3L * SIZE - 3);
+                    ByteBuffer grown = ByteBuffer.allocate((int) (end - oldSize));
+                    image.read(grown, oldSize);
+                    for (byte x : grown.array()) {
+                        if (x != 0) {
+                            throw new AssertionError(options + ", power loss at write " + at + ": size "
+                                    + image.size() + " shows the backing file past the old size");
+                        }
+                    }
+                }
+            }
+            assertTrue(runs > 10, "only " + runs + " runs");
+        }
+    }
+
     static final int SIZE = 512 << 10;
 
     /** Runs the workload with the {@code failAt}-th write failing; returns false once no write failed. */
