@@ -134,6 +134,28 @@ final class QcowBytes implements AutoCloseable {
         return new Qcow2Refcounts.Block(bytes, order);
     }
 
+    void u16(long at, int v) throws IOException {
+        ch.write(ByteBuffer.allocate(2).order(ByteOrder.BIG_ENDIAN).putShort(0, (short) v), at);
+    }
+
+    /** Where snapshot table entry {@code i} starts (entries are 8-byte aligned). */
+    long snapshotEntry(int i) throws IOException {
+        long at = snapshotsOffset;
+        for (int k = 0; k < i; k++) {
+            long length = 40L + Integer.toUnsignedLong(u32(at + 36)) + (u32(at + 12) >>> 16) + (u32(at + 12) & 0xFFFF);
+            at += (length + 7) & ~7L;
+        }
+        return at;
+    }
+
+    long fileSize() throws IOException {
+        return ch.size();
+    }
+
+    void truncate(long size) throws IOException {
+        ch.truncate(size);
+    }
+
     long fileClusters() throws IOException {
         return (ch.size() + clusterSize - 1) >>> clusterBits;
     }
