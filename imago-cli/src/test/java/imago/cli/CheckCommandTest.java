@@ -100,9 +100,27 @@ class CheckCommandTest {
         }
     }
 
+    /** Sets a 32-bit field of the first snapshot table entry, or with {@code at} 60, the snapshot count. */
+    private static void snapshotField(Path f, int at, int value) throws IOException {
+        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
+            r.seek(64);
+            long table = r.readLong();
+            r.seek(at == 60 ? 60 : table + at);
+            r.writeInt(value);
+        }
+    }
+
     private Path damaged(String kind) throws IOException {
         Path f = image(kind + ".qcow2");
+        if (kind.startsWith("snap")) {
+            Qemu.ok(dir, "qemu-img", "snapshot", "-c", "s1", f);
+            Qemu.ok(dir, "qemu-io", "-f", "qcow2", "-c", "write -P 0x44 4k 4k", f);
+        }
         switch (kind) {
+            case "snapclean" -> { }
+            case "snapcount" -> snapshotField(f, 60, 2);
+            case "snapnodisksize" -> snapshotField(f, 36, 8);
+            case "snapl1unaligned" -> snapshotField(f, 4, 512);
             case "clean" -> { }
             case "leak" -> l2(f, 1, e -> 0);
             case "copied" -> l2(f, 0, e -> e & ~(1L << 63));
@@ -151,7 +169,8 @@ class CheckCommandTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"clean", "leak", "copied", "shared", "norefblock", "refzero", "refhigh", "l1reserved",
-        "l1copied", "l2reserved", "l2unaligned", "l2pastend", "l2header", "refblockunaligned", "refblockreserved"})
+        "l1copied", "l2reserved", "l2unaligned", "l2pastend", "l2header", "refblockunaligned", "refblockreserved",
+        "snapclean", "snapcount", "snapnodisksize", "snapl1unaligned"})
     void checkPrintsWhatQemuImgPrints(String kind) throws IOException {
         Path f = damaged(kind);
         same(List.of(f.toString()));
@@ -161,7 +180,8 @@ class CheckCommandTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"clean", "leak", "copied", "shared", "norefblock", "refzero", "refhigh", "l1reserved",
-        "l1copied", "l2reserved", "l2unaligned", "l2pastend", "l2header"})
+        "l1copied", "l2reserved", "l2unaligned", "l2pastend", "l2header", "snapclean", "snapcount", "snapnodisksize",
+        "snapl1unaligned"})
     void repairPrintsWhatQemuImgPrints(String kind) throws IOException {
         Path f = damaged(kind);
         for (String mode : new String[] {"leaks", "all"}) {
