@@ -244,14 +244,23 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
                 messages.accept("ERROR failed to read the snapshot table: Snapshot table too large");
                 return failed("File too large");
             }
-            out.add(new Qcow2Snapshot(fixed.getLong(0), fixed.getInt(8), new String(id, StandardCharsets.UTF_8),
-                    new String(name, StandardCharsets.UTF_8), u32(fixed.getInt(16)), u32(fixed.getInt(20)),
+            out.add(new Qcow2Snapshot(fixed.getLong(0), fixed.getInt(8), cString(id), cString(name),
+                    u32(fixed.getInt(16)), u32(fixed.getInt(20)),
                     fixed.getLong(24), vmState, diskSize, icount, entryOffset));
         }
         for (int i : incomplete) {
             messages.accept((repair ? "Repairing" : "ERROR") + " snapshot table entry " + i + " is incomplete");
         }
         return new CheckRead(out, offset - start, incomplete, extraDropped, discarded, null);
+    }
+
+    /** The bytes up to the first NUL, as QEMU keeps ids and names (C strings): a table cut short reads zeros. */
+    private static String cString(byte[] b) {
+        int n = 0;
+        while (n < b.length && b[n] != 0) {
+            n++;
+        }
+        return new String(b, 0, n, StandardCharsets.UTF_8);
     }
 
     private static CheckRead failed(String why) {

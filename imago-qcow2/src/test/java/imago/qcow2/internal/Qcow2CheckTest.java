@@ -134,6 +134,14 @@ class Qcow2CheckTest {
                 q -> q.u32(q.snapshotsOffset + 36, 8)));
         out.add(new Case("snapshot table in the cluster after the end of the file", base, true,
                 q -> q.u64(64, q.fileClusters() << q.clusterBits)));
+        out.add(new Case("snapshot table entry cut by the end of the file in its name", base, true,
+                q -> q.cutSnapshotTable(Qcow2Snapshot.FIXED + 24 + 1)));
+        out.add(new Case("snapshot table entry cut by the end of the file in its extra data", base, true,
+                q -> q.cutSnapshotTable(Qcow2Snapshot.FIXED + 10)));
+        out.add(new Case("snapshot table entry cut by the end of the file in its fixed part", base, true,
+                q -> q.cutSnapshotTable(20)));
+        out.add(new Case("snapshot L1 table far past the end of the file", base, true,
+                q -> q.u64(q.snapshotsOffset, 1L << 40)));
         out.add(new Case("dirty bit with leak", base + ",lazy_refcounts=on", false, q -> {
             q.u64(72, q.u64(72) | 1);
             q.l2(1, 0);
@@ -160,8 +168,6 @@ class Qcow2CheckTest {
         out.add(new Case("snapshot table far past the end of the file", base, true, q -> q.u64(64, 1L << 40)));
         out.add(new Case("snapshot table entry running far past the end of the file", base, true,
                 q -> q.u16(q.snapshotsOffset + 14, 60000)));
-        out.add(new Case("snapshot L1 table far past the end of the file", base, true,
-                q -> q.u64(q.snapshotsOffset, 1L << 40)));
         out.add(new Case("snapshot table of the most entries, all but one empty", base, true, q -> q.u32(60, 65536)));
         return out.stream();
     }

@@ -148,6 +148,30 @@ final class QcowBytes implements AutoCloseable {
         return at;
     }
 
+    byte[] read(long at, int n) throws IOException {
+        byte[] b = new byte[n];
+        ch.read(ByteBuffer.wrap(b), at);
+        return b;
+    }
+
+    void write(long at, byte[] b) throws IOException {
+        ch.write(ByteBuffer.wrap(b), at);
+    }
+
+    /**
+     * Moves the snapshot table to a new cluster at the end of the file, refcounts kept right, and cuts the
+     * file {@code keep} bytes into it.
+     */
+    void cutSnapshotTable(int keep) throws IOException {
+        byte[] table = read(snapshotsOffset, keep);
+        long c = growFile();
+        write(c << clusterBits, table);
+        refcount(c, 1);
+        refcount(snapshotsOffset >>> clusterBits, 0);
+        u64(64, c << clusterBits);
+        truncate((c << clusterBits) + keep);
+    }
+
     long fileSize() throws IOException {
         return ch.size();
     }
