@@ -829,26 +829,29 @@ final class Qcow2Check {
             entries.add(e.array());
         }
         long clusters = Math.max(1, Qcow2Checks.divCeil(size, st.clusterSize));
-        // first fit, as qcow2_alloc_clusters from the start after the check's repairs, among clusters whose
-        // refcount block exists (the check does not allocate refcount structures for it)
-        st.forgetBlocks();
-        long start = -1;
-        long run = 0;
-        for (long c = 1; run < clusters; c++) {
-            long index = c >>> st.blockBits;
-            if (index >= st.reftable.length || (st.reftable[(int) index] & REFT_OFFSET_MASK) == 0) {
+        if (clusters > Integer.MAX_VALUE) {
+            return "File too large";
+        }
+        Qcow2Refcounts refcounts;
+        long start;
+        try {
+            // first fit from the start, as qcow2_alloc_clusters after the check's repairs (refcount blocks and a
+            // larger refcount table are made as needed); nothing is written before the overlap check passed
+            refcounts = Qcow2Refcounts.open(storage, st.header, storage.size());
+            start = refcounts.allocateExistingRun((int) clusters);
+            // a new refcount block describes itself in the first cluster it covers: safe only when every reference
+            // has its refcount (then nothing a missing block would count is in use), and a run of a whole block's
+            // clusters or more never fits where blocks are missing
+            if (start < 0 && res.corruptions == 0 && res.checkErrors == 0 && clusters < (1L << st.blockBits)) {
+                start = refcounts.allocateRun((int) clusters);
+            }
+            if (start < 0) {
+                res.message("ERROR no room for a snapshot table of " + size + " bytes where refcount blocks exist");
                 return "No space left on device";
             }
-            if (!st.readable(c)) {
-                return "Input/output error";
-            }
-            if (st.refcount(c) == 0) {
-                if (run++ == 0) {
-                    start = c;
-                }
-            } else {
-                run = 0;
-            }
+        } catch (ImageException e) {
+            res.message("ERROR " + e.detail());
+            return "Input/output error";
         }
         long offset = start << st.clusterBits;
         for (long c = start; c < start + clusters; c++) {
@@ -864,9 +867,7 @@ final class Qcow2Check {
                 return "Input/output error";
             }
         }
-        for (long c = start; c < start + clusters; c++) {
-            st.setRefcount(c, 1);
-        }
+        refcounts.writeDirty();
         storage.flush();
         storage.sync();
         long at = offset;
@@ -881,34 +882,38 @@ final class Qcow2Check {
                 60);
         storage.flush();
         storage.sync();
-        freeOldTable(st, res);
+        freeOldTable(st, res, refcounts);
         return null;
     }
 
     /** qcow2_free_clusters of the old snapshot table: nothing is freed if one of its clusters cannot be. */
-    private void freeOldTable(State st, Result res) throws IOException {
+    private void freeOldTable(State st, Result res, Qcow2Refcounts refcounts) throws IOException {
         long oldOffset = st.header.snapshotsOffset();
         if (st.snapshotsSize <= 0) {
             return;
         }
         long first = oldOffset >>> st.clusterBits;
         long last = (oldOffset + st.snapshotsSize - 1) >>> st.clusterBits;
-        st.forgetBlocks();
+        // a table the check did not count (a cluster or more past the end of the file) holds no reference of its
+        // own: dropping one would take another user's (the header's, when the table starts at 0)
+        if (first == 0 || oldOffset + st.snapshotsSize - st.fileSize >= st.clusterSize) {
+            res.message("qcow2_free_clusters failed: Invalid argument");
+            return;
+        }
         for (long c = first; c <= last; c++) {
-            long index = c >>> st.blockBits;
-            if (index >= st.reftable.length || (st.reftable[(int) index] & REFT_OFFSET_MASK) == 0 || !st.readable(c)
-                    || st.refcount(c) == 0) {
+            if (refcounts.get(c) == 0) {
                 res.message("qcow2_free_clusters failed: Invalid argument");
                 return;
             }
         }
         for (long c = first; c <= last; c++) {
-            long r = st.refcount(c) - 1;
-            st.setRefcount(c, r);
-            if (r == 0) {
+            if (refcounts.decrement(c) == 0) {
+                refcounts.writeDirty();
                 storage.discard(c << st.clusterBits, st.clusterSize);
             }
         }
+        refcounts.writeDirty();
+        storage.flush();
     }
 
     /**

@@ -191,11 +191,15 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
         long offset = start;
         ByteBuffer fixed = ByteBuffer.allocate(FIXED).order(ByteOrder.BIG_ENDIAN);
         ByteBuffer known = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN);
+        long end = start;
         for (int i = 0; i < n; i++) {
-            offset = (offset + 7) & ~7L;
+            offset = (end + 7) & ~7L;
             if (offset < 0 || offset - start > Qcow2Header.MAX_SNAPSHOTS_BYTES) {
-                messages.accept("ERROR failed to read the snapshot table: Snapshot table too large");
-                return failed("File too large");
+                if (!overhanging(repair, n - i, messages)) {
+                    return failed("File too large");
+                }
+                discarded += n - i;
+                break;
             }
             long entryOffset = offset;
             storage.read(fixed.clear(), offset);
@@ -217,8 +221,11 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
             storage.read(known.clear().limit((int) Math.min(24, extra)), offset);
             offset += extra;
             if (offset < 0 || offset - start > Qcow2Header.MAX_SNAPSHOTS_BYTES) {
-                messages.accept("ERROR failed to read the snapshot table: Snapshot table too large");
-                return failed("File too large");
+                if (!overhanging(repair, n - i, messages)) {
+                    return failed("File too large");
+                }
+                discarded += n - i;
+                break;
             }
             long vmState = u32(fixed.getInt(32));
             long diskSize = -1;
@@ -241,9 +248,13 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
             storage.read(ByteBuffer.wrap(name), offset);
             offset += nameLen;
             if (offset - start > Qcow2Header.MAX_SNAPSHOTS_BYTES) {
-                messages.accept("ERROR failed to read the snapshot table: Snapshot table too large");
-                return failed("File too large");
+                if (!overhanging(repair, n - i, messages)) {
+                    return failed("File too large");
+                }
+                discarded += n - i;
+                break;
             }
+            end = offset;
             out.add(new Qcow2Snapshot(fixed.getLong(0), fixed.getInt(8), cString(id), cString(name),
                     u32(fixed.getInt(16)), u32(fixed.getInt(20)),
                     fixed.getLong(24), vmState, diskSize, icount, entryOffset));
@@ -251,7 +262,21 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
         for (int i : incomplete) {
             messages.accept((repair ? "Repairing" : "ERROR") + " snapshot table entry " + i + " is incomplete");
         }
-        return new CheckRead(out, offset - start, incomplete, extraDropped, discarded, null);
+        return new CheckRead(out, end - start, incomplete, extraDropped, discarded, null);
+    }
+
+    /**
+     * An entry ends past QEMU's 64 MiB: without {@code repair} the check fails (false); with it, that entry and
+     * the {@code left - 1} after it are dropped (true), as qcow2_do_read_snapshots does.
+     */
+    private static boolean overhanging(boolean repair, long left, Consumer<String> messages) {
+        if (!repair) {
+            messages.accept("ERROR failed to read the snapshot table: Snapshot table is too big");
+            messages.accept("You can force-remove all " + left + " overhanging snapshots with qemu-img check -r all");
+            return false;
+        }
+        messages.accept("Discarding " + left + " overhanging snapshots (snapshot table is too big)");
+        return true;
     }
 
     /** The bytes up to the first NUL, as QEMU keeps ids and names (C strings): a table cut short reads zeros. */

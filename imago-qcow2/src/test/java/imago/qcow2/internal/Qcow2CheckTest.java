@@ -145,6 +145,17 @@ class Qcow2CheckTest {
         out.add(new Case("snapshot table entry running far past the end of the file", base, true,
                 q -> q.u16(q.snapshotsOffset + 14, 60000)));
         out.add(new Case("snapshot table of the most entries, all but one empty", base, true, q -> q.u32(60, 65536)));
+        out.add(new Case("snapshot table larger than 64 MiB", base, true, q -> {
+            // entries with the longest id and name and the most extra data: entry 508 ends past 64 MiB
+            java.nio.ByteBuffer e = java.nio.ByteBuffer.allocate(Qcow2Snapshot.FIXED)
+                    .putShort(12, (short) 0xFFFF).putShort(14, (short) 0xFFFF).putInt(36, Qcow2Snapshot.MAX_EXTRA);
+            long at = q.snapshotEntry(1);
+            for (int i = 1; i < 520; i++) {
+                q.write(at, e.array());
+                at += (Qcow2Snapshot.FIXED + Qcow2Snapshot.MAX_EXTRA + 2 * 0xFFFF + 7) & ~7;
+            }
+            q.u32(60, 520);
+        }));
         out.add(new Case("dirty bit with leak", base + ",lazy_refcounts=on", false, q -> {
             q.u64(72, q.u64(72) | 1);
             q.l2(1, 0);
