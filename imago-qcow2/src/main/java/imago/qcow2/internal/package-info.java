@@ -78,7 +78,8 @@
  * entries without a disk size are incomplete); -r all writes a damaged table anew after the refcount repairs:
  * the new clusters' refcounts (synced), then the table (synced), then nb_snapshots and snapshots_offset in one
  * header write (synced), and only then does the old table lose its references (nothing of it is freed if one
- * of its refcounts is already 0). The dirty and corrupt bits are cleared last, after a sync, and only if the
+ * of its refcounts is already 0, or if the check did not count it: a table at cluster 0 or running a cluster or
+ * more past the end of the file). Entries past 65536 or ending past 64 MiB are dropped, as QEMU's repair does. The dirty and corrupt bits are cleared last, after a sync, and only if the
  * image is clean.
  * A writable open of a dirty image (lazy refcounts, not closed cleanly) runs this repair first.
  *
