@@ -37,7 +37,6 @@ final class Qcow2Check {
     /** Bitmap table entry offset bits (9-55). */
     private static final long BME_OFFSET_MASK = 0x00FF_FFFF_FFFF_FE00L;
     private static final long BME_RESERVED = 0xFF00_0000_0000_01FEL;
-    private static final int SNAPSHOT_ENTRY_FIXED = Qcow2Snapshot.FIXED;
     /** QEMU refuses images whose file has more clusters than this (EFBIG). */
     private static final long MAX_CLUSTERS = Integer.MAX_VALUE;
 
@@ -117,12 +116,13 @@ final class Qcow2Check {
         long[] reftable;
         final List<Qcow2Snapshot> snapshots;
         final long snapshotsSize;
+        /** The snapshot table as read, with the damage it counts itself. */
+        final Qcow2Snapshot.CheckRead table;
         /** The refcount block last read, with its offset (-1 for none). */
         private long blockOffset = -1;
         private Qcow2Refcounts.Block block;
 
-        State(Qcow2Header header, long fileSize, List<Qcow2Snapshot> snapshots, long snapshotsSize)
-                throws IOException {
+        State(Qcow2Header header, long fileSize, Qcow2Snapshot.CheckRead table) throws IOException {
             this.header = header;
             this.clusterBits = header.clusterBits();
             this.clusterSize = header.clusterSize();
@@ -132,8 +132,9 @@ final class Qcow2Check {
             this.extendedL2 = header.extendedL2();
             this.l2Entries = 1 << header.l2Bits();
             this.fileSize = fileSize;
-            this.snapshots = snapshots;
-            this.snapshotsSize = snapshotsSize;
+            this.snapshots = table.entries();
+            this.snapshotsSize = table.size();
+            this.table = table;
             int entries = (int) ((long) header.refcountTableClusters() * clusterSize / 8);
             this.reftable = readLongs(header.refcountTableOffset(), entries);
         }
@@ -229,7 +230,7 @@ final class Qcow2Check {
     }
 
     /** Loads the header and snapshot table; null (with a check error) if the header cannot be used. */
-    private State load(Result res) throws IOException {
+    private State load(Result res, Repair repair) throws IOException {
         long fileSize = storage.size();
         Qcow2Header header;
         try {
@@ -239,38 +240,28 @@ final class Qcow2Check {
             ByteBuffer cluster0 = ByteBuffer.allocate(cs);
             storage.read(cluster0, 0);
             // tables past the end of the file are counted as corruptions below, not refused
-            header = Qcow2Header.parse(cluster0.flip(), resource, Long.MAX_VALUE);
+            header = Qcow2Header.parse(cluster0.flip(), resource, Long.MAX_VALUE, true);
         } catch (ImageException e) {
             res.message("ERROR cannot read the header: " + e.detail());
             res.checkErrors++;
             res.failure = e.detail();
             return null;
         }
-        List<Qcow2Snapshot> snapshots = List.of();
-        long snapshotsSize = 0;
-        if (header.nbSnapshots() > 0) {
-            try {
-                snapshots = Qcow2Snapshot.readTable(storage, header, fileSize, true);
-                // the table ends after the last entry and its padding
-                long last = snapshots.getLast().entryOffset();
-                ByteBuffer fixed = ByteBuffer.allocate(SNAPSHOT_ENTRY_FIXED).order(ByteOrder.BIG_ENDIAN);
-                storage.read(fixed, last);
-                long total = SNAPSHOT_ENTRY_FIXED + Integer.toUnsignedLong(fixed.getInt(36))
-                        + Short.toUnsignedInt(fixed.getShort(12)) + Short.toUnsignedInt(fixed.getShort(14));
-                snapshotsSize = last + ((total + 7) & ~7L) - header.snapshotsOffset();
-            } catch (ImageException e) {
-                res.message("ERROR cannot read the snapshot table: " + e.detail());
+        Qcow2Snapshot.CheckRead table = new Qcow2Snapshot.CheckRead(List.of(), 0, List.of(), 0, 0, null);
+        if (header.nbSnapshots() != 0) {
+            table = Qcow2Snapshot.readForCheck(storage, header, repair == Repair.ALL, res::message);
+            if (table.failure() != null) {
                 res.checkErrors++;
-                res.failure = e.detail();
+                res.failure = table.failure();
                 return null;
             }
         }
-        return new State(header, fileSize, snapshots, snapshotsSize);
+        return new State(header, fileSize, table);
     }
 
     /** One qcow2_check_refcounts with QEMU's bookkeeping; false if the check had to stop. */
     private boolean checkOnce(Result res, Repair repair) throws IOException {
-        State st = load(res);
+        State st = load(res, repair);
         if (st == null) {
             return false;
         }
@@ -293,8 +284,12 @@ final class Qcow2Check {
             Result old = res.copy();
             res.message("Rebuilding refcount structure");
             new Qcow2Rebuild(storage, st, refs).run();
-            st = load(res);
+            // the snapshot table is read once per check, as QEMU's: its messages are not said again
+            Result quiet = new Result(new ArrayList<>());
+            st = load(quiet, repair);
             if (st == null) {
+                res.checkErrors += quiet.checkErrors;
+                res.failure = quiet.failure;
                 return false;
             }
             res.corruptions = 0;
@@ -333,6 +328,22 @@ final class Qcow2Check {
         checkCopied(st, res, repair);
         if (res.failure != null) {
             return false;
+        }
+        // the snapshot table's own damage (QEMU adds its qcow2_check_read_snapshot_table result last); a repair
+        // writes the table anew (qcow2_check_fix_snapshot_table)
+        long tableDamage = st.table.corruptions();
+        if (tableDamage > 0 && fixErrors) {
+            String error = rewriteSnapshotTable(st, res);
+            if (error != null) {
+                res.message("ERROR failed to update snapshot table: " + error);
+                res.checkErrors++;
+                res.corruptions += tableDamage;
+                res.failure = error;
+                return false;
+            }
+            res.corruptionsFixed += tableDamage;
+        } else {
+            res.corruptions += tableDamage;
         }
         res.imageEndOffset = (highest + 1) * st.clusterSize;
         if (fixLeaks && res.checkErrors == 0 && res.corruptions == 0) {
@@ -778,6 +789,131 @@ final class Qcow2Check {
             }
             copiedErrors.put(l2Offset, res.corruptions - before);
         }
+    }
+
+    // ------------------------------------------------------------------ snapshot table (qcow2_write_snapshots)
+
+    /**
+     * Writes the snapshot table anew as QEMU's qcow2_write_snapshots after a check: every entry with 24 bytes
+     * of known extra data (the disk size of an incomplete entry is the virtual size) plus the unknown extra data
+     * it had, unless that was too large. Ordering: the new clusters' refcounts, then the table, then (synced)
+     * the header points at it; only then does the old table lose its references. Returns null, or why it
+     * failed (qemu-img's strerror text).
+     */
+    private String rewriteSnapshotTable(State st, Result res) throws IOException {
+        List<byte[]> entries = new ArrayList<>(st.snapshots.size());
+        java.util.Set<Integer> incomplete = new java.util.HashSet<>(st.table.incomplete());
+        ByteBuffer fixed = ByteBuffer.allocate(Qcow2Snapshot.FIXED).order(ByteOrder.BIG_ENDIAN);
+        long size = 0;
+        for (int i = 0; i < st.snapshots.size(); i++) {
+            Qcow2Snapshot sn = st.snapshots.get(i);
+            storage.read(fixed.clear(), sn.entryOffset());
+            long oldExtra = Integer.toUnsignedLong(fixed.getInt(36));
+            int unknown = oldExtra > Qcow2Snapshot.MAX_EXTRA || oldExtra <= 24 ? 0 : (int) oldExtra - 24;
+            byte[] id = sn.id().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            byte[] name = sn.name().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            ByteBuffer e = ByteBuffer.allocate(Qcow2Snapshot.FIXED + 24 + unknown + id.length + name.length)
+                    .order(ByteOrder.BIG_ENDIAN);
+            long vmState = sn.vmStateSize();
+            e.putLong(sn.l1TableOffset()).putInt(sn.l1Size()).putShort((short) id.length)
+                    .putShort((short) name.length).putInt((int) sn.dateSec()).putInt((int) sn.dateNsec())
+                    .putLong(sn.vmClockNsec()).putInt(Long.compareUnsigned(vmState, 0xFFFF_FFFFL) <= 0 ? (int) vmState : 0)
+                    .putInt(24 + unknown);
+            e.putLong(vmState).putLong(incomplete.contains(i) ? st.header.size() : sn.diskSize()).putLong(sn.icount());
+            if (unknown > 0) {
+                storage.read(e.slice(e.position(), unknown), sn.entryOffset() + Qcow2Snapshot.FIXED + 24);
+                e.position(e.position() + unknown);
+            }
+            e.put(id).put(name);
+            size = ((size + 7) & ~7L) + e.capacity();
+            entries.add(e.array());
+        }
+        long clusters = Math.max(1, Qcow2Checks.divCeil(size, st.clusterSize));
+        if (clusters > Integer.MAX_VALUE) {
+            return "File too large";
+        }
+        Qcow2Refcounts refcounts;
+        long start;
+        try {
+            // first fit from the start, as qcow2_alloc_clusters after the check's repairs (refcount blocks and a
+            // larger refcount table are made as needed); nothing is written before the overlap check passed
+            refcounts = Qcow2Refcounts.open(storage, st.header, storage.size());
+            start = refcounts.allocateExistingRun((int) clusters);
+            // a new refcount block describes itself in the first cluster it covers: safe only when every reference
+            // has its refcount (then nothing a missing block would count is in use), and a run of a whole block's
+            // clusters or more never fits where blocks are missing
+            if (start < 0 && res.corruptions == 0 && res.checkErrors == 0 && clusters < (1L << st.blockBits)) {
+                start = refcounts.allocateRun((int) clusters);
+            }
+            if (start < 0) {
+                res.message("ERROR no room for a snapshot table of " + size + " bytes where refcount blocks exist");
+                return "No space left on device";
+            }
+        } catch (ImageException e) {
+            res.message("ERROR " + e.detail());
+            return "Input/output error";
+        }
+        long offset = start << st.clusterBits;
+        for (long c = start; c < start + clusters; c++) {
+            if (overlapsMetadata(st, c << st.clusterBits)) {
+                res.message("qcow2: Marking image as corrupt: Preventing invalid write on metadata (overlaps with "
+                        + "snapshot table); further corruption events will be suppressed");
+                if (st.header.version() >= 3) {
+                    long features = st.header.incompatibleFeatures() | Qcow2Header.INCOMPAT_CORRUPT;
+                    storage.write(ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, features), 72);
+                    storage.flush();
+                    storage.sync();
+                }
+                return "Input/output error";
+            }
+        }
+        refcounts.writeDirty();
+        storage.flush();
+        storage.sync();
+        long at = offset;
+        for (byte[] e : entries) {
+            at = (at + 7) & ~7L;
+            storage.write(ByteBuffer.wrap(e), at);
+            at += e.length;
+        }
+        storage.flush();
+        storage.sync();
+        storage.write(ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putInt(0, entries.size()).putLong(4, offset),
+                60);
+        storage.flush();
+        storage.sync();
+        freeOldTable(st, res, refcounts);
+        return null;
+    }
+
+    /** qcow2_free_clusters of the old snapshot table: nothing is freed if one of its clusters cannot be. */
+    private void freeOldTable(State st, Result res, Qcow2Refcounts refcounts) throws IOException {
+        long oldOffset = st.header.snapshotsOffset();
+        if (st.snapshotsSize <= 0) {
+            return;
+        }
+        long first = oldOffset >>> st.clusterBits;
+        long last = (oldOffset + st.snapshotsSize - 1) >>> st.clusterBits;
+        // a table the check did not count (a cluster or more past the end of the file) holds no reference of its
+        // own: dropping one would take another user's (the header's, when the table starts at 0)
+        if (first == 0 || oldOffset + st.snapshotsSize - st.fileSize >= st.clusterSize) {
+            res.message("qcow2_free_clusters failed: Invalid argument");
+            return;
+        }
+        for (long c = first; c <= last; c++) {
+            if (refcounts.get(c) == 0) {
+                res.message("qcow2_free_clusters failed: Invalid argument");
+                return;
+            }
+        }
+        for (long c = first; c <= last; c++) {
+            if (refcounts.decrement(c) == 0) {
+                refcounts.writeDirty();
+                storage.discard(c << st.clusterBits, st.clusterSize);
+            }
+        }
+        refcounts.writeDirty();
+        storage.flush();
     }
 
     /**

@@ -157,6 +157,15 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
      * @throws ImageLimitException if a table is larger than QEMU allows
      */
     static Qcow2Header parse(ByteBuffer cluster0, String resource, long fileSize) throws ImageException {
+        return parse(cluster0, resource, fileSize, false);
+    }
+
+    /**
+     * As {@link #parse(ByteBuffer, String, long)}; {@code forCheck} leaves the snapshot table's count and offset
+     * unvalidated, since the check reports a damaged table as QEMU's does (qcow2_check_read_snapshot_table).
+     */
+    static Qcow2Header parse(ByteBuffer cluster0, String resource, long fileSize, boolean forCheck)
+            throws ImageException {
         int cs = clusterSizeOf(cluster0, resource);
         ByteBuffer b = cluster0.slice().order(ByteOrder.BIG_ENDIAN);
         if (b.remaining() < cs) {
@@ -324,11 +333,11 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
                 Qcow2Checks.mul(resource, 56, refcountTableClusters, cs, "refcount table size"), cs, Long.MAX_VALUE);
 
         // the snapshot table's start; its length is only known when it is read
-        if (u32(nbSnapshots) > MAX_SNAPSHOTS) {
+        if (!forCheck && u32(nbSnapshots) > MAX_SNAPSHOTS) {
             throw new ImageLimitException(resource, 60, "Too many snapshots ("
                     + Integer.toUnsignedString(nbSnapshots) + " > " + MAX_SNAPSHOTS + ")");
         }
-        if (nbSnapshots > 0) {
+        if (!forCheck && nbSnapshots > 0) {
             validateTable(resource, 64, "Snapshot table", snapshotsOffset, 40L * nbSnapshots, cs, fileSize);
         }
 

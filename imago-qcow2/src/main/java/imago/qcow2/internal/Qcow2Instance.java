@@ -211,7 +211,8 @@ final class Qcow2Instance implements FormatInstance {
         storage.read(cluster0, 0);
         boolean forCheck = context.forCheck();
         // opened for checking, tables past the end of the file are the check's to report (as QEMU opens them)
-        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, forCheck ? Long.MAX_VALUE : fileSize);
+        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, forCheck ? Long.MAX_VALUE : fileSize,
+                forCheck);
         if (context.writable() && !forCheck) {
             refuseWritable(header, context, resource);
             if (header.dirty()) {
@@ -221,8 +222,10 @@ final class Qcow2Instance implements FormatInstance {
                 fileSize = storage.size();
             }
         }
-        List<Qcow2Snapshot> snapshots = header.nbSnapshots() > 0
-                ? Qcow2Snapshot.readTable(storage, header, fileSize, forCheck) : List.of();
+        // opened for checking, a damaged snapshot table is the check's to report: read as far as QEMU's check does
+        List<Qcow2Snapshot> snapshots = header.nbSnapshots() == 0 ? List.of()
+                : forCheck ? Qcow2Snapshot.readForCheck(storage, header, false, m -> { }).entries()
+                : Qcow2Snapshot.readTable(storage, header, fileSize);
         // opened for checking, a damaged bitmap directory is the check's to report
         List<Qcow2Bitmaps.Bitmap> bitmaps = forCheck ? List.of() : Qcow2Bitmaps.read(storage, header, fileSize);
 
@@ -3283,7 +3286,14 @@ final class Qcow2Instance implements FormatInstance {
         ByteBuffer cluster0 = ByteBuffer.allocate(clusterSize);
         storage.read(cluster0, 0);
         // what the repair could not fix is in its report: read the header back as the check does
-        Qcow2Header h = Qcow2Header.parse(cluster0.flip(), resource, refcounts == null ? Long.MAX_VALUE : newFileSize);
+        boolean lenient = refcounts == null;
+        Qcow2Header h = Qcow2Header.parse(cluster0.flip(), resource, lenient ? Long.MAX_VALUE : newFileSize, lenient);
+        // a repair may have written a new snapshot table
+        List<Qcow2Snapshot> table = h.nbSnapshots() == 0 ? List.of()
+                : lenient ? Qcow2Snapshot.readForCheck(storage, h, false, m -> { }).entries()
+                : Qcow2Snapshot.readTable(storage, h, newFileSize);
+        snapshots = List.copyOf(table);
+        snapshotsOffset = table.isEmpty() ? 0 : h.snapshotsOffset();
         cache.clear();
         lastDecompressed.set(null);
         fileSize = newFileSize;

@@ -13,6 +13,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * One entry of the snapshot table.
@@ -95,15 +96,6 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
      * 64 MiB, inside the file, each entry's L1 table aligned and within QEMU's L1 limit.
      */
     static List<Qcow2Snapshot> readTable(Storage storage, Qcow2Header header, long fileSize) throws IOException {
-        return readTable(storage, header, fileSize, false);
-    }
-
-    /**
-     * Reads the snapshot table; {@code lenient} (for checking) leaves each entry's L1 table unvalidated,
-     * since the check reports bad ones as corruptions.
-     */
-    static List<Qcow2Snapshot> readTable(Storage storage, Qcow2Header header, long fileSize, boolean lenient)
-            throws IOException {
         String resource = storage.name();
         int n = header.nbSnapshots();
         List<Qcow2Snapshot> out = new ArrayList<>(Math.min(n, 1024));
@@ -137,11 +129,6 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
             ByteBuffer entry = ByteBuffer.allocate(total);
             storage.read(entry, offset);
             Qcow2Snapshot s = parse(entry.clear(), resource, offset);
-            if (lenient) {
-                out.add(s);
-                offset = Qcow2Checks.add(resource, offset, offset, padded, "snapshot table offset");
-                continue;
-            }
             if (u32(s.l1Size()) > Qcow2Header.MAX_L1_BYTES / 8) {
                 throw new ImageLimitException(resource, offset + 8, "Snapshot L1 table too large");
             }
@@ -151,5 +138,157 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
             offset = Qcow2Checks.add(resource, offset, offset, padded, "snapshot table offset");
         }
         return out;
+    }
+
+    /**
+     * The snapshot table as {@code qemu-img check} reads it (QEMU 7.2's qcow2_check_read_snapshot_table).
+     *
+     * @param entries the entries read (empty when the table could not be read)
+     * @param size the table's length as QEMU counts it: up to the end of the last entry's name, unpadded
+     * @param incomplete indexes of version 3 entries without the disk size in their extra data
+     * @param extraDropped entries whose too large extra data {@code repair} drops
+     * @param discarded entries past QEMU's limit of 65536 that {@code repair} drops
+     * @param failure why the table could not be read (qemu-img's strerror text; the check fails), or null
+     */
+    record CheckRead(List<Qcow2Snapshot> entries, long size, List<Integer> incomplete, int extraDropped,
+            long discarded, String failure) {
+        /** The corruptions the table itself counts. */
+        long corruptions() {
+            return incomplete.size() + extraDropped + discarded;
+        }
+    }
+
+    /**
+     * Reads the snapshot table as QEMU's check does, never throwing for damage: bytes past the end of the
+     * file read as zero; too many entries, an unaligned table and (unless {@code repair}) too much extra
+     * data in an entry make the check fail; entries of a version 3 image without a disk size are counted
+     * as incomplete. Messages (as qemu-img's) go to {@code messages}. Memory is bounded by QEMU's limits
+     * (65536 entries, 64 MiB).
+     */
+    static CheckRead readForCheck(Storage storage, Qcow2Header header, boolean repair, Consumer<String> messages)
+            throws IOException {
+        long n = u32(header.nbSnapshots());
+        long start = header.snapshotsOffset();
+        long discarded = 0;
+        if (n > Qcow2Header.MAX_SNAPSHOTS) {
+            if (!repair) {
+                messages.accept("ERROR snapshot table too large");
+                messages.accept("You can force-remove all " + (n - Qcow2Header.MAX_SNAPSHOTS)
+                        + " overhanging snapshots with qemu-img check -r all");
+                return failed("File too large");
+            }
+            discarded = n - Qcow2Header.MAX_SNAPSHOTS;
+            messages.accept("Discarding " + discarded + " overhanging snapshots");
+            n = Qcow2Header.MAX_SNAPSHOTS;
+        }
+        if (start < 0 || Long.MAX_VALUE - n * FIXED < start || (start & (header.clusterSize() - 1)) != 0) {
+            messages.accept("ERROR snapshot table offset invalid");
+            return failed("Invalid argument");
+        }
+        List<Qcow2Snapshot> out = new ArrayList<>((int) Math.min(n, 1024));
+        List<Integer> incomplete = new ArrayList<>();
+        int extraDropped = 0;
+        long offset = start;
+        ByteBuffer fixed = ByteBuffer.allocate(FIXED).order(ByteOrder.BIG_ENDIAN);
+        ByteBuffer known = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN);
+        long end = start;
+        for (int i = 0; i < n; i++) {
+            offset = (end + 7) & ~7L;
+            if (offset < 0 || offset - start > Qcow2Header.MAX_SNAPSHOTS_BYTES) {
+                if (!overhanging(repair, n - i, messages)) {
+                    return failed("File too large");
+                }
+                discarded += n - i;
+                break;
+            }
+            long entryOffset = offset;
+            storage.read(fixed.clear(), offset);
+            int idLen = Short.toUnsignedInt(fixed.getShort(12));
+            int nameLen = Short.toUnsignedInt(fixed.getShort(14));
+            long extra = u32(fixed.getInt(36));
+            if (extra > MAX_EXTRA) {
+                if (!repair) {
+                    messages.accept("ERROR failed to read the snapshot table: Too much extra metadata in snapshot "
+                            + "table entry " + i);
+                    messages.accept("You can force-remove this extra metadata with qemu-img check -r all");
+                    return failed("File too large");
+                }
+                messages.accept("Discarding too much extra metadata in snapshot table entry " + i + " (" + extra
+                        + " > " + MAX_EXTRA + ")");
+                extraDropped++;
+            }
+            offset += FIXED;
+            storage.read(known.clear().limit((int) Math.min(24, extra)), offset);
+            offset += extra;
+            if (offset < 0 || offset - start > Qcow2Header.MAX_SNAPSHOTS_BYTES) {
+                if (!overhanging(repair, n - i, messages)) {
+                    return failed("File too large");
+                }
+                discarded += n - i;
+                break;
+            }
+            long vmState = u32(fixed.getInt(32));
+            long diskSize = -1;
+            long icount = -1;
+            if (extra >= 8) {
+                vmState = known.getLong(0);
+            }
+            if (extra >= 16) {
+                diskSize = known.getLong(8);
+            } else if (header.version() >= 3) {
+                incomplete.add(i);
+            }
+            if (extra >= 24) {
+                icount = known.getLong(16);
+            }
+            byte[] id = new byte[idLen];
+            storage.read(ByteBuffer.wrap(id), offset);
+            offset += idLen;
+            byte[] name = new byte[nameLen];
+            storage.read(ByteBuffer.wrap(name), offset);
+            offset += nameLen;
+            if (offset - start > Qcow2Header.MAX_SNAPSHOTS_BYTES) {
+                if (!overhanging(repair, n - i, messages)) {
+                    return failed("File too large");
+                }
+                discarded += n - i;
+                break;
+            }
+            end = offset;
+            out.add(new Qcow2Snapshot(fixed.getLong(0), fixed.getInt(8), cString(id), cString(name),
+                    u32(fixed.getInt(16)), u32(fixed.getInt(20)),
+                    fixed.getLong(24), vmState, diskSize, icount, entryOffset));
+        }
+        for (int i : incomplete) {
+            messages.accept((repair ? "Repairing" : "ERROR") + " snapshot table entry " + i + " is incomplete");
+        }
+        return new CheckRead(out, end - start, incomplete, extraDropped, discarded, null);
+    }
+
+    /**
+     * An entry ends past QEMU's 64 MiB: without {@code repair} the check fails (false); with it, that entry and
+     * the {@code left - 1} after it are dropped (true), as qcow2_do_read_snapshots does.
+     */
+    private static boolean overhanging(boolean repair, long left, Consumer<String> messages) {
+        if (!repair) {
+            messages.accept("ERROR failed to read the snapshot table: Snapshot table is too big");
+            messages.accept("You can force-remove all " + left + " overhanging snapshots with qemu-img check -r all");
+            return false;
+        }
+        messages.accept("Discarding " + left + " overhanging snapshots (snapshot table is too big)");
+        return true;
+    }
+
+    /** The bytes up to the first NUL, as QEMU keeps ids and names (C strings): a table cut short reads zeros. */
+    private static String cString(byte[] b) {
+        int n = 0;
+        while (n < b.length && b[n] != 0) {
+            n++;
+        }
+        return new String(b, 0, n, StandardCharsets.UTF_8);
+    }
+
+    private static CheckRead failed(String why) {
+        return new CheckRead(List.of(), 0, List.of(), 0, 0, why);
     }
 }

@@ -82,7 +82,14 @@
  * then fix COPIED flags. When a referenced cluster has refcount 0, {@link imago.qcow2.internal.Qcow2Rebuild}
  * writes new refcount blocks and a new table into clusters nothing uses and no old table entry names,
  * syncs, and only then switches the header to them (synced); the old structures are freed by the check
- * that follows. The dirty and corrupt bits are cleared last, after a sync, and only if the image is clean.
+ * that follows. The snapshot table is read as QEMU's check reads it (qcow2_check_read_snapshot_table: too many
+ * entries, an unaligned table or, without -r all, too much extra data in an entry fail the check; version 3
+ * entries without a disk size are incomplete); -r all writes a damaged table anew after the refcount repairs:
+ * the new clusters' refcounts (synced), then the table (synced), then nb_snapshots and snapshots_offset in one
+ * header write (synced), and only then does the old table lose its references (nothing of it is freed if one
+ * of its refcounts is already 0, or if the check did not count it: a table at cluster 0 or running a cluster or
+ * more past the end of the file). Entries past 65536 or ending past 64 MiB are dropped, as QEMU's repair does. The dirty and corrupt bits are cleared last, after a sync, and only if the
+ * image is clean.
  * A writable open of a dirty image (lazy refcounts, not closed cleanly) runs this repair first.
  *
  * <h2>Layout</h2>

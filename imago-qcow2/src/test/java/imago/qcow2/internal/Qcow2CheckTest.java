@@ -124,6 +124,38 @@ class Qcow2CheckTest {
             q.u64(q.snapshotsOffset, 1L << 40);
             q.u32(q.snapshotsOffset + 8, 0x400000);
         }));
+        // snapshot table damage (QEMU's qcow2_check_read_snapshot_table and qcow2_check_fix_snapshot_table)
+        out.add(new Case("snapshot table offset unaligned", base, true, q -> q.u64(64, q.snapshotsOffset + 8)));
+        out.add(new Case("too many snapshots", base, true, q -> q.u32(60, 65537)));
+        out.add(new Case("snapshot count one more than the table holds", base, true, q -> q.u32(60, 2)));
+        out.add(new Case("too much extra data in a snapshot table entry", base, true,
+                q -> q.u32(q.snapshotsOffset + 36, 1025)));
+        out.add(new Case("snapshot table entry without a disk size", base, true,
+                q -> q.u32(q.snapshotsOffset + 36, 8)));
+        out.add(new Case("snapshot table in the cluster after the end of the file", base, true,
+                q -> q.u64(64, q.fileClusters() << q.clusterBits)));
+        out.add(new Case("snapshot table entry cut by the end of the file in its name", base, true,
+                q -> q.cutSnapshotTable(Qcow2Snapshot.FIXED + 24 + 1)));
+        out.add(new Case("snapshot table entry cut by the end of the file in its extra data", base, true,
+                q -> q.cutSnapshotTable(Qcow2Snapshot.FIXED + 10)));
+        out.add(new Case("snapshot table entry cut by the end of the file in its fixed part", base, true,
+                q -> q.cutSnapshotTable(20)));
+        out.add(new Case("snapshot L1 table far past the end of the file", base, true,
+                q -> q.u64(q.snapshotsOffset, 1L << 40)));
+        out.add(new Case("snapshot table entry running far past the end of the file", base, true,
+                q -> q.u16(q.snapshotsOffset + 14, 60000)));
+        out.add(new Case("snapshot table of the most entries, all but one empty", base, true, q -> q.u32(60, 65536)));
+        out.add(new Case("snapshot table larger than 64 MiB", base, true, q -> {
+            // entries with the longest id and name and the most extra data: entry 508 ends past 64 MiB
+            java.nio.ByteBuffer e = java.nio.ByteBuffer.allocate(Qcow2Snapshot.FIXED)
+                    .putShort(12, (short) 0xFFFF).putShort(14, (short) 0xFFFF).putInt(36, Qcow2Snapshot.MAX_EXTRA);
+            long at = q.snapshotEntry(1);
+            for (int i = 1; i < 520; i++) {
+                q.write(at, e.array());
+                at += (Qcow2Snapshot.FIXED + Qcow2Snapshot.MAX_EXTRA + 2 * 0xFFFF + 7) & ~7;
+            }
+            q.u32(60, 520);
+        }));
         out.add(new Case("dirty bit with leak", base + ",lazy_refcounts=on", false, q -> {
             q.u64(72, q.u64(72) | 1);
             q.l2(1, 0);
@@ -139,6 +171,19 @@ class Qcow2CheckTest {
                         q -> q.refcount(q.dataCluster(1), (1L << Math.min(bits, 62)) - 1)));
             }
         }
+        return out.stream();
+    }
+
+    /**
+     * Damage whose check matches qemu-img's but whose repair differs on purpose: qemu-img frees the old snapshot
+     * table's clusters 1 TiB past the end by first growing the refcount structures to reach them (a sparse file of
+     * 1 TiB, image end offset there); imago leaves them (no refcount to drop), with the same counts otherwise.
+     */
+    static Stream<Case> checkOnlyCases() {
+        List<Case> out = new ArrayList<>();
+        String base = "cluster_size=4096";
+        // qemu-img -r all frees the old table's clusters far past the end, growing the refcount table to 1 TiB
+        out.add(new Case("snapshot table far past the end of the file", base, true, q -> q.u64(64, 1L << 40)));
         return out.stream();
     }
 
@@ -225,7 +270,7 @@ class Qcow2CheckTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("cases")
+    @MethodSource({"cases", "checkOnlyCases"})
     void checkMatchesQemu(Case c) throws IOException {
         Path img = make(c, "a.qcow2");
         assertSame(qemuCheck(img), imagoCheck(img, Repair.NONE), "check");
@@ -266,6 +311,32 @@ class Qcow2CheckTest {
                         flags.out());
             }
         }
+    }
+
+    /**
+     * A snapshot table 1 TiB past the end of the file: imago's -r all fixes as many corruptions and leaks as
+     * qemu-img's, and both tools find the repaired image clean with the same content, but imago's file stays
+     * small (qemu-img grows its refcount structures to drop the old table's references, 1 TiB away).
+     */
+    @org.junit.jupiter.api.Test
+    void snapshotTableFarPastTheEndIsRepairedWithoutGrowingTheFile() throws IOException {
+        Case c = checkOnlyCases().filter(x -> x.name().equals("snapshot table far past the end of the file"))
+                .findFirst().orElseThrow();
+        Path a = make(c, "a.qcow2");
+        Path b = dir.resolve("b.qcow2");
+        Files.copy(a, b);
+        QemuCheck byQemu = qemuCheck(b, "-r", "all");
+        CheckReport byImago = imagoCheck(a, Repair.ALL);
+        Map<String, Long> expected = new java.util.TreeMap<>(byQemu.fields());
+        Map<String, Long> actual = new java.util.TreeMap<>(fields(byImago));
+        assertTrue(expected.remove("image-end-offset") > 1L << 40, byQemu.raw());
+        assertTrue(actual.remove("image-end-offset") < Files.size(a) + 4096, byImago::toString);
+        assertEquals(expected, actual, () -> byQemu.raw() + "\n" + String.join("\n", byImago.messages()));
+        assertEquals(0, byImago.exitStatus());
+        assertEquals(0, qemuCheck(a).status());
+        assertTrue(imagoCheck(a, Repair.NONE).clean());
+        assertTrue(Files.size(a) < 1 << 20, "file size " + Files.size(a));
+        assertEquals(0, Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", a, b).status());
     }
 
     /**

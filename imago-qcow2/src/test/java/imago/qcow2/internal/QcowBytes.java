@@ -134,6 +134,52 @@ final class QcowBytes implements AutoCloseable {
         return new Qcow2Refcounts.Block(bytes, order);
     }
 
+    void u16(long at, int v) throws IOException {
+        ch.write(ByteBuffer.allocate(2).order(ByteOrder.BIG_ENDIAN).putShort(0, (short) v), at);
+    }
+
+    /** Where snapshot table entry {@code i} starts (entries are 8-byte aligned). */
+    long snapshotEntry(int i) throws IOException {
+        long at = snapshotsOffset;
+        for (int k = 0; k < i; k++) {
+            long length = 40L + Integer.toUnsignedLong(u32(at + 36)) + (u32(at + 12) >>> 16) + (u32(at + 12) & 0xFFFF);
+            at += (length + 7) & ~7L;
+        }
+        return at;
+    }
+
+    byte[] read(long at, int n) throws IOException {
+        byte[] b = new byte[n];
+        ch.read(ByteBuffer.wrap(b), at);
+        return b;
+    }
+
+    void write(long at, byte[] b) throws IOException {
+        ch.write(ByteBuffer.wrap(b), at);
+    }
+
+    /**
+     * Moves the snapshot table to a new cluster at the end of the file, refcounts kept right, and cuts the
+     * file {@code keep} bytes into it.
+     */
+    void cutSnapshotTable(int keep) throws IOException {
+        byte[] table = read(snapshotsOffset, keep);
+        long c = growFile();
+        write(c << clusterBits, table);
+        refcount(c, 1);
+        refcount(snapshotsOffset >>> clusterBits, 0);
+        u64(64, c << clusterBits);
+        truncate((c << clusterBits) + keep);
+    }
+
+    long fileSize() throws IOException {
+        return ch.size();
+    }
+
+    void truncate(long size) throws IOException {
+        ch.truncate(size);
+    }
+
     long fileClusters() throws IOException {
         return (ch.size() + clusterSize - 1) >>> clusterBits;
     }
