@@ -293,9 +293,16 @@ final class Qcow2Refcounts {
      * returns the first; the caller syncs before pointing at them. Refcount blocks the search needs are
      * created first (consistent on their own).
      *
-     * @throws UnsupportedFeatureException if the refcount table would have to grow
+     * @throws UnsupportedFeatureException if the refcount table would have to grow, or if the run is longer
+     *         than fits between two refcount blocks (each new block takes the first cluster it covers, so
+     *         where blocks are still missing no longer run exists and the search would never end)
      */
     long allocateRun(int count) throws IOException {
+        if (count > (1L << blockBits) - 1) {
+            throw new UnsupportedFeatureException(resource, "qcow2 long cluster runs", "a table of " + count
+                    + " clusters is longer than one refcount block covers (" + ((1L << blockBits) - 1)
+                    + " clusters besides itself), which imago cannot place yet");
+        }
         long start = freeHint;
         search:
         while (true) {

@@ -572,4 +572,22 @@ class Qcow2WriteTest {
             assertEquals(Qcow2Header.AUTOCLEAR_DATA_FILE_RAW, ByteBuffer.wrap(Files.readAllBytes(img)).getLong(88));
         }
     }
+    /** A table longer than one refcount block covers cannot be placed yet: refused at once, never a hang. */
+    @Test
+    void tablesLongerThanARefcountBlockAreRefused() throws IOException {
+        Path img = dir.resolve("long-l1.qcow2");
+        // 512-byte clusters, 64-bit refcounts: a refcount block covers 64 clusters; the L1 table takes 128
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512,refcount_bits=64", img, "256M");
+        Qcow2DifferentialTest.qemuIo(dir, img.toString(), "qcow2", List.of("write -P 1 0 4k"));
+        byte[] before = Files.readAllBytes(img);
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(30), () -> {
+            try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+                var e = assertThrows(UnsupportedFeatureException.class, () -> image.createSnapshot("s"));
+                assertTrue(e.getMessage().contains("longer than one refcount block"), e.getMessage());
+            }
+        });
+        Qemu.Output check = Qemu.run(dir, "qemu-img", "check", img);
+        assertEquals(0, check.status(), check.out());
+        assertEquals(before.length, Files.size(img));
+    }
 }
