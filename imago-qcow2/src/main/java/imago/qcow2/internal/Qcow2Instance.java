@@ -959,6 +959,9 @@ final class Qcow2Instance implements FormatInstance {
                 refcounts.freeBytes(host, n);
                 throw e;
             }
+            // bytes freed earlier can be packed again at the same place and size: the new L2 entry may then
+            // equal the one whose decoded cluster is cached
+            lastDecompressed.set(null);
             // the sector count field holds the number of 512-byte sectors touched after the first
             long sectors = ((host + n - 1) >>> 9) - (host >>> 9);
             long newEntry = COMPRESSED | host | (sectors << (62 - (clusterBits - 8)));

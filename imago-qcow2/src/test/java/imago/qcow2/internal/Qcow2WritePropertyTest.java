@@ -215,6 +215,16 @@ class Qcow2WritePropertyTest {
                 + " operations, each checked against the model, qemu-img check and qemu-img compare");
     }
 
+    /**
+     * Sequences the property found, kept as regressions: compressed bytes freed by a shrink and packed
+     * again at the same place and length (an L2 entry equal to one whose decoded cluster was cached).
+     */
+    @Test
+    void sequencesFoundBefore() {
+        Qemu.require();
+        run(List.of(-1310881072, -366424901, 1414215622, 419727284, 836733386, 666742221, 22969340), 1);
+    }
+
     @org.junit.jupiter.params.ParameterizedTest(name = "extended_l2={0}")
     @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
     void concurrentWritersOnSharedClusters(boolean extendedL2) throws Exception {
