@@ -37,7 +37,11 @@
  * then read as zero (with an external data file, clusters sit at their guest offsets and a raw data file
  * gets the zeroes written). The entry and its bitmap word change in an order that never shows lock-free
  * readers allocated bits without a host cluster. One allocation lock is held from
- * {@code ensureDataMapping} to {@code completeWrite}. An entry that drops a reference (zeroing, discard,
+ * {@code ensureDataMapping} to {@code completeWrite}, except for a write into a run of clusters that held
+ * nothing (standard L2 entries): those guest clusters are claimed, the data is written without the lock
+ * and the entries are set in {@code completeWrite}; every other user of the lock waits for the clusters
+ * it touches, and resize, snapshot operations, check and preallocation wait until no such write is in
+ * flight. An entry that drops a reference (zeroing, discard,
  * rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) changes
  * first; the refcount drops on the next flush, after the tables are written and synced, while in-place
  * writes are excluded. Reserved clusters past the end of the file are covered by growing the file,
