@@ -2689,13 +2689,27 @@ final class Qcow2Instance implements FormatInstance {
             throw new IllegalArgumentException(resource + ": a snapshot name is at most 65535 bytes long (UTF-8), got "
                     + nameBytes.length);
         }
+        return exclusively(() -> create(nameBytes));
+    }
+
+    /** An action on many tables at once. */
+    @FunctionalInterface
+    private interface TableAction<T> {
+        T run() throws IOException;
+    }
+
+    /**
+     * Runs {@code action} with every other writer excluded: the allocation lock, no write in flight, pending
+     * metadata flushed, and no in-place write (the snapshot operations change many tables at once).
+     */
+    private <T> T exclusively(TableAction<T> action) throws IOException {
         allocLock.lock();
         try {
             awaitQuiet();
             flush();
             inPlace.writeLock().lock();
             try {
-                return create(nameBytes);
+                return action.run();
             } finally {
                 inPlace.writeLock().unlock();
             }
@@ -2763,19 +2777,10 @@ final class Qcow2Instance implements FormatInstance {
     public void deleteSnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
         requireWritable();
-        allocLock.lock();
-        try {
-            awaitQuiet();
-            flush();
-            inPlace.writeLock().lock();
-            try {
-                delete(idOrName);
-            } finally {
-                inPlace.writeLock().unlock();
-            }
-        } finally {
-            allocLock.unlock();
-        }
+        exclusively(() -> {
+            delete(idOrName);
+            return null;
+        });
     }
 
     private void delete(String idOrName) throws IOException {
@@ -2810,19 +2815,10 @@ final class Qcow2Instance implements FormatInstance {
     public void applySnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
         requireWritable();
-        allocLock.lock();
-        try {
-            awaitQuiet();
-            flush();
-            inPlace.writeLock().lock();
-            try {
-                apply(idOrName);
-            } finally {
-                inPlace.writeLock().unlock();
-            }
-        } finally {
-            allocLock.unlock();
-        }
+        exclusively(() -> {
+            apply(idOrName);
+            return null;
+        });
     }
 
     private void apply(String idOrName) throws IOException {
