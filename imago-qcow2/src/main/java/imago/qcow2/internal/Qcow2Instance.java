@@ -2002,23 +2002,21 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     /**
-     * {@link #ensureDataMapping} for images with extended L2 entries, within one cluster (or a run of clusters
-     * that hold nothing, {@link #allocateSubclusterRun}), as QEMU does it:
-     * only the subclusters the write touches become allocated, and only their parts outside the write are
-     * filled (copy-on-write from below, zeroes for zero subclusters); untouched subclusters stay as they are.
-     * A cluster of ours (COPIED) is written in place, its bitmap changing on commit; a cluster without host
-     * space gets a new one. A compressed cluster is rewritten whole into a new cluster; one shared with a
-     * snapshot is copied from its first to its last allocated subcluster (the write included) and loses the
-     * reference on commit. Under allocLock; sets {@link #pending} unless the write lands in allocated
-     * subclusters of our cluster, which takes the inPlace read lock.
+     * Where the extended L2 entry of guest cluster {@code cluster} is, and what it holds.
+     *
+     * @param l2Offset the L2 table, 0 if there is none
+     * @param sharedL2 whether the table is shared with a snapshot (its L1 entry lacks COPIED)
+     * @param entry the entry word (0 without a table)
+     * @param bitmap the subcluster bitmap word (0 without a table)
      */
-    private Mapping.Data ensureSubclusterMapping(long offset, long length, BackingReader below) throws IOException {
-        long clusterStart = offset & ~(long) (clusterSize - 1);
-        int inCluster = (int) (offset - clusterStart);
-        int n = (int) Math.min(length, clusterSize - inCluster);
-        // validates the L1 and L2 entries before anything changes
-        unit(offset);
-        long cluster = offset >>> clusterBits;
+    private record ExtendedSlot(long cluster, int l1Index, int index, long l2Offset, boolean sharedL2, long entry,
+            long bitmap) {
+    }
+
+    /** The extended L2 entry for guest offset {@code pos}, validated (as {@link #unit}) before anything changes. */
+    private ExtendedSlot extendedSlot(long pos) throws IOException {
+        unit(pos);
+        long cluster = pos >>> clusterBits;
         int l1Index = (int) (cluster >>> l2Bits);
         int index = (int) (cluster & ((1L << l2Bits) - 1));
         long l1e = l1[l1Index];
@@ -2034,6 +2032,32 @@ final class Qcow2Instance implements FormatInstance {
         if (sharedL2 && (entry & COPIED) != 0) {
             throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
         }
+        return new ExtendedSlot(cluster, l1Index, index, l2Offset, sharedL2, entry, bitmap);
+    }
+
+    /**
+     * {@link #ensureDataMapping} for images with extended L2 entries, within one cluster (or a run of clusters
+     * that hold nothing, {@link #allocateSubclusterRun}), as QEMU does it:
+     * only the subclusters the write touches become allocated, and only their parts outside the write are
+     * filled (copy-on-write from below, zeroes for zero subclusters); untouched subclusters stay as they are.
+     * A cluster of ours (COPIED) is written in place, its bitmap changing on commit; a cluster without host
+     * space gets a new one. A compressed cluster is rewritten whole into a new cluster; one shared with a
+     * snapshot is copied from its first to its last allocated subcluster (the write included) and loses the
+     * reference on commit. Under allocLock; sets {@link #pending} unless the write lands in allocated
+     * subclusters of our cluster, which takes the inPlace read lock.
+     */
+    private Mapping.Data ensureSubclusterMapping(long offset, long length, BackingReader below) throws IOException {
+        long clusterStart = offset & ~(long) (clusterSize - 1);
+        int inCluster = (int) (offset - clusterStart);
+        int n = (int) Math.min(length, clusterSize - inCluster);
+        ExtendedSlot slot = extendedSlot(offset);
+        long cluster = slot.cluster();
+        int l1Index = slot.l1Index();
+        int index = slot.index();
+        long l2Offset = slot.l2Offset();
+        boolean sharedL2 = slot.sharedL2();
+        long entry = slot.entry();
+        long bitmap = slot.bitmap();
         boolean compressed = (entry & COMPRESSED) != 0;
         boolean dataFile = header.hasDataFile();
         long host = compressed ? 0 : entry & OFFSET_MASK;
@@ -2297,24 +2321,15 @@ final class Qcow2Instance implements FormatInstance {
      * (raw) or discarded instead. Under allocLock.
      */
     private boolean zeroExtendedCluster(long pos, boolean unmap, boolean discard, boolean full) throws IOException {
-        unit(pos);
         boolean backing = !full && header.backingFile().filter(n -> !n.isEmpty()).isPresent();
-        long cluster = pos >>> clusterBits;
-        int l1Index = (int) (cluster >>> l2Bits);
-        int index = (int) (cluster & ((1L << l2Bits) - 1));
-        long l1e = l1[l1Index];
-        long l2Offset = l1e & OFFSET_MASK;
-        boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
-        long entry = 0;
-        long bitmap = 0;
-        if (l2Offset != 0) {
-            long[] table = cache.get(l2Offset, this::loadL2);
-            entry = table[2 * index];
-            bitmap = table[2 * index + 1];
-        }
-        if (sharedL2 && (entry & COPIED) != 0) {
-            throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
-        }
+        ExtendedSlot slot = extendedSlot(pos);
+        long cluster = slot.cluster();
+        int l1Index = slot.l1Index();
+        int index = slot.index();
+        long l2Offset = slot.l2Offset();
+        boolean sharedL2 = slot.sharedL2();
+        long entry = slot.entry();
+        long bitmap = slot.bitmap();
         boolean compressed = (entry & COMPRESSED) != 0;
         boolean dataFile = header.hasDataFile();
         boolean allocated = compressed || (entry & OFFSET_MASK) != 0 || dataFile && (entry & COPIED) != 0;
@@ -2363,21 +2378,14 @@ final class Qcow2Instance implements FormatInstance {
      * L2 table. Under allocLock.
      */
     private boolean zeroSubclusterRange(long pos, long end) throws IOException {
-        unit(pos);
-        long cluster = pos >>> clusterBits;
-        long clusterStart = cluster << clusterBits;
-        int l1Index = (int) (cluster >>> l2Bits);
-        int index = (int) (cluster & ((1L << l2Bits) - 1));
-        long l1e = l1[l1Index];
-        long l2Offset = l1e & OFFSET_MASK;
-        boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
-        long entry = 0;
-        long bitmap = 0;
-        if (l2Offset != 0) {
-            long[] table = cache.get(l2Offset, this::loadL2);
-            entry = table[2 * index];
-            bitmap = table[2 * index + 1];
-        }
+        ExtendedSlot slot = extendedSlot(pos);
+        long clusterStart = slot.cluster() << clusterBits;
+        int l1Index = slot.l1Index();
+        int index = slot.index();
+        long l2Offset = slot.l2Offset();
+        boolean sharedL2 = slot.sharedL2();
+        long entry = slot.entry();
+        long bitmap = slot.bitmap();
         if ((entry & COMPRESSED) != 0) {
             zeroCompressedPart(pos, end);
             return true;
