@@ -142,6 +142,11 @@ final class Qcow2Instance implements FormatInstance {
      * {@link #writeBack} after the refcounts and the data they point at are on stable media.
      */
     private final ConcurrentHashMap<Long, long[]> dirtyL2 = new ConcurrentHashMap<>();
+    /**
+     * L1 entries that point at new L2 tables (allocated or copied) but are not written yet: written by
+     * {@link #writeBack} after the tables, with a sync in between (guarded by allocLock).
+     */
+    private final java.util.BitSet dirtyL1 = new java.util.BitSet();
     /** At most this many dirty L2 tables wait in memory (32 MiB worth, at least one). */
     private final int maxDirtyL2;
 
@@ -1737,15 +1742,14 @@ final class Qcow2Instance implements FormatInstance {
             b.asLongBuffer().put(table);
             storage.write(b, l2);
             growFile(l2 + clusterSize);
-            refcounts.writeDirty();
-            syncAll();
-            ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
-            storage.write(e, l1Offset + l1Index * 8L);
         } catch (IOException | RuntimeException e) {
             refcounts.free(c);
             throw e;
         }
+        // the L1 entry reaches the disk in writeBack, after the copy and its refcount are synced; the old
+        // table loses the active image's reference only after that
         l1[l1Index] = l2 | COPIED;
+        dirtyL1.set(l1Index);
         pendingDecrefs.add(oldL2 >>> clusterBits);
         return l2;
     }
@@ -1781,16 +1785,13 @@ final class Qcow2Instance implements FormatInstance {
         try {
             storage.write(ByteBuffer.allocate(clusterSize), l2);
             growFile(l2 + clusterSize);
-            // the empty table and its refcount must be on stable media before the L1 entry can point at it
-            refcounts.writeDirty();
-            syncAll();
-            ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, l2 | COPIED);
-            storage.write(e, l1Offset + l1Index * 8L);
         } catch (IOException | RuntimeException e) {
             refcounts.free(c);
             throw e;
         }
+        // the L1 entry reaches the disk in writeBack, after the empty table and its refcount are synced
         l1[l1Index] = l2 | COPIED;
+        dirtyL1.set(l1Index);
         return l2;
     }
 
@@ -2479,7 +2480,7 @@ final class Qcow2Instance implements FormatInstance {
      */
     private void writeBack() throws IOException {
         refcounts.writeDirty();
-        if (dirtyL2.isEmpty()) {
+        if (dirtyL2.isEmpty() && dirtyL1.isEmpty()) {
             return;
         }
         syncAll();
@@ -2489,6 +2490,15 @@ final class Qcow2Instance implements FormatInstance {
             b.clear().asLongBuffer().put(e.getValue());
             storage.write(b, e.getKey());
             it.remove();
+        }
+        if (!dirtyL1.isEmpty()) {
+            // new L2 tables (and their entries) are on stable media before an L1 entry points at them
+            syncAll();
+            ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN);
+            for (int i = dirtyL1.nextSetBit(0); i >= 0; i = dirtyL1.nextSetBit(i + 1)) {
+                storage.write(e.clear().putLong(0, l1[i]), l1Offset + i * 8L);
+            }
+            dirtyL1.clear();
         }
     }
 

@@ -21,7 +21,8 @@
  * copied parts included, durable), then the changed L2 tables; that happens on flush and whenever more
  * than 32 MiB of L2 tables are dirty. A refcount block may be written earlier (evicted) at any time:
  * an increment on disk before its reference can only leak. A new L2 table (zeroed or copied from a
- * table shared with a snapshot) is written and synced with the refcounts before its L1 entry; a new
+ * table shared with a snapshot) is written at once, but its L1 entry is cached too and written last,
+ * after a second sync: refcounts, sync, L2 tables, sync, L1 entries; a new
  * refcount block is synced before its refcount table entry; a grown refcount table (copy and switch:
  * new block and table at the first uncovered cluster) before the header points at it. An allocating
  * write's L2 entry is set only after its data is written ({@code completeWrite}), and rolled back
