@@ -710,9 +710,7 @@ final class Qcow2Instance implements FormatInstance {
 
     @Override
     public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
-        if (refcounts == null) {
-            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
-        }
+        requireWritable(offset);
         if (offset < 0 || length < 1 || offset >= size) {
             throw new IllegalArgumentException(resource + ": bad write: offset " + offset + ", length " + length);
         }
@@ -910,9 +908,7 @@ final class Qcow2Instance implements FormatInstance {
      */
     @Override
     public boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException {
-        if (refcounts == null) {
-            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
-        }
+        requireWritable(offset);
         int length = cluster.remaining();
         if ((offset & (clusterSize - 1)) != 0 || offset < 0 || offset >= size || length < 1 || length > clusterSize
                 || length < clusterSize && offset + length != size) {
@@ -1002,9 +998,7 @@ final class Qcow2Instance implements FormatInstance {
 
     @Override
     public void discard(long offset, long length) throws IOException {
-        if (refcounts == null) {
-            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
-        }
+        requireWritable(offset);
         long cs = clusterSize;
         long first = (offset + cs - 1) & ~(cs - 1);
         long pos = first;
@@ -1030,9 +1024,7 @@ final class Qcow2Instance implements FormatInstance {
 
     private long zeroClusters(long offset, long length, boolean unmap, boolean discard, boolean full)
             throws IOException {
-        if (refcounts == null) {
-            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
-        }
+        requireWritable(offset);
         if (extendedL2) {
             return zeroSubclusters(offset, length, unmap, discard, full);
         }
@@ -1193,9 +1185,7 @@ final class Qcow2Instance implements FormatInstance {
      */
     @Override
     public void resize(long newSize, Preallocation requested, BackingReader below) throws IOException {
-        if (refcounts == null) {
-            throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
-        }
+        requireWritable(-1);
         if ((newSize & 511) != 0) {
             // QEMU's message, word for word
             throw new IllegalArgumentException("The new size must be a multiple of 512");
@@ -1561,9 +1551,7 @@ final class Qcow2Instance implements FormatInstance {
      * allocation lock held, by create and by resize.
      */
     void preallocate(long from, long to, Preallocation mode) throws IOException {
-        if (refcounts == null) {
-            throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
-        }
+        requireWritable(-1);
         allocLock.lock();
         try {
             awaitQuiet();
@@ -1912,9 +1900,7 @@ final class Qcow2Instance implements FormatInstance {
      */
     @Override
     public void makeEmpty() throws IOException {
-        if (refcounts == null) {
-            throw new ReadOnlyImageException(resource, 0, "the qcow2 image is opened read-only");
-        }
+        requireWritable(0);
         long span = 1L << (clusterBits + l2Bits);
         for (int i = 0; i < l1.length && (long) i * span < size; i++) {
             if ((l1[i] & OFFSET_MASK) == 0) {
@@ -1940,9 +1926,7 @@ final class Qcow2Instance implements FormatInstance {
      */
     @Override
     public void changeBackingFile(String file, String format) throws IOException {
-        if (refcounts == null) {
-            throw new ReadOnlyImageException(resource, 0, "the qcow2 image is opened read-only");
-        }
+        requireWritable(0);
         if (format != null && file == null) {
             throw new IllegalArgumentException("a backing format needs a backing file");
         }
@@ -2696,7 +2680,7 @@ final class Qcow2Instance implements FormatInstance {
     @Override
     public SnapshotInfo createSnapshot(String name) throws IOException {
         Objects.requireNonNull(name, "name");
-        requireWritable();
+        requireWritable(-1);
         if (header.hasDataFile()) {
             // QEMU refuses too: the data file's clusters are not refcounted, so they cannot be shared
             throw new UnsupportedFeatureException(resource, "qcow2 snapshots with an external data file",
@@ -2794,7 +2778,7 @@ final class Qcow2Instance implements FormatInstance {
     @Override
     public void deleteSnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
-        requireWritable();
+        requireWritable(-1);
         exclusively(() -> {
             delete(idOrName);
             return null;
@@ -2832,7 +2816,7 @@ final class Qcow2Instance implements FormatInstance {
     @Override
     public void applySnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
-        requireWritable();
+        requireWritable(-1);
         exclusively(() -> {
             apply(idOrName);
             return null;
@@ -2924,9 +2908,10 @@ final class Qcow2Instance implements FormatInstance {
         return new long[][] {onlyA.build().toArray(), onlyB.build().toArray()};
     }
 
-    private void requireWritable() throws ReadOnlyImageException {
+    /** Refuses a change to an image opened read-only; {@code offset} is the guest offset concerned, or -1. */
+    private void requireWritable(long offset) throws ReadOnlyImageException {
         if (refcounts == null) {
-            throw new ReadOnlyImageException(resource, -1, "the qcow2 image is opened read-only");
+            throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
         }
     }
 
