@@ -110,6 +110,25 @@ class SnapshotDifferentialTest {
         }
     }
 
+    /** With persistent bitmaps: create and delete work and keep them; apply is refused, as in qemu-img. */
+    @Test
+    void withBitmapsLikeQemu() {
+        String f = image("b.qcow2", "qcow2", "cluster_size=4096", "write -P 1 0 300k");
+        for (Path d : List.of(theirs, ours)) {
+            Qemu.ok(dir, Qemu.img(), "bitmap", "--add", "-g", "512", d.resolve(f), "b0");
+        }
+        bothWrite(f, "write -P 2 100k 8k");
+        assertEquals(0, same(f, "-c", "s1"));
+        bothWrite(f, "write -P 3 200k 8k");
+        assertEquals(1, same(f, "-a", "s1"));
+        assertEquals(0, same(f, "-c", "s2"));
+        assertEquals(0, same(f, "-d", "s1"));
+        sameImages(f);
+        String info = "(?s).*(bitmaps:.*)refcount bits.*";
+        assertEquals(Qemu.ok(dir, Qemu.img(), "info", theirs.resolve(f)).replaceAll(info, "$1"),
+                Qemu.ok(dir, Qemu.img(), "info", ours.resolve(f)).replaceAll(info, "$1"));
+    }
+
     @Test
     void createApplyDeleteLikeQemu() {
         String f = image("x.qcow2", "qcow2", "cluster_size=4096", "write -P 1 0 300k", "write -c -P 2 1M 64k",

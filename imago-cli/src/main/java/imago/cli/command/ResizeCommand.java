@@ -98,6 +98,10 @@ final class ResizeCommand implements Callable<Integer> {
                     // qemu-img's words: a qcow2 v2 image cannot hide its longer backing file's data
                     throw new CliException(null, "Failed to zero out new clusters: Operation not supported");
                 }
+                if (e.feature().equals("qcow2 inconsistent bitmap")) {
+                    // qemu-img prints the reason alone (two lines)
+                    throw new CliException(null, e.detail());
+                }
                 throw e;
             }
         }

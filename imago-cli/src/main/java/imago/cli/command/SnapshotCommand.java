@@ -118,6 +118,9 @@ final class SnapshotCommand implements Callable<Integer> {
             throw new CliException(null, "Could not apply snapshot '" + apply + "': Failed to load snapshot: "
                     + "No such file or directory");
         } catch (UnsupportedFeatureException e) {
+            if (e.feature().equals("qcow2 snapshot apply with bitmaps")) {
+                throw new CliException(null, "Could not apply snapshot '" + apply + "': " + e.detail());
+            }
             if (format == null && image.format().equals("raw")) {
                 // qemu-img warns once more here: bdrv_snapshot_goto reopens the image to try its file child
                 Arguments.warnProbedRaw(session, file);

@@ -34,6 +34,10 @@ final class Qcow2Bitmaps {
     static final int MAX_NAME = 1023;
     static final int MIN_GRANULARITY_BITS = 9;
     static final int MAX_GRANULARITY_BITS = 31;
+    /** QEMU's BME_MAX_TABLE_SIZE: entries of one bitmap table. */
+    static final long MAX_TABLE_SIZE = 0x8000000;
+    /** QEMU's BME_MAX_PHYS_SIZE: bytes of one bitmap's data. */
+    static final long MAX_PHYS_SIZE = 0x20000000;
     /** The only bitmap type: dirty tracking. */
     static final int TYPE_DIRTY_TRACKING = 1;
 
@@ -45,8 +49,9 @@ final class Qcow2Bitmaps {
      * @param flags in-use, auto, extra-data-compatible
      * @param tableOffset host offset of the bitmap table (0 only for an in-use bitmap)
      * @param tableSize entries of the bitmap table
+     * @param position where the entry starts in the directory
      */
-    record Bitmap(String name, int granularityBits, int flags, long tableOffset, int tableSize) {
+    record Bitmap(String name, int granularityBits, int flags, long tableOffset, int tableSize, int position) {
         /** The entry as {@code qemu-img info} shows it: flags, name, granularity. */
         Map<String, Object> info() {
             List<String> names = new ArrayList<>();
@@ -64,6 +69,17 @@ final class Qcow2Bitmaps {
         }
     }
 
+    /**
+     * The bitmap directory as read.
+     *
+     * @param offset host offset of the directory (0 without bitmaps)
+     * @param bytes the directory's bytes (entries with their extra data and names, padded)
+     * @param bitmaps its entries, in order
+     */
+    record Directory(long offset, byte[] bytes, List<Bitmap> bitmaps) {
+        static final Directory NONE = new Directory(0, new byte[0], List.of());
+    }
+
     private Qcow2Bitmaps() {
     }
 
@@ -71,12 +87,12 @@ final class Qcow2Bitmaps {
      * The bitmaps the header announces: none without a bitmaps extension, and none when the bitmaps
      * autoclear bit is clear (a program without bitmap support wrote the image, so QEMU ignores them).
      */
-    static List<Bitmap> read(Storage storage, Qcow2Header header, long fileSize) throws IOException {
+    static Directory read(Storage storage, Qcow2Header header, long fileSize) throws IOException {
         String resource = storage.name();
         Qcow2Extension ext = header.extensions().stream().filter(e -> e.type() == Qcow2Header.EXT_BITMAPS)
                 .findFirst().orElse(null);
         if (ext == null) {
-            return List.of();
+            return Directory.NONE;
         }
         long at = ext.offset() + 8;
         if (ext.data().length != EXTENSION_SIZE) {
@@ -84,7 +100,7 @@ final class Qcow2Bitmaps {
                     + ext.data().length);
         }
         if ((header.autoclearFeatures() & Qcow2Header.AUTOCLEAR_BITMAPS) == 0) {
-            return List.of();
+            return Directory.NONE;
         }
         ByteBuffer b = ByteBuffer.wrap(ext.data()).order(ByteOrder.BIG_ENDIAN);
         long count = u32(b.getInt(0));
@@ -147,6 +163,8 @@ final class Qcow2Bitmaps {
                 problem = "name size " + nameSize + " out of range";
             } else if (extraSize != 0 && (flags & FLAG_EXTRA_DATA_COMPATIBLE) == 0) {
                 problem = "extra data that is not marked compatible";
+            } else if (tableSize > MAX_TABLE_SIZE || tableSize * header.clusterSize() > MAX_PHYS_SIZE) {
+                problem = "bitmap table size " + tableSize + " out of range";
             } else if (tableOffset == 0 ? (flags & FLAG_IN_USE) == 0
                     : (tableOffset & (header.clusterSize() - 1)) != 0 || tableOffset >= fileSize) {
                 problem = "bitmap table offset 0x" + Long.toHexString(tableOffset) + " invalid";
@@ -158,13 +176,13 @@ final class Qcow2Bitmaps {
             byte[] name = new byte[nameSize];
             dir.get(pos + ENTRY_FIXED + (int) extraSize, name);
             out.add(new Bitmap(new String(name, StandardCharsets.UTF_8), granularityBits, flags, tableOffset,
-                    (int) tableSize));
+                    (int) tableSize, pos));
             pos += (int) entrySize;
         }
         if (pos != directorySize) {
             throw new CorruptImageException(resource, directoryOffset + pos, "Broken bitmap directory: "
                     + count + " entries take " + pos + " of its " + directorySize + " bytes");
         }
-        return List.copyOf(out);
+        return new Directory(directoryOffset, dir.array(), List.copyOf(out));
     }
 }

@@ -94,8 +94,10 @@ final class Qcow2Instance implements FormatInstance {
     private volatile List<Qcow2Snapshot> snapshots;
     /** Where the snapshot table is (0 without snapshots). */
     private volatile long snapshotsOffset;
-    /** The persistent bitmaps (listed, kept intact, never written). */
+    /** The persistent bitmaps, as listed when the image was opened. */
     private final List<Qcow2Bitmaps.Bitmap> bitmaps;
+    /** Keeps the persistent bitmaps true while the image is written (null: read-only, or no bitmaps). */
+    private final Qcow2BitmapTracker tracker;
     private final Qcow2L2Cache cache;
     private final AtomicReference<Decompressed> lastDecompressed = new AtomicReference<>();
     private final AtomicLong decompressions = new AtomicLong();
@@ -175,10 +177,11 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     private Qcow2Instance(Storage storage, Qcow2Header header, long fileSize, long size, long[] l1, long l1Offset,
-            List<Qcow2Snapshot> snapshots, List<Qcow2Bitmaps.Bitmap> bitmaps, int cacheTables,
-            Qcow2Refcounts refcounts) {
+            List<Qcow2Snapshot> snapshots, List<Qcow2Bitmaps.Bitmap> bitmaps, Qcow2BitmapTracker tracker,
+            int cacheTables, Qcow2Refcounts refcounts) {
         this.refcounts = refcounts;
         this.bitmaps = bitmaps;
+        this.tracker = tracker;
         this.l1Offset = l1Offset;
         this.storage = storage;
         this.resource = storage.name();
@@ -232,7 +235,8 @@ final class Qcow2Instance implements FormatInstance {
                 : forCheck ? Qcow2Snapshot.readForCheck(storage, header, false, m -> { }).entries()
                 : Qcow2Snapshot.readTable(storage, header, fileSize);
         // opened for checking, a damaged bitmap directory is the check's to report
-        List<Qcow2Bitmaps.Bitmap> bitmaps = forCheck ? List.of() : Qcow2Bitmaps.read(storage, header, fileSize);
+        Qcow2Bitmaps.Directory directory = forCheck ? Qcow2Bitmaps.Directory.NONE
+                : Qcow2Bitmaps.read(storage, header, fileSize);
 
         long l1Offset = header.l1TableOffset();
         int l1Size = header.l1Size();
@@ -251,32 +255,28 @@ final class Qcow2Instance implements FormatInstance {
         }
         long[] l1 = readTable(storage, l1Offset, l1Size);
         Qcow2Refcounts refcounts = null;
+        Qcow2BitmapTracker tracker = null;
         if (context.writable() && !forCheck) {
             refcounts = Qcow2Refcounts.open(storage, header, fileSize);
-            long kept = header.autoclearFeatures() & Qcow2Header.AUTOCLEAR_DATA_FILE_RAW;
+            // imago maintains a raw data file and the bitmaps; it clears any other autoclear bit before the first
+            // write, as the bits ask of a program that does not know them
+            long kept = header.autoclearFeatures() & (Qcow2Header.AUTOCLEAR_DATA_FILE_RAW
+                    | (directory.bitmaps().isEmpty() ? 0 : Qcow2Header.AUTOCLEAR_BITMAPS));
             if (header.version() >= 3 && header.autoclearFeatures() != kept) {
-                // imago maintains no other autoclear feature (it keeps a raw data file raw): clear them before the
-                // first write (images with a bitmaps extension were refused above, so no bitmap is lost here)
                 storage.write(ByteBuffer.allocate(8).putLong(0, kept), 88);
                 storage.flush();
                 storage.sync();
             }
+            tracker = Qcow2BitmapTracker.open(storage, header, directory, fileSize, size, kept);
         }
-        return new Qcow2Instance(storage, header, fileSize, size, l1, l1Offset, snapshots, bitmaps,
-                cacheTables(context.options(), header, size, resource), refcounts);
+        return new Qcow2Instance(storage, header, fileSize, size, l1, l1Offset, snapshots, directory.bitmaps(),
+                tracker, cacheTables(context.options(), header, size, resource), refcounts);
     }
 
     /** Refuses, before anything is written, writable opens of images this writer cannot keep consistent. */
     private static void refuseWritable(Qcow2Header header, OpenContext context, String resource) throws IOException {
         if (header.corrupt()) {
             throw new CorruptImageException(resource, 72, "qcow2: Image is corrupt; cannot be opened read/write");
-        }
-        if (header.extensions().stream().anyMatch(e -> e.type() == Qcow2Header.EXT_BITMAPS)) {
-            // clearing the autoclear bit (as a writer without bitmap support may) would silently invalidate the
-            // user's bitmaps and leak their clusters: refuse instead
-            throw new UnsupportedFeatureException(resource, "qcow2 persistent bitmaps",
-                    "writing qcow2 images with persistent dirty bitmaps is not supported yet; open read-only, or remove "
-                    + "the bitmaps first (qemu-img bitmap --remove)");
         }
         if (context.options().get("snapshot") != null) {
             throw new UnsupportedFeatureException(resource, "qcow2 snapshot writing",
@@ -708,12 +708,26 @@ final class Qcow2Instance implements FormatInstance {
         }
     }
 
+    /**
+     * {@inheritDoc} The persistent bitmaps that record writes are marked in use first, and get the bits
+     * of the returned mapping before the data is written.
+     */
     @Override
     public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
         requireWritable(offset);
         if (offset < 0 || length < 1 || offset >= size) {
             throw new IllegalArgumentException(resource + ": bad write: offset " + offset + ", length " + length);
         }
+        if (tracker == null) {
+            return mapForWrite(offset, length, below);
+        }
+        tracker.beforeChange();
+        Mapping.Data d = mapForWrite(offset, length, below);
+        tracker.written(d.offset(), d.length());
+        return d;
+    }
+
+    private Mapping.Data mapForWrite(long offset, long length, BackingReader below) throws IOException {
         allocLock.lock();
         boolean keepLock = false;
         try {
@@ -923,6 +937,9 @@ final class Qcow2Instance implements FormatInstance {
         if (n <= 0) {
             return false;
         }
+        if (tracker != null) {
+            tracker.written(offset, length);
+        }
         allocLock.lock();
         try {
             awaitClusters(offset >>> clusterBits, offset >>> clusterBits);
@@ -993,12 +1010,22 @@ final class Qcow2Instance implements FormatInstance {
 
     @Override
     public long ensureZeroMapping(long offset, long length, boolean mayUnmap) throws IOException {
-        return zeroClusters(offset, length, mayUnmap, false);
+        if (tracker == null) {
+            return zeroClusters(offset, length, mayUnmap, false);
+        }
+        tracker.beforeChange();
+        long handled = zeroClusters(offset, length, mayUnmap, false);
+        tracker.written(offset, handled);
+        return handled;
     }
 
+    /** {@inheritDoc} The persistent bitmaps that record writes get the whole range, as in QEMU. */
     @Override
     public void discard(long offset, long length) throws IOException {
         requireWritable(offset);
+        if (tracker != null) {
+            tracker.written(offset, length);
+        }
         long cs = clusterSize;
         long first = (offset + cs - 1) & ~(cs - 1);
         long pos = first;
@@ -1193,10 +1220,28 @@ final class Qcow2Instance implements FormatInstance {
         allocLock.lock();
         try {
             awaitQuiet();
-            long oldSize = size;
-            if (newSize == oldSize) {
+            if (newSize == size) {
                 return;
             }
+            if (tracker != null) {
+                // every bitmap follows the new size: refused for an inconsistent one, as QEMU refuses
+                tracker.beforeResize(newSize);
+            }
+            try {
+                resizeLocked(newSize, requested, below);
+            } finally {
+                if (tracker != null) {
+                    tracker.resized(size);
+                }
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    private void resizeLocked(long newSize, Preallocation requested, BackingReader below) throws IOException {
+        {
+            long oldSize = size;
             if (newSize < oldSize) {
                 if (requested != Preallocation.OFF) {
                     throw new IllegalArgumentException(resource
@@ -1330,8 +1375,6 @@ final class Qcow2Instance implements FormatInstance {
             if (preallocation != Preallocation.OFF) {
                 preallocate(oldSize, newSize, preallocation);
             }
-        } finally {
-            allocLock.unlock();
         }
     }
 
@@ -2652,8 +2695,9 @@ final class Qcow2Instance implements FormatInstance {
         if (v3) {
             m.put("lazy-refcounts", header.lazyRefcounts());
         }
-        if (!bitmaps.isEmpty()) {
-            m.put("bitmaps", bitmaps.stream().map(Qcow2Bitmaps.Bitmap::info).toList());
+        List<Qcow2Bitmaps.Bitmap> listed = tracker != null ? tracker.current() : bitmaps;
+        if (!listed.isEmpty()) {
+            m.put("bitmaps", listed.stream().map(Qcow2Bitmaps.Bitmap::info).toList());
         }
         m.put("refcount-bits", 1 << header.refcountOrder());
         if (header.hasDataFile()) {
@@ -2824,6 +2868,11 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     private void apply(String idOrName) throws IOException {
+        if (!bitmaps.isEmpty()) {
+            // QEMU's bdrv_snapshot_goto refuses too: the bitmaps cannot describe a change of the whole disk
+            throw new UnsupportedFeatureException(resource, "qcow2 snapshot apply with bitmaps",
+                    "Device has active dirty bitmaps");
+        }
         List<Qcow2Snapshot> list = snapshots;
         Qcow2Snapshot sn = list.get(findSnapshot(list, idOrName));
         long newSize = sn.diskSize() >= 0 ? sn.diskSize() : size;
@@ -3307,9 +3356,51 @@ final class Qcow2Instance implements FormatInstance {
         }
     }
 
+    /**
+     * {@inheritDoc} The persistent bitmaps marked in use while the image was written are stored (see
+     * {@link Qcow2BitmapTracker}).
+     */
     @Override
-    public void close() {
+    public void close() throws IOException {
         lastDecompressed.set(null);
+        if (tracker != null && tracker.changed()) {
+            allocLock.lock();
+            try {
+                tracker.store(new BitmapHost());
+            } finally {
+                allocLock.unlock();
+            }
+        }
+    }
+
+    /** Host clusters for the bitmap tracker, under the allocation lock. */
+    private final class BitmapHost implements Qcow2BitmapTracker.Host {
+        @Override
+        public long allocateCluster() throws IOException {
+            long at = refcounts.allocate() << clusterBits;
+            growFile(at + clusterSize);
+            return at;
+        }
+
+        @Override
+        public long allocateRun(int clusters) throws IOException {
+            long at = refcounts.allocateRun(clusters) << clusterBits;
+            growFile(at + (long) clusters * clusterSize);
+            return at;
+        }
+
+        @Override
+        public void commit() throws IOException {
+            flush();
+            syncAll();
+        }
+
+        @Override
+        public void release(long hostOffset) throws IOException {
+            if (refcounts.decrement(hostOffset >>> clusterBits) == 0) {
+                freeClusters(List.of(hostOffset >>> clusterBits));
+            }
+        }
     }
 
     @Override

@@ -5,9 +5,11 @@
  * snapshots, which stay intact), compressed writes of whole clusters into unallocated ones (as
  * {@code qemu-img convert -c}: deflate with a 4 KiB window or zstd, packed byte-wise), zero writes, discard,
  * growing (with preallocation metadata, falloc or full, on create too) and shrinking, with standard or
- * extended L2 entries (subclusters), external data files, and internal snapshots: create, delete and apply (as QEMU's qcow2-snapshot.c). What the writer cannot
+ * extended L2 entries (subclusters), external data files, internal snapshots: create, delete and apply (as
+ * QEMU's qcow2-snapshot.c), and persistent dirty bitmaps, kept true as QEMU's qcow2-bitmap.c keeps them
+ * ({@code Qcow2BitmapTracker}). What the writer cannot
  * keep consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
- * changes: writable opens of images with persistent bitmaps, of an image with the
+ * changes: writable opens of an image with the
  * corrupt bit (except to repair it, opened for checking), and of a snapshot; refcount table growth past
  * QEMU's 8 MiB limit or past what one new refcount block can describe; growing an image whose backing file
  * is not open, or a qcow2 v2 image past its last cluster while its backing file is longer (QEMU fails that
@@ -66,6 +68,16 @@
  * QEMU), grows it to the end of the last new cluster and syncs it, zeroes included, before the L2 entries point
  * at their guest offsets in it; shrinking cuts it to the new size after the header is synced. Every sync of the writer writes the cached
  * refcounts first.
+ *
+ * <p>Persistent bitmaps: before the first change a bitmap that records writes must see (an allocating or
+ * in-place write, zeroing, discard, compressed write; every bitmap before a resize) is marked in use, the
+ * bits are set in memory, and a clean close stores them: changed bitmap clusters and a new table go to new
+ * clusters, made durable with their refcounts, before the directory points at them with the in-use flag
+ * cleared; the old clusters are released after that. Each directory update clears the bitmaps autoclear bit
+ * (synced), rewrites the directory in place (synced) and sets the bit again (synced), so that a torn
+ * directory is never read. A crash leaves a bitmap in use (inconsistent, as after a crash of QEMU) or, between
+ * those steps, no bitmaps and leaked clusters; never a consistent bitmap that misses a change. Applying a
+ * snapshot is refused when the image has bitmaps, and resizing when one of them is inconsistent, as in QEMU.
  *
  * <p>Snapshot operations first flush (pending refcount drops, reservations) and exclude every write. Creating:
  * the snapshot's L1 copy and the new snapshot table are written, every path from the active L1 table gains a
