@@ -209,6 +209,31 @@ final class Qcow2BitmapTracker {
         return Qcow2Checks.divCeil(bytes, 1L << clusterBits);
     }
 
+    /**
+     * The host ranges of the bitmap metadata as it is on the disk: the directory, and the table and data
+     * clusters of each bitmap that is not in use, as {offset, bytes} pairs.
+     */
+    synchronized List<long[]> extents() {
+        List<long[]> out = new ArrayList<>();
+        out.add(new long[] {directoryOffset, directory.length});
+        for (Tracked t : bitmaps) {
+            if (t.table != null) {
+                out.add(new long[] {t.tableOffset, 8L * t.tableSize});
+                for (long e : t.table) {
+                    if ((e & ENTRY_OFFSET_MASK) != 0) {
+                        out.add(new long[] {e & ENTRY_OFFSET_MASK, clusterSize});
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Whether host cluster {@code c} holds part of the bitmap directory. */
+    boolean inDirectory(long c, int clusterBits) {
+        return c >= directoryOffset >>> clusterBits && c <= (directoryOffset + directory.length - 1) >>> clusterBits;
+    }
+
     /** The directory's entries as they are now, for {@code qemu-img info}. */
     synchronized List<Qcow2Bitmaps.Bitmap> current() {
         List<Qcow2Bitmaps.Bitmap> out = new ArrayList<>(bitmaps.size());

@@ -98,6 +98,8 @@ final class Qcow2Instance implements FormatInstance {
     private final List<Qcow2Bitmaps.Bitmap> bitmaps;
     /** Keeps the persistent bitmaps true while the image is written (null: read-only, or no bitmaps). */
     private final Qcow2BitmapTracker tracker;
+    /** Why the image was marked corrupt by this instance (no more writes then); null while it is not. */
+    private volatile String corrupted;
     private final Qcow2L2Cache cache;
     private final AtomicReference<Decompressed> lastDecompressed = new AtomicReference<>();
     private final AtomicLong decompressions = new AtomicLong();
@@ -269,8 +271,56 @@ final class Qcow2Instance implements FormatInstance {
             }
             tracker = Qcow2BitmapTracker.open(storage, header, directory, fileSize, size, kept);
         }
-        return new Qcow2Instance(storage, header, fileSize, size, l1, l1Offset, snapshots, directory.bitmaps(),
-                tracker, cacheTables(context.options(), header, size, resource), refcounts);
+        Qcow2Instance instance = new Qcow2Instance(storage, header, fileSize, size, l1, l1Offset, snapshots,
+                directory.bitmaps(), tracker, cacheTables(context.options(), header, size, resource), refcounts);
+        if (refcounts != null) {
+            instance.verifyMetadataCounted();
+        }
+        return instance;
+    }
+
+    /**
+     * Refuses a writable open of an image whose metadata has a cluster with refcount 0: the allocator
+     * would hand that cluster out and overwrite the metadata (QEMU's overlap check would stop the write
+     * and mark the image corrupt). Guest data clusters are checked when they are written in place.
+     */
+    private void verifyMetadataCounted() throws IOException {
+        counted(0, clusterSize, "header");
+        counted(l1Offset, l1.length * 8L, "active L1 table");
+        counted(refcounts.tableOffset(), refcounts.tableBytes(), "refcount table");
+        for (long b : refcounts.blockOffsets()) {
+            counted(b, clusterSize, "refcount block");
+        }
+        if (tracker != null) {
+            for (long[] e : tracker.extents()) {
+                counted(e[0], e[1], "bitmap directory or table");
+            }
+        }
+        for (long e : l1) {
+            counted(e & OFFSET_MASK, clusterSize, "active L2 table");
+        }
+        if (!snapshots.isEmpty()) {
+            counted(snapshotsOffset, snapshotTableBytes(snapshots), "snapshot table");
+            for (Qcow2Snapshot sn : snapshots) {
+                counted(sn.l1TableOffset(), sn.l1Size() * 8L, "snapshot L1 table");
+                for (long e : readTable(storage, sn.l1TableOffset(), sn.l1Size())) {
+                    counted(e & OFFSET_MASK, clusterSize, "snapshot L2 table");
+                }
+            }
+        }
+    }
+
+    private void counted(long offset, long bytes, String what) throws IOException {
+        if (offset == 0 && !what.equals("header") || bytes <= 0) {
+            return;
+        }
+        for (long c = offset >>> clusterBits; c <= (offset + bytes - 1) >>> clusterBits; c++) {
+            if (refcounts.get(c) == 0) {
+                throw new CorruptImageException(resource, c << clusterBits, "the " + what + " at 0x"
+                        + Long.toHexString(offset) + " has a cluster with refcount 0: the refcounts are damaged "
+                        + "(imago check -r all repairs them)");
+            }
+        }
     }
 
     /** Refuses, before anything is written, writable opens of images this writer cannot keep consistent. */
@@ -763,12 +813,14 @@ final class Qcow2Instance implements FormatInstance {
                     && u.kind() != Kind.ZERO_PLAIN);
             if (u.kind() == Kind.DATA && own) {
                 // refcount 1: write in place
+                guardInPlace(entry & OFFSET_MASK);
                 Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), (entry & OFFSET_MASK) + inCluster);
                 inPlace.readLock().lock();
                 return d;
             }
             if (u.kind() == Kind.ZERO_ALLOC && own) {
                 long host = entry & OFFSET_MASK;
+                guardInPlace(host);
                 copyOnWrite(host, clusterStart, inCluster, n, BackingReader.ZEROES);
                 Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
                 pending = new Pending(d, l2Offset, index, host | COPIED, -1, 0);
@@ -2100,6 +2152,7 @@ final class Qcow2Instance implements FormatInstance {
         long touched = subclusterMask(firstSc, endSc);
         long alloc = compressed ? 0 : bitmap & SUB_ALLOC_ALL;
         if (hasHost && !sharedL2 && (entry & COPIED) != 0) {
+            guardInPlace(host);
             Mapping.Data d = new Mapping.Data(offset, n, dataStorage(), host + inCluster);
             if ((alloc & touched) == touched) {
                 // refcount 1 and allocated: write in place
@@ -2958,10 +3011,109 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     /** Refuses a change to an image opened read-only; {@code offset} is the guest offset concerned, or -1. */
-    private void requireWritable(long offset) throws ReadOnlyImageException {
+    private void requireWritable(long offset) throws ImageException {
         if (refcounts == null) {
             throw new ReadOnlyImageException(resource, offset, "the qcow2 image is opened read-only");
         }
+        if (corrupted != null) {
+            throw new CorruptImageException(resource, offset, "the image was marked corrupt (" + corrupted
+                    + "); no more writes");
+        }
+    }
+
+    /**
+     * QEMU's metadata overlap check (qcow2_pre_write_overlap_check, its default "cached" checks) before
+     * guest data goes in place into host cluster {@code host} of an L2 entry: the cluster must be counted
+     * and must not hold metadata. On a damaged image that points guest data at metadata the image is
+     * marked corrupt, as QEMU marks it, and the write fails without writing anything.
+     */
+    private void guardInPlace(long host) throws IOException {
+        if (header.hasDataFile()) {
+            // guest data lives in the data file, metadata in this one
+            return;
+        }
+        String what = metadataAt(host);
+        if (what == null && refcounts.get(host >>> clusterBits) == 0) {
+            what = "a cluster whose refcount is 0";
+        }
+        if (what != null) {
+            String message = "Preventing invalid write on metadata (overlaps with " + what + ")";
+            if (header.version() >= 3) {
+                ByteBuffer f = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN);
+                storage.read(f, 72);
+                long features = f.getLong(0) | Qcow2Header.INCOMPAT_CORRUPT;
+                storage.write(ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, features), 72);
+                storage.flush();
+                storage.sync();
+            }
+            corrupted = message;
+            throw new CorruptImageException(resource, host, "Marking image as corrupt: " + message
+                    + "; further corruption events will be suppressed");
+        }
+    }
+
+    /** The kind of metadata in the host cluster at {@code host}, in QEMU's words; null for none. */
+    private String metadataAt(long host) throws IOException {
+        long c = host >>> clusterBits;
+        if (c == 0) {
+            return "qcow2_header";
+        }
+        if (inTable(c, l1Offset, l1.length * 8L)) {
+            return "active L1 table";
+        }
+        if (inTable(c, refcounts.tableOffset(), refcounts.tableBytes())) {
+            return "refcount table";
+        }
+        if (refcounts.isBlock(c << clusterBits)) {
+            return "refcount block";
+        }
+        List<Qcow2Snapshot> list = snapshots;
+        if (!list.isEmpty()) {
+            if (inTable(c, snapshotsOffset, snapshotTableBytes(list))) {
+                return "snapshot table";
+            }
+            for (Qcow2Snapshot sn : list) {
+                if (inTable(c, sn.l1TableOffset(), sn.l1Size() * 8L)) {
+                    return "inactive L1 table";
+                }
+            }
+        }
+        long at = c << clusterBits;
+        for (long e : l1) {
+            if ((e & OFFSET_MASK) == at) {
+                return "active L2 table";
+            }
+        }
+        if (tracker != null && tracker.inDirectory(c, clusterBits)) {
+            return "bitmap directory";
+        }
+        return null;
+    }
+
+    /** The bytes of the snapshot table {@code list} was read from (its entries are contiguous), cached. */
+    private long snapshotTableBytes(List<Qcow2Snapshot> list) throws IOException {
+        SnapshotTableExtent known = snapshotTableExtent;
+        if (known != null && known.list() == list) {
+            return known.bytes();
+        }
+        Qcow2Snapshot last = list.getLast();
+        ByteBuffer fixed = ByteBuffer.allocate(Qcow2Snapshot.FIXED).order(ByteOrder.BIG_ENDIAN);
+        storage.read(fixed, last.entryOffset());
+        long end = last.entryOffset() + Qcow2Snapshot.FIXED + fixed.getInt(36)
+                + Short.toUnsignedInt(fixed.getShort(12)) + Short.toUnsignedInt(fixed.getShort(14));
+        long bytes = end - list.getFirst().entryOffset();
+        snapshotTableExtent = new SnapshotTableExtent(list, bytes);
+        return bytes;
+    }
+
+    private record SnapshotTableExtent(List<Qcow2Snapshot> list, long bytes) {
+    }
+
+    private volatile SnapshotTableExtent snapshotTableExtent;
+
+    /** Whether host cluster {@code c} holds part of the table of {@code bytes} bytes at {@code offset}. */
+    private boolean inTable(long c, long offset, long bytes) {
+        return offset != 0 && bytes > 0 && c >= offset >>> clusterBits && c <= (offset + bytes - 1) >>> clusterBits;
     }
 
     /** The snapshot with id {@code idOrName}, else the first one with that name (QEMU's find_snapshot_by_id_or_name). */

@@ -285,6 +285,7 @@ final class Qcow2Refcounts {
         ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, offset);
         storage.write(e, tableOffset + index * 8);
         table[(int) index] = offset;
+        blockSet = null;
         cache(offset, nb);
     }
 
@@ -406,6 +407,7 @@ final class Qcow2Refcounts {
         }
         tableOffset = newOffset;
         table = newTable;
+        blockSet = null;
         cache(blockOffset, nb);
     }
 
@@ -580,6 +582,7 @@ final class Qcow2Refcounts {
         sync();
         long[] dropped = table;
         table = kept;
+        blockSet = null;
         for (int i = 0; i < dropped.length; i++) {
             if (dropped[i] != kept[i]) {
                 blocks.remove(dropped[i]);
@@ -739,5 +742,38 @@ final class Qcow2Refcounts {
     /** Takes back a cluster from {@link #allocate} that nothing points at (rolling back an allocation). */
     void free(long cluster) {
         reserved.push(cluster);
+    }
+
+    /** Host offset of the refcount table. */
+    long tableOffset() {
+        return tableOffset;
+    }
+
+    /** Bytes of the refcount table. */
+    long tableBytes() {
+        return table.length * 8L;
+    }
+
+    /** Host offsets of the refcount blocks (0 for a missing one). */
+    long[] blockOffsets() {
+        return table.clone();
+    }
+
+    /** The refcount blocks' host offsets, for {@link #isBlock}; null after the table changed. */
+    private java.util.Set<Long> blockSet;
+
+    /** Whether the cluster at host offset {@code offset} is a refcount block. */
+    boolean isBlock(long offset) {
+        java.util.Set<Long> set = blockSet;
+        if (set == null) {
+            set = new java.util.HashSet<>();
+            for (long b : table) {
+                if (b != 0) {
+                    set.add(b);
+                }
+            }
+            blockSet = set;
+        }
+        return set.contains(offset);
     }
 }

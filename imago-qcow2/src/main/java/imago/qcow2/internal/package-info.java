@@ -69,6 +69,14 @@
  * at their guest offsets in it; shrinking cuts it to the new size after the header is synced. Every sync of the writer writes the cached
  * refcounts first.
  *
+ * <p>Metadata is never overwritten with guest data, as QEMU's metadata overlap check ensures: a writable open
+ * refuses an image whose metadata (header, L1 and L2 tables, refcount table and blocks, snapshot table and
+ * the snapshots' L1 and L2 tables, bitmap directory and tables) has a cluster with refcount 0, which the
+ * allocator could hand out; and before guest data goes in place into the host cluster of an L2 entry, the
+ * cluster must be counted and must not be metadata (QEMU's default "cached" checks). A damaged entry that
+ * fails this marks the image corrupt (the header's corrupt bit, synced), with QEMU's message, and the
+ * instance takes no more writes.
+ *
  * <p>Persistent bitmaps: before the first change a bitmap that records writes must see (an allocating or
  * in-place write, zeroing, discard, compressed write; every bitmap before a resize) is marked in use, the
  * bits are set in memory, and a clean close stores them: changed bitmap clusters and a new table go to new
