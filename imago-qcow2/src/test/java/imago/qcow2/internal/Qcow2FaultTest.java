@@ -104,7 +104,8 @@ class Qcow2FaultTest {
 
     /**
      * Remembers what was synced: {@link #crash} builds the file a power loss could leave, the synced
-     * bytes plus a random subset of the writes made since the last sync.
+     * bytes plus a random subset of the writes made since the last sync, some of them torn (only some
+     * of their 512-byte sectors reached the disk: a sector is the unit a disk writes atomically).
      */
     static final class CrashStorage extends FailingStorage {
         byte[] durable = new byte[0];
@@ -154,16 +155,39 @@ class Qcow2FaultTest {
             unsynced.clear();
         }
 
-        /** Applies {@code writes} (all, or those {@code r} picks) to a copy of {@code base}. */
+        /** How many crashed files had a torn write. */
+        static final java.util.concurrent.atomic.AtomicInteger TORN = new java.util.concurrent.atomic.AtomicInteger();
+
+        /**
+         * Applies {@code writes} (all, or those {@code r} picks, a quarter of those longer than a sector
+         * torn) to a copy of {@code base}.
+         */
         static byte[] apply(byte[] base, java.util.List<Object[]> writes, Random r) {
             byte[] out = base;
             boolean copied = false;
+            boolean torn = false;
             for (Object[] w : writes) {
                 if (r != null && !r.nextBoolean()) {
                     continue;
                 }
                 long off = (Long) w[0];
                 byte[] data = (byte[]) w[1];
+                if (r != null && data.length > 0 && (off & ~511L) != ((off + data.length - 1) & ~511L)
+                        && r.nextInt(4) == 0) {
+                    // torn: each sector the write touches made it or not
+                    byte[] now = Arrays.copyOf(out, (int) Math.max(out.length, off + data.length));
+                    for (long sector = off & ~511L; sector < off + data.length; sector += 512) {
+                        long from = Math.max(sector, off);
+                        long to = Math.min(sector + 512, off + data.length);
+                        if (r.nextBoolean()) {
+                            System.arraycopy(data, (int) (from - off), now, (int) from, (int) (to - from));
+                        }
+                    }
+                    out = now;
+                    copied = true;
+                    torn = true;
+                    continue;
+                }
                 if (off + data.length > out.length) {
                     out = Arrays.copyOf(out, (int) (off + data.length));
                     copied = true;
@@ -172,6 +196,9 @@ class Qcow2FaultTest {
                     copied = true;
                 }
                 System.arraycopy(data, 0, out, (int) off, data.length);
+            }
+            if (torn) {
+                TORN.incrementAndGet();
             }
             return out;
         }
@@ -220,6 +247,7 @@ class Qcow2FaultTest {
         byte[] snapContent = Files.readAllBytes(snapRaw);
         int crashPoints = 0;
         int crashedFiles = 0;
+        int tornBefore = CrashStorage.TORN.get();
         for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=2",
                 "cluster_size=4096,backed", "snapshot", "cluster_size=512,refcount_bits=64,grow",
                 "cluster_size=16384,extended_l2=on", "cluster_size=16384,extended_l2=on,backed"}) {
@@ -370,7 +398,8 @@ class Qcow2FaultTest {
         }
         // every crashed file passed qemu-img check (leaks allowed) and kept every flushed byte
         System.out.println("Qcow2FaultTest: " + crashPoints + " crash points, " + crashedFiles
-                + " crashed files checked, 0 corruptions");
+                + " crashed files checked (" + (CrashStorage.TORN.get() - tornBefore) + " with a torn write), "
+                + "0 corruptions");
     }
 
     /**
