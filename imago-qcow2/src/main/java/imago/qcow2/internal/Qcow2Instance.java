@@ -2549,7 +2549,9 @@ final class Qcow2Instance implements FormatInstance {
      * the file grew. Under allocLock.
      */
     private void writeBack() throws IOException {
-        if (lazyRefcounts()) {
+        // (with no refcount change waiting, as after zero writes and discards only, there is nothing to be lazy
+        // about: QEMU marks the image dirty on allocating writes only)
+        if (lazyRefcounts() && (refcountsStale() || refcounts.hasDirty())) {
             if (dirtyL2.isEmpty() && dirtyL1.isEmpty()) {
                 return;
             }

@@ -50,7 +50,8 @@
  * since the last successful flush may be lost; the image stays consistent.
  *
  * <p>Lazy refcounts (compatible bit 0, as QEMU's lazy_refcounts=on): before the first write-back of L2 tables or
- * L1 entries the dirty bit (incompatible bit 0) is written and synced (QEMU's qcow2_mark_dirty, done once per
+ * L1 entries with refcount changes waiting (allocations; zero writes and discards alone leave the image clean, as
+ * in QEMU) the dirty bit (incompatible bit 0) is written and synced (QEMU's qcow2_mark_dirty, done once per
  * session), and from then on the refcount blocks are not written by flushes: they wait in memory (written only
  * when evicted or by a sync of one of the operations below, always safe) and the sync between them and the L2
  * tables is left out, unless copy-on-write filled new clusters since the last one (the copied parts must be durable

@@ -221,6 +221,42 @@ class Qcow2LazyRefcountsTest {
     }
 
     /**
+     * As QEMU (checked with qemu-io: discard, write -z, flush, sigraise 9), zero writes and discards alone never
+     * mark a lazy image dirty: they allocate nothing, so the refcounts they drop are written in order as usual.
+     */
+    @Test
+    void zeroWritesAndDiscardsAloneLeaveTheImageClean() throws IOException {
+        RecordingStorage s = create("cluster_size=4096,lazy_refcounts=on");
+        byte[] model = new byte[SIZE];
+        try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)), s)
+                .writable(true).build()) {
+            writes(image, model, new Random(9), 20);
+        }
+        assertFalse(dirtyBit(s.content()));
+        s.events.clear();
+        try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)), s)
+                .writable(true).build()) {
+            Random r = new Random(10);
+            for (int i = 0; i < 20; i++) {
+                // whole clusters: a partial one would take explicit zeroes, an allocating write
+                int off = r.nextInt(SIZE / CLUSTER - 4) * CLUSTER;
+                int len = CLUSTER * (1 + r.nextInt(4));
+                if (i % 2 == 0) {
+                    image.discard(off, len);
+                } else {
+                    image.writeZeroes(off, len, java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP));
+                }
+                java.util.Arrays.fill(model, off, off + len, (byte) 0);
+                if (i % 5 == 4) {
+                    image.flush();
+                }
+            }
+        }
+        assertTrue(s.events.stream().noneMatch(e -> e.data() != null && e.offset() < 104), "the header was written");
+        assertClean(s.content(), model, "lazy-zeroed");
+    }
+
+    /**
      * An image imago left dirty (the power went out after a flush) is repaired by imago's next writable open: the
      * flushed data stays, the dirty bit goes, and a second session on it closes clean too.
      */
