@@ -5,18 +5,29 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import imago.api.CheckReport;
 import imago.api.CreateOptions;
 import imago.api.Image;
+import imago.api.Preallocation;
+import imago.api.Repair;
+import imago.api.SnapshotInfo;
+import imago.api.ZeroFlag;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
+import imago.probe.Imago;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,7 +78,7 @@ class Qcow2LazyRefcountsTest {
         }
 
         @Override
-        public synchronized void resize(long size, imago.api.Preallocation preallocation) {
+        public synchronized void resize(long size, Preallocation preallocation) {
             events.add(new Event(size, null));
             super.resize(size, preallocation);
         }
@@ -244,9 +255,9 @@ class Qcow2LazyRefcountsTest {
                 if (i % 2 == 0) {
                     image.discard(off, len);
                 } else {
-                    image.writeZeroes(off, len, java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP));
+                    image.writeZeroes(off, len, Set.of(ZeroFlag.MAY_UNMAP));
                 }
-                java.util.Arrays.fill(model, off, off + len, (byte) 0);
+                Arrays.fill(model, off, off + len, (byte) 0);
                 if (i % 5 == 4) {
                     image.flush();
                 }
@@ -315,7 +326,7 @@ class Qcow2LazyRefcountsTest {
         byte[] model = base.clone();
         Random r = new Random(8);
         try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)), s)
-                .writable(true).backing(imago.probe.Imago.opener().path(basePath).format("raw").open(), true)
+                .writable(true).backing(Imago.opener().path(basePath).format("raw").open(), true)
                 .build()) {
             for (int round = 0; round < 4; round++) {
                 boolean[] touched = new boolean[size];
@@ -328,10 +339,10 @@ class Qcow2LazyRefcountsTest {
                         off = r.nextInt((size - len) / CLUSTER) * CLUSTER;
                     }
                     byte[] data = new byte[len];
-                    java.util.Arrays.fill(data, (byte) (round * 6 + i + 1));
+                    Arrays.fill(data, (byte) (round * 6 + i + 1));
                     image.write(ByteBuffer.wrap(data), off);
                     System.arraycopy(data, 0, model, off, len);
-                    java.util.Arrays.fill(touched, off, off + len, true);
+                    Arrays.fill(touched, off, off + len, true);
                 }
                 rounds.add(touched);
                 image.flush();
@@ -342,7 +353,7 @@ class Qcow2LazyRefcountsTest {
         assertFalse(dirtyBit(s.content()));
         // metadata clusters: cluster 0, the L1 table, the refcount table and blocks, the L2 tables
         ByteBuffer f = ByteBuffer.wrap(s.content());
-        java.util.Set<Long> metadata = new java.util.HashSet<>(List.of(0L, f.getLong(40) / CLUSTER,
+        Set<Long> metadata = new HashSet<>(List.of(0L, f.getLong(40) / CLUSTER,
                 f.getLong(48) / CLUSTER, f.getLong((int) f.getLong(48)) / CLUSTER));
         for (int i = 0; i < f.getInt(36); i++) {
             long e = f.getLong((int) (f.getLong(40) + 8L * i)) & Qcow2Instance.OFFSET_MASK;
@@ -406,14 +417,14 @@ class Qcow2LazyRefcountsTest {
         List<String> ops = List.of("write", "create a", "write", "create b", "apply a", "write", "delete a", "write",
                 "apply b");
         List<Qcow2FaultTest.SnapState> states = new ArrayList<>();
-        states.add(new Qcow2FaultTest.SnapState(new byte[size], java.util.Map.of()));
+        states.add(new Qcow2FaultTest.SnapState(new byte[size], Map.of()));
         int[] opStart = new int[ops.size()];
         try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)), s)
                 .writable(true).build()) {
             for (int j = 0; j < ops.size(); j++) {
                 opStart[j] = s.events.size();
                 Qcow2FaultTest.SnapState prev = states.getLast();
-                java.util.Map<String, byte[]> snaps = new java.util.HashMap<>(prev.snapshots());
+                Map<String, byte[]> snaps = new HashMap<>(prev.snapshots());
                 byte[] active = prev.active();
                 String[] w = ops.get(j).split(" ");
                 switch (w[0]) {
@@ -431,7 +442,7 @@ class Qcow2LazyRefcountsTest {
                     }
                     default -> {
                         active = active.clone();
-                        java.util.Arrays.fill(active, j * 9000, j * 9000 + 70_000, (byte) (j + 1));
+                        Arrays.fill(active, j * 9000, j * 9000 + 70_000, (byte) (j + 1));
                         image.write(ByteBuffer.wrap(active, j * 9000, 70_000), j * 9000);
                         image.flush();
                     }
@@ -466,23 +477,23 @@ class Qcow2LazyRefcountsTest {
                 String what = "power loss before event " + at + " during '" + ops.get(op) + "' (variant " + v + ")";
                 Qcow2FaultTest.FailingStorage f = new Qcow2FaultTest.FailingStorage();
                 f.write(ByteBuffer.wrap(crashed), 0);
-                imago.api.CheckReport report = new Qcow2Check(f).run(imago.api.Repair.ALL);
+                CheckReport report = new Qcow2Check(f).run(Repair.ALL);
                 assertTrue(report.clean(), () -> what + ": " + report);
                 byte[] repaired = f.content();
                 assertFalse(dirtyBit(repaired), what);
                 BytesStorage b = new BytesStorage("crashed", repaired);
                 Qcow2Instance layer = (Qcow2Instance) new Qcow2FormatDriver().open(b, OpenContext.of(false));
-                List<String> names = layer.snapshots().stream().map(imago.api.SnapshotInfo::name).toList();
-                java.util.Set<String> listed = java.util.Set.copyOf(names);
+                List<String> names = layer.snapshots().stream().map(SnapshotInfo::name).toList();
+                Set<String> listed = Set.copyOf(names);
                 assertTrue(listed.equals(before.snapshots().keySet()) || listed.equals(after.snapshots().keySet()),
                         () -> what + ": snapshots " + names);
                 for (String name : names) {
                     byte[] expected = before.snapshots().containsKey(name) ? before.snapshots().get(name)
                             : after.snapshots().get(name);
-                    assertArrayEquals(expected, read(b, java.util.Map.of("snapshot", name)), what + ": snapshot "
+                    assertArrayEquals(expected, read(b, Map.of("snapshot", name)), what + ": snapshot "
                             + name);
                 }
-                byte[] active = read(b, java.util.Map.of());
+                byte[] active = read(b, Map.of());
                 boolean guestWrite = ops.get(op).equals("write");
                 for (int k = 0; k < size; k++) {
                     if (guestWrite && k >= op * 9000 && k < op * 9000 + 70_000) {
@@ -508,7 +519,7 @@ class Qcow2LazyRefcountsTest {
         assertTrue(checked > 100, "only " + checked + " crashed files");
     }
 
-    private static byte[] read(BytesStorage b, java.util.Map<String, String> options) throws IOException {
+    private static byte[] read(BytesStorage b, Map<String, String> options) throws IOException {
         try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(b,
                 new OpenContext(false, false, options)), b).build()) {
             ByteBuffer all = ByteBuffer.allocate((int) image.size());
@@ -519,9 +530,9 @@ class Qcow2LazyRefcountsTest {
 
     private static byte[] apply(byte[] file, Event e) {
         if (e.resize()) {
-            return java.util.Arrays.copyOf(file, (int) e.offset());
+            return Arrays.copyOf(file, (int) e.offset());
         }
-        byte[] out = java.util.Arrays.copyOf(file, (int) Math.max(file.length, e.offset() + e.data().length));
+        byte[] out = Arrays.copyOf(file, (int) Math.max(file.length, e.offset() + e.data().length));
         System.arraycopy(e.data(), 0, out, (int) e.offset(), e.data().length);
         return out;
     }
@@ -540,8 +551,8 @@ class Qcow2LazyRefcountsTest {
             writes(image, model, r, 20);
             image.flush();
             assertTrue(dirtyBit(s.content()));
-            assertTrue(image.check(imago.api.Repair.NONE).clean());
-            assertTrue(image.check(imago.api.Repair.ALL).clean());
+            assertTrue(image.check(Repair.NONE).clean());
+            assertTrue(image.check(Repair.ALL).clean());
             assertFalse(dirtyBit(s.content()));
             assertFalse(image.info().dirty());
             writes(image, model, r, 20);
