@@ -156,6 +156,8 @@ final class Qcow2Instance implements FormatInstance {
      */
     private boolean copiedSinceSync;
     private long syncedLength;
+    /** Whether the file was grown past its last cluster in use ({@link #writeBack}, lazy refcounts). */
+    private boolean grownAhead;
 
     /**
      * An allocating write whose L2 entry is written only once its data is.
@@ -1201,6 +1203,8 @@ final class Qcow2Instance implements FormatInstance {
         allocLock.lock();
         try {
             awaitQuiet();
+            // preallocation and shrinking look at the file's end: not at a part grown ahead
+            trimAhead();
             long oldSize = size;
             if (newSize == oldSize) {
                 return;
@@ -2021,7 +2025,7 @@ final class Qcow2Instance implements FormatInstance {
      * dirty, or when writing fails (the image stays dirty: its next writable open rebuilds the refcounts).
      */
     private void markClean() throws IOException {
-        if (refcounts == null || !header.dirty()) {
+        if (refcounts == null || !header.dirty() && !grownAhead) {
             return;
         }
         flush();
@@ -2030,17 +2034,38 @@ final class Qcow2Instance implements FormatInstance {
             awaitQuiet();
             writeBack();
             refcounts.writeDirty();
+            trimAhead();
             storage.flush();
             storage.sync();
             Qcow2Header h = header;
-            long features = h.incompatibleFeatures() & ~Qcow2Header.INCOMPAT_DIRTY;
-            storage.write(ByteBuffer.allocate(8).putLong(0, features), 72);
-            storage.flush();
-            storage.sync();
-            header = h.withIncompatibleFeatures(features);
+            if (h.dirty()) {
+                long features = h.incompatibleFeatures() & ~Qcow2Header.INCOMPAT_DIRTY;
+                storage.write(ByteBuffer.allocate(8).putLong(0, features), 72);
+                storage.flush();
+                storage.sync();
+                header = h.withIncompatibleFeatures(features);
+            }
         } finally {
             allocLock.unlock();
         }
+    }
+
+    /**
+     * Cuts what {@link #writeBack} grew the file by ahead and nothing uses, so that the file ends after its last
+     * cluster in use, as QEMU's does (the refcounts in memory are exact; a reserved cluster counts as used).
+     * Under allocLock.
+     */
+    private void trimAhead() throws IOException {
+        if (!grownAhead) {
+            return;
+        }
+        long fileEnd = storage.size();
+        long end = (refcounts.lastUsed(Qcow2Checks.divCeil(fileEnd, clusterSize)) + 1) * clusterSize;
+        if (end < fileEnd) {
+            storage.resize(end, Preallocation.OFF);
+            syncedLength = Math.min(syncedLength, end);
+        }
+        grownAhead = false;
     }
 
     // ------------------------------------------------------------------ extended L2 entries (subclusters)
@@ -2546,7 +2571,7 @@ final class Qcow2Instance implements FormatInstance {
      * qcow2_write_caches), the image is marked dirty (synced) before its first L2 update instead, the
      * refcount blocks wait in memory (until evicted, or {@link #close}), and the first sync is left out
      * unless copy-on-write filled new clusters (QEMU's perform_cow makes the L2 cache depend on a flush) or
-     * the file grew. Under allocLock.
+     * the file grew (then grown further ahead, so that the next ones need none). Under allocLock.
      */
     private void writeBack() throws IOException {
         // (with no refcount change waiting, as after zero writes and discards only, there is nothing to be lazy
@@ -2564,6 +2589,15 @@ final class Qcow2Instance implements FormatInstance {
         }
         long length = storage.size();
         if (!refcountsStale() || copiedSinceSync || length > syncedLength) {
+            if (refcountsStale() && length > syncedLength) {
+                // the file's growth must be durable before entries point into it: grow it ahead (sparse), so
+                // that this sync covers the next write-backs' growth too and they need none (as QEMU's lazy
+                // mode needs none); a clean close cuts what is left unused
+                long ahead = Math.min(Math.max(length >>> 3, 8L << 20), 256L << 20);
+                length = (length + ahead + clusterSize - 1) & -(long) clusterSize;
+                storage.resize(length, Preallocation.OFF);
+                grownAhead = true;
+            }
             syncMetadata();
         }
         copiedSinceSync = false;

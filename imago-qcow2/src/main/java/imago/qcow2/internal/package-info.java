@@ -56,10 +56,13 @@
  * when evicted or by a sync of one of the operations below, always safe) and the sync between them and the L2
  * tables is left out, unless copy-on-write filled new clusters since the last one (the copied parts must be durable
  * before an entry points at them, as QEMU's perform_cow orders) or the file grew (an entry past the end of the file
- * cannot be repaired); new L2 tables are still synced before their L1 entries, and a refcount still drops only after
- * the L2 update that dropped the reference is synced. A clean close (after the caller's flush and sync) writes the
- * tables and every refcount block, syncs, clears the dirty bit and syncs again (QEMU's qcow2_mark_clean in
- * qcow2_inactivate); a close that fails leaves the bit set. A check through the open image writes the refcounts
+ * cannot be repaired). So that growth rarely needs that sync, the file is then grown ahead (sparse, by an eighth, at
+ * least 8 MiB, at most 256 MiB) before it: sequential allocating writes flushed one by one take one sync per flush,
+ * as in QEMU, instead of two. New L2 tables are still synced before their L1 entries, and a refcount still drops only
+ * after the L2 update that dropped the reference is synced. A clean close (after the caller's flush and sync) writes
+ * the tables and every refcount block, cuts the file after its last cluster in use (as before a resize), syncs,
+ * clears the dirty bit and syncs again (QEMU's qcow2_mark_clean in qcow2_inactivate); a close that fails leaves the
+ * bit set (and a crash the sparse tail, which nothing refers to). A check through the open image writes the refcounts
  * first; a repairing one clears the bit when the image is clean, as QEMU's does. Resizing, snapshot operations and
  * the other operations that sync through their own steps still write the refcounts first, so their ordering holds
  * with or without the bit (QEMU's snapshot code does not touch the bit either). A dirty image opened writable is

@@ -213,6 +213,42 @@ class Qcow2LazyRefcountsTest {
         assertTrue(s.events.get(s.events.size() - 3).sync() && s.events.getLast().sync());
     }
 
+    /**
+     * What lazy refcounts are for: allocating writes flushed one by one (64 KiB clusters, 1 MiB writes) take about
+     * half the syncs and none of the refcount block writes of the ordered mode, as with QEMU (qemu-img bench -w
+     * --flush-interval=1: 262 fdatasync calls instead of 515 for 256 writes); the file, grown ahead meanwhile, ends
+     * after its last cluster in use once closed, as the ordered mode's does.
+     */
+    @Test
+    void flushedAllocatingWritesTakeFewerSyncs() throws IOException {
+        int[] syncs = new int[2];
+        long[] lengths = new long[2];
+        for (int lazy = 0; lazy < 2; lazy++) {
+            RecordingStorage s = new RecordingStorage();
+            CreateOptions.Builder b = CreateOptions.builder().size(32 << 20);
+            if (lazy == 1) {
+                b.option("lazy_refcounts", "on");
+            }
+            new Qcow2FormatDriver().create(s, b.build());
+            s.events.clear();
+            ByteBuffer data = ByteBuffer.allocate(1 << 20);
+            try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)),
+                    s).writable(true).build()) {
+                for (int i = 0; i < 32; i++) {
+                    image.write(data.clear().put(0, (byte) (i + 1)), (long) i << 20);
+                    image.flush();
+                }
+            }
+            syncs[lazy] = (int) s.events.stream().filter(Event::sync).count();
+            lengths[lazy] = s.size();
+            assertFalse(dirtyBit(s.content()));
+        }
+        int eager = syncs[0];
+        int lazy = syncs[1];
+        assertTrue(lazy * 4 < eager * 3, () -> "syncs: lazy " + lazy + ", ordered " + eager);
+        assertEquals(lengths[0], lengths[1]);
+    }
+
     /** Without the lazy refcounts bit nothing changes: the header is never written, refcounts go first. */
     @Test
     void withoutLazyRefcountsTheHeaderStaysAsItIs() throws IOException {

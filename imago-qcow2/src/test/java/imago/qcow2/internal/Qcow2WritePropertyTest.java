@@ -72,7 +72,9 @@ class Qcow2WritePropertyTest {
                 b.option("lazy_refcounts", "on");
             }
             boolean v2 = layout == 3 || layout == 4;
-            boolean backed = layout == 2 || layout == 3 || layout == 6 || layout == 7;
+            // (lazy refcounts unbacked, so that shrinking and growing meet a file grown ahead; the fault tests have
+            // them backed)
+            boolean backed = layout == 2 || layout == 3 || layout == 6;
             int cs = layout == 0 ? 512 : extended ? 16384 : 4096;
             if (v2) {
                 b.option("compat", "0.10");
