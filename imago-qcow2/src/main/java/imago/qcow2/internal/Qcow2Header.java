@@ -110,6 +110,14 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
         return (compatibleFeatures & COMPAT_LAZY_REFCOUNTS) != 0;
     }
 
+    /** This header with other incompatible feature bits (as after writing them at offset 72). */
+    Qcow2Header withIncompatibleFeatures(long features) {
+        return new Qcow2Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
+                l1TableOffset, refcountTableOffset, refcountTableClusters, nbSnapshots, snapshotsOffset, features,
+                compatibleFeatures, autoclearFeatures, refcountOrder, headerLength, compressionType, extensions,
+                backingFile, backingFormat, dataFile);
+    }
+
     /** log2 of the number of entries in one L2 table. */
     int l2Bits() {
         return clusterBits - (extendedL2() ? 4 : 3);

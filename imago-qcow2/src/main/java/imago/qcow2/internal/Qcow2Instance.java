@@ -153,6 +153,15 @@ final class Qcow2Instance implements FormatInstance {
     private final java.util.BitSet dirtyL1 = new java.util.BitSet();
     /** At most this many dirty L2 tables wait in memory (32 MiB worth, at least one). */
     private final int maxDirtyL2;
+    /**
+     * Whether copy-on-write wrote into new clusters since {@link #writeBack} last synced, and how long the file
+     * was then: with lazy refcounts that sync is needed only for copied data and for the file's growth, since an
+     * L2 entry past the end of the file is beyond repair (guarded by allocLock).
+     */
+    private boolean copiedSinceSync;
+    private long syncedLength;
+    /** Whether the file was grown past its last cluster in use ({@link #writeBack}, lazy refcounts). */
+    private boolean grownAhead;
 
     /**
      * An allocating write whose L2 entry is written only once its data is.
@@ -200,6 +209,7 @@ final class Qcow2Instance implements FormatInstance {
         this.snapshotsOffset = snapshots.isEmpty() ? 0 : header.snapshotsOffset();
         this.cache = new Qcow2L2Cache(cacheTables);
         this.maxDirtyL2 = Math.max(1, (32 << 20) / clusterSize);
+        this.syncedLength = fileSize;
     }
 
     /**
@@ -1272,6 +1282,8 @@ final class Qcow2Instance implements FormatInstance {
         allocLock.lock();
         try {
             awaitQuiet();
+            // preallocation and shrinking look at the file's end: not at a part grown ahead
+            trimAhead();
             if (newSize == size) {
                 return;
             }
@@ -1287,6 +1299,8 @@ final class Qcow2Instance implements FormatInstance {
                 }
             }
         } finally {
+            // the file may have been cut: the next write-back syncs before its L2 tables
+            syncedLength = 0;
             allocLock.unlock();
         }
     }
@@ -1903,6 +1917,7 @@ final class Qcow2Instance implements FormatInstance {
             source.read(buf.limit((int) readable), clusterStart + from);
         }
         dataStorage().write(buf.clear(), host + from);
+        copiedSinceSync = true;
     }
 
     @Override
@@ -2055,6 +2070,97 @@ final class Qcow2Instance implements FormatInstance {
             refcounts.writeDirty();
         }
         storage.sync();
+    }
+
+    /** As {@link #syncAll}, but while refcounts may be stale on disk (lazy, dirty image) they wait for the close. */
+    private void syncMetadata() throws IOException {
+        if (!refcountsStale()) {
+            refcounts.writeDirty();
+        }
+        storage.sync();
+    }
+
+    /** Whether refcounts are kept lazily: the image has the lazy refcounts bit (QEMU's use_lazy_refcounts). */
+    private boolean lazyRefcounts() {
+        return refcounts != null && header.lazyRefcounts() && header.version() >= 3;
+    }
+
+    /**
+     * Whether the refcounts on disk may disagree with the tables: the dirty bit is set on disk (QEMU's
+     * !qcow2_need_accurate_refcounts), so a crash is followed by a refcount rebuild.
+     */
+    private boolean refcountsStale() {
+        return header.dirty();
+    }
+
+    /**
+     * Sets the dirty bit (QEMU's qcow2_mark_dirty): written and synced before the first L2 update that may
+     * reach the disk ahead of its refcounts. Under allocLock.
+     */
+    private void markDirty() throws IOException {
+        Qcow2Header h = header;
+        if (h.dirty()) {
+            return;
+        }
+        long features = h.incompatibleFeatures() | Qcow2Header.INCOMPAT_DIRTY;
+        long length = storage.size();
+        storage.write(ByteBuffer.allocate(8).putLong(0, features), 72);
+        storage.flush();
+        storage.sync();
+        // only an image whose header says dirty may have stale refcounts
+        header = h.withIncompatibleFeatures(features);
+        // the sync covered the copied data and the file's growth too
+        copiedSinceSync = false;
+        syncedLength = length;
+    }
+
+    /**
+     * Clears the dirty bit that {@link #markDirty} set (QEMU's qcow2_mark_clean): every cached table and
+     * refcount is written and synced first, and the cleared bit is synced. Nothing changes when the image is not
+     * dirty, or when writing fails (the image stays dirty: its next writable open rebuilds the refcounts).
+     */
+    private void markClean() throws IOException {
+        if (refcounts == null || !header.dirty() && !grownAhead) {
+            return;
+        }
+        flush();
+        allocLock.lock();
+        try {
+            awaitQuiet();
+            writeBack();
+            refcounts.writeDirty();
+            trimAhead();
+            storage.flush();
+            storage.sync();
+            Qcow2Header h = header;
+            if (h.dirty()) {
+                long features = h.incompatibleFeatures() & ~Qcow2Header.INCOMPAT_DIRTY;
+                storage.write(ByteBuffer.allocate(8).putLong(0, features), 72);
+                storage.flush();
+                storage.sync();
+                header = h.withIncompatibleFeatures(features);
+            }
+        } finally {
+            allocLock.unlock();
+        }
+    }
+
+    /**
+     * Cuts what {@link #writeBack} grew the file by ahead and nothing uses, so that the file ends after its last
+     * cluster in use, as QEMU's does (the refcounts in memory are exact; a reserved cluster counts as used).
+     * Under allocLock.
+     */
+    private void trimAhead() throws IOException {
+        if (!grownAhead) {
+            return;
+        }
+        long fileEnd = storage.size();
+        long end = (refcounts.lastUsed(Qcow2Checks.divCeil(fileEnd, clusterSize)) + 1) * clusterSize;
+        if (end < fileEnd) {
+            storage.resize(end, Preallocation.OFF);
+            syncedLength = Math.min(syncedLength, end);
+        }
+        grownAhead = false;
     }
 
     // ------------------------------------------------------------------ extended L2 entries (subclusters)
@@ -2556,14 +2662,42 @@ final class Qcow2Instance implements FormatInstance {
 
     /**
      * Writes the cached metadata in dependency order: refcount blocks, then (after a sync that also
-     * covers the data written into new clusters) the dirty L2 tables. Under allocLock.
+     * covers the data written into new clusters) the dirty L2 tables, then (after another sync) the L1
+     * entries of new L2 tables. With lazy refcounts (as QEMU's qcow2_alloc_cluster_link_l2 and
+     * qcow2_write_caches), the image is marked dirty (synced) before its first L2 update instead, the
+     * refcount blocks wait in memory (until evicted, or {@link #close}), and the first sync is left out
+     * unless copy-on-write filled new clusters (QEMU's perform_cow makes the L2 cache depend on a flush) or
+     * the file grew (then grown further ahead, so that the next ones need none). Under allocLock.
      */
     private void writeBack() throws IOException {
-        refcounts.writeDirty();
-        if (dirtyL2.isEmpty() && dirtyL1.isEmpty()) {
-            return;
+        // (with no refcount change waiting, as after zero writes and discards only, there is nothing to be lazy
+        // about: QEMU marks the image dirty on allocating writes only)
+        if (lazyRefcounts() && (refcountsStale() || refcounts.hasDirty())) {
+            if (dirtyL2.isEmpty() && dirtyL1.isEmpty()) {
+                return;
+            }
+            markDirty();
+        } else {
+            refcounts.writeDirty();
+            if (dirtyL2.isEmpty() && dirtyL1.isEmpty()) {
+                return;
+            }
         }
-        syncAll();
+        long length = storage.size();
+        if (!refcountsStale() || copiedSinceSync || length > syncedLength) {
+            if (refcountsStale() && length > syncedLength) {
+                // the file's growth must be durable before entries point into it: grow it ahead (sparse), so
+                // that this sync covers the next write-backs' growth too and they need none (as QEMU's lazy
+                // mode needs none); a clean close cuts what is left unused
+                long ahead = Math.min(Math.max(length >>> 3, 8L << 20), 256L << 20);
+                length = (length + ahead + clusterSize - 1) & -(long) clusterSize;
+                storage.resize(length, Preallocation.OFF);
+                grownAhead = true;
+            }
+            syncMetadata();
+        }
+        copiedSinceSync = false;
+        syncedLength = length;
         ByteBuffer b = ByteBuffer.allocate(clusterSize).order(ByteOrder.BIG_ENDIAN);
         for (var it = dirtyL2.entrySet().iterator(); it.hasNext(); ) {
             var e = it.next();
@@ -2573,7 +2707,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         if (!dirtyL1.isEmpty()) {
             // new L2 tables (and their entries) are on stable media before an L1 entry points at them
-            syncAll();
+            syncMetadata();
             ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN);
             for (int i = dirtyL1.nextSetBit(0); i >= 0; i = dirtyL1.nextSetBit(i + 1)) {
                 storage.write(e.clear().putLong(0, l1[i]), l1Offset + i * 8L);
@@ -2595,7 +2729,7 @@ final class Qcow2Instance implements FormatInstance {
                     inPlace.writeLock().lock();
                     try {
                         // the L2 updates that dropped these references reach stable media before the refcounts drop
-                        syncAll();
+                        syncMetadata();
                         while (!pendingDecrefs.isEmpty()) {
                             long c = pendingDecrefs.getLast();
                             long left = refcounts.decrement(c);
@@ -2612,7 +2746,9 @@ final class Qcow2Instance implements FormatInstance {
                 }
                 // give back the unused reservation
                 refcounts.release();
-                refcounts.writeDirty();
+                if (!refcountsStale()) {
+                    refcounts.writeDirty();
+                }
             } finally {
                 allocLock.unlock();
             }
@@ -3045,6 +3181,8 @@ final class Qcow2Instance implements FormatInstance {
                 storage.write(ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, features), 72);
                 storage.flush();
                 storage.sync();
+                // later header writes (a lazy image marked clean on close) keep the bit
+                header = header.withIncompatibleFeatures(features);
             }
             corrupted = message;
             throw new CorruptImageException(resource, host, "Marking image as corrupt: " + message
@@ -3473,6 +3611,11 @@ final class Qcow2Instance implements FormatInstance {
         allocLock.lock();
         try {
             awaitQuiet();
+            if (refcounts != null) {
+                // the check reads refcounts from the file: lazy ones too
+                refcounts.writeDirty();
+                storage.flush();
+            }
             CheckReport report = new Qcow2Check(storage).run(repair);
             if (repair != Repair.NONE) {
                 reload();
@@ -3500,6 +3643,7 @@ final class Qcow2Instance implements FormatInstance {
         cache.clear();
         lastDecompressed.set(null);
         fileSize = newFileSize;
+        syncedLength = 0;
         header = h;
         l1Offset = h.l1TableOffset();
         l1 = readTable(storage, h.l1TableOffset(), h.l1Size());
@@ -3510,7 +3654,9 @@ final class Qcow2Instance implements FormatInstance {
 
     /**
      * {@inheritDoc} The persistent bitmaps marked in use while the image was written are stored (see
-     * {@link Qcow2BitmapTracker}).
+     * {@link Qcow2BitmapTracker}); then a writable image that lazy refcounts left dirty is marked clean (as
+     * QEMU's qcow2_inactivate), unless writing fails: then the dirty bit stays for the next writable open to
+     * repair.
      */
     @Override
     public void close() throws IOException {
@@ -3523,6 +3669,7 @@ final class Qcow2Instance implements FormatInstance {
                 allocLock.unlock();
             }
         }
+        markClean();
     }
 
     /** Host clusters for the bitmap tracker, under the allocation lock. */

@@ -51,6 +51,25 @@
  * since a reference past the end of the file is an error for qemu-img check. When a flush fails, writes
  * since the last successful flush may be lost; the image stays consistent.
  *
+ * <p>Lazy refcounts (compatible bit 0, as QEMU's lazy_refcounts=on): before the first write-back of L2 tables or
+ * L1 entries with refcount changes waiting (allocations; zero writes and discards alone leave the image clean, as
+ * in QEMU) the dirty bit (incompatible bit 0) is written and synced (QEMU's qcow2_mark_dirty, done once per
+ * session), and from then on the refcount blocks are not written by flushes: they wait in memory (written only
+ * when evicted or by a sync of one of the operations below, always safe) and the sync between them and the L2
+ * tables is left out, unless copy-on-write filled new clusters since the last one (the copied parts must be durable
+ * before an entry points at them, as QEMU's perform_cow orders) or the file grew (an entry past the end of the file
+ * cannot be repaired). So that growth rarely needs that sync, the file is then grown ahead (sparse, by an eighth, at
+ * least 8 MiB, at most 256 MiB) before it: sequential allocating writes flushed one by one take one sync per flush,
+ * as in QEMU, instead of two. New L2 tables are still synced before their L1 entries, and a refcount still drops only
+ * after the L2 update that dropped the reference is synced. A clean close (after the caller's flush and sync) writes
+ * the tables and every refcount block, cuts the file after its last cluster in use (as before a resize), syncs,
+ * clears the dirty bit and syncs again (QEMU's qcow2_mark_clean in qcow2_inactivate); a close that fails leaves the
+ * bit set (and a crash the sparse tail, which nothing refers to). A check through the open image writes the refcounts
+ * first; a repairing one clears the bit when the image is clean, as QEMU's does. Resizing, snapshot operations and
+ * the other operations that sync through their own steps still write the refcounts first, so their ordering holds
+ * with or without the bit (QEMU's snapshot code does not touch the bit either). A dirty image opened writable is
+ * repaired first (below), so a crash while dirty costs a refcount rebuild, never a reference or a synced byte.
+ *
  * <p>Compressed data is packed into runs of clusters whose refcounts are first set to the most references a
  * cluster can get; the compressed bytes are written before the L2 entry is set (cached, like the others); a
  * cluster gets its exact refcount once the run moved past it, the rest of the run on flush before any

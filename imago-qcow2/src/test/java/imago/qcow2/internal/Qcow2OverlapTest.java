@@ -98,6 +98,25 @@ class Qcow2OverlapTest {
                 ByteBuffer.wrap(Files.readAllBytes(img)).getLong(72));
     }
 
+    @org.junit.jupiter.api.Test
+    void theCorruptBitOutlivesTheCloseOfALazyImage() throws IOException {
+        Path img = dir.resolve("lazy-overlap.qcow2");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096,lazy_refcounts=on", img,
+                "4M");
+        Qcow2DifferentialTest.qemuIo(dir, img.toString(), "qcow2", List.of("write -P 1 0 8k"));
+        try (QcowBytes q = new QcowBytes(img)) {
+            q.l2(0, QcowBytes.COPIED | q.u64(40));
+        }
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            // allocating writes make the lazy image dirty first
+            image.write(ByteBuffer.wrap(new byte[70_000]), 1L << 20);
+            image.flush();
+            assertThrows(CorruptImageException.class, () -> image.write(ByteBuffer.wrap(new byte[512]), 0));
+        }
+        long features = ByteBuffer.wrap(Files.readAllBytes(img)).getLong(72);
+        assertEquals(1L << 1, features, "corrupt, and no longer dirty");
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource({"L2", "L1", "refblock"})
     void metadataWithRefcountZeroRefusesWritableOpens(String what) throws IOException {

@@ -2,6 +2,7 @@ package imago.qcow2.internal;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.quicktheories.QuickTheory.qt;
 import static org.quicktheories.generators.SourceDSL.integers;
 import static org.quicktheories.generators.SourceDSL.lists;
@@ -34,7 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Stateful property: random sequences of write / compressed write / zero / discard / shrink and regrow / read /
  * flush / reopen / snapshot create, apply and delete on a small-cluster image (with and without a backing file; v2,
- * v3, v3 with extended L2 entries) always read as a byte-array model says (one per snapshot too), and the final
+ * v3, v3 with extended L2 entries, v3 with lazy refcounts) always read as a byte-array model says (one per snapshot too), and the final
  * image is clean for {@code qemu-img check}, with every snapshot reading (through qemu-img) as its model. Prints
  * its seed; {@code -Dimago.seed=N} replays a run.
  */
@@ -56,18 +57,25 @@ class Qcow2WritePropertyTest {
         try {
             Path img = dir.resolve("p" + RUN.incrementAndGet() + ".qcow2");
             byte[] model = new byte[SIZE];
+            boolean extended = layout == 5 || layout == 6;
             CreateOptions.Builder b = CreateOptions.builder().size(SIZE)
-                    .option("cluster_size", layout == 0 ? "512" : layout >= 5 ? "16384" : "4096");
+                    .option("cluster_size", layout == 0 ? "512" : extended ? "16384" : "4096");
             if (layout == 0) {
                 b.option("refcount_bits", "4");
             }
-            if (layout >= 5) {
+            if (extended) {
                 // extended L2 entries: 512-byte subclusters
                 b.option("extended_l2", "on");
             }
+            if (layout == 7) {
+                // lazy refcounts: dirty while written, clean after each close
+                b.option("lazy_refcounts", "on");
+            }
             boolean v2 = layout == 3 || layout == 4;
+            // (lazy refcounts unbacked, so that shrinking and growing meet a file grown ahead; the fault tests have
+            // them backed)
             boolean backed = layout == 2 || layout == 3 || layout == 6;
-            int cs = layout == 0 ? 512 : layout >= 5 ? 16384 : 4096;
+            int cs = layout == 0 ? 512 : extended ? 16384 : 4096;
             if (v2) {
                 b.option("compat", "0.10");
             }
@@ -185,6 +193,7 @@ class Qcow2WritePropertyTest {
             }
             Qemu.Output check = Qemu.run(dir, "qemu-img", "check", img);
             assertEquals(0, check.status(), () -> check.out() + check.err());
+            assertTrue(!Qcow2FaultTest.dirty(Files.readAllBytes(img)), "dirty after close");
             Files.write(dir.resolve("model.raw"), model);
             Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, "model.raw");
             assertEquals(0, cmp.status(), () -> cmp.out() + cmp.err());
@@ -209,7 +218,7 @@ class Qcow2WritePropertyTest {
         long seed = given != null ? Long.decode(given.trim()) : new Random().nextLong();
         System.out.println("Qcow2WritePropertyTest seed: " + seed + " (replay with -Dimago.seed=" + seed + ")");
         qt().withFixedSeed(seed).withExamples(Integer.getInteger("imago.examples", 40)).withShrinkCycles(30)
-                .forAll(integers().between(0, 6), lists().of(integers().all()).ofSizeBetween(1, 40))
+                .forAll(integers().between(0, 7), lists().of(integers().all()).ofSizeBetween(1, 40))
                 .checkAssert((layout, ops) -> run(ops, layout));
         System.out.println("Qcow2WritePropertyTest: " + SEQUENCES.get() + " sequences, " + OPERATIONS.get()
                 + " operations, each checked against the model, qemu-img check and qemu-img compare");
