@@ -318,7 +318,9 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
-     * Releases in-memory state. The caller has already flushed; storages are closed by the caller.
+     * Releases in-memory state. The caller has already flushed and synced; a writable layer may then
+     * write what a format keeps until a clean close (QEMU's "inactivate": qcow2 stores its persistent
+     * bitmaps and clears the lazy-refcounts dirty bit) and sync it. Storages are closed by the caller.
      *
      * @throws IOException if releasing fails
      */
