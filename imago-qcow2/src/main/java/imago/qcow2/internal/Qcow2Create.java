@@ -37,8 +37,8 @@ final class Qcow2Create {
      * Writes a new image for {@code options} to the empty {@code storage}.
      *
      * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
-     * @throws UnsupportedFeatureException for preallocation with extended L2 entries or an external data file, or an L1
-     *         table that would not fit the first refcount block (QEMU would add refcount blocks)
+     * @throws UnsupportedFeatureException for preallocation with an external data file (which needs the created
+     *         data file: see the three-argument form), or an L1 table that would not fit the first refcount block
      * @throws IOException if the storage cannot be written
      */
     static void create(Storage storage, CreateOptions options) throws IOException {
@@ -52,8 +52,8 @@ final class Qcow2Create {
      * which QEMU creates with metadata preallocation so that the metadata describes all of it.
      *
      * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
-     * @throws UnsupportedFeatureException for preallocation with extended L2 entries, or with an external data
-     *         file that is not given, or an L1 table that would not fit the first refcount block
+     * @throws UnsupportedFeatureException for preallocation with an external data file that is not given, or an
+     *         L1 table that would not fit the first refcount block
      * @throws IOException if the storage cannot be written
      */
     static void create(Storage storage, CreateOptions options, Storage data) throws IOException {
@@ -129,7 +129,7 @@ final class Qcow2Create {
         if (dataFileRaw && backingFile != null) {
             throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
         }
-        if (dataFileRaw && prealloc == Preallocation.OFF && !extendedL2 && data != null) {
+        if (dataFileRaw && prealloc == Preallocation.OFF && data != null) {
             // as QEMU's qcow2_co_create: a raw data file's metadata describes all of it
             prealloc = Preallocation.METADATA;
         }
@@ -139,13 +139,9 @@ final class Qcow2Create {
                         + "if extended_l2 is on");
             }
             if (dataFile != null && data == null) {
-                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "creating qcow2 images with "
-                        + "an external data file and preallocation=" + prealloc.qemuName() + " is not supported yet");
-            }
-            if (extendedL2) {
-                throw new UnsupportedFeatureException(resource, "qcow2 preallocation",
-                        "creating qcow2 images with extended L2 entries and preallocation=" + prealloc.qemuName()
-                        + " is not supported yet");
+                // qemu-img always creates the data file first; a driver caller that did not give it gets this
+                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocating a qcow2 image "
+                        + "with an external data file needs the created data file");
             }
         }
         if (options.size().isEmpty()) {

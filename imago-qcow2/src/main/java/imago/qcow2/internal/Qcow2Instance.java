@@ -1205,19 +1205,9 @@ final class Qcow2Instance implements FormatInstance {
                 shrink(oldSize, newSize);
                 return;
             }
-            // as QEMU: the metadata of a raw data file describes all of it, so growing preallocates it (not with
-            // extended L2 entries, whose preallocation imago cannot do yet: the new clusters then read as zero)
+            // as QEMU: the metadata of a raw data file describes all of it, so growing preallocates it
             Preallocation preallocation = requested == Preallocation.OFF && header.hasDataFile()
-                    && header.dataFileRaw() && !extendedL2 ? Preallocation.METADATA : requested;
-            if (extendedL2 && preallocation != Preallocation.OFF) {
-                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocation of qcow2 "
-                        + "images with extended L2 entries is not supported yet");
-            }
-            if (header.hasDataFile() && preallocation != Preallocation.OFF
-                    && header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
-                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocating a qcow2 image "
-                        + "with an external data file and a backing file is not supported yet");
-            }
+                    && header.dataFileRaw() ? Preallocation.METADATA : requested;
             boolean zeroNew = false;
             if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
                 long backing = backingSize;
@@ -1548,7 +1538,10 @@ final class Qcow2Instance implements FormatInstance {
      * file (reading as zero), with {@code falloc} and {@code full} the file's new space is reserved or
      * written with zeroes. Host clusters reused below the old end of the file are zeroed first. Per L2 table:
      * the refcounts (and the zeroing) are synced before the L2 entries are written. Called with the
-     * allocation lock held, by create and by resize.
+     * allocation lock held, by create and by resize. With extended L2 entries, as in QEMU 7.2, the entries
+     * get their host clusters but their subcluster bitmaps stay as they are (new ones: all unallocated, reading
+     * from the backing file or as zero), nothing is written into the clusters, and the file ends where the
+     * guest's last byte would be; zero clusters keep their flag.
      */
     void preallocate(long from, long to, Preallocation mode) throws IOException {
         requireWritable(-1);
@@ -1565,6 +1558,7 @@ final class Qcow2Instance implements FormatInstance {
             // contiguous runs stay inside one refcount block (each new block takes the first cluster it covers)
             int maxRun = refcounts.maxRun();
             long lastHost = -1;
+            long lastEnd = -1;
             while (c < last) {
                 int l1Index = (int) (c >>> l2Bits);
                 long l1e = l1[l1Index];
@@ -1577,45 +1571,53 @@ final class Qcow2Instance implements FormatInstance {
                 long[] table = cache.get(l2Offset, this::loadL2);
                 int start = (int) (c & ((1L << l2Bits) - 1));
                 int end = (int) Math.min(1L << l2Bits, start + (last - c));
-                long[] entries = Arrays.copyOfRange(table, start, end);
+                    // with extended L2 entries, entry i is words 2i (entry) and 2i + 1 (subcluster bitmap)
+                int w = extendedL2 ? 2 : 1;
+                long[] entries = Arrays.copyOfRange(table, start * w, end * w);
+                int count = end - start;
                 boolean changed = false;
                 long growTo = storage.size();
-                for (int i = 0; i < entries.length; ) {
-                    if ((entries[i] & COMPRESSED) != 0 || (entries[i] & OFFSET_MASK) != 0) {
+                for (int i = 0; i < count; ) {
+                    if (!unhosted(entries[i * w])) {
                         i++;
                         continue;
                     }
                     int n = 1;
-                    while (i + n < entries.length && n < maxRun && (entries[i + n] & COMPRESSED) == 0
-                            && (entries[i + n] & OFFSET_MASK) == 0) {
+                    while (i + n < count && n < maxRun && unhosted(entries[(i + n) * w])) {
                         n++;
                     }
                     long host = refcounts.allocateRun(n) << clusterBits;
                     long runEnd = host + (long) n * clusterSize;
-                    if (runEnd > storage.size()) {
+                    long guest = (c + i) << clusterBits;
+                    long lastGuest = (c + i + n - 1) << clusterBits;
+                    // as QEMU's preallocate_co: with extended L2 entries nothing is written (the subclusters stay
+                    // unallocated, so nothing is copied on allocation), and the file ends where the guest does
+                    long fileEnd = extendedL2 ? Math.min(runEnd, runEnd - clusterSize + (to - lastGuest)) : runEnd;
+                    if (fileEnd > storage.size()) {
                         // before the writes below, which would grow the file without reserving space
-                        storage.resize(runEnd, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
+                        storage.resize(fileEnd, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
                     }
                     if (host < oldEnd) {
                         // freed clusters may hold old data: they must read as zero like the new space
                         long zeroEnd = Math.min(runEnd, oldEnd);
                         storage.writeZeroes(host, zeroEnd - host, mode == Preallocation.METADATA);
                     }
-                    long guest = (c + i) << clusterBits;
-                    if (guest < from) {
+                    if (!extendedL2 && guest < from) {
                         // the old last cluster: QEMU copies its head (zeroes) on allocation, so it is written
                         storage.write(ByteBuffer.allocate((int) (from - guest)), host);
                     }
-                    long lastGuest = (c + i + n - 1) << clusterBits;
-                    if (lastGuest + clusterSize > to) {
+                    if (!extendedL2 && lastGuest + clusterSize > to) {
                         // the new last cluster: QEMU copies its tail (zeroes) on allocation, so it is written
                         storage.write(ByteBuffer.allocate((int) (lastGuest + clusterSize - to)),
                                 runEnd - (lastGuest + clusterSize - to));
                     }
-                    growTo = Math.max(growTo, runEnd);
+                    growTo = Math.max(growTo, fileEnd);
                     lastHost = runEnd - clusterSize;
+                    lastEnd = fileEnd;
                     for (int k = 0; k < n; k++) {
-                        entries[i + k] = (host + (long) k * clusterSize) | COPIED;
+                        // a zero cluster stays one (as in QEMU), now with a host cluster; a subcluster bitmap stays
+                        int at = (i + k) * w;
+                        entries[at] = (host + (long) k * clusterSize) | COPIED | (entries[at] & ZERO_FLAG);
                     }
                     changed = true;
                     i += n;
@@ -1626,8 +1628,8 @@ final class Qcow2Instance implements FormatInstance {
                     syncAll();
                     ByteBuffer b = ByteBuffer.allocate(entries.length * 8).order(ByteOrder.BIG_ENDIAN);
                     b.asLongBuffer().put(entries);
-                    storage.write(b, l2Offset + start * 8L);
-                    System.arraycopy(entries, 0, table, start, entries.length);
+                    storage.write(b, l2Offset + start * 8L * w);
+                    System.arraycopy(entries, 0, table, start * w, entries.length);
                 }
                 c += end - start;
             }
@@ -1639,7 +1641,7 @@ final class Qcow2Instance implements FormatInstance {
                 while (used >= 0 && refcounts.get(used) == 0) {
                     used--;
                 }
-                long end = lastHost + clusterSize;
+                long end = lastEnd;
                 if (used == lastHost >>> clusterBits && storage.size() > end) {
                     storage.resize(end, Preallocation.OFF);
                 }
@@ -1649,23 +1651,32 @@ final class Qcow2Instance implements FormatInstance {
         }
     }
 
+    /** Whether an L2 entry (the first word of an extended one) has no host cluster and is not compressed. */
+    private static boolean unhosted(long entry) {
+        return (entry & COMPRESSED) == 0 && (entry & OFFSET_MASK) == 0;
+    }
+
     /**
      * {@link #preallocate} with an external data file, as QEMU's preallocate_co: every cluster without one
      * gets the data file cluster at its guest offset (not refcounted); the data file grows to the end of the
      * last cluster ({@code falloc} and {@code full} reserve or write the new space), clusters below its old
      * end are zeroed, and all that is synced before the L2 entries of each table point at them. Under the
-     * allocation lock; not with a backing file or extended L2 entries (refused by the callers).
+     * allocation lock. Zero clusters keep their flag and subcluster bitmaps stay as they are, so that a backing
+     * file still shows through unallocated subclusters, as in QEMU.
      */
     private void preallocateDataFile(long from, long to, Preallocation mode) throws IOException {
         Storage data = dataStorage();
         long oldEnd = data.size();
         long last = Qcow2Checks.divCeil(to, clusterSize);
+        int w = extendedL2 ? 2 : 1;
         long lastL2 = l1[(int) ((last - 1) >>> l2Bits)] & OFFSET_MASK;
         long lastEntry = lastL2 == 0 ? 0
-                : cache.get(lastL2, this::loadL2)[(int) ((last - 1) & ((1L << l2Bits) - 1))];
+                : cache.get(lastL2, this::loadL2)[(int) ((last - 1) & ((1L << l2Bits) - 1)) * w];
         // QEMU writes the tail of a new last cluster (zeroes, its copy-on-write), so the file then ends with it;
-        // an allocated last cluster only makes the file reach the new size
-        long end = (lastEntry & OFFSET_MASK) != 0 || (lastEntry & COPIED) != 0 ? to : last << clusterBits;
+        // an allocated last cluster, or one with extended L2 entries (nothing is copied), only makes the file reach
+        // the new size
+        long end = extendedL2 || (lastEntry & OFFSET_MASK) != 0 || (lastEntry & COPIED) != 0 ? to
+                : last << clusterBits;
         if (end > oldEnd) {
             data.resize(end, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
             dataFileSize = end;
@@ -1680,11 +1691,13 @@ final class Qcow2Instance implements FormatInstance {
             long[] table = cache.get(l2Offset, this::loadL2);
             int start = (int) (c & ((1L << l2Bits) - 1));
             int stop = (int) Math.min(1L << l2Bits, start + (last - c));
-            long[] entries = Arrays.copyOfRange(table, start, stop);
+            // with extended L2 entries, entry i is words 2i (entry) and 2i + 1 (subcluster bitmap, kept as it is)
+            long[] entries = Arrays.copyOfRange(table, start * w, stop * w);
             boolean changed = false;
-            for (int i = 0; i < entries.length; i++) {
+            for (int i = 0; i < stop - start; i++) {
+                long e = entries[i * w];
                 // with a data file, COPIED alone marks guest cluster 0 as allocated
-                if ((entries[i] & OFFSET_MASK) != 0 || (entries[i] & COPIED) != 0) {
+                if ((e & OFFSET_MASK) != 0 || (e & COPIED) != 0) {
                     continue;
                 }
                 long host = (c + i) << clusterBits;
@@ -1692,7 +1705,8 @@ final class Qcow2Instance implements FormatInstance {
                     // the data file may hold old bytes there: the cluster must read as zero, as it did
                     data.writeZeroes(host, Math.min(clusterSize, oldEnd - host), mode == Preallocation.METADATA);
                 }
-                entries[i] = host | COPIED;
+                // a zero cluster stays one, now with its data file cluster (as in QEMU)
+                entries[i * w] = host | COPIED | (e & ZERO_FLAG);
                 changed = true;
             }
             if (changed) {
@@ -1701,8 +1715,8 @@ final class Qcow2Instance implements FormatInstance {
                 syncAll();
                 ByteBuffer b = ByteBuffer.allocate(entries.length * 8).order(ByteOrder.BIG_ENDIAN);
                 b.asLongBuffer().put(entries);
-                storage.write(b, l2Offset + start * 8L);
-                System.arraycopy(entries, 0, table, start, entries.length);
+                storage.write(b, l2Offset + start * 8L * w);
+                System.arraycopy(entries, 0, table, start * w, entries.length);
             }
             c += stop - start;
         }

@@ -11,9 +11,7 @@
  * corrupt bit (except to repair it, opened for checking), and of a snapshot; refcount table growth past
  * QEMU's 8 MiB limit or past what one new refcount block can describe; growing an image whose backing file
  * is not open, or a qcow2 v2 image past its last cluster while its backing file is longer (QEMU fails that
- * too); preallocation with extended L2 entries (an image with them and a raw external data file grows and is
- * created without the metadata preallocation QEMU gives it), or of an image with both an external data file
- * and a backing file; creating with an L1 table past the first refcount block.
+ * too); creating with an L1 table past the first refcount block.
  *
  * <h2>Write ordering</h2>
  * Refcount blocks and L2 tables are cached write-back, as QEMU caches them, and written in dependency
@@ -53,7 +51,10 @@
  * cluster can get; the compressed bytes are written before the L2 entry is set (cached, like the others); a
  * cluster gets its exact refcount once the run moved past it, the rest of the run on flush before any
  * refcount drops, so a crash can only leak. Preallocation allocates runs of clusters (reserving or zeroing the file's space first)
- * and syncs them with their refcounts before the L2 entries of each table point at them. Shrinking clears the
+ * and syncs them with their refcounts before the L2 entries of each table point at them; with extended L2 entries,
+ * as QEMU 7.2, the entries get host clusters with their subcluster bitmaps unchanged (new ones all unallocated,
+ * reading from the backing file or as zero, which is why QEMU allows a backing file then) and nothing is written
+ * into the clusters; zero clusters keep their flag. Shrinking clears the
  * L2 entries past the new end and the L1 entries past it (zeroes, synced) before their clusters' refcounts
  * drop, then writes the new size, drops refcount blocks that count nothing but themselves from the (synced)
  * refcount table, and cuts the file after the last cluster in use, as QEMU's qcow2_co_truncate,
