@@ -766,7 +766,7 @@ final class Qcow2Instance implements FormatInstance {
                     // a new cluster; a shared one (COPIED clear) is copied and loses the reference on commit
                     if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
                         throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                                "the image needs a larger refcount table, which imago cannot allocate yet");
+                                "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
                     }
                     if (l2Offset == 0) {
                         l2Offset = allocateL2(l1Index);
@@ -945,7 +945,7 @@ final class Qcow2Instance implements FormatInstance {
             }
             if ((l2Offset == 0 || sharedL2) && !refcounts.canAllocate(1)) {
                 throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                        "the image needs a larger refcount table, which imago cannot allocate yet");
+                        "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
             }
             if (l2Offset == 0) {
                 l2Offset = allocateL2(l1Index);
@@ -1403,7 +1403,7 @@ final class Qcow2Instance implements FormatInstance {
         boolean sharedL2 = (l1e & COPIED) == 0;
         if (!refcounts.canAllocate(sharedL2 ? 2 : 1)) {
             throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                    "the image needs a larger refcount table, which imago cannot allocate yet");
+                    "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
         }
         long l2Offset = l1e & OFFSET_MASK;
         if (sharedL2) {
@@ -1475,7 +1475,7 @@ final class Qcow2Instance implements FormatInstance {
                 // an L2 table shared with a snapshot is copied before it changes, as QEMU's discard does
                 if (!refcounts.canAllocate(1)) {
                     throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                            "the image needs a larger refcount table, which imago cannot allocate yet");
+                            "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
                 }
                 l2Offset = copyL2(l1Index, l2Offset);
                 table = cache.get(l2Offset, this::loadL2);
@@ -1555,7 +1555,7 @@ final class Qcow2Instance implements FormatInstance {
             long oldEnd = storage.size();
             long c = from >>> clusterBits;
             long last = Qcow2Checks.divCeil(to, clusterSize);
-            // contiguous runs stay inside one refcount block (each new block takes the first cluster it covers)
+            // moderate runs, which fill holes of covered space first
             int maxRun = refcounts.maxRun();
             long lastHost = -1;
             long lastEnd = -1;
@@ -1586,6 +1586,7 @@ final class Qcow2Instance implements FormatInstance {
                     while (i + n < count && n < maxRun && unhosted(entries[(i + n) * w])) {
                         n++;
                     }
+                    long sizeBefore = storage.size();
                     long host = refcounts.allocateRun(n) << clusterBits;
                     long runEnd = host + (long) n * clusterSize;
                     long guest = (c + i) << clusterBits;
@@ -1596,6 +1597,11 @@ final class Qcow2Instance implements FormatInstance {
                     if (fileEnd > storage.size()) {
                         // before the writes below, which would grow the file without reserving space
                         storage.resize(fileEnd, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
+                    } else if (mode != Preallocation.METADATA && fileEnd > Math.max(sizeBefore, host)) {
+                        // refcount blocks the run needed went right after it, growing the file over the run without
+                        // reserving its space: reserve it now
+                        long at = Math.max(sizeBefore, host);
+                        storage.writeZeroes(at, fileEnd - at, false);
                     }
                     if (host < oldEnd) {
                         // freed clusters may hold old data: they must read as zero like the new space
@@ -2087,7 +2093,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
             throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                    "the image needs a larger refcount table, which imago cannot allocate yet");
+                    "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
         }
         if (l2Offset == 0) {
             l2Offset = allocateL2(l1Index);

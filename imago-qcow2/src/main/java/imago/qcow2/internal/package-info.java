@@ -9,9 +9,8 @@
  * keep consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
  * changes: writable opens of images with persistent bitmaps, of an image with the
  * corrupt bit (except to repair it, opened for checking), and of a snapshot; refcount table growth past
- * QEMU's 8 MiB limit or past what one new refcount block can describe; growing an image whose backing file
- * is not open, or a qcow2 v2 image past its last cluster while its backing file is longer (QEMU fails that
- * too); creating with an L1 table past the first refcount block.
+ * QEMU's 8 MiB limit; growing an image whose backing file is not open, or a qcow2 v2 image past its last
+ * cluster while its backing file is longer (QEMU fails that too).
  *
  * <h2>Write ordering</h2>
  * Refcount blocks and L2 tables are cached write-back, as QEMU caches them, and written in dependency
@@ -22,7 +21,14 @@
  * table shared with a snapshot) is written at once, but its L1 entry is cached too and written last,
  * after a second sync: refcounts, sync, L2 tables, sync, L1 entries; a new
  * refcount block is synced before its refcount table entry; a grown refcount table (copy and switch:
- * new block and table at the first uncovered cluster) before the header points at it. An allocating
+ * new block and table at the first uncovered cluster) before the header points at it. A run of clusters
+ * (an L1 table, a snapshot table, an L1 copy) that reaches clusters no refcount block covers, of any length,
+ * goes after every cluster in use, followed by the refcount blocks it needs (each at the next cluster, the
+ * block counting it right after it, as QEMU's alloc_refcount_block places them) and, when their indexes are
+ * past the refcount table, a larger table after them; the new blocks count the run, themselves and the new
+ * table. All of that is written and synced before the header switches to the new table (synced), or before
+ * the new blocks' table entries are written, each after the entry of the new block that counts it; the old
+ * table is freed only after the switch, on the next flush. An allocating
  * write's L2 entry is set only after its data is written ({@code completeWrite}), and rolled back
  * (clusters returned) if the data write fails; a write over several clusters that held nothing takes a
  * contiguous run of host clusters and goes to the host in one write. With extended L2 entries (as QEMU

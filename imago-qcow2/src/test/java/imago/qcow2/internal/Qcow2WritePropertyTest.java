@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Stateful property: random sequences of write / compressed write / zero / discard / shrink and regrow / read /
  * flush / reopen / snapshot create, apply and delete on a small-cluster image (with and without a backing file; v2,
- * v3, v3 with extended L2 entries) always read as a byte-array model says (one per snapshot too), and the final
+ * v3, v3 with extended L2 entries, preallocated too; 512-byte clusters with 4- and 64-bit refcounts) always read as a byte-array model says (one per snapshot too), and the final
  * image is clean for {@code qemu-img check}, with every snapshot reading (through qemu-img) as its model. Prints
  * its seed; {@code -Dimago.seed=N} replays a run.
  */
@@ -56,18 +56,22 @@ class Qcow2WritePropertyTest {
         try {
             Path img = dir.resolve("p" + RUN.incrementAndGet() + ".qcow2");
             byte[] model = new byte[SIZE];
-            CreateOptions.Builder b = CreateOptions.builder().size(SIZE)
-                    .option("cluster_size", layout == 0 ? "512" : layout >= 5 ? "16384" : "4096");
-            if (layout == 0) {
-                b.option("refcount_bits", "4");
+            // 7: 512-byte clusters with 64-bit refcounts (a refcount block covers 64 clusters); 8: extended L2 entries,
+            // preallocated over a backing file
+            int cs = layout == 0 || layout == 7 ? 512 : layout == 5 || layout == 6 || layout == 8 ? 16384 : 4096;
+            CreateOptions.Builder b = CreateOptions.builder().size(SIZE).option("cluster_size", Integer.toString(cs));
+            if (layout == 0 || layout == 7) {
+                b.option("refcount_bits", layout == 0 ? "4" : "64");
             }
-            if (layout >= 5) {
+            if (cs == 16384) {
                 // extended L2 entries: 512-byte subclusters
                 b.option("extended_l2", "on");
             }
+            if (layout == 8) {
+                b.preallocation(Preallocation.METADATA);
+            }
             boolean v2 = layout == 3 || layout == 4;
-            boolean backed = layout == 2 || layout == 3 || layout == 6;
-            int cs = layout == 0 ? 512 : layout >= 5 ? 16384 : 4096;
+            boolean backed = layout == 2 || layout == 3 || layout == 6 || layout == 8;
             if (v2) {
                 b.option("compat", "0.10");
             }
@@ -209,7 +213,7 @@ class Qcow2WritePropertyTest {
         long seed = given != null ? Long.decode(given.trim()) : new Random().nextLong();
         System.out.println("Qcow2WritePropertyTest seed: " + seed + " (replay with -Dimago.seed=" + seed + ")");
         qt().withFixedSeed(seed).withExamples(Integer.getInteger("imago.examples", 40)).withShrinkCycles(30)
-                .forAll(integers().between(0, 6), lists().of(integers().all()).ofSizeBetween(1, 40))
+                .forAll(integers().between(0, 8), lists().of(integers().all()).ofSizeBetween(1, 40))
                 .checkAssert((layout, ops) -> run(ops, layout));
         System.out.println("Qcow2WritePropertyTest: " + SEQUENCES.get() + " sequences, " + OPERATIONS.get()
                 + " operations, each checked against the model, qemu-img check and qemu-img compare");
