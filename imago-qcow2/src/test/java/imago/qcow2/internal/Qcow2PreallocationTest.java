@@ -39,16 +39,17 @@ class Qcow2PreallocationTest {
 
     static int counter;
 
-    @ParameterizedTest(name = "{0} cluster_size={1}")
-    @CsvSource({"metadata,65536", "falloc,65536", "full,65536", "metadata,4096", "falloc,2M", "full,512"})
-    void createLikeQemuImg(String mode, String clusterSize) throws IOException {
+    @ParameterizedTest(name = "{0} cluster_size={1} refcount_bits={2}")
+    @CsvSource({"metadata,65536,16", "falloc,65536,16", "full,65536,16", "metadata,4096,16", "falloc,2M,16",
+        "full,512,16", "full,512,64", "metadata,4096,64", "falloc,512,1"})
+    void createLikeQemuImg(String mode, String clusterSize, String refcountBits) throws IOException {
         Path ours = dir.resolve("c" + counter++ + ".qcow2");
         Path theirs = dir.resolve("c" + counter++ + "-qemu.qcow2");
         long size = (24L << 20) + 1536;
         Imago.create(ours, "qcow2", CreateOptions.builder().size(size).preallocation(Preallocation.parse(mode))
-                .option("cluster_size", clusterSize).build());
+                .option("cluster_size", clusterSize).option("refcount_bits", refcountBits).build());
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "preallocation=" + mode + ",cluster_size="
-                + clusterSize, theirs, Long.toString(size));
+                + clusterSize + ",refcount_bits=" + refcountBits, theirs, Long.toString(size));
         assertLike(ours, theirs);
         // and the data written afterwards lands in the preallocated clusters
         byte[] model = new byte[(int) size];
@@ -59,8 +60,9 @@ class Qcow2PreallocationTest {
         verify(ours, model);
     }
 
-    @ParameterizedTest(name = "{0} cluster_size={1}")
-    @CsvSource({"metadata,65536", "falloc,65536", "full,65536", "metadata,4096", "falloc,512"})
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"metadata,cluster_size=65536", "falloc,cluster_size=65536", "full,cluster_size=65536",
+        "metadata,cluster_size=4096", "falloc,cluster_size=512", "full,'cluster_size=512,refcount_bits=64'"})
     void growLikeQemuImg(String mode, String clusterSize) throws IOException {
         Path ours = dir.resolve("g" + counter++ + ".qcow2");
         Path theirs = dir.resolve("g" + counter++ + "-qemu.qcow2");
@@ -68,8 +70,7 @@ class Qcow2PreallocationTest {
         long newSize = 40L << 20;
         byte[] model = new byte[(int) newSize];
         for (Path p : new Path[] {ours, theirs}) {
-            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=" + clusterSize, p,
-                    Long.toString(size));
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", clusterSize, p, Long.toString(size));
         }
         byte[] data = new byte[1 << 20];
         new Random(2).nextBytes(data);
