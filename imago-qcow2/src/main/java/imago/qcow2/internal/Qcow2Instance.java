@@ -1296,7 +1296,10 @@ final class Qcow2Instance implements FormatInstance {
                 syncAll();
                 size = newSize;
                 if (preallocation != Preallocation.OFF) {
-                    preallocate(oldSize, newSize, preallocation);
+                    // as QEMU's truncate: falloc and full (without a data file) give ordinary data clusters, whose new
+                    // file space reads as zero; metadata keeps the zero clusters, now with host clusters
+                    preallocate(oldSize, newSize, preallocation, preallocation != Preallocation.METADATA
+                            && !header.hasDataFile(), below);
                 }
                 return;
             }
@@ -1318,7 +1321,7 @@ final class Qcow2Instance implements FormatInstance {
             size = newSize;
             growFile(Math.max(fileSize, l1Offset + l1.length * 8L));
             if (preallocation != Preallocation.OFF) {
-                preallocate(oldSize, newSize, preallocation);
+                preallocate(oldSize, newSize, preallocation, false, below);
             }
         } finally {
             allocLock.unlock();
@@ -1544,12 +1547,23 @@ final class Qcow2Instance implements FormatInstance {
      * guest's last byte would be; zero clusters keep their flag.
      */
     void preallocate(long from, long to, Preallocation mode) throws IOException {
+        preallocate(from, to, mode, false, BackingReader.ZEROES);
+    }
+
+    /**
+     * {@link #preallocate(long, long, Preallocation)} reading the head of the old last cluster from {@code below};
+     * with {@code allocated} (falloc or full over a longer backing file, whose new area was zeroed: as QEMU's
+     * truncate, which then lets the file's new space provide the zeroes) the clusters become ordinary data: no
+     * zero flag, every subcluster allocated, the guest's view of the old last cluster written into it.
+     */
+    private void preallocate(long from, long to, Preallocation mode, boolean allocated, BackingReader below)
+            throws IOException {
         requireWritable(-1);
         allocLock.lock();
         try {
             awaitQuiet();
             if (header.hasDataFile()) {
-                preallocateDataFile(from, to, mode);
+                preallocateDataFile(from, to, mode, below);
                 return;
             }
             long oldEnd = storage.size();
@@ -1571,7 +1585,7 @@ final class Qcow2Instance implements FormatInstance {
                 long[] table = cache.get(l2Offset, this::loadL2);
                 int start = (int) (c & ((1L << l2Bits) - 1));
                 int end = (int) Math.min(1L << l2Bits, start + (last - c));
-                    // with extended L2 entries, entry i is words 2i (entry) and 2i + 1 (subcluster bitmap)
+                // with extended L2 entries, entry i is words 2i (entry) and 2i + 1 (subcluster bitmap)
                 int w = extendedL2 ? 2 : 1;
                 long[] entries = Arrays.copyOfRange(table, start * w, end * w);
                 int count = end - start;
@@ -1579,6 +1593,9 @@ final class Qcow2Instance implements FormatInstance {
                 long growTo = storage.size();
                 for (int i = 0; i < count; ) {
                     if (!unhosted(entries[i * w])) {
+                        if (allocated) {
+                            changed |= materialize(entries, i, w, (c + i) << clusterBits, below);
+                        }
                         i++;
                         continue;
                     }
@@ -1593,7 +1610,8 @@ final class Qcow2Instance implements FormatInstance {
                     long lastGuest = (c + i + n - 1) << clusterBits;
                     // as QEMU's preallocate_co: with extended L2 entries nothing is written (the subclusters stay
                     // unallocated, so nothing is copied on allocation), and the file ends where the guest does
-                    long fileEnd = extendedL2 ? Math.min(runEnd, runEnd - clusterSize + (to - lastGuest)) : runEnd;
+                    long fileEnd = extendedL2 && mode == Preallocation.METADATA
+                            ? Math.min(runEnd, runEnd - clusterSize + (to - lastGuest)) : runEnd;
                     if (fileEnd > storage.size()) {
                         // before the writes below, which would grow the file without reserving space
                         storage.resize(fileEnd, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
@@ -1608,9 +1626,13 @@ final class Qcow2Instance implements FormatInstance {
                         long zeroEnd = Math.min(runEnd, oldEnd);
                         storage.writeZeroes(host, zeroEnd - host, mode == Preallocation.METADATA);
                     }
-                    if (!extendedL2 && guest < from) {
-                        // the old last cluster: QEMU copies its head (zeroes) on allocation, so it is written
-                        storage.write(ByteBuffer.allocate((int) (from - guest)), host);
+                    if ((!extendedL2 || allocated) && guest < from) {
+                        // the old last cluster: QEMU copies its head (what the guest reads there) on allocation
+                        long e = entries[i * w];
+                        ByteBuffer head = ByteBuffer.allocate((int) (from - guest));
+                        (extendedL2 ? subclusterSource(guest, 0, entries[i * w + 1], below)
+                                : (e & ZERO_FLAG) != 0 ? BackingReader.ZEROES : below).read(head, guest);
+                        storage.write(head.flip(), host);
                     }
                     if (!extendedL2 && lastGuest + clusterSize > to) {
                         // the new last cluster: QEMU copies its tail (zeroes) on allocation, so it is written
@@ -1623,7 +1645,11 @@ final class Qcow2Instance implements FormatInstance {
                     for (int k = 0; k < n; k++) {
                         // a zero cluster stays one (as in QEMU), now with a host cluster; a subcluster bitmap stays
                         int at = (i + k) * w;
-                        entries[at] = (host + (long) k * clusterSize) | COPIED | (entries[at] & ZERO_FLAG);
+                        entries[at] = (host + (long) k * clusterSize) | COPIED
+                                | (allocated ? 0 : entries[at] & ZERO_FLAG);
+                        if (allocated && extendedL2) {
+                            entries[at + 1] = SUB_ALLOC_ALL;
+                        }
                     }
                     changed = true;
                     i += n;
@@ -1657,6 +1683,37 @@ final class Qcow2Instance implements FormatInstance {
         }
     }
 
+    /**
+     * For {@link #preallocate} with {@code allocated}: makes the cluster of entry {@code i} (with a host cluster)
+     * ordinary data, its host cluster holding what the guest reads there (zeroes for a zero cluster, zero or
+     * unallocated subclusters read as they read now); not for compressed clusters or clusters a snapshot shares.
+     * Returns whether the entry changed; the caller syncs before writing it.
+     */
+    private boolean materialize(long[] entries, int i, int w, long guest, BackingReader below) throws IOException {
+        long e = entries[i * w];
+        if ((e & COMPRESSED) != 0 || (e & COPIED) == 0) {
+            return false;
+        }
+        long host = e & OFFSET_MASK;
+        if (!extendedL2) {
+            if ((e & ZERO_FLAG) == 0) {
+                return false;
+            }
+            storage.writeZeroes(host, clusterSize, false);
+            entries[i] = e & ~ZERO_FLAG;
+            return true;
+        }
+        long bitmap = entries[i * w + 1];
+        if (bitmap == SUB_ALLOC_ALL) {
+            return false;
+        }
+        byte[] view = new byte[clusterSize];
+        subclusterSource(guest, host, bitmap, below).read(ByteBuffer.wrap(view), guest);
+        storage.write(ByteBuffer.wrap(view), host);
+        entries[i * w + 1] = SUB_ALLOC_ALL;
+        return true;
+    }
+
     /** Whether an L2 entry (the first word of an extended one) has no host cluster and is not compressed. */
     private static boolean unhosted(long entry) {
         return (entry & COMPRESSED) == 0 && (entry & OFFSET_MASK) == 0;
@@ -1670,7 +1727,7 @@ final class Qcow2Instance implements FormatInstance {
      * allocation lock. Zero clusters keep their flag and subcluster bitmaps stay as they are, so that a backing
      * file still shows through unallocated subclusters, as in QEMU.
      */
-    private void preallocateDataFile(long from, long to, Preallocation mode) throws IOException {
+    private void preallocateDataFile(long from, long to, Preallocation mode, BackingReader below) throws IOException {
         Storage data = dataStorage();
         long oldEnd = data.size();
         long last = Qcow2Checks.divCeil(to, clusterSize);
@@ -1710,6 +1767,12 @@ final class Qcow2Instance implements FormatInstance {
                 if (host < oldEnd) {
                     // the data file may hold old bytes there: the cluster must read as zero, as it did
                     data.writeZeroes(host, Math.min(clusterSize, oldEnd - host), mode == Preallocation.METADATA);
+                }
+                if (host < from && !extendedL2 && (e & ZERO_FLAG) == 0) {
+                    // the old last cluster read from below: QEMU copies its head on allocation
+                    ByteBuffer head = ByteBuffer.allocate((int) (from - host));
+                    below.read(head, host);
+                    data.write(head.flip(), host);
                 }
                 // a zero cluster stays one, now with its data file cluster (as in QEMU)
                 entries[i * w] = host | COPIED | (e & ZERO_FLAG);

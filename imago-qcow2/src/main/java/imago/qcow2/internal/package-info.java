@@ -60,7 +60,10 @@
  * and syncs them with their refcounts before the L2 entries of each table point at them; with extended L2 entries,
  * as QEMU 7.2, the entries get host clusters with their subcluster bitmaps unchanged (new ones all unallocated,
  * reading from the backing file or as zero, which is why QEMU allows a backing file then) and nothing is written
- * into the clusters; zero clusters keep their flag. Shrinking clears the
+ * into the clusters; zero clusters keep their flag. The old last cluster's head is copied from what the guest
+ * read there (the backing file, for one that ends inside it). Growing with falloc or full over a longer backing
+ * file makes the new clusters ordinary data, as QEMU's truncate does (every subcluster allocated, the old last
+ * cluster rewritten with the guest's view of it, all synced before the entries). Shrinking clears the
  * L2 entries past the new end and the L1 entries past it (zeroes, synced) before their clusters' refcounts
  * drop, then writes the new size, drops refcount blocks that count nothing but themselves from the (synced)
  * refcount table, and cuts the file after the last cluster in use, as QEMU's qcow2_co_truncate,

@@ -147,6 +147,44 @@ class Qcow2PreallocationTest {
         verify(ours, model);
     }
 
+    /**
+     * Growing with preallocation over a backing file, as qemu-img resize 7.2 does it: one that ends inside the old
+     * last cluster (whose head keeps reading the backing file's bytes) and one longer than the image (the new
+     * area reads as zero: zero clusters with host clusters for metadata, ordinary data clusters for falloc and
+     * full), with standard and extended L2 entries and with an external data file. The same contents, the same
+     * map kinds as qemu-img's image, and a clean check.
+     */
+    @ParameterizedTest(name = "[{0}] {1} backing={2}")
+    @CsvSource({"'',metadata,1000K", "'',falloc,4M", "'',full,1000K", "'',metadata,4M",
+        "'extended_l2=on',metadata,1000K", "'extended_l2=on',falloc,4M", "'extended_l2=on',full,4M",
+        "'extended_l2=on',metadata,4M", "'extended_l2=on',falloc,1000K", "'data_file=DATA',metadata,1000K",
+        "'data_file=DATA',falloc,4M", "'data_file=DATA,extended_l2=on',full,4M"})
+    void growOverABackingFileLikeQemuImg(String options, String mode, String backingSize) throws IOException {
+        int n = counter++;
+        Path base = dir.resolve("ob" + n + ".raw");
+        byte[] bytes = new byte[(int) Qcow2Create.parseSize(backingSize, "size")];
+        new Random(n).nextBytes(bytes);
+        Files.write(base, bytes);
+        Path ours = dir.resolve("ob" + n + ".qcow2");
+        Path theirs = dir.resolve("ob" + n + "-qemu.qcow2");
+        for (Path p : new Path[] {ours, theirs}) {
+            String o = options.replace("DATA", p.getFileName() + ".bin");
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", o.isEmpty() ? "compat=1.1" : o, "-b",
+                    base.getFileName(), "-F", "raw", p, "1003K");
+            Qemu.ok(dir, "qemu-io", "-f", "qcow2", "-c", "write -P 5 100K 30K", p);
+        }
+        long newSize = (3L << 20) + 4096;
+        try (Image image = Imago.opener().path(ours).format("qcow2").writable(true).open()) {
+            image.resize(newSize, Preallocation.parse(mode));
+        }
+        Qemu.ok(dir, "qemu-img", "resize", "-q", "--preallocation=" + mode, theirs, Long.toString(newSize));
+        Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
+        assertEquals(0, check.status(), () -> check.out() + check.err());
+        assertEquals("Images are identical.\n", Qemu.ok(dir, "qemu-img", "compare", ours, theirs));
+        assertEquals(QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", theirs)),
+                QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", ours)));
+    }
+
     /** check clean, the same map kinds, the same virtual size and disk usage class as qemu-img's image. */
     static void assertLike(Path ours, Path theirs) throws IOException {
         Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
