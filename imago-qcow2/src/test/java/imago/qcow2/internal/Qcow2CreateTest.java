@@ -137,7 +137,8 @@ class Qcow2CreateTest {
     @ValueSource(strings = {"data_file=DATA", "data_file=DATA,cluster_size=4096", "data_file=DATA,lazy_refcounts=on",
         "data_file=DATA,-b", "data_file=DATA,data_file_raw=on", "data_file=DATA,data_file_raw=on,cluster_size=4096",
         "data_file=DATA,preallocation=metadata", "data_file=DATA,preallocation=full,cluster_size=4096",
-        "data_file=DATA,data_file_raw=on,preallocation=falloc"})
+        "data_file=DATA,data_file_raw=on,preallocation=falloc", "data_file=DATA,extended_l2=on,preallocation=metadata",
+        "data_file=DATA,extended_l2=on,preallocation=full,-b", "data_file=DATA,extended_l2=on,data_file_raw=on"})
     void externalDataFilesAsQemuImgCreatesThem(String options) throws IOException {
         int n = counter++;
         boolean backed = options.endsWith(",-b");
