@@ -119,6 +119,15 @@ class Qcow2WriteTest {
             if (snapshots) {
                 image.createSnapshot("two");
                 image.deleteSnapshot("one");
+                if (newSize < (1L << 30)) {
+                    // a snapshot table of many clusters, growing (and moving) with each snapshot
+                    for (int i = 0; i < 24; i++) {
+                        image.createSnapshot("a snapshot with a long name to fill the table quickly " + i);
+                    }
+                    for (int i = 0; i < 24; i += 2) {
+                        image.deleteSnapshot("a snapshot with a long name to fill the table quickly " + i);
+                    }
+                }
             }
             assertReads(image, model);
             ByteBuffer back = ByteBuffer.allocate(tail.length);
@@ -129,6 +138,10 @@ class Qcow2WriteTest {
         Qemu.Output check = Qemu.run(dir, "qemu-img", "check", img);
         assertEquals(0, check.status(), () -> check.out() + check.err());
         assertTrue(check.out().contains("No errors were found"), check.out());
+        if (snapshots) {
+            assertEquals(newSize < (1L << 30) ? 13 : 1, Qemu.ok(dir, "qemu-img", "snapshot", "-l", img).lines()
+                    .filter(l -> l.matches("^\\d+ .*")).count());
+        }
         Path raw = dir.resolve(img.getFileName() + ".raw");
         Files.write(raw, model);
         // the model is the first 8 MiB; qemu-img compare wants the rest of the longer image zero
