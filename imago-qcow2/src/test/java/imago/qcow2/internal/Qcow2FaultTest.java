@@ -503,6 +503,60 @@ class Qcow2FaultTest {
     }
 
     /**
+     * A write failing at each point of growing an L1 table and the refcount table over many refcount blocks
+     * (512-byte clusters, 64-bit refcounts): the grow fails or succeeds as a whole, the image stays consistent
+     * (leaks at most), keeps its data, and can grow afterwards.
+     */
+    @Test
+    void everyFailingWriteWhileTablesRunOverManyRefcountBlocks() throws IOException {
+        Qemu.require();
+        byte[] prefill = new byte[100_000];
+        new Random(29).nextBytes(prefill);
+        FailingStorage f = new FailingStorage();
+        new Qcow2FormatDriver().create(f, CreateOptions.builder().size(8 << 20).option("cluster_size", "512")
+                .option("refcount_bits", "64").build());
+        try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(f, OpenContext.of(true)), f)
+                .writable(true).build()) {
+            image.write(ByteBuffer.wrap(prefill), 0);
+        }
+        byte[] start = f.content();
+        int runs = 0;
+        for (int failAt = 0; ; failAt++, runs++) {
+            FailingStorage s = new FailingStorage();
+            s.write(ByteBuffer.wrap(start), 0);
+            boolean failed = false;
+            try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)),
+                    s).writable(true).build()) {
+                s.writesLeft = failAt;
+                long before = image.size();
+                try {
+                    image.resize(8L << 30, Preallocation.OFF);
+                } catch (IOException e) {
+                    failed = true;
+                    assertTrue(image.size() == before, "the size changed although growing failed");
+                }
+                s.writesLeft = Integer.MAX_VALUE;
+                if (failed) {
+                    image.resize(4L << 30, Preallocation.OFF);
+                }
+                ByteBuffer head = ByteBuffer.allocate(prefill.length);
+                image.read(head, 0);
+                assertArrayEquals(prefill, head.array(), "fail at write " + failAt);
+            }
+            Path file = dir.resolve("fault-long.qcow2");
+            Files.write(file, s.content());
+            Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
+            int at = failAt;
+            assertTrue(check.status() == 0 || check.status() == 3 && failed, () -> "fail at write " + at
+                    + ": qemu-img check status " + check.status() + "\n" + check.out() + check.err());
+            if (!failed) {
+                break;
+            }
+        }
+        assertTrue(runs > 10, "only " + runs + " runs");
+    }
+
+    /**
      * Power loss while growing an image over a longer backing file: the file left is never corrupt, and
      * whatever size its header has, the area past the old size never shows the backing file's data.
      */
