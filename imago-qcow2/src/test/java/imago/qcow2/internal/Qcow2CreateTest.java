@@ -72,6 +72,8 @@ class Qcow2CreateTest {
             out.add(new Case("cluster_size=512,refcount_bits=64", size, null, null));
         }
         out.add(new Case("cluster_size=512", 1L << 30, null, null));
+        out.add(new Case("compat=0.10,cluster_size=512", 2L << 30, "base.qcow2", "qcow2"));
+        out.add(new Case("cluster_size=1024,extended_l2=off,refcount_bits=8", 64L << 30, null, null));
         out.add(new Case("cluster_size=512,refcount_bits=32,extended_l2=off", 3L << 30, null, null));
         out.add(new Case("cluster_size=512,refcount_bits=1", 64L << 30, null, null));
         out.add(new Case("extended_l2=on", 1L << 30, null, null));
