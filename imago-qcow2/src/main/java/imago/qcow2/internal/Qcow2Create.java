@@ -15,8 +15,8 @@ import java.util.Set;
 /**
  * Writes a new, empty qcow2 image laid out as {@code qemu-img create} 7.2 lays it out: the header in
  * cluster 0, the refcount table in cluster 1, the first refcount block in cluster 2 and the L1 table
- * from cluster 3 (written only up to its last entry). Layouts QEMU would need a second refcount block
- * for are refused rather than approximated.
+ * from cluster 3 (written only up to its last entry), followed, when the first refcount block does not cover
+ * it, by the refcount blocks that do (and a larger refcount table if those need one), as QEMU places them.
  */
 final class Qcow2Create {
     /** The {@code -o} names {@link #create} accepts. */
@@ -37,8 +37,8 @@ final class Qcow2Create {
      * Writes a new image for {@code options} to the empty {@code storage}.
      *
      * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
-     * @throws UnsupportedFeatureException for preallocation with extended L2 entries or an external data file, or an L1
-     *         table that would not fit the first refcount block (QEMU would add refcount blocks)
+     * @throws UnsupportedFeatureException for preallocation with an external data file (which needs the created
+     *         data file: see the three-argument form)
      * @throws IOException if the storage cannot be written
      */
     static void create(Storage storage, CreateOptions options) throws IOException {
@@ -52,8 +52,7 @@ final class Qcow2Create {
      * which QEMU creates with metadata preallocation so that the metadata describes all of it.
      *
      * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
-     * @throws UnsupportedFeatureException for preallocation with extended L2 entries, or with an external data
-     *         file that is not given, or an L1 table that would not fit the first refcount block
+     * @throws UnsupportedFeatureException for preallocation with an external data file that is not given
      * @throws IOException if the storage cannot be written
      */
     static void create(Storage storage, CreateOptions options, Storage data) throws IOException {
@@ -129,7 +128,7 @@ final class Qcow2Create {
         if (dataFileRaw && backingFile != null) {
             throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
         }
-        if (dataFileRaw && prealloc == Preallocation.OFF && !extendedL2 && data != null) {
+        if (dataFileRaw && prealloc == Preallocation.OFF && data != null) {
             // as QEMU's qcow2_co_create: a raw data file's metadata describes all of it
             prealloc = Preallocation.METADATA;
         }
@@ -139,13 +138,9 @@ final class Qcow2Create {
                         + "if extended_l2 is on");
             }
             if (dataFile != null && data == null) {
-                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "creating qcow2 images with "
-                        + "an external data file and preallocation=" + prealloc.qemuName() + " is not supported yet");
-            }
-            if (extendedL2) {
-                throw new UnsupportedFeatureException(resource, "qcow2 preallocation",
-                        "creating qcow2 images with extended L2 entries and preallocation=" + prealloc.qemuName()
-                        + " is not supported yet");
+                // qemu-img always creates the data file first; a driver caller that did not give it gets this
+                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocating a qcow2 image "
+                        + "with an external data file needs the created data file");
             }
         }
         if (options.size().isEmpty()) {
@@ -164,12 +159,10 @@ final class Qcow2Create {
         }
         long l1Clusters = Qcow2Checks.divCeil(l1Size * 8, cs);
         long refblockEntries = cs * 8 / refcountBits;
-        long used = 3 + l1Clusters;
-        if (used > refblockEntries) {
-            throw new UnsupportedFeatureException(resource, "qcow2 large L1 creation", "creating a qcow2 image whose "
-                    + "L1 table does not fit the first refcount block (" + size + " bytes with " + cs
-                    + "-byte clusters and " + refcountBits + "-bit refcounts) is not supported yet");
-        }
+        // as QEMU, whose L1 table (allocated when the new image is truncated to its size) takes the clusters from 3
+        // on, followed by the refcount blocks it needs when the first one does not cover it
+        boolean moreBlocks = 3 + l1Clusters > refblockEntries;
+        long used = moreBlocks ? 3 : 3 + l1Clusters;
         int headerLength = version >= 3 ? 112 : 72;
 
         ByteBuffer h = ByteBuffer.allocate((int) cs).order(ByteOrder.BIG_ENDIAN);
@@ -219,7 +212,20 @@ final class Qcow2Create {
             block.set(i, 1);
         }
         storage.write(ByteBuffer.wrap(block.bytes()), 2 * cs);
-        if (l1Size > 0) {
+        if (moreBlocks) {
+            Qcow2Refcounts refcounts = Qcow2Refcounts.open(storage, clusterBits, refcountOrder, cs, 1, storage.size());
+            long first = refcounts.allocateRun((int) l1Clusters);
+            if (first != 3) {
+                throw new IllegalStateException(resource + ": the L1 table went to cluster " + first);
+            }
+            storage.write(ByteBuffer.allocate((int) (l1Size * 8)), 3 * cs);
+            refcounts.sync();
+            // a refcount table that had to grow replaced the one in cluster 1, which the header no longer names
+            for (long c : refcounts.takeRetired()) {
+                refcounts.decrement(c);
+            }
+            refcounts.sync();
+        } else if (l1Size > 0) {
             storage.write(ByteBuffer.allocate((int) (l1Size * 8)), 3 * cs);
         }
         if (prealloc != Preallocation.OFF) {

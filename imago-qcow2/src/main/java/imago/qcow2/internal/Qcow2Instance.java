@@ -842,7 +842,7 @@ final class Qcow2Instance implements FormatInstance {
                     // a new cluster; a shared one (COPIED clear) is copied and loses the reference on commit
                     if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
                         throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                                "the image needs a larger refcount table, which imago cannot allocate yet");
+                                "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
                     }
                     if (l2Offset == 0) {
                         l2Offset = allocateL2(l1Index);
@@ -1024,7 +1024,7 @@ final class Qcow2Instance implements FormatInstance {
             }
             if ((l2Offset == 0 || sharedL2) && !refcounts.canAllocate(1)) {
                 throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                        "the image needs a larger refcount table, which imago cannot allocate yet");
+                        "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
             }
             if (l2Offset == 0) {
                 l2Offset = allocateL2(l1Index);
@@ -1306,141 +1306,132 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     private void resizeLocked(long newSize, Preallocation requested, BackingReader below) throws IOException {
-        {
-            long oldSize = size;
-            if (newSize < oldSize) {
-                if (requested != Preallocation.OFF) {
-                    throw new IllegalArgumentException(resource
-                            + ": Preallocation can only be used for growing images");
-                }
-                shrink(oldSize, newSize);
-                return;
+        long oldSize = size;
+        if (newSize < oldSize) {
+            if (requested != Preallocation.OFF) {
+                throw new IllegalArgumentException(resource
+                        + ": Preallocation can only be used for growing images");
             }
-            // as QEMU: the metadata of a raw data file describes all of it, so growing preallocates it (not with
-            // extended L2 entries, whose preallocation imago cannot do yet: the new clusters then read as zero)
-            Preallocation preallocation = requested == Preallocation.OFF && header.hasDataFile()
-                    && header.dataFileRaw() && !extendedL2 ? Preallocation.METADATA : requested;
-            if (extendedL2 && preallocation != Preallocation.OFF) {
-                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocation of qcow2 "
-                        + "images with extended L2 entries is not supported yet");
+            shrink(oldSize, newSize);
+            return;
+        }
+        // as QEMU: the metadata of a raw data file describes all of it, so growing preallocates it
+        Preallocation preallocation = requested == Preallocation.OFF && header.hasDataFile()
+                && header.dataFileRaw() ? Preallocation.METADATA : requested;
+        boolean zeroNew = false;
+        if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
+            long backing = backingSize;
+            if (backing < 0) {
+                throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a "
+                        + "qcow2 image whose backing file is not open (its data could show through)");
             }
-            if (header.hasDataFile() && preallocation != Preallocation.OFF
-                    && header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
-                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocating a qcow2 image "
-                        + "with an external data file and a backing file is not supported yet");
+            zeroNew = backing > oldSize;
+            if (zeroNew && header.version() < 3
+                    && newSize > Qcow2Checks.divCeil(oldSize, clusterSize) * clusterSize) {
+                // QEMU fails the same way past the old last cluster, which it zeroes explicitly: qcow2 v2 has
+                // no zero clusters (qcow2_subcluster_zeroize)
+                throw new UnsupportedFeatureException(resource, "qcow2 v2 zero clusters",
+                        "Failed to zero out new clusters: Operation not supported");
             }
-            boolean zeroNew = false;
-            if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
-                long backing = backingSize;
-                if (backing < 0) {
-                    throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a "
-                            + "qcow2 image whose backing file is not open (its data could show through)");
-                }
-                zeroNew = backing > oldSize;
-                if (zeroNew && header.version() < 3
-                        && newSize > Qcow2Checks.divCeil(oldSize, clusterSize) * clusterSize) {
-                    // QEMU fails the same way past the old last cluster, which it zeroes explicitly: qcow2 v2 has
-                    // no zero clusters (qcow2_subcluster_zeroize)
-                    throw new UnsupportedFeatureException(resource, "qcow2 v2 zero clusters",
-                            "Failed to zero out new clusters: Operation not supported");
-                }
+        }
+        long[] old = l1;
+        long entries = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
+        long room = Qcow2Checks.divCeil(old.length * 8L, clusterSize) * clusterSize / 8;
+        if (entries * 8 > Qcow2Header.MAX_L1_BYTES) {
+            throw new ImageLimitException(resource, 36, "growing to " + newSize + " bytes needs an L1 table of "
+                    + entries + " entries: Active L1 table too large");
+        }
+        long tailHost = -1;
+        if (!zeroNew && (oldSize & (clusterSize - 1)) != 0) {
+            // the bytes of the last cluster past the old end must read as zero after growing
+            Unit tail = unit(oldSize - 1);
+            // with extended L2 entries, subclusters past the old end may hold data whatever the last one holds
+            boolean hosted = tail.kind() == Kind.DATA
+                    || extendedL2 && tail.kind() != Kind.COMPRESSED && tail.host() >= 0;
+            if (tail.kind() == Kind.COMPRESSED
+                    || hosted && (tail.entry() & COPIED) == 0 && !header.hasDataFile()) {
+                // a copy of its own, zeroed past the old end: the shared or compressed original stays as it is
+                rewriteTail(oldSize, tail, below);
+            } else if (hosted) {
+                tailHost = tail.host() + 1;
             }
-            long[] old = l1;
-            long entries = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
-            long room = Qcow2Checks.divCeil(old.length * 8L, clusterSize) * clusterSize / 8;
-            if (entries * 8 > Qcow2Header.MAX_L1_BYTES) {
-                throw new ImageLimitException(resource, 36, "growing to " + newSize + " bytes needs an L1 table of "
-                        + entries + " entries: Active L1 table too large");
+        }
+        if (tailHost >= 0) {
+            long n = clusterSize - (oldSize & (clusterSize - 1));
+            if (header.hasDataFile()) {
+                // a data file is not made longer for this: past its end it reads as zero already
+                n = Math.max(0, Math.min(n, dataStorage().size() - tailHost));
             }
-            long tailHost = -1;
-            if (!zeroNew && (oldSize & (clusterSize - 1)) != 0) {
-                // the bytes of the last cluster past the old end must read as zero after growing
-                Unit tail = unit(oldSize - 1);
-                // with extended L2 entries, subclusters past the old end may hold data whatever the last one holds
-                boolean hosted = tail.kind() == Kind.DATA
-                        || extendedL2 && tail.kind() != Kind.COMPRESSED && tail.host() >= 0;
-                if (tail.kind() == Kind.COMPRESSED
-                        || hosted && (tail.entry() & COPIED) == 0 && !header.hasDataFile()) {
-                    // a copy of its own, zeroed past the old end: the shared or compressed original stays as it is
-                    rewriteTail(oldSize, tail, below);
-                } else if (hosted) {
-                    tailHost = tail.host() + 1;
-                }
+            if (n > 0) {
+                dataStorage().write(ByteBuffer.allocate((int) n), tailHost);
             }
-            if (tailHost >= 0) {
-                long n = clusterSize - (oldSize & (clusterSize - 1));
-                if (header.hasDataFile()) {
-                    // a data file is not made longer for this: past its end it reads as zero already
-                    n = Math.max(0, Math.min(n, dataStorage().size() - tailHost));
-                }
-                if (n > 0) {
-                    dataStorage().write(ByteBuffer.allocate((int) n), tailHost);
-                }
-            }
-            if (header.hasDataFile() && preallocation == Preallocation.OFF) {
-                // as QEMU, the data file takes the new size exactly (the zeroed tail first, then synced with it)
-                Storage data = dataStorage();
-                data.resize(newSize, Preallocation.OFF);
-                data.sync();
-                dataFileSize = newSize;
-            }
-            long newL1Offset = l1Offset;
-            int oldClusters = (int) Qcow2Checks.divCeil(old.length * 8L, clusterSize);
-            if (entries > room) {
-                // a new, larger L1 table elsewhere: written and synced before the header points at it (as QEMU's
-                // qcow2_grow_l1_table); the old one is freed on the next flush
-                int clusters = (int) Qcow2Checks.divCeil(entries * 8, clusterSize);
-                long first = refcounts.allocateRun(clusters);
-                newL1Offset = first << clusterBits;
-                ByteBuffer table = ByteBuffer.allocate(clusters * clusterSize).order(ByteOrder.BIG_ENDIAN);
-                table.asLongBuffer().put(old);
-                storage.write(table, newL1Offset);
-                growFile(newL1Offset + (long) clusters * clusterSize);
-            } else if (entries > old.length) {
-                storage.write(ByteBuffer.allocate((int) ((entries - old.length) * 8)), l1Offset + old.length * 8L);
-            }
-            // the new L1 entries (zero), a moved table's refcounts and the zeroed tail are on stable media before the
-            // header grows
-            refcounts.writeDirty();
+        }
+        if (header.hasDataFile() && preallocation == Preallocation.OFF) {
+            // as QEMU, the data file takes the new size exactly (the zeroed tail first, then synced with it)
+            Storage data = dataStorage();
+            data.resize(newSize, Preallocation.OFF);
+            data.sync();
+            dataFileSize = newSize;
+        }
+        long newL1Offset = l1Offset;
+        int oldClusters = (int) Qcow2Checks.divCeil(old.length * 8L, clusterSize);
+        if (entries > room) {
+            // a new, larger L1 table elsewhere: written and synced before the header points at it (as QEMU's
+            // qcow2_grow_l1_table); the old one is freed on the next flush
+            int clusters = (int) Qcow2Checks.divCeil(entries * 8, clusterSize);
+            long first = refcounts.allocateRun(clusters);
+            newL1Offset = first << clusterBits;
+            ByteBuffer table = ByteBuffer.allocate(clusters * clusterSize).order(ByteOrder.BIG_ENDIAN);
+            table.asLongBuffer().put(old);
+            storage.write(table, newL1Offset);
+            growFile(newL1Offset + (long) clusters * clusterSize);
+        } else if (entries > old.length) {
+            storage.write(ByteBuffer.allocate((int) ((entries - old.length) * 8)), l1Offset + old.length * 8L);
+        }
+        // the new L1 entries (zero), a moved table's refcounts and the zeroed tail are on stable media before the
+        // header grows
+        refcounts.writeDirty();
+        syncAll();
+        if (zeroNew) {
+            // as QEMU's qcow2_grow_l1_table: the header takes the larger L1 table first (the size stays), the
+            // new area is zeroed, and only then does the header take the new size
+            ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN)
+                    .putInt(0, (int) Math.max(entries, old.length)).putLong(4, newL1Offset);
+            storage.write(h, 36);
             syncAll();
-            if (zeroNew) {
-                // as QEMU's qcow2_grow_l1_table: the header takes the larger L1 table first (the size stays), the
-                // new area is zeroed, and only then does the header take the new size
-                ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN)
-                        .putInt(0, (int) Math.max(entries, old.length)).putLong(4, newL1Offset);
-                storage.write(h, 36);
-                syncAll();
-                switchL1(old, entries, newL1Offset, oldClusters);
-                zeroGrown(oldSize, newSize, below);
-                ByteBuffer sz = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize);
-                storage.write(sz, 24);
-                syncAll();
-                size = newSize;
-                if (preallocation != Preallocation.OFF) {
-                    preallocate(oldSize, newSize, preallocation);
-                }
-                return;
-            }
-            ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
-                    .putInt(8, header.cryptMethod()).putInt(12, (int) Math.max(entries, old.length))
-                    .putLong(16, newL1Offset);
-            storage.write(h, 24);
+            switchL1(old, entries, newL1Offset, oldClusters);
+            zeroGrown(oldSize, newSize, below);
+            ByteBuffer sz = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize);
+            storage.write(sz, 24);
             syncAll();
-            if (newL1Offset != l1Offset) {
-                long oldFirst = l1Offset >>> clusterBits;
-                for (int i = 0; i < oldClusters; i++) {
-                    pendingDecrefs.add(oldFirst + i);
-                }
-                l1Offset = newL1Offset;
-            }
-            if (entries > old.length) {
-                l1 = java.util.Arrays.copyOf(old, (int) entries);
-            }
             size = newSize;
-            growFile(Math.max(fileSize, l1Offset + l1.length * 8L));
             if (preallocation != Preallocation.OFF) {
-                preallocate(oldSize, newSize, preallocation);
+                // as QEMU's truncate: falloc and full (without a data file) give ordinary data clusters, whose new
+                // file space reads as zero; metadata keeps the zero clusters, now with host clusters
+                preallocate(oldSize, newSize, preallocation, preallocation != Preallocation.METADATA
+                        && !header.hasDataFile(), below);
             }
+            return;
+        }
+        ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, newSize)
+                .putInt(8, header.cryptMethod()).putInt(12, (int) Math.max(entries, old.length))
+                .putLong(16, newL1Offset);
+        storage.write(h, 24);
+        syncAll();
+        if (newL1Offset != l1Offset) {
+            long oldFirst = l1Offset >>> clusterBits;
+            for (int i = 0; i < oldClusters; i++) {
+                pendingDecrefs.add(oldFirst + i);
+            }
+            l1Offset = newL1Offset;
+        }
+        if (entries > old.length) {
+            l1 = java.util.Arrays.copyOf(old, (int) entries);
+        }
+        size = newSize;
+        growFile(Math.max(fileSize, l1Offset + l1.length * 8L));
+        if (preallocation != Preallocation.OFF) {
+            preallocate(oldSize, newSize, preallocation, false, below);
         }
     }
 
@@ -1522,7 +1513,7 @@ final class Qcow2Instance implements FormatInstance {
         boolean sharedL2 = (l1e & COPIED) == 0;
         if (!refcounts.canAllocate(sharedL2 ? 2 : 1)) {
             throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                    "the image needs a larger refcount table, which imago cannot allocate yet");
+                    "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
         }
         long l2Offset = l1e & OFFSET_MASK;
         if (sharedL2) {
@@ -1594,7 +1585,7 @@ final class Qcow2Instance implements FormatInstance {
                 // an L2 table shared with a snapshot is copied before it changes, as QEMU's discard does
                 if (!refcounts.canAllocate(1)) {
                     throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                            "the image needs a larger refcount table, which imago cannot allocate yet");
+                            "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
                 }
                 l2Offset = copyL2(l1Index, l2Offset);
                 table = cache.get(l2Offset, this::loadL2);
@@ -1657,23 +1648,38 @@ final class Qcow2Instance implements FormatInstance {
      * file (reading as zero), with {@code falloc} and {@code full} the file's new space is reserved or
      * written with zeroes. Host clusters reused below the old end of the file are zeroed first. Per L2 table:
      * the refcounts (and the zeroing) are synced before the L2 entries are written. Called with the
-     * allocation lock held, by create and by resize.
+     * allocation lock held, by create and by resize. With extended L2 entries, as in QEMU 7.2, the entries
+     * get their host clusters but their subcluster bitmaps stay as they are (new ones: all unallocated, reading
+     * from the backing file or as zero), nothing is written into the clusters, and the file ends where the
+     * guest's last byte would be; zero clusters keep their flag.
      */
     void preallocate(long from, long to, Preallocation mode) throws IOException {
+        preallocate(from, to, mode, false, BackingReader.ZEROES);
+    }
+
+    /**
+     * {@link #preallocate(long, long, Preallocation)} reading the head of the old last cluster from {@code below};
+     * with {@code allocated} (falloc or full over a longer backing file, whose new area was zeroed: as QEMU's
+     * truncate, which then lets the file's new space provide the zeroes) the clusters become ordinary data: no
+     * zero flag, every subcluster allocated, the guest's view of the old last cluster written into it.
+     */
+    private void preallocate(long from, long to, Preallocation mode, boolean allocated, BackingReader below)
+            throws IOException {
         requireWritable(-1);
         allocLock.lock();
         try {
             awaitQuiet();
             if (header.hasDataFile()) {
-                preallocateDataFile(from, to, mode);
+                preallocateDataFile(from, to, mode, below);
                 return;
             }
             long oldEnd = storage.size();
             long c = from >>> clusterBits;
             long last = Qcow2Checks.divCeil(to, clusterSize);
-            // contiguous runs stay inside one refcount block (each new block takes the first cluster it covers)
+            // moderate runs, which fill holes of covered space first
             int maxRun = refcounts.maxRun();
             long lastHost = -1;
+            long lastEnd = -1;
             while (c < last) {
                 int l1Index = (int) (c >>> l2Bits);
                 long l1e = l1[l1Index];
@@ -1686,45 +1692,71 @@ final class Qcow2Instance implements FormatInstance {
                 long[] table = cache.get(l2Offset, this::loadL2);
                 int start = (int) (c & ((1L << l2Bits) - 1));
                 int end = (int) Math.min(1L << l2Bits, start + (last - c));
-                long[] entries = Arrays.copyOfRange(table, start, end);
+                // with extended L2 entries, entry i is words 2i (entry) and 2i + 1 (subcluster bitmap)
+                int w = extendedL2 ? 2 : 1;
+                long[] entries = Arrays.copyOfRange(table, start * w, end * w);
+                int count = end - start;
                 boolean changed = false;
                 long growTo = storage.size();
-                for (int i = 0; i < entries.length; ) {
-                    if ((entries[i] & COMPRESSED) != 0 || (entries[i] & OFFSET_MASK) != 0) {
+                for (int i = 0; i < count; ) {
+                    if (!unhosted(entries[i * w])) {
+                        if (allocated) {
+                            changed |= materialize(entries, i, w, (c + i) << clusterBits, below);
+                        }
                         i++;
                         continue;
                     }
                     int n = 1;
-                    while (i + n < entries.length && n < maxRun && (entries[i + n] & COMPRESSED) == 0
-                            && (entries[i + n] & OFFSET_MASK) == 0) {
+                    while (i + n < count && n < maxRun && unhosted(entries[(i + n) * w])) {
                         n++;
                     }
+                    long sizeBefore = storage.size();
                     long host = refcounts.allocateRun(n) << clusterBits;
                     long runEnd = host + (long) n * clusterSize;
-                    if (runEnd > storage.size()) {
+                    long guest = (c + i) << clusterBits;
+                    long lastGuest = (c + i + n - 1) << clusterBits;
+                    // as QEMU's preallocate_co: with extended L2 entries nothing is written (the subclusters stay
+                    // unallocated, so nothing is copied on allocation), and the file ends where the guest does
+                    long fileEnd = extendedL2 && mode == Preallocation.METADATA
+                            ? Math.min(runEnd, runEnd - clusterSize + (to - lastGuest)) : runEnd;
+                    if (fileEnd > storage.size()) {
                         // before the writes below, which would grow the file without reserving space
-                        storage.resize(runEnd, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
+                        storage.resize(fileEnd, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
+                    } else if (mode != Preallocation.METADATA && fileEnd > Math.max(sizeBefore, host)) {
+                        // refcount blocks the run needed went right after it, growing the file over the run without
+                        // reserving its space: reserve it now
+                        long at = Math.max(sizeBefore, host);
+                        storage.writeZeroes(at, fileEnd - at, false);
                     }
                     if (host < oldEnd) {
                         // freed clusters may hold old data: they must read as zero like the new space
                         long zeroEnd = Math.min(runEnd, oldEnd);
                         storage.writeZeroes(host, zeroEnd - host, mode == Preallocation.METADATA);
                     }
-                    long guest = (c + i) << clusterBits;
-                    if (guest < from) {
-                        // the old last cluster: QEMU copies its head (zeroes) on allocation, so it is written
-                        storage.write(ByteBuffer.allocate((int) (from - guest)), host);
+                    if ((!extendedL2 || allocated) && guest < from) {
+                        // the old last cluster: QEMU copies its head (what the guest reads there) on allocation
+                        long e = entries[i * w];
+                        ByteBuffer head = ByteBuffer.allocate((int) (from - guest));
+                        (extendedL2 ? subclusterSource(guest, 0, entries[i * w + 1], below)
+                                : (e & ZERO_FLAG) != 0 ? BackingReader.ZEROES : below).read(head, guest);
+                        storage.write(head.flip(), host);
                     }
-                    long lastGuest = (c + i + n - 1) << clusterBits;
-                    if (lastGuest + clusterSize > to) {
+                    if (!extendedL2 && lastGuest + clusterSize > to) {
                         // the new last cluster: QEMU copies its tail (zeroes) on allocation, so it is written
                         storage.write(ByteBuffer.allocate((int) (lastGuest + clusterSize - to)),
                                 runEnd - (lastGuest + clusterSize - to));
                     }
-                    growTo = Math.max(growTo, runEnd);
+                    growTo = Math.max(growTo, fileEnd);
                     lastHost = runEnd - clusterSize;
+                    lastEnd = fileEnd;
                     for (int k = 0; k < n; k++) {
-                        entries[i + k] = (host + (long) k * clusterSize) | COPIED;
+                        // a zero cluster stays one (as in QEMU), now with a host cluster; a subcluster bitmap stays
+                        int at = (i + k) * w;
+                        entries[at] = (host + (long) k * clusterSize) | COPIED
+                                | (allocated ? 0 : entries[at] & ZERO_FLAG);
+                        if (allocated && extendedL2) {
+                            entries[at + 1] = SUB_ALLOC_ALL;
+                        }
                     }
                     changed = true;
                     i += n;
@@ -1735,8 +1767,8 @@ final class Qcow2Instance implements FormatInstance {
                     syncAll();
                     ByteBuffer b = ByteBuffer.allocate(entries.length * 8).order(ByteOrder.BIG_ENDIAN);
                     b.asLongBuffer().put(entries);
-                    storage.write(b, l2Offset + start * 8L);
-                    System.arraycopy(entries, 0, table, start, entries.length);
+                    storage.write(b, l2Offset + start * 8L * w);
+                    System.arraycopy(entries, 0, table, start * w, entries.length);
                 }
                 c += end - start;
             }
@@ -1748,7 +1780,7 @@ final class Qcow2Instance implements FormatInstance {
                 while (used >= 0 && refcounts.get(used) == 0) {
                     used--;
                 }
-                long end = lastHost + clusterSize;
+                long end = lastEnd;
                 if (used == lastHost >>> clusterBits && storage.size() > end) {
                     storage.resize(end, Preallocation.OFF);
                 }
@@ -1759,22 +1791,62 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     /**
+     * For {@link #preallocate} with {@code allocated}: makes the cluster of entry {@code i} (with a host cluster)
+     * ordinary data, its host cluster holding what the guest reads there (zeroes for a zero cluster, zero or
+     * unallocated subclusters read as they read now); not for compressed clusters or clusters a snapshot shares.
+     * Returns whether the entry changed; the caller syncs before writing it.
+     */
+    private boolean materialize(long[] entries, int i, int w, long guest, BackingReader below) throws IOException {
+        long e = entries[i * w];
+        if ((e & COMPRESSED) != 0 || (e & COPIED) == 0) {
+            return false;
+        }
+        long host = e & OFFSET_MASK;
+        if (!extendedL2) {
+            if ((e & ZERO_FLAG) == 0) {
+                return false;
+            }
+            storage.writeZeroes(host, clusterSize, false);
+            entries[i] = e & ~ZERO_FLAG;
+            return true;
+        }
+        long bitmap = entries[i * w + 1];
+        if (bitmap == SUB_ALLOC_ALL) {
+            return false;
+        }
+        byte[] view = new byte[clusterSize];
+        subclusterSource(guest, host, bitmap, below).read(ByteBuffer.wrap(view), guest);
+        storage.write(ByteBuffer.wrap(view), host);
+        entries[i * w + 1] = SUB_ALLOC_ALL;
+        return true;
+    }
+
+    /** Whether an L2 entry (the first word of an extended one) has no host cluster and is not compressed. */
+    private static boolean unhosted(long entry) {
+        return (entry & COMPRESSED) == 0 && (entry & OFFSET_MASK) == 0;
+    }
+
+    /**
      * {@link #preallocate} with an external data file, as QEMU's preallocate_co: every cluster without one
      * gets the data file cluster at its guest offset (not refcounted); the data file grows to the end of the
      * last cluster ({@code falloc} and {@code full} reserve or write the new space), clusters below its old
      * end are zeroed, and all that is synced before the L2 entries of each table point at them. Under the
-     * allocation lock; not with a backing file or extended L2 entries (refused by the callers).
+     * allocation lock. Zero clusters keep their flag and subcluster bitmaps stay as they are, so that a backing
+     * file still shows through unallocated subclusters, as in QEMU.
      */
-    private void preallocateDataFile(long from, long to, Preallocation mode) throws IOException {
+    private void preallocateDataFile(long from, long to, Preallocation mode, BackingReader below) throws IOException {
         Storage data = dataStorage();
         long oldEnd = data.size();
         long last = Qcow2Checks.divCeil(to, clusterSize);
+        int w = extendedL2 ? 2 : 1;
         long lastL2 = l1[(int) ((last - 1) >>> l2Bits)] & OFFSET_MASK;
         long lastEntry = lastL2 == 0 ? 0
-                : cache.get(lastL2, this::loadL2)[(int) ((last - 1) & ((1L << l2Bits) - 1))];
+                : cache.get(lastL2, this::loadL2)[(int) ((last - 1) & ((1L << l2Bits) - 1)) * w];
         // QEMU writes the tail of a new last cluster (zeroes, its copy-on-write), so the file then ends with it;
-        // an allocated last cluster only makes the file reach the new size
-        long end = (lastEntry & OFFSET_MASK) != 0 || (lastEntry & COPIED) != 0 ? to : last << clusterBits;
+        // an allocated last cluster, or one with extended L2 entries (nothing is copied), only makes the file reach
+        // the new size
+        long end = extendedL2 || (lastEntry & OFFSET_MASK) != 0 || (lastEntry & COPIED) != 0 ? to
+                : last << clusterBits;
         if (end > oldEnd) {
             data.resize(end, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
             dataFileSize = end;
@@ -1789,11 +1861,13 @@ final class Qcow2Instance implements FormatInstance {
             long[] table = cache.get(l2Offset, this::loadL2);
             int start = (int) (c & ((1L << l2Bits) - 1));
             int stop = (int) Math.min(1L << l2Bits, start + (last - c));
-            long[] entries = Arrays.copyOfRange(table, start, stop);
+            // with extended L2 entries, entry i is words 2i (entry) and 2i + 1 (subcluster bitmap, kept as it is)
+            long[] entries = Arrays.copyOfRange(table, start * w, stop * w);
             boolean changed = false;
-            for (int i = 0; i < entries.length; i++) {
+            for (int i = 0; i < stop - start; i++) {
+                long e = entries[i * w];
                 // with a data file, COPIED alone marks guest cluster 0 as allocated
-                if ((entries[i] & OFFSET_MASK) != 0 || (entries[i] & COPIED) != 0) {
+                if ((e & OFFSET_MASK) != 0 || (e & COPIED) != 0) {
                     continue;
                 }
                 long host = (c + i) << clusterBits;
@@ -1801,7 +1875,14 @@ final class Qcow2Instance implements FormatInstance {
                     // the data file may hold old bytes there: the cluster must read as zero, as it did
                     data.writeZeroes(host, Math.min(clusterSize, oldEnd - host), mode == Preallocation.METADATA);
                 }
-                entries[i] = host | COPIED;
+                if (host < from && !extendedL2 && (e & ZERO_FLAG) == 0) {
+                    // the old last cluster read from below: QEMU copies its head on allocation
+                    ByteBuffer head = ByteBuffer.allocate((int) (from - host));
+                    below.read(head, host);
+                    data.write(head.flip(), host);
+                }
+                // a zero cluster stays one, now with its data file cluster (as in QEMU)
+                entries[i * w] = host | COPIED | (e & ZERO_FLAG);
                 changed = true;
             }
             if (changed) {
@@ -1810,8 +1891,8 @@ final class Qcow2Instance implements FormatInstance {
                 syncAll();
                 ByteBuffer b = ByteBuffer.allocate(entries.length * 8).order(ByteOrder.BIG_ENDIAN);
                 b.asLongBuffer().put(entries);
-                storage.write(b, l2Offset + start * 8L);
-                System.arraycopy(entries, 0, table, start, entries.length);
+                storage.write(b, l2Offset + start * 8L * w);
+                System.arraycopy(entries, 0, table, start * w, entries.length);
             }
             c += stop - start;
         }
@@ -2275,7 +2356,7 @@ final class Qcow2Instance implements FormatInstance {
         }
         if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
             throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                    "the image needs a larger refcount table, which imago cannot allocate yet");
+                    "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
         }
         if (l2Offset == 0) {
             l2Offset = allocateL2(l1Index);

@@ -117,21 +117,27 @@ final class Qcow2Refcounts {
 
     /** Reads and validates the refcount table of {@code header}. */
     static Qcow2Refcounts open(Storage storage, Qcow2Header header, long fileSize) throws IOException {
-        int cs = header.clusterSize();
-        long entries = (long) header.refcountTableClusters() * cs / 8;
+        return open(storage, header.clusterBits(), header.refcountOrder(), header.refcountTableOffset(),
+                header.refcountTableClusters(), fileSize);
+    }
+
+    /** Reads and validates the refcount table at {@code tableOffset} (for an image being created). */
+    static Qcow2Refcounts open(Storage storage, int clusterBits, int order, long tableOffset, int tableClusters,
+            long fileSize) throws IOException {
+        int cs = 1 << clusterBits;
+        long entries = (long) tableClusters * cs / 8;
         long[] table = new long[(int) entries];
         ByteBuffer buf = ByteBuffer.allocate((int) entries * 8).order(ByteOrder.BIG_ENDIAN);
-        storage.read(buf, header.refcountTableOffset());
+        storage.read(buf, tableOffset);
         buf.flip().asLongBuffer().get(table);
         for (int i = 0; i < table.length; i++) {
             long e = table[i];
             if ((e & 511) != 0 || (e & (cs - 1)) != 0 || e < 0 || (e != 0 && e + cs > fileSize)) {
-                throw new CorruptImageException(storage.name(), header.refcountTableOffset() + i * 8L,
+                throw new CorruptImageException(storage.name(), tableOffset + i * 8L,
                         "refcount table entry " + i + " (0x" + Long.toHexString(e) + ") is invalid");
             }
         }
-        return new Qcow2Refcounts(storage, header.clusterBits(), header.refcountOrder(), header.refcountTableOffset(),
-                table);
+        return new Qcow2Refcounts(storage, clusterBits, order, tableOffset, table);
     }
 
     private Block block(long offset) throws IOException {
@@ -291,34 +297,21 @@ final class Qcow2Refcounts {
 
     /**
      * Allocates {@code count} contiguous clusters (first fit from the hint), sets their refcounts to 1 and
-     * returns the first; the caller syncs before pointing at them. Refcount blocks the search needs are
-     * created first (consistent on their own).
+     * returns the first; the caller syncs before pointing at them. A run that would reach clusters no
+     * refcount block covers yet goes {@link #allocateAtEnd at the end}, followed by the refcount blocks that
+     * cover it (any number of them), as QEMU places a table longer than a refcount block covers.
      *
-     * @throws UnsupportedFeatureException if the refcount table would have to grow, or if the run is longer
-     *         than fits between two refcount blocks (each new block takes the first cluster it covers, so
-     *         where blocks are still missing no longer run exists and the search would never end)
+     * @throws UnsupportedFeatureException if the refcount table would have to grow past QEMU's limit, or host
+     *         offsets past 2^56 would be needed (nothing changed then)
      */
     long allocateRun(int count) throws IOException {
-        if (count > (1L << blockBits) - 1) {
-            throw new UnsupportedFeatureException(resource, "qcow2 long cluster runs", "a table of " + count
-                    + " clusters is longer than one refcount block covers (" + ((1L << blockBits) - 1)
-                    + " clusters besides itself), which imago cannot place yet");
-        }
         long start = freeHint;
         search:
         while (true) {
             for (long c = start; c < start + count; c++) {
                 long index = c >>> blockBits;
-                if (index >= (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits >>> blockBits)) {
-                    throw new UnsupportedFeatureException(resource, "qcow2 host offsets", "host offsets past 2^56");
-                }
-                if (index >= table.length) {
-                    growTable();
-                    continue search;
-                }
-                if (table[(int) index] == 0) {
-                    createBlock(index);
-                    continue search;
+                if (index >= table.length || table[(int) index] == 0) {
+                    return allocateAtEnd(count, 0);
                 }
                 if (get(c) != 0) {
                     start = c + 1;
@@ -334,6 +327,134 @@ final class Qcow2Refcounts {
             freeHint = start + count;
         }
         return start;
+    }
+
+    /**
+     * The first cluster from which no cluster has a refcount: past every cluster in use, so that a run, refcount
+     * blocks and a refcount table placed from there overlap nothing.
+     */
+    private long endOfCounted() throws IOException {
+        int last = table.length - 1;
+        while (last >= 0 && table[last] == 0) {
+            last--;
+        }
+        return lastUsed((long) (last + 1) << blockBits) + 1;
+    }
+
+    /**
+     * Allocates {@code count} contiguous clusters (possibly none) from {@link #endOfCounted} with refcount 1, as
+     * QEMU's alloc_refcount_block and qcow2_refcount_area do for areas no refcount block covers: the missing
+     * refcount blocks come right after the run and, when their indexes are past the refcount table or the table
+     * must have at least {@code minEntries} entries, a larger table right after them; the new blocks count the
+     * run, themselves and the new table. Crash-safe ordering: the new blocks (and the changed existing ones) and
+     * the new table are written and synced before the header points at the new table (synced too), or before
+     * the table entries of the new blocks are written; the old table's clusters are {@link #takeRetired
+     * retired}, to be freed only after the switch. A crash before the switch leaves only clusters nothing
+     * counts; after it, only leaks.
+     *
+     * @return the first cluster of the run (where it would start when {@code count} is 0)
+     * @throws UnsupportedFeatureException if the table would grow past QEMU's 8 MiB limit or the clusters past
+     *         2^56 bytes; nothing changed then
+     */
+    private long allocateAtEnd(int count, long minEntries) throws IOException {
+        long top = endOfCounted();
+        long runEnd = top + count;
+        long oldClusters = (long) table.length * 8 / clusterSize;
+        long maxClusters = Qcow2Header.MAX_REFTABLE_BYTES / clusterSize;
+        long blocks = 0;
+        long tableClusters = 0;
+        // the new blocks and the new table count themselves too: grow the estimates until they cover it all
+        while (true) {
+            long end = runEnd + blocks + tableClusters;
+            if (end > (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits)) {
+                throw new UnsupportedFeatureException(resource, "qcow2 host offsets", "host offsets past 2^56");
+            }
+            long lastIndex = (end - 1) >>> blockBits;
+            long missing = 0;
+            for (long i = top >>> blockBits; i <= lastIndex && end > top; i++) {
+                if (i >= table.length || table[(int) i] == 0) {
+                    missing++;
+                }
+            }
+            long entries = Math.max(end > top ? lastIndex + 1 : 0, minEntries);
+            long needTable = 0;
+            if (entries > table.length) {
+                long needed = Qcow2Checks.divCeil(entries * 8, clusterSize);
+                if (needed > maxClusters) {
+                    throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth", "the refcount "
+                            + "table would need " + needed * clusterSize + " bytes, past QEMU's limit of "
+                            + Qcow2Header.MAX_REFTABLE_BYTES);
+                }
+                // doubling, as growTable, so that growing stays rare
+                needTable = Math.max(needed, Math.min(2 * oldClusters, maxClusters));
+            }
+            if (missing <= blocks && needTable <= tableClusters) {
+                break;
+            }
+            blocks = Math.max(blocks, missing);
+            tableClusters = Math.max(tableClusters, needTable);
+        }
+        long end = runEnd + blocks + tableClusters;
+        long[] newTable = tableClusters > 0 ? Arrays.copyOf(table, (int) (tableClusters * clusterSize / 8))
+                : table.clone();
+        LinkedHashMap<Long, Block> created = new LinkedHashMap<>();
+        long next = runEnd;
+        for (long i = top >>> blockBits; end > top && i <= (end - 1) >>> blockBits; i++) {
+            // as QEMU's alloc_refcount_block: each new block takes the next free cluster, and when another missing
+            // block covers that cluster, that block comes right after it (and so on until one describes itself)
+            for (long j = i; (j >= table.length || table[(int) j] == 0) && !created.containsKey(j); ) {
+                created.put(j, new Block(new byte[clusterSize], order));
+                long at = next++;
+                newTable[(int) j] = at << clusterBits;
+                j = at >>> blockBits;
+            }
+        }
+        if (next != runEnd + blocks) {
+            throw new IllegalStateException(resource + ": refcount block estimate " + blocks + " for "
+                    + (next - runEnd) + " blocks");
+        }
+        long mask = (1L << blockBits) - 1;
+        for (long c = top; c < end; c++) {
+            Block nb = created.get(c >>> blockBits);
+            if (nb != null) {
+                nb.set((int) (c & mask), 1);
+            }
+        }
+        for (var e : created.entrySet()) {
+            storage.write(ByteBuffer.wrap(e.getValue().bytes()), newTable[(int) (long) e.getKey()]);
+        }
+        // clusters of the range that existing blocks cover: in the cache, written by the sync below
+        for (long c = top; c < end; c++) {
+            if (!created.containsKey(c >>> blockBits)) {
+                put(c, 1);
+            }
+        }
+        if (tableClusters > 0) {
+            long newOffset = (runEnd + blocks) << clusterBits;
+            ByteBuffer t = ByteBuffer.allocate((int) (tableClusters * clusterSize)).order(ByteOrder.BIG_ENDIAN);
+            t.asLongBuffer().put(newTable);
+            storage.write(t, newOffset);
+            sync();
+            ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putLong(0, newOffset)
+                    .putInt(8, (int) tableClusters);
+            storage.write(h, 48);
+            sync();
+            for (long c = 0; c < oldClusters; c++) {
+                retired.add((tableOffset >>> clusterBits) + c);
+            }
+            tableOffset = newOffset;
+            table = newTable;
+            blockSet = null;
+        } else {
+            sync();
+            for (long i : created.keySet()) {
+                writeEntry(i, newTable, created.keySet());
+            }
+        }
+        for (var e : created.entrySet()) {
+            cache(newTable[(int) (long) e.getKey()], e.getValue());
+        }
+        return top;
     }
 
     /**
@@ -373,13 +494,15 @@ final class Qcow2Refcounts {
      * covers, the new table right after it (both counted by that block), synced before the header points
      * at the new table; the old table's clusters are {@link #takeRetired retired}.
      *
-     * @throws UnsupportedFeatureException if the table cannot grow (QEMU's 8 MiB limit, or the new table
-     *         would not fit the new block); nothing changed then
+     * When the new table would not fit that block, {@link #allocateAtEnd} places as many blocks as it takes.
+     *
+     * @throws UnsupportedFeatureException if the table cannot grow (QEMU's 8 MiB limit); nothing changed then
      */
     private void growTable() throws IOException {
         if (!canGrowTable()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
-                    "the refcount table cannot grow further (" + table.length + " entries)");
+            // the new table does not fit one new block: blocks and table at the end, as many as it takes
+            allocateAtEnd(0, table.length + 1L);
+            return;
         }
         int oldEntries = table.length;
         long oldClusters = (long) oldEntries * 8 / clusterSize;
@@ -411,6 +534,25 @@ final class Qcow2Refcounts {
         cache(blockOffset, nb);
     }
 
+    /**
+     * Writes the refcount table entry of the new block {@code i}, after that of the new block that counts it (if
+     * another new one does), so that no crash in between leaves a block in the table whose own refcount no block
+     * in the table holds.
+     */
+    private void writeEntry(long i, long[] newTable, Set<Long> created) throws IOException {
+        if (table[(int) i] != 0) {
+            return;
+        }
+        long describer = newTable[(int) i] >>> clusterBits >>> blockBits;
+        if (describer != i && created.contains(describer)) {
+            writeEntry(describer, newTable, created);
+        }
+        ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, newTable[(int) i]);
+        storage.write(e, tableOffset + i * 8);
+        table[(int) i] = newTable[(int) i];
+        blockSet = null;
+    }
+
     // ------------------------------------------------------------ packed bytes for compressed clusters
 
     /** Clusters of the current run for compressed data, [runFirst, runFirst + runCounts.length); -1: none. */
@@ -425,8 +567,9 @@ final class Qcow2Refcounts {
     private long charge;
 
     /**
-     * The longest run {@link #allocateRun} should be asked for: a run must fit one refcount block with room
-     * to spare, since each new block sits at the first cluster it covers, so no run crosses a block boundary.
+     * The longest run data writes and preallocation ask {@link #allocateRun} for: a quarter of what one refcount
+     * block covers, so that their runs usually fill the holes of covered space first-fit (longer runs, such as
+     * tables, are placed at the end with the refcount blocks they need).
      */
     int maxRun() {
         return (int) Math.max(1, Math.min(1 << 20, (1L << blockBits) / 4));
@@ -620,16 +763,19 @@ final class Qcow2Refcounts {
         return out;
     }
 
-    /** Whether {@link #allocate} can return {@code count} clusters without growing the refcount table. */
+    /**
+     * Whether {@link #allocate} can return {@code count} clusters, growing the refcount table if it must (which
+     * is refused only past QEMU's 8 MiB table limit or 2^56 bytes).
+     */
     boolean canAllocate(int count) throws IOException {
         long c = freeHint;
         int found = reserved.size();
         while (found < count) {
             long index = c >>> blockBits;
             if (index >= table.length) {
-                // growing puts a new block and the new table at the first uncovered cluster
-                long newClusters = 2L * table.length * 8 / clusterSize;
-                return canGrowTable() && (1L << blockBits) - (newClusters + 1) >= count - found;
+                // growing puts new blocks and the new table at the end, and then there is room for anything
+                return (long) table.length * 8 + clusterSize <= Qcow2Header.MAX_REFTABLE_BYTES
+                        && c + count - found + 3L * (1L << blockBits) < (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits);
             }
             if (table[(int) index] == 0) {
                 // a new refblock takes one of its own clusters

@@ -11,11 +11,8 @@
  * keep consistent yet is refused with an {@link imago.api.UnsupportedFeatureException} before anything
  * changes: writable opens of an image with the
  * corrupt bit (except to repair it, opened for checking), and of a snapshot; refcount table growth past
- * QEMU's 8 MiB limit or past what one new refcount block can describe; growing an image whose backing file
- * is not open, or a qcow2 v2 image past its last cluster while its backing file is longer (QEMU fails that
- * too); preallocation with extended L2 entries (an image with them and a raw external data file grows and is
- * created without the metadata preallocation QEMU gives it), or of an image with both an external data file
- * and a backing file; creating with an L1 table past the first refcount block.
+ * QEMU's 8 MiB limit; growing an image whose backing file is not open, or a qcow2 v2 image past its last
+ * cluster while its backing file is longer (QEMU fails that too).
  *
  * <h2>Write ordering</h2>
  * Refcount blocks and L2 tables are cached write-back, as QEMU caches them, and written in dependency
@@ -26,7 +23,14 @@
  * table shared with a snapshot) is written at once, but its L1 entry is cached too and written last,
  * after a second sync: refcounts, sync, L2 tables, sync, L1 entries; a new
  * refcount block is synced before its refcount table entry; a grown refcount table (copy and switch:
- * new block and table at the first uncovered cluster) before the header points at it. An allocating
+ * new block and table at the first uncovered cluster) before the header points at it. A run of clusters
+ * (an L1 table, a snapshot table, an L1 copy) that reaches clusters no refcount block covers, of any length,
+ * goes after every cluster in use, followed by the refcount blocks it needs (each at the next cluster, the
+ * block counting it right after it, as QEMU's alloc_refcount_block places them) and, when their indexes are
+ * past the refcount table, a larger table after them; the new blocks count the run, themselves and the new
+ * table. All of that is written and synced before the header switches to the new table (synced), or before
+ * the new blocks' table entries are written, each after the entry of the new block that counts it; the old
+ * table is freed only after the switch, on the next flush. An allocating
  * write's L2 entry is set only after its data is written ({@code completeWrite}), and rolled back
  * (clusters returned) if the data write fails; a write over several clusters that held nothing takes a
  * contiguous run of host clusters and goes to the host in one write. With extended L2 entries (as QEMU
@@ -74,7 +78,13 @@
  * cluster can get; the compressed bytes are written before the L2 entry is set (cached, like the others); a
  * cluster gets its exact refcount once the run moved past it, the rest of the run on flush before any
  * refcount drops, so a crash can only leak. Preallocation allocates runs of clusters (reserving or zeroing the file's space first)
- * and syncs them with their refcounts before the L2 entries of each table point at them. Shrinking clears the
+ * and syncs them with their refcounts before the L2 entries of each table point at them; with extended L2 entries,
+ * as QEMU 7.2, the entries get host clusters with their subcluster bitmaps unchanged (new ones all unallocated,
+ * reading from the backing file or as zero, which is why QEMU allows a backing file then) and nothing is written
+ * into the clusters; zero clusters keep their flag. The old last cluster's head is copied from what the guest
+ * read there (the backing file, for one that ends inside it). Growing with falloc or full over a longer backing
+ * file makes the new clusters ordinary data, as QEMU's truncate does (every subcluster allocated, the old last
+ * cluster rewritten with the guest's view of it, all synced before the entries). Shrinking clears the
  * L2 entries past the new end and the L1 entries past it (zeroes, synced) before their clusters' refcounts
  * drop, then writes the new size, drops refcount blocks that count nothing but themselves from the (synced)
  * refcount table, and cuts the file after the last cluster in use, as QEMU's qcow2_co_truncate,

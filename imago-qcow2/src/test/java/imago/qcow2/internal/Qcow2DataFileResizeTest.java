@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.Preallocation;
-import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import java.io.IOException;
@@ -73,34 +72,99 @@ class Qcow2DataFileResizeTest {
         }
     }
 
-    /** Preallocation with extended L2 entries is refused before anything changes (imago cannot do it yet). */
-    @Test
-    void preallocationWithExtendedL2IsRefused() throws IOException {
-        Path img = dir.resolve("xl2.qcow2");
-        Imago.create(img, "qcow2", CreateOptions.builder().size(1 << 20).option("extended_l2", "on").build());
-        byte[] before = Files.readAllBytes(img);
-        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
-            UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
-                    () -> image.resize(3 << 20, Preallocation.METADATA));
-            assertEquals("qcow2 preallocation", e.feature());
-            assertEquals(1 << 20, image.size());
+    /**
+     * Preallocation with an external data file and a backing file, as qemu-img 7.2 does it: the new clusters
+     * point at the data file at their guest offsets; with extended L2 entries their subclusters stay
+     * unallocated, and where the backing file is longer than the image the new area stays zero (zero clusters
+     * keep their flag). Also at create time, which QEMU allows with extended L2 entries only.
+     */
+    @ParameterizedTest(name = "extended_l2={0} backing={1}")
+    @CsvSource({"off,1M", "off,4M", "on,1M", "on,4M"})
+    void preallocationWithADataFileAndABackingFile(String extendedL2, String backingSize) throws IOException {
+        int n = counter++;
+        Path base = dir.resolve("pb" + n + ".raw");
+        byte[] baseBytes = new byte[(int) Qcow2Create.parseSize(backingSize, "size")];
+        new Random(n).nextBytes(baseBytes);
+        Files.write(base, baseBytes);
+        Path ours = dir.resolve("pb" + n + ".qcow2");
+        Path theirs = dir.resolve("pb" + n + "-qemu.qcow2");
+        for (Path p : new Path[] {ours, theirs}) {
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=" + extendedL2 + ",data_file="
+                    + p.getFileName() + ".bin", "-b", base.getFileName(), "-F", "raw", p, "1M");
         }
-        assertArrayEquals(before, Files.readAllBytes(img));
+        byte[] model = Arrays.copyOf(baseBytes, 3 << 20);
+        Arrays.fill(model, 1 << 20, model.length, (byte) 0);
+        try (Image image = Imago.opener().path(ours).format("qcow2").writable(true).open()) {
+            Qcow2WriteTest.write(image, model, 1000, 70_000, new Random(n));
+            image.resize(3 << 20, Preallocation.METADATA);
+            Qcow2WriteTest.assertReads(image, model);
+        }
+        Files.write(dir.resolve("pb" + n + "-model.raw"), Arrays.copyOf(model, 1 << 20));
+        Qemu.ok(dir, "qemu-img", "convert", "-n", "-f", "raw", "-O", "qcow2", "-t", "none",
+                dir.resolve("pb" + n + "-model.raw"), theirs);
+        Qemu.ok(dir, "qemu-img", "resize", "-q", "--preallocation=metadata", theirs, "3M");
+        assertEquals(QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", "--start-offset=1M",
+                theirs)), QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", "--start-offset=1M", ours)));
+        assertEquals(Files.size(dir.resolve(theirs.getFileName() + ".bin")),
+                Files.size(dir.resolve(ours.getFileName() + ".bin")));
+        Qcow2PreallocationTest.verify(ours, model);
+
+        // create: refused without extended L2 entries (QEMU's message), done with them
+        Path created = dir.resolve("pc" + n + ".qcow2");
+        CreateOptions.Builder b = CreateOptions.builder().size(1 << 20).backingFile(base.getFileName().toString())
+                .backingFormat("raw").preallocation(Preallocation.METADATA).option("extended_l2", extendedL2)
+                .option("data_file", "pc" + n + ".bin");
+        if (extendedL2.equals("off")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Imago.create(created,
+                    "qcow2", b.build()));
+            assertEquals("Backing file and preallocation can only be used at the same time if extended_l2 is on",
+                    e.getMessage());
+        } else {
+            Imago.create(created, "qcow2", b.build());
+            Path qemu = dir.resolve("pc" + n + "-qemu.qcow2");
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,preallocation=metadata,"
+                    + "data_file=pc" + n + "-qemu.bin", "-b", base.getFileName(), "-F", "raw", qemu, "1M");
+            assertEquals(QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", qemu)),
+                    QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", created)));
+            assertEquals(Files.size(dir.resolve("pc" + n + "-qemu.bin")), Files.size(dir.resolve("pc" + n + ".bin")));
+            Qcow2PreallocationTest.verify(created, Arrays.copyOf(baseBytes, 1 << 20));
+        }
     }
 
+    /** data_file_raw with a backing file is refused as QEMU refuses it, with its message. */
     @Test
-    void preallocationWithADataFileAndABackingFileIsRefused() throws IOException {
-        Path base = dir.resolve("pb.raw");
+    void rawDataFileWithABackingFileIsRefused() throws IOException {
+        Path base = dir.resolve("rb.raw");
         Files.write(base, new byte[1 << 20]);
-        Path img = dir.resolve("pb.qcow2");
-        Imago.create(img, "qcow2", CreateOptions.builder().size(1 << 20).backingFile("pb.raw").backingFormat("raw")
-                .option("data_file", "pb.bin").build());
-        byte[] before = Files.readAllBytes(img);
-        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
-            UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
-                    () -> image.resize(2 << 20, Preallocation.METADATA));
-            assertEquals("qcow2 preallocation", e.feature());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Imago.create(
+                dir.resolve("rb.qcow2"), "qcow2", CreateOptions.builder().size(1 << 20).backingFile("rb.raw")
+                        .backingFormat("raw").preallocation(Preallocation.METADATA).option("extended_l2", "on")
+                        .option("data_file", "rb.bin").option("data_file_raw", "on").build()));
+        assertEquals("Backing file and data-file-raw cannot be used at the same time", e.getMessage());
+    }
+
+    /** A raw data file with extended L2 entries: created and grown with metadata preallocation, as QEMU does. */
+    @Test
+    void rawDataFileWithExtendedL2IsPreallocated() throws IOException {
+        Path ours = dir.resolve("rx.qcow2");
+        Path theirs = dir.resolve("rx-qemu.qcow2");
+        Imago.create(ours, "qcow2", CreateOptions.builder().size(200 << 10).option("extended_l2", "on")
+                .option("data_file", "rx.bin").option("data_file_raw", "on").build());
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,data_file=rx-qemu.bin,"
+                + "data_file_raw=on", theirs, "200K");
+        try (Image image = Imago.opener().path(ours).format("qcow2").writable(true).open()) {
+            image.resize(400 << 10, Preallocation.OFF);
         }
-        assertArrayEquals(before, Files.readAllBytes(img));
+        Qemu.ok(dir, "qemu-img", "resize", "-q", theirs, "400K");
+        assertEquals(QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", theirs)),
+                QemuMap.kinds(Qemu.ok(dir, "qemu-img", "map", "--output=json", ours)));
+        assertEquals(Files.size(dir.resolve("rx-qemu.bin")), Files.size(dir.resolve("rx.bin")));
+        byte[] model = new byte[400 << 10];
+        try (Image image = Imago.opener().path(ours).format("qcow2").writable(true).open()) {
+            Qcow2WriteTest.write(image, model, 10_000, 300_000, new Random(5));
+            Qcow2WriteTest.assertReads(image, model);
+        }
+        Qcow2PreallocationTest.verify(ours, model);
+        assertArrayEquals(model, Files.readAllBytes(dir.resolve("rx.bin")), "the raw data file is the guest's disk");
     }
 }

@@ -35,7 +35,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Stateful property: random sequences of write / compressed write / zero / discard / shrink and regrow / read /
  * flush / reopen / snapshot create, apply and delete on a small-cluster image (with and without a backing file; v2,
- * v3, v3 with extended L2 entries, v3 with lazy refcounts) always read as a byte-array model says (one per snapshot too), and the final
+ * v3, v3 with extended L2 entries, preallocated too, v3 with lazy refcounts; 512-byte clusters with 4- and 64-bit
+ * refcounts) always read as a byte-array model says (one per snapshot too), and the final
  * image is clean for {@code qemu-img check}, with every snapshot reading (through qemu-img) as its model. Prints
  * its seed; {@code -Dimago.seed=N} replays a run.
  */
@@ -57,13 +58,14 @@ class Qcow2WritePropertyTest {
         try {
             Path img = dir.resolve("p" + RUN.incrementAndGet() + ".qcow2");
             byte[] model = new byte[SIZE];
-            boolean extended = layout == 5 || layout == 6;
-            CreateOptions.Builder b = CreateOptions.builder().size(SIZE)
-                    .option("cluster_size", layout == 0 ? "512" : extended ? "16384" : "4096");
-            if (layout == 0) {
-                b.option("refcount_bits", "4");
+            // 7: lazy refcounts; 8: 512-byte clusters with 64-bit refcounts (a refcount block covers 64 clusters);
+            // 9: extended L2 entries, preallocated over a backing file
+            int cs = layout == 0 || layout == 8 ? 512 : layout == 5 || layout == 6 || layout == 9 ? 16384 : 4096;
+            CreateOptions.Builder b = CreateOptions.builder().size(SIZE).option("cluster_size", Integer.toString(cs));
+            if (layout == 0 || layout == 8) {
+                b.option("refcount_bits", layout == 0 ? "4" : "64");
             }
-            if (extended) {
+            if (cs == 16384) {
                 // extended L2 entries: 512-byte subclusters
                 b.option("extended_l2", "on");
             }
@@ -71,11 +73,13 @@ class Qcow2WritePropertyTest {
                 // lazy refcounts: dirty while written, clean after each close
                 b.option("lazy_refcounts", "on");
             }
+            if (layout == 9) {
+                b.preallocation(Preallocation.METADATA);
+            }
             boolean v2 = layout == 3 || layout == 4;
             // (lazy refcounts unbacked, so that shrinking and growing meet a file grown ahead; the fault tests have
             // them backed)
-            boolean backed = layout == 2 || layout == 3 || layout == 6;
-            int cs = layout == 0 ? 512 : extended ? 16384 : 4096;
+            boolean backed = layout == 2 || layout == 3 || layout == 6 || layout == 9;
             if (v2) {
                 b.option("compat", "0.10");
             }
@@ -218,7 +222,7 @@ class Qcow2WritePropertyTest {
         long seed = given != null ? Long.decode(given.trim()) : new Random().nextLong();
         System.out.println("Qcow2WritePropertyTest seed: " + seed + " (replay with -Dimago.seed=" + seed + ")");
         qt().withFixedSeed(seed).withExamples(Integer.getInteger("imago.examples", 40)).withShrinkCycles(30)
-                .forAll(integers().between(0, 7), lists().of(integers().all()).ofSizeBetween(1, 40))
+                .forAll(integers().between(0, 9), lists().of(integers().all()).ofSizeBetween(1, 40))
                 .checkAssert((layout, ops) -> run(ops, layout));
         System.out.println("Qcow2WritePropertyTest: " + SEQUENCES.get() + " sequences, " + OPERATIONS.get()
                 + " operations, each checked against the model, qemu-img check and qemu-img compare");

@@ -78,6 +78,78 @@ class Qcow2WriteTest {
         return out.stream();
     }
 
+    /**
+     * Small clusters with wide (or 1-bit) refcounts, where one refcount block covers few clusters: heavy
+     * allocation, growing to sizes whose L1 table (and snapshot L1 copies) run over many refcount blocks, the
+     * refcount table growing past what one new block describes. qemu-img check finds no error and no leak, and
+     * qemu-img compare finds the model.
+     */
+    @ParameterizedTest(name = "{0} grown to {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"'cluster_size=512,refcount_bits=64', 4G",
+        "'cluster_size=512,refcount_bits=64', 64M", "'cluster_size=512,refcount_bits=1', 4G",
+        "'cluster_size=512,refcount_bits=32', 1G"})
+    void longTablesOverManyRefcountBlocks(String options, String grown) throws IOException {
+        Path img = dir.resolve("long" + counter++ + ".qcow2");
+        long size = 8L << 20;
+        long newSize = Qcow2Create.parseSize(grown, "size");
+        CreateOptions.Builder b = CreateOptions.builder().size(size);
+        Qcow2CreateTest.parse(options).forEach(b::option);
+        Imago.create(img, "qcow2", b.build());
+        byte[] model = new byte[(int) size];
+        Random r = new Random(counter);
+        boolean snapshots = !options.endsWith("refcount_bits=1");
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            for (int i = 0; i < 150; i++) {
+                int length = 1 + r.nextInt(30_000);
+                write(image, model, (long) (r.nextDouble() * (size - length)), length, r);
+            }
+            image.flush();
+            image.resize(newSize, Preallocation.OFF);
+            if (snapshots) {
+                // a snapshot table and an L1 copy as long as the grown L1 table
+                image.createSnapshot("one");
+            }
+            byte[] tail = new byte[70_000];
+            r.nextBytes(tail);
+            image.write(ByteBuffer.wrap(tail), newSize - tail.length);
+            for (int i = 0; i < 60; i++) {
+                int length = 1 + r.nextInt(30_000);
+                write(image, model, (long) (r.nextDouble() * (size - length)), length, r);
+            }
+            if (snapshots) {
+                image.createSnapshot("two");
+                image.deleteSnapshot("one");
+                if (newSize < (1L << 30)) {
+                    // a snapshot table of many clusters, growing (and moving) with each snapshot
+                    for (int i = 0; i < 24; i++) {
+                        image.createSnapshot("a snapshot with a long name to fill the table quickly " + i);
+                    }
+                    for (int i = 0; i < 24; i += 2) {
+                        image.deleteSnapshot("a snapshot with a long name to fill the table quickly " + i);
+                    }
+                }
+            }
+            assertReads(image, model);
+            ByteBuffer back = ByteBuffer.allocate(tail.length);
+            image.read(back, newSize - tail.length);
+            assertArrayEquals(tail, back.array());
+            image.resize(newSize - (1 << 20), Preallocation.OFF);
+        }
+        Qemu.Output check = Qemu.run(dir, "qemu-img", "check", img);
+        assertEquals(0, check.status(), () -> check.out() + check.err());
+        assertTrue(check.out().contains("No errors were found"), check.out());
+        if (snapshots) {
+            assertEquals(newSize < (1L << 30) ? 13 : 1, Qemu.ok(dir, "qemu-img", "snapshot", "-l", img).lines()
+                    .filter(l -> l.matches("^\\d+ .*")).count());
+        }
+        Path raw = dir.resolve(img.getFileName() + ".raw");
+        Files.write(raw, model);
+        // the model is the first 8 MiB; qemu-img compare wants the rest of the longer image zero
+        Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, raw);
+        assertEquals(0, cmp.status(), () -> cmp.out() + cmp.err());
+        Files.delete(raw);
+    }
+
     static int counter;
 
     /** Creates the image (with a random raw backing file if asked) and returns the model of its content. */
@@ -562,22 +634,30 @@ class Qcow2WriteTest {
             assertEquals(Qcow2Header.AUTOCLEAR_DATA_FILE_RAW, ByteBuffer.wrap(Files.readAllBytes(img)).getLong(88));
         }
     }
-    /** A table longer than one refcount block covers cannot be placed yet: refused at once, never a hang. */
+    /**
+     * A snapshot's L1 copy longer than one refcount block covers, in an image qemu-img made: placed with the
+     * refcount blocks it needs after it (never a hang), and qemu-img reads the snapshot as it was.
+     */
     @Test
-    void tablesLongerThanARefcountBlockAreRefused() throws IOException {
+    void tablesLongerThanARefcountBlockArePlaced() throws IOException {
         Path img = dir.resolve("long-l1.qcow2");
         // 512-byte clusters, 64-bit refcounts: a refcount block covers 64 clusters; the L1 table takes 128
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512,refcount_bits=64", img, "256M");
         Qcow2DifferentialTest.qemuIo(dir, img.toString(), "qcow2", List.of("write -P 1 0 4k"));
-        byte[] before = Files.readAllBytes(img);
         org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(30), () -> {
             try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
-                var e = assertThrows(UnsupportedFeatureException.class, () -> image.createSnapshot("s"));
-                assertTrue(e.getMessage().contains("longer than one refcount block"), e.getMessage());
+                image.createSnapshot("s");
+                image.write(ByteBuffer.wrap(new byte[4096]), 0);
             }
         });
         Qemu.Output check = Qemu.run(dir, "qemu-img", "check", img);
         assertEquals(0, check.status(), check.out());
-        assertEquals(before.length, Files.size(img));
+        assertTrue(check.out().contains("No errors were found"), check.out());
+        Qemu.ok(dir, "qemu-img", "convert", "-l", "snapshot.name=s", "-O", "raw", img, dir.resolve("long-s.raw"));
+        byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(dir.resolve("long-s.raw")), 8192);
+        byte[] expected = new byte[8192];
+        java.util.Arrays.fill(expected, 0, 4096, (byte) 1);
+        assertArrayEquals(expected, head);
+        Qemu.ok(dir, "qemu-io", "-f", "qcow2", "-c", "read -P 0 0 4k", img);
     }
 }
