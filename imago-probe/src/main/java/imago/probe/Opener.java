@@ -52,6 +52,7 @@ public final class Opener {
     private final Map<String, String> options = new LinkedHashMap<>();
     private int maxChainDepth = DEFAULT_MAX_CHAIN_DEPTH;
     private boolean directIO;
+    private boolean noSync;
     private boolean lock = true;
 
     Opener(Plugins plugins) {
@@ -164,6 +165,19 @@ public final class Opener {
     }
 
     /**
+     * Never syncs writable storages to stable media (default off): QEMU's {@code cache.no-flush=on},
+     * the {@code unsafe} cache mode of {@code qemu-img convert -t unsafe}. {@link Image#flush()} and
+     * {@link Image#close()} still write every cached change to the files (the operating system), so a
+     * closed image is complete for every later reader; but nothing waits for stable media, so a host
+     * crash or power loss may leave the image torn, in any order of its writes. For scratch images
+     * and outputs that are recreated anyway. @return this opener
+     */
+    public Opener noSync(boolean on) {
+        this.noSync = on;
+        return this;
+    }
+
+    /**
      * Opens for {@link Image#check checking} (and, with {@link #writable}, repairing), as qemu-img check
      * does: the driver opens what it can of a damaged image instead of refusing the damage the check is
      * there to report ({@link OpenContext#CHECK_OPTION}), and backing files are not opened. The image may
@@ -210,7 +224,7 @@ public final class Opener {
         }
         StorageOptions storageOptions = (write ? StorageOptions.readWrite() : StorageOptions.readOnly())
                 .withDirectIO(directIO).withLock(lock);
-        Storage storage = AlignedStorage.wrap(plugins.storage(where).open(where, storageOptions));
+        Storage storage = noSync(write, AlignedStorage.wrap(plugins.storage(where).open(where, storageOptions)));
         List<Closeable> opened = new ArrayList<>();
         opened.add(storage);
         try {
@@ -244,8 +258,8 @@ public final class Opener {
                     case Dependency.DataFile data -> {
                         StorageLocation target = top && dataFileOverride != null ? dataFileOverride
                                 : gated(where, storage, data.storedName(), OpenRequest.Purpose.DATA_FILE, depth);
-                        Storage dataStorage = AlignedStorage.wrap(plugins.storage(target).open(target,
-                                storageOptions));
+                        Storage dataStorage = noSync(write, AlignedStorage.wrap(plugins.storage(target).open(target,
+                                storageOptions)));
                         opened.add(0, dataStorage);
                         layer.attachDataFile(dataStorage);
                         builder.alsoClose(dataStorage);
@@ -290,6 +304,10 @@ public final class Opener {
             }
         }
         return openLayer(target, backingFormat, depth < writableBacking, depth + 1, chain, false);
+    }
+
+    private Storage noSync(boolean write, Storage storage) {
+        return noSync && write ? new NoSyncStorage(storage) : storage;
     }
 
     /** Resolves a stored name against the naming image and asks the gate. */

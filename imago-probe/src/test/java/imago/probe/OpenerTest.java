@@ -257,4 +257,62 @@ class OpenerTest {
         }
         assertEquals('N', Files.readAllBytes(p)[3]);
     }
+
+    /** The installed storages, each storage counting its syncs in {@code syncs}. */
+    private static Opener countingSyncs(Path path, java.util.concurrent.atomic.AtomicInteger syncs) {
+        List<StorageProvider> storages = new ArrayList<>();
+        for (StorageProvider p : ServiceLoader.load(StorageProvider.class)) {
+            storages.add(new StorageProvider() {
+                @Override
+                public String scheme() {
+                    return p.scheme();
+                }
+
+                @Override
+                public imago.api.spi.Storage open(imago.api.spi.StorageLocation location,
+                        imago.api.spi.StorageOptions options) throws IOException {
+                    imago.api.spi.Storage s = p.open(location, options);
+                    return (imago.api.spi.Storage) java.lang.reflect.Proxy.newProxyInstance(
+                            OpenerTest.class.getClassLoader(), new Class<?>[] {imago.api.spi.Storage.class},
+                            (proxy, method, args) -> {
+                                if (method.getName().equals("sync")) {
+                                    syncs.incrementAndGet();
+                                }
+                                try {
+                                    return method.invoke(s, args);
+                                } catch (java.lang.reflect.InvocationTargetException e) {
+                                    throw e.getCause();
+                                }
+                            });
+                }
+            });
+        }
+        List<FormatDriver> drivers = new ArrayList<>();
+        ServiceLoader.load(FormatDriver.class).forEach(drivers::add);
+        return new Opener(new Plugins(drivers, storages)).path(path);
+    }
+
+    @Test
+    void noSyncWritesEverythingButNeverSyncs() throws IOException {
+        Path p = raw("unsafe.raw", 8192, (byte) 0);
+        var syncs = new java.util.concurrent.atomic.AtomicInteger();
+        try (Image img = countingSyncs(p, syncs).format("raw").writable(true).noSync(true).open()) {
+            img.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), 4096);
+            img.flush();
+        }
+        assertEquals(0, syncs.get());
+        assertArrayEquals(new byte[] {1, 2, 3}, Arrays.copyOfRange(Files.readAllBytes(p), 4096, 4099));
+        // the default syncs on flush and on close; a read-only open never does
+        try (Image img = countingSyncs(p, syncs).format("raw").writable(true).open()) {
+            img.write(ByteBuffer.wrap(new byte[] {4}), 0);
+            img.flush();
+            assertTrue(syncs.get() >= 1, "synced on flush: " + syncs);
+        }
+        int afterClose = syncs.get();
+        assertTrue(afterClose >= 2, "synced on close: " + afterClose);
+        try (Image img = countingSyncs(p, syncs).format("raw").noSync(true).open()) {
+            assertEquals(4, readAll(img)[0]);
+        }
+        assertEquals(afterClose, syncs.get());
+    }
 }

@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.function.LongConsumer;
 import picocli.CommandLine.Command;
@@ -20,10 +21,22 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code imago convert}: copies an image's contents into a new image, sparsely, as qemu-img convert does. */
+/**
+ * {@code imago convert}: copies an image's contents into a new image, sparsely, as qemu-img convert does.
+ *
+ * <p>Cache modes ({@code -t}, {@code -T}) take qemu-img's names. imago always reads and writes through
+ * the host page cache; the target's mode only decides whether the new image is synced to stable media
+ * at the end. imago's default is {@code writeback} (synced), where qemu-img convert's is {@code unsafe}
+ * (never synced).
+ */
 @Command(name = "convert", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
-        description = "Copies the guest contents of SRC (through its backing chain) into a new image DST.")
+        description = {"Copies the guest contents of SRC (through its backing chain) into a new image DST.",
+            "DST is synced to stable media at the end unless -t unsafe is given (qemu-img convert's default "
+                    + "is unsafe: it never syncs)."})
 final class ConvertCommand implements Callable<Integer> {
+    /** qemu-img's cache mode names ({@code bdrv_parse_cache_mode}); {@code off} is {@code none}. */
+    private static final Set<String> CACHE_MODES = Set.of("none", "off", "writeback", "unsafe", "directsync",
+            "writethrough");
     /** qemu-img's largest {@code -S}: 32768 sectors. */
     private static final long MAX_MIN_SPARSE = 32768L * 512;
     /** How many chunks are copied at once. */
@@ -59,6 +72,15 @@ final class ConvertCommand implements Callable<Integer> {
             + "written (default 4k; a multiple of 512 up to 16M; 0 writes everything).")
     private String sparse;
 
+    @Option(names = "-t", paramLabel = "CACHE", description = "The target's cache mode: unsafe never syncs "
+            + "DST (qemu-img convert's default); writeback (the default here), none, writethrough and directsync "
+            + "sync it once, at the end. The host page cache is used either way.")
+    private String cache = "writeback";
+
+    @Option(names = "-T", paramLabel = "SRC_CACHE", description = "The source's cache mode (none, writeback, "
+            + "unsafe, directsync, writethrough): checked, then ignored (the host page cache is used).")
+    private String sourceCache = "writeback";
+
     @Option(names = {"-U", "--force-share"}, description = "Open the source without taking its lock.")
     private boolean forceShare;
 
@@ -84,6 +106,9 @@ final class ConvertCommand implements Callable<Integer> {
             }
             minSparse = (int) s;
         }
+        if (!CACHE_MODES.contains(sourceCache)) {
+            throw new CliException(null, "Invalid source cache option: " + sourceCache);
+        }
         Arguments.installedFormat(null, outputFormat);
         Map<String, String> opts;
         try {
@@ -106,12 +131,14 @@ final class ConvertCommand implements Callable<Integer> {
             Path target = session.file(dst);
             session.create(dst, target, outputFormat, builder.size(source.size()).build());
             boolean cannotCompress = false;
+            // an unknown mode: qemu-img refuses it after creating the target (and leaves it there)
+            boolean badCache = !CACHE_MODES.contains(cache);
             try (Image out = Imago.opener().path(target).format(outputFormat).writable(true)
-                    .gate(session.openGate(target)).open()) {
+                    .noSync(cache.equals("unsafe")).gate(session.openGate(target)).open()) {
                 int cluster = compress ? out.info().clusterSize().orElse(0) : 0;
                 if (compress && (cluster == 0 || Converter.CHUNK % cluster != 0)) {
                     cannotCompress = true;
-                } else {
+                } else if (!badCache) {
                     Progress shown = progress && !quiet ? new Progress(session.out(), source.size()) : null;
                     LongConsumer sink = shown == null ? bytes -> { } : shown;
                     if (shown != null) {
@@ -128,6 +155,9 @@ final class ConvertCommand implements Callable<Integer> {
                 // qemu-img refuses before creating anything: leave no half-made target behind
                 Files.deleteIfExists(target);
                 throw new CliException(null, "Compression not supported for this file format");
+            }
+            if (badCache) {
+                throw new CliException(null, "Invalid cache option: " + cache);
             }
         }
         return Cli.OK;
