@@ -1,5 +1,6 @@
 package imago.qcow2.internal;
 
+import java.nio.ByteBuffer;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.zip.Deflater;
 
@@ -27,16 +28,17 @@ final class Qcow2Deflate {
     }
 
     /**
-     * Deflates {@code src} (at QEMU's level, zlib's default) into {@code dst} and returns the compressed
-     * length, or -1 if it does not fit {@code dst}.
+     * Deflates {@code src}'s remaining bytes (at QEMU's level, zlib's default) to {@code dst}'s position and
+     * returns the compressed length, or -1 if it does not fit {@code dst.remaining()}. Positions and limits
+     * are left as they are; direct buffers are read and written in place by zlib.
      */
-    static int compress(byte[] src, byte[] dst) {
+    static int compress(ByteBuffer src, ByteBuffer dst) {
         Deflater d = IDLE.poll();
         if (d == null) {
             d = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
         }
         try {
-            return compress(d, src, dst);
+            return compress(d, src.slice(), dst.slice());
         } finally {
             d.reset();
             if (IDLE.size() < MAX_IDLE) {
@@ -47,31 +49,31 @@ final class Qcow2Deflate {
         }
     }
 
-    private static int compress(Deflater d, byte[] src, byte[] dst) {
-        int produced = 0;
-        for (int pos = 0; pos < src.length; pos += PIECE) {
-            int n = Math.min(PIECE, src.length - pos);
+    /** {@code src} and {@code dst} are slices: positions from 0; {@code dst}'s position counts the output. */
+    private static int compress(Deflater d, ByteBuffer src, ByteBuffer dst) {
+        int length = src.remaining();
+        for (int pos = 0; pos < length; pos += PIECE) {
+            int n = Math.min(PIECE, length - pos);
             if (pos > 0) {
                 int h = Math.min(HISTORY, pos);
-                d.setDictionary(src, pos - h, h);
+                d.setDictionary(src.slice(pos - h, h));
             }
-            d.setInput(src, pos, n);
-            if (pos + n == src.length) {
+            d.setInput(src.slice(pos, n));
+            if (pos + n == length) {
                 d.finish();
                 while (!d.finished()) {
-                    if (produced == dst.length) {
+                    if (!dst.hasRemaining()) {
                         return -1;
                     }
-                    produced += d.deflate(dst, produced, dst.length - produced, Deflater.NO_FLUSH);
+                    d.deflate(dst, Deflater.NO_FLUSH);
                 }
             } else {
                 while (true) {
-                    int room = dst.length - produced;
+                    int room = dst.remaining();
                     if (room == 0) {
                         return -1;
                     }
-                    int k = d.deflate(dst, produced, room, Deflater.FULL_FLUSH);
-                    produced += k;
+                    int k = d.deflate(dst, Deflater.FULL_FLUSH);
                     // a full flush is complete once it leaves output space unused
                     if (k < room) {
                         break;
@@ -79,6 +81,6 @@ final class Qcow2Deflate {
                 }
             }
         }
-        return produced;
+        return dst.position();
     }
 }

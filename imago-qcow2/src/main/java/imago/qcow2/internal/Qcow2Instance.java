@@ -991,17 +991,37 @@ final class Qcow2Instance implements FormatInstance {
             throw new IllegalArgumentException(resource + ": a compressed write must cover one whole cluster (or the "
                     + "last one up to the end of the image), got " + length + " bytes at offset " + offset);
         }
-        byte[] plain = new byte[clusterSize];
-        cluster.get(cluster.position(), plain, 0, length);
-        // QEMU only stores data compressed when it needs at most cluster_size - 1 bytes
-        byte[] packed = new byte[clusterSize - 1];
-        int n = header.compressionType() == 0 ? Qcow2Deflate.compress(plain, packed) : zstd(plain, packed);
-        if (n <= 0) {
-            return false;
+        ByteBuffer scratch = Qcow2CompressBuffers.take(2 * clusterSize);
+        try {
+            ByteBuffer plain;
+            if (cluster.isDirect() && length == clusterSize) {
+                plain = cluster.slice(cluster.position(), length);
+            } else {
+                // QEMU compresses the partial last cluster padded with zeroes to a whole one
+                plain = scratch.slice(0, clusterSize).put(0, cluster, cluster.position(), length);
+                if (length < clusterSize) {
+                    plain.put(length, new byte[clusterSize - length]);
+                }
+            }
+            // QEMU only stores data compressed when it needs at most cluster_size - 1 bytes
+            ByteBuffer packed = scratch.slice(clusterSize, clusterSize - 1);
+            int n = header.compressionType() == 0 ? Qcow2Deflate.compress(plain, packed) : zstd(plain, packed);
+            if (n <= 0) {
+                return false;
+            }
+            if (tracker != null) {
+                tracker.written(offset, length);
+            }
+            storeCompressed(packed.limit(n), offset);
+            return true;
+        } finally {
+            Qcow2CompressBuffers.give(scratch);
         }
-        if (tracker != null) {
-            tracker.written(offset, length);
-        }
+    }
+
+    /** Packs {@code packed}, one cluster's compressed bytes, into the file and points the L2 entry at them. */
+    private void storeCompressed(ByteBuffer packed, long offset) throws IOException {
+        int n = packed.remaining();
         allocLock.lock();
         try {
             awaitClusters(offset >>> clusterBits, offset >>> clusterBits);
@@ -1034,7 +1054,7 @@ final class Qcow2Instance implements FormatInstance {
             long host = refcounts.allocateBytes(n);
             growFile(((host + n - 1) | (clusterSize - 1)) + 1);
             try {
-                storage.write(ByteBuffer.wrap(packed, 0, n), host);
+                storage.write(packed, host);
             } catch (IOException | RuntimeException e) {
                 refcounts.freeBytes(host, n);
                 throw e;
@@ -1052,13 +1072,12 @@ final class Qcow2Instance implements FormatInstance {
                 // cached write-back: on disk only after the run's refcounts and the compressed bytes are synced
                 setL2Entry(l2Offset, index, newEntry);
             }
-            return true;
         } finally {
             allocLock.unlock();
         }
     }
 
-    private int zstd(byte[] plain, byte[] packed) throws UnsupportedFeatureException {
+    private int zstd(ByteBuffer plain, ByteBuffer packed) throws UnsupportedFeatureException {
         try {
             return Qcow2Zstd.compress(plain, packed);
         } catch (LinkageError e) {

@@ -7,6 +7,7 @@ import com.github.luben.zstd.ZstdException;
 import com.github.luben.zstd.ZstdInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
@@ -61,10 +62,12 @@ final class Qcow2Zstd {
     }
 
     /**
-     * Compresses {@code src} into one zstd frame (with its content size, as QEMU's ZSTD_compressStream2
-     * with ZSTD_e_end writes it) in {@code dst}, and returns its length, or -1 if it does not fit.
+     * Compresses {@code src}'s remaining bytes into one zstd frame (with its content size, as QEMU's
+     * ZSTD_compressStream2 with ZSTD_e_end writes it) at {@code dst}'s position, and returns its length,
+     * or -1 if it does not fit {@code dst.remaining()}. Positions and limits are left as they are. Direct
+     * buffers go to zstd as they are; heap buffers through their arrays.
      */
-    static int compress(byte[] src, byte[] dst) {
+    static int compress(ByteBuffer src, ByteBuffer dst) {
         ZstdCompressCtx ctx = IDLE_COMPRESS.poll();
         if (ctx == null) {
             ctx = new ZstdCompressCtx();
@@ -72,7 +75,14 @@ final class Qcow2Zstd {
         }
         boolean reusable = false;
         try {
-            int n = ctx.compressByteArray(dst, 0, dst.length, src, 0, src.length);
+            int n;
+            if (src.isDirect() && dst.isDirect()) {
+                n = ctx.compressDirectByteBuffer(dst, dst.position(), dst.remaining(), src, src.position(),
+                        src.remaining());
+            } else {
+                n = ctx.compressByteArray(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining(),
+                        src.array(), src.arrayOffset() + src.position(), src.remaining());
+            }
             reusable = true;
             return n;
         } catch (ZstdException e) {

@@ -236,7 +236,7 @@ class Qcow2CompressedWriteTest {
         Random r = new Random(5);
         fill(src, r, 2);
         byte[] dst = new byte[src.length - 1];
-        int n = Qcow2Deflate.compress(src, dst);
+        int n = Qcow2Deflate.compress(ByteBuffer.wrap(src), ByteBuffer.wrap(dst));
         assertTrue(n > 0 && n < src.length * 6 / 10, "compressed to " + n);
         Inflater inflater = new Inflater(true);
         inflater.setInput(dst, 0, n);
@@ -246,7 +246,33 @@ class Qcow2CompressedWriteTest {
         inflater.end();
         assertArrayEquals(src, back);
         r.nextBytes(src);
-        assertEquals(-1, Qcow2Deflate.compress(src, dst));
-        assertFalse(Qcow2Zstd.compress(src, dst) > 0);
+        assertEquals(-1, Qcow2Deflate.compress(ByteBuffer.wrap(src), ByteBuffer.wrap(dst)));
+        assertFalse(Qcow2Zstd.compress(ByteBuffer.wrap(src), ByteBuffer.wrap(dst)) > 0);
+        ByteBuffer direct = ByteBuffer.allocateDirect(src.length).put(0, src);
+        assertEquals(-1, Qcow2Deflate.compress(direct, ByteBuffer.allocateDirect(dst.length)));
+        assertFalse(Qcow2Zstd.compress(direct, ByteBuffer.allocateDirect(dst.length)) > 0);
+    }
+
+    @Test
+    void directAndHeapBuffersCompressToTheSameBytes() throws Exception {
+        byte[] src = new byte[65536];
+        fill(src, new Random(11), 2);
+        ByteBuffer direct = ByteBuffer.allocateDirect(src.length + 100).position(100).put(src).position(100);
+        for (boolean zstd : new boolean[] {false, true}) {
+            byte[] heapOut = new byte[src.length - 1];
+            ByteBuffer heap = ByteBuffer.wrap(heapOut);
+            int n = zstd ? Qcow2Zstd.compress(ByteBuffer.wrap(src), heap) : Qcow2Deflate.compress(ByteBuffer.wrap(src),
+                    heap);
+            assertTrue(n > 0, "compressed to " + n);
+            // output at a position: written there, positions and limits left as they were
+            ByteBuffer out = ByteBuffer.allocateDirect(src.length + 10).position(10);
+            int m = zstd ? Qcow2Zstd.compress(direct, out) : Qcow2Deflate.compress(direct, out);
+            assertEquals(n, m);
+            assertEquals(10, out.position());
+            assertEquals(100, direct.position());
+            byte[] directOut = new byte[m];
+            out.get(10, directOut);
+            assertArrayEquals(Arrays.copyOf(heapOut, n), directOut);
+        }
     }
 }
