@@ -1,12 +1,7 @@
 package imago.benchmarks;
 
 import imago.api.CreateOptions;
-import imago.api.Extent;
 import imago.api.Image;
-import imago.api.ImageInfo;
-import imago.api.Mapping;
-import imago.api.Preallocation;
-import imago.api.ZeroFlag;
 import imago.cli.convert.Converter;
 import imago.probe.Imago;
 import java.io.IOException;
@@ -16,8 +11,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Optional;
-import java.util.Set;
 
 /**
  * The warm library path, timed in-process for {@code benchmarks/compare}: the same work a qemu-img
@@ -27,6 +20,7 @@ import java.util.Set;
  * <pre>
  *   SideBySide bench FMT FILE COUNT SIZE STEP   # = qemu-img bench -f FMT -c COUNT -d 1 -s SIZE -S STEP FILE
  *   SideBySide convert FMT SRC DST [OUTFMT]     # = qemu-img convert -f FMT -O OUTFMT SRC DST (default raw)
+ *   SideBySide convert FMT SRC DST qcow2 TYPE    # = qemu-img convert -c -f FMT -O qcow2 -o compression_type=TYPE
  *   SideBySide write FILE COUNT SIZE STEP NEW    # = qemu-img bench -w --pattern=0xab -f qcow2 -c COUNT -d 1
  *                                                #   -s SIZE -S STEP FILE, FILE made anew (empty, NEW bytes)
  *                                                #   before each run when NEW &gt; 0
@@ -39,19 +33,24 @@ import java.util.Set;
  * allocated copy, so that they are in place).
  *
  * {@code bench} reads like {@code qemu-img bench -d 1}: one request at a time, at 0, STEP, 2 STEP,
- * ... modulo the image size, through {@link Image#read}. {@code convert} creates DST (raw), opens it
- * and copies with the CLI's own {@link Converter} (4 tasks, 4 KiB sparse detection), as
- * {@code imago convert} does, minus the JVM start-up. The previous output is deleted before each run,
- * outside the timing. {@code Converter.run()} ends with a flush that syncs the target (fdatasync of
- * the whole output); {@code qemu-img convert}'s default target cache mode, {@code unsafe}, never
- * syncs, so {@code -Dsync=false} (what {@code benchmarks/compare} uses) leaves the sync out to do the
- * same work; as {@link Image#close()} of a writable image syncs as well, the target is then closed before
- * the next run, untimed. With {@code -Dsync=true} (the default here) the flush and the close are timed,
- * which is the work of {@code qemu-img convert -t writeback}. Warm-up: at least 2 runs and at least
+ * ... modulo the image size, through {@link Image#read}. {@code convert} creates DST (OUTFMT, raw by
+ * default), opens it and copies with the CLI's own {@link Converter} (4 tasks, 4 KiB sparse detection),
+ * as {@code imago convert} does, minus the JVM start-up; with a compression TYPE it creates a qcow2 with
+ * that {@code compression_type} and copies with {@link Converter#compressing} (twice the cores in tasks,
+ * or {@code -Dcompressors=N}), as {@code imago convert -c} does. The previous output is deleted before each run, outside the timing;
+ * everything else, the final flush and close included, is timed. {@code Converter.run()} ends with a
+ * flush, and {@link Image#close()} of a writable image flushes too; both sync the target (fdatasync of the
+ * whole output) unless it is opened with {@code Opener.noSync(true)}, as {@code imago convert -t unsafe}
+ * does. {@code qemu-img convert}'s default target cache mode, {@code unsafe}, never syncs, so
+ * {@code -Dsync=false} (what {@code benchmarks/compare} uses) opens the target so to do the same work;
+ * with {@code -Dsync=true} (the default here) it is synced, which is the work of
+ * {@code qemu-img convert -t writeback}. Warm-up: at least 2 runs and at least
  * {@code -Dwarmup=SECONDS} (default 5) seconds.
  */
 public final class SideBySide {
     private static final boolean SYNC = Boolean.parseBoolean(System.getProperty("sync", "true"));
+    /** As {@code imago convert -c}: twice the cores, so that reads overlap compression; -Dcompressors=N to try others. */
+    private static final int COMPRESSORS = Integer.getInteger("compressors", 2 * Runtime.getRuntime().availableProcessors());
     private static String phases;
 
     private SideBySide() {
@@ -87,10 +86,11 @@ public final class SideBySide {
                 yield bench(args[1], Path.of(args[2]), Integer.parseInt(args[3]), size(args[4]), size(args[5]));
             }
             case "convert" -> {
-                if (args.length != 4 && args.length != 5) {
+                if (args.length < 4 || args.length > 6) {
                     usage();
                 }
-                yield convert(args[1], Path.of(args[2]), Path.of(args[3]), args.length == 5 ? args[4] : "raw");
+                yield convert(args[1], Path.of(args[2]), Path.of(args[3]), args.length >= 5 ? args[4] : "raw",
+                        args.length == 6 ? args[5] : null);
             }
             case "write" -> {
                 if (args.length != 6) {
@@ -114,14 +114,17 @@ public final class SideBySide {
         double best = Double.MAX_VALUE;
         for (int i = 0; i < 3; i++) {
             work.prepare();
+            long cpu0 = cpuNanos();
             long t0 = System.nanoTime();
             work.run();
             double s = (System.nanoTime() - t0) / 1e9;
+            double cpu = (cpuNanos() - cpu0) / 1e9;
             best = Math.min(best, s);
             runs.add(String.format(Locale.ROOT, "%.3f", s));
-            if (phases != null) {
-                System.err.println("run " + (i + 1) + ": " + phases);
-            }
+            // CPU time of the whole process (all threads, JIT and GC included): steadier than wall time
+            // on a machine shared with other work
+            System.err.println(String.format(Locale.ROOT, "run %d: %.3f s, process CPU %.3f s%s", i + 1, s, cpu,
+                    phases == null ? "" : "; " + phases));
         }
         work.finish();
         System.out.println(String.format(Locale.ROOT, "%.3f", best) + " " + String.join(",", runs));
@@ -178,71 +181,41 @@ public final class SideBySide {
         };
     }
 
-    private static Work convert(String format, Path src, Path dst, String outFormat) throws IOException {
+    private static Work convert(String format, Path src, Path dst, String outFormat, String compression)
+            throws IOException {
         Image source = Imago.opener().path(src).format(format).open(); // stays open until exit
+        CreateOptions options = compression == null ? CreateOptions.ofSize(source.size())
+                : CreateOptions.builder().size(source.size()).option("compression_type", compression).build();
         return new Work() {
-            private Image unsynced;
-
             @Override
             public void prepare() throws IOException {
-                if (unsynced != null) {
-                    unsynced.close(); // syncs: untimed, as the kernel's later write-back is for qemu-img
-                    unsynced = null;
-                }
                 Files.deleteIfExists(dst);
-            }
-
-            @Override
-            public void finish() throws IOException {
-                if (unsynced != null) {
-                    unsynced.close();
-                }
             }
 
             @Override
             public void run() throws IOException {
                 long t0 = System.nanoTime();
-                Imago.create(dst, outFormat, CreateOptions.ofSize(source.size()));
-                Image out = Imago.opener().path(dst).format(outFormat).writable(true).open();
+                Imago.create(dst, outFormat, options);
+                Image out = Imago.opener().path(dst).format(outFormat).writable(true).noSync(!SYNC).open();
                 long t1 = System.nanoTime();
-                new Converter(source, SYNC ? out : new NoFlush(out), Converter.DEFAULT_MIN_SPARSE, 4, bytes -> { })
-                        .run();
+                Converter converter = compression == null
+                        ? new Converter(source, out, Converter.DEFAULT_MIN_SPARSE, 4, bytes -> { })
+                        : Converter.compressing(source, out, Converter.DEFAULT_MIN_SPARSE, COMPRESSORS, bytes -> { },
+                                out.info().clusterSize().orElseThrow());
+                converter.run();
                 long t2 = System.nanoTime();
-                if (SYNC) {
-                    out.close(); // Image.close() of a writable image syncs too
-                } else {
-                    unsynced = out;
-                }
+                out.close();
                 long t3 = System.nanoTime();
-                phases = String.format(Locale.ROOT, "create+open %.3f s, copy%s %.3f s, close %.3f s",
-                        (t1 - t0) / 1e9, SYNC ? "+flush(sync)" : "", (t2 - t1) / 1e9, (t3 - t2) / 1e9);
+                String synced = SYNC ? "(sync)" : "(no sync)";
+                phases = String.format(Locale.ROOT, "create+open %.3f s, copy+flush%s %.3f s, close%s %.3f s",
+                        (t1 - t0) / 1e9, synced, (t2 - t1) / 1e9, synced, (t3 - t2) / 1e9);
             }
         };
     }
 
-    /** The target as the Converter sees it when qemu-img's unsafe cache mode is mimicked: flush does nothing. */
-    private record NoFlush(Image in) implements Image {
-        @Override public String name() { return in.name(); }
-        @Override public String format() { return in.format(); }
-        @Override public long size() { return in.size(); }
-        @Override public boolean readOnly() { return in.readOnly(); }
-        @Override public void read(ByteBuffer dst, long offset) throws IOException { in.read(dst, offset); }
-        @Override public void write(ByteBuffer src, long offset) throws IOException { in.write(src, offset); }
-        @Override public void writeZeroes(long offset, long length, Set<ZeroFlag> flags) throws IOException {
-            in.writeZeroes(offset, length, flags);
-        }
-        @Override public void discard(long offset, long length) throws IOException { in.discard(offset, length); }
-        @Override public void flush() { }
-        @Override public void resize(long newSize, Preallocation p) throws IOException { in.resize(newSize, p); }
-        @Override public Mapping mapping(long offset, long maxLength) throws IOException {
-            return in.mapping(offset, maxLength);
-        }
-        @Override public Extent extent(long offset, long maxLength) throws IOException {
-            return in.extent(offset, maxLength);
-        }
-        @Override public Optional<Image> backing() { return in.backing(); }
-        @Override public ImageInfo info() throws IOException { return in.info(); }
-        @Override public void close() throws IOException { in.close(); }
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     private static int size(String s) {
@@ -258,7 +231,7 @@ public final class SideBySide {
     }
 
     private static void usage() {
-        System.err.println("usage: SideBySide bench FMT FILE COUNT SIZE STEP | SideBySide convert FMT SRC DST [OUTFMT]"
+        System.err.println("usage: SideBySide bench FMT FILE COUNT SIZE STEP | SideBySide convert FMT SRC DST [OUTFMT [zlib|zstd]]"
                 + " | SideBySide write FILE COUNT SIZE STEP NEW");
         System.exit(2);
     }
