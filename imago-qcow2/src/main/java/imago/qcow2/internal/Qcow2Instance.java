@@ -3600,41 +3600,28 @@ final class Qcow2Instance implements FormatInstance {
 
     /** Clears the COPIED flags of the active L1 table and of the L2 tables it points at (all shared now). */
     private void clearCopied() throws IOException {
-        long[] cur = l1;
-        long[] next = cur.clone();
-        boolean changed = false;
-        for (int i = 0; i < cur.length; i++) {
-            long l2 = cur[i] & OFFSET_MASK;
-            if (l2 == 0) {
-                continue;
-            }
-            long[] t = cache.get(l2, this::loadL2);
-            boolean tableChanged = false;
-            for (int j = 0; j < t.length; j += extendedL2 ? 2 : 1) {
-                if ((t[j] & COPIED) != 0) {
-                    t[j] &= ~COPIED;
-                    tableChanged = true;
-                }
-            }
-            if (tableChanged) {
-                writeTable(t, l2);
-            }
-            if ((cur[i] & COPIED) != 0) {
-                next[i] = cur[i] & ~COPIED;
-                changed = true;
-            }
-        }
-        if (changed) {
-            writeTable(next, l1Offset);
-            l1 = next;
-        }
+        setCopied(cluster -> false);
     }
 
     /**
      * Sets the COPIED flag of each active L1 and L2 entry whose cluster has refcount 1 and clears it elsewhere
-     * (qemu's qcow2_update_snapshot_refcount with addend 0); L2 tables first, then the L1 table.
+     * (qemu's qcow2_update_snapshot_refcount with addend 0).
      */
     private void recomputeCopied() throws IOException {
+        setCopied(cluster -> refcounts.get(cluster) == 1);
+    }
+
+    /** A test of a host cluster that may read refcounts. */
+    @FunctionalInterface
+    private interface ClusterTest {
+        boolean test(long cluster) throws IOException;
+    }
+
+    /**
+     * Sets the COPIED flag of each active L1 and L2 entry whose host cluster {@code owned} accepts and clears it
+     * elsewhere (compressed and empty L2 entries have none); the changed L2 tables first, then the L1 table.
+     */
+    private void setCopied(ClusterTest owned) throws IOException {
         long[] cur = l1;
         long[] next = cur.clone();
         boolean changed = false;
@@ -3651,7 +3638,7 @@ final class Qcow2Instance implements FormatInstance {
                 if ((e & COMPRESSED) != 0 || host == 0) {
                     continue;
                 }
-                long want = refcounts.get(host >>> clusterBits) == 1 ? e | COPIED : e & ~COPIED;
+                long want = owned.test(host >>> clusterBits) ? e | COPIED : e & ~COPIED;
                 if (want != e) {
                     t[j] = want;
                     tableChanged = true;
@@ -3660,7 +3647,7 @@ final class Qcow2Instance implements FormatInstance {
             if (tableChanged) {
                 writeTable(t, l2);
             }
-            next[i] = refcounts.get(l2 >>> clusterBits) == 1 ? l2 | COPIED : l2;
+            next[i] = owned.test(l2 >>> clusterBits) ? l2 | COPIED : l2;
             changed |= next[i] != cur[i];
         }
         if (changed) {
