@@ -265,7 +265,9 @@ final class Qcow2BitmapTracker {
             return;
         }
         synchronized (this) {
-            activate(true);
+            if (!activated) {
+                activate(true);
+            }
             long end = Math.min(offset + length, size);
             if (end <= offset) {
                 return;

@@ -3337,9 +3337,7 @@ final class Qcow2Instance implements FormatInstance {
         Qcow2Snapshot last = list.getLast();
         ByteBuffer fixed = ByteBuffer.allocate(Qcow2Snapshot.FIXED).order(ByteOrder.BIG_ENDIAN);
         storage.read(fixed, last.entryOffset());
-        long end = last.entryOffset() + Qcow2Snapshot.FIXED + fixed.getInt(36)
-                + Short.toUnsignedInt(fixed.getShort(12)) + Short.toUnsignedInt(fixed.getShort(14));
-        long bytes = end - list.getFirst().entryOffset();
+        long bytes = last.entryOffset() + Qcow2Snapshot.entryLength(fixed) - list.getFirst().entryOffset();
         snapshotTableExtent = new SnapshotTableExtent(list, bytes);
         return bytes;
     }
@@ -3428,9 +3426,7 @@ final class Qcow2Instance implements FormatInstance {
         ByteBuffer fixed = ByteBuffer.allocate(Qcow2Snapshot.FIXED).order(ByteOrder.BIG_ENDIAN);
         for (Qcow2Snapshot s : list) {
             storage.read(fixed.clear(), s.entryOffset());
-            int total = Qcow2Snapshot.FIXED + fixed.getInt(36) + Short.toUnsignedInt(fixed.getShort(12))
-                    + Short.toUnsignedInt(fixed.getShort(14));
-            ByteBuffer e = ByteBuffer.allocate(total);
+            ByteBuffer e = ByteBuffer.allocate((int) Qcow2Snapshot.entryLength(fixed));
             storage.read(e, s.entryOffset());
             out.add(e.array());
         }

@@ -91,6 +91,12 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
                 entryOffset);
     }
 
+    /** Bytes of the entry whose first {@link #FIXED} bytes are {@code fixed}: extra data, id and name included. */
+    static long entryLength(ByteBuffer fixed) {
+        return FIXED + u32(fixed.getInt(36)) + Short.toUnsignedInt(fixed.getShort(12))
+                + Short.toUnsignedInt(fixed.getShort(14));
+    }
+
     /**
      * Reads and validates the whole snapshot table of {@code header}: at most 65536 entries and
      * 64 MiB, inside the file, each entry's L1 table aligned and within QEMU's L1 limit.
@@ -116,8 +122,7 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
                 throw new CorruptImageException(resource, offset + 36, "Too much extra metadata in snapshot "
                         + "table entry (" + extra + " bytes)");
             }
-            int total = (int) (FIXED + extra + Short.toUnsignedInt(fixed.getShort(12))
-                    + Short.toUnsignedInt(fixed.getShort(14)));
+            int total = (int) entryLength(fixed);
             int padded = (total + 7) & ~7;
             if (offset - tableStart + padded > Qcow2Header.MAX_SNAPSHOTS_BYTES) {
                 throw new ImageLimitException(resource, header.snapshotsOffset(), "Snapshot table too large");
