@@ -169,11 +169,38 @@ class CommitRebaseCommandTest {
     }
 
     @Test
-    void commitIntoABaseNamedAsStoredAndEmpty() throws IOException {
+    void commitIntoABaseNamedAsStoredKeepsTheImage() throws IOException {
         both("commit", "-b", "base.qcow2", "@top.qcow2");
         sameContent("base.qcow2", "mid.qcow2", "top.qcow2");
         assertArrayEquals(expected, content(ours.resolve("base.qcow2")));
         assertArrayEquals(expected, content(ours.resolve("top.qcow2")));
+        sameAllocation("top.qcow2");
+    }
+
+    /**
+     * Issue 11, item 1: {@code -b} implies {@code -d}, as in qemu-img. Emptying the top image after committing
+     * into a base below the middle layer would let the middle layer's older data show through where the top
+     * image overwrote it: here top's pattern 3 at 128k over mid's pattern 2.
+     */
+    @Test
+    void commitWithABaseLeavesTheImageAsItIs() throws IOException {
+        for (Path copy : List.of(ours, theirs)) {
+            qemuImg(copy, "create", "-q", "-f", "qcow2", "b.qcow2", "1M");
+            qemuIo(copy, "b.qcow2", "write -P 1 0 64k", "write -P 1 64k 64k");
+            qemuImg(copy, "create", "-q", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "m.qcow2");
+            qemuIo(copy, "m.qcow2", "write -P 2 64k 64k", "write -P 2 128k 64k");
+            qemuImg(copy, "create", "-q", "-f", "qcow2", "-b", "m.qcow2", "-F", "qcow2", "t.qcow2");
+            qemuIo(copy, "t.qcow2", "write -P 3 128k 64k");
+        }
+        byte[] before = content(ours.resolve("t.qcow2"));
+        assertEquals("Image committed.\n", both("commit", "-b", "@b.qcow2", "@t.qcow2").out());
+        qemuIo(ours, "t.qcow2", "read -P 3 128k 64k", "read -P 2 64k 64k", "read -P 1 0 64k");
+        assertArrayEquals(before, content(ours.resolve("t.qcow2")));
+        assertArrayEquals(before, content(ours.resolve("b.qcow2")));
+        sameContent("b.qcow2", "m.qcow2", "t.qcow2");
+        sameAllocation("t.qcow2");
+        sameAllocation("m.qcow2");
+        sameAllocation("b.qcow2");
     }
 
     /** Commit grows a smaller base to the size of the committed image, as qemu-img does. */

@@ -19,12 +19,15 @@ import picocli.CommandLine.Parameters;
 
 /**
  * {@code imago commit}: writes what an image and the layers between it and a base hold into the base,
- * then (unless {@code -d}) empties the image, as {@code qemu-img commit} does. The base's writes reach
- * stable storage before the image is emptied, so an interruption loses nothing.
+ * then (unless {@code -d} or {@code -b}) empties the image, as {@code qemu-img commit} does. The base's writes
+ * reach stable storage before the image is emptied, so an interruption loses nothing.
+ *
+ * <p>{@code -b} implies {@code -d}, as in qemu-img: with a base below the immediate backing file, emptying the
+ * image would let the intermediate layers' older data show through, so the image is left as it is.
  */
 @Command(name = "commit", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = {"Commits an image's changes into its backing file (or the base given with -b), as "
-                + "qemu-img commit does, and then empties the image unless -d is given."})
+                + "qemu-img commit does, and then empties the image unless -d or -b is given."})
 final class CommitCommand implements Callable<Integer> {
     /** Bytes copied per request. */
     private static final int CHUNK = 2 << 20;
@@ -39,7 +42,8 @@ final class CommitCommand implements Callable<Integer> {
     private String format;
 
     @Option(names = "-b", paramLabel = "BASE", description = "The backing layer to commit into "
-            + "(default: the image's backing file); relative names resolve against each layer's directory.")
+            + "(default: the image's backing file); relative names resolve against each layer's directory. "
+            + "Implies -d.")
     private String base;
 
     @Option(names = "-d", description = "Leave the image as it is instead of emptying it.")
@@ -68,6 +72,9 @@ final class CommitCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (base != null) {
+            keep = true; // qemu-img: -b implies -d
+        }
         int depth;
         try (Image image = session.opener(file, format).open()) {
             depth = baseDepth(image);
