@@ -616,7 +616,7 @@ final class Qcow2Refcounts {
         // a few MiB at once
         int count = (int) Math.min(maxRun(), Math.max(1, Math.min(8192, (32L << 20) >>> clusterBits)));
         long first = allocateRun(count);
-        charge = Math.min(max(), clusterSize + 1L);
+        charge = Long.compareUnsigned(max(), clusterSize + 1L) < 0 ? max() : clusterSize + 1L;
         try {
             for (long c = first; c < first + count; c++) {
                 put(c, charge);
@@ -732,7 +732,7 @@ final class Qcow2Refcounts {
                 dirty.remove(dropped[i]);
                 freeHint = Math.min(freeHint, (long) i << blockBits);
                 long self = dropped[i] >>> clusterBits;
-                if (self >>> blockBits != i && get(self) > 0) {
+                if (self >>> blockBits != i && get(self) != 0) {
                     // a block stored in another block's range was counted there: that reference goes too
                     put(self, get(self) - 1);
                     freeHint = Math.min(freeHint, self);
@@ -805,9 +805,13 @@ final class Qcow2Refcounts {
         return old - 1;
     }
 
-    /** The largest refcount this image's refcount width holds. */
+    /**
+     * The largest refcount this image's refcount width holds, as an unsigned value: 64-bit refcounts are unsigned
+     * on disk, so their maximum is {@code 2^64 - 1} ({@code -1L}); compare refcounts with
+     * {@link Long#compareUnsigned}.
+     */
     long max() {
-        return order == 6 ? Long.MAX_VALUE : (1L << (1 << order)) - 1;
+        return order == 6 ? -1L : (1L << (1 << order)) - 1;
     }
 
     /**
@@ -833,13 +837,15 @@ final class Qcow2Refcounts {
                         + " is referenced but its refcount is 0");
             }
             long change = (long) (j - i) * delta;
-            if (change > 0 && old > max - change) {
+            // unsigned: a 64-bit refcount may be anything up to 2^64 - 1
+            if (change > 0 && (Long.compareUnsigned(change, max) > 0 || Long.compareUnsigned(old, max - change) > 0)) {
                 throw new ImageLimitException(resource, c << clusterBits, "the refcount of host cluster " + c + " ("
-                        + old + ") would exceed the maximum of " + (1 << order) + "-bit refcounts (" + max + ")");
+                        + Long.toUnsignedString(old) + ") would exceed the maximum of " + (1 << order)
+                        + "-bit refcounts (" + Long.toUnsignedString(max) + ")");
             }
-            if (change < 0 && old + change < 0) {
+            if (change < 0 && Long.compareUnsigned(old, -change) < 0) {
                 throw new CorruptImageException(resource, c << clusterBits, "host cluster " + c + " has refcount "
-                        + old + " but loses " + -change + " references");
+                        + Long.toUnsignedString(old) + " but loses " + -change + " references");
             }
             i = j;
         }

@@ -65,6 +65,8 @@ class Qcow2CompressedWriteTest {
             out.add(new Case("compression_type=" + type + ",cluster_size=2M", 16L << 20));
         }
         out.add(new Case("cluster_size=4096,refcount_bits=1", 2L << 20));
+        out.add(new Case("cluster_size=4096,refcount_bits=2", 1L << 20));
+        out.add(new Case("cluster_size=4096,refcount_bits=64", 1L << 20));
         out.add(new Case("cluster_size=512,refcount_bits=8", 1L << 20));
         out.add(new Case("compat=0.10", 4L << 20));
         return out.stream();
