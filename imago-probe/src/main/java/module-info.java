@@ -1,6 +1,6 @@
 /**
  * The front door: opens images by probing their format with every installed driver, and opens the
- * files they name (backing files, data files) only through an {@link imago.api.spi.OpenGate}.
+ * files they name (backing files, data files) only through an {@link imago.api.OpenGate}.
  */
 module imago.probe {
     requires transitive imago.api;

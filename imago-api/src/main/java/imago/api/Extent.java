@@ -31,6 +31,45 @@ public record Extent(long offset, long length, int depth, boolean present, boole
         Objects.requireNonNull(file, "file");
     }
 
+    /** Data stored at {@code hostOffset} of {@code file} in the top layer. */
+    public static Extent data(long offset, long length, long hostOffset, String file) {
+        return new Extent(offset, length, 0, true, false, true, false, OptionalLong.of(hostOffset), Optional.of(file));
+    }
+
+    /**
+     * Data mapped at {@code hostOffset} of {@code file} in the top layer that the file holds as a hole, so it reads
+     * as zero (qcow2 metadata preallocation, as {@code qemu-img map} shows it).
+     */
+    public static Extent dataInHole(long offset, long length, long hostOffset, String file) {
+        return new Extent(offset, length, 0, true, true, true, false, OptionalLong.of(hostOffset), Optional.of(file));
+    }
+
+    /** Bytes the top layer marks as zero, with no host space. */
+    public static Extent zero(long offset, long length) {
+        return new Extent(offset, length, 0, true, true, false, false, OptionalLong.empty(), Optional.empty());
+    }
+
+    /** Bytes the top layer marks as zero while keeping host space at {@code hostOffset} of {@code file}. */
+    public static Extent zero(long offset, long length, long hostOffset, String file) {
+        return new Extent(offset, length, 0, true, true, false, false, OptionalLong.of(hostOffset), Optional.of(file));
+    }
+
+    /** Compressed data in the top layer (no host offset a reader could use). */
+    public static Extent compressed(long offset, long length) {
+        return new Extent(offset, length, 0, true, false, true, true, OptionalLong.empty(), Optional.empty());
+    }
+
+    /** Bytes no layer holds, with nothing below: they read as zero. */
+    public static Extent absent(long offset, long length) {
+        return new Extent(offset, length, 0, false, true, false, false, OptionalLong.empty(), Optional.empty());
+    }
+
+    /** Bytes no layer holds, with nothing below, for which the top layer keeps host space at {@code hostOffset}. */
+    public static Extent absent(long offset, long length, long hostOffset, String file) {
+        return new Extent(offset, length, 0, false, true, false, false, OptionalLong.of(hostOffset),
+                Optional.of(file));
+    }
+
     /** This extent moved to start at {@code newOffset} with {@code newLength}, host offset adjusted. */
     public Extent slice(long newOffset, long newLength) {
         long delta = newOffset - offset;

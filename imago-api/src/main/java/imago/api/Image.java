@@ -31,6 +31,25 @@ public interface Image extends Closeable {
     boolean readOnly();
 
     /**
+     * Whether this image can do {@code feature} at all: one of the optional capabilities
+     * ({@link Feature#CHECK}, {@link Feature#RESIZE}, {@link Feature#INTERNAL_SNAPSHOTS},
+     * {@link Feature#COMPRESSED_WRITES}, {@link Feature#BACKING_FILE}) or {@link Feature#RANDOM_WRITES} (writes
+     * anywhere, not only appended). A {@code true} still lets a request fail for a reason of its own (a size the
+     * format cannot take, a snapshot that would overflow a count); a {@code false} means the matching request
+     * throws an {@link UnsupportedFeatureException} with that feature.
+     *
+     * @implSpec The default supports none of them but random writes.
+     * @throws IllegalArgumentException if {@code feature} is none of those
+     */
+    default boolean supports(Feature feature) {
+        return switch (feature) {
+            case CHECK, RESIZE, INTERNAL_SNAPSHOTS, COMPRESSED_WRITES, BACKING_FILE -> false;
+            case RANDOM_WRITES -> true;
+            default -> throw new IllegalArgumentException(feature + " is not a capability an image can be asked for");
+        };
+    }
+
+    /**
      * Reads exactly {@code dst.remaining()} bytes starting at guest {@code offset}.
      *
      * @throws IllegalArgumentException if the range is outside the image
@@ -61,7 +80,7 @@ public interface Image extends Closeable {
      *         clusters, as in QEMU) or the write fails; the image stays consistent
      */
     default void writeCompressed(ByteBuffer src, long offset) throws IOException {
-        throw new UnsupportedFeatureException(name(), "compressed writes", "the " + format()
+        throw new UnsupportedFeatureException(name(), Feature.COMPRESSED_WRITES, "the " + format()
                 + " format cannot store compressed data");
     }
 
@@ -116,7 +135,7 @@ public interface Image extends Closeable {
      * @throws IOException if it fails
      */
     default void makeEmpty() throws IOException {
-        throw new UnsupportedFeatureException(name(), "make empty", "this image cannot be emptied");
+        throw new UnsupportedFeatureException(name(), Feature.BACKING_FILE, "this image cannot be emptied");
     }
 
     /**
@@ -133,7 +152,7 @@ public interface Image extends Closeable {
      * @throws IOException if it fails
      */
     default void changeBackingFile(String storedName, String format) throws IOException {
-        throw new UnsupportedFeatureException(name(), "backing file", "this image cannot name a backing file");
+        throw new UnsupportedFeatureException(name(), Feature.BACKING_FILE, "this image cannot name a backing file");
     }
 
     /**
@@ -190,7 +209,7 @@ public interface Image extends Closeable {
      * @throws IOException if the snapshot cannot be written
      */
     default SnapshotInfo createSnapshot(String name) throws IOException {
-        throw new UnsupportedFeatureException(name(), "internal snapshots", "this image has no internal snapshots");
+        throw new UnsupportedFeatureException(name(), Feature.INTERNAL_SNAPSHOTS, "this image has no internal snapshots");
     }
 
     /**
@@ -204,7 +223,7 @@ public interface Image extends Closeable {
      * @throws IOException if the deletion fails
      */
     default void deleteSnapshot(String idOrName) throws IOException {
-        throw new UnsupportedFeatureException(name(), "internal snapshots", "this image has no internal snapshots");
+        throw new UnsupportedFeatureException(name(), Feature.INTERNAL_SNAPSHOTS, "this image has no internal snapshots");
     }
 
     /**
@@ -218,7 +237,7 @@ public interface Image extends Closeable {
      * @throws IOException if reverting fails
      */
     default void applySnapshot(String idOrName) throws IOException {
-        throw new UnsupportedFeatureException(name(), "internal snapshots", "this image has no internal snapshots");
+        throw new UnsupportedFeatureException(name(), Feature.INTERNAL_SNAPSHOTS, "this image has no internal snapshots");
     }
 
     /**
@@ -232,7 +251,7 @@ public interface Image extends Closeable {
      * @throws IOException if the storage fails; damage is reported, not thrown
      */
     default CheckReport check(Repair repair) throws IOException {
-        throw new UnsupportedFeatureException(name(), "check", "This image format does not support checks");
+        throw new UnsupportedFeatureException(name(), Feature.CHECK, "This image format does not support checks");
     }
 
     /**

@@ -1,7 +1,7 @@
 package imago.api;
 
 /**
- * The {@link imago.api.spi.OpenGate} refused to open a file that an image names.
+ * The {@link imago.api.OpenGate} refused to open a file that an image names.
  */
 public class OpenDeniedException extends ImageException {
     private static final long serialVersionUID = 1L;

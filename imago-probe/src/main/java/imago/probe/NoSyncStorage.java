@@ -1,9 +1,9 @@
 package imago.probe;
 
 import imago.api.Preallocation;
+import imago.api.StorageLocation;
 import imago.api.spi.Storage;
 import imago.api.spi.StorageExtent;
-import imago.api.spi.StorageLocation;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Instant;

@@ -5,6 +5,10 @@ import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.OpenDeniedException;
+import imago.api.OpenGate;
+import imago.api.OpenRequest;
+import imago.api.ReadOnlyImageException;
+import imago.api.StorageLocation;
 import imago.api.spi.AlignedStorage;
 import imago.api.spi.Confidence;
 import imago.api.spi.Dependency;
@@ -12,10 +16,7 @@ import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
-import imago.api.spi.OpenGate;
-import imago.api.spi.OpenRequest;
 import imago.api.spi.Storage;
-import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageOptions;
 import imago.api.spi.WriteGuard;
 import java.io.Closeable;
@@ -38,6 +39,8 @@ import java.util.Set;
 public final class Opener {
     /** The default limit on backing chain length. */
     public static final int DEFAULT_MAX_CHAIN_DEPTH = 32;
+    /** The most extent files one layer may name (VMDK descriptors list a few, split images a few hundred). */
+    public static final int MAX_EXTENT_FILES = 4096;
 
     private final Plugins plugins;
     private StorageLocation location;
@@ -238,12 +241,18 @@ public final class Opener {
             } else {
                 driver = plugins.driver(formatName, where.toString());
             }
+            if (write && driver.readOnly()) {
+                throw new ReadOnlyImageException(where.toString(), "the " + driver.name()
+                        + " format can only be read");
+            }
             FormatInstance layer = driver.open(storage, new OpenContext(write, probed, options));
             opened.add(0, layer);
             LayeredImage.Builder builder = LayeredImage.builder(driver.name(), layer, storage).writable(write);
             if (probed && write && confidence == Confidence.WEAK) {
                 builder.writeGuard(sectorGuard(driver, storage.name()));
             }
+            int extentFiles = 0;
+            Set<String> extentIdentities = new java.util.HashSet<>();
             for (Dependency dependency : layer.dependencies()) {
                 switch (dependency) {
                     case Dependency.BackingFile backing -> {
@@ -258,11 +267,23 @@ public final class Opener {
                     case Dependency.DataFile data -> {
                         StorageLocation target = top && dataFileOverride != null ? dataFileOverride
                                 : gated(where, storage, data.storedName(), OpenRequest.Purpose.DATA_FILE, depth);
-                        Storage dataStorage = noSync(write, AlignedStorage.wrap(plugins.storage(target).open(target,
-                                storageOptions)));
-                        opened.add(0, dataStorage);
-                        layer.attachDataFile(dataStorage);
-                        builder.alsoClose(dataStorage);
+                        attach(layer, data, target, storageOptions, write, opened, builder);
+                    }
+                    case Dependency.ExtentFile extent -> {
+                        if (++extentFiles > MAX_EXTENT_FILES) {
+                            throw new ImageLimitException(where.toString(), "the image names more than "
+                                    + MAX_EXTENT_FILES + " extent files");
+                        }
+                        StorageLocation target = gated(where, storage, extent.storedName(),
+                                OpenRequest.Purpose.EXTENT_FILE, depth);
+                        if (!extentIdentities.add(identity(target)) || identity(target).equals(identity)) {
+                            throw new CorruptImageException(where.toString(), "extent file '" + extent.storedName()
+                                    + "' is named twice, or is the image itself");
+                        }
+                        boolean writeExtent = write && extent.writable();
+                        StorageOptions extentOptions = (writeExtent ? StorageOptions.readWrite()
+                                : StorageOptions.readOnly()).withDirectIO(directIO).withLock(lock);
+                        attach(layer, extent, target, extentOptions, writeExtent, opened, builder);
                     }
                 }
             }
@@ -306,6 +327,15 @@ public final class Opener {
         return openLayer(target, backingFormat, depth < writableBacking, depth + 1, chain, false);
     }
 
+    /** Opens a data or extent file the layer named, hands it to the layer, and closes it with the image. */
+    private void attach(FormatInstance layer, Dependency dependency, StorageLocation target, StorageOptions options,
+            boolean write, List<Closeable> opened, LayeredImage.Builder builder) throws IOException {
+        Storage s = noSync(write, AlignedStorage.wrap(plugins.storage(target).open(target, options)));
+        opened.add(0, s);
+        layer.attach(dependency, s);
+        builder.alsoClose(s);
+    }
+
     private Storage noSync(boolean write, Storage storage) {
         return noSync && write ? new NoSyncStorage(storage) : storage;
     }
@@ -315,7 +345,7 @@ public final class Opener {
             OpenRequest.Purpose purpose, int depth) throws IOException {
         StorageLocation target = storage.resolve(storedName).orElseThrow(() -> new OpenDeniedException(
                 where.toString(), "cannot resolve the " + (purpose == OpenRequest.Purpose.BACKING_FILE
-                        ? "backing" : "data") + " file name '" + storedName + "' stored in the image"));
+                        ? "backing" : purpose == OpenRequest.Purpose.DATA_FILE ? "data" : "extent") + " file name '" + storedName + "' stored in the image"));
         gate.check(new OpenRequest(where, storedName, target, purpose, depth));
         return target;
     }

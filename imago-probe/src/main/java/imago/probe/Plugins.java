@@ -1,9 +1,9 @@
 package imago.probe;
 
 import imago.api.ImageException;
+import imago.api.StorageLocation;
 import imago.api.UnknownFormatException;
 import imago.api.spi.FormatDriver;
-import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageProvider;
 import java.util.ArrayList;
 import java.util.Collections;

@@ -10,6 +10,7 @@ import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.OpenContext;
 import imago.api.spi.Storage;
+import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -89,7 +90,7 @@ class ChainFormat implements FormatDriver {
             }
 
             @Override
-            public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below)
+            public WriteTicket beginWrite(long offset, long length, BackingReader below)
                     throws IOException {
                 throw new ReadOnlyImageException(storage.name(), "tchain images are read-only");
             }

@@ -12,10 +12,11 @@ import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.OpenDeniedException;
+import imago.api.OpenGate;
+import imago.api.OpenRequest;
+import imago.api.ReadOnlyImageException;
 import imago.api.UnknownFormatException;
 import imago.api.spi.FormatDriver;
-import imago.api.spi.OpenGate;
-import imago.api.spi.OpenRequest;
 import imago.api.spi.StorageProvider;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -44,7 +45,7 @@ class OpenerTest {
     }
 
     private static Opener opener(Path path) {
-        return new Opener(plugins(new ChainFormat())).path(path);
+        return new Opener(plugins(new ChainFormat(), new SplitFormat())).path(path);
     }
 
     private Path raw(String name, int size, byte fill) throws IOException {
@@ -269,7 +270,7 @@ class OpenerTest {
                 }
 
                 @Override
-                public imago.api.spi.Storage open(imago.api.spi.StorageLocation location,
+                public imago.api.spi.Storage open(imago.api.StorageLocation location,
                         imago.api.spi.StorageOptions options) throws IOException {
                     imago.api.spi.Storage s = p.open(location, options);
                     return (imago.api.spi.Storage) java.lang.reflect.Proxy.newProxyInstance(
@@ -314,5 +315,82 @@ class OpenerTest {
             assertEquals(4, readAll(img)[0]);
         }
         assertEquals(afterClose, syncs.get());
+    }
+
+    /** An image made of several files: each extent file goes through the gate and is handed to the layer. */
+    @Test
+    void extentFilesAreGatedOpenedAndAttached() throws IOException {
+        Path inner = Files.createDirectory(dir.resolve("split"));
+        Files.write(inner.resolve("a.bin"), new byte[] {1, 1, 1, 1});
+        Files.write(inner.resolve("b.bin"), new byte[] {2, 2});
+        raw("outside.raw", 4, (byte) 9);
+        SplitFormat.write(inner.resolve("ok.ts"), List.of(new SplitFormat.Line(true, 4, "a.bin"),
+                new SplitFormat.Line(false, 2, "b.bin")));
+        List<OpenRequest> seen = new ArrayList<>();
+        OpenGate confined = OpenGate.confinedTo(inner);
+        OpenGate recording = request -> {
+            seen.add(request);
+            confined.check(request);
+        };
+        try (Image image = opener(inner.resolve("ok.ts")).gate(recording).writable(true).open()) {
+            assertArrayEquals(new byte[] {1, 1, 1, 1, 2, 2}, readAll(image));
+            image.write(ByteBuffer.wrap(new byte[] {7}), 1);
+            // the RDONLY extent is opened read-only even though the image is writable
+            assertThrows(ReadOnlyImageException.class, () -> image.write(ByteBuffer.wrap(new byte[] {7}), 5));
+        }
+        assertEquals(List.of("a.bin", "b.bin"), seen.stream().map(OpenRequest::storedName).toList());
+        assertTrue(seen.stream().allMatch(r -> r.purpose() == OpenRequest.Purpose.EXTENT_FILE), seen::toString);
+        assertArrayEquals(new byte[] {1, 7, 1, 1}, Files.readAllBytes(inner.resolve("a.bin")));
+
+        // CVE-2022-47951's class: a descriptor naming a file outside, or itself, or the same extent twice
+        SplitFormat.write(inner.resolve("escape.ts"), List.of(new SplitFormat.Line(true, 4, "../outside.raw")));
+        SplitFormat.write(inner.resolve("self.ts"), List.of(new SplitFormat.Line(true, 4, "self.ts")));
+        SplitFormat.write(inner.resolve("twice.ts"), List.of(new SplitFormat.Line(true, 4, "a.bin"),
+                new SplitFormat.Line(true, 4, "./a.bin")));
+        assertThrows(OpenDeniedException.class, () -> opener(inner.resolve("escape.ts")).gate(confined).open());
+        try (Image permissive = opener(inner.resolve("escape.ts")).open()) {
+            assertArrayEquals(new byte[] {9, 9, 9, 9}, readAll(permissive));
+        }
+        CorruptImageException self = assertThrows(CorruptImageException.class,
+                () -> opener(inner.resolve("self.ts")).open());
+        assertTrue(self.getMessage().contains("the image itself"), self.getMessage());
+        assertThrows(CorruptImageException.class, () -> opener(inner.resolve("twice.ts")).open());
+    }
+
+    @Test
+    void tooManyExtentFilesAreRefused() throws IOException {
+        Files.write(dir.resolve("x.bin"), new byte[1]);
+        List<SplitFormat.Line> lines = new ArrayList<>();
+        for (int i = 0; i <= Opener.MAX_EXTENT_FILES; i++) {
+            lines.add(new SplitFormat.Line(false, 1, "x.bin"));
+        }
+        SplitFormat.write(dir.resolve("many.ts"), lines);
+        ImageLimitException e = assertThrows(ImageLimitException.class, () -> opener(dir.resolve("many.ts")).open());
+        assertTrue(e.getMessage().contains("more than " + Opener.MAX_EXTENT_FILES), e.getMessage());
+    }
+
+    @Test
+    void readOnlyFormatsRefuseAWritableOpenBeforeTheDriverRuns() throws IOException {
+        ChainFormat.write(dir.resolve("ro.tc"), 4096, null, null, (byte) 3);
+        ChainFormat readOnly = new ChainFormat() {
+            @Override
+            public boolean readOnly() {
+                return true;
+            }
+
+            @Override
+            public imago.api.spi.FormatInstance open(imago.api.spi.Storage storage, imago.api.spi.OpenContext context)
+                    throws IOException {
+                if (context.writable()) {
+                    throw new AssertionError("the driver was asked to open writable");
+                }
+                return super.open(storage, context);
+            }
+        };
+        Opener o = new Opener(plugins(readOnly)).path(dir.resolve("ro.tc"));
+        assertThrows(ReadOnlyImageException.class, () -> o.writable(true).open());
+        try (Image image = new Opener(plugins(readOnly)).path(dir.resolve("ro.tc")).open()) {
+            assertEquals(4096, image.size());
+        }
     }
 }

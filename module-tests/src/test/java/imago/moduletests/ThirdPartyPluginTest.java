@@ -126,7 +126,7 @@ class ThirdPartyPluginTest {
     void badHeadersAreSpecificErrors() throws IOException {
         Path version = Files.write(dir.resolve("v2.tst"), tstImage(4096, 2, new byte[0]));
         UnsupportedFeatureException v = assertThrows(UnsupportedFeatureException.class, () -> Imago.open(version));
-        assertTrue(v.feature().contains("version 2"), v.feature());
+        assertTrue(v.featureName().contains("version 2"), v.featureName());
         Path size = Files.write(dir.resolve("size.tst"), tstImage(-1, 1, new byte[0]));
         CorruptImageException s = assertThrows(CorruptImageException.class, () -> Imago.open(size));
         assertEquals(8, s.offset().orElseThrow());

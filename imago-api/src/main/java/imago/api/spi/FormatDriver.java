@@ -12,12 +12,22 @@ import java.util.Set;
  * A disk-image format. Stateless, found with {@link java.util.ServiceLoader}; the constructor does no
  * work. A driver describes guest bytes as mappings ({@link FormatInstance}); it never opens a file by
  * itself: files an image names are reported as {@link Dependency dependencies} and opened by the probe
- * module through the {@link OpenGate}.
+ * module through the {@link imago.api.OpenGate}.
  */
 public interface FormatDriver {
 
     /** The stable format name, {@code [a-z0-9]+}, unique among installed drivers (e.g. {@code qcow2}). */
     String name();
+
+    /**
+     * Whether images of this format can only be read (dmg, cloop, bochs): the probe module then refuses a
+     * writable open with a {@link imago.api.ReadOnlyImageException} before {@link #open} runs.
+     *
+     * @implSpec The default says no.
+     */
+    default boolean readOnly() {
+        return false;
+    }
 
     /** How many leading bytes {@link #probe} needs to look at. */
     int probeLength();

@@ -1,18 +1,22 @@
 package imago.api.spi;
 
 import imago.api.Mapping;
-import imago.api.Preallocation;
-import imago.api.UnsupportedFeatureException;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
  * One open layer of one format. It describes guest bytes as {@link Mapping}s and changes them on
  * request; {@link LayeredImage} does the data I/O. Implementations are thread-safe.
+ *
+ * <p>The core every layer has: its size, mappings, the write path ({@link #beginWrite}, zeroes, discard), flush
+ * and sync, the files it names, what {@code info} shows, and close. What only some formats can do is an
+ * optional {@link Capability} handed out by {@link #capability(Class)}: {@link Resizer}, {@link InternalSnapshots},
+ * {@link Checker}, {@link BackingRewriter}, {@link CompressedWriter}.
  */
 public interface FormatInstance extends Closeable {
 
@@ -41,43 +45,19 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
-     * Makes the bytes from {@code offset} writable in place and returns a {@link Mapping.Data} starting
-     * at {@code offset}, at most {@code length} bytes long. Allocation and copy-on-write of the parts
-     * of an allocation unit outside {@code [offset, offset + length)} happen here, reading what lies
-     * below through {@code below}.
+     * Begins a write of the bytes from {@code offset}: makes them writable in place and returns a ticket whose
+     * {@link WriteTicket#mapping() mapping} starts at {@code offset} and is at most {@code length} bytes long.
+     * Allocation and copy-on-write of the parts of an allocation unit outside {@code [offset, offset + length)}
+     * happen here, reading what lies below through {@code below}; metadata that points at the new bytes changes
+     * only when the ticket is {@linkplain WriteTicket#commit() committed}. The caller uses the ticket on this
+     * thread, in try-with-resources.
      *
      * @throws imago.api.ReadOnlyImageException if the layer is read-only
+     * @throws imago.api.UnsupportedFeatureException if the format cannot write there now (an append-only
+     *         format asked to write behind its end: {@link imago.api.Feature#RANDOM_WRITES})
      * @throws IOException if allocation fails; the layer stays consistent
      */
-    Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException;
-
-    /**
-     * Told after the data for a mapping from {@link #ensureDataMapping} was written ({@code failure}
-     * is {@code null}) or failed to be written, so that a driver can commit or roll back metadata that
-     * must not point at unwritten data.
-     *
-     * @implSpec The default does nothing: the mapping was final when it was returned.
-     * @throws IOException if committing fails
-     */
-    default void completeWrite(Mapping.Data mapping, IOException failure) throws IOException {
-    }
-
-    /**
-     * Stores one cluster compressed at guest {@code offset} (cluster aligned): {@code cluster} holds the
-     * whole cluster, or for the last cluster of an image whose size is not a multiple of the cluster size,
-     * the bytes up to the end of the image (the driver pads them with zeroes). Returns {@code false},
-     * changing nothing, when the data does not shrink: the caller then writes it the ordinary way.
-     * The buffer's position is left unchanged.
-     *
-     * @implSpec The default refuses with an {@link UnsupportedFeatureException}.
-     * @throws imago.api.ReadOnlyImageException if the layer is read-only
-     * @throws IOException if the cluster is already allocated, or the write fails; the layer stays
-     *         consistent
-     */
-    default boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException {
-        throw new UnsupportedFeatureException("image", "compressed writes", "this format cannot store compressed "
-                + "data");
-    }
+    WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException;
 
     /**
      * Makes bytes from {@code offset} read as zero using format metadata alone, and returns how many
@@ -126,56 +106,45 @@ public interface FormatInstance extends Closeable {
     void sync() throws IOException;
 
     /**
-     * Changes the virtual size.
-     *
-     * @implSpec The default refuses.
-     * @throws IOException if the resize fails
-     */
-    default void resize(long newSize, Preallocation preallocation) throws IOException {
-        throw new UnsupportedFeatureException("image", "resize", "this format cannot be resized");
-    }
-
-    /**
-     * Changes the virtual size of a layer whose backing chain reads through {@code below}: a layer that
-     * grows while its backing image is longer than its old size must make the new area read as zero
-     * rather than show the backing image (QEMU's bdrv_co_truncate), copying from {@code below} where it
-     * allocates a partial cluster.
-     *
-     * @implSpec The default calls {@link #resize(long, Preallocation)}.
-     * @throws IOException if the resize fails
-     */
-    default void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
-        resize(newSize, preallocation);
-    }
-
-    /**
-     * Drops every allocation of this layer, so that all reads fall through to the backing file.
-     *
-     * @implSpec The default refuses.
-     * @throws IOException if it fails
-     */
-    default void makeEmpty() throws IOException {
-        throw new UnsupportedFeatureException("image", "make empty", "this format cannot empty an image");
-    }
-
-    /**
-     * Records {@code file} (or no backing file when {@code null}) with {@code format} (none when
-     * {@code null}) as this layer's backing file, durably, changing no data.
-     *
-     * @implSpec The default refuses.
-     * @throws IOException if it fails
-     */
-    default void changeBackingFile(String file, String format) throws IOException {
-        throw new UnsupportedFeatureException("image", "backing file", "this format cannot name a backing file");
-    }
-
-    /**
-     * The files this layer names. The probe module opens them through the {@link OpenGate}.
+     * The files this layer names. The probe module opens them through the {@link imago.api.OpenGate}: a backing
+     * file as the image below, a data file or an extent file as storage handed to {@link #attach}.
      *
      * @implSpec The default names none.
      */
     default List<Dependency> dependencies() {
         return List.of();
+    }
+
+    /**
+     * Receives the storage opened for one of this layer's {@link Dependency.DataFile data} or
+     * {@link Dependency.ExtentFile extent} files, in the order {@link #dependencies()} named them.
+     *
+     * @implSpec The default refuses, as a driver that names no such file never receives one.
+     * @throws IOException if the file does not fit the image
+     */
+    default void attach(Dependency dependency, Storage storage) throws IOException {
+        throw new UnsupportedOperationException("this driver names no data or extent files, but got " + dependency);
+    }
+
+    /**
+     * The optional capability {@code type} of this layer ({@link Resizer}, {@link InternalSnapshots},
+     * {@link Checker}, {@link BackingRewriter}, {@link CompressedWriter}, or a driver's own), if it has it.
+     *
+     * @implSpec The default returns this layer when it implements {@code type}; a layer overrides it to hand
+     *           out a separate object, or to withhold a capability this particular image lacks.
+     */
+    default <C extends Capability> Optional<C> capability(Class<C> type) {
+        return type.isInstance(this) ? Optional.of(type.cast(this)) : Optional.empty();
+    }
+
+    /**
+     * Whether writes may go anywhere ({@code true}) or only append (VMDK streamOptimized: {@link #beginWrite}
+     * refuses a write behind what was written, and {@code convert} writes such images in one pass, in order).
+     *
+     * @implSpec The default allows random writes.
+     */
+    default boolean randomWrites() {
+        return true;
     }
 
     /**
@@ -188,16 +157,6 @@ public interface FormatInstance extends Closeable {
      */
     default void checkBacking(long backingSize, java.util.Optional<java.time.Instant> backingModified)
             throws IOException {
-    }
-
-    /**
-     * Receives the storage of the {@link Dependency.DataFile} this layer named.
-     *
-     * @implSpec The default refuses, as a driver that names no data file never receives one.
-     * @throws IOException if the data file does not fit the image
-     */
-    default void attachDataFile(Storage dataFile) throws IOException {
-        throw new UnsupportedOperationException("this driver names no data file");
     }
 
     /**
@@ -249,72 +208,6 @@ public interface FormatInstance extends Closeable {
      */
     default Map<String, Object> formatSpecific() {
         return Map.of();
-    }
-
-    /**
-     * The layer's internal snapshots, oldest first.
-     *
-     * @implSpec The default has none.
-     */
-    default java.util.List<imago.api.SnapshotInfo> snapshots() {
-        return List.of();
-    }
-
-    /**
-     * Creates an internal snapshot of the layer's current state named {@code name}, with the next free
-     * numeric id (QEMU's rule), and returns it. Names need not be unique (as in QEMU).
-     *
-     * @implSpec The default refuses: the format has no internal snapshots.
-     * @throws imago.api.ReadOnlyImageException if the layer is read-only
-     * @throws UnsupportedFeatureException if the format or this image cannot take snapshots
-     * @throws IOException if the snapshot cannot be written; the layer stays consistent
-     */
-    default imago.api.SnapshotInfo createSnapshot(String name) throws IOException {
-        throw new UnsupportedFeatureException("image", "internal snapshots", "this format has no internal snapshots");
-    }
-
-    /**
-     * Deletes the internal snapshot whose id is {@code idOrName} or, if none has that id, the first one with that
-     * name, freeing what only it used.
-     *
-     * @implSpec The default refuses: the format has no internal snapshots.
-     * @throws imago.api.NoSuchSnapshotException if no snapshot has that id or name
-     * @throws imago.api.ReadOnlyImageException if the layer is read-only
-     * @throws UnsupportedFeatureException if the format has no internal snapshots
-     * @throws IOException if the deletion fails; the layer stays consistent
-     */
-    default void deleteSnapshot(String idOrName) throws IOException {
-        throw new UnsupportedFeatureException("image", "internal snapshots", "this format has no internal snapshots");
-    }
-
-    /**
-     * Reverts the layer to the internal snapshot whose id is {@code idOrName} or, if none has that id, the first one
-     * with that name; the snapshot stays. The {@link #size() size} becomes the snapshot's.
-     *
-     * @implSpec The default refuses: the format has no internal snapshots.
-     * @throws imago.api.NoSuchSnapshotException if no snapshot has that id or name
-     * @throws imago.api.ReadOnlyImageException if the layer is read-only
-     * @throws UnsupportedFeatureException if the format has no internal snapshots
-     * @throws IOException if reverting fails; the layer stays consistent
-     */
-    default void applySnapshot(String idOrName) throws IOException {
-        throw new UnsupportedFeatureException("image", "internal snapshots", "this format has no internal snapshots");
-    }
-
-    /**
-     * Checks the layer's metadata as {@code qemu-img check} does and, if {@code repair} allows, repairs
-     * it; after a repair the report is that of a second check, with the fixed counts of the first.
-     * Called with no other request in flight. A layer opened with {@link OpenContext#forCheck()} must
-     * not have failed to open on the damage this reports.
-     *
-     * @implSpec The default refuses: the format has no checks (qemu-img's exit status 63).
-     * @throws UnsupportedFeatureException if the format cannot be checked
-     * @throws imago.api.ReadOnlyImageException if {@code repair} is not {@link imago.api.Repair#NONE} and
-     *         the layer is read-only
-     * @throws IOException if the storage fails; damage is reported, not thrown
-     */
-    default imago.api.CheckReport check(imago.api.Repair repair) throws IOException {
-        throw new UnsupportedFeatureException("image", "check", "This image format does not support checks");
     }
 
     /**

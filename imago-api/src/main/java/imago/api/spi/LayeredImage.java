@@ -3,6 +3,7 @@ package imago.api.spi;
 import imago.api.CheckReport;
 import imago.api.CorruptImageException;
 import imago.api.Extent;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.ImageInfo;
@@ -11,6 +12,7 @@ import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
 import imago.api.SnapshotInfo;
+import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import java.io.Closeable;
@@ -184,24 +186,14 @@ public final class LayeredImage implements Image {
     private void writeLayer(ByteBuffer src, long offset) throws IOException {
         long pos = offset;
         while (src.hasRemaining()) {
-            Mapping.Data d = layer.ensureDataMapping(pos, src.remaining(), below);
-            checked(d, pos, src.remaining());
-            int n = (int) d.length();
-            ByteBuffer part = src.slice(src.position(), n);
-            try {
-                d.storage().write(part, d.hostOffset());
-            } catch (IOException | RuntimeException e) {
-                // the layer rolls the allocation back (and lets go of what it holds for the write)
-                try {
-                    layer.completeWrite(d, e instanceof IOException io ? io : new IOException(e));
-                } catch (IOException | RuntimeException rollback) {
-                    e.addSuppressed(rollback);
-                }
-                throw e;
+            try (WriteTicket t = layer.beginWrite(pos, src.remaining(), below)) {
+                int n = (int) checked(t.mapping(), pos, src.remaining()).length();
+                // a failed write closes the ticket uncommitted: the layer rolls the allocation back
+                t.write(src.slice(src.position(), n));
+                t.commit();
+                src.position(src.position() + n);
+                pos += n;
             }
-            layer.completeWrite(d, null);
-            src.position(src.position() + n);
-            pos += n;
         }
     }
 
@@ -212,8 +204,11 @@ public final class LayeredImage implements Image {
             ensureWritable();
             int length = src.remaining();
             checkRange("compressed write", offset, length);
-            long unit = layer.clusterSize().orElseThrow(() -> new UnsupportedFeatureException(name(),
-                    "compressed writes", "the " + format + " format cannot store compressed data"));
+            CompressedWriter writer = layer.capability(CompressedWriter.class).orElseThrow(() ->
+                    new UnsupportedFeatureException(name(), Feature.COMPRESSED_WRITES, "the " + format
+                            + " format cannot store compressed data"));
+            long unit = layer.clusterSize().orElseThrow(() -> new IllegalStateException(format + " driver stores "
+                    + "compressed clusters but has no cluster size"));
             long size = size();
             if (offset % unit != 0 || length != unit && !(length > 0 && length < unit && offset + length == size)) {
                 throw new IllegalArgumentException(name() + ": a compressed write must cover one whole "
@@ -224,20 +219,20 @@ public final class LayeredImage implements Image {
                 guardLock.lock();
                 try {
                     checkGuard(src, offset);
-                    writeCompressedLayer(src, offset);
+                    writeCompressedLayer(writer, src, offset);
                 } finally {
                     guardLock.unlock();
                 }
             } else {
-                writeCompressedLayer(src, offset);
+                writeCompressedLayer(writer, src, offset);
             }
         } finally {
             lifecycle.readLock().unlock();
         }
     }
 
-    private void writeCompressedLayer(ByteBuffer src, long offset) throws IOException {
-        if (layer.writeCompressed(src, offset)) {
+    private void writeCompressedLayer(CompressedWriter writer, ByteBuffer src, long offset) throws IOException {
+        if (writer.writeCompressed(src, offset)) {
             src.position(src.limit());
         } else {
             // the data does not shrink: stored the ordinary way, as QEMU does
@@ -272,7 +267,7 @@ public final class LayeredImage implements Image {
                 }
                 if (handled == 0) {
                     if (flags.contains(ZeroFlag.NO_FALLBACK)) {
-                        throw new UnsupportedFeatureException(name(), "efficient zero writes",
+                        throw new UnsupportedFeatureException(name(), Feature.EFFICIENT_ZEROES,
                                 "cannot zero " + (end - pos) + " bytes at offset " + pos + " without writing zeroes");
                     }
                     // write zeroes up to the next allocation unit, then ask the driver again
@@ -337,7 +332,8 @@ public final class LayeredImage implements Image {
         lifecycle.writeLock().lock();
         try {
             ensureWritable();
-            layer.resize(newSize, preallocation, below);
+            capability(Resizer.class, Feature.RESIZE, "the " + format + " format cannot be resized")
+                    .resize(newSize, preallocation, below);
         } finally {
             lifecycle.writeLock().unlock();
         }
@@ -348,7 +344,7 @@ public final class LayeredImage implements Image {
         lifecycle.writeLock().lock();
         try {
             ensureWritable();
-            layer.makeEmpty();
+            backingRewriter("this image cannot be emptied").makeEmpty();
         } finally {
             lifecycle.writeLock().unlock();
         }
@@ -359,7 +355,7 @@ public final class LayeredImage implements Image {
         lifecycle.writeLock().lock();
         try {
             ensureWritable();
-            layer.changeBackingFile(storedName, format);
+            backingRewriter("this image cannot name a backing file").changeBackingFile(storedName, format);
         } finally {
             lifecycle.writeLock().unlock();
         }
@@ -371,7 +367,7 @@ public final class LayeredImage implements Image {
         lifecycle.writeLock().lock();
         try {
             ensureWritable();
-            return layer.createSnapshot(name);
+            return snapshots().create(name);
         } finally {
             lifecycle.writeLock().unlock();
         }
@@ -383,7 +379,7 @@ public final class LayeredImage implements Image {
         lifecycle.writeLock().lock();
         try {
             ensureWritable();
-            layer.deleteSnapshot(idOrName);
+            snapshots().delete(idOrName);
         } finally {
             lifecycle.writeLock().unlock();
         }
@@ -396,10 +392,38 @@ public final class LayeredImage implements Image {
         lifecycle.writeLock().lock();
         try {
             ensureWritable();
-            layer.applySnapshot(idOrName);
+            snapshots().apply(idOrName);
         } finally {
             lifecycle.writeLock().unlock();
         }
+    }
+
+    @Override
+    public boolean supports(Feature feature) {
+        return switch (feature) {
+            case CHECK -> layer.capability(Checker.class).isPresent();
+            case RESIZE -> layer.capability(Resizer.class).isPresent();
+            case INTERNAL_SNAPSHOTS -> layer.capability(InternalSnapshots.class).isPresent();
+            case COMPRESSED_WRITES -> layer.capability(CompressedWriter.class).isPresent();
+            case BACKING_FILE -> layer.capability(BackingRewriter.class).isPresent();
+            case RANDOM_WRITES -> layer.randomWrites();
+            default -> Image.super.supports(feature);
+        };
+    }
+
+    /** The layer's capability {@code type}, or the exception a request for it throws. */
+    private <C extends Capability> C capability(Class<C> type, Feature feature, String detail)
+            throws UnsupportedFeatureException {
+        return layer.capability(type).orElseThrow(() -> new UnsupportedFeatureException(name(), feature, detail));
+    }
+
+    private BackingRewriter backingRewriter(String detail) throws UnsupportedFeatureException {
+        return capability(BackingRewriter.class, Feature.BACKING_FILE, detail);
+    }
+
+    private InternalSnapshots snapshots() throws UnsupportedFeatureException {
+        return capability(InternalSnapshots.class, Feature.INTERNAL_SNAPSHOTS, "the " + format
+                + " format has no internal snapshots");
     }
 
     // ---------------------------------------------------------------- mappings
@@ -428,23 +452,16 @@ public final class LayeredImage implements Image {
             long n = m.length();
             return switch (m) {
                 case Mapping.Data d -> layer.mapsStorageHoles() ? dataExtent(d, offset, n)
-                        : new Extent(offset, n, 0, true, false, true, false, OptionalLong.of(d.hostOffset()),
-                                Optional.of(d.storage().name()));
-                case Mapping.Zero z -> z.reserved()
-                        ? new Extent(offset, n, 0, true, true, false, false, OptionalLong.of(z.hostOffset()),
-                                Optional.of(z.storage().name()))
-                        : new Extent(offset, n, 0, true, true, false, false, OptionalLong.empty(), Optional.empty());
-                case Mapping.Special s -> new Extent(offset, n, 0, true, false, true, true, OptionalLong.empty(),
-                        Optional.empty());
+                        : Extent.data(offset, n, d.hostOffset(), d.storage().name());
+                case Mapping.Zero z -> z.reserved() ? Extent.zero(offset, n, z.hostOffset(), z.storage().name())
+                        : Extent.zero(offset, n);
+                case Mapping.Special s -> Extent.compressed(offset, n);
                 case Mapping.Unallocated u -> {
                     if (backing == null || offset >= backing.size()) {
                         // QEMU: nothing below, so the bytes read as zero, and no layer holds them; host
                         // space set aside for them is still shown
-                        yield u.reserved()
-                                ? new Extent(offset, n, 0, false, true, false, false, OptionalLong.of(u.hostOffset()),
-                                        Optional.of(u.storage().name()))
-                                : new Extent(offset, n, 0, false, true, false, false, OptionalLong.empty(),
-                                        Optional.empty());
+                        yield u.reserved() ? Extent.absent(offset, n, u.hostOffset(), u.storage().name())
+                                : Extent.absent(offset, n);
                     }
                     yield backing.extent(offset, Math.min(n, backing.size() - offset)).deeper(1);
                 }
@@ -472,7 +489,7 @@ public final class LayeredImage implements Image {
             length = Math.min(n, se.length());
             zero = !se.data();
         }
-        return new Extent(offset, length, 0, true, zero, true, false, OptionalLong.of(host), Optional.of(s.name()));
+        return zero ? Extent.dataInHole(offset, length, host, s.name()) : Extent.data(offset, length, host, s.name());
     }
 
     @Override
@@ -487,7 +504,7 @@ public final class LayeredImage implements Image {
             Optional<String> full = stored.flatMap(storage::resolve).map(StorageLocation::toString);
             return new ImageInfo(storage.name(), format, size(), storage.allocatedSize(), layer.clusterSize(),
                     layer.dirty(), stored, full, bf.flatMap(Dependency.BackingFile::format), layer.formatSpecific(),
-                    layer.snapshots());
+                    layer.capability(InternalSnapshots.class).map(InternalSnapshots::list).orElse(List.of()));
         } finally {
             lifecycle.readLock().unlock();
         }
@@ -503,14 +520,7 @@ public final class LayeredImage implements Image {
             if (repair != Repair.NONE && readOnly) {
                 throw new ReadOnlyImageException(storage.name(), "cannot repair an image opened read-only");
             }
-            try {
-                return layer.check(repair);
-            } catch (UnsupportedFeatureException e) {
-                if (e.feature().equals("check")) {
-                    throw new UnsupportedFeatureException(storage.name(), "check", e.detail());
-                }
-                throw e;
-            }
+            return capability(Checker.class, Feature.CHECK, "This image format does not support checks").check(repair);
         } finally {
             lifecycle.writeLock().unlock();
         }

@@ -1,5 +1,6 @@
 package imago.api.spi;
 
+import imago.api.StorageLocation;
 import java.io.IOException;
 
 /**

@@ -1,6 +1,7 @@
 package imago.api.spi;
 
 import imago.api.Preallocation;
+import imago.api.StorageLocation;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;

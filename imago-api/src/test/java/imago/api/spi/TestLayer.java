@@ -9,7 +9,7 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * A layer with 512-byte units in four states: unallocated (falls to backing), zero, data stored at the
  * same offset in the storage, and "special" units that decode to their unit number. Writes allocate
- * units, copying what lies below into the parts they do not cover; completeWrite records failures.
+ * units, copying what lies below into the parts they do not cover; tickets closed without a commit are counted.
  */
 class TestLayer implements FormatInstance {
     static final int UNIT = 512;
@@ -20,7 +20,8 @@ class TestLayer implements FormatInstance {
     final Storage storage;
     final boolean writable;
     volatile long size;
-    volatile IOException lastFailure;
+    final java.util.concurrent.atomic.AtomicInteger abortedWrites = new java.util.concurrent.atomic.AtomicInteger();
+    final java.util.concurrent.atomic.AtomicInteger committedWrites = new java.util.concurrent.atomic.AtomicInteger();
     volatile boolean zeroFlags = true;
 
     TestLayer(Storage storage, long size, boolean writable) {
@@ -59,7 +60,7 @@ class TestLayer implements FormatInstance {
     }
 
     @Override
-    public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
+    public WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
         if (!writable) {
             throw new ReadOnlyImageException(storage.name(), "read-only");
         }
@@ -75,14 +76,28 @@ class TestLayer implements FormatInstance {
             storage.write(copy.clear(), unitStart);
             states.put(unit, State.DATA);
         }
-        return new Mapping.Data(offset, Math.min(length, unitStart + UNIT - offset), storage, offset);
-    }
+        Mapping.Data d = new Mapping.Data(offset, Math.min(length, unitStart + UNIT - offset), storage, offset);
+        return new WriteTicket() {
+            private boolean committed;
 
-    @Override
-    public void completeWrite(Mapping.Data mapping, IOException failure) {
-        if (failure != null) {
-            lastFailure = failure;
-        }
+            @Override
+            public Mapping.Data mapping() {
+                return d;
+            }
+
+            @Override
+            public void commit() {
+                committed = true;
+                committedWrites.incrementAndGet();
+            }
+
+            @Override
+            public void close() {
+                if (!committed) {
+                    abortedWrites.incrementAndGet();
+                }
+            }
+        };
     }
 
     @Override
@@ -105,9 +120,12 @@ class TestLayer implements FormatInstance {
         }
     }
 
+    /** The {@link Resizer} capability. */
+    final Resizer resizer = (newSize, preallocation, below) -> size = newSize;
+
     @Override
-    public void resize(long newSize, imago.api.Preallocation preallocation) {
-        size = newSize;
+    public <C extends Capability> java.util.Optional<C> capability(Class<C> type) {
+        return type == Resizer.class ? java.util.Optional.of(type.cast(resizer)) : FormatInstance.super.capability(type);
     }
 
     @Override

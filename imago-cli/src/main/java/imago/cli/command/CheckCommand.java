@@ -1,9 +1,9 @@
 package imago.cli.command;
 
 import imago.api.CheckReport;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Repair;
-import imago.api.UnsupportedFeatureException;
 import imago.cli.text.Json;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -78,16 +78,12 @@ final class CheckCommand implements Callable<Integer> {
         CheckReport report;
         try (Image image = session.opener(file, format).forCheck(true).writable(mode != Repair.NONE)
                 .lock(!forceShare).open()) {
-            try {
-                report = image.check(mode).withFilename(file);
-            } catch (UnsupportedFeatureException e) {
-                if (!e.feature().equals("check")) {
-                    throw e;
-                }
+            if (!image.supports(Feature.CHECK)) {
                 session.out().flush();
                 session.err().println("imago: This image format does not support checks");
                 return NOT_SUPPORTED;
             }
+            report = image.check(mode).withFilename(file);
         }
         PrintStream err = session.err();
         for (String m : report.messages()) {

@@ -1,5 +1,6 @@
 package imago.cli.command;
 
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
@@ -70,6 +71,10 @@ final class ResizeCommand implements Callable<Integer> {
             if (format == null && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, file);
             }
+            if (!image.supports(Feature.RESIZE)) {
+                // qemu-img's words for a driver without truncate
+                throw new CliException(null, "Image format driver does not support resize");
+            }
             // qemu-img counts whole sectors: a raw file of 1000 bytes is 1024 bytes long for it
             long current = (image.size() + 511) & ~511L;
             long total = relative == 0 ? n : relative > 0 ? saturatedAdd(current, n) : current - n;
@@ -91,18 +96,16 @@ final class ResizeCommand implements Callable<Integer> {
                 // a size the format cannot take (qcow2: not a multiple of 512), in the format's words
                 throw new CliException(null, e.getMessage());
             } catch (UnsupportedFeatureException e) {
-                if (e.feature().equals("metadata preallocation")) {
-                    throw new CliException(null, "Unsupported preallocation mode: " + prealloc.qemuName());
-                }
-                if (e.feature().equals("qcow2 v2 zero clusters")) {
+                switch (e.feature()) {
+                    case PREALLOCATION -> throw new CliException(null, "Unsupported preallocation mode: "
+                            + prealloc.qemuName());
                     // qemu-img's words: a qcow2 v2 image cannot hide its longer backing file's data
-                    throw new CliException(null, "Failed to zero out new clusters: Operation not supported");
+                    case ZERO_CLUSTERS -> throw new CliException(null, "Failed to zero out new clusters: Operation "
+                            + "not supported");
+                    // an inconsistent bitmap: qemu-img prints the reason alone (two lines)
+                    case PERSISTENT_BITMAPS -> throw new CliException(null, e.detail());
+                    default -> throw e;
                 }
-                if (e.feature().equals("qcow2 inconsistent bitmap")) {
-                    // qemu-img prints the reason alone (two lines)
-                    throw new CliException(null, e.detail());
-                }
-                throw e;
             }
         }
         if (!quiet) {

@@ -1,7 +1,7 @@
 package imago.cli.command;
 
 import imago.api.CreateOptions;
-import imago.api.spi.OpenGate;
+import imago.api.OpenGate;
 import imago.probe.Imago;
 import imago.probe.Opener;
 import java.io.IOException;

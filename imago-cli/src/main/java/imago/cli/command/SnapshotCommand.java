@@ -1,5 +1,6 @@
 package imago.cli.command;
 
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
@@ -112,21 +113,22 @@ final class SnapshotCommand implements Callable<Integer> {
     }
 
     private void apply(Image image) throws IOException {
-        try {
-            image.applySnapshot(apply);
-        } catch (NoSuchSnapshotException e) {
-            throw new CliException(null, "Could not apply snapshot '" + apply + "': Failed to load snapshot: "
-                    + "No such file or directory");
-        } catch (UnsupportedFeatureException e) {
-            if (e.feature().equals("qcow2 snapshot apply with bitmaps")) {
-                throw new CliException(null, "Could not apply snapshot '" + apply + "': " + e.detail());
-            }
+        if (!image.supports(Feature.INTERNAL_SNAPSHOTS)) {
             if (format == null && image.format().equals("raw")) {
                 // qemu-img warns once more here: bdrv_snapshot_goto reopens the image to try its file child
                 Arguments.warnProbedRaw(session, file);
             }
             throw new CliException(null, "Could not apply snapshot '" + apply + "': Block driver does not support "
                     + "snapshots");
+        }
+        try {
+            image.applySnapshot(apply);
+        } catch (NoSuchSnapshotException e) {
+            throw new CliException(null, "Could not apply snapshot '" + apply + "': Failed to load snapshot: "
+                    + "No such file or directory");
+        } catch (UnsupportedFeatureException e) {
+            // active dirty bitmaps: qemu-img prints the reason alone
+            throw new CliException(null, "Could not apply snapshot '" + apply + "': " + e.detail());
         } catch (ImageException e) {
             throw new CliException(null, "Could not apply snapshot '" + apply + "': Failed to load snapshot: "
                     + e.detail());

@@ -1,6 +1,7 @@
 package imago.cow.internal;
 
 import imago.api.CorruptImageException;
+import imago.api.Feature;
 import imago.api.ImageLimitException;
 import imago.api.Mapping;
 import imago.api.Preallocation;
@@ -10,6 +11,7 @@ import imago.api.spi.BackingReader;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.Storage;
+import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -225,10 +227,10 @@ final class CowInstance implements FormatInstance {
     /**
      * {@inheritDoc} The whole range maps linearly into the data area. A partially covered first or last
      * sector that is not present yet gets the rest of its bytes from {@code below} first, under a claim
-     * that {@link #completeWrite} releases.
+     * that the ticket releases; its commit sets the sectors' bits.
      */
     @Override
-    public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
+    public WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
         ensureWritable();
         if (offset < 0 || length < 1 || offset >= size) {
             throw new IllegalArgumentException(storage.name() + ": no data mapping for " + length + " bytes at offset "
@@ -237,7 +239,7 @@ final class CowInstance implements FormatInstance {
         long end = offset + Math.min(length, size - offset);
         long last = (end - 1) >>> shift;
         if (last >= bitmap.bits()) {
-            throw new UnsupportedFeatureException(storage.name(), "writing past the bitmap", "cannot write sector "
+            throw new UnsupportedFeatureException(storage.name(), Feature.LIMITS, "writing past the bitmap", "cannot write sector "
                     + last + ": this " + header.variant().displayName() + " image's bitmap has no bit for it "
                     + "(UML computed the bitmap one byte short); use convert to copy it");
         }
@@ -261,7 +263,37 @@ final class CowInstance implements FormatInstance {
             release(claims);
             throw e;
         }
-        return new Mapping.Data(offset, end - offset, storage, dataOffset + offset);
+        return new Ticket(new Mapping.Data(offset, end - offset, storage, dataOffset + offset));
+    }
+
+    /** A write's ticket: holds the claims on its partial sectors until it is closed. */
+    private final class Ticket implements WriteTicket {
+        private final Mapping.Data mapping;
+        private boolean released;
+
+        Ticket(Mapping.Data mapping) {
+            this.mapping = mapping;
+        }
+
+        @Override
+        public Mapping.Data mapping() {
+            return mapping;
+        }
+
+        /** Flushes the data, then sets the bits of every sector the write touched (in memory and in the file). */
+        @Override
+        public void commit() throws IOException {
+            commitSectors(mapping.offset() >>> shift, sectorsUpTo(mapping.offset() + mapping.length()));
+        }
+
+        /** Releases the claims; without a commit no bit was set, so the sectors stay absent. */
+        @Override
+        public void close() {
+            if (!released) {
+                released = true;
+                release(partialSectors(mapping.offset(), mapping.offset() + mapping.length()));
+            }
+        }
     }
 
     /**
@@ -310,25 +342,8 @@ final class CowInstance implements FormatInstance {
         }
     }
 
-    /**
-     * {@inheritDoc} On success, flushes the data and then sets the bits of every sector the write touched
-     * (in memory and in the file's bitmap); on failure sets nothing. Either way releases the claims.
-     */
-    @Override
-    public void completeWrite(Mapping.Data mapping, IOException failure) throws IOException {
-        long offset = mapping.offset();
-        long end = offset + mapping.length();
-        try {
-            if (failure == null) {
-                commit(offset >>> shift, sectorsUpTo(end));
-            }
-        } finally {
-            release(partialSectors(offset, end));
-        }
-    }
-
     /** Marks sectors {@code [from, to)} present: data first, then the bits. */
-    private void commit(long from, long to) throws IOException {
+    private void commitSectors(long from, long to) throws IOException {
         if (bitmap.allSet(from, to)) {
             return;
         }
@@ -411,13 +426,6 @@ final class CowInstance implements FormatInstance {
     @Override
     public void sync() throws IOException {
         storage.sync();
-    }
-
-    /** Refused: neither QEMU nor UML could resize a cow image. */
-    @Override
-    public void resize(long newSize, Preallocation preallocation) throws IOException {
-        throw new UnsupportedFeatureException(storage.name(), "resize",
-                "cow images cannot be resized (neither QEMU nor UML could); use convert to change the size");
     }
 
     @Override

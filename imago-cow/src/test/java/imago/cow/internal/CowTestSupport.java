@@ -1,7 +1,7 @@
 package imago.cow.internal;
 
 import imago.api.Image;
-import imago.api.spi.StorageLocation;
+import imago.api.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import java.io.IOException;

@@ -5,12 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import imago.api.CreateOptions;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Preallocation;
+import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import imago.api.spi.OpenContext;
-import imago.api.spi.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import java.io.IOException;
@@ -296,7 +297,7 @@ class CowWriteTest {
         try (Image image = CowTestSupport.open(name, true)) {
             UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                     () -> image.resize(8192, Preallocation.OFF));
-            assertEquals("resize", e.feature());
+            assertEquals(Feature.RESIZE, e.feature());
         }
     }
 

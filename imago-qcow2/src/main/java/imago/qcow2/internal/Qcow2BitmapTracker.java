@@ -1,6 +1,7 @@
 package imago.qcow2.internal;
 
 import imago.api.CorruptImageException;
+import imago.api.Feature;
 import imago.api.ImageLimitException;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Storage;
@@ -290,13 +291,13 @@ final class Qcow2BitmapTracker {
     synchronized void beforeResize(long newSize) throws IOException {
         for (Tracked t : bitmaps) {
             if (t.inUseAtOpen) {
-                throw new UnsupportedFeatureException(resource, "qcow2 inconsistent bitmap", "Bitmap '" + t.name
+                throw new UnsupportedFeatureException(resource, Feature.PERSISTENT_BITMAPS, "qcow2 inconsistent bitmap", "Bitmap '" + t.name
                         + "' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete this "
                         + "bitmap from disk");
             }
             long entries = tableEntries(newSize, t.granularityBits, clusterBits);
             if (entries * clusterSize > Qcow2Bitmaps.MAX_PHYS_SIZE || entries == 0) {
-                throw new UnsupportedFeatureException(resource, "qcow2 bitmap size", "bitmap '" + t.name
+                throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 bitmap size", "bitmap '" + t.name
                         + "' cannot follow a resize to " + newSize + " bytes: it would need " + entries
                         + " clusters of data");
             }

@@ -1,6 +1,7 @@
 package imago.qcow2.internal;
 
 import imago.api.CreateOptions;
+import imago.api.Feature;
 import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Storage;
@@ -139,7 +140,7 @@ final class Qcow2Create {
             }
             if (dataFile != null && data == null) {
                 // qemu-img always creates the data file first; a driver caller that did not give it gets this
-                throw new UnsupportedFeatureException(resource, "qcow2 preallocation", "preallocating a qcow2 image "
+                throw new UnsupportedFeatureException(resource, Feature.PREALLOCATION, "qcow2 preallocation", "preallocating a qcow2 image "
                         + "with an external data file needs the created data file");
             }
         }
@@ -234,7 +235,7 @@ final class Qcow2Create {
             storage.sync();
             try (Qcow2Instance image = Qcow2Instance.open(storage, imago.api.spi.OpenContext.of(true))) {
                 if (dataFile != null) {
-                    image.attachDataFile(data);
+                    image.attach(new imago.api.spi.Dependency.DataFile(dataFile), data);
                 }
                 image.preallocate(0, size, prealloc);
                 image.flush();

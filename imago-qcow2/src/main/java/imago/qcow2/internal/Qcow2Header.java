@@ -6,6 +6,7 @@ import static imago.qcow2.internal.Qcow2Checks.divCeil;
 import static imago.qcow2.internal.Qcow2Checks.u32;
 
 import imago.api.CorruptImageException;
+import imago.api.Feature;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.UnsupportedFeatureException;
@@ -142,7 +143,7 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
         }
         int version = b.getInt(p + 4);
         if (version < 2 || version > 3) {
-            throw new UnsupportedFeatureException(resource, "qcow2 version " + Integer.toUnsignedString(version),
+            throw new UnsupportedFeatureException(resource, Feature.FORMAT_VERSION, "qcow2 version " + Integer.toUnsignedString(version),
                     "Unsupported qcow2 version " + Integer.toUnsignedString(version));
         }
         int clusterBits = b.getInt(p + 20);
@@ -274,10 +275,10 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
                         .findFirst().orElse("unknown incompatible feature bit " + bit));
             }
             String list = String.join(", ", named);
-            throw new UnsupportedFeatureException(resource, list, "Unsupported qcow2 feature(s): " + list);
+            throw new UnsupportedFeatureException(resource, Feature.FORMAT_VERSION, list, "Unsupported qcow2 feature(s): " + list);
         }
         if (cryptMethod == 1 || cryptMethod == 2) {
-            throw new UnsupportedFeatureException(resource, cryptMethod == 1 ? "AES encryption" : "LUKS encryption",
+            throw new UnsupportedFeatureException(resource, Feature.ENCRYPTION, cryptMethod == 1 ? "AES encryption" : "LUKS encryption",
                     "encrypted images are not supported");
         }
         if (cryptMethod != 0) {
@@ -289,7 +290,7 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
                     + "64 bits (refcount_order " + Integer.toUnsignedString(refcountOrder) + ")");
         }
         if (compressionType > 1) {
-            throw new UnsupportedFeatureException(resource, "compression type " + compressionType,
+            throw new UnsupportedFeatureException(resource, Feature.COMPRESSION_TYPE, "compression type " + compressionType,
                     "Unknown compression type " + compressionType);
         }
         if ((compressionType != 0) != ((incompatible & INCOMPAT_COMPRESSION) != 0)) {

@@ -4,6 +4,7 @@ import static imago.qcow2.internal.Qcow2Checks.MAX_HOST_OFFSET;
 
 import imago.api.CheckReport;
 import imago.api.CorruptImageException;
+import imago.api.Feature;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.Mapping;
@@ -14,10 +15,17 @@ import imago.api.Repair;
 import imago.api.SnapshotInfo;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
+import imago.api.spi.BackingRewriter;
+import imago.api.spi.Capability;
+import imago.api.spi.Checker;
+import imago.api.spi.CompressedWriter;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
+import imago.api.spi.InternalSnapshots;
 import imago.api.spi.OpenContext;
+import imago.api.spi.Resizer;
 import imago.api.spi.Storage;
+import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -31,9 +39,9 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.zip.DataFormatException;
@@ -48,7 +56,7 @@ import java.util.zip.Inflater;
  * consecutive units have the same kind and, for kinds with host space, contiguous host offsets, so
  * that one mapping becomes one storage read. Every L1 and L2 entry is validated when used.
  */
-final class Qcow2Instance implements FormatInstance {
+final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRewriter, CompressedWriter {
     /** L1 entry: bits 0-8 and 56-62 are reserved. */
     static final long L1E_RESERVED = 0x7F00_0000_0000_01FFL;
     /** L1/L2 offset field: bits 9-55. */
@@ -339,7 +347,7 @@ final class Qcow2Instance implements FormatInstance {
             throw new CorruptImageException(resource, 72, "qcow2: Image is corrupt; cannot be opened read/write");
         }
         if (context.options().get("snapshot") != null) {
-            throw new UnsupportedFeatureException(resource, "qcow2 snapshot writing",
+            throw new UnsupportedFeatureException(resource, Feature.INTERNAL_SNAPSHOTS,
                     "an internal snapshot can only be opened read-only");
         }
         if ((header.refcountTableOffset() & (header.clusterSize() - 1)) != 0) {
@@ -755,7 +763,7 @@ final class Qcow2Instance implements FormatInstance {
             return Qcow2Zstd.decompress(in, in.length, out);
         } catch (LinkageError e) {
             // ImageException fixes its cause at construction: keep the linkage failure as suppressed
-            UnsupportedFeatureException u = new UnsupportedFeatureException(resource, "zstd compression",
+            UnsupportedFeatureException u = new UnsupportedFeatureException(resource, Feature.COMPRESSION_TYPE, "zstd compression",
                     "zstd support is not installed (add zstd-jni to the module path, and resolve it with "
                     + "--add-modules com.github.luben.zstd_jni when imago runs as modules)");
             u.addSuppressed(e);
@@ -770,10 +778,18 @@ final class Qcow2Instance implements FormatInstance {
 
     /**
      * {@inheritDoc} The persistent bitmaps that record writes are marked in use first, and get the bits
-     * of the returned mapping before the data is written.
+     * of the ticket's mapping before the data is written.
      */
     @Override
-    public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
+    public WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
+        return new Qcow2WriteTicket(this, ensureDataMapping(offset, length, below));
+    }
+
+    /**
+     * Makes the bytes from {@code offset} writable in place (allocating and copying on write); the write is
+     * then finished by {@link #completeWrite}, on the same thread, as {@link Qcow2WriteTicket} does.
+     */
+    Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
         requireWritable(offset);
         if (offset < 0 || length < 1 || offset >= size) {
             throw new IllegalArgumentException(resource + ": bad write: offset " + offset + ", length " + length);
@@ -841,7 +857,7 @@ final class Qcow2Instance implements FormatInstance {
                 case UNALLOCATED, ZERO_PLAIN, COMPRESSED, DATA, ZERO_ALLOC -> {
                     // a new cluster; a shared one (COPIED clear) is copied and loses the reference on commit
                     if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
-                        throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                        throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 refcount table growth",
                                 "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
                     }
                     if (l2Offset == 0) {
@@ -1043,7 +1059,7 @@ final class Qcow2Instance implements FormatInstance {
                         + "clusters)");
             }
             if ((l2Offset == 0 || sharedL2) && !refcounts.canAllocate(1)) {
-                throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 refcount table growth",
                         "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
             }
             if (l2Offset == 0) {
@@ -1081,7 +1097,7 @@ final class Qcow2Instance implements FormatInstance {
         try {
             return Qcow2Zstd.compress(plain, packed);
         } catch (LinkageError e) {
-            UnsupportedFeatureException u = new UnsupportedFeatureException(resource, "zstd compression",
+            UnsupportedFeatureException u = new UnsupportedFeatureException(resource, Feature.COMPRESSION_TYPE, "zstd compression",
                     "zstd support is not installed (add zstd-jni to the module path, and resolve it with "
                     + "--add-modules com.github.luben.zstd_jni when imago runs as modules)");
             u.addSuppressed(e);
@@ -1271,13 +1287,12 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     /**
-     * {@inheritDoc} Without the backing chain, an image whose backing image would have to be read (it is
-     * longer than the image before growing) is refused.
+     * Resizes without the backing chain: an image whose backing image would have to be read (it is longer than
+     * the image before growing) is refused.
      */
-    @Override
-    public void resize(long newSize, Preallocation preallocation) throws IOException {
+    void resize(long newSize, Preallocation preallocation) throws IOException {
         BackingReader none = (dst, offset) -> {
-            throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a qcow2 "
+            throw new UnsupportedFeatureException(resource, Feature.BACKING_CHAIN, "qcow2 resize with backing file", "growing a qcow2 "
                     + "image over its backing image needs the backing chain");
         };
         resize(newSize, preallocation, header.backingFile().filter(n -> !n.isEmpty()).isPresent() ? none
@@ -1341,7 +1356,7 @@ final class Qcow2Instance implements FormatInstance {
         if (header.backingFile().filter(n -> !n.isEmpty()).isPresent()) {
             long backing = backingSize;
             if (backing < 0) {
-                throw new UnsupportedFeatureException(resource, "qcow2 resize with backing file", "growing a "
+                throw new UnsupportedFeatureException(resource, Feature.BACKING_CHAIN, "qcow2 resize with backing file", "growing a "
                         + "qcow2 image whose backing file is not open (its data could show through)");
             }
             zeroNew = backing > oldSize;
@@ -1349,7 +1364,7 @@ final class Qcow2Instance implements FormatInstance {
                     && newSize > Qcow2Checks.divCeil(oldSize, clusterSize) * clusterSize) {
                 // QEMU fails the same way past the old last cluster, which it zeroes explicitly: qcow2 v2 has
                 // no zero clusters (qcow2_subcluster_zeroize)
-                throw new UnsupportedFeatureException(resource, "qcow2 v2 zero clusters",
+                throw new UnsupportedFeatureException(resource, Feature.ZERO_CLUSTERS, "qcow2 v2 zero clusters",
                         "Failed to zero out new clusters: Operation not supported");
             }
         }
@@ -1485,21 +1500,13 @@ final class Qcow2Instance implements FormatInstance {
                 ByteBuffer zeroes = ByteBuffer.allocate((int) (zeroStart - oldSize));
                 long pos = oldSize;
                 while (zeroes.hasRemaining()) {
-                    Mapping.Data d = ensureDataMapping(pos, zeroes.remaining(), below);
-                    int n = (int) Math.min(d.length(), zeroes.remaining());
-                    try {
-                        d.storage().write(zeroes.slice(zeroes.position(), n), d.hostOffset());
-                    } catch (IOException e) {
-                        try {
-                            completeWrite(d, e);
-                        } catch (IOException rollback) {
-                            e.addSuppressed(rollback);
-                        }
-                        throw e;
+                    try (WriteTicket t = beginWrite(pos, zeroes.remaining(), below)) {
+                        int n = (int) Math.min(t.mapping().length(), (long) zeroes.remaining());
+                        t.write(zeroes.slice(zeroes.position(), n));
+                        t.commit();
+                        zeroes.position(zeroes.position() + n);
+                        pos += n;
                     }
-                    completeWrite(d, null);
-                    zeroes.position(zeroes.position() + n);
-                    pos += n;
                 }
             }
             for (long pos = zeroStart; pos < newSize; ) {
@@ -1531,7 +1538,7 @@ final class Qcow2Instance implements FormatInstance {
         long l1e = l1[l1Index];
         boolean sharedL2 = (l1e & COPIED) == 0;
         if (!refcounts.canAllocate(sharedL2 ? 2 : 1)) {
-            throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+            throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 refcount table growth",
                     "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
         }
         long l2Offset = l1e & OFFSET_MASK;
@@ -1603,7 +1610,7 @@ final class Qcow2Instance implements FormatInstance {
             if (used && (l1[l1Index] & COPIED) == 0) {
                 // an L2 table shared with a snapshot is copied before it changes, as QEMU's discard does
                 if (!refcounts.canAllocate(1)) {
-                    throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+                    throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 refcount table growth",
                             "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
                 }
                 l2Offset = copyL2(l1Index, l2Offset);
@@ -2020,8 +2027,11 @@ final class Qcow2Instance implements FormatInstance {
         copiedSinceSync = true;
     }
 
-    @Override
-    public void completeWrite(Mapping.Data mapping, IOException failure) throws IOException {
+    /**
+     * Finishes a write begun by {@link #ensureDataMapping}: the data was written ({@code failure} is
+     * {@code null}), so the metadata may point at it; or it failed, and the allocation is given back.
+     */
+    void completeWrite(Mapping.Data mapping, IOException failure) throws IOException {
         if (inFlightWrites > 0 && !allocLock.isHeldByCurrentThread()) {
             allocLock.lock();
             try {
@@ -2141,7 +2151,7 @@ final class Qcow2Instance implements FormatInstance {
             throw new IllegalArgumentException("a backing format needs a backing file");
         }
         if (file != null && header.hasDataFile() && header.dataFileRaw()) {
-            throw new UnsupportedFeatureException(resource, "qcow2 backing file with data_file_raw",
+            throw new UnsupportedFeatureException(resource, Feature.EXTERNAL_DATA_FILE, "qcow2 backing file with data_file_raw",
                     "an image whose external data file is raw cannot have a backing file");
         }
         allocLock.lock();
@@ -2374,7 +2384,7 @@ final class Qcow2Instance implements FormatInstance {
             return d;
         }
         if (!refcounts.canAllocate(l2Offset == 0 || sharedL2 ? 2 : 1)) {
-            throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth",
+            throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 refcount table growth",
                     "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
         }
         if (l2Offset == 0) {
@@ -2875,9 +2885,9 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     @Override
-    public void attachDataFile(Storage data) throws IOException {
+    public void attach(Dependency dependency, Storage data) throws IOException {
         Objects.requireNonNull(data, "data");
-        if (!header.hasDataFile()) {
+        if (!(dependency instanceof Dependency.DataFile) || !header.hasDataFile()) {
             throw new UnsupportedOperationException(resource + ": this image names no data file");
         }
         this.dataFileSize = data.size();
@@ -3003,20 +3013,19 @@ final class Qcow2Instance implements FormatInstance {
     // ------------------------------------------------------------------ internal snapshots
 
     /**
-     * {@inheritDoc} As QEMU's qcow2_snapshot_create: the active L1 table is copied to new clusters, every path
+     * Creates an internal snapshot ({@link InternalSnapshots#create}) as QEMU's qcow2_snapshot_create: the active L1 table is copied to new clusters, every path
      * from it (each L2 table and each cluster its entries reach) gains a reference, the COPIED flags of the active
      * tables are cleared (everything is shared now) and a new snapshot table with the entry appended replaces the
      * old one. The id is the largest numeric id plus one; date now, VM clock and VM state 0, the extra data holds
      * the disk size. Everything is written and synced before the header points at the new table; the old table
      * is freed afterwards. Refused before anything changes when a refcount would overflow (1-bit refcounts).
      */
-    @Override
-    public SnapshotInfo createSnapshot(String name) throws IOException {
+    SnapshotInfo createSnapshot(String name) throws IOException {
         Objects.requireNonNull(name, "name");
         requireWritable(-1);
         if (header.hasDataFile()) {
             // QEMU refuses too: the data file's clusters are not refcounted, so they cannot be shared
-            throw new UnsupportedFeatureException(resource, "qcow2 snapshots with an external data file",
+            throw new UnsupportedFeatureException(resource, Feature.EXTERNAL_DATA_FILE, "qcow2 snapshots with an external data file",
                     "internal snapshots of images with an external data file are not supported");
         }
         byte[] nameBytes = name.getBytes(StandardCharsets.UTF_8);
@@ -3103,13 +3112,12 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     /**
-     * {@inheritDoc} As QEMU's qcow2_snapshot_delete: the new snapshot table without the entry is written and the
+     * Deletes an internal snapshot ({@link InternalSnapshots#delete}) as QEMU's qcow2_snapshot_delete: the new snapshot table without the entry is written and the
      * header switched to it (synced), then the snapshot's L1 table, every path from it and the old table lose their
      * reference; freed clusters are discarded. COPIED flags of the active tables are set again where a refcount
      * returned to 1.
      */
-    @Override
-    public void deleteSnapshot(String idOrName) throws IOException {
+    void deleteSnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
         requireWritable(-1);
         exclusively(() -> {
@@ -3140,14 +3148,13 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     /**
-     * {@inheritDoc} As QEMU's qcow2_snapshot_goto: every path from the snapshot's L1 table gains a reference (only
+     * Reverts to an internal snapshot ({@link InternalSnapshots#apply}) as QEMU's qcow2_snapshot_goto: every path from the snapshot's L1 table gains a reference (only
      * those the active L1 table does not hold already: unlike qemu, a refcount at its maximum does not make this
      * fail), the active L1 table (in place, or moved to new clusters when it is too small) becomes a copy of the snapshot's,
      * synced, and the header takes the snapshot's disk size; then every path from the old active L1 table loses its
      * reference and the COPIED flags are recomputed. The snapshot stays.
      */
-    @Override
-    public void applySnapshot(String idOrName) throws IOException {
+    void applySnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
         requireWritable(-1);
         exclusively(() -> {
@@ -3159,7 +3166,7 @@ final class Qcow2Instance implements FormatInstance {
     private void apply(String idOrName) throws IOException {
         if (!bitmaps.isEmpty()) {
             // QEMU's bdrv_snapshot_goto refuses too: the bitmaps cannot describe a change of the whole disk
-            throw new UnsupportedFeatureException(resource, "qcow2 snapshot apply with bitmaps",
+            throw new UnsupportedFeatureException(resource, Feature.PERSISTENT_BITMAPS, "qcow2 snapshot apply with bitmaps",
                     "Device has active dirty bitmaps");
         }
         List<Qcow2Snapshot> list = snapshots;
@@ -3658,10 +3665,42 @@ final class Qcow2Instance implements FormatInstance {
         storage.write(b, offset);
     }
 
-    @Override
-    public List<SnapshotInfo> snapshots() {
+    /** The internal snapshots, oldest first ({@link InternalSnapshots#list}). */
+    List<SnapshotInfo> snapshots() {
         return snapshots.stream().map(Qcow2Snapshot::info).toList();
     }
+
+    /** {@inheritDoc} Internal snapshots are handed out as a view; the other capabilities are this instance. */
+    @Override
+    public <C extends Capability> Optional<C> capability(Class<C> type) {
+        if (type == InternalSnapshots.class) {
+            return Optional.of(type.cast(snapshotView));
+        }
+        return FormatInstance.super.capability(type);
+    }
+
+    /** The {@link InternalSnapshots} capability over this instance's snapshot methods. */
+    private final InternalSnapshots snapshotView = new InternalSnapshots() {
+        @Override
+        public List<SnapshotInfo> list() {
+            return snapshots();
+        }
+
+        @Override
+        public SnapshotInfo create(String name) throws IOException {
+            return createSnapshot(name);
+        }
+
+        @Override
+        public void delete(String idOrName) throws IOException {
+            deleteSnapshot(idOrName);
+        }
+
+        @Override
+        public void apply(String idOrName) throws IOException {
+            applySnapshot(idOrName);
+        }
+    };
 
     /** The parsed header (for tests and future writers). */
     Qcow2Header header() {

@@ -1,6 +1,7 @@
 package imago.qcow2.internal;
 
 import imago.api.CorruptImageException;
+import imago.api.Feature;
 import imago.api.ImageLimitException;
 import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
@@ -11,9 +12,9 @@ import java.nio.ByteOrder;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -258,7 +259,7 @@ final class Qcow2Refcounts {
                 continue;
             }
             if (index >= (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits >>> blockBits)) {
-                throw new UnsupportedFeatureException(resource, "qcow2 host offsets", "host offsets past 2^56");
+                throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 host offsets", "host offsets past 2^56");
             }
             if (table[(int) index] == 0) {
                 createBlock(index);
@@ -367,7 +368,7 @@ final class Qcow2Refcounts {
         while (true) {
             long end = runEnd + blocks + tableClusters;
             if (end > (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits)) {
-                throw new UnsupportedFeatureException(resource, "qcow2 host offsets", "host offsets past 2^56");
+                throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 host offsets", "host offsets past 2^56");
             }
             long lastIndex = (end - 1) >>> blockBits;
             long missing = 0;
@@ -381,7 +382,7 @@ final class Qcow2Refcounts {
             if (entries > table.length) {
                 long needed = Qcow2Checks.divCeil(entries * 8, clusterSize);
                 if (needed > maxClusters) {
-                    throw new UnsupportedFeatureException(resource, "qcow2 refcount table growth", "the refcount "
+                    throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 refcount table growth", "the refcount "
                             + "table would need " + needed * clusterSize + " bytes, past QEMU's limit of "
                             + Qcow2Header.MAX_REFTABLE_BYTES);
                 }

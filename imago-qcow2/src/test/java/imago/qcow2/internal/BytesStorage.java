@@ -2,8 +2,8 @@ package imago.qcow2.internal;
 
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.StorageLocation;
 import imago.api.spi.Storage;
-import imago.api.spi.StorageLocation;
 import java.nio.ByteBuffer;
 
 /** A read-only storage over a byte array, for tests that open thousands of small mutated images. */

@@ -11,9 +11,10 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.Repair;
+import imago.api.StorageLocation;
+import imago.api.spi.Checker;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.OpenContext;
-import imago.api.spi.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import imago.testkit.Qemu;
@@ -195,7 +196,7 @@ class Qcow2CheckPropertyTest {
                 throw new AssertionError("plain IOException instead of an ImageException: " + e, e);
             }
             try {
-                CheckReport report = layer.check(repair);
+                CheckReport report = layer.capability(Checker.class).orElseThrow().check(repair);
                 CHECKED.incrementAndGet();
                 if (repair == Repair.ALL && report.clean()) {
                     REPAIRED.incrementAndGet();

@@ -146,7 +146,7 @@ class Qcow2GrowBackingTest {
         try (Image image = Imago.opener().path(img).format("qcow2").writable(true).noBacking().open()) {
             UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                     () -> image.resize(2 << 20, Preallocation.OFF));
-            assertEquals("qcow2 resize with backing file", e.feature());
+            assertEquals("qcow2 resize with backing file", e.featureName());
             assertEquals(1 << 20, image.size());
         }
         assertEquals(Arrays.hashCode(before), Arrays.hashCode(Files.readAllBytes(img)));
@@ -160,7 +160,7 @@ class Qcow2GrowBackingTest {
         try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
             UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                     () -> image.resize(2 << 20, Preallocation.OFF));
-            assertEquals("qcow2 v2 zero clusters", e.feature());
+            assertEquals("qcow2 v2 zero clusters", e.featureName());
             assertEquals(1000 << 10, image.size());
         }
         assertEquals(Arrays.hashCode(before), Arrays.hashCode(Files.readAllBytes(img)));

@@ -154,7 +154,7 @@ class Qcow2HostileTest {
                 assertTrue(attempt < 5, () -> "qemu-img create failed: " + o.out() + o.err());
             }
             var e = assertThrows(UnsupportedFeatureException.class, () -> openAndReadAll(p));
-            assertEquals(format.equals("aes") ? "AES encryption" : "LUKS encryption", e.feature());
+            assertEquals(format.equals("aes") ? "AES encryption" : "LUKS encryption", e.featureName());
             assertTrue(e.getMessage().contains(p.getFileName().toString()), e.getMessage());
         }
     }
@@ -207,7 +207,7 @@ class Qcow2HostileTest {
     void incompatibleFeatures() throws IOException {
         var e = fails(UnsupportedFeatureException.class, plain, b -> b.putLong(72, 1L << 5),
                 "Unsupported qcow2 feature(s): unknown incompatible feature bit 5");
-        assertEquals("unknown incompatible feature bit 5", e.feature());
+        assertEquals("unknown incompatible feature bit 5", e.featureName());
         // rename the feature-name table's first entry (incompatible bit 0, "dirty bit") to bit 20
         fails(UnsupportedFeatureException.class, plain, b -> {
             int p = featureTable(b);

@@ -1,14 +1,17 @@
 package imago.raw.internal;
 
+import imago.api.Feature;
 import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
 import imago.api.spi.FormatInstance;
+import imago.api.spi.Resizer;
 import imago.api.spi.Storage;
 import imago.api.spi.StorageExtent;
 import imago.api.spi.WriteGuard;
+import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.util.Objects;
 import java.util.concurrent.locks.ReentrantLock;
@@ -24,7 +27,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>Thread-safe: mappings are computed from the storage alone, and resizes are serialised.
  */
-final class RawInstance implements FormatInstance {
+final class RawInstance implements FormatInstance, Resizer {
     private final Storage storage;
     private final boolean writable;
     /**
@@ -85,14 +88,14 @@ final class RawInstance implements FormatInstance {
 
     /** {@inheritDoc} Raw data is always writable in place: the storage bytes at the same offset. */
     @Override
-    public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
+    public WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
         ensureWritable(offset);
         long n = inImage(offset, length);
         if (n < 1) {
             throw new IllegalArgumentException(storage.name() + ": no data mapping for " + length + " bytes at offset "
                     + offset + " (size " + size + ")");
         }
-        return new Mapping.Data(offset, n, storage, offset);
+        return WriteTicket.of(new Mapping.Data(offset, n, storage, offset));
     }
 
     /**
@@ -141,14 +144,14 @@ final class RawInstance implements FormatInstance {
 
     /** {@inheritDoc} Resizes the storage; every preallocation mode the storage supports is accepted. */
     @Override
-    public void resize(long newSize, Preallocation preallocation) throws IOException {
+    public void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
         Objects.requireNonNull(preallocation, "preallocation");
         ensureWritable(-1);
         if (newSize < 0) {
             throw new IllegalArgumentException(storage.name() + ": size must be non-negative, got " + newSize);
         }
         if (preallocation == Preallocation.METADATA) {
-            throw new UnsupportedFeatureException(storage.name(), "metadata preallocation",
+            throw new UnsupportedFeatureException(storage.name(), Feature.PREALLOCATION, "metadata preallocation",
                     "Unsupported preallocation mode: metadata (raw has no metadata)");
         }
         resizeLock.lock();

@@ -8,14 +8,17 @@ import imago.api.Image;
 import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.spi.BackingReader;
+import imago.api.spi.Capability;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
+import imago.api.spi.WriteTicket;
 import imago.storage.memory.MemoryStorage;
 import imago.testkit.PropertyRuns;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.UnaryOperator;
@@ -104,8 +107,8 @@ class RawImagePropertyTest {
         }
 
         @Override
-        public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
-            return inner.ensureDataMapping(offset, length, below);
+        public WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
+            return inner.beginWrite(offset, length, below);
         }
 
         @Override
@@ -119,8 +122,8 @@ class RawImagePropertyTest {
         }
 
         @Override
-        public void resize(long newSize, Preallocation preallocation) throws IOException {
-            inner.resize(newSize, preallocation);
+        public <C extends Capability> Optional<C> capability(Class<C> type) {
+            return inner.capability(type);
         }
 
         @Override
@@ -161,9 +164,12 @@ class RawImagePropertyTest {
         }
 
         @Override
-        public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
-            Mapping.Data d = inner.ensureDataMapping(offset, length, below);
-            return new Mapping.Data(offset, d.length(), d.storage(), d.hostOffset() + (1 << 20));
+        public WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
+            try (WriteTicket t = inner.beginWrite(offset, length, below)) {
+                t.commit();
+                Mapping.Data d = t.mapping();
+                return WriteTicket.of(new Mapping.Data(offset, d.length(), d.storage(), d.hostOffset() + (1 << 20)));
+            }
         }
     }
 }

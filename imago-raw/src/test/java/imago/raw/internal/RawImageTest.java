@@ -151,10 +151,10 @@ class RawImageTest {
             assertEquals(new Mapping.Data(900, 100, s, 900), raw.readMapping(900, Long.MAX_VALUE),
                     "reads skip the hole query: a hole reads as zeroes from the storage anyway");
             assertEquals(new Mapping.EndOfImage(1000), raw.readMapping(1000, 10));
-            assertEquals(new Mapping.Data(990, 10, s, 990), raw.ensureDataMapping(990, 500, BackingReader.ZEROES));
+            assertEquals(new Mapping.Data(990, 10, s, 990), raw.beginWrite(990, 500, BackingReader.ZEROES).mapping());
             assertThrows(IllegalArgumentException.class, () -> raw.mapping(-1, 10));
             assertThrows(IllegalArgumentException.class, () -> raw.mapping(0, 0));
-            assertThrows(IllegalArgumentException.class, () -> raw.ensureDataMapping(1000, 1, BackingReader.ZEROES));
+            assertThrows(IllegalArgumentException.class, () -> raw.beginWrite(1000, 1, BackingReader.ZEROES));
             assertEquals(0, raw.ensureZeroMapping(1000, 10, true), "nothing to zero past the end");
         }
     }
@@ -168,10 +168,10 @@ class RawImageTest {
             assertThrows(ReadOnlyImageException.class, () -> img.discard(0, 10));
             assertThrows(ReadOnlyImageException.class, () -> img.resize(8192, Preallocation.OFF));
             FormatInstance layer = img.layer();
-            assertThrows(ReadOnlyImageException.class, () -> layer.ensureDataMapping(0, 10, BackingReader.ZEROES));
+            assertThrows(ReadOnlyImageException.class, () -> layer.beginWrite(0, 10, BackingReader.ZEROES));
             assertThrows(ReadOnlyImageException.class, () -> layer.ensureZeroMapping(0, 10, true));
             assertThrows(ReadOnlyImageException.class, () -> layer.discard(0, 10));
-            assertThrows(ReadOnlyImageException.class, () -> layer.resize(0, Preallocation.OFF));
+            assertThrows(ReadOnlyImageException.class, () -> layer.capability(imago.api.spi.Resizer.class).orElseThrow().resize(0, Preallocation.OFF, BackingReader.ZEROES));
             assertEquals(4096, img.size());
             assertArrayEquals(new byte[4096], read(img, 0, 4096));
         }

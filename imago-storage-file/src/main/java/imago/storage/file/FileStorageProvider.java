@@ -1,7 +1,7 @@
 package imago.storage.file;
 
+import imago.api.StorageLocation;
 import imago.api.spi.Storage;
-import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageOptions;
 import imago.api.spi.StorageProvider;
 import imago.storage.file.internal.FileStorage;

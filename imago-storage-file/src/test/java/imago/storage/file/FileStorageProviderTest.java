@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import imago.api.StorageLocation;
 import imago.api.spi.Storage;
-import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageOptions;
 import imago.api.spi.StorageProvider;
 import java.io.IOException;

@@ -2,9 +2,9 @@ package imago.storage.memory;
 
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.StorageLocation;
 import imago.api.spi.Storage;
 import imago.api.spi.StorageExtent;
-import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;

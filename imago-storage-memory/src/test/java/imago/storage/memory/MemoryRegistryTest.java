@@ -10,8 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.StorageLocation;
 import imago.api.spi.Storage;
-import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageOptions;
 import imago.api.spi.StorageProvider;
 import java.io.IOException;

@@ -5,12 +5,14 @@ import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.BackingReader;
 import imago.api.spi.FormatInstance;
+import imago.api.spi.Resizer;
 import imago.api.spi.Storage;
+import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.util.Map;
 
 /** One open imagotst image: every guest byte maps to the storage 512 bytes further on. */
-final class TstFormatInstance implements FormatInstance {
+final class TstFormatInstance implements FormatInstance, Resizer {
     private final Storage storage;
     private final boolean writable;
     /** Changed only by {@link #resize}, which the generic I/O path runs with every request excluded. */
@@ -37,12 +39,12 @@ final class TstFormatInstance implements FormatInstance {
     }
 
     @Override
-    public Mapping.Data ensureDataMapping(long offset, long length, BackingReader below) throws IOException {
+    public WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
         if (!writable) {
             throw new ReadOnlyImageException(storage.name(), "image is opened read-only");
         }
-        return new Mapping.Data(offset, Math.min(length, header.size() - offset), storage,
-                TstHeader.LENGTH + offset);
+        return WriteTicket.of(new Mapping.Data(offset, Math.min(length, header.size() - offset), storage,
+                TstHeader.LENGTH + offset));
     }
 
     @Override
@@ -60,7 +62,7 @@ final class TstFormatInstance implements FormatInstance {
      * it up, so that at no point does the header claim bytes beyond the storage's end.
      */
     @Override
-    public void resize(long newSize, Preallocation preallocation) throws IOException {
+    public void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
         if (!writable) {
             throw new ReadOnlyImageException(storage.name(), "image is opened read-only");
         }

@@ -1,6 +1,7 @@
 package imago.moduletests.plugin;
 
 import imago.api.CorruptImageException;
+import imago.api.Feature;
 import imago.api.UnsupportedFeatureException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -54,7 +55,7 @@ record TstHeader(long size, int version) {
         int version = be.getInt(16);
         if (version != VERSION) {
             String feature = "imagotst version " + Integer.toUnsignedString(version);
-            throw new UnsupportedFeatureException(resource, feature, feature + " is not supported");
+            throw new UnsupportedFeatureException(resource, Feature.FORMAT_VERSION, feature, feature + " is not supported");
         }
         if (size < 0 || size > MAX_SIZE) {
             throw new CorruptImageException(resource, 8, "virtual size " + Long.toUnsignedString(size)

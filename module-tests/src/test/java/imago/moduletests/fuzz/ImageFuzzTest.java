@@ -2,10 +2,11 @@ package imago.moduletests.fuzz;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import imago.api.CheckReport;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Repair;
+import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
-import imago.api.spi.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import java.io.IOException;
@@ -61,7 +62,7 @@ class ImageFuzzTest {
                     }
                 }
             } catch (UnsupportedFeatureException e) {
-                if (!e.feature().equals("check")) {
+                if (e.feature() != Feature.CHECK) {
                     throw new AssertionError("check threw " + e, e);
                 }
             } catch (IOException | RuntimeException e) {

@@ -1,13 +1,14 @@
 package imago.storage.file.internal;
 
+import imago.api.Feature;
 import imago.api.ImageException;
 import imago.api.ImageLockedException;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Storage;
 import imago.api.spi.StorageExtent;
-import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageOptions;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -381,7 +382,7 @@ public final class FileStorage implements Storage {
     }
 
     private static UnsupportedFeatureException directUnsupported(String name, String why) {
-        return new UnsupportedFeatureException(name, "direct I/O", "direct I/O is not available: " + why);
+        return new UnsupportedFeatureException(name, Feature.HOST, "direct I/O", "direct I/O is not available: " + why);
     }
 
     // ---- Storage ----
@@ -639,7 +640,7 @@ public final class FileStorage implements Storage {
 
     private void preallocate(long current, long size) throws IOException {
         if (fd < 0) {
-            throw new UnsupportedFeatureException(name, "falloc preallocation",
+            throw new UnsupportedFeatureException(name, Feature.HOST, "falloc preallocation",
                     "falloc preallocation needs native access (java.lang.foreign on Linux): "
                             + Objects.requireNonNullElse(LibC.unavailableReason(), "disabled"));
         }
@@ -654,7 +655,7 @@ public final class FileStorage implements Storage {
             return;
         }
         if (error == LibC.EOPNOTSUPP || error == LibC.ENOSYS || error == LibC.EINVAL) {
-            throw new UnsupportedFeatureException(name, "falloc preallocation",
+            throw new UnsupportedFeatureException(name, Feature.HOST, "falloc preallocation",
                     "falloc preallocation is not supported here: posix_fallocate failed: " + LibC.describe(error));
         }
         IOException failure = failure(name, "posix_fallocate at " + current + "+" + (size - current), error);

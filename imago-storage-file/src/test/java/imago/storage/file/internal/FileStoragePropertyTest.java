@@ -3,11 +3,11 @@ package imago.storage.file.internal;
 import static org.quicktheories.QuickTheory.qt;
 
 import imago.api.Preallocation;
+import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.AlignedStorage;
 import imago.api.spi.Storage;
 import imago.api.spi.StorageExtent;
-import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -12,11 +12,11 @@ import imago.api.ImageException;
 import imago.api.ImageLockedException;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.AlignedStorage;
 import imago.api.spi.Storage;
 import imago.api.spi.StorageExtent;
-import imago.api.spi.StorageLocation;
 import imago.api.spi.StorageOptions;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -34,8 +34,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -395,7 +395,7 @@ class FileStorageTest {
             } else {
                 UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                         () -> s.resize(before + 32 * MIB, Preallocation.FALLOC));
-                assertEquals("falloc preallocation", e.feature());
+                assertEquals("falloc preallocation", e.featureName());
                 assertEquals(before, s.size());
             }
             s.resize(0, Preallocation.OFF);
@@ -503,7 +503,7 @@ class FileStorageTest {
         if (!Probe.directIO(dir)) {
             UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                     () -> open(file, options, true));
-            assertEquals("direct I/O", e.feature());
+            assertEquals("direct I/O", e.featureName());
             assertTrue(e.getMessage().contains("O_DIRECT"), e.getMessage());
             return;
         }
@@ -544,7 +544,7 @@ class FileStorageTest {
         // the portable path cannot do direct I/O
         UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                 () -> open(file, options, false));
-        assertEquals("direct I/O", e.feature());
+        assertEquals("direct I/O", e.featureName());
     }
 
     @ParameterizedTest

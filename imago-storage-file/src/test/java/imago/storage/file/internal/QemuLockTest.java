@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import imago.api.ImageLockedException;
-import imago.api.spi.StorageLocation;
+import imago.api.StorageLocation;
 import imago.api.spi.StorageOptions;
 import imago.testkit.Qemu;
 import java.io.IOException;

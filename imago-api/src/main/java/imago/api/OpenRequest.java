@@ -1,4 +1,4 @@
-package imago.api.spi;
+package imago.api;
 
 import java.util.Objects;
 
@@ -19,7 +19,9 @@ public record OpenRequest(StorageLocation referrer, String storedName, StorageLo
         /** As a backing image. */
         BACKING_FILE,
         /** As an external data file. */
-        DATA_FILE
+        DATA_FILE,
+        /** As a file that holds part of the image's own data (a VMDK extent, one file of a split image). */
+        EXTENT_FILE
     }
 
     /** Validates the fields. */

@@ -1,4 +1,4 @@
-package imago.api.spi;
+package imago.api;
 
 import java.nio.file.Path;
 import java.util.Objects;

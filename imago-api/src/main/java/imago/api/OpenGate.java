@@ -1,6 +1,5 @@
-package imago.api.spi;
+package imago.api;
 
-import imago.api.OpenDeniedException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
