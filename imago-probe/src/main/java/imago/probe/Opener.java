@@ -251,9 +251,13 @@ public final class Opener {
             if (probed && write && confidence == Confidence.WEAK) {
                 builder.writeGuard(sectorGuard(driver, storage.name()));
             }
-            int extentFiles = 0;
+            List<Dependency> dependencies = layer.dependencies();
+            if (dependencies.stream().filter(Dependency.ExtentFile.class::isInstance).count() > MAX_EXTENT_FILES) {
+                throw new ImageLimitException(where.toString(), "the image names more than " + MAX_EXTENT_FILES
+                        + " extent files");
+            }
             Set<String> extentIdentities = new java.util.HashSet<>();
-            for (Dependency dependency : layer.dependencies()) {
+            for (Dependency dependency : dependencies) {
                 switch (dependency) {
                     case Dependency.BackingFile backing -> {
                         Image image = openBacking(where, storage, backing, depth, chain, top);
@@ -270,10 +274,6 @@ public final class Opener {
                         attach(layer, data, target, storageOptions, write, opened, builder);
                     }
                     case Dependency.ExtentFile extent -> {
-                        if (++extentFiles > MAX_EXTENT_FILES) {
-                            throw new ImageLimitException(where.toString(), "the image names more than "
-                                    + MAX_EXTENT_FILES + " extent files");
-                        }
                         StorageLocation target = gated(where, storage, extent.storedName(),
                                 OpenRequest.Purpose.EXTENT_FILE, depth);
                         if (!extentIdentities.add(identity(target)) || identity(target).equals(identity)) {

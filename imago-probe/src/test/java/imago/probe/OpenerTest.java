@@ -359,10 +359,9 @@ class OpenerTest {
 
     @Test
     void tooManyExtentFilesAreRefused() throws IOException {
-        Files.write(dir.resolve("x.bin"), new byte[1]);
         List<SplitFormat.Line> lines = new ArrayList<>();
         for (int i = 0; i <= Opener.MAX_EXTENT_FILES; i++) {
-            lines.add(new SplitFormat.Line(false, 1, "x.bin"));
+            lines.add(new SplitFormat.Line(false, 1, "x" + i + ".bin")); // refused before any is opened
         }
         SplitFormat.write(dir.resolve("many.ts"), lines);
         ImageLimitException e = assertThrows(ImageLimitException.class, () -> opener(dir.resolve("many.ts")).open());
