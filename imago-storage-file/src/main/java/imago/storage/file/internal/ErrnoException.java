@@ -1,7 +1,7 @@
 package imago.storage.file.internal;
 
 /**
- * A libc call failed with {@link #errno()}. Internal: {@link FileStorage} turns it into an
+ * A libc call failed with {@link #errno()}. Internal: {@link Failures} turns it into an
  * {@link java.io.IOException} that names the file and the operation, or into a fallback.
  */
 final class ErrnoException extends Exception {
@@ -10,7 +10,7 @@ final class ErrnoException extends Exception {
     private final int errno;
 
     ErrnoException(int errno) {
-        super(LibC.describe(errno), null, false, false); // no stack trace: often expected (ENXIO, EOPNOTSUPP)
+        super(Errno.describe(errno), null, false, false); // no stack trace: often expected (ENXIO, EOPNOTSUPP)
         this.errno = errno;
     }
 

@@ -4,7 +4,6 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -18,13 +17,17 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Locale;
 
 /**
- * The few Linux libc calls the file storage needs, bound through {@code java.lang.foreign}. The class
- * is its own lazy holder: the downcall handles are made when it is first used (the first open), not
- * when the provider is loaded. If binding fails (not Linux, an unknown architecture, native access
- * denied), {@link #available()} is false and the storage uses portable {@code FileChannel} I/O.
+ * The binding of the Linux libc calls the file storage needs, through {@code java.lang.foreign}, and
+ * the calls every native open makes ({@code open}, {@code close}, {@code fstat}, {@code lseek}). The
+ * class is its own lazy holder: these downcall handles are made when it is first used (the first open),
+ * not when the provider is loaded; the other calls are bound by concern, each on its first use
+ * ({@link LibcLocks}, {@link LibcSpace}, {@link LibcData}). If binding fails (not Linux, an unknown
+ * architecture, native access denied, a call missing from libc), {@link #available()} is false and
+ * the storage uses portable {@code FileChannel} I/O.
  *
  * <p>Each call returns its result or throws {@link ErrnoException} with the {@code errno} captured by
  * the linker; calls that may be interrupted by a signal are retried on {@code EINTR}.
@@ -40,49 +43,10 @@ final class LibC {
     static final int SEEK_DATA = 3;
     static final int SEEK_HOLE = 4;
 
-    static final int FALLOC_FL_KEEP_SIZE = 0x01;
-    static final int FALLOC_FL_PUNCH_HOLE = 0x02;
-    static final int FALLOC_FL_ZERO_RANGE = 0x10;
-
-    static final int LOCK_SH = 1;
-    static final int LOCK_EX = 2;
-    static final int LOCK_NB = 4;
-
-    /** {@code fcntl} commands for open file description locks (Linux 3.15+, the same on every architecture). */
-    static final int F_OFD_GETLK = 36;
-    static final int F_OFD_SETLK = 37;
-    static final short F_RDLCK = 0;
-    static final short F_WRLCK = 1;
-    static final short F_UNLCK = 2;
-    private static final short SEEK_SET = 0;
-    /**
-     * {@code struct flock} on x86_64 and aarch64:
-     * short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid.
-     */
-    private static final int FLOCK_SIZE = 32;
-    private static final long L_TYPE = 0;
-    private static final long L_WHENCE = 2;
-    private static final long L_START = 8;
-    private static final long L_LEN = 16;
-    private static final long L_PID = 24;
-
     static final int S_IFMT = 0170000;
     static final int S_IFDIR = 0040000;
     static final int S_IFBLK = 0060000;
     static final int S_IFREG = 0100000;
-
-    static final int EPERM = 1;
-    static final int ENOENT = 2;
-    static final int EINTR = 4;
-    static final int ENXIO = 6;
-    static final int EAGAIN = 11;
-    static final int EACCES = 13;
-    static final int ENODEV = 19;
-    static final int EISDIR = 21;
-    static final int EINVAL = 22;
-    static final int ENOLCK = 37;
-    static final int ENOSYS = 38;
-    static final int EOPNOTSUPP = 95;
 
     /** The parts of the ABI that differ between the architectures we know. */
     private enum Arch {
@@ -108,23 +72,34 @@ final class LibC {
     private static final int STAT_BUFFER = 256;
 
     /** Record components are trusted finals, so the JIT treats these handles as constants. */
-    private record Calls(MethodHandle open, MethodHandle close, MethodHandle fallocate,
-            MethodHandle posixFallocate, MethodHandle lseek, MethodHandle fdatasync, MethodHandle fstat,
-            MethodHandle ftruncate, MethodHandle flock, MethodHandle fcntlPointer, MethodHandle pread,
-            MethodHandle pwrite) {
+    private record Calls(MethodHandle open, MethodHandle close, MethodHandle lseek, MethodHandle fstat) {
     }
 
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+    /**
+     * The calls of {@link LibcLocks}, {@link LibcSpace} and {@link LibcData}: looked up (cheap) with
+     * the others, so that a libc without one makes native access unavailable up front, as when all
+     * were linked at once; their handles are linked on first use.
+     */
+    private static final List<String> LAZY_SYMBOLS = List.of("fallocate", "posix_fallocate", "ftruncate",
+            "flock", "fcntl", "pread", "pwrite", "fdatasync");
+
+    /** The layout of the call state the linker captures; the concern classes allocate it too. */
+    static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+    /** Captures {@code errno} after a call. */
+    static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
     private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     private static final Charset PATH_CHARSET = pathCharset();
 
     private static final Arch ARCH;
     private static final Calls CALLS;
     private static final String UNAVAILABLE;
+    /** libc's symbols, or {@code null} if the calls are not available. */
+    private static final SymbolLookup LIBC;
 
     static {
         Arch arch = arch();
         Calls calls = null;
+        SymbolLookup libc = null;
         String why = null;
         if (!System.getProperty("os.name", "").startsWith("Linux")) {
             why = "not Linux (" + System.getProperty("os.name") + ")";
@@ -132,7 +107,8 @@ final class LibC {
             why = "unsupported architecture " + System.getProperty("os.arch");
         } else {
             try {
-                calls = link(arch);
+                libc = Linker.nativeLinker().defaultLookup();
+                calls = link(arch, libc);
             } catch (RuntimeException | LinkageError e) {
                 // IllegalCallerException when native access is denied, UnsupportedOperationException
                 // when the platform has no linker, NoSuchElementException for a missing symbol
@@ -142,6 +118,7 @@ final class LibC {
         ARCH = arch;
         CALLS = calls;
         UNAVAILABLE = why;
+        LIBC = calls == null ? null : libc;
     }
 
     private LibC() {
@@ -181,10 +158,9 @@ final class LibC {
     }
 
     @SuppressWarnings("restricted") // Linker::downcallHandle; the module runs with --enable-native-access
-    private static Calls link(Arch arch) {
+    private static Calls link(Arch arch, SymbolLookup libc) {
         Linker linker = Linker.nativeLinker();
-        SymbolLookup libc = linker.defaultLookup();
-        Linker.Option errno = Linker.Option.captureCallState("errno");
+        Linker.Option errno = CAPTURE_ERRNO;
         MethodHandle fstat;
         var fstatSymbol = libc.find("fstat");
         if (fstatSymbol.isPresent()) {
@@ -194,44 +170,39 @@ final class LibC {
                     FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), errno);
             fstat = MethodHandles.insertArguments(fxstat, 1, arch.statVer); // after the capture segment
         }
+        for (String name : LAZY_SYMBOLS) {
+            symbol(libc, name);
+        }
         return new Calls(
                 // open is variadic: the mode is the first variadic argument
                 linker.downcallHandle(symbol(libc, "open"),
                         FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
                         Linker.Option.firstVariadicArg(2), errno),
                 linker.downcallHandle(symbol(libc, "close"), FunctionDescriptor.of(JAVA_INT, JAVA_INT), errno),
-                linker.downcallHandle(symbol(libc, "fallocate"),
-                        FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), errno),
-                // posix_fallocate returns the error number instead of setting errno
-                linker.downcallHandle(symbol(libc, "posix_fallocate"),
-                        FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG)),
                 linker.downcallHandle(symbol(libc, "lseek"),
                         FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), errno),
-                linker.downcallHandle(symbol(libc, "fdatasync"), FunctionDescriptor.of(JAVA_INT, JAVA_INT), errno),
-                fstat,
-                linker.downcallHandle(symbol(libc, "ftruncate"),
-                        FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG), errno),
-                linker.downcallHandle(symbol(libc, "flock"), FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), errno),
-                // fcntl is variadic: the struct flock pointer is the first variadic argument
-                linker.downcallHandle(symbol(libc, "fcntl"),
-                        FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS),
-                        Linker.Option.firstVariadicArg(2), errno),
-                linker.downcallHandle(symbol(libc, "pread"),
-                        FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), errno),
-                linker.downcallHandle(symbol(libc, "pwrite"),
-                        FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), errno));
+                fstat);
     }
 
     private static MemorySegment symbol(SymbolLookup lookup, String name) {
         return lookup.find(name).orElseThrow(() -> new UnsupportedOperationException("libc has no " + name));
     }
 
-    private static int errno(MemorySegment state) {
+    /**
+     * Links {@code name} from libc for one of the concern classes, which call this from their static
+     * initialisers, after {@link #available()} said yes (the symbol is known to be there).
+     */
+    @SuppressWarnings("restricted") // Linker::downcallHandle; the module runs with --enable-native-access
+    static MethodHandle downcall(String name, FunctionDescriptor function, Linker.Option... options) {
+        return Linker.nativeLinker().downcallHandle(symbol(LIBC, name), function, options);
+    }
+
+    static int errno(MemorySegment state) {
         return (int) ERRNO.get(state, 0L);
     }
 
     /** Invoking a handle whose type matches cannot throw a checked exception; rethrow anything else. */
-    private static RuntimeException unexpected(Throwable t) {
+    static RuntimeException unexpected(Throwable t) {
         if (t instanceof RuntimeException e) {
             return e;
         }
@@ -259,7 +230,7 @@ final class LibC {
                     return fd;
                 }
                 int e = errno(state);
-                if (e != EINTR) {
+                if (e != Errno.EINTR) {
                     throw new ErrnoException(e);
                 }
             }
@@ -276,45 +247,8 @@ final class LibC {
             } catch (Throwable t) {
                 throw unexpected(t);
             }
-            if (r != 0 && errno(state) != EINTR) {
+            if (r != 0 && errno(state) != Errno.EINTR) {
                 throw new ErrnoException(errno(state));
-            }
-        }
-    }
-
-    /** {@code fallocate(fd, mode, offset, length)}. */
-    static void fallocate(int fd, int mode, long offset, long length) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            while (true) {
-                int r;
-                try {
-                    r = (int) CALLS.fallocate().invokeExact(state, fd, mode, offset, length);
-                } catch (Throwable t) {
-                    throw unexpected(t);
-                }
-                if (r == 0) {
-                    return;
-                }
-                int e = errno(state);
-                if (e != EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
-    }
-
-    /** {@code posix_fallocate(fd, offset, length)}; returns 0 or the error number. */
-    static int posixFallocate(int fd, long offset, long length) {
-        while (true) {
-            int r;
-            try {
-                r = (int) CALLS.posixFallocate().invokeExact(fd, offset, length);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
-            if (r != EINTR) {
-                return r;
             }
         }
     }
@@ -333,28 +267,6 @@ final class LibC {
                 throw new ErrnoException(errno(state));
             }
             return r;
-        }
-    }
-
-    /** {@code fdatasync(fd)}. */
-    static void fdatasync(int fd) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            while (true) {
-                int r;
-                try {
-                    r = (int) CALLS.fdatasync().invokeExact(state, fd);
-                } catch (Throwable t) {
-                    throw unexpected(t);
-                }
-                if (r == 0) {
-                    return;
-                }
-                int e = errno(state);
-                if (e != EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
         }
     }
 
@@ -390,181 +302,5 @@ final class LibC {
             return new Stat(buf.get(JAVA_INT, ARCH.stModeOffset), buf.get(JAVA_LONG, ST_SIZE),
                     buf.get(JAVA_LONG, ST_BLOCKS));
         }
-    }
-
-    /** {@code ftruncate(fd, length)}. */
-    static void ftruncate(int fd, long length) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            while (true) {
-                int r;
-                try {
-                    r = (int) CALLS.ftruncate().invokeExact(state, fd, length);
-                } catch (Throwable t) {
-                    throw unexpected(t);
-                }
-                if (r == 0) {
-                    return;
-                }
-                int e = errno(state);
-                if (e != EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
-    }
-
-    /** {@code flock(fd, operation)}. */
-    static void flock(int fd, int operation) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            while (true) {
-                int r;
-                try {
-                    r = (int) CALLS.flock().invokeExact(state, fd, operation);
-                } catch (Throwable t) {
-                    throw unexpected(t);
-                }
-                if (r == 0) {
-                    return;
-                }
-                int e = errno(state);
-                if (e != EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
-    }
-
-    /**
-     * {@code fcntl(fd, F_OFD_SETLK, {type, SEEK_SET, start, length})}: takes ({@link #F_RDLCK},
-     * {@link #F_WRLCK}) or releases ({@link #F_UNLCK}) an open file description lock without waiting.
-     *
-     * @throws ErrnoException {@code EAGAIN} (or {@code EACCES}) if a conflicting lock is held,
-     *         {@code EINVAL} if the kernel has no OFD locks
-     */
-    static void ofdSetLock(int fd, short type, long start, long length) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            MemorySegment lock = flock(arena, type, start, length);
-            fcntl(state, fd, F_OFD_SETLK, lock);
-        }
-    }
-
-    /**
-     * {@code fcntl(fd, F_OFD_GETLK, {F_WRLCK, SEEK_SET, start, length})}: whether a lock that would
-     * conflict with a write lock on the range is held through another open file description.
-     */
-    static boolean ofdLocked(int fd, long start, long length) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            MemorySegment lock = flock(arena, F_WRLCK, start, length);
-            fcntl(state, fd, F_OFD_GETLK, lock);
-            return lock.get(JAVA_SHORT, L_TYPE) != F_UNLCK;
-        }
-    }
-
-    /** A {@code struct flock}; {@code l_pid} must be 0 for OFD locks. */
-    private static MemorySegment flock(Arena arena, short type, long start, long length) {
-        MemorySegment lock = arena.allocate(FLOCK_SIZE, 8); // zeroed
-        lock.set(JAVA_SHORT, L_TYPE, type);
-        lock.set(JAVA_SHORT, L_WHENCE, SEEK_SET);
-        lock.set(JAVA_LONG, L_START, start);
-        lock.set(JAVA_LONG, L_LEN, length);
-        lock.set(JAVA_INT, L_PID, 0);
-        return lock;
-    }
-
-    private static void fcntl(MemorySegment state, int fd, int command, MemorySegment arg) throws ErrnoException {
-        while (true) {
-            int r;
-            try {
-                r = (int) CALLS.fcntlPointer().invokeExact(state, fd, command, arg);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
-            if (r != -1) {
-                return;
-            }
-            int e = errno(state);
-            if (e != EINTR) {
-                throw new ErrnoException(e);
-            }
-        }
-    }
-
-    /** {@code pread(fd, buf, buf.byteSize(), offset)}; returns the bytes read, 0 at the end of the file. */
-    static long pread(int fd, MemorySegment buf, long offset) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            while (true) {
-                long r;
-                try {
-                    r = (long) CALLS.pread().invokeExact(state, fd, buf, buf.byteSize(), offset);
-                } catch (Throwable t) {
-                    throw unexpected(t);
-                }
-                if (r >= 0) {
-                    return r;
-                }
-                int e = errno(state);
-                if (e != EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
-    }
-
-    /** {@code pwrite(fd, buf, buf.byteSize(), offset)}; returns the bytes written. */
-    static long pwrite(int fd, MemorySegment buf, long offset) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            while (true) {
-                long r;
-                try {
-                    r = (long) CALLS.pwrite().invokeExact(state, fd, buf, buf.byteSize(), offset);
-                } catch (Throwable t) {
-                    throw unexpected(t);
-                }
-                if (r >= 0) {
-                    return r;
-                }
-                int e = errno(state);
-                if (e != EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
-    }
-
-    /** {@code "errno 5 (EIO: Input/output error)"}, or just the number for the rare ones. */
-    static String describe(int errno) {
-        String text = switch (errno) {
-            case EPERM -> "EPERM: Operation not permitted";
-            case ENOENT -> "ENOENT: No such file or directory";
-            case EINTR -> "EINTR: Interrupted system call";
-            case 5 -> "EIO: Input/output error";
-            case ENXIO -> "ENXIO: No such device or address";
-            case 9 -> "EBADF: Bad file descriptor";
-            case EAGAIN -> "EAGAIN: Resource temporarily unavailable";
-            case 12 -> "ENOMEM: Cannot allocate memory";
-            case EACCES -> "EACCES: Permission denied";
-            case 16 -> "EBUSY: Device or resource busy";
-            case ENODEV -> "ENODEV: No such device";
-            case EISDIR -> "EISDIR: Is a directory";
-            case EINVAL -> "EINVAL: Invalid argument";
-            case 26 -> "ETXTBSY: Text file busy";
-            case 27 -> "EFBIG: File too large";
-            case 28 -> "ENOSPC: No space left on device";
-            case 29 -> "ESPIPE: Illegal seek";
-            case 30 -> "EROFS: Read-only file system";
-            case ENOLCK -> "ENOLCK: No locks available";
-            case ENOSYS -> "ENOSYS: Function not implemented";
-            case 40 -> "ELOOP: Too many levels of symbolic links";
-            case EOPNOTSUPP -> "EOPNOTSUPP: Operation not supported";
-            case 122 -> "EDQUOT: Disk quota exceeded";
-            default -> null;
-        };
-        return text == null ? "errno " + errno : "errno " + errno + " (" + text + ")";
     }
 }

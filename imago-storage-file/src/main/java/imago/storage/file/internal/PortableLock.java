@@ -49,7 +49,7 @@ final class PortableLock {
             PortableLock held = HELD.get(key);
             if (held != null) {
                 if (writable || held.exclusive) {
-                    throw FileStorage.locked(name, writable);
+                    throw ImageLocks.locked(name, writable);
                 }
                 held.users++;
                 return held;
@@ -68,7 +68,7 @@ final class PortableLock {
             }
             if (lock == null) {
                 channel.close();
-                throw FileStorage.locked(name, writable);
+                throw ImageLocks.locked(name, writable);
             }
             PortableLock created = new PortableLock(key, channel, writable);
             HELD.put(key, created);

@@ -30,7 +30,7 @@ final class Probe {
         Files.write(file, new byte[65536]);
         int fd = open(file, LibC.O_RDWR);
         try {
-            LibC.fallocate(fd, LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE, 0, 65536);
+            LibcSpace.fallocate(fd, LibcSpace.FALLOC_FL_PUNCH_HOLE | LibcSpace.FALLOC_FL_KEEP_SIZE, 0, 65536);
             return true;
         } catch (ErrnoException e) {
             return false;
@@ -71,7 +71,7 @@ final class Probe {
             close(fd);
             return true;
         } catch (ErrnoException e) {
-            if (e.errno() == LibC.EINVAL) {
+            if (e.errno() == Errno.EINVAL) {
                 return false;
             }
             throw new IOException(file + ": " + e.getMessage());

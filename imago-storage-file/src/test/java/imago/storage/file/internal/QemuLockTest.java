@@ -63,9 +63,9 @@ final class QemuLockTest {
         int probe = LibC.open(file.toString(), LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
         try {
             Set<Integer> locked = new TreeSet<>();
-            for (int base : new int[] {FileStorage.LOCK_PERM_BASE, FileStorage.LOCK_SHARED_BASE}) {
+            for (int base : new int[] {ImageLocks.LOCK_PERM_BASE, ImageLocks.LOCK_SHARED_BASE}) {
                 for (int i = 0; i < 8; i++) {
-                    if (LibC.ofdLocked(probe, base + i, 1)) {
+                    if (LibcLocks.ofdLocked(probe, base + i, 1)) {
                         locked.add(base + i);
                     }
                 }
@@ -242,18 +242,18 @@ final class QemuLockTest {
         int r1 = LibC.open(name, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
         int r2 = LibC.open(name, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
         try {
-            FileStorage.lockFlock(name, w, true);
+            ImageLocks.lockFlock(name, w, true);
             ImageLockedException e = assertThrows(ImageLockedException.class,
-                    () -> FileStorage.lockFlock(name, r1, false));
+                    () -> ImageLocks.lockFlock(name, r1, false));
             assertEquals(name + ": Failed to get shared \"write\" lock" + hint(file), e.getMessage());
             LibC.close(w);
             w = -1;
-            FileStorage.lockFlock(name, r1, false);
-            FileStorage.lockFlock(name, r2, false);
+            ImageLocks.lockFlock(name, r1, false);
+            ImageLocks.lockFlock(name, r2, false);
             e = assertThrows(ImageLockedException.class, () -> {
                 int w2 = LibC.open(name, LibC.O_RDWR | LibC.O_CLOEXEC, 0);
                 try {
-                    FileStorage.lockFlock(name, w2, true);
+                    ImageLocks.lockFlock(name, w2, true);
                 } finally {
                     LibC.close(w2);
                 }

@@ -1,0 +1,93 @@
+package imago.storage.file.internal;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * The libc calls that move data between memory and the file and on to stable media ({@code pread},
+ * {@code pwrite}, {@code fdatasync}). The class is its own lazy holder: its downcall handles are linked
+ * on its first call, the first direct I/O or sync, not on every open.
+ */
+final class LibcData {
+    private static final MethodHandle PREAD = LibC.downcall("pread",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), LibC.CAPTURE_ERRNO);
+    private static final MethodHandle PWRITE = LibC.downcall("pwrite",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), LibC.CAPTURE_ERRNO);
+    private static final MethodHandle FDATASYNC = LibC.downcall("fdatasync",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT), LibC.CAPTURE_ERRNO);
+
+    private LibcData() {
+    }
+
+    /** {@code pread(fd, buf, buf.byteSize(), offset)}; returns the bytes read, 0 at the end of the file. */
+    static long pread(int fd, MemorySegment buf, long offset) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(LibC.CAPTURE);
+            while (true) {
+                long r;
+                try {
+                    r = (long) PREAD.invokeExact(state, fd, buf, buf.byteSize(), offset);
+                } catch (Throwable t) {
+                    throw LibC.unexpected(t);
+                }
+                if (r >= 0) {
+                    return r;
+                }
+                int e = LibC.errno(state);
+                if (e != Errno.EINTR) {
+                    throw new ErrnoException(e);
+                }
+            }
+        }
+    }
+
+    /** {@code pwrite(fd, buf, buf.byteSize(), offset)}; returns the bytes written. */
+    static long pwrite(int fd, MemorySegment buf, long offset) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(LibC.CAPTURE);
+            while (true) {
+                long r;
+                try {
+                    r = (long) PWRITE.invokeExact(state, fd, buf, buf.byteSize(), offset);
+                } catch (Throwable t) {
+                    throw LibC.unexpected(t);
+                }
+                if (r >= 0) {
+                    return r;
+                }
+                int e = LibC.errno(state);
+                if (e != Errno.EINTR) {
+                    throw new ErrnoException(e);
+                }
+            }
+        }
+    }
+
+    /** {@code fdatasync(fd)}. */
+    static void fdatasync(int fd) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(LibC.CAPTURE);
+            while (true) {
+                int r;
+                try {
+                    r = (int) FDATASYNC.invokeExact(state, fd);
+                } catch (Throwable t) {
+                    throw LibC.unexpected(t);
+                }
+                if (r == 0) {
+                    return;
+                }
+                int e = LibC.errno(state);
+                if (e != Errno.EINTR) {
+                    throw new ErrnoException(e);
+                }
+            }
+        }
+    }
+}

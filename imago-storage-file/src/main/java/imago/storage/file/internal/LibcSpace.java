@@ -1,0 +1,90 @@
+package imago.storage.file.internal;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * The libc calls that reserve, free and cut a file's space ({@code fallocate}, {@code posix_fallocate},
+ * {@code ftruncate}). The class is its own lazy holder: its downcall handles are linked on its first
+ * call, the first zeroing, discard, resize or create, not on every open.
+ */
+final class LibcSpace {
+    static final int FALLOC_FL_KEEP_SIZE = 0x01;
+    static final int FALLOC_FL_PUNCH_HOLE = 0x02;
+    static final int FALLOC_FL_ZERO_RANGE = 0x10;
+
+    private static final MethodHandle FALLOCATE = LibC.downcall("fallocate",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), LibC.CAPTURE_ERRNO);
+    // posix_fallocate returns the error number instead of setting errno
+    private static final MethodHandle POSIX_FALLOCATE = LibC.downcall("posix_fallocate",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle FTRUNCATE = LibC.downcall("ftruncate",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG), LibC.CAPTURE_ERRNO);
+
+    private LibcSpace() {
+    }
+
+    /** {@code fallocate(fd, mode, offset, length)}. */
+    static void fallocate(int fd, int mode, long offset, long length) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(LibC.CAPTURE);
+            while (true) {
+                int r;
+                try {
+                    r = (int) FALLOCATE.invokeExact(state, fd, mode, offset, length);
+                } catch (Throwable t) {
+                    throw LibC.unexpected(t);
+                }
+                if (r == 0) {
+                    return;
+                }
+                int e = LibC.errno(state);
+                if (e != Errno.EINTR) {
+                    throw new ErrnoException(e);
+                }
+            }
+        }
+    }
+
+    /** {@code posix_fallocate(fd, offset, length)}; returns 0 or the error number. */
+    static int posixFallocate(int fd, long offset, long length) {
+        while (true) {
+            int r;
+            try {
+                r = (int) POSIX_FALLOCATE.invokeExact(fd, offset, length);
+            } catch (Throwable t) {
+                throw LibC.unexpected(t);
+            }
+            if (r != Errno.EINTR) {
+                return r;
+            }
+        }
+    }
+
+    /** {@code ftruncate(fd, length)}. */
+    static void ftruncate(int fd, long length) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(LibC.CAPTURE);
+            while (true) {
+                int r;
+                try {
+                    r = (int) FTRUNCATE.invokeExact(state, fd, length);
+                } catch (Throwable t) {
+                    throw LibC.unexpected(t);
+                }
+                if (r == 0) {
+                    return;
+                }
+                int e = LibC.errno(state);
+                if (e != Errno.EINTR) {
+                    throw new ErrnoException(e);
+                }
+            }
+        }
+    }
+}
