@@ -1,0 +1,165 @@
+package imago.cli.io;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * qemu-io's {@code read}: reads a range, optionally checks it against a pattern and dumps it.
+ */
+final class ReadCommand extends IoCommands {
+
+    ReadCommand(Context context) {
+        super(context);
+    }
+
+    /** qemu-io's {@code read}. */
+    int read(String name, List<String> argv) throws IOException {
+        GetOpt g = new GetOpt(name, argv, "pqvP:s:l:", err);
+        boolean lflag = false;
+        boolean pflag = false;
+        boolean sflag = false;
+        boolean vflag = false;
+        boolean qflag = false;
+        long patternCount = 0;
+        long patternOffset = 0;
+        int pattern = 0;
+        for (int c; (c = g.next()) != GetOpt.DONE; ) {
+            switch (c) {
+                case 'p' -> { }
+                case 'q' -> qflag = true;
+                case 'v' -> vflag = true;
+                case 'l' -> {
+                    lflag = true;
+                    patternCount = cvtnum(g.optarg());
+                    if (patternCount < 0) {
+                        printCvtnumErr(patternCount, g.optarg());
+                        return (int) patternCount;
+                    }
+                }
+                case 'P' -> {
+                    pflag = true;
+                    pattern = parsePattern(g.optarg());
+                    if (pattern < 0) {
+                        return EINVAL;
+                    }
+                }
+                case 's' -> {
+                    sflag = true;
+                    patternOffset = cvtnum(g.optarg());
+                    if (patternOffset < 0) {
+                        printCvtnumErr(patternOffset, g.optarg());
+                        return (int) patternOffset;
+                    }
+                }
+                default -> {
+                    usage(commands.get("read"));
+                    return EINVAL;
+                }
+            }
+        }
+        List<String> ops = g.operands();
+        if (ops.size() != 2) {
+            usage(commands.get("read"));
+            return EINVAL;
+        }
+        long offset = cvtnum(ops.get(0));
+        if (offset < 0) {
+            printCvtnumErr(offset, ops.get(0));
+            return (int) offset;
+        }
+        long count = cvtnum(ops.get(1));
+        if (count < 0) {
+            printCvtnumErr(count, ops.get(1));
+            return (int) count;
+        } else if (count > REQUEST_MAX_BYTES) {
+            out.println("length cannot exceed " + REQUEST_MAX_BYTES + ", given " + ops.get(1));
+            return EINVAL;
+        }
+        if (!pflag && (lflag || sflag)) {
+            usage(commands.get("read"));
+            return EINVAL;
+        }
+        if (!lflag) {
+            patternCount = count - patternOffset;
+        }
+        if (patternCount < 0 || patternCount + patternOffset > count) {
+            out.println("pattern verification range exceeds end of read data");
+            return EINVAL;
+        }
+        if (!inRange(offset, count)) {
+            out.println("read failed: Input/output error");
+            return EIO;
+        }
+
+        byte[] all = vflag ? new byte[(int) count] : null;
+        boolean mismatch = false;
+        long t0 = System.nanoTime();
+        try {
+            int chunk = (int) Math.min(count, IO_CHUNK);
+            ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(chunk, 1));
+            ByteBuffer expected = pflag ? filled(chunk, pattern) : null;
+            for (long done = 0; done < count; ) {
+                int n = (int) Math.min(chunk, count - done);
+                buf.clear().limit(n);
+                image.read(buf, offset + done);
+                buf.flip();
+                if (pflag && !mismatch) {
+                    long from = Math.max(done, patternOffset);
+                    long to = Math.min(done + n, patternOffset + patternCount);
+                    if (from < to) {
+                        int len = (int) (to - from);
+                        mismatch = buf.slice((int) (from - done), len).mismatch(expected.slice(0, len)) >= 0;
+                    }
+                }
+                if (all != null) {
+                    buf.get(0, all, (int) done, n);
+                }
+                done += n;
+            }
+        } catch (IllegalArgumentException e) {
+            out.println("read failed: Input/output error");
+            return EIO;
+        } catch (IOException e) {
+            out.println("read failed: " + describe.apply(e));
+            return EIO;
+        }
+        long elapsed = System.nanoTime() - t0;
+        int ret = 0;
+        if (mismatch) {
+            out.println("Pattern verification failed at offset " + (offset + patternOffset) + ", " + patternCount
+                    + " bytes");
+            ret = EINVAL;
+        }
+        if (qflag) {
+            return ret;
+        }
+        if (vflag) {
+            dump(all, offset);
+        }
+        report("read", elapsed, offset, count, count, 1);
+        return ret;
+    }
+
+    /** qemu-io's {@code dump_buffer}: 16 bytes a line, printable only if alphanumeric. */
+    private void dump(byte[] buffer, long offset) {
+        StringBuilder sb = new StringBuilder(80);
+        for (int i = 0; i < buffer.length; i += 16) {
+            sb.setLength(0);
+            sb.append(String.format(Locale.ROOT, "%08x:  ", offset + i));
+            int end = Math.min(buffer.length, i + 16);
+            for (int j = i; j < end; j++) {
+                sb.append(Character.forDigit((buffer[j] >> 4) & 0xf, 16)).append(Character.forDigit(buffer[j] & 0xf, 16))
+                        .append(' ');
+            }
+            sb.append(' ');
+            for (int j = i; j < end; j++) {
+                int c = buffer[j] & 0xff;
+                boolean alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+                sb.append(alnum ? (char) c : '.');
+            }
+            out.println(sb);
+        }
+    }
+}
