@@ -17,7 +17,6 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code imago bench}: qemu-img bench. COUNT requests of SIZE bytes, DEPTH of them in flight at once
@@ -45,8 +44,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "-d", paramLabel = "DEPTH", description = "Requests in flight at once (default 64).")
     private String depth;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
-    private String format;
+    @Mixin
+    private FormatOption format;
 
     @Option(names = "-n", description = "Native AIO in qemu-img; accepted and ignored (the page cache is used).")
     @SuppressWarnings("unused") // accepted for compatibility
@@ -87,11 +86,11 @@ final class BenchCommand implements Callable<Integer> {
             + "flight.")
     private boolean noDrain;
 
-    @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock.")
-    private boolean forceShare;
+    @Mixin
+    private ForceShareOption forceShare;
 
-    @Parameters(paramLabel = "FILE", description = "The image.")
-    private String file;
+    @Mixin
+    private ImageFile file;
 
     BenchCommand(Session session) {
         this.session = session;
@@ -122,9 +121,10 @@ final class BenchCommand implements Callable<Integer> {
         if (cache != null && !CACHE_MODES.contains(cache)) {
             throw new CliException(null, "Invalid cache mode");
         }
-        try (Image image = session.opener(file, format).writable(write).lock(!forceShare).open()) {
-            if (write && format == null && image.format().equals("raw")) { // qemu-img warns even with -q
-                Arguments.warnProbedRaw(session, file);
+        try (Image image = session.opener(file.name(), format.name()).writable(write).lock(!forceShare.given())
+                .open()) {
+            if (write && format.name() == null && image.format().equals("raw")) { // qemu-img warns even with -q
+                Arguments.warnProbedRaw(session, file.name());
             }
             session.out().println("Sending " + n + " " + (write ? "write" : "read") + " requests, " + bufSize
                     + " bytes each, " + inFlight + " in parallel (starting at offset " + start + ", step size "
@@ -232,8 +232,9 @@ final class BenchCommand implements Callable<Integer> {
         Throwable t = failure.get();
         if (t != null) {
             String why = Errors.describe(t, session, null);
-            throw new CliException(file, "Failed request: " + (why.startsWith(file + ": ") ? why.substring(file.length() + 2)
-                    : why));
+            String name = file.name();
+            throw new CliException(name, "Failed request: "
+                    + (why.startsWith(name + ": ") ? why.substring(name.length() + 2) : why));
         }
         // like qemu-img, the final flush happens when the image is closed, after the timing
     }

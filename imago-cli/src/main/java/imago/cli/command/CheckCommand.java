@@ -15,7 +15,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code imago check}: checks an image's metadata and optionally repairs it, with qemu-img check's
@@ -35,11 +34,11 @@ final class CheckCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // picocli sets its options
     private GlobalOptions globals;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
-    private String format;
+    @Mixin
+    private FormatOption format;
 
-    @Option(names = "--output", paramLabel = "human|json", description = "Output format (default: human).")
-    private String output = "human";
+    @Mixin
+    private OutputOption output;
 
     @Option(names = "-r", paramLabel = "leaks|all",
             description = "Repair: leaks frees leaked clusters; all also fixes corruptions (may lose data).")
@@ -48,11 +47,11 @@ final class CheckCommand implements Callable<Integer> {
     @Option(names = "-q", description = "Quiet: print nothing but errors.")
     private boolean quiet;
 
-    @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock.")
-    private boolean forceShare;
+    @Mixin
+    private ForceShareOption forceShare;
 
-    @Parameters(paramLabel = "FILE", description = "The image.")
-    private String file;
+    @Mixin
+    private ImageFile file;
 
     CheckCommand(Session session) {
         this.session = session;
@@ -60,30 +59,26 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        boolean json = switch (output) {
-            case "json" -> true;
-            case "human" -> false;
-            default -> throw new CliException(null, "--output must be used with human or json as argument.");
-        };
+        boolean json = output.json();
         Repair mode = switch (repair == null ? "" : repair) {
             case "" -> Repair.NONE;
             case "leaks" -> Repair.LEAKS;
             case "all" -> Repair.ALL;
             default -> throw new CliException(null, "Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
         };
-        if (mode != Repair.NONE && forceShare) {
-            throw new CliException(null, "Could not open '" + file + "': force-share=on can only be used with read-only "
-                    + "images");
+        if (mode != Repair.NONE && forceShare.given()) {
+            throw new CliException(null, "Could not open '" + file.name() + "': force-share=on can only be used with "
+                    + "read-only images");
         }
         CheckReport report;
-        try (Image image = session.opener(file, format).forCheck(true).writable(mode != Repair.NONE)
-                .lock(!forceShare).open()) {
+        try (Image image = session.opener(file.name(), format.name()).forCheck(true).writable(mode != Repair.NONE)
+                .lock(!forceShare.given()).open()) {
             if (!image.supports(Feature.CHECK)) {
                 session.out().flush();
                 session.err().println("imago: This image format does not support checks");
                 return NOT_SUPPORTED;
             }
-            report = image.check(mode).withFilename(file);
+            report = image.check(mode).withFilename(file.name());
         }
         PrintStream err = session.err();
         for (String m : report.messages()) {

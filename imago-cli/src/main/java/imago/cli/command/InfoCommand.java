@@ -11,7 +11,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /** {@code imago info}: what {@code qemu-img info} shows, in its human or JSON form. */
 @Command(name = "info", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
@@ -23,20 +22,20 @@ final class InfoCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // picocli sets its options
     private GlobalOptions globals;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
-    private String format;
+    @Mixin
+    private FormatOption format;
 
-    @Option(names = "--output", paramLabel = "human|json", description = "Output format (default: human).")
-    private String output = "human";
+    @Mixin
+    private OutputOption output;
 
     @Option(names = "--backing-chain", description = "Show every image of the backing chain.")
     private boolean chain;
 
-    @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock.")
-    private boolean forceShare;
+    @Mixin
+    private ForceShareOption forceShare;
 
-    @Parameters(paramLabel = "FILE", description = "The image.")
-    private String file;
+    @Mixin
+    private ImageFile file;
 
     InfoCommand(Session session) {
         this.session = session;
@@ -44,19 +43,15 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        boolean json = switch (output) {
-            case "json" -> true;
-            case "human" -> false;
-            default -> throw new CliException(null, "--output must be used with human or json as argument.");
-        };
-        Opener opener = session.opener(file, format).lock(!forceShare);
+        boolean json = output.json();
+        Opener opener = session.opener(file.name(), format.name()).lock(!forceShare.given());
         if (!chain) {
             // like qemu-img, which opens with BDRV_O_NO_BACKING: a missing backing file does not matter
             opener.noBacking();
         }
         try (Image top = opener.open()) {
             List<InfoReport.Layer> layers = new ArrayList<>();
-            String name = file;
+            String name = file.name();
             for (Optional<Image> layer = Optional.of(top); layer.isPresent(); layer = layer.get().backing()) {
                 InfoReport.Layer l = new InfoReport.Layer(name, layer.get().info());
                 layers.add(l);

@@ -9,7 +9,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /** {@code imago io}: qemu-io's commands on one image. */
 @Command(name = "io", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
@@ -22,8 +21,8 @@ final class IoCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // picocli sets its options
     private GlobalOptions globals;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
-    private String format;
+    @Mixin
+    private FormatOption format;
 
     @Option(names = {"-r", "--read-only"}, description = "Open read-only.")
     private boolean readOnly;
@@ -32,11 +31,11 @@ final class IoCommand implements Callable<Integer> {
             + "e.g. 'write -P 0xab 1M 64k'.")
     private List<String> commands = new ArrayList<>();
 
-    @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock.")
-    private boolean forceShare;
+    @Mixin
+    private ForceShareOption forceShare;
 
-    @Parameters(paramLabel = "FILE", description = "The image.")
-    private String file;
+    @Mixin
+    private ImageFile file;
 
     IoCommand(Session session) {
         this.session = session;
@@ -44,11 +43,12 @@ final class IoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        try (Image image = session.opener(file, format).writable(!readOnly).lock(!forceShare).open()) {
-            if (format == null && !readOnly && image.format().equals("raw")) {
-                Arguments.warnProbedRaw(session, file);
+        try (Image image = session.opener(file.name(), format.name()).writable(!readOnly).lock(!forceShare.given())
+                .open()) {
+            if (format.name() == null && !readOnly && image.format().equals("raw")) {
+                Arguments.warnProbedRaw(session, file.name());
             }
-            QemuIo io = new QemuIo(image, file, session.out(), session.err(), e -> Errors.describe(e, session));
+            QemuIo io = new QemuIo(image, file.name(), session.out(), session.err(), e -> Errors.describe(e, session));
             return commands.isEmpty() ? io.run(System.in) : io.run(commands);
         }
     }

@@ -13,7 +13,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /** {@code imago map}: how the guest bytes are stored, through the backing chain, as qemu-img map shows it. */
 @Command(name = "map", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
@@ -28,11 +27,11 @@ final class MapCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // picocli sets its options
     private GlobalOptions globals;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
-    private String format;
+    @Mixin
+    private FormatOption format;
 
-    @Option(names = "--output", paramLabel = "human|json", description = "Output format (default: human).")
-    private String output = "human";
+    @Mixin
+    private OutputOption output;
 
     @Option(names = {"-s", "--start-offset"}, paramLabel = "OFFSET", description = "First byte to map (default 0).")
     private String startOffset;
@@ -41,11 +40,11 @@ final class MapCommand implements Callable<Integer> {
             description = "Map at most LENGTH bytes (default: up to the end).")
     private String maxLength;
 
-    @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock.")
-    private boolean forceShare;
+    @Mixin
+    private ForceShareOption forceShare;
 
-    @Parameters(paramLabel = "FILE", description = "The image.")
-    private String file;
+    @Mixin
+    private ImageFile file;
 
     /** A layer's storage name and the name qemu-img shows for it. */
     private record Shown(String storage, String display) {
@@ -57,19 +56,15 @@ final class MapCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        MapWriter.Format form = switch (output) {
-            case "json" -> MapWriter.Format.JSON;
-            case "human" -> MapWriter.Format.HUMAN;
-            default -> throw new CliException(null, "--output must be used with human or json as argument.");
-        };
+        MapWriter.Format form = output.json() ? MapWriter.Format.JSON : MapWriter.Format.HUMAN;
         long start = startOffset == null ? 0 : Arguments.size("start offset", startOffset);
         long length = maxLength == null ? -1 : Arguments.size("max length", maxLength);
-        try (Image image = session.opener(file, format).lock(!forceShare).open()) {
+        try (Image image = session.opener(file.name(), format.name()).lock(!forceShare.given()).open()) {
             List<Shown> layers = layers(image);
             try {
                 new MapWriter(image, session.out(), form, e -> displayName(layers, e)).write(start, length);
             } catch (MapWriter.UnmappableException e) {
-                throw new CliException(file, e.getMessage());
+                throw new CliException(file.name(), e.getMessage());
             }
         }
         return Cli.OK;
@@ -78,7 +73,7 @@ final class MapCommand implements Callable<Integer> {
     /** Each layer's storage name and the name qemu-img shows for it (as typed, or combined with the referrer's). */
     private List<Shown> layers(Image top) throws IOException {
         List<Shown> layers = new ArrayList<>();
-        String shown = file;
+        String shown = file.name();
         for (Optional<Image> layer = Optional.of(top); layer.isPresent(); layer = layer.get().backing()) {
             layers.add(new Shown(layer.get().name(), shown));
             InfoReport.Layer l = new InfoReport.Layer(shown, layer.get().info());

@@ -12,7 +12,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code imago rebase}: changes an image's backing file, as {@code qemu-img rebase} does. In safe mode
@@ -36,8 +35,8 @@ final class RebaseCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // picocli sets its options
     private GlobalOptions globals;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
-    private String format;
+    @Mixin
+    private FormatOption format;
 
     @Option(names = "-b", paramLabel = "BACKING", description = "The new backing file ('' for none); a "
             + "relative name resolves against the image's directory and is stored as given.")
@@ -64,8 +63,8 @@ final class RebaseCommand implements Callable<Integer> {
     @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock (only with -u).")
     private boolean forceShare;
 
-    @Parameters(paramLabel = "FILE", description = "The image.")
-    private String file;
+    @Mixin
+    private ImageFile file;
 
     RebaseCommand(Session session) {
         this.session = session;
@@ -82,7 +81,7 @@ final class RebaseCommand implements Callable<Integer> {
             throw new CliException(null, "Could not change the backing file to '" + newName
                     + "': backing format must be specified");
         }
-        var opener = session.opener(file, format).writable(true).lock(!(unsafe && forceShare));
+        var opener = session.opener(file.name(), format.name()).writable(true).lock(!(unsafe && forceShare));
         if (unsafe) {
             // the old backing file need not exist any more: that is often why one rebases unsafely
             opener.noBacking();
@@ -100,7 +99,7 @@ final class RebaseCommand implements Callable<Integer> {
     private void copyDifferences(Image image, String newName) throws IOException {
         Image newBacking = null;
         if (newName != null) {
-            Path dir = Path.of(file).toAbsolutePath().getParent();
+            Path dir = Path.of(file.name()).toAbsolutePath().getParent();
             Path target = dir == null ? Path.of(newName) : dir.resolve(newName);
             session.alias(target, newName);
             try {

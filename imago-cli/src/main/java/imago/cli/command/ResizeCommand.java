@@ -27,8 +27,8 @@ final class ResizeCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // picocli sets its options
     private GlobalOptions globals;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
-    private String format;
+    @Mixin
+    private FormatOption format;
 
     @Option(names = "--shrink", description = "Allow shrinking the image.")
     private boolean shrink;
@@ -67,8 +67,8 @@ final class ResizeCommand implements Callable<Integer> {
         } catch (Sizes.SizeException e) {
             throw new CliException(null, "Parameter 'size' expects a non-negative number below 2^64");
         }
-        try (Image image = session.opener(file, format).writable(true).open()) {
-            if (format == null && image.format().equals("raw")) {
+        try (Image image = session.opener(file, format.name()).writable(true).open()) {
+            if (format.name() == null && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, file);
             }
             if (!image.supports(Feature.RESIZE)) {

@@ -14,7 +14,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code imago snapshot}: lists (-l), creates (-c), deletes (-d) and applies (-a) internal snapshots with qemu-img
@@ -34,8 +33,8 @@ final class SnapshotCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // picocli sets its options
     private GlobalOptions globals;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
-    private String format;
+    @Mixin
+    private FormatOption format;
 
     @Option(names = "-l", description = "List the snapshots.")
     private boolean list;
@@ -57,8 +56,8 @@ final class SnapshotCommand implements Callable<Integer> {
     @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock (only with -l).")
     private boolean forceShare;
 
-    @Parameters(paramLabel = "FILE", description = "The image.")
-    private String file;
+    @Mixin
+    private ImageFile file;
 
     SnapshotCommand(Session session) {
         this.session = session;
@@ -72,12 +71,12 @@ final class SnapshotCommand implements Callable<Integer> {
         }
         boolean writable = actions == 1 && !list;
         if (writable && forceShare) {
-            throw new CliException(null, "Could not open '" + file + "': force-share=on can only be used with "
+            throw new CliException(null, "Could not open '" + file.name() + "': force-share=on can only be used with "
                     + "read-only images");
         }
-        try (Image image = session.opener(file, format).writable(writable).lock(!forceShare).open()) {
-            if (writable && format == null && image.format().equals("raw")) {
-                Arguments.warnProbedRaw(session, file);
+        try (Image image = session.opener(file.name(), format.name()).writable(writable).lock(!forceShare).open()) {
+            if (writable && format.name() == null && image.format().equals("raw")) {
+                Arguments.warnProbedRaw(session, file.name());
             }
             if (create != null) {
                 create(image);
@@ -114,9 +113,9 @@ final class SnapshotCommand implements Callable<Integer> {
 
     private void apply(Image image) throws IOException {
         if (!image.supports(Feature.INTERNAL_SNAPSHOTS)) {
-            if (format == null && image.format().equals("raw")) {
+            if (format.name() == null && image.format().equals("raw")) {
                 // qemu-img warns once more here: bdrv_snapshot_goto reopens the image to try its file child
-                Arguments.warnProbedRaw(session, file);
+                Arguments.warnProbedRaw(session, file.name());
             }
             throw new CliException(null, "Could not apply snapshot '" + apply + "': Block driver does not support "
                     + "snapshots");

@@ -1,0 +1,17 @@
+package imago.cli.command;
+
+import picocli.CommandLine.Option;
+
+/** The {@code -f FMT} option of the commands that open one existing image: its format, or probing. */
+final class FormatOption {
+    @Option(names = "-f", paramLabel = "FMT", description = "The image format (default: probe it).")
+    private String format;
+
+    FormatOption() {
+    }
+
+    /** The format given with {@code -f}, or {@code null} to probe it. */
+    String name() {
+        return format;
+    }
+}

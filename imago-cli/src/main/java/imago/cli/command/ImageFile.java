@@ -1,0 +1,17 @@
+package imago.cli.command;
+
+import picocli.CommandLine.Parameters;
+
+/** The {@code FILE} parameter of the commands whose only operand is the image. */
+final class ImageFile {
+    @Parameters(paramLabel = "FILE", description = "The image.")
+    private String file;
+
+    ImageFile() {
+    }
+
+    /** The image's name as the user typed it. */
+    String name() {
+        return file;
+    }
+}
