@@ -11,7 +11,7 @@ import java.io.IOException;
  */
 final class ImageLocks {
     /** The file storage's logger: these messages have always been logged under its name. */
-    private static final System.Logger LOG = System.getLogger("imago.storage.file.internal.FileStorage");
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ImageLocks.class);
 
     // qemu's permission bits (include/block/block-common.h, QEMU 7.2: GRAPH_MOD is gone, four remain)
     static final int PERM_CONSISTENT_READ = 0x01;
@@ -72,7 +72,7 @@ final class ImageLocks {
                 case Errno.EAGAIN, Errno.EACCES -> throw new ImageLockedException(name,
                         lockedMessage(name, "Failed to lock byte " + lockByte));
                 case Errno.EINVAL, Errno.ENOLCK, Errno.EOPNOTSUPP, Errno.ENOSYS -> {
-                    LOG.log(System.Logger.Level.DEBUG, "{0}: OFD locks are not available ({1}); using flock",
+                    LOG.debug("{}: OFD locks are not available ({}); using flock",
                             name, Errno.describe(e.errno()));
                     releaseOfdLocks(fd);
                     lockFlock(name, fd, writable);
@@ -124,7 +124,7 @@ final class ImageLocks {
                 case Errno.EAGAIN -> throw locked(name, writable);
                 case Errno.ENOLCK, Errno.EOPNOTSUPP, Errno.ENOSYS, Errno.EINVAL ->
                     // the file system cannot lock (e.g. NFS without lockd): open unlocked, as qemu does
-                    LOG.log(System.Logger.Level.DEBUG, "{0}: the file system cannot lock ({1}); opened unlocked",
+                    LOG.debug("{}: the file system cannot lock ({}); opened unlocked",
                             name, Errno.describe(e.errno()));
                 default -> throw failure(name, "flock", e);
             }
