@@ -146,7 +146,11 @@ final class CowInstance implements FormatInstance {
      * equal the header's size and its mtime the recorded one. What the {@code cow.check-backing} open
      * option asks for: nothing ({@code off}), a warning through {@code warn}, or refusal.
      *
-     * @param backingSize the backing file's size in bytes
+     * <p>The size is compared in whole 512-byte sectors: the backing image's size is a virtual size, and
+     * a raw file's is its length rounded up to whole sectors (as QEMU counts it), while UML records the
+     * file's exact length.
+     *
+     * @param backingSize the backing image's virtual size in bytes
      * @param backingMtime the backing file's mtime in seconds, if known
      * @param warn receives the mismatch message in {@code warn} mode
      * @throws CorruptImageException in {@code refuse} mode, on a mismatch
@@ -157,7 +161,7 @@ final class CowInstance implements FormatInstance {
             return;
         }
         String mismatch = null;
-        if (backingSize != size) {
+        if (backingSize != size && backingSize != CowFields.roundUp(size, CowFields.SECTOR)) {
             mismatch = "Size mismatch (" + size + " vs " + backingSize + ") of COW header vs backing file '"
                     + header.backingFile() + "'";
         } else if (backingMtime.isPresent() && backingMtime.getAsLong() != header.mtime()) {

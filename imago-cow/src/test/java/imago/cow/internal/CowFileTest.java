@@ -95,6 +95,32 @@ class CowFileTest {
         }
     }
 
+    /**
+     * UML records a backing file's exact length; imago sees a raw file whose length is not a multiple of 512 as
+     * a disk of whole sectors (as QEMU does), so the check compares whole sectors.
+     */
+    @Test
+    void theBackingCheckComparesWholeSectors(@TempDir Path dir) throws IOException {
+        byte[] base = new byte[8000];
+        java.util.Arrays.fill(base, (byte) 3);
+        Files.write(dir.resolve("base.raw"), base);
+        Path cow = dir.resolve("top.cow");
+        Imago.create(cow, "cow", CreateOptions.builder().size(8000).backingFile("base.raw").backingFormat("raw")
+                .option("variant", "uml-v3").build());
+        try (Image image = Imago.opener().path(cow).option("cow.check-backing", "refuse").open()) {
+            assertEquals(8000, image.size(), "the header's size, as UML wrote it");
+            assertEquals(8192, image.backing().orElseThrow().size(), "the raw backing file in whole sectors");
+            assertArrayEquals(base, CowTestSupport.readAll(image));
+        }
+        Files.write(dir.resolve("base.raw"), new byte[8193]);
+        Path recorded = dir.resolve("recorded.cow");
+        Imago.create(recorded, "cow", CreateOptions.builder().size(8000).backingFile("base.raw").backingFormat("raw")
+                .option("variant", "uml-v3").build());
+        CorruptImageException e = assertThrows(CorruptImageException.class,
+                () -> Imago.opener().path(recorded).option("cow.check-backing", "refuse").open());
+        assertTrue(e.getMessage().contains("Size mismatch (8000 vs 8704)"), e.getMessage());
+    }
+
     @Test
     void syncDataOptionIsHonouredAndValidated() throws IOException {
         String name = CowTestSupport.name("sync");
