@@ -24,7 +24,10 @@ public interface Image extends Closeable {
     /** The format driver's name, e.g. {@code raw} or {@code qcow2}. */
     String format();
 
-    /** The virtual size in bytes. */
+    /**
+     * The virtual size in bytes, counted as QEMU counts it: a raw image whose file is not a multiple of 512
+     * bytes long is that length rounded up to whole sectors (the rest of the last sector reads as zeroes).
+     */
     long size();
 
     /** Whether the image was opened read-only. */
@@ -117,7 +120,9 @@ public interface Image extends Closeable {
     void flush() throws IOException;
 
     /**
-     * Changes the virtual size.
+     * Changes the virtual size to {@code newSize}, or to what the format makes of it (a raw image's file takes
+     * exactly {@code newSize} bytes, and its {@link #size()} is that rounded up to whole 512-byte sectors, as in
+     * QEMU).
      *
      * @throws UnsupportedFeatureException if the format cannot resize this way
      * @throws ReadOnlyImageException if the image is read-only

@@ -96,7 +96,8 @@ class ConvertCommandTest {
         Path tiny = dir.resolve("tiny.img");
         Files.write(tiny, new byte[] {1, 2, 3});
         imago("convert", "-f", "raw", tiny.toString(), dir.resolve("t2.img").toString()).ok();
-        assertArrayEquals(new byte[] {1, 2, 3}, Files.readAllBytes(dir.resolve("t2.img")));
+        assertArrayEquals(java.util.Arrays.copyOf(new byte[] {1, 2, 3}, 512), Files.readAllBytes(dir.resolve("t2.img")),
+                "a 3-byte raw file is one sector, the rest zeroes, as qemu-img converts it");
     }
 
     @Test

@@ -53,7 +53,8 @@ public final class RawFormatDriver implements FormatDriver {
     }
 
     /**
-     * Sizes the empty {@code storage} to the requested size with the requested preallocation. Raw
+     * Sizes the empty {@code storage} to the requested size rounded up to whole 512-byte sectors (as
+     * {@code qemu-img create} does: 1234 bytes make a 1536-byte file) with the requested preallocation. Raw
      * images take no {@code -o} options (preallocation comes from {@link CreateOptions#preallocation()})
      * and cannot record a backing file.
      *
@@ -86,6 +87,6 @@ public final class RawFormatDriver implements FormatDriver {
         if (options.preallocation() == Preallocation.METADATA) {
             throw new IllegalArgumentException("Unsupported preallocation mode: metadata (raw has no metadata)");
         }
-        storage.resize(options.size().getAsLong(), options.preallocation());
+        storage.resize(RawInstance.sectorAligned(options.size().getAsLong()), options.preallocation());
     }
 }

@@ -19,15 +19,21 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * One open raw image: the identity mapping onto its storage.
  *
- * <p>The virtual size is the storage size when the image was opened, cached in a volatile field and
- * changed only by {@link #resize}, because {@link #size()} is asked on every request and a file
- * storage's size is a system call. Writes through the image never go past that size, so the cache
+ * <p>The virtual size is the storage size rounded up to whole 512-byte sectors, as QEMU counts every
+ * image: a 320-byte file is a 512-byte disk whose last 192 bytes lie past the end of the storage, read
+ * as zeroes (the storage's short read) and map as a zero extent. A write there grows the storage to the
+ * end of the write, as QEMU's does. The size is computed when the image is opened, cached in a volatile
+ * field and changed only by {@link #resize}, because {@link #size()} is asked on every request and a
+ * file storage's size is a system call. Writes through the image never go past that size, so the cache
  * stays right unless someone else resizes the storage behind the image's back (qemu caches the size
  * the same way); bytes the storage then no longer has read as zeroes.
  *
  * <p>Thread-safe: mappings are computed from the storage alone, and resizes are serialised.
  */
 final class RawInstance implements FormatInstance, Resizer {
+    /** QEMU's unit of image sizes (BDRV_SECTOR_SIZE). */
+    static final long SECTOR = 512;
+
     private final Storage storage;
     private final boolean writable;
     /**
@@ -44,7 +50,18 @@ final class RawInstance implements FormatInstance, Resizer {
         this.storage = Objects.requireNonNull(storage, "storage");
         this.writable = writable;
         this.guardFirstSector = probed && writable;
-        this.size = storage.size();
+        this.size = sectorAligned(storage.size());
+    }
+
+    /**
+     * {@code length} rounded up to whole {@link #SECTOR sectors}: the virtual size of a raw image whose storage
+     * holds {@code length} bytes, and the size a raw image is created with.
+     */
+    static long sectorAligned(long length) {
+        if (length < 0 || length > Long.MAX_VALUE - (SECTOR - 1)) {
+            throw new IllegalArgumentException("size " + length + " cannot be rounded up to whole sectors");
+        }
+        return (length + SECTOR - 1) & -SECTOR;
     }
 
     @Override
@@ -142,7 +159,10 @@ final class RawInstance implements FormatInstance, Resizer {
         storage.sync();
     }
 
-    /** {@inheritDoc} Resizes the storage; every preallocation mode the storage supports is accepted. */
+    /**
+     * {@inheritDoc} Resizes the storage to exactly {@code newSize} bytes (every preallocation mode the storage
+     * supports is accepted); the virtual size becomes {@code newSize} rounded up to whole sectors, as in QEMU.
+     */
     @Override
     public void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
         Objects.requireNonNull(preallocation, "preallocation");
@@ -154,10 +174,11 @@ final class RawInstance implements FormatInstance, Resizer {
             throw new UnsupportedFeatureException(storage.name(), Feature.PREALLOCATION, "metadata preallocation",
                     "Unsupported preallocation mode: metadata (raw has no metadata)");
         }
+        long virtualSize = sectorAligned(newSize);
         resizeLock.lock();
         try {
             storage.resize(newSize, preallocation);
-            size = newSize;
+            size = virtualSize;
         } finally {
             resizeLock.unlock();
         }

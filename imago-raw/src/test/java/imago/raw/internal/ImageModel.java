@@ -11,12 +11,16 @@ import java.util.BitSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.function.LongUnaryOperator;
 
 /**
  * The expected guest content of an {@link Image} as a byte array, and a checker that runs
  * {@link ImageOp}s on the image and the model side by side, comparing every read, every mapping and
  * the size after every step, and the whole content after resizes and at the end. Format-independent:
  * any image without a backing file can be checked (an {@link Mapping.Unallocated} run must read zeroes).
+ *
+ * <p>A requested size (at creation, in a resize) becomes the virtual size the format makes of it, e.g.
+ * rounded up to whole sectors; what lies between the two reads as zeroes.
  *
  * <p>What a discarded range reads afterwards depends on the format and storage; with
  * {@link DiscardSemantics#ZEROES_OR_OLD}, each discarded byte may read either its old value or zero,
@@ -33,13 +37,19 @@ final class ImageModel {
     }
 
     private final DiscardSemantics discard;
+    private final LongUnaryOperator virtualSize;
     private byte[] bytes;
     /** Bytes that may read as zero instead of {@link #bytes}: discarded and not observed since. */
     private final BitSet maybeZero = new BitSet();
 
-    /** A model of an image of {@code size} zero bytes. */
-    ImageModel(long size, DiscardSemantics discard) {
-        this.bytes = new byte[Math.toIntExact(size)];
+    /**
+     * A model of an image created with {@code size} bytes, all zero.
+     *
+     * @param virtualSize the virtual size the format gives an image created or resized to a size
+     */
+    ImageModel(long size, DiscardSemantics discard, LongUnaryOperator virtualSize) {
+        this.virtualSize = virtualSize;
+        this.bytes = new byte[Math.toIntExact(virtualSize.applyAsLong(size))];
         this.discard = discard;
     }
 
@@ -104,7 +114,9 @@ final class ImageModel {
             }
             case ImageOp.Resize r -> {
                 image.resize(r.size(), r.preallocation());
-                bytes = Arrays.copyOf(bytes, Math.toIntExact(r.size()));
+                // cut at the requested size, then zero up to the virtual size
+                bytes = Arrays.copyOf(Arrays.copyOf(bytes, Math.toIntExact(r.size())),
+                        Math.toIntExact(virtualSize.applyAsLong(r.size())));
                 maybeZero.clear(bytes.length, Integer.MAX_VALUE);
             }
             case ImageOp.Flush f -> image.flush();

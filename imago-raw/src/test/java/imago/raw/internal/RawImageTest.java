@@ -125,17 +125,17 @@ class RawImageTest {
 
     @Test
     void requestsPastTheEndAreCallerMistakes() throws IOException {
-        try (LayeredImage img = image(1000)) {
-            assertThrows(IllegalArgumentException.class, () -> read(img, 990, 20));
-            assertThrows(IllegalArgumentException.class, () -> read(img, 1001, 0));
-            assertThrows(IllegalArgumentException.class, () -> write(img, 999, new byte[2]));
-            assertThrows(IllegalArgumentException.class, () -> img.writeZeroes(500, 501));
-            assertThrows(IllegalArgumentException.class, () -> img.discard(0, 1001));
-            assertThrows(IllegalArgumentException.class, () -> img.mapping(1000, 1));
+        try (LayeredImage img = image(1024)) {
+            assertThrows(IllegalArgumentException.class, () -> read(img, 1014, 20));
+            assertThrows(IllegalArgumentException.class, () -> read(img, 1025, 0));
+            assertThrows(IllegalArgumentException.class, () -> write(img, 1023, new byte[2]));
+            assertThrows(IllegalArgumentException.class, () -> img.writeZeroes(500, 525));
+            assertThrows(IllegalArgumentException.class, () -> img.discard(0, 1025));
+            assertThrows(IllegalArgumentException.class, () -> img.mapping(1024, 1));
             assertThrows(IllegalArgumentException.class, () -> img.mapping(0, 0));
-            read(img, 1000, 0);
-            assertEquals(1000, storage.size(), "refused requests change nothing");
-            assertArrayEquals(new byte[10], read(img, 990, 10));
+            read(img, 1024, 0);
+            assertEquals(1024, storage.size(), "refused requests change nothing");
+            assertArrayEquals(new byte[10], read(img, 1014, 10));
         }
     }
 
@@ -143,19 +143,114 @@ class RawImageTest {
     void layerAnswersEndOfImageAndCapsMappings() throws IOException {
         MemoryStorage s = MemoryStorage.create("raw-layer");
         names.add("raw-layer");
-        driver.create(s, CreateOptions.ofSize(1000));
+        driver.create(s, CreateOptions.ofSize(1024));
         try (FormatInstance raw = driver.open(s, OpenContext.of(true))) {
-            assertEquals(new Mapping.EndOfImage(1000), raw.mapping(1000, 10));
+            assertEquals(new Mapping.EndOfImage(1024), raw.mapping(1024, 10));
             assertEquals(new Mapping.EndOfImage(5000), raw.mapping(5000, 10));
-            assertEquals(new Mapping.Zero(900, 100, s, 900), raw.mapping(900, Long.MAX_VALUE));
-            assertEquals(new Mapping.Data(900, 100, s, 900), raw.readMapping(900, Long.MAX_VALUE),
+            assertEquals(new Mapping.Zero(900, 124, s, 900), raw.mapping(900, Long.MAX_VALUE));
+            assertEquals(new Mapping.Data(900, 124, s, 900), raw.readMapping(900, Long.MAX_VALUE),
                     "reads skip the hole query: a hole reads as zeroes from the storage anyway");
-            assertEquals(new Mapping.EndOfImage(1000), raw.readMapping(1000, 10));
-            assertEquals(new Mapping.Data(990, 10, s, 990), raw.beginWrite(990, 500, BackingReader.ZEROES).mapping());
+            assertEquals(new Mapping.EndOfImage(1024), raw.readMapping(1024, 10));
+            assertEquals(new Mapping.Data(990, 34, s, 990), raw.beginWrite(990, 500, BackingReader.ZEROES).mapping());
             assertThrows(IllegalArgumentException.class, () -> raw.mapping(-1, 10));
             assertThrows(IllegalArgumentException.class, () -> raw.mapping(0, 0));
-            assertThrows(IllegalArgumentException.class, () -> raw.beginWrite(1000, 1, BackingReader.ZEROES));
-            assertEquals(0, raw.ensureZeroMapping(1000, 10, true), "nothing to zero past the end");
+            assertThrows(IllegalArgumentException.class, () -> raw.beginWrite(1024, 1, BackingReader.ZEROES));
+            assertEquals(0, raw.ensureZeroMapping(1024, 10, true), "nothing to zero past the end");
+        }
+    }
+
+    /** A raw image on a storage of {@code length} bytes of {@code value}, not created by the driver. */
+    private LayeredImage imageOnStorageOf(int length, int value) throws IOException {
+        String name = "raw-partial-" + NAMES.incrementAndGet();
+        names.add(name);
+        storage = MemoryStorage.create(name);
+        byte[] content = new byte[length];
+        Arrays.fill(content, (byte) value);
+        storage.write(ByteBuffer.wrap(content), 0);
+        return LayeredImage.builder("raw", driver.open(storage, OpenContext.of(true)), storage).writable(true).build();
+    }
+
+    private static byte[] filled(int length, int value) {
+        byte[] b = new byte[length];
+        Arrays.fill(b, (byte) value);
+        return b;
+    }
+
+    /** QEMU counts sizes in 512-byte sectors: a 320-byte raw file is a 512-byte disk whose tail reads as zeroes. */
+    @Test
+    void aStorageEndingInAPartialSectorIsRoundedUpToAWholeSector() throws IOException {
+        try (LayeredImage img = imageOnStorageOf(320, 1)) {
+            assertEquals(512, img.size());
+            assertEquals(320, storage.size(), "opening changes nothing");
+            byte[] expected = Arrays.copyOf(filled(320, 1), 512);
+            assertArrayEquals(expected, read(img, 0, 512));
+            assertArrayEquals(new byte[192], read(img, 320, 192));
+            assertArrayEquals(new byte[] {1, 0}, read(img, 319, 2));
+            assertThrows(IllegalArgumentException.class, () -> read(img, 0, 513));
+            assertEquals(new Mapping.Data(0, 320, storage, 0), img.mapping(0, Long.MAX_VALUE));
+            assertEquals(new Mapping.Zero(320, 192, storage, 320), img.mapping(320, Long.MAX_VALUE),
+                    "the tail past the storage is a zero extent at its own offset, as qemu-img map shows it");
+            assertEquals(List.of(
+                    new Extent(0, 320, 0, true, false, true, false, OptionalLong.of(0), Optional.of(storage.name())),
+                    new Extent(320, 192, 0, true, true, false, false, OptionalLong.of(320), Optional.of(storage.name()))),
+                    img.extents(0, img.size()));
+            assertEquals(512, img.info().virtualSize());
+        }
+        try (LayeredImage img = imageOnStorageOf(65537, 7)) {
+            assertEquals(66048, img.size());
+            assertArrayEquals(Arrays.copyOf(new byte[] {7}, 511), read(img, 65536, 511));
+        }
+        try (LayeredImage img = imageOnStorageOf(512, 1)) {
+            assertEquals(512, img.size(), "whole sectors stay as they are");
+        }
+    }
+
+    /** Writes in the tail grow the storage to their end, as QEMU's positional writes to the file do. */
+    @Test
+    void writesIntoThePaddedTailGrowTheStorageToTheirEnd() throws IOException {
+        try (LayeredImage img = imageOnStorageOf(320, 1)) {
+            write(img, 400, filled(16, 2));
+            assertEquals(416, storage.size());
+            assertEquals(512, img.size());
+            byte[] expected = Arrays.copyOf(filled(320, 1), 512);
+            Arrays.fill(expected, 400, 416, (byte) 2);
+            assertArrayEquals(expected, read(img, 0, 512));
+            assertEquals(new Mapping.Zero(416, 96, storage, 416), img.mapping(416, Long.MAX_VALUE));
+
+            img.discard(0, 512);
+            assertEquals(416, storage.size(), "a discard does not grow or shrink the storage");
+            assertArrayEquals(new byte[512], read(img, 0, 512));
+
+            img.writeZeroes(256, 256, Set.of());
+            assertEquals(512, storage.size(), "zeroes are written to the end of the sector");
+            write(img, 0, filled(512, 3));
+            assertArrayEquals(filled(512, 3), read(img, 0, 512));
+            assertEquals(new Mapping.Data(0, 512, storage, 0), img.mapping(0, Long.MAX_VALUE));
+            assertThrows(IllegalArgumentException.class, () -> write(img, 512, new byte[1]));
+            assertEquals(512, storage.size());
+        }
+    }
+
+    @Test
+    void createAndResizeToAPartialSector() throws IOException {
+        try (LayeredImage img = image(1234)) {
+            assertEquals(1536, storage.size(), "qemu-img create rounds a raw size up to whole sectors");
+            assertEquals(1536, img.size());
+            write(img, 0, filled(1536, 4));
+            img.resize(1000, Preallocation.OFF);
+            assertEquals(1000, storage.size(), "a resize sets the storage to exactly the size asked for");
+            assertEquals(1024, img.size());
+            assertArrayEquals(Arrays.copyOf(filled(1000, 4), 1024), read(img, 0, 1024));
+            img.resize(1500, Preallocation.FULL);
+            assertEquals(1500, storage.size());
+            assertEquals(1536, img.size());
+            assertArrayEquals(Arrays.copyOf(filled(1000, 4), 1536), read(img, 0, 1536));
+            img.resize(1, Preallocation.OFF);
+            assertEquals(512, img.size());
+            assertArrayEquals(Arrays.copyOf(filled(1, 4), 512), read(img, 0, 512));
+            assertThrows(IllegalArgumentException.class, () -> img.resize(Long.MAX_VALUE, Preallocation.OFF));
+            assertEquals(512, img.size(), "a size that cannot be rounded up changes nothing");
+            assertEquals(1, storage.size());
         }
     }
 
@@ -215,9 +310,11 @@ class RawImageTest {
             byte[] data = pattern(2 * CHUNK, 4);
             write(img, 0, data);
             img.resize(CHUNK + 7, Preallocation.OFF);
-            assertEquals(CHUNK + 7, img.size());
+            assertEquals(CHUNK + 512, img.size(), "the size in whole sectors");
             assertEquals(CHUNK + 7, storage.size());
-            assertThrows(IllegalArgumentException.class, () -> read(img, CHUNK, 8));
+            assertArrayEquals(Arrays.copyOf(Arrays.copyOfRange(data, CHUNK, CHUNK + 7), 512), read(img, CHUNK, 512),
+                    "the cut-off tail of the last sector reads as zeroes");
+            assertThrows(IllegalArgumentException.class, () -> read(img, CHUNK, 513));
             img.resize(3L * CHUNK, Preallocation.OFF);
             byte[] expected = Arrays.copyOf(Arrays.copyOf(data, CHUNK + 7), 3 * CHUNK);
             assertArrayEquals(expected, read(img, 0, 3 * CHUNK), "grown space reads zeroes");
