@@ -26,7 +26,8 @@ public interface Image extends Closeable {
 
     /**
      * The virtual size in bytes, counted as QEMU counts it: a raw image whose file is not a multiple of 512
-     * bytes long is that length rounded up to whole sectors (the rest of the last sector reads as zeroes).
+     * bytes long is that length rounded up to whole sectors (the rest of the last sector reads as zeroes), and
+     * a qcow2 header size inside a sector is rounded down.
      */
     long size();
 

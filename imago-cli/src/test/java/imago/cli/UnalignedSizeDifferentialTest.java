@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Images whose size is not a multiple of 512 bytes, through qemu-img/qemu-io 7.2 and imago on the same
  * steps. QEMU counts sizes in whole sectors: a raw file's virtual size is its length rounded up (the tail
  * of the last sector reads as zeroes and is mapped as a zero extent), a raw or qcow2 image is created
- * rounded up, and a raw resize sets the file to the exact length.
+ * rounded up, a raw resize sets the file to the exact length, and a qcow2 header size is rounded down.
  * Skipped without qemu, failed without it under IMAGO_REQUIRE_QEMU=1.
  */
 class UnalignedSizeDifferentialTest {
@@ -221,6 +221,40 @@ class UnalignedSizeDifferentialTest {
             identical(q, m);
             assertEquals(virtualSize(q), virtualSize(m), resizes.toString());
             same("info", "--output=json", "-f", "raw", m.toString());
+        }
+    }
+
+    /** QEMU counts a qcow2 image in whole sectors: a header size that is not a multiple of 512 is rounded down. */
+    @Test
+    void qcow2HeaderSizeIsRoundedDownToWholeSectors() throws IOException {
+        needQemu();
+        String created = dir.resolve("created.qcow2").toString();
+        same("create", "-f", "qcow2", created, "1234");
+        same("info", "--output=json", created);
+        same("resize", created, "2000");
+        same("resize", created, "--", "+100");
+        for (long headerSize : new long[] {1234, 100, 65536 + 1}) {
+            Path q = dir.resolve("odd-" + headerSize + ".qcow2");
+            Qemu.ok(dir, qemuImg, "create", "-q", "-f", "qcow2", q, "128k");
+            Qemu.ok(dir, qemuIo, "-f", "qcow2", "-c", "write -P 5 0 128k", q);
+            try (RandomAccessFile raf = new RandomAccessFile(q.toFile(), "rw")) {
+                raf.seek(24);
+                raf.writeLong(headerSize);
+            }
+            same("info", "--output=json", q.toString());
+            same("map", "--output=json", q.toString());
+            same("check", q.toString());
+            same("check", "--output=json", q.toString());
+            long rounded = headerSize / 512 * 512;
+            for (String c : List.of("length", "read -P 5 0 " + rounded, "read 0 " + (rounded + 1),
+                    "write -P 6 0 " + rounded)) {
+                Path copy = Files.copy(q, dir.resolve("copy.qcow2"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                Qemu.Output qo = Qemu.run(dir, qemuIo, "-f", "qcow2", "-c", c, q);
+                Run.Result mo = imago("io", "-f", "qcow2", "-c", c, copy.toString());
+                assertEquals(qo.status(), mo.status(), c);
+                assertEquals(TIMING.matcher(qo.out()).replaceAll("$1"), TIMING.matcher(mo.out()).replaceAll("$1"), c);
+                same("compare", q.toString(), copy.toString());
+            }
         }
     }
 }

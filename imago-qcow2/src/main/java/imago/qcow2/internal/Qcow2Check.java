@@ -272,7 +272,7 @@ final class Qcow2Check {
             res.failure = "File too large";
             return false;
         }
-        res.totalClusters = Qcow2Checks.divCeil(st.header.size(), st.clusterSize);
+        res.totalClusters = Qcow2Checks.divCeil(st.header.guestSize(), st.clusterSize);
         boolean fixErrors = repair == Repair.ALL;
         boolean fixLeaks = repair != Repair.NONE;
         RefArray refs = new RefArray(st.order, (int) nbClusters);
@@ -819,7 +819,7 @@ final class Qcow2Check {
                     .putShort((short) name.length).putInt((int) sn.dateSec()).putInt((int) sn.dateNsec())
                     .putLong(sn.vmClockNsec()).putInt(Long.compareUnsigned(vmState, 0xFFFF_FFFFL) <= 0 ? (int) vmState : 0)
                     .putInt(24 + unknown);
-            e.putLong(vmState).putLong(incomplete.contains(i) ? st.header.size() : sn.diskSize()).putLong(sn.icount());
+            e.putLong(vmState).putLong(incomplete.contains(i) ? st.header.guestSize() : sn.diskSize()).putLong(sn.icount());
             if (unknown > 0) {
                 storage.read(e.slice(e.position(), unknown), sn.entryOffset() + Qcow2Snapshot.FIXED + 24);
                 e.position(e.position() + unknown);

@@ -119,6 +119,14 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
                 backingFile, backingFormat, dataFile);
     }
 
+    /**
+     * The virtual size the image has: the header's {@link #size} rounded down to whole 512-byte sectors, as QEMU
+     * counts it ({@code total_sectors}); QEMU writes only multiples of 512, another writer may not.
+     */
+    long guestSize() {
+        return size & -512L;
+    }
+
     /** log2 of the number of entries in one L2 table. */
     int l2Bits() {
         return clusterBits - (extendedL2() ? 4 : 3);

@@ -260,7 +260,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
 
         long l1Offset = header.l1TableOffset();
         int l1Size = header.l1Size();
-        long size = header.size();
+        long size = header.guestSize();
         String wanted = context.options().get("snapshot");
         if (wanted != null) {
             Qcow2Snapshot s = snapshots.stream().filter(x -> x.id().equals(wanted)).findFirst()

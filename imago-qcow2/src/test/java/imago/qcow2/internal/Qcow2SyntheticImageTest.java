@@ -108,6 +108,17 @@ class Qcow2SyntheticImageTest {
         assertEquals(new Mapping.Unallocated(4 * CS, (2L << 20) - 4 * CS), layer.mapping(4 * CS, Long.MAX_VALUE));
     }
 
+    /** QEMU counts the image in whole sectors: a header size that is not a multiple of 512 is rounded down. */
+    @Test
+    void aHeaderSizeInsideASectorIsRoundedDown() throws IOException {
+        Qcow2Instance layer = open(with(b -> b.putLong(24, 3 * CS + 100)));
+        assertEquals(3 * CS + 100, layer.header().size(), "the header keeps what it says");
+        assertEquals(3 * CS, layer.size());
+        assertEquals(new Mapping.EndOfImage(3 * CS), layer.mapping(3 * CS, 1));
+        assertEquals(0, open(with(b -> b.putLong(24, 511))).size());
+        assertEquals(8 * CS, open(with(b -> b.putLong(24, 8 * CS + 511))).size());
+    }
+
     private static byte[] with(java.util.function.Consumer<ByteBuffer> change) {
         byte[] b = image();
         change.accept(ByteBuffer.wrap(b));
