@@ -1799,9 +1799,8 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                 c += end - start;
             }
             if (lastHost >= 0) {
-                // unused reservations past the last preallocated cluster would leave the file longer than QEMU's,
-                // which ends with that cluster: give them back and end the file there
-                refcounts.release();
+                // QEMU's file ends with the last preallocated cluster (for metadata preallocation, with its last
+                // table): nothing is counted past it, so end the file there
                 long used = Qcow2Checks.divCeil(storage.size(), clusterSize) - 1;
                 while (used >= 0 && refcounts.get(used) == 0) {
                     used--;
@@ -1922,9 +1921,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
             }
             c += stop - start;
         }
-        // clusters reserved for new L2 tables but not used would leave the image file longer than QEMU's,
-        // which ends with its last table: give them back and end the file after the last cluster in use
-        refcounts.release();
+        // QEMU's image file ends with its last table: end it after the last cluster in use
         long fileEnd = storage.size();
         long used = refcounts.lastUsed(Qcow2Checks.divCeil(fileEnd, clusterSize));
         if ((used + 1) * clusterSize < fileEnd) {
@@ -2257,7 +2254,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
 
     /**
      * Cuts what {@link #writeBack} grew the file by ahead and nothing uses, so that the file ends after its last
-     * cluster in use, as QEMU's does (the refcounts in memory are exact; a reserved cluster counts as used).
+     * cluster in use, as QEMU's does (the refcounts in memory are exact).
      * Under allocLock.
      */
     private void trimAhead() throws IOException {
@@ -2854,8 +2851,6 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                         inPlace.writeLock().unlock();
                     }
                 }
-                // give back the unused reservation
-                refcounts.release();
                 if (!refcountsStale()) {
                     refcounts.writeDirty();
                 }

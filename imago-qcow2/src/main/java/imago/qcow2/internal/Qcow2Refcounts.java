@@ -9,7 +9,6 @@ import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -26,8 +25,9 @@ import java.util.Set;
  * them) and the instance writes them, and syncs, before it writes the L2 tables that point at new
  * clusters. Writing a block early is always safe: an increment on disk before its reference only leaks
  * after a crash, and decrements are made only once the entries that dropped the reference are on stable
- * media. Clusters are reserved in batches and handed out one by one; what is left of a batch is given
- * back by {@link #release} (on flush), so that a clean close leaks nothing. A new refcount block is
+ * media. Clusters are handed out one by one, first fit, as QEMU's allocator hands them out, so that the
+ * same writes on the same image put every cluster at the host offset qemu-img would; nothing is set
+ * aside ahead of use (that would push later allocations further into the file). A new refcount block is
  * synced before the refcount table entry that points at it. Not thread-safe: the caller holds the
  * instance's allocation lock.
  */
@@ -98,12 +98,7 @@ final class Qcow2Refcounts {
 
     /** How many refcount blocks stay cached. */
     static final int MAX_CACHED_BLOCKS = 64;
-    /** Clusters with a synced refcount of 1 that no table points at yet. */
-    private final ArrayDeque<Long> reserved = new ArrayDeque<>();
     private long freeHint;
-
-    /** How many clusters one reservation takes at most. */
-    static final int BATCH = 32;
 
     private Qcow2Refcounts(Storage storage, int clusterBits, int order, long tableOffset, long[] table) {
         this.storage = storage;
@@ -205,42 +200,15 @@ final class Qcow2Refcounts {
 
     /**
      * Returns a host cluster whose refcount is 1 (in the cache: {@link #writeDirty} writes it) and that
-     * nothing points at yet.
+     * nothing points at yet. The file is not grown: the caller writes the cluster (with extended L2 entries,
+     * the subclusters a write touches) before any table points at it, which makes the file reach it, as in
+     * QEMU, whose file ends where the last write into its last cluster ends (qemu-img check accepts a
+     * reference less than a cluster past the end of the file).
      *
      * @throws UnsupportedFeatureException if the refcount table would have to grow (nothing changed)
      */
     long allocate() throws IOException {
-        if (reserved.isEmpty()) {
-            long end = 0;
-            for (int i = 0; i < BATCH; i++) {
-                try {
-                    long c = allocateOne();
-                    reserved.add(c);
-                    end = Math.max(end, (c + 1) << clusterBits);
-                } catch (UnsupportedFeatureException e) {
-                    if (i == 0) {
-                        throw e;
-                    }
-                    break;
-                }
-            }
-            // the file reaches past every reserved cluster before a table can point at one: a reference
-            // past the end of the file is an error for qemu-img check
-            if (end > storage.size()) {
-                storage.resize(end, Preallocation.OFF);
-            }
-        }
-        return reserved.poll();
-    }
-
-    /** Gives the reserved clusters back (refcount 0). */
-    void release() throws IOException {
-        while (!reserved.isEmpty()) {
-            long c = reserved.peekLast();
-            put(c, 0);
-            reserved.pollLast();
-            freeHint = Math.min(freeHint, c);
-        }
+        return allocateOne();
     }
 
     /**
@@ -692,7 +660,7 @@ final class Qcow2Refcounts {
     /**
      * As QEMU's qcow2_shrink_reftable: refcount blocks that count nothing but (possibly) themselves are
      * dropped from the refcount table, which is written and synced; their clusters then have no refcount
-     * (0) without further writes. Called with nothing reserved.
+     * (0) without further writes.
      */
     void dropUnusedBlocks() throws IOException {
         long[] kept = table.clone();
@@ -770,7 +738,7 @@ final class Qcow2Refcounts {
      */
     boolean canAllocate(int count) throws IOException {
         long c = freeHint;
-        int found = reserved.size();
+        int found = 0;
         while (found < count) {
             long index = c >>> blockBits;
             if (index >= table.length) {
@@ -892,9 +860,13 @@ final class Qcow2Refcounts {
         return freed;
     }
 
-    /** Takes back a cluster from {@link #allocate} that nothing points at (rolling back an allocation). */
-    void free(long cluster) {
-        reserved.push(cluster);
+    /**
+     * Takes back a cluster from {@link #allocate} that nothing points at (rolling back an allocation): its
+     * refcount returns to 0 (a crash before that reaches the disk only leaks it) and first fit finds it again.
+     */
+    void free(long cluster) throws IOException {
+        put(cluster, 0);
+        freeHint = Math.min(freeHint, cluster);
     }
 
     /** Host offset of the refcount table. */

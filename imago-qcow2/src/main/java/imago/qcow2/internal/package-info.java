@@ -51,8 +51,11 @@
  * flight. An entry that drops a reference (zeroing, discard,
  * rewriting a compressed or shared cluster, copying a shared L2 table, moving the L1 table) changes
  * first; the refcount drops on the next flush, after the tables are written and synced, while in-place
- * writes are excluded. Reserved clusters past the end of the file are covered by growing the file,
- * since a reference past the end of the file is an error for qemu-img check. When a flush fails, writes
+ * writes are excluded. Clusters are handed out one at a time as they are needed, first fit, as QEMU's
+ * allocator hands them out (nothing is reserved ahead, which would move later clusters), so that the same writes on
+ * the same image give qemu-img's host offsets and file size; a new cluster is written (with extended L2 entries, the
+ * subclusters a write touches) before anything points at it, which makes the file reach it (qemu-img check accepts
+ * a reference less than a cluster past the end of the file, where QEMU's files end too). When a flush fails, writes
  * since the last successful flush may be lost; the image stays consistent.
  *
  * <p>Lazy refcounts (compatible bit 0, as QEMU's lazy_refcounts=on): before the first write-back of L2 tables or
