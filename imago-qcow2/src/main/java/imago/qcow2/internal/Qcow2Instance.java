@@ -873,7 +873,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                         keepLock = true;
                         return d;
                     }
-                    long first = run > 1 ? refcounts.allocateExistingRun(run) : -1;
+                    long first = run > 1 ? refcounts.allocateDataRun(run) : -1;
                     if (first >= 0) {
                         Mapping.Data d = allocateRun(offset, length, l2Offset, index, first, true, run, u.kind(),
                                 below);
@@ -2413,7 +2413,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                 // the data file holds each cluster at its guest offset
                 return allocateSubclusterRun(offset, length, l2Offset, index, cluster, false, run, below);
             }
-            long first = run > 1 ? refcounts.allocateExistingRun(run) : -1;
+            long first = run > 1 ? refcounts.allocateDataRun(run) : -1;
             if (first >= 0) {
                 return allocateSubclusterRun(offset, length, l2Offset, index, first, true, run, below);
             }

@@ -208,60 +208,215 @@ final class Qcow2Refcounts {
      * @throws UnsupportedFeatureException if the refcount table would have to grow (nothing changed)
      */
     long allocate() throws IOException {
-        return allocateOne();
+        return allocateClusters(1);
     }
 
     /**
-     * Finds a free host cluster (first fit from the hint), sets its refcount to 1 in the file and
-     * returns its index. A refcount block that does not exist yet is created at the first cluster it
-     * covers, describing itself, and synced before its refcount table entry is written.
+     * Allocates {@code count} contiguous clusters as QEMU's qcow2_alloc_clusters does, so that the same requests
+     * give the same host offsets: first fit from the hint, where clusters no refcount block covers count as free;
+     * a refcount block missing for the run is then placed after it ({@link #createBlockAfter}) and the search
+     * starts again from the same place, until every cluster of the run is covered. The refcounts are set in the
+     * cache ({@link #writeDirty} writes them); the hint moves past the run.
      *
-     * @throws UnsupportedFeatureException if the refcount table would have to grow past its limits
+     * @throws UnsupportedFeatureException if the refcount table would have to grow past QEMU's limit, or host
+     *         offsets past 2^56 would be needed (nothing but new refcount blocks changed then)
      */
-    private long allocateOne() throws IOException {
-        long c = freeHint;
+    long allocateClusters(int count) throws IOException {
         while (true) {
-            long index = c >>> blockBits;
-            if (index >= table.length) {
-                growTable();
-                continue;
+            long start = firstFit(freeHint, count);
+            if (start + count > (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits)) {
+                throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 host offsets",
+                        "host offsets past 2^56");
             }
-            if (index >= (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits >>> blockBits)) {
-                throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 host offsets", "host offsets past 2^56");
-            }
-            if (table[(int) index] == 0) {
-                createBlock(index);
-                continue;
-            }
-            Block b = block(table[(int) index]);
-            int end = 1 << blockBits;
-            for (int i = (int) (c & (end - 1)); i < end; i++, c++) {
-                if (b.get(i) == 0) {
-                    put(c, 1);
-                    freeHint = c + 1;
-                    return c;
+            long missing = -1;
+            for (long i = start >>> blockBits; i <= (start + count - 1) >>> blockBits && missing < 0; i++) {
+                if (!covered(i)) {
+                    missing = i;
                 }
             }
+            if (missing < 0) {
+                for (long c = start; c < start + count; c++) {
+                    put(c, 1);
+                }
+                freeHint = start + count;
+                return start;
+            }
+            createBlockAfter(missing, start + count);
         }
     }
 
     /**
-     * Creates the missing refcount block {@code index} at the first cluster it covers (all of which are
-     * free, as no block counts them), describing itself; synced before the refcount table points at it.
+     * {@link #allocateClusters} for a run of data clusters, or -1 when the refcount table cannot grow to cover
+     * it (the caller then allocates cluster by cluster, and fails with the reason if even one does not fit).
      */
-    private void createBlock(long index) throws IOException {
-        long first = index << blockBits;
-        byte[] bytes = new byte[clusterSize];
-        Block nb = new Block(bytes, order);
-        nb.set(0, 1);
-        long offset = first << clusterBits;
-        storage.write(ByteBuffer.wrap(bytes), offset);
+    long allocateDataRun(int count) throws IOException {
+        try {
+            return allocateClusters(count);
+        } catch (UnsupportedFeatureException e) {
+            return -1;
+        }
+    }
+
+    /** Whether refcount block {@code index} exists. */
+    private boolean covered(long index) {
+        return index < table.length && table[(int) index] != 0;
+    }
+
+    /**
+     * The first cluster from {@code from} on that starts {@code count} clusters with refcount 0 (clusters no
+     * refcount block covers have none), as QEMU's alloc_clusters_noref finds it.
+     */
+    private long firstFit(long from, int count) throws IOException {
+        long start = from;
+        long c = from;
+        long mask = (1L << blockBits) - 1;
+        while (c < start + count) {
+            long index = c >>> blockBits;
+            long rangeEnd = (index + 1) << blockBits;
+            if (!covered(index)) {
+                c = rangeEnd;
+                continue;
+            }
+            Block b = block(table[(int) index]);
+            for (; c < rangeEnd && c < start + count; c++) {
+                if (b.get((int) (c & mask)) != 0) {
+                    start = c + 1;
+                }
+            }
+        }
+        return start;
+    }
+
+    /**
+     * Creates the missing refcount block {@code index} as QEMU's alloc_refcount_block does: at the first free
+     * cluster from {@code from} (the end of the run that needs it). When that cluster is in the block's own range
+     * the block describes itself; else the block of that cluster's range counts it (created first, the same way,
+     * when it is missing too). The new block is written and synced, with its refcount, before the refcount table
+     * points at it; when its index is past the table, the table grows ({@link #growTableFor}).
+     */
+    private void createBlockAfter(long index, long from) throws IOException {
+        long at = firstFit(from, 1);
+        long atIndex = at >>> blockBits;
+        if (at + 1 > (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits)) {
+            throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 host offsets",
+                    "host offsets past 2^56");
+        }
+        Block nb = new Block(new byte[clusterSize], order);
+        if (atIndex == index) {
+            nb.set((int) (at & ((1L << blockBits) - 1)), 1);
+            if (index >= table.length) {
+                growTableFor(index, at, nb);
+                return;
+            }
+        } else {
+            if (!covered(atIndex)) {
+                createBlockAfter(atIndex, at + 1);
+            }
+            put(at, 1);
+        }
+        long offset = at << clusterBits;
+        storage.write(ByteBuffer.wrap(nb.bytes()), offset);
+        // the new block and the refcount of its cluster are on stable media before the table points at it
         sync();
         ByteBuffer e = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, offset);
         storage.write(e, tableOffset + index * 8);
         table[(int) index] = offset;
         blockSet = null;
         cache(offset, nb);
+    }
+
+    /**
+     * Grows the refcount table for the new block {@code index} at cluster {@code at} (which it describes), as QEMU's
+     * alloc_refcount_block does with qcow2_refcount_area: from the first cluster of the next block's range come the
+     * refcount blocks that the new structures need, then a table with half again as many entries as blocks cover the
+     * image and them, rounded up to whole clusters; the new blocks count themselves and the table. Everything is
+     * written and synced before the header points at the new table (synced too); the old table's clusters are then
+     * free at once, as in QEMU (nothing on the disk points at them any more).
+     */
+    private void growTableFor(long index, long at, Block block) throws IOException {
+        long meta = (index + 1) << blockBits;
+        long total = refblocksFor(meta);
+        long entries = total + (total + 1) / 2;
+        long perCluster = clusterSize / 8;
+        entries = (entries + perCluster - 1) / perCluster * perCluster;
+        long tableClusters = entries / perCluster;
+        if (entries * 8 > Qcow2Header.MAX_REFTABLE_BYTES || entries > Integer.MAX_VALUE) {
+            throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 refcount table growth",
+                    "the refcount table would need " + entries * 8 + " bytes, past QEMU's limit of "
+                    + Qcow2Header.MAX_REFTABLE_BYTES);
+        }
+        long areaIndex = meta >>> blockBits;
+        long tableAt = meta + Math.max(0, total - areaIndex);
+        long end = tableAt + tableClusters;
+        if (end > (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits)) {
+            throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 host offsets",
+                    "host offsets past 2^56");
+        }
+        long[] newTable = Arrays.copyOf(table, (int) entries);
+        newTable[(int) index] = at << clusterBits;
+        LinkedHashMap<Long, Block> created = new LinkedHashMap<>();
+        created.put(at << clusterBits, block);
+        long mask = (1L << blockBits) - 1;
+        for (long i = areaIndex; i < total; i++) {
+            Block nb = new Block(new byte[clusterSize], order);
+            long offset = (meta + i - areaIndex) << clusterBits;
+            newTable[(int) i] = offset;
+            for (long c = Math.max(meta, i << blockBits); c < Math.min(end, (i + 1) << blockBits); c++) {
+                nb.set((int) (c & mask), 1);
+            }
+            created.put(offset, nb);
+        }
+        for (var e : created.entrySet()) {
+            storage.write(ByteBuffer.wrap(e.getValue().bytes()), e.getKey());
+        }
+        ByteBuffer t = ByteBuffer.allocate((int) (tableClusters * clusterSize)).order(ByteOrder.BIG_ENDIAN);
+        t.asLongBuffer().put(newTable);
+        storage.write(t, tableAt << clusterBits);
+        sync();
+        ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putLong(0, tableAt << clusterBits)
+                .putInt(8, (int) tableClusters);
+        storage.write(h, 48);
+        sync();
+        long oldFirst = tableOffset >>> clusterBits;
+        long oldClusters = (long) table.length * 8 / clusterSize;
+        tableOffset = tableAt << clusterBits;
+        table = newTable;
+        blockSet = null;
+        for (var e : created.entrySet()) {
+            cache(e.getKey(), e.getValue());
+        }
+        for (long c = oldFirst; c < oldFirst + oldClusters; c++) {
+            put(c, get(c) - 1);
+            if (get(c) == 0) {
+                freeHint = Math.min(freeHint, c);
+            }
+        }
+    }
+
+    /**
+     * How many refcount blocks cover {@code clusters} clusters and the refcount structures themselves, with room
+     * for the table to be half again as large (QEMU's qcow2_refcount_metadata_size, generous).
+     */
+    private long refblocksFor(long clusters) {
+        long perTableCluster = clusterSize / 8;
+        long perBlock = 1L << blockBits;
+        long tableClusters = 0;
+        long blocks = 0;
+        long n = 0;
+        long last;
+        boolean generous = true;
+        do {
+            last = n;
+            blocks = (clusters + tableClusters + blocks + perBlock - 1) / perBlock;
+            tableClusters = (blocks + perTableCluster - 1) / perTableCluster;
+            n = clusters + blocks + tableClusters;
+            if (n == last && generous) {
+                clusters += (tableClusters + 1) / 2;
+                n = 0;
+                generous = false;
+            }
+        } while (n != last);
+        return blocks;
     }
 
     /**
@@ -354,7 +509,7 @@ final class Qcow2Refcounts {
                             + "table would need " + needed * clusterSize + " bytes, past QEMU's limit of "
                             + Qcow2Header.MAX_REFTABLE_BYTES);
                 }
-                // doubling, as growTable, so that growing stays rare
+                // doubling, so that growing stays rare
                 needTable = Math.max(needed, Math.min(2 * oldClusters, maxClusters));
             }
             if (missing <= blocks && needTable <= tableClusters) {
@@ -449,58 +604,6 @@ final class Qcow2Refcounts {
             freeHint = start + count;
         }
         return start;
-    }
-
-    private boolean canGrowTable() {
-        long newClusters = 2L * table.length * 8 / clusterSize;
-        long first = (long) table.length << blockBits;
-        return newClusters * clusterSize <= Qcow2Header.MAX_REFTABLE_BYTES && newClusters + 1 < (1L << blockBits)
-                && first + newClusters + 1 < (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits);
-    }
-
-    /**
-     * Doubles the refcount table by copy and switch: a new refcount block at the first cluster no block
-     * covers, the new table right after it (both counted by that block), synced before the header points
-     * at the new table; the old table's clusters are {@link #takeRetired retired}.
-     *
-     * When the new table would not fit that block, {@link #allocateAtEnd} places as many blocks as it takes.
-     *
-     * @throws UnsupportedFeatureException if the table cannot grow (QEMU's 8 MiB limit); nothing changed then
-     */
-    private void growTable() throws IOException {
-        if (!canGrowTable()) {
-            // the new table does not fit one new block: blocks and table at the end, as many as it takes
-            allocateAtEnd(0, table.length + 1L);
-            return;
-        }
-        int oldEntries = table.length;
-        long oldClusters = (long) oldEntries * 8 / clusterSize;
-        long newClusters = 2 * oldClusters;
-        long first = (long) oldEntries << blockBits;
-        Block nb = new Block(new byte[clusterSize], order);
-        for (int i = 0; i <= newClusters; i++) {
-            nb.set(i, 1);
-        }
-        long blockOffset = first << clusterBits;
-        storage.write(ByteBuffer.wrap(nb.bytes()), blockOffset);
-        long[] newTable = Arrays.copyOf(table, (int) (newClusters * clusterSize / 8));
-        newTable[oldEntries] = blockOffset;
-        ByteBuffer t = ByteBuffer.allocate((int) (newClusters * clusterSize)).order(ByteOrder.BIG_ENDIAN);
-        t.asLongBuffer().put(newTable);
-        long newOffset = (first + 1) << clusterBits;
-        storage.write(t, newOffset);
-        sync();
-        ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putLong(0, newOffset)
-                .putInt(8, (int) newClusters);
-        storage.write(h, 48);
-        sync();
-        for (long c = 0; c < oldClusters; c++) {
-            retired.add((tableOffset >>> clusterBits) + c);
-        }
-        tableOffset = newOffset;
-        table = newTable;
-        blockSet = null;
-        cache(blockOffset, nb);
     }
 
     /**

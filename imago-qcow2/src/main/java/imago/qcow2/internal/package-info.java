@@ -22,8 +22,14 @@
  * an increment on disk before its reference can only leak. A new L2 table (zeroed or copied from a
  * table shared with a snapshot) is written at once, but its L1 entry is cached too and written last,
  * after a second sync: refcounts, sync, L2 tables, sync, L1 entries; a new
- * refcount block is synced before its refcount table entry; a grown refcount table (copy and switch:
- * new block and table at the first uncovered cluster) before the header points at it. A run of clusters
+ * refcount block is synced before its refcount table entry; a grown refcount table (copy and switch)
+ * before the header points at it. The clusters of L2 tables and data (a run for a write over empty clusters)
+ * are found as QEMU's qcow2_alloc_clusters finds them, so that they lie where qemu-img puts them: first fit,
+ * clusters no refcount block covers counting as free; a block missing for them then goes to the first free
+ * cluster after them, describing itself, or counted by the block of its own range (made first, the same way),
+ * and when its index is past the refcount table, the table grows as QEMU's qcow2_refcount_area grows it: at the
+ * start of the next block's range the blocks it needs, then a table with half again as many entries as needed;
+ * the old table is free once the header points at the new one (synced). A run of clusters
  * (an L1 table, a snapshot table, an L1 copy) that reaches clusters no refcount block covers, of any length,
  * goes after every cluster in use, followed by the refcount blocks it needs (each at the next cluster, the
  * block counting it right after it, as QEMU's alloc_refcount_block places them) and, when their indexes are
