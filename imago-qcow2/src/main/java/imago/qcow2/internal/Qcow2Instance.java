@@ -2014,9 +2014,16 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
     }
 
     private void copyPart(long host, long clusterStart, int from, int to, BackingReader source) throws IOException {
-        ByteBuffer buf = ByteBuffer.allocate(to - from);
         // only bytes inside the virtual size come from below; the rest of the last cluster is zero
         long readable = Math.max(0, Math.min(to, size - clusterStart) - from);
+        if (source == BackingReader.ZEROES || readable == 0) {
+            // as QEMU's handle_alloc_space: a part known to be zero is zeroed in the file (sparse where the file
+            // system can), not written, so the file's allocation and its map match qemu-img's
+            dataStorage().writeZeroes(host + from, to - from, false);
+            copiedSinceSync = true;
+            return;
+        }
+        ByteBuffer buf = ByteBuffer.allocate(to - from);
         if (readable > 0) {
             source.read(buf.limit((int) readable), clusterStart + from);
         }
@@ -2520,6 +2527,10 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
      * as zeroes, the others from {@code below}.
      */
     private BackingReader subclusterSource(long clusterStart, long host, long bitmap, BackingReader below) {
+        if (below == BackingReader.ZEROES && (bitmap & SUB_ALLOC_ALL) == 0) {
+            // nothing allocated and nothing below: every subcluster reads as zero
+            return BackingReader.ZEROES;
+        }
         return (dst, at) -> {
             long pos = at;
             while (dst.hasRemaining()) {

@@ -42,7 +42,8 @@
  * contiguous run of host clusters and goes to the host in one write. With extended L2 entries (as QEMU
  * 7.2): a write allocates a host cluster for a cluster without one, but only the subclusters it touches
  * become allocated, and only the parts of its first and last subcluster outside the write are copied
- * (from below, or zeroes for zero subclusters); a write into unallocated or zero subclusters of a
+ * (from below, or zeroes for zero subclusters; with or without extended L2 entries, a part that is zero because
+ * nothing lies below is zeroed in the file, sparse where the file system can, as QEMU's handle_alloc_space does); a write into unallocated or zero subclusters of a
  * cluster of ours goes in place and sets their bits (the allocated bits and the cleared zero bits are
  * committed like a new entry, after the data); compressed and snapshot-shared clusters are copied to a
  * new cluster. Zero writes mark whole subclusters zero (a whole cluster keeps its host cluster unless
