@@ -2839,8 +2839,6 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
         if (refcounts != null) {
             allocLock.lock();
             try {
-                // exact refcounts for the packed compressed clusters first: the drops below count from them
-                refcounts.closeRun();
                 writeBack();
                 pendingDecrefs.addAll(refcounts.takeRetired());
                 if (!pendingDecrefs.isEmpty()) {

@@ -196,6 +196,16 @@ final class Qcow2Refcounts {
         int i = (int) (cluster & ((1L << blockBits) - 1));
         b.set(i, value);
         dirty.add(blockOffset);
+        if (value == 0) {
+            forgetPacked(cluster);
+        }
+    }
+
+    /** Stops packing compressed bytes into {@code cluster}, whose refcount dropped to 0. */
+    private void forgetPacked(long cluster) {
+        if (freeByteOffset != 0 && freeByteOffset >>> clusterBits == cluster) {
+            freeByteOffset = 0;
+        }
     }
 
     /**
@@ -627,16 +637,12 @@ final class Qcow2Refcounts {
 
     // ------------------------------------------------------------ packed bytes for compressed clusters
 
-    /** Clusters of the current run for compressed data, [runFirst, runFirst + runCounts.length); -1: none. */
-    private long runFirst = -1;
-    /** References per cluster of the run (the bytes handed out that touch it). */
-    private long[] runCounts;
-    /** The next free byte of the run. */
-    private long cursor;
-    /** Clusters of the run before this one have their exact refcount in the file; later ones the charge. */
-    private long exactBefore;
-    /** The refcount every cluster of the run got in advance. */
-    private long charge;
+    /**
+     * Where the next compressed bytes may go, inside the cluster the last ones ended in (QEMU's free_byte_offset),
+     * or 0: the next bytes start a new cluster. Forgotten when that cluster's refcount drops to 0, so that bytes are
+     * never packed into a cluster that may have been handed out again.
+     */
+    private long freeByteOffset;
 
     /**
      * The longest run data writes and preallocation ask {@link #allocateRun} for: a quarter of what one refcount
@@ -650,113 +656,61 @@ final class Qcow2Refcounts {
 
     /**
      * Hands out {@code length} bytes ({@code 0 < length < cluster size}) for compressed data, packed after
-     * the previous ones as QEMU's qcow2_alloc_bytes packs them: the bytes may cross into the next cluster,
-     * and every cluster they touch gains one reference.
-     *
-     * <p>Crash safety without a sync per cluster: a run of clusters is allocated at once and each gets a
-     * refcount of {@link #charge} (as many references as it can possibly get, capped by the refcount width);
-     * the L2 entries pointing into the run reach the disk only after the refcounts and a sync.
-     * Each cluster gets its exact refcount once the run has moved past it, and the rest of the run on
-     * {@link #closeRun} (before references drop on flush). A crash can thus only leak, never leave a
-     * cluster with fewer references than entries pointing at it.
+     * the previous ones as QEMU's qcow2_alloc_bytes packs them, so that the same writes give the same offsets:
+     * in the cluster the previous bytes ended in while it has room (and its refcount is below the maximum),
+     * crossing into the next cluster when that is the first free one, else from the start of the first free
+     * cluster. Every cluster the bytes touch gains one reference, in the cache: the L2 entries that point at the
+     * bytes reach the disk only after the refcounts and a sync (the instance's writeBack), so a crash can only leak.
      *
      * @return the host byte offset of the bytes
+     * @throws UnsupportedFeatureException if the refcount table would have to grow past QEMU's limit, or host
+     *         offsets past 2^56 would be needed
      */
     long allocateBytes(int length) throws IOException {
         if (length <= 0 || length >= clusterSize) {
             throw new IllegalArgumentException("bad compressed length " + length);
         }
-        if (runFirst >= 0) {
-            long c = cursor >>> clusterBits;
-            if (c < runFirst + runCounts.length && runCounts[(int) (c - runFirst)] >= charge) {
-                // as QEMU: a cluster whose refcount is at its maximum takes no more bytes
-                cursor = (c + 1) << clusterBits;
-            }
-            // a cluster after the cursor's is untouched, so its count is below the charge
-            long last = (cursor + length - 1) >>> clusterBits;
-            if (last < runFirst + runCounts.length) {
-                long at = cursor;
-                for (long k = at >>> clusterBits; k <= last; k++) {
-                    runCounts[(int) (k - runFirst)]++;
-                }
-                cursor = at + length;
-                settle(cursor >>> clusterBits);
-                return at;
-            }
-            closeRun();
+        long offset = freeByteOffset;
+        if (offset != 0 && Long.compareUnsigned(get(offset >>> clusterBits), max()) >= 0) {
+            // as QEMU: a cluster whose refcount is at its maximum takes no more bytes
+            offset = 0;
         }
-        // a few MiB at once
-        int count = (int) Math.min(maxRun(), Math.max(1, Math.min(8192, (32L << 20) >>> clusterBits)));
-        long first = allocateRun(count);
-        charge = Long.compareUnsigned(max(), clusterSize + 1L) < 0 ? max() : clusterSize + 1L;
-        try {
-            for (long c = first; c < first + count; c++) {
-                put(c, charge);
+        long room = offset == 0 ? 0 : clusterSize - (offset & (clusterSize - 1));
+        while (offset == 0 || room < length) {
+            long c = firstFit(freeHint, 1);
+            if (c + 1 > (Qcow2Checks.MAX_HOST_OFFSET >>> clusterBits)) {
+                throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 host offsets",
+                        "host offsets past 2^56");
             }
-            long end = (first + count) << clusterBits;
-            if (end > storage.size()) {
-                storage.resize(end, Preallocation.OFF);
+            if (!covered(c >>> blockBits)) {
+                // as QEMU: the new refcount block goes after the cluster, and the bytes then start afresh in it
+                createBlockAfter(c >>> blockBits, c + 1);
+                offset = 0;
+                continue;
             }
-            // no sync here: the L2 entries that point into the run are cached write-back and reach the disk
-            // only after the refcounts and a sync (the instance's writeBack)
-        } catch (IOException | RuntimeException e) {
-            // nothing points at the run: give it back (unsynced zeroes only ever leak)
-            for (long c = first; c < first + count; c++) {
-                put(c, 0);
+            freeHint = c + 1;
+            if (offset == 0 || ((offset >>> clusterBits) + 1) != c) {
+                offset = c << clusterBits;
+                room = clusterSize;
+            } else {
+                room += clusterSize;
             }
-            freeHint = Math.min(freeHint, first);
-            throw e;
         }
-        runFirst = first;
-        runCounts = new long[count];
-        cursor = first << clusterBits;
-        exactBefore = first;
-        return allocateBytes(length);
+        for (long k = offset >>> clusterBits; k <= (offset + length - 1) >>> clusterBits; k++) {
+            put(k, get(k) + 1);
+        }
+        freeByteOffset = ((offset + length) & (clusterSize - 1)) == 0 ? 0 : offset + length;
+        return offset;
     }
 
     /** Gives back bytes from {@link #allocateBytes} that no table entry points at (a failed write). */
     void freeBytes(long at, int length) throws IOException {
-        for (long c = at >>> clusterBits; c <= (at + length - 1) >>> clusterBits; c++) {
-            if (runFirst >= 0 && c >= runFirst && c < runFirst + runCounts.length) {
-                runCounts[(int) (c - runFirst)]--;
-                if (c < exactBefore) {
-                    put(c, runCounts[(int) (c - runFirst)]);
-                }
+        for (long k = at >>> clusterBits; k <= (at + length - 1) >>> clusterBits; k++) {
+            long left = get(k) - 1;
+            put(k, left);
+            if (left == 0) {
+                freeHint = Math.min(freeHint, k);
             }
-        }
-    }
-
-    /** Writes the exact refcount of the run's clusters before {@code end}. */
-    private void settle(long end) throws IOException {
-        long stop = Math.min(end, runFirst + runCounts.length);
-        while (exactBefore < stop) {
-            long n = runCounts[(int) (exactBefore - runFirst)];
-            put(exactBefore, n);
-            if (n == 0) {
-                freeHint = Math.min(freeHint, exactBefore);
-            }
-            exactBefore++;
-        }
-    }
-
-    /** Ends the run of compressed data: every cluster of it gets its exact refcount (0 if unused). */
-    void closeRun() throws IOException {
-        if (runFirst < 0) {
-            return;
-        }
-        settle(runFirst + runCounts.length);
-        long used = runCounts.length;
-        while (used > 0 && runCounts[(int) used - 1] == 0) {
-            used--;
-        }
-        long runEnd = (runFirst + runCounts.length) << clusterBits;
-        long usedEnd = (runFirst + used) << clusterBits;
-        runFirst = -1;
-        runCounts = null;
-        if (usedEnd < runEnd && storage.size() == runEnd) {
-            // the unused end of the run was only grown for it: give it back, so the file ends as QEMU's does (a
-            // crash before the zero refcounts reach the disk leaves refcounts past the end: leaks, not errors)
-            storage.resize(usedEnd, Preallocation.OFF);
         }
     }
 
@@ -954,6 +908,7 @@ final class Qcow2Refcounts {
             if (value == 0) {
                 freed.add(c);
                 freeHint = Math.min(freeHint, c);
+                forgetPacked(c);
             }
             i = j;
         }

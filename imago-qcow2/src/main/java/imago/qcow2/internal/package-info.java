@@ -84,10 +84,11 @@
  * with or without the bit (QEMU's snapshot code does not touch the bit either). A dirty image opened writable is
  * repaired first (below), so a crash while dirty costs a refcount rebuild, never a reference or a synced byte.
  *
- * <p>Compressed data is packed into runs of clusters whose refcounts are first set to the most references a
- * cluster can get; the compressed bytes are written before the L2 entry is set (cached, like the others); a
- * cluster gets its exact refcount once the run moved past it, the rest of the run on flush before any
- * refcount drops, so a crash can only leak. Preallocation allocates runs of clusters (reserving or zeroing the file's space first)
+ * <p>Compressed data is packed as QEMU's qcow2_alloc_bytes packs it (after the previous bytes while their cluster
+ * has room, crossing into the next cluster when that is the first free one, else from the start of the first free
+ * cluster; never into a cluster whose refcount dropped to 0 since); each cluster the bytes touch gains a reference
+ * in the cached refcounts, the compressed bytes are written before the L2 entry is set (cached, like the others),
+ * and the refcounts reach the disk, synced, before that entry, so a crash can only leak. Preallocation allocates runs of clusters (reserving or zeroing the file's space first)
  * and syncs them with their refcounts before the L2 entries of each table point at them; with extended L2 entries,
  * as QEMU 7.2, the entries get host clusters with their subcluster bitmaps unchanged (new ones all unallocated,
  * reading from the backing file or as zero, which is why QEMU allows a backing file then) and nothing is written
