@@ -1180,13 +1180,24 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
     }
 
     /**
-     * One cluster of {@link #zeroClusters}; {@code full} (with {@code discard}) leaves the cluster
-     * unallocated whatever the version and backing file, so that reads fall through to the backing file
-     * (QEMU's full discard, as used to empty an image after a commit).
+     * One cluster of {@link #zeroClusters}, leaving the L2 state QEMU 7.2 leaves: a zero write (version 3) marks
+     * the cluster zero whatever it was, unmapping it when asked (always a compressed one); a discard marks an
+     * allocated cluster zero (version 3; unallocated in version 2) and an unallocated one only to hide a backing
+     * file; without a zero flag (version 2) and with nothing below, a zero write is a discard. Both take the L2
+     * table for writing first, as QEMU's get_cluster_table does: a missing table is allocated and one shared with
+     * a snapshot copied, even when no entry changes, so that later clusters lie where QEMU puts them.
+     * {@code full} (with {@code discard}) leaves the cluster unallocated whatever the version and backing file,
+     * so that reads fall through to the backing file (QEMU's full discard, as used to empty an image after a
+     * commit).
      */
     private boolean zeroCluster(long pos, boolean unmap, boolean discard, boolean full) throws IOException {
         boolean backing = !full && header.backingFile().filter(n -> !n.isEmpty()).isPresent();
         boolean v3 = header.version() >= 3;
+        if (!full && !discard && !v3 && !backing) {
+            // QEMU's qcow2_subcluster_zeroize resorts to a discard then
+            discard = true;
+            unmap = true;
+        }
         Unit u = unit(pos);
         long cluster = pos >>> clusterBits;
         int l1Index = (int) (cluster >>> l2Bits);
@@ -1194,6 +1205,19 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
         long l1e = l1[l1Index];
         long l2Offset = l1e & OFFSET_MASK;
         boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
+        if (!full && (discard || v3) && (l2Offset == 0 || sharedL2)) {
+            if (sharedL2 && (u.kind() == Kind.DATA || u.kind() == Kind.ZERO_ALLOC)) {
+                long entry = cache.get(l2Offset, this::loadL2)[index];
+                if ((entry & COPIED) != 0) {
+                    throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
+                }
+            }
+            if (!refcounts.canAllocate(1)) {
+                return false;
+            }
+            l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
+            sharedL2 = false;
+        }
         long newEntry;
         long freeHost = -1;
         long replacedCompressed = 0;
@@ -1202,7 +1226,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                 if (!v3 && backing) {
                     return discard;
                 }
-                newEntry = !v3 || discard && !backing ? 0 : ZERO_FLAG;
+                newEntry = !v3 || full ? 0 : ZERO_FLAG;
                 replacedCompressed = cache.get(l2Offset, this::loadL2)[index];
             }
             case ZERO_PLAIN -> {
@@ -1212,7 +1236,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                 newEntry = 0;
             }
             case UNALLOCATED -> {
-                if (!backing || discard && !v3) {
+                if (discard && (!backing || !v3)) {
                     // reads as zero already, or (v2 discard) keeps the backing data, which a discard allows
                     return true;
                 }
@@ -1238,7 +1262,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                     if (!v3 && backing) {
                         return discard;
                     }
-                    newEntry = !v3 || discard && !backing ? 0 : ZERO_FLAG;
+                    newEntry = !v3 || full ? 0 : ZERO_FLAG;
                     freeHost = host;
                 } else if (!unmap) {
                     if (!v3) {
@@ -1259,7 +1283,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                     if (!v3 && backing) {
                         return discard;
                     }
-                    newEntry = !v3 || discard && !backing ? 0 : ZERO_FLAG;
+                    newEntry = !v3 || full ? 0 : ZERO_FLAG;
                     freeHost = host;
                 }
             }
@@ -2621,7 +2645,9 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
      * Zeroes, discards or ({@code full}) empties one whole cluster with an extended L2 entry, as QEMU 7.2 does:
      * a zero write marks every subcluster zero and keeps a host cluster of ours unless {@code unmap}; a discard
      * lets go of the host cluster and marks the subclusters zero (left alone when nothing is allocated and
-     * there is no backing file); a full discard leaves the entry empty. The entry changes before the
+     * there is no backing file); a full discard leaves the entry empty. A zero write or discard takes the L2 table
+     * for writing first (allocated, or copied when shared), as QEMU's get_cluster_table does, even when the entry
+     * stays as it is. The entry changes before the
      * refcount of a cluster it let go drops (on the next flush); an external data file's cluster is zeroed
      * (raw) or discarded instead. Under allocLock.
      */
@@ -2638,6 +2664,13 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
         boolean compressed = (entry & COMPRESSED) != 0;
         boolean dataFile = header.hasDataFile();
         boolean allocated = compressed || (entry & OFFSET_MASK) != 0 || dataFile && (entry & COPIED) != 0;
+        if (!full && (l2Offset == 0 || sharedL2)) {
+            if (!refcounts.canAllocate(1)) {
+                return false;
+            }
+            l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
+            sharedL2 = false;
+        }
         long newEntry;
         long newBitmap;
         if (full) {

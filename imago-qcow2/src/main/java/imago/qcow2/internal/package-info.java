@@ -50,7 +50,14 @@
  * unmapping; explicit zeroes only up to the next subcluster); a discard works on whole clusters, which
  * then read as zero (with an external data file, clusters sit at their guest offsets and a raw data file
  * gets the zeroes written). The entry and its bitmap word change in an order that never shows lock-free
- * readers allocated bits without a host cluster. One allocation lock is held from
+ * readers allocated bits without a host cluster. Whole clusters with standard L2 entries are zeroed and
+ * discarded as QEMU 7.2 does it: a zero write (version 3) marks the cluster zero whatever it held (unallocated
+ * too), a discard marks an allocated cluster zero (version 2: unallocated) and an unallocated one only over a
+ * backing file, a version 2 zero write with nothing below is a discard; both take the L2 table for writing first,
+ * as QEMU's get_cluster_table does (a missing one is allocated, a shared one copied, even when no entry changes),
+ * since later clusters lie after it. QEMU frees what a discard lets go of at once; here it is freed on the next
+ * flush (below), so an allocation after a discard without a flush in between is placed elsewhere than QEMU places
+ * it. One allocation lock is held from
  * {@code ensureDataMapping} to {@code completeWrite}, except for a write into a run of clusters that held
  * nothing (standard L2 entries): those guest clusters are claimed, the data is written without the lock
  * and the entries are set in {@code completeWrite}; every other user of the lock waits for the clusters
