@@ -109,6 +109,37 @@ class QemuDifferentialTest {
     }
 
     /**
+     * {@code convert -O qcow2} writes the chunks in guest order, as qemu-img convert does without {@code -W}, so
+     * that the new image is laid out as qemu-img lays it out: the same host offsets in {@code qemu-img map} and the
+     * same file size. With {@code -W} the chunks go as they are read (the same contents, another layout).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"cluster_size=65536", "cluster_size=512", "cluster_size=2M,lazy_refcounts=on",
+        "extended_l2=on"})
+    void convertToQcow2LaysOutAsQemuImgConverts(String options) {
+        Path qemuImg = Qemu.img();
+        Path src = dir.resolve("lsrc.raw");
+        Qemu.ok(dir, qemuImg, "create", "-q", "-f", "raw", src, "64M");
+        Qemu.ok(dir, Qemu.io(), "-f", "raw", "-c", "write -P 1 0 3M", "-c", "write -P 2 10M 1k", "-c",
+                "write -P 3 20M 12M", "-c", "write -P 4 40000000 5000", "-c", "write -P 5 60M 4M", src);
+        Path theirs = dir.resolve("l-qemu.qcow2");
+        Qemu.ok(dir, qemuImg, "convert", "-O", "qcow2", "-o", options, src, theirs);
+        Path mine = dir.resolve("l-imago.qcow2");
+        imago("convert", "-O", "qcow2", "-o", options, src.toString(), mine.toString()).ok();
+        assertEquals(Qemu.ok(dir, qemuImg, "map", "--output=json", theirs),
+                Qemu.ok(dir, qemuImg, "map", "--output=json", mine), "host offsets");
+        assertEquals(theirs.toFile().length(), mine.toFile().length(), "file size");
+        Path unordered = dir.resolve("l-imago-w.qcow2");
+        imago("convert", "-W", "-O", "qcow2", "-o", options, src.toString(), unordered.toString()).ok();
+        for (Path q : List.of(mine, unordered)) {
+            Qemu.Output check = Qemu.run(dir, qemuImg, "check", q);
+            assertEquals(0, check.status(), check.out() + check.err());
+            Qemu.Output compare = Qemu.run(dir, qemuImg, "compare", "-f", "raw", "-F", "qcow2", src, q);
+            assertEquals(0, compare.status(), compare.out() + compare.err());
+        }
+    }
+
+    /**
      * {@code convert -O qcow2 -o extended_l2=on} writes a clean image with the extents (subclusters
      * included) that qemu-img convert gives, host offsets aside.
      */

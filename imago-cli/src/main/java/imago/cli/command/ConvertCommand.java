@@ -62,6 +62,10 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "-c", description = "Compress the clusters of the new image (its format must support it).")
     private boolean compress;
 
+    @Option(names = "-W", description = "Write chunks as soon as they are read, out of order (by default, as "
+            + "qemu-img, they are written in order, so that a new image's clusters lie in guest order).")
+    private boolean outOfOrder;
+
     @Option(names = "-p", description = "Show progress.")
     private boolean progress;
 
@@ -145,7 +149,7 @@ final class ConvertCommand implements Callable<Integer> {
                         shown.start();
                     }
                     (compress ? Converter.compressing(source, out, minSparse, COMPRESSORS, sink, cluster)
-                            : new Converter(source, out, minSparse, THREADS, sink)).run();
+                            : new Converter(source, out, minSparse, THREADS, sink, outOfOrder)).run();
                     if (shown != null) {
                         shown.finish();
                     }

@@ -13,13 +13,20 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongConsumer;
 
 /**
  * Copies the guest contents of one image into a new, zero-initialised one, as {@code qemu-img convert}
  * does: ranges the source's chain reports as zero or unallocated are skipped, data is read in large
  * chunks, and blocks of {@code minSparse} bytes that read as zero are not written, so that the target
- * stays sparse. A few virtual threads copy disjoint chunks at once.
+ * stays sparse. A few virtual threads copy disjoint chunks at once; unless told otherwise (qemu-img's
+ * {@code -W}), each writes its chunk only after the chunks before it are written, as qemu-img convert writes
+ * in order by default, so that a new image's clusters are allocated in guest order and lie where qemu-img puts
+ * them. Compressed chunks are not ordered: they are compressed as they are written, which would then leave
+ * only one thread compressing (qemu-img compresses the clusters of a chunk in parallel, so its compressed
+ * layout depends on timing too).
  */
 public final class Converter {
     /** Bytes copied per task: large enough for sequential I/O, small enough to keep a few in flight. */
@@ -36,6 +43,15 @@ public final class Converter {
     private final LongConsumer progress;
     /** The target's cluster size when writing compressed clusters, else 0. */
     private final int compressCluster;
+    /** Whether chunks are written in guest order (not when compressing). */
+    private final boolean inOrder;
+    /** Guards {@link #turn}. */
+    private final ReentrantLock order = new ReentrantLock();
+    private final Condition turnChanged = order.newCondition();
+    /** The chunk whose writes may go to the target now (guarded by {@link #order}). */
+    private long turn;
+    /** Set when a chunk fails: the others stop, and those waiting for their turn give up. */
+    private final AtomicBoolean failed = new AtomicBoolean();
 
     /**
      * @param source what to copy
@@ -46,7 +62,18 @@ public final class Converter {
      * @param progress told how many more guest bytes are done, from any thread
      */
     public Converter(Image source, Image target, int minSparse, int threads, LongConsumer progress) {
-        this(source, target, minSparse, threads, progress, 0);
+        this(source, target, minSparse, threads, progress, 0, true);
+    }
+
+    /**
+     * A converter whose chunks are written as they are read when {@code outOfOrder} (qemu-img convert's
+     * {@code -W}), else in guest order.
+     *
+     * @see #Converter(Image, Image, int, int, LongConsumer)
+     */
+    public Converter(Image source, Image target, int minSparse, int threads, LongConsumer progress,
+            boolean outOfOrder) {
+        this(source, target, minSparse, threads, progress, 0, !outOfOrder);
     }
 
     /**
@@ -62,11 +89,11 @@ public final class Converter {
         if (clusterSize < 512 || Integer.bitCount(clusterSize) != 1 || CHUNK % clusterSize != 0) {
             throw new IllegalArgumentException("bad cluster size " + clusterSize);
         }
-        return new Converter(source, target, minSparse, threads, progress, clusterSize);
+        return new Converter(source, target, minSparse, threads, progress, clusterSize, false);
     }
 
     private Converter(Image source, Image target, int minSparse, int threads, LongConsumer progress,
-            int compressCluster) {
+            int compressCluster, boolean inOrder) {
         if (minSparse < 0 || minSparse > CHUNK || minSparse % 512 != 0) {
             throw new IllegalArgumentException("bad sparse block size " + minSparse);
         }
@@ -79,6 +106,7 @@ public final class Converter {
         this.threads = threads;
         this.progress = progress;
         this.compressCluster = compressCluster;
+        this.inOrder = inOrder;
     }
 
     /**
@@ -93,7 +121,6 @@ public final class Converter {
         }
         long chunks = (size + CHUNK - 1) / CHUNK;
         AtomicLong next = new AtomicLong();
-        AtomicBoolean failed = new AtomicBoolean();
         int n = (int) Math.min(threads, Math.max(1, chunks));
         List<Future<Void>> workers = new ArrayList<>(n);
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
@@ -106,8 +133,12 @@ public final class Converter {
                         long length = Math.min(CHUNK, size - start);
                         try {
                             copyChunk(start, length, buffer);
+                            endTurn(k);
+                        } catch (Aborted e) {
+                            // another chunk failed: its failure is the one reported
+                            return null;
                         } catch (IOException | RuntimeException e) {
-                            failed.set(true);
+                            fail();
                             throw e;
                         }
                         progress.accept(length);
@@ -123,7 +154,7 @@ public final class Converter {
                     failure = merge(failure, e.getCause());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    failed.set(true);
+                    fail();
                     failure = merge(failure, new InterruptedIOException("interrupted"));
                 }
             }
@@ -132,6 +163,67 @@ public final class Converter {
             }
         }
         target.flush();
+    }
+
+    /** Stops every chunk: those still running end after their current step, those waiting give up. */
+    private void fail() {
+        failed.set(true);
+        order.lock();
+        try {
+            turnChanged.signalAll();
+        } finally {
+            order.unlock();
+        }
+    }
+
+    /** Thrown to a chunk that waits for its turn when another one failed. */
+    private static final class Aborted extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Aborted() {
+            super(null, null, false, false);
+        }
+    }
+
+    /**
+     * Waits until the chunk at guest offset {@code offset} may write (in order: the chunks before it are done).
+     *
+     * @throws Aborted if another chunk failed meanwhile
+     */
+    private void awaitTurn(long offset) throws InterruptedIOException {
+        if (!inOrder) {
+            return;
+        }
+        long k = offset / CHUNK;
+        order.lock();
+        try {
+            while (turn < k) {
+                if (failed.get()) {
+                    throw new Aborted();
+                }
+                turnChanged.await();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted");
+        } finally {
+            order.unlock();
+        }
+    }
+
+    /** Passes the turn on from chunk {@code k}, once it is written (after waiting for it, if it wrote nothing). */
+    private void endTurn(long k) throws InterruptedIOException {
+        if (!inOrder) {
+            return;
+        }
+        awaitTurn(k * CHUNK);
+        order.lock();
+        try {
+            turn = k + 1;
+            turnChanged.signalAll();
+        } finally {
+            order.unlock();
+        }
     }
 
     private static IOException merge(IOException first, Throwable next) {
@@ -195,6 +287,7 @@ public final class Converter {
         source.read(buffer, offset);
         if (minSparse == 0) {
             buffer.flip();
+            awaitTurn(offset);
             target.write(buffer, offset);
             return;
         }
@@ -218,6 +311,7 @@ public final class Converter {
     }
 
     private void write(ByteBuffer buffer, long offset, int from, int to) throws IOException {
+        awaitTurn(offset + from);
         target.write(buffer.duplicate().limit(to).position(from), offset + from);
     }
 
@@ -228,6 +322,7 @@ public final class Converter {
     private void writeZeroes(long offset, long length) throws IOException {
         for (long done = 0; done < length; ) {
             int n = (int) Math.min(CHUNK, length - done);
+            awaitTurn(offset + done);
             target.write(ZEROES.slice(0, n), offset + done);
             done += n;
         }
