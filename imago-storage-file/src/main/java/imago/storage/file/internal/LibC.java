@@ -201,6 +201,38 @@ final class LibC {
         return (int) ERRNO.get(state, 0L);
     }
 
+    /** One libc call that sets errno through the captured state; returns a negative value on failure. */
+    @FunctionalInterface
+    interface Call {
+        long invoke(MemorySegment state) throws Throwable;
+    }
+
+    /**
+     * Runs {@code call} until it is not interrupted (EINTR) and returns its non-negative result.
+     *
+     * @throws ErrnoException with the errno of any other failure
+     */
+    static long retryingEintr(Call call) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            while (true) {
+                long r;
+                try {
+                    r = call.invoke(state);
+                } catch (Throwable t) {
+                    throw unexpected(t);
+                }
+                if (r >= 0) {
+                    return r;
+                }
+                int e = errno(state);
+                if (e != Errno.EINTR) {
+                    throw new ErrnoException(e);
+                }
+            }
+        }
+    }
+
     /** Invoking a handle whose type matches cannot throw a checked exception; rethrow anything else. */
     static RuntimeException unexpected(Throwable t) {
         if (t instanceof RuntimeException e) {

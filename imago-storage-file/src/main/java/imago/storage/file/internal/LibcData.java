@@ -4,7 +4,6 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
@@ -27,67 +26,16 @@ final class LibcData {
 
     /** {@code pread(fd, buf, buf.byteSize(), offset)}; returns the bytes read, 0 at the end of the file. */
     static long pread(int fd, MemorySegment buf, long offset) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(LibC.CAPTURE);
-            while (true) {
-                long r;
-                try {
-                    r = (long) PREAD.invokeExact(state, fd, buf, buf.byteSize(), offset);
-                } catch (Throwable t) {
-                    throw LibC.unexpected(t);
-                }
-                if (r >= 0) {
-                    return r;
-                }
-                int e = LibC.errno(state);
-                if (e != Errno.EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
+        return LibC.retryingEintr(state -> (long) PREAD.invokeExact(state, fd, buf, buf.byteSize(), offset));
     }
 
     /** {@code pwrite(fd, buf, buf.byteSize(), offset)}; returns the bytes written. */
     static long pwrite(int fd, MemorySegment buf, long offset) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(LibC.CAPTURE);
-            while (true) {
-                long r;
-                try {
-                    r = (long) PWRITE.invokeExact(state, fd, buf, buf.byteSize(), offset);
-                } catch (Throwable t) {
-                    throw LibC.unexpected(t);
-                }
-                if (r >= 0) {
-                    return r;
-                }
-                int e = LibC.errno(state);
-                if (e != Errno.EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
+        return LibC.retryingEintr(state -> (long) PWRITE.invokeExact(state, fd, buf, buf.byteSize(), offset));
     }
 
     /** {@code fdatasync(fd)}. */
     static void fdatasync(int fd) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(LibC.CAPTURE);
-            while (true) {
-                int r;
-                try {
-                    r = (int) FDATASYNC.invokeExact(state, fd);
-                } catch (Throwable t) {
-                    throw LibC.unexpected(t);
-                }
-                if (r == 0) {
-                    return;
-                }
-                int e = LibC.errno(state);
-                if (e != Errno.EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
+        LibC.retryingEintr(state -> (int) FDATASYNC.invokeExact(state, fd));
     }
 }

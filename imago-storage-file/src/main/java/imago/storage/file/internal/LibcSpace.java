@@ -3,7 +3,6 @@ package imago.storage.file.internal;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
@@ -31,24 +30,7 @@ final class LibcSpace {
 
     /** {@code fallocate(fd, mode, offset, length)}. */
     static void fallocate(int fd, int mode, long offset, long length) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(LibC.CAPTURE);
-            while (true) {
-                int r;
-                try {
-                    r = (int) FALLOCATE.invokeExact(state, fd, mode, offset, length);
-                } catch (Throwable t) {
-                    throw LibC.unexpected(t);
-                }
-                if (r == 0) {
-                    return;
-                }
-                int e = LibC.errno(state);
-                if (e != Errno.EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
+        LibC.retryingEintr(state -> (int) FALLOCATE.invokeExact(state, fd, mode, offset, length));
     }
 
     /** {@code posix_fallocate(fd, offset, length)}; returns 0 or the error number. */
@@ -68,23 +50,6 @@ final class LibcSpace {
 
     /** {@code ftruncate(fd, length)}. */
     static void ftruncate(int fd, long length) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(LibC.CAPTURE);
-            while (true) {
-                int r;
-                try {
-                    r = (int) FTRUNCATE.invokeExact(state, fd, length);
-                } catch (Throwable t) {
-                    throw LibC.unexpected(t);
-                }
-                if (r == 0) {
-                    return;
-                }
-                int e = LibC.errno(state);
-                if (e != Errno.EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
+        LibC.retryingEintr(state -> (int) FTRUNCATE.invokeExact(state, fd, length));
     }
 }
