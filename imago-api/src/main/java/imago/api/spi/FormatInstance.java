@@ -1,6 +1,7 @@
 package imago.api.spi;
 
 import imago.api.Mapping;
+import imago.api.ZeroFlag;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -8,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.Set;
 
 /**
  * One open layer of one format. It describes guest bytes as {@link Mapping}s and changes them on
@@ -69,6 +71,23 @@ public interface FormatInstance extends Closeable {
      */
     default long ensureZeroMapping(long offset, long length, boolean mayUnmap) throws IOException {
         return 0;
+    }
+
+    /**
+     * {@link #ensureZeroMapping(long, long, boolean)} with the request's flags and a view of what lies below
+     * the layer, which the generic zero path calls. A layer may then also handle a zero write over part of a
+     * {@link #zeroAlignment() zero unit} whose other bytes already read as zero (its own metadata says so, or
+     * they fall through to {@code below} and {@link BackingReader#readsAsZero below reads as zero} there) by
+     * making the whole unit read as zero, as QEMU's qcow2 does. A layer that cannot honour
+     * {@link ZeroFlag#NO_FALLBACK} at all returns 0 when it is set, so that the request fails as in QEMU.
+     *
+     * @implSpec The default ignores {@code below} and calls {@code ensureZeroMapping(offset, length,
+     *           flags.contains(ZeroFlag.MAY_UNMAP))}.
+     * @throws IOException if the operation fails
+     */
+    default long ensureZeroMapping(long offset, long length, Set<ZeroFlag> flags, BackingReader below)
+            throws IOException {
+        return ensureZeroMapping(offset, length, flags.contains(ZeroFlag.MAY_UNMAP));
     }
 
     /**

@@ -64,7 +64,17 @@ public final class LayeredImage implements Image {
         this.readOnly = b.readOnly;
         this.guard = b.guard;
         this.alsoClose = List.copyOf(b.alsoClose);
-        this.below = backing == null ? BackingReader.ZEROES : this::readBacking;
+        this.below = backing == null ? BackingReader.ZEROES : new BackingReader() {
+            @Override
+            public void read(ByteBuffer dst, long offset) throws IOException {
+                readBacking(dst, offset);
+            }
+
+            @Override
+            public boolean readsAsZero(long offset, long length) throws IOException {
+                return backingReadsAsZero(offset, length);
+            }
+        };
     }
 
     /**
@@ -153,6 +163,23 @@ public final class LayeredImage implements Image {
             fillZero(dst.slice(dst.position() + (int) inBacking, n - (int) inBacking));
         }
         dst.position(dst.limit());
+    }
+
+    /**
+     * Whether the backing image reads as zero in {@code [offset, offset + length)} by its extents (QEMU's
+     * block status, as a zero write's "does the rest of the cluster read as zero" asks it); past its end
+     * everything does.
+     */
+    private boolean backingReadsAsZero(long offset, long length) throws IOException {
+        long end = Math.min(offset + length, backing.size());
+        for (long pos = offset; pos < end; ) {
+            Extent e = backing.extent(pos, end - pos);
+            if (!e.zero()) {
+                return false;
+            }
+            pos += e.length();
+        }
+        return true;
     }
 
     private static void fillZero(ByteBuffer part) {
@@ -256,11 +283,10 @@ public final class LayeredImage implements Image {
         try {
             ensureWritable();
             checkRange("write zeroes", offset, length);
-            boolean mayUnmap = flags.contains(ZeroFlag.MAY_UNMAP);
             long pos = offset;
             long end = offset + length;
             while (pos < end) {
-                long handled = layer.ensureZeroMapping(pos, end - pos, mayUnmap);
+                long handled = layer.ensureZeroMapping(pos, end - pos, flags, below);
                 if (handled < 0 || handled > end - pos) {
                     throw new IllegalStateException(format + " driver zeroed " + handled + " bytes of a "
                             + (end - pos) + "-byte request");
