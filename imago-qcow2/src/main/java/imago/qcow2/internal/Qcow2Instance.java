@@ -14,6 +14,7 @@ import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
 import imago.api.SnapshotInfo;
 import imago.api.UnsupportedFeatureException;
+import imago.api.ZeroFlag;
 import imago.api.spi.BackingReader;
 import imago.api.spi.BackingRewriter;
 import imago.api.spi.Capability;
@@ -39,6 +40,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -1105,15 +1107,106 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
         }
     }
 
+    /**
+     * {@inheritDoc} Without the backing chain, only this layer's own zero clusters count as zero around a
+     * partial cluster.
+     */
     @Override
     public long ensureZeroMapping(long offset, long length, boolean mayUnmap) throws IOException {
+        BackingReader below = !hasBackingFile() ? BackingReader.ZEROES : (dst, at) -> {
+            throw new UnsupportedFeatureException(resource, Feature.BACKING_CHAIN, "qcow2 zero write with backing file",
+                    "writing zeroes into a qcow2 image over its backing image needs the backing chain");
+        };
+        return ensureZeroMapping(offset, length, mayUnmap ? Set.of(ZeroFlag.MAY_UNMAP) : Set.of(), below);
+    }
+
+    /**
+     * {@inheritDoc} As QEMU 7.2 (qcow2_co_pwrite_zeroes, qcow2_subcluster_zeroize): whole zero units (clusters,
+     * or subclusters with extended L2 entries) become zero with metadata alone, and part of one only when the
+     * rest of it reads as zero already, the whole unit then becoming zero. qcow2 v2 has no zero flag: without a
+     * backing file it discards instead, with one the caller writes zeroes; and as QEMU supports no zero-write
+     * flags on v2, {@link ZeroFlag#NO_FALLBACK} fails there. The persistent bitmaps that record writes get the
+     * bits of what was handled.
+     */
+    @Override
+    public long ensureZeroMapping(long offset, long length, Set<ZeroFlag> flags, BackingReader below)
+            throws IOException {
+        if (header.version() < 3 && flags.contains(ZeroFlag.NO_FALLBACK)) {
+            return 0;
+        }
         if (tracker == null) {
-            return zeroClusters(offset, length, mayUnmap, false);
+            return zeroRequest(offset, length, flags, below);
         }
         tracker.beforeChange();
-        long handled = zeroClusters(offset, length, mayUnmap, false);
+        long handled = zeroRequest(offset, length, flags, below);
         tracker.written(offset, handled);
         return handled;
+    }
+
+    /**
+     * A zero write from {@code offset}, split as QEMU's block layer splits it before the driver sees it: a partial
+     * first zero unit, or a short request, alone; else the whole units from {@code offset} on, the unaligned end
+     * of a longer request being a request of its own even at the end of the image (so that with extended L2
+     * entries a partial last subcluster is zeroed apart from the rest of its cluster). Returns how many bytes it
+     * handled.
+     */
+    private long zeroRequest(long offset, long length, Set<ZeroFlag> flags, BackingReader below)
+            throws IOException {
+        requireWritable(offset);
+        boolean unmap = flags.contains(ZeroFlag.MAY_UNMAP);
+        if (offset >= size) {
+            return 0;
+        }
+        long requestEnd = Math.min(offset + length, size);
+        long unit = 1L << unitBits;
+        long unitStart = offset & -unit;
+        if (offset != unitStart || requestEnd < Math.min(unitStart + unit, size)) {
+            return zeroPartialUnit(offset, requestEnd, unmap, below);
+        }
+        long alignedEnd = requestEnd & -unit;
+        long pieceEnd = alignedEnd > offset ? alignedEnd : requestEnd;
+        return extendedL2 ? zeroSubclusters(offset, pieceEnd - offset, unmap, false, false,
+                !flags.contains(ZeroFlag.NO_FALLBACK), below) : zeroClusters(offset, pieceEnd - offset, unmap, false);
+    }
+
+    /**
+     * A zero write over part of one zero unit (the cluster, or the subcluster with extended L2 entries), from
+     * {@code offset} to the unit's end or {@code requestEnd}. As QEMU: when the rest of the unit reads as zero
+     * already (the unit is a zero one, or is unallocated here and what lies below reads as zero there, by
+     * metadata), the whole unit is zeroed as a whole-unit zero write would zero it, and the bytes are handled;
+     * otherwise (data, compressed data, or data below) nothing is, and the caller writes zeroes.
+     */
+    private long zeroPartialUnit(long offset, long requestEnd, boolean unmap, BackingReader below)
+            throws IOException {
+        long unit = 1L << unitBits;
+        long unitStart = offset & -unit;
+        long unitEnd = unitStart + unit;
+        long pieceEnd = Math.min(unitEnd, requestEnd);
+        allocLock.lock();
+        try {
+            awaitClusters(offset >>> clusterBits, offset >>> clusterBits);
+            boolean restReadsZero = switch (unit(offset).kind()) {
+                case ZERO_PLAIN, ZERO_ALLOC -> true;
+                case UNALLOCATED -> below.readsAsZero(unitStart, offset - unitStart)
+                        && below.readsAsZero(pieceEnd, Math.min(unitEnd, size) - pieceEnd);
+                case DATA, COMPRESSED -> false;
+            };
+            if (!restReadsZero) {
+                return 0;
+            }
+            boolean done;
+            if (!extendedL2) {
+                done = zeroCluster(unitStart, unmap, false, false);
+            } else if ((unitStart & (clusterSize - 1)) == 0 && unitEnd >= size) {
+                // the first subcluster of a last cluster that ends inside it: QEMU zeroes the whole cluster
+                done = zeroExtendedCluster(unitStart, unmap, false, false);
+            } else {
+                done = zeroSubclusterRange(unitStart, unitEnd);
+            }
+            return done ? pieceEnd - offset : 0;
+        } finally {
+            allocLock.unlock();
+        }
     }
 
     /** {@inheritDoc} The persistent bitmaps that record writes get the whole range, as in QEMU. */
@@ -1130,7 +1223,8 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
         while (pos < end) {
             long handled = zeroClusters(pos, end - pos, true, true);
             if (handled == 0) {
-                // a cluster imago cannot unmap (compressed, shared) keeps its data, which a discard allows
+                // a cluster imago cannot unmap (no room to copy its shared L2 table) keeps its data, which a
+                // discard allows
                 handled = Math.min(end - pos, cs);
             }
             pos += handled;
@@ -1150,7 +1244,8 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
             throws IOException {
         requireWritable(offset);
         if (extendedL2) {
-            return zeroSubclusters(offset, length, unmap, discard, full);
+            // (discards, and zeroing a grown area, never write explicit zeroes, so never read below)
+            return zeroSubclusters(offset, length, unmap, discard, full, true, BackingReader.ZEROES);
         }
         if ((offset & (clusterSize - 1)) != 0 || offset >= size) {
             return 0;
@@ -1175,132 +1270,75 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
         return Math.min(pos, requestEnd) - offset;
     }
 
-    private boolean zeroCluster(long pos, boolean unmap, boolean discard) throws IOException {
-        return zeroCluster(pos, unmap, discard, false);
+    private boolean hasBackingFile() {
+        return header.backingFile().filter(n -> !n.isEmpty()).isPresent();
     }
 
     /**
-     * One cluster of {@link #zeroClusters}, leaving the L2 state QEMU 7.2 leaves: a zero write (version 3) marks
-     * the cluster zero whatever it was, unmapping it when asked (always a compressed one); a discard marks an
-     * allocated cluster zero (version 3; unallocated in version 2) and an unallocated one only to hide a backing
-     * file; without a zero flag (version 2) and with nothing below, a zero write is a discard. Both take the L2
-     * table for writing first, as QEMU's get_cluster_table does: a missing table is allocated and one shared with
-     * a snapshot copied, even when no entry changes, so that later clusters lie where QEMU puts them.
-     * {@code full} (with {@code discard}) leaves the cluster unallocated whatever the version and backing file,
-     * so that reads fall through to the backing file (QEMU's full discard, as used to empty an image after a
-     * commit).
+     * One whole cluster (standard L2 entries) of a zero write, a discard or ({@code full}) a full discard, leaving
+     * the entry QEMU 7.2 leaves (zero_in_l2_slice, discard_in_l2_slice):
+     * <ul>
+     * <li>a zero write (v3) sets the zero flag, with or without a backing file, and lets go of the host cluster of
+     *     a compressed cluster and, with {@code unmap}, of any other; otherwise the cluster keeps its host cluster,
+     *     even one shared with a snapshot (a later write copies it);
+     * <li>a discard, and a v2 zero write without a backing file, lets go of the host cluster and leaves a zero
+     *     cluster (v3) or an unallocated one (v2); an unallocated cluster stays so unless there is a backing file;
+     * <li>a full discard leaves the entry empty, so that reads fall through to the backing file;
+     * <li>on v2 with a backing file, a zero write is left to the caller (explicit zeroes, false) and a discard
+     *     keeps the data, which a discard allows (QEMU refuses it so as not to expose the backing file's data).
+     * </ul>
+     * As in QEMU, the L2 table is allocated, or copied from a snapshot, even when the entry stays as it is
+     * (except for a full discard). The entry changes before the refcount of what it pointed at drops (on the
+     * next flush); a raw external data file is zeroed where the guest's bytes become zero. False when there is
+     * no room for an L2 table. Under allocLock.
      */
     private boolean zeroCluster(long pos, boolean unmap, boolean discard, boolean full) throws IOException {
-        boolean backing = !full && header.backingFile().filter(n -> !n.isEmpty()).isPresent();
+        boolean backing = hasBackingFile();
         boolean v3 = header.version() >= 3;
-        if (!full && !discard && !v3 && !backing) {
-            // QEMU's qcow2_subcluster_zeroize resorts to a discard then
-            discard = true;
-            unmap = true;
+        if (!v3 && backing && !full) {
+            return discard;
         }
-        Unit u = unit(pos);
+        Kind kind = unit(pos).kind();
         long cluster = pos >>> clusterBits;
         int l1Index = (int) (cluster >>> l2Bits);
         int index = (int) (cluster & ((1L << l2Bits) - 1));
         long l1e = l1[l1Index];
         long l2Offset = l1e & OFFSET_MASK;
         boolean sharedL2 = l2Offset != 0 && (l1e & COPIED) == 0;
-        if (!full && (discard || v3) && (l2Offset == 0 || sharedL2)) {
-            if (sharedL2 && (u.kind() == Kind.DATA || u.kind() == Kind.ZERO_ALLOC)) {
-                long entry = cache.get(l2Offset, this::loadL2)[index];
-                if ((entry & COPIED) != 0) {
-                    throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
-                }
-            }
+        long entry = l2Offset == 0 ? 0 : cache.get(l2Offset, this::loadL2)[index];
+        boolean allocated = kind == Kind.DATA || kind == Kind.ZERO_ALLOC || kind == Kind.COMPRESSED;
+        if (sharedL2 && (entry & COPIED) != 0) {
+            throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
+        }
+        long newEntry;
+        if (full) {
+            newEntry = 0;
+        } else if (discard || !v3) {
+            newEntry = backing || allocated ? (v3 ? ZERO_FLAG : 0) : entry;
+        } else {
+            boolean drop = kind == Kind.COMPRESSED || unmap && allocated;
+            newEntry = (drop ? 0 : entry) | ZERO_FLAG;
+        }
+        if (newEntry == entry && (full || l2Offset != 0 && !sharedL2)) {
+            return true;
+        }
+        if (l2Offset == 0 || sharedL2) {
             if (!refcounts.canAllocate(1)) {
                 return false;
             }
             l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
-            sharedL2 = false;
         }
-        long newEntry;
-        long freeHost = -1;
-        long replacedCompressed = 0;
-        switch (u.kind()) {
-            case COMPRESSED -> {
-                if (!v3 && backing) {
-                    return discard;
+        if (newEntry != entry) {
+            setL2Entry(l2Offset, index, newEntry);
+            // (a data file cluster is the image's own by COPIED, even at host offset 0)
+            boolean letGo = allocated && (newEntry & (OFFSET_MASK | COPIED)) == 0;
+            if (header.hasDataFile()) {
+                if (letGo || kind == Kind.DATA && header.dataFileRaw()) {
+                    clearDataFile(entry & OFFSET_MASK);
                 }
-                newEntry = !v3 || full ? 0 : ZERO_FLAG;
-                replacedCompressed = cache.get(l2Offset, this::loadL2)[index];
+            } else if (letGo) {
+                dropReference(entry);
             }
-            case ZERO_PLAIN -> {
-                if (!full || l2Offset == 0) {
-                    return true;
-                }
-                newEntry = 0;
-            }
-            case UNALLOCATED -> {
-                if (discard && (!backing || !v3)) {
-                    // reads as zero already, or (v2 discard) keeps the backing data, which a discard allows
-                    return true;
-                }
-                if (!v3) {
-                    return false;
-                }
-                if (l2Offset == 0) {
-                    if (!refcounts.canAllocate(1)) {
-                        return false;
-                    }
-                    l2Offset = allocateL2(l1Index);
-                }
-                newEntry = ZERO_FLAG;
-            }
-            case DATA, ZERO_ALLOC -> {
-                long entry = cache.get(l2Offset, this::loadL2)[index];
-                long host = entry & OFFSET_MASK;
-                if (sharedL2 && (entry & COPIED) != 0) {
-                    throw corruptL2(l2Offset, index, entry, "COPIED set in an L2 table shared with a snapshot");
-                }
-                if ((entry & COPIED) == 0 && !header.hasDataFile()) {
-                    // shared with a snapshot: the active image lets go of it
-                    if (!v3 && backing) {
-                        return discard;
-                    }
-                    newEntry = !v3 || full ? 0 : ZERO_FLAG;
-                    freeHost = host;
-                } else if (!unmap) {
-                    if (!v3) {
-                        return false;
-                    }
-                    if (u.kind() == Kind.ZERO_ALLOC) {
-                        return true;
-                    }
-                    newEntry = host | COPIED | ZERO_FLAG;
-                    if (header.hasDataFile() && header.dataFileRaw()) {
-                        clearDataFile(host);
-                    }
-                } else if (header.hasDataFile()) {
-                    // QEMU leaves a plain zero cluster; the data file's cluster is not refcounted
-                    newEntry = full ? 0 : ZERO_FLAG;
-                    clearDataFile(host);
-                } else {
-                    if (!v3 && backing) {
-                        return discard;
-                    }
-                    newEntry = !v3 || full ? 0 : ZERO_FLAG;
-                    freeHost = host;
-                }
-            }
-            default -> throw new IllegalStateException(u.kind().toString());
-        }
-        if (sharedL2) {
-            if (!refcounts.canAllocate(1)) {
-                return false;
-            }
-            l2Offset = copyL2(l1Index, l2Offset);
-        }
-        setL2Entry(l2Offset, index, newEntry);
-        if (freeHost >= 0) {
-            pendingDecrefs.add(freeHost >>> clusterBits);
-        }
-        if (replacedCompressed != 0) {
-            compressedClusters(replacedCompressed, pendingDecrefs);
         }
         return true;
     }
@@ -1521,17 +1559,7 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
         size = newSize;
         try {
             if (zeroStart > oldSize) {
-                ByteBuffer zeroes = ByteBuffer.allocate((int) (zeroStart - oldSize));
-                long pos = oldSize;
-                while (zeroes.hasRemaining()) {
-                    try (WriteTicket t = beginWrite(pos, zeroes.remaining(), below)) {
-                        int n = (int) Math.min(t.mapping().length(), (long) zeroes.remaining());
-                        t.write(zeroes.slice(zeroes.position(), n));
-                        t.commit();
-                        zeroes.position(zeroes.position() + n);
-                        pos += n;
-                    }
-                }
+                writeExplicitZeroes(oldSize, zeroStart, below);
             }
             for (long pos = zeroStart; pos < newSize; ) {
                 long n = zeroClusters(pos, newSize - pos, false, false);
@@ -2576,27 +2604,37 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
     }
 
     /**
-     * {@link #zeroClusters} for images with extended L2 entries: zero writes work on whole subclusters, a
-     * discard on whole clusters only (as QEMU's discard granularity is the cluster). Returns how many bytes
-     * from {@code offset} it handled: 0 when {@code offset} is not aligned, and it stops before a part it
-     * cannot handle (subclusters of a compressed cluster, no room for an L2 table).
+     * {@link #zeroClusters} for images with extended L2 entries: zero writes work on whole subclusters (part of
+     * one is {@link #zeroPartialUnit}'s), a discard on whole clusters only (as QEMU's discard granularity is the
+     * cluster). Returns how many bytes from {@code offset} it handled: 0 when {@code offset} is not aligned, and it
+     * stops before a part it cannot handle (no room for an L2 table). As in QEMU, whose request fails as a whole
+     * then, a zero write whose partial first or last cluster is compressed (its subclusters cannot be marked
+     * zero) writes explicit zeroes over all of it, copying on write from {@code below}; without {@code fallback}
+     * it stops before that cluster instead.
      */
-    private long zeroSubclusters(long offset, long length, boolean unmap, boolean discard, boolean full)
-            throws IOException {
+    private long zeroSubclusters(long offset, long length, boolean unmap, boolean discard, boolean full,
+            boolean fallback, BackingReader below) throws IOException {
         long grain = discard ? clusterSize : 1L << unitBits;
-        if (offset >= size) {
+        if (offset >= size || (offset & (grain - 1)) != 0) {
             return 0;
         }
         long requestEnd = Math.min(offset + length, size);
-        if ((offset & (grain - 1)) != 0) {
-            return discard ? 0 : zeroPartialSubcluster(offset, requestEnd);
-        }
         // a request that reaches the end of the image covers the partial last unit
         long end = requestEnd == size ? Qcow2Checks.divCeil(size, grain) * grain : requestEnd & -grain;
         long pos = offset;
+        boolean explicit = false;
         allocLock.lock();
         try {
+            long compressed = discard || full ? -1 : compressedPartialCluster(offset, end);
+            if (compressed >= 0 && fallback) {
+                explicit = true;
+                end = offset;
+            } else if (compressed >= 0) {
+                // QEMU zeroes up to the compressed cluster and then fails (the caller reports it, asked again)
+                end = compressed;
+            }
             while (pos < end) {
+                awaitClusters(pos >>> clusterBits, pos >>> clusterBits);
                 long clusterEnd = (pos & -(long) clusterSize) + clusterSize;
                 long pieceEnd = Math.min(end, clusterEnd);
                 boolean whole = (pos & (clusterSize - 1)) == 0 && (pieceEnd == clusterEnd || pieceEnd >= size);
@@ -2607,52 +2645,45 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                 }
                 pos = pieceEnd;
             }
-            if (pos == end && end < requestEnd && !discard) {
-                pos += zeroPartialSubcluster(pos, requestEnd);
-            }
         } finally {
             allocLock.unlock();
         }
-        return Math.max(0, Math.min(pos, requestEnd) - offset);
+        if (explicit) {
+            pos = requestEnd;
+            writeExplicitZeroes(offset, pos, below);
+        }
+        return Math.min(pos, requestEnd) - offset;
     }
 
     /**
-     * A zero write over part of one subcluster, from {@code offset} to its end or {@code requestEnd}: when the
-     * whole subcluster reads as zero already (zero, or unallocated without a backing file), it is marked zero
-     * and those bytes are handled, as QEMU 7.2 does (it checks that the rest of the subcluster reads as zero);
-     * otherwise nothing is handled and the caller writes zeroes.
+     * Where the zero write {@code [from, to)} (subcluster aligned) covers part of a compressed cluster, whose
+     * subclusters cannot be marked zero: {@code from} when it starts inside one, the start of the last cluster
+     * when it ends inside one (QEMU's qcow2_subcluster_zeroize: the head before the first whole cluster, the tail
+     * after the last, none at the end of the image), -1 otherwise. Under allocLock.
      */
-    private long zeroPartialSubcluster(long offset, long requestEnd) throws IOException {
-        long sub = 1L << unitBits;
-        long subStart = offset & -sub;
-        long subEnd = subStart + sub;
-        allocLock.lock();
-        try {
-            awaitClusters(offset >>> clusterBits, offset >>> clusterBits);
-            Unit u = unit(offset);
-            boolean readsZero = u.kind() == Kind.ZERO_PLAIN || u.kind() == Kind.ZERO_ALLOC
-                    || u.kind() == Kind.UNALLOCATED && header.backingFile().filter(n -> !n.isEmpty()).isEmpty();
-            if (!readsZero || !zeroSubclusterRange(subStart, subEnd)) {
-                return 0;
-            }
-            return Math.min(subEnd, requestEnd) - offset;
-        } finally {
-            allocLock.unlock();
+    private long compressedPartialCluster(long from, long to) throws IOException {
+        long cs = clusterSize;
+        long headEnd = Math.min(to, (from + cs - 1) & -cs);
+        if (headEnd > from && unit(from).kind() == Kind.COMPRESSED) {
+            return from;
         }
+        long tailStart = Math.max(headEnd, to & -cs);
+        return to < size && tailStart < to && unit(tailStart).kind() == Kind.COMPRESSED ? tailStart : -1;
     }
 
     /**
-     * Zeroes, discards or ({@code full}) empties one whole cluster with an extended L2 entry, as QEMU 7.2 does:
-     * a zero write marks every subcluster zero and keeps a host cluster of ours unless {@code unmap}; a discard
-     * lets go of the host cluster and marks the subclusters zero (left alone when nothing is allocated and
-     * there is no backing file); a full discard leaves the entry empty. A zero write or discard takes the L2 table
-     * for writing first (allocated, or copied when shared), as QEMU's get_cluster_table does, even when the entry
-     * stays as it is. The entry changes before the
-     * refcount of a cluster it let go drops (on the next flush); an external data file's cluster is zeroed
-     * (raw) or discarded instead. Under allocLock.
+     * Zeroes, discards or ({@code full}) empties one whole cluster with an extended L2 entry, as QEMU 7.2 does
+     * (zero_in_l2_slice, discard_in_l2_slice): a zero write marks every subcluster zero and keeps the host
+     * cluster (even one shared with a snapshot, which a later write copies) unless {@code unmap} or it is
+     * compressed; a discard lets go of the host cluster and marks the subclusters zero (left alone when nothing
+     * is allocated and there is no backing file); a full discard leaves the entry empty. As in QEMU, the L2
+     * table is allocated, or copied from a snapshot, even when the entry stays as it is (except for a full
+     * discard). The entry changes before the refcount of a cluster it let go drops (on the next flush); an
+     * external data file's cluster is zeroed (raw) or discarded instead. False when there is no room for an L2
+     * table. Under allocLock.
      */
     private boolean zeroExtendedCluster(long pos, boolean unmap, boolean discard, boolean full) throws IOException {
-        boolean backing = !full && header.backingFile().filter(n -> !n.isEmpty()).isPresent();
+        boolean backing = !full && hasBackingFile();
         ExtendedSlot slot = extendedSlot(pos);
         long cluster = slot.cluster();
         int l1Index = slot.l1Index();
@@ -2664,32 +2695,23 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
         boolean compressed = (entry & COMPRESSED) != 0;
         boolean dataFile = header.hasDataFile();
         boolean allocated = compressed || (entry & OFFSET_MASK) != 0 || dataFile && (entry & COPIED) != 0;
-        if (!full && (l2Offset == 0 || sharedL2)) {
-            if (!refcounts.canAllocate(1)) {
-                return false;
-            }
-            l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
-            sharedL2 = false;
-        }
         long newEntry;
         long newBitmap;
         if (full) {
             newEntry = 0;
             newBitmap = 0;
         } else if (discard) {
-            if (!allocated && !backing) {
-                // reads as zero already
-                return true;
-            }
-            newEntry = 0;
-            newBitmap = SUB_ZERO_ALL;
+            // an unallocated cluster without a backing file reads as zero already
+            boolean change = allocated || backing;
+            newEntry = change ? 0 : entry;
+            newBitmap = change ? SUB_ZERO_ALL : bitmap;
         } else {
-            // a compressed cluster, or one shared with a snapshot, is let go of even without unmap
-            boolean keep = allocated && !compressed && !unmap && !sharedL2 && (entry & COPIED) != 0;
+            boolean keep = allocated && !compressed && !unmap;
             newEntry = keep ? entry : 0;
             newBitmap = SUB_ZERO_ALL;
         }
-        if (newEntry == entry && newBitmap == bitmap) {
+        boolean changed = newEntry != entry || newBitmap != bitmap;
+        if (!changed && (full || l2Offset != 0 && !sharedL2)) {
             return true;
         }
         if (l2Offset == 0 || sharedL2) {
@@ -2697,6 +2719,9 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                 return false;
             }
             l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
+        }
+        if (!changed) {
+            return true;
         }
         setExtendedL2Entry(l2Offset, index, newEntry, newBitmap);
         if (dataFile) {
@@ -2712,8 +2737,9 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
 
     /**
      * Marks the subclusters of {@code [pos, end)} (subcluster aligned, within one cluster) zero, keeping the
-     * cluster's host offset (a compressed cluster is rewritten instead); false when there is no room for an
-     * L2 table. Under allocLock.
+     * cluster's host offset, as QEMU's zero_l2_subclusters (which also takes the L2 table, allocated or copied
+     * from a snapshot, first); false when there is no room for an L2 table, or the cluster is compressed (QEMU
+     * cannot mark part of one zero: the caller writes zeroes). Under allocLock.
      */
     private boolean zeroSubclusterRange(long pos, long end) throws IOException {
         ExtendedSlot slot = extendedSlot(pos);
@@ -2725,14 +2751,13 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
         long entry = slot.entry();
         long bitmap = slot.bitmap();
         if ((entry & COMPRESSED) != 0) {
-            zeroCompressedPart(pos, end);
-            return true;
+            return false;
         }
         int sub = 1 << unitBits;
         long mask = subclusterMask((int) (pos - clusterStart) >>> unitBits,
                 (int) ((end - clusterStart + sub - 1) >>> unitBits));
         long newBitmap = (bitmap & ~mask) | (mask << 32);
-        if (newBitmap == bitmap) {
+        if (newBitmap == bitmap && l2Offset != 0 && !sharedL2) {
             return true;
         }
         if (l2Offset == 0 || sharedL2) {
@@ -2740,6 +2765,9 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
                 return false;
             }
             l2Offset = l2Offset == 0 ? allocateL2(l1Index) : copyL2(l1Index, l2Offset);
+        }
+        if (newBitmap == bitmap) {
+            return true;
         }
         setExtendedL2Entry(l2Offset, index, entry, newBitmap);
         if (header.hasDataFile() && header.dataFileRaw() && (entry & COPIED) != 0) {
@@ -2752,22 +2780,21 @@ final class Qcow2Instance implements FormatInstance, Resizer, Checker, BackingRe
     }
 
     /**
-     * Zeroes {@code [pos, end)} (within one cluster) of a compressed cluster, whose subclusters cannot be marked
-     * zero, as QEMU does by writing explicit zeroes there: the cluster is rewritten into a new one, every
-     * subcluster allocated, the zeroes written before the entry changes (as an allocating write). Under allocLock.
+     * Writes explicit zeroes over {@code [from, to)} through the ordinary write path (allocating, copying on
+     * write from {@code below}), as QEMU's block layer does where a zero write cannot be done with metadata.
+     * Not under allocLock.
      */
-    private void zeroCompressedPart(long pos, long end) throws IOException {
-        Mapping.Data d = ensureSubclusterMapping(pos, end - pos, BackingReader.ZEROES);
-        Pending p = pending;
-        pending = null;
-        try {
-            d.storage().write(ByteBuffer.allocate((int) d.length()), d.hostOffset());
-        } catch (IOException | RuntimeException e) {
-            refcounts.free(p.allocated());
-            throw e;
+    private void writeExplicitZeroes(long from, long to, BackingReader below) throws IOException {
+        ByteBuffer zeroes = ByteBuffer.allocate((int) Math.min(to - from, 1 << 20));
+        for (long pos = from; pos < to; ) {
+            long want = Math.min(zeroes.capacity(), to - pos);
+            try (WriteTicket t = beginWrite(pos, want, below)) {
+                int n = (int) Math.min(t.mapping().length(), want);
+                t.write(zeroes.clear().limit(n));
+                t.commit();
+                pos += n;
+            }
         }
-        setExtendedL2Entry(p.l2Offset(), p.index(), p.entry(), p.bitmaps()[0]);
-        dropReference(p.replaced());
     }
 
     /**
