@@ -164,6 +164,39 @@ class QemuDifferentialTest {
         assertEquals(expected, extents(Qemu.ok(dir, qemuImg, "map", "--output=json", mine)));
     }
 
+    /**
+     * {@code imago io}'s {@code write -z} with {@code -u} (may unmap) and {@code -n} (no fallback) prints what
+     * qemu-io prints and leaves the allocation qemu-io leaves, whole and partial clusters: on qcow2 v3 zero flags;
+     * on v2, which has none, discards where there is no backing file, and {@code -n} always fails.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"0.10", "1.1"})
+    void zeroWriteFlagsActAsQemuIos(String compat) {
+        Path qemuImg = Qemu.img();
+        Path qemuIo = Qemu.io();
+        Path ours = dir.resolve("zero-imago.qcow2");
+        Path theirs = dir.resolve("zero-qemu.qcow2");
+        for (Path p : List.of(ours, theirs)) {
+            Qemu.ok(dir, qemuImg, "create", "-q", "-f", "qcow2", "-o", "compat=" + compat, p, "1M");
+        }
+        List<String> commands = List.of("write -P 1 0 256k", "write -z 0 64k", "write -z -u 64k 64k",
+                "write -z -n 128k 4k", "write -z -n 300k 4k", "write -z -u -n 320k 64k", "write -z 500k 10k",
+                "write -z -u 136k 120k", "write -z -u 1000k 24k");
+        for (String c : commands) {
+            Qemu.Output q = Qemu.run(dir, qemuIo, "-f", "qcow2", "-c", c, theirs);
+            Run.Result m = imago("io", "-f", "qcow2", "-c", c, ours.toString());
+            assertEquals(q.status(), m.status(), c);
+            assertEquals(TIMING.matcher(q.out()).replaceAll("$1"), TIMING.matcher(m.out()).replaceAll("$1"), c);
+            assertEquals(q.err(), m.err(), c);
+        }
+        Qemu.Output check = Qemu.run(dir, qemuImg, "check", ours);
+        assertEquals(0, check.status(), check.out() + check.err());
+        Qemu.Output compare = Qemu.run(dir, qemuImg, "compare", theirs, ours);
+        assertEquals(0, compare.status(), compare.out() + compare.err());
+        assertEquals(extents(Qemu.ok(dir, qemuImg, "map", "--output=json", theirs)),
+                extents(Qemu.ok(dir, qemuImg, "map", "--output=json", ours)));
+    }
+
     /** qemu-img map JSON without host offsets, adjacent entries with the same flags merged. */
     private static List<String> extents(String json) {
         java.util.regex.Matcher m = Pattern.compile("\\{ \"start\": (\\d+), \"length\": (\\d+), (\"depth\"[^}]*?)"
