@@ -1,11 +1,9 @@
 package imago.api.spi;
 
 import imago.api.CheckReport;
-import imago.api.CorruptImageException;
 import imago.api.Extent;
 import imago.api.Feature;
 import imago.api.Image;
-import imago.api.ImageException;
 import imago.api.ImageInfo;
 import imago.api.Mapping;
 import imago.api.Preallocation;
@@ -17,15 +15,12 @@ import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import java.io.Closeable;
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.OptionalLong;
 import java.util.Set;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -46,13 +41,14 @@ public final class LayeredImage implements Image {
     private final Image backing;
     private final boolean ownsBacking;
     private final boolean readOnly;
-    private final WriteGuard guard;
     private final List<Closeable> alsoClose;
     private final BackingReader below;
+    private final LayerContract contract;
+    private final LayerReads reads;
+    private final LayerWrites writes;
+    private final LayerExtents extents;
     /** Read side: every request. Write side: resize and close, which change what requests see. */
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
-    /** Serialises guarded writes to the first sector, so the guard sees what the write produces. */
-    private final ReentrantLock guardLock = new ReentrantLock();
     private volatile boolean closed;
 
     private LayeredImage(Builder b) {
@@ -62,19 +58,12 @@ public final class LayeredImage implements Image {
         this.backing = b.backing;
         this.ownsBacking = b.ownsBacking;
         this.readOnly = b.readOnly;
-        this.guard = b.guard;
         this.alsoClose = List.copyOf(b.alsoClose);
-        this.below = backing == null ? BackingReader.ZEROES : new BackingReader() {
-            @Override
-            public void read(ByteBuffer dst, long offset) throws IOException {
-                readBacking(dst, offset);
-            }
-
-            @Override
-            public boolean readsAsZero(long offset, long length) throws IOException {
-                return backingReadsAsZero(offset, length);
-            }
-        };
+        this.below = backing == null ? BackingReader.ZEROES : new BackingImageReader(backing);
+        this.contract = new LayerContract(storage.name(), format, layer);
+        this.reads = new LayerReads(layer, below, contract);
+        this.writes = new LayerWrites(storage.name(), format, layer, below, contract, reads, b.guard);
+        this.extents = new LayerExtents(layer, backing);
     }
 
     /**
@@ -127,63 +116,11 @@ public final class LayeredImage implements Image {
         lifecycle.readLock().lock();
         try {
             ensureOpen();
-            checkRange("read", offset, dst.remaining());
-            readLayer(dst, offset);
+            contract.checkRange("read", offset, dst.remaining());
+            reads.read(dst, offset);
         } finally {
             lifecycle.readLock().unlock();
         }
-    }
-
-    private void readLayer(ByteBuffer dst, long offset) throws IOException {
-        long pos = offset;
-        while (dst.hasRemaining()) {
-            Mapping m = checked(layer.readMapping(pos, dst.remaining()), pos, dst.remaining());
-            int n = (int) m.length();
-            ByteBuffer part = dst.slice(dst.position(), n);
-            switch (m) {
-                case Mapping.Data d -> d.storage().read(part, d.hostOffset());
-                case Mapping.Zero z -> fillZero(part);
-                case Mapping.Unallocated u -> readBacking(part, pos);
-                case Mapping.Special s -> layer.readSpecial(s, part, pos);
-                case Mapping.EndOfImage e -> throw new IllegalStateException("unreachable");
-            }
-            dst.position(dst.position() + n);
-            pos += n;
-        }
-    }
-
-    /** What lies below this layer: the backing image's bytes, zeroes past its end or without one. */
-    private void readBacking(ByteBuffer dst, long offset) throws IOException {
-        int n = dst.remaining();
-        long inBacking = backing == null ? 0 : Math.max(0, Math.min(n, backing.size() - offset));
-        if (inBacking > 0) {
-            backing.read(dst.slice(dst.position(), (int) inBacking), offset);
-        }
-        if (inBacking < n) {
-            fillZero(dst.slice(dst.position() + (int) inBacking, n - (int) inBacking));
-        }
-        dst.position(dst.limit());
-    }
-
-    /**
-     * Whether the backing image reads as zero in {@code [offset, offset + length)} by its extents (QEMU's
-     * block status, as a zero write's "does the rest of the cluster read as zero" asks it); past its end
-     * everything does.
-     */
-    private boolean backingReadsAsZero(long offset, long length) throws IOException {
-        long end = Math.min(offset + length, backing.size());
-        for (long pos = offset; pos < end; ) {
-            Extent e = backing.extent(pos, end - pos);
-            if (!e.zero()) {
-                return false;
-            }
-            pos += e.length();
-        }
-        return true;
-    }
-
-    private static void fillZero(ByteBuffer part) {
-        MemorySegment.ofBuffer(part).fill((byte) 0);
     }
 
     // ---------------------------------------------------------------- writes
@@ -193,34 +130,10 @@ public final class LayeredImage implements Image {
         lifecycle.readLock().lock();
         try {
             ensureWritable();
-            checkRange("write", offset, src.remaining());
-            if (guard != null && offset < WriteGuard.GUARDED_BYTES && src.hasRemaining()) {
-                guardLock.lock();
-                try {
-                    checkGuard(src, offset);
-                    writeLayer(src, offset);
-                } finally {
-                    guardLock.unlock();
-                }
-            } else {
-                writeLayer(src, offset);
-            }
+            contract.checkRange("write", offset, src.remaining());
+            writes.write(src, offset);
         } finally {
             lifecycle.readLock().unlock();
-        }
-    }
-
-    private void writeLayer(ByteBuffer src, long offset) throws IOException {
-        long pos = offset;
-        while (src.hasRemaining()) {
-            try (WriteTicket t = layer.beginWrite(pos, src.remaining(), below)) {
-                int n = (int) checked(t.mapping(), pos, src.remaining()).length();
-                // a failed write closes the ticket uncommitted: the layer rolls the allocation back
-                t.write(src.slice(src.position(), n));
-                t.commit();
-                src.position(src.position() + n);
-                pos += n;
-            }
         }
     }
 
@@ -229,52 +142,11 @@ public final class LayeredImage implements Image {
         lifecycle.readLock().lock();
         try {
             ensureWritable();
-            int length = src.remaining();
-            checkRange("compressed write", offset, length);
-            CompressedWriter writer = layer.capability(CompressedWriter.class).orElseThrow(() ->
-                    new UnsupportedFeatureException(name(), Feature.COMPRESSED_WRITES, "the " + format
-                            + " format cannot store compressed data"));
-            long unit = layer.clusterSize().orElseThrow(() -> new IllegalStateException(format + " driver stores "
-                    + "compressed clusters but has no cluster size"));
-            long size = size();
-            if (offset % unit != 0 || length != unit && !(length > 0 && length < unit && offset + length == size)) {
-                throw new IllegalArgumentException(name() + ": a compressed write must cover one whole "
-                        + unit + "-byte cluster (or the last cluster up to the end of the image), got " + length
-                        + " bytes at offset " + offset);
-            }
-            if (guard != null && offset < WriteGuard.GUARDED_BYTES) {
-                guardLock.lock();
-                try {
-                    checkGuard(src, offset);
-                    writeCompressedLayer(writer, src, offset);
-                } finally {
-                    guardLock.unlock();
-                }
-            } else {
-                writeCompressedLayer(writer, src, offset);
-            }
+            contract.checkRange("compressed write", offset, src.remaining());
+            writes.writeCompressed(src, offset);
         } finally {
             lifecycle.readLock().unlock();
         }
-    }
-
-    private void writeCompressedLayer(CompressedWriter writer, ByteBuffer src, long offset) throws IOException {
-        if (writer.writeCompressed(src, offset)) {
-            src.position(src.limit());
-        } else {
-            // the data does not shrink: stored the ordinary way, as QEMU does
-            writeLayer(src, offset);
-        }
-    }
-
-    /** Builds the first sector as it will be after writing {@code src} at {@code offset}, and asks the guard. */
-    private void checkGuard(ByteBuffer src, long offset) throws IOException {
-        int sector = (int) Math.min(WriteGuard.GUARDED_BYTES, size());
-        ByteBuffer first = ByteBuffer.allocate(sector);
-        readLayer(first, 0);
-        int n = (int) Math.min(src.remaining(), sector - offset);
-        first.put((int) offset, src, src.position(), n);
-        guard.check(first.clear().asReadOnlyBuffer());
     }
 
     @Override
@@ -282,40 +154,8 @@ public final class LayeredImage implements Image {
         lifecycle.readLock().lock();
         try {
             ensureWritable();
-            checkRange("write zeroes", offset, length);
-            long pos = offset;
-            long end = offset + length;
-            while (pos < end) {
-                long handled = layer.ensureZeroMapping(pos, end - pos, flags, below);
-                if (handled < 0 || handled > end - pos) {
-                    throw new IllegalStateException(format + " driver zeroed " + handled + " bytes of a "
-                            + (end - pos) + "-byte request");
-                }
-                if (handled == 0) {
-                    if (flags.contains(ZeroFlag.NO_FALLBACK)) {
-                        throw new UnsupportedFeatureException(name(), Feature.EFFICIENT_ZEROES,
-                                "cannot zero " + (end - pos) + " bytes at offset " + pos + " without writing zeroes");
-                    }
-                    // write zeroes up to the next allocation unit, then ask the driver again
-                    long unit = layer.zeroAlignment().orElse(ZeroBuffers.SIZE);
-                    long unitEnd = (pos / unit + 1) * unit;
-                    int n = (int) Math.min(Math.min(ZeroBuffers.SIZE, end - pos), unitEnd - pos);
-                    ByteBuffer zeroes = ZeroBuffers.zeroes(n);
-                    if (guard != null && pos < WriteGuard.GUARDED_BYTES) {
-                        guardLock.lock();
-                        try {
-                            checkGuard(zeroes, pos);
-                            writeLayer(zeroes, pos);
-                        } finally {
-                            guardLock.unlock();
-                        }
-                    } else {
-                        writeLayer(zeroes, pos);
-                    }
-                    handled = n;
-                }
-                pos += handled;
-            }
+            contract.checkRange("write zeroes", offset, length);
+            writes.writeZeroes(offset, length, flags);
         } finally {
             lifecycle.readLock().unlock();
         }
@@ -326,7 +166,7 @@ public final class LayeredImage implements Image {
         lifecycle.readLock().lock();
         try {
             ensureWritable();
-            checkRange("discard", offset, length);
+            contract.checkRange("discard", offset, length);
             if (length > 0) {
                 layer.discard(offset, length);
             }
@@ -459,9 +299,9 @@ public final class LayeredImage implements Image {
         lifecycle.readLock().lock();
         try {
             ensureOpen();
-            checkQuery(offset, maxLength);
+            contract.checkQuery(offset, maxLength);
             long len = Math.min(maxLength, size() - offset);
-            return checked(layer.mapping(offset, len), offset, len);
+            return contract.checked(layer.mapping(offset, len), offset, len);
         } finally {
             lifecycle.readLock().unlock();
         }
@@ -472,50 +312,12 @@ public final class LayeredImage implements Image {
         lifecycle.readLock().lock();
         try {
             ensureOpen();
-            checkQuery(offset, maxLength);
+            contract.checkQuery(offset, maxLength);
             long len = Math.min(maxLength, size() - offset);
-            Mapping m = checked(layer.mapping(offset, len), offset, len);
-            long n = m.length();
-            return switch (m) {
-                case Mapping.Data d -> layer.mapsStorageHoles() ? dataExtent(d, offset, n)
-                        : Extent.data(offset, n, d.hostOffset(), d.storage().name());
-                case Mapping.Zero z -> z.reserved() ? Extent.zero(offset, n, z.hostOffset(), z.storage().name())
-                        : Extent.zero(offset, n);
-                case Mapping.Special s -> Extent.compressed(offset, n);
-                case Mapping.Unallocated u -> {
-                    if (backing == null || offset >= backing.size()) {
-                        // QEMU: nothing below, so the bytes read as zero, and no layer holds them; host
-                        // space set aside for them is still shown
-                        yield u.reserved() ? Extent.absent(offset, n, u.hostOffset(), u.storage().name())
-                                : Extent.absent(offset, n);
-                    }
-                    yield backing.extent(offset, Math.min(n, backing.size() - offset)).deeper(1);
-                }
-                case Mapping.EndOfImage e -> throw new IllegalStateException("unreachable");
-            };
+            return extents.of(contract.checked(layer.mapping(offset, len), offset, len), offset);
         } finally {
             lifecycle.readLock().unlock();
         }
-    }
-
-    /**
-     * A data mapping of a layer that {@link FormatInstance#mapsStorageHoles() maps storage holes}, as
-     * {@code qemu-img map} shows it: the extent is cut at the storage's data/hole boundary and marked
-     * zero where the storage has a hole; past the end of the storage everything reads as zero.
-     */
-    private static Extent dataExtent(Mapping.Data d, long offset, long n) throws IOException {
-        Storage s = d.storage();
-        long host = d.hostOffset();
-        boolean zero;
-        long length = n;
-        if (host >= s.size()) {
-            zero = true;
-        } else {
-            StorageExtent se = s.dataExtent(host, n);
-            length = Math.min(n, se.length());
-            zero = !se.data();
-        }
-        return zero ? Extent.dataInHole(offset, length, host, s.name()) : Extent.data(offset, length, host, s.name());
     }
 
     @Override
@@ -611,34 +413,6 @@ public final class LayeredImage implements Image {
         if (readOnly) {
             throw new ReadOnlyImageException(name(), "image is opened read-only");
         }
-    }
-
-    private void checkRange(String what, long offset, long length) {
-        long size = size();
-        if (offset < 0 || length < 0 || offset > size || length > size - offset) {
-            throw new IllegalArgumentException(name() + ": " + what + " of " + length + " bytes at offset "
-                    + offset + " is outside the image (size " + size + ")");
-        }
-    }
-
-    private void checkQuery(long offset, long maxLength) {
-        if (offset < 0 || offset >= size() || maxLength < 1) {
-            throw new IllegalArgumentException(name() + ": no mapping at offset " + offset + " (size " + size()
-                    + ", length " + maxLength + ")");
-        }
-    }
-
-    /** Holds the driver to the mapping contract, so a buggy or confused driver cannot misdirect I/O. */
-    private <M extends Mapping> M checked(M m, long offset, long maxLength) throws ImageException {
-        if (m instanceof Mapping.EndOfImage) {
-            throw new CorruptImageException(name(), "image ends at guest offset " + offset + " before its size "
-                    + size());
-        }
-        if (m.offset() != offset || m.length() < 1 || m.length() > maxLength) {
-            throw new IllegalStateException(format + " driver returned " + m + " for a request of " + maxLength
-                    + " bytes at " + offset);
-        }
-        return m;
     }
 
     /** Builds a {@link LayeredImage}. */

@@ -1,0 +1,60 @@
+package imago.api.spi;
+
+import imago.api.Extent;
+import imago.api.Image;
+import imago.api.Mapping;
+import java.io.IOException;
+
+/** A layer's mappings as {@code qemu-img map} shows them: {@link Extent}s, with the backing chain below. */
+final class LayerExtents {
+    private final FormatInstance layer;
+    private final Image backing;
+
+    /** {@code backing} may be null. */
+    LayerExtents(FormatInstance layer, Image backing) {
+        this.layer = layer;
+        this.backing = backing;
+    }
+
+    /** The extent that mapping {@code m} of the guest range at {@code offset} shows. */
+    Extent of(Mapping m, long offset) throws IOException {
+        long n = m.length();
+        return switch (m) {
+            case Mapping.Data d -> layer.mapsStorageHoles() ? dataExtent(d, offset, n)
+                    : Extent.data(offset, n, d.hostOffset(), d.storage().name());
+            case Mapping.Zero z -> z.reserved() ? Extent.zero(offset, n, z.hostOffset(), z.storage().name())
+                    : Extent.zero(offset, n);
+            case Mapping.Special s -> Extent.compressed(offset, n);
+            case Mapping.Unallocated u -> {
+                if (backing == null || offset >= backing.size()) {
+                    // QEMU: nothing below, so the bytes read as zero, and no layer holds them; host
+                    // space set aside for them is still shown
+                    yield u.reserved() ? Extent.absent(offset, n, u.hostOffset(), u.storage().name())
+                            : Extent.absent(offset, n);
+                }
+                yield backing.extent(offset, Math.min(n, backing.size() - offset)).deeper(1);
+            }
+            case Mapping.EndOfImage e -> throw new IllegalStateException("unreachable");
+        };
+    }
+
+    /**
+     * A data mapping of a layer that {@link FormatInstance#mapsStorageHoles() maps storage holes}, as
+     * {@code qemu-img map} shows it: the extent is cut at the storage's data/hole boundary and marked
+     * zero where the storage has a hole; past the end of the storage everything reads as zero.
+     */
+    private static Extent dataExtent(Mapping.Data d, long offset, long n) throws IOException {
+        Storage s = d.storage();
+        long host = d.hostOffset();
+        boolean zero;
+        long length = n;
+        if (host >= s.size()) {
+            zero = true;
+        } else {
+            StorageExtent se = s.dataExtent(host, n);
+            length = Math.min(n, se.length());
+            zero = !se.data();
+        }
+        return zero ? Extent.dataInHole(offset, length, host, s.name()) : Extent.data(offset, length, host, s.name());
+    }
+}
