@@ -22,7 +22,7 @@ class InfoCommandTest {
     void printsHumanOutputLikeQemuImg() {
         String f = raw("x.img", "64M");
         Run.Result r = imago("info", f).ok();
-        assertEquals("image: " + f + "\nfile format: raw\nvirtual size: 64 MiB (67108864 bytes)\ndisk size: 0 B\n",
+        assertEquals("image: " + f + "\nfile format: raw\nvirtual size: 64 MiB (67108864 bytes)\ndisk size: 4 KiB\n",
                 r.out());
         assertEquals("", r.err());
     }

@@ -100,6 +100,6 @@ class LauncherIT {
         Qemu.Output map = imago("map", "b.img");
         assertEquals(0, map.status(), map.err());
         assertEquals("Offset          Length          Mapped to       File\n"
-                + "0x1000          0x1000          0x1000          b.img\n", map.out());
+                + "0               0x2000          0               b.img\n", map.out());
     }
 }

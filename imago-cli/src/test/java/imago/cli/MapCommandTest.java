@@ -7,7 +7,10 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code imago map} on raw files made and written by imago (sparse files: holes read as zero). */
+/**
+ * {@code imago map} on raw files made and written by imago (sparse files: holes read as zero). As with qemu-img,
+ * create writes the first 4 KiB, so a fresh raw image maps data there.
+ */
 class MapCommandTest {
     @TempDir
     Path dir;
@@ -29,7 +32,8 @@ class MapCommandTest {
     void jsonListsEveryExtentMerged() {
         String f = image();
         String out = imago("map", "--output=json", "-f", "raw", f).ok().out();
-        String expected = "[" + String.join(",\n", entry(0, 1 << 20, false), entry(1 << 20, 64 << 10, true),
+        String expected = "[" + String.join(",\n", entry(0, 4096, true), entry(4096, (1 << 20) - 4096, false),
+                entry(1 << 20, 64 << 10, true),
                 entry((1 << 20) + (64 << 10), (2 << 20) - (64 << 10), false), entry(3 << 20, 8 << 10, true),
                 entry((3 << 20) + (8 << 10), (1 << 20) - (8 << 10), false)) + "]\n";
         assertEquals(expected, out);
@@ -39,6 +43,7 @@ class MapCommandTest {
     void humanListsOnlyData() {
         String f = image();
         assertEquals("Offset          Length          Mapped to       File\n"
+                + "0               0x1000          0               " + f + "\n"
                 + "0x100000        0x10000         0x100000        " + f + "\n"
                 + "0x300000        0x2000          0x300000        " + f + "\n", imago("map", f).ok().out());
         assertEquals(imago("map", f).out(), imago("map", "--output", "human", f).ok().out());
@@ -47,7 +52,8 @@ class MapCommandTest {
     @Test
     void startOffsetAndMaxLengthCutTheRange() {
         String f = image();
-        assertEquals("[" + entry(1000, (1 << 20) - 1000, false) + ",\n" + entry(1 << 20, 4096, true) + "]\n",
+        assertEquals("[" + entry(1000, 4096 - 1000, true) + ",\n" + entry(4096, (1 << 20) - 4096, false) + ",\n"
+                + entry(1 << 20, 4096, true) + "]\n",
                 imago("map", "--output=json", "--start-offset=1000", "--max-length", "1051672", f).ok().out());
         assertEquals("[" + entry(1 << 20, 1, true) + "]\n",
                 imago("map", "--output=json", "-s", "1M", "-l", "1", f).ok().out());

@@ -93,6 +93,17 @@ class UnalignedSizeDifferentialTest {
             assertEquals(Files.size(theirs), Files.size(ours), size);
             assertEquals(virtualSize(theirs), virtualSize(ours), size);
             assertEquals(0, Files.size(ours) % 512, size);
+            // qemu's file driver writes the first block of a new image (allocate_first_block): map shows it
+            assertEquals(Qemu.ok(dir, qemuImg, "map", "--output=json", theirs),
+                    Qemu.ok(dir, qemuImg, "map", "--output=json", ours), size);
+        }
+        for (String prealloc : List.of("off", "falloc", "full")) {
+            Path theirs = dir.resolve("theirs-" + prealloc + ".img");
+            Path ours = dir.resolve("ours-" + prealloc + ".img");
+            Qemu.ok(dir, qemuImg, "create", "-q", "-f", "raw", "-o", "preallocation=" + prealloc, theirs, "1M");
+            imago("create", "-q", "-f", "raw", "-o", "preallocation=" + prealloc, ours.toString(), "1M").ok();
+            assertEquals(Qemu.ok(dir, qemuImg, "map", "--output=json", theirs),
+                    Qemu.ok(dir, qemuImg, "map", "--output=json", ours), prealloc);
         }
     }
 

@@ -56,7 +56,8 @@ public final class RawFormatDriver implements FormatDriver {
      * Sizes the empty {@code storage} to the requested size rounded up to whole 512-byte sectors (as
      * {@code qemu-img create} does: 1234 bytes make a 1536-byte file) with the requested preallocation. Raw
      * images take no {@code -o} options (preallocation comes from {@link CreateOptions#preallocation()})
-     * and cannot record a backing file.
+     * and cannot record a backing file. The first 4 KiB (or the whole image, if smaller) are written with zeroes,
+     * as QEMU's file driver writes them.
      *
      * @throws IllegalArgumentException if no size is given, a backing file or format is given, or any
      *         format option is given
@@ -87,6 +88,15 @@ public final class RawFormatDriver implements FormatDriver {
         if (options.preallocation() == Preallocation.METADATA) {
             throw new IllegalArgumentException("Unsupported preallocation mode: metadata (raw has no metadata)");
         }
-        storage.resize(RawInstance.sectorAligned(options.size().getAsLong()), options.preallocation());
+        long size = RawInstance.sectorAligned(options.size().getAsLong());
+        storage.resize(size, options.preallocation());
+        if (size > 0) {
+            // as QEMU's file driver does on create (allocate_first_block): the first block is written, so that
+            // a later alignment probe finds data there; map and actual-size then show it as qemu-img does
+            storage.write(ByteBuffer.allocate((int) Math.min(FIRST_BLOCK, size)), 0);
+        }
     }
+
+    /** How much of a new image's start is written with zeroes (QEMU: the page size or the image). */
+    private static final int FIRST_BLOCK = 4096;
 }
