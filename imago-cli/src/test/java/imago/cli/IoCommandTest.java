@@ -163,7 +163,7 @@ class IoCommandTest {
     void readOnlyRefusesWritesButReads() {
         Run.Result r = imago("io", "-r", "-c", "write 0 1", "-c", "read -q 0 1", f);
         assertEquals(1, r.status());
-        assertEquals("imago: " + f + ": the image is opened read-only (-r)\n", r.err());
+        assertEquals("imago: Block node is read-only\n", r.err());
         assertEquals("", r.out());
     }
 

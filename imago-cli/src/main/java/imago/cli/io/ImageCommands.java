@@ -50,7 +50,7 @@ final class ImageCommands extends IoCommands {
         }
         long t0 = System.nanoTime();
         try {
-            if (bytes > 0) {
+            if (bytes > 0 && options.unmap()) {
                 image.discard(offset, bytes);
             }
         } catch (IllegalArgumentException e) {

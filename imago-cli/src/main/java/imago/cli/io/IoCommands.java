@@ -33,6 +33,7 @@ abstract class IoCommands {
     final Function<Throwable, String> describe;
     /** The command table, for usage lines. */
     final Map<String, Cmd> commands;
+    final IoOptions options;
 
     /**
      * What {@link QemuIo} hands its commands.
@@ -42,9 +43,10 @@ abstract class IoCommands {
      * @param err standard error, for the messages qemu-io prints there
      * @param describe the message (without the program name) for a failure of the library
      * @param commands the command table, for usage lines
+     * @param options what qemu-io's global options change
      */
     record Context(Image image, PrintStream out, PrintStream err, Function<Throwable, String> describe,
-            Map<String, Cmd> commands) {
+            Map<String, Cmd> commands, IoOptions options) {
     }
 
     IoCommands(Context context) {
@@ -53,6 +55,7 @@ abstract class IoCommands {
         this.err = context.err();
         this.describe = context.describe();
         this.commands = context.commands();
+        this.options = context.options();
     }
 
     /** qemu-io's usage line for {@code cmd}. */

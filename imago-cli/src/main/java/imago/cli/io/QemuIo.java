@@ -28,6 +28,7 @@ public final class QemuIo {
     private final PrintStream err;
     private final Function<Throwable, String> describe;
     private final Map<String, Cmd> commands = new TreeMap<>();
+    private final IoOptions options;
     private boolean quit;
 
     /**
@@ -39,12 +40,26 @@ public final class QemuIo {
      */
     public QemuIo(Image image, String fileName, PrintStream out, PrintStream err,
             Function<Throwable, String> describe) {
+        this(image, fileName, out, err, describe, IoOptions.DEFAULTS);
+    }
+
+    /**
+     * @param image the open image
+     * @param fileName the image's name as the user typed it, for messages
+     * @param out standard output, where qemu-io prints results and most errors
+     * @param err standard error, for the messages qemu-io prints there
+     * @param describe the message (without the program name) for a failure of the library
+     * @param options what qemu-io's global options change in how the commands run
+     */
+    public QemuIo(Image image, String fileName, PrintStream out, PrintStream err,
+            Function<Throwable, String> describe, IoOptions options) {
         this.image = image;
         this.fileName = fileName;
         this.out = out;
         this.err = err;
         this.describe = describe;
-        IoCommands.Context context = new IoCommands.Context(image, out, err, describe, commands);
+        this.options = options;
+        IoCommands.Context context = new IoCommands.Context(image, out, err, describe, commands, options);
         ReadCommand read = new ReadCommand(context);
         WriteCommand write = new WriteCommand(context);
         ImageCommands change = new ImageCommands(context);
@@ -139,11 +154,16 @@ public final class QemuIo {
         }
         if (cmd.writes() && image.readOnly()) {
             out.flush();
-            err.println("imago: " + fileName + ": the image is opened read-only (-r)");
+            // qemu-io's words: its check of the command's "writes" flag against the open mode
+            err.println("imago: Block node is read-only");
             return EPERM;
         }
         try {
-            return cmd.handler().run(name, argv.subList(1, argv.size()));
+            int ret = cmd.handler().run(name, argv.subList(1, argv.size()));
+            if (ret == 0 && cmd.writes() && options.writeThrough()) {
+                image.flush();
+            }
+            return ret;
         } catch (IOException | RuntimeException e) {
             out.flush();
             err.println("imago: " + describe.apply(e));

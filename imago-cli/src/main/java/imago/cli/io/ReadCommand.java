@@ -10,8 +10,18 @@ import java.util.Locale;
  */
 final class ReadCommand extends IoCommands {
 
+    private CopyOnRead copyOnRead;
+
     ReadCommand(Context context) {
         super(context);
+    }
+
+    /** The copy-on-read of {@code -C}, made on first use (it asks the image for its cluster size). */
+    private CopyOnRead copyOnRead() throws IOException {
+        if (copyOnRead == null) {
+            copyOnRead = new CopyOnRead(image, image.info().clusterSize().orElse(512));
+        }
+        return copyOnRead;
     }
 
     /** qemu-io's {@code read}. */
@@ -117,6 +127,9 @@ final class ReadCommand extends IoCommands {
                     buf.get(0, all, (int) done, n);
                 }
                 done += n;
+            }
+            if (options.copyOnRead()) {
+                copyOnRead().copy(offset, count);
             }
         } catch (IllegalArgumentException e) {
             out.println("read failed: Input/output error");
