@@ -1,5 +1,13 @@
 package imago.qcow2.internal;
 
+import static imago.qcow2.internal.Qcow2Bitmaps.ENTRY_ALL_ONES;
+import static imago.qcow2.internal.Qcow2Bitmaps.ENTRY_OFFSET_MASK;
+import static imago.qcow2.internal.Qcow2Bitmaps.ENTRY_RESERVED_MASK;
+import static imago.qcow2.internal.Qcow2Bitmaps.bitCount;
+import static imago.qcow2.internal.Qcow2Bitmaps.clearFrom;
+import static imago.qcow2.internal.Qcow2Bitmaps.setRange;
+import static imago.qcow2.internal.Qcow2Bitmaps.tableEntries;
+
 import imago.api.CorruptImageException;
 import imago.api.Feature;
 import imago.api.ImageLimitException;
@@ -38,12 +46,6 @@ import java.util.Map;
  * has a bitmap that records writes.
  */
 final class Qcow2BitmapTracker {
-    /** Bitmap table entry: the data cluster's host offset. */
-    static final long ENTRY_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
-    /** Bitmap table entry: bits that must be zero. */
-    static final long ENTRY_RESERVED_MASK = 0xff00_0000_0000_01feL;
-    /** Bitmap table entry without a data cluster: every bit of the cluster is set. */
-    static final long ENTRY_ALL_ONES = 1L;
     /** Bitmap tables held in memory for one image, at most (a real one has a few entries per bitmap). */
     static final long MAX_LOADED_TABLE_BYTES = 64L << 20;
 
@@ -197,17 +199,6 @@ final class Qcow2BitmapTracker {
             }
         }
         return table;
-    }
-
-    /** Bits of a bitmap of {@code size} bytes at {@code 2^granularityBits} bytes a bit. */
-    static long bitCount(long size, int granularityBits) {
-        return Qcow2Checks.divCeil(size, 1L << granularityBits);
-    }
-
-    /** Entries of the bitmap table QEMU expects for an image of {@code size} bytes (64-bit words, whole clusters). */
-    static long tableEntries(long size, int granularityBits, int clusterBits) {
-        long bytes = Qcow2Checks.divCeil(bitCount(size, granularityBits), 64) * 8;
-        return Qcow2Checks.divCeil(bytes, 1L << clusterBits);
     }
 
     /**
@@ -478,7 +469,7 @@ final class Qcow2BitmapTracker {
     }
 
     private void writeAutoclear(long value) throws IOException {
-        storage.write(ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, value), 88);
+        Qcow2Header.writeAutoclear(storage, value);
         storage.flush();
         storage.sync();
         autoclear = value;
@@ -497,34 +488,4 @@ final class Qcow2BitmapTracker {
         }
     }
 
-    /** Sets bits {@code [from, to)} of {@code words} (bit i is bit i % 64 of word i / 64). */
-    static void setRange(long[] words, long from, long to) {
-        if (from >= to) {
-            return;
-        }
-        int first = (int) (from >>> 6);
-        int last = (int) ((to - 1) >>> 6);
-        long head = -1L << from;
-        long tail = -1L >>> -to;
-        if (first == last) {
-            words[first] |= head & tail;
-            return;
-        }
-        words[first] |= head;
-        Arrays.fill(words, first + 1, last, -1L);
-        words[last] |= tail;
-    }
-
-    /** Clears bits {@code [from, end)} of {@code words}. */
-    static void clearFrom(long[] words, long from) {
-        int w = (int) (from >>> 6);
-        if (w >= words.length) {
-            return;
-        }
-        if ((from & 63) != 0) {
-            words[w] &= ~(-1L << from);
-            w++;
-        }
-        Arrays.fill(words, w, words.length, 0L);
-    }
 }

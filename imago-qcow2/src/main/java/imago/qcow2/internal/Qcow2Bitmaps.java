@@ -10,6 +10,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,6 +29,12 @@ final class Qcow2Bitmaps {
     static final int EXTENSION_SIZE = 24;
     /** Fixed bytes of a directory entry, before its extra data and name. */
     static final int ENTRY_FIXED = 24;
+    /** Bitmap table entry: the data cluster's host offset. */
+    static final long ENTRY_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+    /** Bitmap table entry: bits that must be zero. */
+    static final long ENTRY_RESERVED_MASK = 0xff00_0000_0000_01feL;
+    /** Bitmap table entry without a data cluster: every bit of the cluster is set. */
+    static final long ENTRY_ALL_ONES = 1L;
     static final int FLAG_IN_USE = 1;
     static final int FLAG_AUTO = 1 << 1;
     static final int FLAG_EXTRA_DATA_COMPATIBLE = 1 << 2;
@@ -184,5 +191,47 @@ final class Qcow2Bitmaps {
                     + count + " entries take " + pos + " of its " + directorySize + " bytes");
         }
         return new Directory(directoryOffset, dir.array(), List.copyOf(out));
+    }
+
+    /** Bits of a bitmap of {@code size} bytes at {@code 2^granularityBits} bytes a bit. */
+    static long bitCount(long size, int granularityBits) {
+        return Qcow2Checks.divCeil(size, 1L << granularityBits);
+    }
+
+    /** Entries of the bitmap table QEMU expects for an image of {@code size} bytes (64-bit words, whole clusters). */
+    static long tableEntries(long size, int granularityBits, int clusterBits) {
+        long bytes = Qcow2Checks.divCeil(bitCount(size, granularityBits), 64) * 8;
+        return Qcow2Checks.divCeil(bytes, 1L << clusterBits);
+    }
+
+    /** Sets bits {@code [from, to)} of {@code words} (bit i is bit i % 64 of word i / 64). */
+    static void setRange(long[] words, long from, long to) {
+        if (from >= to) {
+            return;
+        }
+        int first = (int) (from >>> 6);
+        int last = (int) ((to - 1) >>> 6);
+        long head = -1L << from;
+        long tail = -1L >>> -to;
+        if (first == last) {
+            words[first] |= head & tail;
+            return;
+        }
+        words[first] |= head;
+        Arrays.fill(words, first + 1, last, -1L);
+        words[last] |= tail;
+    }
+
+    /** Clears bits {@code [from, end)} of {@code words}. */
+    static void clearFrom(long[] words, long from) {
+        int w = (int) (from >>> 6);
+        if (w >= words.length) {
+            return;
+        }
+        if ((from & 63) != 0) {
+            words[w] &= ~(-1L << from);
+            w++;
+        }
+        Arrays.fill(words, w, words.length, 0L);
     }
 }

@@ -208,7 +208,7 @@ final class Qcow2Create {
 
         ByteBuffer reftable = ByteBuffer.allocate((int) cs).order(ByteOrder.BIG_ENDIAN).putLong(0, 2 * cs);
         storage.write(reftable, cs);
-        Qcow2Refcounts.Block block = new Qcow2Refcounts.Block(new byte[(int) cs], refcountOrder);
+        Qcow2RefBlock block = new Qcow2RefBlock(new byte[(int) cs], refcountOrder);
         for (int i = 0; i < used; i++) {
             block.set(i, 1);
         }

@@ -1,5 +1,10 @@
 package imago.qcow2.internal;
 
+import static imago.qcow2.internal.Qcow2Checks.u32;
+
+import imago.api.CorruptImageException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -30,8 +35,44 @@ record Qcow2Extension(int type, long offset, byte[] data) {
         for (int i = 0; i + FEATURE_NAME_SIZE <= data.length; i += FEATURE_NAME_SIZE) {
             byte[] name = new byte[FEATURE_NAME_SIZE - 2];
             System.arraycopy(data, i + 2, name, 0, name.length);
-            out.add(new FeatureName(data[i] & 0xFF, data[i + 1] & 0xFF, Qcow2Header.cString(name)));
+            out.add(new FeatureName(data[i] & 0xFF, data[i + 1] & 0xFF, cString(name)));
         }
         return out;
+    }
+
+    /** The header extensions from {@code start} up to the end marker, all before {@code end}. */
+    static List<Qcow2Extension> parseAll(ByteBuffer b, String resource, int start, int end)
+            throws CorruptImageException {
+        List<Qcow2Extension> out = new ArrayList<>();
+        long offset = start;
+        while (offset < end) {
+            if (end - offset < 8) {
+                throw new CorruptImageException(resource, offset, "header extension header is cut short "
+                        + "by the end of cluster 0 or the backing file name");
+            }
+            int type = b.getInt((int) offset);
+            long len = u32(b.getInt((int) offset + 4));
+            if (type == Qcow2Header.EXT_END) {
+                break;
+            }
+            if (len > end - offset - 8) {
+                throw new CorruptImageException(resource, offset, "Header extension too large (type 0x"
+                        + Integer.toHexString(type) + ", " + len + " bytes)");
+            }
+            byte[] data = new byte[(int) len];
+            b.get((int) offset + 8, data);
+            out.add(new Qcow2Extension(type, offset, data));
+            offset += 8 + ((len + 7) & ~7L);
+        }
+        return out;
+    }
+
+    /** Bytes up to the first NUL, as UTF-8. */
+    static String cString(byte[] bytes) {
+        int n = 0;
+        while (n < bytes.length && bytes[n] != 0) {
+            n++;
+        }
+        return new String(bytes, 0, n, StandardCharsets.UTF_8);
     }
 }

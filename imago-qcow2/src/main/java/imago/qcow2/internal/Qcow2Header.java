@@ -10,6 +10,8 @@ import imago.api.Feature;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.UnsupportedFeatureException;
+import imago.api.spi.Storage;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -248,7 +250,7 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
             }
         }
 
-        List<Qcow2Extension> extensions = parseExtensions(b, resource, headerLength,
+        List<Qcow2Extension> extensions = Qcow2Extension.parseAll(b, resource, headerLength,
                 backingFileOffset != 0 ? (int) backingFileOffset : cs);
         List<Qcow2Extension.FeatureName> names = new ArrayList<>();
         Optional<String> backingFormat = Optional.empty();
@@ -260,10 +262,10 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
                         throw new CorruptImageException(resource, e.offset(), "backing format extension is "
                                 + e.data().length + " bytes long (must be < 16)");
                     }
-                    backingFormat = Optional.of(cString(e.data()));
+                    backingFormat = Optional.of(Qcow2Extension.cString(e.data()));
                 }
                 case EXT_FEATURE_NAMES -> names.addAll(e.featureNames());
-                case EXT_DATA_FILE -> dataFile = Optional.of(cString(e.data())).filter(n -> !n.isEmpty());
+                case EXT_DATA_FILE -> dataFile = Optional.of(Qcow2Extension.cString(e.data())).filter(n -> !n.isEmpty());
                 default -> {
                     // bitmaps, the crypto header and unknown extensions are kept but not interpreted
                 }
@@ -389,33 +391,6 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
         }
     }
 
-    /** The header extensions from {@code start} up to the end marker, all before {@code end}. */
-    private static List<Qcow2Extension> parseExtensions(ByteBuffer b, String resource, int start, int end)
-            throws CorruptImageException {
-        List<Qcow2Extension> out = new ArrayList<>();
-        long offset = start;
-        while (offset < end) {
-            if (end - offset < 8) {
-                throw new CorruptImageException(resource, offset, "header extension header is cut short "
-                        + "by the end of cluster 0 or the backing file name");
-            }
-            int type = b.getInt((int) offset);
-            long len = u32(b.getInt((int) offset + 4));
-            if (type == EXT_END) {
-                break;
-            }
-            if (len > end - offset - 8) {
-                throw new CorruptImageException(resource, offset, "Header extension too large (type 0x"
-                        + Integer.toHexString(type) + ", " + len + " bytes)");
-            }
-            byte[] data = new byte[(int) len];
-            b.get((int) offset + 8, data);
-            out.add(new Qcow2Extension(type, offset, data));
-            offset += 8 + ((len + 7) & ~7L);
-        }
-        return out;
-    }
-
     /**
      * Cluster 0 rewritten to name the backing file {@code file} ({@code null}: none) with the recorded
      * format {@code format} ({@code null}: none), laid out as QEMU's qcow2_update_header lays it out: the
@@ -464,12 +439,49 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
         return out.array();
     }
 
-    /** Bytes up to the first NUL, as UTF-8. */
-    static String cString(byte[] bytes) {
-        int n = 0;
-        while (n < bytes.length && bytes[n] != 0) {
-            n++;
-        }
-        return new String(bytes, 0, n, StandardCharsets.UTF_8);
+    // ------------------------------------------------------------------ writing fields in place
+
+    /** Writes the virtual size (offset 24). */
+    static void writeSize(Storage storage, long size) throws IOException {
+        storage.write(ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, size), 24);
+    }
+
+    /** Writes l1_size and l1_table_offset (offsets 36 and 40) in one write. */
+    static void writeL1(Storage storage, int l1Size, long l1Offset) throws IOException {
+        storage.write(ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putInt(0, l1Size).putLong(4, l1Offset), 36);
+    }
+
+    /** Writes size, crypt_method, l1_size and l1_table_offset (offsets 24 to 47) in one write. */
+    static void writeSizeAndL1(Storage storage, long size, int cryptMethod, int l1Size, long l1Offset)
+            throws IOException {
+        storage.write(ByteBuffer.allocate(24).order(ByteOrder.BIG_ENDIAN).putLong(0, size).putInt(8, cryptMethod)
+                .putInt(12, l1Size).putLong(16, l1Offset), 24);
+    }
+
+    /** Writes refcount_table_offset and refcount_table_clusters (offsets 48 and 56) in one write. */
+    static void writeRefcountTable(Storage storage, long offset, int clusters) throws IOException {
+        storage.write(ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putLong(0, offset).putInt(8, clusters), 48);
+    }
+
+    /** Writes nb_snapshots and snapshots_offset (offsets 60 and 64) in one write. */
+    static void writeSnapshotTable(Storage storage, int count, long offset) throws IOException {
+        storage.write(ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putInt(0, count).putLong(4, offset), 60);
+    }
+
+    /** Writes the incompatible feature bits (offset 72; qcow2 v3). */
+    static void writeIncompatible(Storage storage, long features) throws IOException {
+        storage.write(ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, features), 72);
+    }
+
+    /** Reads the incompatible feature bits as they are in the file (offset 72; qcow2 v3). */
+    static long readIncompatible(Storage storage) throws IOException {
+        ByteBuffer f = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN);
+        storage.read(f, 72);
+        return f.getLong(0);
+    }
+
+    /** Writes the autoclear feature bits (offset 88; qcow2 v3). */
+    static void writeAutoclear(Storage storage, long features) throws IOException {
+        storage.write(ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, features), 88);
     }
 }

@@ -11,7 +11,7 @@ import java.util.HashSet;
 import java.util.Set;
 
 /**
- * Rebuilds the refcount table and blocks from scratch out of the references a {@link Qcow2Check}
+ * Rebuilds the refcount table and blocks from scratch out of the references {@link Qcow2Check}
  * counted, as QEMU's rebuild_refcount_structure: new refcount blocks for every range with a cluster in
  * use and a new refcount table are placed first-fit in clusters that nothing references (counting
  * themselves), written and synced; then the header is switched to the new table and synced. Nothing
@@ -21,8 +21,8 @@ import java.util.Set;
  */
 final class Qcow2Rebuild {
     private final Storage storage;
-    private final Qcow2Check.State st;
-    private final Qcow2Check.RefArray refs;
+    private final Qcow2CheckState st;
+    private final Qcow2RefArray refs;
     private final int clusterBits;
     private final int clusterSize;
     private final int blockBits;
@@ -30,7 +30,7 @@ final class Qcow2Rebuild {
     /** Clusters the old refcount table points at, whether or not they count as in use: never overwritten. */
     private final Set<Long> oldBlocks = new HashSet<>();
 
-    Qcow2Rebuild(Storage storage, Qcow2Check.State st, Qcow2Check.RefArray refs) {
+    Qcow2Rebuild(Storage storage, Qcow2CheckState st, Qcow2RefArray refs) {
         this.storage = storage;
         this.st = st;
         this.refs = refs;
@@ -38,7 +38,7 @@ final class Qcow2Rebuild {
         this.clusterSize = st.clusterSize;
         this.blockBits = st.blockBits;
         for (long e : st.reftable) {
-            long off = e & Qcow2Check.REFT_OFFSET_MASK;
+            long off = e & Qcow2CheckState.REFT_OFFSET_MASK;
             if (off != 0) {
                 oldBlocks.add(off >>> clusterBits);
             }
@@ -99,7 +99,7 @@ final class Qcow2Rebuild {
             if (blocks[b] == 0) {
                 continue;
             }
-            Qcow2Refcounts.Block block = new Qcow2Refcounts.Block(new byte[clusterSize], st.order);
+            Qcow2RefBlock block = new Qcow2RefBlock(new byte[clusterSize], st.order);
             long base = (long) b << blockBits;
             for (int k = 0; k < perBlock && base + k < refs.size(); k++) {
                 long v = refs.get(base + k);
@@ -117,9 +117,7 @@ final class Qcow2Rebuild {
         // the new structures are on stable media before the header points at them
         storage.flush();
         storage.sync();
-        ByteBuffer h = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putLong(0, tableOffset)
-                .putInt(8, (int) tableClusters);
-        storage.write(h, 48);
+        Qcow2Header.writeRefcountTable(storage, tableOffset, (int) tableClusters);
         storage.flush();
         storage.sync();
     }

@@ -5,12 +5,14 @@ import static imago.qcow2.internal.Qcow2Checks.u32;
 import imago.api.CorruptImageException;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
+import imago.api.NoSuchSnapshotException;
 import imago.api.SnapshotInfo;
 import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
@@ -295,5 +297,94 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
 
     private static CheckRead failed(String why) {
         return new CheckRead(List.of(), 0, List.of(), 0, 0, why);
+    }
+
+    /** The index of the snapshot with id {@code idOrName}, else the first one with that name (QEMU's find_snapshot_by_id_or_name). */
+    static int find(List<Qcow2Snapshot> list, String idOrName, String resource) throws NoSuchSnapshotException {
+        for (int i = 0; i < list.size(); i++) {
+            if (list.get(i).id().equals(idOrName)) {
+                return i;
+            }
+        }
+        for (int i = 0; i < list.size(); i++) {
+            if (list.get(i).name().equals(idOrName)) {
+                return i;
+            }
+        }
+        throw new NoSuchSnapshotException(resource, idOrName);
+    }
+
+    /** QEMU's find_new_snapshot_id: one more than the largest id read as a number (strtoul; not a number is 0). */
+    static String nextSnapshotId(List<Qcow2Snapshot> list) {
+        long max = 0;
+        for (Qcow2Snapshot s : list) {
+            long v = strtoul(s.id());
+            if (Long.compareUnsigned(v, max) > 0) {
+                max = v;
+            }
+        }
+        return Long.toUnsignedString(max + 1);
+    }
+
+    /** C's strtoul(s, NULL, 10): leading blanks, an optional sign, digits; saturates; no digits is 0. */
+    static long strtoul(String s) {
+        int i = 0;
+        while (i < s.length() && (s.charAt(i) == ' ' || s.charAt(i) >= '\t' && s.charAt(i) <= '\r')) {
+            i++;
+        }
+        boolean negative = false;
+        if (i < s.length() && (s.charAt(i) == '+' || s.charAt(i) == '-')) {
+            negative = s.charAt(i) == '-';
+            i++;
+        }
+        long v = 0;
+        boolean overflow = false;
+        for (; i < s.length() && s.charAt(i) >= '0' && s.charAt(i) <= '9'; i++) {
+            int d = s.charAt(i) - '0';
+            if (Long.compareUnsigned(v, Long.divideUnsigned(-1L - d, 10)) > 0) {
+                overflow = true;
+            }
+            v = v * 10 + d;
+        }
+        if (overflow) {
+            return -1L;
+        }
+        return negative ? -v : v;
+    }
+
+    /** Encodes one snapshot table entry as QEMU 7.2 writes them: 24 bytes of extra data (VM state 0, disk size, icount 0). */
+    static byte[] encode(long l1Off, int l1Size, String id, byte[] name, Instant date, long diskSize) {
+        byte[] idBytes = id.getBytes(StandardCharsets.UTF_8);
+        int extra = 24;
+        ByteBuffer b = ByteBuffer.allocate(Qcow2Snapshot.FIXED + extra + idBytes.length + name.length)
+                .order(ByteOrder.BIG_ENDIAN);
+        b.putLong(0, l1Off).putInt(8, l1Size).putShort(12, (short) idBytes.length).putShort(14, (short) name.length)
+                // qemu-img takes the time in microseconds (g_get_real_time)
+                .putInt(16, (int) date.getEpochSecond()).putInt(20, date.getNano() / 1000 * 1000)
+                .putLong(24, 0).putInt(32, 0).putInt(36, extra)
+                .putLong(40, 0).putLong(48, diskSize).putLong(56, 0)
+                .put(Qcow2Snapshot.FIXED + extra, idBytes).put(Qcow2Snapshot.FIXED + extra + idBytes.length, name);
+        return b.array();
+    }
+
+    /** The entries of snapshot table {@code list} as they are in the file (unknown extra data is kept). */
+    static List<byte[]> rawEntries(Storage storage, List<Qcow2Snapshot> list) throws IOException {
+        List<byte[]> out = new ArrayList<>(list.size() + 1);
+        ByteBuffer fixed = ByteBuffer.allocate(Qcow2Snapshot.FIXED).order(ByteOrder.BIG_ENDIAN);
+        for (Qcow2Snapshot s : list) {
+            storage.read(fixed.clear(), s.entryOffset());
+            ByteBuffer e = ByteBuffer.allocate((int) Qcow2Snapshot.entryLength(fixed));
+            storage.read(e, s.entryOffset());
+            out.add(e.array());
+        }
+        return out;
+    }
+
+    static long paddedLength(List<byte[]> entries) {
+        long n = 0;
+        for (byte[] e : entries) {
+            n += (e.length + 7) & ~7;
+        }
+        return n;
     }
 }

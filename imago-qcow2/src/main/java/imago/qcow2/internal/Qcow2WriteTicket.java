@@ -5,41 +5,120 @@ import imago.api.spi.WriteTicket;
 import java.io.IOException;
 
 /**
- * One write of a {@link Qcow2Instance}: {@link Qcow2Instance#ensureDataMapping} allocated (or found) the clusters
- * and may hold the allocation lock, an in-place read lock or a claim on in-flight clusters until
- * {@link Qcow2Instance#completeWrite} runs, exactly once, on the same thread: with no failure on
- * {@link #commit()}, with one on a {@link #close()} that was not committed (the clusters are given back).
+ * One write of a {@link Qcow2Instance}, of the kind the allocating-write rooms ({@link Qcow2AllocatingWrites},
+ * {@link Qcow2SubclusterWrites}) chose when they mapped it; each kind holds its own claim ({@link Qcow2Claims})
+ * from begin to completion, on one thread, and completes exactly once: on {@link #commit()} (the data is written),
+ * or on a {@link #close()} without a commit (it is not: what the write allocated is given back).
  */
-final class Qcow2WriteTicket implements WriteTicket {
-    private final Qcow2Instance layer;
+abstract sealed class Qcow2WriteTicket implements WriteTicket
+        permits Qcow2WriteTicket.InPlace, Qcow2WriteTicket.Held, Qcow2WriteTicket.InFlight {
     private final Mapping.Data mapping;
     private boolean completed;
 
-    Qcow2WriteTicket(Qcow2Instance layer, Mapping.Data mapping) {
-        this.layer = layer;
+    private Qcow2WriteTicket(Mapping.Data mapping) {
         this.mapping = mapping;
     }
 
     @Override
-    public Mapping.Data mapping() {
+    public final Mapping.Data mapping() {
         return mapping;
     }
 
     @Override
-    public void commit() throws IOException {
+    public final void commit() throws IOException {
         if (completed) {
             throw new IllegalStateException("write ticket already completed");
         }
         completed = true; // a failing commit must not be rolled back as well
-        layer.completeWrite(mapping, null);
+        complete(true);
     }
 
     @Override
-    public void close() throws IOException {
+    public final void close() throws IOException {
         if (!completed) {
             completed = true;
-            layer.completeWrite(mapping, new IOException("the write of " + mapping.length() + " bytes at guest offset "
-                    + mapping.offset() + " was not completed"));
+            complete(false);
+        }
+    }
+
+    /** Completes the write: {@code written}, the metadata may point at the data; otherwise it is given back. */
+    abstract void complete(boolean written) throws IOException;
+
+    /** A write into clusters (subclusters) of ours that are allocated: only the in-place read lock is held. */
+    static final class InPlace extends Qcow2WriteTicket {
+        private final Qcow2Claims claims;
+
+        /** Takes the in-place read lock (under the allocation lock) until the write completes. */
+        InPlace(Mapping.Data mapping, Qcow2Claims claims) {
+            super(mapping);
+            this.claims = claims;
+            claims.beginInPlace();
+        }
+
+        @Override
+        void complete(boolean written) {
+            claims.endInPlace();
+        }
+    }
+
+    /**
+     * An allocating write that holds the allocation lock from its begin (the hold it was mapped under) to its
+     * completion, which links its entries or gives its clusters back.
+     */
+    static final class Held extends Qcow2WriteTicket {
+        private final Qcow2Claims claims;
+        private final Qcow2Tables tables;
+        private final Qcow2Allocation allocation;
+
+        /** Keeps the caller's hold of the allocation lock until the write completes. */
+        Held(Mapping.Data mapping, Qcow2Claims claims, Qcow2Tables tables, Qcow2Allocation allocation) {
+            super(mapping);
+            this.claims = claims;
+            this.tables = tables;
+            this.allocation = allocation;
+            claims.hold();
+        }
+
+        @Override
+        void complete(boolean written) throws IOException {
+            try {
+                tables.settle(allocation, written);
+            } finally {
+                claims.releaseHold();
+            }
+        }
+    }
+
+    /**
+     * A write into a fresh run of host clusters, written without the allocation lock while its guest clusters
+     * are claimed; its completion takes the lock, links the entries (or gives the run back) and ends the claim.
+     */
+    static final class InFlight extends Qcow2WriteTicket {
+        private final Qcow2Claims claims;
+        private final Qcow2Tables tables;
+        private final Qcow2Allocation allocation;
+        private final long firstCluster;
+
+        /** Claims the guest clusters of {@code mapping} (under the allocation lock) until the write completes. */
+        InFlight(Mapping.Data mapping, Qcow2Claims claims, Qcow2Tables tables, Qcow2Allocation allocation,
+                int clusterBits) {
+            super(mapping);
+            this.claims = claims;
+            this.tables = tables;
+            this.allocation = allocation;
+            this.firstCluster = mapping.offset() >>> clusterBits;
+            claims.claim(firstCluster, allocation.count());
+        }
+
+        @Override
+        void complete(boolean written) throws IOException {
+            claims.lock();
+            try {
+                tables.settle(allocation, written);
+            } finally {
+                claims.release(firstCluster, allocation.count());
+                claims.unlock();
+            }
         }
     }
 }

@@ -98,7 +98,7 @@ class Qcow2HostileTest {
     }
 
     static long l2Offset(byte[] image) {
-        return ByteBuffer.wrap(image).getLong((int) l1Offset(image)) & Qcow2Instance.OFFSET_MASK;
+        return ByteBuffer.wrap(image).getLong((int) l1Offset(image)) & Qcow2Entries.OFFSET_MASK;
     }
 
     @Test
@@ -258,7 +258,7 @@ class Qcow2HostileTest {
         fails(CorruptImageException.class, plain, b -> b.putLong(e0, b.getLong(e0) | 0x100), "reserved bits");
         fails(CorruptImageException.class, plain, b -> b.putLong(e0, b.getLong(e0) | (1L << 58)), "reserved bits");
         fails(CorruptImageException.class, plain, b -> b.putLong(e0, (1L << 63) | (b.getLong(e0) + 4096)
-                & Qcow2Instance.OFFSET_MASK), "unaligned");
+                & Qcow2Entries.OFFSET_MASK), "unaligned");
         fails(CorruptImageException.class, plain, b -> b.putLong(e0, (1L << 63) | (1L << 45)), "past the end");
         var e = fails(CorruptImageException.class, plain, b -> b.putLong(e0 + 8, b.getLong(e0 + 8) | 0x2),
                 "entry 1");

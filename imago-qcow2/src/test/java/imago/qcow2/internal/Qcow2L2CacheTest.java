@@ -22,17 +22,17 @@ class Qcow2L2CacheTest {
     @Test
     void defaultSizeCoversEightGibOrTheImage() {
         Qcow2Header h64k = header(16, false);
-        assertEquals(16, Qcow2Instance.cacheTables(Map.of(), h64k, 1L << 40, "x"));
-        assertEquals(4, Qcow2Instance.cacheTables(Map.of(), h64k, 1L << 20, "x"));
+        assertEquals(16, Qcow2Opening.cacheTables(Map.of(), h64k, 1L << 40, "x"));
+        assertEquals(4, Qcow2Opening.cacheTables(Map.of(), h64k, 1L << 20, "x"));
         Qcow2Header h512 = header(9, false);
         // 8 GiB of 512-byte clusters would need 128 MiB: capped at 32 MiB
-        assertEquals((32 << 20) / 512, Qcow2Instance.cacheTables(Map.of(), h512, 1L << 40, "x"));
-        assertEquals(32, Qcow2Instance.cacheTables(Map.of(), header(16, true), 1L << 40, "x"));
-        assertEquals(3, Qcow2Instance.cacheTables(Map.of("l2-cache-size", "131073"), h64k, 1L << 40, "x"));
-        assertEquals(2, Qcow2Instance.cacheTables(Map.of("cache-size", "131072"), h64k, 1L << 40, "x"));
-        assertEquals(1, Qcow2Instance.cacheTables(Map.of("l2-cache-size", "0"), h64k, 1L << 40, "x"));
+        assertEquals((32 << 20) / 512, Qcow2Opening.cacheTables(Map.of(), h512, 1L << 40, "x"));
+        assertEquals(32, Qcow2Opening.cacheTables(Map.of(), header(16, true), 1L << 40, "x"));
+        assertEquals(3, Qcow2Opening.cacheTables(Map.of("l2-cache-size", "131073"), h64k, 1L << 40, "x"));
+        assertEquals(2, Qcow2Opening.cacheTables(Map.of("cache-size", "131072"), h64k, 1L << 40, "x"));
+        assertEquals(1, Qcow2Opening.cacheTables(Map.of("l2-cache-size", "0"), h64k, 1L << 40, "x"));
         assertThrows(IllegalArgumentException.class,
-                () -> Qcow2Instance.cacheTables(Map.of("l2-cache-size", "lots"), h64k, 1L << 40, "x"));
+                () -> Qcow2Opening.cacheTables(Map.of("l2-cache-size", "lots"), h64k, 1L << 40, "x"));
     }
 
     private static Qcow2Header header(int clusterBits, boolean extendedL2) {

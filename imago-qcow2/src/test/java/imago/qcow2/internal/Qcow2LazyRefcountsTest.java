@@ -181,7 +181,7 @@ class Qcow2LazyRefcountsTest {
         long l1 = f.getLong(40);
         List<Long> l2Tables = new ArrayList<>();
         for (int i = 0; i < f.getInt(36); i++) {
-            long e = f.getLong((int) (l1 + 8L * i)) & Qcow2Instance.OFFSET_MASK;
+            long e = f.getLong((int) (l1 + 8L * i)) & Qcow2Entries.OFFSET_MASK;
             if (e != 0) {
                 l2Tables.add(e);
             }
@@ -392,7 +392,7 @@ class Qcow2LazyRefcountsTest {
         Set<Long> metadata = new HashSet<>(List.of(0L, f.getLong(40) / CLUSTER,
                 f.getLong(48) / CLUSTER, f.getLong((int) f.getLong(48)) / CLUSTER));
         for (int i = 0; i < f.getInt(36); i++) {
-            long e = f.getLong((int) (f.getLong(40) + 8L * i)) & Qcow2Instance.OFFSET_MASK;
+            long e = f.getLong((int) (f.getLong(40) + 8L * i)) & Qcow2Entries.OFFSET_MASK;
             if (e != 0) {
                 metadata.add(e / CLUSTER);
             }

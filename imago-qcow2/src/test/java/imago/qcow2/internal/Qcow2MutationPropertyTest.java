@@ -71,7 +71,7 @@ class Qcow2MutationPropertyTest {
         int l1Size = bb.getInt(36);
         regions.add(new long[] {l1, l1Size * 8L});
         for (int i = 0; i < l1Size; i++) {
-            long l2 = bb.getLong((int) l1 + 8 * i) & Qcow2Instance.OFFSET_MASK;
+            long l2 = bb.getLong((int) l1 + 8 * i) & Qcow2Entries.OFFSET_MASK;
             if (l2 != 0) {
                 regions.add(new long[] {l2, cs});
             }

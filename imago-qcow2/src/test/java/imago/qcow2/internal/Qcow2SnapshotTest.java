@@ -373,8 +373,8 @@ class Qcow2SnapshotTest {
             image.deleteSnapshot("x");
         }
         verify(s);
-        assertEquals(4, Qcow2Instance.strtoul("4abc"));
-        assertEquals(0, Qcow2Instance.strtoul("abc"));
-        assertEquals(-1L, Qcow2Instance.strtoul("99999999999999999999999"));
+        assertEquals(4, Qcow2Snapshot.strtoul("4abc"));
+        assertEquals(0, Qcow2Snapshot.strtoul("abc"));
+        assertEquals(-1L, Qcow2Snapshot.strtoul("99999999999999999999999"));
     }
 }

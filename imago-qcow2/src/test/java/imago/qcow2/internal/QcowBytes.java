@@ -117,21 +117,21 @@ final class QcowBytes implements AutoCloseable {
         if (block == 0) {
             return 0;
         }
-        Qcow2Refcounts.Block b = readBlock(block);
+        Qcow2RefBlock b = readBlock(block);
         return b.get((int) (cluster & ((1L << blockBits()) - 1)));
     }
 
     void refcount(long cluster, long v) throws IOException {
         long block = reftable((int) (cluster >>> blockBits()));
-        Qcow2Refcounts.Block b = readBlock(block);
+        Qcow2RefBlock b = readBlock(block);
         b.set((int) (cluster & ((1L << blockBits()) - 1)), v);
         ch.write(ByteBuffer.wrap(b.bytes()), block);
     }
 
-    private Qcow2Refcounts.Block readBlock(long offset) throws IOException {
+    private Qcow2RefBlock readBlock(long offset) throws IOException {
         byte[] bytes = new byte[clusterSize];
         ch.read(ByteBuffer.wrap(bytes), offset);
-        return new Qcow2Refcounts.Block(bytes, order);
+        return new Qcow2RefBlock(bytes, order);
     }
 
     void u16(long at, int v) throws IOException {
