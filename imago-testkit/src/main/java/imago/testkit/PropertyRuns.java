@@ -93,6 +93,26 @@ public final class PropertyRuns {
         return Optional.ofNullable((Failure<T>) found[0]);
     }
 
+    /**
+     * {@code steps} with blocks of consecutive steps removed, largest blocks first (half the list, then a
+     * quarter, ... down to single steps): the usual {@code smaller} for operation sequences.
+     */
+    public static <S> List<List<S>> withoutBlocks(List<S> steps) {
+        List<List<S>> out = new java.util.ArrayList<>();
+        int n = steps.size();
+        for (int block = Math.max(1, n / 2); n > 0; block /= 2) {
+            for (int start = 0; start + block <= n; start += block) {
+                List<S> rest = new java.util.ArrayList<>(steps.subList(0, start));
+                rest.addAll(steps.subList(start + block, n));
+                out.add(List.copyOf(rest));
+            }
+            if (block == 1) {
+                break;
+            }
+        }
+        return out;
+    }
+
     /** Greedily replaces the failure by a smaller candidate that still fails, until none does. */
     public static <T> Failure<T> minimise(Failure<T> failure, Consumer<T> check, Function<T, List<T>> smaller) {
         Failure<T> current = failure;

@@ -50,7 +50,59 @@ public final class Qemu {
         io();
     }
 
-    private static Path find(String tool) {
+    /**
+     * Whether qemu-img is installed and lists {@code format} among its supported formats: the differential
+     * checks apply. False without qemu-img, unless {@code IMAGO_REQUIRE_QEMU=1}, which fails the test then.
+     */
+    public static boolean knowsFormat(String format) {
+        if (onPath("qemu-img") == null) {
+            if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
+                fail("qemu-img is not on PATH (IMAGO_REQUIRE_QEMU=1 requires it)");
+            }
+            return false;
+        }
+        return Formats.SUPPORTED.contains(format);
+    }
+
+    /** qemu-img's "Supported formats:" list, asked once. */
+    private static final class Formats {
+        static final java.util.Set<String> SUPPORTED = ask();
+
+        private static java.util.Set<String> ask() {
+            Output help = run(Path.of("."), "qemu-img", "--help");
+            for (String line : help.out().lines().toList()) {
+                if (line.startsWith("Supported formats:")) {
+                    return java.util.Set.of(line.substring("Supported formats:".length()).trim().split("\\s+"));
+                }
+            }
+            throw new AssertionError("qemu-img --help lists no supported formats:\n" + help.out() + help.err());
+        }
+    }
+
+    /**
+     * {@code qemu-img check -f format file}: status 0 clean, 2 corrupt, 3 leaks only, 63 no checks for the
+     * format (as qemu-img returns them).
+     */
+    public static Output check(Path file, String format) {
+        return run(dir(file), img(), "check", "-f", format, file);
+    }
+
+    /** {@code qemu-img compare -f fa -F fb a b}: status 0 when the guest contents are identical. */
+    public static Output compare(Path a, String formatA, Path b, String formatB) {
+        return run(dir(a), img(), "compare", "-f", formatA, "-F", formatB, a, b);
+    }
+
+    /** {@code qemu-img map --output=json -f format file}, parsed. */
+    public static List<QemuMap.Entry> map(Path file, String format) {
+        return QemuMap.parse(ok(dir(file), img(), "map", "--output=json", "-f", format, file));
+    }
+
+    private static Path dir(Path file) {
+        Path parent = file.toAbsolutePath().getParent();
+        return parent != null ? parent : Path.of(".");
+    }
+
+    private static Path onPath(String tool) {
         String path = System.getenv("PATH");
         if (path != null) {
             for (String dir : path.split(File.pathSeparator)) {
@@ -62,6 +114,14 @@ public final class Qemu {
                     return p;
                 }
             }
+        }
+        return null;
+    }
+
+    private static Path find(String tool) {
+        Path found = onPath(tool);
+        if (found != null) {
+            return found;
         }
         String message = tool + " is not on PATH: install qemu-utils to run the differential tests";
         if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {

@@ -9,6 +9,7 @@ import imago.api.Image;
 import imago.api.SnapshotInfo;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuMap;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

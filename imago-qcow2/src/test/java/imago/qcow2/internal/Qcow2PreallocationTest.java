@@ -8,6 +8,7 @@ import imago.api.Image;
 import imago.api.Preallocation;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuMap;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

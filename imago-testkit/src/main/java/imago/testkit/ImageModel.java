@@ -1,8 +1,9 @@
-package imago.raw.internal;
+package imago.testkit;
 
 import imago.api.Extent;
 import imago.api.Image;
 import imago.api.Mapping;
+import imago.api.Preallocation;
 import imago.api.ZeroFlag;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -16,8 +17,9 @@ import java.util.function.LongUnaryOperator;
 /**
  * The expected guest content of an {@link Image} as a byte array, and a checker that runs
  * {@link ImageOp}s on the image and the model side by side, comparing every read, every mapping and
- * the size after every step, and the whole content after resizes and at the end. Format-independent:
- * any image without a backing file can be checked (an {@link Mapping.Unallocated} run must read zeroes).
+ * the size after every step, and the whole content after resizes, reopens and at the end. Format-independent:
+ * an image without a backing file starts as zeroes (an {@link Mapping.Unallocated} run must read zeroes), one
+ * over a backing file as the backing file's content.
  *
  * <p>A requested size (at creation, in a resize) becomes the virtual size the format makes of it, e.g.
  * rounded up to whole sectors; what lies between the two reads as zeroes.
@@ -26,10 +28,10 @@ import java.util.function.LongUnaryOperator;
  * {@link DiscardSemantics#ZEROES_OR_OLD}, each discarded byte may read either its old value or zero,
  * and the first answer the image gives pins it.
  */
-final class ImageModel {
+public final class ImageModel {
 
     /** What a discarded range may read afterwards. */
-    enum DiscardSemantics {
+    public enum DiscardSemantics {
         /** Exactly zeroes (memory storage, or any storage that punches holes). */
         ZEROES,
         /** Each byte its old value or zero. */
@@ -38,6 +40,7 @@ final class ImageModel {
 
     private final DiscardSemantics discard;
     private final LongUnaryOperator virtualSize;
+    private boolean refusePreallocatedShrink;
     private byte[] bytes;
     /** Bytes that may read as zero instead of {@link #bytes}: discarded and not observed since. */
     private final BitSet maybeZero = new BitSet();
@@ -47,37 +50,91 @@ final class ImageModel {
      *
      * @param virtualSize the virtual size the format gives an image created or resized to a size
      */
-    ImageModel(long size, DiscardSemantics discard, LongUnaryOperator virtualSize) {
+    public ImageModel(long size, DiscardSemantics discard, LongUnaryOperator virtualSize) {
+        this(new byte[Math.toIntExact(virtualSize.applyAsLong(size))], discard, virtualSize);
+    }
+
+    /**
+     * A model of an image that reads {@code initial} (e.g. its backing file's content) at the start.
+     *
+     * @param virtualSize the virtual size the format gives an image resized to a size
+     */
+    public ImageModel(byte[] initial, DiscardSemantics discard, LongUnaryOperator virtualSize) {
         this.virtualSize = virtualSize;
-        this.bytes = new byte[Math.toIntExact(virtualSize.applyAsLong(size))];
+        this.bytes = initial.clone();
         this.discard = discard;
     }
 
-    long size() {
+    /**
+     * Makes a shrink with a preallocation mode other than {@code OFF} a request the image must refuse with an
+     * {@link IllegalArgumentException} (qcow2's rule, after QEMU's). @return this model
+     */
+    public ImageModel refusingPreallocatedShrinks() {
+        refusePreallocatedShrink = true;
+        return this;
+    }
+
+    /** The model's size. */
+    public long size() {
         return bytes.length;
+    }
+
+    /** A copy of the expected content (bytes that may read as zero or old hold the old value). */
+    public byte[] content() {
+        return bytes.clone();
+    }
+
+    /** Closes an image and opens it again, for {@link ImageOp.Reopen}. */
+    @FunctionalInterface
+    public interface Reopener {
+        /** Closes {@code image} and returns it opened again. @throws IOException if either fails */
+        Image reopen(Image image) throws IOException;
     }
 
     /**
      * Runs {@code ops} on {@code image} and on this model, checking as it goes.
      *
      * @throws AssertionError naming the step, the operation and the first difference
+     * @throws IllegalArgumentException if {@code ops} has a {@link ImageOp.Reopen}
      */
-    void run(Image image, List<ImageOp> ops) throws IOException {
-        checkSize(image, "at the start");
+    public void run(Image image, List<ImageOp> ops) throws IOException {
+        run(image, ops, i -> {
+            throw new IllegalArgumentException("this run cannot reopen the image");
+        });
+    }
+
+    /**
+     * Runs {@code ops} on {@code image} and on this model, checking as it goes, reopening the image with
+     * {@code reopener}; returns the image open at the end (the caller closes it).
+     *
+     * @throws AssertionError naming the step, the operation and the first difference
+     */
+    public Image run(Image image, List<ImageOp> ops, Reopener reopener) throws IOException {
+        Image current = image;
+        checkSize(current, "at the start");
         for (int i = 0; i < ops.size(); i++) {
             ImageOp op = ops.get(i);
             String where = "step " + i + " " + op;
-            step(image, op, where);
-            checkSize(image, "after " + where);
-            if (op instanceof ImageOp.Resize) {
-                checkContent(image, "after " + where);
+            if (op instanceof ImageOp.Reopen) {
+                current = reopener.reopen(current);
+            } else {
+                step(current, op, where);
+            }
+            checkSize(current, "after " + where);
+            if (op instanceof ImageOp.Resize || op instanceof ImageOp.Reopen) {
+                checkContent(current, "after " + where);
             }
         }
-        checkContent(image, "after the last step");
+        checkContent(current, "after the last step");
+        return current;
     }
 
-    /** Runs one step on the image and the model. */
-    void step(Image image, ImageOp op, String where) throws IOException {
+    /**
+     * Runs one step on the image and the model.
+     *
+     * @throws IllegalArgumentException for {@link ImageOp.Reopen}, which only {@link #run} can do
+     */
+    public void step(Image image, ImageOp op, String where) throws IOException {
         long size = bytes.length;
         switch (op) {
             case ImageOp.Read r -> {
@@ -113,6 +170,14 @@ final class ImageModel {
                 }
             }
             case ImageOp.Resize r -> {
+                if (refusePreallocatedShrink && r.size() < size && r.preallocation() != Preallocation.OFF) {
+                    try {
+                        image.resize(r.size(), r.preallocation());
+                    } catch (IllegalArgumentException expected) {
+                        return;
+                    }
+                    throw new AssertionError(where + ": a shrink with preallocation was not refused");
+                }
                 image.resize(r.size(), r.preallocation());
                 // cut at the requested size, then zero up to the virtual size
                 bytes = Arrays.copyOf(Arrays.copyOf(bytes, Math.toIntExact(r.size())),
@@ -120,6 +185,7 @@ final class ImageModel {
                 maybeZero.clear(bytes.length, Integer.MAX_VALUE);
             }
             case ImageOp.Flush f -> image.flush();
+            case ImageOp.Reopen r -> throw new IllegalArgumentException(where + ": only run can reopen");
             case ImageOp.Map m -> {
                 if (size > 0) {
                     long[] at = ImageOp.fit(m.offset(), m.length(), size - 1);
@@ -144,8 +210,9 @@ final class ImageModel {
             }
             case Mapping.Zero z -> compare(new byte[n], offset, where + " (" + m + ")");
             case Mapping.Unallocated u -> {
-                expect(image.backing().isEmpty(), where, "a model has no backing image");
-                compare(new byte[n], offset, where + " (" + m + ")");
+                if (image.backing().isEmpty()) {
+                    compare(new byte[n], offset, where + " (" + m + ")");
+                } // else the backing image answers; reads cover it
             }
             case Mapping.Special s -> { } // only the driver can decode it; reads cover it
             case Mapping.EndOfImage e -> throw new AssertionError(where + ": " + m + " inside the image");
@@ -185,7 +252,7 @@ final class ImageModel {
     }
 
     /** Reads the whole image and compares it with the model. */
-    void checkContent(Image image, String where) throws IOException {
+    public void checkContent(Image image, String where) throws IOException {
         ByteBuffer all = ByteBuffer.allocate(bytes.length);
         image.read(all, 0);
         compare(all.array(), 0, where + " (whole image)");

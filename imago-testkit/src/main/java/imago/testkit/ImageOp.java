@@ -1,6 +1,8 @@
-package imago.raw.internal;
+package imago.testkit;
 
+import imago.api.Image;
 import imago.api.Preallocation;
+import java.util.List;
 
 /**
  * One step of a random operation sequence on an {@link imago.api.Image}, format-independent.
@@ -8,9 +10,10 @@ import imago.api.Preallocation;
  * <p>Offsets and lengths are raw generated values; {@link ImageModel} fits them to the image's size at
  * the time the step runs ({@link #fit}), so that every sequence stays valid whatever the resizes before
  * it did, and shrinking a value never makes a sequence invalid. {@link PastEnd} is the one step meant
- * to leave the image: it must be refused.
+ * to leave the image: it must be refused. {@link Reopen} closes the image and opens it again, for checkers that
+ * can ({@link ImageModel#run(Image, List, ImageModel.Reopener)}).
  */
-sealed interface ImageOp {
+public sealed interface ImageOp {
 
     /** Reads and compares with the model. */
     record Read(long offset, long length) implements ImageOp { }
@@ -30,13 +33,16 @@ sealed interface ImageOp {
     /** {@code flush}. */
     record Flush() implements ImageOp { }
 
+    /** {@code close}, then open the image again. */
+    record Reopen() implements ImageOp { }
+
     /** Checks {@code mapping} and {@code extents} from {@code offset} against the model. */
     record Map(long offset, long length) implements ImageOp { }
 
     /** A request of kind {@code kind} that starts {@code back} bytes before the end and overshoots it by {@code over}. */
     record PastEnd(Kind kind, long back, long over) implements ImageOp {
         /** Which request runs past the end. */
-        enum Kind { READ, WRITE, WRITE_ZEROES, DISCARD, MAP }
+        public enum Kind { READ, WRITE, WRITE_ZEROES, DISCARD, MAP }
     }
 
     /**

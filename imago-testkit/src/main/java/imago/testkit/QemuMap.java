@@ -1,4 +1,4 @@
-package imago.qcow2.internal;
+package imago.testkit;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -6,17 +6,28 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** Parses {@code qemu-img map --output=json} for the differential tests. */
-final class QemuMap {
+public final class QemuMap {
     private static final Pattern OBJECT = Pattern.compile("\\{([^}]*)\\}");
 
     private QemuMap() {
     }
 
-    /** One entry; {@code offset} is -1 when absent. */
-    record Entry(long start, long length, int depth, boolean present, boolean zero, boolean data, long offset) {
+    /**
+     * One entry of the map.
+     *
+     * @param start first guest byte
+     * @param length number of bytes
+     * @param depth the backing level the bytes come from
+     * @param present whether a layer holds them
+     * @param zero whether they read as zeroes
+     * @param data whether they are stored as data
+     * @param offset the host offset, -1 when absent
+     */
+    public record Entry(long start, long length, int depth, boolean present, boolean zero, boolean data, long offset) {
     }
 
-    static List<Entry> parse(String json) {
+    /** The entries of {@code json}, in order. */
+    public static List<Entry> parse(String json) {
         List<Entry> out = new ArrayList<>();
         Matcher m = OBJECT.matcher(json);
         while (m.find()) {
@@ -31,7 +42,7 @@ final class QemuMap {
      * The entries as "start+length kind" lines, with the host offset reduced to whether there is one and
      * adjacent entries of the same kind merged: for comparing images whose host layouts differ.
      */
-    static List<String> kinds(String json) {
+    public static List<String> kinds(String json) {
         List<String> out = new ArrayList<>();
         long start = -1;
         long end = -1;

@@ -1,0 +1,312 @@
+package imago.testkit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.DynamicTest.dynamicTest;
+
+import imago.api.CheckReport;
+import imago.api.CreateOptions;
+import imago.api.Extent;
+import imago.api.Image;
+import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
+import imago.api.spi.Confidence;
+import imago.api.spi.FormatDriver;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.ServiceLoader;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.io.TempDir;
+import org.quicktheories.core.Gen;
+import org.quicktheories.generators.Generate;
+
+/**
+ * The contract every format driver keeps, proved once for all of them (Lucene's {@code BasePostingsFormatTestCase}
+ * idea): a format's test extends this class and says which {@link #format() format}, which {@link #layouts()
+ * layouts} to create and what the format {@link #traits() can do}. Images are created and opened as users do,
+ * with {@code imago.probe.Imago}, on {@link TestStorages} disks: every storage request goes through an {@link AssertingStorage}
+ * (no use after close, no write through a read-only handle, requests in bounds, no overlapping writes in flight,
+ * every handle closed with its image). For each layout:
+ * <ul>
+ * <li>random read/write/writeZeroes/discard/resize/flush/map/reopen sequences agree with a byte-array
+ * {@link ImageModel}, and a clean close leaves an image its own check finds clean;</li>
+ * <li>power lost at every write or sync of a workload (a sample when there are more than
+ * {@code -Dimago.crashPoints}, default {@value #DEFAULT_CRASH_POINTS}) leaves, in every file a {@link FaultStorage}
+ * can make of it (unsynced writes dropped or torn), an image that opens, has a size the guest saw since its last
+ * flush, reads every byte flushed before as flushed, and has no corruption for its own check or qemu-img's;</li>
+ * <li>probing: the format claims its own images and no other driver does (at most raw's weak fallback answer),
+ * and it claims neither random bytes nor images of the other installed formats;</li>
+ * <li>where qemu-img knows the format: images imago wrote pass {@code qemu-img check} (which supports checks
+ * exactly when imago's does), equal the model for {@code qemu-img compare}, and map as {@code qemu-img map}
+ * says.</li>
+ * </ul>
+ * Seeds are printed and replayed with {@code -Dimago.seed=N}; {@code -Dimago.examples=N} sets the number of
+ * random sequences per layout (default {@value #DEFAULT_EXAMPLES}).
+ */
+public abstract class FormatConformanceTest {
+    /** Random sequences per layout unless {@code imago.examples} says otherwise. */
+    public static final int DEFAULT_EXAMPLES = 60;
+    /** Crash points per layout unless {@code imago.crashPoints} says otherwise. */
+    public static final int DEFAULT_CRASH_POINTS = 40;
+
+    @TempDir
+    Path dir;
+
+    /** For subclasses. */
+    protected FormatConformanceTest() {
+    }
+
+    /** The driver name under test. */
+    protected abstract String format();
+
+    /** The ways to create images of the format; each test runs on each. */
+    protected abstract List<Layout> layouts();
+
+    /** What the format can do that the image cannot be asked. */
+    protected abstract FormatTraits traits();
+
+    private KitImages images() {
+        return new KitImages(format());
+    }
+
+    private Stream<DynamicTest> perLayout(String test, LayoutTest body) {
+        return layouts().stream().map(layout -> dynamicTest(format() + ", " + layout + ": " + test,
+                () -> body.run(layout)));
+    }
+
+    /** One test on one layout. */
+    @FunctionalInterface
+    private interface LayoutTest {
+        void run(Layout layout) throws Exception;
+    }
+
+    // ------------------------------------------------------------------ model-based sequences
+
+    @TestFactory
+    Stream<DynamicTest> randomOperationSequencesMatchAByteArrayModel() {
+        return perLayout("operation sequences", layout -> {
+            ImageOpGen gen = new ImageOpGen(5L * layout.granularity() + 1000, layout.granularity());
+            Gen<Preallocation> modes = Generate.pick(traits().preallocations());
+            int unit = traits().sizeUnit();
+            Gen<ImageOp> resizes = gen.sizes().map(n -> n / unit * unit).zip(modes, ImageOp.Resize::new);
+            Gen<ImageOp> steps = gen.ops(traits().resizable() ? resizes : null, true);
+            PropertyRuns.check(getClass().getSimpleName() + " " + layout, DEFAULT_EXAMPLES,
+                    gen.scenarios(40, modes, steps), s -> runScenario(layout, s), ImageOpGen.Scenario::withFewerSteps);
+        });
+    }
+
+    private void runScenario(Layout layout, ImageOpGen.Scenario s) {
+        KitImages images = images();
+        String name = images.fresh("model");
+        String base = name + "-base";
+        try {
+            // an image over a backing file is created without preallocation (qcow2 allows both only with subclusters)
+            CreateOptions.Builder options = layout.createOptions(s.initialSize(), layout.backed() ? Preallocation.OFF
+                    : s.preallocation());
+            byte[] below = new byte[0];
+            if (layout.backed()) {
+                below = KitImages.base(base, s.initialSize(), s.initialSize() * 31 + s.ops().size());
+                options.backingFile(base).backingFormat("raw");
+            }
+            images.create(name, options.build());
+            ImageModel model;
+            Image image = images.open(name, true);
+            try {
+                long size = image.size();
+                // a format may round the size up to its unit of a sector, never down
+                assertTrue(size >= s.initialSize() && size <= (s.initialSize() + 511) / 512 * 512,
+                        () -> "created with size " + s.initialSize() + ", the image has " + size);
+                model = new ImageModel(Arrays.copyOf(below, (int) size), ImageModel.DiscardSemantics.ZEROES_OR_OLD,
+                        n -> n);
+                if (traits().shrinkRefusesPreallocation()) {
+                    model.refusingPreallocatedShrinks();
+                }
+                image = model.run(image, s.ops(), i -> images.reopen(i, name));
+            } finally {
+                image.close();
+            }
+            TestStorages.assertClean(name);
+            try (Image reopened = images.open(name, false)) {
+                model.checkContent(reopened, "reopened read-only after the last step");
+                Optional<CheckReport> report = KitImages.check(reopened);
+                report.ifPresent(r -> assertTrue(r.clean(), () -> "the image's check after a clean close: " + r));
+            }
+            TestStorages.assertClean(name);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            TestStorages.remove(name);
+            TestStorages.remove(base);
+        }
+    }
+
+    /** A format said not to resize refuses it as unsupported; one said to resize grows and shrinks. */
+    @Test
+    void resizeIsSupportedExactlyAsDeclared() throws IOException {
+        KitImages images = images();
+        Layout layout = layouts().getFirst();
+        String name = images.fresh("resize");
+        String base = name + "-base";
+        try {
+            CreateOptions.Builder options = layout.createOptions(64 * 1024, traits().preallocations().getFirst());
+            if (layout.backed()) {
+                KitImages.base(base, 64 * 1024, 1);
+                options.backingFile(base).backingFormat("raw");
+            }
+            images.create(name, options.build());
+            try (Image image = images.open(name, true)) {
+                if (traits().resizable()) {
+                    if (traits().sizeUnit() > 1) {
+                        assertThrows(IllegalArgumentException.class, () -> image.resize(100_000 + 1,
+                                Preallocation.OFF), "a size that is not a multiple of " + traits().sizeUnit());
+                    }
+                    image.resize(128 * 1024, Preallocation.OFF);
+                    assertEquals(128 * 1024, image.size());
+                    image.resize(32 * 1024, Preallocation.OFF);
+                    assertEquals(32 * 1024, image.size());
+                } else {
+                    assertThrows(UnsupportedFeatureException.class, () -> image.resize(128 * 1024,
+                            Preallocation.OFF));
+                    assertEquals(64 * 1024, image.size());
+                }
+            }
+            TestStorages.assertClean(name);
+        } finally {
+            TestStorages.remove(name);
+            TestStorages.remove(base);
+        }
+    }
+
+    // ------------------------------------------------------------------ crash injection
+
+    @TestFactory
+    Stream<DynamicTest> powerLossAtEveryWriteKeepsFlushedData() {
+        return perLayout("power loss", layout -> new CrashRuns(this, layout).run());
+    }
+
+    /** The format name, for {@link CrashRuns}. */
+    String formatName() {
+        return format();
+    }
+
+    /** A temporary directory of this test, for {@link CrashRuns}. */
+    Path tempDir() {
+        return dir;
+    }
+
+    /** The traits, for {@link CrashRuns}. */
+    FormatTraits formatTraits() {
+        return traits();
+    }
+
+    // ------------------------------------------------------------------ negative probes
+
+    /** The installed drivers by name. */
+    private static Map<String, FormatDriver> drivers() {
+        Map<String, FormatDriver> out = new java.util.TreeMap<>();
+        ServiceLoader.load(FormatDriver.class).forEach(d -> out.put(d.name(), d));
+        return out;
+    }
+
+    /** What {@code driver} answers for {@code bytes} as an image's start, as the probe module asks. */
+    private static Confidence probe(FormatDriver driver, byte[] bytes) {
+        ByteBuffer head = ByteBuffer.wrap(bytes, 0, Math.min(bytes.length, Math.max(0, driver.probeLength())))
+                .slice().asReadOnlyBuffer();
+        Confidence c = driver.probe(head, bytes.length);
+        return c == null ? Confidence.NONE : c;
+    }
+
+    /** The most a driver may answer for bytes not its own: what it answers for zeroes, itself at most weak. */
+    private static Confidence ceiling(FormatDriver driver) {
+        Confidence zeroes = probe(driver, new byte[64 * 1024]);
+        assertTrue(zeroes.compareTo(Confidence.WEAK) <= 0, () -> driver.name() + " claims all-zero bytes: " + zeroes);
+        return zeroes;
+    }
+
+    /** An image of {@code format} with some data, created and written through imago; its bytes. */
+    private byte[] sampleImage(String imageFormat, CreateOptions options, long seed) throws IOException {
+        String name = images().fresh("probe-" + imageFormat);
+        try {
+            KitImages images = new KitImages(imageFormat);
+            images.create(name, options);
+            try (Image image = images.open(name, true)) {
+                byte[] data = new byte[(int) Math.min(image.size(), 20_000)];
+                new SplittableRandom(seed).nextBytes(data);
+                image.write(ByteBuffer.wrap(data), image.size() - data.length);
+            }
+            return TestStorages.disk(name).content();
+        } finally {
+            TestStorages.remove(name);
+        }
+    }
+
+    @Test
+    void ownImagesProbeAsThisFormatAndNoOther() throws IOException {
+        Map<String, FormatDriver> drivers = drivers();
+        assertTrue(drivers.containsKey(format()), () -> format() + " is not installed: " + drivers.keySet());
+        for (Layout layout : layouts()) {
+            if (layout.backed()) {
+                continue;
+            }
+            byte[] bytes = sampleImage(format(), layout.createOptions(100_000, traits().preallocations().getFirst())
+                    .build(), 7);
+            Path file = Files.write(dir.resolve("own.img"), bytes);
+            assertEquals(format(), ProbeApi.probe(file), () -> layout + ": probing picks another format");
+            for (FormatDriver other : drivers.values()) {
+                if (!other.name().equals(format())) {
+                    Confidence c = probe(other, bytes);
+                    assertTrue(c.compareTo(ceiling(other)) <= 0, () -> other.name() + " claims a " + format()
+                            + " image (" + layout + "): " + c);
+                }
+            }
+        }
+    }
+
+    @Test
+    void randomBytesAndOtherFormatsImagesAreNotClaimed() throws IOException {
+        Map<String, FormatDriver> drivers = drivers();
+        FormatDriver mine = drivers.get(format());
+        Confidence ceiling = ceiling(mine);
+        SplittableRandom r = new SplittableRandom(PropertyRuns.seed(getClass().getSimpleName() + " random bytes"));
+        for (int size : new int[] {0, 1, 100, 511, 512, 4096, 70_000}) {
+            for (int i = 0; i < 20; i++) {
+                byte[] bytes = new byte[size];
+                r.nextBytes(bytes);
+                Confidence c = probe(mine, bytes);
+                assertTrue(c.compareTo(ceiling) <= 0, () -> format() + " claims " + size + " random bytes ("
+                        + Arrays.toString(Arrays.copyOf(bytes, Math.min(16, size))) + "...): " + c);
+            }
+        }
+        List<String> others = new ArrayList<>();
+        for (FormatDriver other : drivers.values()) {
+            if (other.name().equals(format())) {
+                continue;
+            }
+            byte[] bytes = sampleImage(other.name(), CreateOptions.builder().size(100_000).build(), 11);
+            Confidence c = probe(mine, bytes);
+            assertTrue(c.compareTo(ceiling) <= 0, () -> format() + " claims a " + other.name() + " image: " + c);
+            others.add(other.name());
+        }
+        assertTrue(!others.isEmpty(), "no other format is installed to compare with");
+    }
+
+    // ------------------------------------------------------------------ qemu-img differential
+
+    @TestFactory
+    Stream<DynamicTest> qemuImgAgreesWithImagesImagoWrote() {
+        return perLayout("qemu-img check, compare and map", layout -> new QemuDifferential(this, layout).run());
+    }
+}
