@@ -60,12 +60,16 @@ public class FaultStorage implements Storage {
     }
 
     /** A disk at {@code location} holding {@code content}, synced. */
+    public FaultStorage(StorageLocation location, byte[] content) {
+        this(location);
+        bytes = content.clone();
+        length = content.length;
+        durable = content.clone();
+    }
+
+    /** A disk at {@code location} holding {@code content}, synced. */
     public static FaultStorage of(StorageLocation location, byte[] content) {
-        FaultStorage s = new FaultStorage(location);
-        s.bytes = content.clone();
-        s.length = content.length;
-        s.durable = content.clone();
-        return s;
+        return new FaultStorage(location, content);
     }
 
     /** How many crashed files (over all disks) had a torn write. */

@@ -408,8 +408,7 @@ class Qcow2BitmapWriteTest {
             Qcow2FaultTest.CrashStorage s = new Qcow2FaultTest.CrashStorage();
             s.write(ByteBuffer.wrap(original), 0);
             s.sync();
-            s.crashAt = crashAt;
-            s.writes = 0;
+            s.crashAt(crashAt, 1);
             Random r = new Random(3);
             int now = size;
             try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)),
@@ -433,20 +432,20 @@ class Qcow2BitmapWriteTest {
                     }
                 }
             }
-            if (s.crashed == null) {
-                total = s.writes;
+            if (s.crashed().isEmpty()) {
+                total = s.points();
                 continue;
             }
             crashPoints++;
             Path file = dir.resolve("bm-crash.qcow2");
-            Files.write(file, s.crashed);
+            Files.write(file, s.crashed().orElseThrow());
             int at = crashAt;
             Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
             assertTrue(check.status() == 0 || check.status() == 3, () -> "power loss at write " + at
                     + ": qemu-img check status " + check.status() + "\n" + check.out() + check.err());
             // QEMU loads every bitmap that is not in use when it opens the image, and fails if one is wrong
             Qemu.ok(dir, "qemu-io", "-r", "-c", "quit", file);
-            List<Decoded> bitmaps = decode(s.crashed);
+            List<Decoded> bitmaps = decode(s.crashed().orElseThrow());
             if (bitmaps.isEmpty()) {
                 // the power went out between the steps of a directory update: the bitmaps are gone, as in QEMU
                 dropped++;

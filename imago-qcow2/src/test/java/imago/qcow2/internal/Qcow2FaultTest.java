@@ -9,7 +9,7 @@ import imago.api.Preallocation;
 import imago.api.StorageLocation;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
-import imago.api.spi.Storage;
+import imago.testkit.FaultStorage;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -31,181 +31,26 @@ class Qcow2FaultTest {
     @TempDir
     static Path dir;
 
-    /** A growable in-memory storage whose writes fail once a countdown reaches zero. */
-    static class FailingStorage implements Storage {
-        byte[] bytes = new byte[0];
-        long length;
-        int writesLeft = Integer.MAX_VALUE;
-
-        @Override
-        public String name() {
-            return "memory:failing";
-        }
-
-        @Override
-        public StorageLocation location() {
-            return StorageLocation.memory("failing");
-        }
-
-        @Override
-        public synchronized long size() {
-            return length;
-        }
-
-        @Override
-        public boolean readOnly() {
-            return false;
-        }
-
-        @Override
-        public synchronized void read(ByteBuffer dst, long offset) {
-            int n = (int) Math.max(0, Math.min(dst.remaining(), length - offset));
-            dst.put(bytes, (int) Math.min(offset, length), n);
-            while (dst.hasRemaining()) {
-                dst.put((byte) 0);
-            }
-        }
-
-        @Override
-        public synchronized void write(ByteBuffer src, long offset) throws IOException {
-            if (--writesLeft < 0) {
-                throw new IOException("injected write failure at offset " + offset);
-            }
-            long end = offset + src.remaining();
-            if (end > bytes.length) {
-                bytes = Arrays.copyOf(bytes, (int) Math.max(end, bytes.length * 2L));
-            }
-            src.get(bytes, (int) offset, src.remaining());
-            length = Math.max(length, end);
-        }
-
-        @Override
-        public void flush() {
-        }
-
-        @Override
-        public void sync() {
-        }
-
-        @Override
-        public synchronized void resize(long size, Preallocation preallocation) {
-            bytes = Arrays.copyOf(bytes, (int) Math.max(size, bytes.length));
-            length = size;
-        }
-
-        @Override
-        public void close() {
-        }
-
-        byte[] content() {
-            return Arrays.copyOf(bytes, (int) length);
-        }
-    }
-
-    /**
-     * Remembers what was synced: {@link #crash} builds the file a power loss could leave, the synced
-     * bytes plus a random subset of the writes made since the last sync, some of them torn (only some
-     * of their 512-byte sectors reached the disk: a sector is the unit a disk writes atomically).
-     */
-    static final class CrashStorage extends FailingStorage {
-        byte[] durable = new byte[0];
-        final java.util.List<Object[]> unsynced = new java.util.ArrayList<>();
-        int writes;
-        int crashAt = Integer.MAX_VALUE;
+    /** A {@link FaultStorage} that also notes when the header switches to a new refcount table. */
+    static final class CrashStorage extends FaultStorage {
         int tableSwitchAt = -1;
-        byte[] crashed;
-        /** How many different power-loss files to make at the crash point; the first is {@link #crashed}. */
-        int variantCount = 1;
-        final java.util.List<byte[]> variants = new java.util.ArrayList<>();
+
+        CrashStorage() {
+            super("failing");
+        }
+
+        /** Holding {@code content}, synced. */
+        CrashStorage(byte[] content) {
+            super(StorageLocation.memory("failing"), content);
+        }
 
         @Override
         public synchronized void write(ByteBuffer src, long offset) throws IOException {
             if (offset == 48 && src.remaining() == 12) {
                 // the header switching to a new refcount table
-                tableSwitchAt = writes;
+                tableSwitchAt = points();
             }
-            if (writes++ == crashAt) {
-                for (int v = 0; v < variantCount; v++) {
-                    variants.add(crash(new Random(crashAt * 31L + v)));
-                }
-                crashed = variants.get(0);
-            }
-            byte[] data = new byte[src.remaining()];
-            src.duplicate().get(data);
-            unsynced.add(new Object[] {offset, data});
             super.write(src, offset);
-        }
-
-        @Override
-        public synchronized void resize(long size, Preallocation preallocation) {
-            super.resize(size, preallocation);
-            unsynced.add(new Object[] {size, new byte[0]});
-        }
-
-        @Override
-        public synchronized void sync() {
-            // power may fail just before a sync too (after the last write before it)
-            if (writes++ == crashAt) {
-                for (int v = 0; v < variantCount; v++) {
-                    variants.add(crash(new Random(crashAt * 31L + v)));
-                }
-                crashed = variants.get(0);
-            }
-            durable = apply(durable, unsynced, null);
-            unsynced.clear();
-        }
-
-        /** How many crashed files had a torn write. */
-        static final java.util.concurrent.atomic.AtomicInteger TORN = new java.util.concurrent.atomic.AtomicInteger();
-
-        /**
-         * Applies {@code writes} (all, or those {@code r} picks, a quarter of those longer than a sector
-         * torn) to a copy of {@code base}.
-         */
-        static byte[] apply(byte[] base, java.util.List<Object[]> writes, Random r) {
-            byte[] out = base;
-            boolean copied = false;
-            boolean torn = false;
-            for (Object[] w : writes) {
-                if (r != null && !r.nextBoolean()) {
-                    continue;
-                }
-                long off = (Long) w[0];
-                byte[] data = (byte[]) w[1];
-                if (r != null && data.length > 0 && (off & ~511L) != ((off + data.length - 1) & ~511L)
-                        && r.nextInt(4) == 0) {
-                    // torn: each sector the write touches made it or not
-                    byte[] now = Arrays.copyOf(out, (int) Math.max(out.length, off + data.length));
-                    for (long sector = off & ~511L; sector < off + data.length; sector += 512) {
-                        long from = Math.max(sector, off);
-                        long to = Math.min(sector + 512, off + data.length);
-                        if (r.nextBoolean()) {
-                            System.arraycopy(data, (int) (from - off), now, (int) from, (int) (to - from));
-                        }
-                    }
-                    out = now;
-                    copied = true;
-                    torn = true;
-                    continue;
-                }
-                if (off + data.length > out.length) {
-                    out = Arrays.copyOf(out, (int) (off + data.length));
-                    copied = true;
-                } else if (!copied && r != null) {
-                    out = out.clone();
-                    copied = true;
-                }
-                System.arraycopy(data, 0, out, (int) off, data.length);
-            }
-            if (torn) {
-                TORN.incrementAndGet();
-            }
-            return out;
-        }
-
-        byte[] crash(Random r) {
-            byte[] out = apply(durable, unsynced, r);
-            return out == durable ? durable.clone() : out;
         }
     }
 
@@ -247,7 +92,7 @@ class Qcow2FaultTest {
         byte[] snapContent = Files.readAllBytes(snapRaw);
         int crashPoints = 0;
         int crashedFiles = 0;
-        int tornBefore = CrashStorage.TORN.get();
+        int tornBefore = FaultStorage.tornFiles();
         int dirtyFiles = 0;
         for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=2",
                 "cluster_size=4096,backed", "snapshot", "cluster_size=512,refcount_bits=64,grow",
@@ -266,7 +111,7 @@ class Qcow2FaultTest {
                 prefill = new byte[size];
                 new Random(8).nextBytes(prefill);
                 Arrays.fill(prefill, 2_010_000, size, (byte) 0);
-                FailingStorage f = new FailingStorage();
+                FaultStorage f = new FaultStorage("failing");
                 new Qcow2FormatDriver().create(f, CreateOptions.builder().size(size).option("cluster_size", "512")
                         .option("refcount_bits", "64").build());
                 try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(f,
@@ -298,9 +143,7 @@ class Qcow2FaultTest {
                     s.write(ByteBuffer.wrap(prefilledImage), 0);
                 }
                 s.sync();
-                s.crashAt = crashAt;
-                s.variantCount = grow && crashAt >= switchAt - 8 && crashAt < switchAt + 3 ? 8 : 1;
-                s.writes = 0;
+                s.crashAt(crashAt, grow && crashAt >= switchAt - 8 && crashAt < switchAt + 3 ? 8 : 1);
                 Random r = new Random(99);
                 // what the guest flushed last, and which bytes it changed since (as of the crash)
                 byte[] model = backed ? base.clone() : withSnapshot ? snapContent.clone() : grow ? prefill.clone()
@@ -334,7 +177,7 @@ class Qcow2FaultTest {
                             }
                             case 5 -> {
                                 image.flush();
-                                if (s.crashed == null) {
+                                if (s.crashed().isEmpty()) {
                                     flushed = model.clone();
                                     touched = new boolean[size];
                                 }
@@ -346,19 +189,19 @@ class Qcow2FaultTest {
                                 System.arraycopy(data, 0, model, off, len);
                             }
                         }
-                        if (s.crashed != null && flushedAtCrash == null) {
+                        if (s.crashed().isPresent() && flushedAtCrash == null) {
                             flushedAtCrash = flushed;
                             touchedAtCrash = touched;
                         }
                     }
                 }
-                if (s.crashed != null && flushedAtCrash == null) {
+                if (s.crashed().isPresent() && flushedAtCrash == null) {
                     // the power went out in the flush that closing makes: nothing since the last flush is owed
                     flushedAtCrash = flushed;
                     touchedAtCrash = touched;
                 }
-                if (s.crashed == null) {
-                    total = s.writes;
+                if (s.crashed().isEmpty()) {
+                    total = s.points();
                     switchAt = s.tableSwitchAt;
                     if (grow) {
                         assertTrue(ByteBuffer.wrap(s.content()).getInt(56) > 1, "the refcount table did not grow");
@@ -367,8 +210,8 @@ class Qcow2FaultTest {
                 }
                 int at = crashAt;
                 crashPoints++;
-                crashedFiles += s.variants.size();
-                for (byte[] variant : s.variants) {
+                crashedFiles += s.crashFiles().size();
+                for (byte[] variant : s.crashFiles()) {
                     Path file = dir.resolve("crash.qcow2");
                     Files.write(file, variant);
                     if (dirty(variant)) {
@@ -401,7 +244,7 @@ class Qcow2FaultTest {
         }
         // every crashed file passed qemu-img check (leaks allowed) and kept every flushed byte
         System.out.println("Qcow2FaultTest: " + crashPoints + " crash points, " + crashedFiles
-                + " crashed files checked (" + (CrashStorage.TORN.get() - tornBefore) + " with a torn write, "
+                + " crashed files checked (" + (FaultStorage.tornFiles() - tornBefore) + " with a torn write, "
                 + dirtyFiles + " dirty ones repaired), 0 corruptions");
         assertTrue(dirtyFiles > 10, "only " + dirtyFiles + " dirty files");
     }
@@ -414,7 +257,7 @@ class Qcow2FaultTest {
 
     /** The file after imago's writable open (which repairs a dirty image) and close. */
     static byte[] repairByOpening(byte[] file) throws IOException {
-        FailingStorage s = new FailingStorage();
+        FaultStorage s = new FaultStorage("failing");
         s.write(ByteBuffer.wrap(file), 0);
         new Qcow2FormatDriver().open(s, OpenContext.of(true)).close();
         byte[] out = s.content();
@@ -460,8 +303,7 @@ class Qcow2FaultTest {
                 Qcow2CreateTest.parse(options).forEach(b::option);
                 new Qcow2FormatDriver().create(s, b.build());
                 s.sync();
-                s.crashAt = crashAt;
-                s.writes = 0;
+                s.crashAt(crashAt, 1);
                 int cs = options.contains("512") ? 512 : 4096;
                 Random r = new Random(17);
                 try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s,
@@ -485,12 +327,12 @@ class Qcow2FaultTest {
                     image.resize(SIZE, Preallocation.METADATA);
                     image.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), SIZE - 3);
                 }
-                if (s.crashed == null) {
-                    total = s.writes;
+                if (s.crashed().isEmpty()) {
+                    total = s.points();
                     continue;
                 }
                 Path file = dir.resolve("crash-c.qcow2");
-                Files.write(file, s.crashed);
+                Files.write(file, s.crashed().orElseThrow());
                 Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
                 int at = crashAt;
                 assertTrue(check.status() == 0 || check.status() == 3, () -> options + ", power loss at write " + at
@@ -512,7 +354,7 @@ class Qcow2FaultTest {
         int size = 8 << 20;
         byte[] prefill = new byte[size];
         new Random(23).nextBytes(prefill);
-        FailingStorage f = new FailingStorage();
+        FaultStorage f = new FaultStorage("failing");
         new Qcow2FormatDriver().create(f, CreateOptions.builder().size(size).option("cluster_size", "512")
                 .option("refcount_bits", "64").build());
         try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(f, OpenContext.of(true)), f)
@@ -527,28 +369,27 @@ class Qcow2FaultTest {
             CrashStorage s = new CrashStorage();
             s.write(ByteBuffer.wrap(prefilledImage), 0);
             s.sync();
-            s.crashAt = crashAt;
-            s.writes = 0;
+            s.crashAt(crashAt, 1);
             try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)), s)
                     .writable(true).build()) {
                 // a 512-cluster L1 table, a snapshot with its copy, then a 4096-cluster L1 table and a larger refcount
                 // table
                 image.resize(1L << 30, Preallocation.OFF);
                 // (what follows a crash only costs time)
-                if (s.crashed == null) {
+                if (s.crashed().isEmpty()) {
                     image.createSnapshot("s");
                 }
-                if (s.crashed == null) {
+                if (s.crashed().isEmpty()) {
                     image.resize(8L << 30, Preallocation.OFF);
                 }
             }
-            if (s.crashed == null) {
-                total = s.writes;
+            if (s.crashed().isEmpty()) {
+                total = s.points();
                 assertTrue(ByteBuffer.wrap(s.content()).getInt(56) > 1, "the refcount table did not grow");
                 continue;
             }
             Path file = dir.resolve("crash-long.qcow2");
-            Files.write(file, s.crashed);
+            Files.write(file, s.crashed().orElseThrow());
             Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
             int at = crashAt;
             String report = check.out() + check.err();
@@ -559,7 +400,7 @@ class Qcow2FaultTest {
             }
             assertTrue(check.status() == 0 || check.status() == 3 || report.contains("ERROR OFLAG_COPIED"),
                     () -> "power loss at write " + at + ": qemu-img check status " + check.status() + "\n" + report);
-            BytesStorage crashed = new BytesStorage("crash", s.crashed);
+            BytesStorage crashed = new BytesStorage("crash", s.crashed().orElseThrow());
             try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(crashed,
                     OpenContext.of(false)), crashed).build()) {
                 ByteBuffer head = ByteBuffer.allocate(100_000);
@@ -581,7 +422,7 @@ class Qcow2FaultTest {
         Qemu.require();
         byte[] prefill = new byte[100_000];
         new Random(29).nextBytes(prefill);
-        FailingStorage f = new FailingStorage();
+        FaultStorage f = new FaultStorage("failing");
         new Qcow2FormatDriver().create(f, CreateOptions.builder().size(8 << 20).option("cluster_size", "512")
                 .option("refcount_bits", "64").build());
         try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(f, OpenContext.of(true)), f)
@@ -591,12 +432,12 @@ class Qcow2FaultTest {
         byte[] start = f.content();
         int runs = 0;
         for (int failAt = 0; ; failAt++, runs++) {
-            FailingStorage s = new FailingStorage();
+            FaultStorage s = new FaultStorage("failing");
             s.write(ByteBuffer.wrap(start), 0);
             boolean failed = false;
             try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)),
                     s).writable(true).build()) {
-                s.writesLeft = failAt;
+                s.failAfter(failAt);
                 long before = image.size();
                 try {
                     image.resize(8L << 30, Preallocation.OFF);
@@ -604,7 +445,7 @@ class Qcow2FaultTest {
                     failed = true;
                     assertTrue(image.size() == before, "the size changed although growing failed");
                 }
-                s.writesLeft = Integer.MAX_VALUE;
+                s.heal();
                 if (failed) {
                     image.resize(4L << 30, Preallocation.OFF);
                 }
@@ -647,8 +488,7 @@ class Qcow2FaultTest {
                 Qcow2CreateTest.parse(options).forEach(b::option);
                 new Qcow2FormatDriver().create(s, b.build());
                 s.sync();
-                s.crashAt = crashAt;
-                s.writes = 0;
+                s.crashAt(crashAt, 1);
                 Qcow2Instance layer = (Qcow2Instance) new Qcow2FormatDriver().open(s, OpenContext.of(true));
                 layer.checkBacking(below.length, java.util.Optional.empty());
                 Image backing = imago.probe.Imago.opener().path(base).format("raw").open();
@@ -659,12 +499,12 @@ class Qcow2FaultTest {
                     image.resize(3L * SIZE, Preallocation.OFF);
                     image.write(ByteBuffer.wrap(new byte[] {4, 5, 6}), 3L * SIZE - 3);
                 }
-                if (s.crashed == null) {
-                    total = s.writes;
+                if (s.crashed().isEmpty()) {
+                    total = s.points();
                     continue;
                 }
                 Path file = dir.resolve("crash-g.qcow2");
-                Files.write(file, s.crashed);
+                Files.write(file, s.crashed().orElseThrow());
                 Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
                 int at = crashAt;
                 assertTrue(check.status() == 0 || check.status() == 3, () -> options + ", power loss at write " + at
@@ -689,7 +529,7 @@ class Qcow2FaultTest {
 
     /** Runs the workload with the {@code failAt}-th write failing; returns false once no write failed. */
     static boolean run(int failAt, String options, boolean zeroes) throws IOException {
-        FailingStorage s = new FailingStorage();
+        FaultStorage s = new FaultStorage("failing");
         CreateOptions.Builder b = CreateOptions.builder().size(SIZE);
         Qcow2CreateTest.parse(options).forEach(b::option);
         new Qcow2FormatDriver().create(s, b.build());
@@ -705,7 +545,7 @@ class Qcow2FaultTest {
                 image.close();
             } catch (IOException e) {
                 // the flush in close hit the injected failure: what is on the storage must still be consistent
-                if (s.writesLeft >= 0) {
+                if (!s.failing()) {
                     throw e;
                 }
                 failed = true;
@@ -717,7 +557,7 @@ class Qcow2FaultTest {
         if (dirty(content)) {
             // lazy refcounts: a close that failed leaves the image dirty, for the next writable open to repair
             assertTrue(closeFailed, "fail at write " + failAt + ": dirty after a clean close");
-            s.writesLeft = Integer.MAX_VALUE;
+            s.heal();
             content = repairByOpening(content);
         }
         Files.write(file, content);
@@ -737,12 +577,12 @@ class Qcow2FaultTest {
         return failed;
     }
 
-    private static boolean workload(Image image, FailingStorage s, int failAt, boolean zeroes, byte[] model)
+    private static boolean workload(Image image, FaultStorage s, int failAt, boolean zeroes, byte[] model)
             throws IOException {
         Random r = new Random(42);
         boolean failed = false;
         {
-            s.writesLeft = failAt;
+            s.failAfter(failAt);
             for (int i = 0; i < 24; i++) {
                 int len = 1 + r.nextInt(12_000);
                 int off = r.nextInt(SIZE - len);
@@ -765,7 +605,7 @@ class Qcow2FaultTest {
                     System.arraycopy(zero ? new byte[len] : data, 0, model, off, len);
                 } catch (IOException e) {
                     failed = true;
-                    s.writesLeft = Integer.MAX_VALUE;
+                    s.heal();
                     // the failed range is undefined: take what the image now says there
                     ByteBuffer now = ByteBuffer.allocate(len);
                     image.read(now, off);
@@ -858,13 +698,11 @@ class Qcow2FaultTest {
             CrashStorage s = new CrashStorage();
             s.write(ByteBuffer.wrap(start), 0);
             s.sync();
-            s.crashAt = crashAt;
-            s.variantCount = 2;
-            s.writes = 0;
+            s.crashAt(crashAt, 2);
             try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s, OpenContext.of(true)), s)
                     .writable(true).build()) {
                 for (int j = 0; j < ops.size(); j++) {
-                    opStart[j] = s.writes;
+                    opStart[j] = s.points();
                     String[] w = ops.get(j).split(" ");
                     switch (w[0]) {
                         case "create" -> image.createSnapshot(w[1]);
@@ -879,8 +717,8 @@ class Qcow2FaultTest {
                     }
                 }
             }
-            if (s.crashed == null) {
-                total = s.writes;
+            if (s.crashed().isEmpty()) {
+                total = s.points();
                 assertArrayEquals(states.getLast().active(), readActive(s.content()), "no crash");
                 continue;
             }
@@ -890,11 +728,11 @@ class Qcow2FaultTest {
             }
             SnapState before = states.get(op);
             SnapState after = states.get(op + 1);
-            for (int v = 0; v < s.variants.size(); v++) {
+            for (int v = 0; v < s.crashFiles().size(); v++) {
             String what = options + ", power loss at write " + crashAt + " during '" + ops.get(op) + "' (variant " + v
                     + ")";
             Path file = dir.resolve("snapcrash.qcow2");
-            Files.write(file, s.variants.get(v));
+            Files.write(file, s.crashFiles().get(v));
             Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
             String report = check.out() + check.err();
             for (String line : report.lines().toList()) {

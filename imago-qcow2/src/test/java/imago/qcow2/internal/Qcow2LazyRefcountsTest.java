@@ -15,6 +15,7 @@ import imago.api.ZeroFlag;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
 import imago.probe.Imago;
+import imago.testkit.FaultStorage;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -61,8 +62,12 @@ class Qcow2LazyRefcountsTest {
     }
 
     /** A growable in-memory storage that logs every write and sync. */
-    static final class RecordingStorage extends Qcow2FaultTest.FailingStorage {
+    static final class RecordingStorage extends FaultStorage {
         final List<Event> events = new ArrayList<>();
+
+        RecordingStorage() {
+            super("failing");
+        }
 
         @Override
         public synchronized void write(ByteBuffer src, long offset) throws IOException {
@@ -511,7 +516,7 @@ class Qcow2LazyRefcountsTest {
                     }
                 }
                 String what = "power loss before event " + at + " during '" + ops.get(op) + "' (variant " + v + ")";
-                Qcow2FaultTest.FailingStorage f = new Qcow2FaultTest.FailingStorage();
+                FaultStorage f = new FaultStorage("failing");
                 f.write(ByteBuffer.wrap(crashed), 0);
                 CheckReport report = new Qcow2Check(f).run(Repair.ALL);
                 assertTrue(report.clean(), () -> what + ": " + report);

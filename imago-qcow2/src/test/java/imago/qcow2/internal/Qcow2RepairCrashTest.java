@@ -58,32 +58,28 @@ class Qcow2RepairCrashTest {
         Qcow2FaultTest.CrashStorage probe = storage(damaged);
         CheckReport full = new Qcow2Check(probe).run(Repair.ALL);
         assertTrue(full.clean(), full::toString);
-        int points = probe.writes;
+        int points = probe.points();
         assertTrue(probe.tableSwitchAt > 0, "the repair switched to a new refcount table");
         // writes and syncs: new refblock and table, sync, header, sync, then freeing the old structures
         assertTrue(points >= 6 && probe.tableSwitchAt < points - 1, () -> points + " crash points");
         Path crashed = dir.resolve("crashed.qcow2");
         for (int at = 0; at < points; at++) {
             Qcow2FaultTest.CrashStorage s = storage(damaged);
-            s.crashAt = at;
+            s.crashAt(at, 1);
             new Qcow2Check(s).run(Repair.ALL);
-            Files.write(crashed, s.crashed);
+            Files.write(crashed, s.crashed().orElseThrow());
             int point = at;
             Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", crashed, original);
             assertEquals(0, cmp.status(), () -> "power loss at " + point + ": " + cmp.out() + cmp.err());
             Qemu.Output check = Qemu.run(dir, "qemu-img", "check", "--output=json", crashed);
             assertTrue(check.status() != 1 && corruptions(check) <= before,
                     () -> "power loss at " + point + " of " + points + ":\n" + check.out() + check.err());
-            CheckReport again = new Qcow2Check(storage(s.crashed)).run(Repair.ALL);
+            CheckReport again = new Qcow2Check(storage(s.crashed().orElseThrow())).run(Repair.ALL);
             assertTrue(again.clean(), () -> "repair after power loss at " + point + ": " + again);
         }
     }
 
     private static Qcow2FaultTest.CrashStorage storage(byte[] content) {
-        Qcow2FaultTest.CrashStorage s = new Qcow2FaultTest.CrashStorage();
-        s.bytes = content.clone();
-        s.length = content.length;
-        s.durable = content.clone();
-        return s;
+        return new Qcow2FaultTest.CrashStorage(content);
     }
 }
