@@ -75,7 +75,14 @@ public final class AssertingStorage implements Storage {
         }
     }
 
-    private long[] startWrite(String request, long offset, long length) {
+    /** A request that changes the storage. */
+    @FunctionalInterface
+    private interface Change {
+        void run() throws IOException;
+    }
+
+    /** Checks a changing request, runs it, and keeps its range in flight meanwhile. */
+    private void writing(String request, long offset, long length, Change change) throws IOException {
         range(request, offset, length);
         if (readOnly) {
             violation(request + " of " + length + " bytes at " + offset + " through a read-only handle");
@@ -90,11 +97,13 @@ public final class AssertingStorage implements Storage {
             }
             inFlight.add(mine);
         }
-        return mine;
-    }
-
-    private synchronized void endWrite(long[] range) {
-        inFlight.remove(range);
+        try {
+            change.run();
+        } finally {
+            synchronized (this) {
+                inFlight.remove(mine);
+            }
+        }
     }
 
     @Override
@@ -126,32 +135,17 @@ public final class AssertingStorage implements Storage {
 
     @Override
     public void write(ByteBuffer src, long offset) throws IOException {
-        long[] r = startWrite("write", offset, src.remaining());
-        try {
-            delegate.write(src, offset);
-        } finally {
-            endWrite(r);
-        }
+        writing("write", offset, src.remaining(), () -> delegate.write(src, offset));
     }
 
     @Override
     public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
-        long[] r = startWrite("writeZeroes", offset, length);
-        try {
-            delegate.writeZeroes(offset, length, mayUnmap);
-        } finally {
-            endWrite(r);
-        }
+        writing("writeZeroes", offset, length, () -> delegate.writeZeroes(offset, length, mayUnmap));
     }
 
     @Override
     public void discard(long offset, long length) throws IOException {
-        long[] r = startWrite("discard", offset, length);
-        try {
-            delegate.discard(offset, length);
-        } finally {
-            endWrite(r);
-        }
+        writing("discard", offset, length, () -> delegate.discard(offset, length));
     }
 
     @Override
@@ -168,15 +162,10 @@ public final class AssertingStorage implements Storage {
 
     @Override
     public void resize(long size, Preallocation preallocation) throws IOException {
-        long[] r = startWrite("resize", Math.min(size, limit), 0);
-        try {
-            if (size > limit) {
-                violation("resize to " + size + " bytes, past " + limit);
-            }
-            delegate.resize(size, preallocation);
-        } finally {
-            endWrite(r);
+        if (size > limit) {
+            violation("resize to " + size + " bytes, past " + limit);
         }
+        writing("resize", size, 0, () -> delegate.resize(size, preallocation));
     }
 
     @Override

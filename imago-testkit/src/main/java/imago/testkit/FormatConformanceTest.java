@@ -35,8 +35,19 @@ import org.quicktheories.generators.Generate;
 
 /**
  * The contract every format driver keeps, proved once for all of them (Lucene's {@code BasePostingsFormatTestCase}
- * idea): a format's test extends this class and says which {@link #format() format}, which {@link #layouts()
- * layouts} to create and what the format {@link #traits() can do}. Images are created and opened as users do,
+ * idea): a format's test extends this class and says, in its constructor, which format, what the format can do
+ * ({@link FormatTraits}) and which {@link Layout layouts} to create:
+ *
+ * <pre>{@code
+ * class Qcow2ConformanceTest extends FormatConformanceTest {
+ *     Qcow2ConformanceTest() {
+ *         super("qcow2", FormatTraits.of(Preallocation.OFF).growingAndShrinking().sizesIn(512),
+ *                 Layout.of("64 KiB clusters", 65536, ""), Layout.of("4 KiB clusters", 4096, "cluster_size=4096"));
+ *     }
+ * }
+ * }</pre>
+ *
+ * Images are created and opened as users do,
  * with {@code imago.probe.Imago}, on {@link TestStorages} disks: every storage request goes through an {@link AssertingStorage}
  * (no use after close, no write through a read-only handle, requests in bounds, no overlapping writes in flight,
  * every handle closed with its image). For each layout:
@@ -44,8 +55,8 @@ import org.quicktheories.generators.Generate;
  * <li>random read/write/writeZeroes/discard/resize/flush/map/reopen sequences agree with a byte-array
  * {@link ImageModel}, and a clean close leaves an image its own check finds clean;</li>
  * <li>power lost at every write or sync of a workload (a sample when there are more than
- * {@code -Dimago.crashPoints}, default {@value #DEFAULT_CRASH_POINTS}) leaves, in every file a {@link FaultStorage}
- * can make of it (unsynced writes dropped or torn), an image that opens, has a size the guest saw since its last
+ * {@code -Dimago.crashPoints}, default {@value #DEFAULT_CRASH_POINTS}) leaves, in each of two files a
+ * {@link FaultStorage} makes of it (unsynced writes dropped or torn), an image that opens, has a size the guest saw since its last
  * flush, reads every byte flushed before as flushed, and has no corruption for its own check or qemu-img's;</li>
  * <li>probing: the format claims its own images and no other driver does (at most raw's weak fallback answer),
  * and it claims neither random bytes nor images of the other installed formats;</li>
@@ -58,28 +69,45 @@ import org.quicktheories.generators.Generate;
  */
 public abstract class FormatConformanceTest {
     /** Random sequences per layout unless {@code imago.examples} says otherwise. */
-    public static final int DEFAULT_EXAMPLES = 60;
+    public static final int DEFAULT_EXAMPLES = 100;
     /** Crash points per layout unless {@code imago.crashPoints} says otherwise. */
-    public static final int DEFAULT_CRASH_POINTS = 40;
+    public static final int DEFAULT_CRASH_POINTS = 60;
 
     @TempDir
     Path dir;
 
-    /** For subclasses. */
-    protected FormatConformanceTest() {
+    private final String format;
+    private final FormatTraits traits;
+    private final List<Layout> layouts;
+
+    /**
+     * The kit for {@code format}, which can do what {@code traits} say, on images of each of {@code layouts}.
+     *
+     * @throws IllegalArgumentException if no layout is given
+     */
+    protected FormatConformanceTest(String format, FormatTraits traits, Layout... layouts) {
+        this.format = java.util.Objects.requireNonNull(format, "format");
+        this.traits = java.util.Objects.requireNonNull(traits, "traits");
+        this.layouts = List.of(layouts);
+        if (this.layouts.isEmpty()) {
+            throw new IllegalArgumentException("no layout for " + format);
+        }
     }
 
-    /** The driver name under test. */
-    protected abstract String format();
+    private String format() {
+        return format;
+    }
 
-    /** The ways to create images of the format; each test runs on each. */
-    protected abstract List<Layout> layouts();
+    private List<Layout> layouts() {
+        return layouts;
+    }
 
-    /** What the format can do that the image cannot be asked. */
-    protected abstract FormatTraits traits();
+    private FormatTraits traits() {
+        return traits;
+    }
 
     private KitImages images() {
-        return new KitImages(format());
+        return new KitImages(format, traits, dir, getClass().getSimpleName());
     }
 
     private Stream<DynamicTest> perLayout(String test, LayoutTest body) {
@@ -194,22 +222,7 @@ public abstract class FormatConformanceTest {
 
     @TestFactory
     Stream<DynamicTest> powerLossAtEveryWriteKeepsFlushedData() {
-        return perLayout("power loss", layout -> new CrashRuns(this, layout).run());
-    }
-
-    /** The format name, for {@link CrashRuns}. */
-    String formatName() {
-        return format();
-    }
-
-    /** A temporary directory of this test, for {@link CrashRuns}. */
-    Path tempDir() {
-        return dir;
-    }
-
-    /** The traits, for {@link CrashRuns}. */
-    FormatTraits formatTraits() {
-        return traits();
+        return perLayout("power loss", layout -> CrashRuns.run(images(), layout));
     }
 
     // ------------------------------------------------------------------ negative probes
@@ -240,7 +253,7 @@ public abstract class FormatConformanceTest {
     private byte[] sampleImage(String imageFormat, CreateOptions options, long seed) throws IOException {
         String name = images().fresh("probe-" + imageFormat);
         try {
-            KitImages images = new KitImages(imageFormat);
+            KitImages images = images().of(imageFormat);
             images.create(name, options);
             try (Image image = images.open(name, true)) {
                 byte[] data = new byte[(int) Math.min(image.size(), 20_000)];
@@ -307,6 +320,6 @@ public abstract class FormatConformanceTest {
 
     @TestFactory
     Stream<DynamicTest> qemuImgAgreesWithImagesImagoWrote() {
-        return perLayout("qemu-img check, compare and map", layout -> new QemuDifferential(this, layout).run());
+        return perLayout("qemu-img check, compare and map", layout -> QemuDifferential.run(images(), layout));
     }
 }

@@ -3,7 +3,6 @@ package imago.testkit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import imago.api.CreateOptions;
 import imago.api.Extent;
 import imago.api.Image;
 import imago.api.StorageLocation;
@@ -20,52 +19,27 @@ import org.junit.jupiter.api.Assumptions;
  * {@code qemu-img compare}, and maps as {@code qemu-img map} says, extent for extent.
  */
 final class QemuDifferential {
-    private final String format;
-    private final Layout layout;
-    private final FormatTraits traits;
-    private final Path dir;
-    private final String test;
-
-    QemuDifferential(FormatConformanceTest test, Layout layout) {
-        this.format = test.formatName();
-        this.layout = layout;
-        this.traits = test.formatTraits();
-        this.dir = test.tempDir();
-        this.test = test.getClass().getSimpleName();
+    private QemuDifferential() {
     }
 
-    void run() throws IOException {
+    static void run(KitImages images, Layout layout) throws IOException {
         Qemu.require();
+        String format = images.format();
         Assumptions.assumeTrue(Qemu.knowsFormat(format), () -> "qemu-img does not know " + format);
-        KitImages images = new KitImages(format);
-        long seed = PropertyRuns.seed(test + " " + layout + " qemu-img differential");
-        String name = images.fresh("qemu");
-        String base = name + "-base";
-        long size = 6L * layout.granularity() + 1000;
-        try {
-            CreateOptions.Builder options = layout.createOptions(size, traits.preallocations().getFirst());
-            if (layout.backed()) {
-                Files.write(dir.resolve(base), KitImages.base(base, size, seed));
-                options.backingFile(base).backingFormat("raw");
+        try (KitImages.Prepared image = images.prepare(layout, "qemu-img differential")) {
+            Path dir = images.dir();
+            if (image.below() != null) {
+                Files.write(dir.resolve(image.base()), image.below());
             }
-            images.create(name, options.build());
-            FaultStorage disk = TestStorages.disk(name);
-            byte[] initial;
-            try (Image image = images.open(name, false)) {
-                java.nio.ByteBuffer all = java.nio.ByteBuffer.allocate((int) image.size());
-                image.read(all, 0);
-                initial = all.array();
-            }
-            CrashWorkload workload = CrashWorkload.random(seed, 30, initial.length, layout.granularity(),
-                    traits);
-            byte[] model = workload.run(images.open(name, true), disk, initial).content();
-            Path file = Files.write(dir.resolve(name + "." + format), disk.content());
-            Path raw = Files.write(dir.resolve(name + "-model.raw"), model);
-            String what = test + " " + layout + ", seed " + seed;
+            FaultStorage disk = TestStorages.disk(image.name());
+            byte[] model = image.workload().run(images.open(image.name(), true), disk, image.initial()).content();
+            Path file = Files.write(dir.resolve(image.name() + "." + format), disk.content());
+            Path raw = Files.write(dir.resolve(image.name() + "-model.raw"), model);
+            String what = images.test() + " " + layout + ", seed " + image.seed();
 
             boolean imagoChecks;
-            try (Image image = ProbeApi.open(StorageLocation.file(file), format, false)) {
-                imagoChecks = KitImages.check(image).isPresent();
+            try (Image opened = ProbeApi.open(StorageLocation.file(file), format, false)) {
+                imagoChecks = KitImages.check(opened).isPresent();
             }
             Qemu.Output check = Qemu.check(file, format);
             assertEquals(imagoChecks ? 0 : 63, check.status(), () -> what + ": qemu-img check (imago "
@@ -80,21 +54,19 @@ final class QemuDifferential {
                         + (e.zero() ? " zero" : "") + (e.data() ? " data" : "")
                         + (e.offset() >= 0 ? " at " + e.offset() : ""));
             }
-            List<String> imagoMap = imagoMap(file);
-            if (!qemuMap.equals(imagoMap) && traits.qemuMapDivergence().isPresent()) {
-                Assumptions.abort(what + ": known divergence from qemu-img map (" + traits.qemuMapDivergence().get()
+            List<String> imagoMap = imagoMap(file, format);
+            if (!qemuMap.equals(imagoMap) && images.traits().qemuMapDivergence().isPresent()) {
+                Assumptions.abort(what + ": known divergence from qemu-img map ("
+                        + images.traits().qemuMapDivergence().get()
                         + "): qemu-img " + qemuMap + ", imago " + imagoMap);
             }
             assertEquals(qemuMap, imagoMap, () -> what + ": imago's extents differ from qemu-img map");
             assertTrue(!qemuMap.isEmpty() || model.length == 0, () -> what + ": qemu-img map printed nothing");
-        } finally {
-            TestStorages.remove(name);
-            TestStorages.remove(base);
         }
     }
 
     /** imago's extents of the file, merged as qemu-img map merges them, in the same notation. */
-    private List<String> imagoMap(Path file) throws IOException {
+    private static List<String> imagoMap(Path file, String format) throws IOException {
         List<String> out = new ArrayList<>();
         try (Image image = ProbeApi.open(StorageLocation.file(file), format, false)) {
             Extent run = null;

@@ -12,7 +12,6 @@ import imago.testkit.PropertyRuns;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.List;
@@ -49,19 +48,8 @@ class CowPropertyTest {
     /** An image of {@code variant} and {@code size}, made by create ({@code created}) or by the struct writer. */
     record Scenario(CowVariant variant, long size, boolean created, long seed, List<Op> ops) {
         List<Scenario> withFewerSteps() {
-            List<Scenario> out = new ArrayList<>();
-            int n = ops.size();
-            for (int block = Math.max(1, n / 2); n > 0; block /= 2) {
-                for (int start = 0; start + block <= n; start += block) {
-                    List<Op> rest = new ArrayList<>(ops.subList(0, start));
-                    rest.addAll(ops.subList(start + block, n));
-                    out.add(new Scenario(variant, size, created, seed, List.copyOf(rest)));
-                }
-                if (block == 1) {
-                    break;
-                }
-            }
-            return out;
+            return PropertyRuns.withoutBlocks(ops).stream()
+                    .map(rest -> new Scenario(variant, size, created, seed, rest)).toList();
         }
     }
 

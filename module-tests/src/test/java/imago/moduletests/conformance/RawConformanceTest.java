@@ -4,30 +4,18 @@ import imago.api.Preallocation;
 import imago.testkit.FormatConformanceTest;
 import imago.testkit.FormatTraits;
 import imago.testkit.Layout;
-import java.util.List;
 
 /**
  * raw against the conformance kit. It runs here rather than in imago-raw because the kit opens images through
  * imago-probe, whose own tests use imago-raw (a Maven reactor cycle otherwise).
  */
 class RawConformanceTest extends FormatConformanceTest {
-
-    @Override
-    protected String format() {
-        return "raw";
-    }
-
-    @Override
-    protected List<Layout> layouts() {
-        return List.of(Layout.of("raw", 4096, ""));
-    }
-
-    @Override
-    protected FormatTraits traits() {
+    RawConformanceTest() {
         // raw refuses metadata preallocation, as qemu's does
-        return FormatTraits.of(Preallocation.OFF, Preallocation.FALLOC, Preallocation.FULL).growingAndShrinking()
+        super("raw", FormatTraits.of(Preallocation.OFF, Preallocation.FALLOC, Preallocation.FULL).growingAndShrinking()
                 // finding: qemu-img rounds a raw file's virtual size up to whole 512-byte sectors (the tail reads
                 // as zeroes, mapped "zero"); imago keeps the file's exact size. Remove once raw rounds as QEMU does.
-                .divergingFromQemuMap("raw virtual size is not rounded up to 512-byte sectors");
+                .divergingFromQemuMap("raw virtual size is not rounded up to 512-byte sectors"),
+                Layout.of("raw", 4096, ""));
     }
 }
