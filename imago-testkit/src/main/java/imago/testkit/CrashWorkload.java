@@ -38,17 +38,20 @@ final class CrashWorkload {
         this.steps = steps;
     }
 
-    /** {@code count} random steps on an image of {@code size} bytes, clustered around {@code granularity}. */
-    static CrashWorkload random(long seed, int count, long size, int granularity, FormatTraits traits) {
+    /**
+     * {@code count} random steps on an image of {@code size} bytes, clustered around {@code granularity}, with
+     * resizes to multiples of {@code resizeUnit} (none if it is 0).
+     */
+    static CrashWorkload random(long seed, int count, long size, int granularity, int resizeUnit) {
         Random r = new Random(seed);
         Step[] out = new Step[count];
         long now = size;
         for (int i = 0; i < count; i++) {
             int k = r.nextInt(10);
             Kind kind = k < 5 ? Kind.WRITE : k < 7 ? Kind.ZEROES : k < 8 ? Kind.DISCARD
-                    : k < 9 || !traits.resizable() ? Kind.FLUSH : Kind.RESIZE;
+                    : k < 9 || resizeUnit == 0 ? Kind.FLUSH : Kind.RESIZE;
             if (kind == Kind.RESIZE) {
-                long unit = traits.sizeUnit();
+                long unit = resizeUnit;
                 now = Math.max(unit, (now / 2 + r.nextLong(now + 1)) / unit * unit);
                 out[i] = new Step(kind, now, 0, (byte) 0);
                 continue;

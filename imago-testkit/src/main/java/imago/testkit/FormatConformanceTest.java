@@ -7,9 +7,10 @@ import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
 import imago.api.CheckReport;
 import imago.api.CreateOptions;
-import imago.api.Extent;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Preallocation;
+import imago.api.Repair;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Confidence;
 import imago.api.spi.FormatDriver;
@@ -130,7 +131,7 @@ public abstract class FormatConformanceTest {
             Gen<Preallocation> modes = Generate.pick(traits().preallocations());
             int unit = traits().sizeUnit();
             Gen<ImageOp> resizes = gen.sizes().map(n -> n / unit * unit).zip(modes, ImageOp.Resize::new);
-            Gen<ImageOp> steps = gen.ops(traits().resizable() ? resizes : null, true);
+            Gen<ImageOp> steps = gen.ops(images().resizable(layout) ? resizes : null, true);
             PropertyRuns.check(getClass().getSimpleName() + " " + layout, DEFAULT_EXAMPLES,
                     gen.scenarios(40, modes, steps), s -> runScenario(layout, s), ImageOpGen.Scenario::withFewerSteps);
         });
@@ -181,40 +182,70 @@ public abstract class FormatConformanceTest {
         }
     }
 
-    /** A format said not to resize refuses it as unsupported; one said to resize grows and shrinks. */
-    @Test
-    void resizeIsSupportedExactlyAsDeclared() throws IOException {
-        KitImages images = images();
-        Layout layout = layouts().getFirst();
-        String name = images.fresh("resize");
-        String base = name + "-base";
-        try {
-            CreateOptions.Builder options = layout.createOptions(64 * 1024, traits().preallocations().getFirst());
-            if (layout.backed()) {
-                KitImages.base(base, 64 * 1024, 1);
-                options.backingFile(base).backingFormat("raw");
-            }
-            images.create(name, options.build());
-            try (Image image = images.open(name, true)) {
-                if (traits().resizable()) {
-                    if (traits().sizeUnit() > 1) {
-                        assertThrows(IllegalArgumentException.class, () -> image.resize(100_000 + 1,
-                                Preallocation.OFF), "a size that is not a multiple of " + traits().sizeUnit());
-                    }
-                    image.resize(128 * 1024, Preallocation.OFF);
-                    assertEquals(128 * 1024, image.size());
-                    image.resize(32 * 1024, Preallocation.OFF);
-                    assertEquals(32 * 1024, image.size());
-                } else {
-                    assertThrows(UnsupportedFeatureException.class, () -> image.resize(128 * 1024,
-                            Preallocation.OFF));
-                    assertEquals(64 * 1024, image.size());
+    /**
+     * What {@link Image#supports} says is what the image does: a capability it lacks is refused with an
+     * {@link UnsupportedFeatureException} naming it; check and resize, when it has them, work (and sizes off
+     * the format's unit are refused).
+     */
+    @TestFactory
+    Stream<DynamicTest> capabilitiesAreWhatTheImageSays() {
+        return perLayout("capabilities", layout -> {
+            KitImages images = images();
+            String name = images.fresh("capabilities");
+            String base = name + "-base";
+            try {
+                CreateOptions.Builder options = layout.createOptions(64 * 1024, traits().preallocations().getFirst());
+                if (layout.backed()) {
+                    KitImages.base(base, 64 * 1024, 1);
+                    options.backingFile(base).backingFormat("raw");
                 }
+                images.create(name, options.build());
+                try (Image image = images.open(name, true)) {
+                    assertTrue(image.supports(Feature.RANDOM_WRITES), "the kit writes anywhere");
+                    long size = image.size();
+                    refusedUnlessSupported(image, Feature.CHECK, () -> image.check(Repair.NONE));
+                    refusedUnlessSupported(image, Feature.INTERNAL_SNAPSHOTS, () -> image.createSnapshot("kit"));
+                    refusedUnlessSupported(image, Feature.COMPRESSED_WRITES,
+                            () -> image.writeCompressed(ByteBuffer.allocate(512), 0));
+                    refusedUnlessSupported(image, Feature.BACKING_FILE, image::makeEmpty);
+                    refusedUnlessSupported(image, Feature.RESIZE, () -> image.resize(2 * size, Preallocation.OFF));
+                    if (image.supports(Feature.CHECK)) {
+                        assertTrue(image.check(Repair.NONE).clean(), "a new image checks clean");
+                    }
+                    if (image.supports(Feature.RESIZE)) {
+                        int unit = traits().sizeUnit();
+                        if (unit > 1) {
+                            assertThrows(IllegalArgumentException.class, () -> image.resize(100_000 + 1,
+                                    Preallocation.OFF), "a size that is not a multiple of " + unit);
+                        }
+                        image.resize(128 * 1024, Preallocation.OFF);
+                        assertEquals(128 * 1024, image.size());
+                        image.resize(32 * 1024, Preallocation.OFF);
+                        assertEquals(32 * 1024, image.size());
+                    } else {
+                        assertEquals(size, image.size());
+                    }
+                }
+                TestStorages.assertClean(name);
+            } finally {
+                TestStorages.remove(name);
+                TestStorages.remove(base);
             }
-            TestStorages.assertClean(name);
-        } finally {
-            TestStorages.remove(name);
-            TestStorages.remove(base);
+        });
+    }
+
+    /** A request the image can fail. */
+    @FunctionalInterface
+    private interface Request {
+        void run() throws IOException;
+    }
+
+    /** Unless {@code image} supports {@code feature}, {@code request} is refused as unsupported, naming it. */
+    private static void refusedUnlessSupported(Image image, Feature feature, Request request) throws IOException {
+        if (!image.supports(feature)) {
+            UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class, request::run,
+                    () -> image.format() + " says it has no " + feature + " but does not refuse it");
+            assertEquals(feature, e.feature(), () -> "refused as " + e.feature() + ": " + e.getMessage());
         }
     }
 

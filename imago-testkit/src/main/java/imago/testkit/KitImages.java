@@ -1,9 +1,9 @@
 package imago.testkit;
 
 import imago.api.CheckReport;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Repair;
-import imago.api.UnsupportedFeatureException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -99,7 +99,8 @@ record KitImages(String format, FormatTraits traits, Path dir, String test) {
             image.read(all, 0);
             initial = all.array();
         }
-        CrashWorkload workload = CrashWorkload.random(seed, 30, initial.length, layout.granularity(), traits);
+        CrashWorkload workload = CrashWorkload.random(seed, 30, initial.length, layout.granularity(),
+                resizable(layout) ? traits.sizeUnit() : 0);
         return new Prepared(name, base, below, start, initial, workload, seed);
     }
 
@@ -109,13 +110,27 @@ record KitImages(String format, FormatTraits traits, Path dir, String test) {
      * @throws IOException if the check cannot read the storage
      */
     static Optional<CheckReport> check(Image image) throws IOException {
+        return image.supports(Feature.CHECK) ? Optional.of(image.check(Repair.NONE)) : Optional.empty();
+    }
+
+    /** Whether images of {@code layout} can be resized, as a fresh one says. */
+    boolean resizable(Layout layout) throws IOException {
+        String name = fresh("ask");
+        String base = name + "-base";
         try {
-            return Optional.of(image.check(Repair.NONE));
-        } catch (UnsupportedFeatureException e) {
-            if (!e.feature().equals("check")) {
-                throw e;
+            imago.api.CreateOptions.Builder options = layout.createOptions(64 * 1024,
+                    traits.preallocations().getFirst());
+            if (layout.backed()) {
+                base(base, 64 * 1024, 0);
+                options.backingFile(base).backingFormat("raw");
             }
-            return Optional.empty();
+            create(name, options.build());
+            try (Image image = open(name, true)) {
+                return image.supports(Feature.RESIZE);
+            }
+        } finally {
+            TestStorages.remove(name);
+            TestStorages.remove(base);
         }
     }
 }

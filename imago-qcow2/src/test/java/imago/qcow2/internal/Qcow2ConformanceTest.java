@@ -9,7 +9,7 @@ import imago.testkit.Layout;
 class Qcow2ConformanceTest extends FormatConformanceTest {
     Qcow2ConformanceTest() {
         super("qcow2", FormatTraits.of(Preallocation.OFF, Preallocation.METADATA, Preallocation.FALLOC,
-                Preallocation.FULL).growingAndShrinking().sizesIn(512).refusingPreallocatedShrinks(),
+                Preallocation.FULL).sizesIn(512).refusingPreallocatedShrinks(),
                 Layout.of("64 KiB clusters", 65536, ""),
                 Layout.of("4 KiB clusters, 2-bit refcounts", 4096, "cluster_size=4096,refcount_bits=2"),
                 Layout.of("16 KiB clusters, extended L2", 16384, "cluster_size=16384,extended_l2=on"),

@@ -11,7 +11,7 @@ import imago.testkit.Layout;
  */
 class TstConformanceTest extends FormatConformanceTest {
     TstConformanceTest() {
-        super("imagotst", FormatTraits.of(Preallocation.OFF, Preallocation.FULL).growingAndShrinking(),
+        super("imagotst", FormatTraits.of(Preallocation.OFF, Preallocation.FULL),
                 Layout.of("imagotst", 4096, ""));
     }
 }
