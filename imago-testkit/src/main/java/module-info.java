@@ -10,6 +10,8 @@ module imago.testkit {
 
     exports imago.testkit;
 
-    provides imago.api.spi.StorageProvider with imago.testkit.TestStorageProvider;
+    // TestStorageProvider is declared only in META-INF/services: the kit runs on the class path, and a provides
+    // here would let service binding pull this module (and JUnit with it) onto the module path of every test
+    // whose module uses StorageProvider (imago.cli through imago.probe), where surefire's launcher cannot run
     uses imago.api.spi.FormatDriver;
 }

@@ -23,6 +23,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
 import java.util.SplittableRandom;
@@ -36,29 +37,31 @@ import org.quicktheories.generators.Generate;
 
 /**
  * The contract every format driver keeps, proved once for all of them (Lucene's {@code BasePostingsFormatTestCase}
- * idea): a format's test extends this class and says, in its constructor, which format, what the format can do
- * ({@link FormatTraits}) and which {@link Layout layouts} to create:
+ * idea): a format's test extends this class and says, in its constructor, which format, what it does that the
+ * image cannot be asked ({@link FormatTraits}) and which {@link Layout layouts} to create:
  *
  * <pre>{@code
  * class Qcow2ConformanceTest extends FormatConformanceTest {
  *     Qcow2ConformanceTest() {
- *         super("qcow2", FormatTraits.of(Preallocation.OFF).growingAndShrinking().sizesIn(512),
+ *         super("qcow2", FormatTraits.of(Preallocation.OFF).sizesIn(512),
  *                 Layout.of("64 KiB clusters", 65536, ""), Layout.of("4 KiB clusters", 4096, "cluster_size=4096"));
  *     }
  * }
  * }</pre>
  *
- * Images are created and opened as users do,
- * with {@code imago.probe.Imago}, on {@link TestStorages} disks: every storage request goes through an {@link AssertingStorage}
- * (no use after close, no write through a read-only handle, requests in bounds, no overlapping writes in flight,
- * every handle closed with its image). For each layout:
+ * <p>Images are created and opened as users do, with {@code imago.probe.Imago} (so the test's module needs
+ * imago-probe and imago-storage-file on its test path), on {@link TestStorages} disks: every storage request goes
+ * through an {@link AssertingStorage} (no use after close, no write through a read-only handle, requests in
+ * bounds, no overlapping writes in flight, every handle closed with its image). For each layout:
  * <ul>
  * <li>random read/write/writeZeroes/discard/resize/flush/map/reopen sequences agree with a byte-array
  * {@link ImageModel}, and a clean close leaves an image its own check finds clean;</li>
+ * <li>the optional capabilities are what {@link Image#supports} says;</li>
  * <li>power lost at every write or sync of a workload (a sample when there are more than
  * {@code -Dimago.crashPoints}, default {@value #DEFAULT_CRASH_POINTS}) leaves, in each of two files a
- * {@link FaultStorage} makes of it (unsynced writes dropped or torn), an image that opens, has a size the guest saw since its last
- * flush, reads every byte flushed before as flushed, and has no corruption for its own check or qemu-img's;</li>
+ * {@link FaultStorage} makes of it (unsynced writes dropped or torn), an image that opens, has a size the guest
+ * saw since its last flush, reads every byte flushed before as flushed, and has no corruption for its own check
+ * or qemu-img's;</li>
  * <li>probing: the format claims its own images and no other driver does (at most raw's weak fallback answer),
  * and it claims neither random bytes nor images of the other installed formats;</li>
  * <li>where qemu-img knows the format: images imago wrote pass {@code qemu-img check} (which supports checks
@@ -87,24 +90,12 @@ public abstract class FormatConformanceTest {
      * @throws IllegalArgumentException if no layout is given
      */
     protected FormatConformanceTest(String format, FormatTraits traits, Layout... layouts) {
-        this.format = java.util.Objects.requireNonNull(format, "format");
-        this.traits = java.util.Objects.requireNonNull(traits, "traits");
+        this.format = Objects.requireNonNull(format, "format");
+        this.traits = Objects.requireNonNull(traits, "traits");
         this.layouts = List.of(layouts);
         if (this.layouts.isEmpty()) {
             throw new IllegalArgumentException("no layout for " + format);
         }
-    }
-
-    private String format() {
-        return format;
-    }
-
-    private List<Layout> layouts() {
-        return layouts;
-    }
-
-    private FormatTraits traits() {
-        return traits;
     }
 
     private KitImages images() {
@@ -112,7 +103,7 @@ public abstract class FormatConformanceTest {
     }
 
     private Stream<DynamicTest> perLayout(String test, LayoutTest body) {
-        return layouts().stream().map(layout -> dynamicTest(format() + ", " + layout + ": " + test,
+        return layouts.stream().map(layout -> dynamicTest(format + ", " + layout + ": " + test,
                 () -> body.run(layout)));
     }
 
@@ -128,8 +119,8 @@ public abstract class FormatConformanceTest {
     Stream<DynamicTest> randomOperationSequencesMatchAByteArrayModel() {
         return perLayout("operation sequences", layout -> {
             ImageOpGen gen = new ImageOpGen(5L * layout.granularity() + 1000, layout.granularity());
-            Gen<Preallocation> modes = Generate.pick(traits().preallocations());
-            int unit = traits().sizeUnit();
+            Gen<Preallocation> modes = Generate.pick(traits.preallocations());
+            int unit = traits.sizeUnit();
             Gen<ImageOp> resizes = gen.sizes().map(n -> n / unit * unit).zip(modes, ImageOp.Resize::new);
             Gen<ImageOp> steps = gen.ops(images().resizable(layout) ? resizes : null, true);
             PropertyRuns.check(getClass().getSimpleName() + " " + layout, DEFAULT_EXAMPLES,
@@ -160,7 +151,7 @@ public abstract class FormatConformanceTest {
                         () -> "created with size " + s.initialSize() + ", the image has " + size);
                 model = new ImageModel(Arrays.copyOf(below, (int) size), ImageModel.DiscardSemantics.ZEROES_OR_OLD,
                         n -> n);
-                if (traits().shrinkRefusesPreallocation()) {
+                if (traits.shrinkRefusesPreallocation()) {
                     model.refusingPreallocatedShrinks();
                 }
                 image = model.run(image, s.ops(), i -> images.reopen(i, name));
@@ -194,7 +185,7 @@ public abstract class FormatConformanceTest {
             String name = images.fresh("capabilities");
             String base = name + "-base";
             try {
-                CreateOptions.Builder options = layout.createOptions(64 * 1024, traits().preallocations().getFirst());
+                CreateOptions.Builder options = layout.createOptions(64 * 1024, traits.preallocations().getFirst());
                 if (layout.backed()) {
                     KitImages.base(base, 64 * 1024, 1);
                     options.backingFile(base).backingFormat("raw");
@@ -213,7 +204,7 @@ public abstract class FormatConformanceTest {
                         assertTrue(image.check(Repair.NONE).clean(), "a new image checks clean");
                     }
                     if (image.supports(Feature.RESIZE)) {
-                        int unit = traits().sizeUnit();
+                        int unit = traits.sizeUnit();
                         if (unit > 1) {
                             assertThrows(IllegalArgumentException.class, () -> image.resize(100_000 + 1,
                                     Preallocation.OFF), "a size that is not a multiple of " + unit);
@@ -300,19 +291,19 @@ public abstract class FormatConformanceTest {
     @Test
     void ownImagesProbeAsThisFormatAndNoOther() throws IOException {
         Map<String, FormatDriver> drivers = drivers();
-        assertTrue(drivers.containsKey(format()), () -> format() + " is not installed: " + drivers.keySet());
-        for (Layout layout : layouts()) {
+        assertTrue(drivers.containsKey(format), () -> format + " is not installed: " + drivers.keySet());
+        for (Layout layout : layouts) {
             if (layout.backed()) {
                 continue;
             }
-            byte[] bytes = sampleImage(format(), layout.createOptions(100_000, traits().preallocations().getFirst())
+            byte[] bytes = sampleImage(format, layout.createOptions(100_000, traits.preallocations().getFirst())
                     .build(), 7);
             Path file = Files.write(dir.resolve("own.img"), bytes);
-            assertEquals(format(), ProbeApi.probe(file), () -> layout + ": probing picks another format");
+            assertEquals(format, ProbeApi.probe(file), () -> layout + ": probing picks another format");
             for (FormatDriver other : drivers.values()) {
-                if (!other.name().equals(format())) {
+                if (!other.name().equals(format)) {
                     Confidence c = probe(other, bytes);
-                    assertTrue(c.compareTo(ceiling(other)) <= 0, () -> other.name() + " claims a " + format()
+                    assertTrue(c.compareTo(ceiling(other)) <= 0, () -> other.name() + " claims a " + format
                             + " image (" + layout + "): " + c);
                 }
             }
@@ -322,7 +313,7 @@ public abstract class FormatConformanceTest {
     @Test
     void randomBytesAndOtherFormatsImagesAreNotClaimed() throws IOException {
         Map<String, FormatDriver> drivers = drivers();
-        FormatDriver mine = drivers.get(format());
+        FormatDriver mine = drivers.get(format);
         Confidence ceiling = ceiling(mine);
         SplittableRandom r = new SplittableRandom(PropertyRuns.seed(getClass().getSimpleName() + " random bytes"));
         for (int size : new int[] {0, 1, 100, 511, 512, 4096, 70_000}) {
@@ -330,18 +321,18 @@ public abstract class FormatConformanceTest {
                 byte[] bytes = new byte[size];
                 r.nextBytes(bytes);
                 Confidence c = probe(mine, bytes);
-                assertTrue(c.compareTo(ceiling) <= 0, () -> format() + " claims " + size + " random bytes ("
+                assertTrue(c.compareTo(ceiling) <= 0, () -> format + " claims " + size + " random bytes ("
                         + Arrays.toString(Arrays.copyOf(bytes, Math.min(16, size))) + "...): " + c);
             }
         }
         List<String> others = new ArrayList<>();
         for (FormatDriver other : drivers.values()) {
-            if (other.name().equals(format())) {
+            if (other.name().equals(format)) {
                 continue;
             }
             byte[] bytes = sampleImage(other.name(), CreateOptions.builder().size(100_000).build(), 11);
             Confidence c = probe(mine, bytes);
-            assertTrue(c.compareTo(ceiling) <= 0, () -> format() + " claims a " + other.name() + " image: " + c);
+            assertTrue(c.compareTo(ceiling) <= 0, () -> format + " claims a " + other.name() + " image: " + c);
             others.add(other.name());
         }
         assertTrue(!others.isEmpty(), "no other format is installed to compare with");

@@ -51,7 +51,11 @@ final class ProbeApi {
         invoke(() -> CREATE.invoke(location, format, options));
     }
 
-    /** {@code Imago.opener().location(location).format(format).writable(writable).open()}. @throws IOException as there */
+    /**
+     * {@code Imago.opener().location(location).format(format).writable(writable).open()}.
+     *
+     * @throws IOException as there
+     */
     static Image open(StorageLocation location, String format, boolean writable) throws IOException {
         return (Image) invoke(() -> OPEN.invoke(WRITABLE.invoke(FORMAT.invoke(LOCATION.invoke(OPENER.invoke(),
                 location), format), writable)));
