@@ -20,7 +20,7 @@ import java.util.Set;
 final class CrashWorkload {
     private final List<Step> steps;
 
-    /** One step: {@code kind} at {@code offset} for {@code length} bytes (the new size for a resize). */
+    /** One step: {@code kind} at {@code offset} for {@code length} bytes (a resize: the requested and the virtual size). */
     private record Step(Kind kind, long offset, long length, byte fill) {
     }
 
@@ -40,20 +40,21 @@ final class CrashWorkload {
 
     /**
      * {@code count} random steps on an image of {@code size} bytes, clustered around {@code granularity}, with
-     * resizes to multiples of {@code resizeUnit} (none if it is 0).
+     * resizes to sizes {@code resizes} accepts (none if it is null).
      */
-    static CrashWorkload random(long seed, int count, long size, int granularity, int resizeUnit) {
+    static CrashWorkload random(long seed, int count, long size, int granularity, FormatTraits resizes) {
         Random r = new Random(seed);
         Step[] out = new Step[count];
         long now = size;
         for (int i = 0; i < count; i++) {
             int k = r.nextInt(10);
             Kind kind = k < 5 ? Kind.WRITE : k < 7 ? Kind.ZEROES : k < 8 ? Kind.DISCARD
-                    : k < 9 || resizeUnit == 0 ? Kind.FLUSH : Kind.RESIZE;
+                    : k < 9 || resizes == null ? Kind.FLUSH : Kind.RESIZE;
             if (kind == Kind.RESIZE) {
-                long unit = resizeUnit;
-                now = Math.max(unit, (now / 2 + r.nextLong(now + 1)) / unit * unit);
-                out[i] = new Step(kind, now, 0, (byte) 0);
+                long requested = Math.max(resizes.sizeUnit(), resizes.acceptable(now / 2 + r.nextLong(now + 1)));
+                now = resizes.virtualSize(requested);
+                // the step's offset is the requested size, its length the virtual size it makes
+                out[i] = new Step(kind, requested, now, (byte) 0);
                 continue;
             }
             long length = Math.min(now, 1 + r.nextInt(r.nextBoolean() ? 600 : 3 * granularity));
@@ -108,8 +109,9 @@ final class CrashWorkload {
                     case RESIZE -> {
                         int old = model.length;
                         image.resize(s.offset(), Preallocation.OFF);
-                        model = Arrays.copyOf(model, (int) s.offset());
-                        touched.set(Math.min(old, model.length), Math.max(old, model.length));
+                        // cut at the requested size, then zeroes up to the virtual size
+                        model = Arrays.copyOf(Arrays.copyOf(model, (int) s.offset()), (int) s.length());
+                        touched.set((int) Math.min(old, s.offset()), Math.max(old, model.length));
                         sizes.add((long) model.length);
                     }
                 }

@@ -45,8 +45,10 @@ public class FaultStorage implements Storage {
     private int variantCount = 1;
     private final List<byte[]> crashed = new ArrayList<>();
 
-    /** One write not yet synced, or a resize to {@code offset} bytes. */
-    private record Pending(long offset, byte[] data, boolean resize) {
+    /**
+     * One write not yet synced ({@code extending} if it made the disk longer), or a resize to {@code offset} bytes.
+     */
+    private record Pending(long offset, byte[] data, boolean resize, boolean extending) {
     }
 
     /** An empty disk at {@code location} (which only names it and resolves names stored in images). */
@@ -162,7 +164,7 @@ public class FaultStorage implements Storage {
         passPoint();
         byte[] data = new byte[src.remaining()];
         src.duplicate().get(data);
-        unsynced.add(new Pending(offset, data, false));
+        unsynced.add(new Pending(offset, data, false, offset + data.length > length));
         if (--writesLeft < 0) {
             throw new IOException("injected write failure at offset " + offset);
         }
@@ -193,7 +195,7 @@ public class FaultStorage implements Storage {
         }
         bytes = Arrays.copyOf(bytes, (int) Math.max(size, bytes.length));
         length = size;
-        unsynced.add(new Pending(size, new byte[0], true));
+        unsynced.add(new Pending(size, new byte[0], true, false));
     }
 
     /** Does nothing: the disk outlives its handles. */
@@ -238,11 +240,12 @@ public class FaultStorage implements Storage {
             if (r != null && data.length > 0 && (off & ~511L) != ((off + data.length - 1) & ~511L)
                     && r.nextInt(4) == 0) {
                 // torn: each sector the write touches made it or not
-                byte[] now = Arrays.copyOf(out, (int) Math.max(out.length, off + data.length));
+                int end = (int) (w.extending() ? Math.max(out.length, off + data.length) : out.length);
+                byte[] now = Arrays.copyOf(out, end);
                 for (long sector = off & ~511L; sector < off + data.length; sector += 512) {
                     long from = Math.max(sector, off);
-                    long to = Math.min(sector + 512, off + data.length);
-                    if (r.nextBoolean()) {
+                    long to = Math.min(Math.min(sector + 512, off + data.length), end);
+                    if (r.nextBoolean() && from < to) {
                         System.arraycopy(data, (int) (from - off), now, (int) from, (int) (to - from));
                     }
                 }
@@ -251,14 +254,19 @@ public class FaultStorage implements Storage {
                 torn = true;
                 continue;
             }
-            if (off + data.length > out.length) {
+            if (off + data.length > out.length && w.extending()) {
                 out = Arrays.copyOf(out, (int) (off + data.length));
                 copied = true;
             } else if (!copied && r != null) {
                 out = out.clone();
                 copied = true;
             }
-            System.arraycopy(data, 0, out, (int) off, data.length);
+            // a write that did not make the disk longer lands only inside it: if a lost resize left the disk
+            // shorter, its bytes past the end are gone with that resize
+            int n = (int) Math.max(0, Math.min(data.length, out.length - off));
+            if (n > 0) {
+                System.arraycopy(data, 0, out, (int) off, n);
+            }
         }
         if (torn) {
             TORN.incrementAndGet();

@@ -120,8 +120,7 @@ public abstract class FormatConformanceTest {
         return perLayout("operation sequences", layout -> {
             ImageOpGen gen = new ImageOpGen(5L * layout.granularity() + 1000, layout.granularity());
             Gen<Preallocation> modes = Generate.pick(traits.preallocations());
-            int unit = traits.sizeUnit();
-            Gen<ImageOp> resizes = gen.sizes().map(n -> n / unit * unit).zip(modes, ImageOp.Resize::new);
+            Gen<ImageOp> resizes = gen.sizes().map(traits::acceptable).zip(modes, ImageOp.Resize::new);
             Gen<ImageOp> steps = gen.ops(images().resizable(layout) ? resizes : null, true);
             PropertyRuns.check(getClass().getSimpleName() + " " + layout, DEFAULT_EXAMPLES,
                     gen.scenarios(40, modes, steps), s -> runScenario(layout, s), ImageOpGen.Scenario::withFewerSteps);
@@ -150,7 +149,7 @@ public abstract class FormatConformanceTest {
                 assertTrue(size >= s.initialSize() && size <= (s.initialSize() + 511) / 512 * 512,
                         () -> "created with size " + s.initialSize() + ", the image has " + size);
                 model = new ImageModel(Arrays.copyOf(below, (int) size), ImageModel.DiscardSemantics.ZEROES_OR_OLD,
-                        n -> n);
+                        traits::virtualSize);
                 if (traits.shrinkRefusesPreallocation()) {
                     model.refusingPreallocatedShrinks();
                 }
@@ -176,7 +175,7 @@ public abstract class FormatConformanceTest {
     /**
      * What {@link Image#supports} says is what the image does: a capability it lacks is refused with an
      * {@link UnsupportedFeatureException} naming it; check and resize, when it has them, work (and sizes off
-     * the format's unit are refused).
+     * the format's unit are refused or rounded up, as its traits say).
      */
     @TestFactory
     Stream<DynamicTest> capabilitiesAreWhatTheImageSays() {
@@ -204,10 +203,12 @@ public abstract class FormatConformanceTest {
                         assertTrue(image.check(Repair.NONE).clean(), "a new image checks clean");
                     }
                     if (image.supports(Feature.RESIZE)) {
-                        int unit = traits.sizeUnit();
-                        if (unit > 1) {
-                            assertThrows(IllegalArgumentException.class, () -> image.resize(100_000 + 1,
-                                    Preallocation.OFF), "a size that is not a multiple of " + unit);
+                        if (traits.roundsUp()) {
+                            image.resize(100_001, Preallocation.OFF);
+                            assertEquals(traits.virtualSize(100_001), image.size(), "100001 bytes rounded up");
+                        } else if (traits.sizeUnit() > 1) {
+                            assertThrows(IllegalArgumentException.class, () -> image.resize(100_001,
+                                    Preallocation.OFF), "a size that is not a multiple of " + traits.sizeUnit());
                         }
                         image.resize(128 * 1024, Preallocation.OFF);
                         assertEquals(128 * 1024, image.size());

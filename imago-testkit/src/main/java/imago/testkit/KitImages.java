@@ -100,7 +100,7 @@ record KitImages(String format, FormatTraits traits, Path dir, String test) {
             initial = all.array();
         }
         CrashWorkload workload = CrashWorkload.random(seed, 30, initial.length, layout.granularity(),
-                resizable(layout) ? traits.sizeUnit() : 0);
+                resizable(layout) ? traits : null);
         return new Prepared(name, base, below, start, initial, workload, seed);
     }
 
