@@ -1,0 +1,205 @@
+package imago.vmdk.internal;
+
+import imago.api.CorruptImageException;
+import imago.api.CreateOptions;
+import imago.api.Feature;
+import imago.api.ImageLimitException;
+import imago.api.ReadOnlyImageException;
+import imago.api.UnsupportedFeatureException;
+import imago.api.spi.Confidence;
+import imago.api.spi.FormatDriver;
+import imago.api.spi.FormatInstance;
+import imago.api.spi.OpenContext;
+import imago.api.spi.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.LongSupplier;
+
+/**
+ * The vmdk driver: VMware virtual disks as QEMU 7.2 reads and writes them. An image is either a sparse file that
+ * holds its own descriptor (monolithicSparse, streamOptimized) or a descriptor file naming extent files (flat,
+ * sparse, zero, VMFS), which the probe module opens through the {@link imago.api.OpenGate}. Stateless.
+ */
+public final class VmdkFormatDriver implements FormatDriver {
+    /** QEMU probes with 2048 bytes. */
+    static final int PROBE_LENGTH = 2048;
+    /** "COWD", the ESX vmfsSparse magic, as the first four bytes read big-endian. */
+    static final int COWD_MAGIC = 0x434F5744;
+    /** The createTypes QEMU opens from a descriptor file. */
+    static final Set<String> DESCRIPTOR_TYPES = Set.of("monolithicFlat", "vmfs", "vmfsSparse", "seSparse",
+            "twoGbMaxExtentSparse", "twoGbMaxExtentFlat");
+
+    private final LongSupplier cids;
+
+    /** Called by {@link java.util.ServiceLoader}; does no work. */
+    public VmdkFormatDriver() {
+        this(() -> ThreadLocalRandom.current().nextLong());
+    }
+
+    /** A driver whose new CIDs come from {@code cids} (tests make them reproducible). */
+    VmdkFormatDriver(LongSupplier cids) {
+        this.cids = Objects.requireNonNull(cids, "cids");
+    }
+
+    @Override
+    public String name() {
+        return "vmdk";
+    }
+
+    @Override
+    public int probeLength() {
+        return PROBE_LENGTH;
+    }
+
+    /**
+     * {@link Confidence#STRONG} for the {@code KDMV} or {@code COWD} magic, or a descriptor: after comment lines
+     * and lines of spaces, a line {@code version=1}, {@code 2} or {@code 3} (QEMU's test, quirks included: an empty
+     * line before it fails).
+     */
+    @Override
+    public Confidence probe(ByteBuffer head, long storageSize) {
+        ByteBuffer b = head.duplicate().order(ByteOrder.BIG_ENDIAN);
+        if (b.remaining() < 4) {
+            return Confidence.NONE;
+        }
+        int magic = b.getInt(b.position());
+        if (magic == VmdkSparseHeader.MAGIC || magic == COWD_MAGIC) {
+            return Confidence.STRONG;
+        }
+        int p = b.position();
+        int end = b.limit();
+        while (p < end) {
+            byte c = b.get(p);
+            if (c == '#') {
+                while (p < end && b.get(p) != '\n') {
+                    p++;
+                }
+                p++;
+                continue;
+            }
+            if (c == ' ') {
+                while (p < end && b.get(p) == ' ') {
+                    p++;
+                }
+                if (p < end && b.get(p) == '\r') {
+                    p++;
+                }
+                if (p == end || b.get(p) != '\n') {
+                    return Confidence.NONE;
+                }
+                p++;
+                continue;
+            }
+            return startsWithVersion(b, p, end) ? Confidence.STRONG : Confidence.NONE;
+        }
+        return Confidence.NONE;
+    }
+
+    private static boolean startsWithVersion(ByteBuffer b, int p, int end) {
+        byte[] prefix = "version=".getBytes(StandardCharsets.US_ASCII);
+        if (end - p < prefix.length + 2) {
+            return false;
+        }
+        for (int i = 0; i < prefix.length; i++) {
+            if (b.get(p + i) != prefix[i]) {
+                return false;
+            }
+        }
+        byte v = b.get(p + prefix.length);
+        if (v < '1' || v > '3') {
+            return false;
+        }
+        byte after = b.get(p + prefix.length + 1);
+        return after == '\n' || after == '\r' && end - p >= prefix.length + 3 && b.get(p + prefix.length + 2) == '\n';
+    }
+
+    /**
+     * Opens a monolithic sparse or stream image, or a descriptor file (whose extents are attached by the caller).
+     *
+     * @throws CorruptImageException if the header, footer, tables or descriptor are damaged
+     * @throws ImageLimitException if a descriptor or a table is larger than the limits
+     * @throws UnsupportedFeatureException for a version, createType or extent kind imago does not read
+     * @throws ReadOnlyImageException if writing is asked of a read-only storage
+     * @throws IOException if the storage cannot be read
+     */
+    @Override
+    public FormatInstance open(Storage storage, OpenContext context) throws IOException {
+        Objects.requireNonNull(storage, "storage");
+        Objects.requireNonNull(context, "context");
+        boolean writable = context.writable();
+        if (writable && storage.readOnly()) {
+            throw new ReadOnlyImageException(storage.name(), "cannot open a read-only storage for writing");
+        }
+        String resource = storage.name();
+        long fileSize = storage.size();
+        if (fileSize < 4) {
+            throw new CorruptImageException(resource, 0, "File is too small, not a valid image");
+        }
+        ByteBuffer head = ByteBuffer.allocate(4);
+        storage.read(head, 0);
+        int magic = head.flip().getInt(0);
+        if (magic == COWD_MAGIC) {
+            throw new UnsupportedFeatureException(resource, Feature.OTHER, "COWD image without descriptor",
+                    resource + ": a COWD (vmfsSparse) extent is opened through the descriptor that names it");
+        }
+        if (magic != VmdkSparseHeader.MAGIC) {
+            VmdkDescriptor d = readDescriptor(storage, 0, fileSize);
+            return described(storage, d, writable);
+        }
+        VmdkSparseFiles.Governing g = VmdkSparseFiles.header(storage, writable);
+        VmdkSparseHeader h = g.header();
+        if (h.capacity() == 0 && h.descriptorOffset() != 0) {
+            // a sparse header that only carries a descriptor file
+            long at = h.descriptorOffset() * VmdkDescriptor.SECTOR;
+            return described(storage, readDescriptor(storage, at, fileSize - at), writable);
+        }
+        if (h.descriptorOffset() == 0) {
+            throw new CorruptImageException(resource, g.at() + 28, "the sparse file has no embedded descriptor "
+                    + "(it is an extent of a descriptor file; open that instead)");
+        }
+        long at = h.descriptorOffset() * VmdkDescriptor.SECTOR;
+        int length = (int) Math.min(h.descriptorSize() * VmdkDescriptor.SECTOR, fileSize - at);
+        ByteBuffer text = ByteBuffer.allocate(length);
+        storage.read(text, at);
+        VmdkDescriptor d = VmdkDescriptor.parse(resource, at, text.flip());
+        VmdkSparseExtent extent = VmdkSparseFiles.open(storage, writable);
+        return VmdkInstance.monolithic(storage, d, extent, writable, cids);
+    }
+
+    private VmdkInstance described(Storage storage, VmdkDescriptor d, boolean writable) throws IOException {
+        if (!DESCRIPTOR_TYPES.contains(d.createType())) {
+            throw new UnsupportedFeatureException(storage.name(), Feature.OTHER, "createType " + d.createType(),
+                    storage.name() + ": Unsupported image type '" + d.createType() + "'");
+        }
+        if (d.extents().isEmpty()) {
+            throw new CorruptImageException(storage.name(), d.base(), "the descriptor lists no extents");
+        }
+        return VmdkInstance.described(storage, d, writable, cids);
+    }
+
+    /** Reads the descriptor text of {@code length} bytes at {@code at}; larger than the limit is refused unread. */
+    private static VmdkDescriptor readDescriptor(Storage storage, long at, long length) throws IOException {
+        if (length > VmdkDescriptor.MAX_BYTES) {
+            throw new ImageLimitException(storage.name(), at, "the descriptor of " + length
+                    + " bytes is larger than the limit of " + VmdkDescriptor.MAX_BYTES + " bytes");
+        }
+        ByteBuffer text = ByteBuffer.allocate((int) length);
+        storage.read(text, at);
+        return VmdkDescriptor.parse(storage.name(), at, text.flip());
+    }
+
+    @Override
+    public void create(Storage storage, CreateOptions options) throws IOException {
+        throw new UnsupportedOperationException("vmdk images cannot be created yet");
+    }
+
+    @Override
+    public boolean supportsBacking() {
+        return true;
+    }
+}
