@@ -78,7 +78,11 @@ public interface OpenGate {
     }
 
     private static String describe(OpenRequest request) {
-        String what = request.purpose() == OpenRequest.Purpose.BACKING_FILE ? "backing file" : "data file";
+        String what = switch (request.purpose()) {
+            case BACKING_FILE -> "backing file";
+            case DATA_FILE -> "data file";
+            case EXTENT_FILE -> "extent file";
+        };
         return what + " '" + request.storedName() + "'";
     }
 

@@ -35,15 +35,15 @@ final class VmdkSparseFiles {
     static Governing header(Storage storage, boolean writable) throws IOException {
         String resource = storage.name();
         long fileSize = storage.size();
-        if (fileSize < VmdkSparseHeader.SIZE) {
-            throw new CorruptImageException(resource, 0, "the file of " + fileSize + " bytes is too short for a "
-                    + "sparse extent header (" + VmdkSparseHeader.SIZE + " bytes)");
-        }
         ByteBuffer first = ByteBuffer.allocate(VmdkSparseHeader.SIZE);
         storage.read(first, 0);
         first.flip();
-        if (!VmdkSparseHeader.hasMagic(first)) {
+        if (fileSize < 4 || !VmdkSparseHeader.hasMagic(first)) {
             throw new CorruptImageException(resource, 0, "Image not in VMDK format: no KDMV magic");
+        }
+        if (fileSize < VmdkSparseHeader.SIZE) {
+            throw new CorruptImageException(resource, 0, "the file of " + fileSize + " bytes is too short for a "
+                    + "sparse extent header (" + VmdkSparseHeader.SIZE + " bytes)");
         }
         VmdkSparseHeader header = VmdkSparseHeader.parse(first);
         if (header.gdOffset() != VmdkSparseHeader.GD_AT_END) {
