@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.OptionalLong;
 import java.util.Set;
 
 /**
@@ -176,6 +177,17 @@ public interface FormatInstance extends Closeable {
      */
     default void checkBacking(long backingSize, java.util.Optional<java.time.Instant> backingModified)
             throws IOException {
+    }
+
+    /**
+     * Bytes the layer's files occupy on their media ({@code qemu-img info}'s "actual-size"), when the layer is kept
+     * in more files than its own storage and counts them all (QEMU's vmdk sums its extent files).
+     *
+     * @implSpec The default does not know: the caller asks the layer's own storage.
+     * @throws IOException if a storage cannot be queried
+     */
+    default OptionalLong allocatedSize() throws IOException {
+        return OptionalLong.empty();
     }
 
     /**

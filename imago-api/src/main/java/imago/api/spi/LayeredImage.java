@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -330,7 +331,9 @@ public final class LayeredImage implements Image {
                     .findFirst();
             Optional<String> stored = bf.map(Dependency.BackingFile::storedName);
             Optional<String> full = stored.flatMap(storage::resolve).map(StorageLocation::toString);
-            return new ImageInfo(storage.name(), format, size(), storage.allocatedSize(), layer.clusterSize(),
+            OptionalLong layerSize = layer.allocatedSize();
+            return new ImageInfo(storage.name(), format, size(),
+                    layerSize.isPresent() ? layerSize : storage.allocatedSize(), layer.clusterSize(),
                     layer.dirty(), stored, full, bf.flatMap(Dependency.BackingFile::format), layer.formatSpecific(),
                     layer.capability(InternalSnapshots.class).map(InternalSnapshots::list).orElse(List.of()));
         } finally {

@@ -74,7 +74,7 @@ public final class InfoReport {
             }
             m.put("snapshots", snapshots);
         }
-        Map<String, Object> specific = formatSpecific(info);
+        Map<String, Object> specific = formatSpecific(layer);
         if (!specific.isEmpty()) {
             m.put("format-specific", specific);
         }
@@ -143,6 +143,47 @@ public final class InfoReport {
         return union;
     }
 
+    /**
+     * {@link #formatSpecific(ImageInfo)} with the file names in it ({@code filename} fields, e.g. VMDK's extents)
+     * shown as QEMU names a layer's child files: relative to the name the user gave the layer.
+     */
+    static Map<String, Object> formatSpecific(Layer layer) {
+        Map<String, Object> union = formatSpecific(layer.info());
+        if (union.isEmpty()) {
+            return union;
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> shown = (Map<String, Object>) displayNames(union, layer.info().filename(),
+                layer.displayName());
+        return shown;
+    }
+
+    private static Object displayNames(Object value, String storageName, String displayName) {
+        return switch (value) {
+            case Map<?, ?> map -> {
+                Map<String, Object> out = new LinkedHashMap<>();
+                map.forEach((k, v) -> out.put((String) k, k.equals("filename") && v instanceof String name
+                        ? displayFileName(name, storageName, displayName) : displayNames(v, storageName, displayName)));
+                yield out;
+            }
+            case List<?> list -> list.stream().map(v -> displayNames(v, storageName, displayName)).toList();
+            case null -> null;
+            default -> value;
+        };
+    }
+
+    /** {@code name}, a storage name, as QEMU shows it: the layer's own, or one beside it, in the user's terms. */
+    static String displayFileName(String name, String storageName, String displayName) {
+        if (name.equals(storageName)) {
+            return displayName;
+        }
+        int slash = storageName.lastIndexOf('/');
+        if (slash >= 0 && name.startsWith(storageName.substring(0, slash + 1))) {
+            return combine(displayName, name.substring(slash + 1));
+        }
+        return name;
+    }
+
     /** {@code qemu-img info --output=json}: one object, or with a chain, an array of them; no final newline. */
     public static String json(List<Layer> layers, boolean chain) {
         if (!chain) {
@@ -192,7 +233,7 @@ public final class InfoReport {
             info.backingFormat().ifPresent(f -> sb.append("backing file format: ").append(f).append('\n'));
         }
         sb.append(snapshotTable(info.snapshots()));
-        Map<String, Object> specific = formatSpecific(info);
+        Map<String, Object> specific = formatSpecific(layer);
         if (!specific.isEmpty()) {
             sb.append("Format specific information:\n");
             dump(sb, 1, specific.get("data"));

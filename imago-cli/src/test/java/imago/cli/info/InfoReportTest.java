@@ -167,4 +167,14 @@ class InfoReportTest {
                     "dirty-flag": false
                 }""", InfoReport.json(List.of(new InfoReport.Layer("s.qcow2", info)), false));
     }
+
+    /** File names inside format-specific data are shown as QEMU shows child files: in the user's terms. */
+    @Test
+    void formatSpecificFileNamesAreShownRelativeToTheImage() {
+        assertEquals("d.vmdk", InfoReport.displayFileName("/x/y/d.vmdk", "/x/y/d.vmdk", "d.vmdk"));
+        assertEquals("y/d-f001.vmdk", InfoReport.displayFileName("/x/y/d-f001.vmdk", "/x/y/d.vmdk", "y/d.vmdk"));
+        assertEquals("/x/y/sub/e.raw", InfoReport.displayFileName("/x/y/sub/e.raw", "/x/y/d.vmdk",
+                "/x/y/d.vmdk"));
+        assertEquals("/elsewhere/e.raw", InfoReport.displayFileName("/elsewhere/e.raw", "/x/y/d.vmdk", "d.vmdk"));
+    }
 }

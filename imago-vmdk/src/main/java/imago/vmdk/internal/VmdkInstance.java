@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
@@ -303,6 +304,27 @@ final class VmdkInstance implements FormatInstance {
             }
         }
         return out;
+    }
+
+    /**
+     * The descriptor's file and every extent file, each counted once (QEMU's
+     * {@code vmdk_co_get_allocated_file_size}); unknown if the descriptor's file cannot tell.
+     */
+    @Override
+    public OptionalLong allocatedSize() throws IOException {
+        OptionalLong own = storage.allocatedSize();
+        if (own.isEmpty()) {
+            return own;
+        }
+        long total = own.getAsLong();
+        Set<Storage> counted = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        counted.add(storage);
+        for (VmdkExtent e : extents) {
+            if (e != null && e.storage() != null && counted.add(e.storage())) {
+                total += e.storage().allocatedSize().orElse(0);
+            }
+        }
+        return OptionalLong.of(total);
     }
 
     /** As QEMU's {@code vmdk_co_get_info}: the grain size when every extent is sparse alike, else none. */
