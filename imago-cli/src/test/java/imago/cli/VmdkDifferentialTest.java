@@ -81,4 +81,42 @@ class VmdkDifferentialTest {
         qemuIo(child, "write -P 2 512k 4k");
         assertSameInfoAndMap(child);
     }
+
+    /** The "Formatting" line, and the same refusals (exit 1, one line) for what QEMU refuses. */
+    @ParameterizedTest
+    @ValueSource(strings = {"subformat=monolithicSparse", "subformat=twoGbMaxExtentFlat,adapter_type=lsilogic",
+        "zeroed_grain=on,hwversion=7,toolsversion=12", "compat6=on", "subformat=streamOptimized,zeroed_grain=off",
+        "subformat=monolithicFlat,preallocation=full", "compat6=on,hwversion=7", "subformat=monolithicflat",
+        "adapter_type=scsi", "subformat=monolithicFlat,zeroed_grain=on", "preallocation=metadata"})
+    void createPrintsAndRefusesAsQemu(String options) {
+        Path q = dir.resolve("q.vmdk");
+        Path i = dir.resolve("i.vmdk");
+        Qemu.Output theirs = Qemu.run(dir, Qemu.img(), "create", "-f", "vmdk", "-o", options, q, "5G");
+        Run.Result ours = imago("create", "-f", "vmdk", "-o", options, i.toString(), "5G");
+        assertEquals(theirs.status(), ours.status(), theirs.err() + " / " + ours.err());
+        if (theirs.status() == 0) {
+            assertEquals(theirs.out().replace(q.toString(), i.toString()), ours.out());
+        } else {
+            ours.failsWithOneLine();
+        }
+    }
+
+    /** A delta disk records its parent's CID and name; a flat one cannot have a parent. */
+    @Test
+    void createWithABackingFile() {
+        Path base = dir.resolve("base.vmdk");
+        qemu("create", "-q", "-f", "vmdk", base, "1G");
+        Path child = dir.resolve("child.vmdk");
+        String line = imago("create", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", child.toString()).ok().out();
+        assertEquals("Formatting '" + child + "', fmt=vmdk size=1073741824 backing_file=base.vmdk backing_fmt=vmdk "
+                + "compat6=off hwversion=undefined\n", line);
+        String info = qemu("info", "--output=json", child);
+        String cid = qemu("info", "--output=json", base).replaceAll("(?s).*\"cid\": (\\d+).*", "$1");
+        assertEquals(cid, info.replaceAll("(?s).*\"parent-cid\": (\\d+).*", "$1"));
+        assertEquals(qemu("info", "--output=json", child), imago("info", "--output=json", child.toString())
+                .ok().out());
+        assertEquals("imago: " + dir.resolve("flat.vmdk") + ": Flat image can't have backing file",
+                imago("create", "-f", "vmdk", "-o", "subformat=monolithicFlat", "-b", "base.vmdk", "-F", "vmdk",
+                        dir.resolve("flat.vmdk").toString()).failsWithOneLine());
+    }
 }

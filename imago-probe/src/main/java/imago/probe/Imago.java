@@ -120,7 +120,7 @@ public final class Imago {
         FormatDriver driver = plugins.driver(format, location.toString());
         CreateOptions effective = options;
         if (options.backingFile().isPresent() && (options.size().isEmpty()
-                || driver.createOptionNames().contains(BACKING_MTIME) && !options.formatOptions().containsKey(BACKING_MTIME))) {
+                || wants(driver, options, BACKING_MTIME) || wants(driver, options, BACKING_CID))) {
             effective = withBackingFacts(plugins, location, options, driver);
         }
         if (effective.size().isEmpty()) {
@@ -128,7 +128,7 @@ public final class Imago {
         }
         List<Storage> created = new ArrayList<>();
         try {
-            for (Dependency file : driver.createdFiles(effective)) {
+            for (Dependency file : driver.createdFiles(location, effective)) {
                 // named by the user creating the image, not read from one: no gate
                 StorageLocation where = sibling(location, file.storedName());
                 Storage data = AlignedStorage.wrap(plugins.storage(where).open(where, StorageOptions.createNew()));
@@ -188,6 +188,16 @@ public final class Imago {
 
     /** The create option through which formats that record it (cow) get the backing file's mtime. */
     private static final String BACKING_MTIME = "backing_mtime";
+    /**
+     * The create option through which formats that record it (vmdk's parentCID) get the backing image's content ID:
+     * the {@code cid} of its {@link imago.api.ImageInfo#formatSpecific() format-specific} information.
+     */
+    private static final String BACKING_CID = "backing_cid";
+
+    /** Whether {@code driver} takes the create option {@code name} and it was not given. */
+    private static boolean wants(FormatDriver driver, CreateOptions options, String name) {
+        return driver.createOptionNames().contains(name) && !options.formatOptions().containsKey(name);
+    }
 
     /**
      * Fills in what a new overlay takes from its backing file, resolved next to the new image as
@@ -201,13 +211,17 @@ public final class Imago {
         CreateOptions.Builder copy = CreateOptions.builder().preallocation(options.preallocation()).backingFile(name);
         options.backingFormat().ifPresent(copy::backingFormat);
         options.formatOptions().forEach(copy::option);
-        if (options.size().isPresent()) {
-            copy.size(options.size().getAsLong());
-        } else {
+        options.size().ifPresent(copy::size);
+        if (options.size().isEmpty() || wants(driver, options, BACKING_CID)) {
             Opener opener = new Opener(plugins).location(backing);
             options.backingFormat().ifPresent(opener::format);
             try (Image b = opener.open()) {
-                copy.size(b.size());
+                if (options.size().isEmpty()) {
+                    copy.size(b.size());
+                }
+                if (wants(driver, options, BACKING_CID) && b.info().formatSpecific().get("cid") instanceof Number cid) {
+                    copy.option(BACKING_CID, Long.toString(cid.longValue()));
+                }
             } catch (ImageException e) {
                 throw new ImageException(location.toString(), -1, "Could not open backing image: " + e.getMessage(),
                         e);

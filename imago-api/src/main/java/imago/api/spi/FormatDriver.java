@@ -80,6 +80,18 @@ public interface FormatDriver {
     }
 
     /**
+     * The files a new image at {@code location} keeps data in besides its own, as {@link #createdFiles(CreateOptions)}
+     * names them, for formats whose file names derive from the image's own (VMDK's extent files): {@code Imago.create}
+     * creates each, resolved against the new image's location, and hands them to {@link #create(Storage,
+     * CreateOptions, List)}, which sizes and fills them.
+     *
+     * @implSpec The default is {@link #createdFiles(CreateOptions)}.
+     */
+    default List<Dependency> createdFiles(imago.api.StorageLocation location, CreateOptions options) {
+        return createdFiles(options);
+    }
+
+    /**
      * The options of a new image as {@code qemu-img create}'s "Formatting" line lists them, in its order
      * and with the defaults it shows.
      *

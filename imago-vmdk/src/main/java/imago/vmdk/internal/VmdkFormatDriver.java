@@ -5,8 +5,10 @@ import imago.api.CreateOptions;
 import imago.api.Feature;
 import imago.api.ImageLimitException;
 import imago.api.ReadOnlyImageException;
+import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Confidence;
+import imago.api.spi.Dependency;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.OpenContext;
@@ -15,7 +17,12 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.SequencedMap;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.LongSupplier;
@@ -193,9 +200,80 @@ public final class VmdkFormatDriver implements FormatDriver {
         return VmdkDescriptor.parse(storage.name(), at, text.flip());
     }
 
+    /**
+     * Creates a monolithic image (sparse or stream), which needs no other file.
+     *
+     * @throws IllegalArgumentException if the subformat needs extent files (see
+     *         {@link #create(Storage, CreateOptions, List)}), or an option is invalid
+     */
     @Override
     public void create(Storage storage, CreateOptions options) throws IOException {
-        throw new UnsupportedOperationException("vmdk images cannot be created yet");
+        create(storage, options, List.of());
+    }
+
+    /**
+     * Creates an image as qemu-img 7.2 does ({@code -o subformat, adapter_type, hwversion, toolsversion, compat6,
+     * zeroed_grain}, a parent through {@code backing_file} with its CID in {@code backing_cid}); the extent files
+     * {@link #createdFiles(StorageLocation, CreateOptions)} names are given, created and open, in that order.
+     *
+     * @throws IllegalArgumentException if an option is unknown or invalid, or a combination QEMU refuses
+     */
+    @Override
+    public void create(Storage storage, CreateOptions options, List<Storage> createdFiles) throws IOException {
+        Objects.requireNonNull(storage, "storage");
+        VmdkCreate.Plan plan = VmdkCreate.plan(fileName(storage.location()), options);
+        if (createdFiles.size() != plan.extentFiles().size()) {
+            throw new IllegalArgumentException("the " + plan.subformat().qemuName + " subformat keeps its data in "
+                    + plan.extentFiles().size() + " extent files, but " + createdFiles.size() + " were given");
+        }
+        VmdkCreate.write(storage, createdFiles, plan, cids.getAsLong() & 0xFFFF_FFFFL);
+    }
+
+    /** The extent files of the split and flat subformats, named after the image as qemu-img names them. */
+    @Override
+    public List<Dependency> createdFiles(StorageLocation location, CreateOptions options) {
+        VmdkCreate.Plan plan = VmdkCreate.plan(fileName(location), options);
+        return plan.extentFiles().keySet().stream().<Dependency>map(n -> new Dependency.ExtentFile(n, true)).toList();
+    }
+
+    private static String fileName(StorageLocation location) {
+        String name = location.name();
+        return name.substring(name.lastIndexOf('/') + 1);
+    }
+
+    /** qemu-img's "Formatting" line: its option order, compat6 and hwversion always shown. */
+    @Override
+    public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
+        Map<String, String> o = options.formatOptions();
+        SequencedMap<String, String> out = new LinkedHashMap<>();
+        options.size().ifPresent(s -> out.put("size", Long.toString(s)));
+        putIfGiven(out, o, VmdkCreate.ADAPTER_TYPE);
+        options.backingFile().or(() -> Optional.ofNullable(o.get("backing_file")))
+                .ifPresent(b -> out.put("backing_file", b));
+        options.backingFormat().or(() -> Optional.ofNullable(o.get("backing_fmt")))
+                .ifPresent(f -> out.put("backing_fmt", f));
+        out.put(VmdkCreate.COMPAT6, o.getOrDefault(VmdkCreate.COMPAT6, "off"));
+        out.put(VmdkCreate.HWVERSION, o.getOrDefault(VmdkCreate.HWVERSION, "undefined"));
+        putIfGiven(out, o, VmdkCreate.TOOLSVERSION);
+        putIfGiven(out, o, VmdkCreate.SUBFORMAT);
+        putIfGiven(out, o, VmdkCreate.ZEROED_GRAIN);
+        String prealloc = o.getOrDefault("preallocation", preallocation);
+        if (prealloc != null) {
+            out.put("preallocation", prealloc);
+        }
+        return out;
+    }
+
+    private static void putIfGiven(SequencedMap<String, String> out, Map<String, String> o, String key) {
+        String v = o.get(key);
+        if (v != null) {
+            out.put(key, v);
+        }
+    }
+
+    @Override
+    public Set<String> createOptionNames() {
+        return VmdkCreate.OPTION_NAMES;
     }
 
     @Override
