@@ -139,8 +139,11 @@ final class ConvertCommand implements Callable<Integer> {
             boolean badCache = !CACHE_MODES.contains(cache);
             try (Image out = Imago.opener().path(target).format(outputFormat).writable(true)
                     .noSync(cache.equals("unsafe")).gate(session.openGate(target)).open()) {
-                int cluster = compress ? out.info().clusterSize().orElse(0) : 0;
-                if (compress && (cluster == 0 || Converter.CHUNK % cluster != 0)) {
+                // as qemu-img's needs_compressed_writes: a target that only appends takes compressed clusters
+                boolean compressing = compress || !out.supports(imago.api.Feature.RANDOM_WRITES)
+                        && out.supports(imago.api.Feature.COMPRESSED_WRITES);
+                int cluster = compressing ? out.info().clusterSize().orElse(0) : 0;
+                if (compressing && (cluster == 0 || Converter.CHUNK % cluster != 0)) {
                     cannotCompress = true;
                 } else if (!badCache) {
                     Progress shown = progress && !quiet ? new Progress(session.out(), source.size()) : null;
@@ -148,7 +151,7 @@ final class ConvertCommand implements Callable<Integer> {
                     if (shown != null) {
                         shown.start();
                     }
-                    (compress ? Converter.compressing(source, out, minSparse, COMPRESSORS, sink, cluster)
+                    (compressing ? Converter.compressing(source, out, minSparse, COMPRESSORS, sink, cluster)
                             : new Converter(source, out, minSparse, THREADS, sink, outOfOrder)).run();
                     if (shown != null) {
                         shown.finish();

@@ -1,6 +1,7 @@
 package imago.cli.convert;
 
 import imago.api.Extent;
+import imago.api.Feature;
 import imago.api.Image;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -31,6 +32,8 @@ import java.util.function.LongConsumer;
 public final class Converter {
     /** Bytes copied per task: large enough for sequential I/O, small enough to keep a few in flight. */
     public static final int CHUNK = 2 << 20;
+    /** Clusters in flight at most when the target only appends (it keeps a larger window to put them in order). */
+    public static final int MAX_IN_ORDER = 32;
     /** qemu-img's default {@code -S}: 4 KiB. */
     public static final int DEFAULT_MIN_SPARSE = 4096;
 
@@ -118,6 +121,11 @@ public final class Converter {
         long size = source.size();
         if (target.size() < size) {
             throw new IllegalArgumentException("target is smaller (" + target.size() + ") than source (" + size + ")");
+        }
+        if (compressCluster > 0 && !target.supports(Feature.RANDOM_WRITES)) {
+            runInOrder(size);
+            target.flush();
+            return;
         }
         long chunks = (size + CHUNK - 1) / CHUNK;
         AtomicLong next = new AtomicLong();
@@ -223,6 +231,73 @@ public final class Converter {
             turnChanged.signalAll();
         } finally {
             order.unlock();
+        }
+    }
+
+    /**
+     * One sequential pass for a target that only appends (VMDK streamOptimized): this thread reads the source in
+     * order and hands its clusters, in order, to workers that compress and write them; a cluster is handed out only
+     * once the one {@link #MAX_IN_ORDER} places before it is written, so that the target, which holds back a larger
+     * window of compressed clusters to append them in order, never has to take one behind another still on its way.
+     */
+    private void runInOrder(long size) throws IOException {
+        int workers = Math.min(threads, MAX_IN_ORDER);
+        java.util.ArrayDeque<Future<Void>> window = new java.util.ArrayDeque<>();
+        IOException failure = null;
+        try (ExecutorService pool = Executors.newFixedThreadPool(workers, Thread.ofVirtual().factory())) {
+            try {
+                for (long start = 0; start < size; start += CHUNK) {
+                    int length = (int) Math.min(CHUNK, size - start);
+                    if (minSparse > 0) {
+                        Extent e = source.extent(start, length);
+                        if (e.zero() && e.length() >= length) {
+                            progress.accept(length);
+                            continue;
+                        }
+                    }
+                    ByteBuffer chunk = ByteBuffer.allocateDirect(length);
+                    source.read(chunk, start);
+                    for (int i = 0; i < length; i += compressCluster) {
+                        int n = Math.min(compressCluster, length - i);
+                        if (minSparse > 0 && isZero(chunk, i, i + n)) {
+                            progress.accept(n);
+                            continue;
+                        }
+                        if (window.size() == MAX_IN_ORDER) {
+                            await(window.poll());
+                        }
+                        ByteBuffer cluster = chunk.duplicate().limit(i + n).position(i);
+                        long offset = start + i;
+                        window.add(pool.submit(() -> {
+                            target.writeCompressed(cluster, offset);
+                            progress.accept(n);
+                            return null;
+                        }));
+                    }
+                }
+                while (!window.isEmpty()) {
+                    await(window.poll());
+                }
+            } catch (IOException | RuntimeException e) {
+                failure = merge(null, e);
+            }
+            for (Future<Void> f : window) {
+                f.cancel(false);
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    private static void await(Future<Void> f) throws IOException {
+        try {
+            f.get();
+        } catch (ExecutionException e) {
+            throw merge(null, e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted");
         }
     }
 

@@ -251,7 +251,8 @@ final class VmdkCreate {
 
     private static String extentLine(Subformat sf, long bytes, String name) {
         long sectors = (bytes + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
-        return sf.flat ? "RW " + sectors + " FLAT \"" + name + "\" 0\n" : "RW " + sectors + " SPARSE \"" + name + "\"\n";
+        return sf.flat ? "RW " + sectors + " FLAT \"" + name + "\" 0\n"
+                : "RW " + sectors + " SPARSE \"" + name + "\"\n";
     }
 
     /** A flat extent: the file at its size, its first block written (as QEMU's file driver allocates it). */

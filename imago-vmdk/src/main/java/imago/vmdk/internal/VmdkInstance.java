@@ -7,6 +7,8 @@ import imago.api.Mapping;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
+import imago.api.spi.Capability;
+import imago.api.spi.CompressedWriter;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.Storage;
@@ -37,7 +39,7 @@ import java.util.function.LongSupplier;
  * from this image can tell its parent has changed); the new CID has as many hex digits as the old one, so the
  * rewrite is one in-place write of those digits, synced before the change it announces.
  */
-final class VmdkInstance implements FormatInstance {
+final class VmdkInstance implements FormatInstance, CompressedWriter {
     private final Storage storage;
     private final String resource;
     private final VmdkDescriptor descriptor;
@@ -243,6 +245,34 @@ final class VmdkInstance implements FormatInstance {
         ready();
         int i = index(offset);
         extents[i].readSpecial(dst, offset - starts[i]);
+    }
+
+    /**
+     * {@inheritDoc} Grains of a streamOptimized extent are compressed and appended in guest order; other extents
+     * store the cluster the ordinary way (returns {@code false}), as QEMU's vmdk does for compressed writes.
+     */
+    @Override
+    public boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException {
+        ready();
+        if (!writable) {
+            throw new ReadOnlyImageException(resource, "image is opened read-only");
+        }
+        int i = index(offset);
+        if (!(extents[i] instanceof VmdkSparseExtent sparse) || !sparse.compressed()) {
+            return false;
+        }
+        newCid();
+        sparse.writeCompressed(starts[i], cluster, offset - starts[i]);
+        return true;
+    }
+
+    /** Compressed writes need one cluster size for the whole image (QEMU's {@code vmdk_co_get_info}). */
+    @Override
+    public <C extends Capability> Optional<C> capability(Class<C> type) {
+        if (type == CompressedWriter.class && clusterSize().isEmpty()) {
+            return Optional.empty();
+        }
+        return FormatInstance.super.capability(type);
     }
 
     /** Gives the descriptor a new CID, once per open, before the first change. */

@@ -140,6 +140,9 @@ final class VmdkSparseExtent implements VmdkExtent {
 
     @Override
     public Mapping mapping(long base, long offset, long maxLength) throws IOException {
+        if (stream != null) {
+            stream.drain(); // grains still held for ordering are only mapped once in the file
+        }
         long end = Math.min(size, offset + maxLength);
         long grain = offset / grainBytes;
         long first = entry(grain);
@@ -354,23 +357,23 @@ final class VmdkSparseExtent implements VmdkExtent {
         }
     }
 
-    /** Notes that the file has grown to {@code end} bytes by an append not made through {@link #reserve}. */
-    void grewTo(long end) {
+    /**
+     * Takes {@code bytes} (a multiple of the sector size) at the end of the file for a compressed grain and returns
+     * its first sector: the first of a session at a grain boundary, the next ones packed behind it (QEMU's
+     * {@code next_cluster_sector} for compressed extents).
+     */
+    long reserveCompressed(long bytes) throws IOException {
         allocation.lock();
         try {
-            fileSize = Math.max(fileSize, end);
-            long sectors = (fileSize + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
-            nextSector = Math.max(nextSector, sectors);
-        } finally {
-            allocation.unlock();
-        }
-    }
-
-    /** Where the next appended bytes go, in sectors (not grain aligned: compressed grains pack). */
-    long appendSector() {
-        allocation.lock();
-        try {
-            return (fileSize + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
+            long sector = nextSector;
+            long end = sector + bytes / VmdkDescriptor.SECTOR;
+            if (end > 0xFFFF_FFFFL + 1) {
+                throw new ImageLimitException(resource, "the extent file cannot grow past 2 TiB: grain table entries "
+                        + "count 32-bit sectors");
+            }
+            nextSector = end;
+            fileSize = Math.max(fileSize, end * VmdkDescriptor.SECTOR);
+            return sector;
         } finally {
             allocation.unlock();
         }
@@ -401,6 +404,18 @@ final class VmdkSparseExtent implements VmdkExtent {
             }
         }
         return grains * grainBytes;
+    }
+
+    /**
+     * Stores one grain compressed (streamOptimized): see {@link VmdkStreamWriter#writeCompressed}.
+     *
+     * @throws UnsupportedFeatureException if the grain was already written, or lies behind what was appended
+     */
+    void writeCompressed(long base, ByteBuffer grain, long offset) throws IOException {
+        if (!writable) {
+            throw new ReadOnlyImageException(resource, "the extent is read-only");
+        }
+        stream.writeCompressed(base, grain, offset);
     }
 
     /**

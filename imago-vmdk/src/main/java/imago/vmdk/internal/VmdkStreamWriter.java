@@ -1,11 +1,31 @@
 package imago.vmdk.internal;
 
+import imago.api.Mapping;
 import imago.api.spi.BackingReader;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.locks.ReentrantLock;
 
-/** Appends compressed grains to a streamOptimized extent, in guest order. */
+/**
+ * Writes a streamOptimized extent as QEMU does: each grain compressed (a marker, then the zlib stream, padded to
+ * whole sectors) and appended at the end of the file, its grain table entry set; tables are written by the extent's
+ * flush. The extent only appends: a grain that was written, or lies behind the last one appended, is refused
+ * ({@link imago.api.Feature#RANDOM_WRITES}).
+ *
+ * <p>Grains are compressed in the callers' threads, at once; so that they reach the file in guest order however
+ * the compressions finish, up to {@link #WINDOW} of them wait here, and the lowest is appended when more arrive (all
+ * of them at a flush, or before a read maps them). A writer that hands out grains in order to fewer than
+ * {@link #WINDOW} threads at a time ({@code convert}) thus gets them appended in order.
+ */
 final class VmdkStreamWriter {
+    /** Compressed grains held for ordering, at most. */
+    static final int WINDOW = 64;
 
     /** Makes the writer of an extent. */
     @FunctionalInterface
@@ -14,19 +34,210 @@ final class VmdkStreamWriter {
     }
 
     private final VmdkSparseExtent extent;
+    private final int grainBytes;
+    private final ReentrantLock lock = new ReentrantLock();
+    /** Compressed grains not yet appended, by grain: each a marker and its data, padded to whole sectors. */
+    private final TreeMap<Long, ByteBuffer> pending = new TreeMap<>();
+    /** Grains being compressed. */
+    private final Set<Long> compressing = new HashSet<>();
+    /** The first grain that may still be written; -1 until known (the grain after the last one in the file). */
+    private long mark = -1;
+    /** Where the file ends once flushed: a whole grain from the last compressed grain's start, as QEMU leaves it. */
+    private long end = -1;
 
     VmdkStreamWriter(VmdkSparseExtent extent) {
         this.extent = extent;
+        this.grainBytes = extent.layout().grainBytes();
     }
 
-    WriteTicket beginWrite(long base, long offset, long length, BackingReader below) throws IOException {
-        throw extent.notAppendOnly(base + offset, "not yet");
+    /**
+     * Compresses one grain ({@code data} holds it whole, or up to the extent's end for the last one) at extent
+     * offset {@code offset} (grain aligned) and holds it for appending.
+     *
+     * @param base where the extent starts in guest bytes (the marker records the guest sector)
+     * @throws imago.api.UnsupportedFeatureException if the grain was written already, is being written, or lies
+     *         behind the last grain appended
+     */
+    void writeCompressed(long base, ByteBuffer data, long offset) throws IOException {
+        long grain = offset / grainBytes;
+        lock.lock();
+        try {
+            checkAppendable(base, offset);
+            compressing.add(grain);
+        } finally {
+            lock.unlock();
+        }
+        ByteBuffer block;
+        try {
+            block = compress(data, (base + offset) / VmdkDescriptor.SECTOR);
+        } catch (RuntimeException | Error e) {
+            lock.lock();
+            try {
+                compressing.remove(grain);
+            } finally {
+                lock.unlock();
+            }
+            throw e;
+        }
+        lock.lock();
+        try {
+            compressing.remove(grain);
+            pending.put(grain, block);
+            while (pending.size() > WINDOW) {
+                appendFirst();
+            }
+        } finally {
+            lock.unlock();
+        }
     }
 
-    long ensureZero(long offset, long length) {
+    /** The marker ({@code lba}, size) and the zlib stream of {@code data}, zero-padded to whole sectors. */
+    private ByteBuffer compress(ByteBuffer data, long lba) {
+        ByteBuffer out = ByteBuffer.allocate(VmdkCompressedGrains.MARKER + 2 * grainBytes + VmdkDescriptor.SECTOR)
+                .order(ByteOrder.LITTLE_ENDIAN);
+        int n = VmdkDeflate.compress(data, out.slice(VmdkCompressedGrains.MARKER, 2 * grainBytes));
+        if (n <= 0) {
+            throw new IllegalStateException("a grain of " + data.remaining() + " bytes did not compress into "
+                    + 2 * grainBytes);
+        }
+        out.putLong(0, lba).putInt(8, n);
+        int used = VmdkCompressedGrains.MARKER + n;
+        int padded = (used + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR * VmdkDescriptor.SECTOR;
+        return out.limit(padded).position(0);
+    }
+
+    /** Refuses a grain that is not free to append (the caller holds the lock). */
+    private void checkAppendable(long base, long offset) throws IOException {
+        long grain = offset / grainBytes;
+        if (mark < 0) {
+            mark = firstFreeGrain();
+        }
+        if (offset % grainBytes != 0) {
+            throw extent.notAppendOnly(base + offset, "a streamOptimized extent takes whole grains");
+        }
+        if (pending.containsKey(grain) || compressing.contains(grain)
+                || extent.kind(extent.entry(grain)) != VmdkSparseExtent.Kind.UNALLOCATED) {
+            throw extent.notAppendOnly(base + offset, "Could not write to allocated cluster for streamOptimized");
+        }
+        if (grain < mark) {
+            throw extent.notAppendOnly(base + offset, "the stream has already been written up to guest offset "
+                    + (base + mark * grainBytes) + ", and it only appends");
+        }
+    }
+
+    /** The grain after the last one the file holds (0 for none). */
+    private long firstFreeGrain() throws IOException {
+        VmdkGrainTables tables = extent.tables();
+        long grains = (extent.size() + grainBytes - 1) / grainBytes;
+        for (int t = tables.tableCount() - 1; t >= 0; t--) {
+            if (!tables.hasTable(t)) {
+                continue;
+            }
+            long first = (long) t * tables.gtesPerGt();
+            for (long g = Math.min(grains, first + tables.gtesPerGt()) - 1; g >= first; g--) {
+                if (tables.entry(g) != 0) {
+                    return g + 1;
+                }
+            }
+        }
         return 0;
     }
 
-    void flush() {
+    /** Appends the lowest held grain (the caller holds the lock). */
+    private void appendFirst() throws IOException {
+        Map.Entry<Long, ByteBuffer> e = pending.firstEntry();
+        ByteBuffer block = e.getValue();
+        long sector = extent.reserveCompressed(block.remaining());
+        extent.storage().write(block, sector * VmdkDescriptor.SECTOR);
+        pending.pollFirstEntry();
+        extent.tables().set(e.getKey(), (int) sector);
+        mark = Math.max(mark, e.getKey() + 1);
+        // QEMU fills a whole grain with zeroes before it writes a compressed one over its start
+        end = Math.max(end, sector * VmdkDescriptor.SECTOR + grainBytes);
+    }
+
+    /** Appends every held grain, in order. */
+    void drain() throws IOException {
+        lock.lock();
+        try {
+            while (!pending.isEmpty()) {
+                appendFirst();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * A plain write of whole grains: the ticket compresses what it is given instead of writing it as it is.
+     *
+     * @throws imago.api.UnsupportedFeatureException for a partial grain or one that is not free to append
+     */
+    WriteTicket beginWrite(long base, long offset, long length, BackingReader below) throws IOException {
+        long n = Math.min(grainBytes, extent.size() - offset);
+        if (length < n) {
+            throw extent.notAppendOnly(base + offset, "a streamOptimized extent takes whole grains");
+        }
+        lock.lock();
+        try {
+            checkAppendable(base, offset);
+        } finally {
+            lock.unlock();
+        }
+        Mapping.Data nominal = new Mapping.Data(base + offset, n, extent.storage(), 0);
+        return new WriteTicket() {
+            @Override
+            public Mapping.Data mapping() {
+                return nominal;
+            }
+
+            @Override
+            public void write(ByteBuffer src) throws IOException {
+                writeCompressed(base, src, offset);
+            }
+
+            @Override
+            public void commit() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+    }
+
+    /** Whole unwritten grains at or after the last one appended become zeroed-grain entries. */
+    long ensureZero(long offset, long length) throws IOException {
+        long grains = length / grainBytes;
+        long grain = offset / grainBytes;
+        lock.lock();
+        try {
+            if (mark < 0) {
+                mark = firstFreeGrain();
+            }
+            long done = 0;
+            while (done < grains && grain + done >= mark && !pending.containsKey(grain + done)
+                    && !compressing.contains(grain + done)
+                    && extent.kind(extent.entry(grain + done)) == VmdkSparseExtent.Kind.UNALLOCATED) {
+                extent.tables().set(grain + done, 1);
+                done++;
+            }
+            return done * grainBytes;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Appends what is held and ends the file a grain after the last grain's start; the extent writes the tables. */
+    void flush() throws IOException {
+        lock.lock();
+        try {
+            drain();
+            if (end > extent.storage().size()) {
+                extent.storage().resize(end, imago.api.Preallocation.OFF);
+            }
+        } finally {
+            lock.unlock();
+        }
     }
 }
