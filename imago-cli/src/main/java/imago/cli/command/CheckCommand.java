@@ -78,7 +78,17 @@ final class CheckCommand implements Callable<Integer> {
                 session.err().println("imago: This image format does not support checks");
                 return NOT_SUPPORTED;
             }
-            report = image.check(mode).withFilename(file.name());
+            try {
+                report = image.check(mode).withFilename(file.name());
+            } catch (imago.api.UnsupportedFeatureException e) {
+                if (e.feature() != Feature.CHECK) {
+                    throw e;
+                }
+                // a format that checks but cannot repair (vmdk): qemu-img says so as for one without checks
+                session.out().flush();
+                session.err().println("imago: This image format does not support checks");
+                return NOT_SUPPORTED;
+            }
         }
         PrintStream err = session.err();
         for (String m : report.messages()) {

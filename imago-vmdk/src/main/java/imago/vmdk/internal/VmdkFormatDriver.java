@@ -156,14 +156,15 @@ public final class VmdkFormatDriver implements FormatDriver {
         }
         if (magic != VmdkSparseHeader.MAGIC) {
             VmdkDescriptor d = readDescriptor(storage, 0, fileSize);
-            return described(storage, d, writable);
+            return described(storage, d, writable, context.forCheck());
         }
-        VmdkSparseFiles.Governing g = VmdkSparseFiles.header(storage, writable);
+        boolean forCheck = context.forCheck();
+        VmdkSparseFiles.Governing g = VmdkSparseFiles.header(storage, writable, forCheck);
         VmdkSparseHeader h = g.header();
         if (h.capacity() == 0 && h.descriptorOffset() != 0) {
             // a sparse header that only carries a descriptor file
             long at = h.descriptorOffset() * VmdkDescriptor.SECTOR;
-            return described(storage, readDescriptor(storage, at, fileSize - at), writable);
+            return described(storage, readDescriptor(storage, at, fileSize - at), writable, forCheck);
         }
         if (h.descriptorOffset() == 0) {
             throw new CorruptImageException(resource, g.at() + 28, "the sparse file has no embedded descriptor "
@@ -174,11 +175,12 @@ public final class VmdkFormatDriver implements FormatDriver {
         ByteBuffer text = ByteBuffer.allocate(length);
         storage.read(text, at);
         VmdkDescriptor d = VmdkDescriptor.parse(resource, at, text.flip());
-        VmdkSparseExtent extent = VmdkSparseFiles.open(storage, writable);
+        VmdkSparseExtent extent = VmdkSparseFiles.open(storage, writable, forCheck);
         return VmdkInstance.monolithic(storage, d, extent, writable, cids);
     }
 
-    private VmdkInstance described(Storage storage, VmdkDescriptor d, boolean writable) throws IOException {
+    private VmdkInstance described(Storage storage, VmdkDescriptor d, boolean writable, boolean forCheck)
+            throws IOException {
         if (!DESCRIPTOR_TYPES.contains(d.createType())) {
             throw new UnsupportedFeatureException(storage.name(), Feature.OTHER, "createType " + d.createType(),
                     storage.name() + ": Unsupported image type '" + d.createType() + "'");
@@ -186,7 +188,7 @@ public final class VmdkFormatDriver implements FormatDriver {
         if (d.extents().isEmpty()) {
             throw new CorruptImageException(storage.name(), d.base(), "the descriptor lists no extents");
         }
-        return VmdkInstance.described(storage, d, writable, cids);
+        return VmdkInstance.described(storage, d, writable, forCheck, cids);
     }
 
     /** Reads the descriptor text of {@code length} bytes at {@code at}; larger than the limit is refused unread. */

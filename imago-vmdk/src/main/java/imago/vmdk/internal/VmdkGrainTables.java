@@ -57,18 +57,20 @@ final class VmdkGrainTables {
 
     /**
      * Reads the directory of {@code entries} entries at byte {@code gdOffset} (and the redundant one at
-     * {@code rgdOffset}, or none when negative), both already checked to lie inside the file.
+     * {@code rgdOffset}, or none when negative), both already checked to lie inside the file unless not
+     * {@code strict}: then (a check, as QEMU's) tables past the end of the file read as empty, and the two
+     * directories need not agree.
      *
-     * @throws CorruptImageException if an entry points a grain table outside the file
+     * @throws CorruptImageException if an entry points a grain table outside the file, or the directories disagree
      * @throws IOException if the storage cannot be read
      */
     static VmdkGrainTables load(Storage storage, String resource, int gtesPerGt, int entries, long gdOffset,
-            long rgdOffset, LongSupplier fileSize) throws IOException {
+            long rgdOffset, LongSupplier fileSize, boolean strict) throws IOException {
         int[] gd = readDirectory(storage, gdOffset, entries);
         int[] rgd = rgdOffset >= 0 ? readDirectory(storage, rgdOffset, entries) : null;
         VmdkGrainTables t = new VmdkGrainTables(storage, resource, gtesPerGt, gdOffset, rgdOffset,
                 new AtomicIntegerArray(gd), rgd == null ? null : new AtomicIntegerArray(rgd), fileSize);
-        for (int i = 0; i < entries; i++) {
+        for (int i = 0; i < entries && strict; i++) {
             t.checkTable(gdOffset, i, gd[i]);
             if (rgd != null) {
                 t.checkTable(rgdOffset, i, rgd[i]);

@@ -1,13 +1,16 @@
 package imago.vmdk.internal;
 
+import imago.api.CheckReport;
 import imago.api.CorruptImageException;
 import imago.api.Feature;
 import imago.api.ImageException;
 import imago.api.Mapping;
 import imago.api.ReadOnlyImageException;
+import imago.api.Repair;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Capability;
+import imago.api.spi.Checker;
 import imago.api.spi.CompressedWriter;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
@@ -39,7 +42,7 @@ import java.util.function.LongSupplier;
  * from this image can tell its parent has changed); the new CID has as many hex digits as the old one, so the
  * rewrite is one in-place write of those digits, synced before the change it announces.
  */
-final class VmdkInstance implements FormatInstance, CompressedWriter {
+final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
     private final Storage storage;
     private final String resource;
     private final VmdkDescriptor descriptor;
@@ -51,6 +54,8 @@ final class VmdkInstance implements FormatInstance, CompressedWriter {
     private final List<Dependency> dependencies;
     private final LongSupplier cids;
     private long[] starts;
+    /** Opened for a check: sparse extents' tables past the end of their files read as empty, as QEMU reads them. */
+    private boolean forCheck;
     private long size = -1;
     private volatile boolean cidUpdated;
     private long cid;
@@ -95,7 +100,8 @@ final class VmdkInstance implements FormatInstance, CompressedWriter {
     }
 
     /** An image described by the descriptor file in {@code storage}; its extent files are attached later. */
-    static VmdkInstance described(Storage storage, VmdkDescriptor descriptor, boolean writable, LongSupplier cids) {
+    static VmdkInstance described(Storage storage, VmdkDescriptor descriptor, boolean writable, boolean forCheck,
+            LongSupplier cids) {
         List<VmdkExtentLine> lines = descriptor.extents();
         VmdkExtent[] extents = new VmdkExtent[lines.size()];
         for (int i = 0; i < lines.size(); i++) {
@@ -108,6 +114,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter {
         }
         VmdkInstance instance = new VmdkInstance(storage, descriptor, descriptor.createType(), writable, lines, extents,
                 cids);
+        instance.forCheck = forCheck;
         if (Arrays.stream(extents).allMatch(e -> e != null)) {
             instance.layOut();
         }
@@ -146,7 +153,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter {
                                 + ": the sparse extent file '" + file.storedName() + "' is named by several lines");
                     }
                     opened = true;
-                    yield VmdkSparseFiles.open(extentStorage, rw);
+                    yield VmdkSparseFiles.open(extentStorage, rw, forCheck);
                 }
                 case VMFSSPARSE, SESPARSE -> throw new UnsupportedFeatureException(resource, Feature.OTHER,
                         l.type() + " extents", resource + ": descriptor line " + l.line() + ": " + l.type()
@@ -273,6 +280,13 @@ final class VmdkInstance implements FormatInstance, CompressedWriter {
             return Optional.empty();
         }
         return FormatInstance.super.capability(type);
+    }
+
+    /** {@inheritDoc} As QEMU's vmdk check: see {@link VmdkCheck}. */
+    @Override
+    public CheckReport check(Repair repair) throws IOException {
+        ready();
+        return VmdkCheck.check(resource, List.of(extents), starts, repair);
     }
 
     /** Gives the descriptor a new CID, once per open, before the first change. */

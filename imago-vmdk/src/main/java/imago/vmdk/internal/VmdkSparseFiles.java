@@ -32,7 +32,7 @@ final class VmdkSparseFiles {
      * @throws CorruptImageException if the file is too short, the magic is wrong, or the footer is damaged
      * @throws IOException if the header is invalid (see {@link VmdkSparseHeader#validate}) or cannot be read
      */
-    static Governing header(Storage storage, boolean writable) throws IOException {
+    static Governing header(Storage storage, boolean writable, boolean forCheck) throws IOException {
         String resource = storage.name();
         long fileSize = storage.size();
         ByteBuffer first = ByteBuffer.allocate(VmdkSparseHeader.SIZE);
@@ -47,7 +47,7 @@ final class VmdkSparseFiles {
         }
         VmdkSparseHeader header = VmdkSparseHeader.parse(first);
         if (header.gdOffset() != VmdkSparseHeader.GD_AT_END) {
-            header.validate(resource, 0, fileSize, writable);
+            header.validate(resource, 0, fileSize, writable, forCheck);
             return new Governing(header, 0, false);
         }
         // QEMU reads the footer 1536 bytes before the end of the file rounded up to whole sectors
@@ -79,7 +79,7 @@ final class VmdkSparseFiles {
                     resource + ": cannot open for writing a streamOptimized extent that ends with its grain "
                             + "directory and footer (convert it instead)");
         }
-        real.validate(resource, at + sector, fileSize, false);
+        real.validate(resource, at + sector, fileSize, false, forCheck);
         return new Governing(real, at + sector, true);
     }
 
@@ -90,21 +90,25 @@ final class VmdkSparseFiles {
      *         a descriptor (a descriptor inside an extent is not followed)
      * @throws IOException if it cannot be read or is not supported (see {@link #header})
      */
-    static VmdkSparseExtent open(Storage storage, boolean writable) throws IOException {
-        Governing g = header(storage, writable);
+    static VmdkSparseExtent open(Storage storage, boolean writable, boolean forCheck) throws IOException {
+        Governing g = header(storage, writable, forCheck);
         VmdkSparseHeader h = g.header();
         if (h.capacity() == 0 && h.descriptorOffset() != 0) {
             throw new CorruptImageException(storage.name(), g.at() + 12, "the sparse extent holds only a descriptor; "
                     + "descriptors are not followed from extents");
         }
-        return open(storage, VmdkSparseLayout.of(h), writable);
+        return open(storage, VmdkSparseLayout.of(h), writable, forCheck);
     }
 
-    /** Opens a sparse extent of {@code layout}, whose tables have been checked to lie inside the file. */
-    static VmdkSparseExtent open(Storage storage, VmdkSparseLayout layout, boolean writable) throws IOException {
+    /**
+     * Opens a sparse extent of {@code layout}, whose directories have been checked to lie inside the file (unless
+     * {@code forCheck}: then tables past its end read as empty, as QEMU reads them).
+     */
+    static VmdkSparseExtent open(Storage storage, VmdkSparseLayout layout, boolean writable, boolean forCheck)
+            throws IOException {
         long fileSize = storage.size();
         VmdkGrainTables tables = VmdkGrainTables.load(storage, storage.name(), layout.gtesPerGt(), layout.gdEntries(),
-                layout.gdOffset(), layout.rgdOffset(), () -> fileSize);
+                layout.gdOffset(), layout.rgdOffset(), () -> fileSize, !forCheck);
         return new VmdkSparseExtent(storage, layout, tables, writable && layout.writable(), fileSize,
                 VmdkStreamWriter::new);
     }

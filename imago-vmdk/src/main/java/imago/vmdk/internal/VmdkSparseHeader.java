@@ -122,13 +122,15 @@ record VmdkSparseHeader(int version, int flags, long capacity, long grainSize, l
      * @param at where this header is in the file (0, or the footer's position)
      * @param fileSize the file's size in bytes
      * @param writable whether the extent is opened for writing
+     * @param forCheck whether it is opened for a check: tables past the end of the file then read as empty, as QEMU
+     *        reads them
      * @throws UnsupportedFeatureException for an unknown version, compression algorithm, or a version 3 extent
      *         opened for writing that is not compressed (QEMU reads those only)
      * @throws ImageLimitException for grains, tables or a capacity larger than QEMU's limits
      * @throws CorruptImageException for a zero grain or table size, damaged newline bytes, or tables or the first
      *         grain past the end of the file
      */
-    void validate(String resource, long at, long fileSize, boolean writable)
+    void validate(String resource, long at, long fileSize, boolean writable, boolean forCheck)
             throws UnsupportedFeatureException, ImageLimitException, CorruptImageException {
         if (version < 1 || version > 3) {
             throw new UnsupportedFeatureException(resource, Feature.FORMAT_VERSION, "VMDK version " + version,
@@ -174,6 +176,9 @@ record VmdkSparseHeader(int version, int flags, long capacity, long grainSize, l
                             : Long.toString(overhead * VmdkDescriptor.SECTOR)) + " bytes");
         }
         long gdBytes = gdEntries() * 4;
+        if (forCheck) {
+            return;
+        }
         if (gdOffset != GD_AT_END) {
             checkTable(resource, at + 56, "grain directory", gdOffset, gdBytes, fileSize);
         }
