@@ -125,7 +125,7 @@ record VmdkDescriptor(String resource, long base, int version, long cid, long pa
             // reported below
         }
         throw new UnsupportedFeatureException(resource, Feature.OTHER, "descriptor encoding " + name,
-                resource + ": the descriptor's encoding \"" + name + "\" is not supported (at offset " + base + ")");
+                "the descriptor's encoding \"" + name + "\" is not supported (at offset " + base + ")");
     }
 
     /** The value of entry {@code key}, if the descriptor has it. */

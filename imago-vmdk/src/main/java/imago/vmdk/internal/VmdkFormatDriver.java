@@ -152,7 +152,7 @@ public final class VmdkFormatDriver implements FormatDriver {
         int magic = head.flip().getInt(0);
         if (magic == COWD_MAGIC) {
             throw new UnsupportedFeatureException(resource, Feature.OTHER, "COWD image without descriptor",
-                    resource + ": a COWD (vmfsSparse) extent is opened through the descriptor that names it");
+                    "a COWD (vmfsSparse) extent is opened through the descriptor that names it");
         }
         if (magic != VmdkSparseHeader.MAGIC) {
             VmdkDescriptor d = readDescriptor(storage, 0, fileSize);
@@ -183,7 +183,7 @@ public final class VmdkFormatDriver implements FormatDriver {
             throws IOException {
         if (!DESCRIPTOR_TYPES.contains(d.createType())) {
             throw new UnsupportedFeatureException(storage.name(), Feature.OTHER, "createType " + d.createType(),
-                    storage.name() + ": Unsupported image type '" + d.createType() + "'");
+                    "Unsupported image type '" + d.createType() + "'");
         }
         if (d.extents().isEmpty()) {
             throw new CorruptImageException(storage.name(), d.base(), "the descriptor lists no extents");

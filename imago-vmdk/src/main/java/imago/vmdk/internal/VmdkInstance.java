@@ -156,7 +156,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
                     yield VmdkSparseFiles.open(extentStorage, rw, forCheck);
                 }
                 case VMFSSPARSE, SESPARSE -> throw new UnsupportedFeatureException(resource, Feature.OTHER,
-                        l.type() + " extents", resource + ": descriptor line " + l.line() + ": " + l.type()
+                        l.type() + " extents", "descriptor line " + l.line() + ": " + l.type()
                                 + " extents are not supported yet");
                 case ZERO -> throw new IllegalStateException("a ZERO extent has no file");
             };

@@ -473,7 +473,7 @@ final class VmdkSparseExtent implements VmdkExtent {
     /** Refuses what a compressed extent cannot do. */
     UnsupportedFeatureException notAppendOnly(long guest, String why) {
         return new UnsupportedFeatureException(resource, Feature.RANDOM_WRITES, "random writes to streamOptimized",
-                resource + ": cannot write at guest offset " + guest + ": " + why);
+                "cannot write at guest offset " + guest + ": " + why);
     }
 
     @Override

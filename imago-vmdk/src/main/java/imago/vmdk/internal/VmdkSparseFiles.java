@@ -76,7 +76,7 @@ final class VmdkSparseFiles {
         }
         if (writable) {
             throw new UnsupportedFeatureException(resource, Feature.RANDOM_WRITES, "appending to a finished stream",
-                    resource + ": cannot open for writing a streamOptimized extent that ends with its grain "
+                    "cannot open for writing a streamOptimized extent that ends with its grain "
                             + "directory and footer (convert it instead)");
         }
         real.validate(resource, at + sector, fileSize, false, forCheck);

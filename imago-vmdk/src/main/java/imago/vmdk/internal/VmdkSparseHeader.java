@@ -134,16 +134,16 @@ record VmdkSparseHeader(int version, int flags, long capacity, long grainSize, l
             throws UnsupportedFeatureException, ImageLimitException, CorruptImageException {
         if (version < 1 || version > 3) {
             throw new UnsupportedFeatureException(resource, Feature.FORMAT_VERSION, "VMDK version " + version,
-                    resource + ": Unsupported VMDK version " + Integer.toUnsignedString(version));
+                    "Unsupported VMDK version " + Integer.toUnsignedString(version));
         }
         if (version == 3 && writable && !compressed()) {
             // changed-block tracking (VMware KB 2064959): readable as version 1, not writable
             throw new UnsupportedFeatureException(resource, Feature.FORMAT_VERSION, "VMDK version 3",
-                    resource + ": VMDK version 3 must be read only");
+                    "VMDK version 3 must be read only");
         }
         if (compressAlgorithm != COMPRESS_NONE && compressAlgorithm != COMPRESS_DEFLATE) {
             throw new UnsupportedFeatureException(resource, Feature.COMPRESSION_TYPE, "VMDK compression "
-                    + compressAlgorithm, resource + ": unknown grain compression algorithm " + compressAlgorithm
+                    + compressAlgorithm, "unknown grain compression algorithm " + compressAlgorithm
                     + " (at offset " + (at + 77) + ")");
         }
         if (has(FLAG_NL_DETECT) && newlineCheck != NEWLINE_CHECK) {

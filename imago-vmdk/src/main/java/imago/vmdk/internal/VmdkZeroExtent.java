@@ -31,9 +31,8 @@ record VmdkZeroExtent(String resource, long size) implements VmdkExtent {
     @Override
     public WriteTicket beginWrite(long base, long offset, long length, BackingReader below)
             throws UnsupportedFeatureException {
-        throw new UnsupportedFeatureException(resource, Feature.OTHER, "writes to a ZERO extent", resource
-                + ": cannot write at guest offset " + (base + offset)
-                + ": it lies in a ZERO extent, which has no file");
+        throw new UnsupportedFeatureException(resource, Feature.OTHER, "writes to a ZERO extent",
+                "cannot write at guest offset " + (base + offset) + ": it lies in a ZERO extent, which has no file");
     }
 
     @Override
