@@ -34,22 +34,32 @@ final class VmdkCheck {
         List<String> messages = new ArrayList<>();
         Optional<String> failure = Optional.empty();
         for (int i = 0; i < extents.size() && failure.isEmpty(); i++) {
-            long bad = firstPastEnd(extents.get(i));
-            if (bad >= 0) {
-                messages.add("ERROR: cluster offset for sector " + (starts[i] + bad) / VmdkDescriptor.SECTOR
-                        + " points after EOF");
-                failure = Optional.of("Invalid argument");
+            Problem p = firstProblem(extents.get(i));
+            if (p != null) {
+                long sector = (starts[i] + p.offset()) / VmdkDescriptor.SECTOR;
+                if (p.noEntry()) {
+                    // QEMU's lookup fails (VMDK_ERROR, -1: strerror gives EPERM's text)
+                    messages.add("ERROR: could not get cluster_offset for sector " + sector);
+                    failure = Optional.of("Operation not permitted");
+                } else {
+                    messages.add("ERROR: cluster offset for sector " + sector + " points after EOF");
+                    failure = Optional.of("Invalid argument");
+                }
             }
         }
         return new CheckReport(resource, "vmdk", 0, failure.isPresent() ? 1 : 0, 0, 0, 0, 0, 0, 0, 0, 0, messages,
                 failure);
     }
 
-    /** The extent offset of the first grain (or flat extent) that starts past the end of its file, or -1. */
-    private static long firstPastEnd(VmdkExtent extent) throws IOException {
+    /** Where in an extent the check stops: a grain the directory has no entry for, or one past the file's end. */
+    private record Problem(long offset, boolean noEntry) {
+    }
+
+    /** The first grain (or flat extent) that cannot be found or starts past the end of its file, or null. */
+    private static Problem firstProblem(VmdkExtent extent) throws IOException {
         switch (extent) {
             case VmdkFlatExtent f -> {
-                return f.start() >= f.storage().size() ? 0 : -1;
+                return f.start() >= f.storage().size() ? new Problem(0, false) : null;
             }
             case VmdkSparseExtent s -> {
                 long fileSize = s.storage().size();
@@ -58,6 +68,9 @@ final class VmdkCheck {
                 long grains = (s.size() + grainBytes - 1) / grainBytes;
                 for (long g = 0; g < grains; g++) {
                     int table = (int) (g / tables.gtesPerGt());
+                    if (table >= tables.tableCount()) {
+                        return new Problem(g * grainBytes, true);
+                    }
                     if (!tables.hasTable(table)) {
                         g = (table + 1L) * tables.gtesPerGt() - 1;
                         continue;
@@ -66,13 +79,17 @@ final class VmdkCheck {
                     VmdkSparseExtent.Kind k = s.kind(e);
                     if ((k == VmdkSparseExtent.Kind.DATA || k == VmdkSparseExtent.Kind.COMPRESSED)
                             && e * VmdkDescriptor.SECTOR >= fileSize) {
-                        return g * grainBytes;
+                        return new Problem(g * grainBytes, false);
                     }
                 }
-                return -1;
+                return null;
+            }
+            case VmdkSeSparseExtent s -> {
+                long[] p = s.firstProblem();
+                return p == null ? null : new Problem(p[0], p[1] == 1);
             }
             default -> {
-                return -1;
+                return null;
             }
         }
     }

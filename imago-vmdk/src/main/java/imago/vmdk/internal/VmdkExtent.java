@@ -13,7 +13,8 @@ import java.util.OptionalInt;
  * One extent of an open image: a run of guest bytes kept in one way (a flat file, a sparse file, nothing). Offsets
  * are relative to the extent's start; {@code base} is that start in guest bytes, for the mappings it returns.
  */
-sealed interface VmdkExtent permits VmdkFlatExtent, VmdkZeroExtent, VmdkNoAccessExtent, VmdkSparseExtent {
+sealed interface VmdkExtent permits VmdkFlatExtent, VmdkZeroExtent, VmdkNoAccessExtent, VmdkSparseExtent,
+        VmdkSeSparseExtent {
 
     /** The extent's size in bytes. */
     long size();

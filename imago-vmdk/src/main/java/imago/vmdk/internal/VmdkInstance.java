@@ -2,12 +2,10 @@ package imago.vmdk.internal;
 
 import imago.api.CheckReport;
 import imago.api.CorruptImageException;
-import imago.api.Feature;
 import imago.api.ImageException;
 import imago.api.Mapping;
 import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
-import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Capability;
 import imago.api.spi.Checker;
@@ -130,7 +128,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
      * Opens the extents of the descriptor lines that name {@code dependency}'s file on {@code extentStorage}.
      *
      * @throws CorruptImageException if a sparse extent is damaged, or one sparse file is named by several lines
-     * @throws UnsupportedFeatureException for extent kinds imago does not read
+     * @throws imago.api.UnsupportedFeatureException for seSparse features QEMU does not read
      */
     @Override
     public void attach(Dependency dependency, Storage extentStorage) throws IOException {
@@ -153,17 +151,41 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
                                 + ": the sparse extent file '" + file.storedName() + "' is named by several lines");
                     }
                     opened = true;
-                    yield VmdkSparseFiles.open(extentStorage, rw, forCheck);
+                    yield sparseByMagic(extentStorage, rw);
                 }
-                case VMFSSPARSE, SESPARSE -> throw new UnsupportedFeatureException(resource, Feature.OTHER,
-                        l.type() + " extents", "descriptor line " + l.line() + ": " + l.type()
-                                + " extents are not supported yet");
+                case VMFSSPARSE -> {
+                    if (opened) {
+                        throw new CorruptImageException(resource, descriptor.base(), "descriptor line " + l.line()
+                                + ": the sparse extent file '" + file.storedName() + "' is named by several lines");
+                    }
+                    opened = true;
+                    // QEMU opens a VMFSSPARSE extent as whichever sparse kind its magic says
+                    yield sparseByMagic(extentStorage, rw);
+                }
+                case SESPARSE -> {
+                    if (opened) {
+                        throw new CorruptImageException(resource, descriptor.base(), "descriptor line " + l.line()
+                                + ": the sparse extent file '" + file.storedName() + "' is named by several lines");
+                    }
+                    opened = true;
+                    yield VmdkSeSparseExtent.open(extentStorage);
+                }
                 case ZERO -> throw new IllegalStateException("a ZERO extent has no file");
             };
         }
         if (Arrays.stream(extents).allMatch(e -> e != null)) {
             layOut();
         }
+    }
+
+    /** A SPARSE or VMFSSPARSE extent file: {@code KDMV} or {@code COWD}, as its first bytes say (QEMU's rule). */
+    private VmdkExtent sparseByMagic(Storage extentStorage, boolean rw) throws IOException {
+        ByteBuffer magic = ByteBuffer.allocate(4);
+        extentStorage.read(magic, 0);
+        if (magic.flip().getInt(0) == VmdkSparseFiles.COWD_MAGIC) {
+            return VmdkSparseFiles.openCowd(extentStorage, forCheck);
+        }
+        return VmdkSparseFiles.open(extentStorage, rw, forCheck);
     }
 
     /** Computes where each extent starts, once all are open. */

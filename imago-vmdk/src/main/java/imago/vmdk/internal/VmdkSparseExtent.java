@@ -120,6 +120,11 @@ final class VmdkSparseExtent implements VmdkExtent {
 
     /** Grain {@code grain}'s entry, checked to point inside the file when it points at a grain. */
     long entry(long grain) throws IOException {
+        if (grain / tables.gtesPerGt() >= tables.tableCount()) {
+            // only a COWD header gives the directory's length itself; QEMU fails such a read too
+            throw new CorruptImageException(resource, -1, "the grain directory of " + tables.tableCount()
+                    + " entries has none for grain " + grain);
+        }
         long e = tables.entry(grain);
         Kind k = kind(e);
         if ((k == Kind.DATA || k == Kind.COMPRESSED) && e * VmdkDescriptor.SECTOR >= currentFileSize()) {
@@ -152,7 +157,7 @@ final class VmdkSparseExtent implements VmdkExtent {
         while (pos < end && seen < MAX_RUN_GRAINS) {
             long g = pos / grainBytes;
             int table = (int) (g / tables.gtesPerGt());
-            if (kind == Kind.UNALLOCATED && !tables.hasTable(table)) {
+            if (kind == Kind.UNALLOCATED && table < tables.tableCount() && !tables.hasTable(table)) {
                 pos = Math.min(end, (long) (table + 1) * tables.gtesPerGt() * grainBytes);
                 seen++;
                 continue;

@@ -2,6 +2,7 @@ package imago.vmdk.internal;
 
 import imago.api.CorruptImageException;
 import imago.api.Feature;
+import imago.api.ImageLimitException;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Storage;
 import java.io.IOException;
@@ -98,6 +99,53 @@ final class VmdkSparseFiles {
                     + "descriptors are not followed from extents");
         }
         return open(storage, VmdkSparseLayout.of(h), writable, forCheck);
+    }
+
+    /** "COWD" as the first four bytes read big-endian: ESX's vmfsSparse extents. */
+    static final int COWD_MAGIC = 0x434F5744;
+    /** Grain table entries per table in a {@code COWD} extent (QEMU's constant). */
+    static final int COWD_GTES_PER_GT = 4096;
+
+    /**
+     * Opens an ESX {@code COWD} (vmfsSparse) extent, read-only, as QEMU reads it: after the magic, little-endian u32
+     * version, flags, capacity (sectors), granularity (sectors per grain), grain directory offset (sectors) and
+     * entry count, then fields QEMU does not use; 4096 entries per grain table; no redundant directory, no
+     * compression, no zeroed-grain entries.
+     *
+     * @throws CorruptImageException if the magic is wrong, the file too short, the grain size 0, or the directory
+     *         (or, unless {@code forCheck}, a grain table) lies past the end of the file
+     * @throws ImageLimitException if the grain size or the directory exceed QEMU's limits
+     */
+    static VmdkSparseExtent openCowd(Storage storage, boolean forCheck) throws IOException {
+        String resource = storage.name();
+        long fileSize = storage.size();
+        ByteBuffer h = ByteBuffer.allocate(32).order(ByteOrder.LITTLE_ENDIAN);
+        storage.read(h, 0);
+        if (fileSize < 32 || h.order(ByteOrder.BIG_ENDIAN).getInt(0) != COWD_MAGIC) {
+            throw new CorruptImageException(resource, 0, "Image not in VMDK format: no COWD header");
+        }
+        h.order(ByteOrder.LITTLE_ENDIAN);
+        long capacity = Integer.toUnsignedLong(h.getInt(12));
+        long granularity = Integer.toUnsignedLong(h.getInt(16));
+        long gdSector = Integer.toUnsignedLong(h.getInt(20));
+        long gdEntries = Integer.toUnsignedLong(h.getInt(24));
+        if (granularity == 0) {
+            throw new CorruptImageException(resource, 16, "the COWD grain size is 0");
+        }
+        if (granularity > VmdkSparseHeader.MAX_GRAIN_SECTORS) {
+            throw new ImageLimitException(resource, 16, "Invalid granularity, image may be corrupt: grains of "
+                    + granularity + " sectors (at most " + VmdkSparseHeader.MAX_GRAIN_SECTORS + ")");
+        }
+        if (gdEntries > VmdkSparseHeader.MAX_GD_ENTRIES) {
+            throw new ImageLimitException(resource, 24, "L1 size too big: " + gdEntries
+                    + " grain directory entries (at most " + VmdkSparseHeader.MAX_GD_ENTRIES + ")");
+        }
+        if (!forCheck) {
+            VmdkSparseHeader.checkTable(resource, 20, "grain directory", gdSector, gdEntries * 4, fileSize);
+        }
+        VmdkSparseLayout layout = new VmdkSparseLayout(capacity, granularity, COWD_GTES_PER_GT, (int) gdEntries,
+                gdSector * VmdkDescriptor.SECTOR, -1, 0, false, false, false, false);
+        return open(storage, layout, false, forCheck);
     }
 
     /**

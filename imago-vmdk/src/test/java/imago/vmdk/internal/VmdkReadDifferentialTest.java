@@ -160,6 +160,80 @@ class VmdkReadDifferentialTest {
         assertReadsAsQemu(dir, image);
     }
 
+    /**
+     * An ESX snapshot: a vmfsSparse delta ({@code COWD}, 512-byte grains, 4096 entries per table, one table left
+     * out) over a vmfs flat base, built by hand as QEMU cannot create one; read as QEMU reads it.
+     */
+    @Test
+    void vmfsSparseDeltaOverAVmfsBase() throws IOException {
+        randomRaw("base-flat.vmdk", 3L << 20, 21);
+        Files.writeString(dir.resolve("base.vmdk"), descriptor("vmfs", "RW 6144 VMFS \"base-flat.vmdk\"\n"));
+        long capacity = 6144;
+        int tables = 2;                      // 4096 sectors each: the last 2048 sectors have no table entry at all
+        ByteBuffer cowd = ByteBuffer.allocate((40 + 20) * 512).order(ByteOrder.LITTLE_ENDIAN);
+        cowd.order(ByteOrder.BIG_ENDIAN).putInt(0, VmdkSparseFiles.COWD_MAGIC).order(ByteOrder.LITTLE_ENDIAN);
+        cowd.putInt(4, 1).putInt(8, 3).putInt(12, (int) capacity).putInt(16, 1).putInt(20, 4).putInt(24, tables);
+        cowd.putInt(4 * 512, 5).putInt(4 * 512 + 4, 0);  // table 0 at sector 5, table 1 absent
+        for (int g = 0; g < 20; g++) {
+            int sector = 40 + g;
+            cowd.putInt(5 * 512 + 4 * (g * 97 % 4000), sector);
+            for (int k = 0; k < 512; k++) {
+                cowd.put(sector * 512 + k, (byte) (g * 31 + k));
+            }
+        }
+        Files.write(dir.resolve("delta-delta.vmdk"), cowd.array());
+        Files.writeString(dir.resolve("delta.vmdk"), descriptor("vmfsSparse", "RW " + capacity
+                + " VMFSSPARSE \"delta-delta.vmdk\"\n").replace("parentCID=ffffffff", "parentCID=12ab34cd")
+                .replace("createType=\"vmfsSparse\"", "createType=\"vmfsSparse\"\nparentFileNameHint=\"base.vmdk\""));
+        assertReadsAsQemu(dir, dir.resolve("delta.vmdk"));
+        assertThrows(imago.api.ReadOnlyImageException.class, () -> {
+            try (Image i = Imago.opener().path(dir.resolve("delta.vmdk")).writable(true).open()) {
+                i.write(ByteBuffer.allocate(512), 0);
+            }
+        });
+    }
+
+    /**
+     * An seSparse extent (4 KiB grains, 64-bit entries: allocated, zero, unmapped and unallocated grains, grain
+     * numbers past 4095 split across the entry's bit fields), built by hand as QEMU cannot create one; read as QEMU
+     * reads it, and never written.
+     */
+    @Test
+    void seSparse() throws IOException {
+        int grains = 256;                    // 1 MiB
+        ByteBuffer f = ByteBuffer.allocate((71 + 4200 * 8) * 512).order(ByteOrder.LITTLE_ENDIAN);
+        f.putLong(0, VmdkSeSparseExtent.CONST_MAGIC).putLong(8, 0x2_0000_0001L).putLong(16, grains * 8L)
+                .putLong(24, 8).putLong(32, 64).putLong(80, 1).putLong(88, 1).putLong(96, 2).putLong(104, 1)
+                .putLong(112, 3).putLong(120, 1).putLong(128, 4).putLong(136, 1).putLong(144, 5).putLong(152, 64)
+                .putLong(160, 69).putLong(168, 1).putLong(176, 70).putLong(184, 1).putLong(192, 71)
+                .putLong(200, 4200 * 8);
+        f.putLong(512, VmdkSeSparseExtent.VOLATILE_MAGIC);
+        f.putLong(4 * 512, 0x1000_0000_0000_0000L);
+        java.util.SplittableRandom r = new java.util.SplittableRandom(4);
+        for (int g = 0; g < grains; g++) {
+            long entry = switch (g % 5) {
+                case 0 -> 0;
+                case 1 -> 0x2000_0000_0000_0000L;
+                case 2 -> 0x1000_0000_0000_0000L;
+                default -> {
+                    long cluster = g + (g % 7 == 0 ? 3900 : 0);
+                    for (int k = 0; k < 4096; k++) {
+                        f.put((int) ((71 + cluster * 8) * 512) + k, (byte) r.nextInt());
+                    }
+                    yield 0x3000_0000_0000_0000L | ((cluster & 0xFFF) << 48) | (cluster >>> 12);
+                }
+            };
+            f.putLong(5 * 512 + 8 * g, entry);
+        }
+        Files.write(dir.resolve("x-sesparse.vmdk"), f.array());
+        Path image = dir.resolve("se.vmdk");
+        Files.writeString(image, descriptor("seSparse", "RW " + grains * 8 + " SESPARSE \"x-sesparse.vmdk\"\n"));
+        assertReadsAsQemu(dir, image);
+        try (Image i = Imago.opener().path(image).writable(true).open()) {
+            assertThrows(imago.api.ReadOnlyImageException.class, () -> i.write(ByteBuffer.allocate(512), 0));
+        }
+    }
+
     private String descriptor(String createType, String extents) {
         return "# Disk DescriptorFile\nversion=1\nCID=12ab34cd\nparentCID=ffffffff\ncreateType=\"" + createType
                 + "\"\n\n# Extent description\n" + extents + "\n# The Disk Data Base\n#DDB\n\n"
