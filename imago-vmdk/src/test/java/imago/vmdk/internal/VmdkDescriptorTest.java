@@ -75,7 +75,8 @@ class VmdkDescriptorTest {
     /** VMware's own descriptors: encoding, isNativeSnapshot, uuid, longContentID, CRLF line ends, tabs. */
     @Test
     void keepsUnknownEntriesInOrder() throws Exception {
-        String text = "# Disk DescriptorFile\r\nversion=1\r\nencoding=\"UTF-8\"\r\nCID=fffffffe\r\nparentCID=ffffffff\r\n"
+        String text = "# Disk DescriptorFile\r\nversion=1\r\nencoding=\"UTF-8\"\r\nCID=fffffffe\r\n"
+                + "parentCID=ffffffff\r\n"
                 + "isNativeSnapshot=\"no\"\r\ncreateType=\"vmfs\"\r\n\r\n# Extent description\r\n"
                 + "RW 4192256 VMFS \"test-flat.vmdk\"\r\nRDONLY\t100\tZERO\r\nNOACCESS 7 FLAT \"x y.raw\" 12\r\n\r\n"
                 + "ddb.uuid = \"60 00 C2 9a\"\r\nddb.longContentID = \"8f15b3d0009d9a3f456ff7b28d324d2a\"\r\n";

@@ -103,7 +103,8 @@ class VmdkExtentFilesTest {
     @Test
     void oneSparseFileCannotBeTwoExtents() throws IOException {
         VmdkQemu.img(dir, "create", "-q", "-f", "vmdk", dir.resolve("s.vmdk"), "1M");
-        Path d = descriptor("twice.vmdk", "twoGbMaxExtentSparse", "RW 2048 SPARSE \"s.vmdk\"\nRW 2048 SPARSE \"s.vmdk\"\n");
+        Path d = descriptor("twice.vmdk", "twoGbMaxExtentSparse",
+                "RW 2048 SPARSE \"s.vmdk\"\nRW 2048 SPARSE \"s.vmdk\"\n");
         CorruptImageException e = assertThrows(CorruptImageException.class, () -> Imago.open(d));
         assertTrue(e.getMessage().contains("named by several lines"), e.getMessage());
     }

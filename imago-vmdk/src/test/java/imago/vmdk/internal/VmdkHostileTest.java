@@ -169,7 +169,8 @@ class VmdkHostileTest {
         long marker = 128 * 512 + 8;
         refused(CorruptImageException.class, stream.andThen(b -> b.compressedGrain(128, 0, good, 0)), marker);
         refused(CorruptImageException.class, stream.andThen(b -> b.compressedGrain(128, 0, good, 3L << 16)), marker);
-        refused(CorruptImageException.class, stream.andThen(b -> b.compressedGrain(128, 0, good, 0xFFFF_FFFFL)), marker);
+        refused(CorruptImageException.class, stream.andThen(b -> b.compressedGrain(128, 0, good, 0xFFFF_FFFFL)),
+                marker);
         CorruptImageException past = refused(CorruptImageException.class,
                 stream.andThen(b -> b.compressedGrain(128, 0, good, 100_000).length = 128 * 512 + 2000), marker);
         assertTrue(past.getMessage().contains("past the end"), past.getMessage());
