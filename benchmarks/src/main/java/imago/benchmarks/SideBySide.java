@@ -21,6 +21,8 @@ import java.util.Locale;
  *   SideBySide bench FMT FILE COUNT SIZE STEP   # = qemu-img bench -f FMT -c COUNT -d 1 -s SIZE -S STEP FILE
  *   SideBySide convert FMT SRC DST [OUTFMT]     # = qemu-img convert -f FMT -O OUTFMT SRC DST (default raw)
  *   SideBySide convert FMT SRC DST qcow2 TYPE    # = qemu-img convert -c -f FMT -O qcow2 -o compression_type=TYPE
+ *   SideBySide convert FMT SRC DST vmdk SUBFMT   # = qemu-img convert -f FMT -O vmdk -o subformat=SUBFMT
+ *                                                #   (streamOptimized: compressed, in one ordered pass)
  *   SideBySide write FILE COUNT SIZE STEP NEW    # = qemu-img bench -w --pattern=0xab -f qcow2 -c COUNT -d 1
  *                                                #   -s SIZE -S STEP FILE, FILE made anew (empty, NEW bytes)
  *                                                #   before each run when NEW &gt; 0
@@ -184,8 +186,12 @@ public final class SideBySide {
     private static Work convert(String format, Path src, Path dst, String outFormat, String compression)
             throws IOException {
         Image source = Imago.opener().path(src).format(format).open(); // stays open until exit
+        boolean vmdk = outFormat.equals("vmdk");
         CreateOptions options = compression == null ? CreateOptions.ofSize(source.size())
-                : CreateOptions.builder().size(source.size()).option("compression_type", compression).build();
+                : CreateOptions.builder().size(source.size())
+                        .option(vmdk ? "subformat" : "compression_type", compression).build();
+        // vmdk compresses only streamOptimized, which it must (it only appends), as imago convert does
+        boolean compressed = compression != null && (!vmdk || compression.equals("streamOptimized"));
         return new Work() {
             @Override
             public void prepare() throws IOException {
@@ -198,7 +204,7 @@ public final class SideBySide {
                 Imago.create(dst, outFormat, options);
                 Image out = Imago.opener().path(dst).format(outFormat).writable(true).noSync(!SYNC).open();
                 long t1 = System.nanoTime();
-                Converter converter = compression == null
+                Converter converter = !compressed
                         ? new Converter(source, out, Converter.DEFAULT_MIN_SPARSE, 4, bytes -> { })
                         : Converter.compressing(source, out, Converter.DEFAULT_MIN_SPARSE, COMPRESSORS, bytes -> { },
                                 out.info().clusterSize().orElseThrow());
@@ -231,7 +237,8 @@ public final class SideBySide {
     }
 
     private static void usage() {
-        System.err.println("usage: SideBySide bench FMT FILE COUNT SIZE STEP | SideBySide convert FMT SRC DST [OUTFMT [zlib|zstd]]"
+        System.err.println("usage: SideBySide bench FMT FILE COUNT SIZE STEP"
+                + " | SideBySide convert FMT SRC DST [OUTFMT [zlib|zstd|VMDK_SUBFORMAT]]"
                 + " | SideBySide write FILE COUNT SIZE STEP NEW");
         System.exit(2);
     }

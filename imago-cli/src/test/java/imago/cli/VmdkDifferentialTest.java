@@ -210,4 +210,27 @@ class VmdkDifferentialTest {
             }
         }
     }
+
+    /**
+     * {@code commit} of a delta disk: its data goes into the parent and, as vmdk cannot empty a layer, stays in the
+     * child too ("Image committed.", as qemu-img); {@code resize} is refused with qemu-img's message.
+     */
+    @Test
+    void commitAndResizeAsQemu() {
+        Path base = dir.resolve("b.vmdk");
+        qemu("create", "-q", "-f", "vmdk", base, "4M");
+        Path child = dir.resolve("c.vmdk");
+        qemu("create", "-q", "-f", "vmdk", "-b", "b.vmdk", "-F", "vmdk", child);
+        qemuIo(child, "write -P 0x5e 64k 64k");
+        assertEquals("Image committed.\n", imago("commit", child.toString()).ok().out());
+        Qemu.ok(dir, Qemu.io(), "-r", "-c", "read -P 0x5e 64k 64k", "-c", "read -P 0 0 64k", base);
+        String map = qemu("map", "--output=json", child);
+        assertEquals(map, imago("map", "--output=json", child.toString()).ok().out());
+        org.junit.jupiter.api.Assertions.assertTrue(map.contains("\"start\": 65536, \"length\": 65536, \"depth\": 0"),
+                map);
+        Qemu.Output q = Qemu.run(dir, Qemu.img(), "resize", child, "8M");
+        Run.Result i = imago("resize", child.toString(), "8M");
+        assertEquals(q.status(), i.status());
+        assertEquals(q.err().replace("qemu-img: ", "imago: "), i.err());
+    }
 }

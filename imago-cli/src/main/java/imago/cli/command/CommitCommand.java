@@ -152,7 +152,8 @@ final class CommitCommand implements Callable<Integer> {
             }
         }
         target.flush();
-        if (!keep) {
+        // a format that cannot empty a layer (vmdk) keeps its data, as QEMU's bdrv_make_empty leaves it
+        if (!keep && image.supports(imago.api.Feature.BACKING_FILE)) {
             image.makeEmpty();
             image.flush();
         }

@@ -8,6 +8,7 @@ import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -243,6 +244,8 @@ public final class Converter {
     private void runInOrder(long size) throws IOException {
         int workers = Math.min(threads, MAX_IN_ORDER);
         java.util.ArrayDeque<Future<Void>> window = new java.util.ArrayDeque<>();
+        // chunk buffers in use, oldest first, each with the writes that still read from it; a few are reused
+        java.util.ArrayDeque<Map.Entry<ByteBuffer, List<Future<Void>>>> chunks = new java.util.ArrayDeque<>();
         IOException failure = null;
         try (ExecutorService pool = Executors.newFixedThreadPool(workers, Thread.ofVirtual().factory())) {
             try {
@@ -255,7 +258,19 @@ public final class Converter {
                             continue;
                         }
                     }
-                    ByteBuffer chunk = ByteBuffer.allocateDirect(length);
+                    ByteBuffer chunk;
+                    if (chunks.size() < 3) {
+                        chunk = ByteBuffer.allocateDirect(CHUNK);
+                    } else {
+                        Map.Entry<ByteBuffer, List<Future<Void>>> oldest = chunks.poll();
+                        for (Future<Void> f : oldest.getValue()) {
+                            await(f);
+                        }
+                        chunk = oldest.getKey();
+                    }
+                    List<Future<Void>> tasks = new ArrayList<>();
+                    chunks.add(Map.entry(chunk, tasks));
+                    chunk.clear().limit(length);
                     source.read(chunk, start);
                     for (int i = 0; i < length; i += compressCluster) {
                         int n = Math.min(compressCluster, length - i);
@@ -268,11 +283,13 @@ public final class Converter {
                         }
                         ByteBuffer cluster = chunk.duplicate().limit(i + n).position(i);
                         long offset = start + i;
-                        window.add(pool.submit(() -> {
+                        Future<Void> task = pool.submit(() -> {
                             target.writeCompressed(cluster, offset);
                             progress.accept(n);
                             return null;
-                        }));
+                        });
+                        window.add(task);
+                        tasks.add(task);
                     }
                 }
                 while (!window.isEmpty()) {

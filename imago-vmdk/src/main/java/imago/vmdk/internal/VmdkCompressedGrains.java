@@ -13,6 +13,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.LongSupplier;
 import java.util.zip.DataFormatException;
 
 /**
@@ -30,6 +31,12 @@ final class VmdkCompressedGrains {
     private final String resource;
     private final int grainBytes;
     private final boolean markers;
+    /** The file's size as the extent knows it (no system call per grain). */
+    private final LongSupplier fileSize;
+    /** Buffers for a grain's compressed bytes, kept between grains (decoders run on short-lived virtual threads). */
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> scratch =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private static final int MAX_SCRATCH = 4 * DECODERS + 8;
     /** The last grain decoded: its host sector and bytes. */
     private final AtomicReference<Decoded> last = new AtomicReference<>();
 
@@ -43,8 +50,9 @@ final class VmdkCompressedGrains {
         long sector(long offset, long[] entryOffset) throws IOException;
     }
 
-    VmdkCompressedGrains(Storage storage, int grainBytes, boolean markers) {
+    VmdkCompressedGrains(Storage storage, int grainBytes, boolean markers, LongSupplier fileSize) {
         this.storage = storage;
+        this.fileSize = fileSize;
         this.resource = storage.name();
         this.grainBytes = grainBytes;
         this.markers = markers;
@@ -74,7 +82,17 @@ final class VmdkCompressedGrains {
         int n = Math.min(dst.remaining(), grainBytes - inGrain);
         long[] at = new long[1];
         long sector = lookup.sector(pos, at);
-        int needed = (int) Math.min(grainBytes, extentSize - grainStart);
+        int needed = (int) Math.min((long) grainBytes, extentSize - grainStart);
+        if (inGrain == 0 && n == needed) {
+            // the whole grain: decoded straight into the caller's buffer, nothing cached
+            int length = decode(sector, at[0], dst.slice(dst.position(), n));
+            if (length < needed) {
+                throw new CorruptImageException(resource, sector * VmdkDescriptor.SECTOR, "the compressed grain "
+                        + "inflates to " + length + " bytes, fewer than the " + needed + " the extent needs");
+            }
+            dst.position(dst.position() + n);
+            return;
+        }
         Decoded d = last.get();
         if (d == null || d.sector() != sector) {
             byte[] bytes = new byte[grainBytes];
@@ -150,17 +168,33 @@ final class VmdkCompressedGrains {
      */
     int decode(long sector, long entryOffset, ByteBuffer out) throws IOException {
         long host = sector * VmdkDescriptor.SECTOR;
-        long fileSize = storage.size();
+        long fileSize = this.fileSize.getAsLong();
         if (host >= fileSize) {
             throw new CorruptImageException(resource, entryOffset, "the compressed grain at sector " + sector
                     + " lies past the end of the file (" + fileSize + " bytes)");
         }
-        long dataAt = host;
+        // one read for the marker and, usually, all of the stream: a grain seldom compresses to more than itself
+        ByteBuffer data = scratch.poll();
+        if (data == null) {
+            data = ByteBuffer.allocate(MARKER + 2 * grainBytes).order(ByteOrder.LITTLE_ENDIAN);
+        }
+        try {
+            return decode(host, entryOffset, fileSize, data, out);
+        } finally {
+            if (scratch.size() < MAX_SCRATCH) {
+                scratch.add(data);
+            }
+        }
+    }
+
+    private int decode(long host, long entryOffset, long fileSize, ByteBuffer data, ByteBuffer out)
+            throws IOException {
+        int first = (int) Math.min(MARKER + grainBytes, fileSize - host);
+        storage.read(data.clear().limit(first), host);
+        long dataAt;
         int length;
         if (markers) {
-            ByteBuffer marker = ByteBuffer.allocate(MARKER).order(ByteOrder.LITTLE_ENDIAN);
-            storage.read(marker, host);
-            long size = Integer.toUnsignedLong(marker.getInt(8));
+            long size = first < MARKER ? 0 : Integer.toUnsignedLong(data.getInt(8));
             if (size == 0 || size > 2L * grainBytes) {
                 throw new CorruptImageException(resource, host + 8, "the compressed grain's marker gives a size of "
                         + size + " bytes (expected 1 to " + 2L * grainBytes + ")");
@@ -171,16 +205,20 @@ final class VmdkCompressedGrains {
             }
             dataAt = host + MARKER;
             length = (int) size;
+            if (MARKER + length > first) {
+                storage.read(data.limit(MARKER + length).position(first), host + first);
+            }
+            data.limit(MARKER + length).position(MARKER);
         } else {
             // QEMU hands zlib one grain's worth of input when there is no marker to give the size
+            dataAt = host;
             length = (int) Math.min(grainBytes, fileSize - host);
+            data.limit(length).position(0);
         }
-        ByteBuffer data = ByteBuffer.allocate(length);
-        storage.read(data, dataAt);
         int before = out.position();
         VmdkDeflate.Result r;
         try {
-            r = VmdkDeflate.decompress(data.flip(), out);
+            r = VmdkDeflate.decompress(data, out);
         } catch (DataFormatException e) {
             throw new CorruptImageException(resource, dataAt, "the compressed grain is not a valid zlib stream: "
                     + e.getMessage(), e);

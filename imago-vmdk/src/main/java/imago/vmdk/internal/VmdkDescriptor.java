@@ -36,7 +36,7 @@ import java.util.SequencedMap;
  * @param parentFileNameHint the backing file, for delta disks
  * @param extents the extent lines, in order
  * @param entries every {@code key=value} entry in order, unknown ones included, quotes removed
- * @param text the descriptor's bytes up to the first NUL
+ * @param text the descriptor's bytes up to the first NUL (the rest is never read, as in QEMU)
  * @param cidStart where the CID's hex digits start in {@code text}
  * @param cidEnd where they end
  */
@@ -76,8 +76,7 @@ record VmdkDescriptor(String resource, long base, int version, long cid, long pa
      * @param base where {@code raw} starts in that file, for messages
      * @throws ImageLimitException if the descriptor is larger than {@link #MAX_BYTES} or has more lines or
      *         extents than the limits allow
-     * @throws CorruptImageException if a line does not parse, a needed entry is missing or repeated, or bytes
-     *         other than NUL follow the first NUL
+     * @throws CorruptImageException if a line does not parse, or a needed entry is missing or repeated
      * @throws UnsupportedFeatureException if the descriptor's encoding is not one imago reads
      */
     static VmdkDescriptor parse(String resource, long base, ByteBuffer raw)
@@ -92,11 +91,8 @@ record VmdkDescriptor(String resource, long base, int version, long cid, long pa
         while (length < all.length && all[length] != 0) {
             length++;
         }
-        for (int i = length; i < all.length; i++) {
-            if (all[i] != 0) {
-                throw new CorruptImageException(resource, base + i, "the descriptor has text after a NUL byte");
-            }
-        }
+        // what follows the first NUL is not read, as QEMU does not read it: its CID rewrite of a descriptor file
+        // leaves the old text's last bytes there when the new CID is shorter
         byte[] text = java.util.Arrays.copyOf(all, length);
         return new Parser(resource, base, text, charset(resource, base, text)).parse();
     }

@@ -47,8 +47,8 @@ final class VmdkSparseExtent implements VmdkExtent {
     private final VmdkCompressedGrains compressedGrains;
     private final VmdkStreamWriter stream;
 
-    /** The file's size as this extent has made it. */
-    private long fileSize;
+    /** The file's size as this extent has made it (changed under {@link #allocation}). */
+    private volatile long fileSize;
     /** Where the next grain goes, in sectors. */
     private long nextSector;
     private final ReentrantLock allocation = new ReentrantLock();
@@ -69,8 +69,8 @@ final class VmdkSparseExtent implements VmdkExtent {
         this.fileSize = fileSize;
         long fileSectors = (fileSize + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
         this.nextSector = (fileSectors + layout.grainSectors() - 1) / layout.grainSectors() * layout.grainSectors();
-        this.compressedGrains = layout.compressed() ? new VmdkCompressedGrains(storage, grainBytes, layout.markers())
-                : null;
+        this.compressedGrains = layout.compressed()
+                ? new VmdkCompressedGrains(storage, grainBytes, layout.markers(), this::currentFileSize) : null;
         this.stream = layout.compressed() && writable ? streamFactory.create(this) : null;
     }
 
@@ -135,12 +135,7 @@ final class VmdkSparseExtent implements VmdkExtent {
     }
 
     private long currentFileSize() {
-        allocation.lock();
-        try {
-            return fileSize;
-        } finally {
-            allocation.unlock();
-        }
+        return fileSize;
     }
 
     @Override

@@ -91,20 +91,37 @@ final class VmdkStreamWriter {
         }
     }
 
-    /** The marker ({@code lba}, size) and the zlib stream of {@code data}, zero-padded to whole sectors. */
+    /**
+     * The marker ({@code lba}, size) and the zlib stream of {@code data}, zero-padded to whole sectors: compressed
+     * into a pooled buffer, then copied into one of its exact size, which waits for appending.
+     */
     private ByteBuffer compress(ByteBuffer data, long lba) {
-        ByteBuffer out = ByteBuffer.allocate(VmdkCompressedGrains.MARKER + 2 * grainBytes + VmdkDescriptor.SECTOR)
-                .order(ByteOrder.LITTLE_ENDIAN);
-        int n = VmdkDeflate.compress(data, out.slice(VmdkCompressedGrains.MARKER, 2 * grainBytes));
-        if (n <= 0) {
-            throw new IllegalStateException("a grain of " + data.remaining() + " bytes did not compress into "
-                    + 2 * grainBytes);
+        ByteBuffer scratch = SCRATCH.poll();
+        if (scratch == null || scratch.capacity() < 2 * grainBytes) {
+            scratch = ByteBuffer.allocate(2 * grainBytes);
         }
-        out.putLong(0, lba).putInt(8, n);
-        int used = VmdkCompressedGrains.MARKER + n;
-        int padded = (used + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR * VmdkDescriptor.SECTOR;
-        return out.limit(padded).position(0);
+        try {
+            int n = VmdkDeflate.compress(data, scratch.clear());
+            if (n <= 0) {
+                throw new IllegalStateException("a grain of " + data.remaining() + " bytes did not compress into "
+                        + 2 * grainBytes);
+            }
+            int used = VmdkCompressedGrains.MARKER + n;
+            int padded = (used + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR * VmdkDescriptor.SECTOR;
+            ByteBuffer out = ByteBuffer.allocate(padded).order(ByteOrder.LITTLE_ENDIAN);
+            out.putLong(0, lba).putInt(8, n).put(VmdkCompressedGrains.MARKER, scratch, 0, n);
+            return out;
+        } finally {
+            if (SCRATCH.size() < MAX_SCRATCH) {
+                SCRATCH.add(scratch);
+            }
+        }
     }
+
+    /** Compression buffers kept between grains (writers may run on short-lived virtual threads). */
+    private static final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> SCRATCH =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private static final int MAX_SCRATCH = 4 * Runtime.getRuntime().availableProcessors() + 8;
 
     /** Refuses a grain that is not free to append (the caller holds the lock). */
     private void checkAppendable(long base, long offset) throws IOException {

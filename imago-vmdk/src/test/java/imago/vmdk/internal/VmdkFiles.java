@@ -23,13 +23,15 @@ final class VmdkFiles {
 
     /**
      * The file's bytes with the descriptor's CID digits replaced by {@code X} (both QEMU's and imago's are random) and
-     * a descriptor file's NUL padding dropped (QEMU pads a descriptor file it rewrites to a whole sector).
+     * a descriptor file cut at its first NUL (QEMU pads a descriptor file it rewrites to a whole sector, with stale
+     * bytes of the old text after the NUL when the new CID is shorter).
      */
     static byte[] normalized(Path file) throws IOException {
         byte[] b = Files.readAllBytes(file);
         String latin = new String(b, StandardCharsets.ISO_8859_1);
         if (latin.startsWith("# Disk DescriptorFile")) {
-            return latin.replaceFirst("\nCID=[0-9a-fA-F]+\n", "\nCID=X\n").replaceFirst("\u0000+$", "")
+            int nul = latin.indexOf('\u0000');
+            return (nul < 0 ? latin : latin.substring(0, nul)).replaceFirst("\nCID=[0-9a-fA-F]+\n", "\nCID=X\n")
                     .getBytes(StandardCharsets.ISO_8859_1);
         }
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("\nCID=([0-9a-fA-F]+)\n").matcher(latin);
