@@ -248,8 +248,16 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
         int i = index(offset);
         long base = starts[i];
         long inExtent = offset - base;
-        newCid();
-        return extents[i].beginWrite(base, inExtent, Math.min(length, extents[i].size() - inExtent), below);
+        WriteTicket ticket = extents[i].beginWrite(base, inExtent, Math.min(length, extents[i].size() - inExtent),
+                below);
+        try {
+            // before the caller writes: a refused write (a read-only extent) leaves the CID as it was
+            newCid();
+        } catch (IOException | RuntimeException e) {
+            ticket.close();
+            throw e;
+        }
+        return ticket;
     }
 
     @Override
@@ -265,8 +273,11 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
         if (extents[i] instanceof VmdkZeroExtent) {
             return n;
         }
-        newCid();
-        return extents[i].ensureZero(inExtent, n);
+        long zeroed = extents[i].ensureZero(inExtent, n);
+        if (zeroed > 0) {
+            newCid(); // the tables reach the file at the next flush, after this
+        }
+        return zeroed;
     }
 
     @Override
