@@ -197,6 +197,12 @@ class VmdkDescriptorTest {
         assertDoesNotThrowImage(() -> parse(head("vmfs") + "RW 8 VMFS \"" + fits + "\"\n"));
     }
 
+    /** A NUL ends the text, so a name cannot hide one: the line it cuts short is refused. */
+    @Test
+    void aNulInsideANameCutsTheLineShort() {
+        assertThrows(CorruptImageException.class, () -> parse(head("vmfs") + "RW 8 VMFS \"a\u0000b.vmdk\"\n"));
+    }
+
     /** Invalid UTF-8 is damage; a declared single-byte encoding is read as such. */
     @Test
     void decodesTheDeclaredEncoding() throws Exception {
