@@ -39,12 +39,18 @@ class VmdkWriteDifferentialTest {
         String[] split = {"write -P 0x11 0 100k", "write -P 0x22 2047M 2M", "write -z 8M 1M",
             "write -P 0x33 2048M 4k"};
         return Stream.of(
-                Arguments.of("subformat=monolithicSparse", (5L << 20) + 1536, mixed),
+                Arguments.of("subformat=monolithicSparse", (5L << 20) + 1536, append(mixed, "write -P 0x77 5M 1536")),
                 Arguments.of("zeroed_grain=on,adapter_type=lsilogic", 4L << 20, zeroes),
                 Arguments.of("subformat=twoGbMaxExtentSparse,hwversion=7,toolsversion=10", 2049L << 20, split),
                 Arguments.of("subformat=monolithicFlat,compat6=on", 3L << 20, mixed),
                 Arguments.of("subformat=twoGbMaxExtentFlat,adapter_type=buslogic", 2049L << 20, split),
                 Arguments.of("subformat=streamOptimized,adapter_type=legacyESX", 10L << 20, new String[0]));
+    }
+
+    private static String[] append(String[] a, String more) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + 1);
+        out[a.length] = more;
+        return out;
     }
 
     static CreateOptions options(String options, long size) {
