@@ -4,8 +4,20 @@ import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import imago.testkit.Qemu;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -128,7 +140,7 @@ class VmdkDifferentialTest {
     @Test
     void convertToAndFromStreamOptimized() throws Exception {
         Path src = dir.resolve("src.raw");
-        java.util.SplittableRandom r = new java.util.SplittableRandom(17);
+        SplittableRandom r = new SplittableRandom(17);
         byte[] data = new byte[(9 << 20) + 3 * 512];
         for (int g = 0; g < data.length; g += 65536) {
             int kind = r.nextInt(3);
@@ -136,10 +148,10 @@ class VmdkDifferentialTest {
                 data[i] = kind == 1 ? (byte) r.nextInt() : (byte) (i >> 7);
             }
         }
-        java.nio.file.Files.write(src, data);
+        Files.write(src, data);
         // the same file name in two directories: the descriptor names the image's own file
-        Path q = java.nio.file.Files.createDirectory(dir.resolve("q")).resolve("s.vmdk");
-        Path i = java.nio.file.Files.createDirectory(dir.resolve("i")).resolve("s.vmdk");
+        Path q = Files.createDirectory(dir.resolve("q")).resolve("s.vmdk");
+        Path i = Files.createDirectory(dir.resolve("i")).resolve("s.vmdk");
         qemu("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, q);
         imago("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src.toString(), i.toString())
                 .ok();
@@ -147,7 +159,7 @@ class VmdkDifferentialTest {
         qemu("check", i);
         Path back = dir.resolve("back.raw");
         imago("convert", "-O", "raw", q.toString(), back.toString()).ok();
-        org.junit.jupiter.api.Assertions.assertArrayEquals(data, java.nio.file.Files.readAllBytes(back));
+        Assertions.assertArrayEquals(data, Files.readAllBytes(back));
         Path sparse = dir.resolve("sparse.vmdk");
         imago("convert", "-O", "vmdk", q.toString(), sparse.toString()).ok();
         qemu("check", sparse);
@@ -155,10 +167,10 @@ class VmdkDifferentialTest {
     }
 
     /** The file's bytes as text, the CID line taken out (both tools pick it at random, with 7 or 8 digits). */
-    private static String withoutCid(Path p) throws java.io.IOException {
-        String s = new String(java.nio.file.Files.readAllBytes(p), java.nio.charset.StandardCharsets.ISO_8859_1);
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\nCID=[0-9a-f]+\n").matcher(s);
-        org.junit.jupiter.api.Assertions.assertTrue(m.find());
+    private static String withoutCid(Path p) throws IOException {
+        String s = new String(Files.readAllBytes(p), StandardCharsets.ISO_8859_1);
+        Matcher m = Pattern.compile("\nCID=[0-9a-f]+\n").matcher(s);
+        Assertions.assertTrue(m.find());
         // the descriptor's padding absorbs the difference in digits
         int pad = 8 - (m.end() - m.start() - 6);
         return s.substring(0, m.start()) + "\nCID=\n" + s.substring(m.end()).replaceFirst("\u0000{" + pad + "}", "");
@@ -176,30 +188,29 @@ class VmdkDifferentialTest {
         Path flat = dir.resolve("flat.vmdk");
         qemu("create", "-q", "-f", "vmdk", "-o", "subformat=twoGbMaxExtentFlat", flat, "2049M");
         Path bad = dir.resolve("bad.vmdk");
-        java.nio.file.Files.copy(sparse, bad);
-        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(bad,
-                java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
-            java.nio.ByteBuffer h = java.nio.ByteBuffer.allocate(512).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        Files.copy(sparse, bad);
+        try (FileChannel ch = FileChannel.open(bad, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer h = ByteBuffer.allocate(512).order(ByteOrder.LITTLE_ENDIAN);
             ch.read(h, 0);
             long gd = h.getLong(56);
-            java.nio.ByteBuffer e = java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer e = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
             ch.read(e, gd * 512);
             long gt = Integer.toUnsignedLong(e.getInt(0));
-            ch.write(java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(1 << 20).flip(),
+            ch.write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(1 << 20).flip(),
                     gt * 512 + 4 * 3);
         }
         Path badFlat = dir.resolve("badflat.vmdk");
-        java.nio.file.Files.writeString(badFlat, "# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\n"
+        Files.writeString(badFlat, "# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\n"
                 + "createType=\"monolithicFlat\"\nRW 8 FLAT \"flat-f002.vmdk\" 8\nRW 8 FLAT \"flat-f001.vmdk\" "
                 + "4194304\n");
         for (Path image : List.of(sparse, flat, bad, badFlat)) {
             for (List<String> args : List.of(List.<String>of(), List.of("--output=json"), List.of("-r", "all"),
                     List.of("-r", "leaks"))) {
-                List<Object> theirs = new java.util.ArrayList<>(List.of(Qemu.img(), "check"));
+                List<Object> theirs = new ArrayList<>(List.of(Qemu.img(), "check"));
                 theirs.addAll(args);
                 theirs.add(image);
                 Qemu.Output q = Qemu.run(dir, theirs.toArray());
-                List<String> ours = new java.util.ArrayList<>(List.of("check"));
+                List<String> ours = new ArrayList<>(List.of("check"));
                 ours.addAll(args);
                 ours.add(image.toString());
                 Run.Result i = imago(ours.toArray(String[]::new));
@@ -226,7 +237,7 @@ class VmdkDifferentialTest {
         Qemu.ok(dir, Qemu.io(), "-r", "-c", "read -P 0x5e 64k 64k", "-c", "read -P 0 0 64k", base);
         String map = qemu("map", "--output=json", child);
         assertEquals(map, imago("map", "--output=json", child.toString()).ok().out());
-        org.junit.jupiter.api.Assertions.assertTrue(map.contains("\"start\": 65536, \"length\": 65536, \"depth\": 0"),
+        Assertions.assertTrue(map.contains("\"start\": 65536, \"length\": 65536, \"depth\": 0"),
                 map);
         Qemu.Output q = Qemu.run(dir, Qemu.img(), "resize", child, "8M");
         Run.Result i = imago("resize", child.toString(), "8M");

@@ -1,6 +1,7 @@
 package imago.api.spi;
 
 import imago.api.CreateOptions;
+import imago.api.StorageLocation;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
@@ -87,7 +88,7 @@ public interface FormatDriver {
      *
      * @implSpec The default is {@link #createdFiles(CreateOptions)}.
      */
-    default List<Dependency> createdFiles(imago.api.StorageLocation location, CreateOptions options) {
+    default List<Dependency> createdFiles(StorageLocation location, CreateOptions options) {
         return createdFiles(options);
     }
 

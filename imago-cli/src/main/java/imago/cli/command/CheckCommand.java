@@ -4,6 +4,7 @@ import imago.api.CheckReport;
 import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Repair;
+import imago.api.UnsupportedFeatureException;
 import imago.cli.text.Json;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -80,7 +81,7 @@ final class CheckCommand implements Callable<Integer> {
             }
             try {
                 report = image.check(mode).withFilename(file.name());
-            } catch (imago.api.UnsupportedFeatureException e) {
+            } catch (UnsupportedFeatureException e) {
                 if (e.feature() != Feature.CHECK) {
                     throw e;
                 }

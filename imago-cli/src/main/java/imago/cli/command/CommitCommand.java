@@ -1,6 +1,7 @@
 package imago.cli.command;
 
 import imago.api.Extent;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Preallocation;
 import imago.cli.convert.Progress;
@@ -153,7 +154,7 @@ final class CommitCommand implements Callable<Integer> {
         }
         target.flush();
         // a format that cannot empty a layer (vmdk) keeps its data, as QEMU's bdrv_make_empty leaves it
-        if (!keep && image.supports(imago.api.Feature.BACKING_FILE)) {
+        if (!keep && image.supports(Feature.BACKING_FILE)) {
             image.makeEmpty();
             image.flush();
         }

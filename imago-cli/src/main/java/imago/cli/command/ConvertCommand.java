@@ -1,6 +1,7 @@
 package imago.cli.command;
 
 import imago.api.CreateOptions;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Preallocation;
 import imago.cli.convert.Converter;
@@ -140,8 +141,8 @@ final class ConvertCommand implements Callable<Integer> {
             try (Image out = Imago.opener().path(target).format(outputFormat).writable(true)
                     .noSync(cache.equals("unsafe")).gate(session.openGate(target)).open()) {
                 // as qemu-img's needs_compressed_writes: a target that only appends takes compressed clusters
-                boolean compressing = compress || !out.supports(imago.api.Feature.RANDOM_WRITES)
-                        && out.supports(imago.api.Feature.COMPRESSED_WRITES);
+                boolean compressing = compress || !out.supports(Feature.RANDOM_WRITES)
+                        && out.supports(Feature.COMPRESSED_WRITES);
                 int cluster = compressing ? out.info().clusterSize().orElse(0) : 0;
                 if (compressing && (cluster == 0 || Converter.CHUNK % cluster != 0)) {
                     cannotCompress = true;

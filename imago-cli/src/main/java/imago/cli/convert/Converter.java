@@ -6,6 +6,7 @@ import imago.api.Image;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -243,9 +244,9 @@ public final class Converter {
      */
     private void runInOrder(long size) throws IOException {
         int workers = Math.min(threads, MAX_IN_ORDER);
-        java.util.ArrayDeque<Future<Void>> window = new java.util.ArrayDeque<>();
+        ArrayDeque<Future<Void>> window = new ArrayDeque<>();
         // chunk buffers in use, oldest first, each with the writes that still read from it; a few are reused
-        java.util.ArrayDeque<Map.Entry<ByteBuffer, List<Future<Void>>>> chunks = new java.util.ArrayDeque<>();
+        ArrayDeque<Map.Entry<ByteBuffer, List<Future<Void>>>> chunks = new ArrayDeque<>();
         IOException failure = null;
         try (ExecutorService pool = Executors.newFixedThreadPool(workers, Thread.ofVirtual().factory())) {
             try {

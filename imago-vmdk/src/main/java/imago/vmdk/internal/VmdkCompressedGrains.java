@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -34,8 +35,7 @@ final class VmdkCompressedGrains {
     /** The file's size as the extent knows it (no system call per grain). */
     private final LongSupplier fileSize;
     /** Buffers for a grain's compressed bytes, kept between grains (decoders run on short-lived virtual threads). */
-    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> scratch =
-            new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<ByteBuffer> scratch = new ConcurrentLinkedQueue<>();
     private static final int MAX_SCRATCH = 4 * DECODERS + 8;
     /** The last grain decoded: its host sector and bytes. */
     private final AtomicReference<Decoded> last = new AtomicReference<>();

@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.SequencedMap;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * New images, laid out byte for byte as qemu-img 7.2 lays them out (only the random CID differs): the options, the
@@ -123,7 +124,7 @@ final class VmdkCreate {
         for (String key : o.keySet()) {
             if (!OPTION_NAMES.contains(key)) {
                 throw new IllegalArgumentException("Invalid parameter '" + key + "' for format vmdk (known: "
-                        + new java.util.TreeSet<>(OPTION_NAMES) + ")");
+                        + new TreeSet<>(OPTION_NAMES) + ")");
             }
         }
         long size = options.size().orElseThrow(() -> new IllegalArgumentException(

@@ -13,6 +13,7 @@ import java.nio.charset.IllegalCharsetNameException;
 import java.nio.charset.StandardCharsets;
 import java.nio.charset.UnsupportedCharsetException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,6 +21,8 @@ import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.SequencedMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A parsed descriptor: the text that says what a VMDK is made of. It is read strictly: every line is blank, a
@@ -93,7 +96,7 @@ record VmdkDescriptor(String resource, long base, int version, long cid, long pa
         }
         // what follows the first NUL is not read, as QEMU does not read it: its CID rewrite of a descriptor file
         // leaves the old text's last bytes there when the new CID is shorter
-        byte[] text = java.util.Arrays.copyOf(all, length);
+        byte[] text = Arrays.copyOf(all, length);
         return new Parser(resource, base, text, charset(resource, base, text)).parse();
     }
 
@@ -103,8 +106,7 @@ record VmdkDescriptor(String resource, long base, int version, long cid, long pa
      */
     private static Charset charset(String resource, long base, byte[] text) throws UnsupportedFeatureException {
         String latin = new String(text, StandardCharsets.ISO_8859_1);
-        java.util.regex.Matcher m = java.util.regex.Pattern
-                .compile("(?m)^[ \\t]*encoding[ \\t]*=[ \\t]*\"([^\"\\r\\n]*)\"").matcher(latin);
+        Matcher m = Pattern.compile("(?m)^[ \\t]*encoding[ \\t]*=[ \\t]*\"([^\"\\r\\n]*)\"").matcher(latin);
         if (!m.find()) {
             return StandardCharsets.UTF_8;
         }

@@ -18,6 +18,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -360,7 +361,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
 
     @Override
     public void sync() throws IOException {
-        Set<Storage> done = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<Storage> done = Collections.newSetFromMap(new IdentityHashMap<>());
         for (VmdkExtent e : extents) {
             if (e != null && e.storage() != null && done.add(e.storage()) && !e.storage().readOnly()) {
                 e.storage().flush();
@@ -374,7 +375,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
 
     private List<VmdkExtent> distinct() {
         List<VmdkExtent> out = new ArrayList<>();
-        Set<VmdkExtent> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<VmdkExtent> seen = Collections.newSetFromMap(new IdentityHashMap<>());
         for (VmdkExtent e : extents) {
             if (e != null && seen.add(e)) {
                 out.add(e);
@@ -394,7 +395,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
             return own;
         }
         long total = own.getAsLong();
-        Set<Storage> counted = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<Storage> counted = Collections.newSetFromMap(new IdentityHashMap<>());
         counted.add(storage);
         for (VmdkExtent e : extents) {
             if (e != null && e.storage() != null && counted.add(e.storage())) {

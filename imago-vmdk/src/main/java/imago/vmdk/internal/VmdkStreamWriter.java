@@ -1,6 +1,7 @@
 package imago.vmdk.internal;
 
 import imago.api.Mapping;
+import imago.api.Preallocation;
 import imago.api.spi.BackingReader;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
@@ -10,6 +11,7 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -119,8 +121,7 @@ final class VmdkStreamWriter {
     }
 
     /** Compression buffers kept between grains (writers may run on short-lived virtual threads). */
-    private static final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> SCRATCH =
-            new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private static final ConcurrentLinkedQueue<ByteBuffer> SCRATCH = new ConcurrentLinkedQueue<>();
     private static final int MAX_SCRATCH = 4 * Runtime.getRuntime().availableProcessors() + 8;
 
     /** Refuses a grain that is not free to append (the caller holds the lock). */
@@ -251,7 +252,7 @@ final class VmdkStreamWriter {
         try {
             drain();
             if (end > extent.storage().size()) {
-                extent.storage().resize(end, imago.api.Preallocation.OFF);
+                extent.storage().resize(end, Preallocation.OFF);
             }
         } finally {
             lock.unlock();

@@ -9,6 +9,7 @@ import imago.api.CorruptImageException;
 import imago.api.Extent;
 import imago.api.Image;
 import imago.api.ImageException;
+import imago.api.ImageLimitException;
 import imago.api.OpenDeniedException;
 import imago.api.OpenGate;
 import imago.api.OpenRequest;
@@ -17,9 +18,12 @@ import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,7 +45,7 @@ class VmdkExtentFilesTest {
 
     private Path raw(String name, int size, int fill) throws IOException {
         byte[] b = new byte[size];
-        java.util.Arrays.fill(b, (byte) fill);
+        Arrays.fill(b, (byte) fill);
         return Files.write(dir.resolve(name), b);
     }
 
@@ -142,11 +146,11 @@ class VmdkExtentFilesTest {
     void hugeDescriptorsAreRefusedEarly() throws IOException {
         Path big = dir.resolve("big.vmdk");
         Files.writeString(big, "# Disk DescriptorFile\nversion=1\n");
-        try (var ch = java.nio.channels.FileChannel.open(big, java.nio.file.StandardOpenOption.WRITE)) {
+        try (var ch = FileChannel.open(big, StandardOpenOption.WRITE)) {
             ch.truncate(100L << 20);
             ch.write(ByteBuffer.wrap(new byte[] {'\n'}), (100L << 20) - 1);
         }
-        imago.api.ImageLimitException e = assertThrows(imago.api.ImageLimitException.class, () -> Imago.open(big));
+        ImageLimitException e = assertThrows(ImageLimitException.class, () -> Imago.open(big));
         assertTrue(e.getMessage().contains("larger than the limit"), e.getMessage());
 
         StringBuilder many = new StringBuilder();
@@ -154,6 +158,6 @@ class VmdkExtentFilesTest {
             many.append("RW 1 ZERO\n");
         }
         Path lots = descriptor("lots.vmdk", "monolithicFlat", many.toString());
-        assertThrows(imago.api.ImageLimitException.class, () -> Imago.open(lots));
+        assertThrows(ImageLimitException.class, () -> Imago.open(lots));
     }
 }

@@ -14,6 +14,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /** Test helpers: the files of an image compared with qemu's, and qemu-io's write commands run through imago. */
@@ -34,7 +36,7 @@ final class VmdkFiles {
             return (nul < 0 ? latin : latin.substring(0, nul)).replaceFirst("\nCID=[0-9a-fA-F]+\n", "\nCID=X\n")
                     .getBytes(StandardCharsets.ISO_8859_1);
         }
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\nCID=([0-9a-fA-F]+)\n").matcher(latin);
+        Matcher m = Pattern.compile("\nCID=([0-9a-fA-F]+)\n").matcher(latin);
         if (!m.find()) {
             return b;
         }

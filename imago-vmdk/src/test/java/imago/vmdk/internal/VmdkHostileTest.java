@@ -17,7 +17,9 @@ import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
@@ -67,7 +69,7 @@ class VmdkHostileTest {
     @Test
     void theBuilderMakesAValidImage() throws IOException {
         byte[] grain = new byte[64 << 10];
-        java.util.Arrays.fill(grain, (byte) 5);
+        Arrays.fill(grain, (byte) 5);
         String name = store(VmdkImages.sparse().at(128, grain).build());
         try {
             assertArrayEquals(new byte[1 << 20], readAll(name));
@@ -158,7 +160,7 @@ class VmdkHostileTest {
     @Test
     void damagedCompressedGrains() {
         byte[] grain = new byte[64 << 10];
-        java.util.Arrays.fill(grain, (byte) 9);
+        Arrays.fill(grain, (byte) 9);
         byte[] good = VmdkImages.zlib(grain);
         Consumer<VmdkImages> stream = b -> {
             b.version = 3;
@@ -179,7 +181,7 @@ class VmdkHostileTest {
         CorruptImageException longer = refused(CorruptImageException.class,
                 stream.andThen(b -> b.compressedGrain(128, 0, twice, -1)), 128 * 512 + 12);
         assertTrue(longer.getMessage().contains("past one grain"), longer.getMessage());
-        byte[] cut = java.util.Arrays.copyOf(good, good.length / 2);
+        byte[] cut = Arrays.copyOf(good, good.length / 2);
         refused(CorruptImageException.class, stream.andThen(b -> b.compressedGrain(128, 0, cut, -1)), 128 * 512 + 12);
         byte[] garbage = good.clone();
         garbage[0] = 0x12;
@@ -208,7 +210,7 @@ class VmdkHostileTest {
         try (Image i = open(name, true)) {
             ByteBuffer first = ByteBuffer.allocate(16);
             i.read(first, 0);
-            assertEquals("# Disk Descripto", new String(first.array(), java.nio.charset.StandardCharsets.US_ASCII));
+            assertEquals("# Disk Descripto", new String(first.array(), StandardCharsets.US_ASCII));
             CorruptImageException e = assertThrows(CorruptImageException.class,
                     () -> i.write(ByteBuffer.allocate(512), 0));
             assertEquals(22 * 512, e.offset().orElse(-1));

@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -31,7 +32,7 @@ class VmdkIndependentReaderTest {
     private static final Path VMDKINFO = Path.of("/usr/bin/vmdkinfo");
     private static final Path PYTHON = Path.of("/usr/bin/python3");
 
-    @org.junit.jupiter.api.io.TempDir
+    @TempDir
     Path dir;
 
     private static void require(boolean present, String what) {

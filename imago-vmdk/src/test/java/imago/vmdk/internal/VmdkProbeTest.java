@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import imago.api.spi.Confidence;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -78,7 +79,7 @@ class VmdkProbeTest {
     void toleratesCutWindows() {
         byte[] text = "# c\n   \nversion=1\n".getBytes(StandardCharsets.US_ASCII);
         for (int n = 0; n <= text.length; n++) {
-            byte[] cut = java.util.Arrays.copyOf(text, n);
+            byte[] cut = Arrays.copyOf(text, n);
             Confidence c = probe(cut);
             assertEquals(n == text.length ? Confidence.STRONG : Confidence.NONE, c, "window of " + n);
         }

@@ -6,7 +6,9 @@ import static imago.vmdk.internal.VmdkQemu.io;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import imago.api.Feature;
 import imago.api.Image;
+import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
@@ -17,7 +19,9 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -73,7 +77,7 @@ class VmdkReadDifferentialTest {
         img(dir, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, image);
         assertReadsAsQemu(dir, image);
         try (Image i = Imago.opener().path(image).open()) {
-            assertEquals(false, i.supports(imago.api.Feature.RANDOM_WRITES));
+            assertEquals(false, i.supports(Feature.RANDOM_WRITES));
         }
     }
 
@@ -87,7 +91,7 @@ class VmdkReadDifferentialTest {
             if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
                 throw new AssertionError(message + " (IMAGO_REQUIRE_QEMU=1 requires it)");
             }
-            org.junit.jupiter.api.Assumptions.abort(message);
+            Assumptions.abort(message);
         }
         Path src = randomRaw("src.raw", 9L << 20, 11);
         Path image = dir.resolve("py.vmdk");
@@ -186,7 +190,7 @@ class VmdkReadDifferentialTest {
                 + " VMFSSPARSE \"delta-delta.vmdk\"\n").replace("parentCID=ffffffff", "parentCID=12ab34cd")
                 .replace("createType=\"vmfsSparse\"", "createType=\"vmfsSparse\"\nparentFileNameHint=\"base.vmdk\""));
         assertReadsAsQemu(dir, dir.resolve("delta.vmdk"));
-        assertThrows(imago.api.ReadOnlyImageException.class, () -> {
+        assertThrows(ReadOnlyImageException.class, () -> {
             try (Image i = Imago.opener().path(dir.resolve("delta.vmdk")).writable(true).open()) {
                 i.write(ByteBuffer.allocate(512), 0);
             }
@@ -209,7 +213,7 @@ class VmdkReadDifferentialTest {
                 .putLong(200, 4200 * 8);
         f.putLong(512, VmdkSeSparseExtent.VOLATILE_MAGIC);
         f.putLong(4 * 512, 0x1000_0000_0000_0000L);
-        java.util.SplittableRandom r = new java.util.SplittableRandom(4);
+        SplittableRandom r = new SplittableRandom(4);
         for (int g = 0; g < grains; g++) {
             long entry = switch (g % 5) {
                 case 0 -> 0;
@@ -230,7 +234,7 @@ class VmdkReadDifferentialTest {
         Files.writeString(image, descriptor("seSparse", "RW " + grains * 8 + " SESPARSE \"x-sesparse.vmdk\"\n"));
         assertReadsAsQemu(dir, image);
         try (Image i = Imago.opener().path(image).writable(true).open()) {
-            assertThrows(imago.api.ReadOnlyImageException.class, () -> i.write(ByteBuffer.allocate(512), 0));
+            assertThrows(ReadOnlyImageException.class, () -> i.write(ByteBuffer.allocate(512), 0));
         }
     }
 
@@ -246,7 +250,7 @@ class VmdkReadDifferentialTest {
         for (int i = 0; i < b.length; i += 4096) {
             switch (r.nextInt(4)) {
                 case 0 -> { } // zeroes
-                case 1 -> java.util.Arrays.fill(b, i, Math.min(b.length, i + 4096), (byte) r.nextInt(256));
+                case 1 -> Arrays.fill(b, i, Math.min(b.length, i + 4096), (byte) r.nextInt(256));
                 default -> {
                     for (int j = i; j < Math.min(b.length, i + 4096); j++) {
                         b[j] = (byte) (r.nextInt(8) == 0 ? r.nextInt(256) : j >> 5);

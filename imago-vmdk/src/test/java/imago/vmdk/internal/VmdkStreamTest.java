@@ -18,11 +18,13 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -79,7 +81,7 @@ class VmdkStreamTest {
             List<Future<?>> writes = new ArrayList<>();
             for (long off = 0; off < size; off += GRAIN) {
                 int n = (int) Math.min(GRAIN, size - off);
-                if (java.util.Arrays.equals(data, (int) off, (int) off + n, new byte[n], 0, n)) {
+                if (Arrays.equals(data, (int) off, (int) off + n, new byte[n], 0, n)) {
                     continue;
                 }
                 long at = off;
@@ -108,7 +110,7 @@ class VmdkStreamTest {
         Path p = stream("s.vmdk", 10L * GRAIN);
         try (Image image = Imago.opener().path(p).writable(true).open()) {
             byte[] grain = new byte[GRAIN];
-            java.util.Arrays.fill(grain, (byte) 7);
+            Arrays.fill(grain, (byte) 7);
             image.write(ByteBuffer.wrap(grain), 2L * GRAIN);           // a plain whole-grain write is compressed
             image.writeCompressed(ByteBuffer.wrap(grain), 5L * GRAIN);
             ByteBuffer check = ByteBuffer.allocate(GRAIN);
@@ -142,7 +144,7 @@ class VmdkStreamTest {
         Path p = dir.resolve("q.vmdk");
         img(dir, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, p);
         byte[] grain = new byte[GRAIN];
-        java.util.Arrays.fill(grain, (byte) 0x3c);
+        Arrays.fill(grain, (byte) 0x3c);
         try (Image image = Imago.opener().path(p).writable(true).open()) {
             assertThrows(UnsupportedFeatureException.class, () -> image.writeCompressed(ByteBuffer.wrap(grain), 0));
         }
@@ -168,7 +170,7 @@ class VmdkStreamTest {
             if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
                 throw new AssertionError("python3-vmdkstream is not installed (IMAGO_REQUIRE_QEMU=1 requires it)");
             }
-            org.junit.jupiter.api.Assumptions.abort("python3-vmdkstream is not installed");
+            Assumptions.abort("python3-vmdkstream is not installed");
         }
         Files.write(dir.resolve("src.raw"), content(4L * GRAIN, 9));
         Qemu.ok(dir, Path.of("/usr/bin/python3"), "-c",

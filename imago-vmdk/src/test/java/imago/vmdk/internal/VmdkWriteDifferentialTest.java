@@ -10,8 +10,10 @@ import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,7 +50,7 @@ class VmdkWriteDifferentialTest {
     }
 
     private static String[] append(String[] a, String more) {
-        String[] out = java.util.Arrays.copyOf(a, a.length + 1);
+        String[] out = Arrays.copyOf(a, a.length + 1);
         out[a.length] = more;
         return out;
     }
@@ -109,12 +111,12 @@ class VmdkWriteDifferentialTest {
     void theFirstWriteChangesTheCidInPlace() throws IOException {
         Path image = dir.resolve("x.vmdk");
         Imago.create(image, "vmdk", CreateOptions.ofSize(1 << 20));
-        byte[] before = java.util.Arrays.copyOf(Files.readAllBytes(image), 21 * 512);
+        byte[] before = Arrays.copyOf(Files.readAllBytes(image), 21 * 512);
         try (Image i = Imago.opener().path(image).writable(true).open()) {
             VmdkFiles.run(i, "write -P 1 0 512", "write -P 2 512 512");
         }
-        byte[] after = java.util.Arrays.copyOf(Files.readAllBytes(image), 21 * 512);
-        String text = new String(before, java.nio.charset.StandardCharsets.ISO_8859_1);
+        byte[] after = Arrays.copyOf(Files.readAllBytes(image), 21 * 512);
+        String text = new String(before, StandardCharsets.ISO_8859_1);
         int digits = text.indexOf("\nCID=") + 5;
         int end = text.indexOf('\n', digits);
         for (int k = 0; k < before.length; k++) {
@@ -122,11 +124,11 @@ class VmdkWriteDifferentialTest {
                 assertEquals(before[k], after[k], "byte " + k + " changed");
             }
         }
-        assertTrue(!java.util.Arrays.equals(before, digits, end, after, digits, end), "the CID changed");
+        assertTrue(!Arrays.equals(before, digits, end, after, digits, end), "the CID changed");
         try (Image i = Imago.open(image)) {
             long cid = ((Number) i.info().formatSpecific().get("cid")).longValue();
             assertEquals(Long.parseLong(new String(after, digits, end - digits,
-                    java.nio.charset.StandardCharsets.US_ASCII), 16), cid);
+                    StandardCharsets.US_ASCII), 16), cid);
         }
     }
 

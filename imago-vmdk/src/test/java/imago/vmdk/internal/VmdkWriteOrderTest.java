@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -211,7 +212,7 @@ class VmdkWriteOrderTest {
         return VmdkSparseHeader.parse(b.flip());
     }
 
-    private static int indexOf(List<Event> log, java.util.function.Predicate<Event> p) {
+    private static int indexOf(List<Event> log, Predicate<Event> p) {
         for (int i = 0; i < log.size(); i++) {
             if (p.test(log.get(i))) {
                 return i;
@@ -220,7 +221,7 @@ class VmdkWriteOrderTest {
         return -1;
     }
 
-    private static int lastIndexOf(List<Event> log, java.util.function.Predicate<Event> p) {
+    private static int lastIndexOf(List<Event> log, Predicate<Event> p) {
         for (int i = log.size() - 1; i >= 0; i--) {
             if (p.test(log.get(i))) {
                 return i;

@@ -6,6 +6,9 @@ import imago.api.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 
 /**
  * Fuzz targets for vmdk: the descriptor parser (any bytes as a descriptor file, whose extent files may name the two
@@ -53,7 +56,7 @@ class VmdkFuzzTest {
                 .open()) {
             FuzzContract.walk(image);
             if (image.size() > 0) {
-                image.write(java.nio.ByteBuffer.allocate((int) Math.min(image.size(), 4096)), 0);
+                image.write(ByteBuffer.allocate((int) Math.min(image.size(), 4096)), 0);
                 image.flush();
                 FuzzContract.walk(image);
             }
@@ -69,8 +72,8 @@ class VmdkFuzzTest {
         static final byte[] BYTES = build();
 
         private static byte[] build() {
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(16 * 512).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            b.put(0, "KDMV".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            ByteBuffer b = ByteBuffer.allocate(16 * 512).order(ByteOrder.LITTLE_ENDIAN);
+            b.put(0, "KDMV".getBytes(StandardCharsets.US_ASCII));
             b.putInt(4, 1).putInt(8, 3).putLong(12, 64).putLong(20, 8).putLong(28, 0).putLong(36, 0).putInt(44, 512)
                     .putLong(48, 3).putLong(56, 8).putLong(64, 16);
             b.put(73, (byte) '\n').put(74, (byte) ' ').put(75, (byte) '\r').put(76, (byte) '\n');
