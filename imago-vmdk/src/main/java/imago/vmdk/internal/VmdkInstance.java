@@ -6,6 +6,7 @@ import imago.api.ImageException;
 import imago.api.Mapping;
 import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
+import imago.api.ZeroFlag;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Capability;
 import imago.api.spi.Checker;
@@ -259,6 +260,19 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
             throw e;
         }
         return ticket;
+    }
+
+    /**
+     * As QEMU's vmdk, which declares no zero-write flags: the block layer refuses a zero write that must not fall
+     * back to writing zeroes before the driver sees it, even where zeroed-grain entries could serve it.
+     */
+    @Override
+    public long ensureZeroMapping(long offset, long length, Set<ZeroFlag> flags, BackingReader below)
+            throws IOException {
+        if (flags.contains(ZeroFlag.NO_FALLBACK)) {
+            return 0;
+        }
+        return ensureZeroMapping(offset, length, flags.contains(ZeroFlag.MAY_UNMAP));
     }
 
     @Override

@@ -3,10 +3,14 @@ package imago.vmdk.internal;
 import static imago.vmdk.internal.VmdkQemu.img;
 import static imago.vmdk.internal.VmdkQemu.io;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CreateOptions;
+import imago.api.Feature;
 import imago.api.Image;
+import imago.api.UnsupportedFeatureException;
+import imago.api.ZeroFlag;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import java.io.IOException;
@@ -14,12 +18,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * What imago creates and writes is, file for file and byte for byte, what qemu-img and qemu-io make of the same
@@ -104,6 +110,28 @@ class VmdkWriteDifferentialTest {
         VmdkFiles.assertSameFiles(q, i, COMPARED);
         assertClean(i.resolve("c.vmdk"));
         img(dir, "compare", q.resolve("c.vmdk"), i.resolve("c.vmdk"));
+    }
+
+    /**
+     * A zero write that must not fall back to writing zeroes ({@code qemu-io write -z -n}) fails as QEMU's does, with
+     * zeroed-grain entries or without, and leaves the files as QEMU leaves them.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"zeroed_grain=on", "zeroed_grain=off"})
+    void aZeroWriteWithoutFallbackIsRefusedAsQemuRefusesIt(String options) throws IOException {
+        Path q = Files.createDirectory(dir.resolve("q"));
+        Path i = Files.createDirectory(dir.resolve("i"));
+        img(q, "create", "-q", "-f", "vmdk", "-o", options, "x.vmdk", "1M");
+        Imago.create(i.resolve("x.vmdk"), "vmdk", options(options, 1 << 20));
+        Qemu.Output o = Qemu.run(q, Qemu.io(), "-c", "write -z -n 0 64k", q.resolve("x.vmdk"));
+        assertEquals("write failed: Operation not supported\n", o.out(), o.err());
+        try (Image image = Imago.opener().path(i.resolve("x.vmdk")).writable(true).open()) {
+            UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
+                    () -> image.writeZeroes(0, 64 << 10, EnumSet.of(ZeroFlag.NO_FALLBACK)));
+            assertEquals(Feature.EFFICIENT_ZEROES, e.feature());
+        }
+        VmdkFiles.assertSameFiles(q, i, COMPARED);
+        assertEquals(VmdkQemu.qemuMap(dir, q.resolve("x.vmdk")), VmdkQemu.qemuMap(dir, i.resolve("x.vmdk")));
     }
 
     /** The first write after opening gives the descriptor a new CID of the same width, in place. */
