@@ -117,7 +117,8 @@ final class VmdkCreate {
     /**
      * Reads the options of a new image named {@code fileName} (the last part of its path).
      *
-     * @throws IllegalArgumentException for an unknown option or value, or a combination QEMU refuses
+     * @throws IllegalArgumentException for an unknown option or value, a size of 0 (which qemu-img takes, but no one
+     *         opens), or a combination QEMU refuses
      */
     static Plan plan(String fileName, CreateOptions options) {
         Map<String, String> o = options.formatOptions();
@@ -131,6 +132,11 @@ final class VmdkCreate {
                 "Image creation needs a size parameter"));
         if (size > VmdkDescriptor.MAX_SECTORS * VmdkDescriptor.SECTOR) {
             throw new IllegalArgumentException("Image size " + size + " is too large for vmdk");
+        }
+        if (size == 0) {
+            // qemu-img writes an extent line of 0 sectors, which QEMU then refuses to open (or, for the flat
+            // subformats, opens without extents and fails on), as imago refuses it: no use in making the file
+            throw new IllegalArgumentException("Image size 0 is too small for vmdk: an empty vmdk cannot be opened");
         }
         size = (size + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR * VmdkDescriptor.SECTOR;
         if (options.preallocation() == Preallocation.METADATA) {

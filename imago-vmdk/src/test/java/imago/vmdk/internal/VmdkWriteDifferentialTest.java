@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import imago.api.CreateOptions;
 import imago.api.Feature;
 import imago.api.Image;
+import imago.api.ImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import imago.probe.Imago;
@@ -19,6 +20,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -132,6 +134,27 @@ class VmdkWriteDifferentialTest {
         }
         VmdkFiles.assertSameFiles(q, i, COMPARED);
         assertEquals(VmdkQemu.qemuMap(dir, q.resolve("x.vmdk")), VmdkQemu.qemuMap(dir, i.resolve("x.vmdk")));
+    }
+
+    /**
+     * An image of 0 bytes is refused before any file is made: qemu-img makes one, with an extent line of 0 sectors,
+     * that neither it nor imago can open.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"monolithicSparse", "streamOptimized"})
+    void anEmptyImageIsRefusedAtCreation(String subformat) throws IOException {
+        Path q = Files.createDirectory(dir.resolve("q"));
+        img(q, "create", "-q", "-f", "vmdk", "-o", "subformat=" + subformat, "x.vmdk", "0");
+        Qemu.Output info = Qemu.run(q, Qemu.img(), "info", "x.vmdk");
+        assertEquals(1, info.status(), info.out() + info.err());
+        assertThrows(ImageException.class, () -> Imago.open(q.resolve("x.vmdk")).close());
+        Path i = Files.createDirectory(dir.resolve("i"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Imago.create(i.resolve("x.vmdk"), "vmdk", options("subformat=" + subformat, 0)));
+        assertEquals("Image size 0 is too small for vmdk: an empty vmdk cannot be opened", e.getMessage());
+        try (Stream<Path> made = Files.list(i)) {
+            assertEquals(List.of(), made.toList());
+        }
     }
 
     /** The first write after opening gives the descriptor a new CID of the same width, in place. */
