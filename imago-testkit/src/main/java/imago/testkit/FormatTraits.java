@@ -5,8 +5,8 @@ import java.util.List;
 
 /**
  * What a format does that the {@link FormatConformanceTest conformance kit} cannot ask the image, each checked by
- * the kit as well as used: how sizes off the size unit are treated (refused, or rounded up), and whether
- * preallocated shrinks are refused. What the API tells — which optional capabilities an image has
+ * the kit as well as used: how sizes off the size unit are treated (refused, or rounded up), whether
+ * preallocated shrinks are refused, and whether an image of 0 bytes is refused. What the API tells — which optional capabilities an image has
  * ({@link imago.api.Image#supports}: check, resize, internal snapshots, compressed writes, backing file), whether
  * qemu-img knows the format — the kit asks. Start from {@link #of} and add what applies:
  *
@@ -20,9 +20,11 @@ import java.util.List;
  *        {@link IllegalArgumentException}
  * @param shrinkRefusesPreallocation whether a shrink with a preallocation mode other than {@code OFF} is refused
  *        with an {@link IllegalArgumentException} (as qcow2's is, QEMU's rule) rather than done
+ * @param emptyRefused whether creating an image of 0 bytes is refused with an {@link IllegalArgumentException}
+ *        (vmdk: no one can open one), so that the kit's images start at a sector
  */
 public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boolean roundsUp,
-        boolean shrinkRefusesPreallocation) {
+        boolean shrinkRefusesPreallocation, boolean emptyRefused) {
 
     /** Validates and freezes the fields. */
     public FormatTraits {
@@ -37,22 +39,27 @@ public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boo
 
     /** A format that creates images with these preallocation modes (the first the default), and nothing more. */
     public static FormatTraits of(Preallocation... preallocations) {
-        return new FormatTraits(List.of(preallocations), 1, false, false);
+        return new FormatTraits(List.of(preallocations), 1, false, false, false);
     }
 
     /** These traits, and sizes must be multiples of {@code unit}: others are refused. */
     public FormatTraits sizesIn(int unit) {
-        return new FormatTraits(preallocations, unit, false, shrinkRefusesPreallocation);
+        return new FormatTraits(preallocations, unit, false, shrinkRefusesPreallocation, emptyRefused);
     }
 
     /** These traits, and sizes are rounded up to multiples of {@code unit}. */
     public FormatTraits roundingSizesUpTo(int unit) {
-        return new FormatTraits(preallocations, unit, true, shrinkRefusesPreallocation);
+        return new FormatTraits(preallocations, unit, true, shrinkRefusesPreallocation, emptyRefused);
     }
 
     /** These traits, and a shrink with preallocation is refused. */
     public FormatTraits refusingPreallocatedShrinks() {
-        return new FormatTraits(preallocations, sizeUnit, roundsUp, true);
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, true, emptyRefused);
+    }
+
+    /** These traits, and an image of 0 bytes is refused at creation. */
+    public FormatTraits refusingEmptyImages() {
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, true);
     }
 
     /** A size near {@code size} that the format accepts: {@code size} itself, or rounded down to the unit. */
