@@ -31,7 +31,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * tables, then, for new tables, the directory). Concurrent writes to one new grain wait for each other (claims).
  * Compressed extents are written by a {@link VmdkStreamWriter}.
  */
-final class VmdkSparseExtent implements VmdkExtent {
+final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
     /** Grains one mapping looks at, at most: keeps each call bounded on huge images. */
     private static final int MAX_RUN_GRAINS = 1 << 16;
     /** Grains one allocating write takes at once, at most. */
@@ -84,13 +84,13 @@ final class VmdkSparseExtent implements VmdkExtent {
         return storage;
     }
 
-    /** The layout this extent follows. */
-    VmdkSparseLayout layout() {
+    @Override
+    public VmdkSparseLayout layout() {
         return layout;
     }
 
-    /** The grain directory and tables. */
-    VmdkGrainTables tables() {
+    @Override
+    public VmdkGrainTables tables() {
         return tables;
     }
 
@@ -116,6 +116,11 @@ final class VmdkSparseExtent implements VmdkExtent {
             return Kind.ZERO;
         }
         return layout.compressed() ? Kind.COMPRESSED : Kind.DATA;
+    }
+
+    @Override
+    public boolean unallocated(long grain) throws IOException {
+        return kind(entry(grain)) == Kind.UNALLOCATED;
     }
 
     /** Grain {@code grain}'s entry, checked to point inside the file when it points at a grain. */
@@ -362,7 +367,8 @@ final class VmdkSparseExtent implements VmdkExtent {
      * its first sector: the first of a session at a grain boundary, the next ones packed behind it (QEMU's
      * {@code next_cluster_sector} for compressed extents).
      */
-    long reserveCompressed(long bytes) throws IOException {
+    @Override
+    public long reserveCompressed(long bytes) throws IOException {
         allocation.lock();
         try {
             long sector = nextSector;
@@ -471,7 +477,8 @@ final class VmdkSparseExtent implements VmdkExtent {
     }
 
     /** Refuses what a compressed extent cannot do. */
-    UnsupportedFeatureException notAppendOnly(long guest, String why) {
+    @Override
+    public UnsupportedFeatureException notAppendOnly(long guest, String why) {
         return new UnsupportedFeatureException(resource, Feature.RANDOM_WRITES, "random writes to streamOptimized",
                 "cannot write at guest offset " + guest + ": " + why);
     }

@@ -2,7 +2,9 @@ package imago.vmdk.internal;
 
 import imago.api.Mapping;
 import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
+import imago.api.spi.Storage;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -32,10 +34,45 @@ final class VmdkStreamWriter {
     /** Makes the writer of an extent. */
     @FunctionalInterface
     interface Factory {
-        VmdkStreamWriter create(VmdkSparseExtent extent);
+        VmdkStreamWriter create(Target extent);
     }
 
-    private final VmdkSparseExtent extent;
+    /**
+     * What the writer needs of the compressed sparse extent it appends to, which implements it (so that the
+     * extent, which holds its writer, and the writer do not depend on each other).
+     */
+    interface Target {
+        /** The extent's file. */
+        Storage storage();
+
+        /** The layout the extent follows. */
+        VmdkSparseLayout layout();
+
+        /** Its grain directory and tables. */
+        VmdkGrainTables tables();
+
+        /** Its size in bytes. */
+        long size();
+
+        /**
+         * Whether grain {@code grain} has no entry yet.
+         *
+         * @throws IOException if the entry is damaged (as a read of the grain finds it)
+         */
+        boolean unallocated(long grain) throws IOException;
+
+        /**
+         * Takes {@code bytes} (whole sectors) at the end of the file for a compressed grain; returns the first sector.
+         *
+         * @throws IOException if the file cannot grow that far
+         */
+        long reserveCompressed(long bytes) throws IOException;
+
+        /** The refusal of a write at guest offset {@code guest} that an append-only extent cannot take. */
+        UnsupportedFeatureException notAppendOnly(long guest, String why);
+    }
+
+    private final Target extent;
     private final int grainBytes;
     private final ReentrantLock lock = new ReentrantLock();
     /** Compressed grains not yet appended, by grain: each a marker and its data, padded to whole sectors. */
@@ -47,7 +84,7 @@ final class VmdkStreamWriter {
     /** Where the file ends once flushed: a whole grain from the last compressed grain's start, as QEMU leaves it. */
     private long end = -1;
 
-    VmdkStreamWriter(VmdkSparseExtent extent) {
+    VmdkStreamWriter(Target extent) {
         this.extent = extent;
         this.grainBytes = extent.layout().grainBytes();
     }
@@ -134,7 +171,7 @@ final class VmdkStreamWriter {
             throw extent.notAppendOnly(base + offset, "a streamOptimized extent takes whole grains");
         }
         if (pending.containsKey(grain) || compressing.contains(grain)
-                || extent.kind(extent.entry(grain)) != VmdkSparseExtent.Kind.UNALLOCATED) {
+                || !extent.unallocated(grain)) {
             throw extent.notAppendOnly(base + offset, "Could not write to allocated cluster for streamOptimized");
         }
         if (grain < mark) {
@@ -236,7 +273,7 @@ final class VmdkStreamWriter {
             long done = 0;
             while (done < grains && grain + done >= mark && !pending.containsKey(grain + done)
                     && !compressing.contains(grain + done)
-                    && extent.kind(extent.entry(grain + done)) == VmdkSparseExtent.Kind.UNALLOCATED) {
+                    && extent.unallocated(grain + done)) {
                 extent.tables().set(grain + done, 1);
                 done++;
             }
