@@ -196,6 +196,30 @@ public interface Image extends Closeable {
         return out;
     }
 
+    /**
+     * The names of the top layer's persistent dirty bitmaps (qcow2's), in the order the image lists them.
+     *
+     * @implSpec The default has none.
+     */
+    default List<String> dirtyBitmaps() {
+        return List.of();
+    }
+
+    /**
+     * The run of guest bytes from {@code offset} that the top layer's persistent dirty bitmap {@code name} marks
+     * alike (dirty or clean), at most {@code maxLength} bytes long: what an incremental backup reads, as QEMU
+     * exports it in the NBD meta context {@code qemu:dirty-bitmap:NAME}. Writes through this image show at
+     * once.
+     *
+     * @implSpec The default has no bitmaps.
+     * @throws IllegalArgumentException if the image has no bitmap {@code name}, or the range is outside the image
+     * @throws UnsupportedFeatureException ({@link Feature#PERSISTENT_BITMAPS}) if the bitmap is inconsistent
+     * @throws IOException if the bitmap cannot be read
+     */
+    default DirtyRun dirtyRun(String name, long offset, long maxLength) throws IOException {
+        throw new IllegalArgumentException("Bitmap '" + name + "' is not found");
+    }
+
     /** The backing image, if this image has one. */
     Optional<Image> backing();
 

@@ -118,12 +118,21 @@ public final class Qemu {
         return null;
     }
 
+    /**
+     * Another tool the differential and interoperability tests run (qemu-nbd, nbdinfo, nbdcopy, nbdkit), found
+     * on {@code PATH}; skips or fails the test as for qemu-img when it is missing.
+     */
+    public static Path tool(String name) {
+        return find(name);
+    }
+
     private static Path find(String tool) {
         Path found = onPath(tool);
         if (found != null) {
             return found;
         }
-        String message = tool + " is not on PATH: install qemu-utils to run the differential tests";
+        String message = tool + " is not on PATH: install qemu-utils (and libnbd-bin, nbdkit for the NBD tests) "
+                + "to run the differential tests";
         if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
             fail(message + " (IMAGO_REQUIRE_QEMU=1 requires them)");
         }

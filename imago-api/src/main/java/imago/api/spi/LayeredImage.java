@@ -1,6 +1,7 @@
 package imago.api.spi;
 
 import imago.api.CheckReport;
+import imago.api.DirtyRun;
 import imago.api.Extent;
 import imago.api.Feature;
 import imago.api.Image;
@@ -303,6 +304,25 @@ public final class LayeredImage implements Image {
             contract.checkQuery(offset, maxLength);
             long len = Math.min(maxLength, size() - offset);
             return contract.checked(layer.mapping(offset, len), offset, len);
+        } finally {
+            lifecycle.readLock().unlock();
+        }
+    }
+
+    @Override
+    public List<String> dirtyBitmaps() {
+        return layer.capability(DirtyBitmaps.class).map(DirtyBitmaps::names).orElse(List.of());
+    }
+
+    @Override
+    public DirtyRun dirtyRun(String name, long offset, long maxLength) throws IOException {
+        lifecycle.readLock().lock();
+        try {
+            ensureOpen();
+            contract.checkQuery(offset, maxLength);
+            DirtyBitmaps bitmaps = layer.capability(DirtyBitmaps.class).orElseThrow(() ->
+                    new IllegalArgumentException("Bitmap '" + name + "' is not found"));
+            return bitmaps.run(name, offset, Math.min(maxLength, size() - offset));
         } finally {
             lifecycle.readLock().unlock();
         }

@@ -173,7 +173,7 @@ final class Qcow2BitmapTracker {
         return new Qcow2BitmapTracker(storage, clusterBits, dir, List.copyOf(list), autoclear, size);
     }
 
-    private static long[] readTable(Storage storage, Qcow2Bitmaps.Bitmap b, int clusterBits, long fileSize)
+    static long[] readTable(Storage storage, Qcow2Bitmaps.Bitmap b, int clusterBits, long fileSize)
             throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(8 * b.tableSize()).order(ByteOrder.BIG_ENDIAN);
         storage.read(buf, b.tableOffset());
@@ -220,6 +220,15 @@ final class Qcow2BitmapTracker {
         }
         return out;
     }
+
+    /** Cluster {@code index} of bitmap {@code name} now (entry, valid stored bits, bits since open, size) or null. */
+    synchronized Snapshot snapshot(String name, int index) {
+        Tracked t = bitmaps.stream().filter(b -> b.name.equals(name) && b.table != null).findFirst().orElse(null);
+        long[] set = t == null ? null : t.overlay.get(index);
+        return t == null ? null : new Snapshot(index < t.table.length ? t.table[index] : 0, t.keptBits,
+                set == null ? null : set.clone(), size);
+    }
+    record Snapshot(long entry, long keptBits, long[] overlay, long size) { }
 
     /** Whether host cluster {@code c} holds part of the bitmap directory. */
     boolean inDirectory(long c, int clusterBits) {

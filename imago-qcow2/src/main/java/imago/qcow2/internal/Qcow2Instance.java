@@ -10,6 +10,7 @@ import imago.api.spi.Capability;
 import imago.api.spi.Checker;
 import imago.api.spi.CompressedWriter;
 import imago.api.spi.Dependency;
+import imago.api.spi.DirtyBitmaps;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.InternalSnapshots;
 import imago.api.spi.OpenContext;
@@ -31,7 +32,8 @@ import java.util.Set;
  * for the map). It wires them once, hands each request to the room that owns it, and hands the optional
  * capabilities out: {@link Resizer} ({@link Qcow2Resize}), {@link InternalSnapshots} ({@link Qcow2Snapshots}),
  * {@link Checker} ({@link Qcow2Checker}), {@link BackingRewriter} ({@link Qcow2BackingRewriter}) and
- * {@link CompressedWriter} ({@link Qcow2CompressedWrites}).
+ * {@link CompressedWriter} ({@link Qcow2CompressedWrites}) and, when the image has persistent bitmaps,
+ * {@link DirtyBitmaps} ({@link Qcow2DirtyBitmaps}).
  */
 final class Qcow2Instance implements FormatInstance {
     private final Qcow2State st;
@@ -48,6 +50,7 @@ final class Qcow2Instance implements FormatInstance {
     private final Qcow2Checker checker;
     private final Qcow2BackingRewriter backingRewriter;
     private final Qcow2CompressedWrites compressedWrites;
+    private final Qcow2DirtyBitmaps dirtyBitmaps;
 
     private Qcow2Instance(Qcow2State st, int cacheTables) throws IOException {
         this.st = st;
@@ -69,6 +72,9 @@ final class Qcow2Instance implements FormatInstance {
         this.checker = new Qcow2Checker(st, tables, claims, writeBack, compressedReads);
         this.backingRewriter = new Qcow2BackingRewriter(st, claims, writeBack, zeroing);
         this.compressedWrites = new Qcow2CompressedWrites(st, tables, claims, mapping, compressedReads);
+        this.dirtyBitmaps = st.bitmaps.isEmpty() ? null : new Qcow2DirtyBitmaps(st.storage,
+                Integer.numberOfTrailingZeros(st.header.clusterSize()), st.fileSize, () -> st.size, st.bitmaps,
+                st.tracker);
         if (st.refcounts != null) {
             guard.verifyMetadataCounted();
         }
@@ -198,6 +204,7 @@ final class Qcow2Instance implements FormatInstance {
                 : type == Checker.class ? checker
                 : type == BackingRewriter.class ? backingRewriter
                 : type == CompressedWriter.class ? compressedWrites
+                : type == DirtyBitmaps.class ? dirtyBitmaps
                 : null;
         return room != null ? Optional.of(type.cast(room)) : FormatInstance.super.capability(type);
     }
