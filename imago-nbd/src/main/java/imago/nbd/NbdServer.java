@@ -13,6 +13,7 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -236,10 +237,16 @@ public final class NbdServer implements AutoCloseable {
             Export export = export();
             ServerSocketChannel listener;
             Path socketFile = null;
+            SocketAddress bindTo = address;
             if (address instanceof UnixDomainSocketAddress unix) {
-                removeStaleSocket(unix.getPath());
-                listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
                 socketFile = unix.getPath();
+                removeStaleSocket(socketFile);
+                // bound under a temporary name and renamed once listening, so that a client never finds the
+                // socket before it accepts connections (a script may wait for the file, then connect)
+                Path name = socketFile.getFileName();
+                bindTo = UnixDomainSocketAddress.of(socketFile.resolveSibling("." + name + "~"));
+                removeStaleSocket(((UnixDomainSocketAddress) bindTo).getPath());
+                listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             } else if (address instanceof InetSocketAddress inet) {
                 listener = ServerSocketChannel.open(inet.getAddress() instanceof java.net.Inet6Address
                         ? StandardProtocolFamily.INET6 : StandardProtocolFamily.INET);
@@ -248,12 +255,19 @@ public final class NbdServer implements AutoCloseable {
                 throw new IllegalArgumentException("not a TCP or Unix socket address: " + address);
             }
             try {
-                listener.bind(address, 64);
+                listener.bind(bindTo, 64);
+                if (socketFile != null) {
+                    Files.move(((UnixDomainSocketAddress) bindTo).getPath(), socketFile,
+                            StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                }
             } catch (IOException | RuntimeException e) {
                 listener.close();
+                if (socketFile != null) {
+                    Files.deleteIfExists(((UnixDomainSocketAddress) bindTo).getPath());
+                }
                 throw e;
             }
-            return start(export, listener, socketFile);
+            return start(export, listener, address, socketFile);
         }
 
         /**
@@ -263,12 +277,14 @@ public final class NbdServer implements AutoCloseable {
          * @throws IllegalArgumentException if the settings contradict each other or the image
          */
         public NbdServer start(ServerSocketChannel listener) throws IOException {
-            return start(export(), listener, null);
+            return start(export(), listener, listener.getLocalAddress(), null);
         }
 
-        private NbdServer start(Export export, ServerSocketChannel listener, Path socketFile) throws IOException {
+        private NbdServer start(Export export, ServerSocketChannel listener, SocketAddress address, Path socketFile)
+                throws IOException {
             ServerCore core = new ServerCore(export, maxConnections, persistent, handshakeLimit);
-            NbdServer server = new NbdServer(core, listener.getLocalAddress(), socketFile);
+            NbdServer server = new NbdServer(core, address instanceof InetSocketAddress
+                    ? listener.getLocalAddress() : address, socketFile);
             core.start(listener);
             return server;
         }
