@@ -1,5 +1,6 @@
 /** The {@code imago} command ({@link imago.cli.Main}): qemu-img and qemu-io compatible subcommands. */
 module imago.cli {
+    requires imago.nbd;
     requires imago.probe;
     requires info.picocli;
 

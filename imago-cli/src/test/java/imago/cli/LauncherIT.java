@@ -102,4 +102,42 @@ class LauncherIT {
         assertEquals("Offset          Length          Mapped to       File\n"
                 + "0               0x2000          0               b.img\n", map.out());
     }
+
+    @Test
+    void nbdStopsCleanlyOnSigterm() throws Exception {
+        Qemu.tool("nbdinfo");
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", "n.qcow2", "4M");
+        Qemu.ok(dir, Qemu.img(), "bitmap", "--add", "n.qcow2", "bm");
+        Path sock = dir.resolve("n.sock");
+        Path pid = dir.resolve("n.pid");
+        Process server = new ProcessBuilder(launcher.toString(), "nbd", "-t", "-k", sock.toString(), "--pid-file",
+                pid.toString(), "n.qcow2").directory(dir.toFile()).redirectErrorStream(true)
+                .redirectOutput(dir.resolve("nbd.log").toFile()).start();
+        try {
+            for (int i = 0; i < 3000 && !Files.exists(sock) && server.isAlive(); i++) {
+                Thread.sleep(10);
+            }
+            assertTrue(Files.exists(sock), () -> "no socket; " + read(dir.resolve("nbd.log")));
+            assertEquals(server.pid() + "\n", Files.readString(pid));
+            Qemu.ok(dir, Qemu.io(), "-f", "raw", "-c", "write -P 7 64k 4k", "nbd+unix:///?socket=" + sock);
+            // the bitmap is in use while the image is open for writing
+            assertTrue(Qemu.ok(dir, Qemu.img(), "info", "-U", "n.qcow2").contains("in-use"));
+        } finally {
+            server.destroy(); // SIGTERM, as a service manager stops qemu-nbd
+            assertTrue(server.waitFor(30, java.util.concurrent.TimeUnit.SECONDS));
+        }
+        assertTrue(!Files.exists(sock) && !Files.exists(pid), "socket and pid file removed");
+        String info = Qemu.ok(dir, Qemu.img(), "info", "n.qcow2");
+        assertTrue(!info.contains("in-use"), info);
+        assertEquals("", Qemu.ok(dir, Qemu.img(), "check", "-q", "n.qcow2"));
+        assertTrue(Qemu.ok(dir, Qemu.io(), "-c", "read -P 7 64k 4k", "n.qcow2").contains("read 4096/4096"));
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (java.io.IOException e) {
+            return e.toString();
+        }
+    }
 }
