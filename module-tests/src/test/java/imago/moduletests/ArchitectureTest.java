@@ -38,7 +38,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class ArchitectureTest {
     /** Every module's root package; the longest matching root names a class's module. */
-    static final List<String> MODULES = List.of("imago.api", "imago.probe", "imago.cli", "imago.raw",
+    static final List<String> MODULES = List.of("imago.api", "imago.probe", "imago.nbd", "imago.cli", "imago.raw",
             "imago.qcow2", "imago.cow", "imago.vmdk", "imago.storage.file", "imago.storage.memory",
             "imago.moduletests", "imago.testkit");
     /** Modules that implement the SPI: only imago.api may be below them, and nothing above them. */
@@ -140,10 +140,21 @@ class ArchitectureTest {
     }
 
     @Test
-    void cliUsesOnlyProbeAndApi() {
+    void cliUsesOnlyProbeNbdAndApi() {
         classes().that().resideInAPackage("imago.cli..")
                 .should().onlyDependOnClassesThat(
-                        resideOutsideOfImagoOrIn("imago.cli..", "imago.probe..", "imago.api.."))
+                        resideOutsideOfImagoOrIn("imago.cli..", "imago.probe..", "imago.nbd", "imago.api.."))
+                .check(classes);
+    }
+
+    /** The NBD server serves an Image through the user API alone; nothing outside it sees its protocol package. */
+    @Test
+    void nbdUsesOnlyTheApiAndKeepsItsProtocolInside() {
+        classes().that().resideInAPackage("imago.nbd..")
+                .should().onlyDependOnClassesThat(resideOutsideOfImagoOrIn("imago.nbd..", "imago.api.."))
+                .check(classes);
+        noClasses().that().resideOutsideOfPackage("imago.nbd..")
+                .should().dependOnClassesThat().resideInAPackage("imago.nbd.internal..")
                 .check(classes);
     }
 
@@ -211,7 +222,8 @@ class ArchitectureTest {
         }
         allowed.put("imago.api", Set.of());
         allowed.put("imago.probe", Set.of("imago.api"));
-        allowed.put("imago.cli", Set.of("imago.api", "imago.probe"));
+        allowed.put("imago.nbd", Set.of("imago.api"));
+        allowed.put("imago.cli", Set.of("imago.api", "imago.probe", "imago.nbd"));
         allowed.put("imago.testkit", Set.of("imago.api"));
         List<String> problems = new ArrayList<>();
         for (String m : MODULES) {

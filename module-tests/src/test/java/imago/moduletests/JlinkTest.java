@@ -27,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 class JlinkTest {
     /** What is linked: the CLI and the plug-ins it is to find, plus their third-party dependencies. */
     static final Set<String> LINKED = Set.of("imago.api", "imago.storage.file", "imago.raw", "imago.probe",
-            "imago.cli", "info.picocli", "org.slf4j", "org.slf4j.simple");
+            "imago.nbd", "imago.cli", "info.picocli", "org.slf4j", "org.slf4j.simple");
 
     @TempDir
     Path dir;
