@@ -31,6 +31,8 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class HostilePeerTest {
     static final int SIZE = 1 << 20;
+    /** Where "hello" is written: in a hole of the raw file (whose first 4 KiB imago's create writes). */
+    static final int AT = 64 << 10;
     static final int ERR_UNSUP = 0x8000_0001;
     static final int ERR_POLICY = 0x8000_0002;
     static final int ERR_INVALID = 0x8000_0003;
@@ -51,7 +53,7 @@ class HostilePeerTest {
         Path img = dir.resolve("d.raw");
         Imago.create(img, "raw", CreateOptions.ofSize(SIZE));
         image = Imago.opener().path(img).format("raw").writable(true).open();
-        image.write(ByteBuffer.wrap("hello".getBytes(StandardCharsets.UTF_8)), 4096);
+        image.write(ByteBuffer.wrap("hello".getBytes(StandardCharsets.UTF_8)), AT);
         socket = dir.resolve("s");
         server = NbdServer.builder(image).exportName("x").maxConnections(128)
                 .handshakeLimit(Duration.ofMillis(400)).bind(UnixDomainSocketAddress.of(socket));
@@ -66,11 +68,11 @@ class HostilePeerTest {
     /** A well-behaved client reads what was written: the server still serves. */
     private void aGoodClientIsServed() throws IOException {
         try (RawClient c = new RawClient(socket).hello(3).go("x", true)) {
-            c.request(0, 0, 77, 4096, 5, null);
+            c.request(0, 0, 77, AT, 5, null);
             RawClient.Reply r = c.reply(5);
             assertEquals(77, r.cookie());
             assertEquals(1, r.type(), "an OFFSET_DATA chunk");
-            assertEquals(4096, r.payload().getLong());
+            assertEquals(AT, r.payload().getLong());
             byte[] hello = new byte[5];
             r.payload().get(hello);
             assertArrayEquals("hello".getBytes(StandardCharsets.UTF_8), hello);
@@ -141,7 +143,7 @@ class HostilePeerTest {
                 r = c.optionReply();
             } while (r.type() == 3);
             assertEquals(1, r.type());
-            c.request(0, 0, 1, 4096, 5, null);
+            c.request(0, 0, 1, AT, 5, null);
             assertEquals(0, c.reply(5).error());
         }
         aGoodClientIsServed();
@@ -169,7 +171,7 @@ class HostilePeerTest {
                 assertEquals(EINVAL, c.reply(0).error());
                 c.request(0, 4, 9, SIZE, 1, null); // trim past the end
                 assertEquals(EINVAL, c.reply(0).error());
-                c.request(0, 0, 10, 4096, 5, null);
+                c.request(0, 0, 10, AT, 5, null);
                 RawClient.Reply ok = c.reply(5);
                 assertEquals(0, ok.error());
                 assertEquals(10, ok.cookie());
@@ -193,7 +195,7 @@ class HostilePeerTest {
             assertEquals(EPERM, c.reply(0).error());
             c.request(0, 6, 3, 0, 4096, null);
             assertEquals(EPERM, c.reply(0).error());
-            c.request(0, 0, 4, 4096, 5, null);
+            c.request(0, 0, 4, AT, 5, null);
             assertEquals(0, c.reply(5).error());
             assertFalse(s.isClosed());
         }
@@ -202,23 +204,23 @@ class HostilePeerTest {
     @Test
     void sparseReadsAndBlockStatusComeAsStructuredChunks() throws IOException {
         try (RawClient c = new RawClient(socket).hello(3).go("x", true)) {
-            c.request(0, 0, 1, 0, 3 * 4096, null);
+            c.request(0, 0, 1, AT - 4096, 3 * 4096, null);
             List<RawClient.Reply> chunks = new ArrayList<>();
             RawClient.Reply r;
             do {
                 r = c.reply(0);
                 chunks.add(r);
             } while ((r.flags() & 1) == 0);
-            // a raw file: the first 4 KiB and the last 4 KiB are holes, the middle has "hello"
+            // a raw file: 4 KiB of hole, the 4 KiB block with "hello", 4 KiB of hole
             assertEquals(List.of(2, 1, 2), chunks.stream().map(RawClient.Reply::type).toList());
-            c.request(0, 7, 2, 0, SIZE, null);
+            c.request(0, 7, 2, AT - 4096, SIZE - AT + 4096, null);
             RawClient.Reply status = c.reply(0);
             assertEquals(5, status.type());
             ByteBuffer p = status.payload();
             assertEquals(0, p.getInt(), "base:allocation's id");
-            assertEquals(List.of(4096, 3, 4096, 0, SIZE - 8192, 3), List.of(p.getInt(), p.getInt(), p.getInt(),
+            assertEquals(List.of(4096, 3, 4096, 0, SIZE - AT - 4096, 3), List.of(p.getInt(), p.getInt(), p.getInt(),
                     p.getInt(), p.getInt(), p.getInt()));
-            c.request(1 << 2, 0, 3, 0, 3 * 4096, null); // DF: one data chunk
+            c.request(1 << 2, 0, 3, AT - 4096, 3 * 4096, null); // DF: one data chunk
             RawClient.Reply one = c.reply(0);
             assertEquals(1, one.type());
             assertEquals(1, one.flags());
