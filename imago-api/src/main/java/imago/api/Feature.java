@@ -39,6 +39,8 @@ public enum Feature {
     LIMITS,
     /** An operation that needs the backing chain, which is not open. */
     BACKING_CHAIN,
+    /** Telling how large a new image of the format would be ({@code qemu-img measure}). */
+    MEASURE,
     /** Something the host or the JVM lacks: native access, direct I/O, fallocate. */
     HOST,
     /** Anything else; the name and message say what. */

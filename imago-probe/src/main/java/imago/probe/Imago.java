@@ -1,12 +1,15 @@
 package imago.probe;
 
 import imago.api.CreateOptions;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.ImageException;
+import imago.api.Measurement;
 import imago.api.OpenGate;
 import imago.api.Preallocation;
 import imago.api.StorageLocation;
 import imago.api.UnknownFormatException;
+import imago.api.UnsupportedFeatureException;
 import imago.api.spi.AlignedStorage;
 import imago.api.spi.Confidence;
 import imago.api.spi.Dependency;
@@ -108,6 +111,21 @@ public final class Imago {
     public static java.util.SequencedMap<String, String> formattingOptions(String format, CreateOptions options,
             String preallocation) throws UnknownFormatException {
         return Plugins.installed().driver(format, format).formattingOptions(options, preallocation);
+    }
+
+    /**
+     * How large a new image of {@code format} made with {@code options} would be ({@code qemu-img measure}):
+     * empty, or holding {@code source}'s data when it is not {@code null}.
+     *
+     * @throws UnknownFormatException if the format is not installed
+     * @throws UnsupportedFeatureException if the format cannot measure (qemu-img's message)
+     * @throws IllegalArgumentException if an option is invalid for the format
+     * @throws IOException if {@code source} cannot be read
+     */
+    public static Measurement measure(String format, CreateOptions options, Image source) throws IOException {
+        FormatDriver driver = Plugins.installed().driver(format, format);
+        return driver.measure(options, source).orElseThrow(() -> new UnsupportedFeatureException(format,
+                Feature.MEASURE, "Block driver '" + format + "' does not support size measurement"));
     }
 
     /**

@@ -1,11 +1,14 @@
 package imago.api.spi;
 
 import imago.api.CreateOptions;
+import imago.api.Image;
+import imago.api.Measurement;
 import imago.api.StorageLocation;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.SequencedMap;
 import java.util.Set;
 
@@ -90,6 +93,20 @@ public interface FormatDriver {
      */
     default List<Dependency> createdFiles(StorageLocation location, CreateOptions options) {
         return createdFiles(options);
+    }
+
+    /**
+     * How large a file of this format created with {@code options} would be: empty (no {@code source}) or
+     * holding {@code source}'s guest data ({@code qemu-img measure}; {@code source} may be {@code null}, and then
+     * {@code options} give the size); empty when the format cannot tell.
+     *
+     * @implSpec The default cannot tell.
+     * @throws IllegalArgumentException if an option is unknown or invalid
+     * @throws IOException if {@code source} cannot be read
+     */
+    default Optional<Measurement> measure(CreateOptions options, Image source)
+            throws IOException {
+        return Optional.empty();
     }
 
     /**

@@ -9,7 +9,7 @@ import picocli.CommandLine.Mixin;
 @Command(name = "imago", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         subcommands = {InfoCommand.class, CreateCommand.class, ConvertCommand.class, IoCommand.class, MapCommand.class,
                 CompareCommand.class, CheckCommand.class, SnapshotCommand.class, ResizeCommand.class, BenchCommand.class,
-                CommitCommand.class, RebaseCommand.class, NbdCommand.class, HelpCommand.class},
+                CommitCommand.class, RebaseCommand.class, MeasureCommand.class, NbdCommand.class, HelpCommand.class},
         description = "Creates, inspects, converts and edits VM disk images (qcow2, raw, cow), "
                 + "with qemu-img's and qemu-io's syntax, output and exit codes.",
         footer = {"", "Exit status: 0 on success, 1 on any error (one line on standard error); compare: 0 identical, "

@@ -9,9 +9,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.util.Locale;
-import java.util.Map;
-import java.util.Set;
 
 /**
  * Writes a new, empty qcow2 image laid out as {@code qemu-img create} 7.2 lays it out: the header in
@@ -20,10 +17,6 @@ import java.util.Set;
  * it, by the refcount blocks that do (and a larger refcount table if those need one), as QEMU places them.
  */
 final class Qcow2Create {
-    /** The {@code -o} names {@link #create} accepts. */
-    static final Set<String> OPTION_NAMES = Set.of("backing_file", "backing_fmt", "cluster_size", "compat",
-            "compression_type", "data_file", "data_file_raw", "extended_l2", "lazy_refcounts", "preallocation",
-            "refcount_bits");
 
     /** The feature-name table QEMU 7.2 writes into v3 images: type, bit, name. */
     private static final Object[][] FEATURES = {
@@ -58,77 +51,19 @@ final class Qcow2Create {
      */
     static void create(Storage storage, CreateOptions options, Storage data) throws IOException {
         String resource = storage.name();
-        Map<String, String> o = options.formatOptions();
-        for (String k : o.keySet()) {
-            if (!OPTION_NAMES.contains(k)) {
-                throw new IllegalArgumentException("Invalid parameter '" + k + "' for qcow2 (known: "
-                        + new java.util.TreeSet<>(OPTION_NAMES) + ")");
-            }
-        }
-        Preallocation prealloc = o.containsKey("preallocation") ? Preallocation.parse(o.get("preallocation"))
-                : options.preallocation();
-        String dataFile = o.get("data_file");
-        boolean dataFileRaw = onOff(o, "data_file_raw");
-        if (dataFileRaw && dataFile == null) {
-            throw new IllegalArgumentException("data-file-raw requires data-file");
-        }
-        int version = switch (o.getOrDefault("compat", "1.1")) {
-            case "0.10", "v2" -> 2;
-            case "1.1", "v3" -> 3;
-            default -> throw new IllegalArgumentException("Invalid compat version '" + o.get("compat")
-                    + "' (expected 0.10 or 1.1)");
-        };
-        boolean extendedL2 = onOff(o, "extended_l2");
-        boolean lazy = onOff(o, "lazy_refcounts");
-        long cs = o.containsKey("cluster_size") ? parseSize(o.get("cluster_size"), "cluster_size") : 65536;
-        if (cs < 512 || cs > (2 << 20) || Long.bitCount(cs) != 1) {
-            throw new IllegalArgumentException("Cluster size must be a power of two between 512 and 2048k");
-        }
+        Qcow2CreateSpec spec = Qcow2CreateSpec.parse(options);
+        int version = spec.version();
+        long cs = spec.clusterSize();
         int clusterBits = Long.numberOfTrailingZeros(cs);
-        long refcountBits = o.containsKey("refcount_bits") ? parseSize(o.get("refcount_bits"), "refcount_bits") : 16;
-        if (refcountBits < 1 || refcountBits > 64 || Long.bitCount(refcountBits) != 1) {
-            throw new IllegalArgumentException("Refcount width must be a power of two and may not exceed 64 bits");
-        }
-        int compression = switch (o.getOrDefault("compression_type", "zlib")) {
-            case "zlib" -> 0;
-            case "zstd" -> 1;
-            default -> throw new IllegalArgumentException("Invalid compression_type '" + o.get("compression_type")
-                    + "' (expected zlib or zstd)");
-        };
-        if (version < 3) {
-            if (lazy) {
-                throw new IllegalArgumentException("Lazy refcounts only supported with compatibility level 1.1 and above "
-                        + "(use compat=1.1 or greater)");
-            }
-            if (refcountBits != 16) {
-                throw new IllegalArgumentException("Different refcount widths than 16 bits require compatibility level "
-                        + "1.1 or above (use compat=1.1 or greater)");
-            }
-            if (extendedL2) {
-                throw new IllegalArgumentException("Extended L2 entries are only supported with compatibility level 1.1 "
-                        + "and above (use compat=1.1 or greater)");
-            }
-            if (compression != 0) {
-                throw new IllegalArgumentException("Compression type selection is only supported with compatibility "
-                        + "level 1.1 and above (use compat=1.1 or greater)");
-            }
-        }
-        if (extendedL2 && cs < 16384) {
-            throw new IllegalArgumentException("Extended L2 entries are only supported with cluster sizes of at least "
-                    + "16384 bytes");
-        }
-        String backingFile = o.containsKey("backing_file") ? o.get("backing_file") : options.backingFile().orElse(null);
-        String backingFmt = o.containsKey("backing_fmt") ? o.get("backing_fmt") : options.backingFormat().orElse(null);
-        if (backingFmt != null && backingFile == null) {
-            throw new IllegalArgumentException("Backing format cannot be used without backing file");
-        }
-        if (dataFile != null && version < 3) {
-            throw new IllegalArgumentException("External data files are only supported with compatibility level 1.1 "
-                    + "and above (use compat=1.1 or greater)");
-        }
-        if (dataFileRaw && backingFile != null) {
-            throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
-        }
+        long refcountBits = spec.refcountBits();
+        boolean extendedL2 = spec.extendedL2();
+        boolean lazy = spec.lazyRefcounts();
+        int compression = spec.compression();
+        Preallocation prealloc = spec.preallocation();
+        String backingFile = spec.backingFile();
+        String backingFmt = spec.backingFormat();
+        String dataFile = spec.dataFile();
+        boolean dataFileRaw = spec.dataFileRaw();
         if (dataFileRaw && prealloc == Preallocation.OFF && data != null) {
             // as QEMU's qcow2_co_create: a raw data file's metadata describes all of it
             prealloc = Preallocation.METADATA;
@@ -252,45 +187,4 @@ final class Qcow2Create {
         return pos + 8 + ((data.length + 7) & ~7);
     }
 
-    private static boolean onOff(Map<String, String> o, String key) {
-        String v = o.get(key);
-        if (v == null) {
-            return false;
-        }
-        return switch (v.toLowerCase(Locale.ROOT)) {
-            case "on", "true", "yes" -> true;
-            case "off", "false", "no" -> false;
-            default -> throw new IllegalArgumentException("Parameter '" + key + "' expects 'on' or 'off', got '" + v
-                    + "'");
-        };
-    }
-
-    /** A qemu size: a number with an optional k/M/G suffix (powers of 1024). */
-    static long parseSize(String v, String key) {
-        String s = v.trim();
-        long mult = 1;
-        if (!s.isEmpty()) {
-            char c = Character.toLowerCase(s.charAt(s.length() - 1));
-            int shift = switch (c) {
-                case 'b' -> 0;
-                case 'k' -> 10;
-                case 'm' -> 20;
-                case 'g' -> 30;
-                default -> -1;
-            };
-            if (shift >= 0) {
-                mult = 1L << shift;
-                s = s.substring(0, s.length() - 1);
-            }
-        }
-        try {
-            long n = Long.parseLong(s);
-            if (n < 0) {
-                throw new NumberFormatException();
-            }
-            return Math.multiplyExact(n, mult);
-        } catch (NumberFormatException | ArithmeticException e) {
-            throw new IllegalArgumentException("Parameter '" + key + "' expects a size, got '" + v + "'", e);
-        }
-    }
 }

@@ -1,6 +1,8 @@
 package imago.qcow2.internal;
 
 import imago.api.CreateOptions;
+import imago.api.Image;
+import imago.api.Measurement;
 import imago.api.spi.Confidence;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatDriver;
@@ -13,6 +15,7 @@ import java.nio.ByteOrder;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SequencedMap;
 import java.util.Set;
 
@@ -61,6 +64,12 @@ public final class Qcow2FormatDriver implements FormatDriver {
         Qcow2Create.create(storage, options, createdFiles.isEmpty() ? null : createdFiles.getFirst());
     }
 
+    /** {@inheritDoc} As qemu-img 7.2's qcow2_measure ({@link Qcow2Measure}). */
+    @Override
+    public Optional<Measurement> measure(CreateOptions options, Image source) throws IOException {
+        return Optional.of(Qcow2Measure.measure(options, source));
+    }
+
     @Override
     public List<Dependency> createdFiles(CreateOptions options) {
         String dataFile = options.formatOptions().get("data_file");
@@ -74,7 +83,7 @@ public final class Qcow2FormatDriver implements FormatDriver {
         SequencedMap<String, String> out = new LinkedHashMap<>();
         String cs = o.getOrDefault("cluster_size", "65536");
         try {
-            cs = Long.toString(Qcow2Create.parseSize(cs, "cluster_size")); // qemu prints sizes in bytes
+            cs = Long.toString(Qcow2CreateSpec.parseSize(cs, "cluster_size")); // qemu prints sizes in bytes
         } catch (IllegalArgumentException e) {
             // shown as given; create reports it
         }
@@ -103,7 +112,7 @@ public final class Qcow2FormatDriver implements FormatDriver {
 
     @Override
     public Set<String> createOptionNames() {
-        return Qcow2Create.OPTION_NAMES;
+        return Qcow2CreateSpec.OPTION_NAMES;
     }
 
     @Override

@@ -197,7 +197,7 @@ class Qcow2CreateTest {
         Path q = dir.resolve("gq" + n + ".qcow2");
         Path i = dir.resolve("gi" + n + ".qcow2");
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512,refcount_bits=64", q, size);
-        Imago.create(i, "qcow2", CreateOptions.builder().size(Qcow2Create.parseSize(size, "size"))
+        Imago.create(i, "qcow2", CreateOptions.builder().size(Qcow2CreateSpec.parseSize(size, "size"))
                 .option("cluster_size", "512").option("refcount_bits", "64").build());
         Qemu.Output check = Qemu.run(dir, "qemu-img", "check", i);
         assertEquals(0, check.status(), check.out() + check.err());

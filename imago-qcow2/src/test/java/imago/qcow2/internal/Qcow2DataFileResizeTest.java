@@ -84,7 +84,7 @@ class Qcow2DataFileResizeTest {
     void preallocationWithADataFileAndABackingFile(String extendedL2, String backingSize) throws IOException {
         int n = counter++;
         Path base = dir.resolve("pb" + n + ".raw");
-        byte[] baseBytes = new byte[(int) Qcow2Create.parseSize(backingSize, "size")];
+        byte[] baseBytes = new byte[(int) Qcow2CreateSpec.parseSize(backingSize, "size")];
         new Random(n).nextBytes(baseBytes);
         Files.write(base, baseBytes);
         Path ours = dir.resolve("pb" + n + ".qcow2");

@@ -163,7 +163,7 @@ class Qcow2PreallocationTest {
     void growOverABackingFileLikeQemuImg(String options, String mode, String backingSize) throws IOException {
         int n = counter++;
         Path base = dir.resolve("ob" + n + ".raw");
-        byte[] bytes = new byte[(int) Qcow2Create.parseSize(backingSize, "size")];
+        byte[] bytes = new byte[(int) Qcow2CreateSpec.parseSize(backingSize, "size")];
         new Random(n).nextBytes(bytes);
         Files.write(base, bytes);
         Path ours = dir.resolve("ob" + n + ".qcow2");

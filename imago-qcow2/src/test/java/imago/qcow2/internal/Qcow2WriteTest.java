@@ -91,7 +91,7 @@ class Qcow2WriteTest {
     void longTablesOverManyRefcountBlocks(String options, String grown) throws IOException {
         Path img = dir.resolve("long" + counter++ + ".qcow2");
         long size = 8L << 20;
-        long newSize = Qcow2Create.parseSize(grown, "size");
+        long newSize = Qcow2CreateSpec.parseSize(grown, "size");
         CreateOptions.Builder b = CreateOptions.builder().size(size);
         Qcow2CreateTest.parse(options).forEach(b::option);
         Imago.create(img, "qcow2", b.build());

@@ -1,6 +1,8 @@
 package imago.raw.internal;
 
 import imago.api.CreateOptions;
+import imago.api.Image;
+import imago.api.Measurement;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.Confidence;
@@ -11,6 +13,8 @@ import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalLong;
 
 /** The raw driver: no header, guest bytes are storage bytes. Stateless. */
 public final class RawFormatDriver implements FormatDriver {
@@ -95,6 +99,23 @@ public final class RawFormatDriver implements FormatDriver {
             // a later alignment probe finds data there; map and actual-size then show it as qemu-img does
             storage.write(ByteBuffer.allocate((int) Math.min(FIRST_BLOCK, size)), 0);
         }
+    }
+
+    /**
+     * {@inheritDoc} As qemu-img 7.2's raw measure: the source's size, or the given size in whole sectors; every
+     * byte counts, allocated or not, so both sizes are the same.
+     */
+    @Override
+    public Optional<Measurement> measure(CreateOptions options, Image source) {
+        long size;
+        if (source != null) {
+            size = source.size();
+        } else if (options.size().isPresent()) {
+            size = RawInstance.sectorAligned(options.size().getAsLong());
+        } else {
+            throw new IllegalArgumentException("Either --size N or one filename must be specified.");
+        }
+        return Optional.of(new Measurement(size, size, OptionalLong.empty()));
     }
 
     /** How much of a new image's start is written with zeroes (QEMU: the page size or the image). */

@@ -1,0 +1,156 @@
+package imago.qcow2.internal;
+
+import imago.api.CreateOptions;
+import imago.api.Preallocation;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The qcow2 image that {@code qemu-img create -f qcow2 -o ...} options describe, checked as qemu-img checks them
+ * (the same messages), for {@link Qcow2Create} and {@link Qcow2Measure}.
+ *
+ * @param version 2 ({@code compat=0.10}) or 3
+ * @param clusterSize bytes, a power of two from 512 to 2 MiB
+ * @param refcountBits a power of two from 1 to 64
+ * @param extendedL2 whether L2 entries carry subcluster bitmaps
+ * @param lazyRefcounts whether refcounts are written lazily
+ * @param compression 0 (zlib) or 1 (zstd)
+ * @param preallocation the preallocation mode
+ * @param backingFile the backing file to record, or {@code null}
+ * @param backingFormat its format, or {@code null}
+ * @param dataFile the external data file to record, or {@code null}
+ * @param dataFileRaw whether the data file is raw
+ */
+record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean extendedL2, boolean lazyRefcounts,
+        int compression, Preallocation preallocation, String backingFile, String backingFormat, String dataFile,
+        boolean dataFileRaw) {
+
+    /** The {@code -o} names {@link Qcow2Create#create} accepts. */
+    static final Set<String> OPTION_NAMES = Set.of("backing_file", "backing_fmt", "cluster_size", "compat",
+            "compression_type", "data_file", "data_file_raw", "extended_l2", "lazy_refcounts", "preallocation",
+            "refcount_bits");
+
+    /**
+     * Reads and checks {@code options}' format options.
+     *
+     * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
+     */
+    static Qcow2CreateSpec parse(CreateOptions options) {
+        Map<String, String> o = options.formatOptions();
+        for (String k : o.keySet()) {
+            if (!OPTION_NAMES.contains(k)) {
+                throw new IllegalArgumentException("Invalid parameter '" + k + "' for qcow2 (known: "
+                        + new TreeSet<>(OPTION_NAMES) + ")");
+            }
+        }
+        Preallocation prealloc = o.containsKey("preallocation") ? Preallocation.parse(o.get("preallocation"))
+                : options.preallocation();
+        String dataFile = o.get("data_file");
+        boolean dataFileRaw = onOff(o, "data_file_raw");
+        if (dataFileRaw && dataFile == null) {
+            throw new IllegalArgumentException("data-file-raw requires data-file");
+        }
+        int version = switch (o.getOrDefault("compat", "1.1")) {
+            case "0.10", "v2" -> 2;
+            case "1.1", "v3" -> 3;
+            default -> throw new IllegalArgumentException("Invalid compat version '" + o.get("compat")
+                    + "' (expected 0.10 or 1.1)");
+        };
+        boolean extendedL2 = onOff(o, "extended_l2");
+        boolean lazy = onOff(o, "lazy_refcounts");
+        long cs = o.containsKey("cluster_size") ? parseSize(o.get("cluster_size"), "cluster_size") : 65536;
+        if (cs < 512 || cs > (2 << 20) || Long.bitCount(cs) != 1) {
+            throw new IllegalArgumentException("Cluster size must be a power of two between 512 and 2048k");
+        }
+        long refcountBits = o.containsKey("refcount_bits") ? parseSize(o.get("refcount_bits"), "refcount_bits") : 16;
+        if (refcountBits < 1 || refcountBits > 64 || Long.bitCount(refcountBits) != 1) {
+            throw new IllegalArgumentException("Refcount width must be a power of two and may not exceed 64 bits");
+        }
+        int compression = switch (o.getOrDefault("compression_type", "zlib")) {
+            case "zlib" -> 0;
+            case "zstd" -> 1;
+            default -> throw new IllegalArgumentException("Invalid compression_type '" + o.get("compression_type")
+                    + "' (expected zlib or zstd)");
+        };
+        if (version < 3) {
+            if (lazy) {
+                throw new IllegalArgumentException("Lazy refcounts only supported with compatibility level 1.1 and above "
+                        + "(use compat=1.1 or greater)");
+            }
+            if (refcountBits != 16) {
+                throw new IllegalArgumentException("Different refcount widths than 16 bits require compatibility level "
+                        + "1.1 or above (use compat=1.1 or greater)");
+            }
+            if (extendedL2) {
+                throw new IllegalArgumentException("Extended L2 entries are only supported with compatibility level 1.1 "
+                        + "and above (use compat=1.1 or greater)");
+            }
+            if (compression != 0) {
+                throw new IllegalArgumentException("Compression type selection is only supported with compatibility "
+                        + "level 1.1 and above (use compat=1.1 or greater)");
+            }
+        }
+        if (extendedL2 && cs < 16384) {
+            throw new IllegalArgumentException("Extended L2 entries are only supported with cluster sizes of at least "
+                    + "16384 bytes");
+        }
+        String backingFile = o.containsKey("backing_file") ? o.get("backing_file") : options.backingFile().orElse(null);
+        String backingFmt = o.containsKey("backing_fmt") ? o.get("backing_fmt") : options.backingFormat().orElse(null);
+        if (backingFmt != null && backingFile == null) {
+            throw new IllegalArgumentException("Backing format cannot be used without backing file");
+        }
+        if (dataFile != null && version < 3) {
+            throw new IllegalArgumentException("External data files are only supported with compatibility level 1.1 "
+                    + "and above (use compat=1.1 or greater)");
+        }
+        if (dataFileRaw && backingFile != null) {
+            throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");
+        }
+        return new Qcow2CreateSpec(version, cs, refcountBits, extendedL2, lazy, compression, prealloc, backingFile,
+                backingFmt, dataFile, dataFileRaw);
+    }
+
+    static boolean onOff(Map<String, String> o, String key) {
+        String v = o.get(key);
+        if (v == null) {
+            return false;
+        }
+        return switch (v.toLowerCase(Locale.ROOT)) {
+            case "on", "true", "yes" -> true;
+            case "off", "false", "no" -> false;
+            default -> throw new IllegalArgumentException("Parameter '" + key + "' expects 'on' or 'off', got '" + v
+                    + "'");
+        };
+    }
+
+    /** A qemu size: a number with an optional k/M/G suffix (powers of 1024). */
+    static long parseSize(String v, String key) {
+        String s = v.trim();
+        long mult = 1;
+        if (!s.isEmpty()) {
+            char c = Character.toLowerCase(s.charAt(s.length() - 1));
+            int shift = switch (c) {
+                case 'b' -> 0;
+                case 'k' -> 10;
+                case 'm' -> 20;
+                case 'g' -> 30;
+                default -> -1;
+            };
+            if (shift >= 0) {
+                mult = 1L << shift;
+                s = s.substring(0, s.length() - 1);
+            }
+        }
+        try {
+            long n = Long.parseLong(s);
+            if (n < 0) {
+                throw new NumberFormatException();
+            }
+            return Math.multiplyExact(n, mult);
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("Parameter '" + key + "' expects a size, got '" + v + "'", e);
+        }
+    }
+}
