@@ -1,0 +1,39 @@
+package imago.vpc.internal;
+
+import imago.testkit.Qemu;
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * Runs libvhdi's {@code vhdiinfo}, the independent VHD reader in Debian's libvhdi-utils. Without it a test is
+ * skipped, unless {@code IMAGO_REQUIRE_QEMU=1} is set (as CI sets it), when it fails.
+ */
+final class VhdiInfo {
+    private VhdiInfo() {
+    }
+
+    /** vhdiinfo's report of {@code image}, asserting that it accepted the image. */
+    static String run(Path dir, Path image) {
+        require();
+        Qemu.Output o = Qemu.run(dir, "vhdiinfo", image);
+        Assertions.assertEquals(0, o.status(), () -> "vhdiinfo refused " + image + ":\n" + o.out() + o.err());
+        return o.out();
+    }
+
+    static void require() {
+        for (String dir : List.of(System.getenv().getOrDefault("PATH", "").split(File.pathSeparator))) {
+            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, "vhdiinfo"))) {
+                return;
+            }
+        }
+        String message = "vhdiinfo is not on PATH: install libvhdi-utils";
+        if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
+            Assertions.fail(message + " (IMAGO_REQUIRE_QEMU=1 requires it)");
+        }
+        Assumptions.abort(message);
+    }
+}
