@@ -16,6 +16,8 @@ import java.util.UUID;
 final class VpcCreate {
     /** The block size of new dynamic disks. */
     static final int BLOCK_SIZE = 2 << 20;
+    /** How much of a new fixed disk's data area is written with zeroes, as QEMU's file driver writes it. */
+    static final int FIRST_BLOCK = 4096;
     /** Where qemu-img puts the BAT. */
     static final int TABLE_OFFSET = 3 * VpcFields.SECTOR;
 
@@ -67,6 +69,10 @@ final class VpcCreate {
         footer.writeTo(footerBytes);
         if (fixed) {
             storage.resize(size + VpcFields.FOOTER_LENGTH, Preallocation.OFF);
+            if (size > 0) {
+                // as QEMU's file driver does on create (allocate_first_block): map then shows that block as data
+                storage.write(ByteBuffer.allocate((int) Math.min(FIRST_BLOCK, size)), 0);
+            }
             storage.write(footerBytes.flip(), size);
             return;
         }

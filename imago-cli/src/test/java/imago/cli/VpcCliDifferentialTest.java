@@ -1,0 +1,102 @@
+package imago.cli;
+
+import static imago.cli.Run.imago;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import imago.testkit.Qemu;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The vpc (VHD) format through the command, against qemu-img on the same files: {@code convert -O vpc} writes
+ * the file qemu-img writes (but for the time stamp, unique id and checksum of the footers), {@code info} prints
+ * what qemu-img prints, and qemu-img compare, map and libvhdi's vhdiinfo accept the result.
+ */
+class VpcCliDifferentialTest {
+    @TempDir
+    Path dir;
+
+    /** A raw source with random data, zero runs and data in most 2 MiB blocks; returns its path. */
+    private Path source(long size) throws IOException {
+        Path src = dir.resolve("src.raw");
+        Random r = new Random(size);
+        try (RandomAccessFile raf = new RandomAccessFile(src.toFile(), "rw")) {
+            raf.setLength(size);
+            byte[] data = new byte[300_000];
+            for (int i = 0; i < 25; i++) {
+                r.nextBytes(data);
+                raf.seek(r.nextLong(size - data.length) & ~511L);
+                raf.write(data, 0, 512 + r.nextInt(data.length - 512));
+            }
+        }
+        return src;
+    }
+
+    /** The file with the footers' time stamp, checksum and unique id zeroed (they differ by nature). */
+    private static byte[] masked(Path file) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        for (int at : new int[] {0, b.length - 512}) {
+            if (at >= 0 && new String(b, at, 8, java.nio.charset.StandardCharsets.US_ASCII).equals("conectix")) {
+                java.util.Arrays.fill(b, at + 24, at + 28, (byte) 0);
+                java.util.Arrays.fill(b, at + 64, at + 84, (byte) 0);
+            }
+        }
+        return b;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"subformat=dynamic", "subformat=dynamic,force_size=on", "subformat=fixed",
+            "subformat=fixed,force_size=on"})
+    void convertWritesWhatQemuImgWrites(String options) throws IOException {
+        Path qemuImg = Qemu.img();
+        Path src = source((37L << 20) + 3 * 512);
+        Path ours = dir.resolve("ours.vhd");
+        Path theirs = dir.resolve("theirs.vhd");
+        imago("convert", "-f", "raw", "-O", "vpc", "-o", options, src.toString(), ours.toString()).ok();
+        Qemu.ok(dir, qemuImg, "convert", "-f", "raw", "-O", "vpc", "-o", options, src, theirs);
+        assertEquals(Files.size(theirs), Files.size(ours), "file length");
+        assertArrayEquals(masked(theirs), masked(ours), "the files differ beyond time stamps and ids");
+
+        Qemu.Output cmp = Qemu.run(dir, qemuImg, "compare", "-f", "raw", "-F", "vpc", src, ours);
+        assertEquals(0, cmp.status(), cmp.out() + cmp.err());
+        assertEquals(Qemu.ok(dir, qemuImg, "map", "-f", "vpc", "--output=json", theirs),
+                Qemu.ok(dir, qemuImg, "map", "-f", "vpc", "--output=json", ours));
+        Qemu.Output vhdi = Qemu.run(dir, "vhdiinfo", ours);
+        assertEquals(0, vhdi.status(), vhdi.out() + vhdi.err());
+
+        // info, text and JSON, as qemu-img prints it (a fixed disk is named with -f vpc: it probes as raw)
+        assertEquals(Qemu.ok(dir, qemuImg, "info", "-f", "vpc", "--output=json", ours),
+                imago("info", "-f", "vpc", "--output=json", ours.toString()).ok().out());
+        assertEquals(Qemu.ok(dir, qemuImg, "info", "-f", "vpc", ours), imago("info", "-f", "vpc", ours.toString()).ok().out());
+        assertEquals(Qemu.ok(dir, qemuImg, "map", "-f", "vpc", "--output=json", ours),
+                imago("map", "-f", "vpc", "--output=json", ours.toString()).ok().out());
+
+        // and back: both tools read the same raw bytes out of it
+        Path back = dir.resolve("back.raw");
+        imago("convert", "-f", "vpc", "-O", "raw", ours.toString(), back.toString()).ok();
+        Qemu.Output same = Qemu.run(dir, qemuImg, "compare", "-f", "raw", "-F", "raw", src, back);
+        assertEquals(0, same.status(), same.out() + same.err());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"1000", "24M", "100M", "127G"})
+    void createPrintsAndMakesWhatQemuImgMakes(String size) throws IOException {
+        Path qemuImg = Qemu.img();
+        Path ours = dir.resolve("ours.vhd");
+        Path theirs = dir.resolve("theirs.vhd");
+        String line = imago("create", "-f", "vpc", ours.toString(), size).ok().out();
+        assertEquals(Qemu.ok(dir, qemuImg, "create", "-f", "vpc", theirs, size).replace(theirs.toString(),
+                ours.toString()), line);
+        assertArrayEquals(masked(theirs), masked(ours));
+        assertEquals(Qemu.ok(dir, qemuImg, "info", ours), imago("info", ours.toString()).ok().out());
+        assertTrue(imago("info", ours.toString()).ok().out().contains("file format: vpc"));
+    }
+}
