@@ -97,7 +97,13 @@ final class VpcOpener {
                 dataEnd);
         String parent = differencing ? VpcParentNames.parentName(storage, header, headerOffset, fileSize) : null;
         if (writable) {
-            checkLayout(name, bat, blockSize + bitmapLength, metadata(header, headerOffset, maxEntries));
+            List<long[]> metadata = metadata(header, headerOffset, maxEntries);
+            checkLayout(name, bat, blockSize + bitmapLength, metadata);
+            // new blocks go after the metadata too (QEMU looks at the BAT and the blocks only, and would write a
+            // block over parent locators stored after them)
+            for (long[] m : metadata) {
+                dataEnd[0] = Math.max(dataEnd[0], VpcFields.roundUp(m[1], VpcFields.SECTOR));
+            }
         }
         VpcDynamicInstance instance = new VpcDynamicInstance(storage, footerBytes, writable, differencing, parent, size,
                 blockSize, bitmapLength, bat, dataEnd[0]);

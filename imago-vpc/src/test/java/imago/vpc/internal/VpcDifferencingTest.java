@@ -137,6 +137,33 @@ class VpcDifferencingTest {
         assertTrue(e.getMessage().contains("child.vhd"), e.getMessage());
     }
 
+    /** A locator stored after the blocks (QEMU would allocate over it) survives allocating writes. */
+    @Test
+    void locatorDataAfterTheBlocksIsNotOverwritten(@TempDir Path dir) throws IOException {
+        Qemu.require();
+        byte[] expected = parent(dir);
+        VhdBuilder b = child(new Random(12), expected);
+        byte[] built = b.build();
+        byte[] name = "parent.vhd".getBytes(java.nio.charset.StandardCharsets.UTF_16LE);
+        byte[] file = Arrays.copyOf(built, built.length + 512);
+        System.arraycopy(name, 0, file, built.length, name.length); // after the footer that ends the blocks
+        ByteBuffer h = ByteBuffer.wrap(file, 512, 1024).slice();
+        h.put(576, "W2ru".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).putInt(576 + 4, 512)
+                .putInt(576 + 8, name.length).putLong(576 + 16, built.length);
+        h.putInt(36, 0).putInt(36, VhdBuilder.checksum(file, 512, 1024));
+        Path child = dir.resolve("child.vhd");
+        Files.write(child, file);
+        try (Image image = Imago.opener().path(child).writable(true).open()) {
+            for (int block = 0; block < SIZE / b.blockSize; block++) {
+                image.write(ByteBuffer.wrap(new byte[] {7}), (long) block * b.blockSize + 1000);
+                expected[block * b.blockSize + 1000] = 7;
+            }
+        }
+        try (Image image = Imago.opener().path(child).open()) {
+            assertTrue(Arrays.equals(expected, VpcTestSupport.readAll(image)));
+        }
+    }
+
     /** Writes go to the child sector by sector; the parent's bytes around a partial sector are kept. */
     @Test
     void writesFillPartialSectorsFromTheParent(@TempDir Path dir) throws IOException {
