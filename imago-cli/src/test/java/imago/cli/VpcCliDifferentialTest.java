@@ -86,6 +86,24 @@ class VpcCliDifferentialTest {
         assertEquals(0, same.status(), same.out() + same.err());
     }
 
+    /** What vpc cannot do is refused as qemu-img refuses it: no check (exit 63), no resize, no snapshots. */
+    @org.junit.jupiter.api.Test
+    void checkResizeAndSnapshotsAreRefusedAsQemuImgRefusesThem() {
+        Path qemuImg = Qemu.img();
+        String img = dir.resolve("d.vhd").toString();
+        imago("create", "-q", "-f", "vpc", img, "8M").ok();
+        for (String[] args : new String[][] {{"check", img}, {"resize", img, "+1M"}, {"snapshot", "-l", img}}) {
+            Object[] command = new Object[args.length + 1];
+            command[0] = qemuImg;
+            System.arraycopy(args, 0, command, 1, args.length);
+            Qemu.Output q = Qemu.run(dir, command);
+            Run.Result i = imago(args);
+            assertEquals(q.status(), i.status(), () -> String.join(" ", args) + ": " + q.err() + i.err());
+            assertEquals(q.err().replace("qemu-img: ", "imago: "), i.err(), String.join(" ", args));
+            assertEquals(q.out(), i.out(), String.join(" ", args));
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"1000", "24M", "100M", "127G"})
     void createPrintsAndMakesWhatQemuImgMakes(String size) throws IOException {

@@ -20,7 +20,8 @@ import java.io.IOException;
  * raw images, imagotst images (valid, short, hostile sizes, bad version, truncated), complete qcow2
  * v2/v3 images with 512-byte clusters (clean for {@code qemu-img check}; one whose backing file is
  * itself, one whose backing file is missing; a bare header), and cow headers of every variant (QEMU
- * v2, UML v1 little-endian, v2, v3) with a bitmap and a data sector.
+ * v2, UML v1 little-endian, v2, v3) with a bitmap and a data sector, and two VHDs (a dynamic disk with
+ * 4 KiB blocks; a differencing disk whose parent is missing).
  * To fuzz for real (inputs found go to {@code module-tests/.cifuzz-corpus/}, findings to the
  * resource directory above, where they become regression inputs once committed):
  *
