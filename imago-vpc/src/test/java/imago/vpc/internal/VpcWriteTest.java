@@ -111,6 +111,43 @@ class VpcWriteTest {
                 "read -P 0 " + ((2L << 20) - 76) + " 4999", "read -P 9 " + ((2L << 20) - 77) + " 1"));
     }
 
+    /** Threads writing at once, each its own ranges across many unallocated blocks: every byte lands, once. */
+    @Test
+    void concurrentAllocatingWritesKeepEveryByte(@TempDir Path dir) throws Exception {
+        Qemu.require();
+        Path img = dir.resolve("i.vhd");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vpc", "-o", "force_size=on", "i.vhd", 64L << 20);
+        byte[] model = new byte[64 << 20];
+        int threads = 8;
+        try (Image image = Imago.opener().path(img).format("vpc").writable(true).open();
+                var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                done.add(pool.submit(() -> {
+                    // thread t owns every 8th 96 KiB slice: slices share blocks with the other threads'
+                    for (long off = thread * 98_304L; off + 98_304 <= model.length; off += threads * 98_304L) {
+                        byte[] b = new byte[98_304];
+                        Arrays.fill(b, (byte) (thread + 1));
+                        image.write(ByteBuffer.wrap(b), off);
+                    }
+                    return null;
+                }));
+                for (long off = thread * 98_304L; off + 98_304 <= model.length; off += threads * 98_304L) {
+                    Arrays.fill(model, (int) off, (int) off + 98_304, (byte) (thread + 1));
+                }
+            }
+            for (var f : done) {
+                f.get();
+            }
+        }
+        Files.write(dir.resolve("model.raw"), model);
+        Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "vpc", "-F", "raw", img, dir.resolve("model.raw"));
+        assertEquals(0, cmp.status(), cmp.out() + cmp.err());
+        // footer copy, header and a BAT sector, then 32 blocks (bitmap and data), each allocated once, then the footer
+        assertEquals(2048 + 32L * (512 + (2 << 20)) + 512, Files.size(img), "32 blocks, each allocated once");
+    }
+
     @Test
     void readOnlyImagesRefuseWrites(@TempDir Path dir) throws IOException {
         Qemu.require();
