@@ -86,6 +86,17 @@ class VpcCliDifferentialTest {
         assertEquals(0, same.status(), same.out() + same.err());
     }
 
+    /** With -W (out-of-order writes) the blocks may be laid out in any order, but the contents are the same. */
+    @org.junit.jupiter.api.Test
+    void outOfOrderConversionHasTheSameContents() throws IOException {
+        Path qemuImg = Qemu.img();
+        Path src = source((29L << 20) + 512);
+        Path out = dir.resolve("w.vhd");
+        imago("convert", "-W", "-f", "raw", "-O", "vpc", src.toString(), out.toString()).ok();
+        Qemu.Output cmp = Qemu.run(dir, qemuImg, "compare", "-f", "raw", "-F", "vpc", src, out);
+        assertEquals(0, cmp.status(), cmp.out() + cmp.err());
+    }
+
     /** What vpc cannot do is refused as qemu-img refuses it: no check (exit 63), no resize, no snapshots. */
     @org.junit.jupiter.api.Test
     void checkResizeAndSnapshotsAreRefusedAsQemuImgRefusesThem() {
