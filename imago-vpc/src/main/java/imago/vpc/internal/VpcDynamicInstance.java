@@ -1,6 +1,7 @@
 package imago.vpc.internal;
 
 import imago.api.ImageLimitException;
+import imago.api.Preallocation;
 import imago.api.Mapping;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.BackingReader;
@@ -84,7 +85,7 @@ final class VpcDynamicInstance implements FormatInstance {
             storage.write(ByteBuffer.wrap(footerBytes), dataEnd);
         }
         if (fileSize > dataEnd + VpcFields.FOOTER_LENGTH) {
-            storage.resize(dataEnd + VpcFields.FOOTER_LENGTH, imago.api.Preallocation.OFF);
+            storage.resize(dataEnd + VpcFields.FOOTER_LENGTH, Preallocation.OFF);
         }
     }
 
@@ -248,7 +249,7 @@ final class VpcDynamicInstance implements FormatInstance {
             bat.set(block, (int) (at / VpcFields.SECTOR));
         }, () -> {
             if (storage.size() == newEnd + VpcFields.FOOTER_LENGTH) {
-                storage.resize(at + VpcFields.FOOTER_LENGTH, imago.api.Preallocation.OFF);
+                storage.resize(at + VpcFields.FOOTER_LENGTH, Preallocation.OFF);
             }
         });
     }
