@@ -8,9 +8,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -44,9 +47,9 @@ class VpcCliDifferentialTest {
     private static byte[] masked(Path file) throws IOException {
         byte[] b = Files.readAllBytes(file);
         for (int at : new int[] {0, b.length - 512}) {
-            if (at >= 0 && new String(b, at, 8, java.nio.charset.StandardCharsets.US_ASCII).equals("conectix")) {
-                java.util.Arrays.fill(b, at + 24, at + 28, (byte) 0);
-                java.util.Arrays.fill(b, at + 64, at + 84, (byte) 0);
+            if (at >= 0 && new String(b, at, 8, StandardCharsets.US_ASCII).equals("conectix")) {
+                Arrays.fill(b, at + 24, at + 28, (byte) 0);
+                Arrays.fill(b, at + 64, at + 84, (byte) 0);
             }
         }
         return b;
@@ -87,7 +90,7 @@ class VpcCliDifferentialTest {
     }
 
     /** With -W (out-of-order writes) the blocks may be laid out in any order, but the contents are the same. */
-    @org.junit.jupiter.api.Test
+    @Test
     void outOfOrderConversionHasTheSameContents() throws IOException {
         Path qemuImg = Qemu.img();
         Path src = source((29L << 20) + 512);
@@ -98,7 +101,7 @@ class VpcCliDifferentialTest {
     }
 
     /** What vpc cannot do is refused as qemu-img refuses it: no check (exit 63), no resize, no snapshots. */
-    @org.junit.jupiter.api.Test
+    @Test
     void checkResizeAndSnapshotsAreRefusedAsQemuImgRefusesThem() {
         Path qemuImg = Qemu.img();
         String img = dir.resolve("d.vhd").toString();

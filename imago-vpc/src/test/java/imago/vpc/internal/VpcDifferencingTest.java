@@ -13,6 +13,7 @@ import imago.probe.Imago;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -144,11 +145,11 @@ class VpcDifferencingTest {
         byte[] expected = parent(dir);
         VhdBuilder b = child(new Random(12), expected);
         byte[] built = b.build();
-        byte[] name = "parent.vhd".getBytes(java.nio.charset.StandardCharsets.UTF_16LE);
+        byte[] name = "parent.vhd".getBytes(StandardCharsets.UTF_16LE);
         byte[] file = Arrays.copyOf(built, built.length + 512);
         System.arraycopy(name, 0, file, built.length, name.length); // after the footer that ends the blocks
         ByteBuffer h = ByteBuffer.wrap(file, 512, 1024).slice();
-        h.put(576, "W2ru".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).putInt(576 + 4, 512)
+        h.put(576, "W2ru".getBytes(StandardCharsets.US_ASCII)).putInt(576 + 4, 512)
                 .putInt(576 + 8, name.length).putLong(576 + 16, built.length);
         h.putInt(36, 0).putInt(36, VhdBuilder.checksum(file, 512, 1024));
         Path child = dir.resolve("child.vhd");

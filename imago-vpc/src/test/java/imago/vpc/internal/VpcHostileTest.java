@@ -17,6 +17,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
@@ -104,7 +105,7 @@ class VpcHostileTest {
     @Test
     void notAVhdAndTooSmall() {
         byte[] junk = new byte[4096];
-        new java.util.Random(1).nextBytes(junk);
+        new Random(1).nextBytes(junk);
         refused(CorruptImageException.class, junk, false);
         assertEquals(0, refused(CorruptImageException.class, new byte[100], false).offset().orElseThrow());
     }

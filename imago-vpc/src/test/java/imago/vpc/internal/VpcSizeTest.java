@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalInt;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -85,7 +86,7 @@ class VpcSizeTest {
         try (Image image = Imago.opener().path(img).format("vpc").open()) {
             assertEquals(qemu, image.size());
             ImageInfo info = image.info();
-            assertEquals(c.fixed() ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(2 << 20),
+            assertEquals(c.fixed() ? OptionalInt.empty() : OptionalInt.of(2 << 20),
                     info.clusterSize(), "qemu-img shows the block size as cluster_size for dynamic disks only");
             assertTrue(info.formatSpecific().isEmpty(), "qemu-img shows no format-specific data for vpc");
         }

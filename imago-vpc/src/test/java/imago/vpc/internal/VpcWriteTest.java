@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -79,7 +80,7 @@ class VpcWriteTest {
         try (Image image = Imago.opener().path(img).format("vpc").writable(true).open()) {
             for (Write w : randomWrites(r, size, 30)) {
                 if (r.nextInt(5) == 0) {
-                    image.writeZeroes(w.offset(), w.length(), java.util.Set.of());
+                    image.writeZeroes(w.offset(), w.length(), Set.of());
                     Arrays.fill(model, (int) w.offset(), (int) w.offset() + w.length(), (byte) 0);
                 } else {
                     write(image, w);
@@ -165,10 +166,10 @@ class VpcWriteTest {
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vpc", "i.vhd", 16L << 20);
         long before = Files.size(img);
         try (Image image = Imago.opener().path(img).format("vpc").writable(true).open()) {
-            image.writeZeroes(0, 8L << 20, java.util.Set.of());
+            image.writeZeroes(0, 8L << 20, Set.of());
             assertEquals(before, Files.size(img), "no block allocated for zeroes");
             write(image, new Write(4L << 20, 3 << 20, 0x42));
-            image.writeZeroes((4L << 20) + 100, 512, java.util.Set.of());
+            image.writeZeroes((4L << 20) + 100, 512, Set.of());
             image.discard(4L << 20, 2L << 20);
             image.flush();
         }
