@@ -12,7 +12,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -24,6 +26,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * what qemu-img prints, and qemu-img compare, map and libvhdi's vhdiinfo accept the result.
  */
 class VpcCliDifferentialTest {
+    private static final Pattern TIMING = Pattern.compile("(?m)^(.*, \\d+ ops; ).*$");
+
     @TempDir
     Path dir;
 
@@ -116,6 +120,38 @@ class VpcCliDifferentialTest {
             assertEquals(q.err().replace("qemu-img: ", "imago: "), i.err(), String.join(" ", args));
             assertEquals(q.out(), i.out(), String.join(" ", args));
         }
+    }
+
+    /**
+     * Zero writes act as qemu-io's on vpc, whose QEMU driver has no zero writes: {@code -n} (no fallback) always
+     * fails with "Operation not supported", and the others succeed with the same output and leave the same
+     * contents. The layout differs on purpose: QEMU's fallback writes buffers of zeroes, allocating blocks of a
+     * dynamic disk, where imago leaves unallocated blocks alone and unmaps whole ones with {@code -u} (the file
+     * stays smaller), and lets the file system zero a fixed disk's range.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"subformat=dynamic", "subformat=fixed"})
+    void zeroWriteFlagsActAsQemuIos(String options) throws IOException {
+        Path qemuImg = Qemu.img();
+        Path qemuIo = Qemu.io();
+        Path ours = dir.resolve("zero-imago.vhd");
+        Path theirs = dir.resolve("zero-qemu.vhd");
+        for (Path p : List.of(ours, theirs)) {
+            Qemu.ok(dir, qemuImg, "create", "-q", "-f", "vpc", "-o", options + ",force_size=on", p, "8M");
+        }
+        List<String> commands = List.of("write -P 1 0 256k", "write -z 0 64k", "write -z -u 64k 64k",
+                "write -z -n 128k 4k", "write -z -n 4M 4k", "write -z -u -n 2M 2M", "write -z 5M 10k",
+                "write -z -u 0 2M", "write -z -u 6M 2M");
+        for (String c : commands) {
+            Qemu.Output q = Qemu.run(dir, qemuIo, "-f", "vpc", "-c", c, theirs);
+            Run.Result m = imago("io", "-f", "vpc", "-c", c, ours.toString());
+            assertEquals(q.status(), m.status(), c);
+            assertEquals(TIMING.matcher(q.out()).replaceAll("$1"), TIMING.matcher(m.out()).replaceAll("$1"), c);
+            assertEquals(q.err(), m.err(), c);
+        }
+        Qemu.Output compare = Qemu.run(dir, qemuImg, "compare", "-f", "vpc", "-F", "vpc", theirs, ours);
+        assertEquals(0, compare.status(), compare.out() + compare.err());
+        assertTrue(Files.size(ours) <= Files.size(theirs), "imago allocates no more for zeroes than QEMU");
     }
 
     @ParameterizedTest(name = "{0}")

@@ -1,9 +1,10 @@
 package imago.vpc.internal;
 
 import imago.api.ImageLimitException;
-import imago.api.Preallocation;
 import imago.api.Mapping;
+import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.ZeroFlag;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
@@ -15,6 +16,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -331,6 +333,18 @@ final class VpcDynamicInstance implements FormatInstance {
                 metaLock.unlock();
             }
         }
+    }
+
+    /**
+     * {@inheritDoc} VHD has no way to zero by metadata that QEMU uses (its vpc driver has no zero writes), so a
+     * request that must not fall back to writing zeroes ({@link ZeroFlag#NO_FALLBACK}) is refused, as qemu-io's
+     * {@code write -z -n} is refused on vpc.
+     */
+    @Override
+    public long ensureZeroMapping(long offset, long length, Set<ZeroFlag> flags, BackingReader below)
+            throws IOException {
+        return flags.contains(ZeroFlag.NO_FALLBACK) ? 0
+                : ensureZeroMapping(offset, length, flags.contains(ZeroFlag.MAY_UNMAP));
     }
 
     /**

@@ -3,11 +3,13 @@ package imago.vpc.internal;
 import imago.api.CorruptImageException;
 import imago.api.Mapping;
 import imago.api.ReadOnlyImageException;
+import imago.api.ZeroFlag;
 import imago.api.spi.BackingReader;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.Storage;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
+import java.util.Set;
 
 /**
  * One open fixed VHD: guest byte {@code n} is file byte {@code n}, and the footer follows the data. As QEMU does,
@@ -71,6 +73,18 @@ final class VpcFixedInstance implements FormatInstance {
                     + offset + " (size " + size + ")");
         }
         return WriteTicket.of(new Mapping.Data(offset, Math.min(length, size - offset), storage, offset));
+    }
+
+    /**
+     * {@inheritDoc} VHD has no way to zero by metadata that QEMU uses (its vpc driver has no zero writes), so a
+     * request that must not fall back to writing zeroes ({@link ZeroFlag#NO_FALLBACK}) is refused, as qemu-io's
+     * {@code write -z -n} is refused on vpc.
+     */
+    @Override
+    public long ensureZeroMapping(long offset, long length, Set<ZeroFlag> flags, BackingReader below)
+            throws IOException {
+        return flags.contains(ZeroFlag.NO_FALLBACK) ? 0
+                : ensureZeroMapping(offset, length, flags.contains(ZeroFlag.MAY_UNMAP));
     }
 
     /** {@inheritDoc} The file zeroes the range itself (punching a hole when {@code mayUnmap} allows). */
