@@ -9,14 +9,19 @@ import java.util.Objects;
 /**
  * One way to create images of a format for the {@link FormatConformanceTest conformance kit}: a name for
  * messages, the format's create options ({@code -o} style), the allocation unit whose boundaries the generated
- * offsets cluster around (a cluster, a sector), and whether the image sits over a backing file.
+ * offsets cluster around (a cluster, a sector), whether the image sits over a backing file, and whether its images
+ * probe as raw.
  *
  * @param name a short name for messages, e.g. {@code "4k clusters"}
  * @param options the create options
  * @param granularity the allocation unit in bytes (at least 512)
  * @param backed whether the kit gives the image a raw backing file
+ * @param probesAsRaw whether images of this layout start with guest data and carry nothing a probe could see, so
+ *        that probing picks raw's weak fallback (a fixed VHD, whose only header is a footer at the end), in imago
+ *        as in qemu-img
  */
-public record Layout(String name, Map<String, String> options, int granularity, boolean backed) {
+public record Layout(String name, Map<String, String> options, int granularity, boolean backed,
+        boolean probesAsRaw) {
 
     /** Validates and freezes the fields. */
     public Layout {
@@ -44,12 +49,20 @@ public record Layout(String name, Map<String, String> options, int granularity, 
             }
             parsed.put(o.substring(0, eq), o.substring(eq + 1));
         }
-        return new Layout(name, parsed, granularity, false);
+        return new Layout(name, parsed, granularity, false, false);
     }
 
     /** This layout over a backing file. */
     public Layout overBackingFile() {
-        return new Layout(name + ", backed", options, granularity, true);
+        return new Layout(name + ", backed", options, granularity, true, probesAsRaw);
+    }
+
+    /**
+     * This layout, whose images probe as raw: the kit's probe test then expects raw to be picked for them, and
+     * still that no other driver claims them.
+     */
+    public Layout probingAsRaw() {
+        return new Layout(name, options, granularity, backed, true);
     }
 
     /** The create options for an image of {@code size} bytes, preallocated as {@code preallocation}. */
