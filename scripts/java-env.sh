@@ -2,6 +2,18 @@
 # Order: $JAVA_HOME, then `java` on PATH, then /usr/lib/jvm/*. Fails with one line when none is found.
 
 imago_java_version() { # prints the feature version of the java binary $1, or nothing
+  # The JDK's release file says it without starting a JVM (each start costs ~50 ms, and ./imago runs
+  # this on every call); a JDK without one is asked.
+  local release line
+  release="$(dirname "$(dirname "$1")")/release"
+  if [ -f "$release" ]; then
+    while IFS= read -r line; do
+      if [[ $line =~ ^JAVA_VERSION=\"([0-9]+) ]]; then
+        echo "${BASH_REMATCH[1]}"
+        return
+      fi
+    done < "$release"
+  fi
   "$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n 1
 }
 
