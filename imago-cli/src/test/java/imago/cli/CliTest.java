@@ -32,6 +32,20 @@ class CliTest {
     }
 
     @Test
+    void helpBeforeACommandIsImagosOwnAndListsThemAll() {
+        String top = imago("--help").ok().out();
+        assertEquals(top, imago("-h", "info").ok().out());
+        assertEquals(top, imago("--gate", "confined", "--help").ok().out());
+        assertTrue(top.contains("  rebase "), top);
+    }
+
+    @Test
+    void aCommandNameIsNoGateValue() {
+        assertEquals("imago: Expected parameter for option '--gate' but found 'info' (try 'imago --help')",
+                imago("--gate", "info", "x.qcow2").failsWithOneLine());
+    }
+
+    @Test
     void noSubcommandOrAnUnknownOneIsAUsageError() {
         assertEquals("imago: Not enough arguments (try 'imago --help')", imago().failsWithOneLine());
         assertEquals("imago: Command not found: bogus (try 'imago --help')", imago("bogus").failsWithOneLine());

@@ -3,6 +3,7 @@ package imago.cli.command;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.lang.reflect.Constructor;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.IFactory;
 import picocli.CommandLine.ParameterException;
@@ -29,7 +30,7 @@ public final class Cli {
     public static int run(PrintStream out, PrintStream err, String... args) {
         Session session = new Session(out, err);
         try {
-            CommandLine cl = commandLine(session);
+            CommandLine cl = commandLine(session, args);
             return cl.execute(args);
         } catch (RuntimeException e) { // picocli's own failures while building the model: a bug
             report(session, e);
@@ -40,18 +41,49 @@ public final class Cli {
         }
     }
 
-    static CommandLine commandLine(Session session) {
-        CommandLine cl = new CommandLine(ImagoCommand.class, new Factory(session));
+    static CommandLine commandLine(Session session, String... args) {
+        Factory factory = new Factory(session);
+        CommandLine cl = new CommandLine(ImagoCommand.class, factory);
+        for (ImagoCommand.Subcommand s : subcommandsFor(args)) {
+            cl.addSubcommand(s.name(), new CommandLine(s.type(), factory));
+        }
         cl.setExpandAtFiles(false); // a file name may start with '@'
         cl.setOverwrittenOptionsAllowed(true); // like getopt: the last one wins
         cl.setOut(new PrintWriter(session.out(), true));
         cl.setErr(new PrintWriter(session.err(), true));
-        cl.setParameterExceptionHandler((ex, args) -> usageError(session, ex));
+        cl.setParameterExceptionHandler((ex, unmatched) -> usageError(session, ex));
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             report(session, ex);
             return FAILED;
         });
         return cl;
+    }
+
+    /**
+     * The subcommands picocli needs for {@code args}: the one they name (the first word that is neither
+     * an option of {@code imago} itself nor the value of {@code --gate}), all of them when help is asked
+     * for before it ({@code -h}, {@code --help}, {@code help}) or the word is no command (picocli lists
+     * them), none when there is no word ({@code --version}, a usage error).
+     */
+    static List<ImagoCommand.Subcommand> subcommandsFor(String... args) {
+        boolean help = false;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--")) {
+                break;
+            }
+            if (a.equals("--gate")) {
+                if (i + 1 < args.length && ImagoCommand.subcommand(args[i + 1]) == null) {
+                    i++; // its value; picocli takes no command name as one (it says the value is missing)
+                }
+            } else if (a.startsWith("-")) {
+                help |= a.equals("--help") || !a.startsWith("--") && a.indexOf('h') > 0; // -h, -Vh
+            } else {
+                ImagoCommand.Subcommand named = ImagoCommand.subcommand(a);
+                return help || named == null || a.equals("help") ? ImagoCommand.SUBCOMMANDS : List.of(named);
+            }
+        }
+        return help ? ImagoCommand.SUBCOMMANDS : List.of();
     }
 
     /** One line for a failure, plus the stack trace with {@code --debug}. */
