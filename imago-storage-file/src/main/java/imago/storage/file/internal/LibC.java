@@ -22,12 +22,14 @@ import java.util.Locale;
 
 /**
  * The binding of the Linux libc calls the file storage needs, through {@code java.lang.foreign}, and
- * the calls every native open makes ({@code open}, {@code close}, {@code fstat}, {@code lseek}). The
- * class is its own lazy holder: these downcall handles are made when it is first used (the first open),
- * not when the provider is loaded; the other calls are bound by concern, each on its first use
- * ({@link LibcLocks}, {@link LibcSpace}, {@link LibcData}). If binding fails (not Linux, an unknown
- * architecture, native access denied, a call missing from libc), {@link #available()} is false and
- * the storage uses portable {@code FileChannel} I/O.
+ * the basic calls on a descriptor ({@code open}, {@code close}, {@code fstat}, {@code lseek}). The
+ * class is its own lazy holder: it looks up every symbol and links {@code open} when it is first used
+ * (the first open), not when the provider is loaded. Every other downcall handle is linked on its own
+ * first call, in a holder class of its own, here and in the classes by concern ({@link LibcLocks},
+ * {@link LibcSpace}, {@link LibcData}): linking one costs milliseconds of class spinning, and a short
+ * command such as {@code imago info} needs only four of them. If binding fails (not Linux, an
+ * unknown architecture, native access denied, a call missing from libc), {@link #available()} is
+ * false and the storage uses portable {@code FileChannel} I/O.
  *
  * <p>Each call returns its result or throws {@link ErrnoException} with the {@code errno} captured by
  * the linker; calls that may be interrupted by a signal are retried on {@code EINTR}.
@@ -71,17 +73,13 @@ final class LibC {
     /** Larger than {@code struct stat} on every Linux ABI (144 bytes on x86_64, 128 on aarch64). */
     private static final int STAT_BUFFER = 256;
 
-    /** Record components are trusted finals, so the JIT treats these handles as constants. */
-    private record Calls(MethodHandle open, MethodHandle close, MethodHandle lseek, MethodHandle fstat) {
-    }
-
     /**
-     * The calls of {@link LibcLocks}, {@link LibcSpace} and {@link LibcData}: looked up (cheap) with
-     * the others, so that a libc without one makes native access unavailable up front, as when all
-     * were linked at once; their handles are linked on first use.
+     * The calls linked on first use, here and in the classes by concern: looked up (cheap) with
+     * {@code open}, so that a libc without one makes native access unavailable up front, as when all
+     * were linked at once.
      */
-    private static final List<String> LAZY_SYMBOLS = List.of("fallocate", "posix_fallocate", "ftruncate",
-            "flock", "fcntl", "pread", "pwrite", "fdatasync");
+    private static final List<String> LAZY_SYMBOLS = List.of("close", "lseek", "fallocate", "posix_fallocate",
+            "ftruncate", "flock", "fcntl", "pread", "pwrite", "fdatasync");
 
     /** The layout of the call state the linker captures; the concern classes allocate it too. */
     static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
@@ -91,15 +89,19 @@ final class LibC {
     private static final Charset PATH_CHARSET = pathCharset();
 
     private static final Arch ARCH;
-    private static final Calls CALLS;
+    /** {@code open}, linked with the lookups: its linking is what fails when native access is denied. */
+    private static final MethodHandle OPEN;
     private static final String UNAVAILABLE;
     /** libc's symbols, or {@code null} if the calls are not available. */
     private static final SymbolLookup LIBC;
+    /** Whether libc has {@code fstat} (glibc 2.33+) rather than only {@code __fxstat}. */
+    private static final boolean HAS_FSTAT;
 
     static {
         Arch arch = arch();
-        Calls calls = null;
+        MethodHandle open = null;
         SymbolLookup libc = null;
+        boolean hasFstat = false;
         String why = null;
         if (!System.getProperty("os.name", "").startsWith("Linux")) {
             why = "not Linux (" + System.getProperty("os.name") + ")";
@@ -108,17 +110,43 @@ final class LibC {
         } else {
             try {
                 libc = Linker.nativeLinker().defaultLookup();
-                calls = link(arch, libc);
+                hasFstat = libc.find("fstat").isPresent();
+                symbol(libc, hasFstat ? "fstat" : "__fxstat");
+                for (String name : LAZY_SYMBOLS) {
+                    symbol(libc, name);
+                }
+                open = linkOpen(libc);
             } catch (RuntimeException | LinkageError e) {
                 // IllegalCallerException when native access is denied, UnsupportedOperationException
-                // when the platform has no linker, NoSuchElementException for a missing symbol
+                // when the platform has no linker or libc lacks a symbol
                 why = e.toString();
             }
         }
         ARCH = arch;
-        CALLS = calls;
+        OPEN = open;
         UNAVAILABLE = why;
-        LIBC = calls == null ? null : libc;
+        LIBC = open == null ? null : libc;
+        HAS_FSTAT = hasFstat;
+    }
+
+    /** {@code close}, linked on its first call. */
+    private static final class Close {
+        static final MethodHandle HANDLE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT), CAPTURE_ERRNO);
+    }
+
+    /** {@code lseek}, linked on its first call (sizes of block devices, SEEK_DATA/SEEK_HOLE). */
+    private static final class Lseek {
+        static final MethodHandle HANDLE = downcall("lseek",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), CAPTURE_ERRNO);
+    }
+
+    /** {@code fstat}, or {@code __fxstat} with the architecture's version on glibc before 2.33. */
+    private static final class Fstat {
+        static final MethodHandle HANDLE = HAS_FSTAT
+                ? downcall("fstat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), CAPTURE_ERRNO)
+                : MethodHandles.insertArguments(downcall("__fxstat",
+                        FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), CAPTURE_ERRNO),
+                        1, ARCH.statVer); // after the capture segment
     }
 
     private LibC() {
@@ -126,7 +154,7 @@ final class LibC {
 
     /** Whether the native calls are bound. */
     static boolean available() {
-        return CALLS != null;
+        return OPEN != null;
     }
 
     /** Why the native calls are not bound, or {@code null} if they are. */
@@ -158,30 +186,11 @@ final class LibC {
     }
 
     @SuppressWarnings("restricted") // Linker::downcallHandle; the module runs with --enable-native-access
-    private static Calls link(Arch arch, SymbolLookup libc) {
-        Linker linker = Linker.nativeLinker();
-        Linker.Option errno = CAPTURE_ERRNO;
-        MethodHandle fstat;
-        var fstatSymbol = libc.find("fstat");
-        if (fstatSymbol.isPresent()) {
-            fstat = linker.downcallHandle(fstatSymbol.get(), FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), errno);
-        } else {
-            MethodHandle fxstat = linker.downcallHandle(symbol(libc, "__fxstat"),
-                    FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), errno);
-            fstat = MethodHandles.insertArguments(fxstat, 1, arch.statVer); // after the capture segment
-        }
-        for (String name : LAZY_SYMBOLS) {
-            symbol(libc, name);
-        }
-        return new Calls(
-                // open is variadic: the mode is the first variadic argument
-                linker.downcallHandle(symbol(libc, "open"),
-                        FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
-                        Linker.Option.firstVariadicArg(2), errno),
-                linker.downcallHandle(symbol(libc, "close"), FunctionDescriptor.of(JAVA_INT, JAVA_INT), errno),
-                linker.downcallHandle(symbol(libc, "lseek"),
-                        FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), errno),
-                fstat);
+    private static MethodHandle linkOpen(SymbolLookup libc) {
+        // open is variadic: the mode is the first variadic argument
+        return Linker.nativeLinker().downcallHandle(symbol(libc, "open"),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2),
+                CAPTURE_ERRNO);
     }
 
     private static MemorySegment symbol(SymbolLookup lookup, String name) {
@@ -189,8 +198,8 @@ final class LibC {
     }
 
     /**
-     * Links {@code name} from libc for one of the concern classes, which call this from their static
-     * initialisers, after {@link #available()} said yes (the symbol is known to be there).
+     * Links {@code name} from libc for a holder class, which calls this from its static initialiser,
+     * after {@link #available()} said yes (the symbol is known to be there).
      */
     @SuppressWarnings("restricted") // Linker::downcallHandle; the module runs with --enable-native-access
     static MethodHandle downcall(String name, FunctionDescriptor function, Linker.Option... options) {
@@ -254,7 +263,7 @@ final class LibC {
             while (true) {
                 int fd;
                 try {
-                    fd = (int) CALLS.open().invokeExact(state, name, flags, mode);
+                    fd = (int) OPEN.invokeExact(state, name, flags, mode);
                 } catch (Throwable t) {
                     throw unexpected(t);
                 }
@@ -275,7 +284,7 @@ final class LibC {
             MemorySegment state = arena.allocate(CAPTURE);
             int r;
             try {
-                r = (int) CALLS.close().invokeExact(state, fd);
+                r = (int) Close.HANDLE.invokeExact(state, fd);
             } catch (Throwable t) {
                 throw unexpected(t);
             }
@@ -291,7 +300,7 @@ final class LibC {
             MemorySegment state = arena.allocate(CAPTURE);
             long r;
             try {
-                r = (long) CALLS.lseek().invokeExact(state, fd, offset, whence);
+                r = (long) Lseek.HANDLE.invokeExact(state, fd, offset, whence);
             } catch (Throwable t) {
                 throw unexpected(t);
             }
@@ -324,7 +333,7 @@ final class LibC {
             MemorySegment buf = arena.allocate(STAT_BUFFER, 8);
             int r;
             try {
-                r = (int) CALLS.fstat().invokeExact(state, fd, buf);
+                r = (int) Fstat.HANDLE.invokeExact(state, fd, buf);
             } catch (Throwable t) {
                 throw unexpected(t);
             }

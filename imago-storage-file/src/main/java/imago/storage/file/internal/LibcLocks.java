@@ -13,8 +13,7 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * The libc calls behind the image locks: open file description locks ({@code fcntl(F_OFD_SETLK)},
- * {@code fcntl(F_OFD_GETLK)}) and {@code flock}. The class is its own lazy holder: its downcall handles
- * are linked on its first call, the first open that locks.
+ * {@code fcntl(F_OFD_GETLK)}) and {@code flock}. Each downcall handle is linked on its own first call.
  */
 final class LibcLocks {
     static final int LOCK_SH = 1;
@@ -39,12 +38,18 @@ final class LibcLocks {
     private static final long L_LEN = 16;
     private static final long L_PID = 24;
 
-    private static final MethodHandle FLOCK = LibC.downcall("flock",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), LibC.CAPTURE_ERRNO);
-    // fcntl is variadic: the struct flock pointer is the first variadic argument
-    private static final MethodHandle FCNTL_POINTER = LibC.downcall("fcntl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS),
-            Linker.Option.firstVariadicArg(2), LibC.CAPTURE_ERRNO);
+    /** {@code flock}, linked on its first call (only where OFD locks are not supported). */
+    private static final class Flock {
+        static final MethodHandle HANDLE = LibC.downcall("flock",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), LibC.CAPTURE_ERRNO);
+    }
+
+    /** {@code fcntl} with a {@code struct flock} pointer, the first variadic argument. */
+    private static final class FcntlPointer {
+        static final MethodHandle HANDLE = LibC.downcall("fcntl",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS),
+                Linker.Option.firstVariadicArg(2), LibC.CAPTURE_ERRNO);
+    }
 
     private LibcLocks() {
     }
@@ -56,7 +61,7 @@ final class LibcLocks {
             while (true) {
                 int r;
                 try {
-                    r = (int) FLOCK.invokeExact(state, fd, operation);
+                    r = (int) Flock.HANDLE.invokeExact(state, fd, operation);
                 } catch (Throwable t) {
                     throw LibC.unexpected(t);
                 }
@@ -114,7 +119,7 @@ final class LibcLocks {
         while (true) {
             int r;
             try {
-                r = (int) FCNTL_POINTER.invokeExact(state, fd, command, arg);
+                r = (int) FcntlPointer.HANDLE.invokeExact(state, fd, command, arg);
             } catch (Throwable t) {
                 throw LibC.unexpected(t);
             }
