@@ -4,8 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.testkit.Qemu;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -15,6 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * from another directory, with relative file names, as a user would.
  */
 class LauncherIT {
+    private static Path base;
     private static Path launcher;
 
     @TempDir
@@ -23,7 +31,7 @@ class LauncherIT {
     @BeforeAll
     static void findLauncher() {
         String root = System.getenv("IMAGO_REPO_ROOT");
-        Path base = root != null ? Path.of(root) : Path.of("").toAbsolutePath().getParent();
+        base = root != null ? Path.of(root) : Path.of("").toAbsolutePath().getParent();
         launcher = base.resolve("imago");
         assertTrue(Files.isExecutable(launcher), "no launcher at " + launcher);
         // the launcher would build the reactor itself if the module path were incomplete: it must not
@@ -138,6 +146,52 @@ class LauncherIT {
             return Files.readString(p);
         } catch (java.io.IOException e) {
             return e.toString();
+        }
+    }
+
+    @Test
+    void theBuildsAotCacheFitsTheLaunchersJvm() {
+        // -XX:AOTMode=on makes the JVM fail instead of ignoring a cache it cannot use
+        Path cache = base.resolve("imago-cli/target/imago.aot");
+        assertTrue(Files.isRegularFile(cache), "no AOT cache at " + cache);
+        Qemu.Output version = Qemu.run(dir, Path.of(System.getProperty("java.home"), "bin", "java"),
+                "-XX:AOTCache=" + cache, "-XX:AOTMode=on",
+                "--enable-native-access=imago.storage.file,com.github.luben.zstd_jni",
+                "-p", base.resolve("imago-cli/target/lib"), "--add-modules", "ALL-MODULE-PATH",
+                "-m", "imago.cli/imago.cli.Main", "--version");
+        assertEquals(0, version.status(), version.err());
+        assertEquals("", version.err());
+    }
+
+    @Test
+    void aStaleOrBrokenAotCacheIsIgnoredSilently() throws IOException {
+        // a checkout of its own: the launcher and a copy of the module path, one jar newer than the cache
+        Path root = dir.resolve("checkout");
+        Files.createDirectories(root.resolve("scripts"));
+        Files.copy(launcher, root.resolve("imago"));
+        Files.copy(base.resolve("scripts/java-env.sh"), root.resolve("scripts/java-env.sh"));
+        Path lib = root.resolve("imago-cli/target/lib");
+        Files.createDirectories(lib);
+        try (Stream<Path> jars = Files.list(base.resolve("imago-cli/target/lib"))) {
+            for (Path jar : jars.toList()) {
+                Files.copy(jar, lib.resolve(jar.getFileName()));
+            }
+        }
+        try (Stream<Path> jars = Files.list(lib)) {
+            Path newer = jars.filter(p -> p.toString().endsWith(".jar")).findFirst().orElseThrow();
+            Files.setLastModifiedTime(newer, FileTime.from(Instant.now().plusSeconds(60)));
+        }
+        Path cache = root.resolve("imago-cli/target/imago.aot");
+        byte[] real = Files.readAllBytes(base.resolve("imago-cli/target/imago.aot"));
+        assertEquals(0, imago("create", "-q", "-f", "qcow2", "a.qcow2", "1M").status());
+        List<byte[]> caches = List.of(real, Arrays.copyOf(real, 1 << 20), new byte[0],
+                "not a cache".getBytes(StandardCharsets.US_ASCII));
+        for (byte[] content : caches) {
+            Files.write(cache, content);
+            Qemu.Output info = Qemu.run(dir, root.resolve("imago"), "info", "--output=json", "a.qcow2");
+            assertEquals(0, info.status(), info.err());
+            assertEquals("", info.err(), "a cache of " + content.length + " bytes");
+            assertTrue(info.out().startsWith("{\n    \"virtual-size\": 1048576,"), info.out());
         }
     }
 }
