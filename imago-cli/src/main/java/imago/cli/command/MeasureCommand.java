@@ -4,6 +4,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.Measurement;
 import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
 import imago.cli.text.Json;
 import imago.cli.text.QemuOpts;
 import imago.cli.text.Sizes;
@@ -136,6 +137,9 @@ final class MeasureCommand implements Callable<Integer> {
             return Imago.measure(outputFormat, createOptions, source);
         } catch (IllegalArgumentException e) {
             throw new CliException(null, e.getMessage());
+        } catch (UnsupportedFeatureException e) {
+            // qemu-img's words, about the driver rather than a file
+            throw new CliException(null, "Block driver '" + outputFormat + "' does not support size measurement");
         }
     }
 
