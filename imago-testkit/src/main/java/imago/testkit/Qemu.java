@@ -131,13 +131,23 @@ public final class Qemu {
         if (found != null) {
             return found;
         }
-        String message = tool + " is not on PATH: install qemu-utils (and libnbd-bin, nbdkit for the NBD tests) "
-                + "to run the differential tests";
+        requireInstalled(false, tool + " is not on PATH: install qemu-utils (and libnbd-bin, nbdkit for the NBD "
+                + "tests) to run the differential tests");
+        throw new AssertionError("unreachable");
+    }
+
+    /**
+     * Does nothing when {@code present}; otherwise skips the test with {@code message}, or fails it under
+     * {@code IMAGO_REQUIRE_QEMU=1}, where every reference tool the tests use must be installed.
+     */
+    public static void requireInstalled(boolean present, String message) {
+        if (present) {
+            return;
+        }
         if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
-            fail(message + " (IMAGO_REQUIRE_QEMU=1 requires them)");
+            fail(message + " (IMAGO_REQUIRE_QEMU=1 requires it)");
         }
         Assumptions.abort(message);
-        throw new AssertionError("unreachable");
     }
 
     /** Runs {@code command} in {@code dir}, asserting exit status 0, and returns its standard output. */

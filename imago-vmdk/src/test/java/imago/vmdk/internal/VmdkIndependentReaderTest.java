@@ -17,7 +17,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -36,14 +35,7 @@ class VmdkIndependentReaderTest {
     Path dir;
 
     private static void require(boolean present, String what) {
-        if (present) {
-            return;
-        }
-        String message = what + " is not installed";
-        if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
-            throw new AssertionError(message + " (IMAGO_REQUIRE_QEMU=1 requires it)");
-        }
-        Assumptions.abort(message);
+        Qemu.requireInstalled(present, what + " is not installed");
     }
 
     @ParameterizedTest

@@ -21,7 +21,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -86,13 +85,7 @@ class VmdkReadDifferentialTest {
     void vmdkstreamOutput() throws IOException {
         Path python = Path.of("/usr/bin/python3");
         Path module = Path.of("/usr/lib/python3/dist-packages/VMDKstream.py");
-        if (!Files.exists(module)) {
-            String message = "python3-vmdkstream is not installed";
-            if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
-                throw new AssertionError(message + " (IMAGO_REQUIRE_QEMU=1 requires it)");
-            }
-            Assumptions.abort(message);
-        }
+        Qemu.requireInstalled(Files.exists(module), "python3-vmdkstream is not installed");
         Path src = randomRaw("src.raw", 9L << 20, 11);
         Path image = dir.resolve("py.vmdk");
         Qemu.ok(dir, python, "-c", "import VMDKstream; VMDKstream.convert_to_stream('src.raw', 'py.vmdk')");

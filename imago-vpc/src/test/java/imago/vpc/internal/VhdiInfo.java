@@ -1,12 +1,8 @@
 package imago.vpc.internal;
 
 import imago.testkit.Qemu;
-import java.io.File;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * Runs libvhdi's {@code vhdiinfo}, the independent VHD reader in Debian's libvhdi-utils. Without it a test is
@@ -25,15 +21,6 @@ final class VhdiInfo {
     }
 
     static void require() {
-        for (String dir : List.of(System.getenv().getOrDefault("PATH", "").split(File.pathSeparator))) {
-            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, "vhdiinfo"))) {
-                return;
-            }
-        }
-        String message = "vhdiinfo is not on PATH: install libvhdi-utils";
-        if ("1".equals(System.getenv("IMAGO_REQUIRE_QEMU"))) {
-            Assertions.fail(message + " (IMAGO_REQUIRE_QEMU=1 requires it)");
-        }
-        Assumptions.abort(message);
+        Qemu.tool("vhdiinfo");
     }
 }
