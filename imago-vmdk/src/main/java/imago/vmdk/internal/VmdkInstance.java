@@ -144,34 +144,22 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
                 continue;
             }
             boolean rw = writable && l.access() == VmdkExtentLine.Access.RW;
+            boolean sparse = l.type() == VmdkExtentLine.Type.SPARSE || l.type() == VmdkExtentLine.Type.VMFSSPARSE
+                    || l.type() == VmdkExtentLine.Type.SESPARSE;
+            if (sparse) {
+                // a sparse file holds one extent's own grain tables: two lines cannot share it
+                if (opened) {
+                    throw new CorruptImageException(resource, descriptor.base(), "descriptor line " + l.line()
+                            + ": the sparse extent file '" + file.storedName() + "' is named by several lines");
+                }
+                opened = true;
+            }
             extents[i] = switch (l.type()) {
                 case FLAT, VMFS -> new VmdkFlatExtent(extentStorage, l.offsetSectors() * VmdkDescriptor.SECTOR,
                         l.bytes(), rw);
-                case SPARSE -> {
-                    if (opened) {
-                        throw new CorruptImageException(resource, descriptor.base(), "descriptor line " + l.line()
-                                + ": the sparse extent file '" + file.storedName() + "' is named by several lines");
-                    }
-                    opened = true;
-                    yield sparseByMagic(extentStorage, rw);
-                }
-                case VMFSSPARSE -> {
-                    if (opened) {
-                        throw new CorruptImageException(resource, descriptor.base(), "descriptor line " + l.line()
-                                + ": the sparse extent file '" + file.storedName() + "' is named by several lines");
-                    }
-                    opened = true;
-                    // QEMU opens a VMFSSPARSE extent as whichever sparse kind its magic says
-                    yield sparseByMagic(extentStorage, rw);
-                }
-                case SESPARSE -> {
-                    if (opened) {
-                        throw new CorruptImageException(resource, descriptor.base(), "descriptor line " + l.line()
-                                + ": the sparse extent file '" + file.storedName() + "' is named by several lines");
-                    }
-                    opened = true;
-                    yield VmdkSeSparseExtent.open(extentStorage);
-                }
+                // QEMU opens a VMFSSPARSE extent as whichever sparse kind its magic says
+                case SPARSE, VMFSSPARSE -> sparseByMagic(extentStorage, rw);
+                case SESPARSE -> VmdkSeSparseExtent.open(extentStorage);
                 case ZERO -> throw new IllegalStateException("a ZERO extent has no file");
             };
         }
