@@ -10,6 +10,7 @@ import imago.api.OpenRequest;
 import imago.api.ReadOnlyImageException;
 import imago.api.StorageLocation;
 import imago.api.spi.AlignedStorage;
+import imago.api.spi.BackingFacts;
 import imago.api.spi.Confidence;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatDriver;
@@ -263,8 +264,10 @@ public final class Opener {
                         Image image = openBacking(where, storage, backing, depth, chain, top);
                         if (image != null) {
                             opened.add(0, image);
-                            layer.checkBacking(image.size(), image instanceof LayeredImage l
-                                    ? l.storage().lastModified() : java.util.Optional.empty());
+                            layer.checkBacking(image instanceof LayeredImage l
+                                    ? new BackingFacts(l.format(), l.size(), l.storage().lastModified(),
+                                            l.layer().formatSpecific())
+                                    : BackingFacts.ofSize(image.format(), image.size()));
                             builder.backing(image, true);
                         }
                     }

@@ -168,15 +168,14 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
-     * Told about the backing image opened for this layer's {@link Dependency.BackingFile}: its virtual
-     * size and when its storage was last modified, for formats that record and check them (UML's cow
-     * compares both with its header).
+     * Told about the backing image opened for this layer's {@link Dependency.BackingFile}, for formats that record
+     * something of their parent and check it (UML's cow compares size and mtime with its header, VMDK the parent's
+     * CID with its {@code parentCID}).
      *
      * @implSpec The default checks nothing.
      * @throws IOException to refuse the backing image (e.g. a {@link imago.api.CorruptImageException})
      */
-    default void checkBacking(long backingSize, java.util.Optional<java.time.Instant> backingModified)
-            throws IOException {
+    default void checkBacking(BackingFacts backing) throws IOException {
     }
 
     /**

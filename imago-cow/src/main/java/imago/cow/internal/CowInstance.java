@@ -7,6 +7,7 @@ import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
+import imago.api.spi.BackingFacts;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
@@ -179,10 +180,10 @@ final class CowInstance implements FormatInstance {
 
     /** UML's check, as the probe module reports the backing image; a mismatch is logged in {@code warn} mode. */
     @Override
-    public void checkBacking(long backingSize, java.util.Optional<java.time.Instant> backingModified)
-            throws IOException {
-        OptionalLong mtime = backingModified.map(t -> OptionalLong.of(t.getEpochSecond())).orElse(OptionalLong.empty());
-        checkBacking(backingSize, mtime, LOG::warn);
+    public void checkBacking(BackingFacts backing) throws IOException {
+        OptionalLong mtime = backing.modified().map(t -> OptionalLong.of(t.getEpochSecond()))
+                .orElse(OptionalLong.empty());
+        checkBacking(backing.size(), mtime, LOG::warn);
     }
 
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CowInstance.class);

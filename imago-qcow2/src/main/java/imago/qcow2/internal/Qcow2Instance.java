@@ -4,6 +4,7 @@ import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.SnapshotInfo;
 import imago.api.ZeroFlag;
+import imago.api.spi.BackingFacts;
 import imago.api.spi.BackingReader;
 import imago.api.spi.BackingRewriter;
 import imago.api.spi.Capability;
@@ -19,7 +20,6 @@ import imago.api.spi.Storage;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -156,8 +156,8 @@ final class Qcow2Instance implements FormatInstance {
     }
 
     @Override
-    public void checkBacking(long backingSize, Optional<Instant> backingModified) {
-        st.backingSize = backingSize;
+    public void checkBacking(BackingFacts backing) {
+        st.backingSize = backing.size();
     }
 
     @Override

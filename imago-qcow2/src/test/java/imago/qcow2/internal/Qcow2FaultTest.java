@@ -490,7 +490,7 @@ class Qcow2FaultTest {
                 s.sync();
                 s.crashAt(crashAt, 1);
                 Qcow2Instance layer = (Qcow2Instance) new Qcow2FormatDriver().open(s, OpenContext.of(true));
-                layer.checkBacking(below.length, java.util.Optional.empty());
+                layer.checkBacking(imago.api.spi.BackingFacts.ofSize("raw", below.length));
                 Image backing = imago.probe.Imago.opener().path(base).format("raw").open();
                 try (Image image = LayeredImage.builder("qcow2", layer, s).writable(true).backing(backing, true)
                         .build()) {

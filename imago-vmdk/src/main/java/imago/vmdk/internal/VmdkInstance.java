@@ -7,6 +7,7 @@ import imago.api.Mapping;
 import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
 import imago.api.ZeroFlag;
+import imago.api.spi.BackingFacts;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Capability;
 import imago.api.spi.Checker;
@@ -29,7 +30,6 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.Set;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
 
 /**
@@ -38,9 +38,8 @@ import java.util.function.LongSupplier;
  * the probe module opens (through the {@link imago.api.OpenGate}) and {@link #attach attaches}, and whose
  * {@code parentFileNameHint} names the parent image (a vmdk).
  *
- * <p>On the first change after opening, the descriptor gets a new CID (as VMware and QEMU do, so that a child made
- * from this image can tell its parent has changed); the new CID has as many hex digits as the old one, so the
- * rewrite is one in-place write of those digits, synced before the change it announces.
+ * <p>On the first change after opening, the descriptor gets a new CID ({@link VmdkCid}); a delta disk reads and
+ * allocates through its parent only while the parent's CID is its {@code parentCID} ({@link VmdkParentCheck}).
  */
 final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
     private final Storage storage;
@@ -52,14 +51,13 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
     private final List<VmdkExtentLine> lines;
     private final VmdkExtent[] extents;
     private final List<Dependency> dependencies;
-    private final LongSupplier cids;
     private long[] starts;
     /** Opened for a check: sparse extents' tables past the end of their files read as empty, as QEMU reads them. */
     private boolean forCheck;
     private long size = -1;
-    private volatile boolean cidUpdated;
-    private long cid;
-    private final ReentrantLock cidLock = new ReentrantLock();
+    private final VmdkCid cid;
+    /** For a delta disk: whether its parent still has the CID it was made from; null without a parent. */
+    private final VmdkParentCheck parent;
 
     private VmdkInstance(Storage storage, VmdkDescriptor descriptor, String createType, boolean writable,
             List<VmdkExtentLine> lines, VmdkExtent[] extents, LongSupplier cids) {
@@ -70,8 +68,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
         this.writable = writable;
         this.lines = lines;
         this.extents = extents;
-        this.cids = cids;
-        this.cid = descriptor.cid();
+        this.cid = new VmdkCid(storage, descriptor, cids);
         List<Dependency> deps = new ArrayList<>();
         Set<String> named = new LinkedHashSet<>();
         for (VmdkExtentLine l : lines) {
@@ -86,6 +83,8 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
         }
         descriptor.parentFileNameHint().ifPresent(p -> deps.add(new Dependency.BackingFile(p, Optional.of("vmdk"))));
         this.dependencies = List.copyOf(deps);
+        this.parent = descriptor.parentFileNameHint().isPresent()
+                ? new VmdkParentCheck(resource, descriptor.parentCid()) : null;
     }
 
     /** A monolithic sparse or stream image: {@code extent} lives in {@code storage}, which holds the descriptor. */
@@ -229,11 +228,31 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
         return extents[i].mapping(base, inExtent, Math.min(maxLength, extents[i].size() - inExtent));
     }
 
+    /** {@inheritDoc} A read that falls through to a parent needs the parent the delta disk was made from. */
+    @Override
+    public Mapping readMapping(long offset, long maxLength) throws IOException {
+        Mapping m = mapping(offset, maxLength);
+        if (parent != null && m instanceof Mapping.Unallocated) {
+            parent.requireParent("read", offset);
+        }
+        return m;
+    }
+
+    @Override
+    public void checkBacking(BackingFacts backing) {
+        if (parent != null) {
+            parent.check(backing);
+        }
+    }
+
     @Override
     public WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
         ready();
         if (!writable) {
             throw new ReadOnlyImageException(resource, "image is opened read-only");
+        }
+        if (parent != null && !(mapping(offset, length) instanceof Mapping.Data)) {
+            parent.requireParent("write", offset); // allocating a grain copies the rest of it from the parent
         }
         int i = index(offset);
         long base = starts[i];
@@ -242,7 +261,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
                 below);
         try {
             // before the caller writes: a refused write (a read-only extent) leaves the CID as it was
-            newCid();
+            cid.renew();
         } catch (IOException | RuntimeException e) {
             ticket.close();
             throw e;
@@ -278,7 +297,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
         }
         long zeroed = extents[i].ensureZero(inExtent, n);
         if (zeroed > 0) {
-            newCid(); // the tables reach the file at the next flush, after this
+            cid.renew(); // the tables reach the file at the next flush, after this
         }
         return zeroed;
     }
@@ -304,7 +323,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
         if (!(extents[i] instanceof VmdkSparseExtent sparse) || !sparse.compressed()) {
             return false;
         }
-        newCid();
+        cid.renew();
         sparse.writeCompressed(starts[i], cluster, offset - starts[i]);
         return true;
     }
@@ -323,34 +342,6 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
     public CheckReport check(Repair repair) throws IOException {
         ready();
         return VmdkCheck.check(resource, List.of(extents), starts, repair);
-    }
-
-    /** Gives the descriptor a new CID, once per open, before the first change. */
-    private void newCid() throws IOException {
-        if (cidUpdated) {
-            return;
-        }
-        cidLock.lock();
-        try {
-            if (cidUpdated) {
-                return;
-            }
-            int width = descriptor.cidEnd() - descriptor.cidStart();
-            long limit = width >= 8 ? 1L << 32 : 1L << (4 * width);
-            long next;
-            do {
-                next = Long.remainderUnsigned(cids.getAsLong(), limit);
-            } while (next == descriptor.cid());
-            byte[] text = descriptor.withCid(next);
-            ByteBuffer digits = ByteBuffer.wrap(text, descriptor.cidStart(), width);
-            storage.write(digits, descriptor.base() + descriptor.cidStart());
-            storage.flush();
-            storage.sync();
-            cid = next;
-            cidUpdated = true;
-        } finally {
-            cidLock.unlock();
-        }
     }
 
     @Override
@@ -447,7 +438,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
     public Map<String, Object> formatSpecific() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("create-type", createType);
-        m.put("cid", cid);
+        m.put("cid", cid.current());
         m.put("parent-cid", descriptor.parentCid());
         List<Object> list = new ArrayList<>();
         for (int i = 0; i < extents.length; i++) {
