@@ -41,6 +41,8 @@ public enum Feature {
     BACKING_CHAIN,
     /** Telling how large a new image of the format would be ({@code qemu-img measure}). */
     MEASURE,
+    /** Creating images of the format: the read-only formats (bochs, cloop, dmg) cannot. */
+    CREATE,
     /** Something the host or the JVM lacks: native access, direct I/O, fallocate. */
     HOST,
     /** Anything else; the name and message say what. */

@@ -10,8 +10,10 @@ import java.util.Set;
  * @param backingFile whether images can have a backing file
  * @param backingFormat whether images record the backing file's format
  * @param createOptions the {@code -o} option names create accepts
+ * @param readOnly whether images of the format can only be read (and not created)
  */
-public record FormatDescription(String name, boolean backingFile, boolean backingFormat, Set<String> createOptions) {
+public record FormatDescription(String name, boolean backingFile, boolean backingFormat, Set<String> createOptions,
+        boolean readOnly) {
 
     /** Validates the fields and freezes {@code createOptions}. */
     public FormatDescription {

@@ -72,7 +72,8 @@ public final class Imago {
      */
     public static FormatDescription describe(String name) throws UnknownFormatException {
         FormatDriver d = Plugins.installed().driver(name, name);
-        return new FormatDescription(d.name(), d.supportsBacking(), d.recordsBackingFormat(), d.createOptionNames());
+        return new FormatDescription(d.name(), d.supportsBacking(), d.recordsBackingFormat(), d.createOptionNames(),
+                d.readOnly());
     }
 
     /**
@@ -93,6 +94,7 @@ public final class Imago {
      * Creates a new image of {@code format} at {@code path}, replacing any file there.
      *
      * @throws UnknownFormatException if the format is not installed
+     * @throws UnsupportedFeatureException ({@link Feature#CREATE}) if the format can only be read
      * @throws IllegalArgumentException if an option is invalid for the format
      * @throws IOException if the file cannot be written, or the backing file (needed for its size when
      *         no size is given) cannot be opened
@@ -136,6 +138,10 @@ public final class Imago {
     public static void create(StorageLocation location, String format, CreateOptions options) throws IOException {
         Plugins plugins = Plugins.installed();
         FormatDriver driver = plugins.driver(format, location.toString());
+        if (driver.readOnly()) {
+            throw new UnsupportedFeatureException(location.toString(), Feature.CREATE,
+                    "Format driver '" + driver.name() + "' does not support image creation");
+        }
         CreateOptions effective = options;
         if (options.backingFile().isPresent() && (options.size().isEmpty()
                 || wants(driver, options, BACKING_MTIME) || wants(driver, options, BACKING_CID))) {

@@ -63,6 +63,9 @@ final class CreateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         Path path = session.file(file);
         Arguments.installedFormat(file, format);
+        if (Imago.describe(format).readOnly()) {
+            throw new CliException(file, "Format driver '" + format + "' does not support image creation");
+        }
         Map<String, String> opts;
         try {
             opts = QemuOpts.parse(options);

@@ -4,6 +4,7 @@ import imago.api.ImageInfo;
 import imago.api.SnapshotInfo;
 import imago.cli.text.Json;
 import imago.cli.text.Sizes;
+import imago.probe.Imago;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
@@ -41,6 +42,14 @@ public final class InfoReport {
         }
     }
 
+    private static boolean readOnlyFormat(String format) {
+        try {
+            return Imago.describe(format).readOnly();
+        } catch (imago.api.UnknownFormatException e) {
+            return false; // an image opened with a driver is never of an unknown format
+        }
+    }
+
     /** QEMU's {@code path_combine}: {@code name} relative to the directory part of {@code base}. */
     public static String combine(String base, String name) {
         if (name.startsWith("/")) {
@@ -56,7 +65,10 @@ public final class InfoReport {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("filename", layer.displayName());
         m.put("format", info.format());
-        m.put("dirty-flag", info.dirty());
+        if (!readOnlyFormat(info.format())) {
+            // QEMU's read-only drivers (bochs, cloop, dmg) have no get_info, so qemu-img prints no dirty flag
+            m.put("dirty-flag", info.dirty());
+        }
         info.actualSize().ifPresent(v -> m.put("actual-size", v));
         m.put("virtual-size", info.virtualSize());
         info.clusterSize().ifPresent(v -> {

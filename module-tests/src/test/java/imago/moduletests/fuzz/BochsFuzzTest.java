@@ -1,0 +1,37 @@
+package imago.moduletests.fuzz;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import imago.api.Image;
+import imago.api.StorageLocation;
+import imago.probe.Imago;
+import imago.storage.memory.MemoryStorage;
+import java.io.IOException;
+
+/**
+ * Fuzz target for the bochs driver's parser: any bytes opened as {@code bochs} (header, catalog, block bitmaps) and
+ * read through the generic I/O path as a user would.
+ *
+ * <p>The committed corpus in {@code src/test/resources/imago/moduletests/fuzz/BochsFuzzTestInputs/openAnyBochs/}
+ * holds version 1 and 2 images with 512-byte, 4 KiB and 8 KiB extents, some extents and sectors never written. To
+ * fuzz for real:
+ *
+ * <pre>
+ * JAZZER_FUZZ=1 ./mvnw -pl module-tests test -Dtest=BochsFuzzTest#openAnyBochs -Djazzer.max_duration=10m
+ * </pre>
+ */
+class BochsFuzzTest {
+    private static final String NAME = "fuzz-bochs";
+
+    /** Opens the bytes as a bochs image and walks it. */
+    @FuzzTest(maxDuration = "2m")
+    void openAnyBochs(byte[] data) {
+        MemoryStorage.of(NAME, data).close();
+        try (Image image = Imago.opener().location(StorageLocation.memory(NAME)).format("bochs").open()) {
+            FuzzContract.walk(image);
+        } catch (IOException | RuntimeException e) {
+            FuzzContract.expected(e);
+        } finally {
+            MemoryStorage.delete(NAME);
+        }
+    }
+}
