@@ -37,10 +37,27 @@ class ReadOnlyFormatsDifferentialTest {
         return Files.write(dir.resolve("x.bochs"), b.array());
     }
 
+    /** A cloop image (version 2.0) of two 4 KiB blocks of zeroes. */
+    private Path cloop() throws IOException {
+        byte[] block = new byte[64];
+        java.util.zip.Deflater deflater = new java.util.zip.Deflater();
+        deflater.setInput(new byte[4096]);
+        deflater.finish();
+        int n = deflater.deflate(block);
+        deflater.end();
+        ByteBuffer b = ByteBuffer.allocate(136 + 3 * 8 + 2 * n);
+        b.put(("#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r -t iso9660 /dev/cloop $1\n")
+                .getBytes(StandardCharsets.US_ASCII));
+        b.putInt(128, 4096).putInt(132, 2).putLong(136, 160).putLong(144, 160 + n).putLong(152, 160 + 2 * n);
+        b.put(160, block, 0, n).put(160 + n, block, 0, n);
+        return Files.write(dir.resolve("x.cloop"), b.array());
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {"", "--output=json"})
-    void infoPrintsWhatQemuImgPrints(String output) throws IOException {
-        Path image = bochs();
+    @ValueSource(strings = {"bochs", "bochs --output=json", "cloop", "cloop --output=json"})
+    void infoPrintsWhatQemuImgPrints(String line) throws IOException {
+        String output = line.contains(" ") ? line.substring(line.indexOf(' ') + 1) : "";
+        Path image = line.startsWith("bochs") ? bochs() : cloop();
         Qemu.Output theirs = output.isEmpty() ? Qemu.run(dir, Qemu.img(), "info", image)
                 : Qemu.run(dir, Qemu.img(), "info", output, image);
         Run.Result ours = output.isEmpty() ? imago("info", image.toString())
@@ -51,7 +68,7 @@ class ReadOnlyFormatsDifferentialTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"bochs"})
+    @ValueSource(strings = {"bochs", "cloop"})
     void createIsRefusedAsQemuImgRefusesIt(String format) {
         Qemu.Output theirs = Qemu.run(dir, Qemu.img(), "create", "-f", format, dir.resolve("q." + format), "1M");
         Run.Result ours = imago("create", "-f", format, dir.resolve("i." + format).toString(), "1M");
