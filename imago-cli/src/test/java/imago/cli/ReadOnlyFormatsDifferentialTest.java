@@ -68,7 +68,7 @@ class ReadOnlyFormatsDifferentialTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"bochs", "cloop"})
+    @ValueSource(strings = {"bochs", "cloop", "dmg"})
     void createIsRefusedAsQemuImgRefusesIt(String format) {
         Qemu.Output theirs = Qemu.run(dir, Qemu.img(), "create", "-f", format, dir.resolve("q." + format), "1M");
         Run.Result ours = imago("create", "-f", format, dir.resolve("i." + format).toString(), "1M");

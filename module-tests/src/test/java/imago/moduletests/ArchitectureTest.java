@@ -39,16 +39,17 @@ import org.junit.jupiter.params.provider.MethodSource;
 class ArchitectureTest {
     /** Every module's root package; the longest matching root names a class's module. */
     static final List<String> MODULES = List.of("imago.api", "imago.probe", "imago.nbd", "imago.cli", "imago.raw",
-            "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc", "imago.bochs", "imago.cloop",
+            "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc", "imago.bochs", "imago.cloop", "imago.dmg",
             "imago.storage.file", "imago.storage.memory", "imago.moduletests", "imago.testkit");
     /** Modules that implement the SPI: only imago.api may be below them, and nothing above them. */
     static final List<String> PLUGINS = List.of("imago.raw", "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc",
-            "imago.bochs", "imago.cloop", "imago.storage.file", "imago.storage.memory", "imago.moduletests");
+            "imago.bochs", "imago.cloop", "imago.dmg", "imago.storage.file", "imago.storage.memory",
+            "imago.moduletests");
     /** Format and storage modules: nothing but tests and run-time ServiceLoader lookups reach them. */
     static final List<String> PROVIDERS = List.of("imago.raw", "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc",
-            "imago.bochs", "imago.cloop", "imago.storage.file", "imago.storage.memory");
+            "imago.bochs", "imago.cloop", "imago.dmg", "imago.storage.file", "imago.storage.memory");
     static final List<String> FORMATS = List.of("imago.raw", "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc",
-            "imago.bochs", "imago.cloop");
+            "imago.bochs", "imago.cloop", "imago.dmg");
 
     static JavaClasses classes;
 

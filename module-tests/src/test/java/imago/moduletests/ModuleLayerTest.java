@@ -39,7 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ModuleLayerTest {
     static final String SPI = "imago.api.spi.";
     static final Set<String> PROVIDER_MODULES = Set.of("imago.storage.file", "imago.storage.memory", "imago.raw",
-            "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc", "imago.bochs", "imago.cloop",
+            "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc", "imago.bochs", "imago.cloop", "imago.dmg",
             "imago.moduletests");
 
     static ModuleLayer layer;
@@ -80,7 +80,8 @@ class ModuleLayerTest {
     void everyFormatDriverIsFoundInTheLayer() throws Exception {
         Map<String, String> drivers = providers("FormatDriver", "name");
         assertEquals(Map.of("raw", "imago.raw", "qcow2", "imago.qcow2", "cow", "imago.cow", "vmdk", "imago.vmdk",
-                "vpc", "imago.vpc", "bochs", "imago.bochs", "cloop", "imago.cloop", "imagotst", "imago.moduletests"),
+                "vpc", "imago.vpc", "bochs", "imago.bochs", "cloop", "imago.cloop", "dmg", "imago.dmg", "imagotst",
+                "imago.moduletests"),
                 drivers);
     }
 
