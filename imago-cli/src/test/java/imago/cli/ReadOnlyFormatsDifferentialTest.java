@@ -67,6 +67,17 @@ class ReadOnlyFormatsDifferentialTest {
         assertEquals(theirs.out(), ours.out());
     }
 
+    /** A dmg is probed by its name, below any magic number: a qcow2 named *.dmg is qcow2, in both tools. */
+    @ParameterizedTest
+    @ValueSource(strings = {"qcow2", "vpc", "raw"})
+    void aDmgNameLosesToAMagicNumber(String format) {
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", format, "x.dmg", "1M");
+        Qemu.Output theirs = Qemu.run(dir, Qemu.img(), "info", "--output=json", dir.resolve("x.dmg"));
+        Run.Result ours = imago("info", "--output=json", dir.resolve("x.dmg").toString());
+        assertEquals(theirs.status(), ours.status(), theirs.err() + ours.err());
+        assertEquals(theirs.out(), ours.out());
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"bochs", "cloop", "dmg"})
     void createIsRefusedAsQemuImgRefusesIt(String format) {

@@ -283,6 +283,9 @@ public final class Imago {
             Confidence bestConfidence = Confidence.NONE;
             for (FormatDriver d : drivers) {
                 Confidence c = ask(d, head, size);
+                if (c == Confidence.NONE && named(d, storage.name())) {
+                    c = Confidence.NAMED;
+                }
                 if (c.compareTo(bestConfidence) > 0) {
                     best = d;
                     tie = null;
@@ -300,6 +303,16 @@ public final class Imago {
                         + tie.name() + "' recognise the image; name the format explicitly");
             }
             return new ProbeResult(best, bestConfidence);
+        }
+
+        /** Whether the image's name ends with one of the driver's {@link FormatDriver#probedSuffixes()}. */
+        private static boolean named(FormatDriver d, String name) {
+            for (String suffix : d.probedSuffixes()) {
+                if (name.length() > suffix.length() && name.endsWith(suffix)) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** One driver's answer on its own read-only view of the head; a throwing driver says no. */

@@ -33,6 +33,17 @@ public interface FormatDriver {
         return false;
     }
 
+    /**
+     * File-name endings (".dmg") that make the probe module answer {@link Confidence#NAMED} for this format when
+     * {@link #probe} finds nothing, for formats whose bytes carry no mark at the start (QEMU probes dmg so). Names
+     * stored inside images are never probed this way: only the image being opened.
+     *
+     * @implSpec The default names none.
+     */
+    default java.util.Set<String> probedSuffixes() {
+        return java.util.Set.of();
+    }
+
     /** How many leading bytes {@link #probe} needs to look at. */
     int probeLength();
 

@@ -9,12 +9,13 @@ import imago.api.spi.OpenContext;
 import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Set;
 
 /**
  * The dmg driver: Apple's UDIF disk images, read-only as in QEMU (see the package documentation). Stateless.
  *
- * <p>QEMU probes a dmg by its file name (".dmg"); a probe here sees only the first bytes, which a dmg does not mark,
- * so a dmg is opened with the format named ({@code -f dmg}).
+ * <p>A dmg's first bytes are its data: as in QEMU, a file whose name ends with ".dmg" probes as dmg (above raw, below
+ * any format with a magic number); any other is opened with the format named ({@code -f dmg}).
  */
 public final class DmgFormatDriver implements FormatDriver {
     /** Called by {@link java.util.ServiceLoader}; does no work. */
@@ -36,10 +37,15 @@ public final class DmgFormatDriver implements FormatDriver {
         return 0;
     }
 
-    /** Never: a dmg's first bytes are its data (see the class documentation). */
+    /** Never by its bytes: a dmg's first bytes are its data (see the class documentation). */
     @Override
     public Confidence probe(ByteBuffer head, long storageSize) {
         return Confidence.NONE;
+    }
+
+    @Override
+    public Set<String> probedSuffixes() {
+        return Set.of(".dmg");
     }
 
     @Override

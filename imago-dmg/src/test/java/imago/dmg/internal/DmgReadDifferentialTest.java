@@ -136,6 +136,22 @@ class DmgReadDifferentialTest {
         }
     }
 
+    /**
+     * As QEMU, a file named *.dmg probes as dmg (nothing in its bytes says so); another name probes as raw (a magic
+     * number beats the name: ReadOnlyFormatsDifferentialTest, where the other formats are installed).
+     */
+    @Test
+    void probedByTheFileName() throws IOException {
+        byte[] bytes = DmgImages.image(content(64, new Random(3)), List.of(new DmgImages.Plan(DmgChunk.ZLIB, 32),
+                new DmgImages.Plan(DmgChunk.RAW, 32)), false);
+        Path dmg = Files.write(dir.resolve("a.dmg"), bytes);
+        Path img = Files.write(dir.resolve("a.img"), bytes);
+        assertEquals("dmg", Imago.probe(dmg));
+        assertEquals("raw", Imago.probe(img));
+        assertTrue(Qemu.ok(dir, Qemu.img(), "info", dmg).contains("file format: dmg"));
+        assertTrue(Qemu.ok(dir, Qemu.img(), "info", img).contains("file format: raw"));
+    }
+
     @Test
     void writingAndCreatingAreRefused() throws IOException {
         byte[] content = new byte[4096];
