@@ -51,7 +51,8 @@ final class CrashWorkload {
             Kind kind = k < 5 ? Kind.WRITE : k < 7 ? Kind.ZEROES : k < 8 ? Kind.DISCARD
                     : k < 9 || resizes == null ? Kind.FLUSH : Kind.RESIZE;
             if (kind == Kind.RESIZE) {
-                long requested = Math.max(resizes.sizeUnit(), resizes.acceptable(now / 2 + r.nextLong(now + 1)));
+                long requested = Math.max(resizes.sizeUnit(), resizes.acceptable(
+                        (resizes.growsOnly() ? now : now / 2) + r.nextLong(now + 1)));
                 now = resizes.virtualSize(requested);
                 // the step's offset is the requested size, its length the virtual size it makes
                 out[i] = new Step(kind, requested, now, (byte) 0);

@@ -160,6 +160,9 @@ public abstract class FormatConformanceTest {
                 if (traits.shrinkRefusesPreallocation()) {
                     model.refusingPreallocatedShrinks();
                 }
+                if (traits.growsOnly()) {
+                    model.refusingShrinks();
+                }
                 image = model.run(image, s.ops(), i -> images.reopen(i, name));
             } finally {
                 image.close();
@@ -225,8 +228,15 @@ public abstract class FormatConformanceTest {
                         }
                         image.resize(128 * 1024, Preallocation.OFF);
                         assertEquals(128 * 1024, image.size());
-                        image.resize(32 * 1024, Preallocation.OFF);
-                        assertEquals(32 * 1024, image.size());
+                        if (traits.growsOnly()) {
+                            UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
+                                    () -> image.resize(32 * 1024, Preallocation.OFF), "a shrink");
+                            assertEquals(Feature.RESIZE, e.feature(), e::getMessage);
+                            assertEquals(128 * 1024, image.size());
+                        } else {
+                            image.resize(32 * 1024, Preallocation.OFF);
+                            assertEquals(32 * 1024, image.size());
+                        }
                     } else {
                         assertEquals(size, image.size());
                     }

@@ -22,9 +22,11 @@ import java.util.List;
  *        with an {@link IllegalArgumentException} (as qcow2's is, QEMU's rule) rather than done
  * @param emptyRefused whether creating an image of 0 bytes is refused with an {@link IllegalArgumentException}
  *        (vmdk: no one can open one), so that the kit's images start at a sector
+ * @param growsOnly whether a resize can only grow the image: a shrink is refused with an
+ *        {@link imago.api.UnsupportedFeatureException} of {@link imago.api.Feature#RESIZE} (qed, as in QEMU)
  */
 public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boolean roundsUp,
-        boolean shrinkRefusesPreallocation, boolean emptyRefused) {
+        boolean shrinkRefusesPreallocation, boolean emptyRefused, boolean growsOnly) {
 
     /** Validates and freezes the fields. */
     public FormatTraits {
@@ -39,27 +41,32 @@ public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boo
 
     /** A format that creates images with these preallocation modes (the first the default), and nothing more. */
     public static FormatTraits of(Preallocation... preallocations) {
-        return new FormatTraits(List.of(preallocations), 1, false, false, false);
+        return new FormatTraits(List.of(preallocations), 1, false, false, false, false);
     }
 
     /** These traits, and sizes must be multiples of {@code unit}: others are refused. */
     public FormatTraits sizesIn(int unit) {
-        return new FormatTraits(preallocations, unit, false, shrinkRefusesPreallocation, emptyRefused);
+        return new FormatTraits(preallocations, unit, false, shrinkRefusesPreallocation, emptyRefused, growsOnly);
     }
 
     /** These traits, and sizes are rounded up to multiples of {@code unit}. */
     public FormatTraits roundingSizesUpTo(int unit) {
-        return new FormatTraits(preallocations, unit, true, shrinkRefusesPreallocation, emptyRefused);
+        return new FormatTraits(preallocations, unit, true, shrinkRefusesPreallocation, emptyRefused, growsOnly);
     }
 
     /** These traits, and a shrink with preallocation is refused. */
     public FormatTraits refusingPreallocatedShrinks() {
-        return new FormatTraits(preallocations, sizeUnit, roundsUp, true, emptyRefused);
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, true, emptyRefused, growsOnly);
     }
 
     /** These traits, and an image of 0 bytes is refused at creation. */
     public FormatTraits refusingEmptyImages() {
-        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, true);
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, true, growsOnly);
+    }
+
+    /** These traits, and a resize only grows the image: shrinks are refused as unsupported. */
+    public FormatTraits growingOnly() {
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused, true);
     }
 
     /** A size near {@code size} that the format accepts: {@code size} itself, or rounded down to the unit. */

@@ -41,6 +41,7 @@ public final class ImageModel {
     private final DiscardSemantics discard;
     private final LongUnaryOperator virtualSize;
     private boolean refusePreallocatedShrink;
+    private boolean refuseShrink;
     private byte[] bytes;
     /** Bytes that may read as zero instead of {@link #bytes}: discarded and not observed since. */
     private final BitSet maybeZero = new BitSet();
@@ -71,6 +72,15 @@ public final class ImageModel {
      */
     public ImageModel refusingPreallocatedShrinks() {
         refusePreallocatedShrink = true;
+        return this;
+    }
+
+    /**
+     * Makes every shrink a request the image must refuse with an {@link imago.api.UnsupportedFeatureException} of
+     * {@link imago.api.Feature#RESIZE} (qed's rule, after QEMU's). @return this model
+     */
+    public ImageModel refusingShrinks() {
+        refuseShrink = true;
         return this;
     }
 
@@ -170,6 +180,17 @@ public final class ImageModel {
                 }
             }
             case ImageOp.Resize r -> {
+                if (refuseShrink && r.size() < size) {
+                    try {
+                        image.resize(r.size(), r.preallocation());
+                    } catch (imago.api.UnsupportedFeatureException expected) {
+                        if (expected.feature() == imago.api.Feature.RESIZE) {
+                            return;
+                        }
+                        throw expected;
+                    }
+                    throw new AssertionError(where + ": a shrink was not refused");
+                }
                 if (refusePreallocatedShrink && r.size() < size && r.preallocation() != Preallocation.OFF) {
                     try {
                         image.resize(r.size(), r.preallocation());

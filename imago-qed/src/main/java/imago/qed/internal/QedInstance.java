@@ -1,0 +1,455 @@
+package imago.qed.internal;
+
+import imago.api.CheckReport;
+import imago.api.CorruptImageException;
+import imago.api.Feature;
+import imago.api.Mapping;
+import imago.api.Preallocation;
+import imago.api.ReadOnlyImageException;
+import imago.api.Repair;
+import imago.api.UnsupportedFeatureException;
+import imago.api.ZeroFlag;
+import imago.api.spi.BackingReader;
+import imago.api.spi.Checker;
+import imago.api.spi.Dependency;
+import imago.api.spi.FormatInstance;
+import imago.api.spi.Resizer;
+import imago.api.spi.Storage;
+import imago.api.spi.WriteTicket;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One open QED image. Reads follow the L1 and L2 tables (0: unallocated, falls to the backing file; 1: a zero
+ * cluster; otherwise the data cluster's offset). Writes to allocated clusters go in place without a lock; a write
+ * that allocates holds {@link #lock} from {@link #beginWrite} until its ticket closes, as QEMU lets one allocating
+ * write run at a time: the data clusters are taken at the end of the file (the uncovered parts of partial clusters
+ * copied from below first), then on commit a new L2 table after them if the L1 entry was empty, and the entries
+ * change in memory, written back by {@link QedTables#writeBack} in crash-safe order on flush. Before the first
+ * allocation of an image without a backing file the header's need-check bit is set (and synced), and a clean close
+ * clears it, as QEMU does; a writable open of an image that has it runs the check with repairs first.
+ */
+final class QedInstance implements FormatInstance, Resizer, Checker {
+    /** L2 tables cached per image: 32 MiB, as much as QEMU's default cache covers and more. */
+    private static final long CACHE_BYTES = 32L << 20;
+
+    private final Storage storage;
+    private final String name;
+    private final boolean writable;
+    private final Optional<Dependency.BackingFile> backing;
+    private final int clusterSize;
+    private final int clusterShift;
+    private final int l1Shift;
+    private final int entryMask;
+    private final QedTables tables;
+    /** Guards the tables, the header and the end of the allocated clusters. */
+    private final ReentrantLock lock = new ReentrantLock();
+    private volatile QedHeader header;
+    /** Where the next cluster is allocated: the file's length rounded down to a cluster, as QEMU's file_size. */
+    private long fileEnd;
+
+    QedInstance(Storage storage, QedHeader header, boolean writable, Optional<Dependency.BackingFile> backing,
+            long fileLength) throws IOException {
+        this.storage = storage;
+        this.name = storage.name();
+        this.writable = writable;
+        this.backing = backing;
+        this.header = header;
+        this.clusterSize = header.clusterSize();
+        this.clusterShift = Integer.numberOfTrailingZeros(clusterSize);
+        this.l1Shift = clusterShift + Integer.numberOfTrailingZeros(header.tableEntries());
+        this.entryMask = header.tableEntries() - 1;
+        this.fileEnd = fileLength & -(long) clusterSize;
+        this.tables = QedTables.load(storage, header, CACHE_BYTES);
+    }
+
+    QedHeader header() {
+        return header;
+    }
+
+    @Override
+    public long size() {
+        return header.imageSize();
+    }
+
+    @Override
+    public OptionalInt clusterSize() {
+        return OptionalInt.of(clusterSize);
+    }
+
+    @Override
+    public boolean dirty() {
+        return header.needsCheck();
+    }
+
+    @Override
+    public List<Dependency> dependencies() {
+        return backing.<List<Dependency>>map(List::of).orElse(List.of());
+    }
+
+    // ------------------------------------------------------------------ lookups
+
+    /** What the tables say about a run of clusters of one kind. */
+    private enum Kind { L1_UNALLOCATED, UNALLOCATED, ZERO, DATA }
+
+    /**
+     * A run from {@code offset} of {@code length} bytes in one L2 table's range, of one kind; {@code host} is the
+     * data's offset for {@code DATA}.
+     */
+    private record Run(Kind kind, long offset, long length, long host, int l1Index, QedTables.L2 table, int l2Index) {
+        long end() {
+            return offset + length;
+        }
+    }
+
+    private long clusterStart(long offset) {
+        return offset & -(long) clusterSize;
+    }
+
+    /** The run at {@code offset}, ending at most at {@code limit} (the lock held). */
+    private Run lookup(long offset, long limit) throws IOException {
+        int l1Index = (int) (offset >>> l1Shift);
+        long end = Math.min(limit, (long) (l1Index + 1) << l1Shift);
+        long l2Offset = tables.l1(l1Index);
+        if (l2Offset == 0) {
+            return new Run(Kind.L1_UNALLOCATED, offset, end - offset, -1, l1Index, null, -1);
+        }
+        QedTables.L2 table = tables.l2(l2Offset, l1Index, fileEnd);
+        int index = (int) ((offset >>> clusterShift) & entryMask);
+        int clusters = (int) ((end - 1 - clusterStart(offset) >>> clusterShift) + 1);
+        long first = table.entries[index];
+        Kind kind = first == 0 ? Kind.UNALLOCATED : first == 1 ? Kind.ZERO : Kind.DATA;
+        int n = 1;
+        for (; n < clusters; n++) {
+            long e = table.entries[index + n];
+            boolean same = switch (kind) {
+                case UNALLOCATED -> e == 0;
+                case ZERO -> e == 1;
+                default -> e == first + (long) n * clusterSize;
+            };
+            if (!same) {
+                break;
+            }
+        }
+        if (kind == Kind.DATA) {
+            for (int i = 0; i < n; i++) {
+                long e = table.entries[index + i];
+                if (!header.validClusterOffset(e, fileEnd)) {
+                    throw new CorruptImageException(name, l2Offset + 8L * (index + i), "L2 entry names data cluster "
+                            + "offset " + Long.toUnsignedString(e) + ", which is not a valid cluster offset (file of "
+                            + fileEnd + " bytes)");
+                }
+            }
+        }
+        long runEnd = Math.min(end, clusterStart(offset) + ((long) n << clusterShift));
+        long host = kind == Kind.DATA ? first + (offset & (clusterSize - 1)) : -1;
+        return new Run(kind, offset, runEnd - offset, host, l1Index, table, index);
+    }
+
+    @Override
+    public Mapping mapping(long offset, long maxLength) throws IOException {
+        if (offset < 0 || maxLength < 1) {
+            throw new IllegalArgumentException(name + ": bad mapping query: offset " + offset + ", length " + maxLength);
+        }
+        long size = size();
+        if (offset >= size) {
+            return new Mapping.EndOfImage(offset);
+        }
+        long limit = offset + Math.min(maxLength, size - offset);
+        lock.lock();
+        try {
+            Run run = lookup(offset, limit);
+            return switch (run.kind()) {
+                case L1_UNALLOCATED -> {
+                    long end = run.end();
+                    while (end < limit && tables.l1((int) (end >>> l1Shift)) == 0) {
+                        end = Math.min(limit, end + (1L << l1Shift));
+                    }
+                    yield new Mapping.Unallocated(offset, end - offset);
+                }
+                case UNALLOCATED -> new Mapping.Unallocated(offset, run.length());
+                case ZERO -> Mapping.Zero.unreserved(offset, run.length());
+                case DATA -> new Mapping.Data(offset, run.length(), storage, run.host());
+            };
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ------------------------------------------------------------------ writes
+
+    @Override
+    public WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
+        ensureWritable(offset);
+        long size = size();
+        if (offset < 0 || length < 1 || offset >= size) {
+            throw new IllegalArgumentException(name + ": no data mapping for " + length + " bytes at offset " + offset
+                    + " (size " + size + ")");
+        }
+        lock.lock();
+        boolean handedOver = false;
+        try {
+            Run run = lookup(offset, offset + Math.min(length, size - offset));
+            if (run.kind() == Kind.DATA) {
+                return WriteTicket.of(new Mapping.Data(offset, run.length(), storage, run.host()));
+            }
+            WriteTicket t = allocate(run, below);
+            handedOver = true;
+            return t;
+        } finally {
+            if (!handedOver) {
+                lock.unlock();
+            }
+        }
+    }
+
+    /**
+     * Takes new clusters at the end of the file for {@code run} and fills the parts of its first and last cluster
+     * the write leaves, from below (zeroes for zero clusters); the ticket holds the lock (as QEMU's allocating_acb).
+     */
+    private WriteTicket allocate(Run run, BackingReader below) throws IOException {
+        markNeedCheck();
+        long start = clusterStart(run.offset());
+        long end = clusterStart(run.end() + clusterSize - 1);
+        long host = fileEnd;
+        long newEnd = host + (end - start);
+        BackingReader source = run.kind() == Kind.ZERO ? BackingReader.ZEROES : below;
+        fill(source, start, run.offset(), host);
+        fill(source, run.end(), end, host + (run.end() - start));
+        fileEnd = newEnd;
+        Mapping.Data mapping = new Mapping.Data(run.offset(), run.length(), storage, host + (run.offset() - start));
+        int clusters = (int) ((end - start) >>> clusterShift);
+        return new QedTicket(mapping, lock, () -> point(run, host, clusters), () -> {
+            if (fileEnd == newEnd) {
+                fileEnd = host;
+                if (storage.size() > host && storage.size() <= newEnd) {
+                    storage.resize(host, Preallocation.OFF);
+                }
+            }
+        });
+    }
+
+    /** Copies guest bytes {@code [from, to)} from {@code source} to {@code host} (beyond the size: zeroes). */
+    private void fill(BackingReader source, long from, long to, long host) throws IOException {
+        if (to <= from) {
+            return;
+        }
+        ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(to - from));
+        long readable = Math.max(0, Math.min(to, size()) - from);
+        if (readable > 0) {
+            source.read(buf.limit((int) readable), from);
+        }
+        storage.write(buf.clear(), host);
+    }
+
+    /**
+     * Points the entries of {@code run}'s clusters at {@code clusters} clusters from {@code host} (1: zero clusters),
+     * taking a new L2 table after them if the L1 entry is empty (the lock held).
+     */
+    private void point(Run run, long host, int clusters) throws IOException {
+        QedTables.L2 table = run.table();
+        int index = (int) ((run.offset() >>> clusterShift) & entryMask);
+        if (table == null) {
+            long tableOffset = fileEnd;
+            fileEnd += header.tableBytes();
+            table = tables.fresh(tableOffset);
+            tables.setL1(run.l1Index(), tableOffset);
+        }
+        for (int i = 0; i < clusters; i++) {
+            tables.set(table, index + i, host == 1 ? 1 : host + ((long) i << clusterShift));
+        }
+        if (tables.dirtyTables() >= tables.maxCached()) {
+            tables.writeBack();
+        }
+    }
+
+    /** Sets the need-check bit (synced) before the first allocation, as QEMU does without a backing file. */
+    private void markNeedCheck() throws IOException {
+        if (backing.isEmpty() && !header.needsCheck()) {
+            QedHeader h = header.withFeatures(header.features() | QedHeader.NEED_CHECK);
+            storage.write(h.toBytes(), 0);
+            storage.sync();
+            header = h;
+        }
+    }
+
+    /**
+     * {@inheritDoc} As QEMU's qed: only whole clusters from a cluster boundary are handled (the rest is written as
+     * zeroes by the caller); an allocated cluster is overwritten with zeroes in place, an unallocated one becomes a
+     * zero cluster (a new L2 table if needed), a zero cluster stays. {@code MAY_UNMAP} changes nothing.
+     */
+    @Override
+    public long ensureZeroMapping(long offset, long length, Set<ZeroFlag> flags, BackingReader below)
+            throws IOException {
+        return ensureZeroMapping(offset, length, false);
+    }
+
+    @Override
+    public long ensureZeroMapping(long offset, long length, boolean mayUnmap) throws IOException {
+        ensureWritable(offset);
+        if ((offset & (clusterSize - 1)) != 0) {
+            return 0;
+        }
+        long end = offset + clusterStart(Math.min(length, size() - offset));
+        long pos = offset;
+        lock.lock();
+        try {
+            while (pos < end) {
+                Run run = lookup(pos, end);
+                switch (run.kind()) {
+                    case DATA -> storage.writeZeroes(run.host(), run.length(), false);
+                    case ZERO -> { }
+                    default -> {
+                        markNeedCheck();
+                        point(run, 1, (int) (run.length() >>> clusterShift));
+                    }
+                }
+                pos = run.end();
+            }
+        } finally {
+            lock.unlock();
+        }
+        return pos - offset;
+    }
+
+    // ------------------------------------------------------------------ flush, resize, check, close
+
+    @Override
+    public void flush() throws IOException {
+        if (writable) {
+            lock.lock();
+            try {
+                tables.writeBack();
+            } finally {
+                lock.unlock();
+            }
+        }
+        storage.flush();
+    }
+
+    @Override
+    public void sync() throws IOException {
+        storage.sync();
+    }
+
+    /**
+     * {@inheritDoc} As QEMU's qed: grows only, without preallocation, to a multiple of 512 bytes that the tables can
+     * address; only the header changes. Growth over a longer backing file makes the new area read as zero.
+     */
+    @Override
+    public void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
+        ensureWritable(0);
+        if (preallocation != Preallocation.OFF) {
+            throw new UnsupportedFeatureException(name, Feature.PREALLOCATION, "Unsupported preallocation mode '"
+                    + preallocation.qemuName() + "'");
+        }
+        QedHeader h = header;
+        if (newSize < 0 || !QedHeader.validImageSize(newSize, h.clusterSize(), h.tableSize())) {
+            throw new IllegalArgumentException(name + ": Invalid image size specified");
+        }
+        long old = h.imageSize();
+        if (newSize < old) {
+            throw new UnsupportedFeatureException(name, Feature.RESIZE, "Shrinking images is currently not supported");
+        }
+        if (newSize == old) {
+            return;
+        }
+        lock.lock();
+        try {
+            QedHeader grown = h.withImageSize(newSize);
+            storage.write(grown.toBytes(), 0);
+            header = grown;
+        } finally {
+            lock.unlock();
+        }
+        if (backing.isPresent() && !below.readsAsZero(old, newSize - old)) {
+            zeroGrowth(old, newSize, below);
+        }
+    }
+
+    /** Makes {@code [from, to)} read as zero: whole clusters by metadata, partial ones by writing zeroes. */
+    private void zeroGrowth(long from, long to, BackingReader below) throws IOException {
+        long pos = from;
+        while (pos < to) {
+            long done = ensureZeroMapping(pos, to - pos, false);
+            if (done > 0) {
+                pos += done;
+                continue;
+            }
+            long stop = Math.min(to, clusterStart(pos) + clusterSize);
+            try (WriteTicket t = beginWrite(pos, stop - pos, below)) {
+                t.write(ByteBuffer.allocate((int) t.mapping().length()));
+                t.commit();
+                pos += t.mapping().length();
+            }
+        }
+    }
+
+    @Override
+    public CheckReport check(Repair repair) throws IOException {
+        boolean fix = repair != Repair.NONE;
+        if (fix) {
+            ensureWritable(0);
+        }
+        lock.lock();
+        try {
+            if (writable) {
+                tables.writeBack();
+            }
+            QedCheck.Result first = QedCheck.run(storage, header, tables, fileEnd, fix);
+            if (fix) {
+                markClean(first);
+            }
+            QedCheck.Result result = fix && first.corruptionsFixed() > 0
+                    ? QedCheck.run(storage, header, tables, fileEnd, false) : first;
+            return new CheckReport(name, "qed", result.checkErrors(), result.corruptions(), result.leaks(),
+                    first.corruptionsFixed(), 0, 0, result.totalClusters(), result.allocatedClusters(),
+                    result.fragmentedClusters(), 0, List.of(), Optional.empty());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Clears the need-check bit after a repairing check that left no corruption, as QEMU's qed_check_mark_clean. */
+    private void markClean(QedCheck.Result result) throws IOException {
+        if (result.corruptions() > 0 || result.checkErrors() > 0 || !header.needsCheck()) {
+            return;
+        }
+        storage.sync();
+        QedHeader h = header.withFeatures(header.features() & ~QedHeader.NEED_CHECK);
+        storage.write(h.toBytes(), 0);
+        storage.sync();
+        header = h;
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (!writable) {
+            return;
+        }
+        flush();
+        storage.sync();
+        if (header.needsCheck()) {
+            QedHeader h = header.withFeatures(header.features() & ~QedHeader.NEED_CHECK);
+            storage.write(h.toBytes(), 0);
+            storage.sync();
+            header = h;
+        }
+    }
+
+    private void ensureWritable(long offset) throws ReadOnlyImageException {
+        if (!writable) {
+            throw new ReadOnlyImageException(name, offset, "image is opened read-only");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "qed on " + name;
+    }
+}

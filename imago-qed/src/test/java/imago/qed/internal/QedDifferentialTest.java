@@ -1,0 +1,147 @@
+package imago.qed.internal;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import imago.api.CreateOptions;
+import imago.api.Image;
+import imago.probe.Imago;
+import imago.testkit.Qemu;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Both ways against qemu-img: images qemu-img creates and qemu-io writes read in imago byte for byte as
+ * {@code qemu-img convert} reads them and map as {@code qemu-img map} maps them, with and without backing files;
+ * images imago creates are qemu-img's files byte for byte; the same qemu-io commands through imago leave the same
+ * file as through QEMU.
+ */
+class QedDifferentialTest {
+    @TempDir
+    Path dir;
+
+    /** Writes, partial writes, aligned and unaligned zero writes, the last sector. */
+    static List<String> workload(long size, int cluster) {
+        return List.of("write -P 0xa1 0 " + (3 * cluster), "write -P 0xb2 " + (5L * cluster + 700) + " 1536",
+                "write -z " + (8L * cluster) + " " + (2L * cluster), "write -z " + (cluster + 512) + " 1024",
+                "write -P 0xc3 " + (12L * cluster - 512) + " 4096", "write -z " + (20L * cluster) + " " + cluster,
+                "write -P 0xd4 " + (size - 512) + " 512", "write -P 0xe5 " + (20L * cluster + 100) + " 100");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"cluster_size=65536", "cluster_size=4096,table_size=2", "cluster_size=4096,table_size=16",
+            "cluster_size=8192,table_size=4"})
+    void readsAndMapsWhatQemuWrites(String options) throws IOException {
+        int cluster = Integer.parseInt(options.replaceAll(".*cluster_size=(\\d+).*", "$1"));
+        long size = 40L * cluster + 3 * 512;
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", options, "img.qed", size);
+        QedTestSupport.qemuIo(dir, "qed", "img.qed", workload(size, cluster));
+        QedTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
+    }
+
+    @ParameterizedTest(name = "backing {0}")
+    @ValueSource(strings = {"raw", "qed", "qcow2"})
+    void readsAndMapsOverBackingFiles(String backingFormat) throws IOException {
+        int cluster = 4096;
+        long size = 48L * cluster;
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", backingFormat, "base.img", size);
+        QedTestSupport.qemuIo(dir, backingFormat, "base.img", List.of("write -P 0x11 0 " + size,
+                "write -z " + (10L * cluster) + " " + (4L * cluster)));
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", "cluster_size=4096,table_size=2", "-b",
+                "base.img", "-F", backingFormat, "img.qed");
+        QedTestSupport.qemuIo(dir, "qed", "img.qed", workload(size, cluster));
+        QedTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
+        try (Image img = Imago.opener().path(dir.resolve("img.qed")).open()) {
+            assertEquals(backingFormat, img.backing().orElseThrow().format());
+        }
+    }
+
+    /** Seeded random qemu-io workloads. */
+    @ParameterizedTest(name = "seed {0}")
+    @ValueSource(longs = {1, 2, 3})
+    void randomWorkloadsReadAndMapLikeQemu(long seed) throws IOException {
+        Random r = new Random(seed);
+        int cluster = 4096 << r.nextInt(3);
+        long size = 512L * (200 + r.nextInt(2000));
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", "table_size=2,cluster_size=" + cluster, "img.qed",
+                size);
+        List<String> ops = new ArrayList<>();
+        for (int i = 0; i < 25; i++) {
+            long off = 512L * r.nextInt((int) (size / 512));
+            long len = Math.min(size - off, 512L * (1 + r.nextInt(64)));
+            ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
+                    : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
+        }
+        QedTestSupport.qemuIo(dir, "qed", "img.qed", ops);
+        QedTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"|1000", "|24M", "cluster_size=4096|100M", "cluster_size=4096,table_size=1|1M",
+            "table_size=16|1G", "cluster_size=65536|b:base.raw:raw", "cluster_size=4096|b:base.qcow2:qcow2"})
+    void createWritesQemuImgsFile(String spec) throws IOException {
+        String options = spec.substring(0, spec.indexOf('|'));
+        String rest = spec.substring(spec.indexOf('|') + 1);
+        CreateOptions.Builder ours = CreateOptions.builder();
+        List<Object> theirs = new ArrayList<>(List.of(Qemu.img(), "create", "-q", "-f", "qed"));
+        if (!options.isEmpty()) {
+            theirs.addAll(List.of("-o", options));
+            for (String kv : options.split(",")) {
+                ours.option(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
+            }
+        }
+        long size;
+        if (rest.startsWith("b:")) {
+            String[] b = rest.split(":");
+            size = 3L << 20;
+            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", b[2], b[1], size);
+            theirs.addAll(List.of("-b", b[1], "-F", b[2]));
+            ours.backingFile(b[1]).backingFormat(b[2]);
+        } else {
+            size = Long.parseLong(rest.replace("M", "").replace("G", "")) << (rest.endsWith("M") ? 20
+                    : rest.endsWith("G") ? 30 : 0);
+        }
+        theirs.addAll(List.of("theirs.qed", size));
+        Qemu.ok(dir, theirs.toArray());
+        Imago.create(dir.resolve("ours.qed"), "qed", ours.size(size).build());
+        assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qed")), Files.readAllBytes(dir.resolve("ours.qed")),
+                spec);
+    }
+
+    /** The same qemu-io commands through imago's Image leave qemu-io's file, byte for byte. */
+    @Test
+    void writesLeaveTheFileQemuIoLeaves() throws IOException {
+        int cluster = 4096;
+        long size = 64L * cluster;
+        for (String f : List.of("ours.qed", "theirs.qed")) {
+            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", "cluster_size=4096,table_size=2", f, size);
+        }
+        List<String> commands = workload(size, cluster);
+        QedTestSupport.qemuIo(dir, "qed", "theirs.qed", commands);
+        try (Image img = Imago.opener().path(dir.resolve("ours.qed")).writable(true).open()) {
+            for (String c : commands) {
+                String[] w = c.split(" ");
+                long off = Long.parseLong(w[w.length - 2]);
+                int len = Integer.parseInt(w[w.length - 1]);
+                if (w[1].equals("-z")) {
+                    img.writeZeroes(off, len, java.util.Set.of());
+                } else {
+                    byte[] data = new byte[len];
+                    java.util.Arrays.fill(data, (byte) Integer.parseInt(w[2].substring(2), 16));
+                    img.write(ByteBuffer.wrap(data), off);
+                }
+            }
+        }
+        assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qed")), Files.readAllBytes(dir.resolve("ours.qed")));
+        assertEquals(0, Qemu.check(dir.resolve("ours.qed"), "qed").status());
+    }
+}
