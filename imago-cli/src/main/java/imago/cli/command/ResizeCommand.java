@@ -97,13 +97,17 @@ final class ResizeCommand implements Callable<Integer> {
                 throw new CliException(null, e.getMessage());
             } catch (UnsupportedFeatureException e) {
                 switch (e.feature()) {
-                    case PREALLOCATION -> throw new CliException(null, "Unsupported preallocation mode: "
+                    // qed's driver words it as QEMU's qed does; the block layer's words otherwise
+                    case PREALLOCATION -> throw new CliException(null, e.detail().startsWith(
+                            "Unsupported preallocation mode '") ? e.detail() : "Unsupported preallocation mode: "
                             + prealloc.qemuName());
                     // qemu-img's words: a qcow2 v2 image cannot hide its longer backing file's data
                     case ZERO_CLUSTERS -> throw new CliException(null, "Failed to zero out new clusters: Operation "
                             + "not supported");
                     // an inconsistent bitmap: qemu-img prints the reason alone (two lines)
                     case PERSISTENT_BITMAPS -> throw new CliException(null, e.detail());
+                    // a format that only grows (qed): qemu-img prints the driver's reason alone
+                    case RESIZE -> throw new CliException(null, e.detail());
                     default -> throw e;
                 }
             }

@@ -281,12 +281,14 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
     /**
      * {@inheritDoc} As QEMU's qed: only whole clusters from a cluster boundary are handled (the rest is written as
      * zeroes by the caller); an allocated cluster is overwritten with zeroes in place, an unallocated one becomes a
-     * zero cluster (a new L2 table if needed), a zero cluster stays. {@code MAY_UNMAP} changes nothing.
+     * zero cluster (a new L2 table if needed), a zero cluster stays. {@code MAY_UNMAP} changes nothing, and
+     * {@code NO_FALLBACK} is refused whatever the range, as QEMU's block layer refuses it for qed (whose driver does
+     * not claim it).
      */
     @Override
     public long ensureZeroMapping(long offset, long length, Set<ZeroFlag> flags, BackingReader below)
             throws IOException {
-        return ensureZeroMapping(offset, length, false);
+        return flags.contains(ZeroFlag.NO_FALLBACK) ? 0 : ensureZeroMapping(offset, length, false);
     }
 
     @Override
@@ -350,7 +352,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
         }
         QedHeader h = header;
         if (newSize < 0 || !QedHeader.validImageSize(newSize, h.clusterSize(), h.tableSize())) {
-            throw new IllegalArgumentException(name + ": Invalid image size specified");
+            throw new IllegalArgumentException("Invalid image size specified");
         }
         long old = h.imageSize();
         if (newSize < old) {
