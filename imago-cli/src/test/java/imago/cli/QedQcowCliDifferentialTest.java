@@ -81,6 +81,38 @@ class QedQcowCliDifferentialTest {
         assertEquals(0, Qemu.compare(src, "raw", back, "raw").status());
     }
 
+    /**
+     * {@code convert -o backing_file=,backing_fmt=}: the target is over a backing file, so the source's zeroes are
+     * written as zero writes (qed: zero clusters; qcow: clusters of zeroes; qcow2: zero clusters) instead of being
+     * skipped, and the file is qemu-img's byte for byte; without {@code backing_fmt} both refuse.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"qed", "qcow", "qcow2"})
+    void convertOverABackingFileWritesWhatQemuImgWrites(String format) throws IOException {
+        Path base = dir.resolve("base.raw");
+        Path src = source(9L << 20);
+        Files.copy(src, base);
+        try (RandomAccessFile f = new RandomAccessFile(src.toFile(), "rw")) {
+            byte[] change = new byte[200_000];
+            new Random(4).nextBytes(change);
+            f.seek(3L << 20);
+            f.write(change);
+            f.seek(5L << 20);
+            f.write(new byte[300_000]); // zeroes over the base's data
+        }
+        String options = "backing_file=base.raw,backing_fmt=raw";
+        Path ours = dir.resolve("ours." + format);
+        Path theirs = dir.resolve("theirs." + format);
+        imago("convert", "-O", format, "-o", options, src.toString(), ours.toString()).ok();
+        Qemu.ok(dir, Qemu.img(), "convert", "-O", format, "-o", options, src, theirs);
+        assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours), "the files differ");
+        assertEquals(0, Qemu.compare(src, "raw", ours, format).status());
+        Path bare = dir.resolve("bare." + format);
+        Qemu.Output q = Qemu.run(dir, Qemu.img(), "convert", "-O", format, "-o", "backing_file=base.raw", src, bare);
+        Run.Result i = imago("convert", "-O", format, "-o", "backing_file=base.raw", src.toString(), bare.toString());
+        sameOutput("without backing_fmt", q, i);
+    }
+
     private static String[] concat(List<String> head, String... tail) {
         List<String> all = new ArrayList<>(head);
         all.addAll(List.of(tail));

@@ -130,6 +130,15 @@ final class ConvertCommand implements Callable<Integer> {
                 throw new CliException(dst, e.getMessage());
             }
         }
+        // a backing file for the new image: qemu-img takes it from -o, and insists on its format
+        String backingFile = opts.remove("backing_file");
+        String backingFmt = opts.remove("backing_fmt");
+        if (backingFile != null) {
+            if (backingFmt == null) {
+                throw new CliException(null, "Use of backing file requires explicit backing format");
+            }
+            builder.backingFile(backingFile).backingFormat(backingFmt);
+        }
         opts.forEach(builder::option);
 
         try (Image source = session.opener(src, format).lock(!forceShare).open()) {

@@ -3,6 +3,7 @@ package imago.cli.convert;
 import imago.api.Extent;
 import imago.api.Feature;
 import imago.api.Image;
+import imago.api.ZeroFlag;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -10,6 +11,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -44,6 +46,12 @@ public final class Converter {
     private final Image source;
     private final Image target;
     private final int minSparse;
+    /**
+     * Whether the target reads as zero where nothing is written; not over a backing file, where zeroes must be
+     * written (as zero writes, which qemu-img makes with {@code BDRV_REQ_MAY_UNMAP}) so that the backing file
+     * does not show through.
+     */
+    private final boolean zeroInitialised;
     private final int threads;
     private final LongConsumer progress;
     /** The target's cluster size when writing compressed clusters, else 0. */
@@ -112,6 +120,7 @@ public final class Converter {
         this.progress = progress;
         this.compressCluster = compressCluster;
         this.inOrder = inOrder;
+        this.zeroInitialised = target.backing().isEmpty();
     }
 
     /**
@@ -348,6 +357,8 @@ public final class Converter {
             if (e.zero()) {
                 if (minSparse == 0) {
                     writeZeroes(pos, n);
+                } else if (!zeroInitialised) {
+                    zeroTarget(pos, n);
                 }
             } else {
                 copyData(pos, (int) n, buffer);
@@ -386,21 +397,38 @@ public final class Converter {
         }
         // write runs of blocks that are not all zero; blocks are aligned to guest offsets
         int runStart = -1;
+        int zeroStart = 0;
         int i = 0;
         while (i < length) {
             int blockEnd = (int) Math.min(length, (offset + i) / minSparse * minSparse + minSparse - offset);
             boolean zero = isZero(buffer, i, blockEnd);
             if (!zero && runStart < 0) {
+                zeroRun(offset, zeroStart, i);
                 runStart = i;
             } else if (zero && runStart >= 0) {
                 write(buffer, offset, runStart, i);
                 runStart = -1;
+                zeroStart = i;
             }
             i = blockEnd;
         }
         if (runStart >= 0) {
             write(buffer, offset, runStart, length);
+        } else {
+            zeroRun(offset, zeroStart, length);
         }
+    }
+
+    /** A run of zero blocks inside data: written as zeroes only when the target does not read as zero. */
+    private void zeroRun(long offset, int from, int to) throws IOException {
+        if (!zeroInitialised && to > from) {
+            zeroTarget(offset + from, to - from);
+        }
+    }
+
+    private void zeroTarget(long offset, long length) throws IOException {
+        awaitTurn(offset);
+        target.writeZeroes(offset, length, Set.of(ZeroFlag.MAY_UNMAP));
     }
 
     private void write(ByteBuffer buffer, long offset, int from, int to) throws IOException {
