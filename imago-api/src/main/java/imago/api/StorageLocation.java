@@ -40,8 +40,9 @@ public record StorageLocation(String scheme, String name) {
         return Path.of(name);
     }
 
+    /** The name alone for a file, or for a name that is a URI already ({@code nbd://...}); else scheme:name. */
     @Override
     public String toString() {
-        return scheme.equals("file") ? name : scheme + ":" + name;
+        return scheme.equals("file") || name.startsWith(scheme) && name.contains("://") ? name : scheme + ":" + name;
     }
 }

@@ -2,6 +2,7 @@ package imago.cli.command;
 
 import imago.api.CreateOptions;
 import imago.api.OpenGate;
+import imago.nbd.NbdLocation;
 import imago.probe.Imago;
 import imago.probe.Opener;
 import java.io.IOException;
@@ -145,9 +146,31 @@ public final class Session {
      * file or a directory.
      */
     Opener opener(String typed, String format) {
+        if (NbdLocation.isUri(typed)) {
+            return nbdOpener(typed, format);
+        }
         Path path = file(typed);
         checkOpenable(typed, path);
         Opener o = Imago.opener().path(path).gate(openGate(path));
+        if (format != null) {
+            o.format(format);
+        }
+        return o;
+    }
+
+    /**
+     * An opener for an NBD export the user named by URI. Nothing an image on it names is opened: the gate denies
+     * all, and the export's storage resolves no stored name anyway.
+     */
+    private Opener nbdOpener(String typed, String format) {
+        currentFile = typed;
+        typedNames.putIfAbsent(typed, typed);
+        Opener o;
+        try {
+            o = Imago.opener().location(NbdLocation.of(typed)).gate(OpenGate.denyAll());
+        } catch (IllegalArgumentException e) {
+            throw new CliException(typed, "Could not open '" + typed + "': " + e.getMessage());
+        }
         if (format != null) {
             o.format(format);
         }

@@ -11,9 +11,9 @@ import java.nio.ByteBuffer;
  * @param offset the first byte (unsigned on the wire; a negative value here is past any export)
  * @param length the number of bytes (unsigned 32 bits)
  */
-record Request(int flags, int type, long cookie, long offset, long length) {
+public record Request(int flags, int type, long cookie, long offset, long length) {
     /** Bytes of a request header. */
-    static final int SIZE = 28;
+    public static final int SIZE = 28;
 
     /**
      * Parses a header. @throws ProtocolException if the magic is wrong: the stream cannot be trusted after that
@@ -26,6 +26,12 @@ record Request(int flags, int type, long cookie, long offset, long length) {
         int flags = Short.toUnsignedInt(b.getShort());
         int type = Short.toUnsignedInt(b.getShort());
         return new Request(flags, type, b.getLong(), b.getLong(), Integer.toUnsignedLong(b.getInt()));
+    }
+
+    /** The header on the wire, flipped: what a client sends (followed by the payload of a write). */
+    public ByteBuffer encode() {
+        return ByteBuffer.allocate(SIZE).putInt(Nbd.REQUEST_MAGIC).putShort((short) flags).putShort((short) type)
+                .putLong(cookie).putLong(offset).putInt((int) length).flip();
     }
 
     /** Whether the request carries a payload the server must read (a write). */

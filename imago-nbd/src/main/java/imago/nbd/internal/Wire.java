@@ -9,20 +9,20 @@ import java.nio.channels.SocketChannel;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * One connection's byte stream: blocking reads of whole messages (by the connection's reader thread only) and
- * writes of whole messages, which the threads serving requests serialize through a lock so that messages never
- * interleave.
+ * One connection's byte stream, for the server and the client alike: blocking reads of whole messages (by the
+ * connection's reader thread only) and writes of whole messages, which the threads serving or sending requests
+ * serialize through a lock so that messages never interleave.
  */
-final class Wire {
+public final class Wire {
     private final ByteChannel channel;
     private final ReentrantLock writeLock = new ReentrantLock();
 
-    Wire(ByteChannel channel) {
+    public Wire(ByteChannel channel) {
         this.channel = channel;
     }
 
     /** Fills {@code dst}; the peer closing first is an {@link EOFException}. */
-    void readFully(ByteBuffer dst) throws IOException {
+    public void readFully(ByteBuffer dst) throws IOException {
         while (dst.hasRemaining()) {
             if (channel.read(dst) < 0) {
                 throw new EOFException("the peer closed the connection " + dst.remaining() + " bytes early");
@@ -31,14 +31,14 @@ final class Wire {
     }
 
     /** Reads {@code n} bytes into a new big-endian buffer, flipped. */
-    ByteBuffer read(int n) throws IOException {
+    public ByteBuffer read(int n) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(n);
         readFully(b);
         return b.flip();
     }
 
     /** Reads and drops {@code n} bytes, a bounded buffer at a time. */
-    void skip(long n) throws IOException {
+    public void skip(long n) throws IOException {
         ByteBuffer b = ByteBuffer.allocate((int) Math.min(n, 64 * 1024));
         while (n > 0) {
             b.clear().limit((int) Math.min(n, b.capacity()));
@@ -48,7 +48,7 @@ final class Wire {
     }
 
     /** Writes the buffers as one message, whole, before any other thread's message. */
-    void write(ByteBuffer... buffers) throws IOException {
+    public void write(ByteBuffer... buffers) throws IOException {
         writeLock.lock();
         try {
             long left = 0;
@@ -75,7 +75,7 @@ final class Wire {
     }
 
     /** Closes the connection; blocked reads and writes fail. */
-    void close() {
+    public void close() {
         try {
             if (channel instanceof SocketChannel s && s.isOpen()) {
                 try {
@@ -90,7 +90,7 @@ final class Wire {
         }
     }
 
-    boolean isOpen() {
+    public boolean isOpen() {
         return channel.isOpen();
     }
 }
