@@ -51,7 +51,7 @@ final class InfoCommand implements Callable<Integer> {
         }
         try (Image top = opener.open()) {
             List<InfoReport.Layer> layers = new ArrayList<>();
-            String name = file.name();
+            String name = session.shownName(file.name(), top);
             for (Optional<Image> layer = Optional.of(top); layer.isPresent(); layer = layer.get().backing()) {
                 InfoReport.Layer l = new InfoReport.Layer(name, layer.get().info());
                 layers.add(l);

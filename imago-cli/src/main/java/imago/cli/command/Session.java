@@ -1,6 +1,7 @@
 package imago.cli.command;
 
 import imago.api.CreateOptions;
+import imago.api.Image;
 import imago.api.OpenGate;
 import imago.nbd.NbdLocation;
 import imago.probe.Imago;
@@ -175,6 +176,14 @@ public final class Session {
             o.format(format);
         }
         return o;
+    }
+
+    /**
+     * The name {@code info} shows for the image the user typed: the name typed, or for an NBD export the name of its
+     * storage, which is qemu's form of the URI ({@code nbd+unix://?socket=...}).
+     */
+    String shownName(String typed, Image top) throws IOException {
+        return NbdLocation.isUri(typed) ? top.info().filename() : typed;
     }
 
     /**
