@@ -41,15 +41,19 @@ class NbdLocationTest {
 
         Server(String name, String... command) throws IOException, InterruptedException {
             Path socket = dir.resolve(name + ".sock");
+            // the servers write their pid files once they listen (nbdkit's socket file appears before it does)
+            Path ready = dir.resolve(name + ".pid");
             List<String> cmd = new ArrayList<>(List.of(command));
             cmd.add(1, command[0].equals("nbdkit") ? "-U" : "-k");
             cmd.add(2, socket.toString());
             if (command[0].equals("nbdkit")) {
-                cmd.add(1, "-f");
+                cmd.addAll(1, List.of("-f", "-P", ready.toString()));
+            } else {
+                cmd.addAll(1, List.of("--pid-file", ready.toString()));
             }
             process = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true)
                     .redirectOutput(dir.resolve(name + ".log").toFile()).start();
-            for (int i = 0; i < 500 && !Files.exists(socket); i++) {
+            for (int i = 0; i < 500 && !Files.exists(ready); i++) {
                 if (!process.isAlive()) {
                     fail(cmd + ": " + Files.readString(dir.resolve(name + ".log")));
                 }

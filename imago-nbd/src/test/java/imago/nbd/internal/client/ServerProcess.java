@@ -16,42 +16,50 @@ final class ServerProcess implements AutoCloseable {
     private final Path log;
     final Path socket;
 
-    private ServerProcess(Path dir, Path socket, List<String> command) throws IOException, InterruptedException {
+    /**
+     * Starts {@code command} and waits for {@code ready}, its pid file, to appear: both servers write it once they
+     * listen (nbdkit's socket file appears before it does).
+     */
+    private ServerProcess(Path dir, Path socket, Path ready, List<String> command)
+            throws IOException, InterruptedException {
         Qemu.tool(command.get(0));
         this.socket = socket;
         this.log = dir.resolve(command.get(0) + "-" + socket.getFileName() + ".log");
         process = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).start();
-        for (int i = 0; i < 400 && !Files.exists(socket); i++) {
+        for (int i = 0; i < 400 && !Files.exists(ready); i++) {
             if (!process.isAlive()) {
                 fail(command + " failed: " + Files.readString(log));
             }
             Thread.sleep(10);
         }
-        if (!Files.exists(socket)) {
+        if (!Files.exists(ready)) {
             close();
-            fail(command + " did not create " + socket);
+            fail(command + " did not create " + ready);
         }
     }
 
     /** {@code qemu-nbd -t -k SOCKET ARGS...}. */
     static ServerProcess qemuNbd(Path dir, String name, Object... args) throws IOException, InterruptedException {
         Path socket = dir.resolve(name + ".sock");
-        List<String> cmd = new ArrayList<>(List.of("qemu-nbd", "-t", "-k", socket.toString()));
+        Path pid = dir.resolve(name + ".pid");
+        List<String> cmd = new ArrayList<>(List.of("qemu-nbd", "-t", "-k", socket.toString(), "--pid-file",
+                pid.toString()));
         for (Object a : args) {
             cmd.add(a.toString());
         }
-        return new ServerProcess(dir, socket, cmd);
+        return new ServerProcess(dir, socket, pid, cmd);
     }
 
     /** {@code nbdkit -f -U SOCKET ARGS...} (plugin and its parameters, filters). */
     static ServerProcess nbdkit(Path dir, String name, Object... args) throws IOException, InterruptedException {
         Path socket = dir.resolve(name + ".sock");
-        List<String> cmd = new ArrayList<>(List.of("nbdkit", "-f", "-U", socket.toString()));
+        Path pid = dir.resolve(name + ".pid");
+        List<String> cmd = new ArrayList<>(List.of("nbdkit", "-f", "-U", socket.toString(), "-P", pid.toString()));
         for (Object a : args) {
             cmd.add(a.toString());
         }
-        return new ServerProcess(dir, socket, cmd);
+        return new ServerProcess(dir, socket, pid, cmd);
     }
 
     /** {@code nbd+unix:///EXPORT?socket=PATH}. */
