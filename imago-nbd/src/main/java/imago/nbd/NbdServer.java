@@ -129,6 +129,7 @@ public final class NbdServer implements AutoCloseable {
         private boolean allocationDepth;
         private final List<String> bitmaps = new ArrayList<>();
         private Duration handshakeLimit = Duration.ofSeconds(10);
+        private TlsCredentials tls;
 
         private Builder(Image image) {
             this.image = Objects.requireNonNull(image, "image");
@@ -217,6 +218,21 @@ public final class NbdServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Serves over TLS only ({@code NBD_OPT_STARTTLS}), with these server credentials, as qemu-nbd with
+         * {@code --tls-creds}: a client must start TLS before any other option, and is refused with
+         * {@code NBD_REP_ERR_TLS_REQD} otherwise. {@code null} (the default) serves without TLS.
+         *
+         * @throws IllegalArgumentException if the credentials are not for a server
+         */
+        public Builder tls(TlsCredentials credentials) {
+            if (credentials != null && credentials.endpoint() != TlsCredentials.Endpoint.SERVER) {
+                throw new IllegalArgumentException("Expected TLS credentials for a server endpoint");
+            }
+            this.tls = credentials;
+            return this;
+        }
+
         /** How long a client may take from connecting to the transmission phase (default 10 s). */
         public Builder handshakeLimit(Duration limit) {
             if (limit.isNegative() || limit.isZero()) {
@@ -300,7 +316,7 @@ public final class NbdServer implements AutoCloseable {
             }
             boolean multi = multiConn != null ? multiConn : maxConnections > 1;
             return new Export(image, exportName, description, ro, multi, unmap, detectZeroes, allocationDepth,
-                    bitmaps);
+                    bitmaps, tls);
         }
 
         private static void removeStaleSocket(Path path) throws IOException {

@@ -3,6 +3,7 @@ package imago.cli.command;
 import imago.api.Image;
 import imago.nbd.DetectZeroes;
 import imago.nbd.NbdServer;
+import imago.nbd.TlsCredentials;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -100,10 +101,13 @@ final class NbdCommand implements Callable<Integer> {
     @Option(names = {"-s", "--snapshot"}, description = "Not supported yet (a temporary overlay).")
     private boolean temporaryOverlay;
 
-    @Option(names = "--object", paramLabel = "OBJ", description = "Not supported yet (TLS credentials).")
+    @Option(names = "--object", paramLabel = "OBJ",
+            description = "tls-creds-x509,id=ID,dir=DIR,endpoint=server[,verify-peer=on|off]: TLS credentials "
+                    + "(ca-cert.pem, server-cert.pem, server-key.pem in DIR).")
     private List<String> objects = new ArrayList<>();
 
-    @Option(names = "--tls-creds", paramLabel = "ID", description = "Not supported yet.")
+    @Option(names = "--tls-creds", paramLabel = "ID",
+            description = "Serve over TLS only, with the credentials object ID.")
     private String tlsCreds;
 
     @Option(names = {"-v", "--verbose"}, description = "Accepted; prints nothing more.")
@@ -138,6 +142,7 @@ final class NbdCommand implements Callable<Integer> {
                     + "operation to unmap");
         }
         checkCacheModes();
+        TlsCredentials tls = TlsObjects.serverCredentials(objects, tlsCreds);
         SocketAddress address = address();
         boolean exportReadOnly = readOnly || snapshot != null;
         var opener = session.opener(file, format).writable(!exportReadOnly);
@@ -151,7 +156,8 @@ final class NbdCommand implements Callable<Integer> {
         try {
             NbdServer.Builder builder = NbdServer.builder(image).exportName(exportName).description(description)
                     .readOnly(exportReadOnly).maxConnections(maxClients).multiConn(maxClients != 1)
-                    .persistent(persistent).unmap(unmap).detectZeroes(zeroes).allocationDepth(allocationDepth);
+                    .persistent(persistent).unmap(unmap).detectZeroes(zeroes).allocationDepth(allocationDepth)
+                    .tls(tls);
             // qemu-nbd offers (and lists) the bitmaps of its -B options last first
             for (String b : bitmaps.reversed()) {
                 builder.bitmap(b);
@@ -208,9 +214,6 @@ final class NbdCommand implements Callable<Integer> {
         }
         if (temporaryOverlay) {
             throw new CliException(null, "-s (--snapshot) is not supported yet");
-        }
-        if (!objects.isEmpty() || tlsCreds != null) {
-            throw new CliException(null, "TLS (--object, --tls-creds) is not supported yet");
         }
     }
 

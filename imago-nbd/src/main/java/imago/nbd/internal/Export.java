@@ -2,6 +2,7 @@ package imago.nbd.internal;
 
 import imago.api.Image;
 import imago.nbd.DetectZeroes;
+import imago.nbd.TlsCredentials;
 import java.util.List;
 import java.util.Objects;
 
@@ -17,9 +18,10 @@ import java.util.Objects;
  * @param detectZeroes what writes of zeroes become
  * @param allocationDepth whether {@code qemu:allocation-depth} is offered
  * @param bitmaps the names of the image's dirty bitmaps offered as {@code qemu:dirty-bitmap:NAME}
+ * @param tls the server's TLS credentials, or {@code null}: with them, clients must start TLS before anything else
  */
 public record Export(Image image, String name, String description, boolean readOnly, boolean multiConn,
-        boolean unmap, DetectZeroes detectZeroes, boolean allocationDepth, List<String> bitmaps) {
+        boolean unmap, DetectZeroes detectZeroes, boolean allocationDepth, List<String> bitmaps, TlsCredentials tls) {
 
 
     /** Validates the fields. */
@@ -28,6 +30,9 @@ public record Export(Image image, String name, String description, boolean readO
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(detectZeroes, "detectZeroes");
         bitmaps = List.copyOf(bitmaps);
+        if (tls != null && tls.endpoint() != TlsCredentials.Endpoint.SERVER) {
+            throw new IllegalArgumentException("Expected TLS credentials for a server endpoint");
+        }
         if (name.length() > Nbd.MAX_STRING) {
             throw new IllegalArgumentException("export name longer than " + Nbd.MAX_STRING);
         }

@@ -24,6 +24,8 @@ final class Handshake {
     private final Replies replies;
     private final Export export;
     private boolean structured;
+    /** Whether the connection runs over TLS (after NBD_OPT_STARTTLS). */
+    private boolean secured;
     private boolean noZeroes;
     private List<MetaContext> contexts = List.of();
 
@@ -54,6 +56,12 @@ final class Handshake {
             }
             int option = head.getInt();
             long length = Integer.toUnsignedLong(head.getInt());
+            if (export.tls() != null && !secured && option != Nbd.OPT_STARTTLS) {
+                if (refuseBeforeTls(option, length)) {
+                    return null;
+                }
+                continue;
+            }
             if (length > MAX_OPTION_LENGTH) {
                 if (option == Nbd.OPT_EXPORT_NAME || length > MAX_SKIPPED_OPTION) {
                     throw new ProtocolException("option " + option + " of " + length + " bytes");
@@ -107,8 +115,7 @@ final class Handshake {
                         .putInt(name.length).put(name).put(details).flip());
                 replies.option(option, Nbd.REP_ACK, ByteBuffer.allocate(0));
             }
-            case ClientOption.StartTls() ->
-                    replies.optionError(option, Nbd.REP_ERR_POLICY, "TLS is not configured on this server");
+            case ClientOption.StartTls() -> startTls(option);
             case ClientOption.StructuredReply() -> {
                 if (structured) {
                     replies.optionError(option, Nbd.REP_ERR_INVALID, "structured replies are already negotiated");
@@ -125,6 +132,42 @@ final class Handshake {
                     replies.optionError(option, Nbd.REP_ERR_UNSUP, "option " + u.option() + " is not supported");
         }
         return null;
+    }
+
+    /**
+     * What a server with TLS answers to an option before STARTTLS, as qemu-nbd answers: {@code NBD_REP_ERR_TLS_REQD},
+     * an acknowledged ABORT (true: the client leaves), or a hang-up for EXPORT_NAME, which has no error reply.
+     */
+    private boolean refuseBeforeTls(int option, long length) throws IOException {
+        String message = "Option 0x" + Integer.toHexString(option) + " not permitted before TLS";
+        if (option == Nbd.OPT_EXPORT_NAME || length > MAX_SKIPPED_OPTION) {
+            throw new ProtocolException(message);
+        }
+        wire.skip(length);
+        if (option == Nbd.OPT_ABORT) {
+            replies.option(option, Nbd.REP_ACK, ByteBuffer.allocate(0));
+            return true;
+        }
+        replies.optionError(option, Nbd.REP_ERR_TLS_REQD, message);
+        return false;
+    }
+
+    /** NBD_OPT_STARTTLS: acknowledged, then the TLS handshake, then the options go on over TLS. */
+    private void startTls(int option) throws IOException {
+        if (export.tls() == null) {
+            replies.optionError(option, Nbd.REP_ERR_POLICY, "TLS is not configured on this server");
+            return;
+        }
+        if (secured) {
+            replies.optionError(option, Nbd.REP_ERR_INVALID, "TLS is already enabled");
+            return;
+        }
+        replies.option(option, Nbd.REP_ACK, ByteBuffer.allocate(0));
+        javax.net.ssl.SSLEngine engine = export.tls().context().createSSLEngine();
+        engine.setUseClientMode(false);
+        engine.setNeedClientAuth(export.tls().verifyPeer());
+        wire.upgrade(TlsChannel.handshake(wire.channel(), engine));
+        secured = true;
     }
 
     private Negotiated info(int option, ClientOption.Info info) throws IOException {

@@ -14,11 +14,25 @@ import java.util.concurrent.locks.ReentrantLock;
  * serialize through a lock so that messages never interleave.
  */
 public final class Wire {
-    private final ByteChannel channel;
+    /** The connection, replaced once by its TLS layer after {@code NBD_OPT_STARTTLS}. */
+    private volatile ByteChannel channel;
     private final ReentrantLock writeLock = new ReentrantLock();
 
     public Wire(ByteChannel channel) {
         this.channel = channel;
+    }
+
+    /** The channel messages go through now. */
+    public ByteChannel channel() {
+        return channel;
+    }
+
+    /**
+     * Sends and receives through {@code secured} from now on (the TLS layer over this wire's channel, after
+     * {@code NBD_OPT_STARTTLS}); only while no other thread uses the wire.
+     */
+    public void upgrade(ByteChannel secured) {
+        channel = secured;
     }
 
     /** Fills {@code dst}; the peer closing first is an {@link EOFException}. */

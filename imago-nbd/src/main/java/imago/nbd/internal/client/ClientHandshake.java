@@ -36,7 +36,7 @@ final class ClientHandshake {
      * @throws ImageException if the server refuses the export or breaks the protocol
      * @throws IOException if the connection fails
      */
-    ExportInfo run() throws IOException {
+    ExportInfo run(ClientTls tls) throws IOException {
         ByteBuffer greeting = wire.read(16);
         if (greeting.getLong() != Nbd.NBDMAGIC) {
             throw fail("not an NBD server (no NBDMAGIC greeting)");
@@ -53,6 +53,17 @@ final class ClientHandshake {
         noZeroes = (serverFlags & Nbd.FLAG_NO_ZEROES) != 0;
         int clientFlags = serverFlags & Nbd.CLIENT_FLAGS_KNOWN;
         wire.write(ByteBuffer.allocate(4).putInt(clientFlags).flip());
+        if (tls != null) {
+            if (!fixed) {
+                throw fail("TLS was asked for, but the server does not speak the fixed newstyle protocol");
+            }
+            send(Nbd.OPT_STARTTLS, ByteBuffer.allocate(0));
+            Reply r = reply(Nbd.OPT_STARTTLS);
+            if (r.type() != Nbd.REP_ACK) {
+                throw fail("the server does not do TLS" + (r.message().isBlank() ? "" : ": " + r.message()));
+            }
+            wire.upgrade(tls.handshake(wire.channel()));
+        }
         if (!fixed) {
             return exportName();
         }

@@ -56,9 +56,7 @@ final class NbdConnection implements Closeable {
      * @throws IOException if the connection fails
      */
     static NbdConnection open(NbdUri uri, Duration timeout) throws IOException {
-        if (uri.tls()) {
-            throw new ImageException(uri.text(), "TLS (nbds://) is not supported yet");
-        }
+        ClientTls tls = uri.tls() ? ClientTls.of(uri) : null;
         SocketAddress target = uri.address();
         SocketChannel channel;
         if (target instanceof InetSocketAddress inet) {
@@ -89,7 +87,7 @@ final class NbdConnection implements Closeable {
         });
         try {
             channel.connect(target);
-            ExportInfo info = new ClientHandshake(wire, uri.text(), uri.export()).run();
+            ExportInfo info = new ClientHandshake(wire, uri.text(), uri.export()).run(tls);
             finished.set(true);
             watchdog.interrupt();
             NbdConnection c = new NbdConnection(uri.text(), wire, info, timeout);

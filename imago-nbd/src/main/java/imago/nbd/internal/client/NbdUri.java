@@ -7,14 +7,19 @@ import java.net.URI;
 import java.net.URISyntaxException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 
 /**
  * An NBD location as the NBD URI specification (NetworkBlockDevice/nbd, doc/uri.md) and libnbd write it:
  * {@code nbd://HOST[:PORT]/EXPORT}, {@code nbd+unix:///EXPORT?socket=PATH}, and the same with {@code nbds} for
- * TLS. The export name is the path without its first slash, percent-decoded; query parameters other than
- * {@code socket} are ignored, as the specification lets clients ignore them.
+ * TLS. The export name is the path without its first slash, percent-decoded. Of the query parameters, {@code socket}
+ * names the Unix socket, and for TLS, as in libnbd, {@code tls-certificates=DIR} names a directory of credentials
+ * ({@code ca-cert.pem}, and {@code client-cert.pem} with {@code client-key.pem} when the server wants a client
+ * certificate; without it the JDK's trusted authorities) and {@code tls-verify-peer=false} accepts any server
+ * certificate; others are ignored, as the specification lets clients ignore them.
  *
  * <p>Only locations the user gives are parsed here: a name stored inside an image never reaches this class (the
  * storages resolve stored names, and this one resolves none).
@@ -23,8 +28,11 @@ import java.util.Objects;
  * @param address where the server listens (an unresolved TCP address, or a Unix socket)
  * @param export the export name, possibly empty
  * @param tls whether the scheme asks for TLS ({@code nbds})
+ * @param certificates the {@code tls-certificates} directory, or {@code null}
+ * @param verifyPeer whether the server's certificate is checked ({@code tls-verify-peer}, true by default)
  */
-public record NbdUri(String text, SocketAddress address, String export, boolean tls) {
+public record NbdUri(String text, SocketAddress address, String export, boolean tls, Path certificates,
+        boolean verifyPeer) {
     /** The port NBD servers listen on by default. */
     public static final int DEFAULT_PORT = 10809;
     private static final int MAX_EXPORT = 4096;
@@ -97,7 +105,11 @@ public record NbdUri(String text, SocketAddress address, String export, boolean 
             }
             address = InetSocketAddress.createUnresolved(host, port);
         }
-        return new NbdUri(text, address, export, tls);
+        String dir = query(text, uri.getRawQuery(), "tls-certificates");
+        String verify = query(text, uri.getRawQuery(), "tls-verify-peer");
+        boolean verifyPeer = verify == null || !List.of("false", "0", "no", "off").contains(verify.toLowerCase(
+                Locale.ROOT));
+        return new NbdUri(text, address, export, tls, dir == null ? null : Path.of(dir), verifyPeer);
     }
 
     /**
