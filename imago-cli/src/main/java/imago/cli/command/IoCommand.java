@@ -1,13 +1,9 @@
 package imago.cli.command;
 
-import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.cli.io.IoOptions;
 import imago.cli.io.QemuIo;
-import imago.probe.Imago;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -150,24 +146,9 @@ final class IoCommand implements Callable<Integer> {
      * takes the writes and is deleted at the end, so the image is left as it was.
      */
     private int runOnOverlay(boolean direct, IoOptions options) throws IOException {
-        Path path = Path.of(file.name());
-        String backingFormat;
-        long size;
-        try (Image image = session.opener(file.name(), format.name()).lock(!forceShare.given()).open()) {
-            backingFormat = image.format();
-            size = image.size();
-        }
-        Path overlay = Files.createTempFile("imago-io-snapshot-", ".qcow2");
-        try {
-            Imago.create(overlay, "qcow2", CreateOptions.builder().size(size)
-                    .backingFile(path.toAbsolutePath().toString()).backingFormat(backingFormat).build());
-            try (Image image = Imago.opener().path(overlay).format("qcow2").writable(true)
-                    .backingFile(path, backingFormat).gate(session.openGate(path)).lock(!forceShare.given())
-                    .directIO(direct).noSync(true).open()) {
-                return run(image, options);
-            }
-        } finally {
-            Files.deleteIfExists(overlay);
+        try (TemporaryOverlay overlay = TemporaryOverlay.open(session, file.name(), format.name(),
+                "imago-io-snapshot-", !forceShare.given(), direct)) {
+            return run(overlay.image(), options);
         }
     }
 

@@ -98,7 +98,8 @@ final class NbdCommand implements Callable<Integer> {
     @Option(names = "--fork", description = "Not supported: run the command in the background instead.")
     private boolean fork;
 
-    @Option(names = {"-s", "--snapshot"}, description = "Not supported yet (a temporary overlay).")
+    @Option(names = {"-s", "--snapshot"},
+            description = "Write to a temporary qcow2 overlay over the image, deleted at exit; the image is unchanged.")
     private boolean temporaryOverlay;
 
     @Option(names = "--object", paramLabel = "OBJ",
@@ -145,11 +146,18 @@ final class NbdCommand implements Callable<Integer> {
         TlsCredentials tls = TlsObjects.serverCredentials(objects, tlsCreds);
         SocketAddress address = address();
         boolean exportReadOnly = readOnly || snapshot != null;
-        var opener = session.opener(file, format).writable(!exportReadOnly);
-        if (snapshot != null) {
-            opener.snapshot(snapshot);
+        TemporaryOverlay overlay = null;
+        Image image;
+        if (temporaryOverlay && !exportReadOnly) {
+            overlay = TemporaryOverlay.open(session, file, format, "imago-nbd-snapshot-", true, false);
+            image = overlay.image();
+        } else {
+            var opener = session.opener(file, format).writable(!exportReadOnly);
+            if (snapshot != null) {
+                opener.snapshot(snapshot);
+            }
+            image = opener.open();
         }
-        Image image = opener.open();
         CountDownLatch closed = new CountDownLatch(1);
         Path pid = pidFile == null ? null : Path.of(pidFile);
         NbdServer server = null;
@@ -185,7 +193,11 @@ final class NbdCommand implements Callable<Integer> {
             if (pid != null) {
                 Files.deleteIfExists(pid);
             }
-            image.close();
+            if (overlay != null) {
+                overlay.close();
+            } else {
+                image.close();
+            }
             closed.countDown();
         }
         return Cli.OK;
@@ -211,9 +223,6 @@ final class NbdCommand implements Callable<Integer> {
         if (fork) {
             throw new CliException(null, "--fork is not supported (a JVM cannot fork): start imago nbd in the "
                     + "background and wait for its socket, or use --pid-file");
-        }
-        if (temporaryOverlay) {
-            throw new CliException(null, "-s (--snapshot) is not supported yet");
         }
     }
 
