@@ -194,4 +194,28 @@ class LauncherIT {
             assertTrue(info.out().startsWith("{\n    \"virtual-size\": 1048576,"), info.out());
         }
     }
+
+    @Test
+    void nbdForkReturnsOnceTheServerListens() throws Exception {
+        Qemu.tool("nbdinfo");
+        assertEquals(0, imago("create", "-q", "-f", "qcow2", "f.qcow2", "4M").status());
+        Path socket = dir.resolve("f.sock");
+        Path pid = dir.resolve("f.pid");
+        Qemu.Output r = imago("nbd", "--fork", "-t", "-k", socket, "--pid-file", pid, "f.qcow2");
+        assertEquals(0, r.status(), r.err());
+        assertEquals("", r.out() + r.err());
+        // listening when the command returned: a client connects at once
+        assertTrue(Qemu.ok(dir, "nbdinfo", "nbd+unix:///?socket=" + socket).contains("export-size: 4194304"));
+        ProcessHandle server = ProcessHandle.of(Long.parseLong(Files.readString(pid).strip())).orElseThrow();
+        assertTrue(server.isAlive());
+        server.destroy();
+        server.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertTrue(!Files.exists(socket) && !Files.exists(pid), "the server removed its socket and pid file");
+        // a server that fails before it listens says why, through the command that waited for it
+        Qemu.Output bad = imago("nbd", "--fork", "-k", socket, "nofile.qcow2");
+        Qemu.Output inForeground = imago("nbd", "-k", socket, "nofile.qcow2");
+        assertEquals(1, bad.status());
+        assertTrue(bad.err().contains("Could not open 'nofile.qcow2'"), bad.err());
+        assertEquals(inForeground.err(), bad.err());
+    }
 }

@@ -149,7 +149,6 @@ class NbdCommandTest {
                 .failsWithOneLine());
         assertEquals("imago: Bitmap 'nobm' is not found", Run.imago("nbd", "-k", sock, "-B", "nobm", img)
                 .failsWithOneLine());
-        assertTrue(Run.imago("nbd", "-k", sock, "--fork", img).failsWithOneLine().contains("--fork is not supported"));
         assertTrue(Run.imago("nbd", "-k", sock, "nofile.img").failsWithOneLine().contains("No such file"));
         assertFalse(Files.exists(Path.of(sock)));
     }

@@ -95,7 +95,7 @@ final class NbdCommand implements Callable<Integer> {
     @Option(names = "--pid-file", paramLabel = "PATH", description = "Write the server's process id there.")
     private String pidFile;
 
-    @Option(names = "--fork", description = "Not supported: run the command in the background instead.")
+    @Option(names = "--fork", description = "Run in the background; return once the server listens.")
     private boolean fork;
 
     @Option(names = {"-s", "--snapshot"},
@@ -126,7 +126,6 @@ final class NbdCommand implements Callable<Integer> {
         if (file == null) {
             throw new CliException(null, "Invalid number of arguments");
         }
-        refuseUnsupported();
         int maxClients = shared();
         boolean unmap = switch (discard) {
             case "ignore", "off" -> false;
@@ -145,6 +144,10 @@ final class NbdCommand implements Callable<Integer> {
         checkCacheModes();
         TlsCredentials tls = TlsObjects.serverCredentials(objects, tlsCreds);
         SocketAddress address = address();
+        if (fork) {
+            // before the image is opened (and locked): the server started in the background opens it
+            return Daemon.start(session);
+        }
         boolean exportReadOnly = readOnly || snapshot != null;
         TemporaryOverlay overlay = null;
         Image image;
@@ -174,6 +177,7 @@ final class NbdCommand implements Callable<Integer> {
                 Files.writeString(pid, ProcessHandle.current().pid() + "\n", StandardCharsets.US_ASCII);
             }
             server = builder.bind(address);
+            Daemon.signalReady();
             // SIGTERM and SIGINT stop the server as qemu-nbd's do: the image is closed cleanly (its dirty bitmaps
             // stored, its metadata written) before the JVM exits
             NbdServer running = server;
@@ -219,12 +223,6 @@ final class NbdCommand implements Callable<Integer> {
         }
     }
 
-    private void refuseUnsupported() {
-        if (fork) {
-            throw new CliException(null, "--fork is not supported (a JVM cannot fork): start imago nbd in the "
-                    + "background and wait for its socket, or use --pid-file");
-        }
-    }
 
     /** Clients at once: qemu-nbd's {@code -e}, where 0 means no limit. */
     private int shared() {
