@@ -45,7 +45,7 @@ final class NbdStorage implements Storage {
 
     @Override
     public StorageLocation location() {
-        return NbdStorageProvider.location(uri.text());
+        return uri.location();
     }
 
     @Override
@@ -168,13 +168,14 @@ final class NbdStorage implements Storage {
             return known;
         }
         long length = Math.min(Math.min(maxLength, size - offset), MAX_UNPAYLOADED);
+        long seen = extents.generation();
         Pending p = connection.call(Nbd.CMD_BLOCK_STATUS, 0, offset, length);
         if (p.descriptors.isEmpty()) {
             throw new ImageException(uri.text(), offset, "the NBD server answered block status without an extent", null);
         }
-        extents.fill(offset, Math.min(size, offset + length), p.descriptors);
-        StorageExtent found = extents.find(offset, maxLength);
-        return found != null ? found : Storage.super.dataExtent(offset, maxLength);
+        ExtentCache.Runs reply = ExtentCache.Runs.of(offset, offset + length, p.descriptors);
+        extents.keep(reply, seen);
+        return reply.find(offset, maxLength);
     }
 
     @Override

@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One request waiting for its reply. The connection's reader thread fills it (the read data straight into the
@@ -25,6 +26,7 @@ final class Pending {
     private String message;
     private long errorOffset = -1;
     private IOException failure;
+    private final AtomicBoolean completed = new AtomicBoolean();
     private final CountDownLatch done = new CountDownLatch(1);
 
     Pending(Request request, ByteBuffer destination) {
@@ -47,12 +49,11 @@ final class Pending {
 
     /** Completes the request, with {@code cause} when the connection failed under it. Only the first call counts. */
     boolean complete(IOException cause) {
-        if (done.getCount() == 0) {
+        // the reader and a failing connection may both complete a request: one of them does
+        if (!completed.compareAndSet(false, true)) {
             return false;
         }
-        if (failure == null) {
-            failure = cause;
-        }
+        failure = cause;
         done.countDown();
         return true;
     }

@@ -89,7 +89,7 @@ final class ReplyReader {
                 long offset = wire.read(8).getLong();
                 int at = within(p, offset, length - 8);
                 wire.readFully(p.destination.duplicate().position(at).limit(at + (int) (length - 8)));
-                p.covered += length - 8;
+                cover(p, length - 8);
             }
             case Nbd.REPLY_TYPE_OFFSET_HOLE -> {
                 if (p.destination == null || length != 12) {
@@ -103,7 +103,7 @@ final class ReplyReader {
                 while (dst.hasRemaining()) {
                     dst.put((byte) 0);
                 }
-                p.covered += hole;
+                cover(p, hole);
             }
             case Nbd.REPLY_TYPE_BLOCK_STATUS -> {
                 if (p.request.type() != Nbd.CMD_BLOCK_STATUS || length < 12 || (length - 4) % 8 != 0
@@ -111,6 +111,9 @@ final class ReplyReader {
                     throw protocol("a block status chunk of " + length + " bytes to " + what(p));
                 }
                 ByteBuffer b = wire.read((int) length);
+                if (p.descriptors.size() + (length - 4) / 8 > MAX_DESCRIPTORS) {
+                    throw protocol("more than " + MAX_DESCRIPTORS + " block status descriptors in one reply");
+                }
                 int context = b.getInt();
                 if (context != info.baseAllocation()) {
                     throw protocol("block status for meta context " + context + ", which was not agreed");
@@ -141,6 +144,14 @@ final class ReplyReader {
                 p.error(type == Nbd.REPLY_TYPE_ERROR || type == Nbd.REPLY_TYPE_ERROR_OFFSET ? error : Nbd.EIO, text,
                         offset);
             }
+        }
+    }
+
+    /** Counts the bytes of a read's chunk; chunks must not overlap, so they cover at most the request. */
+    private void cover(Pending p, long bytes) throws ImageException {
+        p.covered += bytes;
+        if (p.covered > p.request.length()) {
+            throw protocol("the chunks of the reply to " + what(p) + " overlap");
         }
     }
 

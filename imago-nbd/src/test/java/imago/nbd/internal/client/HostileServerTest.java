@@ -175,6 +175,34 @@ class HostileServerTest {
     }
 
     @Test
+    void overlappingChunksAreRefused() throws IOException {
+        readFails("overlap", s -> {
+            long[] r = s.request();
+            for (int i = 0; i < 2; i++) {
+                s.chunk(r[1], false, Nbd.REPLY_TYPE_OFFSET_HOLE, 12, ByteBuffer.allocate(12).putLong(r[2])
+                        .putInt(4096).flip());
+            }
+        });
+    }
+
+    @Test
+    void endlessBlockStatusChunksAreRefused() throws IOException {
+        try (FakeServer server = new FakeServer(dir, s -> {
+            s.handshake(SIZE, 0, 1 << 16);
+            long[] r = s.request();
+            ByteBuffer chunk = ByteBuffer.allocate(4 + 8 * 4096).putInt(1);
+            while (chunk.hasRemaining()) {
+                chunk.putInt(512).putInt(0);
+            }
+            for (int i = 0; i < 100; i++) {
+                s.chunk(r[1], false, Nbd.REPLY_TYPE_BLOCK_STATUS, chunk.capacity(), chunk.flip());
+            }
+        }); Storage storage = open(server)) {
+            fails("more than 131072 block status descriptors", () -> storage.dataExtent(0, SIZE));
+        }
+    }
+
+    @Test
     void aHugeBlockStatusChunkIsRefusedBeforeItIsRead() throws IOException {
         try (FakeServer server = new FakeServer(dir, s -> {
             s.handshake(SIZE, 0, 1 << 16);
