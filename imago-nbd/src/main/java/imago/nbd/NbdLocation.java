@@ -32,7 +32,6 @@ public final class NbdLocation {
      * @throws IllegalArgumentException if {@code uri} is not an NBD URI, saying what is wrong with it
      */
     public static StorageLocation of(String uri) {
-        NbdUri.parse(uri);
-        return new StorageLocation("nbd", uri);
+        return NbdUri.parse(uri).location();
     }
 }

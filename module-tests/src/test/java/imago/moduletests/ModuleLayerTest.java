@@ -89,7 +89,9 @@ class ModuleLayerTest {
     @Test
     void everyStorageProviderIsFoundInTheLayer() throws Exception {
         Map<String, String> storages = providers("StorageProvider", "scheme");
-        assertEquals(Map.of("file", "imago.storage.file", "memory", "imago.storage.memory"), storages);
+        // imago.nbd is in the layer (imago.cli requires it) and provides the nbd scheme: NBD exports as storage
+        assertEquals(Map.of("file", "imago.storage.file", "memory", "imago.storage.memory", "nbd", "imago.nbd"),
+                storages);
     }
 
     /**

@@ -12,7 +12,7 @@ import java.util.Objects;
 /**
  * Opens NBD exports as storages, by locations of scheme {@code nbd} whose name is an NBD URI
  * ({@code nbd://HOST[:PORT]/EXPORT}, {@code nbd+unix:///EXPORT?socket=PATH}). Such a location is made only from
- * what a user gives (see {@link #location(String)}); the storage resolves no name stored inside an image, so an
+ * what a user gives ({@code imago.nbd.NbdLocation}); the storage resolves no name stored inside an image, so an
  * image cannot make imago connect anywhere. Each storage is one connection. Options {@code create},
  * {@code directIO} and {@code lock} do not apply to an export and are ignored; a writable open of a read-only
  * export is refused.
@@ -29,11 +29,6 @@ public final class NbdStorageProvider implements StorageProvider {
     @Override
     public String scheme() {
         return "nbd";
-    }
-
-    /** The location of the export a user names with an NBD URI. */
-    static StorageLocation location(String uri) {
-        return new StorageLocation("nbd", uri);
     }
 
     /**

@@ -1,5 +1,6 @@
 package imago.nbd.internal.client;
 
+import imago.api.StorageLocation;
 import java.io.ByteArrayOutputStream;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -124,6 +125,11 @@ public record NbdUri(String text, SocketAddress address, String export, boolean 
             case InetSocketAddress inet -> scheme + "://" + inet.getHostString() + ":" + inet.getPort() + path;
             default -> text;
         };
+    }
+
+    /** The storage location of this export: scheme {@code nbd}, the URI as given. */
+    public StorageLocation location() {
+        return new StorageLocation("nbd", text);
     }
 
     /** The value of the first query parameter {@code name}, percent-decoded, or {@code null}. */
