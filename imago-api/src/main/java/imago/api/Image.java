@@ -220,6 +220,15 @@ public interface Image extends Closeable {
         throw new IllegalArgumentException("Bitmap '" + name + "' is not found");
     }
 
+    /**
+     * The persistent dirty bitmaps of the top layer, to list, change and read (see {@link Bitmaps}).
+     *
+     * @implSpec The default has none and can store none.
+     */
+    default Bitmaps bitmaps() {
+        return new NoBitmaps(name(), size());
+    }
+
     /** The backing image, if this image has one. */
     Optional<Image> backing();
 

@@ -1,5 +1,6 @@
 package imago.api.spi;
 
+import imago.api.BitmapInfo;
 import imago.api.DirtyRun;
 import java.io.IOException;
 import java.util.List;
@@ -12,6 +13,15 @@ import java.util.List;
 public interface DirtyBitmaps extends Capability {
     /** The bitmaps' names, in the order the layer lists them. */
     List<String> names();
+
+    /**
+     * The bitmaps with their granularity and flags, in the order of {@link #names()}.
+     *
+     * @implSpec The default knows only the names: each is listed enabled, consistent, at 64 KiB a bit.
+     */
+    default List<BitmapInfo> list() {
+        return names().stream().map(n -> new BitmapInfo(n, 65536, true, false)).toList();
+    }
 
     /**
      * The run of bytes from {@code offset} that bitmap {@code name} marks alike, at most {@code maxLength} bytes

@@ -1,5 +1,6 @@
 package imago.api.spi;
 
+import imago.api.Bitmaps;
 import imago.api.CheckReport;
 import imago.api.DirtyRun;
 import imago.api.Extent;
@@ -307,6 +308,11 @@ public final class LayeredImage implements Image {
         } finally {
             lifecycle.readLock().unlock();
         }
+    }
+
+    @Override
+    public Bitmaps bitmaps() {
+        return new LayerBitmaps(name(), layer, readOnly(), this::size, this::dirtyRun);
     }
 
     @Override

@@ -33,7 +33,8 @@ public final class ImagoCommand implements Callable<Integer> {
             new Subcommand("snapshot", SnapshotCommand.class), new Subcommand("resize", ResizeCommand.class),
             new Subcommand("bench", BenchCommand.class), new Subcommand("commit", CommitCommand.class),
             new Subcommand("rebase", RebaseCommand.class), new Subcommand("measure", MeasureCommand.class),
-            new Subcommand("nbd", NbdCommand.class), new Subcommand("help", HelpCommand.class));
+            new Subcommand("nbd", NbdCommand.class), new Subcommand("bitmap", BitmapCommand.class),
+            new Subcommand("help", HelpCommand.class));
 
     @Mixin
     @SuppressWarnings("unused") // picocli sets its options

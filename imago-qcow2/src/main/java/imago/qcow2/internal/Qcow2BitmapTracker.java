@@ -8,6 +8,7 @@ import static imago.qcow2.internal.Qcow2Bitmaps.clearFrom;
 import static imago.qcow2.internal.Qcow2Bitmaps.setRange;
 import static imago.qcow2.internal.Qcow2Bitmaps.tableEntries;
 
+import imago.api.BitmapInfo;
 import imago.api.CorruptImageException;
 import imago.api.Feature;
 import imago.api.ImageLimitException;
@@ -17,10 +18,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Keeps the persistent dirty bitmaps of an image opened for writing true, with QEMU's protocol
@@ -37,10 +35,12 @@ import java.util.Map;
  * already in use when the image was opened are inconsistent: they are left as they are, and block a
  * resize as in QEMU.
  *
- * <p>Every directory update goes through QEMU's three steps: the bitmaps autoclear bit is cleared
- * (synced), the directory is rewritten in place (synced), the bit is set again (synced). A torn
+ * <p>Every in-place directory update goes through QEMU's three steps: the bitmaps autoclear bit is
+ * cleared (synced), the directory is rewritten in place (synced), the bit is set again (synced). A torn
  * directory is therefore never read as bitmaps; a crash between the steps loses the bitmaps and
- * leaks their clusters, as with QEMU.
+ * leaks their clusters, as with QEMU. Bitmaps added or removed ({@link Qcow2BitmapEditor}) change
+ * nothing on the disk until the close, which writes a new directory elsewhere and switches cluster 0 to
+ * it ({@link Qcow2BitmapStore}).
  *
  * <p>Thread-safe: the methods are synchronized; the write path only takes the lock when the image
  * has a bitmap that records writes.
@@ -62,69 +62,44 @@ final class Qcow2BitmapTracker {
 
         /** Drops the one reference to the cluster at {@code hostOffset}: nothing on the disk points at it. */
         void release(long hostOffset) throws IOException;
+
+        /** Cluster 0 was rewritten (the bitmaps extension): {@code header} is what it holds now. */
+        void headerChanged(Qcow2Header header);
     }
 
-    /** One bitmap of the directory. */
-    private static final class Tracked {
-        final String name;
-        final int granularityBits;
-        final int position;
-        final boolean inUseAtOpen;
-        final boolean enabled;
-        /** The directory entry's fields, as they are (or are about to be) on the disk. */
-        int flags;
-        long tableOffset;
-        int tableSize;
-        /** The bitmap table (null for a bitmap in use at open). */
-        long[] table;
-        /** Marked in use by this tracker: to be stored on close. */
-        boolean active;
-        /** Bits set since the open, per bitmap table index. */
-        final Map<Integer, long[]> overlay = new HashMap<>();
-        /** The bits of the bitmap as stored (past them, its data clusters hold zeros). */
-        long storedBits;
-        /** The fewest bits the bitmap had since it was stored: stored bits from here on are cleared. */
-        long keptBits;
-
-        Tracked(Qcow2Bitmaps.Bitmap b) {
-            this.name = b.name();
-            this.granularityBits = b.granularityBits();
-            this.position = b.position();
-            this.flags = b.flags();
-            this.inUseAtOpen = (b.flags() & Qcow2Bitmaps.FLAG_IN_USE) != 0;
-            this.enabled = !inUseAtOpen && (b.flags() & Qcow2Bitmaps.FLAG_AUTO) != 0;
-            this.tableOffset = b.tableOffset();
-            this.tableSize = b.tableSize();
-        }
-    }
-
-    private final Storage storage;
-    private final String resource;
-    private final int clusterSize;
-    private final int clusterBits;
-    private final long directoryOffset;
-    private final byte[] directory;
-    private final List<Tracked> bitmaps;
+    final Storage storage;
+    final String resource;
+    final int clusterSize;
+    final int clusterBits;
+    /** The directory as it is on the disk: its host offset (0 for none) and bytes. */
+    long directoryOffset;
+    byte[] directory;
+    /** The bitmaps listed now, in directory order. */
+    final List<Qcow2TrackedBitmap> bitmaps;
+    /** Bitmaps removed since the directory was last written: their clusters are freed once it no longer lists them. */
+    final List<Qcow2TrackedBitmap> removed = new ArrayList<>();
+    /** Whether bitmaps were added or removed: the directory is then written anew, elsewhere, on close. */
+    boolean layoutChanged;
     /** Whether any bitmap records writes: read without the lock on every write. */
-    private final boolean recording;
+    private volatile boolean recording;
     /** Whether the bitmaps that record writes are marked in use (until they are stored). */
-    private volatile boolean activated;
+    volatile boolean activated;
     /** The autoclear field as it is on the disk. */
-    private long autoclear;
-    private long size;
+    long autoclear;
+    long size;
 
-    private Qcow2BitmapTracker(Storage storage, int clusterBits, Qcow2Bitmaps.Directory dir, List<Tracked> bitmaps,
-            long autoclear, long size) {
+    private Qcow2BitmapTracker(Storage storage, int clusterBits, Qcow2Bitmaps.Directory dir,
+            List<Qcow2TrackedBitmap> bitmaps, long autoclear, long size) {
         this.storage = storage;
         this.resource = storage.name();
         this.clusterBits = clusterBits;
         this.clusterSize = 1 << clusterBits;
         this.directoryOffset = dir.offset();
         this.directory = dir.bytes().clone();
-        this.bitmaps = bitmaps;
-        this.recording = bitmaps.stream().anyMatch(t -> t.enabled);
+        this.bitmaps = new ArrayList<>(bitmaps);
         this.autoclear = autoclear;
         this.size = size;
+        updateRecording();
     }
 
     /**
@@ -138,15 +113,15 @@ final class Qcow2BitmapTracker {
      */
     static Qcow2BitmapTracker open(Storage storage, Qcow2Header header, Qcow2Bitmaps.Directory dir, long fileSize,
             long size, long autoclear) throws IOException {
-        if (dir.bitmaps().isEmpty()) {
-            return null;
+        if (header.version() < 3) {
+            return null; // v2 images have no autoclear bits: no bitmaps
         }
         String resource = storage.name();
         int clusterBits = Integer.numberOfTrailingZeros(header.clusterSize());
         long loaded = 0;
-        List<Tracked> list = new ArrayList<>(dir.bitmaps().size());
+        List<Qcow2TrackedBitmap> list = new ArrayList<>(dir.bitmaps().size());
         for (Qcow2Bitmaps.Bitmap b : dir.bitmaps()) {
-            Tracked t = new Tracked(b);
+            Qcow2TrackedBitmap t = new Qcow2TrackedBitmap(b, Qcow2Bitmaps.extraData(dir.bytes(), b.position()));
             long entryAt = dir.offset() + b.position();
             if (!t.inUseAtOpen) {
                 long expected = tableEntries(size, b.granularityBits(), clusterBits);
@@ -170,7 +145,7 @@ final class Qcow2BitmapTracker {
             }
             list.add(t);
         }
-        return new Qcow2BitmapTracker(storage, clusterBits, dir, List.copyOf(list), autoclear, size);
+        return new Qcow2BitmapTracker(storage, clusterBits, dir, list, autoclear, size);
     }
 
     static long[] readTable(Storage storage, Qcow2Bitmaps.Bitmap b, int clusterBits, long fileSize)
@@ -207,8 +182,10 @@ final class Qcow2BitmapTracker {
      */
     synchronized List<long[]> extents() {
         List<long[]> out = new ArrayList<>();
-        out.add(new long[] {directoryOffset, directory.length});
-        for (Tracked t : bitmaps) {
+        if (directory.length > 0) {
+            out.add(new long[] {directoryOffset, directory.length});
+        }
+        for (Qcow2TrackedBitmap t : bitmaps) {
             if (t.table != null) {
                 out.add(new long[] {t.tableOffset, 8L * t.tableSize});
                 for (long e : t.table) {
@@ -223,7 +200,7 @@ final class Qcow2BitmapTracker {
 
     /** Cluster {@code index} of bitmap {@code name} now (entry, valid stored bits, bits since open, size) or null. */
     synchronized Snapshot snapshot(String name, int index) {
-        Tracked t = bitmaps.stream().filter(b -> b.name.equals(name) && b.table != null).findFirst().orElse(null);
+        Qcow2TrackedBitmap t = bitmaps.stream().filter(b -> b.name.equals(name) && b.table != null).findFirst().orElse(null);
         long[] set = t == null ? null : t.overlay.get(index);
         return t == null ? null : new Snapshot(index < t.table.length ? t.table[index] : 0, t.keptBits,
                 set == null ? null : set.clone(), size);
@@ -231,18 +208,23 @@ final class Qcow2BitmapTracker {
     record Snapshot(long entry, long keptBits, long[] overlay, long size) { }
 
     /** Whether host cluster {@code c} holds part of the bitmap directory. */
-    boolean inDirectory(long c, int clusterBits) {
-        return c >= directoryOffset >>> clusterBits && c <= (directoryOffset + directory.length - 1) >>> clusterBits;
+    synchronized boolean inDirectory(long c, int clusterBits) {
+        return directory.length > 0 && c >= directoryOffset >>> clusterBits && c <= (directoryOffset + directory.length - 1) >>> clusterBits;
     }
 
     /** The directory's entries as they are now, for {@code qemu-img info}. */
     synchronized List<Qcow2Bitmaps.Bitmap> current() {
         List<Qcow2Bitmaps.Bitmap> out = new ArrayList<>(bitmaps.size());
-        for (Tracked t : bitmaps) {
-            out.add(new Qcow2Bitmaps.Bitmap(t.name, t.granularityBits, t.flags, t.tableOffset, t.tableSize,
-                    t.position));
+        for (Qcow2TrackedBitmap t : bitmaps) {
+            out.add(t.entry());
         }
         return List.copyOf(out);
+    }
+
+    /** The bitmaps as {@link imago.api.Bitmaps#list()} lists them: in use only if they were when opened. */
+    synchronized List<BitmapInfo> infos() {
+        return bitmaps.stream().map(t -> new BitmapInfo(t.name, 1L << t.granularityBits,
+                (t.flags & Qcow2Bitmaps.FLAG_AUTO) != 0, t.inUseAtOpen)).toList();
     }
 
     /**
@@ -273,7 +255,7 @@ final class Qcow2BitmapTracker {
             if (end <= offset) {
                 return;
             }
-            for (Tracked t : bitmaps) {
+            for (Qcow2TrackedBitmap t : bitmaps) {
                 if (t.enabled) {
                     setBits(t, offset >>> t.granularityBits, ((end - 1) >>> t.granularityBits) + 1);
                 }
@@ -289,7 +271,7 @@ final class Qcow2BitmapTracker {
      * @throws UnsupportedFeatureException (feature "qcow2 inconsistent bitmap") with QEMU's message
      */
     synchronized void beforeResize(long newSize) throws IOException {
-        for (Tracked t : bitmaps) {
+        for (Qcow2TrackedBitmap t : bitmaps) {
             if (t.inUseAtOpen) {
                 throw new UnsupportedFeatureException(resource, Feature.PERSISTENT_BITMAPS, "qcow2 inconsistent bitmap", "Bitmap '" + t.name
                         + "' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete this "
@@ -309,7 +291,7 @@ final class Qcow2BitmapTracker {
     synchronized void resized(long newSize) {
         size = newSize;
         long perCluster = 8L * clusterSize;
-        for (Tracked t : bitmaps) {
+        for (Qcow2TrackedBitmap t : bitmaps) {
             if (t.table == null) {
                 continue;
             }
@@ -325,150 +307,21 @@ final class Qcow2BitmapTracker {
 
     /** Whether there is something to store on close. */
     synchronized boolean changed() {
-        return bitmaps.stream().anyMatch(t -> t.active);
+        return layoutChanged || bitmaps.stream().anyMatch(t -> t.pending || t.marked);
     }
 
     /**
-     * Stores every bitmap this tracker marked in use: the changed clusters of bitmap data and a new table
-     * in new clusters, made durable; then the directory pointing at them with the in-use flags cleared;
-     * then the old clusters released. Called on a clean close, with no request in flight.
+     * Writes the entries of the bitmaps on the disk in place, in QEMU's three synced steps: the bitmaps autoclear bit
+     * cleared, the directory, the bit set again.
      */
-    synchronized void store(Host host) throws IOException {
-        if (!changed()) {
-            return;
-        }
-        List<Long> released = new ArrayList<>();
-        for (Tracked t : bitmaps) {
-            if (t.active) {
-                storeOne(t, host, released);
-            }
-        }
-        host.commit();
-        for (Tracked t : bitmaps) {
-            if (t.active) {
-                t.flags &= ~Qcow2Bitmaps.FLAG_IN_USE;
-            }
-        }
-        writeDirectory();
-        for (Tracked t : bitmaps) {
-            t.active = false;
-        }
-        activated = false;
-        for (long c : released) {
-            host.release(c);
-        }
-        host.commit();
-    }
-
-    private void storeOne(Tracked t, Host host, List<Long> released) throws IOException {
-        long perCluster = 8L * clusterSize;
-        long bits = bitCount(size, t.granularityBits);
-        int entries = (int) tableEntries(size, t.granularityBits, clusterBits);
-        long[] old = t.table;
-        long[] table = new long[entries];
-        boolean same = entries == old.length;
-        ByteBuffer buf = ByteBuffer.allocate(clusterSize).order(ByteOrder.LITTLE_ENDIAN);
-        long[] words = new long[clusterSize / 8];
-        for (int i = 0; i < Math.max(entries, old.length); i++) {
-            long entry = i < old.length ? old[i] : 0;
-            long dataOffset = entry & ENTRY_OFFSET_MASK;
-            if (i >= entries) {
-                if (dataOffset != 0) {
-                    released.add(dataOffset);
-                }
-                continue;
-            }
-            long base = i * perCluster;
-            // stored bits [0, keep) survive; [keep, valid) were dropped by a shrink; past newValid nothing
-            long keep = Math.clamp(t.keptBits - base, 0, perCluster);
-            long valid = Math.clamp(t.storedBits - base, 0, perCluster);
-            long newValid = Math.clamp(bits - base, 0, perCluster);
-            long[] set = t.overlay.get(i);
-            boolean rewrite = set != null && !(entry == ENTRY_ALL_ONES && keep == perCluster)
-                    || entry != 0 && keep < valid
-                    || entry == ENTRY_ALL_ONES && keep < newValid;
-            if (!rewrite) {
-                table[i] = entry;
-                continue;
-            }
-            same = false;
-            Arrays.fill(words, 0);
-            if (keep > 0 && dataOffset != 0) {
-                storage.read(buf.clear(), dataOffset);
-                buf.flip().asLongBuffer().get(words);
-            } else if (keep > 0 && entry == ENTRY_ALL_ONES) {
-                Arrays.fill(words, -1L);
-            }
-            clearFrom(words, keep);
-            if (set != null) {
-                for (int w = 0; w < words.length; w++) {
-                    words[w] |= set[w];
-                }
-            }
-            // no bit past the end of the image, as QEMU serializes them
-            clearFrom(words, newValid);
-            if (dataOffset != 0) {
-                released.add(dataOffset);
-            }
-            if (Arrays.stream(words).allMatch(w -> w == 0)) {
-                table[i] = 0;
-            } else {
-                long c = host.allocateCluster();
-                buf.clear().asLongBuffer().put(words);
-                storage.write(buf, c);
-                table[i] = c;
-            }
-        }
-        if (!same) {
-            int clusters = (int) Qcow2Checks.divCeil(8L * entries, clusterSize);
-            long at = host.allocateRun(clusters);
-            ByteBuffer out = ByteBuffer.allocate(clusters * clusterSize).order(ByteOrder.BIG_ENDIAN);
-            out.asLongBuffer().put(table);
-            storage.write(out, at);
-            int oldClusters = (int) Qcow2Checks.divCeil(8L * old.length, clusterSize);
-            for (int k = 0; k < oldClusters; k++) {
-                released.add(t.tableOffset + ((long) k << clusterBits));
-            }
-            t.tableOffset = at;
-            t.tableSize = entries;
-            t.table = table;
-        }
-        t.overlay.clear();
-        t.storedBits = bits;
-        t.keptBits = bits;
-    }
-
-    /** Marks the bitmaps this tracker must store in use on the disk: those that record writes, or all. */
-    private void activate(boolean recordingOnly) throws IOException {
-        List<Tracked> marked = new ArrayList<>();
-        for (Tracked t : bitmaps) {
-            if (!t.active && !t.inUseAtOpen && (t.enabled || !recordingOnly)) {
-                t.active = true;
-                t.flags |= Qcow2Bitmaps.FLAG_IN_USE;
-                marked.add(t);
-            }
-        }
-        if (!marked.isEmpty()) {
-            try {
-                writeDirectory();
-            } catch (IOException | RuntimeException e) {
-                for (Tracked t : marked) {
-                    t.active = false;
-                    t.flags &= ~Qcow2Bitmaps.FLAG_IN_USE;
-                }
-                throw e;
-            }
-        }
-        activated = true;
-    }
-
-    /** Writes the directory with the current entries in place, in QEMU's three synced steps. */
-    private void writeDirectory() throws IOException {
+    synchronized void writeDirectoryInPlace() throws IOException {
         ByteBuffer dir = ByteBuffer.wrap(directory).order(ByteOrder.BIG_ENDIAN);
-        for (Tracked t : bitmaps) {
-            dir.putLong(t.position, t.tableOffset);
-            dir.putInt(t.position + 8, t.tableSize);
-            dir.putInt(t.position + 12, t.flags);
+        for (Qcow2TrackedBitmap t : bitmaps) {
+            if (t.onDisk()) {
+                dir.putLong(t.position, t.tableOffset);
+                dir.putInt(t.position + 8, t.tableSize);
+                dir.putInt(t.position + 12, t.flags);
+            }
         }
         writeAutoclear(autoclear & ~Qcow2Header.AUTOCLEAR_BITMAPS);
         storage.write(ByteBuffer.wrap(directory), directoryOffset);
@@ -484,8 +337,93 @@ final class Qcow2BitmapTracker {
         autoclear = value;
     }
 
+    /** Marks the bitmaps this tracker must store in use on the disk: those that record writes, or all. */
+    private void activate(boolean recordingOnly) throws IOException {
+        List<Qcow2TrackedBitmap> marked = new ArrayList<>();
+        for (Qcow2TrackedBitmap t : bitmaps) {
+            if (!t.marked && t.onDisk() && !t.inUseAtOpen && (t.enabled || !recordingOnly)) {
+                t.marked = true;
+                t.flags |= Qcow2Bitmaps.FLAG_IN_USE;
+                marked.add(t);
+            }
+        }
+        if (!marked.isEmpty()) {
+            try {
+                writeDirectoryInPlace();
+            } catch (IOException | RuntimeException e) {
+                for (Qcow2TrackedBitmap t : marked) {
+                    t.marked = false;
+                    t.flags &= ~Qcow2Bitmaps.FLAG_IN_USE;
+                }
+                throw e;
+            }
+        }
+        activated = true;
+    }
+
+    // ------------------------------------------------------------------ edits (Qcow2BitmapEditor)
+
+    /** The bitmap called {@code name}, or null. */
+    synchronized Qcow2TrackedBitmap find(String name) {
+        return bitmaps.stream().filter(t -> t.name.equals(name)).findFirst().orElse(null);
+    }
+
+    /** Adds an empty bitmap, stored on close. */
+    synchronized void add(String name, int granularityBits, boolean enabled) {
+        bitmaps.add(new Qcow2TrackedBitmap(name, granularityBits, enabled,
+                (int) tableEntries(size, granularityBits, clusterBits)));
+        layoutChanged = true;
+        updateRecording();
+    }
+
+    /** Removes bitmap {@code t}: its clusters are freed once the directory written on close no longer lists it. */
+    synchronized void remove(Qcow2TrackedBitmap t) {
+        bitmaps.remove(t);
+        if (t.onDisk()) {
+            removed.add(t);
+            layoutChanged = true;
+        }
+        updateRecording();
+    }
+
+    /** Clears every bit of consistent bitmap {@code t}. */
+    synchronized void clear(Qcow2TrackedBitmap t) {
+        t.keptBits = 0;
+        t.overlay.clear();
+        t.pending = true;
+    }
+
+    /** Makes consistent bitmap {@code t} record writes (its auto flag) or not. */
+    synchronized void setEnabled(Qcow2TrackedBitmap t, boolean on) {
+        t.enabled = on;
+        t.flags = on ? t.flags | Qcow2Bitmaps.FLAG_AUTO : t.flags & ~Qcow2Bitmaps.FLAG_AUTO;
+        t.pending = true;
+        if (on && t.onDisk() && !t.marked) {
+            activated = false; // the next write marks it in use first
+        }
+        updateRecording();
+    }
+
+    /** Marks guest bytes {@code [offset, offset + length)} dirty in consistent bitmap {@code t}. */
+    synchronized void markDirty(Qcow2TrackedBitmap t, long offset, long length) {
+        long end = Math.min(offset + length, size);
+        if (end > offset) {
+            setBits(t, offset >>> t.granularityBits, ((end - 1) >>> t.granularityBits) + 1);
+            t.pending = true;
+        }
+    }
+
+    /** The image's virtual size as the bitmaps know it. */
+    synchronized long size() {
+        return size;
+    }
+
+    private void updateRecording() {
+        recording = bitmaps.stream().anyMatch(t -> t.enabled);
+    }
+
     /** Sets bits {@code [from, to)} of bitmap {@code t} in its overlay. */
-    private void setBits(Tracked t, long from, long to) {
+    private void setBits(Qcow2TrackedBitmap t, long from, long to) {
         long perCluster = 8L * clusterSize;
         while (from < to) {
             int index = (int) (from / perCluster);

@@ -17,8 +17,8 @@ import java.util.Map;
 
 /**
  * The persistent dirty bitmaps of an image: the bitmaps header extension and the bitmap directory it
- * points at, validated as QEMU's qcow2-bitmap.c validates them. imago lists them ({@code qemu-img
- * info}'s "bitmaps") and keeps them intact; it does not read or update the bitmaps themselves.
+ * points at, validated as QEMU's qcow2-bitmap.c validates them, and the bit arithmetic the rooms that
+ * read, track and store the bitmaps share.
  */
 final class Qcow2Bitmaps {
     /** QEMU's QCOW2_MAX_BITMAPS. */
@@ -191,6 +191,14 @@ final class Qcow2Bitmaps {
                     + count + " entries take " + pos + " of its " + directorySize + " bytes");
         }
         return new Directory(directoryOffset, dir.array(), List.copyOf(out));
+    }
+
+    /** The extra data of the directory entry at {@code position} of {@code directory}. */
+    static byte[] extraData(byte[] directory, int position) {
+        ByteBuffer b = ByteBuffer.wrap(directory).order(ByteOrder.BIG_ENDIAN);
+        int extra = b.getInt(position + 20);
+        return Arrays.copyOfRange(directory, position + Qcow2Bitmaps.ENTRY_FIXED,
+                position + Qcow2Bitmaps.ENTRY_FIXED + extra);
     }
 
     /** Bits of a bitmap of {@code size} bytes at {@code 2^granularityBits} bytes a bit. */

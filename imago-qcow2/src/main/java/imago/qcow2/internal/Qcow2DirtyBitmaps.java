@@ -1,5 +1,6 @@
 package imago.qcow2.internal;
 
+import imago.api.BitmapInfo;
 import imago.api.DirtyRun;
 import imago.api.Feature;
 import imago.api.UnsupportedFeatureException;
@@ -40,13 +41,35 @@ final class Qcow2DirtyBitmaps implements DirtyBitmaps {
 
     @Override
     public List<String> names() {
-        return atOpen.stream().map(Qcow2Bitmaps.Bitmap::name).toList();
+        return list().stream().map(BitmapInfo::name).toList();
+    }
+
+    @Override
+    public List<BitmapInfo> list() {
+        if (tracker != null) {
+            return tracker.infos();
+        }
+        return atOpen.stream().map(b -> new BitmapInfo(b.name(), 1L << b.granularityBits(),
+                (b.flags() & Qcow2Bitmaps.FLAG_AUTO) != 0, (b.flags() & Qcow2Bitmaps.FLAG_IN_USE) != 0)).toList();
+    }
+
+    /** Bitmap {@code name} as listed now, flagged in use only if it was when the image was opened. */
+    private Qcow2Bitmaps.Bitmap lookup(String name) {
+        if (tracker != null) {
+            Qcow2TrackedBitmap t = tracker.find(name);
+            if (t == null) {
+                throw new IllegalArgumentException("Bitmap '" + name + "' is not found");
+            }
+            return new Qcow2Bitmaps.Bitmap(name, t.granularityBits, t.inUseAtOpen ? Qcow2Bitmaps.FLAG_IN_USE : 0,
+                    t.tableOffset, t.tableSize, t.position);
+        }
+        return atOpen.stream().filter(x -> x.name().equals(name)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("Bitmap '" + name + "' is not found"));
     }
 
     @Override
     public DirtyRun run(String name, long offset, long maxLength) throws IOException {
-        Qcow2Bitmaps.Bitmap b = atOpen.stream().filter(x -> x.name().equals(name)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("Bitmap '" + name + "' is not found"));
+        Qcow2Bitmaps.Bitmap b = lookup(name);
         if ((b.flags() & Qcow2Bitmaps.FLAG_IN_USE) != 0) {
             throw new UnsupportedFeatureException(storage.name(), Feature.PERSISTENT_BITMAPS,
                     "qcow2 inconsistent bitmap", "Bitmap '" + name + "' is inconsistent and cannot be used");

@@ -7,6 +7,7 @@ import imago.api.ZeroFlag;
 import imago.api.spi.BackingFacts;
 import imago.api.spi.BackingReader;
 import imago.api.spi.BackingRewriter;
+import imago.api.spi.BitmapEditor;
 import imago.api.spi.Capability;
 import imago.api.spi.Checker;
 import imago.api.spi.CompressedWriter;
@@ -51,6 +52,7 @@ final class Qcow2Instance implements FormatInstance {
     private final Qcow2BackingRewriter backingRewriter;
     private final Qcow2CompressedWrites compressedWrites;
     private final Qcow2DirtyBitmaps dirtyBitmaps;
+    private final Qcow2BitmapEditor bitmapEditor;
 
     private Qcow2Instance(Qcow2State st, int cacheTables) throws IOException {
         this.st = st;
@@ -72,7 +74,8 @@ final class Qcow2Instance implements FormatInstance {
         this.checker = new Qcow2Checker(st, tables, claims, writeBack, compressedReads);
         this.backingRewriter = new Qcow2BackingRewriter(st, claims, writeBack, zeroing);
         this.compressedWrites = new Qcow2CompressedWrites(st, tables, claims, mapping, compressedReads);
-        this.dirtyBitmaps = st.bitmaps.isEmpty() ? null : new Qcow2DirtyBitmaps(st.storage,
+        this.bitmapEditor = st.refcounts != null ? new Qcow2BitmapEditor(st) : null;
+        this.dirtyBitmaps = st.bitmaps.isEmpty() && st.tracker == null ? null : new Qcow2DirtyBitmaps(st.storage,
                 Integer.numberOfTrailingZeros(st.header.clusterSize()), st.fileSize, () -> st.size, st.bitmaps,
                 st.tracker);
         if (st.refcounts != null) {
@@ -205,6 +208,7 @@ final class Qcow2Instance implements FormatInstance {
                 : type == BackingRewriter.class ? backingRewriter
                 : type == CompressedWriter.class ? compressedWrites
                 : type == DirtyBitmaps.class ? dirtyBitmaps
+                : type == BitmapEditor.class ? bitmapEditor
                 : null;
         return room != null ? Optional.of(type.cast(room)) : FormatInstance.super.capability(type);
     }

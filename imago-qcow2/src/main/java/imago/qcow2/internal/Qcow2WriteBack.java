@@ -258,7 +258,7 @@ final class Qcow2WriteBack extends Qcow2Room {
         if (st.tracker != null && st.tracker.changed()) {
             claims.lock();
             try {
-                st.tracker.store(new BitmapHost());
+                Qcow2BitmapStore.store(st.tracker, new BitmapHost());
             } finally {
                 claims.unlock();
             }
@@ -286,6 +286,11 @@ final class Qcow2WriteBack extends Qcow2Room {
         public void commit() throws IOException {
             flush();
             st.syncAll();
+        }
+
+        @Override
+        public void headerChanged(Qcow2Header header) {
+            st.header = header;
         }
 
         @Override

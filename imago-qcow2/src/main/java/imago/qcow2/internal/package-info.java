@@ -99,7 +99,10 @@
  *                 Qcow2WriteBack                  dependency-ordered flush, lazy refcounts, dirty bit, close
  *                 Qcow2Snapshots, Qcow2SnapshotRefs  internal snapshots (InternalSnapshots)
  *                 Qcow2Guard                      the metadata overlap check, the corrupt bit
- *                 Qcow2BitmapTracker              persistent bitmaps kept true
+ *                 Qcow2BitmapTracker              persistent bitmaps kept true (Qcow2TrackedBitmap each)
+ *                 Qcow2BitmapEditor               bitmaps added, removed, cleared, merged (BitmapEditor)
+ *                 Qcow2BitmapStore                bitmaps stored on close, directory moved when it changed
+ *                 Qcow2HeaderRewrite              cluster 0 rewritten with changed extensions and features
  *                 Qcow2BackingRewriter            rebase and commit (BackingRewriter)
  * check           Qcow2Checker                    check through an open layer (Checker)
  *                 Qcow2Check                      qemu-img check and repair on the file, in passes:

@@ -1,0 +1,174 @@
+package imago.cli;
+
+import static imago.cli.Run.imago;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import imago.api.BitmapInfo;
+import imago.api.DirtyRun;
+import imago.api.Image;
+import imago.probe.Imago;
+import imago.testkit.Qemu;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * {@code imago bitmap} against {@code qemu-img bitmap}, each on its own copy of the same image: the same output,
+ * messages (program name and QEMU's run-dependent node name aside) and exit status; then the same bitmap
+ * directory ({@code qemu-img info}'s bitmaps), the same dirty extents of every consistent bitmap, and
+ * {@code qemu-img check} clean on imago's copy.
+ */
+class BitmapDifferentialTest {
+    /** The images, made once; each case works on copies of its own. */
+    @TempDir
+    static Path images;
+
+    @TempDir
+    Path dir;
+
+    /**
+     * base.qcow2: b0 (enabled, 64k) that recorded two writes, b1 (disabled, 1M) that did not record a later one;
+     * inuse.qcow2: the same with both bitmaps left in use by a writer that was killed; other.qcow2: o (5M+3M dirty),
+     * small.qcow2 (32M) with s; v2.qcow2 and raw.img, which cannot store bitmaps.
+     */
+    @BeforeAll
+    static void images() throws IOException {
+        Path dir = images;
+        Path img = Qemu.img();
+        Path io = Qemu.io();
+        Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "base.qcow2", "64M");
+        Qemu.ok(dir, img, "bitmap", "--add", "base.qcow2", "b0");
+        Qemu.ok(dir, io, "-c", "write 1M 64k", "-c", "write 10M 1M", "base.qcow2");
+        Qemu.ok(dir, img, "bitmap", "--add", "-g", "1M", "--disable", "base.qcow2", "b1");
+        Qemu.ok(dir, io, "-c", "write 30M 4k", "base.qcow2");
+        Files.copy(dir.resolve("base.qcow2"), dir.resolve("inuse.qcow2"));
+        Qemu.run(dir, io, "-c", "write 0 64k", "-c", "sigraise 9", "inuse.qcow2"); // killed: bitmaps stay in use
+        Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "other.qcow2", "64M");
+        Qemu.ok(dir, img, "bitmap", "--add", "-g", "4k", "other.qcow2", "o");
+        Qemu.ok(dir, io, "-c", "write 5M 3M", "-c", "write 40M 4k", "other.qcow2");
+        Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "small.qcow2", "32M");
+        Qemu.ok(dir, img, "bitmap", "--add", "small.qcow2", "s");
+        Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "-o", "compat=0.10", "v2.qcow2", "64M");
+        Qemu.ok(dir, img, "create", "-q", "-f", "raw", "raw.img", "1M");
+    }
+
+    @BeforeEach
+    void copies() throws IOException {
+        for (String name : List.of("base.qcow2", "inuse.qcow2", "other.qcow2", "small.qcow2", "v2.qcow2", "raw.img")) {
+            Files.copy(images.resolve(name), dir.resolve(name));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        // changes, alone and in sequence
+        "--add @base b2", "--add -g 512 --disable @base b2", "--add -g 2G @base b2", "--add -g 0 @base b2",
+        "--remove @base b0", "--remove --add @base b1", "--clear @base b0", "--enable @base b1", "--disable @base b0",
+        "--enable --disable --enable @base b1", "--merge b0 @base b1", "--merge b1 @base b0",
+        "--add -g 1M --merge b0 --disable @base n", "--merge o -b other.qcow2 @base b0",
+        "--merge o -b other.qcow2 -F qcow2 @base b1", "--remove @inuse b0", "--add -f qcow2 @base b2",
+        // refusals, and the operations before them kept
+        "@base b0", "-g 64k --remove @base b0", "-F raw --remove @base b0", "-b x --remove @base b0", "--remove @base",
+        "--remove @base b0 extra", "--add -g x @base n", "--add -g 4G @base n", "--add -g 100 @base n",
+        "--add -g 99999999999999999999 @base n", "--add @base b0", "--add @base ''", "--add --add @base n",
+        "--remove --remove @base b0", "--merge s -b small.qcow2 @base b1", "--merge zz @base b1", "--merge b0 @base zz",
+        "--clear @inuse b0", "--enable @inuse b1", "--merge b0 @inuse b1", "--merge b0 @base xx --clear",
+        "--add @v2 x", "--remove @v2 x", "--add -f raw @raw x", "--clear -f raw @raw x", "--add -f raw @base x"})
+    void changesWhatQemuImgChanges(String line) throws IOException {
+        List<String> q = new ArrayList<>();
+        List<String> m = new ArrayList<>();
+        String target = null;
+        for (String a : line.split(" ")) {
+            String arg = a.equals("''") ? "" : a;
+            if (arg.startsWith("@")) {
+                target = arg.equals("@raw") ? "raw.img" : arg.substring(1) + ".qcow2";
+                Files.copy(dir.resolve(target), dir.resolve("q-" + target));
+                Files.copy(dir.resolve(target), dir.resolve("i-" + target));
+                q.add("q-" + target);
+                m.add(dir.resolve("i-" + target).toString());
+            } else {
+                q.add(arg);
+                m.add(arg.endsWith(".qcow2") ? dir.resolve(arg).toString() : arg);
+            }
+        }
+        List<Object> command = new ArrayList<>(List.of(Qemu.img(), "bitmap"));
+        command.addAll(q);
+        Qemu.Output theirs = Qemu.run(dir, command.toArray());
+        m.addFirst("bitmap");
+        Run.Result ours = imago(m.toArray(String[]::new));
+        assertEquals(theirs.status(), ours.status(), line + ": " + theirs.err() + " / " + ours.err());
+        assertEquals(theirs.out(), ours.out(), line);
+        assertEquals(normalize(theirs.err(), "qemu-img: ", "q-"), normalize(ours.err(), "imago: ",
+                dir.resolve("i-").toString()), line);
+        if (target == null || target.equals("raw.img")) {
+            return;
+        }
+        Path qemuCopy = dir.resolve("q-" + target);
+        Path imagoCopy = dir.resolve("i-" + target);
+        assertEquals(bitmapsInfo(qemuCopy), bitmapsInfo(imagoCopy), line);
+        assertEquals(0, Qemu.check(imagoCopy, "qcow2").status(), () -> line + ": " + Qemu.check(imagoCopy, "qcow2"));
+        assertEquals(dirtyRuns(qemuCopy), dirtyRuns(imagoCopy), line);
+    }
+
+    /** The extents imago reports are those qemu-nbd exports for the bitmaps imago changed. */
+    @Test
+    void qemuNbdExportsTheExtentsImagoStored() throws IOException {
+        Qemu.tool("qemu-nbd");
+        Qemu.tool("nbdinfo");
+        Files.copy(dir.resolve("base.qcow2"), dir.resolve("i.qcow2"));
+        imago("bitmap", "--add", "-g", "512", "--merge", "b0", "--disable", dir.resolve("i.qcow2").toString(), "n")
+                .ok();
+        imago("bitmap", "--merge", "o", "-b", dir.resolve("other.qcow2").toString(), dir.resolve("i.qcow2").toString(),
+                "n").ok();
+        imago("bitmap", "--clear", dir.resolve("i.qcow2").toString(), "b0").ok();
+        Files.copy(dir.resolve("base.qcow2"), dir.resolve("q.qcow2"));
+        Qemu.ok(dir, Qemu.img(), "bitmap", "--add", "-g", "512", "--merge", "b0", "--disable", "q.qcow2", "n");
+        Qemu.ok(dir, Qemu.img(), "bitmap", "--merge", "o", "-b", "other.qcow2", "q.qcow2", "n");
+        Qemu.ok(dir, Qemu.img(), "bitmap", "--clear", "q.qcow2", "b0");
+        for (String name : List.of("n", "b0", "b1")) {
+            assertEquals(nbdMap(dir.resolve("q.qcow2"), name), nbdMap(dir.resolve("i.qcow2"), name), name);
+        }
+    }
+
+    private String nbdMap(Path file, String bitmap) {
+        // a socket of its own: a qemu-nbd that served the last client unlinks its socket as it exits
+        Path sock = dir.resolve("nbd-" + file.getFileName() + "-" + bitmap + ".sock");
+        Qemu.ok(dir, "qemu-nbd", "--fork", "-r", "-k", sock, "-B", bitmap, "-f", "qcow2", file);
+        return Qemu.ok(dir, "nbdinfo", "--map=qemu:dirty-bitmap:" + bitmap, "nbd+unix:///?socket=" + sock);
+    }
+
+    private static String normalize(String err, String program, String copyPrefix) {
+        return err.replace(program, "").replace(copyPrefix, "").replaceAll("#block[0-9]+", "#block");
+    }
+
+    /** qemu-img info's bitmaps list of {@code file}, as JSON text. */
+    private String bitmapsInfo(Path file) {
+        String json = Qemu.ok(dir, Qemu.img(), "info", "--output=json", file);
+        int at = json.indexOf("\"bitmaps\"");
+        return at < 0 ? "none" : json.substring(at, json.indexOf(']', json.indexOf("\"granularity\"", at)) + 1);
+    }
+
+    /** Every consistent bitmap's runs, as imago reads them. */
+    private static Map<String, List<DirtyRun>> dirtyRuns(Path file) throws IOException {
+        Map<String, List<DirtyRun>> out = new LinkedHashMap<>();
+        try (Image image = Imago.opener().path(file).format("qcow2").open()) {
+            for (BitmapInfo b : image.bitmaps().list()) {
+                if (!b.inUse()) {
+                    out.put(b.name() + "/" + b.granularity() + "/" + b.enabled(),
+                            image.bitmaps().runs(b.name(), 0, image.size()));
+                }
+            }
+        }
+        return out;
+    }
+}
