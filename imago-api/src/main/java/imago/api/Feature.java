@@ -43,6 +43,8 @@ public enum Feature {
     MEASURE,
     /** Creating images of the format: the read-only formats (bochs, cloop, dmg) cannot. */
     CREATE,
+    /** Changing the format options of an existing image in place ({@code qemu-img amend}). */
+    AMEND,
     /** Something the host or the JVM lacks: native access, direct I/O, fallocate. */
     HOST,
     /** Anything else; the name and message say what. */

@@ -1,15 +1,19 @@
 package imago.probe;
 
 import imago.api.CorruptImageException;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.OpenDeniedException;
 import imago.api.OpenGate;
 import imago.api.OpenRequest;
+import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.StorageLocation;
+import imago.api.UnsupportedFeatureException;
 import imago.api.spi.AlignedStorage;
+import imago.api.spi.Amender;
 import imago.api.spi.BackingFacts;
 import imago.api.spi.Confidence;
 import imago.api.spi.Dependency;
@@ -31,6 +35,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.DoubleConsumer;
 
 /**
  * Builds an open: which image, which format (or probe), writable or not, which {@link OpenGate} for
@@ -200,6 +205,30 @@ public final class Opener {
     public Opener lock(boolean on) {
         this.lock = on;
         return this;
+    }
+
+    /**
+     * Opens the image writable and changes its format options in place, as {@code qemu-img amend} does (qcow2: compat,
+     * refcount_bits, lazy_refcounts, data_file, data_file_raw, size), then closes it.
+     *
+     * @param options option names to values, in the order given
+     * @param force whether changes the format refuses unless forced go ahead ({@code --force})
+     * @param progress told the fraction done, from 0 to 1
+     * @throws UnsupportedFeatureException ({@link Feature#AMEND}) if the format cannot amend options, or another
+     *         feature for a change it cannot make to this image
+     * @throws IllegalArgumentException for an option the format does not know or a value it cannot take
+     * @throws IOException if opening or writing fails
+     */
+    public void amend(Map<String, String> options, boolean force, DoubleConsumer progress) throws IOException {
+        writable(true);
+        try (Image image = open()) {
+            Amender amender = image instanceof LayeredImage l ? l.layer().capability(Amender.class).orElse(null) : null;
+            if (amender == null) {
+                throw new UnsupportedFeatureException(image.name(), Feature.AMEND, "Format driver '" + image.format()
+                        + "' does not support option amendment");
+            }
+            amender.amend(options, force, progress, size -> image.resize(size, Preallocation.OFF));
+        }
     }
 
     /**

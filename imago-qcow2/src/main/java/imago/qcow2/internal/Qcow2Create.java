@@ -18,14 +18,9 @@ import java.nio.charset.StandardCharsets;
  */
 final class Qcow2Create {
 
-    /** The feature-name table QEMU 7.2 writes into v3 images: type, bit, name. */
-    private static final Object[][] FEATURES = {
-        {0, 0, "dirty bit"}, {0, 1, "corrupt bit"}, {0, 2, "external data file"}, {0, 3, "compression type"},
-        {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"}, {2, 0, "bitmaps"}, {2, 1, "raw external data"},
-    };
-
     private Qcow2Create() {
     }
+
 
     /**
      * Writes a new image for {@code options} to the empty {@code storage}.
@@ -121,15 +116,7 @@ final class Qcow2Create {
         }
         if (version >= 3 && cs > 4096) {
             // QEMU leaves the feature-name table out of clusters of 4 KiB and less, to keep room for names
-            byte[] table = new byte[FEATURES.length * Qcow2Extension.FEATURE_NAME_SIZE];
-            for (int i = 0; i < FEATURES.length; i++) {
-                int at = i * Qcow2Extension.FEATURE_NAME_SIZE;
-                table[at] = (byte) (int) (Integer) FEATURES[i][0];
-                table[at + 1] = (byte) (int) (Integer) FEATURES[i][1];
-                byte[] name = ((String) FEATURES[i][2]).getBytes(StandardCharsets.US_ASCII);
-                System.arraycopy(name, 0, table, at + 2, name.length);
-            }
-            pos = extension(h, pos, Qcow2Header.EXT_FEATURE_NAMES, table);
+            pos = extension(h, pos, Qcow2Header.EXT_FEATURE_NAMES, Qcow2Extension.featureTable());
         }
         pos += 8; // the end-of-extensions entry: type 0, length 0
         if (backingFile != null) {

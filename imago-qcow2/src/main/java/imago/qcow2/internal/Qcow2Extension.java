@@ -19,6 +19,25 @@ record Qcow2Extension(int type, long offset, byte[] data) {
     /** Bytes of one feature-name table entry. */
     static final int FEATURE_NAME_SIZE = 48;
 
+    /** The feature-name table QEMU 7.2 writes into v3 images: type, bit, name. */
+    private static final Object[][] FEATURES = {
+        {0, 0, "dirty bit"}, {0, 1, "corrupt bit"}, {0, 2, "external data file"}, {0, 3, "compression type"},
+        {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"}, {2, 0, "bitmaps"}, {2, 1, "raw external data"},
+    };
+
+    /** The feature-name table extension's payload, as QEMU 7.2 writes it into v3 images. */
+    static byte[] featureTable() {
+        byte[] table = new byte[FEATURES.length * Qcow2Extension.FEATURE_NAME_SIZE];
+        for (int i = 0; i < FEATURES.length; i++) {
+            int at = i * Qcow2Extension.FEATURE_NAME_SIZE;
+            table[at] = (byte) (int) (Integer) FEATURES[i][0];
+            table[at + 1] = (byte) (int) (Integer) FEATURES[i][1];
+            byte[] name = ((String) FEATURES[i][2]).getBytes(StandardCharsets.US_ASCII);
+            System.arraycopy(name, 0, table, at + 2, name.length);
+        }
+        return table;
+    }
+
     /**
      * A feature-name table entry.
      *

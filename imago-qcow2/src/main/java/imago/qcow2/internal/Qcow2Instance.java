@@ -4,6 +4,7 @@ import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.SnapshotInfo;
 import imago.api.ZeroFlag;
+import imago.api.spi.Amender;
 import imago.api.spi.BackingFacts;
 import imago.api.spi.BackingReader;
 import imago.api.spi.BackingRewriter;
@@ -53,6 +54,7 @@ final class Qcow2Instance implements FormatInstance {
     private final Qcow2CompressedWrites compressedWrites;
     private final Qcow2DirtyBitmaps dirtyBitmaps;
     private final Qcow2BitmapEditor bitmapEditor;
+    private final Qcow2Amend amend;
 
     private Qcow2Instance(Qcow2State st, int cacheTables) throws IOException {
         this.st = st;
@@ -75,6 +77,7 @@ final class Qcow2Instance implements FormatInstance {
         this.backingRewriter = new Qcow2BackingRewriter(st, claims, writeBack, zeroing);
         this.compressedWrites = new Qcow2CompressedWrites(st, tables, claims, mapping, compressedReads);
         this.bitmapEditor = st.refcounts != null ? new Qcow2BitmapEditor(st) : null;
+        this.amend = st.refcounts != null ? new Qcow2Amend(st, tables, claims, writeBack) : null;
         this.dirtyBitmaps = st.bitmaps.isEmpty() && st.tracker == null ? null : new Qcow2DirtyBitmaps(st.storage,
                 Integer.numberOfTrailingZeros(st.header.clusterSize()), st.fileSize, () -> st.size, st.bitmaps,
                 st.tracker);
@@ -209,6 +212,7 @@ final class Qcow2Instance implements FormatInstance {
                 : type == CompressedWriter.class ? compressedWrites
                 : type == DirtyBitmaps.class ? dirtyBitmaps
                 : type == BitmapEditor.class ? bitmapEditor
+                : type == Amender.class ? amend
                 : null;
         return room != null ? Optional.of(type.cast(room)) : FormatInstance.super.capability(type);
     }

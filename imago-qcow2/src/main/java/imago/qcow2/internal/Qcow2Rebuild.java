@@ -20,29 +20,47 @@ import java.util.Set;
  * check that follows frees.
  */
 final class Qcow2Rebuild {
+    /** Points the header at the new refcount table, once it is on stable media. */
+    interface Switch {
+        void to(long tableOffset, int tableClusters) throws IOException;
+    }
+
     private final Storage storage;
-    private final Qcow2CheckState st;
     private final Qcow2RefArray refs;
     private final int clusterBits;
     private final int clusterSize;
+    private final int order;
     private final int blockBits;
+    private final Switch headerSwitch;
     private long firstFree;
     /** Clusters the old refcount table points at, whether or not they count as in use: never overwritten. */
     private final Set<Long> oldBlocks = new HashSet<>();
 
     Qcow2Rebuild(Storage storage, Qcow2CheckState st, Qcow2RefArray refs) {
+        this(storage, st.clusterBits, st.order, st.reftable, Set.of(), refs,
+                (offset, clusters) -> Qcow2Header.writeRefcountTable(storage, offset, clusters));
+    }
+
+    /**
+     * A rebuild at refcount width {@code 2^order} bits that also keeps off the clusters of {@code avoid} and switches
+     * the header with {@code headerSwitch}.
+     */
+    Qcow2Rebuild(Storage storage, int clusterBits, int order, long[] oldReftable, Set<Long> avoid,
+            Qcow2RefArray refs, Switch headerSwitch) {
         this.storage = storage;
-        this.st = st;
         this.refs = refs;
-        this.clusterBits = st.clusterBits;
-        this.clusterSize = st.clusterSize;
-        this.blockBits = st.blockBits;
-        for (long e : st.reftable) {
+        this.clusterBits = clusterBits;
+        this.clusterSize = 1 << clusterBits;
+        this.order = order;
+        this.blockBits = clusterBits + 3 - order;
+        this.headerSwitch = headerSwitch;
+        for (long e : oldReftable) {
             long off = e & Qcow2CheckState.REFT_OFFSET_MASK;
             if (off != 0) {
                 oldBlocks.add(off >>> clusterBits);
             }
         }
+        oldBlocks.addAll(avoid);
     }
 
     void run() throws IOException {
@@ -99,7 +117,7 @@ final class Qcow2Rebuild {
             if (blocks[b] == 0) {
                 continue;
             }
-            Qcow2RefBlock block = new Qcow2RefBlock(new byte[clusterSize], st.order);
+            Qcow2RefBlock block = new Qcow2RefBlock(new byte[clusterSize], order);
             long base = (long) b << blockBits;
             for (int k = 0; k < perBlock && base + k < refs.size(); k++) {
                 long v = refs.get(base + k);
@@ -117,7 +135,7 @@ final class Qcow2Rebuild {
         // the new structures are on stable media before the header points at them
         storage.flush();
         storage.sync();
-        Qcow2Header.writeRefcountTable(storage, tableOffset, (int) tableClusters);
+        headerSwitch.to(tableOffset, (int) tableClusters);
         storage.flush();
         storage.sync();
     }

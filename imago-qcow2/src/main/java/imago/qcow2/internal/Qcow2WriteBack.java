@@ -203,7 +203,7 @@ final class Qcow2WriteBack extends Qcow2Room {
      * refcount is written and synced first, and the cleared bit is synced. Nothing changes when the image is not
      * dirty, or when writing fails (the image stays dirty: its next writable open rebuilds the refcounts).
      */
-    private void markClean() throws IOException {
+    void markClean() throws IOException {
         if (st.refcounts == null || !st.header.dirty() && !grownAhead) {
             return;
         }
@@ -255,6 +255,12 @@ final class Qcow2WriteBack extends Qcow2Room {
      */
     void close() throws IOException {
         compressedReads.forget();
+        storeBitmaps();
+        markClean();
+    }
+
+    /** Stores the persistent bitmaps that changed (see {@link Qcow2BitmapStore}). */
+    void storeBitmaps() throws IOException {
         if (st.tracker != null && st.tracker.changed()) {
             claims.lock();
             try {
@@ -263,7 +269,6 @@ final class Qcow2WriteBack extends Qcow2Room {
                 claims.unlock();
             }
         }
-        markClean();
     }
 
     /** Host clusters for the bitmap tracker, under the allocation lock. */

@@ -102,7 +102,9 @@
  *                 Qcow2BitmapTracker              persistent bitmaps kept true (Qcow2TrackedBitmap each)
  *                 Qcow2BitmapEditor               bitmaps added, removed, cleared, merged (BitmapEditor)
  *                 Qcow2BitmapStore                bitmaps stored on close, directory moved when it changed
- *                 Qcow2HeaderRewrite              cluster 0 rewritten with changed extensions and features
+ *                 Qcow2HeaderRewrite              cluster 0 rewritten with changed extensions, features, version
+ *                 Qcow2Amend                      qemu-img amend (Amender), with Qcow2ZeroExpansion (downgrade)
+ *                                                 and Qcow2RefcountWidth (refcount_bits)
  *                 Qcow2BackingRewriter            rebase and commit (BackingRewriter)
  * check           Qcow2Checker                    check through an open layer (Checker)
  *                 Qcow2Check                      qemu-img check and repair on the file, in passes:
