@@ -1,0 +1,78 @@
+package imago.luks.crypto;
+
+import java.security.InvalidKeyException;
+import java.util.Arrays;
+import javax.crypto.Mac;
+import javax.crypto.ShortBufferException;
+import javax.crypto.spec.SecretKeySpec;
+
+/**
+ * PBKDF2 (RFC 8018) over the JDK's HMACs. Built on {@link Mac} rather than the JDK's {@code PBKDF2WithHmac*}
+ * key factories because LUKS feeds it binary passwords (the master key, for the digest check), which the
+ * factories' {@code char[]} passwords cannot carry.
+ */
+public final class Pbkdf2 {
+    private Pbkdf2() {
+    }
+
+    /**
+     * Derives {@code length} bytes from {@code password} and {@code salt} with {@code iterations} rounds of
+     * {@code hash}'s HMAC. The caller bounds {@code iterations}: this runs as long as it is asked to.
+     */
+    public static byte[] derive(LuksHash hash, byte[] password, byte[] salt, long iterations, int length) {
+        if (iterations < 1 || length < 1) {
+            throw new IllegalArgumentException("PBKDF2 needs at least one iteration and one byte, got "
+                    + iterations + " and " + length);
+        }
+        Mac mac = hash.hmac();
+        // HMAC pads a short key with zeroes, so the empty password is the one zero byte SecretKeySpec accepts
+        byte[] key = password.length == 0 ? new byte[1] : password;
+        try {
+            mac.init(new SecretKeySpec(key, hash.hmacName()));
+            int h = mac.getMacLength();
+            byte[] out = new byte[length];
+            byte[] u = new byte[h];
+            byte[] t = new byte[h];
+            for (int block = 1, done = 0; done < length; block++, done += h) {
+                mac.update(salt);
+                mac.update(new byte[] {(byte) (block >>> 24), (byte) (block >>> 16), (byte) (block >>> 8),
+                        (byte) block});
+                mac.doFinal(u, 0);
+                System.arraycopy(u, 0, t, 0, h);
+                for (long i = 1; i < iterations; i++) {
+                    mac.update(u);
+                    mac.doFinal(u, 0);
+                    for (int k = 0; k < h; k++) {
+                        t[k] ^= u[k];
+                    }
+                }
+                System.arraycopy(t, 0, out, done, Math.min(h, length - done));
+            }
+            Arrays.fill(u, (byte) 0);
+            Arrays.fill(t, (byte) 0);
+            return out;
+        } catch (InvalidKeyException | ShortBufferException e) {
+            throw new IllegalStateException("HMAC refused its key or buffer", e);
+        }
+    }
+
+    /**
+     * How many iterations of {@code hash} this machine runs per second, measured over about {@code millis}
+     * milliseconds of CPU time (as qemu-img and cryptsetup calibrate {@code iter-time}).
+     */
+    public static long iterationsPerSecond(LuksHash hash, long millis) {
+        byte[] password = new byte[32];
+        byte[] salt = new byte[32];
+        long iterations = 1 << 12;
+        long budget = Math.max(1, millis) * 1_000_000L;
+        while (true) {
+            long start = System.nanoTime();
+            derive(hash, password, salt, iterations, hash.length());
+            long elapsed = System.nanoTime() - start;
+            if (elapsed >= budget || iterations > (1L << 40)) {
+                return Math.max(1, iterations * 1_000_000_000L / Math.max(1, elapsed));
+            }
+            iterations *= 2;
+        }
+    }
+}
