@@ -2,5 +2,5 @@
 module imago.luks {
     requires imago.api;
 
-    //provides imago.api.spi.FormatDriver with imago.luks.internal.LuksFormatDriver;
+    provides imago.api.spi.FormatDriver with imago.luks.internal.LuksFormatDriver;
 }

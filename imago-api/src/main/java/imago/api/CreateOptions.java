@@ -16,9 +16,10 @@ import java.util.OptionalLong;
  * @param backingFile the backing file name to record, as the user gave it
  * @param backingFormat the backing file's format to record
  * @param formatOptions format-specific {@code -o} options, in the order given
+ * @param secrets the secrets options name by id ({@code key-secret=ID} for an encrypted image)
  */
 public record CreateOptions(OptionalLong size, Preallocation preallocation, Optional<String> backingFile,
-        Optional<String> backingFormat, Map<String, String> formatOptions) {
+        Optional<String> backingFormat, Map<String, String> formatOptions, Secrets secrets) {
 
     /** Validates the fields and freezes {@code formatOptions}. */
     public CreateOptions {
@@ -30,6 +31,18 @@ public record CreateOptions(OptionalLong size, Preallocation preallocation, Opti
             throw new IllegalArgumentException("Image size must be non-negative, got " + size.getAsLong());
         }
         formatOptions = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(formatOptions));
+        Objects.requireNonNull(secrets, "secrets");
+    }
+
+    /** Options without secrets. */
+    public CreateOptions(OptionalLong size, Preallocation preallocation, Optional<String> backingFile,
+            Optional<String> backingFormat, Map<String, String> formatOptions) {
+        this(size, preallocation, backingFile, backingFormat, formatOptions, Secrets.none());
+    }
+
+    /** These options with {@code secrets} to look secrets up in. */
+    public CreateOptions withSecrets(Secrets secrets) {
+        return new CreateOptions(size, preallocation, backingFile, backingFormat, formatOptions, secrets);
     }
 
     /** Options for a plain image of {@code size} bytes. */
@@ -49,6 +62,7 @@ public record CreateOptions(OptionalLong size, Preallocation preallocation, Opti
         private String backingFile;
         private String backingFormat;
         private final Map<String, String> formatOptions = new LinkedHashMap<>();
+        private Secrets secrets = Secrets.none();
 
         Builder() {
         }
@@ -83,10 +97,16 @@ public record CreateOptions(OptionalLong size, Preallocation preallocation, Opti
             return this;
         }
 
+        /** Sets where secrets named by options are looked up. @return this builder */
+        public Builder secrets(Secrets set) {
+            this.secrets = Objects.requireNonNull(set);
+            return this;
+        }
+
         /** The options. */
         public CreateOptions build() {
             return new CreateOptions(size, preallocation, Optional.ofNullable(backingFile),
-                    Optional.ofNullable(backingFormat), formatOptions);
+                    Optional.ofNullable(backingFormat), formatOptions, secrets);
         }
     }
 }

@@ -10,6 +10,7 @@ import imago.api.OpenGate;
 import imago.api.OpenRequest;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.Secrets;
 import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.AlignedStorage;
@@ -63,6 +64,8 @@ public final class Opener {
     private boolean directIO;
     private boolean noSync;
     private boolean lock = true;
+    private Secrets secrets = Secrets.none();
+    private Secrets ownSecrets;
 
     Opener(Plugins plugins) {
         this.plugins = plugins;
@@ -142,6 +145,37 @@ public final class Opener {
      */
     public Opener option(String name, String value) {
         options.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+        return this;
+    }
+
+    /**
+     * A secret (passphrase) that an option names by {@code id}, as qemu's {@code --object secret,id=ID}: e.g.
+     * {@code secret("sec0", passphrase).option("key-secret", "sec0")} for a LUKS image. The opener keeps a copy,
+     * which it wipes when {@link #open()} returns; the caller may wipe {@code value} at once. @return this opener
+     */
+    public Opener secret(String id, byte[] value) {
+        if (ownSecrets == null) {
+            ownSecrets = Secrets.create();
+            secrets.ids().forEach(i -> secrets.get(i).ifPresent(v -> {
+                ownSecrets.put(i, v);
+                java.util.Arrays.fill(v, (byte) 0);
+            }));
+            secrets = ownSecrets;
+        }
+        ownSecrets.put(id, value);
+        return this;
+    }
+
+    /**
+     * Looks secrets up in {@code set}, which the caller owns (and closes, wiping them); replaces secrets given
+     * before. @return this opener
+     */
+    public Opener secrets(Secrets set) {
+        if (ownSecrets != null) {
+            ownSecrets.close();
+            ownSecrets = null;
+        }
+        this.secrets = Objects.requireNonNull(set, "set");
         return this;
     }
 
@@ -245,7 +279,13 @@ public final class Opener {
         if (location == null) {
             throw new IllegalStateException("no image given: call path(...) or location(...)");
         }
-        return openLayer(location, format, writable, 0, new LinkedHashSet<>(), true);
+        try {
+            return openLayer(location, format, writable, 0, new LinkedHashSet<>(), true);
+        } finally {
+            if (ownSecrets != null) {
+                ownSecrets.close();
+            }
+        }
     }
 
     private Image openLayer(StorageLocation where, String formatName, boolean write, int depth, Set<String> chain,
@@ -275,7 +315,7 @@ public final class Opener {
                 throw new ReadOnlyImageException(where.toString(), "the " + driver.name()
                         + " format can only be read");
             }
-            FormatInstance layer = driver.open(storage, new OpenContext(write, probed, options));
+            FormatInstance layer = driver.open(storage, new OpenContext(write, probed, options, secrets));
             opened.add(0, layer);
             LayeredImage.Builder builder = LayeredImage.builder(driver.name(), layer, storage).writable(write);
             if (probed && write && confidence == Confidence.WEAK) {

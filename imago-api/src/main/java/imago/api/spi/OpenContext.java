@@ -1,5 +1,6 @@
 package imago.api.spi;
 
+import imago.api.Secrets;
 import java.util.Map;
 import java.util.Objects;
 
@@ -9,12 +10,19 @@ import java.util.Objects;
  * @param writable whether the layer will be written
  * @param probed whether the format was chosen by probing rather than named by the user
  * @param options driver-specific tuning (e.g. {@code l2-cache-size}), by qemu's option names
+ * @param secrets the secrets options name by id (qemu's {@code key-secret=ID}), for encrypted images
  */
-public record OpenContext(boolean writable, boolean probed, Map<String, String> options) {
+public record OpenContext(boolean writable, boolean probed, Map<String, String> options, Secrets secrets) {
 
     /** Validates the fields and freezes {@code options}. */
     public OpenContext {
         options = Map.copyOf(Objects.requireNonNull(options, "options"));
+        Objects.requireNonNull(secrets, "secrets");
+    }
+
+    /** A context without secrets. */
+    public OpenContext(boolean writable, boolean probed, Map<String, String> options) {
+        this(writable, probed, options, Secrets.none());
     }
 
     /**

@@ -1,0 +1,122 @@
+package imago.luks.internal;
+
+import imago.api.CreateOptions;
+import imago.api.Preallocation;
+import imago.api.spi.Storage;
+import imago.luks.crypto.LuksHash;
+import imago.luks.crypto.Pbkdf2;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * Writes a new LUKS1 container as qemu-img lays it out: the header, eight key slots of 4000 stripes each starting
+ * at 4 KiB and aligned to 4 KiB, slot 0 holding a new random master key under the passphrase, the payload after the
+ * last slot; PBKDF2 iterations calibrated to {@code iter-time} milliseconds (the digest an eighth of a slot's, both
+ * at least 1000).
+ */
+final class LuksCreate {
+    /** qemu-img's luks create options, in its order. */
+    static final List<String> OPTIONS = List.of("key-secret", "cipher-alg", "cipher-mode", "ivgen-alg",
+            "ivgen-hash-alg", "hash-alg", "iter-time");
+    private static final long MIN_ITERATIONS = 1000;
+    private static final long SLOT_ALIGNMENT_SECTORS = 4096 / LuksHeader.SECTOR;
+    private static final long DEFAULT_ITER_TIME = 2000;
+
+    private LuksCreate() {
+    }
+
+    static void create(Storage storage, CreateOptions options) throws IOException {
+        Map<String, String> o = options.formatOptions();
+        for (String name : o.keySet()) {
+            if (!OPTIONS.contains(name)) {
+                throw new IllegalArgumentException("Invalid parameter '" + name + "' for format 'luks'");
+            }
+        }
+        if (options.backingFile().isPresent()) {
+            throw new IllegalArgumentException("Backing file not supported for file format 'luks'");
+        }
+        if (options.size().isEmpty()) {
+            throw new IllegalArgumentException("Image creation needs a size parameter");
+        }
+        if (options.preallocation() == Preallocation.METADATA) {
+            throw new IllegalArgumentException("Unsupported preallocation mode: metadata (luks has no metadata)");
+        }
+        LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
+                o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
+        String hashName = o.getOrDefault("hash-alg", "sha256");
+        LuksHash hash = LuksHash.named(hashName).orElseThrow(() -> new IllegalArgumentException(
+                "Invalid parameter '" + hashName + "' for hash-alg (only sha1, sha224, sha256, sha384 and sha512)"));
+        long iterTime = iterTime(o.get("iter-time"));
+        String secretId = o.get("key-secret");
+        if (secretId == null) {
+            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
+        }
+        byte[] passphrase = options.secrets().get(secretId).orElseThrow(() -> new IllegalArgumentException(
+                "No secret with id '" + secretId + "'"));
+        SecureRandom random = new SecureRandom();
+        byte[] key = new byte[spec.keyBytes()];
+        random.nextBytes(key);
+        try {
+            long perSecond = Pbkdf2.iterationsPerSecond(hash, Math.min(iterTime, 250));
+            long slotIterations = Math.max(MIN_ITERATIONS, saturatingMultiply(perSecond, iterTime) / 1000);
+            long digestIterations = Math.max(MIN_ITERATIONS, slotIterations / 8);
+            slotIterations = Math.min(slotIterations, 0xffffffffL);
+            long slotSectors = (LuksHeader.materialSectors(spec.keyBytes()) + SLOT_ALIGNMENT_SECTORS - 1)
+                    / SLOT_ALIGNMENT_SECTORS * SLOT_ALIGNMENT_SECTORS;
+            List<LuksKeySlot> slots = new ArrayList<>();
+            for (int i = 0; i < LuksHeader.SLOT_COUNT; i++) {
+                slots.add(new LuksKeySlot(false, 0, new byte[LuksHeader.SALT_LENGTH],
+                        SLOT_ALIGNMENT_SECTORS + i * slotSectors, LuksHeader.STRIPES));
+            }
+            long payloadSector = SLOT_ALIGNMENT_SECTORS + LuksHeader.SLOT_COUNT * slotSectors;
+            byte[] salt = new byte[LuksHeader.SALT_LENGTH];
+            random.nextBytes(salt);
+            byte[] digest = Pbkdf2.derive(hash, key, salt, digestIterations, LuksHeader.DIGEST_LENGTH);
+            LuksHeader header = new LuksHeader(spec, hash, payloadSector, digest, salt, digestIterations,
+                    UUID.randomUUID().toString(), List.copyOf(slots));
+            LuksKeySlot slot0 = LuksKeys.lock(storage, header, slots.getFirst(), key, passphrase, slotIterations,
+                    random);
+            header = header.withSlot(0, slot0);
+            ByteBuffer b = ByteBuffer.allocate(LuksHeader.LENGTH);
+            header.writeTo(b);
+            storage.write(b.clear(), 0);
+            storage.resize(payloadSector * LuksHeader.SECTOR + options.size().getAsLong(), options.preallocation());
+        } finally {
+            Arrays.fill(key, (byte) 0);
+            Arrays.fill(passphrase, (byte) 0);
+        }
+    }
+
+    private static long iterTime(String text) {
+        if (text == null) {
+            return DEFAULT_ITER_TIME;
+        }
+        try {
+            long ms = Long.parseLong(text);
+            if (ms > 0) {
+                return ms;
+            }
+        } catch (NumberFormatException e) {
+            // refused below
+        }
+        throw new IllegalArgumentException("Parameter 'iter-time' expects a positive number of milliseconds, not '"
+                + text + "'");
+    }
+
+    private static long saturatingMultiply(long a, long b) {
+        long hi = Math.multiplyHigh(a, b);
+        return hi != 0 || a * b < 0 ? Long.MAX_VALUE : a * b;
+    }
+
+    /** The option names {@link #create} takes. */
+    static Set<String> names() {
+        return Set.copyOf(OPTIONS);
+    }
+}

@@ -1,0 +1,97 @@
+package imago.luks.internal;
+
+import imago.api.CreateOptions;
+import imago.api.ImageException;
+import imago.api.spi.Confidence;
+import imago.api.spi.FormatDriver;
+import imago.api.spi.FormatInstance;
+import imago.api.spi.OpenContext;
+import imago.api.spi.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.SequencedMap;
+import java.util.Set;
+
+/**
+ * The {@code luks} format: a LUKS1 container whose payload is the guest disk, unlocked by the passphrase in the
+ * secret that the open option {@value #KEY_SECRET} names (qemu's {@code key-secret=ID}). Without that option a
+ * read-only open shows the header (as {@code qemu-img info} does) and refuses I/O.
+ */
+public final class LuksFormatDriver implements FormatDriver {
+    /** The open and create option naming the secret that holds the passphrase. */
+    static final String KEY_SECRET = "key-secret";
+
+    /** For {@link java.util.ServiceLoader}. */
+    public LuksFormatDriver() {
+    }
+
+    @Override
+    public String name() {
+        return "luks";
+    }
+
+    @Override
+    public int probeLength() {
+        return LuksHeader.MAGIC.length;
+    }
+
+    @Override
+    public Confidence probe(ByteBuffer head, long storageSize) {
+        return LuksHeader.hasMagic(head) ? Confidence.STRONG : Confidence.NONE;
+    }
+
+    @Override
+    public FormatInstance open(Storage storage, OpenContext context) throws IOException {
+        String resource = storage.name();
+        long fileSize = storage.size();
+        ByteBuffer b = ByteBuffer.allocate((int) Math.min(LuksHeader.LENGTH, fileSize));
+        storage.read(b, 0);
+        LuksHeader header = LuksHeader.parse(resource, b.flip(), fileSize);
+        String id = context.options().get(KEY_SECRET);
+        if (id == null) {
+            if (context.writable()) {
+                throw new ImageException(resource, "Parameter 'key-secret' is required for cipher");
+            }
+            return new LuksInstance(storage, header, null, false);
+        }
+        long maxIterations = LuksKeys.maxIterations(resource, context.options());
+        byte[] passphrase = context.secrets().get(id).orElseThrow(() -> new ImageException(resource,
+                "No secret with id '" + id + "'"));
+        byte[] key;
+        try {
+            key = LuksKeys.unlock(resource, storage, header, passphrase, maxIterations);
+        } finally {
+            Arrays.fill(passphrase, (byte) 0);
+        }
+        return new LuksInstance(storage, header, key, context.writable());
+    }
+
+    @Override
+    public void create(Storage storage, CreateOptions options) throws IOException {
+        LuksCreate.create(storage, options);
+    }
+
+    @Override
+    public Set<String> createOptionNames() {
+        return LuksCreate.names();
+    }
+
+    /** qemu-img's order: the size, its luks options as given, then the preallocation. */
+    @Override
+    public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
+        SequencedMap<String, String> out = new LinkedHashMap<>();
+        options.size().ifPresent(s -> out.put("size", Long.toString(s)));
+        for (String name : LuksCreate.OPTIONS) {
+            String v = options.formatOptions().get(name);
+            if (v != null) {
+                out.put(name, v);
+            }
+        }
+        if (preallocation != null) {
+            out.put("preallocation", preallocation);
+        }
+        return out;
+    }
+}
