@@ -58,17 +58,20 @@ public final class Pbkdf2 {
 
     /**
      * How many iterations of {@code hash} this machine runs per second, measured over about {@code millis}
-     * milliseconds of CPU time (as qemu-img and cryptsetup calibrate {@code iter-time}).
+     * milliseconds of this thread's CPU time (as qemu-img and cryptsetup calibrate {@code iter-time}: on a busy
+     * machine wall time would count other processes' work).
      */
     public static long iterationsPerSecond(LuksHash hash, long millis) {
         byte[] password = new byte[32];
         byte[] salt = new byte[32];
         long iterations = 1 << 12;
         long budget = Math.max(1, millis) * 1_000_000L;
+        java.lang.management.ThreadMXBean cpu = java.lang.management.ManagementFactory.getThreadMXBean();
+        boolean cpuTime = cpu.isCurrentThreadCpuTimeSupported();
         while (true) {
-            long start = System.nanoTime();
+            long start = cpuTime ? cpu.getCurrentThreadCpuTime() : System.nanoTime();
             derive(hash, password, salt, iterations, hash.length());
-            long elapsed = System.nanoTime() - start;
+            long elapsed = (cpuTime ? cpu.getCurrentThreadCpuTime() : System.nanoTime()) - start;
             if (elapsed >= budget || iterations > (1L << 40)) {
                 return Math.max(1, iterations * 1_000_000_000L / Math.max(1, elapsed));
             }
