@@ -147,7 +147,7 @@ final class ConvertCommand implements Callable<Integer> {
             boolean cannotCompress = false;
             // an unknown mode: qemu-img refuses it after creating the target (and leaves it there)
             boolean badCache = !CACHE_MODES.contains(cache);
-            try (Image out = Imago.opener().path(target).format(outputFormat).writable(true)
+            try (Image out = session.withSecrets(Imago.opener(), opts).path(target).format(outputFormat).writable(true)
                     .noSync(cache.equals("unsafe")).gate(session.openGate(target)).open()) {
                 // as qemu-img's needs_compressed_writes: a target that only appends takes compressed clusters
                 boolean compressing = compress || !out.supports(Feature.RANDOM_WRITES)

@@ -3,7 +3,7 @@ package imago.cli.command;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
 
-/** The options every (sub)command takes: {@code --gate} and {@code --debug}. */
+/** The options every (sub)command takes: {@code --gate}, {@code --debug}, {@code --object} and {@code --image-opts}. */
 public final class GlobalOptions {
     private final Session session;
 
@@ -19,6 +19,23 @@ public final class GlobalOptions {
     void gate(Session.Gate gate) {
         if (gate != null) {
             session.gate(gate);
+        }
+    }
+
+    /** Keeps a secret (qemu-img's {@code --object secret,...}) for options that name it. */
+    @Option(names = "--object", paramLabel = "secret,id=ID,data=TEXT|file=PATH[,format=raw|base64]",
+            description = "A secret (passphrase) that options name by id, e.g. -o key-secret=ID or "
+                    + "--image-opts driver=luks,key-secret=ID,file.filename=FILE. Repeatable.")
+    void object(String argument) {
+        session.object(argument);
+    }
+
+    /** Reads the file arguments as option lists ({@code driver=luks,key-secret=ID,file.filename=FILE}). */
+    @Option(names = "--image-opts", description = "Treat each file argument as an option list: "
+            + "driver=FORMAT,file.filename=FILE and driver options such as key-secret=ID.")
+    void imageOpts(boolean on) {
+        if (on) {
+            session.imageOpts(true);
         }
     }
 

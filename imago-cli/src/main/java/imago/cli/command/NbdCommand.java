@@ -102,11 +102,7 @@ final class NbdCommand implements Callable<Integer> {
             description = "Write to a temporary qcow2 overlay over the image, deleted at exit; the image is unchanged.")
     private boolean temporaryOverlay;
 
-    @Option(names = "--object", paramLabel = "OBJ",
-            description = "tls-creds-x509,id=ID,dir=DIR,endpoint=server[,verify-peer=on|off]: TLS credentials "
-                    + "(ca-cert.pem, server-cert.pem, server-key.pem in DIR).")
-    private List<String> objects = new ArrayList<>();
-
+    // --object is the global option (GlobalOptions): its tls-creds-x509 objects are the TLS credentials here
     @Option(names = "--tls-creds", paramLabel = "ID",
             description = "Serve over TLS only, with the credentials object ID.")
     private String tlsCreds;
@@ -142,7 +138,7 @@ final class NbdCommand implements Callable<Integer> {
                     + "operation to unmap");
         }
         checkCacheModes();
-        TlsCredentials tls = TlsObjects.serverCredentials(objects, tlsCreds);
+        TlsCredentials tls = TlsObjects.serverCredentials(session.objects(), tlsCreds);
         SocketAddress address = address();
         if (fork) {
             // before the image is opened (and locked): the server started in the background opens it

@@ -3,6 +3,7 @@ package imago.cli.command;
 import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.OpenGate;
+import imago.api.Secrets;
 import imago.nbd.NbdLocation;
 import imago.probe.Imago;
 import imago.probe.Opener;
@@ -46,6 +47,10 @@ public final class Session {
     private boolean debug;
     private Gate gate = Gate.PERMISSIVE;
     private String currentFile;
+    private final Secrets secrets = Secrets.create();
+    private final java.util.List<String> objects = new java.util.ArrayList<>();
+    private boolean secretsParsed;
+    private boolean imageOpts;
 
     Session(PrintStream out, PrintStream err) {
         this.out = out;
@@ -72,6 +77,46 @@ public final class Session {
 
     void gate(Gate g) {
         gate = g;
+    }
+
+    /** Keeps an {@code --object} argument, parsed when the secrets are first needed (errors then get one line). */
+    void object(String argument) {
+        objects.add(argument);
+    }
+
+    /** The secrets given with {@code --object secret,...}, parsed on first use. */
+    Secrets secrets() {
+        if (!secretsParsed) {
+            for (String o : objects) {
+                if (SecretObjects.isSecret(o)) {
+                    SecretObjects.add(secrets, o);
+                }
+            }
+            secretsParsed = true;
+        }
+        return secrets;
+    }
+
+    /** The {@code --object} arguments that are not secrets (TLS credentials, for {@code nbd}). */
+    java.util.List<String> objects() {
+        return objects.stream().filter(o -> !SecretObjects.isSecret(o)).toList();
+    }
+
+    void imageOpts(boolean on) {
+        imageOpts = on;
+    }
+
+    /**
+     * {@code opener} with the session's secrets, and the {@code key-secret} of a new image's {@code -o} options,
+     * for opening an image this run creates. @return {@code opener}
+     */
+    Opener withSecrets(Opener opener, Map<String, String> createOptions) {
+        opener.secrets(secrets());
+        String id = createOptions.get("key-secret");
+        if (id != null) {
+            opener.option("key-secret", id);
+        }
+        return opener;
     }
 
     /** The gate for images whose top file is {@code top}. */
@@ -148,13 +193,25 @@ public final class Session {
      */
     Opener opener(String typed, String format) {
         if (NbdLocation.isUri(typed)) {
-            return nbdOpener(typed, format);
+            return nbdOpener(typed, format).secrets(secrets());
+        }
+        ImageOpts opts = null;
+        if (imageOpts) {
+            opts = ImageOpts.parse(typed);
+            if (format != null) {
+                throw new CliException(null, "--image-opts and --format are mutually exclusive");
+            }
+            typed = opts.filename();
+            format = opts.driver();
         }
         Path path = file(typed);
         checkOpenable(typed, path);
-        Opener o = Imago.opener().path(path).gate(openGate(path));
+        Opener o = Imago.opener().path(path).gate(openGate(path)).secrets(secrets());
         if (format != null) {
             o.format(format);
+        }
+        if (opts != null) {
+            opts.options().forEach(o::option);
         }
         return o;
     }
@@ -197,7 +254,7 @@ public final class Session {
             throw new CliException(typed, "Could not create '" + typed + "': Is a directory");
         }
         try {
-            Imago.create(path, format, options);
+            Imago.create(path, format, options.withSecrets(secrets()));
         } catch (NoSuchFileException e) {
             throw new CliException(typed, "Could not create '" + typed + "': No such file or directory");
         } catch (AccessDeniedException e) {

@@ -76,6 +76,9 @@ public final class InfoReport {
                 m.put("cluster-size", (long) v);
             }
         });
+        if (encrypted(info)) {
+            m.put("encrypted", true);
+        }
         info.backingFilename().ifPresent(v -> m.put("backing-filename", v));
         layer.fullBackingName().ifPresent(v -> m.put("full-backing-filename", v));
         info.backingFormat().ifPresent(v -> m.put("backing-filename-format", v));
@@ -91,6 +94,11 @@ public final class InfoReport {
             m.put("format-specific", specific);
         }
         return m;
+    }
+
+    /** Whether the layer's data is encrypted, as QEMU's {@code encrypted}: a luks container, or qcow2 encryption. */
+    static boolean encrypted(ImageInfo info) {
+        return info.format().equals("luks") || info.formatSpecific().containsKey("encrypt");
     }
 
     /** A snapshot as QEMU's {@code SnapshotInfo} object, in QAPI field order. */
@@ -230,6 +238,9 @@ public final class InfoReport {
                 : "unavailable").append('\n');
         if (info.clusterSize().isPresent() && info.clusterSize().getAsInt() != 0) {
             sb.append("cluster_size: ").append(info.clusterSize().getAsInt()).append('\n');
+        }
+        if (encrypted(info)) {
+            sb.append("encrypted: yes\n");
         }
         if (info.dirty()) {
             sb.append("cleanly shut down: no\n");

@@ -1,0 +1,88 @@
+package imago.cli;
+
+import static imago.cli.Run.imago;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import imago.testkit.Qemu;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * LUKS through the command, against qemu-img on the same files: secrets as {@code --object secret,...} (data, file,
+ * base64), {@code -o key-secret=ID} for create and {@code convert -O luks}, {@code --image-opts
+ * driver=luks,key-secret=ID,file.filename=F} for the commands that open; info, map and the converted bytes equal
+ * qemu-img's.
+ */
+class LuksCliDifferentialTest {
+    private static final String SECRET = "secret,id=sec0,data=abc";
+
+    @TempDir
+    Path dir;
+
+    private static String opts(Path f) {
+        return "driver=luks,key-secret=sec0,file.filename=" + f;
+    }
+
+    @Test
+    void createWriteConvertInfoAndMapAsQemuImg() throws IOException {
+        Path f = dir.resolve("a.luks");
+        String created = imago("create", "-f", "luks", "--object", SECRET, "-o", "key-secret=sec0,iter-time=10",
+                f.toString(), "1M").ok().out();
+        assertEquals("Formatting '" + f + "', fmt=luks size=1048576 key-secret=sec0 iter-time=10\n", created);
+        imago("io", "--object", SECRET, "--image-opts", opts(f), "-c", "write -P 0x5a 1000 70000", "-c",
+                "write -P 0x33 1040000 8576").ok();
+        Qemu.ok(dir, Qemu.io(), "--object", SECRET, "--image-opts", opts(f), "-c", "read -P 0x5a 1000 70000", "-c",
+                "read -P 0x33 1040000 8576");
+        Path mine = dir.resolve("mine.raw");
+        Path theirs = dir.resolve("theirs.raw");
+        imago("convert", "--object", "secret,id=sec0,data=YWJj,format=base64", "--image-opts", opts(f), "-O", "raw",
+                mine.toString()).ok();
+        Qemu.ok(dir, Qemu.img(), "convert", "--object", SECRET, "--image-opts", opts(f), "-O", "raw", theirs);
+        assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(mine));
+        assertEquals(Qemu.ok(dir, Qemu.img(), "info", "--output=json", f).strip(), imago("info", "--output=json",
+                f.toString()).ok().out().strip());
+        assertEquals(Qemu.ok(dir, Qemu.img(), "info", f), imago("info", f.toString()).ok().out());
+        assertEquals(Qemu.ok(dir, Qemu.img(), "map", "--output=json", "--object", SECRET, "--image-opts", opts(f)),
+                imago("map", "--output=json", "--object", SECRET, "--image-opts", opts(f)).ok().out());
+    }
+
+    @Test
+    void convertToLuksWithASecretFile() throws IOException {
+        Path src = dir.resolve("src.raw");
+        byte[] data = new byte[2 << 20];
+        new Random(5).nextBytes(data);
+        Files.write(src, data);
+        Path key = dir.resolve("key");
+        Files.writeString(key, "abc");
+        Path out = dir.resolve("out.luks");
+        imago("convert", "--object", "secret,id=sec0,file=" + key, "-O", "luks", "-o",
+                "key-secret=sec0,iter-time=10,cipher-mode=cbc,ivgen-alg=essiv,cipher-alg=aes-128", src.toString(),
+                out.toString()).ok();
+        Qemu.Output cmp = Qemu.run(dir, Qemu.img(), "compare", "--object", SECRET, "--image-opts", opts(out),
+                "driver=raw,file.filename=" + src);
+        assertEquals(0, cmp.status(), cmp.out() + cmp.err());
+    }
+
+    @Test
+    void oneClearLineForAWrongPassphraseOrAMissingSecret() throws IOException {
+        Path f = dir.resolve("b.luks");
+        imago("create", "-q", "-f", "luks", "--object", SECRET, "-o", "key-secret=sec0,iter-time=10", f.toString(),
+                "64K").ok();
+        String wrong = imago("io", "--object", "secret,id=sec0,data=abd", "--image-opts", opts(f), "-c", "read 0 512")
+                .failsWithOneLine();
+        assertTrue(wrong.contains("Invalid password, cannot unlock any keyslot"), wrong);
+        assertTrue(!wrong.contains("abd"), wrong);
+        String missing = imago("map", "--image-opts", opts(f)).failsWithOneLine();
+        assertTrue(missing.contains("No secret with id 'sec0'"), missing);
+        String noKey = imago("convert", "-O", "raw", f.toString(), dir.resolve("x.raw").toString()).failsWithOneLine();
+        assertTrue(noKey.contains("Parameter 'key-secret' is required for cipher"), noKey);
+        String notSecret = imago("info", "--object", "iothread,id=io0", f.toString()).failsWithOneLine();
+        assertTrue(notSecret.contains("only secret objects"), notSecret);
+    }
+}
