@@ -3,10 +3,8 @@ package imago.luks.crypto;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
-import java.security.GeneralSecurityException;
 import java.util.Arrays;
 import javax.crypto.Cipher;
-import javax.crypto.spec.SecretKeySpec;
 
 /**
  * The initialisation vector of each 512-byte sector, as dm-crypt and QEMU compute them: {@code plain} (the sector
@@ -78,10 +76,7 @@ public abstract sealed class IvGenerator {
             }
             byte[] salt = hash.digest().digest(masterKey);
             try {
-                cipher = Cipher.getInstance("AES/ECB/NoPadding");
-                cipher.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(salt, "AES"));
-            } catch (GeneralSecurityException e) {
-                throw new IllegalStateException("the JDK refused AES", e);
+                cipher = Aes.cipher("AES/ECB/NoPadding", Cipher.ENCRYPT_MODE, salt);
             } finally {
                 Arrays.fill(salt, (byte) 0);
             }
@@ -90,7 +85,7 @@ public abstract sealed class IvGenerator {
         @Override
         void ivs(long firstSector, int count, byte[] ivs) {
             plain(firstSector, count, ivs, -1L);
-            SectorCipher.ecb(cipher, ivs, 0, count * 16);
+            Aes.ecb(cipher, ivs, 0, count * 16);
         }
     }
 }

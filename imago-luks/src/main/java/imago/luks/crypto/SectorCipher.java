@@ -82,26 +82,6 @@ public abstract sealed class SectorCipher {
 
     abstract void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt);
 
-    static Cipher aes(String transformation, int mode, byte[] key) {
-        try {
-            Cipher c = Cipher.getInstance(transformation);
-            if (transformation.contains("ECB")) {
-                c.init(mode, new SecretKeySpec(key, "AES"));
-            }
-            return c;
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("the JDK refused AES", e);
-        }
-    }
-
-    static void ecb(Cipher c, byte[] buf, int off, int len) {
-        try {
-            c.doFinal(buf, off, len, buf, off);
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("AES failed on whole blocks", e);
-        }
-    }
-
     private static final class Xts extends SectorCipher {
         private final Cipher encryptData;
         private final Cipher decryptData;
@@ -117,9 +97,9 @@ public abstract sealed class SectorCipher {
             }
             byte[] dataKey = Arrays.copyOfRange(key, 0, key.length / 2);
             byte[] tweakKey = Arrays.copyOfRange(key, key.length / 2, key.length);
-            encryptData = aes("AES/ECB/NoPadding", Cipher.ENCRYPT_MODE, dataKey);
-            decryptData = aes("AES/ECB/NoPadding", Cipher.DECRYPT_MODE, dataKey);
-            tweak = aes("AES/ECB/NoPadding", Cipher.ENCRYPT_MODE, tweakKey);
+            encryptData = Aes.cipher("AES/ECB/NoPadding", Cipher.ENCRYPT_MODE, dataKey);
+            decryptData = Aes.cipher("AES/ECB/NoPadding", Cipher.DECRYPT_MODE, dataKey);
+            tweak = Aes.cipher("AES/ECB/NoPadding", Cipher.ENCRYPT_MODE, tweakKey);
             Arrays.fill(dataKey, (byte) 0);
             Arrays.fill(tweakKey, (byte) 0);
         }
@@ -134,7 +114,7 @@ public abstract sealed class SectorCipher {
                 ivs = new byte[count * 16];
             }
             ivgen.ivs(firstUnit, count, ivs);
-            ecb(tweak, ivs, 0, count * 16);
+            Aes.ecb(tweak, ivs, 0, count * 16);
             // each unit's tweaks: T0 = E(K2, IV), then T(j+1) = T(j) times x in GF(2^128), little-endian
             for (int u = 0; u < count; u++) {
                 long lo = (long) LONG_LE.get(ivs, u * 16);
@@ -148,7 +128,7 @@ public abstract sealed class SectorCipher {
                 }
             }
             xor(buf, off, tweaks, len);
-            ecb(encrypt ? encryptData : decryptData, buf, off, len);
+            Aes.ecb(encrypt ? encryptData : decryptData, buf, off, len);
             xor(buf, off, tweaks, len);
         }
 
@@ -170,7 +150,7 @@ public abstract sealed class SectorCipher {
                 throw new IllegalArgumentException("CBC takes an AES key of 16, 24 or 32 bytes, not " + key.length
                         + " bytes");
             }
-            this.cipher = aes("AES/CBC/NoPadding", Cipher.ENCRYPT_MODE, key);
+            this.cipher = Aes.cipher("AES/CBC/NoPadding", Cipher.ENCRYPT_MODE, key);
             this.key = new SecretKeySpec(key, "AES");
         }
 
