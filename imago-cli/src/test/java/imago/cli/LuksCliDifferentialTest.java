@@ -53,6 +53,26 @@ class LuksCliDifferentialTest {
     }
 
     @Test
+    void measureAndHumanMapAsQemuImg() throws IOException {
+        // one variant: qemu-img measure calibrates PBKDF2 as create does (seconds on a busy machine)
+        for (String o : new String[] {"key-secret=sec0,cipher-alg=aes-128"}) {
+            assertEquals(Qemu.ok(dir, Qemu.img(), "measure", "--output=json", "--object", SECRET, "-O", "luks", "-o", o,
+                    "--size", "1G").strip(), imago("measure", "--output=json", "--object", SECRET, "-O", "luks", "-o",
+                    o, "--size", "1G").ok().out().strip(), o);
+        }
+        String refused = imago("measure", "-O", "luks", "--size", "1G").failsWithOneLine();
+        assertTrue(refused.contains("Parameter 'key-secret' is required for cipher"), refused);
+        Path f = dir.resolve("m.luks");
+        imago("create", "-q", "-f", "luks", "--object", SECRET, "-o", "key-secret=sec0,iter-time=10", f.toString(),
+                "64K").ok();
+        Qemu.Output theirs = Qemu.run(dir, Qemu.img(), "map", "--object", SECRET, "--image-opts", opts(f));
+        Run.Result mine = imago("map", "--object", SECRET, "--image-opts", opts(f));
+        assertEquals(theirs.status(), mine.status());
+        assertEquals(theirs.out(), mine.out());
+        assertTrue(mine.err().contains("File contains external, encrypted or compressed clusters."), mine.err());
+    }
+
+    @Test
     void convertToLuksWithASecretFile() throws IOException {
         Path src = dir.resolve("src.raw");
         byte[] data = new byte[2 << 20];

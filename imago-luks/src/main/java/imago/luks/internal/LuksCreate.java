@@ -1,6 +1,7 @@
 package imago.luks.internal;
 
 import imago.api.CreateOptions;
+import imago.api.Measurement;
 import imago.api.Preallocation;
 import imago.api.spi.Storage;
 import imago.luks.crypto.LuksHash;
@@ -12,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.UUID;
 
@@ -68,14 +70,13 @@ final class LuksCreate {
             long slotIterations = Math.max(MIN_ITERATIONS, saturatingMultiply(perSecond, iterTime) / 1000);
             long digestIterations = Math.max(MIN_ITERATIONS, slotIterations / 8);
             slotIterations = Math.min(slotIterations, 0xffffffffL);
-            long slotSectors = (LuksHeader.materialSectors(spec.keyBytes()) + SLOT_ALIGNMENT_SECTORS - 1)
-                    / SLOT_ALIGNMENT_SECTORS * SLOT_ALIGNMENT_SECTORS;
+            long slotSectors = slotSectors(spec);
             List<LuksKeySlot> slots = new ArrayList<>();
             for (int i = 0; i < LuksHeader.SLOT_COUNT; i++) {
                 slots.add(new LuksKeySlot(false, 0, new byte[LuksHeader.SALT_LENGTH],
                         SLOT_ALIGNMENT_SECTORS + i * slotSectors, LuksHeader.STRIPES));
             }
-            long payloadSector = SLOT_ALIGNMENT_SECTORS + LuksHeader.SLOT_COUNT * slotSectors;
+            long payloadSector = payloadSector(spec);
             byte[] salt = new byte[LuksHeader.SALT_LENGTH];
             random.nextBytes(salt);
             byte[] digest = Pbkdf2.derive(hash, key, salt, digestIterations, LuksHeader.DIGEST_LENGTH);
@@ -92,6 +93,39 @@ final class LuksCreate {
             Arrays.fill(key, (byte) 0);
             Arrays.fill(passphrase, (byte) 0);
         }
+    }
+
+    /** The sectors each key slot takes: its material, rounded up to 4 KiB. */
+    private static long slotSectors(LuksCipherSpec spec) {
+        return (LuksHeader.materialSectors(spec.keyBytes()) + SLOT_ALIGNMENT_SECTORS - 1) / SLOT_ALIGNMENT_SECTORS
+                * SLOT_ALIGNMENT_SECTORS;
+    }
+
+    /** Where a new container's payload starts, in sectors: after the header's 4 KiB and the eight slots. */
+    static long payloadSector(LuksCipherSpec spec) {
+        return SLOT_ALIGNMENT_SECTORS + LuksHeader.SLOT_COUNT * slotSectors(spec);
+    }
+
+    /**
+     * {@code qemu-img measure -O luks}: the payload offset plus the size, allocated or not (the header and slots
+     * are always written, the payload is the guest disk).
+     *
+     * @throws IllegalArgumentException if an option is invalid, or {@code key-secret} is missing (as qemu-img)
+     */
+    static Measurement measure(CreateOptions options, long size) {
+        Map<String, String> o = options.formatOptions();
+        for (String name : o.keySet()) {
+            if (!OPTIONS.contains(name)) {
+                throw new IllegalArgumentException("Invalid parameter '" + name + "' for format 'luks'");
+            }
+        }
+        if (!o.containsKey("key-secret")) {
+            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
+        }
+        LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
+                o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
+        long total = payloadSector(spec) * LuksHeader.SECTOR + size;
+        return new Measurement(total, total, OptionalLong.empty());
     }
 
     private static long iterTime(String text) {

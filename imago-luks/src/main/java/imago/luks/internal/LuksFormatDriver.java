@@ -1,7 +1,9 @@
 package imago.luks.internal;
 
 import imago.api.CreateOptions;
+import imago.api.Image;
 import imago.api.ImageException;
+import imago.api.Measurement;
 import imago.api.spi.Confidence;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
@@ -11,6 +13,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.Optional;
 import java.util.SequencedMap;
 import java.util.Set;
 
@@ -71,6 +74,13 @@ public final class LuksFormatDriver implements FormatDriver {
     @Override
     public void create(Storage storage, CreateOptions options) throws IOException {
         LuksCreate.create(storage, options);
+    }
+
+    @Override
+    public Optional<Measurement> measure(CreateOptions options, Image source) throws IOException {
+        long size = source != null ? source.size() : options.size().orElseThrow(() ->
+                new IllegalArgumentException("Either --size N or one filename must be specified."));
+        return Optional.of(LuksCreate.measure(options, size));
     }
 
     @Override
