@@ -91,6 +91,11 @@ record LuksHeader(LuksCipherSpec spec, LuksHash hash, long payloadSector, byte[]
             throw new CorruptImageException(resource, MK_ITERATIONS_OFFSET, "master key digest has 0 iterations");
         }
         String uuid = text(resource, b, base + 168, UUID_LENGTH, "UUID");
+        if (payload * SECTOR < LENGTH) {
+            // a detached header (payload 0) would put guest data over the header: imago has no detached headers
+            throw new CorruptImageException(resource, PAYLOAD_OFFSET, "payload offset " + payload * SECTOR
+                    + " overlaps the header");
+        }
         if (payload * SECTOR > fileSize) {
             throw new CorruptImageException(resource, PAYLOAD_OFFSET, "payload offset " + payload * SECTOR
                     + " is past the end of the file (" + fileSize + " bytes)");
@@ -135,7 +140,7 @@ record LuksHeader(LuksCipherSpec spec, LuksHash hash, long payloadSector, byte[]
             throw new CorruptImageException(resource, at, "key slot " + i + "'s key material at " + start
                     + " overlaps the header");
         }
-        if (payload != 0 && end > payload * SECTOR) {
+        if (end > payload * SECTOR) {
             throw new CorruptImageException(resource, at, "key slot " + i + "'s key material (" + start + " to "
                     + end + ") overlaps the payload at " + payload * SECTOR);
         }

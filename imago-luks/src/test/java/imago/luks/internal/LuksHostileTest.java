@@ -86,6 +86,14 @@ class LuksHostileTest {
     }
 
     @Test
+    void payloadOverTheHeaderOrTheKeyMaterial() throws IOException {
+        patch(LuksHeader.PAYLOAD_OFFSET, u32(0));
+        refused(CorruptImageException.class, "payload offset 0 overlaps the header");
+        patch(LuksHeader.PAYLOAD_OFFSET, u32(100));
+        refused(CorruptImageException.class, "overlaps the payload at 51200");
+    }
+
+    @Test
     void stripesOtherThanLuks1s() throws IOException {
         patch(LuksHeader.SLOTS_OFFSET + 44, u32(0xffffffffL));
         refused(CorruptImageException.class, "4294967295 stripes");
