@@ -22,10 +22,12 @@ public final class GlobalOptions {
         }
     }
 
-    /** Keeps a secret (qemu-img's {@code --object secret,...}) for options that name it. */
-    @Option(names = "--object", paramLabel = "secret,id=ID,data=TEXT|file=PATH[,format=raw|base64]",
-            description = "A secret (passphrase) that options name by id, e.g. -o key-secret=ID or "
-                    + "--image-opts driver=luks,key-secret=ID,file.filename=FILE. Repeatable.")
+    /** Keeps an object (qemu's {@code --object}): a secret for options that name it, TLS credentials for nbd. */
+    @Option(names = "--object", paramLabel = "OBJ",
+            description = "secret,id=ID,data=TEXT|file=PATH[,format=raw|base64]: a passphrase that options name by "
+                    + "id (-o key-secret=ID, --image-opts driver=luks,key-secret=ID,file.filename=FILE); "
+                    + "tls-creds-x509,id=ID,dir=DIR,endpoint=server[,verify-peer=on|off]: TLS credentials for nbd "
+                    + "(ca-cert.pem, server-cert.pem, server-key.pem in DIR). Repeatable.")
     void object(String argument) {
         session.object(argument);
     }

@@ -14,8 +14,8 @@ import java.util.Set;
 
 /**
  * qemu-img's {@code --object secret,id=ID,data=TEXT|file=PATH[,format=raw|base64]}: a passphrase kept in the
- * session's {@link Secrets} under its id, for options that name it ({@code key-secret=ID}). Only secret objects
- * are taken; a value is never shown in a message.
+ * session's {@link Secrets} under its id, for options that name it ({@code key-secret=ID}). Other objects
+ * (TLS credentials) are left to the commands that use them; a value is never shown in a message.
  */
 final class SecretObjects {
     private static final Set<String> KEYS = Set.of("qom-type", "id", "data", "file", "format");
