@@ -24,9 +24,12 @@ import java.util.List;
  *        (vmdk: no one can open one), so that the kit's images start at a sector
  * @param growsOnly whether a resize can only grow the image: a shrink is refused with an
  *        {@link imago.api.UnsupportedFeatureException} of {@link imago.api.Feature#RESIZE} (qed, as in QEMU)
+ * @param recoversWhenWritable whether an image a crash left behind must first be opened writable, which repairs it,
+ *        before it can be opened read-only (vhdx: a writable open replays the log, a read-only one refuses, as in
+ *        QEMU); the crash runs then open each crashed file writable first, and run {@code qemu-img check -r all}
  */
 public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boolean roundsUp,
-        boolean shrinkRefusesPreallocation, boolean emptyRefused, boolean growsOnly) {
+        boolean shrinkRefusesPreallocation, boolean emptyRefused, boolean growsOnly, boolean recoversWhenWritable) {
 
     /** Validates and freezes the fields. */
     public FormatTraits {
@@ -41,32 +44,43 @@ public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boo
 
     /** A format that creates images with these preallocation modes (the first the default), and nothing more. */
     public static FormatTraits of(Preallocation... preallocations) {
-        return new FormatTraits(List.of(preallocations), 1, false, false, false, false);
+        return new FormatTraits(List.of(preallocations), 1, false, false, false, false, false);
     }
 
     /** These traits, and sizes must be multiples of {@code unit}: others are refused. */
     public FormatTraits sizesIn(int unit) {
-        return new FormatTraits(preallocations, unit, false, shrinkRefusesPreallocation, emptyRefused, growsOnly);
+        return new FormatTraits(preallocations, unit, false, shrinkRefusesPreallocation, emptyRefused, growsOnly,
+                recoversWhenWritable);
     }
 
     /** These traits, and sizes are rounded up to multiples of {@code unit}. */
     public FormatTraits roundingSizesUpTo(int unit) {
-        return new FormatTraits(preallocations, unit, true, shrinkRefusesPreallocation, emptyRefused, growsOnly);
+        return new FormatTraits(preallocations, unit, true, shrinkRefusesPreallocation, emptyRefused, growsOnly,
+                recoversWhenWritable);
     }
 
     /** These traits, and a shrink with preallocation is refused. */
     public FormatTraits refusingPreallocatedShrinks() {
-        return new FormatTraits(preallocations, sizeUnit, roundsUp, true, emptyRefused, growsOnly);
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, true, emptyRefused, growsOnly,
+                recoversWhenWritable);
     }
 
     /** These traits, and an image of 0 bytes is refused at creation. */
     public FormatTraits refusingEmptyImages() {
-        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, true, growsOnly);
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, true, growsOnly,
+                recoversWhenWritable);
     }
 
     /** These traits, and a resize only grows the image: shrinks are refused as unsupported. */
     public FormatTraits growingOnly() {
-        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused, true);
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused, true,
+                recoversWhenWritable);
+    }
+
+    /** These traits, and an image a crash left behind is repaired by a writable open before anything else. */
+    public FormatTraits recoveringWhenOpenedWritable() {
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused,
+                growsOnly, true);
     }
 
     /** A size near {@code size} that the format accepts: {@code size} itself, or rounded down to the unit. */

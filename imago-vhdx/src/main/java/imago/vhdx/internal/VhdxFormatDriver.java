@@ -1,0 +1,194 @@
+package imago.vhdx.internal;
+
+import imago.api.CreateOptions;
+import imago.api.Preallocation;
+import imago.api.ReadOnlyImageException;
+import imago.api.spi.Confidence;
+import imago.api.spi.FormatDriver;
+import imago.api.spi.FormatInstance;
+import imago.api.spi.OpenContext;
+import imago.api.spi.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.SequencedMap;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * The vhdx driver: Microsoft Hyper-V VHDX images, fixed, dynamic and differencing, under qemu-img's format name.
+ * Stateless.
+ *
+ * <p>Create options ({@code -o}), as qemu-img's: {@code subformat} = {@code dynamic} (default) or {@code fixed};
+ * {@code block_size} (0, the default, picks 8 to 64 MiB by the size); {@code log_size} (default 1 MiB);
+ * {@code block_state_zero} = {@code on} (default: unwritten blocks are marked zero) or {@code off}.
+ */
+public final class VhdxFormatDriver implements FormatDriver {
+    static final String SUBFORMAT = "subformat";
+    static final String BLOCK_SIZE = "block_size";
+    static final String LOG_SIZE = "log_size";
+    static final String BLOCK_STATE_ZERO = "block_state_zero";
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    /** Called by {@link java.util.ServiceLoader}; does no work. */
+    public VhdxFormatDriver() {
+    }
+
+    @Override
+    public String name() {
+        return "vhdx";
+    }
+
+    @Override
+    public int probeLength() {
+        return 8;
+    }
+
+    /** {@link Confidence#STRONG} for the file type identifier {@code vhdxfile} at offset 0 (QEMU's probe). */
+    @Override
+    public Confidence probe(ByteBuffer head, long storageSize) {
+        if (head.remaining() < 8) {
+            return Confidence.NONE;
+        }
+        byte[] sig = new byte[8];
+        head.duplicate().get(sig);
+        return Arrays.equals(sig, VhdxFields.FILE_SIGNATURE) ? Confidence.STRONG : Confidence.NONE;
+    }
+
+    /**
+     * Opens a VHDX, replaying its log first when it has one and the open is writable.
+     *
+     * @throws imago.api.CorruptImageException if a header, region table, the log, the metadata or the BAT is
+     *         damaged or lies outside the file
+     * @throws ReadOnlyImageException if writing is asked of a read-only storage, or the image has a log to replay
+     *         and the open is read-only
+     * @throws imago.api.UnsupportedFeatureException if a required region or metadata item is unknown
+     * @throws IOException if the storage cannot be read
+     */
+    @Override
+    public FormatInstance open(Storage storage, OpenContext context) throws IOException {
+        Objects.requireNonNull(storage, "storage");
+        Objects.requireNonNull(context, "context");
+        if (context.writable() && storage.readOnly()) {
+            throw new ReadOnlyImageException(storage.name(), "cannot open a read-only storage for writing");
+        }
+        return VhdxOpener.open(storage, context.writable(), context.forCheck());
+    }
+
+    /**
+     * Writes a new VHDX as qemu-img 7.2 does (see {@link VhdxCreate}), with random GUIDs.
+     *
+     * @throws IllegalArgumentException if no size is given, the size is 0 or over 64 TiB, an option is unknown or
+     *         invalid, a backing file is given, or preallocation is asked for
+     * @throws IOException if the storage cannot be written
+     */
+    @Override
+    public void create(Storage storage, CreateOptions options) throws IOException {
+        Objects.requireNonNull(storage, "storage");
+        Objects.requireNonNull(options, "options");
+        for (String key : options.formatOptions().keySet()) {
+            if (!createOptionNames().contains(key)) {
+                throw new IllegalArgumentException("Invalid parameter '" + key + "' for format vhdx (known: "
+                        + "subformat, block_size, log_size, block_state_zero)");
+            }
+        }
+        if (options.backingFile().isPresent()) {
+            throw new IllegalArgumentException("Backing file not supported for file format 'vhdx'");
+        }
+        if (options.preallocation() != Preallocation.OFF) {
+            throw new IllegalArgumentException("Unsupported preallocation mode for vhdx: "
+                    + options.preallocation().qemuName() + " (only off)");
+        }
+        long size = options.size().orElseThrow(() -> new IllegalArgumentException(
+                "Image creation needs a size parameter"));
+        if (size == 0) {
+            // qemu-img writes a 64 MiB BAT for no blocks at all; a disk of no bytes is no use
+            throw new IllegalArgumentException("imago does not create VHDX images of 0 bytes");
+        }
+        Map<String, String> o = options.formatOptions();
+        String subformat = o.getOrDefault(SUBFORMAT, "dynamic");
+        boolean fixed = switch (subformat) {
+            case "dynamic" -> false;
+            case "fixed" -> true;
+            default -> throw new IllegalArgumentException("Parameter 'subformat' does not accept value '"
+                    + subformat + "'");
+        };
+        VhdxCreate.Plan plan = VhdxCreate.plan(size, parseSize(o.getOrDefault(BLOCK_SIZE, "0"), BLOCK_SIZE),
+                parseSize(o.getOrDefault(LOG_SIZE, "1M"), LOG_SIZE), fixed,
+                bool(BLOCK_STATE_ZERO, o.getOrDefault(BLOCK_STATE_ZERO, "on")));
+        VhdxCreate.create(storage, plan, UUID::randomUUID, RANDOM.nextInt() & 0xFFFF_FFFFL);
+    }
+
+    static long parseSize(String v, String key) {
+        String s = v.trim();
+        long mult = 1;
+        if (!s.isEmpty()) {
+            int shift = switch (Character.toLowerCase(s.charAt(s.length() - 1))) {
+                case 'b' -> 0;
+                case 'k' -> 10;
+                case 'm' -> 20;
+                case 'g' -> 30;
+                case 't' -> 40;
+                default -> -1;
+            };
+            if (shift >= 0) {
+                mult = 1L << shift;
+                s = s.substring(0, s.length() - 1);
+            }
+        }
+        try {
+            long n = Long.parseLong(s);
+            if (n < 0) {
+                throw new NumberFormatException();
+            }
+            return Math.multiplyExact(n, mult);
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("Parameter '" + key + "' expects a size, got '" + v + "'", e);
+        }
+    }
+
+    private static boolean bool(String key, String value) {
+        return switch (value) {
+            case "on", "yes", "true", "y" -> true;
+            case "off", "no", "false", "n" -> false;
+            default -> throw new IllegalArgumentException("Parameter '" + key + "' expects 'on' or 'off'");
+        };
+    }
+
+    @Override
+    public Set<String> createOptionNames() {
+        return Set.of(SUBFORMAT, BLOCK_SIZE, LOG_SIZE, BLOCK_STATE_ZERO);
+    }
+
+    /** {@inheritDoc} qemu-img's order for vhdx: size, log_size, block_size, then subformat and block_state_zero. */
+    @Override
+    public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
+        Map<String, String> o = options.formatOptions();
+        SequencedMap<String, String> out = new LinkedHashMap<>();
+        options.size().ifPresent(s -> out.put("size", Long.toString(s)));
+        out.put(LOG_SIZE, bytes(o.getOrDefault(LOG_SIZE, "1048576"), LOG_SIZE));
+        out.put(BLOCK_SIZE, bytes(o.getOrDefault(BLOCK_SIZE, "0"), BLOCK_SIZE));
+        for (String key : new String[] {SUBFORMAT, BLOCK_STATE_ZERO}) {
+            String v = o.get(key);
+            if (v != null) {
+                out.put(key, v);
+            }
+        }
+        if (preallocation != null) {
+            out.put("preallocation", preallocation);
+        }
+        return out;
+    }
+
+    private static String bytes(String v, String key) {
+        try {
+            return Long.toString(parseSize(v, key));
+        } catch (IllegalArgumentException e) {
+            return v; // shown as given; create reports it
+        }
+    }
+}

@@ -1,0 +1,94 @@
+package imago.vhdx.internal;
+
+import imago.testkit.Qemu;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Images qemu-img and qemu-io write read in imago byte for byte as {@code qemu-img convert} reads them, with the
+ * virtual size {@code qemu-img info} shows and the extents {@code qemu-img map} shows.
+ */
+class VhdxDifferentialTest {
+
+    /**
+     * One image: its create options and size.
+     *
+     * @param options the {@code -o} options
+     * @param size the requested size
+     */
+    record Case(String options, long size) {
+        @Override
+        public String toString() {
+            return (options.isEmpty() ? "default" : options) + " " + size;
+        }
+    }
+
+    static Stream<Case> cases() {
+        List<Case> out = new ArrayList<>();
+        for (String o : List.of("", "block_state_zero=off", "block_size=1M,log_size=2M", "subformat=fixed",
+                "subformat=fixed,block_state_zero=off,block_size=2M")) {
+            out.add(new Case(o, 24L << 20));
+            out.add(new Case(o, (9L << 20) + 3 * 512 + 100)); // not a whole block, nor a whole sector
+        }
+        out.add(new Case("block_size=1M", 1000));
+        return out.stream();
+    }
+
+    /** Writes, partial writes, zero writes and the last sector. */
+    static List<String> workload(long size) {
+        return List.of("write -P 0xa1 0 64k", "write -P 0xb2 " + (3L << 20) + " 1536",
+                "write -z " + (5L << 20) + " " + (2L << 20), "write -P 0xc3 " + ((7L << 20) - 512) + " 4096",
+                "write -P 0xd4 " + (size - 512) + " 512");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void readsAndMapsLikeQemu(Case c, @TempDir Path dir) throws IOException {
+        Qemu.require();
+        List<Object> cmd = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", "vhdx"));
+        if (!c.options().isEmpty()) {
+            cmd.add("-o");
+            cmd.add(c.options());
+        }
+        cmd.add("img.vhdx");
+        cmd.add(c.size());
+        Qemu.ok(dir, cmd.toArray());
+        long size = VhdxTestSupport.qemuSize(dir, dir.resolve("img.vhdx"));
+        VhdxTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"));
+        if (size >= 8L << 20) {
+            VhdxTestSupport.qemuIo(dir, "img.vhdx", workload(size));
+        } else {
+            VhdxTestSupport.qemuIo(dir, "img.vhdx", List.of("write -P 0x5e 0 " + Math.min(size, 512)));
+        }
+        VhdxTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"));
+    }
+
+    /** Seeded random qemu-io workloads on dynamic disks of several sizes and block sizes. */
+    @ParameterizedTest(name = "seed {0}")
+    @ValueSource(longs = {1, 2, 3})
+    void randomWorkloadsReadAndMapLikeQemu(long seed, @TempDir Path dir) throws IOException {
+        Qemu.require();
+        Random r = new Random(seed);
+        long requested = (8L << 20) + 512L * r.nextInt(20_000);
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=" + (1 << r.nextInt(3)) + "M",
+                "img.vhdx", requested);
+        long size = VhdxTestSupport.qemuSize(dir, dir.resolve("img.vhdx"));
+        List<String> ops = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            long off = 512L * r.nextInt((int) (size / 512));
+            long len = Math.min(size - off, 512L * (1 + r.nextInt(2048)));
+            ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
+                    : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
+        }
+        VhdxTestSupport.qemuIo(dir, "img.vhdx", ops);
+        VhdxTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"));
+    }
+}
