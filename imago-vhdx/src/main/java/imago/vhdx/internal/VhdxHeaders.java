@@ -67,6 +67,11 @@ final class VhdxHeaders {
         return new VhdxHeaders(storage, c, slot);
     }
 
+    /** The file offset of the current header. */
+    long currentOffset() {
+        return VhdxFields.HEADER_OFFSETS[slot];
+    }
+
     VhdxHeader current() {
         return current;
     }

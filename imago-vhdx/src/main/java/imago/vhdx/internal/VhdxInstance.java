@@ -256,7 +256,10 @@ final class VhdxInstance implements FormatInstance, Checker {
         lock.lock();
         try {
             if (!sessionStarted) {
-                headers.update(UUID.randomUUID(), UUID.randomUUID(), VhdxFields.NIL);
+                // both slots, as QEMU writes them, so that neither keeps an older picture
+                UUID fileWrite = UUID.randomUUID();
+                headers.update(fileWrite, UUID.randomUUID(), VhdxFields.NIL);
+                headers.update(fileWrite, UUID.randomUUID(), VhdxFields.NIL);
                 sessionStarted = true;
             }
         } finally {
@@ -307,6 +310,9 @@ final class VhdxInstance implements FormatInstance, Checker {
             storage.sync();
             storage.write(page.clear(), pageOffset);
             storage.sync();
+            // cleared in both slots (as QEMU does): a slot still naming this log would replay this old page over
+            // later changes if it ever became current again
+            headers.setLog(VhdxFields.NIL);
             headers.setLog(VhdxFields.NIL);
             logPosition += 2L * VhdxLog.SECTOR;
             logSequence++;

@@ -179,14 +179,14 @@ final class VhdxLog {
     }
 
     /**
-     * Replays the log that {@code header} names, if it has an active sequence, and returns whether it did. The
+     * Replays the log that {@code header} (at file offset {@code headerAt}) names, if it has an active sequence, and returns whether it did. The
      * caller then clears the header's log GUID.
      *
      * @throws CorruptImageException if the log lies outside the file or the file is shorter than the log says it
      *         was flushed to
      */
-    static boolean replay(Storage storage, VhdxHeader header) throws IOException {
-        List<Entry> active = find(storage, header);
+    static boolean replay(Storage storage, VhdxHeader header, long headerAt) throws IOException {
+        List<Entry> active = find(storage, header, headerAt);
         if (active.isEmpty()) {
             return false;
         }
@@ -214,7 +214,7 @@ final class VhdxLog {
     }
 
     /** The active sequence of the log {@code header} names (empty if none). */
-    static List<Entry> find(Storage storage, VhdxHeader header) throws IOException {
+    static List<Entry> find(Storage storage, VhdxHeader header, long headerAt) throws IOException {
         String name = storage.name();
         long offset = header.logOffset();
         long length = header.logLength();
@@ -223,11 +223,11 @@ final class VhdxLog {
             return List.of();
         }
         if (length % VhdxFields.MIB != 0 || offset % VhdxFields.MIB != 0 || offset < VhdxFields.HEADER_SECTION) {
-            throw new CorruptImageException(name, VhdxFields.HEADER_OFFSETS[0] + 68, "log of " + length
+            throw new CorruptImageException(name, headerAt + 68, "log of " + length
                     + " bytes at " + offset + " is not 1 MiB aligned after the first MiB");
         }
         if (length > MAX_REPLAY_LOG) {
-            throw new ImageLimitException(name, VhdxFields.HEADER_OFFSETS[0] + 68, "log of " + length + " bytes to "
+            throw new ImageLimitException(name, headerAt + 68, "log of " + length + " bytes to "
                     + "replay (imago replays at most " + MAX_REPLAY_LOG + ")");
         }
         if (offset + length > fileSize) {

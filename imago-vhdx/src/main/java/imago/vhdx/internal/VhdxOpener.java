@@ -69,16 +69,17 @@ final class VhdxOpener {
                     + (batRegion == null ? "BAT" : "metadata") + " region");
         }
         boolean replayed = false;
-        if (header.hasLog() && !VhdxLog.find(storage, header).isEmpty()) {
+        if (header.hasLog() && !VhdxLog.find(storage, header, headers.currentOffset()).isEmpty()) {
             if (!writable) {
                 throw new ReadOnlyImageException(name, header.logOffset(), "VHDX image file '" + name + "' opened "
                         + "read-only, but contains a log that needs to be replayed. To replay the log, run: "
                         + "imago check -r all '" + name + "'");
             }
-            replayed = VhdxLog.replay(storage, header);
+            replayed = VhdxLog.replay(storage, header, headers.currentOffset());
         }
         if (writable && header.hasLog()) {
-            headers.setLog(VhdxFields.NIL); // replayed, or nothing valid to replay
+            headers.setLog(VhdxFields.NIL); // replayed, or nothing valid to replay: in both slots
+            headers.setLog(VhdxFields.NIL);
         }
         long fileSize = storage.size();
         if (metaRegion[0] + metaRegion[1] > fileSize) {
@@ -90,11 +91,37 @@ final class VhdxOpener {
         long chunkRatio = VhdxBat.chunkRatio(meta.blockSize(), meta.logicalSectorSize());
         VhdxBat bat = VhdxBat.load(storage, batRegion[0], batRegion[1], blocks, chunkRatio, meta.hasParent());
         List<String> problems = checkEntries(name, bat, meta, fileSize, used, batRegion[0]);
+        if (writable && problems.isEmpty()) {
+            checkDisjoint(name, bat, meta.blockSize(), batRegion[0]);
+        }
         if (!problems.isEmpty() && !forCheck) {
             throw new CorruptImageException(name, batRegion[0], problems.getFirst());
         }
         String parent = meta.hasParent() ? parentName(name, meta.parentLocator()) : null;
         return new VhdxInstance(storage, writable, meta, bat, batRegion[0], headers, parent, replayed, problems);
+    }
+
+    /**
+     * Refuses a writable image two of whose BAT entries name overlapping space: a write to one block would change
+     * the other (QEMU does not check, and would).
+     */
+    private static void checkDisjoint(String name, VhdxBat bat, long blockSize, long batOffset)
+            throws CorruptImageException {
+        long[] starts = new long[bat.length()];
+        int n = 0;
+        for (long i = 0; i < bat.length(); i++) {
+            int state = VhdxBat.state(bat.entry(i));
+            if (!bat.isBitmapEntry(i) && (state == VhdxFields.FULLY_PRESENT || state == VhdxFields.PARTIALLY_PRESENT)) {
+                starts[n++] = VhdxBat.offset(bat.entry(i));
+            }
+        }
+        java.util.Arrays.sort(starts, 0, n);
+        for (int i = 1; i < n; i++) {
+            if (starts[i] < starts[i - 1] + blockSize) {
+                throw new CorruptImageException(name, batOffset, "two BAT entries name overlapping blocks (at offsets "
+                        + starts[i - 1] + " and " + starts[i] + "); refusing to write to this image");
+            }
+        }
     }
 
     private static VhdxRegionTable regionTable(Storage storage) throws IOException {
@@ -150,6 +177,9 @@ final class VhdxOpener {
                     continue;
                 }
                 long block = i - i / (bat.chunkRatio() + 1);
+                if (block >= bat.payloadBlocks()) {
+                    continue; // a differencing disk's last chunk has entries past the disk's end
+                }
                 span = Math.min(blockSize, meta.size() - block * blockSize);
                 if (state == VhdxFields.PARTIALLY_PRESENT && VhdxBat.state(bat.entry(bat.bitmapIndex(block)))
                         != VhdxFields.BITMAP_PRESENT) {
