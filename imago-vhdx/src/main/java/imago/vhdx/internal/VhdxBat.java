@@ -1,6 +1,7 @@
 package imago.vhdx.internal;
 
 import imago.api.CorruptImageException;
+import imago.api.ImageLimitException;
 import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -12,6 +13,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * (its region lies inside the file, which bounds it); entries are read without a lock.
  */
 final class VhdxBat {
+    /** The most entries imago holds (128 MiB of memory). */
+    static final long MAX_ENTRIES = 16L << 20;
     private final AtomicLongArray entries;
     private final long chunkRatio;
     private final long payloadBlocks;
@@ -53,8 +56,9 @@ final class VhdxBat {
             throw new CorruptImageException(name, at, "the BAT (" + count * 8 + " bytes at offset " + at
                     + ") is not inside the file (" + storage.size() + " bytes)");
         }
-        if (count > Integer.MAX_VALUE - 8) {
-            throw new CorruptImageException(name, at, "the BAT has too many entries: " + count);
+        if (count > MAX_ENTRIES) {
+            throw new ImageLimitException(name, at, "the BAT has " + count + " entries; imago reads at most "
+                    + MAX_ENTRIES + " (a disk of 16 TiB in 1 MiB blocks, 64 TiB in 4 MiB ones)");
         }
         long[] entries = new long[(int) count];
         ByteBuffer b = VhdxFields.le(1 << 20);

@@ -27,8 +27,10 @@ final class VhdxLog {
     static final int SECTOR = 4096;
     static final int HEADER_BYTES = 64;
     static final int DESCRIPTOR_BYTES = 32;
-    /** The largest log imago reads into memory to replay. */
-    static final long MAX_REPLAY_LOG = 256 * VhdxFields.MIB;
+    /** The largest log imago reads into memory to replay (qemu-img and Hyper-V write 1 MiB logs). */
+    static final long MAX_REPLAY_LOG = 64 * VhdxFields.MIB;
+    /** How many times over its length the search may checksum the log before it gives up (hostile logs). */
+    static final int CHECKSUM_BUDGET = 8;
 
     private VhdxLog() {
     }
@@ -56,17 +58,35 @@ final class VhdxLog {
      * The active sequence of the log in {@code log} (the whole log region), entries with {@code guid} only, or an
      * empty list when there is none.
      */
-    static List<Entry> activeSequence(ByteBuffer log, UUID guid, String name, long logOffset, long fileLimit) {
+    static List<Entry> activeSequence(ByteBuffer log, UUID guid, String name, long logOffset, long fileLimit)
+            throws ImageLimitException {
         int length = log.capacity();
         Map<Integer, Entry> valid = new HashMap<>();
+        long[] budget = {(long) CHECKSUM_BUDGET * length};
         for (int p = 0; p < length; p += SECTOR) {
-            Entry e = parse(log, p, guid, logOffset, fileLimit);
+            Entry e = parse(log, p, guid, logOffset, fileLimit, budget);
+            if (budget[0] < 0) {
+                throw new ImageLimitException(name, logOffset + p, "the log's entries claim more than "
+                        + CHECKSUM_BUDGET + " times the log's length to checksum; refusing to search it further");
+            }
             if (e != null) {
                 valid.put(p, e);
             }
         }
+        // a sequence is searched from its head only (an entry no valid predecessor leads to), so that each entry
+        // is walked once
+        java.util.Set<Integer> continued = new java.util.HashSet<>();
+        for (Entry e : valid.values()) {
+            Entry next = valid.get((int) ((e.position() + e.length()) % length));
+            if (next != null && next != e && next.sequence() == e.sequence() + 1) {
+                continued.add((int) next.position());
+            }
+        }
         List<Entry> best = List.of();
         for (Entry first : valid.values()) {
+            if (continued.contains((int) first.position())) {
+                continue;
+            }
             List<Entry> chain = new ArrayList<>(List.of(first));
             long used = first.length();
             Entry last = first;
@@ -94,7 +114,7 @@ final class VhdxLog {
     }
 
     /** The entry at {@code p} if it is valid, else null. */
-    private static Entry parse(ByteBuffer log, int p, UUID guid, long logOffset, long fileLimit) {
+    private static Entry parse(ByteBuffer log, int p, UUID guid, long logOffset, long fileLimit, long[] budget) {
         int logLength = log.capacity();
         if (log.getInt(p) != VhdxFields.LOG_ENTRY_SIGNATURE) {
             return null;
@@ -111,10 +131,11 @@ final class VhdxLog {
         if (descriptorArea > entryLength) {
             return null;
         }
-        ByteBuffer e = contiguous(log, p, (int) entryLength);
-        if (e.getInt(4) != VhdxFields.crc(e, 0, (int) entryLength, 4)) {
+        budget[0] -= entryLength;
+        if (budget[0] < 0 || log.getInt(p + 4) != crc(log, p, (int) entryLength)) {
             return null;
         }
+        ByteBuffer e = contiguous(log, p, (int) entryLength);
         long flushed = e.getLong(48);
         long last = e.getLong(56);
         if (flushed < 0 || last < flushed || last > fileLimit) {
@@ -168,6 +189,19 @@ final class VhdxLog {
         return new Entry(p, entryLength, tail, sequence, flushed, last, changes);
     }
 
+    /** CRC-32C of the entry of {@code length} bytes at {@code p} (wrapping at the log's end), checksum as 0. */
+    private static int crc(ByteBuffer log, int p, int length) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        int first = Math.min(length, log.capacity() - p);
+        crc.update(log.duplicate().clear().position(p).limit(p + 4));
+        crc.update(new byte[4]);
+        crc.update(log.duplicate().clear().position(p + 8).limit(p + first));
+        if (first < length) {
+            crc.update(log.duplicate().clear().position(0).limit(length - first));
+        }
+        return (int) crc.getValue();
+    }
+
     private static ByteBuffer contiguous(ByteBuffer log, int p, int length) {
         ByteBuffer out = VhdxFields.le(length);
         int first = Math.min(length, log.capacity() - p);
@@ -179,14 +213,14 @@ final class VhdxLog {
     }
 
     /**
-     * Replays the log that {@code header} (at file offset {@code headerAt}) names, if it has an active sequence, and returns whether it did. The
+     * Replays {@code active}, the active sequence of the log {@code header} names ({@link #find}), and returns whether
+     * there was anything to replay. The
      * caller then clears the header's log GUID.
      *
      * @throws CorruptImageException if the log lies outside the file or the file is shorter than the log says it
      *         was flushed to
      */
-    static boolean replay(Storage storage, VhdxHeader header, long headerAt) throws IOException {
-        List<Entry> active = find(storage, header, headerAt);
+    static boolean replay(Storage storage, VhdxHeader header, List<Entry> active) throws IOException {
         if (active.isEmpty()) {
             return false;
         }

@@ -30,6 +30,16 @@ final class VhdxOpener {
         }
         VhdxHeaders headers = VhdxHeaders.read(storage);
         VhdxHeader header = headers.current();
+        long headerAt = headers.currentOffset();
+        if (header.logLength() > 0 && (header.logOffset() % VhdxFields.MIB != 0 || header.logLength() % VhdxFields.MIB
+                != 0 || header.logOffset() < VhdxFields.HEADER_SECTION || header.logOffset() + header.logLength() < 0)) {
+            throw new CorruptImageException(name, headerAt + 68, "log of " + header.logLength() + " bytes at "
+                    + Long.toUnsignedString(header.logOffset()) + " is not 1 MiB aligned after the first MiB");
+        }
+        if (writable && header.logLength() < 2L * VhdxLog.SECTOR) {
+            throw new CorruptImageException(name, headerAt + 68, "log of " + header.logLength() + " bytes: too small "
+                    + "to write metadata through; refusing to write to this image");
+        }
         VhdxRegionTable regions = regionTable(storage);
         long[] batRegion = null;
         long[] metaRegion = null;
@@ -69,13 +79,14 @@ final class VhdxOpener {
                     + (batRegion == null ? "BAT" : "metadata") + " region");
         }
         boolean replayed = false;
-        if (header.hasLog() && !VhdxLog.find(storage, header, headers.currentOffset()).isEmpty()) {
+        List<VhdxLog.Entry> log = header.hasLog() ? VhdxLog.find(storage, header, headers.currentOffset()) : List.of();
+        if (!log.isEmpty()) {
             if (!writable) {
                 throw new ReadOnlyImageException(name, header.logOffset(), "VHDX image file '" + name + "' opened "
                         + "read-only, but contains a log that needs to be replayed. To replay the log, run: "
                         + "imago check -r all '" + name + "'");
             }
-            replayed = VhdxLog.replay(storage, header, headers.currentOffset());
+            replayed = VhdxLog.replay(storage, header, log);
         }
         if (writable && header.hasLog()) {
             headers.setLog(VhdxFields.NIL); // replayed, or nothing valid to replay: in both slots

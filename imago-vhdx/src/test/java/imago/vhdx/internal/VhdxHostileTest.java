@@ -247,6 +247,22 @@ class VhdxHostileTest {
         }
     }
 
+    /** A log full of entry headers claiming the whole log, none valid: the search gives up instead of hashing on. */
+    @Test
+    void aLogOfHugeBogusEntriesIsNotSearchedForever() {
+        UUID guid = UUID.randomUUID();
+        byte[] bytes = patched(headers(h -> VhdxFields.putGuid(h, 48, guid)));
+        ByteBuffer b = VhdxFields.le(bytes);
+        for (int p = 0; p < MIB; p += 4096) {
+            b.putInt(MIB + p, VhdxFields.LOG_ENTRY_SIGNATURE);
+            b.putInt(MIB + p + 8, MIB);
+            b.putLong(MIB + p + 16, 1 + p);
+            VhdxFields.putGuid(b, MIB + p + 32, guid);
+        }
+        ImageException e = refused(ImageLimitException.class, bytes, true);
+        assertTrue(e.getMessage().contains("checksum"), e::getMessage);
+    }
+
     @ParameterizedTest(name = "truncated to {0}")
     @ValueSource(ints = {0, 7, 4096, 0x10000 + 100, 0x30000 + 1000, MIB, BAT + 100, META + 4096, META + 65536 + 20,
         8 * MIB + 4096})
