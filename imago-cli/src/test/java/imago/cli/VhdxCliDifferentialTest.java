@@ -113,6 +113,30 @@ class VhdxCliDifferentialTest {
         }
     }
 
+    /**
+     * Blocks past the end of a truncated file: the same messages (but for QEMU's program-name prefix), counts and
+     * exit status as qemu-img check.
+     */
+    @Test
+    void checkReportsATruncatedImageAsQemuImgDoes() throws IOException {
+        Path qemuImg = Qemu.img();
+        Path theirs = dir.resolve("theirs.vhdx");
+        Path ours = dir.resolve("ours.vhdx");
+        Qemu.ok(dir, qemuImg, "create", "-q", "-f", "vhdx", "-o", "subformat=fixed,block_state_zero=off", theirs,
+                "300M");
+        try (RandomAccessFile raf = new RandomAccessFile(theirs.toFile(), "rw")) {
+            raf.setLength(300L << 20);
+        }
+        Files.copy(theirs, ours);
+        Qemu.Output q = Qemu.run(dir, qemuImg, "check", theirs);
+        Run.Result i = imago("check", ours.toString());
+        assertEquals(2, q.status(), q.out() + q.err());
+        assertEquals(q.status(), i.status(), q.err() + i.err());
+        assertEquals(q.out(), i.out());
+        // QEMU prints these through error_report, with its program name; the report's messages carry none
+        assertEquals(q.err().replace("qemu-img: ", ""), i.err());
+    }
+
     /** qemu-io's log entry, made pending again: check refuses it, check -r all replays it, as qemu-img does. */
     @Test
     void checkRepairAllReplaysALogAsQemuImgDoes() throws IOException {
