@@ -31,6 +31,8 @@ final class VhdxLog {
     static final long MAX_REPLAY_LOG = 64 * VhdxFields.MIB;
     /** How many times over its length the search may checksum the log before it gives up (hostile logs). */
     static final int CHECKSUM_BUDGET = 8;
+    /** How far past the end of the file a valid entry may say the file reached. */
+    static final long MAX_GROWTH = 1L << 30;
 
     private VhdxLog() {
     }
@@ -270,8 +272,9 @@ final class VhdxLog {
         }
         ByteBuffer log = VhdxFields.le((int) length);
         storage.read(log, offset);
-        // the file may grow by replay, but only as far as a sane disk: the BAT cannot address more anyway
-        return activeSequence(log.clear(), header.logGuid(), name, offset, 1L << 52);
+        // replay may grow the file to what it was when an entry was written, which is at most a new block (256 MiB)
+        // more than what was flushed before it: an entry reaching further than 1 GiB past the file is not valid
+        return activeSequence(log.clear(), header.logGuid(), name, offset, fileSize + MAX_GROWTH);
     }
 
     /**

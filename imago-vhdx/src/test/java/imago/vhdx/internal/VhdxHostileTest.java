@@ -263,6 +263,28 @@ class VhdxHostileTest {
         assertTrue(e.getMessage().contains("checksum"), e::getMessage);
     }
 
+    /** Nor is one saying the file reached far past its end (replay would grow it by terabytes). */
+    @Test
+    void logEntriesGrowingTheFileByTerabytesAreInvalid() throws IOException {
+        UUID guid = UUID.randomUUID();
+        byte[] bytes = patched(headers(h -> VhdxFields.putGuid(h, 48, guid)));
+        long far = VALID.length + (1L << 40);
+        ByteBuffer entry = VhdxLogTest.entry(0, 1, guid, far, java.util.List.of(
+                new VhdxLogTest.Descriptor(VALID.length, null, far - VALID.length)));
+        VhdxFields.le(bytes).put(MIB, entry, 0, entry.capacity());
+        String name = "hostile-log-far";
+        MemoryStorage.of(name, bytes).close();
+        try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx").writable(true)
+                .open()) {
+            VhdxTestSupport.readAll(image);
+        }
+        try (MemoryStorage s = MemoryStorage.open(name, false)) {
+            assertTrue(s.size() == VALID.length, "the file did not grow: " + s.size());
+        } finally {
+            MemoryStorage.delete(name);
+        }
+    }
+
     @ParameterizedTest(name = "truncated to {0}")
     @ValueSource(ints = {0, 7, 4096, 0x10000 + 100, 0x30000 + 1000, MIB, BAT + 100, META + 4096, META + 65536 + 20,
         8 * MIB + 4096})
