@@ -28,7 +28,11 @@ public final class Main {
                 false, System.out.charset());
         int status = Cli.run(out, System.err, args);
         out.flush();
-        System.exit(status);
+        System.err.flush();
+        // halt, not exit: System.exit first asks the System.Logger "java.lang.Runtime" whether to log the
+        // exit, which on a JDK with java.logging sets up java.util.logging: 20-40 ms, a tenth of a short
+        // command. Nothing is lost: the output is flushed, and no shutdown hook is left (nbd removes its own).
+        Runtime.getRuntime().halt(status);
     }
 
     /**

@@ -32,6 +32,14 @@ class CliTest {
     }
 
     @Test
+    void versionWithoutPicocliSaysWhatPicocliSays() {
+        String shortcut = imago("--version").ok().out(); // answered before picocli's model is built
+        assertEquals(shortcut, imago("-V").ok().out());
+        assertEquals(shortcut, imago("--debug", "--version").ok().out()); // through picocli
+        assertTrue(shortcut.matches("imago version \\S+\nJava .*\n"), shortcut);
+    }
+
+    @Test
     void helpBeforeACommandIsImagosOwnAndListsThemAll() {
         String top = imago("--help").ok().out();
         assertEquals(top, imago("-h", "info").ok().out());

@@ -1,5 +1,6 @@
 package imago.cli.command;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.lang.reflect.Constructor;
@@ -30,9 +31,20 @@ public final class Cli {
     public static int run(PrintStream out, PrintStream err, String... args) {
         Session session = new Session(out, err);
         try {
+            if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+                // the one command that needs no model: picocli's reads the annotations, which spins a proxy
+                // class per annotation type (~40 ms, more than the JVM's own start-up)
+                for (String line : new VersionProvider().getVersion()) {
+                    out.println(line);
+                }
+                return OK;
+            }
             CommandLine cl = commandLine(session, args);
             return cl.execute(args);
         } catch (RuntimeException e) { // picocli's own failures while building the model: a bug
+            report(session, e);
+            return FAILED;
+        } catch (IOException e) { // the version resource unreadable
             report(session, e);
             return FAILED;
         } finally {
