@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Assembles the imago distribution from the module jars in $target/modules (copied there by the build):
+#   make-dist.sh JAVA_HOME VERSION TARGET_DIR
+# leaves $TARGET_DIR/imago-VERSION/ (runtime/ by jlink, lib/imago.aot, bin/, share/, licenses/, README.md)
+# and $TARGET_DIR/imago-VERSION-linux-x86_64.tar.gz. bin/, licenses/ and README.md are in
+# $TARGET_DIR/dist-files (the filtered copy of src/dist).
+set -euo pipefail
+java_home=$1 version=$2 target=$3
+name=imago-$version
+stage=$target/$name
+rm -rf "$stage" "$target/$name-linux-x86_64.tar.gz"
+mkdir -p "$stage/lib"
+
+# The runtime: imago.cli and what it finds through ServiceLoader (storages, formats, the slf4j provider),
+# plus zstd-jni, which imago.qcow2 requires statically. jlink adds the JDK modules they require and no
+# others (no java.logging, no java.sql). zstd-jni carries its native library for 17 platforms; only
+# linux/amd64's is kept. Debug attributes stay: --debug prints stack traces with line numbers.
+modules=imago.cli,imago.storage.file,imago.storage.memory,imago.raw,imago.qcow2,imago.cow,imago.vmdk,imago.vpc
+modules+=,org.slf4j.simple,com.github.luben.zstd_jni
+"$java_home/bin/jlink" --module-path "$target/modules" --add-modules "$modules" \
+  --exclude-resources='regex:/com\.github\.luben\.zstd_jni/(aix|darwin|freebsd|win|linux/(?!amd64/)[^/]+)/.*' \
+  --no-header-files --no-man-pages --output "$stage/runtime"
+
+cp -r "$target/dist-files/." "$stage/"
+chmod +x "$stage"/bin/*
+
+# The man pages and the bash completion, from the command's own picocli model
+"$stage/runtime/bin/java" -m imago.cli/imago.cli.command.Manuals "$stage/share" "$version"
+
+# The AOT cache, trained and assembled by this runtime with the flags bin/imago uses (a cache is used
+# only by a JVM with the same runtime and module options)
+opts=(--enable-native-access=imago.storage.file,com.github.luben.zstd_jni --add-modules com.github.luben.zstd_jni)
+"$stage/runtime/bin/java" -XX:AOTMode=record -XX:AOTConfiguration="$target/imago.aotconf" -Xlog:aot*=error,cds*=error \
+  "${opts[@]}" -m imago.cli/imago.cli.AotTraining
+"$stage/runtime/bin/java" -XX:AOTMode=create -XX:AOTConfiguration="$target/imago.aotconf" \
+  -XX:AOTCache="$stage/lib/imago.aot" -Xlog:aot*=error,cds*=error "${opts[@]}" -m imago.cli/imago.cli.AotTraining
+rm -f "$target/imago.aotconf"
+
+tar -C "$target" --owner=0 --group=0 --numeric-owner --sort=name -czf "$target/$name-linux-x86_64.tar.gz" "$name"
+echo "imago-dist: $target/$name-linux-x86_64.tar.gz ($(du -h "$target/$name-linux-x86_64.tar.gz" | cut -f1))"
