@@ -4,7 +4,7 @@ import java.nio.file.Path;
 import java.util.Objects;
 
 /**
- * Where a storage lives: the {@link StorageProvider#scheme() scheme} of the provider that opens it and
+ * Where a storage lives: the {@link imago.api.spi.StorageProvider#scheme() scheme} of the provider that opens it and
  * a name in that provider's namespace. Locations are built by code, never parsed from a string that an
  * image stores, so a stored name cannot select a protocol.
  *

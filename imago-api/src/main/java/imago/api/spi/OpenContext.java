@@ -26,14 +26,14 @@ public record OpenContext(boolean writable, boolean probed, Map<String, String> 
     }
 
     /**
-     * The option that asks for an open for {@link FormatInstance#check checking} (value {@code on}), like
+     * The option that asks for an open for {@link Checker#check checking} (value {@code on}), like
      * QEMU's {@code BDRV_O_CHECK}: the driver opens what it can of a damaged image instead of refusing the
      * damage the check reports, and a writable open does not repair or refuse on its own (dirty or corrupt
      * images), since the check is there to do that.
      */
     public static final String CHECK_OPTION = "imago.check";
 
-    /** Whether the layer is opened for {@link FormatInstance#check checking} ({@link #CHECK_OPTION}). */
+    /** Whether the layer is opened for {@link Checker#check checking} ({@link #CHECK_OPTION}). */
     public boolean forCheck() {
         return "on".equals(options.get(CHECK_OPTION));
     }
