@@ -11,13 +11,12 @@ stage=$target/$name
 rm -rf "$stage" "$target/$name-linux-x86_64.tar.gz"
 mkdir -p "$stage/lib"
 
-# The runtime: imago.cli and what it finds through ServiceLoader (storages, formats, the slf4j provider),
-# plus zstd-jni, which imago.qcow2 requires statically. jlink adds the JDK modules they require and no
-# others (no java.logging, no java.sql). zstd-jni carries its native library for 17 platforms; only
-# linux/amd64's is kept. Debug attributes stay: --debug prints stack traces with line numbers.
-modules=imago.cli,imago.storage.file,imago.storage.memory,imago.raw,imago.qcow2,imago.cow,imago.vmdk,imago.vpc
-modules+=,org.slf4j.simple,com.github.luben.zstd_jni
-"$java_home/bin/jlink" --module-path "$target/modules" --add-modules "$modules" \
+# The runtime: every module in $target/modules, that is imago.cli and its run-time dependencies: what
+# it finds through ServiceLoader (storages, formats, the slf4j provider) and zstd-jni, which imago.qcow2
+# requires statically. jlink adds the JDK modules they require and no others (no java.logging, no
+# java.sql). zstd-jni carries its native library for 17 platforms; only linux/amd64's is kept. Debug
+# attributes stay: --debug prints stack traces with line numbers.
+"$java_home/bin/jlink" --module-path "$target/modules" --add-modules ALL-MODULE-PATH \
   --exclude-resources='regex:/com\.github\.luben\.zstd_jni/(aix|darwin|freebsd|win|linux/(?!amd64/)[^/]+)/.*' \
   --no-header-files --no-man-pages --output "$stage/runtime"
 
