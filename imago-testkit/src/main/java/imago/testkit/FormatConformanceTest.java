@@ -355,7 +355,12 @@ public abstract class FormatConformanceTest {
             if (other.name().equals(format) || other.readOnly()) {
                 continue; // read-only formats cannot be created here; their modules build images by hand
             }
-            byte[] bytes = sampleImage(other.name(), CreateOptions.builder().size(100_000).build(), 11);
+            byte[] bytes;
+            try {
+                bytes = sampleImage(other.name(), CreateOptions.builder().size(100_000).build(), 11);
+            } catch (IllegalArgumentException e) {
+                continue; // a format whose images need options the kit cannot know (luks: a secret)
+            }
             Confidence c = probe(mine, bytes);
             assertTrue(c.compareTo(ceiling) <= 0, () -> format + " claims a " + other.name() + " image: " + c);
             others.add(other.name());
