@@ -41,6 +41,7 @@ public final class Session {
         }
     }
 
+    private final String program;
     private final PrintStream out;
     private final PrintStream err;
     private final Map<String, String> typedNames = new LinkedHashMap<>();
@@ -52,9 +53,24 @@ public final class Session {
     private boolean secretsParsed;
     private boolean imageOpts;
 
-    Session(PrintStream out, PrintStream err) {
+    Session(String program, PrintStream out, PrintStream err) {
+        this.program = program;
         this.out = out;
         this.err = err;
+    }
+
+    /** The name the command was invoked by ({@code imago}, or {@code qemu-img} through a symlink), for messages. */
+    public String program() {
+        return program;
+    }
+
+    /**
+     * Prints {@code message} on standard error after the program's name, as QEMU's tools print errors
+     * ({@code imago: message}); each further line of a several-line message gets the prefix too.
+     */
+    public void error(String message) {
+        out.flush();
+        err.println(program + ": " + message.replace("\n", "\n" + program + ": "));
     }
 
     /** Standard output. */
