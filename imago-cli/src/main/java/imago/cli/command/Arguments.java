@@ -61,4 +61,28 @@ final class Arguments {
                     + String.join(", ", formats) + ")");
         }
     }
+
+    /** A number as qemu-img's {@code cvtnum}: 0 up to the largest signed 64-bit value. */
+    static long cvtnum(String what, String text) {
+        return cvtnum(what, text, 0, Long.MAX_VALUE);
+    }
+
+    /** A number as qemu-img's {@code cvtnum_full} reads it, between {@code min} and {@code max}. */
+    static long cvtnum(String what, String text, long min, long max) {
+        String range = "Invalid " + what + " specified. Must be between " + min + " and " + max + ".";
+        long v;
+        try {
+            v = Sizes.parse(text);
+        } catch (Sizes.SizeException e) {
+            if (e.problem() == Sizes.Problem.TOO_LARGE) {
+                throw new CliException(null, range);
+            }
+            throw new CliException(null, "Invalid " + what + " specified. You may use k, M, G, T, P or E suffixes for"
+                    + Session.NEXT_REPORT + "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+        }
+        if (v < min || v > max) {
+            throw new CliException(null, range);
+        }
+        return v;
+    }
 }

@@ -2,7 +2,6 @@ package imago.cli.command;
 
 import imago.api.CreateOptions;
 import imago.api.Image;
-import imago.cli.text.Sizes;
 import imago.probe.Imago;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -88,10 +87,10 @@ final class DdCommand implements Callable<Integer>, GetoptCommand {
             String name = eq < 0 ? operand : operand.substring(0, eq);
             String value = eq < 0 ? null : operand.substring(eq + 1);
             switch (eq < 0 ? "" : name) {
-                case "bs" -> dd.blockSize = number("bs", value, 1, Integer.MAX_VALUE);
-                case "count" -> dd.count = number("count", value, 0, Long.MAX_VALUE);
-                case "skip" -> dd.skip = number("skip", value, 0, Long.MAX_VALUE);
-                case "osize" -> dd.outputSize = number("osize", value, 0, Long.MAX_VALUE);
+                case "bs" -> dd.blockSize = Arguments.cvtnum("bs", value, 1, Integer.MAX_VALUE);
+                case "count" -> dd.count = Arguments.cvtnum("count", value, 0, Long.MAX_VALUE);
+                case "skip" -> dd.skip = Arguments.cvtnum("skip", value, 0, Long.MAX_VALUE);
+                case "osize" -> dd.outputSize = Arguments.cvtnum("osize", value, 0, Long.MAX_VALUE);
                 case "if" -> dd.input = value;
                 case "of" -> dd.output = value;
                 default -> throw new CliException(null, "unrecognized operand " + name);
@@ -158,24 +157,5 @@ final class DdCommand implements Callable<Integer>, GetoptCommand {
             out.write(buffer, done);
             done += n;
         }
-    }
-
-    /** A number as qemu-img's {@code cvtnum_full} reads it, between {@code min} and {@code max}. */
-    private static long number(String what, String text, long min, long max) {
-        String range = "Invalid " + what + " specified. Must be between " + min + " and " + max + ".";
-        long v;
-        try {
-            v = Sizes.parse(text);
-        } catch (Sizes.SizeException e) {
-            if (e.problem() == Sizes.Problem.TOO_LARGE) {
-                throw new CliException(null, range);
-            }
-            throw new CliException(null, "Invalid " + what + " specified. You may use k, M, G, T, P or E "
-                    + "suffixes for\nkilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
-        }
-        if (v < min || v > max) {
-            throw new CliException(null, range);
-        }
-        return v;
     }
 }

@@ -65,12 +65,18 @@ public final class Session {
     }
 
     /**
+     * Separates the reports of a message that qemu-img prints as several ({@code error_report} calls), each of which
+     * starts with the program's name; a plain line break inside one report starts a line without it.
+     */
+    public static final String NEXT_REPORT = "\u001e";
+
+    /**
      * Prints {@code message} on standard error after the program's name, as QEMU's tools print errors
-     * ({@code imago: message}); each further line of a several-line message gets the prefix too.
+     * ({@code imago: message}); each report of it (see {@link #NEXT_REPORT}) gets the prefix.
      */
     public void error(String message) {
         out.flush();
-        err.println(program + ": " + message.replace("\n", "\n" + program + ": "));
+        err.println(program + ": " + message.replace(NEXT_REPORT, "\n" + program + ": "));
     }
 
     /** Standard output. */
