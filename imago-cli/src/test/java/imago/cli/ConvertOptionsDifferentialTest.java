@@ -66,7 +66,8 @@ class ConvertOptionsDifferentialTest {
         "-m 1 -O qcow2 top.qcow2 OUT; qcow2", "-m 0x10 -O qcow2 top.qcow2 OUT; qcow2", "-r 16M -O qcow2 top.qcow2 OUT; qcow2",
         "-C -O qcow2 top.qcow2 OUT; qcow2", "-C top.qcow2 OUT; raw", "-W -m 3 top.qcow2 b.raw OUT; raw",
         "--salvage bad.qcow2 OUT; raw", "-q --salvage -O qcow2 bad.qcow2 OUT; qcow2", "bad.qcow2 OUT; raw",
-        "-O qcow2 -o nocow=on,extent_size_hint=1M top.qcow2 OUT; qcow2", "--bitmaps -O qcow2 b.raw OUT; qcow2"})
+        "-O qcow2 -o nocow=on,extent_size_hint=1M top.qcow2 OUT; qcow2", "--bitmaps -O qcow2 b.raw OUT; qcow2",
+        "--bitmaps --skip-broken-bitmaps -O qcow2 a.qcow2 OUT; qcow2"})
     void copiesAsQemuImg(String line, String format) throws Exception {
         both.agree("convert", line, format);
     }
