@@ -104,7 +104,7 @@ class ConvertOptionsDifferentialTest {
         "-B a.qcow2 -F qcow2 -O qcow2 a.qcow2 b.raw OUT", "--bitmaps -O raw a.qcow2 OUT", "--skip-broken-bitmaps a.qcow2 OUT",
         "-c -o preallocation=full -O qcow2 a.qcow2 OUT", "-O qcow2 -o nocow=x a.qcow2 OUT",
         "-O qcow2 -o extent_size_hint=x a.qcow2 OUT", "-O qcow2 -o extent_size_hint=5G a.qcow2 OUT", "''", "a.qcow2",
-        "-T foo a.qcow2 OUT", "-O foo a.qcow2 OUT", "nope OUT", "-f qcow2 b.raw OUT"})
+        "-T foo a.qcow2 OUT", "-O foo a.qcow2 OUT", "-O dmg a.qcow2 OUT", "nope OUT", "-f qcow2 b.raw OUT"})
     void refusesAsQemuImg(String line) throws Exception {
         both.agree("convert", line, "raw");
     }

@@ -50,7 +50,7 @@ class DdDifferentialTest {
         "bs=4k count=-1 if=in.raw of=OUT", "count=1x if=in.raw of=OUT", "skip=x if=in.raw of=OUT",
         "skip=99999999999999999999 if=in.raw of=OUT", "bs= if=in.raw of=OUT", "foo if=in.raw of=OUT",
         "foo=1 if=in.raw of=OUT", "-x if=in.raw of=OUT", "--bogus if=in.raw of=OUT", "-f if=in.raw of=OUT",
-        "-O", "if=in.raw", "of=OUT", "''", "-O foo if=in.raw of=OUT", "-f qcow2 if=in.raw of=OUT",
+        "-O", "if=in.raw", "of=OUT", "''", "-O foo if=in.raw of=OUT", "-O bochs if=in.raw of=OUT", "-f qcow2 if=in.raw of=OUT",
         "if=nope of=OUT", "if=in.raw of=/nonexistent/x", "-O foo if=nope of=OUT", "bs=1x -x"})
     void refusesAsQemuImg(String line) throws Exception {
         both.agree("dd", line, "raw");

@@ -88,8 +88,11 @@ final class ConvertJob {
             if (!Imago.formats().contains(outFormat)) {
                 throw new CliException(null, "Unknown file format '" + outFormat + "'");
             }
-            Map<String, String> opts = c.createOptions(dst);
             FormatDescription d = Imago.describe(outFormat);
+            if (d.readOnly()) {
+                throw new CliException(null, "Format driver '" + outFormat + "' does not support image creation");
+            }
+            Map<String, String> opts = c.createOptions(dst);
             if (c.backing != null) {
                 if (!d.backingFile()) {
                     throw new CliException(null, "Backing file not supported for file format '" + outFormat + "'");

@@ -1,5 +1,6 @@
 package imago.cli.command;
 
+import imago.api.UnknownFormatException;
 import imago.probe.Imago;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -25,14 +26,17 @@ final class CreateOptionsHelp {
     /**
      * Prints the listing for {@code format}, and for a file when {@code file} is given.
      *
-     * @throws CliException if no installed driver has the format, or no listing exists for it
+     * @throws CliException if no installed driver has the format, or it cannot create images
      */
     static void print(Session session, String format, String file) {
-        if (!Imago.formats().contains(format)) {
+        boolean readOnly;
+        try {
+            readOnly = Imago.describe(format).readOnly();
+        } catch (UnknownFormatException e) {
             throw new CliException(null, "Unknown file format '" + format + "'");
         }
         List<String> own = lines("create-options-" + format + ".txt");
-        if (own == null) {
+        if (own == null || readOnly) {
             throw new CliException(null, "Format driver '" + format + "' does not support image creation");
         }
         StringBuilder sb = new StringBuilder();

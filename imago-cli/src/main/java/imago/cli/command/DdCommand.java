@@ -108,6 +108,9 @@ final class DdCommand implements Callable<Integer>, GetoptCommand {
             if (!Imago.formats().contains(outputFormat)) {
                 throw new CliException(null, "Unknown file format");
             }
+            if (Imago.describe(outputFormat).readOnly()) {
+                throw new CliException(null, "Format driver '" + outputFormat + "' does not support image creation");
+            }
             long size = in.size();
             long bs = dd.blockSize;
             if (dd.count >= 0 && dd.count <= Long.MAX_VALUE / bs && dd.count * bs < size) {
