@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import imago.testkit.Qemu;
 import java.nio.file.Path;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -16,13 +16,13 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class DdDifferentialTest {
     @TempDir
-    Path dir;
+    static Path dir;
 
-    private CliDifferential both;
+    private static CliDifferential both;
 
     /** in.raw: 1 MiB with 100 KiB of data at 0; in.qcow2: 1 MiB with data at 4 KiB and a zero cluster. */
-    @BeforeEach
-    void sources() {
+    @BeforeAll
+    static void sources() {
         Path img = Qemu.img();
         Path io = Qemu.io();
         Qemu.ok(dir, img, "create", "-q", "-f", "raw", "in.raw", "1M");

@@ -3,9 +3,12 @@ package imago.cli.command;
 import imago.cli.text.Sizes;
 import imago.probe.Imago;
 import java.util.List;
+import java.util.Set;
 
 /** Checks of command-line values shared by the subcommands, with qemu-img's messages. */
 final class Arguments {
+    /** qemu-img's cache mode names ({@code bdrv_parse_cache_mode}); {@code off} is {@code none}. */
+    static final Set<String> CACHE_MODES = Set.of("none", "off", "writeback", "unsafe", "directsync", "writethrough");
 
     private Arguments() {
     }

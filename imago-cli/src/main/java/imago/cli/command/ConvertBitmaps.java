@@ -4,8 +4,9 @@ import imago.api.Image;
 import java.io.IOException;
 
 /**
- * {@code convert --bitmaps}: the persistent dirty bitmaps of the first source go to the target, as qemu-img copies
- * them (qcow2 to qcow2).
+ * {@code convert --bitmaps}: qemu-img's checks of the source and the target. Copying the bitmaps themselves waits for
+ * the qcow2 driver's bitmap writing API, so a source that has persistent bitmaps is refused (before anything is
+ * created); one without them converts as without {@code --bitmaps}, as in qemu-img.
  */
 final class ConvertBitmaps {
 
@@ -20,22 +21,16 @@ final class ConvertBitmaps {
     /**
      * qemu-img's checks of the source before anything is created.
      *
-     * @throws CliException if the source's format has no persistent bitmaps
+     * @throws CliException if the source's format has no persistent bitmaps, or it has some (imago cannot write
+     *     them into the target yet)
      */
-    static void checkSource(Image source, boolean skipBroken) throws IOException {
+    static void checkSource(Image source) throws IOException {
         if (!supported(source)) {
             throw new CliException(null, "Source lacks bitmap support");
         }
-    }
-
-    /**
-     * Copies the bitmaps.
-     *
-     * @throws CliException if the source has bitmaps: imago cannot write them into a new image yet
-     */
-    static void copy(Image source, Image target, boolean skipBroken) throws IOException {
         if (!source.dirtyBitmaps().isEmpty()) {
-            throw new CliException(null, "--bitmaps: copying persistent bitmaps is not supported yet");
+            throw new CliException(null, "--bitmaps: copying persistent bitmaps is not supported yet (the source has "
+                    + String.join(", ", source.dirtyBitmaps()) + ")");
         }
     }
 }

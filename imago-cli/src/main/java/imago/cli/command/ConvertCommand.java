@@ -5,8 +5,6 @@ import imago.cli.text.QemuOpts;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -29,9 +27,6 @@ import picocli.CommandLine.Parameters;
             "DST is synced to stable media at the end unless -t unsafe is given (qemu-img convert's default "
                     + "is unsafe: it never syncs)."})
 final class ConvertCommand implements Callable<Integer> {
-    /** qemu-img's cache mode names ({@code bdrv_parse_cache_mode}); {@code off} is {@code none}. */
-    static final Set<String> CACHE_MODES = Set.of("none", "off", "writeback", "unsafe", "directsync",
-            "writethrough");
     /** qemu-img's largest {@code -S}: 32768 sectors. */
     private static final long MAX_MIN_SPARSE = 32768L * 512;
     /** qemu-img's largest {@code -m}. */
@@ -46,115 +41,111 @@ final class ConvertCommand implements Callable<Integer> {
     private GlobalOptions globals;
 
     @Option(names = "-f", paramLabel = "FMT", description = "The sources' format (default: probe each).")
-    String format;
+    private String format;
 
     @Option(names = "-O", paramLabel = "OUTPUT_FMT", description = "The format of the target (default: raw).")
-    String outputFormat;
+    private String outputFormat;
 
     @Option(names = "-o", paramLabel = "OPTIONS", description = "Options for the new image, name=value[,...]; "
             + "-o help lists them.")
-    List<String> options = new ArrayList<>();
+    private List<String> options = new ArrayList<>();
 
     @Option(names = "-c", description = "Compress the clusters of the target (its format must support it).")
-    boolean compress;
+    private boolean compress;
 
     @Option(names = "-W", description = "Write chunks as soon as they are read, out of order (by default, as "
             + "qemu-img, they are written in order, so that a new image's clusters lie in guest order).")
-    boolean outOfOrder;
+    private boolean outOfOrder;
 
     @Option(names = "-p", description = "Show progress.")
-    boolean progress;
+    private boolean progress;
 
     @Option(names = "-q", description = "Quiet: no progress, no salvage warnings.")
-    boolean quiet;
+    private boolean quiet;
 
     @Option(names = "-S", paramLabel = "SIZE", description = "Blocks of SIZE bytes that read as zero are not "
             + "written (default 4k; a multiple of 512 up to 16M; 0 writes everything).")
-    String sparse;
+    private String sparse;
 
     @Option(names = "-t", paramLabel = "CACHE", description = "The target's cache mode: unsafe never syncs "
             + "DST (qemu-img convert's default); writeback (the default here), none, writethrough and directsync "
             + "sync it once, at the end. The host page cache is used either way.")
-    String cache = "writeback";
+    private String cache = "writeback";
 
     @Option(names = "-T", paramLabel = "SRC_CACHE", description = "The sources' cache mode (none, writeback, "
             + "unsafe, directsync, writethrough): checked, then ignored (the host page cache is used).")
-    String sourceCache = "writeback";
+    private String sourceCache = "writeback";
 
     @Option(names = {"-U", "--force-share"}, description = "Open the sources without taking their locks.")
-    boolean forceShare;
+    private boolean forceShare;
 
     @Option(names = "-n", description = "Write into the existing DST instead of creating it (-o is then ignored).")
-    boolean noCreate;
+    private boolean noCreate;
 
     @Option(names = "--target-is-zero", description = "With -n: DST reads as zeroes already, so zeroes are not "
             + "written.")
-    boolean targetIsZero;
+    private boolean targetIsZero;
 
     @Option(names = "--target-image-opts", description = "With -n: DST is an option string, "
             + "driver=FMT,file.filename=FILE.")
-    boolean targetImageOpts;
+    private boolean targetImageOpts;
 
     @Option(names = "-B", paramLabel = "BACKING_FILE", description = "The new image's backing file: only what the "
             + "source's top layer holds is copied, the rest is left to the backing file.")
-    String backing;
+    private String backing;
 
     @Option(names = "-F", paramLabel = "BACKING_FMT", description = "The backing file's format (required with -B).")
-    String backingFormat;
+    private String backingFormat;
 
     @Option(names = "-l", paramLabel = "SNAPSHOT", description = "Copy the first source's internal snapshot: a name "
             + "or id, or snapshot.id=ID[,snapshot.name=NAME].")
-    String snapshotParam;
+    private String snapshotParam;
 
     @Option(names = "-s", paramLabel = "SNAPSHOT", description = "The same as -l SNAPSHOT (older qemu-img's option, "
             + "which qemu-img 7.2 no longer has).")
-    String snapshotName;
+    private String snapshotName;
 
     @Option(names = "-m", paramLabel = "NUM", description = "How many chunks are copied at once, 1 to 16 "
             + "(qemu-img's coroutines; default 4 here, 8 in qemu-img).")
-    String coroutines;
+    private String coroutines;
 
     @Option(names = "-r", paramLabel = "RATE", description = "Write at most RATE bytes per second (k, M, G "
             + "suffixes).")
-    String rateLimit;
+    private String rateLimit;
 
     @Option(names = "-C", description = "Copy offloading: data is copied as it is, without looking for zero "
             + "blocks in it (not with -c, -S or --salvage).")
-    boolean copyRange;
+    private boolean copyRange;
 
     @Option(names = "--salvage", description = "Copy sectors that cannot be read as zeroes, with a warning each, "
             + "instead of failing.")
-    boolean salvage;
+    private boolean salvage;
 
     @Option(names = "--bitmaps", description = "Copy the persistent dirty bitmaps of the (first) source.")
-    boolean bitmaps;
+    private boolean bitmaps;
 
     @Option(names = "--skip-broken-bitmaps", description = "With --bitmaps: leave out inconsistent bitmaps instead "
             + "of failing.")
-    boolean skipBrokenBitmaps;
+    private boolean skipBrokenBitmaps;
 
     @Parameters(paramLabel = "FILE", description = "The sources, then the target.")
-    List<String> files = new ArrayList<>();
+    private List<String> files = new ArrayList<>();
 
     ConvertCommand(Session session) {
         this.session = session;
     }
 
-    /** The checked options, as the copy needs them. */
-    record Checked(int minSparse, int threads, long rateLimit, String outputFormat) {
-    }
-
     @Override
     public Integer call() throws IOException {
-        Checked checked = check();
-        if (checked == null) {
+        ConvertRequest request = check();
+        if (request == null) {
             return Cli.OK; // -o help printed
         }
-        return new ConvertJob(session, this, checked).run();
+        return new ConvertJob(session, request).run();
     }
 
     /** qemu-img convert's checks before it opens anything, in its order; {@code null} when -o help was printed. */
-    private Checked check() {
+    private ConvertRequest check() {
         int minSparse = Converter.DEFAULT_MIN_SPARSE;
         if (sparse != null) {
             long s = Arguments.size("buffer size for sparse output", sparse);
@@ -205,13 +196,16 @@ final class ConvertCommand implements Callable<Integer> {
         if (files.size() < 2) {
             throw new CliException(null, "Must specify image file name");
         }
-        if (!CACHE_MODES.contains(sourceCache)) {
+        if (!Arguments.CACHE_MODES.contains(sourceCache)) {
             throw new CliException(null, "Invalid source cache option: " + sourceCache);
         }
         if (snapshotName != null && snapshotParam == null) {
             snapshotParam = snapshotName;
         }
-        return new Checked(minSparse, threads, rate, outFormat);
+        ConvertRequest.Flags flags = new ConvertRequest.Flags(compress, outOfOrder, progress, quiet, forceShare, noCreate,
+                targetIsZero, targetImageOpts, copyRange, salvage, bitmaps);
+        return new ConvertRequest(List.copyOf(files), format, outFormat, List.copyOf(options), cache,
+                minSparse, threads, rate, backing, backingFormat, snapshotParam, flags);
     }
 
     /** {@code -m} as qemu's {@code qemu_strtoi} reads it (decimal, 0x hex or 0 octal), 1 to 16. */
@@ -237,14 +231,5 @@ final class ConvertCommand implements Callable<Integer> {
                     + "and " + MAX_COROUTINES);
         }
         return n;
-    }
-
-    /** The options given with {@code -o}, parsed. */
-    Map<String, String> createOptions(String file) {
-        try {
-            return QemuOpts.parse(options);
-        } catch (IllegalArgumentException e) {
-            throw new CliException(file, e.getMessage());
-        }
     }
 }

@@ -26,28 +26,27 @@ import java.util.function.LongConsumer;
 /**
  * One run of {@code imago convert} once its options are checked: opens the sources (the first at an internal
  * snapshot with {@code -l}), creates the target (or opens it, {@code -n}), checks what qemu-img checks in the order
- * it checks it, and copies the sources one after the other into the target, with their persistent bitmaps when
- * asked ({@code --bitmaps}).
+ * it checks it, and copies the sources one after the other into the target.
  */
 final class ConvertJob {
     /** How many chunks are compressed at once: twice the cores, so that reads overlap compression. */
     private static final int COMPRESSORS = 2 * Runtime.getRuntime().availableProcessors();
 
     private final Session session;
-    private final ConvertCommand c;
-    private final ConvertCommand.Checked checked;
+    private final ConvertRequest c;
+    private final ConvertRequest.Flags f;
     private final List<Image> sources = new ArrayList<>();
 
-    ConvertJob(Session session, ConvertCommand command, ConvertCommand.Checked checked) {
+    ConvertJob(Session session, ConvertRequest request) {
         this.session = session;
-        this.c = command;
-        this.checked = checked;
+        this.c = request;
+        this.f = request.flags();
     }
 
     /** Runs the conversion and returns the exit status. */
     int run() throws IOException {
-        List<String> names = c.files.subList(0, c.files.size() - 1);
-        String dst = c.files.getLast();
+        List<String> names = c.files().subList(0, c.files().size() - 1);
+        String dst = c.files().getLast();
         try {
             long total = 0;
             for (String name : names) {
@@ -55,8 +54,8 @@ final class ConvertJob {
                 sources.add(source);
                 total += source.size();
             }
-            if (c.snapshotParam != null) {
-                ConvertSnapshots.load(session, c, sources, names);
+            if (c.snapshot() != null) {
+                ConvertSnapshots.load(session, c.snapshot(), c.format(), f.forceShare(), sources, names);
             }
             return convert(dst, total);
         } finally {
@@ -73,18 +72,18 @@ final class ConvertJob {
     private Image open(String name) throws IOException {
         OpenFailures.checkRegularFile(name);
         try {
-            return session.opener(name, c.format).lock(!c.forceShare).open();
+            return session.opener(name, c.format()).lock(!f.forceShare()).open();
         } catch (IOException | IllegalArgumentException e) {
             throw OpenFailures.couldNotOpen(session, name, e);
         }
     }
 
     private int convert(String dst, long total) throws IOException {
-        String outFormat = checked.outputFormat();
+        String outFormat = c.outputFormat();
         CreateOptions create = null;
         FileOptions fileOptions = null;
-        String backingFile = c.backing;
-        if (!c.noCreate) {
+        String backingFile = c.backing();
+        if (!f.noCreate()) {
             if (!Imago.formats().contains(outFormat)) {
                 throw new CliException(null, "Unknown file format '" + outFormat + "'");
             }
@@ -92,26 +91,31 @@ final class ConvertJob {
             if (d.readOnly()) {
                 throw new CliException(null, "Format driver '" + outFormat + "' does not support image creation");
             }
-            Map<String, String> opts = c.createOptions(dst);
-            if (c.backing != null) {
+            Map<String, String> opts;
+            try {
+                opts = QemuOpts.parse(c.createOptions());
+            } catch (IllegalArgumentException e) {
+                throw new CliException(dst, e.getMessage());
+            }
+            if (c.backing() != null) {
                 if (!d.backingFile()) {
                     throw new CliException(null, "Backing file not supported for file format '" + outFormat + "'");
                 }
-                opts.put("backing_file", c.backing);
+                opts.put("backing_file", c.backing());
             }
-            if (c.backingFormat != null) {
+            if (c.backingFormat() != null) {
                 if (!d.backingFile()) {
                     throw new CliException(null, "Backing file format not supported for file format '" + outFormat
                             + "'");
                 }
-                opts.put("backing_fmt", c.backingFormat);
+                opts.put("backing_fmt", c.backingFormat());
             }
             backingFile = opts.get("backing_file");
             fileOptions = FileOptions.take(opts, null);
             create = createOptions(opts, total);
         }
         boolean hasBacking = backingFile != null;
-        if (c.targetIsZero && hasBacking) {
+        if (f.targetIsZero() && hasBacking) {
             throw new CliException(null, "Cannot use --target-is-zero when the destination image has a backing file");
         }
         if (sources.size() > 1 && hasBacking) {
@@ -121,11 +125,11 @@ final class ConvertJob {
         if (create != null && backingFile != null && create.backingFormat().isEmpty()) {
             throw new CliException(null, "Use of backing file requires explicit backing format");
         }
-        if (c.compress && create != null && create.preallocation() != Preallocation.OFF) {
+        if (f.compress() && create != null && create.preallocation() != Preallocation.OFF) {
             throw new CliException(null, "Compression and preallocation not supported at the same time");
         }
-        if (c.bitmaps) {
-            ConvertBitmaps.checkSource(sources.getFirst(), c.skipBrokenBitmaps);
+        if (f.bitmaps()) {
+            ConvertBitmaps.checkSource(sources.getFirst());
         }
         Path target;
         String targetFormat = outFormat;
@@ -150,16 +154,16 @@ final class ConvertJob {
         boolean cannotCompress;
         try (Image out = openTarget(target, targetFormat, create == null)) {
             // as qemu-img's needs_compressed_writes: a target that only appends takes compressed clusters
-            boolean compressing = c.compress || !out.supports(Feature.RANDOM_WRITES)
+            boolean compressing = f.compress() || !out.supports(Feature.RANDOM_WRITES)
                     && out.supports(Feature.COMPRESSED_WRITES);
             int cluster = compressing ? out.info().clusterSize().orElse(0) : 0;
             // qemu-img knows this from the format, before it creates the target
             cannotCompress = compressing && (cluster == 0 || Converter.CHUNK % cluster != 0);
             // an unknown mode: qemu-img refuses it after creating the target (and leaves it there)
-            if (!cannotCompress && !ConvertCommand.CACHE_MODES.contains(c.cache)) {
-                throw new CliException(null, "Invalid cache option: " + c.cache);
+            if (!cannotCompress && !Arguments.CACHE_MODES.contains(c.cache())) {
+                throw new CliException(null, "Invalid cache option: " + c.cache());
             }
-            if (c.bitmaps && !ConvertBitmaps.supported(out)) {
+            if (f.bitmaps() && !ConvertBitmaps.supported(out)) {
                 throw new CliException(null, "Format driver '" + out.format() + "' does not support bitmaps");
             }
             if (create == null && out.size() < total) {
@@ -167,9 +171,6 @@ final class ConvertJob {
             }
             if (!cannotCompress) {
                 copy(out, create == null, hasBacking, total, compressing ? cluster : 0);
-                if (c.bitmaps) {
-                    ConvertBitmaps.copy(sources.getFirst(), out, c.skipBrokenBitmaps);
-                }
             }
         }
         if (cannotCompress) {
@@ -184,16 +185,16 @@ final class ConvertJob {
 
     private void copy(Image out, boolean existing, boolean hasBacking, long total, int cluster) throws IOException {
         // a new image without a backing file reads as zeroes; an existing one only if the user says so
-        boolean zeroed = c.targetIsZero || !existing && !hasBacking;
+        boolean zeroed = f.targetIsZero() || !existing && !hasBacking;
         long backingSize = hasBacking && !existing ? out.backing().map(Image::size).orElse(-1L) : -1;
-        Consumer<String> salvage = !c.salvage ? null : c.quiet ? m -> { } : m -> session.error("warning: " + m);
+        Consumer<String> salvage = !f.salvage() ? null : f.quiet() ? m -> { } : m -> session.error("warning: " + m);
         // what the source's own backing file holds is left to the target's (qemu-img assumes they read alike)
         BackingRuns runs = hasBacking && sources.getFirst().backing().isPresent()
                 ? BackingRuns.of(sources.getFirst()) : null;
-        CopyOptions options = new CopyOptions(checked.minSparse(), cluster > 0 ? COMPRESSORS : checked.threads(),
-                !c.outOfOrder, zeroed, runs, backingSize, c.copyRange,
-                checked.rateLimit() > 0 ? new Throttle(checked.rateLimit()) : null, salvage);
-        Progress shown = c.progress && !c.quiet ? new Progress(session.out(), total) : null;
+        CopyOptions options = new CopyOptions(c.minSparse(), cluster > 0 ? COMPRESSORS : c.threads(),
+                !f.outOfOrder(), zeroed, runs, backingSize, f.copyRange(),
+                c.rateLimit() > 0 ? new Throttle(c.rateLimit()) : null, salvage);
+        Progress shown = f.progress() && !f.quiet() ? new Progress(session.out(), total) : null;
         LongConsumer sink = shown == null ? bytes -> { } : shown;
         if (shown != null) {
             shown.start();
@@ -207,7 +208,7 @@ final class ConvertJob {
     }
 
     private Image openTarget(Path target, String format, boolean existing) throws IOException {
-        Opener o = Imago.opener().path(target).writable(true).noSync(c.cache.equals("unsafe"))
+        Opener o = Imago.opener().path(target).writable(true).noSync(c.cache().equals("unsafe"))
                 .gate(session.openGate(target));
         if (format != null) {
             o.format(format);
@@ -215,7 +216,7 @@ final class ConvertJob {
         if (!existing) {
             return o.open();
         }
-        String typed = c.files.getLast();
+        String typed = c.files().getLast();
         OpenFailures.checkRegularFile(target.toString());
         Image image;
         try {
@@ -234,7 +235,7 @@ final class ConvertJob {
      * {@code file.filename} and {@code driver} of the option string {@code dst}.
      */
     private String[] targetName(String dst, String outFormat) {
-        if (!c.targetImageOpts) {
+        if (!f.targetImageOpts()) {
             return new String[] {dst, outFormat};
         }
         if (outFormat != null) {
@@ -267,7 +268,7 @@ final class ConvertJob {
             try {
                 builder.preallocation(Preallocation.parse(preallocation));
             } catch (IllegalArgumentException e) {
-                throw new CliException(c.files.getLast(), e.getMessage());
+                throw new CliException(c.files().getLast(), e.getMessage());
             }
         }
         String backingFile = opts.remove("backing_file");

@@ -21,8 +21,8 @@ final class ConvertSnapshots {
     }
 
     /** Replaces the first of {@code sources} by the same image opened at the snapshot {@code -l} names. */
-    static void load(Session session, ConvertCommand c, List<Image> sources, List<String> names) throws IOException {
-        String param = c.snapshotParam;
+    static void load(Session session, String param, String format, boolean forceShare, List<Image> sources,
+            List<String> names) throws IOException {
         String id = null;
         String name = null;
         boolean byIdOrName = !param.startsWith("snapshot.");
@@ -57,7 +57,7 @@ final class ConvertSnapshots {
         if (found == null) {
             throw new CliException(null, "Failed to load snapshot: Can't find snapshot");
         }
-        Image at = session.opener(names.getFirst(), c.format).lock(!c.forceShare).snapshot(found.id()).open();
+        Image at = session.opener(names.getFirst(), format).lock(!forceShare).snapshot(found.id()).open();
         first.close();
         sources.set(0, at);
     }
