@@ -40,7 +40,7 @@ class CreateOptionsDifferentialTest {
     @ParameterizedTest
     @CsvSource(delimiter = ';', value = {"-f qcow2 -o help; raw", "-o help; raw", "-f qcow2 -o help OUT; raw",
         "-f qcow2 -o help OUT 1M; raw", "-f vmdk -o ? OUT; raw", "-f vpc -o help; raw", "-f raw -o help OUT; raw",
-        "-f foo -o help; raw", "-f dmg -o help; raw", "-f qcow2 -o cluster_size=4k,help OUT; raw", "-f qcow2 -o help,size=1M OUT; raw",
+        "-f foo -o help; raw", "-f dmg -o help; raw", "-f qed -o help OUT; raw", "-f qcow -o help; raw", "-f qcow2 -o cluster_size=4k,help OUT; raw", "-f qcow2 -o help,size=1M OUT; raw",
         "-f qcow2 -o nocow=on,extent_size_hint=1M OUT 1M; qcow2", "-f raw -o extent_size_hint=1k,nocow=off OUT 1M; raw",
         "-f vpc -o nocow=on OUT 1M; vpc", "-f qcow2 -o nocow=x OUT 1M; raw", "-f qcow2 -o extent_size_hint=x OUT 1M; raw",
         "-f raw -o extent_size_hint=5G OUT 1M; raw", "-f qcow2 -u -b nope.qcow2 -F qcow2 OUT 1M; raw",

@@ -11,6 +11,7 @@ import imago.cli.convert.Progress;
 import imago.cli.convert.Source;
 import imago.cli.convert.Throttle;
 import imago.cli.text.QemuOpts;
+import imago.nbd.NbdLocation;
 import imago.probe.FormatDescription;
 import imago.probe.Imago;
 import imago.probe.Opener;
@@ -70,7 +71,9 @@ final class ConvertJob {
     }
 
     private Image open(String name) throws IOException {
-        OpenFailures.checkRegularFile(name);
+        if (!NbdLocation.isUri(name)) {
+            OpenFailures.checkRegularFile(name);
+        }
         try {
             return session.opener(name, c.format()).lock(!f.forceShare()).open();
         } catch (IOException | IllegalArgumentException e) {

@@ -2,6 +2,7 @@ package imago.cli.command;
 
 import imago.api.CreateOptions;
 import imago.api.Image;
+import imago.nbd.NbdLocation;
 import imago.probe.Imago;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -103,7 +104,9 @@ final class DdCommand implements Callable<Integer>, GetoptCommand {
     }
 
     private int copy(Operands dd, String inputFormat, String outputFormat, boolean forceShare) throws IOException {
-        OpenFailures.checkRegularFile(dd.input);
+        if (!NbdLocation.isUri(dd.input)) {
+            OpenFailures.checkRegularFile(dd.input);
+        }
         try (Image in = openInput(dd.input, inputFormat, forceShare)) {
             if (!Imago.formats().contains(outputFormat)) {
                 throw new CliException(null, "Unknown file format");
