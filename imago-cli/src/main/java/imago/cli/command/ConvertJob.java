@@ -37,6 +37,8 @@ final class ConvertJob {
     private final ConvertRequest c;
     private final ConvertRequest.Flags f;
     private final List<Image> sources = new ArrayList<>();
+    /** The new image's {@code -o} options (for the key secret it is opened with), empty with {@code -n}. */
+    private Map<String, String> createOpts = Map.of();
 
     ConvertJob(Session session, ConvertRequest request) {
         this.session = session;
@@ -71,7 +73,7 @@ final class ConvertJob {
     }
 
     private Image open(String name) throws IOException {
-        if (!NbdLocation.isUri(name)) {
+        if (!NbdLocation.isUri(name) && !session.imageOpts()) {
             OpenFailures.checkRegularFile(name);
         }
         try {
@@ -115,6 +117,7 @@ final class ConvertJob {
             }
             backingFile = opts.get("backing_file");
             fileOptions = FileOptions.take(opts, null);
+            createOpts = Map.copyOf(opts);
             create = createOptions(opts, total);
         }
         boolean hasBacking = backingFile != null;
@@ -211,7 +214,7 @@ final class ConvertJob {
     }
 
     private Image openTarget(Path target, String format, boolean existing) throws IOException {
-        Opener o = Imago.opener().path(target).writable(true).noSync(c.cache().equals("unsafe"))
+        Opener o = session.withSecrets(Imago.opener(), createOpts).path(target).writable(true).noSync(c.cache().equals("unsafe"))
                 .gate(session.openGate(target));
         if (format != null) {
             o.format(format);

@@ -128,6 +128,11 @@ public final class Session {
         imageOpts = on;
     }
 
+    /** Whether image names are {@code --image-opts} option strings rather than file names. */
+    boolean imageOpts() {
+        return imageOpts;
+    }
+
     /**
      * {@code opener} with the session's secrets, and the {@code key-secret} of a new image's {@code -o} options,
      * for opening an image this run creates. @return {@code opener}
