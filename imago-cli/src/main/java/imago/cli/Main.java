@@ -26,7 +26,7 @@ public final class Main {
         configureLogging(args);
         PrintStream out = new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16),
                 false, System.out.charset());
-        int status = Cli.run(out, System.err, args);
+        int status = Cli.run(Cli.invokedName(), out, System.err, args);
         out.flush();
         System.err.flush();
         // halt, not exit: System.exit first asks the System.Logger "java.lang.Runtime" whether to log the

@@ -67,6 +67,21 @@ class LauncherIT {
     }
 
     @Test
+    void messagesStartWithTheNameItWasInvokedBy() throws IOException {
+        // a qemu-img symlink to the launcher, as scripts written for qemu-img find it on PATH
+        Path link = Files.createSymbolicLink(dir.resolve("qemu-img"), launcher);
+        Qemu.Output asQemuImg = Qemu.run(dir, link, "dd", "bs=0", "if=a", "of=b");
+        Qemu.Output reference = Qemu.run(dir, Qemu.img(), "dd", "bs=0", "if=a", "of=b");
+        assertEquals(reference.status(), asQemuImg.status());
+        assertEquals(reference.err(), asQemuImg.err());
+        Qemu.Output unknown = Qemu.run(dir, link, "convert", "-m", "0", "a", "b");
+        assertEquals("qemu-img: Invalid number of coroutines. Allowed number of coroutines is between 1 and 16\n",
+                unknown.err());
+        assertEquals("imago: Invalid number of coroutines. Allowed number of coroutines is between 1 and 16\n",
+                imago("convert", "-m", "0", "a", "b").err());
+    }
+
+    @Test
     void failuresAreOneLineWithStatusOne() {
         Qemu.Output missing = imago("info", "nofile.img");
         assertEquals(1, missing.status());

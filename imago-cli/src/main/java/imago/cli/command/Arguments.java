@@ -3,9 +3,12 @@ package imago.cli.command;
 import imago.cli.text.Sizes;
 import imago.probe.Imago;
 import java.util.List;
+import java.util.Set;
 
 /** Checks of command-line values shared by the subcommands, with qemu-img's messages. */
 final class Arguments {
+    /** qemu-img's cache mode names ({@code bdrv_parse_cache_mode}); {@code off} is {@code none}. */
+    static final Set<String> CACHE_MODES = Set.of("none", "off", "writeback", "unsafe", "directsync", "writethrough");
 
     private Arguments() {
     }
@@ -60,5 +63,29 @@ final class Arguments {
             throw new CliException(file, "Unknown file format '" + format + "' (installed formats: "
                     + String.join(", ", formats) + ")");
         }
+    }
+
+    /** A number as qemu-img's {@code cvtnum}: 0 up to the largest signed 64-bit value. */
+    static long cvtnum(String what, String text) {
+        return cvtnum(what, text, 0, Long.MAX_VALUE);
+    }
+
+    /** A number as qemu-img's {@code cvtnum_full} reads it, between {@code min} and {@code max}. */
+    static long cvtnum(String what, String text, long min, long max) {
+        String range = "Invalid " + what + " specified. Must be between " + min + " and " + max + ".";
+        long v;
+        try {
+            v = Sizes.parse(text);
+        } catch (Sizes.SizeException e) {
+            if (e.problem() == Sizes.Problem.TOO_LARGE) {
+                throw new CliException(null, range);
+            }
+            throw new CliException(null, "Invalid " + what + " specified. You may use k, M, G, T, P or E suffixes for"
+                    + Session.NEXT_REPORT + "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+        }
+        if (v < min || v > max) {
+            throw new CliException(null, range);
+        }
+        return v;
     }
 }

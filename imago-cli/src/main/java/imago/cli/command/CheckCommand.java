@@ -76,7 +76,7 @@ final class CheckCommand implements Callable<Integer> {
                 .lock(!forceShare.given()).open()) {
             if (!image.supports(Feature.CHECK)) {
                 session.out().flush();
-                session.err().println("imago: This image format does not support checks");
+                session.error("This image format does not support checks");
                 return NOT_SUPPORTED;
             }
             try {
@@ -87,7 +87,7 @@ final class CheckCommand implements Callable<Integer> {
                 }
                 // a format that checks but cannot repair (vmdk): qemu-img says so as for one without checks
                 session.out().flush();
-                session.err().println("imago: This image format does not support checks");
+                session.error("This image format does not support checks");
                 return NOT_SUPPORTED;
             }
         }
@@ -97,7 +97,7 @@ final class CheckCommand implements Callable<Integer> {
         }
         err.flush();
         if (report.failure().isPresent()) {
-            session.err().println("imago: Check failed: " + report.failure().get());
+            session.error("Check failed: " + report.failure().get());
             return Cli.FAILED;
         }
         PrintStream out = session.out();
@@ -114,7 +114,7 @@ final class CheckCommand implements Callable<Integer> {
         }
         out.flush();
         if (report.checkErrors() > 0) {
-            session.err().println("imago: Check failed");
+            session.error("Check failed");
         }
         return report.exitStatus();
     }

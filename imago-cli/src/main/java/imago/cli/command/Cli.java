@@ -20,6 +20,25 @@ public final class Cli {
     public static final int OK = 0;
     /** Exit status for any failure, usage errors included. */
     public static final int FAILED = 1;
+    /** The name messages start with when the launcher does not say how it was invoked. */
+    public static final String DEFAULT_PROGRAM = "imago";
+
+    /**
+     * The name the command was invoked by, as the launcher passes it (system property {@code imago.program},
+     * else environment variable {@code IMAGO_PROGRAM}), or {@link #DEFAULT_PROGRAM}: a {@code qemu-img} symlink
+     * to the launcher makes messages start with {@code qemu-img:}, as QEMU's tools name themselves.
+     */
+    public static String invokedName() {
+        String name = System.getProperty("imago.program");
+        if (name == null || name.isBlank()) {
+            name = System.getenv("IMAGO_PROGRAM");
+        }
+        if (name == null || name.isBlank()) {
+            return DEFAULT_PROGRAM;
+        }
+        int slash = name.lastIndexOf('/');
+        return name.substring(slash + 1);
+    }
 
     private Cli() {
     }
@@ -29,7 +48,15 @@ public final class Cli {
      * status. Never calls {@link System#exit}.
      */
     public static int run(PrintStream out, PrintStream err, String... args) {
-        Session session = new Session(out, err);
+        return run(DEFAULT_PROGRAM, out, err, args);
+    }
+
+    /**
+     * Runs the command as {@link #run(PrintStream, PrintStream, String...)} does, with messages that start with
+     * {@code program}, the name it was invoked by.
+     */
+    public static int run(String program, PrintStream out, PrintStream err, String... args) {
+        Session session = new Session(program, out, err);
         try {
             if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
                 // the one command that needs no model: picocli's reads the annotations, which spins a proxy
@@ -57,7 +84,10 @@ public final class Cli {
         Factory factory = new Factory(session);
         CommandLine cl = new CommandLine(ImagoCommand.class, factory);
         for (ImagoCommand.Subcommand s : subcommandsFor(args)) {
-            cl.addSubcommand(s.name(), new CommandLine(s.type(), factory));
+            CommandLine sub = new CommandLine(s.type(), factory);
+            // a command that reads its options itself, as getopt does (dd): picocli leaves them in order
+            sub.setUnmatchedOptionsArePositionalParams(GetoptCommand.class.isAssignableFrom(s.type()));
+            cl.addSubcommand(s.name(), sub);
         }
         cl.setExpandAtFiles(false); // a file name may start with '@'
         cl.setOverwrittenOptionsAllowed(true); // like getopt: the last one wins
@@ -100,8 +130,7 @@ public final class Cli {
 
     /** One line for a failure, plus the stack trace with {@code --debug}. */
     static void report(Session session, Throwable failure) {
-        session.out().flush();
-        session.err().println("imago: " + Errors.describe(failure, session));
+        session.error(Errors.describe(failure, session));
         if (session.debug()) {
             failure.printStackTrace(session.err());
         }
@@ -117,7 +146,7 @@ public final class Cli {
                 && !cmd.getParseResult().hasSubcommand()) {
             message = "Command not found: " + u.getUnmatched().getFirst();
         }
-        session.err().println("imago: " + message + " (try '" + name + " --help')");
+        session.error(message + " (try '" + name + " --help')");
         if (session.debug()) {
             ex.printStackTrace(session.err());
         }

@@ -5,6 +5,7 @@ import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Preallocation;
 import imago.cli.convert.Progress;
+import imago.cli.convert.Throttle;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -60,9 +61,11 @@ final class CommitCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // imago writes through the OS page cache and syncs at the end
     private String cache;
 
-    @Option(names = "-r", paramLabel = "RATE", description = "Rate limit (accepted; imago does not throttle).")
-    @SuppressWarnings("unused") // a one-shot copy has nothing to share bandwidth with
+    @Option(names = "-r", paramLabel = "RATE", description = "Copy at most RATE bytes per second (k, M, G suffixes).")
     private String rate;
+
+    /** Limits the copy when {@code -r} is given. */
+    private Throttle throttle;
 
     @Parameters(paramLabel = "FILE", description = "The image to commit.")
     private String file;
@@ -73,6 +76,10 @@ final class CommitCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (rate != null) {
+            long bytesPerSecond = Arguments.cvtnum("rate limit", rate);
+            throttle = bytesPerSecond > 0 ? new Throttle(bytesPerSecond) : null;
+        }
         if (base != null) {
             keep = true; // qemu-img: -b implies -d
         }
@@ -139,6 +146,9 @@ final class CommitCommand implements Callable<Integer> {
             Extent e = image.extent(pos, Math.min(size - pos, CHUNK));
             long n = e.length();
             if (e.depth() < depth) {
+                if (throttle != null) {
+                    throttle.acquire(n);
+                }
                 if (e.zero() && !e.data()) {
                     target.writeZeroes(pos, n);
                 } else {

@@ -110,9 +110,8 @@ final class CompareCommand implements Callable<Integer> {
             }
             return status;
         } catch (Failure f) {
-            session.out().flush();
             String cause = Errors.describe(f.getCause(), session, f.file);
-            session.err().println("imago: " + (f.what == null ? cause : f.file + ": " + f.what + ": "
+            session.error((f.what == null ? cause : f.file + ": " + f.what + ": "
                     + stripFile(cause, f.file)));
             if (session.debug()) {
                 f.getCause().printStackTrace(session.err());

@@ -1,29 +1,20 @@
 package imago.cli.command;
 
-import imago.api.CreateOptions;
-import imago.api.Feature;
-import imago.api.Image;
-import imago.api.Preallocation;
 import imago.cli.convert.Converter;
-import imago.cli.convert.Progress;
 import imago.cli.text.QemuOpts;
-import imago.probe.Imago;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.function.LongConsumer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code imago convert}: copies an image's contents into a new image, sparsely, as qemu-img convert does.
+ * {@code imago convert}: copies the contents of one or more images (concatenated) into a new or an existing
+ * image, sparsely, as qemu-img convert does. This class reads and checks the options in qemu-img's order, with
+ * its messages; {@link ConvertJob} opens the images and copies.
  *
  * <p>Cache modes ({@code -t}, {@code -T}) take qemu-img's names. imago always reads and writes through
  * the host page cache; the target's mode only decides whether the new image is synced to stable media
@@ -31,19 +22,17 @@ import picocli.CommandLine.Parameters;
  * (never synced).
  */
 @Command(name = "convert", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
-        description = {"Copies the guest contents of SRC (through its backing chain) into a new image DST.",
+        description = {"Copies the guest contents of SRC... (through their backing chains, one after the other) "
+                + "into a new image DST, or an existing one with -n.",
             "DST is synced to stable media at the end unless -t unsafe is given (qemu-img convert's default "
                     + "is unsafe: it never syncs)."})
 final class ConvertCommand implements Callable<Integer> {
-    /** qemu-img's cache mode names ({@code bdrv_parse_cache_mode}); {@code off} is {@code none}. */
-    private static final Set<String> CACHE_MODES = Set.of("none", "off", "writeback", "unsafe", "directsync",
-            "writethrough");
     /** qemu-img's largest {@code -S}: 32768 sectors. */
     private static final long MAX_MIN_SPARSE = 32768L * 512;
-    /** How many chunks are copied at once. */
+    /** qemu-img's largest {@code -m}. */
+    private static final int MAX_COROUTINES = 16;
+    /** How many chunks are copied at once without {@code -m}. */
     private static final int THREADS = 4;
-    /** How many chunks are compressed at once: twice the cores, so that reads overlap compression. */
-    private static final int COMPRESSORS = 2 * Runtime.getRuntime().availableProcessors();
 
     private final Session session;
 
@@ -51,16 +40,17 @@ final class ConvertCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // picocli sets its options
     private GlobalOptions globals;
 
-    @Option(names = "-f", paramLabel = "FMT", description = "The source format (default: probe it).")
+    @Option(names = "-f", paramLabel = "FMT", description = "The sources' format (default: probe each).")
     private String format;
 
-    @Option(names = "-O", paramLabel = "OUTPUT_FMT", description = "The format of the new image (default: raw).")
-    private String outputFormat = "raw";
+    @Option(names = "-O", paramLabel = "OUTPUT_FMT", description = "The format of the target (default: raw).")
+    private String outputFormat;
 
-    @Option(names = "-o", paramLabel = "OPTIONS", description = "Options for the new image, name=value[,...].")
+    @Option(names = "-o", paramLabel = "OPTIONS", description = "Options for the new image, name=value[,...]; "
+            + "-o help lists them.")
     private List<String> options = new ArrayList<>();
 
-    @Option(names = "-c", description = "Compress the clusters of the new image (its format must support it).")
+    @Option(names = "-c", description = "Compress the clusters of the target (its format must support it).")
     private boolean compress;
 
     @Option(names = "-W", description = "Write chunks as soon as they are read, out of order (by default, as "
@@ -70,7 +60,7 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "-p", description = "Show progress.")
     private boolean progress;
 
-    @Option(names = "-q", description = "Quiet: no progress.")
+    @Option(names = "-q", description = "Quiet: no progress, no salvage warnings.")
     private boolean quiet;
 
     @Option(names = "-S", paramLabel = "SIZE", description = "Blocks of SIZE bytes that read as zero are not "
@@ -82,18 +72,64 @@ final class ConvertCommand implements Callable<Integer> {
             + "sync it once, at the end. The host page cache is used either way.")
     private String cache = "writeback";
 
-    @Option(names = "-T", paramLabel = "SRC_CACHE", description = "The source's cache mode (none, writeback, "
+    @Option(names = "-T", paramLabel = "SRC_CACHE", description = "The sources' cache mode (none, writeback, "
             + "unsafe, directsync, writethrough): checked, then ignored (the host page cache is used).")
     private String sourceCache = "writeback";
 
-    @Option(names = {"-U", "--force-share"}, description = "Open the source without taking its lock.")
+    @Option(names = {"-U", "--force-share"}, description = "Open the sources without taking their locks.")
     private boolean forceShare;
 
-    @Parameters(index = "0", paramLabel = "SRC", description = "The source image.")
-    private String src;
+    @Option(names = "-n", description = "Write into the existing DST instead of creating it (-o is then ignored).")
+    private boolean noCreate;
 
-    @Parameters(index = "1", paramLabel = "DST", description = "The new image (replaced if it exists).")
-    private String dst;
+    @Option(names = "--target-is-zero", description = "With -n: DST reads as zeroes already, so zeroes are not "
+            + "written.")
+    private boolean targetIsZero;
+
+    @Option(names = "--target-image-opts", description = "With -n: DST is an option string, "
+            + "driver=FMT,file.filename=FILE.")
+    private boolean targetImageOpts;
+
+    @Option(names = "-B", paramLabel = "BACKING_FILE", description = "The new image's backing file: only what the "
+            + "source's top layer holds is copied, the rest is left to the backing file.")
+    private String backing;
+
+    @Option(names = "-F", paramLabel = "BACKING_FMT", description = "The backing file's format (required with -B).")
+    private String backingFormat;
+
+    @Option(names = "-l", paramLabel = "SNAPSHOT", description = "Copy the first source's internal snapshot: a name "
+            + "or id, or snapshot.id=ID[,snapshot.name=NAME].")
+    private String snapshotParam;
+
+    @Option(names = "-s", paramLabel = "SNAPSHOT", description = "The same as -l SNAPSHOT (older qemu-img's option, "
+            + "which qemu-img 7.2 no longer has).")
+    private String snapshotName;
+
+    @Option(names = "-m", paramLabel = "NUM", description = "How many chunks are copied at once, 1 to 16 "
+            + "(qemu-img's coroutines; default 4 here, 8 in qemu-img).")
+    private String coroutines;
+
+    @Option(names = "-r", paramLabel = "RATE", description = "Write at most RATE bytes per second (k, M, G "
+            + "suffixes).")
+    private String rateLimit;
+
+    @Option(names = "-C", description = "Copy offloading: data is copied as it is, without looking for zero "
+            + "blocks in it (not with -c, -S or --salvage).")
+    private boolean copyRange;
+
+    @Option(names = "--salvage", description = "Copy sectors that cannot be read as zeroes, with a warning each, "
+            + "instead of failing.")
+    private boolean salvage;
+
+    @Option(names = "--bitmaps", description = "Copy the persistent dirty bitmaps of the (first) source.")
+    private boolean bitmaps;
+
+    @Option(names = "--skip-broken-bitmaps", description = "With --bitmaps: leave out inconsistent bitmaps instead "
+            + "of failing.")
+    private boolean skipBrokenBitmaps;
+
+    @Parameters(paramLabel = "FILE", description = "The sources, then the target.")
+    private List<String> files = new ArrayList<>();
 
     ConvertCommand(Session session) {
         this.session = session;
@@ -101,6 +137,15 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        ConvertRequest request = check();
+        if (request == null) {
+            return Cli.OK; // -o help printed
+        }
+        return new ConvertJob(session, request).run();
+    }
+
+    /** qemu-img convert's checks before it opens anything, in its order; {@code null} when -o help was printed. */
+    private ConvertRequest check() {
         int minSparse = Converter.DEFAULT_MIN_SPARSE;
         if (sparse != null) {
             long s = Arguments.size("buffer size for sparse output", sparse);
@@ -111,72 +156,80 @@ final class ConvertCommand implements Callable<Integer> {
             }
             minSparse = (int) s;
         }
-        if (!CACHE_MODES.contains(sourceCache)) {
+        int threads = THREADS;
+        if (coroutines != null) {
+            threads = coroutines(coroutines);
+        }
+        long rate = 0;
+        if (rateLimit != null) {
+            rate = Arguments.cvtnum("rate limit", rateLimit);
+        }
+        String outFormat = outputFormat == null && !targetImageOpts ? "raw" : outputFormat;
+        if (skipBrokenBitmaps && !bitmaps) {
+            throw new CliException(null, "Use of --skip-broken-bitmaps requires --bitmaps");
+        }
+        if (compress && copyRange) {
+            throw new CliException(null, "Cannot enable copy offloading when -c is used");
+        }
+        if (sparse != null && copyRange) {
+            throw new CliException(null, "Cannot enable copy offloading when -S is used");
+        }
+        if (copyRange && salvage) {
+            throw new CliException(null, "Cannot use copy offloading in salvaging mode");
+        }
+        if (targetImageOpts && !noCreate) {
+            throw new CliException(null, "--target-image-opts requires use of -n flag");
+        }
+        if (noCreate && !options.isEmpty()) {
+            throw new CliException(null, "-o has no effect when skipping image creation");
+        }
+        if (targetIsZero && !noCreate) {
+            throw new CliException(null, "--target-is-zero requires use of -n flag");
+        }
+        if (!options.isEmpty() && QemuOpts.asksForHelp(options)) {
+            if (outFormat == null) {
+                throw new CliException(null, "Option help requires a format be specified");
+            }
+            CreateOptionsHelp.print(session, outFormat, files.size() >= 2 ? files.getLast() : null);
+            return null;
+        }
+        if (files.size() < 2) {
+            throw new CliException(null, "Must specify image file name");
+        }
+        if (!Arguments.CACHE_MODES.contains(sourceCache)) {
             throw new CliException(null, "Invalid source cache option: " + sourceCache);
         }
-        Arguments.installedFormat(null, outputFormat);
-        Map<String, String> opts;
-        try {
-            opts = QemuOpts.parse(options);
-        } catch (IllegalArgumentException e) {
-            throw new CliException(dst, e.getMessage());
+        if (snapshotName != null && snapshotParam == null) {
+            snapshotParam = snapshotName;
         }
-        CreateOptions.Builder builder = CreateOptions.builder();
-        String preallocation = opts.remove("preallocation");
-        if (preallocation != null) {
-            try {
-                builder.preallocation(Preallocation.parse(preallocation));
-            } catch (IllegalArgumentException e) {
-                throw new CliException(dst, e.getMessage());
-            }
-        }
-        // a backing file for the new image: qemu-img takes it from -o, and insists on its format
-        String backingFile = opts.remove("backing_file");
-        String backingFmt = opts.remove("backing_fmt");
-        if (backingFile != null) {
-            if (backingFmt == null) {
-                throw new CliException(null, "Use of backing file requires explicit backing format");
-            }
-            builder.backingFile(backingFile).backingFormat(backingFmt);
-        }
-        opts.forEach(builder::option);
+        ConvertRequest.Flags flags = new ConvertRequest.Flags(compress, outOfOrder, progress, quiet, forceShare, noCreate,
+                targetIsZero, targetImageOpts, copyRange, salvage, bitmaps);
+        return new ConvertRequest(List.copyOf(files), format, outFormat, List.copyOf(options), cache,
+                minSparse, threads, rate, backing, backingFormat, snapshotParam, flags);
+    }
 
-        try (Image source = session.opener(src, format).lock(!forceShare).open()) {
-            Path target = session.file(dst);
-            session.create(dst, target, outputFormat, builder.size(source.size()).build());
-            boolean cannotCompress = false;
-            // an unknown mode: qemu-img refuses it after creating the target (and leaves it there)
-            boolean badCache = !CACHE_MODES.contains(cache);
-            try (Image out = session.withSecrets(Imago.opener(), opts).path(target).format(outputFormat).writable(true)
-                    .noSync(cache.equals("unsafe")).gate(session.openGate(target)).open()) {
-                // as qemu-img's needs_compressed_writes: a target that only appends takes compressed clusters
-                boolean compressing = compress || !out.supports(Feature.RANDOM_WRITES)
-                        && out.supports(Feature.COMPRESSED_WRITES);
-                int cluster = compressing ? out.info().clusterSize().orElse(0) : 0;
-                if (compressing && (cluster == 0 || Converter.CHUNK % cluster != 0)) {
-                    cannotCompress = true;
-                } else if (!badCache) {
-                    Progress shown = progress && !quiet ? new Progress(session.out(), source.size()) : null;
-                    LongConsumer sink = shown == null ? bytes -> { } : shown;
-                    if (shown != null) {
-                        shown.start();
-                    }
-                    (compressing ? Converter.compressing(source, out, minSparse, COMPRESSORS, sink, cluster)
-                            : new Converter(source, out, minSparse, THREADS, sink, outOfOrder)).run();
-                    if (shown != null) {
-                        shown.finish();
-                    }
-                }
-            }
-            if (cannotCompress) {
-                // qemu-img refuses before creating anything: leave no half-made target behind
-                Files.deleteIfExists(target);
-                throw new CliException(null, "Compression not supported for this file format");
-            }
-            if (badCache) {
-                throw new CliException(null, "Invalid cache option: " + cache);
-            }
+    /** {@code -m} as qemu's {@code qemu_strtoi} reads it (decimal, 0x hex or 0 octal), 1 to 16. */
+    private static int coroutines(String text) {
+        String t = text.strip();
+        int radix = 10;
+        String digits = t;
+        if (t.startsWith("0x") || t.startsWith("0X")) {
+            radix = 16;
+            digits = t.substring(2);
+        } else if (t.length() > 1 && t.startsWith("0")) {
+            radix = 8;
+            digits = t.substring(1);
         }
-        return Cli.OK;
+        int n;
+        try {
+            n = Integer.parseInt(digits, radix);
+        } catch (NumberFormatException e) {
+            n = 0;
+        }
+        if (n < 1 || n > MAX_COROUTINES || !text.equals(t)) {
+            throw new CliException(null, "Invalid number of coroutines. Allowed number of coroutines is between 1 "
+                    + "and " + MAX_COROUTINES);
+        }
+        return n;
     }
 }

@@ -49,7 +49,8 @@ final class CreateCommand implements Callable<Integer> {
     @Option(names = "-q", description = "Quiet: do not print the 'Formatting' line.")
     private boolean quiet;
 
-    @Parameters(index = "0", paramLabel = "FILE", description = "The new image (replaced if it exists).")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "FILE", description = "The new image (replaced if it "
+            + "exists).")
     private String file;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "SIZE", description = "The virtual size in bytes.")
@@ -61,6 +62,15 @@ final class CreateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (QemuOpts.asksForHelp(options)) {
+            CreateOptionsHelp.print(session, format, file);
+            return Cli.OK;
+        }
+        if (file == null) {
+            session.error("Expecting image file name");
+            session.err().println("Try '" + session.program() + " --help' for more information");
+            return Cli.FAILED;
+        }
         Path path = session.file(file);
         Arguments.installedFormat(file, format);
         if (Imago.describe(format).readOnly()) {
@@ -80,6 +90,7 @@ final class CreateCommand implements Callable<Integer> {
         if (size != null) {
             bytes = OptionalLong.of(Arguments.size("image size", size));
         }
+        FileOptions fileOptions = FileOptions.take(opts, file);
         String backingFile = opts.remove("backing_file");
         String backingFmt = opts.remove("backing_fmt");
         String preallocation = opts.remove("preallocation");
@@ -113,9 +124,10 @@ final class CreateCommand implements Callable<Integer> {
         CreateOptions createOptions = builder.build();
 
         if (!quiet) {
-            session.out().println(formattingLine(createOptions, preallocation));
+            session.out().println(formattingLine(createOptions, preallocation, fileOptions));
             session.out().flush();
         }
+        fileOptions.check(file);
         session.create(file, path, format, createOptions);
         return Cli.OK;
     }
@@ -154,9 +166,9 @@ final class CreateCommand implements Callable<Integer> {
             if (e.file() == null || e.file().equals(file)) {
                 throw e;
             }
-            throw new CliException(file, "Could not open backing image: " + e.getMessage());
+            throw new CliException(file, e.getMessage() + "\nCould not open backing image.");
         } catch (IOException | RuntimeException e) {
-            throw new CliException(file, "Could not open backing image: " + Errors.describe(e, session, null));
+            throw new CliException(file, Errors.describe(e, session, null) + "\nCould not open backing image.");
         }
     }
 
@@ -169,10 +181,11 @@ final class CreateCommand implements Callable<Integer> {
     }
 
     /** qemu-img's {@code Formatting 'FILE', fmt=FMT name=value...} line. */
-    private String formattingLine(CreateOptions o, String preallocation) throws IOException {
+    private String formattingLine(CreateOptions o, String preallocation, FileOptions fileOptions) throws IOException {
         StringBuilder sb = new StringBuilder("Formatting '").append(file).append("', fmt=").append(format);
         List<String> parts = new ArrayList<>();
         Imago.formattingOptions(format, o, preallocation).forEach((k, v) -> parts.add(k + "=" + QemuOpts.escape(v)));
+        parts.addAll(fileOptions.formatting()); // the file's options come after the format's, as in qemu-img
         sb.append(' ').append(String.join(" ", parts));
         return sb.toString();
     }

@@ -1,6 +1,7 @@
 package imago.cli.command;
 
 import imago.api.ImageException;
+import imago.cli.convert.ReadFailure;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
@@ -27,6 +28,7 @@ final class Errors {
         }
         return switch (t) {
             case CliException e -> e.file() == null ? e.getMessage() : e.file() + ": " + e.getMessage();
+            case ReadFailure e -> e.getMessage();
             case NoSuchFileException e -> couldNotOpen(session, context, e, "No such file or directory");
             case AccessDeniedException e -> couldNotOpen(session, context, e, "Permission denied");
             case NotDirectoryException e -> couldNotOpen(session, context, e, "Not a directory");

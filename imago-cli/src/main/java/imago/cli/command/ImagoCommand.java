@@ -34,7 +34,7 @@ public final class ImagoCommand implements Callable<Integer> {
             new Subcommand("bench", BenchCommand.class), new Subcommand("commit", CommitCommand.class),
             new Subcommand("rebase", RebaseCommand.class), new Subcommand("measure", MeasureCommand.class),
             new Subcommand("nbd", NbdCommand.class), new Subcommand("bitmap", BitmapCommand.class),
-            new Subcommand("amend", AmendCommand.class),
+            new Subcommand("amend", AmendCommand.class), new Subcommand("dd", DdCommand.class),
             new Subcommand("help", HelpCommand.class));
 
     @Mixin

@@ -136,8 +136,8 @@ final class IoCommand implements Callable<Integer> {
     }
 
     private int run(Image image, IoOptions options) throws IOException {
-        QemuIo io = new QemuIo(image, file.name(), session.out(), session.err(), e -> Errors.describe(e, session),
-                options);
+        QemuIo io = new QemuIo(session.program(), image, file.name(), session.out(), session.err(),
+                e -> Errors.describe(e, session), options);
         return commands.isEmpty() ? io.run(System.in) : io.run(commands);
     }
 

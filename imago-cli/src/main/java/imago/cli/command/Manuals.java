@@ -53,7 +53,7 @@ public final class Manuals {
     /** The whole command tree, as {@code imago --help} builds it. */
     static CommandLine commandLine() {
         PrintStream devNull = new PrintStream(PrintStream.nullOutputStream(), false, StandardCharsets.UTF_8);
-        return Cli.commandLine(new Session(devNull, devNull), "--help");
+        return Cli.commandLine(new Session("imago", devNull, devNull), "--help");
     }
 
     /** The man page of one command, in the man(7) macros. */

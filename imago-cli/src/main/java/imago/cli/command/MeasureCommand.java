@@ -107,7 +107,7 @@ final class MeasureCommand implements Callable<Integer> {
             } catch (Sizes.SizeException e) {
                 // qemu-img measure's two lines
                 throw new CliException(null, "Invalid image size specified. You may use k, M, G, T, P or E suffixes "
-                        + "for\n" + "imago" + ": kilobytes, megabytes, gigabytes, terabytes, petabytes "
+                        + "for" + Session.NEXT_REPORT + "kilobytes, megabytes, gigabytes, terabytes, petabytes "
                         + "and exabytes.");
             }
         }

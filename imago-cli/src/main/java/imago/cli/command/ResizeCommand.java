@@ -86,8 +86,8 @@ final class ResizeCommand implements Callable<Integer> {
             }
             if (total < current && !shrink) {
                 // qemu-img's error, then its warning
-                session.err().println("imago: Use the --shrink option to perform a shrink operation.");
-                session.err().println("imago: warning: " + SHRINK_WARNING);
+                session.error("Use the --shrink option to perform a shrink operation.");
+                session.error("warning: " + SHRINK_WARNING);
                 return Cli.FAILED;
             }
             try {

@@ -41,6 +41,7 @@ public final class Session {
         }
     }
 
+    private final String program;
     private final PrintStream out;
     private final PrintStream err;
     private final Map<String, String> typedNames = new LinkedHashMap<>();
@@ -52,9 +53,30 @@ public final class Session {
     private boolean secretsParsed;
     private boolean imageOpts;
 
-    Session(PrintStream out, PrintStream err) {
+    Session(String program, PrintStream out, PrintStream err) {
+        this.program = program;
         this.out = out;
         this.err = err;
+    }
+
+    /** The name the command was invoked by ({@code imago}, or {@code qemu-img} through a symlink), for messages. */
+    public String program() {
+        return program;
+    }
+
+    /**
+     * Separates the reports of a message that qemu-img prints as several ({@code error_report} calls), each of which
+     * starts with the program's name; a plain line break inside one report starts a line without it.
+     */
+    public static final String NEXT_REPORT = "\u001e";
+
+    /**
+     * Prints {@code message} on standard error after the program's name, as QEMU's tools print errors
+     * ({@code imago: message}); each report of it (see {@link #NEXT_REPORT}) gets the prefix.
+     */
+    public void error(String message) {
+        out.flush();
+        err.println(program + ": " + message.replace(NEXT_REPORT, "\n" + program + ": "));
     }
 
     /** Standard output. */
@@ -104,6 +126,11 @@ public final class Session {
 
     void imageOpts(boolean on) {
         imageOpts = on;
+    }
+
+    /** Whether image names are {@code --image-opts} option strings rather than file names. */
+    boolean imageOpts() {
+        return imageOpts;
     }
 
     /**

@@ -43,17 +43,12 @@ public final class Converter {
 
     private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(CHUNK).asReadOnlyBuffer();
 
-    private final Image source;
+    private final Source source;
     private final Image target;
     private final int minSparse;
-    /**
-     * Whether the target reads as zero where nothing is written; not over a backing file, where zeroes must be
-     * written (as zero writes, which qemu-img makes with {@code BDRV_REQ_MAY_UNMAP}) so that the backing file
-     * does not show through.
-     */
-    private final boolean zeroInitialised;
     private final int threads;
     private final LongConsumer progress;
+    private final CopyOptions options;
     /** The target's cluster size when writing compressed clusters, else 0. */
     private final int compressCluster;
     /** Whether chunks are written in guest order (not when compressing). */
@@ -75,7 +70,20 @@ public final class Converter {
      * @param progress told how many more guest bytes are done, from any thread
      */
     public Converter(Image source, Image target, int minSparse, int threads, LongConsumer progress) {
-        this(source, target, minSparse, threads, progress, 0, true);
+        this(Source.of(source), target, CopyOptions.of(minSparse, threads), progress, 0);
+    }
+
+    /**
+     * A converter as {@code options} say: into a target that may not read as zeroes, only the source's top layer,
+     * rate limited, salvaging read errors (qemu-img convert's {@code -n}, {@code -B}, {@code -r}, {@code --salvage}).
+     *
+     * @param source what to copy
+     * @param target an image at least as large as the source
+     * @param options how to copy
+     * @param progress told how many more guest bytes are done, from any thread
+     */
+    public Converter(Source source, Image target, CopyOptions options, LongConsumer progress) {
+        this(source, target, options, progress, 0);
     }
 
     /**
@@ -86,7 +94,7 @@ public final class Converter {
      */
     public Converter(Image source, Image target, int minSparse, int threads, LongConsumer progress,
             boolean outOfOrder) {
-        this(source, target, minSparse, threads, progress, 0, !outOfOrder);
+        this(Source.of(source), target, CopyOptions.of(minSparse, threads).inOrder(!outOfOrder), progress, 0);
     }
 
     /**
@@ -99,28 +107,31 @@ public final class Converter {
      */
     public static Converter compressing(Image source, Image target, int minSparse, int threads, LongConsumer progress,
             int clusterSize) {
+        return compressing(Source.of(source), target, CopyOptions.of(minSparse, threads), progress, clusterSize);
+    }
+
+    /**
+     * A converter that writes every cluster compressed, as {@code options} say (their order is not kept).
+     *
+     * @see #compressing(Image, Image, int, int, LongConsumer, int)
+     */
+    public static Converter compressing(Source source, Image target, CopyOptions options, LongConsumer progress,
+            int clusterSize) {
         if (clusterSize < 512 || Integer.bitCount(clusterSize) != 1 || CHUNK % clusterSize != 0) {
             throw new IllegalArgumentException("bad cluster size " + clusterSize);
         }
-        return new Converter(source, target, minSparse, threads, progress, clusterSize, false);
+        return new Converter(source, target, options.inOrder(false), progress, clusterSize);
     }
 
-    private Converter(Image source, Image target, int minSparse, int threads, LongConsumer progress,
-            int compressCluster, boolean inOrder) {
-        if (minSparse < 0 || minSparse > CHUNK || minSparse % 512 != 0) {
-            throw new IllegalArgumentException("bad sparse block size " + minSparse);
-        }
-        if (threads < 1) {
-            throw new IllegalArgumentException("need at least one thread");
-        }
+    private Converter(Source source, Image target, CopyOptions options, LongConsumer progress, int compressCluster) {
         this.source = source;
         this.target = target;
-        this.minSparse = minSparse;
-        this.threads = threads;
+        this.options = options;
+        this.minSparse = options.minSparse();
+        this.threads = options.threads();
         this.progress = progress;
         this.compressCluster = compressCluster;
-        this.inOrder = inOrder;
-        this.zeroInitialised = target.backing().isEmpty();
+        this.inOrder = options.inOrder();
     }
 
     /**
@@ -170,11 +181,11 @@ public final class Converter {
                 try {
                     w.get();
                 } catch (ExecutionException e) {
-                    failure = merge(failure, e.getCause());
+                    failure = Tasks.merge(failure, e.getCause());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     fail();
-                    failure = merge(failure, new InterruptedIOException("interrupted"));
+                    failure = Tasks.merge(failure, new InterruptedIOException("interrupted"));
                 }
             }
             if (failure != null) {
@@ -274,14 +285,14 @@ public final class Converter {
                     } else {
                         Map.Entry<ByteBuffer, List<Future<Void>>> oldest = chunks.poll();
                         for (Future<Void> f : oldest.getValue()) {
-                            await(f);
+                            Tasks.await(f);
                         }
                         chunk = oldest.getKey();
                     }
                     List<Future<Void>> tasks = new ArrayList<>();
                     chunks.add(Map.entry(chunk, tasks));
                     chunk.clear().limit(length);
-                    source.read(chunk, start);
+                    read(chunk, start);
                     for (int i = 0; i < length; i += compressCluster) {
                         int n = Math.min(compressCluster, length - i);
                         if (minSparse > 0 && isZero(chunk, i, i + n)) {
@@ -289,11 +300,12 @@ public final class Converter {
                             continue;
                         }
                         if (window.size() == MAX_IN_ORDER) {
-                            await(window.poll());
+                            Tasks.await(window.poll());
                         }
                         ByteBuffer cluster = chunk.duplicate().limit(i + n).position(i);
                         long offset = start + i;
                         Future<Void> task = pool.submit(() -> {
+                            throttle(n);
                             target.writeCompressed(cluster, offset);
                             progress.accept(n);
                             return null;
@@ -303,10 +315,10 @@ public final class Converter {
                     }
                 }
                 while (!window.isEmpty()) {
-                    await(window.poll());
+                    Tasks.await(window.poll());
                 }
             } catch (IOException | RuntimeException e) {
-                failure = merge(null, e);
+                failure = Tasks.merge(null, e);
             }
             for (Future<Void> f : window) {
                 f.cancel(false);
@@ -317,48 +329,35 @@ public final class Converter {
         }
     }
 
-    private static void await(Future<Void> f) throws IOException {
-        try {
-            f.get();
-        } catch (ExecutionException e) {
-            throw merge(null, e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted");
-        }
-    }
-
-    private static IOException merge(IOException first, Throwable next) {
-        if (next instanceof Error e) {
-            throw e;
-        }
-        if (next instanceof RuntimeException r && first == null) {
-            throw r;
-        }
-        IOException io = next instanceof IOException i ? i : new IOException(next.toString(), next);
-        if (first == null) {
-            return io;
-        }
-        if (first != io) {
-            first.addSuppressed(io);
-        }
-        return first;
-    }
-
     private void copyChunk(long start, long length, ByteBuffer buffer) throws IOException {
         if (compressCluster > 0) {
             compressChunk(start, (int) length, buffer);
             return;
         }
         long end = start + length;
+        BackingRuns runs = options.backingRuns();
         for (long pos = start; pos < end; ) {
-            Extent e = source.extent(pos, end - pos);
+            Map.Entry<Long, Long> run = runs == null ? null : runs.at(pos);
+            if (run != null) {
+                long n = Math.min(run.getValue(), end) - pos;
+                // left to the target's backing file, unless it reads as zeroes past the source's
+                if (runs.readsAsZero(run.getKey()) && !pastTargetBacking(run.getKey())) {
+                    if (minSparse == 0) {
+                        writeZeroes(pos, n);
+                    } else {
+                        unmapZeroes(pos, n);
+                    }
+                }
+                pos += n;
+                continue;
+            }
+            Extent e = source.extent(pos, Math.min(end, runs == null ? end : runs.nextStart(pos)) - pos);
             long n = Math.min(e.length(), end - pos);
             if (e.zero()) {
-                if (minSparse == 0) {
-                    writeZeroes(pos, n);
-                } else if (!zeroInitialised) {
-                    zeroTarget(pos, n);
+                if (minSparse == 0 && !pastTargetBacking(pos)) {
+                    writeZeroes(pos, n); // -S 0: allocated, as qemu-img writes zeroes then
+                } else if (minSparse > 0 && !options.targetZeroed()) {
+                    zeroRange(pos, n);
                 }
             } else {
                 copyData(pos, (int) n, buffer);
@@ -369,71 +368,115 @@ public final class Converter {
 
     /** Writes the clusters of a chunk (cluster aligned) compressed, skipping zero clusters as qemu-img does. */
     private void compressChunk(long start, int length, ByteBuffer buffer) throws IOException {
-        if (minSparse > 0) {
+        if (minSparse > 0 && options.targetZeroed() && options.backingRuns() == null) {
             Extent e = source.extent(start, length);
             if (e.zero() && e.length() >= length) {
                 return;
             }
         }
         buffer.clear().limit(length);
-        source.read(buffer, start);
+        read(buffer, start);
         for (int i = 0; i < length; i += compressCluster) {
             int n = Math.min(compressCluster, length - i);
-            if (minSparse > 0 && isZero(buffer, i, i + n)) {
+            Map.Entry<Long, Long> run = options.backingRuns() == null ? null : options.backingRuns().at(start + i);
+            if (run != null) {
+                if (options.backingRuns().readsAsZero(run.getKey()) && !pastTargetBacking(run.getKey())) {
+                    unmapZeroes(start + i, n);
+                }
+                continue; // else the target's backing file holds it
+            }
+            if ((minSparse > 0 || pastTargetBacking(start + i)) && isZero(buffer, i, i + n)) {
+                if (!options.targetZeroed()) {
+                    zeroRange(start + i, n);
+                }
                 continue;
             }
+            throttle(n);
             target.writeCompressed(buffer.duplicate().limit(i + n).position(i), start + i);
         }
     }
 
     private void copyData(long offset, int length, ByteBuffer buffer) throws IOException {
         buffer.clear().limit(length);
-        source.read(buffer, offset);
-        if (minSparse == 0) {
+        read(buffer, offset);
+        if (minSparse == 0 || options.copyOffload()) {
             buffer.flip();
             awaitTurn(offset);
+            throttle(length);
             target.write(buffer, offset);
             return;
         }
-        // write runs of blocks that are not all zero; blocks are aligned to guest offsets
-        int runStart = -1;
-        int zeroStart = 0;
+        // write runs of blocks that are not all zero, and zero the runs between them where the target needs it;
+        // blocks are aligned to guest offsets
+        int runStart = 0;
+        boolean runZero = false;
         int i = 0;
         while (i < length) {
             int blockEnd = (int) Math.min(length, (offset + i) / minSparse * minSparse + minSparse - offset);
             boolean zero = isZero(buffer, i, blockEnd);
-            if (!zero && runStart < 0) {
-                zeroRun(offset, zeroStart, i);
+            if (i > 0 && zero != runZero) {
+                endRun(buffer, offset, runStart, i, runZero);
                 runStart = i;
-            } else if (zero && runStart >= 0) {
-                write(buffer, offset, runStart, i);
-                runStart = -1;
-                zeroStart = i;
             }
+            runZero = zero;
             i = blockEnd;
         }
-        if (runStart >= 0) {
-            write(buffer, offset, runStart, length);
-        } else {
-            zeroRun(offset, zeroStart, length);
-        }
+        endRun(buffer, offset, runStart, length, runZero);
     }
 
-    /** A run of zero blocks inside data: written as zeroes only when the target does not read as zero. */
-    private void zeroRun(long offset, int from, int to) throws IOException {
-        if (!zeroInitialised && to > from) {
-            zeroTarget(offset + from, to - from);
+    private void endRun(ByteBuffer buffer, long offset, int from, int to, boolean zero) throws IOException {
+        if (!zero) {
+            write(buffer, offset, from, to);
+        } else if (!options.targetZeroed()) {
+            zeroRange(offset + from, to - from);
         }
-    }
-
-    private void zeroTarget(long offset, long length) throws IOException {
-        awaitTurn(offset);
-        target.writeZeroes(offset, length, Set.of(ZeroFlag.MAY_UNMAP));
     }
 
     private void write(ByteBuffer buffer, long offset, int from, int to) throws IOException {
         awaitTurn(offset + from);
+        throttle(to - from);
         target.write(buffer.duplicate().limit(to).position(from), offset + from);
+    }
+
+    /**
+     * Makes a range that reads as zero in the source read as zero in a target that does not already (qemu-img's
+     * zero writes, which may deallocate): not past the end of the target's backing file, which reads as zero there.
+     */
+    private void zeroRange(long offset, long length) throws IOException {
+        if (!pastTargetBacking(offset)) {
+            unmapZeroes(offset, length);
+        }
+    }
+
+    private void unmapZeroes(long offset, long length) throws IOException {
+        awaitTurn(offset);
+        throttle(length);
+        target.writeZeroes(offset, length, Set.of(ZeroFlag.MAY_UNMAP));
+    }
+
+    /** Whether the source's {@code offset} lies past the end of the target's backing file, where it reads as zero. */
+    private boolean pastTargetBacking(long offset) {
+        long backing = options.targetBackingSize();
+        return backing >= 0 && offset >= backing;
+    }
+
+    private void throttle(long bytes) throws InterruptedIOException {
+        if (options.throttle() != null) {
+            options.throttle().acquire(bytes);
+        }
+    }
+
+    /** Reads from the source; with {@code --salvage}, a sector that cannot be read is reported and reads as zeroes. */
+    private void read(ByteBuffer buffer, long offset) throws IOException {
+        int start = buffer.position();
+        try {
+            source.read(buffer, offset);
+        } catch (IOException e) {
+            if (options.salvage() == null) {
+                throw new ReadFailure(offset, e);
+            }
+            Salvage.readSectors(source, buffer, start, offset, options.salvage());
+        }
     }
 
     private static boolean isZero(ByteBuffer buffer, int from, int to) {
@@ -444,6 +487,7 @@ public final class Converter {
         for (long done = 0; done < length; ) {
             int n = (int) Math.min(CHUNK, length - done);
             awaitTurn(offset + done);
+            throttle(n);
             target.write(ZEROES.slice(0, n), offset + done);
             done += n;
         }

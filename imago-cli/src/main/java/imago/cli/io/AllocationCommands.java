@@ -23,7 +23,7 @@ final class AllocationCommands extends IoCommands {
             Mapping m = image.mapping(offset, size - offset);
             if (m.length() == 0) {
                 out.flush();
-                err.println("imago: Unexpected end of image");
+                err.println(program + ": Unexpected end of image");
                 return EIO;
             }
             boolean allocated = !(m instanceof Mapping.Unallocated);

@@ -83,7 +83,7 @@ final class ImageCommands extends IoCommands {
                     prealloc = Preallocation.parse(g.optarg());
                 } catch (IllegalArgumentException e) {
                     out.flush();
-                    err.println("imago: Invalid preallocation mode '" + g.optarg() + "'");
+                    err.println(program + ": Invalid preallocation mode '" + g.optarg() + "'");
                     return EINVAL;
                 }
             } else {

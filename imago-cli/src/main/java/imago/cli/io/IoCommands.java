@@ -34,10 +34,13 @@ abstract class IoCommands {
     /** The command table, for usage lines. */
     final Map<String, Cmd> commands;
     final IoOptions options;
+    /** The name messages start with. */
+    final String program;
 
     /**
      * What {@link QemuIo} hands its commands.
      *
+     * @param program the name messages start with, the one the command was invoked by
      * @param image the open image
      * @param out standard output, where qemu-io prints results and most errors
      * @param err standard error, for the messages qemu-io prints there
@@ -45,7 +48,7 @@ abstract class IoCommands {
      * @param commands the command table, for usage lines
      * @param options what qemu-io's global options change
      */
-    record Context(Image image, PrintStream out, PrintStream err, Function<Throwable, String> describe,
+    record Context(String program, Image image, PrintStream out, PrintStream err, Function<Throwable, String> describe,
             Map<String, Cmd> commands, IoOptions options) {
     }
 
@@ -56,6 +59,7 @@ abstract class IoCommands {
         this.describe = context.describe();
         this.commands = context.commands();
         this.options = context.options();
+        this.program = context.program();
     }
 
     /** qemu-io's usage line for {@code cmd}. */

@@ -29,6 +29,7 @@ public final class QemuIo {
     private final Function<Throwable, String> describe;
     private final Map<String, Cmd> commands = new TreeMap<>();
     private final IoOptions options;
+    private final String program;
     private boolean quit;
 
     /**
@@ -53,13 +54,28 @@ public final class QemuIo {
      */
     public QemuIo(Image image, String fileName, PrintStream out, PrintStream err,
             Function<Throwable, String> describe, IoOptions options) {
+        this("imago", image, fileName, out, err, describe, options);
+    }
+
+    /**
+     * @param program the name messages start with, the one the command was invoked by
+     * @param image the open image
+     * @param fileName the image's name as the user typed it, for messages
+     * @param out standard output, where qemu-io prints results and most errors
+     * @param err standard error, for the messages qemu-io prints there
+     * @param describe the message (without the program name) for a failure of the library
+     * @param options what qemu-io's global options change in how the commands run
+     */
+    public QemuIo(String program, Image image, String fileName, PrintStream out, PrintStream err,
+            Function<Throwable, String> describe, IoOptions options) {
+        this.program = program;
         this.image = image;
         this.fileName = fileName;
         this.out = out;
         this.err = err;
         this.describe = describe;
         this.options = options;
-        IoCommands.Context context = new IoCommands.Context(image, out, err, describe, commands, options);
+        IoCommands.Context context = new IoCommands.Context(program, image, out, err, describe, commands, options);
         ReadCommand read = new ReadCommand(context);
         WriteCommand write = new WriteCommand(context);
         ImageCommands change = new ImageCommands(context);
@@ -155,7 +171,7 @@ public final class QemuIo {
         if (cmd.writes() && image.readOnly()) {
             out.flush();
             // qemu-io's words: its check of the command's "writes" flag against the open mode
-            err.println("imago: Block node is read-only");
+            err.println(program + ": Block node is read-only");
             return EPERM;
         }
         try {
@@ -166,7 +182,7 @@ public final class QemuIo {
             return ret;
         } catch (IOException | RuntimeException e) {
             out.flush();
-            err.println("imago: " + describe.apply(e));
+            err.println(program + ": " + describe.apply(e));
             return EIO;
         } finally {
             out.flush();

@@ -57,6 +57,18 @@ public final class QemuOpts {
         return items;
     }
 
+    /** Whether an option list asks for the list of options: an item {@code help} or {@code ?}, as QEMU's. */
+    public static boolean asksForHelp(List<String> args) {
+        for (String arg : args) {
+            for (String item : split(arg)) {
+                if (item.equals("help") || item.equals("?")) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
     /** A value as QEMU prints it in option lists: commas doubled. */
     public static String escape(String value) {
         return value.replace(",", ",,");

@@ -1,0 +1,15 @@
+package imago.cli.convert;
+
+import java.io.IOException;
+
+/**
+ * A source that cannot be read while copying, reported as qemu-img convert reports it ({@code error while reading at
+ * byte N: Input/output error}); the library's own message is the cause.
+ */
+public final class ReadFailure extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    ReadFailure(long offset, IOException cause) {
+        super("error while reading at byte " + offset + ": Input/output error", cause);
+    }
+}
