@@ -39,10 +39,10 @@ public final class BlockTable {
         long hostOffset(int entry);
 
         /**
-         * How an unallocated block's bytes read, for a run of unallocated blocks that starts with one whose entry is
-         * {@code entry}: typically {@link Mapping.Zero#unreserved} or {@link Mapping.Unallocated}.
+         * How a run of unallocated blocks reads (blocks past the table's end included): typically
+         * {@link Mapping.Zero#unreserved} or {@link Mapping.Unallocated}.
          */
-        Mapping unallocated(long offset, long length, int entry);
+        Mapping unallocated(long offset, long length);
 
         /**
          * Sets a new block aside for {@code block} (lock held) and returns the entry that will name it; once this
@@ -154,9 +154,9 @@ public final class BlockTable {
         return entries.get(block);
     }
 
-    /** The file offset of {@code block}, or -1 if it is not allocated. */
-    public long hostOffset(int block) {
-        return blocks.hostOffset(entries.get(block));
+    /** The file offset of {@code block}, or -1 if it is not allocated (or past the table's end). */
+    public long hostOffset(long block) {
+        return block >= 0 && block < entries.length() ? blocks.hostOffset(entries.get((int) block)) : -1;
     }
 
     /**
@@ -201,23 +201,24 @@ public final class BlockTable {
             return new Mapping.EndOfImage(offset);
         }
         long end = offset + Math.min(maxLength, size - offset);
-        int block = (int) (offset / blockSize);
+        long block = offset / blockSize;
         long host = hostOffset(block);
         long stop = Math.min(end, blockStart(block + 1));
         if (host >= 0) {
             // contiguous blocks make one mapping: a long read is one storage read
-            for (int b = block + 1; stop < end && hostOffset(b) == host + (blockStart(b) - blockStart(block)); b++) {
+            for (long b = block + 1; stop < end && hostOffset(b) == host + (blockStart(b) - blockStart(block)); b++) {
                 stop = Math.min(end, blockStart(b + 1));
             }
             return new Mapping.Data(offset, stop - offset, storage, host + (offset - blockStart(block)));
         }
-        for (int b = block + 1; stop < end && hostOffset(b) < 0; b++) {
-            stop = Math.min(end, blockStart(b + 1));
+        for (long b = block + 1; stop < end && hostOffset(b) < 0; b++) {
+            // past the table's end nothing is allocated
+            stop = b >= entries.length() ? end : Math.min(end, blockStart(b + 1));
         }
-        return blocks.unallocated(offset, stop - offset, entries.get(block));
+        return blocks.unallocated(offset, block >= entries.length() ? end - offset : stop - offset);
     }
 
-    private long blockStart(int block) {
+    private long blockStart(long block) {
         return block * blockSize;
     }
 
@@ -226,6 +227,7 @@ public final class BlockTable {
      * block is allocated, else into a new block that {@link Blocks#allocate} sets aside, named by the entry when the
      * ticket commits. The lock is held from allocation to the ticket's close.
      *
+     * @throws CorruptImageException if the block has no entry (the table is shorter than the disk)
      * @throws IOException if allocation fails
      */
     public WriteTicket beginWrite(long offset, long length, long size) throws IOException {
@@ -233,7 +235,12 @@ public final class BlockTable {
             throw new IllegalArgumentException(storage.name() + ": no data mapping for " + length + " bytes at offset "
                     + offset + " (size " + size + ")");
         }
-        int block = (int) (offset / blockSize);
+        long blockIndex = offset / blockSize;
+        if (blockIndex >= entries.length()) {
+            throw new CorruptImageException(storage.name(), offset, "no table entry for block " + blockIndex
+                    + " (guest offset " + offset + "): the table has " + entries.length() + " entries");
+        }
+        int block = (int) blockIndex;
         long end = Math.min(Math.min(offset + length, size), blockStart(block + 1));
         long host = hostOffset(block);
         if (host >= 0) {

@@ -88,7 +88,7 @@ final class VdiInstance implements FormatInstance, Checker, BlockTable.Blocks {
     }
 
     @Override
-    public Mapping unallocated(long offset, long length, int entry) {
+    public Mapping unallocated(long offset, long length) {
         return Mapping.Zero.unreserved(offset, length);
     }
 

@@ -14,7 +14,7 @@ import java.nio.ByteBuffer;
  * allocates a block and flushes the map and the header's count).
  *
  * <p>The committed corpus in {@code src/test/resources/imago/moduletests/fuzz/VdiFuzzTestInputs/openAnyVdi/} holds
- * qemu-img's empty, dynamic (two blocks written) and static images, and one with a zero block entry. To fuzz for
+ * qemu-img's empty, dynamic (one block written) and static images, and one with a zero block entry. To fuzz for
  * real:
  *
  * <pre>
