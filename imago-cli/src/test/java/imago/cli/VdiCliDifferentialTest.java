@@ -14,7 +14,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -122,5 +124,30 @@ class VdiCliDifferentialTest {
         }
         assertSame(qemuImg, new String[] {"check"}, img);
         assertSame(qemuImg, new String[] {"check", "--output=json"}, img);
+    }
+    /**
+     * Zero writes and discards act as qemu-io's on vdi, whose QEMU driver has neither: {@code -n} (no fallback)
+     * fails with "Operation not supported", the others succeed with the same output and leave the same contents
+     * (imago leaves unallocated blocks alone where QEMU writes zeroes into new ones).
+     */
+    @Test
+    void zeroWritesAndDiscardsActAsQemuIos() throws IOException {
+        Path ours = dir.resolve("zero-imago.vdi");
+        Path theirs = dir.resolve("zero-qemu.vdi");
+        for (Path p : List.of(ours, theirs)) {
+            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "vdi", p, "4M");
+        }
+        Pattern timing = Pattern.compile("(?m)^(.*, \\d+ ops; ).*$");
+        for (String c : List.of("write -P 1 0 256k", "write -z 0 64k", "write -z -u 64k 64k", "write -z -n 128k 4k",
+                "write -z -n 2M 4k", "write -z 3M 10k", "discard 0 1M", "write -z -u 1M 1M")) {
+            Qemu.Output q = Qemu.run(dir, Qemu.io(), "-f", "vdi", "-c", c, theirs);
+            Run.Result m = imago("io", "-f", "vdi", "-c", c, ours.toString());
+            assertEquals(q.status(), m.status(), c);
+            assertEquals(timing.matcher(q.out()).replaceAll("$1"), timing.matcher(m.out()).replaceAll("$1"), c);
+            assertEquals(q.err(), m.err(), c);
+        }
+        Qemu.Output compare = Qemu.run(dir, Qemu.img(), "compare", "-f", "vdi", "-F", "vdi", theirs, ours);
+        assertEquals(0, compare.status(), compare.out() + compare.err());
+        assertEquals(0, Qemu.check(ours, "vdi").status());
     }
 }
