@@ -1,9 +1,9 @@
 package imago.vdi.internal;
 
 import imago.api.CorruptImageException;
+import imago.api.Feature;
 import imago.api.ImageLimitException;
 import imago.api.UnsupportedFeatureException;
-import imago.api.Feature;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -12,7 +12,6 @@ import java.util.UUID;
 /**
  * The 512-byte VDI header (version 1.1; layout in the package documentation), little-endian.
  *
- * @param text the pre-header text (64 bytes, kept as read)
  * @param imageType {@link #TYPE_DYNAMIC} or {@link #TYPE_STATIC}
  * @param offsetBmap where the block map starts
  * @param offsetData where block 0 starts
@@ -20,10 +19,9 @@ import java.util.UUID;
  * @param blockSize bytes per block (QEMU accepts 1 MiB only)
  * @param blocksInImage the block map's entries
  * @param blocksAllocated how many entries name a block
- * @param raw the whole header as read, so that a rewrite keeps every other field
  */
-record VdiHeader(byte[] text, int imageType, long offsetBmap, long offsetData, long diskSize, long blockSize,
-        long blocksInImage, long blocksAllocated, byte[] raw) {
+record VdiHeader(int imageType, long offsetBmap, long offsetData, long diskSize, long blockSize,
+        long blocksInImage, long blocksAllocated) {
     static final int LENGTH = 512;
     static final int SECTOR = 512;
     static final int SIGNATURE = 0xbeda107f;
@@ -61,8 +59,6 @@ record VdiHeader(byte[] text, int imageType, long offsetBmap, long offsetData, l
                     + head.remaining() + " of " + LENGTH + " bytes)");
         }
         ByteBuffer b = head.slice(head.position(), LENGTH).order(ByteOrder.LITTLE_ENDIAN);
-        byte[] raw = new byte[LENGTH];
-        b.get(0, raw);
         int signature = b.getInt(SIGNATURE_AT);
         int version = b.getInt(0x44);
         long offsetBmap = Integer.toUnsignedLong(b.getInt(0x154));
@@ -110,10 +106,8 @@ record VdiHeader(byte[] text, int imageType, long offsetBmap, long offsetData, l
         if (blocks > MAX_BLOCKS) {
             throw unsupported(name, 0x180, "too many blocks " + blocks + ", max is " + MAX_BLOCKS);
         }
-        byte[] text = new byte[SIGNATURE_AT];
-        b.get(0, text);
-        return new VdiHeader(text, b.getInt(0x4c), offsetBmap, offsetData, diskSize, blockSize, blocks,
-                Integer.toUnsignedLong(b.getInt(BLOCKS_ALLOCATED_AT)), raw);
+        return new VdiHeader(b.getInt(0x4c), offsetBmap, offsetData, diskSize, blockSize, blocks,
+                Integer.toUnsignedLong(b.getInt(BLOCKS_ALLOCATED_AT)));
     }
 
     private static UnsupportedFeatureException unsupported(String name, long offset, String what) {
@@ -123,12 +117,6 @@ record VdiHeader(byte[] text, int imageType, long offsetBmap, long offsetData, l
 
     private static boolean isNull(ByteBuffer b, int at) {
         return b.getLong(at) == 0 && b.getLong(at + 8) == 0;
-    }
-
-    /** The UUID stored at {@code at} of {@code header}, in the byte order VirtualBox and QEMU use (as bytes). */
-    static UUID uuid(byte[] header, int at) {
-        ByteBuffer b = ByteBuffer.wrap(header);
-        return new UUID(b.getLong(at), b.getLong(at + 8));
     }
 
     /**

@@ -40,8 +40,7 @@ final class VdiInstance implements FormatInstance, Checker, BlockTable.Blocks {
     private long writtenCount;
 
     /**
-     * Opens the layer over {@code header}, reading its block map; {@code nextIndex} is where the next block goes.
-     * The table is handed this instance as its {@link BlockTable.Blocks} before the constructor ends: reading it
+     * Opens the layer over {@code header}, reading its block map. The table is handed this instance as its {@link BlockTable.Blocks} before the constructor ends: reading it
      * calls none of them.
      */
     VdiInstance(Storage storage, VdiHeader header, boolean writable) throws IOException {
