@@ -40,6 +40,12 @@ public final class ParallelsFormatDriver implements FormatDriver {
         return "parallels";
     }
 
+    /** None: QEMU's parallels driver has no {@code get_info}, so qemu-img's info shows no dirty flag. */
+    @Override
+    public boolean reportsDirtyFlag() {
+        return false;
+    }
+
     @Override
     public int probeLength() {
         return ParallelsHeader.LENGTH;
