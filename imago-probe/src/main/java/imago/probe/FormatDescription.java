@@ -11,9 +11,11 @@ import java.util.Set;
  * @param backingFormat whether images record the backing file's format
  * @param createOptions the {@code -o} option names create accepts
  * @param readOnly whether images of the format can only be read (and not created)
+ * @param dirtyFlag whether qemu-img's info shows a dirty flag for the format
+ *        ({@link imago.api.spi.FormatDriver#reportsDirtyFlag()})
  */
 public record FormatDescription(String name, boolean backingFile, boolean backingFormat, Set<String> createOptions,
-        boolean readOnly) {
+        boolean readOnly, boolean dirtyFlag) {
 
     /** Validates the fields and freezes {@code createOptions}. */
     public FormatDescription {

@@ -1,7 +1,9 @@
 package imago.testkit;
 
+import imago.api.CheckReport;
 import imago.api.Preallocation;
 import java.util.List;
+import java.util.function.Predicate;
 
 /**
  * What a format does that the {@link FormatConformanceTest conformance kit} cannot ask the image, each checked by
@@ -27,9 +29,12 @@ import java.util.List;
  * @param recoversWhenWritable whether an image a crash left behind must first be opened writable, which repairs it,
  *        before it can be opened read-only (vhdx: a writable open replays the log, a read-only one refuses, as in
  *        QEMU); the crash runs then open each crashed file writable first, and run {@code qemu-img check -r all}
+ * @param crashError the one check message a power loss may leave where no write order can avoid it (VDI: the
+ *        header's count of allocated blocks lies in another sector than the entries it counts), or {@code null}
  */
 public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boolean roundsUp,
-        boolean shrinkRefusesPreallocation, boolean emptyRefused, boolean growsOnly, boolean recoversWhenWritable) {
+        boolean shrinkRefusesPreallocation, boolean emptyRefused, boolean growsOnly, boolean recoversWhenWritable,
+        Predicate<String> crashError) {
 
     /** Validates and freezes the fields. */
     public FormatTraits {
@@ -44,43 +49,70 @@ public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boo
 
     /** A format that creates images with these preallocation modes (the first the default), and nothing more. */
     public static FormatTraits of(Preallocation... preallocations) {
-        return new FormatTraits(List.of(preallocations), 1, false, false, false, false, false);
+        return new FormatTraits(List.of(preallocations), 1, false, false, false, false, false, null);
     }
 
     /** These traits, and sizes must be multiples of {@code unit}: others are refused. */
     public FormatTraits sizesIn(int unit) {
         return new FormatTraits(preallocations, unit, false, shrinkRefusesPreallocation, emptyRefused, growsOnly,
-                recoversWhenWritable);
+                recoversWhenWritable, crashError);
     }
 
     /** These traits, and sizes are rounded up to multiples of {@code unit}. */
     public FormatTraits roundingSizesUpTo(int unit) {
         return new FormatTraits(preallocations, unit, true, shrinkRefusesPreallocation, emptyRefused, growsOnly,
-                recoversWhenWritable);
+                recoversWhenWritable, crashError);
     }
 
     /** These traits, and a shrink with preallocation is refused. */
     public FormatTraits refusingPreallocatedShrinks() {
         return new FormatTraits(preallocations, sizeUnit, roundsUp, true, emptyRefused, growsOnly,
-                recoversWhenWritable);
+                recoversWhenWritable, crashError);
     }
 
     /** These traits, and an image of 0 bytes is refused at creation. */
     public FormatTraits refusingEmptyImages() {
         return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, true, growsOnly,
-                recoversWhenWritable);
+                recoversWhenWritable, crashError);
     }
 
     /** These traits, and a resize only grows the image: shrinks are refused as unsupported. */
     public FormatTraits growingOnly() {
         return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused, true,
-                recoversWhenWritable);
+                recoversWhenWritable, crashError);
     }
 
     /** These traits, and an image a crash left behind is repaired by a writable open before anything else. */
     public FormatTraits recoveringWhenOpenedWritable() {
         return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused,
-                growsOnly, true);
+                growsOnly, true, crashError);
+    }
+
+    /**
+     * These traits, and a power loss may leave one inconsistency the format's layout cannot avoid: the crash test
+     * then accepts a check (imago's or qemu-img's) that reports exactly one corruption, on an error line which
+     * {@code message} accepts (and leaks, which the kit accepts anyway). Flushed data must still read back intact.
+     */
+    public FormatTraits allowingCrashError(Predicate<String> message) {
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused,
+                growsOnly, recoversWhenWritable, message);
+    }
+
+    /**
+     * Whether {@code r}, a check of a crashed image, finds one corruption, the one {@link #allowingCrashError} allows
+     * (leaks may come with it).
+     */
+    boolean allowedAfterCrash(CheckReport r) {
+        return crashError != null && r.corruptions() == 1 && r.messages().stream().filter(crashError).count() == 1;
+    }
+
+    /**
+     * Whether qemu-img check's output ({@code out}, {@code err}) of a crashed image reports one error, on an error
+     * line that {@link #allowingCrashError} allows.
+     */
+    boolean allowedAfterCrash(String out, String err) {
+        return crashError != null && out.contains("\n1 errors were found on the image.")
+                && err.lines().filter(crashError).count() == 1;
     }
 
     /** A size near {@code size} that the format accepts: {@code size} itself, or rounded down to the unit. */

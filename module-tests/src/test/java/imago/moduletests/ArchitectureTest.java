@@ -40,19 +40,19 @@ class ArchitectureTest {
     /** Every module's root package; the longest matching root names a class's module. */
     static final List<String> MODULES = List.of("imago.api", "imago.probe", "imago.nbd", "imago.cli", "imago.raw",
             "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc", "imago.bochs", "imago.cloop", "imago.dmg",
-            "imago.qed", "imago.qcow", "imago.luks", "imago.vhdx", "imago.storage.file", "imago.storage.memory",
-            "imago.moduletests", "imago.testkit");
+            "imago.qed", "imago.qcow", "imago.luks", "imago.vhdx", "imago.vdi", "imago.parallels", "imago.storage.file",
+            "imago.storage.memory", "imago.moduletests", "imago.testkit");
     /** Modules that implement the SPI: only imago.api may be below them, and nothing above them. */
     static final List<String> PLUGINS = List.of("imago.raw", "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc",
             "imago.bochs", "imago.cloop", "imago.dmg", "imago.qed", "imago.qcow", "imago.luks", "imago.vhdx",
-            "imago.storage.file", "imago.storage.memory", "imago.moduletests");
+            "imago.vdi", "imago.parallels", "imago.storage.file", "imago.storage.memory", "imago.moduletests");
     /** Format and storage modules: nothing but tests and run-time ServiceLoader lookups reach them. */
     static final List<String> PROVIDERS = List.of("imago.raw", "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc",
             "imago.bochs", "imago.cloop", "imago.dmg", "imago.qed", "imago.qcow", "imago.luks", "imago.vhdx",
-            "imago.storage.file", "imago.storage.memory");
+            "imago.vdi", "imago.parallels", "imago.storage.file", "imago.storage.memory");
     static final List<String> FORMATS = List.of("imago.raw", "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc",
-            "imago.bochs", "imago.cloop", "imago.dmg", "imago.qed", "imago.qcow",
-            "imago.luks", "imago.vhdx");
+            "imago.bochs", "imago.cloop", "imago.dmg", "imago.qed", "imago.qcow", "imago.luks", "imago.vhdx",
+            "imago.vdi", "imago.parallels");
 
     static JavaClasses classes;
 

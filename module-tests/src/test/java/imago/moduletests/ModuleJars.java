@@ -26,10 +26,10 @@ import java.util.stream.Collectors;
  */
 final class ModuleJars {
     /** The modules of imago's reactor. */
-    static final Set<String> IMAGO = Set.of("imago.api", "imago.storage.file", "imago.storage.memory",
-            "imago.raw", "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc", "imago.bochs", "imago.cloop",
-            "imago.dmg", "imago.qed", "imago.qcow", "imago.luks", "imago.vhdx", "imago.probe", "imago.nbd",
-            "imago.cli", "imago.moduletests", "imago.testkit");
+    static final Set<String> IMAGO = Set.of("imago.api", "imago.storage.file", "imago.storage.memory", "imago.raw",
+            "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc", "imago.bochs", "imago.cloop", "imago.dmg",
+            "imago.qed", "imago.qcow", "imago.luks", "imago.vhdx", "imago.vdi", "imago.parallels", "imago.probe",
+            "imago.nbd", "imago.cli", "imago.moduletests", "imago.testkit");
     /** The third-party modules imago's modules need at run time. */
     static final Set<String> THIRD_PARTY = Set.of("org.slf4j", "org.slf4j.simple", "info.picocli");
 

@@ -40,7 +40,7 @@ class ModuleLayerTest {
     static final String SPI = "imago.api.spi.";
     static final Set<String> PROVIDER_MODULES = Set.of("imago.storage.file", "imago.storage.memory", "imago.raw",
             "imago.qcow2", "imago.cow", "imago.vmdk", "imago.vpc", "imago.bochs", "imago.cloop", "imago.dmg",
-            "imago.qed", "imago.qcow", "imago.luks", "imago.vhdx", "imago.moduletests");
+            "imago.qed", "imago.qcow", "imago.luks", "imago.vhdx", "imago.vdi", "imago.parallels", "imago.moduletests");
 
     static ModuleLayer layer;
 
@@ -83,7 +83,8 @@ class ModuleLayerTest {
                 Map.entry("cow", "imago.cow"), Map.entry("vmdk", "imago.vmdk"), Map.entry("vpc", "imago.vpc"),
                 Map.entry("bochs", "imago.bochs"), Map.entry("cloop", "imago.cloop"), Map.entry("dmg", "imago.dmg"),
                 Map.entry("qed", "imago.qed"), Map.entry("qcow", "imago.qcow"), Map.entry("luks", "imago.luks"),
-                Map.entry("vhdx", "imago.vhdx"), Map.entry("imagotst", "imago.moduletests")), drivers);
+                Map.entry("vhdx", "imago.vhdx"), Map.entry("vdi", "imago.vdi"),
+                Map.entry("parallels", "imago.parallels"), Map.entry("imagotst", "imago.moduletests")), drivers);
     }
 
     @Test

@@ -44,6 +44,16 @@ public interface FormatDriver {
         return java.util.Set.of();
     }
 
+    /**
+     * Whether {@code qemu-img info --output=json} shows a {@code dirty-flag} for images of this format: QEMU's
+     * drivers that have no {@code get_info} (the read-only ones, parallels) show none, and imago's info follows.
+     *
+     * @implSpec The default says yes exactly when the format is not {@link #readOnly() read-only}.
+     */
+    default boolean reportsDirtyFlag() {
+        return !readOnly();
+    }
+
     /** How many leading bytes {@link #probe} needs to look at. */
     int probeLength();
 

@@ -42,11 +42,11 @@ public final class InfoReport {
         }
     }
 
-    private static boolean readOnlyFormat(String format) {
+    private static boolean reportsDirtyFlag(String format) {
         try {
-            return Imago.describe(format).readOnly();
+            return Imago.describe(format).dirtyFlag();
         } catch (imago.api.UnknownFormatException e) {
-            return false; // an image opened with a driver is never of an unknown format
+            return true; // an image opened with a driver is never of an unknown format
         }
     }
 
@@ -65,8 +65,8 @@ public final class InfoReport {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("filename", layer.displayName());
         m.put("format", info.format());
-        if (!readOnlyFormat(info.format())) {
-            // QEMU's read-only drivers (bochs, cloop, dmg) have no get_info, so qemu-img prints no dirty flag
+        if (reportsDirtyFlag(info.format())) {
+            // QEMU's drivers without get_info (bochs, cloop, dmg, parallels) make qemu-img print no dirty flag
             m.put("dirty-flag", info.dirty());
         }
         info.actualSize().ifPresent(v -> m.put("actual-size", v));
