@@ -5,12 +5,11 @@ import imago.api.Mapping;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.BackingReader;
 import imago.api.spi.FormatInstance;
+import imago.api.spi.Inflate;
 import imago.api.spi.Storage;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.zip.DataFormatException;
-import java.util.zip.Inflater;
 
 /**
  * One open cloop image: every block is a {@link Mapping.Special} that {@link #readSpecial} inflates; the block last
@@ -81,20 +80,7 @@ final class CloopInstance implements FormatInstance {
         ByteBuffer compressed = ByteBuffer.allocate((int) (to - from));
         storage.read(compressed, from);
         byte[] out = new byte[table.blockSize()];
-        Inflater inflater = new Inflater();
-        try {
-            inflater.setInput(compressed.flip());
-            int n = inflater.inflate(out);
-            if (!inflater.finished() || n != out.length) {
-                throw new CorruptImageException(storage.name(), from, "block " + index + " does not inflate to the"
-                        + " block size of " + out.length + " bytes");
-            }
-        } catch (DataFormatException e) {
-            throw new CorruptImageException(storage.name(), from, "block " + index + " is not a zlib stream: "
-                    + e.getMessage(), e);
-        } finally {
-            inflater.end();
-        }
+        Inflate.zlibExactly(compressed.flip(), out, storage.name(), from, "block " + index);
         last = new Block(index, out);
         return out;
     }

@@ -7,13 +7,12 @@ import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.BackingReader;
 import imago.api.spi.FormatInstance;
+import imago.api.spi.Inflate;
 import imago.api.spi.Storage;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
-import java.util.zip.DataFormatException;
-import java.util.zip.Inflater;
 
 /**
  * One open dmg image: raw chunks map to their bytes in the file, zero and ignored chunks to zeroes, zlib chunks to
@@ -137,20 +136,7 @@ final class DmgInstance implements FormatInstance {
         ByteBuffer compressed = ByteBuffer.allocate((int) c.length());
         storage.read(compressed, c.offset());
         byte[] out = new byte[(int) (c.sectorCount() * SECTOR)];
-        Inflater inflater = new Inflater();
-        try {
-            inflater.setInput(compressed.flip());
-            int n = inflater.inflate(out);
-            if (!inflater.finished() || n != out.length) {
-                throw new CorruptImageException(storage.name(), c.offset(), "zlib chunk " + index
-                        + " does not inflate to its " + c.sectorCount() + " sectors");
-            }
-        } catch (DataFormatException e) {
-            throw new CorruptImageException(storage.name(), c.offset(), "zlib chunk " + index + " is not a zlib"
-                    + " stream: " + e.getMessage(), e);
-        } finally {
-            inflater.end();
-        }
+        Inflate.zlibExactly(compressed.flip(), out, storage.name(), c.offset(), "zlib chunk " + index);
         last = new Inflated(index, out);
         return out;
     }
