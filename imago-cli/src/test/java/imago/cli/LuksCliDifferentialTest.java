@@ -73,11 +73,11 @@ class LuksCliDifferentialTest {
 
     /**
      * {@code qemu-img measure -O luks}, which calibrates PBKDF2 as create does and now and then fails doing it
-     * ("Unable to get accurate CPU usage"): tried up to four times.
+     * ("Unable to get accurate CPU usage", when its first 2^15 iterations read 0 ms of CPU): tried up to ten times.
      */
     private String qemuMeasure(String options) {
         Qemu.Output o = null;
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 10; i++) {
             o = Qemu.run(dir, Qemu.img(), "measure", "--output=json", "--object", SECRET, "-O", "luks", "-o", options,
                     "--size", "1G");
             if (o.status() == 0) {
