@@ -1,11 +1,6 @@
 package imago.moduletests.fuzz;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import imago.api.Image;
-import imago.api.StorageLocation;
-import imago.probe.Imago;
-import imago.storage.memory.MemoryStorage;
-import java.io.IOException;
 
 /**
  * Fuzz target for the bochs driver's parser: any bytes opened as {@code bochs} (header, catalog, block bitmaps) and
@@ -25,13 +20,6 @@ class BochsFuzzTest {
     /** Opens the bytes as a bochs image and walks it. */
     @FuzzTest(maxDuration = "2m")
     void openAnyBochs(byte[] data) {
-        MemoryStorage.of(NAME, data).close();
-        try (Image image = Imago.opener().location(StorageLocation.memory(NAME)).format("bochs").open()) {
-            FuzzContract.walk(image);
-        } catch (IOException | RuntimeException e) {
-            FuzzContract.expected(e);
-        } finally {
-            MemoryStorage.delete(NAME);
-        }
+        FuzzContract.openAndWalk(data, NAME, "bochs");
     }
 }

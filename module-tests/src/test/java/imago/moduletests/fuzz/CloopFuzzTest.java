@@ -1,11 +1,6 @@
 package imago.moduletests.fuzz;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import imago.api.Image;
-import imago.api.StorageLocation;
-import imago.probe.Imago;
-import imago.storage.memory.MemoryStorage;
-import java.io.IOException;
 
 /**
  * Fuzz target for the cloop driver's parser: any bytes opened as {@code cloop} (block size and count, offsets table,
@@ -25,13 +20,6 @@ class CloopFuzzTest {
     /** Opens the bytes as a cloop image and walks it (every block read inflates it). */
     @FuzzTest(maxDuration = "2m")
     void openAnyCloop(byte[] data) {
-        MemoryStorage.of(NAME, data).close();
-        try (Image image = Imago.opener().location(StorageLocation.memory(NAME)).format("cloop").open()) {
-            FuzzContract.walk(image);
-        } catch (IOException | RuntimeException e) {
-            FuzzContract.expected(e);
-        } finally {
-            MemoryStorage.delete(NAME);
-        }
+        FuzzContract.openAndWalk(data, NAME, "cloop");
     }
 }

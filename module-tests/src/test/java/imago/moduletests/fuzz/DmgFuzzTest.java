@@ -1,11 +1,6 @@
 package imago.moduletests.fuzz;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import imago.api.Image;
-import imago.api.StorageLocation;
-import imago.probe.Imago;
-import imago.storage.memory.MemoryStorage;
-import java.io.IOException;
 
 /**
  * Fuzz target for the dmg driver's parsers: any bytes opened as {@code dmg} (the koly trailer, the resource fork or
@@ -25,13 +20,6 @@ class DmgFuzzTest {
     /** Opens the bytes as a dmg image and walks it. */
     @FuzzTest(maxDuration = "2m")
     void openAnyDmg(byte[] data) {
-        MemoryStorage.of(NAME, data).close();
-        try (Image image = Imago.opener().location(StorageLocation.memory(NAME)).format("dmg").open()) {
-            FuzzContract.walk(image);
-        } catch (IOException | RuntimeException e) {
-            FuzzContract.expected(e);
-        } finally {
-            MemoryStorage.delete(NAME);
-        }
+        FuzzContract.openAndWalk(data, NAME, "dmg");
     }
 }

@@ -51,6 +51,22 @@ final class FuzzContract {
         throw new AssertionError("bad input must be refused with an ImageException, not with " + t, t);
     }
 
+    /**
+     * The whole body of a read-only target: {@code data} as an in-memory image named {@code name}, opened read-only
+     * as {@code format}, {@linkplain #walk walked}, any failure checked to be {@linkplain #expected expected}.
+     */
+    static void openAndWalk(byte[] data, String name, String format) {
+        imago.storage.memory.MemoryStorage.of(name, data).close();
+        try (Image image = imago.probe.Imago.opener().location(imago.api.StorageLocation.memory(name)).format(format)
+                .open()) {
+            walk(image);
+        } catch (IOException | RuntimeException e) {
+            expected(e);
+        } finally {
+            imago.storage.memory.MemoryStorage.delete(name);
+        }
+    }
+
     /** Reads what a user of the image would: mappings, extents, a few ranges, info, down the chain. */
     static void walk(Image top) throws IOException {
         Image image = top;
