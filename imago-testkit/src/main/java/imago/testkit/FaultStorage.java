@@ -26,6 +26,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * the test then checks each {@link #crashFiles() crashed file}. Variant {@code v} of crash point {@code p} is drawn
  * from {@code new Random(p * 31 + v)}, so a crash file is a function of the workload and the point alone.
  *
+ * <p>The files of one image (a vmdk descriptor and its extents) lose power together once they
+ * {@link #sharePower share a power supply}.
+ *
  * <p>It outlives the handles opened on it, as a file does: {@link #close()} does nothing. Register one with
  * {@link TestStorages} to open images on it through {@code imago.probe.Imago}.
  */
@@ -40,10 +43,21 @@ public class FaultStorage implements Storage {
     private byte[] durable = new byte[0];
     /** Writes (and resizes, as an empty write at the new size) since the last sync, in order. */
     private final List<Pending> unsynced = new ArrayList<>();
-    private int points;
-    private int crashAt = Integer.MAX_VALUE;
-    private int variantCount = 1;
+    /** The power supply this disk shares with the other files of its image (its own until {@link #sharePower}). */
+    private volatile Power power = new Power();
     private final List<byte[]> crashed = new ArrayList<>();
+
+    /**
+     * The points counted, and the crash point, for the disks on one power supply; also their one lock, so that a
+     * power loss seen by one disk snapshots every disk at the same moment.
+     */
+    private static final class Power {
+        /** The disks on it; empty for a disk's own supply, which only it uses. */
+        private final List<FaultStorage> disks = new ArrayList<>();
+        private int points;
+        private int crashAt = Integer.MAX_VALUE;
+        private int variantCount = 1;
+    }
 
     /**
      * One write not yet synced ({@code extending} if it made the disk longer), or a resize to {@code offset} bytes.
@@ -80,48 +94,88 @@ public class FaultStorage implements Storage {
     }
 
     /** From now on, the write after the next {@code writes} ones fails, and every write after that. */
-    public synchronized void failAfter(int writes) {
-        writesLeft = writes;
+    public void failAfter(int writes) {
+        synchronized (lock()) {
+            writesLeft = writes;
+        }
     }
 
     /** Writes work again. */
-    public synchronized void heal() {
-        writesLeft = Integer.MAX_VALUE;
+    public void heal() {
+        synchronized (lock()) {
+            writesLeft = Integer.MAX_VALUE;
+        }
     }
 
     /** Whether a write has failed since {@link #failAfter} (and no {@link #heal} since). */
-    public synchronized boolean failing() {
-        return writesLeft < 0;
+    public boolean failing() {
+        synchronized (lock()) {
+            return writesLeft < 0;
+        }
     }
 
     /**
      * Loses power at point {@code point} counted from now (0 is the next write or sync), leaving {@code variants}
      * possible files; a negative point or {@link Integer#MAX_VALUE} only counts.
      */
-    public synchronized void crashAt(int point, int variants) {
-        crashAt = point;
-        variantCount = variants;
-        points = 0;
+    public void crashAt(int point, int variants) {
+        synchronized (lock()) {
+            power.crashAt = point;
+            power.variantCount = variants;
+            power.points = 0;
+        }
     }
 
-    /** Writes and syncs since {@link #crashAt} (or since creation). */
-    public synchronized int points() {
-        return points;
+    /** Writes and syncs since {@link #crashAt} (or since creation), on every disk sharing this one's power. */
+    public int points() {
+        synchronized (lock()) {
+            return power.points;
+        }
+    }
+
+    /**
+     * Puts {@code disks} (the files of one image, the first its main file) on one power supply: from now on their
+     * writes and syncs are counted together, and a power loss at a point {@link #crashAt} set on any of them leaves
+     * {@link #crashFiles() crash files} on each, made at the same moment (each drops and tears its own unsynced
+     * writes, as the files of one disk would). Call it before the disks are used, from one thread.
+     *
+     * @throws IllegalArgumentException if no disk is given
+     */
+    public static void sharePower(List<FaultStorage> disks) {
+        if (disks.isEmpty()) {
+            throw new IllegalArgumentException("no disk");
+        }
+        Power shared = new Power();
+        shared.disks.addAll(disks);
+        for (FaultStorage d : disks) {
+            d.power = shared;
+        }
+    }
+
+    /** The one lock of the disks on this disk's power supply. */
+    private Object lock() {
+        return power;
     }
 
     /** The first file the power loss left, once the crash point has passed. */
-    public synchronized Optional<byte[]> crashed() {
-        return crashed.isEmpty() ? Optional.empty() : Optional.of(crashed.getFirst());
+    public Optional<byte[]> crashed() {
+        synchronized (lock()) {
+            return crashed.isEmpty() ? Optional.empty() : Optional.of(crashed.getFirst());
+        }
     }
 
     /** Every file the power loss could have left (empty until the crash point has passed). */
-    public synchronized List<byte[]> crashFiles() {
-        return List.copyOf(crashed);
+    public List<byte[]> crashFiles() {
+        synchronized (lock()) {
+            return List.copyOf(crashed);
+        }
     }
 
     /** The current content (what a reader sees, synced or not). */
-    public synchronized byte[] content() {
-        return Arrays.copyOf(bytes, (int) length);
+    public byte[] content() {
+        synchronized (lock()) {
+            return Arrays.copyOf(bytes, (int) length);
+        }
     }
 
     @Override
@@ -141,8 +195,10 @@ public class FaultStorage implements Storage {
     }
 
     @Override
-    public synchronized long size() {
-        return length;
+    public long size() {
+        synchronized (lock()) {
+            return length;
+        }
     }
 
     @Override
@@ -151,29 +207,33 @@ public class FaultStorage implements Storage {
     }
 
     @Override
-    public synchronized void read(ByteBuffer dst, long offset) {
-        int n = (int) Math.max(0, Math.min(dst.remaining(), length - offset));
-        dst.put(bytes, (int) Math.min(offset, length), n);
-        while (dst.hasRemaining()) {
-            dst.put((byte) 0);
+    public void read(ByteBuffer dst, long offset) {
+        synchronized (lock()) {
+            int n = (int) Math.max(0, Math.min(dst.remaining(), length - offset));
+            dst.put(bytes, (int) Math.min(offset, length), n);
+            while (dst.hasRemaining()) {
+                dst.put((byte) 0);
+            }
         }
     }
 
     @Override
-    public synchronized void write(ByteBuffer src, long offset) throws IOException {
-        passPoint();
-        byte[] data = new byte[src.remaining()];
-        src.duplicate().get(data);
-        unsynced.add(new Pending(offset, data, false, offset + data.length > length));
-        if (--writesLeft < 0) {
-            throw new IOException("injected write failure at offset " + offset);
+    public void write(ByteBuffer src, long offset) throws IOException {
+        synchronized (lock()) {
+            passPoint();
+            byte[] data = new byte[src.remaining()];
+            src.duplicate().get(data);
+            unsynced.add(new Pending(offset, data, false, offset + data.length > length));
+            if (--writesLeft < 0) {
+                throw new IOException("injected write failure at offset " + offset);
+            }
+            long end = offset + src.remaining();
+            if (end > bytes.length) {
+                bytes = Arrays.copyOf(bytes, (int) Math.max(end, bytes.length * 2L));
+            }
+            src.get(bytes, (int) offset, src.remaining());
+            length = Math.max(length, end);
         }
-        long end = offset + src.remaining();
-        if (end > bytes.length) {
-            bytes = Arrays.copyOf(bytes, (int) Math.max(end, bytes.length * 2L));
-        }
-        src.get(bytes, (int) offset, src.remaining());
-        length = Math.max(length, end);
     }
 
     @Override
@@ -181,21 +241,25 @@ public class FaultStorage implements Storage {
     }
 
     @Override
-    public synchronized void sync() {
-        passPoint();
-        durable = apply(durable, unsynced, null);
-        unsynced.clear();
+    public void sync() {
+        synchronized (lock()) {
+            passPoint();
+            durable = apply(durable, unsynced, null);
+            unsynced.clear();
+        }
     }
 
     /** Grows or shrinks; a shrunk tail is gone, and reads as zeroes if the disk grows again. */
     @Override
-    public synchronized void resize(long size, Preallocation preallocation) {
-        if (size < length) {
-            Arrays.fill(bytes, (int) size, (int) Math.min(length, bytes.length), (byte) 0);
+    public void resize(long size, Preallocation preallocation) {
+        synchronized (lock()) {
+            if (size < length) {
+                Arrays.fill(bytes, (int) size, (int) Math.min(length, bytes.length), (byte) 0);
+            }
+            bytes = Arrays.copyOf(bytes, (int) Math.max(size, bytes.length));
+            length = size;
+            unsynced.add(new Pending(size, new byte[0], true, false));
         }
-        bytes = Arrays.copyOf(bytes, (int) Math.max(size, bytes.length));
-        length = size;
-        unsynced.add(new Pending(size, new byte[0], true, false));
     }
 
     /** Does nothing: the disk outlives its handles. */
@@ -208,12 +272,19 @@ public class FaultStorage implements Storage {
         return "FaultStorage[" + name() + ", " + length + " bytes]";
     }
 
-    /** Counts a point, and at the crash point builds the power-loss files. */
+    /** Counts a point, and at the crash point builds the power-loss files of every disk on this power supply. */
     private void passPoint() {
-        if (points++ == crashAt) {
-            for (int v = 0; v < variantCount; v++) {
-                byte[] out = apply(durable, unsynced, new Random(crashAt * 31L + v));
-                crashed.add(out == durable ? durable.clone() : out);
+        Power p = power;
+        if (p.points++ == p.crashAt) {
+            List<FaultStorage> disks = p.disks.isEmpty() ? List.of(this) : p.disks;
+            for (int d = 0; d < disks.size(); d++) {
+                FaultStorage disk = disks.get(d);
+                for (int v = 0; v < p.variantCount; v++) {
+                    // the main disk's draw is as it was when disks lost power alone; the others' differ from it
+                    long seed = p.crashAt * 31L + v + d * 0x9E3779B97F4A7C15L;
+                    byte[] out = apply(disk.durable, disk.unsynced, new Random(seed));
+                    disk.crashed.add(out == disk.durable ? disk.durable.clone() : out);
+                }
             }
         }
     }

@@ -52,7 +52,9 @@ import org.quicktheories.generators.Generate;
  * <p>Images are created and opened as users do, with {@code imago.probe.Imago} (so the test's module needs
  * imago-probe and imago-storage-file on its test path), on {@link TestStorages} disks: every storage request goes
  * through an {@link AssertingStorage} (no use after close, no write through a read-only handle, requests in
- * bounds, no overlapping writes in flight, every handle closed with its image). For each layout:
+ * bounds, no overlapping writes in flight, every handle closed with its image). An image may be several files (a vmdk
+ * descriptor and its extent files): the files created with it are disks named as it names them, opened through the
+ * open gate as in production, and checked, copied and crashed with it. For each layout:
  * <ul>
  * <li>random read/write/writeZeroes/discard/resize/flush/map/reopen sequences agree with a byte-array
  * {@link ImageModel}, and a clean close leaves an image its own check finds clean;</li>
@@ -69,6 +71,8 @@ import org.quicktheories.generators.Generate;
  * exactly when imago's does), equal the model for {@code qemu-img compare}, and map as {@code qemu-img map}
  * says.</li>
  * </ul>
+ * An {@linkplain Layout#appendingOnly() append-only} layout is written in one sequential pass instead of random
+ * operations, and has no power-loss test (reported as skipped): see there what the kit checks of it.
  * Seeds are printed and replayed with {@code -Dimago.seed=N}; {@code -Dimago.examples=N} sets the number of
  * random sequences per layout (default {@value #DEFAULT_EXAMPLES}).
  */
@@ -119,6 +123,14 @@ public abstract class FormatConformanceTest {
     @TestFactory
     Stream<DynamicTest> randomOperationSequencesMatchAByteArrayModel() {
         return perLayout("operation sequences", layout -> {
+            if (layout.appendOnly()) {
+                Gen<Integer> sizes = Generate.range(1, 5 * layout.granularity() + 1000);
+                Gen<Long> seeds = Generate.longRange(0, Long.MAX_VALUE);
+                PropertyRuns.check(getClass().getSimpleName() + " " + layout + " one pass", DEFAULT_EXAMPLES / 4,
+                        sizes.zip(seeds, (size, seed) -> new long[] {size, seed}),
+                        c -> runPass(layout, (int) c[0], c[1]), c -> List.of());
+                return;
+            }
             ImageOpGen gen = new ImageOpGen(5L * layout.granularity() + 1000, layout.granularity());
             Gen<Preallocation> modes = Generate.pick(traits.preallocations());
             Gen<ImageOp> resizes = gen.sizes().map(traits::acceptable).zip(modes, ImageOp.Resize::new);
@@ -144,10 +156,10 @@ public abstract class FormatConformanceTest {
                     : s.preallocation());
             byte[] below = new byte[0];
             if (layout.backed()) {
-                below = KitImages.base(base, s.initialSize(), s.initialSize() * 31 + s.ops().size());
-                options.backingFile(base).backingFormat("raw");
+                below = images.base(layout, base, s.initialSize(), s.initialSize() * 31 + s.ops().size());
+                KitImages.backedBy(options, layout, base);
             }
-            images.create(name, options.build());
+            images.create(layout, name, options.build());
             ImageModel model;
             Image image = images.open(name, true);
             try {
@@ -183,6 +195,55 @@ public abstract class FormatConformanceTest {
     }
 
     /**
+     * An append-only image of {@code size} bytes written in one pass with content from {@code seed} reads back
+     * bit-exactly, whole and in sampled reads, once reopened; refuses random writes before and after; checks clean.
+     */
+    private void runPass(Layout layout, int size, long seed) {
+        KitImages images = images();
+        String name = images.fresh("pass");
+        try {
+            images.create(layout, name, layout.createOptions(size, traits.preallocations().getFirst()).build());
+            byte[] content;
+            try (Image image = images.open(name, true)) {
+                content = AppendOnlyPass.content(seed, Math.toIntExact(image.size()), layout.granularity());
+                AppendOnlyPass.write(image, content, layout.granularity());
+            }
+            TestStorages.assertClean(name);
+            SplittableRandom r = new SplittableRandom(seed);
+            try (Image image = images.open(name, false)) {
+                ImageModel model = new ImageModel(content, ImageModel.DiscardSemantics.ZEROES_OR_OLD,
+                        traits::virtualSize);
+                model.checkContent(image, "reopened after its one pass");
+                for (int i = 0; i < 20; i++) {
+                    int from = r.nextInt(content.length);
+                    int length = 1 + r.nextInt(Math.min(content.length - from, 3 * layout.granularity()));
+                    ByteBuffer part = ByteBuffer.allocate(length);
+                    image.read(part, from);
+                    assertTrue(Arrays.equals(part.array(), 0, length, content, from, from + length),
+                            () -> "a read of " + length + " bytes at " + from + " after the pass");
+                }
+                Optional<CheckReport> report = KitImages.check(image);
+                report.ifPresent(c -> assertTrue(c.clean(), () -> "the image's check after its one pass: " + c));
+            }
+            TestStorages.assertClean(name);
+            try (Image image = images.open(name, true)) {
+                AppendOnlyPass.assertRefused(image, 0, "a write into an image finished by its pass");
+            }
+            TestStorages.assertClean(name);
+            try (Image image = images.open(name, false)) {
+                ImageModel model = new ImageModel(content, ImageModel.DiscardSemantics.ZEROES_OR_OLD,
+                        traits::virtualSize);
+                model.checkContent(image, "after a refused write");
+            }
+            TestStorages.assertClean(name);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            TestStorages.remove(name);
+        }
+    }
+
+    /**
      * What {@link Image#supports} says is what the image does: a capability it lacks is refused with an
      * {@link UnsupportedFeatureException} naming it; check and resize, when it has them, work (and sizes off
      * the format's unit are refused or rounded up, as its traits say); an image of 0 bytes is refused at creation
@@ -200,14 +261,23 @@ public abstract class FormatConformanceTest {
                     assertThrows(IllegalArgumentException.class, () -> images.create(name, empty),
                             "an image of 0 bytes is refused");
                 }
-                CreateOptions.Builder options = layout.createOptions(64 * 1024, traits.preallocations().getFirst());
+                // an append-only image gets room for a granule after the first, behind which it must refuse a write
+                long created = layout.appendOnly() ? Math.max(64 * 1024, 2L * layout.granularity()) : 64 * 1024;
+                CreateOptions.Builder options = layout.createOptions(created, traits.preallocations().getFirst());
                 if (layout.backed()) {
-                    KitImages.base(base, 64 * 1024, 1);
-                    options.backingFile(base).backingFormat("raw");
+                    images.base(layout, base, 64 * 1024, 1);
+                    KitImages.backedBy(options, layout, base);
                 }
-                images.create(name, options.build());
+                images.create(layout, name, options.build());
                 try (Image image = images.open(name, true)) {
-                    assertTrue(image.supports(Feature.RANDOM_WRITES), "the kit writes anywhere");
+                    assertEquals(!layout.appendOnly(), image.supports(Feature.RANDOM_WRITES),
+                            layout.appendOnly() ? "the layout is append-only" : "the kit writes anywhere");
+                    if (layout.appendOnly()) {
+                        byte[] granule = new byte[layout.granularity()];
+                        Arrays.fill(granule, (byte) 0x5a);
+                        image.write(ByteBuffer.wrap(granule), layout.granularity());
+                        AppendOnlyPass.assertRefused(image, 0, "a write behind what was appended");
+                    }
                     long size = image.size();
                     refusedUnlessSupported(image, Feature.CHECK, () -> image.check(Repair.NONE));
                     refusedUnlessSupported(image, Feature.INTERNAL_SNAPSHOTS, () -> image.createSnapshot("kit"));
@@ -295,16 +365,29 @@ public abstract class FormatConformanceTest {
         return zeroes;
     }
 
-    /** An image of {@code format} with some data, created and written through imago; its bytes. */
-    private byte[] sampleImage(String imageFormat, CreateOptions options, long seed) throws IOException {
+    /**
+     * An image of {@code format} with some data, created and written through imago (made as {@code layout} says, if
+     * not null); its main file's bytes.
+     */
+    private byte[] sampleImage(String imageFormat, Layout layout, CreateOptions options, long seed)
+            throws IOException {
         String name = images().fresh("probe-" + imageFormat);
         try {
             KitImages images = images().of(imageFormat);
-            images.create(name, options);
+            if (layout == null) {
+                images.create(name, options);
+            } else {
+                images.create(layout, name, options);
+            }
             try (Image image = images.open(name, true)) {
-                byte[] data = new byte[(int) Math.min(image.size(), 20_000)];
-                new SplittableRandom(seed).nextBytes(data);
-                image.write(ByteBuffer.wrap(data), image.size() - data.length);
+                if (layout != null && layout.appendOnly()) {
+                    AppendOnlyPass.write(image, AppendOnlyPass.content(seed, (int) image.size(),
+                            layout.granularity()), layout.granularity());
+                } else {
+                    byte[] data = new byte[(int) Math.min(image.size(), 20_000)];
+                    new SplittableRandom(seed).nextBytes(data);
+                    image.write(ByteBuffer.wrap(data), image.size() - data.length);
+                }
             }
             return TestStorages.disk(name).content();
         } finally {
@@ -320,8 +403,8 @@ public abstract class FormatConformanceTest {
             if (layout.backed()) {
                 continue;
             }
-            byte[] bytes = sampleImage(format, layout.createOptions(100_000, traits.preallocations().getFirst())
-                    .build(), 7);
+            byte[] bytes = sampleImage(format, layout, layout.createOptions(100_000,
+                    traits.preallocations().getFirst()).build(), 7);
             Path file = Files.write(dir.resolve("own.img"), bytes);
             String expected = layout.probesAsRaw() ? "raw" : format;
             assertEquals(expected, ProbeApi.probe(file), () -> layout + ": probing picks another format");
@@ -357,7 +440,7 @@ public abstract class FormatConformanceTest {
             }
             byte[] bytes;
             try {
-                bytes = sampleImage(other.name(), CreateOptions.builder().size(100_000).build(), 11);
+                bytes = sampleImage(other.name(), null, CreateOptions.builder().size(100_000).build(), 11);
             } catch (IllegalArgumentException e) {
                 continue; // a format whose images need options the kit cannot know (luks: a secret)
             }

@@ -5,8 +5,14 @@ import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Repair;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
 import java.util.Optional;
+import java.util.SequencedMap;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -39,8 +45,37 @@ record KitImages(String format, FormatTraits traits, Path dir, String test) {
 
     /** Creates an image of this format on disk {@code name}, as {@code Imago.create} does. */
     void create(String name, imago.api.CreateOptions options) throws IOException {
+        Set<String> before = TestStorages.names();
         ProbeApi.create(TestStorages.location(name), format, options);
+        TestStorages.adopt(name, before);
         TestStorages.assertClean(name);
+    }
+
+    /** Creates an image of {@code layout} on disk {@code name}, by its creator or as {@code Imago.create} does. */
+    void create(Layout layout, String name, imago.api.CreateOptions options) throws IOException {
+        if (layout.creator() == null) {
+            create(name, options);
+            return;
+        }
+        Set<String> before = TestStorages.names();
+        layout.creator().create(name, options);
+        TestStorages.adopt(name, before);
+        TestStorages.assertClean(name);
+    }
+
+    /**
+     * Copies every disk of the image on disk {@code name} into {@code dir}, each under its disk name but the main
+     * one, which becomes {@code mainFile}: its extent files are then next to it under the names it gives them.
+     *
+     * @return the main file
+     */
+    static Path copyOut(Path dir, String name, String mainFile) throws IOException {
+        Path main = null;
+        for (Map.Entry<String, byte[]> e : TestStorages.contents(name).entrySet()) {
+            Path file = Files.write(dir.resolve(main == null ? mainFile : e.getKey()), e.getValue());
+            main = main == null ? file : main;
+        }
+        return main;
     }
 
     /** Closes {@code image} on disk {@code name}, checks that it let go of its storage, and opens it again. */
@@ -59,19 +94,45 @@ record KitImages(String format, FormatTraits traits, Path dir, String test) {
     }
 
     /**
+     * The backing file {@code name} of {@code layout}'s images: {@code size} random bytes (from {@code seed}), raw or
+     * in an image of the layout's backing format (created with no option); returns what the guest reads of it.
+     */
+    byte[] base(Layout layout, String name, long size, long seed) throws IOException {
+        if (layout.backingFormat().equals("raw")) {
+            return base(name, size, seed);
+        }
+        byte[] content = new byte[Math.toIntExact(size)];
+        new SplittableRandom(seed).nextBytes(content);
+        KitImages images = of(layout.backingFormat());
+        images.create(name, imago.api.CreateOptions.builder().size(size).build());
+        try (Image image = images.open(name, true)) {
+            image.write(ByteBuffer.wrap(content), 0);
+            content = Arrays.copyOf(content, Math.toIntExact(image.size()));
+        }
+        TestStorages.assertClean(name);
+        return content;
+    }
+
+    /** Gives {@code options} the backing file {@code base} of {@code layout}'s backing format. */
+    static imago.api.CreateOptions.Builder backedBy(imago.api.CreateOptions.Builder options, Layout layout,
+            String base) {
+        return options.backingFile(base).backingFormat(layout.backingFormat());
+    }
+
+    /**
      * A fresh image of {@code layout} for a workload (over a random backing disk if the layout says so), its
      * disks named after {@code what}: close it to forget them.
      *
      * @param name the image's disk
      * @param base its backing disk (present only for a backed layout)
-     * @param below the backing disk's content, or null
-     * @param start the image file as created
+     * @param below what the guest reads of the backing file, or null
+     * @param start the image's files as created, by disk name (its main disk first)
      * @param initial the guest content as created
      * @param workload the workload for it, drawn from the seed
      * @param seed the seed the backing content and workload come from
      */
-    record Prepared(String name, String base, byte[] below, byte[] start, byte[] initial, CrashWorkload workload,
-            long seed) implements AutoCloseable {
+    record Prepared(String name, String base, byte[] below, SequencedMap<String, byte[]> start, byte[] initial,
+            CrashWorkload workload, long seed) implements AutoCloseable {
         @Override
         public void close() {
             TestStorages.remove(name);
@@ -88,11 +149,11 @@ record KitImages(String format, FormatTraits traits, Path dir, String test) {
         imago.api.CreateOptions.Builder options = layout.createOptions(size, traits.preallocations().getFirst());
         byte[] below = null;
         if (layout.backed()) {
-            below = base(base, size, seed);
-            options.backingFile(base).backingFormat("raw");
+            below = base(layout, base, size, seed);
+            backedBy(options, layout, base);
         }
-        create(name, options.build());
-        byte[] start = TestStorages.disk(name).content();
+        create(layout, name, options.build());
+        SequencedMap<String, byte[]> start = TestStorages.contents(name);
         byte[] initial;
         try (Image image = open(name, false)) {
             java.nio.ByteBuffer all = java.nio.ByteBuffer.allocate((int) image.size());
@@ -121,10 +182,10 @@ record KitImages(String format, FormatTraits traits, Path dir, String test) {
             imago.api.CreateOptions.Builder options = layout.createOptions(64 * 1024,
                     traits.preallocations().getFirst());
             if (layout.backed()) {
-                base(base, 64 * 1024, 0);
-                options.backingFile(base).backingFormat("raw");
+                base(layout, base, 64 * 1024, 0);
+                backedBy(options, layout, base);
             }
-            create(name, options.build());
+            create(layout, name, options.build());
             try (Image image = open(name, true)) {
                 return image.supports(Feature.RESIZE);
             }

@@ -2,6 +2,7 @@ package imago.testkit;
 
 import imago.api.CreateOptions;
 import imago.api.Preallocation;
+import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -9,8 +10,9 @@ import java.util.Objects;
 /**
  * One way to create images of a format for the {@link FormatConformanceTest conformance kit}: a name for
  * messages, the format's create options ({@code -o} style), the allocation unit whose boundaries the generated
- * offsets cluster around (a cluster, a sector), whether the image sits over a backing file, and whether its images
- * probe as raw.
+ * offsets cluster around (a cluster, a sector), whether the image sits over a backing file (and of which format),
+ * whether its images probe as raw, whether they are written in one pass, and how they are made if not as
+ * {@code Imago.create} makes them.
  *
  * @param name a short name for messages, e.g. {@code "4k clusters"}
  * @param options the create options
@@ -19,17 +21,41 @@ import java.util.Objects;
  * @param probesAsRaw whether images of this layout start with guest data and carry nothing a probe could see, so
  *        that probing picks raw's weak fallback (a fixed VHD, whose only header is a footer at the end), in imago
  *        as in qemu-img
+ * @param backingFormat the format of the backing file the kit makes for a backed layout ({@code raw} unless the
+ *        format needs its own, as a vmdk delta disk does): an image of it, created with no option, holding random
+ *        data
+ * @param appendOnly whether the images are written once, in one sequential pass (a vmdk streamOptimized one, which
+ *        {@code qemu-img convert} writes): what the kit checks of them is in {@link #appendOnly()}
+ * @param creator how the kit makes an image of this layout, or {@code null} for {@code Imago.create}
  */
 public record Layout(String name, Map<String, String> options, int granularity, boolean backed,
-        boolean probesAsRaw) {
+        boolean probesAsRaw, String backingFormat, boolean appendOnly, Creator creator) {
 
     /** Validates and freezes the fields. */
     public Layout {
         Objects.requireNonNull(name, "name");
         options = Map.copyOf(options);
+        Objects.requireNonNull(backingFormat, "backingFormat");
         if (granularity < 512) {
             throw new IllegalArgumentException("granularity " + granularity + " is below a sector");
         }
+    }
+
+    /**
+     * Makes an image the way a layout needs when {@code Imago.create} cannot (a vmdk of a createType imago does not
+     * create, or split at a size small enough for a test): it puts the image's disks in {@link TestStorages}, the
+     * main one under {@code name} and any other file under a name starting with {@code name}, so that the kit sees
+     * them as the image's files.
+     */
+    @FunctionalInterface
+    public interface Creator {
+        /**
+         * Creates the image on disk {@code name} as {@code options} say.
+         *
+         * @throws IOException if a disk cannot be written
+         * @throws IllegalArgumentException if the options are refused, as {@code Imago.create} refuses them
+         */
+        void create(String name, CreateOptions options) throws IOException;
     }
 
     /**
@@ -49,12 +75,36 @@ public record Layout(String name, Map<String, String> options, int granularity, 
             }
             parsed.put(o.substring(0, eq), o.substring(eq + 1));
         }
-        return new Layout(name, parsed, granularity, false, false);
+        return new Layout(name, parsed, granularity, false, false, "raw", false, null);
     }
 
-    /** This layout over a backing file. */
+    /** This layout over a raw backing file. */
     public Layout overBackingFile() {
-        return new Layout(name + ", backed", options, granularity, true, probesAsRaw);
+        return overBackingFile("raw");
+    }
+
+    /** This layout over a backing file that is an image of {@code format}. */
+    public Layout overBackingFile(String format) {
+        return new Layout(name + ", backed", options, granularity, true, probesAsRaw, format, appendOnly, creator);
+    }
+
+    /**
+     * This layout, whose images are written once in one sequential pass, as {@code qemu-img convert} writes a vmdk
+     * streamOptimized image, and then refuse any write that is not an append. The kit then checks, instead of random
+     * operations and power losses, that: the image says it has no {@link imago.api.Feature#RANDOM_WRITES random
+     * writes}, and refuses one with an {@link imago.api.UnsupportedFeatureException} of that feature; random contents
+     * written granule by granule in guest order (zero granules skipped, as convert skips them) read back bit-exactly,
+     * whole and in sampled reads, after the image is reopened; its own check finds it clean; and, where qemu-img knows
+     * the format, {@code qemu-img check}, {@code compare} and {@code map} agree with it.
+     */
+    public Layout appendingOnly() {
+        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, true, creator);
+    }
+
+    /** This layout, whose images {@code creator} makes instead of {@code Imago.create}. */
+    public Layout createdBy(Creator creator) {
+        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, appendOnly,
+                Objects.requireNonNull(creator, "creator"));
     }
 
     /**
@@ -62,7 +112,7 @@ public record Layout(String name, Map<String, String> options, int granularity, 
      * still that no other driver claims them.
      */
     public Layout probingAsRaw() {
-        return new Layout(name, options, granularity, backed, true);
+        return new Layout(name, options, granularity, backed, true, backingFormat, appendOnly, creator);
     }
 
     /** The create options for an image of {@code size} bytes, preallocated as {@code preallocation}. */

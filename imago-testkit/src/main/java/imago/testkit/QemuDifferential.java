@@ -29,11 +29,20 @@ final class QemuDifferential {
         try (KitImages.Prepared image = images.prepare(layout, "qemu-img differential")) {
             Path dir = images.dir();
             if (image.below() != null) {
-                Files.write(dir.resolve(image.base()), image.below());
+                KitImages.copyOut(dir, image.base(), image.base());
             }
             FaultStorage disk = TestStorages.disk(image.name());
-            byte[] model = image.workload().run(images.open(image.name(), true), disk, image.initial()).content();
-            Path file = Files.write(dir.resolve(image.name() + "." + format), disk.content());
+            byte[] model;
+            if (layout.appendOnly()) {
+                model = AppendOnlyPass.content(image.seed(), image.initial().length, layout.granularity());
+                try (Image opened = images.open(image.name(), true)) {
+                    AppendOnlyPass.write(opened, model, layout.granularity());
+                }
+            } else {
+                model = image.workload().run(images.open(image.name(), true), disk, image.initial()).content();
+            }
+            TestStorages.assertClean(image.name());
+            Path file = KitImages.copyOut(dir, image.name(), image.name() + "." + format);
             Path raw = Files.write(dir.resolve(image.name() + "-model.raw"), model);
             String what = images.test() + " " + layout + ", seed " + image.seed();
 

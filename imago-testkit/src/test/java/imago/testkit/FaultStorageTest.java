@@ -81,4 +81,26 @@ class FaultStorageTest {
         s.sync();
         assertEquals(1000, s.crashed().orElseThrow().length);
     }
+
+    @Test
+    void theFilesOfOneImageLosePowerTogether() throws IOException {
+        FaultStorage main = new FaultStorage("main");
+        FaultStorage extent = new FaultStorage("extent");
+        FaultStorage.sharePower(List.of(main, extent));
+        main.crashAt(2, 4);
+        extent.write(ByteBuffer.wrap(filled(512, 1)), 0);   // point 0
+        extent.sync();                                      // point 1: the extent's write is durable
+        main.write(ByteBuffer.wrap(filled(512, 2)), 0);     // point 2, the crash: this write may be lost
+        main.sync();
+        extent.write(ByteBuffer.wrap(filled(512, 3)), 0);   // after the crash: in no crash file
+        assertEquals(5, main.points(), "points are counted over both disks");
+        assertEquals(4, main.crashFiles().size());
+        assertEquals(4, extent.crashFiles().size(), "the extent lost power with the main file");
+        for (byte[] file : extent.crashFiles()) {
+            assertArrayEquals(filled(512, 1), file, "the extent's synced write survives, its later one is not in");
+        }
+        for (byte[] file : main.crashFiles()) {
+            assertEquals(0, file.length, "power went out before the main file's write");
+        }
+    }
 }
