@@ -35,7 +35,7 @@ final class VmdkCreate {
     static final String BACKING_CID = "backing_cid";
     static final Set<String> OPTION_NAMES = Set.of(SUBFORMAT, ADAPTER_TYPE, HWVERSION, TOOLSVERSION, COMPAT6,
             ZEROED_GRAIN, BACKING_CID, "backing_file", "backing_fmt", "preallocation");
-    /** The split subformats' extent size: 2 GiB. */
+    /** The split subformats' extent size: 2 GiB (tests split smaller, through {@link VmdkFormatDriver}'s). */
     static final long SPLIT_SIZE = 0x8000_0000L;
     /** The grain size QEMU creates: 128 sectors (64 KiB). */
     static final int GRAIN_SECTORS = 128;
@@ -90,9 +90,11 @@ final class VmdkCreate {
      * @param parentCid the parent's CID, or {@link VmdkDescriptor#NO_PARENT}
      * @param prefix the image's file name up to its last dot (extent files are named after it)
      * @param postfix the image's file name from its last dot on ("" without one)
+     * @param splitSize the size of each extent file but the last of a split subformat ({@link #SPLIT_SIZE})
      */
     record Plan(Subformat subformat, long size, String adapterType, String hwVersion, String toolsVersion,
-            boolean zeroedGrain, Optional<String> backing, long parentCid, String prefix, String postfix) {
+            boolean zeroedGrain, Optional<String> backing, long parentCid, String prefix, String postfix,
+            long splitSize) {
 
         /** The extent files besides the image, with their sizes in bytes: none for monolithic subformats. */
         SequencedMap<String, Long> extentFiles() {
@@ -106,7 +108,7 @@ final class VmdkCreate {
             }
             long done = 0;
             for (int i = 1; done < size; i++) {
-                long n = Math.min(SPLIT_SIZE, size - done);
+                long n = Math.min(splitSize, size - done);
                 out.put(String.format(Locale.ROOT, "%s-%c%03d%s", prefix, subformat.flat ? 'f' : 's', i, postfix), n);
                 done += n;
             }
@@ -120,7 +122,7 @@ final class VmdkCreate {
      * @throws IllegalArgumentException for an unknown option or value, a size of 0 (which qemu-img takes, but no one
      *         opens), or a combination QEMU refuses
      */
-    static Plan plan(String fileName, CreateOptions options) {
+    static Plan plan(String fileName, CreateOptions options, long splitSize) {
         Map<String, String> o = options.formatOptions();
         for (String key : o.keySet()) {
             if (!OPTION_NAMES.contains(key)) {
@@ -195,7 +197,7 @@ final class VmdkCreate {
         String prefix = dot < 0 ? fileName : fileName.substring(0, dot);
         String postfix = dot < 0 ? "" : fileName.substring(dot);
         return new Plan(subformat, size, adapter, hw == null ? "4" : hw, tools, zeroed, backing, parentCid, prefix,
-                postfix);
+                postfix, splitSize);
     }
 
     /** qemu's boolean option syntax. */

@@ -42,6 +42,7 @@ public final class VmdkFormatDriver implements FormatDriver {
             "twoGbMaxExtentSparse", "twoGbMaxExtentFlat");
 
     private final LongSupplier cids;
+    private final long splitSize;
 
     /** Called by {@link java.util.ServiceLoader}; does no work. */
     public VmdkFormatDriver() {
@@ -50,7 +51,21 @@ public final class VmdkFormatDriver implements FormatDriver {
 
     /** A driver whose new CIDs come from {@code cids} (tests make them reproducible). */
     VmdkFormatDriver(LongSupplier cids) {
+        this(cids, VmdkCreate.SPLIT_SIZE);
+    }
+
+    /**
+     * A driver whose new CIDs come from {@code cids} and whose split subformats cut extent files of
+     * {@code splitSize} bytes instead of 2 GiB (the conformance kit's images are too small to reach 2 GiB).
+     *
+     * @throws IllegalArgumentException unless {@code splitSize} is a positive multiple of the 64 KiB grain
+     */
+    VmdkFormatDriver(LongSupplier cids, long splitSize) {
         this.cids = Objects.requireNonNull(cids, "cids");
+        if (splitSize <= 0 || splitSize % (VmdkCreate.GRAIN_SECTORS * VmdkDescriptor.SECTOR) != 0) {
+            throw new IllegalArgumentException("split size " + splitSize + " is not a positive number of grains");
+        }
+        this.splitSize = splitSize;
     }
 
     @Override
@@ -223,7 +238,7 @@ public final class VmdkFormatDriver implements FormatDriver {
     @Override
     public void create(Storage storage, CreateOptions options, List<Storage> createdFiles) throws IOException {
         Objects.requireNonNull(storage, "storage");
-        VmdkCreate.Plan plan = VmdkCreate.plan(fileName(storage.location()), options);
+        VmdkCreate.Plan plan = VmdkCreate.plan(fileName(storage.location()), options, splitSize);
         if (createdFiles.size() != plan.extentFiles().size()) {
             throw new IllegalArgumentException("the " + plan.subformat().qemuName + " subformat keeps its data in "
                     + plan.extentFiles().size() + " extent files, but " + createdFiles.size() + " were given");
@@ -234,7 +249,7 @@ public final class VmdkFormatDriver implements FormatDriver {
     /** The extent files of the split and flat subformats, named after the image as qemu-img names them. */
     @Override
     public List<Dependency> createdFiles(StorageLocation location, CreateOptions options) {
-        VmdkCreate.Plan plan = VmdkCreate.plan(fileName(location), options);
+        VmdkCreate.Plan plan = VmdkCreate.plan(fileName(location), options, splitSize);
         return plan.extentFiles().keySet().stream().<Dependency>map(n -> new Dependency.ExtentFile(n, true)).toList();
     }
 
