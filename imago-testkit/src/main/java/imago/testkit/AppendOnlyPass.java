@@ -48,19 +48,28 @@ final class AppendOnlyPass {
     }
 
     /**
-     * Writes {@code content} into the fresh {@code image} in one pass; after the first granule past the start, checks
+     * Writes {@code content} into the fresh {@code image} in one pass (every other whole granule compressed, as
+     * {@code convert -c} writes it, if the image has compressed writes); after the first granule past the start, checks
      * that a write behind what was appended (at 0) is refused as a {@link Feature#RANDOM_WRITES random write}.
      *
      * @throws IOException as the image's writes
      */
     static void write(Image image, byte[] content, int granularity) throws IOException {
         boolean refusalChecked = false;
+        // a compressed write takes one cluster: only when the layout's granule is one
+        boolean compressedToo = image.supports(Feature.COMPRESSED_WRITES)
+                && image.info().clusterSize().equals(java.util.OptionalInt.of(granularity));
         for (int from = 0; from < content.length; from += granularity) {
             int to = Math.min(content.length, from + granularity);
             if (Arrays.equals(content, from, to, new byte[to - from], 0, to - from)) {
                 continue; // convert leaves zero granules unallocated
             }
-            image.write(ByteBuffer.wrap(content, from, to - from).slice(), from);
+            ByteBuffer granule = ByteBuffer.wrap(content, from, to - from).slice();
+            if (compressedToo && to - from == granularity && from / granularity % 2 == 1) {
+                image.writeCompressed(granule, from); // convert -c's path
+            } else {
+                image.write(granule, from);
+            }
             if (from > 0 && !refusalChecked) {
                 assertRefused(image, 0, "a write behind what was appended");
                 refusalChecked = true;
