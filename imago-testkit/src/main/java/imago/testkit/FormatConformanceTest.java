@@ -72,7 +72,8 @@ import org.quicktheories.generators.Generate;
  * says.</li>
  * </ul>
  * An {@linkplain Layout#appendingOnly() append-only} layout is written in one sequential pass instead of random
- * operations, and has no power-loss test (reported as skipped): see there what the kit checks of it.
+ * operations; its power-loss test cuts that pass short and asks only that what is left opens and reads whole or is
+ * refused with a specific {@link imago.api.ImageException}: see there what the kit checks of it.
  * Seeds are printed and replayed with {@code -Dimago.seed=N}; {@code -Dimago.examples=N} sets the number of
  * random sequences per layout (default {@value #DEFAULT_EXAMPLES}).
  */

@@ -91,11 +91,13 @@ public record Layout(String name, Map<String, String> options, int granularity, 
     /**
      * This layout, whose images are written once in one sequential pass, as {@code qemu-img convert} writes a vmdk
      * streamOptimized image, and then refuse any write that is not an append. The kit then checks, instead of random
-     * operations and power losses, that: the image says it has no {@link imago.api.Feature#RANDOM_WRITES random
+     * operations, that: the image says it has no {@link imago.api.Feature#RANDOM_WRITES random
      * writes}, and refuses one with an {@link imago.api.UnsupportedFeatureException} of that feature; random contents
      * written granule by granule in guest order (zero granules skipped, as convert skips them) read back bit-exactly,
      * whole and in sampled reads, after the image is reopened; its own check finds it clean; and, where qemu-img knows
-     * the format, {@code qemu-img check}, {@code compare} and {@code map} agree with it.
+     * the format, {@code qemu-img check}, {@code compare} and {@code map} agree with it. A power loss that cuts the pass
+     * short is promised nothing, as in QEMU, but what it leaves must open and read whole, or be refused with a
+     * specific {@link imago.api.ImageException} (never an unchecked exception or another I/O error).
      */
     public Layout appendingOnly() {
         return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, true, creator);
