@@ -16,11 +16,14 @@ final class ImageCommands extends IoCommands {
 
     /** qemu-io's {@code discard}. */
     int discard(String name, List<String> argv) throws IOException {
-        GetOpt g = new GetOpt(name, argv, "q", err);
+        GetOpt g = new GetOpt(name, argv, "Cq", err);
         boolean qflag = false;
+        boolean machine = false;
         for (int c; (c = g.next()) != GetOpt.DONE; ) {
             if (c == 'q') {
                 qflag = true;
+            } else if (c == 'C') {
+                machine = true;
             } else {
                 usage(commands.get("discard"));
                 return EINVAL;
@@ -50,8 +53,8 @@ final class ImageCommands extends IoCommands {
         }
         long t0 = System.nanoTime();
         try {
-            if (bytes > 0 && options.unmap()) {
-                image.discard(offset, bytes);
+            if (bytes > 0 && options().unmap()) {
+                image().discard(offset, bytes);
             }
         } catch (IllegalArgumentException e) {
             out.println("discard failed: Input/output error");
@@ -62,14 +65,14 @@ final class ImageCommands extends IoCommands {
         }
         long elapsed = System.nanoTime() - t0;
         if (!qflag) {
-            report("discard", elapsed, offset, bytes, bytes, 1);
+            report("discard", elapsed, offset, bytes, bytes, 1, machine);
         }
         return 0;
     }
 
     /** qemu-io's {@code flush}. */
     int flush(String name, List<String> argv) throws IOException {
-        image.flush();
+        image().flush();
         return 0;
     }
 
@@ -101,7 +104,7 @@ final class ImageCommands extends IoCommands {
             printCvtnumErr(size, ops.getFirst());
             return (int) size;
         }
-        image.resize(size, prealloc);
+        image().resize(size, prealloc);
         return 0;
     }
 }
