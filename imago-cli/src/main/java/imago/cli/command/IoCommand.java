@@ -115,7 +115,7 @@ final class IoCommand implements Callable<Integer> {
             if (file != null) {
                 Map<String, String> options = format.name() == null ? Map.of() : Map.of("driver", format.name());
                 io.open(new OpenArguments(file, options, readOnly, snapshot, copyOnRead, cacheMode, aio, discard,
-                        forceShare.given()));
+                        forceShare.given(), true));
             }
             return commands.isEmpty() ? io.run(session.in()) : io.run(commands);
         } finally {

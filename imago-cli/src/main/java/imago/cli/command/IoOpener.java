@@ -64,7 +64,8 @@ final class IoOpener implements ImageOpener {
                     .directIO(direct).noSync(a.cache().equals("unsafe"));
             options.forEach(opener::option);
             Image image = opener.open();
-            if (format == null && !session.imageOpts() && !a.readOnly() && image.format().equals("raw")) {
+            if (a.warnIfProbedRaw() && format == null && !session.imageOpts() && !a.readOnly()
+                    && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, name);
             }
             return new OpenedImage(image, io);

@@ -1,6 +1,7 @@
 package imago.cli.io;
 
 import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
 import java.io.IOException;
 import java.util.List;
 
@@ -104,7 +105,13 @@ final class ImageCommands extends IoCommands {
             printCvtnumErr(size, ops.getFirst());
             return (int) size;
         }
-        image().resize(size, prealloc);
+        try {
+            image().resize(size, prealloc);
+        } catch (UnsupportedFeatureException e) {
+            out.flush();
+            err.println(program + ": Image format driver does not support resize");
+            return ENOTSUP;
+        }
         return 0;
     }
 }

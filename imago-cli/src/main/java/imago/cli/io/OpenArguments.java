@@ -15,9 +15,11 @@ import java.util.Map;
  * @param aio the AIO mode ({@code -i}, {@code -k})
  * @param discard the discard mode ({@code -d})
  * @param forceShare {@code -U}: open without taking the image's lock
+ * @param warnIfProbedRaw whether to warn that a probed raw image restricts writes to its first sector, as QEMU
+ *     does when it opens an image writable (but not when it reopens one)
  */
 public record OpenArguments(String name, Map<String, String> options, boolean readOnly, boolean snapshot,
-        boolean copyOnRead, String cache, String aio, String discard, boolean forceShare) {
+        boolean copyOnRead, String cache, String aio, String discard, boolean forceShare, boolean warnIfProbedRaw) {
 
     /** QEMU's cache modes ({@code off} is {@code none}). */
     public static final java.util.List<String> CACHE_MODES = java.util.List.of("none", "off", "directsync",

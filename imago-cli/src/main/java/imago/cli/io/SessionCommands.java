@@ -70,7 +70,7 @@ final class SessionCommands extends IoCommands {
             return EBUSY;
         }
         OpenArguments arguments = new OpenArguments(ops.isEmpty() ? null : ops.getFirst(), options, readOnly, snapshot,
-                copyOnRead, cache, aio, discard, forceShare);
+                copyOnRead, cache, aio, discard, forceShare, true);
         try {
             state().open(arguments);
         } catch (IOException | RuntimeException e) {
@@ -134,8 +134,10 @@ final class SessionCommands extends IoCommands {
             error(e.getMessage());
             return EINVAL;
         }
-        for (String key : options.keySet()) {
-            if (!QCOW2_RUNTIME_OPTIONS.contains(key) || !image().format().equals("qcow2")) {
+        for (Map.Entry<String, String> option : options.entrySet()) {
+            String key = option.getKey();
+            boolean unchanged = key.equals("driver") && option.getValue().equals(image().format());
+            if (!unchanged && (!QCOW2_RUNTIME_OPTIONS.contains(key) || !image().format().equals("qcow2"))) {
                 error("Cannot change the option '" + key + "'");
                 return EINVAL;
             }
@@ -149,7 +151,7 @@ final class SessionCommands extends IoCommands {
         merged.putAll(options);
         OpenArguments now = new OpenArguments(was.name(), merged, readOnly != null ? readOnly : was.readOnly(),
                 false, was.copyOnRead(), cache != null ? cache : was.cache(), was.aio(), was.discard(),
-                was.forceShare());
+                was.forceShare(), false);
         state().close();
         try {
             state().open(now);
@@ -207,11 +209,17 @@ final class SessionCommands extends IoCommands {
         return 0;
     }
 
+    /** Linux's {@code NSIG}: one more than the highest signal number. */
+    private static final int NSIG = 65;
+
     /** qemu-io's {@code sigraise}: raises the signal in this process, after flushing what was printed. */
     int sigraise(String name, List<String> argv) {
-        long signal = parseLong(argv.getFirst());
-        if (signal < 0 || signal > Integer.MAX_VALUE) {
-            out.println(argv.getFirst() + " is not a valid signal");
+        long signal = cvtnum(argv.getFirst());
+        if (signal < 0) {
+            printCvtnumErr(signal, argv.getFirst());
+            return (int) signal;
+        } else if (signal > NSIG) {
+            out.println("signal argument '" + argv.getFirst() + "' is too large to be a valid signal");
             return EINVAL;
         }
         raise(Long.toString(signal));
