@@ -113,6 +113,22 @@ class QemuScriptsIT {
                 """, "src.qcow2", "dst.qcow2");
     }
 
+    @Test
+    void signalsEndTheProcessAsTheyEndQemuIo() throws Exception {
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", "s.qcow2", "1M");
+        for (String command : List.of("sigraise 9", "sigraise 15", "sigraise 10", "sigraise 13", "abort")) {
+            Qemu.Output real = Qemu.run(dir, Qemu.io(), "-c", "write -P 1 0 4k", "-c", command, "-c", "length",
+                    "s.qcow2");
+            Qemu.Output imago = Qemu.run(dir, symlinks.resolve("qemu-io"), "-c", "write -P 1 0 4k", "-c", command,
+                    "-c", "length", "s.qcow2");
+            assertEquals(real.status(), imago.status(), command);
+            if (!command.equals("abort")) { // abort(3) loses what qemu-io's stdio buffered; imago's is out already
+                assertEquals(TIMING.matcher(real.out()).replaceAll("$1"), TIMING.matcher(imago.out()).replaceAll("$1"),
+                        command);
+            }
+        }
+    }
+
     /**
      * Runs {@code script} with the real tools and with the symlinks, each in a directory of its own, and asserts the
      * same output, status and {@code images}.

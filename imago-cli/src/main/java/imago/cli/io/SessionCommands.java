@@ -222,33 +222,50 @@ final class SessionCommands extends IoCommands {
             out.println("signal argument '" + argv.getFirst() + "' is too large to be a valid signal");
             return EINVAL;
         }
-        raise(Long.toString(signal));
+        raise(signal);
         return 0;
     }
 
     /** qemu-io's {@code abort}: ends the process with {@code SIGABRT}, as {@code abort(3)}. */
     int abort(String name, List<String> argv) {
-        raise("ABRT");
-        // abort(3) does not return, whatever the disposition of SIGABRT
-        Runtime.getRuntime().halt(134);
+        // what earlier commands printed is out already (imago flushes after each command), where abort(3) loses
+        // what qemu-io's stdio buffered for a pipe or a file
+        out.flush();
+        err.flush();
+        kill("ABRT");
+        Runtime.getRuntime().halt(128 + 6); // abort(3) does not return, whatever the disposition of SIGABRT
         return 0;
     }
 
     /**
-     * Sends {@code signal} to this process and gives it a moment to arrive (a signal that does not end the process
-     * returns, as {@code raise(3)} does).
+     * {@code raise(signal)} after flushing what was printed, as qemu-io does: the signals qemu-io ignores or
+     * handles (and those ignored by default) do nothing, those the JVM would handle itself (a thread dump for
+     * {@code SIGQUIT}) end the process with the shell's status for them, others are sent to this process.
      */
-    private void raise(String signal) {
+    private void raise(long signal) {
         out.flush();
         err.flush();
-        if (signal.equals("0")) {
+        if (IGNORED_SIGNALS.contains((int) signal)) {
             return;
         }
+        if (signal == SIGQUIT || signal == SIGUSR2) {
+            Runtime.getRuntime().halt((int) (128 + signal));
+        }
+        kill(Long.toString(signal));
+    }
+
+    /** Signals qemu-io goes on after: 0, SIGUSR1 (QEMU's own), SIGPIPE (ignored), and those ignored by default. */
+    private static final java.util.Set<Integer> IGNORED_SIGNALS = java.util.Set.of(0, 10, 13, 17, 18, 23, 28);
+    private static final int SIGQUIT = 3;
+    private static final int SIGUSR2 = 12;
+
+    /** Sends {@code signal} (a number or name) to this process and gives it a moment to arrive. */
+    private void kill(String signal) {
         try {
             Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(ProcessHandle.current().pid()))
                     .inheritIO().start();
             kill.waitFor();
-            Thread.sleep(100);
+            Thread.sleep(200);
         } catch (IOException e) {
             error("cannot raise signal " + signal + ": " + e.getMessage());
         } catch (InterruptedException e) {
