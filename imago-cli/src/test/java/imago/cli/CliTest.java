@@ -75,10 +75,14 @@ class CliTest {
         String missing = dir.resolve("missing.img").toString();
         String[] args = sub.equals("convert") ? new String[] {sub, missing, dir.resolve("o").toString()}
                 : new String[] {sub, missing};
-        // convert words it as qemu-img convert does
-        String expected = sub.equals("convert") ? "imago: Could not open '" + missing + "': Could not open '" + missing
-                + "': No such file or directory"
-                : "imago: " + missing + ": Could not open '" + missing + "': No such file or directory";
+        // convert words it as qemu-img convert does, io as qemu-io does
+        String expected = switch (sub) {
+            case "convert" -> "imago: Could not open '" + missing + "': Could not open '" + missing
+                    + "': No such file or directory";
+            case "io" -> "imago: can't open device " + missing + ": Could not open '" + missing
+                    + "': No such file or directory";
+            default -> "imago: " + missing + ": Could not open '" + missing + "': No such file or directory";
+        };
         assertEquals(expected, imago(args).failsWithOneLine());
     }
 
@@ -88,8 +92,12 @@ class CliTest {
         String d = dir.toString();
         String[] args = sub.equals("convert") ? new String[] {sub, d, dir.resolve("o").toString()}
                 : new String[] {sub, d};
-        String expected = sub.equals("convert") ? "imago: Could not open '" + d + "': 'file' driver requires '" + d
-                + "' to be a regular file" : "imago: " + d + ": Could not open '" + d + "': Is a directory";
+        String expected = switch (sub) {
+            case "convert" -> "imago: Could not open '" + d + "': 'file' driver requires '" + d
+                    + "' to be a regular file";
+            case "io" -> "imago: can't open device " + d + ": Could not open '" + d + "': Is a directory";
+            default -> "imago: " + d + ": Could not open '" + d + "': Is a directory";
+        };
         assertEquals(expected, imago(args).failsWithOneLine());
     }
 
@@ -100,7 +108,11 @@ class CliTest {
         String[] args = sub.equals("convert") ? new String[] {sub, "-f", "foo", f.toString(), dir.resolve("o").toString()}
                 : new String[] {sub, "-f", "foo", f.toString()};
         String line = imago(args).failsWithOneLine();
-        String start = sub.equals("convert") ? "imago: Could not open '" + f + "': " : "imago: " + f + ": ";
+        String start = switch (sub) {
+            case "convert" -> "imago: Could not open '" + f + "': ";
+            case "io" -> "imago: can't open device " + f + ": ";
+            default -> "imago: " + f + ": ";
+        };
         assertTrue(line.startsWith(start + "Unknown driver 'foo' (installed formats: "), line);
     }
 

@@ -135,7 +135,7 @@ class IoCommandTest {
         assertEquals(1, r.status());
         assertEquals(List.of(
                 "Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- x",
-                "read [-pqv] [-P pattern [-s off] [-l len]] off len -- reads a number of bytes at a specified offset",
+                "read [-abCqv] [-P pattern [-s off] [-l len]] off len -- reads a number of bytes at a specified offset",
                 "300 is not a valid pattern byte",
                 "command foo not found",
                 "Only one of -z, -P, and -s can be specified at the same time",

@@ -1,14 +1,11 @@
 package imago.cli;
 
-import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import imago.testkit.Qemu;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -17,13 +14,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * qemu-io's global options (cache, AIO and discard modes, {@code -s}, {@code -C}, and the ones that only tune
- * QEMU's own I/O), which harnesses pass to every call: the same command lines through qemu-io and {@code imago io}
- * on copies of one backing chain give the same output (timings aside), messages (program name aside), exit
- * status, and leave images with the same contents and allocation.
+ * QEMU's own I/O), which harnesses pass to every call: the same command lines through qemu-io and imago as
+ * {@code qemu-io} on copies of one backing chain give the same output (timings aside), messages, exit status, and
+ * leave images with the same contents and allocation ({@link QemuIoDifferential}).
  */
 class IoGlobalOptionsDifferentialTest {
-    private static final Pattern TIMING = Pattern.compile("(?m)^(.*, \\d+ ops; ).*$");
-
     @TempDir
     Path dir;
 
@@ -63,30 +58,8 @@ class IoGlobalOptionsDifferentialTest {
         for (Path top : List.of(theirs, ours)) {
             Qemu.ok(dir, qemuImg, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top);
         }
-        List<String> args = new ArrayList<>(List.of(options.split(" ")));
-        for (String c : script.split("\\|")) {
-            args.add("-c");
-            args.add(c);
-        }
-        List<Object> q = new ArrayList<>(List.of(qemuIo));
-        q.addAll(args);
-        q.add(theirs.getFileName().toString());
-        Qemu.Output their = Qemu.run(dir, q.toArray());
-        List<String> m = new ArrayList<>(List.of("io"));
-        m.addAll(args);
-        m.add(ours.toString());
-        Run.Result mine = imago(m.toArray(String[]::new));
-        String what = options + " " + script;
-        assertEquals(their.status(), mine.status(), what + ": " + their.err() + " / " + mine.err());
-        assertEquals(TIMING.matcher(their.out()).replaceAll("$1"), TIMING.matcher(mine.out()).replaceAll("$1"), what);
-        assertEquals(their.err().replace("qemu-io: ", "").replace(theirs.getFileName().toString(), "TOP"),
-                mine.err().replace("imago: ", "").replace(ours.toString(), "TOP"), what);
-        Qemu.Output compare = Qemu.run(dir, qemuImg, "compare", theirs, ours);
-        assertEquals(0, compare.status(), what + ": " + compare.out() + compare.err());
-        assertEquals(Qemu.ok(dir, qemuImg, "map", "--output=json", theirs).replace(theirs.toString(), "TOP"),
-                Qemu.ok(dir, qemuImg, "map", "--output=json", ours).replace(ours.toString(), "TOP"), what);
-        Qemu.Output check = Qemu.run(dir, qemuImg, "check", ours);
-        assertEquals(0, check.status(), what + ": " + check.out() + check.err());
+        QemuIoDifferential.agree(dir, new QemuIoDifferential.Image(theirs, ours, "qcow2"), true,
+                List.of(options.split(" ")), List.of(script.split("\\|")), false);
         try (Stream<Path> left = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
             assertEquals(List.of(), left.filter(p -> p.getFileName().toString().startsWith("imago-io-snapshot-"))
                     .toList(), "-s leaves no overlay behind");

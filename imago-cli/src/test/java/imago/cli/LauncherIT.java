@@ -30,12 +30,8 @@ class LauncherIT {
 
     @BeforeAll
     static void findLauncher() {
-        String root = System.getenv("IMAGO_REPO_ROOT");
-        base = root != null ? Path.of(root) : Path.of("").toAbsolutePath().getParent();
-        launcher = base.resolve("imago");
-        assertTrue(Files.isExecutable(launcher), "no launcher at " + launcher);
-        // the launcher would build the reactor itself if the module path were incomplete: it must not
-        assertTrue(Files.exists(base.resolve("imago-cli/target/lib/.complete")), "imago-cli/target/lib is incomplete");
+        base = Launcher.checkout();
+        launcher = Launcher.find();
     }
 
     private Qemu.Output imago(Object... args) {

@@ -38,6 +38,19 @@ final class Run {
         }
     }
 
+    /**
+     * Runs the command as a {@code program} symlink to the launcher runs it (a {@code qemu-io} symlink runs
+     * {@code io}), with {@code input} as its standard input.
+     */
+    static Result as(String program, String input, String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = Cli.run(program, new java.io.ByteArrayInputStream(input.getBytes(StandardCharsets.UTF_8)),
+                new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8),
+                args);
+        return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
     /** Runs {@code imago args...}. */
     static Result imago(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();

@@ -22,6 +22,8 @@ public final class Cli {
     public static final int FAILED = 1;
     /** The name messages start with when the launcher does not say how it was invoked. */
     public static final String DEFAULT_PROGRAM = "imago";
+    /** The name that makes the command {@code io}, as a {@code qemu-io} symlink to the launcher invokes it. */
+    public static final String QEMU_IO = "qemu-io";
 
     /**
      * The name the command was invoked by, as the launcher passes it (system property {@code imago.program},
@@ -56,7 +58,22 @@ public final class Cli {
      * {@code program}, the name it was invoked by.
      */
     public static int run(String program, PrintStream out, PrintStream err, String... args) {
-        Session session = new Session(program, out, err);
+        return run(program, System.in, out, err, args);
+    }
+
+    /**
+     * Runs the command as {@link #run(String, PrintStream, PrintStream, String...)} does, reading standard input from
+     * {@code in}. Invoked as {@code qemu-io} (a symlink to the launcher), the command is {@code io}: the arguments
+     * are qemu-io's.
+     */
+    public static int run(String program, java.io.InputStream in, PrintStream out, PrintStream err, String... args) {
+        if (program.equals(QEMU_IO)) {
+            String[] io = new String[args.length + 1];
+            io[0] = "io";
+            System.arraycopy(args, 0, io, 1, args.length);
+            args = io;
+        }
+        Session session = new Session(program, in, out, err);
         try {
             if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
                 // the one command that needs no model: picocli's reads the annotations, which spins a proxy

@@ -1,24 +1,27 @@
 package imago.cli.command;
 
-import imago.api.Image;
-import imago.cli.io.IoOptions;
+import imago.cli.io.OpenArguments;
 import imago.cli.io.QemuIo;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 /**
- * {@code imago io}: qemu-io's commands on one image, with qemu-io's global options: the cache, AIO and discard
- * modes, {@code -s} (writes go to a temporary overlay), {@code -C} (copy-on-read) and the options that only
- * tune QEMU's own I/O ({@code -m}, {@code -T}), which are accepted.
+ * {@code imago io} (and a {@code qemu-io} symlink to the launcher): qemu-io's commands on an image, with qemu-io's
+ * global options: the cache, AIO and discard modes, {@code -s} (writes go to a temporary overlay), {@code -C}
+ * (copy-on-read) and the options that only tune QEMU's own I/O ({@code -m}, {@code -T}), which are accepted. With
+ * no {@code FILE}, commands run until {@code open} opens one; with no {@code -c}, they are read from standard input.
  */
 @Command(name = "io", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = {"Runs qemu-io commands on an image (writable unless -r); 'help' lists them.",
-            "Without -c, reads commands from standard input, one per line."})
+            "Without FILE, 'open' opens one. Without -c, reads commands from standard input, one per line, after "
+                + "a prompt."})
 final class IoCommand implements Callable<Integer> {
     private final Session session;
 
@@ -95,8 +98,8 @@ final class IoCommand implements Callable<Integer> {
     @Mixin
     private ForceShareOption forceShare;
 
-    @Mixin
-    private ImageFile file;
+    @Parameters(paramLabel = "FILE", arity = "0..1", description = "The image; without it, 'open' opens one.")
+    private String file;
 
     IoCommand(Session session) {
         this.session = session;
@@ -105,51 +108,18 @@ final class IoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         // checked here, in qemu-io's order, so that the message is qemu-io's and not picocli's
-        if (!List.of("none", "off", "directsync", "writethrough", "writeback", "unsafe").contains(cacheMode)) {
-            throw new CliException(null, "Invalid cache option: " + cacheMode);
-        }
-        if (!List.of("threads", "native", "io_uring").contains(aio)) {
-            throw new CliException(null, "Invalid aio option: " + aio);
-        }
-        boolean unmap = switch (discard) {
-            case "unmap", "on" -> true;
-            case "ignore", "off" -> false;
-            default -> throw new CliException(null, "Invalid discard option: " + discard);
-        };
-        boolean direct = List.of("none", "off", "directsync").contains(cacheMode);
-        if (aio.equals("native") && !direct) {
-            throw new CliException(null, "can't open device " + file.name() + ": aio=native was specified, but it "
-                    + "requires cache.direct=on, which was not specified.");
-        }
-        IoOptions options = new IoOptions(unmap, copyOnRead,
-                cacheMode.equals("writethrough") || cacheMode.equals("directsync"));
-        if (snapshot && !readOnly) {
-            return runOnOverlay(direct, options);
-        }
-        try (Image image = session.opener(file.name(), format.name()).writable(!readOnly).lock(!forceShare.given())
-                .directIO(direct).noSync(cacheMode.equals("unsafe")).open()) {
-            if (format.name() == null && !readOnly && image.format().equals("raw")) {
-                Arguments.warnProbedRaw(session, file.name());
+        IoOpener.checkModes(cacheMode, aio, discard);
+        QemuIo io = new QemuIo(session.program(), new IoOpener(session), session.out(), session.err(),
+                e -> Errors.describe(e, session));
+        try {
+            if (file != null) {
+                Map<String, String> options = format.name() == null ? Map.of() : Map.of("driver", format.name());
+                io.open(new OpenArguments(file, options, readOnly, snapshot, copyOnRead, cacheMode, aio, discard,
+                        forceShare.given(), true));
             }
-            return run(image, options);
+            return commands.isEmpty() ? io.run(session.in()) : io.run(commands);
+        } finally {
+            io.close();
         }
     }
-
-    private int run(Image image, IoOptions options) throws IOException {
-        QemuIo io = new QemuIo(session.program(), image, file.name(), session.out(), session.err(),
-                e -> Errors.describe(e, session), options);
-        return commands.isEmpty() ? io.run(System.in) : io.run(commands);
-    }
-
-    /**
-     * {@code -s}, as QEMU's {@code snapshot=on}: a temporary qcow2 overlay backed by the image (opened read-only)
-     * takes the writes and is deleted at the end, so the image is left as it was.
-     */
-    private int runOnOverlay(boolean direct, IoOptions options) throws IOException {
-        try (TemporaryOverlay overlay = TemporaryOverlay.open(session, file.name(), format.name(),
-                "imago-io-snapshot-", !forceShare.given(), direct)) {
-            return run(overlay.image(), options);
-        }
-    }
-
 }

@@ -44,6 +44,20 @@ final class OpenFailures {
         return new CliException(null, "Could not open '" + typed + "': " + reason);
     }
 
+    /**
+     * qemu-io's message for {@code failure} while opening {@code typed}: {@code can't open device typed: reason},
+     * the reason as QEMU words it (without the library's file name and offset).
+     */
+    static CliException cantOpenDevice(Session session, String typed, Throwable failure) {
+        String reason = switch (failure) {
+            case CliException e -> e.getMessage();
+            case NoSuchFileException e -> "Could not open '" + typed + "': No such file or directory";
+            case AccessDeniedException e -> "Could not open '" + typed + "': Permission denied";
+            default -> withoutResource(session, Errors.describe(failure, session, null));
+        };
+        return new CliException(null, "can't open device " + typed + ": " + reason);
+    }
+
     /** {@code message} without a leading file name and a trailing offset. */
     private static String withoutResource(Session session, String message) {
         String m = AT_OFFSET.matcher(message).replaceFirst("");

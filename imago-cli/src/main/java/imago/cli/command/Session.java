@@ -53,10 +53,22 @@ public final class Session {
     private boolean secretsParsed;
     private boolean imageOpts;
 
+    private final java.io.InputStream in;
+
     Session(String program, PrintStream out, PrintStream err) {
+        this(program, System.in, out, err);
+    }
+
+    Session(String program, java.io.InputStream in, PrintStream out, PrintStream err) {
         this.program = program;
+        this.in = in;
         this.out = out;
         this.err = err;
+    }
+
+    /** Standard input, where {@code io} reads commands when none are given with {@code -c}. */
+    java.io.InputStream in() {
+        return in;
     }
 
     /** The name the command was invoked by ({@code imago}, or {@code qemu-img} through a symlink), for messages. */

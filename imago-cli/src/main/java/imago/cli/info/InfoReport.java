@@ -256,11 +256,21 @@ public final class InfoReport {
             info.backingFormat().ifPresent(f -> sb.append("backing file format: ").append(f).append('\n'));
         }
         sb.append(snapshotTable(info.snapshots()));
+        sb.append(formatSpecificHuman(layer));
+    }
+
+    /**
+     * The {@code Format specific information:} block of {@code qemu-img info}'s human output (also qemu-io's
+     * {@code info}), or an empty string for a layer without format-specific fields.
+     */
+    public static String formatSpecificHuman(Layer layer) {
         Map<String, Object> specific = formatSpecific(layer);
-        if (!specific.isEmpty()) {
-            sb.append("Format specific information:\n");
-            dump(sb, 1, specific.get("data"));
+        if (specific.isEmpty()) {
+            return "";
         }
+        StringBuilder sb = new StringBuilder("Format specific information:\n");
+        dump(sb, 1, specific.get("data"));
+        return sb.toString();
     }
 
     /** QEMU's {@code dump_qobject}: keys in QDict order with dashes shown as spaces. */

@@ -17,10 +17,10 @@ final class AllocationCommands extends IoCommands {
 
     /** qemu-io's {@code map}. */
     int map(String name, List<String> argv) throws IOException {
-        long size = image.size();
+        long size = image().size();
         long offset = 0;
         while (offset < size) {
-            Mapping m = image.mapping(offset, size - offset);
+            Mapping m = image().mapping(offset, size - offset);
             if (m.length() == 0) {
                 out.flush();
                 err.println(program + ": Unexpected end of image");
@@ -30,7 +30,7 @@ final class AllocationCommands extends IoCommands {
             long num = m.length();
             // qemu-io's map_is_allocated: one line for a whole run of the same status
             while (offset + num < size) {
-                Mapping next = image.mapping(offset + num, size - offset - num);
+                Mapping next = image().mapping(offset + num, size - offset - num);
                 if (next.length() == 0 || !(next instanceof Mapping.Unallocated) != allocated) {
                     break;
                 }
@@ -59,7 +59,7 @@ final class AllocationCommands extends IoCommands {
                 return (int) count;
             }
         }
-        long size = image.size();
+        long size = image().size();
         long offset = start;
         long remaining = count;
         long allocated = 0;
@@ -68,7 +68,7 @@ final class AllocationCommands extends IoCommands {
                 count -= remaining;
                 break;
             }
-            Mapping m = image.mapping(offset, remaining);
+            Mapping m = image().mapping(offset, remaining);
             if (m.length() == 0) {
                 count -= remaining;
                 break;
@@ -85,7 +85,7 @@ final class AllocationCommands extends IoCommands {
 
     /** qemu-io's {@code length}. */
     int length(String name, List<String> argv) throws IOException {
-        out.println(Sizes.ioUnits(image.size()));
+        out.println(Sizes.ioUnits(image().size()));
         return 0;
     }
 }

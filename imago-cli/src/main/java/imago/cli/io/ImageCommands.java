@@ -1,6 +1,7 @@
 package imago.cli.io;
 
 import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
 import java.io.IOException;
 import java.util.List;
 
@@ -16,11 +17,14 @@ final class ImageCommands extends IoCommands {
 
     /** qemu-io's {@code discard}. */
     int discard(String name, List<String> argv) throws IOException {
-        GetOpt g = new GetOpt(name, argv, "q", err);
+        GetOpt g = new GetOpt(name, argv, "Cq", err);
         boolean qflag = false;
+        boolean machine = false;
         for (int c; (c = g.next()) != GetOpt.DONE; ) {
             if (c == 'q') {
                 qflag = true;
+            } else if (c == 'C') {
+                machine = true;
             } else {
                 usage(commands.get("discard"));
                 return EINVAL;
@@ -50,8 +54,8 @@ final class ImageCommands extends IoCommands {
         }
         long t0 = System.nanoTime();
         try {
-            if (bytes > 0 && options.unmap()) {
-                image.discard(offset, bytes);
+            if (bytes > 0 && options().unmap()) {
+                image().discard(offset, bytes);
             }
         } catch (IllegalArgumentException e) {
             out.println("discard failed: Input/output error");
@@ -62,14 +66,14 @@ final class ImageCommands extends IoCommands {
         }
         long elapsed = System.nanoTime() - t0;
         if (!qflag) {
-            report("discard", elapsed, offset, bytes, bytes, 1);
+            report("discard", elapsed, offset, bytes, bytes, 1, machine);
         }
         return 0;
     }
 
     /** qemu-io's {@code flush}. */
     int flush(String name, List<String> argv) throws IOException {
-        image.flush();
+        image().flush();
         return 0;
     }
 
@@ -101,7 +105,13 @@ final class ImageCommands extends IoCommands {
             printCvtnumErr(size, ops.getFirst());
             return (int) size;
         }
-        image.resize(size, prealloc);
+        try {
+            image().resize(size, prealloc);
+        } catch (UnsupportedFeatureException e) {
+            out.flush();
+            err.println(program + ": Image format driver does not support resize");
+            return ENOTSUP;
+        }
         return 0;
     }
 }

@@ -18,6 +18,7 @@ abstract class IoCommands {
     // qemu-io's command functions return 0 or one of these negative errno values
     static final int EPERM = -1;
     static final int EIO = -5;
+    static final int EBUSY = -16;
     static final int EINVAL = -22;
     static final int ERANGE = -34;
     static final int ENOTSUP = -95;
@@ -27,13 +28,14 @@ abstract class IoCommands {
     /** Bytes moved per call to the image for long requests. */
     static final int IO_CHUNK = 4 << 20;
 
-    final Image image;
+    private final IoState state;
+    /** What this command set was made from, for a copy that prints elsewhere. */
+    final Context context;
     final PrintStream out;
     final PrintStream err;
     final Function<Throwable, String> describe;
     /** The command table, for usage lines. */
     final Map<String, Cmd> commands;
-    final IoOptions options;
     /** The name messages start with. */
     final String program;
 
@@ -41,25 +43,43 @@ abstract class IoCommands {
      * What {@link QemuIo} hands its commands.
      *
      * @param program the name messages start with, the one the command was invoked by
-     * @param image the open image
+     * @param state the open image, if any
      * @param out standard output, where qemu-io prints results and most errors
      * @param err standard error, for the messages qemu-io prints there
      * @param describe the message (without the program name) for a failure of the library
      * @param commands the command table, for usage lines
-     * @param options what qemu-io's global options change
      */
-    record Context(String program, Image image, PrintStream out, PrintStream err, Function<Throwable, String> describe,
-            Map<String, Cmd> commands, IoOptions options) {
+    record Context(String program, IoState state, PrintStream out, PrintStream err,
+            Function<Throwable, String> describe, Map<String, Cmd> commands) {
+
+        /** This context with standard output sent to {@code sink}. */
+        Context withOut(PrintStream sink) {
+            return new Context(program, state, sink, err, describe, commands);
+        }
     }
 
     IoCommands(Context context) {
-        this.image = context.image();
+        this.context = context;
+        this.state = context.state();
         this.out = context.out();
         this.err = context.err();
         this.describe = context.describe();
         this.commands = context.commands();
-        this.options = context.options();
         this.program = context.program();
+    }
+
+    /** The open image (commands other than those that need none run only while one is). */
+    final Image image() {
+        return state.image();
+    }
+
+    /** What the options the image was opened with change in how the commands run. */
+    final IoOptions options() {
+        return state.options();
+    }
+
+    final IoState state() {
+        return state;
     }
 
     /** qemu-io's usage line for {@code cmd}. */
@@ -117,7 +137,7 @@ abstract class IoCommands {
 
     /** Whether {@code offset + count} lies within the image. */
     final boolean inRange(long offset, long count) throws IOException {
-        long size = image.size();
+        long size = image().size();
         return offset <= size && size - offset >= count;
     }
 
@@ -132,22 +152,73 @@ abstract class IoCommands {
         return b.clear().limit(length);
     }
 
-    /** qemu-io's {@code print_report}. */
+    /** qemu-io's {@code print_report}, for humans. */
     final void report(String op, long nanos, long offset, long count, long total, int ops) {
-        long ns = Math.max(nanos, 1);
-        double seconds = ns / 1e9;
-        out.println(op + " " + total + "/" + count + " bytes at offset " + offset);
-        out.println(Sizes.ioUnits(total) + ", " + ops + " ops; " + time(ns) + " (" + Sizes.ioUnits(total / seconds)
-                + "/sec and " + String.format(Locale.ROOT, "%.4f", ops / seconds) + " ops/sec)");
+        report(op, nanos, offset, count, total, ops, false);
     }
 
-    /** qemu-io's {@code timestr}: {@code 00.12 sec} below a second, else {@code H:MM:SS.ss}. */
-    static String time(long nanos) {
+    /**
+     * qemu-io's {@code print_report}: two lines for humans, or with {@code machine} ({@code -C}) one line of
+     * {@code bytes,ops,time,bytes/sec,ops/sec}.
+     */
+    final void report(String op, long nanos, long offset, long count, long total, int ops, boolean machine) {
+        long ns = Math.max(nanos, 1);
+        double seconds = ns / 1e9;
+        if (machine) {
+            out.println(total + "," + ops + "," + time(ns, true) + "," + String.format(Locale.ROOT, "%.3f,%.3f",
+                    total / seconds, ops / seconds));
+            return;
+        }
+        out.println(op + " " + total + "/" + count + " bytes at offset " + offset);
+        out.println(Sizes.ioUnits(total) + ", " + ops + " ops; " + time(ns, false) + " ("
+                + Sizes.ioUnits(total / seconds) + "/sec and " + String.format(Locale.ROOT, "%.4f", ops / seconds)
+                + " ops/sec)");
+    }
+
+    /**
+     * qemu-io's {@code timestr}: {@code 00.12 sec} below a second, else {@code H:MM:SS.ss}; always the latter when
+     * {@code fixed} (the machine-readable form).
+     */
+    static String time(long nanos, boolean fixed) {
         long secs = nanos / 1_000_000_000L;
         double frac = (nanos % 1_000_000_000L) / 1e9;
-        if (secs == 0) {
+        if (secs == 0 && !fixed) {
             return String.format(Locale.ROOT, "%05.2f sec", frac);
         }
         return String.format(Locale.ROOT, "%d:%02d:%05.2f", secs / 3600, (secs / 60) % 60, (secs % 60) + frac);
+    }
+
+    /** qemu-io's {@code dump_buffer}: 16 bytes a line, printable only if alphanumeric. */
+    final void dump(byte[] buffer, long offset) {
+        StringBuilder sb = new StringBuilder(80);
+        for (int i = 0; i < buffer.length; i += 16) {
+            sb.setLength(0);
+            sb.append(String.format(Locale.ROOT, "%08x:  ", offset + i));
+            int end = Math.min(buffer.length, i + 16);
+            for (int j = i; j < end; j++) {
+                sb.append(Character.forDigit((buffer[j] >> 4) & 0xf, 16)).append(Character.forDigit(buffer[j] & 0xf, 16))
+                        .append(' ');
+            }
+            sb.append(' ');
+            for (int j = i; j < end; j++) {
+                int c = buffer[j] & 0xff;
+                boolean alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+                sb.append(alnum ? (char) c : '.');
+            }
+            out.println(sb);
+        }
+    }
+
+    /** qemu-io's check of a VM state or compressed request: whole 512-byte sectors, else a message. */
+    final boolean sectorAligned(long offset, long count) {
+        if (offset % 512 != 0) {
+            out.println(offset + " is not a sector-aligned value for 'offset'");
+            return false;
+        }
+        if (count % 512 != 0) {
+            out.println(count + " is not a sector-aligned value for 'count'");
+            return false;
+        }
+        return true;
     }
 }

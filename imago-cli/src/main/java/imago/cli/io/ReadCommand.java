@@ -3,7 +3,6 @@ package imago.cli.io;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * qemu-io's {@code read}: reads a range, optionally checks it against a pattern and dumps it.
@@ -11,6 +10,7 @@ import java.util.Locale;
 final class ReadCommand extends IoCommands {
 
     private CopyOnRead copyOnRead;
+    private imago.api.Image copyOnReadImage;
 
     ReadCommand(Context context) {
         super(context);
@@ -18,15 +18,18 @@ final class ReadCommand extends IoCommands {
 
     /** The copy-on-read of {@code -C}, made on first use (it asks the image for its cluster size). */
     private CopyOnRead copyOnRead() throws IOException {
-        if (copyOnRead == null) {
-            copyOnRead = new CopyOnRead(image, image.info().clusterSize().orElse(512));
+        if (copyOnReadImage != image()) { // another image was opened since
+            copyOnReadImage = image();
+            copyOnRead = new CopyOnRead(image(), image().info().clusterSize().orElse(512));
         }
         return copyOnRead;
     }
 
     /** qemu-io's {@code read}. */
     int read(String name, List<String> argv) throws IOException {
-        GetOpt g = new GetOpt(name, argv, "pqvP:s:l:", err);
+        GetOpt g = new GetOpt(name, argv, "bCpqvP:s:l:", err);
+        boolean bflag = false;
+        boolean machine = false;
         boolean lflag = false;
         boolean pflag = false;
         boolean sflag = false;
@@ -37,6 +40,8 @@ final class ReadCommand extends IoCommands {
         int pattern = 0;
         for (int c; (c = g.next()) != GetOpt.DONE; ) {
             switch (c) {
+                case 'b' -> bflag = true;
+                case 'C' -> machine = true;
                 case 'p' -> { }
                 case 'q' -> qflag = true;
                 case 'v' -> vflag = true;
@@ -87,6 +92,9 @@ final class ReadCommand extends IoCommands {
             out.println("length cannot exceed " + REQUEST_MAX_BYTES + ", given " + ops.get(1));
             return EINVAL;
         }
+        if (bflag && !sectorAligned(offset, count)) {
+            return EINVAL;
+        }
         if (!pflag && (lflag || sflag)) {
             usage(commands.get("read"));
             return EINVAL;
@@ -97,6 +105,11 @@ final class ReadCommand extends IoCommands {
         if (patternCount < 0 || patternCount + patternOffset > count) {
             out.println("pattern verification range exceeds end of read data");
             return EINVAL;
+        }
+        if (bflag) {
+            // the VM state area (qcow2 keeps it past the virtual disk): imago has no access to it
+            out.println("read failed: Operation not supported");
+            return ENOTSUP;
         }
         if (!inRange(offset, count)) {
             out.println("read failed: Input/output error");
@@ -113,7 +126,7 @@ final class ReadCommand extends IoCommands {
             for (long done = 0; done < count; ) {
                 int n = (int) Math.min(chunk, count - done);
                 buf.clear().limit(n);
-                image.read(buf, offset + done);
+                image().read(buf, offset + done);
                 buf.flip();
                 if (pflag && !mismatch) {
                     long from = Math.max(done, patternOffset);
@@ -128,7 +141,7 @@ final class ReadCommand extends IoCommands {
                 }
                 done += n;
             }
-            if (options.copyOnRead()) {
+            if (options().copyOnRead()) {
                 copyOnRead().copy(offset, count);
             }
         } catch (IllegalArgumentException e) {
@@ -151,28 +164,7 @@ final class ReadCommand extends IoCommands {
         if (vflag) {
             dump(all, offset);
         }
-        report("read", elapsed, offset, count, count, 1);
+        report("read", elapsed, offset, count, count, 1, machine);
         return ret;
-    }
-
-    /** qemu-io's {@code dump_buffer}: 16 bytes a line, printable only if alphanumeric. */
-    private void dump(byte[] buffer, long offset) {
-        StringBuilder sb = new StringBuilder(80);
-        for (int i = 0; i < buffer.length; i += 16) {
-            sb.setLength(0);
-            sb.append(String.format(Locale.ROOT, "%08x:  ", offset + i));
-            int end = Math.min(buffer.length, i + 16);
-            for (int j = i; j < end; j++) {
-                sb.append(Character.forDigit((buffer[j] >> 4) & 0xf, 16)).append(Character.forDigit(buffer[j] & 0xf, 16))
-                        .append(' ');
-            }
-            sb.append(' ');
-            for (int j = i; j < end; j++) {
-                int c = buffer[j] & 0xff;
-                boolean alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-                sb.append(alnum ? (char) c : '.');
-            }
-            out.println(sb);
-        }
     }
 }

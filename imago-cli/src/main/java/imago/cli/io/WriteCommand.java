@@ -1,5 +1,6 @@
 package imago.cli.io;
 
+import imago.api.Feature;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import java.io.IOException;
@@ -23,7 +24,10 @@ final class WriteCommand extends IoCommands {
 
     /** qemu-io's {@code write}. */
     int write(String name, List<String> argv) throws IOException {
-        GetOpt g = new GetOpt(name, argv, "fnpquzP:s:", err);
+        GetOpt g = new GetOpt(name, argv, "bcCfnpquzP:s:", err);
+        boolean bflag = false;
+        boolean compressed = false;
+        boolean machine = false;
         boolean pflag = false;
         boolean sflag = false;
         boolean zflag = false;
@@ -35,6 +39,9 @@ final class WriteCommand extends IoCommands {
         String sourceFile = null;
         for (int c; (c = g.next()) != GetOpt.DONE; ) {
             switch (c) {
+                case 'b' -> bflag = true;
+                case 'c' -> compressed = true;
+                case 'C' -> machine = true;
                 case 'f' -> fua = true;
                 case 'n' -> noFallback = true;
                 case 'p' -> { }
@@ -63,6 +70,14 @@ final class WriteCommand extends IoCommands {
             usage(commands.get("write"));
             return EINVAL;
         }
+        if (bflag && zflag) {
+            out.println("-b and -z cannot be specified at the same time");
+            return EINVAL;
+        }
+        if (fua && (bflag || compressed)) {
+            out.println("-f and -b or -c cannot be specified at the same time");
+            return EINVAL;
+        }
         if (unmap && !zflag) {
             out.println("-u requires -z to be specified");
             return EINVAL;
@@ -84,20 +99,31 @@ final class WriteCommand extends IoCommands {
         if (count < 0) {
             printCvtnumErr(count, ops.get(1));
             return (int) count;
-        } else if (count > REQUEST_MAX_BYTES && !zflag) {
+        } else if (count > REQUEST_MAX_BYTES && !noFallback) {
             out.println("length cannot exceed " + REQUEST_MAX_BYTES + " without -n, given " + ops.get(1));
             return EINVAL;
         }
+        if ((bflag || compressed) && !sectorAligned(offset, count)) {
+            return EINVAL;
+        }
         byte[] source = null;
-        if (sflag) {
+        if (sflag && !zflag) {
             source = loadPattern(sourceFile, count);
             if (source == null) {
                 return EINVAL;
             }
         }
+        if (bflag) {
+            // the VM state area (qcow2 keeps it past the virtual disk): imago has no access to it
+            out.println("write failed: Operation not supported");
+            return ENOTSUP;
+        }
         if (!inRange(offset, count)) {
             out.println("write failed: Input/output error");
             return EIO;
+        }
+        if (compressed && !zflag) {
+            return writeCompressed(offset, count, pattern, source, qflag, machine);
         }
 
         long t0 = System.nanoTime();
@@ -111,7 +137,7 @@ final class WriteCommand extends IoCommands {
                     flags.add(ZeroFlag.NO_FALLBACK);
                 }
                 if (count > 0) {
-                    image.writeZeroes(offset, count, flags);
+                    image().writeZeroes(offset, count, flags);
                 }
             } else {
                 int chunk = (int) Math.min(count, IO_CHUNK);
@@ -130,12 +156,12 @@ final class WriteCommand extends IoCommands {
                     } else {
                         buf.clear().limit(n);
                     }
-                    image.write(buf, offset + done);
+                    image().write(buf, offset + done);
                     done += n;
                 }
             }
             if (fua) {
-                image.flush();
+                image().flush();
             }
         } catch (IllegalArgumentException e) {
             out.println("write failed: Input/output error");
@@ -149,7 +175,53 @@ final class WriteCommand extends IoCommands {
         }
         long elapsed = System.nanoTime() - t0;
         if (!qflag) {
-            report("wrote", elapsed, offset, count, count, 1);
+            report("wrote", elapsed, offset, count, count, 1, machine);
+        }
+        return 0;
+    }
+
+    /**
+     * {@code write -c}: whole clusters (the last may end at the end of the image), each written compressed, as
+     * QEMU's compressed writes; a cluster already allocated fails the write with EIO.
+     */
+    private int writeCompressed(long offset, long count, int pattern, byte[] source, boolean qflag, boolean machine)
+            throws IOException {
+        if (!image().supports(Feature.COMPRESSED_WRITES)) {
+            out.println("write failed: Operation not supported");
+            return ENOTSUP;
+        }
+        long cluster = image().info().clusterSize().orElse(512);
+        long size = image().size();
+        if (offset % cluster != 0 || (count % cluster != 0 && offset + count != size)) {
+            out.println("write failed: Invalid argument");
+            return EINVAL;
+        }
+        long t0 = System.nanoTime();
+        try {
+            ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.max(1, Math.min(cluster, count)));
+            for (long done = 0; done < count; ) {
+                int n = (int) Math.min(cluster, count - done);
+                buf.clear().limit(n);
+                for (int i = 0; i < n; i++) {
+                    buf.put(i, source == null ? (byte) pattern : source[(int) ((done + i) % source.length)]);
+                }
+                image().writeCompressed(buf, offset + done);
+                done += n;
+            }
+        } catch (UnsupportedFeatureException e) {
+            out.println("write failed: Operation not supported");
+            return ENOTSUP;
+        } catch (IllegalArgumentException e) {
+            out.println("write failed: Invalid argument");
+            return EINVAL;
+        } catch (IOException e) {
+            // QEMU's compressed writes go only to unallocated clusters and fail others with EIO
+            out.println("write failed: Input/output error");
+            return EIO;
+        }
+        long elapsed = System.nanoTime() - t0;
+        if (!qflag) {
+            report("wrote", elapsed, offset, count, count, 1, machine);
         }
         return 0;
     }

@@ -201,10 +201,21 @@ public final class Sizes {
         for (int k = 0; k < units.length; k++) {
             double unit = Math.scalb(1.0, 60 - 10 * k);
             if (value >= unit) {
-                return trimZeros(String.format(Locale.ROOT, "%.3f", value / unit), units[k]);
+                return trimZeros(printf(value / unit, 3), units[k]);
             }
         }
-        return trimZeros(String.format(Locale.ROOT, "%f", value), " bytes");
+        return trimZeros(printf(value, 6), " bytes");
+    }
+
+    /**
+     * C's {@code %.Nf}: the exact binary value rounded to {@code digits} decimals, an exact tie to even (glibc
+     * prints 1.0625 as {@code 1.062}, where Java's {@code %.3f} rounds it up).
+     */
+    private static String printf(double value, int digits) {
+        if (!Double.isFinite(value)) {
+            return String.format(Locale.ROOT, "%." + digits + "f", value);
+        }
+        return new java.math.BigDecimal(value).setScale(digits, java.math.RoundingMode.HALF_EVEN).toPlainString();
     }
 
     private static String trimZeros(String number, String suffix) {
