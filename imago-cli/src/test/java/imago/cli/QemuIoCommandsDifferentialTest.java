@@ -1,5 +1,8 @@
 package imago.cli;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import imago.testkit.Qemu;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -10,6 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * qemu-io's commands, every flag, through qemu-io and imago invoked as {@code qemu-io} (see
@@ -41,8 +45,8 @@ class QemuIoCommandsDifferentialTest {
     private static final String NO_FILE = "length|read 0 1|open|open a b|open -x|open -d bogus IMG|open nofile.img|"
             + "open -o FILE_OPTIONS|length|read -P 0 0 512|write -P 7 64k 64k|close|open -r IMG|write 0 512|"
             + "read -P 7 64k 64k|close";
-    private static final String PROGRAM = "help|help read|help write|help readv|help writev|help aio_read|"
-            + "help aio_write|help discard|help open|help reopen|help sigraise|help map|help nope|help a b|nope|"
+    // the commands with extended help are compared by helpNamesTheSameOptions (their prose is imago's own)
+    private static final String PROGRAM = "help|help map|help length|help nope|help a b|nope|"
             + "sleep 5|sleep x|sleep -1|sigraise|sigraise x|sigraise 99|sigraise 1k|sigraise 0|break a b|remove_break a|resume a|abort x|length|q x|length";
     private static final String COMPRESSED = "write -c 0 64k|write -c 0 64k|write -c 64k 512|write -c 1 512|"
             + "write -c -P 9 1M 128k|read -P 9 1M 128k|write -c 4M-64k 64k|write -c -q 2M 64k";
@@ -86,6 +90,29 @@ class QemuIoCommandsDifferentialTest {
         boolean sameAllocation = !(format.equals("vpc") && script.contains(" -z"));
         QemuIoDifferential.agree(dir, new QemuIoDifferential.Image(theirs, ours, format, sameAllocation),
                 fileOnCommandLine, options, commands, interactive);
+    }
+
+    /**
+     * {@code help COMMAND} for the commands qemu-io explains at length: the synopsis line is qemu-io's, byte for byte,
+     * and the options explained are the ones qemu-io explains, in its order; the explanations are in imago's words
+     * (qemu-io's are GPL prose, README).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"read", "write", "readv", "writev", "aio_read", "aio_write", "discard", "open", "reopen",
+        "sigraise"})
+    void helpNamesTheSameOptions(String command) throws Exception {
+        Qemu.Output theirs = Qemu.run(dir, Qemu.io(), "-c", "help " + command);
+        Run.Result mine = Run.as("qemu-io", "", "-c", "help " + command);
+        assertEquals(theirs.status(), mine.status(), mine.err());
+        assertEquals(theirs.out().lines().findFirst(), mine.out().lines().findFirst(), "the synopsis");
+        assertEquals(options(theirs.out()), options(mine.out()), "the options explained");
+        assertTrue(options(mine.out()).size() > 0 || command.equals("sigraise"), mine.out());
+    }
+
+    /** The option letters of an extended help, in order ({@code -X, -- ...} lines). */
+    private static List<String> options(String help) {
+        return help.lines().map(String::strip).filter(l -> l.matches("-[A-Za-z], -- .*"))
+                .map(l -> l.substring(0, 2)).toList();
     }
 
     /** An empty image of {@code format} with some data, the same for both tools. */

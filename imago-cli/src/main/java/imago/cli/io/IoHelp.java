@@ -1,6 +1,11 @@
 package imago.cli.io;
 
-/** The extended help of qemu-io's commands ({@code help COMMAND}), as qemu-io 7.2 prints it. */
+/**
+ * The extended help of the io commands that take options ({@code help COMMAND}), in imago's own words. The layout
+ * is qemu-io's (a blank line, a summary, an example, what the command does, one line per option in the form
+ * {@code -X, -- what it does}, a blank line), and every option qemu-io 7.2 documents is listed, so a reader or a
+ * script that looks for an option's line finds it; the prose is imago's (qemu-io's is GPL text and not copied).
+ */
 final class IoHelp {
 
     private IoHelp() {
@@ -8,184 +13,172 @@ final class IoHelp {
 
     static final String READ = """
 
-             reads a range of bytes from the given offset
+             reads bytes from the image at an offset
 
              Example:
-             'read -v 512 1k' - dumps 1 kilobyte read from 512 bytes into the file
+             'read -v 512 1k' - shows, in hexadecimal, the 1 KiB that starts 512 bytes into the image
 
-             Reads a segment of the currently open file, optionally dumping it to the
-             standard output stream (with -v option) for subsequent inspection.
-             -b, -- read from the VM state rather than the virtual disk
-             -C, -- report statistics in a machine parsable format
-             -l, -- length for pattern verification (only with -P)
-             -p, -- ignored for backwards compatibility
-             -P, -- use a pattern to verify read data
-             -q, -- quiet mode, do not show I/O statistics
-             -s, -- start offset for pattern verification (only with -P)
-             -v, -- dump buffer to standard output
+             Reads LENGTH bytes at OFFSET and prints how long it took; with -v the bytes are dumped too,
+             with -P they are compared with a pattern byte.
+             -b, -- the VM state area instead of the disk (not supported by imago)
+             -C, -- print the statistics as one comma-separated line
+             -l, -- how many bytes -P checks
+             -p, -- accepted and ignored, as in older versions
+             -P, -- check that every byte read equals this pattern byte
+             -q, -- print no statistics
+             -s, -- where in the range -P starts checking
+             -v, -- dump what was read, in hexadecimal and as text
 
             """;
 
     static final String WRITE = """
 
-             writes a range of bytes from the given offset
+             writes bytes into the image at an offset
 
              Example:
-             'write 512 1k' - writes 1 kilobyte at 512 bytes into the open file
+             'write 512 1k' - fills the 1 KiB that starts 512 bytes into the image with 0xcd
 
-             Writes into a segment of the currently open file, using a buffer
-             filled with a set pattern (0xcdcdcdcd).
-             -b, -- write to the VM state rather than the virtual disk
-             -c, -- write compressed data with blk_write_compressed
-             -f, -- use Force Unit Access semantics
-             -n, -- with -z, don't allow slow fallback
-             -p, -- ignored for backwards compatibility
-             -P, -- use different pattern to fill file
-             -s, -- use a pattern file to fill the write buffer
-             -C, -- report statistics in a machine parsable format
-             -q, -- quiet mode, do not show I/O statistics
-             -u, -- with -z, allow unmapping
-             -z, -- write zeroes using blk_co_pwrite_zeroes
+             Writes LENGTH bytes at OFFSET, each the pattern byte (0xcd unless -P names another),
+             and prints how long it took.
+             -b, -- the VM state area instead of the disk (not supported by imago)
+             -c, -- store the data compressed, one cluster at a time
+             -f, -- force unit access: the data is on stable storage when the command ends
+             -n, -- with -z, fail rather than write zero buffers when the image cannot mark zeroes
+             -p, -- accepted and ignored, as in older versions
+             -P, -- the pattern byte to write
+             -s, -- take the bytes from this file instead of a pattern
+             -C, -- print the statistics as one comma-separated line
+             -q, -- print no statistics
+             -u, -- with -z, the space may be given back to the host
+             -z, -- write zeroes (the image may record them without writing data)
 
             """;
 
     static final String READV = """
 
-             reads a range of bytes from the given offset into multiple buffers
+             reads bytes at an offset into several buffers
 
              Example:
-             'readv -v 512 1k 1k ' - dumps 2 kilobytes read from 512 bytes into the file
+             'readv -v 512 1k 1k' - shows the 2 KiB that start 512 bytes into the image, read as two 1 KiB buffers
 
-             Reads a segment of the currently open file, optionally dumping it to the
-             standard output stream (with -v option) for subsequent inspection.
-             Uses multiple iovec buffers if more than one byte range is specified.
-             -C, -- report statistics in a machine parsable format
-             -P, -- use a pattern to verify read data
-             -v, -- dump buffer to standard output
-             -q, -- quiet mode, do not show I/O statistics
+             Reads one range that starts at OFFSET into one buffer per LENGTH given, in order.
+             -C, -- print the statistics as one comma-separated line
+             -P, -- check that every byte read equals this pattern byte
+             -v, -- dump what was read, in hexadecimal and as text
+             -q, -- print no statistics
 
             """;
 
     static final String WRITEV = """
 
-             writes a range of bytes from the given offset source from multiple buffers
+             writes bytes at an offset from several buffers
 
              Example:
-             'writev 512 1k 1k' - writes 2 kilobytes at 512 bytes into the open file
+             'writev 512 1k 1k' - writes two 1 KiB buffers of 0xcd, one after the other, from 512 bytes in
 
-             Writes into a segment of the currently open file, using a buffer
-             filled with a set pattern (0xcdcdcdcd).
-             -P, -- use different pattern to fill file
-             -C, -- report statistics in a machine parsable format
-             -f, -- use Force Unit Access semantics
-             -q, -- quiet mode, do not show I/O statistics
+             Writes one range that starts at OFFSET from one buffer per LENGTH given, in order, each filled
+             with the pattern byte.
+             -P, -- the pattern byte to write
+             -C, -- print the statistics as one comma-separated line
+             -f, -- force unit access: the data is on stable storage when the command ends
+             -q, -- print no statistics
 
             """;
 
     static final String AIO_READ = """
 
-             asynchronously reads a range of bytes from the given offset
+             starts a read of bytes at an offset into several buffers
 
              Example:
-             'aio_read -v 512 1k 1k ' - dumps 2 kilobytes read from 512 bytes into the file
+             'aio_read -v 512 1k 1k' - starts reading the 2 KiB that start 512 bytes into the image
 
-             Reads a segment of the currently open file, optionally dumping it to the
-             standard output stream (with -v option) for subsequent inspection.
-             The read is performed asynchronously and the aio_flush command must be
-             used to ensure all outstanding aio requests have been completed.
-             Note that due to its asynchronous nature, this command will be
-             considered successful once the request is submitted, independently
-             of potential I/O errors or pattern mismatches.
-             -C, -- report statistics in a machine parsable format
-             -P, -- use a pattern to verify read data
-             -i, -- treat request as invalid, for exercising stats
-             -v, -- dump buffer to standard output
-             -q, -- quiet mode, do not show I/O statistics
+             As readv, but the command returns once the request is made; its result and statistics are
+             printed when it completes, which aio_flush waits for. The command itself succeeds even if
+             the read or the -P check later fails.
+             -C, -- print the statistics as one comma-separated line
+             -P, -- check that every byte read equals this pattern byte
+             -i, -- count the request as an invalid one in the statistics, and do not make it
+             -v, -- dump what was read, in hexadecimal and as text
+             -q, -- print no statistics
 
             """;
 
     static final String AIO_WRITE = """
 
-             asynchronously writes a range of bytes from the given offset source
-             from multiple buffers
+             starts a write of bytes at an offset
+             from several buffers
 
              Example:
-             'aio_write 512 1k 1k' - writes 2 kilobytes at 512 bytes into the open file
+             'aio_write 512 1k 1k' - starts writing two 1 KiB buffers of 0xcd from 512 bytes in
 
-             Writes into a segment of the currently open file, using a buffer
-             filled with a set pattern (0xcdcdcdcd).
-             The write is performed asynchronously and the aio_flush command must be
-             used to ensure all outstanding aio requests have been completed.
-             Note that due to its asynchronous nature, this command will be
-             considered successful once the request is submitted, independently
-             of potential I/O errors or pattern mismatches.
-             -P, -- use different pattern to fill file
-             -C, -- report statistics in a machine parsable format
-             -f, -- use Force Unit Access semantics
-             -i, -- treat request as invalid, for exercising stats
-             -q, -- quiet mode, do not show I/O statistics
-             -u, -- with -z, allow unmapping
-             -z, -- write zeroes using blk_aio_pwrite_zeroes
+             As writev, but the command returns once the request is made; its result and statistics are
+             printed when it completes, which aio_flush waits for. The command itself succeeds even if
+             the write later fails.
+             -P, -- the pattern byte to write
+             -C, -- print the statistics as one comma-separated line
+             -f, -- force unit access: the data is on stable storage when the request completes
+             -i, -- count the request as an invalid one in the statistics, and do not make it
+             -q, -- print no statistics
+             -u, -- with -z, the space may be given back to the host
+             -z, -- write zeroes (the image may record them without writing data)
 
             """;
 
     static final String DISCARD = """
 
-             discards a range of bytes from the given offset
+             discards bytes of the image at an offset
 
              Example:
-             'discard 512 1k' - discards 1 kilobyte from 512 bytes into the file
+             'discard 512 1k' - tells the image the 1 KiB from 512 bytes in is no longer needed
 
-             Discards a segment of the currently open file.
-             -C, -- report statistics in a machine parsable format
-             -q, -- quiet mode, do not show I/O statistics
+             Discards LENGTH bytes at OFFSET; what they read afterwards is the image format's choice.
+             -C, -- print the statistics as one comma-separated line
+             -q, -- print no statistics
 
             """;
 
     static final String OPEN = """
 
-             opens a new file in the requested mode
+             opens an image for the other commands
 
              Example:
-             'open -n -o driver=raw /tmp/data' - opens raw data file read-write, uncached
+             'open -n -o driver=raw /tmp/data' - opens /tmp/data as a raw image, writable, without the host cache
 
-             Opens a file for subsequent use by all of the other qemu-io commands.
-             -r, -- open file read-only
-             -s, -- use snapshot file
-             -C, -- use copy-on-read
-             -n, -- disable host cache, short for -t none
-             -U, -- force shared permissions
-             -k, -- use kernel AIO implementation (Linux only, prefer use of -i)
-             -i, -- use AIO mode (threads, native or io_uring)
-             -t, -- use the given cache mode for the image
-             -d, -- use the given discard mode for the image
-             -o, -- options to be given to the block driver
+             Opens the image that the other commands then act on; one image is open at a time.
+             -r, -- read-only
+             -s, -- write into a temporary overlay, leaving the image unchanged
+             -C, -- copy what is read from a backing file into the image
+             -n, -- no host cache (the same as -t none)
+             -U, -- share the image with other writers (no write lock)
+             -k, -- native AIO (accepted; prefer -i)
+             -i, -- the AIO mode: threads, native or io_uring (accepted; imago does its own I/O)
+             -t, -- the cache mode
+             -d, -- the discard mode
+             -o, -- driver options as KEY=VALUE,... (driver=, file.filename=, ...)
             """;
 
     static final String REOPEN = """
 
-             Changes the open options of an already opened image
+             Opens the open image again with other options
 
              Example:
-             'reopen -o lazy-refcounts=on' - activates lazy refcount writeback on a qcow2 image
+             'reopen -o lazy-refcounts=on' - asks a qcow2 image to write its refcounts lazily
 
-             -r, -- Reopen the image read-only
-             -w, -- Reopen the image read-write
-             -c, -- Change the cache mode to the given value
-             -o, -- Changes block driver options (cf. 'open' command)
+             -r, -- read-only from now on
+             -w, -- writable from now on
+             -c, -- the cache mode from now on
+             -o, -- driver options as KEY=VALUE,... (as for 'open')
 
             """;
 
     static final String SIGRAISE = """
 
-             raises the given signal
+             sends a signal to this process
 
              Example:
-             'sigraise 15' - raises SIGTERM
+             'sigraise 15' - sends SIGTERM
 
-             Invokes raise(signal), where "signal" is the mandatory integer argument
-             given to sigraise.
+             Raises the signal whose number is the one argument, as the C library's raise() does.
 
             """;
-
 }
