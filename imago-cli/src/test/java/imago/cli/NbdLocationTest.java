@@ -127,6 +127,49 @@ class NbdLocationTest {
         Qemu.ok(dir, "qemu-img", "compare", "-f", "raw", "-F", "raw", "disk.raw", "expected.raw");
     }
 
+    /**
+     * {@code convert -n} into an existing export, as qemu-img writes into one: {@code -O raw} into a qemu-nbd export
+     * of a raw file full of old data (which the source's holes and zeroes must overwrite), and {@code -O qcow2} into
+     * an nbdkit export of a qcow2 file (the export is the qcow2 file, padded since an export does not grow).
+     */
+    @Test
+    void convertWritesIntoAnExistingExportAsQemuImgDoes() throws Exception {
+        Path src = source();
+        for (String who : List.of("qemu", "imago")) {
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", who + ".raw", "64M");
+            Qemu.ok(dir, "qemu-io", "-f", "raw", "-c", "write -P 0xee 0 64M", who + ".raw");
+            Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", who + ".qcow2", "64M");
+            Qemu.ok(dir, "qemu-img", "resize", "-q", "-f", "raw", who + ".qcow2", "80M");
+            try (Server raw = new Server(who + "-raw", "qemu-nbd", "-t", "-f", "raw", who + ".raw");
+                    Server qcow2 = new Server(who + "-qcow2", "nbdkit", "file", dir.resolve(who + ".qcow2")
+                            .toString())) {
+                if (who.equals("qemu")) {
+                    Qemu.ok(dir, "qemu-img", "convert", "-n", "-O", "raw", src, raw.uri);
+                    Qemu.ok(dir, "qemu-img", "convert", "-n", "-O", "qcow2", src, qcow2.uri);
+                } else {
+                    assertEquals("", Run.imago("convert", "-n", "-O", "raw", src.toString(), raw.uri).ok().out());
+                    Run.imago("convert", "-n", "-O", "qcow2", src.toString(), qcow2.uri).ok();
+                }
+                assertEquals("Images are identical.\n", Qemu.ok(dir, "qemu-img", "compare", "-F", "raw", src,
+                        raw.uri));
+            }
+            assertEquals("", Qemu.ok(dir, "qemu-img", "check", "-q", who + ".qcow2"));
+            assertEquals("Images are identical.\n", Qemu.ok(dir, "qemu-img", "compare", src, who + ".qcow2"));
+        }
+        assertEquals("Images are identical.\n", Qemu.ok(dir, "qemu-img", "compare", "-f", "raw", "-F", "raw",
+                "qemu.raw", "imago.raw"));
+        assertEquals(Qemu.ok(dir, "qemu-img", "map", "--output=json", "qemu.qcow2"),
+                Qemu.ok(dir, "qemu-img", "map", "--output=json", "imago.qcow2"));
+        // a target smaller than the source is refused, as qemu-img refuses it
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", "small.raw", "1M");
+        try (Server small = new Server("small", "qemu-nbd", "-t", "-f", "raw", "small.raw")) {
+            assertEquals("imago: output file is smaller than input file",
+                    Run.imago("convert", "-n", "-O", "raw", src.toString(), small.uri).failsWithOneLine());
+            assertTrue(Qemu.run(dir, "qemu-img", "convert", "-n", "-O", "raw", src, small.uri).err()
+                    .contains("output file is smaller than input file"));
+        }
+    }
+
     @Test
     void nbdkitExportsMapAndConvertAsQemuImgSeesThem() throws Exception {
         try (Server s = new Server("random", "nbdkit", "-r", "sparse-random", "64M", "seed=4711", "runlength=65536")) {

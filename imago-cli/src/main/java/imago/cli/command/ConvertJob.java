@@ -137,7 +137,8 @@ final class ConvertJob {
         if (f.bitmaps()) {
             ConvertBitmaps.checkSource(sources.getFirst());
         }
-        Path target;
+        Path target = null;
+        String export = null;
         String targetFormat = outFormat;
         if (create != null) {
             target = session.file(dst);
@@ -154,11 +155,16 @@ final class ConvertJob {
             }
         } else {
             String[] named = targetName(dst, outFormat);
-            target = session.file(named[0]);
             targetFormat = named[1];
+            if (NbdLocation.isUri(named[0])) {
+                export = named[0];
+            } else {
+                target = session.file(named[0]);
+            }
         }
         boolean cannotCompress;
-        try (Image out = openTarget(target, targetFormat, create == null)) {
+        try (Image out = export != null ? openExport(export, targetFormat)
+                : openTarget(target, targetFormat, create == null)) {
             // as qemu-img's needs_compressed_writes: a target that only appends takes compressed clusters
             boolean compressing = f.compress() || !out.supports(Feature.RANDOM_WRITES)
                     && out.supports(Feature.COMPRESSED_WRITES);
@@ -232,6 +238,26 @@ final class ConvertJob {
         }
         if (format == null && image.format().equals("raw")) {
             Arguments.warnProbedRaw(session, target.toString());
+        }
+        return image;
+    }
+
+    /**
+     * An NBD export as the existing target ({@code -n}), as qemu-img writes into one: the export holds the image
+     * ({@code -O raw}: the export is the disk; another format: the export holds that format's file, whose size is
+     * fixed by the server).
+     */
+    private Image openExport(String uri, String format) throws IOException {
+        Opener o = session.withSecrets(session.opener(uri, format), createOpts).writable(true)
+                .noSync(c.cache().equals("unsafe"));
+        Image image;
+        try {
+            image = o.open();
+        } catch (IOException | IllegalArgumentException e) {
+            throw OpenFailures.couldNotOpen(session, uri, e);
+        }
+        if (format == null && image.format().equals("raw")) {
+            Arguments.warnProbedRaw(session, uri);
         }
         return image;
     }

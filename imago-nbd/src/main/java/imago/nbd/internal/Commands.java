@@ -23,12 +23,14 @@ final class Commands {
     private final Export export;
     private final Image image;
     private final Replies replies;
+    private final BufferPool buffers;
 
-    Commands(Negotiated session, Replies replies) {
+    Commands(Negotiated session, Replies replies, BufferPool buffers) {
         this.session = session;
         this.export = session.export();
         this.image = export.image();
         this.replies = replies;
+        this.buffers = buffers;
     }
 
     /** Serves {@code r} (its payload already read, for a write) and replies. @throws IOException if replying fails */
@@ -146,9 +148,13 @@ final class Commands {
     private void read(Request r) throws IOException {
         int length = (int) r.length();
         if (!session.structured()) {
-            ByteBuffer data = ByteBuffer.allocate(length);
-            image.read(data, r.offset());
-            replies.simple(r.cookie(), 0, data.flip());
+            ByteBuffer data = buffers.take(length);
+            try {
+                image.read(data, r.offset());
+                replies.simple(r.cookie(), 0, data.flip());
+            } finally {
+                buffers.give(data);
+            }
             return;
         }
         if (length == 0) {
@@ -164,10 +170,14 @@ final class Commands {
                 replies.chunk(r.cookie(), last, Nbd.REPLY_TYPE_OFFSET_HOLE,
                         ByteBuffer.allocate(12).putLong(run[0]).putInt((int) run[1]).flip(), null);
             } else {
-                ByteBuffer data = ByteBuffer.allocate((int) run[1]);
-                image.read(data, run[0]);
-                replies.chunk(r.cookie(), last, Nbd.REPLY_TYPE_OFFSET_DATA,
-                        ByteBuffer.allocate(8).putLong(run[0]).flip(), data.flip());
+                ByteBuffer data = buffers.take((int) run[1]);
+                try {
+                    image.read(data, run[0]);
+                    replies.chunk(r.cookie(), last, Nbd.REPLY_TYPE_OFFSET_DATA,
+                            ByteBuffer.allocate(8).putLong(run[0]).flip(), data.flip());
+                } finally {
+                    buffers.give(data);
+                }
             }
         }
     }

@@ -2,6 +2,8 @@ package imago.nbd.internal;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -69,6 +71,10 @@ public final class ServerCore implements AutoCloseable {
                 SocketChannel channel;
                 try {
                     channel = listener.accept();
+                    if (channel.getRemoteAddress() instanceof InetSocketAddress) {
+                        // replies are whole messages written at once: Nagle would hold small ones back for an ACK
+                        channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                    }
                 } catch (IOException e) {
                     slots.release();
                     throw e;

@@ -21,11 +21,12 @@ final class Transmission {
     private final Commands commands;
     private final Semaphore requests = new Semaphore(MAX_IN_FLIGHT);
     private final Semaphore bytes = new Semaphore(MAX_IN_FLIGHT_BYTES);
+    private final BufferPool buffers = new BufferPool();
 
     Transmission(Wire wire, Negotiated session) {
         this.wire = wire;
         this.session = session;
-        this.commands = new Commands(session, new Replies(wire));
+        this.commands = new Commands(session, new Replies(wire), buffers);
     }
 
     /**
@@ -53,10 +54,14 @@ final class Transmission {
                 int cost = carriesData ? (int) r.length() : 0;
                 requests.acquireUninterruptibly();
                 bytes.acquireUninterruptibly(cost);
-                ByteBuffer payload;
+                ByteBuffer payload = r.hasPayload() ? buffers.take(cost) : null;
                 try {
-                    payload = r.hasPayload() ? wire.read(cost) : null;
+                    if (payload != null) {
+                        wire.readFully(payload);
+                        payload.flip();
+                    }
                 } catch (IOException | RuntimeException e) {
+                    buffers.give(payload);
                     bytes.release(cost);
                     requests.release();
                     throw e;
@@ -77,6 +82,7 @@ final class Transmission {
             // the reply could not be sent: the client is gone, and so is this connection
             wire.close();
         } finally {
+            buffers.give(payload);
             bytes.release(cost);
             requests.release();
         }

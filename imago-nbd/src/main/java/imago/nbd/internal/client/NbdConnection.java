@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
@@ -66,6 +67,8 @@ final class NbdConnection implements Closeable {
             }
             channel = SocketChannel.open(resolved.getAddress() instanceof java.net.Inet6Address
                     ? StandardProtocolFamily.INET6 : StandardProtocolFamily.INET);
+            // requests are whole messages written at once: Nagle would hold small ones back for an ACK
+            channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
             target = resolved;
         } else {
             channel = SocketChannel.open(StandardProtocolFamily.UNIX);
