@@ -94,7 +94,8 @@ final class Luks2Create {
         if (!options.formatOptions().containsKey("key-secret")) {
             throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
         }
-        long total = DATA_OFFSET + size;
+        int sectorSize = (int) positive(options.formatOptions(), "sector-size", 512, 4096);
+        long total = DATA_OFFSET + (size + sectorSize - 1) / sectorSize * sectorSize;
         return new Measurement(total, total, OptionalLong.empty());
     }
 
@@ -119,10 +120,6 @@ final class Luks2Create {
         if (sectorSize != 512 && sectorSize != 4096) {
             throw new IllegalArgumentException("Invalid parameter '" + sectorSize + "' for sector-size (512 or "
                     + "4096)");
-        }
-        if (size % sectorSize != 0) {
-            throw new IllegalArgumentException("LUKS2 with " + sectorSize + "-byte sectors needs a size that is a "
-                    + "multiple of " + sectorSize + ", not " + size);
         }
         String kdfName = o.getOrDefault("pbkdf", "argon2id");
         if (!List.of("argon2id", "argon2i", "pbkdf2").contains(kdfName)) {
@@ -190,7 +187,8 @@ final class Luks2Create {
                 random.nextBytes(salt);
                 storage.write(ByteBuffer.wrap(Luks2Header.encode(at, HDR_SIZE, 1, "", uuid, salt, json)), at);
             }
-            storage.resize(DATA_OFFSET + size, options.preallocation());
+            // whole sectors, as QEMU rounds a LUKS1 payload up to 512 bytes: a guest disk of 1000 bytes is 4096
+            storage.resize(DATA_OFFSET + (size + sectorSize - 1) / sectorSize * sectorSize, options.preallocation());
         } finally {
             Arrays.fill(key, (byte) 0);
             Arrays.fill(passphrase, (byte) 0);

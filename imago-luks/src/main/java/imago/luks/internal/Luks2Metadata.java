@@ -120,13 +120,14 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
         if (!type.equals("luks2")) {
             throw f.unsupported("key slot " + id + " of type '" + type + "' is not supported (only luks2)");
         }
-        int keySize = (int) f.range(m.get("key_size"), p + ".key_size", 1, 512);
+        // an AES key for CBC (16 to 32 bytes) or two for XTS (32 to 64): bounds the stripes' memory too
+        int keySize = (int) f.range(m.get("key_size"), p + ".key_size", 16, 64);
         int priority = m.containsKey("priority") ? (int) f.range(m.get("priority"), p + ".priority", 0, 2) : 1;
         Map<String, Object> af = f.object(m.get("af"), p + ".af");
         if (!f.string(af.get("type"), p + ".af.type").equals("luks1")) {
             throw f.unsupported("key slot " + id + " anti-forensic type '" + af.get("type") + "' is not supported");
         }
-        int stripes = (int) f.range(af.get("stripes"), p + ".af.stripes", 1, 1_000_000);
+        int stripes = (int) f.range(af.get("stripes"), p + ".af.stripes", 1, 65_536);
         LuksHash afHash = f.hash(af.get("hash"), p + ".af.hash");
         Map<String, Object> area = f.object(m.get("area"), p + ".area");
         if (!f.string(area.get("type"), p + ".area.type").equals("raw")) {
@@ -140,12 +141,15 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
         Map<String, Object> kdf = f.object(m.get("kdf"), p + ".kdf");
         String kdfType = f.string(kdf.get("type"), p + ".kdf.type");
         byte[] salt = f.base64(kdf.get("salt"), p + ".kdf.salt");
+        if (kdfType.startsWith("argon2") && salt.length < 8) {
+            throw f.corrupt(p + ".kdf.salt: " + salt.length + " bytes, Argon2 needs at least 8");
+        }
         Kdf k = switch (kdfType) {
             case "pbkdf2" -> new Kdf.Pbkdf2(f.hash(kdf.get("hash"), p + ".kdf.hash"),
                     f.range(kdf.get("iterations"), p + ".kdf.iterations", 1, 0xffffffffL), salt);
             case "argon2i", "argon2id" -> new Kdf.Argon2(kdfType.equals("argon2i") ? Argon2.Type.ARGON2I
-                    : Argon2.Type.ARGON2ID, f.range(kdf.get("time"), p + ".kdf.time", 1, 0xffffffffL),
-                    f.range(kdf.get("memory"), p + ".kdf.memory", 8, 0xffffffffL),
+                    : Argon2.Type.ARGON2ID, f.range(kdf.get("time"), p + ".kdf.time", 1, Integer.MAX_VALUE),
+                    f.range(kdf.get("memory"), p + ".kdf.memory", 8, Integer.MAX_VALUE),
                     f.range(kdf.get("cpus"), p + ".kdf.cpus", 1, 0xffffffL), salt);
             default -> throw f.unsupported("key slot " + id + " KDF '" + kdfType + "' is not supported (only "
                     + "pbkdf2, argon2i and argon2id)");

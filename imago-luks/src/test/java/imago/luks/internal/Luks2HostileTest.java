@@ -225,19 +225,21 @@ class Luks2HostileTest {
         ImageLimitException e = refused(ImageLimitException.class, "key slot 0 asks for 4294967295 PBKDF2 "
                 + "iterations");
         assertTrue(e.getMessage().contains("pbkdf-max-iterations"), e.getMessage());
-        String argon = "\"type\":\"argon2id\",\"time\":4,\"memory\":4294967295,\"cpus\":4";
+        String argon = "\"type\":\"argon2id\",\"time\":4,\"memory\":2147483647,\"cpus\":4";
         editJson(j -> j.replace(pbkdf2 + iterations, argon));
-        refused(ImageLimitException.class, "asks for 4294967295 KiB of Argon2 memory, more than the limit of 4194304 "
+        refused(ImageLimitException.class, "asks for 2147483647 KiB of Argon2 memory, more than the limit of 4194304 "
                 + "KiB (raise it with the open option argon2-max-memory=KiB");
-        editJson(j -> j.replace(pbkdf2 + iterations, argon.replace("4294967295", "65536").replace("\"time\":4",
+        editJson(j -> j.replace(pbkdf2 + iterations, argon.replace("2147483647", "4294967295")));
+        refused(CorruptImageException.class, "keyslots.0.kdf.memory: 4294967295 is outside 8..2147483647");
+        editJson(j -> j.replace(pbkdf2 + iterations, argon.replace("2147483647", "65536").replace("\"time\":4",
                 "\"time\":1000000")));
         refused(ImageLimitException.class, "asks for 1000000 Argon2 passes over 65536 KiB, more work than the limit");
-        editJson(j -> j.replace(pbkdf2 + iterations, argon.replace("4294967295", "1024")));
+        editJson(j -> j.replace(pbkdf2 + iterations, argon.replace("2147483647", "1024")));
         refused(ImageLimitException.class, "limit of 512 KiB", Map.of("argon2-max-memory", "512"));
         refused(ImageLimitException.class, "more work than the limit of 2048 KiB", Map.of("argon2-max-work", "2048"));
         // within the limits the slot is tried: the key it derives is not the volume key's
         refused(ImageException.class, "Invalid password, cannot unlock any keyslot");
-        editJson(j -> j.replace(pbkdf2 + iterations, argon.replace("4294967295", "16").replace("\"cpus\":4",
+        editJson(j -> j.replace(pbkdf2 + iterations, argon.replace("2147483647", "16").replace("\"cpus\":4",
                 "\"cpus\":64")));
         refused(ImageLimitException.class, "64 lanes for 16 KiB");
     }
