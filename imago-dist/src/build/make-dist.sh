@@ -15,8 +15,10 @@ mkdir -p "$stage/lib"
 # it finds through ServiceLoader (storages, formats, the slf4j provider) and zstd-jni, which imago.qcow2
 # requires statically. jlink adds the JDK modules they require and no others (no java.logging, no
 # java.sql). zstd-jni carries its native library for 17 platforms; only linux/amd64's is kept. Debug
-# attributes stay: --debug prints stack traces with line numbers.
-"$java_home/bin/jlink" --module-path "$target/modules" --add-modules ALL-MODULE-PATH \
+# attributes stay: --debug prints stack traces with line numbers. Bouncy Castle's jar is signed, which jlink
+# refuses unless told to drop the signature: imago calls its Argon2 directly, not through JCA, which would
+# check it.
+"$java_home/bin/jlink" --module-path "$target/modules" --add-modules ALL-MODULE-PATH --ignore-signing-information \
   --exclude-resources='regex:/com\.github\.luben\.zstd_jni/(aix|darwin|freebsd|win|linux/(?!amd64/)[^/]+)/.*' \
   --no-header-files --no-man-pages --output "$stage/runtime"
 

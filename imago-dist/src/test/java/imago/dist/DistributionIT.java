@@ -77,6 +77,27 @@ class DistributionIT {
         assertTrue(v.out().contains("\nJava 25"), v.out());
     }
 
+    /** LUKS2 with an Argon2id key slot: Bouncy Castle, as linked into the runtime and bound at start. */
+    @Test
+    void luks2WithArgon2() throws Exception {
+        Path luks = dir.resolve("argon2.luks");
+        Path pass = Files.writeString(dir.resolve("pass.txt"), "abc");
+        String secret = "secret,id=s,file=" + pass;
+        // random bytes: imago convert leaves a new image's zero runs unwritten, and LUKS reads those as noise
+        byte[] data = new byte[MIB];
+        new java.util.Random(7).nextBytes(data);
+        Path src = Files.write(dir.resolve("luks-src.raw"), data);
+        imago("convert", "--object", secret, "-O", "luks", "-o",
+                "key-secret=s,luks-version=2,pbkdf=argon2id,pbkdf-memory=1024,iter-time=10", src.toString(),
+                luks.toString()).ok();
+        Path raw = dir.resolve("luks.raw");
+        imago("convert", "--object", secret, "--image-opts", "driver=luks,key-secret=s,file.filename=" + luks, "-O",
+                "raw", raw.toString()).ok();
+        assertArrayEquals(data, Files.readAllBytes(raw));
+        String info = imago("info", luks.toString()).ok().out();
+        assertTrue(info.contains("kdf: argon2id"), info);
+    }
+
     @Test
     void infoConvertAndCheckARealImage() throws Exception {
         String info = imago("info", image.toString()).ok().out();
@@ -131,7 +152,7 @@ class DistributionIT {
                 ". " + home.resolve("share/bash-completion/completions/imago") + " && complete -p imago"));
         assertEquals("complete -o default -F _complete_imago imago\n", completion.out(), completion.err());
         for (String licence : List.of("THIRD-PARTY.txt", "picocli-LICENSE.txt", "slf4j-LICENSE.txt",
-                "zstd-jni-LICENSE.txt")) {
+                "zstd-jni-LICENSE.txt", "bouncycastle-LICENSE.txt")) {
             assertTrue(Files.size(home.resolve("licenses").resolve(licence)) > 500, licence);
         }
         assertTrue(Files.isDirectory(home.resolve("runtime/legal/java.base")));
@@ -152,9 +173,16 @@ class DistributionIT {
         Configuration.empty().resolve(ModuleFinder.compose(jars, ModuleFinder.ofSystem()), ModuleFinder.of(), roots)
                 .modules().forEach(m -> expected.add(m.name()));
         assertEquals(expected, new TreeSet<>(modules));
-        assertFalse(modules.contains("java.logging") || modules.contains("java.sql"), modules.toString());
+        // imago itself needs no java.logging and no java.sql: only Bouncy Castle (Argon2 for LUKS2) requires them,
+        // with java.naming
+        roots.remove("org.bouncycastle.provider");
+        Set<String> withoutBouncyCastle = new TreeSet<>();
+        Configuration.empty().resolve(ModuleFinder.compose(jars, ModuleFinder.ofSystem()), ModuleFinder.of(), roots)
+                .modules().forEach(m -> withoutBouncyCastle.add(m.name()));
+        assertFalse(withoutBouncyCastle.contains("java.logging") || withoutBouncyCastle.contains("java.sql"),
+                withoutBouncyCastle.toString());
         for (String m : List.of("imago.cli", "imago.qcow2", "imago.vmdk", "imago.storage.file", "com.github.luben.zstd_jni",
-                "org.slf4j.simple")) {
+                "org.slf4j.simple", "org.bouncycastle.provider")) {
             assertTrue(modules.contains(m), m);
         }
     }

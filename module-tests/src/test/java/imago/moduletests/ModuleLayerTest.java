@@ -134,10 +134,53 @@ class ModuleLayerTest {
         assertTrue(e.getMessage().contains("zstd support is not installed"), e.getMessage());
     }
 
+    /**
+     * The layer has no Bouncy Castle (imago.luks requires it statically, for Argon2): a LUKS2 container whose key
+     * slot uses PBKDF2 opens and reads, and one whose slot uses Argon2id fails with a clear
+     * UnsupportedFeatureException naming the missing library, not a linkage error.
+     */
+    @Test
+    void withoutBouncyCastleOnlyArgon2SlotsFailAndTheySaySo() throws Exception {
+        assertTrue(layer.findModule("org.bouncycastle.provider").isEmpty(), "the layer must not have Bouncy Castle");
+        Path key = Files.writeString(dir.resolve("key"), "abc");
+        Map<String, List<String>> kdfs = Map.of("pbkdf2", List.of("--pbkdf-force-iterations", "1000"),
+                "argon2id", List.of("--pbkdf-memory", "64", "--pbkdf-force-iterations", "4", "--pbkdf-parallel", "1"));
+        for (Map.Entry<String, List<String>> kdf : kdfs.entrySet()) {
+            Path f = dir.resolve(kdf.getKey() + ".luks");
+            try (var raf = new java.io.RandomAccessFile(f.toFile(), "rw")) {
+                raf.setLength(172_032);
+            }
+            List<Object> cmd = new ArrayList<>(List.of(Qemu.tool("cryptsetup"), "luksFormat", "--type",
+                    "luks2", "--batch-mode", "--key-file", key, "--key-size", "256", "--luks2-keyslots-size", "131072",
+                    "--offset", "320", "--pbkdf", kdf.getKey()));
+            cmd.addAll(kdf.getValue());
+            cmd.add(f);
+            Qemu.ok(dir, cmd.toArray());
+        }
+        Map<String, String> unlock = Map.of("key-secret", "sec0");
+        readFirstByte(dir.resolve("pbkdf2.luks"), unlock);
+        Exception e = assertThrows(Exception.class, () -> readFirstByte(dir.resolve("argon2id.luks"), unlock));
+        assertEquals("imago.api.UnsupportedFeatureException", e.getClass().getName(), e.toString());
+        assertTrue(e.getMessage().contains("key slot 0 uses Argon2, which needs Bouncy Castle"), e.getMessage());
+    }
+
     private int readFirstByte(Path path) throws Exception {
+        return readFirstByte(path, Map.of());
+    }
+
+    /** The first byte of the image at {@code path} opened with {@code options} and the secret sec0 = abc. */
+    private int readFirstByte(Path path, Map<String, String> options) throws Exception {
         Class<?> imago = layer.findLoader("imago.probe").loadClass("imago.probe.Imago");
         Object opener = imago.getMethod("opener", ModuleLayer.class).invoke(null, layer);
         opener = opener.getClass().getMethod("path", Path.class).invoke(opener, path);
+        for (Map.Entry<String, String> o : options.entrySet()) {
+            opener = opener.getClass().getMethod("option", String.class, String.class).invoke(opener, o.getKey(),
+                    o.getValue());
+        }
+        if (!options.isEmpty()) {
+            opener = opener.getClass().getMethod("secret", String.class, byte[].class).invoke(opener, "sec0",
+                    "abc".getBytes(StandardCharsets.UTF_8));
+        }
         Object image = invoke(opener, opener.getClass().getMethod("open"));
         Class<?> imageType = layer.findLoader("imago.api").loadClass("imago.api.Image");
         try {

@@ -51,6 +51,10 @@ public final class LuksFormatDriver implements FormatDriver {
         long fileSize = storage.size();
         ByteBuffer b = ByteBuffer.allocate((int) Math.min(LuksHeader.LENGTH, fileSize));
         storage.read(b, 0);
+        ByteBuffer head = b.duplicate().flip();
+        if (head.limit() >= 8 && LuksHeader.hasMagic(head) && head.getShort(LuksHeader.VERSION_OFFSET) == 2) {
+            return Luks2Open.open(storage, context);
+        }
         LuksHeader header = LuksHeader.parse(resource, b.flip(), fileSize);
         String id = context.options().get(KEY_SECRET);
         if (id == null) {
@@ -73,27 +77,33 @@ public final class LuksFormatDriver implements FormatDriver {
 
     @Override
     public void create(Storage storage, CreateOptions options) throws IOException {
-        LuksCreate.create(storage, options);
+        if (Luks2Create.wanted(options.formatOptions())) {
+            Luks2Create.create(storage, options);
+            return;
+        }
+        LuksCreate.create(storage, Luks2Create.withoutVersion(options));
     }
 
     @Override
     public Optional<Measurement> measure(CreateOptions options, Image source) throws IOException {
         long size = source != null ? source.size() : options.size().orElseThrow(() ->
                 new IllegalArgumentException("Either --size N or one filename must be specified."));
-        return Optional.of(LuksCreate.measure(options, size));
+        return Optional.of(Luks2Create.wanted(options.formatOptions()) ? Luks2Create.measure(options, size)
+                : LuksCreate.measure(Luks2Create.withoutVersion(options), size));
     }
 
     @Override
     public Set<String> createOptionNames() {
-        return LuksCreate.names();
+        return Luks2Create.names();
     }
 
-    /** qemu-img's order: the size, its luks options as given, then the preallocation. */
+    /** qemu-img's order: the size, its luks options as given, imago's LUKS2 ones, then the preallocation. */
     @Override
     public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
         SequencedMap<String, String> out = new LinkedHashMap<>();
         options.size().ifPresent(s -> out.put("size", Long.toString(s)));
-        for (String name : LuksCreate.OPTIONS) {
+        for (String name : java.util.stream.Stream.concat(LuksCreate.OPTIONS.stream(),
+                Luks2Create.OWN_OPTIONS.stream()).toList()) {
             String v = options.formatOptions().get(name);
             if (v != null) {
                 out.put(name, v);

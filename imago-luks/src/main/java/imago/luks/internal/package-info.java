@@ -1,5 +1,5 @@
 /**
- * The luks format driver (LUKS1). On-disk layout, big-endian, 512-byte sectors:
+ * The luks format driver (LUKS1 and LUKS2). LUKS1's on-disk layout, big-endian, 512-byte sectors:
  *
  * <pre>
  * offset  size  field
@@ -25,5 +25,35 @@
  * A slot's material is the master key split into 4000 stripes ({@code imago.luks.crypto.AntiForensic}) and
  * encrypted with the payload's cipher under PBKDF2(passphrase, salt, iterations), its sectors numbered from 0. The
  * payload is the guest disk, its sector {@code n} encrypted with IV {@code n}.
+ *
+ * <p>LUKS2 ({@code Luks2*} classes; the same magic, version 2) has two header copies, the primary at 0 and the
+ * secondary (magic "SKUL" 0xba 0xbe) at {@code hdr_size}, each a binary header padded to 4096 bytes and a
+ * NUL-terminated JSON area filling the rest of {@code hdr_size}:
+ *
+ * <pre>
+ * offset  size  field
+ *      0     6  magic
+ *      6     2  version (2)
+ *      8     8  hdr_size: binary header plus JSON area, 16 KiB to 4 MiB, a power of two
+ *     16     8  seqid, raised on every update (the higher of two good copies wins)
+ *     24    48  label
+ *     72    32  checksum algorithm ("sha256")
+ *    104    64  salt (a different one per copy)
+ *    168    40  UUID text
+ *    208    48  subsystem
+ *    256     8  hdr_offset: where this copy is
+ *    264   184  padding
+ *    448    64  checksum: the hash of the hdr_size bytes with this field zeroed
+ *   4096        JSON: {"keyslots": {"0": {type luks2, key_size, af {luks1, stripes, hash},
+ *                 area {raw, offset, size, encryption, key_size}, kdf {pbkdf2 hash iterations | argon2i/argon2id
+ *                 time memory cpus, salt}, priority?}}, "segments": {"0": {crypt, offset, size|"dynamic", iv_tweak,
+ *                 encryption, sector_size}}, "digests": {"0": {pbkdf2, keyslots, segments, hash, iterations, salt,
+ *                 digest}}, "tokens": {}, "config": {json_size, keyslots_size, requirements?}}
+ * </pre>
+ *
+ * 64-bit offsets and sizes are decimal strings, salts and digests base64. A slot's area holds the volume key split
+ * into {@code stripes} with the {@code af} hash, encrypted with the area's cipher under the KDF's output, its
+ * 512-byte sectors numbered from 0; the data segment's sector {@code n} (in {@code sector_size} units from the
+ * segment's offset) is encrypted with IV {@code n + iv_tweak}.
  */
 package imago.luks.internal;

@@ -1,0 +1,274 @@
+package imago.luks.internal;
+
+import imago.api.CreateOptions;
+import imago.api.Measurement;
+import imago.api.Preallocation;
+import imago.api.spi.Storage;
+import imago.luks.crypto.Argon2;
+import imago.luks.crypto.LuksHash;
+import imago.luks.crypto.Pbkdf2;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.ByteBuffer;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * Writes a new LUKS2 container as {@code cryptsetup luksFormat --type luks2} lays one out by default: two 16 KiB
+ * header copies, the key-slot area up to 16 MiB (slot 0's area at 32 KiB, its 4000 stripes rounded up to 4 KiB),
+ * the data segment from 16 MiB to the end of the file ({@code dynamic}), one PBKDF2 digest of the volume key.
+ *
+ * <p>Options: qemu-img's luks ones ({@code key-secret}, {@code cipher-alg}, {@code cipher-mode},
+ * {@code ivgen-alg}, {@code ivgen-hash-alg}, {@code hash-alg}, {@code iter-time}) and imago's own:
+ * {@value #VERSION}{@code =2} (which chooses this class), {@code pbkdf} ({@code argon2id}, the default as in
+ * cryptsetup, {@code argon2i} or {@code pbkdf2}), {@code pbkdf-memory} (Argon2 KiB, default
+ * {@value #DEFAULT_MEMORY_KIB}), {@code pbkdf-parallel} (Argon2 lanes, default 4) and {@code sector-size}
+ * (512 or 4096, default 512).
+ */
+final class Luks2Create {
+    /** The option that chooses the LUKS version of a new container (imago's own: qemu-img creates LUKS1 only). */
+    static final String VERSION = "luks-version";
+    /** imago's LUKS2 create options, after qemu-img's. */
+    static final List<String> OWN_OPTIONS = List.of(VERSION, "pbkdf", "pbkdf-memory", "pbkdf-parallel",
+            "sector-size");
+    static final long HDR_SIZE = 16 * 1024;
+    static final long DATA_OFFSET = 16L * 1024 * 1024;
+    static final long DEFAULT_MEMORY_KIB = 256 * 1024;
+    private static final long DEFAULT_ITER_TIME = 2000;
+    private static final int MIN_ARGON2_TIME = 4;
+    private static final long MIN_ITERATIONS = 1000;
+    private static final int STRIPES = 4000;
+
+    private Luks2Create() {
+    }
+
+    /** Whether {@code options} ask for LUKS2. */
+    static boolean wanted(Map<String, String> options) {
+        String v = options.get(VERSION);
+        if (v == null || v.equals("1")) {
+            return false;
+        }
+        if (v.equals("2")) {
+            return true;
+        }
+        throw new IllegalArgumentException("Invalid parameter '" + v + "' for " + VERSION + " (1 or 2)");
+    }
+
+    /** {@code options} without {@value #VERSION}, for the LUKS1 creator (which knows qemu-img's options only). */
+    static CreateOptions withoutVersion(CreateOptions options) {
+        if (!options.formatOptions().containsKey(VERSION)) {
+            return options;
+        }
+        Map<String, String> o = new LinkedHashMap<>(options.formatOptions());
+        o.remove(VERSION);
+        return new CreateOptions(options.size(), options.preallocation(), options.backingFile(),
+                options.backingFormat(), o, options.secrets());
+    }
+
+    static Set<String> names() {
+        List<String> all = new ArrayList<>(LuksCreate.OPTIONS);
+        all.addAll(OWN_OPTIONS);
+        return Set.copyOf(all);
+    }
+
+    private static void checkNames(Map<String, String> o) {
+        for (String name : o.keySet()) {
+            if (!LuksCreate.OPTIONS.contains(name) && !OWN_OPTIONS.contains(name)) {
+                throw new IllegalArgumentException("Invalid parameter '" + name + "' for format 'luks'");
+            }
+        }
+    }
+
+    static Measurement measure(CreateOptions options, long size) {
+        checkNames(options.formatOptions());
+        if (!options.formatOptions().containsKey("key-secret")) {
+            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
+        }
+        int sectorSize = (int) positive(options.formatOptions(), "sector-size", 512, 4096);
+        long total = DATA_OFFSET + (size + sectorSize - 1) / sectorSize * sectorSize;
+        return new Measurement(total, total, OptionalLong.empty());
+    }
+
+    static void create(Storage storage, CreateOptions options) throws IOException {
+        Map<String, String> o = options.formatOptions();
+        checkNames(o);
+        if (options.backingFile().isPresent()) {
+            throw new IllegalArgumentException("Backing file not supported for file format 'luks'");
+        }
+        long size = options.size().orElseThrow(() -> new IllegalArgumentException(
+                "Image creation needs a size parameter"));
+        if (options.preallocation() == Preallocation.METADATA) {
+            throw new IllegalArgumentException("Unsupported preallocation mode: metadata (luks has no metadata)");
+        }
+        LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
+                o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
+        String hashName = o.getOrDefault("hash-alg", "sha256");
+        LuksHash hash = LuksHash.named(hashName).orElseThrow(() -> new IllegalArgumentException(
+                "Invalid parameter '" + hashName + "' for hash-alg (only sha1, sha224, sha256, sha384 and sha512)"));
+        long iterTime = positive(o, "iter-time", DEFAULT_ITER_TIME, Long.MAX_VALUE);
+        int sectorSize = (int) positive(o, "sector-size", 512, 4096);
+        if (sectorSize != 512 && sectorSize != 4096) {
+            throw new IllegalArgumentException("Invalid parameter '" + sectorSize + "' for sector-size (512 or "
+                    + "4096)");
+        }
+        String kdfName = o.getOrDefault("pbkdf", "argon2id");
+        if (!List.of("argon2id", "argon2i", "pbkdf2").contains(kdfName)) {
+            throw new IllegalArgumentException("Invalid parameter '" + kdfName + "' for pbkdf (argon2id, argon2i "
+                    + "or pbkdf2)");
+        }
+        if (!kdfName.equals("pbkdf2") && !Argon2.available()) {
+            throw new IllegalArgumentException("pbkdf=" + kdfName + " needs Bouncy Castle "
+                    + "(org.bouncycastle:bcprov-jdk18on) on the module path; use pbkdf=pbkdf2 without it");
+        }
+        long memory = positive(o, "pbkdf-memory", DEFAULT_MEMORY_KIB, Luks2Keys.DEFAULT_MAX_MEMORY_KIB);
+        long lanes = positive(o, "pbkdf-parallel", 4, 4);
+        if (memory < 8 * lanes) {
+            throw new IllegalArgumentException("Parameter 'pbkdf-memory' must be at least 8 KiB per lane, not "
+                    + memory);
+        }
+        String secretId = o.get("key-secret");
+        if (secretId == null) {
+            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
+        }
+        byte[] passphrase = options.secrets().get(secretId).orElseThrow(() -> new IllegalArgumentException(
+                "No secret with id '" + secretId + "'"));
+        SecureRandom random = new SecureRandom();
+        byte[] key = new byte[spec.keyBytes()];
+        random.nextBytes(key);
+        try {
+            String encryption = "aes-" + spec.headerMode();
+            long perSecond = Pbkdf2.iterationsPerSecond(hash, Math.min(iterTime, 250));
+            byte[] kdfSalt = new byte[32];
+            random.nextBytes(kdfSalt);
+            Luks2Metadata.Kdf kdf;
+            Map<String, Object> kdfJson = new LinkedHashMap<>();
+            kdfJson.put("type", kdfName);
+            if (kdfName.equals("pbkdf2")) {
+                long iterations = Math.min(0xffffffffL, Math.max(MIN_ITERATIONS, perSecond * Math.min(iterTime,
+                        1L << 20) / 1000));
+                kdf = new Luks2Metadata.Kdf.Pbkdf2(hash, iterations, kdfSalt);
+                kdfJson.put("hash", hash.luksName());
+                kdfJson.put("iterations", iterations);
+            } else {
+                Argon2.Type type = kdfName.equals("argon2i") ? Argon2.Type.ARGON2I : Argon2.Type.ARGON2ID;
+                long time = argon2Time(type, memory, (int) lanes, iterTime, spec.keyBytes());
+                kdf = new Luks2Metadata.Kdf.Argon2(type, time, memory, lanes, kdfSalt);
+                kdfJson.put("time", time);
+                kdfJson.put("memory", memory);
+                kdfJson.put("cpus", lanes);
+            }
+            kdfJson.put("salt", Base64.getEncoder().encodeToString(kdfSalt));
+            long areaOffset = 2 * HDR_SIZE;
+            long areaSize = ((long) spec.keyBytes() * STRIPES + 4095) / 4096 * 4096;
+            Luks2Metadata.Keyslot slot = new Luks2Metadata.Keyslot(0, spec.keyBytes(), 1, STRIPES, hash, kdf,
+                    areaOffset, areaSize, encryption, spec);
+            Luks2Keys.lock(storage, slot, key, passphrase, random);
+
+            long digestIterations = Math.max(MIN_ITERATIONS, perSecond * Math.min(iterTime, 1L << 20) / 1000 / 8);
+            byte[] digestSalt = new byte[32];
+            random.nextBytes(digestSalt);
+            // as long as the HMAC, as cryptsetup writes it (cryptsetup 2.6 takes any key against a longer one)
+            byte[] digest = Pbkdf2.derive(hash, key, digestSalt, digestIterations, hash.length());
+            String json = Luks2Json.write(metadata(spec, hash, encryption, kdfJson, areaOffset, areaSize,
+                    sectorSize, digestIterations, digestSalt, digest));
+            String uuid = UUID.randomUUID().toString();
+            for (long at : new long[] {0, HDR_SIZE}) {
+                byte[] salt = new byte[Luks2Header.SALT_LENGTH];
+                random.nextBytes(salt);
+                storage.write(ByteBuffer.wrap(Luks2Header.encode(at, HDR_SIZE, 1, "", uuid, salt, json)), at);
+            }
+            // whole sectors, as QEMU rounds a LUKS1 payload up to 512 bytes: a guest disk of 1000 bytes is 4096
+            storage.resize(DATA_OFFSET + (size + sectorSize - 1) / sectorSize * sectorSize, options.preallocation());
+        } finally {
+            Arrays.fill(key, (byte) 0);
+            Arrays.fill(passphrase, (byte) 0);
+        }
+    }
+
+    private static Map<String, Object> metadata(LuksCipherSpec spec, LuksHash hash, String encryption,
+            Map<String, Object> kdf, long areaOffset, long areaSize, int sectorSize, long digestIterations,
+            byte[] digestSalt, byte[] digest) {
+        Map<String, Object> af = new LinkedHashMap<>();
+        af.put("type", "luks1");
+        af.put("stripes", (long) STRIPES);
+        af.put("hash", hash.luksName());
+        Map<String, Object> area = new LinkedHashMap<>();
+        area.put("type", "raw");
+        area.put("offset", Long.toString(areaOffset));
+        area.put("size", Long.toString(areaSize));
+        area.put("encryption", encryption);
+        area.put("key_size", (long) spec.keyBytes());
+        Map<String, Object> slot = new LinkedHashMap<>();
+        slot.put("type", "luks2");
+        slot.put("key_size", (long) spec.keyBytes());
+        slot.put("af", af);
+        slot.put("area", area);
+        slot.put("kdf", kdf);
+        Map<String, Object> segment = new LinkedHashMap<>();
+        segment.put("type", "crypt");
+        segment.put("offset", Long.toString(DATA_OFFSET));
+        segment.put("size", "dynamic");
+        segment.put("iv_tweak", "0");
+        segment.put("encryption", encryption);
+        segment.put("sector_size", (long) sectorSize);
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("type", "pbkdf2");
+        d.put("keyslots", List.of("0"));
+        d.put("segments", List.of("0"));
+        d.put("hash", hash.luksName());
+        d.put("iterations", digestIterations);
+        d.put("salt", Base64.getEncoder().encodeToString(digestSalt));
+        d.put("digest", Base64.getEncoder().encodeToString(digest));
+        Map<String, Object> config = new LinkedHashMap<>();
+        config.put("json_size", Long.toString(HDR_SIZE - Luks2Header.BINARY_LENGTH));
+        config.put("keyslots_size", Long.toString(DATA_OFFSET - 2 * HDR_SIZE));
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("keyslots", Map.of("0", slot));
+        root.put("tokens", Map.of());
+        root.put("segments", Map.of("0", segment));
+        root.put("digests", Map.of("0", d));
+        root.put("config", config);
+        return root;
+    }
+
+    /**
+     * The Argon2 passes that take about {@code iterTime} ms of this thread's CPU at {@code memory} KiB, at least
+     * four (cryptsetup's minimum): one timed pass, scaled.
+     */
+    private static long argon2Time(Argon2.Type type, long memory, int lanes, long iterTime, int length) {
+        ThreadMXBean cpu = ManagementFactory.getThreadMXBean();
+        boolean cpuTime = cpu.isCurrentThreadCpuTimeSupported();
+        long start = cpuTime ? cpu.getCurrentThreadCpuTime() : System.nanoTime();
+        Argon2.derive(type, new byte[8], new byte[32], 1, (int) memory, lanes, length);
+        long nanos = Math.max(1, (cpuTime ? cpu.getCurrentThreadCpuTime() : System.nanoTime()) - start);
+        long passes = Math.min(iterTime, 1L << 20) * 1_000_000L / nanos;
+        return Math.max(MIN_ARGON2_TIME, Math.min(passes, 1L << 20));
+    }
+
+    private static long positive(Map<String, String> o, String name, long fallback, long max) {
+        String text = o.get(name);
+        if (text == null) {
+            return fallback;
+        }
+        try {
+            long n = Long.parseLong(text.trim().toLowerCase(Locale.ROOT));
+            if (n > 0 && n <= max) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // refused below
+        }
+        throw new IllegalArgumentException("Parameter '" + name + "' expects a number from 1 to " + max + ", not '"
+                + text + "'");
+    }
+}
