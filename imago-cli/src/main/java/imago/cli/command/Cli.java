@@ -83,6 +83,11 @@ public final class Cli {
                 }
                 return OK;
             }
+            // info and map in their plain forms, as scripts call them per image: parsed without picocli's model
+            Integer direct = DirectRun.run(session, args);
+            if (direct != null) {
+                return direct;
+            }
             CommandLine cl = commandLine(session, args);
             return cl.execute(args);
         } catch (RuntimeException e) { // picocli's own failures while building the model: a bug
