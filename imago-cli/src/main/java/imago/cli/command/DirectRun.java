@@ -4,10 +4,11 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
- * Runs the plain command lines of {@code info} and {@code map}, the ones scripts call once per image
- * ({@code imago info --output=json x.qcow2}), without picocli. Building picocli's model of even one
- * subcommand (reflection over the command class and its mixins, a proxy class spun per annotation type,
- * which no AOT cache of JDK 25 keeps) costs ~100 ms, more than twice the JVM's own start-up.
+ * Parses the plain command lines of {@code info} and {@code map}, the ones scripts call once per image
+ * ({@code imago info --output=json x.qcow2}), without picocli; {@link Cli} runs what it makes. Building
+ * picocli's model of even one subcommand (reflection over the command class and its mixins, a proxy class
+ * spun per annotation type, which no AOT cache of JDK 25 keeps) costs ~100 ms, more than twice the JVM's
+ * own start-up.
  *
  * <p>Only a command line made entirely of these words is taken: {@code info} or {@code map} first; then, in
  * any order, the one file and the command's options, each option a word of its own ({@code -f FMT},
@@ -16,8 +17,9 @@ import java.util.concurrent.Callable;
  * repeated option winning, as with picocli. No word may be empty, and no file or option value may start
  * with {@code -}. Everything else goes to picocli: help, {@code --version}, the global options, clustered
  * short options, {@code --}, no file or a second one, and so every usage error. The command then runs as
- * after picocli's parse (the same command object, the same failure handling), so the output, messages
- * and exit status are the same, which {@code DirectRunTest} checks against picocli for each form taken.
+ * after picocli's parse (the same command object, and the same failure handling in {@link Cli}), so the
+ * output, messages and exit status are the same, which {@code DirectRunTest} checks against picocli for
+ * each form taken.
  */
 final class DirectRun {
     /** The options of info taken here, each with whether it takes a value. */
@@ -28,24 +30,6 @@ final class DirectRun {
             "--force-share", false, "-s", true, "--start-offset", true, "-l", true, "--max-length", true);
 
     private DirectRun() {
-    }
-
-    /**
-     * Runs {@code args} if they are a command line this class takes.
-     *
-     * @return the exit status, or {@code null} if picocli must parse {@code args} (nothing has run)
-     */
-    static Integer run(Session session, String... args) {
-        Callable<Integer> command = parse(session, args);
-        if (command == null) {
-            return null;
-        }
-        try {
-            return command.call();
-        } catch (Exception e) { // as Cli's execution exception handler, which gets picocli's cause
-            Cli.report(session, e);
-            return Cli.FAILED;
-        }
     }
 
     /** The command {@code args} ask for, with its options set, or {@code null} if picocli must parse them. */
