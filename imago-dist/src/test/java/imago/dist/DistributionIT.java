@@ -155,6 +155,8 @@ class DistributionIT {
                 "zstd-jni-LICENSE.txt", "bouncycastle-LICENSE.txt")) {
             assertTrue(Files.size(home.resolve("licenses").resolve(licence)) > 500, licence);
         }
+        assertTrue(Files.readString(home.resolve("LICENSE")).contains("Apache License\n                           Version 2.0"),
+                "imago's own licence");
         assertTrue(Files.isDirectory(home.resolve("runtime/legal/java.base")));
         String readme = Files.readString(home.resolve("README.md"));
         assertTrue(readme.startsWith("# imago " + home.getFileName().toString().substring("imago-".length())), readme);

@@ -5,6 +5,7 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.lang.reflect.Constructor;
 import java.util.List;
+import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.IFactory;
 import picocli.CommandLine.ParameterException;
@@ -83,6 +84,11 @@ public final class Cli {
                 }
                 return OK;
             }
+            // info and map in their plain forms, as scripts call them per image: parsed without picocli's model
+            Callable<Integer> direct = DirectRun.parse(session, args);
+            if (direct != null) {
+                return runDirect(session, direct);
+            }
             CommandLine cl = commandLine(session, args);
             return cl.execute(args);
         } catch (RuntimeException e) { // picocli's own failures while building the model: a bug
@@ -143,6 +149,16 @@ public final class Cli {
             }
         }
         return help ? ImagoCommand.SUBCOMMANDS : List.of();
+    }
+
+    /** Runs a command {@link DirectRun} parsed, with the failure handling picocli's execution gives the others. */
+    private static int runDirect(Session session, Callable<Integer> command) {
+        try {
+            return command.call();
+        } catch (Exception e) { // picocli's execution exception handler gets the same exception (its cause)
+            report(session, e);
+            return FAILED;
+        }
     }
 
     /** One line for a failure, plus the stack trace with {@code --debug}. */

@@ -10,6 +10,11 @@ final class ForceShareOption {
     ForceShareOption() {
     }
 
+    /** The option as {@link DirectRun} parsed it. */
+    ForceShareOption(boolean given) {
+        this.forceShare = given;
+    }
+
     /** Whether {@code -U} was given. */
     boolean given() {
         return forceShare;

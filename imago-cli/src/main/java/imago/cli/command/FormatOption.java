@@ -10,6 +10,11 @@ final class FormatOption {
     FormatOption() {
     }
 
+    /** The option as {@link DirectRun} parsed it: {@code format}, or {@code null} to probe. */
+    FormatOption(String format) {
+        this.format = format;
+    }
+
     /** The format given with {@code -f}, or {@code null} to probe it. */
     String name() {
         return format;

@@ -10,6 +10,11 @@ final class ImageFile {
     ImageFile() {
     }
 
+    /** The parameter as {@link DirectRun} parsed it. */
+    ImageFile(String file) {
+        this.file = file;
+    }
+
     /** The image's name as the user typed it. */
     String name() {
         return file;

@@ -41,6 +41,17 @@ final class InfoCommand implements Callable<Integer> {
         this.session = session;
     }
 
+    /** The command with the options {@link DirectRun} parsed instead of picocli. */
+    InfoCommand(Session session, FormatOption format, OutputOption output, boolean chain, ForceShareOption forceShare,
+            ImageFile file) {
+        this.session = session;
+        this.format = format;
+        this.output = output;
+        this.chain = chain;
+        this.forceShare = forceShare;
+        this.file = file;
+    }
+
     @Override
     public Integer call() throws IOException {
         boolean json = output.json();

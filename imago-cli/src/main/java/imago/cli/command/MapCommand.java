@@ -54,6 +54,18 @@ final class MapCommand implements Callable<Integer> {
         this.session = session;
     }
 
+    /** The command with the options {@link DirectRun} parsed instead of picocli. */
+    MapCommand(Session session, FormatOption format, OutputOption output, String startOffset, String maxLength,
+            ForceShareOption forceShare, ImageFile file) {
+        this.session = session;
+        this.format = format;
+        this.output = output;
+        this.startOffset = startOffset;
+        this.maxLength = maxLength;
+        this.forceShare = forceShare;
+        this.file = file;
+    }
+
     @Override
     public Integer call() throws IOException {
         MapWriter.Format form = output.json() ? MapWriter.Format.JSON : MapWriter.Format.HUMAN;

@@ -10,6 +10,11 @@ final class OutputOption {
     OutputOption() {
     }
 
+    /** The option as {@link DirectRun} parsed it: the value given, or {@code human}. */
+    OutputOption(String output) {
+        this.output = output;
+    }
+
     /**
      * Whether JSON was asked for.
      *

@@ -21,7 +21,11 @@ import java.util.Map;
 public final class InfoReport {
 
     private static final long NANOS = 1_000_000_000L;
-    private static final DateTimeFormatter DATE = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss", Locale.ROOT);
+
+    /** The snapshot table's date format, made when a table is shown: parsing a pattern is not free at start-up. */
+    private static final class Dates {
+        static final DateTimeFormatter DATE = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss", Locale.ROOT);
+    }
 
     private InfoReport() {
     }
@@ -138,7 +142,7 @@ public final class InfoReport {
             long secs = sn.vmClockNsec() / NANOS;
             String clock = String.format(Locale.ROOT, "%02d:%02d:%02d.%03d", secs / 3600, (secs / 60) % 60,
                     secs % 60, (sn.vmClockNsec() / 1_000_000) % 1000);
-            String date = DATE.format(Instant.ofEpochSecond(sn.dateSec()).atZone(zone));
+            String date = Dates.DATE.format(Instant.ofEpochSecond(sn.dateSec()).atZone(zone));
             sb.append(String.format(Locale.ROOT, "%-9s %-16s %8s%20s%13s%11s\n", sn.id(), sn.name(),
                     Sizes.human(sn.vmStateSize()), date, clock, sn.icount() == -1 ? "" : Long.toString(sn.icount())));
         }
