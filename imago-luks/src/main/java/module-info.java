@@ -7,5 +7,6 @@ module imago.luks {
     requires java.management;
     requires static org.bouncycastle.provider;
 
+    provides imago.api.spi.EncryptionFormat with imago.luks.internal.LuksEncryptionFormat;
     provides imago.api.spi.FormatDriver with imago.luks.internal.LuksFormatDriver;
 }

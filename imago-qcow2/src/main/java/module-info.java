@@ -4,4 +4,7 @@ module imago.qcow2 {
     requires static com.github.luben.zstd_jni;
 
     provides imago.api.spi.FormatDriver with imago.qcow2.internal.Qcow2FormatDriver;
+
+    // encrypt.format=luks: the LUKS code (imago.luks), found only when an image is encrypted
+    uses imago.api.spi.EncryptionFormat;
 }

@@ -62,9 +62,30 @@ final class LuksCreate {
         }
         byte[] passphrase = options.secrets().get(secretId).orElseThrow(() -> new IllegalArgumentException(
                 "No secret with id '" + secretId + "'"));
+        byte[] key = null;
+        try {
+            key = writeHeader(storage, spec, hash, iterTime, passphrase);
+            storage.resize(payloadSector(spec) * LuksHeader.SECTOR + options.size().getAsLong(),
+                    options.preallocation());
+        } finally {
+            if (key != null) {
+                Arrays.fill(key, (byte) 0);
+            }
+            Arrays.fill(passphrase, (byte) 0);
+        }
+    }
+
+    /**
+     * Writes a new header with a random master key in slot 0 under {@code passphrase} at the start of
+     * {@code storage} (its key slots after it, up to {@link #payloadSector}), and returns the master key, which the
+     * caller wipes. Shared by the {@code luks} format and the LUKS headers other formats embed (qcow2).
+     */
+    static byte[] writeHeader(Storage storage, LuksCipherSpec spec, LuksHash hash, long iterTime, byte[] passphrase)
+            throws IOException {
         SecureRandom random = new SecureRandom();
         byte[] key = new byte[spec.keyBytes()];
         random.nextBytes(key);
+        boolean done = false;
         try {
             long perSecond = Pbkdf2.iterationsPerSecond(hash, Math.min(iterTime, 250));
             long slotIterations = Math.max(MIN_ITERATIONS, saturatingMultiply(perSecond, iterTime) / 1000);
@@ -88,10 +109,12 @@ final class LuksCreate {
             ByteBuffer b = ByteBuffer.allocate(LuksHeader.LENGTH);
             header.writeTo(b);
             storage.write(b.clear(), 0);
-            storage.resize(payloadSector * LuksHeader.SECTOR + options.size().getAsLong(), options.preallocation());
+            done = true;
+            return key;
         } finally {
-            Arrays.fill(key, (byte) 0);
-            Arrays.fill(passphrase, (byte) 0);
+            if (!done) {
+                Arrays.fill(key, (byte) 0);
+            }
         }
     }
 
@@ -128,7 +151,7 @@ final class LuksCreate {
         return new Measurement(total, total, OptionalLong.empty());
     }
 
-    private static long iterTime(String text) {
+    static long iterTime(String text) {
         if (text == null) {
             return DEFAULT_ITER_TIME;
         }

@@ -206,6 +206,12 @@ final class LuksInstance implements FormatInstance, Resizer {
     /** qemu-img's {@code QCryptoBlockInfoLUKS}. */
     @Override
     public Map<String, Object> formatSpecific() {
+        return info(header);
+    }
+
+    /** qemu-img's {@code QCryptoBlockInfoLUKS} of {@code header} (for the luks format and embedded headers). */
+    static Map<String, Object> info(LuksHeader header) {
+        long payload = header.payloadSector() * LuksHeader.SECTOR;
         LuksCipherSpec spec = header.spec();
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("cipher-alg", spec.algName());

@@ -6,6 +6,7 @@ import static imago.qcow2.internal.Qcow2Entries.ZERO_FLAG;
 
 import imago.api.Mapping;
 import imago.api.spi.BackingReader;
+import imago.api.spi.WriteTicket;
 import imago.qcow2.internal.Qcow2Mapping.Kind;
 import imago.qcow2.internal.Qcow2Mapping.Unit;
 import java.io.IOException;
@@ -28,6 +29,7 @@ final class Qcow2AllocatingWrites extends Qcow2Room {
     private final Qcow2CopyOnWrite cow;
     private final Qcow2CompressedReads compressedReads;
     private final Qcow2SubclusterWrites subclusterWrites;
+    private final Qcow2EncryptedWrites encrypted;
 
     Qcow2AllocatingWrites(Qcow2State st, Qcow2Tables tables, Qcow2Claims claims, Qcow2Mapping mapping,
             Qcow2Guard guard, Qcow2CopyOnWrite cow, Qcow2CompressedReads compressedReads,
@@ -40,17 +42,25 @@ final class Qcow2AllocatingWrites extends Qcow2Room {
         this.cow = cow;
         this.compressedReads = compressedReads;
         this.subclusterWrites = subclusterWrites;
+        this.encrypted = new Qcow2EncryptedWrites(st, mapping, compressedReads);
     }
 
     /**
      * Begins a write of the bytes from {@code offset}: the persistent bitmaps that record writes are marked in use
      * first, and get the bits of the ticket's mapping before the data is written.
      */
-    Qcow2WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
+    WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException {
         st.requireWritable(offset);
         if (offset < 0 || length < 1 || offset >= st.size) {
             throw new IllegalArgumentException(resource + ": bad write: offset " + offset + ", length " + length);
         }
+        if (st.crypto != null) {
+            return encrypted.begin(offset, length, below, this::beginTracked);
+        }
+        return beginTracked(offset, length, below);
+    }
+
+    private Qcow2WriteTicket beginTracked(long offset, long length, BackingReader below) throws IOException {
         if (st.tracker == null) {
             return begin(offset, length, below);
         }
@@ -145,7 +155,7 @@ final class Qcow2AllocatingWrites extends Qcow2Room {
                         long oldHost = entry & OFFSET_MASK;
                         BackingReader source = switch (u.kind()) {
                             case ZERO_PLAIN, ZERO_ALLOC -> BackingReader.ZEROES;
-                            case DATA -> (dst, at) -> storage.read(dst, oldHost + (at - clusterStart));
+                            case DATA -> (dst, at) -> st.readData(dst, oldHost + (at - clusterStart));
                             case COMPRESSED -> {
                                 byte[] plain = compressedReads.decompressed(entry, clusterStart);
                                 yield (dst, at) -> dst.put(plain, (int) (at - clusterStart), dst.remaining());

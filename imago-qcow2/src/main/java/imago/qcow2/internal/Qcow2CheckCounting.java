@@ -51,6 +51,8 @@ final class Qcow2CheckCounting {
         }
         inc(st, res, refs, st.header.snapshotsOffset(), st.snapshotsSize);
         inc(st, res, refs, st.header.refcountTableOffset(), (long) st.reftable.length * 8);
+        // the LUKS header of an encrypted image, as QEMU counts it
+        st.header.cryptoRegion().ifPresent(r -> inc(st, res, refs, r[0], r[1]));
         checkBitmaps(st, res, refs);
         checkRefblocks(st, res, refs, fixErrors, rebuild);
     }

@@ -4,7 +4,9 @@ import static imago.qcow2.internal.Qcow2Entries.COMPRESSED;
 import static imago.qcow2.internal.Qcow2Entries.COPIED;
 import static imago.qcow2.internal.Qcow2Entries.OFFSET_MASK;
 
+import imago.api.Feature;
 import imago.api.ImageException;
+import imago.api.UnsupportedFeatureException;
 import imago.api.spi.CompressedWriter;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -43,6 +45,11 @@ final class Qcow2CompressedWrites extends Qcow2Room implements CompressedWriter 
     @Override
     public boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException {
         st.requireWritable(offset);
+        if (st.crypto != null) {
+            // QEMU stores compressed clusters unencrypted, so it refuses them in an encrypted image
+            throw new UnsupportedFeatureException(resource, Feature.COMPRESSED_WRITES, "compression with encryption",
+                    "Compression and encryption not supported at the same time");
+        }
         int length = cluster.remaining();
         if ((offset & (clusterSize - 1)) != 0 || offset < 0 || offset >= st.size || length < 1 || length > clusterSize
                 || length < clusterSize && offset + length != st.size) {

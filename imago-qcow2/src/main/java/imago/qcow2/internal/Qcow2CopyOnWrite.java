@@ -36,6 +36,16 @@ final class Qcow2CopyOnWrite extends Qcow2Room {
     void copyPart(long host, long clusterStart, int from, int to, BackingReader source) throws IOException {
         // only bytes inside the virtual size come from below; the rest of the last cluster is zero
         long readable = Math.max(0, Math.min(to, st.size - clusterStart) - from);
+        if (st.crypto != null) {
+            // encrypted zeroes are not zero bytes: every part is written, encrypted, as QEMU writes it
+            ByteBuffer buf = ByteBuffer.allocate(to - from);
+            if (readable > 0 && source != BackingReader.ZEROES) {
+                source.read(buf.limit((int) readable), clusterStart + from);
+            }
+            st.writeData(buf.clear(), host + from);
+            writeBack.copied();
+            return;
+        }
         if (source == BackingReader.ZEROES || readable == 0) {
             // a part known to be zero is zeroed in the file, not written (see the class comment)
             st.dataStorage().writeZeroes(host + from, to - from, false);
@@ -78,7 +88,7 @@ final class Qcow2CopyOnWrite extends Qcow2Room {
                 int n = Math.min(dst.remaining(), ((sc + 1) << unitBits) - inCluster);
                 ByteBuffer part = dst.slice(dst.position(), n);
                 if ((bitmap & (1L << sc)) != 0) {
-                    st.dataStorage().read(part, host + inCluster);
+                    st.readData(part, host + inCluster);
                 } else if ((bitmap & (1L << (32 + sc))) != 0) {
                     BackingReader.ZEROES.read(part, pos);
                 } else {

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Map;
 
 /**
  * Writes a new, empty qcow2 image laid out as {@code qemu-img create} 7.2 lays it out: the header in
@@ -151,6 +152,21 @@ final class Qcow2Create {
         } else if (l1Size > 0) {
             storage.write(ByteBuffer.allocate((int) (l1Size * 8)), 3 * cs);
         }
+        Map<String, String> encryption = Qcow2CreateSpec.encryption(options.formatOptions());
+        if (encryption != null) {
+            // checked before anything is written: the options, the secret and an installed LUKS module
+            Qcow2Crypto.format(resource, "luks").headerLength(encryption);
+            String id = encryption.get("key-secret");
+            if (id == null) {
+                throw new IllegalArgumentException("Parameter 'encrypt.key-secret' is required for cipher");
+            }
+            if (options.secrets().get(id).map(p -> {
+                java.util.Arrays.fill(p, (byte) 0);
+                return p;
+            }).isEmpty()) {
+                throw new IllegalArgumentException("No secret with id '" + id + "'");
+            }
+        }
         if (prealloc != Preallocation.OFF) {
             // as QEMU, which creates the image and then grows it with preallocation: the image above is complete
             // and consistent, and preallocation then allocates every cluster through the writer
@@ -164,6 +180,36 @@ final class Qcow2Create {
                 image.sync();
             }
         }
+        if (encryption != null) {
+            encrypt(storage, cs, encryption, options.secrets());
+        }
+    }
+
+    /**
+     * Encrypts the new, empty image as QEMU's qcow2_set_up_encryption does after the image has its size: the LUKS
+     * header goes into newly allocated clusters (after the L1 table), then the header names it (crypt_method 2 and
+     * the crypto header extension).
+     */
+    private static void encrypt(Storage storage, long cs, Map<String, String> encryption, imago.api.Secrets secrets)
+            throws IOException {
+        ByteBuffer cluster0 = ByteBuffer.allocate((int) cs);
+        storage.read(cluster0, 0);
+        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), storage.name(), storage.size());
+        long length = Qcow2Crypto.format(storage.name(), "luks").headerLength(encryption);
+        Qcow2Refcounts refcounts = Qcow2Refcounts.open(storage, header, storage.size());
+        long first = refcounts.allocateRun((int) Qcow2Checks.divCeil(length, cs));
+        long offset = first * cs;
+        refcounts.sync();
+        // the header's clusters belong to the file whole, as QEMU leaves it (the unused key slots are never written)
+        long end = offset + Qcow2Checks.divCeil(length, cs) * cs;
+        if (storage.size() < end) {
+            storage.resize(end, Preallocation.OFF);
+        }
+        Qcow2Crypto.create(storage, offset, length, encryption, secrets);
+        storage.sync();
+        storage.write(ByteBuffer.allocate(4).putInt(0, Qcow2Header.CRYPT_LUKS), 32);
+        Qcow2HeaderRewrite.rewrite(storage, (int) cs, r -> r.withExtension(Qcow2Header.EXT_CRYPTO,
+                ByteBuffer.allocate(16).putLong(offset).putLong(length).array()));
     }
 
     private static int extension(ByteBuffer h, int pos, int type, byte[] data) {

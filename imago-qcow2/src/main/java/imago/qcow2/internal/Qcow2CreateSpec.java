@@ -30,7 +30,45 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
     /** The {@code -o} names {@link Qcow2Create#create} accepts. */
     static final Set<String> OPTION_NAMES = Set.of("backing_file", "backing_fmt", "cluster_size", "compat",
             "compression_type", "data_file", "data_file_raw", "extended_l2", "lazy_refcounts", "preallocation",
-            "refcount_bits");
+            "refcount_bits", "encryption", "encrypt.format", "encrypt.key-secret", "encrypt.cipher-alg",
+            "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg", "encrypt.hash-alg",
+            "encrypt.iter-time");
+
+    /** The encryption options in qemu-img's order (the encryption format's own, after {@code encrypt.}). */
+    static final java.util.List<String> ENCRYPT_OPTIONS = java.util.List.of("encrypt.format", "encrypt.key-secret",
+            "encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg",
+            "encrypt.hash-alg", "encrypt.iter-time");
+
+    /**
+     * The options of the encryption format (without their {@code encrypt.} prefix) a new image is encrypted with,
+     * or {@code null} for none.
+     *
+     * @throws IllegalArgumentException for QEMU's legacy AES encryption, an unknown format, or encryption options
+     *         without {@code encrypt.format=luks}
+     */
+    static Map<String, String> encryption(Map<String, String> o) {
+        String format = o.get("encrypt.format");
+        if ("on".equals(o.get("encryption")) || "aes".equals(format)) {
+            throw new IllegalArgumentException("qcow2's legacy AES encryption (encryption=on, encrypt.format=aes) is "
+                    + "not supported: use encrypt.format=luks");
+        }
+        Map<String, String> out = new java.util.LinkedHashMap<>();
+        for (var e : o.entrySet()) {
+            if (e.getKey().startsWith("encrypt.") && !e.getKey().equals("encrypt.format")) {
+                out.put(e.getKey().substring("encrypt.".length()), e.getValue());
+            }
+        }
+        if (format == null) {
+            if (!out.isEmpty()) {
+                throw new IllegalArgumentException("Missing encryption format, use encrypt.format=luks");
+            }
+            return null;
+        }
+        if (!format.equals("luks")) {
+            throw new IllegalArgumentException("Invalid parameter '" + format + "' for encrypt.format (only luks)");
+        }
+        return out;
+    }
 
     /**
      * Reads and checks {@code options}' format options.

@@ -81,6 +81,12 @@ public final class Qcow2FormatDriver implements FormatDriver {
     public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
         Map<String, String> o = options.formatOptions();
         SequencedMap<String, String> out = new LinkedHashMap<>();
+        for (String k : Qcow2CreateSpec.ENCRYPT_OPTIONS) {
+            String v = o.get(k);
+            if (v != null) {
+                out.put(k, v);
+            }
+        }
         String cs = o.getOrDefault("cluster_size", "65536");
         try {
             cs = Long.toString(Qcow2CreateSpec.parseSize(cs, "cluster_size")); // qemu prints sizes in bytes

@@ -28,7 +28,7 @@ import java.util.Optional;
  * @param backingFileSize its length in bytes
  * @param clusterBits log2 of the cluster size, 9..21
  * @param size the virtual size in bytes
- * @param cryptMethod 0 (none; the only value accepted)
+ * @param cryptMethod 0 (none) or 2 (LUKS, its header where the crypto header extension says); 1 (AES) is refused
  * @param l1Size entries of the active L1 table
  * @param l1TableOffset host offset of the active L1 table
  * @param refcountTableOffset host offset of the refcount table
@@ -67,6 +67,9 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
     static final long AUTOCLEAR_BITMAPS = 1L;
     static final long AUTOCLEAR_DATA_FILE_RAW = 1L << 1;
 
+    static final int CRYPT_AES = 1;
+    static final int CRYPT_LUKS = 2;
+
     static final int EXT_END = 0;
     static final int EXT_BACKING_FORMAT = 0xE2792ACA;
     static final int EXT_FEATURE_NAMES = 0x6803F857;
@@ -87,6 +90,19 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
 
     int clusterSize() {
         return 1 << clusterBits;
+    }
+
+    /** Whether the data clusters are encrypted (LUKS). */
+    boolean encrypted() {
+        return cryptMethod == CRYPT_LUKS;
+    }
+
+    /** The LUKS header's {offset, length} from the crypto header extension (validated by parse), or empty. */
+    Optional<long[]> cryptoRegion() {
+        return extensions.stream().filter(e -> e.type() == EXT_CRYPTO).findFirst().map(e -> {
+            ByteBuffer d = ByteBuffer.wrap(e.data());
+            return new long[] {d.getLong(0), d.getLong(8)};
+        });
     }
 
     boolean extendedL2() {
@@ -287,11 +303,29 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
             String list = String.join(", ", named);
             throw new UnsupportedFeatureException(resource, Feature.FORMAT_VERSION, list, "Unsupported qcow2 feature(s): " + list);
         }
-        if (cryptMethod == 1 || cryptMethod == 2) {
-            throw new UnsupportedFeatureException(resource, Feature.ENCRYPTION, cryptMethod == 1 ? "AES encryption" : "LUKS encryption",
+        if (cryptMethod == CRYPT_AES) {
+            // QEMU's legacy AES-CBC encryption is broken by design; QEMU 7.2 reads it only with a flag
+            throw new UnsupportedFeatureException(resource, Feature.ENCRYPTION, "AES encryption",
                     "encrypted images are not supported");
         }
-        if (cryptMethod != 0) {
+        for (Qcow2Extension e : extensions) {
+            if (e.type() == EXT_CRYPTO) {
+                if (cryptMethod != CRYPT_LUKS) {
+                    throw new CorruptImageException(resource, e.offset(), "CRYPTO header extension only expected "
+                            + "with LUKS encryption method");
+                }
+                if (e.data().length != 16) {
+                    throw new CorruptImageException(resource, e.offset(), "CRYPTO header extension size "
+                            + e.data().length + ", but expected size 16");
+                }
+                long at = ByteBuffer.wrap(e.data()).getLong(0);
+                if (at % cs != 0) {
+                    throw new CorruptImageException(resource, e.offset(), "Encryption header offset '"
+                            + Long.toUnsignedString(at) + "' is not a multiple of cluster size '" + cs + "'");
+                }
+            }
+        }
+        if (cryptMethod != 0 && cryptMethod != CRYPT_LUKS) {
             throw new CorruptImageException(resource, 32, "Unsupported encryption method "
                     + Integer.toUnsignedString(cryptMethod));
         }

@@ -121,6 +121,10 @@ final class Qcow2Info extends Qcow2Room {
             m.put("bitmaps", listed.stream().map(Qcow2Bitmaps.Bitmap::info).toList());
         }
         m.put("refcount-bits", 1 << st.header.refcountOrder());
+        Qcow2Crypto crypto = st.crypto;
+        if (crypto != null) {
+            m.put("encrypt", crypto.info());
+        }
         if (st.header.hasDataFile()) {
             st.header.dataFile().ifPresent(d -> m.put("data-file", d));
             m.put("data-file-raw", st.header.dataFileRaw());

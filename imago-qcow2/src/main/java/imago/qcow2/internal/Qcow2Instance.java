@@ -104,7 +104,30 @@ final class Qcow2Instance implements FormatInstance {
 
     @Override
     public void readSpecial(Mapping.Special special, ByteBuffer dst, long offset) throws IOException {
-        compressedReads.readSpecial(special, dst, offset);
+        if (special.kind().equals(Qcow2Mapping.ENCRYPTED)) {
+            readEncrypted(dst, offset);
+        } else {
+            compressedReads.readSpecial(special, dst, offset);
+        }
+    }
+
+    /** Decrypts the data clusters under {@code [offset, offset + dst.remaining())}, cluster by cluster. */
+    private void readEncrypted(ByteBuffer dst, long offset) throws IOException {
+        long pos = offset;
+        while (dst.hasRemaining()) {
+            Qcow2Mapping.Unit u = mapping.unit(pos);
+            int n = (int) Math.min(dst.remaining(), u.end() - pos);
+            ByteBuffer part = dst.slice(dst.position(), n);
+            if (u.kind() == Qcow2Mapping.Kind.DATA) {
+                st.readData(part, u.host());
+            } else if (u.kind() != Qcow2Mapping.Kind.ZERO_PLAIN && u.kind() != Qcow2Mapping.Kind.ZERO_ALLOC) {
+                // only a concurrent discard changes data into anything else
+                throw new imago.api.ImageException(st.resource, "the encrypted data at guest offset " + pos
+                        + " changed while it was read");
+            }
+            dst.position(dst.position() + n);
+            pos += n;
+        }
     }
 
     /**
@@ -255,7 +278,14 @@ final class Qcow2Instance implements FormatInstance {
      */
     @Override
     public void close() throws IOException {
-        writeBack.close();
+        try {
+            writeBack.close();
+        } finally {
+            Qcow2Crypto c = st.crypto;
+            if (c != null) {
+                c.close();
+            }
+        }
     }
 
     @Override

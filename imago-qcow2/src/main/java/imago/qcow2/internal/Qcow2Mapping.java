@@ -22,6 +22,9 @@ final class Qcow2Mapping extends Qcow2Room {
     /** Compressed clusters mapped (and decoded) together at most. */
     static final int MAX_COMPRESSED_RUN = 64;
 
+    /** The kind of the special mappings of an encrypted image's data, which {@link Qcow2Crypto} decrypts. */
+    static final String ENCRYPTED = "encrypted";
+
     /** What a unit (cluster or subcluster) holds. */
     enum Kind { UNALLOCATED, ZERO_PLAIN, ZERO_ALLOC, DATA, COMPRESSED }
 
@@ -45,6 +48,11 @@ final class Qcow2Mapping extends Qcow2Room {
             return new Mapping.EndOfImage(offset);
         }
         long end = offset + Math.min(maxLength, st.size - offset);
+        Qcow2Crypto crypto = st.crypto;
+        if (crypto != null) {
+            // a locked image (opened for info without its secret) shows no guest byte
+            crypto.requireKey();
+        }
         Unit first = unit(offset);
         long pos = Math.min(first.end(), end);
         // runs of compressed clusters map as one Special mapping, so readSpecial can decode them in parallel
@@ -66,7 +74,8 @@ final class Qcow2Mapping extends Qcow2Room {
                     : new Mapping.Unallocated(offset, length);
             case ZERO_PLAIN -> Mapping.Zero.unreserved(offset, length);
             case ZERO_ALLOC -> new Mapping.Zero(offset, length, st.dataStorage(), first.host());
-            case DATA -> new Mapping.Data(offset, length, st.dataStorage(), first.host());
+            case DATA -> st.crypto != null ? new Mapping.Special(offset, length, ENCRYPTED)
+                    : new Mapping.Data(offset, length, st.dataStorage(), first.host());
             case COMPRESSED -> new Mapping.Special(offset, length, "compressed");
         };
     }

@@ -62,6 +62,8 @@ final class Qcow2Opening {
                 fileSize = storage.size();
             }
         }
+        // an encrypted image is unlocked (or refused) before anything is written
+        Qcow2Crypto crypto = header.encrypted() ? Qcow2Crypto.open(storage, header, fileSize, context) : null;
         // opened for checking, a damaged snapshot table is the check's to report: read as far as QEMU's check does
         List<Qcow2Snapshot> snapshots = header.nbSnapshots() == 0 ? List.of()
                 : forCheck ? Qcow2Snapshot.readForCheck(storage, header, false, m -> { }).entries()
@@ -103,6 +105,7 @@ final class Qcow2Opening {
         }
         Qcow2State state = new Qcow2State(storage, header, fileSize, size, l1, l1Offset, snapshots,
                 directory.bitmaps(), tracker, refcounts);
+        state.crypto = crypto;
         return new Opened(state, cacheTables(context.options(), header, size, resource));
     }
 

@@ -7,6 +7,7 @@ import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Storage;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.List;
 
 /**
@@ -44,6 +45,8 @@ final class Qcow2State {
     volatile long dataFileSize;
     /** The virtual size of the backing image opened for this layer, or -1. */
     volatile long backingSize = -1;
+    /** The LUKS encryption of an encrypted image (crypt_method 2), set once by the open; null when not encrypted. */
+    volatile Qcow2Crypto crypto;
     /** Refcounts and allocator of a writable image; null when read-only. */
     volatile Qcow2Refcounts refcounts;
 
@@ -76,6 +79,32 @@ final class Qcow2State {
                     + "' is not attached");
         }
         return d;
+    }
+
+    /**
+     * Reads guest bytes stored at {@code host} of the data storage, decrypting them in an encrypted image (then
+     * {@code host} and the length need not be sector-aligned).
+     */
+    void readData(ByteBuffer dst, long host) throws IOException {
+        Qcow2Crypto c = crypto;
+        if (c != null) {
+            c.read(dataStorage(), dst, host);
+        } else {
+            dataStorage().read(dst, host);
+        }
+    }
+
+    /**
+     * Writes guest bytes at {@code host} of the data storage, encrypting them in an encrypted image (then
+     * {@code host} and the length are whole sectors).
+     */
+    void writeData(ByteBuffer src, long host) throws IOException {
+        Qcow2Crypto c = crypto;
+        if (c != null) {
+            c.write(dataStorage(), src, host);
+        } else {
+            dataStorage().write(src, host);
+        }
     }
 
     long dataFileLimit() throws ImageException {

@@ -11,6 +11,7 @@ import imago.api.Feature;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import imago.api.spi.BackingReader;
+import imago.api.spi.WriteTicket;
 import imago.qcow2.internal.Qcow2Mapping.ExtendedSlot;
 import imago.qcow2.internal.Qcow2Mapping.Kind;
 import java.io.IOException;
@@ -450,7 +451,7 @@ final class Qcow2Zeroing extends Qcow2Room {
         ByteBuffer zeroes = ByteBuffer.allocate((int) Math.min(to - from, 1 << 20));
         for (long pos = from; pos < to; ) {
             long want = Math.min(zeroes.capacity(), to - pos);
-            try (Qcow2WriteTicket t = writes.beginWrite(pos, want, below)) {
+            try (WriteTicket t = writes.beginWrite(pos, want, below)) {
                 int n = (int) Math.min(t.mapping().length(), want);
                 t.write(zeroes.clear().limit(n));
                 t.commit();

@@ -1,0 +1,90 @@
+package imago.luks.internal;
+
+import imago.api.spi.SectorEncryption;
+import imago.api.spi.Storage;
+import imago.luks.crypto.SectorCipher;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+
+/**
+ * An embedded LUKS1 header, opened: its info and, with the master key, the payload cipher over 512-byte sectors.
+ * Ciphers are not thread-safe, so each call borrows one from a pool.
+ */
+final class LuksSectorEncryption implements SectorEncryption {
+    private final Storage region;
+    private final LuksHeader header;
+    private final byte[] key;
+    private final ConcurrentLinkedQueue<SectorCipher> ciphers = new ConcurrentLinkedQueue<>();
+    private volatile boolean closed;
+
+    /** @param key the master key, which this now owns and wipes on close; {@code null} if locked */
+    LuksSectorEncryption(Storage region, LuksHeader header, byte[] key) {
+        this.region = region;
+        this.header = header;
+        this.key = key;
+    }
+
+    @Override
+    public int sectorSize() {
+        return LuksHeader.SECTOR;
+    }
+
+    @Override
+    public boolean unlocked() {
+        return key != null && !closed;
+    }
+
+    @Override
+    public void encrypt(byte[] buf, int off, int len, long firstSector) {
+        crypt(buf, off, len, firstSector, true);
+    }
+
+    @Override
+    public void decrypt(byte[] buf, int off, int len, long firstSector) {
+        crypt(buf, off, len, firstSector, false);
+    }
+
+    private void crypt(byte[] buf, int off, int len, long firstSector, boolean encrypt) {
+        if (!unlocked()) {
+            throw new IllegalStateException(region.name() + ": the LUKS header is not unlocked");
+        }
+        SectorCipher c = ciphers.poll();
+        if (c == null) {
+            c = header.spec().cipher(key);
+        }
+        try {
+            if (encrypt) {
+                c.encrypt(buf, off, len, firstSector);
+            } else {
+                c.decrypt(buf, off, len, firstSector);
+            }
+        } finally {
+            ciphers.offer(c);
+        }
+    }
+
+    /** qemu-img's {@code QCryptoBlockInfo} of an embedded header: the format, then the LUKS fields. */
+    @Override
+    public Map<String, Object> info() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("format", "luks");
+        m.putAll(LuksInstance.info(header));
+        return m;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        if (key != null) {
+            Arrays.fill(key, (byte) 0);
+        }
+        ciphers.clear();
+    }
+
+    @Override
+    public String toString() {
+        return "LuksSectorEncryption[" + region.name() + ", " + header + (unlocked() ? "" : ", locked") + "]";
+    }
+}

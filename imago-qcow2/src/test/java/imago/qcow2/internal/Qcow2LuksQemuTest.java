@@ -1,0 +1,200 @@
+package imago.qcow2.internal;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import imago.api.CreateOptions;
+import imago.api.Image;
+import imago.api.ImageException;
+import imago.api.Secrets;
+import imago.api.UnsupportedFeatureException;
+import imago.probe.Imago;
+import imago.testkit.Qemu;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * qcow2 with {@code encrypt.format=luks} both ways with qemu-img 7.2: what qemu-img creates and qemu-io writes, imago
+ * reads byte for byte (against {@code qemu-img convert -O raw}) and writes so that qemu-img reads it; what imago
+ * creates and writes, qemu-img reads ({@code qemu-img compare}) and checks clean; over a backing file; without the
+ * secret the header shows and no data.
+ */
+class Qcow2LuksQemuTest {
+    static final String PASS = "abc";
+    static final String SECRET = "secret,id=sec0,data=" + PASS;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void qemu() {
+        Qemu.require();
+    }
+
+    static String imageOpts(Path file) {
+        return "driver=qcow2,encrypt.key-secret=sec0,file.filename=" + file;
+    }
+
+    static Image open(Path file, boolean writable) throws IOException {
+        return Imago.opener().path(file).format("qcow2").writable(writable)
+                .secret("sec0", PASS.getBytes(StandardCharsets.UTF_8)).option("encrypt.key-secret", "sec0").open();
+    }
+
+    static byte[] readAll(Image image) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate((int) image.size());
+        image.read(b, 0);
+        return b.array();
+    }
+
+    /** qemu-img create with encryption, retried as the luks tests retry qemu-img's PBKDF2 calibration. */
+    static void qemuCreate(Path dir, Path f, String options, String size) {
+        Qemu.Output o = null;
+        for (int attempt = 0; attempt < 10; attempt++) {
+            o = Qemu.run(dir, Qemu.img(), "create", "-f", "qcow2", "--object", SECRET, "-o",
+                    "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"
+                            + (options.isEmpty() ? "" : "," + options), f, size);
+            if (o.status() == 0 || !o.err().contains("Unable to get accurate CPU usage")) {
+                break;
+            }
+        }
+        if (o.status() != 0) {
+            throw new AssertionError("qemu-img create failed: " + o.out() + o.err());
+        }
+    }
+
+    private byte[] qemuRaw(Path f) throws IOException {
+        Path out = dir.resolve("out.raw");
+        Files.deleteIfExists(out);
+        Qemu.ok(dir, Qemu.img(), "convert", "--object", SECRET, "--image-opts", imageOpts(f), "-O", "raw", out);
+        return Files.readAllBytes(out);
+    }
+
+    private void assertQemuCheckClean(Path f) {
+        Qemu.Output check = Qemu.run(dir, Qemu.img(), "check", "--object", SECRET, "--image-opts", imageOpts(f));
+        assertEquals(0, check.status(), check.out() + check.err());
+        assertTrue(check.out().contains("No errors were found"), check.out());
+    }
+
+    @Test
+    void imagoReadsAndWritesWhatQemuImgCreates() throws IOException {
+        for (String variant : List.of("", "encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,"
+                + "encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha1,cluster_size=4096")) {
+            Path f = dir.resolve("q.qcow2");
+            Files.deleteIfExists(f);
+            qemuCreate(dir, f, variant, "2M");
+            Qemu.ok(dir, Qemu.io(), "--object", SECRET, "--image-opts", imageOpts(f), "-c",
+                    "write -P 0x5a 1000 70000", "-c", "write -P 0xa5 512 512", "-c", "write -P 0x11 1040000 8576");
+            byte[] expected = qemuRaw(f);
+            try (Image image = open(f, true)) {
+                assertArrayEquals(expected, readAll(image), variant);
+                byte[] data = new byte[100_000];
+                new Random(variant.hashCode()).nextBytes(data);
+                image.write(ByteBuffer.wrap(data), 333);
+                image.write(ByteBuffer.wrap(data, 0, 4096), 512 * 1000);
+                image.write(ByteBuffer.wrap(data, 5, 7), 1_500_001);
+                image.flush();
+                System.arraycopy(data, 0, expected, 333, data.length);
+                System.arraycopy(data, 0, expected, 512 * 1000, 4096);
+                System.arraycopy(data, 5, expected, 1_500_001, 7);
+                assertArrayEquals(expected, readAll(image), variant + " after writes");
+            }
+            assertArrayEquals(expected, qemuRaw(f), variant + ": qemu-img reads imago's writes");
+            assertQemuCheckClean(f);
+        }
+    }
+
+    @Test
+    void qemuImgReadsWhatImagoCreates() throws IOException {
+        Path f = dir.resolve("i.qcow2");
+        Imago.create(f, "qcow2", CreateOptions.builder().size(3 << 20)
+                .secrets(Secrets.create().put("sec0", PASS.toCharArray())).option("encrypt.format", "luks")
+                .option("encrypt.key-secret", "sec0").option("encrypt.iter-time", "10").build());
+        byte[] data = new byte[3 << 20];
+        Random random = new Random(1);
+        try (Image image = open(f, true)) {
+            assertEquals(3 << 20, image.size());
+            for (int i = 0; i < 40; i++) {
+                int at = random.nextInt(data.length - 1);
+                int n = 1 + random.nextInt(Math.min(data.length - at, 200_000));
+                byte[] chunk = new byte[n];
+                random.nextBytes(chunk);
+                image.write(ByteBuffer.wrap(chunk), at);
+                System.arraycopy(chunk, 0, data, at, n);
+            }
+            assertArrayEquals(data, readAll(image));
+        }
+        Path raw = dir.resolve("expected.raw");
+        Files.write(raw, data);
+        Qemu.Output cmp = Qemu.run(dir, Qemu.img(), "compare", "--object", SECRET, "--image-opts", imageOpts(f),
+                "driver=raw,file.filename=" + raw);
+        assertEquals(0, cmp.status(), cmp.out() + cmp.err());
+        assertQemuCheckClean(f);
+        String info = Qemu.ok(dir, Qemu.img(), "info", "--output=json", f);
+        assertTrue(info.contains("\"encrypted\": true"), info);
+        assertTrue(info.contains("\"format\": \"luks\""), info);
+        try (Image image = Imago.opener().path(f).open()) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> encrypt = (Map<String, Object>) image.info().formatSpecific().get("encrypt");
+            assertTrue(info.contains("\"uuid\": \"" + encrypt.get("uuid") + "\""), info);
+            assertTrue(info.contains("\"payload-offset\": " + encrypt.get("payload-offset")), info);
+            assertTrue(info.contains("\"master-key-iters\": " + encrypt.get("master-key-iters")), info);
+        }
+    }
+
+    @Test
+    void writesOverABackingFileCopyOnWriteEncrypted() throws IOException {
+        Path base = dir.resolve("base.raw");
+        byte[] data = new byte[1 << 20];
+        new Random(7).nextBytes(data);
+        Files.write(base, data);
+        Path f = dir.resolve("o.qcow2");
+        qemuCreate(dir, f, "backing_file=" + base + ",backing_fmt=raw", "1M");
+        try (Image image = open(f, true)) {
+            byte[] chunk = new byte[3000];
+            new Random(8).nextBytes(chunk);
+            image.write(ByteBuffer.wrap(chunk), 70_001);
+            System.arraycopy(chunk, 0, data, 70_001, chunk.length);
+            image.writeZeroes(300_000, 10_000, java.util.Set.of());
+            java.util.Arrays.fill(data, 300_000, 310_000, (byte) 0);
+            assertArrayEquals(data, readAll(image));
+        }
+        assertArrayEquals(data, qemuRaw(f));
+        assertQemuCheckClean(f);
+    }
+
+    @Test
+    void withoutTheSecretTheHeaderShowsAndNoData() throws IOException {
+        Path f = dir.resolve("k.qcow2");
+        qemuCreate(dir, f, "", "1M");
+        try (Image image = Imago.opener().path(f).open()) {
+            assertTrue(image.info().formatSpecific().containsKey("encrypt"));
+            ImageException e = assertThrows(ImageException.class, () -> image.read(ByteBuffer.allocate(512), 0));
+            assertTrue(e.getMessage().contains("Parameter 'encrypt.key-secret' is required for cipher"),
+                    e.getMessage());
+        }
+        ImageException e = assertThrows(ImageException.class, () -> Imago.opener().path(f).writable(true).open());
+        assertTrue(e.getMessage().contains("encrypt.key-secret"), e.getMessage());
+        ImageException wrong = assertThrows(ImageException.class, () -> Imago.opener().path(f)
+                .secret("sec0", "nope".getBytes(StandardCharsets.UTF_8)).option("encrypt.key-secret", "sec0").open());
+        assertTrue(wrong.getMessage().contains("Invalid password, cannot unlock any keyslot"), wrong.getMessage());
+        try (Image image = open(f, true)) {
+            UnsupportedFeatureException c = assertThrows(UnsupportedFeatureException.class,
+                    () -> image.writeCompressed(ByteBuffer.allocate(65536), 0));
+            assertTrue(c.getMessage().contains("Compression and encryption not supported at the same time"),
+                    c.getMessage());
+            assertFalse(image.mapping(0, 1).toString().isEmpty());
+        }
+    }
+}
