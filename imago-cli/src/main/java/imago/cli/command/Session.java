@@ -151,9 +151,12 @@ public final class Session {
      */
     Opener withSecrets(Opener opener, Map<String, String> createOptions) {
         opener.secrets(secrets());
-        String id = createOptions.get("key-secret");
-        if (id != null) {
-            opener.option("key-secret", id);
+        for (String option : new String[] {"key-secret", "encrypt.key-secret"}) {
+            // luks names its secret key-secret, qcow2 encrypt.key-secret
+            String id = createOptions.get(option);
+            if (id != null) {
+                opener.option(option, id);
+            }
         }
         return opener;
     }

@@ -87,8 +87,7 @@ final class LuksCreate {
         random.nextBytes(key);
         boolean done = false;
         try {
-            long perSecond = Pbkdf2.iterationsPerSecond(hash, Math.min(iterTime, 250));
-            long slotIterations = Math.max(MIN_ITERATIONS, saturatingMultiply(perSecond, iterTime) / 1000);
+            long slotIterations = calibrated(hash, iterTime);
             long digestIterations = Math.max(MIN_ITERATIONS, slotIterations / 8);
             slotIterations = Math.min(slotIterations, 0xffffffffL);
             long slotSectors = slotSectors(spec);
@@ -116,6 +115,12 @@ final class LuksCreate {
                 Arrays.fill(key, (byte) 0);
             }
         }
+    }
+
+    /** PBKDF2 iterations of {@code hash} that take about {@code iterTime} ms here, at least 1000 (not capped). */
+    static long calibrated(LuksHash hash, long iterTime) {
+        long perSecond = Pbkdf2.iterationsPerSecond(hash, Math.min(iterTime, 250));
+        return Math.max(MIN_ITERATIONS, saturatingMultiply(perSecond, iterTime) / 1000);
     }
 
     /** The sectors each key slot takes: its material, rounded up to 4 KiB. */

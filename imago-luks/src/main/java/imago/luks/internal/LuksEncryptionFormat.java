@@ -64,7 +64,7 @@ public final class LuksEncryptionFormat implements EncryptionFormat {
                 "No secret with id '" + id + "'"));
         try {
             byte[] key = LuksCreate.writeHeader(header, spec, hash, iterTime, passphrase);
-            return new LuksSectorEncryption(header, read(header), key);
+            return new LuksSectorEncryption(header, read(header), key, LuksKeys.DEFAULT_MAX_ITERATIONS);
         } finally {
             Arrays.fill(passphrase, (byte) 0);
         }
@@ -73,12 +73,12 @@ public final class LuksEncryptionFormat implements EncryptionFormat {
     @Override
     public SectorEncryption open(Storage header, byte[] passphrase, Map<String, String> options) throws IOException {
         LuksHeader h = read(header);
+        long limit = LuksKeys.maxIterations(header.name(), options);
         if (passphrase == null) {
-            return new LuksSectorEncryption(header, h, null);
+            return new LuksSectorEncryption(header, h, null, limit);
         }
-        byte[] key = LuksKeys.unlock(header.name(), header, h, passphrase,
-                LuksKeys.maxIterations(header.name(), options));
-        return new LuksSectorEncryption(header, h, key);
+        byte[] key = LuksKeys.unlock(header.name(), header, h, passphrase, limit);
+        return new LuksSectorEncryption(header, h, key, limit);
     }
 
     private static LuksHeader read(Storage header) throws IOException {

@@ -72,7 +72,7 @@ public final class LuksFormatDriver implements FormatDriver {
         } finally {
             Arrays.fill(passphrase, (byte) 0);
         }
-        return new LuksInstance(storage, header, key, context.writable());
+        return new LuksInstance(storage, header, key, context.writable()).forAmend(context.secrets(), maxIterations);
     }
 
     @Override

@@ -4,6 +4,8 @@ import imago.api.ImageException;
 import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.Secrets;
+import imago.api.spi.Amender;
 import imago.api.spi.BackingReader;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.Resizer;
@@ -19,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.DoubleConsumer;
 
 /**
  * One open LUKS1 container: the guest bytes are the payload, encrypted in 512-byte sectors numbered from the
@@ -30,12 +33,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Ciphers are not thread-safe: each request borrows one from a pool. Partial-sector writes hold one lock across
  * their read-decrypt-merge-encrypt-write, so that two writes to different bytes of one sector keep both.
  */
-final class LuksInstance implements FormatInstance, Resizer {
+final class LuksInstance implements FormatInstance, Resizer, Amender {
     private static final int CHUNK = 1 << 20;
 
     private final String resource;
     private final Storage storage;
-    private final LuksHeader header;
+    /** Replaced when {@code amend} changes a key slot. */
+    private volatile LuksHeader header;
+    /** The secrets the image was opened with, for {@code amend}'s new-secret and old-secret. */
+    private Secrets secrets = Secrets.none();
+    private long maxIterations = LuksKeys.DEFAULT_MAX_ITERATIONS;
     private final long payload;
     private final boolean writable;
     private final byte[] key;
@@ -53,6 +60,27 @@ final class LuksInstance implements FormatInstance, Resizer {
         this.writable = writable;
         // QEMU's block layer counts the file in whole sectors: a 1000-byte payload is a 1024-byte disk
         this.size = roundUp(storage.size()) - payload;
+    }
+
+    /** Keeps the open's secrets and iteration limit for {@link #amend}. @return this */
+    LuksInstance forAmend(Secrets openSecrets, long limit) {
+        this.secrets = openSecrets;
+        this.maxIterations = limit;
+        return this;
+    }
+
+    /**
+     * {@inheritDoc} The key slots, as {@code qemu-img amend -o state=active|inactive,keyslot=N,new-secret=ID,
+     * old-secret=ID,iter-time=MS} changes them ({@link LuksKeySlotAmend}).
+     */
+    @Override
+    public void amend(Map<String, String> options, boolean force, DoubleConsumer progress, Resize resize)
+            throws IOException {
+        requireWritable(0);
+        requireKey();
+        progress.accept(0);
+        header = LuksKeySlotAmend.amend(storage, header, key, options, "", secrets, force, maxIterations);
+        progress.accept(1);
     }
 
     private static long roundUp(long n) {

@@ -6,6 +6,7 @@ import imago.luks.crypto.SectorCipher;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
@@ -14,16 +15,28 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  */
 final class LuksSectorEncryption implements SectorEncryption {
     private final Storage region;
-    private final LuksHeader header;
+    /** Replaced when the key slots are amended. */
+    private volatile LuksHeader header;
+    private final long maxIterations;
     private final byte[] key;
     private final ConcurrentLinkedQueue<SectorCipher> ciphers = new ConcurrentLinkedQueue<>();
     private volatile boolean closed;
 
     /** @param key the master key, which this now owns and wipes on close; {@code null} if locked */
-    LuksSectorEncryption(Storage region, LuksHeader header, byte[] key) {
+    LuksSectorEncryption(Storage region, LuksHeader header, byte[] key, long maxIterations) {
         this.region = region;
         this.header = header;
         this.key = key;
+        this.maxIterations = maxIterations;
+    }
+
+    @Override
+    public Optional<KeySlotEditor> keySlots() {
+        if (!unlocked()) {
+            return Optional.empty();
+        }
+        return Optional.of((options, secrets, force) -> header = LuksKeySlotAmend.amend(region, header, key, options,
+                "encrypt.", secrets, force, maxIterations));
     }
 
     @Override

@@ -82,8 +82,18 @@ final class Qcow2Amend extends Qcow2Room implements Amender {
                 default -> throw new IllegalArgumentException("Unknown compatibility level " + compat);
             };
         }
-        if (options.keySet().stream().anyMatch(k -> k.startsWith("encrypt."))) {
-            throw new IllegalArgumentException("Can't amend encryption options - encryption not present");
+        Map<String, String> keySlots = new java.util.LinkedHashMap<>();
+        options.forEach((k, v) -> {
+            if (k.startsWith(Qcow2Crypto.PREFIX)) {
+                keySlots.put(k.substring(Qcow2Crypto.PREFIX.length()), v);
+            }
+        });
+        if (!keySlots.isEmpty()) {
+            if (st.crypto == null) {
+                throw new IllegalArgumentException("Can't amend encryption options - encryption not present");
+            }
+            // the LUKS header's key slots, as QEMU's qcrypto_block_amend_options (crash-safe on its own)
+            st.crypto.amendKeySlots(keySlots, force);
         }
         if (options.containsKey("refcount_bits")) {
             long bits = number("refcount_bits", options.get("refcount_bits"));

@@ -33,10 +33,13 @@ final class Qcow2Crypto implements AutoCloseable {
 
     private final String resource;
     private final SectorEncryption encryption;
+    /** The secrets of the open, for amend's {@code encrypt.new-secret} and {@code encrypt.old-secret}. */
+    private final imago.api.Secrets secrets;
 
-    private Qcow2Crypto(String resource, SectorEncryption encryption) {
+    private Qcow2Crypto(String resource, SectorEncryption encryption, imago.api.Secrets secrets) {
         this.resource = resource;
         this.encryption = encryption;
+        this.secrets = secrets;
     }
 
     /**
@@ -81,12 +84,12 @@ final class Qcow2Crypto implements AutoCloseable {
             if (context.writable() && !context.forCheck()) {
                 throw new ImageException(resource, "Parameter '" + KEY_SECRET + "' is required for cipher");
             }
-            return new Qcow2Crypto(resource, format.open(slice, null, context.options()));
+            return new Qcow2Crypto(resource, format.open(slice, null, context.options()), context.secrets());
         }
         byte[] passphrase = context.secrets().get(id).orElseThrow(() -> new ImageException(resource,
                 "No secret with id '" + id + "'"));
         try {
-            return new Qcow2Crypto(resource, format.open(slice, passphrase, context.options()));
+            return new Qcow2Crypto(resource, format.open(slice, passphrase, context.options()), context.secrets());
         } finally {
             Arrays.fill(passphrase, (byte) 0);
         }
@@ -116,6 +119,18 @@ final class Qcow2Crypto implements AutoCloseable {
         if (!encryption.unlocked()) {
             throw new ImageException(resource, "Parameter '" + KEY_SECRET + "' is required for cipher");
         }
+    }
+
+    /**
+     * Changes the LUKS key slots as {@code qemu-img amend -o encrypt.state=...} does ({@code options} without the
+     * prefix).
+     */
+    void amendKeySlots(Map<String, String> options, boolean force) throws IOException {
+        requireKey();
+        SectorEncryption.KeySlotEditor editor = encryption.keySlots().orElseThrow(() ->
+                new UnsupportedFeatureException(resource, Feature.AMEND, "the encryption format cannot amend its "
+                        + "key slots"));
+        editor.amend(options, secrets, force);
     }
 
     /** What {@code info} shows as qcow2's {@code encrypt}. */

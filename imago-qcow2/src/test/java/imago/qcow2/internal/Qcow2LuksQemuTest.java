@@ -197,4 +197,32 @@ class Qcow2LuksQemuTest {
             assertFalse(image.mapping(0, 1).toString().isEmpty());
         }
     }
+
+    @Test
+    void amendAddsAndErasesKeySlotsAsQemuImg() throws IOException {
+        Path f = dir.resolve("m.qcow2");
+        qemuCreate(dir, f, "", "1M");
+        try (Secrets s = Secrets.create()) {
+            s.put("sec0", PASS.getBytes(StandardCharsets.UTF_8)).put("sec1", "def".getBytes(StandardCharsets.UTF_8));
+            Imago.opener().path(f).secrets(s).option("encrypt.key-secret", "sec0").amend(Map.of("encrypt.state",
+                    "active", "encrypt.new-secret", "sec1", "encrypt.keyslot", "3", "encrypt.iter-time", "10"), false,
+                    p -> { });
+            Imago.opener().path(f).secrets(s).option("encrypt.key-secret", "sec1").amend(Map.of("encrypt.state",
+                    "inactive", "encrypt.old-secret", "sec0"), false, p -> { });
+            IllegalArgumentException only = assertThrows(IllegalArgumentException.class, () -> Imago.opener().path(f)
+                    .secrets(s).option("encrypt.key-secret", "sec1").amend(Map.of("encrypt.state", "inactive",
+                            "encrypt.keyslot", "3"), false, p -> { }));
+            assertTrue(only.getMessage().startsWith("Attempt to erase the only active keyslot 3"), only.getMessage());
+        }
+        Qemu.ok(dir, Qemu.io(), "--object", "secret,id=s1,data=def", "--image-opts",
+                "driver=qcow2,encrypt.key-secret=s1,file.filename=" + f, "-c", "write -P 7 0 4k", "-c", "read -P 7 0 4k");
+        Qemu.Output old = Qemu.run(dir, Qemu.io(), "--object", SECRET, "--image-opts", imageOpts(f), "-c", "read 0 512");
+        assertTrue((old.out() + old.err()).contains("Invalid password, cannot unlock any keyslot"),
+                old.out() + old.err());
+        String info = Qemu.ok(dir, Qemu.img(), "info", "--output=json", f);
+        assertEquals(1, info.split("\"active\": true", -1).length - 1, info);
+        Qemu.Output check = Qemu.run(dir, Qemu.img(), "check", "--object", "secret,id=s1,data=def", "--image-opts",
+                "driver=qcow2,encrypt.key-secret=s1,file.filename=" + f);
+        assertEquals(0, check.status(), check.out() + check.err());
+    }
 }
