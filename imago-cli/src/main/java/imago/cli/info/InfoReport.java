@@ -240,11 +240,12 @@ public final class InfoReport {
                 .append(info.virtualSize()).append(" bytes)\n");
         sb.append("disk size: ").append(info.actualSize().isPresent() ? Sizes.human(info.actualSize().getAsLong())
                 : "unavailable").append('\n');
-        if (info.clusterSize().isPresent() && info.clusterSize().getAsInt() != 0) {
-            sb.append("cluster_size: ").append(info.clusterSize().getAsInt()).append('\n');
-        }
+        // qemu-img 7.2 prints encrypted before cluster_size
         if (encrypted(info)) {
             sb.append("encrypted: yes\n");
+        }
+        if (info.clusterSize().isPresent() && info.clusterSize().getAsInt() != 0) {
+            sb.append("cluster_size: ").append(info.clusterSize().getAsInt()).append('\n');
         }
         if (info.dirty()) {
             sb.append("cleanly shut down: no\n");
