@@ -165,11 +165,19 @@ class ModuleLayerTest {
     }
 
     private int readFirstByte(Path path) throws Exception {
-        return readFirstByte(path, Map.of());
+        return readFirstByte(layer, path, Map.of());
     }
 
     /** The first byte of the image at {@code path} opened with {@code options} and the secret sec0 = abc. */
     private int readFirstByte(Path path, Map<String, String> options) throws Exception {
+        return readFirstByte(layer, path, options);
+    }
+
+    private static int readFirstByte(ModuleLayer layer, Path path) throws Exception {
+        return readFirstByte(layer, path, Map.of());
+    }
+
+    private static int readFirstByte(ModuleLayer layer, Path path, Map<String, String> options) throws Exception {
         Class<?> imago = layer.findLoader("imago.probe").loadClass("imago.probe.Imago");
         Object opener = imago.getMethod("opener", ModuleLayer.class).invoke(null, layer);
         opener = opener.getClass().getMethod("path", Path.class).invoke(opener, path);
@@ -194,6 +202,48 @@ class ModuleLayerTest {
         } finally {
             imageType.getMethod("close").invoke(image);
         }
+    }
+
+    /**
+     * imago.qcow2 finds the LUKS code of an encrypted image through the EncryptionFormat service in its own layer:
+     * with imago.luks there, a qcow2 image with encrypt.format=luks opens (and, without its secret, refuses to read
+     * with QEMU's words); in a layer without imago.luks, it fails with one UnsupportedFeatureException naming the
+     * module, and unencrypted qcow2 images are not affected.
+     */
+    @SuppressWarnings("restricted") // as in buildLayer
+    private static void enableNativeAccess(ModuleLayer.Controller controller, ModuleLayer in) {
+        controller.enableNativeAccess(in.findModule("imago.storage.file").orElseThrow());
+    }
+
+    @Test
+    void encryptedQcow2NeedsTheLuksModuleAndSaysSo() throws Exception {
+        Path f = dir.resolve("enc.qcow2");
+        Qemu.Output created = null;
+        for (int attempt = 0; attempt < 10; attempt++) {
+            created = Qemu.run(dir, Qemu.img(), "create", "-q", "-f", "qcow2", "--object", "secret,id=s0,data=abc",
+                    "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", f, "1M");
+            if (created.status() == 0) {
+                break;
+            }
+        }
+        assertEquals(0, created.status(), created.err());
+        Exception locked = assertThrows(Exception.class, () -> readFirstByte(f));
+        assertTrue(locked.getMessage().contains("Parameter 'encrypt.key-secret' is required for cipher"),
+                locked.toString());
+        Configuration cf = ModuleLayer.boot().configuration().resolve(ModuleJars.finder(Set.of("imago.api",
+                "imago.probe", "imago.qcow2", "imago.storage.file", "org.slf4j")), java.lang.module.ModuleFinder.of(),
+                Set.of("imago.probe", "imago.qcow2", "imago.storage.file"));
+        ModuleLayer.Controller controller = ModuleLayer.defineModulesWithOneLoader(cf, List.of(ModuleLayer.boot()),
+                ClassLoader.getPlatformClassLoader());
+        ModuleLayer noLuks = controller.layer();
+        enableNativeAccess(controller, noLuks);
+        assertTrue(noLuks.findModule("imago.luks").isEmpty());
+        Exception e = assertThrows(Exception.class, () -> readFirstByte(noLuks, f));
+        assertEquals("imago.api.UnsupportedFeatureException", e.getClass().getName(), e.toString());
+        assertTrue(e.getMessage().contains("no module providing it (imago.luks) is installed"), e.getMessage());
+        Path plain = dir.resolve("plain.qcow2");
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", plain, "1M");
+        assertEquals(0, readFirstByte(noLuks, plain));
     }
 
     private String openAndGetFormat(Path path) throws Exception {

@@ -166,7 +166,7 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
                 n = Math.max(0, Math.min(n, st.dataStorage().size() - tailHost));
             }
             if (n > 0) {
-                st.dataStorage().write(ByteBuffer.allocate((int) n), tailHost);
+                st.writeData(ByteBuffer.allocate((int) n), tailHost); // encrypted zeroes in an encrypted image
             }
         }
         if (st.header.hasDataFile() && preallocation == Preallocation.OFF) {
@@ -299,13 +299,13 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
                     .read(ByteBuffer.wrap(plain), clusterStart);
         } else {
             plain = new byte[clusterSize];
-            storage.read(ByteBuffer.wrap(plain), entry & OFFSET_MASK);
+            st.readData(ByteBuffer.wrap(plain), entry & OFFSET_MASK);
         }
         Arrays.fill(plain, (int) (oldSize - clusterStart), clusterSize, (byte) 0);
         long c = st.refcounts.allocate();
         long host = c << clusterBits;
         try {
-            storage.write(ByteBuffer.wrap(plain), host);
+            st.writeData(ByteBuffer.wrap(plain), host);
             st.growFile(host + clusterSize);
             st.syncAll();
         } catch (IOException | RuntimeException e) {

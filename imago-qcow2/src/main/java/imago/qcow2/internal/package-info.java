@@ -35,7 +35,7 @@
  *   0  u32 magic "QFI\xfb"        4  u32 version (2, 3)
  *   8  u64 backing_file_offset   16  u32 backing_file_size (&lt;= 1023, inside cluster 0)
  *  20  u32 cluster_bits (9..21)  24  u64 size (virtual bytes)
- *  32  u32 crypt_method (0; 1 AES and 2 LUKS are refused)
+ *  32  u32 crypt_method (0; 2 LUKS, its header in the clusters extension 0x0537BE77 names; 1 AES is refused)
  *  36  u32 l1_size               40  u64 l1_table_offset (cluster aligned)
  *  48  u64 refcount_table_offset 56  u32 refcount_table_clusters
  *  60  u32 nb_snapshots          64  u64 snapshots_offset
@@ -93,6 +93,9 @@
  *                 Qcow2AllocatingWrites           mapping writes to host space, handing out tickets
  *                 Qcow2SubclusterWrites           the same with extended L2 entries
  *                 Qcow2CompressedWrites           whole clusters compressed (CompressedWriter)
+ *                 Qcow2Crypto                     encrypt.format=luks: the LUKS header region, unlocked through the
+ *                                                 EncryptionFormat SPI; sectors numbered by host offset / 512
+ *                 Qcow2EncryptedWrites            writes widened to whole sectors, partial ones read-modify-write
  *                 Qcow2Zeroing                    zero writes and discards with metadata
  *                 Qcow2Resize, Qcow2Shrink        growing and shrinking (Resizer)
  *                 Qcow2Preallocation              preallocation at creation and when growing

@@ -225,4 +225,51 @@ class Qcow2LuksQemuTest {
                 "driver=qcow2,encrypt.key-secret=s1,file.filename=" + f);
         assertEquals(0, check.status(), check.out() + check.err());
     }
+
+    /**
+     * Internal snapshots: a cluster shared with a snapshot is copied on write, decrypted from its old host offset and
+     * encrypted for its new one; both the snapshot and the active image read as qemu-img reads them.
+     */
+    @Test
+    void writesAfterASnapshotKeepTheSnapshotReadable() throws IOException {
+        Path f = dir.resolve("s.qcow2");
+        qemuCreate(dir, f, "", "1M");
+        Qemu.ok(dir, Qemu.io(), "--object", SECRET, "--image-opts", imageOpts(f), "-c", "write -P 0x21 0 200k");
+        Qemu.ok(dir, Qemu.img(), "snapshot", "--object", SECRET, "--image-opts", imageOpts(f), "-c", "s1");
+        byte[] before = qemuRaw(f);
+        byte[] after = before.clone();
+        try (Image image = open(f, true)) {
+            byte[] chunk = new byte[5000];
+            new Random(3).nextBytes(chunk);
+            image.write(ByteBuffer.wrap(chunk), 65_000);
+            System.arraycopy(chunk, 0, after, 65_000, chunk.length);
+            assertArrayEquals(after, readAll(image));
+        }
+        assertArrayEquals(after, qemuRaw(f));
+        Path snap = dir.resolve("snap.raw");
+        Qemu.ok(dir, Qemu.img(), "convert", "--object", SECRET, "--image-opts", imageOpts(f), "-l", "s1", "-O", "raw",
+                snap);
+        assertArrayEquals(before, Files.readAllBytes(snap));
+        try (Image image = Imago.opener().path(f).format("qcow2").secret("sec0", PASS.getBytes(StandardCharsets.UTF_8))
+                .option("encrypt.key-secret", "sec0").option("snapshot", "s1").open()) {
+            assertArrayEquals(before, readAll(image));
+        }
+        assertQemuCheckClean(f);
+    }
+
+    /** Growing an image whose last cluster holds data: the bytes past the old end read as zero, encrypted. */
+    @Test
+    void growingKeepsTheNewBytesZero() throws IOException {
+        Path f = dir.resolve("r.qcow2");
+        qemuCreate(dir, f, "", "1000K");
+        Qemu.ok(dir, Qemu.io(), "--object", SECRET, "--image-opts", imageOpts(f), "-c", "write -P 0x44 990k 10k");
+        byte[] expected = new byte[2 << 20];
+        java.util.Arrays.fill(expected, 990 << 10, 1000 << 10, (byte) 0x44);
+        try (Image image = open(f, true)) {
+            image.resize(2 << 20, imago.api.Preallocation.OFF);
+            assertArrayEquals(expected, readAll(image));
+        }
+        assertArrayEquals(expected, qemuRaw(f));
+        assertQemuCheckClean(f);
+    }
 }
