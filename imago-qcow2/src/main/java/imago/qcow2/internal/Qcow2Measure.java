@@ -57,6 +57,14 @@ final class Qcow2Measure {
             required = virtualSize;
         }
         long fully = preallocatedSize(virtualSize, cluster, spec.refcountBits(), l2Entry);
+        java.util.Map<String, String> encryption = Qcow2CreateSpec.encryption(options.formatOptions());
+        if (encryption != null) {
+            // as qemu-img: the LUKS header's clusters come on top (measuring needs key-secret, as create does)
+            if (!encryption.containsKey("key-secret")) {
+                throw new IllegalArgumentException("Parameter 'encrypt.key-secret' is required for cipher");
+            }
+            fully += roundUp(Qcow2Crypto.format("qcow2", "luks").headerLength(encryption), cluster);
+        }
         OptionalLong bitmaps = spec.version() >= 3 && source != null && keepsBitmaps(source)
                 ? OptionalLong.of(bitmapsSize(source, cluster)) : OptionalLong.empty();
         return new Measurement(fully - virtualSize + required, fully, bitmaps);

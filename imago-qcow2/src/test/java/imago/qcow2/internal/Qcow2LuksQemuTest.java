@@ -272,4 +272,30 @@ class Qcow2LuksQemuTest {
         assertArrayEquals(expected, qemuRaw(f));
         assertQemuCheckClean(f);
     }
+
+    /** {@code measure} counts the LUKS header's clusters, as qemu-img measure does. */
+    @Test
+    void measureCountsTheLuksHeader() throws IOException {
+        for (String o : List.of("", ",encrypt.cipher-alg=aes-128,cluster_size=4096")) {
+            CreateOptions.Builder b = CreateOptions.builder().size(1L << 30).option("encrypt.format", "luks")
+                    .option("encrypt.key-secret", "sec0");
+            for (String kv : o.split(",")) {
+                if (!kv.isEmpty()) {
+                    b.option(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
+                }
+            }
+            imago.api.Measurement m = Qcow2Measure.measure(b.build(), null);
+            Qemu.Output q = null;
+            for (int attempt = 0; attempt < 10; attempt++) {
+                q = Qemu.run(dir, Qemu.img(), "measure", "--output=json", "--object", SECRET, "-O", "qcow2", "-o",
+                        "encrypt.format=luks,encrypt.key-secret=sec0" + o, "--size", "1G");
+                if (q.status() == 0) {
+                    break;
+                }
+            }
+            assertEquals(0, q.status(), q.err());
+            assertTrue(q.out().contains("\"required\": " + m.required() + ","), o + ": " + q.out() + " vs " + m);
+            assertTrue(q.out().contains("\"fully-allocated\": " + m.fullyAllocated()), o + ": " + q.out() + " vs " + m);
+        }
+    }
 }
