@@ -13,9 +13,11 @@ import java.util.Set;
  * @param readOnly whether images of the format can only be read (and not created)
  * @param dirtyFlag whether qemu-img's info shows a dirty flag for the format
  *        ({@link imago.api.spi.FormatDriver#reportsDirtyFlag()})
+ * @param zeroedWhenCreated whether a new image without a backing file reads as zeroes where nothing was written
+ *        ({@link imago.api.spi.FormatDriver#createsZeroedImages()})
  */
 public record FormatDescription(String name, boolean backingFile, boolean backingFormat, Set<String> createOptions,
-        boolean readOnly, boolean dirtyFlag) {
+        boolean readOnly, boolean dirtyFlag, boolean zeroedWhenCreated) {
 
     /** Validates the fields and freezes {@code createOptions}. */
     public FormatDescription {

@@ -73,7 +73,7 @@ public final class Imago {
     public static FormatDescription describe(String name) throws UnknownFormatException {
         FormatDriver d = Plugins.installed().driver(name, name);
         return new FormatDescription(d.name(), d.supportsBacking(), d.recordsBackingFormat(), d.createOptionNames(),
-                d.readOnly(), d.reportsDirtyFlag());
+                d.readOnly(), d.reportsDirtyFlag(), d.createsZeroedImages());
     }
 
     /**

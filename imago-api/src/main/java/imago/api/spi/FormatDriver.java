@@ -54,6 +54,17 @@ public interface FormatDriver {
         return !readOnly();
     }
 
+    /**
+     * Whether a newly created image without a backing file reads as zeroes wherever nothing was written yet (QEMU's
+     * "has zero init"), so that {@code convert} may leave the source's zeroes unwritten. LUKS is the exception: its
+     * sectors never written decrypt to noise.
+     *
+     * @implSpec The default says yes.
+     */
+    default boolean createsZeroedImages() {
+        return true;
+    }
+
     /** How many leading bytes {@link #probe} needs to look at. */
     int probeLength();
 

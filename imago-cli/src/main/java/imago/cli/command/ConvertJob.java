@@ -196,8 +196,10 @@ final class ConvertJob {
     }
 
     private void copy(Image out, boolean existing, boolean hasBacking, long total, int cluster) throws IOException {
-        // a new image without a backing file reads as zeroes; an existing one only if the user says so
-        boolean zeroed = f.targetIsZero() || !existing && !hasBacking;
+        // a new image without a backing file reads as zeroes (but for LUKS's noise); an existing one only if the user
+        // says so
+        boolean zeroed = f.targetIsZero()
+                || !existing && !hasBacking && Imago.describe(out.format()).zeroedWhenCreated();
         long backingSize = hasBacking && !existing ? out.backing().map(Image::size).orElse(-1L) : -1;
         Consumer<String> salvage = !f.salvage() ? null : f.quiet() ? m -> { } : m -> session.error("warning: " + m);
         // what the source's own backing file holds is left to the target's (qemu-img assumes they read alike)

@@ -35,6 +35,12 @@ public final class LuksFormatDriver implements FormatDriver {
         return "luks";
     }
 
+    /** Sectors never written decrypt to noise, as in QEMU (whose luks driver has no zero init either). */
+    @Override
+    public boolean createsZeroedImages() {
+        return false;
+    }
+
     @Override
     public int probeLength() {
         return LuksHeader.MAGIC.length;
