@@ -121,8 +121,8 @@ final class BenchCommand implements Callable<Integer> {
         if (cache != null && !CACHE_MODES.contains(cache)) {
             throw new CliException(null, "Invalid cache mode");
         }
-        try (Image image = session.opener(file.name(), format.name()).writable(write).lock(!forceShare.given())
-                .open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file.name(), format.name(), write)
+                .writable(write).lock(!forceShare.given()), file.name(), format.name())) {
             if (write && format.name() == null && image.format().equals("raw")) { // qemu-img warns even with -q
                 Arguments.warnProbedRaw(session, file.name());
             }

@@ -112,12 +112,14 @@ final class BitmapCommand implements Callable<Integer> {
         long bits32 = g & 0xFFFF_FFFFL;
         long wanted = g == 0 ? 0 : bits32 == 0 ? 1 : bits32;
         // the bitmaps are the image's own: its backing chain is not opened, as qemu-img does
-        try (Image image = session.opener(file, format.name()).writable(true).noBacking().open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file, format.name(), true).writable(true)
+                .noBacking(), file, format.name())) {
             if (format.name() == null && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, file);
             }
             Image source = sourceFile == null ? null
-                    : session.opener(sourceFile, sourceFormat).noBacking().open();
+                    : OpenFailures.open(session, session.opener(sourceFile, sourceFormat, false).noBacking(),
+                            sourceFile, sourceFormat);
             try {
                 for (Action a : actions) {
                     try {

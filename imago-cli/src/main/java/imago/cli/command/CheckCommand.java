@@ -72,8 +72,9 @@ final class CheckCommand implements Callable<Integer> {
                     + "read-only images");
         }
         CheckReport report;
-        try (Image image = session.opener(file.name(), format.name()).forCheck(true).writable(mode != Repair.NONE)
-                .lock(!forceShare.given()).open()) {
+        boolean writable = mode != Repair.NONE;
+        try (Image image = OpenFailures.open(session, session.opener(file.name(), format.name(), writable)
+                .forCheck(true).writable(writable).lock(!forceShare.given()), file.name(), format.name())) {
             if (!image.supports(Feature.CHECK)) {
                 session.out().flush();
                 session.error("This image format does not support checks");

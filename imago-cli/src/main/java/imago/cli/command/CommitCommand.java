@@ -84,10 +84,11 @@ final class CommitCommand implements Callable<Integer> {
             keep = true; // qemu-img: -b implies -d
         }
         int depth;
-        try (Image image = session.opener(file, format).open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file, format, true), file, format)) {
             depth = baseDepth(image);
         }
-        try (Image image = session.opener(file, format).writable(!keep).writableBacking(depth).open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file, format, true).writable(!keep)
+                .writableBacking(depth), file, format)) {
             Image target = image;
             for (int i = 0; i < depth; i++) {
                 target = target.backing().orElseThrow();

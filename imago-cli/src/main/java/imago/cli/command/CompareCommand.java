@@ -125,7 +125,7 @@ final class CompareCommand implements Callable<Integer> {
 
     private Image open(String file, String format) throws Failure {
         try {
-            return session.opener(file, format).lock(!forceShare).open();
+            return OpenFailures.open(session, session.opener(file, format, false).lock(!forceShare), file, format);
         } catch (IOException | RuntimeException e) {
             throw new Failure(OPEN_FAILED, file, null, e);
         }

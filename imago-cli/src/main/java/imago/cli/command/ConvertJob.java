@@ -77,9 +77,9 @@ final class ConvertJob {
             OpenFailures.checkRegularFile(name);
         }
         try {
-            return session.opener(name, c.format()).lock(!f.forceShare()).open();
+            return session.opener(name, c.format(), false).lock(!f.forceShare()).open();
         } catch (IOException | IllegalArgumentException e) {
-            throw OpenFailures.couldNotOpen(session, name, e);
+            throw OpenFailures.couldNotOpen(session, name, c.format(), e);
         }
     }
 

@@ -81,12 +81,12 @@ final class RebaseCommand implements Callable<Integer> {
             throw new CliException(null, "Could not change the backing file to '" + newName
                     + "': backing format must be specified");
         }
-        var opener = session.opener(file.name(), format.name()).writable(true).lock(!(unsafe && forceShare));
+        var opener = session.opener(file.name(), format.name(), true).writable(true).lock(!(unsafe && forceShare));
         if (unsafe) {
             // the old backing file need not exist any more: that is often why one rebases unsafely
             opener.noBacking();
         }
-        try (Image image = opener.open()) {
+        try (Image image = OpenFailures.open(session, opener, file.name(), format.name())) {
             if (!unsafe) {
                 copyDifferences(image, newName);
             }

@@ -158,8 +158,8 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
         }
         int clusterBits = b.getInt(p + 20);
         if (clusterBits < 9 || clusterBits > 21) {
-            throw new CorruptImageException(resource, 20, "Unsupported cluster size: 2^"
-                    + Integer.toUnsignedString(clusterBits) + " (must be 2^9 to 2^21)");
+            // QEMU's words (it prints the field as a signed int); the valid range is 2^9 to 2^21
+            throw new CorruptImageException(resource, 20, "Unsupported cluster size: 2^" + clusterBits);
         }
         return 1 << clusterBits;
     }
