@@ -1,7 +1,9 @@
 package imago.cli.command;
 
 import imago.api.Extent;
+import imago.api.Feature;
 import imago.api.Image;
+import imago.api.UnsupportedFeatureException;
 import imago.cli.convert.Progress;
 import imago.probe.Imago;
 import java.io.IOException;
@@ -90,7 +92,16 @@ final class RebaseCommand implements Callable<Integer> {
             if (!unsafe) {
                 copyDifferences(image, newName);
             }
-            image.changeBackingFile(newName, newName == null ? null : backingFormat);
+            try {
+                image.changeBackingFile(newName, newName == null ? null : backingFormat);
+            } catch (UnsupportedFeatureException e) {
+                if (e.feature() != Feature.BACKING_FILE) {
+                    throw e;
+                }
+                // QEMU's words for a driver without change_backing_file (after the safe copy, as in qemu-img)
+                throw new CliException(null, "Could not change the backing file to '" + (newName == null ? ""
+                        : newName) + "': Operation not supported");
+            }
         }
         return Cli.OK;
     }
