@@ -138,17 +138,9 @@ final class BitmapCommand implements Callable<Integer> {
         return Cli.OK;
     }
 
-    /** The -g value as qemu-img bitmap reads it, with the older two-line message of its cvtnum for a bad one. */
+    /** The -g value as qemu-img bitmap reads it, with the older two-report message of its cvtnum for a bad one. */
     private static long granularity(String text) {
-        try {
-            return Arguments.size("granularity", text);
-        } catch (CliException e) {
-            if (e.getMessage().contains("Must be between")) {
-                throw e;
-            }
-            throw new CliException(null, "Invalid granularity specified. You may use k, M, G, T, P or E suffixes "
-                    + "for\nimago: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
-        }
+        return Arguments.sizeInTwoReports("granularity", text, Long.MAX_VALUE);
     }
 
     private static void apply(Bitmaps bitmaps, Action a, String bitmap, long granularity, Image source)

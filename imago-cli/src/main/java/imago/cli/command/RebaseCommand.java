@@ -57,10 +57,13 @@ final class RebaseCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // rebase prints nothing but progress
     private boolean quiet;
 
-    @Option(names = {"-t", "-T"}, paramLabel = "CACHE", description = "Cache modes (accepted for qemu-img "
-            + "compatibility).")
-    @SuppressWarnings("unused") // imago writes through the OS page cache and syncs at the end
+    @Option(names = "-t", paramLabel = "CACHE", description = "FILE's cache mode, checked as qemu-img checks it (imago "
+            + "writes through the OS page cache and syncs at the end in every mode).")
     private String cache;
+
+    @Option(names = "-T", paramLabel = "SRC_CACHE", description = "The backing files' cache mode, checked as qemu-img "
+            + "checks it.")
+    private String sourceCache;
 
     @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock (only with -u).")
     private boolean forceShare;
@@ -77,6 +80,8 @@ final class RebaseCommand implements Callable<Integer> {
         if (!unsafe && backing == null) {
             throw new CliException(null, "Must specify backing file (-b) or use unsafe mode (-u)");
         }
+        Arguments.checkCacheMode(cache, false);
+        Arguments.checkCacheMode(sourceCache, true);
         String newName = backing == null || backing.isEmpty() ? null : backing;
         if (newName != null && backingFormat == null) {
             // qemu-img copies first and fails on this at the end; refusing first leaves the image untouched
