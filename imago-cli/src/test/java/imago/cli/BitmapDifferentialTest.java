@@ -3,18 +3,12 @@ package imago.cli;
 import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import imago.api.BitmapInfo;
-import imago.api.DirtyRun;
-import imago.api.Image;
-import imago.probe.Imago;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -115,16 +109,14 @@ class BitmapDifferentialTest {
         }
         Path qemuCopy = dir.resolve("q-" + target);
         Path imagoCopy = dir.resolve("i-" + target);
-        assertEquals(bitmapsInfo(qemuCopy), bitmapsInfo(imagoCopy), line);
+        assertEquals(BitmapState.info(qemuCopy), BitmapState.info(imagoCopy), line);
         assertEquals(0, Qemu.check(imagoCopy, "qcow2").status(), () -> line + ": " + Qemu.check(imagoCopy, "qcow2"));
-        assertEquals(dirtyRuns(qemuCopy), dirtyRuns(imagoCopy), line);
+        assertEquals(BitmapState.dirtyRuns(qemuCopy), BitmapState.dirtyRuns(imagoCopy), line);
     }
 
     /** The extents imago reports are those qemu-nbd exports for the bitmaps imago changed. */
     @Test
     void qemuNbdExportsTheExtentsImagoStored() throws IOException {
-        Qemu.tool("qemu-nbd");
-        Qemu.tool("nbdinfo");
         Files.copy(dir.resolve("base.qcow2"), dir.resolve("i.qcow2"));
         imago("bitmap", "--add", "-g", "512", "--merge", "b0", "--disable", dir.resolve("i.qcow2").toString(), "n")
                 .ok();
@@ -136,39 +128,12 @@ class BitmapDifferentialTest {
         Qemu.ok(dir, Qemu.img(), "bitmap", "--merge", "o", "-b", "other.qcow2", "q.qcow2", "n");
         Qemu.ok(dir, Qemu.img(), "bitmap", "--clear", "q.qcow2", "b0");
         for (String name : List.of("n", "b0", "b1")) {
-            assertEquals(nbdMap(dir.resolve("q.qcow2"), name), nbdMap(dir.resolve("i.qcow2"), name), name);
+            assertEquals(BitmapState.nbdMap(dir.resolve("q.qcow2"), name),
+                    BitmapState.nbdMap(dir.resolve("i.qcow2"), name), name);
         }
-    }
-
-    private String nbdMap(Path file, String bitmap) {
-        // a socket of its own: a qemu-nbd that served the last client unlinks its socket as it exits
-        Path sock = dir.resolve("nbd-" + file.getFileName() + "-" + bitmap + ".sock");
-        Qemu.ok(dir, "qemu-nbd", "--fork", "-r", "-k", sock, "-B", bitmap, "-f", "qcow2", file);
-        return Qemu.ok(dir, "nbdinfo", "--map=qemu:dirty-bitmap:" + bitmap, "nbd+unix:///?socket=" + sock);
     }
 
     private static String normalize(String err, String program, String copyPrefix) {
         return err.replace(program, "").replace(copyPrefix, "").replaceAll("#block[0-9]+", "#block");
-    }
-
-    /** qemu-img info's bitmaps list of {@code file}, as JSON text. */
-    private String bitmapsInfo(Path file) {
-        String json = Qemu.ok(dir, Qemu.img(), "info", "--output=json", file);
-        int at = json.indexOf("\"bitmaps\"");
-        return at < 0 ? "none" : json.substring(at, json.indexOf(']', json.indexOf("\"granularity\"", at)) + 1);
-    }
-
-    /** Every consistent bitmap's runs, as imago reads them. */
-    private static Map<String, List<DirtyRun>> dirtyRuns(Path file) throws IOException {
-        Map<String, List<DirtyRun>> out = new LinkedHashMap<>();
-        try (Image image = Imago.opener().path(file).format("qcow2").open()) {
-            for (BitmapInfo b : image.bitmaps().list()) {
-                if (!b.inUse()) {
-                    out.put(b.name() + "/" + b.granularity() + "/" + b.enabled(),
-                            image.bitmaps().runs(b.name(), 0, image.size()));
-                }
-            }
-        }
-        return out;
     }
 }

@@ -75,13 +75,12 @@ class CliTest {
         String missing = dir.resolve("missing.img").toString();
         String[] args = sub.equals("convert") ? new String[] {sub, missing, dir.resolve("o").toString()}
                 : new String[] {sub, missing};
-        // convert words it as qemu-img convert does, io as qemu-io does
+        // qemu-img's words, io's as qemu-io's
         String expected = switch (sub) {
-            case "convert" -> "imago: Could not open '" + missing + "': Could not open '" + missing
-                    + "': No such file or directory";
             case "io" -> "imago: can't open device " + missing + ": Could not open '" + missing
                     + "': No such file or directory";
-            default -> "imago: " + missing + ": Could not open '" + missing + "': No such file or directory";
+            default -> "imago: Could not open '" + missing + "': Could not open '" + missing
+                    + "': No such file or directory";
         };
         assertEquals(expected, imago(args).failsWithOneLine());
     }
@@ -92,11 +91,10 @@ class CliTest {
         String d = dir.toString();
         String[] args = sub.equals("convert") ? new String[] {sub, d, dir.resolve("o").toString()}
                 : new String[] {sub, d};
+        // qemu-img's words (its commands open these read-only), io's as qemu-io's
         String expected = switch (sub) {
-            case "convert" -> "imago: Could not open '" + d + "': 'file' driver requires '" + d
-                    + "' to be a regular file";
             case "io" -> "imago: can't open device " + d + ": Could not open '" + d + "': Is a directory";
-            default -> "imago: " + d + ": Could not open '" + d + "': Is a directory";
+            default -> "imago: Could not open '" + d + "': 'file' driver requires '" + d + "' to be a regular file";
         };
         assertEquals(expected, imago(args).failsWithOneLine());
     }
@@ -109,9 +107,8 @@ class CliTest {
                 : new String[] {sub, "-f", "foo", f.toString()};
         String line = imago(args).failsWithOneLine();
         String start = switch (sub) {
-            case "convert" -> "imago: Could not open '" + f + "': ";
             case "io" -> "imago: can't open device " + f + ": ";
-            default -> "imago: " + f + ": ";
+            default -> "imago: Could not open '" + f + "': ";
         };
         assertTrue(line.startsWith(start + "Unknown driver 'foo' (installed formats: "), line);
     }

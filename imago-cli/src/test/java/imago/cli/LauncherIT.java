@@ -81,7 +81,8 @@ class LauncherIT {
     void failuresAreOneLineWithStatusOne() {
         Qemu.Output missing = imago("info", "nofile.img");
         assertEquals(1, missing.status());
-        assertEquals("imago: nofile.img: Could not open 'nofile.img': No such file or directory\n", missing.err());
+        assertEquals("imago: Could not open 'nofile.img': Could not open 'nofile.img': No such file or directory\n",
+                missing.err());
         assertEquals("", missing.out());
         Qemu.Output bad = imago("create", "-f", "raw", "y.img", "-5");
         assertEquals(1, bad.status());
@@ -115,7 +116,8 @@ class LauncherIT {
         assertEquals("Content mismatch at offset 4096!\n", differ.out());
         Qemu.Output missing = imago("compare", "a.img", "nofile.img");
         assertEquals(2, missing.status());
-        assertEquals("imago: nofile.img: Could not open 'nofile.img': No such file or directory\n", missing.err());
+        assertEquals("imago: Could not open 'nofile.img': Could not open 'nofile.img': No such file or directory\n",
+                missing.err());
         Qemu.Output map = imago("map", "b.img");
         assertEquals(0, map.status(), map.err());
         assertEquals("Offset          Length          Mapped to       File\n"

@@ -78,7 +78,8 @@ class MapCommandTest {
         assertEquals("imago: Invalid start offset specified ('x'). You may use k, M, G, T, P or E suffixes for "
                 + "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.", bad);
         String missing = dir.resolve("missing.img").toString();
-        assertEquals("imago: " + missing + ": Could not open '" + missing + "': No such file or directory",
+        assertEquals("imago: Could not open '" + missing + "': Could not open '" + missing
+                + "': No such file or directory",
                 imago("map", missing).failsWithOneLine());
     }
 }

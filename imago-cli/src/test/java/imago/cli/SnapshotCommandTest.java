@@ -76,7 +76,8 @@ class SnapshotCommandTest {
     @Test
     void aMissingFileIsOneLine() {
         String missing = dir.resolve("missing.img").toString();
-        assertEquals("imago: " + missing + ": Could not open '" + missing + "': No such file or directory",
+        assertEquals("imago: Could not open '" + missing + "': Could not open '" + missing
+                + "': No such file or directory",
                 imago("snapshot", "-l", missing).failsWithOneLine());
     }
 }

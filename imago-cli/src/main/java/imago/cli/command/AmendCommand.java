@@ -97,15 +97,17 @@ final class AmendCommand implements Callable<Integer> {
         }
         String file = files.getFirst();
         if (help) {
-            try (Image image = session.opener(file, null).open()) {
+            try (Image image = OpenFailures.open(session, session.opener(file, null, true), file, null)) {
                 return printHelp(image.format());
             }
         }
         // the progress line starts once the options are accepted (qemu-img's qemu_progress_print(0) comes after
         // their parsing), and ends with a newline even when they are refused
+        // the image and its chain must open (qemu-img opens them before amending): its words if they do not
+        OpenFailures.open(session, session.opener(file, format.name(), true).lock(false), file, format.name()).close();
         Progress bar = new Progress(session.out(), progress && !quiet, progress && !quiet);
         try {
-            session.opener(file, format.name()).amend(opts, force, fraction -> bar.print(100 * fraction));
+            session.opener(file, format.name(), true).amend(opts, force, fraction -> bar.print(100 * fraction));
         } catch (IllegalArgumentException e) {
             bar.finish();
             throw new CliException(null, e.getMessage());

@@ -10,6 +10,35 @@ final class Arguments {
     /** qemu-img's cache mode names ({@code bdrv_parse_cache_mode}); {@code off} is {@code none}. */
     static final Set<String> CACHE_MODES = Set.of("none", "off", "writeback", "unsafe", "directsync", "writethrough");
 
+    /**
+     * A size as {@link #size(String, String, long)} reads it, with the older wording of qemu-img's cvtnum for a value
+     * that is not a size: two reports, {@code Invalid WHAT specified. You may use ... suffixes for} and the suffixes
+     * ({@code bitmap -g}, {@code bench -s/-S}); {@code Long.MAX_VALUE} for no maximum.
+     */
+    static long sizeInTwoReports(String what, String text, long max) {
+        try {
+            return max == Long.MAX_VALUE ? size(what, text) : size(what, text, max);
+        } catch (CliException e) {
+            if (e.getMessage().contains("Must be between")) {
+                throw e;
+            }
+            throw new CliException(null, "Invalid " + what + " specified. You may use k, M, G, T, P or E suffixes for"
+                    + Session.NEXT_REPORT + "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+        }
+    }
+
+    /**
+     * Refuses a cache mode qemu-img does not know, in its words: {@code Invalid cache option: MODE} for the image's
+     * ({@code -t}), {@code Invalid source cache option: MODE} for a source's ({@code -T}); {@code null} is the default.
+     *
+     * @throws CliException if {@code mode} is not a cache mode
+     */
+    static void checkCacheMode(String mode, boolean source) {
+        if (mode != null && !CACHE_MODES.contains(mode)) {
+            throw new CliException(null, "Invalid " + (source ? "source " : "") + "cache option: " + mode);
+        }
+    }
+
     private Arguments() {
     }
 

@@ -101,8 +101,8 @@ final class BenchCommand implements Callable<Integer> {
         int n = count == null ? 75000 : (int) unsigned(count, Integer.MAX_VALUE, "Invalid request count specified");
         int inFlight = depth == null ? 64 : (int) unsigned(depth, Integer.MAX_VALUE, "Invalid queue depth specified");
         long start = offset == null ? 0 : Arguments.size("offset", offset);
-        int bufSize = size == null ? 4096 : (int) Arguments.size("buffer size", size, Integer.MAX_VALUE);
-        int stepSize = step == null ? 0 : (int) Arguments.size("step_size", step, Integer.MAX_VALUE);
+        int bufSize = size == null ? 4096 : (int) Arguments.sizeInTwoReports("buffer size", size, Integer.MAX_VALUE);
+        int stepSize = step == null ? 0 : (int) Arguments.sizeInTwoReports("step_size", step, Integer.MAX_VALUE);
         if (stepSize == 0) {
             stepSize = bufSize;
         }
@@ -121,8 +121,13 @@ final class BenchCommand implements Callable<Integer> {
         if (cache != null && !CACHE_MODES.contains(cache)) {
             throw new CliException(null, "Invalid cache mode");
         }
-        try (Image image = session.opener(file.name(), format.name()).writable(write).lock(!forceShare.given())
-                .open()) {
+        if ("native".equals(aio) && (cache == null || !List.of("none", "off", "directsync").contains(cache))) {
+            // QEMU's file driver refuses this combination when it opens the image
+            throw new CliException(null, "Could not open '" + file.name() + "': aio=native was specified, but it "
+                    + "requires cache.direct=on, which was not specified.");
+        }
+        try (Image image = OpenFailures.open(session, session.opener(file.name(), format.name(), write)
+                .writable(write).lock(!forceShare.given()), file.name(), format.name())) {
             if (write && format.name() == null && image.format().equals("raw")) { // qemu-img warns even with -q
                 Arguments.warnProbedRaw(session, file.name());
             }
@@ -230,6 +235,10 @@ final class BenchCommand implements Callable<Integer> {
             t.join();
         }
         Throwable t = failure.get();
+        if (t instanceof IllegalArgumentException) {
+            // a request past the end: QEMU's block layer fails it with EIO, and qemu-img names no file
+            throw new CliException(null, "Failed request: Input/output error");
+        }
         if (t != null) {
             String why = Errors.describe(t, session, null);
             String name = file.name();

@@ -112,12 +112,14 @@ final class BitmapCommand implements Callable<Integer> {
         long bits32 = g & 0xFFFF_FFFFL;
         long wanted = g == 0 ? 0 : bits32 == 0 ? 1 : bits32;
         // the bitmaps are the image's own: its backing chain is not opened, as qemu-img does
-        try (Image image = session.opener(file, format.name()).writable(true).noBacking().open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file, format.name(), true).writable(true)
+                .noBacking(), file, format.name())) {
             if (format.name() == null && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, file);
             }
             Image source = sourceFile == null ? null
-                    : session.opener(sourceFile, sourceFormat).noBacking().open();
+                    : OpenFailures.open(session, session.opener(sourceFile, sourceFormat, false).noBacking(),
+                            sourceFile, sourceFormat);
             try {
                 for (Action a : actions) {
                     try {
@@ -136,17 +138,9 @@ final class BitmapCommand implements Callable<Integer> {
         return Cli.OK;
     }
 
-    /** The -g value as qemu-img bitmap reads it, with the older two-line message of its cvtnum for a bad one. */
+    /** The -g value as qemu-img bitmap reads it, with the older two-report message of its cvtnum for a bad one. */
     private static long granularity(String text) {
-        try {
-            return Arguments.size("granularity", text);
-        } catch (CliException e) {
-            if (e.getMessage().contains("Must be between")) {
-                throw e;
-            }
-            throw new CliException(null, "Invalid granularity specified. You may use k, M, G, T, P or E suffixes "
-                    + "for\nimago: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
-        }
+        return Arguments.sizeInTwoReports("granularity", text, Long.MAX_VALUE);
     }
 
     private static void apply(Bitmaps bitmaps, Action a, String bitmap, long granularity, Image source)

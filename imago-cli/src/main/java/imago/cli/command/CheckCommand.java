@@ -41,6 +41,10 @@ final class CheckCommand implements Callable<Integer> {
     @Mixin
     private OutputOption output;
 
+    @Option(names = "-T", paramLabel = "SRC_CACHE", description = "The image's cache mode, checked as qemu-img checks "
+            + "it; the page cache is used either way.")
+    private String cache;
+
     @Option(names = "-r", paramLabel = "leaks|all",
             description = "Repair: leaks frees leaked clusters; all also fixes corruptions (may lose data).")
     private String repair;
@@ -67,13 +71,15 @@ final class CheckCommand implements Callable<Integer> {
             case "all" -> Repair.ALL;
             default -> throw new CliException(null, "Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
         };
+        Arguments.checkCacheMode(cache, true);
         if (mode != Repair.NONE && forceShare.given()) {
             throw new CliException(null, "Could not open '" + file.name() + "': force-share=on can only be used with "
                     + "read-only images");
         }
         CheckReport report;
-        try (Image image = session.opener(file.name(), format.name()).forCheck(true).writable(mode != Repair.NONE)
-                .lock(!forceShare.given()).open()) {
+        boolean writable = mode != Repair.NONE;
+        try (Image image = OpenFailures.open(session, session.opener(file.name(), format.name(), writable)
+                .forCheck(true).writable(writable).lock(!forceShare.given()), file.name(), format.name())) {
             if (!image.supports(Feature.CHECK)) {
                 session.out().flush();
                 session.error("This image format does not support checks");

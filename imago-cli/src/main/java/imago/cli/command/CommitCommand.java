@@ -57,8 +57,8 @@ final class CommitCommand implements Callable<Integer> {
     @Option(names = "-q", description = "Quiet: print nothing on success.")
     private boolean quiet;
 
-    @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode (accepted for qemu-img compatibility).")
-    @SuppressWarnings("unused") // imago writes through the OS page cache and syncs at the end
+    @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode, checked as qemu-img checks it (imago writes "
+            + "through the OS page cache and syncs at the end in every mode).")
     private String cache;
 
     @Option(names = "-r", paramLabel = "RATE", description = "Copy at most RATE bytes per second (k, M, G suffixes).")
@@ -76,6 +76,7 @@ final class CommitCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        Arguments.checkCacheMode(cache, false);
         if (rate != null) {
             long bytesPerSecond = Arguments.cvtnum("rate limit", rate);
             throttle = bytesPerSecond > 0 ? new Throttle(bytesPerSecond) : null;
@@ -84,10 +85,11 @@ final class CommitCommand implements Callable<Integer> {
             keep = true; // qemu-img: -b implies -d
         }
         int depth;
-        try (Image image = session.opener(file, format).open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file, format, true), file, format)) {
             depth = baseDepth(image);
         }
-        try (Image image = session.opener(file, format).writable(!keep).writableBacking(depth).open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file, format, true).writable(!keep)
+                .writableBacking(depth), file, format)) {
             Image target = image;
             for (int i = 0; i < depth; i++) {
                 target = target.backing().orElseThrow();

@@ -57,9 +57,8 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "-p", description = "Show progress.")
     private boolean progress;
 
-    @Option(names = "-T", paramLabel = "CACHE", description = "Accepted for qemu-img compatibility; the page cache "
-            + "is used either way.")
-    @SuppressWarnings("unused") // accepted and ignored
+    @Option(names = "-T", paramLabel = "CACHE", description = "The images' cache mode, checked as qemu-img checks it; "
+            + "the page cache is used either way.")
     private String cache;
 
     @Option(names = {"-U", "--force-share"}, description = "Open without taking the images' locks.")
@@ -95,6 +94,10 @@ final class CompareCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (cache != null && !Arguments.CACHE_MODES.contains(cache)) {
+            session.error("Invalid source cache option: " + cache);
+            return OPEN_FAILED; // qemu-img compare's status for it, as for an image it cannot open
+        }
         Image a = null;
         Image b = null;
         try {
@@ -125,7 +128,7 @@ final class CompareCommand implements Callable<Integer> {
 
     private Image open(String file, String format) throws Failure {
         try {
-            return session.opener(file, format).lock(!forceShare).open();
+            return OpenFailures.open(session, session.opener(file, format, false).lock(!forceShare), file, format);
         } catch (IOException | RuntimeException e) {
             throw new Failure(OPEN_FAILED, file, null, e);
         }

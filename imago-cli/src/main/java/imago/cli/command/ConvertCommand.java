@@ -203,7 +203,7 @@ final class ConvertCommand implements Callable<Integer> {
             snapshotParam = snapshotName;
         }
         ConvertRequest.Flags flags = new ConvertRequest.Flags(compress, outOfOrder, progress, quiet, forceShare, noCreate,
-                targetIsZero, targetImageOpts, copyRange, salvage, bitmaps);
+                targetIsZero, targetImageOpts, copyRange, salvage, bitmaps, skipBrokenBitmaps);
         return new ConvertRequest(List.copyOf(files), format, outFormat, List.copyOf(options), cache,
                 minSparse, threads, rate, backing, backingFormat, snapshotParam, flags);
     }

@@ -77,9 +77,9 @@ final class ConvertJob {
             OpenFailures.checkRegularFile(name);
         }
         try {
-            return session.opener(name, c.format()).lock(!f.forceShare()).open();
+            return session.opener(name, c.format(), false).lock(!f.forceShare()).open();
         } catch (IOException | IllegalArgumentException e) {
-            throw OpenFailures.couldNotOpen(session, name, e);
+            throw OpenFailures.couldNotOpen(session, name, c.format(), e);
         }
     }
 
@@ -135,7 +135,7 @@ final class ConvertJob {
             throw new CliException(null, "Compression and preallocation not supported at the same time");
         }
         if (f.bitmaps()) {
-            ConvertBitmaps.checkSource(sources.getFirst());
+            ConvertBitmaps.checkSources(sources, f.skipBrokenBitmaps(), session.program());
         }
         Path target = null;
         String export = null;
@@ -183,6 +183,9 @@ final class ConvertJob {
             }
             if (!cannotCompress) {
                 copy(out, create == null, hasBacking, total, compressing ? cluster : 0);
+                if (f.bitmaps()) {
+                    ConvertBitmaps.copy(sources.getFirst(), out, f.skipBrokenBitmaps(), session::error);
+                }
             }
         }
         if (cannotCompress) {

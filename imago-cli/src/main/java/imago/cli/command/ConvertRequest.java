@@ -37,10 +37,11 @@ record ConvertRequest(List<String> files, String format, String outputFormat, Li
      * @param copyRange {@code -C}
      * @param salvage {@code --salvage}
      * @param bitmaps {@code --bitmaps}
+     * @param skipBrokenBitmaps {@code --skip-broken-bitmaps}
      */
     record Flags(boolean compress, boolean outOfOrder, boolean progress, boolean quiet, boolean forceShare,
             boolean noCreate, boolean targetIsZero, boolean targetImageOpts, boolean copyRange, boolean salvage,
-            boolean bitmaps) {
+            boolean bitmaps, boolean skipBrokenBitmaps) {
     }
 
     /** The target as the user typed it. */

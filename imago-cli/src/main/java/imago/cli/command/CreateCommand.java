@@ -8,6 +8,8 @@ import imago.cli.text.QemuOpts;
 import imago.probe.Imago;
 import imago.probe.Opener;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -152,6 +154,9 @@ final class CreateCommand implements Callable<Integer> {
             opener.format(backingFmt);
         }
         try {
+            if (Files.isDirectory(backingPath)) { // QEMU opens it read-only: its file driver's check refuses it
+                throw new CliException(full, "'file' driver requires '" + full + "' to be a regular file");
+            }
             Session.checkOpenable(full, backingPath);
             try (Image b = opener.open()) {
                 // qemu-img insists on -F so the format is recorded rather than probed on every open; a
@@ -167,7 +172,11 @@ final class CreateCommand implements Callable<Integer> {
                 throw e;
             }
             throw new CliException(file, e.getMessage() + "\nCould not open backing image.");
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | IllegalArgumentException | UncheckedIOException e) {
+            // QEMU's open error as it is, without img_open's "Could not open 'NAME'" (qemu-img create adds none)
+            throw new CliException(file, OpenFailures.cause(session, full, backingFmt, e)
+                    + "\nCould not open backing image.");
+        } catch (RuntimeException e) {
             throw new CliException(file, Errors.describe(e, session, null) + "\nCould not open backing image.");
         }
     }

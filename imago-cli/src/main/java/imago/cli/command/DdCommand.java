@@ -145,9 +145,9 @@ final class DdCommand implements Callable<Integer>, GetoptCommand {
 
     private Image openInput(String typed, String format, boolean forceShare) throws IOException {
         try {
-            return session.opener(typed, format).lock(!forceShare).open();
+            return session.opener(typed, format, false).lock(!forceShare).open();
         } catch (IOException | IllegalArgumentException e) {
-            throw OpenFailures.couldNotOpen(session, typed, e);
+            throw OpenFailures.couldNotOpen(session, typed, format, e);
         }
     }
 

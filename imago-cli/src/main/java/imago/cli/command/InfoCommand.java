@@ -55,12 +55,12 @@ final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         boolean json = output.json();
-        Opener opener = session.opener(file.name(), format.name()).lock(!forceShare.given());
+        Opener opener = session.opener(file.name(), format.name(), false).lock(!forceShare.given());
         if (!chain) {
             // like qemu-img, which opens with BDRV_O_NO_BACKING: a missing backing file does not matter
             opener.noBacking();
         }
-        try (Image top = opener.open()) {
+        try (Image top = OpenFailures.openEachLayer(session, opener, file.name(), format.name())) {
             List<InfoReport.Layer> layers = new ArrayList<>();
             String name = session.shownName(file.name(), top);
             for (Optional<Image> layer = Optional.of(top); layer.isPresent(); layer = layer.get().backing()) {

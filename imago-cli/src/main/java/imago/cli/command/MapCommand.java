@@ -71,7 +71,8 @@ final class MapCommand implements Callable<Integer> {
         MapWriter.Format form = output.json() ? MapWriter.Format.JSON : MapWriter.Format.HUMAN;
         long start = startOffset == null ? 0 : Arguments.size("start offset", startOffset);
         long length = maxLength == null ? -1 : Arguments.size("max length", maxLength);
-        try (Image image = session.opener(file.name(), format.name()).lock(!forceShare.given()).open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file.name(), format.name(), false)
+                .lock(!forceShare.given()), file.name(), format.name())) {
             List<Shown> layers = layers(image);
             try {
                 new MapWriter(image, session.out(), form, e -> displayName(layers, e)).write(start, length);

@@ -81,11 +81,11 @@ final class MeasureCommand implements Callable<Integer> {
         if (file == null) {
             m = measure(createOptions, null);
         } else {
-            Opener opener = session.opener(file, format.name()).lock(!forceShare.given());
+            Opener opener = session.opener(file, format.name(), false).lock(!forceShare.given());
             if (snapshot != null) {
                 opener.snapshot(snapshotName(snapshot));
             }
-            try (Image source = opener.open()) {
+            try (Image source = OpenFailures.open(session, opener, file, format.name())) {
                 m = measure(createOptions, source);
             }
         }

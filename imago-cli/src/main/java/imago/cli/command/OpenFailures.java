@@ -1,14 +1,26 @@
 package imago.cli.command;
 
+import imago.api.Image;
+import imago.api.ImageException;
+import imago.api.ImageInfo;
+import imago.cli.info.InfoReport;
+import imago.nbd.NbdLocation;
+import imago.probe.Imago;
+import imago.probe.Opener;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
- * qemu-img's wording for an image that cannot be opened ({@code Could not open 'NAME': reason}), for the
- * commands whose messages follow qemu-img's byte for byte ({@code dd}, {@code convert}'s sources).
+ * qemu-img's wording for an image that cannot be opened: {@code Could not open 'NAME': reason}, where a failure in
+ * the backing chain adds {@code Could not open backing file: } once per link down to the file that failed, named as
+ * QEMU names it (its stored name relative to the directory of the image naming it).
  */
 final class OpenFailures {
     /** The offset the library appends to a message about a damaged or foreign image; qemu-img names none. */
@@ -18,15 +30,27 @@ final class OpenFailures {
     }
 
     /**
-     * Refuses a missing file or a directory before the library tries, as QEMU's file driver words it.
+     * Refuses a missing file or a directory before the library tries, as QEMU's file driver words it for an image
+     * opened read-only.
      *
      * @throws CliException if {@code typed} is missing or a directory
      */
     static void checkRegularFile(String typed) {
+        checkRegularFile(typed, false);
+    }
+
+    /**
+     * Refuses a missing file or a directory before the library tries, as QEMU's file driver words it: a directory
+     * opened for writing fails in the open itself, one opened read-only in the driver's check of the file's type.
+     *
+     * @throws CliException if {@code typed} is missing or a directory
+     */
+    static void checkRegularFile(String typed, boolean writable) {
         Path path = Path.of(typed);
         if (Files.isDirectory(path)) {
-            throw new CliException(null, "Could not open '" + typed + "': 'file' driver requires '" + typed
-                    + "' to be a regular file");
+            throw new CliException(null, "Could not open '" + typed + "': " + (writable
+                    ? "Could not open '" + typed + "': Is a directory"
+                    : "'file' driver requires '" + typed + "' to be a regular file"));
         }
         if (!Files.exists(path)) {
             throw new CliException(null, "Could not open '" + typed + "': Could not open '" + typed
@@ -34,14 +58,140 @@ final class OpenFailures {
         }
     }
 
+    /**
+     * Opens the image the user typed, turning a failure of the image or of its backing chain into qemu-img's
+     * message.
+     *
+     * @param format the format the user gave ({@code -f}), or {@code null}
+     * @throws CliException with qemu-img's words if the image or a file of its chain cannot be opened
+     */
+    static Image open(Session session, Opener opener, String typed, String format) throws IOException {
+        try {
+            return opener.open();
+        } catch (IOException | IllegalArgumentException | UncheckedIOException e) {
+            throw couldNotOpen(session, typed, format, e);
+        }
+    }
+
+    /**
+     * Opens the image the user typed with its backing chain, as {@code info --backing-chain} reports a failure:
+     * QEMU opens each layer alone there, so the message is about the layer that failed, by QEMU's name for it.
+     *
+     * @throws CliException with qemu-img's words if a layer cannot be opened
+     */
+    static Image openEachLayer(Session session, Opener opener, String typed, String format) throws IOException {
+        try {
+            return opener.open();
+        } catch (IOException | IllegalArgumentException | UncheckedIOException e) {
+            throw couldNotOpen(session, typed, format, e, true);
+        }
+    }
+
     /** The message for {@code failure} while opening {@code typed}: {@code Could not open 'typed': reason}. */
     static CliException couldNotOpen(Session session, String typed, Throwable failure) {
-        String reason = switch (failure) {
-            case NoSuchFileException e -> "Could not open '" + typed + "': No such file or directory";
-            case AccessDeniedException e -> "Could not open '" + typed + "': Permission denied";
+        return couldNotOpen(session, typed, null, failure);
+    }
+
+    /**
+     * The message for {@code failure} while opening {@code typed} (of {@code format}, or probed): about the file of
+     * its backing chain that failed if the failure names one.
+     */
+    static CliException couldNotOpen(Session session, String typed, String format, Throwable failure) {
+        return couldNotOpen(session, typed, format, failure, false);
+    }
+
+    private static CliException couldNotOpen(Session session, String typed, String format, Throwable failure,
+            boolean layerAlone) {
+        Throwable t = unwrap(failure);
+        Optional<ChainPlace> place = place(session, typed, format, t);
+        String name = layerAlone ? place.map(ChainPlace::shown).orElse(typed) : typed;
+        return new CliException(null, "Could not open '" + name + "': " + cause(session, typed, t, place, layerAlone));
+    }
+
+    /**
+     * Why {@code typed} (of {@code format}, or probed) could not be opened, as QEMU's open reports it before
+     * qemu-img names the image: the reason, after {@code Could not open backing file: } once per link down to the
+     * layer that failed.
+     */
+    static String cause(Session session, String typed, String format, Throwable failure) {
+        Throwable t = unwrap(failure);
+        return cause(session, typed, t, place(session, typed, format, t), false);
+    }
+
+    private static String cause(Session session, String typed, Throwable failure, Optional<ChainPlace> place,
+            boolean layerAlone) {
+        if (place.isEmpty() || place.get().depth() == 0) {
+            return reason(session, typed, failure);
+        }
+        ChainPlace p = place.get();
+        return (layerAlone ? "" : "Could not open backing file: ".repeat(p.depth())) + reason(session, p.shown(),
+                failure);
+    }
+
+    /** Where in {@code typed}'s chain the file {@code failure} is about is, if it names a layer. */
+    private static Optional<ChainPlace> place(Session session, String typed, String format, Throwable failure) {
+        String failing = switch (failure) {
+            case FileSystemException e -> e.getFile();
+            case ImageException e -> e.resource();
+            default -> null;
+        };
+        return failing == null || NbdLocation.isUri(typed) || session.imageOpts()
+                ? Optional.empty() : place(session, typed, format, Path.of(failing));
+    }
+
+    private static Throwable unwrap(Throwable failure) {
+        Throwable t = failure;
+        while (t instanceof UncheckedIOException && t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
+    /** Why {@code failure} kept the file QEMU would call {@code shown} from opening, without the file's name. */
+    private static String reason(Session session, String shown, Throwable failure) {
+        return switch (failure) {
+            case NoSuchFileException e -> "Could not open '" + shown + "': No such file or directory";
+            case AccessDeniedException e -> "Could not open '" + shown + "': Permission denied";
+            case ImageException e -> e.detail();
             default -> withoutResource(session, Errors.describe(failure, session, null));
         };
-        return new CliException(null, "Could not open '" + typed + "': " + reason);
+    }
+
+    /** Where a file is in a backing chain: how many links below the top, and its name as QEMU shows it. */
+    private record ChainPlace(int depth, String shown) {
+    }
+
+    /**
+     * Finds {@code failing} in the backing chain of {@code typed}, opening each layer alone (as {@code info
+     * --backing-chain} does), or nothing if it is not a layer of the chain (a data file, an extent).
+     */
+    private static Optional<ChainPlace> place(Session session, String typed, String format, Path failing) {
+        Path target = failing.toAbsolutePath().normalize();
+        String shown = typed;
+        String layerFormat = format;
+        for (int depth = 0; depth <= Opener.DEFAULT_MAX_CHAIN_DEPTH; depth++) {
+            Path path = Path.of(shown);
+            if (path.toAbsolutePath().normalize().equals(target)) {
+                return Optional.of(new ChainPlace(depth, shown));
+            }
+            ImageInfo info;
+            Opener o = Imago.opener().path(path).noBacking().lock(false).gate(session.openGate(path))
+                    .secrets(session.secrets());
+            if (layerFormat != null) {
+                o.format(layerFormat);
+            }
+            try (Image layer = o.open()) {
+                info = layer.info();
+            } catch (IOException | RuntimeException e) {
+                return Optional.empty();
+            }
+            if (info.backingFilename().isEmpty()) {
+                return Optional.empty();
+            }
+            shown = InfoReport.combine(shown, info.backingFilename().get());
+            layerFormat = info.backingFormat().orElse(null);
+        }
+        return Optional.empty();
     }
 
     /**

@@ -1,7 +1,9 @@
 package imago.cli.command;
 
 import imago.api.Extent;
+import imago.api.Feature;
 import imago.api.Image;
+import imago.api.UnsupportedFeatureException;
 import imago.cli.convert.Progress;
 import imago.probe.Imago;
 import java.io.IOException;
@@ -55,10 +57,13 @@ final class RebaseCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // rebase prints nothing but progress
     private boolean quiet;
 
-    @Option(names = {"-t", "-T"}, paramLabel = "CACHE", description = "Cache modes (accepted for qemu-img "
-            + "compatibility).")
-    @SuppressWarnings("unused") // imago writes through the OS page cache and syncs at the end
+    @Option(names = "-t", paramLabel = "CACHE", description = "FILE's cache mode, checked as qemu-img checks it (imago "
+            + "writes through the OS page cache and syncs at the end in every mode).")
     private String cache;
+
+    @Option(names = "-T", paramLabel = "SRC_CACHE", description = "The backing files' cache mode, checked as qemu-img "
+            + "checks it.")
+    private String sourceCache;
 
     @Option(names = {"-U", "--force-share"}, description = "Open without taking the image's lock (only with -u).")
     private boolean forceShare;
@@ -75,22 +80,33 @@ final class RebaseCommand implements Callable<Integer> {
         if (!unsafe && backing == null) {
             throw new CliException(null, "Must specify backing file (-b) or use unsafe mode (-u)");
         }
+        Arguments.checkCacheMode(cache, false);
+        Arguments.checkCacheMode(sourceCache, true);
         String newName = backing == null || backing.isEmpty() ? null : backing;
         if (newName != null && backingFormat == null) {
             // qemu-img copies first and fails on this at the end; refusing first leaves the image untouched
             throw new CliException(null, "Could not change the backing file to '" + newName
                     + "': backing format must be specified");
         }
-        var opener = session.opener(file.name(), format.name()).writable(true).lock(!(unsafe && forceShare));
+        var opener = session.opener(file.name(), format.name(), true).writable(true).lock(!(unsafe && forceShare));
         if (unsafe) {
             // the old backing file need not exist any more: that is often why one rebases unsafely
             opener.noBacking();
         }
-        try (Image image = opener.open()) {
+        try (Image image = OpenFailures.open(session, opener, file.name(), format.name())) {
             if (!unsafe) {
                 copyDifferences(image, newName);
             }
-            image.changeBackingFile(newName, newName == null ? null : backingFormat);
+            try {
+                image.changeBackingFile(newName, newName == null ? null : backingFormat);
+            } catch (UnsupportedFeatureException e) {
+                if (e.feature() != Feature.BACKING_FILE) {
+                    throw e;
+                }
+                // QEMU's words for a driver without change_backing_file (after the safe copy, as in qemu-img)
+                throw new CliException(null, "Could not change the backing file to '" + (newName == null ? ""
+                        : newName) + "': Operation not supported");
+            }
         }
         return Cli.OK;
     }

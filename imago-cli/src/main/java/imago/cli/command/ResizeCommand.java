@@ -67,7 +67,8 @@ final class ResizeCommand implements Callable<Integer> {
         } catch (Sizes.SizeException e) {
             throw new CliException(null, "Parameter 'size' expects a non-negative number below 2^64");
         }
-        try (Image image = session.opener(file, format.name()).writable(true).open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file, format.name(), true).writable(true), file,
+                format.name())) {
             if (format.name() == null && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, file);
             }

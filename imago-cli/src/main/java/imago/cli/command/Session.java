@@ -230,10 +230,23 @@ public final class Session {
     }
 
     /**
-     * An opener for a file the user typed, after the checks that give qemu's messages for a missing
-     * file or a directory.
+     * An opener for a file the user typed, after checks that refuse a missing file or a directory with a message
+     * naming the file ({@code FILE: Could not open 'FILE': reason}).
      */
     Opener opener(String typed, String format) {
+        return opener(typed, format, name -> checkOpenable(name, Path.of(name)));
+    }
+
+    /**
+     * An opener for an image a qemu-img subcommand opens, after the checks that refuse a missing file or a directory
+     * in qemu-img's words ({@code Could not open 'FILE': ...}; {@code writable}: the image is to be opened for
+     * writing, which QEMU words otherwise); open it with {@link OpenFailures#open} for qemu-img's words on failure.
+     */
+    Opener opener(String typed, String format, boolean writable) {
+        return opener(typed, format, name -> OpenFailures.checkRegularFile(name, writable));
+    }
+
+    private Opener opener(String typed, String format, java.util.function.Consumer<String> fileCheck) {
         if (NbdLocation.isUri(typed)) {
             return nbdOpener(typed, format).secrets(secrets());
         }
@@ -247,7 +260,7 @@ public final class Session {
             format = opts.driver();
         }
         Path path = file(typed);
-        checkOpenable(typed, path);
+        fileCheck.accept(typed);
         Opener o = Imago.opener().path(path).gate(openGate(path)).secrets(secrets());
         if (format != null) {
             o.format(format);

@@ -74,7 +74,8 @@ final class SnapshotCommand implements Callable<Integer> {
             throw new CliException(null, "Could not open '" + file.name() + "': force-share=on can only be used with "
                     + "read-only images");
         }
-        try (Image image = session.opener(file.name(), format.name()).writable(writable).lock(!forceShare).open()) {
+        try (Image image = OpenFailures.open(session, session.opener(file.name(), format.name(), writable)
+                .writable(writable).lock(!forceShare), file.name(), format.name())) {
             if (writable && format.name() == null && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, file.name());
             }

@@ -143,8 +143,10 @@ final class Qcow2Amend extends Qcow2Room implements Amender {
                 rewrite(r -> {
                     long ac = r.header().autoclearFeatures();
                     r.withAutoclear(raw ? ac | Qcow2Header.AUTOCLEAR_DATA_FILE_RAW : ac & ~Qcow2Header.AUTOCLEAR_DATA_FILE_RAW);
-                    if (dataFile != null && !dataFile.isEmpty()) {
-                        r.withExtension(Qcow2Header.EXT_DATA_FILE, dataFile.getBytes(StandardCharsets.UTF_8));
+                    if (dataFile != null) {
+                        // an empty name removes it, as in QEMU: the image then needs its data file named on opening
+                        r.withExtension(Qcow2Header.EXT_DATA_FILE, dataFile.isEmpty() ? null
+                                : dataFile.getBytes(StandardCharsets.UTF_8));
                     }
                     return r;
                 });

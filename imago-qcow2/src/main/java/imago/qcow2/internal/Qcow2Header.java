@@ -174,8 +174,8 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
         }
         int clusterBits = b.getInt(p + 20);
         if (clusterBits < 9 || clusterBits > 21) {
-            throw new CorruptImageException(resource, 20, "Unsupported cluster size: 2^"
-                    + Integer.toUnsignedString(clusterBits) + " (must be 2^9 to 2^21)");
+            // QEMU's words (it prints the field as a signed int); the valid range is 2^9 to 2^21
+            throw new CorruptImageException(resource, 20, "Unsupported cluster size: 2^" + clusterBits);
         }
         return 1 << clusterBits;
     }
@@ -201,6 +201,15 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
      */
     static Qcow2Header parse(ByteBuffer cluster0, String resource, long fileSize, boolean forCheck)
             throws ImageException {
+        return parse(cluster0, resource, fileSize, forCheck, false);
+    }
+
+    /**
+     * As {@link #parse(ByteBuffer, String, long, boolean)}; {@code unnamedDataFile} accepts an external data file
+     * without a name, which {@code amend -o data_file=} leaves behind (as in QEMU) and opening refuses.
+     */
+    static Qcow2Header parse(ByteBuffer cluster0, String resource, long fileSize, boolean forCheck,
+            boolean unnamedDataFile) throws ImageException {
         int cs = clusterSizeOf(cluster0, resource);
         ByteBuffer b = cluster0.slice().order(ByteOrder.BIG_ENDIAN);
         if (b.remaining() < cs) {
@@ -345,9 +354,9 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
             throw new CorruptImageException(resource, 20, "Extended L2 entries are only supported with cluster "
                     + "sizes of at least 16384 bytes");
         }
-        if ((incompatible & INCOMPAT_DATA_FILE) != 0 && dataFile.isEmpty()) {
-            throw new CorruptImageException(resource, 72, "the image keeps its data in an external data file "
-                    + "but does not name it");
+        if ((incompatible & INCOMPAT_DATA_FILE) != 0 && dataFile.isEmpty() && !unnamedDataFile) {
+            // QEMU's words: the data file's name can be given when opening (qemu-img amend -o data_file= leaves this)
+            throw new CorruptImageException(resource, 72, "'data-file' is required for this image");
         }
         if ((autoclear & AUTOCLEAR_DATA_FILE_RAW) != 0 && (incompatible & INCOMPAT_DATA_FILE) == 0) {
             throw new CorruptImageException(resource, 88, "data-file-raw requires a data file");

@@ -103,7 +103,7 @@ final class Qcow2HeaderRewrite {
         String resource = storage.name();
         ByteBuffer cluster0 = ByteBuffer.allocate(clusterSize);
         storage.read(cluster0, 0);
-        Qcow2Header old = Qcow2Header.parse(cluster0.duplicate().clear(), resource, storage.size());
+        Qcow2Header old = Qcow2Header.parse(cluster0.duplicate().clear(), resource, storage.size(), false, true);
         Qcow2HeaderRewrite r = edit.apply(new Qcow2HeaderRewrite(old));
         Qcow2Header h = r.header;
         byte[] fixed = cluster0.array().clone();
@@ -128,7 +128,7 @@ final class Qcow2HeaderRewrite {
         if (r.version >= 3) {
             ByteBuffer.wrap(bytes).order(ByteOrder.BIG_ENDIAN).putLong(80, r.compatible).putLong(88, r.autoclear);
         }
-        Qcow2Header parsed = Qcow2Header.parse(ByteBuffer.wrap(bytes), resource, storage.size());
+        Qcow2Header parsed = Qcow2Header.parse(ByteBuffer.wrap(bytes), resource, storage.size(), false, true);
         // only the sectors either version uses: usually the first alone, which a power loss cannot tear
         int used = Math.max(lastUsed(cluster0.array()), lastUsed(bytes));
         storage.write(ByteBuffer.wrap(bytes, 0, Math.min(bytes.length, (used + 512) & ~511)), 0);

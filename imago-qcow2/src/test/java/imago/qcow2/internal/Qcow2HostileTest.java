@@ -226,7 +226,7 @@ class Qcow2HostileTest {
         fails(CorruptImageException.class, small, b -> b.putLong(72, Qcow2Header.INCOMPAT_EXTL2),
                 "at least 16384");
         fails(CorruptImageException.class, plain, b -> b.putLong(72, Qcow2Header.INCOMPAT_DATA_FILE),
-                "does not name it");
+                "'data-file' is required for this image");
         fails(CorruptImageException.class, plain, b -> b.putLong(88, Qcow2Header.AUTOCLEAR_DATA_FILE_RAW),
                 "data-file-raw requires a data file");
     }
