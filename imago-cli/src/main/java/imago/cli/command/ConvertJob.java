@@ -74,7 +74,7 @@ final class ConvertJob {
 
     private Image open(String name) throws IOException {
         if (!NbdLocation.isUri(name) && !session.imageOpts()) {
-            OpenFailures.checkRegularFile(name);
+            RegularFileCheck.checkRegularFile(name);
         }
         try {
             return session.opener(name, c.format(), false).lock(!f.forceShare()).open();
@@ -234,7 +234,7 @@ final class ConvertJob {
             return o.open();
         }
         String typed = c.files().getLast();
-        OpenFailures.checkRegularFile(target.toString());
+        RegularFileCheck.checkRegularFile(target.toString());
         Image image;
         try {
             image = o.open();

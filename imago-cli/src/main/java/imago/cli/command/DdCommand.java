@@ -105,7 +105,7 @@ final class DdCommand implements Callable<Integer>, GetoptCommand {
 
     private int copy(Operands dd, String inputFormat, String outputFormat, boolean forceShare) throws IOException {
         if (!NbdLocation.isUri(dd.input) && !session.imageOpts()) {
-            OpenFailures.checkRegularFile(dd.input);
+            RegularFileCheck.checkRegularFile(dd.input);
         }
         try (Image in = openInput(dd.input, inputFormat, forceShare)) {
             if (!Imago.formats().contains(outputFormat)) {

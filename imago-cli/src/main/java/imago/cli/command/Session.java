@@ -243,7 +243,7 @@ public final class Session {
      * writing, which QEMU words otherwise); open it with {@link OpenFailures#open} for qemu-img's words on failure.
      */
     Opener opener(String typed, String format, boolean writable) {
-        return opener(typed, format, name -> OpenFailures.checkRegularFile(name, writable));
+        return opener(typed, format, name -> RegularFileCheck.checkRegularFile(name, writable));
     }
 
     private Opener opener(String typed, String format, java.util.function.Consumer<String> fileCheck) {

@@ -331,7 +331,7 @@ final class Qcow2BitmapTracker {
     }
 
     private void writeAutoclear(long value) throws IOException {
-        Qcow2Header.writeAutoclear(storage, value);
+        Qcow2HeaderFields.writeAutoclear(storage, value);
         storage.flush();
         storage.sync();
         autoclear = value;

@@ -245,7 +245,7 @@ final class Qcow2CheckRepairs {
                         + "snapshot table); further corruption events will be suppressed");
                 if (st.header.version() >= 3) {
                     long features = st.header.incompatibleFeatures() | Qcow2Header.INCOMPAT_CORRUPT;
-                    Qcow2Header.writeIncompatible(storage, features);
+                    Qcow2HeaderFields.writeIncompatible(storage, features);
                     storage.flush();
                     storage.sync();
                 }
@@ -263,7 +263,7 @@ final class Qcow2CheckRepairs {
         }
         storage.flush();
         storage.sync();
-        Qcow2Header.writeSnapshotTable(storage, entries.size(), offset);
+        Qcow2HeaderFields.writeSnapshotTable(storage, entries.size(), offset);
         storage.flush();
         storage.sync();
         freeOldTable(st, res, refcounts);
@@ -344,7 +344,7 @@ final class Qcow2CheckRepairs {
         storage.flush();
         storage.sync();
         long features = st.header.incompatibleFeatures() & ~bits;
-        Qcow2Header.writeIncompatible(storage, features);
+        Qcow2HeaderFields.writeIncompatible(storage, features);
         storage.flush();
         storage.sync();
     }

@@ -85,8 +85,8 @@ final class Qcow2Guard extends Qcow2Room {
         if (what != null) {
             String message = "Preventing invalid write on metadata (overlaps with " + what + ")";
             if (st.header.version() >= 3) {
-                long features = Qcow2Header.readIncompatible(storage) | Qcow2Header.INCOMPAT_CORRUPT;
-                Qcow2Header.writeIncompatible(storage, features);
+                long features = Qcow2HeaderFields.readIncompatible(storage) | Qcow2Header.INCOMPAT_CORRUPT;
+                Qcow2HeaderFields.writeIncompatible(storage, features);
                 storage.flush();
                 storage.sync();
                 // later header writes (a lazy image marked clean on close) keep the bit

@@ -97,7 +97,7 @@ final class Qcow2Opening {
             long kept = header.autoclearFeatures() & (Qcow2Header.AUTOCLEAR_DATA_FILE_RAW
                     | (directory.bitmaps().isEmpty() ? 0 : Qcow2Header.AUTOCLEAR_BITMAPS));
             if (header.version() >= 3 && header.autoclearFeatures() != kept) {
-                Qcow2Header.writeAutoclear(storage, kept);
+                Qcow2HeaderFields.writeAutoclear(storage, kept);
                 storage.flush();
                 storage.sync();
             }

@@ -38,7 +38,7 @@ final class Qcow2Rebuild {
 
     Qcow2Rebuild(Storage storage, Qcow2CheckState st, Qcow2RefArray refs) {
         this(storage, st.clusterBits, st.order, st.reftable, Set.of(), refs,
-                (offset, clusters) -> Qcow2Header.writeRefcountTable(storage, offset, clusters));
+                (offset, clusters) -> Qcow2HeaderFields.writeRefcountTable(storage, offset, clusters));
     }
 
     /**

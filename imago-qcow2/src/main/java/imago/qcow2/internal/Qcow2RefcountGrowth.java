@@ -151,7 +151,7 @@ final class Qcow2RefcountGrowth {
         t.asLongBuffer().put(newTable);
         storage.write(t, tableAt << clusterBits);
         store.sync();
-        Qcow2Header.writeRefcountTable(storage, tableAt << clusterBits, (int) tableClusters);
+        Qcow2HeaderFields.writeRefcountTable(storage, tableAt << clusterBits, (int) tableClusters);
         store.sync();
         long oldFirst = store.tableOffset() >>> clusterBits;
         long oldClusters = (long) oldTable.length * 8 / clusterSize;
@@ -286,7 +286,7 @@ final class Qcow2RefcountGrowth {
             t.asLongBuffer().put(newTable);
             storage.write(t, newOffset);
             store.sync();
-            Qcow2Header.writeRefcountTable(storage, newOffset, (int) tableClusters);
+            Qcow2HeaderFields.writeRefcountTable(storage, newOffset, (int) tableClusters);
             store.sync();
             for (long c = 0; c < oldClusters; c++) {
                 retired.add((store.tableOffset() >>> clusterBits) + c);

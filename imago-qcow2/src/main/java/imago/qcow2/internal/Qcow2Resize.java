@@ -198,11 +198,11 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
         if (zeroNew) {
             // as QEMU's qcow2_grow_l1_table: the header takes the larger L1 table first (the size stays), the
             // new area is zeroed, and only then does the header take the new size
-            Qcow2Header.writeL1(storage, (int) Math.max(entries, old.length), newL1Offset);
+            Qcow2HeaderFields.writeL1(storage, (int) Math.max(entries, old.length), newL1Offset);
             st.syncAll();
             switchL1(old, entries, newL1Offset, oldClusters);
             zeroGrown(oldSize, newSize, below);
-            Qcow2Header.writeSize(storage, newSize);
+            Qcow2HeaderFields.writeSize(storage, newSize);
             st.syncAll();
             st.size = newSize;
             if (preallocation != Preallocation.OFF) {
@@ -213,7 +213,7 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
             }
             return;
         }
-        Qcow2Header.writeSizeAndL1(storage, newSize, st.header.cryptMethod(), (int) Math.max(entries, old.length),
+        Qcow2HeaderFields.writeSizeAndL1(storage, newSize, st.header.cryptMethod(), (int) Math.max(entries, old.length),
                 newL1Offset);
         st.syncAll();
         switchL1(old, entries, newL1Offset, oldClusters);

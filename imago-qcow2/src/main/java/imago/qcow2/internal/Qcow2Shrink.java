@@ -86,7 +86,7 @@ final class Qcow2Shrink extends Qcow2Room {
         }
         // the cleared entries reach stable media (in flush, before the refcounts drop) before the header shrinks
         writeBack.flush();
-        Qcow2Header.writeSize(storage, newSize);
+        Qcow2HeaderFields.writeSize(storage, newSize);
         st.syncAll();
         st.size = newSize;
         if (st.header.hasDataFile()) {

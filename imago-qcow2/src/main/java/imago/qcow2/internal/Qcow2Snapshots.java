@@ -241,7 +241,7 @@ final class Qcow2Snapshots extends Qcow2Room implements InternalSnapshots {
         // the new L1 table is on stable media before the header names it or its size
         st.syncAll();
         if (move || newSize != st.size || next.length != old.length) {
-            Qcow2Header.writeSizeAndL1(storage, newSize, st.header.cryptMethod(), next.length, newOffset);
+            Qcow2HeaderFields.writeSizeAndL1(storage, newSize, st.header.cryptMethod(), next.length, newOffset);
             st.syncAll();
         }
         st.l1 = next;
@@ -286,7 +286,7 @@ final class Qcow2Snapshots extends Qcow2Room implements InternalSnapshots {
         // the refcounts of the new L1 copy and table (cached write-back) reach the disk with them
         st.refcounts.writeDirty();
         st.syncAll();
-        Qcow2Header.writeSnapshotTable(storage, entries.size(), offset);
+        Qcow2HeaderFields.writeSnapshotTable(storage, entries.size(), offset);
         st.syncAll();
         st.snapshots = List.copyOf(records);
         st.snapshotsOffset = offset;

@@ -188,7 +188,7 @@ final class Qcow2WriteBack extends Qcow2Room {
         }
         long features = h.incompatibleFeatures() | Qcow2Header.INCOMPAT_DIRTY;
         long length = storage.size();
-        Qcow2Header.writeIncompatible(storage, features);
+        Qcow2HeaderFields.writeIncompatible(storage, features);
         storage.flush();
         storage.sync();
         // only an image whose header says dirty may have stale refcounts
@@ -219,7 +219,7 @@ final class Qcow2WriteBack extends Qcow2Room {
             Qcow2Header h = st.header;
             if (h.dirty()) {
                 long features = h.incompatibleFeatures() & ~Qcow2Header.INCOMPAT_DIRTY;
-                Qcow2Header.writeIncompatible(storage, features);
+                Qcow2HeaderFields.writeIncompatible(storage, features);
                 storage.flush();
                 storage.sync();
                 st.header = h.withIncompatibleFeatures(features);
