@@ -4,6 +4,7 @@ import imago.api.CorruptImageException;
 import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.spi.AllocatingWriteTicket;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
@@ -277,14 +278,22 @@ final class QcowInstance implements FormatInstance {
         long table = tableAt;
         Mapping.Data mapping = new Mapping.Data(run.offset(), run.length(), storage, host + (run.offset() - start));
         int clusters = (int) ((stop - start) >>> clusterBits);
-        return new QcowTicket(mapping, lock, () -> point(run, table, host, clusters), () -> {
-            if (fileEnd == newEnd) {
-                fileEnd = before;
-                if (storage.size() > before && storage.size() <= newEnd) {
-                    storage.resize(before, Preallocation.OFF);
+        return new AllocatingWriteTicket(mapping, lock) {
+            @Override
+            protected void onCommit() throws IOException {
+                point(run, table, host, clusters);
+            }
+
+            @Override
+            protected void onAbort() throws IOException {
+                if (fileEnd == newEnd) {
+                    fileEnd = before;
+                    if (storage.size() > before && storage.size() <= newEnd) {
+                        storage.resize(before, Preallocation.OFF);
+                    }
                 }
             }
-        });
+        };
     }
 
     /** Copies guest bytes {@code [from, to)} from {@code below} to {@code host} (beyond the size: zeroes). */

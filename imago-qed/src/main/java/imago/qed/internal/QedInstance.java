@@ -9,6 +9,7 @@ import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
+import imago.api.spi.AllocatingWriteTicket;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Checker;
 import imago.api.spi.Dependency;
@@ -224,14 +225,22 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
         fileEnd = newEnd;
         Mapping.Data mapping = new Mapping.Data(run.offset(), run.length(), storage, host + (run.offset() - start));
         int clusters = (int) ((end - start) >>> clusterShift);
-        return new QedTicket(mapping, lock, () -> point(run, host, clusters), () -> {
-            if (fileEnd == newEnd) {
-                fileEnd = host;
-                if (storage.size() > host && storage.size() <= newEnd) {
-                    storage.resize(host, Preallocation.OFF);
+        return new AllocatingWriteTicket(mapping, lock) {
+            @Override
+            protected void onCommit() throws IOException {
+                point(run, host, clusters);
+            }
+
+            @Override
+            protected void onAbort() throws IOException {
+                if (fileEnd == newEnd) {
+                    fileEnd = host;
+                    if (storage.size() > host && storage.size() <= newEnd) {
+                        storage.resize(host, Preallocation.OFF);
+                    }
                 }
             }
-        });
+        };
     }
 
     /** Copies guest bytes {@code [from, to)} from {@code source} to {@code host} (beyond the size: zeroes). */
