@@ -1,22 +1,21 @@
 package imago.cli;
 
+import static imago.cli.FormatCliDifferential.assertAnswersAsQemuImg;
+import static imago.cli.FormatCliDifferential.assertIoAsQemuIo;
+import static imago.cli.FormatCliDifferential.randomRaw;
 import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import imago.testkit.Qemu;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -33,26 +32,11 @@ class ParallelsCliDifferentialTest {
     @TempDir
     Path dir;
 
-    private Path source(long size) throws IOException {
-        Path src = dir.resolve("src.raw");
-        Random r = new Random(size);
-        try (RandomAccessFile raf = new RandomAccessFile(src.toFile(), "rw")) {
-            raf.setLength(size);
-            byte[] data = new byte[300_000];
-            for (int i = 0; i < 12; i++) {
-                r.nextBytes(data);
-                raf.seek(r.nextLong(size - data.length) & ~511L);
-                raf.write(data, 0, 512 + r.nextInt(data.length - 512));
-            }
-        }
-        return src;
-    }
-
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"cluster_size=1M", "cluster_size=64k", "cluster_size=4096"})
     void convertWritesWhatQemuImgWrites(String options) throws IOException {
         Path qemuImg = Qemu.img();
-        Path src = source((21L << 20) + 3 * 512);
+        Path src = randomRaw(dir, (21L << 20) + 3 * 512, 12);
         Path ours = dir.resolve("ours.hds");
         Path theirs = dir.resolve("theirs.hds");
         imago("convert", "-f", "raw", "-O", "parallels", "-o", options, src.toString(), ours.toString()).ok();
@@ -60,28 +44,11 @@ class ParallelsCliDifferentialTest {
         assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours), "the files differ");
         for (String[] args : new String[][] {{"info", "--output=json"}, {"info"}, {"map", "--output=json"}, {"map"},
                 {"check"}, {"check", "--output=json"}}) {
-            assertSame(qemuImg, args, ours, ours);
+            assertAnswersAsQemuImg(dir, args, ours, ours);
         }
         Path back = dir.resolve("back.raw");
         imago("convert", "-f", "parallels", "-O", "raw", ours.toString(), back.toString()).ok();
         assertArrayEquals(Files.readAllBytes(src), Files.readAllBytes(back));
-    }
-
-    /** Runs {@code args} on {@code theirs} with qemu-img and on {@code ours} with imago: same status and output. */
-    private void assertSame(Path qemuImg, String[] args, Path theirs, Path ours) {
-        Object[] command = new Object[args.length + 2];
-        command[0] = qemuImg;
-        System.arraycopy(args, 0, command, 1, args.length);
-        command[args.length + 1] = theirs;
-        String[] mine = Arrays.copyOf(args, args.length + 1);
-        mine[args.length] = ours.toString();
-        Qemu.Output q = Qemu.run(dir, command);
-        Run.Result i = imago(mine);
-        String what = String.join(" ", args);
-        assertEquals(q.out().replace(theirs.toString(), ours.toString()), i.out(), what);
-        assertEquals(q.err().replace("qemu-img: ", "imago: ").replace(theirs.toString(), ours.toString()), i.err(),
-                what);
-        assertEquals(q.status(), i.status(), what);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -126,10 +93,10 @@ class ParallelsCliDifferentialTest {
         Path theirs = Files.copy(base, dir.resolve("theirs.hds"));
         Path ours = Files.copy(base, dir.resolve("ours.hds"));
         String[] args = repair.isEmpty() ? new String[] {"check"} : ("check " + repair).split(" ");
-        assertSame(qemuImg, args, theirs, ours);
+        assertAnswersAsQemuImg(dir, args, theirs, ours);
         if (!repair.isEmpty()) {
             assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours), "the repaired files differ");
-            assertSame(qemuImg, new String[] {"check", "--output=json"}, theirs, ours);
+            assertAnswersAsQemuImg(dir, new String[] {"check", "--output=json"}, theirs, ours);
         }
         // a writable open after the check: refused while dirty, as by qemu-io (imago also refuses clusters past the end)
         boolean left = repair.isEmpty() || repair.equals("-r leaks") && damage.equals("all");
@@ -152,15 +119,9 @@ class ParallelsCliDifferentialTest {
         for (Path p : List.of(ours, theirs)) {
             Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "parallels", p, "4M");
         }
-        Pattern timing = Pattern.compile("(?m)^(.*, \\d+ ops; ).*$");
-        for (String c : List.of("write -P 1 0 256k", "write -z 0 64k", "write -z -u 64k 64k", "write -z -n 128k 4k",
-                "write -z -n 2M 4k", "write -z 3M 10k", "discard 0 1M", "write -z -u 1M 1M")) {
-            Qemu.Output q = Qemu.run(dir, Qemu.io(), "-f", "parallels", "-c", c, theirs);
-            Run.Result m = imago("io", "-f", "parallels", "-c", c, ours.toString());
-            assertEquals(q.status(), m.status(), c);
-            assertEquals(timing.matcher(q.out()).replaceAll("$1"), timing.matcher(m.out()).replaceAll("$1"), c);
-            assertEquals(q.err(), m.err(), c);
-        }
+        assertIoAsQemuIo(dir, "parallels", theirs, ours, List.of("write -P 1 0 256k", "write -z 0 64k",
+                "write -z -u 64k 64k", "write -z -n 128k 4k", "write -z -n 2M 4k", "write -z 3M 10k", "discard 0 1M",
+                "write -z -u 1M 1M"));
         Qemu.Output compare = Qemu.run(dir, Qemu.img(), "compare", "-f", "parallels", "-F", "parallels", theirs, ours);
         assertEquals(0, compare.status(), compare.out() + compare.err());
         assertEquals(0, Qemu.check(ours, "parallels").status());

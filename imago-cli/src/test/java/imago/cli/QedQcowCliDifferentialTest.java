@@ -1,5 +1,7 @@
 package imago.cli;
 
+import static imago.cli.FormatCliDifferential.assertIoAsQemuIo;
+import static imago.cli.FormatCliDifferential.randomRaw;
 import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -13,7 +15,6 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -26,26 +27,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * as qemu-img does, and zero writes through {@code imago io} leave qemu-io's file.
  */
 class QedQcowCliDifferentialTest {
-    private static final Pattern TIMING = Pattern.compile("(?m)^(.*, \\d+ ops; ).*$");
-
     @TempDir
     Path dir;
-
-    /** A raw source with random data, zero runs and partly written clusters; returns its path. */
-    private Path source(long size) throws IOException {
-        Path src = dir.resolve("src.raw");
-        Random r = new Random(size);
-        try (RandomAccessFile raf = new RandomAccessFile(src.toFile(), "rw")) {
-            raf.setLength(size);
-            byte[] data = new byte[300_000];
-            for (int i = 0; i < 20; i++) {
-                r.nextBytes(data);
-                raf.seek(r.nextLong(size - data.length) & ~511L);
-                raf.write(data, 0, 512 + r.nextInt(data.length - 512));
-            }
-        }
-        return src;
-    }
 
     private void sameOutput(String what, Qemu.Output q, Run.Result i) {
         assertEquals(q.status(), i.status(), () -> what + ": " + q.err() + i.err());
@@ -58,7 +41,7 @@ class QedQcowCliDifferentialTest {
     void convertWritesWhatQemuImgWrites(String spec) throws IOException {
         String format = spec.substring(0, spec.indexOf(':'));
         String options = spec.substring(spec.indexOf(':') + 1);
-        Path src = source((29L << 20) + 3 * 512);
+        Path src = randomRaw(dir, (29L << 20) + 3 * 512, 20);
         Path ours = dir.resolve("ours." + format);
         Path theirs = dir.resolve("theirs." + format);
         List<String> args = new ArrayList<>(List.of("convert", "-f", "raw", "-O", format));
@@ -90,7 +73,7 @@ class QedQcowCliDifferentialTest {
     @ValueSource(strings = {"qed", "qcow", "qcow2"})
     void convertOverABackingFileWritesWhatQemuImgWrites(String format) throws IOException {
         Path base = dir.resolve("base.raw");
-        Path src = source(9L << 20);
+        Path src = randomRaw(dir, 9L << 20, 20);
         Files.copy(src, base);
         try (RandomAccessFile f = new RandomAccessFile(src.toFile(), "rw")) {
             byte[] change = new byte[200_000];
@@ -218,13 +201,7 @@ class QedQcowCliDifferentialTest {
         }
         List<String> commands = List.of("write -P 1 0 64k", "write -z 0 8k", "write -z -u 8k 8k", "write -z -n 20k 4k",
                 "write -z -n 21k 1k", "write -z 100k 10k", "write -z -u 200k 64k", "write -z 1020k 4k");
-        for (String c : commands) {
-            Qemu.Output q = Qemu.run(dir, Qemu.io(), "-f", "qed", "-c", c, theirs);
-            Run.Result m = imago("io", "-f", "qed", "-c", c, ours.toString());
-            assertEquals(q.status(), m.status(), c);
-            assertEquals(TIMING.matcher(q.out()).replaceAll("$1"), TIMING.matcher(m.out()).replaceAll("$1"), c);
-            assertEquals(q.err(), m.err(), c);
-        }
+        assertIoAsQemuIo(dir, "qed", theirs, ours, commands);
         assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours));
     }
 }

@@ -1,5 +1,6 @@
 package imago.cli;
 
+import static imago.cli.FormatCliDifferential.randomRaw;
 import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -13,7 +14,6 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Random;
 import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -29,22 +29,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 class VhdxCliDifferentialTest {
     @TempDir
     Path dir;
-
-    /** A raw source with random data and zero runs; returns its path. */
-    private Path source(long size) throws IOException {
-        Path src = dir.resolve("src.raw");
-        Random r = new Random(size);
-        try (RandomAccessFile raf = new RandomAccessFile(src.toFile(), "rw")) {
-            raf.setLength(size);
-            byte[] data = new byte[300_000];
-            for (int i = 0; i < 12; i++) {
-                r.nextBytes(data);
-                raf.seek(r.nextLong(size - data.length) & ~511L);
-                raf.write(data, 0, 512 + r.nextInt(data.length - 512));
-            }
-        }
-        return src;
-    }
 
     /** The file with what differs by nature zeroed: creator, headers, log, page 83 data. */
     private static byte[] masked(Path file) throws IOException {
@@ -64,7 +48,7 @@ class VhdxCliDifferentialTest {
         "subformat=fixed,block_state_zero=off,block_size=2M,log_size=2M"})
     void convertWritesWhatQemuImgWrites(String options) throws IOException {
         Path qemuImg = Qemu.img();
-        Path src = source((21L << 20) + 3 * 512);
+        Path src = randomRaw(dir, (21L << 20) + 3 * 512, 12);
         Path ours = dir.resolve("ours.vhdx");
         Path theirs = dir.resolve("theirs.vhdx");
         imago("convert", "-f", "raw", "-O", "vhdx", "-o", options, src.toString(), ours.toString()).ok();

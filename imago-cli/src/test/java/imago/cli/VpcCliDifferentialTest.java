@@ -1,5 +1,7 @@
 package imago.cli;
 
+import static imago.cli.FormatCliDifferential.assertIoAsQemuIo;
+import static imago.cli.FormatCliDifferential.randomRaw;
 import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -7,14 +9,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.testkit.Qemu;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -26,26 +25,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * what qemu-img prints, and qemu-img compare, map and libvhdi's vhdiinfo accept the result.
  */
 class VpcCliDifferentialTest {
-    private static final Pattern TIMING = Pattern.compile("(?m)^(.*, \\d+ ops; ).*$");
-
     @TempDir
     Path dir;
-
-    /** A raw source with random data, zero runs and data in most 2 MiB blocks; returns its path. */
-    private Path source(long size) throws IOException {
-        Path src = dir.resolve("src.raw");
-        Random r = new Random(size);
-        try (RandomAccessFile raf = new RandomAccessFile(src.toFile(), "rw")) {
-            raf.setLength(size);
-            byte[] data = new byte[300_000];
-            for (int i = 0; i < 25; i++) {
-                r.nextBytes(data);
-                raf.seek(r.nextLong(size - data.length) & ~511L);
-                raf.write(data, 0, 512 + r.nextInt(data.length - 512));
-            }
-        }
-        return src;
-    }
 
     /** The file with the footers' time stamp, checksum and unique id zeroed (they differ by nature). */
     private static byte[] masked(Path file) throws IOException {
@@ -64,7 +45,7 @@ class VpcCliDifferentialTest {
             "subformat=fixed,force_size=on"})
     void convertWritesWhatQemuImgWrites(String options) throws IOException {
         Path qemuImg = Qemu.img();
-        Path src = source((37L << 20) + 3 * 512);
+        Path src = randomRaw(dir, (37L << 20) + 3 * 512, 25);
         Path ours = dir.resolve("ours.vhd");
         Path theirs = dir.resolve("theirs.vhd");
         imago("convert", "-f", "raw", "-O", "vpc", "-o", options, src.toString(), ours.toString()).ok();
@@ -97,7 +78,7 @@ class VpcCliDifferentialTest {
     @Test
     void outOfOrderConversionHasTheSameContents() throws IOException {
         Path qemuImg = Qemu.img();
-        Path src = source((29L << 20) + 512);
+        Path src = randomRaw(dir, (29L << 20) + 512, 25);
         Path out = dir.resolve("w.vhd");
         imago("convert", "-W", "-f", "raw", "-O", "vpc", src.toString(), out.toString()).ok();
         Qemu.Output cmp = Qemu.run(dir, qemuImg, "compare", "-f", "raw", "-F", "vpc", src, out);
@@ -133,7 +114,6 @@ class VpcCliDifferentialTest {
     @ValueSource(strings = {"subformat=dynamic", "subformat=fixed"})
     void zeroWriteFlagsActAsQemuIos(String options) throws IOException {
         Path qemuImg = Qemu.img();
-        Path qemuIo = Qemu.io();
         Path ours = dir.resolve("zero-imago.vhd");
         Path theirs = dir.resolve("zero-qemu.vhd");
         for (Path p : List.of(ours, theirs)) {
@@ -142,13 +122,7 @@ class VpcCliDifferentialTest {
         List<String> commands = List.of("write -P 1 0 256k", "write -z 0 64k", "write -z -u 64k 64k",
                 "write -z -n 128k 4k", "write -z -n 4M 4k", "write -z -u -n 2M 2M", "write -z 5M 10k",
                 "write -z -u 0 2M", "write -z -u 6M 2M");
-        for (String c : commands) {
-            Qemu.Output q = Qemu.run(dir, qemuIo, "-f", "vpc", "-c", c, theirs);
-            Run.Result m = imago("io", "-f", "vpc", "-c", c, ours.toString());
-            assertEquals(q.status(), m.status(), c);
-            assertEquals(TIMING.matcher(q.out()).replaceAll("$1"), TIMING.matcher(m.out()).replaceAll("$1"), c);
-            assertEquals(q.err(), m.err(), c);
-        }
+        assertIoAsQemuIo(dir, "vpc", theirs, ours, commands);
         Qemu.Output compare = Qemu.run(dir, qemuImg, "compare", "-f", "vpc", "-F", "vpc", theirs, ours);
         assertEquals(0, compare.status(), compare.out() + compare.err());
         assertTrue(Files.size(ours) <= Files.size(theirs), "imago allocates no more for zeroes than QEMU");

@@ -297,47 +297,25 @@ public final class BlockTable {
     }
 
     /** A write into a newly allocated block, holding the lock until it is closed. */
-    private final class Allocation implements WriteTicket {
+    private final class Allocation extends AllocatingWriteTicket {
         private final int block;
         private final int entry;
-        private final Mapping.Data mapping;
-        private boolean committed;
-        private boolean closed;
 
         Allocation(int block, int entry, Mapping.Data mapping) {
+            super(mapping, lock);
             this.block = block;
             this.entry = entry;
-            this.mapping = mapping;
         }
 
         @Override
-        public Mapping.Data mapping() {
-            return mapping;
-        }
-
-        @Override
-        public void commit() {
-            if (committed) {
-                throw new IllegalStateException("committed twice");
-            }
+        protected void onCommit() {
             entries.set(block, entry);
             dirty.set((int) ((long) block * 4 / SECTOR));
-            committed = true;
         }
 
         @Override
-        public void close() throws IOException {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            try {
-                if (!committed) {
-                    blocks.abandon(block, entry);
-                }
-            } finally {
-                lock.unlock();
-            }
+        protected void onAbort() throws IOException {
+            blocks.abandon(block, entry);
         }
     }
 }

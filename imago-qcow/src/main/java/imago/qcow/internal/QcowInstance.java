@@ -4,13 +4,16 @@ import imago.api.CorruptImageException;
 import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.spi.AllocatingWriteTicket;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.Storage;
+import imago.api.spi.TwoLevelTable;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
@@ -27,7 +30,11 @@ import java.util.zip.Inflater;
  * {@link #beginWrite} until its ticket closes: where QEMU puts them (a new L2 table at the end of the file rounded
  * up to a cluster, then the data clusters after it), the data is written first, with the uncovered part of a
  * partial cluster copied from below (or from the decompressed cluster it replaces); the entries change in memory on
- * commit and reach the file on flush, in the order {@link QcowTables} describes.
+ * commit and reach the file on flush, in the order {@link TwoLevelTable} describes.
+ *
+ * <p>QEMU's qcow driver writes the L1 entry, then the new L2 table, then the L2 entry, each synced, and the data
+ * last, so that a crash can leave entries naming clusters whose data never arrived. imago turns that round, as its
+ * other formats do: the data first, the entries naming it after a sync.
  */
 final class QcowInstance implements FormatInstance {
     private static final long CACHE_BYTES = 16L << 20;
@@ -42,7 +49,7 @@ final class QcowInstance implements FormatInstance {
     private final int clusterBits;
     private final int l1Shift;
     private final long offsetMask;
-    private final QcowTables tables;
+    private final TwoLevelTable tables;
     /** Guards the tables and {@link #fileEnd}. */
     private final ReentrantLock lock = new ReentrantLock();
     /** The end of the file as allocation sees it (QEMU's bdrv_getlength). */
@@ -60,7 +67,31 @@ final class QcowInstance implements FormatInstance {
         this.l1Shift = header.clusterBits() + header.l2Bits();
         this.offsetMask = (1L << (63 - clusterBits)) - 1;
         this.fileEnd = fileLength;
-        this.tables = QcowTables.load(storage, header, fileLength, CACHE_BYTES);
+        this.tables = loadTables(storage, header, fileLength);
+    }
+
+    /**
+     * Reads the L1 table the header names.
+     *
+     * @throws CorruptImageException if it does not lie in the file
+     */
+    private static TwoLevelTable loadTables(Storage storage, QcowHeader header, long fileLength) throws IOException {
+        int entries = (int) header.l1Entries();
+        long offset = header.l1TableOffset();
+        if (offset < QcowHeader.LENGTH || offset > fileLength || fileLength - offset < 8L * entries) {
+            throw new CorruptImageException(storage.name(), 40, "the L1 table (" + entries + " entries at offset "
+                    + Long.toUnsignedString(offset) + ") does not lie in the file of " + fileLength + " bytes");
+        }
+        long tableBytes = 8L * header.l2Entries();
+        int maxCached = (int) Math.max(16, Math.min(65536, CACHE_BYTES / tableBytes));
+        return TwoLevelTable.load(storage, ByteOrder.BIG_ENDIAN, offset, entries, header.l2Entries(), maxCached,
+                (at, index, fileEnd) -> {
+                    if (at < QcowHeader.LENGTH || at > fileEnd - tableBytes) {
+                        throw new CorruptImageException(storage.name(), offset + 8L * index, "L1 entry " + index
+                                + " names an L2 table at offset " + Long.toUnsignedString(at) + " outside the file of "
+                                + fileEnd + " bytes");
+                    }
+                });
     }
 
     @Override
@@ -83,7 +114,7 @@ final class QcowInstance implements FormatInstance {
     private enum Kind { UNALLOCATED, DATA, COMPRESSED }
 
     /** A run of one kind from {@code offset}; {@code entry} is the first cluster's entry. */
-    private record Run(Kind kind, long offset, long length, long entry, int l1Index, QcowTables.L2 table,
+    private record Run(Kind kind, long offset, long length, long entry, int l1Index, TwoLevelTable.L2 table,
             int l2Index) {
         long end() {
             return offset + length;
@@ -102,21 +133,21 @@ final class QcowInstance implements FormatInstance {
         if (l2Offset == 0) {
             return new Run(Kind.UNALLOCATED, offset, end - offset, 0, l1Index, null, -1);
         }
-        QcowTables.L2 table = tables.l2(l2Offset, l1Index, fileEnd);
+        TwoLevelTable.L2 table = tables.l2(l2Offset, l1Index, fileEnd);
         int index = (int) ((offset >>> clusterBits) & (header.l2Entries() - 1));
-        long first = table.entries[index];
+        long first = table.entry(index);
         Kind kind = first == 0 ? Kind.UNALLOCATED : (first & COMPRESSED) != 0 ? Kind.COMPRESSED : Kind.DATA;
         int clusters = kind == Kind.COMPRESSED ? 1 : (int) ((end - 1 - clusterStart(offset) >>> clusterBits) + 1);
         int n = 1;
         for (; n < clusters; n++) {
-            long e = table.entries[index + n];
+            long e = table.entry(index + n);
             if (kind == Kind.UNALLOCATED ? e != 0 : e != first + ((long) n << clusterBits)) {
                 break;
             }
         }
         if (kind == Kind.DATA) {
             for (int i = 0; i < n; i++) {
-                long e = table.entries[index + i];
+                long e = table.entry(index + i);
                 if ((e & 511) != 0 || e < QcowHeader.LENGTH || e >= fileEnd) {
                     throw new CorruptImageException(name, l2Offset + 8L * (index + i), "L2 entry names data "
                             + "cluster offset " + e + ", which is not a sector inside the file");
@@ -265,7 +296,7 @@ final class QcowInstance implements FormatInstance {
         long host = alignUp(end);
         long newEnd = host + (stop - start);
         if (run.kind() == Kind.COMPRESSED) {
-            byte[] old = inflate(run.entry(), run.table().offset + 8L * run.l2Index());
+            byte[] old = inflate(run.entry(), run.table().offset() + 8L * run.l2Index());
             storage.write(ByteBuffer.wrap(old, 0, (int) (run.offset() - start)), host);
             int tail = (int) (run.end() - start);
             storage.write(ByteBuffer.wrap(old, tail, clusterSize - tail), host + tail);
@@ -277,14 +308,22 @@ final class QcowInstance implements FormatInstance {
         long table = tableAt;
         Mapping.Data mapping = new Mapping.Data(run.offset(), run.length(), storage, host + (run.offset() - start));
         int clusters = (int) ((stop - start) >>> clusterBits);
-        return new QcowTicket(mapping, lock, () -> point(run, table, host, clusters), () -> {
-            if (fileEnd == newEnd) {
-                fileEnd = before;
-                if (storage.size() > before && storage.size() <= newEnd) {
-                    storage.resize(before, Preallocation.OFF);
+        return new AllocatingWriteTicket(mapping, lock) {
+            @Override
+            protected void onCommit() throws IOException {
+                point(run, table, host, clusters);
+            }
+
+            @Override
+            protected void onAbort() throws IOException {
+                if (fileEnd == newEnd) {
+                    fileEnd = before;
+                    if (storage.size() > before && storage.size() <= newEnd) {
+                        storage.resize(before, Preallocation.OFF);
+                    }
                 }
             }
-        });
+        };
     }
 
     /** Copies guest bytes {@code [from, to)} from {@code below} to {@code host} (beyond the size: zeroes). */
@@ -302,7 +341,7 @@ final class QcowInstance implements FormatInstance {
 
     /** Points the run's entries at the new clusters, with a new L2 table at {@code tableAt} if it had none. */
     private void point(Run run, long tableAt, long host, int clusters) throws IOException {
-        QcowTables.L2 table = run.table();
+        TwoLevelTable.L2 table = run.table();
         int index = (int) ((run.offset() >>> clusterBits) & (header.l2Entries() - 1));
         if (table == null) {
             table = tables.fresh(tableAt);
@@ -311,9 +350,7 @@ final class QcowInstance implements FormatInstance {
         for (int i = 0; i < clusters; i++) {
             tables.set(table, index + i, host + ((long) i << clusterBits));
         }
-        if (tables.dirtyTables() >= tables.maxCached()) {
-            tables.writeBack();
-        }
+        tables.writeBackIfFull();
     }
 
     // ------------------------------------------------------------------ flush, close

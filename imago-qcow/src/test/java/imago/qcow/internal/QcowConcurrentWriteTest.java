@@ -6,6 +6,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -53,7 +54,7 @@ class QcowConcurrentWriteTest {
                 f.get();
             }
             image.flush();
-            byte[] back = QcowTestSupport.readAll(image);
+            byte[] back = QemuReads.readAll(image);
             assertEquals(-1, java.util.Arrays.mismatch(model, back), "first differing byte");
         }
         Path raw = Files.write(dir.resolve("model.raw"), model);

@@ -7,6 +7,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -40,8 +41,8 @@ class QcowDifferentialTest {
     @ValueSource(longs = {3L << 20, (5L << 20) + 3 * 512, 37L << 20})
     void readsAndMapsWhatQemuWrites(long size) throws IOException {
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow", "img.qcow", size);
-        QcowTestSupport.qemuIo(dir, "qcow", "img.qcow", workload(size));
-        QcowTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.qcow"), "qcow");
+        QemuReads.qemuIo(dir, "qcow", "img.qcow", workload(size));
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.qcow"), "qcow");
     }
 
     @ParameterizedTest(name = "backing {0}")
@@ -49,10 +50,10 @@ class QcowDifferentialTest {
     void readsAndMapsOverBackingFiles(String backingFormat) throws IOException {
         long size = 3L << 20;
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", backingFormat, "base.img", size);
-        QcowTestSupport.qemuIo(dir, backingFormat, "base.img", List.of("write -P 0x11 0 " + size));
+        QemuReads.qemuIo(dir, backingFormat, "base.img", List.of("write -P 0x11 0 " + size));
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow", "-b", "base.img", "-F", backingFormat, "img.qcow");
-        QcowTestSupport.qemuIo(dir, "qcow", "img.qcow", workload(size));
-        QcowTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.qcow"), "qcow");
+        QemuReads.qemuIo(dir, "qcow", "img.qcow", workload(size));
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.qcow"), "qcow");
         try (Image img = Imago.opener().path(dir.resolve("img.qcow")).open()) {
             assertEquals(backingFormat, img.backing().orElseThrow().format());
         }
@@ -87,7 +88,7 @@ class QcowDifferentialTest {
         }
         cmd.addAll(List.of(src, "img.qcow"));
         convertCompressed(cmd);
-        QcowTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.qcow"), "qcow");
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.qcow"), "qcow");
     }
 
     /**
@@ -167,7 +168,7 @@ class QcowDifferentialTest {
         }
         List<String> commands = List.of("write -P 0xa1 0 12k", "write -P 0xb2 20992 1536", "write -P 0xc3 "
                 + (1L << 20) + " 100k", "write -P 0xd4 " + (size - 512) + " 512", "write -P 0xe5 200k 512");
-        QcowTestSupport.qemuIo(dir, "qcow", "theirs.qcow", commands);
+        QemuReads.qemuIo(dir, "qcow", "theirs.qcow", commands);
         try (Image img = Imago.opener().path(dir.resolve("ours.qcow")).writable(true).open()) {
             for (String c : commands) {
                 String[] w = c.split(" ");

@@ -18,6 +18,7 @@ import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -81,7 +82,7 @@ class QcowHostileTest {
             T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
                 try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("qcow")
                         .writable(writable).open()) {
-                    QcowTestSupport.readAll(image);
+                    QemuReads.readAll(image);
                 }
             }));
             assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
@@ -201,7 +202,7 @@ class QcowHostileTest {
         String name = "qcow-compressed-" + NAMES.incrementAndGet();
         MemoryStorage.of(name, withCompressed(cluster, -1)).close();
         try (Image image = Imago.opener().location(StorageLocation.memory(name)).open()) {
-            byte[] all = QcowTestSupport.readAll(image);
+            byte[] all = QemuReads.readAll(image);
             assertTrue(Arrays.equals(cluster, Arrays.copyOfRange(all, CLUSTER, 2 * CLUSTER)));
         } finally {
             MemoryStorage.delete(name);

@@ -1,6 +1,7 @@
 package imago.qed.internal;
 
 import imago.api.spi.Storage;
+import imago.api.spi.TwoLevelTable;
 import java.io.IOException;
 import java.util.BitSet;
 
@@ -17,7 +18,7 @@ final class QedCheck {
     }
 
     private final QedHeader header;
-    private final QedTables tables;
+    private final TwoLevelTable tables;
     private final long fileEnd;
     private final boolean fix;
     private final BitSet used;
@@ -27,7 +28,7 @@ final class QedCheck {
     private long allocated;
     private long fragmented;
 
-    private QedCheck(QedHeader header, QedTables tables, long fileEnd, boolean fix) {
+    private QedCheck(QedHeader header, TwoLevelTable tables, long fileEnd, boolean fix) {
         this.header = header;
         this.tables = tables;
         this.fileEnd = fileEnd;
@@ -36,7 +37,7 @@ final class QedCheck {
     }
 
     /** Checks (and with {@code fix}, repairs) the image whose allocated clusters end at {@code fileEnd}. */
-    static Result run(Storage storage, QedHeader header, QedTables tables, long fileEnd, boolean fix)
+    static Result run(Storage storage, QedHeader header, TwoLevelTable tables, long fileEnd, boolean fix)
             throws IOException {
         QedCheck c = new QedCheck(header, tables, fileEnd, fix);
         boolean complete = c.l1Table();
@@ -95,7 +96,7 @@ final class QedCheck {
             if (!use(offset, header.tableSize())) {
                 continue;
             }
-            QedTables.L2 table;
+            TwoLevelTable.L2 table;
             try {
                 table = tables.l2(offset, i, fileEnd);
             } catch (IOException e) {
@@ -114,12 +115,11 @@ final class QedCheck {
     }
 
     /** One L2 table's entries; returns how many were invalid. */
-    private int l2Table(QedTables.L2 table) {
+    private int l2Table(TwoLevelTable.L2 table) {
         int invalid = 0;
         long last = 0;
-        long[] e = table.entries;
-        for (int i = 0; i < e.length; i++) {
-            long offset = e[i];
+        for (int i = 0; i < table.length(); i++) {
+            long offset = table.entry(i);
             if (offset == 0 || offset == 1) {
                 continue;
             }
@@ -130,7 +130,7 @@ final class QedCheck {
             last = offset;
             if (!header.validClusterOffset(offset, fileEnd)) {
                 if (fix) {
-                    e[i] = 0;
+                    tables.set(table, i, 0);
                     corruptionsFixed++;
                 } else {
                     corruptions++;

@@ -9,15 +9,18 @@ import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
+import imago.api.spi.AllocatingWriteTicket;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Checker;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.Resizer;
 import imago.api.spi.Storage;
+import imago.api.spi.TwoLevelTable;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
@@ -30,7 +33,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * that allocates holds {@link #lock} from {@link #beginWrite} until its ticket closes, as QEMU lets one allocating
  * write run at a time: the data clusters are taken at the end of the file (the uncovered parts of partial clusters
  * copied from below first), then on commit a new L2 table after them if the L1 entry was empty, and the entries
- * change in memory, written back by {@link QedTables#writeBack} in crash-safe order on flush. Before the first
+ * change in memory, written back by {@link TwoLevelTable#writeBack} in crash-safe order on flush. Before the first
  * allocation of an image without a backing file the header's need-check bit is set (and synced), and a clean close
  * clears it, as QEMU does; a writable open of an image that has it runs the check with repairs first.
  */
@@ -46,7 +49,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
     private final int clusterShift;
     private final int l1Shift;
     private final int entryMask;
-    private final QedTables tables;
+    private final TwoLevelTable tables;
     /** Guards the tables, the header and the end of the allocated clusters. */
     private final ReentrantLock lock = new ReentrantLock();
     private volatile QedHeader header;
@@ -65,7 +68,20 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
         this.l1Shift = clusterShift + Integer.numberOfTrailingZeros(header.tableEntries());
         this.entryMask = header.tableEntries() - 1;
         this.fileEnd = fileLength & -(long) clusterSize;
-        this.tables = QedTables.load(storage, header, CACHE_BYTES);
+        this.tables = loadTables(storage, header);
+    }
+
+    /** Reads the L1 table the header names (checked by the header to lie inside the file). */
+    private static TwoLevelTable loadTables(Storage storage, QedHeader header) throws IOException {
+        int maxCached = (int) Math.max(4, Math.min(4096, CACHE_BYTES / header.tableBytes()));
+        return TwoLevelTable.load(storage, ByteOrder.LITTLE_ENDIAN, header.l1TableOffset(), header.tableEntries(),
+                header.tableEntries(), maxCached, (offset, index, fileSize) -> {
+                    if (!header.validTableOffset(offset, fileSize)) {
+                        throw new CorruptImageException(storage.name(), header.l1TableOffset() + 8L * index,
+                                "L1 entry " + index + " names an L2 table at offset " + offset
+                                        + " that is not a valid table offset");
+                    }
+                });
     }
 
     QedHeader header() {
@@ -101,7 +117,8 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
      * A run from {@code offset} of {@code length} bytes in one L2 table's range, of one kind; {@code host} is the
      * data's offset for {@code DATA}.
      */
-    private record Run(Kind kind, long offset, long length, long host, int l1Index, QedTables.L2 table, int l2Index) {
+    private record Run(Kind kind, long offset, long length, long host, int l1Index, TwoLevelTable.L2 table,
+            int l2Index) {
         long end() {
             return offset + length;
         }
@@ -119,14 +136,14 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
         if (l2Offset == 0) {
             return new Run(Kind.L1_UNALLOCATED, offset, end - offset, -1, l1Index, null, -1);
         }
-        QedTables.L2 table = tables.l2(l2Offset, l1Index, fileEnd);
+        TwoLevelTable.L2 table = tables.l2(l2Offset, l1Index, fileEnd);
         int index = (int) ((offset >>> clusterShift) & entryMask);
         int clusters = (int) ((end - 1 - clusterStart(offset) >>> clusterShift) + 1);
-        long first = table.entries[index];
+        long first = table.entry(index);
         Kind kind = first == 0 ? Kind.UNALLOCATED : first == 1 ? Kind.ZERO : Kind.DATA;
         int n = 1;
         for (; n < clusters; n++) {
-            long e = table.entries[index + n];
+            long e = table.entry(index + n);
             boolean same = switch (kind) {
                 case UNALLOCATED -> e == 0;
                 case ZERO -> e == 1;
@@ -138,7 +155,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
         }
         if (kind == Kind.DATA) {
             for (int i = 0; i < n; i++) {
-                long e = table.entries[index + i];
+                long e = table.entry(index + i);
                 if (!header.validClusterOffset(e, fileEnd)) {
                     throw new CorruptImageException(name, l2Offset + 8L * (index + i), "L2 entry names data cluster "
                             + "offset " + Long.toUnsignedString(e) + ", which is not a valid cluster offset (file of "
@@ -224,14 +241,22 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
         fileEnd = newEnd;
         Mapping.Data mapping = new Mapping.Data(run.offset(), run.length(), storage, host + (run.offset() - start));
         int clusters = (int) ((end - start) >>> clusterShift);
-        return new QedTicket(mapping, lock, () -> point(run, host, clusters), () -> {
-            if (fileEnd == newEnd) {
-                fileEnd = host;
-                if (storage.size() > host && storage.size() <= newEnd) {
-                    storage.resize(host, Preallocation.OFF);
+        return new AllocatingWriteTicket(mapping, lock) {
+            @Override
+            protected void onCommit() throws IOException {
+                point(run, host, clusters);
+            }
+
+            @Override
+            protected void onAbort() throws IOException {
+                if (fileEnd == newEnd) {
+                    fileEnd = host;
+                    if (storage.size() > host && storage.size() <= newEnd) {
+                        storage.resize(host, Preallocation.OFF);
+                    }
                 }
             }
-        });
+        };
     }
 
     /** Copies guest bytes {@code [from, to)} from {@code source} to {@code host} (beyond the size: zeroes). */
@@ -252,7 +277,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
      * taking a new L2 table after them if the L1 entry is empty (the lock held).
      */
     private void point(Run run, long host, int clusters) throws IOException {
-        QedTables.L2 table = run.table();
+        TwoLevelTable.L2 table = run.table();
         int index = (int) ((run.offset() >>> clusterShift) & entryMask);
         if (table == null) {
             long tableOffset = fileEnd;
@@ -263,9 +288,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
         for (int i = 0; i < clusters; i++) {
             tables.set(table, index + i, host == 1 ? 1 : host + ((long) i << clusterShift));
         }
-        if (tables.dirtyTables() >= tables.maxCached()) {
-            tables.writeBack();
-        }
+        tables.writeBackIfFull();
     }
 
     /** Sets the need-check bit (synced) before the first allocation, as QEMU does without a backing file. */

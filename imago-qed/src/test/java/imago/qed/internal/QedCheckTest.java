@@ -10,6 +10,7 @@ import imago.api.Image;
 import imago.api.Repair;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -40,7 +41,7 @@ class QedCheckTest {
     /** qemu-img's image: 4 KiB clusters, two-cluster tables, data in two L2 tables, a zero cluster. */
     private Path image() {
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", "cluster_size=4096,table_size=2", "img.qed", "8M");
-        QedTestSupport.qemuIo(dir, "qed", "img.qed", List.of("write -P 1 0 12k", "write -P 2 5M 8k",
+        QemuReads.qemuIo(dir, "qed", "img.qed", List.of("write -P 1 0 12k", "write -P 2 5M 8k",
                 "write -z 64k 4k", "write -P 3 20k 4k"));
         return dir.resolve("img.qed");
     }

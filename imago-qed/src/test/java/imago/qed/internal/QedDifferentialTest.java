@@ -7,6 +7,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -44,8 +45,8 @@ class QedDifferentialTest {
         int cluster = Integer.parseInt(options.replaceAll(".*cluster_size=(\\d+).*", "$1"));
         long size = 40L * cluster + 3 * 512;
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", options, "img.qed", size);
-        QedTestSupport.qemuIo(dir, "qed", "img.qed", workload(size, cluster));
-        QedTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
+        QemuReads.qemuIo(dir, "qed", "img.qed", workload(size, cluster));
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
     }
 
     @ParameterizedTest(name = "backing {0}")
@@ -54,12 +55,12 @@ class QedDifferentialTest {
         int cluster = 4096;
         long size = 48L * cluster;
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", backingFormat, "base.img", size);
-        QedTestSupport.qemuIo(dir, backingFormat, "base.img", List.of("write -P 0x11 0 " + size,
+        QemuReads.qemuIo(dir, backingFormat, "base.img", List.of("write -P 0x11 0 " + size,
                 "write -z " + (10L * cluster) + " " + (4L * cluster)));
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", "cluster_size=4096,table_size=2", "-b",
                 "base.img", "-F", backingFormat, "img.qed");
-        QedTestSupport.qemuIo(dir, "qed", "img.qed", workload(size, cluster));
-        QedTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
+        QemuReads.qemuIo(dir, "qed", "img.qed", workload(size, cluster));
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
         try (Image img = Imago.opener().path(dir.resolve("img.qed")).open()) {
             assertEquals(backingFormat, img.backing().orElseThrow().format());
         }
@@ -81,8 +82,8 @@ class QedDifferentialTest {
             ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
                     : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
         }
-        QedTestSupport.qemuIo(dir, "qed", "img.qed", ops);
-        QedTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
+        QemuReads.qemuIo(dir, "qed", "img.qed", ops);
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
     }
 
     @ParameterizedTest(name = "{0}")
@@ -126,7 +127,7 @@ class QedDifferentialTest {
             Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", "cluster_size=4096,table_size=2", f, size);
         }
         List<String> commands = workload(size, cluster);
-        QedTestSupport.qemuIo(dir, "qed", "theirs.qed", commands);
+        QemuReads.qemuIo(dir, "qed", "theirs.qed", commands);
         try (Image img = Imago.opener().path(dir.resolve("ours.qed")).writable(true).open()) {
             for (String c : commands) {
                 String[] w = c.split(" ");

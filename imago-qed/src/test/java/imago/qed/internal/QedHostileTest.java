@@ -16,6 +16,7 @@ import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -76,7 +77,7 @@ class QedHostileTest {
             T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
                 try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("qed")
                         .writable(writable).open()) {
-                    QedTestSupport.readAll(image);
+                    QemuReads.readAll(image);
                 }
             }));
             assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
@@ -91,7 +92,7 @@ class QedHostileTest {
         String name = "qed-ok-" + NAMES.incrementAndGet();
         MemoryStorage.of(name, valid()).close();
         try (Image image = Imago.opener().location(StorageLocation.memory(name)).open()) {
-            byte[] all = QedTestSupport.readAll(image);
+            byte[] all = QemuReads.readAll(image);
             assertEquals(0x5A, all[CLUSTER]);
             assertEquals(0, all[2 * CLUSTER]);
         } finally {

@@ -9,6 +9,7 @@ import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
+import imago.api.spi.AllocatingWriteTicket;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Checker;
 import imago.api.spi.Dependency;
@@ -277,14 +278,20 @@ final class VhdxInstance implements FormatInstance, Checker {
         }
         storage.resize(newSize, Preallocation.OFF); // new space reads as zero, as the block did
         Mapping.Data mapping = new Mapping.Data(offset, end - offset, storage, at + (offset - blockStart(block)));
-        return new Ticket(mapping, () -> {
-            storage.sync(); // the data before the BAT entry that points at it
-            setEntry(bat.payloadIndex(block), VhdxBat.entry(VhdxFields.FULLY_PRESENT, at));
-        }, () -> {
-            if (storage.size() == newSize) {
-                storage.resize(oldSize, Preallocation.OFF);
+        return new AllocatingWriteTicket(mapping, lock) {
+            @Override
+            protected void onCommit() throws IOException {
+                storage.sync(); // the data before the BAT entry that points at it
+                setEntry(bat.payloadIndex(block), VhdxBat.entry(VhdxFields.FULLY_PRESENT, at));
             }
-        });
+
+            @Override
+            protected void onAbort() throws IOException {
+                if (storage.size() == newSize) {
+                    storage.resize(oldSize, Preallocation.OFF);
+                }
+            }
+        };
     }
 
     /**
@@ -319,56 +326,6 @@ final class VhdxInstance implements FormatInstance, Checker {
         } catch (IOException | RuntimeException e) {
             bat.set(index, old);
             throw e;
-        }
-    }
-
-    /** What a ticket does on commit or abort. */
-    @FunctionalInterface
-    private interface Step {
-        void run() throws IOException;
-    }
-
-    /** An allocating write, holding {@link #lock} until it is closed. */
-    private final class Ticket implements WriteTicket {
-        private final Mapping.Data mapping;
-        private final Step onCommit;
-        private final Step onAbort;
-        private boolean committed;
-        private boolean closed;
-
-        Ticket(Mapping.Data mapping, Step onCommit, Step onAbort) {
-            this.mapping = mapping;
-            this.onCommit = onCommit;
-            this.onAbort = onAbort;
-        }
-
-        @Override
-        public Mapping.Data mapping() {
-            return mapping;
-        }
-
-        @Override
-        public void commit() throws IOException {
-            if (committed) {
-                throw new IllegalStateException("committed twice");
-            }
-            onCommit.run();
-            committed = true;
-        }
-
-        @Override
-        public void close() throws IOException {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            try {
-                if (!committed) {
-                    onAbort.run();
-                }
-            } finally {
-                lock.unlock();
-            }
         }
     }
 

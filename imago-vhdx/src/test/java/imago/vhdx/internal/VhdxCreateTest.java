@@ -10,6 +10,7 @@ import imago.api.Image;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
@@ -141,7 +142,7 @@ class VhdxCreateTest {
         }
         Imago.create(img, "vhdx", b.build());
         long expected = c.plan().size();
-        assertEquals(expected, VhdxTestSupport.qemuSize(dir, img));
+        assertEquals(expected, QemuReads.qemuSize(dir, img, "vhdx"));
         Qemu.Output check = Qemu.check(img, "vhdx");
         assertEquals(0, check.status(), check.out() + check.err());
         String info = VhdiInfo.run(dir, img);

@@ -12,6 +12,7 @@ import imago.api.OpenDeniedException;
 import imago.api.OpenGate;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -145,7 +146,7 @@ class VhdxDifferencingTest {
         child(dir.resolve("c.vhdx"), kv);
         try (Image image = Imago.opener().path(dir.resolve("c.vhdx")).gate(OpenGate.confinedTo(dir)).open()) {
             assertTrue(image.backing().isPresent(), "the parent is opened");
-            assertArrayEquals(expected(), VhdxTestSupport.readAll(image));
+            assertArrayEquals(expected(), QemuReads.readAll(image));
             // the extents: data in the child, the parent's (depth 1) where the child falls through
             assertEquals(0, image.extent(0, SIZE).depth());
             assertEquals(1, image.extent(3 * MIB, MIB).depth());
@@ -161,7 +162,7 @@ class VhdxDifferencingTest {
         assertThrows(OpenDeniedException.class, () -> Imago.opener().path(sub.resolve("c.vhdx"))
                 .gate(OpenGate.confinedTo(sub)).open().close());
         try (Image image = Imago.opener().path(sub.resolve("c.vhdx")).open()) { // the permissive default finds it
-            assertArrayEquals(expected(), VhdxTestSupport.readAll(image));
+            assertArrayEquals(expected(), QemuReads.readAll(image));
         }
     }
 

@@ -1,6 +1,7 @@
 package imago.vhdx.internal;
 
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -61,14 +62,14 @@ class VhdxDifferentialTest {
         cmd.add("img.vhdx");
         cmd.add(c.size());
         Qemu.ok(dir, cmd.toArray());
-        long size = VhdxTestSupport.qemuSize(dir, dir.resolve("img.vhdx"));
-        VhdxTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"));
+        long size = QemuReads.qemuSize(dir, dir.resolve("img.vhdx"), "vhdx");
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"), "vhdx");
         if (size >= 8L << 20) {
-            VhdxTestSupport.qemuIo(dir, "img.vhdx", workload(size));
+            QemuReads.qemuIo(dir, "vhdx", "img.vhdx", workload(size));
         } else {
-            VhdxTestSupport.qemuIo(dir, "img.vhdx", List.of("write -P 0x5e 0 " + Math.min(size, 512)));
+            QemuReads.qemuIo(dir, "vhdx", "img.vhdx", List.of("write -P 0x5e 0 " + Math.min(size, 512)));
         }
-        VhdxTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"));
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"), "vhdx");
     }
 
     /** Seeded random qemu-io workloads on dynamic disks of several sizes and block sizes. */
@@ -80,7 +81,7 @@ class VhdxDifferentialTest {
         long requested = (8L << 20) + 512L * r.nextInt(20_000);
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=" + (1 << r.nextInt(3)) + "M",
                 "img.vhdx", requested);
-        long size = VhdxTestSupport.qemuSize(dir, dir.resolve("img.vhdx"));
+        long size = QemuReads.qemuSize(dir, dir.resolve("img.vhdx"), "vhdx");
         List<String> ops = new ArrayList<>();
         for (int i = 0; i < 20; i++) {
             long off = 512L * r.nextInt((int) (size / 512));
@@ -88,7 +89,7 @@ class VhdxDifferentialTest {
             ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
                     : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
         }
-        VhdxTestSupport.qemuIo(dir, "img.vhdx", ops);
-        VhdxTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"));
+        QemuReads.qemuIo(dir, "vhdx", "img.vhdx", ops);
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"), "vhdx");
     }
 }

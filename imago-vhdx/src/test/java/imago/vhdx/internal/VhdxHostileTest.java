@@ -12,6 +12,7 @@ import imago.api.ImageLimitException;
 import imago.api.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
@@ -101,7 +102,7 @@ class VhdxHostileTest {
             T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
                 try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx")
                         .writable(writable).open()) {
-                    VhdxTestSupport.readAll(image);
+                    QemuReads.readAll(image);
                 }
             }));
             assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
@@ -125,7 +126,7 @@ class VhdxHostileTest {
         String name = "hostile-valid";
         MemoryStorage.of(name, VALID).close();
         try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx").open()) {
-            byte[] all = VhdxTestSupport.readAll(image);
+            byte[] all = QemuReads.readAll(image);
             byte[] expected = new byte[4 * MIB];
             Arrays.fill(expected, MIB, 2 * MIB, (byte) 0x5a);
             assertArrayEquals(expected, all);
@@ -140,7 +141,7 @@ class VhdxHostileTest {
         String name = "hostile-one-header";
         MemoryStorage.of(name, one).close();
         try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx").open()) {
-            VhdxTestSupport.readAll(image); // the other header serves
+            QemuReads.readAll(image); // the other header serves
         } catch (IOException e) {
             throw new AssertionError(e);
         } finally {
@@ -241,7 +242,7 @@ class VhdxHostileTest {
         String name = "hostile-log";
         MemoryStorage.of(name, bytes).close();
         try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx").open()) {
-            VhdxTestSupport.readAll(image); // no valid entry: nothing to replay, the open goes on
+            QemuReads.readAll(image); // no valid entry: nothing to replay, the open goes on
         } finally {
             MemoryStorage.delete(name);
         }
@@ -276,7 +277,7 @@ class VhdxHostileTest {
         MemoryStorage.of(name, bytes).close();
         try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx").writable(true)
                 .open()) {
-            VhdxTestSupport.readAll(image);
+            QemuReads.readAll(image);
         }
         try (MemoryStorage s = MemoryStorage.open(name, false)) {
             assertTrue(s.size() == VALID.length, "the file did not grow: " + s.size());

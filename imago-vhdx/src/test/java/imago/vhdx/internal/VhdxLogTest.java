@@ -12,6 +12,7 @@ import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -96,7 +97,7 @@ class VhdxLogTest {
 
     private static byte[] contents(Path img) throws IOException {
         try (Image image = Imago.opener().path(img).open()) {
-            return VhdxTestSupport.readAll(image);
+            return QemuReads.readAll(image);
         }
     }
 
@@ -121,7 +122,7 @@ class VhdxLogTest {
         assertEquals(0, repaired.status(), repaired.out() + repaired.err());
 
         try (Image image = Imago.opener().path(img).writable(true).open()) {
-            assertArrayEquals(expected, VhdxTestSupport.readAll(image));
+            assertArrayEquals(expected, QemuReads.readAll(image));
         }
         assertFalse(currentHeader(img).hasLog(), "the log GUID is cleared after the replay");
         assertArrayEquals(expected, contents(img));
@@ -241,7 +242,7 @@ class VhdxLogTest {
         writeAt(img, LOG + 49152, bad);
         setLogGuid(img, guid);
         try (Image image = Imago.opener().path(img).writable(true).open()) {
-            byte[] all = VhdxTestSupport.readAll(image);
+            byte[] all = QemuReads.readAll(image);
             byte[] expected = new byte[4 << 20];
             Arrays.fill(expected, 4096, 8192, (byte) 0x78);
             assertArrayEquals(expected, all);
@@ -260,7 +261,7 @@ class VhdxLogTest {
         setLogGuid(img, guid);
         try (Image image = Imago.opener().path(img).writable(true).open()) {
             // the BAT page of entry 7 is not in the active sequence: block 0 still reads as zero
-            assertArrayEquals(new byte[4 << 20], VhdxTestSupport.readAll(image));
+            assertArrayEquals(new byte[4 << 20], QemuReads.readAll(image));
         }
         assertEquals(0x77, readAt(img, block, 1).get(0), "entry 8 was applied");
     }

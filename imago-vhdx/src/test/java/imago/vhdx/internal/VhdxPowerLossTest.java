@@ -6,10 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.Image;
 import imago.api.ReadOnlyImageException;
+import imago.api.StorageLocation;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
+import imago.api.spi.Storage;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.FaultStorage;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -20,10 +24,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Metadata through the log is crash-safe: the power is lost at every write, resize and sync of a workload of
- * allocating and in-place writes with flushes between them (the session's header updates, each block's data, the
- * log entry, the BAT page, the header's log GUID set and cleared), and each time the file left behind — with the
- * writes since the last sync kept all, none or some — either opens read-only, or is refused read-only because its
+ * Metadata through the log is crash-safe: the power is lost at every write and sync of a workload of allocating and
+ * in-place writes with flushes between them (the session's header updates, each block's data, the log entry, the BAT
+ * page, the header's log GUID set and cleared), and each time every file the testkit's {@link FaultStorage} says the
+ * loss could leave — the writes since the last sync kept or lost, some torn into sectors — either opens read-only, or is refused read-only because its
  * log needs replaying; a writable open then replays it, and every byte flushed before reads as flushed (bytes
  * written since may read their flushed value or any value written to them since), the log GUID is clear, and the
  * image takes new writes.
@@ -59,7 +63,10 @@ class VhdxPowerLossTest {
         }
     }
 
-    static Image open(PowerLossStorage s, boolean writable) throws IOException {
+    /** Files a power loss may leave at one point. */
+    private static final int VARIANTS = 2;
+
+    static Image open(Storage s, boolean writable) throws IOException {
         FormatInstance layer = new VhdxFormatDriver().open(s, OpenContext.of(writable));
         return LayeredImage.builder("vhdx", layer, s).writable(writable).build();
     }
@@ -71,30 +78,30 @@ class VhdxPowerLossTest {
         Write[] writes = workload(seed);
         int points = 0;
         int replays = 0;
-        for (long failAfter = 0; ; failAfter++) {
-            PowerLossStorage s = new PowerLossStorage("crash-" + seed + "-" + failAfter, initial, failAfter);
+        for (int failAfter = 0; ; failAfter++) {
+            FaultStorage s = disk("crash-" + seed + "-" + failAfter, initial);
+            s.crashAt(failAfter, VARIANTS);
             byte[] flushed = new byte[(int) SIZE];
             byte[] written = new byte[(int) SIZE];
             List<Write> since = new ArrayList<>();
+            // the disk goes on after the crash point: the workload stops at the first step that passed it
             try (Image image = open(s, true)) {
-                for (int i = 0; i < writes.length; i++) {
+                for (int i = 0; i < writes.length && !s.crashed().isPresent(); i++) {
                     // issued, so its bytes may read new from here on, even if the power is lost during it
                     since.add(writes[i]);
                     System.arraycopy(writes[i].data(), 0, written, (int) writes[i].offset(), writes[i].data().length);
                     image.write(ByteBuffer.wrap(writes[i].data()), writes[i].offset());
-                    if (i % 3 == 2) {
-                        image.flush();
+                    if (i % 3 == 2 && flush(image, s)) {
                         flushed = written.clone();
                         since.clear();
                     }
                 }
-                image.flush();
-                flushed = written.clone();
-                since.clear();
-            } catch (IOException e) {
-                assertTrue(s.lost(), () -> "failed without a power loss: " + e);
+                if (flush(image, s)) {
+                    flushed = written.clone();
+                    since.clear();
+                }
             }
-            if (!s.lost()) {
+            if (s.crashFiles().isEmpty()) {
                 assertTrue(points > 30, "the workload has crash points: " + points);
                 System.out.println("VhdxPowerLossTest seed " + seed + ": " + points + " power-loss points, " + replays
                         + " crashed files replayed a log, 0 lost flushed bytes");
@@ -102,10 +109,23 @@ class VhdxPowerLossTest {
                 return;
             }
             points++;
-            for (Random keep : new Random[] {null, new Random(failAfter)}) {
-                replays += checkRestart(s.durable(keep), flushed, since, failAfter) ? 1 : 0;
+            for (byte[] after : s.crashFiles()) {
+                replays += checkRestart(after, flushed, since, failAfter) ? 1 : 0;
             }
         }
+    }
+
+    /** Flushes unless the crash point has passed; returns whether the flush returned before the crash. */
+    private static boolean flush(Image image, FaultStorage s) throws IOException {
+        if (s.crashed().isPresent()) {
+            return false;
+        }
+        image.flush();
+        return s.crashed().isEmpty();
+    }
+
+    private static FaultStorage disk(String name, byte[] content) {
+        return FaultStorage.of(StorageLocation.memory(name), content);
     }
 
     /** Whether a write issued since the last flush put {@code value} at byte {@code at}. */
@@ -119,18 +139,18 @@ class VhdxPowerLossTest {
     }
 
     /** The file a crash left; returns whether it had a log to replay. */
-    private static boolean checkRestart(byte[] after, byte[] flushed, List<Write> since, long failAfter)
+    private static boolean checkRestart(byte[] after, byte[] flushed, List<Write> since, int failAfter)
             throws IOException {
         boolean pending = false;
-        try (Image image = open(new PowerLossStorage("restart", after, Long.MAX_VALUE), false)) {
+        try (Image image = open(disk("restart", after), false)) {
             assertEquals(SIZE, image.size());
         } catch (ReadOnlyImageException e) {
             assertTrue(e.getMessage().contains("log that needs to be replayed"), e::getMessage);
             pending = true;
         }
-        PowerLossStorage again = new PowerLossStorage("again", after, Long.MAX_VALUE);
+        FaultStorage again = disk("again", after);
         try (Image image = open(again, true)) {
-            byte[] content = VhdxTestSupport.readAll(image);
+            byte[] content = QemuReads.readAll(image);
             for (int i = 0; i < content.length; i++) {
                 if (content[i] != flushed[i] && !writtenSince(since, i, content[i])) {
                     throw new AssertionError("crash after " + failAfter + " operations: byte " + i + " reads "
@@ -140,14 +160,14 @@ class VhdxPowerLossTest {
             image.write(ByteBuffer.wrap(new byte[] {42}), SIZE - 1);
             image.flush();
         }
-        byte[] repaired = again.durable(null);
+        byte[] repaired = again.content();
         String name = "repaired-" + failAfter;
         try (MemoryStorage m = MemoryStorage.of(name, repaired)) {
             assertFalse(VhdxHeaders.read(m).current().hasLog(), "the log GUID is clear after the replay");
         } finally {
             MemoryStorage.delete(name);
         }
-        try (Image image = open(new PowerLossStorage("check", repaired, Long.MAX_VALUE), false)) {
+        try (Image image = open(disk("check", repaired), false)) {
             ByteBuffer b = ByteBuffer.allocate(1);
             image.read(b, SIZE - 1);
             assertEquals(42, b.get(0));

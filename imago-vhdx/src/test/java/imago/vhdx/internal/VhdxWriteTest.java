@@ -10,6 +10,7 @@ import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -57,7 +58,7 @@ class VhdxWriteTest {
         Path q = dir.resolve("q.vhdx");
         Path i = dir.resolve("i.vhdx");
         Files.copy(q, i, StandardCopyOption.REPLACE_EXISTING);
-        VhdxTestSupport.qemuIo(dir, "q.vhdx", commands);
+        QemuReads.qemuIo(dir, "vhdx", "q.vhdx", commands);
         try (Image image = Imago.opener().path(i).writable(true).open()) {
             imagoWrites(image, commands);
         }
@@ -66,7 +67,7 @@ class VhdxWriteTest {
         Qemu.Output check = Qemu.check(i, "vhdx");
         assertEquals(0, check.status(), check.out() + check.err());
         VhdiInfo.run(dir, i);
-        VhdxTestSupport.assertReadsLikeQemu(dir, i);
+        QemuReads.assertReadsLikeQemu(dir, i, "vhdx");
         if (sameLayout) {
             byte[] qb = Files.readAllBytes(q);
             byte[] ib = Files.readAllBytes(i);

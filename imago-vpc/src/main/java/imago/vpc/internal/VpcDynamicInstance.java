@@ -5,6 +5,7 @@ import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.ZeroFlag;
+import imago.api.spi.AllocatingWriteTicket;
 import imago.api.spi.BackingReader;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
@@ -206,11 +207,14 @@ final class VpcDynamicInstance implements FormatInstance {
             return WriteTicket.of(mapping);
         }
         copyPartialSectors(block, offset, end, bits, below, bat.bitmapOffset(block) + bitmapLength);
-        return new Ticket(mapping, () -> {
-            byte[] changed = bits.clone();
-            VpcBitmaps.set(changed, first, last);
-            bitmaps.changed(block, changed);
-        });
+        return new AllocatingWriteTicket(mapping, metaLock) {
+            @Override
+            protected void onCommit() {
+                byte[] changed = bits.clone();
+                VpcBitmaps.set(changed, first, last);
+                bitmaps.changed(block, changed);
+            }
+        };
     }
 
     /** Allocates {@code block} at the end of the data area for a write of {@code [offset, end)} (lock held). */
@@ -239,21 +243,27 @@ final class VpcDynamicInstance implements FormatInstance {
             Arrays.fill(bits, (byte) 0xFF); // the rest of the block reads as zero, as unallocated space did
         }
         Mapping.Data mapping = new Mapping.Data(offset, end - offset, storage, dataOffset + (offset - blockStart(block)));
-        return new Ticket(mapping, () -> {
-            if (bitmapLength > 0) {
-                storage.write(ByteBuffer.wrap(bits.clone()), at);
-                bitmaps.putWritten(block, bits);
+        return new AllocatingWriteTicket(mapping, metaLock) {
+            @Override
+            protected void onCommit() throws IOException {
+                if (bitmapLength > 0) {
+                    storage.write(ByteBuffer.wrap(bits.clone()), at);
+                    bitmaps.putWritten(block, bits);
+                }
+                if (!differencing) {
+                    setFull(block, true);
+                }
+                dataEnd = newEnd;
+                bat.set(block, (int) (at / VpcFields.SECTOR));
             }
-            if (!differencing) {
-                setFull(block, true);
+
+            @Override
+            protected void onAbort() throws IOException {
+                if (storage.size() == newEnd + VpcFields.FOOTER_LENGTH) {
+                    storage.resize(at + VpcFields.FOOTER_LENGTH, Preallocation.OFF);
+                }
             }
-            dataEnd = newEnd;
-            bat.set(block, (int) (at / VpcFields.SECTOR));
-        }, () -> {
-            if (storage.size() == newEnd + VpcFields.FOOTER_LENGTH) {
-                storage.resize(at + VpcFields.FOOTER_LENGTH, Preallocation.OFF);
-            }
-        });
+        };
     }
 
     /**
@@ -279,60 +289,6 @@ final class VpcDynamicInstance implements FormatInstance {
         ByteBuffer buf = ByteBuffer.allocate((int) (to - from));
         below.read(buf, from);
         storage.write(buf.flip(), host);
-    }
-
-    /** What a ticket does on commit or abort. */
-    @FunctionalInterface
-    private interface Step {
-        void run() throws IOException;
-    }
-
-    /** A write holding {@link #metaLock} until it is closed. */
-    private final class Ticket implements WriteTicket {
-        private final Mapping.Data mapping;
-        private final Step onCommit;
-        private final Step onAbort;
-        private boolean committed;
-        private boolean closed;
-
-        Ticket(Mapping.Data mapping, Step onCommit) {
-            this(mapping, onCommit, () -> { });
-        }
-
-        Ticket(Mapping.Data mapping, Step onCommit, Step onAbort) {
-            this.mapping = mapping;
-            this.onCommit = onCommit;
-            this.onAbort = onAbort;
-        }
-
-        @Override
-        public Mapping.Data mapping() {
-            return mapping;
-        }
-
-        @Override
-        public void commit() throws IOException {
-            if (committed) {
-                throw new IllegalStateException("committed twice");
-            }
-            onCommit.run();
-            committed = true;
-        }
-
-        @Override
-        public void close() throws IOException {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            try {
-                if (!committed) {
-                    onAbort.run();
-                }
-            } finally {
-                metaLock.unlock();
-            }
-        }
     }
 
     /**

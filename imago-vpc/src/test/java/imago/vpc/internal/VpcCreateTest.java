@@ -10,6 +10,7 @@ import imago.api.Image;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -105,7 +106,7 @@ class VpcCreateTest {
                 .option("force_size", c.forceSize() ? "on" : "off").build());
         long expected = VpcCreate.plan(c.size(), c.forceSize()).size();
         if (!(c.fixed() && expected == 0)) { // qemu-img cannot open an empty fixed disk, its own either
-            assertEquals(expected, VpcTestSupport.qemuSize(dir, img));
+            assertEquals(expected, QemuReads.qemuSize(dir, img, "vpc"));
         }
         if (expected > 0) { // vhdiinfo refuses empty disks, qemu-img's as well
             String info = VhdiInfo.run(dir, img);
@@ -133,7 +134,7 @@ class VpcCreateTest {
             VpcFooter f = VpcFooter.parse(ByteBuffer.wrap(tail), img.toString(), 0);
             assertEquals(mib << 20, f.currentSize());
             assertEquals(VpcFields.TYPE_FIXED, f.diskType());
-            assertEquals(mib << 20, VpcTestSupport.qemuSize(dir, img));
+            assertEquals(mib << 20, QemuReads.qemuSize(dir, img, "vpc"));
         }
     }
 

@@ -11,6 +11,7 @@ import imago.api.OpenDeniedException;
 import imago.api.OpenGate;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -37,7 +38,7 @@ class VpcDifferencingTest {
     /** A parent made by qemu-img and qemu-io; returns its content. */
     static byte[] parent(Path dir) throws IOException {
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vpc", "-o", "force_size=on", "parent.vhd", SIZE);
-        VpcTestSupport.qemuIo(dir, "parent.vhd", List.of("write -P 0x71 0 3M", "write -P 0x72 5M 1M",
+        QemuReads.qemuIo(dir, "vpc", "parent.vhd", List.of("write -P 0x71 0 3M", "write -P 0x72 5M 1M",
                 "write -P 0x73 " + (SIZE - 4096) + " 4096"));
         Qemu.ok(dir, "qemu-img", "convert", "-f", "vpc", "-O", "raw", "parent.vhd", "parent.raw");
         return Files.readAllBytes(dir.resolve("parent.raw"));
@@ -88,7 +89,7 @@ class VpcDifferencingTest {
         Files.write(dir.resolve("child.vhd"), b.build());
         try (Image image = Imago.opener().path(dir.resolve("child.vhd")).open()) {
             assertEquals("vpc", image.format());
-            assertTrue(Arrays.equals(expected, VpcTestSupport.readAll(image)), "content");
+            assertTrue(Arrays.equals(expected, QemuReads.readAll(image)), "content");
             assertEquals("parent.vhd", image.info().backingFilename().orElseThrow());
             assertEquals("vpc", image.info().backingFormat().orElseThrow());
             for (Extent e : image.extents(0, SIZE)) {
@@ -109,7 +110,7 @@ class VpcDifferencingTest {
         b.locators.add(VhdBuilder.Locator.w2ku(dir.resolve("parent.vhd").toString().replace('/', '\\')));
         Files.write(dir.resolve("child.vhd"), b.build());
         try (Image image = Imago.opener().path(dir.resolve("child.vhd")).open()) {
-            assertTrue(Arrays.equals(expected, VpcTestSupport.readAll(image)));
+            assertTrue(Arrays.equals(expected, QemuReads.readAll(image)));
         }
     }
 
@@ -161,7 +162,7 @@ class VpcDifferencingTest {
             }
         }
         try (Image image = Imago.opener().path(child).open()) {
-            assertTrue(Arrays.equals(expected, VpcTestSupport.readAll(image)));
+            assertTrue(Arrays.equals(expected, QemuReads.readAll(image)));
         }
     }
 
@@ -184,10 +185,10 @@ class VpcDifferencingTest {
                 image.write(ByteBuffer.wrap(data), off);
                 System.arraycopy(data, 0, expected, off, len);
             }
-            assertTrue(Arrays.equals(expected, VpcTestSupport.readAll(image)), "before reopening");
+            assertTrue(Arrays.equals(expected, QemuReads.readAll(image)), "before reopening");
         }
         try (Image image = Imago.opener().path(child).open()) {
-            assertTrue(Arrays.equals(expected, VpcTestSupport.readAll(image)), "after reopening");
+            assertTrue(Arrays.equals(expected, QemuReads.readAll(image)), "after reopening");
         }
         VhdiInfo.run(dir, child);
     }

@@ -1,6 +1,7 @@
 package imago.vpc.internal;
 
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -61,13 +62,13 @@ class VpcDifferentialTest {
         cmd.add("img.vhd");
         cmd.add(c.size());
         Qemu.ok(dir, cmd.toArray());
-        long size = VpcTestSupport.qemuSize(dir, dir.resolve("img.vhd"));
+        long size = QemuReads.qemuSize(dir, dir.resolve("img.vhd"), "vpc");
         if (size >= 8L << 20) {
-            VpcTestSupport.qemuIo(dir, "img.vhd", workload(size));
+            QemuReads.qemuIo(dir, "vpc", "img.vhd", workload(size));
         } else if (size > 0) {
-            VpcTestSupport.qemuIo(dir, "img.vhd", List.of("write -P 0x5e 0 " + Math.min(size, 512)));
+            QemuReads.qemuIo(dir, "vpc", "img.vhd", List.of("write -P 0x5e 0 " + Math.min(size, 512)));
         }
-        VpcTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.vhd"));
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhd"), "vpc");
     }
 
     /** Seeded random qemu-io workloads on dynamic disks of several sizes. */
@@ -79,7 +80,7 @@ class VpcDifferentialTest {
         long requested = (8L << 20) + 512L * r.nextInt(20_000);
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vpc", "-o", r.nextBoolean() ? "force_size=on" : "force_size=off",
                 "img.vhd", requested);
-        long size = VpcTestSupport.qemuSize(dir, dir.resolve("img.vhd"));
+        long size = QemuReads.qemuSize(dir, dir.resolve("img.vhd"), "vpc");
         List<String> ops = new ArrayList<>();
         for (int i = 0; i < 30; i++) {
             long off = 512L * r.nextInt((int) (size / 512));
@@ -87,7 +88,7 @@ class VpcDifferentialTest {
             ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
                     : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
         }
-        VpcTestSupport.qemuIo(dir, "img.vhd", ops);
-        VpcTestSupport.assertReadsLikeQemu(dir, dir.resolve("img.vhd"));
+        QemuReads.qemuIo(dir, "vpc", "img.vhd", ops);
+        QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhd"), "vpc");
     }
 }

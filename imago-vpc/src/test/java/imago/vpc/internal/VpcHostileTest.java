@@ -12,6 +12,7 @@ import imago.api.ImageLimitException;
 import imago.api.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -51,7 +52,7 @@ class VpcHostileTest {
             T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
                 try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vpc").writable(writable)
                         .open()) {
-                    VpcTestSupport.readAll(image);
+                    QemuReads.readAll(image);
                 }
             }));
             assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
@@ -82,7 +83,7 @@ class VpcHostileTest {
         String name = "valid-" + NAMES.incrementAndGet();
         MemoryStorage.of(name, dynamic().build()).close();
         try (Image image = Imago.opener().location(StorageLocation.memory(name)).open()) {
-            byte[] all = VpcTestSupport.readAll(image);
+            byte[] all = QemuReads.readAll(image);
             assertEquals(0x5A, all[4096]);
             assertEquals(0, all[8191 + 1]);
         } finally {
@@ -189,7 +190,7 @@ class VpcHostileTest {
         String name = "overlap-" + NAMES.incrementAndGet();
         MemoryStorage.of(name, bytes).close();
         try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vpc").open()) {
-            assertEquals(64 << 10, VpcTestSupport.readAll(image).length, "read-only, it reads as QEMU reads it");
+            assertEquals(64 << 10, QemuReads.readAll(image).length, "read-only, it reads as QEMU reads it");
         } finally {
             MemoryStorage.delete(name);
         }

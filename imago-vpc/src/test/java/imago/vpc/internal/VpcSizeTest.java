@@ -8,6 +8,7 @@ import imago.api.Image;
 import imago.api.ImageInfo;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -82,7 +83,7 @@ class VpcSizeTest {
                 "img.vhd", 12L << 20);
         Path img = dir.resolve("img.vhd");
         rewriteFooters(img, c);
-        long qemu = VpcTestSupport.qemuSize(dir, img);
+        long qemu = QemuReads.qemuSize(dir, img, "vpc");
         try (Image image = Imago.opener().path(img).format("vpc").open()) {
             assertEquals(qemu, image.size());
             ImageInfo info = image.info();

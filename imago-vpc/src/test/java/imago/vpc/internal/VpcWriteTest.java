@@ -8,6 +8,7 @@ import imago.api.Image;
 import imago.api.ReadOnlyImageException;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -57,9 +58,9 @@ class VpcWriteTest {
         Qemu.require();
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vpc", "-o", options, "q.vhd", (30L << 20) + 1234);
         Files.copy(dir.resolve("q.vhd"), dir.resolve("i.vhd"));
-        long size = VpcTestSupport.qemuSize(dir, dir.resolve("q.vhd"));
+        long size = QemuReads.qemuSize(dir, dir.resolve("q.vhd"), "vpc");
         List<Write> writes = randomWrites(new Random(options.hashCode()), size, 25);
-        VpcTestSupport.qemuIo(dir, "q.vhd", writes.stream().map(Write::qemuIo).toList());
+        QemuReads.qemuIo(dir, "vpc", "q.vhd", writes.stream().map(Write::qemuIo).toList());
         try (Image image = Imago.opener().path(dir.resolve("i.vhd")).format("vpc").writable(true).open()) {
             for (Write w : writes) {
                 write(image, w);
@@ -75,7 +76,7 @@ class VpcWriteTest {
         Random r = new Random(seed);
         Path img = dir.resolve("i.vhd");
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vpc", "i.vhd", (20L << 20) + 512L * r.nextInt(9000));
-        long size = VpcTestSupport.qemuSize(dir, img);
+        long size = QemuReads.qemuSize(dir, img, "vpc");
         byte[] model = new byte[(int) size];
         try (Image image = Imago.opener().path(img).format("vpc").writable(true).open()) {
             for (Write w : randomWrites(r, size, 30)) {
@@ -88,12 +89,12 @@ class VpcWriteTest {
                 }
             }
             image.flush();
-            assertTrue(Arrays.equals(model, VpcTestSupport.readAll(image)));
+            assertTrue(Arrays.equals(model, QemuReads.readAll(image)));
         }
         Files.write(dir.resolve("model.raw"), model);
         Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "vpc", "-F", "raw", img, dir.resolve("model.raw"));
         assertEquals(0, cmp.status(), cmp.out() + cmp.err());
-        VpcTestSupport.assertReadsLikeQemu(dir, img);
+        QemuReads.assertReadsLikeQemu(dir, img, "vpc");
         assertTrue(VhdiInfo.run(dir, img).contains("(" + size + " bytes)"));
     }
 
@@ -103,12 +104,12 @@ class VpcWriteTest {
         Qemu.require();
         Path img = dir.resolve("i.vhd");
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vpc", "i.vhd", 8L << 20);
-        VpcTestSupport.qemuIo(dir, "i.vhd", List.of("write -P 0x11 0 1M"));
+        QemuReads.qemuIo(dir, "vpc", "i.vhd", List.of("write -P 0x11 0 1M"));
         try (Image image = Imago.opener().path(img).format("vpc").writable(true).open()) {
             image.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), 1000);
             image.write(ByteBuffer.wrap(new byte[5000]).put(0, (byte) 9), (2L << 20) - 77);
         }
-        VpcTestSupport.qemuIo(dir, "i.vhd", List.of("read -P 0x11 0 1000", "read -P 0x11 1003 " + ((1 << 20) - 1003),
+        QemuReads.qemuIo(dir, "vpc", "i.vhd", List.of("read -P 0x11 0 1000", "read -P 0x11 1003 " + ((1 << 20) - 1003),
                 "read -P 0 " + ((2L << 20) - 76) + " 4999", "read -P 9 " + ((2L << 20) - 77) + " 1"));
     }
 
@@ -180,6 +181,6 @@ class VpcWriteTest {
         assertEquals(0, cmp.status(), cmp.out() + cmp.err());
         // the block at 4 MiB (allocated first, after the BAT) was discarded; the one at 6 MiB follows it
         assertEquals(List.of("0+6291456 d0 PZ-", "6291456+2097152 d0 P-D @" + (2048 + (512 + (2 << 20)) + 512),
-                "8388608+" + (VpcTestSupport.qemuSize(dir, img) - (8 << 20)) + " d0 PZ-"), VpcTestSupport.qemuMap(dir, img));
+                "8388608+" + (QemuReads.qemuSize(dir, img, "vpc") - (8 << 20)) + " d0 PZ-"), QemuReads.qemuMap(dir, img, "vpc"));
     }
 }

@@ -1,0 +1,79 @@
+package imago.cli;
+
+import static imago.cli.Run.imago;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import imago.testkit.Qemu;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.regex.Pattern;
+
+/**
+ * The steps the per-format command tests against qemu-img share (vdi, parallels, vpc, vhdx, qed and qcow): a raw
+ * source to convert, one {@code qemu-img} command and the same through {@code imago}, and qemu-io command lists
+ * through {@code imago io}.
+ */
+final class FormatCliDifferential {
+    /** qemu-io's timing line: what follows the operation count differs from run to run. */
+    private static final Pattern TIMING = Pattern.compile("(?m)^(.*, \\d+ ops; ).*$");
+
+    private FormatCliDifferential() {
+    }
+
+    /**
+     * Writes {@code src.raw} in {@code dir}: {@code size} bytes of zeroes with {@code runs} runs of random data (up
+     * to 300,000 bytes, from sector boundaries), the same for the same size; returns its path.
+     */
+    static Path randomRaw(Path dir, long size, int runs) throws IOException {
+        Path src = dir.resolve("src.raw");
+        Random r = new Random(size);
+        try (RandomAccessFile raf = new RandomAccessFile(src.toFile(), "rw")) {
+            raf.setLength(size);
+            byte[] data = new byte[300_000];
+            for (int i = 0; i < runs; i++) {
+                r.nextBytes(data);
+                raf.seek(r.nextLong(size - data.length) & ~511L);
+                raf.write(data, 0, 512 + r.nextInt(data.length - 512));
+            }
+        }
+        return src;
+    }
+
+    /**
+     * Runs {@code qemu-img args theirs} and {@code imago args ours}: the same output and errors (with {@code theirs}
+     * read as {@code ours} and qemu-img's program name as imago's), and the same exit status.
+     */
+    static void assertAnswersAsQemuImg(Path dir, String[] args, Path theirs, Path ours) {
+        Object[] command = new Object[args.length + 2];
+        command[0] = Qemu.img();
+        System.arraycopy(args, 0, command, 1, args.length);
+        command[args.length + 1] = theirs;
+        String[] mine = Arrays.copyOf(args, args.length + 1);
+        mine[args.length] = ours.toString();
+        Qemu.Output q = Qemu.run(dir, command);
+        Run.Result i = imago(mine);
+        String what = String.join(" ", args);
+        assertEquals(q.out().replace(theirs.toString(), ours.toString()), i.out(), what);
+        assertEquals(q.err().replace("qemu-img: ", "imago: ").replace(theirs.toString(), ours.toString()), i.err(),
+                what);
+        assertEquals(q.status(), i.status(), what);
+    }
+
+    /**
+     * Runs each of {@code commands} as {@code qemu-io -f format -c command theirs} and
+     * {@code imago io -f format -c command ours}: the same exit status, output (but for timings) and errors.
+     */
+    static void assertIoAsQemuIo(Path dir, String format, Path theirs, Path ours, List<String> commands) {
+        for (String c : commands) {
+            Qemu.Output q = Qemu.run(dir, Qemu.io(), "-f", format, "-c", c, theirs);
+            Run.Result m = imago("io", "-f", format, "-c", c, ours.toString());
+            assertEquals(q.status(), m.status(), c);
+            assertEquals(TIMING.matcher(q.out()).replaceAll("$1"), TIMING.matcher(m.out()).replaceAll("$1"), c);
+            assertEquals(q.err(), m.err(), c);
+        }
+    }
+}
