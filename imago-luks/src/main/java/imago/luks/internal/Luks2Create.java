@@ -121,21 +121,7 @@ final class Luks2Create {
             throw new IllegalArgumentException("Invalid parameter '" + sectorSize + "' for sector-size (512 or "
                     + "4096)");
         }
-        String kdfName = o.getOrDefault("pbkdf", "argon2id");
-        if (!List.of("argon2id", "argon2i", "pbkdf2").contains(kdfName)) {
-            throw new IllegalArgumentException("Invalid parameter '" + kdfName + "' for pbkdf (argon2id, argon2i "
-                    + "or pbkdf2)");
-        }
-        if (!kdfName.equals("pbkdf2") && !Argon2.available()) {
-            throw new IllegalArgumentException("pbkdf=" + kdfName + " needs Bouncy Castle "
-                    + "(org.bouncycastle:bcprov-jdk18on) on the module path; use pbkdf=pbkdf2 without it");
-        }
-        long memory = positive(o, "pbkdf-memory", DEFAULT_MEMORY_KIB, Luks2Keys.DEFAULT_MAX_MEMORY_KIB);
-        long lanes = positive(o, "pbkdf-parallel", 4, 4);
-        if (memory < 8 * lanes) {
-            throw new IllegalArgumentException("Parameter 'pbkdf-memory' must be at least 8 KiB per lane, not "
-                    + memory);
-        }
+        KdfOptions kdfOptions = KdfOptions.of(o, "argon2id", DEFAULT_MEMORY_KIB, 4);
         String secretId = o.get("key-secret");
         if (secretId == null) {
             throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
@@ -147,40 +133,23 @@ final class Luks2Create {
         random.nextBytes(key);
         try {
             String encryption = "aes-" + spec.headerMode();
-            long perSecond = Pbkdf2.iterationsPerSecond(hash, Math.min(iterTime, 250));
-            byte[] kdfSalt = new byte[32];
-            random.nextBytes(kdfSalt);
-            Luks2Metadata.Kdf kdf;
-            Map<String, Object> kdfJson = new LinkedHashMap<>();
-            kdfJson.put("type", kdfName);
-            if (kdfName.equals("pbkdf2")) {
-                long iterations = Math.min(0xffffffffL, Math.max(MIN_ITERATIONS, perSecond * Math.min(iterTime,
-                        1L << 20) / 1000));
-                kdf = new Luks2Metadata.Kdf.Pbkdf2(hash, iterations, kdfSalt);
-                kdfJson.put("hash", hash.luksName());
-                kdfJson.put("iterations", iterations);
-            } else {
-                Argon2.Type type = kdfName.equals("argon2i") ? Argon2.Type.ARGON2I : Argon2.Type.ARGON2ID;
-                long time = argon2Time(type, memory, (int) lanes, iterTime, spec.keyBytes());
-                kdf = new Luks2Metadata.Kdf.Argon2(type, time, memory, lanes, kdfSalt);
-                kdfJson.put("time", time);
-                kdfJson.put("memory", memory);
-                kdfJson.put("cpus", lanes);
-            }
-            kdfJson.put("salt", Base64.getEncoder().encodeToString(kdfSalt));
+            Luks2Metadata.Kdf kdf = kdfOptions.calibrate(hash, iterTime, spec.keyBytes(), random);
             long areaOffset = 2 * HDR_SIZE;
             long areaSize = ((long) spec.keyBytes() * STRIPES + 4095) / 4096 * 4096;
             Luks2Metadata.Keyslot slot = new Luks2Metadata.Keyslot(0, spec.keyBytes(), 1, STRIPES, hash, kdf,
                     areaOffset, areaSize, encryption, spec);
             Luks2Keys.lock(storage, slot, key, passphrase, random);
 
-            long digestIterations = Math.max(MIN_ITERATIONS, perSecond * Math.min(iterTime, 1L << 20) / 1000 / 8);
+            // the digest gets an eighth of the slot's PBKDF2 time, as the LUKS1 master-key digest does
+            long digestIterations = kdf instanceof Luks2Metadata.Kdf.Pbkdf2 p && p.hash() == hash
+                    ? Math.max(MIN_ITERATIONS, p.iterations() / 8)
+                    : Math.max(MIN_ITERATIONS, pbkdf2Iterations(hash, iterTime) / 8);
             byte[] digestSalt = new byte[32];
             random.nextBytes(digestSalt);
             // as long as the HMAC, as cryptsetup writes it (cryptsetup 2.6 takes any key against a longer one)
             byte[] digest = Pbkdf2.derive(hash, key, digestSalt, digestIterations, hash.length());
-            String json = Luks2Json.write(metadata(spec, hash, encryption, kdfJson, areaOffset, areaSize,
-                    sectorSize, digestIterations, digestSalt, digest));
+            String json = Luks2Json.write(metadata(slot, encryption, sectorSize, hash, digestIterations, digestSalt,
+                    digest));
             String uuid = UUID.randomUUID().toString();
             for (long at : new long[] {0, HDR_SIZE}) {
                 byte[] salt = new byte[Luks2Header.SALT_LENGTH];
@@ -195,25 +164,8 @@ final class Luks2Create {
         }
     }
 
-    private static Map<String, Object> metadata(LuksCipherSpec spec, LuksHash hash, String encryption,
-            Map<String, Object> kdf, long areaOffset, long areaSize, int sectorSize, long digestIterations,
-            byte[] digestSalt, byte[] digest) {
-        Map<String, Object> af = new LinkedHashMap<>();
-        af.put("type", "luks1");
-        af.put("stripes", (long) STRIPES);
-        af.put("hash", hash.luksName());
-        Map<String, Object> area = new LinkedHashMap<>();
-        area.put("type", "raw");
-        area.put("offset", Long.toString(areaOffset));
-        area.put("size", Long.toString(areaSize));
-        area.put("encryption", encryption);
-        area.put("key_size", (long) spec.keyBytes());
-        Map<String, Object> slot = new LinkedHashMap<>();
-        slot.put("type", "luks2");
-        slot.put("key_size", (long) spec.keyBytes());
-        slot.put("af", af);
-        slot.put("area", area);
-        slot.put("kdf", kdf);
+    private static Map<String, Object> metadata(Luks2Metadata.Keyslot slot, String encryption, int sectorSize,
+            LuksHash hash, long digestIterations, byte[] digestSalt, byte[] digest) {
         Map<String, Object> segment = new LinkedHashMap<>();
         segment.put("type", "crypt");
         segment.put("offset", Long.toString(DATA_OFFSET));
@@ -233,12 +185,62 @@ final class Luks2Create {
         config.put("json_size", Long.toString(HDR_SIZE - Luks2Header.BINARY_LENGTH));
         config.put("keyslots_size", Long.toString(DATA_OFFSET - 2 * HDR_SIZE));
         Map<String, Object> root = new LinkedHashMap<>();
-        root.put("keyslots", Map.of("0", slot));
+        root.put("keyslots", Map.of("0", slot.toJson()));
         root.put("tokens", Map.of());
         root.put("segments", Map.of("0", segment));
         root.put("digests", Map.of("0", d));
         root.put("config", config);
         return root;
+    }
+
+    /**
+     * The KDF options of a new key slot ({@code pbkdf}, {@code pbkdf-memory}, {@code pbkdf-parallel}), checked.
+     *
+     * @param name {@code argon2id}, {@code argon2i} or {@code pbkdf2}
+     * @param memory Argon2's memory, KiB
+     * @param lanes Argon2's lanes (cpus)
+     */
+    record KdfOptions(String name, long memory, long lanes) {
+        /** The options' KDF choice, each missing one from the defaults given. */
+        static KdfOptions of(Map<String, String> o, String name, long memory, long lanes) {
+            String kdfName = o.getOrDefault("pbkdf", name);
+            if (!List.of("argon2id", "argon2i", "pbkdf2").contains(kdfName)) {
+                throw new IllegalArgumentException("Invalid parameter '" + kdfName + "' for pbkdf (argon2id, "
+                        + "argon2i or pbkdf2)");
+            }
+            if (!kdfName.equals("pbkdf2") && !Argon2.available()) {
+                throw new IllegalArgumentException("pbkdf=" + kdfName + " needs Bouncy Castle "
+                        + "(org.bouncycastle:bcprov-jdk18on) on the module path; use pbkdf=pbkdf2 without it");
+            }
+            long kib = positive(o, "pbkdf-memory", memory, Luks2Keys.DEFAULT_MAX_MEMORY_KIB);
+            long n = positive(o, "pbkdf-parallel", lanes, 4);
+            if (kib < 8 * n) {
+                throw new IllegalArgumentException("Parameter 'pbkdf-memory' must be at least 8 KiB per lane, not "
+                        + kib);
+            }
+            return new KdfOptions(kdfName, kib, n);
+        }
+
+        /**
+         * The KDF with a fresh salt, calibrated to about {@code iterTime} ms of this thread's CPU: PBKDF2's
+         * iterations with {@code hash}, or Argon2's passes deriving a key of {@code keyBytes}.
+         */
+        Luks2Metadata.Kdf calibrate(LuksHash hash, long iterTime, int keyBytes, SecureRandom random) {
+            byte[] salt = new byte[32];
+            random.nextBytes(salt);
+            if (name.equals("pbkdf2")) {
+                return new Luks2Metadata.Kdf.Pbkdf2(hash, pbkdf2Iterations(hash, iterTime), salt);
+            }
+            Argon2.Type type = name.equals("argon2i") ? Argon2.Type.ARGON2I : Argon2.Type.ARGON2ID;
+            return new Luks2Metadata.Kdf.Argon2(type, argon2Time(type, memory, (int) lanes, iterTime, keyBytes),
+                    memory, lanes, salt);
+        }
+    }
+
+    /** The PBKDF2 iterations of {@code hash} that take about {@code iterTime} ms here, 1000 to 2^32 - 1. */
+    static long pbkdf2Iterations(LuksHash hash, long iterTime) {
+        long perSecond = Pbkdf2.iterationsPerSecond(hash, Math.min(iterTime, 250));
+        return Math.min(0xffffffffL, Math.max(MIN_ITERATIONS, perSecond * Math.min(iterTime, 1L << 20) / 1000));
     }
 
     /**

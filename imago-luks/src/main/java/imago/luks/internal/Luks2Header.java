@@ -11,7 +11,10 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
 
 /**
  * A LUKS2 header: two copies (primary at 0, secondary right after it), each a 4 KiB big-endian binary header
@@ -24,9 +27,10 @@ import java.util.Arrays;
  * @param damaged which copy failed its checks ({@code null} if both are good), for {@code info}
  * @param volumeKeyBytes the volume key's length (the key slots' {@code key_size})
  * @param segmentCipher the data segment's cipher for that key length
+ * @param onDisk what rewriting the header needs of the copies as they are
  */
 record Luks2Header(long hdrSize, long seqid, String label, String subsystem, String uuid, String checksumAlg,
-        String damaged, Luks2Metadata metadata, int volumeKeyBytes, LuksCipherSpec segmentCipher) {
+        String damaged, Luks2Metadata metadata, int volumeKeyBytes, LuksCipherSpec segmentCipher, OnDisk onDisk) {
     static final int BINARY_LENGTH = 4096;
     static final byte[] MAGIC_SECONDARY = {'S', 'K', 'U', 'L', (byte) 0xba, (byte) 0xbe};
     static final int HDR_SIZE_OFFSET = 8;
@@ -45,11 +49,19 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
     static final long MIN_HDR_SIZE = 16 * 1024;
     static final long MAX_HDR_SIZE = 4 * 1024 * 1024;
 
+    /**
+     * The copies as read, for a rewrite ({@link Luks2Commit}): the winner's JSON text, whether the secondary won
+     * (then the primary is the one to overwrite first), and each copy's salt, {@code null} for a damaged copy
+     * (which gets a new one, as cryptsetup does when it recovers a copy).
+     */
+    record OnDisk(String json, boolean secondaryWon, byte[] primarySalt, byte[] secondarySalt) {
+    }
+
     /** One copy's fields, or why it is unusable. */
     private record Copy(long hdrSize, long seqid, String label, String subsystem, String uuid, String checksumAlg,
-            String json, ImageException failure) {
+            String json, byte[] salt, ImageException failure) {
         static Copy failed(ImageException e) {
-            return new Copy(0, 0, null, null, null, null, null, e);
+            return new Copy(0, 0, null, null, null, null, null, null, e);
         }
     }
 
@@ -73,10 +85,6 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
             if (primary.seqid() == secondary.seqid() && !primary.json().equals(secondary.json())) {
                 throw new CorruptImageException(resource, secondaryAt, "the two LUKS2 header copies have the same "
                         + "seqid " + primary.seqid() + " but different metadata");
-            }
-            if (primary.hdrSize() != secondary.hdrSize()) {
-                throw new CorruptImageException(resource, secondaryAt + HDR_SIZE_OFFSET, "the two LUKS2 header "
-                        + "copies differ in size (" + primary.hdrSize() + " and " + secondary.hdrSize() + ")");
             }
             winner = Long.compareUnsigned(secondary.seqid(), primary.seqid()) > 0 ? secondary : primary;
         } else if (primary.failure() == null) {
@@ -105,12 +113,17 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
         }
         int keyBytes = checkLayout(resource, jsonAt, m, winner.hdrSize(), fileSize);
         LuksCipherSpec cipher = Luks2Metadata.segmentCipher(resource, jsonAt, m.segment(), keyBytes);
+        OnDisk onDisk = new OnDisk(winner.json(), winner == secondary, primary.salt(), secondary.salt());
         return new Luks2Header(winner.hdrSize(), winner.seqid(), winner.label(), winner.subsystem(), winner.uuid(),
-                winner.checksumAlg(), damaged, m, keyBytes, cipher);
+                winner.checksumAlg(), damaged, m, keyBytes, cipher, onDisk);
     }
 
-    /** Checks the areas against each other and the file; returns the volume key's length. */
-    private static int checkLayout(String resource, long at, Luks2Metadata m, long hdrSize, long fileSize)
+    /**
+     * Checks the areas against each other and the file: key-slot areas inside the key-slot area, apart from each
+     * other and inside the file, one volume-key length, the data segment after the key-slot area and inside the
+     * file. Returns the volume key's length.
+     */
+    static int checkLayout(String resource, long at, Luks2Metadata m, long hdrSize, long fileSize)
             throws CorruptImageException {
         long areasStart = 2 * hdrSize;
         long areasEnd = areasStart + m.keyslotsSize();
@@ -136,6 +149,7 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
             }
             keyBytes = k.keySize();
         }
+        checkApart(resource, at, m.keyslots());
         Luks2Metadata.Segment s = m.segment();
         if (s.offset() < areasEnd) {
             throw new CorruptImageException(resource, at, "LUKS2 data segment at " + s.offset()
@@ -147,6 +161,25 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
         }
         // without key slots the header can still be shown: assume the segment cipher's longest key
         return keyBytes < 0 ? 64 : keyBytes;
+    }
+
+    /**
+     * Refuses key-slot areas that overlap (as cryptsetup does): erasing one slot would wipe another's material.
+     * Sorted by offset, each area must end before the next begins.
+     */
+    private static void checkApart(String resource, long at, List<Luks2Metadata.Keyslot> keyslots)
+            throws CorruptImageException {
+        List<Luks2Metadata.Keyslot> byOffset = new ArrayList<>(keyslots);
+        byOffset.sort(Comparator.comparingLong(Luks2Metadata.Keyslot::areaOffset));
+        for (int i = 1; i < byOffset.size(); i++) {
+            Luks2Metadata.Keyslot a = byOffset.get(i - 1);
+            Luks2Metadata.Keyslot b = byOffset.get(i);
+            if (a.areaOffset() + a.areaSize() > b.areaOffset()) {
+                throw new CorruptImageException(resource, at, "LUKS2 key slot " + b.id() + " area [" + b.areaOffset()
+                        + ", +" + b.areaSize() + ") overlaps key slot " + a.id() + "'s [" + a.areaOffset() + ", +"
+                        + a.areaSize() + ")");
+            }
+        }
     }
 
     /** Looks for the secondary copy at each size a primary could have had. */
@@ -185,6 +218,11 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
                 throw new CorruptImageException(resource, at + HDR_SIZE_OFFSET, "LUKS2 header size " + hdrSize
                         + " is not a power of two from 16 KiB to 4 MiB");
             }
+            if (secondary && hdrSize != at) {
+                // the secondary follows a primary of its own size: a rewrite puts it back at hdr_size
+                throw new CorruptImageException(resource, at + HDR_SIZE_OFFSET, "LUKS2 secondary header at " + at
+                        + " says the header size is " + hdrSize);
+            }
             long hdrOffset = bin.getLong(HDR_OFFSET_OFFSET);
             if (hdrOffset != at) {
                 throw new CorruptImageException(resource, at + HDR_OFFSET_OFFSET, "LUKS2 header copy at " + at
@@ -219,16 +257,19 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
             }
             return new Copy(hdrSize, bin.getLong(SEQID_OFFSET), text(bin, LABEL_OFFSET, LABEL_LENGTH),
                     text(bin, SUBSYSTEM_OFFSET, LABEL_LENGTH), text(bin, UUID_OFFSET, LuksHeader.UUID_LENGTH), alg,
-                    json, null);
+                    json, Arrays.copyOfRange(bin.array(), SALT_OFFSET, SALT_OFFSET + SALT_LENGTH), null);
         } catch (CorruptImageException e) {
             return Copy.failed(e);
         }
     }
 
-    /** A NUL-terminated text field (its bytes up to the first NUL, as ISO-8859-1 so that any byte reads). */
+    /**
+     * A NUL-terminated text field: its bytes up to the first NUL, at most {@code length - 1} (the last byte is the
+     * terminator, as cryptsetup reads it), as ISO-8859-1 so that any byte reads and writes back unchanged.
+     */
     private static String text(ByteBuffer b, int offset, int length) {
         int n = 0;
-        while (n < length && b.get(offset + n) != 0) {
+        while (n < length - 1 && b.get(offset + n) != 0) {
             n++;
         }
         return new String(b.array(), offset, n, StandardCharsets.ISO_8859_1);
@@ -239,6 +280,17 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
      * {@code hdrSize} for the secondary): {@code hdrSize} bytes with the SHA-256 checksum filled in.
      */
     static byte[] encode(long at, long hdrSize, long seqid, String label, String uuid, byte[] salt, String json) {
+        return encode(at, hdrSize, seqid, label, "", uuid, LuksHash.SHA256, salt, json);
+    }
+
+    /**
+     * One copy as {@link #encode(long, long, long, String, String, byte[], String)} makes it, with a subsystem and
+     * the checksum computed with {@code checksum}.
+     *
+     * @throws IllegalArgumentException if the JSON does not fit the JSON area (with its terminating NUL)
+     */
+    static byte[] encode(long at, long hdrSize, long seqid, String label, String subsystem, String uuid,
+            LuksHash checksum, byte[] salt, String json) {
         byte[] text = json.getBytes(StandardCharsets.UTF_8);
         if (text.length >= hdrSize - BINARY_LENGTH) {
             throw new IllegalArgumentException("LUKS2 metadata of " + text.length + " bytes does not fit a "
@@ -250,19 +302,20 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
         b.putLong(HDR_SIZE_OFFSET, hdrSize);
         b.putLong(SEQID_OFFSET, seqid);
         putText(b, LABEL_OFFSET, LABEL_LENGTH, label);
-        putText(b, CSUM_ALG_OFFSET, 32, "sha256");
+        putText(b, CSUM_ALG_OFFSET, 32, checksum.luksName());
         b.put(SALT_OFFSET, salt, 0, SALT_LENGTH);
         putText(b, UUID_OFFSET, LuksHeader.UUID_LENGTH, uuid);
+        putText(b, SUBSYSTEM_OFFSET, LABEL_LENGTH, subsystem);
         b.putLong(HDR_OFFSET_OFFSET, at);
         b.put(BINARY_LENGTH, text);
         byte[] whole = b.array();
-        byte[] sum = LuksHash.SHA256.digest().digest(whole);
+        byte[] sum = checksum.digest().digest(whole);
         System.arraycopy(sum, 0, whole, CSUM_OFFSET, sum.length);
         return whole;
     }
 
     private static void putText(ByteBuffer b, int offset, int length, String s) {
-        byte[] bytes = s.getBytes(StandardCharsets.US_ASCII);
+        byte[] bytes = s.getBytes(StandardCharsets.ISO_8859_1);
         if (bytes.length >= length) {
             throw new IllegalArgumentException("'" + s + "' does not fit " + length + " bytes");
         }

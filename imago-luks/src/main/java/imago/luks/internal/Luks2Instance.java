@@ -4,6 +4,8 @@ import imago.api.ImageException;
 import imago.api.Mapping;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
+import imago.api.Secrets;
+import imago.api.spi.Amender;
 import imago.api.spi.BackingReader;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.Resizer;
@@ -14,8 +16,10 @@ import imago.luks.crypto.SectorCipher;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.DoubleConsumer;
 
 /**
  * One open LUKS2 container: the guest bytes are the data segment, encrypted in units of the segment's sector size
@@ -25,12 +29,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * reading back the rest of a sector they cover only in part under one lock, as the LUKS1 instance does. Without a
  * key only {@code info} works.
  */
-final class Luks2Instance implements FormatInstance, Resizer {
+final class Luks2Instance implements FormatInstance, Resizer, Amender {
     private static final int CHUNK = 1 << 20;
 
     private final String resource;
     private final Storage storage;
-    private final Luks2Header header;
+    /** Replaced when {@code amend} changes the key slots (the data segment stays as it is). */
+    private volatile Luks2Header header;
+    /** The secrets and KDF limits of the open, for {@code amend}'s new-secret and old-secret. */
+    private Secrets secrets = Secrets.none();
+    private Luks2Keys.Limits limits;
     private final long offset;
     private final int unit;
     private final long ivTweak;
@@ -57,6 +65,28 @@ final class Luks2Instance implements FormatInstance, Resizer {
                     + " ends past the end of the file (" + storage.size() + " bytes)");
         }
         this.size = s.size() >= 0 ? s.size() : available;
+    }
+
+    /** Keeps the open's secrets and KDF limits for {@link #amend}. @return this */
+    Luks2Instance forAmend(Secrets openSecrets, Luks2Keys.Limits openLimits) {
+        this.secrets = openSecrets;
+        this.limits = openLimits;
+        return this;
+    }
+
+    /**
+     * {@inheritDoc} The key slots, with the options of {@code qemu-img amend} for LUKS1 ({@code state},
+     * {@code keyslot}, {@code new-secret}, {@code old-secret}, {@code iter-time}) and imago's {@code pbkdf},
+     * {@code pbkdf-memory} and {@code pbkdf-parallel} ({@link Luks2KeySlots}).
+     */
+    @Override
+    public void amend(Map<String, String> options, boolean force, DoubleConsumer progress, Resize resize)
+            throws IOException {
+        requireWritable(0);
+        requireKey();
+        progress.accept(0);
+        header = Luks2KeySlots.amend(storage, header, key, options, secrets, force, limits);
+        progress.accept(1);
     }
 
     @Override
@@ -217,7 +247,7 @@ final class Luks2Instance implements FormatInstance, Resizer {
     }
 
     @Override
-    public java.util.Map<String, Object> formatSpecific() {
+    public Map<String, Object> formatSpecific() {
         return Luks2Info.of(header);
     }
 

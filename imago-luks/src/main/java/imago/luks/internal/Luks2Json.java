@@ -269,6 +269,30 @@ final class Luks2Json {
         return c >= 0x20 && c < 0x7f ? String.valueOf(c) : String.format("\\u%04x", (int) c);
     }
 
+    /**
+     * A deep copy of a parsed {@code value} that can be edited: objects as {@link LinkedHashMap} (their members in
+     * the order read), arrays as {@link ArrayList}; strings, numbers, booleans and {@link #NULL} as they are.
+     */
+    static Object mutableCopy(Object value) {
+        return switch (value) {
+            case Map<?, ?> m -> {
+                Map<String, Object> out = new LinkedHashMap<>();
+                for (Map.Entry<?, ?> e : m.entrySet()) {
+                    out.put(e.getKey().toString(), mutableCopy(e.getValue()));
+                }
+                yield out;
+            }
+            case List<?> l -> {
+                List<Object> out = new ArrayList<>(l.size());
+                for (Object o : l) {
+                    out.add(mutableCopy(o));
+                }
+                yield out;
+            }
+            default -> value;
+        };
+    }
+
     /** {@code value} as compact JSON (maps, lists, strings, integers, booleans). */
     static String write(Object value) {
         StringBuilder sb = new StringBuilder();

@@ -121,6 +121,41 @@ final class Luks2Keys {
         throw new ImageException(resource, "Invalid password, cannot unlock any keyslot");
     }
 
+    /**
+     * Whether {@code passphrase} opens key slot {@code slot} on its own, whatever its priority: the key its area
+     * gives matches a digest that lists the slot (the data segment's, or an unbound key's own).
+     *
+     * @throws ImageLimitException if the slot or its digest asks for more work than {@code limits}
+     * @throws UnsupportedFeatureException if the slot uses Argon2 and Bouncy Castle is absent
+     */
+    static boolean opens(String resource, Storage storage, Luks2Header h, Luks2Metadata.Keyslot slot,
+            byte[] passphrase, Limits limits) throws IOException {
+        List<Luks2Metadata.Digest> digests = h.metadata().digests().stream()
+                .filter(d -> d.keyslots().contains(slot.id())).toList();
+        if (digests.isEmpty()) {
+            return false;
+        }
+        for (Luks2Metadata.Digest d : digests) {
+            checkPbkdf2(resource, "digest " + d.id(), d.iterations(), limits);
+        }
+        if (slot.kdf() instanceof Luks2Metadata.Kdf.Argon2 && !Argon2.available()) {
+            throw new UnsupportedFeatureException(resource, Feature.ENCRYPTION, "key slot " + slot.id()
+                    + " uses Argon2, which needs Bouncy Castle (org.bouncycastle:bcprov-jdk18on) on the module path");
+        }
+        byte[] key = tryKeyslot(resource, storage, slot, passphrase, limits);
+        try {
+            for (Luks2Metadata.Digest d : digests) {
+                byte[] check = Pbkdf2.derive(d.hash(), key, d.salt(), d.iterations(), d.digest().length);
+                if (MessageDigest.isEqual(check, d.digest())) {
+                    return true;
+                }
+            }
+            return false;
+        } finally {
+            Arrays.fill(key, (byte) 0);
+        }
+    }
+
     /** The digest that covers {@code slot} and the data segment, or {@code null}. */
     private static Luks2Metadata.Digest digestOf(Luks2Header h, Luks2Metadata.Keyslot slot) {
         for (Luks2Metadata.Digest d : h.metadata().digests()) {

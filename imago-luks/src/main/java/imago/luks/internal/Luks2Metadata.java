@@ -8,13 +8,15 @@ import imago.luks.crypto.LuksHash;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The LUKS2 JSON metadata, as far as imago uses it: the key slots, the one data segment, the digests and the
  * config's area sizes, each checked for type and range as it is read (LUKS2 writes 64-bit offsets and sizes as
- * decimal strings, small counts as JSON numbers). Tokens are kept only as a count: imago opens with a passphrase.
+ * decimal strings, small counts as JSON numbers). Tokens are checked for shape and kept only as a count: imago
+ * opens with a passphrase.
  *
  * @param keyslots the key slots, by id
  * @param segment the data segment (LUKS2 allows several only during reencryption, which imago refuses)
@@ -27,16 +29,43 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
         long keyslotsSize, int tokens) {
     /** The most key slots LUKS2 has (cryptsetup's limit). */
     static final int MAX_KEYSLOTS = 32;
+    /** The most tokens LUKS2 has (cryptsetup's limit). */
+    static final int MAX_TOKENS = 32;
 
     /** A key slot's key derivation function. */
     sealed interface Kdf {
+        /** The salt, as the KDF's JSON has it in base64. */
+        byte[] salt();
+
+        /** This KDF as a key slot's {@code kdf} object. */
+        Map<String, Object> toJson();
+
         /** PBKDF2 with {@code hash} and {@code iterations}. */
         record Pbkdf2(LuksHash hash, long iterations, byte[] salt) implements Kdf {
+            @Override
+            public Map<String, Object> toJson() {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("type", "pbkdf2");
+                m.put("hash", hash.luksName());
+                m.put("iterations", iterations);
+                m.put("salt", Base64.getEncoder().encodeToString(salt));
+                return m;
+            }
         }
 
         /** Argon2i or Argon2id with time (passes), memory (KiB) and cpus (lanes). */
         record Argon2(imago.luks.crypto.Argon2.Type type, long time, long memory, long cpus, byte[] salt)
                 implements Kdf {
+            @Override
+            public Map<String, Object> toJson() {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("type", type == imago.luks.crypto.Argon2.Type.ARGON2I ? "argon2i" : "argon2id");
+                m.put("time", time);
+                m.put("memory", memory);
+                m.put("cpus", cpus);
+                m.put("salt", Base64.getEncoder().encodeToString(salt));
+                return m;
+            }
         }
     }
 
@@ -53,6 +82,30 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
         long materialLength() {
             long n = (long) keySize * stripes;
             return (n + LuksHeader.SECTOR - 1) / LuksHeader.SECTOR * LuksHeader.SECTOR;
+        }
+
+        /** This slot as LUKS2 JSON, members in cryptsetup's order ({@code priority} only if not normal). */
+        Map<String, Object> toJson() {
+            Map<String, Object> af = new LinkedHashMap<>();
+            af.put("type", "luks1");
+            af.put("stripes", (long) stripes);
+            af.put("hash", afHash.luksName());
+            Map<String, Object> area = new LinkedHashMap<>();
+            area.put("type", "raw");
+            area.put("offset", Long.toString(areaOffset));
+            area.put("size", Long.toString(areaSize));
+            area.put("encryption", areaEncryption);
+            area.put("key_size", (long) areaCipher.keyBytes());
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("type", "luks2");
+            m.put("key_size", (long) keySize);
+            m.put("af", af);
+            m.put("area", area);
+            m.put("kdf", kdf.toJson());
+            if (priority != 1) {
+                m.put("priority", (long) priority);
+            }
+            return m;
         }
     }
 
@@ -107,9 +160,23 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
         for (Map.Entry<String, Object> e : f.object(root.get("digests"), "digests").entrySet()) {
             digests.add(digest(f, f.id(e.getKey(), "digests", MAX_KEYSLOTS), e.getValue()));
         }
-        int tokens = f.object(root.get("tokens"), "tokens").size();
+        Map<String, Object> tokens = f.object(root.get("tokens"), "tokens");
+        for (Map.Entry<String, Object> e : tokens.entrySet()) {
+            token(f, f.id(e.getKey(), "tokens", MAX_TOKENS), e.getValue());
+        }
         return new Luks2Metadata(List.copyOf(keyslots), segment, List.copyOf(digests), jsonSize, keyslotsSize,
-                tokens);
+                tokens.size());
+    }
+
+    /**
+     * Checks a token as cryptsetup does (an object with a {@code type} and the {@code keyslots} it unlocks): imago
+     * unlocks with passphrases only, but keeps tokens across an amend and drops an erased slot from them.
+     */
+    private static void token(Fields f, int id, Object value) throws CorruptImageException {
+        String p = "tokens." + id;
+        Map<String, Object> m = f.object(value, p);
+        f.string(m.get("type"), p + ".type");
+        f.ids(m.get("keyslots"), p + ".keyslots");
     }
 
     private static Keyslot keyslot(Fields f, int id, Object value) throws CorruptImageException,
@@ -264,9 +331,10 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
             return n;
         }
 
+        /** An id: a decimal number below {@code count} written without leading zeros, so one id has one name. */
         int id(String key, String path, int count) throws CorruptImageException {
             if (key.isEmpty() || key.length() > 3 || !key.chars().allMatch(c -> c >= '0' && c <= '9')
-                    || Integer.parseInt(key) >= count) {
+                    || (key.length() > 1 && key.charAt(0) == '0') || Integer.parseInt(key) >= count) {
                 throw corrupt(path + ": id '" + abbreviate(key) + "' is not a number below " + count);
             }
             return Integer.parseInt(key);

@@ -35,7 +35,7 @@ final class Luks2Open {
             Arrays.fill(passphrase, (byte) 0);
         }
         try {
-            return new Luks2Instance(storage, header, key, context.writable());
+            return new Luks2Instance(storage, header, key, context.writable()).forAmend(context.secrets(), limits);
         } catch (IOException | RuntimeException e) {
             Arrays.fill(key, (byte) 0);
             throw e;

@@ -55,5 +55,10 @@
  * into {@code stripes} with the {@code af} hash, encrypted with the area's cipher under the KDF's output, its
  * 512-byte sectors numbered from 0; the data segment's sector {@code n} (in {@code sector_size} units from the
  * segment's offset) is encrypted with IV {@code n + iv_tweak}.
+ *
+ * <p>{@code amend} changes LUKS2 key slots as cryptsetup does ({@code Luks2KeySlots}): a new slot's area is the
+ * first 4 KiB-aligned gap in the key-slot area, written and synced before the metadata names it; an erased slot's
+ * area is overwritten and synced before the metadata drops it. The metadata then goes into both copies with the
+ * next {@code seqid}, one copy at a time, each synced, the copy not in use first ({@code Luks2Commit}).
  */
 package imago.luks.internal;

@@ -216,6 +216,57 @@ class Luks2HostileTest {
         refused(CorruptImageException.class, "cannot hold 40000 stripes");
     }
 
+    /** Areas one erase would wipe for another, tokens of the wrong shape, ids with two spellings. */
+    @Test
+    void overlappingAreasMalformedTokensAndAmbiguousIds() throws IOException {
+        editJson(j -> {
+            try {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> root = (Map<String, Object>) Luks2Json.mutableCopy(Luks2Json.parse(j));
+                @SuppressWarnings("unchecked")
+                Map<String, Object> keyslots = (Map<String, Object>) root.get("keyslots");
+                keyslots.put("1", Luks2Json.mutableCopy(keyslots.get("0")));
+                return Luks2Json.write(root);
+            } catch (Luks2Json.JsonException e) {
+                throw new AssertionError(e);
+            }
+        });
+        refused(CorruptImageException.class, "key slot 1 area [32768, +258048) overlaps key slot 0's [32768, "
+                + "+258048)");
+        editJson(j -> j.replace("\"tokens\":{}", "\"tokens\":{\"0\":[]}"));
+        refused(CorruptImageException.class, "tokens.0: not an object");
+        editJson(j -> j.replace("\"tokens\":{}", "\"tokens\":{\"0\":{\"type\":\"x\"}}"));
+        refused(CorruptImageException.class, "tokens.0.keyslots: missing");
+        editJson(j -> j.replace("\"tokens\":{}", "\"tokens\":{\"0\":{\"type\":\"x\",\"keyslots\":[0]}}"));
+        refused(CorruptImageException.class, "tokens.0.keyslots: not a string");
+        editJson(j -> j.replace("\"tokens\":{}", "\"tokens\":{\"40\":{\"type\":\"x\",\"keyslots\":[]}}"));
+        refused(CorruptImageException.class, "tokens: id '40' is not a number below 32");
+        editJson(j -> j.replace("\"keyslots\":{\"0\"", "\"keyslots\":{\"00\""));
+        refused(CorruptImageException.class, "keyslots: id '00' is not a number below 32");
+        // a token of any type, with the slots it names, is kept and does not stop a passphrase
+        editJson(j -> j.replace("\"tokens\":{}", "\"tokens\":{\"3\":{\"type\":\"x\",\"keyslots\":[\"0\"],\"y\":"
+                + "{\"z\":null}}}"));
+        try (Image i = open(image, "pass", Map.of())) {
+            assertEquals(1 << 16, i.size());
+        }
+    }
+
+    /** A secondary copy whose size is not its offset is damaged: a rewrite would put it elsewhere. */
+    @Test
+    void aSecondaryCopyOfAnotherSizeIsDamaged() throws IOException {
+        byte[] b = original.clone();
+        ByteBuffer.wrap(b).putLong(HDR + Luks2Header.HDR_SIZE_OFFSET, 2 * HDR);
+        Files.write(image, b);
+        try (Image i = open(image, "pass", Map.of())) {
+            assertTrue(String.valueOf(i.info().formatSpecific().get("damaged-header-copy")).contains(
+                    "LUKS2 secondary header at 16384 says the header size is 32768"), i.info()::toString);
+        }
+        b[4096 + 20] ^= 1;
+        Files.write(image, b);
+        refused(CorruptImageException.class, "(and the secondary copy: LUKS2 secondary header at 16384 says the "
+                + "header size is 32768)");
+    }
+
     @Test
     void kdfCostsAreCappedAndTheCapsOverridable() throws IOException {
         String pbkdf2 = "\"type\":\"pbkdf2\",\"hash\":\"sha256\",\"iterations\":";
