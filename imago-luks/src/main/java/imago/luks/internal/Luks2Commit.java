@@ -5,6 +5,7 @@ import imago.api.spi.Storage;
 import imago.luks.crypto.LuksHash;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 
 /**
@@ -28,24 +29,36 @@ record Luks2Commit(Luks2Header old, String json) {
      * Checks {@code root} (the new metadata) as opening the image would, and that it fits the JSON area, before
      * anything is written.
      *
-     * @throws IllegalArgumentException if the metadata does not fit the header's JSON area
+     * @throws IllegalArgumentException if the metadata does not fit the header's JSON area or the JSON reader's
+     *     limits
      * @throws IllegalStateException if the metadata is one imago would refuse to read (a defect in the caller)
      */
     static Luks2Commit of(Storage storage, Luks2Header old, Object root) throws IOException {
         String json = Luks2Json.write(root);
         long room = old.hdrSize() - Luks2Header.BINARY_LENGTH;
-        int length = json.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        int length = json.getBytes(StandardCharsets.UTF_8).length;
         if (length >= room) {
             throw new IllegalArgumentException("The LUKS2 metadata would need " + (length + 1) + " bytes, more than "
                     + "the header's JSON area of " + room + " bytes");
         }
+        Object reread;
         try {
-            Luks2Metadata m = Luks2Metadata.read(storage.name(), Luks2Header.BINARY_LENGTH, Luks2Json.parse(json));
+            reread = Luks2Json.parse(json);
+        } catch (Luks2Json.JsonException e) {
+            // only a limit can refuse what the writer wrote: a header at the edge of them gets no more
+            throw new IllegalArgumentException("The LUKS2 metadata would be past imago's JSON limits: "
+                    + e.getMessage(), e);
+        }
+        if (!reread.equals(root)) {
+            throw new IllegalStateException("the LUKS2 metadata does not read back as written");
+        }
+        try {
+            Luks2Metadata m = Luks2Metadata.read(storage.name(), Luks2Header.BINARY_LENGTH, reread);
             if (m.jsonSize() != room) {
                 throw new IllegalStateException("config.json_size changed to " + m.jsonSize());
             }
             Luks2Header.checkLayout(storage.name(), Luks2Header.BINARY_LENGTH, m, old.hdrSize(), storage.size());
-        } catch (Luks2Json.JsonException | ImageException e) {
+        } catch (ImageException e) {
             throw new IllegalStateException("imago made LUKS2 metadata it would not read: " + e.getMessage(), e);
         }
         return new Luks2Commit(old, json);

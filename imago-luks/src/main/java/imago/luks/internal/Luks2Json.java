@@ -339,6 +339,10 @@ final class Luks2Json {
         }
     }
 
+    /**
+     * {@code s} as a JSON string. Control characters and surrogates that are not half of a pair are escaped, so
+     * that the UTF-8 text reads back as the same string (a lone surrogate has no UTF-8 form).
+     */
     private static void writeString(StringBuilder sb, String s) {
         sb.append('"');
         for (int i = 0; i < s.length(); i++) {
@@ -347,7 +351,10 @@ final class Luks2Json {
                 case '"' -> sb.append("\\\"");
                 case '\\' -> sb.append("\\\\");
                 default -> {
-                    if (c < 0x20) {
+                    if (Character.isHighSurrogate(c) && i + 1 < s.length()
+                            && Character.isLowSurrogate(s.charAt(i + 1))) {
+                        sb.append(c).append(s.charAt(++i));
+                    } else if (c < 0x20 || Character.isSurrogate(c)) {
                         sb.append(String.format("\\u%04x", (int) c));
                     } else {
                         sb.append(c);

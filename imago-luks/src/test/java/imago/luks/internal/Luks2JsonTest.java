@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,6 +39,20 @@ class Luks2JsonTest {
         m.put("n", Long.MAX_VALUE);
         m.put("l", List.of("0", 1L));
         assertEquals(m, Luks2Json.parse(Luks2Json.write(m)));
+    }
+
+    /** What amend rewrites reads back the same through UTF-8, lone surrogates (legal \\u escapes) included. */
+    @Test
+    void aRewriteThroughUtf8KeepsEveryString() throws Luks2Json.JsonException {
+        Object v = Luks2Json.parse("{\"t\":[\"\\ud800x\",\"\\udc00\",\"\\ud83d\\ude00\",\"\u00e9\"],\"n\":null}");
+        Object copy = Luks2Json.mutableCopy(v);
+        assertEquals(v, copy);
+        @SuppressWarnings("unchecked")
+        List<Object> t = (List<Object>) ((Map<String, Object>) copy).get("t");
+        t.add("more");
+        assertEquals(4, ((List<?>) ((Map<?, ?>) v).get("t")).size(), "the copy is its own");
+        String text = new String(Luks2Json.write(copy).getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8);
+        assertEquals(copy, Luks2Json.parse(text));
     }
 
     @Test
