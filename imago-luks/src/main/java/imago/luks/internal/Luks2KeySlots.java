@@ -25,7 +25,8 @@ import java.util.Map;
  *       is encrypted with the data segment's cipher; the data segment's digest lists it. The material is written
  *       and synced before the header names it;</li>
  *   <li>erasing: the slot's whole area is overwritten with random bytes and synced, then the header drops the
- *       slot and every reference to it (digests, tokens: a token stays, without that slot).</li>
+ *       slot and every reference to it (digests, tokens: a token stays, without that slot; an unbound key's
+ *       digest, which then names nothing, goes).</li>
  * </ul>
  *
  * The header changes through {@link Luks2Commit}, one copy at a time. Every other member of the metadata
@@ -162,6 +163,9 @@ final class Luks2KeySlots implements LuksKeySlotAmend.Slots {
                     ids(object(o), "keyslots").removeIf(name::equals);
                 }
             }
+            // an unbound key's digest, left with no slot and no segment, goes with its slot (as in cryptsetup)
+            object(root, "digests").values().removeIf(o -> ids(object(o), "keyslots").isEmpty()
+                    && ids(object(o), "segments").isEmpty());
         }
         Luks2Commit commit = Luks2Commit.of(storage, header, root);
         for (int id : ids) {

@@ -274,6 +274,29 @@ class Luks2AmendTest {
     }
 
     /**
+     * A key slot bound to no data segment ({@code luksAddKey --unbound}) holds no key of the data: it does not open
+     * the image, erasing the one bound slot beside it is the last slot's refusal, and its passphrase erases it
+     * (with its digest, as cryptsetup drops it).
+     */
+    @Test
+    void anUnboundKeyIsNotTheDataKey() throws Exception {
+        Path f = cryptsetupImage("u.luks", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000");
+        cryptsetupAddKey(f, PASS[0], PASS[1], "--unbound", "--key-size", "512", "--pbkdf", "pbkdf2",
+                "--pbkdf-force-iterations", "1000");
+        assertTrue(!imagoUnlocks(f, PASS[1]) && imagoUnlocks(f, PASS[0]));
+        IllegalArgumentException only = assertThrows(IllegalArgumentException.class,
+                () -> amend(f, "sec0", "state=inactive,keyslot=0", false));
+        assertTrue(only.getMessage().startsWith("Attempt to erase the only active keyslot 0"), only.getMessage());
+        Path twin = dir.resolve("twin.luks");
+        Files.copy(f, twin);
+        amend(f, "sec0", "state=inactive,old-secret=sec1", false);
+        Qemu.ok(dir, Qemu.tool("cryptsetup"), "luksKillSlot", "--batch-mode", twin, "1");
+        assertEquals(json(twin).get("digests"), json(f).get("digests"));
+        assertEquals(json(twin).get("keyslots"), json(f).get("keyslots"));
+        assertTrue(cryptsetupUnlocks(f, PASS[0]) && !cryptsetupUnlocks(f, PASS[1]));
+    }
+
+    /**
      * Every refusal on a LUKS2 container (slots 0 and 1) is the LUKS1 path's on a LUKS1 container with the same
      * slots (whose words {@link LuksAmendTest} proves qemu-img's), but for the slot range (32 slots), and neither
      * container changes. LUKS2's own refusals: KDF options when erasing, a bad KDF, create-only options, a full
