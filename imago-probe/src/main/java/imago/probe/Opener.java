@@ -151,7 +151,8 @@ public final class Opener {
     /**
      * A secret (passphrase) that an option names by {@code id}, as qemu's {@code --object secret,id=ID}: e.g.
      * {@code secret("sec0", passphrase).option("key-secret", "sec0")} for a LUKS image. The opener keeps a copy,
-     * which it wipes when {@link #open()} returns; the caller may wipe {@code value} at once. @return this opener
+     * which it wipes when {@link #open()} or {@link #amend} returns; the caller may wipe {@code value} at once.
+     * @return this opener
      */
     public Opener secret(String id, byte[] value) {
         if (ownSecrets == null) {
@@ -255,13 +256,17 @@ public final class Opener {
      */
     public void amend(Map<String, String> options, boolean force, DoubleConsumer progress) throws IOException {
         writable(true);
-        try (Image image = open()) {
+        // The amend reads secrets too (new-secret, old-secret): the opener's own copies are wiped after it, not
+        // when the image has opened.
+        try (Image image = openKeepingSecrets()) {
             Amender amender = image instanceof LayeredImage l ? l.layer().capability(Amender.class).orElse(null) : null;
             if (amender == null) {
                 throw new UnsupportedFeatureException(image.name(), Feature.AMEND, "Format driver '" + image.format()
                         + "' does not support option amendment");
             }
             amender.amend(options, force, progress, size -> image.resize(size, Preallocation.OFF));
+        } finally {
+            wipeOwnSecrets();
         }
     }
 
@@ -276,15 +281,23 @@ public final class Opener {
      * @throws IOException if anything else fails
      */
     public Image open() throws IOException {
+        try {
+            return openKeepingSecrets();
+        } finally {
+            wipeOwnSecrets();
+        }
+    }
+
+    private Image openKeepingSecrets() throws IOException {
         if (location == null) {
             throw new IllegalStateException("no image given: call path(...) or location(...)");
         }
-        try {
-            return openLayer(location, format, writable, 0, new LinkedHashSet<>(), true);
-        } finally {
-            if (ownSecrets != null) {
-                ownSecrets.close();
-            }
+        return openLayer(location, format, writable, 0, new LinkedHashSet<>(), true);
+    }
+
+    private void wipeOwnSecrets() {
+        if (ownSecrets != null) {
+            ownSecrets.close();
         }
     }
 

@@ -86,6 +86,20 @@ class LuksAmendTest {
         assertTrue(check.status() == 0 || check.err().contains("does not support checks"), check.err());
     }
 
+    /**
+     * Secrets handed to the opener itself ({@code Opener.secret}) last until the amend has read its new and old
+     * secrets, and are wiped after it: the library's one-call amend, without a caller-owned {@link Secrets}.
+     */
+    @Test
+    void amendReadsSecretsGivenToTheOpener() throws IOException {
+        Path f = create();
+        byte[] added = "def".getBytes(StandardCharsets.UTF_8);
+        Imago.opener().path(f).format("luks").secret("sec0", "abc".getBytes(StandardCharsets.UTF_8))
+                .secret("sec1", added).option("key-secret", "sec0")
+                .amend(opts("state=active,new-secret=sec1,iter-time=10"), false, p -> { });
+        assertTrue(cryptsetupUnlocks(f, "def") && cryptsetupUnlocks(f, "abc"));
+    }
+
     /** Each refusal, on an image with slot 0 (sec0) and slot 1 (sec1), is qemu-img amend's message word for word. */
     @Test
     void refusalsAreQemuImgs() throws IOException {
