@@ -109,6 +109,65 @@ class QemuIoCommandsDifferentialTest {
         assertTrue(options(mine.out()).size() > 0 || command.equals("sigraise"), mine.out());
     }
 
+    /**
+     * {@code -h}: qemu-io's synopsis line, then its options with their synopses in its order (imago's own after
+     * them), then where the commands are listed; the explanations are imago's words (README). Nothing on standard
+     * error, exit status 0, as {@code -h} wherever it comes.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"-h", "--help", "-f raw -h", "-h -V", "-c length --help"})
+    void usageHasQemuIosShape(String options) throws Exception {
+        String[] args = options.split(" ");
+        Qemu.Output theirs = Qemu.run(dir, Stream.concat(Stream.of(Qemu.io()), Stream.of(args)).toArray());
+        Run.Result mine = Run.as("qemu-io", "", args);
+        assertEquals(List.of(0, 0, "", ""), List.of(theirs.status(), mine.status(), theirs.err(), mine.err()));
+        assertEquals(theirs.out().lines().findFirst(), mine.out().lines().findFirst(), "the synopsis");
+        List<String> qemuOptions = usageOptions(theirs.out());
+        List<String> ours = usageOptions(mine.out());
+        assertEquals(List.of("--object", "--image-opts", "-c, --cmd", "-f, --format", "-r, --read-only",
+                "-s, --snapshot", "-n, --nocache", "-C, --copy-on-read", "-m, --misalign", "-k, --native-aio",
+                "-i, --aio", "-t, --cache", "-d, --discard", "-T, --trace", "-U, --force-share", "-h, --help",
+                "-V, --version"), qemuOptions, "qemu-io 7.2's options (the test's premise)");
+        assertEquals(qemuOptions, ours.subList(0, qemuOptions.size()), mine.out());
+        assertEquals(List.of("--gate", "--debug"), ours.subList(qemuOptions.size(), ours.size()));
+        assertTrue(mine.out().contains("'qemu-io -c help'"), mine.out());
+        for (String option : List.of("--object OBJECTDEF", "-c, --cmd STRING", "-f, --format FMT", "-i, --aio=MODE",
+                "-T, --trace [[enable=]<pattern>][,events=<file>][,file=<file>]")) {
+            // the same synopses, as qemu-io prints them
+            assertTrue(theirs.out().contains("  " + option) && mine.out().contains("  " + option), option);
+        }
+        // every option it names, the command takes
+        for (String option : List.of("--object", "--image-opts", "--cmd", "--format", "--read-only", "--snapshot",
+                "--nocache", "--copy-on-read", "--misalign", "--native-aio", "--aio", "--cache", "--discard",
+                "--trace", "--force-share")) {
+            assertTrue(mine.out().contains(option), option);
+        }
+    }
+
+    /**
+     * {@code -V}: qemu-io's two lines, {@code qemu-io version VERSION (...)} first, with imago's version and name; exit
+     * status 0. The long option names are qemu-io's too ({@code --format}).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"-V", "--version", "-V -h", "--format raw -V"})
+    void versionHasQemuIosShape(String options) throws Exception {
+        String[] args = options.split(" ");
+        Qemu.Output theirs = Qemu.run(dir, Stream.concat(Stream.of(Qemu.io()), Stream.of(args)).toArray());
+        Run.Result mine = Run.as("qemu-io", "", args);
+        assertEquals(List.of(0, 0, "", ""), List.of(theirs.status(), mine.status(), theirs.err(), mine.err()));
+        assertTrue(theirs.out().matches("qemu-io version [0-9.]+ \\(.*\\)\n[^\n]+\n"), theirs.out());
+        assertTrue(mine.out().matches("qemu-io version \\S+ \\(imago, .*\\)\nJava [^\n]+\n"), mine.out());
+        String fromImago = Run.imago("--version").ok().out().lines().findFirst().orElseThrow();
+        assertTrue(mine.out().startsWith("qemu-io version " + fromImago.substring("imago version ".length()) + " "),
+                mine.out());
+    }
+
+    /** The options of qemu-io's usage: each line's names ({@code -c, --cmd}, {@code --object}), in order. */
+    private static List<String> usageOptions(String usage) {
+        return usage.lines().map(l -> java.util.regex.Pattern.compile("^  ((?:-\\w, )?--[a-z-]+)").matcher(l))
+                .filter(java.util.regex.Matcher::find).map(m -> m.group(1)).toList();
+    }
+
     /** The option letters of an extended help, in order ({@code -X, -- ...} lines). */
     private static List<String> options(String help) {
         return help.lines().map(String::strip).filter(l -> l.matches("-[A-Za-z], -- .*"))

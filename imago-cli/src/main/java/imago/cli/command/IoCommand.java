@@ -9,8 +9,11 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code imago io} (and a {@code qemu-io} symlink to the launcher): qemu-io's commands on an image, with qemu-io's
@@ -18,7 +21,7 @@ import picocli.CommandLine.Parameters;
  * (copy-on-read) and the options that only tune QEMU's own I/O ({@code -m}, {@code -T}), which are accepted. With
  * no {@code FILE}, commands run until {@code open} opens one; with no {@code -c}, they are read from standard input.
  */
-@Command(name = "io", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+@Command(name = "io",
         description = {"Runs qemu-io commands on an image (writable unless -r); 'help' lists them.",
             "Without FILE, 'open' opens one. Without -c, reads commands from standard input, one per line, after "
                 + "a prompt."})
@@ -29,8 +32,17 @@ final class IoCommand implements Callable<Integer> {
     @SuppressWarnings("unused") // picocli sets its options
     private GlobalOptions globals;
 
-    @Mixin
-    private FormatOption format;
+    @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "The image format (default: probe it).")
+    private String format;
+
+    @Option(names = {"-h", "--help"}, description = "Print the options, in qemu-io's order, and exit.")
+    private boolean help;
+
+    @Option(names = {"-V", "--version"}, description = "Print the version, in qemu-io's shape, and exit.")
+    private boolean version;
+
+    @Spec
+    private CommandSpec spec;
 
     @Option(names = {"-r", "--read-only"}, description = "Open read-only.")
     private boolean readOnly;
@@ -107,13 +119,27 @@ final class IoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        // qemu-io acts on the first of -h and -V and exits; picocli's own help would not have its shape
+        for (OptionSpec given : spec.commandLine().getParseResult().matchedOptions()) {
+            if (given.longestName().equals("--help")) {
+                session.out().print(IoUsage.text(session.program().equals(Cli.QEMU_IO) ? Cli.QEMU_IO
+                        : session.program() + " io"));
+                return Cli.OK;
+            }
+            if (given.longestName().equals("--version")) {
+                session.out().println(session.program() + " version " + VersionProvider.projectVersion()
+                        + " (imago, with qemu-io 7.2's commands and options)");
+                session.out().println("Java " + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")");
+                return Cli.OK;
+            }
+        }
         // checked here, in qemu-io's order, so that the message is qemu-io's and not picocli's
         IoOpener.checkModes(cacheMode, aio, discard);
         QemuIo io = new QemuIo(session.program(), new IoOpener(session), session.out(), session.err(),
                 e -> Errors.describe(e, session));
         try {
             if (file != null) {
-                Map<String, String> options = format.name() == null ? Map.of() : Map.of("driver", format.name());
+                Map<String, String> options = format == null ? Map.of() : Map.of("driver", format);
                 io.open(new OpenArguments(file, options, readOnly, snapshot, copyOnRead, cacheMode, aio, discard,
                         forceShare.given(), true));
             }

@@ -12,15 +12,20 @@ final class VersionProvider implements IVersionProvider {
 
     @Override
     public String[] getVersion() throws IOException {
+        return new String[] {
+            "imago version " + projectVersion(),
+            "Java " + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")"
+        };
+    }
+
+    /** imago's version, as the build recorded it ({@code unknown} if it did not). @throws IOException if unreadable */
+    static String projectVersion() throws IOException {
         Properties p = new Properties();
         try (InputStream in = VersionProvider.class.getResourceAsStream("/imago/cli/version.properties")) {
             if (in != null) {
                 p.load(in);
             }
         }
-        return new String[] {
-            "imago version " + p.getProperty("version", "unknown"),
-            "Java " + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")"
-        };
+        return p.getProperty("version", "unknown");
     }
 }
