@@ -44,18 +44,24 @@ final class IoState {
 
     /**
      * Keeps what an asynchronous request ({@code aio_read}, {@code aio_write}) prints when it completes, until
-     * qemu-io would print it: at {@code aio_flush}, {@code close}, {@code reopen} or the end, where it waits for its
-     * requests, and then the latest first, as qemu-io runs the completions of requests that finished together.
-     * (imago runs the request itself at once, so that requests take effect in the order they were made.)
+     * qemu-io would print it: at {@code aio_flush}, {@code sleep}, {@code close}, {@code reopen} or the end, where
+     * its event loop runs. (imago runs the request itself at once, so that requests take effect in the order they
+     * were made.)
      */
     void completed(String printed) {
         completions.push(printed);
     }
 
-    /** Prints what the completed asynchronous requests print, the latest first. */
+    /**
+     * Prints what the completed asynchronous requests print, in the order qemu-io 7.2 most often prints them: on
+     * vmdk in the order they were made (its driver runs one request at a time, each to its end, so they complete
+     * in turn), on the other formats the latest first (QEMU's thread pool hands back the requests that finished
+     * together from its newest).
+     */
     void drain() {
+        boolean inTurn = current != null && current.image().format().equals("vmdk");
         while (!completions.isEmpty()) {
-            out.print(completions.pop());
+            out.print(inTurn ? completions.removeLast() : completions.pop());
         }
     }
 

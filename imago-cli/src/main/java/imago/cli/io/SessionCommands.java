@@ -194,7 +194,10 @@ final class SessionCommands extends IoCommands {
         return (info.virtualSize() + perTable - 1) / perTable * perTable;
     }
 
-    /** qemu-io's {@code sleep}: milliseconds, as {@code strtol(arg, 0)} reads them. */
+    /**
+     * qemu-io's {@code sleep}: milliseconds, as {@code strtol(arg, 0)} reads them; the asynchronous requests in flight
+     * complete meanwhile.
+     */
     int sleep(String name, List<String> argv) {
         long ms = parseLong(argv.getFirst());
         if (ms < 0) {
@@ -206,6 +209,8 @@ final class SessionCommands extends IoCommands {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        // qemu-io's sleep runs its event loop, which completes (and prints) the requests in flight
+        state().drain();
         return 0;
     }
 
