@@ -1,5 +1,6 @@
 package imago.cli.io;
 
+import imago.api.Extent;
 import imago.api.Feature;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
@@ -125,6 +126,11 @@ final class WriteCommand extends IoCommands {
         if (compressed && !zflag) {
             return writeCompressed(offset, count, pattern, source, qflag, machine);
         }
+        if (!zflag && image().format().equals("vmdk")
+                && VmdkExtent.of(image().info().formatSpecific()).stream().anyMatch(VmdkExtent::compressed)) {
+            // QEMU's vmdk compresses whatever goes to a streamOptimized extent, with the rules of write -c
+            return writeVmdk(offset, count, pattern, source, fua, qflag, machine);
+        }
 
         long t0 = System.nanoTime();
         try {
@@ -186,6 +192,9 @@ final class WriteCommand extends IoCommands {
      */
     private int writeCompressed(long offset, long count, int pattern, byte[] source, boolean qflag, boolean machine)
             throws IOException {
+        if (image().format().equals("vmdk")) {
+            return writeVmdk(offset, count, pattern, source, false, qflag, machine);
+        }
         if (!image().supports(Feature.COMPRESSED_WRITES)) {
             out.println("write failed: Operation not supported");
             return ENOTSUP;
@@ -224,6 +233,126 @@ final class WriteCommand extends IoCommands {
             report("wrote", elapsed, offset, count, count, 1, machine);
         }
         return 0;
+    }
+
+    /**
+     * {@code write -c} on vmdk, and any write to one with a streamOptimized extent, as QEMU's vmdk driver takes them:
+     * a streamOptimized extent stores each cluster compressed (whole clusters only, or the last one of the extent; an
+     * allocated cluster fails with EIO and QEMU's message on standard error); any other extent stores the bytes the
+     * ordinary way, in any range.
+     */
+    private int writeVmdk(long offset, long count, int pattern, byte[] source, boolean fua, boolean qflag,
+            boolean machine) throws IOException {
+        List<VmdkExtent> extents = VmdkExtent.of(image().info().formatSpecific());
+        long t0 = System.nanoTime();
+        try {
+            for (long done = 0; done < count; ) {
+                long pos = offset + done;
+                VmdkExtent extent = extents.stream().filter(e -> e.contains(pos)).findFirst().orElse(null);
+                if (extent == null) { // past the extents the descriptor lists
+                    out.println("write failed: Input/output error");
+                    return EIO;
+                }
+                long n;
+                if (!extent.compressed()) {
+                    n = Math.min(count - done, extent.end() - pos);
+                    for (long part = 0; part < n; ) {
+                        int chunk = (int) Math.min(IO_CHUNK, n - part);
+                        image().write(bytes(chunk, done + part, pattern, source), pos + part);
+                        part += chunk;
+                    }
+                } else {
+                    long inCluster = (pos - extent.start()) % extent.clusterSize();
+                    n = Math.min(count - done, extent.clusterSize() - inCluster);
+                    // QEMU looks the cluster up first: written already is EIO, even for a part of it
+                    Extent found = image().extent(pos - inCluster, 1);
+                    if (found.depth() == 0 && found.present() && found.data()) {
+                        return allocatedStreamCluster();
+                    }
+                    if (inCluster != 0 || n < extent.clusterSize() && pos + n != extent.end()) {
+                        out.println("write failed: Invalid argument");
+                        return EINVAL;
+                    }
+                    try {
+                        image().writeCompressed(bytes((int) n, done, pattern, source), pos);
+                    } catch (UnsupportedFeatureException e) {
+                        if (String.valueOf(e.getMessage()).contains(ALLOCATED_STREAM_CLUSTER)) {
+                            return allocatedStreamCluster(); // one the driver holds back, not yet in the file
+                        }
+                        throw e;
+                    }
+                }
+                done += n;
+            }
+            if (fua) {
+                image().flush();
+            }
+        } catch (UnsupportedFeatureException e) {
+            out.println("write failed: Operation not supported");
+            return ENOTSUP;
+        } catch (IllegalArgumentException e) {
+            out.println("write failed: Invalid argument");
+            return EINVAL;
+        } catch (IOException e) {
+            out.println("write failed: " + describe.apply(e));
+            return EIO;
+        }
+        long elapsed = System.nanoTime() - t0;
+        if (!qflag) {
+            report("wrote", elapsed, offset, count, count, 1, machine);
+        }
+        return 0;
+    }
+
+    /** QEMU's vmdk refusal of a write to a streamOptimized cluster already written: its message, then qemu-io's. */
+    private int allocatedStreamCluster() {
+        out.flush();
+        err.println(program + ": " + ALLOCATED_STREAM_CLUSTER);
+        out.println("write failed: Input/output error");
+        return EIO;
+    }
+
+    /** QEMU's vmdk refusal of a compressed write to a streamOptimized cluster already written (the driver's too). */
+    private static final String ALLOCATED_STREAM_CLUSTER = "Could not write to allocated cluster for streamOptimized";
+
+    /** {@code n} bytes of the request from its byte {@code at} on: the pattern, or the source file's bytes repeated. */
+    private static ByteBuffer bytes(int n, long at, int pattern, byte[] source) {
+        if (source == null) {
+            return filled(n, pattern);
+        }
+        ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(n, 1));
+        for (int i = 0; i < n; i++) {
+            buf.put(i, source[(int) ((at + i) % source.length)]);
+        }
+        return buf.limit(n);
+    }
+
+    /** A vmdk extent as {@code info} lists it: where it starts, its size, and whether it stores clusters compressed. */
+    private record VmdkExtent(long start, long size, boolean compressed, long clusterSize) {
+        long end() {
+            return start + size;
+        }
+
+        boolean contains(long offset) {
+            return offset >= start && offset < end();
+        }
+
+        /** The extents of the vmdk whose format-specific information is {@code info}, in guest order. */
+        static List<VmdkExtent> of(java.util.Map<String, Object> info) {
+            List<VmdkExtent> extents = new java.util.ArrayList<>();
+            long start = 0;
+            if (info.get("extents") instanceof List<?> list) {
+                for (Object o : list) {
+                    if (o instanceof java.util.Map<?, ?> m && m.get("virtual-size") instanceof Number size) {
+                        long cluster = m.get("cluster-size") instanceof Number c ? c.longValue() : 512;
+                        extents.add(new VmdkExtent(start, size.longValue(), Boolean.TRUE.equals(m.get("compressed")),
+                                cluster));
+                        start += size.longValue();
+                    }
+                }
+            }
+            return extents;
+        }
     }
 
     /** qemu-io's {@code qemu_io_alloc_from_file}: up to {@code count} bytes of the file, to be repeated. */
