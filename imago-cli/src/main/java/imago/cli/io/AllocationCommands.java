@@ -46,16 +46,14 @@ final class AllocationCommands extends IoCommands {
 
     /** qemu-io's {@code alloc}. */
     int alloc(String name, List<String> argv) throws IOException {
-        long start = cvtnum(argv.get(0));
+        long start = size(argv.get(0));
         if (start < 0) {
-            printCvtnumErr(start, argv.get(0));
             return (int) start;
         }
         long count = 512;
         if (argv.size() == 2) {
-            count = cvtnum(argv.get(1));
+            count = size(argv.get(1));
             if (count < 0) {
-                printCvtnumErr(count, argv.get(1));
                 return (int) count;
             }
         }

@@ -35,9 +35,8 @@ final class ImageCommands extends IoCommands {
             usage(commands.get("discard"));
             return EINVAL;
         }
-        long offset = cvtnum(ops.get(0));
+        long offset = size(ops.get(0));
         if (offset < 0) {
-            printCvtnumErr(offset, ops.get(0));
             return (int) offset;
         }
         long bytes = cvtnum(ops.get(1));
@@ -100,9 +99,8 @@ final class ImageCommands extends IoCommands {
             usage(commands.get("truncate"));
             return EINVAL;
         }
-        long size = cvtnum(ops.getFirst());
+        long size = size(ops.getFirst());
         if (size < 0) {
-            printCvtnumErr(size, ops.getFirst());
             return (int) size;
         }
         try {

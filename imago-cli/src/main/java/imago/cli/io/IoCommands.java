@@ -96,6 +96,15 @@ abstract class IoCommands {
         }
     }
 
+    /** A size operand, as qemu-io's {@code cvtnum} reads it, or its negative errno once qemu-io's message is printed. */
+    final long size(String arg) {
+        long value = cvtnum(arg);
+        if (value < 0) {
+            printCvtnumErr(value, arg);
+        }
+        return value;
+    }
+
     final void printCvtnumErr(long rc, String arg) {
         if (rc == EINVAL) {
             out.println("Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- " + arg);

@@ -47,9 +47,8 @@ final class ReadCommand extends IoCommands {
                 case 'v' -> vflag = true;
                 case 'l' -> {
                     lflag = true;
-                    patternCount = cvtnum(g.optarg());
+                    patternCount = size(g.optarg());
                     if (patternCount < 0) {
-                        printCvtnumErr(patternCount, g.optarg());
                         return (int) patternCount;
                     }
                 }
@@ -62,9 +61,8 @@ final class ReadCommand extends IoCommands {
                 }
                 case 's' -> {
                     sflag = true;
-                    patternOffset = cvtnum(g.optarg());
+                    patternOffset = size(g.optarg());
                     if (patternOffset < 0) {
-                        printCvtnumErr(patternOffset, g.optarg());
                         return (int) patternOffset;
                     }
                 }
@@ -79,9 +77,8 @@ final class ReadCommand extends IoCommands {
             usage(commands.get("read"));
             return EINVAL;
         }
-        long offset = cvtnum(ops.get(0));
+        long offset = size(ops.get(0));
         if (offset < 0) {
-            printCvtnumErr(offset, ops.get(0));
             return (int) offset;
         }
         long count = cvtnum(ops.get(1));

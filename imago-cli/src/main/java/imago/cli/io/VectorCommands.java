@@ -22,22 +22,22 @@ final class VectorCommands extends IoCommands {
 
     /** qemu-io's {@code readv}. */
     int readv(String name, List<String> argv) throws IOException {
-        return read(name, argv, false);
+        return request(name, argv, false, false);
     }
 
     /** qemu-io's {@code aio_read}. */
     int aioRead(String name, List<String> argv) throws IOException {
-        return read(name, argv, true);
+        return request(name, argv, false, true);
     }
 
     /** qemu-io's {@code writev}. */
     int writev(String name, List<String> argv) throws IOException {
-        return write(name, argv, false);
+        return request(name, argv, true, false);
     }
 
     /** qemu-io's {@code aio_write}. */
     int aioWrite(String name, List<String> argv) throws IOException {
-        return write(name, argv, true);
+        return request(name, argv, true, true);
     }
 
     /** qemu-io's {@code aio_flush}: waits for the requests in flight; what is cached stays so, as in qemu-io. */
@@ -46,18 +46,29 @@ final class VectorCommands extends IoCommands {
         return 0;
     }
 
-    private int read(String name, List<String> argv, boolean async) throws IOException {
-        GetOpt g = new GetOpt(name, argv, async ? "CP:iqv" : "CqvP:", err);
+    /**
+     * One of the four commands: its options (each command takes its own letters, qemu-io's), its offset and
+     * buffer lengths, then the request, run now ({@code readv}, {@code writev}) or kept for its completion.
+     */
+    private int request(String name, List<String> argv, boolean write, boolean async) throws IOException {
+        String letters = write ? (async ? "CfiqP:uz" : "CfqP:") : (async ? "CP:iqv" : "CqvP:");
+        GetOpt g = new GetOpt(name, argv, letters, err);
         boolean machine = false;
+        boolean fua = false;
         boolean pflag = false;
         boolean qflag = false;
+        boolean unmap = false;
         boolean vflag = false;
-        int pattern = 0;
+        boolean zflag = false;
+        int pattern = write ? 0xcd : 0;
         for (int c; (c = g.next()) != GetOpt.DONE; ) {
             switch (c) {
                 case 'C' -> machine = true;
+                case 'f' -> fua = true;
                 case 'q' -> qflag = true;
+                case 'u' -> unmap = true;
                 case 'v' -> vflag = true;
+                case 'z' -> zflag = true;
                 case 'P' -> {
                     pflag = true;
                     pattern = parsePattern(g.optarg());
@@ -66,7 +77,7 @@ final class VectorCommands extends IoCommands {
                     }
                 }
                 case 'i' -> {
-                    out.println("injecting invalid read request");
+                    out.println("injecting invalid " + (write ? "write" : "read") + " request");
                     return 0;
                 }
                 default -> {
@@ -80,16 +91,32 @@ final class VectorCommands extends IoCommands {
             usage(commands.get(name));
             return EINVAL;
         }
-        long offset = cvtnum(ops.getFirst());
-        if (offset < 0) {
-            printCvtnumErr(offset, ops.getFirst());
-            return (int) offset;
-        }
-        long count = totalLength(ops.subList(1, ops.size()));
-        if (count < 0) {
+        if (unmap && !zflag) {
+            out.println("-u requires -z to be specified");
             return EINVAL;
         }
-        ReadRequest r = new ReadRequest(offset, count, pflag, pattern, qflag, vflag, machine, System.nanoTime());
+        long offset = size(ops.getFirst());
+        if (offset < 0) {
+            return (int) offset;
+        }
+        long count;
+        if (zflag) {
+            if (ops.size() != 2) {
+                out.println("-z supports only a single length parameter");
+                return EINVAL;
+            }
+            count = size(ops.get(1));
+            if (count < 0) {
+                return (int) count;
+            }
+        } else {
+            count = totalLength(ops.subList(1, ops.size()));
+            if (count < 0) {
+                return EINVAL;
+            }
+        }
+        Request r = new Request(write, offset, count, pflag && !write, pattern, qflag, vflag, machine, zflag, unmap,
+                fua, System.nanoTime());
         if (async) {
             return later(v -> v.complete(image(), r, true));
         }
@@ -112,148 +139,47 @@ final class VectorCommands extends IoCommands {
         return 0;
     }
 
-    /** A read, as its command asked for it. */
-    private record ReadRequest(long offset, long count, boolean pflag, int pattern, boolean qflag, boolean vflag,
-            boolean machine, long submitted) {
+    /**
+     * A request, as its command asked for it: a read ({@code verify}: check the data against {@code pattern};
+     * {@code dump}: print it) or a write of {@code pattern} or, with {@code zeroes}, of zeroes.
+     */
+    private record Request(boolean write, long offset, long count, boolean verify, int pattern, boolean quiet,
+            boolean dump, boolean machine, boolean zeroes, boolean unmap, boolean fua, long submitted) {
     }
 
-    /** Runs a read and prints what qemu-io prints when it completes; returns the command's result. */
-    private int complete(Image image, ReadRequest r, boolean async) throws IOException {
+    /**
+     * Runs a request and prints what qemu-io prints when it completes; returns the command's result (an asynchronous
+     * one that fails or finds other data than its pattern still succeeds: it was submitted).
+     */
+    private int complete(Image image, Request r, boolean async) throws IOException {
+        String failure = !r.write() ? "readv failed: " : async ? "aio_write failed: " : "writev failed: ";
         int failed = async ? 0 : EIO;
         long offset = r.offset();
         long count = r.count();
         if (offset > image.size() || image.size() - offset < count) {
-            out.println("readv failed: Input/output error");
-            return failed;
-        }
-        byte[] data = new byte[(int) count];
-        try {
-            image.read(ByteBuffer.wrap(data), offset);
-            if (options().copyOnRead()) {
-                new CopyOnRead(image, image.info().clusterSize().orElse(512)).copy(offset, count);
-            }
-        } catch (IllegalArgumentException e) {
-            out.println("readv failed: Input/output error");
-            return failed;
-        } catch (IOException e) {
-            out.println("readv failed: " + describe.apply(e));
-            return failed;
-        }
-        long elapsed = System.nanoTime() - r.submitted();
-        int ret = 0;
-        if (r.pflag() && !allEqual(data, r.pattern())) {
-            out.println("Pattern verification failed at offset " + offset + ", " + count + " bytes");
-            ret = async ? 0 : EINVAL;
-        }
-        if (r.qflag()) {
-            return ret;
-        }
-        if (r.vflag()) {
-            dump(data, offset);
-        }
-        report("read", elapsed, offset, count, count, 1, r.machine());
-        return ret;
-    }
-
-    private int write(String name, List<String> argv, boolean async) throws IOException {
-        GetOpt g = new GetOpt(name, argv, async ? "CfiqP:uz" : "CfqP:", err);
-        boolean machine = false;
-        boolean fua = false;
-        boolean qflag = false;
-        boolean unmap = false;
-        boolean zflag = false;
-        int pattern = 0xcd;
-        for (int c; (c = g.next()) != GetOpt.DONE; ) {
-            switch (c) {
-                case 'C' -> machine = true;
-                case 'f' -> fua = true;
-                case 'q' -> qflag = true;
-                case 'u' -> unmap = true;
-                case 'z' -> zflag = true;
-                case 'P' -> {
-                    pattern = parsePattern(g.optarg());
-                    if (pattern < 0) {
-                        return EINVAL;
-                    }
-                }
-                case 'i' -> {
-                    out.println("injecting invalid write request");
-                    return 0;
-                }
-                default -> {
-                    usage(commands.get(name));
-                    return EINVAL;
-                }
-            }
-        }
-        List<String> ops = g.operands();
-        if (ops.size() < 2) {
-            usage(commands.get(name));
-            return EINVAL;
-        }
-        if (unmap && !zflag) {
-            out.println("-u requires -z to be specified");
-            return EINVAL;
-        }
-        long offset = cvtnum(ops.getFirst());
-        if (offset < 0) {
-            printCvtnumErr(offset, ops.getFirst());
-            return (int) offset;
-        }
-        long count;
-        if (zflag) {
-            if (ops.size() != 2) {
-                out.println("-z supports only a single length parameter");
-                return EINVAL;
-            }
-            count = cvtnum(ops.get(1));
-            if (count < 0) {
-                printCvtnumErr(count, ops.get(1));
-                return (int) count;
-            }
-        } else {
-            count = totalLength(ops.subList(1, ops.size()));
-            if (count < 0) {
-                return EINVAL;
-            }
-        }
-        WriteRequest w = new WriteRequest(offset, count, zflag, unmap, fua, pattern, qflag, machine,
-                System.nanoTime());
-        if (async) {
-            return later(v -> v.complete(image(), w, true));
-        }
-        return complete(image(), w, false);
-    }
-
-    /** A write, as its command asked for it. */
-    private record WriteRequest(long offset, long count, boolean zflag, boolean unmap, boolean fua, int pattern,
-            boolean qflag, boolean machine, long submitted) {
-    }
-
-    /** Runs a write and prints what qemu-io prints when it completes; returns the command's result. */
-    private int complete(Image image, WriteRequest w, boolean async) throws IOException {
-        String failure = async ? "aio_write failed: " : "writev failed: ";
-        int failed = async ? 0 : EIO;
-        long offset = w.offset();
-        long count = w.count();
-        if (offset > image.size() || image.size() - offset < count) {
             out.println(failure + "Input/output error");
             return failed;
         }
+        byte[] data = r.write() ? null : new byte[(int) count];
         try {
-            if (w.zflag()) {
-                Set<ZeroFlag> flags = w.unmap() ? EnumSet.of(ZeroFlag.MAY_UNMAP) : EnumSet.noneOf(ZeroFlag.class);
+            if (!r.write()) {
+                image.read(ByteBuffer.wrap(data), offset);
+                if (options().copyOnRead()) {
+                    new CopyOnRead(image, image.info().clusterSize().orElse(512)).copy(offset, count);
+                }
+            } else if (r.zeroes()) {
+                Set<ZeroFlag> flags = r.unmap() ? EnumSet.of(ZeroFlag.MAY_UNMAP) : EnumSet.noneOf(ZeroFlag.class);
                 if (count > 0) {
                     image.writeZeroes(offset, count, flags);
                 }
             } else {
                 for (long done = 0; done < count; ) {
                     int n = (int) Math.min(IO_CHUNK, count - done);
-                    image.write(filled(n, w.pattern()), offset + done);
+                    image.write(filled(n, r.pattern()), offset + done);
                     done += n;
                 }
             }
-            if (w.fua()) {
+            if (r.fua()) {
                 image.flush();
             }
         } catch (IllegalArgumentException e) {
@@ -263,11 +189,20 @@ final class VectorCommands extends IoCommands {
             out.println(failure + describe.apply(e));
             return failed;
         }
-        long elapsed = System.nanoTime() - w.submitted();
-        if (!w.qflag()) {
-            report("wrote", elapsed, offset, count, count, 1, w.machine());
+        long elapsed = System.nanoTime() - r.submitted();
+        int ret = 0;
+        if (r.verify() && !allEqual(data, r.pattern())) {
+            out.println("Pattern verification failed at offset " + offset + ", " + count + " bytes");
+            ret = async ? 0 : EINVAL;
         }
-        return 0;
+        if (r.quiet()) {
+            return ret;
+        }
+        if (r.dump()) {
+            dump(data, offset);
+        }
+        report(r.write() ? "wrote" : "read", elapsed, offset, count, count, 1, r.machine());
+        return ret;
     }
 
     /**

@@ -91,9 +91,8 @@ final class WriteCommand extends IoCommands {
             out.println("Only one of -z, -P, and -s can be specified at the same time");
             return EINVAL;
         }
-        long offset = cvtnum(ops.get(0));
+        long offset = size(ops.get(0));
         if (offset < 0) {
-            printCvtnumErr(offset, ops.get(0));
             return (int) offset;
         }
         long count = cvtnum(ops.get(1));
@@ -120,8 +119,7 @@ final class WriteCommand extends IoCommands {
             return ENOTSUP;
         }
         if (!inRange(offset, count)) {
-            out.println("write failed: Input/output error");
-            return EIO;
+            return failed(EIO);
         }
         if (compressed && !zflag) {
             return writeCompressed(offset, count, pattern, source, qflag, machine);
@@ -132,58 +130,113 @@ final class WriteCommand extends IoCommands {
             return writeVmdk(offset, count, pattern, source, fua, qflag, machine);
         }
 
-        long t0 = System.nanoTime();
-        try {
-            if (zflag) {
+        boolean zeroes = zflag; // for the lambda: the options as parsed
+        boolean mayUnmap = unmap;
+        boolean exact = noFallback;
+        boolean flush = fua;
+        byte[] data = source;
+        int fill = pattern;
+        return timed(offset, count, qflag, machine, EIO, true, () -> {
+            if (zeroes) {
                 Set<ZeroFlag> flags = EnumSet.noneOf(ZeroFlag.class);
-                if (unmap) {
+                if (mayUnmap) {
                     flags.add(ZeroFlag.MAY_UNMAP);
                 }
-                if (noFallback) {
+                if (exact) {
                     flags.add(ZeroFlag.NO_FALLBACK);
                 }
                 if (count > 0) {
                     image().writeZeroes(offset, count, flags);
                 }
             } else {
-                int chunk = (int) Math.min(count, IO_CHUNK);
-                ByteBuffer buf = source == null ? filled(chunk, pattern) : ByteBuffer.allocateDirect(Math.max(chunk, 1));
-                for (long done = 0; done < count; ) {
-                    int n = (int) Math.min(chunk, count - done);
-                    if (source != null) {
-                        buf.clear();
-                        for (int i = 0; i < n; ) {
-                            int phase = (int) ((done + i) % source.length);
-                            int len = Math.min(n - i, source.length - phase);
-                            buf.put(source, phase, len);
-                            i += len;
-                        }
-                        buf.flip();
-                    } else {
-                        buf.clear().limit(n);
-                    }
-                    image().write(buf, offset + done);
-                    done += n;
-                }
+                writeData(offset, count, 0, fill, data);
             }
-            if (fua) {
+            if (flush) {
                 image().flush();
             }
-        } catch (IllegalArgumentException e) {
-            out.println("write failed: Input/output error");
-            return EIO;
+            return 0;
+        });
+    }
+
+    /** Writes {@code count} bytes of the request from its byte {@code from} on, at {@code offset}, the ordinary way. */
+    private void writeData(long offset, long count, long from, int pattern, byte[] source) throws IOException {
+        int chunk = (int) Math.min(count, IO_CHUNK);
+        ByteBuffer buf = buffer(chunk, pattern, source);
+        for (long done = 0; done < count; ) {
+            int n = (int) Math.min(chunk, count - done);
+            image().write(next(buf, n, from + done, source), offset + done);
+            done += n;
+        }
+    }
+
+    /** A buffer for up to {@code max} bytes of a request: filled with the pattern once, or for the source's bytes. */
+    private static ByteBuffer buffer(int max, int pattern, byte[] source) {
+        return source == null ? filled(max, pattern) : ByteBuffer.allocateDirect(Math.max(max, 1));
+    }
+
+    /**
+     * {@code buf} ready to write {@code n} bytes of the request from its byte {@code at} on: the pattern (already in
+     * it), or the source file's bytes repeated.
+     */
+    private static ByteBuffer next(ByteBuffer buf, int n, long at, byte[] source) {
+        buf.clear();
+        if (source == null) {
+            return buf.limit(n);
+        }
+        for (int i = 0; i < n; ) {
+            int phase = (int) ((at + i) % source.length);
+            int len = Math.min(n - i, source.length - phase);
+            buf.put(source, phase, len);
+            i += len;
+        }
+        return buf.flip();
+    }
+
+    /** The data movement of a write: 0, or a negative errno once it printed qemu-io's message. */
+    @FunctionalInterface
+    private interface Transfer {
+        int run() throws IOException;
+    }
+
+    /**
+     * Runs a write's transfer and prints what qemu-io prints: the statistics, or the failure ({@code write failed:} and
+     * the errno's words): a refused feature is ENOTSUP, a request the image takes as invalid {@code invalid}, another
+     * failure EIO, with the library's words for it when {@code described}.
+     */
+    private int timed(long offset, long count, boolean quiet, boolean machine, int invalid, boolean described,
+            Transfer transfer) throws IOException {
+        long t0 = System.nanoTime();
+        try {
+            int ret = transfer.run();
+            if (ret != 0) {
+                return ret;
+            }
         } catch (UnsupportedFeatureException e) {
-            out.println("write failed: Operation not supported");
-            return ENOTSUP;
+            return failed(ENOTSUP);
+        } catch (IllegalArgumentException e) {
+            return failed(invalid);
         } catch (IOException e) {
+            if (!described) {
+                return failed(EIO);
+            }
             out.println("write failed: " + describe.apply(e));
             return EIO;
         }
         long elapsed = System.nanoTime() - t0;
-        if (!qflag) {
+        if (!quiet) {
             report("wrote", elapsed, offset, count, count, 1, machine);
         }
         return 0;
+    }
+
+    /** qemu-io's message for a write that failed with {@code errno}; returns it. */
+    private int failed(int errno) {
+        out.println("write failed: " + switch (errno) {
+            case EINVAL -> "Invalid argument";
+            case ENOTSUP -> "Operation not supported";
+            default -> "Input/output error";
+        });
+        return errno;
     }
 
     /**
@@ -196,43 +249,23 @@ final class WriteCommand extends IoCommands {
             return writeVmdk(offset, count, pattern, source, false, qflag, machine);
         }
         if (!image().supports(Feature.COMPRESSED_WRITES)) {
-            out.println("write failed: Operation not supported");
-            return ENOTSUP;
+            return failed(ENOTSUP);
         }
         long cluster = image().info().clusterSize().orElse(512);
         long size = image().size();
         if (offset % cluster != 0 || (count % cluster != 0 && offset + count != size)) {
-            out.println("write failed: Invalid argument");
-            return EINVAL;
+            return failed(EINVAL);
         }
-        long t0 = System.nanoTime();
-        try {
-            ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.max(1, Math.min(cluster, count)));
+        // QEMU's compressed writes go only to unallocated clusters and fail others with EIO
+        return timed(offset, count, qflag, machine, EINVAL, false, () -> {
+            ByteBuffer buf = buffer((int) Math.min(cluster, count), pattern, source);
             for (long done = 0; done < count; ) {
                 int n = (int) Math.min(cluster, count - done);
-                buf.clear().limit(n);
-                for (int i = 0; i < n; i++) {
-                    buf.put(i, source == null ? (byte) pattern : source[(int) ((done + i) % source.length)]);
-                }
-                image().writeCompressed(buf, offset + done);
+                image().writeCompressed(next(buf, n, done, source), offset + done);
                 done += n;
             }
-        } catch (UnsupportedFeatureException e) {
-            out.println("write failed: Operation not supported");
-            return ENOTSUP;
-        } catch (IllegalArgumentException e) {
-            out.println("write failed: Invalid argument");
-            return EINVAL;
-        } catch (IOException e) {
-            // QEMU's compressed writes go only to unallocated clusters and fail others with EIO
-            out.println("write failed: Input/output error");
-            return EIO;
-        }
-        long elapsed = System.nanoTime() - t0;
-        if (!qflag) {
-            report("wrote", elapsed, offset, count, count, 1, machine);
-        }
-        return 0;
+            return 0;
+        });
     }
 
     /**
@@ -244,23 +277,17 @@ final class WriteCommand extends IoCommands {
     private int writeVmdk(long offset, long count, int pattern, byte[] source, boolean fua, boolean qflag,
             boolean machine) throws IOException {
         List<VmdkExtent> extents = VmdkExtent.of(image().info().formatSpecific());
-        long t0 = System.nanoTime();
-        try {
+        return timed(offset, count, qflag, machine, EINVAL, true, () -> {
             for (long done = 0; done < count; ) {
                 long pos = offset + done;
                 VmdkExtent extent = extents.stream().filter(e -> e.contains(pos)).findFirst().orElse(null);
                 if (extent == null) { // past the extents the descriptor lists
-                    out.println("write failed: Input/output error");
-                    return EIO;
+                    return failed(EIO);
                 }
                 long n;
                 if (!extent.compressed()) {
                     n = Math.min(count - done, extent.end() - pos);
-                    for (long part = 0; part < n; ) {
-                        int chunk = (int) Math.min(IO_CHUNK, n - part);
-                        image().write(bytes(chunk, done + part, pattern, source), pos + part);
-                        part += chunk;
-                    }
+                    writeData(pos, n, done, pattern, source);
                 } else {
                     long inCluster = (pos - extent.start()) % extent.clusterSize();
                     n = Math.min(count - done, extent.clusterSize() - inCluster);
@@ -270,11 +297,10 @@ final class WriteCommand extends IoCommands {
                         return allocatedStreamCluster();
                     }
                     if (inCluster != 0 || n < extent.clusterSize() && pos + n != extent.end()) {
-                        out.println("write failed: Invalid argument");
-                        return EINVAL;
+                        return failed(EINVAL);
                     }
                     try {
-                        image().writeCompressed(bytes((int) n, done, pattern, source), pos);
+                        image().writeCompressed(next(buffer((int) n, pattern, source), (int) n, done, source), pos);
                     } catch (UnsupportedFeatureException e) {
                         if (String.valueOf(e.getMessage()).contains(ALLOCATED_STREAM_CLUSTER)) {
                             return allocatedStreamCluster(); // one the driver holds back, not yet in the file
@@ -287,45 +313,19 @@ final class WriteCommand extends IoCommands {
             if (fua) {
                 image().flush();
             }
-        } catch (UnsupportedFeatureException e) {
-            out.println("write failed: Operation not supported");
-            return ENOTSUP;
-        } catch (IllegalArgumentException e) {
-            out.println("write failed: Invalid argument");
-            return EINVAL;
-        } catch (IOException e) {
-            out.println("write failed: " + describe.apply(e));
-            return EIO;
-        }
-        long elapsed = System.nanoTime() - t0;
-        if (!qflag) {
-            report("wrote", elapsed, offset, count, count, 1, machine);
-        }
-        return 0;
+            return 0;
+        });
     }
 
     /** QEMU's vmdk refusal of a write to a streamOptimized cluster already written: its message, then qemu-io's. */
     private int allocatedStreamCluster() {
         out.flush();
         err.println(program + ": " + ALLOCATED_STREAM_CLUSTER);
-        out.println("write failed: Input/output error");
-        return EIO;
+        return failed(EIO);
     }
 
     /** QEMU's vmdk refusal of a compressed write to a streamOptimized cluster already written (the driver's too). */
     private static final String ALLOCATED_STREAM_CLUSTER = "Could not write to allocated cluster for streamOptimized";
-
-    /** {@code n} bytes of the request from its byte {@code at} on: the pattern, or the source file's bytes repeated. */
-    private static ByteBuffer bytes(int n, long at, int pattern, byte[] source) {
-        if (source == null) {
-            return filled(n, pattern);
-        }
-        ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(n, 1));
-        for (int i = 0; i < n; i++) {
-            buf.put(i, source[(int) ((at + i) % source.length)]);
-        }
-        return buf.limit(n);
-    }
 
     /** A vmdk extent as {@code info} lists it: where it starts, its size, and whether it stores clusters compressed. */
     private record VmdkExtent(long start, long size, boolean compressed, long clusterSize) {
