@@ -114,6 +114,31 @@ class BitmapDifferentialTest {
         assertEquals(BitmapState.dirtyRuns(qemuCopy), BitmapState.dirtyRuns(imagoCopy), line);
     }
 
+    /**
+     * A bitmap added to an image that had none takes the same room as qemu-img's: it writes only the bytes of the new
+     * bitmap table and directory, so the file ends where qemu-img's does and holds data (takes disk blocks, which
+     * {@code info} counts as its actual size) in the same places, as the host's file system maps them.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"64M", "1G"})
+    void addingABitmapTakesTheRoomQemuImgTakes(String size) throws IOException {
+        for (String side : List.of("q", "i")) {
+            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", side + ".qcow2", size);
+            Qemu.ok(dir, Qemu.io(), "-c", "write 0 1M", "-c", "write 32M 64k", side + ".qcow2");
+        }
+        Qemu.ok(dir, Qemu.img(), "bitmap", "--add", "q.qcow2", "b1");
+        imago("bitmap", "--add", dir.resolve("i.qcow2").toString(), "b1").ok();
+        assertEquals(Files.size(dir.resolve("q.qcow2")), Files.size(dir.resolve("i.qcow2")));
+        assertEquals(fileExtents("q.qcow2"), fileExtents("i.qcow2"));
+        assertEquals(BitmapState.info(dir.resolve("q.qcow2")), BitmapState.info(dir.resolve("i.qcow2")));
+        assertEquals(0, Qemu.check(dir.resolve("i.qcow2"), "qcow2").status());
+    }
+
+    /** Where the file holds data and where holes (SEEK_DATA/SEEK_HOLE, through qemu-img map of the file as raw). */
+    private String fileExtents(String file) {
+        return Qemu.ok(dir, Qemu.img(), "map", "-f", "raw", "--output=json", file).replaceAll("\"offset\": \\d+", "");
+    }
+
     /** The extents imago reports are those qemu-nbd exports for the bitmaps imago changed. */
     @Test
     void qemuNbdExportsTheExtentsImagoStored() throws IOException {

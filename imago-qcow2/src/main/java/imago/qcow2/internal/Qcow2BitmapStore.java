@@ -135,7 +135,9 @@ final class Qcow2BitmapStore {
         if (!same) {
             int clusters = (int) Qcow2Checks.divCeil(8L * entries, clusterSize);
             long at = host.allocateRun(clusters);
-            ByteBuffer out = ByteBuffer.allocate(clusters * clusterSize).order(ByteOrder.BIG_ENDIAN);
+            // the table's bytes only, as QEMU writes it: the rest of its clusters is never read, and left unwritten
+            // it takes no disk space at the end of the file (the same actual size as qemu-img's)
+            ByteBuffer out = ByteBuffer.allocate(8 * entries).order(ByteOrder.BIG_ENDIAN);
             out.asLongBuffer().put(table);
             tr.storage.write(out, at);
             if (t.tableOffset != 0) {
@@ -168,9 +170,7 @@ final class Qcow2BitmapStore {
         if (bytes.length > 0) {
             int clusters = (int) Qcow2Checks.divCeil(bytes.length, tr.clusterSize);
             at = host.allocateRun(clusters);
-            ByteBuffer out = ByteBuffer.allocate(clusters * tr.clusterSize);
-            out.put(0, bytes);
-            tr.storage.write(out, at);
+            tr.storage.write(ByteBuffer.wrap(bytes), at); // its bytes only, as the table's
             host.commit();
         }
         long autoclear = bytes.length > 0 ? tr.autoclear | Qcow2Header.AUTOCLEAR_BITMAPS
