@@ -71,6 +71,33 @@ public interface Image extends Closeable {
     void write(ByteBuffer src, long offset) throws IOException;
 
     /**
+     * Copies {@code length} guest bytes from {@code offset} of this image to {@code targetOffset} of {@code target}:
+     * what {@link #read reading} them and {@linkplain #write writing} them to {@code target} does, bit for bit. Where
+     * this image stores the bytes unchanged and {@code target} takes them unchanged, in storages that can copy
+     * between each other (two local files), the operating system copies them without passing them through this
+     * process's memory ({@code copy_file_range}); ranges that read as zero are copied as zeroes too.
+     *
+     * @implSpec The default reads and writes through a buffer of at most 2 MiB.
+     * @throws ReadOnlyImageException if {@code target} is read-only
+     * @throws IllegalArgumentException if a range is outside its image
+     * @throws IOException if reading or writing fails
+     */
+    default void copyTo(long offset, long length, Image target, long targetOffset) throws IOException {
+        if (length < 0 || offset < 0 || offset > size() - length) {
+            throw new IllegalArgumentException(name() + ": copy of " + length + " bytes at " + offset
+                    + " is outside the image");
+        }
+        ByteBuffer buffer = ByteBuffer.allocateDirect((int) Math.min(length, 2 << 20));
+        for (long done = 0; done < length; ) {
+            int n = (int) Math.min(buffer.capacity(), length - done);
+            buffer.clear().limit(n);
+            read(buffer, offset + done);
+            target.write(buffer.flip(), targetOffset + done);
+            done += n;
+        }
+    }
+
+    /**
      * Writes one allocation unit (cluster) compressed, as {@code qemu-img convert -c} does:
      * {@code src.remaining()} bytes at guest {@code offset}, which must start a cluster and cover it
      * whole, or cover the image's last, partial cluster up to the end of the image. Data that does not

@@ -78,7 +78,8 @@ class ConvertOptionsDifferentialTest {
         "-B base.qcow2 -F qcow2 -O qcow2 a.qcow2 OUT; qcow2", "-l s1 a.qcow2 OUT; raw",
         "-l snapshot.id=1 -O qcow2 a.qcow2 OUT; qcow2", "-l snapshot.name=s1,snapshot.id=1 a.qcow2 OUT; raw",
         "-m 1 -O qcow2 top.qcow2 OUT; qcow2", "-m 0x10 -O qcow2 top.qcow2 OUT; qcow2", "-r 16M -O qcow2 top.qcow2 OUT; qcow2",
-        "-C -O qcow2 top.qcow2 OUT; qcow2", "-C top.qcow2 OUT; raw", "-W -m 3 top.qcow2 b.raw OUT; raw",
+        "-C -O qcow2 top.qcow2 OUT; qcow2", "-C top.qcow2 OUT; raw", "-C b.raw a.qcow2 top.qcow2 OUT; raw",
+        "-S 0 top.qcow2 OUT; raw", "-C bad.qcow2 OUT; raw", "-C -W -m 3 top.qcow2 b.raw OUT; raw", "-W -m 3 top.qcow2 b.raw OUT; raw",
         "--salvage bad.qcow2 OUT; raw", "-q --salvage -O qcow2 bad.qcow2 OUT; qcow2", "bad.qcow2 OUT; raw",
         "-O qcow2 -o nocow=on,extent_size_hint=1M top.qcow2 OUT; qcow2", "--bitmaps -O qcow2 b.raw OUT; qcow2",
         "--bitmaps --skip-broken-bitmaps -O qcow2 a.qcow2 OUT; qcow2"})
@@ -97,7 +98,7 @@ class ConvertOptionsDifferentialTest {
     }
 
     @ParameterizedTest
-    @CsvSource(delimiter = ';', value = {"-n top.qcow2 OUT", "-n -S 0 top.qcow2 OUT", "-n --target-is-zero top.qcow2 OUT",
+    @CsvSource(delimiter = ';', value = {"-n top.qcow2 OUT", "-n -S 0 top.qcow2 OUT", "-n -C top.qcow2 OUT", "-n --target-is-zero top.qcow2 OUT",
         "-n --target-image-opts top.qcow2 driver=raw,file.filename=OUT", "-n --target-image-opts top.qcow2 file.filename=OUT",
         "-n -O raw --target-image-opts top.qcow2 driver=raw,file.filename=OUT", "-n top.qcow2 top.qcow2 OUT",
         "-n -o cluster_size=4k top.qcow2 OUT", "-n -B base.qcow2 top.qcow2 OUT"})

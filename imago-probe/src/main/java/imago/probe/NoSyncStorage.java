@@ -59,6 +59,11 @@ final class NoSyncStorage implements Storage {
     }
 
     @Override
+    public void copyFrom(Storage source, long sourceOffset, long length, long offset) throws IOException {
+        inner.copyFrom(source, sourceOffset, length, offset);
+    }
+
+    @Override
     public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
         inner.writeZeroes(offset, length, mayUnmap);
     }

@@ -14,6 +14,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * caller checks the bounds and holds the image open.
  */
 final class LayerWrites {
+    /** The most bytes one write ticket of {@link #copyFrom} covers. */
+    private static final long COPY_STEP = 4 << 20;
+
     private final String name;
     private final String format;
     private final FormatInstance layer;
@@ -80,6 +83,33 @@ final class LayerWrites {
                 t.write(src.slice(src.position(), n));
                 t.commit();
                 src.position(src.position() + n);
+                pos += n;
+            }
+        }
+    }
+
+    /**
+     * Writes {@code length} bytes that lie unchanged in {@code source} from {@code sourceOffset} on at {@code offset},
+     * through the layer's write tickets, which may let the storages copy them ({@link WriteTicket#copyFrom}). A write
+     * the guard must see goes through memory.
+     */
+    void copyFrom(Storage source, long sourceOffset, long length, long offset) throws IOException {
+        long pos = offset;
+        long end = offset + length;
+        if (guard != null && pos < WriteGuard.GUARDED_BYTES && pos < end) {
+            ByteBuffer first = ByteBuffer.allocate((int) Math.min(end - pos, WriteGuard.GUARDED_BYTES - pos));
+            source.read(first, sourceOffset);
+            write(first.flip(), pos);
+            pos += first.limit();
+        }
+        while (pos < end) {
+            // a ticket may read its bytes into memory (a transforming layer): at most COPY_STEP of them
+            long step = Math.min(end - pos, COPY_STEP);
+            try (WriteTicket t = layer.beginWrite(pos, step, below)) {
+                long n = contract.checked(t.mapping(), pos, step).length();
+                // a failed copy closes the ticket uncommitted: the layer rolls the allocation back
+                t.copyFrom(source, sourceOffset + (pos - offset));
+                t.commit();
                 pos += n;
             }
         }

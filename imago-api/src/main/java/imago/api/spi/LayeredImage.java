@@ -116,7 +116,7 @@ public final class LayeredImage implements Image {
 
     @Override
     public void read(ByteBuffer dst, long offset) throws IOException {
-        lifecycle.readLock().lock();
+        lifecycle.readLock().lock(); // not through shared(): no lambda on the hottest path
         try {
             ensureOpen();
             contract.checkRange("read", offset, dst.remaining());
@@ -130,7 +130,7 @@ public final class LayeredImage implements Image {
 
     @Override
     public void write(ByteBuffer src, long offset) throws IOException {
-        lifecycle.readLock().lock();
+        lifecycle.readLock().lock(); // not through writing(): no lambda on the hottest path
         try {
             ensureWritable();
             contract.checkRange("write", offset, src.remaining());
@@ -140,56 +140,79 @@ public final class LayeredImage implements Image {
         }
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Here: runs this layer maps to data in its storage go to a {@link LayeredImage} target through its write
+     * tickets ({@link WriteTicket#copyFrom}); the rest (zeroes, the backing chain, compressed data) is read.
+     */
     @Override
-    public void writeCompressed(ByteBuffer src, long offset) throws IOException {
+    public void copyTo(long offset, long length, Image target, long targetOffset) throws IOException {
+        if (!(target instanceof LayeredImage to) || to == this) {
+            Image.super.copyTo(offset, length, target, targetOffset);
+            return;
+        }
         lifecycle.readLock().lock();
         try {
-            ensureWritable();
-            contract.checkRange("compressed write", offset, src.remaining());
-            writes.writeCompressed(src, offset);
+            ensureOpen();
+            contract.checkRange("copy", offset, length);
+            for (long pos = offset; pos < offset + length; ) {
+                Mapping m = contract.checked(layer.readMapping(pos, offset + length - pos), pos, offset + length - pos);
+                long at = targetOffset + (pos - offset);
+                if (m instanceof Mapping.Data d) {
+                    to.writing(() -> {
+                        to.contract.checkRange("write", at, d.length());
+                        to.writes.copyFrom(d.storage(), d.hostOffset(), d.length(), at);
+                        return null;
+                    });
+                } else {
+                    Image.super.copyTo(pos, m.length(), target, at);
+                }
+                pos += m.length();
+            }
         } finally {
             lifecycle.readLock().unlock();
         }
+    }
+
+    @Override
+    public void writeCompressed(ByteBuffer src, long offset) throws IOException {
+        writing(() -> {
+            contract.checkRange("compressed write", offset, src.remaining());
+            writes.writeCompressed(src, offset);
+            return null;
+        });
     }
 
     @Override
     public void writeZeroes(long offset, long length, Set<ZeroFlag> flags) throws IOException {
-        lifecycle.readLock().lock();
-        try {
-            ensureWritable();
+        writing(() -> {
             contract.checkRange("write zeroes", offset, length);
             writes.writeZeroes(offset, length, flags);
-        } finally {
-            lifecycle.readLock().unlock();
-        }
+            return null;
+        });
     }
 
     @Override
     public void discard(long offset, long length) throws IOException {
-        lifecycle.readLock().lock();
-        try {
-            ensureWritable();
+        writing(() -> {
             contract.checkRange("discard", offset, length);
             if (length > 0) {
                 layer.discard(offset, length);
             }
-        } finally {
-            lifecycle.readLock().unlock();
-        }
+            return null;
+        });
     }
 
     @Override
     public void flush() throws IOException {
-        lifecycle.readLock().lock();
-        try {
-            ensureOpen();
+        shared(() -> {
             if (!readOnly) {
                 layer.flush();
                 layer.sync();
             }
-        } finally {
-            lifecycle.readLock().unlock();
-        }
+            return null;
+        });
     }
 
     @Override
@@ -198,73 +221,52 @@ public final class LayeredImage implements Image {
         if (newSize < 0) {
             throw new IllegalArgumentException("Image size must be non-negative, got " + newSize);
         }
-        lifecycle.writeLock().lock();
-        try {
-            ensureWritable();
+        exclusive(() -> {
             capability(Resizer.class, Feature.RESIZE, "the " + format + " format cannot be resized")
                     .resize(newSize, preallocation, below);
-        } finally {
-            lifecycle.writeLock().unlock();
-        }
+            return null;
+        });
     }
 
     @Override
     public void makeEmpty() throws IOException {
-        lifecycle.writeLock().lock();
-        try {
-            ensureWritable();
+        exclusive(() -> {
             backingRewriter("this image cannot be emptied").makeEmpty();
-        } finally {
-            lifecycle.writeLock().unlock();
-        }
+            return null;
+        });
     }
 
     @Override
     public void changeBackingFile(String storedName, String format) throws IOException {
-        lifecycle.writeLock().lock();
-        try {
-            ensureWritable();
+        exclusive(() -> {
             backingRewriter("this image cannot name a backing file").changeBackingFile(storedName, format);
-        } finally {
-            lifecycle.writeLock().unlock();
-        }
+            return null;
+        });
     }
 
     @Override
     public SnapshotInfo createSnapshot(String name) throws IOException {
         Objects.requireNonNull(name, "name");
-        lifecycle.writeLock().lock();
-        try {
-            ensureWritable();
-            return snapshots().create(name);
-        } finally {
-            lifecycle.writeLock().unlock();
-        }
+        return exclusive(() -> snapshots().create(name));
     }
 
     @Override
     public void deleteSnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
-        lifecycle.writeLock().lock();
-        try {
-            ensureWritable();
+        exclusive(() -> {
             snapshots().delete(idOrName);
-        } finally {
-            lifecycle.writeLock().unlock();
-        }
+            return null;
+        });
     }
 
     /** {@inheritDoc} Excludes every other request, as the guest bytes and the size change at once. */
     @Override
     public void applySnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
-        lifecycle.writeLock().lock();
-        try {
-            ensureWritable();
+        exclusive(() -> {
             snapshots().apply(idOrName);
-        } finally {
-            lifecycle.writeLock().unlock();
-        }
+            return null;
+        });
     }
 
     @Override
@@ -299,15 +301,11 @@ public final class LayeredImage implements Image {
 
     @Override
     public Mapping mapping(long offset, long maxLength) throws IOException {
-        lifecycle.readLock().lock();
-        try {
-            ensureOpen();
+        return shared(() -> {
             contract.checkQuery(offset, maxLength);
             long len = Math.min(maxLength, size() - offset);
             return contract.checked(layer.mapping(offset, len), offset, len);
-        } finally {
-            lifecycle.readLock().unlock();
-        }
+        });
     }
 
     @Override
@@ -336,22 +334,16 @@ public final class LayeredImage implements Image {
 
     @Override
     public Extent extent(long offset, long maxLength) throws IOException {
-        lifecycle.readLock().lock();
-        try {
-            ensureOpen();
+        return shared(() -> {
             contract.checkQuery(offset, maxLength);
             long len = Math.min(maxLength, size() - offset);
             return extents.of(contract.checked(layer.mapping(offset, len), offset, len), offset);
-        } finally {
-            lifecycle.readLock().unlock();
-        }
+        });
     }
 
     @Override
     public ImageInfo info() throws IOException {
-        lifecycle.readLock().lock();
-        try {
-            ensureOpen();
+        return shared(() -> {
             Optional<Dependency.BackingFile> bf = layer.dependencies().stream()
                     .filter(Dependency.BackingFile.class::isInstance).map(Dependency.BackingFile.class::cast)
                     .findFirst();
@@ -362,9 +354,7 @@ public final class LayeredImage implements Image {
                     layerSize.isPresent() ? layerSize : storage.allocatedSize(), layer.clusterSize(),
                     layer.dirty(), stored, full, bf.flatMap(Dependency.BackingFile::format), layer.formatSpecific(),
                     layer.capability(InternalSnapshots.class).map(InternalSnapshots::list).orElse(List.of()));
-        } finally {
-            lifecycle.readLock().unlock();
-        }
+        });
     }
 
     @Override
@@ -430,6 +420,21 @@ public final class LayeredImage implements Image {
     }
 
     // ---------------------------------------------------------------- checks
+
+    /** Runs {@code step} on this open image, alongside other requests. */
+    private <T> T shared(Locked.Step<T> step) throws IOException {
+        return Locked.run(lifecycle.readLock(), this::ensureOpen, step);
+    }
+
+    /** Runs {@code step} on this writable image, alongside other requests. */
+    private <T> T writing(Locked.Step<T> step) throws IOException {
+        return Locked.run(lifecycle.readLock(), this::ensureWritable, step);
+    }
+
+    /** Runs {@code step} on this writable image with every other request excluded (it changes what they see). */
+    private <T> T exclusive(Locked.Step<T> step) throws IOException {
+        return Locked.run(lifecycle.writeLock(), this::ensureWritable, step);
+    }
 
     private void ensureOpen() {
         if (closed) {

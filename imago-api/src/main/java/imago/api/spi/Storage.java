@@ -59,6 +59,31 @@ public interface Storage extends Closeable {
     }
 
     /**
+     * Writes {@code length} bytes of {@code source}, from {@code sourceOffset} on, at {@code offset} here: what
+     * reading them from {@code source} (bytes past its end read as zeroes) and {@link #write writing} them here
+     * would do, bit for bit. A storage that can have the operating system copy between itself and {@code source}
+     * without passing the bytes through this process's memory overrides it (two local files:
+     * {@code copy_file_range}).
+     *
+     * @implSpec The default reads and writes through a buffer of at most 1 MiB.
+     * @throws imago.api.ReadOnlyImageException if read-only
+     * @throws IOException if reading {@code source} or writing here fails
+     */
+    default void copyFrom(Storage source, long sourceOffset, long length, long offset) throws IOException {
+        if (length < 0) {
+            throw new IllegalArgumentException(name() + ": negative copy length " + length);
+        }
+        ByteBuffer buffer = ByteBuffer.allocateDirect((int) Math.min(length, 1 << 20));
+        for (long done = 0; done < length; ) {
+            int n = (int) Math.min(buffer.capacity(), length - done);
+            buffer.clear().limit(n);
+            source.read(buffer, sourceOffset + done);
+            write(buffer.flip(), offset + done);
+            done += n;
+        }
+    }
+
+    /**
      * Gives the range back to the medium if it can; afterwards it reads as zeroes or keeps its data.
      *
      * @implSpec The default does nothing.

@@ -39,6 +39,22 @@ public interface WriteTicket extends AutoCloseable {
     }
 
     /**
+     * Writes the guest bytes of {@link #mapping()} from {@code source}, where they lie from {@code sourceOffset} on
+     * unchanged: what reading them into a buffer and {@linkplain #write writing} it does.
+     *
+     * @implSpec The default reads them through a buffer and calls {@link #write}, so that a ticket that transforms
+     *     the bytes (encryption) transforms these too. The ticket of {@link #of} hands the copy to the storage
+     *     ({@link Storage#copyFrom}), which may copy without passing the bytes through memory.
+     * @throws IOException if reading {@code source} or the write fails; the caller then closes the ticket without
+     *     committing
+     */
+    default void copyFrom(Storage source, long sourceOffset) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocateDirect(Math.toIntExact(mapping().length()));
+        source.read(buffer, sourceOffset);
+        write(buffer.flip());
+    }
+
+    /**
      * The bytes are written: the layer may now point its metadata at them. At most once.
      *
      * @throws IOException if committing fails; the layer stays consistent
@@ -64,6 +80,11 @@ public interface WriteTicket extends AutoCloseable {
             @Override
             public Mapping.Data mapping() {
                 return mapping;
+            }
+
+            @Override
+            public void copyFrom(Storage source, long sourceOffset) throws IOException {
+                mapping.storage().copyFrom(source, sourceOffset, mapping.length(), mapping.hostOffset());
             }
 
             @Override

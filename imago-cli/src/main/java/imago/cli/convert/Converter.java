@@ -206,15 +206,6 @@ public final class Converter {
         }
     }
 
-    /** Thrown to a chunk that waits for its turn when another one failed. */
-    private static final class Aborted extends RuntimeException {
-        private static final long serialVersionUID = 1L;
-
-        Aborted() {
-            super(null, null, false, false);
-        }
-    }
-
     /**
      * Waits until the chunk at guest offset {@code offset} may write (in order: the chunks before it are done).
      *
@@ -397,6 +388,17 @@ public final class Converter {
     }
 
     private void copyData(long offset, int length, ByteBuffer buffer) throws IOException {
+        if ((minSparse == 0 || options.copyOffload()) && options.salvage() == null) {
+            // no zero blocks to look for: the kernel may copy the bytes between the files (copy_file_range)
+            awaitTurn(offset);
+            try {
+                source.copyTo(offset, length, target);
+                throttle(length);
+                return;
+            } catch (IOException e) {
+                // as qemu-img's failed offload: read and write, which report the failure as what it is
+            }
+        }
         buffer.clear().limit(length);
         read(buffer, offset);
         if (minSparse == 0 || options.copyOffload()) {

@@ -29,6 +29,14 @@ public interface Source {
      */
     Extent extent(long offset, long maxLength) throws IOException;
 
+    /**
+     * Copies {@code length} bytes from {@code offset} to the same offset of {@code target}, as reading and writing
+     * them would; bytes stored unchanged in local files are copied by the kernel ({@link Image#copyTo}).
+     *
+     * @throws IOException if reading or writing fails
+     */
+    void copyTo(long offset, long length, Image target) throws IOException;
+
     /** {@code image} as a source. */
     static Source of(Image image) {
         return new Source() {
@@ -45,6 +53,11 @@ public interface Source {
             @Override
             public Extent extent(long offset, long maxLength) throws IOException {
                 return image.extent(offset, maxLength);
+            }
+
+            @Override
+            public void copyTo(long offset, long length, Image target) throws IOException {
+                image.copyTo(offset, length, target, offset);
             }
         };
     }
@@ -81,6 +94,25 @@ public interface Source {
             }
             if (dst.hasRemaining()) {
                 throw new IllegalArgumentException("read past the end of the sources at " + offset);
+            }
+        }
+
+        @Override
+        public void copyTo(long offset, long length, Image target) throws IOException {
+            long base = 0;
+            long pos = offset;
+            long end = offset + length;
+            for (Image i : images) {
+                long imageEnd = base + i.size();
+                if (pos < end && pos < imageEnd) {
+                    long n = Math.min(end, imageEnd) - pos;
+                    i.copyTo(pos - base, n, target, pos);
+                    pos += n;
+                }
+                base = imageEnd;
+            }
+            if (pos < end) {
+                throw new IllegalArgumentException("copy past the end of the sources at " + pos);
             }
         }
 

@@ -69,6 +69,7 @@ public final class FileStorage implements Storage {
 
     // What the file system refused; set once, read without locking.
     private volatile boolean noSeekData;
+    private volatile boolean noCopyRange;
 
     private FileStorage(StorageLocation location, FileOpener.Opened opened) {
         this.location = location;
@@ -185,6 +186,65 @@ public final class FileStorage implements Storage {
             return;
         }
         channels.write(src, offset);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Here: from another native, non-direct file storage with {@code copy_file_range}, so the bytes never enter
+     * this process's memory. What the kernel leaves (past the source's end, EXDEV, EINVAL, no such call in libc) or
+     * fails to copy goes through a buffer, which then reports a real failure as the read or write it is.
+     */
+    @Override
+    public void copyFrom(Storage source, long sourceOffset, long length, long offset) throws IOException {
+        checkWritable(offset);
+        checkRange(offset, length);
+        checkRange(sourceOffset, length);
+        long done = 0;
+        if (source instanceof FileStorage from && offloads() && from.offloads()) {
+            done = copyFileRange(from, sourceOffset, length, offset);
+        }
+        if (done < length) {
+            Storage.super.copyFrom(source, sourceOffset + done, length - done, offset + done);
+        }
+    }
+
+    /** Whether {@link #copyFrom} may hand copies to the kernel. */
+    private boolean offloads() {
+        return fd >= 0 && !direct && !noCopyRange;
+    }
+
+    /** Copies what {@code copy_file_range} will from {@code from}; returns how many bytes, from the start. */
+    private long copyFileRange(FileStorage from, long sourceOffset, long length, long offset) throws IOException {
+        if (!LibcCopy.available()) {
+            noCopyRange = true;
+            return 0;
+        }
+        long done = 0;
+        from.handle.enter();
+        try {
+            handle.enter();
+            try {
+                while (done < length) {
+                    long n = LibcCopy.copyFileRange(from.fd, sourceOffset + done, fd, offset + done, length - done);
+                    if (n == 0) {
+                        break; // the source ends here: the rest reads as zeroes
+                    }
+                    done += n;
+                }
+            } catch (ErrnoException e) {
+                if (e.errno() == Errno.ENOSYS || e.errno() == Errno.EOPNOTSUPP) {
+                    noCopyRange = true;
+                }
+                // EXDEV, EINVAL (not regular files, overlapping ranges), or a real error that the buffered copy
+                // meets again and reports as the read or write it is
+            } finally {
+                handle.exit();
+            }
+        } finally {
+            from.handle.exit();
+        }
+        return done;
     }
 
     /**
@@ -411,6 +471,11 @@ public final class FileStorage implements Storage {
 
     boolean nativeAccess() {
         return fd >= 0;
+    }
+
+    /** The native descriptor, or -1 without native access. */
+    int fd() {
+        return fd;
     }
 
     /** Behaves as on a file system that refuses the given calls, as if each had failed with EOPNOTSUPP. */
