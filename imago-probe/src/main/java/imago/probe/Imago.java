@@ -136,6 +136,18 @@ public final class Imago {
      * @throws IOException as {@link #create(Path, String, CreateOptions)}
      */
     public static void create(StorageLocation location, String format, CreateOptions options) throws IOException {
+        create(location, format, options, true);
+    }
+
+    /**
+     * Creates a new image of {@code format} at {@code location}, synced to stable media if {@code durable}; else the
+     * write-back is left to the operating system, as QEMU's {@code unsafe} cache mode does ({@code qemu-img convert
+     * -t unsafe} creates its target without a sync).
+     *
+     * @throws IOException as {@link #create(Path, String, CreateOptions)}
+     */
+    public static void create(StorageLocation location, String format, CreateOptions options, boolean durable)
+            throws IOException {
         Plugins plugins = Plugins.installed();
         FormatDriver driver = plugins.driver(format, location.toString());
         if (driver.readOnly()) {
@@ -159,7 +171,9 @@ public final class Imago {
                 created.add(data);
                 data.resize(effective.size().getAsLong(), Preallocation.OFF);
                 data.flush();
-                data.sync();
+                if (durable) {
+                    data.sync();
+                }
             }
             try (Storage storage = AlignedStorage.wrap(plugins.storage(location).open(location,
                     StorageOptions.createNew()))) {
@@ -167,10 +181,14 @@ public final class Imago {
                 for (Storage data : created) {
                     // what the driver wrote into them is durable with the image
                     data.flush();
-                    data.sync();
+                    if (durable) {
+                        data.sync();
+                    }
                 }
                 storage.flush();
-                storage.sync();
+                if (durable) {
+                    storage.sync();
+                }
             }
         } catch (IOException | RuntimeException | Error e) {
             closeAll(created, e);

@@ -145,7 +145,8 @@ final class ConvertJob {
             boolean existed = Files.exists(target);
             try {
                 fileOptions.check(null);
-                session.create(dst, target, outFormat, create);
+                // not synced, as qemu-img creates its target: the copy's final flush syncs it all unless -t unsafe
+                session.create(dst, target, outFormat, create, false);
             } catch (CliException | IOException | IllegalArgumentException e) {
                 if (!existed) {
                     Files.deleteIfExists(target); // as qemu-img, which checks the options before it makes the file

@@ -4,6 +4,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.OpenGate;
 import imago.api.Secrets;
+import imago.api.StorageLocation;
 import imago.nbd.NbdLocation;
 import imago.probe.Imago;
 import imago.probe.Opener;
@@ -305,11 +306,16 @@ public final class Session {
      * @throws IOException if the format or storage fails otherwise
      */
     void create(String typed, Path path, String format, CreateOptions options) throws IOException {
+        create(typed, path, format, options, true);
+    }
+
+    /** As {@link #create(String, Path, String, CreateOptions)}, synced to stable media only if {@code durable}. */
+    void create(String typed, Path path, String format, CreateOptions options, boolean durable) throws IOException {
         if (Files.isDirectory(path)) {
             throw new CliException(typed, "Could not create '" + typed + "': Is a directory");
         }
         try {
-            Imago.create(path, format, options.withSecrets(secrets()));
+            Imago.create(StorageLocation.file(path), format, options.withSecrets(secrets()), durable);
         } catch (NoSuchFileException e) {
             throw new CliException(typed, "Could not create '" + typed + "': No such file or directory");
         } catch (AccessDeniedException e) {
