@@ -482,6 +482,9 @@ public final class Converter {
     }
 
     private static boolean isZero(ByteBuffer buffer, int from, int to) {
+        if (to - from >= Long.BYTES && buffer.getLong(from) != 0) { // data mostly shows in the first bytes
+            return false;
+        }
         return buffer.slice(from, to - from).mismatch(ZEROES.slice(0, to - from)) < 0;
     }
 
