@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -85,11 +86,13 @@ class BackingChainDifferentialTest {
      * each format: the same output, messages, status, and afterwards the same content, backing file and format, and
      * {@code qemu-img check} clean. The top holds data at 0; its old backing file b.qcow2 (or b.vmdk) holds data a
      * safe rebase must copy up; the new one holds data at 2M that must not show through where the old one was zero.
-     * qcow and vmdk cannot change their backing file (qemu-img refuses after its safe copy, as imago does).
+     * qcow and vmdk cannot change their backing file (qemu-img refuses after its safe copy, as imago does); qed
+     * rewrites the name in its header (and records only whether the backing file is raw).
      */
     @ParameterizedTest
     @CsvSource({"qcow2, raw", "qcow2, qcow2", "qcow2, qed", "qcow2, qcow", "qcow2, vmdk", "qcow2, vpc", "qcow2, vhdx",
-        "qcow2, vdi", "qcow2, parallels", "qcow, raw", "qcow, qcow2", "vmdk, vmdk"})
+        "qcow2, vdi", "qcow2, parallels", "qcow, raw", "qcow, qcow2", "vmdk, vmdk", "qed, raw", "qed, qcow2",
+        "qed, qed"})
     void rebasesOntoEveryFormatAsQemuImg(String format, String backingFormat) throws Exception {
         String old = format.equals("vmdk") ? "vmdk" : "qcow2";
         CliDifferential.Preparation top = out -> {
@@ -105,6 +108,43 @@ class BackingChainDifferentialTest {
             assertEquals(backing(o.qemuOut()), backing(o.imagoOut()), line);
         }
     }
+
+    /**
+     * A qed header that has no room for the new name (4 KiB clusters, one header cluster: 4032 bytes after the
+     * header): qemu-img's refusal, with its words and status, and the image as it was.
+     */
+    @Test
+    void qedRebaseRefusesANameItsHeaderCannotHold() throws Exception {
+        String line = "-u -b " + "n".repeat(4033) + " -F raw OUT";
+        CliDifferential.Outcome o = both.agree("rebase", line, "qed", QED_4K, true);
+        assertEquals(backing(o.qemuOut()), backing(o.imagoOut()), line);
+        assertEquals(0, Qemu.check(o.imagoOut(), "qed").status(), line);
+    }
+
+    /**
+     * Long names ({@code ./} repeated, so that they name a file that exists): one past the first sector, which imago
+     * writes beside the old name before the header switches to it, and one that fills the header cluster, which has
+     * no room beside the old name (QEMU's one write): the same answer and backing file as qemu-img's, both images
+     * equal and clean.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {497, 2013}) // names of 1000 and 4032 bytes
+    void qedRebaseWritesLongNamesThatFit(int dots) throws Exception {
+        String name = "./".repeat(dots) + "b.qcow";
+        Path theirs = dir.resolve("fit-q" + dots + ".qed");
+        Path ours = dir.resolve("fit-i" + dots + ".qed");
+        QED_4K.prepare(theirs);
+        QED_4K.prepare(ours);
+        FormatCliDifferential.assertAnswersAsQemuImg(dir, new String[] {"rebase", "-u", "-b", name, "-F", "qcow"},
+                theirs, ours);
+        assertEquals(backing(theirs), backing(ours));
+        assertEquals(0, Qemu.compare(theirs, "qed", ours, "qed").status());
+        assertEquals(0, Qemu.check(ours, "qed").status());
+    }
+
+    /** A qed image over b.qcow2 with 4 KiB clusters: one header cluster. */
+    private static final CliDifferential.Preparation QED_4K = out -> Qemu.ok(dir, Qemu.img(), "create", "-q", "-f",
+            "qed", "-o", "cluster_size=4096", "-b", "b.qcow2", "-F", "qcow2", out, "4M");
 
     /** The backing file and format {@code qemu-img info} shows for {@code image}. */
     private static String backing(Path image) {

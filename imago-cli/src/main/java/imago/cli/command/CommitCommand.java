@@ -4,6 +4,7 @@ import imago.api.Extent;
 import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Preallocation;
+import imago.api.UnsupportedFeatureException;
 import imago.cli.convert.Progress;
 import imago.cli.convert.Throttle;
 import java.io.IOException;
@@ -167,7 +168,14 @@ final class CommitCommand implements Callable<Integer> {
         target.flush();
         // a format that cannot empty a layer (vmdk) keeps its data, as QEMU's bdrv_make_empty leaves it
         if (!keep && image.supports(Feature.BACKING_FILE)) {
-            image.makeEmpty();
+            try {
+                image.makeEmpty();
+            } catch (UnsupportedFeatureException e) {
+                if (e.feature() != Feature.BACKING_FILE) {
+                    throw e;
+                }
+                // a format that names backing files but cannot empty a layer (qed) keeps its data, as in QEMU
+            }
             image.flush();
         }
         if (p != null) {

@@ -3,6 +3,7 @@ package imago.cli.command;
 import imago.api.Extent;
 import imago.api.Feature;
 import imago.api.Image;
+import imago.api.ImageLimitException;
 import imago.api.UnsupportedFeatureException;
 import imago.cli.convert.Progress;
 import imago.probe.Imago;
@@ -106,6 +107,10 @@ final class RebaseCommand implements Callable<Integer> {
                 // QEMU's words for a driver without change_backing_file (after the safe copy, as in qemu-img)
                 throw new CliException(null, "Could not change the backing file to '" + (newName == null ? ""
                         : newName) + "': Operation not supported");
+            } catch (ImageLimitException e) {
+                // a name the header has no room for: the driver's reason, in qemu-img's sentence
+                throw new CliException(null, "Could not change the backing file to '" + (newName == null ? ""
+                        : newName) + "': " + e.detail());
             }
         }
         return Cli.OK;

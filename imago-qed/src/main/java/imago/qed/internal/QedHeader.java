@@ -156,6 +156,12 @@ record QedHeader(int clusterSize, int tableSize, int headerSize, long features, 
                 l1TableOffset, imageSize, backingNameOffset, backingNameSize);
     }
 
+    /** This header naming a backing file: the feature bits, and where the name is in the header clusters. */
+    QedHeader withBacking(long newFeatures, int nameOffset, int nameSize) {
+        return new QedHeader(clusterSize, tableSize, headerSize, newFeatures, compatFeatures, autoclearFeatures,
+                l1TableOffset, imageSize, nameOffset, nameSize);
+    }
+
     QedHeader withImageSize(long newSize) {
         return new QedHeader(clusterSize, tableSize, headerSize, features, compatFeatures, autoclearFeatures,
                 l1TableOffset, newSize, backingNameOffset, backingNameSize);

@@ -11,6 +11,7 @@ import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import imago.api.spi.AllocatingWriteTicket;
 import imago.api.spi.BackingReader;
+import imago.api.spi.BackingRewriter;
 import imago.api.spi.Checker;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatInstance;
@@ -37,14 +38,14 @@ import java.util.concurrent.locks.ReentrantLock;
  * allocation of an image without a backing file the header's need-check bit is set (and synced), and a clean close
  * clears it, as QEMU does; a writable open of an image that has it runs the check with repairs first.
  */
-final class QedInstance implements FormatInstance, Resizer, Checker {
+final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewriter {
     /** L2 tables cached per image: 32 MiB, as much as QEMU's default cache covers and more. */
     private static final long CACHE_BYTES = 32L << 20;
 
     private final Storage storage;
     private final String name;
     private final boolean writable;
-    private final Optional<Dependency.BackingFile> backing;
+    private volatile Optional<Dependency.BackingFile> backing;
     private final int clusterSize;
     private final int clusterShift;
     private final int l1Shift;
@@ -340,6 +341,28 @@ final class QedInstance implements FormatInstance, Resizer, Checker {
             lock.unlock();
         }
         return pos - offset;
+    }
+
+    // ------------------------------------------------------------------ backing file
+
+    /** {@inheritDoc} As QEMU's qed: see {@link QedBackingName}. */
+    @Override
+    public void changeBackingFile(String file, String format) throws IOException {
+        ensureWritable(0);
+        lock.lock();
+        try {
+            header = QedBackingName.rewrite(storage, header, file, format);
+            backing = file == null ? Optional.empty() : Optional.of(new Dependency.BackingFile(file,
+                    "raw".equals(format) ? Optional.of("raw") : Optional.empty()));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Refused: QEMU's qed cannot empty an image, so {@code commit} leaves its data where it is. */
+    @Override
+    public void makeEmpty() throws IOException {
+        throw new UnsupportedFeatureException(name, Feature.BACKING_FILE, "a qed image cannot be emptied");
     }
 
     // ------------------------------------------------------------------ flush, resize, check, close
