@@ -163,8 +163,9 @@ class BackingChainDifferentialTest {
                 new String[] {"compare", "base.raw X"}, new String[] {"convert", "-O raw X OUT"},
                 new String[] {"snapshot", "-l X"}, new String[] {"resize", "X +1M"}, new String[] {"commit", "X"},
                 new String[] {"rebase", "-b base.raw -F raw X"}, new String[] {"amend", "-o lazy_refcounts=on X"},
-                new String[] {"dd", "if=X of=OUT"}, new String[] {"create", "-f qcow2 -F qcow2 -b X OUT"});
-        List<String[]> alone = List.of(new String[] {"info", "X"}, new String[] {"check", "X"},
+                new String[] {"dd", "if=X of=OUT"}, new String[] {"create", "-f qcow2 -F qcow2 -b X OUT"},
+                new String[] {"check", "X"}, new String[] {"check", "--output=json X"});
+        List<String[]> alone = List.of(new String[] {"info", "X"},
                 new String[] {"measure", "-O qcow2 X"}, new String[] {"bench", "-c 1 X"},
                 new String[] {"bitmap", "--add X b"}, new String[] {"rebase", "-u -b base.raw -F raw X"});
         Stream.Builder<Arguments> out = Stream.builder();

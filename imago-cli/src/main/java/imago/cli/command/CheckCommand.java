@@ -80,6 +80,11 @@ final class CheckCommand implements Callable<Integer> {
         boolean writable = mode != Repair.NONE;
         try (Image image = OpenFailures.open(session, session.opener(file.name(), format.name(), writable)
                 .forCheck(true).writable(writable).lock(!forceShare.given()), file.name(), format.name())) {
+            if (image.info().backingFilename().isPresent()) {
+                // qemu-img check opens the image with its backing chain: a chain that cannot be opened fails it
+                OpenFailures.requireBackingChain(session, session.opener(file.name(), format.name(), false)
+                        .lock(false), file.name(), format.name());
+            }
             if (!image.supports(Feature.CHECK)) {
                 session.out().flush();
                 session.error("This image format does not support checks");

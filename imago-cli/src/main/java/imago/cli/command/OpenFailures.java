@@ -3,6 +3,7 @@ package imago.cli.command;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.ImageInfo;
+import imago.api.OpenDeniedException;
 import imago.cli.info.InfoReport;
 import imago.nbd.NbdLocation;
 import imago.probe.Imago;
@@ -54,6 +55,25 @@ final class OpenFailures {
             return opener.open();
         } catch (IOException | IllegalArgumentException | UncheckedIOException e) {
             throw couldNotOpen(session, typed, format, e, true);
+        }
+    }
+
+    /**
+     * Opens {@code typed}'s whole backing chain with {@code opener} and closes it again, as qemu-img check opens the
+     * chain before it checks: a file of the chain that cannot be opened (or that the gate refuses) fails in qemu-img's
+     * words. A failure of the image itself is left to the check, which opens what it can of a damaged image.
+     *
+     * @throws CliException with qemu-img's words if a backing file cannot be opened
+     */
+    static void requireBackingChain(Session session, Opener opener, String typed, String format) throws CliException {
+        try (Image chain = opener.open()) {
+            chain.size(); // opened: the chain is whole
+        } catch (IOException | IllegalArgumentException | UncheckedIOException e) {
+            Throwable t = unwrap(e);
+            if (t instanceof OpenDeniedException || place(session, typed, format, t).filter(p -> p.depth() > 0)
+                    .isPresent()) {
+                throw couldNotOpen(session, typed, format, e);
+            }
         }
     }
 
