@@ -32,7 +32,8 @@ class BackingChainDifferentialTest {
 
     /**
      * Chains: l3.qcow over l2.qed over l1.qcow2 over base.raw; d.vmdk over b.vmdk; a qcow2 overlay over an image of
-     * every other format, b.FORMAT, each with data at 2M (b.qcow2 also at 1M, b.vmdk at 1M only); data.qcow2 with an external data file. Broken: corrupt.qcow2 (cluster bits 0), adir (a
+     * every other format, b.FORMAT, each with data at 2M (b.qcow2 also at 1M, b.vmdk at 1M only); data.qcow2 with an
+     * external data file, unnamed.qcow2 (over b.qcow2) with one whose name was taken out. Broken: corrupt.qcow2 (cluster bits 0), adir (a
      * directory), missing.qcow2 (its backing file does not exist), foreign.qcow2 (its backing file is raw, recorded as
      * qcow2), deep.qcow2 over missing.qcow2, and sub/missing.qcow2, whose backing name is relative to sub.
      */
@@ -57,6 +58,9 @@ class BackingChainDifferentialTest {
         Qemu.ok(dir, Qemu.io(), "-c", "write -P 7 1M 64k", "b.qcow2");
         Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "-b", "o-qcow2.qcow2", "-F", "qcow2", "-o",
                 "data_file=data.raw", "data.qcow2");
+        Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "-o",
+                "data_file=unnamed.raw", "unnamed.qcow2");
+        Qemu.ok(dir, img, "amend", "-o", "data_file=", "unnamed.qcow2");
         Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "corrupt.qcow2", "1M");
         try (RandomAccessFile f = new RandomAccessFile(dir.resolve("corrupt.qcow2").toFile(), "rw")) {
             f.seek(20);
@@ -145,6 +149,20 @@ class BackingChainDifferentialTest {
     /** A qed image over b.qcow2 with 4 KiB clusters: one header cluster. */
     private static final CliDifferential.Preparation QED_4K = out -> Qemu.ok(dir, Qemu.img(), "create", "-q", "-f",
             "qed", "-o", "cluster_size=4096", "-b", "b.qcow2", "-F", "qcow2", out, "4M");
+
+    /**
+     * A qcow2 image whose external data file has lost its name ({@code amend -o data_file=}): {@code info} shows it
+     * as qemu-img does, since it reads no data, and the commands that need the data refuse it in qemu-img's words.
+     */
+    @ParameterizedTest
+    @CsvSource(delimiter = ';', value = {"info; unnamed.qcow2", "info; --output=json unnamed.qcow2",
+        "info; --backing-chain unnamed.qcow2", "info; --backing-chain --output=json unnamed.qcow2",
+        "info; -U -f qcow2 unnamed.qcow2", "map; unnamed.qcow2", "check; unnamed.qcow2",
+        "convert; -O raw unnamed.qcow2 OUT", "compare; unnamed.qcow2 base.raw", "measure; -O qcow2 unnamed.qcow2",
+        "snapshot; -l unnamed.qcow2", "rebase; -u -b b.raw -F raw unnamed.qcow2"})
+    void unnamedDataFileAsQemuImg(String subcommand, String line) throws Exception {
+        both.agree(subcommand, line, "raw");
+    }
 
     /** The backing file and format {@code qemu-img info} shows for {@code image}. */
     private static String backing(Path image) {

@@ -236,6 +236,20 @@ public final class Opener {
         return this;
     }
 
+    /**
+     * Opens for the image's metadata only ({@link OpenContext#NO_IO_OPTION}), as qemu-img info does: no guest data
+     * will be read or written, so a driver may open an image whose data it could not reach (a qcow2 image whose
+     * external data file has no name). Reads of such data fail. @return this opener
+     */
+    public Opener metadataOnly(boolean on) {
+        if (on) {
+            options.put(OpenContext.NO_IO_OPTION, "on");
+        } else {
+            options.remove(OpenContext.NO_IO_OPTION);
+        }
+        return this;
+    }
+
     /** Takes advisory locks (default on): a second writer of one image is refused. @return this opener */
     public Opener lock(boolean on) {
         this.lock = on;

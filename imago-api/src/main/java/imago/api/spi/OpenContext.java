@@ -38,6 +38,18 @@ public record OpenContext(boolean writable, boolean probed, Map<String, String> 
         return "on".equals(options.get(CHECK_OPTION));
     }
 
+    /**
+     * The option that says the layer is opened for its metadata only (value {@code on}), like QEMU's
+     * {@code BDRV_O_NO_IO} for {@code qemu-img info}: no guest data will be read or written, so the driver may open
+     * an image whose data it could not reach (a qcow2 image whose external data file has no name).
+     */
+    public static final String NO_IO_OPTION = "imago.no-io";
+
+    /** Whether the layer is opened for its metadata only ({@link #NO_IO_OPTION}). */
+    public boolean metadataOnly() {
+        return "on".equals(options.get(NO_IO_OPTION));
+    }
+
     /** A context with no options. */
     public static OpenContext of(boolean writable) {
         return new OpenContext(writable, false, Map.of());

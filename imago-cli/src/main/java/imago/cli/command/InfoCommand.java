@@ -55,7 +55,9 @@ final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         boolean json = output.json();
-        Opener opener = session.opener(file.name(), format.name(), false).lock(!forceShare.given());
+        // like qemu-img, which opens with BDRV_O_NO_IO: metadata only (an unnamed external data file is no matter)
+        Opener opener = session.opener(file.name(), format.name(), false).lock(!forceShare.given())
+                .metadataOnly(true);
         if (!chain) {
             // like qemu-img, which opens with BDRV_O_NO_BACKING: a missing backing file does not matter
             opener.noBacking();

@@ -22,9 +22,8 @@ final class Qcow2Info extends Qcow2Room {
         List<Dependency> out = new ArrayList<>(2);
         st.header.backingFile().filter(n -> !n.isEmpty())
                 .ifPresent(n -> out.add(new Dependency.BackingFile(n, st.header.backingFormat().filter(f -> !f.isEmpty()))));
-        if (st.header.hasDataFile()) {
-            out.add(new Dependency.DataFile(st.header.dataFile().orElseThrow()));
-        }
+        // an external data file without a name (opened for metadata only) is not attached: its reads fail
+        st.header.dataFile().filter(d -> st.header.hasDataFile()).ifPresent(d -> out.add(new Dependency.DataFile(d)));
         return List.copyOf(out);
     }
 

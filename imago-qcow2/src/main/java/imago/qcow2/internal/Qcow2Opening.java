@@ -51,8 +51,9 @@ final class Qcow2Opening {
         storage.read(cluster0, 0);
         boolean forCheck = context.forCheck();
         // opened for checking, tables past the end of the file are the check's to report (as QEMU opens them)
+        // opened for its metadata only (info), an external data file without a name is no obstacle, as in QEMU
         Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, forCheck ? Long.MAX_VALUE : fileSize,
-                forCheck);
+                forCheck, context.metadataOnly() && !context.writable());
         if (context.writable() && !forCheck) {
             refuseWritable(header, context, resource);
             if (header.dirty()) {
