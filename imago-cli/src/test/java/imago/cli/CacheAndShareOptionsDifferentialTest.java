@@ -14,7 +14,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * {@code -U/--force-share} and the {@code -t}/{@code -T} cache modes in every qemu-img subcommand that takes them,
  * and {@code bench}'s options, against qemu-img 7.2 on the same command lines: accepted where qemu-img accepts them,
- * a bad mode refused in its words and with its exit status, the same output (bench's timing masked) and image.
+ * a bad mode refused in its words and with its exit status, the same output (bench's timing masked) and image;
+ * {@code -U} and other options a subcommand does not have, and too few or too many file names, refused with
+ * qemu-img's two lines.
  */
 class CacheAndShareOptionsDifferentialTest {
     private static final Pattern TIMING = Pattern.compile("Run completed in [0-9.]+ seconds");
@@ -50,7 +52,11 @@ class CacheAndShareOptionsDifferentialTest {
         "map; -U --output=json OUT", "measure; -U -O qcow2 OUT", "snapshot; -U -l OUT", "dd; -U if=OUT of=x.raw",
         "bench; -c 1 -t bogus OUT", "bench; -c 1 -i bogus OUT", "bench; -c 1 -i native OUT",
         "bench; -c 1 -o 2M OUT", "bench; -c 1 --flush-interval=1 OUT", "bench; -c 1 -w -d 4 --flush-interval=2 OUT",
-        "bench; -c 1 -w --pattern=300 OUT", "bench; -c 1 -S x OUT", "bench; -c 1 -s x OUT"})
+        "bench; -c 1 -w --pattern=300 OUT", "bench; -c 1 -S x OUT", "bench; -c 1 -s x OUT", "bench; -c 1 OUT OUT",
+        "bench; -c 1", "resize; -U OUT 2M", "resize; --force-share OUT 2M", "resize; -qU OUT 2M", "resize; OUT",
+        "resize; OUT 1M 2M", "commit; -U OUT", "create; -U -f qcow2 OUT 1M", "amend; -U -o lazy_refcounts=on OUT",
+        "bitmap; -U --add OUT b0", "info; --bogus OUT", "info; OUT OUT", "check; OUT OUT", "map; -Z OUT",
+        "compare; OUT", "snapshot; -l", "rebase; -u -b base.qcow2"})
     void agreeWithQemuImg(String subcommand, String line) throws Exception {
         both.agree(subcommand, line, "qcow2", CacheAndShareOptionsDifferentialTest::overlay, true);
     }

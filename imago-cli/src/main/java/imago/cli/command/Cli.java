@@ -5,9 +5,15 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.lang.reflect.Constructor;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import picocli.CommandLine;
 import picocli.CommandLine.IFactory;
+import picocli.CommandLine.MissingParameterException;
+import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.UnmatchedArgumentException;
 
@@ -25,6 +31,20 @@ public final class Cli {
     public static final String DEFAULT_PROGRAM = "imago";
     /** The name that makes the command {@code io}, as a {@code qemu-io} symlink to the launcher invokes it. */
     public static final String QEMU_IO = "qemu-io";
+
+    /** The subcommands qemu-img has that picocli parses ({@code dd} parses its options as getopt itself). */
+    private static final Set<String> QEMU_IMG_SUBCOMMANDS = Set.of("amend", "bench", "bitmap", "check", "commit",
+            "compare", "convert", "create", "info", "map", "measure", "rebase", "resize", "snapshot");
+
+    /** What qemu-img says when a subcommand gets too few or too many file names. */
+    private static final Map<String, String> OPERAND_ERRORS = Map.of("info", "Expecting one image file name",
+            "check", "Expecting one image file name", "map", "Expecting one image file name",
+            "snapshot", "Expecting one image file name", "commit", "Expecting one image file name",
+            "rebase", "Expecting one image file name", "bench", "Expecting one image file name",
+            "compare", "Expecting two image file names");
+
+    /** picocli's note on the word an unknown short option came in ({@code -qU}). */
+    private static final Pattern CLUSTER = Pattern.compile("\\(while processing option: '(.*)'\\)");
 
     /**
      * The name the command was invoked by, as the launcher passes it (system property {@code imago.program},
@@ -172,6 +192,16 @@ public final class Cli {
 
     private static int usageError(Session session, ParameterException ex) {
         CommandLine cmd = ex.getCommandLine();
+        String qemuImgWords = qemuImgUsageError(cmd, ex);
+        if (qemuImgWords != null) {
+            // qemu-img's two lines: its message, then where to look
+            session.error(qemuImgWords);
+            session.err().println("Try '" + session.program() + " --help' for more information");
+            if (session.debug()) {
+                ex.printStackTrace(session.err());
+            }
+            return FAILED;
+        }
         String name = cmd.getCommandSpec().qualifiedName();
         String message = ex.getMessage();
         if (ex instanceof UnmatchedArgumentException u && cmd.getParent() == null && !u.getUnmatched().isEmpty()
@@ -184,6 +214,29 @@ public final class Cli {
             ex.printStackTrace(session.err());
         }
         return FAILED;
+    }
+
+    /**
+     * qemu-img's message for a usage error in one of its subcommands, or {@code null} to keep picocli's (imago's own
+     * subcommands, io and nbd, and the errors qemu-img words per option): an unknown option (getopt's word, a
+     * cluster such as {@code -qU} whole) and the wrong number of file names.
+     */
+    private static String qemuImgUsageError(CommandLine cmd, ParameterException ex) {
+        if (cmd.getParent() == null || !QEMU_IMG_SUBCOMMANDS.contains(cmd.getCommandName())) {
+            return null;
+        }
+        if (ex instanceof UnmatchedArgumentException u && u.isUnknownOption()) {
+            Matcher cluster = CLUSTER.matcher(ex.getMessage());
+            return "unrecognized option '" + (cluster.find() ? cluster.group(1) : u.getUnmatched().getFirst()) + "'";
+        }
+        boolean operandMissing = ex instanceof MissingParameterException m
+                && m.getMissing().stream().noneMatch(ArgSpec::isOption);
+        if (cmd.getCommandName().equals("resize")) {
+            return operandMissing ? "Not enough arguments" : ex instanceof UnmatchedArgumentException
+                    ? "Expecting image file name and size" : null;
+        }
+        String operands = OPERAND_ERRORS.get(cmd.getCommandName());
+        return operands != null && (operandMissing || ex instanceof UnmatchedArgumentException) ? operands : null;
     }
 
     /** Creates commands and mixins, handing the session to those that take one. */
