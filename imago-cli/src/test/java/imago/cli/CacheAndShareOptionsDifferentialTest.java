@@ -52,7 +52,10 @@ class CacheAndShareOptionsDifferentialTest {
         "map; -U --output=json OUT", "measure; -U -O qcow2 OUT", "snapshot; -U -l OUT", "dd; -U if=OUT of=x.raw",
         "bench; -c 1 -t bogus OUT", "bench; -c 1 -i bogus OUT", "bench; -c 1 -i native OUT",
         "bench; -c 1 -o 2M OUT", "bench; -c 1 --flush-interval=1 OUT", "bench; -c 1 -w -d 4 --flush-interval=2 OUT",
-        "bench; -c 1 -w --pattern=300 OUT", "bench; -c 1 -S x OUT", "bench; -c 1 -s x OUT", "bench; -c 1 OUT OUT",
+        "bench; -c 1 -w --pattern=300 OUT", "bench; -c 1 -S x OUT", "bench; -c 1 -s x OUT", "bench; -c 1 -o x OUT",
+        "bench; -c 1 -o 99999E OUT", "bench; -c 1 -o -1 OUT", "bench; -c x OUT", "bench; -c -1 OUT",
+        "bench; -c 1 -d x OUT", "bench; -c 1 -s 2G OUT", "bench; -c 1 -w --pattern=x OUT",
+        "bench; -c 1 -w --flush-interval=x OUT", "bench; -c 1 OUT OUT",
         "bench; -c 1", "resize; -U OUT 2M", "resize; --force-share OUT 2M", "resize; -qU OUT 2M", "resize; OUT",
         "resize; OUT 1M 2M", "commit; -U OUT", "create; -U -f qcow2 OUT 1M", "amend; -U -o lazy_refcounts=on OUT",
         "bitmap; -U --add OUT b0", "info; --bogus OUT", "info; OUT OUT", "check; OUT OUT", "map; -Z OUT",
@@ -66,7 +69,9 @@ class CacheAndShareOptionsDifferentialTest {
     @ValueSource(strings = {"-c 3 -U -t none OUT", "-c 3 -i native -t none OUT", "-c 3 -n -t directsync OUT",
         "-c 3 -i threads -d 2 -s 512 -S 1024 -o 4096 OUT", "-c 4 -w -d 2 --flush-interval=2 OUT",
         "-c 4 -w --flush-interval=2 -d 1 --no-drain --pattern=7 OUT", "-q -c 2 OUT", "-c 2 -f qcow2 OUT",
-        "-c 1 -s 0 OUT", "-c 0 OUT"})
+        "-c 1 -s 0 OUT", "-c 0 OUT", "-c 2 -w -S 0 OUT", "-c 2 -o 1048064 -s 1024 OUT", "-c 1 --no-drain OUT",
+        "-c 2 -w --no-drain OUT", "-c 1 -i io_uring -t none OUT", "-c 1 -f raw OUT",
+        "--flush-interval=2 -c 4 -w -d 2 --pattern=0xff -q OUT"})
     void benchPrintsWhatQemuImgPrints(String line) throws Exception {
         Path qemuOut = dir.resolve("bench-q.qcow2");
         Path imagoOut = dir.resolve("bench-i.qcow2");

@@ -100,7 +100,7 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException, InterruptedException {
         int n = count == null ? 75000 : (int) unsigned(count, Integer.MAX_VALUE, "Invalid request count specified");
         int inFlight = depth == null ? 64 : (int) unsigned(depth, Integer.MAX_VALUE, "Invalid queue depth specified");
-        long start = offset == null ? 0 : Arguments.size("offset", offset);
+        long start = offset == null ? 0 : Arguments.sizeInTwoReports("offset", offset, Long.MAX_VALUE);
         int bufSize = size == null ? 4096 : (int) Arguments.sizeInTwoReports("buffer size", size, Integer.MAX_VALUE);
         int stepSize = step == null ? 0 : (int) Arguments.sizeInTwoReports("step_size", step, Integer.MAX_VALUE);
         if (stepSize == 0) {
