@@ -140,11 +140,37 @@ final class OpenFailures {
     /** Why {@code failure} kept the file QEMU would call {@code shown} from opening, without the file's name. */
     private static String reason(Session session, String shown, Throwable failure) {
         return switch (failure) {
-            case NoSuchFileException e -> "Could not open '" + shown + "': No such file or directory";
-            case AccessDeniedException e -> "Could not open '" + shown + "': Permission denied";
-            case ImageException e -> e.detail();
+            case NoSuchFileException e -> "Could not open '" + named(shown, e.getFile()) + "': No such file or directory";
+            case AccessDeniedException e -> "Could not open '" + named(shown, e.getFile()) + "': Permission denied";
+            case ImageException e -> QemuReasons.of(e.detail(), shown);
             default -> withoutResource(session, Errors.describe(failure, session, null));
         };
+    }
+
+    /**
+     * The name QEMU gives {@code file} while opening the layer it calls {@code shown}: the layer's own name, or for a
+     * file the layer names (not a backing file), vmdk's extent joined to the layer's directory as QEMU joins it, and
+     * qcow2's external data file by its stored name.
+     */
+    private static String named(String shown, String file) {
+        if (file == null) {
+            return shown;
+        }
+        Path layer = Path.of(shown).toAbsolutePath().normalize();
+        Path target = Path.of(file).toAbsolutePath().normalize();
+        Path dir = layer.getParent();
+        if (target.equals(layer) || dir == null || !target.startsWith(dir)) {
+            return shown;
+        }
+        String relative = dir.relativize(target).toString();
+        String format;
+        try {
+            format = Imago.probe(layer);
+        } catch (IOException | RuntimeException e) {
+            return shown;
+        }
+        Path shownDir = Path.of(shown).getParent();
+        return !format.equals("vmdk") ? relative : shownDir == null ? relative : shownDir.resolve(relative).toString();
     }
 
     /** Where a file is in a backing chain: how many links below the top, and its name as QEMU shows it. */

@@ -300,8 +300,7 @@ record VmdkDescriptor(String resource, long base, int version, long cid, long pa
             try {
                 type = VmdkExtentLine.Type.valueOf(head[2]);
             } catch (IllegalArgumentException e) {
-                throw new CorruptImageException(resource, base + at, "line " + number + ": unsupported extent type '"
-                        + head[2] + "'");
+                throw invalidExtent(line, number, at, "unsupported extent type '" + head[2] + "'");
             }
             String tail = head.length == 4 ? head[3] : "";
             Optional<String> name = Optional.empty();
@@ -331,7 +330,7 @@ record VmdkDescriptor(String resource, long base, int version, long cid, long pa
                 }
                 case FLAT -> {
                     if (name.isEmpty() || offset < 0) {
-                        throw invalid(number, at, "a FLAT extent needs a file and an offset");
+                        throw invalidExtent(line, number, at, "a FLAT extent needs a file and an offset");
                     }
                     if (offset > MAX_SECTORS - sectors) {
                         throw invalid(number, at, "the FLAT extent ends past " + MAX_SECTORS + " sectors");
@@ -339,7 +338,7 @@ record VmdkDescriptor(String resource, long base, int version, long cid, long pa
                 }
                 default -> {
                     if (name.isEmpty() || offset >= 0) {
-                        throw invalid(number, at, "a " + type + " extent needs a file and no offset");
+                        throw invalidExtent(line, number, at, "a " + type + " extent needs a file and no offset");
                     }
                 }
             }
@@ -389,6 +388,12 @@ record VmdkDescriptor(String resource, long base, int version, long cid, long pa
                         + "' is not a 32-bit hex number");
             }
             return Long.parseLong(v, 16);
+        }
+
+        /** An extent line QEMU refuses too: its words (with the line) first, then the line's number and why. */
+        private CorruptImageException invalidExtent(String line, int number, int at, String why) {
+            return new CorruptImageException(resource, base + at, "Invalid extent line: " + line + " (descriptor line "
+                    + number + ": " + why + ")");
         }
 
         private CorruptImageException invalid(int number, int at, String why) {

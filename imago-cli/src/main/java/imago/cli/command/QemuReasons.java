@@ -1,0 +1,46 @@
+package imago.cli.command;
+
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The words qemu-img 7.2 prints for an image a driver refuses, where imago's driver says more. A driver's message
+ * leads with QEMU's sentence and adds where and why (for library users, and {@code --debug}); qemu-img prints the
+ * sentence alone. Where QEMU's driver fails without words of its own (vhdx's {@code -EINVAL}), qemu-img's generic
+ * {@code Could not open 'NAME': Invalid argument}; where it says only that a descriptor is invalid (vmdk), that.
+ */
+final class QemuReasons {
+    /** QEMU's sentences that imago's drivers lead with, before {@code ": "} and imago's detail. */
+    private static final List<String> SENTENCES = List.of("invalid VPC image", "Incorrect header checksum",
+            "Invalid header magic", "No valid VHDX header found", "Image not in VMDK format");
+    /** The starts of imago's messages for damage QEMU's driver reports as {@code -EINVAL} alone. */
+    private static final List<String> INVALID_ARGUMENT = List.of("not a VHDX image: ",
+            "region table signature is not ");
+    /** imago's vmdk descriptor messages that qemu-img words as an invalid descriptor. */
+    private static final Pattern DESCRIPTOR = Pattern.compile("the descriptor has no (version|createType) entry");
+    /** An extent line QEMU refuses: its words, then imago's line number and reason in parentheses. */
+    private static final Pattern EXTENT_LINE = Pattern.compile("(Invalid extent line: .*) \\(descriptor line \\d+: .*\\)");
+
+    private QemuReasons() {
+    }
+
+    /** qemu-img's reason for {@code detail}, a driver's message about the layer qemu-img calls {@code shown}. */
+    static String of(String detail, String shown) {
+        for (String sentence : SENTENCES) {
+            if (detail.startsWith(sentence + ": ")) {
+                return sentence;
+            }
+        }
+        for (String start : INVALID_ARGUMENT) {
+            if (detail.startsWith(start)) {
+                return "Could not open '" + shown + "': Invalid argument";
+            }
+        }
+        if (DESCRIPTOR.matcher(detail).matches()) {
+            return "invalid VMDK image descriptor";
+        }
+        Matcher extent = EXTENT_LINE.matcher(detail);
+        return extent.matches() ? extent.group(1) : detail;
+    }
+}
