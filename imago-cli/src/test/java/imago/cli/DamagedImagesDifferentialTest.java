@@ -14,7 +14,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * The reasons qemu-img 7.2 gives for the common damaged inputs of qcow2, vpc, vhdx and vmdk (a foreign file opened
  * as the format, a bad magic, version, checksum or signature, a broken vmdk descriptor or a missing extent, a missing
- * external data file): imago's drivers say more, and the commands print qemu-img's words, with its status.
+ * external data file): imago's drivers say more, and the commands print qemu-img's words, with its status. {@code info}
+ * reads no data, so a missing data file does not keep it from showing the image, as in qemu-img.
  */
 class DamagedImagesDifferentialTest {
     @TempDir
@@ -73,7 +74,8 @@ class DamagedImagesDifferentialTest {
 
     @ParameterizedTest
     @CsvSource(delimiter = ';', value = {"info; -f qcow2 zero.raw", "info; version4.qcow2", "info; cluster8.qcow2",
-        "map; nodata.qcow2", "check; nodata.qcow2", "info; -f vpc zero.raw", "info; checksum.vpc", "map; cookie.vpc",
+        "map; nodata.qcow2", "check; nodata.qcow2", "info; nodata.qcow2", "info; --output=json nodata.qcow2",
+        "info; --backing-chain nodata.qcow2", "info; -f vpc zero.raw", "info; checksum.vpc", "map; cookie.vpc",
         "info; -f vpc headers.vhdx", "info; -f vhdx zero.raw", "info; headers.vhdx", "info; regions.vhdx",
         "map; regions.vhdx", "info; -f vmdk zero.raw", "info; type.vmdk", "info; notype.vmdk",
         "info; extenttype.vmdk", "map; nooffset.vmdk", "info; vmfsoffset.vmdk", "info; sparseflat.vmdk",

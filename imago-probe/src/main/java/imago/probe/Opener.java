@@ -28,6 +28,7 @@ import imago.api.spi.WriteGuard;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -239,7 +240,8 @@ public final class Opener {
     /**
      * Opens for the image's metadata only ({@link OpenContext#NO_IO_OPTION}), as qemu-img info does: no guest data
      * will be read or written, so a driver may open an image whose data it could not reach (a qcow2 image whose
-     * external data file has no name). Reads of such data fail. @return this opener
+     * external data file has no name, or is missing: it stays unattached). Reads of such data fail.
+     * @return this opener
      */
     public Opener metadataOnly(boolean on) {
         if (on) {
@@ -370,7 +372,15 @@ public final class Opener {
                     case Dependency.DataFile data -> {
                         StorageLocation target = top && dataFileOverride != null ? dataFileOverride
                                 : gated(where, storage, data.storedName(), OpenRequest.Purpose.DATA_FILE, depth);
-                        attach(layer, data, target, storageOptions, write, opened, builder);
+                        try {
+                            attach(layer, data, target, storageOptions, write, opened, builder);
+                        } catch (NoSuchFileException e) {
+                            // opened for its metadata only (qemu-img info), a missing data file is no matter, as in
+                            // QEMU: it stays unattached, and reading the data fails
+                            if (!"on".equals(options.get(OpenContext.NO_IO_OPTION))) {
+                                throw e;
+                            }
+                        }
                     }
                     case Dependency.ExtentFile extent -> {
                         StorageLocation target = gated(where, storage, extent.storedName(),
