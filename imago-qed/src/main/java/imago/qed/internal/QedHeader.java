@@ -3,6 +3,9 @@ package imago.qed.internal;
 import imago.api.CorruptImageException;
 import imago.api.Feature;
 import imago.api.UnsupportedFeatureException;
+import imago.api.spi.Storage;
+import imago.api.spi.TwoLevelTable;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -174,5 +177,19 @@ record QedHeader(int clusterSize, int tableSize, int headerSize, long features, 
                 .putLong(compatFeatures).putLong(autoclearFeatures).putLong(l1TableOffset).putLong(imageSize)
                 .putInt(backingNameOffset).putInt(backingNameSize);
         return b.flip();
+    }
+
+    /**
+     * Reads the L1 table this header names (checked by the header to lie inside the file), each L1 entry checked when
+     * used to name a valid L2 table offset; at most {@code maxCached} L2 tables are cached.
+     */
+    TwoLevelTable loadTables(Storage storage, int maxCached) throws IOException {
+        return TwoLevelTable.load(storage, ByteOrder.LITTLE_ENDIAN, l1TableOffset(), tableEntries(), tableEntries(),
+                maxCached, (offset, index, fileSize) -> {
+                    if (!validTableOffset(offset, fileSize)) {
+                        throw new CorruptImageException(storage.name(), l1TableOffset() + 8L * index, "L1 entry "
+                                + index + " names an L2 table at offset " + offset + " that is not a valid table offset");
+                    }
+                });
     }
 }

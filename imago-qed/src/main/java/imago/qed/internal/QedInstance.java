@@ -21,7 +21,6 @@ import imago.api.spi.TwoLevelTable;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
@@ -69,20 +68,8 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         this.l1Shift = clusterShift + Integer.numberOfTrailingZeros(header.tableEntries());
         this.entryMask = header.tableEntries() - 1;
         this.fileEnd = fileLength & -(long) clusterSize;
-        this.tables = loadTables(storage, header);
-    }
-
-    /** Reads the L1 table the header names (checked by the header to lie inside the file). */
-    private static TwoLevelTable loadTables(Storage storage, QedHeader header) throws IOException {
-        int maxCached = (int) Math.max(4, Math.min(4096, CACHE_BYTES / header.tableBytes()));
-        return TwoLevelTable.load(storage, ByteOrder.LITTLE_ENDIAN, header.l1TableOffset(), header.tableEntries(),
-                header.tableEntries(), maxCached, (offset, index, fileSize) -> {
-                    if (!header.validTableOffset(offset, fileSize)) {
-                        throw new CorruptImageException(storage.name(), header.l1TableOffset() + 8L * index,
-                                "L1 entry " + index + " names an L2 table at offset " + offset
-                                        + " that is not a valid table offset");
-                    }
-                });
+        this.tables = header.loadTables(storage,
+                (int) Math.max(4, Math.min(4096, CACHE_BYTES / header.tableBytes())));
     }
 
     QedHeader header() {
@@ -465,9 +452,13 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
 
     /** Clears the need-check bit after a repairing check that left no corruption, as QEMU's qed_check_mark_clean. */
     private void markClean(QedCheck.Result result) throws IOException {
-        if (result.corruptions() > 0 || result.checkErrors() > 0 || !header.needsCheck()) {
-            return;
+        if (result.corruptions() == 0 && result.checkErrors() == 0 && header.needsCheck()) {
+            clearNeedCheck();
         }
+    }
+
+    /** Syncs what came before, then clears the need-check bit in the header, synced too. */
+    private void clearNeedCheck() throws IOException {
         storage.sync();
         QedHeader h = header.withFeatures(header.features() & ~QedHeader.NEED_CHECK);
         storage.write(h.toBytes(), 0);
@@ -481,12 +472,10 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
             return;
         }
         flush();
-        storage.sync();
         if (header.needsCheck()) {
-            QedHeader h = header.withFeatures(header.features() & ~QedHeader.NEED_CHECK);
-            storage.write(h.toBytes(), 0);
+            clearNeedCheck();
+        } else {
             storage.sync();
-            header = h;
         }
     }
 
