@@ -19,6 +19,8 @@ import java.util.Set;
  */
 final class CrashWorkload {
     private final List<Step> steps;
+    /** Whether the bytes a resize adds read as whatever the image says (not zeroes): the model takes them from it. */
+    private final boolean growthUndefined;
 
     /** One step: {@code kind} at {@code offset} for {@code length} bytes (a resize: the requested and the virtual size). */
     private record Step(Kind kind, long offset, long length, byte fill) {
@@ -34,8 +36,9 @@ final class CrashWorkload {
     record Result(Owed owed, byte[] content) {
     }
 
-    private CrashWorkload(List<Step> steps) {
+    private CrashWorkload(List<Step> steps, boolean growthUndefined) {
         this.steps = steps;
+        this.growthUndefined = growthUndefined;
     }
 
     /**
@@ -63,7 +66,7 @@ final class CrashWorkload {
                     : Math.min(now - length, r.nextLong(now / granularity + 1) * granularity);
             out[i] = new Step(kind, offset, length, (byte) (i + 1));
         }
-        return new CrashWorkload(List.of(out));
+        return new CrashWorkload(List.of(out), resizes != null && resizes.unwrittenUndefined());
     }
 
     /** Runs the workload on {@code image} (of {@code initial} content) over {@code disk}, then closes the image. */
@@ -112,6 +115,13 @@ final class CrashWorkload {
                         image.resize(s.offset(), Preallocation.OFF);
                         // cut at the requested size, then zeroes up to the virtual size
                         model = Arrays.copyOf(Arrays.copyOf(model, (int) s.offset()), (int) s.length());
+                        int kept = (int) Math.min(old, s.offset());
+                        if (growthUndefined && model.length > kept) {
+                            // the added bytes were never written: take what the image makes of them
+                            ByteBuffer added = ByteBuffer.allocate(model.length - kept);
+                            image.read(added, kept);
+                            System.arraycopy(added.array(), 0, model, kept, added.capacity());
+                        }
                         touched.set((int) Math.min(old, s.offset()), Math.max(old, model.length));
                         sizes.add((long) model.length);
                     }

@@ -71,6 +71,11 @@ import org.quicktheories.generators.Generate;
  * exactly when imago's does), equal the model for {@code qemu-img compare}, and map as {@code qemu-img map}
  * says.</li>
  * </ul>
+ * An {@linkplain Layout#encrypted encrypted} layout's images are created and opened with its passphrase, as users
+ * give one (a secret that an option names), and qemu-img gets it as {@code --object secret} with
+ * {@code --image-opts}; a layout {@linkplain Layout#beyondQemu() beyond qemu-img} (LUKS2) skips qemu-img's checks.
+ * A format whose unwritten bytes are not zeroes ({@link FormatTraits#readingUnwrittenBytesAsUndefined()}: LUKS) has
+ * them held to whatever they first read.
  * An {@linkplain Layout#appendingOnly() append-only} layout is written in one sequential pass instead of random
  * operations; its power-loss test cuts that pass short and asks only that what is left opens and reads whole or is
  * refused with a specific {@link imago.api.ImageException}: see there what the kit checks of it.
@@ -105,7 +110,12 @@ public abstract class FormatConformanceTest {
     }
 
     private KitImages images() {
-        return new KitImages(format, traits, dir, getClass().getSimpleName());
+        return new KitImages(format, traits, dir, getClass().getSimpleName(), null);
+    }
+
+    /** The kit's plumbing for images of {@code layout} (with its secret, if it is encrypted). */
+    private KitImages images(Layout layout) {
+        return images().of(layout);
     }
 
     private Stream<DynamicTest> perLayout(String test, LayoutTest body) {
@@ -135,7 +145,7 @@ public abstract class FormatConformanceTest {
             ImageOpGen gen = new ImageOpGen(5L * layout.granularity() + 1000, layout.granularity());
             Gen<Preallocation> modes = Generate.pick(traits.preallocations());
             Gen<ImageOp> resizes = gen.sizes().map(traits::acceptable).zip(modes, ImageOp.Resize::new);
-            Gen<ImageOp> steps = gen.ops(images().resizable(layout) ? resizes : null, true);
+            Gen<ImageOp> steps = gen.ops(images(layout).resizable(layout) ? resizes : null, true);
             Gen<ImageOpGen.Scenario> scenarios = gen.scenarios(40, modes, steps);
             if (traits.emptyRefused()) {
                 // the format cannot hold 0 bytes: such scenarios start from one sector instead
@@ -148,7 +158,7 @@ public abstract class FormatConformanceTest {
     }
 
     private void runScenario(Layout layout, ImageOpGen.Scenario s) {
-        KitImages images = images();
+        KitImages images = images(layout);
         String name = images.fresh("model");
         String base = name + "-base";
         try {
@@ -176,6 +186,10 @@ public abstract class FormatConformanceTest {
                 if (traits.growsOnly()) {
                     model.refusingShrinks();
                 }
+                if (traits.unwrittenUndefined()) {
+                    // a backing file's bytes are defined: only a new image's own and those a resize adds may not be
+                    model.readingUnwrittenBytesAsUndefined(!layout.backed());
+                }
                 image = model.run(image, s.ops(), i -> images.reopen(i, name));
             } finally {
                 image.close();
@@ -200,7 +214,7 @@ public abstract class FormatConformanceTest {
      * bit-exactly, whole and in sampled reads, once reopened; refuses random writes before and after; checks clean.
      */
     private void runPass(Layout layout, int size, long seed) {
-        KitImages images = images();
+        KitImages images = images(layout);
         String name = images.fresh("pass");
         try {
             images.create(layout, name, layout.createOptions(size, traits.preallocations().getFirst()).build());
@@ -253,7 +267,7 @@ public abstract class FormatConformanceTest {
     @TestFactory
     Stream<DynamicTest> capabilitiesAreWhatTheImageSays() {
         return perLayout("capabilities", layout -> {
-            KitImages images = images();
+            KitImages images = images(layout);
             String name = images.fresh("capabilities");
             String base = name + "-base";
             try {
@@ -339,7 +353,7 @@ public abstract class FormatConformanceTest {
 
     @TestFactory
     Stream<DynamicTest> powerLossAtEveryWriteKeepsFlushedData() {
-        return perLayout("power loss", layout -> CrashRuns.run(images(), layout));
+        return perLayout("power loss", layout -> CrashRuns.run(images(layout), layout));
     }
 
     // ------------------------------------------------------------------ negative probes
@@ -374,7 +388,7 @@ public abstract class FormatConformanceTest {
             throws IOException {
         String name = images().fresh("probe-" + imageFormat);
         try {
-            KitImages images = images().of(imageFormat);
+            KitImages images = layout == null ? images().of(imageFormat) : images(layout);
             if (layout == null) {
                 images.create(name, options);
             } else {
@@ -456,6 +470,6 @@ public abstract class FormatConformanceTest {
 
     @TestFactory
     Stream<DynamicTest> qemuImgAgreesWithImagesImagoWrote() {
-        return perLayout("qemu-img check, compare and map", layout -> QemuDifferential.run(images(), layout));
+        return perLayout("qemu-img check, compare and map", layout -> QemuDifferential.run(images(layout), layout));
     }
 }

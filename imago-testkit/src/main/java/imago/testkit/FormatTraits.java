@@ -31,10 +31,12 @@ import java.util.function.Predicate;
  *        QEMU); the crash runs then open each crashed file writable first, and run {@code qemu-img check -r all}
  * @param crashError the one check message a power loss may leave where no write order can avoid it (VDI: the
  *        header's count of allocated blocks lies in another sector than the entries it counts), or {@code null}
+ * @param unwrittenUndefined whether bytes the guest never wrote (of a new image, or added by a resize) may read as
+ *        anything, as long as they read the same every time: see {@link #readingUnwrittenBytesAsUndefined()}
  */
 public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boolean roundsUp,
         boolean shrinkRefusesPreallocation, boolean emptyRefused, boolean growsOnly, boolean recoversWhenWritable,
-        Predicate<String> crashError) {
+        Predicate<String> crashError, boolean unwrittenUndefined) {
 
     /** Validates and freezes the fields. */
     public FormatTraits {
@@ -49,43 +51,43 @@ public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boo
 
     /** A format that creates images with these preallocation modes (the first the default), and nothing more. */
     public static FormatTraits of(Preallocation... preallocations) {
-        return new FormatTraits(List.of(preallocations), 1, false, false, false, false, false, null);
+        return new FormatTraits(List.of(preallocations), 1, false, false, false, false, false, null, false);
     }
 
     /** These traits, and sizes must be multiples of {@code unit}: others are refused. */
     public FormatTraits sizesIn(int unit) {
         return new FormatTraits(preallocations, unit, false, shrinkRefusesPreallocation, emptyRefused, growsOnly,
-                recoversWhenWritable, crashError);
+                recoversWhenWritable, crashError, unwrittenUndefined);
     }
 
     /** These traits, and sizes are rounded up to multiples of {@code unit}. */
     public FormatTraits roundingSizesUpTo(int unit) {
         return new FormatTraits(preallocations, unit, true, shrinkRefusesPreallocation, emptyRefused, growsOnly,
-                recoversWhenWritable, crashError);
+                recoversWhenWritable, crashError, unwrittenUndefined);
     }
 
     /** These traits, and a shrink with preallocation is refused. */
     public FormatTraits refusingPreallocatedShrinks() {
         return new FormatTraits(preallocations, sizeUnit, roundsUp, true, emptyRefused, growsOnly,
-                recoversWhenWritable, crashError);
+                recoversWhenWritable, crashError, unwrittenUndefined);
     }
 
     /** These traits, and an image of 0 bytes is refused at creation. */
     public FormatTraits refusingEmptyImages() {
         return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, true, growsOnly,
-                recoversWhenWritable, crashError);
+                recoversWhenWritable, crashError, unwrittenUndefined);
     }
 
     /** These traits, and a resize only grows the image: shrinks are refused as unsupported. */
     public FormatTraits growingOnly() {
         return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused, true,
-                recoversWhenWritable, crashError);
+                recoversWhenWritable, crashError, unwrittenUndefined);
     }
 
     /** These traits, and an image a crash left behind is repaired by a writable open before anything else. */
     public FormatTraits recoveringWhenOpenedWritable() {
         return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused,
-                growsOnly, true, crashError);
+                growsOnly, true, crashError, unwrittenUndefined);
     }
 
     /**
@@ -95,7 +97,22 @@ public record FormatTraits(List<Preallocation> preallocations, int sizeUnit, boo
      */
     public FormatTraits allowingCrashError(Predicate<String> message) {
         return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused,
-                growsOnly, recoversWhenWritable, message);
+                growsOnly, recoversWhenWritable, message, unwrittenUndefined);
+    }
+
+    /**
+     * These traits, and bytes the guest never wrote read as whatever the format makes of them, not as zeroes: a new
+     * LUKS container's sectors, and those a resize adds, decrypt the file's zeroes to noise (QEMU's luks driver has
+     * no zero init either: {@link imago.api.spi.FormatDriver#createsZeroedImages()} is false), and so do the
+     * preallocated clusters of an encrypted qcow2 image, as in QEMU. The kit's model then takes the first thing such
+     * a byte reads as its value and holds the image to it from then on (every later read, map, reopen, and
+     * qemu-img's compare): unwritten bytes must be stable, those an image maps as zero must read zero, and every byte
+     * written reads back exactly. The kit does not write the whole image first instead: that would hide what
+     * unwritten bytes read, which imago must read as qemu-img does.
+     */
+    public FormatTraits readingUnwrittenBytesAsUndefined() {
+        return new FormatTraits(preallocations, sizeUnit, roundsUp, shrinkRefusesPreallocation, emptyRefused,
+                growsOnly, recoversWhenWritable, crashError, true);
     }
 
     /**

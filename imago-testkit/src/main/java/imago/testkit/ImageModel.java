@@ -45,6 +45,10 @@ public final class ImageModel {
     private byte[] bytes;
     /** Bytes that may read as zero instead of {@link #bytes}: discarded and not observed since. */
     private final BitSet maybeZero = new BitSet();
+    /** Whether the bytes a resize adds may read as anything. */
+    private boolean growthUndefined;
+    /** Bytes that may read as anything: never written, and not observed since (the first read pins them). */
+    private final BitSet undefined = new BitSet();
 
     /**
      * A model of an image created with {@code size} bytes, all zero.
@@ -81,6 +85,21 @@ public final class ImageModel {
      */
     public ImageModel refusingShrinks() {
         refuseShrink = true;
+        return this;
+    }
+
+    /**
+     * Makes the bytes a resize adds, and with {@code initialBytesToo} those the model starts with, bytes that may read
+     * as anything (a format whose unwritten bytes are not zeroes: {@link FormatTraits#readingUnwrittenBytesAsUndefined()});
+     * the first read, mapping or content check of such a byte pins it, and from then on the image must keep it.
+     *
+     * @return this model
+     */
+    public ImageModel readingUnwrittenBytesAsUndefined(boolean initialBytesToo) {
+        growthUndefined = true;
+        if (initialBytesToo) {
+            undefined.set(0, bytes.length);
+        }
         return this;
     }
 
@@ -163,12 +182,14 @@ public final class ImageModel {
                 expect(!b.hasRemaining(), where, "the write left " + b.remaining() + " bytes unconsumed");
                 System.arraycopy(data, 0, bytes, (int) at[0], data.length);
                 maybeZero.clear((int) at[0], (int) (at[0] + at[1]));
+                undefined.clear((int) at[0], (int) (at[0] + at[1]));
             }
             case ImageOp.WriteZeroes z -> {
                 long[] at = ImageOp.fit(z.offset(), z.length(), size);
                 image.writeZeroes(at[0], at[1], z.mayUnmap() ? Set.of(ZeroFlag.MAY_UNMAP) : Set.of());
                 Arrays.fill(bytes, (int) at[0], (int) (at[0] + at[1]), (byte) 0);
                 maybeZero.clear((int) at[0], (int) (at[0] + at[1]));
+                undefined.clear((int) at[0], (int) (at[0] + at[1]));
             }
             case ImageOp.Discard d -> {
                 long[] at = ImageOp.fit(d.offset(), d.length(), size);
@@ -204,6 +225,11 @@ public final class ImageModel {
                 bytes = Arrays.copyOf(Arrays.copyOf(bytes, Math.toIntExact(r.size())),
                         Math.toIntExact(virtualSize.applyAsLong(r.size())));
                 maybeZero.clear(bytes.length, Integer.MAX_VALUE);
+                undefined.clear(bytes.length, Integer.MAX_VALUE);
+                if (growthUndefined) {
+                    // what was neither cut nor kept: past the old end, and past the requested size up to the virtual
+                    undefined.set((int) Math.min(bytes.length, Math.min(size, r.size())), bytes.length);
+                }
             }
             case ImageOp.Flush f -> image.flush();
             case ImageOp.Reopen r -> throw new IllegalArgumentException(where + ": only run can reopen");
@@ -293,8 +319,8 @@ public final class ImageModel {
                 if (actual[i] == bytes[at]) {
                     continue;
                 }
-                if (actual[i] == 0 && maybeZero.get(at)) {
-                    bytes[at] = 0;
+                if (actual[i] == 0 && maybeZero.get(at) || undefined.get(at)) {
+                    bytes[at] = actual[i];
                     continue;
                 }
                 throw new AssertionError(where + ": guest byte " + at + " reads " + actual[i] + ", expected "
@@ -302,6 +328,7 @@ public final class ImageModel {
             }
         }
         maybeZero.clear(off, end);
+        undefined.clear(off, end);
     }
 
     private static void expect(boolean ok, String where, String what) {

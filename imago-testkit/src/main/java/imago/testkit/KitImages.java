@@ -24,13 +24,19 @@ import java.util.concurrent.atomic.AtomicInteger;
  * @param traits what it can do
  * @param dir the test's temporary directory
  * @param test the test class's name, for messages and seeds
+ * @param secret the secret images are created and opened with (an encrypted layout's), or {@code null}
  */
-record KitImages(String format, FormatTraits traits, Path dir, String test) {
+record KitImages(String format, FormatTraits traits, Path dir, String test, Layout.Secret secret) {
     private static final AtomicInteger NAMES = new AtomicInteger();
 
     /** The same plumbing for images of {@code otherFormat}. */
     KitImages of(String otherFormat) {
-        return new KitImages(otherFormat, traits, dir, test);
+        return new KitImages(otherFormat, traits, dir, test, null);
+    }
+
+    /** The same plumbing for images of {@code layout}: with its secret, if it is encrypted. */
+    KitImages of(Layout layout) {
+        return new KitImages(format, traits, dir, test, layout.secret());
     }
 
     /** A disk name no other image of this JVM has. */
@@ -40,7 +46,7 @@ record KitImages(String format, FormatTraits traits, Path dir, String test) {
 
     /** Opens the image on disk {@code name} with this format (no probing), its backing file through the gate. */
     Image open(String name, boolean writable) throws IOException {
-        return ProbeApi.open(TestStorages.location(name), format, writable);
+        return ProbeApi.open(TestStorages.location(name), format, writable, secret);
     }
 
     /** Creates an image of this format on disk {@code name}, as {@code Imago.create} does. */

@@ -27,9 +27,13 @@ import java.util.Objects;
  * @param appendOnly whether the images are written once, in one sequential pass (a vmdk streamOptimized one, which
  *        {@code qemu-img convert} writes): what the kit checks of them is in {@link #appendOnly()}
  * @param creator how the kit makes an image of this layout, or {@code null} for {@code Imago.create}
+ * @param secret the secret an encrypted layout's images are created and opened with, or {@code null}
+ * @param qemuOpens whether qemu-img opens images of this layout, when it knows the format (a LUKS2 container is
+ *        past qemu-img 7.2's luks driver): if not, the kit's qemu-img checks leave them out
  */
 public record Layout(String name, Map<String, String> options, int granularity, boolean backed,
-        boolean probesAsRaw, String backingFormat, boolean appendOnly, Creator creator) {
+        boolean probesAsRaw, String backingFormat, boolean appendOnly, Creator creator, Secret secret,
+        boolean qemuOpens) {
 
     /** Validates and freezes the fields. */
     public Layout {
@@ -38,6 +42,39 @@ public record Layout(String name, Map<String, String> options, int granularity, 
         Objects.requireNonNull(backingFormat, "backingFormat");
         if (granularity < 512) {
             throw new IllegalArgumentException("granularity " + granularity + " is below a sector");
+        }
+    }
+
+    /**
+     * The passphrase of an encrypted layout's images, given as users give it: in a {@link imago.api.Secrets secret}
+     * called {@value #ID} that the option {@code option} names, when the kit creates an image
+     * ({@link CreateOptions.Builder#secrets}) and opens one ({@code Opener.secret}, {@code Opener.option}), and in
+     * qemu-img's runs as {@code --object secret,id=ID,data=...} with {@code --image-opts driver=FORMAT,option=ID,...}.
+     *
+     * @param option the create and open option naming the secret: {@code key-secret} (luks),
+     *        {@code encrypt.key-secret} (qcow2)
+     * @param passphrase the passphrase (ASCII without commas, for qemu-img's command line)
+     */
+    public record Secret(String option, String passphrase) {
+        /** The secret's id. */
+        public static final String ID = "kitsecret";
+
+        /** Validates the fields. */
+        public Secret {
+            Objects.requireNonNull(option, "option");
+            if (passphrase.isEmpty() || !passphrase.chars().allMatch(c -> c > ' ' && c < 127 && c != ',')) {
+                throw new IllegalArgumentException("the kit's passphrases are printable ASCII without commas");
+            }
+        }
+
+        /** The secrets of an open or create: a new set holding the passphrase under {@link #ID}. */
+        imago.api.Secrets secrets() {
+            return imago.api.Secrets.create().put(ID, passphrase.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+
+        /** qemu's {@code --object} for it. */
+        String qemuObject() {
+            return "secret,id=" + ID + ",data=" + passphrase;
         }
     }
 
@@ -75,7 +112,7 @@ public record Layout(String name, Map<String, String> options, int granularity, 
             }
             parsed.put(o.substring(0, eq), o.substring(eq + 1));
         }
-        return new Layout(name, parsed, granularity, false, false, "raw", false, null);
+        return new Layout(name, parsed, granularity, false, false, "raw", false, null, null, true);
     }
 
     /** This layout over a raw backing file. */
@@ -85,7 +122,8 @@ public record Layout(String name, Map<String, String> options, int granularity, 
 
     /** This layout over a backing file that is an image of {@code format}. */
     public Layout overBackingFile(String format) {
-        return new Layout(name + ", backed", options, granularity, true, probesAsRaw, format, appendOnly, creator);
+        return new Layout(name + ", backed", options, granularity, true, probesAsRaw, format, appendOnly, creator,
+                secret, qemuOpens);
     }
 
     /**
@@ -100,13 +138,14 @@ public record Layout(String name, Map<String, String> options, int granularity, 
      * specific {@link imago.api.ImageException} (never an unchecked exception or another I/O error).
      */
     public Layout appendingOnly() {
-        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, true, creator);
+        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, true, creator, secret,
+                qemuOpens);
     }
 
     /** This layout, whose images {@code creator} makes instead of {@code Imago.create}. */
     public Layout createdBy(Creator creator) {
         return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, appendOnly,
-                Objects.requireNonNull(creator, "creator"));
+                Objects.requireNonNull(creator, "creator"), secret, qemuOpens);
     }
 
     /**
@@ -114,13 +153,37 @@ public record Layout(String name, Map<String, String> options, int granularity, 
      * still that no other driver claims them.
      */
     public Layout probingAsRaw() {
-        return new Layout(name, options, granularity, backed, true, backingFormat, appendOnly, creator);
+        return new Layout(name, options, granularity, backed, true, backingFormat, appendOnly, creator, secret,
+                qemuOpens);
+    }
+
+    /**
+     * This layout, encrypted: its images are created and opened with {@code passphrase}, in a secret that the option
+     * {@code keyOption} names ({@code key-secret} for luks, {@code encrypt.key-secret} for qcow2), and so are they in
+     * the kit's qemu-img runs ({@code --object secret} and {@code --image-opts}). The other create options that make
+     * the image encrypted ({@code encrypt.format=luks}) are the layout's own.
+     */
+    public Layout encrypted(String keyOption, String passphrase) {
+        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, appendOnly, creator,
+                new Secret(keyOption, passphrase), qemuOpens);
+    }
+
+    /**
+     * This layout, whose images qemu-img cannot open although it knows the format (a LUKS2 container: qemu-img 7.2's
+     * luks driver reads LUKS1 only); the kit then runs none of its qemu-img checks on them.
+     */
+    public Layout beyondQemu() {
+        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, appendOnly, creator, secret,
+                false);
     }
 
     /** The create options for an image of {@code size} bytes, preallocated as {@code preallocation}. */
     CreateOptions.Builder createOptions(long size, Preallocation preallocation) {
         CreateOptions.Builder b = CreateOptions.builder().size(size).preallocation(preallocation);
         options.forEach(b::option);
+        if (secret != null) {
+            b.secrets(secret.secrets()).option(secret.option(), Secret.ID);
+        }
         return b;
     }
 

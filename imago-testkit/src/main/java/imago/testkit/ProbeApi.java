@@ -21,6 +21,8 @@ final class ProbeApi {
     private static final MethodHandle LOCATION;
     private static final MethodHandle FORMAT;
     private static final MethodHandle WRITABLE;
+    private static final MethodHandle SECRET;
+    private static final MethodHandle OPTION;
     private static final MethodHandle OPEN;
     private static final MethodHandle PROBE;
 
@@ -35,6 +37,8 @@ final class ProbeApi {
             LOCATION = l.findVirtual(opener, "location", MethodType.methodType(opener, StorageLocation.class));
             FORMAT = l.findVirtual(opener, "format", MethodType.methodType(opener, String.class));
             WRITABLE = l.findVirtual(opener, "writable", MethodType.methodType(opener, boolean.class));
+            SECRET = l.findVirtual(opener, "secret", MethodType.methodType(opener, String.class, byte[].class));
+            OPTION = l.findVirtual(opener, "option", MethodType.methodType(opener, String.class, String.class));
             OPEN = l.findVirtual(opener, "open", MethodType.methodType(Image.class));
             PROBE = l.findStatic(imago, "probe", MethodType.methodType(String.class, Path.class));
         } catch (ReflectiveOperationException e) {
@@ -57,8 +61,27 @@ final class ProbeApi {
      * @throws IOException as there
      */
     static Image open(StorageLocation location, String format, boolean writable) throws IOException {
-        return (Image) invoke(() -> OPEN.invoke(WRITABLE.invoke(FORMAT.invoke(LOCATION.invoke(OPENER.invoke(),
-                location), format), writable)));
+        return open(location, format, writable, null);
+    }
+
+    /**
+     * {@code Imago.opener().location(location).format(format).writable(writable)}, with {@code .secret(ID,
+     * passphrase).option(keyOption, ID)} for an encrypted layout's {@code secret} (none if it is null), {@code .open()}.
+     *
+     * @throws IOException as there
+     */
+    static Image open(StorageLocation location, String format, boolean writable, Layout.Secret secret)
+            throws IOException {
+        return (Image) invoke(() -> {
+            Object opener = WRITABLE.invoke(FORMAT.invoke(LOCATION.invoke(OPENER.invoke(), location), format),
+                    writable);
+            if (secret != null) {
+                byte[] passphrase = secret.passphrase().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                opener = OPTION.invoke(SECRET.invoke(opener, Layout.Secret.ID, passphrase), secret.option(),
+                        Layout.Secret.ID);
+            }
+            return OPEN.invoke(opener);
+        });
     }
 
     /** {@code Imago.probe(path)}. @throws IOException as there */

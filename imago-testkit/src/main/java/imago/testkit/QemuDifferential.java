@@ -26,6 +26,7 @@ final class QemuDifferential {
         Qemu.require();
         String format = images.format();
         Assumptions.assumeTrue(Qemu.knowsFormat(format), () -> "qemu-img does not know " + format);
+        Assumptions.assumeTrue(layout.qemuOpens(), () -> "qemu-img cannot open " + format + " images of " + layout);
         try (KitImages.Prepared image = images.prepare(layout, "qemu-img differential")) {
             Path dir = images.dir();
             if (image.below() != null) {
@@ -47,32 +48,33 @@ final class QemuDifferential {
             String what = images.test() + " " + layout + ", seed " + image.seed();
 
             boolean imagoChecks;
-            try (Image opened = ProbeApi.open(StorageLocation.file(file), format, false)) {
+            try (Image opened = ProbeApi.open(StorageLocation.file(file), format, false, images.secret())) {
                 imagoChecks = KitImages.check(opened).isPresent();
             }
-            Qemu.Output check = Qemu.check(file, format);
+            QemuImage qemu = new QemuImage(file, format, images.secret());
+            Qemu.Output check = qemu.check();
             assertEquals(imagoChecks ? 0 : 63, check.status(), () -> what + ": qemu-img check (imago "
                     + (imagoChecks ? "checks" : "has no check for") + " this format)\n" + check.out() + check.err());
-            Qemu.Output compare = Qemu.compare(file, format, raw, "raw");
+            Qemu.Output compare = qemu.compare(raw);
             assertEquals(0, compare.status(), () -> what + ": qemu-img compare with the model\n" + compare.out()
                     + compare.err());
 
             List<String> qemuMap = new ArrayList<>();
-            for (QemuMap.Entry e : Qemu.map(file, format)) {
+            for (QemuMap.Entry e : qemu.map()) {
                 qemuMap.add(e.start() + "+" + e.length() + " depth " + e.depth() + (e.present() ? " present" : "")
                         + (e.zero() ? " zero" : "") + (e.data() ? " data" : "")
                         + (e.offset() >= 0 ? " at " + e.offset() : ""));
             }
-            List<String> imagoMap = imagoMap(file, format);
+            List<String> imagoMap = imagoMap(file, format, images.secret());
             assertEquals(qemuMap, imagoMap, () -> what + ": imago's extents differ from qemu-img map");
             assertTrue(!qemuMap.isEmpty() || model.length == 0, () -> what + ": qemu-img map printed nothing");
         }
     }
 
     /** imago's extents of the file, merged as qemu-img map merges them, in the same notation. */
-    private static List<String> imagoMap(Path file, String format) throws IOException {
+    private static List<String> imagoMap(Path file, String format, Layout.Secret secret) throws IOException {
         List<String> out = new ArrayList<>();
-        try (Image image = ProbeApi.open(StorageLocation.file(file), format, false)) {
+        try (Image image = ProbeApi.open(StorageLocation.file(file), format, false, secret)) {
             Extent run = null;
             List<Extent> all = new ArrayList<>(image.extents(0, image.size()));
             all.add(null);
