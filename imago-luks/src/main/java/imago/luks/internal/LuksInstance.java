@@ -217,8 +217,10 @@ final class LuksInstance implements FormatInstance, Resizer, Amender {
     @Override
     public void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
         requireWritable(newSize);
-        storage.resize(payload + newSize, preallocation);
-        size = roundUp(payload + newSize) - payload;
+        // the file keeps whole sectors: cut inside the new last one, its ciphertext would be short and the bytes below
+        // the new end in it would decrypt to noise (QEMU's luks driver cuts there and loses them)
+        storage.resize(payload + roundUp(newSize), preallocation);
+        size = roundUp(newSize);
     }
 
     @Override
