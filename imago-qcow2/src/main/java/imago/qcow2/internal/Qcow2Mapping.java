@@ -69,11 +69,14 @@ final class Qcow2Mapping extends Qcow2Room {
             pos = Math.min(next.end(), limit);
         }
         long length = pos - offset;
+        // an encrypted image shows no host offset, as QEMU's map: its host bytes are not the guest's
+        boolean hosted = first.host() >= 0 && crypto == null;
         return switch (first.kind()) {
-            case UNALLOCATED -> first.host() >= 0 ? new Mapping.Unallocated(offset, length, st.dataStorage(), first.host())
+            case UNALLOCATED -> hosted ? new Mapping.Unallocated(offset, length, st.dataStorage(), first.host())
                     : new Mapping.Unallocated(offset, length);
             case ZERO_PLAIN -> Mapping.Zero.unreserved(offset, length);
-            case ZERO_ALLOC -> new Mapping.Zero(offset, length, st.dataStorage(), first.host());
+            case ZERO_ALLOC -> hosted ? new Mapping.Zero(offset, length, st.dataStorage(), first.host())
+                    : Mapping.Zero.unreserved(offset, length);
             case DATA -> st.crypto != null ? new Mapping.Special(offset, length, ENCRYPTED)
                     : new Mapping.Data(offset, length, st.dataStorage(), first.host());
             case COMPRESSED -> new Mapping.Special(offset, length, "compressed");

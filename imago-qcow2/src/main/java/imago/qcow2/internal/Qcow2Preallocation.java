@@ -24,7 +24,9 @@ import java.util.Arrays;
  * backing file makes the new clusters ordinary data, as QEMU's truncate does (every subcluster allocated, the old
  * last cluster rewritten with the guest's view of it, all synced before the entries). With an external data file
  * (always for a raw one, as QEMU), the data file grows to the end of the last new cluster and is synced, zeroes
- * included, before the L2 entries point at their guest offsets in it.
+ * included, before the L2 entries point at their guest offsets in it. In an encrypted image what the guest can read
+ * (the heads and tails copied, the clusters materialized) is written encrypted; the rest of a preallocated cluster
+ * decrypts the file's zeroes to noise, as in QEMU.
  */
 final class Qcow2Preallocation extends Qcow2Room {
     private final Qcow2Tables tables;
@@ -135,11 +137,12 @@ final class Qcow2Preallocation extends Qcow2Room {
                         ByteBuffer head = ByteBuffer.allocate((int) (from - guest));
                         (extendedL2 ? cow.subclusterSource(guest, 0, entries[i * w + 1], below)
                                 : (e & ZERO_FLAG) != 0 ? BackingReader.ZEROES : below).read(head, guest);
-                        storage.write(head.flip(), host);
+                        st.writeData(head.flip(), host);
                     }
                     if (!extendedL2 && lastGuest + clusterSize > to) {
                         // the new last cluster: QEMU copies its tail (zeroes) on allocation, so it is written
-                        storage.write(ByteBuffer.allocate((int) (lastGuest + clusterSize - to)),
+                        // (encrypted in an encrypted image, so that a later growth reads zeroes there, not noise)
+                        st.writeData(ByteBuffer.allocate((int) (lastGuest + clusterSize - to)),
                                 runEnd - (lastGuest + clusterSize - to));
                     }
                     growTo = Math.max(growTo, fileEnd);
@@ -201,7 +204,12 @@ final class Qcow2Preallocation extends Qcow2Room {
             if ((e & ZERO_FLAG) == 0) {
                 return false;
             }
-            storage.writeZeroes(host, clusterSize, false);
+            if (st.crypto != null) {
+                // encrypted zeroes are not zero bytes
+                st.writeData(ByteBuffer.allocate(clusterSize), host);
+            } else {
+                storage.writeZeroes(host, clusterSize, false);
+            }
             entries[i] = e & ~ZERO_FLAG;
             return true;
         }
@@ -211,7 +219,7 @@ final class Qcow2Preallocation extends Qcow2Room {
         }
         byte[] view = new byte[clusterSize];
         cow.subclusterSource(guest, host, bitmap, below).read(ByteBuffer.wrap(view), guest);
-        storage.write(ByteBuffer.wrap(view), host);
+        st.writeData(ByteBuffer.wrap(view), host);
         entries[i * w + 1] = SUB_ALLOC_ALL;
         return true;
     }
@@ -274,7 +282,7 @@ final class Qcow2Preallocation extends Qcow2Room {
                     // the old last cluster read from below: QEMU copies its head on allocation
                     ByteBuffer head = ByteBuffer.allocate((int) (from - host));
                     below.read(head, host);
-                    data.write(head.flip(), host);
+                    st.writeData(head.flip(), host);
                 }
                 // a zero cluster stays one, now with its data file cluster (as in QEMU)
                 entries[i * w] = host | COPIED | (e & ZERO_FLAG);
