@@ -65,7 +65,12 @@ final class LuksCreate {
         byte[] key = null;
         try {
             key = writeHeader(storage, spec, hash, iterTime, passphrase);
-            storage.resize(payloadSector(spec) * LuksHeader.SECTOR + options.size().getAsLong(),
+            // whole sectors, where qemu-img ends the file at the byte the size asks for: a last sector the file holds
+            // only in part is not written atomically (a power loss can keep a rewrite of its bytes inside the file
+            // and lose the file's growth past them, leaving the sector undecryptable); the guest sees the same size
+            long payload = payloadSector(spec) * LuksHeader.SECTOR;
+            long size = options.size().getAsLong();
+            storage.resize(payload + (size + LuksHeader.SECTOR - 1) / LuksHeader.SECTOR * LuksHeader.SECTOR,
                     options.preallocation());
         } finally {
             if (key != null) {
