@@ -76,4 +76,25 @@ class Qcow2LuksCliDifferentialTest {
                 dir.resolve("c.qcow2").toString()).failsWithOneLine();
         assertTrue(compressed.contains("Compression and encryption not supported at the same time"), compressed);
     }
+
+    /**
+     * A preallocated encrypted target is not zeroed: its clusters decrypt the file's zeroes to noise (QEMU's
+     * qcow2_has_zero_init says no for it), so convert writes the source's zeroes instead of skipping them.
+     */
+    @Test
+    void convertToPreallocatedEncryptedQcow2WritesTheZeroes() throws IOException {
+        Path src = dir.resolve("sparse.raw");
+        byte[] data = new byte[1 << 20];
+        new Random(6).nextBytes(data);
+        java.util.Arrays.fill(data, 4096, data.length - 4096, (byte) 0);
+        Files.write(src, data);
+        for (String mode : new String[] {"metadata", "falloc"}) {
+            Path out = dir.resolve("p-" + mode + ".qcow2");
+            imago("convert", "--object", SECRET, "-O", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=sec0,"
+                    + "encrypt.iter-time=10,preallocation=" + mode, src.toString(), out.toString()).ok();
+            Qemu.Output cmp = Qemu.run(dir, Qemu.img(), "compare", "--object", SECRET, "--image-opts", opts(out),
+                    "driver=raw,file.filename=" + src);
+            assertEquals(0, cmp.status(), mode + ": " + cmp.out() + cmp.err());
+        }
+    }
 }

@@ -183,7 +183,8 @@ final class ConvertJob {
                 throw new CliException(null, "output file is smaller than input file");
             }
             if (!cannotCompress) {
-                copy(out, create == null, hasBacking, total, compressing ? cluster : 0);
+                copy(out, create == null, hasBacking, total, compressing ? cluster : 0,
+                        create != null && create.preallocation() != Preallocation.OFF);
                 if (f.bitmaps()) {
                     ConvertBitmaps.copy(sources.getFirst(), out, f.skipBrokenBitmaps(), session::error);
                 }
@@ -199,11 +200,14 @@ final class ConvertJob {
         return Cli.OK;
     }
 
-    private void copy(Image out, boolean existing, boolean hasBacking, long total, int cluster) throws IOException {
-        // a new image without a backing file reads as zeroes (but for LUKS's noise); an existing one only if the user
-        // says so
+    private void copy(Image out, boolean existing, boolean hasBacking, long total, int cluster, boolean preallocated)
+            throws IOException {
+        // a new image without a backing file reads as zeroes (but for LUKS's noise, and for a preallocated encrypted
+        // one's clusters, which decrypt the file's zeroes to noise too: QEMU's qcow2_has_zero_init); an existing one
+        // only if the user says so
         boolean zeroed = f.targetIsZero()
-                || !existing && !hasBacking && Imago.describe(out.format()).zeroedWhenCreated();
+                || !existing && !hasBacking && Imago.describe(out.format()).zeroedWhenCreated()
+                && !(preallocated && out.info().formatSpecific().containsKey("encrypt"));
         long backingSize = hasBacking && !existing ? out.backing().map(Image::size).orElse(-1L) : -1;
         Consumer<String> salvage = !f.salvage() ? null : f.quiet() ? m -> { } : m -> session.error("warning: " + m);
         // what the source's own backing file holds is left to the target's (qemu-img assumes they read alike)
