@@ -1,7 +1,9 @@
 package imago.luks.internal;
 
 import imago.luks.crypto.SectorCipher;
+import java.nio.ByteBuffer;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
@@ -20,25 +22,34 @@ final class CipherPool {
 
     /** Encrypts {@code len} bytes (whole units) of {@code buf} in place, the first being unit {@code firstUnit}. */
     void encrypt(byte[] buf, int off, int len, long firstUnit) {
-        run(buf, off, len, firstUnit, true);
+        lend(c -> c.encrypt(buf, off, len, firstUnit));
     }
 
-    /** Decrypts in place, as {@link #encrypt} encrypts. */
+    /** Decrypts in place, as {@link #encrypt(byte[], int, int, long)} encrypts. */
     void decrypt(byte[] buf, int off, int len, long firstUnit) {
-        run(buf, off, len, firstUnit, false);
+        lend(c -> c.decrypt(buf, off, len, firstUnit));
     }
 
-    private void run(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
+    /**
+     * Encrypts the remaining bytes of {@code src} (whole units) into {@code dst}, the first being unit
+     * {@code firstUnit}; neither position moves.
+     */
+    void encrypt(ByteBuffer src, ByteBuffer dst, long firstUnit) {
+        lend(c -> c.encrypt(src, dst, firstUnit));
+    }
+
+    /** Decrypts the remaining bytes of {@code buf} (whole units) in place; its position does not move. */
+    void decrypt(ByteBuffer buf, long firstUnit) {
+        lend(c -> c.decrypt(buf, buf, firstUnit));
+    }
+
+    private void lend(Consumer<SectorCipher> work) {
         SectorCipher c = idle.poll();
         if (c == null) {
             c = factory.get();
         }
         try {
-            if (encrypt) {
-                c.encrypt(buf, off, len, firstUnit);
-            } else {
-                c.decrypt(buf, off, len, firstUnit);
-            }
+            work.accept(c);
         } finally {
             idle.offer(c);
         }

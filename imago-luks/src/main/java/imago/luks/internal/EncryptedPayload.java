@@ -7,6 +7,7 @@ import imago.api.spi.Storage;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -14,7 +15,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@code sectorSize} bytes, guest sector {@code n} with IV {@code n + firstIv} (LUKS1: 512-byte sectors numbered
  * from the payload's start, as QEMU's luks driver and dm-crypt number them; LUKS2: the data segment's sector size
  * and {@code iv_tweak}). It reads and decrypts, and encrypts and writes, reading back the rest of a sector a write
- * covers only in part; the LUKS1 and LUKS2 instances keep only their headers, keys and sizes.
+ * covers only in part; the LUKS1 and LUKS2 instances keep only their headers, keys and sizes. Reads decrypt in the
+ * caller's buffer, so that a sector's bytes are copied once, from the storage; the ciphers ({@link CipherPool}) run
+ * in the reading and writing threads, as many at once as there are.
  *
  * <p>Without a key (a container opened for {@code info} without a secret) nothing can be read or written. Partial
  * sectors are written under one lock across their read-decrypt-merge-encrypt-write, so that two writes to
@@ -32,6 +35,11 @@ final class EncryptedPayload {
     private final CipherPool ciphers;
     private final boolean writable;
     private final ReentrantLock partialSectors = new ReentrantLock();
+    /**
+     * Direct buffers that writes encrypt into, one per writing thread, reused: the storage writes a direct buffer
+     * without copying it first, and no write allocates.
+     */
+    private final ConcurrentLinkedQueue<ByteBuffer> outputs = new ConcurrentLinkedQueue<>();
     private volatile long size;
 
     /**
@@ -97,21 +105,39 @@ final class EncryptedPayload {
         }
     }
 
-    /** Fills {@code dst} with the guest bytes from {@code offset}, decrypting the sectors they lie in. */
+    /**
+     * Fills {@code dst} with the guest bytes from {@code offset}. The whole sectors are read straight into
+     * {@code dst} and decrypted there, in place; a sector the request covers only in part is read and decrypted
+     * on its own.
+     */
     void read(ByteBuffer dst, long offset) throws IOException {
         requireKey();
         long pos = offset;
-        while (dst.hasRemaining()) {
-            long first = pos / sectorSize;
-            int within = (int) (pos % sectorSize);
-            int n = Math.min(dst.remaining(), CHUNK - within);
-            int span = (int) roundUp(within + n, sectorSize);
-            byte[] buf = new byte[span];
-            storage.read(ByteBuffer.wrap(buf), start + first * sectorSize);
-            ciphers.decrypt(buf, 0, span, first + firstIv);
-            dst.put(buf, within, n);
+        int within = (int) (pos % sectorSize);
+        if (within != 0 && dst.hasRemaining()) {
+            int n = Math.min(dst.remaining(), sectorSize - within);
+            readPartial(dst, pos, n);
             pos += n;
         }
+        int whole = dst.remaining() / sectorSize * sectorSize;
+        if (whole > 0) {
+            storage.read(dst.slice(dst.position(), whole), start + pos);
+            ciphers.decrypt(dst.slice(dst.position(), whole), pos / sectorSize + firstIv);
+            dst.position(dst.position() + whole);
+            pos += whole;
+        }
+        if (dst.hasRemaining()) {
+            readPartial(dst, pos, dst.remaining());
+        }
+    }
+
+    /** Puts the {@code n} guest bytes at {@code pos}, all in one sector, into {@code dst}. */
+    private void readPartial(ByteBuffer dst, long pos, int n) throws IOException {
+        long sector = pos / sectorSize;
+        byte[] buf = new byte[sectorSize];
+        storage.read(ByteBuffer.wrap(buf), start + sector * sectorSize);
+        ciphers.decrypt(buf, 0, sectorSize, sector + firstIv);
+        dst.put(buf, (int) (pos % sectorSize), n);
     }
 
     /** A ticket whose {@code write} encrypts into the payload at guest {@code offset} (nothing to allocate). */
@@ -154,10 +180,18 @@ final class EncryptedPayload {
         }
         while (rest.remaining() >= sectorSize) {
             int n = Math.min(CHUNK, rest.remaining() / sectorSize * sectorSize);
-            byte[] buf = new byte[n];
-            rest.get(buf);
-            ciphers.encrypt(buf, 0, n, pos / sectorSize + firstIv);
-            storage.write(ByteBuffer.wrap(buf), start + pos);
+            ByteBuffer out = outputs.poll();
+            if (out == null) {
+                out = ByteBuffer.allocateDirect(CHUNK);
+            }
+            try {
+                out.clear().limit(n);
+                ciphers.encrypt(rest.slice(rest.position(), n), out, pos / sectorSize + firstIv);
+                storage.write(out, start + pos);
+            } finally {
+                outputs.offer(out);
+            }
+            rest.position(rest.position() + n);
             pos += n;
         }
         if (rest.hasRemaining()) {
@@ -181,10 +215,11 @@ final class EncryptedPayload {
         }
     }
 
-    /** Drops the ciphers; the key's owner wipes the key. */
+    /** Drops the ciphers and buffers; the key's owner wipes the key. */
     void close() {
         if (ciphers != null) {
             ciphers.clear();
         }
+        outputs.clear();
     }
 }
