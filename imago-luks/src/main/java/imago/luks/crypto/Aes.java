@@ -22,10 +22,18 @@ final class Aes {
         }
     }
 
-    /** Runs {@code c} over {@code len} bytes (whole blocks) of {@code buf} in place. */
+    /**
+     * Runs {@code c} over {@code len} bytes (whole blocks) of {@code buf} in place. The JDK first copies the input
+     * of an in-place call to a new array: for small runs only.
+     */
     static void ecb(Cipher c, byte[] buf, int off, int len) {
+        ecb(c, buf, off, len, buf, off);
+    }
+
+    /** Runs {@code c} over {@code len} bytes (whole blocks) of {@code in} into {@code out}. */
+    static void ecb(Cipher c, byte[] in, int inOff, int len, byte[] out, int outOff) {
         try {
-            c.doFinal(buf, off, len, buf, off);
+            c.doFinal(in, inOff, len, out, outOff);
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("AES failed on whole blocks", e);
         }

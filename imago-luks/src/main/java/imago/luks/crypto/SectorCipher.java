@@ -2,6 +2,7 @@ package imago.luks.crypto;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.security.GeneralSecurityException;
 import java.util.Arrays;
@@ -11,13 +12,15 @@ import javax.crypto.spec.SecretKeySpec;
 
 /**
  * AES over whole encryption units (512-byte sectors for LUKS), in XTS (IEEE P1619, NIST SP 800-38E) or CBC mode,
- * each unit's IV from an {@link IvGenerator}. Built on the JDK's AES block cipher, one bulk call per run of
- * units, so the CPU's AES instructions do the work. Not thread-safe: callers keep one per thread (a pool).
+ * each unit's IV from an {@link IvGenerator}. Built on the JDK's AES block cipher, one bulk call per batch of
+ * units, so the CPU's AES instructions do the work; a batch is small enough (64 KiB) that its bytes and tweaks stay
+ * in the CPU's cache between the passes over them. Not thread-safe: callers keep one per thread (a pool).
  */
 public abstract sealed class SectorCipher {
     /** The LUKS encryption unit. */
     public static final int SECTOR = 512;
-    private static final int CHUNK = 256 * 1024;
+    /** The bytes of one batch: a whole number of units of every size LUKS uses (512 to 4096). */
+    private static final int BATCH = 64 * 1024;
     private static final VarHandle LONG_LE = MethodHandles.byteArrayViewVarHandle(long[].class,
             ByteOrder.LITTLE_ENDIAN);
 
@@ -31,6 +34,8 @@ public abstract sealed class SectorCipher {
 
     final IvGenerator ivgen;
     final int unit;
+    /** Where direct buffers are encrypted, a batch at a time. */
+    private byte[] batch;
 
     private SectorCipher(IvGenerator ivgen, int unit) {
         this.ivgen = ivgen;
@@ -69,14 +74,53 @@ public abstract sealed class SectorCipher {
         run(buf, off, len, firstUnit, false);
     }
 
+    /**
+     * Encrypts the remaining bytes of {@code src} (whole units) into {@code dst}, the first being unit
+     * {@code firstUnit}; {@code dst} may be {@code src} (in place). Neither buffer's position moves. Direct
+     * buffers are encrypted a batch at a time through an array of this cipher's, which stays in the CPU's cache.
+     *
+     * @throws IllegalArgumentException if the bytes are not whole units or {@code dst} has fewer remaining
+     */
+    public final void encrypt(ByteBuffer src, ByteBuffer dst, long firstUnit) {
+        run(src, dst, firstUnit, true);
+    }
+
+    /** Decrypts the remaining bytes of {@code src} into {@code dst}, as the other {@code encrypt} encrypts. */
+    public final void decrypt(ByteBuffer src, ByteBuffer dst, long firstUnit) {
+        run(src, dst, firstUnit, false);
+    }
+
     private void run(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
         if (len % unit != 0) {
             throw new IllegalArgumentException(len + " bytes are not whole " + unit + "-byte units");
         }
-        int chunk = CHUNK / unit * unit;
-        for (int done = 0; done < len; done += chunk) {
-            int n = Math.min(chunk, len - done);
+        for (int done = 0; done < len; done += BATCH) {
+            int n = Math.min(BATCH, len - done);
             units(buf, off + done, n, firstUnit + done / unit, encrypt);
+        }
+    }
+
+    private void run(ByteBuffer src, ByteBuffer dst, long firstUnit, boolean encrypt) {
+        int len = src.remaining();
+        if (dst.remaining() < len) {
+            throw new IllegalArgumentException(len + " bytes do not fit in " + dst.remaining());
+        }
+        if (src.hasArray() && dst.hasArray() && src.array() == dst.array()
+                && src.arrayOffset() + src.position() == dst.arrayOffset() + dst.position()) {
+            run(src.array(), src.arrayOffset() + src.position(), len, firstUnit, encrypt);
+            return;
+        }
+        if (len % unit != 0) {
+            throw new IllegalArgumentException(len + " bytes are not whole " + unit + "-byte units");
+        }
+        if (batch == null) {
+            batch = new byte[BATCH];
+        }
+        for (int done = 0; done < len; done += BATCH) {
+            int n = Math.min(BATCH, len - done);
+            src.get(src.position() + done, batch, 0, n);
+            units(batch, 0, n, firstUnit + done / unit, encrypt);
+            dst.put(dst.position() + done, batch, 0, n);
         }
     }
 
@@ -86,8 +130,9 @@ public abstract sealed class SectorCipher {
         private final Cipher encryptData;
         private final Cipher decryptData;
         private final Cipher tweak;
-        private byte[] tweaks = new byte[0];
         private byte[] ivs = new byte[0];
+        private byte[] firstTweaks = new byte[0];
+        private byte[] work = new byte[0];
 
         Xts(byte[] key, IvGenerator ivgen, int unit) {
             super(ivgen, unit);
@@ -104,37 +149,46 @@ public abstract sealed class SectorCipher {
             Arrays.fill(tweakKey, (byte) 0);
         }
 
+        /**
+         * Per unit u: T0 = E(K2, IV(u)), then T(j+1) = T(j) times x in GF(2^128); block j becomes E(K1, P xor Tj) xor
+         * Tj. The first XOR writes into {@code work} and AES reads from there back into {@code buf}: the JDK copies
+         * what it encrypts in place to a new array first, which would cost an allocation a batch.
+         */
         @Override
         void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
             int count = len / unit;
-            if (tweaks.length < len) {
-                tweaks = new byte[len];
-            }
             if (ivs.length < count * 16) {
                 ivs = new byte[count * 16];
+                firstTweaks = new byte[count * 16];
+            }
+            if (work.length < len) {
+                work = new byte[len];
             }
             ivgen.ivs(firstUnit, count, ivs);
-            Aes.ecb(tweak, ivs, 0, count * 16);
-            // each unit's tweaks: T0 = E(K2, IV), then T(j+1) = T(j) times x in GF(2^128), little-endian
+            Aes.ecb(tweak, ivs, 0, count * 16, firstTweaks, 0);
             for (int u = 0; u < count; u++) {
-                long lo = (long) LONG_LE.get(ivs, u * 16);
-                long hi = (long) LONG_LE.get(ivs, u * 16 + 8);
-                for (int b = u * unit, end = b + unit; b < end; b += 16) {
-                    LONG_LE.set(tweaks, b, lo);
-                    LONG_LE.set(tweaks, b + 8, hi);
-                    long carry = hi >> 63;
-                    hi = (hi << 1) | (lo >>> 63);
-                    lo = (lo << 1) ^ (carry & 0x87);
-                }
+                whiten(buf, off + u * unit, work, u * unit, unit, firstTweaks, u * 16);
             }
-            xor(buf, off, tweaks, len);
-            Aes.ecb(encrypt ? encryptData : decryptData, buf, off, len);
-            xor(buf, off, tweaks, len);
+            Aes.ecb(encrypt ? encryptData : decryptData, work, 0, len, buf, off);
+            for (int u = 0; u < count; u++) {
+                whiten(buf, off + u * unit, buf, off + u * unit, unit, firstTweaks, u * 16);
+            }
         }
 
-        private static void xor(byte[] buf, int off, byte[] with, int len) {
-            for (int i = 0; i < len; i += 8) {
-                LONG_LE.set(buf, off + i, (long) LONG_LE.get(buf, off + i) ^ (long) LONG_LE.get(with, i));
+        /**
+         * XORs the {@code unitBytes} bytes of one unit at {@code src[from]} with their tweaks into {@code dst[to]}
+         * (which may be the same bytes), the first tweak at {@code tweaks[at]}. Computing the tweaks again for the
+         * second XOR costs less than keeping them; a method a unit, so that the JIT compiles it early.
+         */
+        private static void whiten(byte[] src, int from, byte[] dst, int to, int unitBytes, byte[] tweaks, int at) {
+            long lo = (long) LONG_LE.get(tweaks, at);
+            long hi = (long) LONG_LE.get(tweaks, at + 8);
+            for (int b = 0; b < unitBytes; b += 16) {
+                LONG_LE.set(dst, to + b, (long) LONG_LE.get(src, from + b) ^ lo);
+                LONG_LE.set(dst, to + b + 8, (long) LONG_LE.get(src, from + b + 8) ^ hi);
+                long carry = hi >> 63;
+                hi = (hi << 1) | (lo >>> 63);
+                lo = (lo << 1) ^ (carry & 0x87);
             }
         }
     }
@@ -143,6 +197,8 @@ public abstract sealed class SectorCipher {
         private final Cipher cipher;
         private final SecretKeySpec key;
         private byte[] ivs = new byte[0];
+        /** One unit's output: the JDK copies what it encrypts in place to a new array first. */
+        private final byte[] out;
 
         Cbc(byte[] key, IvGenerator ivgen, int unit) {
             super(ivgen, unit);
@@ -152,6 +208,7 @@ public abstract sealed class SectorCipher {
             }
             this.cipher = Aes.cipher("AES/CBC/NoPadding", Cipher.ENCRYPT_MODE, key);
             this.key = new SecretKeySpec(key, "AES");
+            this.out = new byte[unit];
         }
 
         @Override
@@ -165,7 +222,8 @@ public abstract sealed class SectorCipher {
                 for (int u = 0; u < count; u++) {
                     cipher.init(encrypt ? Cipher.ENCRYPT_MODE : Cipher.DECRYPT_MODE, key,
                             new IvParameterSpec(ivs, u * 16, 16));
-                    cipher.doFinal(buf, off + u * unit, unit, buf, off + u * unit);
+                    cipher.doFinal(buf, off + u * unit, unit, out, 0);
+                    System.arraycopy(out, 0, buf, off + u * unit, unit);
                 }
             } catch (GeneralSecurityException e) {
                 throw new IllegalStateException("AES-CBC failed on whole blocks", e);

@@ -122,7 +122,12 @@ record LuksCipherSpec(SectorCipher.Mode mode, IvGenerator.Kind ivgen, LuksHash i
 
     /** A cipher over 512-byte sectors with {@code key}. */
     SectorCipher cipher(byte[] key) {
-        return SectorCipher.of(mode, key, IvGenerator.of(ivgen, ivHash, key), SectorCipher.SECTOR);
+        return cipher(key, SectorCipher.SECTOR);
+    }
+
+    /** A cipher over units of {@code unitBytes} (LUKS2's sector size) with {@code key}. */
+    SectorCipher cipher(byte[] key, int unitBytes) {
+        return SectorCipher.of(mode, key, IvGenerator.of(ivgen, ivHash, key), unitBytes);
     }
 
     private static UnsupportedFeatureException unsupported(String resource, String detail) {

@@ -2,12 +2,10 @@ package imago.luks.internal;
 
 import imago.api.spi.SectorEncryption;
 import imago.api.spi.Storage;
-import imago.luks.crypto.SectorCipher;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * An embedded LUKS1 header, opened: its info and, with the master key, the payload cipher over 512-byte sectors.
@@ -19,7 +17,7 @@ final class LuksSectorEncryption implements SectorEncryption {
     private volatile LuksHeader header;
     private final long maxIterations;
     private final byte[] key;
-    private final ConcurrentLinkedQueue<SectorCipher> ciphers = new ConcurrentLinkedQueue<>();
+    private final CipherPool ciphers;
     private volatile boolean closed;
 
     /** @param key the master key, which this now owns and wipes on close; {@code null} if locked */
@@ -28,6 +26,8 @@ final class LuksSectorEncryption implements SectorEncryption {
         this.header = header;
         this.key = key;
         this.maxIterations = maxIterations;
+        LuksCipherSpec spec = header.spec();
+        this.ciphers = new CipherPool(() -> spec.cipher(key));
     }
 
     @Override
@@ -63,18 +63,10 @@ final class LuksSectorEncryption implements SectorEncryption {
         if (!unlocked()) {
             throw new IllegalStateException(region.name() + ": the LUKS header is not unlocked");
         }
-        SectorCipher c = ciphers.poll();
-        if (c == null) {
-            c = header.spec().cipher(key);
-        }
-        try {
-            if (encrypt) {
-                c.encrypt(buf, off, len, firstSector);
-            } else {
-                c.decrypt(buf, off, len, firstSector);
-            }
-        } finally {
-            ciphers.offer(c);
+        if (encrypt) {
+            ciphers.encrypt(buf, off, len, firstSector);
+        } else {
+            ciphers.decrypt(buf, off, len, firstSector);
         }
     }
 

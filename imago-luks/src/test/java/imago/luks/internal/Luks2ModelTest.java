@@ -1,13 +1,11 @@
 package imago.luks.internal;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CreateOptions;
 import imago.api.Image;
-import imago.api.Preallocation;
 import imago.api.Secrets;
 import imago.api.StorageLocation;
 import imago.probe.Imago;
@@ -16,16 +14,13 @@ import imago.storage.memory.MemoryStorage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * LUKS2 containers against a byte array: random unaligned reads and writes, reopens and resizes over 512- and
- * 4096-byte sectors (partial sectors read back, decrypted, merged and re-encrypted), and the create options
- * imago adds ({@code luks-version}, {@code pbkdf}, {@code sector-size}...) with their refusals.
+ * LUKS2's {@code info} fields, and the create options imago adds ({@code luks-version}, {@code pbkdf},
+ * {@code sector-size}...) with their refusals. Reads and writes of LUKS2 data are in {@link LuksModelTest}.
  */
 class Luks2ModelTest {
     private static Opener opener(String name) {
@@ -46,62 +41,6 @@ class Luks2ModelTest {
     private static void create(String name, CreateOptions options) throws IOException {
         MemoryStorage.of(name, new byte[0]).close();
         Imago.create(StorageLocation.memory(name), "luks", options);
-    }
-
-    @Test
-    void randomOperationsMatchTheModel() throws IOException {
-        for (long seed = 1; seed <= 4; seed++) {
-            int sector = seed % 2 == 0 ? 4096 : 512;
-            String name = "luks2-model-" + seed;
-            String what = "seed " + seed + " (" + sector + "-byte sectors)";
-            Random r = new Random(seed);
-            try {
-                create(name, options(64 * 4096, "pbkdf", "pbkdf2", "sector-size", Integer.toString(sector),
-                        "cipher-mode", seed == 3 ? "cbc" : "xts", "ivgen-alg", seed == 3 ? "essiv" : "plain64").build());
-                Image image = opener(name).writable(true).open();
-                byte[] model = new byte[(int) image.size()];
-                assertEquals(64 * 4096, model.length, what);
-                r.nextBytes(model);
-                image.write(ByteBuffer.wrap(model), 0);
-                for (int step = 0; step < 60; step++) {
-                    int op = r.nextInt(10);
-                    if (op < 5) {
-                        int off = r.nextInt(model.length);
-                        byte[] data = new byte[1 + r.nextInt(Math.min(20_000, model.length - off))];
-                        r.nextBytes(data);
-                        image.write(ByteBuffer.wrap(data), off);
-                        System.arraycopy(data, 0, model, off, data.length);
-                    } else if (op == 5) {
-                        image.close();
-                        image = opener(name).writable(true).open();
-                    } else if (op == 6) {
-                        int newSize = sector * (1 + r.nextInt(600 * 512 / sector));
-                        image.resize(newSize, Preallocation.OFF);
-                        int old = model.length;
-                        model = Arrays.copyOf(model, newSize);
-                        if (newSize > old) {
-                            byte[] fresh = new byte[newSize - old];
-                            r.nextBytes(fresh);
-                            image.write(ByteBuffer.wrap(fresh), old);
-                            System.arraycopy(fresh, 0, model, old, fresh.length);
-                        }
-                        assertEquals(newSize, image.size(), what);
-                    } else {
-                        int off = r.nextInt(model.length);
-                        int n = 1 + r.nextInt(model.length - off);
-                        ByteBuffer got = ByteBuffer.allocate(n);
-                        image.read(got, off);
-                        assertArrayEquals(Arrays.copyOfRange(model, off, off + n), got.array(), what + " step " + step);
-                    }
-                }
-                ByteBuffer all = ByteBuffer.allocate(model.length);
-                image.read(all, 0);
-                assertArrayEquals(model, all.array(), what + " at the end");
-                image.close();
-            } finally {
-                MemoryStorage.delete(name);
-            }
-        }
     }
 
     @Test
