@@ -93,8 +93,11 @@ final class LibC {
     static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
     /** Captures {@code errno} after a call. */
     private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
-    /** Read with a plain access: a layout's var handle would spin more lambda forms at start-up. */
-    private static final long ERRNO_OFFSET = CAPTURE.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+    /**
+     * Where {@code errno} is in the captured state, read with a plain access: a layout's var handle, or
+     * even {@code byteOffset} of a layout path, would spin ~5 ms of lambda forms at start-up.
+     */
+    private static final long ERRNO_OFFSET = errnoOffset();
     private static final Charset PATH_CHARSET = pathCharset();
 
     private static final Arch ARCH;
@@ -181,6 +184,18 @@ final class LibC {
             case "aarch64", "arm64" -> Arch.AARCH64;
             default -> null;
         };
+    }
+
+    /** The offset of {@code errno} in {@link #CAPTURE}: the sizes of the members before it (padding is a member too). */
+    private static long errnoOffset() {
+        long offset = 0;
+        for (MemoryLayout member : CAPTURE.memberLayouts()) {
+            if (member.name().orElse("").equals("errno")) {
+                return offset;
+            }
+            offset += member.byteSize();
+        }
+        throw new IllegalStateException("the linker captures no errno: " + CAPTURE);
     }
 
     /** File names are passed to the kernel in the encoding the JDK uses for them. */
