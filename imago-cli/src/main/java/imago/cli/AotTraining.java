@@ -121,6 +121,7 @@ public final class AotTraining {
 
     /** Runs each command; the last one must fail, the others succeed. @return the ones that did not */
     private static List<String> runAll(String[][] commands) {
+        Cli.invokedName(); // as Main does: the environment's classes (System.getenv) into the cache too
         PrintStream sink = new PrintStream(OutputStream.nullOutputStream(), false, StandardCharsets.UTF_8);
         List<String> failed = new ArrayList<>();
         for (int i = 0; i < commands.length; i++) {
