@@ -30,9 +30,9 @@ import java.util.Optional;
  * lambda forms per distinct function type, which no AOT cache of JDK 25 keeps: ~10-30 ms each at the
  * start of every process. So every call, here and in the classes by concern ({@link LibcLocks},
  * {@link LibcSpace}, {@link LibcData}), goes through one handle of type
- * {@code long f(long, long, long, long)}, variadic from the third argument, given the function's
- * address on each call: the JDK links the stub once. This is exact on the two ABIs supported (System V
- * x86-64 and Linux AAPCS64): the first arguments travel in the same integer registers whether they are
+ * {@code long f(long, long, long, long, long, long)}, variadic from the third argument, given the
+ * function's address on each call: the JDK links the stub once. This is exact on the two ABIs supported (System V
+ * x86-64 and Linux AAPCS64): six integer arguments travel in the same integer registers whether they are
  * declared {@code int}, {@code long} or a pointer, fixed or variadic (the callee reads the low 32 bits
  * of an {@code int}); a variadic call only adds the vector-register count in {@code al} on x86-64, which
  * a fixed-argument function ignores and which {@code open} and {@code fcntl}, the variadic ones, need;
@@ -102,7 +102,7 @@ final class LibC {
 
     private static final Arch ARCH;
     /**
-     * {@code (function, state, a, b, c, d) -> long}: the one downcall handle, linked with the lookups: its
+     * {@code (function, state, a, b, c, d, e, f) -> long}: the one downcall handle, linked with the lookups: its
      * linking is what fails when native access is denied.
      */
     private static final MethodHandle CALL;
@@ -211,7 +211,7 @@ final class LibC {
     @SuppressWarnings("restricted") // Linker::downcallHandle; the module runs with --enable-native-access
     private static MethodHandle link() {
         return Linker.nativeLinker().downcallHandle(
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
                 Linker.Option.firstVariadicArg(2), CAPTURE_ERRNO);
     }
 
@@ -243,12 +243,25 @@ final class LibC {
     }
 
     /**
+     * The address of libc's {@code name}, or empty if libc has no such call (a newer one than the storage
+     * needs, looked up when first used).
+     */
+    static Optional<MemorySegment> optionalSymbol(String name) {
+        return LIBC.find(name);
+    }
+
+    /**
      * Calls {@code function(a, b, c, d)} (arguments it does not take are ignored) and returns its result
      * register whole, with {@code errno} in {@code state}.
      */
     static long invoke(MemorySegment state, MemorySegment function, long a, long b, long c, long d) {
+        return invoke(state, function, a, b, c, d, 0, 0);
+    }
+
+    /** {@link #invoke(MemorySegment, MemorySegment, long, long, long, long)} with six arguments. */
+    static long invoke(MemorySegment state, MemorySegment function, long a, long b, long c, long d, long e, long f) {
         try {
-            return (long) CALL.invokeExact(function, state, a, b, c, d);
+            return (long) CALL.invokeExact(function, state, a, b, c, d, e, f);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -280,10 +293,16 @@ final class LibC {
 
     /** {@link #callInt} for a function that returns a {@code long} ({@code ssize_t}, {@code off_t}). */
     static long callLong(MemorySegment function, long a, long b, long c, long d) throws ErrnoException {
+        return callLong(function, a, b, c, d, 0, 0);
+    }
+
+    /** {@link #callLong(MemorySegment, long, long, long, long)} with six arguments. */
+    static long callLong(MemorySegment function, long a, long b, long c, long d, long e, long f)
+            throws ErrnoException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CAPTURE);
             while (true) {
-                long r = invoke(state, function, a, b, c, d);
+                long r = invoke(state, function, a, b, c, d, e, f);
                 if (r >= 0) {
                     return r;
                 }
