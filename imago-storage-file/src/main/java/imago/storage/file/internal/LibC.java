@@ -29,7 +29,7 @@ import java.util.Optional;
  * <p><b>One downcall shape for every call.</b> Linking a downcall handle spins a stub class and a dozen
  * lambda forms per distinct function type, which no AOT cache of JDK 25 keeps: ~10-30 ms each at the
  * start of every process. So every call, here and in the classes by concern ({@link LibcLocks},
- * {@link LibcSpace}, {@link LibcData}), goes through one handle of type
+ * {@link LibcSpace}, {@link LibcData}, {@link LibcCopy}), goes through one handle of type
  * {@code long f(long, long, long, long, long, long)}, variadic from the third argument, given the
  * function's address on each call: the JDK links the stub once. This is exact on the two ABIs supported (System V
  * x86-64 and Linux AAPCS64): six integer arguments travel in the same integer registers whether they are
