@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Assembles the imago distribution from the module jars in $target/modules (copied there by the build):
 #   make-dist.sh JAVA_HOME VERSION TARGET_DIR
-# leaves $TARGET_DIR/imago-VERSION/ (runtime/ by jlink, lib/imago.aot, bin/, share/, licenses/, README.md)
+# leaves $TARGET_DIR/imago-VERSION/ (runtime/ by jlink, lib/imago.aot and lib/imago-info.aot, bin/, share/, licenses/, README.md)
 # and $TARGET_DIR/imago-VERSION-linux-x86_64.tar.gz. bin/, licenses/ and README.md are in
 # $TARGET_DIR/dist-files (the filtered copy of src/dist).
 set -euo pipefail
@@ -28,14 +28,18 @@ chmod +x "$stage"/bin/*
 # The man pages and the bash completion, from the command's own picocli model
 "$stage/runtime/bin/java" -m imago.cli/imago.cli.command.Manuals "$stage/share" "$version"
 
-# The AOT cache, trained and assembled by this runtime with the flags bin/imago uses (a cache is used
-# only by a JVM with the same runtime and module options)
+# The AOT caches, trained and assembled by this runtime with the flags bin/imago uses (a cache is used
+# only by a JVM with the same runtime and module options): lib/imago.aot for every command, and
+# lib/imago-info.aot, trained on --version, info and map alone, for those (a smaller cache starts sooner)
 opts=(--enable-native-access=imago.storage.file,com.github.luben.zstd_jni --add-modules com.github.luben.zstd_jni)
-"$stage/runtime/bin/java" -XX:AOTMode=record -XX:AOTConfiguration="$target/imago.aotconf" -Xlog:aot*=error,cds*=error \
-  "${opts[@]}" -m imago.cli/imago.cli.AotTraining
-"$stage/runtime/bin/java" -XX:AOTMode=create -XX:AOTConfiguration="$target/imago.aotconf" \
-  -XX:AOTCache="$stage/lib/imago.aot" -Xlog:aot*=error,cds*=error "${opts[@]}" -m imago.cli/imago.cli.AotTraining
-rm -f "$target/imago.aotconf"
+for training in "" info; do
+  cache=imago${training:+-$training}
+  "$stage/runtime/bin/java" -XX:AOTMode=record -XX:AOTConfiguration="$target/$cache.aotconf" -Xlog:aot*=error,cds*=error \
+    "${opts[@]}" -m imago.cli/imago.cli.AotTraining $training
+  "$stage/runtime/bin/java" -XX:AOTMode=create -XX:AOTConfiguration="$target/$cache.aotconf" \
+    -XX:AOTCache="$stage/lib/$cache.aot" -Xlog:aot*=error,cds*=error "${opts[@]}" -m imago.cli/imago.cli.AotTraining $training
+  rm -f "$target/$cache.aotconf"
+done
 
 tar -C "$target" --owner=0 --group=0 --numeric-owner --sort=name -czf "$target/$name-linux-x86_64.tar.gz" "$name"
 echo "imago-dist: $target/$name-linux-x86_64.tar.gz ($(du -h "$target/$name-linux-x86_64.tar.gz" | cut -f1))"

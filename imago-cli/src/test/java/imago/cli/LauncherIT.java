@@ -163,17 +163,19 @@ class LauncherIT {
     }
 
     @Test
-    void theBuildsAotCacheFitsTheLaunchersJvm() {
-        // -XX:AOTMode=on makes the JVM fail instead of ignoring a cache it cannot use
-        Path cache = base.resolve("imago-cli/target/imago.aot");
-        assertTrue(Files.isRegularFile(cache), "no AOT cache at " + cache);
-        Qemu.Output version = Qemu.run(dir, Path.of(System.getProperty("java.home"), "bin", "java"),
-                "-XX:AOTCache=" + cache, "-XX:AOTMode=on",
-                "--enable-native-access=imago.storage.file,com.github.luben.zstd_jni",
-                "-p", base.resolve("imago-cli/target/lib"), "--add-modules", "ALL-MODULE-PATH",
-                "-m", "imago.cli/imago.cli.Main", "--version");
-        assertEquals(0, version.status(), version.err());
-        assertEquals("", version.err());
+    void theBuildsAotCachesFitTheLaunchersJvm() {
+        for (String name : List.of("imago.aot", "imago-info.aot")) {
+            // -XX:AOTMode=on makes the JVM fail instead of ignoring a cache it cannot use
+            Path cache = base.resolve("imago-cli/target/" + name);
+            assertTrue(Files.isRegularFile(cache), "no AOT cache at " + cache);
+            Qemu.Output version = Qemu.run(dir, Path.of(System.getProperty("java.home"), "bin", "java"),
+                    "-XX:AOTCache=" + cache, "-XX:AOTMode=on",
+                    "--enable-native-access=imago.storage.file,com.github.luben.zstd_jni",
+                    "-p", base.resolve("imago-cli/target/lib"), "--add-modules", "ALL-MODULE-PATH",
+                    "-m", "imago.cli/imago.cli.Main", "--version");
+            assertEquals(0, version.status(), name + ": " + version.err());
+            assertEquals("", version.err(), name);
+        }
     }
 
     @Test
@@ -194,17 +196,24 @@ class LauncherIT {
             Path newer = jars.filter(p -> p.toString().endsWith(".jar")).findFirst().orElseThrow();
             Files.setLastModifiedTime(newer, FileTime.from(Instant.now().plusSeconds(60)));
         }
-        Path cache = root.resolve("imago-cli/target/imago.aot");
-        byte[] real = Files.readAllBytes(base.resolve("imago-cli/target/imago.aot"));
         assertEquals(0, imago("create", "-q", "-f", "qcow2", "a.qcow2", "1M").status());
-        List<byte[]> caches = List.of(real, Arrays.copyOf(real, 1 << 20), new byte[0],
-                "not a cache".getBytes(StandardCharsets.US_ASCII));
-        for (byte[] content : caches) {
-            Files.write(cache, content);
-            Qemu.Output info = Qemu.run(dir, root.resolve("imago"), "info", "--output=json", "a.qcow2");
-            assertEquals(0, info.status(), info.err());
-            assertEquals("", info.err(), "a cache of " + content.length + " bytes");
-            assertTrue(info.out().startsWith("{\n    \"virtual-size\": 1048576,"), info.out());
+        // info starts from imago-info.aot, check from imago.aot
+        for (String name : List.of("imago-info.aot", "imago.aot")) {
+            Path cache = root.resolve("imago-cli/target/" + name);
+            byte[] real = Files.readAllBytes(base.resolve("imago-cli/target/" + name));
+            List<byte[]> caches = List.of(real, Arrays.copyOf(real, 1 << 20), new byte[0],
+                    "not a cache".getBytes(StandardCharsets.US_ASCII));
+            for (byte[] content : caches) {
+                Files.write(cache, content);
+                Qemu.Output info = Qemu.run(dir, root.resolve("imago"), "info", "--output=json", "a.qcow2");
+                assertEquals(0, info.status(), info.err());
+                assertEquals("", info.err(), name + ": a cache of " + content.length + " bytes");
+                assertTrue(info.out().startsWith("{\n    \"virtual-size\": 1048576,"), info.out());
+                Qemu.Output check = Qemu.run(dir, root.resolve("imago"), "check", "a.qcow2");
+                assertEquals(0, check.status(), check.err());
+                assertEquals("", check.err(), name + ": a cache of " + content.length + " bytes");
+                assertTrue(check.out().contains("No errors were found on the image."), check.out());
+            }
         }
     }
 

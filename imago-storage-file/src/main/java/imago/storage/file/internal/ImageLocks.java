@@ -10,8 +10,14 @@ import java.io.IOException;
  * {@code flock} and then no lock as fallbacks, and QEMU's messages when another process holds the file.
  */
 final class ImageLocks {
-    /** The file storage's logger: these messages have always been logged under its name. */
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ImageLocks.class);
+    /**
+     * The file storage's logger (these messages have always been logged under its name), made on the first
+     * message: setting up slf4j takes ~30 ms of CPU, which every command that opens a file paid for two
+     * debug messages that are seldom logged.
+     */
+    private static final class Log {
+        static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ImageLocks.class);
+    }
 
     // qemu's permission bits (include/block/block-common.h, QEMU 7.2: GRAPH_MOD is gone, four remain)
     static final int PERM_CONSISTENT_READ = 0x01;
@@ -72,7 +78,7 @@ final class ImageLocks {
                 case Errno.EAGAIN, Errno.EACCES -> throw new ImageLockedException(name,
                         lockedMessage(name, "Failed to lock byte " + lockByte));
                 case Errno.EINVAL, Errno.ENOLCK, Errno.EOPNOTSUPP, Errno.ENOSYS -> {
-                    LOG.debug("{}: OFD locks are not available ({}); using flock",
+                    Log.LOG.debug("{}: OFD locks are not available ({}); using flock",
                             name, Errno.describe(e.errno()));
                     releaseOfdLocks(fd);
                     lockFlock(name, fd, writable);
@@ -124,7 +130,7 @@ final class ImageLocks {
                 case Errno.EAGAIN -> throw locked(name, writable);
                 case Errno.ENOLCK, Errno.EOPNOTSUPP, Errno.ENOSYS, Errno.EINVAL ->
                     // the file system cannot lock (e.g. NFS without lockd): open unlocked, as qemu does
-                    LOG.debug("{}: the file system cannot lock ({}); opened unlocked",
+                    Log.LOG.debug("{}: the file system cannot lock ({}); opened unlocked",
                             name, Errno.describe(e.errno()));
                 default -> throw failure(name, "flock", e);
             }

@@ -1,6 +1,5 @@
 package imago.storage.file.internal;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -13,23 +12,33 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 
 /**
  * The binding of the Linux libc calls the file storage needs, through {@code java.lang.foreign}, and
  * the basic calls on a descriptor ({@code open}, {@code close}, {@code fstat}, {@code lseek}). The
- * class is its own lazy holder: it looks up every symbol and links {@code open} when it is first used
- * (the first open), not when the provider is loaded. Every other downcall handle is linked on its own
- * first call, in a holder class of its own, here and in the classes by concern ({@link LibcLocks},
- * {@link LibcSpace}, {@link LibcData}): linking one costs milliseconds of class spinning, and a short
- * command such as {@code imago info} needs only four of them. If binding fails (not Linux, an
+ * class is its own lazy holder: it looks up every symbol and links its one downcall handle when it is
+ * first used (the first open), not when the provider is loaded. If binding fails (not Linux, an
  * unknown architecture, native access denied, a call missing from libc), {@link #available()} is
  * false and the storage uses portable {@code FileChannel} I/O.
+ *
+ * <p><b>One downcall shape for every call.</b> Linking a downcall handle spins a stub class and a dozen
+ * lambda forms per distinct function type, which no AOT cache of JDK 25 keeps: ~10-30 ms each at the
+ * start of every process. So every call, here and in the classes by concern ({@link LibcLocks},
+ * {@link LibcSpace}, {@link LibcData}, {@link LibcCopy}), goes through one handle of type
+ * {@code long f(long, long, long, long, long, long)}, variadic from the third argument, given the
+ * function's address on each call: the JDK links the stub once. This is exact on the two ABIs supported (System V
+ * x86-64 and Linux AAPCS64): six integer arguments travel in the same integer registers whether they are
+ * declared {@code int}, {@code long} or a pointer, fixed or variadic (the callee reads the low 32 bits
+ * of an {@code int}); a variadic call only adds the vector-register count in {@code al} on x86-64, which
+ * a fixed-argument function ignores and which {@code open} and {@code fcntl}, the variadic ones, need;
+ * unused trailing arguments are ignored by the callee; and an {@code int} result is the low half of the
+ * result register (the upper half is undefined), which {@link #callInt} keeps. Pointers are passed as
+ * addresses of native segments that the caller keeps alive across the call.
  *
  * <p>Each call returns its result or throws {@link ErrnoException} with the {@code errno} captured by
  * the linker; calls that may be interrupted by a signal are retried on {@code EINTR}.
@@ -74,33 +83,47 @@ final class LibC {
     private static final int STAT_BUFFER = 256;
 
     /**
-     * The calls linked on first use, here and in the classes by concern: looked up (cheap) with
-     * {@code open}, so that a libc without one makes native access unavailable up front, as when all
-     * were linked at once.
+     * The calls of the classes by concern, looked up with the calls of this class, so that a libc without
+     * one makes native access unavailable up front.
      */
-    private static final List<String> LAZY_SYMBOLS = List.of("close", "lseek", "fallocate", "posix_fallocate",
-            "ftruncate", "flock", "fcntl", "pread", "pwrite", "fdatasync");
+    private static final List<String> OTHER_SYMBOLS = List.of("fallocate", "posix_fallocate", "ftruncate", "flock",
+            "fcntl", "pread", "pwrite", "fdatasync");
 
-    /** The layout of the call state the linker captures; the concern classes allocate it too. */
+    /** The layout of the call state the linker captures; callers allocate it for {@link #callInt}. */
     static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
     /** Captures {@code errno} after a call. */
-    static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+    /**
+     * Where {@code errno} is in the captured state, read with a plain access: a layout's var handle, or
+     * even {@code byteOffset} of a layout path, would spin ~5 ms of lambda forms at start-up.
+     */
+    private static final long ERRNO_OFFSET = errnoOffset();
     private static final Charset PATH_CHARSET = pathCharset();
 
     private static final Arch ARCH;
-    /** {@code open}, linked with the lookups: its linking is what fails when native access is denied. */
-    private static final MethodHandle OPEN;
+    /**
+     * {@code (function, state, a, b, c, d, e, f) -> long}: the one downcall handle, linked with the lookups: its
+     * linking is what fails when native access is denied.
+     */
+    private static final MethodHandle CALL;
     private static final String UNAVAILABLE;
     /** libc's symbols, or {@code null} if the calls are not available. */
     private static final SymbolLookup LIBC;
-    /** Whether libc has {@code fstat} (glibc 2.33+) rather than only {@code __fxstat}. */
+    private static final MemorySegment OPEN;
+    private static final MemorySegment CLOSE;
+    private static final MemorySegment LSEEK;
+    /** {@code fstat}, or {@code __fxstat} (with the architecture's version first) on glibc before 2.33. */
+    private static final MemorySegment FSTAT;
     private static final boolean HAS_FSTAT;
 
     static {
         Arch arch = arch();
-        MethodHandle open = null;
+        MethodHandle call = null;
         SymbolLookup libc = null;
+        MemorySegment open = null;
+        MemorySegment close = null;
+        MemorySegment lseek = null;
+        MemorySegment fstat = null;
         boolean hasFstat = false;
         String why = null;
         if (!System.getProperty("os.name", "").startsWith("Linux")) {
@@ -110,12 +133,16 @@ final class LibC {
         } else {
             try {
                 libc = Linker.nativeLinker().defaultLookup();
-                hasFstat = libc.find("fstat").isPresent();
-                symbol(libc, hasFstat ? "fstat" : "__fxstat");
-                for (String name : LAZY_SYMBOLS) {
+                Optional<MemorySegment> fstatSymbol = libc.find("fstat");
+                hasFstat = fstatSymbol.isPresent();
+                fstat = hasFstat ? fstatSymbol.get() : symbol(libc, "__fxstat");
+                open = symbol(libc, "open");
+                close = symbol(libc, "close");
+                lseek = symbol(libc, "lseek");
+                for (String name : OTHER_SYMBOLS) {
                     symbol(libc, name);
                 }
-                open = linkOpen(libc);
+                call = link();
             } catch (RuntimeException | LinkageError e) {
                 // IllegalCallerException when native access is denied, UnsupportedOperationException
                 // when the platform has no linker or libc lacks a symbol
@@ -123,30 +150,14 @@ final class LibC {
             }
         }
         ARCH = arch;
-        OPEN = open;
+        CALL = call;
         UNAVAILABLE = why;
-        LIBC = open == null ? null : libc;
+        LIBC = call == null ? null : libc;
+        OPEN = open;
+        CLOSE = close;
+        LSEEK = lseek;
+        FSTAT = fstat;
         HAS_FSTAT = hasFstat;
-    }
-
-    /** {@code close}, linked on its first call. */
-    private static final class Close {
-        static final MethodHandle HANDLE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT), CAPTURE_ERRNO);
-    }
-
-    /** {@code lseek}, linked on its first call (sizes of block devices, SEEK_DATA/SEEK_HOLE). */
-    private static final class Lseek {
-        static final MethodHandle HANDLE = downcall("lseek",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), CAPTURE_ERRNO);
-    }
-
-    /** {@code fstat}, or {@code __fxstat} with the architecture's version on glibc before 2.33. */
-    private static final class Fstat {
-        static final MethodHandle HANDLE = HAS_FSTAT
-                ? downcall("fstat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), CAPTURE_ERRNO)
-                : MethodHandles.insertArguments(downcall("__fxstat",
-                        FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), CAPTURE_ERRNO),
-                        1, ARCH.statVer); // after the capture segment
     }
 
     private LibC() {
@@ -154,7 +165,7 @@ final class LibC {
 
     /** Whether the native calls are bound. */
     static boolean available() {
-        return OPEN != null;
+        return CALL != null;
     }
 
     /** Why the native calls are not bound, or {@code null} if they are. */
@@ -175,6 +186,18 @@ final class LibC {
         };
     }
 
+    /** The offset of {@code errno} in {@link #CAPTURE}: the sizes of the members before it (padding is a member too). */
+    private static long errnoOffset() {
+        long offset = 0;
+        for (MemoryLayout member : CAPTURE.memberLayouts()) {
+            if (member.name().orElse("").equals("errno")) {
+                return offset;
+            }
+            offset += member.byteSize();
+        }
+        throw new IllegalStateException("the linker captures no errno: " + CAPTURE);
+    }
+
     /** File names are passed to the kernel in the encoding the JDK uses for them. */
     private static Charset pathCharset() {
         try {
@@ -186,11 +209,10 @@ final class LibC {
     }
 
     @SuppressWarnings("restricted") // Linker::downcallHandle; the module runs with --enable-native-access
-    private static MethodHandle linkOpen(SymbolLookup libc) {
-        // open is variadic: the mode is the first variadic argument
-        return Linker.nativeLinker().downcallHandle(symbol(libc, "open"),
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2),
-                CAPTURE_ERRNO);
+    private static MethodHandle link() {
+        return Linker.nativeLinker().downcallHandle(
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+                Linker.Option.firstVariadicArg(2), CAPTURE_ERRNO);
     }
 
     private static MemorySegment symbol(SymbolLookup lookup, String name) {
@@ -198,47 +220,102 @@ final class LibC {
     }
 
     /**
-     * Links {@code name} from libc for a holder class, which calls this from its static initialiser,
-     * after {@link #available()} said yes (the symbol is known to be there).
+     * The address of libc's {@code name}, for the classes by concern, after {@link #available()} said yes
+     * (the symbol is known to be there).
      */
-    @SuppressWarnings("restricted") // Linker::downcallHandle; the module runs with --enable-native-access
-    static MethodHandle downcall(String name, FunctionDescriptor function, Linker.Option... options) {
-        return Linker.nativeLinker().downcallHandle(symbol(LIBC, name), function, options);
+    static MemorySegment symbol(String name) {
+        return symbol(LIBC, name);
     }
 
     static int errno(MemorySegment state) {
-        return (int) ERRNO.get(state, 0L);
-    }
-
-    /** One libc call that sets errno through the captured state; returns a negative value on failure. */
-    @FunctionalInterface
-    interface Call {
-        long invoke(MemorySegment state) throws Throwable;
+        return state.get(JAVA_INT, ERRNO_OFFSET);
     }
 
     /**
-     * Runs {@code call} until it is not interrupted (EINTR) and returns its non-negative result.
+     * The address of a native segment, to pass as a pointer argument; the caller keeps the segment alive
+     * (its arena open, its buffer reachable) until the call returns.
+     */
+    static long address(MemorySegment segment) {
+        if (!segment.isNative()) {
+            throw new IllegalArgumentException("not a native segment: " + segment);
+        }
+        return segment.address();
+    }
+
+    /**
+     * The address of libc's {@code name}, or empty if libc has no such call (a newer one than the storage
+     * needs, looked up when first used).
+     */
+    static Optional<MemorySegment> optionalSymbol(String name) {
+        return LIBC.find(name);
+    }
+
+    /**
+     * Calls {@code function(a, b, c, d)} (arguments it does not take are ignored) and returns its result
+     * register whole, with {@code errno} in {@code state}.
+     */
+    static long invoke(MemorySegment state, MemorySegment function, long a, long b, long c, long d) {
+        return invoke(state, function, a, b, c, d, 0, 0);
+    }
+
+    /** {@link #invoke(MemorySegment, MemorySegment, long, long, long, long)} with six arguments. */
+    static long invoke(MemorySegment state, MemorySegment function, long a, long b, long c, long d, long e, long f) {
+        try {
+            return (long) CALL.invokeExact(function, state, a, b, c, d, e, f);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * Calls {@code function}, which returns an {@code int}, until it is not interrupted (EINTR), and
+     * returns its non-negative result.
      *
      * @throws ErrnoException with the errno of any other failure
      */
-    static long retryingEintr(Call call) throws ErrnoException {
+    static int callInt(MemorySegment state, MemorySegment function, long a, long b, long c, long d)
+            throws ErrnoException {
+        while (true) {
+            int r = (int) invoke(state, function, a, b, c, d); // the upper half of the register is undefined
+            if (r >= 0) {
+                return r;
+            }
+            failed(state);
+        }
+    }
+
+    /** {@link #callInt} with a call state of its own. */
+    static int callInt(MemorySegment function, long a, long b, long c, long d) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            return callInt(arena.allocate(CAPTURE), function, a, b, c, d);
+        }
+    }
+
+    /** {@link #callInt} for a function that returns a {@code long} ({@code ssize_t}, {@code off_t}). */
+    static long callLong(MemorySegment function, long a, long b, long c, long d) throws ErrnoException {
+        return callLong(function, a, b, c, d, 0, 0);
+    }
+
+    /** {@link #callLong(MemorySegment, long, long, long, long)} with six arguments. */
+    static long callLong(MemorySegment function, long a, long b, long c, long d, long e, long f)
+            throws ErrnoException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CAPTURE);
             while (true) {
-                long r;
-                try {
-                    r = call.invoke(state);
-                } catch (Throwable t) {
-                    throw unexpected(t);
-                }
+                long r = invoke(state, function, a, b, c, d, e, f);
                 if (r >= 0) {
                     return r;
                 }
-                int e = errno(state);
-                if (e != Errno.EINTR) {
-                    throw new ErrnoException(e);
-                }
+                failed(state);
             }
+        }
+    }
+
+    /** After a failed call: returns to retry it on EINTR, else throws. */
+    private static void failed(MemorySegment state) throws ErrnoException {
+        int e = errno(state);
+        if (e != Errno.EINTR) {
+            throw new ErrnoException(e);
         }
     }
 
@@ -260,21 +337,7 @@ final class LibC {
             MemorySegment state = arena.allocate(CAPTURE);
             MemorySegment name = arena.allocate(bytes.length + 1L); // zeroed, so NUL-terminated
             MemorySegment.copy(bytes, 0, name, JAVA_BYTE, 0, bytes.length);
-            while (true) {
-                int fd;
-                try {
-                    fd = (int) OPEN.invokeExact(state, name, flags, mode);
-                } catch (Throwable t) {
-                    throw unexpected(t);
-                }
-                if (fd >= 0) {
-                    return fd;
-                }
-                int e = errno(state);
-                if (e != Errno.EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
+            return callInt(state, OPEN, address(name), flags, mode, 0);
         }
     }
 
@@ -282,12 +345,7 @@ final class LibC {
     static void close(int fd) throws ErrnoException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CAPTURE);
-            int r;
-            try {
-                r = (int) Close.HANDLE.invokeExact(state, fd);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
+            int r = (int) invoke(state, CLOSE, fd, 0, 0, 0);
             if (r != 0 && errno(state) != Errno.EINTR) {
                 throw new ErrnoException(errno(state));
             }
@@ -298,12 +356,7 @@ final class LibC {
     static long lseek(int fd, long offset, int whence) throws ErrnoException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CAPTURE);
-            long r;
-            try {
-                r = (long) Lseek.HANDLE.invokeExact(state, fd, offset, whence);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
+            long r = invoke(state, LSEEK, fd, offset, whence, 0);
             if (r < 0) {
                 throw new ErrnoException(errno(state));
             }
@@ -331,12 +384,9 @@ final class LibC {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CAPTURE);
             MemorySegment buf = arena.allocate(STAT_BUFFER, 8);
-            int r;
-            try {
-                r = (int) Fstat.HANDLE.invokeExact(state, fd, buf);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
+            int r = HAS_FSTAT
+                    ? (int) invoke(state, FSTAT, fd, address(buf), 0, 0)
+                    : (int) invoke(state, FSTAT, ARCH.statVer, fd, address(buf), 0);
             if (r != 0) {
                 throw new ErrnoException(errno(state));
             }

@@ -1,33 +1,20 @@
 package imago.storage.file.internal;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
 
 /**
  * {@code copy_file_range(2)}: the kernel copies bytes from one file to another without passing them through user
- * memory (and clones them where the file system shares extents). Its downcall handle is linked on the first copy,
- * apart from the calls every open needs; a libc without the call (glibc before 2.27) leaves it unavailable, and the
- * storage copies through a buffer.
+ * memory (and clones them where the file system shares extents). It goes through {@link LibC}'s one downcall
+ * handle; a libc without the call (glibc before 2.27) leaves it unavailable, and the storage copies through a
+ * buffer.
  */
 final class LibcCopy {
     private static final class CopyFileRange {
-        /** The handle, or {@code null} if libc has no {@code copy_file_range}. */
-        static final MethodHandle HANDLE = link();
-
-        private static MethodHandle link() {
-            try {
-                return LibC.downcall("copy_file_range", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT,
-                        ADDRESS, JAVA_LONG, JAVA_INT), LibC.CAPTURE_ERRNO);
-            } catch (UnsupportedOperationException e) {
-                return null;
-            }
-        }
+        /** The symbol, or {@code null} if libc has no {@code copy_file_range}. */
+        static final MemorySegment SYMBOL = LibC.optionalSymbol("copy_file_range").orElse(null);
     }
 
     private LibcCopy() {
@@ -35,7 +22,7 @@ final class LibcCopy {
 
     /** Whether libc has {@code copy_file_range}. */
     static boolean available() {
-        return CopyFileRange.HANDLE != null;
+        return CopyFileRange.SYMBOL != null;
     }
 
     /**
@@ -50,11 +37,9 @@ final class LibcCopy {
             MemorySegment offsets = arena.allocate(JAVA_LONG, 2);
             offsets.setAtIndex(JAVA_LONG, 0, inOffset);
             offsets.setAtIndex(JAVA_LONG, 1, outOffset);
-            MemorySegment inAt = offsets.asSlice(0, 8);
-            MemorySegment outAt = offsets.asSlice(8, 8);
+            long at = LibC.address(offsets);
             // the kernel advances the offsets only by what it copied, so a retry after EINTR starts over right
-            return LibC.retryingEintr(state -> (long) CopyFileRange.HANDLE.invokeExact(state, in, inAt, out, outAt,
-                    length, 0));
+            return LibC.callLong(CopyFileRange.SYMBOL, in, at, out, at + 8, length, 0);
         }
     }
 }

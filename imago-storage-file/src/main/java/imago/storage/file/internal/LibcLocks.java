@@ -1,19 +1,15 @@
 package imago.storage.file.internal;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
 
 /**
  * The libc calls behind the image locks: open file description locks ({@code fcntl(F_OFD_SETLK)},
- * {@code fcntl(F_OFD_GETLK)}) and {@code flock}. Each downcall handle is linked on its own first call.
+ * {@code fcntl(F_OFD_GETLK)}) and {@code flock}, through {@link LibC}'s one downcall handle.
  */
 final class LibcLocks {
     static final int LOCK_SH = 1;
@@ -38,42 +34,16 @@ final class LibcLocks {
     private static final long L_LEN = 16;
     private static final long L_PID = 24;
 
-    /** {@code flock}, linked on its first call (only where OFD locks are not supported). */
-    private static final class Flock {
-        static final MethodHandle HANDLE = LibC.downcall("flock",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), LibC.CAPTURE_ERRNO);
-    }
-
+    private static final MemorySegment FLOCK = LibC.symbol("flock");
     /** {@code fcntl} with a {@code struct flock} pointer, the first variadic argument. */
-    private static final class FcntlPointer {
-        static final MethodHandle HANDLE = LibC.downcall("fcntl",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS),
-                Linker.Option.firstVariadicArg(2), LibC.CAPTURE_ERRNO);
-    }
+    private static final MemorySegment FCNTL = LibC.symbol("fcntl");
 
     private LibcLocks() {
     }
 
     /** {@code flock(fd, operation)}. */
     static void flock(int fd, int operation) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(LibC.CAPTURE);
-            while (true) {
-                int r;
-                try {
-                    r = (int) Flock.HANDLE.invokeExact(state, fd, operation);
-                } catch (Throwable t) {
-                    throw LibC.unexpected(t);
-                }
-                if (r == 0) {
-                    return;
-                }
-                int e = LibC.errno(state);
-                if (e != Errno.EINTR) {
-                    throw new ErrnoException(e);
-                }
-            }
-        }
+        LibC.callInt(FLOCK, fd, operation, 0, 0);
     }
 
     /**
@@ -116,20 +86,6 @@ final class LibcLocks {
     }
 
     private static void fcntl(MemorySegment state, int fd, int command, MemorySegment arg) throws ErrnoException {
-        while (true) {
-            int r;
-            try {
-                r = (int) FcntlPointer.HANDLE.invokeExact(state, fd, command, arg);
-            } catch (Throwable t) {
-                throw LibC.unexpected(t);
-            }
-            if (r != -1) {
-                return;
-            }
-            int e = LibC.errno(state);
-            if (e != Errno.EINTR) {
-                throw new ErrnoException(e);
-            }
-        }
+        LibC.callInt(state, FCNTL, fd, command, LibC.address(arg), 0);
     }
 }

@@ -1,63 +1,44 @@
 package imago.storage.file.internal;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
-
-import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
 
 /**
  * The libc calls that reserve, free and cut a file's space ({@code fallocate}, {@code posix_fallocate},
- * {@code ftruncate}). Each downcall handle is linked on its own first call (the first zeroing,
- * discard, resize or create), not on every open.
+ * {@code ftruncate}), through {@link LibC}'s one downcall handle.
  */
 final class LibcSpace {
     static final int FALLOC_FL_KEEP_SIZE = 0x01;
     static final int FALLOC_FL_PUNCH_HOLE = 0x02;
     static final int FALLOC_FL_ZERO_RANGE = 0x10;
 
-    private static final class Fallocate {
-        static final MethodHandle HANDLE = LibC.downcall("fallocate",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), LibC.CAPTURE_ERRNO);
-    }
-
-    /** posix_fallocate returns the error number instead of setting errno. */
-    private static final class PosixFallocate {
-        static final MethodHandle HANDLE = LibC.downcall("posix_fallocate",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
-    }
-
-    private static final class Ftruncate {
-        static final MethodHandle HANDLE = LibC.downcall("ftruncate",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG), LibC.CAPTURE_ERRNO);
-    }
+    private static final MemorySegment FALLOCATE = LibC.symbol("fallocate");
+    private static final MemorySegment POSIX_FALLOCATE = LibC.symbol("posix_fallocate");
+    private static final MemorySegment FTRUNCATE = LibC.symbol("ftruncate");
 
     private LibcSpace() {
     }
 
     /** {@code fallocate(fd, mode, offset, length)}. */
     static void fallocate(int fd, int mode, long offset, long length) throws ErrnoException {
-        LibC.retryingEintr(state -> (int) Fallocate.HANDLE.invokeExact(state, fd, mode, offset, length));
+        LibC.callInt(FALLOCATE, fd, mode, offset, length);
     }
 
-    /** {@code posix_fallocate(fd, offset, length)}; returns 0 or the error number. */
+    /** {@code posix_fallocate(fd, offset, length)}; returns 0 or the error number (it does not set errno). */
     static int posixFallocate(int fd, long offset, long length) {
-        while (true) {
-            int r;
-            try {
-                r = (int) PosixFallocate.HANDLE.invokeExact(fd, offset, length);
-            } catch (Throwable t) {
-                throw LibC.unexpected(t);
-            }
-            if (r != Errno.EINTR) {
-                return r;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(LibC.CAPTURE);
+            while (true) {
+                int r = (int) LibC.invoke(state, POSIX_FALLOCATE, fd, offset, length, 0);
+                if (r != Errno.EINTR) {
+                    return r;
+                }
             }
         }
     }
 
     /** {@code ftruncate(fd, length)}. */
     static void ftruncate(int fd, long length) throws ErrnoException {
-        LibC.retryingEintr(state -> (int) Ftruncate.HANDLE.invokeExact(state, fd, length));
+        LibC.callInt(FTRUNCATE, fd, length, 0, 0);
     }
 }
