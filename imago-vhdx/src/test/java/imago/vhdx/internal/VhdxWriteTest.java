@@ -11,6 +11,7 @@ import imago.api.ZeroFlag;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.VhdiInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
