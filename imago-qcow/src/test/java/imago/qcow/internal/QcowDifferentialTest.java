@@ -8,6 +8,7 @@ import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.QemuWorkloads;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -102,10 +103,6 @@ class QcowDifferentialTest {
         assertEquals(0, same.status(), same.out() + same.err());
     }
 
-    private static long size(String s) {
-        return s.endsWith("k") ? Long.parseLong(s.replace("k", "")) << 10 : Long.parseLong(s);
-    }
-
     /** Writing over compressed clusters (part of one, and whole ones) keeps the rest of each. */
     @Test
     void writesOverCompressedClustersKeepTheirOtherBytes() throws IOException {
@@ -170,14 +167,7 @@ class QcowDifferentialTest {
                 + (1L << 20) + " 100k", "write -P 0xd4 " + (size - 512) + " 512", "write -P 0xe5 200k 512");
         QemuReads.qemuIo(dir, "qcow", "theirs.qcow", commands);
         try (Image img = Imago.opener().path(dir.resolve("ours.qcow")).writable(true).open()) {
-            for (String c : commands) {
-                String[] w = c.split(" ");
-                long off = size(w[3]);
-                int len = (int) size(w[4]);
-                byte[] data = new byte[len];
-                Arrays.fill(data, (byte) Integer.parseInt(w[2].substring(2), 16));
-                img.write(ByteBuffer.wrap(data), off);
-            }
+            QemuWorkloads.writeThroughImago(img, commands);
         }
         assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qcow")), Files.readAllBytes(dir.resolve("ours.qcow")));
     }

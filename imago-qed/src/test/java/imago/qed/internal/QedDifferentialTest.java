@@ -8,8 +8,8 @@ import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.QemuWorkloads;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -75,14 +75,7 @@ class QedDifferentialTest {
         long size = 512L * (200 + r.nextInt(2000));
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", "table_size=2,cluster_size=" + cluster, "img.qed",
                 size);
-        List<String> ops = new ArrayList<>();
-        for (int i = 0; i < 25; i++) {
-            long off = 512L * r.nextInt((int) (size / 512));
-            long len = Math.min(size - off, 512L * (1 + r.nextInt(64)));
-            ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
-                    : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
-        }
-        QemuReads.qemuIo(dir, "qed", "img.qed", ops);
+        QemuReads.qemuIo(dir, "qed", "img.qed", QemuWorkloads.randomWrites(r, size, 25, 64));
         QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
     }
 
@@ -129,18 +122,7 @@ class QedDifferentialTest {
         List<String> commands = workload(size, cluster);
         QemuReads.qemuIo(dir, "qed", "theirs.qed", commands);
         try (Image img = Imago.opener().path(dir.resolve("ours.qed")).writable(true).open()) {
-            for (String c : commands) {
-                String[] w = c.split(" ");
-                long off = Long.parseLong(w[w.length - 2]);
-                int len = Integer.parseInt(w[w.length - 1]);
-                if (w[1].equals("-z")) {
-                    img.writeZeroes(off, len, java.util.Set.of());
-                } else {
-                    byte[] data = new byte[len];
-                    java.util.Arrays.fill(data, (byte) Integer.parseInt(w[2].substring(2), 16));
-                    img.write(ByteBuffer.wrap(data), off);
-                }
-            }
+            QemuWorkloads.writeThroughImago(img, commands);
         }
         assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qed")), Files.readAllBytes(dir.resolve("ours.qed")));
         assertEquals(0, Qemu.check(dir.resolve("ours.qed"), "qed").status());
