@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Eight virtual threads write interleaved stripes of one new image at once (allocating writes racing each other and
  * in-place writes into clusters another thread allocated): the image reads as the model, and qemu-img finds the same
  * bytes and, where imago has a check for the format, a clean file (qemu-img has none exactly where imago has none).
- * A format's test extends this class and names the format:
+ * A format's test extends this class and names the format; {@link #writeInterleavedUnits} serves tests of their own:
  *
  * <pre>{@code
  * class QedConcurrentWriteTest extends ConcurrentWriteTest {
@@ -48,6 +48,41 @@ public abstract class ConcurrentWriteTest {
     /** The test for {@code format}, on images of default create options. */
     protected ConcurrentWriteTest(String format) {
         this.format = Objects.requireNonNull(format, "format");
+    }
+
+    /**
+     * Eight virtual threads write into {@code image} at once, each {@code writesPerThread} runs of {@code length}
+     * bytes: thread {@code t}'s {@code i}-th run fills byte {@code 16 t + i + 1} at the start of allocation unit
+     * {@code 8 i + t} (units of {@code unit} bytes) plus {@code t * skew}, so that the threads allocate units side by
+     * side and race for the allocation order.
+     *
+     * @return the guest content they leave on an image of {@code size} bytes that read as zero before
+     */
+    public static byte[] writeInterleavedUnits(Image image, long size, long unit, int writesPerThread, int length,
+            long skew) throws Exception {
+        byte[] model = new byte[Math.toIntExact(size)];
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < THREADS; t++) {
+                int thread = t;
+                done.add(pool.submit(() -> {
+                    for (int i = 0; i < writesPerThread; i++) {
+                        long at = (long) (i * THREADS + thread) * unit + skew * thread;
+                        byte[] data = new byte[length];
+                        Arrays.fill(data, (byte) (thread * 16 + i + 1));
+                        image.write(ByteBuffer.wrap(data), at);
+                        synchronized (model) {
+                            System.arraycopy(data, 0, model, (int) at, data.length);
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : done) {
+                f.get();
+            }
+        }
+        return model;
     }
 
     @Test

@@ -142,14 +142,22 @@ public final class QemuWorkloads {
      */
     public static void assertQemuReadsAsWritten(Path dir, Path image, String format, Written written,
             String qemuCopy) throws IOException {
-        Path model = Files.write(dir.resolve("model.raw"), written.model());
-        Qemu.Output compare = Qemu.compare(image, format, model, "raw");
-        assertEquals(0, compare.status(), () -> "qemu-img compare with the model\n" + compare.out() + compare.err());
-        Qemu.Output check = Qemu.check(image, format);
-        assertEquals(0, check.status(), () -> "qemu-img check\n" + check.out() + check.err());
+        assertQemuFindsModel(image, format, written.model());
         QemuReads.qemuIo(dir, format, qemuCopy, written.commands());
         assertEquals(QemuReads.qemuMap(dir, dir.resolve(qemuCopy), format), QemuReads.qemuMap(dir, image, format),
                 "qemu-img map of the same writes through qemu-io and through imago");
         QemuReads.assertReadsLikeQemu(dir, image, format);
+    }
+
+    /**
+     * Asserts that {@code qemu-img compare} finds {@code model} in {@code image} (a raw copy of it written beside the
+     * image as {@code model.raw}) and that {@code qemu-img check} finds the image clean.
+     */
+    public static void assertQemuFindsModel(Path image, String format, byte[] model) throws IOException {
+        Path raw = Files.write(image.resolveSibling("model.raw"), model);
+        Qemu.Output compare = Qemu.compare(image, format, raw, "raw");
+        assertEquals(0, compare.status(), () -> "qemu-img compare with the model\n" + compare.out() + compare.err());
+        Qemu.Output check = Qemu.check(image, format);
+        assertEquals(0, check.status(), () -> "qemu-img check\n" + check.out() + check.err());
     }
 }
