@@ -1,8 +1,11 @@
 package imago.testkit;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import imago.api.CreateOptions;
 import imago.api.Image;
+import imago.api.StorageLocation;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -159,5 +162,62 @@ public final class QemuWorkloads {
         assertEquals(0, compare.status(), () -> "qemu-img compare with the model\n" + compare.out() + compare.err());
         Qemu.Output check = Qemu.check(image, format);
         assertEquals(0, check.status(), () -> "qemu-img check\n" + check.out() + check.err());
+    }
+
+    /**
+     * Random fills both ways: imago creates {@code imago.EXT} and qemu-img {@code qemu.EXT} in {@code dir}, both of a
+     * seeded size (6 MiB and up to 2 MiB more, in whole sectors) and with the create option {@code key=value}; 25
+     * seeded {@linkplain #writeRandomFills fills} go through imago; then {@link #assertQemuReadsAsWritten}.
+     *
+     * @return imago's file (qemu-io's is {@code qemu.EXT} beside it)
+     */
+    public static Path assertRandomFillsReadAsWritten(Path dir, String format, String ext, String key, String value,
+            long seed) throws IOException {
+        Random r = new Random(seed);
+        long size = (6L << 20) + (long) SECTOR * r.nextInt(4096);
+        Path image = dir.resolve("imago." + ext);
+        ProbeApi.create(StorageLocation.file(image), format, CreateOptions.builder().size(size).option(key, value)
+                .build());
+        create(dir, format, key + "=" + value, "qemu." + ext, size);
+        Written written;
+        try (Image img = ProbeApi.open(StorageLocation.file(image), format, true)) {
+            written = writeRandomFills(img, r, size, 25);
+        }
+        assertQemuReadsAsWritten(dir, image, format, written, "qemu." + ext);
+        return image;
+    }
+
+    /**
+     * Asserts that imago creates qemu-img's file byte for byte: {@code qemu-img create -f format [-o options]} makes
+     * {@code theirs.FORMAT} and {@code Imago.create} with the same options {@code ours.FORMAT} in {@code dir}, of the
+     * size {@code spec} gives (bytes, or with an {@code M} or {@code G} suffix), or of 3 MiB over a backing file when
+     * {@code spec} is {@code b:NAME:BACKING_FORMAT} (qemu-img creates the backing file first).
+     */
+    public static void assertCreatesQemuImgsFile(Path dir, String format, String options, String spec)
+            throws IOException {
+        CreateOptions.Builder ours = CreateOptions.builder();
+        List<Object> theirs = new ArrayList<>(List.of(Qemu.img(), "create", "-q", "-f", format));
+        if (!options.isEmpty()) {
+            theirs.addAll(List.of("-o", options));
+            for (String kv : options.split(",")) {
+                ours.option(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
+            }
+        }
+        long size;
+        if (spec.startsWith("b:")) {
+            String[] b = spec.split(":");
+            size = 3L << 20;
+            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", b[2], b[1], size);
+            theirs.addAll(List.of("-b", b[1], "-F", b[2]));
+            ours.backingFile(b[1]).backingFormat(b[2]);
+        } else {
+            size = Long.parseLong(spec.replace("M", "").replace("G", "")) << (spec.endsWith("M") ? 20
+                    : spec.endsWith("G") ? 30 : 0);
+        }
+        theirs.addAll(List.of("theirs." + format, size));
+        Qemu.ok(dir, theirs.toArray());
+        ProbeApi.create(StorageLocation.file(dir.resolve("ours." + format)), format, ours.size(size).build());
+        assertArrayEquals(Files.readAllBytes(dir.resolve("theirs." + format)),
+                Files.readAllBytes(dir.resolve("ours." + format)), spec);
     }
 }

@@ -89,16 +89,8 @@ class ParallelsDifferentialTest {
     @CsvSource({"1M, 1", "64k, 2", "4k, 3", "1536, 4"})
     void qemuReadsWhatImagoWrites(String cluster, long seed, @TempDir Path dir) throws IOException {
         Qemu.require();
-        Random r = new Random(seed);
-        long size = (6L << 20) + 512L * r.nextInt(4096);
-        Path image = dir.resolve("imago.hds");
-        Imago.create(image, "parallels", CreateOptions.builder().size(size).option("cluster_size", cluster).build());
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "parallels", "-o", "cluster_size=" + cluster, "qemu.hds", size);
-        QemuWorkloads.Written written;
-        try (Image img = Imago.opener().path(image).writable(true).open()) {
-            written = QemuWorkloads.writeRandomFills(img, r, size, 25);
-        }
-        QemuWorkloads.assertQemuReadsAsWritten(dir, image, "parallels", written, "qemu.hds");
+        Path image = QemuWorkloads.assertRandomFillsReadAsWritten(dir, "parallels", "hds", "cluster_size", cluster,
+                seed);
         assertEquals(Files.size(dir.resolve("qemu.hds")), Files.size(image), "file length");
     }
 

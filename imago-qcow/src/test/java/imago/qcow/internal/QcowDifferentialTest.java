@@ -3,7 +3,6 @@ package imago.qcow.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
@@ -128,24 +127,7 @@ class QcowDifferentialTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"1000", "24M", "100M", "3G", "b:base.raw:raw", "b:base.qcow2:qcow2"})
     void createWritesQemuImgsFile(String spec) throws IOException {
-        CreateOptions.Builder ours = CreateOptions.builder();
-        List<Object> theirs = new ArrayList<>(List.of(Qemu.img(), "create", "-q", "-f", "qcow"));
-        long size;
-        if (spec.startsWith("b:")) {
-            String[] b = spec.split(":");
-            size = 3L << 20;
-            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", b[2], b[1], size);
-            theirs.addAll(List.of("-b", b[1], "-F", b[2]));
-            ours.backingFile(b[1]).backingFormat(b[2]);
-        } else {
-            size = Long.parseLong(spec.replace("M", "").replace("G", "")) << (spec.endsWith("M") ? 20
-                    : spec.endsWith("G") ? 30 : 0);
-        }
-        theirs.addAll(List.of("theirs.qcow", size));
-        Qemu.ok(dir, theirs.toArray());
-        Imago.create(dir.resolve("ours.qcow"), "qcow", ours.size(size).build());
-        assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qcow")), Files.readAllBytes(dir.resolve("ours.qcow")),
-                spec);
+        QemuWorkloads.assertCreatesQemuImgsFile(dir, "qcow", "", spec);
     }
 
     /** The same writes through imago leave qemu-io's file, byte for byte (tables and clusters where QEMU puts them). */

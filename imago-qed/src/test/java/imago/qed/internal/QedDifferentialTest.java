@@ -3,7 +3,6 @@ package imago.qed.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
@@ -12,7 +11,6 @@ import imago.testkit.QemuWorkloads;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -83,32 +81,8 @@ class QedDifferentialTest {
     @ValueSource(strings = {"|1000", "|24M", "cluster_size=4096|100M", "cluster_size=4096,table_size=1|1M",
             "table_size=16|1G", "cluster_size=65536|b:base.raw:raw", "cluster_size=4096|b:base.qcow2:qcow2"})
     void createWritesQemuImgsFile(String spec) throws IOException {
-        String options = spec.substring(0, spec.indexOf('|'));
-        String rest = spec.substring(spec.indexOf('|') + 1);
-        CreateOptions.Builder ours = CreateOptions.builder();
-        List<Object> theirs = new ArrayList<>(List.of(Qemu.img(), "create", "-q", "-f", "qed"));
-        if (!options.isEmpty()) {
-            theirs.addAll(List.of("-o", options));
-            for (String kv : options.split(",")) {
-                ours.option(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
-            }
-        }
-        long size;
-        if (rest.startsWith("b:")) {
-            String[] b = rest.split(":");
-            size = 3L << 20;
-            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", b[2], b[1], size);
-            theirs.addAll(List.of("-b", b[1], "-F", b[2]));
-            ours.backingFile(b[1]).backingFormat(b[2]);
-        } else {
-            size = Long.parseLong(rest.replace("M", "").replace("G", "")) << (rest.endsWith("M") ? 20
-                    : rest.endsWith("G") ? 30 : 0);
-        }
-        theirs.addAll(List.of("theirs.qed", size));
-        Qemu.ok(dir, theirs.toArray());
-        Imago.create(dir.resolve("ours.qed"), "qed", ours.size(size).build());
-        assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qed")), Files.readAllBytes(dir.resolve("ours.qed")),
-                spec);
+        QemuWorkloads.assertCreatesQemuImgsFile(dir, "qed", spec.substring(0, spec.indexOf('|')),
+                spec.substring(spec.indexOf('|') + 1));
     }
 
     /** The same qemu-io commands through imago's Image leave qemu-io's file, byte for byte. */

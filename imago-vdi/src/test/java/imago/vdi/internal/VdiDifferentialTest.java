@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CreateOptions;
-import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
@@ -87,17 +86,8 @@ class VdiDifferentialTest {
     @CsvSource({"off, 1", "off, 2", "on, 3", "off, 4"})
     void qemuReadsWhatImagoWrites(String fixed, long seed, @TempDir Path dir) throws IOException {
         Qemu.require();
-        Random r = new Random(seed);
-        long size = (6L << 20) + 512L * r.nextInt(4096);
-        Path image = dir.resolve("imago.vdi");
-        Imago.create(image, "vdi", CreateOptions.builder().size(size).option("static", fixed).build());
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vdi", "-o", "static=" + fixed, "qemu.vdi", size);
-        QemuWorkloads.Written written;
-        try (Image img = Imago.opener().path(image).writable(true).open()) {
-            written = QemuWorkloads.writeRandomFills(img, r, size, 25);
-        }
         // the same writes through qemu-io allocate the same blocks in the same order
-        QemuWorkloads.assertQemuReadsAsWritten(dir, image, "vdi", written, "qemu.vdi");
+        Path image = QemuWorkloads.assertRandomFillsReadAsWritten(dir, "vdi", "vdi", "static", fixed, seed);
         assertTrue(Files.size(image) <= Files.size(dir.resolve("qemu.vdi")), "file no longer than qemu-io's");
     }
 }
