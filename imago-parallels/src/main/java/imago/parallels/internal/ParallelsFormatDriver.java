@@ -6,6 +6,7 @@ import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.BlockTable;
 import imago.api.spi.Confidence;
+import imago.api.spi.CreateChecks;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.OpenContext;
@@ -14,6 +15,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.SequencedMap;
@@ -155,22 +157,14 @@ public final class ParallelsFormatDriver implements FormatDriver {
     public void create(Storage storage, CreateOptions options) throws IOException {
         Objects.requireNonNull(storage, "storage");
         Objects.requireNonNull(options, "options");
-        for (String key : options.formatOptions().keySet()) {
-            if (!createOptionNames().contains(key)) {
-                throw new IllegalArgumentException("Invalid parameter '" + key + "' for format parallels (known: "
-                        + "cluster_size)");
-            }
-        }
-        if (options.backingFile().isPresent()) {
-            throw new IllegalArgumentException("Backing file not supported for file format 'parallels'");
-        }
+        CreateChecks.knownOptionsOnly(options, "parallels", List.of(CLUSTER_SIZE));
+        CreateChecks.noBackingFile(options, "parallels");
         Preallocation p = options.preallocation();
         if (p != Preallocation.OFF && p != Preallocation.FALLOC && p != Preallocation.FULL) {
             throw new IllegalArgumentException("Parameter 'preallocation' does not accept value '" + p.qemuName()
                     + "'");
         }
-        long requested = options.size().orElseThrow(() -> new IllegalArgumentException(
-                "Image creation needs a size parameter"));
+        long requested = CreateChecks.size(options);
         long size = (requested + ParallelsHeader.SECTOR - 1) / ParallelsHeader.SECTOR * ParallelsHeader.SECTOR;
         long cluster = clusterSize(options);
         if (cluster == 0 || size / cluster >= 1L << 32) {

@@ -8,6 +8,7 @@ import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.QemuWorkloads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -15,8 +16,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,14 +66,7 @@ class ParallelsDifferentialTest {
         long size = (4L << 20) + 512L * r.nextInt(8192);
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "parallels", "-o", "cluster_size=" + (4096 << r.nextInt(6)),
                 "img.hds", size);
-        List<String> ops = new ArrayList<>();
-        for (int i = 0; i < 20; i++) {
-            long off = 512L * r.nextInt((int) (size / 512));
-            long len = Math.min(size - off, 512L * (1 + r.nextInt(1024)));
-            ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
-                    : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
-        }
-        QemuReads.qemuIo(dir, "parallels", "img.hds", ops);
+        QemuReads.qemuIo(dir, "parallels", "img.hds", QemuWorkloads.randomWrites(r, size, 20, 1024));
         QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.hds"), "parallels");
     }
 
@@ -97,37 +89,9 @@ class ParallelsDifferentialTest {
     @CsvSource({"1M, 1", "64k, 2", "4k, 3", "1536, 4"})
     void qemuReadsWhatImagoWrites(String cluster, long seed, @TempDir Path dir) throws IOException {
         Qemu.require();
-        Random r = new Random(seed);
-        long size = (6L << 20) + 512L * r.nextInt(4096);
-        Path image = dir.resolve("imago.hds");
-        Imago.create(image, "parallels", CreateOptions.builder().size(size).option("cluster_size", cluster).build());
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "parallels", "-o", "cluster_size=" + cluster, "qemu.hds", size);
-        byte[] model = new byte[(int) size];
-        List<String> ops = new ArrayList<>();
-        try (Image img = Imago.opener().path(image).writable(true).open()) {
-            for (int i = 0; i < 25; i++) {
-                int len = 1 + r.nextInt(r.nextBoolean() ? 700 : 300_000);
-                long off = r.nextLong(size - len + 1);
-                byte fill = (byte) (1 + r.nextInt(255));
-                byte[] data = new byte[len];
-                Arrays.fill(data, fill);
-                img.write(ByteBuffer.wrap(data), off);
-                System.arraycopy(data, 0, model, (int) off, len);
-                ops.add("write -P " + (fill & 0xff) + " " + off + " " + len);
-                if (i % 7 == 6) {
-                    img.flush();
-                }
-            }
-        }
-        Files.write(dir.resolve("model.raw"), model);
-        assertEquals(0, Qemu.compare(image, "parallels", dir.resolve("model.raw"), "raw").status(), "compare");
-        Qemu.Output check = Qemu.check(image, "parallels");
-        assertEquals(0, check.status(), check.out() + check.err());
-        QemuReads.qemuIo(dir, "parallels", "qemu.hds", ops);
-        assertEquals(QemuReads.qemuMap(dir, dir.resolve("qemu.hds"), "parallels"),
-                QemuReads.qemuMap(dir, image, "parallels"));
+        Path image = QemuWorkloads.assertRandomFillsReadAsWritten(dir, "parallels", "hds", "cluster_size", cluster,
+                seed);
         assertEquals(Files.size(dir.resolve("qemu.hds")), Files.size(image), "file length");
-        QemuReads.assertReadsLikeQemu(dir, image, "parallels");
     }
 
     /** A format extension cluster (empty feature list) read as qemu-img reads it; writable opens go past it. */

@@ -1,8 +1,6 @@
 package imago.parallels.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CorruptImageException;
@@ -13,12 +11,11 @@ import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.HostileImages;
 import imago.testkit.QemuReads;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.time.Duration;
 import java.util.Arrays;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
@@ -27,7 +24,6 @@ import org.junit.jupiter.api.Test;
  * file and the offset of the field at fault, in bounded time and memory.
  */
 class ParallelsHostileTest {
-    private static final AtomicInteger NAMES = new AtomicInteger();
     private static final int CLUSTER = 4096;
 
     /** A valid image: 4 clusters of 4 KiB, the catalog in cluster 0, cluster 2 of the disk at file cluster 1. */
@@ -50,20 +46,7 @@ class ParallelsHostileTest {
     }
 
     static <T extends ImageException> T refused(Class<T> type, byte[] bytes, boolean writable) {
-        String name = "hostile-parallels-" + NAMES.incrementAndGet();
-        MemoryStorage.of(name, bytes).close();
-        try {
-            T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
-                try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("parallels")
-                        .writable(writable).open()) {
-                    QemuReads.readAll(image);
-                }
-            }));
-            assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
-            return e;
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        return HostileImages.refused("parallels", type, bytes, writable);
     }
 
     @Test

@@ -6,21 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.probe.Imago;
+import imago.testkit.ConcurrentWriteTest;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.QemuWorkloads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -58,37 +53,16 @@ class ParallelsWriteTest {
         int cluster = 64 << 10;
         long size = 64L * cluster;
         Imago.create(image, "parallels", CreateOptions.builder().size(size).option("cluster_size", "64k").build());
-        byte[] model = new byte[(int) size];
-        try (Image img = Imago.opener().path(image).writable(true).open();
-                ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
-            List<Future<?>> done = new ArrayList<>();
-            for (int t = 0; t < 8; t++) {
-                int thread = t;
-                done.add(pool.submit(() -> {
-                    for (int i = 0; i < 8; i++) {
-                        // threads interleave across clusters: each writes 3000 bytes in every 8th cluster
-                        long at = (long) (i * 8 + thread) * cluster + 1000L * thread;
-                        byte[] data = new byte[3000];
-                        Arrays.fill(data, (byte) (thread * 16 + i + 1));
-                        img.write(ByteBuffer.wrap(data), at);
-                        synchronized (model) {
-                            System.arraycopy(data, 0, model, (int) at, data.length);
-                        }
-                    }
-                    return null;
-                }));
-            }
-            for (Future<?> f : done) {
-                f.get();
-            }
+        byte[] model;
+        try (Image img = Imago.opener().path(image).writable(true).open()) {
+            // threads interleave across clusters: each writes 3000 bytes in every 8th cluster
+            model = ConcurrentWriteTest.writeInterleavedUnits(img, size, cluster, 8, 3000, 1000);
         }
         try (Image img = Imago.opener().path(image).open()) {
             assertArrayEquals(model, QemuReads.readAll(img));
         }
         if (Qemu.knowsFormat("parallels")) {
-            Files.write(dir.resolve("model.raw"), model);
-            assertEquals(0, Qemu.check(image, "parallels").status());
-            assertEquals(0, Qemu.compare(image, "parallels", dir.resolve("model.raw"), "raw").status());
+            QemuWorkloads.assertQemuFindsModel(image, "parallels", model);
         }
     }
 }

@@ -3,11 +3,11 @@ package imago.qcow.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.QemuWorkloads;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -102,10 +102,6 @@ class QcowDifferentialTest {
         assertEquals(0, same.status(), same.out() + same.err());
     }
 
-    private static long size(String s) {
-        return s.endsWith("k") ? Long.parseLong(s.replace("k", "")) << 10 : Long.parseLong(s);
-    }
-
     /** Writing over compressed clusters (part of one, and whole ones) keeps the rest of each. */
     @Test
     void writesOverCompressedClustersKeepTheirOtherBytes() throws IOException {
@@ -131,24 +127,7 @@ class QcowDifferentialTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"1000", "24M", "100M", "3G", "b:base.raw:raw", "b:base.qcow2:qcow2"})
     void createWritesQemuImgsFile(String spec) throws IOException {
-        CreateOptions.Builder ours = CreateOptions.builder();
-        List<Object> theirs = new ArrayList<>(List.of(Qemu.img(), "create", "-q", "-f", "qcow"));
-        long size;
-        if (spec.startsWith("b:")) {
-            String[] b = spec.split(":");
-            size = 3L << 20;
-            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", b[2], b[1], size);
-            theirs.addAll(List.of("-b", b[1], "-F", b[2]));
-            ours.backingFile(b[1]).backingFormat(b[2]);
-        } else {
-            size = Long.parseLong(spec.replace("M", "").replace("G", "")) << (spec.endsWith("M") ? 20
-                    : spec.endsWith("G") ? 30 : 0);
-        }
-        theirs.addAll(List.of("theirs.qcow", size));
-        Qemu.ok(dir, theirs.toArray());
-        Imago.create(dir.resolve("ours.qcow"), "qcow", ours.size(size).build());
-        assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qcow")), Files.readAllBytes(dir.resolve("ours.qcow")),
-                spec);
+        QemuWorkloads.assertCreatesQemuImgsFile(dir, "qcow", "", spec);
     }
 
     /** The same writes through imago leave qemu-io's file, byte for byte (tables and clusters where QEMU puts them). */
@@ -170,14 +149,7 @@ class QcowDifferentialTest {
                 + (1L << 20) + " 100k", "write -P 0xd4 " + (size - 512) + " 512", "write -P 0xe5 200k 512");
         QemuReads.qemuIo(dir, "qcow", "theirs.qcow", commands);
         try (Image img = Imago.opener().path(dir.resolve("ours.qcow")).writable(true).open()) {
-            for (String c : commands) {
-                String[] w = c.split(" ");
-                long off = size(w[3]);
-                int len = (int) size(w[4]);
-                byte[] data = new byte[len];
-                Arrays.fill(data, (byte) Integer.parseInt(w[2].substring(2), 16));
-                img.write(ByteBuffer.wrap(data), off);
-            }
+            QemuWorkloads.writeThroughImago(img, commands);
         }
         assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qcow")), Files.readAllBytes(dir.resolve("ours.qcow")));
     }

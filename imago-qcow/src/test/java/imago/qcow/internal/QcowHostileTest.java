@@ -2,7 +2,6 @@ package imago.qcow.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CorruptImageException;
@@ -18,12 +17,12 @@ import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import imago.testkit.Qemu;
+import imago.testkit.HostileImages;
 import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -49,22 +48,9 @@ class QcowHostileTest {
 
     /** A valid image: 1 MiB, qemu-img's layout, two data clusters written at 0 (L2 table at 4096, data at 8192). */
     static byte[] valid() throws IOException {
-        String name = "qcow-valid-" + NAMES.incrementAndGet();
-        try {
-            Imago.create(StorageLocation.memory(name), "qcow", CreateOptions.builder().size(1 << 20).build());
-            try (Image image = Imago.opener().location(StorageLocation.memory(name)).writable(true).open()) {
-                byte[] data = new byte[2 * CLUSTER];
-                Arrays.fill(data, (byte) 0x5A);
-                image.write(ByteBuffer.wrap(data), 0);
-            }
-            MemoryStorage s = MemoryStorage.open(name, false);
-            ByteBuffer all = ByteBuffer.allocate((int) s.size());
-            s.read(all, 0);
-            s.close();
-            return all.array();
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        byte[] data = new byte[2 * CLUSTER];
+        Arrays.fill(data, (byte) 0x5A);
+        return HostileImages.created("qcow", CreateOptions.builder().size(1 << 20).build(), data);
     }
 
     static byte[] patched(Consumer<ByteBuffer> patch) throws IOException {
@@ -76,20 +62,7 @@ class QcowHostileTest {
 
     /** Opens {@code bytes} as qcow (writable or not), reads it all, and returns what it threw. */
     static <T extends ImageException> T refused(Class<T> type, byte[] bytes, boolean writable) {
-        String name = "qcow-hostile-" + NAMES.incrementAndGet();
-        MemoryStorage.of(name, bytes).close();
-        try {
-            T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
-                try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("qcow")
-                        .writable(writable).open()) {
-                    QemuReads.readAll(image);
-                }
-            }));
-            assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
-            return e;
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        return HostileImages.refused("qcow", type, bytes, writable);
     }
 
     @Test

@@ -3,16 +3,14 @@ package imago.qed.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.QemuWorkloads;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -75,14 +73,7 @@ class QedDifferentialTest {
         long size = 512L * (200 + r.nextInt(2000));
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qed", "-o", "table_size=2,cluster_size=" + cluster, "img.qed",
                 size);
-        List<String> ops = new ArrayList<>();
-        for (int i = 0; i < 25; i++) {
-            long off = 512L * r.nextInt((int) (size / 512));
-            long len = Math.min(size - off, 512L * (1 + r.nextInt(64)));
-            ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
-                    : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
-        }
-        QemuReads.qemuIo(dir, "qed", "img.qed", ops);
+        QemuReads.qemuIo(dir, "qed", "img.qed", QemuWorkloads.randomWrites(r, size, 25, 64));
         QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.qed"), "qed");
     }
 
@@ -90,32 +81,8 @@ class QedDifferentialTest {
     @ValueSource(strings = {"|1000", "|24M", "cluster_size=4096|100M", "cluster_size=4096,table_size=1|1M",
             "table_size=16|1G", "cluster_size=65536|b:base.raw:raw", "cluster_size=4096|b:base.qcow2:qcow2"})
     void createWritesQemuImgsFile(String spec) throws IOException {
-        String options = spec.substring(0, spec.indexOf('|'));
-        String rest = spec.substring(spec.indexOf('|') + 1);
-        CreateOptions.Builder ours = CreateOptions.builder();
-        List<Object> theirs = new ArrayList<>(List.of(Qemu.img(), "create", "-q", "-f", "qed"));
-        if (!options.isEmpty()) {
-            theirs.addAll(List.of("-o", options));
-            for (String kv : options.split(",")) {
-                ours.option(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
-            }
-        }
-        long size;
-        if (rest.startsWith("b:")) {
-            String[] b = rest.split(":");
-            size = 3L << 20;
-            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", b[2], b[1], size);
-            theirs.addAll(List.of("-b", b[1], "-F", b[2]));
-            ours.backingFile(b[1]).backingFormat(b[2]);
-        } else {
-            size = Long.parseLong(rest.replace("M", "").replace("G", "")) << (rest.endsWith("M") ? 20
-                    : rest.endsWith("G") ? 30 : 0);
-        }
-        theirs.addAll(List.of("theirs.qed", size));
-        Qemu.ok(dir, theirs.toArray());
-        Imago.create(dir.resolve("ours.qed"), "qed", ours.size(size).build());
-        assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qed")), Files.readAllBytes(dir.resolve("ours.qed")),
-                spec);
+        QemuWorkloads.assertCreatesQemuImgsFile(dir, "qed", spec.substring(0, spec.indexOf('|')),
+                spec.substring(spec.indexOf('|') + 1));
     }
 
     /** The same qemu-io commands through imago's Image leave qemu-io's file, byte for byte. */
@@ -129,18 +96,7 @@ class QedDifferentialTest {
         List<String> commands = workload(size, cluster);
         QemuReads.qemuIo(dir, "qed", "theirs.qed", commands);
         try (Image img = Imago.opener().path(dir.resolve("ours.qed")).writable(true).open()) {
-            for (String c : commands) {
-                String[] w = c.split(" ");
-                long off = Long.parseLong(w[w.length - 2]);
-                int len = Integer.parseInt(w[w.length - 1]);
-                if (w[1].equals("-z")) {
-                    img.writeZeroes(off, len, java.util.Set.of());
-                } else {
-                    byte[] data = new byte[len];
-                    java.util.Arrays.fill(data, (byte) Integer.parseInt(w[2].substring(2), 16));
-                    img.write(ByteBuffer.wrap(data), off);
-                }
-            }
+            QemuWorkloads.writeThroughImago(img, commands);
         }
         assertArrayEquals(Files.readAllBytes(dir.resolve("theirs.qed")), Files.readAllBytes(dir.resolve("ours.qed")));
         assertEquals(0, Qemu.check(dir.resolve("ours.qed"), "qed").status());

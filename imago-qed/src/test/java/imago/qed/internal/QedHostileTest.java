@@ -2,7 +2,6 @@ package imago.qed.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CorruptImageException;
@@ -16,13 +15,13 @@ import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.HostileImages;
 import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -44,23 +43,10 @@ class QedHostileTest {
 
     /** A valid image: 4 KiB clusters, two-cluster tables, 1 MiB, two data clusters written (L2 table at 24 KiB). */
     static byte[] valid() throws IOException {
-        String name = "qed-valid-" + NAMES.incrementAndGet();
-        try {
-            Imago.create(StorageLocation.memory(name), "qed", CreateOptions.builder().size(1 << 20)
-                    .option("cluster_size", "4096").option("table_size", "2").build());
-            try (Image image = Imago.opener().location(StorageLocation.memory(name)).writable(true).open()) {
-                byte[] data = new byte[2 * CLUSTER];
-                Arrays.fill(data, (byte) 0x5A);
-                image.write(ByteBuffer.wrap(data), 0);
-            }
-            MemoryStorage s = MemoryStorage.open(name, false);
-            ByteBuffer all = ByteBuffer.allocate((int) s.size());
-            s.read(all, 0);
-            s.close();
-            return all.array();
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        byte[] data = new byte[2 * CLUSTER];
+        Arrays.fill(data, (byte) 0x5A);
+        return HostileImages.created("qed", CreateOptions.builder().size(1 << 20).option("cluster_size", "4096")
+                .option("table_size", "2").build(), data);
     }
 
     static byte[] patched(Consumer<ByteBuffer> patch) throws IOException {
@@ -71,20 +57,7 @@ class QedHostileTest {
 
     /** Opens {@code bytes} as qed (writable or not), reads it all, and returns what it threw. */
     static <T extends ImageException> T refused(Class<T> type, byte[] bytes, boolean writable) {
-        String name = "qed-hostile-" + NAMES.incrementAndGet();
-        MemoryStorage.of(name, bytes).close();
-        try {
-            T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
-                try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("qed")
-                        .writable(writable).open()) {
-                    QemuReads.readAll(image);
-                }
-            }));
-            assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
-            return e;
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        return HostileImages.refused("qed", type, bytes, writable);
     }
 
     @Test

@@ -6,6 +6,7 @@ import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.BlockTable;
 import imago.api.spi.Confidence;
+import imago.api.spi.CreateChecks;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.OpenContext;
@@ -15,6 +16,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Objects;
 import java.util.SequencedMap;
 import java.util.Set;
@@ -127,33 +129,15 @@ public final class VdiFormatDriver implements FormatDriver {
     public void create(Storage storage, CreateOptions options) throws IOException {
         Objects.requireNonNull(storage, "storage");
         Objects.requireNonNull(options, "options");
-        for (String key : options.formatOptions().keySet()) {
-            if (!createOptionNames().contains(key)) {
-                throw new IllegalArgumentException("Invalid parameter '" + key + "' for format vdi (known: static)");
-            }
-        }
-        if (options.backingFile().isPresent()) {
-            throw new IllegalArgumentException("Backing file not supported for file format 'vdi'");
-        }
+        CreateChecks.knownOptionsOnly(options, "vdi", List.of(STATIC));
+        CreateChecks.noBackingFile(options, "vdi");
         if (!accepts(options.preallocation())) {
             throw new IllegalArgumentException("Parameter 'preallocation' does not accept value '"
                     + options.preallocation().qemuName() + "'");
         }
-        long size = options.size().orElseThrow(() -> new IllegalArgumentException(
-                "Image creation needs a size parameter"));
-        boolean fixed = bool(options.formatOptions().get(STATIC));
+        long size = CreateChecks.size(options);
+        boolean fixed = CreateChecks.onOff(options.formatOptions(), STATIC, false);
         VdiCreate.create(storage, size, fixed, UUID.randomUUID(), UUID.randomUUID());
-    }
-
-    private static boolean bool(String value) {
-        if (value == null) {
-            return false;
-        }
-        return switch (value) {
-            case "on", "yes", "true", "y" -> true;
-            case "off", "no", "false", "n" -> false;
-            default -> throw new IllegalArgumentException("Parameter '" + STATIC + "' expects 'on' or 'off'");
-        };
     }
 
     @Override
@@ -166,7 +150,7 @@ public final class VdiFormatDriver implements FormatDriver {
     public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
         SequencedMap<String, String> out = new LinkedHashMap<>();
         options.size().ifPresent(s -> out.put("size", Long.toString(s)));
-        out.put(STATIC, bool(options.formatOptions().get(STATIC)) ? "on" : "off");
+        out.put(STATIC, CreateChecks.onOff(options.formatOptions(), STATIC, false) ? "on" : "off");
         if (preallocation != null) {
             out.put("preallocation", preallocation);
         }

@@ -5,15 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CreateOptions;
-import imago.api.Image;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.QemuWorkloads;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -54,19 +52,8 @@ class VdiDifferentialTest {
         Random r = new Random(seed);
         long size = (4L << 20) + 512L * r.nextInt(8192);
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vdi", "img.vdi", size);
-        QemuReads.qemuIo(dir, "vdi", "img.vdi", randomOps(r, size));
+        QemuReads.qemuIo(dir, "vdi", "img.vdi", QemuWorkloads.randomWrites(r, size, 20, 1024));
         QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vdi"), "vdi");
-    }
-
-    private static List<String> randomOps(Random r, long size) {
-        List<String> ops = new ArrayList<>();
-        for (int i = 0; i < 20; i++) {
-            long off = 512L * r.nextInt((int) (size / 512));
-            long len = Math.min(size - off, 512L * (1 + r.nextInt(1024)));
-            ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
-                    : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
-        }
-        return ops;
     }
 
     /** imago's new images are qemu-img's, byte for byte, with the two random UUIDs masked. */
@@ -99,36 +86,8 @@ class VdiDifferentialTest {
     @CsvSource({"off, 1", "off, 2", "on, 3", "off, 4"})
     void qemuReadsWhatImagoWrites(String fixed, long seed, @TempDir Path dir) throws IOException {
         Qemu.require();
-        Random r = new Random(seed);
-        long size = (6L << 20) + 512L * r.nextInt(4096);
-        Path image = dir.resolve("imago.vdi");
-        Imago.create(image, "vdi", CreateOptions.builder().size(size).option("static", fixed).build());
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vdi", "-o", "static=" + fixed, "qemu.vdi", size);
-        byte[] model = new byte[(int) size];
-        List<String> ops = new ArrayList<>();
-        try (Image img = Imago.opener().path(image).writable(true).open()) {
-            for (int i = 0; i < 25; i++) {
-                int len = 1 + r.nextInt(r.nextBoolean() ? 700 : 300_000);
-                long off = r.nextLong(size - len + 1);
-                byte fill = (byte) (1 + r.nextInt(255));
-                byte[] data = new byte[len];
-                Arrays.fill(data, fill);
-                img.write(ByteBuffer.wrap(data), off);
-                System.arraycopy(data, 0, model, (int) off, len);
-                ops.add("write -P " + (fill & 0xff) + " " + off + " " + len);
-                if (i % 7 == 6) {
-                    img.flush();
-                }
-            }
-        }
-        Files.write(dir.resolve("model.raw"), model);
-        assertEquals(0, Qemu.compare(image, "vdi", dir.resolve("model.raw"), "raw").status(), "qemu-img compare");
-        Qemu.Output check = Qemu.check(image, "vdi");
-        assertEquals(0, check.status(), check.out() + check.err());
         // the same writes through qemu-io allocate the same blocks in the same order
-        QemuReads.qemuIo(dir, "vdi", "qemu.vdi", ops);
-        assertEquals(QemuReads.qemuMap(dir, dir.resolve("qemu.vdi"), "vdi"), QemuReads.qemuMap(dir, image, "vdi"));
-        QemuReads.assertReadsLikeQemu(dir, image, "vdi");
+        Path image = QemuWorkloads.assertRandomFillsReadAsWritten(dir, "vdi", "vdi", "static", fixed, seed);
         assertTrue(Files.size(image) <= Files.size(dir.resolve("qemu.vdi")), "file no longer than qemu-io's");
     }
 }

@@ -1,25 +1,18 @@
 package imago.vdi.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CorruptImageException;
-import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
-import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
-import imago.probe.Imago;
-import imago.storage.memory.MemoryStorage;
-import imago.testkit.QemuReads;
+import imago.testkit.HostileImages;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.UUID;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
@@ -28,7 +21,6 @@ import org.junit.jupiter.api.Test;
  * and the offset of the field at fault, in bounded time and memory.
  */
 class VdiHostileTest {
-    private static final AtomicInteger NAMES = new AtomicInteger();
 
     /** A valid dynamic image of 3 MiB with block 1 allocated (as index 0), to damage. */
     static byte[] valid() {
@@ -53,34 +45,15 @@ class VdiHostileTest {
 
     /** Opens {@code bytes} as vdi and reads it all; returns what that threw. */
     static <T extends ImageException> T refused(Class<T> type, byte[] bytes, boolean writable) {
-        String name = "hostile-vdi-" + NAMES.incrementAndGet();
-        MemoryStorage.of(name, bytes).close();
-        try {
-            T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
-                try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vdi")
-                        .writable(writable).open()) {
-                    QemuReads.readAll(image);
-                }
-            }));
-            assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
-            return e;
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        return HostileImages.refused("vdi", type, bytes, writable);
     }
 
     @Test
     void theValidImageReads() throws Exception {
-        String name = "hostile-vdi-valid";
-        MemoryStorage.of(name, valid()).close();
-        try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vdi").open()) {
-            byte[] all = QemuReads.readAll(image);
-            assertEquals(0, all[0]);
-            assertEquals(0x5A, all[1 << 20]);
-            assertEquals(0, all[2 << 20]);
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        byte[] all = HostileImages.accepted("vdi", valid(), false);
+        assertEquals(0, all[0]);
+        assertEquals(0x5A, all[1 << 20]);
+        assertEquals(0, all[2 << 20]);
     }
 
     @Test
@@ -156,14 +129,10 @@ class VdiHostileTest {
     void sharedOrOutOfRangeBlocksAreNotWritten() {
         // entries 0 and 1 name block 0: reads work (as in QEMU), writes are refused
         byte[] shared = with(b -> b.putInt(512, 0));
-        String name = "hostile-vdi-shared";
-        MemoryStorage.of(name, shared).close();
-        try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vdi").open()) {
-            assertEquals(0x5A, QemuReads.readAll(image)[0]);
-        } catch (Exception e) {
+        try {
+            assertEquals(0x5A, HostileImages.accepted("vdi", shared, false)[0]);
+        } catch (IOException e) {
             throw new AssertionError(e);
-        } finally {
-            MemoryStorage.delete(name);
         }
         assertEquals(516, refused(CorruptImageException.class, shared, true).offset().orElseThrow());
     }

@@ -4,6 +4,7 @@ import imago.api.CreateOptions;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.Confidence;
+import imago.api.spi.CreateChecks;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.OpenContext;
@@ -13,6 +14,7 @@ import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SequencedMap;
@@ -32,6 +34,8 @@ public final class VhdxFormatDriver implements FormatDriver {
     static final String BLOCK_SIZE = "block_size";
     static final String LOG_SIZE = "log_size";
     static final String BLOCK_STATE_ZERO = "block_state_zero";
+    /** The create options, in the order messages list them. */
+    private static final List<String> CREATE_OPTIONS = List.of(SUBFORMAT, BLOCK_SIZE, LOG_SIZE, BLOCK_STATE_ZERO);
     /**
      * The source of a new image's first header sequence number, made on the first create: a {@code SecureRandom}
      * sets up the security providers (~10 ms), which every command would otherwise pay when the driver is loaded.
@@ -96,36 +100,22 @@ public final class VhdxFormatDriver implements FormatDriver {
     public void create(Storage storage, CreateOptions options) throws IOException {
         Objects.requireNonNull(storage, "storage");
         Objects.requireNonNull(options, "options");
-        for (String key : options.formatOptions().keySet()) {
-            if (!createOptionNames().contains(key)) {
-                throw new IllegalArgumentException("Invalid parameter '" + key + "' for format vhdx (known: "
-                        + "subformat, block_size, log_size, block_state_zero)");
-            }
-        }
-        if (options.backingFile().isPresent()) {
-            throw new IllegalArgumentException("Backing file not supported for file format 'vhdx'");
-        }
+        CreateChecks.knownOptionsOnly(options, "vhdx", CREATE_OPTIONS);
+        CreateChecks.noBackingFile(options, "vhdx");
         if (options.preallocation() != Preallocation.OFF) {
             throw new IllegalArgumentException("Unsupported preallocation mode for vhdx: "
                     + options.preallocation().qemuName() + " (only off)");
         }
-        long size = options.size().orElseThrow(() -> new IllegalArgumentException(
-                "Image creation needs a size parameter"));
+        long size = CreateChecks.size(options);
         if (size == 0) {
             // qemu-img writes a 64 MiB BAT for no blocks at all; a disk of no bytes is no use
             throw new IllegalArgumentException("imago does not create VHDX images of 0 bytes");
         }
         Map<String, String> o = options.formatOptions();
-        String subformat = o.getOrDefault(SUBFORMAT, "dynamic");
-        boolean fixed = switch (subformat) {
-            case "dynamic" -> false;
-            case "fixed" -> true;
-            default -> throw new IllegalArgumentException("Parameter 'subformat' does not accept value '"
-                    + subformat + "'");
-        };
+        boolean fixed = CreateChecks.oneOf(o, SUBFORMAT, "dynamic", "fixed").equals("fixed");
         VhdxCreate.Plan plan = VhdxCreate.plan(size, parseSize(o.getOrDefault(BLOCK_SIZE, "0"), BLOCK_SIZE),
                 parseSize(o.getOrDefault(LOG_SIZE, "1M"), LOG_SIZE), fixed,
-                bool(BLOCK_STATE_ZERO, o.getOrDefault(BLOCK_STATE_ZERO, "on")));
+                CreateChecks.onOff(o, BLOCK_STATE_ZERO, true));
         VhdxCreate.create(storage, plan, UUID::randomUUID, SequenceSource.INSTANCE.nextInt() & 0xFFFF_FFFFL);
     }
 
@@ -157,17 +147,9 @@ public final class VhdxFormatDriver implements FormatDriver {
         }
     }
 
-    private static boolean bool(String key, String value) {
-        return switch (value) {
-            case "on", "yes", "true", "y" -> true;
-            case "off", "no", "false", "n" -> false;
-            default -> throw new IllegalArgumentException("Parameter '" + key + "' expects 'on' or 'off'");
-        };
-    }
-
     @Override
     public Set<String> createOptionNames() {
-        return Set.of(SUBFORMAT, BLOCK_SIZE, LOG_SIZE, BLOCK_STATE_ZERO);
+        return Set.copyOf(CREATE_OPTIONS);
     }
 
     /** {@inheritDoc} qemu-img's order for vhdx: size, log_size, block_size, then subformat and block_state_zero. */

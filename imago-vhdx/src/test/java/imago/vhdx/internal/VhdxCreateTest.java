@@ -3,7 +3,6 @@ package imago.vhdx.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CreateOptions;
 import imago.api.Image;
@@ -11,6 +10,7 @@ import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.VhdiInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
@@ -145,10 +145,7 @@ class VhdxCreateTest {
         assertEquals(expected, QemuReads.qemuSize(dir, img, "vhdx"));
         Qemu.Output check = Qemu.check(img, "vhdx");
         assertEquals(0, check.status(), check.out() + check.err());
-        String info = VhdiInfo.run(dir, img);
-        assertTrue(info.contains("(" + expected + " bytes)"), info);
-        assertTrue(info.contains(c.option("subformat", "dynamic").equals("fixed") ? "Disk type\t\t: Fixed"
-                : "Disk type\t\t: Dynamic"), info);
+        VhdiInfo.assertDisk(dir, img, expected, c.option("subformat", "dynamic").equals("fixed"));
         try (Image image = Imago.opener().path(img).open()) {
             assertEquals("vhdx", image.format());
             assertEquals(expected, image.size());

@@ -2,6 +2,7 @@ package imago.vhdx.internal;
 
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.QemuWorkloads;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -43,29 +44,15 @@ class VhdxDifferentialTest {
         return out.stream();
     }
 
-    /** Writes, partial writes, zero writes and the last sector. */
-    static List<String> workload(long size) {
-        return List.of("write -P 0xa1 0 64k", "write -P 0xb2 " + (3L << 20) + " 1536",
-                "write -z " + (5L << 20) + " " + (2L << 20), "write -P 0xc3 " + ((7L << 20) - 512) + " 4096",
-                "write -P 0xd4 " + (size - 512) + " 512");
-    }
-
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void readsAndMapsLikeQemu(Case c, @TempDir Path dir) throws IOException {
         Qemu.require();
-        List<Object> cmd = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", "vhdx"));
-        if (!c.options().isEmpty()) {
-            cmd.add("-o");
-            cmd.add(c.options());
-        }
-        cmd.add("img.vhdx");
-        cmd.add(c.size());
-        Qemu.ok(dir, cmd.toArray());
+        QemuWorkloads.create(dir, "vhdx", c.options(), "img.vhdx", c.size());
         long size = QemuReads.qemuSize(dir, dir.resolve("img.vhdx"), "vhdx");
         QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"), "vhdx");
         if (size >= 8L << 20) {
-            QemuReads.qemuIo(dir, "vhdx", "img.vhdx", workload(size));
+            QemuReads.qemuIo(dir, "vhdx", "img.vhdx", QemuWorkloads.sampleWrites(size));
         } else {
             QemuReads.qemuIo(dir, "vhdx", "img.vhdx", List.of("write -P 0x5e 0 " + Math.min(size, 512)));
         }
@@ -79,17 +66,9 @@ class VhdxDifferentialTest {
         Qemu.require();
         Random r = new Random(seed);
         long requested = (8L << 20) + 512L * r.nextInt(20_000);
-        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=" + (1 << r.nextInt(3)) + "M",
-                "img.vhdx", requested);
+        QemuWorkloads.create(dir, "vhdx", "block_size=" + (1 << r.nextInt(3)) + "M", "img.vhdx", requested);
         long size = QemuReads.qemuSize(dir, dir.resolve("img.vhdx"), "vhdx");
-        List<String> ops = new ArrayList<>();
-        for (int i = 0; i < 20; i++) {
-            long off = 512L * r.nextInt((int) (size / 512));
-            long len = Math.min(size - off, 512L * (1 + r.nextInt(2048)));
-            ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
-                    : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
-        }
-        QemuReads.qemuIo(dir, "vhdx", "img.vhdx", ops);
+        QemuReads.qemuIo(dir, "vhdx", "img.vhdx", QemuWorkloads.randomWrites(r, size, 20, 2048));
         QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"), "vhdx");
     }
 }

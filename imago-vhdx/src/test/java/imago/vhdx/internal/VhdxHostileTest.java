@@ -1,8 +1,6 @@
 package imago.vhdx.internal;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CorruptImageException;
@@ -12,13 +10,12 @@ import imago.api.ImageLimitException;
 import imago.api.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.HostileImages;
 import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.UUID;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -29,7 +26,6 @@ import org.junit.jupiter.params.provider.ValueSource;
  * and the offset of the field at fault, in bounded time and memory.
  */
 class VhdxHostileTest {
-    private static final AtomicInteger NAMES = new AtomicInteger();
     private static final int MIB = 1 << 20;
     private static final int BAT = 2 * MIB;
     private static final int META = 3 * MIB;
@@ -96,56 +92,27 @@ class VhdxHostileTest {
 
     /** Opens {@code bytes} as vhdx (writable or not), reads it all, and returns what it threw. */
     static <T extends ImageException> T refused(Class<T> type, byte[] bytes, boolean writable) {
-        String name = "hostile-" + NAMES.incrementAndGet();
-        MemoryStorage.of(name, bytes).close();
-        try {
-            T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
-                try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx")
-                        .writable(writable).open()) {
-                    QemuReads.readAll(image);
-                }
-            }));
-            assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
-            return e;
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        return HostileImages.refused("vhdx", type, bytes, writable);
     }
 
     static void refusedAt(Class<? extends ImageException> type, byte[] bytes, long offset, String words) {
-        for (boolean writable : new boolean[] {false, true}) {
-            ImageException e = refused(type, bytes, writable);
-            assertTrue(e.offset().isPresent() && e.offset().getAsLong() == offset, () -> "offset " + offset + ": "
-                    + e.getMessage());
-            assertTrue(e.getMessage().contains(words), e::getMessage);
-        }
+        HostileImages.refusedAt("vhdx", type, bytes, offset, words);
     }
 
     @Test
     void theBaseImageIsValid() throws IOException {
-        String name = "hostile-valid";
-        MemoryStorage.of(name, VALID).close();
-        try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx").open()) {
-            byte[] all = QemuReads.readAll(image);
-            byte[] expected = new byte[4 * MIB];
-            Arrays.fill(expected, MIB, 2 * MIB, (byte) 0x5a);
-            assertArrayEquals(expected, all);
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        byte[] expected = new byte[4 * MIB];
+        Arrays.fill(expected, MIB, 2 * MIB, (byte) 0x5a);
+        assertArrayEquals(expected, HostileImages.accepted("vhdx", VALID, false));
     }
 
     @Test
     void badHeaderChecksums() {
         byte[] one = patched(b -> b.put(0x10000 + 100, (byte) 1));
-        String name = "hostile-one-header";
-        MemoryStorage.of(name, one).close();
-        try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx").open()) {
-            QemuReads.readAll(image); // the other header serves
+        try {
+            HostileImages.accepted("vhdx", one, false); // the other header serves
         } catch (IOException e) {
             throw new AssertionError(e);
-        } finally {
-            MemoryStorage.delete(name);
         }
         refusedAt(CorruptImageException.class, patched(b -> {
             b.put(0x10000 + 100, (byte) 1);
@@ -239,13 +206,7 @@ class VhdxHostileTest {
         ByteBuffer entry = VhdxLogTest.entry(0, 1, guid, VALID.length, java.util.List.of(
                 new VhdxLogTest.Descriptor(VALID.length, null, 1L << 40)));
         VhdxFields.le(bytes).put(MIB, entry, 0, entry.capacity());
-        String name = "hostile-log";
-        MemoryStorage.of(name, bytes).close();
-        try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vhdx").open()) {
-            QemuReads.readAll(image); // no valid entry: nothing to replay, the open goes on
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        HostileImages.accepted("vhdx", bytes, false); // no valid entry: nothing to replay, the open goes on
     }
 
     /** A log full of entry headers claiming the whole log, none valid: the search gives up instead of hashing on. */

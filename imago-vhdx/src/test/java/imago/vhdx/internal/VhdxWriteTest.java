@@ -11,12 +11,13 @@ import imago.api.ZeroFlag;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.QemuWorkloads;
+import imago.testkit.VhdiInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -34,23 +35,6 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class VhdxWriteTest {
 
-    /** Runs qemu-io's {@code write -P} / {@code write -z} commands on an open imago image. */
-    static void imagoWrites(Image image, List<String> commands) throws IOException {
-        for (String c : commands) {
-            String[] w = c.split(" ");
-            long off = Long.parseLong(w[w.length - 2]);
-            int len = Integer.parseInt(w[w.length - 1]);
-            if (w[1].equals("-z")) {
-                image.writeZeroes(off, len, Set.of());
-            } else {
-                byte[] data = new byte[len];
-                Arrays.fill(data, (byte) Integer.parseInt(w[2].substring(2), 16));
-                image.write(ByteBuffer.wrap(data), off);
-            }
-        }
-        image.flush();
-    }
-
     private static void compareWithQemu(Path dir, String options, List<String> commands, boolean sameLayout)
             throws IOException {
         Qemu.require();
@@ -60,7 +44,8 @@ class VhdxWriteTest {
         Files.copy(q, i, StandardCopyOption.REPLACE_EXISTING);
         QemuReads.qemuIo(dir, "vhdx", "q.vhdx", commands);
         try (Image image = Imago.opener().path(i).writable(true).open()) {
-            imagoWrites(image, commands);
+            QemuWorkloads.writeThroughImago(image, commands);
+            image.flush();
         }
         Qemu.Output cmp = Qemu.compare(q, "vhdx", i, "vhdx");
         assertEquals(0, cmp.status(), cmp.out() + cmp.err());
@@ -96,13 +81,7 @@ class VhdxWriteTest {
     @ValueSource(longs = {1, 2})
     void randomWritesReadBackInQemu(long seed, @TempDir Path dir) throws IOException {
         Random r = new Random(seed);
-        List<String> ops = new ArrayList<>();
-        for (int n = 0; n < 25; n++) {
-            long off = 512L * r.nextInt((40 << 20) / 512);
-            long len = Math.min((40L << 20) - off, 512L * (1 + r.nextInt(3000)));
-            ops.add(r.nextInt(4) == 0 ? "write -z " + off + " " + len
-                    : "write -P 0x" + Integer.toHexString(1 + r.nextInt(255)) + " " + off + " " + len);
-        }
+        List<String> ops = QemuWorkloads.randomWrites(r, 40L << 20, 25, 3000);
         compareWithQemu(dir, r.nextBoolean() ? "block_size=1M" : "block_size=4M,block_state_zero=off", ops, false);
     }
 

@@ -2,6 +2,7 @@ package imago.vmdk.internal;
 
 import imago.api.CreateOptions;
 import imago.api.Preallocation;
+import imago.api.spi.CreateChecks;
 import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -154,7 +155,7 @@ final class VmdkCreate {
             throw new IllegalArgumentException("invalid parameter value: " + adapter + " (adapter_type is one of ide, "
                     + "buslogic, lsilogic, legacyESX)");
         }
-        boolean compat6 = bool(o, COMPAT6);
+        boolean compat6 = CreateChecks.onOff(o, COMPAT6, false);
         String hw = o.get(HWVERSION);
         if ("undefined".equals(hw)) {
             hw = null;
@@ -167,7 +168,7 @@ final class VmdkCreate {
         }
         String tools = o.getOrDefault(TOOLSVERSION, "2147483647");
         Subformat subformat = Subformat.parse(o.getOrDefault(SUBFORMAT, "monolithicSparse"));
-        boolean zeroed = bool(o, ZEROED_GRAIN);
+        boolean zeroed = CreateChecks.onOff(o, ZEROED_GRAIN, false);
         if (subformat.flat && backing.isPresent()) {
             throw new IllegalArgumentException("Flat image can't have backing file");
         }
@@ -198,19 +199,6 @@ final class VmdkCreate {
         String postfix = dot < 0 ? "" : fileName.substring(dot);
         return new Plan(subformat, size, adapter, hw == null ? "4" : hw, tools, zeroed, backing, parentCid, prefix,
                 postfix, splitSize);
-    }
-
-    /** qemu's boolean option syntax. */
-    private static boolean bool(Map<String, String> o, String key) {
-        String v = o.get(key);
-        if (v == null) {
-            return false;
-        }
-        return switch (v) {
-            case "on", "yes", "true", "y" -> true;
-            case "off", "no", "false", "n" -> false;
-            default -> throw new IllegalArgumentException("Parameter '" + key + "' expects 'on' or 'off'");
-        };
     }
 
     /** A value that goes into the descriptor between quotes: no quote, no control character. */

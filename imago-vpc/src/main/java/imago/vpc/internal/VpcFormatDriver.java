@@ -4,6 +4,7 @@ import imago.api.CreateOptions;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.Confidence;
+import imago.api.spi.CreateChecks;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
 import imago.api.spi.OpenContext;
@@ -11,6 +12,7 @@ import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SequencedMap;
@@ -36,6 +38,8 @@ public final class VpcFormatDriver implements FormatDriver {
     static final String FORCE_SIZE = "force_size";
     /** Open option: {@code chs} or {@code current_size}. */
     static final String FORCE_SIZE_CALC = "force_size_calc";
+    /** The create options, in the order messages list them. */
+    private static final List<String> CREATE_OPTIONS = List.of(SUBFORMAT, FORCE_SIZE);
 
     /** Called by {@link java.util.ServiceLoader}; does no work. */
     public VpcFormatDriver() {
@@ -95,47 +99,22 @@ public final class VpcFormatDriver implements FormatDriver {
     public void create(Storage storage, CreateOptions options) throws IOException {
         Objects.requireNonNull(storage, "storage");
         Objects.requireNonNull(options, "options");
-        for (String key : options.formatOptions().keySet()) {
-            if (!createOptionNames().contains(key)) {
-                throw new IllegalArgumentException("Invalid parameter '" + key + "' for format vpc (known: subformat, "
-                        + "force_size)");
-            }
-        }
-        if (options.backingFile().isPresent()) {
-            throw new IllegalArgumentException("Backing file not supported for file format 'vpc'");
-        }
+        CreateChecks.knownOptionsOnly(options, "vpc", CREATE_OPTIONS);
+        CreateChecks.noBackingFile(options, "vpc");
         if (options.preallocation() != Preallocation.OFF) {
             throw new IllegalArgumentException("Unsupported preallocation mode for vpc: "
                     + options.preallocation().qemuName() + " (only off)");
         }
-        long size = options.size().orElseThrow(() -> new IllegalArgumentException(
-                "Image creation needs a size parameter"));
+        long size = CreateChecks.size(options);
         Map<String, String> o = options.formatOptions();
-        String subformat = o.getOrDefault(SUBFORMAT, "dynamic");
-        boolean fixed = switch (subformat) {
-            case "dynamic" -> false;
-            case "fixed" -> true;
-            default -> throw new IllegalArgumentException("Parameter 'subformat' does not accept value '"
-                    + subformat + "'");
-        };
-        boolean forceSize = bool(FORCE_SIZE, o.get(FORCE_SIZE));
+        boolean fixed = CreateChecks.oneOf(o, SUBFORMAT, "dynamic", "fixed").equals("fixed");
+        boolean forceSize = CreateChecks.onOff(o, FORCE_SIZE, false);
         VpcCreate.create(storage, VpcCreate.plan(size, forceSize), fixed, VpcCreate.now(), UUID.randomUUID());
-    }
-
-    private static boolean bool(String key, String value) {
-        if (value == null) {
-            return false;
-        }
-        return switch (value) {
-            case "on", "yes", "true", "y" -> true;
-            case "off", "no", "false", "n" -> false;
-            default -> throw new IllegalArgumentException("Parameter '" + key + "' expects 'on' or 'off'");
-        };
     }
 
     @Override
     public Set<String> createOptionNames() {
-        return Set.of(SUBFORMAT, FORCE_SIZE);
+        return Set.copyOf(CREATE_OPTIONS);
     }
 
     /** {@inheritDoc} qemu-img's order for vpc: size, subformat, force_size. */

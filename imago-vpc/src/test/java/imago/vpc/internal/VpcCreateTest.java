@@ -3,7 +3,6 @@ package imago.vpc.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CreateOptions;
 import imago.api.Image;
@@ -11,6 +10,7 @@ import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.VhdiInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -109,9 +109,7 @@ class VpcCreateTest {
             assertEquals(expected, QemuReads.qemuSize(dir, img, "vpc"));
         }
         if (expected > 0) { // vhdiinfo refuses empty disks, qemu-img's as well
-            String info = VhdiInfo.run(dir, img);
-            assertTrue(info.contains("(" + expected + " bytes)"), info);
-            assertTrue(info.contains(c.fixed() ? "Disk type\t\t: Fixed" : "Disk type\t\t: Dynamic"), info);
+            VhdiInfo.assertDisk(dir, img, expected, c.fixed());
         }
         try (Image image = Imago.opener().path(img).format("vpc").open()) {
             assertEquals(expected, image.size());

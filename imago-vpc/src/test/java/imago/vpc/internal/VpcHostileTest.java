@@ -1,8 +1,6 @@
 package imago.vpc.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CorruptImageException;
@@ -12,11 +10,11 @@ import imago.api.ImageLimitException;
 import imago.api.StorageLocation;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
+import imago.testkit.HostileImages;
 import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -46,20 +44,7 @@ class VpcHostileTest {
 
     /** Opens {@code bytes} as vpc (writable or not) and returns what it threw. */
     static <T extends ImageException> T refused(Class<T> type, byte[] bytes, boolean writable) {
-        String name = "hostile-" + NAMES.incrementAndGet();
-        MemoryStorage.of(name, bytes).close();
-        try {
-            T e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(type, () -> {
-                try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vpc").writable(writable)
-                        .open()) {
-                    QemuReads.readAll(image);
-                }
-            }));
-            assertTrue(e.getMessage().contains(name), () -> "names the file: " + e.getMessage());
-            return e;
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        return HostileImages.refused("vpc", type, bytes, writable);
     }
 
     static byte[] patched(VhdBuilder b, Consumer<ByteBuffer> patch) {
@@ -187,13 +172,7 @@ class VpcHostileTest {
         buf.putInt((int) bat + 4 * 3, VpcFields.UNUSED);
         buf.putInt((int) bat + 4, 1); // block 1 over the header (and nothing else)
         assertTrue(refused(CorruptImageException.class, bytes, true).getMessage().contains("overlaps metadata"));
-        String name = "overlap-" + NAMES.incrementAndGet();
-        MemoryStorage.of(name, bytes).close();
-        try (Image image = Imago.opener().location(StorageLocation.memory(name)).format("vpc").open()) {
-            assertEquals(64 << 10, QemuReads.readAll(image).length, "read-only, it reads as QEMU reads it");
-        } finally {
-            MemoryStorage.delete(name);
-        }
+        assertEquals(64 << 10, HostileImages.accepted("vpc", bytes, false).length, "read-only, it reads as QEMU reads it");
     }
 
     @Test

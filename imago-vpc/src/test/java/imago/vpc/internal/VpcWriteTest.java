@@ -9,6 +9,7 @@ import imago.api.ReadOnlyImageException;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import imago.testkit.QemuReads;
+import imago.testkit.VhdiInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

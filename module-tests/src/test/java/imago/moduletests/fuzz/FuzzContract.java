@@ -67,6 +67,34 @@ final class FuzzContract {
         }
     }
 
+    /**
+     * The whole body of a writable format's target: {@code data} as an in-memory image named {@code name}, opened
+     * read-only as {@code format} and {@linkplain #walk walked}, then opened writable, written once (1536 zero bytes
+     * around the middle, flushed) and walked again; any failure checked to be {@linkplain #expected expected}.
+     */
+    static void openWalkAndWrite(byte[] data, String name, String format) {
+        imago.storage.memory.MemoryStorage.of(name, data).close();
+        try {
+            try (Image image = imago.probe.Imago.opener().location(imago.api.StorageLocation.memory(name))
+                    .format(format).open()) {
+                walk(image);
+            }
+            try (Image image = imago.probe.Imago.opener().location(imago.api.StorageLocation.memory(name))
+                    .format(format).writable(true).open()) {
+                if (image.size() > 0) {
+                    image.write(ByteBuffer.allocate((int) Math.min(1536, image.size())), image.size() / 2
+                            - Math.min(image.size() / 2, 700));
+                    image.flush();
+                }
+                walk(image);
+            }
+        } catch (IOException | RuntimeException e) {
+            expected(e);
+        } finally {
+            imago.storage.memory.MemoryStorage.delete(name);
+        }
+    }
+
     /** Reads what a user of the image would: mappings, extents, a few ranges, info, down the chain. */
     static void walk(Image top) throws IOException {
         Image image = top;

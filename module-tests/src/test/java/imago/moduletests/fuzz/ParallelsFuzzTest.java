@@ -1,12 +1,6 @@
 package imago.moduletests.fuzz;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import imago.api.Image;
-import imago.api.StorageLocation;
-import imago.probe.Imago;
-import imago.storage.memory.MemoryStorage;
-import java.io.IOException;
-import java.nio.ByteBuffer;
 
 /**
  * Fuzz target for the parallels driver's parsers: any bytes opened as {@code parallels} (the header, the catalog,
@@ -28,24 +22,6 @@ class ParallelsFuzzTest {
     /** Opens the bytes as a Parallels image, reads them as a user would, and writes a sector into a writable open. */
     @FuzzTest(maxDuration = "2m")
     void openAnyParallels(byte[] data) {
-        MemoryStorage.of(NAME, data).close();
-        try {
-            try (Image image = Imago.opener().location(StorageLocation.memory(NAME)).format("parallels").open()) {
-                FuzzContract.walk(image);
-            }
-            try (Image image = Imago.opener().location(StorageLocation.memory(NAME)).format("parallels").writable(true)
-                    .open()) {
-                if (image.size() > 0) {
-                    image.write(ByteBuffer.allocate((int) Math.min(1536, image.size())), image.size() / 2
-                            - Math.min(image.size() / 2, 700));
-                    image.flush();
-                }
-                FuzzContract.walk(image);
-            }
-        } catch (IOException | RuntimeException e) {
-            FuzzContract.expected(e);
-        } finally {
-            MemoryStorage.delete(NAME);
-        }
+        FuzzContract.openWalkAndWrite(data, NAME, "parallels");
     }
 }

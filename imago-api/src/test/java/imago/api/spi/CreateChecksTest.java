@@ -1,0 +1,66 @@
+package imago.api.spi;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import imago.api.CreateOptions;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The shared create checks pass what they should and refuse the rest with qemu-img's words. */
+class CreateChecksTest {
+    private static final List<String> KNOWN = List.of("subformat", "force_size");
+
+    private static String refusal(Runnable check) {
+        return assertThrows(IllegalArgumentException.class, check::run).getMessage();
+    }
+
+    @Test
+    void onlyTheFormatsOwnOptionsPass() {
+        CreateChecks.knownOptionsOnly(CreateOptions.builder().option("force_size", "on").build(), "vpc", KNOWN);
+        CreateChecks.knownOptionsOnly(CreateOptions.ofSize(1), "vpc", List.of());
+        assertEquals("Invalid parameter 'cluster_size' for format vpc (known: subformat, force_size)",
+                refusal(() -> CreateChecks.knownOptionsOnly(CreateOptions.builder().option("subformat", "fixed")
+                        .option("cluster_size", "1M").build(), "vpc", KNOWN)));
+    }
+
+    @Test
+    void aBackingFileIsRefused() {
+        CreateChecks.noBackingFile(CreateOptions.ofSize(1), "vdi");
+        assertEquals("Backing file not supported for file format 'vdi'", refusal(() -> CreateChecks.noBackingFile(
+                CreateOptions.builder().backingFile("base.raw").build(), "vdi")));
+    }
+
+    @Test
+    void aSizeIsNeeded() {
+        assertEquals(4096, CreateChecks.size(CreateOptions.ofSize(4096)));
+        assertEquals("Image creation needs a size parameter", refusal(() -> CreateChecks.size(
+                CreateOptions.builder().build())));
+    }
+
+    @Test
+    void switchesTakeQemusWords() {
+        for (String on : List.of("on", "yes", "true", "y")) {
+            assertTrue(CreateChecks.onOff(Map.of("k", on), "k", false), on);
+        }
+        for (String off : List.of("off", "no", "false", "n")) {
+            assertFalse(CreateChecks.onOff(Map.of("k", off), "k", true), off);
+        }
+        assertTrue(CreateChecks.onOff(Map.of(), "k", true));
+        assertFalse(CreateChecks.onOff(Map.of(), "k", false));
+        assertEquals("Parameter 'k' expects 'on' or 'off'", refusal(() -> CreateChecks.onOff(Map.of("k", "ON"), "k",
+                false)));
+    }
+
+    @Test
+    void wordOptionsTakeTheirWords() {
+        assertEquals("dynamic", CreateChecks.oneOf(Map.of(), "subformat", "dynamic", "fixed"));
+        assertEquals("dynamic", CreateChecks.oneOf(Map.of("subformat", "dynamic"), "subformat", "dynamic", "fixed"));
+        assertEquals("fixed", CreateChecks.oneOf(Map.of("subformat", "fixed"), "subformat", "dynamic", "fixed"));
+        assertEquals("Parameter 'subformat' does not accept value 'sparse'", refusal(() -> CreateChecks.oneOf(
+                Map.of("subformat", "sparse"), "subformat", "dynamic", "fixed")));
+    }
+}
