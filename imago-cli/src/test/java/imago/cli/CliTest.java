@@ -4,6 +4,7 @@ import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -75,6 +76,21 @@ class CliTest {
         Run.Result r = two ? imago(sub, "--bogus", "x", "y") : imago(sub, "--bogus", "x");
         assertEquals(1, r.status());
         assertEquals("imago: unrecognized option '--bogus'\nTry 'imago --help' for more information\n", r.err());
+    }
+
+    /** An option given without its argument: qemu-img's two lines and status, as qemu-img prints them. */
+    @ParameterizedTest
+    @ValueSource(strings = {"info -f", "info --output", "map --output", "convert -O", "create -f", "check -r",
+        "bench -c"})
+    void optionWithoutItsArgumentIsQemuImgsTwoLines(String line) {
+        String[] args = line.split(" ");
+        Object[] command = new Object[args.length + 1];
+        command[0] = Qemu.img();
+        System.arraycopy(args, 0, command, 1, args.length);
+        Qemu.Output q = Qemu.run(dir, command);
+        Run.Result r = imago(args);
+        assertEquals(q.status(), r.status(), line);
+        assertEquals(q.err().replace("qemu-img", "imago"), r.err(), line);
     }
 
     @ParameterizedTest

@@ -45,6 +45,8 @@ public final class Cli {
 
     /** picocli's note on the word an unknown short option came in ({@code -qU}). */
     private static final Pattern CLUSTER = Pattern.compile("\\(while processing option: '(.*)'\\)");
+    /** The option as typed in picocli's message for an option given without its argument. */
+    private static final Pattern MISSING_ARGUMENT = Pattern.compile("parameter for option '([^']+)'");
 
     /**
      * The name the command was invoked by, as the launcher passes it (system property {@code imago.program},
@@ -219,7 +221,7 @@ public final class Cli {
     /**
      * qemu-img's message for a usage error in one of its subcommands, or {@code null} to keep picocli's (imago's own
      * subcommands, io and nbd, and the errors qemu-img words per option): an unknown option (getopt's word, a
-     * cluster such as {@code -qU} whole) and the wrong number of file names.
+     * cluster such as {@code -qU} whole), an option without its argument and the wrong number of file names.
      */
     private static String qemuImgUsageError(CommandLine cmd, ParameterException ex) {
         if (cmd.getParent() == null || !QEMU_IMG_SUBCOMMANDS.contains(cmd.getCommandName())) {
@@ -228,6 +230,10 @@ public final class Cli {
         if (ex instanceof UnmatchedArgumentException u && u.isUnknownOption()) {
             Matcher cluster = CLUSTER.matcher(ex.getMessage());
             return "unrecognized option '" + (cluster.find() ? cluster.group(1) : u.getUnmatched().getFirst()) + "'";
+        }
+        Matcher optionWithout = MISSING_ARGUMENT.matcher(ex.getMessage());
+        if (ex instanceof MissingParameterException && optionWithout.find()) {
+            return "missing argument for option '" + optionWithout.group(1) + "'";
         }
         boolean operandMissing = ex instanceof MissingParameterException m
                 && m.getMissing().stream().noneMatch(ArgSpec::isOption);
