@@ -125,8 +125,9 @@ public final class QcowFormatDriver implements FormatDriver {
         long requested = options.size().orElseThrow(() -> new IllegalArgumentException(
                 "Image creation needs a size parameter"));
         long size = requested + 511 & -512L;
-        if (requested < 2 || size < 0) {
-            throw new IllegalArgumentException("Image size is too small (must be at least 2 bytes)");
+        // qemu-img rounds up to a sector first, so only 0 is too small here (the header check refuses 1)
+        if (requested <= 0 || size <= 0) {
+            throw new IllegalArgumentException("Image size is too small, cannot be zero length");
         }
         byte[] name = options.backingFile().map(b -> b.getBytes(StandardCharsets.UTF_8)).orElse(new byte[0]);
         boolean backed = options.backingFile().isPresent();

@@ -125,7 +125,7 @@ class QcowDifferentialTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"1000", "24M", "100M", "3G", "b:base.raw:raw", "b:base.qcow2:qcow2"})
+    @ValueSource(strings = {"1", "1000", "24M", "100M", "3G", "b:base.raw:raw", "b:base.qcow2:qcow2"})
     void createWritesQemuImgsFile(String spec) throws IOException {
         QemuWorkloads.assertCreatesQemuImgsFile(dir, "qcow", "", spec);
     }

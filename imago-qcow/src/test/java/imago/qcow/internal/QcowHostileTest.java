@@ -217,4 +217,16 @@ class QcowHostileTest {
                 () -> Imago.opener().path(image).gate(OpenGate.confinedTo(dir)).open());
         assertTrue(e.getMessage().contains(backing), e.getMessage());
     }
+
+    /** qemu-img rounds a size up to a sector before its check, so only 0 is refused, in its words. */
+    @Test
+    void createRefusesOnlyAZeroSize() throws IOException {
+        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class,
+                () -> Imago.create(dir.resolve("zero.qcow"), "qcow", CreateOptions.builder().size(0).build()));
+        assertEquals("Image size is too small, cannot be zero length", zero.getMessage());
+        Imago.create(dir.resolve("one.qcow"), "qcow", CreateOptions.builder().size(1).build());
+        try (Image image = Imago.opener().path(dir.resolve("one.qcow")).open()) {
+            assertEquals(512, image.size());
+        }
+    }
 }
