@@ -157,6 +157,46 @@ public final class Qemu {
         return o.out();
     }
 
+    /**
+     * Runs a qemu-img command that derives a LUKS key ({@code create}, {@code measure} or {@code amend} of an
+     * encrypted image) in {@code dir}, asserting exit status 0, and returns its standard output. qemu's PBKDF2
+     * calibration times its first 2^15 iterations with the thread's CPU clock and gives up ("Unable to get accurate
+     * CPU usage") when that reads 0 ms, which on a fast or busy machine happens now and then whatever
+     * {@code iter-time} is; a failure costs milliseconds, so the command is run up to ten times while it fails so.
+     */
+    public static String okDerivingKey(Path dir, Object... command) {
+        Output o = run(dir, command);
+        for (int attempt = 1; attempt < 10 && o.status() != 0
+                && o.err().contains("Unable to get accurate CPU usage"); attempt++) {
+            o = run(dir, command);
+        }
+        Output last = o;
+        assertEquals(0, last.status(), () -> "failed: " + List.of(command) + "\n" + last.out() + last.err());
+        return last.out();
+    }
+
+    /**
+     * The guest content of an image as {@code qemu-img convert IMAGE -O raw} reads it, where {@code image} is how
+     * the command names it: {@code "-f", format, file}, or {@code "--object", secret, "--image-opts", options}
+     * (a temporary file in {@code dir} holds the raw bytes while they are read).
+     */
+    public static byte[] convertToRaw(Path dir, Object... image) {
+        List<Object> cmd = new ArrayList<>(List.of(img(), "convert"));
+        cmd.addAll(List.of(image));
+        try {
+            Path raw = Files.createTempFile(dir, "qemu-convert", ".raw");
+            try {
+                cmd.addAll(List.of("-O", "raw", raw));
+                ok(dir, cmd.toArray());
+                return Files.readAllBytes(raw);
+            } finally {
+                Files.deleteIfExists(raw);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** Runs {@code command} in {@code dir} with no input and waits for it (at most two minutes). */
     public static Output run(Path dir, Object... command) {
         List<String> cmd = new ArrayList<>();

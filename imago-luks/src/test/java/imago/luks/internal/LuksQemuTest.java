@@ -110,30 +110,13 @@ class LuksQemuTest {
         }
     }
 
-    /**
-     * {@code qemu-img create -f luks} with a short {@code iter-time}. qemu-img's PBKDF2 calibration first times 2^15
-     * iterations with the thread's CPU clock and gives up ("Unable to get accurate CPU usage") when that reads 0 ms,
-     * which on a fast, quiet machine happens now and then whatever {@code iter-time} is; a failure costs a few
-     * milliseconds, so it is tried up to ten times.
-     */
+    /** {@code qemu-img create -f luks} with a short {@code iter-time}, retried as its PBKDF2 calibration needs. */
     static void qemuCreate(Path dir, Path f, String options, String size) {
-        Qemu.Output o = null;
-        for (int attempt = 0; attempt < 10; attempt++) {
-            o = Qemu.run(dir, Qemu.img(), "create", "-f", "luks", "--object", SECRET, "-o",
-                    "key-secret=sec0,iter-time=10" + (options.isEmpty() ? "" : "," + options), f, size);
-            if (o.status() == 0 || !o.err().contains("Unable to get accurate CPU usage")) {
-                break;
-            }
-        }
-        if (o.status() != 0) {
-            throw new AssertionError("qemu-img create failed: " + o.out() + o.err());
-        }
+        Qemu.okDerivingKey(dir, Qemu.img(), "create", "-f", "luks", "--object", SECRET, "-o",
+                "key-secret=sec0,iter-time=10" + (options.isEmpty() ? "" : "," + options), f, size);
     }
 
-    private byte[] qemuRaw(Path f) throws IOException {
-        Path out = dir.resolve("out.raw");
-        Files.deleteIfExists(out);
-        Qemu.ok(dir, Qemu.img(), "convert", "--object", SECRET, "--image-opts", imageOpts(f), "-O", "raw", out);
-        return Files.readAllBytes(out);
+    private byte[] qemuRaw(Path f) {
+        return Qemu.convertToRaw(dir, "--object", SECRET, "--image-opts", imageOpts(f));
     }
 }

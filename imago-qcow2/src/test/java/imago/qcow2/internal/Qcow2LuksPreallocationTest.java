@@ -5,6 +5,7 @@ import static imago.qcow2.internal.Qcow2LuksQemuTest.SECRET;
 import static imago.qcow2.internal.Qcow2LuksQemuTest.imageOpts;
 import static imago.qcow2.internal.Qcow2LuksQemuTest.open;
 import static imago.qcow2.internal.Qcow2LuksQemuTest.qemuCreate;
+import static imago.qcow2.internal.Qcow2LuksQemuTest.qemuRaw;
 import static imago.qcow2.internal.Qcow2LuksQemuTest.readAll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -46,13 +47,6 @@ class Qcow2LuksPreallocationTest {
         Qemu.require();
     }
 
-    private byte[] qemuRaw(Path f) throws IOException {
-        Path out = dir.resolve("out.raw");
-        Files.deleteIfExists(out);
-        Qemu.ok(dir, Qemu.img(), "convert", "--object", SECRET, "--image-opts", imageOpts(f), "-O", "raw", out);
-        return Files.readAllBytes(out);
-    }
-
     private String qemuMap(Path f) {
         return Qemu.ok(dir, Qemu.img(), "map", "--output=json", "--object", SECRET, "--image-opts", imageOpts(f));
     }
@@ -64,7 +58,7 @@ class Qcow2LuksPreallocationTest {
 
     /** imago and qemu-img read the image alike; returns what they read. */
     private byte[] assertReadAlike(Path f, String what) throws IOException {
-        byte[] qemu = qemuRaw(f);
+        byte[] qemu = qemuRaw(dir, f);
         try (Image image = open(f, false)) {
             assertArrayEquals(qemu, readAll(image), what + ": imago reads what qemu-img reads");
         }

@@ -58,27 +58,19 @@ class Qcow2LuksQemuTest {
         return b.array();
     }
 
-    /** qemu-img create with encryption, retried as the luks tests retry qemu-img's PBKDF2 calibration. */
+    /** qemu-img create with encryption, retried as its PBKDF2 calibration needs ({@link Qemu#okDerivingKey}). */
     static void qemuCreate(Path dir, Path f, String options, String size) {
-        Qemu.Output o = null;
-        for (int attempt = 0; attempt < 10; attempt++) {
-            o = Qemu.run(dir, Qemu.img(), "create", "-f", "qcow2", "--object", SECRET, "-o",
-                    "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"
-                            + (options.isEmpty() ? "" : "," + options), f, size);
-            if (o.status() == 0 || !o.err().contains("Unable to get accurate CPU usage")) {
-                break;
-            }
-        }
-        if (o.status() != 0) {
-            throw new AssertionError("qemu-img create failed: " + o.out() + o.err());
-        }
+        Qemu.okDerivingKey(dir, Qemu.img(), "create", "-f", "qcow2", "--object", SECRET, "-o",
+                "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"
+                        + (options.isEmpty() ? "" : "," + options), f, size);
     }
 
-    private byte[] qemuRaw(Path f) throws IOException {
-        Path out = dir.resolve("out.raw");
-        Files.deleteIfExists(out);
-        Qemu.ok(dir, Qemu.img(), "convert", "--object", SECRET, "--image-opts", imageOpts(f), "-O", "raw", out);
-        return Files.readAllBytes(out);
+    static byte[] qemuRaw(Path dir, Path f) {
+        return Qemu.convertToRaw(dir, "--object", SECRET, "--image-opts", imageOpts(f));
+    }
+
+    private byte[] qemuRaw(Path f) {
+        return qemuRaw(dir, f);
     }
 
     private void assertQemuCheckClean(Path f) {
@@ -246,10 +238,7 @@ class Qcow2LuksQemuTest {
             assertArrayEquals(after, readAll(image));
         }
         assertArrayEquals(after, qemuRaw(f));
-        Path snap = dir.resolve("snap.raw");
-        Qemu.ok(dir, Qemu.img(), "convert", "--object", SECRET, "--image-opts", imageOpts(f), "-l", "s1", "-O", "raw",
-                snap);
-        assertArrayEquals(before, Files.readAllBytes(snap));
+        assertArrayEquals(before, Qemu.convertToRaw(dir, "--object", SECRET, "--image-opts", imageOpts(f), "-l", "s1"));
         try (Image image = Imago.opener().path(f).format("qcow2").secret("sec0", PASS.getBytes(StandardCharsets.UTF_8))
                 .option("encrypt.key-secret", "sec0").option("snapshot", "s1").open()) {
             assertArrayEquals(before, readAll(image));
@@ -285,17 +274,10 @@ class Qcow2LuksQemuTest {
                 }
             }
             imago.api.Measurement m = Qcow2Measure.measure(b.build(), null);
-            Qemu.Output q = null;
-            for (int attempt = 0; attempt < 10; attempt++) {
-                q = Qemu.run(dir, Qemu.img(), "measure", "--output=json", "--object", SECRET, "-O", "qcow2", "-o",
-                        "encrypt.format=luks,encrypt.key-secret=sec0" + o, "--size", "1G");
-                if (q.status() == 0) {
-                    break;
-                }
-            }
-            assertEquals(0, q.status(), q.err());
-            assertTrue(q.out().contains("\"required\": " + m.required() + ","), o + ": " + q.out() + " vs " + m);
-            assertTrue(q.out().contains("\"fully-allocated\": " + m.fullyAllocated()), o + ": " + q.out() + " vs " + m);
+            String q = Qemu.okDerivingKey(dir, Qemu.img(), "measure", "--output=json", "--object", SECRET, "-O",
+                    "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=sec0" + o, "--size", "1G");
+            assertTrue(q.contains("\"required\": " + m.required() + ","), o + ": " + q + " vs " + m);
+            assertTrue(q.contains("\"fully-allocated\": " + m.fullyAllocated()), o + ": " + q + " vs " + m);
         }
     }
 }
