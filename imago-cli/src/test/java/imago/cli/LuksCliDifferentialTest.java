@@ -1,7 +1,6 @@
 package imago.cli;
 
 import static imago.cli.Run.imago;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -20,13 +19,17 @@ import org.junit.jupiter.api.io.TempDir;
  * qemu-img's.
  */
 class LuksCliDifferentialTest {
-    private static final String SECRET = "secret,id=sec0,data=abc";
+    private static final String SECRET = EncryptedCliDifferential.SECRET;
 
     @TempDir
     Path dir;
 
-    private static String opts(Path f) {
-        return "driver=luks,key-secret=sec0,file.filename=" + f;
+    private EncryptedCliDifferential luks() {
+        return new EncryptedCliDifferential(dir, "luks", "key-secret");
+    }
+
+    private String opts(Path f) {
+        return luks().opts(f);
     }
 
     @Test
@@ -35,21 +38,7 @@ class LuksCliDifferentialTest {
         String created = imago("create", "-f", "luks", "--object", SECRET, "-o", "key-secret=sec0,iter-time=10",
                 f.toString(), "1M").ok().out();
         assertEquals("Formatting '" + f + "', fmt=luks size=1048576 key-secret=sec0 iter-time=10\n", created);
-        imago("io", "--object", SECRET, "--image-opts", opts(f), "-c", "write -P 0x5a 1000 70000", "-c",
-                "write -P 0x33 1040000 8576").ok();
-        Qemu.ok(dir, Qemu.io(), "--object", SECRET, "--image-opts", opts(f), "-c", "read -P 0x5a 1000 70000", "-c",
-                "read -P 0x33 1040000 8576");
-        Path mine = dir.resolve("mine.raw");
-        Path theirs = dir.resolve("theirs.raw");
-        imago("convert", "--object", "secret,id=sec0,data=YWJj,format=base64", "--image-opts", opts(f), "-O", "raw",
-                mine.toString()).ok();
-        Qemu.ok(dir, Qemu.img(), "convert", "--object", SECRET, "--image-opts", opts(f), "-O", "raw", theirs);
-        assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(mine));
-        assertEquals(Qemu.ok(dir, Qemu.img(), "info", "--output=json", f).strip(), imago("info", "--output=json",
-                f.toString()).ok().out().strip());
-        assertEquals(Qemu.ok(dir, Qemu.img(), "info", f), imago("info", f.toString()).ok().out());
-        assertEquals(Qemu.ok(dir, Qemu.img(), "map", "--output=json", "--object", SECRET, "--image-opts", opts(f)),
-                imago("map", "--output=json", "--object", SECRET, "--image-opts", opts(f)).ok().out());
+        luks().assertWritesConvertsInfoAndMapAsQemuImg(f, "secret,id=sec0,data=YWJj,format=base64", s -> s);
     }
 
     @Test
@@ -71,20 +60,10 @@ class LuksCliDifferentialTest {
         assertTrue(mine.err().contains("File contains external, encrypted or compressed clusters."), mine.err());
     }
 
-    /**
-     * {@code qemu-img measure -O luks}, which calibrates PBKDF2 as create does and now and then fails doing it
-     * ("Unable to get accurate CPU usage", when its first 2^15 iterations read 0 ms of CPU): tried up to ten times.
-     */
+    /** {@code qemu-img measure -O luks}, which calibrates PBKDF2 as create does ({@link Qemu#okDerivingKey}). */
     private String qemuMeasure(String options) {
-        Qemu.Output o = null;
-        for (int i = 0; i < 10; i++) {
-            o = Qemu.run(dir, Qemu.img(), "measure", "--output=json", "--object", SECRET, "-O", "luks", "-o", options,
-                    "--size", "1G");
-            if (o.status() == 0) {
-                return o.out().strip();
-            }
-        }
-        throw new AssertionError("qemu-img measure failed: " + o.out() + o.err());
+        return Qemu.okDerivingKey(dir, Qemu.img(), "measure", "--output=json", "--object", SECRET, "-O", "luks", "-o",
+                options, "--size", "1G").strip();
     }
 
     /**
@@ -106,9 +85,7 @@ class LuksCliDifferentialTest {
         imago("convert", "--object", "secret,id=sec0,file=" + key, "-O", "luks", "-o",
                 "key-secret=sec0,iter-time=10,cipher-mode=cbc,ivgen-alg=essiv,cipher-alg=aes-128", src.toString(),
                 out.toString()).ok();
-        Qemu.Output cmp = Qemu.run(dir, Qemu.img(), "compare", "--object", SECRET, "--image-opts", opts(out),
-                "driver=raw,file.filename=" + src);
-        assertEquals(0, cmp.status(), cmp.out() + cmp.err());
+        luks().assertQemuImgReads(out, src, "");
     }
 
     @Test
