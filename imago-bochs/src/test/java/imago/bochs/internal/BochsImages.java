@@ -1,5 +1,6 @@
 package imago.bochs.internal;
 
+import imago.testkit.GuestContent;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -87,21 +88,6 @@ final class BochsImages {
 
     /** Guest content: runs of random bytes, zeroes and a repeated byte, {@code length} bytes in all. */
     static byte[] content(int length, Random random) {
-        byte[] c = new byte[length];
-        int at = 0;
-        while (at < length) {
-            int run = Math.min(length - at, 512 * (1 + random.nextInt(24)) + random.nextInt(3) * 100);
-            switch (random.nextInt(3)) {
-                case 0 -> {
-                    byte[] r = new byte[run];
-                    random.nextBytes(r);
-                    System.arraycopy(r, 0, c, at, run);
-                }
-                case 1 -> Arrays.fill(c, at, at + run, (byte) (1 + random.nextInt(255)));
-                default -> { }
-            }
-            at += run;
-        }
-        return c;
+        return GuestContent.runs(length, random, r -> 512 * (1 + r.nextInt(24)) + r.nextInt(3) * 100);
     }
 }

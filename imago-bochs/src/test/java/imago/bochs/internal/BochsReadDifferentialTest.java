@@ -12,6 +12,7 @@ import imago.api.Image;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
+import imago.testkit.GuestContent;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -44,18 +45,8 @@ class BochsReadDifferentialTest {
         assertArrayEquals(content, qemu, "the builder's image holds the content (qemu-img's reading)");
         try (Image i = Imago.open(image)) {
             assertEquals("bochs", i.format());
-            assertEquals(qemu.length, i.size());
-            ByteBuffer all = ByteBuffer.allocate((int) i.size());
-            i.read(all, 0);
-            assertArrayEquals(qemu, all.array());
             // odd offsets and lengths across sectors and extents
-            for (int k = 0; k < 50; k++) {
-                int from = random.nextInt(qemu.length);
-                int n = Math.min(qemu.length - from, 1 + random.nextInt(3 * extent));
-                ByteBuffer part = ByteBuffer.allocate(n);
-                i.read(part, from);
-                assertArrayEquals(java.util.Arrays.copyOfRange(qemu, from, from + n), part.array(), "at " + from);
-            }
+            GuestContent.assertReads(i, qemu, random, 50, 3 * extent);
             long mapped = 0;
             for (Extent e : i.extents(0, i.size())) {
                 assertEquals(mapped, e.offset());

@@ -11,12 +11,11 @@ import imago.api.Image;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
+import imago.testkit.GuestContent;
 import imago.testkit.Qemu;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,22 +33,7 @@ class CloopReadDifferentialTest {
 
     /** Guest content: runs of random bytes, zeroes and a repeated byte, compressible and not. */
     static byte[] content(int length, Random random) {
-        byte[] c = new byte[length];
-        int at = 0;
-        while (at < length) {
-            int run = Math.min(length - at, 1 + random.nextInt(20_000));
-            switch (random.nextInt(3)) {
-                case 0 -> {
-                    byte[] r = new byte[run];
-                    random.nextBytes(r);
-                    System.arraycopy(r, 0, c, at, run);
-                }
-                case 1 -> Arrays.fill(c, at, at + run, (byte) (1 + random.nextInt(255)));
-                default -> { }
-            }
-            at += run;
-        }
-        return c;
+        return GuestContent.runs(length, random, r -> 1 + r.nextInt(20_000));
     }
 
     @ParameterizedTest
@@ -63,17 +47,7 @@ class CloopReadDifferentialTest {
         byte[] qemu = Files.readAllBytes(dir.resolve("q.raw"));
         assertArrayEquals(content, qemu, "the builder's image holds the content (qemu-img's reading)");
         try (Image i = Imago.opener().path(image).format("cloop").open()) {
-            assertEquals(qemu.length, i.size());
-            ByteBuffer all = ByteBuffer.allocate((int) i.size());
-            i.read(all, 0);
-            assertArrayEquals(qemu, all.array());
-            for (int k = 0; k < 40; k++) {
-                int from = random.nextInt(qemu.length);
-                int n = Math.min(qemu.length - from, 1 + random.nextInt(3 * blockSize));
-                ByteBuffer part = ByteBuffer.allocate(n);
-                i.read(part, from);
-                assertArrayEquals(Arrays.copyOfRange(qemu, from, from + n), part.array(), "at " + from);
-            }
+            GuestContent.assertReads(i, qemu, random, 40, 3 * blockSize);
         }
         boolean probed = Qemu.ok(dir, Qemu.img(), "info", image).contains("file format: cloop");
         assertEquals(version.equals("V2"), probed, "qemu-img probes only version 2.0");

@@ -12,6 +12,7 @@ import imago.api.ImageException;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
+import imago.testkit.GuestContent;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -37,22 +38,7 @@ class DmgReadDifferentialTest {
     Path dir;
 
     static byte[] content(int sectors, Random random) {
-        byte[] c = new byte[sectors * 512];
-        int at = 0;
-        while (at < c.length) {
-            int run = Math.min(c.length - at, 1 + random.nextInt(30_000));
-            switch (random.nextInt(3)) {
-                case 0 -> {
-                    byte[] r = new byte[run];
-                    random.nextBytes(r);
-                    System.arraycopy(r, 0, c, at, run);
-                }
-                case 1 -> Arrays.fill(c, at, at + run, (byte) (1 + random.nextInt(255)));
-                default -> { }
-            }
-            at += run;
-        }
-        return c;
+        return GuestContent.runs(sectors * 512, random, r -> 1 + r.nextInt(30_000));
     }
 
     static List<DmgImages.Plan> plan(int sectors, Random random, int... types) {
@@ -97,17 +83,7 @@ class DmgReadDifferentialTest {
         byte[] qemu = Files.readAllBytes(dir.resolve("q.raw"));
         assertArrayEquals(content, qemu, "the builder's image holds the content (qemu-img's reading)");
         try (Image i = Imago.opener().path(image).format("dmg").open()) {
-            assertEquals(qemu.length, i.size());
-            ByteBuffer all = ByteBuffer.allocate((int) i.size());
-            i.read(all, 0);
-            assertArrayEquals(qemu, all.array());
-            for (int k = 0; k < 40; k++) {
-                int from = random.nextInt(qemu.length);
-                int n = Math.min(qemu.length - from, 1 + random.nextInt(200_000));
-                ByteBuffer part = ByteBuffer.allocate(n);
-                i.read(part, from);
-                assertArrayEquals(Arrays.copyOfRange(qemu, from, from + n), part.array(), "at " + from);
-            }
+            GuestContent.assertReads(i, qemu, random, 40, 200_000);
         }
     }
 
