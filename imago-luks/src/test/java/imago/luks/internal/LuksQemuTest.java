@@ -9,6 +9,7 @@ import imago.api.Image;
 import imago.api.Secrets;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -40,9 +41,7 @@ class LuksQemuTest {
     }
 
     static byte[] readAll(Image image) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate((int) image.size());
-        image.read(b, 0);
-        return b.array();
+        return QemuReads.readAll(image);
     }
 
     private static final String[][] VARIANTS = {

@@ -43,11 +43,7 @@ class Qcow2CheckPropertyTest {
     @TempDir
     static Path dir;
 
-    /** An image and the byte ranges of its metadata. */
-    record Sample(String name, byte[] bytes, List<long[]> regions) {
-    }
-
-    static final List<Sample> SAMPLES = new ArrayList<>();
+    static final List<Qcow2MetadataSample> SAMPLES = new ArrayList<>();
     static final AtomicLong CHECKED = new AtomicLong();
     static final AtomicLong REFUSED = new AtomicLong();
     static final AtomicLong REPAIRED = new AtomicLong();
@@ -79,7 +75,7 @@ class Qcow2CheckPropertyTest {
      * A random valid image: made and written by imago in memory with a random cluster size, refcount
      * width and version, and random writes, zero writes and discards.
      */
-    static Sample generated(int seed) {
+    static Qcow2MetadataSample generated(int seed) {
         Random r = new Random(seed);
         String name = "check-gen-" + seed;
         StorageLocation where = StorageLocation.memory(name);
@@ -130,58 +126,14 @@ class Qcow2CheckPropertyTest {
         }
     }
 
-    private static Sample sample(String name, byte[] b) {
-        ByteBuffer bb = ByteBuffer.wrap(b);
-        int cs = 1 << bb.getInt(20);
-        List<long[]> regions = new ArrayList<>();
+    private static Qcow2MetadataSample sample(String name, byte[] b) {
         // header fields the open takes as they come: nb_snapshots/snapshots_offset, features, l1 offset
-        regions.add(new long[] {40, 8});
-        regions.add(new long[] {60, 12});
-        long l1 = bb.getLong(40);
-        int l1Size = bb.getInt(36);
-        regions.add(new long[] {l1, l1Size * 8L});
-        for (int i = 0; i < l1Size; i++) {
-            long l2 = bb.getLong((int) l1 + 8 * i) & Qcow2Entries.OFFSET_MASK;
-            if (l2 != 0) {
-                regions.add(new long[] {l2, cs});
-            }
-        }
-        long reftable = bb.getLong(48);
-        regions.add(new long[] {reftable, 64});
-        long refblock = bb.getLong((int) reftable) & ~511L;
-        if (refblock != 0) {
-            regions.add(new long[] {refblock, Math.min(cs, 256)});
-        }
-        if (bb.getInt(60) > 0) {
-            long table = bb.getLong(64);
-            regions.add(new long[] {table, 64});
-            long snapL1 = bb.getLong((int) table);
-            regions.add(new long[] {snapL1, bb.getInt((int) table + 8) * 8L});
-        }
-        return new Sample(name, b, regions);
+        return Qcow2MetadataSample.of(name, b, List.of(new long[] {40, 8}, new long[] {60, 12}),
+                Math.min(Qcow2MetadataSample.clusterSize(b), 256));
     }
 
-    static byte[] mutate(Sample s, List<Integer> picks) {
-        byte[] b = s.bytes().clone();
-        for (int pick : picks) {
-            Random r = new Random(pick);
-            long[] region = s.regions().get(r.nextInt(s.regions().size()));
-            int at = (int) (region[0] + r.nextInt((int) region[1]));
-            if (at >= b.length) {
-                continue;
-            }
-            switch (r.nextInt(4)) {
-                case 0 -> b[at] = (byte) r.nextInt(256);
-                case 1 -> b[at] ^= (byte) (1 << r.nextInt(8));
-                case 2 -> b[at] = 0;
-                default -> b[at] = (byte) 0xff;
-            }
-        }
-        return b;
-    }
-
-    static void check(Sample s, List<Integer> picks) {
-        byte[] bytes = mutate(s, picks);
+    static void check(Qcow2MetadataSample s, List<Integer> picks) {
+        byte[] bytes = s.mutate(picks);
         for (Repair repair : Repair.values()) {
             MemoryStorage storage = MemoryStorage.of("check-" + s.name(), bytes);
             FormatInstance layer;

@@ -13,6 +13,7 @@ import imago.api.Secrets;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -53,9 +54,7 @@ class Qcow2LuksQemuTest {
     }
 
     static byte[] readAll(Image image) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate((int) image.size());
-        image.read(b, 0);
-        return b.array();
+        return QemuReads.readAll(image);
     }
 
     /** qemu-img create with encryption, retried as its PBKDF2 calibration needs ({@link Qemu#okDerivingKey}). */

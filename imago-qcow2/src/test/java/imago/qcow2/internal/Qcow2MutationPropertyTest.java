@@ -34,11 +34,7 @@ class Qcow2MutationPropertyTest {
     @TempDir
     static Path dir;
 
-    /** An image and the byte ranges of its metadata. */
-    record Sample(String name, byte[] bytes, List<long[]> regions) {
-    }
-
-    static final List<Sample> SAMPLES = new ArrayList<>();
+    static final List<Qcow2MetadataSample> SAMPLES = new ArrayList<>();
 
     @BeforeAll
     static void images() throws IOException {
@@ -63,66 +59,23 @@ class Qcow2MutationPropertyTest {
 
     private static void add(String name) throws IOException {
         byte[] b = Files.readAllBytes(dir.resolve(name));
-        ByteBuffer bb = ByteBuffer.wrap(b);
-        int cs = 1 << bb.getInt(20);
-        List<long[]> regions = new ArrayList<>();
-        regions.add(new long[] {0, Math.min(cs, 1024)});
-        long l1 = bb.getLong(40);
-        int l1Size = bb.getInt(36);
-        regions.add(new long[] {l1, l1Size * 8L});
-        for (int i = 0; i < l1Size; i++) {
-            long l2 = bb.getLong((int) l1 + 8 * i) & Qcow2Entries.OFFSET_MASK;
-            if (l2 != 0) {
-                regions.add(new long[] {l2, cs});
-            }
-        }
-        long reftable = bb.getLong(48);
-        regions.add(new long[] {reftable, 64});
-        long refblock = bb.getLong((int) reftable) & ~511L;
-        if (refblock != 0) {
-            regions.add(new long[] {refblock, 64});
-        }
-        if (bb.getInt(60) > 0) {
-            long table = bb.getLong(64);
-            regions.add(new long[] {table, 64});
-            long snapL1 = bb.getLong((int) table);
-            regions.add(new long[] {snapL1, bb.getInt((int) table + 8) * 8L});
-        }
-        SAMPLES.add(new Sample(name, b, regions));
-    }
-
-    /** Applies the mutations {@code picks} encode to a copy of a sample's bytes. */
-    static byte[] mutate(Sample s, List<Integer> picks) {
-        byte[] b = s.bytes().clone();
-        for (int pick : picks) {
-            Random r = new Random(pick);
-            long[] region = s.regions().get(r.nextInt(s.regions().size()));
-            int at = (int) (region[0] + r.nextInt((int) region[1]));
-            if (at >= b.length) {
-                continue;
-            }
-            switch (r.nextInt(4)) {
-                case 0 -> b[at] = (byte) r.nextInt(256);
-                case 1 -> b[at] ^= (byte) (1 << r.nextInt(8));
-                case 2 -> b[at] = 0;
-                default -> b[at] = (byte) 0xff;
-            }
-        }
-        return b;
+        // the whole header cluster (up to 1 KiB) and the tables
+        SAMPLES.add(Qcow2MetadataSample.of(name, b,
+                List.of(new long[] {0, Math.min(Qcow2MetadataSample.clusterSize(b), 1024)}), 64));
     }
 
     static final java.util.concurrent.atomic.AtomicLong READ = new java.util.concurrent.atomic.AtomicLong();
     static final java.util.concurrent.atomic.AtomicLong REFUSED = new java.util.concurrent.atomic.AtomicLong();
 
-    static void check(Sample s, List<Integer> picks) {
-        byte[] bytes = mutate(s, picks);
+    static void check(Qcow2MetadataSample s, List<Integer> picks) {
+        byte[] bytes = s.mutate(picks);
         check(s, bytes, Map.of());
         if (ByteBuffer.wrap(s.bytes()).getInt(60) > 0) {
             check(s, bytes, Map.of("snapshot", "1"));
         }
     }
 
-    static void check(Sample s, byte[] bytes, Map<String, String> options) {
+    static void check(Qcow2MetadataSample s, byte[] bytes, Map<String, String> options) {
         BytesStorage storage = new BytesStorage(s.name(), bytes);
         try {
             FormatInstance layer = new Qcow2FormatDriver().open(storage, new OpenContext(false, false, options));

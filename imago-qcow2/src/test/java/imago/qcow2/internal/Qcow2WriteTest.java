@@ -181,6 +181,36 @@ class Qcow2WriteTest {
         System.arraycopy(data, 0, model, (int) offset, length);
     }
 
+    /**
+     * 40 operations on the image and the model, of 1 to {@code maxLength} bytes at random offsets, a flush after every
+     * tenth: of each {@code cycle} in turn a zero write (with {@code MAY_UNMAP}, or with it at random if
+     * {@code randomUnmap}), a discard (the model takes what the image then reads), and the rest data writes.
+     */
+    static void mixedOperations(Image image, byte[] model, Random r, int maxLength, int cycle, boolean randomUnmap)
+            throws IOException {
+        for (int i = 0; i < 40; i++) {
+            int len = 1 + r.nextInt(maxLength);
+            int off = r.nextInt(model.length - len);
+            switch (i % cycle) {
+                case 0 -> {
+                    image.writeZeroes(off, len, !randomUnmap || r.nextBoolean()
+                            ? java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP) : java.util.Set.of());
+                    java.util.Arrays.fill(model, off, off + len, (byte) 0);
+                }
+                case 1 -> {
+                    image.discard(off, len);
+                    ByteBuffer now = ByteBuffer.allocate(len);
+                    image.read(now, off);
+                    System.arraycopy(now.array(), 0, model, off, len);
+                }
+                default -> write(image, model, off, len, r);
+            }
+            if (i % 10 == 9) {
+                image.flush();
+            }
+        }
+    }
+
     static void assertReads(Image image, byte[] model) throws IOException {
         ByteBuffer all = ByteBuffer.allocate(model.length);
         image.read(all, 0);
@@ -302,26 +332,7 @@ class Qcow2WriteTest {
         Path comp = dir.resolve("c" + counter++ + ".qcow2");
         Qemu.ok(dir, "qemu-img", "convert", "-c", "-O", "qcow2", "-o", options, raw, comp);
         try (Image image = Imago.opener().path(comp).format("qcow2").writable(true).open()) {
-            for (int i = 0; i < 40; i++) {
-                int len = 1 + r.nextInt(10_000);
-                int off = r.nextInt(model.length - len);
-                switch (i % 4) {
-                    case 0 -> {
-                        image.writeZeroes(off, len, java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP));
-                        java.util.Arrays.fill(model, off, off + len, (byte) 0);
-                    }
-                    case 1 -> {
-                        image.discard(off, len);
-                        ByteBuffer now = ByteBuffer.allocate(len);
-                        image.read(now, off);
-                        System.arraycopy(now.array(), 0, model, off, len);
-                    }
-                    default -> write(image, model, off, len, r);
-                }
-                if (i % 10 == 9) {
-                    image.flush();
-                }
-            }
+            mixedOperations(image, model, r, 10_000, 4, false);
             assertReads(image, model);
         }
         verify(comp, model);
@@ -357,27 +368,7 @@ class Qcow2WriteTest {
         byte[] model = Files.readAllBytes(active);
         Random r = new Random(options.hashCode());
         try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
-            for (int i = 0; i < 40; i++) {
-                int len = 1 + r.nextInt(30_000);
-                int off = r.nextInt(model.length - len);
-                switch (i % 5) {
-                    case 0 -> {
-                        image.writeZeroes(off, len, r.nextBoolean() ? java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP)
-                                : java.util.Set.of());
-                        java.util.Arrays.fill(model, off, off + len, (byte) 0);
-                    }
-                    case 1 -> {
-                        image.discard(off, len);
-                        ByteBuffer now = ByteBuffer.allocate(len);
-                        image.read(now, off);
-                        System.arraycopy(now.array(), 0, model, off, len);
-                    }
-                    default -> write(image, model, off, len, r);
-                }
-                if (i % 10 == 9) {
-                    image.flush();
-                }
-            }
+            mixedOperations(image, model, r, 30_000, 5, true);
             assertReads(image, model);
         }
         verify(img, model);
