@@ -1,11 +1,13 @@
 package imago.cli;
 
 import static imago.cli.Run.imago;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -61,6 +63,55 @@ final class FormatCliDifferential {
         assertEquals(q.err().replace("qemu-img: ", "imago: ").replace(theirs.toString(), ours.toString()), i.err(),
                 what);
         assertEquals(q.status(), i.status(), what);
+    }
+
+    /**
+     * The files one raw source became through both tools.
+     *
+     * @param ours imago's
+     * @param theirs qemu-img's
+     */
+    record Converted(Path ours, Path theirs) {
+    }
+
+    /** What a test compares of an image file: its bytes, with what differs between two tools' files by nature zeroed. */
+    @FunctionalInterface
+    interface Mask {
+        /** The bytes of {@code file} as compared. */
+        byte[] masked(Path file) throws IOException;
+    }
+
+    /**
+     * Converts the raw file {@code src} to {@code format} with {@code -o options} through imago ({@code ours.EXT})
+     * and through qemu-img ({@code theirs.EXT}) in {@code dir}, and asserts that the two files are as long and equal
+     * once {@code mask} has zeroed what differs by nature ({@code differ} says what), and that
+     * {@code qemu-img compare} finds src's content in imago's.
+     */
+    static Converted convertAsQemuImg(Path dir, Path src, String format, String extension, String options, Mask mask,
+            String differ) throws IOException {
+        Path ours = dir.resolve("ours." + extension);
+        Path theirs = dir.resolve("theirs." + extension);
+        imago("convert", "-f", "raw", "-O", format, "-o", options, src.toString(), ours.toString()).ok();
+        Qemu.ok(dir, Qemu.img(), "convert", "-f", "raw", "-O", format, "-o", options, src, theirs);
+        assertEquals(Files.size(theirs), Files.size(ours), "file length");
+        assertArrayEquals(mask.masked(theirs), mask.masked(ours), differ);
+        Qemu.Output cmp = Qemu.run(dir, Qemu.img(), "compare", "-f", "raw", "-F", format, src, ours);
+        assertEquals(0, cmp.status(), () -> cmp.out() + cmp.err());
+        return new Converted(ours, theirs);
+    }
+
+    /**
+     * {@code info}, {@code map} and {@code check} of {@code image}, human and JSON, print what qemu-img prints, and
+     * imago converts it back to the bytes of the raw file {@code src}.
+     */
+    static void assertReportsAndConvertsBack(Path dir, Path image, String format, Path src) throws IOException {
+        for (String[] args : new String[][] {{"info", "--output=json"}, {"info"}, {"map", "--output=json"}, {"map"},
+                {"check"}, {"check", "--output=json"}}) {
+            assertAnswersAsQemuImg(dir, args, image, image);
+        }
+        Path back = dir.resolve("back.raw");
+        imago("convert", "-f", format, "-O", "raw", image.toString(), back.toString()).ok();
+        assertArrayEquals(Files.readAllBytes(src), Files.readAllBytes(back));
     }
 
     /**

@@ -2,6 +2,8 @@ package imago.cli;
 
 import static imago.cli.FormatCliDifferential.assertAnswersAsQemuImg;
 import static imago.cli.FormatCliDifferential.assertIoAsQemuIo;
+import static imago.cli.FormatCliDifferential.assertReportsAndConvertsBack;
+import static imago.cli.FormatCliDifferential.convertAsQemuImg;
 import static imago.cli.FormatCliDifferential.randomRaw;
 import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -35,20 +37,10 @@ class ParallelsCliDifferentialTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"cluster_size=1M", "cluster_size=64k", "cluster_size=4096"})
     void convertWritesWhatQemuImgWrites(String options) throws IOException {
-        Path qemuImg = Qemu.img();
         Path src = randomRaw(dir, (21L << 20) + 3 * 512, 12);
-        Path ours = dir.resolve("ours.hds");
-        Path theirs = dir.resolve("theirs.hds");
-        imago("convert", "-f", "raw", "-O", "parallels", "-o", options, src.toString(), ours.toString()).ok();
-        Qemu.ok(dir, qemuImg, "convert", "-f", "raw", "-O", "parallels", "-o", options, src, theirs);
-        assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours), "the files differ");
-        for (String[] args : new String[][] {{"info", "--output=json"}, {"info"}, {"map", "--output=json"}, {"map"},
-                {"check"}, {"check", "--output=json"}}) {
-            assertAnswersAsQemuImg(dir, args, ours, ours);
-        }
-        Path back = dir.resolve("back.raw");
-        imago("convert", "-f", "parallels", "-O", "raw", ours.toString(), back.toString()).ok();
-        assertArrayEquals(Files.readAllBytes(src), Files.readAllBytes(back));
+        Path ours = convertAsQemuImg(dir, src, "parallels", "hds", options,
+                Files::readAllBytes, "the files differ").ours();
+        assertReportsAndConvertsBack(dir, ours, "parallels", src);
     }
 
     @ParameterizedTest(name = "{0}")

@@ -2,6 +2,8 @@ package imago.cli;
 
 import static imago.cli.FormatCliDifferential.assertAnswersAsQemuImg;
 import static imago.cli.FormatCliDifferential.assertIoAsQemuIo;
+import static imago.cli.FormatCliDifferential.assertReportsAndConvertsBack;
+import static imago.cli.FormatCliDifferential.convertAsQemuImg;
 import static imago.cli.FormatCliDifferential.randomRaw;
 import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -41,23 +43,10 @@ class VdiCliDifferentialTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"static=off", "static=on"})
     void convertWritesWhatQemuImgWrites(String options) throws IOException {
-        Path qemuImg = Qemu.img();
         Path src = randomRaw(dir, (21L << 20) + 3 * 512, 12);
-        Path ours = dir.resolve("ours.vdi");
-        Path theirs = dir.resolve("theirs.vdi");
-        imago("convert", "-f", "raw", "-O", "vdi", "-o", options, src.toString(), ours.toString()).ok();
-        Qemu.ok(dir, qemuImg, "convert", "-f", "raw", "-O", "vdi", "-o", options, src, theirs);
-        assertEquals(Files.size(theirs), Files.size(ours), "file length");
-        assertArrayEquals(masked(theirs), masked(ours), "the files differ beyond the UUIDs");
-        Qemu.Output cmp = Qemu.run(dir, qemuImg, "compare", "-f", "raw", "-F", "vdi", src, ours);
-        assertEquals(0, cmp.status(), cmp.out() + cmp.err());
-        for (String[] args : new String[][] {{"info", "--output=json"}, {"info"}, {"map", "--output=json"}, {"map"},
-                {"check"}, {"check", "--output=json"}}) {
-            assertAnswersAsQemuImg(dir, args, ours, ours);
-        }
-        Path back = dir.resolve("back.raw");
-        imago("convert", "-f", "vdi", "-O", "raw", ours.toString(), back.toString()).ok();
-        assertArrayEquals(Files.readAllBytes(src), Files.readAllBytes(back));
+        Path ours = convertAsQemuImg(dir, src, "vdi", "vdi", options,
+                VdiCliDifferentialTest::masked, "the files differ beyond the UUIDs").ours();
+        assertReportsAndConvertsBack(dir, ours, "vdi", src);
     }
 
     @ParameterizedTest(name = "{0}")

@@ -1,6 +1,7 @@
 package imago.cli;
 
 import static imago.cli.FormatCliDifferential.assertIoAsQemuIo;
+import static imago.cli.FormatCliDifferential.convertAsQemuImg;
 import static imago.cli.FormatCliDifferential.randomRaw;
 import static imago.cli.Run.imago;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -46,15 +47,10 @@ class VpcCliDifferentialTest {
     void convertWritesWhatQemuImgWrites(String options) throws IOException {
         Path qemuImg = Qemu.img();
         Path src = randomRaw(dir, (37L << 20) + 3 * 512, 25);
-        Path ours = dir.resolve("ours.vhd");
-        Path theirs = dir.resolve("theirs.vhd");
-        imago("convert", "-f", "raw", "-O", "vpc", "-o", options, src.toString(), ours.toString()).ok();
-        Qemu.ok(dir, qemuImg, "convert", "-f", "raw", "-O", "vpc", "-o", options, src, theirs);
-        assertEquals(Files.size(theirs), Files.size(ours), "file length");
-        assertArrayEquals(masked(theirs), masked(ours), "the files differ beyond time stamps and ids");
-
-        Qemu.Output cmp = Qemu.run(dir, qemuImg, "compare", "-f", "raw", "-F", "vpc", src, ours);
-        assertEquals(0, cmp.status(), cmp.out() + cmp.err());
+        FormatCliDifferential.Converted converted = convertAsQemuImg(dir, src, "vpc", "vhd", options,
+                VpcCliDifferentialTest::masked, "the files differ beyond time stamps and ids");
+        Path ours = converted.ours();
+        Path theirs = converted.theirs();
         assertEquals(Qemu.ok(dir, qemuImg, "map", "-f", "vpc", "--output=json", theirs),
                 Qemu.ok(dir, qemuImg, "map", "-f", "vpc", "--output=json", ours));
         Qemu.Output vhdi = Qemu.run(dir, "vhdiinfo", ours);

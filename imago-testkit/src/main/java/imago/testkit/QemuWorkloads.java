@@ -51,6 +51,19 @@ public final class QemuWorkloads {
     }
 
     /**
+     * Runs qemu-io on {@code file} (in {@code dir}) as {@code format}, an image of {@code size} bytes: the
+     * {@link #sampleWrites} from 8 MiB on, below that one write of {@code 0x5e} over its first sector (or less), and
+     * nothing on an empty image.
+     */
+    public static void qemuWritesSample(Path dir, String format, String file, long size) {
+        if (size >= 8L << 20) {
+            QemuReads.qemuIo(dir, format, file, sampleWrites(size));
+        } else if (size > 0) {
+            QemuReads.qemuIo(dir, format, file, List.of("write -P 0x5e 0 " + Math.min(size, SECTOR)));
+        }
+    }
+
+    /**
      * {@code count} seeded qemu-io commands on an image of {@code size} bytes: each at a random sector, of 1 to
      * {@code maxSectors} sectors (cut at the end), a quarter of them zero writes ({@code write -z}), the rest pattern
      * writes of a random non-zero byte ({@code write -P 0xNN}).

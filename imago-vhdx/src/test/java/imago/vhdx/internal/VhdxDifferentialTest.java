@@ -51,11 +51,7 @@ class VhdxDifferentialTest {
         QemuWorkloads.create(dir, "vhdx", c.options(), "img.vhdx", c.size());
         long size = QemuReads.qemuSize(dir, dir.resolve("img.vhdx"), "vhdx");
         QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"), "vhdx");
-        if (size >= 8L << 20) {
-            QemuReads.qemuIo(dir, "vhdx", "img.vhdx", QemuWorkloads.sampleWrites(size));
-        } else {
-            QemuReads.qemuIo(dir, "vhdx", "img.vhdx", List.of("write -P 0x5e 0 " + Math.min(size, 512)));
-        }
+        QemuWorkloads.qemuWritesSample(dir, "vhdx", "img.vhdx", size);
         QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhdx"), "vhdx");
     }
 

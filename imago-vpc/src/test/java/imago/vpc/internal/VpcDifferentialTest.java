@@ -50,11 +50,7 @@ class VpcDifferentialTest {
         Qemu.require();
         QemuWorkloads.create(dir, "vpc", c.options(), "img.vhd", c.size());
         long size = QemuReads.qemuSize(dir, dir.resolve("img.vhd"), "vpc");
-        if (size >= 8L << 20) {
-            QemuReads.qemuIo(dir, "vpc", "img.vhd", QemuWorkloads.sampleWrites(size));
-        } else if (size > 0) {
-            QemuReads.qemuIo(dir, "vpc", "img.vhd", List.of("write -P 0x5e 0 " + Math.min(size, 512)));
-        }
+        QemuWorkloads.qemuWritesSample(dir, "vpc", "img.vhd", size);
         QemuReads.assertReadsLikeQemu(dir, dir.resolve("img.vhd"), "vpc");
     }
 
