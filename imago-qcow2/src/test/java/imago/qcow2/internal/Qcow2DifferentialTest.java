@@ -9,6 +9,7 @@ import imago.api.Image;
 import imago.api.SnapshotInfo;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
+import imago.testkit.QemuReads;
 import imago.testkit.QemuMap;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -128,13 +129,7 @@ class Qcow2DifferentialTest {
     }
 
     static void qemuIo(Path dir, String file, String fmt, List<String> commands) {
-        List<Object> cmd = new ArrayList<>(List.of("qemu-io", "-f", fmt));
-        for (String c : commands) {
-            cmd.add("-c");
-            cmd.add(c);
-        }
-        cmd.add(file);
-        Qemu.ok(dir, cmd.toArray());
+        QemuReads.qemuIo(dir, fmt, file, commands);
     }
 
     /** Builds the image for {@code c} in {@code dir} and returns its path. */
@@ -200,14 +195,7 @@ class Qcow2DifferentialTest {
     }
 
     static byte[] readAll(Image image) throws IOException {
-        long size = image.size();
-        byte[] all = new byte[(int) size];
-        int chunk = 1 << 20;
-        for (long pos = 0; pos < size; pos += chunk) {
-            int n = (int) Math.min(chunk, size - pos);
-            image.read(ByteBuffer.wrap(all, (int) pos, n), pos);
-        }
-        return all;
+        return QemuReads.readAll(image);
     }
 
     static List<Extent> merged(Image image) throws IOException {

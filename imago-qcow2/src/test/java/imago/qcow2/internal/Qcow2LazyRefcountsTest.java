@@ -428,14 +428,7 @@ class Qcow2LazyRefcountsTest {
                         rounds.get(done));
                 checked++;
             }
-            if (e.sync()) {
-                for (Event u : unsynced) {
-                    durable = apply(durable, u);
-                }
-                unsynced.clear();
-            } else {
-                unsynced.add(e);
-            }
+            durable = afterEvent(durable, unsynced, e);
         }
         assertTrue(checked > 20, "only " + checked + " crash points");
     }
@@ -548,14 +541,7 @@ class Qcow2LazyRefcountsTest {
                 checked++;
             }
             Event e = s.events.get(at);
-            if (e.sync()) {
-                for (Event u : unsynced) {
-                    durable = apply(durable, u);
-                }
-                unsynced.clear();
-            } else {
-                unsynced.add(e);
-            }
+            durable = afterEvent(durable, unsynced, e);
         }
         assertTrue(checked > 100, "only " + checked + " crashed files");
     }
@@ -567,6 +553,20 @@ class Qcow2LazyRefcountsTest {
             image.read(all, 0);
             return all.array();
         }
+    }
+
+    /** The durable file after event {@code e}: a sync makes the unsynced writes durable, another event joins them. */
+    private static byte[] afterEvent(byte[] durable, List<Event> unsynced, Event e) {
+        if (!e.sync()) {
+            unsynced.add(e);
+            return durable;
+        }
+        byte[] file = durable;
+        for (Event u : unsynced) {
+            file = apply(file, u);
+        }
+        unsynced.clear();
+        return file;
     }
 
     private static byte[] apply(byte[] file, Event e) {
