@@ -10,8 +10,10 @@ import imago.api.Image;
 import imago.api.ImageException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 
 /**
  * What a format's hostile-input tests ask of each damaged image: opened (read-only or writable) and read whole, it is
@@ -46,6 +48,15 @@ public final class HostileImages {
         } finally {
             TestStorages.remove(name);
         }
+    }
+
+    /**
+     * {@code bytes}, damaged in place by {@code damage} through a little-endian view of them (the byte order of
+     * vdi's and parallels' headers), for a test to hand to {@link #refused}.
+     */
+    public static byte[] littleEndian(byte[] bytes, Consumer<ByteBuffer> damage) {
+        damage.accept(ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN));
+        return bytes;
     }
 
     /**

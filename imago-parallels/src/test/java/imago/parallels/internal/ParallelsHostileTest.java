@@ -36,13 +36,7 @@ class ParallelsHostileTest {
     }
 
     static byte[] with(Consumer<ByteBuffer> damage) {
-        return with(valid(), damage);
-    }
-
-    static byte[] with(byte[] bytes, Consumer<ByteBuffer> damage) {
-        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        damage.accept(b);
-        return b.array();
+        return HostileImages.littleEndian(valid(), damage);
     }
 
     static <T extends ImageException> T refused(Class<T> type, byte[] bytes, boolean writable) {
@@ -108,7 +102,8 @@ class ParallelsHostileTest {
     void formatExtensions() {
         byte[] past = with(b -> b.putLong(56, 1000));
         assertEquals(56, refused(CorruptImageException.class, past, false).offset().orElseThrow());
-        byte[] wrongMagic = with(Arrays.copyOf(valid(), 3 * CLUSTER), b -> b.putLong(56, 2 * CLUSTER / 512));
+        byte[] wrongMagic = HostileImages.littleEndian(Arrays.copyOf(valid(), 3 * CLUSTER),
+                b -> b.putLong(56, 2 * CLUSTER / 512));
         assertTrue(refused(CorruptImageException.class, wrongMagic, false).getMessage()
                 .contains("Wrong parallels Format Extension magic: 0x0"));
         assertTrue(refused(CorruptImageException.class, extended(new byte[0], false), false).getMessage()
@@ -125,7 +120,7 @@ class ParallelsHostileTest {
     private static byte[] extended(byte[] features, boolean rightSum) {
         byte[] b = Arrays.copyOf(valid(), 3 * CLUSTER);
         System.arraycopy(ParallelsTestImages.extension(CLUSTER, features, rightSum), 0, b, 2 * CLUSTER, CLUSTER);
-        return with(b, x -> x.putLong(56, 2 * CLUSTER / 512));
+        return HostileImages.littleEndian(b, x -> x.putLong(56, 2 * CLUSTER / 512));
     }
 
     @Test

@@ -34,13 +34,7 @@ class VdiHostileTest {
     }
 
     static byte[] with(Consumer<ByteBuffer> damage) {
-        return with(valid(), damage);
-    }
-
-    static byte[] with(byte[] bytes, Consumer<ByteBuffer> damage) {
-        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        damage.accept(b);
-        return b.array();
+        return HostileImages.littleEndian(valid(), damage);
     }
 
     /** Opens {@code bytes} as vdi and reads it all; returns what that threw. */
