@@ -46,8 +46,8 @@ public final class QemuReads {
         return all;
     }
 
-    /** imago's extents of {@code image}, mergeable neighbours merged, one line each as {@link #qemuMap} gives them. */
-    public static List<String> imagoMap(Image image) throws IOException {
+    /** imago's extents of {@code image}, mergeable neighbours merged, as qemu-img map merges them. */
+    public static List<Extent> mergedExtents(Image image) throws IOException {
         List<Extent> out = new ArrayList<>();
         for (Extent e : image.extents(0, image.size())) {
             if (!out.isEmpty() && out.getLast().mergeableWith(e)) {
@@ -56,8 +56,13 @@ public final class QemuReads {
                 out.add(e);
             }
         }
-        return out.stream().map(e -> line(e.offset(), e.length(), e.depth(), e.present(), e.zero(), e.data(),
-                e.hostOffset().orElse(-1))).toList();
+        return out;
+    }
+
+    /** imago's extents of {@code image}, mergeable neighbours merged, one line each as {@link #qemuMap} gives them. */
+    public static List<String> imagoMap(Image image) throws IOException {
+        return mergedExtents(image).stream().map(e -> line(e.offset(), e.length(), e.depth(), e.present(), e.zero(),
+                e.data(), e.hostOffset().orElse(-1))).toList();
     }
 
     /**

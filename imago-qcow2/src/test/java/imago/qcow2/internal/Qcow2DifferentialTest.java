@@ -198,18 +198,6 @@ class Qcow2DifferentialTest {
         return QemuReads.readAll(image);
     }
 
-    static List<Extent> merged(Image image) throws IOException {
-        List<Extent> out = new ArrayList<>();
-        for (Extent e : image.extents(0, image.size())) {
-            if (!out.isEmpty() && out.getLast().mergeableWith(e)) {
-                out.set(out.size() - 1, out.getLast().merge(e));
-            } else {
-                out.add(e);
-            }
-        }
-        return out;
-    }
-
     /** Compares imago's content and merged extents of {@code image} with qemu's. */
     static void compare(Path dir, Path image, Map<String, String> options, String qemuSnapshot) throws IOException {
         Path raw = dir.resolve("expected.raw");
@@ -232,7 +220,7 @@ class Qcow2DifferentialTest {
                 return;
             }
             List<QemuMap.Entry> qemu = QemuMap.parse(Qemu.ok(dir, "qemu-img", "map", "--output=json", image));
-            List<Extent> ours = merged(img);
+            List<Extent> ours = QemuReads.mergedExtents(img);
             List<String> q = qemu.stream().map(Qcow2DifferentialTest::describe).toList();
             List<QemuMap.Entry> converted = ours.stream().map(e -> new QemuMap.Entry(e.offset(), e.length(), e.depth(),
                     e.present(), e.zero(), e.data(), e.hostOffset().orElse(-1))).toList();
