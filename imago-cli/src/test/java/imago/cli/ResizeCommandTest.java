@@ -88,29 +88,42 @@ class ResizeCommandTest {
     private void sameSteps(String format, String formatArgs, Path ours, Path theirs, List<String> steps)
             throws IOException {
         for (String step : steps) {
-            List<String> args = new ArrayList<>(List.of("resize"));
-            if (!formatArgs.isEmpty()) {
-                args.addAll(List.of(formatArgs.split(" ")));
-            }
-            List<Object> qemu = new ArrayList<>(List.of("qemu-img"));
-            qemu.addAll(args);
-            for (String a : step.split(" ")) {
-                args.add(a.equals("FILE") ? ours.toString() : a);
-                qemu.add(a.equals("FILE") ? theirs.toString() : a);
-            }
-            Run.Result r = imago(args.toArray(String[]::new));
-            Qemu.Output q = Qemu.run(dir, qemu.toArray());
             String where = format + " " + formatArgs + " " + step;
-            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
-                    + q.err());
-            assertEquals(q.out(), r.out(), where);
-            String expected = q.err().replace("qemu-img: ", "imago: ").replace(theirs.toString(), ours.toString());
+            Step both = resizeBoth(formatArgs, step, ours, theirs, where);
+            String expected = both.qemu().err().replace("qemu-img: ", "imago: ").replace(theirs.toString(), ours.toString());
             if (expected.contains("Optional suffix")) {
                 expected = expected.lines().findFirst().orElseThrow() + "\n";
             }
-            assertEquals(expected, r.err(), where);
+            assertEquals(expected, both.imago().err(), where);
             assertEquals(virtualSize(theirs), virtualSize(ours), where);
         }
+    }
+
+    /** What one resize step printed through each tool. */
+    private record Step(Qemu.Output qemu, Run.Result imago) {
+    }
+
+    /**
+     * Runs {@code imago resize OPTIONS STEP} and {@code qemu-img resize OPTIONS STEP}, the word {@code FILE} of the
+     * step naming {@code ours} and {@code theirs} respectively, and asserts the same exit status and output.
+     */
+    private Step resizeBoth(String options, String step, Path ours, Path theirs, String where) {
+        List<String> args = new ArrayList<>(List.of("resize"));
+        if (!options.isEmpty()) {
+            args.addAll(List.of(options.split(" ")));
+        }
+        List<Object> qemu = new ArrayList<>(List.of("qemu-img"));
+        qemu.addAll(args);
+        for (String a : step.split(" ")) {
+            args.add(a.equals("FILE") ? ours.toString() : a);
+            qemu.add(a.equals("FILE") ? theirs.toString() : a);
+        }
+        Run.Result r = imago(args.toArray(String[]::new));
+        Qemu.Output q = Qemu.run(dir, qemu.toArray());
+        assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
+                + q.err());
+        assertEquals(q.out(), r.out(), where);
+        return new Step(q, r);
     }
 
     /**
@@ -144,18 +157,8 @@ class ResizeCommandTest {
                 "--preallocation=full FILE +1M", "FILE 1G", "--preallocation=falloc FILE +4M", "--shrink FILE -- -8M")) {
             // (not metadata after the L1 table moved: qemu-img 7.2 then hands out the old table's clusters unzeroed,
             // and its image reads their stale bytes where imago's reads zeroes)
-            List<String> args = new ArrayList<>(List.of("resize"));
-            List<Object> qemu = new ArrayList<>(List.of("qemu-img", "resize"));
-            for (String a : step.split(" ")) {
-                args.add(a.equals("FILE") ? ours.toString() : a);
-                qemu.add(a.equals("FILE") ? theirs.toString() : a);
-            }
-            Run.Result r = imago(args.toArray(String[]::new));
-            Qemu.Output q = Qemu.run(dir, qemu.toArray());
             String where = options + " " + step;
-            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
-                    + q.err());
-            assertEquals(q.out(), r.out(), where);
+            resizeBoth("", step, ours, theirs, where);
             assertEquals(virtualSize(theirs), virtualSize(ours), where);
             Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
             assertEquals(0, check.status(), where + "\n" + check.out() + check.err());
@@ -188,19 +191,9 @@ class ResizeCommandTest {
         Qemu.ok(dir, "qemu-io", "-c", "write -P 0xbb 0 100K", "-c", "write -P 0xcc 996K 2K", ours);
         Files.copy(ours, theirs);
         for (String step : List.of("FILE 1003K", "FILE 3M", "FILE 6M", "--shrink FILE 2M", "FILE 5M")) {
-            List<String> args = new ArrayList<>(List.of("resize"));
-            List<Object> qemu = new ArrayList<>(List.of("qemu-img", "resize"));
-            for (String a : step.split(" ")) {
-                args.add(a.equals("FILE") ? ours.toString() : a);
-                qemu.add(a.equals("FILE") ? theirs.toString() : a);
-            }
-            Run.Result r = imago(args.toArray(String[]::new));
-            Qemu.Output q = Qemu.run(dir, qemu.toArray());
             String where = options + " " + step;
-            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
-                    + q.err());
-            assertEquals(q.out(), r.out(), where);
-            assertEquals(q.err().replace("qemu-img: ", "imago: "), r.err(), where);
+            Step both = resizeBoth("", step, ours, theirs, where);
+            assertEquals(both.qemu().err().replace("qemu-img: ", "imago: "), both.imago().err(), where);
             assertEquals(virtualSize(theirs), virtualSize(ours), where);
             assertEquals(map(theirs), map(ours), where);
             Qemu.Output check = Qemu.run(dir, "qemu-img", "check", ours);
@@ -229,19 +222,9 @@ class ResizeCommandTest {
         for (String step : List.of("FILE 3000K", "--preallocation=metadata FILE 4M", "--shrink FILE 500K",
                 "FILE 2M", "--preallocation=full FILE +1M", "--preallocation=falloc FILE 7000K", "--shrink FILE 1000K",
                 "FILE 1001K")) {
-            List<String> args = new ArrayList<>(List.of("resize"));
-            List<Object> qemu = new ArrayList<>(List.of("qemu-img", "resize"));
-            for (String a : step.split(" ")) {
-                args.add(a.equals("FILE") ? ours.toString() : a);
-                qemu.add(a.equals("FILE") ? theirs.toString() : a);
-            }
-            Run.Result r = imago(args.toArray(String[]::new));
-            Qemu.Output q = Qemu.run(dir, qemu.toArray());
             String where = raw + " " + step;
-            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
-                    + q.err());
-            assertEquals(q.out(), r.out(), where);
-            assertEquals(q.err().replace("qemu-img: ", "imago: "), r.err(), where);
+            Step both = resizeBoth("", step, ours, theirs, where);
+            assertEquals(both.qemu().err().replace("qemu-img: ", "imago: "), both.imago().err(), where);
             assertEquals(virtualSize(theirs), virtualSize(ours), where);
             assertEquals(Files.size(dir.resolve("theirs.bin")), Files.size(dir.resolve("ours.bin")), where);
             assertEquals(map(theirs), map(ours), where);
@@ -273,18 +256,8 @@ class ResizeCommandTest {
             Qemu.ok(dir, "qemu-io", "-c", "write -P 0xbb 0 100K", "-c", "write -P 0xcc 990K 2K", p);
         }
         for (String step : List.of("FILE 1003K", "FILE 3M", "--shrink FILE 500K", "FILE 2M", "FILE 5M")) {
-            List<String> args = new ArrayList<>(List.of("resize"));
-            List<Object> qemu = new ArrayList<>(List.of("qemu-img", "resize"));
-            for (String a : step.split(" ")) {
-                args.add(a.equals("FILE") ? ours.toString() : a);
-                qemu.add(a.equals("FILE") ? theirs.toString() : a);
-            }
-            Run.Result r = imago(args.toArray(String[]::new));
-            Qemu.Output q = Qemu.run(dir, qemu.toArray());
             String where = options + " " + step;
-            assertEquals(q.status(), r.status(), () -> where + "\nimago: " + r.out() + r.err() + "\nqemu: " + q.out()
-                    + q.err());
-            assertEquals(q.out(), r.out(), where);
+            resizeBoth("", step, ours, theirs, where);
             assertEquals(virtualSize(theirs), virtualSize(ours), where);
             assertEquals(Files.size(dir.resolve("theirs.bin")), Files.size(dir.resolve("ours.bin")), where);
             assertEquals(map(theirs), map(ours), where);
