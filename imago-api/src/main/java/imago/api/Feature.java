@@ -19,8 +19,13 @@ public enum Feature {
     BACKING_FILE,
     /** Zeroing by metadata alone, without writing zeroes ({@link ZeroFlag#NO_FALLBACK}). */
     EFFICIENT_ZEROES,
-    /** Random writes to a format that can only append (VMDK streamOptimized) or not write at all. */
+    /** Random writes to a format that can only append, or not write at all. */
     RANDOM_WRITES,
+    /**
+     * Writing again where data was written, or a part of an allocation unit: VMDK streamOptimized stores each grain
+     * once, whole and compressed, in any order, as QEMU's vmdk driver does.
+     */
+    OVERWRITES,
     /** Zero clusters or flags in the format's metadata (qcow2 version 2 has none). */
     ZERO_CLUSTERS,
     /** A preallocation mode the format or the storage cannot do. */

@@ -37,18 +37,19 @@ public interface Image extends Closeable {
     /**
      * Whether this image can do {@code feature} at all: one of the optional capabilities
      * ({@link Feature#CHECK}, {@link Feature#RESIZE}, {@link Feature#INTERNAL_SNAPSHOTS},
-     * {@link Feature#COMPRESSED_WRITES}, {@link Feature#BACKING_FILE}) or {@link Feature#RANDOM_WRITES} (writes
-     * anywhere, not only appended). A {@code true} still lets a request fail for a reason of its own (a size the
+     * {@link Feature#COMPRESSED_WRITES}, {@link Feature#BACKING_FILE}), {@link Feature#RANDOM_WRITES} (writes
+     * anywhere, not only appended) or {@link Feature#OVERWRITES} (writes over what was written, and over part of an
+     * allocation unit). A {@code true} still lets a request fail for a reason of its own (a size the
      * format cannot take, a snapshot that would overflow a count); a {@code false} means the matching request
      * throws an {@link UnsupportedFeatureException} with that feature.
      *
-     * @implSpec The default supports none of them but random writes.
+     * @implSpec The default supports none of them but random writes and overwrites.
      * @throws IllegalArgumentException if {@code feature} is none of those
      */
     default boolean supports(Feature feature) {
         return switch (feature) {
             case CHECK, RESIZE, INTERNAL_SNAPSHOTS, COMPRESSED_WRITES, BACKING_FILE -> false;
-            case RANDOM_WRITES -> true;
+            case RANDOM_WRITES, OVERWRITES -> true;
             default -> throw new IllegalArgumentException(feature + " is not a capability an image can be asked for");
         };
     }

@@ -57,7 +57,8 @@ public interface FormatInstance extends Closeable {
      *
      * @throws imago.api.ReadOnlyImageException if the layer is read-only
      * @throws imago.api.UnsupportedFeatureException if the format cannot write there now (an append-only
-     *         format asked to write behind its end: {@link imago.api.Feature#RANDOM_WRITES})
+     *         format asked to write behind its end: {@link imago.api.Feature#RANDOM_WRITES}; a write-once one asked to
+     *         write again, or part of a unit: {@link imago.api.Feature#OVERWRITES})
      * @throws IOException if allocation fails; the layer stays consistent
      */
     WriteTicket beginWrite(long offset, long length, BackingReader below) throws IOException;
@@ -158,12 +159,24 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
-     * Whether writes may go anywhere ({@code true}) or only append (VMDK streamOptimized: {@link #beginWrite}
-     * refuses a write behind what was written, and {@code convert} writes such images in one pass, in order).
+     * Whether writes may go anywhere ({@code true}) or only append ({@link #beginWrite} refuses a write behind what
+     * was written, and {@code convert} writes such images in one pass, in order).
      *
      * @implSpec The default allows random writes.
      */
     default boolean randomWrites() {
+        return true;
+    }
+
+    /**
+     * Whether writes may go over what was written and over part of an allocation unit ({@code true}), or each unit
+     * is written once, whole (VMDK streamOptimized: {@link #beginWrite} refuses the others with
+     * {@link imago.api.Feature#OVERWRITES}, and {@code convert} writes such images compressed, as qemu-img's
+     * {@code needs_compressed_writes}).
+     *
+     * @implSpec The default allows overwrites.
+     */
+    default boolean overwrites() {
         return true;
     }
 

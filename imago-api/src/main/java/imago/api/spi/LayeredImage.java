@@ -278,6 +278,7 @@ public final class LayeredImage implements Image {
             case COMPRESSED_WRITES -> layer.capability(CompressedWriter.class).isPresent();
             case BACKING_FILE -> layer.capability(BackingRewriter.class).isPresent();
             case RANDOM_WRITES -> layer.randomWrites();
+            case OVERWRITES -> layer.overwrites();
             default -> Image.super.supports(feature);
         };
     }

@@ -166,8 +166,8 @@ final class ConvertJob {
         boolean cannotCompress;
         try (Image out = export != null ? openExport(export, targetFormat)
                 : openTarget(target, targetFormat, create == null)) {
-            // as qemu-img's needs_compressed_writes: a target that only appends takes compressed clusters
-            boolean compressing = f.compress() || !out.supports(Feature.RANDOM_WRITES)
+            // as qemu-img's needs_compressed_writes: a target that stores each cluster once takes compressed ones
+            boolean compressing = f.compress() || !out.supports(Feature.OVERWRITES)
                     && out.supports(Feature.COMPRESSED_WRITES);
             int cluster = compressing ? out.info().clusterSize().orElse(0) : 0;
             // qemu-img knows this from the format, before it creates the target

@@ -36,7 +36,7 @@ import java.util.function.LongConsumer;
 public final class Converter {
     /** Bytes copied per task: large enough for sequential I/O, small enough to keep a few in flight. */
     public static final int CHUNK = 2 << 20;
-    /** Clusters in flight at most when the target only appends (it keeps a larger window to put them in order). */
+    /** Clusters in flight at most for a write-once target (it keeps a larger window to put them in order). */
     public static final int MAX_IN_ORDER = 32;
     /** qemu-img's default {@code -S}: 4 KiB. */
     public static final int DEFAULT_MIN_SPARSE = 4096;
@@ -144,7 +144,7 @@ public final class Converter {
         if (target.size() < size) {
             throw new IllegalArgumentException("target is smaller (" + target.size() + ") than source (" + size + ")");
         }
-        if (compressCluster > 0 && !target.supports(Feature.RANDOM_WRITES)) {
+        if (compressCluster > 0 && !target.supports(Feature.OVERWRITES)) {
             runInOrder(size);
             target.flush();
             return;
@@ -248,10 +248,11 @@ public final class Converter {
     }
 
     /**
-     * One sequential pass for a target that only appends (VMDK streamOptimized): this thread reads the source in
-     * order and hands its clusters, in order, to workers that compress and write them; a cluster is handed out only
-     * once the one {@link #MAX_IN_ORDER} places before it is written, so that the target, which holds back a larger
-     * window of compressed clusters to append them in order, never has to take one behind another still on its way.
+     * One sequential pass for a target that stores each cluster once (VMDK streamOptimized), as qemu-img writes it in
+     * order: this thread reads the source in order and hands its clusters, in order, to workers that compress and
+     * write them; a cluster is handed out only once the one {@link #MAX_IN_ORDER} places before it is written, so
+     * that the target, which holds back a larger window of compressed clusters to append them in order, never has to
+     * append one behind another still on its way.
      */
     private void runInOrder(long size) throws IOException {
         int workers = Math.min(threads, MAX_IN_ORDER);

@@ -212,6 +212,10 @@ final class WriteCommand extends IoCommands {
                 return ret;
             }
         } catch (UnsupportedFeatureException e) {
+            if (e.feature() == Feature.OVERWRITES) { // a vmdk stream's cluster: written, or a part of one
+                return String.valueOf(e.getMessage()).contains(ALLOCATED_STREAM_CLUSTER) ? allocatedStreamCluster()
+                        : failed(EINVAL);
+            }
             return failed(ENOTSUP);
         } catch (IllegalArgumentException e) {
             return failed(invalid);
@@ -297,7 +301,13 @@ final class WriteCommand extends IoCommands {
                         return allocatedStreamCluster();
                     }
                     if (inCluster != 0 || n < extent.clusterSize() && pos + n != extent.end()) {
-                        return failed(EINVAL);
+                        try {
+                            // the driver refuses a part of a cluster, after taking a cluster's room as QEMU does
+                            writeData(pos, n, done, pattern, source);
+                        } catch (UnsupportedFeatureException e) {
+                            return failed(EINVAL);
+                        }
+                        throw new IllegalStateException("the vmdk driver took a part of a compressed cluster");
                     }
                     try {
                         image().writeCompressed(next(buffer((int) n, pattern, source), (int) n, done, source), pos);

@@ -310,7 +310,7 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
     }
 
     /**
-     * {@inheritDoc} Grains of a streamOptimized extent are compressed and appended in guest order; other extents
+     * {@inheritDoc} Grains of a streamOptimized extent are compressed and appended, each once; other extents
      * store the cluster the ordinary way (returns {@code false}), as QEMU's vmdk does for compressed writes.
      */
     @Override
@@ -427,9 +427,9 @@ final class VmdkInstance implements FormatInstance, CompressedWriter, Checker {
         return Arrays.stream(extents).anyMatch(VmdkExtent::flat);
     }
 
-    /** A stream extent only appends. */
+    /** A stream extent takes each grain once, whole, in any order. */
     @Override
-    public boolean randomWrites() {
+    public boolean overwrites() {
         return Arrays.stream(extents).noneMatch(VmdkExtent::compressed);
     }
 

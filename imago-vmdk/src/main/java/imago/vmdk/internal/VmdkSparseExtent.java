@@ -119,8 +119,9 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
     }
 
     @Override
-    public boolean unallocated(long grain) throws IOException {
-        return kind(entry(grain)) == Kind.UNALLOCATED;
+    public boolean writable(long grain) throws IOException {
+        Kind k = kind(entry(grain));
+        return k == Kind.UNALLOCATED || k == Kind.ZERO;
     }
 
     /** Grain {@code grain}'s entry, checked to point inside the file when it points at a grain. */
@@ -415,7 +416,7 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
     /**
      * Stores one grain compressed (streamOptimized): see {@link VmdkStreamWriter#writeCompressed}.
      *
-     * @throws UnsupportedFeatureException if the grain was already written, or lies behind what was appended
+     * @throws UnsupportedFeatureException if the grain was already written
      */
     void writeCompressed(long base, ByteBuffer grain, long offset) throws IOException {
         if (!writable) {
@@ -478,8 +479,8 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
 
     /** Refuses what a compressed extent cannot do. */
     @Override
-    public UnsupportedFeatureException notAppendOnly(long guest, String why) {
-        return new UnsupportedFeatureException(resource, Feature.RANDOM_WRITES, "random writes to streamOptimized",
+    public UnsupportedFeatureException refused(long guest, String why) {
+        return new UnsupportedFeatureException(resource, Feature.OVERWRITES, "overwrites in streamOptimized",
                 "cannot write at guest offset " + guest + ": " + why);
     }
 

@@ -76,7 +76,7 @@ final class VmdkSparseFiles {
                     + "directory at the end too");
         }
         if (writable) {
-            throw new UnsupportedFeatureException(resource, Feature.RANDOM_WRITES, "appending to a finished stream",
+            throw new UnsupportedFeatureException(resource, Feature.OVERWRITES, "appending to a finished stream",
                     "cannot open for writing a streamOptimized extent that ends with its grain "
                             + "directory and footer (convert it instead)");
         }

@@ -17,15 +17,18 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Writes a streamOptimized extent as QEMU does: each grain compressed (a marker, then the zlib stream, padded to
- * whole sectors) and appended at the end of the file, its grain table entry set; tables are written by the extent's
- * flush. The extent only appends: a grain that was written, or lies behind the last one appended, is refused
- * ({@link imago.api.Feature#RANDOM_WRITES}).
+ * Writes a streamOptimized extent as QEMU's vmdk driver does: each grain compressed (a marker, then the zlib stream,
+ * padded to whole sectors) and appended at the end of the file, in any guest order, its grain table entry set;
+ * tables are written by the extent's flush. Each grain is written once and whole (or up to the extent's end): a grain
+ * already written, or part of one, is refused ({@link imago.api.Feature#OVERWRITES}); like QEMU, a part of a free
+ * grain still takes a whole grain's place at the end of the file before it is refused.
  *
- * <p>Grains are compressed in the callers' threads, at once; so that they reach the file in guest order however
- * the compressions finish, up to {@link #WINDOW} of them wait here, and the lowest is appended when more arrive (all
- * of them at a flush, or before a read maps them). A writer that hands out grains in order to fewer than
- * {@link #WINDOW} threads at a time ({@code convert}) thus gets them appended in order.
+ * <p>Grains are compressed in the callers' threads, at once; up to {@link #WINDOW} of them wait here and the lowest
+ * is appended when more arrive (all of them at a flush, or before a read maps them), so that grains compressed in
+ * parallel by different threads ({@code convert}, whose workers are handed grains in order) reach the file in guest
+ * order however the compressions finish. One thread's grains reach the file in the order it wrote them: a grain below
+ * one the same thread wrote and that still waits first puts every waiting grain in the file. A single writer thus
+ * leaves the file QEMU leaves for the same writes, in the same order.
  */
 final class VmdkStreamWriter {
     /** Compressed grains held for ordering, at most. */
@@ -55,11 +58,11 @@ final class VmdkStreamWriter {
         long size();
 
         /**
-         * Whether grain {@code grain} has no entry yet.
+         * Whether grain {@code grain} holds no data yet (no entry, or a zeroed-grain one).
          *
          * @throws IOException if the entry is damaged (as a read of the grain finds it)
          */
-        boolean unallocated(long grain) throws IOException;
+        boolean writable(long grain) throws IOException;
 
         /**
          * Takes {@code bytes} (whole sectors) at the end of the file for a compressed grain; returns the first sector.
@@ -68,20 +71,25 @@ final class VmdkStreamWriter {
          */
         long reserveCompressed(long bytes) throws IOException;
 
-        /** The refusal of a write at guest offset {@code guest} that an append-only extent cannot take. */
-        UnsupportedFeatureException notAppendOnly(long guest, String why);
+        /** The refusal of a write at guest offset {@code guest} that a write-once extent cannot take. */
+        UnsupportedFeatureException refused(long guest, String why);
+    }
+
+    /** QEMU's words for a write to a grain already written. */
+    static final String ALLOCATED = "Could not write to allocated cluster for streamOptimized";
+
+    /** A compressed grain waiting to be appended, and the thread that wrote it. */
+    private record Held(ByteBuffer block, long thread) {
     }
 
     private final Target extent;
     private final int grainBytes;
     private final ReentrantLock lock = new ReentrantLock();
     /** Compressed grains not yet appended, by grain: each a marker and its data, padded to whole sectors. */
-    private final TreeMap<Long, ByteBuffer> pending = new TreeMap<>();
+    private final TreeMap<Long, Held> pending = new TreeMap<>();
     /** Grains being compressed. */
     private final Set<Long> compressing = new HashSet<>();
-    /** The first grain that may still be written; -1 until known (the grain after the last one in the file). */
-    private long mark = -1;
-    /** Where the file ends once flushed: a whole grain from the last compressed grain's start, as QEMU leaves it. */
+    /** Where the file ends once flushed: a whole grain from the last grain's start, as QEMU leaves it. */
     private long end = -1;
 
     VmdkStreamWriter(Target extent) {
@@ -94,14 +102,13 @@ final class VmdkStreamWriter {
      * offset {@code offset} (grain aligned) and holds it for appending.
      *
      * @param base where the extent starts in guest bytes (the marker records the guest sector)
-     * @throws imago.api.UnsupportedFeatureException if the grain was written already, is being written, or lies
-     *         behind the last grain appended
+     * @throws imago.api.UnsupportedFeatureException if the grain was written already or is being written
      */
     void writeCompressed(long base, ByteBuffer data, long offset) throws IOException {
         long grain = offset / grainBytes;
         lock.lock();
         try {
-            checkAppendable(base, offset);
+            checkWritable(base, offset);
             compressing.add(grain);
         } finally {
             lock.unlock();
@@ -118,10 +125,15 @@ final class VmdkStreamWriter {
             }
             throw e;
         }
+        long thread = Thread.currentThread().threadId();
         lock.lock();
         try {
             compressing.remove(grain);
-            pending.put(grain, block);
+            // this thread wrote a higher grain before this one: it reaches the file first, as in QEMU
+            if (pending.tailMap(grain, false).values().stream().anyMatch(h -> h.thread() == thread)) {
+                drain();
+            }
+            pending.put(grain, new Held(block, thread));
             while (pending.size() > WINDOW) {
                 appendFirst();
             }
@@ -161,52 +173,37 @@ final class VmdkStreamWriter {
     private static final ConcurrentLinkedQueue<ByteBuffer> SCRATCH = new ConcurrentLinkedQueue<>();
     private static final int MAX_SCRATCH = 4 * Runtime.getRuntime().availableProcessors() + 8;
 
-    /** Refuses a grain that is not free to append (the caller holds the lock). */
-    private void checkAppendable(long base, long offset) throws IOException {
+    /** Refuses a grain that was written or is being written, or is not whole (the caller holds the lock). */
+    private void checkWritable(long base, long offset) throws IOException {
         long grain = offset / grainBytes;
-        if (mark < 0) {
-            mark = firstFreeGrain();
+        if (pending.containsKey(grain) || compressing.contains(grain) || !extent.writable(grain)) {
+            throw extent.refused(base + offset, ALLOCATED);
         }
         if (offset % grainBytes != 0) {
-            throw extent.notAppendOnly(base + offset, "a streamOptimized extent takes whole grains");
-        }
-        if (pending.containsKey(grain) || compressing.contains(grain)
-                || !extent.unallocated(grain)) {
-            throw extent.notAppendOnly(base + offset, "Could not write to allocated cluster for streamOptimized");
-        }
-        if (grain < mark) {
-            throw extent.notAppendOnly(base + offset, "the stream has already been written up to guest offset "
-                    + (base + mark * grainBytes) + ", and it only appends");
+            throw refusePart(base, offset);
         }
     }
 
-    /** The grain after the last one the file holds (0 for none). */
-    private long firstFreeGrain() throws IOException {
-        VmdkGrainTables tables = extent.tables();
-        long grains = (extent.size() + grainBytes - 1) / grainBytes;
-        for (int t = tables.tableCount() - 1; t >= 0; t--) {
-            if (!tables.hasTable(t)) {
-                continue;
-            }
-            long first = (long) t * tables.gtesPerGt();
-            for (long g = Math.min(grains, first + tables.gtesPerGt()) - 1; g >= first; g--) {
-                if (tables.entry(g) != 0) {
-                    return g + 1;
-                }
-            }
-        }
-        return 0;
+    /**
+     * The refusal of a write to part of free grain at extent offset {@code offset}: QEMU has already taken a whole
+     * grain at the end of the file for it (and filled it with zeroes) when it finds that the write is not whole, so
+     * this does too, and the next grain goes after it (the caller holds the lock).
+     */
+    private UnsupportedFeatureException refusePart(long base, long offset) throws IOException {
+        drain();
+        long sector = extent.reserveCompressed(grainBytes);
+        end = Math.max(end, sector * VmdkDescriptor.SECTOR + grainBytes);
+        return extent.refused(base + offset, "a streamOptimized extent takes whole grains");
     }
 
     /** Appends the lowest held grain (the caller holds the lock). */
     private void appendFirst() throws IOException {
-        Map.Entry<Long, ByteBuffer> e = pending.firstEntry();
-        ByteBuffer block = e.getValue();
+        Map.Entry<Long, Held> e = pending.firstEntry();
+        ByteBuffer block = e.getValue().block();
         long sector = extent.reserveCompressed(block.remaining());
         extent.storage().write(block, sector * VmdkDescriptor.SECTOR);
         pending.pollFirstEntry();
         extent.tables().set(e.getKey(), (int) sector);
-        mark = Math.max(mark, e.getKey() + 1);
         // QEMU fills a whole grain with zeroes before it writes a compressed one over its start
         end = Math.max(end, sector * VmdkDescriptor.SECTOR + grainBytes);
     }
@@ -224,18 +221,18 @@ final class VmdkStreamWriter {
     }
 
     /**
-     * A plain write of whole grains: the ticket compresses what it is given instead of writing it as it is.
+     * A plain write of a whole grain: the ticket compresses what it is given instead of writing it as it is.
      *
-     * @throws imago.api.UnsupportedFeatureException for a partial grain or one that is not free to append
+     * @throws imago.api.UnsupportedFeatureException for a grain written already, or a part of one
      */
     WriteTicket beginWrite(long base, long offset, long length, BackingReader below) throws IOException {
-        long n = Math.min(grainBytes, extent.size() - offset);
-        if (length < n) {
-            throw extent.notAppendOnly(base + offset, "a streamOptimized extent takes whole grains");
-        }
+        long n = Math.min(grainBytes - offset % grainBytes, extent.size() - offset);
         lock.lock();
         try {
-            checkAppendable(base, offset);
+            checkWritable(base, offset);
+            if (length < n) {
+                throw refusePart(base, offset);
+            }
         } finally {
             lock.unlock();
         }
@@ -261,19 +258,15 @@ final class VmdkStreamWriter {
         };
     }
 
-    /** Whole unwritten grains at or after the last one appended become zeroed-grain entries. */
+    /** Whole grains that hold no data yet become zeroed-grain entries. */
     long ensureZero(long offset, long length) throws IOException {
         long grains = length / grainBytes;
         long grain = offset / grainBytes;
         lock.lock();
         try {
-            if (mark < 0) {
-                mark = firstFreeGrain();
-            }
             long done = 0;
-            while (done < grains && grain + done >= mark && !pending.containsKey(grain + done)
-                    && !compressing.contains(grain + done)
-                    && extent.unallocated(grain + done)) {
+            while (done < grains && !pending.containsKey(grain + done) && !compressing.contains(grain + done)
+                    && extent.writable(grain + done)) {
                 extent.tables().set(grain + done, 1);
                 done++;
             }

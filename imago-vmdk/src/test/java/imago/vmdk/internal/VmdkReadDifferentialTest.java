@@ -76,7 +76,7 @@ class VmdkReadDifferentialTest {
         img(dir, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, image);
         assertReadsAsQemu(dir, image);
         try (Image i = Imago.opener().path(image).open()) {
-            assertEquals(false, i.supports(Feature.RANDOM_WRITES));
+            assertEquals(false, i.supports(Feature.OVERWRITES));
         }
     }
 

@@ -29,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * streamOptimized writes: compressed grains appended in guest order, as qemu-img convert writes them, byte for byte;
- * everything else refused as a random write.
+ * grains in any order, each once (see {@link VmdkStreamAnyOrderTest}).
  */
 class VmdkStreamTest {
     private static final int GRAIN = 64 << 10;
@@ -75,7 +75,8 @@ class VmdkStreamTest {
                 .option("subformat", "streamOptimized").build());
         try (Image image = Imago.opener().path(i.resolve("x.vmdk")).writable(true).open();
                 ExecutorService pool = Executors.newFixedThreadPool(4)) {
-            assertFalse(image.supports(Feature.RANDOM_WRITES));
+            assertFalse(image.supports(Feature.OVERWRITES));
+            assertTrue(image.supports(Feature.RANDOM_WRITES));
             assertTrue(image.supports(Feature.COMPRESSED_WRITES));
             List<Future<?>> writes = new ArrayList<>();
             for (long off = 0; off < size; off += GRAIN) {
@@ -105,60 +106,68 @@ class VmdkStreamTest {
     }
 
     @Test
-    void refusesWhatIsNotAnAppend() throws IOException {
+    void takesGrainsInAnyOrderButEachOnce() throws IOException {
         Path p = stream("s.vmdk", 10L * GRAIN);
         try (Image image = Imago.opener().path(p).writable(true).open()) {
             byte[] grain = new byte[GRAIN];
             Arrays.fill(grain, (byte) 7);
-            image.write(ByteBuffer.wrap(grain), 2L * GRAIN);           // a plain whole-grain write is compressed
-            image.writeCompressed(ByteBuffer.wrap(grain), 5L * GRAIN);
+            image.write(ByteBuffer.wrap(grain), 5L * GRAIN);           // a plain whole-grain write is compressed
+            image.writeCompressed(ByteBuffer.wrap(grain), 2L * GRAIN);
             ByteBuffer check = ByteBuffer.allocate(GRAIN);
-            image.read(check, 5L * GRAIN);                              // a read puts held grains in the file
+            image.read(check, 2L * GRAIN);                              // a read puts held grains in the file
             assertArrayEquals(grain, check.array());
-            for (long behind : new long[] {0, 2L * GRAIN, 5L * GRAIN}) {
+            for (long written : new long[] {2L * GRAIN, 5L * GRAIN}) {
                 UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
-                        () -> image.writeCompressed(ByteBuffer.wrap(grain), behind));
-                assertEquals(Feature.RANDOM_WRITES, e.feature());
+                        () -> image.writeCompressed(ByteBuffer.wrap(grain), written));
+                assertEquals(Feature.OVERWRITES, e.feature());
             }
-            assertEquals(Feature.RANDOM_WRITES, assertThrows(UnsupportedFeatureException.class,
+            assertEquals(Feature.OVERWRITES, assertThrows(UnsupportedFeatureException.class,
                     () -> image.write(ByteBuffer.allocate(512), 7L * GRAIN)).feature());
-            assertEquals(Feature.RANDOM_WRITES, assertThrows(UnsupportedFeatureException.class,
+            assertEquals(Feature.OVERWRITES, assertThrows(UnsupportedFeatureException.class,
                     () -> image.write(ByteBuffer.wrap(grain), 7L * GRAIN + 512)).feature());
             image.writeCompressed(ByteBuffer.wrap(grain), 9L * GRAIN);
+            image.writeCompressed(ByteBuffer.wrap(grain), 0);
         }
         assertEquals("No errors were found on the image.\n", Qemu.ok(dir, Qemu.img(), "check", p));
         Path raw = dir.resolve("back.raw");
         img(dir, "convert", "-O", "raw", p, raw);
         byte[] back = Files.readAllBytes(raw);
         for (int g = 0; g < 10; g++) {
-            byte expected = g == 2 || g == 5 || g == 9 ? (byte) 7 : 0;
+            byte expected = g == 0 || g == 2 || g == 5 || g == 9 ? (byte) 7 : 0;
             assertEquals(expected, back[g * GRAIN], "grain " + g);
         }
     }
 
-    /** Appending to a stream qemu-img wrote: after its last grain, not before. */
+    /** Writing to a stream qemu-img wrote: its grains are refused, the others taken in any order. */
     @Test
-    void appendsToAStreamQemuWrote() throws IOException {
-        Path raw = Files.write(dir.resolve("src.raw"), content(12L * GRAIN, 5));
+    void writesToAStreamQemuWrote() throws IOException {
+        byte[] data = content(12L * GRAIN, 5);
+        data[0] = 1;                                    // grain 0 written, grain 7 left out (zero)
+        Arrays.fill(data, 7 * GRAIN, 8 * GRAIN, (byte) 0);
+        Path raw = Files.write(dir.resolve("src.raw"), data);
         Path p = dir.resolve("q.vmdk");
         img(dir, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, p);
         byte[] grain = new byte[GRAIN];
         Arrays.fill(grain, (byte) 0x3c);
         try (Image image = Imago.opener().path(p).writable(true).open()) {
             assertThrows(UnsupportedFeatureException.class, () -> image.writeCompressed(ByteBuffer.wrap(grain), 0));
+            image.writeCompressed(ByteBuffer.wrap(grain), 7L * GRAIN);
         }
+        assertEquals("No errors were found on the image.\n", Qemu.ok(dir, Qemu.img(), "check", p));
+        Qemu.ok(dir, Qemu.io(), "-r", "-c", "read -P 0x3c " + 7L * GRAIN + " 64k", p);
         Path fresh = stream("fresh.vmdk", 12L * GRAIN);
         try (Image image = Imago.opener().path(fresh).writable(true).open()) {
             image.writeCompressed(ByteBuffer.wrap(grain), 3L * GRAIN);
         }
         try (Image image = Imago.opener().path(fresh).writable(true).open()) {
             assertThrows(UnsupportedFeatureException.class,
-                    () -> image.writeCompressed(ByteBuffer.wrap(grain), 2L * GRAIN));
+                    () -> image.writeCompressed(ByteBuffer.wrap(grain), 3L * GRAIN));
             image.writeCompressed(ByteBuffer.wrap(grain), 11L * GRAIN);
+            image.writeCompressed(ByteBuffer.wrap(grain), 2L * GRAIN);
         }
         assertEquals("No errors were found on the image.\n", Qemu.ok(dir, Qemu.img(), "check", fresh));
-        Qemu.ok(dir, Qemu.io(), "-r", "-c", "read -P 0x3c " + 3L * GRAIN + " 64k", "-c",
-                "read -P 0x3c " + 11L * GRAIN + " 64k", "-c", "read -P 0 0 192k", fresh);
+        Qemu.ok(dir, Qemu.io(), "-r", "-c", "read -P 0x3c " + 2L * GRAIN + " 128k", "-c",
+                "read -P 0x3c " + 11L * GRAIN + " 64k", "-c", "read -P 0 0 128k", fresh);
     }
 
     /** A stream ending in its directory and footer is finished: not opened for writing. */
@@ -171,6 +180,6 @@ class VmdkStreamTest {
                 "import VMDKstream; VMDKstream.convert_to_stream('src.raw', 'py.vmdk')");
         UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                 () -> Imago.opener().path(dir.resolve("py.vmdk")).writable(true).open());
-        assertEquals(Feature.RANDOM_WRITES, e.feature());
+        assertEquals(Feature.OVERWRITES, e.feature());
     }
 }
