@@ -33,7 +33,7 @@ final class CrashRuns {
 
     static void run(KitImages images, Layout layout) throws IOException {
         String format = images.format();
-        if (layout.appendOnly()) {
+        if (layout.writeOnce()) {
             runCutPass(images, layout);
             return;
         }
@@ -101,7 +101,7 @@ final class CrashRuns {
      */
     private static void runCutPass(KitImages images, Layout layout) throws IOException {
         try (KitImages.Prepared image = images.prepare(layout, "power loss")) {
-            byte[] content = AppendOnlyPass.content(image.seed(), image.initial().length, layout.granularity());
+            byte[] content = WriteOncePass.content(image.seed(), image.initial().length, layout.granularity());
             int total = passOnce(images, image, content, layout.granularity(), -1).getFirst().points();
             int budget = Integer.getInteger("imago.crashPoints", FormatConformanceTest.DEFAULT_CRASH_POINTS);
             int readable = 0;
@@ -144,7 +144,7 @@ final class CrashRuns {
         List<FaultStorage> disks = TestStorages.restore(image.start());
         disks.getFirst().crashAt(point, VARIANTS);
         try (Image writable = images.open(image.name(), true)) {
-            AppendOnlyPass.write(writable, content, granularity);
+            WriteOncePass.write(writable, content, granularity);
         }
         TestStorages.assertClean(image.name());
         return disks;

@@ -76,9 +76,10 @@ import org.quicktheories.generators.Generate;
  * {@code --image-opts}; a layout {@linkplain Layout#beyondQemu() beyond qemu-img} (LUKS2) skips qemu-img's checks.
  * A format whose unwritten bytes are not zeroes ({@link FormatTraits#readingUnwrittenBytesAsUndefined()}: LUKS) has
  * them held to whatever they first read.
- * An {@linkplain Layout#appendingOnly() append-only} layout is written in one sequential pass instead of random
- * operations; its power-loss test cuts that pass short and asks only that what is left opens and reads whole or is
- * refused with a specific {@link imago.api.ImageException}: see there what the kit checks of it.
+ * A {@linkplain Layout#writingOnce() write-once} layout runs random operations against a model that knows which
+ * writes it refuses, and is also written in one pass of its granules in a random order; its power-loss test cuts that
+ * pass short and asks only that what is left opens and reads whole or is refused with a specific
+ * {@link imago.api.ImageException}: see there what the kit checks of it.
  * Seeds are printed and replayed with {@code -Dimago.seed=N}; {@code -Dimago.examples=N} sets the number of
  * random sequences per layout (default {@value #DEFAULT_EXAMPLES}).
  */
@@ -134,13 +135,12 @@ public abstract class FormatConformanceTest {
     @TestFactory
     Stream<DynamicTest> randomOperationSequencesMatchAByteArrayModel() {
         return perLayout("operation sequences", layout -> {
-            if (layout.appendOnly()) {
+            if (layout.writeOnce()) {
                 Gen<Integer> sizes = Generate.range(1, 5 * layout.granularity() + 1000);
                 Gen<Long> seeds = Generate.longRange(0, Long.MAX_VALUE);
                 PropertyRuns.check(getClass().getSimpleName() + " " + layout + " one pass", DEFAULT_EXAMPLES / 4,
                         sizes.zip(seeds, (size, seed) -> new long[] {size, seed}),
                         c -> runPass(layout, (int) c[0], c[1]), c -> List.of());
-                return;
             }
             ImageOpGen gen = new ImageOpGen(5L * layout.granularity() + 1000, layout.granularity());
             Gen<Preallocation> modes = Generate.pick(traits.preallocations());
@@ -186,6 +186,9 @@ public abstract class FormatConformanceTest {
                 if (traits.growsOnly()) {
                     model.refusingShrinks();
                 }
+                if (layout.writeOnce()) {
+                    model.writingGranulesOnce(layout.granularity());
+                }
                 if (traits.unwrittenUndefined()) {
                     // a backing file's bytes are defined: only a new image's own and those a resize adds may not be
                     model.readingUnwrittenBytesAsUndefined(!layout.backed());
@@ -210,8 +213,8 @@ public abstract class FormatConformanceTest {
     }
 
     /**
-     * An append-only image of {@code size} bytes written in one pass with content from {@code seed} reads back
-     * bit-exactly, whole and in sampled reads, once reopened; refuses random writes before and after; checks clean.
+     * A write-once image of {@code size} bytes written in one pass with content from {@code seed} reads back
+     * bit-exactly, whole and in sampled reads, once reopened; refuses overwrites; checks clean.
      */
     private void runPass(Layout layout, int size, long seed) {
         KitImages images = images(layout);
@@ -220,8 +223,8 @@ public abstract class FormatConformanceTest {
             images.create(layout, name, layout.createOptions(size, traits.preallocations().getFirst()).build());
             byte[] content;
             try (Image image = images.open(name, true)) {
-                content = AppendOnlyPass.content(seed, Math.toIntExact(image.size()), layout.granularity());
-                AppendOnlyPass.write(image, content, layout.granularity());
+                content = WriteOncePass.content(seed, Math.toIntExact(image.size()), layout.granularity());
+                WriteOncePass.write(image, content, layout.granularity());
             }
             TestStorages.assertClean(name);
             SplittableRandom r = new SplittableRandom(seed);
@@ -242,7 +245,7 @@ public abstract class FormatConformanceTest {
             }
             TestStorages.assertClean(name);
             try (Image image = images.open(name, true)) {
-                AppendOnlyPass.assertRefused(image, 0, "a write into an image finished by its pass");
+                WriteOncePass.assertRefused(image, 0, "a write into an image finished by its pass");
             }
             TestStorages.assertClean(name);
             try (Image image = images.open(name, false)) {
@@ -276,8 +279,8 @@ public abstract class FormatConformanceTest {
                     assertThrows(IllegalArgumentException.class, () -> images.create(name, empty),
                             "an image of 0 bytes is refused");
                 }
-                // an append-only image gets room for a granule after the first, behind which it must refuse a write
-                long created = layout.appendOnly() ? Math.max(64 * 1024, 2L * layout.granularity()) : 64 * 1024;
+                // a write-once image gets room for two granules, written out of order
+                long created = layout.writeOnce() ? Math.max(64 * 1024, 2L * layout.granularity()) : 64 * 1024;
                 CreateOptions.Builder options = layout.createOptions(created, traits.preallocations().getFirst());
                 if (layout.backed()) {
                     images.base(layout, base, 64 * 1024, 1);
@@ -285,13 +288,15 @@ public abstract class FormatConformanceTest {
                 }
                 images.create(layout, name, options.build());
                 try (Image image = images.open(name, true)) {
-                    assertEquals(!layout.appendOnly(), image.supports(Feature.RANDOM_WRITES),
-                            layout.appendOnly() ? "the layout is append-only" : "the kit writes anywhere");
-                    if (layout.appendOnly()) {
+                    assertTrue(image.supports(Feature.RANDOM_WRITES), "the kit writes anywhere");
+                    assertEquals(!layout.writeOnce(), image.supports(Feature.OVERWRITES),
+                            layout.writeOnce() ? "the layout is write-once" : "the kit writes over what it wrote");
+                    if (layout.writeOnce()) {
                         byte[] granule = new byte[layout.granularity()];
                         Arrays.fill(granule, (byte) 0x5a);
                         image.write(ByteBuffer.wrap(granule), layout.granularity());
-                        AppendOnlyPass.assertRefused(image, 0, "a write behind what was appended");
+                        WriteOncePass.assertRefused(image, layout.granularity(), "a write over a granule written");
+                        image.write(ByteBuffer.wrap(granule), 0);
                     }
                     long size = image.size();
                     refusedUnlessSupported(image, Feature.CHECK, () -> image.check(Repair.NONE));
@@ -395,8 +400,8 @@ public abstract class FormatConformanceTest {
                 images.create(layout, name, options);
             }
             try (Image image = images.open(name, true)) {
-                if (layout != null && layout.appendOnly()) {
-                    AppendOnlyPass.write(image, AppendOnlyPass.content(seed, (int) image.size(),
+                if (layout != null && layout.writeOnce()) {
+                    WriteOncePass.write(image, WriteOncePass.content(seed, (int) image.size(),
                             layout.granularity()), layout.granularity());
                 } else {
                     byte[] data = new byte[(int) Math.min(image.size(), 20_000)];

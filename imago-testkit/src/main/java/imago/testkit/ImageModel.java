@@ -45,6 +45,10 @@ public final class ImageModel {
     private byte[] bytes;
     /** Bytes that may read as zero instead of {@link #bytes}: discarded and not observed since. */
     private final BitSet maybeZero = new BitSet();
+    /** The granule a write-once image takes each of once, whole; 0 for an image that takes any write. */
+    private int writeOnceGranule;
+    /** The granules of a write-once image written. */
+    private final BitSet writtenGranules = new BitSet();
     /** Whether the bytes a resize adds may read as anything. */
     private boolean growthUndefined;
     /** Bytes that may read as anything: never written, and not observed since (the first read pins them). */
@@ -68,6 +72,17 @@ public final class ImageModel {
         this.virtualSize = virtualSize;
         this.bytes = initial.clone();
         this.discard = discard;
+    }
+
+    /**
+     * Makes the image write-once ({@link Layout#writingOnce()}): a write or zero write takes granules of {@code granule}
+     * bytes in order while each is written whole (the last one up to the end of the image) and never was; it must be
+     * refused with an {@link imago.api.UnsupportedFeatureException} of {@link imago.api.Feature#OVERWRITES} at the
+     * first other one, after taking those before it. @return this model
+     */
+    public ImageModel writingGranulesOnce(int granule) {
+        writeOnceGranule = granule;
+        return this;
     }
 
     /**
@@ -158,6 +173,39 @@ public final class ImageModel {
         return current;
     }
 
+    /** A write of a write-once image: what the model expects of it, then of the image. */
+    @FunctionalInterface
+    private interface WriteRequest {
+        void run() throws IOException;
+    }
+
+    /** A write of {@code data} at {@code offset} to a write-once image: see {@link #writingGranulesOnce}. */
+    private void writeOnce(long offset, byte[] data, String where, WriteRequest request) throws IOException {
+        long end = offset + data.length;
+        long taken = offset;
+        while (taken < end) {
+            long granule = taken / writeOnceGranule;
+            long granuleEnd = Math.min((granule + 1) * writeOnceGranule, bytes.length);
+            if (writtenGranules.get((int) granule) || taken != granule * writeOnceGranule || end < granuleEnd) {
+                break;
+            }
+            writtenGranules.set((int) granule);
+            taken = granuleEnd;
+        }
+        try {
+            request.run();
+            expect(taken == end, where, "the write over granule " + taken / writeOnceGranule
+                    + " (written already, or a part of it) was not refused");
+        } catch (imago.api.UnsupportedFeatureException e) {
+            if (taken == end || e.feature() != imago.api.Feature.OVERWRITES) {
+                throw e;
+            }
+        }
+        System.arraycopy(data, 0, bytes, (int) offset, (int) (taken - offset));
+        maybeZero.clear((int) offset, (int) taken);
+        undefined.clear((int) offset, (int) taken);
+    }
+
     /**
      * Runs one step on the image and the model.
      *
@@ -178,6 +226,10 @@ public final class ImageModel {
                 byte[] data = new byte[(int) at[1]];
                 new SplittableRandom(w.seed()).nextBytes(data);
                 ByteBuffer b = ByteBuffer.wrap(data);
+                if (writeOnceGranule > 0) {
+                    writeOnce(at[0], data, where, () -> image.write(b, at[0]));
+                    return;
+                }
                 image.write(b, at[0]);
                 expect(!b.hasRemaining(), where, "the write left " + b.remaining() + " bytes unconsumed");
                 System.arraycopy(data, 0, bytes, (int) at[0], data.length);
@@ -186,7 +238,12 @@ public final class ImageModel {
             }
             case ImageOp.WriteZeroes z -> {
                 long[] at = ImageOp.fit(z.offset(), z.length(), size);
-                image.writeZeroes(at[0], at[1], z.mayUnmap() ? Set.of(ZeroFlag.MAY_UNMAP) : Set.of());
+                Set<ZeroFlag> flags = z.mayUnmap() ? Set.of(ZeroFlag.MAY_UNMAP) : Set.of();
+                if (writeOnceGranule > 0) {
+                    writeOnce(at[0], new byte[(int) at[1]], where, () -> image.writeZeroes(at[0], at[1], flags));
+                    return;
+                }
+                image.writeZeroes(at[0], at[1], flags);
                 Arrays.fill(bytes, (int) at[0], (int) (at[0] + at[1]), (byte) 0);
                 maybeZero.clear((int) at[0], (int) (at[0] + at[1]));
                 undefined.clear((int) at[0], (int) (at[0] + at[1]));

@@ -11,7 +11,7 @@ import java.util.Objects;
  * One way to create images of a format for the {@link FormatConformanceTest conformance kit}: a name for
  * messages, the format's create options ({@code -o} style), the allocation unit whose boundaries the generated
  * offsets cluster around (a cluster, a sector), whether the image sits over a backing file (and of which format),
- * whether its images probe as raw, whether they are written in one pass, and how they are made if not as
+ * whether its images probe as raw, whether their granules are written once, and how they are made if not as
  * {@code Imago.create} makes them.
  *
  * @param name a short name for messages, e.g. {@code "4k clusters"}
@@ -24,15 +24,15 @@ import java.util.Objects;
  * @param backingFormat the format of the backing file the kit makes for a backed layout ({@code raw} unless the
  *        format needs its own, as a vmdk delta disk does): an image of it, created with no option, holding random
  *        data
- * @param appendOnly whether the images are written once, in one sequential pass (a vmdk streamOptimized one, which
- *        {@code qemu-img convert} writes): what the kit checks of them is in {@link #appendOnly()}
+ * @param writeOnce whether each granule of the images is written once, whole, in any order (a vmdk streamOptimized
+ *        one, as QEMU's vmdk driver writes it): what the kit checks of them is in {@link #writingOnce()}
  * @param creator how the kit makes an image of this layout, or {@code null} for {@code Imago.create}
  * @param secret the secret an encrypted layout's images are created and opened with, or {@code null}
  * @param qemuOpens whether qemu-img opens images of this layout, when it knows the format (a LUKS2 container is
  *        past qemu-img 7.2's luks driver): if not, the kit's qemu-img checks leave them out
  */
 public record Layout(String name, Map<String, String> options, int granularity, boolean backed,
-        boolean probesAsRaw, String backingFormat, boolean appendOnly, Creator creator, Secret secret,
+        boolean probesAsRaw, String backingFormat, boolean writeOnce, Creator creator, Secret secret,
         boolean qemuOpens) {
 
     /** Validates and freezes the fields. */
@@ -122,29 +122,30 @@ public record Layout(String name, Map<String, String> options, int granularity, 
 
     /** This layout over a backing file that is an image of {@code format}. */
     public Layout overBackingFile(String format) {
-        return new Layout(name + ", backed", options, granularity, true, probesAsRaw, format, appendOnly, creator,
+        return new Layout(name + ", backed", options, granularity, true, probesAsRaw, format, writeOnce, creator,
                 secret, qemuOpens);
     }
 
     /**
-     * This layout, whose images are written once in one sequential pass, as {@code qemu-img convert} writes a vmdk
-     * streamOptimized image, and then refuse any write that is not an append. The kit then checks, instead of random
-     * operations, that: the image says it has no {@link imago.api.Feature#RANDOM_WRITES random
-     * writes}, and refuses one with an {@link imago.api.UnsupportedFeatureException} of that feature; random contents
-     * written granule by granule in guest order (zero granules skipped, as convert skips them) read back bit-exactly,
-     * whole and in sampled reads, after the image is reopened; its own check finds it clean; and, where qemu-img knows
-     * the format, {@code qemu-img check}, {@code compare} and {@code map} agree with it. A power loss that cuts the pass
-     * short is promised nothing, as in QEMU, but what it leaves must open and read whole, or be refused with a
-     * specific {@link imago.api.ImageException} (never an unchecked exception or another I/O error).
+     * This layout, whose images take each granule once, whole, in any order (a vmdk streamOptimized one, as QEMU's
+     * vmdk driver writes it), and refuse a write over a granule written already or over a part of one with an
+     * {@link imago.api.UnsupportedFeatureException} of {@link imago.api.Feature#OVERWRITES}, after taking the granules
+     * before it. The kit then checks that: the image says it has {@link imago.api.Feature#RANDOM_WRITES random writes}
+     * but no overwrites, and refuses one; random operation sequences match a model that knows the rule; random contents
+     * written granule by granule in a random order (zero granules skipped, as convert skips them) read back
+     * bit-exactly, whole and in sampled reads, after the image is reopened; its own check finds it clean; and, where
+     * qemu-img knows the format, {@code qemu-img check}, {@code compare} and {@code map} agree with it. A power loss
+     * that cuts such a pass short is promised nothing, as in QEMU, but what it leaves must open and read whole, or be
+     * refused with a specific {@link imago.api.ImageException} (never an unchecked exception or another I/O error).
      */
-    public Layout appendingOnly() {
+    public Layout writingOnce() {
         return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, true, creator, secret,
                 qemuOpens);
     }
 
     /** This layout, whose images {@code creator} makes instead of {@code Imago.create}. */
     public Layout createdBy(Creator creator) {
-        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, appendOnly,
+        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, writeOnce,
                 Objects.requireNonNull(creator, "creator"), secret, qemuOpens);
     }
 
@@ -153,7 +154,7 @@ public record Layout(String name, Map<String, String> options, int granularity, 
      * still that no other driver claims them.
      */
     public Layout probingAsRaw() {
-        return new Layout(name, options, granularity, backed, true, backingFormat, appendOnly, creator, secret,
+        return new Layout(name, options, granularity, backed, true, backingFormat, writeOnce, creator, secret,
                 qemuOpens);
     }
 
@@ -164,7 +165,7 @@ public record Layout(String name, Map<String, String> options, int granularity, 
      * the image encrypted ({@code encrypt.format=luks}) are the layout's own.
      */
     public Layout encrypted(String keyOption, String passphrase) {
-        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, appendOnly, creator,
+        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, writeOnce, creator,
                 new Secret(keyOption, passphrase), qemuOpens);
     }
 
@@ -173,7 +174,7 @@ public record Layout(String name, Map<String, String> options, int granularity, 
      * luks driver reads LUKS1 only); the kit then runs none of its qemu-img checks on them.
      */
     public Layout beyondQemu() {
-        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, appendOnly, creator, secret,
+        return new Layout(name, options, granularity, backed, probesAsRaw, backingFormat, writeOnce, creator, secret,
                 false);
     }
 

@@ -34,10 +34,10 @@ final class QemuDifferential {
             }
             FaultStorage disk = TestStorages.disk(image.name());
             byte[] model;
-            if (layout.appendOnly()) {
-                model = AppendOnlyPass.content(image.seed(), image.initial().length, layout.granularity());
+            if (layout.writeOnce()) {
+                model = WriteOncePass.content(image.seed(), image.initial().length, layout.granularity());
                 try (Image opened = images.open(image.name(), true)) {
-                    AppendOnlyPass.write(opened, model, layout.granularity());
+                    WriteOncePass.write(opened, model, layout.granularity());
                 }
             } else {
                 model = image.workload().run(images.open(image.name(), true), disk, image.initial()).content();

@@ -41,7 +41,7 @@ class VmdkConformanceTest extends FormatConformanceTest {
                 Layout.of("twoGbMaxExtentSparse", 65536, "subformat=twoGbMaxExtentSparse").createdBy(split(SPLIT)),
                 Layout.of("twoGbMaxExtentFlat", 65536, "subformat=twoGbMaxExtentFlat").createdBy(split(SPLIT)),
                 Layout.of("vmfs", 4096, "subformat=monolithicFlat").createdBy(VmdkConformanceTest::vmfs),
-                Layout.of("streamOptimized", 65536, "subformat=streamOptimized").appendingOnly());
+                Layout.of("streamOptimized", 65536, "subformat=streamOptimized").writingOnce());
     }
 
     /**

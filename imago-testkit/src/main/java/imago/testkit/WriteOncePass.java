@@ -8,15 +8,20 @@ import imago.api.Image;
 import imago.api.UnsupportedFeatureException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 
 /**
- * The one sequential pass in which an {@linkplain Layout#appendingOnly() append-only} image is written, as
- * {@code qemu-img convert} writes one: granule after granule in guest order, all-zero granules skipped.
+ * The one pass in which a {@linkplain Layout#writingOnce() write-once} image is written: each granule once, in a
+ * random order (drawn from the content), all-zero granules skipped as {@code qemu-img convert} skips them.
  */
-final class AppendOnlyPass {
-    private AppendOnlyPass() {
+final class WriteOncePass {
+    private WriteOncePass() {
     }
 
     /**
@@ -48,9 +53,9 @@ final class AppendOnlyPass {
     }
 
     /**
-     * Writes {@code content} into the fresh {@code image} in one pass (every other whole granule compressed, as
-     * {@code convert -c} writes it, if the image has compressed writes); after the first granule past the start, checks
-     * that a write behind what was appended (at 0) is refused as a {@link Feature#RANDOM_WRITES random write}.
+     * Writes {@code content} into the fresh {@code image} in one pass, its granules in an order drawn from the content
+     * (every other whole granule compressed, as {@code convert -c} writes it, if the image has compressed writes);
+     * after the first granule, checks that writing it again is refused as an {@link Feature#OVERWRITES overwrite}.
      *
      * @throws IOException as the image's writes
      */
@@ -59,29 +64,33 @@ final class AppendOnlyPass {
         // a compressed write takes one cluster: only when the layout's granule is one
         boolean compressedToo = image.supports(Feature.COMPRESSED_WRITES)
                 && image.info().clusterSize().equals(java.util.OptionalInt.of(granularity));
-        for (int from = 0; from < content.length; from += granularity) {
+        int granules = (content.length + granularity - 1) / granularity;
+        List<Integer> order = new ArrayList<>(IntStream.range(0, granules).boxed().toList());
+        Collections.shuffle(order, new Random(Arrays.hashCode(content)));
+        for (int g : order) {
+            int from = g * granularity;
             int to = Math.min(content.length, from + granularity);
             if (Arrays.equals(content, from, to, new byte[to - from], 0, to - from)) {
                 continue; // convert leaves zero granules unallocated
             }
             ByteBuffer granule = ByteBuffer.wrap(content, from, to - from).slice();
-            if (compressedToo && to - from == granularity && from / granularity % 2 == 1) {
+            if (compressedToo && to - from == granularity && g % 2 == 1) {
                 image.writeCompressed(granule, from); // convert -c's path
             } else {
                 image.write(granule, from);
             }
-            if (from > 0 && !refusalChecked) {
-                assertRefused(image, 0, "a write behind what was appended");
+            if (!refusalChecked) {
+                assertRefused(image, from, "a write over a granule written already");
                 refusalChecked = true;
             }
         }
     }
 
-    /** Asserts that a write of one sector at {@code offset} is refused as a random write, naming the image. */
+    /** Asserts that a write of one sector at {@code offset} is refused as an overwrite, naming the image. */
     static void assertRefused(Image image, long offset, String what) {
         UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                 () -> image.write(ByteBuffer.allocate(512), offset), () -> what + " at " + offset + " is not refused");
-        assertEquals(Feature.RANDOM_WRITES, e.feature(), () -> what + " refused as " + e.feature() + ": "
+        assertEquals(Feature.OVERWRITES, e.feature(), () -> what + " refused as " + e.feature() + ": "
                 + e.getMessage());
         if (e.getMessage() == null || e.getMessage().isBlank()) {
             throw new AssertionError(what + ": refused with no message");
