@@ -109,7 +109,7 @@ class QemuIoCommandsDifferentialTest {
         Path theirs = vmdk(subformat, "qemu");
         Path ours = vmdk(subformat, "imago");
         List<String> commands = List.of(COMPRESSED.split("\\|"));
-        // streamOptimized: in guest order past the last grain imago holds back (README)
+        // streamOptimized: grains in any order, each once, as QEMU
         List<String> more = List.of("write -c -P 4 3M 64k", "write -c -P 5 2M 64k", "read -P 5 2M 64k",
                 "write -c -P 7 3M+128k 4k", "write -c -P 8 4194304-64k 64k", "write -P 3 3M 64k", "write -P 3 3M 4k",
                 "write -f -P 6 3200k 64k", "read -P 9 1M 128k", "read -P 6 3200k 64k", "read -P 8 4032k 64k");

@@ -59,8 +59,10 @@ class VmdkIndependentReaderTest {
                 grain[k] = (byte) (k * 7 + (k >> 9));
             }
             if (subformat.equals("streamOptimized")) {
-                i.writeCompressed(ByteBuffer.wrap(grain), 0);
+                // out of guest order, as QEMU takes them: the last grain (ending at the image's end) first
+                i.write(ByteBuffer.wrap(grain, 0, 512), size - 512);
                 i.writeCompressed(ByteBuffer.wrap(grain), 3L << 20);
+                i.writeCompressed(ByteBuffer.wrap(grain), 0);
             } else {
                 i.write(ByteBuffer.wrap(grain, 0, 5000), 1000);
                 i.write(ByteBuffer.wrap(grain), 3L << 20);
