@@ -166,6 +166,33 @@ class VmdkDifferentialTest {
         assertEquals("Images are identical.\n", qemu("compare", src, sparse));
     }
 
+    /**
+     * qemu-io scripts on a streamOptimized image, through qemu-io and imago as qemu-io, in two sessions: grains in any
+     * order, plain and {@code -c}, a grain written again (EIO and QEMU's message), parts of grains (EINVAL, after QEMU
+     * took a grain's room), {@code write -z} (zeroed-grain entries or compressed zeroes), {@code discard} (nothing);
+     * the same output, and the same file byte for byte (CID aside).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"subformat=streamOptimized", "subformat=streamOptimized,zeroed_grain=on"})
+    void streamOptimizedScriptsLeaveQemuIosFile(String options) throws Exception {
+        Path q = Files.createDirectory(dir.resolve("q")).resolve("s.vmdk");
+        Path i = Files.createDirectory(dir.resolve("i")).resolve("s.vmdk");
+        qemu("create", "-q", "-f", "vmdk", "-o", options, q, "4M");
+        qemu("create", "-q", "-f", "vmdk", "-o", options, i, "4M");
+        QemuIoDifferential.Image image = new QemuIoDifferential.Image(q, i, "vmdk");
+        List<String> first = List.of("write -P 1 2M 64k", "write -c -P 2 0 64k", "write -P 3 1M 128k",
+                "write -P 4 1M 64k", "write -P 5 3M+512 4k", "write -z 512k 64k", "write -z 640k 4k",
+                "discard 2M 64k", "read -P 1 2M 64k", "write -P 6 4M-64k 64k", "write -c -P 7 3M+64k 4k",
+                "write -P 8 1536k 192k");
+        List<String> second = List.of("write -P 7 768k 64k", "write -P 8 2M 64k", "write -c -P 9 3M 64k",
+                "write -z 512k 64k", "read -P 6 4M-64k 64k", "read -P 0 512k 64k", "write -P 10 256k 1k",
+                "write -P 11 2560k 64k");
+        for (List<String> session : List.of(first, second)) {
+            QemuIoDifferential.agree(dir, image, true, List.of("-f", "vmdk"), session, false);
+        }
+        assertEquals(withoutCid(q), withoutCid(i));
+    }
+
     /** The file's bytes as text, the CID line taken out (both tools pick it at random, with 7 or 8 digits). */
     private static String withoutCid(Path p) throws IOException {
         String s = new String(Files.readAllBytes(p), StandardCharsets.ISO_8859_1);
