@@ -146,6 +146,9 @@ public abstract class FormatConformanceTest {
             Gen<Preallocation> modes = Generate.pick(traits.preallocations());
             Gen<ImageOp> resizes = gen.sizes().map(traits::acceptable).zip(modes, ImageOp.Resize::new);
             Gen<ImageOp> steps = gen.ops(images(layout).resizable(layout) ? resizes : null, true);
+            if (layout.writeOnce()) {
+                steps = steps.map(op -> wholeGranules(op, layout.granularity()));
+            }
             Gen<ImageOpGen.Scenario> scenarios = gen.scenarios(40, modes, steps);
             if (traits.emptyRefused()) {
                 // the format cannot hold 0 bytes: such scenarios start from one sector instead
@@ -155,6 +158,20 @@ public abstract class FormatConformanceTest {
             PropertyRuns.check(getClass().getSimpleName() + " " + layout, DEFAULT_EXAMPLES, scenarios,
                     s -> runScenario(layout, s), ImageOpGen.Scenario::withFewerSteps);
         });
+    }
+
+    /**
+     * Half of the writes and zero writes (drawn from their own fields) made whole granules, which a write-once image
+     * takes: the generator's writes seldom are.
+     */
+    private static ImageOp wholeGranules(ImageOp op, int granule) {
+        return switch (op) {
+            case ImageOp.Write w when (w.seed() & 1) == 0 -> new ImageOp.Write(w.offset() / granule * granule,
+                    Math.max(1, (w.length() + granule - 1) / granule) * granule, w.seed());
+            case ImageOp.WriteZeroes z when z.mayUnmap() -> new ImageOp.WriteZeroes(z.offset() / granule * granule,
+                    Math.max(1, (z.length() + granule - 1) / granule) * granule, true);
+            default -> op;
+        };
     }
 
     private void runScenario(Layout layout, ImageOpGen.Scenario s) {
