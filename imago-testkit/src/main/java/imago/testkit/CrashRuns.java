@@ -95,7 +95,7 @@ final class CrashRuns {
     }
 
     /**
-     * An append-only image whose one pass a power loss cut short. As in QEMU, nothing of its content is promised; what
+     * A write-once image whose one pass a power loss cut short. As in QEMU, nothing of its content is promised; what
      * the kit asks is that opening what is left and reading all of it either works or fails with a specific
      * {@link ImageException} — never an unchecked exception, another I/O error, or a size the pass never wrote.
      */

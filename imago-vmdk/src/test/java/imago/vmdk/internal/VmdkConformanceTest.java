@@ -22,8 +22,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * and without zeroed-grain entries, and as a delta disk over a vmdk parent), monolithicFlat (a descriptor and its
  * flat extent file), twoGbMaxExtentSparse and twoGbMaxExtentFlat (split at {@value #SPLIT} bytes instead of 2 GiB, so
  * that the kit's small images span three extent files and its writes cross their boundaries), vmfs (a monolithicFlat
- * image whose descriptor says {@code vmfs} and {@code VMFS}, as ESX writes it) and streamOptimized, append-only: the
- * kit writes it in one pass as {@code qemu-img convert} does and checks that random writes are refused. The extent
+ * image whose descriptor says {@code vmfs} and {@code VMFS}, as ESX writes it) and streamOptimized, write-once: the
+ * kit's model knows that a grain written again, or a part of one, is refused, as QEMU refuses it. The extent
  * files live next to the descriptor on the kit's disks, are opened through the gate, and lose power with it. vmdk
  * neither resizes nor repairs, rounds sizes up to whole sectors, as QEMU does, and refuses to create an image of 0
  * bytes, which no one could open.
