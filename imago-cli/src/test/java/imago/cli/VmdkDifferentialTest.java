@@ -169,8 +169,8 @@ class VmdkDifferentialTest {
     /**
      * qemu-io scripts on a streamOptimized image, through qemu-io and imago as qemu-io, in two sessions: grains in any
      * order, plain and {@code -c}, a grain written again (EIO and QEMU's message), parts of grains (EINVAL, after QEMU
-     * took a grain's room), {@code write -z} (zeroed-grain entries or compressed zeroes), {@code discard} (nothing);
-     * the same output, and the same file byte for byte (CID aside).
+     * took a grain's room), {@code write -z} (zeroed-grain entries or compressed zeroes), {@code discard} (nothing),
+     * {@code writev} and {@code aio_write}; the same output, and the same file byte for byte (CID aside).
      */
     @ParameterizedTest
     @ValueSource(strings = {"subformat=streamOptimized", "subformat=streamOptimized,zeroed_grain=on"})
@@ -186,7 +186,8 @@ class VmdkDifferentialTest {
                 "write -P 8 1536k 192k");
         List<String> second = List.of("write -P 7 768k 64k", "write -P 8 2M 64k", "write -c -P 9 3M 64k",
                 "write -z 512k 64k", "read -P 6 4M-64k 64k", "read -P 0 512k 64k", "write -P 10 256k 1k",
-                "write -P 11 2560k 64k");
+                "write -P 11 2560k 64k", "writev -P 12 2M 64k", "writev -P 12 3M+4k 4k", "writev -P 12 3328k 64k",
+                "aio_write -P 13 0 64k", "aio_write -P 13 1280k 64k", "aio_write -P 13 1408k 512", "aio_flush");
         for (List<String> session : List.of(first, second)) {
             QemuIoDifferential.agree(dir, image, true, List.of("-f", "vmdk"), session, false);
         }

@@ -1,6 +1,8 @@
 package imago.cli.io;
 
+import imago.api.Feature;
 import imago.api.Image;
+import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -184,6 +186,18 @@ final class VectorCommands extends IoCommands {
             }
         } catch (IllegalArgumentException e) {
             out.println(failure + "Input/output error");
+            return failed;
+        } catch (UnsupportedFeatureException e) {
+            if (e.feature() != Feature.OVERWRITES) {
+                out.println(failure + describe.apply(e));
+            } else if (String.valueOf(e.getMessage()).contains(WriteCommand.ALLOCATED_STREAM_CLUSTER)) {
+                // a vmdk stream's cluster written already: QEMU's vmdk message, then EIO
+                out.flush();
+                err.println(program + ": " + WriteCommand.ALLOCATED_STREAM_CLUSTER);
+                out.println(failure + "Input/output error");
+            } else {
+                out.println(failure + "Invalid argument"); // a part of a vmdk stream's cluster
+            }
             return failed;
         } catch (IOException e) {
             out.println(failure + describe.apply(e));

@@ -335,7 +335,7 @@ final class WriteCommand extends IoCommands {
     }
 
     /** QEMU's vmdk refusal of a compressed write to a streamOptimized cluster already written (the driver's too). */
-    private static final String ALLOCATED_STREAM_CLUSTER = "Could not write to allocated cluster for streamOptimized";
+    static final String ALLOCATED_STREAM_CLUSTER = "Could not write to allocated cluster for streamOptimized";
 
     /** A vmdk extent as {@code info} lists it: where it starts, its size, and whether it stores clusters compressed. */
     private record VmdkExtent(long start, long size, boolean compressed, long clusterSize) {
