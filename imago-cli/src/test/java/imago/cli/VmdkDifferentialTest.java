@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.regex.Matcher;
@@ -191,7 +192,20 @@ class VmdkDifferentialTest {
         for (List<String> session : List.of(first, second)) {
             QemuIoDifferential.agree(dir, image, true, List.of("-f", "vmdk"), session, false);
         }
-        assertEquals(withoutCid(q), withoutCid(i));
+        // the descriptor (sectors 1 to 20) apart: its text up to the end, CID aside (each side draws its own; when
+        // the new one has fewer digits, QEMU leaves the old text's last bytes after the end)
+        byte[] a = Files.readAllBytes(q);
+        byte[] b = Files.readAllBytes(i);
+        assertEquals(descriptorText(a), descriptorText(b));
+        Arrays.fill(a, 512, 21 * 512, (byte) 0);
+        Arrays.fill(b, 512, 21 * 512, (byte) 0);
+        Assertions.assertArrayEquals(a, b);
+    }
+
+    private static String descriptorText(byte[] file) {
+        String text = new String(file, 512, 20 * 512, StandardCharsets.ISO_8859_1);
+        int end = text.indexOf('\0');
+        return text.substring(0, end < 0 ? text.length() : end).replaceFirst("\nCID=[0-9a-f]+\n", "\nCID\n");
     }
 
     /** The file's bytes as text, the CID line taken out (both tools pick it at random, with 7 or 8 digits). */

@@ -152,14 +152,19 @@ class VmdkStreamAnyOrderTest {
     private static final int DESCRIPTOR_START = 512;
     private static final int DESCRIPTOR_END = 21 * 512;
 
-    /** The descriptor's text without its {@code CID=} line (each side draws its own CID when it first writes). */
-    private static String descriptorWithoutCid(byte[] file) {
+    /**
+     * The descriptor's text up to its end (the first NUL) without its {@code CID=} line: each side draws its own CID
+     * when it first writes, and when the new one has fewer digits QEMU leaves the old text's last bytes after the NUL.
+     */
+    static String descriptorWithoutCid(byte[] file) {
         String text = new String(file, DESCRIPTOR_START, DESCRIPTOR_END - DESCRIPTOR_START, StandardCharsets.ISO_8859_1);
         assertTrue(text.contains("\nCID="), "a descriptor with a CID");
-        return text.replaceFirst("\nCID=[0-9a-f]+\n", "\nCID\n").replace("\0", "");
+        int end = text.indexOf('\0');
+        return text.substring(0, end < 0 ? text.length() : end).replaceFirst("\nCID=[0-9a-f]+\n", "\nCID\n");
     }
 
-    private static byte[] withoutDescriptor(byte[] file) {
+    /** The file with the descriptor's sectors zeroed. */
+    static byte[] withoutDescriptor(byte[] file) {
         byte[] b = file.clone();
         Arrays.fill(b, DESCRIPTOR_START, DESCRIPTOR_END, (byte) 0);
         return b;
