@@ -30,16 +30,20 @@ chmod +x "$stage"/bin/*
 
 # The AOT caches, trained and assembled by this runtime with the flags bin/imago uses (a cache is used
 # only by a JVM with the same runtime and module options): lib/imago.aot for every command, and
-# lib/imago-info.aot, trained on --version, info and map alone, for those (a smaller cache starts sooner)
+# lib/imago-info.aot, trained on --version, info and map alone, for those (a smaller cache starts sooner), on
+# images made beforehand by another JVM (the image writes stay out of that cache)
 opts=(--enable-native-access=imago.storage.file,com.github.luben.zstd_jni --add-modules com.github.luben.zstd_jni)
-for training in "" info; do
-  cache=imago${training:+-$training}
+"$stage/runtime/bin/java" "${opts[@]}" -m imago.cli/imago.cli.AotTraining images "$target/aot-training"
+for cache in imago imago-info; do
+  training=()
+  [ "$cache" = imago-info ] && training=(info "$target/aot-training")
   "$stage/runtime/bin/java" -XX:AOTMode=record -XX:AOTConfiguration="$target/$cache.aotconf" -Xlog:aot*=error,cds*=error \
-    "${opts[@]}" -m imago.cli/imago.cli.AotTraining $training
+    "${opts[@]}" -m imago.cli/imago.cli.AotTraining "${training[@]}"
   "$stage/runtime/bin/java" -XX:AOTMode=create -XX:AOTConfiguration="$target/$cache.aotconf" \
-    -XX:AOTCache="$stage/lib/$cache.aot" -Xlog:aot*=error,cds*=error "${opts[@]}" -m imago.cli/imago.cli.AotTraining $training
+    -XX:AOTCache="$stage/lib/$cache.aot" -Xlog:aot*=error,cds*=error "${opts[@]}" -m imago.cli/imago.cli.AotTraining "${training[@]}"
   rm -f "$target/$cache.aotconf"
 done
+rm -rf "$target/aot-training"
 
 tar -C "$target" --owner=0 --group=0 --numeric-owner --sort=name -czf "$target/$name-linux-x86_64.tar.gz" "$name"
 echo "imago-dist: $target/$name-linux-x86_64.tar.gz ($(du -h "$target/$name-linux-x86_64.tar.gz" | cut -f1))"

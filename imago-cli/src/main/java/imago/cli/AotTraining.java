@@ -25,13 +25,14 @@ import java.util.stream.Stream;
  * {@code check}, {@code compare}, {@code convert} (plain, deflate and zstd) and {@code io} on qcow2, raw
  * and cow images it creates in a temporary directory, which it deletes afterwards.
  *
- * <p>With the argument {@code info} it trains the cache of the commands scripts run once per image:
- * {@code --version}, and {@code info} and {@code map} in the plain forms that run without picocli, on
- * images it makes through the library. The JVM loads every class of its cache when it starts, used or
- * not, so this smaller cache (~2260 classes instead of ~3040: no picocli, no convert) starts those
- * commands ~10 ms of CPU sooner; the launchers pick it for them.
+ * <p>With the arguments {@code info DIR} it trains the cache of the commands scripts run once per image:
+ * {@code --version}, and {@code info} and {@code map} in the plain forms that run without picocli, on the
+ * images that {@code images DIR} made beforehand, in another JVM. The JVM loads every class of its cache when
+ * it starts, used or not, so this cache holds only what those commands load: no picocli, no convert, and
+ * nothing of the training's own (no image writes, no temporary directory and its {@code SecureRandom}, no
+ * file tree walk).
  *
- * <p>Not part of the command: {@code java -m imago.cli/imago.cli.AotTraining [info]}.
+ * <p>Not part of the command: {@code java -m imago.cli/imago.cli.AotTraining [images DIR | info DIR]}.
  */
 public final class AotTraining {
 
@@ -41,45 +42,63 @@ public final class AotTraining {
     /**
      * Runs the training commands; exits with status 1 if any of them fails, so that the build notices.
      *
-     * @param args none, or {@code info} for the training of the cache of {@code --version}, {@code info} and
-     *        {@code map}
-     * @throws IOException if the temporary directory or the images of the {@code info} training cannot be made,
-     *         or the directory deleted
+     * @param args none for the training of the cache of every command; {@code images DIR} to make the images
+     *        of the training of {@code --version}, {@code info} and {@code map}, and {@code info DIR} for that
+     *        training
+     * @throws IOException if a directory or an image cannot be made, or the temporary directory deleted
      */
     public static void main(String[] args) throws IOException {
         Main.configureLogging(args);
-        Path dir = Files.createTempDirectory("imago-aot-training");
-        try {
-            List<String> failed = args.length == 1 && args[0].equals("info") ? runInfo(dir) : run(dir);
-            if (!failed.isEmpty()) {
-                System.err.println("imago AOT training: failed: " + String.join("; ", failed));
-                System.exit(1);
+        if (args.length == 2 && args[0].equals("images")) {
+            makeInfoImages(Path.of(args[1]));
+            return;
+        }
+        List<String> failed;
+        if (args.length == 2 && args[0].equals("info")) {
+            failed = runInfo(Path.of(args[1]));
+        } else if (args.length == 0) {
+            Path dir = Files.createTempDirectory("imago-aot-training");
+            try {
+                failed = run(dir);
+            } finally {
+                deleteTree(dir);
             }
-        } finally {
-            deleteTree(dir);
+        } else {
+            System.err.println("usage: AotTraining [images DIR | info DIR]");
+            failed = List.of("usage");
+        }
+        if (!failed.isEmpty()) {
+            System.err.println("imago AOT training: failed: " + String.join("; ", failed));
+            System.exit(1);
         }
     }
 
-    private static List<String> runInfo(Path dir) throws IOException {
-        Path q = dir.resolve("a.qcow2");
-        Path r = dir.resolve("a.raw");
+    /** The images {@link #runInfo} reads, made through the library: the create and io commands would bring picocli in. */
+    private static void makeInfoImages(Path dir) throws IOException {
+        Files.createDirectories(dir);
         byte[] data = new byte[64 << 10];
         Arrays.fill(data, (byte) 0xab);
-        for (Path image : List.of(q, r)) {
-            // made through the library: the create and io commands would bring picocli into the cache
-            Imago.create(image, image == q ? "qcow2" : "raw", CreateOptions.ofSize(64 << 20));
+        for (String format : List.of("qcow2", "raw")) {
+            Path image = dir.resolve("a." + format);
+            Files.deleteIfExists(image);
+            Imago.create(image, format, CreateOptions.ofSize(64 << 20));
             try (Image open = Imago.opener().path(image).writable(true).open()) {
                 open.write(ByteBuffer.wrap(data), 1 << 20);
             }
         }
+    }
+
+    private static List<String> runInfo(Path dir) {
+        String q = dir.resolve("a.qcow2").toString();
+        String r = dir.resolve("a.raw").toString();
         String[][] commands = {
             {"--version"},
-            {"info", q.toString()},
-            {"info", "--output=json", q.toString()},
-            {"map", q.toString()},
-            {"map", "--output=json", q.toString()},
-            {"info", "--output=json", r.toString()},
-            {"map", "--output=json", r.toString()},
+            {"info", q},
+            {"info", "--output=json", q},
+            {"map", q},
+            {"map", "--output=json", q},
+            {"info", "--output=json", r},
+            {"map", "--output=json", r},
             {"info", dir.resolve("missing.qcow2").toString()}, // fails, as it should: the error path
         };
         return runAll(commands);

@@ -179,6 +179,36 @@ class LauncherIT {
     }
 
     @Test
+    void theInfoCacheHoldsNeitherImageWritesNorSignatureChecks() throws IOException {
+        // the JVM loads every class of its cache at start, so the class loading log of --version lists the cache
+        Path cache = base.resolve("imago-cli/target/imago-info.aot");
+        Qemu.Output loaded = Qemu.run(dir, Path.of(System.getProperty("java.home"), "bin", "java"),
+                "-XX:AOTCache=" + cache, "-XX:AOTMode=on", "-Xlog:class+load",
+                "--enable-native-access=imago.storage.file,com.github.luben.zstd_jni",
+                "-p", base.resolve("imago-cli/target/lib"), "--add-modules", "ALL-MODULE-PATH",
+                "-m", "imago.cli/imago.cli.Main", "--version");
+        assertEquals(0, loaded.status(), loaded.err());
+        assertTrue(loaded.out().contains(" imago.cli.info.InfoReport source: shared objects file"), loaded.out());
+        assertTrue(loaded.out().contains(" imago.qcow2.internal.Qcow2Reader source: shared objects file")
+                || loaded.out().contains(" imago.qcow2.internal.Qcow2Instance source: shared objects file"),
+                "the qcow2 read path is in the cache");
+        // the training's image writes happen in a JVM of their own; a signed jar's check loads PKCS#7 and X.509
+        for (String absent : List.of("imago.qcow2.internal.Qcow2Create", "java.util.jar.JarVerifier",
+                "sun.security.pkcs.PKCS7", "java.security.SecureRandom")) {
+            assertTrue(!loaded.out().contains(" " + absent + " "), absent + " is in the info cache");
+        }
+        // Bouncy Castle's jar (the only signed one) is on the module path without its signature
+        try (Stream<Path> jars = Files.list(base.resolve("imago-cli/target/lib"))) {
+            for (Path jar : jars.filter(p -> p.toString().endsWith(".jar")).toList()) {
+                try (java.util.jar.JarFile file = new java.util.jar.JarFile(jar.toFile())) {
+                    assertTrue(file.stream().noneMatch(e -> e.getName().matches("(?i)META-INF/[^/]+\\.(SF|RSA|DSA|EC)")),
+                            jar + " is signed");
+                }
+            }
+        }
+    }
+
+    @Test
     void aStaleOrBrokenAotCacheIsIgnoredSilently() throws IOException {
         // a checkout of its own: the launcher and a copy of the module path, one jar newer than the cache
         Path root = dir.resolve("checkout");
