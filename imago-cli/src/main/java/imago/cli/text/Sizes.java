@@ -189,7 +189,42 @@ public final class Sizes {
         int exp = v == 0 ? 0 : Math.getExponent(v / (1000.0 / 1024.0)) + 1; // frexp's exponent
         int i = (exp - 1) / 10; // C division truncates toward zero, like Java's
         double div = Math.scalb(1.0, i * 10);
-        return formatG(v / div, 3) + " " + SUFFIXES[i] + "B";
+        String number = bytes > 0 && bytes < 1L << 53 ? threeDigits(bytes, i * 10) : null;
+        return (number != null ? number : formatG(v / div, 3)) + " " + SUFFIXES[i] + "B";
+    }
+
+    /**
+     * {@link #formatG formatG(bytes / 2^shift, 3)} in integer arithmetic, or {@code null} where the rounding
+     * reaches a fourth digit (formatG then decides, e.g. {@code 1e+03}). The quotient is exact in binary, so
+     * {@code bytes * 10^decimals / 2^shift} rounded half to even is C's rounding of it. The reason: formatG's
+     * {@code BigDecimal} arithmetic, on its first use in a process, sets up {@code BigInteger}'s fork/join
+     * machinery and more (12-16 ms of CPU in a JVM of its own, at load ~20).
+     */
+    private static String threeDigits(long bytes, int shift) {
+        double x = Math.scalb((double) bytes, -shift); // exact: bytes < 2^53
+        int decimals = x < 1 ? 3 : x < 10 ? 2 : x < 100 ? 1 : 0;
+        if (x >= 1000) {
+            return null;
+        }
+        long scaled = bytes * (decimals == 3 ? 1000 : decimals == 2 ? 100 : decimals == 1 ? 10 : 1); // < 2^63
+        long q = scaled >>> shift;
+        if (shift > 0) {
+            long rem = scaled - (q << shift);
+            long half = 1L << (shift - 1);
+            if (rem > half || rem == half && (q & 1) == 1) {
+                q++;
+            }
+        }
+        if (q >= 1000) {
+            return null; // rounded up to a fourth digit
+        }
+        String digits = Long.toString(q);
+        if (decimals == 0) {
+            return digits;
+        }
+        String padded = "0".repeat(Math.max(0, decimals + 1 - digits.length())) + digits;
+        int point = padded.length() - decimals;
+        return stripZeros(padded.substring(0, point) + "." + padded.substring(point));
     }
 
     /**

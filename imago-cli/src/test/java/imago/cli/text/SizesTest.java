@@ -3,6 +3,7 @@ package imago.cli.text;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -46,6 +47,41 @@ class SizesTest {
     })
     void printsLikeSizeToStr(long bytes, String expected) {
         assertEquals(expected, Sizes.human(bytes));
+    }
+
+    @Test
+    void theIntegerRoundingOfHumanAgreesWithFormatG() {
+        // human rounds bytes / 2^(10i) in integer arithmetic; formatG (BigDecimal) is the reference: every size
+        // below 2^53 whose quotient is a tie or next to one, powers of two and ten, and random ones
+        java.util.List<Long> sizes = new java.util.ArrayList<>();
+        for (int shift = 0; shift <= 50; shift += 10) {
+            for (long m : new long[] {1, 5, 9, 10, 15, 95, 99, 100, 105, 995, 999, 1000, 1023, 1024}) {
+                for (long d = -3; d <= 3; d++) {
+                    sizes.add((m << shift) / 10 + d);
+                    sizes.add((m << shift) / 100 + d);
+                    sizes.add((m << shift) / 1000 + d);
+                    sizes.add((m << shift) + d);
+                    sizes.add(((2 * m + 1) << shift) / 2000 + d); // ties at three decimals
+                    sizes.add(((2 * m + 1) << shift) / 200 + d);
+                    sizes.add(((2 * m + 1) << shift) / 20 + d);
+                }
+            }
+        }
+        java.util.SplittableRandom random = new java.util.SplittableRandom();
+        for (int n = 0; n < 20000; n++) {
+            sizes.add(random.nextLong(1L << random.nextInt(1, 54)));
+        }
+        for (long bytes : sizes) {
+            if (bytes <= 0 || bytes >= 1L << 53) {
+                continue;
+            }
+            double v = bytes;
+            int exp = Math.getExponent(v / (1000.0 / 1024.0)) + 1;
+            int i = (exp - 1) / 10;
+            String unit = new String[] {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}[i];
+            assertEquals(Sizes.formatG(v / Math.scalb(1.0, i * 10), 3) + " " + unit + "B", Sizes.human(bytes),
+                    "size " + bytes);
+        }
     }
 
     @ParameterizedTest(name = "{0} -> {1}")
