@@ -4,12 +4,12 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import java.util.Arrays;
-import javax.crypto.Cipher;
 
 /**
- * The initialisation vector of each 512-byte sector, as dm-crypt and QEMU compute them: {@code plain} (the sector
- * number's low 32 bits, little-endian), {@code plain64} (all 64 bits) and {@code essiv} (the {@code plain64} block
- * encrypted with a key hashed from the master key). Not thread-safe: one per {@link SectorCipher}.
+ * The initialisation vector of each sector, one cipher block long, as dm-crypt and QEMU compute them: {@code plain}
+ * (the sector number's low 32 bits, little-endian), {@code plain64} (all 64 bits) and {@code essiv} (the
+ * {@code plain64} block encrypted with a key hashed from the master key, by a cipher of the payload's family). Not
+ * thread-safe: one per {@link SectorCipher}.
  */
 public abstract sealed class IvGenerator {
     private static final VarHandle LONG_LE = MethodHandles.byteArrayViewVarHandle(long[].class,
@@ -25,37 +25,43 @@ public abstract sealed class IvGenerator {
         ESSIV
     }
 
-    private IvGenerator() {
+    /** The IV length: the payload cipher's block. */
+    final int ivBytes;
+
+    private IvGenerator(int ivBytes) {
+        this.ivBytes = ivBytes;
     }
 
     /**
-     * A generator of {@code kind} for 16-byte IVs; ESSIV hashes {@code masterKey} with {@code essivHash} into an AES
-     * key of the hash's length, which must be 16, 24 or 32 bytes.
+     * A generator of {@code kind} for {@code algorithm}'s blocks; ESSIV hashes {@code masterKey} with
+     * {@code essivHash} into a key of {@code algorithm}'s family as long as the hash.
      *
-     * @throws IllegalArgumentException if ESSIV's hash gives no AES key length
+     * @throws IllegalArgumentException if ESSIV's hash gives no key length of the family
      */
-    public static IvGenerator of(Kind kind, LuksHash essivHash, byte[] masterKey) {
+    public static IvGenerator of(Kind kind, CipherAlgorithm algorithm, LuksHash essivHash, byte[] masterKey) {
+        int ivBytes = algorithm.blockBytes();
         return switch (kind) {
-            case PLAIN -> new Plain(0xffffffffL);
-            case PLAIN64 -> new Plain(-1L);
-            case ESSIV -> new Essiv(essivHash, masterKey);
+            case PLAIN -> new Plain(ivBytes, 0xffffffffL);
+            case PLAIN64 -> new Plain(ivBytes, -1L);
+            case ESSIV -> new Essiv(algorithm, essivHash, masterKey);
         };
     }
 
-    /** Writes the IVs of {@code count} sectors from {@code firstSector} on into {@code ivs}, 16 bytes each. */
+    /** Writes the IVs of {@code count} sectors from {@code firstSector} on into {@code ivs}, a block each. */
     abstract void ivs(long firstSector, int count, byte[] ivs);
 
-    static void plain(long firstSector, int count, byte[] ivs, long mask) {
-        Arrays.fill(ivs, 0, count * 16, (byte) 0);
+    void plain(long firstSector, int count, byte[] ivs, long mask) {
+        Arrays.fill(ivs, 0, count * ivBytes, (byte) 0);
         for (int i = 0; i < count; i++) {
-            LONG_LE.set(ivs, i * 16, (firstSector + i) & mask);
+            LONG_LE.set(ivs, i * ivBytes, (firstSector + i) & mask);
         }
     }
 
     private static final class Plain extends IvGenerator {
         private final long mask;
 
-        Plain(long mask) {
+        Plain(int ivBytes, long mask) {
+            super(ivBytes);
             this.mask = mask;
         }
 
@@ -66,17 +72,17 @@ public abstract sealed class IvGenerator {
     }
 
     private static final class Essiv extends IvGenerator {
-        private final Cipher cipher;
+        private final BlockEngine engine;
 
-        Essiv(LuksHash hash, byte[] masterKey) {
-            int n = hash.length();
-            if (n != 16 && n != 24 && n != 32) {
-                throw new IllegalArgumentException("ESSIV hash " + hash.luksName() + " gives a " + (n * 8)
-                        + "-bit key, which AES does not take");
+        Essiv(CipherAlgorithm algorithm, LuksHash hash, byte[] masterKey) {
+            super(algorithm.blockBytes());
+            if (!algorithm.validKey(hash.length())) {
+                throw new IllegalArgumentException("ESSIV hash " + hash.luksName() + " gives a "
+                        + (hash.length() * 8) + "-bit key, which " + algorithm.familyName() + " does not take");
             }
             byte[] salt = hash.digest().digest(masterKey);
             try {
-                cipher = Aes.cipher("AES/ECB/NoPadding", Cipher.ENCRYPT_MODE, salt);
+                engine = algorithm.engine(salt);
             } finally {
                 Arrays.fill(salt, (byte) 0);
             }
@@ -85,7 +91,7 @@ public abstract sealed class IvGenerator {
         @Override
         void ivs(long firstSector, int count, byte[] ivs) {
             plain(firstSector, count, ivs, -1L);
-            Aes.ecb(cipher, ivs, 0, count * 16);
+            engine.encrypt(ivs, 0, count * ivBytes, ivs, 0);
         }
     }
 }

@@ -11,6 +11,8 @@ import javax.crypto.Mac;
  * ESSIV generator may use, by the names cryptsetup and qemu-img give them.
  */
 public enum LuksHash {
+    /** MD5 (qemu-img offers it; its 128-bit digest is the ESSIV key of CAST5-128). */
+    MD5("md5", "MD5", "HmacMD5", 16),
     /** SHA-1 (cryptsetup's LUKS1 default before 1.7). */
     SHA1("sha1", "SHA-1", "HmacSHA1", 20),
     /** SHA-224. */

@@ -4,17 +4,15 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.security.GeneralSecurityException;
 import java.util.Arrays;
-import javax.crypto.Cipher;
-import javax.crypto.spec.IvParameterSpec;
-import javax.crypto.spec.SecretKeySpec;
+import java.util.Locale;
 
 /**
- * AES over whole encryption units (512-byte sectors for LUKS), in XTS (IEEE P1619, NIST SP 800-38E) or CBC mode,
- * each unit's IV from an {@link IvGenerator}. Built on the JDK's AES block cipher, one bulk call per batch of
- * units, so the CPU's AES instructions do the work; a batch is small enough (64 KiB) that its bytes and tweaks stay
- * in the CPU's cache between the passes over them. Not thread-safe: callers keep one per thread (a pool).
+ * A block cipher ({@link CipherAlgorithm}) over whole encryption units (512-byte sectors for LUKS), in XTS (IEEE
+ * P1619, NIST SP 800-38E), CBC, ECB or CTR mode, each unit's IV from an {@link IvGenerator}. AES runs on the JDK's
+ * block cipher, one bulk call per batch of units, so the CPU's AES instructions do the work; a batch is small enough
+ * (64 KiB) that its bytes and tweaks stay in the CPU's cache between the passes over them. Not thread-safe: callers
+ * keep one per thread (a pool).
  */
 public abstract sealed class SectorCipher {
     /** The LUKS encryption unit. */
@@ -26,42 +24,74 @@ public abstract sealed class SectorCipher {
 
     /** The block cipher modes. */
     public enum Mode {
-        /** XEX-based tweaked codebook with ciphertext stealing (no stealing: units are whole blocks). */
+        /** XEX-based tweaked codebook with ciphertext stealing (no stealing: whole units of 16-byte blocks). */
         XTS,
         /** Cipher block chaining, restarted at every unit. */
-        CBC
+        CBC,
+        /** Electronic codebook: each block alone, no IV. */
+        ECB,
+        /** Counter mode: the IV is the first counter block of the unit, counting up big-endian. */
+        CTR;
+
+        /** The name in LUKS cipher modes and qemu-img's {@code cipher-mode} ({@code xts}). */
+        public String luksName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
     }
 
     final IvGenerator ivgen;
     final int unit;
+    final int blockBytes;
     /** Where direct buffers are encrypted, a batch at a time. */
     private byte[] batch;
+    /** The IVs of a batch's units. */
+    byte[] ivs = new byte[0];
 
-    private SectorCipher(IvGenerator ivgen, int unit) {
+    private SectorCipher(IvGenerator ivgen, int unit, int blockBytes) {
         this.ivgen = ivgen;
         this.unit = unit;
+        this.blockBytes = blockBytes;
     }
 
     /**
-     * A cipher for {@code mode} with {@code key} (for XTS the data key then the tweak key, each 16, 24 or 32
-     * bytes; for CBC one AES key) over units of {@code unitBytes} (a multiple of 16).
+     * A cipher of {@code algorithm} in {@code mode} with {@code key} (for XTS the data key then the tweak key, each
+     * a key of the cipher; for the other modes one key) over units of {@code unitBytes} (a multiple of 16).
      *
-     * @throws IllegalArgumentException if the key length does not fit the mode
+     * @throws IllegalArgumentException if the key length does not fit the cipher and mode, or XTS is asked of a
+     *         cipher whose blocks are not 16 bytes
+     * @throws UnsupportedOperationException if the cipher needs Bouncy Castle and it is absent
      */
-    public static SectorCipher of(Mode mode, byte[] key, IvGenerator ivgen, int unitBytes) {
+    public static SectorCipher of(CipherAlgorithm algorithm, Mode mode, byte[] key, IvGenerator ivgen,
+            int unitBytes) {
         if (unitBytes <= 0 || unitBytes % 16 != 0) {
-            throw new IllegalArgumentException("unit of " + unitBytes + " bytes is not a whole number of AES blocks");
+            throw new IllegalArgumentException("unit of " + unitBytes + " bytes is not a whole number of blocks");
+        }
+        if (!validKeyLength(algorithm, mode, key.length)) {
+            throw new IllegalArgumentException(mode + " of " + algorithm.familyName() + " takes no " + key.length
+                    + "-byte key");
+        }
+        if (ivgen.ivBytes != algorithm.blockBytes()) {
+            throw new IllegalArgumentException("IVs of " + ivgen.ivBytes + " bytes for " + algorithm.familyName());
         }
         return switch (mode) {
-            case XTS -> new Xts(key, ivgen, unitBytes);
-            case CBC -> new Cbc(key, ivgen, unitBytes);
+            case XTS -> new Xts(algorithm, key, ivgen, unitBytes);
+            case CBC -> new Cbc(algorithm, key, ivgen, unitBytes);
+            case ECB -> new Ecb(algorithm, key, ivgen, unitBytes);
+            case CTR -> new Ctr(algorithm, key, ivgen, unitBytes);
         };
     }
 
-    /** Whether {@code keyBytes} is a valid key length for {@code mode}. */
-    public static boolean validKeyLength(Mode mode, int keyBytes) {
-        int aes = mode == Mode.XTS ? keyBytes / 2 : keyBytes;
-        return (mode != Mode.XTS || keyBytes % 2 == 0) && (aes == 16 || aes == 24 || aes == 32);
+    /** Whether {@code mode} works with {@code algorithm} at all: XTS needs 16-byte blocks. */
+    public static boolean supports(CipherAlgorithm algorithm, Mode mode) {
+        return mode != Mode.XTS || algorithm.blockBytes() == 16;
+    }
+
+    /** Whether {@code keyBytes} is a valid key length for {@code algorithm} in {@code mode}. */
+    public static boolean validKeyLength(CipherAlgorithm algorithm, Mode mode, int keyBytes) {
+        if (!supports(algorithm, mode)) {
+            return false;
+        }
+        return mode == Mode.XTS ? keyBytes % 2 == 0 && algorithm.validKey(keyBytes / 2) : algorithm.validKey(keyBytes);
     }
 
     /** Encrypts {@code len} bytes (whole units) of {@code buf} in place, the first being unit {@code firstUnit}. */
@@ -126,50 +156,57 @@ public abstract sealed class SectorCipher {
 
     abstract void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt);
 
+    /** Makes room for the IVs of {@code count} units. */
+    final void ivsFor(int count) {
+        if (ivs.length < count * blockBytes) {
+            ivs = new byte[count * blockBytes];
+        }
+    }
+
     private static final class Xts extends SectorCipher {
-        private final Cipher encryptData;
-        private final Cipher decryptData;
-        private final Cipher tweak;
-        private byte[] ivs = new byte[0];
+        private final BlockEngine data;
+        private final BlockEngine tweak;
         private byte[] firstTweaks = new byte[0];
         private byte[] work = new byte[0];
 
-        Xts(byte[] key, IvGenerator ivgen, int unit) {
-            super(ivgen, unit);
-            if (!validKeyLength(Mode.XTS, key.length)) {
-                throw new IllegalArgumentException("XTS takes two AES keys of 16, 24 or 32 bytes, not " + key.length
-                        + " bytes");
-            }
+        Xts(CipherAlgorithm algorithm, byte[] key, IvGenerator ivgen, int unit) {
+            super(ivgen, unit, 16);
             byte[] dataKey = Arrays.copyOfRange(key, 0, key.length / 2);
             byte[] tweakKey = Arrays.copyOfRange(key, key.length / 2, key.length);
-            encryptData = Aes.cipher("AES/ECB/NoPadding", Cipher.ENCRYPT_MODE, dataKey);
-            decryptData = Aes.cipher("AES/ECB/NoPadding", Cipher.DECRYPT_MODE, dataKey);
-            tweak = Aes.cipher("AES/ECB/NoPadding", Cipher.ENCRYPT_MODE, tweakKey);
-            Arrays.fill(dataKey, (byte) 0);
-            Arrays.fill(tweakKey, (byte) 0);
+            try {
+                data = algorithm.engine(dataKey);
+                tweak = algorithm.engine(tweakKey);
+            } finally {
+                Arrays.fill(dataKey, (byte) 0);
+                Arrays.fill(tweakKey, (byte) 0);
+            }
         }
 
         /**
          * Per unit u: T0 = E(K2, IV(u)), then T(j+1) = T(j) times x in GF(2^128); block j becomes E(K1, P xor Tj) xor
-         * Tj. The first XOR writes into {@code work} and AES reads from there back into {@code buf}: the JDK copies
-         * what it encrypts in place to a new array first, which would cost an allocation a batch.
+         * Tj. The first XOR writes into {@code work} and the cipher reads from there back into {@code buf}: the JDK
+         * copies what it encrypts in place to a new array first, which would cost an allocation a batch.
          */
         @Override
         void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
             int count = len / unit;
-            if (ivs.length < count * 16) {
-                ivs = new byte[count * 16];
+            ivsFor(count);
+            if (firstTweaks.length < count * 16) {
                 firstTweaks = new byte[count * 16];
             }
             if (work.length < len) {
                 work = new byte[len];
             }
             ivgen.ivs(firstUnit, count, ivs);
-            Aes.ecb(tweak, ivs, 0, count * 16, firstTweaks, 0);
+            tweak.encrypt(ivs, 0, count * 16, firstTweaks, 0);
             for (int u = 0; u < count; u++) {
                 whiten(buf, off + u * unit, work, u * unit, unit, firstTweaks, u * 16);
             }
-            Aes.ecb(encrypt ? encryptData : decryptData, work, 0, len, buf, off);
+            if (encrypt) {
+                data.encrypt(work, 0, len, buf, off);
+            } else {
+                data.decrypt(work, 0, len, buf, off);
+            }
             for (int u = 0; u < count; u++) {
                 whiten(buf, off + u * unit, buf, off + u * unit, unit, firstTweaks, u * 16);
             }
@@ -194,39 +231,86 @@ public abstract sealed class SectorCipher {
     }
 
     private static final class Cbc extends SectorCipher {
-        private final Cipher cipher;
-        private final SecretKeySpec key;
-        private byte[] ivs = new byte[0];
-        /** One unit's output: the JDK copies what it encrypts in place to a new array first. */
-        private final byte[] out;
+        private final BlockEngine engine;
 
-        Cbc(byte[] key, IvGenerator ivgen, int unit) {
-            super(ivgen, unit);
-            if (!validKeyLength(Mode.CBC, key.length)) {
-                throw new IllegalArgumentException("CBC takes an AES key of 16, 24 or 32 bytes, not " + key.length
-                        + " bytes");
-            }
-            this.cipher = Aes.cipher("AES/CBC/NoPadding", Cipher.ENCRYPT_MODE, key);
-            this.key = new SecretKeySpec(key, "AES");
-            this.out = new byte[unit];
+        Cbc(CipherAlgorithm algorithm, byte[] key, IvGenerator ivgen, int unit) {
+            super(ivgen, unit, algorithm.blockBytes());
+            engine = algorithm.engine(key);
         }
 
         @Override
         void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
             int count = len / unit;
-            if (ivs.length < count * 16) {
-                ivs = new byte[count * 16];
+            ivsFor(count);
+            ivgen.ivs(firstUnit, count, ivs);
+            for (int u = 0; u < count; u++) {
+                engine.cbc(buf, off + u * unit, unit, ivs, u * blockBytes, encrypt);
+            }
+        }
+    }
+
+    /** No IV: QEMU computes none for ECB, whatever IV generator the header names. */
+    private static final class Ecb extends SectorCipher {
+        private final BlockEngine engine;
+        private byte[] work = new byte[0];
+
+        Ecb(CipherAlgorithm algorithm, byte[] key, IvGenerator ivgen, int unit) {
+            super(ivgen, unit, algorithm.blockBytes());
+            engine = algorithm.engine(key);
+        }
+
+        @Override
+        void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
+            if (work.length < len) {
+                work = new byte[len];
+            }
+            System.arraycopy(buf, off, work, 0, len);
+            if (encrypt) {
+                engine.encrypt(work, 0, len, buf, off);
+            } else {
+                engine.decrypt(work, 0, len, buf, off);
+            }
+        }
+    }
+
+    /**
+     * Each unit's IV is its first counter block; the counter counts up as one big-endian number over the whole block
+     * (as nettle and libgcrypt count), and the key stream is the encrypted counters. Encryption and decryption are the
+     * same XOR.
+     */
+    private static final class Ctr extends SectorCipher {
+        private final BlockEngine engine;
+        private byte[] stream = new byte[0];
+
+        Ctr(CipherAlgorithm algorithm, byte[] key, IvGenerator ivgen, int unit) {
+            super(ivgen, unit, algorithm.blockBytes());
+            engine = algorithm.engine(key);
+        }
+
+        @Override
+        void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
+            int count = len / unit;
+            ivsFor(count);
+            if (stream.length < len) {
+                stream = new byte[len];
             }
             ivgen.ivs(firstUnit, count, ivs);
-            try {
-                for (int u = 0; u < count; u++) {
-                    cipher.init(encrypt ? Cipher.ENCRYPT_MODE : Cipher.DECRYPT_MODE, key,
-                            new IvParameterSpec(ivs, u * 16, 16));
-                    cipher.doFinal(buf, off + u * unit, unit, out, 0);
-                    System.arraycopy(out, 0, buf, off + u * unit, unit);
+            int bs = blockBytes;
+            for (int u = 0; u < count; u++) {
+                int at = u * unit;
+                System.arraycopy(ivs, u * bs, stream, at, bs);
+                for (int b = at + bs; b < at + unit; b += bs) {
+                    System.arraycopy(stream, b - bs, stream, b, bs);
+                    for (int i = b + bs - 1; i >= b; i--) {
+                        if (++stream[i] != 0) {
+                            break;
+                        }
+                    }
                 }
-            } catch (GeneralSecurityException e) {
-                throw new IllegalStateException("AES-CBC failed on whole blocks", e);
+            }
+            engine.encrypt(stream, 0, len, stream, 0);
+            for (int i = 0; i < len; i++) {
+                buf[off + i] ^= stream[i];
             }
         }
     }

@@ -114,7 +114,8 @@ final class Luks2Create {
                 o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
         String hashName = o.getOrDefault("hash-alg", "sha256");
         LuksHash hash = LuksHash.named(hashName).orElseThrow(() -> new IllegalArgumentException(
-                "Invalid parameter '" + hashName + "' for hash-alg (only sha1, sha224, sha256, sha384 and sha512)"));
+                "Invalid parameter '" + hashName + "' for hash-alg (only md5, sha1, sha224, sha256, sha384 and "
+                        + "sha512)"));
         long iterTime = positive(o, "iter-time", DEFAULT_ITER_TIME, Long.MAX_VALUE);
         int sectorSize = (int) positive(o, "sector-size", 512, 4096);
         if (sectorSize != 512 && sectorSize != 4096) {
@@ -132,7 +133,7 @@ final class Luks2Create {
         byte[] key = new byte[spec.keyBytes()];
         random.nextBytes(key);
         try {
-            String encryption = "aes-" + spec.headerMode();
+            String encryption = spec.cipherName() + "-" + spec.headerMode();
             Luks2Metadata.Kdf kdf = kdfOptions.calibrate(hash, iterTime, spec.keyBytes(), random);
             long areaOffset = 2 * HDR_SIZE;
             long areaSize = ((long) spec.keyBytes() * STRIPES + 4095) / 4096 * 4096;

@@ -187,7 +187,7 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
         if (!type.equals("luks2")) {
             throw f.unsupported("key slot " + id + " of type '" + type + "' is not supported (only luks2)");
         }
-        // an AES key for CBC (16 to 32 bytes) or two for XTS (32 to 64): bounds the stripes' memory too
+        // a key for CBC, ECB or CTR (16 to 32 bytes) or two for XTS (32 to 64): bounds the stripes' memory too
         int keySize = (int) f.range(m.get("key_size"), p + ".key_size", 16, 64);
         int priority = m.containsKey("priority") ? (int) f.range(m.get("priority"), p + ".priority", 0, 2) : 1;
         Map<String, Object> af = f.object(m.get("af"), p + ".af");
@@ -354,7 +354,7 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
         LuksHash hash(Object v, String path) throws CorruptImageException, UnsupportedFeatureException {
             String name = string(v, path);
             return LuksHash.named(name).orElseThrow(() -> unsupported(path + ": hash '" + abbreviate(name)
-                    + "' is not supported (only sha1, sha224, sha256, sha384 and sha512)"));
+                    + "' is not supported (only md5, sha1, sha224, sha256, sha384 and sha512)"));
         }
 
         byte[] base64(Object v, String path) throws CorruptImageException {
@@ -371,8 +371,8 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
                 UnsupportedFeatureException {
             int dash = encryption.indexOf('-');
             if (dash < 0) {
-                throw unsupported(path + ": cipher '" + abbreviate(encryption) + "' is not supported (only aes "
-                        + "in xts or cbc mode)");
+                throw unsupported(path + ": cipher '" + abbreviate(encryption) + "' is not supported (only aes, "
+                        + "serpent, twofish and cast5 in xts, cbc, ecb or ctr mode)");
             }
             try {
                 return LuksCipherSpec.fromHeader(resource, encryption.substring(0, dash),

@@ -54,7 +54,8 @@ final class LuksCreate {
                 o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
         String hashName = o.getOrDefault("hash-alg", "sha256");
         LuksHash hash = LuksHash.named(hashName).orElseThrow(() -> new IllegalArgumentException(
-                "Invalid parameter '" + hashName + "' for hash-alg (only sha1, sha224, sha256, sha384 and sha512)"));
+                "Invalid parameter '" + hashName + "' for hash-alg (only md5, sha1, sha224, sha256, sha384 and "
+                        + "sha512)"));
         long iterTime = iterTime(o.get("iter-time"));
         String secretId = o.get("key-secret");
         if (secretId == null) {

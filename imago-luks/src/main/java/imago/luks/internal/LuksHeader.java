@@ -81,7 +81,7 @@ record LuksHeader(LuksCipherSpec spec, LuksHash hash, long payloadSector, byte[]
         long payload = Integer.toUnsignedLong(b.getInt(base + PAYLOAD_OFFSET));
         long keyBytes = Integer.toUnsignedLong(b.getInt(base + KEY_BYTES_OFFSET));
         LuksHash hash = LuksHash.named(hashSpec).orElseThrow(() -> new UnsupportedFeatureException(resource,
-                Feature.ENCRYPTION, "hash '" + hashSpec + "' is not supported (only sha1, sha224, sha256, sha384 "
+                Feature.ENCRYPTION, "hash '" + hashSpec + "' is not supported (only md5, sha1, sha224, sha256, sha384 "
                         + "and sha512)"));
         LuksCipherSpec spec = LuksCipherSpec.fromHeader(resource, cipherName, cipherMode, keyBytes);
         byte[] digest = bytes(b, base + 112, DIGEST_LENGTH);
@@ -187,7 +187,7 @@ record LuksHeader(LuksCipherSpec spec, LuksHash hash, long payloadSector, byte[]
     void writeTo(ByteBuffer b) {
         int base = b.position();
         b.put(MAGIC).putShort((short) 1);
-        putText(b, base + CIPHER_NAME_OFFSET, "aes", NAME_LENGTH);
+        putText(b, base + CIPHER_NAME_OFFSET, spec.cipherName(), NAME_LENGTH);
         putText(b, base + CIPHER_MODE_OFFSET, spec.headerMode(), NAME_LENGTH);
         putText(b, base + HASH_SPEC_OFFSET, hash.luksName(), NAME_LENGTH);
         b.position(base + PAYLOAD_OFFSET);

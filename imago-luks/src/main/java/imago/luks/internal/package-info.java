@@ -5,7 +5,7 @@
  * offset  size  field
  *      0     6  magic "LUKS" 0xba 0xbe
  *      6     2  version (1)
- *      8    32  cipher name ("aes"), NUL-padded
+ *      8    32  cipher name ("aes", "serpent", "twofish", "cast5"), NUL-padded
  *     40    32  cipher mode ("xts-plain64", "cbc-essiv:sha256", ...)
  *     72    32  hash spec ("sha256"): PBKDF2's HMAC and the anti-forensic diffuser
  *    104     4  payload offset, in sectors

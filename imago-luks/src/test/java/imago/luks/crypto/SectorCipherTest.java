@@ -2,6 +2,7 @@ package imago.luks.crypto;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.io.IOException;
@@ -36,8 +37,8 @@ class SectorCipherTest {
             long unit = Long.parseLong(f[2], 16);
             byte[] plain = HEX.parseHex(f[3]);
             byte[] expected = HEX.parseHex(f[4]);
-            SectorCipher c = SectorCipher.of(SectorCipher.Mode.XTS, key,
-                    IvGenerator.of(IvGenerator.Kind.PLAIN64, null, key), plain.length);
+            SectorCipher c = SectorCipher.of(CipherAlgorithm.AES, SectorCipher.Mode.XTS, key,
+                    IvGenerator.of(IvGenerator.Kind.PLAIN64, CipherAlgorithm.AES, null, key), plain.length);
             byte[] buf = plain.clone();
             c.encrypt(buf, 0, buf.length, unit);
             assertArrayEquals(expected, buf, "vector " + f[0] + " encrypts");
@@ -46,26 +47,42 @@ class SectorCipherTest {
         }
     }
 
-    /** A run of sectors in one call gives what each sector alone gives, at any offset into the buffer. */
+    /** A cipher of {@code a} in {@code mode} with a random key of its largest size; ESSIV hashes to fit. */
+    static SectorCipher cipher(CipherAlgorithm a, SectorCipher.Mode mode, IvGenerator.Kind kind, Random r, int unit) {
+        int k = a == CipherAlgorithm.CAST5 ? 16 : 32;
+        byte[] key = new byte[mode == SectorCipher.Mode.XTS ? 2 * k : k];
+        r.nextBytes(key);
+        LuksHash essiv = a == CipherAlgorithm.CAST5 ? LuksHash.MD5 : LuksHash.SHA256;
+        return SectorCipher.of(a, mode, key, IvGenerator.of(kind, a, essiv, key), unit);
+    }
+
+    /**
+     * A run of sectors in one call gives what each sector alone gives, at any offset into the buffer, for every
+     * cipher, mode and IV generator.
+     */
     @Test
     void bulkRunsEqualSectorBySector() {
         Random r = new Random(7);
-        for (SectorCipher.Mode mode : SectorCipher.Mode.values()) {
-            for (IvGenerator.Kind kind : IvGenerator.Kind.values()) {
-                byte[] key = new byte[mode == SectorCipher.Mode.XTS ? 64 : 32];
-                r.nextBytes(key);
-                SectorCipher c = SectorCipher.of(mode, key, IvGenerator.of(kind, LuksHash.SHA256, key), 512);
-                byte[] data = new byte[600 * 512 + 3];
-                r.nextBytes(data);
-                byte[] bulk = data.clone();
-                c.encrypt(bulk, 3, 600 * 512, 0xfffffff0L);
-                byte[] single = data.clone();
-                for (int s = 0; s < 600; s++) {
-                    c.encrypt(single, 3 + s * 512, 512, 0xfffffff0L + s);
+        for (CipherAlgorithm a : CipherAlgorithm.values()) {
+            for (SectorCipher.Mode mode : SectorCipher.Mode.values()) {
+                if (!SectorCipher.supports(a, mode)) {
+                    continue;
                 }
-                assertArrayEquals(single, bulk, mode + " " + kind);
-                c.decrypt(bulk, 3, 600 * 512, 0xfffffff0L);
-                assertArrayEquals(data, bulk, mode + " " + kind + " decrypts");
+                for (IvGenerator.Kind kind : IvGenerator.Kind.values()) {
+                    SectorCipher c = cipher(a, mode, kind, r, 512);
+                    byte[] data = new byte[600 * 512 + 3];
+                    r.nextBytes(data);
+                    byte[] bulk = data.clone();
+                    c.encrypt(bulk, 3, 600 * 512, 0xfffffff0L);
+                    byte[] single = data.clone();
+                    for (int s = 0; s < 600; s++) {
+                        c.encrypt(single, 3 + s * 512, 512, 0xfffffff0L + s);
+                    }
+                    assertArrayEquals(single, bulk, a + " " + mode + " " + kind);
+                    assertFalse(Arrays.equals(data, bulk), a + " " + mode + " " + kind + " encrypts");
+                    c.decrypt(bulk, 3, 600 * 512, 0xfffffff0L);
+                    assertArrayEquals(data, bulk, a + " " + mode + " " + kind + " decrypts");
+                }
             }
         }
     }
@@ -79,12 +96,7 @@ class SectorCipherTest {
         Random r = new Random(11);
         for (SectorCipher.Mode mode : SectorCipher.Mode.values()) {
             for (int unit : new int[] {512, 4096}) {
-                byte[] key = new byte[64];
-                r.nextBytes(key);
-                if (mode == SectorCipher.Mode.CBC) {
-                    key = Arrays.copyOf(key, 32);
-                }
-                SectorCipher c = SectorCipher.of(mode, key, IvGenerator.of(IvGenerator.Kind.PLAIN64, null, key), unit);
+                SectorCipher c = cipher(CipherAlgorithm.AES, mode, IvGenerator.Kind.PLAIN64, r, unit);
                 int len = 50 * 4096;
                 byte[] data = new byte[len];
                 r.nextBytes(data);
@@ -140,8 +152,8 @@ class SectorCipherTest {
             byte[] data = new byte[512];
             new Random(4).nextBytes(data);
             byte[] expected = jdk.doFinal(data);
-            SectorCipher c = SectorCipher.of(SectorCipher.Mode.CBC, key,
-                    IvGenerator.of(kind, LuksHash.SHA256, key), 512);
+            SectorCipher c = SectorCipher.of(CipherAlgorithm.AES, SectorCipher.Mode.CBC, key,
+                    IvGenerator.of(kind, CipherAlgorithm.AES, LuksHash.SHA256, key), 512);
             c.encrypt(data, 0, 512, sector);
             assertArrayEquals(expected, data, kind.toString());
         }
@@ -149,14 +161,20 @@ class SectorCipherTest {
 
     @Test
     void refusesBadKeysAndPartialUnits() {
-        assertThrows(IllegalArgumentException.class, () -> SectorCipher.of(SectorCipher.Mode.XTS, new byte[20],
-                IvGenerator.of(IvGenerator.Kind.PLAIN64, null, null), 512));
-        assertThrows(IllegalArgumentException.class, () -> SectorCipher.of(SectorCipher.Mode.CBC, new byte[64],
-                IvGenerator.of(IvGenerator.Kind.PLAIN64, null, null), 512));
-        assertThrows(IllegalArgumentException.class, () -> IvGenerator.of(IvGenerator.Kind.ESSIV, LuksHash.SHA512,
-                new byte[32]));
-        SectorCipher c = SectorCipher.of(SectorCipher.Mode.XTS, new byte[32],
-                IvGenerator.of(IvGenerator.Kind.PLAIN64, null, null), 512);
+        IvGenerator plain64 = IvGenerator.of(IvGenerator.Kind.PLAIN64, CipherAlgorithm.AES, null, null);
+        assertThrows(IllegalArgumentException.class, () -> SectorCipher.of(CipherAlgorithm.AES, SectorCipher.Mode.XTS,
+                new byte[20], plain64, 512));
+        assertThrows(IllegalArgumentException.class, () -> SectorCipher.of(CipherAlgorithm.AES, SectorCipher.Mode.CBC,
+                new byte[64], plain64, 512));
+        assertThrows(IllegalArgumentException.class, () -> SectorCipher.of(CipherAlgorithm.CAST5,
+                SectorCipher.Mode.XTS, new byte[32], IvGenerator.of(IvGenerator.Kind.PLAIN64, CipherAlgorithm.CAST5,
+                        null, null), 512));
+        assertThrows(IllegalArgumentException.class, () -> SectorCipher.of(CipherAlgorithm.CAST5,
+                SectorCipher.Mode.CBC, new byte[16], plain64, 512), "16-byte IVs for 8-byte blocks");
+        assertThrows(IllegalArgumentException.class, () -> IvGenerator.of(IvGenerator.Kind.ESSIV, CipherAlgorithm.AES,
+                LuksHash.SHA512, new byte[32]));
+        SectorCipher c = SectorCipher.of(CipherAlgorithm.AES, SectorCipher.Mode.XTS, new byte[32],
+                IvGenerator.of(IvGenerator.Kind.PLAIN64, CipherAlgorithm.AES, null, null), 512);
         assertThrows(IllegalArgumentException.class, () -> c.encrypt(new byte[1024], 0, 1000, 0));
     }
 }

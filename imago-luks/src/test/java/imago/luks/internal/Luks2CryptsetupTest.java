@@ -76,7 +76,8 @@ class Luks2CryptsetupTest {
         }
         LuksCipherSpec spec = LuksCipherSpec.fromOptions((String) info.get("cipher-alg"),
                 (String) info.get("cipher-mode"), (String) info.get("ivgen-alg"), (String) info.get("ivgen-hash-alg"));
-        SectorCipher.of(spec.mode(), key, IvGenerator.of(spec.ivgen(), spec.ivHash(), key), sector)
+        SectorCipher.of(spec.algorithm(), spec.mode(), key,
+                IvGenerator.of(spec.ivgen(), spec.algorithm(), spec.ivHash(), key), sector)
                 .decrypt(buf, 0, length, offset / sector);
         return buf;
     }
