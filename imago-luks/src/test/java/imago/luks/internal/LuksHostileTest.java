@@ -124,6 +124,18 @@ class LuksHostileTest {
         refused(UnsupportedFeatureException.class,
                 "cipher 'blowfish' is not supported (only aes, serpent, twofish and cast5)");
         Files.write(image, original);
+        // ciphers imago has, in combinations qemu-img refuses: one clear exception each
+        patch(LuksHeader.CIPHER_NAME_OFFSET, text("cast5"));
+        refused(UnsupportedFeatureException.class, "cipher mode 'xts-plain64' is not supported with cast5");
+        Files.write(image, original);
+        patch(LuksHeader.CIPHER_NAME_OFFSET, text("serpent"));
+        patch(LuksHeader.CIPHER_MODE_OFFSET, text("xts-essiv:sha1"));
+        refused(UnsupportedFeatureException.class, "No Serpent cipher with key size 20 available");
+        Files.write(image, original);
+        patch(LuksHeader.CIPHER_NAME_OFFSET, text("twofish"));
+        patch(LuksHeader.CIPHER_MODE_OFFSET, text("cbc-plain64"));
+        refused(CorruptImageException.class, "key length 64 does not fit twofish in cbc mode");
+        Files.write(image, original);
         patch(LuksHeader.CIPHER_MODE_OFFSET, text("xts-benbi"));
         refused(UnsupportedFeatureException.class, "'xts-benbi'");
         Files.write(image, original);

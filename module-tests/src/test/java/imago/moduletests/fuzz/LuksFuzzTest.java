@@ -17,7 +17,9 @@ import java.nio.charset.StandardCharsets;
  *
  * <p>The committed corpus in {@code src/test/resources/imago/moduletests/fuzz/LuksFuzzTestInputs/openAnyLuks/}
  * holds two cryptsetup containers (aes-cbc-plain 128-bit and aes-xts-plain64 256-bit, 1000 iterations, passphrase
- * {@code abc}) with the payload moved up to just after slot 0's material, so that they stay small. To fuzz for real:
+ * {@code abc}) and two imago made (cast5-cbc-essiv:md5 and twofish-ctr-plain64, 128-bit, 1000 iterations; Bouncy
+ * Castle is not in this module's graph, so they stay at the refusal by name unless it is added), each with the
+ * payload moved up to just after slot 0's material, so that they stay small. To fuzz for real:
  *
  * <pre>
  * JAZZER_FUZZ=1 ./mvnw -pl module-tests test -Dtest=LuksFuzzTest#openAnyLuks -Djazzer.max_duration=10m
