@@ -76,10 +76,14 @@ final class QemuLockTest {
         }
     }
 
-    /** Starts {@code qemu-io -c 'sleep 3000'} on {@code file} and waits until it holds its locks. */
+    /**
+     * Starts {@code qemu-io -c 'sleep 600000'} on {@code file} and waits until it holds its locks, which it then keeps
+     * until {@link #stop} ends it: qemu-io's sleep counts milliseconds of wall-clock time from its start, so a short
+     * one (this was 3 s) can end, and take the locks with it, while a busy machine is still running the checks.
+     */
     private Process holdWithQemuIo(String format, Path file) throws Exception {
         Path err = Files.createTempFile(dir, "qemu-io", ".txt");
-        Process p = new ProcessBuilder(tool("qemu-io"), "-f", format, "-c", "sleep 3000", file.toString())
+        Process p = new ProcessBuilder(tool("qemu-io"), "-f", format, "-c", "sleep 600000", file.toString())
                 .directory(dir.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(err.toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
@@ -198,6 +202,7 @@ final class QemuLockTest {
             try (FileStorage unlocked = open(rawFile, StorageOptions.readOnly().withLock(false))) {
                 assertEquals(65536, unlocked.size());
             }
+            assertTrue(p.isAlive(), "qemu-io held its locks through the checks");
         } finally {
             stop(p);
         }
@@ -211,6 +216,7 @@ final class QemuLockTest {
             assertEquals(qcow2File + ": Failed to get \"write\" lock" + hint(qcow2File), e.getMessage());
             e = assertThrows(ImageLockedException.class, () -> open(qcow2File, StorageOptions.readOnly()));
             assertEquals(qcow2File + ": Failed to get shared \"write\" lock" + hint(qcow2File), e.getMessage());
+            assertTrue(p.isAlive(), "qemu-io held its locks through the checks");
         } finally {
             stop(p);
         }
