@@ -244,15 +244,14 @@ public final class Cli {
         }
         QemuOptionOrder.Problem problem = arguments == null ? new QemuOptionOrder.Usage("Not enough arguments")
                 : QemuOptionOrder.firstProblem(cmd.getCommandSpec(), cmd.getCommand(), arguments);
-        switch (problem) {
-            case null -> {
-                return null;
-            }
-            case QemuOptionOrder.Usage u -> {
-                session.error(u.words());
-                session.err().println("Try '" + session.program() + " --help' for more information");
-            }
-            case QemuOptionOrder.Refused r -> report(session, r.failure());
+        // instanceof tests, not a pattern switch, whose bootstrap spins a class no AOT cache keeps
+        if (problem instanceof QemuOptionOrder.Usage u) {
+            session.error(u.words());
+            session.err().println("Try '" + session.program() + " --help' for more information");
+        } else if (problem instanceof QemuOptionOrder.Refused r) {
+            report(session, r.failure());
+        } else {
+            return null;
         }
         return FAILED;
     }
