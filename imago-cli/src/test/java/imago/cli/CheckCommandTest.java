@@ -266,7 +266,8 @@ class CheckCommandTest {
         Path f = damaged("clean");
         Run.Result r = imago("check", "-r", "foo", f.toString());
         assertEquals(1, r.status());
-        assertEquals("imago: Unknown option value for -r (expecting 'leaks' or 'all'): foo\n", r.err());
+        assertEquals("imago: Unknown option value for -r (expecting 'leaks' or 'all'): foo\n"
+                + "Try 'imago --help' for more information\n", r.err());
         Run.Result o = imago("check", "--output=xml", f.toString());
         assertEquals("imago: --output must be used with human or json as argument.\n", o.err());
         assertEquals(1, o.status());

@@ -93,6 +93,37 @@ class CliTest {
         assertEquals(q.err().replace("qemu-img", "imago"), r.err(), line);
     }
 
+    /**
+     * A command line with several problems gets qemu-img's first message and status: qemu-img reads the options from
+     * left to right, stopping at an unknown option, an option without its argument or a value it checks there, and
+     * only then counts the file names ({@code a.img} names an image that exists, {@code b.img} one that does not).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"bench -c x", "bench -c x --foo", "bench --foo -c x", "bench -c x -d", "bench -d x -c y a.img",
+        "bench -d 0 -c x a.img", "bench -wc x", "bench -o x a.img b.img", "bench -S x", "bench --pattern x",
+        "bench -t x a.img b.img", "bench -i x", "bench --flush-interval x", "bench --foo", "bench -d 0",
+        "check -r x", "check -rx", "check -T x -r y", "check --output x --foo", "check --foo", "check -r x a.img b.img",
+        "map -s x", "map -l 1 -s x", "map --max-length=x", "map --start-offset=x a.img b.img", "map -l x -s y a.img", "map --foo",
+        "info --foo", "info --output x", "info -z", "commit -r x", "commit -t x", "commit -r x --foo",
+        "snapshot -l -c x", "snapshot -a x -c y a.img", "snapshot -c x -l --foo", "compare -T x a.img",
+        "rebase -t x", "resize --foo", "resize -f x", "resize -f qcow2 a.img --foo 1G", "amend -t x", "convert -m x", "measure --size x", "bitmap -g x", "create -f raw c.img -1"})
+    void severalProblemsGetQemuImgsFirstMessage(String line) throws IOException {
+        Files.write(dir.resolve("a.img"), new byte[65536]);
+        String[] args = line.split(" ");
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].endsWith(".img")) {
+                args[i] = dir.resolve(args[i]).toString();
+            }
+        }
+        Object[] command = new Object[args.length + 1];
+        command[0] = Qemu.img();
+        System.arraycopy(args, 0, command, 1, args.length);
+        Qemu.Output q = Qemu.run(dir, command);
+        Run.Result r = imago(args);
+        assertEquals(q.status(), r.status(), line);
+        assertEquals(q.err().replace("qemu-img", "imago"), r.err(), line);
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"info", "io", "convert", "map", "snapshot", "bench"})
     void missingFileIsOneLine(String sub) {

@@ -65,7 +65,10 @@ class CreateCommandTest {
     @Test
     void refusesNegativeMalformedAndHugeSizes() {
         String f = dir.resolve("s.img").toString();
-        assertTrue(imago("create", "-f", "raw", f, "-1").failsWithOneLine().startsWith("imago: Invalid image size"));
+        // qemu-img 7.2's getopt takes a negative size after the file name for an option, and so does imago
+        Run.Result negative = imago("create", "-f", "raw", f, "-1");
+        assertEquals(1, negative.status());
+        assertEquals("imago: unrecognized option '-1'\nTry 'imago --help' for more information\n", negative.err());
         assertTrue(imago("create", "-f", "raw", f, "--", "-1").failsWithOneLine().startsWith("imago: Invalid image size"));
         assertTrue(imago("create", "-f", "raw", f, "12x").failsWithOneLine().contains("You may use k, M, G, T, P or E"));
         assertTrue(imago("create", "-f", "raw", f, "1e3").failsWithOneLine().contains("You may use k, M, G, T, P or E"));

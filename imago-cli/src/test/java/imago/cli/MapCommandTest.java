@@ -74,9 +74,10 @@ class MapCommandTest {
         String f = image();
         assertEquals("imago: --output must be used with human or json as argument.",
                 imago("map", "--output=xml", f).failsWithOneLine());
-        String bad = imago("map", "--start-offset=x", f).failsWithOneLine();
-        assertEquals("imago: Invalid start offset specified ('x'). You may use k, M, G, T, P or E suffixes for "
-                + "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.", bad);
+        Run.Result bad = imago("map", "--start-offset=x", f);
+        assertEquals(1, bad.status());
+        assertEquals("imago: Invalid start offset specified. You may use k, M, G, T, P or E suffixes for\n"
+                + "imago: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.\n", bad.err());
         String missing = dir.resolve("missing.img").toString();
         assertEquals("imago: Could not open '" + missing + "': Could not open '" + missing
                 + "': No such file or directory",

@@ -69,8 +69,9 @@ class SnapshotCommandTest {
     @Test
     void actionsDoNotMix() {
         String f = raw();
-        assertEquals("imago: Cannot mix '-l', '-a', '-c', '-d' (try 'imago snapshot --help')",
-                imago("snapshot", "-l", "-c", "s1", f).failsWithOneLine());
+        Run.Result r = imago("snapshot", "-l", "-c", "s1", f);
+        assertEquals(1, r.status());
+        assertEquals("imago: Cannot mix '-l', '-a', '-c', '-d'\nTry 'imago --help' for more information\n", r.err());
     }
 
     @Test

@@ -11,13 +11,11 @@ import imago.api.StorageLocation;
 import imago.api.UnknownFormatException;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.AlignedStorage;
-import imago.api.spi.Confidence;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.Storage;
 import imago.api.spi.StorageOptions;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -86,7 +84,7 @@ public final class Imago {
         StorageLocation location = StorageLocation.file(path);
         Plugins plugins = Plugins.installed();
         try (Storage storage = plugins.storage(location).open(location, StorageOptions.readOnly().withLock(false))) {
-            return Probe.probe(plugins, storage).driver().name();
+            return Probing.probe(plugins, storage).driver().name();
         }
     }
 
@@ -275,76 +273,5 @@ public final class Imago {
             copy.option(BACKING_MTIME, Long.toString(mtime));
         }
         return copy.build();
-    }
-
-    /** The driver that won probing and how sure it was. */
-    record ProbeResult(FormatDriver driver, Confidence confidence) {
-    }
-
-    /** Asks every driver about the first bytes of a storage. */
-    static final class Probe {
-        private Probe() {
-        }
-
-        static ProbeResult probe(Plugins plugins, Storage storage) throws IOException {
-            List<FormatDriver> drivers = plugins.drivers();
-            long size = storage.size();
-            int window = 0;
-            for (FormatDriver d : drivers) {
-                window = Math.max(window, Math.max(0, d.probeLength()));
-            }
-            ByteBuffer head = ByteBuffer.allocate((int) Math.min(window, size));
-            storage.read(head, 0);
-            head.flip();
-            FormatDriver best = null;
-            FormatDriver tie = null;
-            Confidence bestConfidence = Confidence.NONE;
-            for (FormatDriver d : drivers) {
-                Confidence c = ask(d, head, size);
-                if (c == Confidence.NONE && named(d, storage.name())) {
-                    c = Confidence.NAMED;
-                }
-                if (c.compareTo(bestConfidence) > 0) {
-                    best = d;
-                    tie = null;
-                    bestConfidence = c;
-                } else if (c != Confidence.NONE && c == bestConfidence) {
-                    tie = d;
-                }
-            }
-            if (best == null) {
-                throw new UnknownFormatException(storage.name(), "no installed format recognises the image",
-                        plugins.formatNames());
-            }
-            if (tie != null) {
-                throw new ImageException(storage.name(), "format is ambiguous: both '" + best.name() + "' and '"
-                        + tie.name() + "' recognise the image; name the format explicitly");
-            }
-            return new ProbeResult(best, bestConfidence);
-        }
-
-        /** Whether the image's name ends with one of the driver's {@link FormatDriver#probedSuffixes()}. */
-        private static boolean named(FormatDriver d, String name) {
-            for (String suffix : d.probedSuffixes()) {
-                if (name.length() > suffix.length() && name.endsWith(suffix)) {
-                    return true;
-                }
-            }
-            return false;
-        }
-
-        /** One driver's answer on its own read-only view of the head; a throwing driver says no. */
-        static Confidence ask(FormatDriver d, ByteBuffer head, long size) {
-            ByteBuffer view = head.asReadOnlyBuffer();
-            view.limit(Math.min(view.limit(), Math.max(0, d.probeLength())));
-            try {
-                Confidence c = d.probe(view, size);
-                return c == null ? Confidence.NONE : c;
-            } catch (RuntimeException e) {
-                org.slf4j.LoggerFactory.getLogger(Imago.class).warn("format driver {} failed while probing: {}",
-                        d.name(), e.toString());
-                return Confidence.NONE;
-            }
-        }
     }
 }

@@ -3,40 +3,21 @@ package imago.probe;
 import imago.api.CorruptImageException;
 import imago.api.Feature;
 import imago.api.Image;
-import imago.api.ImageException;
 import imago.api.ImageLimitException;
 import imago.api.OpenDeniedException;
 import imago.api.OpenGate;
-import imago.api.OpenRequest;
 import imago.api.Preallocation;
-import imago.api.ReadOnlyImageException;
 import imago.api.Secrets;
 import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
-import imago.api.spi.AlignedStorage;
 import imago.api.spi.Amender;
-import imago.api.spi.BackingFacts;
-import imago.api.spi.Confidence;
-import imago.api.spi.Dependency;
-import imago.api.spi.FormatDriver;
-import imago.api.spi.FormatInstance;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
-import imago.api.spi.Storage;
-import imago.api.spi.StorageOptions;
-import imago.api.spi.WriteGuard;
-import java.io.Closeable;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.function.DoubleConsumer;
 
 /**
@@ -308,184 +289,14 @@ public final class Opener {
         if (location == null) {
             throw new IllegalStateException("no image given: call path(...) or location(...)");
         }
-        return openLayer(location, format, writable, 0, new LinkedHashSet<>(), true);
+        return new ChainOpener(plugins, new ChainOpener.Settings(gate, writableBacking, noBacking, backingOverride,
+                backingOverrideFormat, dataFileOverride, options, maxChainDepth, directIO, noSync, lock, secrets))
+                .open(location, format, writable);
     }
 
     private void wipeOwnSecrets() {
         if (ownSecrets != null) {
             ownSecrets.close();
         }
-    }
-
-    private Image openLayer(StorageLocation where, String formatName, boolean write, int depth, Set<String> chain,
-            boolean top) throws IOException {
-        String identity = identity(where);
-        if (!chain.add(identity)) {
-            throw new CorruptImageException(where.toString(), "backing chain loops back to " + where
-                    + " (chain: " + String.join(" -> ", chain) + " -> " + identity + ")");
-        }
-        StorageOptions storageOptions = (write ? StorageOptions.readWrite() : StorageOptions.readOnly())
-                .withDirectIO(directIO).withLock(lock);
-        Storage storage = noSync(write, AlignedStorage.wrap(plugins.storage(where).open(where, storageOptions)));
-        List<Closeable> opened = new ArrayList<>();
-        opened.add(storage);
-        try {
-            FormatDriver driver;
-            boolean probed = formatName == null;
-            Confidence confidence = Confidence.STRONG;
-            if (probed) {
-                Imago.ProbeResult result = Imago.Probe.probe(plugins, storage);
-                driver = result.driver();
-                confidence = result.confidence();
-            } else {
-                driver = plugins.driver(formatName, where.toString());
-            }
-            if (write && driver.readOnly()) {
-                throw new ReadOnlyImageException(where.toString(), "the " + driver.name()
-                        + " format can only be read");
-            }
-            FormatInstance layer = driver.open(storage, new OpenContext(write, probed, options, secrets));
-            opened.add(0, layer);
-            LayeredImage.Builder builder = LayeredImage.builder(driver.name(), layer, storage).writable(write);
-            if (probed && write && confidence == Confidence.WEAK) {
-                builder.writeGuard(sectorGuard(driver, storage.name()));
-            }
-            List<Dependency> dependencies = layer.dependencies();
-            if (dependencies.stream().filter(Dependency.ExtentFile.class::isInstance).count() > MAX_EXTENT_FILES) {
-                throw new ImageLimitException(where.toString(), "the image names more than " + MAX_EXTENT_FILES
-                        + " extent files");
-            }
-            Set<String> extentIdentities = new java.util.HashSet<>();
-            for (Dependency dependency : dependencies) {
-                switch (dependency) {
-                    case Dependency.BackingFile backing -> {
-                        Image image = openBacking(where, storage, backing, depth, chain, top);
-                        if (image != null) {
-                            opened.add(0, image);
-                            layer.checkBacking(image instanceof LayeredImage l
-                                    ? new BackingFacts(l.format(), l.size(), l.storage().lastModified(),
-                                            l.layer().formatSpecific())
-                                    : BackingFacts.ofSize(image.format(), image.size()));
-                            builder.backing(image, true);
-                        }
-                    }
-                    case Dependency.DataFile data -> {
-                        StorageLocation target = top && dataFileOverride != null ? dataFileOverride
-                                : gated(where, storage, data.storedName(), OpenRequest.Purpose.DATA_FILE, depth);
-                        try {
-                            attach(layer, data, target, storageOptions, write, opened, builder);
-                        } catch (NoSuchFileException e) {
-                            // opened for its metadata only (qemu-img info), a missing data file is no matter, as in
-                            // QEMU: it stays unattached, and reading the data fails
-                            if (!"on".equals(options.get(OpenContext.NO_IO_OPTION))) {
-                                throw e;
-                            }
-                        }
-                    }
-                    case Dependency.ExtentFile extent -> {
-                        StorageLocation target = gated(where, storage, extent.storedName(),
-                                OpenRequest.Purpose.EXTENT_FILE, depth);
-                        if (!extentIdentities.add(identity(target)) || identity(target).equals(identity)) {
-                            throw new CorruptImageException(where.toString(), "extent file '" + extent.storedName()
-                                    + "' is named twice, or is the image itself");
-                        }
-                        boolean writeExtent = write && extent.writable();
-                        StorageOptions extentOptions = (writeExtent ? StorageOptions.readWrite()
-                                : StorageOptions.readOnly()).withDirectIO(directIO).withLock(lock);
-                        attach(layer, extent, target, extentOptions, writeExtent, opened, builder);
-                    }
-                }
-            }
-            return builder.build();
-        } catch (IOException | RuntimeException | Error e) {
-            for (Closeable c : opened) {
-                try {
-                    c.close();
-                } catch (IOException | RuntimeException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
-            throw e;
-        } finally {
-            chain.remove(identity);
-        }
-    }
-
-    private Image openBacking(StorageLocation where, Storage storage, Dependency.BackingFile backing, int depth,
-            Set<String> chain, boolean top) throws IOException {
-        if (top && (noBacking || "on".equals(options.get(OpenContext.CHECK_OPTION)))) {
-            return null;
-        }
-        if (top && backingOverride != null) {
-            return openLayer(backingOverride, backingOverrideFormat, depth < writableBacking, depth + 1, chain, false);
-        }
-        if (depth + 1 > maxChainDepth) {
-            throw new ImageLimitException(where.toString(), "backing chain is deeper than " + maxChainDepth
-                    + " images");
-        }
-        StorageLocation target = gated(where, storage, backing.storedName(), OpenRequest.Purpose.BACKING_FILE, depth);
-        String backingFormat = backing.format().orElse(null);
-        if (backingFormat == null) {
-            OpenRequest request = new OpenRequest(where, backing.storedName(), target,
-                    OpenRequest.Purpose.BACKING_FILE, depth);
-            if (!gate.allowsProbing(request)) {
-                throw new OpenDeniedException(where.toString(), "backing file '" + backing.storedName()
-                        + "' has no recorded format, and the open gate does not allow probing it");
-            }
-        }
-        return openLayer(target, backingFormat, depth < writableBacking, depth + 1, chain, false);
-    }
-
-    /** Opens a data or extent file the layer named, hands it to the layer, and closes it with the image. */
-    private void attach(FormatInstance layer, Dependency dependency, StorageLocation target, StorageOptions options,
-            boolean write, List<Closeable> opened, LayeredImage.Builder builder) throws IOException {
-        Storage s = noSync(write, AlignedStorage.wrap(plugins.storage(target).open(target, options)));
-        opened.add(0, s);
-        layer.attach(dependency, s);
-        builder.alsoClose(s);
-    }
-
-    private Storage noSync(boolean write, Storage storage) {
-        return noSync && write ? new NoSyncStorage(storage) : storage;
-    }
-
-    /** Resolves a stored name against the naming image and asks the gate. */
-    private StorageLocation gated(StorageLocation where, Storage storage, String storedName,
-            OpenRequest.Purpose purpose, int depth) throws IOException {
-        StorageLocation target = storage.resolve(storedName).orElseThrow(() -> new OpenDeniedException(
-                where.toString(), "cannot resolve the " + (purpose == OpenRequest.Purpose.BACKING_FILE
-                        ? "backing" : purpose == OpenRequest.Purpose.DATA_FILE ? "data" : "extent") + " file name '" + storedName + "' stored in the image"));
-        gate.check(new OpenRequest(where, storedName, target, purpose, depth));
-        return target;
-    }
-
-    /** Refuses writes that would make a probed raw image look like another format (CVE-2008-2004). */
-    private WriteGuard sectorGuard(FormatDriver chosen, String resource) {
-        List<FormatDriver> others = plugins.drivers().stream().filter(d -> d != chosen).toList();
-        return firstSector -> {
-            for (FormatDriver other : others) {
-                Confidence c = Imago.Probe.ask(other, firstSector, Long.MAX_VALUE);
-                if (c.compareTo(Confidence.WEAK) > 0) {
-                    throw new ImageException(resource, 0, "refusing a write to sector 0 that would make this "
-                            + chosen.name() + " image probe as " + other.name()
-                            + "; open it with an explicit format to allow it", null);
-                }
-            }
-        };
-    }
-
-    /** The same file reached by different names (links, relative paths) must count as the same. */
-    private static String identity(StorageLocation where) {
-        if (where.scheme().equals("file")) {
-            try {
-                Path p = where.path();
-                if (Files.exists(p)) {
-                    return p.toRealPath().toString();
-                }
-            } catch (IOException e) {
-                return where.toString();
-            }
-        }
-        return where.toString();
     }
 }

@@ -5,15 +5,32 @@ import imago.api.Image;
 import imago.api.Mapping;
 import java.io.IOException;
 
-/** A layer's mappings as {@code qemu-img map} shows them: {@link Extent}s, with the backing chain below. */
+/**
+ * Queries of a layer's mappings: the mapping at an offset, checked against the contract drivers keep, and the same
+ * as {@code qemu-img map} shows it, an {@link Extent}, with the backing chain below.
+ */
 final class LayerExtents {
     private final FormatInstance layer;
     private final Image backing;
+    private final LayerContract contract;
 
     /** {@code backing} may be null. */
-    LayerExtents(FormatInstance layer, Image backing) {
+    LayerExtents(FormatInstance layer, Image backing, LayerContract contract) {
         this.layer = layer;
         this.backing = backing;
+        this.contract = contract;
+    }
+
+    /** The layer's mapping at {@code offset}, at most {@code maxLength} bytes and never past the end. */
+    Mapping mapping(long offset, long maxLength) throws IOException {
+        contract.checkQuery(offset, maxLength);
+        long len = Math.min(maxLength, layer.size() - offset);
+        return contract.checked(layer.mapping(offset, len), offset, len);
+    }
+
+    /** The extent at {@code offset}, at most {@code maxLength} bytes, as {@code qemu-img map} shows it. */
+    Extent extent(long offset, long maxLength) throws IOException {
+        return of(mapping(offset, maxLength), offset);
     }
 
     /** The extent that mapping {@code m} of the guest range at {@code offset} shows. */

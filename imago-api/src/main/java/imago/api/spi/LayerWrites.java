@@ -166,4 +166,11 @@ final class LayerWrites {
             pos += handled;
         }
     }
+
+    /** Discards {@code [offset, offset + length)} in the layer; an empty range asks nothing of it. */
+    void discard(long offset, long length) throws IOException {
+        if (length > 0) {
+            layer.discard(offset, length);
+        }
+    }
 }

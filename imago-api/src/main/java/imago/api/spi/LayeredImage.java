@@ -12,8 +12,6 @@ import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
 import imago.api.SnapshotInfo;
-import imago.api.StorageLocation;
-import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import java.io.Closeable;
 import java.io.IOException;
@@ -22,9 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.OptionalLong;
 import java.util.Set;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * The one generic I/O path: an {@link Image} made of a {@link FormatInstance} layer, the storage it
@@ -50,9 +46,8 @@ public final class LayeredImage implements Image {
     private final LayerReads reads;
     private final LayerWrites writes;
     private final LayerExtents extents;
-    /** Read side: every request. Write side: resize and close, which change what requests see. */
-    private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
-    private volatile boolean closed;
+    private final LayerCapabilities capabilities;
+    private final ImageLifecycle lifecycle;
 
     private LayeredImage(Builder b) {
         this.format = b.format;
@@ -66,7 +61,9 @@ public final class LayeredImage implements Image {
         this.contract = new LayerContract(storage.name(), format, layer);
         this.reads = new LayerReads(layer, below, contract);
         this.writes = new LayerWrites(storage.name(), format, layer, below, contract, reads, b.guard);
-        this.extents = new LayerExtents(layer, backing);
+        this.extents = new LayerExtents(layer, backing, contract);
+        this.capabilities = new LayerCapabilities(format, layer, storage);
+        this.lifecycle = new ImageLifecycle(storage.name(), readOnly);
     }
 
     /**
@@ -116,13 +113,13 @@ public final class LayeredImage implements Image {
 
     @Override
     public void read(ByteBuffer dst, long offset) throws IOException {
-        lifecycle.readLock().lock(); // not through shared(): no lambda on the hottest path
+        lifecycle.requests().lock(); // not through shared(): no lambda on the hottest path
         try {
-            ensureOpen();
+            lifecycle.ensureOpen();
             contract.checkRange("read", offset, dst.remaining());
             reads.read(dst, offset);
         } finally {
-            lifecycle.readLock().unlock();
+            lifecycle.requests().unlock();
         }
     }
 
@@ -130,13 +127,13 @@ public final class LayeredImage implements Image {
 
     @Override
     public void write(ByteBuffer src, long offset) throws IOException {
-        lifecycle.readLock().lock(); // not through writing(): no lambda on the hottest path
+        lifecycle.requests().lock(); // not through writing(): no lambda on the hottest path
         try {
-            ensureWritable();
+            lifecycle.ensureWritable();
             contract.checkRange("write", offset, src.remaining());
             writes.write(src, offset);
         } finally {
-            lifecycle.readLock().unlock();
+            lifecycle.requests().unlock();
         }
     }
 
@@ -152,15 +149,13 @@ public final class LayeredImage implements Image {
             Image.super.copyTo(offset, length, target, targetOffset);
             return;
         }
-        lifecycle.readLock().lock();
-        try {
-            ensureOpen();
+        lifecycle.shared(() -> {
             contract.checkRange("copy", offset, length);
             for (long pos = offset; pos < offset + length; ) {
                 Mapping m = contract.checked(layer.readMapping(pos, offset + length - pos), pos, offset + length - pos);
                 long at = targetOffset + (pos - offset);
                 if (m instanceof Mapping.Data d) {
-                    to.writing(() -> {
+                    to.lifecycle.writing(() -> {
                         to.contract.checkRange("write", at, d.length());
                         to.writes.copyFrom(d.storage(), d.hostOffset(), d.length(), at);
                         return null;
@@ -170,14 +165,13 @@ public final class LayeredImage implements Image {
                 }
                 pos += m.length();
             }
-        } finally {
-            lifecycle.readLock().unlock();
-        }
+            return null;
+        });
     }
 
     @Override
     public void writeCompressed(ByteBuffer src, long offset) throws IOException {
-        writing(() -> {
+        lifecycle.writing(() -> {
             contract.checkRange("compressed write", offset, src.remaining());
             writes.writeCompressed(src, offset);
             return null;
@@ -186,7 +180,7 @@ public final class LayeredImage implements Image {
 
     @Override
     public void writeZeroes(long offset, long length, Set<ZeroFlag> flags) throws IOException {
-        writing(() -> {
+        lifecycle.writing(() -> {
             contract.checkRange("write zeroes", offset, length);
             writes.writeZeroes(offset, length, flags);
             return null;
@@ -195,18 +189,16 @@ public final class LayeredImage implements Image {
 
     @Override
     public void discard(long offset, long length) throws IOException {
-        writing(() -> {
+        lifecycle.writing(() -> {
             contract.checkRange("discard", offset, length);
-            if (length > 0) {
-                layer.discard(offset, length);
-            }
+            writes.discard(offset, length);
             return null;
         });
     }
 
     @Override
     public void flush() throws IOException {
-        shared(() -> {
+        lifecycle.shared(() -> {
             if (!readOnly) {
                 layer.flush();
                 layer.sync();
@@ -221,25 +213,24 @@ public final class LayeredImage implements Image {
         if (newSize < 0) {
             throw new IllegalArgumentException("Image size must be non-negative, got " + newSize);
         }
-        exclusive(() -> {
-            capability(Resizer.class, Feature.RESIZE, "the " + format + " format cannot be resized")
-                    .resize(newSize, preallocation, below);
+        lifecycle.exclusive(() -> {
+            capabilities.resizer().resize(newSize, preallocation, below);
             return null;
         });
     }
 
     @Override
     public void makeEmpty() throws IOException {
-        exclusive(() -> {
-            backingRewriter("this image cannot be emptied").makeEmpty();
+        lifecycle.exclusive(() -> {
+            capabilities.backingRewriter("this image cannot be emptied").makeEmpty();
             return null;
         });
     }
 
     @Override
     public void changeBackingFile(String storedName, String format) throws IOException {
-        exclusive(() -> {
-            backingRewriter("this image cannot name a backing file").changeBackingFile(storedName, format);
+        lifecycle.exclusive(() -> {
+            capabilities.backingRewriter("this image cannot name a backing file").changeBackingFile(storedName, format);
             return null;
         });
     }
@@ -247,14 +238,14 @@ public final class LayeredImage implements Image {
     @Override
     public SnapshotInfo createSnapshot(String name) throws IOException {
         Objects.requireNonNull(name, "name");
-        return exclusive(() -> snapshots().create(name));
+        return lifecycle.exclusive(() -> capabilities.snapshots().create(name));
     }
 
     @Override
     public void deleteSnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
-        exclusive(() -> {
-            snapshots().delete(idOrName);
+        lifecycle.exclusive(() -> {
+            capabilities.snapshots().delete(idOrName);
             return null;
         });
     }
@@ -263,50 +254,22 @@ public final class LayeredImage implements Image {
     @Override
     public void applySnapshot(String idOrName) throws IOException {
         Objects.requireNonNull(idOrName, "idOrName");
-        exclusive(() -> {
-            snapshots().apply(idOrName);
+        lifecycle.exclusive(() -> {
+            capabilities.snapshots().apply(idOrName);
             return null;
         });
     }
 
     @Override
     public boolean supports(Feature feature) {
-        return switch (feature) {
-            case CHECK -> layer.capability(Checker.class).isPresent();
-            case RESIZE -> layer.capability(Resizer.class).isPresent();
-            case INTERNAL_SNAPSHOTS -> layer.capability(InternalSnapshots.class).isPresent();
-            case COMPRESSED_WRITES -> layer.capability(CompressedWriter.class).isPresent();
-            case BACKING_FILE -> layer.capability(BackingRewriter.class).isPresent();
-            case RANDOM_WRITES -> layer.randomWrites();
-            case OVERWRITES -> layer.overwrites();
-            default -> Image.super.supports(feature);
-        };
-    }
-
-    /** The layer's capability {@code type}, or the exception a request for it throws. */
-    private <C extends Capability> C capability(Class<C> type, Feature feature, String detail)
-            throws UnsupportedFeatureException {
-        return layer.capability(type).orElseThrow(() -> new UnsupportedFeatureException(name(), feature, detail));
-    }
-
-    private BackingRewriter backingRewriter(String detail) throws UnsupportedFeatureException {
-        return capability(BackingRewriter.class, Feature.BACKING_FILE, detail);
-    }
-
-    private InternalSnapshots snapshots() throws UnsupportedFeatureException {
-        return capability(InternalSnapshots.class, Feature.INTERNAL_SNAPSHOTS, "the " + format
-                + " format has no internal snapshots");
+        return capabilities.answers(feature) ? capabilities.offers(feature) : Image.super.supports(feature);
     }
 
     // ---------------------------------------------------------------- mappings
 
     @Override
     public Mapping mapping(long offset, long maxLength) throws IOException {
-        return shared(() -> {
-            contract.checkQuery(offset, maxLength);
-            long len = Math.min(maxLength, size() - offset);
-            return contract.checked(layer.mapping(offset, len), offset, len);
-        });
+        return lifecycle.shared(() -> extents.mapping(offset, maxLength));
     }
 
     @Override
@@ -321,133 +284,55 @@ public final class LayeredImage implements Image {
 
     @Override
     public DirtyRun dirtyRun(String name, long offset, long maxLength) throws IOException {
-        lifecycle.readLock().lock();
-        try {
-            ensureOpen();
+        return lifecycle.shared(() -> {
             contract.checkQuery(offset, maxLength);
             DirtyBitmaps bitmaps = layer.capability(DirtyBitmaps.class).orElseThrow(() ->
                     new IllegalArgumentException("Bitmap '" + name + "' is not found"));
             return bitmaps.run(name, offset, Math.min(maxLength, size() - offset));
-        } finally {
-            lifecycle.readLock().unlock();
-        }
+        });
     }
 
     @Override
     public Extent extent(long offset, long maxLength) throws IOException {
-        return shared(() -> {
-            contract.checkQuery(offset, maxLength);
-            long len = Math.min(maxLength, size() - offset);
-            return extents.of(contract.checked(layer.mapping(offset, len), offset, len), offset);
-        });
+        return lifecycle.shared(() -> extents.extent(offset, maxLength));
     }
 
     @Override
     public ImageInfo info() throws IOException {
-        return shared(() -> {
-            Optional<Dependency.BackingFile> bf = layer.dependencies().stream()
-                    .filter(Dependency.BackingFile.class::isInstance).map(Dependency.BackingFile.class::cast)
-                    .findFirst();
-            Optional<String> stored = bf.map(Dependency.BackingFile::storedName);
-            Optional<String> full = stored.flatMap(storage::resolve).map(StorageLocation::toString);
-            OptionalLong layerSize = layer.allocatedSize();
-            return new ImageInfo(storage.name(), format, size(),
-                    layerSize.isPresent() ? layerSize : storage.allocatedSize(), layer.clusterSize(),
-                    layer.dirty(), stored, full, bf.flatMap(Dependency.BackingFile::format), layer.formatSpecific(),
-                    layer.capability(InternalSnapshots.class).map(InternalSnapshots::list).orElse(List.of()));
-        });
+        return lifecycle.shared(capabilities::info);
     }
 
     @Override
     public CheckReport check(Repair repair) throws IOException {
         Objects.requireNonNull(repair, "repair");
         // a check must see metadata no request is changing, and a repair must change it alone
-        lifecycle.writeLock().lock();
-        try {
-            ensureOpen();
+        return lifecycle.alone(() -> {
             if (repair != Repair.NONE && readOnly) {
                 throw new ReadOnlyImageException(storage.name(), "cannot repair an image opened read-only");
             }
-            return capability(Checker.class, Feature.CHECK, "This image format does not support checks").check(repair);
-        } finally {
-            lifecycle.writeLock().unlock();
-        }
+            return capabilities.checker().check(repair);
+        });
     }
 
     // ---------------------------------------------------------------- close
 
+    /** Flushes a writable layer, then closes the layer, what was opened with it, the storage and an owned backing. */
     @Override
     public void close() throws IOException {
-        lifecycle.writeLock().lock();
-        try {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            IOException failure = null;
+        List<AutoCloseable> order = new ArrayList<>();
+        order.add(layer);
+        order.addAll(alsoClose);
+        order.add(storage);
+        if (ownsBacking && backing != null) {
+            order.add(backing);
+        }
+        lifecycle.close(() -> {
             if (!readOnly) {
-                try {
-                    layer.flush();
-                    layer.sync();
-                } catch (IOException e) {
-                    failure = e;
-                }
+                layer.flush();
+                layer.sync();
             }
-            List<AutoCloseable> order = new ArrayList<>();
-            order.add(layer);
-            order.addAll(alsoClose);
-            order.add(storage);
-            if (ownsBacking && backing != null) {
-                order.add(backing);
-            }
-            for (AutoCloseable c : order) {
-                try {
-                    c.close();
-                } catch (Exception e) {
-                    IOException io = e instanceof IOException x ? x : new IOException(e);
-                    if (failure == null) {
-                        failure = io;
-                    } else {
-                        failure.addSuppressed(io);
-                    }
-                }
-            }
-            if (failure != null) {
-                throw failure;
-            }
-        } finally {
-            lifecycle.writeLock().unlock();
-        }
-    }
-
-    // ---------------------------------------------------------------- checks
-
-    /** Runs {@code step} on this open image, alongside other requests. */
-    private <T> T shared(Locked.Step<T> step) throws IOException {
-        return Locked.run(lifecycle.readLock(), this::ensureOpen, step);
-    }
-
-    /** Runs {@code step} on this writable image, alongside other requests. */
-    private <T> T writing(Locked.Step<T> step) throws IOException {
-        return Locked.run(lifecycle.readLock(), this::ensureWritable, step);
-    }
-
-    /** Runs {@code step} on this writable image with every other request excluded (it changes what they see). */
-    private <T> T exclusive(Locked.Step<T> step) throws IOException {
-        return Locked.run(lifecycle.writeLock(), this::ensureWritable, step);
-    }
-
-    private void ensureOpen() {
-        if (closed) {
-            throw new IllegalStateException(name() + ": image is closed");
-        }
-    }
-
-    private void ensureWritable() throws ReadOnlyImageException {
-        ensureOpen();
-        if (readOnly) {
-            throw new ReadOnlyImageException(name(), "image is opened read-only");
-        }
+            return null;
+        }, order);
     }
 
     /** Builds a {@link LayeredImage}. */

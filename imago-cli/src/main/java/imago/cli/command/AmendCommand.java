@@ -77,7 +77,8 @@ final class AmendCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (options.isEmpty()) {
-            throw new CliException(null, "Must specify options (-o)\nTry 'imago --help' for more information");
+            throw new CliException(null, "Must specify options (-o)\nTry '" + session.program()
+                    + " --help' for more information");
         }
         Map<String, String> opts;
         try {

@@ -27,7 +27,7 @@ import picocli.CommandLine.Option;
         description = {"Runs a simple sequential I/O benchmark on an image, as qemu-img bench does.",
             "Requests go through the image's format (and backing chain) with DEPTH of them in flight at once; "
                     + "the host page cache is used either way (-n and -t are accepted for compatibility)."})
-final class BenchCommand implements Callable<Integer> {
+final class BenchCommand implements Callable<Integer>, QemuOptionChecks {
     private static final Set<String> CACHE_MODES = Set.of("none", "off", "writeback", "writethrough", "directsync",
             "unsafe");
     private static final Set<String> AIO_MODES = Set.of("threads", "native", "io_uring");
@@ -94,6 +94,31 @@ final class BenchCommand implements Callable<Integer> {
 
     BenchCommand(Session session) {
         this.session = session;
+    }
+
+    /** The values qemu-img's bench checks as it reads them, each with its message. */
+    @Override
+    public void checkOption(String option, String value, List<String> before) {
+        switch (option) {
+            case "-c" -> unsigned(value, Integer.MAX_VALUE, "Invalid request count specified");
+            case "-d" -> unsigned(value, Integer.MAX_VALUE, "Invalid queue depth specified");
+            case "-o" -> Arguments.sizeInTwoReports("offset", value, Long.MAX_VALUE);
+            case "-s" -> Arguments.sizeInTwoReports("buffer size", value, Integer.MAX_VALUE);
+            case "-S" -> Arguments.sizeInTwoReports("step_size", value, Integer.MAX_VALUE);
+            case "--pattern" -> unsigned(value, 0xff, "Invalid pattern byte specified");
+            case "--flush-interval" -> unsigned(value, Integer.MAX_VALUE, "Invalid flush interval specified");
+            case "-i" -> {
+                if (!AIO_MODES.contains(value)) {
+                    throw new CliException(null, "Invalid aio option: " + value);
+                }
+            }
+            case "-t" -> {
+                if (!CACHE_MODES.contains(value)) {
+                    throw new CliException(null, "Invalid cache mode");
+                }
+            }
+            default -> { }
+        }
     }
 
     @Override

@@ -11,6 +11,7 @@ import java.io.PrintStream;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -25,7 +26,7 @@ import picocli.CommandLine.Option;
         description = {"Checks an image for consistency and optionally repairs it, as qemu-img check does.",
             "Exit status: 0 no errors, 1 check failed, 2 corruptions, 3 leaked clusters only, "
                     + "63 the format has no checks."})
-final class CheckCommand implements Callable<Integer> {
+final class CheckCommand implements Callable<Integer>, QemuOptionChecks {
     /** Exit status when the format has no checks. */
     static final int NOT_SUPPORTED = 63;
 
@@ -62,15 +63,28 @@ final class CheckCommand implements Callable<Integer> {
         this.session = session;
     }
 
+    /** qemu-img's check refuses a bad {@code -r} as it reads it. */
     @Override
-    public Integer call() throws IOException {
-        boolean json = output.json();
-        Repair mode = switch (repair == null ? "" : repair) {
+    public void checkOption(String option, String value, List<String> before) {
+        if (option.equals("-r")) {
+            repairMode(value);
+        }
+    }
+
+    private Repair repairMode(String repair) {
+        return switch (repair == null ? "" : repair) {
             case "" -> Repair.NONE;
             case "leaks" -> Repair.LEAKS;
             case "all" -> Repair.ALL;
-            default -> throw new CliException(null, "Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
+            default -> throw new CliException(null, "Unknown option value for -r (expecting 'leaks' or 'all'): " + repair
+                    + "\nTry '" + session.program() + " --help' for more information");
         };
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        boolean json = output.json();
+        Repair mode = repairMode(repair);
         Arguments.checkCacheMode(cache, true);
         if (mode != Repair.NONE && forceShare.given()) {
             throw new CliException(null, "Could not open '" + file.name() + "': force-share=on can only be used with "

@@ -138,7 +138,14 @@ public final class Cli {
         cl.setOverwrittenOptionsAllowed(true); // like getopt: the last one wins
         cl.setOut(new PrintWriter(session.out(), true));
         cl.setErr(new PrintWriter(session.err(), true));
-        cl.setParameterExceptionHandler((ex, unmatched) -> usageError(session, ex));
+        cl.setParameterExceptionHandler((ex, unmatched) -> usageError(session, ex, args));
+        cl.setExecutionStrategy(parseResult -> {
+            // picocli checks option values only when the command runs; qemu-img as its getopt loop reads them
+            CommandLine sub = parseResult.subcommand() == null ? null : parseResult.subcommand().commandSpec()
+                    .commandLine();
+            Integer refused = sub == null ? null : optionOrderProblem(session, sub, args);
+            return refused != null ? refused : new CommandLine.RunLast().execute(parseResult);
+        });
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             report(session, ex);
             return FAILED;
@@ -192,8 +199,12 @@ public final class Cli {
         session.err().flush();
     }
 
-    private static int usageError(Session session, ParameterException ex) {
+    private static int usageError(Session session, ParameterException ex, String... args) {
         CommandLine cmd = ex.getCommandLine();
+        Integer first = optionOrderProblem(session, cmd, args);
+        if (first != null) {
+            return first;
+        }
         String qemuImgWords = qemuImgUsageError(cmd, ex);
         if (qemuImgWords != null) {
             // qemu-img's two lines: its message, then where to look
@@ -216,6 +227,48 @@ public final class Cli {
             ex.printStackTrace(session.err());
         }
         return FAILED;
+    }
+
+    /**
+     * Reports the first problem qemu-img's getopt loop meets in a qemu-img subcommand's arguments, as qemu-img does,
+     * and returns the exit status; {@code null} if the loop meets none or the command is imago's own.
+     */
+    private static Integer optionOrderProblem(Session session, CommandLine cmd, String... args) {
+        if (cmd.getParent() == null || !QEMU_IMG_SUBCOMMANDS.contains(cmd.getCommandName())) {
+            return null;
+        }
+        List<String> arguments = subcommandArguments(args);
+        if (cmd.getCommandName().equals("resize")) {
+            // qemu-img resize takes the last argument as the size before it reads any option (a size may be -1G)
+            arguments = arguments.size() < 2 ? null : arguments.subList(0, arguments.size() - 1);
+        }
+        QemuOptionOrder.Problem problem = arguments == null ? new QemuOptionOrder.Usage("Not enough arguments")
+                : QemuOptionOrder.firstProblem(cmd.getCommandSpec(), cmd.getCommand(), arguments);
+        // instanceof tests, not a pattern switch, whose bootstrap spins a class no AOT cache keeps
+        if (problem instanceof QemuOptionOrder.Usage u) {
+            session.error(u.words());
+            session.err().println("Try '" + session.program() + " --help' for more information");
+        } else if (problem instanceof QemuOptionOrder.Refused r) {
+            report(session, r.failure());
+        } else {
+            return null;
+        }
+        return FAILED;
+    }
+
+    /** The arguments after the subcommand's name: the first word {@link #subcommandsFor} takes for a command. */
+    private static List<String> subcommandArguments(String... args) {
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--gate")) {
+                if (i + 1 < args.length && ImagoCommand.subcommand(args[i + 1]) == null) {
+                    i++;
+                }
+            } else if (!a.startsWith("-")) {
+                return List.of(args).subList(i + 1, args.length);
+            }
+        }
+        return List.of();
     }
 
     /**

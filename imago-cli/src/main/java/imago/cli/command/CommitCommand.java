@@ -31,7 +31,7 @@ import picocli.CommandLine.Parameters;
 @Command(name = "commit", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = {"Commits an image's changes into its backing file (or the base given with -b), as "
                 + "qemu-img commit does, and then empties the image unless -d or -b is given."})
-final class CommitCommand implements Callable<Integer> {
+final class CommitCommand implements Callable<Integer>, QemuOptionChecks {
     /** Bytes copied per request. */
     private static final int CHUNK = 2 << 20;
 
@@ -73,6 +73,14 @@ final class CommitCommand implements Callable<Integer> {
 
     CommitCommand(Session session) {
         this.session = session;
+    }
+
+    /** qemu-img's commit checks the rate limit as it reads it. */
+    @Override
+    public void checkOption(String option, String value, List<String> before) {
+        if (option.equals("-r")) {
+            Arguments.cvtnum("rate limit", value);
+        }
     }
 
     @Override

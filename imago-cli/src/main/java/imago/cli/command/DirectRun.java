@@ -46,6 +46,7 @@ final class DirectRun {
         String length = null;
         boolean chain = false;
         boolean forceShare = false;
+        boolean lengthFirst = false;
         for (int i = 1; i < args.length; i++) {
             String word = args[i];
             if (plain(word)) {
@@ -72,13 +73,16 @@ final class DirectRun {
                 case "-f" -> format = value;
                 case "--output" -> output = value;
                 case "-s", "--start-offset" -> start = value;
-                case "-l", "--max-length" -> length = value;
+                case "-l", "--max-length" -> {
+                    length = value;
+                    lengthFirst |= start == null;
+                }
                 case "--backing-chain" -> chain = true;
                 default -> forceShare = true; // -U, --force-share
             }
         }
-        if (file == null) {
-            return null;
+        if (file == null || start != null && lengthFirst) {
+            return null; // map's length before its start: the picocli path checks them in the order given, as qemu-img
         }
         FormatOption f = new FormatOption(format);
         OutputOption o = new OutputOption(output);

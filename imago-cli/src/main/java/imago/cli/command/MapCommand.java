@@ -20,7 +20,7 @@ import picocli.CommandLine.Option;
                 + "as qemu-img map does.",
             "human: the data extents with their host offsets; json: every extent with depth, present, zero, "
                     + "data and offset."})
-final class MapCommand implements Callable<Integer> {
+final class MapCommand implements Callable<Integer>, QemuOptionChecks {
     private final Session session;
 
     @Mixin
@@ -66,11 +66,21 @@ final class MapCommand implements Callable<Integer> {
         this.file = file;
     }
 
+    /** qemu-img's map checks the start offset and the length as it reads them. */
+    @Override
+    public void checkOption(String option, String value, List<String> before) {
+        switch (option) {
+            case "--start-offset" -> Arguments.sizeInTwoReports("start offset", value, Long.MAX_VALUE);
+            case "--max-length" -> Arguments.sizeInTwoReports("max length", value, Long.MAX_VALUE);
+            default -> { }
+        }
+    }
+
     @Override
     public Integer call() throws IOException {
         MapWriter.Format form = output.json() ? MapWriter.Format.JSON : MapWriter.Format.HUMAN;
-        long start = startOffset == null ? 0 : Arguments.size("start offset", startOffset);
-        long length = maxLength == null ? -1 : Arguments.size("max length", maxLength);
+        long start = startOffset == null ? 0 : Arguments.sizeInTwoReports("start offset", startOffset, Long.MAX_VALUE);
+        long length = maxLength == null ? -1 : Arguments.sizeInTwoReports("max length", maxLength, Long.MAX_VALUE);
         try (Image image = OpenFailures.open(session, session.opener(file.name(), format.name(), false)
                 .lock(!forceShare.given()), file.name(), format.name())) {
             List<Shown> layers = layers(image);

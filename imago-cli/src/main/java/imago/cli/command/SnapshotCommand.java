@@ -10,6 +10,7 @@ import imago.api.UnsupportedFeatureException;
 import imago.cli.info.InfoReport;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -23,7 +24,7 @@ import picocli.CommandLine.Option;
 @Command(name = "snapshot", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = {"Lists (-l), creates (-c), deletes (-d) or applies (-a) an image's internal snapshots, as "
                 + "qemu-img snapshot does; lists when no action is given."})
-final class SnapshotCommand implements Callable<Integer> {
+final class SnapshotCommand implements Callable<Integer>, QemuOptionChecks {
     /** qemu-img copies the name into a 256-byte buffer (QEMUSnapshotInfo.name). */
     static final int MAX_NAME_BYTES = 255;
 
@@ -59,15 +60,31 @@ final class SnapshotCommand implements Callable<Integer> {
     @Mixin
     private ImageFile file;
 
+    /** The options that name an action; one at most. */
+    private static final java.util.Set<String> ACTIONS = java.util.Set.of("-l", "-a", "-c", "-d");
+
     SnapshotCommand(Session session) {
         this.session = session;
+    }
+
+    /** qemu-img's snapshot refuses a second action as it reads it. */
+    @Override
+    public void checkOption(String option, String value, List<String> before) {
+        if (ACTIONS.contains(option) && before.stream().anyMatch(ACTIONS::contains)) {
+            throw cannotMix();
+        }
+    }
+
+    private CliException cannotMix() {
+        return new CliException(null, "Cannot mix '-l', '-a', '-c', '-d'\nTry '" + session.program()
+                + " --help' for more information");
     }
 
     @Override
     public Integer call() throws IOException {
         int actions = (list ? 1 : 0) + (create != null ? 1 : 0) + (delete != null ? 1 : 0) + (apply != null ? 1 : 0);
         if (actions > 1) {
-            throw new CliException(null, "Cannot mix '-l', '-a', '-c', '-d' (try 'imago snapshot --help')");
+            throw cannotMix();
         }
         boolean writable = actions == 1 && !list;
         if (writable && forceShare) {

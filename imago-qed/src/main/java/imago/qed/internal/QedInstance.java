@@ -1,7 +1,6 @@
 package imago.qed.internal;
 
 import imago.api.CheckReport;
-import imago.api.CorruptImageException;
 import imago.api.Feature;
 import imago.api.Mapping;
 import imago.api.Preallocation;
@@ -19,6 +18,8 @@ import imago.api.spi.Resizer;
 import imago.api.spi.Storage;
 import imago.api.spi.TwoLevelTable;
 import imago.api.spi.WriteTicket;
+import imago.qed.internal.QedClusters.Kind;
+import imago.qed.internal.QedClusters.Run;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
@@ -36,6 +37,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * change in memory, written back by {@link TwoLevelTable#writeBack} in crash-safe order on flush. Before the first
  * allocation of an image without a backing file the header's need-check bit is set (and synced), and a clean close
  * clears it, as QEMU does; a writable open of an image that has it runs the check with repairs first.
+ *
+ * <p>{@link QedClusters} holds the cluster map (lookups, entries, the end of the allocated clusters),
+ * {@link QedHeaderState} the header as it changes on disk, and {@link QedGrowth} what a resize over a backing file
+ * adds; this class takes the lock, allocates and hands the rest to them.
  */
 final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewriter {
     /** L2 tables cached per image: 32 MiB, as much as QEMU's default cache covers and more. */
@@ -47,14 +52,11 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
     private volatile Optional<Dependency.BackingFile> backing;
     private final int clusterSize;
     private final int clusterShift;
-    private final int l1Shift;
-    private final int entryMask;
     private final TwoLevelTable tables;
-    /** Guards the tables, the header and the end of the allocated clusters. */
+    /** Guards the cluster map (tables and the end of the allocated clusters) and the header. */
     private final ReentrantLock lock = new ReentrantLock();
-    private volatile QedHeader header;
-    /** Where the next cluster is allocated: the file's length rounded down to a cluster, as QEMU's file_size. */
-    private long fileEnd;
+    private final QedClusters clusters;
+    private final QedHeaderState header;
 
     QedInstance(Storage storage, QedHeader header, boolean writable, Optional<Dependency.BackingFile> backing,
             long fileLength) throws IOException {
@@ -62,23 +64,21 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         this.name = storage.name();
         this.writable = writable;
         this.backing = backing;
-        this.header = header;
+        this.header = new QedHeaderState(storage, header);
         this.clusterSize = header.clusterSize();
         this.clusterShift = Integer.numberOfTrailingZeros(clusterSize);
-        this.l1Shift = clusterShift + Integer.numberOfTrailingZeros(header.tableEntries());
-        this.entryMask = header.tableEntries() - 1;
-        this.fileEnd = fileLength & -(long) clusterSize;
         this.tables = header.loadTables(storage,
                 (int) Math.max(4, Math.min(4096, CACHE_BYTES / header.tableBytes())));
+        this.clusters = new QedClusters(name, header, tables, fileLength);
     }
 
     QedHeader header() {
-        return header;
+        return header.get();
     }
 
     @Override
     public long size() {
-        return header.imageSize();
+        return header.get().imageSize();
     }
 
     @Override
@@ -88,7 +88,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
 
     @Override
     public boolean dirty() {
-        return header.needsCheck();
+        return header.get().needsCheck();
     }
 
     @Override
@@ -98,62 +98,8 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
 
     // ------------------------------------------------------------------ lookups
 
-    /** What the tables say about a run of clusters of one kind. */
-    private enum Kind { L1_UNALLOCATED, UNALLOCATED, ZERO, DATA }
-
-    /**
-     * A run from {@code offset} of {@code length} bytes in one L2 table's range, of one kind; {@code host} is the
-     * data's offset for {@code DATA}.
-     */
-    private record Run(Kind kind, long offset, long length, long host, int l1Index, TwoLevelTable.L2 table,
-            int l2Index) {
-        long end() {
-            return offset + length;
-        }
-    }
-
     private long clusterStart(long offset) {
-        return offset & -(long) clusterSize;
-    }
-
-    /** The run at {@code offset}, ending at most at {@code limit} (the lock held). */
-    private Run lookup(long offset, long limit) throws IOException {
-        int l1Index = (int) (offset >>> l1Shift);
-        long end = Math.min(limit, (long) (l1Index + 1) << l1Shift);
-        long l2Offset = tables.l1(l1Index);
-        if (l2Offset == 0) {
-            return new Run(Kind.L1_UNALLOCATED, offset, end - offset, -1, l1Index, null, -1);
-        }
-        TwoLevelTable.L2 table = tables.l2(l2Offset, l1Index, fileEnd);
-        int index = (int) ((offset >>> clusterShift) & entryMask);
-        int clusters = (int) ((end - 1 - clusterStart(offset) >>> clusterShift) + 1);
-        long first = table.entry(index);
-        Kind kind = first == 0 ? Kind.UNALLOCATED : first == 1 ? Kind.ZERO : Kind.DATA;
-        int n = 1;
-        for (; n < clusters; n++) {
-            long e = table.entry(index + n);
-            boolean same = switch (kind) {
-                case UNALLOCATED -> e == 0;
-                case ZERO -> e == 1;
-                default -> e == first + (long) n * clusterSize;
-            };
-            if (!same) {
-                break;
-            }
-        }
-        if (kind == Kind.DATA) {
-            for (int i = 0; i < n; i++) {
-                long e = table.entry(index + i);
-                if (!header.validClusterOffset(e, fileEnd)) {
-                    throw new CorruptImageException(name, l2Offset + 8L * (index + i), "L2 entry names data cluster "
-                            + "offset " + Long.toUnsignedString(e) + ", which is not a valid cluster offset (file of "
-                            + fileEnd + " bytes)");
-                }
-            }
-        }
-        long runEnd = Math.min(end, clusterStart(offset) + ((long) n << clusterShift));
-        long host = kind == Kind.DATA ? first + (offset & (clusterSize - 1)) : -1;
-        return new Run(kind, offset, runEnd - offset, host, l1Index, table, index);
+        return clusters.clusterStart(offset);
     }
 
     @Override
@@ -168,15 +114,9 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         long limit = offset + Math.min(maxLength, size - offset);
         lock.lock();
         try {
-            Run run = lookup(offset, limit);
+            Run run = clusters.lookup(offset, limit);
             return switch (run.kind()) {
-                case L1_UNALLOCATED -> {
-                    long end = run.end();
-                    while (end < limit && tables.l1((int) (end >>> l1Shift)) == 0) {
-                        end = Math.min(limit, end + (1L << l1Shift));
-                    }
-                    yield new Mapping.Unallocated(offset, end - offset);
-                }
+                case L1_UNALLOCATED -> new Mapping.Unallocated(offset, clusters.unallocatedL1End(run, limit) - offset);
                 case UNALLOCATED -> new Mapping.Unallocated(offset, run.length());
                 case ZERO -> Mapping.Zero.unreserved(offset, run.length());
                 case DATA -> new Mapping.Data(offset, run.length(), storage, run.host());
@@ -199,7 +139,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         lock.lock();
         boolean handedOver = false;
         try {
-            Run run = lookup(offset, offset + Math.min(length, size - offset));
+            Run run = clusters.lookup(offset, offset + Math.min(length, size - offset));
             if (run.kind() == Kind.DATA) {
                 return WriteTicket.of(new Mapping.Data(offset, run.length(), storage, run.host()));
             }
@@ -221,24 +161,23 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         markNeedCheck();
         long start = clusterStart(run.offset());
         long end = clusterStart(run.end() + clusterSize - 1);
-        long host = fileEnd;
+        long host = clusters.fileEnd();
         long newEnd = host + (end - start);
         BackingReader source = run.kind() == Kind.ZERO ? BackingReader.ZEROES : below;
         fill(source, start, run.offset(), host);
         fill(source, run.end(), end, host + (run.end() - start));
-        fileEnd = newEnd;
+        clusters.take(end - start);
         Mapping.Data mapping = new Mapping.Data(run.offset(), run.length(), storage, host + (run.offset() - start));
-        int clusters = (int) ((end - start) >>> clusterShift);
+        int count = (int) ((end - start) >>> clusterShift);
         return new AllocatingWriteTicket(mapping, lock) {
             @Override
             protected void onCommit() throws IOException {
-                point(run, host, clusters);
+                clusters.point(run, host, count);
             }
 
             @Override
             protected void onAbort() throws IOException {
-                if (fileEnd == newEnd) {
-                    fileEnd = host;
+                if (clusters.giveBack(host, newEnd)) {
                     if (storage.size() > host && storage.size() <= newEnd) {
                         storage.resize(host, Preallocation.OFF);
                     }
@@ -260,32 +199,10 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         storage.write(buf.clear(), host);
     }
 
-    /**
-     * Points the entries of {@code run}'s clusters at {@code clusters} clusters from {@code host} (1: zero clusters),
-     * taking a new L2 table after them if the L1 entry is empty (the lock held).
-     */
-    private void point(Run run, long host, int clusters) throws IOException {
-        TwoLevelTable.L2 table = run.table();
-        int index = (int) ((run.offset() >>> clusterShift) & entryMask);
-        if (table == null) {
-            long tableOffset = fileEnd;
-            fileEnd += header.tableBytes();
-            table = tables.fresh(tableOffset);
-            tables.setL1(run.l1Index(), tableOffset);
-        }
-        for (int i = 0; i < clusters; i++) {
-            tables.set(table, index + i, host == 1 ? 1 : host + ((long) i << clusterShift));
-        }
-        tables.writeBackIfFull();
-    }
-
     /** Sets the need-check bit (synced) before the first allocation, as QEMU does without a backing file. */
     private void markNeedCheck() throws IOException {
-        if (backing.isEmpty() && !header.needsCheck()) {
-            QedHeader h = header.withFeatures(header.features() | QedHeader.NEED_CHECK);
-            storage.write(h.toBytes(), 0);
-            storage.sync();
-            header = h;
+        if (backing.isEmpty()) {
+            header.markNeedCheck();
         }
     }
 
@@ -313,13 +230,13 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         lock.lock();
         try {
             while (pos < end) {
-                Run run = lookup(pos, end);
+                Run run = clusters.lookup(pos, end);
                 switch (run.kind()) {
                     case DATA -> storage.writeZeroes(run.host(), run.length(), false);
                     case ZERO -> { }
                     default -> {
                         markNeedCheck();
-                        point(run, 1, (int) (run.length() >>> clusterShift));
+                        clusters.point(run, 1, (int) (run.length() >>> clusterShift));
                     }
                 }
                 pos = run.end();
@@ -338,7 +255,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         ensureWritable(0);
         lock.lock();
         try {
-            header = QedBackingName.rewrite(storage, header, file, format);
+            header.changeBackingFile(file, format);
             backing = file == null ? Optional.empty() : Optional.of(new Dependency.BackingFile(file,
                     "raw".equals(format) ? Optional.of("raw") : Optional.empty()));
         } finally {
@@ -383,7 +300,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
             throw new UnsupportedFeatureException(name, Feature.PREALLOCATION, "Unsupported preallocation mode '"
                     + preallocation.qemuName() + "'");
         }
-        QedHeader h = header;
+        QedHeader h = header.get();
         if (newSize < 0 || !QedHeader.validImageSize(newSize, h.clusterSize(), h.tableSize())) {
             throw new IllegalArgumentException("Invalid image size specified");
         }
@@ -396,32 +313,12 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         }
         lock.lock();
         try {
-            QedHeader grown = h.withImageSize(newSize);
-            storage.write(grown.toBytes(), 0);
-            header = grown;
+            header.resize(newSize);
         } finally {
             lock.unlock();
         }
         if (backing.isPresent() && !below.readsAsZero(old, newSize - old)) {
-            zeroGrowth(old, newSize, below);
-        }
-    }
-
-    /** Makes {@code [from, to)} read as zero: whole clusters by metadata, partial ones by writing zeroes. */
-    private void zeroGrowth(long from, long to, BackingReader below) throws IOException {
-        long pos = from;
-        while (pos < to) {
-            long done = ensureZeroMapping(pos, to - pos, false);
-            if (done > 0) {
-                pos += done;
-                continue;
-            }
-            long stop = Math.min(to, clusterStart(pos) + clusterSize);
-            try (WriteTicket t = beginWrite(pos, stop - pos, below)) {
-                t.write(ByteBuffer.allocate((int) t.mapping().length()));
-                t.commit();
-                pos += t.mapping().length();
-            }
+            QedGrowth.zero(this, clusterSize, old, newSize, below);
         }
     }
 
@@ -436,12 +333,12 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
             if (writable) {
                 tables.writeBack();
             }
-            QedCheck.Result first = QedCheck.run(storage, header, tables, fileEnd, fix);
+            QedCheck.Result first = QedCheck.run(storage, header.get(), tables, clusters.fileEnd(), fix);
             if (fix) {
                 markClean(first);
             }
             QedCheck.Result result = fix && first.corruptionsFixed() > 0
-                    ? QedCheck.run(storage, header, tables, fileEnd, false) : first;
+                    ? QedCheck.run(storage, header.get(), tables, clusters.fileEnd(), false) : first;
             return new CheckReport(name, "qed", result.checkErrors(), result.corruptions(), result.leaks(),
                     first.corruptionsFixed(), 0, 0, result.totalClusters(), result.allocatedClusters(),
                     result.fragmentedClusters(), 0, List.of(), Optional.empty());
@@ -452,18 +349,9 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
 
     /** Clears the need-check bit after a repairing check that left no corruption, as QEMU's qed_check_mark_clean. */
     private void markClean(QedCheck.Result result) throws IOException {
-        if (result.corruptions() == 0 && result.checkErrors() == 0 && header.needsCheck()) {
-            clearNeedCheck();
+        if (result.corruptions() == 0 && result.checkErrors() == 0 && header.get().needsCheck()) {
+            header.clearNeedCheck();
         }
-    }
-
-    /** Syncs what came before, then clears the need-check bit in the header, synced too. */
-    private void clearNeedCheck() throws IOException {
-        storage.sync();
-        QedHeader h = header.withFeatures(header.features() & ~QedHeader.NEED_CHECK);
-        storage.write(h.toBytes(), 0);
-        storage.sync();
-        header = h;
     }
 
     @Override
@@ -472,8 +360,8 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
             return;
         }
         flush();
-        if (header.needsCheck()) {
-            clearNeedCheck();
+        if (header.get().needsCheck()) {
+            header.clearNeedCheck();
         } else {
             storage.sync();
         }

@@ -1,10 +1,7 @@
 package imago.storage.file.internal;
 
 import static imago.storage.file.internal.Failures.failure;
-import static imago.storage.file.internal.Failures.message;
-import static imago.storage.file.internal.Failures.unsupported;
 
-import imago.api.ImageException;
 import imago.api.ImageLockedException;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
@@ -18,7 +15,6 @@ import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
-import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Objects;
@@ -43,8 +39,10 @@ import java.util.OptionalLong;
  *
  * <p>This class checks requests and hands them on, as the JDK's {@code sun.nio.fs} classes divide the
  * work: {@link FileOpener} opens the file, {@link ImageLocks} takes QEMU's image locks, {@link FileSpace}
- * zeroes, discards and resizes, {@link DirectIo} and {@link ChannelIo} move the data, {@link FileHandle}
- * guards the descriptor against close, and {@link Failures} words the errors.
+ * zeroes, discards and resizes, {@link DirectIo} and {@link ChannelIo} move the data, {@link CopyOffload} hands
+ * copies to the kernel, {@link HoleSeeker} finds data and holes, {@link StoredNames} resolves names stored in
+ * images, {@link FileHandle} guards the descriptor against close, {@link FileRelease} gives everything back on
+ * close, and {@link Failures} words the errors.
  *
  * <p>Thread-safe for requests on disjoint ranges. {@link #resize} must not run concurrently with
  * requests beyond the new end. A thread interrupted during channel I/O gets an
@@ -66,10 +64,8 @@ public final class FileStorage implements Storage {
     private final FileSpace space;
     /** Without native access, the lock this storage shares with the other storages of this JVM on the file. */
     private final PortableLock portableLock;
-
-    // What the file system refused; set once, read without locking.
-    private volatile boolean noSeekData;
-    private volatile boolean noCopyRange;
+    private final HoleSeeker holes;
+    private final CopyOffload copies;
 
     private FileStorage(StorageLocation location, FileOpener.Opened opened) {
         this.location = location;
@@ -84,6 +80,8 @@ public final class FileStorage implements Storage {
         this.directIo = new DirectIo(handle);
         this.space = new FileSpace(handle, opened.blockDevice(), channels, directIo, direct, alignment);
         this.portableLock = opened.portableLock();
+        this.holes = new HoleSeeker(name, handle, fd);
+        this.copies = new CopyOffload(handle, fd, direct);
     }
 
     /**
@@ -201,50 +199,12 @@ public final class FileStorage implements Storage {
         checkRange(offset, length);
         checkRange(sourceOffset, length);
         long done = 0;
-        if (source instanceof FileStorage from && offloads() && from.offloads()) {
-            done = copyFileRange(from, sourceOffset, length, offset);
+        if (source instanceof FileStorage from && copies.offloads() && from.copies.offloads()) {
+            done = copies.copyFrom(from.copies, sourceOffset, length, offset);
         }
         if (done < length) {
             Storage.super.copyFrom(source, sourceOffset + done, length - done, offset + done);
         }
-    }
-
-    /** Whether {@link #copyFrom} may hand copies to the kernel. */
-    private boolean offloads() {
-        return fd >= 0 && !direct && !noCopyRange;
-    }
-
-    /** Copies what {@code copy_file_range} will from {@code from}; returns how many bytes, from the start. */
-    private long copyFileRange(FileStorage from, long sourceOffset, long length, long offset) throws IOException {
-        if (!LibcCopy.available()) {
-            noCopyRange = true;
-            return 0;
-        }
-        long done = 0;
-        from.handle.enter();
-        try {
-            handle.enter();
-            try {
-                while (done < length) {
-                    long n = LibcCopy.copyFileRange(from.fd, sourceOffset + done, fd, offset + done, length - done);
-                    if (n == 0) {
-                        break; // the source ends here: the rest reads as zeroes
-                    }
-                    done += n;
-                }
-            } catch (ErrnoException e) {
-                if (e.errno() == Errno.ENOSYS || e.errno() == Errno.EOPNOTSUPP) {
-                    noCopyRange = true;
-                }
-                // EXDEV, EINVAL (not regular files, overlapping ranges), or a real error that the buffered copy
-                // meets again and reports as the read or write it is
-            } finally {
-                handle.exit();
-            }
-        } finally {
-            from.handle.exit();
-        }
-        return done;
     }
 
     /**
@@ -333,44 +293,8 @@ public final class FileStorage implements Storage {
         if (offset < 0 || maxLength <= 0) {
             throw new IllegalArgumentException(name + ": bad extent query " + offset + "+" + maxLength);
         }
-        if (fd < 0 || noSeekData) {
-            handle.checkOpen();
-            return Storage.super.dataExtent(offset, maxLength);
-        }
-        long data;
-        long hole;
-        handle.enter();
-        try {
-            try {
-                data = LibC.lseek(fd, offset, LibC.SEEK_DATA);
-            } catch (ErrnoException e) {
-                if (e.errno() == Errno.ENXIO) {
-                    return new StorageExtent(offset, maxLength, false); // a hole up to and past the end
-                }
-                if (!unsupported(e.errno())) {
-                    throw failure(name, "lseek(SEEK_DATA) at " + offset, e);
-                }
-                noSeekData = true;
-                return Storage.super.dataExtent(offset, maxLength);
-            }
-            if (data > offset) {
-                return new StorageExtent(offset, Math.min(maxLength, data - offset), false);
-            }
-            try {
-                hole = LibC.lseek(fd, offset, LibC.SEEK_HOLE);
-            } catch (ErrnoException e) {
-                if (e.errno() == Errno.ENXIO) {
-                    return new StorageExtent(offset, maxLength, false); // truncated meanwhile
-                }
-                throw failure(name, "lseek(SEEK_HOLE) at " + offset, e);
-            }
-        } finally {
-            handle.exit();
-        }
-        if (data < offset || hole <= offset) {
-            return Storage.super.dataExtent(offset, maxLength); // a file system we do not understand
-        }
-        return new StorageExtent(offset, Math.min(maxLength, hole - offset), true);
+        Optional<StorageExtent> known = holes.extent(offset, maxLength);
+        return known.isPresent() ? known.get() : Storage.super.dataExtent(offset, maxLength);
     }
 
     /** The file's modification time, as {@code stat} reports it for the path this storage opened. */
@@ -406,20 +330,7 @@ public final class FileStorage implements Storage {
     @Override
     public Optional<StorageLocation> resolve(String storedName) {
         Objects.requireNonNull(storedName, "storedName");
-        if (storedName.isEmpty() || storedName.indexOf('\0') >= 0) {
-            return Optional.empty();
-        }
-        Path stored;
-        try {
-            stored = path.getFileSystem().getPath(storedName);
-        } catch (InvalidPathException e) {
-            return Optional.empty();
-        }
-        if (!stored.isAbsolute()) {
-            Path dir = path.toAbsolutePath().getParent();
-            stored = dir == null ? stored.toAbsolutePath() : dir.resolve(stored);
-        }
-        return Optional.of(StorageLocation.file(stored));
+        return StoredNames.resolve(path, storedName);
     }
 
     /** Closes the file and releases its lock; waits for native calls in flight. Idempotent. */
@@ -428,33 +339,7 @@ public final class FileStorage implements Storage {
         if (!handle.markClosed()) {
             return;
         }
-        IOException failure = null;
-        try {
-            channels.close();
-        } catch (ImageException e) {
-            failure = e;
-        }
-        if (portableLock != null) {
-            try {
-                portableLock.release();
-            } catch (IOException e) {
-                if (failure == null) {
-                    failure = new ImageException(name, -1, "unlock failed: " + message(e), e);
-                }
-            }
-        }
-        if (fd >= 0) {
-            try {
-                handle.closeDescriptor(); // releases the OFD (or flock) locks
-            } catch (ImageException e) {
-                if (failure == null) {
-                    failure = e;
-                }
-            }
-        }
-        if (failure != null) {
-            throw failure;
-        }
+        FileRelease.release(name, channels, portableLock, handle, fd >= 0);
     }
 
     @Override
@@ -481,7 +366,9 @@ public final class FileStorage implements Storage {
     /** Behaves as on a file system that refuses the given calls, as if each had failed with EOPNOTSUPP. */
     void refuse(boolean punchHole, boolean zeroRange, boolean fallocate, boolean seekData) {
         space.refuse(punchHole, zeroRange, fallocate);
-        noSeekData |= seekData;
+        if (seekData) {
+            holes.refuse();
+        }
     }
 
     // ---- checks ----
