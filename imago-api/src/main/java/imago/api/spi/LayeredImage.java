@@ -14,6 +14,7 @@ import imago.api.Repair;
 import imago.api.SnapshotInfo;
 import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
+import imago.api.VmState;
 import imago.api.ZeroFlag;
 import java.io.Closeable;
 import java.io.IOException;
@@ -277,6 +278,7 @@ public final class LayeredImage implements Image {
             case INTERNAL_SNAPSHOTS -> layer.capability(InternalSnapshots.class).isPresent();
             case COMPRESSED_WRITES -> layer.capability(CompressedWriter.class).isPresent();
             case BACKING_FILE -> layer.capability(BackingRewriter.class).isPresent();
+            case VM_STATE -> layer.capability(VmStateArea.class).isPresent();
             case RANDOM_WRITES -> layer.randomWrites();
             case OVERWRITES -> layer.overwrites();
             default -> Image.super.supports(feature);
@@ -307,6 +309,11 @@ public final class LayeredImage implements Image {
             long len = Math.min(maxLength, size() - offset);
             return contract.checked(layer.mapping(offset, len), offset, len);
         });
+    }
+
+    @Override
+    public VmState vmState() {
+        return new LayerVmState(name(), format, layer, below, this::shared, this::writing);
     }
 
     @Override

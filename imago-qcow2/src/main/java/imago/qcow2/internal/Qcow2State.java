@@ -141,6 +141,16 @@ final class Qcow2State {
         }
     }
 
+    /**
+     * The end of the address range guest offset {@code offset} lies in: the virtual size for the guest disk, and
+     * none ({@link Long#MAX_VALUE}) for the VM state area past it ({@link Qcow2VmState}), which starts at an L2
+     * table's span at or past the virtual size, so that no cluster holds bytes of both.
+     */
+    long addressEnd(long offset) {
+        long s = size;
+        return offset < s ? s : Long.MAX_VALUE;
+    }
+
     void growFile(long end) {
         if (end > fileSize) {
             fileSize = end;
