@@ -22,7 +22,8 @@ public interface VmState {
      * Reads exactly {@code dst.remaining()} bytes of the area from {@code position}.
      *
      * @throws UnsupportedFeatureException ({@link Feature#VM_STATE}) if the image has no VM state area
-     * @throws IllegalArgumentException if {@code position} is negative or the range passes {@link Long#MAX_VALUE}
+     * @throws IllegalArgumentException if {@code position} is negative or the range passes the area's end (qcow2: a
+     *         guest offset past QEMU's largest, 2^63 - 2^30)
      * @throws IOException if the image cannot be read
      */
     void read(ByteBuffer dst, long position) throws IOException;
@@ -34,7 +35,7 @@ public interface VmState {
      * @throws ImageLimitException if the format's tables cannot grow to reach the range (qcow2: an L1 table past
      *         QEMU's 32 MiB); nothing changed then
      * @throws ReadOnlyImageException if the image is read-only
-     * @throws IllegalArgumentException if {@code position} is negative or the range passes {@link Long#MAX_VALUE}
+     * @throws IllegalArgumentException if {@code position} is negative or the range passes the area's end
      * @throws IOException if the write fails; the image stays consistent
      */
     void write(ByteBuffer src, long position) throws IOException;

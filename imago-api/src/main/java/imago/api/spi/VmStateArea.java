@@ -15,6 +15,7 @@ public interface VmStateArea extends Capability {
      * Reads {@code dst.remaining()} bytes of the area from {@code position}; what the layer never wrote reads as
      * {@code below} reads (at the offset the layer gives it, in the layer's own address space).
      *
+     * @throws IllegalArgumentException if the range passes the area's end
      * @throws IOException if the layer cannot be read
      */
     void read(ByteBuffer dst, long position, BackingReader below) throws IOException;
@@ -24,6 +25,7 @@ public interface VmStateArea extends Capability {
      * clusters from {@code below}) as the layer's other writes do, crash-safe.
      *
      * @throws imago.api.ImageLimitException if the layer's tables cannot grow to reach the range; nothing changed
+     * @throws IllegalArgumentException if the range passes the area's end
      * @throws IOException if the write fails; the layer stays consistent
      */
     void write(ByteBuffer src, long position, BackingReader below) throws IOException;

@@ -44,15 +44,25 @@ final class Qcow2VmState extends Qcow2Room implements VmStateArea {
         return Qcow2Checks.divCeil(st.size, 1L << spanBits) << spanBits;
     }
 
+    /**
+     * The guest offset of {@code position}, for a request of {@code length} bytes that must end within QEMU's
+     * BDRV_MAX_LENGTH (2^63 - 2^30), as QEMU fails (EIO) one that does not.
+     */
+    private long start(long position, int length) {
+        long start = offset() + position;
+        if (start < 0 || start > MAX_END - length) {
+            throw new IllegalArgumentException(resource + ": a VM state request of " + length + " bytes at " + position
+                    + " ends past QEMU's largest offset");
+        }
+        return start;
+    }
+
+    /** QEMU's BDRV_MAX_LENGTH: INT64_MAX rounded down to 1 GiB. */
+    private static final long MAX_END = Long.MAX_VALUE & -(1L << 30);
+
     @Override
     public void read(ByteBuffer dst, long position, BackingReader below) throws IOException {
-        long start = offset() + position;
-        if (start < 0 || start > Long.MAX_VALUE - dst.remaining()) {
-            // past any L1 table QEMU can have, where it reads nothing but zeroes
-            MemorySegment.ofBuffer(dst).fill((byte) 0);
-            dst.position(dst.limit());
-            return;
-        }
+        long start = start(position, dst.remaining());
         if (st.crypto != null) {
             st.crypto.requireKey();
         }
@@ -85,11 +95,7 @@ final class Qcow2VmState extends Qcow2Room implements VmStateArea {
     @Override
     public void write(ByteBuffer src, long position, BackingReader below) throws IOException {
         st.requireWritable(-1);
-        long start = offset() + position;
-        if (start < 0 || start > Long.MAX_VALUE - src.remaining()) {
-            throw new imago.api.ImageLimitException(resource, "a VM state write at " + position
-                    + " is past any L1 table QEMU can have: Active L1 table too large");
-        }
+        long start = start(position, src.remaining());
         long lastIndex = (start + src.remaining() - 1) >>> clusterBits >>> l2Bits;
         if (lastIndex >= st.l1.length) {
             claims.lock();
