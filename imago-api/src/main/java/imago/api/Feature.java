@@ -30,6 +30,11 @@ public enum Feature {
     ZERO_CLUSTERS,
     /** A preallocation mode the format or the storage cannot do. */
     PREALLOCATION,
+    /**
+     * The VM state area: where QEMU's {@code savevm} keeps a snapshot's memory and device state (qcow2's, past the
+     * virtual disk), read and written through {@link Image#vmState()}.
+     */
+    VM_STATE,
     /** Persistent dirty bitmaps in a state that forbids the operation. */
     PERSISTENT_BITMAPS,
     /** A compression type that is unknown or whose codec is not installed. */

@@ -37,9 +37,9 @@ public interface Image extends Closeable {
     /**
      * Whether this image can do {@code feature} at all: one of the optional capabilities
      * ({@link Feature#CHECK}, {@link Feature#RESIZE}, {@link Feature#INTERNAL_SNAPSHOTS},
-     * {@link Feature#COMPRESSED_WRITES}, {@link Feature#BACKING_FILE}), {@link Feature#RANDOM_WRITES} (writes
-     * anywhere, not only appended) or {@link Feature#OVERWRITES} (writes over what was written, and over part of an
-     * allocation unit). A {@code true} still lets a request fail for a reason of its own (a size the
+     * {@link Feature#COMPRESSED_WRITES}, {@link Feature#BACKING_FILE}, {@link Feature#VM_STATE}),
+     * {@link Feature#RANDOM_WRITES} (writes anywhere, not only appended) or {@link Feature#OVERWRITES} (writes over
+     * what was written, and over part of an allocation unit). A {@code true} still lets a request fail for a reason of its own (a size the
      * format cannot take, a snapshot that would overflow a count); a {@code false} means the matching request
      * throws an {@link UnsupportedFeatureException} with that feature.
      *
@@ -48,7 +48,7 @@ public interface Image extends Closeable {
      */
     default boolean supports(Feature feature) {
         return switch (feature) {
-            case CHECK, RESIZE, INTERNAL_SNAPSHOTS, COMPRESSED_WRITES, BACKING_FILE -> false;
+            case CHECK, RESIZE, INTERNAL_SNAPSHOTS, COMPRESSED_WRITES, BACKING_FILE, VM_STATE -> false;
             case RANDOM_WRITES, OVERWRITES -> true;
             default -> throw new IllegalArgumentException(feature + " is not a capability an image can be asked for");
         };
@@ -255,6 +255,16 @@ public interface Image extends Closeable {
      */
     default Bitmaps bitmaps() {
         return new NoBitmaps(name(), size());
+    }
+
+    /**
+     * The VM state area of the top layer (see {@link VmState}): qcow2 has one, the other formats none.
+     *
+     * @implSpec The default has none: its requests throw an {@link UnsupportedFeatureException} of
+     *           {@link Feature#VM_STATE}.
+     */
+    default VmState vmState() {
+        return VmState.none(name(), format());
     }
 
     /** The backing image, if this image has one. */

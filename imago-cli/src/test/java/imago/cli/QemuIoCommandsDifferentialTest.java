@@ -50,7 +50,7 @@ class QemuIoCommandsDifferentialTest {
             + "sleep 5|sleep x|sleep -1|sigraise|sigraise x|sigraise 99|sigraise 1k|sigraise 0|break a b|remove_break a|resume a|abort x|length|q x|length";
     private static final String COMPRESSED = "write -c 0 64k|write -c 0 64k|write -c 64k 512|write -c 1 512|"
             + "write -c -P 9 1M 128k|read -P 9 1M 128k|write -c 4M-64k 64k|write -c -q 2M 64k";
-    // the VM state area: only qcow2 has one (imago has no access to it, README); the other formats refuse
+    // the VM state area: only qcow2 has one (VmStateDifferentialTest has more); the other formats refuse
     private static final String VMSTATE = "read -b 0 512|write -b 0 512|write -b -P 1 0 4k|read -b -v 0 16|"
             + "write -b 1 512|read -b -P 1 0 512|write -b -z 0 512|write -b -f 0 512|read -b 0 8M|read -b -q 0 1k";
     private static final String RESIZE = "truncate 8M|length|write -P 3 7M 4k|truncate 6M|length|read 7M 512";
@@ -78,7 +78,7 @@ class QemuIoCommandsDifferentialTest {
         for (String format : List.of("qcow2", "raw", "vmdk")) {
             all.add(Arguments.of(format, RESIZE, true, false));
         }
-        for (String format : List.of("raw", "vmdk", "vpc")) {
+        for (String format : List.of("qcow2", "raw", "vmdk", "vpc")) {
             all.add(Arguments.of(format, VMSTATE, true, false));
         }
         return all.stream();

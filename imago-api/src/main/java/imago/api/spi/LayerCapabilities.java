@@ -30,7 +30,8 @@ final class LayerCapabilities {
     /** Whether {@link #offers} answers for {@code feature}: the capabilities an image is asked for. */
     boolean answers(Feature feature) {
         return switch (feature) {
-            case CHECK, RESIZE, INTERNAL_SNAPSHOTS, COMPRESSED_WRITES, BACKING_FILE, RANDOM_WRITES, OVERWRITES -> true;
+            case CHECK, RESIZE, INTERNAL_SNAPSHOTS, COMPRESSED_WRITES, BACKING_FILE, VM_STATE, RANDOM_WRITES,
+                    OVERWRITES -> true;
             default -> false;
         };
     }
@@ -43,6 +44,7 @@ final class LayerCapabilities {
             case INTERNAL_SNAPSHOTS -> layer.capability(InternalSnapshots.class).isPresent();
             case COMPRESSED_WRITES -> layer.capability(CompressedWriter.class).isPresent();
             case BACKING_FILE -> layer.capability(BackingRewriter.class).isPresent();
+            case VM_STATE -> layer.capability(VmStateArea.class).isPresent();
             case RANDOM_WRITES -> layer.randomWrites();
             case OVERWRITES -> layer.overwrites();
             default -> throw new IllegalArgumentException(feature + " is not a capability of a layer");

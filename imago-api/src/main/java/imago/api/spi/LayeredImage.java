@@ -12,6 +12,7 @@ import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
 import imago.api.SnapshotInfo;
+import imago.api.VmState;
 import imago.api.ZeroFlag;
 import java.io.Closeable;
 import java.io.IOException;
@@ -270,6 +271,11 @@ public final class LayeredImage implements Image {
     @Override
     public Mapping mapping(long offset, long maxLength) throws IOException {
         return lifecycle.shared(() -> extents.mapping(offset, maxLength));
+    }
+
+    @Override
+    public VmState vmState() {
+        return new LayerVmState(name(), format, layer, below, lifecycle::shared, lifecycle::writing);
     }
 
     @Override

@@ -19,6 +19,7 @@ abstract class IoCommands {
     static final int EPERM = -1;
     static final int EIO = -5;
     static final int EBUSY = -16;
+    static final int EFBIG = -27;
     static final int EINVAL = -22;
     static final int ERANGE = -34;
     static final int ENOTSUP = -95;
@@ -149,6 +150,18 @@ abstract class IoCommands {
         long size = image().size();
         return offset <= size && size - offset >= count;
     }
+
+    /**
+     * Whether a VM state request ({@code read -b}, {@code write -b}) of {@code count} bytes at {@code offset} passes
+     * QEMU's request check (bdrv_check_qiov_request, before the format is asked): it must end within
+     * {@code BDRV_MAX_LENGTH}, else qemu-io fails it with EIO.
+     */
+    static boolean vmStateRange(long offset, long count) {
+        return offset <= MAX_LENGTH && count <= MAX_LENGTH - offset;
+    }
+
+    /** QEMU's {@code BDRV_MAX_LENGTH}: the largest offset a request may reach (INT64_MAX down to 1 GiB). */
+    static final long MAX_LENGTH = Long.MAX_VALUE & -(1L << 30);
 
     /** A direct buffer of {@code length} bytes of {@code pattern}. */
     static ByteBuffer filled(int length, int pattern) {

@@ -20,7 +20,7 @@ final class IoHelp {
 
              Reads LENGTH bytes at OFFSET and prints how long it took; with -v the bytes are dumped too,
              with -P they are compared with a pattern byte.
-             -b, -- the VM state area instead of the disk (not supported by imago)
+             -b, -- the VM state area instead of the disk (qcow2 keeps it past the virtual disk)
              -C, -- print the statistics as one comma-separated line
              -l, -- how many bytes -P checks
              -p, -- accepted and ignored, as in older versions
@@ -40,7 +40,7 @@ final class IoHelp {
 
              Writes LENGTH bytes at OFFSET, each the pattern byte (0xcd unless -P names another),
              and prints how long it took.
-             -b, -- the VM state area instead of the disk (not supported by imago)
+             -b, -- the VM state area instead of the disk (qcow2 keeps it past the virtual disk)
              -c, -- store the data compressed, one cluster at a time
              -f, -- force unit access: the data is on stable storage when the command ends
              -n, -- with -z, fail rather than write zero buffers when the image cannot mark zeroes

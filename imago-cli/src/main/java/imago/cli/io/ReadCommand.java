@@ -1,11 +1,14 @@
 package imago.cli.io;
 
+import imago.api.Feature;
+import imago.api.UnsupportedFeatureException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
 
 /**
- * qemu-io's {@code read}: reads a range, optionally checks it against a pattern and dumps it.
+ * qemu-io's {@code read}: reads a range, optionally checks it against a pattern and dumps it; with {@code -b} from
+ * the VM state area ({@link imago.api.Image#vmState()}).
  */
 final class ReadCommand extends IoCommands {
 
@@ -103,12 +106,7 @@ final class ReadCommand extends IoCommands {
             out.println("pattern verification range exceeds end of read data");
             return EINVAL;
         }
-        if (bflag) {
-            // the VM state area (qcow2 keeps it past the virtual disk): imago has no access to it
-            out.println("read failed: Operation not supported");
-            return ENOTSUP;
-        }
-        if (!inRange(offset, count)) {
+        if (bflag ? !vmStateRange(offset, count) : !inRange(offset, count)) {
             out.println("read failed: Input/output error");
             return EIO;
         }
@@ -120,10 +118,17 @@ final class ReadCommand extends IoCommands {
             int chunk = (int) Math.min(count, IO_CHUNK);
             ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(chunk, 1));
             ByteBuffer expected = pflag ? filled(chunk, pattern) : null;
+            if (bflag && count == 0) {
+                image().vmState().read(buf.limit(0), offset); // still refused by a format without the area
+            }
             for (long done = 0; done < count; ) {
                 int n = (int) Math.min(chunk, count - done);
                 buf.clear().limit(n);
-                image().read(buf, offset + done);
+                if (bflag) {
+                    image().vmState().read(buf, offset + done);
+                } else {
+                    image().read(buf, offset + done);
+                }
                 buf.flip();
                 if (pflag && !mismatch) {
                     long from = Math.max(done, patternOffset);
@@ -138,11 +143,18 @@ final class ReadCommand extends IoCommands {
                 }
                 done += n;
             }
-            if (options().copyOnRead()) {
+            if (options().copyOnRead() && !bflag) {
                 copyOnRead().copy(offset, count);
             }
         } catch (IllegalArgumentException e) {
             out.println("read failed: Input/output error");
+            return EIO;
+        } catch (UnsupportedFeatureException e) {
+            if (bflag && e.feature() == Feature.VM_STATE) { // raw, vmdk, ...: qemu-io's ENOTSUP
+                out.println("read failed: Operation not supported");
+                return ENOTSUP;
+            }
+            out.println("read failed: " + describe.apply(e));
             return EIO;
         } catch (IOException e) {
             out.println("read failed: " + describe.apply(e));

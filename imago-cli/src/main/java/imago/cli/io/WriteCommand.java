@@ -2,7 +2,9 @@ package imago.cli.io;
 
 import imago.api.Extent;
 import imago.api.Feature;
+import imago.api.ImageLimitException;
 import imago.api.UnsupportedFeatureException;
+import imago.api.VmState;
 import imago.api.ZeroFlag;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -15,7 +17,8 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * qemu-io's {@code write}: writes a pattern, a file's bytes or zeroes to a range.
+ * qemu-io's {@code write}: writes a pattern, a file's bytes or zeroes to a range; with {@code -b} into the VM state
+ * area.
  */
 final class WriteCommand extends IoCommands {
 
@@ -114,9 +117,8 @@ final class WriteCommand extends IoCommands {
             }
         }
         if (bflag) {
-            // the VM state area (qcow2 keeps it past the virtual disk): imago has no access to it
-            out.println("write failed: Operation not supported");
-            return ENOTSUP;
+            return vmStateRange(offset, count) ? writeVmState(offset, count, pattern, source, qflag, machine)
+                    : failed(EIO);
         }
         if (!inRange(offset, count)) {
             return failed(EIO);
@@ -160,13 +162,45 @@ final class WriteCommand extends IoCommands {
 
     /** Writes {@code count} bytes of the request from its byte {@code from} on, at {@code offset}, the ordinary way. */
     private void writeData(long offset, long count, long from, int pattern, byte[] source) throws IOException {
+        writeData(image()::write, offset, count, from, pattern, source);
+    }
+
+    /** Where a write's bytes go: the guest disk or the VM state area. */
+    @FunctionalInterface
+    private interface Sink {
+        void write(ByteBuffer src, long offset) throws IOException;
+    }
+
+    private static void writeData(Sink sink, long offset, long count, long from, int pattern, byte[] source)
+            throws IOException {
         int chunk = (int) Math.min(count, IO_CHUNK);
         ByteBuffer buf = buffer(chunk, pattern, source);
         for (long done = 0; done < count; ) {
             int n = (int) Math.min(chunk, count - done);
-            image().write(next(buf, n, from + done, source), offset + done);
+            sink.write(next(buf, n, from + done, source), offset + done);
             done += n;
         }
+    }
+
+    /**
+     * {@code write -b}: the bytes go to the VM state area ({@link imago.api.Image#vmState()}), as qemu-io's
+     * {@code bdrv_save_vmstate}: a format without one fails with ENOTSUP, a qcow2 L1 table that would pass QEMU's limit
+     * with EFBIG.
+     */
+    private int writeVmState(long offset, long count, int pattern, byte[] source, boolean qflag, boolean machine)
+            throws IOException {
+        VmState area = image().vmState();
+        return timed(offset, count, qflag, machine, EIO, true, () -> {
+            try {
+                if (count == 0) {
+                    area.write(ByteBuffer.allocate(0), offset); // still refused by a format without the area
+                }
+                writeData(area::write, offset, count, 0, pattern, source);
+            } catch (ImageLimitException e) {
+                return failed(EFBIG);
+            }
+            return 0;
+        });
     }
 
     /** A buffer for up to {@code max} bytes of a request: filled with the pattern once, or for the source's bytes. */
@@ -238,6 +272,7 @@ final class WriteCommand extends IoCommands {
         out.println("write failed: " + switch (errno) {
             case EINVAL -> "Invalid argument";
             case ENOTSUP -> "Operation not supported";
+            case EFBIG -> "File too large";
             default -> "Input/output error";
         });
         return errno;

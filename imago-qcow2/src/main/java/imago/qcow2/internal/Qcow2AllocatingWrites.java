@@ -60,6 +60,20 @@ final class Qcow2AllocatingWrites extends Qcow2Room {
         return beginTracked(offset, length, below);
     }
 
+    /**
+     * Begins a write into the VM state area ({@link Qcow2VmState}) at guest offset {@code offset}, past the virtual
+     * size, whose L1 entry exists: as {@link #beginWrite}, but the persistent bitmaps, which cover the guest disk,
+     * are left alone (as QEMU's VM state writes, which bypass its block layer's dirty tracking).
+     */
+    WriteTicket beginVmState(long offset, long length, BackingReader below) throws IOException {
+        st.requireWritable(-1);
+        if (offset < st.size || length < 1 || (offset >>> clusterBits >>> l2Bits) >= st.l1.length) {
+            throw new IllegalArgumentException(resource + ": bad VM state write: offset " + offset + ", length "
+                    + length);
+        }
+        return st.crypto != null ? encrypted.begin(offset, length, below, this::begin) : begin(offset, length, below);
+    }
+
     private Qcow2WriteTicket beginTracked(long offset, long length, BackingReader below) throws IOException {
         if (st.tracker == null) {
             return begin(offset, length, below);
@@ -193,7 +207,7 @@ final class Qcow2AllocatingWrites extends Qcow2Room {
         int index = st.geometry.l2Index(cluster);
         long touched = Qcow2Checks.divCeil(span, clusterSize);
         int limit = (int) Math.min(Math.min(touched, st.geometry.maxWriteRun()), (1L << l2Bits) - index);
-        limit = (int) Math.min(limit, Qcow2Checks.divCeil(st.size, clusterSize) - cluster);
+        limit = (int) Math.min(limit, Qcow2Checks.divCeil(st.addressEnd(cluster << clusterBits), clusterSize) - cluster);
         long[] table = tables.table(l2Offset);
         int n = 1;
         while (n < limit && (table[index + n] & ~ZERO_FLAG) == 0) {

@@ -34,8 +34,9 @@ final class Qcow2CopyOnWrite extends Qcow2Room {
     }
 
     void copyPart(long host, long clusterStart, int from, int to, BackingReader source) throws IOException {
-        // only bytes inside the virtual size come from below; the rest of the last cluster is zero
-        long readable = Math.max(0, Math.min(to, st.size - clusterStart) - from);
+        // only bytes inside the virtual size come from below; the rest of the last cluster is zero (the VM state
+        // area past it has no end)
+        long readable = Math.max(0, Math.min(to, st.addressEnd(clusterStart) - clusterStart) - from);
         if (st.crypto != null) {
             // encrypted zeroes are not zero bytes: every part is written, encrypted, as QEMU writes it
             ByteBuffer buf = ByteBuffer.allocate(to - from);

@@ -39,7 +39,7 @@ final class Qcow2EncryptedWrites extends Qcow2Room {
         st.crypto.requireKey();
         long end = offset + length;
         long from = offset & -SECTOR;
-        long to = Math.min((end + SECTOR - 1) & -SECTOR, st.size);
+        long to = Math.min((end + SECTOR - 1) & -SECTOR, st.addressEnd(offset));
         if (from == offset && to == end) {
             return new Encrypting(inner.begin(offset, length, below), length, 0, null, null, false);
         }

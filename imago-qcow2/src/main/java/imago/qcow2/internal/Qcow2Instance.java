@@ -19,6 +19,7 @@ import imago.api.spi.InternalSnapshots;
 import imago.api.spi.OpenContext;
 import imago.api.spi.Resizer;
 import imago.api.spi.Storage;
+import imago.api.spi.VmStateArea;
 import imago.api.spi.WriteTicket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -34,7 +35,7 @@ import java.util.Set;
  * for the map). It wires them once, hands each request to the room that owns it, and hands the optional
  * capabilities out: {@link Resizer} ({@link Qcow2Resize}), {@link InternalSnapshots} ({@link Qcow2Snapshots}),
  * {@link Checker} ({@link Qcow2Checker}), {@link BackingRewriter} ({@link Qcow2BackingRewriter}) and
- * {@link CompressedWriter} ({@link Qcow2CompressedWrites}) and, when the image has persistent bitmaps,
+ * {@link CompressedWriter} ({@link Qcow2CompressedWrites}), {@link VmStateArea} ({@link Qcow2VmState}) and, when the image has persistent bitmaps,
  * {@link DirtyBitmaps} ({@link Qcow2DirtyBitmaps}).
  */
 final class Qcow2Instance implements FormatInstance {
@@ -55,6 +56,7 @@ final class Qcow2Instance implements FormatInstance {
     private final Qcow2DirtyBitmaps dirtyBitmaps;
     private final Qcow2BitmapEditor bitmapEditor;
     private final Qcow2Amend amend;
+    private final Qcow2VmState vmState;
 
     private Qcow2Instance(Qcow2State st, int cacheTables) throws IOException {
         this.st = st;
@@ -76,6 +78,7 @@ final class Qcow2Instance implements FormatInstance {
         this.checker = new Qcow2Checker(st, tables, claims, writeBack, compressedReads);
         this.backingRewriter = new Qcow2BackingRewriter(st, claims, writeBack, zeroing);
         this.compressedWrites = new Qcow2CompressedWrites(st, tables, claims, mapping, compressedReads);
+        this.vmState = new Qcow2VmState(st, claims, mapping, compressedReads, writes);
         this.bitmapEditor = st.refcounts != null ? new Qcow2BitmapEditor(st) : null;
         this.amend = st.refcounts != null ? new Qcow2Amend(st, tables, claims, writeBack) : null;
         this.dirtyBitmaps = st.bitmaps.isEmpty() && st.tracker == null ? null : new Qcow2DirtyBitmaps(st.storage,
@@ -236,6 +239,7 @@ final class Qcow2Instance implements FormatInstance {
                 : type == DirtyBitmaps.class ? dirtyBitmaps
                 : type == BitmapEditor.class ? bitmapEditor
                 : type == Amender.class ? amend
+                : type == VmStateArea.class ? vmState
                 : null;
         return room != null ? Optional.of(type.cast(room)) : FormatInstance.super.capability(type);
     }

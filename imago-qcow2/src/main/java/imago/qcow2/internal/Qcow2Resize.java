@@ -19,9 +19,8 @@ import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
- * Growing (shrinking is {@link Qcow2Shrink}'s) as QEMU 7.2's qcow2_co_truncate: the L1 table grows in place within
- * its clusters or moves to new ones (written and synced before the header points at it, the old one freed on the
- * next flush), the bytes of the old last cluster past the old end are zeroed, and the header takes the new size,
+ * Growing (shrinking is {@link Qcow2Shrink}'s) as QEMU 7.2's qcow2_co_truncate: the L1 table grows as
+ * {@link Qcow2L1Growth} grows it (a new table, synced before the header points at it), the bytes of the old last cluster past the old end are zeroed, and the header takes the new size,
  * synced. Growing an image whose backing file is longer than its old size hides the backing file's data in the new
  * area, as QEMU's truncate with BDRV_REQ_ZERO_WRITE: the header takes the grown L1 table (synced) with the old size,
  * then explicit zeroes go up to the next subcluster (an allocating write) and zero clusters or subclusters after
@@ -39,6 +38,7 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
     private final Qcow2Zeroing zeroing;
     private final Qcow2Preallocation preallocator;
     private final Qcow2Shrink shrink;
+    private final Qcow2L1Growth l1Growth;
 
     Qcow2Resize(Qcow2State st, Qcow2Tables tables, Qcow2Claims claims, Qcow2Mapping mapping,
             Qcow2CompressedReads compressedReads, Qcow2CopyOnWrite cow, Qcow2WriteBack writeBack,
@@ -53,6 +53,7 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
         this.zeroing = zeroing;
         this.preallocator = preallocation;
         this.shrink = new Qcow2Shrink(st, tables, mapping, writeBack);
+        this.l1Growth = new Qcow2L1Growth(st);
     }
 
     /**
@@ -69,7 +70,7 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
     }
 
     /**
-     * {@inheritDoc} The L1 table grows in place within its clusters or moves to new ones. When the backing
+     * {@inheritDoc} The L1 table grows into new clusters ({@link Qcow2L1Growth}). When the backing
      * image is longer than the old size, the new area reads as zero, as QEMU 7.2's qcow2_co_truncate makes
      * it: explicit zeroes up to the next (sub)cluster boundary, zero clusters after it (qcow2 v3; v2 is
      * refused as QEMU fails it), written before the header gets the new size. Growing an image whose backing
@@ -137,9 +138,7 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
                         "Failed to zero out new clusters: Operation not supported");
             }
         }
-        long[] old = st.l1;
         long entries = Qcow2Header.l1EntriesFor(newSize, clusterBits, l2Bits);
-        long room = Qcow2Checks.divCeil(old.length * 8L, clusterSize) * clusterSize / 8;
         if (entries * 8 > Qcow2Header.MAX_L1_BYTES) {
             throw new ImageLimitException(resource, 36, "growing to " + newSize + " bytes needs an L1 table of "
                     + entries + " entries: Active L1 table too large");
@@ -176,66 +175,24 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
             data.sync();
             st.dataFileSize = newSize;
         }
-        long newL1Offset = st.l1Offset;
-        int oldClusters = (int) Qcow2Checks.divCeil(old.length * 8L, clusterSize);
-        if (entries > room) {
-            // a new, larger L1 table elsewhere: written and synced before the header points at it (as QEMU's
-            // qcow2_grow_l1_table); the old one is freed on the next flush
-            int clusters = (int) Qcow2Checks.divCeil(entries * 8, clusterSize);
-            long first = st.refcounts.allocateRun(clusters);
-            newL1Offset = first << clusterBits;
-            ByteBuffer table = ByteBuffer.allocate(clusters * clusterSize).order(ByteOrder.BIG_ENDIAN);
-            table.asLongBuffer().put(old);
-            storage.write(table, newL1Offset);
-            st.growFile(newL1Offset + (long) clusters * clusterSize);
-        } else if (entries > old.length) {
-            storage.write(ByteBuffer.allocate((int) ((entries - old.length) * 8)), st.l1Offset + old.length * 8L);
-        }
-        // the new L1 entries (zero), a moved table's refcounts and the zeroed tail are on stable media before the
-        // header grows
-        st.refcounts.writeDirty();
+        // the zeroed tail and a data file's new size are on stable media before the header grows; then the header
+        // takes the larger L1 table (QEMU's qcow2_grow_l1_table, the size unchanged), and only then the new size
         st.syncAll();
+        l1Growth.growTo(entries);
         if (zeroNew) {
-            // as QEMU's qcow2_grow_l1_table: the header takes the larger L1 table first (the size stays), the
-            // new area is zeroed, and only then does the header take the new size
-            Qcow2HeaderFields.writeL1(storage, (int) Math.max(entries, old.length), newL1Offset);
-            st.syncAll();
-            switchL1(old, entries, newL1Offset, oldClusters);
+            // the new area is zeroed before the header takes the new size
             zeroGrown(oldSize, newSize, below);
-            Qcow2HeaderFields.writeSize(storage, newSize);
-            st.syncAll();
-            st.size = newSize;
-            if (preallocation != Preallocation.OFF) {
-                // as QEMU's truncate: falloc and full (without a data file) give ordinary data clusters, whose new
-                // file space reads as zero; metadata keeps the zero clusters, now with host clusters
-                preallocator.preallocate(oldSize, newSize, preallocation, preallocation != Preallocation.METADATA
-                        && !st.header.hasDataFile(), below);
-            }
-            return;
         }
-        Qcow2HeaderFields.writeSizeAndL1(storage, newSize, st.header.cryptMethod(), (int) Math.max(entries, old.length),
-                newL1Offset);
+        Qcow2HeaderFields.writeSize(storage, newSize);
         st.syncAll();
-        switchL1(old, entries, newL1Offset, oldClusters);
         st.size = newSize;
         if (preallocation != Preallocation.OFF) {
-            preallocator.preallocate(oldSize, newSize, preallocation, false, below);
+            // as QEMU's truncate: over a longer backing file, falloc and full (without a data file) give ordinary
+            // data clusters, whose new file space reads as zero; metadata keeps the zero clusters, now with host
+            // clusters
+            preallocator.preallocate(oldSize, newSize, preallocation, zeroNew && preallocation != Preallocation.METADATA
+                    && !st.header.hasDataFile(), below);
         }
-    }
-
-    /** Makes the grown L1 table (whose header fields are written and synced) the active one. */
-    private void switchL1(long[] old, long entries, long newL1Offset, int oldClusters) {
-        if (newL1Offset != st.l1Offset) {
-            long oldFirst = st.l1Offset >>> clusterBits;
-            for (int i = 0; i < oldClusters; i++) {
-                tables.decrefLater(oldFirst + i);
-            }
-            st.l1Offset = newL1Offset;
-        }
-        if (entries > old.length) {
-            st.l1 = Arrays.copyOf(old, (int) entries);
-        }
-        st.growFile(Math.max(st.fileSize, st.l1Offset + st.l1.length * 8L));
     }
 
     /**

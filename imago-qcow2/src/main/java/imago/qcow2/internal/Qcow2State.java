@@ -15,7 +15,8 @@ import java.util.List;
  * active L1 table, the snapshot table, the attached data file and, for a writable open, the refcounts. The
  * fields that change are volatile so that lock-free readers see a consistent snapshot of each; they change under
  * the allocation lock ({@link Qcow2Claims}), the virtual size and the L1 table only while every request is
- * excluded (resize, snapshot apply, repair) or, for L1 entries, by the one allocating thread.
+ * excluded (resize, snapshot apply, repair) or, for L1 entries, by the one allocating thread; a write into the VM
+ * state area also replaces the L1 table with a longer copy of it, under the allocation lock with no write in flight.
  */
 final class Qcow2State {
     final Storage storage;
@@ -27,7 +28,7 @@ final class Qcow2State {
     volatile long fileSize;
     /** The virtual size: changes only by a resize, which excludes every other request. */
     volatile long size;
-    /** The active L1 table; a resize replaces it with a longer copy. */
+    /** The active L1 table; a resize or a VM state write replaces it with a longer copy ({@link Qcow2L1Growth}). */
     volatile long[] l1;
     /** Where the active L1 table is: a resize may move it. */
     volatile long l1Offset;
@@ -139,6 +140,16 @@ final class Qcow2State {
             throw new UnsupportedFeatureException(resource, Feature.LIMITS, "qcow2 refcount table growth",
                     "the image needs a refcount table past QEMU's 8 MiB limit, or host offsets past 2^56");
         }
+    }
+
+    /**
+     * The end of the address range guest offset {@code offset} lies in: the virtual size for the guest disk, and
+     * none ({@link Long#MAX_VALUE}) for the VM state area past it ({@link Qcow2VmState}), which starts at an L2
+     * table's span at or past the virtual size, so that no cluster holds bytes of both.
+     */
+    long addressEnd(long offset) {
+        long s = size;
+        return offset < s ? s : Long.MAX_VALUE;
     }
 
     void growFile(long end) {

@@ -161,7 +161,7 @@ final class Qcow2SubclusterWrites extends Qcow2Room {
         int index = st.geometry.l2Index(cluster);
         long touched = Qcow2Checks.divCeil(span, clusterSize);
         int limit = (int) Math.min(Math.min(touched, st.geometry.maxWriteRun()), (1L << l2Bits) - index);
-        limit = (int) Math.min(limit, Qcow2Checks.divCeil(st.size, clusterSize) - cluster);
+        limit = (int) Math.min(limit, Qcow2Checks.divCeil(st.addressEnd(cluster << clusterBits), clusterSize) - cluster);
         long[] table = tables.table(l2Offset);
         int n = 1;
         while (n < limit && table[2 * (index + n)] == 0 && (table[2 * (index + n) + 1] & SUB_ALLOC_ALL) == 0) {
