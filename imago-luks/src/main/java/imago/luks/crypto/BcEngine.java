@@ -8,26 +8,31 @@ import org.bouncycastle.crypto.params.KeyParameter;
 
 /**
  * Serpent, Twofish and CAST5 on Bouncy Castle's lightweight engines, used directly (no JCE provider is registered).
- * Only {@link CipherAlgorithm#engine} makes one, after checking that Bouncy Castle is here.
+ * Only {@link CipherAlgorithm#engine} makes one, after checking that Bouncy Castle is here; it names the engine by the
+ * cipher's LUKS name, so this class stays below the enum (no class cycle).
  */
 final class BcEngine extends BlockEngine {
     private final BlockCipher encrypt;
     private final BlockCipher decrypt;
 
-    BcEngine(CipherAlgorithm algorithm, byte[] key) {
-        super(algorithm.blockBytes());
-        encrypt = engine(algorithm);
+    BcEngine(String luksName, byte[] key) {
+        this(engine(luksName), engine(luksName), key);
+    }
+
+    private BcEngine(BlockCipher encrypt, BlockCipher decrypt, byte[] key) {
+        super(encrypt.getBlockSize());
+        this.encrypt = encrypt;
         encrypt.init(true, new KeyParameter(key));
-        decrypt = engine(algorithm);
+        this.decrypt = decrypt;
         decrypt.init(false, new KeyParameter(key));
     }
 
-    private static BlockCipher engine(CipherAlgorithm algorithm) {
-        return switch (algorithm) {
-            case SERPENT -> new SerpentEngine();
-            case TWOFISH -> new TwofishEngine();
-            case CAST5 -> new CAST5Engine();
-            case AES -> throw new IllegalArgumentException("AES runs on the JDK's provider");
+    private static BlockCipher engine(String luksName) {
+        return switch (luksName) {
+            case "serpent" -> new SerpentEngine();
+            case "twofish" -> new TwofishEngine();
+            case "cast5" -> new CAST5Engine();
+            default -> throw new IllegalArgumentException(luksName + " has no Bouncy Castle engine here");
         };
     }
 

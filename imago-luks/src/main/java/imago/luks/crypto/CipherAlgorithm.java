@@ -112,6 +112,6 @@ public enum CipherAlgorithm {
         if (!available()) {
             throw new UnsupportedOperationException(BouncyCastle.missing(luksName));
         }
-        return new BcEngine(this, key);
+        return new BcEngine(luksName, key);
     }
 }
