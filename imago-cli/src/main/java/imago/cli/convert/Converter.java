@@ -16,10 +16,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongConsumer;
 
 /**
@@ -51,15 +48,8 @@ public final class Converter {
     private final CopyOptions options;
     /** The target's cluster size when writing compressed clusters, else 0. */
     private final int compressCluster;
-    /** Whether chunks are written in guest order (not when compressing). */
-    private final boolean inOrder;
-    /** Guards {@link #turn}. */
-    private final ReentrantLock order = new ReentrantLock();
-    private final Condition turnChanged = order.newCondition();
-    /** The chunk whose writes may go to the target now (guarded by {@link #order}). */
-    private long turn;
-    /** Set when a chunk fails: the others stop, and those waiting for their turn give up. */
-    private final AtomicBoolean failed = new AtomicBoolean();
+    /** Whose turn it is to write: chunks in guest order (not when compressing), and whether one failed. */
+    private final WriteOrder turns;
 
     /**
      * @param source what to copy
@@ -131,7 +121,7 @@ public final class Converter {
         this.threads = options.threads();
         this.progress = progress;
         this.compressCluster = compressCluster;
-        this.inOrder = options.inOrder();
+        this.turns = new WriteOrder(options.inOrder());
     }
 
     /**
@@ -158,17 +148,17 @@ public final class Converter {
                 workers.add(pool.submit(() -> {
                     ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK);
                     long k;
-                    while (!failed.get() && (k = next.getAndIncrement()) < chunks) {
+                    while (!turns.failed() && (k = next.getAndIncrement()) < chunks) {
                         long start = k * CHUNK;
                         long length = Math.min(CHUNK, size - start);
                         try {
                             copyChunk(start, length, buffer);
-                            endTurn(k);
+                            turns.endTurn(k);
                         } catch (Aborted e) {
                             // another chunk failed: its failure is the one reported
                             return null;
                         } catch (IOException | RuntimeException e) {
-                            fail();
+                            turns.fail();
                             throw e;
                         }
                         progress.accept(length);
@@ -184,7 +174,7 @@ public final class Converter {
                     failure = Tasks.merge(failure, e.getCause());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    fail();
+                    turns.fail();
                     failure = Tasks.merge(failure, new InterruptedIOException("interrupted"));
                 }
             }
@@ -195,56 +185,13 @@ public final class Converter {
         target.flush();
     }
 
-    /** Stops every chunk: those still running end after their current step, those waiting give up. */
-    private void fail() {
-        failed.set(true);
-        order.lock();
-        try {
-            turnChanged.signalAll();
-        } finally {
-            order.unlock();
-        }
-    }
-
     /**
      * Waits until the chunk at guest offset {@code offset} may write (in order: the chunks before it are done).
      *
      * @throws Aborted if another chunk failed meanwhile
      */
     private void awaitTurn(long offset) throws InterruptedIOException {
-        if (!inOrder) {
-            return;
-        }
-        long k = offset / CHUNK;
-        order.lock();
-        try {
-            while (turn < k) {
-                if (failed.get()) {
-                    throw new Aborted();
-                }
-                turnChanged.await();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted");
-        } finally {
-            order.unlock();
-        }
-    }
-
-    /** Passes the turn on from chunk {@code k}, once it is written (after waiting for it, if it wrote nothing). */
-    private void endTurn(long k) throws InterruptedIOException {
-        if (!inOrder) {
-            return;
-        }
-        awaitTurn(k * CHUNK);
-        order.lock();
-        try {
-            turn = k + 1;
-            turnChanged.signalAll();
-        } finally {
-            order.unlock();
-        }
+        turns.awaitTurn(offset / CHUNK);
     }
 
     /**
