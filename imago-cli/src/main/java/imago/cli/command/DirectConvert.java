@@ -7,8 +7,8 @@ import java.util.Set;
 /**
  * Parses the plain command lines of {@code convert} without picocli, as {@link DirectRun} does those of
  * {@code info} and {@code map}: picocli's model of the command (reflection over its ~25 options, a proxy class
- * spun per annotation type, the code the JIT compiles for both) costs a cold {@code imago convert} ~40 ms of wall
- * time and twice that in CPU, a sixth of a 512 MiB copy.
+ * spun per annotation type, the code the JIT compiles for both) cost a cold {@code imago convert} ~50 ms of wall
+ * time and ~100 ms of CPU, about a ninth of a 512 MiB qcow2 to raw copy.
  *
  * <p>Only a command line made entirely of these words is taken: {@code convert} first; then, in any order, the
  * files (at least two) and {@code convert}'s own options, each option a word of its own followed, if it takes one,
