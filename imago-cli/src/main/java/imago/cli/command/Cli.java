@@ -108,6 +108,9 @@ public final class Cli {
             }
             // info and map in their plain forms, as scripts call them per image: parsed without picocli's model
             Callable<Integer> direct = DirectRun.parse(session, args);
+            if (direct == null) {
+                direct = DirectConvert.parse(session, args); // and convert's, for a cold copy's start
+            }
             if (direct != null) {
                 return runDirect(session, direct);
             }

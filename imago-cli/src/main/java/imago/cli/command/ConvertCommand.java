@@ -135,6 +135,48 @@ final class ConvertCommand implements Callable<Integer> {
         this.session = session;
     }
 
+    /**
+     * Sets an option as picocli would ({@link DirectConvert} parses the command line instead): {@code value} is the
+     * option's argument, or {@code null} for a flag; a value option given again replaces the last value, but for
+     * {@code -o}, which adds one.
+     *
+     * @throws IllegalArgumentException if this command has no such option
+     */
+    void option(String name, String value) {
+        switch (name) {
+            case "-f" -> format = value;
+            case "-O" -> outputFormat = value;
+            case "-o" -> options.add(value);
+            case "-S" -> sparse = value;
+            case "-t" -> cache = value;
+            case "-T" -> sourceCache = value;
+            case "-B" -> backing = value;
+            case "-F" -> backingFormat = value;
+            case "-l" -> snapshotParam = value;
+            case "-s" -> snapshotName = value;
+            case "-m" -> coroutines = value;
+            case "-r" -> rateLimit = value;
+            case "-c" -> compress = true;
+            case "-W" -> outOfOrder = true;
+            case "-p" -> progress = true;
+            case "-q" -> quiet = true;
+            case "-U", "--force-share" -> forceShare = true;
+            case "-n" -> noCreate = true;
+            case "--target-is-zero" -> targetIsZero = true;
+            case "--target-image-opts" -> targetImageOpts = true;
+            case "-C" -> copyRange = true;
+            case "--salvage" -> salvage = true;
+            case "--bitmaps" -> bitmaps = true;
+            case "--skip-broken-bitmaps" -> skipBrokenBitmaps = true;
+            default -> throw new IllegalArgumentException("convert has no option " + name);
+        }
+    }
+
+    /** Adds a file name (a source, or the target when it is the last), as picocli adds its parameters. */
+    void file(String name) {
+        files.add(name);
+    }
+
     @Override
     public Integer call() throws IOException {
         ConvertRequest request = check();
