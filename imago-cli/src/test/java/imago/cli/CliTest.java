@@ -106,7 +106,8 @@ class CliTest {
         "map -s x", "map -l 1 -s x", "map --max-length=x", "map --start-offset=x a.img b.img", "map -l x -s y a.img", "map --foo",
         "info --foo", "info --output x", "info -z", "commit -r x", "commit -t x", "commit -r x --foo",
         "snapshot -l -c x", "snapshot -a x -c y a.img", "snapshot -c x -l --foo", "compare -T x a.img",
-        "rebase -t x", "resize --foo", "resize -f x", "resize -f qcow2 a.img --foo 1G", "amend -t x", "convert -m x", "measure --size x", "bitmap -g x", "create -f raw c.img -1"})
+        "rebase -t x", "resize --foo", "resize -f x", "resize -f qcow2 a.img --foo 1G", "amend -t x", "convert -m x", "measure --size x", "bitmap -g x", "create -f raw c.img -1",
+        "create -f raw c.img 1x", "create -f raw -o size=1x c.img", "convert -S x a.img o.img", "convert -S 3 a.img o.img"})
     void severalProblemsGetQemuImgsFirstMessage(String line) throws IOException {
         Files.write(dir.resolve("a.img"), new byte[65536]);
         String[] args = line.split(" ");

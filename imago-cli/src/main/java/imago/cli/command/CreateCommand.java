@@ -87,7 +87,7 @@ final class CreateCommand implements Callable<Integer> {
         OptionalLong bytes = OptionalLong.empty();
         String sizeOption = opts.remove("size");
         if (sizeOption != null) {
-            bytes = OptionalLong.of(Arguments.size("image size", sizeOption));
+            bytes = OptionalLong.of(Arguments.sizeOption(file, sizeOption));
         }
         if (size != null) {
             bytes = OptionalLong.of(Arguments.size("image size", size));
