@@ -78,15 +78,16 @@ class LauncherIT {
     }
 
     @Test
-    void failuresAreOneLineWithStatusOne() {
+    void failuresGetQemuImgsLinesAndStatusOne() {
         Qemu.Output missing = imago("info", "nofile.img");
         assertEquals(1, missing.status());
         assertEquals("imago: Could not open 'nofile.img': Could not open 'nofile.img': No such file or directory\n",
                 missing.err());
         assertEquals("", missing.out());
+        // qemu-img 7.2's getopt reads a negative size after the file name as an option: its two lines
         Qemu.Output bad = imago("create", "-f", "raw", "y.img", "-5");
         assertEquals(1, bad.status());
-        assertEquals(1, bad.err().lines().count(), bad.err());
+        assertEquals("imago: unrecognized option '-5'\nTry 'imago --help' for more information\n", bad.err());
         Qemu.Output version = imago("--version");
         assertEquals(0, version.status(), version.err());
         assertTrue(version.out().matches("(?s)imago version \\d+\\.\\d+\\.\\d+.*"), version.out());
