@@ -34,6 +34,15 @@ chmod +x "$stage"/bin/*
 # images made beforehand by another JVM (the image writes stay out of that cache)
 opts=(--enable-native-access=imago.storage.file,com.github.luben.zstd_jni --add-modules com.github.luben.zstd_jni)
 "$stage/runtime/bin/java" "${opts[@]}" -m imago.cli/imago.cli.AotTraining images "$target/aot-training"
+# The java.lang.invoke forms the info training resolves, added to the runtime's default class list
+# (runtime/lib/classlist) before the caches are trained: JDK 25 regenerates an AOT cache's holder classes
+# (DirectMethodHandle$Holder and the like) from the "@lambda-form-invoker" lines of that list alone, and every
+# form missing from them is spun as a class when first used. The file storage's downcall (FFM) uses ~25 forms
+# that the JDK's list lacks: ~23 classes and ~15 ms spun at the first open of every command otherwise.
+"$stage/runtime/bin/java" -Djava.lang.invoke.MethodHandle.TRACE_RESOLVE=true "${opts[@]}" \
+  -m imago.cli/imago.cli.AotTraining info "$target/aot-training" \
+  | sed -n -E 's/^\[(LF|SPECIES)_RESOLVE\] ([^(]*[^ (]) \([a-z]+\)$/@lambda-form-invoker [\1_RESOLVE] \2/p' \
+  | sort -u >> "$stage/runtime/lib/classlist"
 for cache in imago imago-info; do
   training=()
   [ "$cache" = imago-info ] && training=(info "$target/aot-training")

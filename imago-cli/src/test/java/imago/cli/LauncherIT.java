@@ -169,10 +169,10 @@ class LauncherIT {
             // -XX:AOTMode=on makes the JVM fail instead of ignoring a cache it cannot use
             Path cache = base.resolve("imago-cli/target/" + name);
             assertTrue(Files.isRegularFile(cache), "no AOT cache at " + cache);
-            Qemu.Output version = Qemu.run(dir, Path.of(System.getProperty("java.home"), "bin", "java"),
+            Qemu.Output version = Qemu.run(dir, base.resolve("imago-cli/target/runtime/bin/java"),
                     "-XX:AOTCache=" + cache, "-XX:AOTMode=on",
                     "--enable-native-access=imago.storage.file,com.github.luben.zstd_jni",
-                    "-p", base.resolve("imago-cli/target/lib"), "--add-modules", "ALL-MODULE-PATH",
+                    "--add-modules", "com.github.luben.zstd_jni",
                     "-m", "imago.cli/imago.cli.Main", "--version");
             assertEquals(0, version.status(), name + ": " + version.err());
             assertEquals("", version.err(), name);
@@ -183,10 +183,10 @@ class LauncherIT {
     void theInfoCacheHoldsNeitherImageWritesNorSignatureChecks() throws IOException {
         // the JVM loads every class of its cache at start, so the class loading log of --version lists the cache
         Path cache = base.resolve("imago-cli/target/imago-info.aot");
-        Qemu.Output loaded = Qemu.run(dir, Path.of(System.getProperty("java.home"), "bin", "java"),
+        Qemu.Output loaded = Qemu.run(dir, base.resolve("imago-cli/target/runtime/bin/java"),
                 "-XX:AOTCache=" + cache, "-XX:AOTMode=on", "-Xlog:class+load",
                 "--enable-native-access=imago.storage.file,com.github.luben.zstd_jni",
-                "-p", base.resolve("imago-cli/target/lib"), "--add-modules", "ALL-MODULE-PATH",
+                "--add-modules", "com.github.luben.zstd_jni",
                 "-m", "imago.cli/imago.cli.Main", "--version");
         assertEquals(0, loaded.status(), loaded.err());
         assertTrue(loaded.out().contains(" imago.cli.info.InfoReport source: shared objects file"), loaded.out());
@@ -207,6 +207,25 @@ class LauncherIT {
                 }
             }
         }
+    }
+
+    @Test
+    void theFirstOpenSpinsNoDirectMethodHandleForms() {
+        // the build's runtime has the java.lang.invoke forms of the file storage's downcall in its class list
+        // (src/build/MakeRuntime.java), so the cache's holder classes have them: a form the JVM had to spin is a
+        // class defined outside the cache
+        assertEquals(0, imago("create", "-q", "-f", "qcow2", "a.qcow2", "1M").status());
+        Qemu.Output loaded = Qemu.run(dir, base.resolve("imago-cli/target/runtime/bin/java"),
+                "-XX:AOTCache=" + base.resolve("imago-cli/target/imago-info.aot"), "-XX:AOTMode=on", "-Xlog:class+load",
+                "--enable-native-access=imago.storage.file,com.github.luben.zstd_jni",
+                "--add-modules", "com.github.luben.zstd_jni",
+                "-m", "imago.cli/imago.cli.Main", "info", "--output=json", "a.qcow2");
+        assertEquals(0, loaded.status(), loaded.err());
+        assertTrue(loaded.out().contains(" imago.storage.file.internal.LibC source: shared objects file"), loaded.out());
+        List<String> spun = loaded.out().lines()
+                .filter(l -> l.contains("LambdaForm$DMH") || l.contains("BoundMethodHandle$Species_"))
+                .filter(l -> !l.contains("source: shared objects file")).toList();
+        assertEquals(List.of(), spun);
     }
 
     @Test

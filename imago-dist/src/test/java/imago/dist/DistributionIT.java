@@ -142,6 +142,20 @@ class DistributionIT {
     }
 
     @Test
+    void theFirstOpenSpinsNoDirectMethodHandleForms() throws Exception {
+        // make-dist.sh adds the java.lang.invoke forms of the file storage's downcall to the runtime's class list,
+        // so the cache's holder classes have them: a form the JVM had to spin is a class defined outside the cache
+        Result r = run(List.of(home.resolve("bin/imago").toString(), "info", "--output=json", image.toString()),
+                Map.of("JDK_JAVA_OPTIONS", "-Xlog:class+load"));
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains(" imago.storage.file.internal.LibC source: shared objects file"), r.out());
+        List<String> spun = r.out().lines()
+                .filter(l -> l.contains("LambdaForm$DMH") || l.contains("BoundMethodHandle$Species_"))
+                .filter(l -> !l.contains("source: shared objects file")).toList();
+        assertEquals(List.of(), spun);
+    }
+
+    @Test
     void manPagesCompletionLicencesAndReadme() throws Exception {
         for (String page : List.of("imago.1", "imago-info.1", "imago-convert.1", "imago-check.1", "imago-map.1")) {
             String text = Files.readString(home.resolve("share/man/man1").resolve(page));

@@ -1,7 +1,5 @@
 package imago.storage.file.internal;
 
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
@@ -12,6 +10,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -41,7 +41,8 @@ import java.util.Optional;
  * addresses of native segments that the caller keeps alive across the call.
  *
  * <p>Each call returns its result or throws {@link ErrnoException} with the {@code errno} captured by
- * the linker; calls that may be interrupted by a signal are retried on {@code EINTR}.
+ * the linker; calls that may be interrupted by a signal are retried on {@code EINTR}. The fields of C
+ * structs are read and written through {@link #fields}, not through value layouts.
  */
 final class LibC {
     static final int O_RDONLY = 0;
@@ -97,7 +98,7 @@ final class LibC {
      * Where {@code errno} is in the captured state, read with a plain access: a layout's var handle, or
      * even {@code byteOffset} of a layout path, would spin ~5 ms of lambda forms at start-up.
      */
-    private static final long ERRNO_OFFSET = errnoOffset();
+    private static final int ERRNO_OFFSET = errnoOffset();
     private static final Charset PATH_CHARSET = pathCharset();
 
     private static final Arch ARCH;
@@ -187,13 +188,13 @@ final class LibC {
     }
 
     /** The offset of {@code errno} in {@link #CAPTURE}: the sizes of the members before it (padding is a member too). */
-    private static long errnoOffset() {
-        long offset = 0;
+    private static int errnoOffset() {
+        int offset = 0;
         for (MemoryLayout member : CAPTURE.memberLayouts()) {
             if (member.name().orElse("").equals("errno")) {
                 return offset;
             }
-            offset += member.byteSize();
+            offset += (int) member.byteSize();
         }
         throw new IllegalStateException("the linker captures no errno: " + CAPTURE);
     }
@@ -228,7 +229,17 @@ final class LibC {
     }
 
     static int errno(MemorySegment state) {
-        return state.get(JAVA_INT, ERRNO_OFFSET);
+        return fields(state).getInt(ERRNO_OFFSET);
+    }
+
+    /**
+     * A native segment as a buffer in the native byte order, to read and write the fields of a C struct. Not
+     * {@code segment.get(JAVA_INT, offset)}: a value layout's first access builds its var handle, which spins ~10
+     * lambda-form classes (~3-4 ms at start-up, on the first open) that no AOT cache of JDK 25 keeps; a direct
+     * buffer's accessors are plain methods. The segment must stay alive while the buffer is used.
+     */
+    static ByteBuffer fields(MemorySegment segment) {
+        return segment.asByteBuffer().order(ByteOrder.nativeOrder());
     }
 
     /**
@@ -336,7 +347,8 @@ final class LibC {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CAPTURE);
             MemorySegment name = arena.allocate(bytes.length + 1L); // zeroed, so NUL-terminated
-            MemorySegment.copy(bytes, 0, name, JAVA_BYTE, 0, bytes.length);
+            // segment to segment: copying from the array itself would first spin a type switch (~1 ms)
+            MemorySegment.copy(MemorySegment.ofArray(bytes), 0, name, 0, bytes.length);
             return callInt(state, OPEN, address(name), flags, mode, 0);
         }
     }
@@ -390,8 +402,8 @@ final class LibC {
             if (r != 0) {
                 throw new ErrnoException(errno(state));
             }
-            return new Stat(buf.get(JAVA_INT, ARCH.stModeOffset), buf.get(JAVA_LONG, ST_SIZE),
-                    buf.get(JAVA_LONG, ST_BLOCKS));
+            ByteBuffer stat = fields(buf);
+            return new Stat(stat.getInt(ARCH.stModeOffset), stat.getLong(ST_SIZE), stat.getLong(ST_BLOCKS));
         }
     }
 }

@@ -35,8 +35,7 @@ final class LibcCopy {
     static long copyFileRange(int in, long inOffset, int out, long outOffset, long length) throws ErrnoException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment offsets = arena.allocate(JAVA_LONG, 2);
-            offsets.setAtIndex(JAVA_LONG, 0, inOffset);
-            offsets.setAtIndex(JAVA_LONG, 1, outOffset);
+            LibC.fields(offsets).putLong(0, inOffset).putLong(8, outOffset);
             long at = LibC.address(offsets);
             // the kernel advances the offsets only by what it copied, so a retry after EINTR starts over right
             return LibC.callLong(CopyFileRange.SYMBOL, in, at, out, at + 8, length, 0);

@@ -1,11 +1,8 @@
 package imago.storage.file.internal;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 
 /**
  * The libc calls behind the image locks: open file description locks ({@code fcntl(F_OFD_SETLK)},
@@ -28,11 +25,11 @@ final class LibcLocks {
      * short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid.
      */
     private static final int FLOCK_SIZE = 32;
-    private static final long L_TYPE = 0;
-    private static final long L_WHENCE = 2;
-    private static final long L_START = 8;
-    private static final long L_LEN = 16;
-    private static final long L_PID = 24;
+    private static final int L_TYPE = 0;
+    private static final int L_WHENCE = 2;
+    private static final int L_START = 8;
+    private static final int L_LEN = 16;
+    private static final int L_PID = 24;
 
     private static final MemorySegment FLOCK = LibC.symbol("flock");
     /** {@code fcntl} with a {@code struct flock} pointer, the first variadic argument. */
@@ -70,18 +67,19 @@ final class LibcLocks {
             MemorySegment state = arena.allocate(LibC.CAPTURE);
             MemorySegment lock = flock(arena, F_WRLCK, start, length);
             fcntl(state, fd, F_OFD_GETLK, lock);
-            return lock.get(JAVA_SHORT, L_TYPE) != F_UNLCK;
+            return LibC.fields(lock).getShort(L_TYPE) != F_UNLCK;
         }
     }
 
     /** A {@code struct flock}; {@code l_pid} must be 0 for OFD locks. */
     private static MemorySegment flock(Arena arena, short type, long start, long length) {
         MemorySegment lock = arena.allocate(FLOCK_SIZE, 8); // zeroed
-        lock.set(JAVA_SHORT, L_TYPE, type);
-        lock.set(JAVA_SHORT, L_WHENCE, SEEK_SET);
-        lock.set(JAVA_LONG, L_START, start);
-        lock.set(JAVA_LONG, L_LEN, length);
-        lock.set(JAVA_INT, L_PID, 0);
+        ByteBuffer fields = LibC.fields(lock);
+        fields.putShort(L_TYPE, type);
+        fields.putShort(L_WHENCE, SEEK_SET);
+        fields.putLong(L_START, start);
+        fields.putLong(L_LEN, length);
+        fields.putInt(L_PID, 0);
         return lock;
     }
 
