@@ -121,6 +121,7 @@ public final class AotTraining {
             {"check", q},
             {"check", "--output=json", q},
             {"convert", "-O", "raw", q, r},
+            {"convert", "-t", "unsafe", "-f", "qcow2", "-O", "raw", q, r}, // unsynced: NoSyncStorage, no jar opened
             {"info", "--output=json", r},
             {"map", "--output=json", r},
             {"compare", q, r},

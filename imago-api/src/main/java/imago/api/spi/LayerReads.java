@@ -27,12 +27,18 @@ final class LayerReads {
             Mapping m = contract.checked(layer.readMapping(pos, dst.remaining()), pos, dst.remaining());
             int n = (int) m.length();
             ByteBuffer part = dst.slice(dst.position(), n);
-            switch (m) {
-                case Mapping.Data d -> d.storage().read(part, d.hostOffset());
-                case Mapping.Zero z -> MemorySegment.ofBuffer(part).fill((byte) 0);
-                case Mapping.Unallocated u -> below.read(part, pos);
-                case Mapping.Special s -> layer.readSpecial(s, part, pos);
-                case Mapping.EndOfImage e -> throw new IllegalStateException("unreachable");
+            // instanceof tests, not a pattern switch over the sealed Mapping: its bootstrap spins a class on the first
+            // read, which no AOT cache of JDK 25 keeps (~3-8 ms of a cold convert, as LayerExtents says for map)
+            if (m instanceof Mapping.Data d) {
+                d.storage().read(part, d.hostOffset());
+            } else if (m instanceof Mapping.Zero) {
+                MemorySegment.ofBuffer(part).fill((byte) 0);
+            } else if (m instanceof Mapping.Unallocated) {
+                below.read(part, pos);
+            } else if (m instanceof Mapping.Special s) {
+                layer.readSpecial(s, part, pos);
+            } else {
+                throw new IllegalStateException("unreachable: " + m); // EndOfImage, which checked() refuses
             }
             dst.position(dst.position() + n);
             pos += n;

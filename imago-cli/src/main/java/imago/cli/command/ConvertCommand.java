@@ -31,7 +31,7 @@ final class ConvertCommand implements Callable<Integer> {
     private static final long MAX_MIN_SPARSE = 32768L * 512;
     /** qemu-img's largest {@code -m}. */
     private static final int MAX_COROUTINES = 16;
-    /** How many chunks are copied at once without {@code -m}. */
+    /** How many chunks are copied at once without {@code -m}, at most (and at most one per core, but 2). */
     private static final int THREADS = 4;
 
     private final Session session;
@@ -106,7 +106,7 @@ final class ConvertCommand implements Callable<Integer> {
     private String snapshotName;
 
     @Option(names = "-m", paramLabel = "NUM", description = "How many chunks are copied at once, 1 to 16 "
-            + "(qemu-img's coroutines; default 4 here, 8 in qemu-img).")
+            + "(qemu-img's coroutines; default here: one per core, 2 to 4; 8 in qemu-img).")
     private String coroutines;
 
     @Option(names = "-r", paramLabel = "RATE", description = "Write at most RATE bytes per second (k, M, G "
@@ -198,7 +198,10 @@ final class ConvertCommand implements Callable<Integer> {
             }
             minSparse = (int) s;
         }
-        int threads = THREADS;
+        // a thread per core: the writes, in order, take one core, and readers past the other cores only compete with
+        // the writer and spread the chunks over more caches (512 MiB qcow2 -> raw on 2 cores: 2 threads take ~8% less
+        // wall and CPU time than 4); 2 at least, so that a read overlaps a write
+        int threads = Math.clamp(Runtime.getRuntime().availableProcessors(), 2, THREADS);
         if (coroutines != null) {
             threads = coroutines(coroutines);
         }

@@ -102,6 +102,11 @@ final class ConvertJob {
             } catch (IllegalArgumentException e) {
                 throw new CliException(dst, e.getMessage());
             }
+            try {
+                CreateOptionTypes.check(outFormat, opts);
+            } catch (IllegalArgumentException e) {
+                throw new CliException(null, e.getMessage()); // qemu-img convert names no file here
+            }
             if (c.backing() != null) {
                 if (!d.backingFile()) {
                     throw new CliException(null, "Backing file not supported for file format '" + outFormat + "'");

@@ -16,17 +16,18 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongConsumer;
 
 /**
  * Copies the guest contents of one image into a new, zero-initialised one, as {@code qemu-img convert}
  * does: ranges the source's chain reports as zero or unallocated are skipped, data is read in large
  * chunks, and blocks of {@code minSparse} bytes that read as zero are not written, so that the target
- * stays sparse. A few threads copy disjoint chunks at once; unless told otherwise (qemu-img's
- * {@code -W}), each writes its chunk only after the chunks before it are written, as qemu-img convert writes
- * in order by default, so that a new image's clusters are allocated in guest order and lie where qemu-img puts
- * them. Compressed chunks are not ordered: they are compressed as they are written, which would then leave
+ * stays sparse. A few threads copy disjoint chunks at once: each reads a chunk and records the writes it makes
+ * ({@link ChunkWrites}); unless told otherwise (qemu-img's {@code -W}), they are made only after those of the chunks
+ * before it, as qemu-img convert writes in order by default, so that a new image's clusters are allocated in guest
+ * order and lie where qemu-img puts them ({@link WriteOrder}). Compressed chunks are not ordered: they are compressed as they are written, which would then leave
  * only one thread compressing (qemu-img compresses the clusters of a chunk in parallel, so its compressed
  * layout depends on timing too).
  */
@@ -38,8 +39,6 @@ public final class Converter {
     /** qemu-img's default {@code -S}: 4 KiB. */
     public static final int DEFAULT_MIN_SPARSE = 4096;
 
-    private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(CHUNK).asReadOnlyBuffer();
-
     private final Source source;
     private final Image target;
     private final int minSparse;
@@ -48,8 +47,6 @@ public final class Converter {
     private final CopyOptions options;
     /** The target's cluster size when writing compressed clusters, else 0. */
     private final int compressCluster;
-    /** Whose turn it is to write: chunks in guest order (not when compressing), and whether one failed. */
-    private final WriteOrder turns;
 
     /**
      * @param source what to copy
@@ -121,7 +118,6 @@ public final class Converter {
         this.threads = options.threads();
         this.progress = progress;
         this.compressCluster = compressCluster;
-        this.turns = new WriteOrder(options.inOrder());
     }
 
     /**
@@ -140,31 +136,28 @@ public final class Converter {
             return;
         }
         long chunks = (size + CHUNK - 1) / CHUNK;
-        AtomicLong next = new AtomicLong();
         int n = (int) Math.min(threads, Math.max(1, chunks));
+        // in order, one buffer more than threads: the thread that made the writes of others can read on at once
+        WriteOrder turns = new WriteOrder(options.inOrder(), size, options.inOrder() ? n + 1 : n);
         List<Future<Void>> workers = new ArrayList<>(n);
         // platform threads: each blocks in file reads and writes, which pin a virtual thread to its carrier anyway,
-        // and a cold JVM pays for the virtual threads' scheduler and continuations (~50 ms CPU of a 512 MiB copy)
-        try (ExecutorService pool = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().name("imago-copy-", 0)
-                .factory())) {
+        // and a cold JVM pays for the virtual threads' scheduler and continuations (~50 ms CPU of a 512 MiB copy);
+        // numbered here, not by the thread builder, whose counter (a VarHandle) spins method-handle classes at run
+        // time that the AOT cache does not keep
+        AtomicInteger ids = new AtomicInteger();
+        ThreadFactory copiers = task -> new Thread(task, "imago-copy-".concat(Integer.toString(ids.getAndIncrement())));
+        try (ExecutorService pool = Executors.newThreadPerTaskExecutor(copiers)) {
             for (int i = 0; i < n; i++) {
                 workers.add(pool.submit(() -> {
-                    ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK);
-                    long k;
-                    while (!turns.failed() && (k = next.getAndIncrement()) < chunks) {
-                        long start = k * CHUNK;
-                        long length = Math.min(CHUNK, size - start);
+                    // ends when every chunk is handed out, or when another failed: its failure is the one reported
+                    for (ChunkWrites chunk; (chunk = turns.take()) != null; ) {
                         try {
-                            copyChunk(start, length, buffer);
-                            turns.endTurn(k);
-                        } catch (Aborted e) {
-                            // another chunk failed: its failure is the one reported
-                            return null;
+                            copyChunk(chunk);
+                            turns.submit(chunk, this::make);
                         } catch (IOException | RuntimeException e) {
                             turns.fail();
                             throw e;
                         }
-                        progress.accept(length);
                     }
                     return null;
                 }));
@@ -186,15 +179,6 @@ public final class Converter {
             }
         }
         target.flush();
-    }
-
-    /**
-     * Waits until the chunk at guest offset {@code offset} may write (in order: the chunks before it are done).
-     *
-     * @throws Aborted if another chunk failed meanwhile
-     */
-    private void awaitTurn(long offset) throws InterruptedIOException {
-        turns.awaitTurn(offset / CHUNK);
     }
 
     /**
@@ -237,7 +221,7 @@ public final class Converter {
                     read(chunk, start);
                     for (int i = 0; i < length; i += compressCluster) {
                         int n = Math.min(compressCluster, length - i);
-                        if (minSparse > 0 && isZero(chunk, i, i + n)) {
+                        if (minSparse > 0 && ZeroBlocks.isZero(chunk, i, i + n)) {
                             progress.accept(n);
                             continue;
                         }
@@ -271,12 +255,14 @@ public final class Converter {
         }
     }
 
-    private void copyChunk(long start, long length, ByteBuffer buffer) throws IOException {
+    /** Reads a chunk and records its writes, which {@link #make} makes once the chunk may write. */
+    private void copyChunk(ChunkWrites chunk) throws IOException {
         if (compressCluster > 0) {
-            compressChunk(start, (int) length, buffer);
+            compressChunk(chunk);
             return;
         }
-        long end = start + length;
+        long start = chunk.start();
+        long end = start + chunk.length();
         BackingRuns runs = options.backingRuns();
         for (long pos = start; pos < end; ) {
             Map.Entry<Long, Long> run = runs == null ? null : runs.at(pos);
@@ -284,11 +270,7 @@ public final class Converter {
                 long n = Math.min(run.getValue(), end) - pos;
                 // left to the target's backing file, unless it reads as zeroes past the source's
                 if (runs.readsAsZero(run.getKey()) && !pastTargetBacking(run.getKey())) {
-                    if (minSparse == 0) {
-                        writeZeroes(pos, n);
-                    } else {
-                        unmapZeroes(pos, n);
-                    }
+                    chunk.add(minSparse == 0 ? ChunkWrites.Kind.ZEROES : ChunkWrites.Kind.UNMAP, pos, n, null);
                 }
                 pos += n;
                 continue;
@@ -297,19 +279,22 @@ public final class Converter {
             long n = Math.min(e.length(), end - pos);
             if (e.zero()) {
                 if (minSparse == 0 && !pastTargetBacking(pos)) {
-                    writeZeroes(pos, n); // -S 0: allocated, as qemu-img writes zeroes then
+                    chunk.add(ChunkWrites.Kind.ZEROES, pos, n, null); // -S 0: allocated, as qemu-img writes zeroes then
                 } else if (minSparse > 0 && !options.targetZeroed()) {
-                    zeroRange(pos, n);
+                    zeroRange(chunk, pos, n);
                 }
             } else {
-                copyData(pos, (int) n, buffer);
+                copyData(chunk, pos, (int) n);
             }
             pos += n;
         }
     }
 
     /** Writes the clusters of a chunk (cluster aligned) compressed, skipping zero clusters as qemu-img does. */
-    private void compressChunk(long start, int length, ByteBuffer buffer) throws IOException {
+    private void compressChunk(ChunkWrites chunk) throws IOException {
+        long start = chunk.start();
+        int length = chunk.length();
+        ByteBuffer buffer = chunk.buffer();
         if (minSparse > 0 && options.targetZeroed() && options.backingRuns() == null) {
             Extent e = source.extent(start, length);
             if (e.zero() && e.length() >= length) {
@@ -323,88 +308,92 @@ public final class Converter {
             Map.Entry<Long, Long> run = options.backingRuns() == null ? null : options.backingRuns().at(start + i);
             if (run != null) {
                 if (options.backingRuns().readsAsZero(run.getKey()) && !pastTargetBacking(run.getKey())) {
-                    unmapZeroes(start + i, n);
+                    chunk.add(ChunkWrites.Kind.UNMAP, start + i, n, null);
                 }
                 continue; // else the target's backing file holds it
             }
-            if ((minSparse > 0 || pastTargetBacking(start + i)) && isZero(buffer, i, i + n)) {
+            if ((minSparse > 0 || pastTargetBacking(start + i)) && ZeroBlocks.isZero(buffer, i, i + n)) {
                 if (!options.targetZeroed()) {
-                    zeroRange(start + i, n);
+                    zeroRange(chunk, start + i, n);
                 }
                 continue;
             }
-            throttle(n);
-            target.writeCompressed(buffer.duplicate().limit(i + n).position(i), start + i);
+            chunk.add(ChunkWrites.Kind.COMPRESSED, start + i, n, buffer.slice(i, n));
         }
     }
 
-    private void copyData(long offset, int length, ByteBuffer buffer) throws IOException {
+    private void copyData(ChunkWrites chunk, long offset, int length) throws IOException {
+        ByteBuffer buffer = chunk.room(offset, length);
         if ((minSparse == 0 || options.copyOffload()) && options.salvage() == null) {
             // no zero blocks to look for: the kernel may copy the bytes between the files (copy_file_range)
-            awaitTurn(offset);
-            try {
-                source.copyTo(offset, length, target);
-                throttle(length);
-                return;
-            } catch (IOException e) {
-                // as qemu-img's failed offload: read and write, which report the failure as what it is
-            }
+            chunk.add(ChunkWrites.Kind.OFFLOAD, offset, length, buffer);
+            return;
         }
-        buffer.clear().limit(length);
         read(buffer, offset);
         if (minSparse == 0 || options.copyOffload()) {
-            buffer.flip();
-            awaitTurn(offset);
-            throttle(length);
-            target.write(buffer, offset);
+            chunk.add(ChunkWrites.Kind.DATA, offset, length, buffer.clear());
             return;
         }
         // write runs of blocks that are not all zero, and zero the runs between them where the target needs it;
         // blocks are aligned to guest offsets
-        int runStart = 0;
-        boolean runZero = false;
-        int i = 0;
-        while (i < length) {
-            int blockEnd = (int) Math.min(length, (offset + i) / minSparse * minSparse + minSparse - offset);
-            boolean zero = isZero(buffer, i, blockEnd);
-            if (i > 0 && zero != runZero) {
-                endRun(buffer, offset, runStart, i, runZero);
-                runStart = i;
-            }
-            runZero = zero;
-            i = blockEnd;
-        }
-        endRun(buffer, offset, runStart, length, runZero);
+        ZeroBlocks.scan(buffer, length, offset, minSparse, (from, to, zero) -> endRun(chunk, buffer, offset, from, to,
+                zero));
     }
 
-    private void endRun(ByteBuffer buffer, long offset, int from, int to, boolean zero) throws IOException {
+    private void endRun(ChunkWrites chunk, ByteBuffer buffer, long offset, int from, int to, boolean zero) {
         if (!zero) {
-            write(buffer, offset, from, to);
+            chunk.add(ChunkWrites.Kind.DATA, offset + from, to - from, buffer.slice(from, to - from));
         } else if (!options.targetZeroed()) {
-            zeroRange(offset + from, to - from);
+            zeroRange(chunk, offset + from, to - from);
         }
-    }
-
-    private void write(ByteBuffer buffer, long offset, int from, int to) throws IOException {
-        awaitTurn(offset + from);
-        throttle(to - from);
-        target.write(buffer.duplicate().limit(to).position(from), offset + from);
     }
 
     /**
      * Makes a range that reads as zero in the source read as zero in a target that does not already (qemu-img's
      * zero writes, which may deallocate): not past the end of the target's backing file, which reads as zero there.
      */
-    private void zeroRange(long offset, long length) throws IOException {
+    private void zeroRange(ChunkWrites chunk, long offset, long length) {
         if (!pastTargetBacking(offset)) {
-            unmapZeroes(offset, length);
+            chunk.add(ChunkWrites.Kind.UNMAP, offset, length, null);
         }
     }
 
-    private void unmapZeroes(long offset, long length) throws IOException {
-        awaitTurn(offset);
+    /** Makes the writes of a chunk, in the order they were recorded, when the chunk may write. */
+    private void make(ChunkWrites chunk) throws IOException {
+        for (ChunkWrites.Write w : chunk.writes()) {
+            switch (w.kind()) {
+                case DATA -> {
+                    throttle(w.length());
+                    target.write(w.data(), w.offset());
+                }
+                case COMPRESSED -> {
+                    throttle(w.length());
+                    target.writeCompressed(w.data(), w.offset());
+                }
+                case ZEROES -> writeZeroes(w.offset(), w.length());
+                case UNMAP -> {
+                    throttle(w.length());
+                    target.writeZeroes(w.offset(), w.length(), Set.of(ZeroFlag.MAY_UNMAP));
+                }
+                case OFFLOAD -> offload(w.offset(), (int) w.length(), w.data());
+            }
+        }
+        progress.accept(chunk.length());
+    }
+
+    /** Copies data by the kernel where it can; else reads it into {@code room} and writes it. */
+    private void offload(long offset, int length, ByteBuffer room) throws IOException {
+        try {
+            source.copyTo(offset, length, target);
+            throttle(length);
+            return;
+        } catch (IOException e) {
+            // as qemu-img's failed offload: read and write, which report the failure as what it is
+        }
+        read(room, offset);
+        room.flip();
         throttle(length);
-        target.writeZeroes(offset, length, Set.of(ZeroFlag.MAY_UNMAP));
+        target.write(room, offset);
     }
 
     /** Whether the source's {@code offset} lies past the end of the target's backing file, where it reads as zero. */
@@ -432,19 +421,11 @@ public final class Converter {
         }
     }
 
-    private static boolean isZero(ByteBuffer buffer, int from, int to) {
-        if (to - from >= Long.BYTES && buffer.getLong(from) != 0) { // data mostly shows in the first bytes
-            return false;
-        }
-        return buffer.slice(from, to - from).mismatch(ZEROES.slice(0, to - from)) < 0;
-    }
-
     private void writeZeroes(long offset, long length) throws IOException {
         for (long done = 0; done < length; ) {
             int n = (int) Math.min(CHUNK, length - done);
-            awaitTurn(offset + done);
             throttle(n);
-            target.write(ZEROES.slice(0, n), offset + done);
+            target.write(ZeroBlocks.zeroes(n), offset + done);
             done += n;
         }
     }
