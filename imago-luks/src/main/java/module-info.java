@@ -1,7 +1,7 @@
 /**
  * The luks format driver: LUKS1 and LUKS2 containers encrypted with AES, Serpent, Twofish or CAST5 (XTS, CBC, ECB or
- * CTR), unlocked with a passphrase. Bouncy Castle is optional: only the ciphers other than AES and LUKS2 key slots with
- * an Argon2 KDF need it.
+ * CTR), unlocked with a passphrase. Bouncy Castle is optional: only the ciphers other than AES, the hash RIPEMD-160
+ * and LUKS2 key slots with an Argon2 KDF need it.
  */
 module imago.luks {
     requires imago.api;

@@ -60,6 +60,33 @@ class LuksCliDifferentialTest {
         assertTrue(mine.err().contains("File contains external, encrypted or compressed clusters."), mine.err());
     }
 
+    /**
+     * Without a key, qemu-img shows the header ({@code info}, which opens for metadata only) and refuses every
+     * command that opens for data at the open, before printing anything.
+     */
+    @Test
+    void withoutAKeyOnlyInfoOpensAsQemuImg() throws IOException {
+        Path f = dir.resolve("k.luks");
+        imago("create", "-q", "-f", "luks", "--object", SECRET, "-o", "key-secret=sec0,iter-time=10", f.toString(),
+                "64K").ok();
+        String image = f.toString();
+        String[][] lines = {{"info", "--output=json", image}, {"map", image}, {"map", "--output=json", image},
+            {"check", image}, {"compare", image, image}, {"convert", "-O", "raw", image, dir.resolve("o.raw").toString()}};
+        for (String[] line : lines) {
+            String what = String.join(" ", line);
+            Qemu.Output theirs = Qemu.runImg(dir, line);
+            Run.Result mine = imago(line);
+            assertEquals(theirs.status(), mine.status(), what);
+            assertEquals(theirs.err().replace("qemu-img: ", "imago: "), mine.err(), what);
+            if (theirs.status() == 0) {
+                assertEquals(theirs.out().replaceAll("\"actual-size\": \\d+", ""),
+                        mine.out().replaceAll("\"actual-size\": \\d+", ""), what);
+            } else {
+                assertEquals("", mine.out(), what);
+            }
+        }
+    }
+
     /** {@code qemu-img measure -O luks}, which calibrates PBKDF2 as create does ({@link Qemu#okDerivingKey}). */
     private String qemuMeasure(String options) {
         return Qemu.okDerivingKey(dir, Qemu.img(), "measure", "--output=json", "--object", SECRET, "-O", "luks", "-o",

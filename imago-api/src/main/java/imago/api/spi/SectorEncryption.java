@@ -1,6 +1,7 @@
 package imago.api.spi;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.Optional;
 
@@ -27,6 +28,26 @@ public interface SectorEncryption extends AutoCloseable {
 
     /** Decrypts in place, as {@link #encrypt} encrypts. */
     void decrypt(byte[] buf, int off, int len, long firstSector);
+
+    /**
+     * Decrypts the remaining bytes of {@code buf} (whole sectors) in place, the first being sector
+     * {@code firstSector}; its position does not move. {@code buf} may be direct: an embedding driver reads the
+     * stored sectors into its caller's buffer and decrypts them there.
+     *
+     * @implSpec The default decrypts a heap buffer's array in place and copies a direct buffer's bytes through an
+     *           array of their length.
+     * @throws IllegalStateException if not {@link #unlocked()}
+     */
+    default void decrypt(ByteBuffer buf, long firstSector) {
+        if (buf.hasArray()) {
+            decrypt(buf.array(), buf.arrayOffset() + buf.position(), buf.remaining(), firstSector);
+            return;
+        }
+        byte[] bytes = new byte[buf.remaining()];
+        buf.get(buf.position(), bytes);
+        decrypt(bytes, 0, bytes.length, firstSector);
+        buf.put(buf.position(), bytes);
+    }
 
     /**
      * What {@code info} shows of the header, by QEMU's field names ({@code format}, {@code cipher-alg}, ...,

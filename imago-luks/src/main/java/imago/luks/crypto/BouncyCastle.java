@@ -16,9 +16,9 @@ final class BouncyCastle {
         return AVAILABLE;
     }
 
-    /** The refusal of a cipher that needs Bouncy Castle when it is absent. */
-    static String missing(String cipher) {
-        return "cipher " + cipher + " needs Bouncy Castle (org.bouncycastle:bcprov-jdk18on, module "
+    /** The refusal of an algorithm ({@code cipher serpent}, {@code hash ripemd160}) that needs Bouncy Castle. */
+    static String missing(String what) {
+        return what + " needs Bouncy Castle (org.bouncycastle:bcprov-jdk18on, module "
                 + "org.bouncycastle.provider) on the module or class path";
     }
 

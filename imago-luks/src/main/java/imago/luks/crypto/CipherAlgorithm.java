@@ -81,7 +81,7 @@ public enum CipherAlgorithm {
      * The refusal of a cipher (as {@code named}) that needs Bouncy Castle when it is absent: what to add, by name.
      */
     public static String missingBouncyCastle(String named) {
-        return BouncyCastle.missing(named);
+        return BouncyCastle.missing("cipher " + named);
     }
 
     /**
@@ -110,7 +110,7 @@ public enum CipherAlgorithm {
             return new JdkAes(key);
         }
         if (!available()) {
-            throw new UnsupportedOperationException(BouncyCastle.missing(luksName));
+            throw new UnsupportedOperationException(BouncyCastle.missing("cipher " + luksName));
         }
         return new BcEngine(luksName, key);
     }

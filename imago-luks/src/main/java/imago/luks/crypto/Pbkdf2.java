@@ -1,15 +1,11 @@
 package imago.luks.crypto;
 
-import java.security.InvalidKeyException;
 import java.util.Arrays;
-import javax.crypto.Mac;
-import javax.crypto.ShortBufferException;
-import javax.crypto.spec.SecretKeySpec;
 
 /**
- * PBKDF2 (RFC 8018) over the JDK's HMACs. Built on {@link Mac} rather than the JDK's {@code PBKDF2WithHmac*}
- * key factories because LUKS feeds it binary passwords (the master key, for the digest check), which the
- * factories' {@code char[]} passwords cannot carry.
+ * PBKDF2 (RFC 8018) over the JDK's HMACs (Bouncy Castle's for RIPEMD-160). Built on {@link javax.crypto.Mac}
+ * rather than the JDK's {@code PBKDF2WithHmac*} key factories because LUKS feeds it binary passwords (the master
+ * key, for the digest check), which the factories' {@code char[]} passwords cannot carry.
  */
 public final class Pbkdf2 {
     private Pbkdf2() {
@@ -18,42 +14,37 @@ public final class Pbkdf2 {
     /**
      * Derives {@code length} bytes from {@code password} and {@code salt} with {@code iterations} rounds of
      * {@code hash}'s HMAC. The caller bounds {@code iterations}: this runs as long as it is asked to.
+     *
+     * @throws UnsupportedOperationException if the hash needs Bouncy Castle and it is absent
      */
     public static byte[] derive(LuksHash hash, byte[] password, byte[] salt, long iterations, int length) {
         if (iterations < 1 || length < 1) {
             throw new IllegalArgumentException("PBKDF2 needs at least one iteration and one byte, got "
                     + iterations + " and " + length);
         }
-        Mac mac = hash.hmac();
-        // HMAC pads a short key with zeroes, so the empty password is the one zero byte SecretKeySpec accepts
-        byte[] key = password.length == 0 ? new byte[1] : password;
-        try {
-            mac.init(new SecretKeySpec(key, hash.hmacName()));
-            int h = mac.getMacLength();
-            byte[] out = new byte[length];
-            byte[] u = new byte[h];
-            byte[] t = new byte[h];
-            for (int block = 1, done = 0; done < length; block++, done += h) {
-                mac.update(salt);
-                mac.update(new byte[] {(byte) (block >>> 24), (byte) (block >>> 16), (byte) (block >>> 8),
-                        (byte) block});
-                mac.doFinal(u, 0);
-                System.arraycopy(u, 0, t, 0, h);
-                for (long i = 1; i < iterations; i++) {
-                    mac.update(u);
-                    mac.doFinal(u, 0);
-                    for (int k = 0; k < h; k++) {
-                        t[k] ^= u[k];
-                    }
+        Hmac mac = hash.hmac(password);
+        int h = mac.length();
+        byte[] out = new byte[length];
+        byte[] u = new byte[h];
+        byte[] t = new byte[h];
+        for (int block = 1, done = 0; done < length; block++, done += h) {
+            mac.update(salt, 0, salt.length);
+            mac.update(new byte[] {(byte) (block >>> 24), (byte) (block >>> 16), (byte) (block >>> 8),
+                    (byte) block}, 0, 4);
+            mac.doFinal(u);
+            System.arraycopy(u, 0, t, 0, h);
+            for (long i = 1; i < iterations; i++) {
+                mac.update(u, 0, h);
+                mac.doFinal(u);
+                for (int k = 0; k < h; k++) {
+                    t[k] ^= u[k];
                 }
-                System.arraycopy(t, 0, out, done, Math.min(h, length - done));
             }
-            Arrays.fill(u, (byte) 0);
-            Arrays.fill(t, (byte) 0);
-            return out;
-        } catch (InvalidKeyException | ShortBufferException e) {
-            throw new IllegalStateException("HMAC refused its key or buffer", e);
+            System.arraycopy(t, 0, out, done, Math.min(h, length - done));
         }
+        Arrays.fill(u, (byte) 0);
+        Arrays.fill(t, (byte) 0);
+        return out;
     }
 
     /**

@@ -158,9 +158,12 @@ public abstract sealed class SectorCipher {
 
     /** Makes room for the IVs of {@code count} units. */
     final void ivsFor(int count) {
-        if (ivs.length < count * blockBytes) {
-            ivs = new byte[count * blockBytes];
-        }
+        ivs = atLeast(ivs, count * blockBytes);
+    }
+
+    /** {@code scratch}, or a new array of {@code length} bytes if it is shorter: scratch grows to the largest batch. */
+    private static byte[] atLeast(byte[] scratch, int length) {
+        return scratch.length < length ? new byte[length] : scratch;
     }
 
     private static final class Xts extends SectorCipher {
@@ -191,12 +194,8 @@ public abstract sealed class SectorCipher {
         void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
             int count = len / unit;
             ivsFor(count);
-            if (firstTweaks.length < count * 16) {
-                firstTweaks = new byte[count * 16];
-            }
-            if (work.length < len) {
-                work = new byte[len];
-            }
+            firstTweaks = atLeast(firstTweaks, count * 16);
+            work = atLeast(work, len);
             ivgen.ivs(firstUnit, count, ivs);
             tweak.encrypt(ivs, 0, count * 16, firstTweaks, 0);
             for (int u = 0; u < count; u++) {
@@ -261,9 +260,7 @@ public abstract sealed class SectorCipher {
 
         @Override
         void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
-            if (work.length < len) {
-                work = new byte[len];
-            }
+            work = atLeast(work, len);
             System.arraycopy(buf, off, work, 0, len);
             if (encrypt) {
                 engine.encrypt(work, 0, len, buf, off);
@@ -291,9 +288,7 @@ public abstract sealed class SectorCipher {
         void units(byte[] buf, int off, int len, long firstUnit, boolean encrypt) {
             int count = len / unit;
             ivsFor(count);
-            if (stream.length < len) {
-                stream = new byte[len];
-            }
+            stream = atLeast(stream, len);
             ivgen.ivs(firstUnit, count, ivs);
             int bs = blockBytes;
             for (int u = 0; u < count; u++) {

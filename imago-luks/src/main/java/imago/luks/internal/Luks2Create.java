@@ -112,10 +112,7 @@ final class Luks2Create {
         }
         LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
                 o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
-        String hashName = o.getOrDefault("hash-alg", "sha256");
-        LuksHash hash = LuksHash.named(hashName).orElseThrow(() -> new IllegalArgumentException(
-                "Invalid parameter '" + hashName + "' for hash-alg (only md5, sha1, sha224, sha256, sha384 and "
-                        + "sha512)"));
+        LuksHash hash = LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
         long iterTime = positive(o, "iter-time", DEFAULT_ITER_TIME, Long.MAX_VALUE);
         int sectorSize = (int) positive(o, "sector-size", 512, 4096);
         if (sectorSize != 512 && sectorSize != 4096) {

@@ -235,6 +235,10 @@ record Luks2Header(long hdrSize, long seqid, String label, String subsystem, Str
             String alg = text(bin, CSUM_ALG_OFFSET, 32);
             LuksHash hash = LuksHash.named(alg).orElseThrow(() -> new CorruptImageException(resource,
                     at + CSUM_ALG_OFFSET, "LUKS2 checksum algorithm '" + alg + "' is not supported"));
+            if (!hash.available()) {
+                throw new CorruptImageException(resource, at + CSUM_ALG_OFFSET, "LUKS2 checksum algorithm: "
+                        + hash.missingBouncyCastle());
+            }
             byte[] whole = new byte[(int) hdrSize];
             storage.read(ByteBuffer.wrap(whole), at);
             byte[] stored = Arrays.copyOfRange(whole, CSUM_OFFSET, CSUM_OFFSET + hash.length());

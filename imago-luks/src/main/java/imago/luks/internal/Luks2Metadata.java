@@ -353,8 +353,12 @@ record Luks2Metadata(List<Keyslot> keyslots, Segment segment, List<Digest> diges
 
         LuksHash hash(Object v, String path) throws CorruptImageException, UnsupportedFeatureException {
             String name = string(v, path);
-            return LuksHash.named(name).orElseThrow(() -> unsupported(path + ": hash '" + abbreviate(name)
-                    + "' is not supported (only md5, sha1, sha224, sha256, sha384 and sha512)"));
+            LuksHash hash = LuksHash.named(name).orElseThrow(() -> unsupported(path + ": hash '" + abbreviate(name)
+                    + "' is not supported (only " + LuksHash.names() + ")"));
+            if (!hash.available()) {
+                throw unsupported(path + ": " + hash.missingBouncyCastle());
+            }
+            return hash;
         }
 
         byte[] base64(Object v, String path) throws CorruptImageException {

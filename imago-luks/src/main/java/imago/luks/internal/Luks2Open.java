@@ -20,7 +20,9 @@ final class Luks2Open {
         Luks2Header header = Luks2Header.read(storage);
         String id = context.options().get(LuksFormatDriver.KEY_SECRET);
         if (id == null) {
-            if (context.writable()) {
+            // as QEMU: without a key only a metadata-only open (qemu-img info's BDRV_O_NO_IO) succeeds, showing
+            // the header; any other open fails here rather than at the first read or map
+            if (context.writable() || !context.metadataOnly()) {
                 throw new ImageException(resource, "Parameter 'key-secret' is required for cipher");
             }
             return new Luks2Instance(storage, header, null, false);

@@ -8,6 +8,7 @@ import imago.luks.crypto.IvGenerator;
 import imago.luks.crypto.LuksHash;
 import imago.luks.crypto.SectorCipher;
 import java.util.Locale;
+import java.util.Optional;
 
 /**
  * The payload's cipher: AES, Serpent, Twofish or CAST5 in XTS, CBC, ECB or CTR mode, its IV generator (with ESSIV's
@@ -102,8 +103,7 @@ record LuksCipherSpec(CipherAlgorithm algorithm, SectorCipher.Mode mode, IvGener
         if (kind == null) {
             throw doesNotAccept("ivgen-alg", ivgen);
         }
-        LuksHash hash = LuksHash.named(ivHash == null ? "sha256" : ivHash)
-                .orElseThrow(() -> doesNotAccept("ivgen-hash-alg", ivHash));
+        LuksHash hash = optionHash(ivHash).orElseThrow(() -> doesNotAccept("ivgen-hash-alg", ivHash));
         if (kind == IvGenerator.Kind.ESSIV) {
             String refusal = algorithm.essivRefusal(hash, cipherKeyBytes).orElse(null);
             if (refusal != null) {
@@ -142,6 +142,26 @@ record LuksCipherSpec(CipherAlgorithm algorithm, SectorCipher.Mode mode, IvGener
 
     private static int cipherKeyBytes(SectorCipher.Mode mode, int keyBytes) {
         return mode == SectorCipher.Mode.XTS ? keyBytes / 2 : keyBytes;
+    }
+
+    /**
+     * The PBKDF2 and anti-forensic hash qemu-img's {@code hash-alg} option names (sha256 if null).
+     *
+     * @throws IllegalArgumentException naming a hash qemu-img does not know, in its words, or one that needs Bouncy
+     *         Castle when it is absent
+     */
+    static LuksHash pbkdfHash(String name) {
+        LuksHash hash = optionHash(name).orElseThrow(() -> doesNotAccept("hash-alg", name));
+        if (!hash.available()) {
+            throw new IllegalArgumentException(hash.missingBouncyCastle());
+        }
+        return hash;
+    }
+
+    /** The hash an option names, sha256 if null: in lower case only, as qemu-img takes it (headers may shout). */
+    private static Optional<LuksHash> optionHash(String name) {
+        return name == null ? Optional.of(LuksHash.SHA256)
+                : LuksHash.named(name).filter(h -> h.luksName().equals(name));
     }
 
     private static IllegalArgumentException doesNotAccept(String option, String value) {

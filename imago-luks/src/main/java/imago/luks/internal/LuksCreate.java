@@ -52,10 +52,7 @@ final class LuksCreate {
         }
         LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
                 o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
-        String hashName = o.getOrDefault("hash-alg", "sha256");
-        LuksHash hash = LuksHash.named(hashName).orElseThrow(() -> new IllegalArgumentException(
-                "Invalid parameter '" + hashName + "' for hash-alg (only md5, sha1, sha224, sha256, sha384 and "
-                        + "sha512)"));
+        LuksHash hash = LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
         long iterTime = iterTime(o.get("iter-time"));
         String secretId = o.get("key-secret");
         if (secretId == null) {
@@ -158,6 +155,7 @@ final class LuksCreate {
         }
         LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
                 o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
+        LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
         long total = payloadSector(spec) * LuksHeader.SECTOR + size;
         return new Measurement(total, total, OptionalLong.empty());
     }

@@ -45,17 +45,17 @@ public final class LuksEncryptionFormat implements EncryptionFormat {
                 throw new IllegalArgumentException("Invalid parameter 'encrypt." + name + "'");
             }
         }
-        return LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"), o.get("ivgen-alg"),
-                o.get("ivgen-hash-alg"));
+        LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
+                o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
+        // checked here too, so that qcow2's create refuses it before it writes anything
+        LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
+        return spec;
     }
 
     @Override
     public SectorEncryption create(Storage header, Map<String, String> o, Secrets secrets) throws IOException {
         LuksCipherSpec spec = spec(o);
-        String hashName = o.getOrDefault("hash-alg", "sha256");
-        LuksHash hash = LuksHash.named(hashName).orElseThrow(() -> new IllegalArgumentException(
-                "Invalid parameter '" + hashName + "' for hash-alg (only md5, sha1, sha224, sha256, sha384 and "
-                        + "sha512)"));
+        LuksHash hash = LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
         long iterTime = LuksCreate.iterTime(o.get("iter-time"));
         String id = o.get("key-secret");
         if (id == null) {

@@ -64,7 +64,9 @@ public final class LuksFormatDriver implements FormatDriver {
         LuksHeader header = LuksHeader.parse(resource, b.flip(), fileSize);
         String id = context.options().get(KEY_SECRET);
         if (id == null) {
-            if (context.writable()) {
+            // as QEMU: without a key only a metadata-only open (qemu-img info's BDRV_O_NO_IO) succeeds, showing
+            // the header; any other open fails here rather than at the first read or map
+            if (context.writable() || !context.metadataOnly()) {
                 throw new ImageException(resource, "Parameter 'key-secret' is required for cipher");
             }
             return new LuksInstance(storage, header, null, false);

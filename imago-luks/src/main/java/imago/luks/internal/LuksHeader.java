@@ -81,8 +81,10 @@ record LuksHeader(LuksCipherSpec spec, LuksHash hash, long payloadSector, byte[]
         long payload = Integer.toUnsignedLong(b.getInt(base + PAYLOAD_OFFSET));
         long keyBytes = Integer.toUnsignedLong(b.getInt(base + KEY_BYTES_OFFSET));
         LuksHash hash = LuksHash.named(hashSpec).orElseThrow(() -> new UnsupportedFeatureException(resource,
-                Feature.ENCRYPTION, "hash '" + hashSpec + "' is not supported (only md5, sha1, sha224, sha256, sha384 "
-                        + "and sha512)"));
+                Feature.ENCRYPTION, "hash '" + hashSpec + "' is not supported (only " + LuksHash.names() + ")"));
+        if (!hash.available()) {
+            throw new UnsupportedFeatureException(resource, Feature.ENCRYPTION, hash.missingBouncyCastle());
+        }
         LuksCipherSpec spec = LuksCipherSpec.fromHeader(resource, cipherName, cipherMode, keyBytes);
         byte[] digest = bytes(b, base + 112, DIGEST_LENGTH);
         byte[] salt = bytes(b, base + 132, SALT_LENGTH);

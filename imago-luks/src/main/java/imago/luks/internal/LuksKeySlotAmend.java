@@ -89,8 +89,8 @@ final class LuksKeySlotAmend {
         for (String name : options.keySet()) {
             if (!NAMES.contains(name) && !slots.ownOptions().contains(name)) {
                 throw new IllegalArgumentException("Invalid parameter '" + prefix + name + "'"
-                        + (slots.createOptions().contains(name) ? "\nThis option is only supported for image creation"
-                                : ""));
+                        + (slots.createOptions().contains(name) || prefix.isEmpty() && name.equals("size")
+                                ? "\nThis option is only supported for image creation" : ""));
             }
         }
         String state = options.get("state");

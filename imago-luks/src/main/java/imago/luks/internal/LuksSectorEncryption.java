@@ -2,6 +2,7 @@ package imago.luks.internal;
 
 import imago.api.spi.SectorEncryption;
 import imago.api.spi.Storage;
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -59,10 +60,21 @@ final class LuksSectorEncryption implements SectorEncryption {
         crypt(buf, off, len, firstSector, false);
     }
 
-    private void crypt(byte[] buf, int off, int len, long firstSector, boolean encrypt) {
+    /** {@inheritDoc} Here a direct buffer goes through the cipher's own cache-sized batch array. */
+    @Override
+    public void decrypt(ByteBuffer buf, long firstSector) {
+        requireUnlocked();
+        ciphers.decrypt(buf, firstSector);
+    }
+
+    private void requireUnlocked() {
         if (!unlocked()) {
             throw new IllegalStateException(region.name() + ": the LUKS header is not unlocked");
         }
+    }
+
+    private void crypt(byte[] buf, int off, int len, long firstSector, boolean encrypt) {
+        requireUnlocked();
         if (encrypt) {
             ciphers.encrypt(buf, off, len, firstSector);
         } else {

@@ -102,7 +102,8 @@ class Luks2CryptsetupTest {
     @Test
     void imagoOpensWhatCryptsetupFormats() throws IOException {
         String[][] variants = {
-            {"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--sector-size", "512"},
+            // RIPEMD-160 (on Bouncy Castle in imago) for the slot's PBKDF2, its anti-forensic hash and the digest
+            {"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--sector-size", "512", "--hash", "ripemd160"},
             {"--pbkdf", "argon2id", "--pbkdf-memory", "1024", "--pbkdf-force-iterations", "4", "--pbkdf-parallel", "2",
                 "--sector-size", "4096"},
             {"--pbkdf", "argon2i", "--pbkdf-memory", "512", "--pbkdf-force-iterations", "4", "--cipher",
@@ -146,7 +147,7 @@ class Luks2CryptsetupTest {
     @Test
     void cryptsetupUnlocksWhatImagoCreates() throws IOException {
         String[] variants = {
-            "pbkdf=pbkdf2,sector-size=512",
+            "pbkdf=pbkdf2,sector-size=512,hash-alg=ripemd160",
             "pbkdf=argon2id,pbkdf-memory=1024,pbkdf-parallel=2,sector-size=4096",
             "pbkdf=argon2i,pbkdf-memory=256,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1",
         };
@@ -169,6 +170,9 @@ class Luks2CryptsetupTest {
                     dump);
             assertTrue(dump.contains("sector: " + (options.contains("4096") ? 4096 : 512) + " [bytes]"), dump);
             assertTrue(dump.contains("offset: 16777216 [bytes]"), dump);
+            if (options.contains("ripemd160")) {
+                assertTrue(dump.contains("AF hash:    ripemd160") && dump.contains("Hash:       ripemd160"), dump);
+            }
             assertEquals(0, Qemu.run(dir, Qemu.tool("cryptsetup"), "open", "--test-passphrase", "--key-file",
                     keyFile(PASS), f).status(), options);
             assertNotEquals(0, Qemu.run(dir, Qemu.tool("cryptsetup"), "open", "--test-passphrase", "--key-file",

@@ -37,6 +37,8 @@ class LuksCryptsetupTest {
             {},
             {"--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1"},
             {"--cipher", "aes-xts-plain", "--key-size", "256", "--hash", "sha512"},
+            // RIPEMD-160, on Bouncy Castle in imago: PBKDF2 of the slot and the digest, and the anti-forensic merge
+            {"--cipher", "aes-cbc-plain64", "--key-size", "128", "--hash", "ripemd160"},
         };
         for (String[] variant : variants) {
             Path f = dir.resolve("cs.luks");
@@ -77,7 +79,8 @@ class LuksCryptsetupTest {
         Files.writeString(key, LuksQemuTest.PASS);
         Path wrong = dir.resolve("wrong");
         Files.writeString(wrong, "abd");
-        for (String options : new String[] {"", "cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1,cipher-alg=aes-128"}) {
+        for (String options : new String[] {"", "cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1,cipher-alg=aes-128",
+            "hash-alg=ripemd160"}) {
             Path f = dir.resolve("i.luks");
             Files.deleteIfExists(f);
             CreateOptions.Builder b = CreateOptions.builder().size(1 << 20)
@@ -89,7 +92,9 @@ class LuksCryptsetupTest {
             Imago.create(f, "luks", b.build());
             String dump = Qemu.ok(dir, Qemu.tool("cryptsetup"), "luksDump", f);
             assertTrue(dump.contains("Version:       \t1"), dump);
-            assertTrue(dump.contains(options.isEmpty() ? "xts-plain64" : "cbc-essiv:sha256"), dump);
+            assertTrue(dump.contains(options.contains("cbc") ? "cbc-essiv:sha256" : "xts-plain64"), dump);
+            assertTrue(dump.contains("Hash spec:     \t" + (options.contains("hash-alg=") ? options.replaceFirst(
+                    ".*hash-alg=([a-z0-9]+).*", "$1") : "sha256")), dump);
             assertTrue(dump.contains("Key Slot 0: ENABLED") && dump.contains("Key Slot 1: DISABLED"), dump);
             assertEquals(0, Qemu.run(dir, Qemu.tool("cryptsetup"), "open", "--test-passphrase", "--key-file", key, f)
                     .status(), options);

@@ -20,8 +20,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Bouncy Castle is optional ({@code requires static}): a JVM whose module graph lacks it still creates and opens AES
- * containers, and refuses Serpent, Twofish and CAST5 by naming what to add, both when asked to create one and when
- * a header names one. Run in a child JVM whose module path holds imago's modules and not Bouncy Castle.
+ * containers, and refuses Serpent, Twofish and CAST5, and the hash RIPEMD-160, by naming what to add, both when asked
+ * to create one and when a header names one. Run in a child JVM whose module path holds imago's modules and not
+ * Bouncy Castle.
  */
 class LuksWithoutBouncyCastleTest {
     private static final String PROGRAM = """
@@ -45,6 +46,12 @@ class LuksWithoutBouncyCastleTest {
                     } catch (IllegalArgumentException e) {
                         System.out.println("create: " + e.getMessage());
                     }
+                    try {
+                        luks.headerLength(Map.of("hash-alg", "ripemd160"));
+                        System.out.println("create: accepted");
+                    } catch (IllegalArgumentException e) {
+                        System.out.println("create: " + e.getMessage());
+                    }
                     for (String file : args) {
                         try (var image = Imago.opener().path(Path.of(file)).format("luks")
                                 .secret("s", "abc".getBytes(StandardCharsets.UTF_8)).option("key-secret", "s").open()) {
@@ -62,8 +69,9 @@ class LuksWithoutBouncyCastleTest {
 
     @Test
     void aesWorksAndTheOthersAreRefusedByName() throws Exception {
-        Path aes = create("aes.luks", "aes-256");
-        Path serpent = create("serpent.luks", "serpent-256");
+        Path aes = create("aes.luks", "aes-256", "sha256");
+        Path serpent = create("serpent.luks", "serpent-256", "sha256");
+        Path ripemd = create("ripemd.luks", "aes-256", "ripemd160");
         Path source = dir.resolve("NoBc.java");
         Files.writeString(source, PROGRAM);
         String modulePath = String.join(java.io.File.pathSeparator, location("imago.api.spi.EncryptionFormat"),
@@ -73,7 +81,7 @@ class LuksWithoutBouncyCastleTest {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
                 .toString(), "--enable-native-access=imago.storage.file", "--module-path", modulePath,
                 "--add-modules", "imago.luks,imago.probe,imago.storage.file", source.toString(), aes.toString(),
-                serpent.toString()));
+                serpent.toString(), ripemd.toString()));
         Process p = new ProcessBuilder(command).redirectErrorStream(false).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -82,16 +90,17 @@ class LuksWithoutBouncyCastleTest {
         String bc = "needs Bouncy Castle (org.bouncycastle:bcprov-jdk18on, module org.bouncycastle.provider) on the "
                 + "module or class path";
         assertEquals(List.of("bc false", "aes " + LuksCreate.payloadSector(LuksCipherSpec.fromOptions(null, null,
-                null, null)) * 512, "create: cipher twofish-128 " + bc, "open: 1048576",
-                "open: UnsupportedFeatureException: " + serpent + ": cipher serpent " + bc),
+                null, null)) * 512, "create: cipher twofish-128 " + bc, "create: hash ripemd160 " + bc,
+                "open: 1048576", "open: UnsupportedFeatureException: " + serpent + ": cipher serpent " + bc,
+                "open: UnsupportedFeatureException: " + ripemd + ": hash ripemd160 " + bc),
                 out.lines().toList(), err);
     }
 
-    private Path create(String name, String alg) throws IOException {
+    private Path create(String name, String alg, String hash) throws IOException {
         Path f = dir.resolve(name);
         Imago.create(f, "luks", CreateOptions.builder().size(1 << 20)
                 .secrets(Secrets.create().put("s", "abc".getBytes(StandardCharsets.UTF_8))).option("key-secret", "s")
-                .option("iter-time", "10").option("cipher-alg", alg).build());
+                .option("iter-time", "10").option("cipher-alg", alg).option("hash-alg", hash).build());
         return f;
     }
 

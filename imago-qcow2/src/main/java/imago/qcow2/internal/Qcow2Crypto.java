@@ -140,10 +140,20 @@ final class Qcow2Crypto implements AutoCloseable {
 
     /**
      * Reads {@code dst.remaining()} guest bytes stored from host offset {@code host} of {@code data}, decrypting
-     * the whole sectors they lie in.
+     * the whole sectors they lie in: whole sectors (what convert and aligned guest reads ask for) are read into
+     * {@code dst} and decrypted there, direct or not; a read that starts or ends inside a sector goes through an
+     * array of the sectors it touches.
      */
     void read(Storage data, ByteBuffer dst, long host) throws IOException {
         requireKey();
+        int n = dst.remaining();
+        if (host % SECTOR == 0 && n % SECTOR == 0) {
+            int at = dst.position();
+            data.read(dst.slice(at, n), host);
+            encryption.decrypt(dst.slice(at, n), host / SECTOR);
+            dst.position(at + n);
+            return;
+        }
         long first = host / SECTOR;
         int within = (int) (host % SECTOR);
         int span = (within + dst.remaining() + SECTOR - 1) / SECTOR * SECTOR;

@@ -64,6 +64,36 @@ class Qcow2LuksQemuTest {
                         + (options.isEmpty() ? "" : "," + options), f, size);
     }
 
+    /** imago's create with encryption, asked as {@link #qemuCreate} asks qemu-img (with qemu-img's options). */
+    static void imagoCreate(Path f, String options, long size) throws IOException {
+        CreateOptions.Builder b = CreateOptions.builder().size(size)
+                .secrets(Secrets.create().put("sec0", PASS.toCharArray())).option("encrypt.format", "luks")
+                .option("encrypt.key-secret", "sec0").option("encrypt.iter-time", "10");
+        Qcow2CreateTest.parse(options).forEach(b::option);
+        Imago.create(f, "qcow2", b.build());
+    }
+
+    /** Writes {@code count} random runs of up to 200,000 bytes at random offsets, in the image and in {@code data}. */
+    static void writeRandomRuns(Image image, byte[] data, Random random, int count) throws IOException {
+        for (int i = 0; i < count; i++) {
+            int at = random.nextInt(data.length - 1);
+            int n = 1 + random.nextInt(Math.min(data.length - at, 200_000));
+            byte[] chunk = new byte[n];
+            random.nextBytes(chunk);
+            image.write(ByteBuffer.wrap(chunk), at);
+            System.arraycopy(chunk, 0, data, at, n);
+        }
+    }
+
+    /** {@code qemu-img compare} finds that {@code f} reads as {@code data}. */
+    static void assertQemuReads(Path dir, Path f, byte[] data, String what) throws IOException {
+        Path raw = dir.resolve("expected.raw");
+        Files.write(raw, data);
+        Qemu.Output cmp = Qemu.run(dir, Qemu.img(), "compare", "--object", SECRET, "--image-opts", imageOpts(f),
+                "driver=raw,file.filename=" + raw);
+        assertEquals(0, cmp.status(), what + cmp.out() + cmp.err());
+    }
+
     static byte[] qemuRaw(Path dir, Path f) {
         return Qemu.convertToRaw(dir, "--object", SECRET, "--image-opts", imageOpts(f));
     }
@@ -72,10 +102,14 @@ class Qcow2LuksQemuTest {
         return qemuRaw(dir, f);
     }
 
-    private void assertQemuCheckClean(Path f) {
+    static void assertQemuCheckClean(Path dir, Path f) {
         Qemu.Output check = Qemu.run(dir, Qemu.img(), "check", "--object", SECRET, "--image-opts", imageOpts(f));
         assertEquals(0, check.status(), check.out() + check.err());
         assertTrue(check.out().contains("No errors were found"), check.out());
+    }
+
+    private void assertQemuCheckClean(Path f) {
+        assertQemuCheckClean(dir, f);
     }
 
     @Test
@@ -109,28 +143,14 @@ class Qcow2LuksQemuTest {
     @Test
     void qemuImgReadsWhatImagoCreates() throws IOException {
         Path f = dir.resolve("i.qcow2");
-        Imago.create(f, "qcow2", CreateOptions.builder().size(3 << 20)
-                .secrets(Secrets.create().put("sec0", PASS.toCharArray())).option("encrypt.format", "luks")
-                .option("encrypt.key-secret", "sec0").option("encrypt.iter-time", "10").build());
+        imagoCreate(f, "", 3 << 20);
         byte[] data = new byte[3 << 20];
-        Random random = new Random(1);
         try (Image image = open(f, true)) {
             assertEquals(3 << 20, image.size());
-            for (int i = 0; i < 40; i++) {
-                int at = random.nextInt(data.length - 1);
-                int n = 1 + random.nextInt(Math.min(data.length - at, 200_000));
-                byte[] chunk = new byte[n];
-                random.nextBytes(chunk);
-                image.write(ByteBuffer.wrap(chunk), at);
-                System.arraycopy(chunk, 0, data, at, n);
-            }
+            writeRandomRuns(image, data, new Random(1), 40);
             assertArrayEquals(data, readAll(image));
         }
-        Path raw = dir.resolve("expected.raw");
-        Files.write(raw, data);
-        Qemu.Output cmp = Qemu.run(dir, Qemu.img(), "compare", "--object", SECRET, "--image-opts", imageOpts(f),
-                "driver=raw,file.filename=" + raw);
-        assertEquals(0, cmp.status(), cmp.out() + cmp.err());
+        assertQemuReads(dir, f, data, "");
         assertQemuCheckClean(f);
         String info = Qemu.ok(dir, Qemu.img(), "info", "--output=json", f);
         assertTrue(info.contains("\"encrypted\": true"), info);

@@ -7,7 +7,6 @@ import imago.probe.Imago;
 import imago.probe.Opener;
 import imago.storage.memory.MemoryStorage;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -43,12 +42,7 @@ class LuksFuzzTest {
                 FuzzContract.walk(image);
             }
             try (Image image = opener().writable(true).open()) {
-                if (image.size() > 0) {
-                    image.write(ByteBuffer.allocate((int) Math.min(1536, image.size())), image.size() / 2
-                            - Math.min(image.size() / 2, 700));
-                    image.flush();
-                }
-                FuzzContract.walk(image);
+                FuzzContract.writeAndWalk(image, 1536, 700);
             }
         } catch (IOException | RuntimeException e) {
             FuzzContract.expected(e);
