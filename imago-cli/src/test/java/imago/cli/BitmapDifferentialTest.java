@@ -7,7 +7,6 @@ import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -79,30 +78,15 @@ class BitmapDifferentialTest {
         "--clear @inuse b0", "--enable @inuse b1", "--merge b0 @inuse b1", "--merge b0 @base xx --clear",
         "--add @v2 x", "--remove @v2 x", "--add -f raw @raw x", "--clear -f raw @raw x", "--add -f raw @base x"})
     void changesWhatQemuImgChanges(String line) throws IOException {
-        List<String> q = new ArrayList<>();
-        List<String> m = new ArrayList<>();
-        String target = null;
-        for (String a : line.split(" ")) {
-            String arg = a.equals("''") ? "" : a;
-            if (arg.startsWith("@")) {
-                target = arg.equals("@raw") ? "raw.img" : arg.substring(1) + ".qcow2";
-                Files.copy(dir.resolve(target), dir.resolve("q-" + target));
-                Files.copy(dir.resolve(target), dir.resolve("i-" + target));
-                q.add("q-" + target);
-                m.add(dir.resolve("i-" + target).toString());
-            } else {
-                q.add(arg);
-                m.add(arg.endsWith(".qcow2") ? dir.resolve(arg).toString() : arg);
-            }
+        String[] words = line.split(" ");
+        for (int i = 0; i < words.length; i++) {
+            words[i] = words[i].equals("''") ? "" : words[i];
         }
-        List<Object> command = new ArrayList<>(List.of(Qemu.img(), "bitmap"));
-        command.addAll(q);
-        Qemu.Output theirs = Qemu.run(dir, command.toArray());
-        m.addFirst("bitmap");
-        Run.Result ours = imago(m.toArray(String[]::new));
-        assertEquals(theirs.status(), ours.status(), line + ": " + theirs.err() + " / " + ours.err());
-        assertEquals(theirs.out(), ours.out(), line);
-        assertEquals(normalize(theirs.err(), "qemu-img: ", "q-"), normalize(ours.err(), "imago: ",
+        OnCopies run = OnCopies.run(dir, dir, "bitmap", line, words,
+                name -> name.equals("raw") ? "raw.img" : name + ".qcow2",
+                word -> word.endsWith(".qcow2") ? dir.resolve(word).toString() : word);
+        String target = run.target();
+        assertEquals(normalize(run.theirs().err(), "qemu-img: ", "q-"), normalize(run.ours().err(), "imago: ",
                 dir.resolve("i-").toString()), line);
         if (target == null || target.equals("raw.img")) {
             return;

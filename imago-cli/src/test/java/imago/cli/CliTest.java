@@ -83,11 +83,12 @@ class CliTest {
     @ValueSource(strings = {"info -f", "info --output", "map --output", "convert -O", "create -f", "check -r",
         "bench -c"})
     void optionWithoutItsArgumentIsQemuImgsTwoLines(String line) {
-        String[] args = line.split(" ");
-        Object[] command = new Object[args.length + 1];
-        command[0] = Qemu.img();
-        System.arraycopy(args, 0, command, 1, args.length);
-        Qemu.Output q = Qemu.run(dir, command);
+        assertStatusAndStderrAsQemuImg(line, line.split(" "));
+    }
+
+    /** {@code qemu-img args} and {@code imago args} end with the same status and stderr (but for the program name). */
+    private void assertStatusAndStderrAsQemuImg(String line, String[] args) {
+        Qemu.Output q = Qemu.runImg(dir, args);
         Run.Result r = imago(args);
         assertEquals(q.status(), r.status(), line);
         assertEquals(q.err().replace("qemu-img", "imago"), r.err(), line);
@@ -116,13 +117,7 @@ class CliTest {
                 args[i] = dir.resolve(args[i]).toString();
             }
         }
-        Object[] command = new Object[args.length + 1];
-        command[0] = Qemu.img();
-        System.arraycopy(args, 0, command, 1, args.length);
-        Qemu.Output q = Qemu.run(dir, command);
-        Run.Result r = imago(args);
-        assertEquals(q.status(), r.status(), line);
-        assertEquals(q.err().replace("qemu-img", "imago"), r.err(), line);
+        assertStatusAndStderrAsQemuImg(line, args);
     }
 
     @ParameterizedTest

@@ -119,7 +119,8 @@ class ConvertOptionsDifferentialTest {
         "-B a.qcow2 -F qcow2 -O qcow2 a.qcow2 b.raw OUT", "--bitmaps -O raw a.qcow2 OUT", "--skip-broken-bitmaps a.qcow2 OUT",
         "-c -o preallocation=full -O qcow2 a.qcow2 OUT", "-O qcow2 -o nocow=x a.qcow2 OUT",
         "-O qcow2 -o extent_size_hint=x a.qcow2 OUT", "-O qcow2 -o extent_size_hint=5G a.qcow2 OUT", "''", "a.qcow2",
-        "-T foo a.qcow2 OUT", "-O foo a.qcow2 OUT", "-O dmg a.qcow2 OUT", "nope OUT", "-f qcow2 b.raw OUT"})
+        "-T foo a.qcow2 OUT", "-O foo a.qcow2 OUT", "-O dmg a.qcow2 OUT", "nope OUT", "-f qcow2 b.raw OUT",
+        "-O vdi -o bad=1 a.qcow2 OUT", "-O vhdx -o block_size=x a.qcow2 OUT", "-O qcow2 -o lazy_refcounts=2 a.qcow2 OUT"})
     void refusesAsQemuImg(String line) throws Exception {
         both.agree("convert", line, "raw");
     }
@@ -127,7 +128,7 @@ class ConvertOptionsDifferentialTest {
     @ParameterizedTest
     @CsvSource(delimiter = ';', value = {"-o help", "-O qcow2 -o help", "-O qcow2 -o help a.qcow2 OUT",
         "-O vmdk -o help a.qcow2", "-O vpc -o ? a.qcow2 OUT", "-O raw -o cluster_size=4k,help a.qcow2 OUT",
-        "-O foo -o help"})
+        "-O foo -o help", "-O vdi -o help a.qcow2 OUT", "-O parallels -o help"})
     void listsTheOptionsAsQemuImg(String line) throws Exception {
         both.agree("convert", line, "raw");
     }

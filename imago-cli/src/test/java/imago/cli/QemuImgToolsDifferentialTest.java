@@ -128,8 +128,9 @@ class QemuImgToolsDifferentialTest {
         String compressed = dir.resolve("c.qcow2").toString();
         qemuImg("convert", "-c", "-O", "qcow2", base, compressed);
         same("map", "--output=json", compressed);
-        // the human form refuses compressed data, as qemu-img does
-        assertEquals("imago: " + compressed + ": File contains external, encrypted or compressed clusters.",
+        // the human form refuses compressed data, as qemu-img does, in its words (no file named)
+        same("map", compressed);
+        assertEquals("imago: File contains external, encrypted or compressed clusters.",
                 imago("map", compressed).failsWithOneLine());
     }
 

@@ -6,15 +6,19 @@ import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
 /**
  * The loop of a format's own power-loss test, for checks on the format's own structures (a log to replay, a footer
- * to restore) beside the conformance kit's crash runs: a seeded workload of random writes, with a flush after every
- * third and one at the end, runs on a fresh image over a {@link FaultStorage} once for each point where the power
- * can fail (every write and sync; the workload stops at the first step past the point), until a run passes them
- * all; every file each loss could leave goes to the test's check, with what the guest was owed.
+ * to restore, a clean {@code qemu-img check}) beside the conformance kit's crash runs.
+ *
+ * <p>{@link #sweep} is the loop itself: a test's workload runs once to count its points (every write and sync of a
+ * {@link FaultStorage}), then on a fresh disk once for each point of a {@link Schedule} (all of them, or a sample),
+ * losing power there; every file each loss could leave goes to the test's check, with what the guest was owed then.
+ * {@link #run} is that loop over a ready-made workload: seeded random writes, with a flush after every third and one
+ * at the end, at every point.
  */
 public final class PowerLossRuns {
     private PowerLossRuns() {
@@ -125,7 +129,7 @@ public final class PowerLossRuns {
      */
     public static int run(byte[] initial, long size, List<Write> writes, int variants, Opener opener, Check check)
             throws IOException {
-        for (int point = 0; ; point++) {
+        return sweep(Schedule.EVERY_POINT, point -> {
             FaultStorage disk = FaultStorage.of(StorageLocation.memory("power-loss-" + point), initial);
             disk.crashAt(point, variants);
             byte[] flushed = new byte[Math.toIntExact(size)];
@@ -148,17 +152,153 @@ public final class PowerLossRuns {
                     since.clear();
                 }
             }
-            if (disk.crashFiles().isEmpty()) {
-                return point;
+            return new Run<>(disk, new Guest(flushed, written, List.copyOf(since)));
+        }, (point, file, owed) -> check.check(new Crash(point, file, owed.flushed(), owed.written(), owed.since())))
+                .points();
+    }
+
+    /** What {@link #run}'s guest was owed: see {@link Crash}. */
+    private record Guest(byte[] flushed, byte[] written, List<Write> since) {
+    }
+
+    /** The points a {@link #sweep} loses power at, in turn. */
+    @FunctionalInterface
+    public interface Schedule {
+        /** Every point. */
+        Schedule EVERY_POINT = point -> point + 1;
+
+        /**
+         * The point after {@code point}: the first after -1 (the counting run); past the workload's last point, the
+         * sweep ends.
+         */
+        int next(int point);
+    }
+
+    /** One run of a test's workload. */
+    @FunctionalInterface
+    public interface Trial<O> {
+        /**
+         * Runs the workload on a fresh disk set to lose power at {@code point} (-1: never, the run only counts
+         * points). Nothing it does past that point changes what is checked (the files were left, and what the guest
+         * is owed is what it was owed then), so it may stop after the step the power went out in.
+         *
+         * @return the disk, with what the guest was owed when the power went out (or at the end)
+         * @throws IOException if the workload fails
+         */
+        Run<O> run(int point) throws IOException;
+    }
+
+    /**
+     * A run of a workload.
+     *
+     * @param disk the disk it ran on
+     * @param owed what the guest was owed when the power went out, in the test's own terms
+     * @param <O> the type of {@code owed}
+     */
+    public record Run<O>(FaultStorage disk, O owed) {
+    }
+
+    /** What a test checks of each file a power loss left. */
+    @FunctionalInterface
+    public interface FileCheck<O> {
+        /**
+         * Checks {@code file}, left by a power loss at {@code point}.
+         *
+         * @throws IOException if the file cannot be read
+         */
+        void check(int point, byte[] file, O owed) throws IOException;
+    }
+
+    /**
+     * What a {@link #sweep} did.
+     *
+     * @param runs the runs of the workload, the counting one included
+     * @param points the points of the workload (writes and syncs)
+     * @param crashPoints the points the power was lost at
+     * @param crashFiles the files those losses left, all checked
+     */
+    public record Sweep(int runs, int points, int crashPoints, int crashFiles) {
+    }
+
+    /**
+     * Runs {@code trial} to count the workload's points, then once for each point of {@code schedule} below that
+     * count, handing every file each power loss left to {@code check}.
+     */
+    public static <O> Sweep sweep(Schedule schedule, Trial<O> trial, FileCheck<O> check) throws IOException {
+        int points = Integer.MAX_VALUE;
+        int runs = 0;
+        int crashPoints = 0;
+        int crashFiles = 0;
+        for (int point = -1; point < points; point = schedule.next(point)) {
+            runs++;
+            Run<O> run = trial.run(point);
+            List<byte[]> files = run.disk().crashFiles();
+            if (files.isEmpty()) {
+                points = run.disk().points();
+                continue;
             }
-            for (byte[] file : disk.crashFiles()) {
-                check.check(new Crash(point, file, flushed, written, List.copyOf(since)));
+            crashPoints++;
+            crashFiles += files.size();
+            for (byte[] file : files) {
+                check.check(point, file, run.owed());
+            }
+        }
+        return new Sweep(runs, points, crashPoints, crashFiles);
+    }
+
+    /**
+     * What the guest is owed of one area of an image (its disk, a VM state area) as a workload runs, for a format
+     * that may leave any byte changed since the last flush old, new or in between: the area's content when the last
+     * flush that returned before the power loss returned, and which bytes changed since.
+     */
+    public static final class Owed {
+        private final byte[] now;
+        private byte[] flushed;
+        private boolean[] changed;
+
+        /** An area holding {@code initial}, flushed. */
+        public Owed(byte[] initial) {
+            now = initial.clone();
+            flushed = initial.clone();
+            changed = new boolean[initial.length];
+        }
+
+        /** The workload changed the area at {@code offset} to {@code data}. */
+        public void changed(int offset, byte[] data) {
+            System.arraycopy(data, 0, now, offset, data.length);
+            Arrays.fill(changed, offset, offset + data.length, true);
+        }
+
+        /** A flush returned: all that changed is owed now. */
+        public void flushed() {
+            flushed = now.clone();
+            changed = new boolean[now.length];
+        }
+
+        /**
+         * Asserts that each byte of {@code content} (the area read back) that did not change since the last flush
+         * reads as flushed.
+         */
+        public void assertKept(String what, byte[] content) {
+            assertKept(what, content, flushed, changed);
+        }
+
+        /**
+         * Asserts that each byte of {@code content} that is not {@code changed} since the last flush reads as
+         * {@code flushed}.
+         */
+        public static void assertKept(String what, byte[] content, byte[] flushed, boolean[] changed) {
+            for (int i = 0; i < flushed.length; i++) {
+                if (!changed[i] && content[i] != flushed[i]) {
+                    throw new AssertionError(what + ": byte " + i + " was flushed as " + flushed[i] + " but reads "
+                            + content[i]);
+                }
             }
         }
     }
 
     /** Flushes unless the crash point has passed; returns whether the flush returned before the crash. */
-    private static boolean flush(Image image, FaultStorage disk) throws IOException {
+    public static boolean flush(Image image, FaultStorage disk) throws IOException {
         if (disk.crashed().isPresent()) {
             return false;
         }

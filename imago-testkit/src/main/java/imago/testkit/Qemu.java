@@ -197,6 +197,14 @@ public final class Qemu {
         }
     }
 
+    /** {@code qemu-img args} in {@code dir}, as {@link #run} runs a command: for a command line held as strings. */
+    public static Output runImg(Path dir, String... args) {
+        Object[] command = new Object[args.length + 1];
+        command[0] = img();
+        System.arraycopy(args, 0, command, 1, args.length);
+        return run(dir, command);
+    }
+
     /** Runs {@code command} in {@code dir} with no input and waits for it (at most two minutes). */
     public static Output run(Path dir, Object... command) {
         List<String> cmd = new ArrayList<>();

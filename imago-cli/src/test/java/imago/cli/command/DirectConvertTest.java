@@ -1,17 +1,15 @@
 package imago.cli.command;
 
+import static imago.cli.command.BothWays.CLI;
+import static imago.cli.command.BothWays.session;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import imago.api.Image;
 import imago.probe.Imago;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -32,7 +30,10 @@ import picocli.CommandLine.Option;
 class DirectConvertTest {
 
     /** What one run printed and returned, and the targets it left ({@link #guestContents}; {@code null}: none). */
-    private record Result(int status, String out, String err, String dst, String existing) {
+    private record Result(BothWays.Printed printed, String dst, String existing) {
+        int status() {
+            return printed.status();
+        }
     }
 
     @Test
@@ -83,15 +84,11 @@ class DirectConvertTest {
                 new String[] {"convert", missing, dst},
                 new String[] {"convert", src, dir.resolve("no/such/dir/x").toString()});
         for (String[] args : taken) {
-            String line = String.join(" ", args);
-            assertNotNull(DirectConvert.parse(session(), args), line);
-            Files.write(Path.of(existing), new byte[4 << 20]);
-            Files.deleteIfExists(Path.of(dst));
-            Result direct = run(CLI, dst, existing, args);
-            Files.write(Path.of(existing), new byte[4 << 20]);
-            Files.deleteIfExists(Path.of(dst));
-            Result picocli = run(PICOCLI, dst, existing, args);
-            assertEquals(picocli, direct, line);
+            BothWays.assertAgree(DirectConvert::parse, args, runner -> {
+                Files.write(Path.of(existing), new byte[4 << 20]);
+                Files.deleteIfExists(Path.of(dst));
+                return run(runner, dst, existing, args);
+            });
         }
     }
 
@@ -132,26 +129,9 @@ class DirectConvertTest {
         }
     }
 
-    /** Runs a command line in a session. */
-    private interface Runner {
-        int run(Session session, String[] args);
-    }
-
-    /** The command as it runs: {@link DirectConvert} first. */
-    private static final Runner CLI = (session, args) -> Cli.run(session.program(), session.out(), session.err(), args);
-    /** picocli's parse alone. */
-    private static final Runner PICOCLI = (session, args) -> Cli.commandLine(session, args).execute(args);
-
-    private static Result run(Runner runner, String dst, String existing, String... args) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
-        PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8);
-        int status = runner.run(new Session(Cli.DEFAULT_PROGRAM, o, e), args);
-        o.flush();
-        e.flush();
-        return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8),
-                guestContents(dst), guestContents(existing));
+    private static Result run(BothWays.Runner runner, String dst, String existing, String... args)
+            throws IOException {
+        return new Result(BothWays.run(runner, args), guestContents(dst), guestContents(existing));
     }
 
     /** The image's format and a digest of its guest contents (a compressed target's layout may vary between runs). */
@@ -171,10 +151,5 @@ class DirectConvertTest {
         } catch (NoSuchAlgorithmException e) {
             throw new AssertionError(e);
         }
-    }
-
-    private static Session session() {
-        PrintStream sink = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-        return new Session(Cli.DEFAULT_PROGRAM, sink, sink);
     }
 }

@@ -1,13 +1,13 @@
 package imago.cli.command;
 
+import static imago.cli.command.BothWays.CLI;
+import static imago.cli.command.BothWays.run;
+import static imago.cli.command.BothWays.session;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -19,12 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class DirectRunTest {
 
-    /** What one run printed and returned. */
-    private record Result(int status, String out, String err) {
-    }
-
     @Test
-    void takesThePlainFormsAndAgreesWithPicocli(@TempDir Path dir) {
+    void takesThePlainFormsAndAgreesWithPicocli(@TempDir Path dir) throws IOException {
         String base = dir.resolve("base.qcow2").toString();
         String top = dir.resolve("top.qcow2").toString();
         String raw = dir.resolve("x.raw").toString();
@@ -61,11 +57,7 @@ class DirectRunTest {
                 new String[] {"map", "--output=yaml", top},
                 new String[] {"map", "--output=json", missing});
         for (String[] args : taken) {
-            String line = String.join(" ", args);
-            assertNotNull(DirectRun.parse(session(), args), line);
-            Result direct = run(CLI, args);
-            Result picocli = run(PICOCLI, args);
-            assertEquals(picocli, direct, line);
+            BothWays.assertAgree(DirectRun::parse, args, runner -> run(runner, args));
         }
     }
 
@@ -91,37 +83,11 @@ class DirectRunTest {
     void aCommandLineLeftToPicocliStillRunsThroughIt(@TempDir Path dir) {
         String image = dir.resolve("x.qcow2").toString();
         assertEquals(0, run(CLI, "create", "-f", "qcow2", image, "1M").status());
-        Result usage = run(CLI, "info", image, image);
+        BothWays.Printed usage = run(CLI, "info", image, image);
         assertEquals(Cli.FAILED, usage.status());
         assertEquals("imago: Expecting one image file name\nTry 'imago --help' for more information\n", usage.err());
-        Result help = run(CLI, "map", "--help");
+        BothWays.Printed help = run(CLI, "map", "--help");
         assertEquals(Cli.OK, help.status());
         assertTrue(help.out().contains("--start-offset"), help.out());
-    }
-
-    /** Runs a command line in a session. */
-    private interface Runner {
-        int run(Session session, String[] args);
-    }
-
-    /** The command as it runs: {@link DirectRun} first. */
-    private static final Runner CLI = (session, args) -> Cli.run(session.program(), session.out(), session.err(), args);
-    /** picocli's parse alone. */
-    private static final Runner PICOCLI = (session, args) -> Cli.commandLine(session, args).execute(args);
-
-    private static Result run(Runner runner, String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
-        PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8);
-        int status = runner.run(new Session(Cli.DEFAULT_PROGRAM, o, e), args);
-        o.flush();
-        e.flush();
-        return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-    }
-
-    private static Session session() {
-        PrintStream sink = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-        return new Session(Cli.DEFAULT_PROGRAM, sink, sink);
     }
 }

@@ -188,14 +188,7 @@ class Qcow2CompressedWriteTest {
             String map = Qemu.ok(dir, "qemu-img", "map", "--output=json", img);
             assertTrue(map.lines().anyMatch(l -> l.contains("\"data\": true") && !l.contains("\"offset\"")), map);
         }
-        Path raw = img.resolveSibling(img.getFileName() + ".model.raw");
-        Files.write(raw, model);
-        Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, raw);
-        assertEquals(0, cmp.status(), () -> "qemu-img compare:\n" + cmp.out() + cmp.err());
-        try (Image image = Imago.opener().path(img).format("qcow2").open()) {
-            Qcow2WriteTest.assertReads(image, model);
-        }
-        Files.delete(raw);
+        Qcow2WriteTest.assertReadsModel(img, model);
     }
 
     @Test

@@ -9,7 +9,9 @@ import imago.api.Preallocation;
 import imago.api.StorageLocation;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
+import imago.api.spi.Storage;
 import imago.testkit.FaultStorage;
+import imago.testkit.PowerLossRuns;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -69,6 +71,11 @@ class Qcow2FaultTest {
         return c < switchAt - 8 && next > switchAt - 8 ? switchAt - 8 : next;
     }
 
+    /** Where the counting run's header switched to a new refcount table (-1: it did not). */
+    private int switchAt = -1;
+    /** Crashed files left dirty (lazy refcounts), repaired before their check. */
+    private int dirtyFiles;
+
     /**
      * Power loss at every (sampled) write of a workload of writes, zero writes, discards and flushes:
      * the file that could be left must never be corrupt for {@code qemu-img check} (leaks are allowed).
@@ -93,160 +100,154 @@ class Qcow2FaultTest {
         int crashPoints = 0;
         int crashedFiles = 0;
         int tornBefore = FaultStorage.tornFiles();
-        int dirtyFiles = 0;
         for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=2",
                 "cluster_size=4096,backed", "snapshot", "cluster_size=512,refcount_bits=64,grow",
                 "cluster_size=16384,extended_l2=on", "cluster_size=16384,extended_l2=on,backed",
                 "cluster_size=4096,lazy_refcounts=on,backed",
                 "cluster_size=16384,extended_l2=on,preallocation=metadata,backed"}) {
             boolean backed = options.endsWith(",backed");
+            Path backing = backed ? basePath : null;
             boolean lazy = options.contains("lazy_refcounts=on");
             boolean withSnapshot = options.equals("snapshot");
             // a nearly full refcount table (4096 clusters): the workload makes it grow
             boolean grow = options.endsWith(",grow");
             int size = grow ? 3 << 20 : SIZE;
-            byte[] prefill = null;
+            byte[] prefill = new byte[size];
             byte[] prefilledImage = null;
             if (grow) {
-                prefill = new byte[size];
                 new Random(8).nextBytes(prefill);
                 Arrays.fill(prefill, 2_010_000, size, (byte) 0);
                 FaultStorage f = new FaultStorage("failing");
                 new Qcow2FormatDriver().create(f, CreateOptions.builder().size(size).option("cluster_size", "512")
                         .option("refcount_bits", "64").build());
-                try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(f,
-                        OpenContext.of(true)), f).writable(true).build()) {
+                try (Image image = open(f, true, null)) {
                     image.write(ByteBuffer.wrap(prefill, 0, 2_010_000), 0);
                 }
                 prefilledImage = f.content();
                 assertTrue(ByteBuffer.wrap(prefilledImage).getInt(56) == 1, "the refcount table grew too early");
             }
+            // the image the workload starts on, and what its guest reads then
+            byte[] start = grow ? prefilledImage : withSnapshot ? snapBytes : null;
+            byte[] guest = backed ? base : withSnapshot ? snapContent : prefill;
             String createOptions = withSnapshot ? "" : options.replace(",backed", "").replace(",grow", "");
-            int total = Integer.MAX_VALUE;
-            int runs = 0;
-            int switchAt = -1;
-            // the first run (crashAt -1) only counts the writes
-            for (int crashAt = -1; crashAt < total; crashAt = nextCrash(crashAt, grow, switchAt), runs++) {
-                CrashStorage s = new CrashStorage();
-                CreateOptions.Builder b = CreateOptions.builder().size(size);
-                Qcow2CreateTest.parse(createOptions).forEach(b::option);
-                if (backed) {
-                    b.backingFile(basePath.getFileName().toString()).backingFormat("raw");
-                }
-                if (withSnapshot) {
-                    s.write(ByteBuffer.wrap(snapBytes), 0);
-                } else {
-                    new Qcow2FormatDriver().create(s, b.build());
-                }
-                if (grow) {
-                    s = new CrashStorage();
-                    s.write(ByteBuffer.wrap(prefilledImage), 0);
-                }
-                s.sync();
-                s.crashAt(crashAt, grow && crashAt >= switchAt - 8 && crashAt < switchAt + 3 ? 8 : 1);
+            switchAt = -1;
+            PowerLossRuns.Sweep sweep = PowerLossRuns.sweep(point -> nextCrash(point, grow, switchAt), point -> {
+                CrashStorage s = start != null ? new CrashStorage(start) : created(size, createOptions, backing);
+                s.crashAt(point, grow && point >= switchAt - 8 && point < switchAt + 3 ? 8 : 1);
+                PowerLossRuns.Owed owed = new PowerLossRuns.Owed(guest);
                 Random r = new Random(99);
-                // what the guest flushed last, and which bytes it changed since (as of the crash)
-                byte[] model = backed ? base.clone() : withSnapshot ? snapContent.clone() : grow ? prefill.clone()
-                        : new byte[size];
-                byte[] flushed = model.clone();
-                boolean[] touched = new boolean[size];
-                byte[] flushedAtCrash = null;
-                boolean[] touchedAtCrash = null;
-                LayeredImage.Builder ib = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s,
-                        OpenContext.of(true)), s).writable(true);
-                if (backed) {
-                    ib.backing(imago.probe.Imago.opener().path(basePath).format("raw").open(), true);
-                }
-                try (Image image = ib.build()) {
-                    for (int i = 0; i < 24; i++) {
+                try (Image image = open(s, true, backing)) {
+                    for (int i = 0; i < 24 && s.crashed().isEmpty(); i++) {
                         int len = 1 + r.nextInt(12_000);
                         int off = r.nextInt(size - len);
-                        if (i % 6 != 5) {
-                            Arrays.fill(touched, off, off + len, true);
-                        }
                         switch (i % 6) {
                             case 2 -> {
                                 image.writeZeroes(off, len, java.util.Set.of(imago.api.ZeroFlag.MAY_UNMAP));
-                                Arrays.fill(model, off, off + len, (byte) 0);
+                                owed.changed(off, new byte[len]);
                             }
                             case 4 -> {
                                 image.discard(off, len);
                                 ByteBuffer now = ByteBuffer.allocate(len);
                                 image.read(now, off);
-                                System.arraycopy(now.array(), 0, model, off, len);
+                                owed.changed(off, now.array());
                             }
                             case 5 -> {
-                                image.flush();
-                                if (s.crashed().isEmpty()) {
-                                    flushed = model.clone();
-                                    touched = new boolean[size];
+                                if (PowerLossRuns.flush(image, s)) {
+                                    owed.flushed();
                                 }
                             }
                             default -> {
                                 byte[] data = new byte[len];
                                 Arrays.fill(data, (byte) (i + 1));
                                 image.write(ByteBuffer.wrap(data), off);
-                                System.arraycopy(data, 0, model, off, len);
+                                owed.changed(off, data);
                             }
-                        }
-                        if (s.crashed().isPresent() && flushedAtCrash == null) {
-                            flushedAtCrash = flushed;
-                            touchedAtCrash = touched;
                         }
                     }
                 }
-                if (s.crashed().isPresent() && flushedAtCrash == null) {
-                    // the power went out in the flush that closing makes: nothing since the last flush is owed
-                    flushedAtCrash = flushed;
-                    touchedAtCrash = touched;
-                }
                 if (s.crashed().isEmpty()) {
-                    total = s.points();
                     switchAt = s.tableSwitchAt;
                     if (grow) {
                         assertTrue(ByteBuffer.wrap(s.content()).getInt(56) > 1, "the refcount table did not grow");
                     }
-                    continue;
                 }
-                int at = crashAt;
-                crashPoints++;
-                crashedFiles += s.crashFiles().size();
-                for (byte[] variant : s.crashFiles()) {
-                    Path file = dir.resolve("crash.qcow2");
+                return new PowerLossRuns.Run<>(s, owed);
+            }, (point, variant, owed) -> {
+                String what = options + ", power loss at write " + point;
+                Path file = dir.resolve("crash.qcow2");
+                Files.write(file, variant);
+                if (dirty(variant)) {
+                    // lazy refcounts: the refcounts of a dirty image are rebuilt before use, by qemu-img check -r
+                    // all or by imago's writable open; both must keep every flushed byte
+                    assertTrue(lazy, () -> what + ": dirty");
+                    dirtyFiles++;
+                    Qemu.Output repair = Qemu.run(dir, "qemu-img", "check", "-r", "all", file);
+                    assertTrue(repair.status() == 0, () -> what + ": qemu-img check -r all status " + repair.status()
+                            + "\n" + repair.out() + repair.err());
+                    owed.assertKept(what + ", repaired by qemu", read(Files.readAllBytes(file), backing, size));
+                    variant = repairByOpening(variant);
                     Files.write(file, variant);
-                    if (dirty(variant)) {
-                        // lazy refcounts: the refcounts of a dirty image are rebuilt before use, by qemu-img check -r
-                        // all or by imago's writable open; both must keep every flushed byte
-                        assertTrue(lazy, () -> options + ", power loss at write " + at + ": dirty");
-                        dirtyFiles++;
-                        Qemu.Output repair = Qemu.run(dir, "qemu-img", "check", "-r", "all", file);
-                        assertTrue(repair.status() == 0, () -> options + ", power loss at write " + at
-                                + ": qemu-img check -r all status " + repair.status() + "\n" + repair.out()
-                                + repair.err());
-                        assertFlushedKept(options + ", power loss at write " + at + ", repaired by qemu",
-                                Files.readAllBytes(file), backed ? basePath : null, flushedAtCrash, touchedAtCrash);
-                        variant = repairByOpening(variant);
-                        Files.write(file, variant);
-                    }
-                    Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
-                    assertTrue(check.status() == 0 || check.status() == 3, () -> options + ", power loss at write " + at
-                            + ": qemu-img check status " + check.status() + "\n" + check.out() + check.err());
-                    if (withSnapshot) {
-                        Qemu.ok(dir, "qemu-img", "convert", "-l", "snapshot.name=s1", "-O", "raw", file, "crash-s1.raw");
-                        assertArrayEquals(snapContent, Files.readAllBytes(dir.resolve("crash-s1.raw")),
-                                "snapshot after power loss at write " + at);
-                    }
-                    assertFlushedKept(options + ", power loss at write " + at, variant, backed ? basePath : null,
-                            flushedAtCrash, touchedAtCrash);
                 }
-            }
-            assertTrue(runs > (grow ? 15 : 40), "only " + runs + " runs");
+                assertConsistent(what, file);
+                if (withSnapshot) {
+                    Qemu.ok(dir, "qemu-img", "convert", "-l", "snapshot.name=s1", "-O", "raw", file, "crash-s1.raw");
+                    assertArrayEquals(snapContent, Files.readAllBytes(dir.resolve("crash-s1.raw")),
+                            "snapshot after power loss at write " + point);
+                }
+                owed.assertKept(what, read(variant, backing, size));
+            });
+            crashPoints += sweep.crashPoints();
+            crashedFiles += sweep.crashFiles();
+            assertTrue(sweep.runs() > (grow ? 15 : 40), "only " + sweep.runs() + " runs");
         }
         // every crashed file passed qemu-img check (leaks allowed) and kept every flushed byte
         System.out.println("Qcow2FaultTest: " + crashPoints + " crash points, " + crashedFiles
                 + " crashed files checked (" + (FaultStorage.tornFiles() - tornBefore) + " with a torn write, "
                 + dirtyFiles + " dirty ones repaired), 0 corruptions");
         assertTrue(dirtyFiles > 10, "only " + dirtyFiles + " dirty files");
+    }
+
+    /**
+     * A synced {@link CrashStorage} holding a new image of {@code size} bytes made with qemu-img's {@code options},
+     * over the raw file {@code base} (null: none), named as in its directory.
+     */
+    static CrashStorage created(long size, String options, Path base) throws IOException {
+        CrashStorage s = new CrashStorage();
+        CreateOptions.Builder b = CreateOptions.builder().size(size);
+        Qcow2CreateTest.parse(options).forEach(b::option);
+        if (base != null) {
+            b.backingFile(base.getFileName().toString()).backingFormat("raw");
+        }
+        new Qcow2FormatDriver().create(s, b.build());
+        s.sync();
+        return s;
+    }
+
+    /** The image on {@code s}, over the raw file {@code base} (null: none). */
+    static Image open(Storage s, boolean writable, Path base) throws IOException {
+        LayeredImage.Builder b = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s,
+                OpenContext.of(writable)), s).writable(writable);
+        if (base != null) {
+            b.backing(imago.probe.Imago.opener().path(base).format("raw").open(), true);
+        }
+        return b.build();
+    }
+
+    /** The first {@code length} bytes the guest reads of the qcow2 {@code file} over the raw file {@code base}. */
+    static byte[] read(byte[] file, Path base, int length) throws IOException {
+        BytesStorage crashed = new BytesStorage("crash", file);
+        try (Image image = open(crashed, false, base)) {
+            ByteBuffer all = ByteBuffer.allocate(length);
+            image.read(all, 0);
+            return all.array();
+        }
+    }
+
+    /** {@code qemu-img check} finds {@code file} free of corruption (leaks, which are harmless, are allowed). */
+    static void assertConsistent(String what, Path file) throws IOException {
+        Qemu.Output check = Qemu.run(file.getParent(), "qemu-img", "check", file);
+        assertTrue(check.status() == 0 || check.status() == 3, () -> what + ": qemu-img check status "
+                + check.status() + "\n" + check.out() + check.err());
     }
 
     /** Whether the header's dirty bit (lazy refcounts in use) is set: version 3 only. */
@@ -268,22 +269,7 @@ class Qcow2FaultTest {
     /** Bytes the guest flushed and did not change since read as flushed. */
     static void assertFlushedKept(String what, byte[] file, Path base, byte[] flushed, boolean[] touched)
             throws IOException {
-        BytesStorage crashed = new BytesStorage("crash", file);
-        LayeredImage.Builder cb = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(crashed,
-                OpenContext.of(false)), crashed);
-        if (base != null) {
-            cb.backing(imago.probe.Imago.opener().path(base).format("raw").open(), true);
-        }
-        try (Image image = cb.build()) {
-            ByteBuffer all = ByteBuffer.allocate(flushed.length);
-            image.read(all, 0);
-            for (int k = 0; k < flushed.length; k++) {
-                if (!touched[k] && all.get(k) != flushed[k]) {
-                    throw new AssertionError(what + ": byte " + k + " was flushed as " + flushed[k] + " but reads "
-                            + all.get(k));
-                }
-            }
-        }
+        PowerLossRuns.Owed.assertKept(what, read(file, base, flushed.length), flushed, touched);
     }
 
     /**
@@ -295,19 +281,12 @@ class Qcow2FaultTest {
     void powerLossDuringCompressedWritesShrinkAndPreallocationNeverCorrupts() throws IOException {
         Qemu.require();
         for (String options : new String[] {"cluster_size=4096", "cluster_size=512,refcount_bits=1"}) {
-            int total = Integer.MAX_VALUE;
-            int runs = 0;
-            for (int crashAt = -1; crashAt < total; crashAt = nextCrash(crashAt, false, -1), runs++) {
-                CrashStorage s = new CrashStorage();
-                CreateOptions.Builder b = CreateOptions.builder().size(SIZE);
-                Qcow2CreateTest.parse(options).forEach(b::option);
-                new Qcow2FormatDriver().create(s, b.build());
-                s.sync();
-                s.crashAt(crashAt, 1);
-                int cs = options.contains("512") ? 512 : 4096;
+            int cs = options.contains("512") ? 512 : 4096;
+            PowerLossRuns.Sweep sweep = PowerLossRuns.sweep(point -> nextCrash(point, false, -1), point -> {
+                CrashStorage s = created(SIZE, options, null);
+                s.crashAt(point, 1);
                 Random r = new Random(17);
-                try (Image image = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s,
-                        OpenContext.of(true)), s).writable(true).build()) {
+                try (Image image = open(s, true, null)) {
                     for (int i = 0; i < 40; i++) {
                         byte[] data = new byte[cs];
                         for (int k = 0; k < cs; k++) {
@@ -327,18 +306,13 @@ class Qcow2FaultTest {
                     image.resize(SIZE, Preallocation.METADATA);
                     image.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), SIZE - 3);
                 }
-                if (s.crashed().isEmpty()) {
-                    total = s.points();
-                    continue;
-                }
+                return new PowerLossRuns.Run<>(s, null);
+            }, (point, crashed, none) -> {
                 Path file = dir.resolve("crash-c.qcow2");
-                Files.write(file, s.crashed().orElseThrow());
-                Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
-                int at = crashAt;
-                assertTrue(check.status() == 0 || check.status() == 3, () -> options + ", power loss at write " + at
-                        + ": qemu-img check status " + check.status() + "\n" + check.out() + check.err());
-            }
-            assertTrue(runs > 40, "only " + runs + " runs");
+                Files.write(file, crashed);
+                assertConsistent(options + ", power loss at write " + point, file);
+            });
+            assertTrue(sweep.runs() > 40, "only " + sweep.runs() + " runs");
         }
     }
 
@@ -479,16 +453,9 @@ class Qcow2FaultTest {
         Files.write(base, below);
         long oldSize = SIZE / 2 + 1536; // inside a cluster and (32 KiB clusters) inside a subcluster
         for (String options : new String[] {"cluster_size=4096", "cluster_size=32768,extended_l2=on"}) {
-            int total = Integer.MAX_VALUE;
-            int runs = 0;
-            for (int crashAt = -1; crashAt < total; crashAt = nextCrash(crashAt, false, -1), runs++) {
-                CrashStorage s = new CrashStorage();
-                CreateOptions.Builder b = CreateOptions.builder().size(oldSize).backingFile(base.getFileName()
-                        .toString()).backingFormat("raw");
-                Qcow2CreateTest.parse(options).forEach(b::option);
-                new Qcow2FormatDriver().create(s, b.build());
-                s.sync();
-                s.crashAt(crashAt, 1);
+            PowerLossRuns.Sweep sweep = PowerLossRuns.sweep(point -> nextCrash(point, false, -1), point -> {
+                CrashStorage s = created(oldSize, options, base);
+                s.crashAt(point, 1);
                 Qcow2Instance layer = (Qcow2Instance) new Qcow2FormatDriver().open(s, OpenContext.of(true));
                 layer.checkBacking(imago.api.spi.BackingFacts.ofSize("raw", below.length));
                 Image backing = imago.probe.Imago.opener().path(base).format("raw").open();
@@ -499,29 +466,24 @@ class Qcow2FaultTest {
                     image.resize(3L * SIZE, Preallocation.OFF);
                     image.write(ByteBuffer.wrap(new byte[] {4, 5, 6}), 3L * SIZE - 3);
                 }
-                if (s.crashed().isEmpty()) {
-                    total = s.points();
-                    continue;
-                }
+                return new PowerLossRuns.Run<>(s, null);
+            }, (point, crashed, none) -> {
                 Path file = dir.resolve("crash-g.qcow2");
-                Files.write(file, s.crashed().orElseThrow());
-                Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
-                int at = crashAt;
-                assertTrue(check.status() == 0 || check.status() == 3, () -> options + ", power loss at write " + at
-                        + ": qemu-img check status " + check.status() + "\n" + check.out() + check.err());
+                Files.write(file, crashed);
+                assertConsistent(options + ", power loss at write " + point, file);
                 try (Image image = imago.probe.Imago.opener().path(file).format("qcow2").open()) {
                     long end = Math.min(image.size(), 3L * SIZE - 3);
                     ByteBuffer grown = ByteBuffer.allocate((int) (end - oldSize));
                     image.read(grown, oldSize);
                     for (byte x : grown.array()) {
                         if (x != 0) {
-                            throw new AssertionError(options + ", power loss at write " + at + ": size "
+                            throw new AssertionError(options + ", power loss at write " + point + ": size "
                                     + image.size() + " shows the backing file past the old size");
                         }
                     }
                 }
-            }
-            assertTrue(runs > 10, "only " + runs + " runs");
+            });
+            assertTrue(sweep.runs() > 10, "only " + sweep.runs() + " runs");
         }
     }
 

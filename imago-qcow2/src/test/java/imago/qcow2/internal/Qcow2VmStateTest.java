@@ -14,6 +14,7 @@ import imago.api.ReadOnlyImageException;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
 import imago.testkit.FaultStorage;
+import imago.testkit.PowerLossRuns;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -136,98 +137,75 @@ class Qcow2VmStateTest {
         int crashPoints = 0;
         for (String options : new String[] {"4096", "512", "4096,backed", "16384,extended_l2"}) {
             boolean backed = options.endsWith(",backed");
+            Path backing = backed ? basePath : null;
             String clusterSize = options.split(",")[0];
-            int total = Integer.MAX_VALUE;
-            int runs = 0;
-            for (int crashAt = -1; crashAt < total; crashAt = Qcow2FaultTest.nextCrash(crashAt, false, -1), runs++) {
-                Qcow2FaultTest.CrashStorage s = new Qcow2FaultTest.CrashStorage();
-                CreateOptions.Builder b = CreateOptions.builder().size(SIZE).option("cluster_size", clusterSize);
-                if (options.contains("extended_l2")) {
-                    b.option("extended_l2", "on");
-                }
-                if (backed) {
-                    b.backingFile(basePath.getFileName().toString()).backingFormat("raw");
-                }
-                new Qcow2FormatDriver().create(s, b.build());
-                s.sync();
-                s.crashAt(crashAt, 1);
-                long vmOffset = vmOffset(Integer.parseInt(clusterSize), options.contains("extended_l2"));
-                // what the guest and the area hold, what was flushed last and what changed since (as of the crash)
-                byte[] disk = backed ? Arrays.copyOf(base, SIZE) : new byte[SIZE];
-                byte[] area = new byte[SLOTS * SLOT_BYTES];
-                for (int k = 0; backed && k < SLOTS; k++) {
-                    System.arraycopy(base, (int) (vmOffset + (long) k * SLOT), area, k * SLOT_BYTES, SLOT_BYTES);
-                }
-                byte[][] flushed = {disk.clone(), area.clone()};
-                boolean[][] touched = {new boolean[SIZE], new boolean[area.length]};
-                byte[][] flushedAtCrash = null;
-                boolean[][] touchedAtCrash = null;
-                Random r = new Random(17);
-                LayeredImage.Builder ib = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(s,
-                        OpenContext.of(true)), s).writable(true);
-                if (backed) {
-                    ib.backing(imago.probe.Imago.opener().path(basePath).format("raw").open(), true);
-                }
-                try (Image image = ib.build()) {
-                    for (int i = 0; i < 18; i++) {
-                        int len = 1 + r.nextInt(12_000);
-                        switch (i % 3) {
-                            case 0, 1 -> {
-                                // the area: a slot further on every few writes, so the L1 table keeps growing
-                                int slot = Math.min(SLOTS - 1, i / 3);
-                                int at = r.nextInt(SLOT_BYTES - len);
-                                byte[] data = filled(len, i + 1);
-                                image.vmState().write(ByteBuffer.wrap(data), (long) slot * SLOT + at);
-                                System.arraycopy(data, 0, area, slot * SLOT_BYTES + at, len);
-                                Arrays.fill(touched[1], slot * SLOT_BYTES + at, slot * SLOT_BYTES + at + len, true);
-                                if (i % 3 == 1) {
-                                    int off = r.nextInt(SIZE - len);
-                                    byte[] guest = filled(len, 100 + i);
-                                    image.write(ByteBuffer.wrap(guest), off);
-                                    System.arraycopy(guest, 0, disk, off, len);
-                                    Arrays.fill(touched[0], off, off + len, true);
-                                }
-                            }
-                            default -> {
-                                image.flush();
-                                if (s.crashed().isEmpty()) {
-                                    flushed = new byte[][] {disk.clone(), area.clone()};
-                                    touched = new boolean[][] {new boolean[SIZE], new boolean[area.length]};
-                                }
-                            }
-                        }
-                        if (s.crashed().isPresent() && flushedAtCrash == null) {
-                            flushedAtCrash = flushed;
-                            touchedAtCrash = touched;
-                        }
-                    }
-                }
-                if (s.crashed().isPresent() && flushedAtCrash == null) {
-                    flushedAtCrash = flushed;
-                    touchedAtCrash = touched;
-                }
-                if (s.crashed().isEmpty()) {
-                    total = s.points();
-                    assertTrue(ByteBuffer.wrap(s.content()).getInt(36) > 1, "the L1 table did not grow");
-                    continue;
-                }
-                crashPoints++;
-                int at = crashAt;
-                for (byte[] variant : s.crashFiles()) {
-                    Path file = dir.resolve("vm-crash.qcow2");
-                    Files.write(file, variant);
-                    Qemu.Output check = Qemu.run(dir, "qemu-img", "check", file);
-                    String what = options + ", power loss at write " + at;
-                    assertTrue(check.status() == 0 || check.status() == 3, () -> what + ": qemu-img check status "
-                            + check.status() + "\n" + check.out() + check.err());
-                    Qcow2FaultTest.assertFlushedKept(what, variant, backed ? basePath : null, flushedAtCrash[0],
-                            touchedAtCrash[0]);
-                    assertAreaKept(what, variant, backed ? basePath : null, flushedAtCrash[1], touchedAtCrash[1]);
-                }
+            boolean extendedL2 = options.contains("extended_l2");
+            String createOptions = "cluster_size=" + clusterSize + (extendedL2 ? ",extended_l2=on" : "");
+            long vmOffset = vmOffset(Integer.parseInt(clusterSize), extendedL2);
+            // what the guest and the area hold at the start
+            byte[] disk = backed ? Arrays.copyOf(base, SIZE) : new byte[SIZE];
+            byte[] area = new byte[SLOTS * SLOT_BYTES];
+            for (int k = 0; backed && k < SLOTS; k++) {
+                System.arraycopy(base, (int) (vmOffset + (long) k * SLOT), area, k * SLOT_BYTES, SLOT_BYTES);
             }
-            assertTrue(runs > 30, options + ": only " + runs + " runs");
+            PowerLossRuns.Sweep sweep = PowerLossRuns.sweep(point -> Qcow2FaultTest.nextCrash(point, false, -1),
+                    point -> {
+                        FaultStorage s = Qcow2FaultTest.created(SIZE, createOptions, backing);
+                        s.crashAt(point, 1);
+                        Owed owed = new Owed(new PowerLossRuns.Owed(disk), new PowerLossRuns.Owed(area));
+                        vmStateWorkload(s, backing, owed);
+                        if (s.crashed().isEmpty()) {
+                            assertTrue(ByteBuffer.wrap(s.content()).getInt(36) > 1, "the L1 table did not grow");
+                        }
+                        return new PowerLossRuns.Run<>(s, owed);
+                    }, (point, variant, owed) -> {
+                        Path file = dir.resolve("vm-crash.qcow2");
+                        Files.write(file, variant);
+                        String what = options + ", power loss at write " + point;
+                        Qcow2FaultTest.assertConsistent(what, file);
+                        owed.disk().assertKept(what, Qcow2FaultTest.read(variant, backing, SIZE));
+                        owed.area().assertKept(what + ": VM state slots of " + SLOT_BYTES + " bytes every " + SLOT,
+                                readArea(variant, backing));
+                    });
+            crashPoints += sweep.crashPoints();
+            assertTrue(sweep.runs() > 30, options + ": only " + sweep.runs() + " runs");
         }
         System.out.println("Qcow2VmStateTest: " + crashPoints + " crash points during VM state writes, 0 corruptions");
+    }
+
+    /** What the guest is owed of its disk and of the area's slots (one after the other). */
+    private record Owed(PowerLossRuns.Owed disk, PowerLossRuns.Owed area) {
+    }
+
+    /**
+     * The workload, noting what it changes in the guest disk and the area, until the power goes out: VM state writes,
+     * each slot further on every few writes so that the L1 table keeps growing, guest writes and flushes.
+     */
+    private static void vmStateWorkload(FaultStorage s, Path backing, Owed owed) throws IOException {
+        Random r = new Random(17);
+        try (Image image = Qcow2FaultTest.open(s, true, backing)) {
+            for (int i = 0; i < 18 && s.crashed().isEmpty(); i++) {
+                int len = 1 + r.nextInt(12_000);
+                if (i % 3 == 2) {
+                    if (PowerLossRuns.flush(image, s)) {
+                        owed.disk().flushed();
+                        owed.area().flushed();
+                    }
+                    continue;
+                }
+                int slot = Math.min(SLOTS - 1, i / 3);
+                int at = r.nextInt(SLOT_BYTES - len);
+                byte[] data = filled(len, i + 1);
+                image.vmState().write(ByteBuffer.wrap(data), (long) slot * SLOT + at);
+                owed.area().changed(slot * SLOT_BYTES + at, data);
+                if (i % 3 == 1) {
+                    int off = r.nextInt(SIZE - len);
+                    byte[] guest = filled(len, 100 + i);
+                    image.write(ByteBuffer.wrap(guest), off);
+                    owed.disk().changed(off, guest);
+                }
+            }
+        }
     }
 
     /** The area's offset for a 1 MiB image: one L2 table's span (cluster size times entries per table). */
@@ -236,28 +214,16 @@ class Qcow2VmStateTest {
         return (SIZE + span - 1) / span * span;
     }
 
-    /** The area's slots read as flushed wherever nothing changed them since. */
-    private static void assertAreaKept(String what, byte[] file, Path base, byte[] flushed, boolean[] touched)
-            throws IOException {
+    /** The area's slots, one after the other, as the qcow2 {@code file} over the raw file {@code base} reads them. */
+    private static byte[] readArea(byte[] file, Path base) throws IOException {
         BytesStorage crashed = new BytesStorage("crash", file);
-        LayeredImage.Builder cb = LayeredImage.builder("qcow2", new Qcow2FormatDriver().open(crashed,
-                OpenContext.of(false)), crashed);
-        if (base != null) {
-            cb.backing(imago.probe.Imago.opener().path(base).format("raw").open(), true);
-        }
-        try (Image image = cb.build()) {
+        byte[] area = new byte[SLOTS * SLOT_BYTES];
+        try (Image image = Qcow2FaultTest.open(crashed, false, base)) {
             for (int slot = 0; slot < SLOTS; slot++) {
-                ByteBuffer b = ByteBuffer.allocate(SLOT_BYTES);
-                image.vmState().read(b, (long) slot * SLOT);
-                for (int k = 0; k < SLOT_BYTES; k++) {
-                    int i = slot * SLOT_BYTES + k;
-                    if (!touched[i] && b.get(k) != flushed[i]) {
-                        throw new AssertionError(what + ": VM state byte " + ((long) slot * SLOT + k) + " was flushed as "
-                                + flushed[i] + " but reads " + b.get(k));
-                    }
-                }
+                image.vmState().read(ByteBuffer.wrap(area, slot * SLOT_BYTES, SLOT_BYTES), (long) slot * SLOT);
             }
         }
+        return area;
     }
 
     private static byte[] filled(int length, int value) {

@@ -222,13 +222,23 @@ class Qcow2WriteTest {
         Qemu.Output check = Qemu.run(dir, "qemu-img", "check", img);
         assertEquals(0, check.status(), () -> "qemu-img check:\n" + check.out() + check.err());
         assertTrue(check.out().contains("No errors were found"), check.out());
-        Path raw = img.resolveSibling(img.getFileName() + ".model.raw");
-        Files.write(raw, model);
-        Qemu.Output cmp = Qemu.run(dir, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, raw);
-        assertEquals(0, cmp.status(), () -> "qemu-img compare:\n" + cmp.out() + cmp.err());
+        assertReadsModel(img, model);
+    }
+
+    /** qemu-img compare finds {@code img} equal to {@code model}, and imago reads the model after reopening. */
+    static void assertReadsModel(Path img, byte[] model) throws IOException {
+        assertQemuReadsModel(img, model);
         try (Image image = Imago.opener().path(img).format("qcow2").open()) {
             assertReads(image, model);
         }
+    }
+
+    /** qemu-img compare finds {@code img} equal to {@code model}. */
+    static void assertQemuReadsModel(Path img, byte[] model) throws IOException {
+        Path raw = img.resolveSibling(img.getFileName() + ".model.raw");
+        Files.write(raw, model);
+        Qemu.Output cmp = Qemu.run(img.getParent(), "qemu-img", "compare", "-f", "qcow2", "-F", "raw", img, raw);
+        assertEquals(0, cmp.status(), () -> "qemu-img compare:\n" + cmp.out() + cmp.err());
         Files.delete(raw);
     }
 

@@ -81,18 +81,26 @@ final class FuzzContract {
             }
             try (Image image = imago.probe.Imago.opener().location(imago.api.StorageLocation.memory(name))
                     .format(format).writable(true).open()) {
-                if (image.size() > 0) {
-                    image.write(ByteBuffer.allocate((int) Math.min(1536, image.size())), image.size() / 2
-                            - Math.min(image.size() / 2, 700));
-                    image.flush();
-                }
-                walk(image);
+                writeAndWalk(image, 1536, 700);
             }
         } catch (IOException | RuntimeException e) {
             expected(e);
         } finally {
             imago.storage.memory.MemoryStorage.delete(name);
         }
+    }
+
+    /**
+     * Writes {@code length} zero bytes (at most the image's size) from {@code before} bytes below the middle (or from
+     * 0), across sector boundaries, flushes, and {@linkplain #walk walks} the image.
+     */
+    static void writeAndWalk(Image image, int length, int before) throws IOException {
+        if (image.size() > 0) {
+            image.write(ByteBuffer.allocate((int) Math.min(length, image.size())), image.size() / 2
+                    - Math.min(image.size() / 2, before));
+            image.flush();
+        }
+        walk(image);
     }
 
     /** Reads what a user of the image would: mappings, extents, a few ranges, info, down the chain. */
