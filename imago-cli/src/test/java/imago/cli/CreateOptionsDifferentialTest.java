@@ -45,8 +45,54 @@ class CreateOptionsDifferentialTest {
         "-f vpc -o nocow=on OUT 1M; vpc", "-f qcow2 -o nocow=x OUT 1M; raw", "-f qcow2 -o extent_size_hint=x OUT 1M; raw",
         "-f raw -o extent_size_hint=5G OUT 1M; raw", "-f qcow2 -u -b nope.qcow2 -F qcow2 OUT 1M; raw",
         "-f qcow2 -u -b nope.qcow2 -F qcow2 OUT; raw", "-f qcow2 -b nope.qcow2 -F qcow2 OUT 1M; raw",
-        "-u -f qcow2 OUT 1M; qcow2", "-f qcow2; raw", "''; raw"})
+        "-u -f qcow2 OUT 1M; qcow2", "-f qcow2; raw", "''; raw",
+        // a number option as qemu's parser reads it: hex and octal (the Formatting line prints it in decimal)
+        "-f qcow2 -o refcount_bits=0x10 OUT 1M; qcow2", "-f qcow2 -o refcount_bits=010 OUT 1M; qcow2"})
     void createsAsQemuImg(String line, String format) throws Exception {
+        both.agree("create", line, format);
+    }
+
+    /** Every format's {@code -o help}, with and without a file name. */
+    @ParameterizedTest
+    @CsvSource(delimiter = ';', value = {"-f vdi -o help; raw", "-f vdi -o help OUT; raw", "-f vhdx -o help; raw",
+        "-f vhdx -o help OUT; raw", "-f parallels -o help; raw", "-f parallels -o help OUT; raw",
+        "-f luks -o help; raw", "-f luks -o help OUT; raw"})
+    void listsEveryFormatsOptionsAsQemuImg(String line, String format) throws Exception {
+        both.agree("create", line, format);
+    }
+
+    /**
+     * qemu's option parser on {@code -o}: unknown names and values that do not read as their type (size, number,
+     * on/off) are refused before the "Formatting" line, in the order given.
+     */
+    @ParameterizedTest
+    @CsvSource(delimiter = ';', value = {"-f vdi -o bad=1 OUT 1M; raw",
+        "-f qcow2 -o bad=1 OUT 1M; raw", "-f raw -o cluster_size=4k OUT 1M; raw", "-f vpc -o cluster_size=bad OUT 1M; raw",
+        "-f qed -o cluster_size=bad OUT 1M; raw", "-f parallels -o cluster_size=99999999999999999999 OUT 1M; raw",
+        "-f qcow2 -o refcount_bits=abc OUT 1M; raw", "-f qcow2 -o refcount_bits=99999999999999999999 OUT 1M; raw",
+        "-f vhdx -o block_state_zero=maybe OUT 1M; raw", "-f qcow -o nocow=2 OUT 1M; raw",
+        "-f vmdk -o bad=1,size=x OUT; raw", "-f vmdk -o size=x,bad=1 OUT; raw",
+        "-f vmdk -o subformat=bogus OUT 1M; raw", "-f vmdk -o adapter_type=bogus OUT 1M; raw",
+        "-f qed -o cluster_size=4k,table_size=2 OUT 1M; qed", "-f qed -o cluster_size=3k OUT 1M; raw",
+        "-f vdi -o static=yes OUT 1M; vdi"})
+    void checksOptionsAsQemuImg(String line, String format) throws Exception {
+        both.agree("create", line, format);
+    }
+
+    /**
+     * A preallocation mode is read by the driver, after the "Formatting" line: qcow2's parser's words, or the file
+     * layer's; formats that do not preallocate (vpc, vhdx, qed, qcow) pass {@code falloc} and {@code full} to the
+     * file, which the format then writes anew, and refuse {@code metadata} as the file does.
+     */
+    @ParameterizedTest
+    @CsvSource(delimiter = ';', value = {"-f qcow2 -o preallocation=bad OUT 1M; raw",
+        "-f vmdk -o preallocation=bad OUT 1M; raw", "-f raw -o preallocation=metadata OUT 1M; raw",
+        "-f vdi -o preallocation=metadata OUT 1M; raw", "-f parallels -o preallocation=metadata OUT 1M; raw",
+        "-f qed -o preallocation=metadata OUT 1M; raw", "-f qcow -o preallocation=metadata OUT 1M; raw",
+        "-f vpc -o preallocation=metadata OUT 1M; raw", "-f vhdx -o preallocation=metadata OUT 1M; raw",
+        "-f qed -o preallocation=full OUT 1M; qed", "-f qcow -o preallocation=falloc OUT 1M; qcow",
+        "-f vpc -o preallocation=full OUT 1M; vpc", "-f vhdx -o preallocation=falloc OUT 1M; vhdx"})
+    void readsPreallocationAsQemuImg(String line, String format) throws Exception {
         both.agree("create", line, format);
     }
 

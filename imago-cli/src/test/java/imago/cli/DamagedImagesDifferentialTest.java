@@ -44,6 +44,11 @@ class DamagedImagesDifferentialTest {
         Qemu.ok(dir, img, "create", "-q", "-f", "vhdx", "regions.vhdx", "4M");
         poke("regions.vhdx", 192 << 10, 'x', 'x', 'x', 'x');
         poke("regions.vhdx", 256 << 10, 'x', 'x', 'x', 'x');
+        Qemu.ok(dir, img, "create", "-q", "-f", "vhdx", "truncated.vhdx", "16M");
+        Qemu.ok(dir, Qemu.io(), "-f", "vhdx", "-c", "write -P 1 0 4k", "-c", "write -P 2 9M 4k", "truncated.vhdx");
+        try (RandomAccessFile f = new RandomAccessFile(dir.resolve("truncated.vhdx").toFile(), "rw")) {
+            f.setLength(f.length() - (512 << 10)); // the second block now ends past the end of the file
+        }
         Qemu.ok(dir, img, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", "flat.vmdk", "1M");
         String descriptor = Files.readString(dir.resolve("flat.vmdk"), StandardCharsets.US_ASCII);
         String extent = "RW 2048 FLAT \"flat-flat.vmdk\" 0";
@@ -79,7 +84,8 @@ class DamagedImagesDifferentialTest {
         "info; -f vpc headers.vhdx", "info; -f vhdx zero.raw", "info; headers.vhdx", "info; regions.vhdx",
         "map; regions.vhdx", "info; -f vmdk zero.raw", "info; type.vmdk", "info; notype.vmdk",
         "info; extenttype.vmdk", "map; nooffset.vmdk", "info; vmfsoffset.vmdk", "info; sparseflat.vmdk",
-        "info; noextent.vmdk", "map; sub/noextent.vmdk", "convert; -O raw sub/noextent.vmdk OUT"})
+        "info; noextent.vmdk", "map; sub/noextent.vmdk", "convert; -O raw sub/noextent.vmdk OUT",
+        "info; truncated.vhdx", "map; --output=json truncated.vhdx"})
     void refusedInQemuImgsWords(String subcommand, String line) throws Exception {
         both.agree(subcommand, line, "raw");
     }

@@ -46,7 +46,10 @@ class MeasureDifferentialTest {
         "-O qcow2 v2.qcow2", "src.qcow2", "src.raw", "-O raw --output=json src.qcow2",
         "", "--size 1G src.qcow2", "-f qcow2", "--size -1 -O qcow2", "--size 1G -O qcow2 -o cluster_size=100",
         "--size 1G -O qcow2 -o cluster_size=512,extended_l2=on", "--size 1G -O qcow2 -o compat=0.10,refcount_bits=8",
-        "--size 1G --output=xml", "--size 1G -O vmdk", "-O vpc src.raw"})
+        "--size 1G --output=xml", "--size 1G -O vmdk", "-O vpc src.raw", "--size 1G -O cloop", "-O bochs src.raw",
+        "--size 1G -O qcow2 -o bad=1", "--size 1G -O raw -o bad=1", "-O vdi -o static=maybe src.qcow2",
+        "--size 1G -O parallels -o cluster_size=x", "--size 1G -O qed -o table_size=99999999999999999999",
+        "-O foo nope.raw"})
     void printsWhatQemuImgPrints(String line) {
         List<String> args = line.isEmpty() ? List.of() : List.of(line.split(" "));
         List<Object> q = new ArrayList<>(List.of(Qemu.img(), "measure"));

@@ -84,14 +84,10 @@ class VpcCliDifferentialTest {
     /** What vpc cannot do is refused as qemu-img refuses it: no check (exit 63), no resize, no snapshots. */
     @Test
     void checkResizeAndSnapshotsAreRefusedAsQemuImgRefusesThem() {
-        Path qemuImg = Qemu.img();
         String img = dir.resolve("d.vhd").toString();
         imago("create", "-q", "-f", "vpc", img, "8M").ok();
         for (String[] args : new String[][] {{"check", img}, {"resize", img, "+1M"}, {"snapshot", "-l", img}}) {
-            Object[] command = new Object[args.length + 1];
-            command[0] = qemuImg;
-            System.arraycopy(args, 0, command, 1, args.length);
-            Qemu.Output q = Qemu.run(dir, command);
+            Qemu.Output q = Qemu.runImg(dir, args);
             Run.Result i = imago(args);
             assertEquals(q.status(), i.status(), () -> String.join(" ", args) + ": " + q.err() + i.err());
             assertEquals(q.err().replace("qemu-img: ", "imago: "), i.err(), String.join(" ", args));

@@ -1,6 +1,7 @@
 package imago.api.spi;
 
 import imago.api.CreateOptions;
+import imago.api.Preallocation;
 import java.util.List;
 import java.util.Map;
 
@@ -42,6 +43,24 @@ public final class CreateChecks {
     }
 
     /**
+     * Refuses the preallocation modes that qemu-img 7.2 refuses for a format that does not preallocate itself (vpc,
+     * vhdx, qed, qcow): it hands the mode to the file below, which refuses {@code metadata}; {@code falloc} and
+     * {@code full} pass, and leave the file as {@code off} does (the format writes its file anew).
+     *
+     * @throws IllegalArgumentException for {@code metadata}, with qemu-img's message
+     */
+    public static void fileLayerPreallocation(CreateOptions options) {
+        if (options.preallocation() == Preallocation.METADATA) {
+            throw new IllegalArgumentException(unsupportedPreallocation(Preallocation.METADATA));
+        }
+    }
+
+    /** qemu-img's message for a preallocation mode a format cannot make: {@code Unsupported preallocation mode: MODE}. */
+    public static String unsupportedPreallocation(Preallocation mode) {
+        return "Unsupported preallocation mode: " + mode.qemuName();
+    }
+
+    /**
      * The size the new image is asked to have.
      *
      * @throws IllegalArgumentException if {@code options} give none
@@ -80,5 +99,45 @@ public final class CreateChecks {
             throw new IllegalArgumentException("Parameter '" + key + "' does not accept value '" + value + "'");
         }
         return value;
+    }
+
+    /**
+     * A number option as qemu's option parser reads it ({@code qemu_strtou64} in base 0: decimal, {@code 0x} hex or
+     * {@code 0} octal, an optional sign, nothing after the digits): {@code 0x10} is 16, and {@code -1} wraps to
+     * 2<sup>64</sup>-1, returned as the {@code long} of the same bits ({@code -1}), which qemu-img prints signed.
+     *
+     * @throws IllegalArgumentException if the text is no such number or exceeds 64 bits, with qemu-img's message
+     */
+    public static long number(String key, String value) {
+        int i = 0;
+        int n = value.length();
+        while (i < n && Character.isWhitespace(value.charAt(i))) {
+            i++;
+        }
+        boolean negative = false;
+        if (i < n && (value.charAt(i) == '+' || value.charAt(i) == '-')) {
+            negative = value.charAt(i) == '-';
+            i++;
+        }
+        int radix = 10;
+        if ((value.startsWith("0x", i) || value.startsWith("0X", i)) && i + 2 < n
+                && Character.digit(value.charAt(i + 2), 16) >= 0) {
+            radix = 16;
+            i += 2;
+        } else if (value.startsWith("0", i)) {
+            radix = 8;
+        }
+        String digits = value.substring(i);
+        int base = radix;
+        if (digits.isEmpty() || !digits.chars().allMatch(c -> Character.digit(c, base) >= 0)) {
+            throw new IllegalArgumentException("Parameter '" + key + "' expects a number");
+        }
+        long magnitude;
+        try {
+            magnitude = Long.parseUnsignedLong(digits, radix);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("Value '" + value + "' is too large for parameter '" + key + "'", e);
+        }
+        return negative ? -magnitude : magnitude;
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import imago.api.CreateOptions;
+import imago.api.Preallocation;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -25,6 +26,21 @@ class CreateChecksTest {
         assertEquals("Invalid parameter 'cluster_size' for format vpc (known: subformat, force_size)",
                 refusal(() -> CreateChecks.knownOptionsOnly(CreateOptions.builder().option("subformat", "fixed")
                         .option("cluster_size", "1M").build(), "vpc", KNOWN)));
+    }
+
+    @Test
+    void numbersReadAsQemusOptionParserReadsThem() {
+        assertEquals(16, CreateChecks.number("n", "16"));
+        assertEquals(16, CreateChecks.number("n", "0x10"));
+        assertEquals(8, CreateChecks.number("n", "010"));
+        assertEquals(0, CreateChecks.number("n", "0"));
+        assertEquals(-1, CreateChecks.number("n", "-1")); // 2^64 - 1, as strtoull wraps it
+        assertEquals(-1, CreateChecks.number("n", "0xffffffffffffffff"));
+        for (String bad : new String[] {"16k", "1.5", "abc", "", "0x", "08", "1 "}) {
+            assertEquals("Parameter 'n' expects a number", refusal(() -> CreateChecks.number("n", bad)), bad);
+        }
+        assertEquals("Value '0x10000000000000000' is too large for parameter 'n'",
+                refusal(() -> CreateChecks.number("n", "0x10000000000000000")));
     }
 
     @Test
@@ -62,5 +78,14 @@ class CreateChecksTest {
         assertEquals("fixed", CreateChecks.oneOf(Map.of("subformat", "fixed"), "subformat", "dynamic", "fixed"));
         assertEquals("Parameter 'subformat' does not accept value 'sparse'", refusal(() -> CreateChecks.oneOf(
                 Map.of("subformat", "sparse"), "subformat", "dynamic", "fixed")));
+    }
+
+    @Test
+    void theFileLayerRefusesOnlyMetadataPreallocation() {
+        for (Preallocation p : List.of(Preallocation.OFF, Preallocation.FALLOC, Preallocation.FULL)) {
+            CreateChecks.fileLayerPreallocation(CreateOptions.builder().size(1).preallocation(p).build());
+        }
+        assertEquals("Unsupported preallocation mode: metadata", refusal(() -> CreateChecks.fileLayerPreallocation(
+                CreateOptions.builder().size(1).preallocation(Preallocation.METADATA).build())));
     }
 }

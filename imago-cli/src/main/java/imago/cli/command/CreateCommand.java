@@ -81,6 +81,7 @@ final class CreateCommand implements Callable<Integer> {
         Map<String, String> opts;
         try {
             opts = QemuOpts.parse(options);
+            CreateOptionTypes.check(format, opts);
         } catch (IllegalArgumentException e) {
             throw new CliException(file, e.getMessage());
         }
@@ -104,11 +105,13 @@ final class CreateCommand implements Callable<Integer> {
         }
 
         CreateOptions.Builder builder = CreateOptions.builder();
+        // qemu-img reads the mode as the driver creates the image, after the "Formatting" line
+        String badPreallocation = null;
         if (preallocation != null) {
             try {
                 builder.preallocation(Preallocation.parse(preallocation));
             } catch (IllegalArgumentException e) {
-                throw new CliException(file, e.getMessage());
+                badPreallocation = preallocation;
             }
         }
         if (backingFile != null) {
@@ -128,6 +131,9 @@ final class CreateCommand implements Callable<Integer> {
         if (!quiet) {
             session.out().println(formattingLine(createOptions, preallocation, fileOptions));
             session.out().flush();
+        }
+        if (badPreallocation != null) {
+            throw new CliException(file, badPreallocation(badPreallocation));
         }
         fileOptions.check(file);
         session.create(file, path, format, createOptions);
@@ -187,6 +193,18 @@ final class CreateCommand implements Callable<Integer> {
         } catch (imago.api.UnknownFormatException e) {
             return true; // create itself reports the unknown format
         }
+    }
+
+    /**
+     * qemu-img's message for a preallocation mode that is not one: the format's own parser's when the format lists
+     * the option itself (qcow2), else that of the file layer below it.
+     */
+    private String badPreallocation(String mode) {
+        List<String> own = CreateOptionsHelp.lines("create-options-" + format + ".txt");
+        if (own != null && own.stream().anyMatch(l -> l.strip().startsWith("preallocation="))) {
+            return "Parameter 'preallocation' does not accept value '" + mode + "'";
+        }
+        return "invalid parameter value: " + mode;
     }
 
     /** qemu-img's {@code Formatting 'FILE', fmt=FMT name=value...} line. */

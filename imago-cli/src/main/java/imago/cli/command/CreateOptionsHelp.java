@@ -65,7 +65,8 @@ final class CreateOptionsHelp {
         return t.substring(0, t.indexOf('='));
     }
 
-    private static List<String> lines(String resource) {
+    /** The lines of a listing beside this class, without empty ones; {@code null} if there is none. */
+    static List<String> lines(String resource) {
         try (InputStream in = CreateOptionsHelp.class.getResourceAsStream(resource)) {
             if (in == null) {
                 return null;

@@ -87,7 +87,7 @@ final class MapCommand implements Callable<Integer>, QemuOptionChecks {
             try {
                 new MapWriter(image, session.out(), form, e -> displayName(layers, e)).write(start, length);
             } catch (MapWriter.UnmappableException e) {
-                throw new CliException(file.name(), e.getMessage());
+                throw new CliException(null, e.getMessage()); // qemu-img names no file here
             }
         }
         return Cli.OK;

@@ -76,7 +76,6 @@ final class MeasureCommand implements Callable<Integer> {
         if (file == null && size == null) {
             throw new CliException(null, "Either --size N or one filename must be specified.");
         }
-        Arguments.installedFormat(null, outputFormat);
         Measurement m;
         if (file == null) {
             m = measure(createOptions, null);
@@ -85,6 +84,7 @@ final class MeasureCommand implements Callable<Integer> {
             if (snapshot != null) {
                 opener.snapshot(snapshotName(snapshot));
             }
+            // qemu-img opens the source before it looks at the output format
             try (Image source = OpenFailures.open(session, opener, file, format.name())) {
                 m = measure(createOptions, source);
             }
@@ -133,6 +133,16 @@ final class MeasureCommand implements Callable<Integer> {
     }
 
     private Measurement measure(CreateOptions createOptions, Image source) throws IOException {
+        Arguments.installedFormat(null, outputFormat);
+        if (Imago.describe(outputFormat).readOnly()) {
+            throw new CliException(null, "Format driver '" + outputFormat + "' does not support image creation");
+        }
+        try {
+            CreateOptionTypes.check(outputFormat, QemuOpts.parse(options));
+        } catch (IllegalArgumentException e) {
+            throw new CliException(null, e.getMessage() + Session.NEXT_REPORT + "Invalid options for file format '"
+                    + outputFormat + "'");
+        }
         try {
             return Imago.measure(outputFormat, createOptions, source);
         } catch (IllegalArgumentException e) {

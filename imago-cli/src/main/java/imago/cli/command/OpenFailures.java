@@ -95,7 +95,12 @@ final class OpenFailures {
         Throwable t = unwrap(failure);
         Optional<ChainPlace> place = place(session, typed, format, t);
         String name = layerAlone ? place.map(ChainPlace::shown).orElse(typed) : typed;
-        return new CliException(null, "Could not open '" + name + "': " + cause(session, typed, t, place, layerAlone));
+        String message = "Could not open '" + name + "': " + cause(session, typed, t, place, layerAlone);
+        if (t instanceof ImageException e) {
+            message = QemuReasons.printedFirst(e.detail()).map(first -> first + Session.NEXT_REPORT).orElse("")
+                    + message;
+        }
+        return new CliException(null, message);
     }
 
     /**

@@ -1,6 +1,7 @@
 package imago.cli.command;
 
 import java.util.List;
+import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -22,7 +23,19 @@ final class QemuReasons {
     /** An extent line QEMU refuses: its words, then imago's line number and reason in parentheses. */
     private static final Pattern EXTENT_LINE = Pattern.compile("(Invalid extent line: .*) \\(descriptor line \\d+: .*\\)");
 
+    /**
+     * imago's vhdx message for a BAT entry past the end of the file: QEMU's open prints it as it is (the first such
+     * entry) before it fails with {@code -EINVAL}.
+     */
+    private static final Pattern VHDX_TRUNCATED = Pattern.compile("VHDX BAT entry \\d+ (start|end) offset \\d+ "
+            + "points after end of file \\(\\d+\\)\\. Image has probably been truncated\\.");
+
     private QemuReasons() {
+    }
+
+    /** The line QEMU's driver prints itself before its open fails with {@code detail}'s damage, if it prints one. */
+    static Optional<String> printedFirst(String detail) {
+        return VHDX_TRUNCATED.matcher(detail).matches() ? Optional.of(detail) : Optional.empty();
     }
 
     /** qemu-img's reason for {@code detail}, a driver's message about the layer qemu-img calls {@code shown}. */
@@ -36,6 +49,9 @@ final class QemuReasons {
             if (detail.startsWith(start)) {
                 return "Could not open '" + shown + "': Invalid argument";
             }
+        }
+        if (VHDX_TRUNCATED.matcher(detail).matches()) {
+            return "Could not open '" + shown + "': Invalid argument";
         }
         if (DESCRIPTOR.matcher(detail).matches()) {
             return "invalid VMDK image descriptor";

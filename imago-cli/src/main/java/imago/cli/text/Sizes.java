@@ -64,6 +64,15 @@ public final class Sizes {
         return value.longValueExact();
     }
 
+    /**
+     * Parses a size as {@link #parse} does, up to 2^64 - 1: what QEMU's option parser takes for a size option.
+     *
+     * @throws SizeException if the text is malformed or the value does not fit in 64 bits
+     */
+    public static BigInteger parseUnsigned64(String text) throws SizeException {
+        return parseUnsigned(text);
+    }
+
     private static BigInteger parseUnsigned(String text) throws SizeException {
         int n = text.length();
         int i = 0;

@@ -161,8 +161,7 @@ public final class ParallelsFormatDriver implements FormatDriver {
         CreateChecks.noBackingFile(options, "parallels");
         Preallocation p = options.preallocation();
         if (p != Preallocation.OFF && p != Preallocation.FALLOC && p != Preallocation.FULL) {
-            throw new IllegalArgumentException("Parameter 'preallocation' does not accept value '" + p.qemuName()
-                    + "'");
+            throw new IllegalArgumentException(CreateChecks.unsupportedPreallocation(p));
         }
         long requested = CreateChecks.size(options);
         long size = (requested + ParallelsHeader.SECTOR - 1) / ParallelsHeader.SECTOR * ParallelsHeader.SECTOR;

@@ -2,9 +2,9 @@ package imago.qcow.internal;
 
 import imago.api.CorruptImageException;
 import imago.api.CreateOptions;
-import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.Confidence;
+import imago.api.spi.CreateChecks;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
@@ -108,7 +108,8 @@ public final class QcowFormatDriver implements FormatDriver {
      * backing file 512-byte clusters (so that no write copies from the backing file) and 4096-entry tables.
      *
      * @throws IllegalArgumentException if no size is given, the size is under 2 bytes, an option is unknown, or
-     *         preallocation is asked for
+     *         preallocation is metadata (falloc and full are accepted and make the same
+     *         file as off, as in qemu-img)
      * @throws IOException if the storage cannot be written
      */
     @Override
@@ -118,10 +119,7 @@ public final class QcowFormatDriver implements FormatDriver {
         for (String key : options.formatOptions().keySet()) {
             throw new IllegalArgumentException("Invalid parameter '" + key + "' for format qcow");
         }
-        if (options.preallocation() != Preallocation.OFF) {
-            throw new IllegalArgumentException("Unsupported preallocation mode for qcow: "
-                    + options.preallocation().qemuName() + " (only off)");
-        }
+        CreateChecks.fileLayerPreallocation(options);
         long requested = options.size().orElseThrow(() -> new IllegalArgumentException(
                 "Image creation needs a size parameter"));
         long size = requested + 511 & -512L;

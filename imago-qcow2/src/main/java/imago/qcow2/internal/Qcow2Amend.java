@@ -5,6 +5,7 @@ import static imago.qcow2.internal.Qcow2Entries.COMPRESSED;
 import imago.api.Feature;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Amender;
+import imago.api.spi.CreateChecks;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Locale;
@@ -272,10 +273,6 @@ final class Qcow2Amend extends Qcow2Room implements Amender {
     }
 
     private static long number(String name, String value) {
-        try {
-            return Long.parseLong(value);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("Parameter '" + name + "' expects a number", e);
-        }
+        return CreateChecks.number(name, value);
     }
 }

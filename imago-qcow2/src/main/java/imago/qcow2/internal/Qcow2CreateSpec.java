@@ -2,6 +2,7 @@ package imago.qcow2.internal;
 
 import imago.api.CreateOptions;
 import imago.api.Preallocation;
+import imago.api.spi.CreateChecks;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -102,8 +103,9 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
         if (cs < 512 || cs > (2 << 20) || Long.bitCount(cs) != 1) {
             throw new IllegalArgumentException("Cluster size must be a power of two between 512 and 2048k");
         }
-        long refcountBits = o.containsKey("refcount_bits") ? parseSize(o.get("refcount_bits"), "refcount_bits") : 16;
-        if (refcountBits < 1 || refcountBits > 64 || Long.bitCount(refcountBits) != 1) {
+        long refcountBits = o.containsKey("refcount_bits") ? CreateChecks.number("refcount_bits", o.get("refcount_bits"))
+                : 16;
+        if (Long.compareUnsigned(refcountBits, 64) > 0 || Long.bitCount(refcountBits) != 1) {
             throw new IllegalArgumentException("Refcount width must be a power of two and may not exceed 64 bits");
         }
         int compression = switch (o.getOrDefault("compression_type", "zlib")) {

@@ -4,6 +4,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.Measurement;
 import imago.api.spi.Confidence;
+import imago.api.spi.CreateChecks;
 import imago.api.spi.Dependency;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
@@ -112,8 +113,17 @@ public final class Qcow2FormatDriver implements FormatDriver {
             }
         }
         out.put("lazy_refcounts", o.getOrDefault("lazy_refcounts", "off"));
-        out.put("refcount_bits", o.getOrDefault("refcount_bits", "16"));
+        out.put("refcount_bits", formattedNumber(o.getOrDefault("refcount_bits", "16")));
         return out;
+    }
+
+    /** A number option as qemu-img's Formatting line prints it: parsed ({@code 0x10} is 16), signed. */
+    private static String formattedNumber(String value) {
+        try {
+            return Long.toString(CreateChecks.number("refcount_bits", value));
+        } catch (IllegalArgumentException e) {
+            return value; // refused with its message when the options are checked
+        }
     }
 
     @Override

@@ -1,7 +1,7 @@
 package imago.qed.internal;
 
 import imago.api.CreateOptions;
-import imago.api.Preallocation;
+import imago.api.spi.CreateChecks;
 import imago.api.spi.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -30,11 +30,9 @@ final class QedCreate {
                         + "cluster_size, table_size)");
             }
         }
-        if (options.preallocation() != Preallocation.OFF) {
-            throw new IllegalArgumentException("Invalid parameter 'preallocation' for format qed");
-        }
-        long clusterSize = number(CLUSTER_SIZE, o.get(CLUSTER_SIZE), DEFAULT_CLUSTER);
-        long tableSize = number(TABLE_SIZE, o.get(TABLE_SIZE), DEFAULT_TABLE);
+        CreateChecks.fileLayerPreallocation(options);
+        long clusterSize = size(CLUSTER_SIZE, o.get(CLUSTER_SIZE), DEFAULT_CLUSTER);
+        long tableSize = size(TABLE_SIZE, o.get(TABLE_SIZE), DEFAULT_TABLE);
         if (!QedHeader.validClusterSize(clusterSize)) {
             throw new IllegalArgumentException("QED cluster size must be within range [" + QedHeader.MIN_CLUSTER
                     + ", " + QedHeader.MAX_CLUSTER + "] and power of 2");
@@ -75,14 +73,31 @@ final class QedCreate {
         }
     }
 
-    private static long number(String key, String value, long fallback) {
+    /**
+     * A size option as QEMU reads it: bytes, or a number with a binary suffix ({@code k}, {@code M}, {@code G},
+     * {@code T}, {@code P}, {@code E}, either case; {@code b} for bytes).
+     */
+    static long size(String key, String value, long fallback) {
         if (value == null) {
             return fallback;
         }
+        String s = value.trim();
+        int shift = 0;
+        if (!s.isEmpty()) {
+            int unit = "bkmgtpe".indexOf(Character.toLowerCase(s.charAt(s.length() - 1)));
+            if (unit >= 0) {
+                shift = 10 * unit;
+                s = s.substring(0, s.length() - 1);
+            }
+        }
         try {
-            return Long.parseLong(value.trim());
+            long n = Long.parseLong(s);
+            if (n < 0 || n > Long.MAX_VALUE >> shift) {
+                throw new NumberFormatException();
+            }
+            return n << shift;
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("Parameter '" + key + "' expects a size");
+            throw new IllegalArgumentException("Parameter '" + key + "' expects a size", e);
         }
     }
 }

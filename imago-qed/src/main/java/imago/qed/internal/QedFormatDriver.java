@@ -126,7 +126,8 @@ public final class QedFormatDriver implements FormatDriver {
      * Writes a new QED image as qemu-img 7.2 does (see {@link QedCreate}).
      *
      * @throws IllegalArgumentException if no size is given, an option is unknown or invalid, or preallocation is
-     *         asked for
+     *         metadata (falloc and full are accepted and make the same
+     *         file as off, as in qemu-img)
      * @throws IOException if the storage cannot be written
      */
     @Override
@@ -152,15 +153,28 @@ public final class QedFormatDriver implements FormatDriver {
         options.size().ifPresent(s -> out.put("size", Long.toString(s)));
         options.backingFile().ifPresent(b -> out.put("backing_file", b));
         options.backingFormat().ifPresent(f -> out.put("backing_fmt", f));
-        out.put(QedCreate.CLUSTER_SIZE, options.formatOptions().getOrDefault(QedCreate.CLUSTER_SIZE,
+        // in bytes, as qemu-img prints a size option it has read (cluster_size=4k shows as 4096)
+        out.put(QedCreate.CLUSTER_SIZE, bytes(options, QedCreate.CLUSTER_SIZE,
                 Integer.toString(QedCreate.DEFAULT_CLUSTER)));
         String table = options.formatOptions().get(QedCreate.TABLE_SIZE);
         if (table != null) {
-            out.put(QedCreate.TABLE_SIZE, table);
+            out.put(QedCreate.TABLE_SIZE, bytes(options, QedCreate.TABLE_SIZE, table));
         }
         if (preallocation != null) {
             out.put("preallocation", preallocation);
         }
         return out;
+    }
+
+    private static String bytes(CreateOptions options, String key, String fallback) {
+        String v = options.formatOptions().get(key);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            return Long.toString(QedCreate.size(key, v, 0));
+        } catch (IllegalArgumentException e) {
+            return v; // create refuses it
+        }
     }
 }

@@ -90,7 +90,7 @@ public final class RawFormatDriver implements FormatDriver {
             throw new IllegalArgumentException("Image creation needs a size parameter");
         }
         if (options.preallocation() == Preallocation.METADATA) {
-            throw new IllegalArgumentException("Unsupported preallocation mode: metadata (raw has no metadata)");
+            throw new IllegalArgumentException("Unsupported preallocation mode: metadata");
         }
         long size = RawInstance.sectorAligned(options.size().getAsLong());
         storage.resize(size, options.preallocation());

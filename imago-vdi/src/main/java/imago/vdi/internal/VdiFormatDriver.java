@@ -132,8 +132,7 @@ public final class VdiFormatDriver implements FormatDriver {
         CreateChecks.knownOptionsOnly(options, "vdi", List.of(STATIC));
         CreateChecks.noBackingFile(options, "vdi");
         if (!accepts(options.preallocation())) {
-            throw new IllegalArgumentException("Parameter 'preallocation' does not accept value '"
-                    + options.preallocation().qemuName() + "'");
+            throw new IllegalArgumentException(CreateChecks.unsupportedPreallocation(options.preallocation()));
         }
         long size = CreateChecks.size(options);
         boolean fixed = CreateChecks.onOff(options.formatOptions(), STATIC, false);
@@ -150,7 +149,8 @@ public final class VdiFormatDriver implements FormatDriver {
     public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
         SequencedMap<String, String> out = new LinkedHashMap<>();
         options.size().ifPresent(s -> out.put("size", Long.toString(s)));
-        out.put(STATIC, CreateChecks.onOff(options.formatOptions(), STATIC, false) ? "on" : "off");
+        CreateChecks.onOff(options.formatOptions(), STATIC, false); // refuses what is not a switch
+        out.put(STATIC, options.formatOptions().getOrDefault(STATIC, "off")); // as given (yes stays yes), as qemu-img
         if (preallocation != null) {
             out.put("preallocation", preallocation);
         }

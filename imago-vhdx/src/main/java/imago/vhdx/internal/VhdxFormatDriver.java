@@ -1,7 +1,6 @@
 package imago.vhdx.internal;
 
 import imago.api.CreateOptions;
-import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.Confidence;
 import imago.api.spi.CreateChecks;
@@ -93,7 +92,8 @@ public final class VhdxFormatDriver implements FormatDriver {
      * Writes a new VHDX as qemu-img 7.2 does (see {@link VhdxCreate}), with random GUIDs.
      *
      * @throws IllegalArgumentException if no size is given, the size is 0 or over 64 TiB, an option is unknown or
-     *         invalid, a backing file is given, or preallocation is asked for
+     *         invalid, a backing file is given, or preallocation is metadata (falloc and full are
+     *         accepted and make the same file as off, as in qemu-img)
      * @throws IOException if the storage cannot be written
      */
     @Override
@@ -102,10 +102,7 @@ public final class VhdxFormatDriver implements FormatDriver {
         Objects.requireNonNull(options, "options");
         CreateChecks.knownOptionsOnly(options, "vhdx", CREATE_OPTIONS);
         CreateChecks.noBackingFile(options, "vhdx");
-        if (options.preallocation() != Preallocation.OFF) {
-            throw new IllegalArgumentException("Unsupported preallocation mode for vhdx: "
-                    + options.preallocation().qemuName() + " (only off)");
-        }
+        CreateChecks.fileLayerPreallocation(options);
         long size = CreateChecks.size(options);
         if (size == 0) {
             // qemu-img writes a 64 MiB BAT for no blocks at all; a disk of no bytes is no use

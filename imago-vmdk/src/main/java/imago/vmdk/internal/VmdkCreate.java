@@ -73,8 +73,9 @@ final class VmdkCreate {
                     return s;
                 }
             }
-            throw new IllegalArgumentException("invalid parameter value: " + name + " (subformat is one of "
-                    + "monolithicSparse, monolithicFlat, twoGbMaxExtentSparse, twoGbMaxExtentFlat, streamOptimized)");
+            // qemu-img's words (monolithicSparse, monolithicFlat, twoGbMaxExtentSparse, twoGbMaxExtentFlat and
+            // streamOptimized are the subformats)
+            throw new IllegalArgumentException("invalid parameter value: " + name);
         }
     }
 
@@ -152,8 +153,7 @@ final class VmdkCreate {
         Optional<String> backing = options.backingFile().or(() -> Optional.ofNullable(o.get("backing_file")));
         String adapter = o.getOrDefault(ADAPTER_TYPE, "ide");
         if (!Set.of("ide", "buslogic", "lsilogic", "legacyESX").contains(adapter)) {
-            throw new IllegalArgumentException("invalid parameter value: " + adapter + " (adapter_type is one of ide, "
-                    + "buslogic, lsilogic, legacyESX)");
+            throw new IllegalArgumentException("invalid parameter value: " + adapter); // qemu-img's words
         }
         boolean compat6 = CreateChecks.onOff(o, COMPAT6, false);
         String hw = o.get(HWVERSION);

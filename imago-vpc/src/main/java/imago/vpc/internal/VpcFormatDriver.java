@@ -1,7 +1,6 @@
 package imago.vpc.internal;
 
 import imago.api.CreateOptions;
-import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.spi.Confidence;
 import imago.api.spi.CreateChecks;
@@ -92,7 +91,8 @@ public final class VpcFormatDriver implements FormatDriver {
      * Writes a new VHD as qemu-img 7.2 does (see {@link VpcCreate}), with the current time and a random unique id.
      *
      * @throws IllegalArgumentException if no size is given, the size is over 2040 GiB, an option is unknown or
-     *         invalid, a backing file is given, or preallocation is asked for
+     *         invalid, a backing file is given, or preallocation is metadata (falloc and full are
+     *         accepted and make the same file as off, as in qemu-img)
      * @throws IOException if the storage cannot be written
      */
     @Override
@@ -101,10 +101,7 @@ public final class VpcFormatDriver implements FormatDriver {
         Objects.requireNonNull(options, "options");
         CreateChecks.knownOptionsOnly(options, "vpc", CREATE_OPTIONS);
         CreateChecks.noBackingFile(options, "vpc");
-        if (options.preallocation() != Preallocation.OFF) {
-            throw new IllegalArgumentException("Unsupported preallocation mode for vpc: "
-                    + options.preallocation().qemuName() + " (only off)");
-        }
+        CreateChecks.fileLayerPreallocation(options);
         long size = CreateChecks.size(options);
         Map<String, String> o = options.formatOptions();
         boolean fixed = CreateChecks.oneOf(o, SUBFORMAT, "dynamic", "fixed").equals("fixed");
