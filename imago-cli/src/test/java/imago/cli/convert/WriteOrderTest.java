@@ -113,13 +113,7 @@ class WriteOrderTest {
         ChunkWrites first = order.take();
         ChunkWrites second = order.take();
         assertFalse(first.buffer() == second.buffer());
-        CompletableFuture<ChunkWrites> third = CompletableFuture.supplyAsync(() -> {
-            try {
-                return order.take();
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<ChunkWrites> third = takeAsync(order);
         assertThrows(TimeoutException.class, () -> third.get(200, TimeUnit.MILLISECONDS), "both buffers in use");
         order.submit(second, c -> { });
         assertThrows(TimeoutException.class, () -> third.get(200, TimeUnit.MILLISECONDS), "chunk 1 waits for 0");
@@ -134,13 +128,7 @@ class WriteOrderTest {
         WriteOrder order = new WriteOrder(true, 4L * CHUNK, 1);
         ChunkWrites first = order.take();
         assertNotNull(first);
-        CompletableFuture<ChunkWrites> waiting = CompletableFuture.supplyAsync(() -> {
-            try {
-                return order.take();
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<ChunkWrites> waiting = takeAsync(order);
         assertThrows(TimeoutException.class, () -> waiting.get(200, TimeUnit.MILLISECONDS), "the one buffer in use");
         order.fail();
         assertNull(waiting.get(30, TimeUnit.SECONDS));
@@ -205,5 +193,16 @@ class WriteOrderTest {
         } else if (r == 2) {
             LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(200_000));
         }
+    }
+
+    /** {@link WriteOrder#take} on another thread. */
+    private static CompletableFuture<ChunkWrites> takeAsync(WriteOrder order) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return order.take();
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        });
     }
 }
