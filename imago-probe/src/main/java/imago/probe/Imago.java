@@ -160,6 +160,8 @@ public final class Imago {
         if (effective.size().isEmpty()) {
             throw new IllegalArgumentException("Image creation needs a size parameter");
         }
+        // before any file is made or emptied: a refusal here leaves the file system as it was
+        driver.checkCreate(location, effective);
         List<Storage> created = new ArrayList<>();
         try {
             for (Dependency file : driver.createdFiles(location, effective)) {
