@@ -35,8 +35,11 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
             "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg", "encrypt.hash-alg",
             "encrypt.iter-time");
 
-    /** The encryption options in qemu-img's order (the encryption format's own, after {@code encrypt.}). */
-    static final java.util.List<String> ENCRYPT_OPTIONS = java.util.List.of("encrypt.format", "encrypt.key-secret",
+    /**
+     * The encryption options in qemu-img's order (its Formatting line's): the deprecated {@code encryption} switch, then
+     * the encryption format's own, after {@code encrypt.}.
+     */
+    static final java.util.List<String> ENCRYPT_OPTIONS = java.util.List.of("encryption", "encrypt.format", "encrypt.key-secret",
             "encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg",
             "encrypt.hash-alg", "encrypt.iter-time");
 
@@ -49,6 +52,10 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
      */
     static Map<String, String> encryption(Map<String, String> o) {
         String format = o.get("encrypt.format");
+        if (format != null && o.containsKey("encryption")) {
+            throw new IllegalArgumentException("'encrypt.format' and its alias 'encryption' can't be used at the same "
+                    + "time");
+        }
         if ("on".equals(o.get("encryption")) || "aes".equals(format)) {
             if (!o.containsKey("encrypt.key-secret")) { // qemu-img asks for the key first
                 throw new IllegalArgumentException("Parameter 'encrypt.key-secret' is required for cipher");
