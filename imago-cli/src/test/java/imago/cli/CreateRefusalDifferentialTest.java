@@ -16,8 +16,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * {@code create} refused for an option's value, sampled per format, against qemu-img 7.2: the same exit status and
- * messages, and the same file left behind. qemu-img refuses qcow2's and luks's values before it makes the file (none
+ * {@code create} (and {@code convert}'s target) refused for an option's value, sampled per format, against qemu-img
+ * 7.2: the same exit status and messages, and the same file left behind. qemu-img refuses qcow2's and luks's values before it makes the file (none
  * is left), the other formats' after (an empty file is left); an existing file is emptied in the second case, and
  * kept in the first only by imago (qemu-img deletes it, imago leaves a user's file as it was).
  */
@@ -31,7 +31,7 @@ class CreateRefusalDifferentialTest {
 
     @BeforeAll
     static void tools() {
-        Qemu.img(); // fails, not skips, under IMAGO_REQUIRE_QEMU=1
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "raw", "src.raw", "1M"); // fails under IMAGO_REQUIRE_QEMU=1
         both = new CliDifferential(dir);
     }
 
@@ -55,6 +55,15 @@ class CreateRefusalDifferentialTest {
         "--object secret,id=sec0,data=x -f luks -o key-secret=sec0,hash-alg=foo OUT 1M"})
     void refusesANewFileAsQemuImg(String line) throws Exception {
         CliDifferential.Outcome o = both.agree("create", line, "raw");
+        assertEquals(1, o.qemu().status(), line + ": a refusal");
+    }
+
+    /** {@code convert} makes its target as {@code create} does, and leaves the same file when the format refuses. */
+    @ParameterizedTest
+    @ValueSource(strings = {"-O qcow2 -o refcount_bits=3 src.raw OUT", "-O vpc -o subformat=foo src.raw OUT",
+        "-O qed -o table_size=3 src.raw OUT", "-O luks -o cipher-alg=foo src.raw OUT"})
+    void convertLeavesTheTargetAsQemuImg(String line) throws Exception {
+        CliDifferential.Outcome o = both.agree("convert", line, "raw");
         assertEquals(1, o.qemu().status(), line + ": a refusal");
     }
 
