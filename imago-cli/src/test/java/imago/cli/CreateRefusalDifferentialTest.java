@@ -17,9 +17,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code create} (and {@code convert}'s target) refused for an option's value, sampled per format, against qemu-img
- * 7.2: the same exit status and messages, and the same file left behind. qemu-img refuses qcow2's and luks's values before it makes the file (none
- * is left), the other formats' after (an empty file is left); an existing file is emptied in the second case, and
- * kept in the first only by imago (qemu-img deletes it, imago leaves a user's file as it was).
+ * 7.2: the same exit status and messages, and the same file left behind. qemu-img refuses qcow2's and luks's values
+ * before it makes the file (none is left), the other formats' after (an empty file is left); an existing file is
+ * emptied in the second case, and kept in the first only by imago (qemu-img deletes it, imago leaves a user's file as
+ * it was).
  */
 class CreateRefusalDifferentialTest {
     private static final byte[] EXISTING = "pre-existing".getBytes(StandardCharsets.US_ASCII);
@@ -48,6 +49,9 @@ class CreateRefusalDifferentialTest {
         "-f qed -o table_size=3 OUT 1M", "-f qed -o cluster_size=128M OUT 1M",
         "-f raw -o preallocation=bad OUT 1M",
         "-f vmdk -o compat6=on,hwversion=6 OUT 1M", "-f vmdk -o backing_fmt=qcow2 OUT 1M",
+        "-f vmdk -o preallocation=metadata OUT 1M",
+        "-f vmdk -o subformat=twoGbMaxExtentFlat,preallocation=metadata OUT 1M",
+        "-f vmdk -o subformat=bogus,preallocation=metadata OUT 1M",
         "-f vpc -o subformat=foo OUT 1M", "-f vhdx -o subformat=foo OUT 1M", "-f vhdx -o block_size=3M OUT 1M",
         "-f vdi -o preallocation=bad OUT 1M", "-f parallels -o cluster_size=0 OUT 1M",
         "-f luks -o cipher-alg=foo OUT 1M", "-f luks OUT 1M",
@@ -81,7 +85,9 @@ class CreateRefusalDifferentialTest {
     @ValueSource(strings = {"-f qcow -o encrypt.format=foo OUT 1M", "-f qed -o table_size=3 OUT 1M",
         "-f vpc -o subformat=foo OUT 1M", "-f vhdx -o block_size=3M OUT 1M", "-f parallels -o cluster_size=0 OUT 1M",
         "-f vdi -o preallocation=metadata OUT 1M", "-f raw -o preallocation=bad OUT 1M",
-        "-f vmdk -o compat6=on,hwversion=6 OUT 1M", "-f luks -o cipher-alg=foo OUT 1M"})
+        "-f vmdk -o compat6=on,hwversion=6 OUT 1M",
+        "-f vmdk -o subformat=monolithicFlat,preallocation=metadata OUT 1M",
+        "-f luks -o cipher-alg=foo OUT 1M"})
     void treatsAnExistingFileAsQemuImg(String line) throws Exception {
         CliDifferential.Outcome o = both.agree("create", line, "raw", out -> Files.write(out, EXISTING), true);
         assertEquals(1, o.qemu().status(), line + ": a refusal");
