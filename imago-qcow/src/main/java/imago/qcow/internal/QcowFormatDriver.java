@@ -125,7 +125,7 @@ public final class QcowFormatDriver implements FormatDriver {
         return out;
     }
 
-    /** {@inheritDoc} qemu-img refuses {@code encryption} and {@code encrypt.format} together before it makes the file. */
+    /** {@inheritDoc} qemu-img refuses {@code encryption} and {@code encrypt.format} together before making the file. */
     @Override
     public void checkCreate(StorageLocation location, CreateOptions options) {
         QcowCreateEncryption.checkAlias(options);

@@ -36,12 +36,12 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
             "encrypt.iter-time");
 
     /**
-     * The encryption options in qemu-img's order (its Formatting line's): the deprecated {@code encryption} switch, then
-     * the encryption format's own, after {@code encrypt.}.
+     * The encryption options in qemu-img's order (its Formatting line's): the deprecated {@code encryption} switch,
+     * then the encryption format's own, after {@code encrypt.}.
      */
-    static final java.util.List<String> ENCRYPT_OPTIONS = java.util.List.of("encryption", "encrypt.format", "encrypt.key-secret",
-            "encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg",
-            "encrypt.hash-alg", "encrypt.iter-time");
+    static final java.util.List<String> ENCRYPT_OPTIONS = java.util.List.of("encryption", "encrypt.format",
+            "encrypt.key-secret", "encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.ivgen-alg",
+            "encrypt.ivgen-hash-alg", "encrypt.hash-alg", "encrypt.iter-time");
 
     /**
      * The options of the encryption format (without their {@code encrypt.} prefix) a new image is encrypted with,
