@@ -89,7 +89,9 @@ public final class Imago {
     }
 
     /**
-     * Creates a new image of {@code format} at {@code path}, replacing any file there.
+     * Creates a new image of {@code format} at {@code path}, replacing any file there. Options the format refuses before
+     * making the file ({@link FormatDriver#checkCreate}, as qemu-img does for qcow2 and luks) leave any file there as
+     * it was; the others leave it empty, as qemu-img leaves it.
      *
      * @throws UnknownFormatException if the format is not installed
      * @throws UnsupportedFeatureException ({@link Feature#CREATE}) if the format can only be read
