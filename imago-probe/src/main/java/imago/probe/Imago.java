@@ -89,7 +89,9 @@ public final class Imago {
     }
 
     /**
-     * Creates a new image of {@code format} at {@code path}, replacing any file there.
+     * Creates a new image of {@code format} at {@code path}, replacing any file there. Options the format refuses before
+     * making the file ({@link FormatDriver#checkCreate}, as qemu-img does for qcow2 and luks) leave any file there as
+     * it was; the others leave it empty, as qemu-img leaves it.
      *
      * @throws UnknownFormatException if the format is not installed
      * @throws UnsupportedFeatureException ({@link Feature#CREATE}) if the format can only be read
@@ -160,6 +162,8 @@ public final class Imago {
         if (effective.size().isEmpty()) {
             throw new IllegalArgumentException("Image creation needs a size parameter");
         }
+        // before any file is made or emptied: a refusal here leaves the file system as it was
+        driver.checkCreate(location, effective);
         List<Storage> created = new ArrayList<>();
         try {
             for (Dependency file : driver.createdFiles(location, effective)) {

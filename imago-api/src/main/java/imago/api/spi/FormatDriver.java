@@ -84,6 +84,22 @@ public interface FormatDriver {
     FormatInstance open(Storage storage, OpenContext context) throws IOException;
 
     /**
+     * Refuses {@code options} that {@link #create} would refuse, before any file of the new image exists: {@code
+     * Imago.create} calls it before it creates (or empties) the image's file and the {@link #createdFiles} files, so
+     * that a refused create leaves no file behind and an existing file as it was. A driver checks here what {@code
+     * qemu-img create} refuses before it makes the file (qcow2's and LUKS's option values), and leaves to {@link
+     * #create} what qemu-img refuses only after it made the file (it leaves that file behind, empty).
+     *
+     * @param location where the new image is to be, for messages
+     * @implSpec The default checks nothing.
+     * @throws IllegalArgumentException if an option is unknown or invalid for this format (qemu-img's message)
+     * @throws imago.api.UnsupportedFeatureException if the options need what is not installed
+     * @throws IOException if the check cannot be made
+     */
+    default void checkCreate(StorageLocation location, CreateOptions options) throws IOException {
+    }
+
+    /**
      * Writes a new, empty image of this format to {@code storage}, which is empty and writable.
      *
      * @throws IllegalArgumentException if an option is unknown or invalid for this format

@@ -147,15 +147,13 @@ final class ConvertJob {
         String targetFormat = outFormat;
         if (create != null) {
             target = session.file(dst);
-            boolean existed = Files.exists(target);
             try {
                 fileOptions.check(null);
                 // not synced, as qemu-img creates its target: the copy's final flush syncs it all unless -t unsafe
                 session.create(dst, target, outFormat, create, false);
             } catch (CliException | IOException | IllegalArgumentException e) {
-                if (!existed) {
-                    Files.deleteIfExists(target); // as qemu-img, which checks the options before it makes the file
-                }
+                // the target is left as create leaves it: untouched where the format refuses before making the file
+                // (qcow2, luks: FormatDriver.checkCreate), empty where qemu-img too refuses after making it
                 String why = e instanceof CliException x ? x.getMessage() : Errors.describe(e, session, null);
                 throw new CliException(null, dst + ": error while converting " + outFormat + ": " + why);
             }

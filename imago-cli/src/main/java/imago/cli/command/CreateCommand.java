@@ -117,9 +117,9 @@ final class CreateCommand implements Callable<Integer> {
         if (backingFile != null) {
             bytes = checkBacking(backingFile, backingFmt, bytes);
             builder.backingFile(backingFile);
-            if (backingFmt != null) {
-                builder.backingFormat(backingFmt);
-            }
+        }
+        if (backingFmt != null) { // given alone, the format answers for it (qcow2 and vmdk refuse it, qed ignores it)
+            builder.backingFormat(backingFmt);
         }
         if (bytes.isEmpty()) {
             throw new CliException(file, "Image creation needs a size parameter");

@@ -2,7 +2,6 @@ package imago.luks.internal;
 
 import imago.api.CreateOptions;
 import imago.api.Measurement;
-import imago.api.Preallocation;
 import imago.api.spi.Storage;
 import imago.luks.crypto.Argon2;
 import imago.luks.crypto.LuksHash;
@@ -99,33 +98,56 @@ final class Luks2Create {
         return new Measurement(total, total, OptionalLong.empty());
     }
 
-    static void create(Storage storage, CreateOptions options) throws IOException {
+    /**
+     * Refuses {@code options} as {@link #create} would, before anything is written.
+     *
+     * @throws IllegalArgumentException if an option is unknown or invalid
+     */
+    static void check(CreateOptions options) {
+        Arrays.fill(checked(options), (byte) 0);
+    }
+
+    /** Checks {@code options} and returns the passphrase they name, which the caller wipes. */
+    private static byte[] checked(CreateOptions options) {
         Map<String, String> o = options.formatOptions();
         checkNames(o);
         if (options.backingFile().isPresent()) {
             throw new IllegalArgumentException("Backing file not supported for file format 'luks'");
         }
-        long size = options.size().orElseThrow(() -> new IllegalArgumentException(
-                "Image creation needs a size parameter"));
-        if (options.preallocation() == Preallocation.METADATA) {
-            throw new IllegalArgumentException("Unsupported preallocation mode: metadata (luks has no metadata)");
+        options.size().orElseThrow(() -> new IllegalArgumentException("Image creation needs a size parameter"));
+        LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"), o.get("ivgen-alg"),
+                o.get("ivgen-hash-alg"));
+        LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
+        positive(o, "iter-time", DEFAULT_ITER_TIME, Long.MAX_VALUE);
+        sectorSize(o);
+        KdfOptions.of(o, "argon2id", DEFAULT_MEMORY_KIB, 4);
+        String secretId = o.get("key-secret");
+        if (secretId == null) {
+            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
         }
-        LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
-                o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
-        LuksHash hash = LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
-        long iterTime = positive(o, "iter-time", DEFAULT_ITER_TIME, Long.MAX_VALUE);
+        return options.secrets().get(secretId).orElseThrow(() -> new IllegalArgumentException(
+                "No secret with id '" + secretId + "'"));
+    }
+
+    private static int sectorSize(Map<String, String> o) {
         int sectorSize = (int) positive(o, "sector-size", 512, 4096);
         if (sectorSize != 512 && sectorSize != 4096) {
             throw new IllegalArgumentException("Invalid parameter '" + sectorSize + "' for sector-size (512 or "
                     + "4096)");
         }
+        return sectorSize;
+    }
+
+    static void create(Storage storage, CreateOptions options) throws IOException {
+        byte[] passphrase = checked(options);
+        Map<String, String> o = options.formatOptions();
+        long size = options.size().getAsLong();
+        LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
+                o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
+        LuksHash hash = LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
+        long iterTime = positive(o, "iter-time", DEFAULT_ITER_TIME, Long.MAX_VALUE);
+        int sectorSize = sectorSize(o);
         KdfOptions kdfOptions = KdfOptions.of(o, "argon2id", DEFAULT_MEMORY_KIB, 4);
-        String secretId = o.get("key-secret");
-        if (secretId == null) {
-            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
-        }
-        byte[] passphrase = options.secrets().get(secretId).orElseThrow(() -> new IllegalArgumentException(
-                "No secret with id '" + secretId + "'"));
         SecureRandom random = new SecureRandom();
         byte[] key = new byte[spec.keyBytes()];
         random.nextBytes(key);
@@ -155,7 +177,8 @@ final class Luks2Create {
                 storage.write(ByteBuffer.wrap(Luks2Header.encode(at, HDR_SIZE, 1, "", uuid, salt, json)), at);
             }
             // whole sectors, as QEMU rounds a LUKS1 payload up to 512 bytes: a guest disk of 1000 bytes is 4096
-            storage.resize(DATA_OFFSET + (size + sectorSize - 1) / sectorSize * sectorSize, options.preallocation());
+            storage.resize(DATA_OFFSET + (size + sectorSize - 1) / sectorSize * sectorSize,
+                    LuksCreate.filePreallocation(options.preallocation()));
         } finally {
             Arrays.fill(key, (byte) 0);
             Arrays.fill(passphrase, (byte) 0);

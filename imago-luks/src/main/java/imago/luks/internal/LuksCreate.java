@@ -34,7 +34,43 @@ final class LuksCreate {
     private LuksCreate() {
     }
 
+    /**
+     * Refuses {@code options} as {@link #create} would, before anything is written (qemu-img refuses them before it
+     * makes the file).
+     *
+     * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
+     */
+    static void check(CreateOptions options) {
+        Arrays.fill(checked(options), (byte) 0);
+    }
+
     static void create(Storage storage, CreateOptions options) throws IOException {
+        byte[] passphrase = checked(options);
+        Map<String, String> o = options.formatOptions();
+        LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
+                o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
+        LuksHash hash = LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
+        long iterTime = iterTime(o.get("iter-time"));
+        byte[] key = null;
+        try {
+            key = writeHeader(storage, spec, hash, iterTime, passphrase);
+            // whole sectors, where qemu-img ends the file at the byte the size asks for: a last sector the file holds
+            // only in part is not written atomically (a power loss can keep a rewrite of its bytes inside the file
+            // and lose the file's growth past them, leaving the sector undecryptable); the guest sees the same size
+            long payload = payloadSector(spec) * LuksHeader.SECTOR;
+            long size = options.size().getAsLong();
+            storage.resize(payload + (size + LuksHeader.SECTOR - 1) / LuksHeader.SECTOR * LuksHeader.SECTOR,
+                    filePreallocation(options.preallocation()));
+        } finally {
+            if (key != null) {
+                Arrays.fill(key, (byte) 0);
+            }
+            Arrays.fill(passphrase, (byte) 0);
+        }
+    }
+
+    /** Checks {@code options} in qemu-img's order and returns the passphrase they name, which the caller wipes. */
+    private static byte[] checked(CreateOptions options) {
         Map<String, String> o = options.formatOptions();
         for (String name : o.keySet()) {
             if (!OPTIONS.contains(name)) {
@@ -47,35 +83,21 @@ final class LuksCreate {
         if (options.size().isEmpty()) {
             throw new IllegalArgumentException("Image creation needs a size parameter");
         }
-        if (options.preallocation() == Preallocation.METADATA) {
-            throw new IllegalArgumentException("Unsupported preallocation mode: metadata (luks has no metadata)");
-        }
-        LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
-                o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
-        LuksHash hash = LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
-        long iterTime = iterTime(o.get("iter-time"));
+        LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"), o.get("ivgen-alg"),
+                o.get("ivgen-hash-alg"));
+        LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
+        iterTime(o.get("iter-time"));
         String secretId = o.get("key-secret");
         if (secretId == null) {
             throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
         }
-        byte[] passphrase = options.secrets().get(secretId).orElseThrow(() -> new IllegalArgumentException(
+        return options.secrets().get(secretId).orElseThrow(() -> new IllegalArgumentException(
                 "No secret with id '" + secretId + "'"));
-        byte[] key = null;
-        try {
-            key = writeHeader(storage, spec, hash, iterTime, passphrase);
-            // whole sectors, where qemu-img ends the file at the byte the size asks for: a last sector the file holds
-            // only in part is not written atomically (a power loss can keep a rewrite of its bytes inside the file
-            // and lose the file's growth past them, leaving the sector undecryptable); the guest sees the same size
-            long payload = payloadSector(spec) * LuksHeader.SECTOR;
-            long size = options.size().getAsLong();
-            storage.resize(payload + (size + LuksHeader.SECTOR - 1) / LuksHeader.SECTOR * LuksHeader.SECTOR,
-                    options.preallocation());
-        } finally {
-            if (key != null) {
-                Arrays.fill(key, (byte) 0);
-            }
-            Arrays.fill(passphrase, (byte) 0);
-        }
+    }
+
+    /** The file's preallocation: QEMU takes {@code metadata} as {@code off}, a container having no metadata to make. */
+    static Preallocation filePreallocation(Preallocation mode) {
+        return mode == Preallocation.METADATA ? Preallocation.OFF : mode;
     }
 
     /**

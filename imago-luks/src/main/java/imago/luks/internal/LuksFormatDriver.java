@@ -4,6 +4,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.Measurement;
+import imago.api.StorageLocation;
 import imago.api.spi.Confidence;
 import imago.api.spi.FormatDriver;
 import imago.api.spi.FormatInstance;
@@ -81,6 +82,16 @@ public final class LuksFormatDriver implements FormatDriver {
             Arrays.fill(passphrase, (byte) 0);
         }
         return new LuksInstance(storage, header, key, context.writable()).forAmend(context.secrets(), maxIterations);
+    }
+
+    /** {@inheritDoc} qemu-img refuses every luks option before it makes the file. */
+    @Override
+    public void checkCreate(StorageLocation location, CreateOptions options) {
+        if (Luks2Create.wanted(options.formatOptions())) {
+            Luks2Create.check(options);
+        } else {
+            LuksCreate.check(Luks2Create.withoutVersion(options));
+        }
     }
 
     @Override

@@ -1,6 +1,7 @@
 package imago.luks.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,9 +15,12 @@ import imago.storage.memory.MemoryStorage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * LUKS2's {@code info} fields, and the create options imago adds ({@code luks-version}, {@code pbkdf},
@@ -112,6 +116,27 @@ class Luks2ModelTest {
             assertEquals((16L << 20) + 4096, measured.fullyAllocated());
         } finally {
             MemoryStorage.delete(name);
+        }
+    }
+
+    /**
+     * qemu-img refuses luks options before it makes the file: through {@code Imago.create} (checkCreate) a refusal, of
+     * LUKS1 or LUKS2, makes no file and leaves an existing one as it was.
+     */
+    @Test
+    void refusalsLeaveTheFileAsItWas(@TempDir Path dir) throws IOException {
+        Path kept = Files.writeString(dir.resolve("kept.luks"), "the user's");
+        Path none = dir.resolve("none.luks");
+        CreateOptions[] refused = {options(1 << 20, "cipher-alg", "foo").build(),
+            options(1 << 20).option("luks-version", "1").option("hash-alg", "foo").build(),
+            options(1 << 20, "key-secret", "nosuch").build(),
+            CreateOptions.builder().size(1 << 20).build(),
+            options(1 << 20, "sector-size", "1024").build()};
+        for (CreateOptions o : refused) {
+            assertThrows(IllegalArgumentException.class, () -> Imago.create(kept, "luks", o), o::toString);
+            assertEquals("the user's", Files.readString(kept), o::toString);
+            assertThrows(IllegalArgumentException.class, () -> Imago.create(none, "luks", o), o::toString);
+            assertFalse(Files.exists(none), o::toString);
         }
     }
 }

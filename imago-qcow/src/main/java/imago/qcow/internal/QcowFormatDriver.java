@@ -3,6 +3,8 @@ package imago.qcow.internal;
 import imago.api.CorruptImageException;
 import imago.api.CreateOptions;
 import imago.api.ReadOnlyImageException;
+import imago.api.StorageLocation;
+import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Confidence;
 import imago.api.spi.CreateChecks;
 import imago.api.spi.Dependency;
@@ -15,8 +17,10 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.SequencedMap;
 
 /**
  * The qcow driver: QEMU's original copy-on-write format (version 1), under qemu-img's format name. Stateless.
@@ -102,14 +106,41 @@ public final class QcowFormatDriver implements FormatDriver {
         }
     }
 
+    /** qemu-img's order: the size, the backing file and its format, the encryption options, the preallocation. */
+    @Override
+    public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
+        SequencedMap<String, String> out = new LinkedHashMap<>();
+        options.size().ifPresent(s -> out.put("size", Long.toString(s)));
+        options.backingFile().ifPresent(b -> out.put("backing_file", b));
+        options.backingFormat().ifPresent(f -> out.put("backing_fmt", f));
+        for (String key : QcowCreateEncryption.OPTIONS) {
+            String value = options.formatOptions().get(key);
+            if (value != null) {
+                out.put(key, value);
+            }
+        }
+        if (preallocation != null) {
+            out.put("preallocation", preallocation);
+        }
+        return out;
+    }
+
+    /** {@inheritDoc} qemu-img refuses {@code encryption} and {@code encrypt.format} together before making the file. */
+    @Override
+    public void checkCreate(StorageLocation location, CreateOptions options) {
+        QcowCreateEncryption.checkAlias(options);
+    }
+
     /**
      * Writes a new qcow image as qemu-img 7.2 does: the header, the backing file name after it, then an empty L1
      * table from the next multiple of 8, written in whole sectors; 4 KiB clusters and 512-entry L2 tables, or with a
      * backing file 512-byte clusters (so that no write copies from the backing file) and 4096-entry tables.
      *
-     * @throws IllegalArgumentException if no size is given, the size is under 2 bytes, an option is unknown, or
+     * @throws IllegalArgumentException if no size is given, the size is under 2 bytes, an option is unknown or
+     *         invalid (qemu-img's messages), or
      *         preallocation is metadata (falloc and full are accepted and make the same
      *         file as off, as in qemu-img)
+     * @throws UnsupportedFeatureException for AES-CBC encryption
      * @throws IOException if the storage cannot be written
      */
     @Override
@@ -117,9 +148,12 @@ public final class QcowFormatDriver implements FormatDriver {
         Objects.requireNonNull(storage, "storage");
         Objects.requireNonNull(options, "options");
         for (String key : options.formatOptions().keySet()) {
-            throw new IllegalArgumentException("Invalid parameter '" + key + "' for format qcow");
+            if (!QcowCreateEncryption.OPTIONS.contains(key)) {
+                throw new IllegalArgumentException("Invalid parameter '" + key + "' for format qcow");
+            }
         }
         CreateChecks.fileLayerPreallocation(options);
+        QcowCreateEncryption.check(storage.name(), options);
         long requested = options.size().orElseThrow(() -> new IllegalArgumentException(
                 "Image creation needs a size parameter"));
         long size = requested + 511 & -512L;

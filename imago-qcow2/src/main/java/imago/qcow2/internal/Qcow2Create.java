@@ -47,86 +47,32 @@ final class Qcow2Create {
      */
     static void create(Storage storage, CreateOptions options, Storage data) throws IOException {
         String resource = storage.name();
-        Qcow2CreateSpec spec = Qcow2CreateSpec.parse(options);
-        int version = spec.version();
+        Plan plan = plan(resource, options);
+        Qcow2CreateSpec spec = plan.spec();
         long cs = spec.clusterSize();
         int clusterBits = Long.numberOfTrailingZeros(cs);
         long refcountBits = spec.refcountBits();
-        boolean extendedL2 = spec.extendedL2();
-        boolean lazy = spec.lazyRefcounts();
-        int compression = spec.compression();
         Preallocation prealloc = spec.preallocation();
-        String backingFile = spec.backingFile();
-        String backingFmt = spec.backingFormat();
         String dataFile = spec.dataFile();
-        boolean dataFileRaw = spec.dataFileRaw();
-        if (dataFileRaw && prealloc == Preallocation.OFF && data != null) {
+        if (spec.dataFileRaw() && prealloc == Preallocation.OFF && data != null) {
             // as QEMU's qcow2_co_create: a raw data file's metadata describes all of it
             prealloc = Preallocation.METADATA;
         }
-        if (prealloc != Preallocation.OFF) {
-            if (backingFile != null && !extendedL2) {
-                throw new IllegalArgumentException("Backing file and preallocation can only be used at the same time "
-                        + "if extended_l2 is on");
-            }
-            if (dataFile != null && data == null) {
-                // qemu-img always creates the data file first; a driver caller that did not give it gets this
-                throw new UnsupportedFeatureException(resource, Feature.PREALLOCATION, "qcow2 preallocation", "preallocating a qcow2 image "
-                        + "with an external data file needs the created data file");
-            }
+        if (prealloc != Preallocation.OFF && dataFile != null && data == null) {
+            // qemu-img always creates the data file first; a driver caller that did not give it gets this
+            throw new UnsupportedFeatureException(resource, Feature.PREALLOCATION, "qcow2 preallocation", "preallocating a qcow2 image "
+                    + "with an external data file needs the created data file");
         }
-        if (options.size().isEmpty()) {
-            throw new IllegalArgumentException("Image creation needs a size parameter");
-        }
-        long size = options.size().getAsLong();
-        if (size > Long.MAX_VALUE - 511) {
-            throw new IllegalArgumentException("Image size too large: " + size);
-        }
-        size = (size + 511) & ~511L;
+        long size = plan.size();
+        long l1Size = plan.l1Size();
         int refcountOrder = Long.numberOfTrailingZeros(refcountBits);
-        int l2Bits = clusterBits - (extendedL2 ? 4 : 3);
-        long l1Size = Qcow2Header.l1EntriesFor(size, clusterBits, l2Bits);
-        if (l1Size * 8 > Qcow2Header.MAX_L1_BYTES) {
-            throw new IllegalArgumentException("Could not resize image: Active L1 table too large");
-        }
         long l1Clusters = Qcow2Checks.divCeil(l1Size * 8, cs);
         long refblockEntries = cs * 8 / refcountBits;
         // as QEMU, whose L1 table (allocated when the new image is truncated to its size) takes the clusters from 3
         // on, followed by the refcount blocks it needs when the first one does not cover it
         boolean moreBlocks = 3 + l1Clusters > refblockEntries;
         long used = moreBlocks ? 3 : 3 + l1Clusters;
-        int headerLength = version >= 3 ? 112 : 72;
-
-        ByteBuffer h = ByteBuffer.allocate((int) cs).order(ByteOrder.BIG_ENDIAN);
-        h.putInt(0, Qcow2Header.MAGIC).putInt(4, version).putInt(20, clusterBits).putLong(24, size)
-                .putInt(36, (int) l1Size).putLong(40, l1Size > 0 ? 3 * cs : 0).putLong(48, cs).putInt(56, 1);
-        if (version >= 3) {
-            long incompat = (compression != 0 ? Qcow2Header.INCOMPAT_COMPRESSION : 0)
-                    | (extendedL2 ? Qcow2Header.INCOMPAT_EXTL2 : 0)
-                    | (dataFile != null ? Qcow2Header.INCOMPAT_DATA_FILE : 0);
-            h.putLong(72, incompat).putLong(80, lazy ? Qcow2Header.COMPAT_LAZY_REFCOUNTS : 0)
-                    .putLong(88, dataFileRaw ? Qcow2Header.AUTOCLEAR_DATA_FILE_RAW : 0)
-                    .putInt(96, refcountOrder).putInt(100, headerLength).put(104, (byte) compression);
-        }
-        int pos = headerLength;
-        if (backingFmt != null) {
-            pos = extension(h, pos, Qcow2Header.EXT_BACKING_FORMAT, backingFmt.getBytes(StandardCharsets.UTF_8));
-        }
-        if (dataFile != null) {
-            pos = extension(h, pos, Qcow2Header.EXT_DATA_FILE, dataFile.getBytes(StandardCharsets.UTF_8));
-        }
-        if (version >= 3 && cs > 4096) {
-            // QEMU leaves the feature-name table out of clusters of 4 KiB and less, to keep room for names
-            pos = extension(h, pos, Qcow2Header.EXT_FEATURE_NAMES, Qcow2Extension.featureTable());
-        }
-        pos += 8; // the end-of-extensions entry: type 0, length 0
-        if (backingFile != null) {
-            byte[] name = backingFile.getBytes(StandardCharsets.UTF_8);
-            if (name.length > 1023 || pos + name.length > cs) {
-                throw new IllegalArgumentException("Backing file name too long");
-            }
-            h.putLong(8, pos).putInt(16, name.length).put(pos, name);
-        }
+        ByteBuffer h = plan.header();
         storage.write(h.clear(), 0);
 
         ByteBuffer reftable = ByteBuffer.allocate((int) cs).order(ByteOrder.BIG_ENDIAN).putLong(0, 2 * cs);
@@ -152,21 +98,6 @@ final class Qcow2Create {
         } else if (l1Size > 0) {
             storage.write(ByteBuffer.allocate((int) (l1Size * 8)), 3 * cs);
         }
-        Map<String, String> encryption = Qcow2CreateSpec.encryption(options.formatOptions());
-        if (encryption != null) {
-            // checked before anything is written: the options, the secret and an installed LUKS module
-            Qcow2Crypto.format(resource, "luks").headerLength(encryption);
-            String id = encryption.get("key-secret");
-            if (id == null) {
-                throw new IllegalArgumentException("Parameter 'encrypt.key-secret' is required for cipher");
-            }
-            if (options.secrets().get(id).map(p -> {
-                java.util.Arrays.fill(p, (byte) 0);
-                return p;
-            }).isEmpty()) {
-                throw new IllegalArgumentException("No secret with id '" + id + "'");
-            }
-        }
         if (prealloc != Preallocation.OFF) {
             // as QEMU, which creates the image and then grows it with preallocation: the image above is complete
             // and consistent, and preallocation then allocates every cluster through the writer
@@ -180,9 +111,112 @@ final class Qcow2Create {
                 image.sync();
             }
         }
-        if (encryption != null) {
-            encrypt(storage, cs, encryption, options.secrets());
+        if (plan.encryption() != null) {
+            encrypt(storage, cs, plan.encryption(), options.secrets());
         }
+    }
+
+    /**
+     * Refuses {@code options} as {@link #create} would, before anything is written (qemu-img refuses them before it
+     * makes the file).
+     *
+     * @param resource the new image's name, for messages
+     * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
+     * @throws UnsupportedFeatureException for encryption without the LUKS module
+     */
+    static void check(String resource, CreateOptions options) throws UnsupportedFeatureException {
+        plan(resource, options);
+    }
+
+    /**
+     * What {@link #create} writes first, with every check that needs no storage made.
+     *
+     * @param size the virtual size, rounded up to whole sectors
+     * @param l1Size the active L1 table's entries
+     * @param header the first cluster: header, extensions and backing file name
+     * @param encryption the encryption format's options, or {@code null}
+     */
+    private record Plan(Qcow2CreateSpec spec, long size, long l1Size, ByteBuffer header,
+            Map<String, String> encryption) {
+    }
+
+    private static Plan plan(String resource, CreateOptions options) throws UnsupportedFeatureException {
+        Qcow2CreateSpec spec = Qcow2CreateSpec.parse(options);
+        int version = spec.version();
+        long cs = spec.clusterSize();
+        int clusterBits = Long.numberOfTrailingZeros(cs);
+        boolean extendedL2 = spec.extendedL2();
+        int compression = spec.compression();
+        String backingFile = spec.backingFile();
+        String backingFmt = spec.backingFormat();
+        String dataFile = spec.dataFile();
+        boolean dataFileRaw = spec.dataFileRaw();
+        if (spec.preallocation() != Preallocation.OFF && backingFile != null && !extendedL2) {
+            throw new IllegalArgumentException("Backing file and preallocation can only be used at the same time "
+                    + "if extended_l2 is on");
+        }
+        if (options.size().isEmpty()) {
+            throw new IllegalArgumentException("Image creation needs a size parameter");
+        }
+        long size = options.size().getAsLong();
+        if (size > Long.MAX_VALUE - 511) {
+            throw new IllegalArgumentException("Image size too large: " + size);
+        }
+        size = (size + 511) & ~511L;
+        int l2Bits = clusterBits - (extendedL2 ? 4 : 3);
+        long l1Size = Qcow2Header.l1EntriesFor(size, clusterBits, l2Bits);
+        if (l1Size * 8 > Qcow2Header.MAX_L1_BYTES) {
+            throw new IllegalArgumentException("Could not resize image: Active L1 table too large");
+        }
+        int headerLength = version >= 3 ? 112 : 72;
+
+        ByteBuffer h = ByteBuffer.allocate((int) cs).order(ByteOrder.BIG_ENDIAN);
+        h.putInt(0, Qcow2Header.MAGIC).putInt(4, version).putInt(20, clusterBits).putLong(24, size)
+                .putInt(36, (int) l1Size).putLong(40, l1Size > 0 ? 3 * cs : 0).putLong(48, cs).putInt(56, 1);
+        if (version >= 3) {
+            long incompat = (compression != 0 ? Qcow2Header.INCOMPAT_COMPRESSION : 0)
+                    | (extendedL2 ? Qcow2Header.INCOMPAT_EXTL2 : 0)
+                    | (dataFile != null ? Qcow2Header.INCOMPAT_DATA_FILE : 0);
+            h.putLong(72, incompat).putLong(80, spec.lazyRefcounts() ? Qcow2Header.COMPAT_LAZY_REFCOUNTS : 0)
+                    .putLong(88, dataFileRaw ? Qcow2Header.AUTOCLEAR_DATA_FILE_RAW : 0)
+                    .putInt(96, Long.numberOfTrailingZeros(spec.refcountBits())).putInt(100, headerLength)
+                    .put(104, (byte) compression);
+        }
+        int pos = headerLength;
+        if (backingFmt != null) {
+            pos = extension(h, pos, Qcow2Header.EXT_BACKING_FORMAT, backingFmt.getBytes(StandardCharsets.UTF_8));
+        }
+        if (dataFile != null) {
+            pos = extension(h, pos, Qcow2Header.EXT_DATA_FILE, dataFile.getBytes(StandardCharsets.UTF_8));
+        }
+        if (version >= 3 && cs > 4096) {
+            // QEMU leaves the feature-name table out of clusters of 4 KiB and less, to keep room for names
+            pos = extension(h, pos, Qcow2Header.EXT_FEATURE_NAMES, Qcow2Extension.featureTable());
+        }
+        pos += 8; // the end-of-extensions entry: type 0, length 0
+        if (backingFile != null) {
+            byte[] name = backingFile.getBytes(StandardCharsets.UTF_8);
+            if (name.length > 1023 || pos + name.length > cs) {
+                throw new IllegalArgumentException("Backing file name too long");
+            }
+            h.putLong(8, pos).putInt(16, name.length).put(pos, name);
+        }
+        Map<String, String> encryption = Qcow2CreateSpec.encryption(options.formatOptions());
+        if (encryption != null) {
+            // the options, the secret and an installed LUKS module
+            Qcow2Crypto.format(resource, "luks").headerLength(encryption);
+            String id = encryption.get("key-secret");
+            if (id == null) {
+                throw new IllegalArgumentException("Parameter 'encrypt.key-secret' is required for cipher");
+            }
+            if (options.secrets().get(id).map(p -> {
+                java.util.Arrays.fill(p, (byte) 0);
+                return p;
+            }).isEmpty()) {
+                throw new IllegalArgumentException("No secret with id '" + id + "'");
+            }
+        }
+        return new Plan(spec, size, l1Size, h.clear(), encryption);
     }
 
     /**

@@ -35,10 +35,13 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
             "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg", "encrypt.hash-alg",
             "encrypt.iter-time");
 
-    /** The encryption options in qemu-img's order (the encryption format's own, after {@code encrypt.}). */
-    static final java.util.List<String> ENCRYPT_OPTIONS = java.util.List.of("encrypt.format", "encrypt.key-secret",
-            "encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg",
-            "encrypt.hash-alg", "encrypt.iter-time");
+    /**
+     * The encryption options in qemu-img's order (its Formatting line's): the deprecated {@code encryption} switch,
+     * then the encryption format's own, after {@code encrypt.}.
+     */
+    static final java.util.List<String> ENCRYPT_OPTIONS = java.util.List.of("encryption", "encrypt.format",
+            "encrypt.key-secret", "encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.ivgen-alg",
+            "encrypt.ivgen-hash-alg", "encrypt.hash-alg", "encrypt.iter-time");
 
     /**
      * The options of the encryption format (without their {@code encrypt.} prefix) a new image is encrypted with,
@@ -49,7 +52,14 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
      */
     static Map<String, String> encryption(Map<String, String> o) {
         String format = o.get("encrypt.format");
+        if (format != null && o.containsKey("encryption")) {
+            throw new IllegalArgumentException("'encrypt.format' and its alias 'encryption' can't be used at the same "
+                    + "time");
+        }
         if ("on".equals(o.get("encryption")) || "aes".equals(format)) {
+            if (!o.containsKey("encrypt.key-secret")) { // qemu-img asks for the key first
+                throw new IllegalArgumentException("Parameter 'encrypt.key-secret' is required for cipher");
+            }
             throw new IllegalArgumentException("qcow2's legacy AES encryption (encryption=on, encrypt.format=aes) is "
                     + "not supported: use encrypt.format=luks");
         }
@@ -61,12 +71,12 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
         }
         if (format == null) {
             if (!out.isEmpty()) {
-                throw new IllegalArgumentException("Missing encryption format, use encrypt.format=luks");
+                throw new IllegalArgumentException("Parameter 'encrypt.format' is missing");
             }
             return null;
         }
         if (!format.equals("luks")) {
-            throw new IllegalArgumentException("Invalid parameter '" + format + "' for encrypt.format (only luks)");
+            throw new IllegalArgumentException("Parameter 'format' does not accept value '" + format + "'");
         }
         return out;
     }
@@ -94,8 +104,9 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
         int version = switch (o.getOrDefault("compat", "1.1")) {
             case "0.10", "v2" -> 2;
             case "1.1", "v3" -> 3;
-            default -> throw new IllegalArgumentException("Invalid compat version '" + o.get("compat")
-                    + "' (expected 0.10 or 1.1)");
+            // qemu-img hands compat to the create job as its version, whose words the message names
+            default -> throw new IllegalArgumentException("Parameter 'version' does not accept value '"
+                    + o.get("compat") + "'");
         };
         boolean extendedL2 = onOff(o, "extended_l2");
         boolean lazy = onOff(o, "lazy_refcounts");
@@ -111,25 +122,25 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
         int compression = switch (o.getOrDefault("compression_type", "zlib")) {
             case "zlib" -> 0;
             case "zstd" -> 1;
-            default -> throw new IllegalArgumentException("Invalid compression_type '" + o.get("compression_type")
-                    + "' (expected zlib or zstd)");
+            default -> throw new IllegalArgumentException("Parameter 'compression-type' does not accept value '"
+                    + o.get("compression_type") + "'");
         };
         if (version < 3) {
             if (lazy) {
                 throw new IllegalArgumentException("Lazy refcounts only supported with compatibility level 1.1 and above "
-                        + "(use compat=1.1 or greater)");
+                        + "(use version=v3 or greater)");
             }
             if (refcountBits != 16) {
                 throw new IllegalArgumentException("Different refcount widths than 16 bits require compatibility level "
-                        + "1.1 or above (use compat=1.1 or greater)");
+                        + "1.1 or above (use version=v3 or greater)");
             }
             if (extendedL2) {
                 throw new IllegalArgumentException("Extended L2 entries are only supported with compatibility level 1.1 "
-                        + "and above (use compat=1.1 or greater)");
+                        + "and above (use version=v3 or greater)");
             }
             if (compression != 0) {
-                throw new IllegalArgumentException("Compression type selection is only supported with compatibility "
-                        + "level 1.1 and above (use compat=1.1 or greater)");
+                throw new IllegalArgumentException("Non-zlib compression type is only supported with compatibility "
+                        + "level 1.1 and above (use version=v3 or greater)");
             }
         }
         if (extendedL2 && cs < 16384) {
@@ -143,7 +154,7 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
         }
         if (dataFile != null && version < 3) {
             throw new IllegalArgumentException("External data files are only supported with compatibility level 1.1 "
-                    + "and above (use compat=1.1 or greater)");
+                    + "and above (use version=v3 or greater)");
         }
         if (dataFileRaw && backingFile != null) {
             throw new IllegalArgumentException("Backing file and data-file-raw cannot be used at the same time");

@@ -3,6 +3,7 @@ package imago.qcow2.internal;
 import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.Measurement;
+import imago.api.StorageLocation;
 import imago.api.spi.Confidence;
 import imago.api.spi.CreateChecks;
 import imago.api.spi.Dependency;
@@ -53,6 +54,12 @@ public final class Qcow2FormatDriver implements FormatDriver {
     @Override
     public FormatInstance open(Storage storage, OpenContext context) throws IOException {
         return Qcow2Instance.open(storage, context);
+    }
+
+    /** {@inheritDoc} qemu-img refuses every qcow2 option before it makes the file. */
+    @Override
+    public void checkCreate(StorageLocation location, CreateOptions options) throws IOException {
+        Qcow2Create.check(location.toString(), options);
     }
 
     @Override

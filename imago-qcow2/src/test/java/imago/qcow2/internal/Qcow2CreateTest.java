@@ -2,6 +2,7 @@ package imago.qcow2.internal;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -242,5 +243,29 @@ class Qcow2CreateTest {
         }
         assertThrows(IllegalArgumentException.class, () -> Imago.create(dir.resolve("bad3.qcow2"), "qcow2",
                 CreateOptions.builder().size(1 << 20).option("extended_l2", "on").option("cluster_size", "8k").build()));
+        for (String name : new String[] {"r2.qcow2", "bad.qcow2", "bad2.qcow2", "bad3.qcow2"}) {
+            assertFalse(Files.exists(dir.resolve(name)), name + ": qemu-img leaves no file");
+        }
+    }
+
+    /**
+     * qemu-img refuses qcow2's options before it makes the file: through {@code Imago.create} (checkCreate) a refusal
+     * makes no file, no external data file, and leaves an existing file as it was (qemu-img deletes it).
+     */
+    @Test
+    void refusalLeavesTheFilesAsTheyWere() throws IOException {
+        Path kept = Files.writeString(dir.resolve("kept.qcow2"), "the user's");
+        for (String[] bad : new String[][] {{"refcount_bits", "-1"}, {"compat", "foo"}, {"encrypt.format", "luks"}}) {
+            assertThrows(IllegalArgumentException.class, () -> Imago.create(kept, "qcow2",
+                    CreateOptions.builder().size(1 << 20).option(bad[0], bad[1]).build()), bad[0]);
+            assertEquals("the user's", Files.readString(kept), bad[0]);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Imago.create(
+                dir.resolve("df.qcow2"), "qcow2", CreateOptions.builder().size(1 << 20).option("data_file", "df.raw")
+                        .option("compat", "0.10").build()));
+        assertEquals("External data files are only supported with compatibility level 1.1 and above (use version=v3 or "
+                + "greater)", e.getMessage());
+        assertFalse(Files.exists(dir.resolve("df.qcow2")), "the image");
+        assertFalse(Files.exists(dir.resolve("df.raw")), "the data file");
     }
 }

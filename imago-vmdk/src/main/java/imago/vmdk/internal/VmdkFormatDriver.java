@@ -4,6 +4,7 @@ import imago.api.CorruptImageException;
 import imago.api.CreateOptions;
 import imago.api.Feature;
 import imago.api.ImageLimitException;
+import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
@@ -246,9 +247,20 @@ public final class VmdkFormatDriver implements FormatDriver {
         VmdkCreate.write(storage, createdFiles, plan, cids.getAsLong() & 0xFFFF_FFFFL);
     }
 
-    /** The extent files of the split and flat subformats, named after the image as qemu-img names them. */
+    /**
+     * The extent files of the split and flat subformats, named after the image as qemu-img names them; none with
+     * metadata preallocation, which qemu-img refuses only after it made the image's file (left empty) and before any
+     * extent file: {@link #create} refuses it then.
+     */
     @Override
     public List<Dependency> createdFiles(StorageLocation location, CreateOptions options) {
+        if (options.preallocation() == Preallocation.METADATA) {
+            // the other options are refused here all the same, before the file exists, as qemu-img refuses them
+            VmdkCreate.plan(fileName(location), new CreateOptions(options.size(), Preallocation.OFF,
+                    options.backingFile(), options.backingFormat(), options.formatOptions(), options.secrets()),
+                    splitSize);
+            return List.of();
+        }
         VmdkCreate.Plan plan = VmdkCreate.plan(fileName(location), options, splitSize);
         return plan.extentFiles().keySet().stream().<Dependency>map(n -> new Dependency.ExtentFile(n, true)).toList();
     }
