@@ -49,7 +49,17 @@ class MeasureDifferentialTest {
         "--size 1G --output=xml", "--size 1G -O vmdk", "-O vpc src.raw", "--size 1G -O cloop", "-O bochs src.raw",
         "--size 1G -O qcow2 -o bad=1", "--size 1G -O raw -o bad=1", "-O vdi -o static=maybe src.qcow2",
         "--size 1G -O parallels -o cluster_size=x", "--size 1G -O qed -o table_size=99999999999999999999",
-        "-O foo nope.raw"})
+        "-O foo nope.raw",
+        // measure's own reading of qcow2's options (compat by number only; compression, lazy refcounts, data files
+        // and encryption formats other than luks not looked at), in its order
+        "--size 1M -O qcow2 -o compat=foo", "--size 1M -O qcow2 -o compat=v2,refcount_bits=8",
+        "--size 1M -O qcow2 -o compat=v3", "--size 1M -O qcow2 -o compression_type=foo",
+        "--size 1M -O qcow2 -o compat=0.10,lazy_refcounts=on,extended_l2=on", "--size 1M -O qcow2 -o data_file_raw=on",
+        "--size 1M -O qcow2 -o preallocation=foo", "--size 1M -O qcow2 -o preallocation=foo,refcount_bits=3",
+        "--size 1M -O qcow2 -o encrypt.format=foo", "--size 1M -O qcow2 -o encryption=on",
+        "--size 1M -O qcow2 -o encrypt.format=luks", "--size 1M -O qcow2 -o cluster_size=4k,extended_l2=on,compat=foo",
+        "--size 1M -O qcow2 -o refcount_bits=3,compat=foo", "--size 1M -O qcow2 -o preallocation=falloc",
+        "--size 1M -O raw -o preallocation=foo"})
     void printsWhatQemuImgPrints(String line) {
         List<String> args = line.isEmpty() ? List.of() : List.of(line.split(" "));
         List<Object> q = new ArrayList<>(List.of(Qemu.img(), "measure"));

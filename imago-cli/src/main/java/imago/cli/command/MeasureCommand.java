@@ -3,7 +3,6 @@ package imago.cli.command;
 import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.Measurement;
-import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.cli.text.Json;
 import imago.cli.text.QemuOpts;
@@ -111,14 +110,8 @@ final class MeasureCommand implements Callable<Integer> {
                         + "and exabytes.");
             }
         }
-        String preallocation = opts.remove("preallocation");
-        if (preallocation != null) {
-            try {
-                builder.preallocation(Preallocation.parse(preallocation));
-            } catch (IllegalArgumentException e) {
-                throw new CliException(null, e.getMessage());
-            }
-        }
+        // preallocation stays among the format's options: qemu-img's qcow2 measure reads it in its own order and
+        // words, raw's and luks's ignore it
         String backingFile = opts.remove("backing_file");
         if (backingFile != null) {
             builder.backingFile(backingFile);

@@ -65,11 +65,16 @@ final class Luks2Create {
 
     /** {@code options} without {@value #VERSION}, for the LUKS1 creator (which knows qemu-img's options only). */
     static CreateOptions withoutVersion(CreateOptions options) {
-        if (!options.formatOptions().containsKey(VERSION)) {
+        return without(options, VERSION);
+    }
+
+    /** {@code options} without the format option {@code name}. */
+    static CreateOptions without(CreateOptions options, String name) {
+        if (!options.formatOptions().containsKey(name)) {
             return options;
         }
         Map<String, String> o = new LinkedHashMap<>(options.formatOptions());
-        o.remove(VERSION);
+        o.remove(name);
         return new CreateOptions(options.size(), options.preallocation(), options.backingFile(),
                 options.backingFormat(), o, options.secrets());
     }

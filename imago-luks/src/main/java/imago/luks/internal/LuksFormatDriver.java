@@ -105,6 +105,7 @@ public final class LuksFormatDriver implements FormatDriver {
 
     @Override
     public Optional<Measurement> measure(CreateOptions options, Image source) throws IOException {
+        options = Luks2Create.without(options, "preallocation"); // as qemu-img's luks measure, which does not read it
         long size = source != null ? source.size() : options.size().orElseThrow(() ->
                 new IllegalArgumentException("Either --size N or one filename must be specified."));
         return Optional.of(Luks2Create.wanted(options.formatOptions()) ? Luks2Create.measure(options, size)

@@ -10,7 +10,8 @@ import java.util.TreeSet;
 
 /**
  * The qcow2 image that {@code qemu-img create -f qcow2 -o ...} options describe, checked as qemu-img checks them
- * (the same messages), for {@link Qcow2Create} and {@link Qcow2Measure}.
+ * (the same messages), for {@link Qcow2Create}; {@link Qcow2Measure} reads them as qemu-img's measure does, with
+ * some of the checks here.
  *
  * @param version 2 ({@code compat=0.10}) or 3
  * @param clusterSize bytes, a power of two from 512 to 2 MiB
@@ -63,12 +64,7 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
             throw new IllegalArgumentException("qcow2's legacy AES encryption (encryption=on, encrypt.format=aes) is "
                     + "not supported: use encrypt.format=luks");
         }
-        Map<String, String> out = new java.util.LinkedHashMap<>();
-        for (var e : o.entrySet()) {
-            if (e.getKey().startsWith("encrypt.") && !e.getKey().equals("encrypt.format")) {
-                out.put(e.getKey().substring("encrypt.".length()), e.getValue());
-            }
-        }
+        Map<String, String> out = luksOptions(o);
         if (format == null) {
             if (!out.isEmpty()) {
                 throw new IllegalArgumentException("Parameter 'encrypt.format' is missing");
@@ -81,6 +77,47 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
         return out;
     }
 
+    /** The {@code encrypt.} options but the format, without their prefix, in their order. */
+    static Map<String, String> luksOptions(Map<String, String> o) {
+        Map<String, String> out = new java.util.LinkedHashMap<>();
+        for (var e : o.entrySet()) {
+            if (e.getKey().startsWith("encrypt.") && !e.getKey().equals("encrypt.format")) {
+                out.put(e.getKey().substring("encrypt.".length()), e.getValue());
+            }
+        }
+        return out;
+    }
+
+    /** Refuses an option name qcow2 does not know. */
+    static void checkNames(Map<String, String> o) {
+        for (String k : o.keySet()) {
+            if (!OPTION_NAMES.contains(k)) {
+                throw new IllegalArgumentException("Invalid parameter '" + k + "' for qcow2 (known: "
+                        + new TreeSet<>(OPTION_NAMES) + ")");
+            }
+        }
+    }
+
+    /** Refuses a cluster size qcow2 cannot have, or one too small for extended L2 entries. */
+    static void checkClusterSize(long cs, boolean extendedL2) {
+        if (cs < 512 || cs > (2 << 20) || Long.bitCount(cs) != 1) {
+            throw new IllegalArgumentException("Cluster size must be a power of two between 512 and 2048k");
+        }
+        if (extendedL2 && cs < 16384) {
+            throw new IllegalArgumentException("Extended L2 entries are only supported with cluster sizes of at least "
+                    + "16384 bytes");
+        }
+    }
+
+    /** The {@code refcount_bits} option (16 if not given), a power of two up to 64. */
+    static long refcountBits(Map<String, String> o) {
+        long bits = o.containsKey("refcount_bits") ? CreateChecks.number("refcount_bits", o.get("refcount_bits")) : 16;
+        if (Long.compareUnsigned(bits, 64) > 0 || Long.bitCount(bits) != 1) {
+            throw new IllegalArgumentException("Refcount width must be a power of two and may not exceed 64 bits");
+        }
+        return bits;
+    }
+
     /**
      * Reads and checks {@code options}' format options.
      *
@@ -88,12 +125,7 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
      */
     static Qcow2CreateSpec parse(CreateOptions options) {
         Map<String, String> o = options.formatOptions();
-        for (String k : o.keySet()) {
-            if (!OPTION_NAMES.contains(k)) {
-                throw new IllegalArgumentException("Invalid parameter '" + k + "' for qcow2 (known: "
-                        + new TreeSet<>(OPTION_NAMES) + ")");
-            }
-        }
+        checkNames(o);
         Preallocation prealloc = o.containsKey("preallocation") ? Preallocation.parse(o.get("preallocation"))
                 : options.preallocation();
         String dataFile = o.get("data_file");
@@ -111,14 +143,8 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
         boolean extendedL2 = onOff(o, "extended_l2");
         boolean lazy = onOff(o, "lazy_refcounts");
         long cs = o.containsKey("cluster_size") ? parseSize(o.get("cluster_size"), "cluster_size") : 65536;
-        if (cs < 512 || cs > (2 << 20) || Long.bitCount(cs) != 1) {
-            throw new IllegalArgumentException("Cluster size must be a power of two between 512 and 2048k");
-        }
-        long refcountBits = o.containsKey("refcount_bits") ? CreateChecks.number("refcount_bits", o.get("refcount_bits"))
-                : 16;
-        if (Long.compareUnsigned(refcountBits, 64) > 0 || Long.bitCount(refcountBits) != 1) {
-            throw new IllegalArgumentException("Refcount width must be a power of two and may not exceed 64 bits");
-        }
+        checkClusterSize(cs, false); // extended L2's minimum is checked after the compatibility level's needs
+        long refcountBits = refcountBits(o);
         int compression = switch (o.getOrDefault("compression_type", "zlib")) {
             case "zlib" -> 0;
             case "zstd" -> 1;
@@ -143,10 +169,7 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
                         + "level 1.1 and above (use version=v3 or greater)");
             }
         }
-        if (extendedL2 && cs < 16384) {
-            throw new IllegalArgumentException("Extended L2 entries are only supported with cluster sizes of at least "
-                    + "16384 bytes");
-        }
+        checkClusterSize(cs, extendedL2);
         String backingFile = o.containsKey("backing_file") ? o.get("backing_file") : options.backingFile().orElse(null);
         String backingFmt = o.containsKey("backing_fmt") ? o.get("backing_fmt") : options.backingFormat().orElse(null);
         if (backingFmt != null && backingFile == null) {

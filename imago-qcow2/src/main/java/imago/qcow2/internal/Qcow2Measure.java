@@ -28,8 +28,48 @@ final class Qcow2Measure {
     private Qcow2Measure() {
     }
 
+    /**
+     * What qemu-img's qcow2 measure reads of the options, checked in its order and with its words, which are not
+     * create's: it knows the compatibility levels only by their numbers ({@code 0.10}, {@code 1.1}), and does not
+     * look at compression, lazy refcounts, data files or an encryption format other than LUKS.
+     *
+     * @param version 2 or 3
+     * @param backingFile whether the new image has a backing file
+     */
+    record Spec(long clusterSize, boolean extendedL2, int version, long refcountBits, Preallocation preallocation,
+            boolean backingFile) {
+        static Spec parse(CreateOptions options) {
+            Map<String, String> o = options.formatOptions();
+            Qcow2CreateSpec.checkNames(o);
+            boolean extendedL2 = Qcow2CreateSpec.onOff(o, "extended_l2");
+            long cluster = o.containsKey("cluster_size")
+                    ? Qcow2CreateSpec.parseSize(o.get("cluster_size"), "cluster_size") : 65536;
+            Qcow2CreateSpec.checkClusterSize(cluster, extendedL2);
+            int version = switch (o.getOrDefault("compat", "1.1")) {
+                case "0.10" -> 2;
+                case "1.1" -> 3;
+                default -> throw new IllegalArgumentException("Invalid compatibility level: '" + o.get("compat") + "'");
+            };
+            long refcountBits = Qcow2CreateSpec.refcountBits(o);
+            if (version < 3 && refcountBits != 16) {
+                throw new IllegalArgumentException("Different refcount widths than 16 bits require compatibility level "
+                        + "1.1 or above (use compat=1.1 or greater)");
+            }
+            Preallocation preallocation = options.preallocation();
+            if (o.containsKey("preallocation")) {
+                try {
+                    preallocation = Preallocation.parse(o.get("preallocation"));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("invalid parameter value: " + o.get("preallocation"), e);
+                }
+            }
+            boolean backing = o.containsKey("backing_file") || options.backingFile().isPresent();
+            return new Spec(cluster, extendedL2, version, refcountBits, preallocation, backing);
+        }
+    }
+
     static Measurement measure(CreateOptions options, Image source) throws IOException {
-        Qcow2CreateSpec spec = Qcow2CreateSpec.parse(options);
+        Spec spec = Spec.parse(options);
         long cluster = spec.clusterSize();
         long virtualSize;
         long required = 0;
@@ -41,7 +81,7 @@ final class Qcow2Measure {
         } else {
             long size = source.size();
             virtualSize = roundUp(size, cluster);
-            if (spec.backingFile() != null) {
+            if (spec.backingFile()) {
                 // the new image's backing file may share nothing with the source: every cluster may be written
                 required = virtualSize;
             } else {
@@ -57,9 +97,10 @@ final class Qcow2Measure {
             required = virtualSize;
         }
         long fully = preallocatedSize(virtualSize, cluster, spec.refcountBits(), l2Entry);
-        java.util.Map<String, String> encryption = Qcow2CreateSpec.encryption(options.formatOptions());
-        if (encryption != null) {
-            // as qemu-img: the LUKS header's clusters come on top (measuring needs key-secret, as create does)
+        if ("luks".equals(options.formatOptions().get("encrypt.format"))) {
+            // as qemu-img: the LUKS header's clusters come on top (measuring needs key-secret, as create does); any
+            // other encryption is not measured
+            Map<String, String> encryption = Qcow2CreateSpec.luksOptions(options.formatOptions());
             if (!encryption.containsKey("key-secret")) {
                 throw new IllegalArgumentException("Parameter 'encrypt.key-secret' is required for cipher");
             }
