@@ -31,8 +31,8 @@ record EncryptedCliDifferential(Path dir, String driver, String keyOption) {
     /**
      * Writes two runs into {@code f} through {@code imago io} and reads them back through qemu-io; then imago's
      * {@code convert -O raw} (given the passphrase as {@code imagoSecret}, which may be another of qemu's forms of
-     * it) writes qemu-img's bytes, and {@code info} (JSON and human) and {@code map --output=json} print what
-     * qemu-img prints, once {@code runToRun} has taken out what may differ between two runs (disk sizes).
+     * it) writes qemu-img's bytes, and {@code info} (JSON and human, by file name and by {@code --image-opts}) and
+     * {@code map --output=json} print what qemu-img prints, once {@code runToRun} has taken out what may differ between two runs (disk sizes).
      */
     void assertWritesConvertsInfoAndMapAsQemuImg(Path f, String imagoSecret, UnaryOperator<String> runToRun)
             throws IOException {
@@ -48,6 +48,16 @@ record EncryptedCliDifferential(Path dir, String driver, String keyOption) {
                 runToRun.apply(imago("info", "--output=json", f.toString()).ok().out().strip()));
         assertEquals(runToRun.apply(Qemu.ok(dir, Qemu.img(), "info", f)),
                 runToRun.apply(imago("info", f.toString()).ok().out()));
+        // opened by options that name the key, qemu-img names the image by its options (json:{...}); the format
+        // probed or given, the options in any order; without the key, by the file's name
+        for (String o : new String[] {opts(f), "file.filename=" + f + "," + keyOption + "=sec0",
+            "driver=" + driver + ",file.filename=" + f}) {
+            for (String output : new String[] {"--output=json", "--output=human"}) {
+                assertEquals(runToRun.apply(Qemu.ok(dir, Qemu.img(), "info", output, "--object", SECRET,
+                        "--image-opts", o)), runToRun.apply(imago("info", output, "--object", SECRET, "--image-opts", o)
+                        .ok().out()), o + " " + output);
+            }
+        }
         assertEquals(Qemu.ok(dir, Qemu.img(), "map", "--output=json", "--object", SECRET, "--image-opts", opts(f)),
                 imago("map", "--output=json", "--object", SECRET, "--image-opts", opts(f)).ok().out());
     }

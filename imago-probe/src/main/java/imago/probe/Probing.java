@@ -37,7 +37,9 @@ final class Probing {
         Confidence bestConfidence = Confidence.NONE;
         for (FormatDriver d : drivers) {
             Confidence c = ask(d, head, size);
-            if (c == Confidence.NONE && named(d, storage.name())) {
+            // an empty file is no image of a format probed by its name (an empty x.dmg is raw): QEMU takes an empty
+            // file as raw before it probes
+            if (c == Confidence.NONE && size > 0 && named(d, storage.name())) {
                 c = Confidence.NAMED;
             }
             if (c.compareTo(bestConfidence) > 0) {

@@ -234,6 +234,18 @@ public interface FormatInstance extends Closeable {
     }
 
     /**
+     * Whether {@link imago.api.Image#extent extents} of this layer say what its mappings say (data and where it is
+     * stored, zeroes), as QEMU's drivers report block status. Where QEMU's driver for the format reports none (dmg),
+     * {@code qemu-img map} shows every byte as data without a host offset; a layer that says no here is shown so too.
+     * Reads still go by the mappings.
+     *
+     * @implSpec The default says yes.
+     */
+    default boolean reportsBlockStatus() {
+        return true;
+    }
+
+    /**
      * Whether the layer is marked dirty.
      *
      * @implSpec The default says no.

@@ -30,6 +30,11 @@ final class LayerExtents {
 
     /** The extent at {@code offset}, at most {@code maxLength} bytes, as {@code qemu-img map} shows it. */
     Extent extent(long offset, long maxLength) throws IOException {
+        if (!layer.reportsBlockStatus()) {
+            // QEMU's answer for a driver without block status: the whole range is data, with no host offset
+            contract.checkQuery(offset, maxLength);
+            return Extent.compressed(offset, Math.min(maxLength, layer.size() - offset));
+        }
         return of(mapping(offset, maxLength), offset);
     }
 

@@ -1,6 +1,7 @@
 package imago.cli.command;
 
 import imago.api.Image;
+import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.cli.text.QemuOpts;
 import imago.probe.Imago;
@@ -99,6 +100,9 @@ final class AmendCommand implements Callable<Integer> {
         String file = files.getFirst();
         if (help) {
             try (Image image = OpenFailures.open(session, session.opener(file, null, true), file, null)) {
+                if (Imago.describe(image.format()).readOnly()) {
+                    throw OpenFailures.readOnlyFormat(file); // qemu-img opens it read-write first
+                }
                 return printHelp(image.format());
             }
         }
@@ -115,6 +119,12 @@ final class AmendCommand implements Callable<Integer> {
         } catch (UnsupportedFeatureException e) {
             bar.finish();
             throw new CliException(null, e.detail());
+        } catch (ReadOnlyImageException e) {
+            bar.finish(); // qemu-img opens the image read-write first, and a read-only format refuses that
+            if (QemuReasons.readOnlyFormat(e.detail())) {
+                throw OpenFailures.readOnlyFormat(file);
+            }
+            throw e;
         } catch (IOException | RuntimeException e) {
             bar.finish();
             throw e;

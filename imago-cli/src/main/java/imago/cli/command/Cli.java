@@ -98,7 +98,11 @@ public final class Cli {
         }
         Session session = new Session(program, in, out, err);
         try {
-            if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            LeadingOptions leading = LeadingOptions.read(session, args); // qemu-img's options before the command
+            if (leading.status != null) {
+                return leading.status;
+            }
+            if (leading.version) {
                 // the one command that needs no model: picocli's reads the annotations, which spins a proxy
                 // class per annotation type (~40 ms, more than the JVM's own start-up)
                 for (String line : new VersionProvider().getVersion()) {
@@ -106,6 +110,7 @@ public final class Cli {
                 }
                 return OK;
             }
+            args = leading.help ? new String[] {"--help"} : leading.rest;
             // info and map in their plain forms, as scripts call them per image: parsed without picocli's model
             Callable<Integer> direct = DirectRun.parse(session, args);
             if (direct == null) {
@@ -219,13 +224,8 @@ public final class Cli {
             return FAILED;
         }
         String name = cmd.getCommandSpec().qualifiedName();
-        String message = ex.getMessage();
-        if (ex instanceof UnmatchedArgumentException u && cmd.getParent() == null && !u.getUnmatched().isEmpty()
-                && !u.getUnmatched().getFirst().startsWith("-") && cmd.getParseResult() != null
-                && !cmd.getParseResult().hasSubcommand()) {
-            message = "Command not found: " + u.getUnmatched().getFirst();
-        }
-        session.error(message + " (try '" + name + " --help')");
+        // an unknown command never gets here: LeadingOptions answers it as qemu-img does
+        session.error(ex.getMessage() + " (try '" + name + " --help')");
         if (session.debug()) {
             ex.printStackTrace(session.err());
         }

@@ -7,6 +7,7 @@ import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.cli.convert.Progress;
 import imago.cli.convert.Throttle;
+import imago.probe.Imago;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -113,6 +114,10 @@ final class CommitCommand implements Callable<Integer>, QemuOptionChecks {
 
     /** How many layers below the image the base is. */
     private int baseDepth(Image image) throws IOException {
+        if (Imago.describe(image.format()).readOnly()) {
+            // qemu-img opens the image read-write before it looks for a backing file
+            throw OpenFailures.readOnlyFormat(file);
+        }
         if (image.backing().isEmpty()) {
             throw new CliException(file, "Image does not have a backing file");
         }

@@ -5,6 +5,12 @@ import picocli.CommandLine.Option;
 
 /** The options every (sub)command takes: {@code --gate}, {@code --debug}, {@code --object} and {@code --image-opts}. */
 public final class GlobalOptions {
+    /** {@code --gate}'s description, also that of the command's own ({@link ImagoCommand}). */
+    static final String GATE = "Which files an image may name and have opened: permissive (default, like qemu-img), "
+            + "confined (only in the top image's directory, no format probing) or deny (none).";
+    /** {@code --debug}'s description, also that of the command's own. */
+    static final String DEBUG = "Print stack traces with errors, and debug log messages.";
+
     private final Session session;
 
     /** @param session where the options take effect */
@@ -14,8 +20,7 @@ public final class GlobalOptions {
 
     /** Chooses the open gate; the last one given wins. */
     @Option(names = "--gate", paramLabel = "permissive|confined|deny", converter = GateConverter.class,
-            description = "Which files an image may name and have opened: permissive (default, like qemu-img), "
-                    + "confined (only in the top image's directory, no format probing) or deny (none).")
+            description = GATE)
     void gate(Session.Gate gate) {
         if (gate != null) {
             session.gate(gate);
@@ -42,7 +47,7 @@ public final class GlobalOptions {
     }
 
     /** Turns on stack traces and debug logging. */
-    @Option(names = "--debug", description = "Print stack traces with errors, and debug log messages.")
+    @Option(names = "--debug", description = DEBUG)
     void debug(boolean on) {
         if (on) {
             session.debug(true);

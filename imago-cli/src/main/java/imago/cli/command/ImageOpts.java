@@ -1,5 +1,6 @@
 package imago.cli.command;
 
+import imago.cli.text.Json;
 import imago.cli.text.QemuOpts;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,6 +16,9 @@ import java.util.Map;
  * @param options the driver options, in the order given
  */
 record ImageOpts(String driver, String filename, Map<String, String> options) {
+    /** Per format, the options that make qemu name an image by its options (QEMU's "strong" runtime options). */
+    private static final Map<String, List<String>> NAMING_OPTIONS = Map.of("luks", List.of("key-secret"),
+            "qcow2", List.of("encrypt.key-secret"));
 
     /** Parses {@code text}. */
     static ImageOpts parse(String text) {
@@ -40,5 +44,31 @@ record ImageOpts(String driver, String filename, Map<String, String> options) {
             }
         }
         return new ImageOpts(driver, filename, Map.copyOf(o));
+    }
+
+    /**
+     * The name qemu-img shows for the image opened with these options in format {@code format} (the driver given,
+     * or the one probed): the file's name, unless an option is given that changes what is read from it (luks'
+     * {@code key-secret}, qcow2's {@code encrypt.key-secret}; in qemu also raw's {@code offset} and {@code size}
+     * and qcow's {@code encrypt.key-secret}, which imago does not take); then no file name says what is opened, and qemu names it by its options, {@code json:} and
+     * <code>{"driver": FORMAT, "file": {"driver": "file", "filename": FILE}, OPTION: VALUE...}</code> on one line.
+     */
+    String shownName(String format) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("driver", format);
+        for (String option : NAMING_OPTIONS.getOrDefault(format, List.of())) {
+            String value = options.get(option);
+            if (value != null) {
+                json.put(option, value); // as typed: qemu keeps an option string's values as strings
+            }
+        }
+        if (json.size() == 1) {
+            return filename;
+        }
+        Map<String, Object> file = new LinkedHashMap<>();
+        file.put("driver", "file");
+        file.put("filename", filename);
+        json.put("file", file);
+        return "json:" + Json.compact(json);
     }
 }

@@ -4,7 +4,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.HelpCommand;
-import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /**
  * {@code imago}: the top-level command, which only dispatches to its subcommands. They are not in the
@@ -37,11 +37,31 @@ public final class ImagoCommand implements Callable<Integer> {
             new Subcommand("amend", AmendCommand.class), new Subcommand("dd", DdCommand.class),
             new Subcommand("help", HelpCommand.class));
 
-    @Mixin
-    @SuppressWarnings("unused") // picocli sets its options
-    private GlobalOptions globals;
+    private final Session session;
 
-    ImagoCommand() {
+    ImagoCommand(Session session) {
+        this.session = session;
+    }
+
+    /**
+     * Chooses the open gate, as the subcommands' {@code --gate} does. Only imago's own options are taken before the
+     * command ({@link LeadingOptions} refuses the others, {@code --object} and {@code --image-opts} included, as
+     * qemu-img refuses them there).
+     */
+    @Option(names = "--gate", paramLabel = "permissive|confined|deny", converter = GlobalOptions.GateConverter.class,
+            description = GlobalOptions.GATE)
+    void gate(Session.Gate gate) {
+        if (gate != null) {
+            session.gate(gate);
+        }
+    }
+
+    /** Turns on stack traces and debug logging. */
+    @Option(names = "--debug", description = GlobalOptions.DEBUG)
+    void debug(boolean on) {
+        if (on) {
+            session.debug(true);
+        }
     }
 
     /** The subcommand called {@code name}, or {@code null}. */
@@ -56,6 +76,7 @@ public final class ImagoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        throw new CliException(null, "Not enough arguments (try 'imago --help')");
+        throw new CliException(null, "Not enough arguments\nTry '" + session.program()
+                + " --help' for more information");
     }
 }

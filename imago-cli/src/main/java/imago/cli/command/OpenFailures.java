@@ -77,6 +77,14 @@ final class OpenFailures {
         }
     }
 
+    /**
+     * qemu-img's refusal of {@code typed}, an image of a format that imago only reads, where qemu-img opens it
+     * read-write before anything else ({@code amend}, {@code commit}) and QEMU's driver refuses that.
+     */
+    static CliException readOnlyFormat(String typed) {
+        return new CliException(null, "Could not open '" + typed + "': Image is read-only");
+    }
+
     /** The message for {@code failure} while opening {@code typed}: {@code Could not open 'typed': reason}. */
     static CliException couldNotOpen(Session session, String typed, Throwable failure) {
         return couldNotOpen(session, typed, null, failure);
@@ -224,6 +232,7 @@ final class OpenFailures {
             case CliException e -> e.getMessage();
             case NoSuchFileException e -> "Could not open '" + typed + "': No such file or directory";
             case AccessDeniedException e -> "Could not open '" + typed + "': Permission denied";
+            case ImageException e when QemuReasons.readOnlyFormat(e.detail()) -> QemuReasons.of(e.detail(), typed);
             default -> withoutResource(session, Errors.describe(failure, session, null));
         };
         return new CliException(null, "can't open device " + typed + ": " + reason);

@@ -36,12 +36,16 @@ final class QemuOptionOrder {
     static Problem firstProblem(CommandSpec spec, Object command, List<String> args) {
         QemuOptionChecks checks = command instanceof QemuOptionChecks c ? c : null;
         List<String> before = new ArrayList<>();
+        // the word getopt's argv[optind - 1] holds: the file name last stepped over (getopt moves those behind the
+        // options read so far, so it is the one right before the current word), else the word before
+        String lastFile = null;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             if (a.equals("--")) {
                 return null;
             }
             if (!a.startsWith("-") || a.equals("-")) {
+                lastFile = a;
                 continue; // getopt moves file names after the options
             }
             if (a.startsWith("--")) {
@@ -71,7 +75,11 @@ final class QemuOptionOrder {
             for (int k = 1; k < a.length(); k++) {
                 OptionSpec opt = spec.findOption("-" + a.charAt(k));
                 if (opt == null) {
-                    return new Usage("unrecognized option '" + a + "'");
+                    // qemu-img names the word getopt has stepped past: this one at its last letter, else the one
+                    // before it (the command's name before the first)
+                    String named = k + 1 == a.length() ? a : lastFile != null ? lastFile : i == 0 ? spec.name()
+                            : args.get(i - 1);
+                    return new Usage("unrecognized option '" + named + "'");
                 }
                 if (opt.usageHelp() || opt.versionHelp()) {
                     return null;

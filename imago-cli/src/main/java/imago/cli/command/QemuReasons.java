@@ -18,6 +18,11 @@ final class QemuReasons {
     /** The starts of imago's messages for damage QEMU's driver reports as {@code -EINVAL} alone. */
     private static final List<String> INVALID_ARGUMENT = List.of("not a VHDX image: ",
             "region table signature is not ");
+    /** imago's dmg messages for a trailer QEMU's driver refuses with {@code -EINVAL} alone. */
+    private static final Pattern DMG_TRAILER = Pattern.compile("the data fork offset \\d+ lies past the trailer"
+            + "|the (resource fork|XML property list) \\(\\d+ bytes at \\d+\\) does not lie before the trailer"
+            + "|the XML property list is larger than 16 MiB|the sector count \\d+ is negative"
+            + "|the trailer names neither a resource fork nor an XML property list");
     /** imago's vmdk descriptor messages that qemu-img words as an invalid descriptor. */
     private static final Pattern DESCRIPTOR = Pattern.compile("the descriptor has no (version|createType) entry");
     /** An extent line QEMU refuses: its words, then imago's line number and reason in parentheses. */
@@ -30,7 +35,18 @@ final class QemuReasons {
     private static final Pattern VHDX_TRUNCATED = Pattern.compile("VHDX BAT entry \\d+ (start|end) offset \\d+ "
             + "points after end of file \\(\\d+\\)\\. Image has probably been truncated\\.");
 
+    /**
+     * imago's refusal to open an image of a format it only reads (bochs, cloop, dmg) for writing; QEMU's drivers of
+     * those formats refuse a read-write open with {@code Image is read-only}.
+     */
+    private static final Pattern READ_ONLY_FORMAT = Pattern.compile("the [a-z0-9]+ format can only be read");
+
     private QemuReasons() {
+    }
+
+    /** Whether {@code detail} is the library's refusal to open an image of a format it only reads for writing. */
+    static boolean readOnlyFormat(String detail) {
+        return READ_ONLY_FORMAT.matcher(detail).matches();
     }
 
     /** The line QEMU's driver prints itself before its open fails with {@code detail}'s damage, if it prints one. */
@@ -50,8 +66,11 @@ final class QemuReasons {
                 return "Could not open '" + shown + "': Invalid argument";
             }
         }
-        if (VHDX_TRUNCATED.matcher(detail).matches()) {
+        if (VHDX_TRUNCATED.matcher(detail).matches() || DMG_TRAILER.matcher(detail).matches()) {
             return "Could not open '" + shown + "': Invalid argument";
+        }
+        if (readOnlyFormat(detail)) {
+            return "Image is read-only";
         }
         if (DESCRIPTOR.matcher(detail).matches()) {
             return "invalid VMDK image descriptor";

@@ -84,17 +84,18 @@ final class RebaseCommand implements Callable<Integer> {
         Arguments.checkCacheMode(cache, false);
         Arguments.checkCacheMode(sourceCache, true);
         String newName = backing == null || backing.isEmpty() ? null : backing;
-        if (newName != null && backingFormat == null) {
-            // qemu-img copies first and fails on this at the end; refusing first leaves the image untouched
-            throw new CliException(null, "Could not change the backing file to '" + newName
-                    + "': backing format must be specified");
-        }
         var opener = session.opener(file.name(), format.name(), true).writable(true).lock(!(unsafe && forceShare));
         if (unsafe) {
             // the old backing file need not exist any more: that is often why one rebases unsafely
             opener.noBacking();
         }
         try (Image image = OpenFailures.open(session, opener, file.name(), format.name())) {
+            if (newName != null && backingFormat == null) {
+                // qemu-img opens the image, copies and fails on this at the end; refusing before the copy leaves the
+                // image untouched (and an image that does not open is reported first, as by qemu-img)
+                throw new CliException(null, "Could not change the backing file to '" + newName
+                        + "': backing format must be specified");
+            }
             if (!unsafe) {
                 copyDifferences(image, newName);
             }

@@ -292,11 +292,15 @@ public final class Session {
     }
 
     /**
-     * The name {@code info} shows for the image the user typed: the name typed, or for an NBD export the name of its
-     * storage, which is qemu's form of the URI ({@code nbd+unix://?socket=...}).
+     * The name {@code info} shows for the image the user typed: the name typed, for an NBD export the name of its
+     * storage, which is qemu's form of the URI ({@code nbd+unix://?socket=...}), and with {@code --image-opts} the
+     * name qemu gives the options ({@link ImageOpts#shownName}).
      */
     String shownName(String typed, Image top) throws IOException {
-        return NbdLocation.isUri(typed) ? top.info().filename() : typed;
+        if (NbdLocation.isUri(typed)) {
+            return top.info().filename();
+        }
+        return imageOpts ? ImageOpts.parse(typed).shownName(top.format()) : typed;
     }
 
     /**

@@ -22,6 +22,8 @@ import java.util.Map;
  */
 public final class Json {
     private static final int QDICT_BUCKET_MAX = 512;
+    /** The indent that writes on one line: no line breaks, ", " between members. */
+    private static final int COMPACT = Integer.MIN_VALUE;
 
     private Json() {
     }
@@ -30,6 +32,16 @@ public final class Json {
     public static String pretty(Object value) {
         StringBuilder sb = new StringBuilder();
         write(sb, value, 0);
+        return sb.toString();
+    }
+
+    /**
+     * {@code value} on one line as QEMU's {@code qobject_to_json} writes it (<code>{"a": 1, "b": [2, 3]}</code>), as
+     * in the {@code json:} names QEMU gives images opened with options.
+     */
+    public static String compact(Object value) {
+        StringBuilder sb = new StringBuilder();
+        write(sb, value, COMPACT);
         return sb.toString();
     }
 
@@ -107,7 +119,7 @@ public final class Json {
             writeString(sb, key);
             sb.append(": ");
             write(sb, map.get(key), indent + 1);
-            sep = ",";
+            sep = indent < 0 ? ", " : ","; // below 0: COMPACT, or a level inside it
         }
         newline(sb, indent);
         sb.append('}');
@@ -120,13 +132,16 @@ public final class Json {
             sb.append(sep);
             newline(sb, indent + 1);
             write(sb, v, indent + 1);
-            sep = ",";
+            sep = indent < 0 ? ", " : ","; // below 0: COMPACT, or a level inside it
         }
         newline(sb, indent);
         sb.append(']');
     }
 
     private static void newline(StringBuilder sb, int indent) {
+        if (indent < 0) {
+            return;
+        }
         sb.append('\n');
         sb.repeat(' ', indent * 4);
     }

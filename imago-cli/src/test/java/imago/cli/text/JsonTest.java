@@ -84,4 +84,19 @@ class JsonTest {
         assertEquals("0.10000000000000001", Json.pretty(0.1));
         assertThrows(IllegalArgumentException.class, () -> Json.pretty(new Object()));
     }
+
+    /** One line, as in qemu's json: names, ", " between members at every level, the keys in QDict order. */
+    @Test
+    void writesOnOneLine() {
+        Map<String, Object> file = new LinkedHashMap<>();
+        file.put("driver", "file");
+        file.put("filename", "a\"b");
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("driver", "qcow2");
+        m.put("encrypt.key-secret", "s");
+        m.put("file", file);
+        m.put("x", java.util.Arrays.asList(1, List.of(), Map.of()));
+        assertEquals("{\"x\": [1, [], {}], \"encrypt.key-secret\": \"s\", \"driver\": \"qcow2\", \"file\": "
+                + "{\"driver\": \"file\", \"filename\": \"a\\\"b\"}}", Json.compact(m));
+    }
 }

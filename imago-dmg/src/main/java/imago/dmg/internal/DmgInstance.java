@@ -66,6 +66,12 @@ final class DmgInstance implements FormatInstance {
         return -1 - (before + 1);
     }
 
+    /** {@inheritDoc} QEMU's dmg driver reports no block status: qemu-img map shows the whole image as data. */
+    @Override
+    public boolean reportsBlockStatus() {
+        return false;
+    }
+
     @Override
     public Mapping mapping(long offset, long maxLength) throws IOException {
         long size = size();

@@ -95,9 +95,11 @@ record DmgTable(long sectors, List<DmgChunk> chunks) {
         storage.read(b, from);
         for (int i = 0; i + 3 < length; i++) {
             if (b.get(i) == 'k' && b.get(i + 1) == 'o' && b.get(i + 2) == 'l' && b.get(i + 3) == 'y') {
-                if (from + i + TRAILER > fileSize) {
-                    break; // a trailer cut short by the end of the file
+                if (from + i + TRAILER > length512) {
+                    break; // a trailer past the file's last sector
                 }
+                // one cut short by the end of the file within that sector reads on as zeroes, as in QEMU's block
+                // layer, which rounds the file's length up to whole sectors
                 return from + i;
             }
         }
@@ -152,16 +154,29 @@ record DmgTable(long sectors, List<DmgChunk> chunks) {
                 throw new CorruptImageException(resource, at + begin, "a <data> element of the property list is not"
                         + " closed");
             }
-            byte[] table;
-            try {
-                table = Base64.getMimeDecoder().decode(xml.substring(begin + 6, end).strip());
-            } catch (IllegalArgumentException e) {
-                throw new CorruptImageException(resource, at + begin, "a <data> element is not base64: "
-                        + e.getMessage(), e);
-            }
+            byte[] table = base64(xml.substring(begin + 6, end));
             blockTable(resource, at + begin, ByteBuffer.wrap(table), dataFork, out);
             from = end + 7;
         }
+    }
+
+    /**
+     * {@code text} base64-decoded as QEMU decodes it (glib's decoder): characters outside the alphabet are skipped,
+     * and a last character that makes no whole byte is dropped; so damaged text gives damaged bytes (a table QEMU
+     * skips, or chunks reads of which fail), not a refusal.
+     */
+    private static byte[] base64(String text) {
+        StringBuilder digits = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
+                digits.append(c);
+            }
+        }
+        if (digits.length() % 4 == 1) {
+            digits.setLength(digits.length() - 1);
+        }
+        return Base64.getDecoder().decode(digits.toString()); // unpadded: every group of digits is whole now
     }
 
     /** One "mish" block table; anything else (too short, another magic) is skipped, as QEMU skips it. */

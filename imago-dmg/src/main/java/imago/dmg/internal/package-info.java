@@ -4,12 +4,13 @@
  *
  * <h2>Trailer ("koly", 512 bytes, at the end of the file)</h2>
  * Found as QEMU finds it: the magic {@code koly} anywhere in the last 515 bytes (a file's length need not be a whole
- * number of sectors). Fields used: data fork offset (0x18), resource fork offset and length (0x28, 0x30), XML
+ * number of sectors); a trailer cut short by the end of the file in its last sector reads on as zeroes. Fields used: data fork offset (0x18), resource fork offset and length (0x28, 0x30), XML
  * property list offset and length (0xd8, 0xe0), sector count (0x1ec: the virtual size in sectors).
  *
  * <h2>Block tables ("mish")</h2>
  * Read from the resource fork when it has a length (a resource data offset at 0, its length at 8, then resources,
- * each a u32 length and its bytes), else from the XML property list, each {@code <data>} element base64-decoded.
+ * each a u32 length and its bytes), else from the XML property list, each {@code <data>} element base64-decoded
+ * as glib decodes it (characters outside the alphabet skipped, a last lone character dropped).
  * A table that does not start with {@code mish} or is shorter than 244 bytes is skipped. In a table: the first sector
  * (8), the data offset (0x18) added to the data fork offset, then from 204 one 40-byte chunk per entry: type,
  * comment, first sector and sector count (relative to the table's), offset (relative to the table's data offset)

@@ -8,6 +8,7 @@ import imago.api.CorruptImageException;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.probe.Imago;
+import imago.testkit.DmgImages;
 import imago.testkit.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -12,6 +12,7 @@ import imago.api.ImageException;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.probe.Imago;
+import imago.testkit.DmgImages;
 import imago.testkit.GuestContent;
 import imago.testkit.Qemu;
 import java.io.IOException;

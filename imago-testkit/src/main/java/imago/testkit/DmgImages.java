@@ -1,4 +1,4 @@
-package imago.dmg.internal;
+package imago.testkit;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
@@ -12,12 +12,34 @@ import java.util.zip.Deflater;
  * Builds UDIF images from the published layout, as hdiutil lays them out: the data fork (chunks' bytes), the block
  * tables in an XML property list or a resource fork, and the "koly" trailer.
  */
-final class DmgImages {
+public final class DmgImages {
+    /** Chunk type: sectors of zeroes, nothing stored. */
+    public static final int ZEROES = 0;
+    /** Chunk type: the sectors' bytes as they are. */
+    public static final int RAW = 1;
+    /** Chunk type: ignored sectors (they read as zeroes), nothing stored. */
+    public static final int IGNORED = 2;
+    /** Chunk type: ADC-compressed. */
+    public static final int ADC = 0x8000_0004;
+    /** Chunk type: zlib-compressed. */
+    public static final int ZLIB = 0x8000_0005;
+    /** Chunk type: bzip2-compressed. */
+    public static final int BZIP2 = 0x8000_0006;
+    /** Chunk type: lzfse-compressed. */
+    public static final int LZFSE = 0x8000_0007;
+    /** Chunk type: the end of a block table. */
+    public static final int LAST = 0xffff_ffff;
+
     private DmgImages() {
     }
 
-    /** One chunk to write: {@code sectors} guest sectors stored as {@code type}. */
-    record Plan(int type, int sectors) {
+    /**
+     * One chunk to write: {@code sectors} guest sectors stored as {@code type}.
+     *
+     * @param type the chunk type
+     * @param sectors how many sectors
+     */
+    public record Plan(int type, int sectors) {
     }
 
     /**
@@ -26,7 +48,7 @@ final class DmgImages {
      * resource fork. Zero and ignored chunks store nothing; raw chunks the bytes; zlib chunks the deflated bytes;
      * any other type random bytes of the chunk's length.
      */
-    static byte[] image(byte[] content, List<Plan> plan, boolean resourceFork) {
+    public static byte[] image(byte[] content, List<Plan> plan, boolean resourceFork) {
         ByteArrayOutputStream fork = new ByteArrayOutputStream();
         List<byte[]> tables = new ArrayList<>();
         int split = plan.size() / 2;
@@ -44,9 +66,9 @@ final class DmgImages {
                 byte[] bytes = java.util.Arrays.copyOfRange(content, (int) sector * 512,
                         (int) (sector + p.sectors()) * 512);
                 byte[] stored = switch (p.type()) {
-                    case DmgChunk.ZEROES, DmgChunk.IGNORED -> new byte[0];
-                    case DmgChunk.RAW -> bytes;
-                    case DmgChunk.ZLIB -> deflate(bytes);
+                    case ZEROES, IGNORED -> new byte[0];
+                    case RAW -> bytes;
+                    case ZLIB -> deflate(bytes);
                     default -> new byte[100];
                 };
                 mish.putInt(e, p.type()).putLong(e + 8, sector - tableFirst).putLong(e + 0x10, p.sectors())
@@ -55,7 +77,7 @@ final class DmgImages {
                 sector += p.sectors();
                 e += 40;
             }
-            mish.putInt(e, DmgChunk.LAST).putLong(e + 8, sector - tableFirst);
+            mish.putInt(e, LAST).putLong(e + 8, sector - tableFirst);
             mish.putLong(0x10, sector - tableFirst);
             tables.add(mish.array());
         }
@@ -76,7 +98,8 @@ final class DmgImages {
         return fork.toByteArray();
     }
 
-    static byte[] deflate(byte[] bytes) {
+    /** {@code bytes} zlib-compressed. */
+    public static byte[] deflate(byte[] bytes) {
         Deflater d = new Deflater();
         d.setInput(bytes);
         d.finish();
