@@ -140,4 +140,30 @@ public final class CreateChecks {
         }
         return negative ? -magnitude : magnitude;
     }
+
+    /**
+     * The encryption format that qcow's and qcow2's {@code encrypt.format} option, or its deprecated alias
+     * {@code encryption}, asks for: {@code encryption=on} is {@code aes}, {@code off} none; any other word of the
+     * alias is taken as a format's name, as qemu-img takes it, for the caller to refuse ({@code Parameter 'format'
+     * does not accept value 'yes'}): never read as "no encryption".
+     *
+     * @return the format's name, or {@code null} if no encryption is asked for
+     * @throws IllegalArgumentException if both the option and its alias are given
+     */
+    public static String encryptionFormat(Map<String, String> options) {
+        String format = options.get("encrypt.format");
+        String alias = options.get("encryption");
+        if (alias == null) {
+            return format;
+        }
+        if (format != null) {
+            throw new IllegalArgumentException("'encrypt.format' and its alias 'encryption' can't be used at the same "
+                    + "time");
+        }
+        return switch (alias) {
+            case "on" -> "aes";
+            case "off" -> null;
+            default -> alias;
+        };
+    }
 }

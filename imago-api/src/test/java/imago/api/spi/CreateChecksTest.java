@@ -88,4 +88,17 @@ class CreateChecksTest {
         assertEquals("Unsupported preallocation mode: metadata", refusal(() -> CreateChecks.fileLayerPreallocation(
                 CreateOptions.builder().size(1).preallocation(Preallocation.METADATA).build())));
     }
+
+    @Test
+    void theEncryptionAliasIsOnOffAndAnyOtherWordAFormatName() {
+        assertEquals("aes", CreateChecks.encryptionFormat(Map.of("encryption", "on")));
+        assertEquals(null, CreateChecks.encryptionFormat(Map.of("encryption", "off")));
+        assertEquals(null, CreateChecks.encryptionFormat(Map.of()));
+        assertEquals("luks", CreateChecks.encryptionFormat(Map.of("encrypt.format", "luks")));
+        for (String word : List.of("yes", "true", "y", "no", "false", "n")) {
+            assertEquals(word, CreateChecks.encryptionFormat(Map.of("encryption", word)), word);
+        }
+        assertEquals("'encrypt.format' and its alias 'encryption' can't be used at the same time", refusal(() ->
+                CreateChecks.encryptionFormat(Map.of("encryption", "off", "encrypt.format", "luks"))));
+    }
 }

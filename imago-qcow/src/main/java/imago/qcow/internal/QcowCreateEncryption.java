@@ -3,6 +3,7 @@ package imago.qcow.internal;
 import imago.api.CreateOptions;
 import imago.api.Feature;
 import imago.api.UnsupportedFeatureException;
+import imago.api.spi.CreateChecks;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -25,11 +26,7 @@ final class QcowCreateEncryption {
      * @throws IllegalArgumentException if both are
      */
     static void checkAlias(CreateOptions options) {
-        Map<String, String> o = options.formatOptions();
-        if (o.containsKey("encryption") && o.containsKey("encrypt.format")) {
-            throw new IllegalArgumentException("'encrypt.format' and its alias 'encryption' can't be used at the same "
-                    + "time");
-        }
+        CreateChecks.encryptionFormat(options.formatOptions());
     }
 
     /**
@@ -40,16 +37,8 @@ final class QcowCreateEncryption {
      * @throws UnsupportedFeatureException for AES-CBC encryption, which imago does not write
      */
     static void check(String resource, CreateOptions options) throws UnsupportedFeatureException {
-        checkAlias(options);
         Map<String, String> o = options.formatOptions();
-        String format = o.get("encrypt.format");
-        if (format == null && o.containsKey("encryption")) {
-            // the deprecated alias, an on/off switch (the command line checked its words)
-            format = switch (o.get("encryption")) {
-                case "on", "yes", "true", "y" -> "aes";
-                default -> null;
-            };
-        }
+        String format = CreateChecks.encryptionFormat(o);
         String id = o.get("encrypt.key-secret");
         if (format == null) {
             if (id != null) {

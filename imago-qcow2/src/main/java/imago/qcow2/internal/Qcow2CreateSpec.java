@@ -52,12 +52,8 @@ record Qcow2CreateSpec(int version, long clusterSize, long refcountBits, boolean
      *         without {@code encrypt.format=luks}
      */
     static Map<String, String> encryption(Map<String, String> o) {
-        String format = o.get("encrypt.format");
-        if (format != null && o.containsKey("encryption")) {
-            throw new IllegalArgumentException("'encrypt.format' and its alias 'encryption' can't be used at the same "
-                    + "time");
-        }
-        if ("on".equals(o.get("encryption")) || "aes".equals(format)) {
+        String format = CreateChecks.encryptionFormat(o);
+        if ("aes".equals(format)) {
             if (!o.containsKey("encrypt.key-secret")) { // qemu-img asks for the key first
                 throw new IllegalArgumentException("Parameter 'encrypt.key-secret' is required for cipher");
             }

@@ -255,7 +255,8 @@ class Qcow2CreateTest {
     @Test
     void refusalLeavesTheFilesAsTheyWere() throws IOException {
         Path kept = Files.writeString(dir.resolve("kept.qcow2"), "the user's");
-        for (String[] bad : new String[][] {{"refcount_bits", "-1"}, {"compat", "foo"}, {"encrypt.format", "luks"}}) {
+        for (String[] bad : new String[][] {{"refcount_bits", "-1"}, {"compat", "foo"}, {"encrypt.format", "luks"},
+            {"encryption", "yes"}, {"encryption", "true"}}) {
             assertThrows(IllegalArgumentException.class, () -> Imago.create(kept, "qcow2",
                     CreateOptions.builder().size(1 << 20).option(bad[0], bad[1]).build()), bad[0]);
             assertEquals("the user's", Files.readString(kept), bad[0]);
