@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -121,18 +122,21 @@ class CreateCommandTest {
     void checksTheBackingFileLikeQemuImg() {
         String top = dir.resolve("top.img").toString();
         // qemu-img's two lines, the second without the program's name
-        Run.Result missing = imago("create", "-q", "-f", "raw", "-b", "missing.img", "-F", "raw", top);
+        Run.Result missing = imago("create", "-q", "-f", "qcow2", "-b", "missing.img", "-F", "raw", top);
         assertEquals(1, missing.status());
         assertTrue(missing.err().matches("imago: [^\n]*missing.img[^\n]*\nCould not open backing image.\n"),
                 missing.err());
-        assertTrue(imago("create", "-q", "-f", "raw", "-b", top, top, "1M").failsWithOneLine()
+        assertTrue(imago("create", "-q", "-f", "qcow2", "-b", top, "-F", "qcow2", top, "1M").failsWithOneLine()
                 .contains("same filename as the backing file"));
         imago("create", "-q", "-f", "raw", dir.resolve("base.img").toString(), "1M").ok();
         assertTrue(imago("create", "-q", "-f", "qcow2", "-b", "base.img", top).failsWithOneLine()
                 .contains("without backing format"));
-        // as qemu-img: raw has no backing file at all, which is the error that counts
-        assertTrue(imago("create", "-q", "-f", "raw", "-b", "base.img", top).failsWithOneLine()
-                .contains("Backing file not supported for file format 'raw'"));
+        // as qemu-img: raw has no backing file at all, which is the error that counts, before the backing file is
+        // opened or compared with the new one's name
+        for (String backing : List.of("base.img", "missing.img", top)) {
+            assertEquals("imago: " + top + ": Backing file not supported for file format 'raw'", imago("create", "-q",
+                    "-f", "raw", "-b", backing, "-F", "raw", top, "1M").failsWithOneLine(), backing);
+        }
     }
 
     @Test

@@ -44,6 +44,12 @@ class CreateRefusalDifferentialTest {
         "-f qcow2 -o encrypt.format=foo OUT 1M", "-f qcow2 -o encryption=on OUT 1M",
         "-f qcow2 -o backing_fmt=qcow2 OUT 1M", "-f qcow2 -o encryption=on,encrypt.format=luks OUT 1M",
         "-f qcow2 -o encryption=off,encrypt.key-secret=x OUT 1M",
+        // the alias's other words are taken as a format's name: never as "no encryption"
+        "-f qcow2 -o encryption=yes OUT 1M", "-f qcow2 -o encryption=false OUT 1M", "-f qcow -o encryption=y OUT 1M",
+        "-f qcow -o encryption=no OUT 1M", "-f qcow2 -o encryption=1 OUT 1M",
+        // -b and -F for a format without backing files: refused before the Formatting line, the backing file first
+        "-f vpc -F raw OUT 1M", "-f vdi -F raw OUT 1M", "-f raw -F raw OUT 1M", "-f luks -F raw OUT 1M",
+        "-f vpc -b src.raw -F raw OUT 1M", "-f vhdx -b src.raw OUT 1M", "-f vpc -o bad=1 -F raw OUT 1M",
         "-f qcow -o encrypt.format=foo OUT 1M", "-f qcow -o encryption=on OUT 1M",
         "-f qcow -o encryption=on,encrypt.format=aes OUT 1M", "-f qcow -o encrypt.key-secret=sec0 OUT 1M",
         "-f qed -o table_size=3 OUT 1M", "-f qed -o cluster_size=128M OUT 1M",
@@ -73,7 +79,9 @@ class CreateRefusalDifferentialTest {
 
     /** Options given alone that the format accepts or ignores, as qemu-img (the created images compared). */
     @ParameterizedTest
-    @ValueSource(strings = {"-f qcow -o encryption=off OUT 1M", "-f qed -o backing_fmt=raw OUT 1M"})
+    @ValueSource(strings = {"-f qcow -o encryption=off OUT 1M", "-f qcow2 -o encryption=off OUT 1M",
+        "-f qcow -F raw OUT 1M",
+        "-f qed -o backing_fmt=raw OUT 1M"})
     void acceptsAsQemuImg(String line) throws Exception {
         String format = line.split(" ")[1];
         CliDifferential.Outcome o = both.agree("create", line, format);

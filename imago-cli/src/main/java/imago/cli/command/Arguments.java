@@ -1,5 +1,6 @@
 package imago.cli.command;
 
+import imago.api.UnknownFormatException;
 import imago.cli.text.Sizes;
 import imago.probe.Imago;
 import java.util.List;
@@ -93,6 +94,20 @@ final class Arguments {
                 + "         Automatically detecting the format is dangerous for raw images, write operations "
                 + "on block 0 will be restricted.\n"
                 + "         Specify the 'raw' format explicitly to remove the restrictions.");
+    }
+
+    /**
+     * Refuses {@code -b} or {@code -F} for a format without backing files, as qemu-img does before it makes the file
+     * (the backing file's refusal first).
+     *
+     * @param file the file to name in the message, or {@code null} ({@code convert} names none)
+     */
+    static void backingOptions(String file, String format, boolean backing, boolean backingFormat)
+            throws UnknownFormatException {
+        if ((backing || backingFormat) && !Imago.describe(format).backingFile()) {
+            throw new CliException(file, (backing ? "Backing file" : "Backing file format")
+                    + " not supported for file format '" + format + "'");
+        }
     }
 
     /** Refuses a format no installed driver has, listing those that are installed. */

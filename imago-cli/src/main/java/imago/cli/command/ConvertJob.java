@@ -107,17 +107,11 @@ final class ConvertJob {
             } catch (IllegalArgumentException e) {
                 throw new CliException(null, e.getMessage()); // qemu-img convert names no file here
             }
+            Arguments.backingOptions(null, outFormat, c.backing() != null, c.backingFormat() != null);
             if (c.backing() != null) {
-                if (!d.backingFile()) {
-                    throw new CliException(null, "Backing file not supported for file format '" + outFormat + "'");
-                }
                 opts.put("backing_file", c.backing());
             }
             if (c.backingFormat() != null) {
-                if (!d.backingFile()) {
-                    throw new CliException(null, "Backing file format not supported for file format '" + outFormat
-                            + "'");
-                }
                 opts.put("backing_fmt", c.backingFormat());
             }
             backingFile = opts.get("backing_file");

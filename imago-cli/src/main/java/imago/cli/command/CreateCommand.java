@@ -94,6 +94,7 @@ final class CreateCommand implements Callable<Integer> {
             bytes = OptionalLong.of(Arguments.size("image size", size));
         }
         FileOptions fileOptions = FileOptions.take(opts, file);
+        Arguments.backingOptions(file, format, backing != null, backingFormat != null);
         String backingFile = opts.remove("backing_file");
         String backingFmt = opts.remove("backing_fmt");
         String preallocation = opts.remove("preallocation");
