@@ -227,8 +227,8 @@ final class ConvertJob {
     }
 
     private Image openTarget(Path target, String format, boolean existing) throws IOException {
-        Opener o = session.withSecrets(Imago.opener(), createOpts).path(target).writable(true).noSync(c.cache().equals("unsafe"))
-                .gate(session.openGate(target));
+        Opener o = session.withSecrets(Imago.opener(), createOpts).path(target).writable(true)
+                .noSync(c.cache().equals("unsafe")).gate(session.openGate(target));
         if (format != null) {
             o.format(format);
         }

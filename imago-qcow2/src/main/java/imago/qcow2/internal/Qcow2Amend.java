@@ -66,7 +66,7 @@ final class Qcow2Amend extends Qcow2Room implements Amender {
             switch (k) {
                 case "lazy_refcounts" -> lazy = bool(k, e.getValue());
                 case "data_file_raw" -> dataFileRaw = bool(k, e.getValue());
-                case "refcount_bits", "encrypt.keyslot", "encrypt.iter-time" -> number(k, e.getValue());
+                case "refcount_bits", "encrypt.keyslot", "encrypt.iter-time" -> CreateChecks.number(k, e.getValue());
                 case "size" -> size = size(e.getValue());
                 default -> { }
             }
@@ -97,11 +97,7 @@ final class Qcow2Amend extends Qcow2Room implements Amender {
             st.crypto.amendKeySlots(keySlots, force);
         }
         if (options.containsKey("refcount_bits")) {
-            long bits = number("refcount_bits", options.get("refcount_bits"));
-            if (bits <= 0 || bits > 64 || Long.bitCount(bits) != 1) {
-                throw new IllegalArgumentException("Refcount width must be a power of two and may not exceed 64 bits");
-            }
-            refcountBits = (int) bits;
+            refcountBits = (int) Qcow2CreateSpec.refcountBits(options);
         }
         String dataFile = options.get("data_file");
         if (dataFile != null && !h.hasDataFile()) {
@@ -270,9 +266,5 @@ final class Qcow2Amend extends Qcow2Room implements Amender {
                     + "suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.",
                     e);
         }
-    }
-
-    private static long number(String name, String value) {
-        return CreateChecks.number(name, value);
     }
 }
