@@ -113,6 +113,9 @@ final class ChainOpener {
                 throw new ReadOnlyImageException(where.toString(), "the " + driver.name()
                         + " format can only be read");
             }
+            if (top) {
+                checkOptions(driver);
+            }
             FormatInstance layer = driver.open(storage, new OpenContext(write, probed, options, secrets));
             opened.add(0, layer);
             LayeredImage.Builder builder = LayeredImage.builder(driver.name(), layer, storage).writable(write);
@@ -212,6 +215,21 @@ final class ChainOpener {
         opened.add(0, s);
         layer.attach(dependency, s);
         builder.alsoClose(s);
+    }
+
+    /**
+     * Refuses an option the top layer's driver does not take, in QEMU's words, before it opens: ignored, an option
+     * such as raw's {@code offset} would have reads and writes land elsewhere than the user asked.
+     */
+    private void checkOptions(FormatDriver driver) {
+        Set<String> known = driver.openOptionNames();
+        for (String name : options.keySet()) {
+            if (!known.contains(name) && !name.equals(OpenContext.CHECK_OPTION)
+                    && !name.equals(OpenContext.NO_IO_OPTION)) {
+                throw new IllegalArgumentException("Block format '" + driver.name() + "' does not support the option '"
+                        + name + "'");
+            }
+        }
     }
 
     private Storage noSync(boolean write, Storage storage) {
