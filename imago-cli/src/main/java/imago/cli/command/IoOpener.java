@@ -5,6 +5,7 @@ import imago.cli.io.ImageOpener;
 import imago.cli.io.IoOptions;
 import imago.cli.io.OpenArguments;
 import imago.cli.io.OpenedImage;
+import imago.nbd.NbdLocation;
 import imago.probe.Opener;
 import java.io.IOException;
 import java.util.LinkedHashMap;
@@ -52,7 +53,18 @@ final class IoOpener implements ImageOpener {
             throw new CliException(null, "can't open device " + name + ": aio=native was specified, but it "
                     + "requires cache.direct=on, which was not specified.");
         }
-        IoOptions io = new IoOptions(OpenArguments.unmaps(a.discard()), a.copyOnRead(),
+        String discard = a.discard();
+        if (session.imageOpts() && fileName == null && !NbdLocation.isUri(name)) {
+            // the option string's own discard mode overrides -d, as in qemu-io
+            String given;
+            try {
+                given = ImageOpts.parse(name).discard();
+            } catch (CliException e) {
+                given = null; // the open below refuses the option string, in qemu-io's words
+            }
+            discard = given != null ? given : discard;
+        }
+        IoOptions io = new IoOptions(OpenArguments.unmaps(discard), a.copyOnRead(),
                 a.cache().equals("writethrough") || a.cache().equals("directsync"));
         try {
             if (a.snapshot() && !a.readOnly()) {
