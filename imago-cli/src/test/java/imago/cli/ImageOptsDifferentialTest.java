@@ -64,6 +64,13 @@ class ImageOptsDifferentialTest {
         sameAsQemuImg("map", "--image-opts", opts(options));
     }
 
+    /** qcow2's cache sizes are read as sizes, as qemu reads them. */
+    @Test
+    void cacheSizesTakeSuffixes() {
+        sameAsQemuImg("info", "--image-opts", "driver=qcow2,l2-cache-size=1M,cache-size=2M,file.filename="
+                + dir.resolve("q.qcow2"));
+    }
+
     /** A window that is not in whole sectors (qemu-img 7.2's map fails an assertion on it, so info only). */
     @Test
     void infoOfAnUnalignedWindow() {
@@ -80,7 +87,8 @@ class ImageOptsDifferentialTest {
         "driver=raw,cache.writeback=on", "driver=raw,read-only=x", "driver=raw,force-share=x",
         "driver=raw,cache.direct=x", "driver=raw,node-name=#a", "driver=raw,discard=bad",
         "driver=raw,detect-zeroes=bad", "driver=raw,detect-zeroes=unmap", "offset=1,driver=qcow2",
-        "driver=qcow2,bogus=1", "driver=vpc,size=512", "size=512"})
+        "driver=qcow2,bogus=1", "driver=qcow2,snapshot=x", "driver=qcow2,l2-cache-size=1x",
+        "driver=qcow2,cache-size=-1", "driver=vpc,size=512", "size=512"})
     void refusedAsQemuRefuses(String options) {
         String file = options.contains("qcow2") ? "q.qcow2" : options.contains("vpc") ? "v.vpc" : "io.raw";
         String typed = options + ",file.filename=" + dir.resolve(file);

@@ -36,8 +36,8 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
             "qcow2", List.of("encrypt.key-secret"), "raw", List.of("offset", "size"));
     /** QEMU's keys that sort before {@code driver} in its {@code json:} names (the order of its hash table). */
     private static final Set<String> BEFORE_DRIVER = Set.of("offset");
-    /** Format options whose values are sizes ({@code qemu_strtosz}): raw's window. */
-    private static final Set<String> SIZES = Set.of("offset", "size");
+    /** Format options whose values are sizes ({@code qemu_strtosz}): raw's window, qcow2's caches. */
+    private static final Set<String> SIZES = Set.of("offset", "size", "l2-cache-size", "cache-size");
     /** QEMU 7.2's file protocol options, which imago's file storage does not take (its own words refuse them). */
     private static final Set<String> FILE_OPTIONS = Set.of("aio", "aio-max-batch", "locking", "pr-manager",
             "x-check-cache-dropped", "drop-cache", "node-name", "read-only", "auto-read-only", "force-share",
@@ -78,6 +78,11 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
                 }
                 throw new CliException(null, "--image-opts: option '" + k + "' is not supported");
             }
+        }
+        if (o.containsKey("snapshot")) {
+            // imago's library takes an internal snapshot so (Opener.snapshot); QEMU's formats take no such option
+            throw driver != null ? refused(text, "Block format '" + driver + "' does not support the option "
+                    + "'snapshot'") : notSupported("snapshot");
         }
         String discard = o.get("discard");
         String writeRefusal = generic(text, o);
