@@ -64,6 +64,34 @@ class ImageOptsDifferentialTest {
         sameAsQemuImg("map", "--image-opts", opts(options));
     }
 
+    /**
+     * qemu-io's -s over an option string: its writes go to a temporary overlay; a window's options, which the
+     * overlay's backing file would lose, are refused.
+     */
+    @Test
+    void temporaryOverlayOverAnOptionString() throws Exception {
+        byte[] before = Files.readAllBytes(dir.resolve("io.raw"));
+        sameAsQemuIo(List.of("-s", "--image-opts", "-c", "write -P 0x77 0 512", "-c", "read -P 0x77 0 512",
+                opts("driver=raw")));
+        assertArrayEquals(before, Files.readAllBytes(dir.resolve("io.raw")));
+        Run.Result r = Run.as("qemu-io", "", "-s", "--image-opts", "-c", "write -P 0x77 0 512",
+                opts("driver=raw,offset=512"));
+        assertEquals(1, r.status(), r.err());
+        assertArrayEquals(before, Files.readAllBytes(dir.resolve("io.raw")));
+    }
+
+    /** qemu-io's open -o takes the same options, checked the same way. */
+    @Test
+    void openCommandOptions() {
+        String file = dir.resolve("io.raw").toString();
+        sameAsQemuIo(List.of("-c", "open -o driver=raw,offset=1k " + file, "-c", "read -P 0 0 512",
+                "-c", "read -P 0x33 63k 4k"));
+        sameAsQemuIo(List.of("-c", "open -o driver=raw,foo=1 " + file));
+        sameAsQemuIo(List.of("-c", "open -o driver=raw,read-only=x " + file));
+        sameAsQemuIo(List.of("-c", "open -o driver=raw,size=4k,offset=512,read-only=on " + file,
+                "-c", "read -P 0x22 0 512", "-c", "write 0 512"));
+    }
+
     /** qcow2's cache sizes are read as sizes, as qemu reads them. */
     @Test
     void cacheSizesTakeSuffixes() {

@@ -70,22 +70,42 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
         if (filename == null) {
             throw new CliException(null, "--image-opts: the file must be given as file.filename=PATH");
         }
+        try {
+            return of(driver, filename, o);
+        } catch (IllegalArgumentException e) {
+            throw refused(text, e.getMessage());
+        }
+    }
+
+    /**
+     * The options {@code given} for an image (an option string's, less {@code driver} and the file's name, or
+     * qemu-io's {@code open -o}), checked.
+     *
+     * @throws IllegalArgumentException with QEMU's reason for an option QEMU refuses before the format opens
+     * @throws CliException with imago's words for one QEMU takes and imago does not
+     */
+    static ImageOpts of(String driver, String filename, Map<String, String> given) {
+        Map<String, String> o = new LinkedHashMap<>(given);
         for (String k : o.keySet()) {
             if (k.startsWith("file.")) {
                 String name = k.substring("file.".length());
                 if (!FILE_OPTIONS.contains(name)) {
-                    throw refused(text, "Block protocol 'file' doesn't support the option '" + name + "'");
+                    throw new IllegalArgumentException("Block protocol 'file' doesn't support the option '" + name
+                            + "'");
                 }
                 throw new CliException(null, "--image-opts: option '" + k + "' is not supported");
             }
         }
         if (o.containsKey("snapshot")) {
             // imago's library takes an internal snapshot so (Opener.snapshot); QEMU's formats take no such option
-            throw driver != null ? refused(text, "Block format '" + driver + "' does not support the option "
-                    + "'snapshot'") : notSupported("snapshot");
+            if (driver == null) {
+                throw notSupported("snapshot");
+            }
+            throw new IllegalArgumentException("Block format '" + driver + "' does not support the option "
+                    + "'snapshot'");
         }
         String discard = o.get("discard");
-        String writeRefusal = generic(text, o);
+        String writeRefusal = generic(o);
         Map<String, String> options = new LinkedHashMap<>(o);
         for (String k : SIZES) {
             String v = options.get(k);
@@ -104,30 +124,30 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
      * Takes QEMU's block-layer options out of {@code o}, checked as QEMU checks them; answers why a writable open is
      * to be refused, or {@code null}.
      */
-    private static String generic(String text, Map<String, String> o) {
+    private static String generic(Map<String, String> o) {
         for (String k : List.of("read-only", "auto-read-only", "force-share", "cache.direct", "cache.no-flush")) {
             String v = o.get(k);
             if (v != null && !ON.contains(v) && !OFF.contains(v)) {
-                throw refused(text, "Parameter '" + k + "' expects 'on' or 'off'");
+                throw new IllegalArgumentException("Parameter '" + k + "' expects 'on' or 'off'");
             }
         }
         String nodeName = o.remove("node-name");
         if (nodeName != null && !NODE_NAME.matcher(nodeName).matches()) {
-            throw refused(text, "Invalid node-name: '" + nodeName + "'");
+            throw new IllegalArgumentException("Invalid node-name: '" + nodeName + "'");
         }
         if (nodeName != null && nodeName.length() > 31) {
-            throw refused(text, "Node name too long");
+            throw new IllegalArgumentException("Node name too long");
         }
         String discard = o.remove("discard");
         if (discard != null && !List.of("ignore", "off", "unmap", "on").contains(discard)) {
-            throw refused(text, "Invalid discard option");
+            throw new IllegalArgumentException("Invalid discard option");
         }
         String detectZeroes = o.remove("detect-zeroes");
         if (detectZeroes != null && !List.of("off", "on", "unmap").contains(detectZeroes)) {
-            throw refused(text, "invalid parameter value: " + detectZeroes);
+            throw new IllegalArgumentException("invalid parameter value: " + detectZeroes);
         }
         if ("unmap".equals(detectZeroes) && !"unmap".equals(discard) && !"on".equals(discard)) {
-            throw refused(text, "setting detect-zeroes to unmap is not allowed without setting discard operation "
+            throw new IllegalArgumentException("setting detect-zeroes to unmap is not allowed without setting discard operation "
                     + "to unmap");
         }
         // what imago does not do: refused in its own words rather than ignored
@@ -145,7 +165,7 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
         String forceShare = o.remove("force-share");
         boolean shared = forceShare != null && ON.contains(forceShare);
         if (shared && readOnly != null && OFF.contains(readOnly)) {
-            throw refused(text, "force-share=on can only be used with read-only images");
+            throw new IllegalArgumentException("force-share=on can only be used with read-only images");
         }
         if (readOnly != null && ON.contains(readOnly)) {
             return "Block node is read-only";
