@@ -56,7 +56,8 @@ class ImageOptsDifferentialTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"driver=raw,offset=512", "driver=raw,offset=512,size=4096", "driver=raw,size=8k",
-        "driver=raw,offset=1k,size=8k", "driver=raw,offset=0x200", "driver=raw,offset=1048576", "offset=64k,size=4k", "driver=raw,offset=512,node-name=n1,read-only=on"})
+        "driver=raw,offset=1k,size=8k", "driver=raw,offset=0x200", "driver=raw,offset=1048576", "offset=64k,size=4k",
+        "driver=raw,offset=512,node-name=n1,read-only=on"})
     void infoAndMapOfAWindow(String options) {
         sameAsQemuImg("info", "--image-opts", opts(options));
         sameAsQemuImg("info", "--output=json", "--image-opts", opts(options));
@@ -78,6 +79,19 @@ class ImageOptsDifferentialTest {
                 opts("driver=raw,offset=512"));
         assertEquals(1, r.status(), r.err());
         assertArrayEquals(before, Files.readAllBytes(dir.resolve("io.raw")));
+    }
+
+    /** convert copies the window alone, as qemu-img does. */
+    @Test
+    void convertOfAWindow() throws Exception {
+        String window = opts("driver=raw,offset=512,size=64k");
+        sameAsQemuImg("convert", "--image-opts", window, "-O", "raw", dir.resolve("theirs.raw").toString());
+        Files.move(dir.resolve("theirs.raw"), dir.resolve("qemu.raw"));
+        Run.imago("convert", "--image-opts", window, "-O", "raw", dir.resolve("theirs.raw").toString()).ok();
+        byte[] ours = Files.readAllBytes(dir.resolve("theirs.raw"));
+        assertArrayEquals(Files.readAllBytes(dir.resolve("qemu.raw")), ours);
+        assertEquals(0x22, ours[0]);
+        assertEquals(64 * 1024, ours.length);
     }
 
     /** qemu-io's open -o takes the same options, checked the same way. */

@@ -147,8 +147,8 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
             throw new IllegalArgumentException("invalid parameter value: " + detectZeroes);
         }
         if ("unmap".equals(detectZeroes) && !"unmap".equals(discard) && !"on".equals(discard)) {
-            throw new IllegalArgumentException("setting detect-zeroes to unmap is not allowed without setting discard operation "
-                    + "to unmap");
+            throw new IllegalArgumentException("setting detect-zeroes to unmap is not allowed without setting discard "
+                    + "operation to unmap");
         }
         // what imago does not do: refused in its own words rather than ignored
         if (detectZeroes != null && !detectZeroes.equals("off")) {

@@ -219,7 +219,8 @@ final class RawInstance implements FormatInstance, Resizer {
 
     @Override
     public String toString() {
-        return "RawInstance[" + storage.name() + (base == 0 && !fixed ? "" : ", window at " + base) + ", size " + size + (writable ? "" : ", read-only") + "]";
+        return "RawInstance[" + storage.name() + (base == 0 && !fixed ? "" : ", window at " + base) + ", size " + size
+                + (writable ? "" : ", read-only") + "]";
     }
 
     /** How many of {@code length} bytes from {@code offset} lie inside the image (0 if none). */
