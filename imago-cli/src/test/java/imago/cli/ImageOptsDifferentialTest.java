@@ -106,6 +106,12 @@ class ImageOptsDifferentialTest {
                 "-c", "read -P 0x22 0 512", "-c", "write 0 512"));
     }
 
+    /** A snapshot to load from a format that has none is refused, not ignored (the current state measured). */
+    @Test
+    void snapshotOfAFormatWithoutSnapshots() {
+        sameAsQemuImg("measure", "-l", "snap", "-O", "raw", "-f", "raw", dir.resolve("io.raw").toString());
+    }
+
     /** qcow2's cache sizes are read as sizes, as qemu reads them. */
     @Test
     void cacheSizesTakeSuffixes() {
