@@ -1,6 +1,7 @@
 package imago.probe;
 
 import imago.api.CorruptImageException;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
@@ -10,6 +11,7 @@ import imago.api.OpenRequest;
 import imago.api.ReadOnlyImageException;
 import imago.api.Secrets;
 import imago.api.StorageLocation;
+import imago.api.UnsupportedFeatureException;
 import imago.api.spi.AlignedStorage;
 import imago.api.spi.BackingFacts;
 import imago.api.spi.Confidence;
@@ -113,6 +115,9 @@ final class ChainOpener {
                 throw new ReadOnlyImageException(where.toString(), "the " + driver.name()
                         + " format can only be read");
             }
+            if (top) {
+                checkOptions(driver, where.toString());
+            }
             FormatInstance layer = driver.open(storage, new OpenContext(write, probed, options, secrets));
             opened.add(0, layer);
             LayeredImage.Builder builder = LayeredImage.builder(driver.name(), layer, storage).writable(write);
@@ -212,6 +217,27 @@ final class ChainOpener {
         opened.add(0, s);
         layer.attach(dependency, s);
         builder.alsoClose(s);
+    }
+
+    /**
+     * Refuses an option the top layer's driver does not take, in QEMU's words, before it opens: ignored, an option
+     * such as raw's {@code offset} would have reads and writes land elsewhere than the user asked.
+     */
+    private void checkOptions(FormatDriver driver, String where) throws UnsupportedFeatureException {
+        Set<String> known = driver.openOptionNames();
+        for (String name : options.keySet()) {
+            if (name.equals("snapshot") && !known.contains(name)) {
+                // Opener.snapshot on a format without internal snapshots: QEMU's bdrv_snapshot_load_tmp refusal
+                throw new UnsupportedFeatureException(where, Feature.INTERNAL_SNAPSHOTS, "loading an internal snapshot",
+                        "Block format '" + driver.name() + "' used by device '' does not support temporarily loading "
+                        + "internal snapshots");
+            }
+            if (!known.contains(name) && !name.equals(OpenContext.CHECK_OPTION)
+                    && !name.equals(OpenContext.NO_IO_OPTION)) {
+                throw new IllegalArgumentException("Block format '" + driver.name() + "' does not support the option '"
+                        + name + "'");
+            }
+        }
     }
 
     private Storage noSync(boolean write, Storage storage) {

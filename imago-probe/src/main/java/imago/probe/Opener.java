@@ -35,6 +35,7 @@ public final class Opener {
     private StorageLocation location;
     private String format;
     private boolean writable;
+    private String readOnlyReason;
     private int writableBacking;
     private OpenGate gate = OpenGate.permissive();
     private boolean noBacking;
@@ -81,6 +82,16 @@ public final class Opener {
     }
 
     /**
+     * Refuses an open for writing, whatever {@link #writable} says later, with {@code reason} (the user asked for a
+     * read-only image: QEMU's {@code read-only=on} is "Block node is read-only"); {@code null} allows it again.
+     * @return this opener
+     */
+    public Opener refuseWrites(String reason) {
+        this.readOnlyReason = reason;
+        return this;
+    }
+
+    /**
      * Opens the first {@code levels} backing layers below the top writable too (default 0), e.g. to
      * commit the top image into them.
      *
@@ -122,8 +133,10 @@ public final class Opener {
     }
 
     /**
-     * A driver option with qemu's name, e.g. {@code l2-cache-size} or {@code cache-size} (bytes). Drivers
-     * ignore options they do not know. @return this opener
+     * A driver option with qemu's name, e.g. {@code l2-cache-size} or {@code cache-size} (bytes), or raw's {@code
+     * offset} and {@code size}. {@link #open()} refuses an option the image's format does not take
+     * ({@link imago.api.spi.FormatDriver#openOptionNames()}) with an {@link IllegalArgumentException}, as qemu
+     * does ("Block format 'raw' does not support the option 'foo'"). @return this opener
      */
     public Opener option(String name, String value) {
         options.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
@@ -276,6 +289,8 @@ public final class Opener {
      * @throws CorruptImageException if the image is damaged or its backing chain loops
      * @throws ImageLimitException if the backing chain is deeper than the limit
      * @throws IOException if anything else fails
+     * @throws IllegalArgumentException if an {@link #option option} is one the format does not take, or has a value
+     *     it cannot take, or the open is for writing and {@link #refuseWrites} forbids it
      */
     public Image open() throws IOException {
         try {
@@ -288,6 +303,9 @@ public final class Opener {
     private Image openKeepingSecrets() throws IOException {
         if (location == null) {
             throw new IllegalStateException("no image given: call path(...) or location(...)");
+        }
+        if (writable && readOnlyReason != null) {
+            throw new IllegalArgumentException(readOnlyReason);
         }
         return new ChainOpener(plugins, new ChainOpener.Settings(gate, writableBacking, noBacking, backingOverride,
                 backingOverrideFormat, dataFileOverride, options, maxChainDepth, directIO, noSync, lock, secrets))

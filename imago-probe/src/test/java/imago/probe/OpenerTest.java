@@ -392,4 +392,30 @@ class OpenerTest {
             assertEquals(4096, image.size());
         }
     }
+
+    /** An option the format does not take is refused, never ignored; raw's window options are taken. */
+    @Test
+    void optionsTheFormatDoesNotTakeAreRefused() throws IOException {
+        Path p = raw("opts.raw", 4096, (byte) 1);
+        Files.write(p, new byte[] {2}, java.nio.file.StandardOpenOption.WRITE);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> opener(p).format("raw").option("foo", "bar").open());
+        assertEquals("Block format 'raw' does not support the option 'foo'", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> opener(p).option("l2-cache-size", "1").open());
+        assertEquals("Block format 'raw' does not support the option 'l2-cache-size'", e.getMessage(), "probed too");
+        try (Image image = opener(p).format("raw").option("offset", "512").option("size", "1024").open()) {
+            assertEquals(1024, image.size());
+            assertArrayEquals(filled(1024, (byte) 1), readAll(image));
+        }
+        e = assertThrows(IllegalArgumentException.class,
+                () -> opener(p).format("raw").writable(true).refuseWrites("Block node is read-only").open());
+        assertEquals("Block node is read-only", e.getMessage());
+        opener(p).format("raw").refuseWrites("Block node is read-only").open().close();
+    }
+
+    private static byte[] filled(int length, byte value) {
+        byte[] b = new byte[length];
+        Arrays.fill(b, value);
+        return b;
+    }
 }

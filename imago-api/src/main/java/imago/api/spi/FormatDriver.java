@@ -178,6 +178,20 @@ public interface FormatDriver {
     }
 
     /**
+     * The open options ({@link OpenContext#options()}) {@link #open} takes, by qemu's names (raw's {@code offset},
+     * qcow2's {@code l2-cache-size}, luks' {@code key-secret}). An image whose top layer is of this format is opened
+     * only if each option the user gave is one of these, as QEMU refuses an option its format driver does not
+     * consume ("Block format 'raw' does not support the option 'foo'"): an option silently ignored could make reads
+     * and writes land elsewhere than asked. The options the opener sets itself ({@link OpenContext#CHECK_OPTION},
+     * {@link OpenContext#NO_IO_OPTION}) need not be listed.
+     *
+     * @implSpec The default takes none.
+     */
+    default Set<String> openOptionNames() {
+        return Set.of();
+    }
+
+    /**
      * The {@code -o} option names {@link #create} accepts.
      *
      * @implSpec The default accepts none.

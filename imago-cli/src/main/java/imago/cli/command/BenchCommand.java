@@ -153,8 +153,9 @@ final class BenchCommand implements Callable<Integer>, QemuOptionChecks {
         }
         try (Image image = OpenFailures.open(session, session.opener(file.name(), format.name(), write)
                 .writable(write).lock(!forceShare.given()), file.name(), format.name())) {
-            if (write && format.name() == null && image.format().equals("raw")) { // qemu-img warns even with -q
-                Arguments.warnProbedRaw(session, file.name());
+            if (write && session.probesFormat(file.name(), format.name()) && image.format().equals("raw")) {
+                // qemu-img warns even with -q
+                Arguments.warnProbedRaw(session, session.fileName(file.name()));
             }
             session.out().println("Sending " + n + " " + (write ? "write" : "read") + " requests, " + bufSize
                     + " bytes each, " + inFlight + " in parallel (starting at offset " + start + ", step size "

@@ -114,8 +114,8 @@ final class BitmapCommand implements Callable<Integer> {
         // the bitmaps are the image's own: its backing chain is not opened, as qemu-img does
         try (Image image = OpenFailures.open(session, session.opener(file, format.name(), true).writable(true)
                 .noBacking(), file, format.name())) {
-            if (format.name() == null && image.format().equals("raw")) {
-                Arguments.warnProbedRaw(session, file);
+            if (session.probesFormat(file, format.name()) && image.format().equals("raw")) {
+                Arguments.warnProbedRaw(session, session.fileName(file));
             }
             Image source = sourceFile == null ? null
                     : OpenFailures.open(session, session.opener(sourceFile, sourceFormat, false).noBacking(),

@@ -5,6 +5,7 @@ import imago.cli.io.ImageOpener;
 import imago.cli.io.IoOptions;
 import imago.cli.io.OpenArguments;
 import imago.cli.io.OpenedImage;
+import imago.nbd.NbdLocation;
 import imago.probe.Opener;
 import java.io.IOException;
 import java.util.LinkedHashMap;
@@ -52,17 +53,34 @@ final class IoOpener implements ImageOpener {
             throw new CliException(null, "can't open device " + name + ": aio=native was specified, but it "
                     + "requires cache.direct=on, which was not specified.");
         }
-        IoOptions io = new IoOptions(OpenArguments.unmaps(a.discard()), a.copyOnRead(),
-                a.cache().equals("writethrough") || a.cache().equals("directsync"));
         try {
+            // qemu-io's open -o options, checked as an option string's are
+            ImageOpts extra = ImageOpts.of(format, fileName, options);
+            String discard = a.discard();
+            if (extra.discard() != null) {
+                discard = extra.discard();
+            } else if (session.imageOpts() && fileName == null && !NbdLocation.isUri(name)) {
+                // the option string's own discard mode overrides -d, as in qemu-io
+                String given = ImageOpts.parse(name).discard();
+                discard = given != null ? given : discard;
+            }
+            IoOptions io = new IoOptions(OpenArguments.unmaps(discard), a.copyOnRead(),
+                    a.cache().equals("writethrough") || a.cache().equals("directsync"));
             if (a.snapshot() && !a.readOnly()) {
+                if (!extra.options().isEmpty()) {
+                    throw new CliException(null, "a temporary overlay (-s) over an image opened with format options "
+                            + "is not supported");
+                }
                 TemporaryOverlay overlay = TemporaryOverlay.open(session, name, format, "imago-io-snapshot-",
                         !a.forceShare(), direct);
                 return new OpenedImage(overlay.image(), io, overlay::close);
             }
             Opener opener = session.opener(name, format).writable(!a.readOnly()).lock(!a.forceShare())
                     .directIO(direct).noSync(a.cache().equals("unsafe"));
-            options.forEach(opener::option);
+            extra.options().forEach(opener::option);
+            if (extra.writeRefusal() != null) {
+                opener.refuseWrites(extra.writeRefusal());
+            }
             Image image = opener.open();
             if (a.warnIfProbedRaw() && format == null && !session.imageOpts() && !a.readOnly()
                     && image.format().equals("raw")) {

@@ -96,7 +96,7 @@ final class MapCommand implements Callable<Integer>, QemuOptionChecks {
     /** Each layer's storage name and the name qemu-img shows for it (as typed, or combined with the referrer's). */
     private List<Shown> layers(Image top) throws IOException {
         List<Shown> layers = new ArrayList<>();
-        String shown = file.name();
+        String shown = session.fileName(file.name());
         for (Optional<Image> layer = Optional.of(top); layer.isPresent(); layer = layer.get().backing()) {
             layers.add(new Shown(layer.get().name(), shown));
             InfoReport.Layer l = new InfoReport.Layer(shown, layer.get().info());

@@ -1,6 +1,7 @@
 package imago.cli.command;
 
 import imago.api.CreateOptions;
+import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Measurement;
 import imago.api.UnsupportedFeatureException;
@@ -84,12 +85,26 @@ final class MeasureCommand implements Callable<Integer> {
                 opener.snapshot(snapshotName(snapshot));
             }
             // qemu-img opens the source before it looks at the output format
-            try (Image source = OpenFailures.open(session, opener, file, format.name())) {
+            try (Image source = open(opener)) {
                 m = measure(createOptions, source);
             }
         }
         session.out().print(json ? json(m) : human(m));
         return 0;
+    }
+
+    /** The source, or qemu-img's words: a format without internal snapshots cannot load one. */
+    private Image open(Opener opener) throws IOException {
+        try {
+            return opener.open();
+        } catch (UnsupportedFeatureException e) {
+            if (e.feature() == Feature.INTERNAL_SNAPSHOTS && snapshot != null) {
+                throw new CliException(null, "Failed to load snapshot: " + e.detail());
+            }
+            throw OpenFailures.couldNotOpen(session, file, format.name(), e);
+        } catch (IOException | IllegalArgumentException | java.io.UncheckedIOException e) {
+            throw OpenFailures.couldNotOpen(session, file, format.name(), e);
+        }
     }
 
     private CreateOptions createOptions() {

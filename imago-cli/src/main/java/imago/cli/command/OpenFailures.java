@@ -225,7 +225,8 @@ final class OpenFailures {
 
     /**
      * qemu-io's message for {@code failure} while opening {@code typed}: {@code can't open device typed: reason},
-     * the reason as QEMU words it (without the library's file name and offset).
+     * the reason as QEMU words it (without the library's file name and offset); for an option string ({@code
+     * --image-opts}), which qemu-io opens without a device name, {@code can't open: reason}.
      */
     static CliException cantOpenDevice(Session session, String typed, Throwable failure) {
         String reason = switch (failure) {
@@ -235,6 +236,12 @@ final class OpenFailures {
             case ImageException e when QemuReasons.readOnlyFormat(e.detail()) -> QemuReasons.of(e.detail(), typed);
             default -> withoutResource(session, Errors.describe(failure, session, null));
         };
+        if (session.imageOpts()) {
+            // qemu-io opens an option string without a device name: "can't open: reason"
+            String prefix = "Could not open '" + typed + "': ";
+            return new CliException(null, "can't open: " + (reason.startsWith(prefix)
+                    ? reason.substring(prefix.length()) : reason));
+        }
         return new CliException(null, "can't open device " + typed + ": " + reason);
     }
 

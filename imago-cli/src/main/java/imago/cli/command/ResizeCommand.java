@@ -69,8 +69,8 @@ final class ResizeCommand implements Callable<Integer> {
         }
         try (Image image = OpenFailures.open(session, session.opener(file, format.name(), true).writable(true), file,
                 format.name())) {
-            if (format.name() == null && image.format().equals("raw")) {
-                Arguments.warnProbedRaw(session, file);
+            if (session.probesFormat(file, format.name()) && image.format().equals("raw")) {
+                Arguments.warnProbedRaw(session, session.fileName(file));
             }
             if (!image.supports(Feature.RESIZE)) {
                 // qemu-img's words for a driver without truncate

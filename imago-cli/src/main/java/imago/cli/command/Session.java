@@ -268,6 +268,7 @@ public final class Session {
         }
         if (opts != null) {
             opts.options().forEach(o::option);
+            o.refuseWrites(opts.writeRefusal());
         }
         return o;
     }
@@ -289,6 +290,19 @@ public final class Session {
             o.format(format);
         }
         return o;
+    }
+
+    /**
+     * The file the user typed: the argument, or with {@code --image-opts} its {@code file.filename}, as QEMU names
+     * the file beneath the format (map's file column, the warning about a probed raw image).
+     */
+    String fileName(String typed) {
+        return imageOpts && !NbdLocation.isUri(typed) ? ImageOpts.parse(typed).filename() : typed;
+    }
+
+    /** Whether the format of the image the user typed is probed: no {@code -f}, and no {@code driver=}. */
+    boolean probesFormat(String typed, String format) {
+        return format == null && (!imageOpts || NbdLocation.isUri(typed) || ImageOpts.parse(typed).driver() == null);
     }
 
     /**

@@ -33,7 +33,12 @@ final class TemporaryOverlay implements AutoCloseable {
         if (NbdLocation.isUri(typed)) {
             throw new CliException(typed, "a temporary overlay (-s) needs an image file, not an NBD export");
         }
-        Path path = Path.of(typed);
+        if (session.imageOpts() && !ImageOpts.parse(typed).options().isEmpty()) {
+            // the overlay's backing file is opened by its name alone: the format's options would be lost
+            throw new CliException(null, "--image-opts: a temporary overlay (-s) over an image opened with format "
+                    + "options is not supported");
+        }
+        Path path = Path.of(session.fileName(typed));
         String backingFormat;
         long size;
         try (Image image = session.opener(typed, format).lock(lock).open()) {

@@ -221,6 +221,12 @@ public final class CowFormatDriver implements FormatDriver {
         return a;
     }
 
+    /** imago's own switches: whether the backing file's size and mtime are checked, whether data writes sync. */
+    @Override
+    public Set<String> openOptionNames() {
+        return Set.of(CHECK_BACKING, SYNC_DATA);
+    }
+
     @Override
     public Set<String> createOptionNames() {
         return Set.of(VARIANT, ALIGNMENT, BACKING_MTIME);

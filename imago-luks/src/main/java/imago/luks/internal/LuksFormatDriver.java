@@ -112,6 +112,13 @@ public final class LuksFormatDriver implements FormatDriver {
                 : LuksCreate.measure(Luks2Create.withoutVersion(options), size));
     }
 
+    /** The secret's id, and imago's limits on the work a key slot may ask for. */
+    @Override
+    public Set<String> openOptionNames() {
+        return Set.of(KEY_SECRET, LuksKeys.MAX_ITERATIONS_OPTION, Luks2Keys.MAX_MEMORY_OPTION,
+                Luks2Keys.MAX_WORK_OPTION);
+    }
+
     @Override
     public Set<String> createOptionNames() {
         return Luks2Create.names();

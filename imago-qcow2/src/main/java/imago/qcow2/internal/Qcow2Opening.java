@@ -147,6 +147,15 @@ final class Qcow2Opening {
         return head.flip();
     }
 
+    /** {@code digits} as a long, at most 2^63 - 1 (the cache is capped far below anyway). */
+    private static long parseCapped(String digits) {
+        try {
+            return Long.parseLong(digits);
+        } catch (NumberFormatException e) {
+            return Long.MAX_VALUE;
+        }
+    }
+
     /** How many L2 tables the cache holds, from the options or the default coverage. */
     static int cacheTables(Map<String, String> options, Qcow2Header header, long size, String resource) {
         int cs = header.clusterSize();
@@ -158,15 +167,12 @@ final class Qcow2Opening {
         }
         long bytes;
         if (opt != null) {
-            try {
-                bytes = Long.parseLong(opt.trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(resource + ": option " + name + " must be a number of bytes, got '"
-                        + opt + "'", e);
-            }
+            // decimal bytes (the CLI turns qemu's suffixes into them); refused in QEMU's words otherwise
+            bytes = opt.isEmpty() || !opt.chars().allMatch(c -> c >= '0' && c <= '9') ? -1 : parseCapped(opt);
             if (bytes < 0) {
-                throw new IllegalArgumentException(resource + ": option " + name + " must not be negative, got "
-                        + bytes);
+                throw new IllegalArgumentException("Parameter '" + name + "' expects a non-negative number below 2^64\n"
+                        + "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
+                        + "and exabytes, respectively.");
             }
         } else {
             long covered = Math.min(DEFAULT_COVERAGE, size);

@@ -15,6 +15,7 @@ import java.nio.ByteBuffer;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 
 /** The raw driver: no header, guest bytes are storage bytes. Stateless. */
 public final class RawFormatDriver implements FormatDriver {
@@ -41,9 +42,12 @@ public final class RawFormatDriver implements FormatDriver {
     }
 
     /**
-     * Opens {@code storage} as a raw image of the storage's current size.
+     * Opens {@code storage} as a raw image of the storage's current size, or of the window the open options
+     * {@code offset} and {@code size} (decimal bytes) give, as QEMU's raw driver takes them.
      *
      * @throws ReadOnlyImageException if {@code context} asks for writing and the storage is read-only
+     * @throws IllegalArgumentException if {@code offset} or {@code size} is not a number of bytes, or the window does
+     *     not fit in the storage or is not in whole sectors (QEMU's messages)
      * @throws IOException if the storage size cannot be read
      */
     @Override
@@ -53,7 +57,14 @@ public final class RawFormatDriver implements FormatDriver {
         if (context.writable() && storage.readOnly()) {
             throw new ReadOnlyImageException(storage.name(), "cannot open a read-only storage for writing");
         }
-        return new RawInstance(storage, context.writable(), context.probed());
+        RawWindow window = RawWindow.of(context.options(), storage.size());
+        return new RawInstance(storage, context.writable(), context.probed(), window);
+    }
+
+    /** Where the image is in the file: {@code offset} and {@code size}, as QEMU's raw driver takes them. */
+    @Override
+    public Set<String> openOptionNames() {
+        return Set.of(RawWindow.OFFSET, RawWindow.SIZE);
     }
 
     /**

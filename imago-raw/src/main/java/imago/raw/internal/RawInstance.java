@@ -17,7 +17,12 @@ import java.util.Objects;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * One open raw image: the identity mapping onto its storage.
+ * One open raw image: the identity mapping onto its storage, or onto a window of it (QEMU raw's {@code offset} and
+ * {@code size} open options): guest byte {@code x} is storage byte {@code offset + x}.
+ *
+ * <p>A window with a {@code size} is fixed: the virtual size is exactly that (a multiple of 512, checked at open), no
+ * request reaches past it, and resizing is refused, as QEMU's raw driver refuses it ("Cannot resize fixed-size raw
+ * disks"). A window with only an {@code offset} is the rest of the storage from there, sized and grown as below.
  *
  * <p>The virtual size is the storage size rounded up to whole 512-byte sectors, as QEMU counts every
  * image: a 320-byte file is a 512-byte disk whose last 192 bytes lie past the end of the storage, read
@@ -36,6 +41,10 @@ final class RawInstance implements FormatInstance, Resizer {
 
     private final Storage storage;
     private final boolean writable;
+    /** Where guest byte 0 is in the storage (QEMU raw's {@code offset}). */
+    private final long base;
+    /** Whether the size was given ({@code size}): then it is the window's, and does not follow the storage. */
+    private final boolean fixed;
     /**
      * The format was chosen by probing, so the probe module guards writes to the first sector with a
      * {@link WriteGuard}. The guard sees only data writes: zeroing or discarding there through the
@@ -47,10 +56,17 @@ final class RawInstance implements FormatInstance, Resizer {
     private volatile long size;
 
     RawInstance(Storage storage, boolean writable, boolean probed) throws IOException {
+        this(storage, writable, probed, RawWindow.WHOLE);
+    }
+
+    /** An image on {@code window} of {@code storage}, whose bounds {@link RawWindow#of} checked. */
+    RawInstance(Storage storage, boolean writable, boolean probed, RawWindow window) throws IOException {
         this.storage = Objects.requireNonNull(storage, "storage");
         this.writable = writable;
         this.guardFirstSector = probed && writable;
-        this.size = sectorAligned(storage.size());
+        this.base = window.offset();
+        this.fixed = window.size().isPresent();
+        this.size = fixed ? window.size().getAsLong() : sectorAligned(Math.max(0, storage.size() - base));
     }
 
     /**
@@ -81,12 +97,13 @@ final class RawInstance implements FormatInstance, Resizer {
             return new Mapping.EndOfImage(offset);
         }
         long length = Math.min(maxLength, size - offset);
-        StorageExtent e = storage.dataExtent(offset, length);
-        if (e.offset() != offset) {
-            throw new IllegalStateException(storage.name() + ": storage answered " + e + " for offset " + offset);
+        long host = base + offset;
+        StorageExtent e = storage.dataExtent(host, length);
+        if (e.offset() != host) {
+            throw new IllegalStateException(storage.name() + ": storage answered " + e + " for offset " + host);
         }
         long n = Math.min(e.length(), length);
-        return e.data() ? new Mapping.Data(offset, n, storage, offset) : new Mapping.Zero(offset, n, storage, offset);
+        return e.data() ? new Mapping.Data(offset, n, storage, host) : new Mapping.Zero(offset, n, storage, host);
     }
 
     /**
@@ -100,7 +117,7 @@ final class RawInstance implements FormatInstance, Resizer {
         if (offset >= size) {
             return new Mapping.EndOfImage(offset);
         }
-        return new Mapping.Data(offset, Math.min(maxLength, size - offset), storage, offset);
+        return new Mapping.Data(offset, Math.min(maxLength, size - offset), storage, base + offset);
     }
 
     /** {@inheritDoc} Raw data is always writable in place: the storage bytes at the same offset. */
@@ -112,7 +129,7 @@ final class RawInstance implements FormatInstance, Resizer {
             throw new IllegalArgumentException(storage.name() + ": no data mapping for " + length + " bytes at offset "
                     + offset + " (size " + size + ")");
         }
-        return WriteTicket.of(new Mapping.Data(offset, n, storage, offset));
+        return WriteTicket.of(new Mapping.Data(offset, n, storage, base + offset));
     }
 
     /**
@@ -127,7 +144,7 @@ final class RawInstance implements FormatInstance, Resizer {
         }
         long n = inImage(offset, length);
         if (n > 0) {
-            storage.writeZeroes(offset, n, mayUnmap);
+            storage.writeZeroes(base + offset, n, mayUnmap);
         }
         return n;
     }
@@ -145,7 +162,7 @@ final class RawInstance implements FormatInstance, Resizer {
         long end = offset + Math.min(length, Long.MAX_VALUE - offset);
         long n = start < end ? inImage(start, end - start) : 0;
         if (n > 0) {
-            storage.discard(start, n);
+            storage.discard(base + start, n);
         }
     }
 
@@ -161,7 +178,11 @@ final class RawInstance implements FormatInstance, Resizer {
 
     /**
      * {@inheritDoc} Resizes the storage to exactly {@code newSize} bytes (every preallocation mode the storage
-     * supports is accepted); the virtual size becomes {@code newSize} rounded up to whole sectors, as in QEMU.
+     * supports is accepted); the virtual size becomes {@code newSize} rounded up to whole sectors, as in QEMU. A
+     * window's storage ends {@code newSize} bytes after the window's start.
+     *
+     * @throws UnsupportedFeatureException ({@link Feature#RESIZE}) if the window has a fixed size
+     * @throws IllegalArgumentException if the window's start and {@code newSize} together pass 2^63 - 1 bytes
      */
     @Override
     public void resize(long newSize, Preallocation preallocation, BackingReader below) throws IOException {
@@ -174,10 +195,17 @@ final class RawInstance implements FormatInstance, Resizer {
             throw new UnsupportedFeatureException(storage.name(), Feature.PREALLOCATION, "metadata preallocation",
                     "Unsupported preallocation mode: metadata (raw has no metadata)");
         }
+        if (fixed) {
+            throw new UnsupportedFeatureException(storage.name(), Feature.RESIZE, "resizing a fixed-size window",
+                    "Cannot resize fixed-size raw disks");
+        }
+        if (newSize > Long.MAX_VALUE - base) {
+            throw new IllegalArgumentException("Disk size too large for the chosen offset");
+        }
         long virtualSize = sectorAligned(newSize);
         resizeLock.lock();
         try {
-            storage.resize(newSize, preallocation);
+            storage.resize(base + newSize, preallocation);
             size = virtualSize;
         } finally {
             resizeLock.unlock();
@@ -191,7 +219,8 @@ final class RawInstance implements FormatInstance, Resizer {
 
     @Override
     public String toString() {
-        return "RawInstance[" + storage.name() + ", size " + size + (writable ? "" : ", read-only") + "]";
+        return "RawInstance[" + storage.name() + (base == 0 && !fixed ? "" : ", window at " + base) + ", size " + size
+                + (writable ? "" : ", read-only") + "]";
     }
 
     /** How many of {@code length} bytes from {@code offset} lie inside the image (0 if none). */

@@ -109,6 +109,12 @@ public final class VpcFormatDriver implements FormatDriver {
         VpcCreate.create(storage, VpcCreate.plan(size, forceSize), fixed, VpcCreate.now(), UUID.randomUUID());
     }
 
+    /** How the virtual size is computed ({@code force_size_calc}), as QEMU's vpc driver takes it. */
+    @Override
+    public Set<String> openOptionNames() {
+        return Set.of(FORCE_SIZE_CALC);
+    }
+
     @Override
     public Set<String> createOptionNames() {
         return Set.copyOf(CREATE_OPTIONS);
