@@ -3,6 +3,7 @@ package imago.cli.command;
 import imago.api.CreateOptions;
 import imago.api.Feature;
 import imago.api.Image;
+import imago.api.ImageLimitException;
 import imago.api.Preallocation;
 import imago.cli.convert.BackingRuns;
 import imago.cli.convert.Converter;
@@ -148,7 +149,9 @@ final class ConvertJob {
             } catch (CliException | IOException | IllegalArgumentException e) {
                 // the target is left as create leaves it: untouched where the format refuses before making the file
                 // (qcow2, luks: FormatDriver.checkCreate), empty where qemu-img too refuses after making it
-                String why = e instanceof CliException x ? x.getMessage() : Errors.describe(e, session, null);
+                String why = e instanceof CliException x ? x.getMessage()
+                        : e instanceof ImageLimitException x ? SizeLimits.convert(outFormat, x)
+                        : Errors.describe(e, session, null);
                 throw new CliException(null, dst + ": error while converting " + outFormat + ": " + why);
             }
         } else {

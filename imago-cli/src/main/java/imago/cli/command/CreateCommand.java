@@ -2,6 +2,7 @@ package imago.cli.command;
 
 import imago.api.CreateOptions;
 import imago.api.Image;
+import imago.api.ImageLimitException;
 import imago.api.Preallocation;
 import imago.cli.info.InfoReport;
 import imago.cli.text.QemuOpts;
@@ -137,7 +138,11 @@ final class CreateCommand implements Callable<Integer> {
             throw new CliException(file, badPreallocation(badPreallocation));
         }
         fileOptions.check(file);
-        session.create(file, path, format, createOptions);
+        try {
+            session.create(file, path, format, createOptions);
+        } catch (ImageLimitException e) {
+            throw new CliException(file, SizeLimits.create(format, createOptions));
+        }
         return Cli.OK;
     }
 

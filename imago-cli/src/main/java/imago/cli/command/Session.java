@@ -2,6 +2,7 @@ package imago.cli.command;
 
 import imago.api.CreateOptions;
 import imago.api.Image;
+import imago.api.ImageLimitException;
 import imago.api.OpenGate;
 import imago.api.Secrets;
 import imago.api.StorageLocation;
@@ -338,6 +339,12 @@ public final class Session {
             throw new CliException(typed, "Could not create '" + typed + "': No such file or directory");
         } catch (AccessDeniedException e) {
             throw new CliException(typed, "Could not create '" + typed + "': Permission denied");
+        } catch (ImageLimitException e) {
+            if (format.equals("luks")) { // its own words for EFBIG, and the file deleted, as qemu-img's luks driver
+                Files.deleteIfExists(path);
+                throw new CliException(typed, "The requested file size is too large");
+            }
+            throw e;
         }
     }
 

@@ -9,6 +9,7 @@ import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -162,17 +163,29 @@ public final class Converter {
                     return null;
                 }));
             }
-            IOException failure = null;
+            List<Throwable> failures = new ArrayList<>();
             for (Future<Void> w : workers) {
                 try {
                     w.get();
                 } catch (ExecutionException e) {
-                    failure = Tasks.merge(failure, e.getCause());
+                    failures.add(e.getCause());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     turns.fail();
-                    failure = Tasks.merge(failure, new InterruptedIOException("interrupted"));
+                    failures.add(new InterruptedIOException("interrupted"));
                 }
+            }
+            // the read failure first in guest order, whichever thread met it first: what qemu-img convert -m 1 reports
+            // (with several coroutines, qemu-img prints a line for each read in flight that fails, in the order of
+            // their timing)
+            failures.stream().filter(ReadFailure.class::isInstance).map(ReadFailure.class::cast)
+                    .min(Comparator.comparingLong(ReadFailure::offset)).ifPresent(first -> {
+                        failures.remove(first);
+                        failures.addFirst(first);
+                    });
+            IOException failure = null;
+            for (Throwable t : failures) {
+                failure = Tasks.merge(failure, t);
             }
             if (failure != null) {
                 throw failure;
@@ -415,10 +428,37 @@ public final class Converter {
             source.read(buffer, offset);
         } catch (IOException e) {
             if (options.salvage() == null) {
-                throw new ReadFailure(offset, e);
+                throw new ReadFailure(failedUnit(offset, buffer.limit() - start, e), e);
             }
             Salvage.readSectors(source, buffer, start, offset, options.salvage());
         }
+    }
+
+    /**
+     * Where qemu-img convert reports a read of {@code length} bytes at {@code offset} that failed: at its start, or
+     * within compressed data at the first cluster that does not read (qemu-img reads each compressed cluster alone).
+     */
+    private long failedUnit(long offset, int length, IOException failure) {
+        try {
+            int unit = source.compressedUnit();
+            if (unit <= 0 || length <= unit || !source.extent(offset, length).compressed()) {
+                return offset;
+            }
+            ByteBuffer one = ByteBuffer.allocate(unit);
+            for (long at = offset; at < offset + length; ) {
+                long next = Math.min((at / unit + 1) * unit, offset + length);
+                one.clear().limit((int) (next - at));
+                try {
+                    source.read(one, at);
+                } catch (IOException e) {
+                    return at;
+                }
+                at = next;
+            }
+        } catch (IOException e) {
+            failure.addSuppressed(e);
+        }
+        return offset;
     }
 
     private void writeZeroes(long offset, long length) throws IOException {

@@ -9,7 +9,16 @@ import java.io.IOException;
 public final class ReadFailure extends IOException {
     private static final long serialVersionUID = 1L;
 
+    /** Where the read that failed starts, in guest bytes. */
+    private final long offset;
+
     ReadFailure(long offset, IOException cause) {
         super("error while reading at byte " + offset + ": Input/output error", cause);
+        this.offset = offset;
+    }
+
+    /** Where the read that failed starts, in guest bytes. */
+    long offset() {
+        return offset;
     }
 }

@@ -37,6 +37,17 @@ public interface Source {
      */
     void copyTo(long offset, long length, Image target) throws IOException;
 
+    /**
+     * The unit in which the source's compressed data is stored (its cluster size), or 0 when it has none or it is not
+     * known: a failed read of compressed data is reported at the first cluster that cannot be read, as qemu-img
+     * convert, whose block status ends at each compressed cluster, reads and reports them one by one.
+     *
+     * @throws IOException if the image's information cannot be read
+     */
+    default int compressedUnit() throws IOException {
+        return 0;
+    }
+
     /** {@code image} as a source. */
     static Source of(Image image) {
         return new Source() {
@@ -53,6 +64,11 @@ public interface Source {
             @Override
             public Extent extent(long offset, long maxLength) throws IOException {
                 return image.extent(offset, maxLength);
+            }
+
+            @Override
+            public int compressedUnit() throws IOException {
+                return image.info().clusterSize().orElse(0);
             }
 
             @Override

@@ -1,6 +1,7 @@
 package imago.luks.internal;
 
 import imago.api.CreateOptions;
+import imago.api.ImageLimitException;
 import imago.api.Measurement;
 import imago.api.Preallocation;
 import imago.api.spi.Storage;
@@ -53,6 +54,11 @@ final class LuksCreate {
         long iterTime = iterTime(o.get("iter-time"));
         byte[] key = null;
         try {
+            long end = payloadSector(spec) * LuksHeader.SECTOR + LuksHeader.SECTOR - 1;
+            if (options.size().getAsLong() > Long.MAX_VALUE - end) {
+                // qemu-img's words for a file larger than a file can be (its EFBIG)
+                throw new ImageLimitException(storage.name(), "The requested file size is too large");
+            }
             key = writeHeader(storage, spec, hash, iterTime, passphrase);
             // whole sectors, where qemu-img ends the file at the byte the size asks for: a last sector the file holds
             // only in part is not written atomically (a power loss can keep a rewrite of its bytes inside the file

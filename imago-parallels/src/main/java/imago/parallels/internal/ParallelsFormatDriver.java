@@ -166,7 +166,8 @@ public final class ParallelsFormatDriver implements FormatDriver {
         long requested = CreateChecks.size(options);
         long size = (requested + ParallelsHeader.SECTOR - 1) / ParallelsHeader.SECTOR * ParallelsHeader.SECTOR;
         long cluster = clusterSize(options);
-        if (cluster == 0 || size / cluster >= 1L << 32) {
+        // a size that wraps negative when rounded up to a sector is as much too large (qemu-img's words)
+        if (cluster == 0 || size < 0 || size / cluster >= 1L << 32) {
             throw new IllegalArgumentException("Image size is too large for this cluster size");
         }
         long entries = (size + cluster - 1) / cluster;

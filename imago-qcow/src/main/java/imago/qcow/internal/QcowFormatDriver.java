@@ -31,6 +31,11 @@ import java.util.SequencedMap;
 public final class QcowFormatDriver implements FormatDriver {
     /** QEMU refuses longer backing file names. */
     static final int MAX_BACKING_NAME = 1023;
+    /**
+     * imago's refusal of a size whose L1 table passes {@link QcowHeader#MAX_L1_BYTES}: 8 TiB (each entry maps 2 MiB).
+     * qemu-img 7.2 creates qcow images up to 512 TiB, and larger ones that it cannot open (its L1 size wraps).
+     */
+    static final String TOO_LARGE = "Image size too large for qcow (at most 8 TiB: imago's limit on the L1 table)";
 
     /** Called by {@link java.util.ServiceLoader}; does no work. */
     public QcowFormatDriver() {
@@ -158,8 +163,11 @@ public final class QcowFormatDriver implements FormatDriver {
                 "Image creation needs a size parameter"));
         long size = requested + 511 & -512L;
         // qemu-img rounds up to a sector first, so only 0 is too small here (the header check refuses 1)
-        if (requested <= 0 || size <= 0) {
+        if (requested <= 0) {
             throw new IllegalArgumentException("Image size is too small, cannot be zero length");
+        }
+        if (size < 0) { // wrapped when rounded up
+            throw new IllegalArgumentException(TOO_LARGE);
         }
         byte[] name = options.backingFile().map(b -> b.getBytes(StandardCharsets.UTF_8)).orElse(new byte[0]);
         boolean backed = options.backingFile().isPresent();
@@ -172,7 +180,7 @@ public final class QcowFormatDriver implements FormatDriver {
         QcowHeader header = new QcowHeader(backed ? QcowHeader.LENGTH : 0, name.length, 0, size, clusterBits, l2Bits,
                 0, l1At);
         if (header.l1Entries() * 8 > QcowHeader.MAX_L1_BYTES) {
-            throw new IllegalArgumentException("Image size too large for qcow");
+            throw new IllegalArgumentException(TOO_LARGE);
         }
         storage.write(header.toBytes(), 0);
         if (backed) {

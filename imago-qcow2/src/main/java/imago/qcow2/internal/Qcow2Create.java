@@ -2,6 +2,8 @@ package imago.qcow2.internal;
 
 import imago.api.CreateOptions;
 import imago.api.Feature;
+import imago.api.ImageException;
+import imago.api.ImageLimitException;
 import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.Storage;
@@ -18,10 +20,11 @@ import java.util.Map;
  * it, by the refcount blocks that do (and a larger refcount table if those need one), as QEMU places them.
  */
 final class Qcow2Create {
+    /** QEMU's BDRV_MAX_LENGTH: INT64_MAX rounded down to 1 GiB, the largest image its block layer takes. */
+    private static final long MAX_LENGTH = Long.MAX_VALUE & -(1L << 30);
 
     private Qcow2Create() {
     }
-
 
     /**
      * Writes a new image for {@code options} to the empty {@code storage}.
@@ -123,8 +126,9 @@ final class Qcow2Create {
      * @param resource the new image's name, for messages
      * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
      * @throws UnsupportedFeatureException for encryption without the LUKS module
+     * @throws ImageLimitException if the size needs a larger L1 table than QEMU allows
      */
-    static void check(String resource, CreateOptions options) throws UnsupportedFeatureException {
+    static void check(String resource, CreateOptions options) throws ImageException {
         plan(resource, options);
     }
 
@@ -140,7 +144,7 @@ final class Qcow2Create {
             Map<String, String> encryption) {
     }
 
-    private static Plan plan(String resource, CreateOptions options) throws UnsupportedFeatureException {
+    private static Plan plan(String resource, CreateOptions options) throws ImageException {
         Qcow2CreateSpec spec = Qcow2CreateSpec.parse(options);
         int version = spec.version();
         long cs = spec.clusterSize();
@@ -159,14 +163,20 @@ final class Qcow2Create {
             throw new IllegalArgumentException("Image creation needs a size parameter");
         }
         long size = options.size().getAsLong();
+        // qemu-img's checks of its resize to the size, in its order and words: its rounding up to a sector wraps
+        // negative, then the block layer's largest length, then the L1 table (EFBIG, a limit)
         if (size > Long.MAX_VALUE - 511) {
-            throw new IllegalArgumentException("Image size too large: " + size);
+            throw new IllegalArgumentException("Could not resize image: Image size cannot be negative");
         }
         size = (size + 511) & ~511L;
+        if (size > MAX_LENGTH) {
+            throw new IllegalArgumentException("Could not resize image: offset(" + size + ") exceeds maximum("
+                    + MAX_LENGTH + ")");
+        }
         int l2Bits = clusterBits - (extendedL2 ? 4 : 3);
         long l1Size = Qcow2Header.l1EntriesFor(size, clusterBits, l2Bits);
         if (l1Size * 8 > Qcow2Header.MAX_L1_BYTES) {
-            throw new IllegalArgumentException("Could not resize image: Active L1 table too large");
+            throw new ImageLimitException(resource, "Could not resize image: Active L1 table too large");
         }
         int headerLength = version >= 3 ? 112 : 72;
 

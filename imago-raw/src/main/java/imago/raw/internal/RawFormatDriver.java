@@ -103,7 +103,12 @@ public final class RawFormatDriver implements FormatDriver {
         if (options.preallocation() == Preallocation.METADATA) {
             throw new IllegalArgumentException("Unsupported preallocation mode: metadata");
         }
-        long size = RawInstance.sectorAligned(options.size().getAsLong());
+        long requested = options.size().getAsLong();
+        if (requested > Long.MAX_VALUE - (RawInstance.SECTOR - 1)) {
+            // qemu-img's words: its rounding up to a sector wraps to a negative length, which ftruncate refuses
+            throw new IllegalArgumentException("Could not resize file: Invalid argument");
+        }
+        long size = RawInstance.sectorAligned(requested);
         storage.resize(size, options.preallocation());
         if (size > 0) {
             // as QEMU's file driver does on create (allocate_first_block): the first block is written, so that

@@ -23,9 +23,10 @@ final class VdiCreate {
         if (requested < 0) {
             throw new IllegalArgumentException("Image size must be non-negative");
         }
-        long size = (requested + VdiHeader.SECTOR - 1) / VdiHeader.SECTOR * VdiHeader.SECTOR;
+        // rounded up as QEMU rounds it: a size near 2^63 wraps negative, and is refused as QEMU refuses it
+        long size = (requested + VdiHeader.SECTOR - 1) & -VdiHeader.SECTOR;
         long max = VdiHeader.MAX_BLOCKS * VdiHeader.BLOCK_SIZE;
-        if (size > max) {
+        if (size < 0 || size > max) {
             throw new IllegalArgumentException("Unsupported VDI image size (size is 0x" + Long.toHexString(size)
                     + ", max supported is 0x" + Long.toHexString(max) + ")");
         }

@@ -29,8 +29,11 @@ record VdiHeader(int imageType, long offsetBmap, long offsetData, long diskSize,
     static final int TYPE_DYNAMIC = 1;
     static final int TYPE_STATIC = 2;
     static final long BLOCK_SIZE = 1 << 20;
-    /** QEMU's limit on the block map's entries. */
-    static final long MAX_BLOCKS = 0x3fff_ffffL;
+    /**
+     * QEMU 7.2's limit on the block map's entries: as many as fit in its largest request (0x7ffffe00 bytes), so
+     * that disks of more than 0x1fffff8000000 bytes are refused, as qemu-img 7.2 refuses them.
+     */
+    static final long MAX_BLOCKS = 0x1fff_ff80L;
     /** An entry naming no block: the block reads as zero. */
     static final int UNALLOCATED = 0xFFFF_FFFF;
     /** An entry for a block that reads as zero (written by VirtualBox when it discards a block). */

@@ -82,7 +82,9 @@ class VdiHostileTest {
         assertTrue(refused(UnsupportedFeatureException.class, with(b -> b.putInt(0x180, 0x4000_0000)
                 .putLong(0x170, 1 << 20)), false).getMessage().contains("too many blocks"));
         // allowed by QEMU, but a map of 64 Mi entries is past imago's limit
-        refused(ImageLimitException.class, with(b -> b.putInt(0x180, 0x3fff_ffff)), false);
+        refused(ImageLimitException.class, with(b -> b.putInt(0x180, 0x1fff_ff80)), false);
+        assertTrue(refused(UnsupportedFeatureException.class, with(b -> b.putInt(0x180, 0x1fff_ff81)
+                .putLong(0x170, 1 << 20)), false).getMessage().contains("too many blocks"));
         // a disk size past what any map can hold, and past the map it has
         refused(ImageLimitException.class, with(b -> b.putLong(0x170, Long.MAX_VALUE)), false);
         refused(ImageLimitException.class, with(b -> b.putLong(0x170, -512)), false);

@@ -41,6 +41,13 @@ final class VmdkCreate {
     /** The grain size QEMU creates: 128 sectors (64 KiB). */
     static final int GRAIN_SECTORS = 128;
     static final int GTES_PER_GT = 512;
+    /**
+     * The largest image of a sparse subformat: 2^32 grain table entries less one table, 64 KiB each. qemu-img 7.2
+     * counts the entries in 32 bits: past this it writes a sparse extent with no grain directory (writes fail, check
+     * fails, or the open refuses its L1 size) and, for the split subformats, descriptors without extents or hundreds
+     * of millions of extent files; imago refuses these sizes before it makes any file.
+     */
+    static final long MAX_SPARSE_SIZE = (0x1_0000_0000L - GTES_PER_GT) * GRAIN_SECTORS * VmdkDescriptor.SECTOR;
     /** The sectors a sparse image keeps for its descriptor. */
     static final int DESCRIPTOR_SECTORS = 20;
 
@@ -168,6 +175,11 @@ final class VmdkCreate {
         }
         String tools = o.getOrDefault(TOOLSVERSION, "2147483647");
         Subformat subformat = Subformat.parse(o.getOrDefault(SUBFORMAT, "monolithicSparse"));
+        if (size > MAX_SPARSE_SIZE && subformat != Subformat.MONOLITHIC_FLAT) {
+            throw new IllegalArgumentException("Image size " + size + " is too large for vmdk " + subformat.qemuName
+                    + ": at most " + MAX_SPARSE_SIZE + " bytes (256 TiB - 32 MiB), past which qemu-img 7.2 writes "
+                    + "extents it cannot use");
+        }
         boolean zeroed = CreateChecks.onOff(o, ZEROED_GRAIN, false);
         if (subformat.flat && backing.isPresent()) {
             throw new IllegalArgumentException("Flat image can't have backing file");

@@ -1,5 +1,6 @@
 package imago.vpc.internal;
 
+import imago.api.ImageLimitException;
 import imago.api.Preallocation;
 import imago.api.spi.Storage;
 import java.io.IOException;
@@ -40,21 +41,26 @@ final class VpcCreate {
     /**
      * The size and geometry qemu-img gives an image of {@code requested} bytes.
      *
-     * @throws IllegalArgumentException if the size is larger than 2040 GiB (qemu-img's "The image size is too
-     *         large for file format 'vpc'")
+     * @throws ImageLimitException if the size is larger than 2040 GiB (qemu-img's "The image size is too
+     *         large for file format 'vpc'", from EFBIG)
      */
-    static Plan plan(long requested, boolean forceSize) {
+    static Plan plan(long requested, boolean forceSize) throws ImageLimitException {
+        return plan("vpc", requested, forceSize);
+    }
+
+    /** As {@link #plan(long, boolean)}, a refusal naming {@code resource}. */
+    static Plan plan(String resource, long requested, boolean forceSize) throws ImageLimitException {
         if (requested < 0) {
             throw new IllegalArgumentException("Image size must be non-negative, got " + requested);
         }
         if (requested > Long.MAX_VALUE - VpcFields.SECTOR) {
-            throw new IllegalArgumentException("The image size is too large for file format 'vpc'");
+            throw new ImageLimitException(resource, "The image size is too large for file format 'vpc'");
         }
         long size = VpcFields.roundUp(requested, VpcFields.SECTOR);
         VpcGeometry g = forceSize ? VpcGeometry.MAX : VpcGeometry.covering(size / VpcFields.SECTOR);
         long total = g.sectors() == VpcGeometry.MAX_SECTORS_CHS ? size / VpcFields.SECTOR : g.sectors();
         if (total > VpcGeometry.MAX_SECTORS) {
-            throw new IllegalArgumentException("The image size is too large for file format 'vpc' (at most 2040 GiB)");
+            throw new ImageLimitException(resource, "The image size is too large for file format 'vpc' (at most 2040 GiB)");
         }
         return new Plan(total, g, forceSize);
     }

@@ -106,7 +106,7 @@ public final class VpcFormatDriver implements FormatDriver {
         Map<String, String> o = options.formatOptions();
         boolean fixed = CreateChecks.oneOf(o, SUBFORMAT, "dynamic", "fixed").equals("fixed");
         boolean forceSize = CreateChecks.onOff(o, FORCE_SIZE, false);
-        VpcCreate.create(storage, VpcCreate.plan(size, forceSize), fixed, VpcCreate.now(), UUID.randomUUID());
+        VpcCreate.create(storage, VpcCreate.plan(storage.name(), size, forceSize), fixed, VpcCreate.now(), UUID.randomUUID());
     }
 
     /** How the virtual size is computed ({@code force_size_calc}), as QEMU's vpc driver takes it. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import imago.api.CreateOptions;
+import imago.api.ImageLimitException;
 import imago.api.Image;
 import imago.probe.Imago;
 import imago.storage.memory.MemoryStorage;
@@ -141,7 +142,7 @@ class VpcCreateTest {
         var d = new VpcFormatDriver();
         try (MemoryStorage s = MemoryStorage.create("refuse-" + NAMES.incrementAndGet())) {
             assertEquals("The image size is too large for file format 'vpc' (at most 2040 GiB)", assertThrows(
-                    IllegalArgumentException.class, () -> d.create(s, CreateOptions.ofSize(2041L << 30))).getMessage());
+                    ImageLimitException.class, () -> d.create(s, CreateOptions.ofSize(2041L << 30))).detail());
             assertEquals("Parameter 'subformat' does not accept value 'bogus'", assertThrows(
                     IllegalArgumentException.class, () -> d.create(s, CreateOptions.builder().size(1 << 20)
                             .option("subformat", "bogus").build())).getMessage());

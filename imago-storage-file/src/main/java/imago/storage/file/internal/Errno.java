@@ -11,6 +11,7 @@ final class Errno {
     static final int ENODEV = 19;
     static final int EISDIR = 21;
     static final int EINVAL = 22;
+    static final int EFBIG = 27;
     static final int ENOLCK = 37;
     static final int ENOSYS = 38;
     static final int EOPNOTSUPP = 95;
@@ -35,7 +36,7 @@ final class Errno {
             case EISDIR -> "EISDIR: Is a directory";
             case EINVAL -> "EINVAL: Invalid argument";
             case 26 -> "ETXTBSY: Text file busy";
-            case 27 -> "EFBIG: File too large";
+            case EFBIG -> "EFBIG: File too large";
             case 28 -> "ENOSPC: No space left on device";
             case 29 -> "ESPIPE: Illegal seek";
             case 30 -> "EROFS: Read-only file system";

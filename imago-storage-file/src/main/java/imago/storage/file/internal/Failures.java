@@ -1,6 +1,7 @@
 package imago.storage.file.internal;
 
 import imago.api.ImageException;
+import imago.api.ImageLimitException;
 import java.io.IOException;
 import java.util.Objects;
 
@@ -15,6 +16,10 @@ final class Failures {
     }
 
     static ImageException failure(String name, String op, int errno) {
+        if (errno == Errno.EFBIG) {
+            // past the file system's largest file: a limit, which commands report as qemu-img reports EFBIG
+            return new ImageLimitException(name, op + " failed: " + Errno.describe(errno));
+        }
         return new ImageException(name, -1, op + " failed: " + Errno.describe(errno), null);
     }
 
