@@ -63,8 +63,8 @@ final class Qcow2Create {
         }
         if (prealloc != Preallocation.OFF && dataFile != null && data == null) {
             // qemu-img always creates the data file first; a driver caller that did not give it gets this
-            throw new UnsupportedFeatureException(resource, Feature.PREALLOCATION, "qcow2 preallocation", "preallocating a qcow2 image "
-                    + "with an external data file needs the created data file");
+            throw new UnsupportedFeatureException(resource, Feature.PREALLOCATION, "qcow2 preallocation",
+                    "preallocating a qcow2 image with an external data file needs the created data file");
         }
         long size = plan.size();
         long l1Size = plan.l1Size();
