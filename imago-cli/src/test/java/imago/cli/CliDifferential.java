@@ -17,6 +17,7 @@ import java.util.regex.Pattern;
  */
 final class CliDifferential {
     private static final Pattern WORD = Pattern.compile(" ");
+    private static final Pattern MODULE_NOTICE = Pattern.compile("(?m)^qemu: module block-block-dmg-\\w+ not found.*\n");
 
     private final Path dir;
 
@@ -57,10 +58,9 @@ final class CliDifferential {
         Files.deleteIfExists(qemuOut);
         Files.deleteIfExists(imagoOut);
         before.prepare(qemuOut);
-        Qemu.Output theirs = Qemu.run(dir, command(List.of(Qemu.img(), subcommand), line, qemuOut).toArray());
+        Qemu.Output theirs = Qemu.runImg(dir, command(subcommand, line, qemuOut));
         before.prepare(imagoOut);
-        List<Object> ours = command(new ArrayList<>(List.of(subcommand)), line, imagoOut);
-        Run.Result mine = Run.imago(ours.stream().map(Object::toString).toArray(String[]::new));
+        Run.Result mine = Run.imago(command(subcommand, line, imagoOut));
         String what = subcommand + " " + line;
         assertEquals(theirs.status(), mine.status(), () -> what + "\nqemu-img: " + theirs.err() + "\nimago: "
                 + mine.err());
@@ -85,15 +85,19 @@ final class CliDifferential {
         return new Outcome(theirs, mine, qemuOut, imagoOut);
     }
 
-    private List<Object> command(List<Object> start, String line, Path out) {
-        List<Object> c = new ArrayList<>(start);
-        if (line.isEmpty()) {
-            return c;
+    /**
+     * The arguments of {@code SUBCOMMAND line} as {@link #agree} passes them to either tool: the line split at spaces,
+     * {@code OUT} replaced by {@code out}, and a word naming a file in the directory (alone, or after {@code =}) by
+     * its absolute path.
+     */
+    String[] command(String subcommand, String line, Path out) {
+        List<String> c = new ArrayList<>(List.of(subcommand));
+        if (!line.isEmpty()) {
+            for (String word : WORD.split(line)) {
+                c.add(absolute(word, out));
+            }
         }
-        for (String word : WORD.split(line)) {
-            c.add(absolute(word, out));
-        }
-        return c;
+        return c.toArray(String[]::new);
     }
 
     private String absolute(String word, Path out) {
@@ -109,9 +113,17 @@ final class CliDifferential {
         return word;
     }
 
+    /**
+     * qemu-img's messages without Debian's notice, at every dmg open, that the optional bzip2/lzfse modules are not
+     * installed: no answer of qemu-img's, and imago needs no modules.
+     */
+    static String withoutModuleNotice(String err) {
+        return MODULE_NOTICE.matcher(err).replaceAll("");
+    }
+
     /** Messages with the program's name and the output's file name taken out. */
     private static String normalize(String err, String program, Path out) {
-        return err.replace(out.toString(), "OUT").replace(program + ": ", "PROGRAM: ")
+        return withoutModuleNotice(err).replace(out.toString(), "OUT").replace(program + ": ", "PROGRAM: ")
                 .replace("'" + program + " ", "'PROGRAM "); // hints naming the tool: 'qemu-img --help'
     }
 }

@@ -115,8 +115,8 @@ class CreateRefusalDifferentialTest {
         Path imagoOut = dir.resolve("imago.out");
         Files.write(qemuOut, EXISTING);
         Files.write(imagoOut, EXISTING);
-        Qemu.Output theirs = Qemu.runImg(dir, words(line, qemuOut));
-        Run.Result ours = Run.imago(words(line, imagoOut));
+        Qemu.Output theirs = Qemu.runImg(dir, both.command("create", line, qemuOut));
+        Run.Result ours = Run.imago(both.command("create", line, imagoOut));
         assertEquals(1, theirs.status(), line);
         assertEquals(theirs.status(), ours.status(), line);
         assertEquals(theirs.out().replace(qemuOut.toString(), "OUT"), ours.out().replace(imagoOut.toString(), "OUT"));
@@ -146,20 +146,10 @@ class CreateRefusalDifferentialTest {
         String line = "--object secret,id=sec0,data=x -f luks -o key-secret=sec0,iter-time=10,preallocation=metadata";
         Path qemuOut = dir.resolve("qemu-m.luks");
         Path imagoOut = dir.resolve("imago-m.luks");
-        Qemu.Output theirs = Qemu.runImg(dir, words(line + " OUT 1M", qemuOut));
-        Run.Result ours = Run.imago(words(line + " OUT 1M", imagoOut));
+        Qemu.Output theirs = Qemu.runImg(dir, both.command("create", line + " OUT 1M", qemuOut));
+        Run.Result ours = Run.imago(both.command("create", line + " OUT 1M", imagoOut));
         assertEquals(0, theirs.status(), theirs.err());
         assertEquals(0, ours.status(), ours.err());
         assertEquals(Files.size(qemuOut), Files.size(imagoOut));
-    }
-
-    /** {@code create} and the line's words, {@code OUT} replaced by {@code out}. */
-    private static String[] words(String line, Path out) {
-        java.util.List<String> w = new java.util.ArrayList<>();
-        w.add("create");
-        for (String word : line.split(" ")) {
-            w.add(word.equals("OUT") ? out.toString() : word);
-        }
-        return w.toArray(String[]::new);
     }
 }

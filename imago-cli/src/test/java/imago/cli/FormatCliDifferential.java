@@ -50,14 +50,11 @@ final class FormatCliDifferential {
      * read as {@code ours} and qemu-img's program name as imago's), and the same exit status.
      */
     static void assertAnswersAsQemuImg(Path dir, String[] args, Path theirs, Path ours) {
-        Object[] command = new Object[args.length + 2];
-        command[0] = Qemu.img();
-        System.arraycopy(args, 0, command, 1, args.length);
-        command[args.length + 1] = theirs;
-        String[] mine = Arrays.copyOf(args, args.length + 1);
-        mine[args.length] = ours.toString();
-        Qemu.Output q = Qemu.run(dir, command);
-        Run.Result i = imago(mine);
+        String[] command = Arrays.copyOf(args, args.length + 1);
+        command[args.length] = theirs.toString();
+        Qemu.Output q = Qemu.runImg(dir, command);
+        command[args.length] = ours.toString();
+        Run.Result i = imago(command);
         String what = String.join(" ", args);
         assertEquals(q.out().replace(theirs.toString(), ours.toString()), i.out(), what);
         assertEquals(q.err().replace("qemu-img: ", "imago: ").replace(theirs.toString(), ours.toString()), i.err(),

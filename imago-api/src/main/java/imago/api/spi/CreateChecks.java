@@ -12,6 +12,9 @@ import java.util.Map;
  * {@link IllegalArgumentException}, a caller's mistake.
  */
 public final class CreateChecks {
+    /** The suffixes of {@link #sizeOption}, each 1024 times the one before it. */
+    private static final String SIZE_SUFFIXES = "bkmgtpe";
+
     private CreateChecks() {
     }
 
@@ -67,6 +70,50 @@ public final class CreateChecks {
      */
     public static long size(CreateOptions options) {
         return options.size().orElseThrow(() -> new IllegalArgumentException("Image creation needs a size parameter"));
+    }
+
+    /**
+     * A size option as the formats read it: a whole number of bytes, with white space around it, or a whole number
+     * with a binary suffix in either case ({@code b} for bytes, then {@code k}, {@code M}, {@code G}, {@code T},
+     * {@code P}, {@code E}) up to {@code largestSuffix}. No fractions and no hex: qemu's own parser takes them, and the
+     * command line checks {@code -o} values with it before a format sees them, so these rules meet API callers only.
+     * The formats differ in the suffixes and the largest value they take and in their message, so those are
+     * parameters.
+     *
+     * @param key the option's name, for the message
+     * @param value the option's text
+     * @param largestSuffix the largest suffix taken, lower case: {@code 'g'}, {@code 't'} or {@code 'e'}
+     * @param max the largest size taken, in bytes
+     * @param quoteValue whether the message ends with the value given ({@code , got 'VALUE'})
+     * @return the size in bytes
+     * @throws IllegalArgumentException if the text is no such size or the size exceeds {@code max}:
+     *         {@code Parameter 'KEY' expects a size}, and {@code , got 'VALUE'} if {@code quoteValue}
+     */
+    public static long sizeOption(String key, String value, char largestSuffix, long max, boolean quoteValue) {
+        int largest = SIZE_SUFFIXES.indexOf(largestSuffix);
+        if (largest < 0) {
+            throw new IllegalArgumentException("No size suffix: " + largestSuffix);
+        }
+        String suffixes = SIZE_SUFFIXES.substring(0, largest + 1);
+        String s = value.trim();
+        int shift = 0;
+        if (!s.isEmpty()) {
+            int unit = suffixes.indexOf(Character.toLowerCase(s.charAt(s.length() - 1)));
+            if (unit >= 0) {
+                shift = 10 * unit;
+                s = s.substring(0, s.length() - 1);
+            }
+        }
+        try {
+            long n = Long.parseLong(s);
+            if (n < 0 || n > max >> shift) {
+                throw new NumberFormatException();
+            }
+            return n << shift;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("Parameter '" + key + "' expects a size"
+                    + (quoteValue ? ", got '" + value + "'" : ""), e);
+        }
     }
 
     /**

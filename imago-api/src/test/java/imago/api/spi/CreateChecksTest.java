@@ -58,6 +58,36 @@ class CreateChecksTest {
     }
 
     @Test
+    void sizeOptionsTakeBinarySuffixesUpToTheLargestGiven() {
+        assertEquals(512, CreateChecks.sizeOption("k", " 512 ", 'g', Long.MAX_VALUE, true));
+        assertEquals(512, CreateChecks.sizeOption("k", "512b", 'g', Long.MAX_VALUE, true));
+        assertEquals(64L << 10, CreateChecks.sizeOption("k", "64K", 'g', Long.MAX_VALUE, true));
+        assertEquals(2L << 30, CreateChecks.sizeOption("k", "2g", 'g', Long.MAX_VALUE, true));
+        assertEquals(2L << 40, CreateChecks.sizeOption("k", "2T", 't', Long.MAX_VALUE, true));
+        assertEquals(7L << 60, CreateChecks.sizeOption("k", "7E", 'e', Long.MAX_VALUE, false));
+        assertEquals("Parameter 'k' expects a size, got '2T'",
+                refusal(() -> CreateChecks.sizeOption("k", "2T", 'g', Long.MAX_VALUE, true)));
+        assertEquals("Parameter 'k' expects a size", refusal(() -> CreateChecks.sizeOption("k", "8E", 'e',
+                Long.MAX_VALUE, false)));
+        for (String bad : new String[] {"", "k", "-1", "1.5M", "0x10", "1 k"}) {
+            assertEquals("Parameter 'k' expects a size, got '" + bad + "'",
+                    refusal(() -> CreateChecks.sizeOption("k", bad, 't', Long.MAX_VALUE, true)), bad);
+        }
+    }
+
+    @Test
+    void sizeOptionsStopAtTheirMaximum() {
+        assertEquals(Integer.MAX_VALUE, CreateChecks.sizeOption("c", "2147483647", 't', Integer.MAX_VALUE, true));
+        assertEquals(1023L << 20, CreateChecks.sizeOption("c", "1023M", 't', Integer.MAX_VALUE, true));
+        for (String big : new String[] {"2147483648", "2G", "2097152k"}) {
+            assertEquals("Parameter 'c' expects a size, got '" + big + "'",
+                    refusal(() -> CreateChecks.sizeOption("c", big, 't', Integer.MAX_VALUE, true)), big);
+        }
+        assertEquals("Parameter 'c' expects a size, got '8589934592G'",
+                refusal(() -> CreateChecks.sizeOption("c", "8589934592G", 'g', Long.MAX_VALUE, true)));
+    }
+
+    @Test
     void switchesTakeQemusWords() {
         for (String on : List.of("on", "yes", "true", "y")) {
             assertTrue(CreateChecks.onOff(Map.of("k", on), "k", false), on);

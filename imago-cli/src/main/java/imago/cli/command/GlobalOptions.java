@@ -1,30 +1,19 @@
 package imago.cli.command;
 
-import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The options every (sub)command takes: {@code --gate}, {@code --debug}, {@code --object} and {@code --image-opts}. */
 public final class GlobalOptions {
-    /** {@code --gate}'s description, also that of the command's own ({@link ImagoCommand}). */
-    static final String GATE = "Which files an image may name and have opened: permissive (default, like qemu-img), "
-            + "confined (only in the top image's directory, no format probing) or deny (none).";
-    /** {@code --debug}'s description, also that of the command's own. */
-    static final String DEBUG = "Print stack traces with errors, and debug log messages.";
-
     private final Session session;
+
+    @Mixin
+    @SuppressWarnings("unused") // picocli sets its options
+    private ImagoOptions own;
 
     /** @param session where the options take effect */
     public GlobalOptions(Session session) {
         this.session = session;
-    }
-
-    /** Chooses the open gate; the last one given wins. */
-    @Option(names = "--gate", paramLabel = "permissive|confined|deny", converter = GateConverter.class,
-            description = GATE)
-    void gate(Session.Gate gate) {
-        if (gate != null) {
-            session.gate(gate);
-        }
     }
 
     /** Keeps an object (qemu's {@code --object}): a secret for options that name it, TLS credentials for nbd. */
@@ -43,30 +32,6 @@ public final class GlobalOptions {
     void imageOpts(boolean on) {
         if (on) {
             session.imageOpts(true);
-        }
-    }
-
-    /** Turns on stack traces and debug logging. */
-    @Option(names = "--debug", description = DEBUG)
-    void debug(boolean on) {
-        if (on) {
-            session.debug(true);
-        }
-    }
-
-    /** Parses {@code --gate} values. */
-    static final class GateConverter implements ITypeConverter<Session.Gate> {
-        GateConverter() {
-        }
-
-        @Override
-        public Session.Gate convert(String value) {
-            try {
-                return Session.Gate.parse(value);
-            } catch (CliException e) {
-                throw new picocli.CommandLine.TypeConversionException("expected permissive, confined or deny, got '"
-                        + value + "'");
-            }
         }
     }
 }

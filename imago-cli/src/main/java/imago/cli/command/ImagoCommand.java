@@ -4,7 +4,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.HelpCommand;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 
 /**
  * {@code imago}: the top-level command, which only dispatches to its subcommands. They are not in the
@@ -44,25 +44,13 @@ public final class ImagoCommand implements Callable<Integer> {
     }
 
     /**
-     * Chooses the open gate, as the subcommands' {@code --gate} does. Only imago's own options are taken before the
+     * {@code --gate} and {@code --debug}, as the subcommands take them. Only imago's own options are taken before the
      * command ({@link LeadingOptions} refuses the others, {@code --object} and {@code --image-opts} included, as
      * qemu-img refuses them there).
      */
-    @Option(names = "--gate", paramLabel = "permissive|confined|deny", converter = GlobalOptions.GateConverter.class,
-            description = GlobalOptions.GATE)
-    void gate(Session.Gate gate) {
-        if (gate != null) {
-            session.gate(gate);
-        }
-    }
-
-    /** Turns on stack traces and debug logging. */
-    @Option(names = "--debug", description = GlobalOptions.DEBUG)
-    void debug(boolean on) {
-        if (on) {
-            session.debug(true);
-        }
-    }
+    @Mixin
+    @SuppressWarnings("unused") // picocli sets its options
+    private ImagoOptions own;
 
     /** The subcommand called {@code name}, or {@code null}. */
     static Subcommand subcommand(String name) {

@@ -22,8 +22,6 @@ import java.util.Map;
  */
 public final class Json {
     private static final int QDICT_BUCKET_MAX = 512;
-    /** The indent that writes on one line: no line breaks, ", " between members. */
-    private static final int COMPACT = Integer.MIN_VALUE;
 
     private Json() {
     }
@@ -31,7 +29,7 @@ public final class Json {
     /** {@code value} as QEMU pretty-prints it, without a final newline. */
     public static String pretty(Object value) {
         StringBuilder sb = new StringBuilder();
-        write(sb, value, 0);
+        write(sb, value, true, 0);
         return sb.toString();
     }
 
@@ -41,7 +39,7 @@ public final class Json {
      */
     public static String compact(Object value) {
         StringBuilder sb = new StringBuilder();
-        write(sb, value, COMPACT);
+        write(sb, value, false, 0);
         return sb.toString();
     }
 
@@ -76,14 +74,18 @@ public final class Json {
         return (int) (Integer.toUnsignedLong(hash) % QDICT_BUCKET_MAX);
     }
 
+    /**
+     * Writes {@code value} at nesting level {@code depth}: pretty, each member on its own line indented four spaces
+     * per level and {@code ","} between members; else on one line, with {@code ", "} between them.
+     */
     // instanceof, not a pattern switch: its bootstrap spins a class at run time that no AOT cache keeps
-    private static void write(StringBuilder sb, Object value, int indent) {
+    private static void write(StringBuilder sb, Object value, boolean pretty, int depth) {
         if (value == null) {
             sb.append("null");
         } else if (value instanceof Map<?, ?> map) {
-            writeObject(sb, map, indent);
+            writeObject(sb, map, pretty, depth);
         } else if (value instanceof List<?> list) {
-            writeArray(sb, list, indent);
+            writeArray(sb, list, pretty, depth);
         } else if (value instanceof String s) {
             writeString(sb, s);
         } else if (value instanceof Boolean b) {
@@ -103,7 +105,7 @@ public final class Json {
         }
     }
 
-    private static void writeObject(StringBuilder sb, Map<?, ?> map, int indent) {
+    private static void writeObject(StringBuilder sb, Map<?, ?> map, boolean pretty, int depth) {
         List<String> keys = new ArrayList<>();
         for (Object k : map.keySet()) {
             if (!(k instanceof String s)) {
@@ -115,35 +117,36 @@ public final class Json {
         String sep = "";
         for (String key : qdictOrder(keys)) {
             sb.append(sep);
-            newline(sb, indent + 1);
+            newline(sb, pretty, depth + 1);
             writeString(sb, key);
             sb.append(": ");
-            write(sb, map.get(key), indent + 1);
-            sep = indent < 0 ? ", " : ","; // below 0: COMPACT, or a level inside it
+            write(sb, map.get(key), pretty, depth + 1);
+            sep = pretty ? "," : ", ";
         }
-        newline(sb, indent);
+        newline(sb, pretty, depth);
         sb.append('}');
     }
 
-    private static void writeArray(StringBuilder sb, List<?> list, int indent) {
+    private static void writeArray(StringBuilder sb, List<?> list, boolean pretty, int depth) {
         sb.append('[');
         String sep = "";
         for (Object v : list) {
             sb.append(sep);
-            newline(sb, indent + 1);
-            write(sb, v, indent + 1);
-            sep = indent < 0 ? ", " : ","; // below 0: COMPACT, or a level inside it
+            newline(sb, pretty, depth + 1);
+            write(sb, v, pretty, depth + 1);
+            sep = pretty ? "," : ", ";
         }
-        newline(sb, indent);
+        newline(sb, pretty, depth);
         sb.append(']');
     }
 
-    private static void newline(StringBuilder sb, int indent) {
-        if (indent < 0) {
+    /** A line break and the indent of level {@code depth} when pretty; nothing on one line. */
+    private static void newline(StringBuilder sb, boolean pretty, int depth) {
+        if (!pretty) {
             return;
         }
         sb.append('\n');
-        sb.repeat(' ', indent * 4);
+        sb.repeat(' ', depth * 4);
     }
 
     private static void writeString(StringBuilder sb, String s) {

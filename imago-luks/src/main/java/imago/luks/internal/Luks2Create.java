@@ -11,7 +11,6 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -21,6 +20,7 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.UUID;
+import java.util.stream.Stream;
 
 /**
  * Writes a new LUKS2 container as {@code cryptsetup luksFormat --type luks2} lays one out by default: two 16 KiB
@@ -40,6 +40,9 @@ final class Luks2Create {
     /** imago's LUKS2 create options, after qemu-img's. */
     static final List<String> OWN_OPTIONS = List.of(VERSION, "pbkdf", "pbkdf-memory", "pbkdf-parallel",
             "sector-size");
+    /** Every LUKS2 create option: qemu-img's luks ones, then imago's. */
+    static final List<String> OPTIONS = Stream.concat(LuksCreate.OPTIONS.stream(), OWN_OPTIONS.stream())
+            .toList();
     static final long HDR_SIZE = 16 * 1024;
     static final long DATA_OFFSET = 16L * 1024 * 1024;
     static final long DEFAULT_MEMORY_KIB = 256 * 1024;
@@ -80,24 +83,11 @@ final class Luks2Create {
     }
 
     static Set<String> names() {
-        List<String> all = new ArrayList<>(LuksCreate.OPTIONS);
-        all.addAll(OWN_OPTIONS);
-        return Set.copyOf(all);
-    }
-
-    private static void checkNames(Map<String, String> o) {
-        for (String name : o.keySet()) {
-            if (!LuksCreate.OPTIONS.contains(name) && !OWN_OPTIONS.contains(name)) {
-                throw new IllegalArgumentException("Invalid parameter '" + name + "' for format 'luks'");
-            }
-        }
+        return Set.copyOf(OPTIONS);
     }
 
     static Measurement measure(CreateOptions options, long size) {
-        checkNames(options.formatOptions());
-        if (!options.formatOptions().containsKey("key-secret")) {
-            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
-        }
+        LuksCreateChecks.measurable(options.formatOptions(), OPTIONS);
         int sectorSize = (int) positive(options.formatOptions(), "sector-size", 512, 4096);
         long total = DATA_OFFSET + (size + sectorSize - 1) / sectorSize * sectorSize;
         return new Measurement(total, total, OptionalLong.empty());
@@ -109,29 +99,14 @@ final class Luks2Create {
      * @throws IllegalArgumentException if an option is unknown or invalid
      */
     static void check(CreateOptions options) {
-        Arrays.fill(checked(options), (byte) 0);
+        LuksCreateChecks.check(options, OPTIONS, Luks2Create::checkOwn);
     }
 
-    /** Checks {@code options} and returns the passphrase they name, which the caller wipes. */
-    private static byte[] checked(CreateOptions options) {
-        Map<String, String> o = options.formatOptions();
-        checkNames(o);
-        if (options.backingFile().isPresent()) {
-            throw new IllegalArgumentException("Backing file not supported for file format 'luks'");
-        }
-        options.size().orElseThrow(() -> new IllegalArgumentException("Image creation needs a size parameter"));
-        LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"), o.get("ivgen-alg"),
-                o.get("ivgen-hash-alg"));
-        LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
+    /** LUKS2's own value checks, after the cipher's: the iteration time, the sector size, the KDF. */
+    private static void checkOwn(Map<String, String> o) {
         positive(o, "iter-time", DEFAULT_ITER_TIME, Long.MAX_VALUE);
         sectorSize(o);
         KdfOptions.of(o, "argon2id", DEFAULT_MEMORY_KIB, 4);
-        String secretId = o.get("key-secret");
-        if (secretId == null) {
-            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
-        }
-        return options.secrets().get(secretId).orElseThrow(() -> new IllegalArgumentException(
-                "No secret with id '" + secretId + "'"));
     }
 
     private static int sectorSize(Map<String, String> o) {
@@ -144,7 +119,7 @@ final class Luks2Create {
     }
 
     static void create(Storage storage, CreateOptions options) throws IOException {
-        byte[] passphrase = checked(options);
+        byte[] passphrase = LuksCreateChecks.passphrase(options, OPTIONS, Luks2Create::checkOwn);
         Map<String, String> o = options.formatOptions();
         long size = options.size().getAsLong();
         LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),

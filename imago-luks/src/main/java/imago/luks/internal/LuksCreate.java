@@ -42,11 +42,11 @@ final class LuksCreate {
      * @throws IllegalArgumentException if an option is unknown or invalid (qemu-img's messages)
      */
     static void check(CreateOptions options) {
-        Arrays.fill(checked(options), (byte) 0);
+        LuksCreateChecks.check(options, OPTIONS, LuksCreate::checkOwn);
     }
 
     static void create(Storage storage, CreateOptions options) throws IOException {
-        byte[] passphrase = checked(options);
+        byte[] passphrase = LuksCreateChecks.passphrase(options, OPTIONS, LuksCreate::checkOwn);
         Map<String, String> o = options.formatOptions();
         LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
                 o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
@@ -75,30 +75,9 @@ final class LuksCreate {
         }
     }
 
-    /** Checks {@code options} in qemu-img's order and returns the passphrase they name, which the caller wipes. */
-    private static byte[] checked(CreateOptions options) {
-        Map<String, String> o = options.formatOptions();
-        for (String name : o.keySet()) {
-            if (!OPTIONS.contains(name)) {
-                throw new IllegalArgumentException("Invalid parameter '" + name + "' for format 'luks'");
-            }
-        }
-        if (options.backingFile().isPresent()) {
-            throw new IllegalArgumentException("Backing file not supported for file format 'luks'");
-        }
-        if (options.size().isEmpty()) {
-            throw new IllegalArgumentException("Image creation needs a size parameter");
-        }
-        LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"), o.get("ivgen-alg"),
-                o.get("ivgen-hash-alg"));
-        LuksCipherSpec.pbkdfHash(o.get("hash-alg"));
+    /** LUKS1's own value check, after the cipher's: {@code iter-time}. */
+    private static void checkOwn(Map<String, String> o) {
         iterTime(o.get("iter-time"));
-        String secretId = o.get("key-secret");
-        if (secretId == null) {
-            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
-        }
-        return options.secrets().get(secretId).orElseThrow(() -> new IllegalArgumentException(
-                "No secret with id '" + secretId + "'"));
     }
 
     /** The file's preallocation: QEMU takes {@code metadata} as {@code off}, a container having no metadata to make. */
@@ -173,14 +152,7 @@ final class LuksCreate {
      */
     static Measurement measure(CreateOptions options, long size) {
         Map<String, String> o = options.formatOptions();
-        for (String name : o.keySet()) {
-            if (!OPTIONS.contains(name)) {
-                throw new IllegalArgumentException("Invalid parameter '" + name + "' for format 'luks'");
-            }
-        }
-        if (!o.containsKey("key-secret")) {
-            throw new IllegalArgumentException("Parameter 'key-secret' is required for cipher");
-        }
+        LuksCreateChecks.measurable(o, OPTIONS);
         LuksCipherSpec spec = LuksCipherSpec.fromOptions(o.get("cipher-alg"), o.get("cipher-mode"),
                 o.get("ivgen-alg"), o.get("ivgen-hash-alg"));
         LuksCipherSpec.pbkdfHash(o.get("hash-alg"));

@@ -129,8 +129,7 @@ public final class LuksFormatDriver implements FormatDriver {
     public SequencedMap<String, String> formattingOptions(CreateOptions options, String preallocation) {
         SequencedMap<String, String> out = new LinkedHashMap<>();
         options.size().ifPresent(s -> out.put("size", Long.toString(s)));
-        for (String name : java.util.stream.Stream.concat(LuksCreate.OPTIONS.stream(),
-                Luks2Create.OWN_OPTIONS.stream()).toList()) {
+        for (String name : Luks2Create.OPTIONS) {
             String v = options.formatOptions().get(name);
             if (v != null) {
                 out.put(name, v);

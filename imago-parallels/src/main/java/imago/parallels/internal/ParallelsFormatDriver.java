@@ -16,7 +16,6 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
 import java.util.SequencedMap;
 import java.util.Set;
@@ -192,26 +191,9 @@ public final class ParallelsFormatDriver implements FormatDriver {
         return (bytes + ParallelsHeader.SECTOR - 1) / ParallelsHeader.SECTOR * ParallelsHeader.SECTOR;
     }
 
-    /** A qemu size: a number with an optional k/M/G/T suffix (powers of 1024). */
+    /** A qemu size: a number with an optional k/M/G/T suffix (powers of 1024), at most 2^31 - 1 bytes. */
     private static long parseSize(String v) {
-        String s = v.trim().toLowerCase(Locale.ROOT);
-        int shift = s.isEmpty() ? 0 : switch (s.charAt(s.length() - 1)) {
-            case 'b' -> 0;
-            case 'k' -> 10;
-            case 'm' -> 20;
-            case 'g' -> 30;
-            case 't' -> 40;
-            default -> -1;
-        };
-        try {
-            long n = Long.parseLong(shift >= 0 ? s.substring(0, s.length() - 1) : s);
-            if (n < 0 || n > Integer.MAX_VALUE >> Math.max(0, shift)) {
-                throw new NumberFormatException();
-            }
-            return n << Math.max(0, shift);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("Parameter '" + CLUSTER_SIZE + "' expects a size, got '" + v + "'", e);
-        }
+        return CreateChecks.sizeOption(CLUSTER_SIZE, v, 't', Integer.MAX_VALUE, true);
     }
 
     @Override

@@ -73,31 +73,8 @@ final class QedCreate {
         }
     }
 
-    /**
-     * A size option as QEMU reads it: bytes, or a number with a binary suffix ({@code k}, {@code M}, {@code G},
-     * {@code T}, {@code P}, {@code E}, either case; {@code b} for bytes).
-     */
+    /** A size option as QEMU reads it: bytes, or a number with a binary suffix up to {@code E}, either case. */
     static long size(String key, String value, long fallback) {
-        if (value == null) {
-            return fallback;
-        }
-        String s = value.trim();
-        int shift = 0;
-        if (!s.isEmpty()) {
-            int unit = "bkmgtpe".indexOf(Character.toLowerCase(s.charAt(s.length() - 1)));
-            if (unit >= 0) {
-                shift = 10 * unit;
-                s = s.substring(0, s.length() - 1);
-            }
-        }
-        try {
-            long n = Long.parseLong(s);
-            if (n < 0 || n > Long.MAX_VALUE >> shift) {
-                throw new NumberFormatException();
-            }
-            return n << shift;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("Parameter '" + key + "' expects a size", e);
-        }
+        return value == null ? fallback : CreateChecks.sizeOption(key, value, 'e', Long.MAX_VALUE, false);
     }
 }

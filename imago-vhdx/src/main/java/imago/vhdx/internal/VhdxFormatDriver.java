@@ -116,32 +116,9 @@ public final class VhdxFormatDriver implements FormatDriver {
         VhdxCreate.create(storage, plan, UUID::randomUUID, SequenceSource.INSTANCE.nextInt() & 0xFFFF_FFFFL);
     }
 
+    /** A qemu size: a number with an optional k/M/G/T suffix (powers of 1024). */
     static long parseSize(String v, String key) {
-        String s = v.trim();
-        long mult = 1;
-        if (!s.isEmpty()) {
-            int shift = switch (Character.toLowerCase(s.charAt(s.length() - 1))) {
-                case 'b' -> 0;
-                case 'k' -> 10;
-                case 'm' -> 20;
-                case 'g' -> 30;
-                case 't' -> 40;
-                default -> -1;
-            };
-            if (shift >= 0) {
-                mult = 1L << shift;
-                s = s.substring(0, s.length() - 1);
-            }
-        }
-        try {
-            long n = Long.parseLong(s);
-            if (n < 0) {
-                throw new NumberFormatException();
-            }
-            return Math.multiplyExact(n, mult);
-        } catch (NumberFormatException | ArithmeticException e) {
-            throw new IllegalArgumentException("Parameter '" + key + "' expects a size, got '" + v + "'", e);
-        }
+        return CreateChecks.sizeOption(key, v, 't', Long.MAX_VALUE, true);
     }
 
     @Override
