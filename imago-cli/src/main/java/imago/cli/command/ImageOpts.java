@@ -139,8 +139,8 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
     }
 
     /**
-     * Takes QEMU's block-layer options out of {@code o}, checked as QEMU checks them; answers why a writable open is
-     * to be refused, or {@code null}.
+     * Checks QEMU's block-layer options in {@code o} as QEMU checks them and takes out those the CLI answers for (the
+     * ones the library honours stay for it); answers why a writable open is to be refused, or {@code null}.
      */
     private static String generic(Map<String, String> o, boolean unmaps) {
         for (String k : List.of("read-only", "auto-read-only", "force-share", "cache.direct", "cache.no-flush",
