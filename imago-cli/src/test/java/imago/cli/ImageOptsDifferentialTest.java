@@ -2,6 +2,7 @@ package imago.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import imago.testkit.Qemu;
 import java.nio.file.Files;
@@ -35,6 +36,7 @@ class ImageOptsDifferentialTest {
                 "-c", "write -P 0x33 64k 4k", "io.raw");
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", "q.qcow2", "1M");
         Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "vpc", "v.vpc", "1M");
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", "-o", "compat=0.10", "v2.qcow2", "1M");
     }
 
     /** qemu-img SUBCOMMAND ARGS and imago SUBCOMMAND ARGS print the same and exit with the same status. */
@@ -136,14 +138,18 @@ class ImageOptsDifferentialTest {
         "driver=raw,cache.direct=x", "driver=raw,node-name=#a", "driver=raw,discard=bad",
         "driver=raw,detect-zeroes=bad", "driver=raw,detect-zeroes=unmap", "offset=1,driver=qcow2",
         "driver=qcow2,bogus=1", "driver=qcow2,snapshot=x", "driver=qcow2,l2-cache-size=1x",
-        "driver=qcow2,cache-size=-1", "driver=vpc,size=512", "size=512"})
+        "driver=qcow2,cache-size=-1", "driver=vpc,size=512", "size=512", "driver=raw,file.aio=foo",
+        "driver=raw,file.aio=native", "driver=raw,file.locking=foo", "driver=raw,file.cache.no-flush=x",
+        "driver=raw,cache.direct=on,file.cache.direct=off,"
+        + "file.aio=native", "driver=qcow2,lazy-refcounts=foo", "driver=qcow2,lazy-refcounts=on,file.filename=V2"})
     void refusedAsQemuRefuses(String options) {
         String file = options.contains("qcow2") ? "q.qcow2" : options.contains("vpc") ? "v.vpc" : "io.raw";
-        String typed = options + ",file.filename=" + dir.resolve(file);
+        String typed = options.contains("file.filename=V2") ? options.replace("V2", dir.resolve("v2.qcow2").toString())
+                : options + ",file.filename=" + dir.resolve(file);
         sameAsQemuImg("info", "--image-opts", typed);
         sameAsQemuImg("map", "--image-opts", typed);
-        // qemu-io discards by default, which allows detect-zeroes=unmap (imago refuses detect-zeroes, in its words)
-        if (options.startsWith("driver=raw") && !options.contains("detect-zeroes")) {
+        // qemu-io discards by default, which allows detect-zeroes=unmap
+        if (options.startsWith("driver=raw")) {
             sameAsQemuIo(List.of("--image-opts", "-c", "read 0 512", typed));
         }
     }
@@ -225,6 +231,146 @@ class ImageOptsDifferentialTest {
                 r.out().replaceAll("\\d\\d\\.\\d\\d sec.*", "T"));
         assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours));
         assertEquals(Qemu.map(theirs, "raw"), Qemu.map(ours, "raw"), "allocation");
+    }
+
+    /**
+     * detect-zeroes: all-zero writes (plain, compressed, vectored, asynchronous) leave the zero clusters qemu-io's
+     * leave, byte for byte; without it they are data.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"detect-zeroes=on", "detect-zeroes=unmap,discard=unmap", "detect-zeroes=off"})
+    void detectZeroesAsQemuIo(String mode) throws Exception {
+        boolean detects = !mode.endsWith("off");
+        List<String> script = new ArrayList<>(List.of("--image-opts", "-c", "write -P 0 0 64k", "-c",
+                "write -P 0 128k 4k", "-c", "write -P 1 192k 4k", "-c", "writev -P 0 256k 4k 4k", "-c",
+                "aio_write -P 0 384k 64k", "-c", "aio_flush"));
+        if (detects) { // (imago's deflate output is not zlib's: compressed data differs from QEMU's)
+            script.addAll(List.of("-c", "write -c -P 0 64k 64k"));
+        }
+        Path theirs = dir.resolve("theirs.qcow2");
+        Path ours = dir.resolve("ours.qcow2");
+        for (Path p : List.of(theirs, ours)) {
+            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", p, "1M");
+            Qemu.ok(dir, Qemu.io(), "-f", "qcow2", "-c", "write -P 1 256k 192k", p); // zeroes over data too
+        }
+        List<String> qemuArgs = new ArrayList<>(script);
+        qemuArgs.add("driver=qcow2," + mode + ",file.filename=" + theirs);
+        List<String> ourArgs = new ArrayList<>(script);
+        ourArgs.add("driver=qcow2," + mode + ",file.filename=" + ours);
+        Qemu.Output q = Qemu.run(dir, prepend(Qemu.io().toString(), qemuArgs));
+        Run.Result r = Run.as("qemu-io", "", ourArgs.toArray(String[]::new));
+        assertEquals(q.status(), r.status(), r.err());
+        assertEquals(q.out().replaceAll("\\d\\d\\.\\d\\d sec.*", "T"),
+                r.out().replaceAll("\\d\\d\\.\\d\\d sec.*", "T"));
+        assertEquals(Qemu.map(theirs, "qcow2"), Qemu.map(ours, "qcow2"), "allocation");
+        assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours));
+        assertEquals(!detects, Qemu.map(ours, "qcow2").getFirst().data(), "the first cluster's zeroes as data");
+    }
+
+    /** convert -S 0 writes every block; the target's detect-zeroes makes the zero ones zero clusters, as in qemu-img. */
+    @ParameterizedTest
+    @ValueSource(strings = {"detect-zeroes=on,", ""})
+    void detectZeroesOfConvertsTarget(String mode) throws Exception {
+        Path theirs = dir.resolve("theirs.qcow2");
+        Path ours = dir.resolve("ours.qcow2");
+        for (Path p : List.of(theirs, ours)) {
+            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", p, "1M");
+        }
+        String source = dir.resolve("io.raw").toString();
+        Qemu.ok(dir, Qemu.img(), "convert", "-n", "-S", "0", source, "--target-image-opts", "driver=qcow2," + mode
+                + "file.filename=" + theirs);
+        Run.imago("convert", "-n", "-S", "0", source, "--target-image-opts", "driver=qcow2," + mode
+                + "file.filename=" + ours).ok();
+        assertEquals(Qemu.map(theirs, "qcow2"), Qemu.map(ours, "qcow2"), "allocation");
+        assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours));
+        assertEquals(!mode.isEmpty(), Qemu.map(ours, "qcow2").stream().anyMatch(e -> !e.data()), "zero clusters");
+    }
+
+    /**
+     * file.locking=off: a second writer opens an image that another holds, as qemu-io does; without it, both
+     * tools refuse it.
+     */
+    @Test
+    void lockingOffLetsASecondWriterOpen() throws Exception {
+        Path file = dir.resolve("io.raw");
+        try (imago.api.Image holder = imago.probe.Imago.opener().path(file).format("raw").writable(true).open()) {
+            for (String locking : List.of("", ",file.locking=off", ",file.locking=on")) {
+                List<String> args = List.of("--image-opts", "-c", "write -P 0x66 0 512",
+                        "driver=raw" + locking + ",file.filename=" + file);
+                Qemu.Output q = Qemu.run(dir, prepend(Qemu.io().toString(), args));
+                Run.Result r = Run.as("qemu-io", "", args.toArray(String[]::new));
+                assertEquals(q.status(), r.status(), () -> locking + "\nqemu-io: " + q.err() + "\nimago: " + r.err());
+                assertEquals(locking.endsWith("off") ? 0 : 1, r.status(), locking);
+                assertEquals(q.out().replaceAll("\\d\\d\\.\\d\\d sec.*", "T"),
+                        r.out().replaceAll("\\d\\d\\.\\d\\d sec.*", "T"));
+            }
+            assertFalse(holder.readOnly());
+        }
+        Qemu.ok(dir, Qemu.io(), "-f", "raw", "-c", "read -P 0x66 0 512", file);
+    }
+
+    /** O_DIRECT, as Linux defines it on this machine's architecture. */
+    private static final int O_DIRECT = "aarch64".equals(System.getProperty("os.arch")) ? 0200000 : 040000;
+
+    /**
+     * cache.direct (and the file's own file.cache.direct): the file is open with O_DIRECT exactly when qemu-io has
+     * it so, the option winning over {@code -t} as in QEMU.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"--image-opts driver=raw,cache.direct=on,file.filename=F|true",
+        "-t none --image-opts driver=raw,cache.direct=off,file.filename=F|false",
+        "--image-opts driver=raw,file.cache.direct=on,file.filename=F|true",
+        "--image-opts driver=raw,cache.direct=on,cache.no-flush=on,file.filename=F|true",
+        "-t none --image-opts driver=raw,file.filename=F|true", "--image-opts driver=raw,file.filename=F|false"})
+    void cacheDirectOpensWithODirectAsQemuIo(String testCase) throws Exception {
+        Path file = dir.resolve("io.raw");
+        String[] args = testCase.split("\\|")[0].replace("F", file.toString()).split(" ");
+        boolean expected = Boolean.parseBoolean(testCase.split("\\|")[1]);
+        for (boolean ours : new boolean[] {false, true}) {
+            try (HeldOpen held = ours ? HeldOpen.imago(args) : HeldOpen.qemu(dir, args)) {
+                held.run("read -P 0x11 0 512", "read 512/512 bytes");
+                List<Integer> flags = held.openFlags(file);
+                assertFalse(flags.isEmpty(), () -> "no descriptor of " + file + "\n" + held.output());
+                assertEquals(expected, flags.stream().anyMatch(f -> (f & O_DIRECT) != 0),
+                        () -> (ours ? "imago " : "qemu-io ") + testCase + ": " + flags);
+                held.run("write -P 0x44 4k 512", "wrote 512/512 bytes");
+            }
+        }
+        Qemu.ok(dir, Qemu.io(), "-f", "raw", "-c", "read -P 0x44 4k 512", file);
+    }
+
+    /** The dirty bit of a qcow2 image (incompatible feature bit 0, the header's byte 79). */
+    private static boolean dirty(Path qcow2) throws Exception {
+        return (Files.readAllBytes(qcow2)[79] & 1) != 0;
+    }
+
+    /**
+     * qcow2's lazy-refcounts open option wins over the image's bit while it is open: a write marks the image dirty
+     * exactly when qemu-io's marks it (qemu-io aborts after its flush; imago's image is looked at while open), and a
+     * clean close clears the mark; compat=0.10 images refuse it (refusedAsQemuRefuses).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"on", "off"})
+    void lazyRefcountsAsQemuIo(String mode) throws Exception {
+        Path theirs = dir.resolve("theirs.qcow2");
+        Path ours = dir.resolve("ours.qcow2");
+        for (Path p : List.of(theirs, ours)) { // the option says the opposite of the image's bit
+            Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts="
+                    + (mode.equals("on") ? "off" : "on"), p, "1M");
+        }
+        Qemu.Output q = Qemu.run(dir, Qemu.io(), "--image-opts", "-c", "write -P 7 0 64k", "-c", "flush", "-c",
+                "abort", "driver=qcow2,lazy-refcounts=" + mode + ",file.filename=" + theirs);
+        assertEquals(134, q.status(), q.err());
+        try (HeldOpen held = HeldOpen.imago("--image-opts", "driver=qcow2,lazy-refcounts=" + mode + ",file.filename="
+                + ours)) {
+            held.run("write -P 7 0 64k", "wrote 65536/65536 bytes");
+            held.run("flush", "");
+            held.run("read -P 7 0 512", "read 512/512 bytes"); // after the flush
+            assertEquals(dirty(theirs), dirty(ours));
+            assertEquals(mode.equals("on"), dirty(ours));
+        }
+        assertFalse(dirty(ours), "marked clean on close");
+        assertEquals(0, Qemu.check(ours, "qcow2").status());
     }
 
     @Test

@@ -133,6 +133,39 @@ class NbdCommandTest {
         }
     }
 
+    /**
+     * {@code -l SNAPSHOT} that cannot be loaded: an image whose format has no internal snapshots (raw, vpc; also
+     * named with --image-opts), a qcow2 image without that one: qemu-nbd's words and status.
+     */
+    @Test
+    void snapshotsThatCannotBeLoadedAsQemuNbd() throws Exception {
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "raw", "r.img", "1M");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "vpc", "v.vhd", "1M");
+        Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "q.qcow2", "1M");
+        String sock = dir.resolve("l.sock").toString();
+        for (String[] args : new String[][] {{"-l", "snap", dir.resolve("r.img").toString()},
+            {"-f", "raw", "-r", "-l", "snap", dir.resolve("r.img").toString()},
+            {"-l", "snap", dir.resolve("v.vhd").toString()}, {"-l", "snap", dir.resolve("q.qcow2").toString()},
+            {"--image-opts", "-l", "snap", "driver=raw,file.filename=" + dir.resolve("r.img")}}) {
+            String[] all = new String[args.length + 3];
+            all[0] = "nbd";
+            all[1] = "-k";
+            all[2] = sock;
+            System.arraycopy(args, 0, all, 3, args.length);
+            Object[] theirs = all.clone();
+            theirs[0] = "qemu-nbd";
+            Qemu.Output q = Qemu.run(dir, theirs);
+            Run.Result r = Run.imago(all);
+            assertEquals(1, q.status(), q.err());
+            assertEquals(q.status(), r.status(), r.err());
+            assertEquals(q.err().replace("qemu-nbd: ", "PROGRAM: "), r.err().replace("imago: ", "PROGRAM: "),
+                    String.join(" ", args));
+            assertTrue(r.err().contains("Failed to load snapshot: "), r.err());
+            // (qemu-nbd has bound its socket by then and leaves the file behind; imago has not)
+            Files.deleteIfExists(Path.of(sock));
+        }
+    }
+
     @Test
     void badArgumentsGetQemuNbdsMessages() throws Exception {
         Qemu.ok(dir, "qemu-img", "create", "-q", "-f", "qcow2", "e.qcow2", "1M");

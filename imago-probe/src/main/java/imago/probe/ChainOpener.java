@@ -47,7 +47,7 @@ final class ChainOpener {
     /** What an open is asked to do, beyond the top image and its format. */
     record Settings(OpenGate gate, int writableBacking, boolean noBacking, StorageLocation backingOverride,
             String backingOverrideFormat, StorageLocation dataFileOverride, Map<String, String> options,
-            int maxChainDepth, boolean directIO, boolean noSync, boolean lock, Secrets secrets) {
+            int maxChainDepth, boolean directIO, boolean noSync, boolean lock, boolean lockTop, Secrets secrets) {
         Settings {
             options = Map.copyOf(options);
         }
@@ -65,6 +65,7 @@ final class ChainOpener {
     private final boolean directIO;
     private final boolean noSync;
     private final boolean lock;
+    private final boolean lockTop;
     private final Secrets secrets;
 
     ChainOpener(Plugins plugins, Settings settings) {
@@ -80,6 +81,7 @@ final class ChainOpener {
         this.directIO = settings.directIO();
         this.noSync = settings.noSync();
         this.lock = settings.lock();
+        this.lockTop = settings.lockTop();
         this.secrets = settings.secrets();
     }
 
@@ -95,8 +97,9 @@ final class ChainOpener {
             throw new CorruptImageException(where.toString(), "backing chain loops back to " + where
                     + " (chain: " + String.join(" -> ", chain) + " -> " + identity + ")");
         }
+        // file.locking=off is the top file's alone, as in QEMU: the files below keep their locks
         StorageOptions storageOptions = (write ? StorageOptions.readWrite() : StorageOptions.readOnly())
-                .withDirectIO(directIO).withLock(lock);
+                .withDirectIO(directIO).withLock(top ? lockTop : lock);
         Storage storage = noSync(write, AlignedStorage.wrap(plugins.storage(where).open(where, storageOptions)));
         List<Closeable> opened = new ArrayList<>();
         opened.add(storage);

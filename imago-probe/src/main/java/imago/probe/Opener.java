@@ -10,6 +10,7 @@ import imago.api.Preallocation;
 import imago.api.Secrets;
 import imago.api.StorageLocation;
 import imago.api.UnsupportedFeatureException;
+import imago.api.ZeroDetectingImage;
 import imago.api.spi.Amender;
 import imago.api.spi.LayeredImage;
 import imago.api.spi.OpenContext;
@@ -136,7 +137,16 @@ public final class Opener {
      * A driver option with qemu's name, e.g. {@code l2-cache-size} or {@code cache-size} (bytes), or raw's {@code
      * offset} and {@code size}. {@link #open()} refuses an option the image's format does not take
      * ({@link imago.api.spi.FormatDriver#openOptionNames()}) with an {@link IllegalArgumentException}, as qemu
-     * does ("Block format 'raw' does not support the option 'foo'"). @return this opener
+     * does ("Block format 'raw' does not support the option 'foo'").
+     *
+     * <p>QEMU's block-layer options are taken for every format, and win over the setters, as QEMU's options win over
+     * its flags: {@code cache.direct} ({@link #directIO}) and {@code cache.no-flush} ({@link #noSync}), each also as
+     * {@code file.cache.direct} and {@code file.cache.no-flush}, the file's own, which wins over the image's;
+     * {@code file.locking} ({@code on}, {@code auto}: as {@link #lock}; {@code off}: the top image's file is not
+     * locked, its backing files still are); {@code file.aio} ({@code threads}, {@code io_uring}, and {@code native}
+     * with direct I/O only: checked as QEMU checks it, imago's I/O stays as it is); and {@code detect-zeroes}
+     * ({@code off}, {@code on}, {@code unmap}: see {@link ZeroDetectingImage}). Their values are checked when the
+     * image opens. @return this opener
      */
     public Opener option(String name, String value) {
         options.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
@@ -294,7 +304,9 @@ public final class Opener {
      */
     public Image open() throws IOException {
         try {
-            return openKeepingSecrets();
+            Image image = openKeepingSecrets();
+            String zeroes = BlockOptions.detectZeroes(options);
+            return zeroes.equals("off") ? image : ZeroDetectingImage.of(image, zeroes.equals("unmap"));
         } finally {
             wipeOwnSecrets();
         }
@@ -307,9 +319,10 @@ public final class Opener {
         if (writable && readOnlyReason != null) {
             throw new IllegalArgumentException(readOnlyReason);
         }
+        BlockOptions block = BlockOptions.take(options, directIO, noSync, lock);
         return new ChainOpener(plugins, new ChainOpener.Settings(gate, writableBacking, noBacking, backingOverride,
-                backingOverrideFormat, dataFileOverride, options, maxChainDepth, directIO, noSync, lock, secrets))
-                .open(location, format, writable);
+                backingOverrideFormat, dataFileOverride, block.formatOptions(), maxChainDepth, block.directIO(),
+                block.noSync(), lock, block.lockTop(), secrets)).open(location, format, writable);
     }
 
     private void wipeOwnSecrets() {

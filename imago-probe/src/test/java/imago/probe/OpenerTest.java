@@ -261,6 +261,15 @@ class OpenerTest {
 
     /** The installed storages, each storage counting its syncs in {@code syncs}. */
     private static Opener countingSyncs(Path path, java.util.concurrent.atomic.AtomicInteger syncs) {
+        return recording(path, syncs, new ArrayList<>());
+    }
+
+    /**
+     * The installed storages, each storage counting its syncs in {@code syncs}, and the options of each storage
+     * opened added to {@code opened}.
+     */
+    static Opener recording(Path path, java.util.concurrent.atomic.AtomicInteger syncs,
+            List<imago.api.spi.StorageOptions> opened) {
         List<StorageProvider> storages = new ArrayList<>();
         for (StorageProvider p : ServiceLoader.load(StorageProvider.class)) {
             storages.add(new StorageProvider() {
@@ -273,6 +282,7 @@ class OpenerTest {
                 public imago.api.spi.Storage open(imago.api.StorageLocation location,
                         imago.api.spi.StorageOptions options) throws IOException {
                     imago.api.spi.Storage s = p.open(location, options);
+                    opened.add(options);
                     return (imago.api.spi.Storage) java.lang.reflect.Proxy.newProxyInstance(
                             OpenerTest.class.getClassLoader(), new Class<?>[] {imago.api.spi.Storage.class},
                             (proxy, method, args) -> {
@@ -290,6 +300,7 @@ class OpenerTest {
         }
         List<FormatDriver> drivers = new ArrayList<>();
         ServiceLoader.load(FormatDriver.class).forEach(drivers::add);
+        drivers.add(new ChainFormat());
         return new Opener(new Plugins(drivers, storages)).path(path);
     }
 

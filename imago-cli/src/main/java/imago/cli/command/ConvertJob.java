@@ -40,6 +40,8 @@ final class ConvertJob {
     private final List<Image> sources = new ArrayList<>();
     /** The new image's {@code -o} options (for the key secret it is opened with), empty with {@code -n}. */
     private Map<String, String> createOpts = Map.of();
+    /** The existing target's {@code --target-image-opts}, or {@code null}. */
+    private ImageOpts targetOpts;
 
     ConvertJob(Session session, ConvertRequest request) {
         this.session = session;
@@ -238,6 +240,10 @@ final class ConvertJob {
         if (!existing) {
             return o.open();
         }
+        if (targetOpts != null) {
+            targetOpts.options().forEach(o::option);
+            o.refuseWrites(targetOpts.writeRefusal());
+        }
         String typed = c.files().getLast();
         RegularFileCheck.checkRegularFile(target.toString());
         Image image;
@@ -296,9 +302,12 @@ final class ConvertJob {
             throw new CliException(null, "Could not open '" + dst + "': A block device must be specified for "
                     + "\"file\"");
         }
-        if (!opts.isEmpty()) {
-            throw new CliException(null, "Could not open '" + dst + "': Block format '" + driver + "' does not "
-                    + "support the option '" + opts.keySet().iterator().next() + "'");
+        try {
+            // checked as an --image-opts string is (the target is opened to discard, as qemu-img opens it), and
+            // given to the library when the target opens, which refuses what the format does not take
+            targetOpts = ImageOpts.of(driver, file, opts, true);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(null, "Could not open '" + dst + "': " + e.getMessage());
         }
         return new String[] {file, driver};
     }

@@ -15,13 +15,16 @@ import java.util.regex.Pattern;
  * types is parsed so; names stored inside images never are.
  *
  * <p>No option is ignored: QEMU's block-layer options are checked here as QEMU checks them and either kept (where
- * imago behaves alike: {@code node-name}, {@code read-only}, {@code force-share} on a read-only open) or refused;
- * the format's own options go to the library, which refuses those the format does not take in QEMU's words
+ * imago behaves alike: {@code node-name}, {@code read-only}, {@code force-share} on a read-only open), handed to the
+ * library, which honours them ({@code cache.direct}, {@code cache.no-flush}, {@code detect-zeroes},
+ * {@code file.locking}, {@code file.aio}: see {@code Opener.option}), or refused; the format's own options go to the
+ * library, which refuses those the format does not take in QEMU's words
  * ({@code Block format 'raw' does not support the option 'foo'}).
  *
  * @param driver the format, or {@code null} to probe
  * @param filename the file
- * @param options the format's options for the library, in the order given (sizes as decimal numbers of bytes)
+ * @param options the options for the library (the format's and the block layer's it honours), in the order given
+ *     (sizes as decimal numbers of bytes)
  * @param typed the format's options as typed (for the image's name)
  * @param writeRefusal why an open for writing is refused ({@code read-only=on}, {@code force-share=on}), or
  *     {@code null}
@@ -38,10 +41,12 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
     private static final Set<String> BEFORE_DRIVER = Set.of("offset");
     /** Format options whose values are sizes ({@code qemu_strtosz}): raw's window, qcow2's caches. */
     private static final Set<String> SIZES = Set.of("offset", "size", "l2-cache-size", "cache-size");
-    /** QEMU 7.2's file protocol options, which imago's file storage does not take (its own words refuse them). */
+    /** QEMU 7.2's file protocol options: those not in {@link #LIBRARY_FILE_OPTIONS} are refused in imago's words. */
     private static final Set<String> FILE_OPTIONS = Set.of("aio", "aio-max-batch", "locking", "pr-manager",
             "x-check-cache-dropped", "drop-cache", "node-name", "read-only", "auto-read-only", "force-share",
             "cache.direct", "cache.no-flush", "discard", "detect-zeroes");
+    /** The file protocol's options that imago's library takes as QEMU does ({@code Opener.option}). */
+    private static final Set<String> LIBRARY_FILE_OPTIONS = Set.of("aio", "locking", "cache.direct", "cache.no-flush");
     private static final Set<String> ON = Set.of("on", "yes", "true", "y");
     private static final Set<String> OFF = Set.of("off", "no", "false", "n");
     /** QEMU's {@code id_wellformed}: a letter, then letters, digits, '-', '.' and '_'. */
@@ -54,6 +59,17 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
      *     before the format opens, or imago's for one QEMU takes and imago does not
      */
     static ImageOpts parse(String text) {
+        return parse(text, false);
+    }
+
+    /**
+     * Parses {@code text} for a tool that discards by default ({@code unmaps}: qemu-io unless {@code -d} says
+     * otherwise, qemu-nbd with {@code --discard=unmap}, convert's target), which allows {@code detect-zeroes=unmap}
+     * without a {@code discard} option, as QEMU's open flags do.
+     *
+     * @throws CliException as {@link #parse(String)}
+     */
+    static ImageOpts parse(String text, boolean unmaps) {
         Map<String, String> o;
         try {
             o = new LinkedHashMap<>(QemuOpts.parse(List.of(text)));
@@ -71,7 +87,7 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
             throw new CliException(null, "--image-opts: the file must be given as file.filename=PATH");
         }
         try {
-            return of(driver, filename, o);
+            return of(driver, filename, o, unmaps);
         } catch (IllegalArgumentException e) {
             throw refused(text, e.getMessage());
         }
@@ -79,12 +95,12 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
 
     /**
      * The options {@code given} for an image (an option string's, less {@code driver} and the file's name, or
-     * qemu-io's {@code open -o}), checked.
+     * qemu-io's {@code open -o}), checked; {@code unmaps}: as for {@link #parse(String, boolean)}.
      *
      * @throws IllegalArgumentException with QEMU's reason for an option QEMU refuses before the format opens
      * @throws CliException with imago's words for one QEMU takes and imago does not
      */
-    static ImageOpts of(String driver, String filename, Map<String, String> given) {
+    static ImageOpts of(String driver, String filename, Map<String, String> given, boolean unmaps) {
         Map<String, String> o = new LinkedHashMap<>(given);
         for (String k : o.keySet()) {
             if (k.startsWith("file.")) {
@@ -93,7 +109,9 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
                     throw new IllegalArgumentException("Block protocol 'file' doesn't support the option '" + name
                             + "'");
                 }
-                throw new CliException(null, "--image-opts: option '" + k + "' is not supported");
+                if (!LIBRARY_FILE_OPTIONS.contains(name)) {
+                    throw new CliException(null, "--image-opts: option '" + k + "' is not supported");
+                }
             }
         }
         if (o.containsKey("snapshot")) {
@@ -105,7 +123,7 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
                     + "'snapshot'");
         }
         String discard = o.get("discard");
-        String writeRefusal = generic(o);
+        String writeRefusal = generic(o, unmaps);
         Map<String, String> options = new LinkedHashMap<>(o);
         for (String k : SIZES) {
             String v = options.get(k);
@@ -121,14 +139,17 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
     }
 
     /**
-     * Takes QEMU's block-layer options out of {@code o}, checked as QEMU checks them; answers why a writable open is
-     * to be refused, or {@code null}.
+     * Checks QEMU's block-layer options in {@code o} as QEMU checks them and takes out those the CLI answers for (the
+     * ones the library honours stay for it); answers why a writable open is to be refused, or {@code null}.
      */
-    private static String generic(Map<String, String> o) {
-        for (String k : List.of("read-only", "auto-read-only", "force-share", "cache.direct", "cache.no-flush")) {
+    private static String generic(Map<String, String> o, boolean unmaps) {
+        for (String k : List.of("read-only", "auto-read-only", "force-share", "cache.direct", "cache.no-flush",
+                "file.cache.direct", "file.cache.no-flush")) {
             String v = o.get(k);
             if (v != null && !ON.contains(v) && !OFF.contains(v)) {
-                throw new IllegalArgumentException("Parameter '" + k + "' expects 'on' or 'off'");
+                // QEMU names the file's option as the file node knows it, without "file."
+                throw new IllegalArgumentException("Parameter '" + k.replaceFirst("^file\\.", "") + "' expects 'on' or "
+                        + "'off'");
             }
         }
         String nodeName = o.remove("node-name");
@@ -142,23 +163,15 @@ record ImageOpts(String driver, String filename, Map<String, String> options, Ma
         if (discard != null && !List.of("ignore", "off", "unmap", "on").contains(discard)) {
             throw new IllegalArgumentException("Invalid discard option");
         }
-        String detectZeroes = o.remove("detect-zeroes");
+        // detect-zeroes, the cache modes, file.locking and file.aio stay for the library, which honours them
+        String detectZeroes = o.get("detect-zeroes");
         if (detectZeroes != null && !List.of("off", "on", "unmap").contains(detectZeroes)) {
             throw new IllegalArgumentException("invalid parameter value: " + detectZeroes);
         }
-        if ("unmap".equals(detectZeroes) && !"unmap".equals(discard) && !"on".equals(discard)) {
+        boolean unmap = discard != null ? discard.equals("unmap") || discard.equals("on") : unmaps;
+        if ("unmap".equals(detectZeroes) && !unmap) {
             throw new IllegalArgumentException("setting detect-zeroes to unmap is not allowed without setting discard "
                     + "operation to unmap");
-        }
-        // what imago does not do: refused in its own words rather than ignored
-        if (detectZeroes != null && !detectZeroes.equals("off")) {
-            throw notSupported("detect-zeroes=" + detectZeroes);
-        }
-        for (String k : List.of("cache.direct", "cache.no-flush")) {
-            String v = o.remove(k);
-            if (v != null && ON.contains(v)) {
-                throw notSupported(k + "=" + v);
-            }
         }
         o.remove("auto-read-only"); // only lets QEMU fall back to read-only where a read-write open fails
         String readOnly = o.remove("read-only");

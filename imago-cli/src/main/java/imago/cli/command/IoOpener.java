@@ -38,6 +38,15 @@ final class IoOpener implements ImageOpener {
         }
     }
 
+    /** The options the user gave for the image: {@code open -o}'s and the {@code --image-opts} string's. */
+    private Map<String, String> givenOptions(String name, ImageOpts extra) {
+        Map<String, String> given = new LinkedHashMap<>(extra.options());
+        if (session.imageOpts() && !NbdLocation.isUri(name) && extra.filename() == null) {
+            given.putAll(session.imageOpts(name).options());
+        }
+        return given;
+    }
+
     @Override
     public OpenedImage open(OpenArguments a) throws IOException {
         checkModes(a.cache(), a.aio(), a.discard());
@@ -49,19 +58,23 @@ final class IoOpener implements ImageOpener {
             throw new CliException(null, "can't open: Must specify either driver or file");
         }
         boolean direct = List.of("none", "off", "directsync").contains(a.cache());
-        if (a.aio().equals("native") && !direct) {
+        // with options, whose cache.direct wins over -t, the library checks -i native against what they make of it
+        boolean optionString = session.imageOpts() && !NbdLocation.isUri(name) || !options.isEmpty();
+        if (a.aio().equals("native") && !direct && !optionString) {
             throw new CliException(null, "can't open device " + name + ": aio=native was specified, but it "
                     + "requires cache.direct=on, which was not specified.");
         }
+        // qemu-io's -d: its default (unmap) allows an option string's detect-zeroes=unmap
+        session.unmapsByDefault(OpenArguments.unmaps(a.discard()));
         try {
             // qemu-io's open -o options, checked as an option string's are
-            ImageOpts extra = ImageOpts.of(format, fileName, options);
+            ImageOpts extra = ImageOpts.of(format, fileName, options, OpenArguments.unmaps(a.discard()));
             String discard = a.discard();
             if (extra.discard() != null) {
                 discard = extra.discard();
             } else if (session.imageOpts() && fileName == null && !NbdLocation.isUri(name)) {
                 // the option string's own discard mode overrides -d, as in qemu-io
-                String given = ImageOpts.parse(name).discard();
+                String given = session.imageOpts(name).discard();
                 discard = given != null ? given : discard;
             }
             IoOptions io = new IoOptions(OpenArguments.unmaps(discard), a.copyOnRead(),
@@ -78,6 +91,9 @@ final class IoOpener implements ImageOpener {
             Opener opener = session.opener(name, format).writable(!a.readOnly()).lock(!a.forceShare())
                     .directIO(direct).noSync(a.cache().equals("unsafe"));
             extra.options().forEach(opener::option);
+            if (optionString && a.aio().equals("native") && !givenOptions(name, extra).containsKey("file.aio")) {
+                opener.option("file.aio", a.aio());
+            }
             if (extra.writeRefusal() != null) {
                 opener.refuseWrites(extra.writeRefusal());
             }

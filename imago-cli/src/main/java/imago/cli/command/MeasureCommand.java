@@ -1,7 +1,6 @@
 package imago.cli.command;
 
 import imago.api.CreateOptions;
-import imago.api.Feature;
 import imago.api.Image;
 import imago.api.Measurement;
 import imago.api.UnsupportedFeatureException;
@@ -93,16 +92,14 @@ final class MeasureCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** The source, or qemu-img's words: a format without internal snapshots cannot load one. */
+    /** The source, or qemu-img's words: a snapshot that cannot be loaded ({@link OpenFailures#snapshotNotLoaded}). */
     private Image open(Opener opener) throws IOException {
         try {
             return opener.open();
-        } catch (UnsupportedFeatureException e) {
-            if (e.feature() == Feature.INTERNAL_SNAPSHOTS && snapshot != null) {
-                throw new CliException(null, "Failed to load snapshot: " + e.detail());
-            }
-            throw OpenFailures.couldNotOpen(session, file, format.name(), e);
-        } catch (IOException | IllegalArgumentException | java.io.UncheckedIOException e) {
+        } catch (IOException e) {
+            CliException notLoaded = snapshot != null ? OpenFailures.snapshotNotLoaded(e) : null;
+            throw notLoaded != null ? notLoaded : OpenFailures.couldNotOpen(session, file, format.name(), e);
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
             throw OpenFailures.couldNotOpen(session, file, format.name(), e);
         }
     }

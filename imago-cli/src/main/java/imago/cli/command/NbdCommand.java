@@ -138,6 +138,7 @@ final class NbdCommand implements Callable<Integer> {
                     + "operation to unmap");
         }
         checkCacheModes();
+        session.unmapsByDefault(unmap);
         TlsCredentials tls = TlsObjects.serverCredentials(session.objects(), tlsCreds);
         SocketAddress address = address();
         if (fork) {
@@ -155,7 +156,16 @@ final class NbdCommand implements Callable<Integer> {
             if (snapshot != null) {
                 opener.snapshot(snapshot);
             }
-            image = opener.open();
+            try {
+                image = opener.open();
+            } catch (IOException e) {
+                // qemu-nbd's words for a snapshot it cannot load (status 1, as any failure here)
+                CliException notLoaded = snapshot != null ? OpenFailures.snapshotNotLoaded(e) : null;
+                if (notLoaded != null) {
+                    throw notLoaded;
+                }
+                throw e;
+            }
         }
         CountDownLatch closed = new CountDownLatch(1);
         Path pid = pidFile == null ? null : Path.of(pidFile);

@@ -30,6 +30,22 @@ final class OpenFailures {
     }
 
     /**
+     * qemu's words for an internal snapshot that cannot be loaded ({@code -l SNAPSHOT} of measure and qemu-nbd):
+     * {@code Failed to load snapshot: } and why (the format has no internal snapshots, or none of that id or name);
+     * or {@code null} if {@code e} is not about the snapshot.
+     */
+    static CliException snapshotNotLoaded(Exception e) {
+        if (e instanceof imago.api.UnsupportedFeatureException u
+                && u.feature() == imago.api.Feature.INTERNAL_SNAPSHOTS) {
+            return new CliException(null, "Failed to load snapshot: " + u.detail());
+        }
+        if (e instanceof imago.api.NoSuchSnapshotException) {
+            return new CliException(null, "Failed to load snapshot: Can't find snapshot");
+        }
+        return null;
+    }
+
+    /**
      * Opens the image the user typed, turning a failure of the image or of its backing chain into qemu-img's
      * message.
      *

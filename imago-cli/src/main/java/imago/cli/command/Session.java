@@ -54,6 +54,7 @@ public final class Session {
     private final java.util.List<String> objects = new java.util.ArrayList<>();
     private boolean secretsParsed;
     private boolean imageOpts;
+    private boolean unmapsByDefault;
 
     private final java.io.InputStream in;
 
@@ -140,6 +141,20 @@ public final class Session {
 
     void imageOpts(boolean on) {
         imageOpts = on;
+    }
+
+    /**
+     * Whether the tool discards by default (qemu-io unless {@code -d} says otherwise, qemu-nbd with
+     * {@code --discard=unmap}): then an {@code --image-opts} string may ask for {@code detect-zeroes=unmap} without a
+     * {@code discard} option of its own, as QEMU's open flags allow.
+     */
+    void unmapsByDefault(boolean on) {
+        unmapsByDefault = on;
+    }
+
+    /** The option string {@code typed} ({@code --image-opts}), parsed and checked. */
+    ImageOpts imageOpts(String typed) {
+        return ImageOpts.parse(typed, unmapsByDefault);
     }
 
     /** Whether image names are {@code --image-opts} option strings rather than file names. */
@@ -254,7 +269,7 @@ public final class Session {
         }
         ImageOpts opts = null;
         if (imageOpts) {
-            opts = ImageOpts.parse(typed);
+            opts = imageOpts(typed);
             if (format != null) {
                 throw new CliException(null, "--image-opts and --format are mutually exclusive");
             }
@@ -298,12 +313,12 @@ public final class Session {
      * the file beneath the format (map's file column, the warning about a probed raw image).
      */
     String fileName(String typed) {
-        return imageOpts && !NbdLocation.isUri(typed) ? ImageOpts.parse(typed).filename() : typed;
+        return imageOpts && !NbdLocation.isUri(typed) ? imageOpts(typed).filename() : typed;
     }
 
     /** Whether the format of the image the user typed is probed: no {@code -f}, and no {@code driver=}. */
     boolean probesFormat(String typed, String format) {
-        return format == null && (!imageOpts || NbdLocation.isUri(typed) || ImageOpts.parse(typed).driver() == null);
+        return format == null && (!imageOpts || NbdLocation.isUri(typed) || imageOpts(typed).driver() == null);
     }
 
     /**
@@ -315,7 +330,7 @@ public final class Session {
         if (NbdLocation.isUri(typed)) {
             return top.info().filename();
         }
-        return imageOpts ? ImageOpts.parse(typed).shownName(top.format()) : typed;
+        return imageOpts ? imageOpts(typed).shownName(top.format()) : typed;
     }
 
     /**

@@ -33,7 +33,7 @@ final class TemporaryOverlay implements AutoCloseable {
         if (NbdLocation.isUri(typed)) {
             throw new CliException(typed, "a temporary overlay (-s) needs an image file, not an NBD export");
         }
-        if (session.imageOpts() && !ImageOpts.parse(typed).options().isEmpty()) {
+        if (session.imageOpts() && !session.imageOpts(typed).options().isEmpty()) {
             // the overlay's backing file is opened by its name alone: the format's options would be lost
             throw new CliException(null, "--image-opts: a temporary overlay (-s) over an image opened with format "
                     + "options is not supported");

@@ -4,6 +4,7 @@ import imago.api.Image;
 import imago.api.ImageLimitException;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
+import imago.api.ZeroDetectingImage;
 import imago.api.ZeroFlag;
 import imago.nbd.DetectZeroes;
 import java.io.IOException;
@@ -17,7 +18,6 @@ import java.util.Set;
 final class Commands {
     /** The most descriptors one block status chunk carries (8 bytes each). */
     static final int MAX_DESCRIPTORS = 1 << 16;
-    private static final byte[] ZEROES = new byte[64 * 1024];
 
     private final Negotiated session;
     private final Export export;
@@ -28,7 +28,9 @@ final class Commands {
     Commands(Negotiated session, Replies replies, BufferPool buffers) {
         this.session = session;
         this.export = session.export();
-        this.image = export.image();
+        // detect-zeroes as QEMU's block layer does it, and as imago's Opener does for the detect-zeroes option
+        this.image = export.detectZeroes() == DetectZeroes.OFF ? export.image()
+                : ZeroDetectingImage.of(export.image(), export.detectZeroes() == DetectZeroes.UNMAP);
         this.replies = replies;
         this.buffers = buffers;
     }
@@ -44,7 +46,7 @@ final class Commands {
             switch (r.type()) {
                 case Nbd.CMD_READ -> read(r);
                 case Nbd.CMD_WRITE -> {
-                    write(payload, r.offset());
+                    image.write(payload, r.offset());
                     done(r);
                 }
                 case Nbd.CMD_FLUSH -> {
@@ -108,27 +110,6 @@ final class Commands {
         } else {
             replies.simple(r.cookie(), error, null);
         }
-    }
-
-    private void write(ByteBuffer data, long offset) throws IOException {
-        if (data.remaining() > 0 && export.detectZeroes() != DetectZeroes.OFF && allZero(data)) {
-            Set<ZeroFlag> flags = export.detectZeroes() == DetectZeroes.UNMAP
-                    ? EnumSet.of(ZeroFlag.MAY_UNMAP) : EnumSet.noneOf(ZeroFlag.class);
-            image.writeZeroes(offset, data.remaining(), flags);
-            return;
-        }
-        image.write(data, offset);
-    }
-
-    private static boolean allZero(ByteBuffer data) {
-        ByteBuffer zero = ByteBuffer.wrap(ZEROES);
-        for (int p = data.position(); p < data.limit(); p += ZEROES.length) {
-            int n = Math.min(ZEROES.length, data.limit() - p);
-            if (data.slice(p, n).mismatch(zero.slice(0, n)) >= 0) {
-                return false;
-            }
-        }
-        return true;
     }
 
     private void zero(Request r) throws IOException {

@@ -160,6 +160,8 @@ final class Qcow2Amend extends Qcow2Room implements Amender {
                 boolean on = lazy;
                 rewrite(r -> r.withCompatible(on ? compatible | Qcow2Header.COMPAT_LAZY_REFCOUNTS
                         : compatible & ~Qcow2Header.COMPAT_LAZY_REFCOUNTS));
+                st.lazyOption = null; // the bit now says what is used, as QEMU's amend sets its use with it
+
             }
         } finally {
             claims.unlock();

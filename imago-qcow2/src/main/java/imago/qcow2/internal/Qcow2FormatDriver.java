@@ -135,12 +135,13 @@ public final class Qcow2FormatDriver implements FormatDriver {
 
     /**
      * The cache sizes, the internal snapshot to open ({@code imago.probe.Opener#snapshot}), the secret of an
-     * encrypted image and the luks module's limits on its key slots' work, which reach the embedded LUKS header.
+     * encrypted image, the luks module's limits on its key slots' work, which reach the embedded LUKS header, and
+     * QEMU's {@code lazy-refcounts} (whether refcounts are kept lazily while the image is open, whatever its bit says).
      */
     @Override
     public Set<String> openOptionNames() {
         return Set.of("l2-cache-size", "cache-size", "snapshot", Qcow2Crypto.KEY_SECRET, "pbkdf-max-iterations",
-                "argon2-max-memory", "argon2-max-work");
+                "argon2-max-memory", "argon2-max-work", "lazy-refcounts");
     }
 
     @Override

@@ -3,7 +3,7 @@ package imago.qcow2.internal;
 import imago.api.CheckReport;
 import imago.api.CorruptImageException;
 import imago.api.Feature;
-import imago.api.ImageException;
+import imago.api.NoSuchSnapshotException;
 import imago.api.Repair;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.OpenContext;
@@ -54,6 +54,7 @@ final class Qcow2Opening {
         // opened for its metadata only (info), an external data file without a name is no obstacle, as in QEMU
         Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, forCheck ? Long.MAX_VALUE : fileSize,
                 forCheck, context.metadataOnly() && !context.writable());
+        Boolean lazy = lazyOption(context.options(), header);
         if (context.writable() && !forCheck) {
             refuseWritable(header, context, resource);
             if (header.dirty()) {
@@ -80,8 +81,7 @@ final class Qcow2Opening {
         if (wanted != null) {
             Qcow2Snapshot s = snapshots.stream().filter(x -> x.id().equals(wanted)).findFirst()
                     .or(() -> snapshots.stream().filter(x -> x.name().equals(wanted)).findFirst())
-                    .orElseThrow(() -> new ImageException(resource, "no snapshot with id or name '" + wanted
-                            + "' (the image has " + snapshots.size() + ")"));
+                    .orElseThrow(() -> new NoSuchSnapshotException(resource, wanted));
             l1Offset = s.l1TableOffset();
             l1Size = s.l1Size();
             if (s.diskSize() >= 0) {
@@ -107,7 +107,31 @@ final class Qcow2Opening {
         Qcow2State state = new Qcow2State(storage, header, fileSize, size, l1, l1Offset, snapshots,
                 directory.bitmaps(), tracker, refcounts);
         state.crypto = crypto;
+        state.lazyOption = lazy;
         return new Opened(state, cacheTables(context.options(), header, size, resource));
+    }
+
+    /**
+     * The {@code lazy-refcounts} open option ({@code on} or {@code off}, QEMU's spellings of them too), or null;
+     * checked as QEMU checks it before anything else is read, on any open.
+     *
+     * @throws IllegalArgumentException in QEMU's words, for another value or for {@code on} on a version 2 image
+     */
+    private static Boolean lazyOption(Map<String, String> options, Qcow2Header header) {
+        String value = options.get("lazy-refcounts");
+        if (value == null) {
+            return null;
+        }
+        boolean on = switch (value) {
+            case "on", "yes", "true", "y" -> true;
+            case "off", "no", "false", "n" -> false;
+            default -> throw new IllegalArgumentException("Parameter 'lazy-refcounts' expects 'on' or 'off'");
+        };
+        if (on && header.version() < 3) {
+            throw new IllegalArgumentException("Lazy refcounts require a qcow2 image with at least qemu 1.1 "
+                    + "compatibility level");
+        }
+        return on;
     }
 
     /** Refuses, before anything is written, writable opens of images this writer cannot keep consistent. */

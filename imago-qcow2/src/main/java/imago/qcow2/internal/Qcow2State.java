@@ -50,6 +50,11 @@ final class Qcow2State {
     volatile Qcow2Crypto crypto;
     /** Refcounts and allocator of a writable image; null when read-only. */
     volatile Qcow2Refcounts refcounts;
+    /**
+     * The {@code lazy-refcounts} open option (QEMU's), which wins over the header's bit while this instance has the
+     * image open; null when not given, or once an amend has set the bit (as QEMU's amend sets its use).
+     */
+    volatile Boolean lazyOption;
 
     Qcow2State(Storage storage, Qcow2Header header, long fileSize, long size, long[] l1, long l1Offset,
             List<Qcow2Snapshot> snapshots, List<Qcow2Bitmaps.Bitmap> bitmaps, Qcow2BitmapTracker tracker,
@@ -188,9 +193,13 @@ final class Qcow2State {
         storage.sync();
     }
 
-    /** Whether refcounts are kept lazily: the image has the lazy refcounts bit (QEMU's use_lazy_refcounts). */
+    /**
+     * Whether refcounts are kept lazily (QEMU's use_lazy_refcounts): the {@code lazy-refcounts} open option says so,
+     * or without it the image has the lazy refcounts bit.
+     */
     boolean lazyRefcounts() {
-        return refcounts != null && header.lazyRefcounts() && header.version() >= 3;
+        Boolean option = lazyOption;
+        return refcounts != null && (option != null ? option : header.lazyRefcounts()) && header.version() >= 3;
     }
 
     /**
