@@ -41,6 +41,32 @@ class ScriptRefusalsDifferentialTest {
     }
 
     /**
+     * An image a writer holds (as a running VM holds it): reading and writing it are refused in qemu-img's two lines.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"info|held.qcow2", "check|held.qcow2", "map|held.qcow2", "resize|held.qcow2 +1M",
+        "snapshot|-c s held.qcow2", "create|-f qcow2 OUT 1M"})
+    void imageAnotherProcessWrites(String command) throws Exception {
+        String[] parts = command.split("\\|", 2);
+        holders.add(Imago.opener().path(dir.resolve("held.qcow2")).writable(true).open());
+        try {
+            if (parts[1].startsWith("-f qcow2 OUT")) {
+                // the output image itself held: made first, then locked
+                both.agree(parts[0], parts[1], "qcow2", out -> {
+                    Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", out.toString(), "1M");
+                    holders.add(Imago.opener().path(out).writable(true).open());
+                }, true);
+            } else {
+                both.agree(parts[0], parts[1], "qcow2");
+            }
+        } finally {
+            for (Image h : holders) {
+                h.close();
+            }
+        }
+    }
+
+    /**
      * An overlay of an image a writer holds is made (the usual external snapshot of a running VM), as qemu-img opens
      * the backing file for its size sharing it: the same line and the same image.
      */

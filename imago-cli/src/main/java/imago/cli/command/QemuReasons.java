@@ -41,7 +41,24 @@ final class QemuReasons {
      */
     private static final Pattern READ_ONLY_FORMAT = Pattern.compile("the [a-z0-9]+ format can only be read");
 
+    /**
+     * The file storage's message for an image another process holds: QEMU's error and its hint, which qemu-img prints
+     * on two lines, the hint naming the file as QEMU names it.
+     */
+    private static final Pattern LOCKED = Pattern.compile("(Failed to (?:get (?:shared )?\"[a-z ]+\" lock|lock byte "
+            + "\\d+))\\. Is another process using the image \\[(.*)\\]\\?");
+
     private QemuReasons() {
+    }
+
+    /**
+     * qemu-img's two lines for {@code detail} if it is the file storage's refusal of a file another process holds,
+     * naming the file {@code shown}, or {@code null}.
+     */
+    static String locked(String detail, String shown) {
+        Matcher m = LOCKED.matcher(detail);
+        return m.matches() ? m.group(1) + "\nIs another process using the image [" + (shown != null ? shown : m.group(2))
+                + "]?" : null;
     }
 
     /** Whether {@code detail} is the library's refusal to open an image of a format it only reads for writing. */
@@ -71,6 +88,10 @@ final class QemuReasons {
         }
         if (readOnlyFormat(detail)) {
             return "Image is read-only";
+        }
+        String locked = locked(detail, shown);
+        if (locked != null) {
+            return locked;
         }
         if (DESCRIPTOR.matcher(detail).matches()) {
             return "invalid VMDK image descriptor";
