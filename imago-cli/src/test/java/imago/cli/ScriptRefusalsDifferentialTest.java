@@ -89,4 +89,14 @@ class ScriptRefusalsDifferentialTest {
         assertEquals(theirs.out().replace(qemuOut.toString(), "OUT"), mine.out().replace(imagoOut.toString(), "OUT"));
         assertArrayEquals(Files.readAllBytes(qemuOut), Files.readAllBytes(imagoOut));
     }
+
+    /** resize checks the size before it asks the format: a format without resize gets the size's refusals first. */
+    @ParameterizedTest
+    @ValueSource(strings = {"-f vpc OUT 1M", "-f vpc OUT --shrink 0", "-f vpc OUT +1M", "-f vdi OUT 1M",
+        "-f qcow2 OUT abc", "-f qcow2 OUT +99999999999999999999", "-f qcow2 OUT 1Q"})
+    void resizeRefusals(String line) throws Exception {
+        String format = line.substring(3, line.indexOf(' ', 3));
+        both.agree("resize", line, format, out -> Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", format,
+                out.toString(), "4M"), true);
+    }
 }
