@@ -99,4 +99,10 @@ class ScriptRefusalsDifferentialTest {
         both.agree("resize", line, format, out -> Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", format,
                 out.toString(), "4M"), true);
     }
+
+    /** commit of an image without a backing file: qemu-img's sentence alone, without the file's name. */
+    @Test
+    void commitWithoutBackingFile() throws Exception {
+        both.agree("commit", "plain.qcow2", "qcow2");
+    }
 }

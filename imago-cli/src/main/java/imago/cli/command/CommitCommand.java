@@ -119,7 +119,7 @@ final class CommitCommand implements Callable<Integer>, QemuOptionChecks {
             throw OpenFailures.readOnlyFormat(file);
         }
         if (image.backing().isEmpty()) {
-            throw new CliException(file, "Image does not have a backing file");
+            throw new CliException(null, "Image does not have a backing file");
         }
         if (base == null) {
             return 1;
