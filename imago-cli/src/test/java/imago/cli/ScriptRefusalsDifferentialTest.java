@@ -105,4 +105,10 @@ class ScriptRefusalsDifferentialTest {
     void commitWithoutBackingFile() throws Exception {
         both.agree("commit", "plain.qcow2", "qcow2");
     }
+
+    /** A safe rebase without -F opens the new backing file first: one that does not open is what is reported. */
+    @Test
+    void rebaseOntoMissingFileWithoutFormat() throws Exception {
+        both.agree("rebase", "-b nonexist.qcow2 plain.qcow2", "qcow2");
+    }
 }
