@@ -23,8 +23,14 @@ final class QemuReasons {
             + "|the (resource fork|XML property list) \\(\\d+ bytes at \\d+\\) does not lie before the trailer"
             + "|the XML property list is larger than 16 MiB|the sector count \\d+ is negative"
             + "|the trailer names neither a resource fork nor an XML property list");
-    /** imago's vmdk descriptor messages that qemu-img words as an invalid descriptor. */
-    private static final Pattern DESCRIPTOR = Pattern.compile("the descriptor has no (version|createType) entry");
+    /**
+     * imago's vmdk descriptor messages that qemu-img words as an invalid descriptor: QEMU looks only for the
+     * {@code createType} entry in the first MiB, so a foreign file opened as vmdk (larger than a descriptor may be,
+     * not text, or not descriptor lines) is that too.
+     */
+    private static final Pattern DESCRIPTOR = Pattern.compile("the descriptor has no (version|createType) entry"
+            + "|the descriptor of \\d+ bytes is larger than the limit of \\d+ bytes"
+            + "|a descriptor line is not valid [-\\w]+|descriptor line \\d+: neither an entry, an extent nor a comment");
     /** An extent line QEMU refuses: its words, then imago's line number and reason in parentheses. */
     private static final Pattern EXTENT_LINE = Pattern.compile("(Invalid extent line: .*) \\(descriptor line \\d+: .*\\)");
 
