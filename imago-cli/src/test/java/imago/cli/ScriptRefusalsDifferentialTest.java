@@ -45,7 +45,7 @@ class ScriptRefusalsDifferentialTest {
      */
     @ParameterizedTest
     @ValueSource(strings = {"info|held.qcow2", "check|held.qcow2", "map|held.qcow2", "resize|held.qcow2 +1M",
-        "snapshot|-c s held.qcow2", "amend|-o compat=0.10 held.qcow2", "create|-f qcow2 OUT 1M"})
+        "snapshot|-c s held.qcow2", "amend|-o compat=0.10 held.qcow2", "commit|held.qcow2", "commit|-d held.qcow2", "create|-f qcow2 OUT 1M"})
     void imageAnotherProcessWrites(String command) throws Exception {
         String[] parts = command.split("\\|", 2);
         holders.add(Imago.opener().path(dir.resolve("held.qcow2")).writable(true).open());
