@@ -28,6 +28,10 @@ class DamagedImagesDifferentialTest {
     static void images() throws IOException {
         Path img = Qemu.img();
         Qemu.ok(dir, img, "create", "-q", "-f", "raw", "zero.raw", "1M");
+        // foreign files opened as vmdk: larger than a descriptor may be, not text, text of no descriptor lines
+        Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "-o", "preallocation=full", "big.qcow2", "2M");
+        Files.write(dir.resolve("binary.bin"), new byte[] {(byte) 0xff, (byte) 0xfe, 0, 1, (byte) 0x80, 10, 10, 10});
+        Files.writeString(dir.resolve("text.txt"), "hello\n", StandardCharsets.US_ASCII);
         Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "version4.qcow2", "1M");
         poke("version4.qcow2", 4, 0, 0, 0, 4);
         Qemu.ok(dir, img, "create", "-q", "-f", "qcow2", "cluster8.qcow2", "1M");
@@ -82,7 +86,8 @@ class DamagedImagesDifferentialTest {
         "map; nodata.qcow2", "check; nodata.qcow2", "info; nodata.qcow2", "info; --output=json nodata.qcow2",
         "info; --backing-chain nodata.qcow2", "info; -f vpc zero.raw", "info; checksum.vpc", "map; cookie.vpc",
         "info; -f vpc headers.vhdx", "info; -f vhdx zero.raw", "info; headers.vhdx", "info; regions.vhdx",
-        "map; regions.vhdx", "info; -f vmdk zero.raw", "info; type.vmdk", "info; notype.vmdk",
+        "map; regions.vhdx", "info; -f vmdk zero.raw", "info; -f vmdk big.qcow2",
+        "info; -f vmdk binary.bin", "info; -f vmdk text.txt", "info; type.vmdk", "info; notype.vmdk",
         "info; extenttype.vmdk", "map; nooffset.vmdk", "info; vmfsoffset.vmdk", "info; sparseflat.vmdk",
         "info; noextent.vmdk", "map; sub/noextent.vmdk", "convert; -O raw sub/noextent.vmdk OUT",
         "info; truncated.vhdx", "map; --output=json truncated.vhdx"})

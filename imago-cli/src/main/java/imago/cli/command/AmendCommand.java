@@ -1,6 +1,7 @@
 package imago.cli.command;
 
 import imago.api.Image;
+import imago.api.ImageLockedException;
 import imago.api.ReadOnlyImageException;
 import imago.api.UnsupportedFeatureException;
 import imago.cli.text.QemuOpts;
@@ -119,6 +120,10 @@ final class AmendCommand implements Callable<Integer> {
         } catch (UnsupportedFeatureException e) {
             bar.finish();
             throw new CliException(null, e.detail());
+        } catch (ImageLockedException e) {
+            // qemu-img's read-write open of the image is what meets the other process's lock: its words for it
+            bar.finish();
+            throw OpenFailures.couldNotOpen(session, file, format.name(), e);
         } catch (ReadOnlyImageException e) {
             bar.finish(); // qemu-img opens the image read-write first, and a read-only format refuses that
             if (QemuReasons.readOnlyFormat(e.detail())) {

@@ -95,7 +95,10 @@ final class CommitCommand implements Callable<Integer>, QemuOptionChecks {
             keep = true; // qemu-img: -b implies -d
         }
         int depth;
-        try (Image image = OpenFailures.open(session, session.opener(file, format, true), file, format)) {
+        // read-write, as qemu-img opens it before anything else: another process's lock is reported in its words
+        // (a writable open that writes nothing leaves the file as it is)
+        try (Image image = OpenFailures.open(session, session.opener(file, format, true).writable(true), file,
+                format)) {
             depth = baseDepth(image);
         }
         try (Image image = OpenFailures.open(session, session.opener(file, format, true).writable(!keep)
@@ -119,7 +122,7 @@ final class CommitCommand implements Callable<Integer>, QemuOptionChecks {
             throw OpenFailures.readOnlyFormat(file);
         }
         if (image.backing().isEmpty()) {
-            throw new CliException(file, "Image does not have a backing file");
+            throw new CliException(null, "Image does not have a backing file");
         }
         if (base == null) {
             return 1;

@@ -161,7 +161,9 @@ final class CreateCommand implements Callable<Integer> {
         // qemu-img opens the backing file relative to the new image, to check it and to take its size
         String full = InfoReport.combine(file, backingFile);
         Path backingPath = Path.of(full);
-        Opener opener = Imago.opener().path(backingPath);
+        // force-share, as qemu-img's open of the backing file for its size: an overlay of an image a running VM
+        // writes is the usual external snapshot, and the new image never writes its backing file
+        Opener opener = Imago.opener().path(backingPath).lock(false);
         if (backingFmt != null) {
             opener.format(backingFmt);
         }

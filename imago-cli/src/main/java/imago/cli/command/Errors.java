@@ -1,6 +1,7 @@
 package imago.cli.command;
 
 import imago.api.ImageException;
+import imago.api.ImageLockedException;
 import imago.cli.convert.ReadFailure;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -34,6 +35,9 @@ final class Errors {
             case NotDirectoryException e -> couldNotOpen(session, context, e, "Not a directory");
             case FileSystemException e -> couldNotOpen(session, context, e,
                     e.getReason() != null ? e.getReason() : e.getClass().getSimpleName());
+            // QEMU's error and hint, on qemu-img's two lines, the file named as typed
+            case ImageLockedException e when QemuReasons.locked(e.detail(), null) != null -> withFile(session, context,
+                    e.resource() + ": " + QemuReasons.locked(e.detail(), session.display(e.resource())));
             case ImageException e -> withFile(session, context, e.getMessage());
             case IOException e -> withFile(session, context, e.getMessage() != null ? e.getMessage()
                     : e.getClass().getSimpleName());

@@ -23,8 +23,14 @@ final class QemuReasons {
             + "|the (resource fork|XML property list) \\(\\d+ bytes at \\d+\\) does not lie before the trailer"
             + "|the XML property list is larger than 16 MiB|the sector count \\d+ is negative"
             + "|the trailer names neither a resource fork nor an XML property list");
-    /** imago's vmdk descriptor messages that qemu-img words as an invalid descriptor. */
-    private static final Pattern DESCRIPTOR = Pattern.compile("the descriptor has no (version|createType) entry");
+    /**
+     * imago's vmdk descriptor messages that qemu-img words as an invalid descriptor: QEMU looks only for the
+     * {@code createType} entry in the first MiB, so a foreign file opened as vmdk (larger than a descriptor may be,
+     * not text, or not descriptor lines) is that too.
+     */
+    private static final Pattern DESCRIPTOR = Pattern.compile("the descriptor has no (version|createType) entry"
+            + "|the descriptor of \\d+ bytes is larger than the limit of \\d+ bytes"
+            + "|a descriptor line is not valid [-\\w]+|descriptor line \\d+: neither an entry, an extent nor a comment");
     /** An extent line QEMU refuses: its words, then imago's line number and reason in parentheses. */
     private static final Pattern EXTENT_LINE = Pattern.compile("(Invalid extent line: .*) \\(descriptor line \\d+: .*\\)");
 
@@ -41,7 +47,24 @@ final class QemuReasons {
      */
     private static final Pattern READ_ONLY_FORMAT = Pattern.compile("the [a-z0-9]+ format can only be read");
 
+    /**
+     * The file storage's message for an image another process holds: QEMU's error and its hint, which qemu-img prints
+     * on two lines, the hint naming the file as QEMU names it.
+     */
+    private static final Pattern LOCKED = Pattern.compile("(Failed to (?:get (?:shared )?\"[a-z ]+\" lock|lock byte "
+            + "\\d+))\\. Is another process using the image \\[(.*)\\]\\?");
+
     private QemuReasons() {
+    }
+
+    /**
+     * qemu-img's two lines for {@code detail} if it is the file storage's refusal of a file another process holds,
+     * naming the file {@code shown}, or {@code null}.
+     */
+    static String locked(String detail, String shown) {
+        Matcher m = LOCKED.matcher(detail);
+        return m.matches() ? m.group(1) + "\nIs another process using the image [" + (shown != null ? shown : m.group(2))
+                + "]?" : null;
     }
 
     /** Whether {@code detail} is the library's refusal to open an image of a format it only reads for writing. */
@@ -71,6 +94,10 @@ final class QemuReasons {
         }
         if (readOnlyFormat(detail)) {
             return "Image is read-only";
+        }
+        String locked = locked(detail, shown);
+        if (locked != null) {
+            return locked;
         }
         if (DESCRIPTOR.matcher(detail).matches()) {
             return "invalid VMDK image descriptor";

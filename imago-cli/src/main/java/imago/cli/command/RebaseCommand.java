@@ -6,6 +6,7 @@ import imago.api.Image;
 import imago.api.ImageLimitException;
 import imago.api.UnsupportedFeatureException;
 import imago.cli.convert.Progress;
+import imago.cli.info.InfoReport;
 import imago.probe.Imago;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -90,14 +91,18 @@ final class RebaseCommand implements Callable<Integer> {
             opener.noBacking();
         }
         try (Image image = OpenFailures.open(session, opener, file.name(), format.name())) {
-            if (newName != null && backingFormat == null) {
-                // qemu-img opens the image, copies and fails on this at the end; refusing before the copy leaves the
-                // image untouched (and an image that does not open is reported first, as by qemu-img)
-                throw new CliException(null, "Could not change the backing file to '" + newName
-                        + "': backing format must be specified");
-            }
-            if (!unsafe) {
-                copyDifferences(image, newName);
+            // a safe rebase opens the new backing file (probed without -F) before anything else, as qemu-img does
+            try (Image below = unsafe || newName == null ? null : openNewBacking(newName)) {
+                if (newName != null && backingFormat == null) {
+                    // qemu-img copies and fails on this at the end; refusing before the copy leaves the image
+                    // untouched (and an image or new backing file that does not open is reported first, as by
+                    // qemu-img)
+                    throw new CliException(null, "Could not change the backing file to '" + newName
+                            + "': backing format must be specified");
+                }
+                if (!unsafe) {
+                    copyDifferences(image, below);
+                }
             }
             try {
                 image.changeBackingFile(newName, newName == null ? null : backingFormat);
@@ -117,55 +122,60 @@ final class RebaseCommand implements Callable<Integer> {
         return Cli.OK;
     }
 
-    /** Writes the old chain's bytes into the image wherever the new backing file would show others. */
-    private void copyDifferences(Image image, String newName) throws IOException {
-        Image newBacking = null;
-        if (newName != null) {
-            Path dir = Path.of(file.name()).toAbsolutePath().getParent();
-            Path target = dir == null ? Path.of(newName) : dir.resolve(newName);
-            session.alias(target, newName);
-            try {
-                newBacking = Imago.opener().path(target).format(backingFormat).open();
-            } catch (IOException | RuntimeException e) {
-                String why = Errors.describe(e, session, null);
-                if (why.startsWith(newName + ": ")) {
-                    why = why.substring(newName.length() + 2);
+    /** Opens the new backing file {@code newName} (relative to the image), of {@code -F}'s format or probed. */
+    private Image openNewBacking(String newName) throws CliException {
+        Path dir = Path.of(file.name()).toAbsolutePath().getParent();
+        Path target = dir == null ? Path.of(newName) : dir.resolve(newName);
+        // QEMU opens (and names in its reason) the name joined to the image's directory
+        String shown = InfoReport.combine(file.name(), newName);
+        session.alias(target, shown);
+        try {
+            var o = Imago.opener().path(target);
+            return (backingFormat == null ? o : o.format(backingFormat)).open();
+        } catch (IOException | RuntimeException e) {
+            String why = Errors.describe(e, session, null);
+            if (why.startsWith(shown + ": ")) {
+                why = why.substring(shown.length() + 2);
+            }
+            throw new CliException(null, "Could not open new backing file '" + newName + "': " + why);
+        }
+    }
+
+    /**
+     * Writes the old chain's bytes into the image wherever the new backing file ({@code below}, or none) would show
+     * others.
+     */
+    private void copyDifferences(Image image, Image below) throws IOException {
+        long size = image.size();
+        Progress p = progress ? new Progress(session.out(), size) : null;
+        if (p != null) {
+            p.start();
+        }
+        ByteBuffer old = ByteBuffer.allocate(CHUNK);
+        ByteBuffer fresh = ByteBuffer.allocate(CHUNK);
+        long pos = 0;
+        while (pos < size) {
+            Extent e = image.extent(pos, Math.min(size - pos, CHUNK));
+            int n = (int) e.length();
+            if (!(e.depth() == 0 && e.present())) {
+                old.clear().limit(n);
+                image.read(old, pos);
+                fresh.clear().limit(n);
+                long inNew = below == null ? 0 : Math.max(0, Math.min(n, below.size() - pos));
+                if (inNew > 0) {
+                    below.read(fresh.limit((int) inNew), pos);
                 }
-                throw new CliException(null, "Could not open new backing file '" + newName + "': " + why);
+                Arrays.fill(fresh.array(), (int) inNew, n, (byte) 0);
+                writeDifferences(image, old.array(), fresh.array(), n, pos);
+            }
+            pos += n;
+            if (p != null) {
+                p.accept(n);
             }
         }
-        try (Image below = newBacking) {
-            long size = image.size();
-            Progress p = progress ? new Progress(session.out(), size) : null;
-            if (p != null) {
-                p.start();
-            }
-            ByteBuffer old = ByteBuffer.allocate(CHUNK);
-            ByteBuffer fresh = ByteBuffer.allocate(CHUNK);
-            long pos = 0;
-            while (pos < size) {
-                Extent e = image.extent(pos, Math.min(size - pos, CHUNK));
-                int n = (int) e.length();
-                if (!(e.depth() == 0 && e.present())) {
-                    old.clear().limit(n);
-                    image.read(old, pos);
-                    fresh.clear().limit(n);
-                    long inNew = below == null ? 0 : Math.max(0, Math.min(n, below.size() - pos));
-                    if (inNew > 0) {
-                        below.read(fresh.limit((int) inNew), pos);
-                    }
-                    Arrays.fill(fresh.array(), (int) inNew, n, (byte) 0);
-                    writeDifferences(image, old.array(), fresh.array(), n, pos);
-                }
-                pos += n;
-                if (p != null) {
-                    p.accept(n);
-                }
-            }
-            image.flush();
-            if (p != null) {
-                p.finish();
-            }
+        image.flush();
+        if (p != null) {
+            p.finish();
         }
     }
 

@@ -65,16 +65,17 @@ final class ResizeCommand implements Callable<Integer> {
         try {
             n = Sizes.parse(relative != 0 ? size.substring(1) : size);
         } catch (Sizes.SizeException e) {
-            throw new CliException(null, "Parameter 'size' expects a non-negative number below 2^64");
+            // qemu-img reads the size as a size option (without its sign): the option parser's words
+            throw new CliException(null, e.problem() == Sizes.Problem.TOO_LARGE ? "Value '"
+                    + size.substring(relative != 0 ? 1 : 0) + "' is out of range for parameter 'size'"
+                    : "Parameter 'size' expects a non-negative number below 2^64\n"
+                    + "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
+                    + "and exabytes, respectively.");
         }
         try (Image image = OpenFailures.open(session, session.opener(file, format.name(), true).writable(true), file,
                 format.name())) {
             if (session.probesFormat(file, format.name()) && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, session.fileName(file));
-            }
-            if (!image.supports(Feature.RESIZE)) {
-                // qemu-img's words for a driver without truncate
-                throw new CliException(null, "Image format driver does not support resize");
             }
             // qemu-img counts whole sectors: a raw file of 1000 bytes is 1024 bytes long for it
             long current = (image.size() + 511) & ~511L;
@@ -90,6 +91,10 @@ final class ResizeCommand implements Callable<Integer> {
                 session.error("Use the --shrink option to perform a shrink operation.");
                 session.error("warning: " + SHRINK_WARNING);
                 return Cli.FAILED;
+            }
+            if (!image.supports(Feature.RESIZE)) {
+                // qemu-img's words for a driver without truncate, which its checks of the size come before
+                throw new CliException(null, "Image format driver does not support resize");
             }
             try {
                 image.resize(total, prealloc);
