@@ -127,6 +127,29 @@ final class VmdkGrainTables {
         return Integer.toUnsignedLong(table(index).get((int) (grain % gtesPerGt)));
     }
 
+    /**
+     * The highest sector any grain table entry names (0 when none does): grains of a file cut short may lie past its
+     * end, and a new grain must not be put over them. Reads every table once (tables not cached are not kept).
+     *
+     * @throws IOException if a table cannot be read
+     */
+    long highestGrainSector() throws IOException {
+        long max = 0;
+        for (int i = 0; i < gd.length(); i++) {
+            if (!hasTable(i)) {
+                continue;
+            }
+            AtomicIntegerArray t = tables.get(i);
+            if (t == null) {
+                t = read(i);
+            }
+            for (int j = 0; j < t.length(); j++) {
+                max = Math.max(max, Integer.toUnsignedLong(t.get(j)));
+            }
+        }
+        return max;
+    }
+
     /** Where the entry of grain {@code grain} is in the file (for messages), or the directory entry's place. */
     long entryOffset(long grain) {
         int index = (int) (grain / gtesPerGt);

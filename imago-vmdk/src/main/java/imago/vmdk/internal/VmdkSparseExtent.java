@@ -49,6 +49,8 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
 
     /** The file's size as this extent has made it (changed under {@link #allocation}). */
     private volatile long fileSize;
+    /** Whether {@link #nextSector} was moved past the grains the tables name (guarded by the allocation lock). */
+    private boolean pastMappedGrains;
     /** Where the next grain goes, in sectors. */
     private long nextSector;
     private final ReentrantLock allocation = new ReentrantLock();
@@ -124,24 +126,17 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         return k == Kind.UNALLOCATED || k == Kind.ZERO;
     }
 
-    /** Grain {@code grain}'s entry, checked to point inside the file when it points at a grain. */
+    /**
+     * Grain {@code grain}'s entry. A grain past the end of the file (a file cut short) is mapped as QEMU maps it:
+     * an uncompressed one reads as zeroes, a compressed one fails to decode when read.
+     */
     long entry(long grain) throws IOException {
         if (grain / tables.gtesPerGt() >= tables.tableCount()) {
             // only a COWD header gives the directory's length itself; QEMU fails such a read too
             throw new CorruptImageException(resource, -1, "the grain directory of " + tables.tableCount()
                     + " entries has none for grain " + grain);
         }
-        long e = tables.entry(grain);
-        Kind k = kind(e);
-        if ((k == Kind.DATA || k == Kind.COMPRESSED) && e * VmdkDescriptor.SECTOR >= currentFileSize()) {
-            throw new CorruptImageException(resource, tables.entryOffset(grain), "grain " + grain + " points at sector "
-                    + e + ", past the end of the file (" + currentFileSize() + " bytes)");
-        }
-        return e;
-    }
-
-    private long currentFileSize() {
-        return fileSize;
+        return tables.entry(grain);
     }
 
     @Override
@@ -327,10 +322,19 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         storage.write(buf, host);
     }
 
-    /** Takes {@code grains} grains' space at the end of the file; returns the first sector. */
+    private long currentFileSize() {
+        return fileSize;
+    }
+
+    /**
+     * Takes {@code grains} grains' space at the end of the file; returns the first sector. The first time, the end
+     * is moved past every grain the tables name: in a file cut short they may lie past its end, where QEMU would put
+     * the new grain over them.
+     */
     long reserve(int grains) throws IOException {
         allocation.lock();
         try {
+            skipMappedGrains();
             long sector = nextSector;
             long end = sector + (long) grains * layout.grainSectors();
             if (end > 0xFFFF_FFFFL + 1) {
@@ -345,10 +349,27 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         }
     }
 
+    /** Moves {@link #nextSector} past the grains the tables name, once (holding the allocation lock). */
+    private void skipMappedGrains() throws IOException {
+        if (pastMappedGrains) {
+            return;
+        }
+        long highest = tables.highestGrainSector();
+        long g = layout.grainSectors();
+        long fileSectors = (fileSize + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
+        if (highest > 1 && (!layout.compressed() || highest >= fileSectors)) {
+            // a compressed grain's length is in its marker, which lies past the end here: up to two grains and it
+            long end = highest + (layout.compressed() ? 2 * g + 1 : g);
+            nextSector = Math.max(nextSector, (end + g - 1) / g * g);
+        }
+        pastMappedGrains = true;
+    }
+
     /** Takes {@code bytes} (sector-aligned) at the end of the file for metadata; returns the byte offset. */
     long reserveBytes(long bytes) throws IOException {
         allocation.lock();
         try {
+            skipMappedGrains();
             long sector = nextSector;
             long end = sector + (bytes + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
             if (end > 0xFFFF_FFFFL + 1) {
@@ -372,6 +393,7 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
     public long reserveCompressed(long bytes) throws IOException {
         allocation.lock();
         try {
+            skipMappedGrains();
             long sector = nextSector;
             long end = sector + bytes / VmdkDescriptor.SECTOR;
             if (end > 0xFFFF_FFFFL + 1) {
