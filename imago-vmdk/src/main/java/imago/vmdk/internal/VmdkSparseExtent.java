@@ -49,10 +49,9 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
 
     /** The file's size as this extent has made it (changed under {@link #allocation}). */
     private volatile long fileSize;
-    /** Whether {@link #nextSector} was moved past the grains the tables name (guarded by the allocation lock). */
-    private boolean pastMappedGrains;
-    /** Where the next grain goes, in sectors. */
+    /** Where the next grain goes, in sectors; past every grain the tables name once {@code pastMappedGrains}. */
     private long nextSector;
+    private boolean pastMappedGrains;
     private final ReentrantLock allocation = new ReentrantLock();
 
     private final ReentrantLock claimLock = new ReentrantLock();
@@ -72,7 +71,7 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         long fileSectors = (fileSize + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
         this.nextSector = (fileSectors + layout.grainSectors() - 1) / layout.grainSectors() * layout.grainSectors();
         this.compressedGrains = layout.compressed()
-                ? new VmdkCompressedGrains(storage, grainBytes, layout.markers(), this::currentFileSize) : null;
+                ? new VmdkCompressedGrains(storage, grainBytes, layout.markers(), () -> this.fileSize) : null;
         this.stream = layout.compressed() && writable ? streamFactory.create(this) : null;
     }
 
@@ -126,10 +125,7 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         return k == Kind.UNALLOCATED || k == Kind.ZERO;
     }
 
-    /**
-     * Grain {@code grain}'s entry. A grain past the end of the file (a file cut short) is mapped as QEMU maps it:
-     * an uncompressed one reads as zeroes, a compressed one fails to decode when read.
-     */
+    /** Grain {@code grain}'s entry (past the end of a file cut short, a grain reads as zeroes, as in QEMU). */
     long entry(long grain) throws IOException {
         if (grain / tables.gtesPerGt() >= tables.tableCount()) {
             // only a COWD header gives the directory's length itself; QEMU fails such a read too
@@ -322,15 +318,7 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         storage.write(buf, host);
     }
 
-    private long currentFileSize() {
-        return fileSize;
-    }
-
-    /**
-     * Takes {@code grains} grains' space at the end of the file; returns the first sector. The first time, the end
-     * is moved past every grain the tables name: in a file cut short they may lie past its end, where QEMU would put
-     * the new grain over them.
-     */
+    /** Takes {@code grains} grains' space at the end of the file; returns the first sector. */
     long reserve(int grains) throws IOException {
         allocation.lock();
         try {
@@ -349,19 +337,10 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         }
     }
 
-    /** Moves {@link #nextSector} past the grains the tables name, once (holding the allocation lock). */
+    /** Moves {@link #nextSector} past the grains the tables name, once (QEMU would write over those of a cut file). */
     private void skipMappedGrains() throws IOException {
-        if (pastMappedGrains) {
-            return;
-        }
-        long highest = tables.highestGrainSector();
-        long g = layout.grainSectors();
-        long fileSectors = (fileSize + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
-        if (highest > 1 && (!layout.compressed() || highest >= fileSectors)) {
-            // a compressed grain's length is in its marker, which lies past the end here: up to two grains and it
-            long end = highest + (layout.compressed() ? 2 * g + 1 : g);
-            nextSector = Math.max(nextSector, (end + g - 1) / g * g);
-        }
+        nextSector = pastMappedGrains ? nextSector
+                : tables.pastMappedGrains(nextSector, fileSize, layout.grainSectors(), layout.compressed());
         pastMappedGrains = true;
     }
 
