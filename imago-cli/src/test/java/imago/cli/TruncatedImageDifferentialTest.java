@@ -46,6 +46,8 @@ class TruncatedImageDifferentialTest {
                     "write -P 3 3M 128k", name);
         }
         Qemu.ok(dir, img, "convert", "-f", "qcow2", "-O", "raw", "full.qcow2", "ref.raw");
+        // compressed clusters, after the tables: a cut falls among them
+        Qemu.ok(dir, img, "convert", "-c", "-f", "qcow2", "-O", "qcow2", "full.qcow2", "full.compressed");
         // a stream of grains that do not compress: a cut falls inside one
         byte[] random = new byte[4 << 20];
         Random r = new Random(7);
@@ -99,15 +101,15 @@ class TruncatedImageDifferentialTest {
     }
 
     /**
-     * Cuts where QEMU's drivers fail a request with {@code EINVAL}: a qed data run that starts past the end, an L2
-     * table past the end; compressed grains that do not decode. {@code convert -m 1}: qemu-img prints one error line
+     * Cuts where QEMU's drivers fail a request: with {@code EINVAL} a qed data run that starts past the end, an L2
+     * table past the end, vmdk compressed grains that do not decode; with {@code EIO} qcow2 compressed clusters. {@code convert -m 1}: qemu-img prints one error line
      * per coroutine that fails.
      */
     @ParameterizedTest(name = "{0} cut to {1} bytes")
     @CsvSource(delimiter = ';', value = {"qed; 720896", "qed; 500000", "stream; 262000", "stream; 150000",
-        "stream; 70000"})
+        "stream; 70000", "compressed; 326192"})
     void failsAsQemuImg(String source, long length) throws Exception {
-        String format = source.equals("stream") ? "vmdk" : source;
+        String format = source.equals("stream") ? "vmdk" : source.equals("compressed") ? "qcow2" : source;
         commands(cut("full." + source, length), format, source.equals("stream") ? "random.raw" : "ref.raw",
                 List.of("info", "map", "check", "convert", "compare"));
     }

@@ -118,11 +118,11 @@ final class CompareCommand implements Callable<Integer> {
             return status;
         } catch (Failure f) {
             String cause = Errors.describe(f.getCause(), session, f.file);
-            // qemu-img names no reason when a block status query fails
+            // qemu-img's words: no reason when a block status query fails, the error's name when a read does (the
+            // library's message is in the --debug trace)
             session.error(f.what == null ? cause : f.what.equals(ALLOCATION_FAILED)
                     ? ALLOCATION_FAILED + " for " + f.file
-                    : ReadFailure.invalidArgument(f.getCause()) ? f.what + " of " + f.file + ": Invalid argument"
-                    : f.file + ": " + f.what + ": " + stripFile(cause, f.file));
+                    : f.what + " of " + f.file + ": " + ReadFailure.strerror(f.getCause()));
             if (session.debug()) {
                 f.getCause().printStackTrace(session.err());
             }
@@ -251,11 +251,6 @@ final class CompareCommand implements Callable<Integer> {
             throw new Failure(READ_FAILED, file, "Error while reading offset " + offset, e);
         }
         buf.position(0).limit(length); // whether or not read() moved the position
-    }
-
-    /** {@code message} without a leading {@code file: }, which the line already has. */
-    private static String stripFile(String message, String file) {
-        return message.startsWith(file + ": ") ? message.substring(file.length() + 2) : message;
     }
 
     private void closeQuietly(Image image) {
