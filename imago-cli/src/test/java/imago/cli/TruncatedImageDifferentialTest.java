@@ -114,6 +114,18 @@ class TruncatedImageDifferentialTest {
                 List.of("info", "map", "check", "convert", "compare"));
     }
 
+    /** An external data file cut short: the clusters past its end read as zeroes, as QEMU reads them. */
+    @Test
+    void aDataFileCutShortReadsAsZeroes() throws Exception {
+        Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "qcow2", "-o", "data_file=cut.data", "data.qcow2", "4M");
+        Qemu.ok(dir, Qemu.io(), "-f", "qcow2", "-c", "write -P 1 0 64k", "-c", "write -P 2 1M 64k", "-c",
+                "write -P 3 3M 128k", "data.qcow2");
+        try (RandomAccessFile f = new RandomAccessFile(dir.resolve("cut.data").toFile(), "rw")) {
+            f.setLength(1100000);
+        }
+        commands("data.qcow2", "qcow2", "ref.raw", List.of("info", "map", "check", "convert", "compare"));
+    }
+
     /** vhdx blocks past the end of the file: QEMU's open refuses them in its words, and its check counts them. */
     @ParameterizedTest(name = "vhdx cut to {0} bytes")
     @CsvSource({"9000000", "8388608"})

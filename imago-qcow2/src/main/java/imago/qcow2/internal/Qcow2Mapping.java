@@ -142,10 +142,10 @@ final class Qcow2Mapping extends Qcow2Room {
                         + Long.toHexString(host) + " does not match guest cluster offset 0x"
                         + Long.toHexString(clusterStart));
             }
-            // a data cluster past the end of the image file (a file cut short) reads as zeroes, as QEMU reads it
-            if (st.header.hasDataFile() && host >= st.dataFileLimit()) {
-                throw corruptL2(l2Offset, index, entry, "cluster offset 0x" + Long.toHexString(host)
-                        + " is past the end of the data file");
+            // a data cluster past the end of the image or data file (a file cut short) reads as zeroes, as QEMU
+            // reads it; a data file that cannot be opened fails here, as in QEMU's open
+            if (st.header.hasDataFile()) {
+                st.dataStorage();
             }
         }
         if (!extendedL2) {
