@@ -93,8 +93,8 @@ class VhdxCliDifferentialTest {
     }
 
     /**
-     * Blocks past the end of a truncated file: the same messages (but for QEMU's program-name prefix), counts and
-     * exit status as qemu-img check.
+     * Blocks past the end of a truncated file: the same messages (with the program's name before them, as QEMU's open
+     * prints them), counts and exit status as qemu-img check.
      */
     @Test
     void checkReportsATruncatedImageAsQemuImgDoes() throws IOException {
@@ -112,8 +112,8 @@ class VhdxCliDifferentialTest {
         assertEquals(2, q.status(), q.out() + q.err());
         assertEquals(q.status(), i.status(), q.err() + i.err());
         assertEquals(q.out(), i.out());
-        // QEMU prints these through error_report, with its program name; the report's messages carry none
-        assertEquals(q.err().replace("qemu-img: ", ""), i.err());
+        // QEMU prints these through error_report, with its program name
+        assertEquals(q.err().replace("qemu-img: ", "imago: "), i.err());
     }
 
     /** qemu-io's log entry, made pending again: check refuses it, check -r all replays it, as qemu-img does. */

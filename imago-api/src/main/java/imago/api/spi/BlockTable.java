@@ -90,7 +90,7 @@ public final class BlockTable {
      *
      * @param blockSize the bytes of guest data each entry covers (a power of two is not required)
      * @throws ImageLimitException if {@code count} exceeds {@link #MAX_ENTRIES}
-     * @throws CorruptImageException if the table does not lie inside the file
+     * @throws CorruptImageException if the table's offset is negative (past the end of the file it reads as zeroes)
      * @throws IOException if the storage cannot be read
      */
     public static BlockTable read(Storage storage, long tableOffset, long count, ByteOrder order, long blockSize,
@@ -104,15 +104,16 @@ public final class BlockTable {
         if (blockSize < 1) {
             throw new CorruptImageException(name, "invalid block size " + blockSize);
         }
-        long fileSize = storage.size();
-        if (tableOffset < 0 || tableOffset + count * 4 > fileSize) {
-            throw new CorruptImageException(name, tableOffset, "the block table (" + count + " entries at offset "
-                    + tableOffset + ") extends past the end of the file (" + fileSize + " bytes)");
+        if (tableOffset < 0) {
+            throw new CorruptImageException(name, tableOffset, "the block table's offset is negative");
         }
+        // a table cut short by the end of the file (at most MAX_ENTRIES entries) reads on as zeroes, as QEMU reads it
         AtomicIntegerArray entries = new AtomicIntegerArray((int) count);
         ByteBuffer buf = ByteBuffer.allocate((int) Math.min(LOAD_CHUNK, Math.max(4, count * 4))).order(order);
-        for (int i = 0; i < count; ) {
-            int n = (int) Math.min(buf.capacity() / 4, count - i);
+        // entries wholly past the end stay zero, unread
+        long inFile = Math.max(0, Math.min(count, (storage.size() - tableOffset + 3) / 4));
+        for (int i = 0; i < inFile; ) {
+            int n = (int) Math.min(buf.capacity() / 4, inFile - i);
             buf.clear().limit(n * 4);
             storage.read(buf, tableOffset + (long) i * 4);
             if (buf.hasRemaining()) {

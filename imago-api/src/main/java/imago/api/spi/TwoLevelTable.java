@@ -116,7 +116,9 @@ public final class TwoLevelTable {
 
     private static long[] read(Storage storage, ByteOrder order, long offset, int entries) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(entries * 8).order(order);
-        storage.read(buf, offset);
+        if (offset < storage.size()) { // a table wholly past the end of the file (cut short) is zeroes, unread
+            storage.read(buf, offset);
+        }
         long[] out = new long[entries];
         buf.clear().asLongBuffer().get(out);
         return out;
@@ -154,6 +156,34 @@ public final class TwoLevelTable {
         t = new L2(offset, read(storage, order, offset, l2Entries), false);
         put(t);
         return t;
+    }
+
+    /**
+     * The end of the highest host range the tables name: each L2 table ({@code tableBytes} from its L1 entry) and each
+     * L2 entry's cluster, whose end {@code entryEnd} gives (0 for an entry that names none). In a file cut short, what
+     * the tables name may lie past the end of the file, where the format would put new clusters. Reads every L2 table
+     * once, through the cache.
+     *
+     * @throws CorruptImageException if the format's {@link TableCheck} refuses a table's offset
+     * @throws IOException if the storage cannot be read
+     */
+    public long highestEnd(long tableBytes, long fileEnd, java.util.function.LongUnaryOperator entryEnd)
+            throws IOException {
+        long max = 0;
+        for (int i = 0; i < l1.length; i++) {
+            if (l1[i] == 0) {
+                continue;
+            }
+            max = Math.max(max, l1[i] + tableBytes);
+            L2 t = l2(l1[i], i, fileEnd);
+            for (int j = 0; j < t.length(); j++) {
+                long e = t.entry(j);
+                if (e != 0) {
+                    max = Math.max(max, entryEnd.applyAsLong(e));
+                }
+            }
+        }
+        return max;
     }
 
     /** A new, empty table at {@code offset}, to be written whole on write-back. */

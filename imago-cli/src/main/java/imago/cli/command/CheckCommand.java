@@ -118,7 +118,11 @@ final class CheckCommand implements Callable<Integer>, QemuOptionChecks {
         }
         PrintStream err = session.err();
         for (String m : report.messages()) {
-            err.println(m);
+            if (QemuReasons.printedFirst(m).isPresent()) {
+                session.error(m); // QEMU's open reports it (error_report: with the program's name), not its check
+            } else {
+                err.println(m);
+            }
         }
         err.flush();
         if (report.failure().isPresent()) {

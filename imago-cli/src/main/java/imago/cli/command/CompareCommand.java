@@ -3,6 +3,7 @@ package imago.cli.command;
 import imago.api.Extent;
 import imago.api.Image;
 import imago.cli.convert.Progress;
+import imago.cli.convert.ReadFailure;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.Callable;
@@ -76,6 +77,9 @@ final class CompareCommand implements Callable<Integer> {
         this.session = session;
     }
 
+    /** qemu-img compare's words for a block status query that failed. */
+    private static final String ALLOCATION_FAILED = "Sector allocation test failed";
+
     /** A failure with its own exit status. */
     private static final class Failure extends Exception {
         private static final long serialVersionUID = 1L;
@@ -114,8 +118,11 @@ final class CompareCommand implements Callable<Integer> {
             return status;
         } catch (Failure f) {
             String cause = Errors.describe(f.getCause(), session, f.file);
-            session.error((f.what == null ? cause : f.file + ": " + f.what + ": "
-                    + stripFile(cause, f.file)));
+            // qemu-img's words: no reason when a block status query fails, the error's name when a read does (the
+            // library's message is in the --debug trace)
+            session.error(f.what == null ? cause : f.what.equals(ALLOCATION_FAILED)
+                    ? ALLOCATION_FAILED + " for " + f.file
+                    : f.what + " of " + f.file + ": " + ReadFailure.strerror(f.getCause()));
             if (session.debug()) {
                 f.getCause().printStackTrace(session.err());
             }
@@ -232,7 +239,7 @@ final class CompareCommand implements Callable<Integer> {
         try {
             return image.extent(offset, maxLength);
         } catch (IOException | RuntimeException e) {
-            throw new Failure(STATUS_FAILED, file, "Sector allocation test failed", e);
+            throw new Failure(STATUS_FAILED, file, ALLOCATION_FAILED, e);
         }
     }
 
@@ -244,11 +251,6 @@ final class CompareCommand implements Callable<Integer> {
             throw new Failure(READ_FAILED, file, "Error while reading offset " + offset, e);
         }
         buf.position(0).limit(length); // whether or not read() moved the position
-    }
-
-    /** {@code message} without a leading {@code file: }, which the line already has. */
-    private static String stripFile(String message, String file) {
-        return message.startsWith(file + ": ") ? message.substring(file.length() + 2) : message;
     }
 
     private void closeQuietly(Image image) {

@@ -2,6 +2,7 @@ package imago.cli.command;
 
 import imago.api.Extent;
 import imago.api.Image;
+import imago.cli.convert.ReadFailure;
 import imago.cli.info.InfoReport;
 import imago.cli.map.MapWriter;
 import java.io.IOException;
@@ -88,6 +89,11 @@ final class MapCommand implements Callable<Integer>, QemuOptionChecks {
                 new MapWriter(image, session.out(), form, e -> displayName(layers, e)).write(start, length);
             } catch (MapWriter.UnmappableException e) {
                 throw new CliException(null, e.getMessage()); // qemu-img names no file here
+            } catch (IOException e) {
+                if (ReadFailure.invalidArgument(e)) { // damage QEMU's driver meets with EINVAL, in qemu-img's words
+                    throw new CliException(null, "Could not read file metadata: Invalid argument");
+                }
+                throw e;
             }
         }
         return Cli.OK;

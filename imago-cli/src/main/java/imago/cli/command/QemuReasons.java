@@ -14,10 +14,17 @@ import java.util.regex.Pattern;
 final class QemuReasons {
     /** QEMU's sentences that imago's drivers lead with, before {@code ": "} and imago's detail. */
     private static final List<String> SENTENCES = List.of("invalid VPC image", "Incorrect header checksum",
-            "Invalid header magic", "No valid VHDX header found", "Image not in VMDK format");
+            "Invalid header magic", "No valid VHDX header found", "Image not in VMDK format", "qcow2 header too short",
+            "File too small for a VHD header");
+    /** QEMU's sentences that imago's drivers lead with, before {@code " ("} and imago's detail. */
+    private static final List<String> SENTENCES_BEFORE_PARENTHESES = List.of("block-vpc: free_data_block_offset "
+            + "points after the end of file. The image has been truncated.");
     /** The starts of imago's messages for damage QEMU's driver reports as {@code -EINVAL} alone. */
     private static final List<String> INVALID_ARGUMENT = List.of("not a VHDX image: ",
-            "region table signature is not ");
+            "region table signature is not ", "metadata table signature is not ");
+    /** imago's vhdx messages for metadata QEMU's driver refuses with {@code -ENOTSUP} alone. */
+    private static final Pattern VHDX_NOT_SUPPORTED = Pattern.compile("metadata item \"[a-z0-9 ]+\" \\([0-9a-f-]+\\) "
+            + "is missing|a required metadata item is unknown: [0-9a-f-]+");
     /** imago's dmg messages for a trailer QEMU's driver refuses with {@code -EINVAL} alone. */
     private static final Pattern DMG_TRAILER = Pattern.compile("the data fork offset \\d+ lies past the trailer"
             + "|the (resource fork|XML property list) \\(\\d+ bytes at \\d+\\) does not lie before the trailer"
@@ -84,6 +91,11 @@ final class QemuReasons {
                 return sentence;
             }
         }
+        for (String sentence : SENTENCES_BEFORE_PARENTHESES) {
+            if (detail.startsWith(sentence + " (")) {
+                return sentence;
+            }
+        }
         for (String start : INVALID_ARGUMENT) {
             if (detail.startsWith(start)) {
                 return "Could not open '" + shown + "': Invalid argument";
@@ -91,6 +103,9 @@ final class QemuReasons {
         }
         if (VHDX_TRUNCATED.matcher(detail).matches() || DMG_TRAILER.matcher(detail).matches()) {
             return "Could not open '" + shown + "': Invalid argument";
+        }
+        if (VHDX_NOT_SUPPORTED.matcher(detail).matches()) {
+            return "Could not open '" + shown + "': Operation not supported";
         }
         if (readOnlyFormat(detail)) {
             return "Image is read-only";

@@ -212,7 +212,7 @@ public final class Converter {
                 for (long start = 0; start < size; start += CHUNK) {
                     int length = (int) Math.min(CHUNK, size - start);
                     if (minSparse > 0) {
-                        Extent e = source.extent(start, length);
+                        Extent e = blockStatus(start, length);
                         if (e.zero() && e.length() >= length) {
                             progress.accept(length);
                             continue;
@@ -288,7 +288,7 @@ public final class Converter {
                 pos += n;
                 continue;
             }
-            Extent e = source.extent(pos, Math.min(end, runs == null ? end : runs.nextStart(pos)) - pos);
+            Extent e = blockStatus(pos, Math.min(end, runs == null ? end : runs.nextStart(pos)) - pos);
             long n = Math.min(e.length(), end - pos);
             if (e.zero()) {
                 if (minSparse == 0 && !pastTargetBacking(pos)) {
@@ -309,7 +309,7 @@ public final class Converter {
         int length = chunk.length();
         ByteBuffer buffer = chunk.buffer();
         if (minSparse > 0 && options.targetZeroed() && options.backingRuns() == null) {
-            Extent e = source.extent(start, length);
+            Extent e = blockStatus(start, length);
             if (e.zero() && e.length() >= length) {
                 return;
             }
@@ -421,6 +421,21 @@ public final class Converter {
         }
     }
 
+    /**
+     * The source's extent at {@code offset}; damage QEMU's driver meets with {@code EINVAL} there is reported as
+     * qemu-img reports a block status query that fails.
+     */
+    private Extent blockStatus(long offset, long maxLength) throws IOException {
+        try {
+            return source.extent(offset, maxLength);
+        } catch (IOException e) {
+            if (ReadFailure.invalidArgument(e)) {
+                throw new ReadFailure("error while reading block status at offset ", offset, e);
+            }
+            throw e;
+        }
+    }
+
     /** Reads from the source; with {@code --salvage}, a sector that cannot be read is reported and reads as zeroes. */
     private void read(ByteBuffer buffer, long offset) throws IOException {
         int start = buffer.position();
@@ -441,7 +456,7 @@ public final class Converter {
     private long failedUnit(long offset, int length, IOException failure) {
         try {
             int unit = source.compressedUnit();
-            if (unit <= 0 || length <= unit || !source.extent(offset, length).compressed()) {
+            if (unit <= 0 || length <= unit || !blockStatus(offset, length).compressed()) {
                 return offset;
             }
             ByteBuffer one = ByteBuffer.allocate(unit);

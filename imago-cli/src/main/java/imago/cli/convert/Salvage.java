@@ -27,7 +27,7 @@ final class Salvage {
             try {
                 source.read(sector, where);
             } catch (IOException e) {
-                report.accept("error while reading offset " + where + ": Input/output error");
+                report.accept("error while reading offset " + where + ": " + ReadFailure.strerror(e));
                 for (int i = at; i < at + n; i++) {
                     buffer.put(i, (byte) 0);
                 }

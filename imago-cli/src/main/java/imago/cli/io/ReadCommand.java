@@ -157,6 +157,10 @@ final class ReadCommand extends IoCommands {
             out.println("read failed: " + describe.apply(e));
             return EIO;
         } catch (IOException e) {
+            if (imago.cli.convert.ReadFailure.invalidArgument(e)) {
+                out.println("read failed: Invalid argument"); // damage QEMU's driver meets with EINVAL
+                return EINVAL;
+            }
             out.println("read failed: " + describe.apply(e));
             return EIO;
         }

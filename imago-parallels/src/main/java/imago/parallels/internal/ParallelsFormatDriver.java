@@ -86,7 +86,7 @@ public final class ParallelsFormatDriver implements FormatDriver {
             throw new ReadOnlyImageException(name, "cannot open a read-only storage for writing");
         }
         long fileSize = storage.size();
-        ByteBuffer head = ByteBuffer.allocate((int) Math.min(ParallelsHeader.LENGTH, fileSize));
+        ByteBuffer head = ByteBuffer.allocate(ParallelsHeader.LENGTH); // cut short, it reads on as zeroes, as in QEMU
         storage.read(head, 0);
         ParallelsHeader header = ParallelsHeader.parse(head.flip(), name);
         if (writable && header.inUse() && !context.forCheck()) {
@@ -105,11 +105,8 @@ public final class ParallelsFormatDriver implements FormatDriver {
             if (host < 0) {
                 continue;
             }
-            if (host + cluster > fileSize && !context.forCheck()) {
-                throw new CorruptImageException(name, ParallelsHeader.LENGTH + 4L * i, "catalog entry " + i
-                        + " names a cluster at offset " + host + " that ends past the end of the file (" + fileSize
-                        + " bytes)");
-            }
+            // a cluster past the end of the file (a file cut short) reads as zeroes, as QEMU reads it; new clusters
+            // go past the last one the catalog names, so a write never lands on it
             hosts[n++] = host;
             dataEnd = Math.max(dataEnd, host + cluster);
         }

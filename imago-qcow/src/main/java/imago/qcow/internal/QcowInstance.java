@@ -54,6 +54,8 @@ final class QcowInstance implements FormatInstance {
     private final ReentrantLock lock = new ReentrantLock();
     /** The end of the file as allocation sees it (QEMU's bdrv_getlength). */
     private long fileEnd;
+    /** Whether {@link #fileEnd} was moved past what the tables name (guarded by the lock). */
+    private boolean pastMapped;
 
     QcowInstance(Storage storage, QcowHeader header, boolean writable, Optional<Dependency.BackingFile> backing,
             long fileLength) throws IOException {
@@ -67,15 +69,17 @@ final class QcowInstance implements FormatInstance {
         this.l1Shift = header.clusterBits() + header.l2Bits();
         this.offsetMask = (1L << (63 - clusterBits)) - 1;
         this.fileEnd = fileLength;
-        this.tables = loadTables(storage, header, fileLength);
+        this.tables = loadTables(storage, header, fileLength, writable);
     }
 
     /**
      * Reads the L1 table the header names.
      *
-     * @throws CorruptImageException if it does not lie in the file
+     * @throws CorruptImageException if it does not lie in the file, or (opened for writing) an L2 table it names
+     *     does not
      */
-    private static TwoLevelTable loadTables(Storage storage, QcowHeader header, long fileLength) throws IOException {
+    private static TwoLevelTable loadTables(Storage storage, QcowHeader header, long fileLength, boolean writable)
+            throws IOException {
         int entries = (int) header.l1Entries();
         long offset = header.l1TableOffset();
         if (offset < QcowHeader.LENGTH || offset > fileLength || fileLength - offset < 8L * entries) {
@@ -86,7 +90,9 @@ final class QcowInstance implements FormatInstance {
         int maxCached = (int) Math.max(16, Math.min(65536, CACHE_BYTES / tableBytes));
         return TwoLevelTable.load(storage, ByteOrder.BIG_ENDIAN, offset, entries, header.l2Entries(), maxCached,
                 (at, index, fileEnd) -> {
-                    if (at < QcowHeader.LENGTH || at > fileEnd - tableBytes) {
+                    // read-only, an L2 table past the end of the file (a file cut short) reads as zeroes, as QEMU
+                    // reads it; a writable open refuses it, as QEMU would allocate new clusters over it
+                    if (at < QcowHeader.LENGTH || writable && at > fileEnd - tableBytes) {
                         throw new CorruptImageException(storage.name(), offset + 8L * index, "L1 entry " + index
                                 + " names an L2 table at offset " + Long.toUnsignedString(at) + " outside the file of "
                                 + fileEnd + " bytes");
@@ -148,7 +154,8 @@ final class QcowInstance implements FormatInstance {
         if (kind == Kind.DATA) {
             for (int i = 0; i < n; i++) {
                 long e = table.entry(index + i);
-                if ((e & 511) != 0 || e < QcowHeader.LENGTH || e >= fileEnd) {
+                // read-only, a cluster past the end of the file (a file cut short) reads as zeroes, as in QEMU
+                if ((e & 511) != 0 || e < QcowHeader.LENGTH || writable && e >= fileEnd) {
                     throw new CorruptImageException(name, l2Offset + 8L * (index + i), "L2 entry names data "
                             + "cluster offset " + e + ", which is not a sector inside the file");
                 }
@@ -284,6 +291,14 @@ final class QcowInstance implements FormatInstance {
 
     /** New clusters for {@code run} where QEMU puts them, filled around the write from below (lock held). */
     private WriteTicket allocate(Run run, BackingReader below) throws IOException {
+        if (!pastMapped) {
+            // in a file cut short the tables may name clusters past its end, where QEMU would put new ones over them
+            long highest = tables.highestEnd(8L * header.l2Entries(), fileEnd,
+                    e -> e < 0 ? (e & offsetMask) + ((e >>> (63 - clusterBits)) & (clusterSize - 1)) // compressed
+                            : e + clusterSize);
+            fileEnd = Math.max(fileEnd, highest);
+            pastMapped = true;
+        }
         long before = fileEnd;
         long tableAt = -1;
         long end = before;

@@ -18,6 +18,7 @@
  * has {@code 2^l2_bits} entries: 0 (unallocated), a data cluster's offset, or with bit 63 set a compressed cluster
  * (offset in the low {@code 63 - cluster_bits} bits, compressed length in the bits above; raw deflate of exactly
  * one cluster). qemu-img makes 4 KiB clusters and 512-entry tables, or with a backing file 512-byte clusters and
- * 4096-entry tables. New tables and clusters go at the end of the file rounded up to a cluster.
+ * 4096-entry tables. New tables and clusters go at the end of the file rounded up to a cluster (past everything
+ * the tables name if that is further: a file cut short, which reads past its end as zeroes).
  */
 package imago.qcow.internal;

@@ -241,8 +241,8 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
             refcountOrder = b.getInt(96);
             headerLength = b.getInt(100);
             if (headerLength < V3_MIN_HEADER_LENGTH) {
-                throw new CorruptImageException(resource, 100, "qcow2 header too short (header_length "
-                        + Integer.toUnsignedString(headerLength) + " < 104)");
+                throw new CorruptImageException(resource, 100, "qcow2 header too short: header_length "
+                        + Integer.toUnsignedString(headerLength) + " < 104");
             }
             if (headerLength > cs) {
                 throw new CorruptImageException(resource, 100, "qcow2 header exceeds cluster size (header_length "

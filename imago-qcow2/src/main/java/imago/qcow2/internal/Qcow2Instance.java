@@ -203,7 +203,6 @@ final class Qcow2Instance implements FormatInstance {
         if (!(dependency instanceof Dependency.DataFile) || !st.header.hasDataFile()) {
             throw new UnsupportedOperationException(st.resource + ": this image names no data file");
         }
-        st.dataFileSize = data.size();
         st.dataFile = data;
     }
 

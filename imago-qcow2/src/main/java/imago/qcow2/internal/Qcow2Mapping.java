@@ -110,10 +110,7 @@ final class Qcow2Mapping extends Qcow2Room {
             throw new CorruptImageException(resource, st.l1Offset + l1Index * 8, "L2 table offset 0x"
                     + Long.toHexString(l2Offset) + " unaligned (L1 index " + l1Index + ")");
         }
-        if (l2Offset + clusterSize > st.fileSize) {
-            throw new CorruptImageException(resource, st.l1Offset + l1Index * 8, "L2 table offset 0x"
-                    + Long.toHexString(l2Offset) + " of L1 entry " + l1Index + " is past the end of the file");
-        }
+        // an L2 table past the end of the file (a file cut short) reads as zeroes, as QEMU reads it
         long[] table = tables.table(l2Offset);
         int index = st.geometry.l2Index(cluster);
         long entry = table[extendedL2 ? 2 * index : index];
@@ -127,10 +124,7 @@ final class Qcow2Mapping extends Qcow2Room {
             if ((entry & COPIED) != 0) {
                 throw corruptL2(l2Offset, index, entry, "compressed cluster has the COPIED flag");
             }
-            long host = Qcow2Entries.compressedHost(entry, clusterBits);
-            if (host >= st.fileSize) {
-                throw corruptL2(l2Offset, index, entry, "compressed data starts past the end of the file");
-            }
+            // compressed data past the end of the file (a file cut short) maps as QEMU maps it; reading it fails
             return new Unit(Kind.COMPRESSED, -1, clusterEnd, entry);
         }
         long reserved = extendedL2 ? L2E_RESERVED | ZERO_FLAG : L2E_RESERVED;
@@ -148,10 +142,10 @@ final class Qcow2Mapping extends Qcow2Room {
                         + Long.toHexString(host) + " does not match guest cluster offset 0x"
                         + Long.toHexString(clusterStart));
             }
-            long limit = st.header.hasDataFile() ? st.dataFileLimit() : st.fileSize;
-            if (host >= limit) {
-                throw corruptL2(l2Offset, index, entry, "cluster offset 0x" + Long.toHexString(host)
-                        + " is past the end of the " + (st.header.hasDataFile() ? "data file" : "file"));
+            // a data cluster past the end of the image or data file (a file cut short) reads as zeroes, as QEMU
+            // reads it; a data file that cannot be opened fails here, as in QEMU's open
+            if (st.header.hasDataFile()) {
+                st.dataStorage();
             }
         }
         if (!extendedL2) {

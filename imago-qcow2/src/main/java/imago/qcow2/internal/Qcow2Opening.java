@@ -42,17 +42,17 @@ final class Qcow2Opening {
         long fileSize = storage.size();
         ByteBuffer head = ByteBuffer.allocate(Qcow2Header.fixedLength());
         storage.read(head, 0);
-        if (fileSize < Qcow2Header.V2_HEADER_LENGTH) {
-            throw new CorruptImageException(resource, fileSize, "file is too short for a qcow2 header ("
-                    + fileSize + " bytes)");
-        }
+        // a header cut short reads on as zeroes, as QEMU reads it (and then finds its fields wrong)
         int cs = Qcow2Header.clusterSizeOf(head.flip(), resource);
         ByteBuffer cluster0 = ByteBuffer.allocate(cs);
         storage.read(cluster0, 0);
         boolean forCheck = context.forCheck();
-        // opened for checking, tables past the end of the file are the check's to report (as QEMU opens them)
+        // opened for checking, tables past the end of the file are the check's to report, and opened read-only they
+        // read as zeroes (a file cut short), as QEMU opens them; a writable open still refuses them, so that no
+        // allocation trusts refcounts that are not there
         // opened for its metadata only (info), an external data file without a name is no obstacle, as in QEMU
-        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, forCheck ? Long.MAX_VALUE : fileSize,
+        boolean tablesInFile = context.writable() && !forCheck;
+        Qcow2Header header = Qcow2Header.parse(cluster0.flip(), resource, tablesInFile ? fileSize : Long.MAX_VALUE,
                 forCheck, context.metadataOnly() && !context.writable());
         Boolean lazy = lazyOption(context.options(), header);
         if (context.writable() && !forCheck) {

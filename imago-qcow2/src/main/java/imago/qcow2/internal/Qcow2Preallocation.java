@@ -252,7 +252,6 @@ final class Qcow2Preallocation extends Qcow2Room {
                 : last << clusterBits;
         if (end > oldEnd) {
             data.resize(end, mode == Preallocation.METADATA ? Preallocation.OFF : mode);
-            st.dataFileSize = end;
         }
         long c = from >>> clusterBits;
         while (c < last) {

@@ -173,7 +173,6 @@ final class Qcow2Resize extends Qcow2Room implements Resizer {
             Storage data = st.dataStorage();
             data.resize(newSize, Preallocation.OFF);
             data.sync();
-            st.dataFileSize = newSize;
         }
         // the zeroed tail and a data file's new size are on stable media before the header grows; then the header
         // takes the larger L1 table (QEMU's qcow2_grow_l1_table, the size unchanged), and only then the new size

@@ -93,7 +93,6 @@ final class Qcow2Shrink extends Qcow2Room {
             // as QEMU, the data file takes the new size exactly, after the header (nothing past it is referenced)
             Storage data = st.dataStorage();
             data.resize(newSize, Preallocation.OFF);
-            st.dataFileSize = newSize;
         }
         st.refcounts.dropUnusedBlocks();
         long fileEnd = storage.size();

@@ -43,7 +43,6 @@ final class Qcow2State {
     /** Why the image was marked corrupt by this instance (no more writes then); null while it is not. */
     volatile String corrupted;
     volatile Storage dataFile;
-    volatile long dataFileSize;
     /** The virtual size of the backing image opened for this layer, or -1. */
     volatile long backingSize = -1;
     /** The LUKS encryption of an encrypted image (crypt_method 2), set once by the open; null when not encrypted. */
@@ -111,11 +110,6 @@ final class Qcow2State {
         } else {
             dataStorage().write(src, host);
         }
-    }
-
-    long dataFileLimit() throws ImageException {
-        dataStorage();
-        return dataFileSize;
     }
 
     /**

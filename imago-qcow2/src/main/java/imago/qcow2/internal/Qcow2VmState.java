@@ -113,10 +113,6 @@ final class Qcow2VmState extends Qcow2Room implements VmStateArea {
                 int n = (int) Math.min(d.length(), src.remaining());
                 // a failed write closes the ticket uncommitted: the allocation is rolled back
                 t.write(src.slice(src.position(), n));
-                if (st.header.hasDataFile()) {
-                    // the clusters at the area's guest offsets made the data file longer: they are readable
-                    st.dataFileSize = Math.max(st.dataFileSize, st.dataStorage().size());
-                }
                 t.commit();
                 src.position(src.position() + n);
                 pos += n;

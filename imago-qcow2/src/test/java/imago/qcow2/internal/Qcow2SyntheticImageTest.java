@@ -88,13 +88,14 @@ class Qcow2SyntheticImageTest {
     }
 
     @Test
-    void validatesFields() {
+    void validatesFields() throws IOException {
         assertThrows(ImageLimitException.class, () -> open(with(b -> b.putInt(36, 5_000_000))));
         assertThrows(CorruptImageException.class, () -> open(with(b -> b.putLong(24, 1L << 20))));
         assertThrows(UnsupportedFeatureException.class, () -> open(with(b -> b.putLong(72, 1L << 40))));
         assertThrows(CorruptImageException.class, () -> open(with(b -> b.putInt(116, 16))));
         assertThrows(CorruptImageException.class, () -> open(with(b -> b.putLong(8, 100))));
-        assertThrows(CorruptImageException.class, () -> open(Arrays.copyOf(image(), 3 * CS)).mapping(0, 1));
+        // an L2 table past the end of a file cut short reads as zeroes, as QEMU reads it: nothing allocated there
+        assertEquals(Mapping.Unallocated.class, open(Arrays.copyOf(image(), 3 * CS)).mapping(0, 1).getClass());
     }
 
     @Test

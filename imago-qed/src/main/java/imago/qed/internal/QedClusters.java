@@ -34,7 +34,16 @@ final class QedClusters {
     /** Where the next cluster is allocated: the file's length rounded down to a cluster. */
     private long fileEnd;
 
-    QedClusters(String name, QedHeader geometry, TwoLevelTable tables, long fileLength) {
+    /**
+     * Whether every cluster of a run must lie before {@link #fileEnd}; read-only, only the first must, as in QEMU,
+     * and the rest of a file cut short reads as zeroes. Written, a run must not reach where new clusters go.
+     */
+    private final boolean wholeRuns;
+    /** Whether {@link #fileEnd} was moved past what the tables name ({@link #skipMappedClusters}). */
+    private boolean pastMapped;
+
+    QedClusters(String name, QedHeader geometry, TwoLevelTable tables, long fileLength, boolean writable) {
+        this.wholeRuns = writable;
         this.name = name;
         this.geometry = geometry;
         this.tables = tables;
@@ -60,6 +69,19 @@ final class QedClusters {
     /** The end of the allocated clusters. */
     long fileEnd() {
         return fileEnd;
+    }
+
+    /**
+     * Moves the end of the allocated clusters past every table and cluster the tables name, once: in a file cut short
+     * they may lie past its end, where QEMU would put new clusters over them.
+     */
+    void skipMappedClusters() throws IOException {
+        if (pastMapped) {
+            return;
+        }
+        long highest = tables.highestEnd(geometry.tableBytes(), fileEnd, e -> e == 1 ? 0 : e + clusterSize);
+        fileEnd = Math.max(fileEnd, (highest + clusterSize - 1) & -(long) clusterSize);
+        pastMapped = true;
     }
 
     /** Takes {@code bytes} (whole clusters) at the end of the allocated clusters; returns where they start. */
@@ -104,11 +126,11 @@ final class QedClusters {
             }
         }
         if (kind == Kind.DATA) {
-            for (int i = 0; i < n; i++) {
+            for (int i = 0; i < (wholeRuns ? n : 1); i++) {
                 long e = table.entry(index + i);
                 if (!geometry.validClusterOffset(e, fileEnd)) {
-                    throw new CorruptImageException(name, l2Offset + 8L * (index + i), "L2 entry names data cluster "
-                            + "offset " + Long.toUnsignedString(e) + ", which is not a valid cluster offset (file of "
+                    throw CorruptImageException.invalidArgument(name, l2Offset + 8L * (index + i), "L2 entry names "
+                            + "data cluster offset " + Long.toUnsignedString(e) + ", which is not a valid cluster offset (file of "
                             + fileEnd + " bytes)");
                 }
             }

@@ -187,7 +187,9 @@ record QedHeader(int clusterSize, int tableSize, int headerSize, long features, 
         return TwoLevelTable.load(storage, ByteOrder.LITTLE_ENDIAN, l1TableOffset(), tableEntries(), tableEntries(),
                 maxCached, (offset, index, fileSize) -> {
                     if (!validTableOffset(offset, fileSize)) {
-                        throw new CorruptImageException(storage.name(), l1TableOffset() + 8L * index, "L1 entry "
+                        // QEMU's qed_find_cluster: -EINVAL
+                        throw CorruptImageException.invalidArgument(storage.name(), l1TableOffset() + 8L * index,
+                                "L1 entry "
                                 + index + " names an L2 table at offset " + offset + " that is not a valid table offset");
                     }
                 });

@@ -69,7 +69,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
         this.clusterShift = Integer.numberOfTrailingZeros(clusterSize);
         this.tables = header.loadTables(storage,
                 (int) Math.max(4, Math.min(4096, CACHE_BYTES / header.tableBytes())));
-        this.clusters = new QedClusters(name, header, tables, fileLength);
+        this.clusters = new QedClusters(name, header, tables, fileLength, writable);
     }
 
     QedHeader header() {
@@ -159,6 +159,7 @@ final class QedInstance implements FormatInstance, Resizer, Checker, BackingRewr
      */
     private WriteTicket allocate(Run run, BackingReader below) throws IOException {
         markNeedCheck();
+        clusters.skipMappedClusters();
         long start = clusterStart(run.offset());
         long end = clusterStart(run.end() + clusterSize - 1);
         long host = clusters.fileEnd();

@@ -21,6 +21,7 @@
  * The L1 table and every L2 table hold {@code table_size * cluster_size / 8} 64-bit entries. An L1 entry is an L2
  * table's offset or 0; an L2 entry is a data cluster's offset, 0 (unallocated: read the backing file, or zeroes) or
  * 1 (a zero cluster). A guest offset splits into L1 index, L2 index and the offset in the cluster. Clusters are
- * allocated at the end of the file, data first, then a new L2 table.
+ * allocated at the end of the file (past everything the tables name if that is further: a file cut short, which
+ * reads past its end as zeroes), data first, then a new L2 table.
  */
 package imago.qed.internal;

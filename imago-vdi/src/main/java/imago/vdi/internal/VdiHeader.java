@@ -113,9 +113,10 @@ record VdiHeader(int imageType, long offsetBmap, long offsetData, long diskSize,
                 Integer.toUnsignedLong(b.getInt(BLOCKS_ALLOCATED_AT)));
     }
 
+    /** QEMU's words; {@code offset} (the header field's) goes in the feature's name, for library users. */
     private static UnsupportedFeatureException unsupported(String name, long offset, String what) {
-        return new UnsupportedFeatureException(name, Feature.OTHER, "VDI: " + what,
-                "unsupported VDI image (" + what + ") at header offset " + offset);
+        return new UnsupportedFeatureException(name, Feature.OTHER, "VDI: " + what + " (header offset " + offset + ")",
+                "unsupported VDI image (" + what + ")");
     }
 
     private static boolean isNull(ByteBuffer b, int at) {

@@ -42,17 +42,19 @@ final class VhdxBat {
     /**
      * Loads the BAT of {@code regionLength} bytes at {@code at}.
      *
-     * @throws CorruptImageException if the region is too short for the disk or lies outside the file
+     * @throws CorruptImageException if the region is too short for the disk or (opened for writing) lies outside the
+     *     file
      */
     static VhdxBat load(Storage storage, long at, long regionLength, long payloadBlocks, long chunkRatio,
-            boolean hasParent) throws IOException {
+            boolean hasParent, boolean writable) throws IOException {
         String name = storage.name();
         long count = entryCount(payloadBlocks, chunkRatio, hasParent);
         if (count * 8 > regionLength) {
             throw new CorruptImageException(name, at, "the BAT region (" + regionLength + " bytes) is too small for "
                     + count + " entries");
         }
-        if (at + count * 8 > storage.size()) {
+        // read-only, a BAT past the end of the file (a file cut short) reads as zeroes, as in QEMU
+        if (writable && at + count * 8 > storage.size()) {
             throw new CorruptImageException(name, at, "the BAT (" + count * 8 + " bytes at offset " + at
                     + ") is not inside the file (" + storage.size() + " bytes)");
         }
@@ -62,8 +64,9 @@ final class VhdxBat {
         }
         long[] entries = new long[(int) count];
         ByteBuffer b = VhdxFields.le(1 << 20);
-        for (long done = 0; done < count * 8; ) {
-            int n = (int) Math.min(b.capacity(), count * 8 - done);
+        long inFile = Math.max(0, Math.min(count * 8, storage.size() - at)); // the rest stays zero, unread
+        for (long done = 0; done < inFile; ) {
+            int n = (int) Math.min(b.capacity(), inFile - done);
             b.clear().limit(n);
             storage.read(b, at + done);
             if (b.hasRemaining()) {

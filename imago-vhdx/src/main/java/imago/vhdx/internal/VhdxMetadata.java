@@ -52,7 +52,9 @@ record VhdxMetadata(long blockSize, boolean leaveBlocksAllocated, boolean hasPar
             throw new CorruptImageException(name, at, "metadata region of " + length + " bytes cannot hold its table");
         }
         ByteBuffer t = VhdxFields.le(TABLE_LENGTH);
-        storage.read(t, at);
+        if (at < storage.size()) { // past the end of the file (cut short) the table is zeroes, as in QEMU: unread
+            storage.read(t, at);
+        }
         if (t.getLong(0) != VhdxFields.METADATA_SIGNATURE) {
             throw new CorruptImageException(name, at, "metadata table signature is not \"metadata\"");
         }
@@ -74,12 +76,20 @@ record VhdxMetadata(long blockSize, boolean leaveBlocksAllocated, boolean hasPar
                 throw new CorruptImageException(name, at + e + 16, "metadata item " + id + " (" + len + " bytes at "
                         + offset + ") is not inside the metadata region after its table");
             }
-            if (!user && items.put(id, new long[] {offset, len}) != null) {
+            // QEMU ignores items it does not know unless they are required (all-zero entries of a table cut short)
+            if (!user && KNOWN.contains(id) && items.put(id, new long[] {offset, len}) != null) {
                 throw new CorruptImageException(name, at + e, "metadata item " + id + " appears twice");
             }
             if (required && !user && !KNOWN.contains(id)) {
                 throw new UnsupportedFeatureException(name, Feature.OTHER, "metadata item " + id,
                         "a required metadata item is unknown: " + id);
+            }
+        }
+        // QEMU wants every required item present before it looks at any (-ENOTSUP)
+        for (Map.Entry<UUID, String> required : REQUIRED.entrySet()) {
+            if (!items.containsKey(required.getKey())) {
+                throw new CorruptImageException(name, at, "metadata item \"" + required.getValue() + "\" ("
+                        + required.getKey() + ") is missing");
             }
         }
         ByteBuffer fp = item(storage, at, items, VhdxFields.FILE_PARAMETERS, 8, "file parameters");
@@ -117,6 +127,19 @@ record VhdxMetadata(long blockSize, boolean leaveBlocksAllocated, boolean hasPar
             locator = locator(name, at + loc[0], read(storage, at + loc[0], (int) loc[1]));
         }
         return new VhdxMetadata(blockSize, (flags & 1) != 0, hasParent, size, logical, physical, page83, locator);
+    }
+
+    /** The items every image has, with the names messages give them, in QEMU's order. */
+    private static final Map<UUID, String> REQUIRED = requiredItems();
+
+    private static Map<UUID, String> requiredItems() {
+        Map<UUID, String> m = new LinkedHashMap<>();
+        m.put(VhdxFields.FILE_PARAMETERS, "file parameters");
+        m.put(VhdxFields.VIRTUAL_DISK_SIZE, "virtual disk size");
+        m.put(VhdxFields.PAGE83_DATA, "page 83 data");
+        m.put(VhdxFields.LOGICAL_SECTOR_SIZE, "logical sector size");
+        m.put(VhdxFields.PHYSICAL_SECTOR_SIZE, "physical sector size");
+        return java.util.Collections.unmodifiableMap(m);
     }
 
     private static final Set<UUID> KNOWN = Set.of(VhdxFields.FILE_PARAMETERS, VhdxFields.VIRTUAL_DISK_SIZE,

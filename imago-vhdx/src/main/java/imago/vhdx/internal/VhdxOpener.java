@@ -93,15 +93,19 @@ final class VhdxOpener {
             headers.setLog(VhdxFields.NIL);
         }
         long fileSize = storage.size();
-        if (metaRegion[0] + metaRegion[1] > fileSize) {
+        // read-only, a metadata region cut short by the end of the file reads on as zeroes, as in QEMU; a writable
+        // open refuses it, as new blocks go at the end of the file
+        if (writable && metaRegion[0] + metaRegion[1] > fileSize) {
             throw new CorruptImageException(name, metaRegion[0], "the metadata region (" + metaRegion[1]
                     + " bytes at " + metaRegion[0] + ") is not inside the file (" + fileSize + " bytes)");
         }
         VhdxMetadata meta = VhdxMetadata.read(storage, metaRegion[0], metaRegion[1]);
         long blocks = (meta.size() + meta.blockSize() - 1) / meta.blockSize();
         long chunkRatio = VhdxBat.chunkRatio(meta.blockSize(), meta.logicalSectorSize());
-        VhdxBat bat = VhdxBat.load(storage, batRegion[0], batRegion[1], blocks, chunkRatio, meta.hasParent());
-        List<String> problems = checkEntries(name, bat, meta, fileSize, used, batRegion[0]);
+        VhdxBat bat = VhdxBat.load(storage, batRegion[0], batRegion[1], blocks, chunkRatio, meta.hasParent(),
+                writable);
+        // QEMU compares with the file's length in whole sectors
+        List<String> problems = checkEntries(name, bat, meta, (fileSize + 511) & -512L, used, batRegion[0]);
         if (writable && problems.isEmpty()) {
             checkDisjoint(name, bat, meta.blockSize(), batRegion[0]);
         }

@@ -123,7 +123,7 @@ class VhdxHostileTest {
     }
 
     @Test
-    void badRegionTables() {
+    void badRegionTables() throws IOException {
         refusedAt(CorruptImageException.class, patched(b -> {
             b.put(0x30000 + 100, (byte) 1);
             b.put(0x40000 + 100, (byte) 1);
@@ -135,10 +135,17 @@ class VhdxHostileTest {
         refusedAt(CorruptImageException.class, patched(regions(r -> r.putLong(16 + 16, MIB))), 0x30000, "overlaps");
         refusedAt(CorruptImageException.class, patched(regions(r -> r.putLong(16 + 16, BAT + 4096))), 0x30000,
                 "aligned");
-        refusedAt(CorruptImageException.class, patched(regions(r -> r.putLong(16 + 16, 1L << 40))), 1L << 40,
-                "not inside the file");
-        refusedAt(CorruptImageException.class, patched(regions(r -> r.putLong(64, 1L << 40))), 1L << 40,
-                "not inside the file");
+        // a BAT past the end of the file reads as zeroes, as in QEMU (every block absent), but is not written
+        byte[] farBat = patched(regions(r -> r.putLong(16 + 16, 1L << 40)));
+        assertArrayEquals(new byte[4 * MIB], HostileImages.accepted("vhdx", farBat, false));
+        assertTrue(HostileImages.refused("vhdx", CorruptImageException.class, farBat, true).getMessage()
+                .contains("not inside the file"));
+        // metadata past the end of the file: zeroes read-only, as in QEMU (no table there), refused for writing
+        byte[] farMeta = patched(regions(r -> r.putLong(64, 1L << 40)));
+        assertTrue(HostileImages.refused("vhdx", CorruptImageException.class, farMeta, false).getMessage()
+                .contains("metadata table signature"));
+        assertTrue(HostileImages.refused("vhdx", CorruptImageException.class, farMeta, true).getMessage()
+                .contains("not inside the file"));
         refusedAt(CorruptImageException.class, patched(regions(r -> r.putInt(8, 1))), 0x30000, "lacks the metadata");
     }
 

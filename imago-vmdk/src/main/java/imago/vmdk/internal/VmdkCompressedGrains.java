@@ -87,7 +87,7 @@ final class VmdkCompressedGrains {
             // the whole grain: decoded straight into the caller's buffer, nothing cached
             int length = decode(sector, at[0], dst.slice(dst.position(), n));
             if (length < needed) {
-                throw new CorruptImageException(resource, sector * VmdkDescriptor.SECTOR, "the compressed grain "
+                throw CorruptImageException.invalidArgument(resource, sector * VmdkDescriptor.SECTOR, "the compressed grain "
                         + "inflates to " + length + " bytes, fewer than the " + needed + " the extent needs");
             }
             dst.position(dst.position() + n);
@@ -101,7 +101,7 @@ final class VmdkCompressedGrains {
             last.set(d);
         }
         if (d.length() < Math.min(needed, inGrain + n)) {
-            throw new CorruptImageException(resource, sector * VmdkDescriptor.SECTOR, "the compressed grain "
+            throw CorruptImageException.invalidArgument(resource, sector * VmdkDescriptor.SECTOR, "the compressed grain "
                     + "inflates to " + d.length() + " bytes, fewer than the " + needed + " the extent needs");
         }
         dst.put(d.bytes(), inGrain, n);
@@ -170,7 +170,7 @@ final class VmdkCompressedGrains {
         long host = sector * VmdkDescriptor.SECTOR;
         long fileSize = this.fileSize.getAsLong();
         if (host >= fileSize) {
-            throw new CorruptImageException(resource, entryOffset, "the compressed grain at sector " + sector
+            throw CorruptImageException.invalidArgument(resource, entryOffset, "the compressed grain at sector " + sector
                     + " lies past the end of the file (" + fileSize + " bytes)");
         }
         // one read for the marker and, usually, all of the stream: a grain seldom compresses to more than itself
@@ -196,11 +196,11 @@ final class VmdkCompressedGrains {
         if (markers) {
             long size = first < MARKER ? 0 : Integer.toUnsignedLong(data.getInt(8));
             if (size == 0 || size > 2L * grainBytes) {
-                throw new CorruptImageException(resource, host + 8, "the compressed grain's marker gives a size of "
+                throw CorruptImageException.invalidArgument(resource, host + 8, "the compressed grain's marker gives a size of "
                         + size + " bytes (expected 1 to " + 2L * grainBytes + ")");
             }
             if (host + MARKER + size > fileSize) {
-                throw new CorruptImageException(resource, host + 8, "the compressed grain's " + size
+                throw CorruptImageException.invalidArgument(resource, host + 8, "the compressed grain's " + size
                         + " bytes run past the end of the file (" + fileSize + " bytes)");
             }
             dataAt = host + MARKER;
@@ -220,13 +220,13 @@ final class VmdkCompressedGrains {
         try {
             r = VmdkDeflate.decompress(data, out);
         } catch (DataFormatException e) {
-            throw new CorruptImageException(resource, dataAt, "the compressed grain is not a valid zlib stream: "
+            throw CorruptImageException.invalidArgument(resource, dataAt, "the compressed grain is not a valid zlib stream: "
                     + e.getMessage(), e);
         }
         switch (r) {
-            case TOO_LONG -> throw new CorruptImageException(resource, dataAt, "the compressed grain inflates past "
+            case TOO_LONG -> throw CorruptImageException.invalidArgument(resource, dataAt, "the compressed grain inflates past "
                     + "one grain of " + grainBytes + " bytes");
-            case TRUNCATED -> throw new CorruptImageException(resource, dataAt, "the compressed grain's zlib stream "
+            case TRUNCATED -> throw CorruptImageException.invalidArgument(resource, dataAt, "the compressed grain's zlib stream "
                     + "ends early (" + length + " bytes read)");
             case OK -> {
             }

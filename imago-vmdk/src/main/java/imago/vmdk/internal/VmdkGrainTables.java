@@ -127,6 +127,33 @@ final class VmdkGrainTables {
         return Integer.toUnsignedLong(table(index).get((int) (grain % gtesPerGt)));
     }
 
+    /**
+     * Where new grains go: {@code next} (a sector), or past every grain the tables name if that is further, as in a
+     * file cut short (of {@code fileSize} bytes), whose grains may lie past its end. Reads every table once (tables not
+     * cached are not kept).
+     *
+     * @throws IOException if a table cannot be read
+     */
+    long pastMappedGrains(long next, long fileSize, long grainSectors, boolean compressed) throws IOException {
+        long highest = 0;
+        for (int i = 0; i < gd.length(); i++) {
+            if (hasTable(i)) {
+                AtomicIntegerArray t = tables.get(i);
+                t = t != null ? t : read(i);
+                for (int j = 0; j < t.length(); j++) {
+                    highest = Math.max(highest, Integer.toUnsignedLong(t.get(j)));
+                }
+            }
+        }
+        long fileSectors = (fileSize + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
+        if (highest <= 1 || compressed && highest < fileSectors) {
+            return next; // none, or a compressed grain in the file: its marker says where it ends
+        }
+        // past the end a compressed grain's marker is gone: it takes up to two grains and the marker
+        long end = highest + (compressed ? 2 * grainSectors + 1 : grainSectors);
+        return Math.max(next, (end + grainSectors - 1) / grainSectors * grainSectors);
+    }
+
     /** Where the entry of grain {@code grain} is in the file (for messages), or the directory entry's place. */
     long entryOffset(long grain) {
         int index = (int) (grain / gtesPerGt);

@@ -49,8 +49,9 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
 
     /** The file's size as this extent has made it (changed under {@link #allocation}). */
     private volatile long fileSize;
-    /** Where the next grain goes, in sectors. */
+    /** Where the next grain goes, in sectors; past every grain the tables name once {@code pastMappedGrains}. */
     private long nextSector;
+    private boolean pastMappedGrains;
     private final ReentrantLock allocation = new ReentrantLock();
 
     private final ReentrantLock claimLock = new ReentrantLock();
@@ -70,7 +71,7 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         long fileSectors = (fileSize + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
         this.nextSector = (fileSectors + layout.grainSectors() - 1) / layout.grainSectors() * layout.grainSectors();
         this.compressedGrains = layout.compressed()
-                ? new VmdkCompressedGrains(storage, grainBytes, layout.markers(), this::currentFileSize) : null;
+                ? new VmdkCompressedGrains(storage, grainBytes, layout.markers(), () -> this.fileSize) : null;
         this.stream = layout.compressed() && writable ? streamFactory.create(this) : null;
     }
 
@@ -124,24 +125,14 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         return k == Kind.UNALLOCATED || k == Kind.ZERO;
     }
 
-    /** Grain {@code grain}'s entry, checked to point inside the file when it points at a grain. */
+    /** Grain {@code grain}'s entry (past the end of a file cut short, a grain reads as zeroes, as in QEMU). */
     long entry(long grain) throws IOException {
         if (grain / tables.gtesPerGt() >= tables.tableCount()) {
             // only a COWD header gives the directory's length itself; QEMU fails such a read too
             throw new CorruptImageException(resource, -1, "the grain directory of " + tables.tableCount()
                     + " entries has none for grain " + grain);
         }
-        long e = tables.entry(grain);
-        Kind k = kind(e);
-        if ((k == Kind.DATA || k == Kind.COMPRESSED) && e * VmdkDescriptor.SECTOR >= currentFileSize()) {
-            throw new CorruptImageException(resource, tables.entryOffset(grain), "grain " + grain + " points at sector "
-                    + e + ", past the end of the file (" + currentFileSize() + " bytes)");
-        }
-        return e;
-    }
-
-    private long currentFileSize() {
-        return fileSize;
+        return tables.entry(grain);
     }
 
     @Override
@@ -331,6 +322,7 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
     long reserve(int grains) throws IOException {
         allocation.lock();
         try {
+            skipMappedGrains();
             long sector = nextSector;
             long end = sector + (long) grains * layout.grainSectors();
             if (end > 0xFFFF_FFFFL + 1) {
@@ -345,10 +337,18 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
         }
     }
 
+    /** Moves {@link #nextSector} past the grains the tables name, once (QEMU would write over those of a cut file). */
+    private void skipMappedGrains() throws IOException {
+        nextSector = pastMappedGrains ? nextSector
+                : tables.pastMappedGrains(nextSector, fileSize, layout.grainSectors(), layout.compressed());
+        pastMappedGrains = true;
+    }
+
     /** Takes {@code bytes} (sector-aligned) at the end of the file for metadata; returns the byte offset. */
     long reserveBytes(long bytes) throws IOException {
         allocation.lock();
         try {
+            skipMappedGrains();
             long sector = nextSector;
             long end = sector + (bytes + VmdkDescriptor.SECTOR - 1) / VmdkDescriptor.SECTOR;
             if (end > 0xFFFF_FFFFL + 1) {
@@ -372,6 +372,7 @@ final class VmdkSparseExtent implements VmdkExtent, VmdkStreamWriter.Target {
     public long reserveCompressed(long bytes) throws IOException {
         allocation.lock();
         try {
+            skipMappedGrains();
             long sector = nextSector;
             long end = sector + bytes / VmdkDescriptor.SECTOR;
             if (end > 0xFFFF_FFFFL + 1) {

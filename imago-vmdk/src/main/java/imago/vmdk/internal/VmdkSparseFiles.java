@@ -42,10 +42,7 @@ final class VmdkSparseFiles {
         if (fileSize < 4 || !VmdkSparseHeader.hasMagic(first)) {
             throw new CorruptImageException(resource, 0, "Image not in VMDK format: no KDMV magic");
         }
-        if (fileSize < VmdkSparseHeader.SIZE) {
-            throw new CorruptImageException(resource, 0, "the file of " + fileSize + " bytes is too short for a "
-                    + "sparse extent header (" + VmdkSparseHeader.SIZE + " bytes)");
-        }
+        // a header cut short reads on as zeroes, as QEMU reads it: the grain offset then says how short the file is
         VmdkSparseHeader header = VmdkSparseHeader.parse(first);
         if (header.gdOffset() != VmdkSparseHeader.GD_AT_END) {
             header.validate(resource, 0, fileSize, writable, forCheck);

@@ -35,7 +35,8 @@
  * that keeps its directory at the end has, in its last three sectors, a footer marker, a copy of the header with the
  * real directory offset, and an end-of-stream marker.
  *
- * <p>Write ordering (sparse extents): a new grain is appended at the end of the file, aligned to the grain size;
+ * <p>Write ordering (sparse extents): a new grain is appended at the end of the file, aligned to the grain size
+ * (past every grain the tables name if that is further: a file cut short, whose grains past its end read as zeroes);
  * the caller writes it; its grain table entry changes in memory; a flush syncs the grains, writes the grain tables
  * and their redundant copies, and for a table that is new, syncs again before the directory entries point at it.
  */

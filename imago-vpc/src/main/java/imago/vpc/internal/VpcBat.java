@@ -47,10 +47,12 @@ final class VpcBat {
                     + "size, more than the limit of " + MAX_LOADED_ENTRIES);
         }
         long tableBytes = maxEntries * 4;
-        if (tableOffset < 0 || VpcFields.add(name, tableOffset, tableOffset, tableBytes, "BAT end") > fileSize) {
-            throw new CorruptImageException(name, tableOffset, "the BAT (" + maxEntries + " entries at offset "
-                    + Long.toUnsignedString(tableOffset) + ") extends past the end of the file (" + fileSize
-                    + " bytes)");
+        // QEMU reads a BAT cut short as zeroes and then finds the data area ending past the end of the file
+        if (tableOffset < 0 || VpcFields.roundUp(VpcFields.add(name, tableOffset, tableOffset, tableBytes,
+                "BAT end"), VpcFields.SECTOR) > VpcFields.roundUp(fileSize, VpcFields.SECTOR)) {
+            throw new CorruptImageException(name, tableOffset, TRUNCATED + " (the BAT of " + maxEntries
+                    + " entries at offset " + Long.toUnsignedString(tableOffset) + " ends past the end of the file of "
+                    + fileSize + " bytes)");
         }
         AtomicIntegerArray kept = new AtomicIntegerArray((int) needed);
         long end = VpcFields.roundUp(tableOffset + tableBytes, VpcFields.SECTOR);
@@ -79,14 +81,19 @@ final class VpcBat {
             }
             i += n;
         }
-        if (end > fileSize) {
-            throw new CorruptImageException(name, tableOffset + worstEntry * 4, "BAT entry " + worstEntry
-                    + " names a block that ends at offset " + end + ", past the end of the file (" + fileSize
-                    + " bytes): free_data_block_offset points after the end of file. The image has been truncated.");
+        // QEMU compares with the file's length in whole sectors
+        if (end > VpcFields.roundUp(fileSize, VpcFields.SECTOR)) {
+            throw new CorruptImageException(name, tableOffset + Math.max(0, worstEntry) * 4, TRUNCATED + " ("
+                    + (worstEntry < 0 ? "the BAT" : "BAT entry " + worstEntry + " names a block that") + " ends at offset "
+                    + end + ", past the end of the file of " + fileSize + " bytes)");
         }
         dataEnd[0] = end;
         return new VpcBat(kept, tableOffset);
     }
+
+    /** QEMU's words for a BAT or a block past the end of the file, which imago's message leads with. */
+    static final String TRUNCATED = "block-vpc: free_data_block_offset points after the end of file. The image has "
+            + "been truncated.";
 
     /** How many entries are kept. */
     int length() {

@@ -28,15 +28,17 @@ final class VpcOpener {
     static FormatInstance open(Storage storage, boolean writable, VpcFooter.SizeCalc calc) throws IOException {
         String name = storage.name();
         long fileSize = storage.size();
-        if (fileSize < VpcFields.FOOTER_LENGTH) {
-            throw new CorruptImageException(name, 0, "File too small for a VHD header (" + fileSize + " bytes)");
-        }
+        // a file cut short reads on as zeroes, as in QEMU: a footer copy at offset 0 is read even when shorter
         ByteBuffer head = ByteBuffer.allocate(VpcFields.FOOTER_LENGTH);
         storage.read(head, 0);
         head.flip();
         long footerOffset = 0;
         boolean fixed = false;
         if (head.remaining() < VpcFields.FOOTER_LENGTH || head.getLong(0) != VpcFields.FOOTER_COOKIE) {
+            if (fileSize < VpcFields.FOOTER_LENGTH) {
+                throw new CorruptImageException(name, 0, "File too small for a VHD header: the file has " + fileSize
+                        + " bytes");
+            }
             footerOffset = fileSize - VpcFields.FOOTER_LENGTH;
             head.clear();
             storage.read(head, footerOffset);
@@ -62,13 +64,16 @@ final class VpcOpener {
         }
         byte[] footerBytes = head.array().clone();
         long headerOffset = footer.dataOffset();
-        if (headerOffset < 0 || headerOffset > fileSize - VpcFields.HEADER_LENGTH) {
+        // past the end of the file the header reads as zeroes (and has no magic), as in QEMU
+        if (headerOffset < 0 || headerOffset > Long.MAX_VALUE - VpcFields.HEADER_LENGTH) {
             throw new CorruptImageException(name, 16, "Error reading dynamic VHD header: its offset "
-                    + Long.toUnsignedString(headerOffset) + " is not inside the file (" + fileSize + " bytes)");
+                    + Long.toUnsignedString(headerOffset) + " is past 2^63");
         }
         ByteBuffer hb = ByteBuffer.allocate(VpcFields.HEADER_LENGTH);
-        storage.read(hb, headerOffset);
-        VpcDynamicHeader header = VpcDynamicHeader.parse(hb.flip(), name, headerOffset);
+        if (headerOffset < fileSize) {
+            storage.read(hb, headerOffset);
+        }
+        VpcDynamicHeader header = VpcDynamicHeader.parse(hb.clear(), name, headerOffset);
         if (!header.checksumValid()) {
             LOG.warn("{}: the dynamic disk header's checksum is wrong (offset {}); reading it anyway, as QEMU does",
                     name, headerOffset + 36);
