@@ -51,7 +51,7 @@ final class ChainOpener {
     record Settings(OpenGate gate, int writableBacking, boolean noBacking, StorageLocation backingOverride,
             String backingOverrideFormat, StorageLocation dataFileOverride, Map<String, String> options,
             int maxChainDepth, boolean directIO, boolean noSync, boolean lock, boolean lockTop, boolean shareRawWrites,
-            Secrets secrets) {
+            boolean resizing, Secrets secrets) {
         Settings {
             options = Map.copyOf(options);
         }
@@ -71,6 +71,7 @@ final class ChainOpener {
     private final boolean lock;
     private final boolean lockTop;
     private final boolean shareRawWrites;
+    private final boolean resizing;
     private final Secrets secrets;
 
     ChainOpener(Plugins plugins, Settings settings) {
@@ -88,6 +89,7 @@ final class ChainOpener {
         this.lock = settings.lock();
         this.lockTop = settings.lockTop();
         this.shareRawWrites = settings.shareRawWrites();
+        this.resizing = settings.resizing();
         this.secrets = settings.secrets();
     }
 
@@ -106,7 +108,7 @@ final class ChainOpener {
         // file.locking=off is the top file's alone, as in QEMU: the files below keep their locks
         StorageOptions storageOptions = (write ? StorageOptions.readWrite() : StorageOptions.readOnly())
                 .withDirectIO(directIO).withLock(top ? lockTop : lock)
-                .withSharedWrites(shareRawWrites && RAW.equals(formatName));
+                .withSharedWrites(shareRawWrites && RAW.equals(formatName)).withResizing(top && resizing);
         Storage storage = noSync(write, AlignedStorage.wrap(formatName == null && shareRawWrites
                 && storageOptions.lock() && where.scheme().equals("file")
                 ? openProbed(where, storageOptions) : plugins.storage(where).open(where, storageOptions)));

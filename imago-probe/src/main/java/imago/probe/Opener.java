@@ -49,6 +49,7 @@ public final class Opener {
     private boolean noSync;
     private boolean lock = true;
     private boolean shareRawWrites = true;
+    private boolean resizing;
     private Secrets secrets = Secrets.none();
     private Secrets ownSecrets;
 
@@ -276,6 +277,17 @@ public final class Opener {
     }
 
     /**
+     * Whether this open changes the image's size (default off), as {@code qemu-img resize}: a raw file's lock then
+     * claims resizing too, so a holder that keeps resizers out (qemu-nbd) refuses it, as it refuses qemu-img.
+     *
+     * @return this opener
+     */
+    public Opener resizing(boolean on) {
+        this.resizing = on;
+        return this;
+    }
+
+    /**
      * Opens the image writable and changes its format options in place, as {@code qemu-img amend} does (qcow2: compat,
      * refcount_bits, lazy_refcounts, data_file, data_file_raw, size), then closes it.
      *
@@ -335,7 +347,8 @@ public final class Opener {
         BlockOptions block = BlockOptions.take(options, directIO, noSync, lock);
         return new ChainOpener(plugins, new ChainOpener.Settings(gate, writableBacking, noBacking, backingOverride,
                 backingOverrideFormat, dataFileOverride, block.formatOptions(), maxChainDepth, block.directIO(),
-                block.noSync(), lock, block.lockTop(), shareRawWrites, secrets)).open(location, format, writable);
+                block.noSync(), lock, block.lockTop(), shareRawWrites, resizing,
+                secrets)).open(location, format, writable);
     }
 
     private void wipeOwnSecrets() {

@@ -72,8 +72,9 @@ final class ResizeCommand implements Callable<Integer> {
                     + "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
                     + "and exabytes, respectively.");
         }
-        try (Image image = OpenFailures.open(session, session.opener(file, format.name(), true).writable(true), file,
-                format.name())) {
+        // resizing: a raw file's lock claims it, as qemu-img resize's does
+        try (Image image = OpenFailures.open(session,
+                session.opener(file, format.name(), true).writable(true).resizing(true), file, format.name())) {
             if (session.probesFormat(file, format.name()) && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, session.fileName(file));
             }

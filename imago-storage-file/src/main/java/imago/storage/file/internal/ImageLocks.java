@@ -60,14 +60,16 @@ final class ImageLocks {
      * this JVM; closing the descriptor releases them, also after a failed open.
      *
      * <p>With {@code shareWrites} (a raw image), takes what qemu-img and qemu-io take there: a writable open uses
-     * read and write but not resize, and every open shares all four, so only a holder that keeps writers out (a
+     * read and write but not resize (unless it {@code resizes}: qemu-img resize), and every open shares all four, so only a holder that keeps writers out (a
      * qcow2 open of the same file, a {@code qemu-img convert} source) refuses a writer.
      *
      * <p>Where the kernel or file system has no OFD locks, falls back to {@code flock} (which only other
      * imago processes see), and where that fails too, opens unlocked, as qemu's {@code locking=auto}.
      */
-    static void lockNative(String name, int fd, boolean writable, boolean shareWrites) throws IOException {
-        int perm = !writable ? READ_ONLY_PERM : shareWrites ? WRITABLE_DATA_PERM : WRITABLE_PERM;
+    static void lockNative(String name, int fd, boolean writable, boolean shareWrites, boolean resizes)
+            throws IOException {
+        int perm = !writable ? READ_ONLY_PERM : !shareWrites ? WRITABLE_PERM
+                : resizes ? WRITABLE_DATA_PERM | PERM_RESIZE : WRITABLE_DATA_PERM;
         int shared = shareWrites ? SHARED_DATA_PERM : SHARED_PERM;
         int lockByte = -1;
         try {
