@@ -49,6 +49,7 @@ class RawLocksDifferentialTest {
             "convert|-n -f raw -O raw src.raw held.raw|0 0 0",
             "convert|-f raw -O raw held.raw OUT|1 1 0",
             "resize|-f raw held.raw 1M|0 1 0",
+            "resize|held.raw 1M|0 1 0",
             "io|-f raw -c write~0~512 held.raw|0 0 0",
             "io|-r -c read~0~512 held.raw|0 0 0");
 
