@@ -109,9 +109,11 @@ final class ChainOpener {
         StorageOptions storageOptions = (write ? StorageOptions.readWrite() : StorageOptions.readOnly())
                 .withDirectIO(directIO).withLock(top ? lockTop : lock)
                 .withSharedWrites(shareRawWrites && RAW.equals(formatName)).withResizing(top && resizing);
-        Storage storage = noSync(write, AlignedStorage.wrap(formatName == null && shareRawWrites
-                && storageOptions.lock() && where.scheme().equals("file")
-                ? openProbed(where, storageOptions) : plugins.storage(where).open(where, storageOptions)));
+        boolean probeFirst = formatName == null && shareRawWrites && storageOptions.lock()
+                && where.scheme().equals("file");
+        Probed first = probeFirst ? openProbed(where, storageOptions)
+                : new Probed(plugins.storage(where).open(where, storageOptions), false);
+        Storage storage = noSync(write, AlignedStorage.wrap(first.storage()));
         List<Closeable> opened = new ArrayList<>();
         opened.add(storage);
         try {
@@ -121,6 +123,10 @@ final class ChainOpener {
             if (probed) {
                 Probing.Result result = Probing.probe(plugins, storage);
                 driver = result.driver();
+                if (first.sharesWrites() && !driver.name().equals(RAW)) {
+                    // the file changed from raw to a format with metadata between its opens: never share its writes
+                    throw new ImageLockedException(where.toString(), "the file changed while it was opened");
+                }
                 confidence = result.confidence();
             } else {
                 driver = plugins.driver(formatName, where.toString());
@@ -290,7 +296,7 @@ final class ChainOpener {
      * so a file that probes as raw is opened again sharing writes (closed first: our own first open's locks would
      * refuse the second), and one that another process writes as raw, refused by the first open, is probed unlocked.
      */
-    private Storage openProbed(StorageLocation where, StorageOptions options) throws IOException {
+    private Probed openProbed(StorageLocation where, StorageOptions options) throws IOException {
         Storage storage;
         try {
             storage = plugins.storage(where).open(where, options);
@@ -305,7 +311,7 @@ final class ChainOpener {
             if (!raw) {
                 throw e;
             }
-            return plugins.storage(where).open(where, options.withSharedWrites(true));
+            return new Probed(plugins.storage(where).open(where, options.withSharedWrites(true)), true);
         }
         boolean raw;
         try {
@@ -319,10 +325,14 @@ final class ChainOpener {
             throw probeFailure;
         }
         if (!raw) {
-            return storage; // the caller probes it again: a few reads of the header
+            return new Probed(storage, false); // the caller probes it again: a few reads of the header
         }
         storage.close();
-        return plugins.storage(where).open(where, options.withSharedWrites(true));
+        return new Probed(plugins.storage(where).open(where, options.withSharedWrites(true)), true);
+    }
+
+    /** A storage opened for probing, and whether its locks share writes (it probed raw). */
+    private record Probed(Storage storage, boolean sharesWrites) {
     }
 
     private boolean probesRaw(Storage storage) throws IOException {
