@@ -5,6 +5,7 @@ import imago.api.Feature;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.ImageLimitException;
+import imago.api.ImageLockedException;
 import imago.api.OpenDeniedException;
 import imago.api.OpenGate;
 import imago.api.OpenRequest;
@@ -43,11 +44,14 @@ import java.util.Set;
  */
 final class ChainOpener {
     private static final int MAX_EXTENT_FILES = Opener.MAX_EXTENT_FILES;
+    /** The one format without metadata, whose locks let other writers in (QEMU's raw driver passes them through). */
+    private static final String RAW = "raw";
 
     /** What an open is asked to do, beyond the top image and its format. */
     record Settings(OpenGate gate, int writableBacking, boolean noBacking, StorageLocation backingOverride,
             String backingOverrideFormat, StorageLocation dataFileOverride, Map<String, String> options,
-            int maxChainDepth, boolean directIO, boolean noSync, boolean lock, boolean lockTop, Secrets secrets) {
+            int maxChainDepth, boolean directIO, boolean noSync, boolean lock, boolean lockTop, boolean shareRawWrites,
+            boolean resizing, Secrets secrets) {
         Settings {
             options = Map.copyOf(options);
         }
@@ -66,6 +70,8 @@ final class ChainOpener {
     private final boolean noSync;
     private final boolean lock;
     private final boolean lockTop;
+    private final boolean shareRawWrites;
+    private final boolean resizing;
     private final Secrets secrets;
 
     ChainOpener(Plugins plugins, Settings settings) {
@@ -82,6 +88,8 @@ final class ChainOpener {
         this.noSync = settings.noSync();
         this.lock = settings.lock();
         this.lockTop = settings.lockTop();
+        this.shareRawWrites = settings.shareRawWrites();
+        this.resizing = settings.resizing();
         this.secrets = settings.secrets();
     }
 
@@ -99,8 +107,13 @@ final class ChainOpener {
         }
         // file.locking=off is the top file's alone, as in QEMU: the files below keep their locks
         StorageOptions storageOptions = (write ? StorageOptions.readWrite() : StorageOptions.readOnly())
-                .withDirectIO(directIO).withLock(top ? lockTop : lock);
-        Storage storage = noSync(write, AlignedStorage.wrap(plugins.storage(where).open(where, storageOptions)));
+                .withDirectIO(directIO).withLock(top ? lockTop : lock)
+                .withSharedWrites(shareRawWrites && RAW.equals(formatName)).withResizing(top && resizing);
+        boolean probeFirst = formatName == null && shareRawWrites && storageOptions.lock()
+                && where.scheme().equals("file");
+        Probed first = probeFirst ? openProbed(where, storageOptions)
+                : new Probed(plugins.storage(where).open(where, storageOptions), false);
+        Storage storage = noSync(write, AlignedStorage.wrap(first.storage()));
         List<Closeable> opened = new ArrayList<>();
         opened.add(storage);
         try {
@@ -110,6 +123,10 @@ final class ChainOpener {
             if (probed) {
                 Probing.Result result = Probing.probe(plugins, storage);
                 driver = result.driver();
+                if (first.sharesWrites() && !driver.name().equals(RAW)) {
+                    // the file changed from raw to a format with metadata between its opens: never share its writes
+                    throw new ImageLockedException(where.toString(), "the file changed while it was opened");
+                }
                 confidence = result.confidence();
             } else {
                 driver = plugins.driver(formatName, where.toString());
@@ -271,6 +288,55 @@ final class ChainOpener {
                 }
             }
         };
+    }
+
+    /**
+     * Opens a file whose format is probed with the locks its format asks for: a raw one's let other writers in (see
+     * {@link Opener#shareRawWrites}). QEMU locks once its format is known; imago probes through the locked storage,
+     * so a file that probes as raw is opened again sharing writes (closed first: our own first open's locks would
+     * refuse the second), and one that another process writes as raw, refused by the first open, is probed unlocked.
+     */
+    private Probed openProbed(StorageLocation where, StorageOptions options) throws IOException {
+        Storage storage;
+        try {
+            storage = plugins.storage(where).open(where, options);
+        } catch (ImageLockedException e) {
+            boolean raw;
+            try (Storage unlocked = plugins.storage(where).open(where, StorageOptions.readOnly().withLock(false))) {
+                raw = probesRaw(unlocked);
+            } catch (IOException | RuntimeException probeFailure) {
+                e.addSuppressed(probeFailure);
+                throw e;
+            }
+            if (!raw) {
+                throw e;
+            }
+            return new Probed(plugins.storage(where).open(where, options.withSharedWrites(true)), true);
+        }
+        boolean raw;
+        try {
+            raw = probesRaw(storage);
+        } catch (IOException | RuntimeException probeFailure) {
+            try {
+                storage.close();
+            } catch (IOException closeFailure) {
+                probeFailure.addSuppressed(closeFailure);
+            }
+            throw probeFailure;
+        }
+        if (!raw) {
+            return new Probed(storage, false); // the caller probes it again: a few reads of the header
+        }
+        storage.close();
+        return new Probed(plugins.storage(where).open(where, options.withSharedWrites(true)), true);
+    }
+
+    /** A storage opened for probing, and whether its locks share writes (it probed raw). */
+    private record Probed(Storage storage, boolean sharesWrites) {
+    }
+
+    private boolean probesRaw(Storage storage) throws IOException {
+        return Probing.probe(plugins, storage).driver().name().equals(RAW);
     }
 
     /** The same file reached by different names (links, relative paths) must count as the same. */

@@ -48,6 +48,8 @@ public final class Opener {
     private boolean directIO;
     private boolean noSync;
     private boolean lock = true;
+    private boolean shareRawWrites = true;
+    private boolean resizing;
     private Secrets secrets = Secrets.none();
     private Secrets ownSecrets;
 
@@ -263,6 +265,29 @@ public final class Opener {
     }
 
     /**
+     * Whether a raw image's lock lets other processes write the file meanwhile (default on), as qemu-img and qemu-io
+     * share it: QEMU's raw format passes its user's permissions through to the file. Off keeps writers out, as
+     * {@code qemu-img convert} keeps them off its sources. Formats with metadata always keep other writers out.
+     *
+     * @return this opener
+     */
+    public Opener shareRawWrites(boolean on) {
+        this.shareRawWrites = on;
+        return this;
+    }
+
+    /**
+     * Whether this open changes the image's size (default off), as {@code qemu-img resize}: a raw file's lock then
+     * claims resizing too, so a holder that keeps resizers out (qemu-nbd) refuses it, as it refuses qemu-img.
+     *
+     * @return this opener
+     */
+    public Opener resizing(boolean on) {
+        this.resizing = on;
+        return this;
+    }
+
+    /**
      * Opens the image writable and changes its format options in place, as {@code qemu-img amend} does (qcow2: compat,
      * refcount_bits, lazy_refcounts, data_file, data_file_raw, size), then closes it.
      *
@@ -322,7 +347,8 @@ public final class Opener {
         BlockOptions block = BlockOptions.take(options, directIO, noSync, lock);
         return new ChainOpener(plugins, new ChainOpener.Settings(gate, writableBacking, noBacking, backingOverride,
                 backingOverrideFormat, dataFileOverride, block.formatOptions(), maxChainDepth, block.directIO(),
-                block.noSync(), lock, block.lockTop(), secrets)).open(location, format, writable);
+                block.noSync(), lock, block.lockTop(), shareRawWrites, resizing,
+                secrets)).open(location, format, writable);
     }
 
     private void wipeOwnSecrets() {

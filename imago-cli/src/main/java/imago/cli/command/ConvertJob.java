@@ -80,7 +80,8 @@ final class ConvertJob {
             RegularFileCheck.checkRegularFile(name);
         }
         try {
-            return session.opener(name, c.format(), false).lock(!f.forceShare()).open();
+            // qemu-img convert keeps writers off its sources, raw ones too: the copy must be consistent
+            return session.opener(name, c.format(), false).lock(!f.forceShare()).shareRawWrites(false).open();
         } catch (IOException | IllegalArgumentException e) {
             throw OpenFailures.couldNotOpen(session, name, c.format(), e);
         }

@@ -57,7 +57,8 @@ final class ConvertSnapshots {
         if (found == null) {
             throw new CliException(null, "Failed to load snapshot: Can't find snapshot");
         }
-        Image at = session.opener(names.getFirst(), format, false).lock(!forceShare).snapshot(found.id()).open();
+        Image at = session.opener(names.getFirst(), format, false).lock(!forceShare).shareRawWrites(false)
+                .snapshot(found.id()).open();
         first.close();
         sources.set(0, at);
     }

@@ -2,10 +2,14 @@ package imago.cli.command;
 
 import imago.api.Feature;
 import imago.api.Image;
+import imago.api.ImageLockedException;
 import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.cli.text.Sizes;
+import imago.probe.Imago;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -72,8 +76,7 @@ final class ResizeCommand implements Callable<Integer> {
                     + "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
                     + "and exabytes, respectively.");
         }
-        try (Image image = OpenFailures.open(session, session.opener(file, format.name(), true).writable(true), file,
-                format.name())) {
+        try (Image image = open()) {
             if (session.probesFormat(file, format.name()) && image.format().equals("raw")) {
                 Arguments.warnProbedRaw(session, session.fileName(file));
             }
@@ -127,5 +130,29 @@ final class ResizeCommand implements Callable<Integer> {
     private static long saturatedAdd(long a, long b) {
         long r = a + b;
         return r < a ? Long.MAX_VALUE : r;
+    }
+
+    /**
+     * Opens the image to resize; resizing: a raw file's lock claims it, as qemu-img resize's does. QEMU probes before
+     * it locks, so a probed raw file a holder keeps resizers out of (qemu-nbd) gets the probing warning first.
+     */
+    private Image open() throws IOException {
+        try {
+            return session.opener(file, format.name(), true).writable(true).resizing(true).open();
+        } catch (IOException | IllegalArgumentException | UncheckedIOException e) {
+            if (e instanceof ImageLockedException && !session.imageOpts() && session.probesFormat(file, format.name())
+                    && probesRaw(Path.of(file))) {
+                Arguments.warnProbedRaw(session, session.fileName(file));
+            }
+            throw OpenFailures.couldNotOpen(session, file, format.name(), e);
+        }
+    }
+
+    private static boolean probesRaw(Path path) {
+        try {
+            return Imago.probe(path).equals("raw");
+        } catch (IOException e) {
+            return false; // the lock's refusal is the answer
+        }
     }
 }

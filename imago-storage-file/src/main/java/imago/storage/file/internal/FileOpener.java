@@ -82,7 +82,7 @@ final class FileOpener {
                 throw new ImageException(name, "not a regular file or block device");
             }
             if (options.lock()) {
-                ImageLocks.lockNative(name, fd, writable);
+                ImageLocks.lockNative(name, fd, writable, options.shareWrites(), options.resizes());
             }
             if (options.create()) {
                 LibcSpace.ftruncate(fd, 0);

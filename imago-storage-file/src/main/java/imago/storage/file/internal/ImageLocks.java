@@ -38,6 +38,13 @@ final class ImageLocks {
     static final int READ_ONLY_PERM = PERM_CONSISTENT_READ;
     /** Both let others read and write unchanged data, never write or resize: the metadata must stay consistent. */
     static final int SHARED_PERM = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
+    /**
+     * What qemu-img and qemu-io take on a raw image's file opened writable: QEMU's raw driver passes its user's
+     * permissions through, and they write without resizing.
+     */
+    static final int WRITABLE_DATA_PERM = PERM_CONSISTENT_READ | PERM_WRITE;
+    /** ... and what they share on it: everything, as a raw file has no metadata to keep consistent. */
+    static final int SHARED_DATA_PERM = (1 << PERM_COUNT) - 1;
 
     private ImageLocks() {
     }
@@ -52,12 +59,18 @@ final class ImageLocks {
      * the other. OFD locks belong to the open file description, so a second open conflicts even in
      * this JVM; closing the descriptor releases them, also after a failed open.
      *
+     * <p>With {@code shareWrites} (a raw image), takes what qemu-img and qemu-io take there: a writable open uses
+     * read and write but not resize (unless it {@code resizes}: qemu-img resize), and every open shares all four, so only a holder that keeps writers out (a
+     * qcow2 open of the same file, a {@code qemu-img convert} source) refuses a writer.
+     *
      * <p>Where the kernel or file system has no OFD locks, falls back to {@code flock} (which only other
      * imago processes see), and where that fails too, opens unlocked, as qemu's {@code locking=auto}.
      */
-    static void lockNative(String name, int fd, boolean writable) throws IOException {
-        int perm = writable ? WRITABLE_PERM : READ_ONLY_PERM;
-        int shared = SHARED_PERM;
+    static void lockNative(String name, int fd, boolean writable, boolean shareWrites, boolean resizes)
+            throws IOException {
+        int perm = !writable ? READ_ONLY_PERM : !shareWrites ? WRITABLE_PERM
+                : resizes ? WRITABLE_DATA_PERM | PERM_RESIZE : WRITABLE_DATA_PERM;
+        int shared = shareWrites ? SHARED_DATA_PERM : SHARED_PERM;
         int lockByte = -1;
         try {
             for (int i = 0; i < PERM_COUNT; i++) {
@@ -81,7 +94,7 @@ final class ImageLocks {
                     Log.LOG.debug("{}: OFD locks are not available ({}); using flock",
                             name, Errno.describe(e.errno()));
                     releaseOfdLocks(fd);
-                    lockFlock(name, fd, writable);
+                    lockFlock(name, fd, writable && !shareWrites);
                     return;
                 }
                 default -> throw failure(name, "fcntl(F_OFD_SETLK) of byte " + lockByte, e);
@@ -120,7 +133,7 @@ final class ImageLocks {
         }
     }
 
-    /** The fallback without OFD locks: excludes other imago processes only. */
+    /** The fallback without OFD locks: excludes other imago processes only; {@code writable} takes it exclusively. */
     static void lockFlock(String name, int fd, boolean writable) throws IOException {
         // flock locks belong to the open file description: a second open conflicts even in this JVM
         try {

@@ -149,6 +149,33 @@ final class QemuLockTest {
         }
     }
 
+    /** A raw image's open shares every permission and uses no resize, as qemu-io's open of a raw image. */
+    @Test
+    void sharedWritesTakeQemusRawBytes() throws Exception {
+        Path file = raw("shared.img");
+        Process p = holdWithQemuIo("raw", file);
+        try (FileStorage w1 = open(file, StorageOptions.readWrite().withSharedWrites(true));
+                FileStorage w2 = open(file, StorageOptions.readWrite().withSharedWrites(true));
+                FileStorage r = open(file, StorageOptions.readOnly().withSharedWrites(true))) {
+            assertEquals(new TreeSet<>(Set.of(100, 101)), lockedBytes(file));
+            assertEquals(65536, w1.size() + w2.size() - r.size());
+            // one that keeps writers out is refused while writers hold the file
+            ImageLockedException e = assertThrows(ImageLockedException.class,
+                    () -> open(file, StorageOptions.readOnly()));
+            assertEquals(file + ": Failed to get shared \"write\" lock" + hint(file), e.getMessage());
+        } finally {
+            stop(p);
+        }
+        try (FileStorage _ = open(file, StorageOptions.readOnly())) {
+            ImageLockedException e = assertThrows(ImageLockedException.class,
+                    () -> open(file, StorageOptions.readWrite().withSharedWrites(true)));
+            assertEquals(file + ": Failed to get \"write\" lock" + hint(file), e.getMessage());
+            try (FileStorage _ = open(file, StorageOptions.readOnly().withSharedWrites(true))) {
+                assertEquals(new TreeSet<>(READER_BYTES), lockedBytes(file), "readers share the file");
+            }
+        }
+    }
+
     @Test
     void qemuImgInfoRefusesAnImageImagoWritesAndSharesOneItReads() throws Exception {
         Path file = qcow2("info.qcow2");
