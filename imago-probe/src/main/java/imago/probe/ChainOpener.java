@@ -112,7 +112,7 @@ final class ChainOpener {
         boolean probeFirst = formatName == null && shareRawWrites && storageOptions.lock()
                 && where.scheme().equals("file");
         Probed first = probeFirst ? openProbed(where, storageOptions)
-                : new Probed(plugins.storage(where).open(where, storageOptions), false);
+                : new Probed(plugins.storage(where).open(where, storageOptions), false, null);
         Storage storage = noSync(write, AlignedStorage.wrap(first.storage()));
         List<Closeable> opened = new ArrayList<>();
         opened.add(storage);
@@ -121,7 +121,9 @@ final class ChainOpener {
             boolean probed = formatName == null;
             Confidence confidence = Confidence.STRONG;
             if (probed) {
-                Probing.Result result = Probing.probe(plugins, storage);
+                // a storage reopened to share a raw file's writes is probed again: it may have changed in between
+                Probing.Result result = first.result() != null && !first.sharesWrites() ? first.result()
+                        : Probing.probe(plugins, storage);
                 driver = result.driver();
                 if (first.sharesWrites() && !driver.name().equals(RAW)) {
                     // the file changed from raw to a format with metadata between its opens: never share its writes
@@ -311,11 +313,11 @@ final class ChainOpener {
             if (!raw) {
                 throw e;
             }
-            return new Probed(plugins.storage(where).open(where, options.withSharedWrites(true)), true);
+            return new Probed(plugins.storage(where).open(where, options.withSharedWrites(true)), true, null);
         }
-        boolean raw;
+        Probing.Result result;
         try {
-            raw = probesRaw(storage);
+            result = Probing.probe(plugins, AlignedStorage.wrap(storage)); // O_DIRECT takes aligned reads only
         } catch (IOException | RuntimeException probeFailure) {
             try {
                 storage.close();
@@ -324,15 +326,18 @@ final class ChainOpener {
             }
             throw probeFailure;
         }
-        if (!raw) {
-            return new Probed(storage, false); // the caller probes it again: a few reads of the header
+        if (!result.driver().name().equals(RAW)) {
+            return new Probed(storage, false, result);
         }
         storage.close();
-        return new Probed(plugins.storage(where).open(where, options.withSharedWrites(true)), true);
+        return new Probed(plugins.storage(where).open(where, options.withSharedWrites(true)), true, null);
     }
 
-    /** A storage opened for probing, and whether its locks share writes (it probed raw). */
-    private record Probed(Storage storage, boolean sharesWrites) {
+    /**
+     * A storage opened for probing, whether its locks share writes (it probed raw), and what the probe found in this
+     * storage, if it was probed ({@code null} if not).
+     */
+    private record Probed(Storage storage, boolean sharesWrites, Probing.Result result) {
     }
 
     private boolean probesRaw(Storage storage) throws IOException {
