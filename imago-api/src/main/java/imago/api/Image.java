@@ -117,6 +117,23 @@ public interface Image extends Closeable {
     }
 
     /**
+     * The first half of {@link #writeCompressed}: compresses the cluster now, in the calling thread, and returns the
+     * write that stores it, so that callers can compress on several threads and store in the order they choose
+     * (qemu-img convert {@code -c} stores in guest order, so that the layout does not depend on timing). A write that
+     * is never made changes nothing; {@code src} must not change before it is made.
+     *
+     * @implSpec The default compresses nothing now: the write returned calls {@link #writeCompressed}, which then
+     *           checks and throws as there.
+     * @throws UnsupportedFeatureException if the format (or this image) cannot store compressed data
+     * @throws IllegalArgumentException if the range is not one whole (or the last) cluster
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws IOException if compressing fails; storing fails only when the write is made
+     */
+    default PendingWrite compress(ByteBuffer src, long offset) throws IOException {
+        return () -> writeCompressed(src, offset);
+    }
+
+    /**
      * Makes {@code [offset, offset + length)} read as zeroes, using the format's zero flags or the
      * storage's zero-range support where possible, and writing zeroes otherwise.
      *

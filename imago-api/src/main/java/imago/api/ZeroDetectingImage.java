@@ -80,6 +80,11 @@ public final class ZeroDetectingImage implements Image {
     }
 
     @Override
+    public PendingWrite compress(ByteBuffer src, long offset) throws IOException {
+        return allZero(src) ? () -> zeroed(src, offset) : image.compress(src, offset);
+    }
+
+    @Override
     public String name() {
         return image.name();
     }

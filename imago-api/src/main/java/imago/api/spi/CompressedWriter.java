@@ -19,4 +19,27 @@ public interface CompressedWriter extends Capability {
      * @throws IOException if the cluster is already allocated, or the write fails; the layer stays consistent
      */
     boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException;
+
+    /** A compressed cluster waiting to be stored. */
+    @FunctionalInterface
+    interface Store {
+        /**
+         * Stores the cluster; returns {@code false}, changing nothing, when the data did not shrink (the caller then
+         * writes it the ordinary way).
+         *
+         * @throws IOException as {@link #writeCompressed}
+         */
+        boolean store() throws IOException;
+    }
+
+    /**
+     * Compresses a cluster as {@link #writeCompressed} would, now, and returns what stores it, in any order with other
+     * requests and later; a store never made changes nothing. {@code cluster} does not change until then.
+     *
+     * @implSpec The default compresses nothing now: the store calls {@link #writeCompressed}.
+     * @throws IOException if the cluster cannot be compressed
+     */
+    default Store compress(ByteBuffer cluster, long offset) throws IOException {
+        return () -> writeCompressed(cluster, offset);
+    }
 }

@@ -1,6 +1,7 @@
 package imago.api.spi;
 
 import imago.api.Feature;
+import imago.api.PendingWrite;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import java.io.IOException;
@@ -117,6 +118,31 @@ final class LayerWrites {
 
     /** Writes one whole cluster (or the last, partial one) compressed, or the ordinary way when it does not shrink. */
     void writeCompressed(ByteBuffer src, long offset) throws IOException {
+        CompressedWriter writer = compressedWriter(src, offset);
+        guarded(src, offset, () -> {
+            if (writer.writeCompressed(src, offset)) {
+                src.position(src.limit());
+            } else {
+                // the data does not shrink: stored the ordinary way, as QEMU does
+                writeLayer(src, offset);
+            }
+        });
+    }
+
+    /** Compresses one cluster now, as {@link #writeCompressed} would, and returns the write that stores it. */
+    PendingWrite compress(ByteBuffer src, long offset) throws IOException {
+        CompressedWriter.Store store = compressedWriter(src, offset).compress(src, offset);
+        return () -> guarded(src, offset, () -> {
+            if (store.store()) {
+                src.position(src.limit());
+            } else {
+                writeLayer(src, offset);
+            }
+        });
+    }
+
+    /** The layer's compressed writer, once {@code src} is found to be one whole cluster (or the last). */
+    private CompressedWriter compressedWriter(ByteBuffer src, long offset) throws IOException {
         CompressedWriter writer = layer.capability(CompressedWriter.class).orElseThrow(() ->
                 new UnsupportedFeatureException(name, Feature.COMPRESSED_WRITES, "the " + format
                         + " format cannot store compressed data"));
@@ -129,14 +155,7 @@ final class LayerWrites {
                     + unit + "-byte cluster (or the last cluster up to the end of the image), got " + length
                     + " bytes at offset " + offset);
         }
-        guarded(src, offset, () -> {
-            if (writer.writeCompressed(src, offset)) {
-                src.position(src.limit());
-            } else {
-                // the data does not shrink: stored the ordinary way, as QEMU does
-                writeLayer(src, offset);
-            }
-        });
+        return writer;
     }
 
     /**
