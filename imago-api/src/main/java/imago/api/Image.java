@@ -102,7 +102,9 @@ public interface Image extends Closeable {
      * Writes one allocation unit (cluster) compressed, as {@code qemu-img convert -c} does:
      * {@code src.remaining()} bytes at guest {@code offset}, which must start a cluster and cover it
      * whole, or cover the image's last, partial cluster up to the end of the image. Data that does not
-     * shrink is stored uncompressed. Formats without compression refuse.
+     * shrink is stored uncompressed. Formats without compression refuse. An empty {@code src} at offset 0 ends a
+     * run of compressed writes as {@code qemu-img convert -c} ends it: the file's end is rounded up to whole 512-byte
+     * sectors where the format does so (qcow2), else nothing happens.
      *
      * @implSpec The default refuses with an {@link UnsupportedFeatureException}.
      * @throws UnsupportedFeatureException if the format (or this image) cannot store compressed data

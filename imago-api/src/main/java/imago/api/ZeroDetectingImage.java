@@ -73,8 +73,9 @@ public final class ZeroDetectingImage implements Image {
 
     @Override
     public void writeCompressed(ByteBuffer src, long offset) throws IOException {
-        // QEMU looks for zeroes before it compresses: a compressed write of zeroes is a zero write too
-        if (!zeroed(src, offset)) {
+        // QEMU looks for zeroes before it compresses: a compressed write of zeroes is a zero write too (not the empty
+        // one that ends a run of compressed writes)
+        if (!src.hasRemaining() || !zeroed(src, offset)) {
             image.writeCompressed(src, offset);
         }
     }

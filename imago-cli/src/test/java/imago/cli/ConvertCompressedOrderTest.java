@@ -23,7 +23,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * {@code imago convert -c} stores compressed clusters in guest order, as qemu-img convert does without {@code -W}:
  * the output does not depend on the threads' timing nor on {@code -m}, and for zstd it is qemu-img's file byte for
- * byte (but for the end of the file, which qemu-img rounds up to a whole sector after the last compressed write).
+ * byte (where both zstd libraries compress alike, as they do this fixture's clusters).
  * zlib output differs in the compressed bytes themselves (Java's deflater has no 4 KiB window), so there the clusters
  * are found in guest order in both files, allocated alike.
  */
@@ -111,11 +111,9 @@ class ConvertCompressedOrderTest {
         Path theirs = dir.resolve("theirs.qcow2");
         Qemu.ok(dir, "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compression_type=zstd", src,
                 theirs);
-        byte[] q = Files.readAllBytes(theirs);
-        // qemu-img truncates the file to its length rounded up to 512 bytes after the last compressed cluster
-        assertEquals((ours.length + 511) / 512 * 512, q.length);
-        assertArrayEquals(ours, Arrays.copyOf(q, ours.length));
-        assertTrue(ours.length % 512 != 0, "the fixture ends with a compressed cluster that does not fill a sector");
+        // the whole file: tables, compressed clusters packed in guest order, data clusters between them, and the end
+        // rounded up to 512 bytes after the last compressed cluster (which ends inside a sector here)
+        assertArrayEquals(Files.readAllBytes(theirs), ours);
         assertEquals(Qemu.ok(dir, "qemu-img", "map", "--output=json", theirs),
                 Qemu.ok(dir, "qemu-img", "map", "--output=json", dir.resolve("ours.qcow2")));
     }

@@ -12,7 +12,9 @@ public interface CompressedWriter extends Capability {
     /**
      * Stores one cluster compressed at guest {@code offset} (cluster aligned): {@code cluster} holds the whole
      * cluster, or for the last cluster of an image whose size is not a multiple of the cluster size, the bytes up
-     * to the end of the image (the driver pads them with zeroes). Returns {@code false}, changing nothing, when
+     * to the end of the image (the driver pads them with zeroes); or nothing, at offset 0, to end a run of compressed
+     * writes as {@code qemu-img convert -c} ends it (qcow2 rounds the file's end up to 512 bytes; a driver with
+     * nothing to do returns {@code true}). Returns {@code false}, changing nothing, when
      * the data does not shrink: the caller then writes it the ordinary way. The buffer's position is left
      * unchanged.
      *

@@ -118,6 +118,11 @@ final class LayerWrites {
 
     /** Writes one whole cluster (or the last, partial one) compressed, or the ordinary way when it does not shrink. */
     void writeCompressed(ByteBuffer src, long offset) throws IOException {
+        if (!src.hasRemaining() && offset == 0) {
+            // the end of a run of compressed writes (qemu-img convert -c's last, empty one)
+            compressedWriter().writeCompressed(src, 0);
+            return;
+        }
         CompressedWriter writer = compressedWriter(src, offset);
         guarded(src, offset, () -> {
             if (writer.writeCompressed(src, offset)) {
@@ -141,11 +146,16 @@ final class LayerWrites {
         });
     }
 
-    /** The layer's compressed writer, once {@code src} is found to be one whole cluster (or the last). */
-    private CompressedWriter compressedWriter(ByteBuffer src, long offset) throws IOException {
-        CompressedWriter writer = layer.capability(CompressedWriter.class).orElseThrow(() ->
+    /** The layer's compressed writer. */
+    private CompressedWriter compressedWriter() throws IOException {
+        return layer.capability(CompressedWriter.class).orElseThrow(() ->
                 new UnsupportedFeatureException(name, Feature.COMPRESSED_WRITES, "the " + format
                         + " format cannot store compressed data"));
+    }
+
+    /** The layer's compressed writer, once {@code src} is found to be one whole cluster (or the last). */
+    private CompressedWriter compressedWriter(ByteBuffer src, long offset) throws IOException {
+        CompressedWriter writer = compressedWriter();
         long unit = layer.clusterSize().orElseThrow(() -> new IllegalStateException(format + " driver stores "
                 + "compressed clusters but has no cluster size"));
         int length = src.remaining();

@@ -198,6 +198,10 @@ public final class Converter {
                 throw failure;
             }
         }
+        if (compressCluster > 0) {
+            // as qemu-img convert -c ends: a compressed write of nothing, which rounds a qcow2 file up to a sector
+            target.writeCompressed(ByteBuffer.allocate(0), 0);
+        }
         target.flush();
     }
 

@@ -6,6 +6,7 @@ import static imago.qcow2.internal.Qcow2Entries.OFFSET_MASK;
 
 import imago.api.Feature;
 import imago.api.ImageException;
+import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.CompressedWriter;
 import java.io.IOException;
@@ -44,6 +45,10 @@ final class Qcow2CompressedWrites extends Qcow2Room implements CompressedWriter 
      */
     @Override
     public boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException {
+        if (!cluster.hasRemaining() && offset == 0) {
+            alignEnd();
+            return true;
+        }
         ByteBuffer scratch = Qcow2CompressBuffers.take(2 * clusterSize);
         try {
             ByteBuffer packed = compress(cluster, offset, scratch);
@@ -120,6 +125,24 @@ final class Qcow2CompressedWrites extends Qcow2Room implements CompressedWriter 
             st.tracker.written(offset, length);
         }
         storeCompressed(packed, offset);
+    }
+
+    /**
+     * QEMU's compressed write of no bytes, which qemu-img convert -c makes last: the file is truncated to its length
+     * rounded up to whole 512-byte sectors (compressed bytes end anywhere), "to ease reading with sector based I/O".
+     */
+    private void alignEnd() throws IOException {
+        st.requireWritable(0);
+        claims.lock();
+        try {
+            long length = storage.size();
+            long sectors = (length + 511) & ~511L;
+            if (sectors != length) {
+                storage.resize(sectors, Preallocation.OFF);
+            }
+        } finally {
+            claims.unlock();
+        }
     }
 
     /** Packs {@code packed}, one cluster's compressed bytes, into the file and points the L2 entry at them. */

@@ -252,6 +252,25 @@ class Qcow2CompressedWriteTest {
         }
     }
 
+    /** The empty compressed write that ends qemu-img convert -c rounds the file up to a sector, as QEMU's does. */
+    @Test
+    void emptyCompressedWriteRoundsTheFileUpToASector() throws IOException {
+        Path img = dir.resolve("end.qcow2");
+        Imago.create(img, "qcow2", CreateOptions.builder().size(1 << 20).build());
+        byte[] data = new byte[65536];
+        fill(data, new Random(9), 2);
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            image.writeCompressed(ByteBuffer.wrap(data), 0);
+            image.flush();
+            assertTrue(Files.size(img) % 512 != 0, "compressed bytes end inside a sector: " + Files.size(img));
+            image.writeCompressed(ByteBuffer.allocate(0), 0);
+        }
+        assertEquals(0, Files.size(img) % 512);
+        byte[] model = new byte[1 << 20];
+        System.arraycopy(data, 0, model, 0, data.length);
+        verify(img, model, true);
+    }
+
     @Test
     void qemuWritesCompressedNextToImagoCompressedClusters() throws IOException {
         Path img = dir.resolve("mixed.qcow2");
