@@ -91,8 +91,8 @@ public final class Converter {
 
     /**
      * A converter that writes every cluster compressed ({@code qemu-img convert -c}): clusters that read
-     * as zero are skipped (unless {@code minSparse} is 0), the others go through {@link Image#writeCompressed},
-     * which compresses in the calling thread; so {@code threads} should be about the number of cores.
+     * as zero are skipped (unless {@code minSparse} is 0), the others are compressed by the thread that reads them
+     * ({@link Image#compress}) and stored in guest order; so {@code threads} should be about the number of cores.
      *
      * @param clusterSize the target's cluster size: a power of two dividing {@link #CHUNK}
      * @see #Converter(Image, Image, int, int, LongConsumer)
