@@ -102,7 +102,9 @@ public interface Image extends Closeable {
      * Writes one allocation unit (cluster) compressed, as {@code qemu-img convert -c} does:
      * {@code src.remaining()} bytes at guest {@code offset}, which must start a cluster and cover it
      * whole, or cover the image's last, partial cluster up to the end of the image. Data that does not
-     * shrink is stored uncompressed. Formats without compression refuse.
+     * shrink is stored uncompressed. Formats without compression refuse. An empty {@code src} at offset 0 ends a
+     * run of compressed writes as {@code qemu-img convert -c} ends it: the file's end is rounded up to whole 512-byte
+     * sectors where the format does so (qcow2), else nothing happens.
      *
      * @implSpec The default refuses with an {@link UnsupportedFeatureException}.
      * @throws UnsupportedFeatureException if the format (or this image) cannot store compressed data
@@ -114,6 +116,23 @@ public interface Image extends Closeable {
     default void writeCompressed(ByteBuffer src, long offset) throws IOException {
         throw new UnsupportedFeatureException(name(), Feature.COMPRESSED_WRITES, "the " + format()
                 + " format cannot store compressed data");
+    }
+
+    /**
+     * The first half of {@link #writeCompressed}: compresses the cluster now, in the calling thread, and returns the
+     * write that stores it, so that callers can compress on several threads and store in the order they choose
+     * (qemu-img convert {@code -c} stores in guest order, so that the layout does not depend on timing). A write that
+     * is never made changes nothing; {@code src} must not change before it is made.
+     *
+     * @implSpec The default compresses nothing now: the write returned calls {@link #writeCompressed}, which then
+     *           checks and throws as there.
+     * @throws UnsupportedFeatureException if the format (or this image) cannot store compressed data
+     * @throws IllegalArgumentException if the range is not one whole (or the last) cluster
+     * @throws ReadOnlyImageException if the image is read-only
+     * @throws IOException if compressing fails; storing fails only when the write is made
+     */
+    default PendingWrite compress(ByteBuffer src, long offset) throws IOException {
+        return () -> writeCompressed(src, offset);
     }
 
     /**

@@ -73,10 +73,16 @@ public final class ZeroDetectingImage implements Image {
 
     @Override
     public void writeCompressed(ByteBuffer src, long offset) throws IOException {
-        // QEMU looks for zeroes before it compresses: a compressed write of zeroes is a zero write too
-        if (!zeroed(src, offset)) {
+        // QEMU looks for zeroes before it compresses: a compressed write of zeroes is a zero write too (not the empty
+        // one that ends a run of compressed writes)
+        if (!src.hasRemaining() || !zeroed(src, offset)) {
             image.writeCompressed(src, offset);
         }
+    }
+
+    @Override
+    public PendingWrite compress(ByteBuffer src, long offset) throws IOException {
+        return allZero(src) ? () -> zeroed(src, offset) : image.compress(src, offset);
     }
 
     @Override

@@ -98,7 +98,7 @@ class ConvertCompressedTest {
 
     /**
      * qemu-img map's entries with the host offset reduced to whether there is one, adjacent entries of
-     * the same kind merged (host layouts differ: compressed clusters are packed in completion order).
+     * the same kind merged (host offsets differ where imago's compressed clusters are larger or smaller).
      */
     static List<String> withoutOffsets(String json) {
         List<String> out = new ArrayList<>();

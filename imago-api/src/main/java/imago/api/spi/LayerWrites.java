@@ -1,6 +1,7 @@
 package imago.api.spi;
 
 import imago.api.Feature;
+import imago.api.PendingWrite;
 import imago.api.UnsupportedFeatureException;
 import imago.api.ZeroFlag;
 import java.io.IOException;
@@ -117,9 +118,44 @@ final class LayerWrites {
 
     /** Writes one whole cluster (or the last, partial one) compressed, or the ordinary way when it does not shrink. */
     void writeCompressed(ByteBuffer src, long offset) throws IOException {
-        CompressedWriter writer = layer.capability(CompressedWriter.class).orElseThrow(() ->
+        if (!src.hasRemaining() && offset == 0) {
+            // the end of a run of compressed writes (qemu-img convert -c's last, empty one)
+            compressedWriter().writeCompressed(src, 0);
+            return;
+        }
+        CompressedWriter writer = compressedWriter(src, offset);
+        guarded(src, offset, () -> {
+            if (writer.writeCompressed(src, offset)) {
+                src.position(src.limit());
+            } else {
+                // the data does not shrink: stored the ordinary way, as QEMU does
+                writeLayer(src, offset);
+            }
+        });
+    }
+
+    /** Compresses one cluster now, as {@link #writeCompressed} would, and returns the write that stores it. */
+    PendingWrite compress(ByteBuffer src, long offset) throws IOException {
+        CompressedWriter.Store store = compressedWriter(src, offset).compress(src, offset);
+        return () -> guarded(src, offset, () -> {
+            if (store.store()) {
+                src.position(src.limit());
+            } else {
+                writeLayer(src, offset);
+            }
+        });
+    }
+
+    /** The layer's compressed writer. */
+    private CompressedWriter compressedWriter() throws IOException {
+        return layer.capability(CompressedWriter.class).orElseThrow(() ->
                 new UnsupportedFeatureException(name, Feature.COMPRESSED_WRITES, "the " + format
                         + " format cannot store compressed data"));
+    }
+
+    /** The layer's compressed writer, once {@code src} is found to be one whole cluster (or the last). */
+    private CompressedWriter compressedWriter(ByteBuffer src, long offset) throws IOException {
+        CompressedWriter writer = compressedWriter();
         long unit = layer.clusterSize().orElseThrow(() -> new IllegalStateException(format + " driver stores "
                 + "compressed clusters but has no cluster size"));
         int length = src.remaining();
@@ -129,14 +165,7 @@ final class LayerWrites {
                     + unit + "-byte cluster (or the last cluster up to the end of the image), got " + length
                     + " bytes at offset " + offset);
         }
-        guarded(src, offset, () -> {
-            if (writer.writeCompressed(src, offset)) {
-                src.position(src.limit());
-            } else {
-                // the data does not shrink: stored the ordinary way, as QEMU does
-                writeLayer(src, offset);
-            }
-        });
+        return writer;
     }
 
     /**

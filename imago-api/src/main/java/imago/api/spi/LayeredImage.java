@@ -8,6 +8,7 @@ import imago.api.Feature;
 import imago.api.Image;
 import imago.api.ImageInfo;
 import imago.api.Mapping;
+import imago.api.PendingWrite;
 import imago.api.Preallocation;
 import imago.api.ReadOnlyImageException;
 import imago.api.Repair;
@@ -175,6 +176,18 @@ public final class LayeredImage implements Image {
         lifecycle.writing(() -> {
             contract.checkRange("compressed write", offset, src.remaining());
             writes.writeCompressed(src, offset);
+            return null;
+        });
+    }
+
+    @Override
+    public PendingWrite compress(ByteBuffer src, long offset) throws IOException {
+        PendingWrite pending = lifecycle.writing(() -> {
+            contract.checkRange("compressed write", offset, src.remaining());
+            return writes.compress(src, offset);
+        });
+        return () -> lifecycle.writing(() -> {
+            pending.write();
             return null;
         });
     }

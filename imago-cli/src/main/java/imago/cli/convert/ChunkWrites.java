@@ -1,5 +1,6 @@
 package imago.cli.convert;
 
+import imago.api.PendingWrite;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,7 +15,7 @@ final class ChunkWrites {
     enum Kind {
         /** Writes {@code data} at {@code offset}. */
         DATA,
-        /** Writes {@code data} at {@code offset} as a compressed cluster. */
+        /** Stores a cluster at {@code offset} that is compressed already ({@code pending}). */
         COMPRESSED,
         /** Writes {@code length} zero bytes as data, so that they are allocated ({@code -S 0}). */
         ZEROES,
@@ -27,8 +28,11 @@ final class ChunkWrites {
         OFFLOAD
     }
 
-    /** One write; {@code data} is {@code null} for {@link Kind#ZEROES} and {@link Kind#UNMAP}. */
-    record Write(Kind kind, long offset, long length, ByteBuffer data) {
+    /**
+     * One write; {@code data} is {@code null} for {@link Kind#ZEROES}, {@link Kind#UNMAP} and
+     * {@link Kind#COMPRESSED}, {@code pending} is {@code null} except for {@link Kind#COMPRESSED}.
+     */
+    record Write(Kind kind, long offset, long length, ByteBuffer data, PendingWrite pending) {
     }
 
     private final long index;
@@ -73,7 +77,12 @@ final class ChunkWrites {
 
     /** Records a write, made after those recorded before it. */
     void add(Kind kind, long offset, long length, ByteBuffer data) {
-        writes.add(new Write(kind, offset, length, data));
+        writes.add(new Write(kind, offset, length, data, null));
+    }
+
+    /** Records the store of a cluster compressed by the reading thread: chunks compress in parallel, store in turn. */
+    void addCompressed(long offset, long length, PendingWrite pending) {
+        writes.add(new Write(Kind.COMPRESSED, offset, length, null, pending));
     }
 
     /** The writes in the order they are to be made. */

@@ -28,15 +28,19 @@ import java.util.function.LongConsumer;
  * stays sparse. A few threads copy disjoint chunks at once: each reads a chunk and records the writes it makes
  * ({@link ChunkWrites}); unless told otherwise (qemu-img's {@code -W}), they are made only after those of the chunks
  * before it, as qemu-img convert writes in order by default, so that a new image's clusters are allocated in guest
- * order and lie where qemu-img puts them ({@link WriteOrder}). Compressed chunks are not ordered: they are compressed as they are written, which would then leave
- * only one thread compressing (qemu-img compresses the clusters of a chunk in parallel, so its compressed
- * layout depends on timing too).
+ * order and lie where qemu-img puts them ({@link WriteOrder}). Compressed chunks ({@code -c}) are ordered the same way:
+ * the thread that reads a chunk also compresses its clusters ({@link Image#compress}), so that several compress at
+ * once, and the compressed clusters are stored when the chunk's turn comes; they are then packed into the file in
+ * guest order, and the output does not depend on timing or on the number of threads, as qemu-img's (which compresses
+ * one cluster after another when it writes in order). With {@code -W} they are stored as each chunk is compressed.
  */
 public final class Converter {
     /** Bytes copied per task: large enough for sequential I/O, small enough to keep a few in flight. */
     public static final int CHUNK = 2 << 20;
     /** Clusters in flight at most for a write-once target (it keeps a larger window to put them in order). */
     public static final int MAX_IN_ORDER = 32;
+    /** Chunks that compressing threads may have read beyond those in flight, waiting for their turn to be stored. */
+    private static final int COMPRESS_AHEAD = 8;
     /** qemu-img's default {@code -S}: 4 KiB. */
     public static final int DEFAULT_MIN_SPARSE = 4096;
 
@@ -87,8 +91,8 @@ public final class Converter {
 
     /**
      * A converter that writes every cluster compressed ({@code qemu-img convert -c}): clusters that read
-     * as zero are skipped (unless {@code minSparse} is 0), the others go through {@link Image#writeCompressed},
-     * which compresses in the calling thread; so {@code threads} should be about the number of cores.
+     * as zero are skipped (unless {@code minSparse} is 0), the others are compressed by the thread that reads them
+     * ({@link Image#compress}) and stored in guest order; so {@code threads} should be about the number of cores.
      *
      * @param clusterSize the target's cluster size: a power of two dividing {@link #CHUNK}
      * @see #Converter(Image, Image, int, int, LongConsumer)
@@ -99,7 +103,8 @@ public final class Converter {
     }
 
     /**
-     * A converter that writes every cluster compressed, as {@code options} say (their order is not kept).
+     * A converter that writes every cluster compressed, as {@code options} say: in guest order unless
+     * {@link CopyOptions#inOrder} is off.
      *
      * @see #compressing(Image, Image, int, int, LongConsumer, int)
      */
@@ -108,7 +113,7 @@ public final class Converter {
         if (clusterSize < 512 || Integer.bitCount(clusterSize) != 1 || CHUNK % clusterSize != 0) {
             throw new IllegalArgumentException("bad cluster size " + clusterSize);
         }
-        return new Converter(source, target, options.inOrder(false), progress, clusterSize);
+        return new Converter(source, target, options, progress, clusterSize);
     }
 
     private Converter(Source source, Image target, CopyOptions options, LongConsumer progress, int compressCluster) {
@@ -138,8 +143,10 @@ public final class Converter {
         }
         long chunks = (size + CHUNK - 1) / CHUNK;
         int n = (int) Math.min(threads, Math.max(1, chunks));
-        // in order, one buffer more than threads: the thread that made the writes of others can read on at once
-        WriteOrder turns = new WriteOrder(options.inOrder(), size, options.inOrder() ? n + 1 : n);
+        // in order, one buffer more than threads: the thread that made the writes of others can read on at once;
+        // compressing, a few more, so that threads compress on while one slow chunk holds up the writes of the others
+        int buffers = !options.inOrder() ? n : compressCluster > 0 ? n + COMPRESS_AHEAD : n + 1;
+        WriteOrder turns = new WriteOrder(options.inOrder(), size, buffers);
         List<Future<Void>> workers = new ArrayList<>(n);
         // platform threads: each blocks in file reads and writes, which pin a virtual thread to its carrier anyway,
         // and a cold JVM pays for the virtual threads' scheduler and continuations (~50 ms CPU of a 512 MiB copy);
@@ -190,6 +197,10 @@ public final class Converter {
             if (failure != null) {
                 throw failure;
             }
+        }
+        if (compressCluster > 0) {
+            // as qemu-img convert -c ends: a compressed write of nothing, which rounds a qcow2 file up to a sector
+            target.writeCompressed(ByteBuffer.allocate(0), 0);
         }
         target.flush();
     }
@@ -331,7 +342,8 @@ public final class Converter {
                 }
                 continue;
             }
-            chunk.add(ChunkWrites.Kind.COMPRESSED, start + i, n, buffer.slice(i, n));
+            // compressed here, by the thread that read the chunk; stored when the chunk writes (in guest order)
+            chunk.addCompressed(start + i, n, target.compress(buffer.slice(i, n), start + i));
         }
     }
 
@@ -381,7 +393,7 @@ public final class Converter {
                 }
                 case COMPRESSED -> {
                     throttle(w.length());
-                    target.writeCompressed(w.data(), w.offset());
+                    w.pending().write();
                 }
                 case ZEROES -> writeZeroes(w.offset(), w.length());
                 case UNMAP -> {

@@ -6,6 +6,7 @@ import static imago.qcow2.internal.Qcow2Entries.OFFSET_MASK;
 
 import imago.api.Feature;
 import imago.api.ImageException;
+import imago.api.Preallocation;
 import imago.api.UnsupportedFeatureException;
 import imago.api.spi.CompressedWriter;
 import java.io.IOException;
@@ -44,6 +45,52 @@ final class Qcow2CompressedWrites extends Qcow2Room implements CompressedWriter 
      */
     @Override
     public boolean writeCompressed(ByteBuffer cluster, long offset) throws IOException {
+        if (!cluster.hasRemaining() && offset == 0) {
+            alignEnd();
+            return true;
+        }
+        ByteBuffer scratch = Qcow2CompressBuffers.take(2 * clusterSize);
+        try {
+            ByteBuffer packed = compress(cluster, offset, scratch);
+            if (packed == null) {
+                return false;
+            }
+            store(packed, offset, cluster.remaining());
+            return true;
+        } finally {
+            Qcow2CompressBuffers.give(scratch);
+        }
+    }
+
+    /**
+     * {@inheritDoc} The compressed bytes are copied out of the pooled scratch buffer into one of their size, which the
+     * store packs into the file as {@link #writeCompressed} does.
+     */
+    @Override
+    public Store compress(ByteBuffer cluster, long offset) throws IOException {
+        ByteBuffer scratch = Qcow2CompressBuffers.take(2 * clusterSize);
+        ByteBuffer packed;
+        try {
+            ByteBuffer p = compress(cluster, offset, scratch);
+            packed = p == null ? null : ByteBuffer.allocate(p.remaining()).put(p).flip();
+        } finally {
+            Qcow2CompressBuffers.give(scratch);
+        }
+        if (packed == null) {
+            return () -> false;
+        }
+        int length = cluster.remaining();
+        return () -> {
+            store(packed, offset, length);
+            return true;
+        };
+    }
+
+    /**
+     * Checks a compressed write and compresses the cluster into {@code scratch} (twice the cluster size): the
+     * compressed bytes, or {@code null} when they would not be at least one byte smaller than a cluster.
+     */
+    private ByteBuffer compress(ByteBuffer cluster, long offset, ByteBuffer scratch) throws IOException {
         st.requireWritable(offset);
         if (st.crypto != null) {
             // QEMU stores compressed clusters unencrypted, so it refuses them in an encrypted image
@@ -56,31 +103,45 @@ final class Qcow2CompressedWrites extends Qcow2Room implements CompressedWriter 
             throw new IllegalArgumentException(resource + ": a compressed write must cover one whole cluster (or the "
                     + "last one up to the end of the image), got " + length + " bytes at offset " + offset);
         }
-        ByteBuffer scratch = Qcow2CompressBuffers.take(2 * clusterSize);
+        ByteBuffer plain;
+        if (cluster.isDirect() && length == clusterSize) {
+            plain = cluster.slice(cluster.position(), length);
+        } else {
+            // QEMU compresses the partial last cluster padded with zeroes to a whole one
+            plain = scratch.slice(0, clusterSize).put(0, cluster, cluster.position(), length);
+            if (length < clusterSize) {
+                plain.put(length, new byte[clusterSize - length]);
+            }
+        }
+        // QEMU only stores data compressed when it needs at most cluster_size - 1 bytes
+        ByteBuffer packed = scratch.slice(clusterSize, clusterSize - 1);
+        int n = codec.compress(plain, packed);
+        return n <= 0 ? null : packed.limit(n);
+    }
+
+    /** Stores the compressed bytes of the {@code length} guest bytes at {@code offset}. */
+    private void store(ByteBuffer packed, long offset, int length) throws IOException {
+        if (st.tracker != null) {
+            st.tracker.written(offset, length);
+        }
+        storeCompressed(packed, offset);
+    }
+
+    /**
+     * QEMU's compressed write of no bytes, which qemu-img convert -c makes last: the file is truncated to its length
+     * rounded up to whole 512-byte sectors (compressed bytes end anywhere), "to ease reading with sector based I/O".
+     */
+    private void alignEnd() throws IOException {
+        st.requireWritable(0);
+        claims.lock();
         try {
-            ByteBuffer plain;
-            if (cluster.isDirect() && length == clusterSize) {
-                plain = cluster.slice(cluster.position(), length);
-            } else {
-                // QEMU compresses the partial last cluster padded with zeroes to a whole one
-                plain = scratch.slice(0, clusterSize).put(0, cluster, cluster.position(), length);
-                if (length < clusterSize) {
-                    plain.put(length, new byte[clusterSize - length]);
-                }
+            long length = storage.size();
+            long sectors = (length + 511) & ~511L;
+            if (sectors != length) {
+                storage.resize(sectors, Preallocation.OFF);
             }
-            // QEMU only stores data compressed when it needs at most cluster_size - 1 bytes
-            ByteBuffer packed = scratch.slice(clusterSize, clusterSize - 1);
-            int n = codec.compress(plain, packed);
-            if (n <= 0) {
-                return false;
-            }
-            if (st.tracker != null) {
-                st.tracker.written(offset, length);
-            }
-            storeCompressed(packed.limit(n), offset);
-            return true;
         } finally {
-            Qcow2CompressBuffers.give(scratch);
+            claims.unlock();
         }
     }
 

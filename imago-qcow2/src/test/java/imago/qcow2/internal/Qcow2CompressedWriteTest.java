@@ -10,6 +10,7 @@ import imago.api.CreateOptions;
 import imago.api.Image;
 import imago.api.ImageException;
 import imago.api.Mapping;
+import imago.api.PendingWrite;
 import imago.probe.Imago;
 import imago.testkit.Qemu;
 import java.io.IOException;
@@ -204,6 +205,70 @@ class Qcow2CompressedWriteTest {
         byte[] model = new byte[1 << 20];
         System.arraycopy(data, 0, model, 65536, data.length);
         verify(img, model, false);
+    }
+
+    /**
+     * {@link Image#compress} on several threads, the stores made afterwards in reverse guest order: the compressed
+     * clusters are packed in the order of the stores, an incompressible one is stored the ordinary way, and a
+     * compressed cluster never stored leaves its cluster unallocated.
+     */
+    @Test
+    void compressedOnSeveralThreadsStoredInTheOrderOfTheStores() throws Exception {
+        Path img = dir.resolve("two-phase.qcow2");
+        Imago.create(img, "qcow2", CreateOptions.builder().size(1 << 20).option("cluster_size", "4096").build());
+        byte[] model = new byte[1 << 20];
+        Random r = new Random(5);
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open();
+                ExecutorService pool = Executors.newFixedThreadPool(4)) {
+            List<Future<PendingWrite>> pending = new ArrayList<>();
+            for (int k = 0; k < 9; k++) {
+                byte[] data = new byte[4096];
+                fill(data, r, k == 3 ? 3 : 2);
+                if (k < 8) {
+                    System.arraycopy(data, 0, model, k * 4096, 4096);
+                }
+                long offset = k * 4096L;
+                pending.add(pool.submit(() -> image.compress(ByteBuffer.wrap(data), offset)));
+            }
+            for (int k = 7; k >= 0; k--) {
+                pending.get(k).get().write();
+            }
+            // cluster 8 compressed but never stored
+            assertEquals(Mapping.Unallocated.class, image.mapping(8 * 4096L, 4096).getClass());
+            assertTrue(image.mapping(3 * 4096L, 4096) instanceof Mapping.Data, "incompressible: stored as it is");
+        }
+        verify(img, model, true);
+        // packed in store order: cluster 7's bytes first, cluster 0's last
+        long[] host = new long[8];
+        ByteBuffer file = ByteBuffer.wrap(Files.readAllBytes(img));
+        long l2 = file.getLong((int) file.getLong(40)) & 0x00ff_ffff_ffff_fe00L;
+        for (int k = 0; k < 8; k++) {
+            host[k] = file.getLong((int) l2 + 8 * k) & ((1L << (62 - (12 - 8))) - 1);
+        }
+        for (int k = 0; k < 7; k++) {
+            if (k != 3 && k + 1 != 3) {
+                assertTrue(host[k] > host[k + 1], Arrays.toString(host));
+            }
+        }
+    }
+
+    /** The empty compressed write that ends qemu-img convert -c rounds the file up to a sector, as QEMU's does. */
+    @Test
+    void emptyCompressedWriteRoundsTheFileUpToASector() throws IOException {
+        Path img = dir.resolve("end.qcow2");
+        Imago.create(img, "qcow2", CreateOptions.builder().size(1 << 20).build());
+        byte[] data = new byte[65536];
+        fill(data, new Random(9), 2);
+        try (Image image = Imago.opener().path(img).format("qcow2").writable(true).open()) {
+            image.writeCompressed(ByteBuffer.wrap(data), 0);
+            image.flush();
+            assertTrue(Files.size(img) % 512 != 0, "compressed bytes end inside a sector: " + Files.size(img));
+            image.writeCompressed(ByteBuffer.allocate(0), 0);
+        }
+        assertEquals(0, Files.size(img) % 512);
+        byte[] model = new byte[1 << 20];
+        System.arraycopy(data, 0, model, 0, data.length);
+        verify(img, model, true);
     }
 
     @Test
