@@ -109,6 +109,14 @@ class ConvertOptionsDifferentialTest {
         }, true);
     }
 
+    /** Into a raw file smaller than the source: qemu-img finds -c impossible before it compares the sizes. */
+    @ParameterizedTest
+    @CsvSource(delimiter = ';', value = {"-n -c top.qcow2 OUT", "-n top.qcow2 OUT"})
+    void refusesIntoASmallerRawFileAsQemuImg(String line) throws Exception {
+        both.agree("convert", line, "raw", out -> Qemu.ok(dir, Qemu.img(), "create", "-q", "-f", "raw", out, "1M"),
+                true);
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = ';', value = {"--target-is-zero -O raw a.qcow2 OUT", "-n -O raw a.qcow2 nonexist.raw",
         "-m 0 a.qcow2 OUT", "-m 17 a.qcow2 OUT", "-m x a.qcow2 OUT", "-r x a.qcow2 OUT", "-r -1 a.qcow2 OUT",

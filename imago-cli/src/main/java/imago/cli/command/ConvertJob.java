@@ -182,7 +182,8 @@ final class ConvertJob {
             if (f.bitmaps() && !ConvertBitmaps.supported(out)) {
                 throw new CliException(null, "Format driver '" + out.format() + "' does not support bitmaps");
             }
-            if (create == null && out.size() < total) {
+            // qemu-img finds compression impossible before it compares the sizes
+            if (!cannotCompress && create == null && out.size() < total) {
                 throw new CliException(null, "output file is smaller than input file");
             }
             if (!cannotCompress) {
