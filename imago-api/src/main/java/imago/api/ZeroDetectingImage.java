@@ -59,9 +59,14 @@ public final class ZeroDetectingImage implements Image {
         if (!allZero(src)) {
             return false;
         }
+        zero(src, offset);
+        return true;
+    }
+
+    /** Zeroes {@code src}'s range (known to be all zero) instead of writing it; consumes {@code src}. */
+    private void zero(ByteBuffer src, long offset) throws IOException {
         image.writeZeroes(offset, src.remaining(), flags);
         src.position(src.limit());
-        return true;
     }
 
     @Override
@@ -82,7 +87,8 @@ public final class ZeroDetectingImage implements Image {
 
     @Override
     public PendingWrite compress(ByteBuffer src, long offset) throws IOException {
-        return allZero(src) ? () -> zeroed(src, offset) : image.compress(src, offset);
+        // looked at once, now: src does not change before the write is made
+        return allZero(src) ? () -> zero(src, offset) : image.compress(src, offset);
     }
 
     @Override
